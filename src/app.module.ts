@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { DynamicModule, Module } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
+import { LoggerModule } from 'nestjs-pino';
+import type { AppConfig } from './config/config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { KubernetesModule } from './kubernetes/kubernetes.module.js';
+import { QueueModule } from './queue/queue.module.js';
+import { OnboardingModule } from './onboarding/onboarding.module.js';
+import { HealthController } from './health/health.controller.js';
+import { formatGraphQLError } from './common/graphql-errors.js';
+
+@Module({})
+export class AppModule {
+  static forRole(config: AppConfig): DynamicModule {
+    const api = config.role !== 'worker';
+    const worker = config.role !== 'api';
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            genReqId: (req) => (req.headers['x-request-id'] as string | undefined) ?? randomUUID(),
+            // Credentials never reach the log.
+            redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+          },
+        }),
+        DatabaseModule,
+        RedisModule,
+        KubernetesModule,
+        QueueModule,
+        OnboardingModule.register({ api, worker }),
+        ...(api
+          ? [
+              GraphQLModule.forRoot<ApolloDriverConfig>({
+                driver: ApolloDriver,
+                autoSchemaFile: true,
+                sortSchema: true,
+                subscriptions: { 'graphql-ws': { path: '/graphql' } },
+                graphiql: true,
+                formatError: formatGraphQLError,
+              }),
+            ]
+          : []),
+      ],
+      controllers: api ? [HealthController] : [],
+    };
+  }
+}

@@ -1,0 +1,46 @@
+// One exception type for the domain, with a string code. HTTP statuses and GraphQL
+// error shapes are decided only at the edge (see http-exception.filter.ts, graphql-errors.ts).
+export const ERROR_CODES = {
+  VALIDATION_FAILED: 422,
+  MALFORMED_REQUEST: 400,
+  REQUEST_NOT_FOUND: 404,
+  CLUSTER_NOT_FOUND: 422,
+  MESH_NOT_FOUND: 422,
+  NAMESPACE_RESERVED: 422,
+  NAMESPACE_IS_CONTROL_PLANE: 422,
+  NAMESPACE_NOT_FOUND: 422,
+  NAMESPACE_IGNORED: 422,
+  NAMESPACE_OWNED_BY_OTHER_MESH: 409,
+  REQUEST_CONFLICT: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  CLUSTER_UNAVAILABLE: 503,
+  DEPENDENCY_UNAVAILABLE: 503,
+  KUBE_FORBIDDEN: 403,
+  KUBE_INVALID: 422,
+  KUBE_CONFLICT: 409,
+  KUBE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly options: { field?: string; fields?: FieldIssue[]; hint?: string; details?: Record<string, unknown> } = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+
+  get fields(): FieldIssue[] {
+    if (this.options.fields) return this.options.fields;
+    return this.options.field ? [{ field: this.options.field, message: this.message }] : [];
+  }
+}

@@ -1,0 +1,27 @@
+import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { Logger } from '@nestjs/common';
+import { toDomainError } from './to-domain-error.js';
+
+const logger = new Logger('GraphQLError');
+
+/** The GraphQL edge: domain errors become `extensions.code` (+ fields, hint); nothing internal leaks. */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  // Errors raised by graphql-js itself (syntax, validation, bad variables) already carry a code.
+  if (!original || (original instanceof GraphQLError && !original.originalError)) {
+    return formatted.extensions?.code ? { ...formatted, extensions: { code: formatted.extensions.code } } : formatted;
+  }
+  const e = toDomainError(original);
+  if (e.code === 'INTERNAL') logger.error((original as Error).stack ?? String(original));
+  return {
+    message: e.message,
+    path: formatted.path,
+    locations: formatted.locations,
+    extensions: {
+      code: e.code,
+      ...(e.fields.length ? { fields: e.fields } : {}),
+      ...(e.options.hint ? { hint: e.options.hint } : {}),
+      ...(e.options.details ? { details: e.options.details } : {}),
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError, ERROR_CODES } from './domain-error.js';
+import { toDomainError } from './to-domain-error.js';
+
+/** The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`. */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpError');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    // GraphQL errors are shaped by formatGraphQLError; let them pass through.
+    if (host.getType<string>() !== 'http') throw exception;
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    const error = exception instanceof HttpException ? fromHttpException(exception) : toDomainError(exception);
+    const status = error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException ? exception.getStatus() : ERROR_CODES[error.code];
+    if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
+    res.status(status).json({
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.fields.length ? { fields: error.fields } : {}),
+        ...(error.options.hint ? { hint: error.options.hint } : {}),
+        ...(error.options.details ? { details: error.options.details } : {}),
+      },
+    });
+  }
+}
+
+function fromHttpException(e: HttpException): DomainError {
+  const status = e.getStatus();
+  if (status === 404) return new DomainError('REQUEST_NOT_FOUND', 'no such route');
+  if (status === 413) return new DomainError('MALFORMED_REQUEST', 'request body too large');
+  return new DomainError('MALFORMED_REQUEST', status === 400 ? `malformed request: ${e.message}` : e.message);
+}

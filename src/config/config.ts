@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+// The environment is parsed once, here. A bad value stops start-up with a message naming the key.
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/ })
+    .default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().min(1).default('osm-onboarding'),
+  WORKER_CONCURRENCY: int(1, 256).default(8),
+  KUBECONFIG: z.string().min(1).optional(),
+  KUBE_IN_CLUSTER: bool.default(false),
+  K8S_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  K8S_QPS: z.coerce.number().positive().max(100_000).default(50),
+  K8S_BURST: int(1, 100_000).default(100),
+  MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
+  STEP_MAX_ATTEMPTS: int(1, 20).default(5),
+  STEP_BACKOFF_MS: int(1, 60_000).default(200),
+  HEARTBEAT_MS: int(100, 600_000).default(5_000),
+  SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
+  DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  role: 'api' | 'worker' | 'all';
+  host: string;
+  port: number;
+  logLevel: string;
+  databaseUrl: string;
+  databasePoolSize: number;
+  redisUrl: string;
+  queuePrefix: string;
+  workerConcurrency: number;
+  kube: {
+    kubeconfigPath?: string;
+    inCluster: boolean;
+    requestTimeoutMs: number;
+    qps: number;
+    burst: number;
+  };
+  meshCacheTtlMs: number;
+  steps: { maxAttempts: number; backoffMs: number };
+  heartbeatMs: number;
+  sweepIntervalMs: number;
+  defaultMeshName: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { key: string; message: string }[]) {
+    super(`Invalid configuration: ${issues.map((i) => `${i.key}: ${i.message}`).join('; ')}`);
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  // Empty strings mean "unset", as in most twelve-factor tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? '(root)'), message: i.message })),
+    );
+  }
+  const e = parsed.data;
+  return {
+    nodeEnv: e.NODE_ENV,
+    role: e.ROLE,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    kube: {
+      kubeconfigPath: e.KUBECONFIG,
+      inCluster: e.KUBE_IN_CLUSTER,
+      requestTimeoutMs: e.K8S_REQUEST_TIMEOUT_MS,
+      qps: e.K8S_QPS,
+      burst: e.K8S_BURST,
+    },
+    meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
+    steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS },
+    heartbeatMs: e.HEARTBEAT_MS,
+    sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+    defaultMeshName: e.DEFAULT_MESH_NAME,
+  };
+}
+
+// Credentials never reach logs: show a URL with its password masked.
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

@@ -1,0 +1,83 @@
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { RedisService } from '../redis/redis.service.js';
+import type { ProgressEvent } from './progress-event.js';
+
+type Listener = (event: ProgressEvent) => void;
+
+/**
+ * Carries committed progress events between processes (worker → every API instance)
+ * over Redis pub/sub. Postgres stays the record: a lost message is recovered by the
+ * reader from the database (see ProgressService).
+ */
+@Injectable()
+export class EventBus implements OnModuleDestroy {
+  private readonly logger = new Logger(EventBus.name);
+  private readonly channel: string;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private subscriber?: Redis;
+  private subscribing?: Promise<void>;
+
+  constructor(
+    private readonly redis: RedisService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.channel = `${config.queuePrefix}:events`;
+  }
+
+  async publish(events: ProgressEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      const pipeline = this.redis.client.pipeline();
+      for (const e of events) pipeline.publish(this.channel, JSON.stringify(e));
+      await pipeline.exec();
+    } catch (err) {
+      // Never fail a committed transition because Redis is away; readers poll Postgres.
+      this.logger.warn(`could not publish ${events.length} event(s): ${(err as Error).message}`);
+    }
+  }
+
+  /** Listens to one request's events; returns the unsubscribe function once Redis confirmed. */
+  async listen(requestId: string, listener: Listener): Promise<() => void> {
+    await this.ensureSubscribed();
+    let set = this.listeners.get(requestId);
+    if (!set) this.listeners.set(requestId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(requestId);
+    };
+  }
+
+  listenerCount(): number {
+    let n = 0;
+    for (const s of this.listeners.values()) n += s.size;
+    return n;
+  }
+
+  private ensureSubscribed(): Promise<void> {
+    if (!this.subscribing) {
+      this.subscriber = this.redis.create();
+      this.subscriber.on('message', (_channel: string, message: string) => this.dispatch(message));
+      this.subscribing = this.subscriber.subscribe(this.channel).then(() => undefined);
+      this.subscribing.catch(() => (this.subscribing = undefined));
+    }
+    return this.subscribing;
+  }
+
+  private dispatch(message: string): void {
+    let event: ProgressEvent;
+    try {
+      event = JSON.parse(message) as ProgressEvent;
+    } catch {
+      return;
+    }
+    for (const listener of this.listeners.get(event.requestId) ?? []) listener(event);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.subscriber?.quit().catch(() => undefined);
+  }
+}

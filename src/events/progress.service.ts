@@ -1,0 +1,95 @@
+import { Injectable } from '@nestjs/common';
+import { AuditRepository } from '../audit/audit.repository.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { DomainError } from '../common/domain-error.js';
+import { EventBus } from './event-bus.service.js';
+import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
+
+const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+
+/**
+ * A request's event stream: replays the stored events after a cursor, then follows live
+ * ones in cursor order, and ends after the request's final event. Live events arrive over
+ * Redis; any gap (a lost message, a late subscriber) is filled from Postgres, and a slow
+ * poll covers a silent Redis.
+ */
+@Injectable()
+export class ProgressService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditRepository,
+    private readonly bus: EventBus,
+  ) {}
+
+  /** Validates the request id first, so a bad id fails the call rather than the stream. */
+  async open(requestId: string, after = 0, pollMs = 2000): Promise<AsyncGenerator<ProgressEvent>> {
+    const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
+    if (!exists) throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
+    const pending: ProgressEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unlisten = await this.bus.listen(requestId, (e) => {
+      pending.push(e);
+      wake?.();
+    });
+    return this.follow(requestId, after, pollMs, pending, (w) => (wake = w), unlisten);
+  }
+
+  private async *follow(
+    requestId: string,
+    after: number,
+    pollMs: number,
+    pending: ProgressEvent[],
+    setWake: (w: (() => void) | undefined) => void,
+    unlisten: () => void,
+  ): AsyncGenerator<ProgressEvent> {
+    let last = after;
+    let readStore = true;
+    try {
+      for (;;) {
+        if (readStore) {
+          readStore = false;
+          // Status first: the final event commits with the final status, so if the request was
+          // already finished, the rows read next include its last event.
+          const finished = await this.isFinished(requestId);
+          const rows = await this.audit.forRequest(requestId, last);
+          for (const row of rows) {
+            const event = toProgressEvent(row);
+            last = event.cursor;
+            yield event;
+            if (TERMINAL_EVENT_TYPES.has(event.type)) return;
+          }
+          if (finished) return;
+        }
+        pending.sort((a, b) => a.cursor - b.cursor);
+        while (pending.length > 0 && !readStore) {
+          const event = pending.shift()!;
+          if (event.cursor <= last) continue;
+          if (event.cursor !== last + 1) {
+            readStore = true; // a gap: the store has what Redis did not bring
+            break;
+          }
+          last = event.cursor;
+          yield event;
+          if (TERMINAL_EVENT_TYPES.has(event.type)) return;
+        }
+        if (readStore || pending.length > 0) continue;
+        const woke = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), pollMs);
+          setWake(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        setWake(undefined);
+        if (!woke) readStore = true;
+      }
+    } finally {
+      unlisten();
+    }
+  }
+
+  private async isFinished(requestId: string): Promise<boolean> {
+    const r = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { status: true } });
+    return !r || TERMINAL_STATUSES.has(r.status);
+  }
+}

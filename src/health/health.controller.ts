@@ -1,0 +1,51 @@
+import { Controller, Get, HttpCode, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { PrismaService } from '../database/prisma.service.js';
+import { RedisService } from '../redis/redis.service.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+
+@Controller()
+export class HealthController {
+  private draining = false;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly gateway: ClusterGateway,
+  ) {}
+
+  /** Liveness: the process answers. */
+  @Get('healthz')
+  @HttpCode(200)
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: Postgres, Redis and at least one cluster answer, and we are not shutting down. */
+  @Get('readyz')
+  async readyz(@Res() res: Response) {
+    const check = async (fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), 2000);
+        return 'ok';
+      } catch {
+        return 'unavailable';
+      }
+    };
+    const clusters = this.gateway.clusterNames();
+    const [postgres, redis, cluster] = await Promise.all([
+      check(() => this.prisma.$queryRaw`SELECT 1`),
+      check(() => this.redis.client.ping()),
+      check(() => Promise.any(clusters.map((c) => this.gateway.client(c).listNamespaces({ limit: 1 })))),
+    ]);
+    const ready = !this.draining && postgres === 'ok' && redis === 'ok' && cluster === 'ok';
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } });
+  }
+
+  markDraining(): void {
+    this.draining = true;
+  }
+}

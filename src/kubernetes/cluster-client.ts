@@ -1,0 +1,225 @@
+import * as k8s from '@kubernetes/client-node';
+import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
+import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
+import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
+import { KubeError, toKubeError } from './kube-error.js';
+import { TokenBucket } from './rate-limiter.js';
+
+export type PatchType = 'merge' | 'strategic' | 'json';
+
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: k8s.PatchStrategy.MergePatch,
+  strategic: k8s.PatchStrategy.StrategicMergePatch,
+  json: k8s.PatchStrategy.JsonPatch,
+};
+
+export type KubeVerb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
+
+export interface KubeCallRecord {
+  cluster: string;
+  verb: KubeVerb;
+  resource: string;
+  status: number | 'error';
+  ms: number;
+}
+
+export interface CustomResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: k8s.V1ObjectMeta;
+  spec?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface ClusterClientOptions {
+  requestTimeoutMs: number;
+  limiter: TokenBucket;
+  onCall?: (record: KubeCallRecord) => void;
+}
+
+/**
+ * Typed access to one cluster (one kubeconfig context). Every call is rate limited,
+ * bounded by a deadline, counted, and fails only with KubeError.
+ */
+export class ClusterClient {
+  private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly authz: k8s.AuthorizationV1Api;
+
+  constructor(
+    readonly name: string,
+    kc: k8s.KubeConfig,
+    private readonly options: ClusterClientOptions,
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+  }
+
+  // --- namespaces
+  getNamespace(name: string): Promise<k8s.V1Namespace> {
+    return this.call('get', 'namespaces', `get namespace ${name}`, (o) => this.core.readNamespace({ name }, o));
+  }
+  listNamespaces(params: { labelSelector?: string; limit?: number; continueToken?: string } = {}): Promise<k8s.V1NamespaceList> {
+    return this.call('list', 'namespaces', 'list namespaces', (o) =>
+      this.core.listNamespace({ labelSelector: params.labelSelector, limit: params.limit, _continue: params.continueToken }, o),
+    );
+  }
+  patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
+    return this.call('patch', 'namespaces', `patch namespace ${name}`, (o) => this.core.patchNamespace({ name, body }, o), type);
+  }
+
+  // --- apps
+  listDeployments(namespace: string | undefined, labelSelector?: string): Promise<k8s.V1DeploymentList> {
+    return this.call('list', 'deployments.apps', `list deployments${namespace ? ` in ${namespace}` : ''}`, (o) =>
+      namespace
+        ? this.apps.listNamespacedDeployment({ namespace, labelSelector }, o)
+        : this.apps.listDeploymentForAllNamespaces({ labelSelector }, o),
+    );
+  }
+  getDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
+    return this.call('get', 'deployments.apps', `get deployment ${namespace}/${name}`, (o) =>
+      this.apps.readNamespacedDeployment({ namespace, name }, o),
+    );
+  }
+  patchDeployment(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Deployment> {
+    return this.call(
+      'patch',
+      'deployments.apps',
+      `patch deployment ${namespace}/${name}`,
+      (o) => this.apps.patchNamespacedDeployment({ namespace, name, body }, o),
+      type,
+    );
+  }
+  listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
+    return this.call('list', 'statefulsets.apps', `list statefulsets in ${namespace}`, (o) =>
+      this.apps.listNamespacedStatefulSet({ namespace }, o),
+    );
+  }
+  listDaemonSets(namespace: string): Promise<k8s.V1DaemonSetList> {
+    return this.call('list', 'daemonsets.apps', `list daemonsets in ${namespace}`, (o) =>
+      this.apps.listNamespacedDaemonSet({ namespace }, o),
+    );
+  }
+
+  // --- core
+  listPods(namespace: string, labelSelector?: string): Promise<k8s.V1PodList> {
+    return this.call('list', 'pods', `list pods in ${namespace}`, (o) => this.core.listNamespacedPod({ namespace, labelSelector }, o));
+  }
+  listServices(namespace: string): Promise<k8s.V1ServiceList> {
+    return this.call('list', 'services', `list services in ${namespace}`, (o) => this.core.listNamespacedService({ namespace }, o));
+  }
+  getService(namespace: string, name: string): Promise<k8s.V1Service> {
+    return this.call('get', 'services', `get service ${namespace}/${name}`, (o) =>
+      this.core.readNamespacedService({ namespace, name }, o),
+    );
+  }
+  patchService(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Service> {
+    return this.call(
+      'patch',
+      'services',
+      `patch service ${namespace}/${name}`,
+      (o) => this.core.patchNamespacedService({ namespace, name, body }, o),
+      type,
+    );
+  }
+  listServiceAccounts(namespace: string): Promise<k8s.V1ServiceAccountList> {
+    return this.call('list', 'serviceaccounts', `list serviceaccounts in ${namespace}`, (o) =>
+      this.core.listNamespacedServiceAccount({ namespace }, o),
+    );
+  }
+  patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
+    return this.call('patch', 'pods', `patch pod ${namespace}/${name}`, (o) => this.core.patchNamespacedPod({ namespace, name, body }, o), type);
+  }
+
+  // --- custom resources (osm-edge and SMI CRDs)
+  getCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, name: string): Promise<T> {
+    return this.call('get', `${ref.plural}.${ref.group}`, `get ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
+      this.custom.getNamespacedCustomObject({ ...ref, namespace, name }, o),
+    ) as Promise<T>;
+  }
+  listCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, labelSelector?: string): Promise<{ items: T[] }> {
+    return this.call('list', `${ref.plural}.${ref.group}`, `list ${ref.plural}.${ref.group} in ${namespace}`, (o) =>
+      this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
+    ) as Promise<{ items: T[] }>;
+  }
+  createCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, body: KubeObject): Promise<T> {
+    return this.call('create', `${ref.plural}.${ref.group}`, `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`, (o) =>
+      this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),
+    ) as Promise<T>;
+  }
+  replaceCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, name: string, body: KubeObject): Promise<T> {
+    return this.call('update', `${ref.plural}.${ref.group}`, `update ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
+      this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
+    ) as Promise<T>;
+  }
+  patchCustom<T extends KubeObject = KubeObject>(
+    ref: CustomResourceRef,
+    namespace: string,
+    name: string,
+    body: object,
+    type: Exclude<PatchType, 'strategic'>,
+  ): Promise<T> {
+    return this.call(
+      'patch',
+      `${ref.plural}.${ref.group}`,
+      `patch ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      (o) => this.custom.patchNamespacedCustomObject({ ...ref, namespace, name, body }, o),
+      type,
+    ) as Promise<T>;
+  }
+  deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
+    return this.call('delete', `${ref.plural}.${ref.group}`, `delete ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
+      this.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }, o),
+    );
+  }
+
+  // --- authorization (pre-flight)
+  async canI(verb: string, resource: string, group: string, namespace?: string): Promise<boolean> {
+    const review = await this.call('create', 'selfsubjectaccessreviews.authorization.k8s.io', `can-i ${verb} ${resource}`, (o) =>
+      this.authz.createSelfSubjectAccessReview(
+        { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb, resource, group, namespace } } } },
+        o,
+      ),
+    );
+    return review.status?.allowed === true;
+  }
+
+  private async call<T>(
+    verb: KubeVerb,
+    resource: string,
+    what: string,
+    fn: (options: ConfigurationOptions) => Promise<T>,
+    patchType?: PatchType,
+  ): Promise<T> {
+    await this.options.limiter.take();
+    const started = performance.now();
+    const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
+    const middleware: Middleware = {
+      pre: (ctx) => {
+        ctx.setSignal(signal);
+        if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
+        return of(ctx);
+      },
+      post: (res) => of(res),
+    };
+    let status: number | 'error' = 200;
+    try {
+      return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
+    } catch (err) {
+      const kerr: KubeError = toKubeError(err, what);
+      status = kerr.status ?? 'error';
+      throw kerr;
+    } finally {
+      this.options.onCall?.({ cluster: this.name, verb, resource, status, ms: performance.now() - started });
+    }
+  }
+}

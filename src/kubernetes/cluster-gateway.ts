@@ -1,0 +1,93 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Inject, Injectable } from '@nestjs/common';
+import * as k8s from '@kubernetes/client-node';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import { ClusterClient, KubeCallRecord } from './cluster-client.js';
+import { TokenBucket } from './rate-limiter.js';
+
+export const IN_CLUSTER = 'in-cluster';
+
+/** Counts the Kubernetes calls made inside one scope (e.g. one step run). */
+export interface CallTally {
+  calls: number;
+}
+
+/**
+ * The one place that owns @kubernetes/client-node. A cluster is a kubeconfig context
+ * (omitted = current context) or, in a pod, the in-cluster config.
+ */
+@Injectable()
+export class ClusterGateway {
+  private readonly kubeconfig = new k8s.KubeConfig();
+  private readonly clients = new Map<string, ClusterClient>();
+  private readonly tally = new AsyncLocalStorage<CallTally>();
+  private readonly listeners: ((r: KubeCallRecord) => void)[] = [];
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    const { kubeconfigPath, inCluster } = config.kube;
+    if (inCluster) this.kubeconfig.loadFromCluster();
+    else if (kubeconfigPath && !kubeconfigPath.includes(':')) this.kubeconfig.loadFromFile(kubeconfigPath);
+    else this.kubeconfig.loadFromDefault();
+  }
+
+  clusterNames(): string[] {
+    return this.kubeconfig.getContexts().map((c) => this.publicName(c.name));
+  }
+
+  defaultCluster(): string {
+    return this.publicName(this.kubeconfig.getCurrentContext());
+  }
+
+  /** Resolves the request's `cluster` field to a context name, or refuses it. */
+  resolve(cluster: string | undefined | null): string {
+    const name = cluster ?? this.defaultCluster();
+    if (!name || !this.clusterNames().includes(name)) {
+      throw new DomainError('CLUSTER_NOT_FOUND', `unknown cluster "${cluster ?? ''}": no such kubeconfig context`, {
+        field: 'cluster',
+        hint: `known clusters: ${this.clusterNames().join(', ') || '(none)'}`,
+      });
+    }
+    return name;
+  }
+
+  client(cluster: string): ClusterClient {
+    const name = this.resolve(cluster);
+    let client = this.clients.get(name);
+    if (!client) {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromString(this.kubeconfig.exportConfig());
+      kc.setCurrentContext(this.contextName(name));
+      client = new ClusterClient(name, kc, {
+        requestTimeoutMs: this.config.kube.requestTimeoutMs,
+        limiter: new TokenBucket(this.config.kube.qps, this.config.kube.burst),
+        onCall: (record) => {
+          const t = this.tally.getStore();
+          if (t) t.calls += 1;
+          for (const l of this.listeners) l(record);
+        },
+      });
+      this.clients.set(name, client);
+    }
+    return client;
+  }
+
+  onCall(listener: (r: KubeCallRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async counting<T>(fn: () => Promise<T>): Promise<{ value: T; calls: number }> {
+    const t: CallTally = { calls: 0 };
+    const value = await this.tally.run(t, fn);
+    return { value, calls: t.calls };
+  }
+
+  private publicName(context: string): string {
+    return context === 'inClusterContext' ? IN_CLUSTER : context;
+  }
+
+  private contextName(name: string): string {
+    return name === IN_CLUSTER && this.config.kube.inCluster ? 'inClusterContext' : name;
+  }
+}

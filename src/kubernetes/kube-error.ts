@@ -1,0 +1,83 @@
+import { ApiException } from '@kubernetes/client-node';
+
+// Kubernetes failures as a closed set of reasons; callers branch on `reason`, never on HTTP codes.
+export type KubeErrorReason =
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'ALREADY_EXISTS'
+  | 'FORBIDDEN'
+  | 'UNAUTHORIZED'
+  | 'INVALID'
+  | 'BAD_REQUEST'
+  | 'TRANSIENT';
+
+export class KubeError extends Error {
+  constructor(
+    readonly reason: KubeErrorReason,
+    message: string,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'KubeError';
+  }
+
+  get transient(): boolean {
+    return this.reason === 'TRANSIENT';
+  }
+}
+
+interface StatusBody {
+  kind?: string;
+  message?: string;
+  reason?: string;
+}
+
+function parseStatus(body: unknown): StatusBody {
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return { message: body.slice(0, 300) };
+    }
+  }
+  return (body ?? {}) as StatusBody;
+}
+
+function reasonFor(code: number, status: StatusBody): KubeErrorReason {
+  if (code === 404) return 'NOT_FOUND';
+  if (code === 409) return status.reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
+  if (code === 403) return 'FORBIDDEN';
+  if (code === 401) return 'UNAUTHORIZED';
+  if (code === 422) return 'INVALID';
+  if (code === 429 || code >= 500) return 'TRANSIENT';
+  // 408 Request Timeout and 410 Gone (watch expiry) are worth another attempt.
+  if (code === 408 || code === 410) return 'TRANSIENT';
+  return 'BAD_REQUEST';
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+
+/** Turns whatever @kubernetes/client-node threw into a KubeError. Messages carry no credentials. */
+export function toKubeError(err: unknown, what: string): KubeError {
+  if (err instanceof KubeError) return err;
+  if (err instanceof ApiException) {
+    const status = parseStatus(err.body);
+    const retryAfter = Number(err.headers?.['retry-after']);
+    return new KubeError(
+      reasonFor(err.code, status),
+      `${what}: ${status.message ?? `HTTP ${err.code}`}`,
+      err.code,
+      Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+    );
+  }
+  const e = err as { name?: string; code?: string; type?: string; message?: string; cause?: { code?: string } };
+  if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || e?.type === 'aborted') {
+    return new KubeError('TRANSIENT', `${what}: request timed out`);
+  }
+  const code = e?.code ?? e?.cause?.code;
+  if ((code && NETWORK_CODES.has(code)) || e?.type === 'system' || e?.name === 'FetchError') {
+    return new KubeError('TRANSIENT', `${what}: connection failed (${code ?? 'network error'})`);
+  }
+  return new KubeError('TRANSIENT', `${what}: ${e?.message ?? 'unknown error'}`);
+}

@@ -1,0 +1,101 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { z } from 'zod';
+import { ANONYMOUS } from '../../auth/actor.js';
+import { ProgressService } from '../../events/progress.service.js';
+import { parseInput } from '../onboarding.input.js';
+import { OnboardingService, CreateResult } from '../onboarding.service.js';
+import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
+
+const ListQuery = z.strictObject({
+  cluster: z.string().min(1).optional(),
+  namespace: z.string().min(1).optional(),
+  meshName: z.string().min(1).optional(),
+  kind: z.enum(['ONBOARD', 'OFFBOARD']).optional(),
+  status: z.enum(['PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']).optional(),
+  requestedBy: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(20),
+  after: z.string().min(1).optional(),
+});
+
+const IdempotencyKey = z.string().min(1).max(255).optional();
+
+@Controller('v1')
+export class OnboardingController {
+  constructor(
+    private readonly onboarding: OnboardingService,
+    private readonly progress: ProgressService,
+  ) {}
+
+  @Post('onboardings')
+  async requestOnboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const result = await this.onboarding.requestOnboarding(body ?? {}, ANONYMOUS, parseInput(IdempotencyKey, key));
+    return accepted(result, res);
+  }
+
+  @Post('offboardings')
+  async requestOffboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const result = await this.onboarding.requestOffboarding(body ?? {}, ANONYMOUS, parseInput(IdempotencyKey, key));
+    return accepted(result, res);
+  }
+
+  @Get('onboardings')
+  @HttpCode(200)
+  async list(@Query() query: unknown) {
+    const q = parseInput(ListQuery, query);
+    const { limit, after, ...filter } = q;
+    const page = await this.onboarding.list(filter, limit, after);
+    return { items: page.items.map(presentRequest), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
+  }
+
+  @Get('onboardings/:id')
+  async get(@Param('id') id: string) {
+    return presentRequest(await this.onboarding.get(id));
+  }
+
+  /** Server-Sent Events; resumable with Last-Event-ID (the same cursor as the GraphQL subscription). */
+  @Get('onboardings/:id/events')
+  async events(
+    @Param('id') id: string,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Query('after') after: string | undefined,
+    @Res() res: Response,
+  ) {
+    const cursor = parseInput(z.coerce.number().int().min(0).default(0), lastEventId ?? after);
+    await this.onboarding.get(id);
+    const stream = await this.progress.open(id, cursor);
+    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => void stream.return(undefined));
+    try {
+      for await (const event of stream) {
+        res.write(`id: ${event.cursor}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      }
+    } finally {
+      clearInterval(keepAlive);
+      res.end();
+    }
+  }
+
+  @Get('onboardings/:id/audit')
+  async audit(@Param('id') id: string) {
+    return { items: (await this.onboarding.auditEvents(id)).map(presentAuditEvent) };
+  }
+}
+
+function accepted({ request, replayed }: CreateResult, res: Response) {
+  res.status(replayed ? 200 : 202);
+  if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+  res.setHeader('Location', `/v1/onboardings/${request.id}`);
+  return {
+    id: request.id,
+    status: request.status,
+    request: presentRequest(request),
+    links: {
+      self: `/v1/onboardings/${request.id}`,
+      audit: `/v1/onboardings/${request.id}/audit`,
+      events: `/v1/onboardings/${request.id}/events`,
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { ANONYMOUS } from '../../auth/actor.js';
+import { ProgressService } from '../../events/progress.service.js';
+import { encodeCursor } from '../onboarding.repository.js';
+import { OnboardingService } from '../onboarding.service.js';
+import {
+  AuditEventModel,
+  OffboardingInput,
+  OnboardingEventModel,
+  OnboardingInput,
+  OnboardingRequestConnection,
+  OnboardingRequestFilter,
+  OnboardingRequestModel,
+} from './graphql.models.js';
+import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
+
+@Resolver(() => OnboardingRequestModel)
+export class OnboardingResolver {
+  constructor(
+    private readonly onboarding: OnboardingService,
+    private readonly progress: ProgressService,
+  ) {}
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Queue the onboarding of a namespace; returns the stored request.' })
+  async requestOnboarding(
+    @Args('input') input: OnboardingInput,
+    @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
+  ) {
+    const { request } = await this.onboarding.requestOnboarding(plain(input), ANONYMOUS, idempotencyKey);
+    return presentRequest(request);
+  }
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Queue the removal of a namespace from its mesh.' })
+  async requestOffboarding(
+    @Args('input') input: OffboardingInput,
+    @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
+  ) {
+    const { request } = await this.onboarding.requestOffboarding(plain(input), ANONYMOUS, idempotencyKey);
+    return presentRequest(request);
+  }
+
+  @Query(() => OnboardingRequestModel)
+  async onboardingRequest(@Args('id', { type: () => ID }) id: string) {
+    return presentRequest(await this.onboarding.get(id));
+  }
+
+  @Query(() => OnboardingRequestConnection, { description: 'Newest first.' })
+  async onboardingRequests(
+    @Args('filter', { nullable: true }) filter?: OnboardingRequestFilter,
+    @Args('first', { type: () => Int, nullable: true, defaultValue: 20 }) first?: number,
+    @Args('after', { nullable: true }) after?: string,
+  ): Promise<OnboardingRequestConnection> {
+    const page = await this.onboarding.list(filter ?? {}, first, after);
+    return {
+      edges: page.items.map((r) => ({ cursor: encodeCursor(r), node: presentRequest(r) as OnboardingRequestModel })),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
+  }
+
+  @Query(() => [AuditEventModel])
+  async auditEvents(@Args('requestId', { type: () => ID }) requestId: string) {
+    return (await this.onboarding.auditEvents(requestId)).map(presentAuditEvent);
+  }
+
+  @Subscription(() => OnboardingEventModel, {
+    description: 'Replays the events after `after` (a cursor), then streams live ones; completes when the request ends.',
+    resolve: (event: unknown) => event,
+  })
+  async onboardingProgress(
+    @Args('requestId', { type: () => ID }) requestId: string,
+    @Args('after', { type: () => Int, nullable: true, defaultValue: 0 }) after: number,
+  ) {
+    await this.onboarding.get(requestId);
+    return this.progress.open(requestId, after);
+  }
+}
+
+// GraphQL input objects arrive as class instances with absent fields undefined; validation wants plain data.
+function plain(input: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+}

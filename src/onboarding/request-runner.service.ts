@@ -1,0 +1,310 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnboardingRequest, Prisma, RequestStatus, StepRun } from '../generated/prisma/client.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { AuditRepository, NewAuditEvent } from '../audit/audit.repository.js';
+import { EventBus } from '../events/event-bus.service.js';
+import { ProgressEvent, toProgressEvent } from '../events/progress-event.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { KubeError } from '../kubernetes/kube-error.js';
+import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { WORKER_ACTOR } from '../auth/actor.js';
+import type { RequestOptions } from './onboarding.input.js';
+import { applyStep, StepContext, StepOutcome, StepPlan } from './steps/step.js';
+import { stepByName } from './steps/step-registry.js';
+
+interface StepFailure {
+  code: ErrorCode | string;
+  message: string;
+  hint?: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+}
+
+const json = (v: unknown) => (v === undefined ? undefined : (JSON.parse(JSON.stringify(v)) as Prisma.InputJsonValue));
+
+/**
+ * Runs one request: claims it (compare-and-swap on status), then runs its unfinished
+ * steps in order. Every transition is a row update plus an audit event in one
+ * transaction, published after commit. Finished steps are never re-applied, so a
+ * re-run after a crash resumes where the last one stopped.
+ */
+@Injectable()
+export class RequestRunner {
+  private readonly logger = new Logger(RequestRunner.name);
+  readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditRepository,
+    private readonly bus: EventBus,
+    private readonly gateway: ClusterGateway,
+    private readonly mesh: MeshDiscoveryService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async run(requestId: string): Promise<'ran' | 'not-claimed'> {
+    const request = await this.claim(requestId);
+    if (!request) return 'not-claimed';
+    const heartbeat = setInterval(() => {
+      this.prisma.onboardingRequest
+        .updateMany({ where: { id: requestId, claimedBy: this.workerId }, data: { heartbeatAt: new Date() } })
+        .catch(() => undefined);
+    }, this.config.heartbeatMs);
+    try {
+      await this.execute(request);
+    } finally {
+      clearInterval(heartbeat);
+    }
+    return 'ran';
+  }
+
+  private async claim(requestId: string): Promise<OnboardingRequest | null> {
+    const current = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId } });
+    if (!current) return null;
+    const staleBefore = new Date(Date.now() - 3 * this.config.heartbeatMs);
+    const claimable =
+      current.status === 'QUEUED' ||
+      (current.status === 'RUNNING' && (!current.heartbeatAt || current.heartbeatAt < staleBefore));
+    if (!claimable) return null;
+    const resumed = current.status === 'RUNNING';
+    const events: ProgressEvent[] = [];
+    const claimed = await this.prisma.$transaction(async (tx) => {
+      // Compare-and-swap: only the worker that sees the same status and claim wins.
+      const { count } = await tx.onboardingRequest.updateMany({
+        where: { id: requestId, status: current.status, claimedBy: current.claimedBy, heartbeatAt: current.heartbeatAt },
+        data: { status: 'RUNNING', claimedBy: this.workerId, heartbeatAt: new Date(), startedAt: current.startedAt ?? new Date() },
+      });
+      if (count !== 1) return false;
+      events.push(
+        toProgressEvent(
+          await this.audit.append(tx, this.event(current, resumed ? 'request.resumed' : 'request.started', {
+            message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
+            worker: this.workerId,
+          })),
+        ),
+      );
+      return true;
+    });
+    if (!claimed) return null;
+    await this.bus.publish(events);
+    return { ...current, status: 'RUNNING', claimedBy: this.workerId };
+  }
+
+  private async execute(request: OnboardingRequest): Promise<void> {
+    const steps = await this.prisma.stepRun.findMany({ where: { requestId: request.id }, orderBy: { position: 'asc' } });
+    const ctx: StepContext = {
+      request: {
+        id: request.id,
+        kind: request.kind,
+        cluster: request.cluster,
+        namespace: request.namespace,
+        meshName: request.meshName,
+        options: request.options as unknown as RequestOptions,
+      },
+      kube: this.gateway.client(request.cluster),
+      mesh: this.mesh,
+    };
+    for (const step of steps) {
+      if (step.status === 'SUCCEEDED' || step.status === 'SKIPPED') continue;
+      const failure = await this.runStep(request, step, ctx);
+      if (failure) {
+        await this.finish(request, 'FAILED', failure, step.name);
+        return;
+      }
+    }
+    await this.finish(request, 'SUCCEEDED');
+  }
+
+  /** Runs one step with bounded retries of transient failures; returns the failure, if any. */
+  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | undefined> {
+    const handler = stepByName(step.name);
+    let attempts = step.attempts;
+    const firstStarted = step.startedAt ?? new Date();
+    for (let n = 1; ; n++) {
+      attempts += 1;
+      await this.transition(request, (tx) =>
+        tx.stepRun.update({
+          where: { id: step.id },
+          data: { status: 'RUNNING', attempts, startedAt: firstStarted, errorCode: null, errorMessage: null },
+        }),
+        { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts } },
+      );
+      const started = performance.now();
+      try {
+        const { value: outcome, calls } = await this.gateway.counting(() =>
+          applyStep(handler, ctx, (plan) => this.recordIntent(request, step.name, plan)),
+        );
+        await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
+        return undefined;
+      } catch (err) {
+        const failure = classify(err);
+        if (failure.retryable && n < this.config.steps.maxAttempts) {
+          const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, n));
+          await this.transition(request, null, {
+            action: 'step.retrying',
+            step: step.name,
+            data: { message: `${handler.title}: ${failure.message}; retrying in ${delay} ms`, code: failure.code, attempt: attempts },
+          });
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        await this.transition(request, (tx) =>
+          tx.stepRun.update({
+            where: { id: step.id },
+            data: {
+              status: 'FAILED',
+              errorCode: failure.code,
+              errorMessage: failure.message,
+              finishedAt: new Date(),
+              durationMs: Math.round(performance.now() - started),
+            },
+          }),
+          {
+            action: 'step.failed',
+            step: step.name,
+            data: { message: `${handler.title}: ${failure.message}`, code: failure.code, hint: failure.hint ?? null, attempt: attempts },
+          },
+        );
+        return failure;
+      }
+    }
+  }
+
+  private async recordIntent(request: OnboardingRequest, step: string, plan: StepPlan): Promise<void> {
+    await this.transition(request, null, {
+      action: 'step.applying',
+      step,
+      data: { message: plan.summary, changes: plan.changes, before: plan.before ?? null },
+    });
+  }
+
+  private async succeed(request: OnboardingRequest, step: StepRun, outcome: StepOutcome, calls: number, ms: number, started: Date) {
+    const title = stepByName(step.name).title;
+    await this.transition(request, (tx) =>
+      tx.stepRun.update({
+        where: { id: step.id },
+        data: {
+          status: 'SUCCEEDED',
+          result: outcome.result,
+          before: json(outcome.before),
+          after: json(outcome.after),
+          output: json({ summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls }),
+          finishedAt: new Date(),
+          durationMs: Math.round(Date.now() - started.getTime()) || ms,
+        },
+      }),
+      {
+        action: 'step.succeeded',
+        step: step.name,
+        target: `namespaces/${request.namespace}`,
+        data: {
+          message: `${title}: ${outcome.result === 'CHANGED' ? '' : 'unchanged, '}${outcome.summary}`,
+          result: outcome.result,
+          changes: outcome.changes,
+          before: outcome.before ?? null,
+          after: outcome.after ?? null,
+          apiCalls: calls,
+        },
+      },
+    );
+  }
+
+  private async finish(request: OnboardingRequest, status: RequestStatus, failure?: StepFailure, failedStep?: string): Promise<void> {
+    const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
+    await this.transition(
+      request,
+      (tx) =>
+        tx.onboardingRequest.update({
+          where: { id: request.id },
+          data: {
+            status,
+            finishedAt: new Date(),
+            claimedBy: null,
+            errorCode: failure?.code ?? null,
+            errorMessage: failure?.message ?? null,
+          },
+        }),
+      {
+        action: `request.${status.toLowerCase()}`,
+        data: {
+          message:
+            status === 'SUCCEEDED'
+              ? `${what} of ${request.cluster}/${request.namespace} succeeded`
+              : `${what} of ${request.cluster}/${request.namespace} ${status.toLowerCase()}${failedStep ? ` at step ${failedStep}` : ''}: ${failure?.message ?? ''}`,
+          status,
+          code: failure?.code ?? null,
+          step: failedStep ?? null,
+        },
+      },
+    );
+  }
+
+  /** A row change and its audit event in one transaction; the event is published after commit. */
+  private async transition(
+    request: OnboardingRequest,
+    change: ((tx: Prisma.TransactionClient) => Promise<unknown>) | null,
+    event: Omit<NewAuditEvent, 'requestId' | 'actor' | 'cluster' | 'namespace'>,
+  ): Promise<void> {
+    const row = await this.prisma.$transaction(async (tx) => {
+      if (change) await change(tx);
+      return this.audit.append(tx, this.event(request, event.action, event.data ?? {}, event));
+    });
+    await this.bus.publish([toProgressEvent(row)]);
+  }
+
+  private event(
+    request: OnboardingRequest,
+    action: string,
+    data: Record<string, unknown>,
+    extra: Partial<NewAuditEvent> = {},
+  ): NewAuditEvent {
+    return {
+      requestId: request.id,
+      actor: WORKER_ACTOR,
+      action,
+      cluster: request.cluster,
+      namespace: request.namespace,
+      target: extra.target ?? `namespaces/${request.namespace}`,
+      step: extra.step,
+      data,
+    };
+  }
+}
+
+function backoff(base: number, attempt: number): number {
+  const exp = base * 2 ** (attempt - 1);
+  return Math.round(exp / 2 + Math.random() * (exp / 2)); // "equal jitter"
+}
+
+const KUBE_CODES: Record<string, ErrorCode> = {
+  FORBIDDEN: 'KUBE_FORBIDDEN',
+  UNAUTHORIZED: 'KUBE_FORBIDDEN',
+  INVALID: 'KUBE_INVALID',
+  BAD_REQUEST: 'KUBE_INVALID',
+  NOT_FOUND: 'KUBE_INVALID',
+  ALREADY_EXISTS: 'KUBE_CONFLICT',
+  CONFLICT: 'KUBE_CONFLICT',
+  TRANSIENT: 'KUBE_UNAVAILABLE',
+};
+
+/** Transient Kubernetes failures are retried; preconditions and permanent API errors are not. */
+export function classify(err: unknown): StepFailure {
+  if (err instanceof DomainError) {
+    return { code: err.code, message: err.message, hint: err.options.hint, retryable: false };
+  }
+  if (err instanceof KubeError) {
+    return {
+      code: KUBE_CODES[err.reason] ?? 'KUBE_UNAVAILABLE',
+      message: err.message,
+      retryable: err.reason === 'TRANSIENT' || err.reason === 'CONFLICT',
+      retryAfterMs: err.retryAfterMs,
+      hint: err.reason === 'FORBIDDEN' ? "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml" : undefined,
+    };
+  }
+  return { code: 'INTERNAL', message: `unexpected error: ${(err as Error)?.message ?? String(err)}`, retryable: false };
+}

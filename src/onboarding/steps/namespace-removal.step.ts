@@ -1,0 +1,55 @@
+import { DomainError } from '../../common/domain-error.js';
+import { IGNORE_LABEL, METRICS_ANNOTATION, MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
+import { namespaceImage, readNamespace } from './namespace.step.js';
+import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
+
+/**
+ * `osm namespace remove <ns> --mesh-name <mesh>`: removes the same two labels and two
+ * annotations as the CLI. Existing sidecars stay until the pods are recreated.
+ */
+export class NamespaceRemovalStep implements OnboardingStep {
+  readonly name = 'namespace-removal' as const;
+  readonly title = 'Remove the namespace from the mesh';
+
+  async plan({ request, kube }: StepContext): Promise<StepPlan> {
+    const ns = await readNamespace(kube, request.namespace);
+    const labels = ns.metadata?.labels ?? {};
+    const annotations = ns.metadata?.annotations ?? {};
+    const owner = labels[MONITORED_BY_LABEL];
+    const before = {
+      labels: { [MONITORED_BY_LABEL]: owner ?? null, [IGNORE_LABEL]: labels[IGNORE_LABEL] ?? null },
+      annotations: {
+        [SIDECAR_INJECTION_ANNOTATION]: annotations[SIDECAR_INJECTION_ANNOTATION] ?? null,
+        [METRICS_ANNOTATION]: annotations[METRICS_ANNOTATION] ?? null,
+      },
+      resourceVersion: ns.metadata?.resourceVersion,
+    };
+    if (owner === undefined) {
+      return { changes: [], before, summary: `Namespace [${request.namespace}] already does not belong to any mesh` };
+    }
+    if (owner !== request.meshName) {
+      throw new DomainError(
+        'NAMESPACE_OWNED_BY_OTHER_MESH',
+        `Namespace belongs to mesh [${owner}], not mesh [${request.meshName}]. Please specify the correct mesh`,
+        { field: 'meshName' },
+      );
+    }
+    const change: Change = {
+      action: 'patch',
+      target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },
+      patchType: 'strategic',
+      body: {
+        metadata: {
+          labels: { [MONITORED_BY_LABEL]: null, [IGNORE_LABEL]: null },
+          annotations: { [SIDECAR_INJECTION_ANNOTATION]: null, [METRICS_ANNOTATION]: null },
+        },
+      },
+    };
+    return { changes: [change], before, summary: `remove namespace ${request.namespace} from mesh ${request.meshName}` };
+  }
+
+  async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after: unknown }> {
+    const ns = await kube.patchNamespace(request.namespace, plan.changes[0].body as object, 'strategic');
+    return { after: namespaceImage(ns) };
+  }
+}

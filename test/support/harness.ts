@@ -1,0 +1,136 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { inject } from 'vitest';
+import { createClient, Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { createApiApp, createWorkerContext } from '../../src/app.js';
+import { loadConfig, type AppConfig } from '../../src/config/config.js';
+import { startEmulator, type Emulator } from './emulator/index.js';
+
+export interface Stack {
+  emulator: Emulator;
+  config: AppConfig;
+  env: Record<string, string>;
+  url: string;
+  app: INestApplication;
+  close(): Promise<void>;
+}
+
+/** Environment for one isolated stack: its own queue prefix, the run's database, the emulator's kubeconfig. */
+export async function stackEnv(emulator: Emulator, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'osm-onboarding-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, emulator.kubeconfig({ contexts: ['emulator', 'staging'] }));
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: inject('databaseUrl'),
+    REDIS_URL: inject('redisUrl'),
+    KUBECONFIG: kubeconfig,
+    QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    HEARTBEAT_MS: '500',
+    SWEEP_INTERVAL_MS: '1000',
+    STEP_BACKOFF_MS: '20',
+    MESH_CACHE_TTL_MS: '1000',
+    ...extra,
+  };
+}
+
+export async function startApi(env: Record<string, string>): Promise<{ app: INestApplication; url: string; config: AppConfig }> {
+  const config = loadConfig(env);
+  const app = await createApiApp(config);
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  return { app, url: `http://127.0.0.1:${address.port}`, config };
+}
+
+export async function startWorker(env: Record<string, string>): Promise<INestApplicationContext> {
+  return createWorkerContext(loadConfig({ ...env, ROLE: 'worker' }));
+}
+
+/** Emulator + API with the worker in the same process (ROLE=all), as `npm start` runs it. */
+export async function startStack(opts: { emulator?: Emulator; env?: Record<string, string> } = {}): Promise<Stack> {
+  const emulator = opts.emulator ?? (await startEmulator());
+  const env = await stackEnv(emulator, { ROLE: 'all', ...opts.env });
+  const { app, url, config } = await startApi(env);
+  return {
+    emulator,
+    config,
+    env,
+    url,
+    app,
+    async close() {
+      await app.close();
+      if (!opts.emulator) await emulator.close();
+    },
+  };
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function http<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export async function gql<T = any>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<{ data?: T; errors?: any[]; status: number }> {
+  const res = await http(base, 'POST', '/graphql', { query, variables });
+  return { ...res.body, status: res.status };
+}
+
+export async function waitForStatus(base: string, id: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await http(base, 'GET', `/v1/onboardings/${id}`);
+    if (statuses.includes(body.status)) return body;
+    if (Date.now() > deadline) throw new Error(`request ${id} still ${body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function wsClient(base: string): Client {
+  return createClient({ url: base.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+}
+
+/** Collects a subscription's events until it completes (or errors). */
+export function collectProgress(client: Client, requestId: string, after = 0): Promise<{ events: any[]; error?: unknown }> {
+  return new Promise((resolve) => {
+    const events: any[] = [];
+    client.subscribe(
+      {
+        query: `subscription($id: ID!, $after: Int) { onboardingProgress(requestId: $id, after: $after) { requestId cursor type step message data at actor } }`,
+        variables: { id: requestId, after },
+      },
+      {
+        next: (msg) => {
+          if (msg.errors) resolve({ events, error: msg.errors });
+          else events.push((msg.data as any).onboardingProgress);
+        },
+        error: (error) => resolve({ events, error }),
+        complete: () => resolve({ events }),
+      },
+    );
+  });
+}
+
+export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/common/domain-error.js';
+import { ConfigError, loadConfig, redactUrl } from '../../src/config/config.js';
+import { OffboardingInputSchema, OnboardingInputSchema, parseInput } from '../../src/onboarding/onboarding.input.js';
+
+function fieldsOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe('VALIDATION_FAILED');
+    return (err as DomainError).fields;
+  }
+  throw new Error('expected a validation error');
+}
+
+describe('request input validation', () => {
+  it('accepts a minimal onboarding and leaves defaults to the service', () => {
+    expect(parseInput(OnboardingInputSchema, { namespace: 'team-a' })).toEqual({ namespace: 'team-a' });
+  });
+
+  it.each([['Team-A'], ['-a'], ['a-'], ['a_b'], ['a'.repeat(64)], ['']])('refuses namespace %j, naming the field', (namespace) => {
+    const fields = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace }));
+    expect(fields.map((f) => f.field)).toEqual(['namespace']);
+  });
+
+  it('names unknown fields and wrong types', () => {
+    const fields = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace: 'ok', sidecarInjection: 'sometimes', extra: 1, cluster: 5 }));
+    expect(fields.map((f) => f.field).sort()).toEqual(['cluster', 'extra', 'sidecarInjection']);
+    expect(fields.find((f) => f.field === 'extra')?.message).toBe('unknown field');
+  });
+
+  it('does not accept sidecarInjection on an offboarding', () => {
+    const fields = fieldsOf(() => parseInput(OffboardingInputSchema, { namespace: 'ok', sidecarInjection: 'enabled' }));
+    expect(fields).toEqual([{ field: 'sidecarInjection', message: 'unknown field' }]);
+  });
+
+  it('refuses a body that is not an object', () => {
+    expect(fieldsOf(() => parseInput(OnboardingInputSchema, 'text'))[0].field).toBe('(body)');
+  });
+});
+
+describe('configuration', () => {
+  it('has defaults that work on a developer machine', () => {
+    const c = loadConfig({});
+    expect(c.databaseUrl).toBe('postgresql://postgres@127.0.0.1:5432/osm_onboarding');
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(c.port).toBe(3000);
+    expect(c.role).toBe('all');
+    expect(c.defaultMeshName).toBe('osm');
+  });
+
+  it('stops on a bad value with a message naming the key', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ ROLE: 'both' })).toThrow(/ROLE/);
+    expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
+  });
+
+  it('masks passwords when showing URLs', () => {
+    expect(redactUrl('postgresql://app:s3cret@db:5432/x')).toBe('postgresql://app:***@db:5432/x');
+    expect(redactUrl('postgresql://app:s3cret@db:5432/x')).not.toContain('s3cret');
+  });
+});
