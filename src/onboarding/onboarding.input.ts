@@ -16,25 +16,221 @@ const clusterName = z
   .max(253, 'must be no more than 253 characters')
   .regex(/^[^\s]+$/, 'must not contain whitespace');
 
-export const OnboardingInputSchema = z.strictObject({
-  cluster: clusterName.nullish(),
-  namespace: namespaceName,
-  meshName: namespaceName.nullish(),
-  sidecarInjection: z.enum(['enabled', 'disabled'], { error: 'must be "enabled" or "disabled"' }).nullish(),
+const dnsSubdomain = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must not be empty')
+  .max(253, 'must be no more than 253 characters')
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lowercase RFC 1123 subdomain');
+
+const ServiceAccountRef = z.strictObject({
+  kind: z.literal('ServiceAccount', { error: 'must be "ServiceAccount" (osm-edge identities are ServiceAccounts)' }),
+  name: dnsSubdomain,
+  namespace: namespaceName.optional(),
 });
 
-export const OffboardingInputSchema = z.strictObject({
+const HTTP_METHODS = ['*', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+// SMI objects as the caller supplies them: a name and the spec of the served version (semantics §6).
+export const SmiSchema = z.strictObject({
+  trafficTargets: z
+    .array(
+      z.strictObject({
+        name: dnsSubdomain,
+        spec: z.strictObject({
+          destination: ServiceAccountRef,
+          sources: z.array(ServiceAccountRef).min(1, 'needs at least one source'),
+          rules: z
+            .array(
+              z.strictObject({
+                kind: z.enum(['HTTPRouteGroup', 'TCPRoute'], { error: 'must be HTTPRouteGroup or TCPRoute' }),
+                name: dnsSubdomain,
+                matches: z.array(z.string().min(1)).optional(),
+              }),
+            )
+            .min(1, 'needs at least one rule (osm-edge ignores a TrafficTarget without rules)'),
+        }),
+      }),
+    )
+    .default([]),
+  httpRouteGroups: z
+    .array(
+      z.strictObject({
+        name: dnsSubdomain,
+        spec: z.strictObject({
+          matches: z
+            .array(
+              z.strictObject({
+                name: z.string().min(1),
+                pathRegex: z.string().optional(),
+                methods: z.array(z.enum(HTTP_METHODS)).optional(),
+                headers: z.record(z.string(), z.string()).optional(),
+              }),
+            )
+            .min(1, 'needs at least one match'),
+        }),
+      }),
+    )
+    .default([]),
+  tcpRoutes: z
+    .array(
+      z.strictObject({
+        name: dnsSubdomain,
+        spec: z.strictObject({ matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }) }),
+      }),
+    )
+    .default([]),
+  trafficSplits: z
+    .array(
+      z.strictObject({
+        name: dnsSubdomain,
+        spec: z.strictObject({
+          service: dnsSubdomain,
+          backends: z.array(z.strictObject({ service: dnsSubdomain, weight: z.number().int().min(0) })).min(1),
+          matches: z.array(z.strictObject({ kind: z.literal('HTTPRouteGroup'), name: dnsSubdomain })).optional(),
+        }),
+      }),
+    )
+    .default([]),
+});
+
+const RestartSchema = z.strictObject({
+  mode: z.enum(['none', 'all', 'selected'], { error: 'must be none, all or selected' }),
+  deployments: z.array(dnsSubdomain).optional(),
+  maxConcurrent: z.number().int().min(1).max(50).optional(),
+});
+
+const common = {
   cluster: clusterName.nullish(),
   namespace: namespaceName,
   meshName: namespaceName.nullish(),
-});
+  dryRun: z.boolean().nullish(),
+};
+
+export const OnboardingInputSchema = z
+  .strictObject({
+    ...common,
+    sidecarInjection: z.enum(['enabled', 'disabled'], { error: 'must be "enabled" or "disabled"' }).nullish(),
+    prerequisites: z
+      .strictObject({
+        enabled: z.boolean().optional(),
+        acceptErrors: z.array(z.string().regex(/^[A-Z0-9_]+$/, 'must be a diagnostic code')).optional(),
+      })
+      .nullish(),
+    trafficPolicy: z
+      .strictObject({ mode: z.enum(['permissive', 'smi'], { error: 'must be permissive or smi' }), smi: SmiSchema.optional() })
+      .nullish(),
+    apiServerAccess: z
+      .strictObject({
+        method: z.enum(['ip-exclusion', 'egress'], { error: 'must be ip-exclusion or egress' }),
+        serviceAccounts: z.array(dnsSubdomain).optional(),
+      })
+      .nullish(),
+    appProtocols: z
+      .array(
+        z.strictObject({
+          service: dnsSubdomain,
+          port: z.string().min(1, 'names the Service port (by its name)'),
+          appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], { error: 'must be http, tcp, tcp-server-first or grpc' }),
+        }),
+      )
+      .nullish(),
+    restart: RestartSchema.nullish(),
+    verify: z.strictObject({ timeoutSeconds: z.number().int().min(1).max(1800) }).nullish(),
+    metrics: z.boolean().nullish(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.trafficPolicy?.mode === 'smi' && !v.trafficPolicy.smi) {
+      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'required when mode is smi' });
+    }
+    if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.smi) {
+      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'only allowed when mode is smi' });
+    }
+    v.trafficPolicy?.smi?.trafficTargets.forEach((t, i) => {
+      const dest = t.spec.destination.namespace;
+      if (dest !== undefined && dest !== v.namespace) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['trafficPolicy', 'smi', 'trafficTargets', i, 'spec', 'destination', 'namespace'],
+          message: `The traffic target namespace (${v.namespace}) must match spec.Destination.Namespace (${dest})`,
+        });
+      }
+    });
+    if (v.apiServerAccess?.method === 'egress' && !v.apiServerAccess.serviceAccounts?.length) {
+      ctx.addIssue({ code: 'custom', path: ['apiServerAccess', 'serviceAccounts'], message: 'required (at least one) when method is egress' });
+    }
+    restartRules(v.restart, ctx);
+  });
+
+export const OffboardingInputSchema = z
+  .strictObject({
+    ...common,
+    restart: RestartSchema.nullish(),
+    deleteOwnedPolicies: z.boolean().nullish(),
+    removeApiServerExclusion: z.boolean().nullish(),
+  })
+  .superRefine((v, ctx) => restartRules(v.restart, ctx));
+
+function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
+  if (restart?.mode === 'selected' && !restart.deployments?.length) {
+    ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'required (at least one) when mode is selected' });
+  }
+  if (restart && restart.mode !== 'selected' && restart.deployments?.length) {
+    ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'only allowed when mode is selected' });
+  }
+}
 
 export type OnboardingInput = z.infer<typeof OnboardingInputSchema>;
 export type OffboardingInput = z.infer<typeof OffboardingInputSchema>;
+export type SmiObjects = z.infer<typeof SmiSchema>;
 
-/** What a request stores in `options` and what its steps read. */
+/** What a request stores in `options` (defaults applied) and what its steps read. */
 export interface RequestOptions {
   sidecarInjection: 'enabled' | 'disabled';
+  prerequisites: { enabled: boolean; acceptErrors: string[] };
+  trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects } | null;
+  apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
+  appProtocols: { service: string; port: string; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
+  restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
+  verify: { timeoutSeconds: number };
+  metrics: boolean;
+  deleteOwnedPolicies: boolean;
+  removeApiServerExclusion: boolean;
+}
+
+export function onboardingOptions(i: OnboardingInput): RequestOptions {
+  return {
+    sidecarInjection: i.sidecarInjection ?? 'enabled',
+    prerequisites: { enabled: i.prerequisites?.enabled ?? true, acceptErrors: [...new Set(i.prerequisites?.acceptErrors ?? [])].sort() },
+    trafficPolicy: !i.trafficPolicy
+      ? null
+      : i.trafficPolicy.mode === 'smi'
+        ? { mode: 'smi', smi: i.trafficPolicy.smi! }
+        : { mode: 'permissive' },
+    apiServerAccess: !i.apiServerAccess
+      ? null
+      : i.apiServerAccess.method === 'egress'
+        ? { method: 'egress', serviceAccounts: [...new Set(i.apiServerAccess.serviceAccounts)].sort() }
+        : { method: 'ip-exclusion' },
+    appProtocols: i.appProtocols ?? [],
+    restart: restartOptions(i.restart),
+    verify: { timeoutSeconds: i.verify?.timeoutSeconds ?? 120 },
+    metrics: i.metrics ?? false,
+    deleteOwnedPolicies: false,
+    removeApiServerExclusion: false,
+  };
+}
+
+export function offboardingOptions(i: OffboardingInput): RequestOptions {
+  return {
+    ...onboardingOptions({ namespace: i.namespace, prerequisites: { enabled: false } }),
+    restart: restartOptions(i.restart),
+    deleteOwnedPolicies: i.deleteOwnedPolicies ?? false,
+    removeApiServerExclusion: i.removeApiServerExclusion ?? false,
+  };
+}
+
+function restartOptions(r: OnboardingInput['restart']): RequestOptions['restart'] {
+  return { mode: r?.mode ?? 'none', deployments: [...new Set(r?.deployments ?? [])].sort(), maxConcurrent: r?.maxConcurrent ?? 5 };
 }
 
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {

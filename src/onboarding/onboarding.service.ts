@@ -14,7 +14,9 @@ import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
 import { QueueService } from '../queue/queue.service.js';
 import type { Actor } from '../auth/actor.js';
 import {
+  offboardingOptions,
   OffboardingInputSchema,
+  onboardingOptions,
   OnboardingInputSchema,
   parseInput,
   type RequestOptions,
@@ -69,7 +71,7 @@ export class OnboardingService {
         cluster: this.gateway.resolve(i.cluster),
         namespace: i.namespace,
         meshName: i.meshName ?? this.config.defaultMeshName,
-        options: { sidecarInjection: i.sidecarInjection ?? 'enabled' },
+        options: onboardingOptions(i),
       },
       actor,
       idempotencyKey,
@@ -84,7 +86,7 @@ export class OnboardingService {
         cluster: this.gateway.resolve(i.cluster),
         namespace: i.namespace,
         meshName: i.meshName ?? this.config.defaultMeshName,
-        options: { sidecarInjection: 'enabled' },
+        options: offboardingOptions(i),
       },
       actor,
       idempotencyKey,

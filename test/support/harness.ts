@@ -93,7 +93,7 @@ export async function http<T = any>(base: string, method: string, path: string, 
   return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
-export async function gql<T = any>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<{ data?: T; errors?: any[]; status: number }> {
+export async function gql<T = any>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<{ data: T; errors: any; status: number }> {
   const res = await http(base, 'POST', '/graphql', { query, variables });
   return { ...res.body, status: res.status };
 }

@@ -9,6 +9,7 @@ import { MeshStep } from '../../src/onboarding/steps/mesh.step.js';
 import { NamespaceRemovalStep } from '../../src/onboarding/steps/namespace-removal.step.js';
 import { NamespaceStep } from '../../src/onboarding/steps/namespace.step.js';
 import type { StepContext } from '../../src/onboarding/steps/step.js';
+import { onboardingOptions } from '../../src/onboarding/onboarding.input.js';
 
 // Planning logic only: the cluster is a fixture object, no I/O.
 function ctx(ns: V1Namespace | undefined, overrides: Partial<StepContext['request']> = {}): StepContext {
@@ -23,7 +24,7 @@ function ctx(ns: V1Namespace | undefined, overrides: Partial<StepContext['reques
   return {
     kube,
     mesh,
-    request: { id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: 'team-a', meshName: 'osm', options: { sidecarInjection: 'enabled' }, ...overrides },
+    request: { id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: 'team-a', meshName: 'osm', options: onboardingOptions({ namespace: 'team-a' }), ...overrides },
   };
 }
 
@@ -57,7 +58,7 @@ describe('namespace step plan (osm namespace add)', () => {
   });
 
   it('writes "disabled" when injection is disabled', async () => {
-    const plan = await step.plan(ctx(ns(), { options: { sidecarInjection: 'disabled' } }));
+    const plan = await step.plan(ctx(ns(), { options: onboardingOptions({ namespace: 'team-a', sidecarInjection: 'disabled' }) }));
     expect((plan.changes[0].body as any).metadata.annotations['openservicemesh.io/sidecar-injection']).toBe('disabled');
   });
 

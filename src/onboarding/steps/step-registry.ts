@@ -5,7 +5,7 @@ import { NamespaceRemovalStep } from './namespace-removal.step.js';
 import { NamespaceStep } from './namespace.step.js';
 import type { OnboardingStep, StepName } from './step.js';
 
-const STEPS: Record<StepName, OnboardingStep> = {
+const STEPS: Partial<Record<StepName, OnboardingStep>> = {
   mesh: new MeshStep(),
   namespace: new NamespaceStep(),
   'namespace-removal': new NamespaceRemovalStep(),

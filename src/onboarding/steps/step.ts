@@ -2,7 +2,19 @@ import type { ClusterClient, PatchType } from '../../kubernetes/cluster-client.j
 import type { MeshDiscoveryService } from '../../mesh/mesh-discovery.service.js';
 import type { RequestOptions } from '../onboarding.input.js';
 
-export type StepName = 'mesh' | 'namespace' | 'namespace-removal';
+export type StepName =
+  | 'prerequisites'
+  | 'mesh'
+  | 'api-server-access'
+  | 'traffic-policy'
+  | 'namespace'
+  | 'metrics'
+  | 'app-protocol'
+  | 'restart'
+  | 'verify'
+  | 'namespace-removal'
+  | 'policy-cleanup'
+  | 'api-server-access-removal';
 
 /** One Kubernetes write a step would make (plan) or made (apply), exactly as sent. */
 export interface Change {

@@ -1,0 +1,22 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
+import { printSchema } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, Stack } from '../support/harness.js';
+
+const SCHEMA_FILE = resolve(import.meta.dirname, '../../schema.graphql');
+
+describe('committed GraphQL schema', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  });
+  afterAll(() => s.close());
+
+  it('matches the schema the code generates (UPDATE_SCHEMA=1 rewrites it)', async () => {
+    const generated = printSchema(s.app.get(GraphQLSchemaHost).schema) + '\n';
+    if (process.env.UPDATE_SCHEMA === '1') await writeFile(SCHEMA_FILE, generated);
+    expect(await readFile(SCHEMA_FILE, 'utf8')).toBe(generated);
+  });
+});

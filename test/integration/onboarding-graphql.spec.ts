@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectProgress, gql, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
+
+const REQUEST_FIELDS = 'id kind cluster namespace meshName sidecarInjection status requestedBy errorCode lastEventCursor steps { name status result attempts before after }';
+
+describe('onboarding over GraphQL with a graphql-ws subscription', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  });
+  afterAll(() => s.close());
+
+  it('onboards through a mutation; a subscription sees every event in order and completes', async () => {
+    const ns = uniqueName('gql');
+    await createNamespace(s.emulator, ns);
+    const client = wsClient(s.url);
+    try {
+      const { data, errors } = await gql(
+        s.url,
+        `mutation($input: OnboardingInput!) { requestOnboarding(input: $input) { ${REQUEST_FIELDS} } }`,
+        { input: { namespace: ns, sidecarInjection: 'disabled' } },
+      );
+      expect(errors).toBeUndefined();
+      const id = data.requestOnboarding.id;
+      expect(data.requestOnboarding).toMatchObject({ kind: 'ONBOARD', status: 'QUEUED', sidecarInjection: 'disabled' });
+
+      const { events, error } = await collectProgress(client, id);
+      expect(error).toBeUndefined();
+      expect(events.map((e) => e.cursor)).toEqual(events.map((_, i) => i + 1));
+      expect(events.map((e) => [e.type, e.step])).toEqual([
+        ['request.created', null],
+        ['request.started', null],
+        ['step.started', 'mesh'],
+        ['step.succeeded', 'mesh'],
+        ['step.started', 'namespace'],
+        ['step.applying', 'namespace'],
+        ['step.succeeded', 'namespace'],
+        ['request.succeeded', null],
+      ]);
+      expect(events[6].data).toMatchObject({ result: 'CHANGED', apiCalls: 2 });
+
+      const meta = await namespaceMeta(s.emulator, ns);
+      expect(meta.labels['openservicemesh.io/monitored-by']).toBe('osm');
+      expect(meta.annotations['openservicemesh.io/sidecar-injection']).toBe('disabled');
+
+      // A late subscriber with a cursor gets only what came after it, then completion.
+      const late = await collectProgress(client, id, 5);
+      expect(late.events.map((e) => e.cursor)).toEqual([6, 7, 8]);
+
+      const audit = await gql(s.url, `query($id: ID!) { auditEvents(requestId: $id) { cursor actor action step data } }`, { id });
+      expect(audit.data.auditEvents.map((e: any) => e.action)).toEqual(events.map((e) => e.type));
+      expect(audit.data.auditEvents[0].actor).toBe('anonymous');
+      expect(audit.data.auditEvents[1].actor).toBe('system:worker');
+
+      const off = await gql(s.url, `mutation($input: OffboardingInput!) { requestOffboarding(input: $input) { id kind status } }`, {
+        input: { namespace: ns },
+      });
+      const offEvents = await collectProgress(client, off.data.requestOffboarding.id);
+      expect(offEvents.events.at(-1).type).toBe('request.succeeded');
+      expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBeUndefined();
+
+      const one = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { ${REQUEST_FIELDS} } }`, { id });
+      expect(one.data.onboardingRequest.steps.map((st: any) => st.result)).toEqual(['UNCHANGED', 'CHANGED']);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('subscribing to a finished request replays everything and completes', async () => {
+    const ns = uniqueName('replay');
+    await createNamespace(s.emulator, ns);
+    const { data } = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: ns } });
+    await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED']);
+    const client = wsClient(s.url);
+    try {
+      const { events } = await collectProgress(client, data.requestOnboarding.id);
+      expect(events[0].type).toBe('request.created');
+      expect(events.at(-1).type).toBe('request.succeeded');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('answers bad input with extensions.code naming the field, and writes nothing', async () => {
+    const before = writesTo(s.emulator);
+    const invalidNs = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "Bad_Name" }) { id } }`);
+    expect(invalidNs.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'namespace' }] });
+    const reserved = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "kube-system" }) { id } }`);
+    expect(reserved.errors[0].extensions.code).toBe('NAMESPACE_RESERVED');
+    const mesh = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "bookstore", meshName: "nope" }) { id } }`);
+    expect(mesh.errors[0].extensions).toMatchObject({ code: 'MESH_NOT_FOUND', fields: [{ field: 'meshName' }] });
+    const cluster = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "bookstore", cluster: "nope" }) { id } }`);
+    expect(cluster.errors[0].extensions.code).toBe('CLUSTER_NOT_FOUND');
+    const unknownField = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "a", colour: "red" }) { id } }`);
+    expect(unknownField.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(unknownField.errors[0].message).toContain('colour');
+    const wrongType = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: 7 } });
+    expect(wrongType.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(wrongType.errors[0].message).toContain('namespace');
+    const badEnum = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "a", sidecarInjection: sometimes }) { id } }`);
+    expect(badEnum.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const notFound = await gql(s.url, `{ onboardingRequest(id: "00000000-0000-4000-8000-000000000000") { id } }`);
+    expect(notFound.errors[0].extensions.code).toBe('REQUEST_NOT_FOUND');
+    expect(writesTo(s.emulator)).toBe(before);
+  });
+
+  it('pages requests with a connection and filters', async () => {
+    const ns = uniqueName('conn');
+    await createNamespace(s.emulator, ns);
+    for (let i = 0; i < 2; i++) {
+      const { data } = await gql(s.url, `mutation($i: OffboardingInput!) { requestOffboarding(input: $i) { id } }`, { i: { namespace: ns } });
+      await waitForStatus(s.url, data.requestOffboarding.id, ['SUCCEEDED']);
+    }
+    const q = `query($f: OnboardingRequestFilter, $after: String) { onboardingRequests(filter: $f, first: 1, after: $after) { edges { cursor node { id namespace kind } } pageInfo { hasNextPage endCursor } } }`;
+    const p1 = await gql(s.url, q, { f: { namespace: ns, kind: 'OFFBOARD' } });
+    expect(p1.data.onboardingRequests.edges).toHaveLength(1);
+    expect(p1.data.onboardingRequests.pageInfo.hasNextPage).toBe(true);
+    const p2 = await gql(s.url, q, { f: { namespace: ns, kind: 'OFFBOARD' }, after: p1.data.onboardingRequests.pageInfo.endCursor });
+    expect(p2.data.onboardingRequests.edges).toHaveLength(1);
+    expect(p2.data.onboardingRequests.pageInfo.hasNextPage).toBe(false);
+    expect(p2.data.onboardingRequests.edges[0].node.id).not.toBe(p1.data.onboardingRequests.edges[0].node.id);
+    const badCursor = await gql(s.url, q, { f: {}, after: 'garbage' });
+    expect(badCursor.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'after' }] });
+  });
+});

@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
+
+const MONITORED = 'openservicemesh.io/monitored-by';
+const INJECTION = 'openservicemesh.io/sidecar-injection';
+
+describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  });
+  afterAll(() => s.close());
+
+  it('onboards a namespace end to end, then offboards it', async () => {
+    const ns = uniqueName('team');
+    await createNamespace(s.emulator, ns);
+    const created = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(created.status).toBe(202);
+    expect(created.body).toMatchObject({ status: 'QUEUED', links: { self: `/v1/onboardings/${created.body.id}` } });
+    expect(created.body.request).toMatchObject({ kind: 'ONBOARD', cluster: 'emulator', meshName: 'osm', sidecarInjection: 'enabled', requestedBy: 'anonymous' });
+
+    const done = await waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.steps.map((st: any) => [st.name, st.status, st.result])).toEqual([
+      ['mesh', 'SUCCEEDED', 'UNCHANGED'],
+      ['namespace', 'SUCCEEDED', 'CHANGED'],
+    ]);
+    const nsStep = done.steps[1];
+    expect(nsStep.before).toMatchObject({ labels: { [MONITORED]: null }, annotations: { [INJECTION]: null } });
+    expect(nsStep.after).toMatchObject({ labels: { [MONITORED]: 'osm' }, annotations: { [INJECTION]: 'enabled' } });
+    expect(nsStep.output.changes[0]).toMatchObject({ action: 'patch', patchType: 'strategic' });
+
+    const meta = await namespaceMeta(s.emulator, ns);
+    expect(meta.labels[MONITORED]).toBe('osm');
+    expect(meta.annotations[INJECTION]).toBe('enabled');
+
+    const audit = await http(s.url, 'GET', `/v1/onboardings/${created.body.id}/audit`);
+    const actions = audit.body.items.map((e: any) => e.action);
+    expect(actions[0]).toBe('request.created');
+    expect(actions).toContain('step.applying');
+    expect(actions.at(-1)).toBe('request.succeeded');
+    expect(audit.body.items.map((e: any) => e.cursor)).toEqual(actions.map((_: unknown, i: number) => i + 1));
+
+    const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+    expect(off.status).toBe(202);
+    const offDone = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(offDone.steps.map((st: any) => [st.name, st.result])).toEqual([['namespace-removal', 'CHANGED']]);
+    const after = await namespaceMeta(s.emulator, ns);
+    expect(after.labels[MONITORED]).toBeUndefined();
+    expect(after.annotations[INJECTION]).toBeUndefined();
+
+    // Offboarding again: nothing to remove.
+    const again = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+    expect((await waitForStatus(s.url, again.body.id, ['SUCCEEDED'])).steps[0].result).toBe('UNCHANGED');
+  });
+
+  it('running a finished request\'s steps again changes nothing and says "unchanged"', async () => {
+    const ns = uniqueName('twice');
+    await createNamespace(s.emulator, ns);
+    const first = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' });
+    await waitForStatus(s.url, first.body.id, ['SUCCEEDED']);
+    const rv = (await namespaceMeta(s.emulator, ns)).resourceVersion;
+    const writes = writesTo(s.emulator, ns);
+
+    const second = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' });
+    const done = await waitForStatus(s.url, second.body.id, ['SUCCEEDED']);
+    expect(done.steps.map((st: any) => st.result)).toEqual(['UNCHANGED', 'UNCHANGED']);
+    expect((await namespaceMeta(s.emulator, ns)).resourceVersion).toBe(rv);
+    expect(writesTo(s.emulator, ns)).toBe(writes);
+  });
+
+  it('corrects a differing sidecar-injection annotation on an already monitored namespace', async () => {
+    const ns = uniqueName('fix');
+    await createNamespace(s.emulator, ns, { [MONITORED]: 'osm' }, { [INJECTION]: 'disabled' });
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
+    expect(done.steps[1].result).toBe('CHANGED');
+    expect((await namespaceMeta(s.emulator, ns)).annotations[INJECTION]).toBe('enabled');
+  });
+
+  describe('refusals, each with its code and without any cluster write', () => {
+    it.each([
+      ['kube-system', 'NAMESPACE_RESERVED'],
+      ['kube-public', 'NAMESPACE_RESERVED'],
+      ['osm-system', 'NAMESPACE_IS_CONTROL_PLANE'],
+    ])('refuses %s at the API with 422 %s', async (namespace, code) => {
+      const before = writesTo(s.emulator);
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace });
+      expect(r.status).toBe(422);
+      expect(r.body.error).toMatchObject({ code, fields: [{ field: 'namespace' }] });
+      expect(writesTo(s.emulator)).toBe(before);
+    });
+
+    it('refuses an unknown mesh and an unknown cluster, naming the field', async () => {
+      const mesh = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'bookstore', meshName: 'nomesh' });
+      expect(mesh.status).toBe(422);
+      expect(mesh.body.error).toMatchObject({ code: 'MESH_NOT_FOUND', fields: [{ field: 'meshName' }] });
+      const cluster = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'bookstore', cluster: 'prod-eu' });
+      expect(cluster.status).toBe(422);
+      expect(cluster.body.error).toMatchObject({ code: 'CLUSTER_NOT_FOUND', fields: [{ field: 'cluster' }] });
+    });
+
+    it('answers bad input with 400/422 and field names, never 500', async () => {
+      const bad = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'Not_Valid', bogus: true, sidecarInjection: 3 });
+      expect(bad.status).toBe(422);
+      expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+      expect(bad.body.error.fields.map((f: any) => f.field).sort()).toEqual(['bogus', 'namespace', 'sidecarInjection']);
+      const malformed = await http(s.url, 'POST', '/v1/onboardings', '{"namespace":', {});
+      expect(malformed.status).toBe(400);
+      expect(malformed.body.error.code).toBe('MALFORMED_REQUEST');
+      const notObject = await http(s.url, 'POST', '/v1/onboardings', [1, 2]);
+      expect(notObject.status).toBe(422);
+      const unknownId = await http(s.url, 'GET', '/v1/onboardings/00000000-0000-4000-8000-000000000000');
+      expect(unknownId.status).toBe(404);
+      expect(unknownId.body.error.code).toBe('REQUEST_NOT_FOUND');
+      const junkId = await http(s.url, 'GET', '/v1/onboardings/not-a-uuid');
+      expect(junkId.status).toBe(404);
+      const badQuery = await http(s.url, 'GET', '/v1/onboardings?limit=9999&colour=red');
+      expect(badQuery.status).toBe(422);
+      expect(badQuery.body.error.fields.map((f: any) => f.field).sort()).toEqual(['colour', 'limit']);
+    });
+
+    it.each([
+      ['a namespace that does not exist', async () => uniqueName('missing'), 'NAMESPACE_NOT_FOUND'],
+      [
+        'a namespace carrying openservicemesh.io/ignore',
+        async (st: Stack) => {
+          const ns = uniqueName('ignored');
+          await createNamespace(st.emulator, ns, { 'openservicemesh.io/ignore': 'true' });
+          return ns;
+        },
+        'NAMESPACE_IGNORED',
+      ],
+      [
+        'a namespace monitored by another mesh',
+        async (st: Stack) => {
+          const ns = uniqueName('taken');
+          await createNamespace(st.emulator, ns, { [MONITORED]: 'blue' });
+          return ns;
+        },
+        'NAMESPACE_OWNED_BY_OTHER_MESH',
+      ],
+    ])('fails the request for %s with its code', async (_what, makeNs, code) => {
+      const ns = await makeNs(s);
+      const writesBefore = writesTo(s.emulator);
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+      expect(r.status).toBe(202);
+      const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
+      expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
+      expect(done.steps.find((st: any) => st.status === 'FAILED')).toMatchObject({ name: 'namespace', errorCode: code, attempts: 1 });
+      expect(writesTo(s.emulator)).toBe(writesBefore);
+    });
+
+    it('refuses offboarding from the wrong mesh', async () => {
+      const ns = uniqueName('wrongmesh');
+      await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
+      const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+      const done = await waitForStatus(s.url, r.body.id, ['FAILED']);
+      expect(done.errorCode).toBe('NAMESPACE_OWNED_BY_OTHER_MESH');
+      expect((await namespaceMeta(s.emulator, ns)).labels[MONITORED]).toBe('blue');
+    });
+  });
+
+  it('two concurrent requests for one namespace: one is accepted, the other gets a coded 409', async () => {
+    const ns = uniqueName('race');
+    await createNamespace(s.emulator, ns);
+    const results = await Promise.all([
+      http(s.url, 'POST', '/v1/onboardings', { namespace: ns }),
+      http(s.url, 'POST', '/v1/onboardings', { namespace: ns }),
+    ]);
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses).toEqual([202, 409]);
+    const conflict = results.find((r) => r.status === 409)!;
+    const winner = results.find((r) => r.status === 202)!;
+    expect(conflict.body.error).toMatchObject({ code: 'REQUEST_CONFLICT', details: { activeRequestId: winner.body.id } });
+    await waitForStatus(s.url, winner.body.id, ['SUCCEEDED']);
+  });
+
+  it('replays an Idempotency-Key with the same body and refuses it with a different body', async () => {
+    const ns = uniqueName('idem');
+    await createNamespace(s.emulator, ns);
+    const key = uniqueName('key');
+    const first = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key });
+    const again = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key });
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    const different = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' }, { 'idempotency-key': key });
+    expect(different.status).toBe(422);
+    expect(different.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    await waitForStatus(s.url, first.body.id, ['SUCCEEDED']);
+  });
+
+  it('lists requests newest first with filters and cursor paging', async () => {
+    const ns = uniqueName('page');
+    await createNamespace(s.emulator, ns);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+      ids.push(r.body.id);
+      await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
+    }
+    const page1 = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=2`);
+    expect(page1.body.items.map((r: any) => r.id)).toEqual([ids[2], ids[1]]);
+    expect(page1.body.pageInfo.hasNextPage).toBe(true);
+    const page2 = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=2&after=${page1.body.pageInfo.endCursor}`);
+    expect(page2.body.items.map((r: any) => r.id)).toEqual([ids[0]]);
+    expect(page2.body.pageInfo.hasNextPage).toBe(false);
+    const filtered = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&kind=ONBOARD`);
+    expect(filtered.body.items).toEqual([]);
+  });
+});

@@ -1,0 +1,38 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/config.js';
+import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
+import { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import { onboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
+import type { StepContext, StepRequest } from '../../src/onboarding/steps/step.js';
+import type { Emulator } from './emulator/index.js';
+
+/**
+ * A real StepContext (real ClusterGateway → client-node → HTTP → emulator) for testing one
+ * step directly, without Postgres or the queue.
+ */
+export async function stepContext(
+  emulator: Emulator,
+  request: Partial<Omit<StepRequest, 'options'>> & { namespace: string; options?: Partial<RequestOptions> },
+): Promise<StepContext & { gateway: ClusterGateway }> {
+  const dir = await mkdtemp(join(tmpdir(), 'step-ctx-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, emulator.kubeconfig());
+  const config = loadConfig({ KUBECONFIG: kubeconfig, MESH_CACHE_TTL_MS: '0' });
+  const gateway = new ClusterGateway(config);
+  const cluster = request.cluster ?? gateway.defaultCluster();
+  return {
+    gateway,
+    kube: gateway.client(cluster),
+    mesh: new MeshDiscoveryService(gateway, config),
+    request: {
+      id: request.id ?? crypto.randomUUID(),
+      kind: request.kind ?? 'ONBOARD',
+      cluster,
+      namespace: request.namespace,
+      meshName: request.meshName ?? 'osm',
+      options: { ...onboardingOptions({ namespace: request.namespace }), ...request.options },
+    },
+  };
+}
