@@ -11,6 +11,8 @@ import { KubernetesModule } from './kubernetes/kubernetes.module.js';
 import { QueueModule } from './queue/queue.module.js';
 import { OnboardingModule } from './onboarding/onboarding.module.js';
 import { HealthController } from './health/health.controller.js';
+import { MetricsController } from './observability/metrics.controller.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 import { formatGraphQLError } from './common/graphql-errors.js';
 
 @Module({})
@@ -35,6 +37,7 @@ export class AppModule {
         RedisModule,
         KubernetesModule,
         QueueModule,
+        ObservabilityModule,
         OnboardingModule.register({ api, worker }),
         ...(api
           ? [
@@ -49,7 +52,7 @@ export class AppModule {
             ]
           : []),
       ],
-      controllers: api ? [HealthController] : [],
+      controllers: api ? [HealthController, MetricsController] : [],
     };
   }
 }

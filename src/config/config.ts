@@ -28,6 +28,10 @@ const EnvSchema = z.object({
   HEARTBEAT_MS: int(100, 600_000).default(5_000),
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
+  WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
+  POLL_MS: int(10, 60_000).default(1_000),
+  ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -55,6 +59,8 @@ export interface AppConfig {
   heartbeatMs: number;
   sweepIntervalMs: number;
   defaultMeshName: string;
+  tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
+  workerMetricsPort: number;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +102,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,
+    workerMetricsPort: e.WORKER_METRICS_PORT,
+    tuning: { restartSettleMs: e.RESTART_SETTLE_MS, pollMs: e.POLL_MS, rolloutTimeoutMs: e.ROLLOUT_TIMEOUT_MS },
   };
 }
 

@@ -3,6 +3,7 @@ import { AuditRepository } from '../audit/audit.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { EventBus } from './event-bus.service.js';
+import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
 
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
@@ -19,6 +20,7 @@ export class ProgressService {
     private readonly prisma: PrismaService,
     private readonly audit: AuditRepository,
     private readonly bus: EventBus,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** Validates the request id first, so a bad id fails the call rather than the stream. */
@@ -44,6 +46,7 @@ export class ProgressService {
   ): AsyncGenerator<ProgressEvent> {
     let last = after;
     let readStore = true;
+    this.metrics.subscriptions.inc();
     try {
       for (;;) {
         if (readStore) {
@@ -84,6 +87,7 @@ export class ProgressService {
         if (!woke) readStore = true;
       }
     } finally {
+      this.metrics.subscriptions.dec();
       unlisten();
     }
   }

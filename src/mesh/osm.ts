@@ -41,3 +41,26 @@ export function isInjectedPod(pod: { metadata?: { labels?: Record<string, string
   const uuidOk = !!uuid && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid);
   return uuidOk && (pod.spec?.containers ?? []).some((c) => c.name === SIDECAR_CONTAINER);
 }
+
+export const PROMETHEUS_ANNOTATIONS = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': '15010',
+  'prometheus.io/path': '/stats/prometheus',
+} as const;
+
+/**
+ * Whether osm-edge's injector would give a pod created from this template a sidecar, in a
+ * namespace monitored by the mesh (`namespaceInjection` = its annotation) or not (null).
+ * The pod annotation wins over the namespace's (semantics §8 `mustInject`).
+ */
+export function expectsSidecar(
+  template: { metadata?: { annotations?: Record<string, string> }; spec?: { hostNetwork?: boolean } },
+  namespaceInjection: 'enabled' | 'disabled' | null,
+): boolean {
+  if (template.spec?.hostNetwork) return false;
+  if (namespaceInjection === null) return false;
+  const pod = parseInjectionValue(template.metadata?.annotations?.[SIDECAR_INJECTION_ANNOTATION]);
+  if (pod === 'enabled') return true;
+  if (pod === 'disabled') return false;
+  return namespaceInjection === 'enabled';
+}

@@ -9,6 +9,8 @@ import { OnboardingRepository } from './onboarding.repository.js';
 import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
 import { RequestRunner } from './request-runner.service.js';
+import { PlannerService } from './planner.service.js';
+import { RequestValidator } from './request-validator.js';
 
 @Module({})
 export class OnboardingModule {
@@ -24,6 +26,8 @@ export class OnboardingModule {
         EventBus,
         ProgressService,
         OnboardingService,
+        RequestValidator,
+        PlannerService,
         RequestRunner,
         ...(roles.api ? [OnboardingResolver] : []),
         ...(roles.worker ? [OnboardingWorker] : []),

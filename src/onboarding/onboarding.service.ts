@@ -1,26 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { RequestKind } from '../generated/prisma/client.js';
-import { APP_CONFIG } from '../config/config.module.js';
-import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
-import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
 import { QueueService } from '../queue/queue.service.js';
+import { MetricsService } from '../observability/metrics.service.js';
 import type { Actor } from '../auth/actor.js';
-import {
-  offboardingOptions,
-  OffboardingInputSchema,
-  onboardingOptions,
-  OnboardingInputSchema,
-  parseInput,
-  type RequestOptions,
-} from './onboarding.input.js';
 import {
   ACTIVE_TARGET_INDEX,
   decodeCursor,
@@ -30,21 +18,14 @@ import {
   RequestFilter,
   RequestWithSteps,
 } from './onboarding.repository.js';
-import { assertNotControlPlane, assertNotReserved } from './steps/mesh.step.js';
+import { OnboardingPlan, PlannerService } from './planner.service.js';
+import { NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
 
 export interface CreateResult {
   request: RequestWithSteps;
   /** True when an Idempotency-Key matched an earlier identical request. */
   replayed: boolean;
-}
-
-interface NormalizedRequest {
-  kind: RequestKind;
-  cluster: string;
-  namespace: string;
-  meshName: string;
-  options: RequestOptions;
 }
 
 /** Accepts onboarding/offboarding requests: validate, record with the first audit event, then enqueue. */
@@ -58,39 +39,51 @@ export class OnboardingService {
     private readonly audit: AuditRepository,
     private readonly bus: EventBus,
     private readonly queue: QueueService,
-    private readonly gateway: ClusterGateway,
-    private readonly mesh: MeshDiscoveryService,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly validator: RequestValidator,
+    private readonly planner: PlannerService,
+    private readonly metrics: MetricsService,
   ) {}
 
-  requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    const i = parseInput(OnboardingInputSchema, input);
-    return this.create(
-      {
-        kind: 'ONBOARD',
-        cluster: this.gateway.resolve(i.cluster),
-        namespace: i.namespace,
-        meshName: i.meshName ?? this.config.defaultMeshName,
-        options: onboardingOptions(i),
-      },
-      actor,
-      idempotencyKey,
-    );
+  async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
+    return this.create(await this.validator.validate('ONBOARD', input), actor, idempotencyKey);
   }
 
-  requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    const i = parseInput(OffboardingInputSchema, input);
-    return this.create(
-      {
-        kind: 'OFFBOARD',
-        cluster: this.gateway.resolve(i.cluster),
-        namespace: i.namespace,
-        meshName: i.meshName ?? this.config.defaultMeshName,
-        options: offboardingOptions(i),
-      },
-      actor,
-      idempotencyKey,
-    );
+  async requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
+    return this.create(await this.validator.validate('OFFBOARD', input), actor, idempotencyKey);
+  }
+
+  /** Plan only: nothing is stored, nothing is written to the cluster. */
+  async plan(kind: RequestKind, input: unknown): Promise<OnboardingPlan> {
+    return this.planner.plan(await this.validator.validate(kind, input));
+  }
+
+  /** Queues a request stored by a dry run; its steps then report any drift from the stored plan. */
+  async applyPlanned(id: string, actor: Actor): Promise<RequestWithSteps> {
+    const request = await this.get(id);
+    if (request.status !== 'PLANNED') {
+      throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} is ${request.status}, not PLANNED`, { field: 'id' });
+    }
+    let event;
+    try {
+      event = await this.prisma.$transaction(async (tx) => {
+        const { count } = await tx.onboardingRequest.updateMany({ where: { id, status: 'PLANNED' }, data: { status: 'QUEUED' } });
+        if (count !== 1) throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} was applied concurrently`, { field: 'id' });
+        return this.audit.append(tx, {
+          requestId: id,
+          actor: actor.id,
+          action: 'request.queued',
+          cluster: request.cluster,
+          namespace: request.namespace,
+          target: `namespaces/${request.namespace}`,
+          data: { message: `planned request applied by ${actor.id}` },
+        });
+      });
+    } catch (err) {
+      throw await this.conflictOr(err, request.cluster, request.namespace);
+    }
+    await this.bus.publish([toProgressEvent(event)]);
+    await this.enqueue(id);
+    return (await this.requests.findById(id))!;
   }
 
   async get(id: string): Promise<RequestWithSteps> {
@@ -121,9 +114,10 @@ export class OnboardingService {
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
       if (earlier) return this.replay(earlier, bodyHash);
     }
-    await this.checkPreconditions(req);
     const id = randomUUID();
-    const steps = plannedSteps(req.kind, req.options);
+    const createdAt = new Date();
+    const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
+    const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
     let event;
     try {
       event = await this.prisma.$transaction(async (tx) => {
@@ -135,22 +129,29 @@ export class OnboardingService {
             namespace: req.namespace,
             meshName: req.meshName,
             options: req.options as object,
-            status: 'QUEUED',
+            status: plan ? 'PLANNED' : 'QUEUED',
+            createdAt,
             requestedBy: actor.id,
             idempotencyKey: idempotencyKey ?? null,
             bodyHash,
-            steps: { create: steps.map((name, position) => ({ name, position })) },
+            steps: {
+              create: steps.map((name, position) => ({
+                name,
+                position,
+                output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as object) : undefined,
+              })),
+            },
           },
         });
         return this.audit.append(tx, {
           requestId: id,
           actor: actor.id,
-          action: 'request.created',
+          action: plan ? 'request.planned' : 'request.created',
           cluster: req.cluster,
           namespace: req.namespace,
           target: `namespaces/${req.namespace}`,
           data: {
-            message: `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) requested`,
+            message: `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ${plan ? 'planned (dry run)' : 'requested'}`,
             kind: req.kind,
             meshName: req.meshName,
             options: req.options,
@@ -159,29 +160,36 @@ export class OnboardingService {
         });
       });
     } catch (err) {
-      if (isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
-        const active = await this.requests.findActive(req.cluster, req.namespace);
-        throw new DomainError(
-          'REQUEST_CONFLICT',
-          `namespace ${req.cluster}/${req.namespace} already has an active request${active ? ` (${active.id})` : ''}`,
-          { field: 'namespace', details: { activeRequestId: active?.id ?? null } },
-        );
-      }
-      if (idempotencyKey && isUniqueViolation(err)) {
+      if (idempotencyKey && isUniqueViolation(err) && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
         // Two identical retries raced; the other one won.
         const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
         if (earlier) return this.replay(earlier, bodyHash);
       }
-      throw err;
+      throw await this.conflictOr(err, req.cluster, req.namespace);
     }
     await this.bus.publish([toProgressEvent(event)]);
+    this.metrics.requests.inc({ kind: req.kind, status: plan ? 'PLANNED' : 'QUEUED' });
+    if (!plan) await this.enqueue(id);
+    return { request: (await this.requests.findById(id))!, replayed: false };
+  }
+
+  private async enqueue(id: string): Promise<void> {
     try {
       await this.queue.enqueue(id);
     } catch (err) {
       // The row is committed as QUEUED; the sweeper enqueues it once Redis is back.
       this.logger.warn(`request ${id} stored but not enqueued yet: ${(err as Error).message}`);
     }
-    return { request: (await this.requests.findById(id))!, replayed: false };
+  }
+
+  private async conflictOr(err: unknown, cluster: string, namespace: string): Promise<unknown> {
+    if (!isUniqueViolation(err, ACTIVE_TARGET_INDEX)) return err;
+    const active = await this.requests.findActive(cluster, namespace);
+    return new DomainError(
+      'REQUEST_CONFLICT',
+      `namespace ${cluster}/${namespace} already has an active request${active ? ` (${active.id})` : ''}`,
+      { field: 'namespace', details: { activeRequestId: active?.id ?? null } },
+    );
   }
 
   private replay(earlier: RequestWithSteps, bodyHash: string): CreateResult {
@@ -192,22 +200,5 @@ export class OnboardingService {
       });
     }
     return { request: earlier, replayed: true };
-  }
-
-  /** Refusals that need no namespace read: decided before anything is stored. */
-  private async checkPreconditions(req: NormalizedRequest): Promise<void> {
-    assertNotReserved(req.namespace);
-    if (req.kind !== 'ONBOARD') return;
-    try {
-      assertNotControlPlane(await this.mesh.discover(req.cluster, req.meshName), req.namespace);
-    } catch (err) {
-      if (err instanceof KubeError) {
-        throw new DomainError('CLUSTER_UNAVAILABLE', `cluster ${req.cluster} could not be reached to check mesh ${req.meshName}`, {
-          field: 'cluster',
-          details: { reason: err.reason },
-        });
-      }
-      throw err;
-    }
   }
 }

@@ -13,8 +13,9 @@ import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
+import { MetricsService } from '../observability/metrics.service.js';
 import type { RequestOptions } from './onboarding.input.js';
-import { applyStep, StepContext, StepOutcome, StepPlan } from './steps/step.js';
+import { applyStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
 
 interface StepFailure {
@@ -44,6 +45,7 @@ export class RequestRunner {
     private readonly bus: EventBus,
     private readonly gateway: ClusterGateway,
     private readonly mesh: MeshDiscoveryService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -91,6 +93,7 @@ export class RequestRunner {
       return true;
     });
     if (!claimed) return null;
+    if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
     await this.bus.publish(events);
     return { ...current, status: 'RUNNING', claimedBy: this.workerId };
   }
@@ -98,8 +101,11 @@ export class RequestRunner {
   private async execute(request: OnboardingRequest): Promise<void> {
     const steps = await this.prisma.stepRun.findMany({ where: { requestId: request.id }, orderBy: { position: 'asc' } });
     const ctx: StepContext = {
+      earlier: [],
+      tuning: this.config.tuning,
       request: {
         id: request.id,
+        createdAt: request.createdAt,
         kind: request.kind,
         cluster: request.cluster,
         namespace: request.namespace,
@@ -110,12 +116,15 @@ export class RequestRunner {
       mesh: this.mesh,
     };
     for (const step of steps) {
-      if (step.status === 'SUCCEEDED' || step.status === 'SKIPPED') continue;
-      const failure = await this.runStep(request, step, ctx);
-      if (failure) {
-        await this.finish(request, 'FAILED', failure, step.name);
-        return;
+      if (step.status !== 'SUCCEEDED' && step.status !== 'SKIPPED') {
+        const failure = await this.runStep(request, step, ctx);
+        if (failure) {
+          await this.finish(request, 'FAILED', failure, step.name);
+          return;
+        }
       }
+      const done = await this.prisma.stepRun.findUniqueOrThrow({ where: { id: step.id } });
+      ctx.earlier.push({ name: done.name as StepName, result: done.result, finishedAt: done.finishedAt });
     }
     await this.finish(request, 'SUCCEEDED');
   }
@@ -136,10 +145,15 @@ export class RequestRunner {
       );
       const started = performance.now();
       try {
+        const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
         const { value: outcome, calls } = await this.gateway.counting(() =>
-          applyStep(handler, ctx, (plan) => this.recordIntent(request, step.name, plan)),
+          applyStep(handler, ctx, {
+            planned: stored ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan) : undefined,
+            beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
+          }),
         );
         await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
+        this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
         return undefined;
       } catch (err) {
         const failure = classify(err);
@@ -170,9 +184,24 @@ export class RequestRunner {
             data: { message: `${handler.title}: ${failure.message}`, code: failure.code, hint: failure.hint ?? null, attempt: attempts },
           },
         );
+        this.metrics.steps.observe({ step: step.name, result: 'FAILED' }, (performance.now() - started) / 1000);
         return failure;
       }
     }
+  }
+
+  /** A dry run stored this step's plan; say what changed in the cluster since then. */
+  private async reportDrift(request: OnboardingRequest, step: string, planned: unknown, plan: StepPlan): Promise<void> {
+    if (JSON.stringify(planned) === JSON.stringify(plan.changes)) return;
+    await this.transition(request, null, {
+      action: 'step.drifted',
+      step,
+      data: {
+        message: `the cluster changed since the plan: ${step} now ${plan.changes.length ? `makes ${plan.changes.length} change(s)` : 'has nothing to change'} (planned: ${(planned as unknown[]).length})`,
+        planned,
+        actual: plan.changes,
+      },
+    });
   }
 
   private async recordIntent(request: OnboardingRequest, step: string, plan: StepPlan): Promise<void> {
@@ -193,7 +222,7 @@ export class RequestRunner {
           result: outcome.result,
           before: json(outcome.before),
           after: json(outcome.after),
-          output: json({ summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls }),
+          output: json({ ...planOf(step), summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls }),
           finishedAt: new Date(),
           durationMs: Math.round(Date.now() - started.getTime()) || ms,
         },
@@ -215,6 +244,7 @@ export class RequestRunner {
   }
 
   private async finish(request: OnboardingRequest, status: RequestStatus, failure?: StepFailure, failedStep?: string): Promise<void> {
+    this.metrics.requests.inc({ kind: request.kind, status });
     const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
     await this.transition(
       request,
@@ -275,6 +305,11 @@ export class RequestRunner {
     };
   }
 }
+
+const planOf = (step: StepRun) => {
+  const planned = (step.output as { planned?: unknown } | null)?.planned;
+  return planned ? { planned } : {};
+};
 
 function backoff(base: number, attempt: number): number {
   const exp = base * 2 ** (attempt - 1);

@@ -26,7 +26,10 @@ export async function stepContext(
     gateway,
     kube: gateway.client(cluster),
     mesh: new MeshDiscoveryService(gateway, config),
+    earlier: [],
+    tuning: { restartSettleMs: 0, pollMs: 20, rolloutTimeoutMs: 10_000 },
     request: {
+      createdAt: request.createdAt ?? new Date(),
       id: request.id ?? crypto.randomUUID(),
       kind: request.kind ?? 'ONBOARD',
       cluster,

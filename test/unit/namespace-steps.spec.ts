@@ -24,7 +24,9 @@ function ctx(ns: V1Namespace | undefined, overrides: Partial<StepContext['reques
   return {
     kube,
     mesh,
-    request: { id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: 'team-a', meshName: 'osm', options: onboardingOptions({ namespace: 'team-a' }), ...overrides },
+    earlier: [],
+    tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
+    request: { createdAt: new Date(), id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: 'team-a', meshName: 'osm', options: onboardingOptions({ namespace: 'team-a' }), ...overrides },
   };
 }
 

@@ -13,7 +13,61 @@ registerEnumType(StepStatus, { name: 'StepStatus' });
 registerEnumType(StepResult, { name: 'StepResult', description: 'CHANGED when the step wrote to the cluster, UNCHANGED when it was already in the desired state' });
 registerEnumType(SidecarInjection, { name: 'SidecarInjection' });
 
-@InputType({ description: 'Add a namespace to an osm-edge mesh (osm namespace add).' })
+// Option fields mirror the REST body one to one. Values such as "ip-exclusion" or
+// "tcp-server-first" are not valid GraphQL enum names, so they are strings here, validated
+// by the same schema as REST (src/onboarding/onboarding.input.ts).
+@InputType()
+export class PrerequisitesInput {
+  @Field({ nullable: true, description: 'run the application-requirements checks (default true)' }) enabled?: boolean;
+  @Field(() => [String], { nullable: true, description: 'error diagnostic codes to accept explicitly (recorded)' }) acceptErrors?: string[];
+}
+
+@InputType()
+export class SmiObjectInput {
+  @Field() name!: string;
+  @Field(() => GraphQLJSON, { description: 'the spec of the served SMI version' }) spec!: unknown;
+}
+
+@InputType()
+export class SmiInput {
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'access.smi-spec.io/v1alpha3' }) trafficTargets?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' }) httpRouteGroups?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' }) tcpRoutes?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'split.smi-spec.io/v1alpha4' }) trafficSplits?: SmiObjectInput[];
+}
+
+@InputType()
+export class TrafficPolicyInput {
+  @Field({ description: '"permissive" (mesh-wide!) or "smi"' }) mode!: string;
+  @Field(() => SmiInput, { nullable: true }) smi?: SmiInput;
+}
+
+@InputType()
+export class ApiServerAccessInput {
+  @Field({ description: '"ip-exclusion" or "egress"' }) method!: string;
+  @Field(() => [String], { nullable: true, description: 'ServiceAccounts allowed to reach the API server (egress)' }) serviceAccounts?: string[];
+}
+
+@InputType()
+export class AppProtocolInput {
+  @Field() service!: string;
+  @Field({ description: 'the Service port name' }) port!: string;
+  @Field({ description: 'http, tcp, tcp-server-first or grpc' }) appProtocol!: string;
+}
+
+@InputType()
+export class RestartInput {
+  @Field({ description: '"none", "all" or "selected"' }) mode!: string;
+  @Field(() => [String], { nullable: true }) deployments?: string[];
+  @Field(() => Int, { nullable: true, description: 'Deployments rolled at once (default 5)' }) maxConcurrent?: number;
+}
+
+@InputType()
+export class VerifyInput {
+  @Field(() => Int) timeoutSeconds!: number;
+}
+
+@InputType({ description: 'Add a namespace to an osm-edge mesh (osm namespace add), with the guide\'s other steps.' })
 export class OnboardingInput {
   @Field({ nullable: true, description: 'kubeconfig context; omitted = the current context' })
   cluster?: string;
@@ -23,9 +77,18 @@ export class OnboardingInput {
   meshName?: string;
   @Field(() => SidecarInjection, { nullable: true, description: 'defaults to enabled' })
   sidecarInjection?: SidecarInjection;
+  @Field({ nullable: true, description: 'store the plan (status PLANNED) and write nothing; apply it later with applyPlannedRequest' })
+  dryRun?: boolean;
+  @Field(() => PrerequisitesInput, { nullable: true }) prerequisites?: PrerequisitesInput;
+  @Field(() => TrafficPolicyInput, { nullable: true }) trafficPolicy?: TrafficPolicyInput;
+  @Field(() => ApiServerAccessInput, { nullable: true }) apiServerAccess?: ApiServerAccessInput;
+  @Field(() => [AppProtocolInput], { nullable: true }) appProtocols?: AppProtocolInput[];
+  @Field(() => RestartInput, { nullable: true }) restart?: RestartInput;
+  @Field(() => VerifyInput, { nullable: true }) verify?: VerifyInput;
+  @Field({ nullable: true, description: 'osm metrics enable' }) metrics?: boolean;
 }
 
-@InputType({ description: 'Remove a namespace from an osm-edge mesh (osm namespace remove).' })
+@InputType({ description: 'Remove a namespace from an osm-edge mesh (osm namespace remove), optionally restarting so sidecars go away.' })
 export class OffboardingInput {
   @Field({ nullable: true })
   cluster?: string;
@@ -33,6 +96,52 @@ export class OffboardingInput {
   namespace!: string;
   @Field({ nullable: true })
   meshName?: string;
+  @Field({ nullable: true }) dryRun?: boolean;
+  @Field(() => RestartInput, { nullable: true }) restart?: RestartInput;
+  @Field({ nullable: true, description: 'delete the Egress and SMI objects this service created in the namespace' }) deleteOwnedPolicies?: boolean;
+  @Field({ nullable: true, description: 'remove the API server CIDR from the exclusion list when no other onboarded namespace needs it' })
+  removeApiServerExclusion?: boolean;
+}
+
+@ObjectType()
+export class DiagnosticModel {
+  @Field() code!: string;
+  @Field({ description: 'error, warning or info' }) level!: string;
+  @Field() message!: string;
+  @Field(() => String, { nullable: true }) object?: string | null;
+  @Field(() => String, { nullable: true }) hint?: string | null;
+  @Field(() => Boolean, { nullable: true, description: 'an error the caller accepted explicitly' }) accepted?: boolean | null;
+}
+
+@ObjectType()
+export class StepErrorModel {
+  @Field() code!: string;
+  @Field() message!: string;
+  @Field(() => String, { nullable: true }) hint?: string | null;
+}
+
+@ObjectType()
+export class PlannedStepModel {
+  @Field() name!: string;
+  @Field() title!: string;
+  @Field(() => GraphQLJSON, { description: 'each write: action, target object, patchType, body — exactly as it would be sent' }) changes!: unknown;
+  @Field() summary!: string;
+  @Field(() => GraphQLJSON, { nullable: true }) before!: unknown;
+  @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
+  @Field(() => GraphQLJSON) facts!: unknown;
+  @Field(() => StepErrorModel, { nullable: true, description: 'the step would refuse' }) error!: StepErrorModel | null;
+}
+
+@ObjectType('OnboardingPlan')
+export class OnboardingPlanModel {
+  @Field(() => RequestKind) kind!: RequestKind;
+  @Field() cluster!: string;
+  @Field() namespace!: string;
+  @Field() meshName!: string;
+  @Field(() => GraphQLJSON) options!: unknown;
+  @Field(() => [PlannedStepModel]) steps!: PlannedStepModel[];
+  @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
+  @Field({ description: 'a step would refuse: applying now would fail' }) blocked!: boolean;
 }
 
 @InputType()

@@ -12,7 +12,7 @@ const ListQuery = z.strictObject({
   namespace: z.string().min(1).optional(),
   meshName: z.string().min(1).optional(),
   kind: z.enum(['ONBOARD', 'OFFBOARD']).optional(),
-  status: z.enum(['PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']).optional(),
+  status: z.enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']).optional(),
   requestedBy: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(20),
   after: z.string().min(1).optional(),
@@ -37,6 +37,25 @@ export class OnboardingController {
   async requestOffboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response) {
     const result = await this.onboarding.requestOffboarding(body ?? {}, ANONYMOUS, parseInput(IdempotencyKey, key));
     return accepted(result, res);
+  }
+
+  /** Dry run: the exact writes every step would make now, and the diagnostics. Nothing is stored. */
+  @Post('onboardings/plan')
+  @HttpCode(200)
+  planOnboarding(@Body() body: unknown) {
+    return this.onboarding.plan('ONBOARD', body ?? {});
+  }
+
+  @Post('offboardings/plan')
+  @HttpCode(200)
+  planOffboarding(@Body() body: unknown) {
+    return this.onboarding.plan('OFFBOARD', body ?? {});
+  }
+
+  /** Queues a request stored with `dryRun: true`; its steps report drift from the stored plan. */
+  @Post('onboardings/:id/apply')
+  async applyPlanned(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    return accepted({ request: await this.onboarding.applyPlanned(id, ANONYMOUS), replayed: false }, res);
   }
 
   @Get('onboardings')

@@ -8,6 +8,7 @@ import {
   OffboardingInput,
   OnboardingEventModel,
   OnboardingInput,
+  OnboardingPlanModel,
   OnboardingRequestConnection,
   OnboardingRequestFilter,
   OnboardingRequestModel,
@@ -37,6 +38,21 @@ export class OnboardingResolver {
   ) {
     const { request } = await this.onboarding.requestOffboarding(plain(input), ANONYMOUS, idempotencyKey);
     return presentRequest(request);
+  }
+
+  @Query(() => OnboardingPlanModel, { description: 'Dry run: every step\'s exact writes and the diagnostics; writes nothing.' })
+  planOnboarding(@Args('input') input: OnboardingInput) {
+    return this.onboarding.plan('ONBOARD', plain(input));
+  }
+
+  @Query(() => OnboardingPlanModel, { description: 'Dry run of an offboarding.' })
+  planOffboarding(@Args('input') input: OffboardingInput) {
+    return this.onboarding.plan('OFFBOARD', plain(input));
+  }
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Queue a request stored by a dry run (status PLANNED).' })
+  async applyPlannedRequest(@Args('id', { type: () => ID }) id: string) {
+    return presentRequest(await this.onboarding.applyPlanned(id, ANONYMOUS));
   }
 
   @Query(() => OnboardingRequestModel)
@@ -75,7 +91,10 @@ export class OnboardingResolver {
   }
 }
 
-// GraphQL input objects arrive as class instances with absent fields undefined; validation wants plain data.
-function plain(input: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+// GraphQL input objects arrive as class instances (nested too) with absent fields undefined;
+// validation wants plain data, as REST gives it.
+function plain(input: unknown): any {
+  if (Array.isArray(input)) return input.map(plain);
+  if (input === null || typeof input !== 'object' || input.constructor === Object) return input;
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined).map(([k, v]) => [k, plain(v)]));
 }

@@ -1,19 +1,49 @@
 import type { RequestKind } from '../../generated/prisma/client.js';
 import type { RequestOptions } from '../onboarding.input.js';
 import { MeshStep } from './mesh.step.js';
+import { MetricsStep } from './metrics.step.js';
 import { NamespaceRemovalStep } from './namespace-removal.step.js';
 import { NamespaceStep } from './namespace.step.js';
+import { RestartStep } from './restart.step.js';
 import type { OnboardingStep, StepName } from './step.js';
+import { VerifyStep } from './verify.step.js';
 
 const STEPS: Partial<Record<StepName, OnboardingStep>> = {
   mesh: new MeshStep(),
   namespace: new NamespaceStep(),
+  metrics: new MetricsStep(),
+  restart: new RestartStep(),
+  verify: new VerifyStep(),
   'namespace-removal': new NamespaceRemovalStep(),
 };
 
-/** The ordered steps of a request; stored as step runs when the request is created. */
-export function plannedSteps(kind: RequestKind, _options: RequestOptions): StepName[] {
-  return kind === 'ONBOARD' ? ['mesh', 'namespace'] : ['namespace-removal'];
+/**
+ * The ordered steps of a request, chosen from its options; stored as step runs when the
+ * request is created, so a plan, the progress stream and the audit trail all show them.
+ */
+export function plannedSteps(kind: RequestKind, o: RequestOptions): StepName[] {
+  const restart = o.restart.mode !== 'none';
+  const steps: (StepName | false)[] =
+    kind === 'ONBOARD'
+      ? [
+          o.prerequisites.enabled && 'prerequisites',
+          'mesh',
+          o.apiServerAccess !== null && 'api-server-access',
+          o.trafficPolicy !== null && 'traffic-policy',
+          'namespace',
+          o.metrics && 'metrics',
+          o.appProtocols.length > 0 && 'app-protocol',
+          restart && 'restart',
+          'verify',
+        ]
+      : [
+          'namespace-removal',
+          o.deleteOwnedPolicies && 'policy-cleanup',
+          o.removeApiServerExclusion && 'api-server-access-removal',
+          restart && 'restart',
+          restart && 'verify',
+        ];
+  return steps.filter((s): s is StepName => s !== false).filter((s) => STEPS[s] !== undefined);
 }
 
 export function stepByName(name: string): OnboardingStep {

@@ -30,6 +30,8 @@ export interface Diagnostic {
   message: string;
   object?: string;
   hint?: string;
+  /** An error the request accepted (prerequisites.acceptErrors): reported, but not blocking. */
+  accepted?: boolean;
 }
 
 export interface StepPlan {
@@ -49,6 +51,7 @@ export interface StepOutcome extends StepPlan {
 
 export interface StepRequest {
   id: string;
+  createdAt: Date;
   kind: 'ONBOARD' | 'OFFBOARD';
   cluster: string;
   namespace: string;
@@ -56,10 +59,30 @@ export interface StepRequest {
   options: RequestOptions;
 }
 
+/** What earlier steps of the same request did (a restart waits after a fresh label, §11). */
+export interface EarlierStep {
+  name: StepName;
+  result: 'CHANGED' | 'UNCHANGED' | null;
+  finishedAt: Date | null;
+}
+
+export interface StepTuning {
+  /** Pause between labelling a namespace and restarting its pods: the injector's informer lags. */
+  restartSettleMs: number;
+  /** How often verify and a bounded rollout poll the cluster. */
+  pollMs: number;
+  /** Upper bound for one batch of restarted Deployments to roll out. */
+  rolloutTimeoutMs: number;
+}
+
 export interface StepContext {
   request: StepRequest;
   kube: ClusterClient;
   mesh: MeshDiscoveryService;
+  earlier: EarlierStep[];
+  tuning: StepTuning;
+  /** A plan/dry-run: read only, never wait. */
+  dryRun?: boolean;
 }
 
 /**
@@ -74,19 +97,22 @@ export interface OnboardingStep {
   execute(ctx: StepContext, plan: StepPlan): Promise<{ after?: unknown }>;
 }
 
+export interface ApplyHooks {
+  /** Sees every fresh plan (the runner compares it with a stored dry-run plan). */
+  planned?: (plan: StepPlan) => Promise<void>;
+  /** Runs ahead of the first write (the runner records the intent with the before-image). */
+  beforeWrite?: (plan: StepPlan) => Promise<void>;
+}
+
 /**
  * Observe → diff → act. Running it twice leaves the same state and reports "UNCHANGED"
- * the second time. `beforeWrite` lets the runner record the intent (with the
- * before-image) ahead of the first write.
+ * the second time.
  */
-export async function applyStep(
-  step: OnboardingStep,
-  ctx: StepContext,
-  beforeWrite?: (plan: StepPlan) => Promise<void>,
-): Promise<StepOutcome> {
+export async function applyStep(step: OnboardingStep, ctx: StepContext, hooks: ApplyHooks = {}): Promise<StepOutcome> {
   const plan = await step.plan(ctx);
+  await hooks.planned?.(plan);
   if (plan.changes.length === 0) return { ...plan, result: 'UNCHANGED' };
-  await beforeWrite?.(plan);
+  await hooks.beforeWrite?.(plan);
   const { after } = await step.execute(ctx, plan);
   return { ...plan, result: 'CHANGED', after };
 }

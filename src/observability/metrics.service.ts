@@ -1,0 +1,73 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { QueueService } from '../queue/queue.service.js';
+
+/** Prometheus metrics of this process (API and worker each expose their own). */
+@Injectable()
+export class MetricsService implements OnModuleInit {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'osm_onboarding_requests_total',
+    help: 'Onboarding/offboarding requests by kind and status reached (QUEUED/PLANNED on creation, then the final status)',
+    labelNames: ['kind', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly steps = new Histogram({
+    name: 'osm_onboarding_step_duration_seconds',
+    help: 'Step runs by step, outcome (CHANGED, UNCHANGED, FAILED) and duration',
+    labelNames: ['step', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
+  readonly kubeCalls = new Histogram({
+    name: 'osm_onboarding_kube_request_duration_seconds',
+    help: 'Kubernetes API calls by cluster, verb, resource and HTTP code',
+    labelNames: ['cluster', 'verb', 'resource', 'code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [this.registry],
+  });
+
+  readonly queueWait = new Histogram({
+    name: 'osm_onboarding_queue_wait_seconds',
+    help: 'Time from a request being queued to a worker starting it',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+    registers: [this.registry],
+  });
+
+  readonly subscriptions = new Gauge({
+    name: 'osm_onboarding_progress_subscriptions',
+    help: 'Open progress streams (GraphQL subscriptions and SSE) on this instance',
+    registers: [this.registry],
+  });
+
+  private readonly queueDepth = new Gauge({
+    name: 'osm_onboarding_queue_jobs',
+    help: 'BullMQ jobs by state',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      try {
+        const counts = await this.queue.depth();
+        for (const [state, n] of Object.entries(counts)) this.queueDepth.set({ state }, n);
+      } catch {
+        /* Redis away: readiness reports it */
+      }
+    },
+  });
+
+  constructor(
+    private readonly gateway: ClusterGateway,
+    private readonly queue: QueueService,
+  ) {}
+
+  onModuleInit(): void {
+    collectDefaultMetrics({ register: this.registry });
+    this.gateway.onCall((r) =>
+      this.kubeCalls.observe({ cluster: r.cluster, verb: r.verb, resource: r.resource, code: String(r.status) }, r.ms / 1000),
+    );
+  }
+}

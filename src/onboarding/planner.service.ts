@@ -1,0 +1,93 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { KubeError } from '../kubernetes/kube-error.js';
+import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import type { NormalizedRequest } from './request-validator.js';
+import type { Change, Diagnostic, StepContext } from './steps/step.js';
+import { plannedSteps, stepByName } from './steps/step-registry.js';
+
+export interface PlannedStep {
+  name: string;
+  title: string;
+  /** The exact writes the step would send now (object, patch type, body). */
+  changes: Change[];
+  summary: string;
+  before: unknown;
+  diagnostics: Diagnostic[];
+  facts: Record<string, unknown>;
+  /** Set when the step would refuse (a precondition) or could not read the cluster. */
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export interface OnboardingPlan {
+  kind: 'ONBOARD' | 'OFFBOARD';
+  cluster: string;
+  namespace: string;
+  meshName: string;
+  options: unknown;
+  steps: PlannedStep[];
+  diagnostics: Diagnostic[];
+  /** True when a step would refuse: applying now would fail. */
+  blocked: boolean;
+}
+
+/**
+ * Dry-run: every step's `plan` in order, against the live cluster, writing nothing. Later
+ * steps plan for the state the request wants (e.g. restart assumes the namespace is
+ * labelled), so the plan lists every write the apply would make if nothing changes between.
+ */
+@Injectable()
+export class PlannerService {
+  constructor(
+    private readonly gateway: ClusterGateway,
+    private readonly mesh: MeshDiscoveryService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async plan(req: NormalizedRequest, requestId = 'plan', createdAt = new Date()): Promise<OnboardingPlan> {
+    const ctx: StepContext = {
+      request: { id: requestId, createdAt, kind: req.kind, cluster: req.cluster, namespace: req.namespace, meshName: req.meshName, options: req.options },
+      kube: this.gateway.client(req.cluster),
+      mesh: this.mesh,
+      earlier: [],
+      tuning: this.config.tuning,
+      dryRun: true,
+    };
+    const steps: PlannedStep[] = [];
+    for (const name of plannedSteps(req.kind, req.options)) {
+      const step = stepByName(name);
+      try {
+        const p = await step.plan(ctx);
+        steps.push({ name, title: step.title, changes: p.changes, summary: p.summary, before: p.before ?? null, diagnostics: p.diagnostics ?? [], facts: p.facts ?? {}, error: null });
+      } catch (err) {
+        if (!(err instanceof DomainError) && !(err instanceof KubeError)) throw err;
+        const code = err instanceof DomainError ? err.code : `KUBE_${err.reason}`;
+        const diagnostics = ((err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) || []) as Diagnostic[];
+        steps.push({
+          name,
+          title: step.title,
+          changes: [],
+          summary: err.message,
+          before: null,
+          diagnostics,
+          facts: {},
+          error: { code, message: err.message, hint: err instanceof DomainError ? err.options.hint : undefined },
+        });
+      }
+      ctx.earlier.push({ name, result: null, finishedAt: null });
+    }
+    return {
+      kind: req.kind,
+      cluster: req.cluster,
+      namespace: req.namespace,
+      meshName: req.meshName,
+      options: req.options,
+      steps,
+      diagnostics: steps.flatMap((s) => s.diagnostics),
+      blocked: steps.some((s) => s.error !== null),
+    };
+  }
+}
