@@ -86,6 +86,85 @@ export class OnboardingService {
     return (await this.requests.findById(id))!;
   }
 
+  /**
+   * Cancels a request. One that has not started ends at once; a running one is flagged
+   * and stops before its next step (never in the middle of a write).
+   */
+  async cancel(id: string, actor: Actor, reason?: string | null): Promise<RequestWithSteps> {
+    const request = await this.get(id);
+    const pending = ['PLANNED', 'PENDING_APPROVAL', 'QUEUED'] as const;
+    const event = await this.prisma.$transaction(async (tx) => {
+      const now = await tx.onboardingRequest.updateMany({
+        where: { id, status: { in: [...pending] } },
+        data: { status: 'CANCELLED', finishedAt: new Date(), cancelRequested: true, errorCode: 'CANCELLED', errorMessage: reason ?? 'cancelled' },
+      });
+      if (now.count === 1) {
+        await tx.stepRun.updateMany({ where: { requestId: id, status: 'PENDING' }, data: { status: 'CANCELLED' } });
+        return this.audit.append(tx, this.event(request, actor, 'request.cancelled', { message: `cancelled by ${actor.id} before it started`, reason: reason ?? null, status: 'CANCELLED' }));
+      }
+      const later = await tx.onboardingRequest.updateMany({ where: { id, status: 'RUNNING', cancelRequested: false }, data: { cancelRequested: true } });
+      if (later.count === 1) {
+        return this.audit.append(tx, this.event(request, actor, 'request.cancel-requested', { message: `cancellation requested by ${actor.id}; stops before the next step`, reason: reason ?? null }));
+      }
+      return null;
+    });
+    if (!event) {
+      const current = await this.get(id);
+      if (current.status === 'RUNNING') return current; // already flagged
+      throw new DomainError('REQUEST_NOT_CANCELLABLE', `request ${id} is ${current.status}`, { field: 'id' });
+    }
+    await this.bus.publish([toProgressEvent(event)]);
+    if (event.action === 'request.cancelled') {
+      this.metrics.requests.inc({ kind: request.kind, status: 'CANCELLED' });
+      await this.queue.remove(id).catch(() => undefined);
+    }
+    return this.get(id);
+  }
+
+  /** Retries a failed or cancelled request as a new attempt, from its first unfinished step. */
+  async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
+    const request = await this.get(id);
+    if (request.status !== 'FAILED' && request.status !== 'CANCELLED') {
+      throw new DomainError('REQUEST_NOT_RETRYABLE', `only FAILED or CANCELLED requests can be retried; ${id} is ${request.status}`, { field: 'id' });
+    }
+    const from = request.steps.find((s) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED')?.name ?? null;
+    let event;
+    try {
+      event = await this.prisma.$transaction(async (tx) => {
+        const { count } = await tx.onboardingRequest.updateMany({
+          where: { id, status: request.status },
+          data: {
+            status: 'QUEUED',
+            attempt: { increment: 1 },
+            cancelRequested: false,
+            errorCode: null,
+            errorMessage: null,
+            finishedAt: null,
+            claimedBy: null,
+            heartbeatAt: null,
+          },
+        });
+        if (count !== 1) throw new DomainError('REQUEST_NOT_RETRYABLE', `request ${id} changed concurrently`, { field: 'id' });
+        await tx.stepRun.updateMany({ where: { requestId: id, status: { in: ['FAILED', 'CANCELLED', 'RUNNING'] } }, data: { status: 'PENDING' } });
+        return this.audit.append(tx, this.event(request, actor, 'request.retried', {
+          message: `attempt ${request.attempt + 1} requested by ${actor.id}${from ? `, resuming at step ${from}` : ''}`,
+          attempt: request.attempt + 1,
+          fromStep: from,
+        }));
+      });
+    } catch (err) {
+      throw await this.conflictOr(err, request.cluster, request.namespace);
+    }
+    await this.bus.publish([toProgressEvent(event)]);
+    this.metrics.requests.inc({ kind: request.kind, status: 'QUEUED' });
+    await this.enqueue(id);
+    return this.get(id);
+  }
+
+  private event(request: RequestWithSteps, actor: Actor, action: string, data: Record<string, unknown>) {
+    return { requestId: request.id, actor: actor.id, action, cluster: request.cluster, namespace: request.namespace, target: `namespaces/${request.namespace}`, data };
+  }
+
   async get(id: string): Promise<RequestWithSteps> {
     const request = /^[0-9a-f-]{36}$/i.test(id) ? await this.requests.findById(id) : null;
     if (!request) throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${id} not found`, { field: 'id' });

@@ -117,6 +117,12 @@ export class RequestRunner {
     };
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'SKIPPED') {
+        // Cancellation takes effect between steps, never in the middle of a write.
+        const { cancelRequested } = await this.prisma.onboardingRequest.findUniqueOrThrow({ where: { id: request.id }, select: { cancelRequested: true } });
+        if (cancelRequested) {
+          await this.cancel(request, step.name);
+          return;
+        }
         const failure = await this.runStep(request, step, ctx);
         if (failure) {
           await this.finish(request, 'FAILED', failure, step.name);
@@ -271,6 +277,21 @@ export class RequestRunner {
           step: failedStep ?? null,
         },
       },
+    );
+  }
+
+  private async cancel(request: OnboardingRequest, before: string): Promise<void> {
+    this.metrics.requests.inc({ kind: request.kind, status: 'CANCELLED' });
+    await this.transition(
+      request,
+      async (tx) => {
+        await tx.stepRun.updateMany({ where: { requestId: request.id, status: { in: ['PENDING', 'RUNNING'] } }, data: { status: 'CANCELLED' } });
+        await tx.onboardingRequest.update({
+          where: { id: request.id },
+          data: { status: 'CANCELLED', finishedAt: new Date(), claimedBy: null, errorCode: 'CANCELLED', errorMessage: `cancelled before step ${before}` },
+        });
+      },
+      { action: 'request.cancelled', data: { message: `cancelled; stopped before step ${before}`, stoppedBefore: before, status: 'CANCELLED' } },
     );
   }
 

@@ -44,6 +44,11 @@ export class QueueService implements OnModuleDestroy {
     await this.onboarding.add('run-request', { requestId }, { jobId: requestId });
   }
 
+  /** Drops a waiting job (a cancelled request); an active one finishes by itself. */
+  async remove(requestId: string): Promise<void> {
+    await this.onboarding.remove(requestId);
+  }
+
   async has(requestId: string): Promise<boolean> {
     return (await this.onboarding.getJob(requestId)) !== undefined;
   }

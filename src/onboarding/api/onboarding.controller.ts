@@ -58,6 +58,19 @@ export class OnboardingController {
     return accepted({ request: await this.onboarding.applyPlanned(id, ANONYMOUS), replayed: false }, res);
   }
 
+  @Post('onboardings/:id/cancel')
+  @HttpCode(200)
+  async cancel(@Param('id') id: string, @Body() body: unknown) {
+    const { reason } = parseInput(z.strictObject({ reason: z.string().max(500).optional() }), body ?? {});
+    return presentRequest(await this.onboarding.cancel(id, ANONYMOUS, reason));
+  }
+
+  /** A new attempt of a FAILED/CANCELLED request; finished steps are not run again. */
+  @Post('onboardings/:id/retry')
+  async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    return accepted({ request: await this.onboarding.retry(id, ANONYMOUS), replayed: false }, res);
+  }
+
   @Get('onboardings')
   @HttpCode(200)
   async list(@Query() query: unknown) {

@@ -55,6 +55,16 @@ export class OnboardingResolver {
     return presentRequest(await this.onboarding.applyPlanned(id, ANONYMOUS));
   }
 
+  @Mutation(() => OnboardingRequestModel, { description: 'Cancel: a waiting request ends now; a running one stops before its next step.' })
+  async cancelOnboardingRequest(@Args('id', { type: () => ID }) id: string, @Args('reason', { nullable: true }) reason?: string) {
+    return presentRequest(await this.onboarding.cancel(id, ANONYMOUS, reason));
+  }
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Retry a FAILED or CANCELLED request from its first unfinished step.' })
+  async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string) {
+    return presentRequest(await this.onboarding.retry(id, ANONYMOUS));
+  }
+
   @Query(() => OnboardingRequestModel)
   async onboardingRequest(@Args('id', { type: () => ID }) id: string) {
     return presentRequest(await this.onboarding.get(id));
