@@ -14,6 +14,10 @@ import { HealthController } from './health/health.controller.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { formatGraphQLError } from './common/graphql-errors.js';
+import { AuthModule } from './auth/auth.module.js';
+import { Authenticator } from './auth/authenticator.js';
+import { TokensController } from './auth/tokens.controller.js';
+import { TokensResolver } from './auth/tokens.resolver.js';
 
 @Module({})
 export class AppModule {
@@ -41,18 +45,37 @@ export class AppModule {
         OnboardingModule.register({ api, worker }),
         ...(api
           ? [
-              GraphQLModule.forRoot<ApolloDriverConfig>({
+              AuthModule,
+              GraphQLModule.forRootAsync<ApolloDriverConfig>({
                 driver: ApolloDriver,
-                autoSchemaFile: true,
-                sortSchema: true,
-                subscriptions: { 'graphql-ws': { path: '/graphql' } },
-                graphiql: true,
-                formatError: formatGraphQLError,
+                inject: [Authenticator],
+                useFactory: (auth: Authenticator) => ({
+                  autoSchemaFile: true,
+                  sortSchema: true,
+                  graphiql: true,
+                  formatError: formatGraphQLError,
+                  subscriptions: {
+                    'graphql-ws': {
+                      path: '/graphql',
+                      // The handshake carries the credentials: { authorization: 'Bearer …' }.
+                      onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
+                        try {
+                          (ctx.extra as { actor?: unknown }).actor = await auth.fromHeader(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+                          return true;
+                        } catch {
+                          return false;
+                        }
+                      },
+                    },
+                  },
+                  context: (c: { req?: unknown; extra?: { actor?: unknown } }) => (c.req ? { req: c.req } : { req: { headers: {}, actor: c.extra?.actor } }),
+                }),
               }),
             ]
           : []),
       ],
-      controllers: api ? [HealthController, MetricsController] : [],
+      controllers: api ? [HealthController, MetricsController, TokensController] : [],
+      providers: api ? [TokensResolver] : [],
     };
   }
 }

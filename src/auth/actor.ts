@@ -1,9 +1,17 @@
 /** Who is asking. Derived from credentials at the edge, never from a request body. */
+export const ROLES = ['viewer', 'requester', 'approver', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Actor {
+  /** `token:<name>`, `oidc:<subject>`, `anonymous` (AUTH_MODE=none) or `system:*`. */
   id: string;
-  kind: 'anonymous' | 'token' | 'system';
+  kind: 'anonymous' | 'token' | 'oidc' | 'system';
+  roles: Role[];
+  /** `<cluster>/<namespace>` patterns; `*` matches any run of characters. */
+  scopes: string[];
 }
 
-export const ANONYMOUS: Actor = { id: 'anonymous', kind: 'anonymous' };
+/** Used only with AUTH_MODE=none (local development): may do everything. */
+export const ANONYMOUS: Actor = { id: 'anonymous', kind: 'anonymous', roles: ['admin'], scopes: ['*/*'] };
 export const WORKER_ACTOR = 'system:worker';
 export const SWEEPER_ACTOR = 'system:sweeper';

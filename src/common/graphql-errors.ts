@@ -1,4 +1,4 @@
-import { GraphQLError, GraphQLFormattedError } from 'graphql';
+import type { GraphQLFormattedError } from 'graphql';
 import { Logger } from '@nestjs/common';
 import { toDomainError } from './to-domain-error.js';
 
@@ -6,9 +6,10 @@ const logger = new Logger('GraphQLError');
 
 /** The GraphQL edge: domain errors become `extensions.code` (+ fields, hint); nothing internal leaks. */
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = error instanceof GraphQLError ? error.originalError : error;
+  // Duck-typed: Apollo and our code may load different copies of graphql-js (ESM and CJS).
+  const original = (error as { originalError?: unknown } | null)?.originalError;
   // Errors raised by graphql-js itself (syntax, validation, bad variables) already carry a code.
-  if (!original || (original instanceof GraphQLError && !original.originalError)) {
+  if (!original || (original as { name?: string }).name === 'GraphQLError') {
     return formatted.extensions?.code ? { ...formatted, extensions: { code: formatted.extensions.code } } : formatted;
   }
   const e = toDomainError(original);

@@ -29,6 +29,13 @@ const EnvSchema = z.object({
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  AUTH_MODE: z.enum(['token', 'none']).default('token'),
+  OSM_ONBOARDING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  AUTH_JWT_ROLES_CLAIM: z.string().min(1).default('osm_roles'),
+  AUTH_JWT_SCOPES_CLAIM: z.string().min(1).default('osm_scopes'),
   RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
   POLL_MS: int(10, 60_000).default(1_000),
   ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
@@ -61,6 +68,12 @@ export interface AppConfig {
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   workerMetricsPort: number;
+  auth: {
+    mode: 'token' | 'none';
+    /** Sensitive: never logged. */
+    adminToken?: string;
+    jwt?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; scopesClaim: string };
+  };
 }
 
 export class ConfigError extends Error {
@@ -103,6 +116,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    auth: {
+      mode: e.AUTH_MODE,
+      adminToken: e.OSM_ONBOARDING_ADMIN_TOKEN,
+      jwt: e.AUTH_JWKS_URL
+        ? { jwksUrl: e.AUTH_JWKS_URL, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE, rolesClaim: e.AUTH_JWT_ROLES_CLAIM, scopesClaim: e.AUTH_JWT_SCOPES_CLAIM }
+        : undefined,
+    },
     tuning: { restartSettleMs: e.RESTART_SETTLE_MS, pollMs: e.POLL_MS, rolloutTimeoutMs: e.ROLLOUT_TIMEOUT_MS },
   };
 }

@@ -3,10 +3,12 @@ import type { Response } from 'express';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { Public } from '../auth/auth.guard.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
 
+@Public()
 @Controller()
 export class HealthController {
   private draining = false;

@@ -56,8 +56,10 @@ export class OnboardingRepository {
   }
 
   /** Newest first, keyset-paged on (createdAt, id). */
-  async page(filter: RequestFilter, first: number, after?: PageCursor): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
+  /** `scopes` null = everything; otherwise only targets matching one of the `<cluster>/<namespace>` globs. */
+  async page(filter: RequestFilter, first: number, after?: PageCursor, scopes: string[] | null = null): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
     const where: Prisma.OnboardingRequestWhereInput = {
+      AND: scopes === null ? [] : [{ OR: scopes.map(scopeWhere) }],
       cluster: filter.cluster ?? undefined,
       namespace: filter.namespace ?? undefined,
       meshName: filter.meshName ?? undefined,
@@ -77,6 +79,25 @@ export class OnboardingRepository {
     });
     return { items: rows.slice(0, first), hasMore: rows.length > first };
   }
+}
+
+// Globs become Prisma conditions: `*` = any, `x*` = prefix, `*x` = suffix, `x` = exact; other
+// shapes (a `*` in the middle) match nothing in lists (direct reads still check them exactly).
+function globWhere(glob: string): Prisma.StringFilter | undefined | null {
+  if (glob === '*') return undefined;
+  const stars = glob.split('*').length - 1;
+  if (stars === 0) return { equals: glob };
+  if (stars === 1 && glob.endsWith('*')) return { startsWith: glob.slice(0, -1) };
+  if (stars === 1 && glob.startsWith('*')) return { endsWith: glob.slice(1) };
+  return null;
+}
+
+function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {
+  const [c, n] = scope.split('/');
+  const cluster = globWhere(c);
+  const namespace = globWhere(n);
+  if (cluster === null || namespace === null) return { id: { in: [] } };
+  return { cluster, namespace };
 }
 
 export function isUniqueViolation(err: unknown, index?: string): boolean {

@@ -9,6 +9,7 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { QueueService } from '../queue/queue.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import type { Actor } from '../auth/actor.js';
+import { assertRole, assertScope, hasRole } from '../auth/scopes.js';
 import {
   ACTIVE_TARGET_INDEX,
   decodeCursor,
@@ -21,6 +22,12 @@ import {
 import { OnboardingPlan, PlannerService } from './planner.service.js';
 import { NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
+
+/** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
+const requester = (actor: Actor) => (req: { cluster: string; namespace: string }) => {
+  assertRole(actor, 'requester');
+  assertScope(actor, req.cluster, req.namespace);
+};
 
 export interface CreateResult {
   request: RequestWithSteps;
@@ -45,21 +52,37 @@ export class OnboardingService {
   ) {}
 
   async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('ONBOARD', input), actor, idempotencyKey);
+    return this.create(await this.validator.validate('ONBOARD', input, requester(actor)), actor, idempotencyKey);
   }
 
   async requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('OFFBOARD', input), actor, idempotencyKey);
+    return this.create(await this.validator.validate('OFFBOARD', input, requester(actor)), actor, idempotencyKey);
   }
 
   /** Plan only: nothing is stored, nothing is written to the cluster. */
-  async plan(kind: RequestKind, input: unknown): Promise<OnboardingPlan> {
-    return this.planner.plan(await this.validator.validate(kind, input));
+  async plan(kind: RequestKind, input: unknown, actor: Actor): Promise<OnboardingPlan> {
+    return this.planner.plan(await this.validator.validate(kind, input, requester(actor)));
+  }
+
+  /** A request the caller may see (viewer and up, within its scopes). */
+  async read(id: string, actor: Actor): Promise<RequestWithSteps> {
+    assertRole(actor, 'viewer', 'requester', 'approver');
+    const request = await this.get(id);
+    assertScope(actor, request.cluster, request.namespace);
+    return request;
+  }
+
+  /** A request the caller may act on (requester, within its scopes). */
+  private async own(id: string, actor: Actor): Promise<RequestWithSteps> {
+    assertRole(actor, 'requester');
+    const request = await this.get(id);
+    assertScope(actor, request.cluster, request.namespace);
+    return request;
   }
 
   /** Queues a request stored by a dry run; its steps then report any drift from the stored plan. */
   async applyPlanned(id: string, actor: Actor): Promise<RequestWithSteps> {
-    const request = await this.get(id);
+    const request = await this.own(id, actor);
     if (request.status !== 'PLANNED') {
       throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} is ${request.status}, not PLANNED`, { field: 'id' });
     }
@@ -91,7 +114,7 @@ export class OnboardingService {
    * and stops before its next step (never in the middle of a write).
    */
   async cancel(id: string, actor: Actor, reason?: string | null): Promise<RequestWithSteps> {
-    const request = await this.get(id);
+    const request = await this.own(id, actor);
     const pending = ['PLANNED', 'PENDING_APPROVAL', 'QUEUED'] as const;
     const event = await this.prisma.$transaction(async (tx) => {
       const now = await tx.onboardingRequest.updateMany({
@@ -123,7 +146,7 @@ export class OnboardingService {
 
   /** Retries a failed or cancelled request as a new attempt, from its first unfinished step. */
   async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
-    const request = await this.get(id);
+    const request = await this.own(id, actor);
     if (request.status !== 'FAILED' && request.status !== 'CANCELLED') {
       throw new DomainError('REQUEST_NOT_RETRYABLE', `only FAILED or CANCELLED requests can be retried; ${id} is ${request.status}`, { field: 'id' });
     }
@@ -171,19 +194,20 @@ export class OnboardingService {
     return request;
   }
 
-  async list(filter: RequestFilter, first = 20, after?: string | null) {
+  async list(filter: RequestFilter, first = 20, after: string | null | undefined, actor: Actor) {
+    assertRole(actor, 'viewer', 'requester', 'approver');
     if (!Number.isInteger(first) || first < 1 || first > 200) {
       throw new DomainError('VALIDATION_FAILED', 'first must be an integer between 1 and 200', { field: 'first' });
     }
     const cursor = after ? decodeCursor(after) : undefined;
     if (after && !cursor) throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
-    const page = await this.requests.page(filter, first, cursor);
+    const page = await this.requests.page(filter, first, cursor, hasRole(actor, 'admin') ? null : actor.scopes);
     const last = page.items.at(-1);
     return { items: page.items, hasNextPage: page.hasMore, endCursor: last ? encodeCursor(last) : null };
   }
 
-  async auditEvents(requestId: string) {
-    await this.get(requestId);
+  async auditEvents(requestId: string, actor: Actor) {
+    await this.read(requestId, actor);
     return this.audit.forRequest(requestId, 0, 10_000);
   }
 

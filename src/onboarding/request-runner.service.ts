@@ -22,6 +22,8 @@ interface StepFailure {
   code: ErrorCode | string;
   message: string;
   hint?: string;
+  /** e.g. the prerequisites' diagnostics that blocked the step. */
+  details?: Record<string, unknown>;
   retryable: boolean;
   retryAfterMs?: number;
 }
@@ -180,6 +182,7 @@ export class RequestRunner {
               status: 'FAILED',
               errorCode: failure.code,
               errorMessage: failure.message,
+              output: json({ ...planOf(step), hint: failure.hint ?? null, ...(failure.details ?? {}) }),
               finishedAt: new Date(),
               durationMs: Math.round(performance.now() - started),
             },
@@ -187,7 +190,7 @@ export class RequestRunner {
           {
             action: 'step.failed',
             step: step.name,
-            data: { message: `${handler.title}: ${failure.message}`, code: failure.code, hint: failure.hint ?? null, attempt: attempts },
+            data: { message: `${handler.title}: ${failure.message}`, code: failure.code, hint: failure.hint ?? null, attempt: attempts, ...(failure.details ?? {}) },
           },
         );
         this.metrics.steps.observe({ step: step.name, result: 'FAILED' }, (performance.now() - started) / 1000);
@@ -351,7 +354,7 @@ const KUBE_CODES: Record<string, ErrorCode> = {
 /** Transient Kubernetes failures are retried; preconditions and permanent API errors are not. */
 export function classify(err: unknown): StepFailure {
   if (err instanceof DomainError) {
-    return { code: err.code, message: err.message, hint: err.options.hint, retryable: false };
+    return { code: err.code, message: err.message, hint: err.options.hint, details: err.options.details, retryable: false };
   }
   if (err instanceof KubeError) {
     return {

@@ -38,8 +38,10 @@ export class RequestValidator {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async validate(kind: RequestKind, input: unknown): Promise<NormalizedRequest> {
+  /** Input checks, then the caller's authorization (no I/O yet), then cluster preconditions. */
+  async validate(kind: RequestKind, input: unknown, authorize: (req: NormalizedRequest) => void): Promise<NormalizedRequest> {
     const req = this.normalize(kind, input);
+    authorize(req);
     await this.checkPreconditions(req);
     return req;
   }

@@ -1,10 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
-import { printSchema } from 'graphql';
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, Stack } from '../support/harness.js';
 
+// The app (loaded by Node) uses graphql's CommonJS build; vitest would hand this file the ESM one.
+const { printSchema } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 const SCHEMA_FILE = resolve(import.meta.dirname, '../../schema.graphql');
 
 describe('committed GraphQL schema', () => {

@@ -10,6 +10,9 @@ import { createApiApp, createWorkerContext } from '../../src/app.js';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
 import { startEmulator, type Emulator } from './emulator/index.js';
 
+/** The bootstrap admin token every test stack is started with (OSM_ONBOARDING_ADMIN_TOKEN). */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
 export interface Stack {
   emulator: Emulator;
   config: AppConfig;
@@ -31,6 +34,7 @@ export async function stackEnv(emulator: Emulator, extra: Record<string, string>
     KUBECONFIG: kubeconfig,
     QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
     LOG_LEVEL: 'silent',
+    OSM_ONBOARDING_ADMIN_TOKEN: ADMIN_TOKEN,
     HOST: '127.0.0.1',
     PORT: '0',
     HEARTBEAT_MS: '500',
@@ -83,7 +87,10 @@ export interface HttpResult<T = any> {
 export async function http<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
   const res = await fetch(base + path, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    // Authenticated as the bootstrap admin unless the test passes its own (or an empty) authorization.
+    headers: Object.fromEntries(
+      Object.entries({ authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }).filter(([, v]) => v !== ''),
+    ),
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -96,8 +103,13 @@ export async function http<T = any>(base: string, method: string, path: string, 
   return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
-export async function gql<T = any>(base: string, query: string, variables: Record<string, unknown> = {}): Promise<{ data: T; errors: any; status: number }> {
-  const res = await http(base, 'POST', '/graphql', { query, variables });
+export async function gql<T = any>(
+  base: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<{ data: T; errors: any; status: number }> {
+  const res = await http(base, 'POST', '/graphql', { query, variables }, headers);
   return { ...res.body, status: res.status };
 }
 
@@ -111,8 +123,14 @@ export async function waitForStatus(base: string, id: string, statuses: string[]
   }
 }
 
-export function wsClient(base: string): Client {
-  return createClient({ url: base.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+export function wsClient(base: string, token: string | null = ADMIN_TOKEN): Client {
+  return createClient({
+    url: base.replace(/^http/, 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+  });
 }
 
 /** Collects a subscription's events until it completes (or errors). */

@@ -1,7 +1,8 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { ANONYMOUS } from '../../auth/actor.js';
+import type { Actor } from '../../auth/actor.js';
+import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { parseInput } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
@@ -28,61 +29,61 @@ export class OnboardingController {
   ) {}
 
   @Post('onboardings')
-  async requestOnboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const result = await this.onboarding.requestOnboarding(body ?? {}, ANONYMOUS, parseInput(IdempotencyKey, key));
+  async requestOnboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+    const result = await this.onboarding.requestOnboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
     return accepted(result, res);
   }
 
   @Post('offboardings')
-  async requestOffboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const result = await this.onboarding.requestOffboarding(body ?? {}, ANONYMOUS, parseInput(IdempotencyKey, key));
+  async requestOffboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+    const result = await this.onboarding.requestOffboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
     return accepted(result, res);
   }
 
   /** Dry run: the exact writes every step would make now, and the diagnostics. Nothing is stored. */
   @Post('onboardings/plan')
   @HttpCode(200)
-  planOnboarding(@Body() body: unknown) {
-    return this.onboarding.plan('ONBOARD', body ?? {});
+  planOnboarding(@Body() body: unknown, @CurrentActor() actor: Actor) {
+    return this.onboarding.plan('ONBOARD', body ?? {}, actor);
   }
 
   @Post('offboardings/plan')
   @HttpCode(200)
-  planOffboarding(@Body() body: unknown) {
-    return this.onboarding.plan('OFFBOARD', body ?? {});
+  planOffboarding(@Body() body: unknown, @CurrentActor() actor: Actor) {
+    return this.onboarding.plan('OFFBOARD', body ?? {}, actor);
   }
 
   /** Queues a request stored with `dryRun: true`; its steps report drift from the stored plan. */
   @Post('onboardings/:id/apply')
-  async applyPlanned(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    return accepted({ request: await this.onboarding.applyPlanned(id, ANONYMOUS), replayed: false }, res);
+  async applyPlanned(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+    return accepted({ request: await this.onboarding.applyPlanned(id, actor), replayed: false }, res);
   }
 
   @Post('onboardings/:id/cancel')
   @HttpCode(200)
-  async cancel(@Param('id') id: string, @Body() body: unknown) {
+  async cancel(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
     const { reason } = parseInput(z.strictObject({ reason: z.string().max(500).optional() }), body ?? {});
-    return presentRequest(await this.onboarding.cancel(id, ANONYMOUS, reason));
+    return presentRequest(await this.onboarding.cancel(id, actor, reason));
   }
 
   /** A new attempt of a FAILED/CANCELLED request; finished steps are not run again. */
   @Post('onboardings/:id/retry')
-  async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    return accepted({ request: await this.onboarding.retry(id, ANONYMOUS), replayed: false }, res);
+  async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+    return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
   }
 
   @Get('onboardings')
   @HttpCode(200)
-  async list(@Query() query: unknown) {
+  async list(@Query() query: unknown, @CurrentActor() actor: Actor) {
     const q = parseInput(ListQuery, query);
     const { limit, after, ...filter } = q;
-    const page = await this.onboarding.list(filter, limit, after);
+    const page = await this.onboarding.list(filter, limit, after, actor);
     return { items: page.items.map(presentRequest), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
   }
 
   @Get('onboardings/:id')
-  async get(@Param('id') id: string) {
-    return presentRequest(await this.onboarding.get(id));
+  async get(@Param('id') id: string, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.onboarding.read(id, actor));
   }
 
   /** Server-Sent Events; resumable with Last-Event-ID (the same cursor as the GraphQL subscription). */
@@ -92,9 +93,10 @@ export class OnboardingController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Query('after') after: string | undefined,
     @Res() res: Response,
+    @CurrentActor() actor: Actor,
   ) {
     const cursor = parseInput(z.coerce.number().int().min(0).default(0), lastEventId ?? after);
-    await this.onboarding.get(id);
+    await this.onboarding.read(id, actor);
     const stream = await this.progress.open(id, cursor);
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
@@ -111,8 +113,8 @@ export class OnboardingController {
   }
 
   @Get('onboardings/:id/audit')
-  async audit(@Param('id') id: string) {
-    return { items: (await this.onboarding.auditEvents(id)).map(presentAuditEvent) };
+  async audit(@Param('id') id: string, @CurrentActor() actor: Actor) {
+    return { items: (await this.onboarding.auditEvents(id, actor)).map(presentAuditEvent) };
   }
 }
 

@@ -1,5 +1,6 @@
 import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
-import { ANONYMOUS } from '../../auth/actor.js';
+import type { Actor } from '../../auth/actor.js';
+import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
 import { OnboardingService } from '../onboarding.service.js';
@@ -25,58 +26,61 @@ export class OnboardingResolver {
   @Mutation(() => OnboardingRequestModel, { description: 'Queue the onboarding of a namespace; returns the stored request.' })
   async requestOnboarding(
     @Args('input') input: OnboardingInput,
+    @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request } = await this.onboarding.requestOnboarding(plain(input), ANONYMOUS, idempotencyKey);
+    const { request } = await this.onboarding.requestOnboarding(plain(input), actor, idempotencyKey);
     return presentRequest(request);
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Queue the removal of a namespace from its mesh.' })
   async requestOffboarding(
     @Args('input') input: OffboardingInput,
+    @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request } = await this.onboarding.requestOffboarding(plain(input), ANONYMOUS, idempotencyKey);
+    const { request } = await this.onboarding.requestOffboarding(plain(input), actor, idempotencyKey);
     return presentRequest(request);
   }
 
   @Query(() => OnboardingPlanModel, { description: 'Dry run: every step\'s exact writes and the diagnostics; writes nothing.' })
-  planOnboarding(@Args('input') input: OnboardingInput) {
-    return this.onboarding.plan('ONBOARD', plain(input));
+  planOnboarding(@Args('input') input: OnboardingInput, @CurrentActor() actor: Actor) {
+    return this.onboarding.plan('ONBOARD', plain(input), actor);
   }
 
   @Query(() => OnboardingPlanModel, { description: 'Dry run of an offboarding.' })
-  planOffboarding(@Args('input') input: OffboardingInput) {
-    return this.onboarding.plan('OFFBOARD', plain(input));
+  planOffboarding(@Args('input') input: OffboardingInput, @CurrentActor() actor: Actor) {
+    return this.onboarding.plan('OFFBOARD', plain(input), actor);
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Queue a request stored by a dry run (status PLANNED).' })
-  async applyPlannedRequest(@Args('id', { type: () => ID }) id: string) {
-    return presentRequest(await this.onboarding.applyPlanned(id, ANONYMOUS));
+  async applyPlannedRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.onboarding.applyPlanned(id, actor));
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Cancel: a waiting request ends now; a running one stops before its next step.' })
-  async cancelOnboardingRequest(@Args('id', { type: () => ID }) id: string, @Args('reason', { nullable: true }) reason?: string) {
-    return presentRequest(await this.onboarding.cancel(id, ANONYMOUS, reason));
+  async cancelOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor, @Args('reason', { nullable: true }) reason?: string) {
+    return presentRequest(await this.onboarding.cancel(id, actor, reason));
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Retry a FAILED or CANCELLED request from its first unfinished step.' })
-  async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string) {
-    return presentRequest(await this.onboarding.retry(id, ANONYMOUS));
+  async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.onboarding.retry(id, actor));
   }
 
   @Query(() => OnboardingRequestModel)
-  async onboardingRequest(@Args('id', { type: () => ID }) id: string) {
-    return presentRequest(await this.onboarding.get(id));
+  async onboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.onboarding.read(id, actor));
   }
 
   @Query(() => OnboardingRequestConnection, { description: 'Newest first.' })
   async onboardingRequests(
+    @CurrentActor() actor: Actor,
     @Args('filter', { nullable: true }) filter?: OnboardingRequestFilter,
     @Args('first', { type: () => Int, nullable: true, defaultValue: 20 }) first?: number,
     @Args('after', { nullable: true }) after?: string,
   ): Promise<OnboardingRequestConnection> {
-    const page = await this.onboarding.list(filter ?? {}, first, after);
+    const page = await this.onboarding.list(filter ?? {}, first, after, actor);
     return {
       edges: page.items.map((r) => ({ cursor: encodeCursor(r), node: presentRequest(r) as OnboardingRequestModel })),
       pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
@@ -84,8 +88,8 @@ export class OnboardingResolver {
   }
 
   @Query(() => [AuditEventModel])
-  async auditEvents(@Args('requestId', { type: () => ID }) requestId: string) {
-    return (await this.onboarding.auditEvents(requestId)).map(presentAuditEvent);
+  async auditEvents(@Args('requestId', { type: () => ID }) requestId: string, @CurrentActor() actor: Actor) {
+    return (await this.onboarding.auditEvents(requestId, actor)).map(presentAuditEvent);
   }
 
   @Subscription(() => OnboardingEventModel, {
@@ -95,8 +99,9 @@ export class OnboardingResolver {
   async onboardingProgress(
     @Args('requestId', { type: () => ID }) requestId: string,
     @Args('after', { type: () => Int, nullable: true, defaultValue: 0 }) after: number,
+    @CurrentActor() actor: Actor,
   ) {
-    await this.onboarding.get(requestId);
+    await this.onboarding.read(requestId, actor);
     return this.progress.open(requestId, after);
   }
 }

@@ -1,17 +1,21 @@
 import type { RequestKind } from '../../generated/prisma/client.js';
 import type { RequestOptions } from '../onboarding.input.js';
+import { AppProtocolStep } from './app-protocol.step.js';
 import { MeshStep } from './mesh.step.js';
 import { MetricsStep } from './metrics.step.js';
 import { NamespaceRemovalStep } from './namespace-removal.step.js';
 import { NamespaceStep } from './namespace.step.js';
+import { PrerequisitesStep } from './prerequisites.step.js';
 import { RestartStep } from './restart.step.js';
 import type { OnboardingStep, StepName } from './step.js';
 import { VerifyStep } from './verify.step.js';
 
 const STEPS: Partial<Record<StepName, OnboardingStep>> = {
+  prerequisites: new PrerequisitesStep(),
   mesh: new MeshStep(),
   namespace: new NamespaceStep(),
   metrics: new MetricsStep(),
+  'app-protocol': new AppProtocolStep(),
   restart: new RestartStep(),
   verify: new VerifyStep(),
   'namespace-removal': new NamespaceRemovalStep(),

@@ -1,0 +1,34 @@
+import { DomainError } from '../common/domain-error.js';
+import type { Actor, Role } from './actor.js';
+
+// A scope is `<cluster-glob>/<namespace-glob>`, e.g. `prod/team-a-*`, `*/*`; `*` matches any run of characters.
+export const SCOPE_PATTERN = /^[^/\s]+\/[^/\s]+$/;
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+export function inScope(actor: Actor, cluster: string, namespace: string): boolean {
+  if (actor.roles.includes('admin')) return true;
+  return actor.scopes.some((scope) => {
+    const [c, n] = scope.split('/');
+    return globToRegExp(c).test(cluster) && globToRegExp(n).test(namespace);
+  });
+}
+
+export function hasRole(actor: Actor, ...roles: Role[]): boolean {
+  return actor.roles.includes('admin') || roles.some((r) => actor.roles.includes(r));
+}
+
+export function assertRole(actor: Actor, ...roles: Role[]): void {
+  if (!hasRole(actor, ...roles)) {
+    throw new DomainError('FORBIDDEN', `${actor.id} lacks the role for this operation (needs ${roles.join(' or ')})`);
+  }
+}
+
+/** Refuses, before anything is stored or enqueued, a target outside the caller's scopes. */
+export function assertScope(actor: Actor, cluster: string, namespace: string): void {
+  if (!inScope(actor, cluster, namespace)) {
+    throw new DomainError('FORBIDDEN', `${actor.id} may not act on ${cluster}/${namespace} (outside its scopes)`, { field: 'namespace' });
+  }
+}

@@ -1,0 +1,240 @@
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { DomainError } from '../../common/domain-error.js';
+import { KubeError } from '../../kubernetes/kube-error.js';
+import type { ClusterClient } from '../../kubernetes/cluster-client.js';
+import { effectiveProtocol, protocolAdvice, type ProtocolAdvice } from '../../mesh/protocol.js';
+import type { RequestOptions } from '../onboarding.input.js';
+import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+
+/**
+ * Diagnostic codes about Service ports (shared with the prerequisites step):
+ *
+ * | Code                         | Level   | Meaning                                                                     |
+ * |------------------------------|---------|-----------------------------------------------------------------------------|
+ * | OSM_PROTOCOL_GUESS           | warning | no usable appProtocol; osm-edge's guess (name prefix or default `http`)      |
+ * |                              |         | is likely wrong: `https` names, well-known non-HTTP names or ports, MySQL    |
+ * |                              |         | marked `tcp` instead of `tcp-server-first`                                   |
+ * | OSM_APP_PROTOCOL_UNSUPPORTED | warning | appProtocol osm-edge does not understand (`https`, `kubernetes.io/h2c`) or   |
+ * |                              |         | mis-cased (`TCP`, `gRPC`): it is compared case-sensitively, routed as http   |
+ */
+export const PROTOCOL_CODES = {
+  OSM_PROTOCOL_GUESS: 'warning',
+  OSM_APP_PROTOCOL_UNSUPPORTED: 'warning',
+} as const;
+
+export function portObject(service: string, port: Pick<V1ServicePort, 'port'>): string {
+  return `Service/${service}:${port.port}`;
+}
+
+export function protocolDiagnostic(service: string, port: V1ServicePort, advice: ProtocolAdvice): Diagnostic {
+  const code = advice.reason === 'miscased-app-protocol' || advice.reason === 'unsupported-app-protocol' ? 'OSM_APP_PROTOCOL_UNSUPPORTED' : 'OSM_PROTOCOL_GUESS';
+  const hint = port.name
+    ? `set appProtocol "${advice.suggested}" on it: appProtocols: [{ service: "${service}", port: "${port.name}", appProtocol: "${advice.suggested}" }]`
+    : `name the port, then set appProtocol "${advice.suggested}" on it (appProtocols selects ports by name)`;
+  return { code, level: 'warning', message: `Service ${service}: ${advice.message}`, object: portObject(service, port), hint };
+}
+
+/** The wrong-guess diagnostics for every TCP port of these Services (ExternalName Services have no mesh ports). */
+export function serviceProtocolDiagnostics(services: V1Service[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const svc of services) {
+    if (svc.spec?.type === 'ExternalName') continue;
+    const name = svc.metadata?.name ?? '';
+    for (const port of svc.spec?.ports ?? []) {
+      const advice = protocolAdvice(port);
+      if (advice) out.push(protocolDiagnostic(name, port, advice));
+    }
+  }
+  return out;
+}
+
+interface PortImage {
+  name: string | null;
+  port: number;
+  appProtocol: string | null;
+}
+
+interface ServiceImage {
+  service: string;
+  resourceVersion: string | undefined;
+  ports: PortImage[];
+}
+
+function serviceImage(svc: V1Service): ServiceImage {
+  return {
+    service: svc.metadata?.name ?? '',
+    resourceVersion: svc.metadata?.resourceVersion,
+    ports: (svc.spec?.ports ?? []).map((p) => ({ name: p.name ?? null, port: p.port, appProtocol: p.appProtocol ?? null })),
+  };
+}
+
+type Requested = RequestOptions['appProtocols'][number];
+
+/**
+ * Guide step 5, "protocol selection": reports the protocol osm-edge picks for every Service
+ * port (appProtocol as written, then the name prefix, then http), flags likely wrong guesses,
+ * and sets the `appProtocol` the request asks for, on ports named by their name.
+ *
+ * Writes: one JSON patch per Service whose requested ports differ:
+ *   [{ op: 'test', path: '/metadata/resourceVersion', value: <observed> },
+ *    { op: 'replace' | 'add', path: '/spec/ports/<observed index>/appProtocol', value }]
+ * The `test` makes the write fail if anything edited the Service after the plan read it (so a
+ * reordered ports list can never get the value on the wrong port). A failed `test` is a 422
+ * (Invalid) from the API server, not a 409; `execute` re-reads the Service and, when its
+ * resourceVersion moved (or it is gone), rethrows a KubeError CONFLICT, which the runner retries
+ * by running plan + execute again. A 422 with an unchanged resourceVersion is a real rejection and
+ * is rethrown as is.
+ *
+ * API calls: plan 1 (list services); execute 1 patch per changed Service (+1 get after a 422).
+ */
+export class AppProtocolStep implements OnboardingStep {
+  readonly name = 'app-protocol' as const;
+  readonly title = 'Select application protocols';
+
+  async plan({ request, kube }: StepContext): Promise<StepPlan> {
+    const services = (await kube.listServices(request.namespace)).items;
+    const byName = new Map(services.map((s) => [s.metadata?.name ?? '', s]));
+    const requested = dedupeRequests(request.options.appProtocols ?? []);
+
+    // Resolve every request to (service, port index) before planning anything.
+    const perService = new Map<string, { svc: V1Service; entries: { index: number; req: Requested }[] }>();
+    for (const req of requested) {
+      const svc = byName.get(req.service);
+      if (!svc) {
+        throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} not found in namespace ${request.namespace}`, {
+          field: 'appProtocols',
+          hint: `services in ${request.namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
+        });
+      }
+      const ports = svc.spec?.ports ?? [];
+      const index = ports.findIndex((p) => p.name === req.port);
+      if (index < 0) {
+        const names = ports.map((p) => p.name).filter(Boolean);
+        throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} has no port named "${req.port}"`, {
+          field: 'appProtocols',
+          hint: names.length
+            ? `its named ports: ${names.join(', ')}`
+            : `its ports have no names; name them first (osm-edge and this service select ports by name)`,
+        });
+      }
+      const entry = perService.get(req.service) ?? { svc, entries: [] };
+      entry.entries.push({ index, req });
+      perService.set(req.service, entry);
+    }
+
+    const changes: Change[] = [];
+    const before: ServiceImage[] = [];
+    const described: string[] = [];
+    for (const [name, { svc, entries }] of [...perService].sort(([a], [b]) => a.localeCompare(b))) {
+      const ports = svc.spec?.ports ?? [];
+      const differing = entries.filter(({ index, req }) => ports[index].appProtocol !== req.appProtocol).sort((a, b) => a.index - b.index);
+      if (differing.length === 0) continue;
+      before.push(serviceImage(svc));
+      const ops: object[] = [{ op: 'test', path: '/metadata/resourceVersion', value: svc.metadata?.resourceVersion }];
+      for (const { index, req } of differing) {
+        const current = ports[index].appProtocol;
+        ops.push({ op: current === undefined || current === null ? 'add' : 'replace', path: `/spec/ports/${index}/appProtocol`, value: req.appProtocol });
+        described.push(`${name}:${req.port} ${current ?? `(${effectiveProtocol(ports[index]).protocol})`} → ${req.appProtocol}`);
+      }
+      changes.push({
+        action: 'patch',
+        target: { apiVersion: 'v1', kind: 'Service', namespace: request.namespace, name },
+        patchType: 'json',
+        body: ops,
+      });
+    }
+
+    // Facts: the observed ports, each with what osm-edge picks today and what this step sets.
+    const wanted = new Map(requested.map((r) => [`${r.service}\u0000${r.port}`, r.appProtocol]));
+    const facts = {
+      ports: services.flatMap((svc) =>
+        (svc.spec?.ports ?? []).map((p) => {
+          const eff = effectiveProtocol(p);
+          const service = svc.metadata?.name ?? '';
+          const req = p.name ? wanted.get(`${service}\u0000${p.name}`) : undefined;
+          return {
+            service,
+            port: p.port,
+            name: p.name ?? null,
+            appProtocol: p.appProtocol ?? null,
+            effective: eff.protocol,
+            source: eff.source,
+            ...(req !== undefined && req !== p.appProtocol ? { requested: req } : {}),
+          };
+        }),
+      ),
+    };
+
+    // Diagnostics describe the state after this step: ports it sets are no longer guessed.
+    const after = services.map((svc) => {
+      const service = svc.metadata?.name ?? '';
+      return {
+        ...svc,
+        spec: {
+          ...svc.spec,
+          ports: (svc.spec?.ports ?? []).map((p) => {
+            const req = p.name ? wanted.get(`${service}\u0000${p.name}`) : undefined;
+            return req ? { ...p, appProtocol: req } : p;
+          }),
+        },
+      } as V1Service;
+    });
+    const diagnostics = serviceProtocolDiagnostics(after);
+
+    const portCount = facts.ports.length;
+    const summary = changes.length
+      ? `set appProtocol on ${described.length} port(s) of ${changes.length} service(s): ${described.join(', ')}`
+      : `${portCount} service port(s) in ${services.length} service(s); ${requested.length ? 'every requested appProtocol is already set' : 'no appProtocol requested'}${diagnostics.length ? `; ${diagnostics.length} port(s) with a likely wrong protocol` : ''}`;
+    return { changes, summary, before, diagnostics, facts };
+  }
+
+  async execute({ request, kube }: StepContext, plan: StepPlan): Promise<{ after: ServiceImage[] }> {
+    const after: ServiceImage[] = [];
+    for (const change of plan.changes) {
+      const name = change.target.name;
+      const ops = change.body as { op: string; path: string; value?: unknown }[];
+      const expectedVersion = ops[0]?.op === 'test' ? ops[0].value : undefined;
+      try {
+        after.push(serviceImage(await kube.patchService(request.namespace, name, ops, 'json')));
+      } catch (err) {
+        throw await asConflict(kube, request.namespace, name, expectedVersion, err);
+      }
+    }
+    return { after };
+  }
+}
+
+/** Same service+port twice with the same value is one request; with different values it is an input error. */
+function dedupeRequests(requested: Requested[]): Requested[] {
+  const seen = new Map<string, Requested>();
+  for (const r of requested) {
+    const key = `${r.service}\u0000${r.port}`;
+    const prior = seen.get(key);
+    if (prior && prior.appProtocol !== r.appProtocol) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `appProtocols: port "${r.port}" of Service ${r.service} is given twice (${prior.appProtocol}, ${r.appProtocol})`,
+        { field: 'appProtocols' },
+      );
+    }
+    seen.set(key, r);
+  }
+  return [...seen.values()];
+}
+
+/**
+ * A failed JSON-patch `test` comes back as 422 Invalid. When the Service moved on since the plan
+ * (or is gone), that is a conflict: the runner re-plans. Otherwise the original error stands.
+ */
+async function asConflict(kube: ClusterClient, namespace: string, name: string, expectedVersion: unknown, err: unknown): Promise<unknown> {
+  if (!(err instanceof KubeError) || err.reason !== 'INVALID') return err;
+  let current: string | undefined;
+  try {
+    current = (await kube.getService(namespace, name)).metadata?.resourceVersion;
+  } catch (readErr) {
+    if (readErr instanceof KubeError && readErr.reason === 'NOT_FOUND') current = undefined;
+    else return err;
+  }
+  if (current === expectedVersion) return err;
+  return new KubeError('CONFLICT', `patch service ${namespace}/${name}: the Service changed since it was read (resourceVersion ${String(expectedVersion)} → ${current ?? 'deleted'}); re-planning`, 409);
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { effectiveProtocol, isMeshProtocol, protocolAdvice, routedAs } from '../../src/mesh/protocol.js';
+
+describe('effectiveProtocol (osm-edge ServiceToMeshServices)', () => {
+  it('uses appProtocol exactly as written, before any name prefix', () => {
+    expect(effectiveProtocol({ name: 'http-web', appProtocol: 'tcp' })).toEqual({ protocol: 'tcp', source: 'appProtocol' });
+    expect(effectiveProtocol({ name: 'tcp-db', appProtocol: 'TCP' })).toEqual({ protocol: 'TCP', source: 'appProtocol' });
+    expect(effectiveProtocol({ appProtocol: 'kubernetes.io/h2c' })).toEqual({ protocol: 'kubernetes.io/h2c', source: 'appProtocol' });
+  });
+
+  it('checks the name prefixes in osm-edge order: tcp-server-first-, http-, tcp-, grpc-', () => {
+    expect(effectiveProtocol({ name: 'tcp-server-first-mysql' })).toEqual({ protocol: 'tcp-server-first', source: 'name-prefix' });
+    expect(effectiveProtocol({ name: 'http-web' })).toEqual({ protocol: 'http', source: 'name-prefix' });
+    expect(effectiveProtocol({ name: 'tcp-db' })).toEqual({ protocol: 'tcp', source: 'name-prefix' });
+    expect(effectiveProtocol({ name: 'grpc-api' })).toEqual({ protocol: 'grpc', source: 'name-prefix' });
+    // "tcp-server-first" without the trailing dash matches "tcp-" first.
+    expect(effectiveProtocol({ name: 'tcp-server-first' })).toEqual({ protocol: 'tcp', source: 'name-prefix' });
+  });
+
+  it('defaults to http (no appProtocol, no known prefix, prefixes need the dash and are case-sensitive)', () => {
+    expect(effectiveProtocol({})).toEqual({ protocol: 'http', source: 'default' });
+    expect(effectiveProtocol({ name: 'tcp' })).toEqual({ protocol: 'http', source: 'default' });
+    expect(effectiveProtocol({ name: 'https-web' })).toEqual({ protocol: 'http', source: 'default' });
+    expect(effectiveProtocol({ name: 'TCP-db' })).toEqual({ protocol: 'http', source: 'default' });
+    expect(effectiveProtocol({ name: 'grpc', appProtocol: null })).toEqual({ protocol: 'http', source: 'default' });
+  });
+
+  it('routes anything it does not know as http', () => {
+    expect(isMeshProtocol('tcp-server-first')).toBe(true);
+    expect(isMeshProtocol('TCP')).toBe(false);
+    expect(routedAs('TCP')).toBe('http');
+    expect(routedAs('tcp')).toBe('tcp');
+    expect(routedAs('grpc')).toBe('grpc');
+  });
+});
+
+describe('protocolAdvice (ports osm-edge likely guesses wrongly)', () => {
+  it('says nothing for ports that are right', () => {
+    expect(protocolAdvice({ name: 'http', port: 80 })).toBeUndefined();
+    expect(protocolAdvice({ name: 'web', port: 8080 })).toBeUndefined();
+    expect(protocolAdvice({ port: 14001 })).toBeUndefined();
+    expect(protocolAdvice({ name: 'tcp-redis', port: 6379 })).toBeUndefined();
+    expect(protocolAdvice({ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' })).toBeUndefined();
+    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'http' })).toBeUndefined(); // explicit choice, respected
+    expect(protocolAdvice({ name: 'grpc-api', port: 9090 })).toBeUndefined();
+    expect(protocolAdvice({ name: 'tcp-server-first-mysql', port: 3306 })).toBeUndefined();
+    expect(protocolAdvice({ name: 'redis-metrics', port: 9121 })).toBeUndefined(); // an HTTP side port
+  });
+
+  it('ignores non-TCP ports (osm-edge intercepts TCP only)', () => {
+    expect(protocolAdvice({ name: 'dns', port: 53, protocol: 'UDP' })).toBeUndefined();
+    expect(protocolAdvice({ name: 'mysql', port: 3306, protocol: 'SCTP' })).toBeUndefined();
+  });
+
+  it('flags well-known non-HTTP ports without appProtocol or prefix', () => {
+    const cases: [number, string][] = [
+      [3306, 'tcp-server-first'],
+      [5432, 'tcp-server-first'],
+      [6379, 'tcp'],
+      [27017, 'tcp'],
+      [9092, 'tcp'],
+      [5672, 'tcp'],
+      [2181, 'tcp'],
+      [11211, 'tcp'],
+    ];
+    for (const [port, suggested] of cases) {
+      expect(protocolAdvice({ name: 'client', port }), String(port)).toMatchObject({ reason: 'well-known-port', effective: 'http', source: 'default', suggested });
+    }
+    expect(protocolAdvice({ name: 'backend', port: 80, targetPort: 6379 })).toMatchObject({ reason: 'well-known-port', suggested: 'tcp' });
+  });
+
+  it('flags well-known non-HTTP names, including bare "tcp" and "grpc" (the prefix needs a dash)', () => {
+    expect(protocolAdvice({ name: 'mysql', port: 3307 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first' });
+    expect(protocolAdvice({ name: 'postgres', port: 5433 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first' });
+    expect(protocolAdvice({ name: 'redis', port: 7000 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'mongo-main', port: 7001 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'tcp', port: 7002 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'grpc', port: 7003 })).toMatchObject({ reason: 'well-known-name', suggested: 'grpc' });
+    expect(protocolAdvice({ name: 'tcp-server-first', port: 3306 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first', effective: 'tcp' });
+  });
+
+  it('flags https names (not a prefix osm-edge knows: falls back to http)', () => {
+    expect(protocolAdvice({ name: 'https', port: 443 })).toMatchObject({ reason: 'https-name', effective: 'http', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'https-web', port: 8443 })).toMatchObject({ reason: 'https-name', suggested: 'tcp' });
+  });
+
+  it('flags mis-cased appProtocols with the lower-case value', () => {
+    expect(protocolAdvice({ name: 'db', appProtocol: 'TCP' })).toMatchObject({ reason: 'miscased-app-protocol', effective: 'TCP', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'web', appProtocol: 'HTTP' })).toMatchObject({ reason: 'miscased-app-protocol', suggested: 'http' });
+    expect(protocolAdvice({ name: 'api', appProtocol: 'gRPC' })).toMatchObject({ reason: 'miscased-app-protocol', suggested: 'grpc' });
+  });
+
+  it('flags appProtocols osm-edge does not understand', () => {
+    expect(protocolAdvice({ name: 'web', appProtocol: 'https' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'grpc' });
+    expect(protocolAdvice({ name: 'db', appProtocol: 'mysql' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp-server-first' });
+    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/custom' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/http-ish' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'http' });
+  });
+
+  it('flags MySQL routed as plain tcp (the docs ask for tcp-server-first)', () => {
+    expect(protocolAdvice({ name: 'tcp-mysql', port: 3306 })).toMatchObject({ reason: 'server-first-as-tcp', source: 'name-prefix', suggested: 'tcp-server-first' });
+    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'tcp' })).toMatchObject({ reason: 'server-first-as-tcp', source: 'appProtocol' });
+    expect(protocolAdvice({ name: 'tcp-db', port: 5432 })).toBeUndefined(); // PostgreSQL clients speak first: tcp works
+  });
+});
