@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module } from '@nestjs/common';
+import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
 import { GraphQLModule } from '@nestjs/graphql';
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { LoggerModule } from 'nestjs-pino';
@@ -58,6 +59,11 @@ export class AppModule {
                     'graphql-ws': {
                       path: '/graphql',
                       // The handshake carries the credentials: { authorization: 'Bearer …' }.
+                      // Errors of a subscription get the same codes as queries and mutations.
+                      onNext: (_ctx: unknown, _id: string, _payload: unknown, _args: unknown, result: ExecutionResult): FormattedExecutionResult | undefined =>
+                        result.errors?.length
+                          ? { data: result.data, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) }
+                          : undefined,
                       onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
                         try {
                           (ctx.extra as { actor?: unknown }).actor = await auth.fromHeader(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);

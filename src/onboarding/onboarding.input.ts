@@ -99,6 +99,10 @@ const RestartSchema = z.strictObject({
   maxConcurrent: z.number().int().min(1).max(50).optional(),
 });
 
+// Cross-field rules run even when a field already failed, so one answer names every problem.
+// They must therefore cope with malformed values.
+const ALWAYS = { when: () => true };
+
 const common = {
   cluster: clusterName.nullish(),
   namespace: namespaceName,
@@ -145,8 +149,9 @@ export const OnboardingInputSchema = z
     if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.smi) {
       ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'only allowed when mode is smi' });
     }
-    v.trafficPolicy?.smi?.trafficTargets.forEach((t, i) => {
-      const dest = t.spec.destination.namespace;
+    const targets = v.trafficPolicy?.smi?.trafficTargets;
+    (Array.isArray(targets) ? targets : []).forEach((t, i) => {
+      const dest = t?.spec?.destination?.namespace;
       if (dest !== undefined && dest !== v.namespace) {
         ctx.addIssue({
           code: 'custom',
@@ -155,11 +160,11 @@ export const OnboardingInputSchema = z
         });
       }
     });
-    if (v.apiServerAccess?.method === 'egress' && !v.apiServerAccess.serviceAccounts?.length) {
+    if (v.apiServerAccess?.method === 'egress' && !(Array.isArray(v.apiServerAccess.serviceAccounts) && v.apiServerAccess.serviceAccounts.length)) {
       ctx.addIssue({ code: 'custom', path: ['apiServerAccess', 'serviceAccounts'], message: 'required (at least one) when method is egress' });
     }
     restartRules(v.restart, ctx);
-  });
+  }, ALWAYS);
 
 export const OffboardingInputSchema = z
   .strictObject({
@@ -168,13 +173,13 @@ export const OffboardingInputSchema = z
     deleteOwnedPolicies: z.boolean().nullish(),
     removeApiServerExclusion: z.boolean().nullish(),
   })
-  .superRefine((v, ctx) => restartRules(v.restart, ctx));
+  .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS);
 
 function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
-  if (restart?.mode === 'selected' && !restart.deployments?.length) {
+  if (restart?.mode === 'selected' && !(Array.isArray(restart.deployments) && restart.deployments.length)) {
     ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'required (at least one) when mode is selected' });
   }
-  if (restart && restart.mode !== 'selected' && restart.deployments?.length) {
+  if (restart && restart.mode !== 'selected' && Array.isArray(restart.deployments) && restart.deployments.length) {
     ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'only allowed when mode is selected' });
   }
 }

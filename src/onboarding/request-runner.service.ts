@@ -165,8 +165,11 @@ export class RequestRunner {
         return undefined;
       } catch (err) {
         const failure = classify(err);
-        if (failure.retryable && n < this.config.steps.maxAttempts) {
-          const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, n));
+        // Optimistic-concurrency conflicts on shared objects (the MeshConfig) resolve by re-planning
+        // and deserve more attempts than an API server that is down.
+        const budget = failure.code === 'KUBE_CONFLICT' ? Math.max(20, this.config.steps.maxAttempts) : this.config.steps.maxAttempts;
+        if (failure.retryable && n < budget) {
+          const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, Math.min(n, 6)));
           await this.transition(request, null, {
             action: 'step.retrying',
             step: step.name,

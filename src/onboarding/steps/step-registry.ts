@@ -1,24 +1,33 @@
 import type { RequestKind } from '../../generated/prisma/client.js';
 import type { RequestOptions } from '../onboarding.input.js';
+import { ApiServerAccessRemovalStep } from './api-server-access-removal.step.js';
+import { ApiServerAccessStep } from './api-server-access.step.js';
 import { AppProtocolStep } from './app-protocol.step.js';
 import { MeshStep } from './mesh.step.js';
 import { MetricsStep } from './metrics.step.js';
 import { NamespaceRemovalStep } from './namespace-removal.step.js';
 import { NamespaceStep } from './namespace.step.js';
+import { PolicyCleanupStep } from './policy-cleanup.step.js';
 import { PrerequisitesStep } from './prerequisites.step.js';
 import { RestartStep } from './restart.step.js';
+import { TrafficPolicyStep } from './traffic-policy.step.js';
 import type { OnboardingStep, StepName } from './step.js';
 import { VerifyStep } from './verify.step.js';
 
-const STEPS: Partial<Record<StepName, OnboardingStep>> = {
+// Every StepName has exactly one handler (the type makes a missing one a compile error).
+const STEPS: Record<StepName, OnboardingStep> = {
   prerequisites: new PrerequisitesStep(),
   mesh: new MeshStep(),
+  'api-server-access': new ApiServerAccessStep(),
+  'traffic-policy': new TrafficPolicyStep(),
   namespace: new NamespaceStep(),
   metrics: new MetricsStep(),
   'app-protocol': new AppProtocolStep(),
   restart: new RestartStep(),
   verify: new VerifyStep(),
   'namespace-removal': new NamespaceRemovalStep(),
+  'policy-cleanup': new PolicyCleanupStep(),
+  'api-server-access-removal': new ApiServerAccessRemovalStep(),
 };
 
 /**
@@ -47,11 +56,11 @@ export function plannedSteps(kind: RequestKind, o: RequestOptions): StepName[] {
           restart && 'restart',
           restart && 'verify',
         ];
-  return steps.filter((s): s is StepName => s !== false).filter((s) => STEPS[s] !== undefined);
+  return steps.filter((s): s is StepName => s !== false);
 }
 
 export function stepByName(name: string): OnboardingStep {
-  const step = STEPS[name as StepName];
+  const step = (STEPS as Record<string, OnboardingStep | undefined>)[name];
   if (!step) throw new Error(`no handler for step "${name}"`);
   return step;
 }

@@ -1,0 +1,195 @@
+import type { V1Namespace } from '@kubernetes/client-node';
+import { DomainError } from '../../common/domain-error.js';
+import type { ClusterClient, KubeObject } from '../../kubernetes/cluster-client.js';
+import { KubeError } from '../../kubernetes/kube-error.js';
+import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
+import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
+import {
+  discoverApiServer,
+  exclusionList,
+  exclusionListDiagnostics,
+  patchMeshConfigGuarded,
+  planExclusionAdd,
+  planExclusionRemove,
+  readMeshConfig,
+} from './api-server-access.step.js';
+import { readNamespace } from './namespace.step.js';
+import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+
+/**
+ * Who "still needs" the API server's exclusion entry: every OTHER namespace that
+ * - carries `osm-onboarding.flomesh.io/api-server-access: ip-exclusion` (written by api-server-access,
+ *   method ip-exclusion), and
+ * - is monitored by the same mesh, or by no mesh at all (api-server-access runs before the namespace
+ *   step, so a namespace being onboarded right now is not labelled yet; a namespace offboarded without
+ *   `removeApiServerExclusion` keeps its claim until it is offboarded with it), and
+ * - is not being deleted.
+ * Namespaces of other meshes do not count: each mesh has its own MeshConfig.
+ */
+export function needsExclusion(ns: V1Namespace, self: string, meshName: string): boolean {
+  if (ns.metadata?.name === self) return false;
+  if (ns.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION] !== API_SERVER_ACCESS_IP_EXCLUSION) return false;
+  if (ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating') return false;
+  const mesh = ns.metadata?.labels?.[MONITORED_BY_LABEL];
+  return mesh === undefined || mesh === meshName;
+}
+
+export async function namespacesNeedingExclusion(kube: ClusterClient, self: string, meshName: string): Promise<string[]> {
+  const names: string[] = [];
+  let continueToken: string | undefined;
+  do {
+    const page = await kube.listNamespaces({ limit: 500, continueToken });
+    for (const ns of page.items) if (needsExclusion(ns, self, meshName)) names.push(ns.metadata!.name!);
+    continueToken = page.metadata?._continue || undefined;
+  } while (continueToken);
+  return names.sort();
+}
+
+interface Facts {
+  apiServerIp: string;
+  cidr: string;
+  meshConfigNamespace: string | null;
+  neededBy: string[];
+  [key: string]: unknown;
+}
+
+/**
+ * Offboarding (`removeApiServerExclusion`): the counterpart of api-server-access (ip-exclusion).
+ *
+ * Rule: clear this namespace's annotation; then `<apiServerIP>/32` stays in the MeshConfig exclusion
+ * list exactly while another namespace needs it (see `needsExclusion`). So the entry is removed only
+ * when nobody else needs it, with a JSON patch that tests the resourceVersion and the value at each
+ * index it removes (all exact duplicates go). In the rare case where it is missing while another
+ * namespace needs it (a concurrent removal lost the race, below) the plan puts it back.
+ *
+ * Concurrency: the need is recorded on namespaces while the entry lives on the MeshConfig, so no
+ * single resourceVersion covers both. After writing, execute re-lists the namespaces and re-reads the
+ * MeshConfig; if "needed" and "present" disagree (an onboarding marked its namespace after our list,
+ * or a concurrent offboarding cleared the last other claim) it raises CONFLICT and the runner
+ * re-plans. api-server-access writes the annotation before it checks the list, so either it sees
+ * our removal and re-adds the entry, or our re-check sees its annotation and restores it.
+ *
+ * The entry is not removed by anything else: other entries, and ranges that happen to cover the IP,
+ * are left alone.
+ */
+export class ApiServerAccessRemovalStep implements OnboardingStep {
+  readonly name = 'api-server-access-removal' as const;
+  readonly title = 'Remove the API server exclusion';
+
+  async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
+    if (!request.options.removeApiServerExclusion) return { changes: [], summary: 'API server exclusion removal not requested' };
+    const ns = await readNamespace(kube, request.namespace);
+    const own = ns.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION];
+    const api = await discoverApiServer(kube);
+    const diagnostics: Diagnostic[] = [];
+    const mc = await this.meshConfig(request.cluster, request.meshName, kube, mesh, diagnostics);
+    const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
+    const facts: Facts = { apiServerIp: api.ip, cidr: api.cidr, meshConfigNamespace: mc?.metadata?.namespace ?? null, neededBy };
+
+    const changes: Change[] = [];
+    if (own !== undefined) {
+      changes.push({
+        action: 'patch',
+        target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },
+        patchType: 'strategic',
+        body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: null } } },
+      });
+    }
+    let summary = own !== undefined ? `clear ${request.namespace}'s API server access mark` : '';
+    if (mc) {
+      diagnostics.push(...exclusionListDiagnostics(mc));
+      const present = exclusionList(mc)?.includes(api.cidr) ?? false;
+      if (neededBy.length === 0 && present) {
+        changes.push(planExclusionRemove(mc, api.cidr)!);
+        summary = join(summary, `remove ${api.cidr} (API server) from the outboundIPRangeExclusionList`);
+        diagnostics.push({
+          code: 'RESTART_NEEDED',
+          level: 'info',
+          message: 'pods keep the exclusion they were injected with until they are restarted',
+        });
+      } else if (neededBy.length > 0 && !present) {
+        changes.push(planExclusionAdd(mc, api.cidr)!);
+        summary = join(summary, `restore ${api.cidr}: still needed by ${neededBy.join(', ')}`);
+        diagnostics.push({
+          code: 'API_SERVER_EXCLUSION_RESTORED',
+          level: 'warning',
+          object: `meshconfigs/${MESH_CONFIG_NAME}`,
+          message: `${api.cidr} was missing from the exclusion list although ${neededBy.join(', ')} rel${neededBy.length === 1 ? 'ies' : 'y'} on it; it is put back`,
+        });
+      } else if (present) {
+        summary = join(summary, `keep ${api.cidr}: still needed by ${neededBy.join(', ')}`);
+        diagnostics.push({
+          code: 'API_SERVER_EXCLUSION_KEPT',
+          level: 'info',
+          message: `${api.cidr} stays in the exclusion list: namespace(s) ${neededBy.join(', ')} still rely on it`,
+        });
+      } else {
+        summary = join(summary, `${api.cidr} is not in the exclusion list`);
+      }
+    } else {
+      summary = join(summary, 'no MeshConfig to edit');
+    }
+    const before = {
+      meshConfig: mc
+        ? {
+            namespace: mc.metadata?.namespace,
+            name: MESH_CONFIG_NAME,
+            resourceVersion: mc.metadata?.resourceVersion,
+            outboundIPRangeExclusionList: exclusionList(mc) ?? null,
+          }
+        : null,
+      namespaceAnnotations: { [API_SERVER_ACCESS_ANNOTATION]: own ?? null },
+    };
+    return { changes, summary, before, diagnostics, facts };
+  }
+
+  async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
+    const facts = plan.facts as Facts;
+    for (const change of plan.changes) {
+      if (change.target.kind === 'Namespace') await kube.patchNamespace(change.target.name, change.body as object, 'strategic');
+      else await patchMeshConfigGuarded(kube, change.target.namespace ?? '', change.body);
+    }
+    if (!facts.meshConfigNamespace) return { after: { meshConfig: null } };
+    // Re-check after the writes (see the class comment).
+    const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
+    const mc = await readMeshConfig(kube, facts.meshConfigNamespace);
+    const present = exclusionList(mc)?.includes(facts.cidr) ?? false;
+    if (present !== neededBy.length > 0) {
+      throw new KubeError(
+        'CONFLICT',
+        present
+          ? `${facts.cidr} is no longer needed by any other namespace since the plan; re-planning`
+          : `${neededBy.join(', ')} started relying on ${facts.cidr} while it was being removed; re-planning`,
+        409,
+      );
+    }
+    return {
+      after: {
+        meshConfig: { resourceVersion: mc.metadata?.resourceVersion, outboundIPRangeExclusionList: exclusionList(mc) ?? null },
+        neededBy,
+      },
+    };
+  }
+
+  private async meshConfig(
+    cluster: string,
+    meshName: string,
+    kube: ClusterClient,
+    mesh: StepContext['mesh'],
+    diagnostics: Diagnostic[],
+  ): Promise<KubeObject | null> {
+    try {
+      const info = await mesh.discover(cluster, meshName);
+      return await readMeshConfig(kube, info.controlPlaneNamespace);
+    } catch (err) {
+      // A mesh that is gone has no exclusion list left to clean; the namespace mark is still cleared.
+      if (err instanceof DomainError && (err.code === 'MESH_NOT_FOUND' || err.code === 'MESH_CONFIG_NOT_FOUND')) {
+        diagnostics.push({ code: err.code, level: 'warning', message: `${err.message}: nothing to remove from` });
+        return null;
+      }
+      throw err;
+    }
+  }
+}
+
+const join = (a: string, b: string) => (a ? `${a}; ${b}` : b);

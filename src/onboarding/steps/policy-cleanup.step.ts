@@ -1,0 +1,57 @@
+import type { KubeObject } from '../../kubernetes/cluster-client.js';
+import { KubeError } from '../../kubernetes/kube-error.js';
+import { apiVersionOf, isOwned, objectImage, OWNED_POLICY_KINDS, OWNED_SELECTOR } from '../../mesh/ownership.js';
+import { writeCustomChange } from './api-server-access.step.js';
+import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+
+/** Deletion order: the reverse of creation (TrafficSplits and TrafficTargets before the routes they name). */
+const DELETION_ORDER = [...OWNED_POLICY_KINDS].reverse();
+
+/**
+ * Offboarding (`deleteOwnedPolicies`): deletes every Egress and SMI object in the namespace that
+ * carries `app.kubernetes.io/managed-by=osm-onboarding`, i.e. that this service created (the
+ * api-server-access Egress and the traffic-policy SMI objects, whichever request made them).
+ * Objects created by anyone else are never touched. One list per kind, one delete per object.
+ */
+export class PolicyCleanupStep implements OnboardingStep {
+  readonly name = 'policy-cleanup' as const;
+  readonly title = 'Delete the policies this service created';
+
+  async plan({ request, kube }: StepContext): Promise<StepPlan> {
+    if (!request.options.deleteOwnedPolicies) return { changes: [], summary: 'policy deletion not requested' };
+    const diagnostics: Diagnostic[] = [];
+    const found: KubeObject[][] = await Promise.all(
+      DELETION_ORDER.map(async (ref) => {
+        try {
+          return (await kube.listCustom(ref, request.namespace, OWNED_SELECTOR)).items;
+        } catch (err) {
+          // The CRD is not served: nothing of that kind can exist.
+          if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
+            diagnostics.push({ code: 'CRD_NOT_SERVED', level: 'info', message: `${ref.plural}.${ref.group}/${ref.version} is not served by the cluster` });
+            return [];
+          }
+          throw err;
+        }
+      }),
+    );
+    const doomed = DELETION_ORDER.flatMap((ref, i) => found[i].filter(isOwned).map((obj) => ({ ref, obj })));
+    const changes: Change[] = doomed.map(({ ref, obj }) => ({
+      action: 'delete',
+      target: { apiVersion: apiVersionOf(ref), kind: ref.kind, namespace: request.namespace, name: obj.metadata?.name ?? '' },
+    }));
+    return {
+      changes,
+      summary: changes.length
+        ? `delete ${changes.map((c) => `${c.target.kind} ${c.target.name}`).join(', ')} from ${request.namespace}`
+        : `no policies created by osm-onboarding in ${request.namespace}`,
+      before: doomed.map(({ obj }) => objectImage(obj)),
+      diagnostics,
+      facts: { deleted: changes.map((c) => `${c.target.kind}/${c.target.name}`) },
+    };
+  }
+
+  async execute({ kube }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
+    for (const change of plan.changes) await writeCustomChange(kube, change); // a 404 means already gone
+    return { after: [] };
+  }
+}

@@ -1,0 +1,161 @@
+import { DomainError } from '../../common/domain-error.js';
+import type { KubeObject } from '../../kubernetes/cluster-client.js';
+import { CRD, MESH_CONFIG_NAME } from '../../mesh/osm.js';
+import { isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
+import type { SmiObjects } from '../onboarding.input.js';
+import { desiredObjectChange, getOptional, meshConfigTarget, readMeshConfig, writeCustomChange } from './api-server-access.step.js';
+import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+
+export interface DesiredPolicyObject {
+  ref: CrdRef;
+  name: string;
+  spec: Record<string, unknown>;
+}
+
+/**
+ * The SMI objects of a request as they are written, in dependency order (routes before the
+ * TrafficTargets that name them, TrafficSplits last). A TrafficTarget's destination and sources
+ * default to the onboarded namespace (osm-edge ignores a TrafficTarget whose destination namespace
+ * differs from its own).
+ */
+export function desiredSmiObjects(smi: SmiObjects, namespace: string): DesiredPolicyObject[] {
+  const withNs = <T extends { namespace?: string }>(ref: T) => ({ ...ref, namespace: ref.namespace ?? namespace });
+  const out: DesiredPolicyObject[] = [
+    ...smi.httpRouteGroups.map((o) => ({ ref: CRD.httpRouteGroup, name: o.name, spec: o.spec })),
+    ...smi.tcpRoutes.map((o) => ({ ref: CRD.tcpRoute, name: o.name, spec: o.spec })),
+    ...smi.trafficTargets.map((o) => ({
+      ref: CRD.trafficTarget,
+      name: o.name,
+      spec: { ...o.spec, destination: withNs(o.spec.destination), sources: o.spec.sources.map(withNs) },
+    })),
+    ...smi.trafficSplits.map((o) => ({ ref: CRD.trafficSplit, name: o.name, spec: o.spec })),
+  ] as DesiredPolicyObject[];
+  const seen = new Set<string>();
+  for (const o of out) {
+    const key = `${o.ref.kind}/${o.name}`;
+    if (seen.has(key)) {
+      throw new DomainError('VALIDATION_FAILED', `${o.ref.kind} ${o.name} is listed more than once`, {
+        field: 'trafficPolicy.smi',
+      });
+    }
+    seen.add(key);
+  }
+  return out;
+}
+
+/**
+ * Guide step 2: the access-control model.
+ *
+ * - `permissive`: MeshConfig `spec.traffic.enablePermissiveTrafficPolicyMode: true`, as a merge patch
+ *   of only that boolean (no array involved, so no resourceVersion guard is needed). It is mesh-wide,
+ *   so a warning is always reported.
+ * - `smi`: each supplied HTTPRouteGroup, TCPRoute, TrafficTarget and TrafficSplit is created in the
+ *   onboarded namespace with the versions osm-edge serves, labelled as ours, or replaced in place
+ *   (with the observed resourceVersion: a concurrent edit gives 409 and the runner re-plans) when
+ *   its spec differs. An object of the same name that is not labelled as ours is refused, never
+ *   overwritten. Objects we created earlier but no longer requested are left alone (policy-cleanup
+ *   removes them at offboarding).
+ */
+export class TrafficPolicyStep implements OnboardingStep {
+  readonly name = 'traffic-policy' as const;
+  readonly title = 'Set the traffic policy mode';
+
+  async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
+    const policy = request.options.trafficPolicy;
+    if (!policy) return { changes: [], summary: 'traffic policy not requested', facts: { mode: null } };
+    const info = await mesh.discover(request.cluster, request.meshName);
+    const mc = await readMeshConfig(kube, info.controlPlaneNamespace);
+    const traffic = (mc.spec?.traffic ?? {}) as Record<string, unknown>;
+    const permissive = traffic.enablePermissiveTrafficPolicyMode;
+    const meshConfigBefore = {
+      namespace: info.controlPlaneNamespace,
+      name: MESH_CONFIG_NAME,
+      resourceVersion: mc.metadata?.resourceVersion,
+      enablePermissiveTrafficPolicyMode: permissive ?? null,
+    };
+    const facts = { mode: policy.mode, meshConfigNamespace: info.controlPlaneNamespace };
+
+    if (policy.mode === 'permissive') {
+      const diagnostics: Diagnostic[] = [
+        {
+          code: 'PERMISSIVE_MODE_IS_MESH_WIDE',
+          level: 'warning',
+          object: `meshconfigs/${MESH_CONFIG_NAME}`,
+          message: `permissive traffic policy mode is a mesh-wide setting: every namespace in mesh ${request.meshName} may talk to every other, and TrafficTargets are ignored`,
+        },
+      ];
+      if (permissive === true) {
+        return { changes: [], summary: 'permissive traffic policy mode is already on', before: { meshConfig: meshConfigBefore }, diagnostics, facts };
+      }
+      const change: Change = {
+        action: 'patch',
+        target: meshConfigTarget(info.controlPlaneNamespace),
+        patchType: 'merge',
+        body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } },
+      };
+      return {
+        changes: [change],
+        summary: `turn on permissive traffic policy mode in ${info.controlPlaneNamespace}/${MESH_CONFIG_NAME}`,
+        before: { meshConfig: meshConfigBefore },
+        diagnostics,
+        facts,
+      };
+    }
+
+    const desired = desiredSmiObjects(policy.smi, request.namespace);
+    const existing = await Promise.all(desired.map((d) => getOptional(kube, d.ref, request.namespace, d.name)));
+    const foreign = desired.filter((_, i) => existing[i] && !isOwned(existing[i]));
+    if (foreign.length) {
+      throw new DomainError(
+        'SMI_OBJECT_NOT_OWNED',
+        `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by osm-onboarding; not overwritten`,
+        { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
+      );
+    }
+    const changes = desired.flatMap((d, i) => desiredObjectChange(d.ref, request.namespace, d.name, d.spec, existing[i], request.id) ?? []);
+    const diagnostics: Diagnostic[] = [];
+    if (permissive !== false) {
+      diagnostics.push({
+        code: 'PERMISSIVE_MODE_ON',
+        level: 'warning',
+        object: `meshconfigs/${MESH_CONFIG_NAME}`,
+        message: `enablePermissiveTrafficPolicyMode is ${permissive === true ? 'true' : 'not set'} in ${info.controlPlaneNamespace}/${MESH_CONFIG_NAME}: TrafficTargets only take effect when it is false`,
+        hint: 'turning permissive mode off is mesh-wide: every namespace then needs TrafficTargets',
+      });
+    }
+    const created = changes.filter((c) => c.action === 'create').length;
+    const updated = changes.length - created;
+    return {
+      changes,
+      summary: changes.length
+        ? `SMI policies in ${request.namespace}: ${created} to create, ${updated} to update, ${desired.length - changes.length} unchanged`
+        : `all ${desired.length} SMI object(s) in ${request.namespace} are up to date`,
+      before: {
+        meshConfig: meshConfigBefore,
+        objects: desired.map((d, i) => ({ kind: d.ref.kind, name: d.name, object: objectImage(existing[i]) })),
+      },
+      diagnostics,
+      facts: { ...facts, objects: desired.map((d) => `${d.ref.kind}/${d.name}`) },
+    };
+  }
+
+  async execute({ kube }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
+    const after: unknown[] = [];
+    for (const change of plan.changes) {
+      const written: KubeObject | undefined =
+        change.target.kind === CRD.meshConfig.kind
+          ? await kube.patchCustom(CRD.meshConfig, change.target.namespace ?? '', MESH_CONFIG_NAME, change.body as object, 'merge')
+          : await writeCustomChange(kube, change);
+      after.push(
+        change.target.kind === CRD.meshConfig.kind
+          ? {
+              kind: CRD.meshConfig.kind,
+              resourceVersion: written?.metadata?.resourceVersion,
+              enablePermissiveTrafficPolicyMode: (written?.spec?.traffic as Record<string, unknown> | undefined)?.enablePermissiveTrafficPolicyMode,
+            }
+          : objectImage(written),
+      );
+    }
+    return { after };
+  }
+}

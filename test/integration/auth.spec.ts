@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import { createNamespace, writesTo } from '../support/kube.js';
+
+type Role = 'viewer' | 'requester' | 'approver' | 'admin';
+const ROLES: Role[] = ['viewer', 'requester', 'approver', 'admin'];
+
+describe('authentication and authorisation (REST, GraphQL, subscription handshake)', () => {
+  let s: Stack;
+  const tokens = {} as Record<Role, string>;
+  const inNs = uniqueName('auth-in');
+  const outNs = uniqueName('auth-out');
+  const done = {} as Record<'in' | 'out', string>;
+
+  beforeAll(async () => {
+    s = await startStack();
+    for (const role of ROLES) {
+      const r = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(role), roles: [role], scopes: ['emulator/auth-in-*'] });
+      expect(r.status).toBe(201);
+      expect(r.body.token).toMatch(/^osmo_/);
+      tokens[role] = r.body.token;
+    }
+    for (const [k, ns] of [['in', inNs], ['out', outNs]] as const) {
+      await createNamespace(s.emulator, ns);
+      const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+      done[k] = r.body.id;
+      await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
+    }
+  });
+  afterAll(() => s.close());
+
+  const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
+
+  // Every operation, in and out of scope; `allowed` lists the roles that may do it.
+  const operations: { name: string; allowed: Role[]; call: (ns: string, id: string, role: Role) => Promise<{ status: number }> }[] = [
+    { name: 'plan', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns }, as(role)) },
+    { name: 'onboard', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' }, as(role)) },
+    { name: 'offboard', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as(role)) },
+    { name: 'get', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as(role)) },
+    { name: 'audit', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/audit`, undefined, as(role)) },
+    { name: 'events', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/events`, undefined, as(role)) },
+    { name: 'retry', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/retry`, undefined, as(role)) },
+    { name: 'cancel', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as(role)) },
+    {
+      name: 'graphql get',
+      allowed: ['viewer', 'requester', 'approver', 'admin'],
+      call: async (_ns, id, role) => {
+        const r = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { id } }`, { id }, as(role));
+        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : 500) : 200 };
+      },
+    },
+    {
+      name: 'graphql onboard',
+      allowed: ['requester', 'admin'],
+      call: async (ns, _id, role) => {
+        const r = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: ns, sidecarInjection: 'disabled' } }, as(role));
+        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : r.errors[0].extensions.code === 'REQUEST_CONFLICT' ? 409 : 500) : 200 };
+      },
+    },
+  ];
+
+  for (const op of operations) {
+    for (const role of ROLES) {
+      for (const where of ['in', 'out'] as const) {
+        const expected = op.allowed.includes(role) && (where === 'in' || role === 'admin');
+        it(`${op.name} as ${role}, ${where} of scope → ${expected ? 'allowed' : '403'}`, async () => {
+          const ns = where === 'in' ? inNs : outNs;
+          const writes = writesTo(s.emulator);
+          const rows = (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length;
+          const r = await op.call(ns, done[where], role);
+          if (expected) {
+            expect(r.status).not.toBe(401);
+            expect(r.status).not.toBe(403);
+            expect(r.status).toBeLessThan(500);
+          } else {
+            expect(r.status).toBe(403);
+            // Refused before anything was stored, enqueued or written to the cluster.
+            expect(writesTo(s.emulator)).toBe(writes);
+            expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length).toBe(rows);
+          }
+          // Let an accepted request finish so the next case starts from a quiet namespace.
+          const active = (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&status=QUEUED`)).body.items.concat(
+            (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&status=RUNNING`)).body.items,
+          );
+          for (const a of active) await waitForStatus(s.url, a.id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
+        });
+      }
+    }
+  }
+
+  it('answers 401 without credentials or with a bad token, REST and GraphQL alike', async () => {
+    for (const auth of ['', 'Bearer nope', 'Basic dXNlcjpwYXNz', `Bearer ${tokens.admin}x`]) {
+      const r = await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: auth });
+      expect(r.status).toBe(401);
+      expect(r.body.error.code).toBe('UNAUTHENTICATED');
+      const g = await gql(s.url, `{ onboardingRequests { edges { cursor } } }`, {}, { authorization: auth });
+      expect(g.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    }
+    expect((await http(s.url, 'GET', '/healthz', undefined, { authorization: '' })).status).toBe(200);
+    expect((await http(s.url, 'GET', '/metrics', undefined, { authorization: '' })).status).toBe(200);
+  });
+
+  it('lists only requests inside the caller\'s scopes', async () => {
+    const mine = await http(s.url, 'GET', '/v1/onboardings?limit=200', undefined, as('viewer'));
+    const namespaces = new Set(mine.body.items.map((r: any) => r.namespace));
+    expect(namespaces.has(inNs)).toBe(true);
+    expect([...namespaces].every((n) => String(n).startsWith('auth-in-'))).toBe(true);
+  });
+
+  it('takes requestedBy and the audit actor from the token, never from the body', async () => {
+    const ns = uniqueName('auth-in');
+    await createNamespace(s.emulator, ns);
+    const spoof = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, requestedBy: 'mallory' }, as('requester'));
+    expect(spoof.status).toBe(422);
+    expect(spoof.body.error.fields).toEqual([{ field: 'requestedBy', message: 'unknown field' }]);
+    const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as('requester'));
+    expect(r.body.request.requestedBy).toMatch(/^token:requester-/);
+    await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
+    const audit = await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`, undefined, as('viewer'));
+    expect(audit.body.items[0].actor).toBe(r.body.request.requestedBy);
+  });
+
+  it('checks the subscription handshake: no token, no stream', async () => {
+    const denied = await collectProgress(wsClient(s.url, null), done.in);
+    expect(denied.events).toEqual([]);
+    expect(denied.error).toBeDefined();
+    const outOfScope = await collectProgress(wsClient(s.url, tokens.viewer), done.out);
+    expect(outOfScope.events).toEqual([]);
+    expect(JSON.stringify(outOfScope.error)).toContain('FORBIDDEN');
+    const ok = await collectProgress(wsClient(s.url, tokens.viewer), done.in);
+    expect(ok.events.at(-1).type).toBe('request.succeeded');
+  });
+
+  it('lets admins create, list and revoke tokens; secrets are shown once and never stored or logged', async () => {
+    const created = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('bot'), roles: ['requester'], scopes: ['emulator/team-*'] });
+    const secret = created.body.token;
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(200);
+    const list = await http(s.url, 'GET', '/v1/tokens');
+    expect(JSON.stringify(list.body)).not.toContain(secret);
+    expect(list.body.items.find((t: any) => t.id === created.body.record.id)).toMatchObject({ roles: ['requester'], revokedAt: null });
+    const revoked = await http(s.url, 'DELETE', `/v1/tokens/${created.body.record.id}`);
+    expect(revoked.body.revokedAt).not.toBeNull();
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(401);
+    expect((await http(s.url, 'POST', '/v1/tokens', { name: 'x', roles: ['admin'] }, as('requester'))).status).toBe(403);
+    const bad = await http(s.url, 'POST', '/v1/tokens', { name: 'y', roles: ['root'], scopes: ['no-slash'] });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.fields.map((f: any) => f.field).sort()).toEqual(['roles.0', 'scopes.0']);
+  });
+});

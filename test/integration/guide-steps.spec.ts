@@ -1,0 +1,326 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace } from '../support/emulator/seed.js';
+import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import { namespaceMeta, writesTo } from '../support/kube.js';
+
+const MESH_CONFIG = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+const OWNED = 'app.kubernetes.io/managed-by';
+
+/** Every guide step switched on. */
+function everything(namespace: string) {
+  return {
+    namespace,
+    apiServerAccess: { method: 'ip-exclusion' },
+    trafficPolicy: {
+      mode: 'smi',
+      smi: {
+        httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] } }],
+        trafficTargets: [
+          {
+            name: 'app-1-to-app-0',
+            spec: {
+              destination: { kind: 'ServiceAccount', name: 'app-0' },
+              sources: [{ kind: 'ServiceAccount', name: 'app-1' }],
+              rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
+            },
+          },
+        ],
+      },
+    },
+    metrics: true,
+    appProtocols: [{ service: 'app-0', port: 'http', appProtocol: 'http' }],
+    restart: { mode: 'all' },
+    verify: { timeoutSeconds: 20 },
+  };
+}
+
+describe('the whole onboarding guide as steps', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  });
+  afterAll(() => s.close());
+
+  function seed(prefix: string, deployments = 2) {
+    const ns = uniqueName(prefix);
+    seedAppNamespace(s.emulator.store, ns, { deployments, replicas: 1 });
+    return ns;
+  }
+
+  function snapshot(ns: string) {
+    const st = s.emulator.store;
+    const meshConfig = st.get<any>(MESH_CONFIG)!;
+    const nsObj = st.get<any>({ apiVersion: 'v1', kind: 'Namespace', name: ns })!;
+    const owned = ['Egress', 'TrafficTarget', 'HTTPRouteGroup', 'TCPRoute', 'TrafficSplit'].flatMap((kind) => {
+      const apiVersion = {
+        Egress: 'policy.openservicemesh.io/v1alpha1',
+        TrafficTarget: 'access.smi-spec.io/v1alpha3',
+        HTTPRouteGroup: 'specs.smi-spec.io/v1alpha4',
+        TCPRoute: 'specs.smi-spec.io/v1alpha4',
+        TrafficSplit: 'split.smi-spec.io/v1alpha4',
+      }[kind]!;
+      return st.list<any>(apiVersion, kind, { namespace: ns }).map((o) => `${kind}/${o.metadata.name}`);
+    });
+    const pods = st.list<any>('v1', 'Pod', { namespace: ns }).filter((p) => !p.metadata.deletionTimestamp);
+    return {
+      exclusions: meshConfig.spec.traffic.outboundIPRangeExclusionList ?? [],
+      labels: nsObj.metadata.labels,
+      annotations: nsObj.metadata.annotations ?? {},
+      owned,
+      podsWithSidecar: pods.filter((p: any) => p.spec.containers.some((c: any) => c.name === 'sidecar')).length,
+      pods: pods.length,
+    };
+  }
+
+  it('plans every step over REST and GraphQL with the exact writes, writing nothing', async () => {
+    const ns = seed('plan');
+    await s.emulator.idle();
+    const before = writesTo(s.emulator);
+    const rest = await http(s.url, 'POST', '/v1/onboardings/plan', everything(ns));
+    expect(rest.status).toBe(200);
+    expect(rest.body.blocked).toBe(false);
+    expect(rest.body.steps.map((st: any) => st.name)).toEqual([
+      'prerequisites', 'mesh', 'api-server-access', 'traffic-policy', 'namespace', 'metrics', 'app-protocol', 'restart', 'verify',
+    ]);
+    const byName = Object.fromEntries(rest.body.steps.map((st: any) => [st.name, st]));
+    expect(byName.namespace.changes[0]).toMatchObject({ action: 'patch', patchType: 'strategic', target: { kind: 'Namespace', name: ns } });
+    expect(byName.restart.changes.map((c: any) => c.target.name)).toEqual(['app-0', 'app-1']);
+    expect(byName.restart.changes[0].body.spec.template.metadata.annotations).toHaveProperty(['kubectl.kubernetes.io/restartedAt']);
+    expect(byName['api-server-access'].changes.some((c: any) => c.target.kind === 'MeshConfig' && c.patchType === 'json')).toBe(true);
+    expect(byName['traffic-policy'].changes.map((c: any) => `${c.action} ${c.target.kind}`)).toEqual(['create HTTPRouteGroup', 'create TrafficTarget']);
+    expect(byName['app-protocol'].changes[0]).toMatchObject({ patchType: 'json', target: { kind: 'Service', name: 'app-0' } });
+
+    const g = await gql(s.url, `query($i: OnboardingInput!) { planOnboarding(input: $i) { blocked steps { name changes summary error { code } } diagnostics { code level } } }`, {
+      i: everything(ns),
+    });
+    expect(g.errors).toBeUndefined();
+    expect(g.data.planOnboarding.steps.map((st: any) => st.name)).toEqual(rest.body.steps.map((st: any) => st.name));
+    expect(writesTo(s.emulator)).toBe(before);
+    const blocked = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('missing') });
+    expect(blocked.body.blocked).toBe(true);
+    expect(blocked.body.steps.find((st: any) => st.error)?.error.code).toBe('NAMESPACE_NOT_FOUND');
+  });
+
+  it('runs a full onboarding with every step, then an offboarding that restores the cluster', async () => {
+    const ns = seed('full');
+    await s.emulator.idle();
+    const initial = snapshot(ns);
+    expect(initial.podsWithSidecar).toBe(0);
+
+    const created = await http(s.url, 'POST', '/v1/onboardings', everything(ns));
+    expect(created.status).toBe(202);
+    const client = wsClient(s.url);
+    const { events } = await collectProgress(client, created.body.id);
+    await client.dispose();
+    const done = await waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(done.errorMessage).toBeNull();
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.steps.map((st: any) => [st.name, st.result])).toEqual([
+      ['prerequisites', 'UNCHANGED'],
+      ['mesh', 'UNCHANGED'],
+      ['api-server-access', 'CHANGED'],
+      ['traffic-policy', 'CHANGED'],
+      ['namespace', 'CHANGED'],
+      ['metrics', 'CHANGED'],
+      ['app-protocol', 'CHANGED'],
+      ['restart', 'CHANGED'],
+      ['verify', 'UNCHANGED'],
+    ]);
+    // Each writing step shows in the stream and the audit with its exact writes and before-image.
+    for (const step of ['api-server-access', 'traffic-policy', 'namespace', 'metrics', 'app-protocol', 'restart']) {
+      const applying = events.find((e) => e.type === 'step.applying' && e.step === step);
+      expect(applying?.data.changes.length, step).toBeGreaterThan(0);
+      expect(applying?.data).toHaveProperty('before');
+    }
+    const after = snapshot(ns);
+    expect(after.exclusions).toContain('10.96.0.1/32');
+    expect(after.labels['openservicemesh.io/monitored-by']).toBe('osm');
+    expect(after.annotations['openservicemesh.io/metrics']).toBe('enabled');
+    expect(after.owned.sort()).toEqual(['HTTPRouteGroup/routes', 'TrafficTarget/app-1-to-app-0']);
+    expect(after.podsWithSidecar).toBe(2);
+    expect(after.pods).toBe(2);
+    const svc = s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' })!;
+    expect(svc.spec.ports[0].appProtocol).toBe('http');
+    const verify = done.steps.find((st: any) => st.name === 'verify');
+    expect(verify.output.facts.deployments).toEqual([
+      expect.objectContaining({ deployment: 'app-0', inMesh: 1, withoutSidecar: 0 }),
+      expect.objectContaining({ deployment: 'app-1', inMesh: 1, withoutSidecar: 0 }),
+    ]);
+
+    const off = await http(s.url, 'POST', '/v1/offboardings', {
+      namespace: ns,
+      restart: { mode: 'all' },
+      deleteOwnedPolicies: true,
+      removeApiServerExclusion: true,
+    });
+    const offDone = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(offDone.errorMessage).toBeNull();
+    expect(offDone.steps.map((st: any) => [st.name, st.result])).toEqual([
+      ['namespace-removal', 'CHANGED'],
+      ['policy-cleanup', 'CHANGED'],
+      ['api-server-access-removal', 'CHANGED'],
+      ['restart', 'CHANGED'],
+      ['verify', 'UNCHANGED'],
+    ]);
+    const restored = snapshot(ns);
+    expect(restored).toEqual(initial);
+  });
+
+  it('runs restart and verify twice: the second run restarts nothing', async () => {
+    const ns = seed('twice', 1);
+    await s.emulator.idle();
+    const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } };
+    const first = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    expect(first.steps.find((st: any) => st.name === 'restart').result).toBe('CHANGED');
+    const rv = s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion;
+    const second = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    expect(second.steps.map((st: any) => st.result)).toEqual(second.steps.map(() => 'UNCHANGED'));
+    expect(s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion).toBe(rv);
+  });
+
+  it('skips a paused deployment with a warning and restarts the others', async () => {
+    const ns = seed('paused');
+    await s.emulator.idle();
+    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-1' }, 'merge', { spec: { paused: true } });
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' }, verify: { timeoutSeconds: 1 } });
+    const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    const restart = done.steps.find((st: any) => st.name === 'restart');
+    expect(restart.output.changes.map((c: any) => c.target.name)).toEqual(['app-0']);
+    expect(restart.output.diagnostics).toEqual([expect.objectContaining({ code: 'OSM_RESTART_PAUSED', level: 'warning', object: 'Deployment/app-1' })]);
+    // app-1 was not restarted, so its pod has no sidecar: verify says so and fails at its deadline.
+    expect(done).toMatchObject({ status: 'FAILED', errorCode: 'VERIFY_FAILED' });
+  });
+
+  it('stores a dry run as PLANNED, applies it later and reports what drifted in between', async () => {
+    const ns = seed('dry', 1);
+    await s.emulator.idle();
+    const planned = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, dryRun: true });
+    expect(planned.status).toBe(202);
+    expect(planned.body.status).toBe('PLANNED');
+    const nsStep = planned.body.request.steps.find((st: any) => st.name === 'namespace');
+    expect(nsStep.output.planned.changes).toHaveLength(1);
+    expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBeUndefined();
+
+    // Someone labels the namespace by hand before the plan is applied.
+    s.emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, 'merge', {
+      metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' }, annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } },
+    });
+    const applied = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`);
+    expect(applied.status).toBe(202);
+    const done = await waitForStatus(s.url, planned.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.steps.find((st: any) => st.name === 'namespace').result).toBe('UNCHANGED');
+    const audit = await http(s.url, 'GET', `/v1/onboardings/${planned.body.id}/audit`);
+    const drift = audit.body.items.filter((e: any) => e.action === 'step.drifted');
+    expect(drift.map((e: any) => e.step)).toEqual(['namespace']);
+    expect(drift[0].data.actual).toEqual([]);
+    expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe('REQUEST_NOT_PLANNED');
+  });
+
+  it('refuses bad step options with field names, before anything is stored', async () => {
+    const r = await http(s.url, 'POST', '/v1/onboardings', {
+      namespace: 'bookstore',
+      apiServerAccess: { method: 'egress' },
+      trafficPolicy: { mode: 'smi' },
+      restart: { mode: 'selected' },
+      appProtocols: [{ service: 'bookstore', port: 'http', appProtocol: 'HTTP' }],
+    });
+    expect(r.status).toBe(422);
+    expect(r.body.error.fields.map((f: any) => f.field).sort()).toEqual([
+      'apiServerAccess.serviceAccounts',
+      'appProtocols.0.appProtocol',
+      'restart.deployments',
+      'trafficPolicy.smi',
+    ]);
+  });
+});
+
+describe('cancel and retry', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+  });
+  afterAll(() => s.close());
+
+  it('cancels a running request between steps and retries it from where it stopped', async () => {
+    const ns = uniqueName('cancel');
+    seedAppNamespace(s.emulator.store, ns, { deployments: 1 });
+    await s.emulator.idle();
+    s.emulator.configure({ podStartMs: 1500 }); // the rollout (inside the restart step) takes a while
+    try {
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } });
+      // Wait until the restart step is running, then cancel.
+      for (;;) {
+        const cur = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}`)).body;
+        if (cur.steps.find((st: any) => st.name === 'restart').status === 'RUNNING') break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const cancel = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, { reason: 'wrong namespace' });
+      expect(cancel.status).toBe(200);
+      const cancelled = await waitForStatus(s.url, r.body.id, ['CANCELLED', 'SUCCEEDED', 'FAILED'], 20_000);
+      expect(cancelled.status).toBe('CANCELLED');
+      // The write in progress finished; the next step never started.
+      expect(cancelled.steps.map((st: any) => [st.name, st.status])).toEqual([
+        ['mesh', 'SUCCEEDED'],
+        ['namespace', 'SUCCEEDED'],
+        ['restart', 'SUCCEEDED'],
+        ['verify', 'CANCELLED'],
+      ]);
+      const audit = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items;
+      expect(audit.find((e: any) => e.action === 'request.cancel-requested').data.reason).toBe('wrong namespace');
+      expect(audit.at(-1)).toMatchObject({ action: 'request.cancelled', data: { stoppedBefore: 'verify' } });
+
+      const retry = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/retry`);
+      expect(retry.status).toBe(202);
+      const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+      expect(done).toMatchObject({ status: 'SUCCEEDED', attempt: 2 });
+      const started = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter((e: any) => e.action === 'step.started');
+      expect(started.map((e: any) => e.step)).toEqual(['mesh', 'namespace', 'restart', 'verify']); // nothing ran twice
+    } finally {
+      s.emulator.configure({ podStartMs: 0 });
+    }
+  });
+
+  it('cancels a queued request at once, and refuses to cancel a finished one', async () => {
+    const ns = uniqueName('cancel-q');
+    seedAppNamespace(s.emulator.store, ns);
+    const planned = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, dryRun: true });
+    const c = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/cancel`, {});
+    expect(c.body.status).toBe('CANCELLED');
+    expect(c.body.steps.every((st: any) => st.status === 'CANCELLED')).toBe(true);
+    const again = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/cancel`, {});
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('REQUEST_NOT_CANCELLABLE');
+  });
+
+  it('retries a failed request from the failed step, skipping the steps already done', async () => {
+    const ns = uniqueName('retry');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 403, times: 1 });
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    const failed = await waitForStatus(s.url, r.body.id, ['FAILED', 'SUCCEEDED']);
+    expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'KUBE_FORBIDDEN' });
+    expect(failed.steps.find((st: any) => st.name === 'namespace')).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect((await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/retry`)).status).toBe(202);
+    const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done).toMatchObject({ status: 'SUCCEEDED', attempt: 2, errorCode: null });
+    expect(done.steps.find((st: any) => st.name === 'namespace')).toMatchObject({ status: 'SUCCEEDED', attempts: 2 });
+    expect(done.steps.find((st: any) => st.name === 'prerequisites').attempts).toBe(1);
+    const notRetryable = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/retry`);
+    expect(notRetryable.body.error.code).toBe('REQUEST_NOT_RETRYABLE');
+  });
+
+  it('retries transient Kubernetes failures inside a step and records every attempt', async () => {
+    const ns = uniqueName('flaky');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 503, times: 2 });
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.steps.find((st: any) => st.name === 'namespace').attempts).toBe(3);
+    const retrying = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter((e: any) => e.action === 'step.retrying');
+    expect(retrying).toHaveLength(2);
+    expect(retrying[0].data.code).toBe('KUBE_UNAVAILABLE');
+  });
+});

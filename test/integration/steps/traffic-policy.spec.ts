@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DomainError } from '../../../src/common/domain-error.js';
+import { SmiSchema } from '../../../src/onboarding/onboarding.input.js';
+import { applyStep } from '../../../src/onboarding/steps/step.js';
+import { TrafficPolicyStep } from '../../../src/onboarding/steps/traffic-policy.step.js';
+import { startEmulator, type Emulator } from '../../support/emulator/index.js';
+import { stepContext } from '../../support/step-context.js';
+
+let emulator: Emulator;
+const step = new TrafficPolicyStep();
+const MC_REF = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+const OWNED = { 'app.kubernetes.io/managed-by': 'osm-onboarding' };
+
+beforeAll(async () => {
+  emulator = await startEmulator({ seed: 'osm' });
+});
+afterAll(() => emulator?.close());
+
+const meshConfig = () => emulator.store.get(MC_REF)!;
+const writes = () => emulator.requests.all().filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb));
+const createNs = (name: string) => emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+const get = (apiVersion: string, kind: string, namespace: string, name: string) => emulator.store.get({ apiVersion, kind, namespace, name });
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as DomainError).code ?? String(err);
+  }
+  return 'no error';
+}
+
+const smi = (ports: number[] = [5432]) =>
+  SmiSchema.parse({
+    httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] } }],
+    tcpRoutes: [{ name: 'tcp', spec: { matches: { ports } } }],
+    trafficTargets: [
+      {
+        name: 'a-to-b',
+        spec: {
+          destination: { kind: 'ServiceAccount', name: 'sa-b' },
+          rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
+          sources: [{ kind: 'ServiceAccount', name: 'sa-a', namespace: 'ns-a' }],
+        },
+      },
+    ],
+    trafficSplits: [{ name: 'split', spec: { service: 'svc-b', backends: [{ service: 'svc-b-v1', weight: 50 }, { service: 'svc-b-v2', weight: 50 }] } }],
+  });
+
+describe('traffic-policy (permissive) against the emulator', () => {
+  it('merge-patches only the boolean, warns that it is mesh-wide, then is unchanged', async () => {
+    emulator.store.patch(MC_REF, 'merge', { spec: { traffic: { enablePermissiveTrafficPolicyMode: false, outboundIPRangeExclusionList: ['10.0.0.0/8'] } } });
+    createNs('perm');
+    const ctx = await stepContext(emulator, { namespace: 'perm', options: { trafficPolicy: { mode: 'permissive' } } });
+    emulator.requests.clear();
+    const first = await applyStep(step, ctx);
+    expect(first.result).toBe('CHANGED');
+    expect(first.changes).toEqual([
+      {
+        action: 'patch',
+        target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+        patchType: 'merge',
+        body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } },
+      },
+    ]);
+    expect(first.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE', level: 'warning' })]);
+    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual(['patch meshconfigs application/merge-patch+json']);
+    const traffic = (meshConfig().spec as any).traffic;
+    expect(traffic.enablePermissiveTrafficPolicyMode).toBe(true);
+    expect(traffic.outboundIPRangeExclusionList).toEqual(['10.0.0.0/8']);
+
+    const rv = meshConfig().metadata.resourceVersion;
+    emulator.requests.clear();
+    const second = await applyStep(step, ctx);
+    expect(second.result).toBe('UNCHANGED');
+    expect(second.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE' })]);
+    expect(writes()).toEqual([]);
+    expect(meshConfig().metadata.resourceVersion).toBe(rv);
+  });
+});
+
+describe('traffic-policy (smi) against the emulator', () => {
+  it('creates the objects with the served versions, then is unchanged, then updates in place', async () => {
+    createNs('ns-b');
+    const ctx = await stepContext(emulator, { namespace: 'ns-b', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    emulator.requests.clear();
+    const first = await applyStep(step, ctx);
+    expect(first.result).toBe('CHANGED');
+    expect(writes().map((r) => `${r.verb} ${r.apiGroup}/${r.apiVersion} ${r.resource} ${r.status}`)).toEqual([
+      'create specs.smi-spec.io/v1alpha4 httproutegroups 201',
+      'create specs.smi-spec.io/v1alpha4 tcproutes 201',
+      'create access.smi-spec.io/v1alpha3 traffictargets 201',
+      'create split.smi-spec.io/v1alpha4 trafficsplits 201',
+    ]);
+    // permissive mode was left on by the previous test
+    expect(first.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_ON', level: 'warning' })]);
+    expect(first.before).toMatchObject({ objects: [{ object: null }, { object: null }, { object: null }, { object: null }] });
+
+    const tt = get('access.smi-spec.io/v1alpha3', 'TrafficTarget', 'ns-b', 'a-to-b')!;
+    expect(tt.metadata.labels).toEqual({ ...OWNED, 'osm-onboarding.flomesh.io/request': ctx.request.id });
+    expect(tt.spec).toEqual({
+      destination: { kind: 'ServiceAccount', name: 'sa-b', namespace: 'ns-b' },
+      rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
+      sources: [{ kind: 'ServiceAccount', name: 'sa-a', namespace: 'ns-a' }],
+    });
+    const tcp = get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-b', 'tcp')!;
+
+    emulator.requests.clear();
+    const second = await applyStep(step, ctx);
+    expect(second.result).toBe('UNCHANGED');
+    expect(writes()).toEqual([]);
+    expect(get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-b', 'tcp')!.metadata.resourceVersion).toBe(tcp.metadata.resourceVersion);
+
+    // A new request with a changed TCPRoute: only that object is replaced, in place.
+    const ctx2 = await stepContext(emulator, { namespace: 'ns-b', options: { trafficPolicy: { mode: 'smi', smi: smi([5432, 6379]) } } });
+    emulator.requests.clear();
+    const third = await applyStep(step, ctx2);
+    expect(third.changes.map((c) => `${c.action} ${c.target.kind}/${c.target.name}`)).toEqual(['update TCPRoute/tcp']);
+    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual(['update tcproutes 200']);
+    const updated = get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-b', 'tcp')!;
+    expect(updated.metadata.uid).toBe(tcp.metadata.uid);
+    expect(updated.spec).toEqual({ matches: { ports: [5432, 6379] } });
+    expect(updated.metadata.labels!['osm-onboarding.flomesh.io/request']).toBe(ctx2.request.id);
+    expect(third.before).toMatchObject({ objects: expect.arrayContaining([expect.objectContaining({ kind: 'TCPRoute', object: expect.objectContaining({ spec: { matches: { ports: [5432] } } }) })]) });
+  });
+
+  it('refuses to overwrite an object of the same name that is not ours, and writes nothing', async () => {
+    createNs('ns-c');
+    emulator.store.create({
+      apiVersion: 'specs.smi-spec.io/v1alpha4',
+      kind: 'TCPRoute',
+      metadata: { name: 'tcp', namespace: 'ns-c', labels: { team: 'c' } },
+      spec: { matches: { ports: [1] } },
+    });
+    const ctx = await stepContext(emulator, { namespace: 'ns-c', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    emulator.requests.clear();
+    expect(await codeOf(applyStep(step, ctx))).toBe('SMI_OBJECT_NOT_OWNED');
+    expect(writes()).toEqual([]);
+    expect(get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-c', 'tcp')!.spec).toEqual({ matches: { ports: [1] } });
+  });
+
+  it('a concurrent edit between plan and update gives 409 and the re-plan converges', async () => {
+    createNs('ns-d');
+    const ctx = await stepContext(emulator, { namespace: 'ns-d', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    await applyStep(step, ctx);
+    const ctx2 = await stepContext(emulator, { namespace: 'ns-d', options: { trafficPolicy: { mode: 'smi', smi: smi([7000]) } } });
+    const plan = await step.plan(ctx2);
+    // someone else edits the object after our plan
+    emulator.store.patch({ apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'TCPRoute', namespace: 'ns-d', name: 'tcp' }, 'merge', { metadata: { annotations: { touched: 'yes' } } });
+    await expect(step.execute(ctx2, plan)).rejects.toMatchObject({ reason: 'CONFLICT' });
+    const retried = await applyStep(step, ctx2);
+    expect(retried.result).toBe('CHANGED');
+    const obj = get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-d', 'tcp')!;
+    expect(obj.spec).toEqual({ matches: { ports: [7000] } });
+    expect(obj.metadata.annotations).toMatchObject({ touched: 'yes' }); // the other writer's change survived
+  });
+});
