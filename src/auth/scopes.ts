@@ -8,11 +8,14 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }
 
+/** `*` matches any run of characters; everything else literally. */
+export const globMatch = (glob: string, value: string) => globToRegExp(glob).test(value);
+
 export function inScope(actor: Actor, cluster: string, namespace: string): boolean {
   if (actor.roles.includes('admin')) return true;
   return actor.scopes.some((scope) => {
     const [c, n] = scope.split('/');
-    return globToRegExp(c).test(cluster) && globToRegExp(n).test(namespace);
+    return globMatch(c, cluster) && globMatch(n, namespace);
   });
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval-policy.js';
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -36,9 +37,28 @@ const EnvSchema = z.object({
   AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
   AUTH_JWT_ROLES_CLAIM: z.string().min(1).default('osm_roles'),
   AUTH_JWT_SCOPES_CLAIM: z.string().min(1).default('osm_scopes'),
+  APPROVAL_POLICY: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON, e.g. {"rules":[{"name":"prod","clusters":["prod*"],"approvals":2}]}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(ApprovalPolicySchema)
+    .optional(),
   RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
   POLL_MS: int(10, 60_000).default(1_000),
   ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
+  // Webhooks (chatops): the key that encrypts stored signing secrets (any string of 32+ characters;
+  // unset = derived from OSM_ONBOARDING_ADMIN_TOKEN), retries and the target policy.
+  WEBHOOK_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2_000),
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -68,6 +88,15 @@ export interface AppConfig {
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   workerMetricsPort: number;
+  approvalPolicy: ApprovalPolicy;
+  webhooks: {
+    /** Sensitive: never logged. Undefined when neither WEBHOOK_SECRET_KEY nor the admin token is set. */
+    secretKey?: string;
+    maxAttempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+    allowPrivateTargets: boolean;
+  };
   auth: {
     mode: 'token' | 'none';
     /** Sensitive: never logged. */
@@ -116,6 +145,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
+    webhooks: {
+      secretKey: e.WEBHOOK_SECRET_KEY ?? (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    },
     auth: {
       mode: e.AUTH_MODE,
       adminToken: e.OSM_ONBOARDING_ADMIN_TOKEN,

@@ -10,6 +10,7 @@ import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
 import { RequestRunner } from './request-runner.service.js';
 import { PlannerService } from './planner.service.js';
+import { ApprovalService } from '../approvals/approval.service.js';
 import { RequestValidator } from './request-validator.js';
 
 @Module({})
@@ -28,6 +29,7 @@ export class OnboardingModule {
         OnboardingService,
         RequestValidator,
         PlannerService,
+        ApprovalService,
         RequestRunner,
         ...(roles.api ? [OnboardingResolver] : []),
         ...(roles.worker ? [OnboardingWorker] : []),

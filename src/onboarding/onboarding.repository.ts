@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client.js';
-import type { OnboardingRequest, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
+import type { Approval, OnboardingRequest, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
 
-export type RequestWithSteps = OnboardingRequest & { steps: StepRun[] };
+export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
+
+const WITH_STEPS = { steps: { orderBy: { position: 'asc' as const } }, approvals: { orderBy: { createdAt: 'asc' as const } } };
 
 export interface RequestFilter {
   cluster?: string | null;
@@ -41,13 +43,13 @@ export class OnboardingRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   findById(id: string): Promise<RequestWithSteps | null> {
-    return this.prisma.onboardingRequest.findUnique({ where: { id }, include: { steps: { orderBy: { position: 'asc' } } } });
+    return this.prisma.onboardingRequest.findUnique({ where: { id }, include: WITH_STEPS });
   }
 
   findByIdempotencyKey(requestedBy: string, idempotencyKey: string): Promise<RequestWithSteps | null> {
     return this.prisma.onboardingRequest.findUnique({
       where: { requestedBy_idempotencyKey: { requestedBy, idempotencyKey } },
-      include: { steps: { orderBy: { position: 'asc' } } },
+      include: WITH_STEPS,
     });
   }
 
@@ -75,7 +77,7 @@ export class OnboardingRepository {
       where,
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: first + 1,
-      include: { steps: { orderBy: { position: 'asc' } } },
+      include: WITH_STEPS,
     });
     return { items: rows.slice(0, first), hasMore: rows.length > first };
   }

@@ -1,5 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { approvalNeed } from '../approvals/approval-policy.js';
 import type { RequestKind } from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -49,6 +52,7 @@ export class OnboardingService {
     private readonly validator: RequestValidator,
     private readonly planner: PlannerService,
     private readonly metrics: MetricsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
@@ -86,26 +90,21 @@ export class OnboardingService {
     if (request.status !== 'PLANNED') {
       throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} is ${request.status}, not PLANNED`, { field: 'id' });
     }
+    const waiting = request.approvalsRequired > 0;
     let event;
     try {
       event = await this.prisma.$transaction(async (tx) => {
-        const { count } = await tx.onboardingRequest.updateMany({ where: { id, status: 'PLANNED' }, data: { status: 'QUEUED' } });
+        const { count } = await tx.onboardingRequest.updateMany({ where: { id, status: 'PLANNED' }, data: { status: waiting ? 'PENDING_APPROVAL' : 'QUEUED' } });
         if (count !== 1) throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} was applied concurrently`, { field: 'id' });
-        return this.audit.append(tx, {
-          requestId: id,
-          actor: actor.id,
-          action: 'request.queued',
-          cluster: request.cluster,
-          namespace: request.namespace,
-          target: `namespaces/${request.namespace}`,
-          data: { message: `planned request applied by ${actor.id}` },
-        });
+        return this.audit.append(tx, this.event(request, actor, waiting ? 'request.pending-approval' : 'request.queued', {
+          message: `planned request applied by ${actor.id}${waiting ? `; waits for ${request.approvalsRequired} approval(s) (rule ${request.approvalRule})` : ''}`,
+        }));
       });
     } catch (err) {
       throw await this.conflictOr(err, request.cluster, request.namespace);
     }
     await this.bus.publish([toProgressEvent(event)]);
-    await this.enqueue(id);
+    if (!waiting) await this.enqueue(id);
     return (await this.requests.findById(id))!;
   }
 
@@ -221,6 +220,8 @@ export class OnboardingService {
     const createdAt = new Date();
     const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
     const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
+    const need = approvalNeed(this.config.approvalPolicy, req);
+    const status = plan ? 'PLANNED' : need.approvals > 0 ? 'PENDING_APPROVAL' : 'QUEUED';
     let event;
     try {
       event = await this.prisma.$transaction(async (tx) => {
@@ -232,7 +233,9 @@ export class OnboardingService {
             namespace: req.namespace,
             meshName: req.meshName,
             options: req.options as object,
-            status: plan ? 'PLANNED' : 'QUEUED',
+            status,
+            approvalsRequired: need.approvals,
+            approvalRule: need.rule,
             createdAt,
             requestedBy: actor.id,
             idempotencyKey: idempotencyKey ?? null,
@@ -254,7 +257,12 @@ export class OnboardingService {
           namespace: req.namespace,
           target: `namespaces/${req.namespace}`,
           data: {
-            message: `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ${plan ? 'planned (dry run)' : 'requested'}`,
+            message:
+              `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
+              (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
+            status,
+            approvalsRequired: need.approvals,
+            approvalRule: need.rule,
             kind: req.kind,
             meshName: req.meshName,
             options: req.options,
@@ -271,12 +279,13 @@ export class OnboardingService {
       throw await this.conflictOr(err, req.cluster, req.namespace);
     }
     await this.bus.publish([toProgressEvent(event)]);
-    this.metrics.requests.inc({ kind: req.kind, status: plan ? 'PLANNED' : 'QUEUED' });
-    if (!plan) await this.enqueue(id);
+    this.metrics.requests.inc({ kind: req.kind, status });
+    if (status === 'QUEUED') await this.enqueue(id);
     return { request: (await this.requests.findById(id))!, replayed: false };
   }
 
-  private async enqueue(id: string): Promise<void> {
+  /** Enqueue after commit; if Redis is away the sweeper enqueues it later from Postgres. */
+  async enqueue(id: string): Promise<void> {
     try {
       await this.queue.enqueue(id);
     } catch (err) {

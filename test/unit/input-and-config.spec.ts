@@ -63,3 +63,12 @@ describe('configuration', () => {
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).not.toContain('s3cret');
   });
 });
+
+describe('approval policy configuration', () => {
+  it('parses rules and refuses bad JSON or shapes, naming APPROVAL_POLICY', () => {
+    const c = loadConfig({ APPROVAL_POLICY: '{"rules":[{"name":"prod","clusters":["prod*"],"approvals":2}]}' });
+    expect(c.approvalPolicy.rules[0]).toMatchObject({ name: 'prod', clusters: ['prod*'], namespaces: ['*'], when: ['always'], approvals: 2 });
+    expect(() => loadConfig({ APPROVAL_POLICY: '{rules' })).toThrow(/APPROVAL_POLICY/);
+    expect(() => loadConfig({ APPROVAL_POLICY: '{"rules":[{"name":"x","when":["sometimes"]}]}' })).toThrow(/APPROVAL_POLICY/);
+  });
+});

@@ -171,6 +171,14 @@ export class StepRunModel {
   @Field(() => Int, { nullable: true }) durationMs!: number | null;
 }
 
+@ObjectType('Approval')
+export class ApprovalModel {
+  @Field() approver!: string;
+  @Field({ description: 'approve or reject' }) decision!: string;
+  @Field(() => String, { nullable: true }) reason!: string | null;
+  @Field() at!: string;
+}
+
 @ObjectType('OnboardingRequest')
 export class OnboardingRequestModel {
   @Field(() => ID) id!: string;
@@ -186,6 +194,10 @@ export class OnboardingRequestModel {
   @Field(() => String, { nullable: true }) errorCode!: string | null;
   @Field(() => String, { nullable: true }) errorMessage!: string | null;
   @Field(() => Int) attempt!: number;
+  @Field(() => String, { nullable: true }) batchId!: string | null;
+  @Field(() => Int, { description: 'distinct approvers the approval policy requires (0 = none)' }) approvalsRequired!: number;
+  @Field(() => String, { nullable: true, description: 'the approval rule that applies' }) approvalRule!: string | null;
+  @Field(() => [ApprovalModel]) approvals!: ApprovalModel[];
   @Field(() => Int, { description: 'cursor of the latest progress event' }) lastEventCursor!: number;
   @Field() createdAt!: string;
   @Field() updatedAt!: string;

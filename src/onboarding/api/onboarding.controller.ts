@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
+import { ApprovalService } from '../../approvals/approval.service.js';
 import { parseInput } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
@@ -26,6 +27,7 @@ export class OnboardingController {
   constructor(
     private readonly onboarding: OnboardingService,
     private readonly progress: ProgressService,
+    private readonly approvals: ApprovalService,
   ) {}
 
   @Post('onboardings')
@@ -70,6 +72,18 @@ export class OnboardingController {
   @Post('onboardings/:id/retry')
   async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
     return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
+  }
+
+  @Post('onboardings/:id/approve')
+  @HttpCode(200)
+  async approve(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.approvals.approve(id, actor, body));
+  }
+
+  @Post('onboardings/:id/reject')
+  @HttpCode(200)
+  async reject(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.approvals.reject(id, actor, body));
   }
 
   @Get('onboardings')

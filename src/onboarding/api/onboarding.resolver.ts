@@ -2,6 +2,7 @@ import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
+import { ApprovalService } from '../../approvals/approval.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
 import { OnboardingService } from '../onboarding.service.js';
 import {
@@ -21,6 +22,7 @@ export class OnboardingResolver {
   constructor(
     private readonly onboarding: OnboardingService,
     private readonly progress: ProgressService,
+    private readonly approvals: ApprovalService,
   ) {}
 
   @Mutation(() => OnboardingRequestModel, { description: 'Queue the onboarding of a namespace; returns the stored request.' })
@@ -66,6 +68,16 @@ export class OnboardingResolver {
   @Mutation(() => OnboardingRequestModel, { description: 'Retry a FAILED or CANCELLED request from its first unfinished step.' })
   async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.retry(id, actor));
+  }
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Approve a PENDING_APPROVAL request (approver role; not your own request).' })
+  async approveOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor, @Args('comment', { nullable: true }) comment?: string) {
+    return presentRequest(await this.approvals.approve(id, actor, comment === undefined ? {} : { comment }));
+  }
+
+  @Mutation(() => OnboardingRequestModel, { description: 'Reject a PENDING_APPROVAL request, with a reason.' })
+  async rejectOnboardingRequest(@Args('id', { type: () => ID }) id: string, @Args('reason') reason: string, @CurrentActor() actor: Actor) {
+    return presentRequest(await this.approvals.reject(id, actor, { reason }));
   }
 
   @Query(() => OnboardingRequestModel)

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace } from '../support/emulator/seed.js';
+import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import { namespaceMeta, writesTo } from '../support/kube.js';
+
+const POLICY = {
+  rules: [
+    { name: 'two-person', namespaces: ['appr-*'], approvals: 2 },
+    { name: 'mesh-wide-change', when: ['permissive'], approvals: 1 },
+  ],
+};
+
+describe('approvals (a workflow engine over GraphQL, approvers over REST)', () => {
+  let s: Stack;
+  const token = {} as Record<'requester' | 'approver1' | 'approver2' | 'viewer', string>;
+  const as = (who: keyof typeof token) => ({ authorization: `Bearer ${token[who]}` });
+
+  beforeAll(async () => {
+    s = await startStack({ env: { APPROVAL_POLICY: JSON.stringify(POLICY) } });
+    const roles = { requester: ['requester'], approver1: ['approver'], approver2: ['approver'], viewer: ['viewer'] } as const;
+    for (const [who, r] of Object.entries(roles)) {
+      const res = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(who), roles: r, scopes: ['*/*'] });
+      token[who as keyof typeof token] = res.body.token;
+    }
+  });
+  afterAll(() => s.close());
+
+  it('holds a matching request until two distinct approvers approve, then runs it', async () => {
+    const ns = uniqueName('appr');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const writes = writesTo(s.emulator);
+    const created = await gql(
+      s.url,
+      `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id status approvalsRequired approvalRule } }`,
+      { i: { namespace: ns } },
+      as('requester'),
+    );
+    const id = created.data.requestOnboarding.id;
+    expect(created.data.requestOnboarding).toMatchObject({ status: 'PENDING_APPROVAL', approvalsRequired: 2, approvalRule: 'two-person' });
+
+    const self = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('requester'));
+    expect(self.status).toBe(403);
+    expect(self.body.error.code).toBe('FORBIDDEN'); // a requester lacks the approver role altogether
+    const viewer = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('viewer'));
+    expect(viewer.status).toBe(403);
+
+    const first = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, { comment: 'looks fine' }, as('approver1'));
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: 'PENDING_APPROVAL', approvals: [{ decision: 'approve', reason: 'looks fine' }] });
+    const twice = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver1'));
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.code).toBe('ALREADY_DECIDED');
+    // Nothing ran while waiting.
+    expect(writesTo(s.emulator)).toBe(writes);
+    expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBeUndefined();
+
+    const client = wsClient(s.url, token.viewer);
+    const stream = collectProgress(client, id);
+    const second = await gql(s.url, `mutation($id: ID!) { approveOnboardingRequest(id: $id) { status approvals { approver } } }`, { id }, as('approver2'));
+    expect(second.errors).toBeUndefined();
+    expect(second.data.approveOnboardingRequest.status).toBe('QUEUED');
+    const { events } = await stream;
+    await client.dispose();
+    const types = events.map((e) => e.type);
+    expect(types.slice(0, 3)).toEqual(['request.created', 'approval.recorded', 'request.approved']);
+    expect(types.at(-1)).toBe('request.succeeded');
+    expect(events[1].actor).toMatch(/^token:approver1-/);
+    expect(events[2].actor).toMatch(/^token:approver2-/);
+    expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBe('osm');
+  });
+
+  it('lets the approver that the requester is not reject with a reason; the namespace is free again', async () => {
+    const ns = uniqueName('appr');
+    seedAppNamespace(s.emulator.store, ns);
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, as('requester'));
+    expect(r.body.status).toBe('PENDING_APPROVAL');
+    const noReason = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/reject`, {}, as('approver1'));
+    expect(noReason.status).toBe(422);
+    expect(noReason.body.error.fields).toEqual([{ field: 'reason', message: expect.any(String) }]);
+    const rejected = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/reject`, { reason: 'not during the freeze' }, as('approver1'));
+    expect(rejected.body).toMatchObject({ status: 'REJECTED', errorCode: 'REJECTED' });
+    expect(rejected.body.steps.every((st: any) => st.status === 'CANCELLED')).toBe(true);
+    const late = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/approve`, {}, as('approver2'));
+    expect(late.body.error.code).toBe('REQUEST_NOT_PENDING_APPROVAL');
+    const audit = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items;
+    expect(audit.at(-1)).toMatchObject({ action: 'request.rejected', data: { reason: 'not during the freeze' } });
+    // Rejected is final: a new request for the namespace is accepted.
+    expect((await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, as('requester'))).status).toBe(202);
+  });
+
+  it('forbids approving one\'s own request even with the approver role', async () => {
+    const both = (await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('both'), roles: ['requester', 'approver'], scopes: ['*/*'] })).body.token;
+    const ns = uniqueName('appr');
+    seedAppNamespace(s.emulator.store, ns);
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${both}` });
+    const self = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/approve`, {}, { authorization: `Bearer ${both}` });
+    expect(self.status).toBe(403);
+    expect(self.body.error.code).toBe('SELF_APPROVAL_FORBIDDEN');
+  });
+
+  it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {
+    const ns = uniqueName('free');
+    seedAppNamespace(s.emulator.store, ns);
+    const plain = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as('requester'));
+    expect(plain.body).toMatchObject({ status: 'QUEUED', request: { approvalsRequired: 0 } });
+    await waitForStatus(s.url, plain.body.id, ['SUCCEEDED']);
+    const permissive = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } }, as('requester'));
+    expect(permissive.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { approvalsRequired: 1, approvalRule: 'mesh-wide-change' } });
+    const ok = await http(s.url, 'POST', `/v1/onboardings/${permissive.body.id}/approve`, {}, as('approver2'));
+    expect(ok.body.status).toBe('QUEUED');
+    expect((await waitForStatus(s.url, permissive.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+  });
+});
