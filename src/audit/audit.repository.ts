@@ -41,6 +41,15 @@ export class AuditRepository {
     });
   }
 
+  /** Events of several requests (a batch) after a global id, in commit order. */
+  forRequests(requestIds: string[], afterId: bigint, limit = 1000): Promise<AuditEvent[]> {
+    return this.prisma.auditEvent.findMany({
+      where: { requestId: { in: requestIds }, id: { gt: afterId } },
+      orderBy: { id: 'asc' },
+      take: limit,
+    });
+  }
+
   forRequest(requestId: string, afterSeq = 0, limit = 1000): Promise<AuditEvent[]> {
     return this.prisma.auditEvent.findMany({
       where: { requestId, seq: { gt: afterSeq } },

@@ -17,6 +17,7 @@ export class EventBus implements OnModuleDestroy {
   private readonly logger = new Logger(EventBus.name);
   private readonly channel: string;
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly allListeners = new Set<Listener>();
   private subscriber?: Redis;
   private subscribing?: Promise<void>;
 
@@ -51,6 +52,13 @@ export class EventBus implements OnModuleDestroy {
     };
   }
 
+  /** Listens to every request's events (the webhook fan-out); returns the unsubscribe function once Redis confirmed. */
+  async listenAll(listener: Listener): Promise<() => void> {
+    await this.ensureSubscribed();
+    this.allListeners.add(listener);
+    return () => void this.allListeners.delete(listener);
+  }
+
   listenerCount(): number {
     let n = 0;
     for (const s of this.listeners.values()) n += s.size;
@@ -75,6 +83,7 @@ export class EventBus implements OnModuleDestroy {
       return;
     }
     for (const listener of this.listeners.get(event.requestId) ?? []) listener(event);
+    for (const listener of this.allListeners) listener(event);
   }
 
   async onModuleDestroy(): Promise<void> {

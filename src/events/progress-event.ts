@@ -2,6 +2,8 @@ import type { AuditEvent } from '../generated/prisma/client.js';
 
 /** A request's progress event: one audit row with a per-request cursor (`seq`). */
 export interface ProgressEvent {
+  /** Global, increasing audit id: the cursor of a batch stream. */
+  id: string;
   requestId: string;
   cursor: number;
   type: string;
@@ -17,6 +19,7 @@ export const TERMINAL_EVENT_TYPES = new Set(['request.succeeded', 'request.faile
 export function toProgressEvent(row: AuditEvent): ProgressEvent {
   const data = (row.data ?? {}) as Record<string, unknown>;
   return {
+    id: row.id.toString(),
     requestId: row.requestId ?? '',
     cursor: row.seq ?? 0,
     type: row.action,

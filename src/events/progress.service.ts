@@ -92,6 +92,56 @@ export class ProgressService {
     }
   }
 
+  /**
+   * A batch's events (all its requests), cursor = the global event id. Live events only
+   * wake the reader; the events themselves are read from Postgres in commit order.
+   */
+  async openBatch(requestIds: string[], afterId = 0n, pollMs = 2000): Promise<AsyncGenerator<ProgressEvent>> {
+    let wake: (() => void) | undefined;
+    let dirty = false;
+    const unlisten = await Promise.all(
+      requestIds.map((id) =>
+        this.bus.listen(id, () => {
+          dirty = true;
+          wake?.();
+        }),
+      ),
+    );
+    const self = this;
+    return (async function* () {
+      let last = afterId;
+      self.metrics.subscriptions.inc();
+      try {
+        for (;;) {
+          dirty = false;
+          const statuses = await self.prisma.onboardingRequest.findMany({ where: { id: { in: requestIds } }, select: { status: true } });
+          const finished = statuses.every((r) => TERMINAL_STATUSES.has(r.status));
+          let rows;
+          do {
+            rows = await self.audit.forRequests(requestIds, last);
+            for (const row of rows) {
+              last = row.id;
+              yield toProgressEvent(row);
+            }
+          } while (rows.length === 1000);
+          if (finished) return;
+          if (dirty) continue; // an event arrived while reading
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, pollMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      } finally {
+        self.metrics.subscriptions.dec();
+        for (const u of unlisten) u();
+      }
+    })();
+  }
+
   private async isFinished(requestId: string): Promise<boolean> {
     const r = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { status: true } });
     return !r || TERMINAL_STATUSES.has(r.status);

@@ -11,6 +11,9 @@ import { OnboardingWorker } from './onboarding.worker.js';
 import { RequestRunner } from './request-runner.service.js';
 import { PlannerService } from './planner.service.js';
 import { ApprovalService } from '../approvals/approval.service.js';
+import { BatchController } from '../batches/batch.controller.js';
+import { BatchResolver } from '../batches/batch.resolver.js';
+import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
 
 @Module({})
@@ -20,7 +23,7 @@ export class OnboardingModule {
     return {
       module: OnboardingModule,
       imports: [MeshModule],
-      controllers: roles.api ? [OnboardingController] : [],
+      controllers: roles.api ? [OnboardingController, BatchController] : [],
       providers: [
         OnboardingRepository,
         AuditRepository,
@@ -30,8 +33,9 @@ export class OnboardingModule {
         RequestValidator,
         PlannerService,
         ApprovalService,
+        BatchService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver] : []),
+        ...(roles.api ? [OnboardingResolver, BatchResolver] : []),
         ...(roles.worker ? [OnboardingWorker] : []),
       ],
       exports: [OnboardingService, RequestRunner, EventBus],

@@ -53,6 +53,10 @@ export class OnboardingRepository {
     });
   }
 
+  findByBatch(batchId: string): Promise<RequestWithSteps[]> {
+    return this.prisma.onboardingRequest.findMany({ where: { batchId }, include: WITH_STEPS, orderBy: [{ createdAt: 'asc' }, { namespace: 'asc' }] });
+  }
+
   findActive(cluster: string, namespace: string): Promise<OnboardingRequest | null> {
     return this.prisma.onboardingRequest.findFirst({ where: { cluster, namespace, status: { in: ACTIVE_STATUSES } } });
   }

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
-import type { RequestKind } from '../generated/prisma/client.js';
+import type { AuditEvent, Prisma, RequestKind, RequestStatus } from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -66,6 +66,11 @@ export class OnboardingService {
   /** Plan only: nothing is stored, nothing is written to the cluster. */
   async plan(kind: RequestKind, input: unknown, actor: Actor): Promise<OnboardingPlan> {
     return this.planner.plan(await this.validator.validate(kind, input, requester(actor)));
+  }
+
+  /** The plan of an already validated request (batches plan each target). */
+  planNormalized(req: NormalizedRequest): Promise<OnboardingPlan> {
+    return this.planner.plan(req);
   }
 
   /** A request the caller may see (viewer and up, within its scopes). */
@@ -216,60 +221,10 @@ export class OnboardingService {
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
       if (earlier) return this.replay(earlier, bodyHash);
     }
-    const id = randomUUID();
-    const createdAt = new Date();
-    const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
-    const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
-    const need = approvalNeed(this.config.approvalPolicy, req);
-    const status = plan ? 'PLANNED' : need.approvals > 0 ? 'PENDING_APPROVAL' : 'QUEUED';
+    const draft = await this.draft(req);
     let event;
     try {
-      event = await this.prisma.$transaction(async (tx) => {
-        await tx.onboardingRequest.create({
-          data: {
-            id,
-            kind: req.kind,
-            cluster: req.cluster,
-            namespace: req.namespace,
-            meshName: req.meshName,
-            options: req.options as object,
-            status,
-            approvalsRequired: need.approvals,
-            approvalRule: need.rule,
-            createdAt,
-            requestedBy: actor.id,
-            idempotencyKey: idempotencyKey ?? null,
-            bodyHash,
-            steps: {
-              create: steps.map((name, position) => ({
-                name,
-                position,
-                output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as object) : undefined,
-              })),
-            },
-          },
-        });
-        return this.audit.append(tx, {
-          requestId: id,
-          actor: actor.id,
-          action: plan ? 'request.planned' : 'request.created',
-          cluster: req.cluster,
-          namespace: req.namespace,
-          target: `namespaces/${req.namespace}`,
-          data: {
-            message:
-              `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
-              (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
-            status,
-            approvalsRequired: need.approvals,
-            approvalRule: need.rule,
-            kind: req.kind,
-            meshName: req.meshName,
-            options: req.options,
-            steps,
-          },
-        });
-      });
+      event = await this.prisma.$transaction((tx) => this.insert(tx, draft, actor, { idempotencyKey, bodyHash }));
     } catch (err) {
       if (idempotencyKey && isUniqueViolation(err) && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
         // Two identical retries raced; the other one won.
@@ -278,10 +233,110 @@ export class OnboardingService {
       }
       throw await this.conflictOr(err, req.cluster, req.namespace);
     }
-    await this.bus.publish([toProgressEvent(event)]);
-    this.metrics.requests.inc({ kind: req.kind, status });
-    if (status === 'QUEUED') await this.enqueue(id);
-    return { request: (await this.requests.findById(id))!, replayed: false };
+    await this.accepted([draft], [event]);
+    return { request: (await this.requests.findById(draft.id))!, replayed: false };
+  }
+
+  /**
+   * Several targets with shared options, all or nothing: every target is validated and
+   * authorized first, then all rows are stored in one transaction, then enqueued.
+   */
+  async createBatch(kind: RequestKind, targets: NormalizedRequest[], actor: Actor): Promise<{ batchId: string; requests: RequestWithSteps[] }> {
+    const drafts = await Promise.all(targets.map((t) => this.draft(t)));
+    const batchId = randomUUID();
+    let events;
+    try {
+      events = await this.prisma.$transaction(async (tx) => {
+        await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length } });
+        const rows = [];
+        for (const d of drafts) rows.push(await this.insert(tx, d, actor, { batchId }));
+        return rows;
+      });
+    } catch (err) {
+      if (!isUniqueViolation(err, ACTIVE_TARGET_INDEX)) throw err;
+      const busy = [];
+      for (const t of targets) if (await this.requests.findActive(t.cluster, t.namespace)) busy.push(`${t.cluster}/${t.namespace}`);
+      throw new DomainError('REQUEST_CONFLICT', `active requests already exist for ${busy.join(', ') || 'some targets'}`, {
+        field: 'targets',
+        details: { busy },
+      });
+    }
+    await this.accepted(drafts, events);
+    return { batchId, requests: await this.requests.findByBatch(batchId) };
+  }
+
+  /** Everything decided before the transaction: id, steps (or the dry-run plan), approval need. */
+  private async draft(req: NormalizedRequest) {
+    const id = randomUUID();
+    const createdAt = new Date();
+    const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
+    const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
+    const need = approvalNeed(this.config.approvalPolicy, req);
+    const status: RequestStatus = plan ? 'PLANNED' : need.approvals > 0 ? 'PENDING_APPROVAL' : 'QUEUED';
+    return { req, id, createdAt, plan, steps, need, status };
+  }
+
+  /** The request row, its step runs and its first audit event. */
+  private async insert(
+    tx: Prisma.TransactionClient,
+    { req, id, createdAt, plan, steps, need, status }: Awaited<ReturnType<OnboardingService['draft']>>,
+    actor: Actor,
+    extra: { idempotencyKey?: string | null; bodyHash?: string; batchId?: string },
+  ) {
+    await tx.onboardingRequest.create({
+      data: {
+        id,
+        kind: req.kind,
+        cluster: req.cluster,
+        namespace: req.namespace,
+        meshName: req.meshName,
+        options: req.options as object,
+        status,
+        approvalsRequired: need.approvals,
+        approvalRule: need.rule,
+        createdAt,
+        requestedBy: actor.id,
+        idempotencyKey: extra.idempotencyKey ?? null,
+        bodyHash: extra.bodyHash ?? null,
+        batchId: extra.batchId ?? null,
+        steps: {
+          create: steps.map((name, position) => ({
+            name,
+            position,
+            output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as object) : undefined,
+          })),
+        },
+      },
+    });
+    return this.audit.append(tx, {
+      requestId: id,
+      actor: actor.id,
+      action: plan ? 'request.planned' : 'request.created',
+      cluster: req.cluster,
+      namespace: req.namespace,
+      target: `namespaces/${req.namespace}`,
+      data: {
+        message:
+          `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
+          (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
+        status,
+        approvalsRequired: need.approvals,
+        approvalRule: need.rule,
+        kind: req.kind,
+        meshName: req.meshName,
+        options: req.options,
+        steps,
+        batchId: extra.batchId ?? null,
+      },
+    });
+  }
+
+  private async accepted(drafts: { req: NormalizedRequest; id: string; status: RequestStatus }[], events: AuditEvent[]): Promise<void> {
+    await this.bus.publish(events.map(toProgressEvent));
+    for (const d of drafts) {
+      this.metrics.requests.inc({ kind: d.req.kind, status: d.status });
+      if (d.status === 'QUEUED') await this.enqueue(d.id);
+    }
   }
 
   /** Enqueue after commit; if Redis is away the sweeper enqueues it later from Postgres. */

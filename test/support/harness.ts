@@ -155,3 +155,37 @@ export function collectProgress(client: Client, requestId: string, after = 0): P
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+/** Reads a Server-Sent Events stream to its end (or until `stopAfter` events), returning the events. */
+export async function readSse(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+  stopAfter = Infinity,
+): Promise<{ status: number; events: { id: string; event: string; data: any }[] }> {
+  const controller = new AbortController();
+  const res = await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }, signal: controller.signal });
+  const events: { id: string; event: string; data: any }[] = [];
+  if (!res.ok || !res.body) return { status: res.status, events };
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+        if (fields.data) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) });
+        if (events.length >= stopAfter) {
+          controller.abort();
+          return { status: res.status, events };
+        }
+      }
+    }
+  } catch (err) {
+    if ((err as Error).name !== 'AbortError') throw err;
+  }
+  return { status: res.status, events };
+}

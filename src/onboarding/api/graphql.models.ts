@@ -241,6 +241,7 @@ export class AuditEventModel {
 
 @ObjectType('OnboardingEvent', { description: 'A progress event; `cursor` orders a request\'s events and resumes a subscription.' })
 export class OnboardingEventModel {
+  @Field(() => ID, { description: 'global, increasing event id: the cursor of batchProgress' }) id!: string;
   @Field(() => ID) requestId!: string;
   @Field(() => Int) cursor!: number;
   @Field({ description: 'request.created, request.started, step.started, step.applying, step.succeeded, step.retrying, step.failed, request.succeeded, request.failed, ...' })

@@ -4,12 +4,13 @@ import { z } from 'zod';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
+import { writeSse } from '../../events/sse.js';
 import { ApprovalService } from '../../approvals/approval.service.js';
 import { parseInput } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   cluster: z.string().min(1).optional(),
   namespace: z.string().min(1).optional(),
   meshName: z.string().min(1).optional(),
@@ -20,7 +21,8 @@ const ListQuery = z.strictObject({
   after: z.string().min(1).optional(),
 });
 
-const IdempotencyKey = z.string().min(1).max(255).optional();
+export const IdempotencyKey = z.string().min(1).max(255).optional();
+export const CancelSchema = z.strictObject({ reason: z.string().max(500).optional() });
 
 @Controller('v1')
 export class OnboardingController {
@@ -64,7 +66,7 @@ export class OnboardingController {
   @Post('onboardings/:id/cancel')
   @HttpCode(200)
   async cancel(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    const { reason } = parseInput(z.strictObject({ reason: z.string().max(500).optional() }), body ?? {});
+    const { reason } = parseInput(CancelSchema, body ?? {});
     return presentRequest(await this.onboarding.cancel(id, actor, reason));
   }
 
@@ -111,19 +113,7 @@ export class OnboardingController {
   ) {
     const cursor = parseInput(z.coerce.number().int().min(0).default(0), lastEventId ?? after);
     await this.onboarding.read(id, actor);
-    const stream = await this.progress.open(id, cursor);
-    res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    res.flushHeaders();
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    res.on('close', () => void stream.return(undefined));
-    try {
-      for await (const event of stream) {
-        res.write(`id: ${event.cursor}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-      }
-    } finally {
-      clearInterval(keepAlive);
-      res.end();
-    }
+    await writeSse(res, await this.progress.open(id, cursor), (e) => e.cursor);
   }
 
   @Get('onboardings/:id/audit')

@@ -1,0 +1,57 @@
+import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Actor } from '../auth/actor.js';
+import { CurrentActor } from '../auth/auth.guard.js';
+import { AuditExportService, csvLine, CSV_COLUMNS, jsonLine } from './audit-export.service.js';
+
+@Controller('v1/audit')
+export class AuditExportController {
+  private readonly logger = new Logger(AuditExportController.name);
+
+  constructor(private readonly exporter: AuditExportService) {}
+
+  /**
+   * `GET /v1/audit?actor&cluster&namespace&action&requestId&since&until&format=jsonl|csv`, streamed
+   * page by page (never the whole result in memory) as an attachment. Errors before the first byte
+   * are ordinary JSON errors; one after it aborts the transfer, so a cut export never looks complete.
+   */
+  @Get()
+  async export(@Query() query: unknown, @Res() res: Response, @CurrentActor() actor: Actor) {
+    const filter = this.exporter.prepare(query ?? {}, actor);
+    const pages = this.exporter.pages(filter, actor);
+    const first = await pages.next(); // a failing query still answers with a proper error
+    const csv = filter.format === 'csv';
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    res.status(200).set({
+      'Content-Type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'Content-Disposition': `attachment; filename="audit-${stamp}.${csv ? 'csv' : 'jsonl'}"`,
+      'Cache-Control': 'no-store',
+    });
+    let closed = false;
+    res.on('close', () => (closed = true));
+    const write = async (chunk: string) => {
+      if (res.write(chunk) || closed) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    };
+    try {
+      if (csv) await write(CSV_COLUMNS.join(',') + '\r\n');
+      for (let page = first; !page.done && !closed; page = await pages.next()) {
+        await write(page.value.map(csv ? csvLine : jsonLine).join(''));
+      }
+      res.end();
+    } catch (err) {
+      this.logger.error(`audit export aborted: ${(err as Error).message}`);
+      res.destroy();
+    } finally {
+      await pages.return(undefined);
+    }
+  }
+}

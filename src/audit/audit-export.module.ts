@@ -1,0 +1,7 @@
+import { Module } from '@nestjs/common';
+import { AuditExportController } from './audit-export.controller.js';
+import { AuditExportService } from './audit-export.service.js';
+
+/** API role only: `GET /v1/audit` (JSON lines or CSV, streamed). */
+@Module({ controllers: [AuditExportController], providers: [AuditExportService] })
+export class AuditExportModule {}

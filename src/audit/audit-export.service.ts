@@ -1,0 +1,137 @@
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client.js';
+import { PrismaService } from '../database/prisma.service.js';
+import type { Actor } from '../auth/actor.js';
+import { assertRole, hasRole } from '../auth/scopes.js';
+import { parseInput } from '../onboarding/onboarding.input.js';
+
+export const EXPORT_PAGE_SIZE = 500;
+
+const timestamp = z
+  .string({ error: 'must be a string' })
+  .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/, 'must be an ISO 8601 date or timestamp, e.g. 2026-11-26T04:00:00Z')
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'is not a valid date')
+  .transform((v) => new Date(v));
+
+const text = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(253, 'must be no more than 253 characters');
+
+export const AuditExportQuery = z
+  .strictObject({
+    actor: text.optional(),
+    cluster: text.optional(),
+    namespace: text.optional(),
+    action: text.regex(/^[a-z0-9.*-]+$/, 'must be an action (request.succeeded) or a pattern with * (request.*)').optional(),
+    requestId: z.uuid({ error: 'must be a UUID' }).optional(),
+    /** inclusive */
+    since: timestamp.optional(),
+    /** exclusive */
+    until: timestamp.optional(),
+    format: z.enum(['jsonl', 'csv'], { error: 'must be jsonl or csv' }).default('jsonl'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.since instanceof Date && v.until instanceof Date && v.until <= v.since) {
+      ctx.addIssue({ code: 'custom', path: ['until'], message: 'must be after since' });
+    }
+  });
+
+export type AuditExportFilter = z.infer<typeof AuditExportQuery>;
+
+export interface ExportRow {
+  id: string;
+  requestId: string | null;
+  cursor: number | null;
+  createdAt: string;
+  actor: string;
+  action: string;
+  cluster: string | null;
+  namespace: string | null;
+  target: string | null;
+  step: string | null;
+  data: unknown;
+}
+
+export const CSV_COLUMNS: (keyof ExportRow)[] = ['id', 'requestId', 'cursor', 'createdAt', 'actor', 'action', 'cluster', 'namespace', 'target', 'step', 'data'];
+
+/** RFC 4180: quote a field holding a comma, quote, CR or LF, doubling quotes; a cell a spreadsheet
+ * would run as a formula (=, +, -, @, tab, CR first) is prefixed with ' (OWASP CSV injection). */
+export function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let s = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const csvLine = (row: ExportRow) => CSV_COLUMNS.map((c) => csvCell(row[c])).join(',') + '\r\n';
+export const jsonLine = (row: ExportRow) => JSON.stringify(row) + '\n';
+
+/** `*` → `%`, with LIKE's own wildcards escaped. */
+const likePattern = (glob: string) => glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
+
+/**
+ * The audit trail, filtered and read in keyset pages (id order, EXPORT_PAGE_SIZE rows each) so an
+ * export never holds more than one page. Admins see every event; other roles (viewer and up)
+ * only events of requests inside their scopes (token and webhook events have no request: admins only).
+ */
+@Injectable()
+export class AuditExportService {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** Validates and authorizes; throws before anything is streamed. */
+  prepare(query: unknown, actor: Actor): AuditExportFilter {
+    assertRole(actor, 'viewer', 'requester', 'approver');
+    return parseInput(AuditExportQuery, query);
+  }
+
+  async *pages(filter: AuditExportFilter, actor: Actor, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ExportRow[]> {
+    let after = 0n;
+    for (;;) {
+      const rows = await this.page(filter, actor, after, pageSize);
+      if (rows.length === 0) return;
+      after = BigInt(rows[rows.length - 1].id);
+      yield rows;
+      if (rows.length < pageSize) return;
+    }
+  }
+
+  private async page(f: AuditExportFilter, actor: Actor, after: bigint, limit: number): Promise<ExportRow[]> {
+    const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`];
+    if (f.actor) where.push(Prisma.sql`a.actor = ${f.actor}`);
+    if (f.cluster) where.push(Prisma.sql`a.cluster = ${f.cluster}`);
+    if (f.namespace) where.push(Prisma.sql`a.namespace = ${f.namespace}`);
+    if (f.action) where.push(f.action.includes('*') ? Prisma.sql`a.action LIKE ${likePattern(f.action)}` : Prisma.sql`a.action = ${f.action}`);
+    if (f.requestId) where.push(Prisma.sql`a.request_id = ${f.requestId}::uuid`);
+    if (f.since) where.push(Prisma.sql`a.created_at >= ${f.since}`);
+    if (f.until) where.push(Prisma.sql`a.created_at < ${f.until}`);
+    let from = Prisma.sql`audit_event a`;
+    if (!hasRole(actor, 'admin')) {
+      // Scope on the request's own target, so only request events qualify.
+      from = Prisma.sql`audit_event a JOIN onboarding_request r ON r.id = a.request_id`;
+      const scopes = actor.scopes.map((s) => {
+        const [c, n] = s.split('/');
+        return Prisma.sql`(r.cluster LIKE ${likePattern(c)} AND r.namespace LIKE ${likePattern(n)})`;
+      });
+      where.push(scopes.length ? Prisma.sql`(${Prisma.join(scopes, ' OR ')})` : Prisma.sql`FALSE`);
+    }
+    const rows = await this.prisma.$queryRaw<
+      { id: bigint; request_id: string | null; seq: number | null; actor: string; action: string; cluster: string | null; namespace: string | null; target: string | null; step: string | null; data: unknown; created_at: Date }[]
+    >`SELECT a.id, a.request_id::text AS request_id, a.seq, a.actor, a.action, a.cluster, a.namespace, a.target, a.step, a.data, a.created_at
+        FROM ${from}
+       WHERE ${Prisma.join(where, ' AND ')}
+       ORDER BY a.id
+       LIMIT ${limit}`;
+    return rows.map((r) => ({
+      id: r.id.toString(),
+      requestId: r.request_id,
+      cursor: r.seq,
+      createdAt: r.created_at.toISOString(),
+      actor: r.actor,
+      action: r.action,
+      cluster: r.cluster,
+      namespace: r.namespace,
+      target: r.target,
+      step: r.step,
+      data: r.data,
+    }));
+  }
+}

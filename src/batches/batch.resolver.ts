@@ -1,0 +1,96 @@
+import { Args, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { GraphQLJSON } from 'graphql-scalars';
+import type { Actor } from '../auth/actor.js';
+import { CurrentActor } from '../auth/auth.guard.js';
+import { DomainError } from '../common/domain-error.js';
+import { RequestKind } from '../generated/prisma/enums.js';
+import { OnboardingEventModel, OnboardingPlanModel, OnboardingRequestModel } from '../onboarding/api/graphql.models.js';
+import { presentBatch } from './batch.controller.js';
+import { BatchService } from './batch.service.js';
+
+@InputType()
+export class BatchTargetInput {
+  @Field({ nullable: true }) cluster?: string;
+  @Field() namespace!: string;
+}
+
+@InputType({ description: 'One request per target, all with the same options (the body fields of an onboarding/offboarding, minus cluster and namespace).' })
+export class BatchInput {
+  @Field(() => RequestKind) kind!: RequestKind;
+  @Field(() => [BatchTargetInput]) targets!: BatchTargetInput[];
+  @Field(() => GraphQLJSON, { nullable: true }) options?: Record<string, unknown>;
+}
+
+@ObjectType('Batch')
+export class BatchModel {
+  @Field(() => ID) id!: string;
+  @Field(() => RequestKind) kind!: RequestKind;
+  @Field() requestedBy!: string;
+  @Field() createdAt!: string;
+  @Field({ description: 'RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, PARTIALLY_FAILED, CANCELLED, REJECTED' }) status!: string;
+  @Field(() => GraphQLJSON, { description: 'requests by status' }) counts!: Record<string, number>;
+  @Field(() => [OnboardingRequestModel]) requests!: OnboardingRequestModel[];
+}
+
+@ObjectType()
+export class BatchMemberResult {
+  @Field(() => ID) requestId!: string;
+  @Field() namespace!: string;
+  @Field() ok!: boolean;
+  @Field(() => String, { nullable: true }) code!: string | null;
+  @Field(() => String, { nullable: true }) message!: string | null;
+}
+
+@ObjectType()
+export class BatchOperationResult {
+  @Field(() => BatchModel) batch!: BatchModel;
+  @Field(() => [BatchMemberResult]) results!: BatchMemberResult[];
+}
+
+const plainInput = (i: BatchInput) => ({ kind: i.kind, targets: i.targets.map((t) => ({ ...t })), options: i.options ?? {} });
+
+@Resolver()
+export class BatchResolver {
+  constructor(private readonly batches: BatchService) {}
+
+  @Mutation(() => BatchModel, { description: 'Onboard or offboard several namespaces together (all validated first, stored at once).' })
+  async requestBatch(@Args('input') input: BatchInput, @CurrentActor() actor: Actor) {
+    return presentBatch(await this.batches.create(plainInput(input), actor));
+  }
+
+  @Query(() => [OnboardingPlanModel], { description: 'Dry run of every target of a batch.' })
+  planBatch(@Args('input') input: BatchInput, @CurrentActor() actor: Actor) {
+    return this.batches.plan(plainInput(input), actor);
+  }
+
+  @Query(() => BatchModel)
+  async batch(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return presentBatch(await this.batches.get(id, actor));
+  }
+
+  @Mutation(() => BatchOperationResult, { description: 'approve | reject | cancel | retry | apply, for every member it applies to.' })
+  async batchOperation(
+    @Args('id', { type: () => ID }) id: string,
+    @Args('operation') operation: string,
+    @CurrentActor() actor: Actor,
+    @Args('reason', { nullable: true }) reason?: string,
+  ) {
+    if (!['approve', 'reject', 'cancel', 'retry', 'apply'].includes(operation)) {
+      throw new DomainError('VALIDATION_FAILED', 'operation must be approve, reject, cancel, retry or apply', { field: 'operation' });
+    }
+    const body = operation === 'approve' ? (reason ? { comment: reason } : {}) : reason ? { reason } : {};
+    const { batch, results } = await this.batches.each(id, actor, operation as 'approve', body);
+    return { batch: presentBatch(batch), results };
+  }
+
+  @Subscription(() => OnboardingEventModel, {
+    description: 'Every member request\'s events in commit order; resume with `after` = the last event `id`. Completes when all members end.',
+    resolve: (event: unknown) => event,
+  })
+  async batchProgress(@Args('batchId', { type: () => ID }) batchId: string, @CurrentActor() actor: Actor, @Args('after', { nullable: true }) after?: string) {
+    if (after !== undefined && after !== null && !/^\d+$/.test(after)) {
+      throw new DomainError('VALIDATION_FAILED', 'after must be an event id', { field: 'after' });
+    }
+    return this.batches.events(batchId, actor, BigInt(after ?? 0));
+  }
+}

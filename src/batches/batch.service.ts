@@ -1,0 +1,159 @@
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import type { RequestKind } from '../generated/prisma/client.js';
+import type { Actor } from '../auth/actor.js';
+import { assertRole, assertScope, inScope } from '../auth/scopes.js';
+import { DomainError, FieldIssue } from '../common/domain-error.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { ApprovalService } from '../approvals/approval.service.js';
+import { ProgressEvent } from '../events/progress-event.js';
+import { ProgressService } from '../events/progress.service.js';
+import { parseInput } from '../onboarding/onboarding.input.js';
+import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
+import { OnboardingService } from '../onboarding/onboarding.service.js';
+import type { OnboardingPlan } from '../onboarding/planner.service.js';
+import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
+
+export const BatchInputSchema = z.strictObject({
+  kind: z.enum(['ONBOARD', 'OFFBOARD'], { error: 'must be ONBOARD or OFFBOARD' }),
+  targets: z
+    .array(z.strictObject({ cluster: z.string().min(1).nullish(), namespace: z.string() }))
+    .min(1, 'needs at least one target')
+    .max(500, 'at most 500 targets per batch'),
+  /** The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace. */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+const ACTIVE = new Set(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING']);
+
+export interface BatchView {
+  id: string;
+  kind: RequestKind;
+  requestedBy: string;
+  createdAt: string;
+  status: string;
+  counts: Record<string, number>;
+  requests: RequestWithSteps[];
+}
+
+export interface MemberResult {
+  requestId: string;
+  namespace: string;
+  ok: boolean;
+  code: string | null;
+  message: string | null;
+}
+
+/** Batches: one request per target under a batch id, handled as a whole. */
+@Injectable()
+export class BatchService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly validator: RequestValidator,
+    private readonly onboarding: OnboardingService,
+    private readonly approvals: ApprovalService,
+    private readonly requests: OnboardingRepository,
+    private readonly progress: ProgressService,
+  ) {}
+
+  async create(input: unknown, actor: Actor): Promise<BatchView> {
+    const { kind, targets } = await this.validate(input, actor);
+    const { batchId } = await this.onboarding.createBatch(kind, targets, actor);
+    return this.get(batchId, actor);
+  }
+
+  async plan(input: unknown, actor: Actor): Promise<OnboardingPlan[]> {
+    const { targets } = await this.validate(input, actor);
+    return Promise.all(targets.map((t) => this.onboarding.planNormalized(t)));
+  }
+
+  async get(id: string, actor: Actor): Promise<BatchView> {
+    assertRole(actor, 'viewer', 'requester', 'approver');
+    const batch = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
+    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${id} not found`, { field: 'id' });
+    const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
+    if (requests.length === 0) throw new DomainError('FORBIDDEN', `${actor.id} may not see batch ${id}`);
+    const counts: Record<string, number> = {};
+    for (const r of requests) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    return {
+      id,
+      kind: batch.kind,
+      requestedBy: batch.requestedBy,
+      createdAt: batch.createdAt.toISOString(),
+      status: overall(counts),
+      counts,
+      requests,
+    };
+  }
+
+  /** Applies an operation to every member it applies to; one member's refusal doesn't stop the others. */
+  async each(id: string, actor: Actor, op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply', body: unknown): Promise<{ batch: BatchView; results: MemberResult[] }> {
+    const { requests } = await this.get(id, actor);
+    const eligible = requests.filter((r) =>
+      op === 'approve' || op === 'reject' ? r.status === 'PENDING_APPROVAL' : op === 'retry' ? r.status === 'FAILED' || r.status === 'CANCELLED' : op === 'apply' ? r.status === 'PLANNED' : ACTIVE.has(r.status),
+    );
+    const results: MemberResult[] = [];
+    for (const r of eligible) {
+      try {
+        if (op === 'approve') await this.approvals.approve(r.id, actor, body);
+        else if (op === 'reject') await this.approvals.reject(r.id, actor, body);
+        else if (op === 'cancel') await this.onboarding.cancel(r.id, actor, (body as { reason?: string } | undefined)?.reason);
+        else if (op === 'apply') await this.onboarding.applyPlanned(r.id, actor);
+        else await this.onboarding.retry(r.id, actor);
+        results.push({ requestId: r.id, namespace: r.namespace, ok: true, code: null, message: null });
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        results.push({ requestId: r.id, namespace: r.namespace, ok: false, code: err.code, message: err.message });
+      }
+    }
+    return { batch: await this.get(id, actor), results };
+  }
+
+  async events(id: string, actor: Actor, after: bigint): Promise<AsyncGenerator<ProgressEvent>> {
+    const { requests } = await this.get(id, actor);
+    return this.progress.openBatch(requests.map((r) => r.id), after);
+  }
+
+  /** Every target validated and authorized before anything is stored; errors name `targets.<i>.<field>`. */
+  private async validate(input: unknown, actor: Actor): Promise<{ kind: RequestKind; targets: NormalizedRequest[] }> {
+    const batch = parseInput(BatchInputSchema, input);
+    const issues: FieldIssue[] = [];
+    const seen = new Set<string>();
+    const targets: NormalizedRequest[] = [];
+    for (const [i, t] of batch.targets.entries()) {
+      try {
+        const req = await this.validator.validate(batch.kind, { ...batch.options, ...t }, (r) => {
+          assertRole(actor, 'requester');
+          assertScope(actor, r.cluster, r.namespace);
+        });
+        const key = `${req.cluster}/${req.namespace}`;
+        if (seen.has(key)) issues.push({ field: `targets.${i}.namespace`, message: `${key} appears twice` });
+        seen.add(key);
+        targets.push(req);
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        if (err.code === 'FORBIDDEN' || err.code === 'CLUSTER_UNAVAILABLE') throw err;
+        const fields = err.fields.length ? err.fields : [{ field: 'namespace', message: err.message }];
+        for (const f of fields) {
+          const own = f.field === 'cluster' || f.field === 'namespace' || f.field === 'meshName';
+          issues.push({ field: own && f.field !== 'meshName' ? `targets.${i}.${f.field}` : `options.${f.field}`, message: `${f.message} (${err.code})` });
+        }
+      }
+    }
+    if (issues.length) {
+      const unique = issues.filter((f, i) => issues.findIndex((g) => g.field === f.field && g.message === f.message) === i);
+      throw new DomainError('VALIDATION_FAILED', `invalid batch: ${unique.map((f) => `${f.field}: ${f.message}`).join('; ')}`, { fields: unique });
+    }
+    return { kind: batch.kind, targets };
+  }
+}
+
+function overall(counts: Record<string, number>): string {
+  const has = (s: string) => (counts[s] ?? 0) > 0;
+  if (has('RUNNING') || has('QUEUED')) return 'RUNNING';
+  if (has('PENDING_APPROVAL')) return 'PENDING_APPROVAL';
+  if (has('PLANNED')) return 'PLANNED';
+  if (has('FAILED')) return has('SUCCEEDED') ? 'PARTIALLY_FAILED' : 'FAILED';
+  if (has('SUCCEEDED')) return 'SUCCEEDED';
+  return Object.keys(counts)[0] ?? 'EMPTY';
+}
