@@ -1,0 +1,160 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isInjected, startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
+
+const KUBECTL = '/usr/bin/kubectl';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('emulator fidelity checked with the real kubectl 1.32', () => {
+  let emu: Emulator;
+  let dir: string;
+  let kubeconfig: string;
+
+  // Always async: a synchronous child process would block the emulator's event loop.
+  function kubectl(...args: string[]): Promise<Run> {
+    return new Promise((resolve) => {
+      execFile(
+        KUBECTL,
+        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
+        { env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }, timeout: 20_000 },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  }
+
+  async function ok(...args: string[]): Promise<string> {
+    const run = await kubectl(...args);
+    if (run.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${run.code}): ${run.stderr}`);
+    return run.stdout;
+  }
+
+  const ns = (name: string): KubeObject | undefined => emu.store.get({ apiVersion: 'v1', kind: 'Namespace', name });
+
+  beforeAll(async () => {
+    emu = await startEmulator();
+    dir = await mkdtemp(join(tmpdir(), 'emulator-kubectl-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    await emu.writeKubeconfig(kubeconfig);
+  });
+
+  afterAll(async () => {
+    await emu?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('kubectl get ns prints the server-side table', async () => {
+    const out = await ok('get', 'ns');
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+STATUS\s+AGE$/);
+    expect(lines.some((l) => /^bookstore\s+Active\s+\d+s$/.test(l))).toBe(true);
+    expect(lines.some((l) => l.startsWith('osm-system '))).toBe(true);
+    const pods = await ok('get', 'pods', '-n', 'bookstore');
+    expect(pods).toMatch(/READY\s+STATUS\s+RESTARTS\s+AGE/);
+    expect(pods).toMatch(/bookstore-[a-z0-9]+-[a-z0-9]{5}\s+1\/1\s+Running\s+0/);
+  });
+
+  it('kubectl get deploy -o json returns the List kubectl builds from the API', async () => {
+    const list = JSON.parse(await ok('get', 'deploy', '-n', 'bookstore', '-o', 'json')) as { kind: string; items: KubeObject[] };
+    expect(list.kind).toBe('List');
+    expect(list.items.map((d) => d.metadata.name).sort()).toEqual(['bookstore', 'bookstore-v2']);
+    expect(list.items[0]).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { namespace: 'bookstore' } });
+    const shortName = JSON.parse(await ok('get', 'deploy/bookstore', '-n', 'bookstore', '-o', 'json')) as KubeObject;
+    expect((shortName.status as { readyReplicas: number }).readyReplicas).toBe(2);
+  });
+
+  it('kubectl label and annotate write the namespace', async () => {
+    expect(await ok('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=osm')).toContain('namespace/bookbuyer labeled');
+    expect(await ok('annotate', 'ns', 'bookbuyer', 'openservicemesh.io/sidecar-injection=enabled')).toContain('namespace/bookbuyer annotated');
+    expect(ns('bookbuyer')?.metadata.labels?.['openservicemesh.io/monitored-by']).toBe('osm');
+    expect(ns('bookbuyer')?.metadata.annotations?.['openservicemesh.io/sidecar-injection']).toBe('enabled');
+    const relabel = await kubectl('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=other');
+    expect(relabel.code).not.toBe(0);
+    expect(relabel.stderr).toContain("'openservicemesh.io/monitored-by' already has a value (osm), and --overwrite is false");
+  });
+
+  it('kubectl patch with --type merge, strategic and json', async () => {
+    await ok('patch', 'ns', 'bookthief', '--type', 'merge', '-p', '{"metadata":{"labels":{"merge":"yes"}}}');
+    await ok('patch', 'ns', 'bookthief', '--type', 'strategic', '-p', '{"metadata":{"labels":{"strategic":"yes","merge":null}}}');
+    await ok('patch', 'ns', 'bookthief', '--type', 'json', '-p', '[{"op":"add","path":"/metadata/annotations","value":{"json":"yes"}}]');
+    const labels = ns('bookthief')?.metadata.labels ?? {};
+    expect(labels.strategic).toBe('yes');
+    expect(labels.merge).toBeUndefined();
+    expect(ns('bookthief')?.metadata.annotations).toEqual({ json: 'yes' });
+    const noop = await ok('patch', 'ns', 'bookthief', '--type', 'merge', '-p', '{"metadata":{"labels":{"strategic":"yes"}}}');
+    expect(noop).toContain('patched (no change)');
+    const failing = await kubectl('patch', 'ns', 'bookthief', '--type', 'json', '-p', '[{"op":"test","path":"/metadata/labels/strategic","value":"no"}]');
+    expect(failing.code).not.toBe(0);
+    expect(failing.stderr).toContain('the server rejected our request due to an error in our request');
+    const strategicCr = await kubectl('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'strategic', '-p', '{"spec":{}}');
+    expect(strategicCr.code).not.toBe(0);
+    expect(strategicCr.stderr).toContain(
+      'application/strategic-merge-patch+json is not supported by config.openservicemesh.io/v1alpha2, Kind=MeshConfig: the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+    );
+  });
+
+  it('kubectl rollout restart creates new, injected pods', async () => {
+    await ok('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=osm', '--overwrite');
+    const before = emu.store.list('v1', 'Pod', { namespace: 'bookbuyer' }).map((p) => p.metadata.name);
+    expect(await ok('rollout', 'restart', 'deploy/bookbuyer', '-n', 'bookbuyer')).toContain('deployment.apps/bookbuyer restarted');
+    await emu.idle();
+    const deploy = emu.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'bookbuyer', name: 'bookbuyer' });
+    const annotations = ((deploy?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations) ?? {};
+    expect(annotations['kubectl.kubernetes.io/restartedAt']).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/);
+    const pods = emu.store.list('v1', 'Pod', { namespace: 'bookbuyer' });
+    expect(pods).toHaveLength(1);
+    expect(before).not.toContain(pods[0].metadata.name);
+    expect(isInjected(pods[0])).toBe(true);
+    expect(await ok('rollout', 'status', 'deploy/bookbuyer', '-n', 'bookbuyer', '--timeout=10s')).toContain('successfully rolled out');
+    const rows = await ok('get', 'pods', '-n', 'bookbuyer');
+    expect(rows).toMatch(/2\/2\s+Running/);
+  });
+
+  it('kubectl get meshconfig -o yaml resolves the short name and prints the CR', async () => {
+    const out = await ok('get', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '-o', 'yaml');
+    const mc = load(out) as { apiVersion: string; kind: string; spec: { sidecar: { sidecarImage: string }; traffic: { interceptionMode: string } } };
+    expect(mc.apiVersion).toBe('config.openservicemesh.io/v1alpha2');
+    expect(mc.kind).toBe('MeshConfig');
+    expect(mc.spec.sidecar.sidecarImage).toBe('flomesh/pipy:0.90.3-54');
+    expect(mc.spec.traffic.interceptionMode).toBe('iptables');
+    await ok('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'merge', '-p', '{"spec":{"traffic":{"outboundIPRangeExclusionList":["10.96.0.1/32"]}}}');
+    const invalid = await kubectl('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'merge', '-p', '{"spec":{"traffic":{"outboundIPRangeExclusionList":["nope"]}}}');
+    expect(invalid.code).not.toBe(0);
+    expect(invalid.stderr).toContain('spec.traffic.outboundIPRangeExclusionList[0] in body should match');
+  });
+
+  it('kubectl replace with a stale resourceVersion fails with 409 Conflict', async () => {
+    const manifest = await ok('get', 'deploy', 'bookstore', '-n', 'bookstore', '-o', 'yaml');
+    const file = join(dir, 'bookstore.yaml');
+    await writeFile(file, manifest);
+    await ok('annotate', 'deploy', 'bookstore', '-n', 'bookstore', 'touched=yes');
+    const stale = await kubectl('replace', '-f', file);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain('Error from server (Conflict)');
+    expect(stale.stderr).toContain('the object has been modified');
+    const fresh = await ok('get', 'deploy', 'bookstore', '-n', 'bookstore', '-o', 'yaml');
+    await writeFile(file, fresh.replace('touched: "yes"', 'touched: "again"'));
+    expect(await ok('replace', '-f', file)).toContain('deployment.apps/bookstore replaced');
+    const annotations = emu.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'bookstore', name: 'bookstore' })?.metadata.annotations;
+    expect(annotations?.touched).toBe('again');
+  });
+
+  it('kubectl api-resources lists built-in and osm-edge kinds with short names', async () => {
+    const out = await ok('api-resources');
+    expect(out).toMatch(/^meshconfigs\s+meshconfig\s+config\.openservicemesh\.io\/v1alpha2\s+true\s+MeshConfig$/m);
+    expect(out).toMatch(/^deployments\s+deploy\s+apps\/v1\s+true\s+Deployment$/m);
+    expect(out).toMatch(/^egresses\s+egress\s+policy\.openservicemesh\.io\/v1alpha1\s+true\s+Egress$/m);
+    expect(out).toMatch(/^namespaces\s+ns\s+v1\s+false\s+Namespace$/m);
+  });
+});

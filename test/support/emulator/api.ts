@@ -1,0 +1,671 @@
+// The generic registry of kube-apiserver: create/update/patch/delete/list semantics on top of the
+// object store (defaulting, admission, validation, optimistic concurrency, generation, no-op writes).
+// HTTP handlers, controllers and the test-facing EmulatorStore all go through this class.
+
+import { randomUUID } from 'node:crypto';
+import { AdmissionChain, type AdmissionRequest, type Operation } from './admission.js';
+import { applyBuiltinDefaults } from './defaults.js';
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  fieldErr,
+  generateNameConflict,
+  genericUnprocessable,
+  invalid,
+  isStatusError,
+  methodNotSupported,
+  notFound,
+  unknownError,
+  unsupportedMediaType,
+  type FieldError,
+  type StatusBody,
+} from './errors.js';
+import {
+  applyJsonPatch,
+  decodeJsonPatch,
+  jsonMergePatch,
+  JsonPatchApplyError,
+  JsonPatchFormatError,
+  strategicMergePatch,
+  StrategicMergeError,
+  StrategicMergeFormatError,
+} from './patch.js';
+import { apiVersionOf, groupResource, resourceTypeFromCrd, typeKey, type ResourceRegistry, type ResourceType } from './resources.js';
+import { applyDefaults, prune } from './schema.js';
+import { FieldSelector, LabelSelector, parseFieldSelector, parseLabelSelector, SelectorParseError } from './selectors.js';
+import type { ObjectStore } from './store.js';
+import { asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
+import { fieldsOf, supportedFields } from './fields.js';
+import {
+  completeCrd,
+  nextClusterIp,
+  prepareForCreate,
+  preserveAllocatedValues,
+  sameIgnoringVersion,
+  scaleOf,
+  shouldDeleteDuringUpdate,
+  specChanged,
+} from './strategy.js';
+import { validateBuiltin, validateCustomResource, validateObjectMeta } from './validation.js';
+
+export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
+
+export const PATCH_CONTENT_TYPES: Readonly<Record<string, PatchType>> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+};
+
+const BUILTIN_PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
+];
+const CUSTOM_PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'];
+
+export function acceptedPatchTypes(rt: ResourceType): string[] {
+  return rt.custom ? CUSTOM_PATCH_TYPES : BUILTIN_PATCH_TYPES;
+}
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldManager?: string;
+  force?: boolean;
+  subresource?: string;
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+}
+
+export interface ListResult {
+  apiVersion: string;
+  kind: string;
+  metadata: { resourceVersion: string; continue?: string; remainingItemCount?: number };
+  items: KubeObject[];
+}
+
+export interface DeleteOptions {
+  dryRun?: boolean;
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+export interface DeleteResult {
+  /** The object as last seen (deleted) or as marked for deletion (pending). */
+  object: KubeObject;
+  /** What the apiserver answers: the object, or a Status Success for kinds that do not return it. */
+  body: KubeObject | Omit<StatusBody, 'code'>;
+  /** False when the object still exists (finalizers, graceful pod termination, namespace teardown). */
+  removed: boolean;
+}
+
+/** Hooks that let controllers observe API-level effects without going through the store. */
+export interface ApiHooks {
+  onCrdChanged?(): void;
+}
+
+const SYSTEM_META_FIELDS = ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'managedFields', 'selfLink'];
+
+export class KubeApi {
+  readonly admission = new AdmissionChain();
+  hooks: ApiHooks = {};
+
+  constructor(
+    readonly registry: ResourceRegistry,
+    readonly store: ObjectStore,
+  ) {}
+
+  // ------------------------------------------------------------------ reads
+
+  get(rt: ResourceType, version: string, namespace: string, name: string, subresource = ''): KubeObject {
+    this.requireVerb(rt, 'get');
+    const current = this.require(rt, namespace, name);
+    if (subresource === 'scale') return scaleOf(current);
+    return this.present(rt, version, current);
+  }
+
+  list(rt: ResourceType, version: string, namespace: string, opts: ListOptions = {}): ListResult {
+    this.requireVerb(rt, 'list');
+    const { labels, fields } = this.selectors(rt, opts);
+    const revision = String(this.store.currentRevision());
+    let items = this.store.scan(typeKey(rt), namespace || undefined).filter((obj) => this.matches(rt, obj, labels, fields));
+
+    let start = '';
+    if (opts.continue) start = decodeContinue(opts.continue);
+    if (start) items = items.filter((obj) => keyOf(obj) >= start);
+
+    const result: ListResult = {
+      apiVersion: apiVersionOf(rt, version),
+      kind: rt.listKind,
+      metadata: { resourceVersion: revision },
+      items: [],
+    };
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+    if (limit !== undefined && items.length > limit) {
+      const page = items.slice(0, limit);
+      result.metadata.continue = encodeContinue(revision, `${keyOf(page[page.length - 1])}\u0000`);
+      if (labels.isEmpty() && fields.isEmpty()) result.metadata.remainingItemCount = items.length - limit;
+      items = page;
+    }
+    result.items = items.map((obj) => this.present(rt, version, obj));
+    return result;
+  }
+
+  selectors(rt: ResourceType, opts: Pick<ListOptions, 'labelSelector' | 'fieldSelector'>): { labels: LabelSelector; fields: FieldSelector } {
+    let labels: LabelSelector;
+    let fields: FieldSelector;
+    try {
+      labels = parseLabelSelector(opts.labelSelector);
+    } catch (err) {
+      if (err instanceof SelectorParseError) throw badRequest(`unable to parse requirement: ${err.message}`);
+      throw err;
+    }
+    try {
+      fields = parseFieldSelector(opts.fieldSelector);
+    } catch (err) {
+      if (err instanceof SelectorParseError) throw badRequest(err.message);
+      throw err;
+    }
+    const supported = supportedFields(rt);
+    for (const r of fields.requirements) if (!supported.has(r.field)) throw badRequest(`field label not supported: ${r.field}`);
+    return { labels, fields };
+  }
+
+  matches(rt: ResourceType, obj: KubeObject, labels: LabelSelector, fields: FieldSelector): boolean {
+    return labels.matches(obj.metadata.labels) && (fields.isEmpty() || fields.matches(fieldsOf(rt, obj)));
+  }
+
+  // ------------------------------------------------------------------ create
+
+  create(rt: ResourceType, version: string, namespace: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+    this.requireVerb(rt, 'create');
+    const obj = this.decode(rt, version, body);
+    if (rt.virtual) return this.review(rt, version, obj);
+    this.bindNamespace(rt, namespace, obj);
+    if (obj.metadata.resourceVersion) throw unknownError('resourceVersion should not be set on objects to be created');
+    for (const field of SYSTEM_META_FIELDS) delete obj.metadata[field];
+    this.applyDefaults(rt, version, obj);
+    prepareForCreate(rt, obj);
+
+    const req = this.admissionRequest('CREATE', rt, version, namespace, obj.metadata.name ?? '', obj, undefined, opts);
+    this.admission.mutate(req);
+    if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = generateName(obj.metadata.generateName);
+
+    const errs = [...validateObjectMeta(rt, obj, true), ...this.validateBody(rt, version, obj)];
+    if (errs.length > 0) throw invalid(rt.kind, rt.group, obj.metadata.name ?? '', errs);
+    this.admission.validate(req);
+
+    const generated = !req.name && !!obj.metadata.generateName;
+    for (let attempt = 0; this.store.peek(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? ''); attempt++) {
+      if (!generated) throw alreadyExists(groupResource(rt), obj.metadata.name ?? '');
+      if (attempt >= 5) throw generateNameConflict(groupResource(rt), obj.metadata.name ?? '');
+      obj.metadata.name = generateName(obj.metadata.generateName ?? '');
+    }
+
+    obj.metadata.uid = randomUUID();
+    obj.metadata.creationTimestamp = nowTimestamp();
+    if (rt.tracksGeneration) obj.metadata.generation = 1;
+    this.allocate(rt, obj);
+    if (isCrd(rt)) completeCrd(obj);
+    if (opts.dryRun) return this.present(rt, version, obj);
+
+    const stored = this.store.create(typeKey(rt), this.toStorage(rt, obj));
+    if (isCrd(rt)) this.syncCrd(stored);
+    return this.present(rt, version, stored);
+  }
+
+  // ------------------------------------------------------------------ update
+
+  update(rt: ResourceType, version: string, namespace: string, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+    this.requireVerb(rt, 'update');
+    const current = this.require(rt, namespace, name);
+    if (opts.subresource === 'scale') return this.updateScale(rt, version, current, body, opts, false);
+    const incoming = this.decode(rt, version, body);
+    return this.commitUpdate(rt, version, current, incoming, opts, false);
+  }
+
+  // ------------------------------------------------------------------ patch
+
+  patch(
+    rt: ResourceType,
+    version: string,
+    namespace: string,
+    name: string,
+    patchType: PatchType,
+    patchBody: unknown,
+    opts: WriteOptions = {},
+  ): { object: KubeObject; created: boolean } {
+    this.requireVerb(rt, 'patch');
+    if (patchType === 'strategic' && rt.custom) throw unsupportedMediaType(acceptedPatchTypes(rt));
+    if (patchType === 'apply' && !opts.fieldManager) {
+      throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.required('fieldManager', 'is required for apply patch')]);
+    }
+    if (patchType !== 'apply' && opts.force !== undefined) {
+      throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.forbidden('force', 'may not be specified for non-apply patch')]);
+    }
+    const current = this.store.peek(typeKey(rt), rt.namespaced ? namespace : '', name);
+    if (!current) {
+      if (patchType !== 'apply' || opts.subresource) throw notFound(groupResource(rt), name);
+      const applied = this.decode(rt, version, patchBody);
+      if (applied.metadata.name !== name) throw badRequest(`the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`);
+      return { object: this.create(rt, version, namespace, applied, opts), created: true };
+    }
+    const base = opts.subresource === 'scale' ? scaleOf(current) : this.present(rt, version, current);
+    const patched = applyPatch(rt, patchType, base, patchBody);
+    if (opts.subresource === 'scale') return { object: this.updateScale(rt, version, current, patched, opts, true), created: false };
+    return { object: this.commitUpdate(rt, version, current, this.decode(rt, version, patched), opts, true), created: false };
+  }
+
+  private updateScale(rt: ResourceType, version: string, current: KubeObject, body: unknown, opts: WriteOptions, isPatch: boolean): KubeObject {
+    if (!rt.subresources.includes('scale')) throw notFound(groupResource(rt), current.metadata.name ?? '');
+    const scale = asRecord(body);
+    const replicas = asRecord(scale.spec).replicas;
+    const rv = asRecord(scale.metadata).resourceVersion;
+    if (typeof rv === 'string' && rv && rv !== current.metadata.resourceVersion) throw conflict(groupResource(rt), current.metadata.name ?? '');
+    if (typeof replicas !== 'number' || replicas < 0)
+      throw invalid('Scale', 'autoscaling', current.metadata.name ?? '', [fieldErr.invalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0')]);
+    const next = this.present(rt, version, current);
+    (next.spec as Record<string, unknown>).replicas = replicas;
+    const updated = this.commitUpdate(rt, version, current, next, { ...opts, subresource: '' }, isPatch);
+    return scaleOf(updated);
+  }
+
+  private commitUpdate(rt: ResourceType, version: string, current: KubeObject, incoming: KubeObject, opts: WriteOptions, isPatch: boolean): KubeObject {
+    const name = current.metadata.name ?? '';
+    const namespace = current.metadata.namespace ?? '';
+    const gr = groupResource(rt);
+    if (incoming.metadata.name !== name)
+      throw badRequest(`the name of the object (${incoming.metadata.name ?? ''}) does not match the name on the URL (${name})`);
+    if (rt.namespaced && incoming.metadata.namespace && incoming.metadata.namespace !== namespace)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+
+    if (incoming.metadata.uid && incoming.metadata.uid !== current.metadata.uid)
+      throw conflict(gr, name, `Precondition failed: UID in precondition: ${incoming.metadata.uid}, UID in object meta: ${current.metadata.uid ?? ''}`);
+    const requestedVersion = incoming.metadata.resourceVersion;
+    if (requestedVersion) {
+      if (requestedVersion !== current.metadata.resourceVersion) throw conflict(gr, name);
+    } else if (rt.custom && !isPatch) {
+      throw invalid(rt.kind, rt.group, name, [fieldErr.invalidRaw('metadata.resourceVersion', '0x0', 'must be specified for an update')]);
+    }
+
+    const next = this.buildUpdated(rt, version, current, incoming, opts.subresource ?? '');
+    const req = this.admissionRequest('UPDATE', rt, version, namespace, name, next, current, opts);
+    this.admission.mutate(req);
+    const errs = [...validateObjectMeta(rt, next, false), ...this.validateBody(rt, version, next, current)];
+    if (errs.length > 0) throw invalid(rt.kind, rt.group, name, errs);
+    this.admission.validate(req);
+
+    if (rt.tracksGeneration && specChanged(rt, current, next)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    const storageNext = this.toStorage(rt, next);
+
+    if (shouldDeleteDuringUpdate(storageNext)) {
+      if (opts.dryRun) return this.present(rt, version, storageNext);
+      const removed = this.store.remove(typeKey(rt), namespace, name);
+      return this.present(rt, version, removed ?? storageNext);
+    }
+    // kube-apiserver skips writes that change nothing, so resourceVersion stays put.
+    if (sameIgnoringVersion(storageNext, current)) return this.present(rt, version, current);
+    if (opts.dryRun) return this.present(rt, version, storageNext);
+    const stored = this.store.update(typeKey(rt), storageNext);
+    if (isCrd(rt)) this.syncCrd(stored);
+    return this.present(rt, version, stored);
+  }
+
+  private buildUpdated(rt: ResourceType, version: string, current: KubeObject, incoming: KubeObject, subresource: string): KubeObject {
+    let next: KubeObject;
+    if (subresource === 'status') {
+      next = this.present(rt, version, current);
+      if (incoming.status === undefined) delete next.status;
+      else next.status = clone(incoming.status);
+      return next;
+    }
+    next = clone(incoming);
+    next.apiVersion = apiVersionOf(rt, version);
+    next.kind = rt.kind;
+    next.metadata.namespace = current.metadata.namespace;
+    if (!rt.namespaced) delete next.metadata.namespace;
+    for (const field of SYSTEM_META_FIELDS) {
+      if (current.metadata[field] === undefined) delete next.metadata[field];
+      else next.metadata[field] = clone(current.metadata[field]);
+    }
+    if (rt.hasStatusSubresource) {
+      if (current.status === undefined) delete next.status;
+      else next.status = clone(current.status);
+    }
+    if (rt.group === '' && rt.plural === 'namespaces') {
+      next.spec = clone(current.spec);
+    }
+    if (rt.group === '' && rt.plural === 'services') preserveAllocatedValues(next, current);
+    this.applyDefaults(rt, version, next);
+    return next;
+  }
+
+  // ------------------------------------------------------------------ delete
+
+  delete(rt: ResourceType, version: string, namespace: string, name: string, opts: DeleteOptions = {}): DeleteResult {
+    this.requireVerb(rt, 'delete');
+    const current = this.require(rt, namespace, name);
+    const gr = groupResource(rt);
+    const pre = opts.preconditions ?? {};
+    if (pre.uid && pre.uid !== current.metadata.uid)
+      throw conflict(gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid ?? ''}`);
+    if (pre.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
+      throw conflict(
+        gr,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion ?? ''}`,
+      );
+    const req = this.admissionRequest('DELETE', rt, version, namespace, name, undefined, current, opts);
+    this.admission.mutate(req);
+    this.admission.validate(req);
+
+    if (rt.group === '' && rt.plural === 'namespaces') return this.deleteNamespace(rt, version, current, opts);
+
+    const pending = this.pendingDeletion(rt, current, opts);
+    if (pending) {
+      if (opts.dryRun) return { object: this.present(rt, version, pending), body: this.present(rt, version, pending), removed: false };
+      const stored = sameIgnoringVersion(pending, current) ? current : this.store.update(typeKey(rt), pending);
+      const shown = this.present(rt, version, stored);
+      return { object: shown, body: shown, removed: false };
+    }
+    if (opts.dryRun) return this.deletedResult(rt, version, current);
+
+    if (opts.propagationPolicy === 'Orphan') this.orphanDependents(current);
+    if (isCrd(rt)) this.removeCrdContents(current);
+    const removed = this.store.remove(typeKey(rt), rt.namespaced ? namespace : '', name) ?? current;
+    if (isCrd(rt)) this.syncCrdRemoval(removed);
+    return this.deletedResult(rt, version, removed);
+  }
+
+  /** Removes an object unconditionally (graceful termination finished, namespace teardown, GC). */
+  forceRemove(rt: ResourceType, namespace: string, name: string): KubeObject | undefined {
+    const current = this.store.peek(typeKey(rt), namespace, name);
+    if (!current) return undefined;
+    if (isCrd(rt)) this.removeCrdContents(current);
+    const removed = this.store.remove(typeKey(rt), namespace, name);
+    if (removed && isCrd(rt)) this.syncCrdRemoval(removed);
+    return removed;
+  }
+
+  deleteCollection(rt: ResourceType, version: string, namespace: string, listOpts: ListOptions, opts: DeleteOptions = {}): ListResult {
+    this.requireVerb(rt, 'deletecollection');
+    const listed = this.list(rt, version, namespace, { labelSelector: listOpts.labelSelector, fieldSelector: listOpts.fieldSelector });
+    const deleted: KubeObject[] = [];
+    for (const item of listed.items) {
+      try {
+        deleted.push(this.delete(rt, version, item.metadata.namespace ?? '', item.metadata.name ?? '', opts).object);
+      } catch (err) {
+        if (!(isStatusError(err) && err.code === 404)) throw err;
+      }
+    }
+    return { ...listed, items: deleted };
+  }
+
+  private deletedResult(rt: ResourceType, version: string, obj: KubeObject): DeleteResult {
+    const shown = this.present(rt, version, obj);
+    const body = rt.returnDeletedObject
+      ? shown
+      : {
+          kind: 'Status' as const,
+          apiVersion: 'v1' as const,
+          metadata: {},
+          status: 'Success' as const,
+          details: { name: obj.metadata.name, group: rt.group || undefined, kind: rt.plural, uid: obj.metadata.uid },
+        };
+    return { object: shown, body, removed: true };
+  }
+
+  /** The marked-for-deletion object when deletion must wait (finalizers, graceful pod shutdown). */
+  private pendingDeletion(rt: ResourceType, current: KubeObject, opts: DeleteOptions): KubeObject | undefined {
+    const finalizers = current.metadata.finalizers ?? [];
+    if (finalizers.length > 0) {
+      const next = clone(current);
+      next.metadata.deletionTimestamp ??= nowTimestamp();
+      next.metadata.deletionGracePeriodSeconds ??= 0;
+      return next;
+    }
+    if (rt.group === '' && rt.plural === 'pods') {
+      const spec = asRecord(current.spec);
+      const scheduled = typeof spec.nodeName === 'string' && spec.nodeName !== '';
+      const grace =
+        opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+      if (!scheduled || grace <= 0) return undefined;
+      const previousGrace = current.metadata.deletionGracePeriodSeconds;
+      if (previousGrace !== undefined && previousGrace <= grace) return clone(current);
+      const next = clone(current);
+      next.metadata.deletionTimestamp = nowTimestamp(new Date(Date.now() + grace * 1000));
+      next.metadata.deletionGracePeriodSeconds = grace;
+      return next;
+    }
+    return undefined;
+  }
+
+  private deleteNamespace(rt: ResourceType, version: string, current: KubeObject, opts: DeleteOptions): DeleteResult {
+    if (current.metadata.deletionTimestamp) {
+      const shown = this.present(rt, version, current);
+      return { object: shown, body: shown, removed: false };
+    }
+    const next = clone(current);
+    next.metadata.deletionTimestamp = nowTimestamp();
+    next.status = { ...asRecord(next.status), phase: 'Terminating' };
+    if (opts.dryRun) {
+      const shown = this.present(rt, version, next);
+      return { object: shown, body: shown, removed: false };
+    }
+    const shown = this.present(rt, version, this.store.update(typeKey(rt), next));
+    return { object: shown, body: shown, removed: false };
+  }
+
+  private orphanDependents(owner: KubeObject): void {
+    const uid = owner.metadata.uid;
+    for (const rt of this.registry.all()) {
+      for (const obj of this.store.scan(typeKey(rt))) {
+        const refs = obj.metadata.ownerReferences ?? [];
+        if (!refs.some((r) => r.uid === uid)) continue;
+        const next = clone(obj);
+        next.metadata.ownerReferences = refs.filter((r) => r.uid !== uid);
+        if (next.metadata.ownerReferences.length === 0) delete next.metadata.ownerReferences;
+        this.store.update(typeKey(rt), next);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  requireVerb(rt: ResourceType, verb: string): void {
+    if (!rt.verbs.includes(verb)) throw methodNotSupported(groupResource(rt), verb);
+  }
+
+  private require(rt: ResourceType, namespace: string, name: string): KubeObject {
+    const found = this.store.peek(typeKey(rt), rt.namespaced ? namespace : '', name);
+    if (!found) throw notFound(groupResource(rt), name);
+    return found;
+  }
+
+  /** The object as served at `version` (custom resources use conversion strategy None). */
+  present(rt: ResourceType, version: string, obj: KubeObject): KubeObject {
+    const out = clone(obj);
+    const ordered: KubeObject = { apiVersion: apiVersionOf(rt, version), kind: rt.kind, metadata: out.metadata };
+    for (const [key, value] of Object.entries(out)) if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') ordered[key] = value;
+    return ordered;
+  }
+
+  private toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
+    const out = clone(obj);
+    out.apiVersion = apiVersionOf(rt, rt.storageVersion);
+    out.kind = rt.kind;
+    return out;
+  }
+
+  private decode(rt: ResourceType, version: string, body: unknown): KubeObject {
+    if (!isObject(body)) throw badRequest(`the object provided is unrecognized (must be of type ${rt.kind})`);
+    const obj = clone(body) as KubeObject;
+    const expected = apiVersionOf(rt, version);
+    if (rt.custom && (typeof obj.kind !== 'string' || obj.kind === '')) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== expected)
+      throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${expected})`);
+    if (obj.kind !== undefined && obj.kind !== rt.kind)
+      throw badRequest(`${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind "${String(obj.kind)}" is registered for version "${expected}"`);
+    obj.apiVersion = expected;
+    obj.kind = rt.kind;
+    obj.metadata = isObject(obj.metadata) ? (obj.metadata as KubeObject['metadata']) : {};
+    return obj;
+  }
+
+  private bindNamespace(rt: ResourceType, namespace: string, obj: KubeObject): void {
+    if (!rt.namespaced) {
+      delete obj.metadata.namespace;
+      return;
+    }
+    if (obj.metadata.namespace && obj.metadata.namespace !== namespace)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    obj.metadata.namespace = namespace;
+  }
+
+  private applyDefaults(rt: ResourceType, version: string, obj: KubeObject): void {
+    if (rt.custom) {
+      const schema = rt.crd?.schemas.get(version);
+      const pruned = applyDefaults(prune(obj, schema, true), schema) as KubeObject;
+      for (const key of Object.keys(obj)) delete obj[key];
+      Object.assign(obj, pruned);
+      return;
+    }
+    applyBuiltinDefaults(rt, obj);
+  }
+
+  private validateBody(rt: ResourceType, version: string, obj: KubeObject, old?: KubeObject): FieldError[] {
+    return rt.custom ? validateCustomResource(rt, version, obj) : validateBuiltin(rt, obj, old);
+  }
+
+  private admissionRequest(
+    operation: Operation,
+    rt: ResourceType,
+    version: string,
+    namespace: string,
+    name: string,
+    object: KubeObject | undefined,
+    oldObject: KubeObject | undefined,
+    opts: { dryRun?: boolean; subresource?: string },
+  ): AdmissionRequest {
+    return {
+      operation,
+      rt,
+      version,
+      namespace: rt.namespaced ? namespace : '',
+      name,
+      subresource: opts.subresource ?? '',
+      object,
+      oldObject,
+      dryRun: opts.dryRun === true,
+    };
+  }
+
+  private review(rt: ResourceType, version: string, obj: KubeObject): KubeObject {
+    const out = this.present(rt, version, obj);
+    out.metadata = {};
+    out.status = { allowed: true, reason: 'the Kubernetes API emulator authorizes every request' };
+    return out;
+  }
+
+  private allocate(rt: ResourceType, obj: KubeObject): void {
+    if (rt.group !== '' || rt.plural !== 'services') return;
+    const spec = asRecord(obj.spec);
+    if (spec.type === 'ExternalName') return;
+    const used = new Set(this.store.scan('/services').map((svc) => asRecord(svc.spec).clusterIP));
+    if (typeof spec.clusterIP === 'string' && spec.clusterIP !== '') {
+      if (spec.clusterIP !== 'None' && used.has(spec.clusterIP))
+        throw invalid(rt.kind, rt.group, obj.metadata.name ?? '', [
+          fieldErr.invalidRaw('spec.clusterIPs', `[]string{${JSON.stringify(spec.clusterIP)}}`, `failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`),
+        ]);
+    } else {
+      spec.clusterIP = nextClusterIp(used);
+    }
+    spec.clusterIPs = [spec.clusterIP];
+  }
+
+  private syncCrd(crd: KubeObject): void {
+    const rt = resourceTypeFromCrd(crd);
+    if (rt) this.registry.register(rt);
+    this.hooks.onCrdChanged?.();
+  }
+
+  private removeCrdContents(crd: KubeObject): void {
+    const rt = resourceTypeFromCrd(crd);
+    if (!rt) return;
+    for (const obj of this.store.scan(typeKey(rt))) this.store.remove(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? '');
+  }
+
+  private syncCrdRemoval(crd: KubeObject): void {
+    const rt = resourceTypeFromCrd(crd);
+    if (rt) {
+      this.registry.unregister(rt.group, rt.plural);
+      this.store.dropType(typeKey(rt));
+    }
+    this.hooks.onCrdChanged?.();
+  }
+}
+
+// ------------------------------------------------------------------ free helpers
+
+function isCrd(rt: ResourceType): boolean {
+  return rt.group === 'apiextensions.k8s.io' && rt.plural === 'customresourcedefinitions';
+}
+
+function keyOf(obj: KubeObject): string {
+  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+}
+
+function generateName(prefix: string): string {
+  const base = prefix.length > 58 ? prefix.slice(0, 58) : prefix;
+  return `${base}${randomSuffix(5)}`;
+}
+
+function encodeContinue(revision: string, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(revision), start })).toString('base64');
+}
+
+function decodeContinue(token: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+    if (isObject(parsed) && parsed.v === 'meta.k8s.io/v1' && typeof parsed.start === 'string') return parsed.start;
+  } catch {
+    // fall through to the apiserver's error
+  }
+  throw badRequest(`continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)`);
+}
+
+function applyPatch(rt: ResourceType, patchType: PatchType, base: KubeObject, patchBody: unknown): unknown {
+  switch (patchType) {
+    case 'merge':
+      if (!isObject(patchBody)) throw badRequest('Invalid JSON Patch');
+      return jsonMergePatch(base, patchBody);
+    case 'json':
+      try {
+        return applyJsonPatch(base, decodeJsonPatch(patchBody));
+      } catch (err) {
+        if (err instanceof JsonPatchFormatError) throw badRequest(err.message);
+        if (err instanceof JsonPatchApplyError) throw genericUnprocessable();
+        throw err;
+      }
+    case 'strategic':
+    case 'apply':
+      try {
+        if (!isObject(patchBody)) throw new StrategicMergeFormatError('invalid JSON document');
+        if (patchType === 'apply' && rt.custom) return jsonMergePatch(base, patchBody);
+        return strategicMergePatch(base, patchBody, rt.smp);
+      } catch (err) {
+        if (err instanceof StrategicMergeFormatError) throw badRequest(err.message);
+        if (err instanceof StrategicMergeError) throw unknownError(err.message);
+        throw err;
+      }
+  }
+}

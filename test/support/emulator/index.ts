@@ -1,0 +1,136 @@
+// Public API of the Kubernetes API emulator: a real HTTP server with kube-apiserver semantics,
+// simulated controllers and an osm-edge v1.3.9 install, for tests that talk to it through a kubeconfig.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { namespaceLifecyclePlugin, podDefaultsPlugin, serviceAccountPlugin } from './admission.js';
+import { KubeApi } from './api.js';
+import { ControllerManager } from './controllers.js';
+import { StoreFacade, type EmulatorStore } from './facade.js';
+import { Faults, RequestRecorder, type FaultController, type RequestLog } from './faults.js';
+import { renderKubeconfig } from './kubeconfig.js';
+import { InjectorNamespaceCache, OSM, osmInjectorBackend, osmValidatorBackend } from './osm.js';
+import { ResourceRegistry } from './resources.js';
+import { NODE_NAME, seedBaseCluster, seedBookstore, seedOsmControlPlane } from './seed.js';
+import { EmulatorServer } from './server.js';
+import { ObjectStore } from './store.js';
+import { webhookAdmissionPlugin, type WebhookBackend } from './webhooks.js';
+import { WorkTracker } from './work.js';
+
+export interface EmulatorOptions {
+  /** Default 0 (ephemeral); the host is always 127.0.0.1. */
+  port?: number;
+  /** Default 'osm': base cluster + osm-edge v1.3.9 + bookstore demo. 'empty': base cluster only. */
+  seed?: 'osm' | 'empty';
+  /** Bearer token required on every API request; default a random token. */
+  token?: string;
+  /** Simulated osm-injector informer lag (semantics §11 race); default 0. */
+  injectorLagMs?: number;
+  /** Delay before a new pod becomes Running+Ready (and before a deleted pod disappears); default 0. */
+  podStartMs?: number;
+}
+
+export interface Emulator {
+  /** http://127.0.0.1:<port> (plain HTTP; the same port also speaks TLS). */
+  url: string;
+  /** https://127.0.0.1:<port>: what kubeconfig() uses, because kubectl sends bearer tokens only over TLS. */
+  tlsUrl: string;
+  port: number;
+  token: string;
+  kubeconfig(opts?: { contexts?: string[] }): string;
+  writeKubeconfig(path: string, opts?: { contexts?: string[] }): Promise<void>;
+  store: EmulatorStore;
+  faults: FaultController;
+  requests: RequestLog;
+  /** Resolves when the simulated controllers have settled (same as store.idle()). */
+  idle(): Promise<void>;
+  /** Changes the simulated timings of a running emulator. */
+  configure(settings: { injectorLagMs?: number; podStartMs?: number }): void;
+  close(): Promise<void>;
+}
+
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const settings = { injectorLagMs: opts.injectorLagMs ?? 0, podStartMs: opts.podStartMs ?? 0 };
+  const token = opts.token ?? randomBytes(24).toString('hex');
+  const registry = new ResourceRegistry();
+  const objects = new ObjectStore();
+  const api = new KubeApi(registry, objects);
+  const work = new WorkTracker();
+
+  const injectorCache = new InjectorNamespaceCache(objects, work, () => settings.injectorLagMs);
+  const backends = new Map<string, WebhookBackend>([
+    [OSM.injectorWebhook, osmInjectorBackend(api, injectorCache)],
+    [OSM.validatorWebhook, osmValidatorBackend()],
+  ]);
+  api.admission.add(namespaceLifecyclePlugin(objects));
+  api.admission.add(serviceAccountPlugin(objects));
+  api.admission.add(podDefaultsPlugin());
+  api.admission.add(webhookAdmissionPlugin(objects, backends));
+
+  const controllers = new ControllerManager(api, work, { podStartMs: () => settings.podStartMs, nodeName: NODE_NAME });
+  controllers.start();
+
+  const store = new StoreFacade(api, work);
+  seedBaseCluster(store);
+  if ((opts.seed ?? 'osm') === 'osm') {
+    seedOsmControlPlane(store);
+    await work.idle(); // the injector must be Ready before application pods are admitted
+    seedBookstore(store);
+  }
+  await work.idle();
+
+  const faults = new Faults();
+  const requests = new RequestRecorder();
+  const server = new EmulatorServer({ api, faults, requests, work, token });
+  const port = await server.listen(opts.port ?? 0);
+  const url = `http://127.0.0.1:${port}`;
+  const tlsUrl = `https://127.0.0.1:${port}`;
+  let closed = false;
+
+  return {
+    url,
+    port,
+    token,
+    store,
+    faults,
+    requests,
+    tlsUrl,
+    kubeconfig: (k) => renderKubeconfig(tlsUrl, token, k),
+    async writeKubeconfig(path, k) {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, renderKubeconfig(tlsUrl, token, k), { mode: 0o600 });
+    },
+    idle: () => work.idle(),
+    configure(next) {
+      if (next.injectorLagMs !== undefined) settings.injectorLagMs = next.injectorLagMs;
+      if (next.podStartMs !== undefined) settings.podStartMs = next.podStartMs;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      controllers.stop();
+      work.close();
+      await server.close();
+    },
+  };
+}
+
+export {
+  SEEDED_APP_NAMESPACES,
+  OSM_NAMESPACE,
+  MESH_NAME,
+  seedAppNamespace,
+  seedBaseCluster,
+  seedOsmControlPlane,
+  seedBookstore,
+  osmCrds,
+  defaultMeshConfigSpec,
+  type AppNamespaceOptions,
+} from './seed.js';
+export { OSM, isInjected } from './osm.js';
+export type { EmulatorStore, ListFilter } from './facade.js';
+export type { FaultController, FaultRule, RequestLog, RequestLogEntry, RequestFilter } from './faults.js';
+export type { KubeObject, ObjectRef, ObjectMeta } from './types.js';
+export type { PatchType, DeleteOptions } from './api.js';
+export { StatusError } from './errors.js';

@@ -1,0 +1,690 @@
+// HTTP front end of the emulator (node:http): authentication, routing of /api and /apis paths,
+// content negotiation, watch streaming, discovery, fault injection and the /_emulator admin API.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { CORE_SCHEMA, load } from 'js-yaml';
+import { acceptedPatchTypes, PATCH_CONTENT_TYPES, type KubeApi, type ListOptions } from './api.js';
+import {
+  aggregatedContentType,
+  aggregatedDiscovery,
+  aggregatedVersion,
+  apiGroupDocument,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  VERSION_INFO,
+} from './discovery.js';
+import {
+  badRequest,
+  internalError,
+  isStatusError,
+  notAcceptable,
+  notFound,
+  resourceExpired,
+  statusForCode,
+  StatusError,
+  unauthorized,
+  unsupportedMediaType,
+  type StatusBody,
+} from './errors.js';
+import { Faults, RequestRecorder, validateRule, type RequestLogEntry } from './faults.js';
+import { apiVersionOf, groupResource, typeKey, type ResourceType } from './resources.js';
+import type { StoreEvent } from './store.js';
+import { openApiV3Document, openApiV3Index } from './openapi.js';
+import { toTable, wantsTable, type IncludeObject } from './tables.js';
+import { EMULATOR_TLS_CERT, EMULATOR_TLS_KEY } from './tls.js';
+import { isObject, type KubeObject } from './types.js';
+import type { WorkTracker } from './work.js';
+
+export interface ServerDeps {
+  api: KubeApi;
+  faults: Faults;
+  requests: RequestRecorder;
+  work: WorkTracker;
+  token: string;
+  bookmarkIntervalMs?: number;
+}
+
+interface ResourceRoute {
+  kind: 'resource';
+  group: string;
+  version: string;
+  rt: ResourceType;
+  namespace: string;
+  name: string;
+  subresource: string;
+  watchPath: boolean;
+}
+
+interface OtherRoute {
+  kind: 'other';
+  group: string;
+  version: string;
+  handler: (req: IncomingMessage) => Reply;
+}
+
+type Route = ResourceRoute | OtherRoute;
+
+interface Reply {
+  status: number;
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+const JSON_TYPE = 'application/json';
+const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
+
+function statusReply(err: StatusError): Reply {
+  const headers: Record<string, string> = {};
+  const retry = err.status.details?.retryAfterSeconds;
+  if (retry) headers['Retry-After'] = String(retry);
+  return { status: err.code, body: err.status, headers };
+}
+
+function parseBool(value: string | null): boolean | undefined {
+  if (value === null) return undefined;
+  return value === 'true' || value === '1';
+}
+
+function queryOptions(params: URLSearchParams): ListOptions {
+  const limit = params.get('limit');
+  return {
+    labelSelector: params.get('labelSelector') ?? undefined,
+    fieldSelector: params.get('fieldSelector') ?? undefined,
+    limit: limit ? Number(limit) : undefined,
+    continue: params.get('continue') ?? undefined,
+    resourceVersion: params.get('resourceVersion') ?? undefined,
+  };
+}
+
+function baseContentType(header: string | undefined): string {
+  return (header ?? '').split(';')[0].trim().toLowerCase();
+}
+
+function acceptsJson(accept: string | undefined): boolean {
+  if (!accept) return true;
+  return accept.split(',').some((part) => {
+    const type = part.split(';')[0].trim().toLowerCase();
+    return type === '*/*' || type === 'application/*' || type === 'application/json' || type === 'application/yaml';
+  });
+}
+
+/**
+ * One TCP port serving both plain HTTP and TLS: the first byte of a connection tells them apart
+ * (0x16 starts a TLS handshake). client-node accepts http:// kubeconfigs, but kubectl only sends a
+ * bearer token over TLS, so the kubeconfig points at https:// on the same port.
+ */
+export class EmulatorServer {
+  private readonly tcp: TcpServer;
+  private readonly http: Server;
+  private readonly https: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly watchClosers = new Set<() => void>();
+
+  constructor(private readonly deps: ServerDeps) {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) {
+          const status = internalError((err as Error).message ?? String(err));
+          res.writeHead(500, { 'Content-Type': JSON_TYPE });
+          res.end(JSON.stringify(status.status));
+        } else {
+          res.destroy();
+        }
+      });
+    };
+    this.http = createServer(handler);
+    this.https = createTlsServer({ cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY }, handler);
+    this.tcp = createTcpServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        (first[0] === 0x16 ? this.https : this.http).emit('connection', socket);
+        process.nextTick(() => socket.resume());
+      });
+    });
+  }
+
+  listen(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once('error', reject);
+      this.tcp.listen(port, '127.0.0.1', () => {
+        const address = this.tcp.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  private port(): number {
+    const address = this.tcp.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  async close(): Promise<void> {
+    for (const close of [...this.watchClosers]) close();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    if (url.pathname.startsWith('/_emulator/') || url.pathname === '/_emulator') {
+      await this.handleAdmin(req, res, url);
+      return;
+    }
+    const started = Date.now();
+    const body = await readBody(req);
+    const entry: RequestLogEntry = {
+      method: req.method ?? 'GET',
+      verb: 'get',
+      apiGroup: '',
+      apiVersion: '',
+      status: 0,
+      contentType: req.headers['content-type'],
+      userAgent: req.headers['user-agent'],
+      at: started,
+      path: url.pathname,
+      query: url.search,
+      durationMs: 0,
+    };
+
+    let route: Route | undefined;
+    try {
+      route = this.route(url.pathname);
+    } catch (err) {
+      if (!isStatusError(err)) throw err;
+    }
+    if (route?.kind === 'resource') {
+      Object.assign(entry, {
+        apiGroup: route.group,
+        apiVersion: route.version,
+        resource: route.rt.plural,
+        subresource: route.subresource || undefined,
+        namespace: route.namespace || undefined,
+        name: route.name || undefined,
+        verb: rbacVerb(req.method ?? 'GET', route, url.searchParams),
+      });
+    } else if (route) {
+      Object.assign(entry, { apiGroup: route.group, apiVersion: route.version });
+    }
+
+    const authError = this.authenticate(req, url.pathname);
+    if (authError) {
+      this.finish(res, entry, statusReply(authError));
+      return;
+    }
+
+    const decision = this.deps.faults.decide(entry);
+    if (decision.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, decision.latencyMs));
+    const rule = decision.rule;
+    if (rule?.drop) {
+      this.log({ ...entry, fault: 'drop', durationMs: Date.now() - started });
+      req.socket.destroy();
+      return;
+    }
+    if (rule?.timeout) {
+      this.log({ ...entry, fault: 'timeout', durationMs: Date.now() - started });
+      return; // the socket stays open until the client gives up or the emulator closes
+    }
+    if (rule && rule.status !== undefined) {
+      this.finish(res, { ...entry, fault: 'error' }, statusReply(faultStatus(rule, entry)));
+      return;
+    }
+
+    if (!route) {
+      this.finish(res, entry, statusReply(pageNotFound()));
+      return;
+    }
+    if (!acceptsJson(req.headers.accept)) {
+      this.finish(res, entry, statusReply(notAcceptable(['application/json', 'application/yaml'])));
+      return;
+    }
+    try {
+      if (route.kind === 'other') {
+        this.finish(res, entry, route.handler(req));
+        return;
+      }
+      if (entry.verb === 'watch') {
+        this.startWatch(req, res, route, url.searchParams, entry);
+        return;
+      }
+      this.finish(res, entry, this.resourceRequest(req, route, url.searchParams, body));
+    } catch (err) {
+      if (isStatusError(err)) this.finish(res, entry, statusReply(err));
+      else this.finish(res, entry, statusReply(internalError((err as Error).message ?? String(err))));
+    }
+  }
+
+  private authenticate(req: IncomingMessage, path: string): StatusError | undefined {
+    const header = req.headers.authorization;
+    if (!header) return PUBLIC_PATHS.has(path) ? undefined : unauthorized();
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    return match && match[1].trim() === this.deps.token ? undefined : unauthorized();
+  }
+
+  private log(entry: RequestLogEntry): void {
+    this.deps.requests.push(entry);
+  }
+
+  private finish(res: ServerResponse, entry: RequestLogEntry, reply: Reply): void {
+    const contentType = reply.contentType ?? JSON_TYPE;
+    const payload = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+    res.writeHead(reply.status, { 'Content-Type': contentType, 'Audit-Id': cryptoId(), ...(reply.headers ?? {}) });
+    res.end(payload);
+    this.log({ ...entry, status: reply.status, durationMs: Date.now() - entry.at });
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  private route(pathname: string): Route | undefined {
+    const { api } = this.deps;
+    const registry = api.registry;
+    const parts = pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const address = `127.0.0.1:${this.port()}`;
+    if (parts.length === 1 && ['version', 'healthz', 'livez', 'readyz'].includes(parts[0])) {
+      const name = parts[0];
+      return {
+        kind: 'other',
+        group: '',
+        version: '',
+        handler: () => (name === 'version' ? { status: 200, body: VERSION_INFO } : { status: 200, body: 'ok', contentType: 'text/plain; charset=utf-8' }),
+      };
+    }
+    if (parts[0] === 'openapi' && parts[1] === 'v3') {
+      if (parts.length === 2) return { kind: 'other', group: '', version: '', handler: () => ({ status: 200, body: openApiV3Index(registry) }) };
+      const isCore = parts[2] === 'api' && parts.length === 4;
+      const isGroup = parts[2] === 'apis' && parts.length === 5;
+      const doc = isCore ? openApiV3Document(registry, '', parts[3]) : isGroup ? openApiV3Document(registry, parts[3], parts[4]) : undefined;
+      return doc ? { kind: 'other', group: '', version: '', handler: () => ({ status: 200, body: doc }) } : undefined;
+    }
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (parts[0] === 'api') {
+      if (parts.length === 1)
+        return {
+          kind: 'other',
+          group: '',
+          version: '',
+          handler: (req) => {
+            const agg = aggregatedVersion(req.headers.accept);
+            if (agg) return { status: 200, body: aggregatedDiscovery(registry, true, agg), contentType: aggregatedContentType(agg) };
+            return { status: 200, body: apiVersions(address) };
+          },
+        };
+      group = '';
+      version = parts[1];
+      rest = parts.slice(2);
+    } else if (parts[0] === 'apis') {
+      if (parts.length === 1)
+        return {
+          kind: 'other',
+          group: '',
+          version: '',
+          handler: (req) => {
+            const agg = aggregatedVersion(req.headers.accept);
+            if (agg) return { status: 200, body: aggregatedDiscovery(registry, false, agg), contentType: aggregatedContentType(agg) };
+            return { status: 200, body: apiGroupList(registry) };
+          },
+        };
+      group = parts[1];
+      if (parts.length === 2) {
+        const doc = apiGroupDocument(registry, group);
+        return doc ? { kind: 'other', group, version: '', handler: () => ({ status: 200, body: doc }) } : undefined;
+      }
+      version = parts[2];
+      rest = parts.slice(3);
+    } else {
+      return undefined;
+    }
+    if (rest.length === 0) {
+      const list = apiResourceList(registry, group, version);
+      return list ? { kind: 'other', group, version, handler: () => ({ status: 200, body: list }) } : undefined;
+    }
+    let watchPath = false;
+    if (rest[0] === 'watch') {
+      watchPath = true;
+      rest = rest.slice(1);
+    }
+    let namespace = '';
+    let resource: string;
+    let name = '';
+    let subresource = '';
+    if (rest[0] === 'namespaces' && rest.length >= 3 && registry.served(group, version, rest[2])?.namespaced) {
+      namespace = rest[1];
+      [resource, name = '', subresource = ''] = rest.slice(2);
+      if (rest.length > 5) return undefined;
+    } else {
+      [resource, name = '', subresource = ''] = rest;
+      if (rest.length > 3) return undefined;
+    }
+    const rt = registry.served(group, version, resource);
+    if (!rt) return undefined;
+    if (namespace && !rt.namespaced) return undefined;
+    if (subresource && !rt.subresources.includes(subresource)) throw notFound(groupResource(rt), name);
+    return { kind: 'resource', group, version, rt, namespace, name, subresource, watchPath };
+  }
+
+  // ------------------------------------------------------------------ resource requests
+
+  private resourceRequest(req: IncomingMessage, route: ResourceRoute, params: URLSearchParams, raw: Buffer): Reply {
+    const { api } = this.deps;
+    const { rt, version, namespace, name, subresource } = route;
+    const method = req.method ?? 'GET';
+    const dryRun = params.getAll('dryRun').includes('All');
+    const fieldManager = params.get('fieldManager') ?? undefined;
+    const table = wantsTable(req.headers.accept);
+    const include = (params.get('includeObject') as IncludeObject | null) ?? 'Metadata';
+    const methodNotAllowed = (): Reply => ({
+      status: 405,
+      body: statusForCode(405, 'the server does not allow this method on the requested resource').status,
+    });
+
+    switch (method) {
+      case 'GET': {
+        if (name) {
+          const obj = api.get(rt, version, namespace, name, subresource);
+          return { status: 200, body: table && !subresource ? toTable(rt, version, [obj], { resourceVersion: obj.metadata.resourceVersion }, include) : obj };
+        }
+        const list = api.list(rt, version, namespace, queryOptions(params));
+        return { status: 200, body: table ? toTable(rt, version, list.items, list.metadata, include) : list };
+      }
+      case 'POST': {
+        if (name || (rt.namespaced && !namespace && !rt.virtual)) return methodNotAllowed();
+        const created = api.create(rt, version, namespace, decodeBody(req, raw), { dryRun, fieldManager });
+        return { status: 201, body: created };
+      }
+      case 'PUT': {
+        if (!name) return methodNotAllowed();
+        const updated = api.update(rt, version, namespace, name, decodeBody(req, raw), { dryRun, fieldManager, subresource });
+        return { status: 200, body: updated };
+      }
+      case 'PATCH': {
+        if (!name) return methodNotAllowed();
+        const contentType = baseContentType(req.headers['content-type']);
+        const patchType = PATCH_CONTENT_TYPES[contentType];
+        if (!patchType) throw unsupportedMediaType(acceptedPatchTypes(rt));
+        const text = raw.toString('utf8');
+        let patchBody: unknown;
+        try {
+          patchBody = patchType === 'apply' ? load(text, { schema: CORE_SCHEMA }) : JSON.parse(text);
+        } catch (err) {
+          throw badRequest(`error decoding patch: ${(err as Error).message}`);
+        }
+        const force = parseBool(params.get('force'));
+        const result = api.patch(rt, version, namespace, name, patchType, patchBody, { dryRun, fieldManager, force, subresource });
+        return { status: result.created ? 201 : 200, body: result.object };
+      }
+      case 'DELETE': {
+        const options = deleteOptions(raw, params, dryRun);
+        if (!name) return { status: 200, body: api.deleteCollection(rt, version, namespace, queryOptions(params), options) };
+        return { status: 200, body: api.delete(rt, version, namespace, name, options).body };
+      }
+      default:
+        return methodNotAllowed();
+    }
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  private startWatch(req: IncomingMessage, res: ServerResponse, route: ResourceRoute, params: URLSearchParams, entry: RequestLogEntry): void {
+    const { api } = this.deps;
+    const { rt, version, namespace } = route;
+    const opts = queryOptions(params);
+    const { labels, fields } = api.selectors(rt, opts);
+    const table = wantsTable(req.headers.accept);
+    const include = (params.get('includeObject') as IncludeObject | null) ?? 'Metadata';
+    const bookmarks = parseBool(params.get('allowWatchBookmarks')) === true;
+    const initialEvents = parseBool(params.get('sendInitialEvents')) === true;
+    const key = typeKey(rt);
+    const fieldName = route.name ? `metadata.name=${route.name}` : '';
+    const nameFilter = fieldName ? api.selectors(rt, { fieldSelector: fieldName }).fields : undefined;
+
+    res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.flushHeaders();
+    this.log({ ...entry, status: 200, durationMs: Date.now() - entry.at });
+
+    const render = (obj: KubeObject): unknown => {
+      const shown = api.present(rt, version, obj);
+      return table ? toTable(rt, version, [shown], { resourceVersion: shown.metadata.resourceVersion }, include) : shown;
+    };
+    const write = (type: string, object: unknown): void => {
+      if (!res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
+    };
+    const visible = (obj: KubeObject | undefined): boolean =>
+      !!obj &&
+      (!namespace || obj.metadata.namespace === namespace) &&
+      (!nameFilter || nameFilter.matches({ 'metadata.name': obj.metadata.name ?? '' })) &&
+      api.matches(rt, obj, labels, fields);
+    const deliver = (event: StoreEvent): void => {
+      if (event.typeKey !== key) return;
+      const now = visible(event.object);
+      const before = event.type === 'MODIFIED' ? visible(event.previous) : event.type === 'DELETED';
+      if (event.type === 'ADDED' && now) write('ADDED', render(event.object));
+      else if (event.type === 'DELETED' && visible(event.previous ?? event.object)) write('DELETED', render(event.object));
+      else if (event.type === 'MODIFIED') {
+        if (now && before) write('MODIFIED', render(event.object));
+        else if (now) write('ADDED', render(event.object));
+        else if (before) write('DELETED', render(event.object));
+      }
+    };
+    const bookmark = (annotations?: Record<string, string>): void =>
+      write('BOOKMARK', {
+        kind: rt.kind,
+        apiVersion: apiVersionOf(rt, version),
+        metadata: { resourceVersion: String(api.store.currentRevision()), ...(annotations ? { annotations } : {}) },
+      });
+
+    const rv = opts.resourceVersion;
+    if (initialEvents || !rv || rv === '0') {
+      for (const obj of api.store.scan(key, namespace || undefined)) if (visible(obj)) write('ADDED', render(obj));
+      if (initialEvents && bookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
+    } else {
+      const since = Number(rv);
+      const replay = Number.isFinite(since) ? api.store.eventsSince(key, since) : 'expired';
+      if (replay === 'expired') {
+        const expired = resourceExpired(`too old resource version: ${rv} (${api.store.oldestResumableRevision()})`);
+        write('ERROR', expired.status);
+        res.end();
+        return;
+      }
+      for (const event of replay) deliver(event);
+    }
+    const unsubscribe = api.store.subscribe(deliver);
+    const timers: NodeJS.Timeout[] = [];
+    const close = (): void => {
+      unsubscribe();
+      for (const t of timers) clearTimeout(t);
+      this.watchClosers.delete(close);
+      if (!res.writableEnded) res.end();
+    };
+    this.watchClosers.add(close);
+    if (bookmarks) {
+      const interval = setInterval(() => bookmark(), this.deps.bookmarkIntervalMs ?? 10_000);
+      timers.push(interval);
+    }
+    const timeoutSeconds = Number(params.get('timeoutSeconds') ?? '1800');
+    timers.push(setTimeout(close, Math.max(0, timeoutSeconds) * 1000));
+    req.on('close', close);
+    res.on('close', close);
+  }
+
+  // ------------------------------------------------------------------ admin API
+
+  private async handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const { faults, requests, work } = this.deps;
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'Content-Type': JSON_TYPE });
+      res.end(JSON.stringify(body));
+    };
+    const path = url.pathname.replace(/\/+$/, '');
+    const method = req.method ?? 'GET';
+    const raw = await readBody(req);
+    const json = (): unknown => (raw.length ? JSON.parse(raw.toString('utf8')) : {});
+    try {
+      if (path === '/_emulator/healthz' && method === 'GET') return send(200, { ok: true });
+      if (path === '/_emulator/faults' && method === 'POST') {
+        const rule = json();
+        validateRule(rule);
+        return send(201, { id: faults.add(rule) });
+      }
+      if (path === '/_emulator/faults' && method === 'GET') return send(200, faults.list());
+      if (path === '/_emulator/faults' && method === 'DELETE') {
+        faults.clear();
+        return send(200, { ok: true });
+      }
+      const faultId = /^\/_emulator\/faults\/([^/]+)$/.exec(path)?.[1];
+      if (faultId && method === 'DELETE') return send(faults.remove(faultId) ? 200 : 404, { ok: true });
+      if (path === '/_emulator/latency' && method === 'PUT') {
+        const body = json();
+        const ms = isObject(body) ? Number(body.ms) : NaN;
+        faults.setLatency(ms);
+        return send(200, { ms });
+      }
+      if (path === '/_emulator/requests' && method === 'GET') return send(200, requests.all());
+      if (path === '/_emulator/requests' && method === 'DELETE') {
+        requests.clear();
+        return send(200, { ok: true });
+      }
+      if (path === '/_emulator/idle' && method === 'GET') {
+        await work.idle();
+        return send(200, { ok: true });
+      }
+      return send(404, { error: `no admin endpoint ${method} ${path}` });
+    } catch (err) {
+      return send(400, { error: (err as Error).message });
+    }
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function rbacVerb(method: string, route: ResourceRoute, params: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (route.watchPath || parseBool(params.get('watch')) === true) return 'watch';
+      return route.name ? 'get' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return route.name ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
+  }
+}
+
+function pageNotFound(): StatusError {
+  return statusForCode(404, 'the server could not find the requested resource');
+}
+
+function faultStatus(rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number }, entry: RequestLogEntry): StatusError {
+  const code = rule.status ?? 500;
+  const retryAfter = rule.retryAfterSeconds ?? (code === 429 ? 1 : undefined);
+  let message = rule.message;
+  if (!message) {
+    const what = entry.resource ? `${entry.resource}${entry.apiGroup ? `.${entry.apiGroup}` : ''}` : 'the server';
+    switch (code) {
+      case 429:
+        message = 'Too many requests, please try again later.';
+        break;
+      case 403: {
+        const scope = entry.namespace ? `in the namespace "${entry.namespace}"` : 'at the cluster scope';
+        message = `${what}${entry.name ? ` "${entry.name}"` : ''} is forbidden: User "system:serviceaccount:emulator:client" cannot ${entry.verb} resource "${entry.resource ?? ''}" in API group "${entry.apiGroup}" ${scope}`;
+        break;
+      }
+      case 409:
+        message = `Operation cannot be fulfilled on ${what} "${entry.name ?? ''}": the object has been modified; please apply your changes to the latest version and try again`;
+        break;
+      case 500:
+        message = 'Internal error occurred: injected fault';
+        break;
+      case 503:
+        message = 'the server is currently unable to handle the request';
+        break;
+      case 504:
+        message = 'Timeout: request did not complete within the allotted timeout';
+        break;
+      default:
+        message = `injected fault (HTTP ${code})`;
+    }
+  }
+  const err = statusForCode(code, message, retryAfter);
+  const status: StatusBody = { ...err.status };
+  if (rule.reason) status.reason = rule.reason as StatusBody['reason'];
+  if (entry.name || entry.resource) {
+    status.details = { ...(status.details ?? {}), ...(entry.name ? { name: entry.name } : {}), ...(entry.resource ? { kind: entry.resource } : {}), ...(entry.apiGroup ? { group: entry.apiGroup } : {}) };
+  }
+  return new StatusError(status);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function decodeBody(req: IncomingMessage, raw: Buffer): unknown {
+  const type = baseContentType(req.headers['content-type']) || JSON_TYPE;
+  const text = raw.toString('utf8');
+  if (type === 'application/yaml' || type === 'application/x-yaml') {
+    try {
+      return load(text, { schema: CORE_SCHEMA });
+    } catch (err) {
+      throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
+    }
+  }
+  if (type !== JSON_TYPE && type !== 'text/plain' && type !== '*/*')
+    throw unsupportedMediaType(['application/json', 'application/yaml']);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
+  }
+}
+
+function deleteOptions(raw: Buffer, params: URLSearchParams, dryRun: boolean): { dryRun: boolean; propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } {
+  let body: Record<string, unknown> = {};
+  if (raw.length > 0) {
+    try {
+      const parsed: unknown = JSON.parse(raw.toString('utf8'));
+      if (isObject(parsed)) body = parsed;
+    } catch {
+      throw badRequest('the body of the delete request is not valid DeleteOptions');
+    }
+  }
+  const grace = params.get('gracePeriodSeconds') ?? (typeof body.gracePeriodSeconds === 'number' ? String(body.gracePeriodSeconds) : null);
+  let propagation = params.get('propagationPolicy') ?? (typeof body.propagationPolicy === 'string' ? body.propagationPolicy : undefined);
+  const orphan = params.get('orphanDependents') ?? (typeof body.orphanDependents === 'boolean' ? String(body.orphanDependents) : null);
+  if (!propagation && orphan === 'true') propagation = 'Orphan';
+  const pre = isObject(body.preconditions) ? body.preconditions : {};
+  const bodyDryRun = Array.isArray(body.dryRun) && body.dryRun.includes('All');
+  return {
+    dryRun: dryRun || bodyDryRun,
+    propagationPolicy: propagation,
+    gracePeriodSeconds: grace !== null ? Number(grace) : undefined,
+    preconditions: {
+      uid: typeof pre.uid === 'string' ? pre.uid : undefined,
+      resourceVersion: typeof pre.resourceVersion === 'string' ? pre.resourceVersion : undefined,
+    },
+  };
+}
+
+function cryptoId(): string {
+  return globalThis.crypto.randomUUID();
+}
