@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module } from '@nestjs/common';
-import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
+import type { ExecutionResult, FormattedExecutionResult, GraphQLError, ValidationContext } from 'graphql';
 import { GraphQLModule } from '@nestjs/graphql';
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { LoggerModule } from 'nestjs-pino';
@@ -15,10 +15,23 @@ import { HealthController } from './health/health.controller.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { formatGraphQLError } from './common/graphql-errors.js';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { APP_CONFIG } from './config/config.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { Authenticator } from './auth/authenticator.js';
 import { TokensController } from './auth/tokens.controller.js';
 import { TokensResolver } from './auth/tokens.resolver.js';
+import { DocsController } from './docs/docs.controller.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
+import { NamespaceStatusModule } from './namespaces/namespace-status.module.js';
+import { AuditExportModule } from './audit/audit-export.module.js';
+
+const REPORT = {
+  propagateOnRejection: false,
+  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+};
 
 @Module({})
 export class AppModule {
@@ -44,13 +57,22 @@ export class AppModule {
         QueueModule,
         ObservabilityModule,
         OnboardingModule.register({ api, worker }),
+        WebhooksModule.register({ api, worker }),
+        ...(api ? [NamespaceStatusModule, AuditExportModule] : []),
         ...(api
           ? [
               AuthModule,
               GraphQLModule.forRootAsync<ApolloDriverConfig>({
                 driver: ApolloDriver,
-                inject: [Authenticator],
-                useFactory: (auth: Authenticator) => ({
+                inject: [Authenticator, APP_CONFIG],
+                useFactory: (auth: Authenticator, cfg: AppConfig) => ({
+                  // Bound what one query may ask for: nesting depth, field cost and aliases.
+                  // Rejections are reported as validation errors (GRAPHQL_VALIDATION_FAILED), not thrown.
+                  validationRules: [
+                    maxDepthRule({ n: cfg.graphql.maxDepth, ...REPORT }),
+                    costLimitRule({ maxCost: cfg.graphql.maxCost, ...REPORT }),
+                    maxAliasesRule({ n: 20, ...REPORT }),
+                  ],
                   autoSchemaFile: true,
                   sortSchema: true,
                   graphiql: true,
@@ -80,7 +102,7 @@ export class AppModule {
             ]
           : []),
       ],
-      controllers: api ? [HealthController, MetricsController, TokensController] : [],
+      controllers: api ? [HealthController, MetricsController, TokensController, DocsController] : [],
       providers: api ? [TokensResolver] : [],
     };
   }

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { Actor } from './actor.js';
 import { Authenticator } from './authenticator.js';
+import { RateLimitService } from './rate-limit.service.js';
 
 const PUBLIC = 'osm-onboarding:public';
 /** Health, readiness and metrics answer without credentials. */
@@ -22,12 +23,16 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly authenticator: Authenticator,
+    private readonly rateLimit: RateLimitService,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const req = requestOf(ctx);
-    req.actor ??= await this.authenticator.fromHeader(req.headers?.authorization);
+    if (!req.actor) {
+      req.actor = await this.authenticator.fromHeader(req.headers?.authorization);
+      await this.rateLimit.consume(req.actor);
+    }
     return true;
   }
 }

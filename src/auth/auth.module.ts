@@ -5,10 +5,11 @@ import { AuthGuard } from './auth.guard.js';
 import { Authenticator } from './authenticator.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { TokenService } from './token.service.js';
+import { RateLimitService } from './rate-limit.service.js';
 
 @Global()
 @Module({
-  providers: [TokenService, JwtVerifier, Authenticator, AuditRepository, { provide: APP_GUARD, useClass: AuthGuard }],
+  providers: [TokenService, JwtVerifier, Authenticator, RateLimitService, AuditRepository, { provide: APP_GUARD, useClass: AuthGuard }],
   exports: [TokenService, Authenticator],
 })
 export class AuthModule {}

@@ -18,6 +18,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     const error = exception instanceof HttpException ? fromHttpException(exception) : toDomainError(exception);
     const status = error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException ? exception.getStatus() : ERROR_CODES[error.code];
+    const retryAfter = error.options.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
     res.status(status).json({
       error: {

@@ -49,6 +49,9 @@ const EnvSchema = z.object({
     })
     .pipe(ApprovalPolicySchema)
     .optional(),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600),
+  GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
+  GRAPHQL_MAX_COST: int(10, 1_000_000).default(5_000),
   RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
   POLL_MS: int(10, 60_000).default(1_000),
   ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
@@ -89,6 +92,8 @@ export interface AppConfig {
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   workerMetricsPort: number;
   approvalPolicy: ApprovalPolicy;
+  rateLimitPerMinute: number;
+  graphql: { maxDepth: number; maxCost: number };
   webhooks: {
     /** Sensitive: never logged. Undefined when neither WEBHOOK_SECRET_KEY nor the admin token is set. */
     secretKey?: string;
@@ -146,6 +151,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    graphql: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },
     webhooks: {
       secretKey: e.WEBHOOK_SECRET_KEY ?? (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
