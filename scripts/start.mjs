@@ -49,7 +49,10 @@ async function startEmulator() {
 if (demo) {
   env.KUBECONFIG = await startEmulator();
   env.KUBE_IN_CLUSTER = 'false';
+  env.OSM_ONBOARDING_ADMIN_TOKEN ??= 'demo-admin-token-not-for-production';
+  env.RESTART_SETTLE_MS ??= '500';
   console.log('demo: the cluster is SIMULATED by the Kubernetes API emulator (seeded with osm-edge v1.3.9 and the bookstore sample)');
+  console.log(`demo: call the API with  -H 'Authorization: Bearer ${env.OSM_ONBOARDING_ADMIN_TOKEN}'`);
 }
 const api = spawn(process.execPath, ['dist/src/main.js'], { cwd: root, stdio: 'inherit', env: { ROLE: 'all', ...env } });
 children.push(api);

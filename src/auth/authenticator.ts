@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -13,7 +13,13 @@ export class Authenticator {
     private readonly tokens: TokenService,
     private readonly jwt: JwtVerifier,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    const logger = new Logger(Authenticator.name);
+    if (config.auth.mode === 'none') logger.warn('AUTH_MODE=none: every caller is an anonymous admin; never use this outside development');
+    else if (!config.auth.adminToken && !config.auth.jwt) {
+      logger.warn('no OSM_ONBOARDING_ADMIN_TOKEN and no AUTH_JWKS_URL: only API tokens already in the database can authenticate');
+    }
+  }
 
   async fromHeader(header: unknown): Promise<Actor> {
     if (this.config.auth.mode === 'none') return ANONYMOUS;
