@@ -139,6 +139,12 @@ export class ClusterClient {
   patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
     return this.call('patch', 'pods', `patch pod ${namespace}/${name}`, (o) => this.core.patchNamespacedPod({ namespace, name, body }, o), type);
   }
+  /** One page of a namespace's pods (`limit` + `continue`), for callers that must stay bounded. */
+  listPodsPage(namespace: string, params: { limit: number; continueToken?: string }): Promise<k8s.V1PodList> {
+    return this.call('list', 'pods', `list pods in ${namespace}`, (o) =>
+      this.core.listNamespacedPod({ namespace, limit: params.limit, _continue: params.continueToken }, o),
+    );
+  }
 
   // --- custom resources (osm-edge and SMI CRDs)
   getCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, name: string): Promise<T> {

@@ -2,7 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { INestApplication } from '@nestjs/common';
-import { http, startApi, uniqueName, waitForStatus } from '../support/harness.js';
+import { ADMIN_TOKEN, http, startApi, uniqueName, waitForStatus } from '../support/harness.js';
 
 // Runs only when E2E_KUBECONFIG names a kubeconfig whose current context has osm-edge installed
 // (mesh E2E_MESH_NAME, default "osm"). It creates and deletes its own namespace.
@@ -25,6 +25,7 @@ describe.runIf(kubeconfig)('e2e against a real cluster', () => {
       KUBECONFIG: kubeconfig!,
       QUEUE_PREFIX: uniqueName('e2e'),
       LOG_LEVEL: 'warn',
+      OSM_ONBOARDING_ADMIN_TOKEN: ADMIN_TOKEN,
       ROLE: 'all',
       PORT: '0',
       HOST: '127.0.0.1',

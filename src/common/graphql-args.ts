@@ -1,0 +1,17 @@
+import { DomainError } from './domain-error.js';
+
+/**
+ * Runs a service call made with REST parameter names (`limit`, `continue`) on behalf of a GraphQL
+ * field whose arguments are named differently (`first`, `after`), so validation errors name the
+ * argument the caller actually sent.
+ */
+export async function withArgNames<T>(names: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.fields.length === 0) throw err;
+    const fields = err.fields.map((f) => ({ ...f, field: names[f.field] ?? f.field }));
+    const message = err.code === 'VALIDATION_FAILED' ? `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}` : err.message;
+    throw new DomainError(err.code, message, { ...err.options, field: undefined, fields });
+  }
+}

@@ -1,0 +1,191 @@
+import { Injectable } from '@nestjs/common';
+import type * as k8s from '@kubernetes/client-node';
+import { z } from 'zod';
+import { DomainError } from '../common/domain-error.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import type { ClusterClient } from '../kubernetes/cluster-client.js';
+import { KubeError } from '../kubernetes/kube-error.js';
+import { IGNORE_LABEL, isInjectedPod, MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../mesh/osm.js';
+import type { Actor } from '../auth/actor.js';
+import { assertRole, globMatch, hasRole, inScope } from '../auth/scopes.js';
+import { parseInput } from '../onboarding/onboarding.input.js';
+
+export const MAX_PAGE = 100;
+/** Namespace list calls per page at most (a page filtered by scopes is topped up from the next ones). */
+const MAX_NAMESPACE_LISTS = 5;
+/** Pods listed per call, and namespaces whose pods are listed at once. */
+const POD_PAGE = 500;
+const POD_CONCURRENCY = 5;
+
+export const NamespaceStatusQuery = z.strictObject({
+  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(MAX_PAGE, `must be at most ${MAX_PAGE}`).default(20),
+  continue: z.string().min(1, 'must not be empty').max(4096, 'must be no more than 4096 characters').optional(),
+});
+
+export interface LastRequest {
+  id: string;
+  kind: string;
+  status: string;
+  meshName: string;
+  requestedBy: string;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface NamespaceStatus {
+  name: string;
+  phase: string | null;
+  /** `openservicemesh.io/monitored-by`: the mesh watching the namespace, or null. */
+  monitoredBy: string | null;
+  /** osm-edge's reading of `openservicemesh.io/sidecar-injection`: enabled, disabled, invalid, or null when unset. */
+  sidecarInjection: string | null;
+  /** `openservicemesh.io/ignore` present (whatever its value): osm-edge skips the namespace. */
+  ignored: boolean;
+  /** Pods not finished (phase other than Succeeded/Failed), by whether they carry the osm sidecar. */
+  pods: { total: number; withSidecar: number; withoutSidecar: number } | null;
+  /** Why `pods` is null (e.g. the pods could not be listed). */
+  podsError: string | null;
+  lastRequest: LastRequest | null;
+}
+
+export interface NamespaceStatusPage {
+  cluster: string;
+  items: NamespaceStatus[];
+  /** Kubernetes continue token for the next page; null on the last page. */
+  continue: string | null;
+  /** Kubernetes API calls this page cost. */
+  apiCalls: number;
+}
+
+/**
+ * Where each namespace of a cluster stands, read live (paged with Kubernetes `limit`/`continue`)
+ * and joined with our last request for it. API calls per page: 1 namespace list (up to 5 when the
+ * caller's scopes filter namespaces out), plus one pod list per namespace shown (more only for a
+ * namespace with over 500 pods), 5 namespaces at a time; plus one Postgres query.
+ */
+@Injectable()
+export class NamespaceStatusService {
+  constructor(
+    private readonly gateway: ClusterGateway,
+    private readonly prisma: PrismaService,
+  ) {}
+
+  async page(cluster: string, query: unknown, actor: Actor): Promise<NamespaceStatusPage> {
+    assertRole(actor, 'viewer', 'requester', 'approver');
+    const q = parseInput(NamespaceStatusQuery, query);
+    const name = this.gateway.resolve(cluster);
+    const admin = hasRole(actor, 'admin');
+    if (!admin && !actor.scopes.some((s) => globMatch(s.split('/')[0], name))) {
+      throw new DomainError('FORBIDDEN', `${actor.id} has no scope in cluster ${name}`, { field: 'cluster' });
+    }
+    const client = this.gateway.client(name);
+    const { value, calls } = await this.gateway.counting(async () => {
+      const namespaces: k8s.V1Namespace[] = [];
+      let token = q.continue;
+      for (let i = 0; i < MAX_NAMESPACE_LISTS && namespaces.length < q.limit; i++) {
+        const list = await this.kube(() => client.listNamespaces({ limit: q.limit - namespaces.length, continueToken: token }), 'continue');
+        namespaces.push(...(list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? '')));
+        token = list.metadata?._continue || undefined;
+        if (!token) break;
+      }
+      const pods = await mapLimit(namespaces, POD_CONCURRENCY, (ns) => this.countPods(client, ns.metadata!.name!));
+      return { namespaces, pods, token };
+    });
+    const last = await this.lastRequests(name, value.namespaces.map((ns) => ns.metadata!.name!));
+    const items = value.namespaces.map((ns, i): NamespaceStatus => {
+      const labels = ns.metadata?.labels ?? {};
+      const injection = parseInjectionValue(ns.metadata?.annotations?.[SIDECAR_INJECTION_ANNOTATION]);
+      const pods = value.pods[i];
+      return {
+        name: ns.metadata!.name!,
+        phase: ns.status?.phase ?? null,
+        monitoredBy: labels[MONITORED_BY_LABEL] ?? null,
+        sidecarInjection: injection === 'unset' ? null : injection,
+        ignored: IGNORE_LABEL in labels,
+        pods: 'error' in pods ? null : pods,
+        podsError: 'error' in pods ? pods.error : null,
+        lastRequest: last.get(ns.metadata!.name!) ?? null,
+      };
+    });
+    return { cluster: name, items, continue: value.token ?? null, apiCalls: calls };
+  }
+
+  private async countPods(client: ClusterClient, namespace: string): Promise<{ total: number; withSidecar: number; withoutSidecar: number } | { error: string }> {
+    let withSidecar = 0;
+    let withoutSidecar = 0;
+    let token: string | undefined;
+    try {
+      do {
+        const list = await client.listPodsPage(namespace, { limit: POD_PAGE, continueToken: token });
+        for (const pod of list.items ?? []) {
+          if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+          if (isInjectedPod(pod)) withSidecar += 1;
+          else withoutSidecar += 1;
+        }
+        token = list.metadata?._continue || undefined;
+      } while (token);
+    } catch (err) {
+      if (err instanceof KubeError) return { error: err.message };
+      throw err;
+    }
+    return { total: withSidecar + withoutSidecar, withSidecar, withoutSidecar };
+  }
+
+  /** The newest request per namespace, in one query (index on cluster, namespace, created_at). */
+  private async lastRequests(cluster: string, namespaces: string[]): Promise<Map<string, LastRequest>> {
+    if (namespaces.length === 0) return new Map();
+    const rows = await this.prisma.$queryRaw<
+      { id: string; namespace: string; kind: string; status: string; mesh_name: string; requested_by: string; error_code: string | null; error_message: string | null; created_at: Date; finished_at: Date | null }[]
+    >`
+      SELECT DISTINCT ON (namespace) id::text AS id, namespace, kind::text AS kind, status::text AS status, mesh_name, requested_by,
+             error_code, error_message, created_at, finished_at
+        FROM onboarding_request
+       WHERE cluster = ${cluster} AND namespace = ANY(${namespaces}::text[])
+       ORDER BY namespace, created_at DESC, id DESC`;
+    return new Map(
+      rows.map((r) => [
+        r.namespace,
+        {
+          id: r.id,
+          kind: r.kind,
+          status: r.status,
+          meshName: r.mesh_name,
+          requestedBy: r.requested_by,
+          errorCode: r.error_code,
+          errorMessage: r.error_message,
+          createdAt: r.created_at.toISOString(),
+          finishedAt: r.finished_at?.toISOString() ?? null,
+        },
+      ]),
+    );
+  }
+
+  private async kube<T>(fn: () => Promise<T>, field: string): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KubeError)) throw err;
+      if (err.status === 410 || err.reason === 'BAD_REQUEST') {
+        throw new DomainError('VALIDATION_FAILED', `${field} is not a valid (or no longer a current) Kubernetes continue token; start again without it`, { field });
+      }
+      if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED') throw new DomainError('KUBE_FORBIDDEN', err.message);
+      throw new DomainError('CLUSTER_UNAVAILABLE', err.message);
+    }
+  }
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}

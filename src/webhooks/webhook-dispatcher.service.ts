@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Job, Queue, Worker } from 'bullmq';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { RedisService } from '../redis/redis.service.js';
+import { EventBus } from '../events/event-bus.service.js';
+import type { ProgressEvent } from '../events/progress-event.js';
+import type { Actor, Role } from '../auth/actor.js';
+import { inScope } from '../auth/scopes.js';
+import { BOOTSTRAP_ADMIN } from '../auth/token.service.js';
+import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js';
+import { SecretBox, signWebhook } from './webhook-crypto.js';
+import { postJson } from './webhook-http.js';
+import { eventTypeMatches, patternsFor } from './webhook.input.js';
+import { summarize, SummaryRequest } from './webhook-summary.js';
+import { targetProblem } from './webhook-target.js';
+
+export const WEBHOOK_QUEUE = 'webhooks';
+
+/** The job carries the delivery id only; Postgres holds payload, status and attempts. */
+export interface DeliverJob {
+  deliveryId: string;
+}
+
+/** What the receiver gets (JSON body). */
+export interface WebhookPayload {
+  id: string;
+  type: string;
+  requestId: string;
+  cluster: string;
+  namespace: string;
+  cursor: number;
+  at: string;
+  data: Record<string, unknown>;
+  summary: string;
+}
+
+/**
+ * The worker side of webhooks. Fan-out: every event on the EventBus whose type a subscription
+ * wants, for a request inside the owner's scopes, becomes one delivery row (unique per
+ * subscription + request + cursor, so several workers seeing the same event make one) and one
+ * BullMQ job on the `webhooks` queue. Delivery: POST, signed; a failure throws so BullMQ retries
+ * with exponential backoff; after WEBHOOK_MAX_ATTEMPTS the delivery is FAILED. Postgres counts
+ * the attempts (not BullMQ), and a sweeper re-enqueues deliveries whose job was lost.
+ */
+@Injectable()
+export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  private queue?: Queue<DeliverJob>;
+  private worker?: Worker<DeliverJob>;
+  private unlisten?: () => void;
+  private sweepTimer?: NodeJS.Timeout;
+  private readonly box?: SecretBox;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly redis: RedisService,
+    private readonly bus: EventBus,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.role === 'api') return;
+    this.queue = new Queue<DeliverJob>(WEBHOOK_QUEUE, {
+      connection: this.redis.create(),
+      prefix: this.config.queuePrefix,
+      defaultJobOptions: {
+        removeOnComplete: true,
+        removeOnFail: true,
+        attempts: this.config.webhooks.maxAttempts,
+        backoff: { type: 'exponential', delay: this.config.webhooks.backoffMs },
+      },
+    });
+    this.worker = new Worker<DeliverJob>(WEBHOOK_QUEUE, (job) => this.deliver(job), {
+      connection: this.redis.create(),
+      prefix: this.config.queuePrefix,
+      concurrency: 8,
+    });
+    this.worker.on('error', () => undefined);
+    this.unlisten = await this.bus.listenAll((event) => {
+      const p = this.fanOut(event)
+        .catch((err) => this.logger.warn(`webhook fan-out of ${event.type} #${event.cursor} failed: ${(err as Error).message}`))
+        .finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+    });
+    if (this.config.sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.config.sweepIntervalMs);
+    }
+  }
+
+  /** Creates and enqueues the deliveries one event asks for; returns how many. */
+  async fanOut(event: ProgressEvent): Promise<number> {
+    if (!event.requestId) return 0;
+    const subscriptions = await this.prisma.webhookSubscription.findMany({ where: { eventTypes: { hasSome: patternsFor(event.type) } } });
+    const wanted = subscriptions.filter((s) => s.eventTypes.some((p) => eventTypeMatches(p, event.type)));
+    if (wanted.length === 0) return 0;
+    const request = await this.prisma.onboardingRequest.findUnique({
+      where: { id: event.requestId },
+      select: { kind: true, cluster: true, namespace: true, meshName: true, errorCode: true, steps: { select: { name: true, status: true, result: true }, orderBy: { position: 'asc' } } },
+    });
+    if (!request) return 0;
+    const rows: Prisma.WebhookDeliveryCreateManyInput[] = [];
+    for (const s of wanted) {
+      const owner = await this.owner(s);
+      if (!owner || !inScope(owner, request.cluster, request.namespace)) continue;
+      const id = randomUUID();
+      const payload: WebhookPayload = {
+        id,
+        type: event.type,
+        requestId: event.requestId,
+        cluster: request.cluster,
+        namespace: request.namespace,
+        cursor: event.cursor,
+        at: event.at,
+        data: event.data,
+        summary: summarize(event, request as SummaryRequest),
+      };
+      rows.push({ id, subscriptionId: s.id, requestId: event.requestId, cursor: event.cursor, eventType: event.type, payload: payload as unknown as Prisma.InputJsonValue });
+    }
+    if (rows.length === 0) return 0;
+    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data: rows, skipDuplicates: true, select: { id: true } });
+    await Promise.all(created.map((d) => this.enqueue(d.id)));
+    return created.length;
+  }
+
+  /** The subscription's owner as it stands now: a revoked or expired token owns nothing. */
+  private async owner(s: WebhookSubscription): Promise<Actor | null> {
+    const token = /^token:(.+)$/.exec(s.ownerId)?.[1];
+    if (token && token !== BOOTSTRAP_ADMIN) {
+      const row = await this.prisma.apiToken.findUnique({ where: { name: token } });
+      if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= new Date())) return null;
+      return { id: s.ownerId, kind: 'token', roles: row.roles as Role[], scopes: row.scopes };
+    }
+    return { id: s.ownerId, kind: token ? 'token' : 'oidc', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
+  }
+
+  private async enqueue(deliveryId: string, delay = 0): Promise<void> {
+    try {
+      await this.queue!.add('deliver', { deliveryId }, { jobId: deliveryId, delay });
+    } catch (err) {
+      // The row is committed as PENDING; the sweeper enqueues it once Redis is back.
+      this.logger.warn(`webhook delivery ${deliveryId} stored but not enqueued yet: ${(err as Error).message}`);
+    }
+  }
+
+  /** One attempt. Throws (so BullMQ backs off and retries) while attempts remain. */
+  async deliver(job: Job<DeliverJob>): Promise<void> {
+    const d = await this.prisma.webhookDelivery.findUnique({ where: { id: job.data.deliveryId }, include: { subscription: true } });
+    if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
+    const attempt = d.attempts + 1;
+    const max = this.config.webhooks.maxAttempts;
+    let outcome: { status?: number; error?: string; durationMs: number };
+    let retryable = true;
+    let secret: string | null = null;
+    try {
+      secret = this.box ? this.box.open(d.subscription.secretCiphertext) : null;
+    } catch {
+      secret = null;
+    }
+    const problem = targetProblem(d.subscription.url, this.config.webhooks.allowPrivateTargets);
+    if (!secret) {
+      outcome = { error: 'the signing secret cannot be decrypted (WEBHOOK_SECRET_KEY changed?)', durationMs: 0 };
+      retryable = false;
+    } else if (problem) {
+      outcome = { error: `url ${problem}`, durationMs: 0 };
+      retryable = false;
+    } else {
+      const body = JSON.stringify(d.payload);
+      const timestamp = Math.floor(Date.now() / 1000).toString();
+      outcome = await postJson(
+        d.subscription.url,
+        body,
+        {
+          'x-osm-onboarding-timestamp': timestamp,
+          'x-osm-onboarding-signature': signWebhook(secret, timestamp, body),
+          'x-osm-onboarding-event': d.eventType,
+          'x-osm-onboarding-delivery': d.id,
+        },
+        this.config.webhooks.timeoutMs,
+        this.config.webhooks.allowPrivateTargets,
+      );
+    }
+    const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
+    const final = ok || !retryable || attempt >= max;
+    const nextAttemptAt = final ? null : new Date(Date.now() + Math.round(2 ** (attempt - 1) * this.config.webhooks.backoffMs));
+    try {
+      await this.prisma.$transaction([
+        this.prisma.webhookDeliveryAttempt.create({
+          data: { deliveryId: d.id, attempt, responseCode: outcome.status ?? null, error: outcome.error ?? null, durationMs: outcome.durationMs },
+        }),
+        this.prisma.webhookDelivery.update({
+          where: { id: d.id },
+          data: {
+            attempts: attempt,
+            status: ok ? 'SUCCEEDED' : final ? 'FAILED' : 'RETRYING',
+            lastResponseCode: outcome.status ?? null,
+            lastError: outcome.error ?? null,
+            nextAttemptAt,
+            deliveredAt: ok ? new Date() : null,
+          },
+        }),
+      ]);
+    } catch (err) {
+      // The delivery (or its subscription) was deleted meanwhile: nothing left to record.
+      if ((err as { code?: string }).code === 'P2025' || (err as { code?: string }).code === 'P2003') return;
+      throw err;
+    }
+    if (!final) throw new Error(`webhook delivery attempt ${attempt}/${max} failed: ${outcome.error ?? 'unknown error'}`);
+  }
+
+  /** Re-enqueues unfinished deliveries whose job is gone (Redis wiped, BullMQ gave up on an infrastructure error). */
+  async sweep(): Promise<number> {
+    if (!this.queue) return 0;
+    const grace = new Date(Date.now() - Math.max(30_000, 2 * this.config.webhooks.timeoutMs));
+    const rows = await this.prisma.webhookDelivery.findMany({
+      where: {
+        OR: [
+          { status: 'PENDING', createdAt: { lt: grace } },
+          { status: 'RETRYING', nextAttemptAt: { lt: grace } },
+        ],
+      },
+      select: { id: true },
+      take: 500,
+    });
+    let n = 0;
+    for (const { id } of rows) {
+      if (!(await this.queue.getJob(id))) {
+        await this.enqueue(id);
+        n += 1;
+      }
+    }
+    if (n) this.logger.warn(`re-enqueued ${n} webhook deliveries missing from the queue`);
+    return n;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.unlisten?.();
+    await Promise.allSettled([...this.inflight]);
+    await this.worker?.close().catch(() => undefined);
+    await this.queue?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,60 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { guardedLookup } from './webhook-target.js';
+
+export interface PostOutcome {
+  /** HTTP status, when the receiver answered. */
+  status?: number;
+  /** Network failure, timeout, or a short excerpt of a non-2xx answer. */
+  error?: string;
+  durationMs: number;
+}
+
+/**
+ * One POST, no redirects followed (a 3xx is a failure), bounded by `timeoutMs`; at most 512
+ * bytes of the answer are kept (for the delivery's last error), the rest is discarded.
+ */
+export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<PostOutcome> {
+  const started = performance.now();
+  const u = new URL(url);
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (o: Omit<PostOutcome, 'durationMs'>) => {
+      if (settled) return;
+      settled = true;
+      resolve({ ...o, durationMs: Math.round(performance.now() - started) });
+    };
+    const req = request(
+      u,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body).toString(), 'user-agent': 'osm-onboarding-webhooks/1' },
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(allowPrivate ? {} : { lookup: guardedLookup as never }),
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        res.on('data', (c: Buffer) => {
+          if (kept < 512) {
+            chunks.push(c);
+            kept += c.length;
+          }
+        });
+        res.on('end', () => {
+          const ok = status >= 200 && status < 300;
+          const excerpt = Buffer.concat(chunks).toString('utf8').slice(0, 512).replace(/\s+/g, ' ').trim();
+          done({ status, error: ok ? undefined : `HTTP ${status}${excerpt ? `: ${excerpt}` : ''}` });
+        });
+        res.on('error', (err) => done({ status, error: `HTTP ${status}: ${err.message}` }));
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const timeout = err.name === 'AbortError' || err.name === 'TimeoutError';
+      done({ error: timeout ? `timed out after ${timeoutMs} ms` : `${err.code ?? 'network error'}: ${err.message}`.slice(0, 512) });
+    });
+    req.end(body);
+  });
+}

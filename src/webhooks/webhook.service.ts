@@ -1,0 +1,184 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { AuditRepository } from '../audit/audit.repository.js';
+import type { Actor } from '../auth/actor.js';
+import { assertRole, hasRole } from '../auth/scopes.js';
+import { parseInput } from '../onboarding/onboarding.input.js';
+import { decodeCursor, encodeCursor } from '../onboarding/onboarding.repository.js';
+import type { Prisma, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription } from '../generated/prisma/client.js';
+import { generateWebhookSecret, SecretBox } from './webhook-crypto.js';
+import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
+import { targetProblem } from './webhook-target.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The outward shape of a subscription: never the secret (not even encrypted). */
+export function presentWebhook(s: WebhookSubscription) {
+  return {
+    id: s.id,
+    url: s.url,
+    eventTypes: s.eventTypes,
+    description: s.description,
+    owner: s.ownerId,
+    scopes: s.ownerScopes,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+export function presentDelivery(d: WebhookDelivery & { attemptLog: WebhookDeliveryAttempt[] }) {
+  return {
+    id: d.id,
+    webhookId: d.subscriptionId,
+    requestId: d.requestId,
+    cursor: d.cursor,
+    eventType: d.eventType,
+    status: d.status,
+    attempts: d.attempts,
+    lastResponseCode: d.lastResponseCode,
+    lastError: d.lastError,
+    nextAttemptAt: d.nextAttemptAt?.toISOString() ?? null,
+    deliveredAt: d.deliveredAt?.toISOString() ?? null,
+    createdAt: d.createdAt.toISOString(),
+    payload: d.payload,
+    history: d.attemptLog.map((a) => ({
+      attempt: a.attempt,
+      responseCode: a.responseCode,
+      error: a.error,
+      durationMs: a.durationMs,
+      at: a.createdAt.toISOString(),
+    })),
+  };
+}
+
+export type PresentedWebhook = ReturnType<typeof presentWebhook>;
+export type PresentedDelivery = ReturnType<typeof presentDelivery>;
+
+/**
+ * Webhook subscriptions: registered by requesters and admins, owned by the creating actor
+ * (others see and delete only their own; admins all). The signing secret is write-only.
+ */
+@Injectable()
+export class WebhookService {
+  private readonly box?: SecretBox;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
+  }
+
+  /** `secret` is in the answer only when the service generated it (shown once). */
+  async create(input: unknown, actor: Actor): Promise<{ webhook: PresentedWebhook; secret: string | null }> {
+    assertRole(actor, 'requester');
+    const allowPrivate = this.config.webhooks.allowPrivateTargets;
+    const schema = CreateWebhookSchema.superRefine(
+      (v, ctx) => {
+        const problem = typeof v.url === 'string' ? targetProblem(v.url, allowPrivate) : null;
+        if (problem) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
+      },
+      { when: () => true },
+    );
+    const i = parseInput(schema, input);
+    if (!this.box) {
+      throw new DomainError('WEBHOOKS_NOT_CONFIGURED', 'webhooks need WEBHOOK_SECRET_KEY (or OSM_ONBOARDING_ADMIN_TOKEN) to store signing secrets');
+    }
+    const generated = i.secret ? null : generateWebhookSecret();
+    const secret = i.secret ?? generated!;
+    const row = await this.prisma.$transaction(async (tx) => {
+      const created = await tx.webhookSubscription.create({
+        data: {
+          ownerId: actor.id,
+          ownerRoles: actor.roles,
+          ownerScopes: actor.scopes,
+          url: i.url,
+          eventTypes: [...new Set(i.eventTypes)],
+          secretCiphertext: this.box!.seal(secret),
+          description: i.description ?? null,
+        },
+      });
+      // The URL's path and query may themselves be credentials (chat incoming-webhook URLs): only the host is audited.
+      await this.audit.append(tx, {
+        actor: actor.id,
+        action: 'webhook.created',
+        target: `webhooks/${created.id}`,
+        data: { id: created.id, host: new URL(i.url).host, eventTypes: created.eventTypes, scopes: created.ownerScopes },
+      });
+      return created;
+    });
+    return { webhook: presentWebhook(row), secret: generated };
+  }
+
+  async list(actor: Actor): Promise<PresentedWebhook[]> {
+    assertRole(actor, 'requester');
+    const rows = await this.prisma.webhookSubscription.findMany({
+      where: hasRole(actor, 'admin') ? {} : { ownerId: actor.id },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    return rows.map(presentWebhook);
+  }
+
+  async read(id: string, actor: Actor): Promise<PresentedWebhook> {
+    return presentWebhook(await this.owned(id, actor));
+  }
+
+  async delete(id: string, actor: Actor): Promise<PresentedWebhook> {
+    const row = await this.owned(id, actor);
+    // Deliveries and their attempts go with it (ON DELETE CASCADE); queued jobs then find nothing to send.
+    await this.prisma.$transaction(async (tx) => {
+      await tx.webhookSubscription.delete({ where: { id: row.id } });
+      await this.audit.append(tx, {
+        actor: actor.id,
+        action: 'webhook.deleted',
+        target: `webhooks/${row.id}`,
+        data: { id: row.id, host: hostOf(row.url), owner: row.ownerId },
+      });
+    });
+    return presentWebhook(row);
+  }
+
+  /** Newest first, keyset-paged. */
+  async deliveries(id: string, query: unknown, actor: Actor) {
+    const row = await this.owned(id, actor);
+    const q = parseInput(DeliveryQuerySchema, query);
+    const cursor = q.after ? decodeCursor(q.after) : undefined;
+    if (q.after && !cursor) throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
+    const where: Prisma.WebhookDeliveryWhereInput = { subscriptionId: row.id, status: q.status };
+    if (cursor) {
+      const at = new Date(cursor.createdAt);
+      where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }];
+    }
+    const rows = await this.prisma.webhookDelivery.findMany({
+      where,
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: q.limit + 1,
+      include: { attemptLog: { orderBy: { attempt: 'asc' } } },
+    });
+    const items = rows.slice(0, q.limit);
+    const last = items.at(-1);
+    return { items: items.map(presentDelivery), pageInfo: { hasNextPage: rows.length > q.limit, endCursor: last ? encodeCursor(last) : null } };
+  }
+
+  private async owned(id: string, actor: Actor): Promise<WebhookSubscription> {
+    assertRole(actor, 'requester');
+    const row = UUID.test(id) ? await this.prisma.webhookSubscription.findUnique({ where: { id } }) : null;
+    // Someone else's subscription is "not found", so ids cannot be probed.
+    if (!row || (!hasRole(actor, 'admin') && row.ownerId !== actor.id)) {
+      throw new DomainError('WEBHOOK_NOT_FOUND', `webhook ${id} not found`, { field: 'id' });
+    }
+    return row;
+  }
+}
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).host;
+  } catch {
+    return null;
+  }
+}

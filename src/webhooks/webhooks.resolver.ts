@@ -1,0 +1,112 @@
+import { Args, Field, ID, InputType, Int, Mutation, ObjectType, Query, registerEnumType, Resolver } from '@nestjs/graphql';
+import { GraphQLJSON } from 'graphql-scalars';
+import type { Actor } from '../auth/actor.js';
+import { CurrentActor } from '../auth/auth.guard.js';
+import { PageInfo } from '../onboarding/api/graphql.models.js';
+import { withArgNames } from '../common/graphql-args.js';
+import { WebhookDeliveryStatus } from '../generated/prisma/enums.js';
+import { WebhookService } from './webhook.service.js';
+
+registerEnumType(WebhookDeliveryStatus, { name: 'WebhookDeliveryStatus' });
+
+@InputType()
+export class CreateWebhookInput {
+  @Field({ description: 'http(s) URL the events are POSTed to' }) url!: string;
+  @Field(() => [String], { description: 'event types (request.succeeded), prefixes (request.*) or *' }) eventTypes!: string[];
+  @Field({ nullable: true, description: 'signing secret (16+ characters); omitted = generated and returned once' }) secret?: string;
+  @Field({ nullable: true }) description?: string;
+}
+
+@ObjectType('Webhook', { description: 'A webhook subscription; its secret is never returned.' })
+export class WebhookModel {
+  @Field(() => ID) id!: string;
+  @Field() url!: string;
+  @Field(() => [String]) eventTypes!: string[];
+  @Field(() => String, { nullable: true }) description!: string | null;
+  @Field({ description: 'the actor that registered it' }) owner!: string;
+  @Field(() => [String], { description: "the owner's scopes: only events of requests inside them are delivered" }) scopes!: string[];
+  @Field() createdAt!: string;
+  @Field() updatedAt!: string;
+}
+
+@ObjectType()
+export class CreatedWebhook {
+  @Field(() => WebhookModel) webhook!: WebhookModel;
+  @Field(() => String, { nullable: true, description: 'the generated signing secret: only in this response, and only when none was given' })
+  secret!: string | null;
+}
+
+@ObjectType('WebhookDeliveryAttempt')
+export class WebhookDeliveryAttemptModel {
+  @Field(() => Int) attempt!: number;
+  @Field(() => Int, { nullable: true }) responseCode!: number | null;
+  @Field(() => String, { nullable: true }) error!: string | null;
+  @Field(() => Int) durationMs!: number;
+  @Field() at!: string;
+}
+
+@ObjectType('WebhookDelivery')
+export class WebhookDeliveryModel {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) webhookId!: string;
+  @Field(() => ID) requestId!: string;
+  @Field(() => Int) cursor!: number;
+  @Field() eventType!: string;
+  @Field(() => WebhookDeliveryStatus) status!: WebhookDeliveryStatus;
+  @Field(() => Int) attempts!: number;
+  @Field(() => Int, { nullable: true }) lastResponseCode!: number | null;
+  @Field(() => String, { nullable: true }) lastError!: string | null;
+  @Field(() => String, { nullable: true }) nextAttemptAt!: string | null;
+  @Field(() => String, { nullable: true }) deliveredAt!: string | null;
+  @Field() createdAt!: string;
+  @Field(() => GraphQLJSON, { description: 'the JSON body sent' }) payload!: unknown;
+  @Field(() => [WebhookDeliveryAttemptModel]) history!: WebhookDeliveryAttemptModel[];
+}
+
+@ObjectType()
+export class WebhookDeliveryConnection {
+  @Field(() => [WebhookDeliveryModel]) nodes!: WebhookDeliveryModel[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+}
+
+@Resolver()
+export class WebhooksResolver {
+  constructor(private readonly service: WebhookService) {}
+
+  @Mutation(() => CreatedWebhook, { description: 'Requester/admin: register a webhook for events of requests in your scopes.' })
+  createWebhook(@Args('input') input: CreateWebhookInput, @CurrentActor() actor: Actor) {
+    return this.service.create(
+      Object.fromEntries(Object.entries({ ...input }).filter(([, v]) => v !== undefined && v !== null)),
+      actor,
+    );
+  }
+
+  @Query(() => [WebhookModel], { description: 'Your webhooks (admins: all).' })
+  webhooks(@CurrentActor() actor: Actor) {
+    return this.service.list(actor);
+  }
+
+  @Query(() => WebhookModel)
+  webhook(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return this.service.read(id, actor);
+  }
+
+  @Mutation(() => WebhookModel, { description: 'Delete a webhook (and its delivery history).' })
+  deleteWebhook(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
+    return this.service.delete(id, actor);
+  }
+
+  @Query(() => WebhookDeliveryConnection, { description: 'A webhook\'s deliveries, newest first, with every attempt.' })
+  async webhookDeliveries(
+    @Args('webhookId', { type: () => ID }) webhookId: string,
+    @CurrentActor() actor: Actor,
+    @Args('status', { type: () => WebhookDeliveryStatus, nullable: true }) status?: WebhookDeliveryStatus,
+    @Args('first', { type: () => Int, nullable: true, defaultValue: 20 }) first?: number,
+    @Args('after', { nullable: true }) after?: string,
+  ): Promise<WebhookDeliveryConnection> {
+    const page = await withArgNames({ limit: 'first' }, () =>
+      this.service.deliveries(webhookId, { status: status ?? undefined, limit: first ?? 20, after: after ?? undefined }, actor),
+    );
+    return { nodes: page.items as WebhookDeliveryModel[], pageInfo: page.pageInfo };
+  }
+}
