@@ -1,0 +1,70 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { Controller, Get, Header, Param, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { Public } from '../auth/auth.guard.js';
+import { DomainError } from '../common/domain-error.js';
+import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
+
+// Swagger UI from the swagger-ui-dist package (node_modules, no CDN), with our own initializer.
+const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const ASSETS = new Set(['swagger-ui.css', 'index.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
+
+const INITIALIZER = `window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: '/docs/openapi.json',
+    dom_id: '#swagger-ui',
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    layout: 'BaseLayout',
+    tryItOutEnabled: false,
+  });
+};
+`;
+
+const PAGE = `<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8">
+    <title>osm-onboarding API</title>
+    <link rel="stylesheet" type="text/css" href="/docs/assets/swagger-ui.css" />
+    <link rel="stylesheet" type="text/css" href="/docs/assets/index.css" />
+    <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png" sizes="32x32" />
+  </head>
+  <body>
+    <noscript>This page needs JavaScript. The OpenAPI document is at <a href="/docs/openapi.json">/docs/openapi.json</a>.</noscript>
+    <div id="swagger-ui"></div>
+    <script src="/docs/assets/swagger-ui-bundle.js" charset="UTF-8"></script>
+    <script src="/docs/assets/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+    <script src="/docs/assets/swagger-initializer.js" charset="UTF-8"></script>
+  </body>
+</html>
+`;
+
+/** API docs: the OpenAPI document generated from src/docs/openapi.ts and a Swagger UI page. Public. */
+@Public()
+@Controller('docs')
+export class DocsController {
+  private document?: OpenApiDocument;
+
+  @Get()
+  @Header('Content-Type', 'text/html; charset=utf-8')
+  page() {
+    return PAGE;
+  }
+
+  @Get('openapi.json')
+  openapi() {
+    return (this.document ??= buildOpenApiDocument());
+  }
+
+  @Get('assets/:file')
+  asset(@Param('file') file: string, @Res() res: Response) {
+    if (file === 'swagger-initializer.js') {
+      res.type('application/javascript').send(INITIALIZER);
+      return;
+    }
+    if (!ASSETS.has(file)) throw new DomainError('REQUEST_NOT_FOUND', `no such documentation asset: ${file}`);
+    res.sendFile(file, { root: SWAGGER_UI_DIR, maxAge: '1d' });
+  }
+}

@@ -1,0 +1,274 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace } from '../support/emulator/seed.js';
+import { ADMIN_TOKEN, http, startStack, Stack, uniqueName } from '../support/harness.js';
+import { namespaceMeta } from '../support/kube.js';
+
+// The built CLI (dist/src/cli/main.js, the package's "bin") as a child process against a
+// running service: what a script or a chatops bot sees (stdout is a pipe unless said otherwise).
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const MONITORED = 'openservicemesh.io/monitored-by';
+const ESC = '\x1b';
+
+/** `npm test` builds first; when run alone, build if the CLI is missing or older than its sources. */
+function ensureBuilt() {
+  const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
+  const src = join(ROOT, 'src/cli');
+  const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
+  if (newest > built) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the osm-onboarding CLI against a running service', () => {
+  let s: Stack;
+  let env: Record<string, string>;
+
+  const cli = (args: string[], extraEnv: Record<string, string> = {}, timeout = 30_000): Promise<Run> =>
+    new Promise((done) => {
+      execFile(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, timeout }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        done({ code, stdout, stderr });
+      });
+    });
+
+  const lines = (text: string) => text.split('\n').filter(Boolean);
+
+  beforeAll(async () => {
+    ensureBuilt();
+    s = await startStack({ env: { APPROVAL_POLICY: JSON.stringify({ rules: [{ name: 'cli-gate', namespaces: ['gated-*'], approvals: 1 }] }) } });
+    env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', OSM_ONBOARDING_URL: s.url, OSM_ONBOARDING_TOKEN: ADMIN_TOKEN };
+  });
+  afterAll(() => s?.close());
+
+  it('onboard --wait streams the events as plain lines when piped and exits 0', async () => {
+    const ns = uniqueName('cli-ok');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+
+    const r = await cli(['onboard', ns, '--wait']);
+    expect(r.stderr).toMatch(new RegExp(`^${ns}: request [0-9a-f-]{36} accepted, QUEUED`));
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain(ESC); // no colours, no cursor movement in a pipe
+    const out = lines(r.stdout);
+    const events = out.slice(0, -1);
+    // One line per event: <time> <cluster>/<namespace> <type>[ <step>]: <message>
+    for (const line of events) expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z emulator/${ns} [a-z.-]+( [a-z-]+)?: .+$`));
+    const types = events.map((l) => l.split(' ')[2].replace(/:$/, ''));
+    expect(types[0]).toBe('request.created');
+    expect(types).toContain('step.started');
+    expect(types).toContain('step.succeeded');
+    expect(types.at(-1)).toBe('request.succeeded');
+    expect(events.find((l) => l.includes('step.succeeded namespace:'))).toBeDefined();
+    expect(out.at(-1)).toMatch(new RegExp(`^[0-9a-f-]{36} onboard emulator/${ns} SUCCEEDED$`));
+    expect((await namespaceMeta(s.emulator, ns)).labels[MONITORED]).toBe('osm');
+  });
+
+  it('--json prints one JSON document (the request; several as items)', async () => {
+    const a = uniqueName('cli-json');
+    const b = uniqueName('cli-json');
+    for (const ns of [a, b]) seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+
+    const one = await cli(['onboard', a, '--json', '--disable-sidecar-injection']);
+    expect(one.code).toBe(0);
+    const req = JSON.parse(one.stdout);
+    expect(req).toMatchObject({ namespace: a, status: 'SUCCEEDED', sidecarInjection: 'disabled', kind: 'ONBOARD' });
+    expect(req.steps.every((st: { status: string }) => st.status === 'SUCCEEDED')).toBe(true);
+    expect(one.stderr).toBe('');
+
+    const noWait = await cli(['offboard', a, b, '--no-wait', '--json']);
+    expect(noWait.code).toBe(0);
+    const both = JSON.parse(noWait.stdout);
+    expect(both.items.map((x: { namespace: string; kind: string }) => [x.namespace, x.kind])).toEqual([
+      [a, 'OFFBOARD'],
+      [b, 'OFFBOARD'],
+    ]);
+
+    const shown = await cli(['status', req.id, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: req.id, status: 'SUCCEEDED' });
+    const list = await cli(['status', '--namespace', a, '--kind', 'ONBOARD', '--json']);
+    expect(JSON.parse(list.stdout).items.map((x: { id: string }) => x.id)).toEqual([req.id]);
+    const table = await cli(['status', '--namespace', a]);
+    expect(lines(table.stdout)[0]).toMatch(/^ID\s+KIND\s+TARGET\s+STATUS/);
+    expect(table.stdout).toContain(`emulator/${a}`);
+  });
+
+  it('a failing request exits 1, and retry picks it up once the cause is fixed', async () => {
+    const ns = uniqueName('cli-missing');
+    const r = await cli(['onboard', ns]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stdout).some((l) => l.includes(' request.failed: '))).toBe(true);
+    expect(lines(r.stdout).at(-1)).toMatch(new RegExp(`^([0-9a-f-]{36}) onboard emulator/${ns} FAILED NAMESPACE_NOT_FOUND: `));
+    const id = lines(r.stdout).at(-1)!.split(' ')[0];
+
+    const shown = await cli(['status', id]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('NAMESPACE_NOT_FOUND');
+
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const retried = await cli(['retry', id]);
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toContain(' request.retried: ');
+    expect(lines(retried.stdout).at(-1)).toBe(`${id} onboard emulator/${ns} SUCCEEDED`);
+  });
+
+  it('bad input exits 2 and names the fields (and the options behind them)', async () => {
+    const bad = await cli(['onboard', 'Not_A_Namespace', '--api-server-access', 'egress']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('VALIDATION_FAILED');
+    expect(bad.stderr).toMatch(/^ {2}namespace \(<namespace>\): must be a lowercase RFC 1123 label/m);
+    expect(bad.stderr).toMatch(/^ {2}apiServerAccess\.serviceAccounts \(--service-account\): required/m);
+
+    const json = await cli(['onboard', 'Not_A_Namespace', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr).error.fields).toEqual([{ field: 'namespace', message: expect.any(String) }]);
+
+    const usage = await cli(['onboard', 'team', '--restart-everything']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("unknown option '--restart-everything'");
+    expect((await cli(['onboard'])).code).toBe(2);
+    expect((await cli(['reject', '00000000-0000-4000-8000-000000000000'])).stderr).toContain("required option '--reason <text>'");
+    expect((await cli(['status', '--limit', 'many'])).code).toBe(2);
+    expect((await cli(['onboard', 'x', '--api-server-access', 'vpn'])).code).toBe(2);
+  });
+
+  it('auth errors exit 3; tokens create/list/revoke; an unreachable API exits 4', async () => {
+    const bad = await cli(['status'], { OSM_ONBOARDING_TOKEN: 'not-a-token' });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toContain('UNAUTHENTICATED');
+    expect((await cli(['status', '--token', ''], { OSM_ONBOARDING_TOKEN: '' })).code).toBe(3);
+
+    const name = uniqueName('cli-viewer');
+    const created = await cli(['tokens', 'create', name, '--role', 'viewer', '--scope', 'emulator/*']);
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+    expect(secret).toMatch(/^osmo_\S+$/); // the secret alone on stdout, for TOKEN=$(…)
+    expect(created.stderr).toContain(`token ${name}`);
+
+    const viewer = { OSM_ONBOARDING_TOKEN: secret };
+    expect((await cli(['status'], viewer)).code).toBe(0);
+    const forbidden = await cli(['onboard', 'bookbuyer'], viewer);
+    expect(forbidden.code).toBe(3);
+    expect(forbidden.stderr).toContain('FORBIDDEN');
+    expect((await cli(['tokens', 'list'], viewer)).code).toBe(3);
+
+    const listed = await cli(['tokens', 'list', '--json']);
+    const record = JSON.parse(listed.stdout).items.find((t: { name: string }) => t.name === name);
+    expect(record).toMatchObject({ roles: ['viewer'], scopes: ['emulator/*'], revokedAt: null });
+    expect(listed.stdout).not.toContain(secret);
+    const revoked = await cli(['tokens', 'revoke', record.id]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`revoked ${name}`);
+    await new Promise((r) => setTimeout(r, 10)); // the token cache is cleared on revoke
+    expect((await cli(['status'], viewer)).code).toBe(3);
+
+    const down = await cli(['status'], { OSM_ONBOARDING_URL: 'http://127.0.0.1:59999' });
+    expect(down.code).toBe(4);
+    expect(down.stderr).toContain('cannot reach the API at http://127.0.0.1:59999');
+  });
+
+  it('approve and reject requests held by the approval policy', async () => {
+    const approver = (await cli(['tokens', 'create', uniqueName('cli-approver'), '--role', 'approver', '--scope', '*/*'])).stdout.trim();
+    const [a, b] = [uniqueName('gated'), uniqueName('gated')];
+    for (const ns of [a, b]) seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+
+    // --wait (the default) follows a held request through its approval.
+    const waiting = cli(['onboard', a]);
+    let id = '';
+    for (let i = 0; i < 100 && !id; i++) {
+      const listed = JSON.parse((await cli(['status', '--namespace', a, '--json'])).stdout);
+      id = listed.items[0]?.id ?? '';
+      if (!id) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await http(s.url, 'GET', `/v1/onboardings/${id}`)).body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsRequired: 1, approvalRule: 'cli-gate' });
+
+    const own = await cli(['approve', id]); // the admin requested it: no self-approval
+    expect(own.code).toBe(3);
+    expect(own.stderr).toContain('SELF_APPROVAL_FORBIDDEN');
+
+    const approved = await cli(['approve', id, '--comment', 'looks fine'], { OSM_ONBOARDING_TOKEN: approver });
+    expect(approved.code).toBe(0);
+    expect(approved.stdout.trim()).toMatch(new RegExp(`^${id} onboard emulator/${a} (QUEUED|RUNNING|SUCCEEDED)$`));
+    const followed = await waiting;
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toContain(' request.approved: ');
+    expect(lines(followed.stdout).at(-1)).toBe(`${id} onboard emulator/${a} SUCCEEDED`);
+
+    const held = await cli(['onboard', b, '--no-wait', '--json']);
+    expect(held.code).toBe(0);
+    const id2 = JSON.parse(held.stdout).id;
+    expect(JSON.parse(held.stdout).status).toBe('PENDING_APPROVAL');
+    const rejected = await cli(['reject', id2, '--reason', 'not this week'], { OSM_ONBOARDING_TOKEN: approver });
+    expect(rejected.code).toBe(0);
+    expect(rejected.stdout.trim()).toMatch(new RegExp(`^${id2} onboard emulator/${b} REJECTED REJECTED: rejected by token:cli-approver-\\w+: not this week$`));
+    const follow = await cli(['status', id2, '--follow']);
+    expect(follow.code).toBe(1); // a rejected request is not a success
+    expect(follow.stdout).toContain(' request.rejected: ');
+  });
+
+  it('plan prints the writes and exits 1 when blocked; --dry-run then apply', async () => {
+    const ns = uniqueName('cli-plan');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const p = await cli(['plan', ns, '--restart', 'all']);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain(`plan: onboard emulator/${ns} (mesh osm)`);
+    expect(p.stdout).toContain(`patch Namespace ${ns} (strategic)`);
+    expect(p.stdout).toMatch(/\d+ writes? planned/);
+    const blocked = await cli(['plan', uniqueName('cli-nowhere')]);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stdout).toContain('NAMESPACE_NOT_FOUND');
+
+    const dry = await cli(['onboard', ns, '--dry-run']);
+    expect(dry.code).toBe(0);
+    const id = lines(dry.stdout).at(-1)!.split(' ')[0];
+    expect(dry.stdout).toContain('PLANNED');
+    expect(dry.stderr).toContain(`osm-onboarding apply ${id}`);
+    const applied = await cli(['apply', id]);
+    expect(applied.code).toBe(0);
+    expect(lines(applied.stdout).at(-1)).toBe(`${id} onboard emulator/${ns} SUCCEEDED`);
+  });
+
+  it('cancel a queued request', async () => {
+    const ns = uniqueName('gated');
+    seedAppNamespace(s.emulator.store, ns);
+    const held = JSON.parse((await cli(['onboard', ns, '--no-wait', '--json'])).stdout);
+    const c = await cli(['cancel', held.id, '--reason', 'changed my mind']);
+    expect(c.code).toBe(0);
+    expect(c.stdout.trim()).toMatch(new RegExp(`^${held.id} onboard emulator/${ns} CANCELLED`));
+    const again = await cli(['cancel', held.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('REQUEST_NOT_CANCELLABLE');
+  });
+
+  it('on a terminal, draws a step list in place', async () => {
+    const ns = uniqueName('cli-tty');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    // util-linux `script` gives the CLI a pseudo-terminal as stdout.
+    const command = [process.execPath, CLI, 'onboard', ns].map((a) => `'${a}'`).join(' ');
+    const r = await new Promise<Run>((done) =>
+      execFile('script', ['-qefc', command, '/dev/null'], { env: { ...env, COLUMNS: '100', LINES: '40' }, timeout: 30_000 }, (err, stdout, stderr) =>
+        done({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${ESC}[?25l`); // cursor hidden while drawing
+    expect(r.stdout).toMatch(/\x1b\[\d+F\x1b\[J/); // redrawn in place
+    expect(r.stdout).toContain('✔');
+    expect(r.stdout).toContain(`onboard emulator/${ns}`);
+    expect(r.stdout).not.toContain('request.created:'); // not the plain format
+  });
+});
