@@ -41,6 +41,24 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     { name: 'events', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/events`, undefined, as(role)) },
     { name: 'retry', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/retry`, undefined, as(role)) },
     { name: 'cancel', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as(role)) },
+    { name: 'approve', allowed: ['approver', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as(role)) },
+    { name: 'reject', allowed: ['approver', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/reject`, { reason: 'no' }, as(role)) },
+    { name: 'batch', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/batches', { kind: 'OFFBOARD', targets: [{ namespace: ns }] }, as(role)) },
+    {
+      name: 'audit export',
+      allowed: ['viewer', 'requester', 'approver', 'admin'],
+      call: async (_ns, id, role) => {
+        const r = await http(s.url, 'GET', `/v1/audit?requestId=${id}&format=jsonl`, undefined, as(role));
+        // Out of scope is not an error for an export: it is filtered to nothing.
+        const empty = r.body === undefined || String(r.body).trim() === '';
+        return { status: r.status === 200 && empty && role !== 'admin' ? 403 : r.status };
+      },
+    },
+    {
+      name: 'tokens',
+      allowed: ['admin'],
+      call: (_ns, _id, role) => http(s.url, 'GET', '/v1/tokens', undefined, as(role)),
+    },
     {
       name: 'graphql get',
       allowed: ['viewer', 'requester', 'approver', 'admin'],
