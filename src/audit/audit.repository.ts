@@ -19,9 +19,10 @@ export class AuditRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /** Appends inside the caller's transaction; request events get the next per-request cursor. */
-  async append(tx: Prisma.TransactionClient, event: NewAuditEvent): Promise<AuditEvent> {
-    let seq: number | undefined;
-    if (event.requestId) {
+  async append(tx: Prisma.TransactionClient, event: NewAuditEvent, knownSeq?: number): Promise<AuditEvent> {
+    // A new request's first event is seq 1 (its row was inserted with event_seq = 1): no round trip.
+    let seq: number | undefined = knownSeq;
+    if (event.requestId && seq === undefined) {
       const rows = await tx.$queryRaw<{ event_seq: number }[]>`
         UPDATE onboarding_request SET event_seq = event_seq + 1 WHERE id = ${event.requestId}::uuid RETURNING event_seq`;
       seq = rows[0]?.event_seq;

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
-import type { AuditEvent, Prisma, RequestKind, RequestStatus } from '../generated/prisma/client.js';
+import type { AuditEvent, Prisma, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -222,9 +222,9 @@ export class OnboardingService {
       if (earlier) return this.replay(earlier, bodyHash);
     }
     const draft = await this.draft(req);
-    let event;
+    let inserted;
     try {
-      event = await this.prisma.$transaction((tx) => this.insert(tx, draft, actor, { idempotencyKey, bodyHash }));
+      inserted = await this.prisma.$transaction((tx) => this.insert(tx, draft, actor, { idempotencyKey, bodyHash }));
     } catch (err) {
       if (idempotencyKey && isUniqueViolation(err) && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
         // Two identical retries raced; the other one won.
@@ -233,8 +233,8 @@ export class OnboardingService {
       }
       throw await this.conflictOr(err, req.cluster, req.namespace);
     }
-    await this.accepted([draft], [event]);
-    return { request: (await this.requests.findById(draft.id))!, replayed: false };
+    await this.accepted([draft], [inserted.event]);
+    return { request: inserted.request, replayed: false };
   }
 
   /**
@@ -249,7 +249,7 @@ export class OnboardingService {
       events = await this.prisma.$transaction(async (tx) => {
         await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length } });
         const rows = [];
-        for (const d of drafts) rows.push(await this.insert(tx, d, actor, { batchId }));
+        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId })).event);
         return rows;
       });
     } catch (err) {
@@ -276,14 +276,34 @@ export class OnboardingService {
     return { req, id, createdAt, plan, steps, need, status };
   }
 
-  /** The request row, its step runs and its first audit event. */
+  /**
+   * The request row, its step runs and its first audit event: three INSERTs. The stored
+   * request is returned as written, without reading it back.
+   */
   private async insert(
     tx: Prisma.TransactionClient,
     { req, id, createdAt, plan, steps, need, status }: Awaited<ReturnType<OnboardingService['draft']>>,
     actor: Actor,
     extra: { idempotencyKey?: string | null; bodyHash?: string; batchId?: string },
-  ) {
-    await tx.onboardingRequest.create({
+  ): Promise<{ request: RequestWithSteps; event: AuditEvent }> {
+    const stepRuns: StepRun[] = steps.map((name, position) => ({
+      id: randomUUID(),
+      requestId: id,
+      name,
+      position,
+      status: 'PENDING',
+      result: null,
+      attempts: 0,
+      before: null,
+      after: null,
+      output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as Prisma.JsonValue) : null,
+      errorCode: null,
+      errorMessage: null,
+      startedAt: null,
+      finishedAt: null,
+      durationMs: null,
+    }));
+    const row = await tx.onboardingRequest.create({
       data: {
         id,
         kind: req.kind,
@@ -299,16 +319,13 @@ export class OnboardingService {
         idempotencyKey: extra.idempotencyKey ?? null,
         bodyHash: extra.bodyHash ?? null,
         batchId: extra.batchId ?? null,
-        steps: {
-          create: steps.map((name, position) => ({
-            name,
-            position,
-            output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as object) : undefined,
-          })),
-        },
+        eventSeq: 1,
       },
     });
-    return this.audit.append(tx, {
+    await tx.stepRun.createMany({
+      data: stepRuns.map((s) => ({ id: s.id, requestId: id, name: s.name, position: s.position, output: s.output ?? undefined })),
+    });
+    const event = await this.audit.append(tx, {
       requestId: id,
       actor: actor.id,
       action: plan ? 'request.planned' : 'request.created',
@@ -328,7 +345,8 @@ export class OnboardingService {
         steps,
         batchId: extra.batchId ?? null,
       },
-    });
+    }, 1);
+    return { request: { ...row, steps: stepRuns, approvals: [] }, event };
   }
 
   private async accepted(drafts: { req: NormalizedRequest; id: string; status: RequestStatus }[], events: AuditEvent[]): Promise<void> {
