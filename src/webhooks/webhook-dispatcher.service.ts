@@ -5,6 +5,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
+import { subscriptionsVersionKey } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
 import type { Actor, Role } from '../auth/actor.js';
@@ -13,7 +14,7 @@ import { BOOTSTRAP_ADMIN } from '../auth/token.service.js';
 import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js';
 import { SecretBox, signWebhook } from './webhook-crypto.js';
 import { postJson } from './webhook-http.js';
-import { eventTypeMatches, patternsFor } from './webhook.input.js';
+import { eventTypeMatches } from './webhook.input.js';
 import { summarize, SummaryRequest } from './webhook-summary.js';
 import { targetProblem } from './webhook-target.js';
 
@@ -54,6 +55,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
+  private cache?: { version: string | null; rows: WebhookSubscription[]; at: number };
 
   constructor(
     private readonly prisma: PrismaService,
@@ -96,8 +98,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   /** Creates and enqueues the deliveries one event asks for; returns how many. */
   async fanOut(event: ProgressEvent): Promise<number> {
     if (!event.requestId) return 0;
-    const subscriptions = await this.prisma.webhookSubscription.findMany({ where: { eventTypes: { hasSome: patternsFor(event.type) } } });
-    const wanted = subscriptions.filter((s) => s.eventTypes.some((p) => eventTypeMatches(p, event.type)));
+    const wanted = (await this.subscriptions()).filter((s) => s.eventTypes.some((p) => eventTypeMatches(p, event.type)));
     if (wanted.length === 0) return 0;
     const request = await this.prisma.onboardingRequest.findUnique({
       where: { id: event.requestId },
@@ -126,6 +127,20 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     const created = await this.prisma.webhookDelivery.createManyAndReturn({ data: rows, skipDuplicates: true, select: { id: true } });
     await Promise.all(created.map((d) => this.enqueue(d.id)));
     return created.length;
+  }
+
+  /**
+   * All subscriptions, cached: every event would otherwise query them. A version counter in
+   * Redis, bumped on each create/delete, says when to reload (and a short TTL bounds staleness
+   * if Redis loses it).
+   */
+  private async subscriptions(): Promise<WebhookSubscription[]> {
+    const version = await this.redis.client.get(subscriptionsVersionKey(this.config.queuePrefix)).catch(() => null);
+    const c = this.cache;
+    if (c && c.version === version && Date.now() - c.at < 30_000) return c.rows;
+    const rows = await this.prisma.webhookSubscription.findMany();
+    this.cache = { version, rows, at: Date.now() };
+    return rows;
   }
 
   /** The subscription's owner as it stands now: a revoked or expired token owns nothing. */

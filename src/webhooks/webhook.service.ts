@@ -12,6 +12,9 @@ import type { Prisma, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscripti
 import { generateWebhookSecret, SecretBox } from './webhook-crypto.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
 import { targetProblem } from './webhook-target.js';
+import { RedisService } from '../redis/redis.service.js';
+
+export const subscriptionsVersionKey = (prefix: string) => `${prefix}:webhooks:version`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -68,6 +71,7 @@ export class WebhookService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly audit: AuditRepository,
+    private readonly redis: RedisService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
@@ -111,6 +115,7 @@ export class WebhookService {
       });
       return created;
     });
+    await this.subscriptionsChanged();
     return { webhook: presentWebhook(row), secret: generated };
   }
 
@@ -139,7 +144,13 @@ export class WebhookService {
         data: { id: row.id, host: hostOf(row.url), owner: row.ownerId },
       });
     });
+    await this.subscriptionsChanged();
     return presentWebhook(row);
+  }
+
+  /** Tells every dispatcher to reload its cached subscriptions (see WebhookDispatcher.subscriptions). */
+  private async subscriptionsChanged(): Promise<void> {
+    await this.redis.client.incr(subscriptionsVersionKey(this.config.queuePrefix)).catch(() => undefined);
   }
 
   /** Newest first, keyset-paged. */
