@@ -31,9 +31,3 @@ export function eventTypeMatches(pattern: string, type: string): boolean {
   return pattern === type;
 }
 
-/** Every subscription pattern that matches `type`: `*`, each dotted prefix + `.*`, and the type itself. */
-export function patternsFor(type: string): string[] {
-  const parts = type.split('.');
-  const prefixes = parts.slice(0, -1).map((_, i) => `${parts.slice(0, i + 1).join('.')}.*`);
-  return ['*', ...prefixes, type];
-}
