@@ -20,17 +20,23 @@ export class AuditRepository {
 
   /** Appends inside the caller's transaction; request events get the next per-request cursor. */
   async append(tx: Prisma.TransactionClient, event: NewAuditEvent, knownSeq?: number): Promise<AuditEvent> {
-    // A new request's first event is seq 1 (its row was inserted with event_seq = 1): no round trip.
-    let seq: number | undefined = knownSeq;
-    if (event.requestId && seq === undefined) {
-      const rows = await tx.$queryRaw<{ event_seq: number }[]>`
-        UPDATE onboarding_request SET event_seq = event_seq + 1 WHERE id = ${event.requestId}::uuid RETURNING event_seq`;
-      seq = rows[0]?.event_seq;
+    if (event.requestId && knownSeq === undefined) {
+      // One statement on the hot path (every step transition): take the next cursor and insert.
+      const rows = await tx.$queryRaw<AuditEvent[]>`
+        WITH s AS (UPDATE onboarding_request SET event_seq = event_seq + 1 WHERE id = ${event.requestId}::uuid RETURNING event_seq)
+        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
+        SELECT ${event.requestId}::uuid, s.event_seq, ${event.actor}, ${event.action}, ${event.cluster ?? null}, ${event.namespace ?? null},
+               ${event.target ?? null}, ${event.step ?? null}, ${JSON.stringify(event.data ?? {})}::jsonb
+        FROM s
+        RETURNING id, request_id AS "requestId", seq, actor, action, cluster, namespace, target, step, data, created_at AS "createdAt"`;
+      if (!rows[0]) throw new Error(`audit event for unknown request ${event.requestId}`);
+      return rows[0];
     }
+    // A new request's first event is seq 1 (its row was inserted with event_seq = 1); other events have none.
     return tx.auditEvent.create({
       data: {
         requestId: event.requestId,
-        seq,
+        seq: knownSeq,
         actor: event.actor,
         action: event.action,
         cluster: event.cluster,
