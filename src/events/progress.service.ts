@@ -24,7 +24,7 @@ export class ProgressService {
   ) {}
 
   /** Validates the request id first, so a bad id fails the call rather than the stream. */
-  async open(requestId: string, after = 0, pollMs = 2000): Promise<AsyncGenerator<ProgressEvent>> {
+  async open(requestId: string, after = 0, pollMs = 10_000): Promise<AsyncGenerator<ProgressEvent>> {
     const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
     if (!exists) throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
     const pending: ProgressEvent[] = [];
@@ -96,7 +96,7 @@ export class ProgressService {
    * A batch's events (all its requests), cursor = the global event id. Live events only
    * wake the reader; the events themselves are read from Postgres in commit order.
    */
-  async openBatch(requestIds: string[], afterId = 0n, pollMs = 2000): Promise<AsyncGenerator<ProgressEvent>> {
+  async openBatch(requestIds: string[], afterId = 0n, pollMs = 10_000): Promise<AsyncGenerator<ProgressEvent>> {
     let wake: (() => void) | undefined;
     let dirty = false;
     const unlisten = await Promise.all(
