@@ -1,0 +1,341 @@
+// 1. Ingest: onboarding requests accepted per second (validated, stored with the first audit event,
+// enqueued) at increasing concurrency, over REST and GraphQL, with p50/p95/p99 latency; p99 at a fixed
+// rate; and, in the same run, the raw rate of the same inserts through `pg` alone (the physical limit).
+// The API runs with ROLE=api and no worker, so every request stays QUEUED; each request names a
+// distinct namespace that exists in the emulator (the API refuses a second active request per namespace).
+
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import type { BenchContext } from './lib/context.js';
+import { settings } from './lib/env.js';
+import { freshPrefix } from './lib/onboard.js';
+import { fmt, ratio, summarize, type Section } from './lib/report.js';
+import { startPgCensus } from './lib/pg-proxy.js';
+import { cpuSeconds, heapBreakdown, MachineCpu, RssMonitor } from './lib/rss.js';
+import { Stack, type ServiceProcess } from './lib/stack.js';
+
+export const name = 'ingest';
+
+const GQL = 'mutation Onboard($input: OnboardingInput!) { requestOnboarding(input: $input) { id } }';
+
+interface LoadResult {
+  label: string;
+  connections: number;
+  seconds: number;
+  sent: number;
+  accepted: number;
+  rejected: number;
+  errors: number;
+  acceptedPerS: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  firstError?: string;
+  /** API process CPU per accepted request, and the machine's busy share, during this step. */
+  cpuMsPerRequest?: number;
+  machineBusy?: number;
+}
+
+class Namespaces {
+  next = 0;
+  constructor(
+    readonly prefix: string,
+    readonly seeded: number,
+  ) {}
+  take(): string {
+    return `${this.prefix}${this.next++}`;
+  }
+}
+
+async function postOne(api: ServiceProcess, stack: Stack, namespace: string): Promise<void> {
+  const res = await fetch(`${api.url}/v1/onboardings`, { method: 'POST', headers: stack.headers(), body: JSON.stringify({ namespace, prerequisites: { enabled: false } }) });
+  await res.arrayBuffer();
+  if (res.status !== 202) throw new Error(`census POST: HTTP ${res.status}`);
+}
+
+async function load(
+  api: ServiceProcess,
+  stack: Stack,
+  ns: Namespaces,
+  opts: { protocol: 'rest' | 'graphql'; connections: number; seconds: number; rate?: number },
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let accepted = 0;
+  let rejected = 0;
+  let firstError: string | undefined;
+  const request: autocannon.Request =
+    opts.protocol === 'rest'
+      ? {
+          method: 'POST',
+          path: '/v1/onboardings',
+          setupRequest: (req) => ({ ...req, body: JSON.stringify({ namespace: ns.take(), prerequisites: { enabled: false } }) }),
+          onResponse: (status, body) => {
+            if (status === 202) accepted++;
+            else {
+              rejected++;
+              firstError ??= `HTTP ${status} ${body.slice(0, 200)}`;
+            }
+          },
+        }
+      : {
+          method: 'POST',
+          path: '/graphql',
+          setupRequest: (req) => ({
+            ...req,
+            body: JSON.stringify({ query: GQL, variables: { input: { namespace: ns.take(), prerequisites: { enabled: false } } } }),
+          }),
+          onResponse: (status, body) => {
+            if (status === 200 && !body.includes('"errors"') && body.includes('"id"')) accepted++;
+            else {
+              rejected++;
+              firstError ??= `HTTP ${status} ${body.slice(0, 200)}`;
+            }
+          },
+        };
+  const instance = autocannon({
+    url: api.url,
+    connections: opts.connections,
+    duration: opts.seconds,
+    headers: stack.headers(),
+    requests: [request],
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
+    timeout: 10,
+  });
+  // Without a callback autocannon returns its tracker (an EventEmitter) made thenable.
+  (instance as unknown as EventEmitter).on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+  const result = await instance;
+  const s = summarize(latencies);
+  return {
+    label: opts.protocol === 'rest' ? 'REST' : 'GraphQL',
+    connections: opts.connections,
+    seconds: result.duration,
+    sent: result.requests.sent,
+    accepted,
+    rejected,
+    errors: result.errors + result.timeouts,
+    acceptedPerS: accepted / result.duration,
+    p50: s.p50,
+    p95: s.p95,
+    p99: s.p99,
+    max: s.max,
+    firstError,
+  };
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Copies the rows one accepted request wrote (onboarding_request, its step_run rows and its first
+ * audit_event) so the raw run inserts exactly the same columns, whatever migrations add.
+ */
+async function templateRows(db: pg.Pool): Promise<{ request: Row; steps: Row[]; audit: Row; jsonb: Set<string> }> {
+  const request = (await db.query<Row>(`SELECT * FROM onboarding_request ORDER BY created_at LIMIT 1`)).rows[0];
+  if (!request) throw new Error('no request stored by the warm-up');
+  const steps = (await db.query<Row>(`SELECT * FROM step_run WHERE request_id = $1 ORDER BY position`, [request.id])).rows;
+  const audit = (await db.query<Row>(`SELECT * FROM audit_event WHERE request_id = $1 ORDER BY seq LIMIT 1`, [request.id])).rows[0];
+  const cols = await db.query<{ table_name: string; column_name: string; data_type: string }>(
+    `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND data_type IN ('jsonb', 'json')`,
+  );
+  return { request, steps, audit, jsonb: new Set(cols.rows.map((c) => `${c.table_name}.${c.column_name}`)) };
+}
+
+function insertSql(table: string, rows: Row[], jsonb: Set<string>, skip: string[] = []): { text: string; columns: string[] } {
+  const columns = Object.keys(rows[0]).filter((c) => !skip.includes(c) && rows.some((r) => r[c] !== null));
+  let n = 0;
+  const values = rows.map(() => `(${columns.map(() => `$${++n}`).join(', ')})`).join(', ');
+  void jsonb;
+  return { text: `INSERT INTO ${table} (${columns.map((c) => `"${c}"`).join(', ')}) VALUES ${values}`, columns };
+}
+
+const param = (table: string, column: string, value: unknown, jsonb: Set<string>) =>
+  jsonb.has(`${table}.${column}`) && value !== null ? JSON.stringify(value) : value;
+
+/** The raw rate: BEGIN; INSERT request; INSERT its step runs (one statement); INSERT audit event; COMMIT. */
+async function raw(stack: Stack, connections: number, seconds: number, prefix: string): Promise<{ perS: number; p50: number; p99: number; n: number; cpuMsPerTx: number }> {
+  const db = stack.db();
+  const t = await templateRows(db);
+  const poolSize = Math.min(connections, Number(stack.env().DATABASE_POOL_SIZE ?? 10));
+  const raw = new pg.Pool({ connectionString: stack.databaseUrl, max: poolSize });
+  raw.on('error', (err) => console.error(`  (raw pool: ${err.message})`));
+  const req = insertSql('onboarding_request', [t.request], t.jsonb);
+  const steps = insertSql('step_run', t.steps, t.jsonb);
+  const audit = insertSql('audit_event', [t.audit], t.jsonb, ['id']);
+  let seq = 0;
+  let failures = 0;
+  const latencies: number[] = [];
+  // Warm the pool so connection set-up is not measured.
+  await Promise.all(Array.from({ length: poolSize }, () => raw.query('SELECT 1')));
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < deadline) {
+        const id = randomUUID();
+        const namespace = `${prefix}${seq++}`;
+        const now = new Date();
+        const started = performance.now();
+        const client = await raw.connect();
+        try {
+          await client.query('BEGIN');
+          await client.query(
+            req.text,
+            req.columns.map((c) => param('onboarding_request', c, c === 'id' ? id : c === 'namespace' ? namespace : c === 'created_at' || c === 'updated_at' ? now : c === 'idempotency_key' ? null : t.request[c], t.jsonb)),
+          );
+          await client.query(
+            steps.text,
+            t.steps.flatMap((s) => steps.columns.map((c) => param('step_run', c, c === 'id' ? randomUUID() : c === 'request_id' ? id : s[c], t.jsonb))),
+          );
+          await client.query(
+            audit.text,
+            audit.columns.map((c) =>
+              param('audit_event', c, c === 'request_id' ? id : c === 'namespace' ? namespace : c === 'target' ? `namespaces/${namespace}` : c === 'created_at' ? now : t.audit[c], t.jsonb),
+            ),
+          );
+          await client.query('COMMIT');
+        } catch {
+          await client.query('ROLLBACK').catch(() => undefined);
+          failures++;
+          continue;
+        } finally {
+          client.release();
+        }
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await raw.end();
+  const s = summarize(latencies);
+  if (failures) console.error(`  (raw pg: ${failures} transactions failed)`);
+  return { perS: latencies.length / elapsed, p50: s.p50, p99: s.p99, n: latencies.length, cpuMsPerTx: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length) };
+}
+
+export async function run(ctx: BenchContext): Promise<Section> {
+  const emulator = await ctx.emulator();
+  await emulator.setLatency(0);
+  const prefix = freshPrefix('i');
+  const needed = settings.ingestNamespaces;
+  process.stdout.write(`  seeding ${needed} namespaces… `);
+  process.stdout.write(`${(await emulator.seed(prefix, needed)).toFixed(1)} s\n`);
+  const ns = new Namespaces(prefix, needed);
+
+  const stack = await Stack.create('ingest', emulator);
+  const rss = new RssMonitor();
+  const results: LoadResult[] = [];
+  const raws: { connections: number; perS: number; p50: number; p99: number; n: number; cpuMsPerTx: number }[] = [];
+  let fixed: LoadResult | undefined;
+  try {
+    const api = await stack.startApi('api');
+    rss.track('api', api.pid);
+    // Warm-up (JIT, pools, the mesh cache), not recorded.
+    await load(api, stack, ns, { protocol: 'rest', connections: 10, seconds: 2 });
+    await load(api, stack, ns, { protocol: 'graphql', connections: 10, seconds: 1 });
+    // The framework's ceiling on this machine: GET /healthz (no auth, no I/O) through the same Nest/Express stack.
+    const floorRun = await autocannon({ url: `${api.url}/healthz`, connections: 50, duration: 3 });
+    const floor = { perS: floorRun.requests.average, p99: floorRun.latency.p99 };
+    process.stdout.write(`  GET /healthz c=50: ${Math.round(floor.perS)}/s\n`);
+    const { rows } = await stack.db().query<{ n: string }>(`SELECT count(*) AS n FROM step_run GROUP BY request_id LIMIT 1`);
+    const stepsPerRequest = Number(rows[0]?.n ?? 0);
+
+    for (const c of settings.ingestConnections) {
+      for (const protocol of ['rest', 'graphql'] as const) {
+        const cpu0 = cpuSeconds(api.pid) ?? 0;
+        const machine = new MachineCpu().start();
+        const r = await load(api, stack, ns, { protocol, connections: c, seconds: settings.ingestSeconds });
+        r.cpuMsPerRequest = (((cpuSeconds(api.pid) ?? 0) - cpu0) * 1000) / Math.max(1, r.accepted);
+        r.machineBusy = machine.busyShare();
+        results.push(r);
+        process.stdout.write(`  ${r.label.padEnd(7)} c=${String(c).padStart(3)}: ${r.acceptedPerS.toFixed(0)} accepted/s, p99 ${r.p99.toFixed(1)} ms${r.rejected ? `, ${r.rejected} rejected (${r.firstError})` : ''}\n`);
+      }
+    }
+    const fixedCpu0 = cpuSeconds(api.pid) ?? 0;
+    fixed = await load(api, stack, ns, { protocol: 'rest', connections: 50, seconds: settings.ingestRateSeconds, rate: settings.ingestRate });
+    const fixedCpuShare = ((cpuSeconds(api.pid) ?? 0) - fixedCpu0) / fixed.seconds;
+    process.stdout.write(`  REST at ${settings.ingestRate}/s: ${fixed.acceptedPerS.toFixed(0)} accepted/s, p99 ${fixed.p99.toFixed(1)} ms\n`);
+    const heap = await heapBreakdown(`${api.url}/metrics`);
+    const memory = rss.finish();
+    for (const m of memory) ctx.memory.push({ bench: 'ingest', process: m.label, role: 'api', hwmMb: m.hwmMb, maxRssMb: m.maxRssMb, startRssMb: m.startRssMb, heap });
+    await api.stop(); // the raw run gets the machine to itself
+
+    // Census: Postgres round trips of one accepted request (a second API process behind a counting proxy).
+    const census = await startPgCensus();
+    let censusPerRequest = NaN;
+    let censusStatements: [string, number][] = [];
+    try {
+      const counted = await stack.startApi('api-census', { DATABASE_URL: census.url(stack.databaseUrl) });
+      const m = 50;
+      for (let i = 0; i < 5; i++) await postOne(counted, stack, ns.take()); // warm-up
+      census.reset();
+      for (let i = 0; i < m; i++) await postOne(counted, stack, ns.take());
+      censusPerRequest = census.roundTrips() / m;
+      censusStatements = census.statements().map(([sql, c]) => [sql, c / m]);
+      await counted.stop();
+    } finally {
+      await census.close();
+    }
+
+    for (const c of settings.ingestConnections) {
+      const r = await raw(stack, c, settings.ingestSeconds, `${prefix}raw${c}-`);
+      raws.push({ connections: c, ...r });
+      process.stdout.write(`  raw pg  c=${String(c).padStart(3)}: ${r.perS.toFixed(0)} tx/s\n`);
+    }
+
+    const rawAt = (c: number) => raws.find((r) => r.connections === c)!.perS;
+    const best = (label: string) => results.filter((r) => r.label === label).reduce((a, b) => (b.acceptedPerS > a.acceptedPerS ? b : a));
+    const bestRest = best('REST');
+    const bestGql = best('GraphQL');
+    const bestRaw = raws.reduce((a, b) => (b.perS > a.perS ? b : a));
+    const memApi = memory.find((m) => m.label === 'api');
+    const section: Section = {
+      name,
+      title: '1. Ingest: requests accepted per second',
+      intro:
+        `POST /v1/onboardings \`{namespace, prerequisites:{enabled:false}}\` and GraphQL \`requestOnboarding(input:…){id}\`, each for a distinct ` +
+        `namespace seeded in the emulator; 1 API process (ROLE=api, no worker: requests stay QUEUED; LOG_LEVEL=${settings.logLevel}), ` +
+        `autocannon in the bench process, ${settings.ingestSeconds} s per step. Each accepted request wrote 1 onboarding_request + ` +
+        `${stepsPerRequest} step_run + 1 audit_event row (and an UPDATE of event_seq) in one transaction, then published its event and enqueued a BullMQ job. ` +
+        `"raw pg" = the same rows through \`pg\` alone (BEGIN; 3 INSERTs; COMMIT) with the service's connection budget ` +
+        `(min(concurrency, DATABASE_POOL_SIZE=10) connections), the API stopped.`,
+      tables: [
+        {
+          headers: ['concurrency', 'REST acc/s', 'p50 ms', 'p95 ms', 'p99 ms', 'GraphQL acc/s', 'p50 ms', 'p95 ms', 'p99 ms', 'raw pg tx/s', 'REST ÷ raw', 'GraphQL ÷ raw', 'API CPU ms/req REST/GQL', 'machine busy'],
+          rows: settings.ingestConnections.map((c) => {
+            const r = results.find((x) => x.label === 'REST' && x.connections === c)!;
+            const g = results.find((x) => x.label === 'GraphQL' && x.connections === c)!;
+            return [c, Math.round(r.acceptedPerS), r.p50.toFixed(1), r.p95.toFixed(1), r.p99.toFixed(1), Math.round(g.acceptedPerS), g.p50.toFixed(1), g.p95.toFixed(1), g.p99.toFixed(1), Math.round(rawAt(c)), ratio(r.acceptedPerS, rawAt(c)), ratio(g.acceptedPerS, rawAt(c)), `${fmt(r.cpuMsPerRequest, 1)} / ${fmt(g.cpuMsPerRequest, 1)}`, `${Math.round(100 * (r.machineBusy ?? 0))}%`];
+          }),
+        },
+        {
+          title: `Fixed rate: REST at ${settings.ingestRate} requests/s for ${settings.ingestRateSeconds} s (50 connections)`,
+          headers: ['offered/s', 'accepted/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'rejected', 'errors'],
+          rows: [[settings.ingestRate, Math.round(fixed.acceptedPerS), fixed.p50.toFixed(1), fixed.p95.toFixed(1), fixed.p99.toFixed(1), fixed.max.toFixed(1), fixed.rejected, fixed.errors]],
+        },
+      ],
+      notes: [
+        `the HTTP stack's ceiling: GET /healthz (public, no I/O) at c=50 answers ${Math.round(floor.perS)}/s (p99 ${floor.p99} ms) in the same API process`,
+        `raw pg latency per transaction: ${raws.map((r) => `c=${r.connections} p50 ${r.p50.toFixed(1)} / p99 ${r.p99.toFixed(1)} ms`).join('; ')}; ` +
+          `client CPU per transaction (the bench process, pg only): ${raws.map((r) => `c=${r.connections} ${r.cpuMsPerTx.toFixed(2)} ms`).join(', ')} — compare the API's CPU per request above`,
+        `${ns.next} namespaces used of ${ns.seeded} seeded${ns.next > ns.seeded ? ' (EXCEEDED: later requests named namespaces the emulator does not have; raise BENCH_INGEST_NAMESPACES)' : ''}; ` +
+          `rejected/errors: ${results.map((r) => `${r.label} c=${r.connections} ${r.rejected}/${r.errors}`).join(', ')}`,
+        `API peak RSS during ingest: ${memApi ? `${memApi.hwmMb.toFixed(0)} MB` : '—'}; API process at ${Math.round(100 * fixedCpuShare)}% of one core during the fixed-rate step`,
+        `Postgres round trips per accepted REST request (census through a counting proxy): ${censusPerRequest.toFixed(1)} — ` +
+          censusStatements.map(([sql, c]) => `${c.toFixed(1)}× ${sql.split(' ').slice(0, 4).join(' ')}`).join('; ') +
+          `; the raw transaction needs 5 (BEGIN, 3 INSERTs, COMMIT).`,
+      ],
+      targets: [
+        { bench: name, target: '≥ 1,500 requests/s (best concurrency, REST)', measured: `${fmt(Math.round(bestRest.acceptedPerS))}/s at c=${bestRest.connections} (GraphQL ${fmt(Math.round(bestGql.acceptedPerS))}/s at c=${bestGql.connections})`, met: bestRest.acceptedPerS >= 1500 },
+        { bench: name, target: `p99 ≤ 25 ms at ${settings.ingestRate} requests/s`, measured: `${fixed.p99.toFixed(1)} ms (accepted ${Math.round(fixed.acceptedPerS)}/s)`, met: fixed.p99 <= 25 && fixed.acceptedPerS >= settings.ingestRate * 0.95 },
+        { bench: name, target: '≥ 0.5× the raw insert rate', measured: `${ratio(bestRest.acceptedPerS, bestRaw.perS)} (REST ${Math.round(bestRest.acceptedPerS)}/s vs raw ${Math.round(bestRaw.perS)}/s best)`, met: bestRest.acceptedPerS >= 0.5 * bestRaw.perS },
+      ],
+    };
+    return section;
+  } finally {
+    rss.finish();
+    await stack.destroy();
+  }
+}

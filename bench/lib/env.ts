@@ -1,0 +1,60 @@
+// Knobs of the bench run, all from the environment (documented in bench/README.md).
+
+const num = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${raw}`);
+  return n;
+};
+
+const list = (name: string, fallback: number[]): number[] => {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  return raw.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a comma-separated list of positive numbers, got ${raw}`);
+    return n;
+  });
+};
+
+export const settings = {
+  databaseAdminUrl: process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
+  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  keepDb: process.env.BENCH_KEEP_DB === '1',
+  logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  /** Before each bench, wait up to quietWaitS while more than quietBusy of the machine is busy with other work. */
+  quietBusy: num('BENCH_QUIET_BUSY', 0.3),
+  quietWaitS: num('BENCH_QUIET_WAIT_S', 20),
+
+  // 1. ingest
+  ingestConnections: list('BENCH_INGEST_CONNECTIONS', [1, 10, 50, 100]),
+  ingestSeconds: num('BENCH_INGEST_SECONDS', 5),
+  ingestRate: num('BENCH_INGEST_RATE', 500),
+  ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
+  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 40_000),
+
+  // 2. e2e (and 5, 6)
+  e2eSizes: list('BENCH_E2E_N', [100]),
+  latencyMs: num('BENCH_LATENCY_MS', 10),
+  workerConcurrency: num('BENCH_WORKER_CONCURRENCY', 8),
+  k8sQps: num('BENCH_K8S_QPS', 50),
+  k8sBurst: num('BENCH_K8S_BURST', 100),
+  pollMs: num('BENCH_POLL_MS', 100),
+  restartSettleMs: num('BENCH_RESTART_SETTLE_MS', 20),
+  e2eTimeoutS: num('BENCH_E2E_TIMEOUT_S', 900),
+
+  // 3. kubectl loop
+  kubectlN: num('BENCH_KUBECTL_N', 100),
+  kubectl: process.env.BENCH_KUBECTL ?? '/usr/bin/kubectl',
+
+  // 4. progress latency
+  progressSubscribers: num('BENCH_PROGRESS_SUBSCRIBERS', 1000),
+  progressRequests: num('BENCH_PROGRESS_REQUESTS', 100),
+
+  // 6. scale-out
+  scaleoutN: num('BENCH_SCALEOUT_N', 100),
+  scaleoutHighQps: num('BENCH_SCALEOUT_HIGH_QPS', 1000),
+};
+
+export type Settings = typeof settings;

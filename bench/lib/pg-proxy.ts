@@ -1,0 +1,86 @@
+// A counting TCP proxy in front of Postgres: point a process's DATABASE_URL at it to count its
+// round trips (simple 'Q' queries and extended-protocol Syncs) and its statements by SQL text.
+// Used for short census runs only (it adds a hop), never while measuring throughput.
+
+import { createServer, connect, type Server } from 'node:net';
+
+export interface PgCensus {
+  url(databaseUrl: string): string;
+  /** Round trips: simple queries + Sync messages (one per extended-protocol statement as pg sends them). */
+  roundTrips(): number;
+  statements(): [string, number][];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }): Promise<PgCensus> {
+  let roundTrips = 0;
+  const sql = new Map<string, number>();
+  const count = (text: string) => {
+    const key = text.replace(/\s+/g, ' ').trim().slice(0, 80);
+    sql.set(key, (sql.get(key) ?? 0) + 1);
+  };
+  const sockets = new Set<{ destroy(): void }>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    sockets.add(client);
+    sockets.add(upstream);
+    let buf = Buffer.alloc(0);
+    let startup = true;
+    client.on('data', (chunk) => {
+      upstream.write(chunk);
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        if (startup) {
+          if (buf.length < 4 || buf.length < buf.readInt32BE(0)) break;
+          buf = buf.subarray(buf.readInt32BE(0));
+          startup = false;
+          continue;
+        }
+        if (buf.length < 5) break;
+        const type = String.fromCharCode(buf[0]);
+        const len = buf.readInt32BE(1);
+        if (buf.length < 1 + len) break;
+        const body = buf.subarray(5, 1 + len);
+        if (type === 'Q') {
+          roundTrips++;
+          count(body.subarray(0, body.length - 1).toString());
+        } else if (type === 'S') roundTrips++;
+        else if (type === 'P') {
+          const nameEnd = body.indexOf(0);
+          count(body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString());
+        }
+        buf = buf.subarray(1 + len);
+      }
+    });
+    upstream.on('data', (d) => client.write(d));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url(databaseUrl) {
+      const u = new URL(databaseUrl);
+      u.host = `127.0.0.1:${port}`;
+      return u.toString();
+    },
+    roundTrips: () => roundTrips,
+    statements: () => [...sql.entries()].sort((a, b) => b[1] - a[1]),
+    reset() {
+      roundTrips = 0;
+      sql.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

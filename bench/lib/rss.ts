@@ -1,0 +1,137 @@
+// Peak memory of child processes, from /proc/<pid>/status: VmHWM (the kernel's high-water mark of
+// the resident set) and the largest VmRSS seen while polling.
+
+import { readFileSync } from 'node:fs';
+
+export interface MemorySample {
+  label: string;
+  pid: number;
+  /** Peak resident set (VmHWM) in MiB, as of the last successful read. */
+  hwmMb: number;
+  /** Largest VmRSS sampled, MiB. */
+  maxRssMb: number;
+  /** VmRSS when tracking started (the process was ready and idle), MiB. */
+  startRssMb: number;
+  /** CPU seconds (user + system) the process used since tracking started. */
+  cpuS: number;
+  cpuStartS: number;
+  samples: number;
+}
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** CPU seconds (utime + stime) of a process, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  } catch {
+    return undefined;
+  }
+}
+
+function readStatus(pid: number): { rss: number; hwm: number; cpu: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, cpu: cpuSeconds(pid) ?? 0 };
+  } catch {
+    return undefined; // exited
+  }
+}
+
+export class RssMonitor {
+  private readonly tracked = new Map<number, MemorySample>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly intervalMs = 200) {}
+
+  track(label: string, pid: number): void {
+    this.tracked.set(pid, { label, pid, hwmMb: 0, maxRssMb: 0, startRssMb: 0, cpuS: 0, cpuStartS: 0, samples: 0 });
+    this.sample();
+    this.tracked.get(pid)!.startRssMb = this.tracked.get(pid)!.maxRssMb;
+    this.timer ??= setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  sample(): void {
+    for (const s of this.tracked.values()) {
+      const r = readStatus(s.pid);
+      if (!r) continue;
+      s.hwmMb = Math.max(s.hwmMb, r.hwm);
+      s.maxRssMb = Math.max(s.maxRssMb, r.rss);
+      if (s.samples === 0) s.cpuStartS = r.cpu;
+      s.cpuS = r.cpu - s.cpuStartS;
+      s.samples++;
+    }
+  }
+
+  /** Takes a last sample (call it before stopping the processes) and stops polling. */
+  /** Restarts the CPU accounting (e.g. after start-up and warm-up). */
+  resetCpu(): void {
+    this.sample();
+    for (const s of this.tracked.values()) {
+      s.cpuStartS += s.cpuS;
+      s.cpuS = 0;
+    }
+  }
+
+  finish(): MemorySample[] {
+    if (!this.timer) return [...this.tracked.values()].map((s) => ({ ...s }));
+    this.sample();
+    clearInterval(this.timer);
+    this.timer = undefined;
+    return [...this.tracked.values()].map((s) => ({ ...s }));
+  }
+}
+
+export interface HeapBreakdown {
+  residentMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+}
+
+/** The default prom-client process metrics of a service process (/metrics), in MiB. */
+export async function heapBreakdown(metricsUrl: string): Promise<HeapBreakdown | undefined> {
+  try {
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+    const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+    return {
+      residentMb: read('process_resident_memory_bytes'),
+      heapUsedMb: read('nodejs_heap_size_used_bytes'),
+      heapTotalMb: read('nodejs_heap_size_total_bytes'),
+      externalMb: read('nodejs_external_memory_bytes'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Machine-wide CPU use between start() and stop(), from /proc/stat (all cores together). */
+export class MachineCpu {
+  private startBusy = 0;
+  private startTotal = 0;
+
+  private static read(): { busy: number; total: number } {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = line.reduce((a, b) => a + b, 0);
+    const idle = (line[3] ?? 0) + (line[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  }
+
+  start(): this {
+    const r = MachineCpu.read();
+    this.startBusy = r.busy;
+    this.startTotal = r.total;
+    return this;
+  }
+
+  /** Busy share of all cores since start(), 0..1. */
+  busyShare(): number {
+    const r = MachineCpu.read();
+    const total = r.total - this.startTotal;
+    return total > 0 ? (r.busy - this.startBusy) / total : 0;
+  }
+}

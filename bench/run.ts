@@ -1,0 +1,134 @@
+// `npm run bench` runs every benchmark; `npm run bench:<name>` (= `tsx bench/run.ts <name>`) one.
+// Builds the service first (the benches run the BUILT code, dist/), prints a table per benchmark and
+// writes bench/results/<YYYY-MM-DD>.md (a partial run: <YYYY-MM-DD>-<names>.md).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BenchContext } from './lib/context.js';
+import { ROOT } from './lib/emulator.js';
+import { settings } from './lib/env.js';
+import { installCleanup, setLogDir, sleep, stopAll } from './lib/proc.js';
+import { MachineCpu } from './lib/rss.js';
+import { describeMachine, renderMachine, renderSection, renderTable, type Section } from './lib/report.js';
+import { destroyAllStacks, runId } from './lib/stack.js';
+import * as e2e from './e2e.js';
+import * as ingest from './ingest.js';
+import * as kubectl from './kubectl.js';
+import * as memory from './memory.js';
+import * as progress from './progress.js';
+import * as scaleout from './scaleout.js';
+
+interface Bench {
+  name: string;
+  run(ctx: BenchContext): Promise<Section>;
+}
+
+const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout];
+
+/** Samples the machine's CPU for 1 s at a time; waits (up to BENCH_QUIET_WAIT_S) while other work keeps it busy. */
+async function waitForQuiet(): Promise<{ share: number; waitedS: number; load: string }> {
+  const t0 = performance.now();
+  let share = 1;
+  for (;;) {
+    const m = new MachineCpu().start();
+    await sleep(1000);
+    share = m.busyShare();
+    if (share <= settings.quietBusy || (performance.now() - t0) / 1000 >= settings.quietWaitS) break;
+  }
+  return { share, waitedS: (performance.now() - t0) / 1000, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = args.filter((a) => !ALL.some((b) => b.name === a));
+  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${ALL.map((b) => b.name).join(', ')}`);
+  const selected = args.length ? ALL.filter((b) => args.includes(b.name)) : ALL;
+  const logDir = mkdtempSync(join(tmpdir(), `osm-bench-${runId()}-`));
+  setLogDir(logDir);
+  installCleanup(destroyAllStacks);
+
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    process.stdout.write('building (npm run build)… ');
+    const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) {
+      // tsc still emits on type errors; run what was built, but say so.
+      if (!existsSync(join(ROOT, 'dist/src/main.js'))) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
+      process.stdout.write(`type errors (continuing with the emitted dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`);
+    } else process.stdout.write('ok\n');
+  }
+
+  const machine = await describeMachine();
+  const started = new Date();
+  console.log(`\n${renderMachine(machine)}\n\nlogs of the child processes: ${logDir}\n`);
+
+  const ctx = new BenchContext(selected.map((b) => b.name));
+  const sections: Section[] = [];
+  const failures: string[] = [];
+  try {
+    for (const bench of selected) {
+      console.log(`=== ${bench.name} ===`);
+      const background = await waitForQuiet();
+      if (background.share > settings.quietBusy) console.log(`  (the machine is ${Math.round(100 * background.share)}% busy with other work; figures will be noisy)`);
+      const t0 = performance.now();
+      try {
+        const section = await bench.run(ctx);
+        section.seconds = (performance.now() - t0) / 1000;
+        section.background = background;
+        sections.push(section);
+        ctx.sections.push(section);
+        console.log(`\n${renderSection(section)}`);
+      } catch (err) {
+        const msg = `${bench.name} failed: ${(err as Error).stack ?? String(err)}`;
+        failures.push(msg);
+        console.error(msg);
+        await destroyAllStacks();
+      }
+    }
+  } finally {
+    await ctx.close();
+    await stopAll();
+  }
+
+  const targets = sections.flatMap((s) => s.targets);
+  const summary = targets.length
+    ? renderTable({
+        title: 'Targets',
+        headers: ['benchmark', 'target', 'measured', 'met'],
+        rows: targets.map((t) => [t.bench, t.target, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO']),
+      })
+    : '';
+  if (summary) console.log(`${summary}\n`);
+
+  const day = started.toISOString().slice(0, 10);
+  const file = join(ROOT, 'bench/results', selected.length === ALL.length ? `${day}.md` : `${day}-${selected.map((b) => b.name).join('-')}.md`);
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const total = (Date.now() - started.getTime()) / 1000;
+  const doc = [
+    `# osm-onboarding benchmarks — ${day}`,
+    '',
+    `Run \`${process.argv.slice(2).length ? `npm run bench:${selected.map((b) => b.name).join(' ')}` : 'npm run bench'}\` at ${started.toISOString()}, ` +
+      `${total.toFixed(0)} s in all. All figures come from this one run on this machine; every process (Postgres, Redis, ` +
+      `the emulator, the service, the load generator) shares its ${machine.cores} cores.`,
+    '',
+    renderMachine(machine),
+    '',
+    `Settings: ${Object.entries(settings).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(', ')}`,
+    '',
+    summary,
+    '',
+    ...sections.map(renderSection),
+    ...(failures.length ? ['## Failures', '', ...failures.map((f) => `\`\`\`\n${f}\n\`\`\``)] : []),
+  ].join('\n');
+  writeFileSync(file, doc);
+  console.log(`results written to ${file} (${total.toFixed(0)} s)`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch(async (err: unknown) => {
+  console.error((err as Error).stack ?? String(err));
+  await stopAll().catch(() => undefined);
+  await destroyAllStacks().catch(() => undefined);
+  process.exit(1);
+});

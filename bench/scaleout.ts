@@ -1,0 +1,83 @@
+// 6. Scale-out: the e2e run with 1 worker + 1 API and with 2 workers + 2 APIs, at the default client-side
+// rate limit (K8S_QPS) and with the limit raised out of the way: throughput, and where K8S_QPS binds.
+
+import { cpus } from 'node:os';
+import type { BenchContext, E2EResult } from './lib/context.js';
+import { settings } from './lib/env.js';
+import { runE2E } from './lib/onboard.js';
+import { ratio, type Section } from './lib/report.js';
+import { sumCpu } from './e2e.js';
+
+export const name = 'scaleout';
+
+export async function run(ctx: BenchContext): Promise<Section> {
+  const n = settings.scaleoutN;
+  const rows: E2EResult[] = [];
+  for (const qps of [settings.k8sQps, settings.scaleoutHighQps]) {
+    for (const workers of [1, 2]) {
+      const key = `${n}/${workers}w/${workers}a/${qps}qps`;
+      const burst = qps === settings.k8sQps ? settings.k8sBurst : Math.max(settings.k8sBurst, qps * 2);
+      rows.push(ctx.e2e.get(key) ?? (await runE2E(ctx, { n, workers, apis: workers, qps, burst, bench: 'scaleout', tag: 's' })));
+    }
+  }
+  const at = (qps: number, w: number) => rows.find((r) => r.qps === qps && r.workers === w)!;
+  const bound = (r: E2EResult) => {
+    const rate = r.calls / r.wallS;
+    const allowed = r.qps * r.workers;
+    if (rate >= 0.8 * allowed || r.lowerBoundQpsS >= 0.8 * r.wallS) return `K8S_QPS (${Math.round((100 * rate) / allowed)}% of ${allowed}/s)`;
+    if (r.lowerBoundConcS >= 0.8 * r.wallS) return 'concurrency × latency';
+    if (r.machineBusy >= 0.9) return `CPU (machine ${Math.round(100 * r.machineBusy)}% busy)`;
+    return 'per-request latency';
+  };
+  const lo = settings.k8sQps;
+  const hi = settings.scaleoutHighQps;
+  const speedLo = at(lo, 2).throughput / at(lo, 1).throughput;
+  const speedHi = at(hi, 2).throughput / at(hi, 1).throughput;
+  return {
+    name,
+    title: `6. Scale-out: ${n} namespaces with 1 and 2 worker processes`,
+    intro:
+      `Same run as bench 2 (2 Deployments per namespace, ${settings.latencyMs} ms per API call, WORKER_CONCURRENCY=${settings.workerConcurrency} per worker), ` +
+      `submitted round-robin to 1 or 2 API instances. K8S_QPS/K8S_BURST are per process and per cluster (a token bucket in each worker's ClusterClient), ` +
+      `so 2 workers may send up to 2 × K8S_QPS to the same cluster.`,
+    tables: [
+      {
+        headers: ['K8S_QPS', 'workers + APIs', 'wall s', 'ns/s', 'speed-up', 'calls/s (avg)', 'peak calls/s', 'allowed calls/s', 'LB s', 'wall ÷ LB', 'queue s avg', 'run s avg', 'worker CPU s', 'machine busy', 'binds'],
+        rows: rows.map((r) => [
+          r.qps,
+          `${r.workers} + ${r.apis}`,
+          r.wallS.toFixed(2),
+          r.throughput.toFixed(1),
+          r.workers === 1 ? '1.00×' : ratio(r.throughput, at(r.qps, 1).throughput),
+          Math.round(r.calls / r.wallS),
+          r.peakCallsPerS,
+          r.qps * r.workers,
+          r.lowerBoundS.toFixed(2),
+          ratio(r.wallS, r.lowerBoundS),
+          r.queueWaitS.toFixed(2),
+          r.runS.toFixed(2),
+          sumCpu(r, 'worker').toFixed(1),
+          `${Math.round(100 * r.machineBusy)}%`,
+          bound(r),
+        ]),
+      },
+    ],
+    notes: [
+      `K8S_QPS=${lo}: 1 worker is held at ${Math.round(at(lo, 1).calls / at(lo, 1).wallS)} calls/s by its token bucket; 2 workers reach ` +
+        `${Math.round(at(lo, 2).calls / at(lo, 2).wallS)} calls/s (${speedLo.toFixed(2)}× the namespaces/s): the bucket is per process, so N replicas ` +
+        `allow N × K8S_QPS against one cluster.`,
+      `K8S_QPS=${hi}: 1 worker ${at(hi, 1).throughput.toFixed(1)} ns/s, 2 workers ${at(hi, 2).throughput.toFixed(1)} ns/s (${speedHi.toFixed(2)}×) with the machine ` +
+        `${Math.round(100 * at(hi, 2).machineBusy)}% busy: worker CPU per namespace ` +
+        `(${Math.round((1000 * sumCpu(at(hi, 1), 'worker')) / at(hi, 1).n)} ms) × N exceeds what ${cpus().length} cores give next to Postgres and the emulator, so the limit ` +
+        `of this machine binds before K8S_QPS; the lower bound from ${settings.latencyMs} ms × calls ÷ concurrency is ${at(hi, 1).lowerBoundConcS.toFixed(2)} s.`,
+    ],
+    targets: [
+      {
+        bench: name,
+        target: 'throughput grows with workers until K8S_QPS binds',
+        measured: `K8S_QPS=${lo}: ${speedLo.toFixed(2)}×; K8S_QPS=${hi}: ${speedHi.toFixed(2)}×`,
+        met: speedHi > 1.1 || speedLo > 1.1,
+      },
+    ],
+  };
+}
