@@ -178,6 +178,22 @@ describe('the whole onboarding guide as steps', () => {
     expect(s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion).toBe(rv);
   });
 
+  it('enables metrics on the namespace and already-injected pods, then finds nothing to do', async () => {
+    const ns = seed('metrics', 1);
+    await s.emulator.idle();
+    const base = { namespace: ns, prerequisites: { enabled: false } };
+    await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, restart: { mode: 'all' } })).body.id, ['SUCCEEDED'], 20_000);
+    const first = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id, ['SUCCEEDED', 'FAILED']);
+    const metrics = first.steps.find((st: any) => st.name === 'metrics');
+    expect(metrics.result, JSON.stringify(first.steps.map((st: any) => [st.name, st.status, st.errorMessage]))).toBe('CHANGED');
+    expect(metrics.output.changes.map((c: any) => c.target.kind)).toEqual(['Namespace', 'Pod']);
+    const pods = s.emulator.store.list<any>('v1', 'Pod', { namespace: ns }).filter((p) => !p.metadata.deletionTimestamp);
+    expect(pods.map((p) => p.metadata.annotations?.['prometheus.io/port'])).toEqual(['15010']);
+    expect((await namespaceMeta(s.emulator, ns)).annotations['openservicemesh.io/metrics']).toBe('enabled');
+    const second = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id, ['SUCCEEDED', 'FAILED']);
+    expect(second.steps.find((st: any) => st.name === 'metrics').result).toBe('UNCHANGED');
+  });
+
   it('skips a paused deployment with a warning and restarts the others', async () => {
     const ns = seed('paused');
     await s.emulator.idle();

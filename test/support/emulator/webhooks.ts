@@ -2,6 +2,7 @@
 // apiserver does: rules, namespaceSelector, objectSelector, failurePolicy and endpoint availability.
 // The webhook servers themselves are simulated in-process (see osm.ts).
 
+import { applyBuiltinDefaults } from './defaults.js';
 import type { AdmissionPlugin, AdmissionRequest } from './admission.js';
 import { badRequest, internalError, webhookDenied } from './errors.js';
 import { labelSelectorFromObject } from './selectors.js';
@@ -101,6 +102,10 @@ function callWebhook(
   if (!backend) return; // an external webhook the emulator cannot run is assumed to allow the request
   const result = backend({ req, webhook, configuration });
   if (!result.allowed) throw webhookDenied(name, result.message, result.code);
+  // kube-apiserver decodes a mutating webhook's patched object again, which defaults what the webhook
+  // added (the sidecar's terminationMessagePath, port protocols, volume modes). Without this, a later
+  // metadata-only patch of an injected pod would look like a forbidden change of its spec.
+  if (req.object) applyBuiltinDefaults(req.rt, req.object);
 }
 
 function configurations(store: ObjectStore, typeKey: string): KubeObject[] {
