@@ -1,5 +1,9 @@
+import type { Server } from 'node:http';
 import { ConfigError, loadConfig, redactUrl } from './config/config.js';
-import { createApiApp } from './app.js';
+import { createApiApp, httpDrainOf } from './app.js';
+import { HealthController } from './health/health.controller.js';
+import { OnboardingWorker } from './onboarding/onboarding.worker.js';
+import { drainHttp, onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
 // API entry point (ROLE=api, or ROLE=all to run the worker in the same process).
 let config;
@@ -17,8 +21,35 @@ if (config.role === 'worker') {
   process.exit(1);
 }
 const app = await createApiApp(config);
+const role = config.role;
+const log = (message: string) => console.log(`osm-onboarding ${role}: ${message}`);
+
+// SIGTERM: /readyz turns 503 at once; the instance keeps serving while load balancers notice,
+// then stops listening, lets in-flight requests (and, with ROLE=all, the current steps) finish,
+// cuts long-lived streams and closes Postgres/Redis. Past SHUTDOWN_GRACE_MS it exits 1.
+onShutdownSignal({
+  graceMs: config.shutdownGraceMs,
+  readinessDelayMs: readinessDelay(config.shutdownGraceMs),
+  log,
+  run: async (deadline) => {
+    const worker = role === 'all' ? app.get(OnboardingWorker, { strict: false }) : undefined;
+    await drainHttp({
+      server: app.getHttpServer() as Server,
+      drain: httpDrainOf(app),
+      markNotReady: () => app.get(HealthController, { strict: false }).markDraining(),
+      readinessDelayMs: readinessDelay(config.shutdownGraceMs),
+      deadline,
+      alsoWaitFor: worker?.drain(),
+      close: () => app.close(),
+      log,
+    });
+  },
+});
+
 await app.listen(config.port, config.host);
+const address = (app.getHttpServer() as Server).address();
+const port = typeof address === 'object' && address ? address.port : config.port;
 console.log(
-  `osm-onboarding ${config.role} listening on http://${config.host}:${config.port} (REST /v1, GraphQL /graphql); ` +
+  `osm-onboarding ${config.role} listening on http://${config.host}:${port} (REST /v1, GraphQL /graphql); ` +
     `postgres ${redactUrl(config.databaseUrl)}, redis ${redactUrl(config.redisUrl)}`,
 );

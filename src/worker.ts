@@ -1,28 +1,15 @@
-import { createServer } from 'node:http';
-import { ConfigError, loadConfig } from './config/config.js';
+import { createServer, type Server } from 'node:http';
+import { ConfigError, loadConfig, type AppConfig } from './config/config.js';
 import { createWorkerContext } from './app.js';
 import { MetricsService } from './observability/metrics.service.js';
+import { OnboardingWorker } from './onboarding/onboarding.worker.js';
+import { onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
-// Worker entry point: runs onboarding jobs from the queue. Its only HTTP surface is
-// /metrics and /healthz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes.
+// Worker entry point: runs onboarding jobs from the queue. Its only HTTP surface is /metrics,
+// /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes.
+let config: AppConfig;
 try {
-  const config = loadConfig();
-  const ctx = await createWorkerContext(config);
-  if (config.workerMetricsPort > 0) {
-    const metrics = ctx.get(MetricsService);
-    const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
-      } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    server.listen(config.workerMetricsPort, config.host);
-    process.once('SIGTERM', () => server.close());
-  }
-  console.log('osm-onboarding worker started');
+  config = loadConfig();
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);
@@ -30,3 +17,42 @@ try {
   }
   throw err;
 }
+const log = (message: string) => console.log(`osm-onboarding worker: ${message}`);
+let draining = false;
+let server: Server | undefined;
+const ctx = await createWorkerContext(config);
+
+// SIGTERM: take no new job, let each running request finish its current step (the runner
+// checkpoints per step and gives the request back), re-enqueue those, close, exit 0.
+// Past SHUTDOWN_GRACE_MS it exits 1; what was still running resumes on another worker
+// once its heartbeat is stale.
+onShutdownSignal({
+  graceMs: config.shutdownGraceMs,
+  readinessDelayMs: readinessDelay(config.shutdownGraceMs),
+  log,
+  run: async () => {
+    draining = true;
+    await ctx.get(OnboardingWorker, { strict: false }).drain();
+    await ctx.close();
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  },
+});
+
+if (config.workerMetricsPort > 0) {
+  const metrics = ctx.get(MetricsService);
+  server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (req.url === '/readyz') {
+      res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: draining ? 'draining' : 'ready' }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  server.listen(config.workerMetricsPort, config.host);
+}
+console.log('osm-onboarding worker started');

@@ -62,6 +62,8 @@ const EnvSchema = z.object({
   WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  // SIGTERM: readiness turns false, connections drain and the worker finishes its current step within this.
+  SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25_000),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -91,6 +93,7 @@ export interface AppConfig {
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   workerMetricsPort: number;
+  shutdownGraceMs: number;
   approvalPolicy: ApprovalPolicy;
   rateLimitPerMinute: number;
   graphql: { maxDepth: number; maxCost: number };
@@ -150,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     graphql: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },

@@ -42,7 +42,8 @@ export class EventBus implements OnModuleDestroy {
 
   /** Listens to one request's events; returns the unsubscribe function once Redis confirmed. */
   async listen(requestId: string, listener: Listener): Promise<() => void> {
-    await this.ensureSubscribed();
+    // Redis away: do not hang the stream; the subscription completes when it is back, and readers poll Postgres meanwhile.
+    await Promise.race([this.ensureSubscribed(), new Promise((r) => setTimeout(r, 1000))]);
     let set = this.listeners.get(requestId);
     if (!set) this.listeners.set(requestId, (set = new Set()));
     set.add(listener);

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
 import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
@@ -5,7 +8,31 @@ import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import { TokenBucket } from './rate-limiter.js';
 
+// client-node builds a new agent (so a new TCP + TLS connection) for every request. Reuse one
+// keep-alive agent per distinct TLS identity (CA, client cert/key, verification), so a rotated
+// credential still gets its own agent. Proxy agents are left alone.
+const agents = new Map<string, http.Agent>();
+
+function keepAlive(fresh: http.Agent | undefined): http.Agent | undefined {
+  if (!fresh || (fresh.constructor !== https.Agent && fresh.constructor !== http.Agent)) return undefined;
+  const o = (fresh as http.Agent & { options: Record<string, unknown> }).options;
+  const key = createHash('sha256')
+    .update(JSON.stringify([fresh.constructor === https.Agent, o.rejectUnauthorized, o.servername, String(o.ca ?? ''), String(o.cert ?? ''), String(o.key ?? ''), String(o.pfx ?? '')]))
+    .digest('hex');
+  let agent = agents.get(key);
+  if (!agent) {
+    const options = { ...o, keepAlive: true, maxSockets: 64 };
+    agent = fresh.constructor === https.Agent ? new https.Agent(options) : new http.Agent(options);
+    agents.set(key, agent);
+  }
+  fresh.destroy();
+  return agent;
+}
+
 export type PatchType = 'merge' | 'strategic' | 'json';
+
+/** Extra attempts of a read (get/list) that failed transiently; see ClusterClient.call. */
+const READ_RETRIES = 3;
 
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: k8s.PatchStrategy.MergePatch,
@@ -199,7 +226,31 @@ export class ClusterClient {
     return review.status?.allowed === true;
   }
 
+  /**
+   * Reads are idempotent: a transient failure (5xx, 429 with its Retry-After, timeout, reset) is
+   * retried here, up to READ_RETRIES times with jittered backoff, so a step with many reads does not
+   * burn a whole step attempt on one flaky call. Writes are not: the runner retries the step, which
+   * re-observes first and writes only what is still missing.
+   */
   private async call<T>(
+    verb: KubeVerb,
+    resource: string,
+    what: string,
+    fn: (options: ConfigurationOptions) => Promise<T>,
+    patchType?: PatchType,
+  ): Promise<T> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.callOnce(verb, resource, what, fn, patchType);
+      } catch (err) {
+        if (!(err instanceof KubeError) || !err.transient || (verb !== 'get' && verb !== 'list') || retry >= READ_RETRIES) throw err;
+        const backoff = 50 * 2 ** retry;
+        await new Promise((r) => setTimeout(r, Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))));
+      }
+    }
+  }
+
+  private async callOnce<T>(
     verb: KubeVerb,
     resource: string,
     what: string,
@@ -212,6 +263,8 @@ export class ClusterClient {
     const middleware: Middleware = {
       pre: (ctx) => {
         ctx.setSignal(signal);
+        const agent = keepAlive(ctx.getAgent());
+        if (agent) ctx.setAgent(agent);
         if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
         return of(ctx);
       },

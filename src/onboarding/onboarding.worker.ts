@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import type { Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -11,10 +11,13 @@ import { RequestRunner } from './request-runner.service.js';
  * lost (Redis wiped, enqueue failed after commit) or whose worker died (stale heartbeat).
  */
 @Injectable()
-export class OnboardingWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger(OnboardingWorker.name);
   private worker?: Worker<RunRequestJob>;
   private sweepTimer?: NodeJS.Timeout;
+  private draining?: Promise<void>;
+  /** Requests this worker gave back on shutdown; their jobs are gone once the worker closed. */
+  private readonly released = new Set<string>();
 
   constructor(
     private readonly queue: QueueService,
@@ -26,7 +29,8 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnApplicationSh
   onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
     this.worker = this.queue.startWorker(async (job) => {
-      await this.runner.run(job.data.requestId);
+      const outcome = await this.runner.run(job.data.requestId);
+      if (outcome === 'released') this.released.add(job.data.requestId);
     });
     if (this.config.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.config.sweepIntervalMs);
@@ -35,8 +39,13 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnApplicationSh
     this.logger.log(`worker ${this.runner.workerId} consuming (concurrency ${this.config.workerConcurrency})`);
   }
 
-  /** Re-enqueues what Postgres says is unfinished; the job id makes this a no-op for live jobs. */
+  /**
+   * Re-enqueues what Postgres says is unfinished: QUEUED requests missing from Redis (the job id
+   * is the request id, so a live job makes this a no-op) or whose job a dead worker took, and
+   * RUNNING ones whose heartbeat is stale.
+   */
   async sweep(): Promise<number> {
+    if (this.draining) return 0;
     const stale = new Date(Date.now() - 3 * this.config.heartbeatMs);
     const settled = new Date(Date.now() - Math.min(this.config.sweepIntervalMs, 5000));
     const candidates = await this.prisma.onboardingRequest.findMany({
@@ -46,23 +55,56 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnApplicationSh
           { status: 'RUNNING', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: stale } }] },
         ],
       },
-      select: { id: true },
+      select: { id: true, status: true, heartbeatAt: true },
+      orderBy: { createdAt: 'asc' },
       take: 500,
     });
-    let enqueued = 0;
-    for (const { id } of candidates) {
-      if (!(await this.queue.has(id))) {
+    let queued = 0;
+    let resumed = 0;
+    for (const { id, status, heartbeatAt } of candidates) {
+      if (status === 'RUNNING') {
+        if (await this.queue.enqueueResume(id, heartbeatAt?.getTime() ?? 0, stale.getTime())) resumed += 1;
+        continue;
+      }
+      const job = await this.queue.job(id);
+      if (!job) {
         await this.queue.enqueue(id);
-        enqueued += 1;
+        queued += 1;
+      } else if (job.state === 'active' && job.processedOn !== undefined && job.processedOn < stale.getTime()) {
+        // Taken by a worker that died before it could claim the request: BullMQ would notice the
+        // lost lock only after 30-60 s.
+        if (await this.queue.enqueueResume(id, job.processedOn, stale.getTime())) resumed += 1;
       }
     }
-    if (enqueued) this.logger.warn(`sweeper re-enqueued ${enqueued} request(s) missing from the queue`);
-    return enqueued;
+    if (queued) this.logger.warn(`sweeper re-enqueued ${queued} queued request(s) missing from Redis`);
+    if (resumed) this.logger.warn(`sweeper re-enqueued ${resumed} running request(s) with a stale heartbeat`);
+    return queued + resumed;
+  }
+
+  /**
+   * Shutdown: take no new job, let every running request finish its current step (the runner
+   * then gives it back as QUEUED), and put those requests back on the queue for the next worker.
+   * Idempotent; SIGTERM handling and Nest's shutdown hook both end up here.
+   */
+  drain(): Promise<void> {
+    this.draining ??= (async () => {
+      clearInterval(this.sweepTimer);
+      this.runner.stopAfterCurrentStep();
+      await this.worker?.close();
+      for (const id of this.released) {
+        await this.queue.enqueue(id, { front: true }).catch((err) => this.logger.warn(`request ${id} released but not re-enqueued (the sweeper will): ${(err as Error).message}`));
+      }
+      if (this.released.size) this.logger.log(`released ${this.released.size} request(s) to the next worker`);
+    })();
+    return this.draining;
+  }
+
+  // Nest destroys modules before its shutdown hooks: drain first, while Postgres and Redis are still open.
+  async onModuleDestroy(): Promise<void> {
+    await this.drain();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.sweepTimer);
-    // Lets the running steps finish; unfinished requests are resumed by the next worker.
-    await this.worker?.close();
+    await this.drain();
   }
 }

@@ -5,6 +5,7 @@ import type { OnboardingRequest, Prisma, RequestStatus, StepRun } from '../gener
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { isDependencyUnavailable } from '../common/to-domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository, NewAuditEvent } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
@@ -51,7 +52,14 @@ export class RequestRunner {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async run(requestId: string): Promise<'ran' | 'not-claimed'> {
+  /** Set on SIGTERM: running requests stop after their current step and go back to QUEUED. */
+  private stopping = false;
+
+  stopAfterCurrentStep(): void {
+    this.stopping = true;
+  }
+
+  async run(requestId: string): Promise<'ran' | 'not-claimed' | 'released' | 'claim-lost'> {
     const request = await this.claim(requestId);
     if (!request) return 'not-claimed';
     const heartbeat = setInterval(() => {
@@ -60,11 +68,14 @@ export class RequestRunner {
         .catch(() => undefined);
     }, this.config.heartbeatMs);
     try {
-      await this.execute(request);
+      return (await this.execute(request)) ?? 'ran';
+    } catch (err) {
+      if (!(err instanceof ClaimLostError)) throw err;
+      this.logger.warn(err.message);
+      return 'claim-lost';
     } finally {
       clearInterval(heartbeat);
     }
-    return 'ran';
   }
 
   private async claim(requestId: string): Promise<OnboardingRequest | null> {
@@ -100,7 +111,7 @@ export class RequestRunner {
     return { ...current, status: 'RUNNING', claimedBy: this.workerId };
   }
 
-  private async execute(request: OnboardingRequest): Promise<void> {
+  private async execute(request: OnboardingRequest): Promise<'released' | void> {
     const steps = await this.prisma.stepRun.findMany({ where: { requestId: request.id }, orderBy: { position: 'asc' } });
     const ctx: StepContext = {
       earlier: [],
@@ -119,6 +130,7 @@ export class RequestRunner {
     };
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'SKIPPED') {
+        if (this.stopping) return this.release(request, step.name);
         // Cancellation takes effect between steps, never in the middle of a write.
         const { cancelRequested } = await this.prisma.onboardingRequest.findUniqueOrThrow({ where: { id: request.id }, select: { cancelRequested: true } });
         if (cancelRequested) {
@@ -149,7 +161,7 @@ export class RequestRunner {
           where: { id: step.id },
           data: { status: 'RUNNING', attempts, startedAt: firstStarted, errorCode: null, errorMessage: null },
         }),
-        { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts } },
+        { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts, worker: this.workerId } },
       );
       const started = performance.now();
       try {
@@ -164,6 +176,9 @@ export class RequestRunner {
         this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
         return undefined;
       } catch (err) {
+        // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
+        // at this step (job retry or sweeper). A worker that lost its claim stops too.
+        if (err instanceof ClaimLostError || (!(err instanceof DomainError) && isDependencyUnavailable(err))) throw err;
         const failure = classify(err);
         // Optimistic-concurrency conflicts on shared objects (the MeshConfig) resolve by re-planning
         // and deserve more attempts than an API server that is down.
@@ -301,6 +316,16 @@ export class RequestRunner {
     );
   }
 
+  /** Shutdown: gives the request back (QUEUED, unclaimed) before its next step; another worker resumes it there. */
+  private async release(request: OnboardingRequest, before: string): Promise<'released'> {
+    await this.transition(
+      request,
+      (tx) => tx.onboardingRequest.update({ where: { id: request.id }, data: { status: 'QUEUED', claimedBy: null, heartbeatAt: null } }),
+      { action: 'request.released', data: { message: `worker ${this.workerId} is shutting down; released before step ${before}`, stoppedBefore: before, worker: this.workerId } },
+    );
+    return 'released';
+  }
+
   /** A row change and its audit event in one transaction; the event is published after commit. */
   private async transition(
     request: OnboardingRequest,
@@ -308,6 +333,9 @@ export class RequestRunner {
     event: Omit<NewAuditEvent, 'requestId' | 'actor' | 'cluster' | 'namespace'>,
   ): Promise<void> {
     const row = await this.prisma.$transaction(async (tx) => {
+      // Fencing: a worker whose heartbeat went stale and whose request another worker took over writes nothing more.
+      const { count } = await tx.onboardingRequest.updateMany({ where: { id: request.id, claimedBy: this.workerId }, data: { heartbeatAt: new Date() } });
+      if (count !== 1) throw new ClaimLostError(request.id, this.workerId);
       if (change) await change(tx);
       return this.audit.append(tx, this.event(request, event.action, event.data ?? {}, event));
     });
@@ -330,6 +358,14 @@ export class RequestRunner {
       step: extra.step,
       data,
     };
+  }
+}
+
+/** This worker's claim was taken over (its heartbeat went stale); it stops without writing anything more. */
+export class ClaimLostError extends Error {
+  constructor(requestId: string, workerId: string) {
+    super(`request ${requestId}: worker ${workerId} lost its claim (stale heartbeat, taken over); stopping`);
+    this.name = 'ClaimLostError';
   }
 }
 

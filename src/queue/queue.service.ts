@@ -1,10 +1,11 @@
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService } from '../redis/redis.service.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
+const PRODUCER_TIMEOUT_MS = 2000;
 
 /** The payload carries ids only; Postgres holds the request. */
 export interface RunRequestJob {
@@ -17,6 +18,7 @@ export interface RunRequestJob {
  */
 @Injectable()
 export class QueueService implements OnModuleDestroy {
+  private readonly logger = new Logger(QueueService.name);
   private queue?: Queue<RunRequestJob>;
   private readonly workers: Worker[] = [];
 
@@ -26,8 +28,10 @@ export class QueueService implements OnModuleDestroy {
   ) {}
 
   private get onboarding(): Queue<RunRequestJob> {
-    this.queue ??= new Queue<RunRequestJob>(ONBOARDING_QUEUE, {
-      connection: this.redis.create(),
+    if (this.queue) return this.queue;
+    this.queue = new Queue<RunRequestJob>(ONBOARDING_QUEUE, {
+      // The producer side fails fast while Redis is away (the row is committed; the sweeper enqueues later).
+      connection: this.redis.create({ commandTimeout: PRODUCER_TIMEOUT_MS }),
       prefix: this.config.queuePrefix,
       defaultJobOptions: {
         removeOnComplete: true,
@@ -37,11 +41,38 @@ export class QueueService implements OnModuleDestroy {
         backoff: { type: 'exponential', delay: 500 },
       },
     });
+    // Without a listener BullMQ prints every reconnect failure with its stack; readiness reports Redis instead.
+    this.queue.on('error', (err) => this.warnOnce(err));
     return this.queue;
   }
 
-  async enqueue(requestId: string): Promise<void> {
-    await this.onboarding.add('run-request', { requestId }, { jobId: requestId });
+  /** `front`: a request already in flight (handed back on shutdown) goes ahead of the backlog. */
+  async enqueue(requestId: string, opts: { front?: boolean } = {}): Promise<void> {
+    await this.onboarding.add('run-request', { requestId }, { jobId: requestId, lifo: opts.front === true });
+  }
+
+  /**
+   * Re-enqueues a request whose worker died (stale heartbeat, or its job taken but never claimed).
+   * Its own job may still sit in Redis as "active" until BullMQ notices the lost lock (30-60 s), so
+   * this one gets a job id of its own, derived from `token` (the stale heartbeat): the sweepers of
+   * all workers agree on it, so it is added once. If that job was itself taken by a worker that died
+   * too (active since before `staleBefore`), a successor id is used. The runner's compare-and-swap
+   * claim makes any leftover job a no-op.
+   */
+  async enqueueResume(requestId: string, token: number, staleBefore: number): Promise<boolean> {
+    let jobId = `${requestId}-resume-${token}`;
+    for (let hop = 0; hop < 10; hop++) {
+      const job = await this.onboarding.getJob(jobId);
+      if (!job) {
+        // LIFO: a request that was interrupted mid-way resumes ahead of the backlog of new ones.
+        await this.onboarding.add('run-request', { requestId }, { jobId, lifo: true });
+        return true;
+      }
+      const dead = job.processedOn !== undefined && job.processedOn < staleBefore && (await job.getState()) === 'active';
+      if (!dead) return false; // waiting, delayed or running: it will (or does) run
+      jobId = `${jobId}-${job.processedOn}`;
+    }
+    return false;
   }
 
   /** Drops a waiting job (a cancelled request); an active one finishes by itself. */
@@ -51,6 +82,13 @@ export class QueueService implements OnModuleDestroy {
 
   async has(requestId: string): Promise<boolean> {
     return (await this.onboarding.getJob(requestId)) !== undefined;
+  }
+
+  /** The request's own job: its state, and when a worker took it (active jobs). */
+  async job(requestId: string): Promise<{ state: string; processedOn?: number } | undefined> {
+    const job = await this.onboarding.getJob(requestId);
+    if (!job) return undefined;
+    return { state: await job.getState(), processedOn: job.processedOn };
   }
 
   async depth(): Promise<Record<string, number>> {
@@ -63,9 +101,16 @@ export class QueueService implements OnModuleDestroy {
       prefix: this.config.queuePrefix,
       concurrency: this.config.workerConcurrency,
     });
-    worker.on('error', () => undefined);
+    worker.on('error', (err) => this.warnOnce(err));
     this.workers.push(worker);
     return worker;
+  }
+
+  private lastWarning = 0;
+  private warnOnce(err: Error): void {
+    if (Date.now() - this.lastWarning < 30_000) return;
+    this.lastWarning = Date.now();
+    this.logger.warn(`queue: Redis unavailable (${err.message}); requests stay QUEUED in Postgres and are enqueued when it is back`);
   }
 
   async ping(): Promise<void> {

@@ -10,7 +10,8 @@ export class RedisService implements OnModuleDestroy {
   private readonly extra: Redis[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    this.client = this.create();
+    // Request-path commands (publish, rate limit, ping) fail after 1 s instead of queueing while Redis is away.
+    this.client = this.create({ commandTimeout: 1000 });
   }
 
   /** Options BullMQ needs (blocking commands must never give up). */

@@ -1,0 +1,30 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LOG_DIR, SCALE } from './rig.js';
+import { SCENARIOS, table, type ScenarioResult } from './scenarios.js';
+
+/**
+ * The fault suite as vitest tests, one per scenario, run one after the other (they share the
+ * machine's Postgres and Redis). Prints the summary table at the end and writes it to
+ * $TMPDIR/osm-onboarding-fault-logs/summary-<scale>.txt (worker logs next to it); any loss, duplicate or other problem fails the run.
+ */
+export function defineFaultSuite(timeoutMs: number): void {
+  const results: ScenarioResult[] = [];
+  describe.sequential(`fault suite (${SCALE})`, () => {
+    for (const [title, scenario] of SCENARIOS) {
+      it(title, { timeout: timeoutMs }, async () => {
+        const r = await scenario();
+        results.push(r);
+        expect({ lost: r.lost, duplicated: r.duplicated, problems: r.problems }).toEqual({ lost: 0, duplicated: 0, problems: [] });
+        expect(r.succeeded + r.failedAsExpected).toBe(r.requests);
+      });
+    }
+    afterAll(() => {
+      const text = table(results);
+      console.log(`\n${text}\n`);
+      mkdirSync(LOG_DIR, { recursive: true });
+      writeFileSync(join(LOG_DIR, `summary-${SCALE}.txt`), `${text}\n`);
+    });
+  });
+}

@@ -1,0 +1,191 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace } from '../../support/emulator/index.js';
+import { ADMIN_TOKEN } from '../../support/harness.js';
+import { REAL_OUTAGES, Rig, sleep } from '../../faults/rig.js';
+import { fullOnboarding, PG_CLUSTER } from '../../faults/scenarios.js';
+
+// With Postgres or Redis away the API answers a coded 503 (never a 500 or a stack trace), /readyz
+// fails while /healthz stays up (no restart loop), and everything recovers by itself when the
+// dependency is back: same API, same worker process. By default the outage is confined to this
+// stack (its connections go through TCP proxies that the test cuts, and its Postgres backends are
+// terminated like a shutdown does); `FAULT_REAL_OUTAGES=1` (npm run test:faults) stops and starts
+// the machine's Postgres with pg_ctlcluster and pauses the real Redis server.
+
+const run = promisify(execFile);
+
+async function call(base: string, method: string, path: string, body?: unknown, timeoutMs = 10_000) {
+  const t = Date.now();
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text, ms: Date.now() - t, headers: res.headers };
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<{ value: T; ms: number }> {
+  const t = Date.now();
+  for (;;) {
+    let value: T | undefined;
+    try {
+      value = await fn();
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined && ok(value)) return { value, ms: Date.now() - t };
+    if (Date.now() - t > timeoutMs) throw new Error(`not recovered after ${timeoutMs} ms (last: ${JSON.stringify(value)?.slice(0, 300)})`);
+    await sleep(100);
+  }
+}
+
+/** Opens a Server-Sent Events stream: its status and first event (without waiting for the end). */
+async function streamStart(base: string, path: string): Promise<{ status: number; firstEvent: string; ms: number }> {
+  const t = Date.now();
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), 8000);
+  try {
+    const res = await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: ctl.signal });
+    if (res.status !== 200) return { status: res.status, firstEvent: await res.text(), ms: Date.now() - t };
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    return { status: 200, firstEvent: text.slice(0, 300), ms: Date.now() - t };
+  } catch (err) {
+    return { status: 0, firstEvent: String(err), ms: Date.now() - t };
+  } finally {
+    clearTimeout(timer);
+    ctl.abort();
+  }
+}
+
+/** The 503 contract: coded, no internals. */
+function expectUnavailable(r: { status: number; json: any; text: string }) {
+  expect(r.status, r.text).toBe(503);
+  expect(r.json?.error?.code).toBe('DEPENDENCY_UNAVAILABLE');
+  expect(r.text).not.toMatch(/\bat \S+ \(|node_modules|Prisma|ECONNREFUSED|stack/i);
+}
+
+describe('degraded dependencies', () => {
+  let rig: Rig;
+  let workerPid: number;
+  const measured: string[] = [];
+
+  beforeAll(async () => {
+    rig = await Rig.start({ name: 'degraded', workers: 1, proxies: true });
+    workerPid = rig.workers[0].pid;
+    for (let i = 0; i < 4; i++) seedAppNamespace(rig.emulator.store, `degraded-${i}`);
+    await rig.emulator.idle();
+    expect((await call(rig.url, 'GET', '/readyz')).status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    if (measured.length) console.log(`degraded dependencies (${REAL_OUTAGES ? 'real outages' : 'per-stack outages'}):\n  ${measured.join('\n  ')}`);
+    await rig?.close();
+  });
+
+  it('Postgres down: 503 DEPENDENCY_UNAVAILABLE on REST and GraphQL, /readyz fails, /healthz stays up; back by itself', async () => {
+    const before = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-0'));
+    expect(before.status).toBe(202);
+
+    const t0 = Date.now();
+    if (REAL_OUTAGES) await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
+    else {
+      await rig.pgProxy!.cut();
+      await rig.terminateProxiedBackends().catch(() => 0);
+    }
+    try {
+      const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
+      expectUnavailable(list);
+      expect(list.headers.get('retry-after')).toBe('5');
+      expectUnavailable(await call(rig.url, 'GET', `/v1/onboardings/${before.json.id}`));
+      expectUnavailable(await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1')));
+      const gql = await call(rig.url, 'POST', '/graphql', { query: '{ onboardingRequests(first: 1) { edges { node { id } } } }' });
+      expect(gql.json.errors[0].extensions.code).toBe('DEPENDENCY_UNAVAILABLE');
+      expect(gql.text).not.toMatch(/node_modules|\bat \S+ \(/);
+      const ready = await call(rig.url, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json.checks).toMatchObject({ postgres: 'unavailable', redis: 'ok' });
+      expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
+      measured.push(`Postgres down: list ${list.ms} ms, every answer 503 DEPENDENCY_UNAVAILABLE`);
+      await sleep(Math.max(0, 2000 - (Date.now() - t0))); // a 2 s outage at least
+    } finally {
+      if (REAL_OUTAGES) await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'start']);
+      else await rig.pgProxy!.restore();
+    }
+    const back = Date.now();
+    const ready = await until(() => call(rig.url, 'GET', '/readyz'), (r) => r.status === 200, 30_000);
+    const list = await until(() => call(rig.url, 'GET', '/v1/onboardings?limit=5'), (r) => r.status === 200, 30_000);
+    measured.push(`Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`);
+
+    // The request accepted before the outage and one submitted after it both complete, on the same worker.
+    const after = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1'));
+    expect(after.status).toBe(202);
+    const done = await rig.waitTerminal([before.json.id, after.json.id], 60_000);
+    expect([...done.values()]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
+  }, 120_000);
+
+  it('Redis down: /readyz fails; reads still answer, a new request is stored QUEUED at once and runs when Redis is back', async () => {
+    const t0 = Date.now();
+    await rig.redisProxy!.cut();
+    let accepted: string;
+    try {
+      const ready = await call(rig.url, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json.checks).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
+      expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
+      const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
+      expect(list.status).toBe(200);
+      // Postgres is the record: accepted (202, QUEUED) without waiting for Redis; the sweeper enqueues it later.
+      const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-2'));
+      expect(post.status, post.text).toBe(202);
+      expect(post.json.status).toBe('QUEUED');
+      expect(post.ms).toBeLessThan(8000);
+      accepted = post.json.id;
+      // The event stream needs Redis for live events; it must not hang: a 503, or events from Postgres.
+      const sse = await streamStart(rig.url, `/v1/onboardings/${accepted}/events`);
+      measured.push(`Redis down: /readyz ${ready.ms} ms, list ${list.ms} ms, POST 202 in ${post.ms} ms, SSE ${sse.status} (${JSON.stringify(sse.firstEvent.split('\n').find((l) => l.startsWith('event:')) ?? sse.firstEvent.slice(0, 80))}) in ${sse.ms} ms`);
+      // Served from Postgres (replay + poll) until the subscription to live events completes.
+      expect(sse.status, sse.firstEvent).toBe(200);
+      expect(sse.firstEvent).toContain('request.created');
+    } finally {
+      await rig.redisProxy!.restore();
+    }
+    const back = Date.now();
+    const ready = await until(() => call(rig.url, 'GET', '/readyz'), (r) => r.status === 200, 30_000);
+    const done = await rig.waitTerminal([accepted!], 60_000);
+    expect(done.get(accepted!)).toBe('SUCCEEDED');
+    measured.push(`Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the outage SUCCEEDED ${Date.now() - back} ms after`);
+    expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
+  }, 120_000);
+
+  it.runIf(REAL_OUTAGES)('the real Redis server paused (CLIENT PAUSE 3000 ALL): commands time out, nothing hangs, all recovers', async () => {
+    const admin = new Redis(rig.directRedisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      const ready = await call(rig.url, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-3'));
+      expect(post.status, post.text).toBe(202);
+      measured.push(`real Redis paused 3 s: /readyz 503 in ${ready.ms} ms, POST 202 in ${post.ms} ms`);
+      const done = await rig.waitTerminal([post.json.id], 60_000);
+      expect(done.get(post.json.id)).toBe('SUCCEEDED');
+    } finally {
+      admin.disconnect();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,201 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace, startEmulator, type Emulator, type RequestLogEntry } from '../../support/emulator/index.js';
+import { http, startStack, waitForStatus, type Stack } from '../../support/harness.js';
+
+// Least privilege, checked: the ClusterRoles in deploy/ must allow every Kubernetes call the service
+// makes in a full-featured onboarding + offboarding (every step on, both API-server access methods,
+// every SMI kind created and then updated, a dry run, the namespace status endpoint, readiness), and
+// must not grant anything those calls do not use, except the rules justified in deploy/rbac.yaml with
+// a `# unexercised: <verb> <group>/<resource>: <why>` comment.
+
+const DEPLOY = resolve(import.meta.dirname, '../../../deploy');
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+interface Call {
+  verb: string;
+  group: string;
+  resource: string;
+  name?: string;
+}
+
+const manifests = () =>
+  readdirSync(DEPLOY)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => loadAllYaml(readFileSync(join(DEPLOY, f), 'utf8')) as any[])
+    .filter(Boolean);
+
+const roleRules = (name: string): Rule[] => {
+  const role = manifests().find((m) => m.kind === 'ClusterRole' && m.metadata?.name === name);
+  if (!role) throw new Error(`ClusterRole ${name} not found in deploy/`);
+  return role.rules as Rule[];
+};
+
+const callOf = (e: RequestLogEntry): Call => ({
+  verb: e.verb,
+  group: e.apiGroup ?? '',
+  resource: e.subresource ? `${e.resource}/${e.subresource}` : e.resource!,
+  name: e.name,
+});
+
+const key = (c: { verb: string; group: string; resource: string }) => `${c.verb} ${c.group || 'core'}/${c.resource}`;
+
+/** RBAC's own matching: group, resource, verb, and (for named requests) resourceNames. */
+export function allows(rules: Rule[], c: Call): boolean {
+  return rules.some(
+    (r) =>
+      (r.apiGroups ?? []).some((g) => g === '*' || g === c.group) &&
+      (r.resources ?? []).some((x) => x === '*' || x === c.resource) &&
+      r.verbs.some((v) => v === '*' || v === c.verb) &&
+      (!r.resourceNames?.length || (c.name !== undefined && r.resourceNames.includes(c.name))),
+  );
+}
+
+/** Every (verb, group/resource) a rule grants. */
+export function grants(rules: Rule[]): string[] {
+  return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.map((v) => key({ verb: v, group: g, resource: res })))));
+}
+
+/** `# unexercised: <verb> <group>/<resource>: <why>` comments in deploy/rbac.yaml. */
+function justified(): Map<string, string> {
+  const text = readFileSync(join(DEPLOY, 'rbac.yaml'), 'utf8');
+  const out = new Map<string, string>();
+  for (const m of text.matchAll(/#\s*unexercised:\s*([a-z]+)\s+([a-z0-9.-]+\/[a-z0-9/]+):\s*(.+)$/gm)) out.set(`${m[1]} ${m[2]}`, m[3].trim());
+  return out;
+}
+
+/** Every SMI kind; `v` changes every spec, so a second onboarding updates each object in place. */
+const SMI = (ns: string, v: number) => ({
+  httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: `/v${v}/.*`, methods: ['GET'] }] } }],
+  tcpRoutes: [{ name: 'tcp', spec: { matches: { ports: [8080 + v] } } }],
+  trafficTargets: [
+    {
+      name: 'allow-app',
+      spec: {
+        destination: { kind: 'ServiceAccount', name: 'app-0' },
+        sources: [{ kind: 'ServiceAccount', name: `app-${v % 2}`, namespace: ns }],
+        rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
+      },
+    },
+  ],
+  trafficSplits: [{ name: 'split', spec: { service: 'app-0', backends: [{ service: 'app-0', weight: 100 - v }, { service: 'app-1', weight: v }] } }],
+});
+
+describe('least privilege: deploy/ ClusterRoles against the calls a full onboarding + offboarding makes', () => {
+  let emulator: Emulator;
+  let s: Stack;
+  let calls: Call[] = [];
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    s = await startStack({ emulator });
+    for (const ns of ['rbac-ip', 'rbac-egress']) seedAppNamespace(emulator.store, ns, { deployments: 2 });
+    await emulator.idle();
+    emulator.requests.clear();
+
+    const run = async (path: string, body: Record<string, unknown>, want = 'SUCCEEDED') => {
+      const r = await http(s.url, 'POST', path, body);
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED', 'CANCELLED'], 60_000);
+      expect(done.status, JSON.stringify(done.steps?.filter((x: any) => x.status === 'FAILED'))).toBe(want);
+      return done;
+    };
+    const full = (ns: string, v: number, access: Record<string, unknown>, metrics = true) => ({
+      namespace: ns,
+      prerequisites: { enabled: true, acceptErrors: [] },
+      apiServerAccess: access,
+      trafficPolicy: { mode: 'smi', smi: SMI(ns, v) },
+      metrics,
+      appProtocols: [
+        { service: 'app-0', port: 'http', appProtocol: 'http' },
+        { service: 'app-1', port: 'http', appProtocol: 'tcp' },
+      ],
+      restart: { mode: 'all' },
+      verify: { timeoutSeconds: 60 },
+    });
+    // A dry run (the planner reads what every step reads), then the real thing, with both access methods.
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', full('rbac-ip', 1, { method: 'ip-exclusion' }));
+    expect(plan.status, JSON.stringify(plan.body)).toBe(200);
+    await run('/v1/onboardings', full('rbac-ip', 1, { method: 'ip-exclusion' }));
+    await run('/v1/onboardings', full('rbac-egress', 1, { method: 'egress', serviceAccounts: ['app-0'] }));
+    // Onboarding again with other specs updates the SMI objects and the Egress in place (update).
+    await run('/v1/onboardings', full('rbac-egress', 2, { method: 'egress', serviceAccounts: ['app-0', 'app-1'] }));
+    const status = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces');
+    expect(status.status, JSON.stringify(status.body)).toBe(200);
+    expect((await http(s.url, 'GET', '/readyz')).status).toBe(200);
+    for (const ns of ['rbac-ip', 'rbac-egress']) {
+      await run('/v1/offboardings', { namespace: ns, restart: { mode: 'all' }, deleteOwnedPolicies: true, removeApiServerExclusion: true });
+    }
+    calls = emulator.requests
+      .all()
+      .filter((e) => e.resource) // discovery (/api, /apis, /version) is granted to every authenticated user by system:discovery
+      .map(callOf);
+  }, 240_000);
+  afterAll(async () => {
+    await s?.close();
+    await emulator?.close();
+  });
+
+  it('the worker ClusterRole allows every call, and every rule it grants is used (or justified)', () => {
+    const rules = roleRules('osm-onboarding-worker');
+    const observed = new Map(calls.map((c) => [key(c), c]));
+    console.log(`observed Kubernetes calls (verb group/resource):\n  ${[...observed.keys()].sort().join('\n  ')}`);
+    const denied = calls.filter((c) => !allows(rules, c)).map((c) => `${key(c)}${c.name ? ` (${c.name})` : ''}`);
+    expect([...new Set(denied)]).toEqual([]);
+    const why = justified();
+    const unused = grants(rules).filter((g) => !observed.has(g) && !why.has(g));
+    expect(unused).toEqual([]);
+    // A justification must name a rule that exists and is really not exercised.
+    for (const j of why.keys()) {
+      expect(grants(rules), `justified ${j} is not granted`).toContain(j);
+      expect(observed.has(j), `justified ${j} is exercised after all`).toBe(false);
+    }
+  });
+
+  it('the API ClusterRole is read-only and allows every read', () => {
+    const api = roleRules('osm-onboarding-api');
+    expect(grants(api).filter((g) => !/^(get|list) /.test(g))).toEqual([]);
+    const reads = calls.filter((c) => c.verb === 'get' || c.verb === 'list');
+    expect([...new Set(reads.filter((c) => !allows(api, c)).map(key))]).toEqual([]);
+    const worker = roleRules('osm-onboarding-worker');
+    expect(grants(api).filter((g) => !grants(worker).includes(g))).toEqual([]);
+  });
+
+  it('the manifests run both roles as non-root with a read-only root filesystem, probes and their own ServiceAccount', () => {
+    const all = manifests();
+    const deployments = all.filter((m) => m.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['osm-onboarding-api', 'osm-onboarding-worker']);
+    for (const d of deployments) {
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+      expect(pod.automountServiceAccountToken).toBe(true);
+      const sa = all.find((m) => m.kind === 'ServiceAccount' && m.metadata.name === pod.serviceAccountName);
+      expect(sa, `ServiceAccount ${pod.serviceAccountName}`).toBeDefined();
+      for (const c of pod.containers) {
+        expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+        expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+      }
+      expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(pod.containers[0].env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS').value));
+    }
+    const worker = deployments.find((d) => d.metadata.name === 'osm-onboarding-worker').spec.template.spec.containers[0];
+    expect(worker.ports).toContainEqual(expect.objectContaining({ containerPort: 9464 }));
+    for (const [sa, role] of [
+      ['osm-onboarding-api', 'osm-onboarding-api'],
+      ['osm-onboarding-worker', 'osm-onboarding-worker'],
+    ]) {
+      const binding = all.find((m) => m.kind === 'ClusterRoleBinding' && m.roleRef?.name === role);
+      expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'osm-onboarding' }]);
+    }
+    expect(all.some((m) => m.kind === 'NetworkPolicy')).toBe(true);
+    expect(all.some((m) => m.kind === 'Service' && m.metadata.name === 'osm-onboarding-api')).toBe(true);
+  });
+});
