@@ -83,6 +83,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       prefix: this.config.queuePrefix,
       concurrency: 8,
     });
+    // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
+    this.queue.on('error', () => undefined);
     this.worker.on('error', () => undefined);
     this.unlisten = await this.bus.listenAll((event) => {
       const p = this.fanOut(event)
