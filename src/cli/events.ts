@@ -1,18 +1,9 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { ApiClient, ApiError, CliError, EXIT } from './client.js';
 
-/** One event of `GET /v1/onboardings/:id/events` (the `data:` JSON). */
-export interface ProgressEvent {
-  id?: string;
-  requestId: string;
-  cursor: number;
-  type: string;
-  actor: string;
-  step: string | null;
-  message: string;
-  data: Record<string, unknown>;
-  at: string;
-}
+/** One event of `GET /v1/onboardings/:id/events` (the `data:` JSON): the server's own shape. */
+export type { ProgressEvent } from '../events/progress-event.js';
+import type { ProgressEvent } from '../events/progress-event.js';
 
 export const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 export const TERMINAL_EVENTS = new Set([...TERMINAL_STATUSES].map((s) => `request.${s.toLowerCase()}`));

@@ -8,6 +8,7 @@ import { flagFor, onboardBody } from '../../src/cli/program.js';
 const ID = '6a3761c2-0000-4000-8000-000000000001';
 const TYPES = ['request.created', 'request.started', 'step.started', 'step.succeeded', 'request.succeeded'];
 const event = (cursor: number): ProgressEvent => ({
+  id: String(cursor),
   requestId: ID,
   cursor,
   type: TYPES[cursor - 1],
