@@ -26,6 +26,7 @@ const EnvSchema = z.object({
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
+  STEP_TIMEOUT_MS: int(1_000, 24 * 3_600_000).default(900_000),
   HEARTBEAT_MS: int(100, 600_000).default(5_000),
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
@@ -87,7 +88,7 @@ export interface AppConfig {
     burst: number;
   };
   meshCacheTtlMs: number;
-  steps: { maxAttempts: number; backoffMs: number };
+  steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
   defaultMeshName: string;
@@ -148,7 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       burst: e.K8S_BURST,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
-    steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS },
+    steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,

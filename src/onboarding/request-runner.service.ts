@@ -167,10 +167,14 @@ export class RequestRunner {
       try {
         const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
         const { value: outcome, calls } = await this.gateway.counting(() =>
-          applyStep(handler, ctx, {
-            planned: stored ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan) : undefined,
-            beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
-          }),
+          withDeadline(
+            applyStep(handler, ctx, {
+              planned: stored ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan) : undefined,
+              beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
+            }),
+            this.config.steps.timeoutMs,
+            step.name,
+          ),
         );
         await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
         this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
@@ -373,6 +377,18 @@ const planOf = (step: StepRun) => {
   const planned = (step.output as { planned?: unknown } | null)?.planned;
   return planned ? { planned } : {};
 };
+
+/**
+ * Every step has a deadline on top of each Kubernetes call's own. A step past it fails
+ * (STEP_TIMEOUT); its calls still end by their own deadlines, and a retry re-plans.
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, { hint: 'retry the request; see the step\'s events for where it stalled' })), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
 
 function backoff(base: number, attempt: number): number {
   const exp = base * 2 ** (attempt - 1);

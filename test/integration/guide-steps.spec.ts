@@ -326,6 +326,23 @@ describe('cancel and retry', () => {
     expect(notRetryable.body.error.code).toBe('REQUEST_NOT_RETRYABLE');
   });
 
+  it('fails a step that outlives its deadline with STEP_TIMEOUT', async () => {
+    const short = await startStack({ emulator: s.emulator, env: { STEP_TIMEOUT_MS: '1000' } });
+    const ns = uniqueName('deadline');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.configure({ podStartMs: 4000 }); // the rollout the restart step waits for takes longer than its deadline
+    try {
+      const r = await http(short.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } });
+      const done = await waitForStatus(short.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+      expect(done).toMatchObject({ status: 'FAILED', errorCode: 'STEP_TIMEOUT' });
+      expect(done.steps.find((st: any) => st.name === 'restart')).toMatchObject({ status: 'FAILED', errorCode: 'STEP_TIMEOUT' });
+    } finally {
+      s.emulator.configure({ podStartMs: 0 });
+      await short.close();
+    }
+  });
+
   it('retries transient Kubernetes failures inside a step and records every attempt', async () => {
     const ns = uniqueName('flaky');
     seedAppNamespace(s.emulator.store, ns);
