@@ -29,6 +29,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   KUBE_UNAVAILABLE: 'the API server stayed unavailable after retries (worker)',
   DEPLOYMENT_NOT_FOUND: 'a Deployment named in `restart.deployments` does not exist (worker)',
   ROLLOUT_TIMEOUT: 'a restarted Deployment did not become ready in time (worker)',
+  STEP_TIMEOUT: 'a step did not finish within STEP_TIMEOUT_MS (worker)',
   VERIFY_FAILED: 'pods were not as wanted (with or without sidecar) within `verify.timeoutSeconds` (worker)',
   REQUEST_NOT_PLANNED: 'only a PLANNED (dry-run) request can be applied',
   REQUEST_NOT_CANCELLABLE: 'the request has already finished',
