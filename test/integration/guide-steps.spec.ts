@@ -166,6 +166,31 @@ describe('the whole onboarding guide as steps', () => {
     expect(restored).toEqual(initial);
   });
 
+  it('takes every step\'s options through the GraphQL mutation as well', async () => {
+    const ns = seed('gql-full');
+    await s.emulator.idle();
+    const { data, errors } = await gql(
+      s.url,
+      `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id steps { name } } }`,
+      { i: everything(ns) },
+    );
+    expect(errors).toBeUndefined();
+    expect(data.requestOnboarding.steps.map((st: any) => st.name)).toEqual([
+      'prerequisites', 'mesh', 'api-server-access', 'traffic-policy', 'namespace', 'metrics', 'app-protocol', 'restart', 'verify',
+    ]);
+    const done = await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(snapshot(ns).owned.sort()).toEqual(['HTTPRouteGroup/routes', 'TrafficTarget/app-1-to-app-0']);
+    const off = await gql(
+      s.url,
+      `mutation($i: OffboardingInput!) { requestOffboarding(input: $i) { id steps { name } } }`,
+      { i: { namespace: ns, restart: { mode: 'all' }, deleteOwnedPolicies: true, removeApiServerExclusion: true } },
+    );
+    expect(off.errors).toBeUndefined();
+    expect((await waitForStatus(s.url, off.data.requestOffboarding.id, ['SUCCEEDED', 'FAILED'], 30_000)).status).toBe('SUCCEEDED');
+    expect(snapshot(ns).owned).toEqual([]);
+  });
+
   it('runs restart and verify twice: the second run restarts nothing', async () => {
     const ns = seed('twice', 1);
     await s.emulator.idle();
