@@ -16,7 +16,7 @@ import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import type { RequestOptions } from './onboarding.input.js';
-import { applyStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
+import { applyStep, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
 
 interface StepFailure {
@@ -137,20 +137,21 @@ export class RequestRunner {
           await this.cancel(request, step.name);
           return;
         }
-        const failure = await this.runStep(request, step, ctx);
-        if (failure) {
-          await this.finish(request, 'FAILED', failure, step.name);
+        const ran = await this.runStep(request, step, ctx);
+        if ('code' in ran) {
+          await this.finish(request, 'FAILED', ran, step.name);
           return;
         }
+        ctx.earlier.push(ran);
+      } else {
+        ctx.earlier.push({ name: step.name as StepName, result: step.result, finishedAt: step.finishedAt });
       }
-      const done = await this.prisma.stepRun.findUniqueOrThrow({ where: { id: step.id } });
-      ctx.earlier.push({ name: done.name as StepName, result: done.result, finishedAt: done.finishedAt });
     }
     await this.finish(request, 'SUCCEEDED');
   }
 
-  /** Runs one step with bounded retries of transient failures; returns the failure, if any. */
-  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | undefined> {
+  /** Runs one step with bounded retries of transient failures; returns what it did, or the failure. */
+  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | EarlierStep> {
     const handler = stepByName(step.name);
     let attempts = step.attempts;
     const firstStarted = step.startedAt ?? new Date();
@@ -176,9 +177,9 @@ export class RequestRunner {
             step.name,
           ),
         );
-        await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
+        const finishedAt = await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
         this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
-        return undefined;
+        return { name: step.name as StepName, result: outcome.result, finishedAt };
       } catch (err) {
         // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
         // at this step (job retry or sweeper). A worker that lost its claim stops too.
@@ -243,8 +244,9 @@ export class RequestRunner {
     });
   }
 
-  private async succeed(request: OnboardingRequest, step: StepRun, outcome: StepOutcome, calls: number, ms: number, started: Date) {
+  private async succeed(request: OnboardingRequest, step: StepRun, outcome: StepOutcome, calls: number, ms: number, started: Date): Promise<Date> {
     const title = stepByName(step.name).title;
+    const finishedAt = new Date();
     await this.transition(request, (tx) =>
       tx.stepRun.update({
         where: { id: step.id },
@@ -254,8 +256,8 @@ export class RequestRunner {
           before: json(outcome.before),
           after: json(outcome.after),
           output: json({ ...planOf(step), summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls }),
-          finishedAt: new Date(),
-          durationMs: Math.round(Date.now() - started.getTime()) || ms,
+          finishedAt,
+          durationMs: Math.round(finishedAt.getTime() - started.getTime()) || ms,
         },
       }),
       {
@@ -272,6 +274,7 @@ export class RequestRunner {
         },
       },
     );
+    return finishedAt;
   }
 
   private async finish(request: OnboardingRequest, status: RequestStatus, failure?: StepFailure, failedStep?: string): Promise<void> {
