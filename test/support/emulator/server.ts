@@ -305,36 +305,27 @@ export class EmulatorServer {
       const doc = isCore ? openApiV3Document(registry, '', parts[3]) : isGroup ? openApiV3Document(registry, parts[3], parts[4]) : undefined;
       return doc ? { kind: 'other', group: '', version: '', handler: () => ({ status: 200, body: doc }) } : undefined;
     }
+    // `/api` and `/apis`: aggregated discovery when the client asks for it, the legacy list otherwise.
+    const discoveryRoot = (core: boolean, legacy: () => unknown): Route => ({
+      kind: 'other',
+      group: '',
+      version: '',
+      handler: (req) => {
+        const agg = aggregatedVersion(req.headers.accept);
+        if (agg) return { status: 200, body: aggregatedDiscovery(registry, core, agg), contentType: aggregatedContentType(agg) };
+        return { status: 200, body: legacy() };
+      },
+    });
     let group: string;
     let version: string;
     let rest: string[];
     if (parts[0] === 'api') {
-      if (parts.length === 1)
-        return {
-          kind: 'other',
-          group: '',
-          version: '',
-          handler: (req) => {
-            const agg = aggregatedVersion(req.headers.accept);
-            if (agg) return { status: 200, body: aggregatedDiscovery(registry, true, agg), contentType: aggregatedContentType(agg) };
-            return { status: 200, body: apiVersions(address) };
-          },
-        };
+      if (parts.length === 1) return discoveryRoot(true, () => apiVersions(address));
       group = '';
       version = parts[1];
       rest = parts.slice(2);
     } else if (parts[0] === 'apis') {
-      if (parts.length === 1)
-        return {
-          kind: 'other',
-          group: '',
-          version: '',
-          handler: (req) => {
-            const agg = aggregatedVersion(req.headers.accept);
-            if (agg) return { status: 200, body: aggregatedDiscovery(registry, false, agg), contentType: aggregatedContentType(agg) };
-            return { status: 200, body: apiGroupList(registry) };
-          },
-        };
+      if (parts.length === 1) return discoveryRoot(false, () => apiGroupList(registry));
       group = parts[1];
       if (parts.length === 2) {
         const doc = apiGroupDocument(registry, group);
