@@ -14,6 +14,7 @@ import { OnboardingModule } from './onboarding/onboarding.module.js';
 import { HealthController } from './health/health.controller.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { ObservabilityModule } from './observability/observability.module.js';
+import { logMixin } from './observability/log-context.js';
 import { formatGraphQLError } from './common/graphql-errors.js';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
@@ -45,7 +46,10 @@ export class AppModule {
         LoggerModule.forRoot({
           pinoHttp: {
             level: config.logLevel,
-            genReqId: (req) => (req.headers['x-request-id'] as string | undefined) ?? randomUUID(),
+            // The id the HTTP context middleware gave the call (X-Request-Id or a new UUID).
+            genReqId: (req) => (req as { id?: string }).id ?? randomUUID(),
+            // Every line carries the log context (HTTP request id, onboarding request, step) and trace ids.
+            mixin: logMixin,
             // Credentials never reach the log.
             redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
             autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },

@@ -8,6 +8,8 @@ import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { HttpDrain } from './reliability/shutdown.js';
+import { httpContext } from './observability/http-context.js';
+import { startTracing } from './observability/tracing.js';
 
 const drains = new WeakMap<INestApplication, HttpDrain>();
 
@@ -22,6 +24,7 @@ export function httpDrainOf(app: INestApplication): HttpDrain {
  * Nest's enableShutdownHooks, which would close Postgres and Redis before in-flight requests end.
  */
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
+  startTracing(config);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config), { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   const drain = new HttpDrain();
@@ -30,12 +33,14 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   // GraphiQL needs its inline script, so CSP stays off; the other helmet headers apply.
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.useBodyParser('json', { limit: '64kb' });
+  app.use(httpContext());
   app.useGlobalFilters(new HttpExceptionFilter());
   return app;
 }
 
 /** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker.ts). */
 export async function createWorkerContext(config: AppConfig): Promise<INestApplicationContext> {
+  startTracing(config);
   const ctx = await NestFactory.createApplicationContext(AppModule.forRole({ ...config, role: 'worker' }), { bufferLogs: true });
   ctx.useLogger(ctx.get(Logger));
   return ctx;

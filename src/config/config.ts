@@ -63,6 +63,13 @@ const EnvSchema = z.object({
   WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  // Tracing (OpenTelemetry, the standard variable names). Off unless an OTLP endpoint is set or
+  // OTEL_TRACES_EXPORTER=console. OTEL_EXPORTER_OTLP_HEADERS (e.g. an API key) is read by the exporter itself.
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('osm-onboarding'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   // SIGTERM: readiness turns false, connections drain and the worker finishes its current step within this.
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25_000),
 });
@@ -93,6 +100,8 @@ export interface AppConfig {
   sweepIntervalMs: number;
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
+  /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
+  tracing?: { exporter: 'otlp' | 'console'; url?: string; serviceName: string; sampleRatio: number };
   workerMetricsPort: number;
   shutdownGraceMs: number;
   approvalPolicy: ApprovalPolicy;
@@ -173,7 +182,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     },
     tuning: { restartSettleMs: e.RESTART_SETTLE_MS, pollMs: e.POLL_MS, rolloutTimeoutMs: e.ROLLOUT_TIMEOUT_MS },
+    tracing: tracingConfig(e),
   };
+}
+
+function tracingConfig(e: z.output<typeof EnvSchema>): AppConfig['tracing'] {
+  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  const exporter = e.OTEL_TRACES_EXPORTER ?? (url ? 'otlp' : 'none');
+  if (exporter === 'none') return undefined;
+  if (exporter === 'otlp' && !url) {
+    throw new ConfigError([{ key: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'is required when OTEL_TRACES_EXPORTER=otlp' }]);
+  }
+  return { exporter, url, serviceName: e.OTEL_SERVICE_NAME, sampleRatio: e.OTEL_TRACES_SAMPLER_ARG };
 }
 
 // Credentials never reach logs: show a URL with its password masked.

@@ -7,6 +7,7 @@ import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js'
 import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import { TokenBucket } from './rate-limiter.js';
+import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
 // client-node builds a new agent (so a new TCP + TLS connection) for every request. Reuse one
 // keep-alive agent per distinct TLS identity (CA, client cert/key, verification), so a rotated
@@ -46,6 +47,8 @@ export interface KubeCallRecord {
   cluster: string;
   verb: KubeVerb;
   resource: string;
+  /** e.g. "patch namespace bookstore" */
+  what: string;
   status: number | 'error';
   ms: number;
 }
@@ -258,27 +261,35 @@ export class ClusterClient {
     patchType?: PatchType,
   ): Promise<T> {
     await this.options.limiter.take();
-    const started = performance.now();
-    const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-    const middleware: Middleware = {
-      pre: (ctx) => {
-        ctx.setSignal(signal);
-        const agent = keepAlive(ctx.getAgent());
-        if (agent) ctx.setAgent(agent);
-        if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
-        return of(ctx);
-      },
-      post: (res) => of(res),
-    };
-    let status: number | 'error' = 200;
-    try {
-      return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
-    } catch (err) {
-      const kerr: KubeError = toKubeError(err, what);
-      status = kerr.status ?? 'error';
-      throw kerr;
-    } finally {
-      this.options.onCall?.({ cluster: this.name, verb, resource, status, ms: performance.now() - started });
-    }
+    // One CLIENT span per attempt; its trace context goes to the API server (kube-apiserver joins
+    // the trace when its APIServerTracing is on).
+    return inSpan(`k8s ${verb} ${resource}`, { kind: SpanKind.CLIENT, attributes: { 'k8s.cluster.name': this.name, 'k8s.verb': verb, 'k8s.resource': resource, 'k8s.call': what } }, async (span) => {
+      const started = performance.now();
+      const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
+      const middleware: Middleware = {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          const agent = keepAlive(ctx.getAgent());
+          if (agent) ctx.setAgent(agent);
+          if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
+          for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
+          span.setAttribute('http.request.method', ctx.getHttpMethod());
+          span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+          return of(ctx);
+        },
+        post: (res) => of(res),
+      };
+      let status: number | 'error' = 200;
+      try {
+        return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
+      } catch (err) {
+        const kerr: KubeError = toKubeError(err, what);
+        status = kerr.status ?? 'error';
+        throw kerr;
+      } finally {
+        if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
+        this.options.onCall?.({ cluster: this.name, verb, resource, what, status, ms: performance.now() - started });
+      }
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import * as k8s from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -20,6 +20,7 @@ export interface CallTally {
  */
 @Injectable()
 export class ClusterGateway {
+  private readonly logger = new Logger('Kubernetes');
   private readonly kubeconfig = new k8s.KubeConfig();
   private readonly clients = new Map<string, ClusterClient>();
   private readonly tally = new AsyncLocalStorage<CallTally>();
@@ -65,12 +66,24 @@ export class ClusterGateway {
         onCall: (record) => {
           const t = this.tally.getStore();
           if (t) t.calls += 1;
+          this.log(record);
           for (const l of this.listeners) l(record);
         },
       });
       this.clients.set(name, client);
     }
     return client;
+  }
+
+  /**
+   * One line per call, carrying the log context (the HTTP request id that created the request,
+   * the request, the step): writes at info, reads at debug, failures at warn. No bodies, no credentials.
+   */
+  private log(r: KubeCallRecord): void {
+    const line = { msg: `kubernetes: ${r.what} → ${r.status} in ${Math.round(r.ms)} ms`, cluster: r.cluster, verb: r.verb, resource: r.resource, status: r.status, ms: Math.round(r.ms) };
+    if (r.status === 'error' || r.status >= 400) this.logger.warn(line);
+    else if (r.verb === 'get' || r.verb === 'list') this.logger.debug(line);
+    else this.logger.log(line);
   }
 
   onCall(listener: (r: KubeCallRecord) => void): void {

@@ -44,6 +44,14 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Histogram({
+    name: 'osm_onboarding_webhook_delivery_duration_seconds',
+    help: 'Webhook delivery attempts by event type and outcome (delivered, retrying, failed) and their duration',
+    labelNames: ['event', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   private readonly queueDepth = new Gauge({
     name: 'osm_onboarding_queue_jobs',
     help: 'BullMQ jobs by state',

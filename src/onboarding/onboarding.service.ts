@@ -11,6 +11,7 @@ import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
 import { QueueService } from '../queue/queue.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
+import { currentOrigin } from '../observability/log-context.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, assertScope, hasRole } from '../auth/scopes.js';
 import {
@@ -319,6 +320,7 @@ export class OnboardingService {
         idempotencyKey: extra.idempotencyKey ?? null,
         bodyHash: extra.bodyHash ?? null,
         batchId: extra.batchId ?? null,
+        origin: currentOrigin() ?? undefined,
         eventSeq: 1,
       },
     });

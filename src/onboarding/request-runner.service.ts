@@ -15,6 +15,8 @@ import { KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
 import { MetricsService } from '../observability/metrics.service.js';
+import { parseOrigin, withLogContext } from '../observability/log-context.js';
+import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observability/tracing.js';
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
@@ -67,15 +69,27 @@ export class RequestRunner {
         .updateMany({ where: { id: requestId, claimedBy: this.workerId }, data: { heartbeatAt: new Date() } })
         .catch(() => undefined);
     }, this.config.heartbeatMs);
-    try {
-      return (await this.execute(request)) ?? 'ran';
-    } catch (err) {
-      if (!(err instanceof ClaimLostError)) throw err;
-      this.logger.warn(err.message);
-      return 'claim-lost';
-    } finally {
-      clearInterval(heartbeat);
-    }
+    // The job continues the HTTP call that created the request: its logs carry that call's
+    // X-Request-Id, its span is a child of that call's span (both from the stored origin).
+    const origin = parseOrigin(request.origin);
+    const attributes = { 'osm_onboarding.request.id': request.id, 'osm_onboarding.request.kind': request.kind, 'k8s.cluster.name': request.cluster, 'k8s.namespace.name': request.namespace, 'osm_onboarding.worker': this.workerId };
+    return withLogContext({ requestId: request.id, ...(origin.httpRequestId ? { httpRequestId: origin.httpRequestId } : {}) }, () =>
+      inSpan(`onboarding.run ${request.kind.toLowerCase()}`, { kind: SpanKind.CONSUMER, attributes, parent: originContext(request.origin) }, async (span) => {
+        this.logger.log(`${request.kind.toLowerCase()} of ${request.cluster}/${request.namespace} ${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`);
+        try {
+          const outcome = (await this.execute(request)) ?? 'ran';
+          span.setAttribute('osm_onboarding.run.outcome', outcome);
+          return outcome;
+        } catch (err) {
+          if (!(err instanceof ClaimLostError)) throw err;
+          this.logger.warn(err.message);
+          span.setAttribute('osm_onboarding.run.outcome', 'claim-lost');
+          return 'claim-lost';
+        } finally {
+          clearInterval(heartbeat);
+        }
+      }),
+    );
   }
 
   private async claim(requestId: string): Promise<OnboardingRequest | null> {
@@ -165,6 +179,20 @@ export class RequestRunner {
         { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts, worker: this.workerId } },
       );
       const started = performance.now();
+      const attempt = await this.attempt(request, step, ctx, attempts, started, firstStarted, n);
+      if ('retryIn' in attempt) {
+        await new Promise((r) => setTimeout(r, attempt.retryIn));
+        continue;
+      }
+      return attempt;
+    }
+  }
+
+  /** One attempt of a step, in its own span and log context: what it did, the failure, or when to retry. */
+  private attempt(request: OnboardingRequest, step: StepRun, ctx: StepContext, attempts: number, started: number, firstStarted: Date, n: number): Promise<StepFailure | EarlierStep | { retryIn: number }> {
+    const attributes = { 'osm_onboarding.step': step.name, 'osm_onboarding.step.attempt': attempts, 'osm_onboarding.request.id': request.id };
+    return withLogContext({ step: step.name }, () => inSpan(`onboarding.step ${step.name}`, { attributes }, async (span) => {
+      const handler = stepByName(step.name);
       try {
         const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
         const { value: outcome, calls } = await this.gateway.counting(() =>
@@ -179,6 +207,8 @@ export class RequestRunner {
         );
         const finishedAt = await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
         this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
+        span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
+        this.logger.log(`step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} (${calls} API call(s), ${Math.round(performance.now() - started)} ms)`);
         return { name: step.name as StepName, result: outcome.result, finishedAt };
       } catch (err) {
         // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
@@ -195,8 +225,9 @@ export class RequestRunner {
             step: step.name,
             data: { message: `${handler.title}: ${failure.message}; retrying in ${delay} ms`, code: failure.code, attempt: attempts },
           });
-          await new Promise((r) => setTimeout(r, delay));
-          continue;
+          span.setAttributes({ 'osm_onboarding.step.result': 'RETRY', 'osm_onboarding.error.code': String(failure.code) });
+          this.logger.warn(`step ${step.name}: ${failure.message}; retrying in ${delay} ms`);
+          return { retryIn: delay };
         }
         await this.transition(request, (tx) =>
           tx.stepRun.update({
@@ -217,9 +248,12 @@ export class RequestRunner {
           },
         );
         this.metrics.steps.observe({ step: step.name, result: 'FAILED' }, (performance.now() - started) / 1000);
+        span.setAttributes({ 'osm_onboarding.step.result': 'FAILED', 'osm_onboarding.error.code': String(failure.code) });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+        this.logger.warn(`step ${step.name} failed: ${failure.code}: ${failure.message}`);
         return failure;
       }
-    }
+    }));
   }
 
   /** A dry run stored this step's plan; say what changed in the cluster since then. */

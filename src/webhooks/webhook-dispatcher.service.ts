@@ -4,6 +4,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
+import { MetricsService } from '../observability/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { subscriptionsVersionKey } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
@@ -62,6 +63,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     private readonly redis: RedisService,
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {
     if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
   }
@@ -205,6 +207,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
     const final = ok || !retryable || attempt >= max;
     const nextAttemptAt = final ? null : new Date(Date.now() + Math.round(2 ** (attempt - 1) * this.config.webhooks.backoffMs));
+    this.metrics.webhookDeliveries.observe({ event: d.eventType, outcome: ok ? 'delivered' : final ? 'failed' : 'retrying' }, outcome.durationMs / 1000);
     try {
       await this.prisma.$transaction([
         this.prisma.webhookDeliveryAttempt.create({

@@ -144,6 +144,12 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
 
   it('retries a failing receiver with backoff (500, 500, 200) and records every attempt', async () => {
     rx.answers['/flaky'] = [500, 500, 200];
+    const metric = async (outcome: string) => {
+      const text = (await http(s.url, 'GET', '/metrics')).body as string;
+      const line = text.split('\n').find((l) => l.startsWith('osm_onboarding_webhook_delivery_duration_seconds_count') && l.includes('event="request.succeeded"') && l.includes(`outcome="${outcome}"`));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const before = { retrying: await metric('retrying'), delivered: await metric('delivered') };
     const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/flaky'), eventTypes: ['request.succeeded'] }, as(tokens.requester));
     expect(w.status).toBe(201);
     const secret = w.body.secret;
@@ -160,6 +166,9 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(delivery).toMatchObject({ requestId: done.id, attempts: 3, lastResponseCode: 200, lastError: null });
     expect(delivery.history.map((a: any) => [a.attempt, a.responseCode])).toEqual([[1, 500], [2, 500], [3, 200]]);
     expect(delivery.history[0].error).toBe('HTTP 500: receiver says no');
+    // Every attempt is counted by outcome (other subscriptions of this file may deliver the same event).
+    expect((await metric('retrying')) - before.retrying).toBe(2);
+    expect((await metric('delivered')) - before.delivered).toBeGreaterThanOrEqual(1);
   });
 
   it('gives up after WEBHOOK_MAX_ATTEMPTS and marks the delivery failed', async () => {

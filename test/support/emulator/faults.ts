@@ -137,6 +137,8 @@ export interface RequestLogEntry {
   status: number;
   contentType?: string;
   userAgent?: string;
+  /** The W3C trace context the client sent (kube-apiserver continues it when its tracing is on). */
+  traceparent?: string;
   /** Epoch milliseconds when the request arrived. */
   at: number;
   path: string;

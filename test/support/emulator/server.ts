@@ -190,6 +190,7 @@ export class EmulatorServer {
       status: 0,
       contentType: req.headers['content-type'],
       userAgent: req.headers['user-agent'],
+      traceparent: typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
       at: started,
       path: url.pathname,
       query: url.search,
