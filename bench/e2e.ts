@@ -44,7 +44,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Emulator latency ${settings.latencyMs} ms per API call; 1 API (ROLE=api) + 1 worker (WORKER_CONCURRENCY=${settings.workerConcurrency}, ` +
       `K8S_QPS=${settings.k8sQps}, K8S_BURST=${settings.k8sBurst}, POLL_MS=${settings.pollMs}, RESTART_SETTLE_MS=${settings.restartSettleMs}). ` +
       `Wall time = first POST → last request's finished_at. Lower bound = max(calls × latency ÷ (workers × WORKER_CONCURRENCY), ` +
-      `(calls − burst) ÷ K8S_QPS).`,
+      `(calls − burst) ÷ (K8S_QPS + burst/60)) — the budget is per cluster, shared by all processes through Redis.`,
     tables: [
       {
         headers: ['N', 'succeeded', 'wall s', 'ns/s', 'queue s avg', 'run s avg', 'API calls', 'calls/ns', 'LB conc s', 'LB QPS s', 'wall ÷ LB', 'peak calls/s', 'namespace step calls', 'worker CPU ms/ns', 'API CPU ms/ns', 'machine busy'],

@@ -23,7 +23,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const at = (qps: number, w: number) => rows.find((r) => r.qps === qps && r.workers === w)!;
   const bound = (r: E2EResult) => {
     const rate = r.calls / r.wallS;
-    const allowed = r.qps * r.workers;
+    const allowed = r.qps;
     if (rate >= 0.8 * allowed || r.lowerBoundQpsS >= 0.8 * r.wallS) return `K8S_QPS (${Math.round((100 * rate) / allowed)}% of ${allowed}/s)`;
     if (r.lowerBoundConcS >= 0.8 * r.wallS) return 'concurrency × latency';
     if (r.machineBusy >= 0.9) return `CPU (machine ${Math.round(100 * r.machineBusy)}% busy)`;
@@ -38,8 +38,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     title: `6. Scale-out: ${n} namespaces with 1 and 2 worker processes`,
     intro:
       `Same run as bench 2 (2 Deployments per namespace, ${settings.latencyMs} ms per API call, WORKER_CONCURRENCY=${settings.workerConcurrency} per worker), ` +
-      `submitted round-robin to 1 or 2 API instances. K8S_QPS/K8S_BURST are per process and per cluster (a token bucket in each worker's ClusterClient), ` +
-      `so 2 workers may send up to 2 × K8S_QPS to the same cluster.`,
+      `submitted round-robin to 1 or 2 API instances. K8S_QPS/K8S_BURST is one budget per cluster, shared by every API and worker process through Redis ` +
+      `(K8S_RATE_LIMIT_SCOPE=cluster, the default), so adding workers cannot push a cluster past K8S_QPS.`,
     tables: [
       {
         headers: ['K8S_QPS', 'workers + APIs', 'wall s', 'ns/s', 'speed-up', 'calls/s (avg)', 'peak calls/s', 'allowed calls/s', 'LB s', 'wall ÷ LB', 'queue s avg', 'run s avg', 'worker CPU s', 'machine busy', 'binds'],
@@ -51,7 +51,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           r.workers === 1 ? '1.00×' : ratio(r.throughput, at(r.qps, 1).throughput),
           Math.round(r.calls / r.wallS),
           r.peakCallsPerS,
-          r.qps * r.workers,
+          r.qps,
           r.lowerBoundS.toFixed(2),
           ratio(r.wallS, r.lowerBoundS),
           r.queueWaitS.toFixed(2),
@@ -63,9 +63,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       },
     ],
     notes: [
-      `K8S_QPS=${lo}: 1 worker is held at ${Math.round(at(lo, 1).calls / at(lo, 1).wallS)} calls/s by its token bucket; 2 workers reach ` +
-        `${Math.round(at(lo, 2).calls / at(lo, 2).wallS)} calls/s (${speedLo.toFixed(2)}× the namespaces/s): the bucket is per process, so N replicas ` +
-        `allow N × K8S_QPS against one cluster.`,
+      `K8S_QPS=${lo}: 1 worker runs at ${Math.round(at(lo, 1).calls / at(lo, 1).wallS)} calls/s and 2 workers at ` +
+        `${Math.round(at(lo, 2).calls / at(lo, 2).wallS)} calls/s (${speedLo.toFixed(2)}× the namespaces/s): the shared budget binds, so a second worker ` +
+        `adds nothing here; it is where K8S_QPS must be raised (as far as the API server allows) to go faster.`,
       `K8S_QPS=${hi}: 1 worker ${at(hi, 1).throughput.toFixed(1)} ns/s, 2 workers ${at(hi, 2).throughput.toFixed(1)} ns/s (${speedHi.toFixed(2)}×) with the machine ` +
         `${Math.round(100 * at(hi, 2).machineBusy)}% busy: worker CPU per namespace ` +
         `(${Math.round((1000 * sumCpu(at(hi, 1), 'worker')) / at(hi, 1).n)} ms) × N exceeds what ${cpus().length} cores give next to Postgres and the emulator, so the limit ` +
@@ -76,7 +76,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         bench: name,
         target: 'throughput grows with workers until K8S_QPS binds',
         measured: `K8S_QPS=${lo}: ${speedLo.toFixed(2)}×; K8S_QPS=${hi}: ${speedHi.toFixed(2)}×`,
-        met: speedHi > 1.1 || speedLo > 1.1,
+        // Below the limit a second worker must help; at the limit it cannot (the shared budget binds).
+        met: speedHi > 1.1,
       },
     ],
   };

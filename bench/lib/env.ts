@@ -35,7 +35,7 @@ export const settings = {
   ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 40_000),
 
   // 2. e2e (and 5, 6)
-  e2eSizes: list('BENCH_E2E_N', [100]),
+  e2eSizes: list('BENCH_E2E_N', [100, 1000]),
   latencyMs: num('BENCH_LATENCY_MS', 10),
   workerConcurrency: num('BENCH_WORKER_CONCURRENCY', 8),
   k8sQps: num('BENCH_K8S_QPS', 50),

@@ -160,8 +160,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     const calls = stats.total;
     const concurrency = workers * settings.workerConcurrency;
     const lowerBoundConcS = (calls * latencyMs) / 1000 / concurrency;
-    // The token bucket is per process: each worker may spend its burst, then K8S_QPS calls/s.
-    const lowerBoundQpsS = Math.max(0, calls - burst * workers) / (qps * workers);
+    // The budget is per cluster, shared by every process through Redis (K8S_RATE_LIMIT_SCOPE=cluster):
+    // the burst, then K8S_QPS calls/s plus the burst's refill (K8S_BURST per minute).
+    const lowerBoundQpsS = Math.max(0, calls - burst) / (qps + burst / 60);
     const lowerBoundS = Math.max(lowerBoundConcS, lowerBoundQpsS);
     const result: E2EResult = {
       key,

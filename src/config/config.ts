@@ -23,6 +23,8 @@ const EnvSchema = z.object({
   K8S_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
   K8S_QPS: z.coerce.number().positive().max(100_000).default(50),
   K8S_BURST: int(1, 100_000).default(100),
+  // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
+  K8S_RATE_LIMIT_SCOPE: z.enum(['cluster', 'process']).default('cluster'),
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
@@ -93,6 +95,7 @@ export interface AppConfig {
     requestTimeoutMs: number;
     qps: number;
     burst: number;
+    rateLimitScope: 'cluster' | 'process';
   };
   meshCacheTtlMs: number;
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
@@ -156,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       requestTimeoutMs: e.K8S_REQUEST_TIMEOUT_MS,
       qps: e.K8S_QPS,
       burst: e.K8S_BURST,
+      rateLimitScope: e.K8S_RATE_LIMIT_SCOPE,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },

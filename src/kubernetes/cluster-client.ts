@@ -6,7 +6,7 @@ import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/conf
 import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
 import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { KubeError, toKubeError } from './kube-error.js';
-import { TokenBucket } from './rate-limiter.js';
+import type { CallLimiter } from './rate-limiter.js';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
 // client-node builds a new agent (so a new TCP + TLS connection) for every request. Reuse one
@@ -69,7 +69,7 @@ export interface KubeObject {
 
 export interface ClusterClientOptions {
   requestTimeoutMs: number;
-  limiter: TokenBucket;
+  limiter: CallLimiter;
   onCall?: (record: KubeCallRecord) => void;
 }
 

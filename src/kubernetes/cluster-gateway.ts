@@ -1,11 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import * as k8s from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
-import { TokenBucket } from './rate-limiter.js';
+import { RedisService } from '../redis/redis.service.js';
+import { CallLimiter, SharedRateLimiter, TokenBucket } from './rate-limiter.js';
 
 export const IN_CLUSTER = 'in-cluster';
 
@@ -26,7 +27,11 @@ export class ClusterGateway {
   private readonly tally = new AsyncLocalStorage<CallTally>();
   private readonly listeners: ((r: KubeCallRecord) => void)[] = [];
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    // Absent (tools and tests that build a gateway by hand): the limit is per process.
+    @Optional() private readonly redis?: RedisService,
+  ) {
     const { kubeconfigPath, inCluster } = config.kube;
     if (inCluster) this.kubeconfig.loadFromCluster();
     else if (kubeconfigPath && !kubeconfigPath.includes(':')) this.kubeconfig.loadFromFile(kubeconfigPath);
@@ -62,7 +67,7 @@ export class ClusterGateway {
       kc.setCurrentContext(this.contextName(name));
       client = new ClusterClient(name, kc, {
         requestTimeoutMs: this.config.kube.requestTimeoutMs,
-        limiter: new TokenBucket(this.config.kube.qps, this.config.kube.burst),
+        limiter: this.limiter(name),
         onCall: (record) => {
           const t = this.tally.getStore();
           if (t) t.calls += 1;
@@ -84,6 +89,16 @@ export class ClusterGateway {
     if (r.status === 'error' || r.status >= 400) this.logger.warn(line);
     else if (r.verb === 'get' || r.verb === 'list') this.logger.debug(line);
     else this.logger.log(line);
+  }
+
+  /** K8S_QPS/K8S_BURST for one cluster: shared by every replica through Redis, or per process. */
+  private limiter(cluster: string): CallLimiter {
+    const { qps, burst, rateLimitScope } = this.config.kube;
+    if (rateLimitScope === 'cluster' && this.redis) {
+      const client = this.redis.client;
+      return new SharedRateLimiter({ client, ready: () => client.status === 'ready' }, `${this.config.queuePrefix}:k8s-rate:${cluster}`, qps, burst);
+    }
+    return new TokenBucket(qps, burst);
   }
 
   onCall(listener: (r: KubeCallRecord) => void): void {

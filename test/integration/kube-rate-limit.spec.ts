@@ -1,0 +1,71 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig, type AppConfig } from '../../src/config/config.js';
+import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
+import { RedisService } from '../../src/redis/redis.service.js';
+import { startEmulator, type Emulator } from '../support/emulator/index.js';
+
+// K8S_QPS/K8S_BURST is a budget per cluster: two replicas (two gateways, each with its own Redis
+// connection) share it through Redis, unless K8S_RATE_LIMIT_SCOPE=process.
+describe('the per-cluster Kubernetes call budget, shared by replicas through Redis', () => {
+  let emulator: Emulator;
+  let kubeconfig: string;
+  const redises: RedisService[] = [];
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    const dir = await mkdtemp(join(tmpdir(), 'rate-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, emulator.kubeconfig());
+  });
+  afterAll(async () => {
+    await Promise.all(redises.map((r) => r.onModuleDestroy()));
+    await emulator?.close();
+  });
+
+  function replica(env: Record<string, string>): { gateway: ClusterGateway; config: AppConfig; redis: RedisService } {
+    const config = loadConfig({ KUBECONFIG: kubeconfig, REDIS_URL: inject('redisUrl'), K8S_QPS: '20', K8S_BURST: '5', ...env });
+    const redis = new RedisService(config);
+    redises.push(redis);
+    return { gateway: new ClusterGateway(config, redis), config, redis };
+  }
+
+  /** 100 GETs, half through each replica, all at once; the wall time. */
+  async function hundredCalls(a: ClusterGateway, b: ClusterGateway): Promise<number> {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).client(a.defaultCluster()).getNamespace('default')));
+    return (performance.now() - t0) / 1000;
+  }
+
+  it('two replicas together stay within K8S_QPS (20/s, burst 5): 100 calls take at least 4 windows', async () => {
+    const prefix = `rl-${randomBytes(3).toString('hex')}`;
+    const a = replica({ QUEUE_PREFIX: prefix });
+    const b = replica({ QUEUE_PREFIX: prefix });
+    await Promise.all([a, b].map(({ redis }) => redis.client.ping())); // both connections up
+    const before = emulator.requests.all().length;
+    const shared = await hundredCalls(a.gateway, b.gateway);
+    expect(emulator.requests.all().length - before).toBe(100);
+    // 25 in the first second (20 + the burst of 5), then 20 per second: the last batch starts at 4 s.
+    expect(shared).toBeGreaterThanOrEqual(3.8);
+
+    // Per process: each replica has the full budget (50 calls each: 25 + 20 + 5 → about 2 s).
+    const p = `rl-${randomBytes(3).toString('hex')}`;
+    const c = replica({ QUEUE_PREFIX: p, K8S_RATE_LIMIT_SCOPE: 'process' });
+    const d = replica({ QUEUE_PREFIX: p, K8S_RATE_LIMIT_SCOPE: 'process' });
+    const perProcess = await hundredCalls(c.gateway, d.gateway);
+    expect(perProcess).toBeGreaterThanOrEqual(1.9);
+    expect(perProcess).toBeLessThan(shared);
+  });
+
+  it('without Redis each replica falls back to its own bucket instead of failing or stalling', async () => {
+    const lonely = replica({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: `rl-${randomBytes(3).toString('hex')}` });
+    const t0 = performance.now();
+    const results = await Promise.all(Array.from({ length: 10 }, () => lonely.gateway.client(lonely.gateway.defaultCluster()).getNamespace('default')));
+    expect(results.every((n) => n.metadata?.name === 'default')).toBe(true);
+    // The burst of 5 plus 5 more at 20/s (~250 ms), not a Redis command timeout (1 s) per call.
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
