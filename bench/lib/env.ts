@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Knobs of the bench run, all from the environment (documented in bench/README.md).
 
 const num = (name: string, fallback: number): number => {
@@ -36,6 +37,7 @@ export const settings = {
 
   // 2. e2e (and 5, 6)
   e2eSizes: list('BENCH_E2E_N', [100, 1000]),
+  nodeOptions: process.env.BENCH_NODE_OPTIONS ?? readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8').match(/NODE_OPTIONS="([^"]*)"/)?.[1] ?? '',
   latencyMs: num('BENCH_LATENCY_MS', 10),
   workerConcurrency: num('BENCH_WORKER_CONCURRENCY', 8),
   k8sQps: num('BENCH_K8S_QPS', 50),

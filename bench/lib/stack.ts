@@ -100,6 +100,8 @@ export class Stack {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'production',
+      // The heap settings the image runs with (Dockerfile); BENCH_NODE_OPTIONS='' for Node's defaults.
+      NODE_OPTIONS: settings.nodeOptions,
       DATABASE_URL: this.databaseUrl,
       REDIS_URL: settings.redisUrl,
       KUBECONFIG: this.emulator.kubeconfig,
