@@ -4,6 +4,24 @@ import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// `host:port,host:port` (IPv6 in brackets: `[fd00::1]:26379`).
+const hostPorts = z.string().transform((text, ctx) => {
+  const nodes: HostPort[] = [];
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (a comma-separated list, e.g. redis-0:26379,redis-1:26379)` });
+      return z.NEVER;
+    }
+    nodes.push({ host: m[1].replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  if (nodes.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+    return z.NEVER;
+  }
+  return nodes;
+});
 
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -17,6 +35,13 @@ const EnvSchema = z.object({
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().min(1).default('osm-onboarding'),
+  // Redis topology. In sentinel and cluster mode the nodes come from the lists below; REDIS_URL still
+  // carries the credentials, TLS (rediss://) and, with Sentinel, the database number (secrets in one place).
+  REDIS_MODE: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
   WORKER_CONCURRENCY: int(1, 256).default(8),
   KUBECONFIG: z.string().min(1).optional(),
   KUBE_IN_CLUSTER: bool.default(false),
@@ -86,7 +111,10 @@ export interface AppConfig {
   logLevel: string;
   databaseUrl: string;
   databasePoolSize: number;
+  /** Sensitive (may hold a password): log it through redactUrl / describeRedis only. */
   redisUrl: string;
+  /** How Redis is reached; credentials and TLS always come from `redisUrl`. */
+  redis: RedisTopology;
   queuePrefix: string;
   workerConcurrency: number;
   kube: {
@@ -126,6 +154,18 @@ export interface AppConfig {
   };
 }
 
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type RedisTopology =
+  | { mode: 'standalone' }
+  /** `name`: the master group Sentinel watches. `sentinelPassword` is sensitive: never logged. */
+  | { mode: 'sentinel'; sentinels: HostPort[]; name: string; sentinelPassword?: string }
+  /** `nodes`: seed nodes; the client discovers the others. */
+  | { mode: 'cluster'; nodes: HostPort[] };
+
 export class ConfigError extends Error {
   constructor(readonly issues: { key: string; message: string }[]) {
     super(`Invalid configuration: ${issues.map((i) => `${i.key}: ${i.message}`).join('; ')}`);
@@ -151,6 +191,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
+    redis: redisTopology(e),
     queuePrefix: e.QUEUE_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     kube: {
@@ -198,6 +239,67 @@ function tracingConfig(e: z.output<typeof EnvSchema>): AppConfig['tracing'] {
     throw new ConfigError([{ key: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'is required when OTEL_TRACES_EXPORTER=otlp' }]);
   }
   return { exporter, url, serviceName: e.OTEL_SERVICE_NAME, sampleRatio: e.OTEL_TRACES_SAMPLER_ARG };
+}
+
+/**
+ * The part of a key Redis Cluster hashes to pick its slot: the first `{…}` with something inside
+ * (Redis's own rule; `{}` does not count and hashes the whole key).
+ */
+export function hashTag(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open < 0) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
+
+/** Checks the REDIS_MODE combinations; every problem is reported at once, each naming its key. */
+function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
+  const issues: { key: string; message: string }[] = [];
+  const onlyWith = (mode: string, keys: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(keys)) {
+      if (value !== undefined) issues.push({ key, message: `is only used with REDIS_MODE=${mode} (REDIS_MODE is ${e.REDIS_MODE})` });
+    }
+  };
+  const required = (key: string, value: unknown, example: string) => {
+    if (value === undefined) issues.push({ key, message: `is required when REDIS_MODE=${e.REDIS_MODE}, e.g. ${example}` });
+  };
+  let topology: RedisTopology = { mode: 'standalone' };
+  const db = decodeURIComponent(new URL(e.REDIS_URL).pathname.replace(/^\//, ''));
+  // Where Redis is, given for another mode: most likely REDIS_MODE was forgotten, so refuse rather than
+  // connect to REDIS_URL's host. (REDIS_SENTINEL_PASSWORD alone says nothing: it may sit in a Secret shared
+  // with processes that never use Redis, like the migration job.)
+  if (e.REDIS_MODE !== 'sentinel') onlyWith('sentinel', { REDIS_SENTINELS: e.REDIS_SENTINELS, REDIS_SENTINEL_NAME: e.REDIS_SENTINEL_NAME });
+  if (e.REDIS_MODE !== 'cluster') onlyWith('cluster', { REDIS_CLUSTER_NODES: e.REDIS_CLUSTER_NODES });
+  if (e.REDIS_MODE === 'sentinel') {
+    required('REDIS_SENTINELS', e.REDIS_SENTINELS, 'sentinel-0:26379,sentinel-1:26379,sentinel-2:26379');
+    required('REDIS_SENTINEL_NAME', e.REDIS_SENTINEL_NAME, 'mymaster');
+    topology = { mode: 'sentinel', sentinels: e.REDIS_SENTINELS ?? [], name: e.REDIS_SENTINEL_NAME ?? '', sentinelPassword: e.REDIS_SENTINEL_PASSWORD };
+  }
+  if (e.REDIS_MODE === 'cluster') {
+    required('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES, 'redis-0:6379,redis-1:6379,redis-2:6379');
+    // BullMQ runs multi-key Lua scripts over a queue's keys: on a Cluster they must share one slot.
+    // Refused rather than wrapped, so the key names stay what the operator configured (dashboards, redis-cli).
+    if (!hashTag(e.QUEUE_PREFIX)) {
+      issues.push({
+        key: 'QUEUE_PREFIX',
+        message: `must contain a hash tag when REDIS_MODE=cluster, e.g. {${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'osm-onboarding'}}, so that each queue's keys share one slot`,
+      });
+    }
+    if (db !== '' && db !== '0') issues.push({ key: 'REDIS_URL', message: `selects database ${db}, but Redis Cluster only has database 0` });
+    topology = { mode: 'cluster', nodes: e.REDIS_CLUSTER_NODES ?? [] };
+  }
+  if (e.REDIS_MODE !== 'standalone' && !/^\d*$/.test(db)) issues.push({ key: 'REDIS_URL', message: `the database (path) must be a number, not "${db}"` });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return topology;
+}
+
+/** Where Redis is, for logs: no password (REDIS_URL's nor the sentinels'). */
+export function describeRedis(config: Pick<AppConfig, 'redisUrl' | 'redis'>): string {
+  const t = config.redis;
+  if (t.mode === 'standalone') return redactUrl(config.redisUrl);
+  const list = (nodes: HostPort[]) => nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
+  const tls = config.redisUrl.startsWith('rediss:') ? ' (tls)' : '';
+  return t.mode === 'sentinel' ? `sentinel master "${t.name}" via ${list(t.sentinels)}${tls}` : `cluster via ${list(t.nodes)}${tls}`;
 }
 
 // Credentials never reach logs: show a URL with its password masked.

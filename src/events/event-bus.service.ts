@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService } from '../redis/redis.service.js';
@@ -18,7 +18,7 @@ export class EventBus implements OnModuleDestroy {
   private readonly channel: string;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly allListeners = new Set<Listener>();
-  private subscriber?: Redis;
+  private subscriber?: Redis | Cluster;
   private subscribing?: Promise<void>;
 
   constructor(

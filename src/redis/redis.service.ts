@@ -1,13 +1,72 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import { Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, RedisOptions } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 
-/** Owns the Redis connections: one for commands/publishing, plus one per subscriber. */
+/** A connection to the configured Redis: one server (standalone or found through Sentinel) or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Opens one connection as REDIS_MODE says. REDIS_URL supplies the credentials, TLS (`rediss://`) and,
+ * standalone or through Sentinel, the database number; with Sentinel or Cluster its host and port are
+ * not used. `options` are per-connection settings (`commandTimeout`, `maxRetriesPerRequest`, ...).
+ */
+export function createRedisClient(config: Pick<AppConfig, 'redisUrl' | 'redis'>, options: RedisOptions = {}): RedisClient {
+  const topology = config.redis;
+  if (topology.mode === 'standalone') return new Redis(config.redisUrl, options);
+  const url = new URL(config.redisUrl);
+  const tls = url.protocol === 'rediss:';
+  const auth: RedisOptions = {
+    // As ioredis reads a URL: `redis://user:pass@…`, `redis://:pass@…`; percent-escapes decoded.
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    ...(tls ? { tls: {} } : {}),
+  };
+  if (topology.mode === 'sentinel') {
+    return new Redis({
+      ...options,
+      ...auth,
+      db: Number(url.pathname.replace(/^\//, '') || 0),
+      sentinels: topology.sentinels,
+      name: topology.name,
+      sentinelPassword: topology.sentinelPassword,
+      // rediss:// = TLS to the sentinels as well as to the master.
+      ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      // Follow +switch-master at once (a subscription on each sentinel) rather than only when the
+      // demoted master drops our connections, which Sentinel does seconds later.
+      failoverDetector: true,
+      // A write that still reaches the demoted master reconnects through Sentinel and is sent again.
+      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+    });
+  }
+  const { commandTimeout, lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = options;
+  const cluster = new Cluster(topology.nodes, {
+    redisOptions: { ...redisOptions, ...auth, commandTimeout },
+    lazyConnect,
+    enableReadyCheck: redisOptions.enableReadyCheck,
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
+    // With TLS, connect to the names given (certificates name hosts), not to addresses resolved first.
+    ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+  });
+  if (commandTimeout !== undefined) {
+    // ioredis starts a command's timeout when a node connection takes it; while no node is connected
+    // the Cluster holds commands in its own queue, unbounded. Start the clock here instead, as a
+    // standalone client does, so a fail-fast client fails fast when the whole Cluster is away too.
+    const send = cluster.sendCommand.bind(cluster);
+    cluster.sendCommand = (command, ...rest) => {
+      command.setTimeout(commandTimeout);
+      return send(command, ...rest);
+    };
+  }
+  return cluster;
+}
+
+/** Owns the Redis connections: one for commands/publishing, plus one per subscriber, queue and worker. */
 @Injectable()
 export class RedisService implements OnModuleDestroy {
-  readonly client: Redis;
-  private readonly extra: Redis[] = [];
+  readonly client: RedisClient;
+  private readonly extra: RedisClient[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     // Request-path commands (publish, rate limit, ping) fail after 1 s instead of queueing while Redis is away.
@@ -19,8 +78,8 @@ export class RedisService implements OnModuleDestroy {
     return { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false };
   }
 
-  create(options: RedisOptions = {}): Redis {
-    const redis = new Redis(this.config.redisUrl, { ...this.connectionOptions(), ...options });
+  create(options: RedisOptions = {}): RedisClient {
+    const redis = createRedisClient(this.config, { ...this.connectionOptions(), ...options });
     // Errors surface through readiness and failed commands; ioredis reconnects on its own.
     redis.on('error', () => undefined);
     if (this.client) this.extra.push(redis);
