@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { ConfigError, loadConfig, redactUrl } from './config/config.js';
+import { ConfigError, describeRedis, loadConfig, redactUrl } from './config/config.js';
 import { createApiApp, httpDrainOf } from './app.js';
 import { HealthController } from './health/health.controller.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
@@ -51,5 +51,5 @@ const address = (app.getHttpServer() as Server).address();
 const port = typeof address === 'object' && address ? address.port : config.port;
 console.log(
   `osm-onboarding ${config.role} listening on http://${config.host}:${port} (REST /v1, GraphQL /graphql); ` +
-    `postgres ${redactUrl(config.databaseUrl)}, redis ${redactUrl(config.redisUrl)}`,
+    `postgres ${redactUrl(config.databaseUrl)}, redis ${describeRedis(config)}`,
 );
