@@ -298,7 +298,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `POST /v1/onboardings \`{namespace, prerequisites:{enabled:false}}\` and GraphQL \`requestOnboarding(input:…){id}\`, each for a distinct ` +
         `namespace seeded in the emulator; 1 API process (ROLE=api, no worker: requests stay QUEUED; LOG_LEVEL=${settings.logLevel}), ` +
         `autocannon in the bench process, ${settings.ingestSeconds} s per step. Each accepted request wrote 1 onboarding_request + ` +
-        `${stepsPerRequest} step_run + 1 audit_event row (and an UPDATE of event_seq) in one transaction, then published its event and enqueued a BullMQ job. ` +
+        `${stepsPerRequest} step_run + 1 audit_event row in one statement (a CTE, so one round trip and one implicit transaction), then published its event and enqueued a BullMQ job. ` +
         `"raw pg" = the same rows through \`pg\` alone (BEGIN; 3 INSERTs; COMMIT) with the service's connection budget ` +
         `(min(concurrency, DATABASE_POOL_SIZE=10) connections), the API stopped.`,
       tables: [

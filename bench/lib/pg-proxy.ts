@@ -1,5 +1,6 @@
 // A counting TCP proxy in front of Postgres: point a process's DATABASE_URL at it to count its
-// round trips (simple 'Q' queries and extended-protocol Syncs) and its statements by SQL text.
+// round trips (simple 'Q' queries and extended-protocol Syncs) and its statements by SQL text
+// (a prepared statement's executions count under the text it was prepared with).
 // Used for short census runs only (it adds a hop), never while measuring throughput.
 
 import { createServer, connect, type Server } from 'node:net';
@@ -27,6 +28,8 @@ export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }):
     sockets.add(upstream);
     let buf = Buffer.alloc(0);
     let startup = true;
+    // Named (prepared) statements are parsed once per connection; their executions are Binds by name.
+    const prepared = new Map<string, string>();
     client.on('data', (chunk) => {
       upstream.write(chunk);
       buf = Buffer.concat([buf, chunk]);
@@ -48,7 +51,13 @@ export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }):
         } else if (type === 'S') roundTrips++;
         else if (type === 'P') {
           const nameEnd = body.indexOf(0);
-          count(body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString());
+          const text = body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString();
+          if (nameEnd === 0) count(text); // unnamed: parsed for every execution
+          else prepared.set(body.subarray(0, nameEnd).toString(), text);
+        } else if (type === 'B') {
+          const portalEnd = body.indexOf(0);
+          const name = body.subarray(portalEnd + 1, body.indexOf(0, portalEnd + 1)).toString();
+          if (name) count(prepared.get(name) ?? `(prepared statement ${name})`);
         }
         buf = buf.subarray(1 + len);
       }

@@ -37,10 +37,52 @@ export function decodeCursor(cursor: string): PageCursor | undefined {
   return undefined;
 }
 
+/** What a new request stores: its row, its step runs and its first audit event (seq 1). */
+export interface NewRequestRows {
+  request: OnboardingRequest;
+  steps: { id: string; name: string; position: number; output: string | null }[];
+  event: { actor: string; action: string; target: string; data: string };
+}
+
 /** Requests and their step runs in Postgres. State changes go through transactions in the services. */
 @Injectable()
 export class OnboardingRepository {
   constructor(private readonly prisma: PrismaService) {}
+
+  /**
+   * Stores a new request, its step runs and its first audit event in ONE statement (one round
+   * trip, atomic without BEGIN/COMMIT; inside a caller's transaction it joins it). The request row
+   * is written with event_seq = 1, so the event takes seq 1. JSON values come already serialised
+   * (`options`/`origin` of the row are serialised here); returns the event's id and timestamp, or
+   * null when the caller's Idempotency-Key is already taken (then nothing is stored: the key's
+   * unique index is the ON CONFLICT arbiter, checked before any other constraint). Other
+   * constraint violations surface as Prisma's raw-query error (P2010): see isUniqueViolation.
+   */
+  async insertNew(db: Pick<Prisma.TransactionClient, '$queryRaw'>, { request: r, steps, event }: NewRequestRows): Promise<{ id: bigint; createdAt: Date } | null> {
+    // A prepared statement (PREPARED in database/prisma.service.ts): its text is fixed, every value a parameter.
+    // Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
+    const rows = await db.$queryRaw<{ id: bigint; createdAt: Date }[]>`/* prepared */
+      WITH r AS (
+        INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by, idempotency_key, body_hash,
+                                        approvals_required, approval_rule, batch_id, origin, attempt, event_seq, created_at, updated_at)
+        VALUES (${r.id}::uuid, ${r.kind}::"RequestKind", ${r.cluster}, ${r.namespace}, ${r.meshName}, ${JSON.stringify(r.options)}::jsonb,
+                ${r.status}::"RequestStatus", ${r.requestedBy}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.approvalsRequired}, ${r.approvalRule},
+                ${r.batchId}::uuid, ${r.origin === null ? null : JSON.stringify(r.origin)}::jsonb, ${r.attempt}, ${r.eventSeq},
+                ${r.createdAt.toISOString()}::timestamptz, ${r.updatedAt.toISOString()}::timestamptz)
+        ON CONFLICT (requested_by, idempotency_key) DO NOTHING
+        RETURNING id
+      ), s AS (
+        INSERT INTO step_run (id, request_id, position, name, output)
+        SELECT u.id, r.id, u.position, u.name, u.output::jsonb
+        FROM r, unnest(${steps.map((s) => s.id)}::uuid[], ${steps.map((s) => s.position)}::int[], ${steps.map((s) => s.name)}::text[],
+                       ${steps.map((s) => s.output)}::text[]) AS u(id, position, name, output)
+      )
+      INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, data)
+      SELECT r.id, ${r.eventSeq}, ${event.actor}, ${event.action}, ${r.cluster}, ${r.namespace}, ${event.target}, ${event.data}::jsonb
+      FROM r
+      RETURNING id, created_at AS "createdAt"`;
+    return rows[0] ?? null;
+  }
 
   findById(id: string): Promise<RequestWithSteps | null> {
     return this.prisma.onboardingRequest.findUnique({ where: { id }, include: WITH_STEPS });
@@ -106,8 +148,18 @@ function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {
   return { cluster, namespace };
 }
 
+/**
+ * A unique constraint refused the write: P2002 from Prisma's model queries, or P2010 ("raw query
+ * failed") with SQLSTATE 23505 from $queryRaw (insertNew). `index` narrows it to one constraint.
+ */
 export function isUniqueViolation(err: unknown, index?: string): boolean {
-  if (!(err instanceof Prisma.PrismaClientKnownRequestError) || err.code !== 'P2002') return false;
+  if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (err.code !== 'P2002' && !(err.code === 'P2010' && rawUniqueViolation(err.meta))) return false;
   if (!index) return true;
   return JSON.stringify(err.meta ?? {}).includes(index) || err.message.includes(index);
+}
+
+function rawUniqueViolation(meta: Record<string, unknown> | undefined): boolean {
+  const cause = (meta?.driverAdapterError as { cause?: { kind?: unknown; originalCode?: unknown } } | undefined)?.cause;
+  return cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505';
 }

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
-import type { AuditEvent, Prisma, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
+import type { AuditEvent, OnboardingRequest, Prisma, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -218,14 +218,18 @@ export class OnboardingService {
 
   private async create(req: NormalizedRequest, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
     const bodyHash = createHash('sha256').update(JSON.stringify(req)).digest('hex');
-    if (idempotencyKey) {
+    // A dry run's draft is a plan (cluster reads): look for an earlier request with the key first.
+    // Otherwise the insert itself finds it (ON CONFLICT on the key stores nothing) and the lookup
+    // runs only for a retry, not for every keyed request.
+    if (idempotencyKey && req.dryRun) {
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
       if (earlier) return this.replay(earlier, bodyHash);
     }
     const draft = await this.draft(req);
     let inserted;
     try {
-      inserted = await this.prisma.$transaction((tx) => this.insert(tx, draft, actor, { idempotencyKey, bodyHash }));
+      // One statement (request + step runs + first audit event): atomic on its own, one round trip.
+      inserted = await this.insert(this.prisma, draft, actor, { idempotencyKey, bodyHash });
     } catch (err) {
       if (idempotencyKey && isUniqueViolation(err) && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
         // Two identical retries raced; the other one won.
@@ -233,6 +237,12 @@ export class OnboardingService {
         if (earlier) return this.replay(earlier, bodyHash);
       }
       throw await this.conflictOr(err, req.cluster, req.namespace);
+    }
+    if (!inserted) {
+      // The key was used before (by this caller): the insert stored nothing, whatever else it would have hit.
+      const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey!);
+      if (!earlier) throw new Error(`request with Idempotency-Key ${idempotencyKey} vanished`);
+      return this.replay(earlier, bodyHash);
     }
     await this.accepted([draft], [inserted.event]);
     return { request: inserted.request, replayed: false };
@@ -250,7 +260,7 @@ export class OnboardingService {
       events = await this.prisma.$transaction(async (tx) => {
         await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length } });
         const rows = [];
-        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId })).event);
+        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId }))!.event); // no key: always stored
         return rows;
       });
     } catch (err) {
@@ -278,15 +288,19 @@ export class OnboardingService {
   }
 
   /**
-   * The request row, its step runs and its first audit event: three INSERTs. The stored
-   * request is returned as written, without reading it back.
+   * The request row, its step runs and its first audit event, written by one statement
+   * (OnboardingRepository.insertNew) through `db`: the client itself (atomic on its own) or a
+   * caller's transaction (batches). The stored request is returned as written, without reading
+   * it back; only the event's id and timestamp come from the database.
    */
   private async insert(
-    tx: Prisma.TransactionClient,
+    db: Pick<Prisma.TransactionClient, '$queryRaw'>,
     { req, id, createdAt, plan, steps, need, status }: Awaited<ReturnType<OnboardingService['draft']>>,
     actor: Actor,
     extra: { idempotencyKey?: string | null; bodyHash?: string; batchId?: string },
-  ): Promise<{ request: RequestWithSteps; event: AuditEvent }> {
+  ): Promise<{ request: RequestWithSteps; event: AuditEvent } | null> {
+    // A dry run's step output (its planned writes) is serialised once: stored as that text, returned as its parse.
+    const outputs = steps.map((_, position) => (plan ? JSON.stringify({ planned: plan.steps[position] }) : null));
     const stepRuns: StepRun[] = steps.map((name, position) => ({
       id: randomUUID(),
       requestId: id,
@@ -297,57 +311,74 @@ export class OnboardingService {
       attempts: 0,
       before: null,
       after: null,
-      output: plan ? (JSON.parse(JSON.stringify({ planned: plan.steps[position] })) as Prisma.JsonValue) : null,
+      output: outputs[position] === null ? null : (JSON.parse(outputs[position]) as Prisma.JsonValue),
       errorCode: null,
       errorMessage: null,
       startedAt: null,
       finishedAt: null,
       durationMs: null,
     }));
-    const row = await tx.onboardingRequest.create({
-      data: {
-        id,
-        kind: req.kind,
-        cluster: req.cluster,
-        namespace: req.namespace,
-        meshName: req.meshName,
-        options: req.options as object,
-        status,
-        approvalsRequired: need.approvals,
-        approvalRule: need.rule,
-        createdAt,
-        requestedBy: actor.id,
-        idempotencyKey: extra.idempotencyKey ?? null,
-        bodyHash: extra.bodyHash ?? null,
-        batchId: extra.batchId ?? null,
-        origin: currentOrigin() ?? undefined,
-        eventSeq: 1,
-      },
-    });
-    await tx.stepRun.createMany({
-      data: stepRuns.map((s) => ({ id: s.id, requestId: id, name: s.name, position: s.position, output: s.output ?? undefined })),
-    });
-    const event = await this.audit.append(tx, {
-      requestId: id,
-      actor: actor.id,
-      action: plan ? 'request.planned' : 'request.created',
+    const row: OnboardingRequest = {
+      id,
+      kind: req.kind,
       cluster: req.cluster,
       namespace: req.namespace,
-      target: `namespaces/${req.namespace}`,
-      data: {
-        message:
-          `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
-          (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
-        status,
-        approvalsRequired: need.approvals,
-        approvalRule: need.rule,
-        kind: req.kind,
-        meshName: req.meshName,
-        options: req.options,
-        steps,
-        batchId: extra.batchId ?? null,
-      },
-    }, 1);
+      meshName: req.meshName,
+      options: req.options as unknown as Prisma.JsonValue,
+      status,
+      requestedBy: actor.id,
+      idempotencyKey: extra.idempotencyKey ?? null,
+      bodyHash: extra.bodyHash ?? null,
+      errorCode: null,
+      errorMessage: null,
+      attempt: 1,
+      eventSeq: 1,
+      claimedBy: null,
+      heartbeatAt: null,
+      cancelRequested: false,
+      createdAt,
+      updatedAt: new Date(), // as Prisma's @updatedAt would set it: now (a dry run's plan ran since createdAt)
+      startedAt: null,
+      finishedAt: null,
+      approvalRule: need.rule,
+      approvalsRequired: need.approvals,
+      batchId: extra.batchId ?? null,
+      origin: (currentOrigin() as Prisma.JsonObject | null) ?? null,
+    };
+    const action = plan ? 'request.planned' : 'request.created';
+    const target = `namespaces/${req.namespace}`;
+    const data = {
+      message:
+        `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
+        (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
+      status,
+      approvalsRequired: need.approvals,
+      approvalRule: need.rule,
+      kind: req.kind,
+      meshName: req.meshName,
+      options: req.options,
+      steps,
+      batchId: extra.batchId ?? null,
+    };
+    const stored = await this.requests.insertNew(db, {
+      request: row,
+      steps: stepRuns.map((s, i) => ({ id: s.id, name: s.name, position: s.position, output: outputs[i] })),
+      event: { actor: actor.id, action, target, data: JSON.stringify(data) },
+    });
+    if (!stored) return null; // the caller's Idempotency-Key is taken
+    const event: AuditEvent = {
+      id: stored.id,
+      requestId: id,
+      seq: 1,
+      actor: actor.id,
+      action,
+      cluster: req.cluster,
+      namespace: req.namespace,
+      target,
+      step: null,
+      data: data as unknown as Prisma.JsonValue,
+      createdAt: stored.createdAt,
+    };
     return { request: { ...row, steps: stepRuns, approvals: [] }, event };
   }
 
