@@ -31,6 +31,12 @@ export class EventBus implements OnModuleDestroy {
   async publish(events: ProgressEvent[]): Promise<void> {
     if (events.length === 0) return;
     try {
+      // The worker publishes one event per transition: a plain PUBLISH, without a pipeline's
+      // bookkeeping (ioredis still sends commands on one connection in order).
+      if (events.length === 1) {
+        await this.redis.client.publish(this.channel, JSON.stringify(events[0]));
+        return;
+      }
       const pipeline = this.redis.client.pipeline();
       for (const e of events) pipeline.publish(this.channel, JSON.stringify(e));
       await pipeline.exec();

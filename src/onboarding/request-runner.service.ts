@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { OnboardingRequest, Prisma, RequestStatus, StepRun } from '../generated/prisma/client.js';
+import type { OnboardingRequest, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError, ErrorCode } from '../common/domain-error.js';
 import { isDependencyUnavailable } from '../common/to-domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { AuditRepository, NewAuditEvent } from '../audit/audit.repository.js';
+import type { NewAuditEvent } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
-import { ProgressEvent, toProgressEvent } from '../events/progress-event.js';
+import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
@@ -20,6 +20,7 @@ import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observabilit
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
+import { RunStore, Transition } from './run-store.js';
 
 interface StepFailure {
   code: ErrorCode | string;
@@ -31,28 +32,28 @@ interface StepFailure {
   retryAfterMs?: number;
 }
 
-const json = (v: unknown) => (v === undefined ? undefined : (JSON.parse(JSON.stringify(v)) as Prisma.InputJsonValue));
-
 /**
  * Runs one request: claims it (compare-and-swap on status), then runs its unfinished
- * steps in order. Every transition is a row update plus an audit event in one
- * transaction, published after commit. Finished steps are never re-applied, so a
+ * steps in order. Every transition is a row update plus an audit event in one SQL
+ * statement (RunStore), published after commit. Finished steps are never re-applied, so a
  * re-run after a crash resumes where the last one stopped.
  */
 @Injectable()
 export class RequestRunner {
   private readonly logger = new Logger(RequestRunner.name);
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly store: RunStore;
 
   constructor(
     private readonly prisma: PrismaService,
-    private readonly audit: AuditRepository,
     private readonly bus: EventBus,
     private readonly gateway: ClusterGateway,
     private readonly mesh: MeshDiscoveryService,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.store = new RunStore(prisma);
+  }
 
   /** Set on SIGTERM: running requests stop after their current step and go back to QUEUED. */
   private stopping = false;
@@ -101,27 +102,14 @@ export class RequestRunner {
       (current.status === 'RUNNING' && (!current.heartbeatAt || current.heartbeatAt < staleBefore));
     if (!claimable) return null;
     const resumed = current.status === 'RUNNING';
-    const events: ProgressEvent[] = [];
-    const claimed = await this.prisma.$transaction(async (tx) => {
-      // Compare-and-swap: only the worker that sees the same status and claim wins.
-      const { count } = await tx.onboardingRequest.updateMany({
-        where: { id: requestId, status: current.status, claimedBy: current.claimedBy, heartbeatAt: current.heartbeatAt },
-        data: { status: 'RUNNING', claimedBy: this.workerId, heartbeatAt: new Date(), startedAt: current.startedAt ?? new Date() },
-      });
-      if (count !== 1) return false;
-      events.push(
-        toProgressEvent(
-          await this.audit.append(tx, this.event(current, resumed ? 'request.resumed' : 'request.started', {
-            message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
-            worker: this.workerId,
-          })),
-        ),
-      );
-      return true;
-    });
-    if (!claimed) return null;
+    // Compare-and-swap: only the worker that sees the same status and claim wins (one statement with its event).
+    const row = await this.store.claim(requestId, this.workerId, current, this.event(current, resumed ? 'request.resumed' : 'request.started', {
+      message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
+      worker: this.workerId,
+    }));
+    if (!row) return null;
+    await this.bus.publish([toProgressEvent(row)]);
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
-    await this.bus.publish(events);
     return { ...current, status: 'RUNNING', claimedBy: this.workerId };
   }
 
@@ -145,13 +133,12 @@ export class RequestRunner {
     for (const step of steps) {
       if (step.status !== 'SUCCEEDED' && step.status !== 'SKIPPED') {
         if (this.stopping) return this.release(request, step.name);
-        // Cancellation takes effect between steps, never in the middle of a write.
-        const { cancelRequested } = await this.prisma.onboardingRequest.findUniqueOrThrow({ where: { id: request.id }, select: { cancelRequested: true } });
-        if (cancelRequested) {
+        const ran = await this.runStep(request, step, ctx);
+        if (ran === CANCEL_REQUESTED) {
+          // Cancellation takes effect between steps, never in the middle of a write.
           await this.cancel(request, step.name);
           return;
         }
-        const ran = await this.runStep(request, step, ctx);
         if ('code' in ran) {
           await this.finish(request, 'FAILED', ran, step.name);
           return;
@@ -164,20 +151,23 @@ export class RequestRunner {
     await this.finish(request, 'SUCCEEDED');
   }
 
-  /** Runs one step with bounded retries of transient failures; returns what it did, or the failure. */
-  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | EarlierStep> {
+  /**
+   * Runs one step with bounded retries of transient failures; returns what it did, the failure, or
+   * CANCEL_REQUESTED when the request's cancellation flag was set before the step started (checked
+   * by the step.started statement itself, which then writes nothing).
+   */
+  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | EarlierStep | typeof CANCEL_REQUESTED> {
     const handler = stepByName(step.name);
     let attempts = step.attempts;
     const firstStarted = step.startedAt ?? new Date();
     for (let n = 1; ; n++) {
       attempts += 1;
-      await this.transition(request, (tx) =>
-        tx.stepRun.update({
-          where: { id: step.id },
-          data: { status: 'RUNNING', attempts, startedAt: firstStarted, errorCode: null, errorMessage: null },
-        }),
+      const began = await this.transition(
+        request,
+        { step: { kind: 'started', stepId: step.id, attempts, startedAt: firstStarted }, unlessCancelRequested: n === 1 },
         { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts, worker: this.workerId } },
       );
+      if (!began) return CANCEL_REQUESTED;
       const started = performance.now();
       const attempt = await this.attempt(request, step, ctx, attempts, started, firstStarted, n);
       if ('retryIn' in attempt) {
@@ -220,7 +210,7 @@ export class RequestRunner {
         const budget = failure.code === 'KUBE_CONFLICT' ? Math.max(20, this.config.steps.maxAttempts) : this.config.steps.maxAttempts;
         if (failure.retryable && n < budget) {
           const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, Math.min(n, 6)));
-          await this.transition(request, null, {
+          await this.transition(request, {}, {
             action: 'step.retrying',
             step: step.name,
             data: { message: `${handler.title}: ${failure.message}; retrying in ${delay} ms`, code: failure.code, attempt: attempts },
@@ -229,18 +219,19 @@ export class RequestRunner {
           this.logger.warn(`step ${step.name}: ${failure.message}; retrying in ${delay} ms`);
           return { retryIn: delay };
         }
-        await this.transition(request, (tx) =>
-          tx.stepRun.update({
-            where: { id: step.id },
-            data: {
-              status: 'FAILED',
+        await this.transition(
+          request,
+          {
+            step: {
+              kind: 'failed',
+              stepId: step.id,
               errorCode: failure.code,
               errorMessage: failure.message,
-              output: json({ ...planOf(step), hint: failure.hint ?? null, ...(failure.details ?? {}) }),
+              output: { ...planOf(step), hint: failure.hint ?? null, ...(failure.details ?? {}) },
               finishedAt: new Date(),
               durationMs: Math.round(performance.now() - started),
             },
-          }),
+          },
           {
             action: 'step.failed',
             step: step.name,
@@ -259,7 +250,7 @@ export class RequestRunner {
   /** A dry run stored this step's plan; say what changed in the cluster since then. */
   private async reportDrift(request: OnboardingRequest, step: string, planned: unknown, plan: StepPlan): Promise<void> {
     if (JSON.stringify(planned) === JSON.stringify(plan.changes)) return;
-    await this.transition(request, null, {
+    await this.transition(request, {}, {
       action: 'step.drifted',
       step,
       data: {
@@ -271,7 +262,7 @@ export class RequestRunner {
   }
 
   private async recordIntent(request: OnboardingRequest, step: string, plan: StepPlan): Promise<void> {
-    await this.transition(request, null, {
+    await this.transition(request, {}, {
       action: 'step.applying',
       step,
       data: { message: plan.summary, changes: plan.changes, before: plan.before ?? null },
@@ -281,19 +272,20 @@ export class RequestRunner {
   private async succeed(request: OnboardingRequest, step: StepRun, outcome: StepOutcome, calls: number, ms: number, started: Date): Promise<Date> {
     const title = stepByName(step.name).title;
     const finishedAt = new Date();
-    await this.transition(request, (tx) =>
-      tx.stepRun.update({
-        where: { id: step.id },
-        data: {
-          status: 'SUCCEEDED',
+    await this.transition(
+      request,
+      {
+        step: {
+          kind: 'succeeded',
+          stepId: step.id,
           result: outcome.result,
-          before: json(outcome.before),
-          after: json(outcome.after),
-          output: json({ ...planOf(step), summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls }),
+          before: outcome.before,
+          after: outcome.after,
+          output: { ...planOf(step), summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls },
           finishedAt,
           durationMs: Math.round(finishedAt.getTime() - started.getTime()) || ms,
         },
-      }),
+      },
       {
         action: 'step.succeeded',
         step: step.name,
@@ -316,17 +308,7 @@ export class RequestRunner {
     const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
     await this.transition(
       request,
-      (tx) =>
-        tx.onboardingRequest.update({
-          where: { id: request.id },
-          data: {
-            status,
-            finishedAt: new Date(),
-            claimedBy: null,
-            errorCode: failure?.code ?? null,
-            errorMessage: failure?.message ?? null,
-          },
-        }),
+      { request: { kind: 'finish', status, finishedAt: new Date(), errorCode: failure?.code ?? null, errorMessage: failure?.message ?? null } },
       {
         action: `request.${status.toLowerCase()}`,
         data: {
@@ -346,12 +328,9 @@ export class RequestRunner {
     this.metrics.requests.inc({ kind: request.kind, status: 'CANCELLED' });
     await this.transition(
       request,
-      async (tx) => {
-        await tx.stepRun.updateMany({ where: { requestId: request.id, status: { in: ['PENDING', 'RUNNING'] } }, data: { status: 'CANCELLED' } });
-        await tx.onboardingRequest.update({
-          where: { id: request.id },
-          data: { status: 'CANCELLED', finishedAt: new Date(), claimedBy: null, errorCode: 'CANCELLED', errorMessage: `cancelled before step ${before}` },
-        });
+      {
+        step: { kind: 'cancel-open' },
+        request: { kind: 'finish', status: 'CANCELLED', finishedAt: new Date(), errorCode: 'CANCELLED', errorMessage: `cancelled before step ${before}` },
       },
       { action: 'request.cancelled', data: { message: `cancelled; stopped before step ${before}`, stoppedBefore: before, status: 'CANCELLED' } },
     );
@@ -361,26 +340,32 @@ export class RequestRunner {
   private async release(request: OnboardingRequest, before: string): Promise<'released'> {
     await this.transition(
       request,
-      (tx) => tx.onboardingRequest.update({ where: { id: request.id }, data: { status: 'QUEUED', claimedBy: null, heartbeatAt: null } }),
+      { request: { kind: 'release' } },
       { action: 'request.released', data: { message: `worker ${this.workerId} is shutting down; released before step ${before}`, stoppedBefore: before, worker: this.workerId } },
     );
     return 'released';
   }
 
-  /** A row change and its audit event in one transaction; the event is published after commit. */
+  /**
+   * A row change and its audit event in one statement (RunStore.transition: one round trip, the
+   * heartbeat and the fencing check in the same UPDATE); the event is published right after commit.
+   * Returns false only when `unlessCancelRequested` found the cancellation flag set (nothing written).
+   */
   private async transition(
     request: OnboardingRequest,
-    change: ((tx: Prisma.TransactionClient) => Promise<unknown>) | null,
+    change: Transition,
     event: Omit<NewAuditEvent, 'requestId' | 'actor' | 'cluster' | 'namespace'>,
-  ): Promise<void> {
-    const row = await this.prisma.$transaction(async (tx) => {
-      // Fencing: a worker whose heartbeat went stale and whose request another worker took over writes nothing more.
-      const { count } = await tx.onboardingRequest.updateMany({ where: { id: request.id, claimedBy: this.workerId }, data: { heartbeatAt: new Date() } });
-      if (count !== 1) throw new ClaimLostError(request.id, this.workerId);
-      if (change) await change(tx);
-      return this.audit.append(tx, this.event(request, event.action, event.data ?? {}, event));
-    });
-    await this.bus.publish([toProgressEvent(row)]);
+  ): Promise<boolean> {
+    const row = await this.store.transition(request.id, this.workerId, change, this.event(request, event.action, event.data ?? {}, event));
+    if (row) {
+      await this.bus.publish([toProgressEvent(row)]);
+      return true;
+    }
+    // Nothing written. Fencing: a worker whose heartbeat went stale and whose request another worker
+    // took over writes nothing more; otherwise the statement held back because cancellation was requested.
+    const state = change.unlessCancelRequested ? await this.store.state(request.id) : undefined;
+    if (state?.claimedBy === this.workerId && state.cancelRequested) return false;
+    throw new ClaimLostError(request.id, this.workerId);
   }
 
   private event(
@@ -409,6 +394,9 @@ export class ClaimLostError extends Error {
     this.name = 'ClaimLostError';
   }
 }
+
+/** runStep's answer when cancellation was requested before the step started. */
+const CANCEL_REQUESTED = 'cancel-requested' as const;
 
 const planOf = (step: StepRun) => {
   const planned = (step.output as { planned?: unknown } | null)?.planned;

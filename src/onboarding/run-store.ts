@@ -1,0 +1,143 @@
+import { Prisma } from '../generated/prisma/client.js';
+import type { AuditEvent, RequestStatus } from '../generated/prisma/client.js';
+import type { PrismaService } from '../database/prisma.service.js';
+import type { NewAuditEvent } from '../audit/audit.repository.js';
+
+const { sql, join, empty } = Prisma;
+
+/** What a transition does to the step run, besides its audit event. */
+export type StepChange =
+  | { kind: 'started'; stepId: string; attempts: number; startedAt: Date }
+  | { kind: 'succeeded'; stepId: string; result: 'CHANGED' | 'UNCHANGED'; before: unknown; after: unknown; output: unknown; finishedAt: Date; durationMs: number }
+  | { kind: 'failed'; stepId: string; errorCode: string; errorMessage: string; output: unknown; finishedAt: Date; durationMs: number }
+  /** Cancellation: every step run still PENDING or RUNNING becomes CANCELLED. */
+  | { kind: 'cancel-open' };
+
+/** What a transition does to the request row, besides the fencing heartbeat and the event cursor. */
+export type RequestChange =
+  /** The request ends (SUCCEEDED, FAILED or CANCELLED) and drops its claim. */
+  | { kind: 'finish'; status: RequestStatus; finishedAt: Date; errorCode: string | null; errorMessage: string | null }
+  /** Shutdown: back to QUEUED, unclaimed, no heartbeat. */
+  | { kind: 'release' };
+
+export interface Transition {
+  request?: RequestChange;
+  step?: StepChange;
+  /** Write nothing when the request's cancellation flag is set (the start of a step). */
+  unlessCancelRequested?: boolean;
+}
+
+export type WrittenEvent = AuditEvent & { cancelRequested: boolean };
+
+/** The request as the claim compare-and-swap saw it. */
+export interface ClaimExpectation {
+  status: RequestStatus;
+  claimedBy: string | null;
+  heartbeatAt: Date | null;
+  startedAt: Date | null;
+}
+
+/** `undefined` leaves a JSON column as it is (as Prisma does for an undefined field). */
+const jsonOrKeep = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+/**
+ * The runner's writes, each ONE SQL statement (no interactive transaction, so one round trip):
+ * a data-modifying CTE that updates the request row (the fencing check `claimed_by = worker`,
+ * the heartbeat, the event cursor and any status change, all in one UPDATE of the row), the step
+ * run, and inserts the audit event, which it returns with the request's cancellation flag. The
+ * step run and the audit row are written only FROM the request row the UPDATE returned, so a
+ * worker that lost its claim writes nothing at all; the statement is atomic like the transaction
+ * it replaces, and Postgres re-checks the fence on the newest row version (READ COMMITTED
+ * re-evaluates an UPDATE's WHERE after waiting for a concurrent writer of the row).
+ */
+export class RunStore {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** The claim: compare-and-swap on what `expected` saw, with the request.started/resumed event. */
+  async claim(requestId: string, workerId: string, expected: ClaimExpectation, event: NewAuditEvent): Promise<WrittenEvent | undefined> {
+    const now = new Date();
+    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(this.statement(
+      sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz, started_at = ${expected.startedAt ?? now}::timestamptz,
+          event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
+      sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
+          AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
+      empty,
+      event,
+    ));
+    return rows[0];
+  }
+
+  /**
+   * A fenced transition by the worker holding the claim. Returns the audit row, or undefined when
+   * nothing was written: the claim is lost, or (with `unlessCancelRequested`) cancellation was
+   * requested; `state` tells which.
+   */
+  async transition(requestId: string, workerId: string, change: Transition, event: NewAuditEvent): Promise<WrittenEvent | undefined> {
+    const now = new Date();
+    const sets = [sql`event_seq = event_seq + 1`, sql`updated_at = ${now}::timestamptz`];
+    const r = change.request;
+    if (r?.kind === 'release') sets.push(sql`status = 'QUEUED', claimed_by = NULL, heartbeat_at = NULL`);
+    else {
+      sets.push(sql`heartbeat_at = ${now}::timestamptz`);
+      if (r?.kind === 'finish') {
+        sets.push(sql`status = ${r.status}::"RequestStatus", finished_at = ${r.finishedAt}::timestamptz, claimed_by = NULL,
+                      error_code = ${r.errorCode}::text, error_message = ${r.errorMessage}::text`);
+      }
+    }
+    const where = change.unlessCancelRequested
+      ? sql`id = ${requestId}::uuid AND claimed_by = ${workerId} AND NOT cancel_requested`
+      : sql`id = ${requestId}::uuid AND claimed_by = ${workerId}`;
+    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(this.statement(join(sets, ', '), where, stepSql(requestId, change.step), event));
+    return rows[0];
+  }
+
+  /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
+  async state(requestId: string): Promise<{ claimedBy: string | null; cancelRequested: boolean } | undefined> {
+    const rows = await this.prisma.$queryRaw<{ claimedBy: string | null; cancelRequested: boolean }[]>`
+      SELECT claimed_by AS "claimedBy", cancel_requested AS "cancelRequested" FROM onboarding_request WHERE id = ${requestId}::uuid`;
+    return rows[0];
+  }
+
+  private statement(sets: Prisma.Sql, where: Prisma.Sql, step: Prisma.Sql, e: NewAuditEvent): Prisma.Sql {
+    return sql`
+      WITH r AS (
+        UPDATE onboarding_request SET ${sets} WHERE ${where}
+        RETURNING event_seq, cancel_requested
+      )${step}, e AS (
+        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
+        SELECT ${e.requestId}::uuid, r.event_seq, ${e.actor}, ${e.action}, ${e.cluster ?? null}::text, ${e.namespace ?? null}::text,
+               ${e.target ?? null}::text, ${e.step ?? null}::text, ${JSON.stringify(e.data ?? {})}::jsonb
+        FROM r
+        RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
+      )
+      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step, e.data,
+             e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
+      FROM e, r`;
+  }
+}
+
+/** The step-run UPDATE as a CTE joined to `r`: it runs only when the fenced request UPDATE did. */
+function stepSql(requestId: string, s: StepChange | undefined): Prisma.Sql {
+  if (!s) return empty;
+  switch (s.kind) {
+    case 'started':
+      return sql`, s AS (
+        UPDATE step_run SET status = 'RUNNING', attempts = ${s.attempts}::int, started_at = ${s.startedAt}::timestamptz, error_code = NULL, error_message = NULL
+        FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
+    case 'succeeded':
+      return sql`, s AS (
+        UPDATE step_run SET status = 'SUCCEEDED', result = ${s.result}::"StepResult",
+               before = COALESCE(${jsonOrKeep(s.before)}::jsonb, step_run.before), after = COALESCE(${jsonOrKeep(s.after)}::jsonb, step_run.after),
+               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz, duration_ms = ${s.durationMs}::int
+        FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
+    case 'failed':
+      return sql`, s AS (
+        UPDATE step_run SET status = 'FAILED', error_code = ${s.errorCode}::text, error_message = ${s.errorMessage}::text,
+               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz, duration_ms = ${s.durationMs}::int
+        FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
+    case 'cancel-open':
+      return sql`, s AS (
+        UPDATE step_run SET status = 'CANCELLED'
+        FROM r WHERE step_run.request_id = ${requestId}::uuid AND step_run.status IN ('PENDING', 'RUNNING') RETURNING step_run.id)`;
+  }
+}
