@@ -21,11 +21,20 @@ export class EventBus implements OnModuleDestroy {
   private subscriber?: Redis | Cluster;
   private subscribing?: Promise<void>;
 
+  /**
+   * On a Redis Cluster, sharded pub/sub (SPUBLISH/SSUBSCRIBE): every message goes through the one
+   * shard that owns the channel's slot (the QUEUE_PREFIX hash tag), so a request's events reach
+   * subscribers in the order they were published. Plain PUBLISH on a Cluster goes to whichever node
+   * the client picks and is relayed over the cluster bus, where two messages can overtake each other.
+   */
+  private readonly sharded: boolean;
+
   constructor(
     private readonly redis: RedisService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.channel = `${config.queuePrefix}:events`;
+    this.sharded = config.redis.mode === 'cluster';
   }
 
   async publish(events: ProgressEvent[]): Promise<void> {
@@ -34,11 +43,15 @@ export class EventBus implements OnModuleDestroy {
       // The worker publishes one event per transition: a plain PUBLISH, without a pipeline's
       // bookkeeping (ioredis still sends commands on one connection in order).
       if (events.length === 1) {
-        await this.redis.client.publish(this.channel, JSON.stringify(events[0]));
+        const message = JSON.stringify(events[0]);
+        await (this.sharded ? this.redis.client.spublish(this.channel, message) : this.redis.client.publish(this.channel, message));
         return;
       }
       const pipeline = this.redis.client.pipeline();
-      for (const e of events) pipeline.publish(this.channel, JSON.stringify(e));
+      for (const e of events) {
+        if (this.sharded) pipeline.spublish(this.channel, JSON.stringify(e));
+        else pipeline.publish(this.channel, JSON.stringify(e));
+      }
       await pipeline.exec();
     } catch (err) {
       // Never fail a committed transition because Redis is away; readers poll Postgres.
@@ -74,9 +87,9 @@ export class EventBus implements OnModuleDestroy {
 
   private ensureSubscribed(): Promise<void> {
     if (!this.subscribing) {
-      this.subscriber = this.redis.create();
-      this.subscriber.on('message', (_channel: string, message: string) => this.dispatch(message));
-      this.subscribing = this.subscriber.subscribe(this.channel).then(() => undefined);
+      this.subscriber = this.redis.create({}, { shardedSubscribers: this.sharded });
+      this.subscriber.on(this.sharded ? 'smessage' : 'message', (_channel: string, message: string) => this.dispatch(message));
+      this.subscribing = (this.sharded ? this.subscriber.ssubscribe(this.channel) : this.subscriber.subscribe(this.channel)).then(() => undefined);
       this.subscribing.catch(() => (this.subscribing = undefined));
     }
     return this.subscribing;

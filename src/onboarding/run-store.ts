@@ -99,7 +99,9 @@ export class RunStore {
   }
 
   private statement(sets: Prisma.Sql, where: Prisma.Sql, step: Prisma.Sql, e: NewAuditEvent): Prisma.Sql {
-    return sql`
+    // Prepared (PREPARED in database/prisma.service.ts): a dozen fixed texts (which columns a
+    // transition sets, which step change), every value a parameter.
+    return sql`/* prepared */
       WITH r AS (
         UPDATE onboarding_request SET ${sets} WHERE ${where}
         RETURNING event_seq, cancel_requested

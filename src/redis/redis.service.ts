@@ -11,7 +11,12 @@ export type RedisClient = Redis | Cluster;
  * standalone or through Sentinel, the database number; with Sentinel or Cluster its host and port are
  * not used. `options` are per-connection settings (`commandTimeout`, `maxRetriesPerRequest`, ...).
  */
-export function createRedisClient(config: Pick<AppConfig, 'redisUrl' | 'redis'>, options: RedisOptions = {}): RedisClient {
+export function createRedisClient(
+  config: Pick<AppConfig, 'redisUrl' | 'redis'>,
+  options: RedisOptions = {},
+  // Cluster only: SSUBSCRIBE through one subscriber connection per shard (sharded pub/sub, Redis 7).
+  clusterOptions: { shardedSubscribers?: boolean } = {},
+): RedisClient {
   const topology = config.redis;
   if (topology.mode === 'standalone') return new Redis(config.redisUrl, options);
   const url = new URL(config.redisUrl);
@@ -44,6 +49,7 @@ export function createRedisClient(config: Pick<AppConfig, 'redisUrl' | 'redis'>,
     redisOptions: { ...redisOptions, ...auth, commandTimeout },
     lazyConnect,
     enableReadyCheck: redisOptions.enableReadyCheck,
+    ...(clusterOptions.shardedSubscribers ? { shardedSubscribers: true } : {}),
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
     ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
     // With TLS, connect to the names given (certificates name hosts), not to addresses resolved first.
@@ -78,8 +84,8 @@ export class RedisService implements OnModuleDestroy {
     return { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false };
   }
 
-  create(options: RedisOptions = {}): RedisClient {
-    const redis = createRedisClient(this.config, { ...this.connectionOptions(), ...options });
+  create(options: RedisOptions = {}, cluster: { shardedSubscribers?: boolean } = {}): RedisClient {
+    const redis = createRedisClient(this.config, { ...this.connectionOptions(), ...options }, cluster);
     // Errors surface through readiness and failed commands; ioredis reconnects on its own.
     redis.on('error', () => undefined);
     if (this.client) this.extra.push(redis);

@@ -133,9 +133,9 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     expect(done.status).toBe('SUCCEEDED');
     const steps = (done.steps as { name: string }[]).map((s) => s.name);
 
-    // Spans arrive in batches; wait for the last step's.
+    // Spans arrive in batches; the job's span ends last (after the request's final transition).
     const inTrace = () => collector.spans.filter((s) => s.traceId === traceId);
-    await until('the verify step span', () => inTrace().some((s) => s.name === `onboarding.step ${steps.at(-1)}`));
+    await until('the job span', () => inTrace().some((s) => s.name === 'onboarding.run onboard'));
 
     const server = inTrace().find((s) => s.kind === 2 && attr(s, 'http.route') === '/v1/onboardings');
     expect(server, JSON.stringify(inTrace().map((s) => s.name))).toBeDefined();
