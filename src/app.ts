@@ -24,7 +24,7 @@ export function httpDrainOf(app: INestApplication): HttpDrain {
  * Nest's enableShutdownHooks, which would close Postgres and Redis before in-flight requests end.
  */
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
-  startTracing(config);
+  await startTracing(config);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config), { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   const drain = new HttpDrain();
@@ -40,7 +40,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
 
 /** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker.ts). */
 export async function createWorkerContext(config: AppConfig): Promise<INestApplicationContext> {
-  startTracing(config);
+  await startTracing(config);
   const ctx = await NestFactory.createApplicationContext(AppModule.forRole({ ...config, role: 'worker' }), { bufferLogs: true });
   ctx.useLogger(ctx.get(Logger));
   return ctx;

@@ -102,6 +102,7 @@ export class Stack {
       NODE_ENV: 'production',
       // The heap settings the image runs with (Dockerfile); BENCH_NODE_OPTIONS='' for Node's defaults.
       NODE_OPTIONS: settings.nodeOptions,
+      MALLOC_ARENA_MAX: settings.mallocArenaMax,
       DATABASE_URL: this.databaseUrl,
       REDIS_URL: settings.redisUrl,
       KUBECONFIG: this.emulator.kubeconfig,

@@ -10,16 +10,7 @@ import {
   type Attributes,
   type Context,
 } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { AppConfig } from '../config/config.js';
 import { parseOrigin, type RequestOrigin } from './log-context.js';
 
@@ -34,10 +25,20 @@ export const tracer = trace.getTracer('osm-onboarding');
 
 let provider: NodeTracerProvider | undefined;
 
-export function startTracing(config: AppConfig): void {
+export async function startTracing(config: AppConfig): Promise<void> {
   const t = config.tracing;
   if (!t || provider) return; // one provider per process (tests build several apps in one)
-  const exporter: SpanExporter = t.exporter === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter({ url: t.url });
+  // The SDK is loaded only when tracing is on (it costs ~15 MB of memory otherwise unused).
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, base, { NodeTracerProvider }] = await Promise.all([
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/sdk-trace-node'),
+  ]);
+  const { BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler } = base;
+  const exporter: import('@opentelemetry/sdk-trace-base').SpanExporter =
+    t.exporter === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter({ url: t.url });
+  if (provider) return;
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       'service.name': t.serviceName,
