@@ -56,6 +56,7 @@ const EnvSchema = z.object({
   STEP_TIMEOUT_MS: int(1_000, 24 * 3_600_000).default(900_000),
   HEARTBEAT_MS: int(100, 600_000).default(5_000),
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
+  SWEEP_BATCH_SIZE: int(1, 100_000).default(500),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
@@ -129,6 +130,7 @@ export interface AppConfig {
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
+  sweepBatchSize: number;
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
@@ -206,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+    sweepBatchSize: e.SWEEP_BATCH_SIZE,
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

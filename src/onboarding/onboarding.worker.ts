@@ -15,6 +15,8 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
   private readonly logger = new Logger(OnboardingWorker.name);
   private worker?: Worker<RunRequestJob>;
   private sweepTimer?: NodeJS.Timeout;
+  /** Where the next sweep pass continues (undefined: from the oldest). */
+  private sweepCursor?: { createdAt: Date; id: string };
   private draining?: Promise<void>;
   /** Requests this worker gave back on shutdown; their jobs are gone once the worker closed. */
   private readonly released = new Set<string>();
@@ -48,17 +50,23 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
     if (this.draining) return 0;
     const stale = new Date(Date.now() - 3 * this.config.heartbeatMs);
     const settled = new Date(Date.now() - Math.min(this.config.sweepIntervalMs, 5000));
+    // At most SWEEP_BATCH_SIZE per pass, oldest first, continuing where the last pass stopped: with a
+    // backlog larger than one batch (after Redis lost its data, say) every request is reached in
+    // turn, instead of the same oldest ones being checked on every pass.
+    const after = this.sweepCursor;
     const candidates = await this.prisma.onboardingRequest.findMany({
       where: {
         OR: [
           { status: 'QUEUED', updatedAt: { lt: settled } },
           { status: 'RUNNING', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: stale } }] },
         ],
+        ...(after ? { AND: [{ OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] }] } : {}),
       },
-      select: { id: true, status: true, heartbeatAt: true },
-      orderBy: { createdAt: 'asc' },
-      take: 500,
+      select: { id: true, status: true, heartbeatAt: true, createdAt: true },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      take: this.config.sweepBatchSize,
     });
+    this.sweepCursor = candidates.length === this.config.sweepBatchSize ? candidates[candidates.length - 1] : undefined;
     let queued = 0;
     let resumed = 0;
     for (const { id, status, heartbeatAt } of candidates) {

@@ -1,0 +1,55 @@
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { http, stackEnv, startApi, startWorker, uniqueName, waitForStatus } from '../support/harness.js';
+import { createNamespace } from '../support/kube.js';
+import { QueueService } from '../../src/queue/queue.service.js';
+
+// Requests whose jobs Redis no longer has (here: enqueued under another QUEUE_PREFIX, as after a
+// Redis that lost its data) are re-enqueued by the sweeper, a batch per pass, each pass continuing
+// where the last stopped, so a backlog larger than one batch is reached in full.
+describe('the sweeper with a backlog larger than its batch', () => {
+  let emulator: Emulator;
+  let api: { app: INestApplication; url: string };
+  let worker: INestApplicationContext | undefined;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    env = await stackEnv(emulator, { ROLE: 'api' });
+    api = await startApi(env);
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.app.close();
+    await emulator?.close();
+  });
+
+  it('re-enqueues every lost request, a batch of three per pass', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const ns = uniqueName('swept');
+      await createNamespace(emulator, ns);
+      const r = await http(api.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false } });
+      expect(r.status).toBe(202);
+      ids.push(r.body.id);
+    }
+    // Each request's namespace write takes 8 s and the worker runs one at a time, so the oldest
+    // requests stay unfinished (and their jobs in Redis) while the sweeper works through the rest.
+    const slow = emulator.faults.add({ verb: 'patch', resource: 'namespaces', latencyMs: 8000 });
+    // A worker on another queue prefix: none of these jobs exists there; only its sweeper can find them.
+    worker = await startWorker({ ...env, QUEUE_PREFIX: `${env.QUEUE_PREFIX}-other`, WORKER_CONCURRENCY: '1', SWEEP_BATCH_SIZE: '3', SWEEP_INTERVAL_MS: '100' });
+    const queue = worker.get(QueueService);
+    const t0 = Date.now();
+    let missing = ids;
+    while (missing.length && Date.now() - t0 < 5000) {
+      missing = (await Promise.all(ids.map(async (id) => ((await queue.job(id)) ? null : id)))).filter((id): id is string => id !== null);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Checking the same oldest batch on every pass would leave the newest ones without a job until
+    // the first ones finished (8 s each).
+    expect(missing).toEqual([]);
+    emulator.faults.remove(slow);
+    for (const id of ids) expect((await waitForStatus(api.url, id, ['SUCCEEDED', 'FAILED'], 60_000)).status).toBe('SUCCEEDED');
+  });
+});
