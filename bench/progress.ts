@@ -194,7 +194,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ],
       notes: [
         `idle cost of the ${S} subscriptions before any event (5 s, no worker): API CPU ${idleCpu.map((c, i) => `api${i + 1} ${Math.round(100 * c)}%`).join(', ')} of a core; ` +
-          `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription re-reads its request every 2 s while no event arrives)`,
+          `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription reads its events once when it opens, then again every 10 s while none arrives)`,
         `CPU during the run: api1 ${fmt(cpu('api1'), 1)} s, api2 ${fmt(cpu('api2'), 1)} s, worker ${fmt(cpu('worker'), 1)} s over ${processedS.toFixed(1)} s; machine ${Math.round(100 * machineBusy)}% busy`,
         `peak RSS: ${memory.map((m) => `${m.label} ${m.hwmMb.toFixed(0)} MB`).join(', ')}`,
         ...(firstError ? [`first error: ${firstError}`] : []),
