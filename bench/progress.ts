@@ -168,7 +168,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       intro:
         `${R} requests (2 Deployments each, restart all) queued first; then ${S} graphql-ws clients (one WebSocket each, ${S / R} per request, ` +
         `alternating between 2 ROLE=api instances) subscribe to \`onboardingProgress(after: 1)\`; then a separate worker starts. Latency = ` +
-        `arrival at the client − the event's \`at\` (the audit row's timestamp, written just before its transaction commits; same clock). ` +
+        `arrival at the client − the event's \`at\` (the audit row's timestamp, taken when its one-statement write starts, just before it commits; same clock). ` +
         `The load generator runs in the bench process; the worker took ${processedS.toFixed(1)} s for the ${R} requests.`,
       tables: [
         {
