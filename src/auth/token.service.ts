@@ -1,11 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { RedisService, type RedisClient } from '../redis/redis.service.js';
+import { RedisService } from '../redis/redis.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { isUniqueViolation } from '../onboarding/onboarding.repository.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
@@ -47,12 +47,10 @@ export function presentToken(t: ApiToken) {
  * away, the other instances' entries expire within the 10 s).
  */
 @Injectable()
-export class TokenService implements OnModuleInit, OnModuleDestroy {
+export class TokenService implements OnModuleInit {
   private readonly cache = new Map<string, { actor: Actor | null; until: number }>();
   private readonly adminHash?: Buffer;
   private readonly channel: string;
-  private readonly sharded: boolean;
-  private subscriber?: RedisClient;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -62,17 +60,10 @@ export class TokenService implements OnModuleInit, OnModuleDestroy {
   ) {
     if (config.auth.adminToken) this.adminHash = createHash('sha256').update(config.auth.adminToken).digest();
     this.channel = `${config.queuePrefix}:tokens:revoked`;
-    this.sharded = config.redis.mode === 'cluster';
   }
 
   onModuleInit(): void {
-    this.subscriber = this.redis.create({}, { shardedSubscribers: this.sharded });
-    this.subscriber.on(this.sharded ? 'smessage' : 'message', (_channel: string, hash: string) => this.cache.delete(hash));
-    void (this.sharded ? this.subscriber.ssubscribe(this.channel) : this.subscriber.subscribe(this.channel)).catch(() => undefined);
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.subscriber?.quit().catch(() => undefined);
+    void this.redis.subscribe(this.channel, (hash) => this.cache.delete(hash)).catch(() => undefined);
   }
 
   async authenticate(secret: string): Promise<Actor | null> {
@@ -135,8 +126,7 @@ export class TokenService implements OnModuleInit, OnModuleDestroy {
     });
     this.cache.delete(row.tokenHash);
     // The other instances drop their cached lookup now (the hash of a revoked token is no secret).
-    const client = this.redis.client;
-    await (this.sharded ? client.spublish(this.channel, row.tokenHash) : client.publish(this.channel, row.tokenHash)).catch(() => undefined);
+    await this.redis.publish(this.channel, row.tokenHash).catch(() => undefined);
     return presentToken(revoked);
   }
 }

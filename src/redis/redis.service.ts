@@ -73,9 +73,13 @@ export function createRedisClient(
 export class RedisService implements OnModuleDestroy {
   readonly client: RedisClient;
   private readonly extra: RedisClient[] = [];
+  private readonly sharded: boolean;
+  private subscriber?: RedisClient;
+  private readonly channels = new Map<string, { handlers: Set<(message: string) => void>; subscribed?: Promise<void> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     // Request-path commands (publish, rate limit, ping) fail after 1 s instead of queueing while Redis is away.
+    this.sharded = config.redis.mode === 'cluster';
     this.client = this.create({ commandTimeout: 1000 });
   }
 
@@ -90,6 +94,37 @@ export class RedisService implements OnModuleDestroy {
     redis.on('error', () => undefined);
     if (this.client) this.extra.push(redis);
     return redis;
+  }
+
+  /**
+   * Pub/sub for every channel of this process on one subscriber connection. On a Redis Cluster it is
+   * sharded pub/sub (SPUBLISH/SSUBSCRIBE): every message goes through the one shard that owns the
+   * channel's slot (the QUEUE_PREFIX hash tag), so a channel's messages arrive in the order they were
+   * published; a plain PUBLISH goes to whichever node the client picks and is relayed over the cluster
+   * bus, where two messages can overtake each other.
+   */
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.sharded ? this.client.spublish(channel, message) : this.client.publish(channel, message);
+  }
+
+  /** Resolves once Redis confirmed the subscription; a failed one is tried again by the next call. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
+    if (!this.subscriber) {
+      this.subscriber = this.create({}, { shardedSubscribers: this.sharded });
+      this.subscriber.on(this.sharded ? 'smessage' : 'message', (ch: string, message: string) => {
+        for (const handler of this.channels.get(ch)?.handlers ?? []) handler(message);
+      });
+    }
+    let entry = this.channels.get(channel);
+    if (!entry) this.channels.set(channel, (entry = { handlers: new Set() }));
+    entry.handlers.add(onMessage);
+    if (!entry.subscribed) {
+      const subscriber = this.subscriber;
+      const subscribed = (this.sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel)).then(() => undefined);
+      entry.subscribed = subscribed;
+      subscribed.catch(() => entry.subscribed === subscribed && (entry.subscribed = undefined));
+    }
+    return entry.subscribed;
   }
 
   async onModuleDestroy(): Promise<void> {
