@@ -2,10 +2,26 @@ import { z } from 'zod';
 import { globMatch } from '../auth/scopes.js';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { RequestOptions } from '../onboarding/onboarding.input.js';
+import { DomainError } from '../common/domain-error.js';
+import { MESH_WIDE_CHANGES, meshWideChanges, type MeshWideChange } from '../mesh/mesh-wide.js';
 
 // Which requests wait for approval, from configuration (APPROVAL_POLICY, JSON). A request
-// needs the largest `approvals` among the rules it matches; none = no approval.
-const CONDITIONS = ['always', 'permissive', 'smi', 'restart', 'restart-all', 'api-server-access', 'api-server-egress'] as const;
+// needs the largest `approvals` among the rules it matches; none = no approval. On top of it, a
+// built-in rule that configuration can tighten but not remove: a mesh-wide change by a caller
+// without a mesh grant waits for MESH_WIDE_APPROVALS approvals (or is refused: MESH_WIDE_CHANGES).
+const CONDITIONS = [
+  'always',
+  'permissive',
+  'smi',
+  'restart',
+  'restart-all',
+  'api-server-access',
+  'api-server-egress',
+  'mesh-wide',
+] as const;
+
+/** The built-in rule's name, as stored in `approvalRule`. */
+export const MESH_WIDE_RULE = 'builtin:mesh-wide';
 
 export const ApprovalPolicySchema = z.strictObject({
   rules: z
@@ -26,12 +42,7 @@ export const ApprovalPolicySchema = z.strictObject({
 
 export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
 
-export interface ApprovalNeed {
-  approvals: number;
-  rule: string | null;
-}
-
-function holds(condition: (typeof CONDITIONS)[number], o: RequestOptions): boolean {
+function holds(condition: (typeof CONDITIONS)[number], o: RequestOptions, changes: MeshWideChange[]): boolean {
   switch (condition) {
     case 'always':
       return true;
@@ -47,21 +58,62 @@ function holds(condition: (typeof CONDITIONS)[number], o: RequestOptions): boole
       return o.apiServerAccess !== null;
     case 'api-server-egress':
       return o.apiServerAccess?.method === 'egress';
+    case 'mesh-wide':
+      return changes.length > 0;
   }
 }
 
+export interface MeshWidePolicy {
+  mode: 'approval' | 'refuse';
+  approvals: number;
+}
+
+export interface ApprovalNeed {
+  approvals: number;
+  rule: string | null;
+  /** The mesh-wide changes the request asks for: its approvers need a mesh grant. */
+  meshWideChanges: MeshWideChange[];
+}
+
+/**
+ * What a request needs before it may run: the configured rules, then the built-in mesh-wide rule
+ * when the caller has no mesh grant (`meshGrant`). Refuses (403, before anything is stored) a
+ * mesh-wide change without a grant when the built-in rule is `refuse`.
+ */
 export function approvalNeed(
   policy: ApprovalPolicy,
-  req: { kind: RequestKind; cluster: string; namespace: string; options: RequestOptions },
+  meshWide: MeshWidePolicy,
+  req: { kind: RequestKind; cluster: string; namespace: string; meshName: string; options: RequestOptions },
+  meshGrant: boolean,
 ): ApprovalNeed {
-  let need: ApprovalNeed = { approvals: 0, rule: null };
+  const changes = meshWideChanges(req.kind, req.options);
+  let need: ApprovalNeed = { approvals: 0, rule: null, meshWideChanges: changes };
   for (const rule of policy.rules) {
     const matches =
       rule.kinds.includes(req.kind) &&
       rule.clusters.some((g) => globMatch(g, req.cluster)) &&
       rule.namespaces.some((g) => globMatch(g, req.namespace)) &&
-      rule.when.some((c) => holds(c, req.options));
-    if (matches && rule.approvals > need.approvals) need = { approvals: rule.approvals, rule: rule.name };
+      rule.when.some((c) => holds(c, req.options, changes));
+    if (matches && rule.approvals > need.approvals) need = { ...need, approvals: rule.approvals, rule: rule.name };
   }
-  return need;
+  if (changes.length === 0 || meshGrant) return need;
+  if (meshWide.mode === 'refuse') {
+    throw new DomainError(
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+      `changing mesh ${req.meshName} of ${req.cluster} as a whole (${changes.join(', ')}) needs a mesh grant ` +
+        `(scope ${req.cluster}/mesh:${req.meshName} or the admin role)`,
+      {
+        field: changes[0] === 'outbound-ip-range-exclusion-remove' ? 'removeApiServerExclusion' : meshWideField(changes[0]),
+        details: { changes: changes.map((c) => ({ change: c, description: MESH_WIDE_CHANGES[c] })) },
+        hint: 'ask a mesh owner, or leave the mesh-wide settings out of the request',
+      },
+    );
+  }
+  if (meshWide.approvals >= need.approvals) {
+    return { ...need, approvals: meshWide.approvals, rule: need.rule ? `${need.rule}, ${MESH_WIDE_RULE}` : MESH_WIDE_RULE };
+  }
+  return { ...need, rule: `${need.rule}, ${MESH_WIDE_RULE}` };
 }
+
+const meshWideField = (c: MeshWideChange) =>
+  c === 'permissive-mode-on' || c === 'permissive-mode-off' ? 'trafficPolicy.mode' : 'apiServerAccess.method';

@@ -2,6 +2,8 @@ import { DomainError } from '../common/domain-error.js';
 import type { Actor, Role } from './actor.js';
 
 // A scope is `<cluster-glob>/<namespace-glob>`, e.g. `prod/team-a-*`, `*/*`; `*` matches any run of characters.
+// `<cluster-glob>/mesh:<mesh-glob>` is a mesh-level grant: it allows the mesh-wide changes of requests
+// (MeshConfig edits, src/mesh/mesh-wide.ts) in that mesh, and no namespace (a namespace has no `:`).
 export const SCOPE_PATTERN = /^[^/\s]+\/[^/\s]+$/;
 
 function globToRegExp(glob: string): RegExp {
@@ -16,6 +18,17 @@ export function inScope(actor: Actor, cluster: string, namespace: string): boole
   return actor.scopes.some((scope) => {
     const [c, n] = scope.split('/');
     return globMatch(c, cluster) && globMatch(n, namespace);
+  });
+}
+
+const MESH_GRANT = 'mesh:';
+
+/** Whether the actor may change mesh `mesh` of `cluster` as a whole: admins, and holders of `<cluster>/mesh:<mesh>`. */
+export function hasMeshGrant(actor: Actor, cluster: string, mesh: string): boolean {
+  if (actor.roles.includes('admin')) return true;
+  return actor.scopes.some((scope) => {
+    const [c, n] = scope.split('/');
+    return n?.startsWith(MESH_GRANT) === true && globMatch(c, cluster) && globMatch(n.slice(MESH_GRANT.length), mesh);
   });
 }
 

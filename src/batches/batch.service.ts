@@ -10,8 +10,7 @@ import { ProgressEvent } from '../events/progress-event.js';
 import { ProgressService } from '../events/progress.service.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
-import { OnboardingService } from '../onboarding/onboarding.service.js';
-import type { OnboardingPlan } from '../onboarding/planner.service.js';
+import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
 
 export const BatchInputSchema = z.strictObject({
@@ -62,9 +61,9 @@ export class BatchService {
     return this.get(batchId, actor);
   }
 
-  async plan(input: unknown, actor: Actor): Promise<OnboardingPlan[]> {
+  async plan(input: unknown, actor: Actor): Promise<PlanWithApproval[]> {
     const { targets } = await this.validate(input, actor);
-    return Promise.all(targets.map((t) => this.onboarding.planNormalized(t)));
+    return Promise.all(targets.map((t) => this.onboarding.planNormalized(t, actor)));
   }
 
   async get(id: string, actor: Actor): Promise<BatchView> {

@@ -78,6 +78,10 @@ const EnvSchema = z.object({
     })
     .pipe(ApprovalPolicySchema)
     .optional(),
+  // A MeshConfig change asked for by a caller without a mesh-level grant: held for approval by an
+  // approver who holds one (`approval`, at least MESH_WIDE_APPROVALS of them) or refused (`refuse`).
+  MESH_WIDE_CHANGES: z.enum(['approval', 'refuse']).default('approval'),
+  MESH_WIDE_APPROVALS: int(1, 10).default(1),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
   GRAPHQL_MAX_COST: int(10, 1_000_000).default(5_000),
@@ -138,6 +142,8 @@ export interface AppConfig {
   workerMetricsPort: number;
   shutdownGraceMs: number;
   approvalPolicy: ApprovalPolicy;
+  /** Mesh-wide changes by callers without a mesh grant (src/approvals/approval-policy.ts). */
+  meshWide: { mode: 'approval' | 'refuse'; approvals: number };
   rateLimitPerMinute: number;
   graphql: { maxDepth: number; maxCost: number };
   webhooks: {
@@ -213,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
+    meshWide: { mode: e.MESH_WIDE_CHANGES, approvals: e.MESH_WIDE_APPROVALS },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     graphql: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },
     webhooks: {

@@ -37,6 +37,10 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   REQUEST_NOT_PENDING_APPROVAL: 'only a request in PENDING_APPROVAL can be approved or rejected',
   SELF_APPROVAL_FORBIDDEN: 'a requester cannot approve or reject their own request',
   ALREADY_DECIDED: 'this approver already approved or rejected the request',
+  LIFECYCLE_VIOLATION: 'the database refused a status change the request lifecycle does not allow (a defect; nothing changed)',
+  MESH_WIDE_CHANGE_FORBIDDEN:
+    'the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse)',
+  MESH_GRANT_REQUIRED: 'the request changes the mesh as a whole; only an approver with a mesh grant may decide on it',
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
   BATCH_NOT_FOUND: 'unknown batch id',

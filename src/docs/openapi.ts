@@ -122,7 +122,8 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', meshName: 'osm', restart: { mode: 'all' }, apiServerAccess: { method: 'ip-exclusion' } },
     responses: accepted('onboarding'),
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED',
+      'MESH_WIDE_CHANGE_FORBIDDEN'],
   },
   {
     method: 'post',
@@ -137,7 +138,7 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', restart: { mode: 'all' }, deleteOwnedPolicies: true },
     responses: accepted('offboarding'),
-    errors: [...VALIDATE, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
+    errors: [...VALIDATE, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED', 'MESH_WIDE_CHANGE_FORBIDDEN'],
   },
   {
     method: 'post',
@@ -212,7 +213,8 @@ export const ROUTES: RouteDoc[] = [
     body: 'ApproveInput',
     example: { comment: 'checked with team-a' },
     responses: { 200: { description: 'the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers)', schema: 'Request' } },
-    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED'],
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED',
+      'MESH_GRANT_REQUIRED'],
   },
   {
     method: 'post',
@@ -225,7 +227,8 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { reason: 'not during the freeze' },
     responses: { 200: { description: 'the request, REJECTED', schema: 'Request' } },
-    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED'],
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED',
+      'MESH_GRANT_REQUIRED'],
   },
   {
     method: 'get',
@@ -288,7 +291,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { kind: 'ONBOARD', targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }], options: { restart: { mode: 'all' } } },
     responses: { 202: { description: 'the batch with its requests', schema: 'Batch', headers: { Location: 'the batch: `/v1/batches/{id}`' } } },
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT'],
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'MESH_WIDE_CHANGE_FORBIDDEN'],
   },
   {
     method: 'post',

@@ -95,7 +95,9 @@ export const RequestSchema = z.strictObject({
   attempt: z.number().int().describe('1, plus one for each retry'),
   batchId: z.uuid().nullable().describe('the batch the request belongs to, if any'),
   approvalsRequired: z.number().int().describe('distinct approvers the approval policy asks for (0 = none)'),
+  approvalsGiven: z.number().int().describe('distinct approvals given so far (they stay counted across retries)'),
   approvalRule: z.string().nullable().describe('the approval policy rule that matched'),
+  meshWideChanges: z.array(z.string()).describe('the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant'),
   approvals: z.array(
     z.strictObject({ approver: z.string(), decision: z.enum(['approve', 'reject']), reason: z.string().nullable(), at: timestamp }),
   ),
@@ -177,6 +179,15 @@ export const PlanSchema = z.strictObject({
   ),
   diagnostics: z.array(DiagnosticSchema),
   blocked: z.boolean().describe('true when a step would refuse: applying now would fail'),
+  approval: z
+    .strictObject({
+      meshWideChanges: z.array(z.string()).describe('the mesh-wide (MeshConfig) changes the request makes'),
+      meshGrant: z.boolean().describe('the caller holds a mesh grant (admin, or scope `<cluster>/mesh:<mesh>`)'),
+      outcome: z.enum(['allowed', 'needs-approval', 'forbidden']),
+      approvalsRequired: z.number().int(),
+      rule: z.string().nullable(),
+    })
+    .describe('what submitting this request would need before it runs'),
 });
 
 export const TokenSchema = z.strictObject({

@@ -15,6 +15,7 @@ import { BatchController } from '../batches/batch.controller.js';
 import { BatchResolver } from '../batches/batch.resolver.js';
 import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
+import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 
 @Module({})
 export class OnboardingModule {
@@ -30,6 +31,7 @@ export class OnboardingModule {
         EventBus,
         ProgressService,
         OnboardingService,
+        RequestLifecycle,
         RequestValidator,
         PlannerService,
         ApprovalService,

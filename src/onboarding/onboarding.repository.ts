@@ -44,7 +44,7 @@ export interface NewRequestRows {
   event: { actor: string; action: string; target: string; data: string };
 }
 
-/** Requests and their step runs in Postgres. State changes go through transactions in the services. */
+/** Requests and their step runs in Postgres. Status changes go through lifecycle/ (callers) and run-store.ts (workers). */
 @Injectable()
 export class OnboardingRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -64,11 +64,13 @@ export class OnboardingRepository {
     const rows = await db.$queryRaw<{ id: bigint; createdAt: Date }[]>`/* prepared */
       WITH r AS (
         INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by, idempotency_key, body_hash,
-                                        approvals_required, approval_rule, batch_id, origin, attempt, event_seq, created_at, updated_at)
+                                        approvals_required, approval_rule, batch_id, origin, attempt, event_seq, created_at, updated_at,
+                                        dry_run, mesh_wide_changes)
         VALUES (${r.id}::uuid, ${r.kind}::"RequestKind", ${r.cluster}, ${r.namespace}, ${r.meshName}, ${JSON.stringify(r.options)}::jsonb,
                 ${r.status}::"RequestStatus", ${r.requestedBy}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.approvalsRequired}, ${r.approvalRule},
                 ${r.batchId}::uuid, ${r.origin === null ? null : JSON.stringify(r.origin)}::jsonb, ${r.attempt}, ${r.eventSeq},
-                ${r.createdAt.toISOString()}::timestamptz, ${r.updatedAt.toISOString()}::timestamptz)
+                ${r.createdAt.toISOString()}::timestamptz, ${r.updatedAt.toISOString()}::timestamptz,
+                ${r.dryRun}::boolean, ${r.meshWideChanges}::text[])
         ON CONFLICT (requested_by, idempotency_key) DO NOTHING
         RETURNING id
       ), s AS (

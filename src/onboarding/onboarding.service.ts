@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
+import { meshWideChanges } from '../mesh/mesh-wide.js';
 import type { AuditEvent, OnboardingRequest, Prisma, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -13,7 +14,7 @@ import { QueueService } from '../queue/queue.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { currentOrigin } from '../observability/log-context.js';
 import type { Actor } from '../auth/actor.js';
-import { assertRole, assertScope, hasRole } from '../auth/scopes.js';
+import { assertRole, assertScope, hasMeshGrant, hasRole } from '../auth/scopes.js';
 import {
   ACTIVE_TARGET_INDEX,
   decodeCursor,
@@ -26,12 +27,25 @@ import {
 import { OnboardingPlan, PlannerService } from './planner.service.js';
 import { NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
+import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
+import { createTarget } from './lifecycle/transitions.js';
 
 /** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
 const requester = (actor: Actor) => (req: { cluster: string; namespace: string }) => {
   assertRole(actor, 'requester');
   assertScope(actor, req.cluster, req.namespace);
 };
+
+/** What submitting a planned request would need (shown by plan and dry run). */
+export interface PlanApproval {
+  meshWideChanges: string[];
+  meshGrant: boolean;
+  outcome: 'allowed' | 'needs-approval' | 'forbidden';
+  approvalsRequired: number;
+  rule: string | null;
+}
+
+export type PlanWithApproval = OnboardingPlan & { approval: PlanApproval };
 
 export interface CreateResult {
   request: RequestWithSteps;
@@ -53,25 +67,60 @@ export class OnboardingService {
     private readonly validator: RequestValidator,
     private readonly planner: PlannerService,
     private readonly metrics: MetricsService,
+    private readonly lifecycle: RequestLifecycle,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('ONBOARD', input, requester(actor)), actor, idempotencyKey);
+    return this.create(await this.validator.validate('ONBOARD', input, this.requester(actor)), actor, idempotencyKey);
   }
 
   async requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('OFFBOARD', input, requester(actor)), actor, idempotencyKey);
+    return this.create(await this.validator.validate('OFFBOARD', input, this.requester(actor)), actor, idempotencyKey);
   }
 
-  /** Plan only: nothing is stored, nothing is written to the cluster. */
-  async plan(kind: RequestKind, input: unknown, actor: Actor): Promise<OnboardingPlan> {
-    return this.planner.plan(await this.validator.validate(kind, input, requester(actor)));
+  /** Plan only: nothing is stored, nothing is written to the cluster. Says what submitting it would need. */
+  async plan(kind: RequestKind, input: unknown, actor: Actor): Promise<PlanWithApproval> {
+    return this.planNormalized(await this.validator.validate(kind, input, requester(actor)), actor);
   }
 
   /** The plan of an already validated request (batches plan each target). */
-  planNormalized(req: NormalizedRequest): Promise<OnboardingPlan> {
-    return this.planner.plan(req);
+  async planNormalized(req: NormalizedRequest, actor: Actor): Promise<PlanWithApproval> {
+    return { ...(await this.planner.plan(req)), approval: this.planApproval(req, actor) };
+  }
+
+  /**
+   * The approval a request needs, with the caller's mesh grant; refuses (403, nothing stored) a
+   * mesh-wide change without one when MESH_WIDE_CHANGES=refuse.
+   */
+  private approvalNeed(req: NormalizedRequest, actor: Actor) {
+    const grant = hasMeshGrant(actor, req.cluster, req.meshName);
+    return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, grant);
+  }
+
+  private planApproval(req: NormalizedRequest, actor: Actor): PlanApproval {
+    const meshGrant = hasMeshGrant(actor, req.cluster, req.meshName);
+    try {
+      const need = this.approvalNeed(req, actor);
+      return {
+        meshWideChanges: need.meshWideChanges,
+        meshGrant,
+        outcome: need.approvals > 0 ? 'needs-approval' : 'allowed',
+        approvalsRequired: need.approvals,
+        rule: need.rule,
+      };
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'MESH_WIDE_CHANGE_FORBIDDEN') throw err;
+      return { meshWideChanges: meshWideChanges(req.kind, req.options), meshGrant, outcome: 'forbidden', approvalsRequired: 0, rule: null };
+    }
+  }
+
+  /** Creating needs the requester role, the target in scope and, for a mesh-wide change, a grant or an approval. */
+  private requester(actor: Actor) {
+    return (req: NormalizedRequest) => {
+      requester(actor)(req);
+      this.approvalNeed(req, actor); // refuses before any cluster read or write
+    };
   }
 
   /** A request the caller may see (viewer and up, within its scopes). */
@@ -90,28 +139,10 @@ export class OnboardingService {
     return request;
   }
 
-  /** Queues a request stored by a dry run; its steps then report any drift from the stored plan. */
+  /** Queues a request stored by a dry run (or holds it for its approvals); steps then report drift from the plan. */
   async applyPlanned(id: string, actor: Actor): Promise<RequestWithSteps> {
-    const request = await this.own(id, actor);
-    if (request.status !== 'PLANNED') {
-      throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} is ${request.status}, not PLANNED`, { field: 'id' });
-    }
-    const waiting = request.approvalsRequired > 0;
-    let event;
-    try {
-      event = await this.prisma.$transaction(async (tx) => {
-        const { count } = await tx.onboardingRequest.updateMany({ where: { id, status: 'PLANNED' }, data: { status: waiting ? 'PENDING_APPROVAL' : 'QUEUED' } });
-        if (count !== 1) throw new DomainError('REQUEST_NOT_PLANNED', `request ${id} was applied concurrently`, { field: 'id' });
-        return this.audit.append(tx, this.event(request, actor, waiting ? 'request.pending-approval' : 'request.queued', {
-          message: `planned request applied by ${actor.id}${waiting ? `; waits for ${request.approvalsRequired} approval(s) (rule ${request.approvalRule})` : ''}`,
-        }));
-      });
-    } catch (err) {
-      throw await this.conflictOr(err, request.cluster, request.namespace);
-    }
-    await this.bus.publish([toProgressEvent(event)]);
-    if (!waiting) await this.enqueue(id);
-    return (await this.requests.findById(id))!;
+    await this.own(id, actor);
+    return this.lifecycle.apply(id, actor);
   }
 
   /**
@@ -119,78 +150,17 @@ export class OnboardingService {
    * and stops before its next step (never in the middle of a write).
    */
   async cancel(id: string, actor: Actor, reason?: string | null): Promise<RequestWithSteps> {
-    const request = await this.own(id, actor);
-    const pending = ['PLANNED', 'PENDING_APPROVAL', 'QUEUED'] as const;
-    const event = await this.prisma.$transaction(async (tx) => {
-      const now = await tx.onboardingRequest.updateMany({
-        where: { id, status: { in: [...pending] } },
-        data: { status: 'CANCELLED', finishedAt: new Date(), cancelRequested: true, errorCode: 'CANCELLED', errorMessage: reason ?? 'cancelled' },
-      });
-      if (now.count === 1) {
-        await tx.stepRun.updateMany({ where: { requestId: id, status: 'PENDING' }, data: { status: 'CANCELLED' } });
-        return this.audit.append(tx, this.event(request, actor, 'request.cancelled', { message: `cancelled by ${actor.id} before it started`, reason: reason ?? null, status: 'CANCELLED' }));
-      }
-      const later = await tx.onboardingRequest.updateMany({ where: { id, status: 'RUNNING', cancelRequested: false }, data: { cancelRequested: true } });
-      if (later.count === 1) {
-        return this.audit.append(tx, this.event(request, actor, 'request.cancel-requested', { message: `cancellation requested by ${actor.id}; stops before the next step`, reason: reason ?? null }));
-      }
-      return null;
-    });
-    if (!event) {
-      const current = await this.get(id);
-      if (current.status === 'RUNNING') return current; // already flagged
-      throw new DomainError('REQUEST_NOT_CANCELLABLE', `request ${id} is ${current.status}`, { field: 'id' });
-    }
-    await this.bus.publish([toProgressEvent(event)]);
-    if (event.action === 'request.cancelled') {
-      this.metrics.requests.inc({ kind: request.kind, status: 'CANCELLED' });
-      await this.queue.remove(id).catch(() => undefined);
-    }
-    return this.get(id);
+    await this.own(id, actor);
+    return this.lifecycle.cancel(id, actor, reason ?? null);
   }
 
-  /** Retries a failed or cancelled request as a new attempt, from its first unfinished step. */
+  /**
+   * Retries a failed or cancelled request as a new attempt, from its first unfinished step; one that
+   * still lacks approvals waits for them again, a dry run never applied is a plan again.
+   */
   async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
-    const request = await this.own(id, actor);
-    if (request.status !== 'FAILED' && request.status !== 'CANCELLED') {
-      throw new DomainError('REQUEST_NOT_RETRYABLE', `only FAILED or CANCELLED requests can be retried; ${id} is ${request.status}`, { field: 'id' });
-    }
-    const from = request.steps.find((s) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED')?.name ?? null;
-    let event;
-    try {
-      event = await this.prisma.$transaction(async (tx) => {
-        const { count } = await tx.onboardingRequest.updateMany({
-          where: { id, status: request.status },
-          data: {
-            status: 'QUEUED',
-            attempt: { increment: 1 },
-            cancelRequested: false,
-            errorCode: null,
-            errorMessage: null,
-            finishedAt: null,
-            claimedBy: null,
-            heartbeatAt: null,
-          },
-        });
-        if (count !== 1) throw new DomainError('REQUEST_NOT_RETRYABLE', `request ${id} changed concurrently`, { field: 'id' });
-        await tx.stepRun.updateMany({ where: { requestId: id, status: { in: ['FAILED', 'CANCELLED', 'RUNNING'] } }, data: { status: 'PENDING' } });
-        return this.audit.append(tx, this.event(request, actor, 'request.retried', {
-          message: `attempt ${request.attempt + 1} requested by ${actor.id}${from ? `, resuming at step ${from}` : ''}`,
-          attempt: request.attempt + 1,
-          fromStep: from,
-        }));
-      });
-    } catch (err) {
-      throw await this.conflictOr(err, request.cluster, request.namespace);
-    }
-    await this.bus.publish([toProgressEvent(event)]);
-    this.metrics.requests.inc({ kind: request.kind, status: 'QUEUED' });
-    await this.enqueue(id);
-    return this.get(id);
-  }
-
-  private event(request: RequestWithSteps, actor: Actor, action: string, data: Record<string, unknown>) {
-    return { requestId: request.id, actor: actor.id, action, cluster: request.cluster, namespace: request.namespace, target: `namespaces/${request.namespace}`, data };
+    await this.own(id, actor);
+    return this.lifecycle.retry(id, actor);
   }
 
   async get(id: string): Promise<RequestWithSteps> {
@@ -225,7 +195,7 @@ export class OnboardingService {
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
       if (earlier) return this.replay(earlier, bodyHash);
     }
-    const draft = await this.draft(req);
+    const draft = await this.draft(req, actor);
     let inserted;
     try {
       // One statement (request + step runs + first audit event): atomic on its own, one round trip.
@@ -253,7 +223,7 @@ export class OnboardingService {
    * authorized first, then all rows are stored in one transaction, then enqueued.
    */
   async createBatch(kind: RequestKind, targets: NormalizedRequest[], actor: Actor): Promise<{ batchId: string; requests: RequestWithSteps[] }> {
-    const drafts = await Promise.all(targets.map((t) => this.draft(t)));
+    const drafts = await Promise.all(targets.map((t) => this.draft(t, actor)));
     const batchId = randomUUID();
     let events;
     try {
@@ -277,13 +247,13 @@ export class OnboardingService {
   }
 
   /** Everything decided before the transaction: id, steps (or the dry-run plan), approval need. */
-  private async draft(req: NormalizedRequest) {
+  private async draft(req: NormalizedRequest, actor: Actor) {
     const id = randomUUID();
     const createdAt = new Date();
+    const need = this.approvalNeed(req, actor);
     const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
     const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
-    const need = approvalNeed(this.config.approvalPolicy, req);
-    const status: RequestStatus = plan ? 'PLANNED' : need.approvals > 0 ? 'PENDING_APPROVAL' : 'QUEUED';
+    const status: RequestStatus = createTarget(req.dryRun, need.approvals);
     return { req, id, createdAt, plan, steps, need, status };
   }
 
@@ -342,6 +312,10 @@ export class OnboardingService {
       finishedAt: null,
       approvalRule: need.rule,
       approvalsRequired: need.approvals,
+      approvalsGiven: 0,
+      dryRun: req.dryRun,
+      appliedAt: null,
+      meshWideChanges: need.meshWideChanges,
       batchId: extra.batchId ?? null,
       origin: (currentOrigin() as Prisma.JsonObject | null) ?? null,
     };
@@ -354,6 +328,7 @@ export class OnboardingService {
       status,
       approvalsRequired: need.approvals,
       approvalRule: need.rule,
+      meshWideChanges: need.meshWideChanges,
       kind: req.kind,
       meshName: req.meshName,
       options: req.options,
@@ -391,13 +366,8 @@ export class OnboardingService {
   }
 
   /** Enqueue after commit; if Redis is away the sweeper enqueues it later from Postgres. */
-  async enqueue(id: string): Promise<void> {
-    try {
-      await this.queue.enqueue(id);
-    } catch (err) {
-      // The row is committed as QUEUED; the sweeper enqueues it once Redis is back.
-      this.logger.warn(`request ${id} stored but not enqueued yet: ${(err as Error).message}`);
-    }
+  enqueue(id: string): Promise<void> {
+    return this.lifecycle.enqueue(id);
   }
 
   private async conflictOr(err: unknown, cluster: string, namespace: string): Promise<unknown> {

@@ -2,6 +2,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { AuditEvent, RequestStatus } from '../generated/prisma/client.js';
 import type { PrismaService } from '../database/prisma.service.js';
 import type { NewAuditEvent } from '../audit/audit.repository.js';
+import { permits } from './lifecycle/transitions.js';
 
 const { sql, join, empty } = Prisma;
 
@@ -55,12 +56,16 @@ export class RunStore {
 
   /** The claim: compare-and-swap on what `expected` saw, with the request.started/resumed event. */
   async claim(requestId: string, workerId: string, expected: ClaimExpectation, event: NewAuditEvent): Promise<WrittenEvent | undefined> {
+    if (!permits('claim', expected.status, 'RUNNING')) return undefined;
     const now = new Date();
     const rows = await this.prisma.$queryRaw<WrittenEvent[]>(this.statement(
       sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz, started_at = ${expected.startedAt ?? now}::timestamptz,
           event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
+      // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
       sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
-          AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
+          AND approvals_given >= approvals_required
+          AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text
+          AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
       empty,
       event,
     ));
@@ -80,6 +85,7 @@ export class RunStore {
     else {
       sets.push(sql`heartbeat_at = ${now}::timestamptz`);
       if (r?.kind === 'finish') {
+        if (!permits('finish', 'RUNNING', r.status)) throw new Error(`finish to ${r.status} is not a lifecycle transition`);
         sets.push(sql`status = ${r.status}::"RequestStatus", finished_at = ${r.finishedAt}::timestamptz, claimed_by = NULL,
                       error_code = ${r.errorCode}::text, error_message = ${r.errorMessage}::text`);
       }

@@ -12,14 +12,21 @@ const POLICY = {
 
 describe('approvals (a workflow engine over GraphQL, approvers over REST)', () => {
   let s: Stack;
-  const token = {} as Record<'requester' | 'approver1' | 'approver2' | 'viewer', string>;
+  const token = {} as Record<'requester' | 'approver1' | 'approver2' | 'meshApprover' | 'viewer', string>;
   const as = (who: keyof typeof token) => ({ authorization: `Bearer ${token[who]}` });
 
   beforeAll(async () => {
     s = await startStack({ env: { APPROVAL_POLICY: JSON.stringify(POLICY) } });
-    const roles = { requester: ['requester'], approver1: ['approver'], approver2: ['approver'], viewer: ['viewer'] } as const;
+    const roles = {
+      requester: ['requester'],
+      approver1: ['approver'],
+      approver2: ['approver'],
+      meshApprover: ['approver'],
+      viewer: ['viewer'],
+    } as const;
     for (const [who, r] of Object.entries(roles)) {
-      const res = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(who), roles: r, scopes: ['*/*'] });
+      const scopes = who === 'meshApprover' ? ['*/*', '*/mesh:osm'] : ['*/*'];
+      const res = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(who), roles: r, scopes });
       token[who as keyof typeof token] = res.body.token;
     }
   });
@@ -106,8 +113,15 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     expect(plain.body).toMatchObject({ status: 'QUEUED', request: { approvalsRequired: 0 } });
     await waitForStatus(s.url, plain.body.id, ['SUCCEEDED']);
     const permissive = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } }, as('requester'));
-    expect(permissive.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { approvalsRequired: 1, approvalRule: 'mesh-wide-change' } });
-    const ok = await http(s.url, 'POST', `/v1/onboardings/${permissive.body.id}/approve`, {}, as('approver2'));
+    expect(permissive.body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { approvalsRequired: 1, approvalRule: 'mesh-wide-change, builtin:mesh-wide', meshWideChanges: ['permissive-mode-on'] },
+    });
+    // A mesh-wide change is decided only by an approver with a mesh grant.
+    const scoped = await http(s.url, 'POST', `/v1/onboardings/${permissive.body.id}/approve`, {}, as('approver2'));
+    expect(scoped.status).toBe(403);
+    expect(scoped.body.error.code).toBe('MESH_GRANT_REQUIRED');
+    const ok = await http(s.url, 'POST', `/v1/onboardings/${permissive.body.id}/approve`, {}, as('meshApprover'));
     expect(ok.body.status).toBe('QUEUED');
     expect((await waitForStatus(s.url, permissive.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
   });

@@ -132,6 +132,16 @@ export class PlannedStepModel {
   @Field(() => StepErrorModel, { nullable: true, description: 'the step would refuse' }) error!: StepErrorModel | null;
 }
 
+@ObjectType('PlanApproval')
+export class PlanApprovalModel {
+  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes the request makes' }) meshWideChanges!: string[];
+  @Field({ description: 'the caller holds a mesh grant (admin, or scope <cluster>/mesh:<mesh>)' }) meshGrant!: boolean;
+  @Field({ description: 'allowed | needs-approval | forbidden (mesh-wide change without a grant, MESH_WIDE_CHANGES=refuse)' })
+  outcome!: string;
+  @Field(() => Int, { description: 'distinct approvals it would wait for' }) approvalsRequired!: number;
+  @Field(() => String, { nullable: true, description: 'the approval rule(s) that apply' }) rule!: string | null;
+}
+
 @ObjectType('OnboardingPlan')
 export class OnboardingPlanModel {
   @Field(() => RequestKind) kind!: RequestKind;
@@ -142,6 +152,8 @@ export class OnboardingPlanModel {
   @Field(() => [PlannedStepModel]) steps!: PlannedStepModel[];
   @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
   @Field({ description: 'a step would refuse: applying now would fail' }) blocked!: boolean;
+  @Field(() => PlanApprovalModel, { description: 'what submitting this request would need before it runs' })
+  approval!: PlanApprovalModel;
 }
 
 @InputType()
@@ -196,7 +208,11 @@ export class OnboardingRequestModel {
   @Field(() => Int) attempt!: number;
   @Field(() => String, { nullable: true }) batchId!: string | null;
   @Field(() => Int, { description: 'distinct approvers the approval policy requires (0 = none)' }) approvalsRequired!: number;
+  @Field(() => Int, { description: 'distinct approvals given so far (they stay counted across retries)' })
+  approvalsGiven!: number;
   @Field(() => String, { nullable: true, description: 'the approval rule that applies' }) approvalRule!: string | null;
+  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant' })
+  meshWideChanges!: string[];
   @Field(() => [ApprovalModel]) approvals!: ApprovalModel[];
   @Field(() => Int, { description: 'cursor of the latest progress event' }) lastEventCursor!: number;
   @Field() createdAt!: string;
