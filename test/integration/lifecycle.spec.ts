@@ -2,10 +2,12 @@
 // approval invariant on every path (create, approve, reject, cancel, retry, apply, batches, a job
 // enqueued behind the lifecycle's back, raw SQL), and the role × scope × path matrix, over REST and
 // GraphQL. Every refusal is checked for "no cluster write".
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { QueueService } from '../../src/queue/queue.service.js';
-import { allowedChanges } from '../../src/onboarding/lifecycle/transitions.js';
+import { allowedChanges, TRANSITIONS } from '../../src/onboarding/lifecycle/transitions.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
@@ -66,6 +68,17 @@ describe('request lifecycle', () => {
         const { rows } = await db.query('SELECT onboarding_request_transition_allowed($1, $2) AS ok', [from, to]);
         expect({ pair: `${from ?? ''}>${to}`, ok: rows[0].ok }).toEqual({ pair: `${from ?? ''}>${to}`, ok: allowed.has(`${from ?? ''}>${to}`) });
       }
+    }
+  });
+
+  it('is the table the README shows', async () => {
+    const readme = await readFile(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('### The request lifecycle'), readme.indexOf('### Mesh-wide changes'));
+    for (const [name, t] of Object.entries(TRANSITIONS)) {
+      const row = table.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+      expect(row, `README row for ${name}`).toBeDefined();
+      for (const status of [...t.to, ...t.from.filter((f) => f !== null)]) expect(row, name).toContain(`\`${status}\``);
+      for (const action of t.audit) expect(row, name).toContain(`\`${action}\``);
     }
   });
 
