@@ -577,7 +577,9 @@ const FIELD_DOCS: Partial<Record<BodyName, Record<string, string>>> = {
     dryRun: 'store the request as PLANNED with its plan instead of queueing it (apply later with `/apply`)',
     sidecarInjection: '`enabled` (default) or `disabled` (`--disable-sidecar-injection`)',
     prerequisites: 'application checks (UID 1500, reserved ports, …) run first; `acceptErrors` lists diagnostic codes not to block on',
-    trafficPolicy: '`permissive` mode, or `smi` with the SMI objects to create',
+    trafficPolicy:
+      '`permissive` mode (mesh-wide), or `smi` with the SMI objects to create; `switchMeshToSmi: true` also turns ' +
+      'permissive mode off for the whole mesh (mesh-wide)',
     apiServerAccess: 'let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts',
     appProtocols: "set Service ports' `appProtocol`",
     restart: '`kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments`',

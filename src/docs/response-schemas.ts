@@ -44,7 +44,10 @@ export const RequestOptionsSchema = z
     sidecarInjection: z.enum(['enabled', 'disabled']),
     prerequisites: z.strictObject({ enabled: z.boolean(), acceptErrors: z.array(z.string()) }),
     trafficPolicy: z
-      .union([z.strictObject({ mode: z.literal('permissive') }), z.strictObject({ mode: z.literal('smi'), smi: SmiSchema })])
+      .union([
+        z.strictObject({ mode: z.literal('permissive') }),
+        z.strictObject({ mode: z.literal('smi'), smi: SmiSchema, switchMeshToSmi: z.literal(true).optional() }),
+      ])
       .nullable(),
     apiServerAccess: z
       .union([

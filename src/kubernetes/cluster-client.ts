@@ -187,6 +187,12 @@ export class ClusterClient {
       this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
     ) as Promise<{ items: T[] }>;
   }
+  /** One list across every namespace (`/apis/<group>/<version>/<plural>`), e.g. every TrafficTarget of a cluster. */
+  listCustomAllNamespaces<T extends KubeObject = KubeObject>(ref: CustomResourceRef): Promise<{ items: T[] }> {
+    return this.call('list', `${ref.plural}.${ref.group}`, `list ${ref.plural}.${ref.group} in all namespaces`, (o) =>
+      this.custom.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural }, o),
+    ) as Promise<{ items: T[] }>;
+  }
   createCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, body: KubeObject): Promise<T> {
     return this.call('create', `${ref.plural}.${ref.group}`, `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`, (o) =>
       this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),

@@ -121,7 +121,12 @@ export const OnboardingInputSchema = z
       })
       .nullish(),
     trafficPolicy: z
-      .strictObject({ mode: z.enum(['permissive', 'smi'], { error: 'must be permissive or smi' }), smi: SmiSchema.optional() })
+      .strictObject({
+        mode: z.enum(['permissive', 'smi'], { error: 'must be permissive or smi' }),
+        smi: SmiSchema.optional(),
+        // Mesh-wide: turns permissive mode off, so traffic everywhere in the mesh needs TrafficTargets.
+        switchMeshToSmi: z.boolean().optional(),
+      })
       .nullish(),
     apiServerAccess: z
       .strictObject({
@@ -143,8 +148,11 @@ export const OnboardingInputSchema = z
     metrics: z.boolean().nullish(),
   })
   .superRefine((v, ctx) => {
-    if (v.trafficPolicy?.mode === 'smi' && !v.trafficPolicy.smi) {
-      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'required when mode is smi' });
+    if (v.trafficPolicy?.mode === 'smi' && !v.trafficPolicy.smi && v.trafficPolicy.switchMeshToSmi !== true) {
+      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'required when mode is smi (unless switchMeshToSmi)' });
+    }
+    if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.switchMeshToSmi !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'switchMeshToSmi'], message: 'only allowed when mode is smi' });
     }
     if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.smi) {
       ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'only allowed when mode is smi' });
@@ -192,7 +200,8 @@ export type SmiObjects = z.infer<typeof SmiSchema>;
 export interface RequestOptions {
   sidecarInjection: 'enabled' | 'disabled';
   prerequisites: { enabled: boolean; acceptErrors: string[] };
-  trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects } | null;
+  /** `switchMeshToSmi` is present only when true (older requests' normalized form stays the same). */
+  trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects; switchMeshToSmi?: true } | null;
   apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
   appProtocols: { service: string; port: string; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
   restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
@@ -209,7 +218,11 @@ export function onboardingOptions(i: OnboardingInput): RequestOptions {
     trafficPolicy: !i.trafficPolicy
       ? null
       : i.trafficPolicy.mode === 'smi'
-        ? { mode: 'smi', smi: i.trafficPolicy.smi! }
+        ? {
+            mode: 'smi',
+            smi: i.trafficPolicy.smi ?? { trafficTargets: [], httpRouteGroups: [], tcpRoutes: [], trafficSplits: [] },
+            ...(i.trafficPolicy.switchMeshToSmi === true ? { switchMeshToSmi: true as const } : {}),
+          }
         : { mode: 'permissive' },
     apiServerAccess: !i.apiServerAccess
       ? null

@@ -103,6 +103,12 @@ describe('mesh-wide changes need mesh-level authority', () => {
     const gq = await gql(held.url, 'query($i: OnboardingInput!) { planOnboarding(input: $i) { approval { outcome meshWideChanges } } }',
       { i: body }, as('requester'));
     expect(gq.data.planOnboarding.approval.outcome).toBe('needs-approval');
+
+    // Switching the mesh to SMI mode is mesh-wide too.
+    const smi = await http(held.url, 'POST', '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'smi', switchMeshToSmi: true } }, as('requester'));
+    expect(smi.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { meshWideChanges: ['permissive-mode-off'] } });
+    await http(held.url, 'POST', `/v1/onboardings/${smi.body.id}/cancel`, {}, as('requester'));
   });
 
   it('with MESH_WIDE_CHANGES=refuse, refuses a caller without a grant with 403 before anything is stored', async () => {

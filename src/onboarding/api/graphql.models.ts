@@ -40,6 +40,11 @@ export class SmiInput {
 export class TrafficPolicyInput {
   @Field({ description: '"permissive" (mesh-wide!) or "smi"' }) mode!: string;
   @Field(() => SmiInput, { nullable: true }) smi?: SmiInput;
+  @Field({
+    nullable: true,
+    description: 'mode smi: also switch the whole mesh to SMI mode (permissive off; mesh-wide, needs a mesh grant)',
+  })
+  switchMeshToSmi?: boolean;
 }
 
 @InputType()

@@ -1,6 +1,6 @@
 import { DomainError } from '../../common/domain-error.js';
 import type { KubeObject } from '../../kubernetes/cluster-client.js';
-import { CRD, MESH_CONFIG_NAME } from '../../mesh/osm.js';
+import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
 import { isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
 import type { SmiObjects } from '../onboarding.input.js';
 import { desiredObjectChange, getOptional, meshConfigTarget, readMeshConfig, writeCustomChange } from './api-server-access.step.js';
@@ -73,7 +73,7 @@ export class TrafficPolicyStep implements OnboardingStep {
       resourceVersion: mc.metadata?.resourceVersion,
       enablePermissiveTrafficPolicyMode: permissive ?? null,
     };
-    const facts = { mode: policy.mode, meshConfigNamespace: info.controlPlaneNamespace };
+    const facts: Record<string, unknown> = { mode: policy.mode, meshConfigNamespace: info.controlPlaneNamespace };
 
     if (policy.mode === 'permissive') {
       const diagnostics: Diagnostic[] = [
@@ -125,11 +125,29 @@ export class TrafficPolicyStep implements OnboardingStep {
     }
     const created = changes.filter((c) => c.action === 'create').length;
     const updated = changes.length - created;
+    let summary = changes.length
+      ? `SMI policies in ${request.namespace}: ${created} to create, ${updated} to update, ${desired.length - changes.length} unchanged`
+      : `all ${desired.length} SMI object(s) in ${request.namespace} are up to date`;
+    if (policy.switchMeshToSmi) {
+      // After the namespace's own objects, so its TrafficTargets exist when permissive mode goes off.
+      const preflight = await namespacesLosingTraffic(kube, request.meshName, request.namespace, desired);
+      diagnostics.splice(0, diagnostics.length, ...preflight.diagnostics);
+      if (permissive !== false) {
+        changes.push({
+          action: 'patch',
+          target: meshConfigTarget(info.controlPlaneNamespace),
+          patchType: 'merge',
+          body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: false } } },
+        });
+        summary += `; switch mesh ${request.meshName} to SMI mode (permissive off in ${info.controlPlaneNamespace}/${MESH_CONFIG_NAME})`;
+      } else {
+        summary += `; mesh ${request.meshName} is already in SMI mode`;
+      }
+      facts.withoutTrafficTargets = preflight.without;
+    }
     return {
       changes,
-      summary: changes.length
-        ? `SMI policies in ${request.namespace}: ${created} to create, ${updated} to update, ${desired.length - changes.length} unchanged`
-        : `all ${desired.length} SMI object(s) in ${request.namespace} are up to date`,
+      summary,
       before: {
         meshConfig: meshConfigBefore,
         objects: desired.map((d, i) => ({ kind: d.ref.kind, name: d.name, object: objectImage(existing[i]) })),
@@ -151,11 +169,54 @@ export class TrafficPolicyStep implements OnboardingStep {
           ? {
               kind: CRD.meshConfig.kind,
               resourceVersion: written?.metadata?.resourceVersion,
-              enablePermissiveTrafficPolicyMode: (written?.spec?.traffic as Record<string, unknown> | undefined)?.enablePermissiveTrafficPolicyMode,
+              enablePermissiveTrafficPolicyMode: (written?.spec?.traffic as Record<string, unknown> | undefined)
+                ?.enablePermissiveTrafficPolicyMode,
             }
           : objectImage(written),
       );
     }
     return { after };
   }
+}
+
+/**
+ * Pre-flight of a switch to SMI mode: the namespaces of the mesh (labelled monitored-by=<mesh>) that
+ * have no TrafficTarget and so lose all inbound traffic once permissive mode is off (osm-edge then
+ * allows only what a TrafficTarget names). Two list calls whatever the mesh's size: its namespaces,
+ * and every TrafficTarget of the cluster. The request's own namespace counts as covered when the
+ * request brings TrafficTargets.
+ */
+async function namespacesLosingTraffic(
+  kube: StepContext['kube'],
+  meshName: string,
+  own: string,
+  desired: DesiredPolicyObject[],
+): Promise<{ without: string[]; diagnostics: Diagnostic[] }> {
+  const meshNamespaces = (await kube.listNamespaces({ labelSelector: `${MONITORED_BY_LABEL}=${meshName}` })).items
+    .map((n) => n.metadata?.name ?? '')
+    .filter(Boolean);
+  const targets = await kube.listCustomAllNamespaces(CRD.trafficTarget);
+  const covered = new Set(targets.items.map((t) => t.metadata?.namespace ?? ''));
+  if (desired.some((d) => d.ref.kind === CRD.trafficTarget.kind)) covered.add(own);
+  const without = [...new Set([...meshNamespaces, own])].filter((n) => !covered.has(n)).sort();
+  const diagnostics: Diagnostic[] = [
+    {
+      code: 'SMI_MODE_IS_MESH_WIDE',
+      level: 'warning',
+      object: `meshconfigs/${MESH_CONFIG_NAME}`,
+      message: `switching mesh ${meshName} to SMI mode turns permissive mode off for all of its ${meshNamespaces.length} namespace(s): ` +
+        'traffic is then denied unless a TrafficTarget allows it',
+    },
+  ];
+  if (without.length) {
+    diagnostics.push({
+      code: 'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
+      level: 'warning',
+      object: `namespaces/${without[0]}`,
+      message: `${without.length} namespace(s) of mesh ${meshName} have no TrafficTarget and would lose their inbound ` +
+        `traffic: ${without.join(', ')}`,
+      hint: 'create TrafficTargets for them first (or onboard them with trafficPolicy.mode smi and their objects)',
+    });
+  }
+  return { without, diagnostics };
 }
