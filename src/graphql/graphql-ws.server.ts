@@ -6,7 +6,7 @@
 // validation rules (depth, cost, aliases, introspection). A revocation closes open sockets at once.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import type { ExecutionArgs, ExecutionResult, FormattedExecutionResult, GraphQLError, GraphQLSchema } from 'graphql';
@@ -49,6 +49,7 @@ type WsContext = Context<Record<string, unknown> | undefined, Extra>;
 
 @Injectable()
 export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(GraphQLWsServer.name);
   private readonly addressOf: AddressOf;
   private wss?: WebSocketServer;
   private dispose?: () => Promise<void>;
@@ -92,6 +93,12 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
       },
       wss,
     );
+    // graphql-ws prints every socket error with console.error; an oversized message (ws closes it
+    // with 1009 itself) or a reset is the client's doing, not ours: one debug line, and no log flood.
+    wss.on('connection', (socket: WebSocket) => {
+      socket.removeAllListeners('error');
+      socket.on('error', (err) => this.logger.debug(`graphql-ws socket: ${err.message}`));
+    });
     this.dispose = async () => {
       await disposable.dispose();
     };
