@@ -60,7 +60,11 @@ export class AuthFailureLimiter {
 }
 
 function tooMany(retryAfterSeconds: number): DomainError {
-  return new DomainError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfterSeconds}s`, {
-    details: { retryAfterSeconds },
-  });
+  return new DomainError(
+    'RATE_LIMITED',
+    `too many failed authentications from this address; retry in ${retryAfterSeconds}s`,
+    {
+      details: { retryAfterSeconds },
+    },
+  );
 }

@@ -37,9 +37,12 @@ export class Authenticator {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     const logger = new Logger(Authenticator.name);
-    if (config.auth.mode === 'none') logger.warn('AUTH_MODE=none: every caller is an anonymous admin; never use this outside development');
+    if (config.auth.mode === 'none')
+      logger.warn('AUTH_MODE=none: every caller is an anonymous admin; never use this outside development');
     else if (!config.auth.adminToken && !config.auth.jwt) {
-      logger.warn('no OSM_ONBOARDING_ADMIN_TOKEN and no AUTH_JWKS_URL: only API tokens already in the database can authenticate');
+      logger.warn(
+        'no OSM_ONBOARDING_ADMIN_TOKEN and no AUTH_JWKS_URL: only API tokens already in the database can authenticate',
+      );
     }
     this.failures = new Counter({
       name: 'osm_onboarding_auth_failures_total',
@@ -54,7 +57,8 @@ export class Authenticator {
    * credential that was already admitted (an operation on an open WebSocket).
    */
   async authenticate(header: unknown, address?: string): Promise<Authentication> {
-    if (this.config.auth.mode === 'none') return { actor: ANONYMOUS, credential: { key: 'anonymous', kind: 'anonymous' } };
+    if (this.config.auth.mode === 'none')
+      return { actor: ANONYMOUS, credential: { key: 'anonymous', kind: 'anonymous' } };
     if (address !== undefined) {
       try {
         this.limiter.assertAllowed(address);
@@ -95,7 +99,8 @@ export class Authenticator {
       return { actor: found.actor, credential: { key, kind: 'jwt', expiresAt: found.expiresAt } };
     }
     const found = await this.tokens.authenticate(secret);
-    if (!found) throw this.refuse(TOKEN_FORMAT.test(secret) ? 'invalid' : 'malformed', 'invalid, expired or revoked token');
+    if (!found)
+      throw this.refuse(TOKEN_FORMAT.test(secret) ? 'invalid' : 'malformed', 'invalid, expired or revoked token');
     return { actor: found.actor, credential: { key: found.hash, kind: found.kind, expiresAt: found.expiresAt } };
   }
 

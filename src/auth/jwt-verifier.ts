@@ -56,15 +56,26 @@ export class JwtVerifier {
     }
     if (!payload.sub || payload.exp === undefined) return null;
     // Other applications' roles may share the claim: unknown role names are ignored, not an error.
-    const roles = claimList(payload[jwt.rolesClaim], jwt.rolesClaim).filter((r): r is Role => (ROLES as readonly string[]).includes(r));
+    const roles = claimList(payload[jwt.rolesClaim], jwt.rolesClaim).filter((r): r is Role =>
+      (ROLES as readonly string[]).includes(r),
+    );
     const scopes = claimList(payload[jwt.scopesClaim], jwt.scopesClaim);
     const bad = scopes.find((s) => !SCOPE_PATTERN.test(s));
     if (bad !== undefined) {
-      throw new DomainError('INVALID_TOKEN_CLAIMS', `the token's ${jwt.scopesClaim} claim holds "${bad.slice(0, 100)}", not a <cluster>/<namespace> scope`, {
-        hint: 'fix the identity provider mapping; scopes look like prod/team-a-* or */*',
-      });
+      throw new DomainError(
+        'INVALID_TOKEN_CLAIMS',
+        `the token's ${jwt.scopesClaim} claim holds "${bad.slice(0, 100)}", not a <cluster>/<namespace> scope`,
+        {
+          hint: 'fix the identity provider mapping; scopes look like prod/team-a-* or */*',
+        },
+      );
     }
-    const actor: Actor = { id: `oidc:${payload.sub}`, kind: 'oidc', roles: [...new Set(roles)], scopes: [...new Set(scopes)] };
+    const actor: Actor = {
+      id: `oidc:${payload.sub}`,
+      kind: 'oidc',
+      roles: [...new Set(roles)],
+      scopes: [...new Set(scopes)],
+    };
     const expiresAt = payload.exp * 1000;
     await this.identities.seen(actor, (payload.iat ?? 0) * 1000, expiresAt);
     return { actor, expiresAt };

@@ -79,7 +79,9 @@ export class SessionRegistry implements OnModuleInit, OnModuleDestroy {
       where: { tokenHash: { in: tokens } },
       select: { tokenHash: true, revokedAt: true, expiresAt: true },
     });
-    const valid = new Set(rows.filter((r) => !r.revokedAt && (!r.expiresAt || r.expiresAt.getTime() > now)).map((r) => r.tokenHash));
+    const valid = new Set(
+      rows.filter((r) => !r.revokedAt && (!r.expiresAt || r.expiresAt.getTime() > now)).map((r) => r.tokenHash),
+    );
     for (const key of tokens) if (!valid.has(key)) this.end(key, 'revoked');
   }
 }

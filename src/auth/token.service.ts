@@ -127,7 +127,8 @@ export class TokenService implements OnModuleInit {
     const digest = createHash('sha256').update(secret).digest();
     const hash = digest.toString('hex');
     if (this.adminHash && timingSafeEqual(digest, this.adminHash)) {
-      return { actor: { id: `token:${BOOTSTRAP_ADMIN}`, kind: 'token', roles: ['admin'], scopes: ['*/*'] }, hash, kind: 'admin' };
+      const actor: Actor = { id: `token:${BOOTSTRAP_ADMIN}`, kind: 'token', roles: ['admin'], scopes: ['*/*'] };
+      return { actor, hash, kind: 'admin' };
     }
     if (!TOKEN_FORMAT.test(secret)) return null;
     const hit = this.valid.get(hash);
@@ -147,7 +148,8 @@ export class TokenService implements OnModuleInit {
       expiresAt: row.expiresAt?.getTime(),
     };
     this.valid.set(hash, found);
-    void this.prisma.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+    const used = { where: { id: row.id }, data: { lastUsedAt: new Date() } };
+    void this.prisma.apiToken.update(used).catch(() => undefined);
     return found;
   }
 
@@ -155,7 +157,8 @@ export class TokenService implements OnModuleInit {
     assertRole(actor, 'admin');
     const i = parseInput(CreateTokenSchema, input);
     if (isReservedTokenName(i.name)) {
-      throw new DomainError('TOKEN_NAME_RESERVED', `the token name ${i.name} is reserved for a built-in actor`, { field: 'name' });
+      const message = `the token name ${i.name} is reserved for a built-in actor`;
+      throw new DomainError('TOKEN_NAME_RESERVED', message, { field: 'name' });
     }
     const secret = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     try {

@@ -11,8 +11,10 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: "the caller's roles do not allow the operation, or the target is outside its scopes",
   TOKEN_NOT_FOUND: 'unknown token id',
   TOKEN_NAME_TAKEN: 'a token with this name exists',
-  TOKEN_NAME_RESERVED: 'the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id',
-  INVALID_TOKEN_CLAIMS: 'an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`)',
+  TOKEN_NAME_RESERVED:
+    'the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id',
+  INVALID_TOKEN_CLAIMS:
+    'an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`)',
   REQUEST_NOT_FOUND: 'unknown request id (also: no such route)',
   CLUSTER_NOT_FOUND: '`cluster` is not a kubeconfig context',
   MESH_NOT_FOUND: 'no Deployment is labelled `meshName=<meshName>`',

@@ -21,6 +21,12 @@ export function edgeError(err: unknown): GraphQLError {
 /** graphql-js's own parse/validation errors, with the code Apollo gives them over HTTP. */
 export function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {
   return errors.map(
-    (e) => new graphqlJs.GraphQLError(e.message, { nodes: e.nodes, source: e.source, positions: e.positions, extensions: { code } }),
+    (e) =>
+      new graphqlJs.GraphQLError(e.message, {
+        nodes: e.nodes,
+        source: e.source,
+        positions: e.positions,
+        extensions: { code },
+      }),
   );
 }

@@ -71,7 +71,10 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     const server = this.adapterHost.httpAdapter?.getHttpServer();
     if (!server) return;
     const schema = this.schemaHost.schema;
-    const rules = [...graphqlJs.specifiedRules, ...graphqlValidationRules(this.config.graphql, { introspection: true })];
+    const rules = [
+      ...graphqlJs.specifiedRules,
+      ...graphqlValidationRules(this.config.graphql, { introspection: true }),
+    ];
     const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD });
     this.wss = wss;
     const disposable = useServer<Record<string, unknown> | undefined, Extra>(
@@ -115,11 +118,17 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
   /** Before the WebSocket exists: the path, and an address over its failed-authentication budget. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== WS_PATH || !this.wss) return refuseUpgrade(socket, 404, { code: 'REQUEST_NOT_FOUND', message: 'no such route' });
+    if (path !== WS_PATH || !this.wss)
+      return refuseUpgrade(socket, 404, { code: 'REQUEST_NOT_FOUND', message: 'no such route' });
     const seconds = this.failures.blockedFor(this.addressOf(req));
     if (seconds > 0) {
       const message = `too many failed authentications from this address; retry in ${seconds}s`;
-      return refuseUpgrade(socket, 429, { code: 'RATE_LIMITED', message, details: { retryAfterSeconds: seconds } }, seconds);
+      return refuseUpgrade(
+        socket,
+        429,
+        { code: 'RATE_LIMITED', message, details: { retryAfterSeconds: seconds } },
+        seconds,
+      );
     }
     const wss = this.wss;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
@@ -139,7 +148,8 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     } catch (err) {
       const e = toDomainError(err);
       if (e.code === 'RATE_LIMITED') ctx.extra.socket.close(CLOSE_RATE_LIMITED, 'Too many failed authentications');
-      else if (e.code === 'DEPENDENCY_UNAVAILABLE') ctx.extra.socket.close(CloseCode.InternalServerError, 'Try again later');
+      else if (e.code === 'DEPENDENCY_UNAVAILABLE')
+        ctx.extra.socket.close(CloseCode.InternalServerError, 'Try again later');
       return false;
     }
   }
@@ -158,7 +168,9 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
       const e = toDomainError(err);
       if (e.code === 'UNAUTHENTICATED' || e.code === 'INVALID_TOKEN_CLAIMS') {
         // After the error message has gone out (graphql-ws sends it when this returns).
-        setImmediate(() => ctx.extra.socket.close(CLOSE_CREDENTIAL_ENDED, 'Unauthorized: the credential is no longer valid'));
+        setImmediate(() =>
+          ctx.extra.socket.close(CLOSE_CREDENTIAL_ENDED, 'Unauthorized: the credential is no longer valid'),
+        );
       }
       return [edgeError(e)];
     }

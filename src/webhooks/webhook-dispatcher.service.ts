@@ -158,13 +158,17 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private async owner(s: WebhookSubscription): Promise<Actor | null> {
     const token = /^token:(.+)$/.exec(s.ownerId)?.[1];
     let owner: Actor | null;
-    if (token === BOOTSTRAP_ADMIN) owner = { id: s.ownerId, kind: 'token', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
-    else if (token) {
+    if (token === BOOTSTRAP_ADMIN) {
+      owner = { id: s.ownerId, kind: 'token', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
+    } else if (token) {
       const row = await this.prisma.apiToken.findUnique({ where: { name: token } });
       const valid = row && !row.revokedAt && (!row.expiresAt || row.expiresAt > new Date());
       owner = valid ? { id: s.ownerId, kind: 'token', roles: row.roles as Role[], scopes: row.scopes } : null;
-    } else if (s.ownerId.startsWith('oidc:')) owner = await this.identities.current(s.ownerId);
-    else owner = null;
+    } else if (s.ownerId.startsWith('oidc:')) {
+      owner = await this.identities.current(s.ownerId);
+    } else {
+      owner = null;
+    }
     return owner && owner.roles.length > 0 ? owner : null;
   }
 

@@ -44,7 +44,10 @@ describe('identities and disclosure (development settings)', () => {
     s = await startStack({ env: { ROLE: 'api' } });
     db = new pg.Client({ connectionString: inject('databaseUrl') });
     await db.connect();
-    for (const [who, roles] of [[viewer, ['viewer']], [requester, ['requester']]] as const) {
+    for (const [who, roles] of [
+      [viewer, ['viewer']],
+      [requester, ['requester']],
+    ] as const) {
       const r = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('disc'), roles, scopes: ['*/*'] });
       who.authorization = `Bearer ${r.body.token}`;
     }
@@ -55,17 +58,30 @@ describe('identities and disclosure (development settings)', () => {
   });
 
   it('refuses token names that would share a built-in actor id (422 TOKEN_NAME_RESERVED)', async () => {
-    for (const name of ['bootstrap-admin', 'Bootstrap-Admin', 'anonymous', 'system', 'system-worker', 'SYSTEM.sweeper']) {
+    for (const name of [
+      'bootstrap-admin',
+      'Bootstrap-Admin',
+      'anonymous',
+      'system',
+      'system-worker',
+      'SYSTEM.sweeper',
+    ]) {
       const r = await http(s.url, 'POST', '/v1/tokens', { name, roles: ['viewer'] });
       expect(r.status, name).toBe(422);
       expect(r.body.error).toMatchObject({ code: 'TOKEN_NAME_RESERVED', fields: [{ field: 'name' }] });
-      const g = await gql(s.url, 'mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }', { i: { name, roles: ['viewer'] } });
+      const g = await gql(s.url, 'mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }', {
+        i: { name, roles: ['viewer'] },
+      });
       expect(g.errors[0].extensions.code).toBe('TOKEN_NAME_RESERVED');
     }
-    expect((await http(s.url, 'GET', '/v1/tokens')).body.items.filter((t: any) => /^(bootstrap-admin|anonymous|system)/i.test(t.name))).toEqual([]);
+    expect(
+      (await http(s.url, 'GET', '/v1/tokens')).body.items.filter((t: any) =>
+        /^(bootstrap-admin|anonymous|system)/i.test(t.name),
+      ),
+    ).toEqual([]);
   });
 
-  it("does not let a stored token named bootstrap-admin (made before names were reserved) act as the admin", async () => {
+  it('does not let a stored token named bootstrap-admin (made before names were reserved) act as admin', async () => {
     const secret = `osmo_${randomBytes(32).toString('base64url')}`;
     await db.query(
       `INSERT INTO api_token (id, name, token_hash, prefix, roles, scopes, created_by)
@@ -110,7 +126,13 @@ describe('identities and disclosure (development settings)', () => {
       expect(r.body.error.code).toBe('CLUSTER_NOT_FOUND');
       expect(JSON.stringify(r.body)).not.toMatch(/staging|known clusters/);
     }
-    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', { cluster: 'no-such-cluster', namespace: 'bookbuyer' }, requester);
+    const plan = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings/plan',
+      { cluster: 'no-such-cluster', namespace: 'bookbuyer' },
+      requester,
+    );
     expect(plan.body.error.code).toBe('CLUSTER_NOT_FOUND');
     expect(JSON.stringify(plan.body)).not.toMatch(/staging|known clusters/);
     const g = await gql(s.url, '{ namespaceStatuses(cluster: "no-such-cluster") { cluster } }', {}, viewer);

@@ -34,7 +34,9 @@ describe('OIDC/JWT bearer tokens', () => {
     const pair = await generateKeyPair('RS256');
     privateKey = pair.privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    jwks = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    jwks = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+    );
     await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
     const port = (jwks.address() as { port: number }).port;
     s = await startStack({
@@ -52,7 +54,10 @@ describe('OIDC/JWT bearer tokens', () => {
     jwks.close();
   });
 
-  const jwt = (claims: Record<string, unknown>, opts: { issuer?: string; audience?: string; expires?: string; subject?: string } = {}) =>
+  const jwt = (
+    claims: Record<string, unknown>,
+    opts: { issuer?: string; audience?: string; expires?: string; subject?: string } = {},
+  ) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setSubject(opts.subject ?? 'alice@example.test')
@@ -70,16 +75,26 @@ describe('OIDC/JWT bearer tokens', () => {
     expect(r.status).toBe(202);
     expect(r.body.request.requestedBy).toBe('oidc:alice@example.test');
     await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
-    const out = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'bookbuyer' }, { authorization: `Bearer ${token}` });
+    const out = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: 'bookbuyer' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(out.status).toBe(403);
     const noRoles = await jwt({ osm_scopes: ['*/*'] });
-    expect((await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${noRoles}` })).status).toBe(403);
+    expect(
+      (await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${noRoles}` })).status,
+    ).toBe(403);
   });
 
   it('refuses expired tokens, foreign issuers or audiences, and bad signatures with 401', async () => {
     const claims = { osm_roles: ['viewer'], osm_scopes: ['*/*'] };
     const good = await jwt(claims);
-    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(200);
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(
+      200,
+    );
     for (const bad of [
       await jwt(claims, { expires: '-1m' }),
       await jwt(claims, { issuer: 'https://evil.test' }),
@@ -92,8 +107,15 @@ describe('OIDC/JWT bearer tokens', () => {
     }
   });
 
-  it('refuses malformed scope claims with 401 INVALID_TOKEN_CLAIMS, never a 500 and never cut down to something valid', async () => {
-    for (const osm_scopes of [['x'], ['a/b/c'], ['emulator/team-a-*', 'emulator/*/x'], 'emulator/team-a-* x', 42, [{ cluster: '*' }]]) {
+  it('refuses malformed scope claims with 401 INVALID_TOKEN_CLAIMS, never a 500, never cut down', async () => {
+    for (const osm_scopes of [
+      ['x'],
+      ['a/b/c'],
+      ['emulator/team-a-*', 'emulator/*/x'],
+      'emulator/team-a-* x',
+      42,
+      [{ cluster: '*' }],
+    ]) {
       const token = await jwt({ osm_roles: ['viewer'], osm_scopes });
       const as = { authorization: `Bearer ${token}` };
       const rest = await http(s.url, 'GET', '/v1/onboardings', undefined, as);
@@ -106,29 +128,52 @@ describe('OIDC/JWT bearer tokens', () => {
     // The WebSocket handshake refuses it as it refuses any bad credential.
     const bad = await jwt({ osm_roles: ['viewer'], osm_scopes: ['a/b/c'] });
     const ws = new WebSocket(s.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${bad}` } })));
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${bad}` } })),
+    );
     expect(await new Promise((r) => ws.on('close', r))).toBe(4403);
     // Every valid form is accepted, the mesh-level grant `<cluster-glob>/mesh:<mesh-glob>` included.
     const good = await jwt({ osm_roles: ['viewer'], osm_scopes: ['emulator/mesh:osm', 'prod*/team-a-*', '*/*'] });
-    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(200);
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(
+      200,
+    );
   });
 
-  it('delivers a webhook owned by an OIDC subject only while its last token is valid, within that token\'s scopes', async () => {
+  it("delivers an OIDC subject's webhook only while its last token is valid, within that token's scopes", async () => {
     const rx = await startReceiver();
     const p = `oi${randomBytes(3).toString('hex')}`;
     const subject = `${p}@example.test`;
     try {
       // A control webhook owned by an API token with the same scopes: when it has an event, the
       // OIDC-owned one has been considered for it too.
-      const control = await http(s.url, 'POST', '/v1/tokens', { name: `${p}-control`, roles: ['requester'], scopes: [`emulator/${p}-*`] });
-      const controlHook = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/control'), eventTypes: ['request.succeeded'] }, {
-        authorization: `Bearer ${control.body.token}`,
+      const control = await http(s.url, 'POST', '/v1/tokens', {
+        name: `${p}-control`,
+        roles: ['requester'],
+        scopes: [`emulator/${p}-*`],
       });
+      const controlHook = await http(
+        s.url,
+        'POST',
+        '/v1/webhooks',
+        { url: rx.url('/control'), eventTypes: ['request.succeeded'] },
+        {
+          authorization: `Bearer ${control.body.token}`,
+        },
+      );
       expect(controlHook.status).toBe(201);
-      const first = await jwt({ osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`, `emulator/${p}-b-*`] }, { subject });
-      const hook = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/oidc'), eventTypes: ['request.succeeded'] }, {
-        authorization: `Bearer ${first}`,
-      });
+      const first = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`, `emulator/${p}-b-*`] },
+        { subject },
+      );
+      const hook = await http(
+        s.url,
+        'POST',
+        '/v1/webhooks',
+        { url: rx.url('/oidc'), eventTypes: ['request.succeeded'] },
+        {
+          authorization: `Bearer ${first}`,
+        },
+      );
       expect(hook.status).toBe(201);
       expect(hook.body.webhook.owner).toBe(`oidc:${subject}`);
 
@@ -147,14 +192,26 @@ describe('OIDC/JWT bearer tokens', () => {
       expect(await offboard(`${p}-b-1`)).toBe(true);
       // A newer token narrows the scopes: deliveries follow it, not the scopes at creation.
       await new Promise((r) => setTimeout(r, 1100)); // a later `iat` (seconds)
-      const narrower = await jwt({ osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] }, { subject });
-      expect((await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${narrower}` })).status).toBe(200);
+      const narrower = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] },
+        { subject },
+      );
+      expect(
+        (await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${narrower}` }))
+          .status,
+      ).toBe(200);
       expect(await offboard(`${p}-b-2`)).toBe(false);
       expect(await offboard(`${p}-a-1`)).toBe(true);
       // The last token seen expires: nothing is delivered any more.
       await new Promise((r) => setTimeout(r, 1100));
-      const shortLived = await jwt({ osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] }, { subject, expires: '2s' });
-      expect((await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${shortLived}` })).status).toBe(200);
+      const shortLived = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] },
+        { subject, expires: '2s' },
+      );
+      expect(
+        (await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${shortLived}` }))
+          .status,
+      ).toBe(200);
       await new Promise((r) => setTimeout(r, 2500));
       expect(await offboard(`${p}-a-2`)).toBe(false);
     } finally {

@@ -64,7 +64,8 @@ describe('configuration', () => {
     expect(() => loadConfig(jwks)).toThrow(/AUTH_JWT_AUDIENCE: is required/);
     expect(() => loadConfig({ ...jwks, AUTH_JWT_ISSUER: 'https://login.example.test' })).toThrow(/AUTH_JWT_AUDIENCE/);
     expect(() => loadConfig({ ...jwks, AUTH_JWT_AUDIENCE: 'osm-onboarding' })).toThrow(/AUTH_JWT_ISSUER/);
-    const c = loadConfig({ ...jwks, AUTH_JWT_ISSUER: 'https://login.example.test', AUTH_JWT_AUDIENCE: 'osm-onboarding' });
+    const both = { AUTH_JWT_ISSUER: 'https://login.example.test', AUTH_JWT_AUDIENCE: 'osm-onboarding' };
+    const c = loadConfig({ ...jwks, ...both });
     expect(c.auth.jwt).toMatchObject({ issuer: 'https://login.example.test', audience: 'osm-onboarding' });
   });
 
