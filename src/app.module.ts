@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module } from '@nestjs/common';
-import type { ExecutionResult, FormattedExecutionResult, GraphQLError, ValidationContext } from 'graphql';
 import { GraphQLModule } from '@nestjs/graphql';
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { LoggerModule } from 'nestjs-pino';
@@ -16,23 +15,19 @@ import { MetricsController } from './observability/metrics.controller.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { logMixin } from './observability/log-context.js';
 import { formatGraphQLError } from './common/graphql-errors.js';
-import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
-import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { APP_CONFIG } from './config/config.module.js';
 import { AuthModule } from './auth/auth.module.js';
-import { Authenticator } from './auth/authenticator.js';
+import { HttpAuthentication } from './auth/auth.guard.js';
 import { TokensController } from './auth/tokens.controller.js';
 import { TokensResolver } from './auth/tokens.resolver.js';
 import { DocsController } from './docs/docs.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { NamespaceStatusModule } from './namespaces/namespace-status.module.js';
 import { AuditExportModule } from './audit/audit-export.module.js';
-
-const REPORT = {
-  propagateOnRejection: false,
-  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
-};
+import { graphqlValidationRules } from './graphql/validation-rules.js';
+import { graphiqlPlugin } from './graphql/graphiql.js';
+import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
+import { edgeError } from './graphql/graphql-errors-edge.js';
 
 @Module({})
 export class AppModule {
@@ -77,46 +72,36 @@ export class AppModule {
               AuthModule,
               GraphQLModule.forRootAsync<ApolloDriverConfig>({
                 driver: ApolloDriver,
-                inject: [Authenticator, APP_CONFIG],
-                useFactory: (auth: Authenticator, cfg: AppConfig) => ({
-                  // Bound what one query may ask for: nesting depth, field cost and aliases.
-                  // Rejections are reported as validation errors (GRAPHQL_VALIDATION_FAILED), not thrown.
-                  validationRules: [
-                    maxDepthRule({ n: cfg.graphql.maxDepth, ...REPORT }),
-                    costLimitRule({ maxCost: cfg.graphql.maxCost, ...REPORT }),
-                    maxAliasesRule({ n: 20, ...REPORT }),
-                  ],
+                inject: [HttpAuthentication, APP_CONFIG],
+                useFactory: (auth: HttpAuthentication, cfg: AppConfig) => ({
+                  // Bound what one query may ask for: nesting depth, field cost and aliases (the same rules
+                  // apply over graphql-ws, see GraphQLWsServer).
+                  validationRules: graphqlValidationRules(cfg.graphql, { introspection: false }),
+                  introspection: cfg.graphql.introspection,
                   autoSchemaFile: true,
                   sortSchema: true,
-                  graphiql: true,
+                  // Nest's GraphiQL loads its scripts from a CDN: ours is served from a package (graphiql.ts).
+                  graphiql: false,
+                  plugins: cfg.graphql.graphiql ? [graphiqlPlugin()] : [],
                   formatError: formatGraphQLError,
-                  subscriptions: {
-                    'graphql-ws': {
-                      path: '/graphql',
-                      // The handshake carries the credentials: { authorization: 'Bearer …' }.
-                      // Errors of a subscription get the same codes as queries and mutations.
-                      onNext: (_ctx: unknown, _id: string, _payload: unknown, _args: unknown, result: ExecutionResult): FormattedExecutionResult | undefined =>
-                        result.errors?.length
-                          ? { data: result.data, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) }
-                          : undefined,
-                      onConnect: async (ctx: { connectionParams?: Record<string, unknown>; extra: unknown }) => {
-                        try {
-                          (ctx.extra as { actor?: unknown }).actor = await auth.fromHeader(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-                          return true;
-                        } catch {
-                          return false;
-                        }
-                      },
-                    },
+                  // graphql-ws is served by GraphQLWsServer (message size, per-operation checks), not by Nest.
+                  // Every operation over HTTP is authenticated before it runs, introspection included:
+                  // refused with the REST status (401, 429 with Retry-After) and the same code.
+                  context: async ({ req }: { req: Parameters<HttpAuthentication['authenticate']>[0] }) => {
+                    try {
+                      await auth.authenticate(req);
+                    } catch (err) {
+                      throw edgeError(err);
+                    }
+                    return { req };
                   },
-                  context: (c: { req?: unknown; extra?: { actor?: unknown } }) => (c.req ? { req: c.req } : { req: { headers: {}, actor: c.extra?.actor } }),
                 }),
               }),
             ]
           : []),
       ],
       controllers: api ? [HealthController, MetricsController, TokensController, DocsController] : [],
-      providers: api ? [TokensResolver] : [],
+      providers: api ? [TokensResolver, GraphQLWsServer] : [],
     };
   }
 }

@@ -9,6 +9,7 @@ import type { AppConfig } from './config/config.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { HttpDrain } from './reliability/shutdown.js';
 import { httpContext } from './observability/http-context.js';
+import { callerContext } from './auth/caller-context.js';
 import { startTracing } from './observability/tracing.js';
 
 const drains = new WeakMap<INestApplication, HttpDrain>();
@@ -34,6 +35,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.useBodyParser('json', { limit: '64kb' });
   app.use(httpContext());
+  app.use(callerContext());
   app.useGlobalFilters(new HttpExceptionFilter());
   return app;
 }

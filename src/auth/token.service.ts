@@ -1,5 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -10,11 +12,35 @@ import { AuditRepository } from '../audit/audit.repository.js';
 import { isUniqueViolation } from '../onboarding/onboarding.repository.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
 import type { ApiToken } from '../generated/prisma/client.js';
+import { MetricsService } from '../observability/metrics.service.js';
 import { Actor, Role, ROLES } from './actor.js';
 import { assertRole, SCOPE_PATTERN } from './scopes.js';
+import { SessionRegistry } from './sessions.js';
 
 const TOKEN_PREFIX = 'osmo_';
+/** What create() makes: the prefix and 32 random bytes in base64url. Anything else is refused unlooked-up. */
+export const TOKEN_FORMAT = /^osmo_[A-Za-z0-9_-]{43}$/;
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
+const CACHE_TTL_MS = 10_000;
+
+/**
+ * Names whose actor id (`token:<name>`) would pass for a built-in actor: the environment admin
+ * (`token:bootstrap-admin`), AUTH_MODE=none's `anonymous`, the `system:*` actors. Case-insensitive,
+ * so that no list or audit shows two look-alike names.
+ */
+export function isReservedTokenName(name: string): boolean {
+  return /^(bootstrap-admin|anonymous)$/i.test(name) || /^system/i.test(name);
+}
+
+/** A valid API token (or the environment admin token): who it is, and what identifies the credential. */
+export interface TokenAuthentication {
+  actor: Actor;
+  /** SHA-256 hex of the secret (the stored hash); revocations name it. */
+  hash: string;
+  kind: 'token' | 'admin';
+  /** ms since the epoch; undefined = never. */
+  expiresAt?: number;
+}
 
 export const CreateTokenSchema = z.strictObject({
   name: z.string().min(1).max(100).regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-"'),
@@ -42,50 +68,98 @@ export function presentToken(t: ApiToken) {
 
 /**
  * API tokens: random secrets shown once; only their SHA-256 is stored (they are 256-bit
- * random, so a slow hash adds nothing). Lookups are cached for 10 s; a revocation clears the
- * entry on every API instance at once (the token's hash over Redis pub/sub; while Redis is
- * away, the other instances' entries expire within the 10 s).
+ * random, so a slow hash adds nothing). Lookups are cached for 10 s in two bounded LRU caches,
+ * one for valid tokens and one for unknown ones, so a flood of bad tokens can neither grow memory
+ * nor evict the good entries. A secret not shaped like one of ours costs no lookup at all. A
+ * revocation clears the entry, and ends the streams opened with it, on every API instance at
+ * once (the token's hash over Redis pub/sub; while Redis is away, within AUTH_SESSION_RECHECK_MS
+ * for streams and the 10 s cache lifetime for calls).
  */
 @Injectable()
 export class TokenService implements OnModuleInit {
-  private readonly cache = new Map<string, { actor: Actor | null; until: number }>();
+  private readonly valid: LRUCache<string, TokenAuthentication>;
+  private readonly unknown: LRUCache<string, true>;
   private readonly adminHash?: Buffer;
   private readonly channel: string;
+  private readonly lookups: Counter;
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly audit: AuditRepository,
     private readonly redis: RedisService,
+    private readonly sessions: SessionRegistry,
+    metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     if (config.auth.adminToken) this.adminHash = createHash('sha256').update(config.auth.adminToken).digest();
     this.channel = `${config.queuePrefix}:tokens:revoked`;
+    const max = config.auth.cacheMaxEntries;
+    this.valid = new LRUCache({ max, ttl: CACHE_TTL_MS });
+    this.unknown = new LRUCache({ max, ttl: CACHE_TTL_MS });
+    this.lookups = new Counter({
+      name: 'osm_onboarding_auth_token_lookups_total',
+      help: 'API token lookups in Postgres (cache misses of well-formed tokens)',
+      registers: [metrics.registry],
+    });
+    const caches = { valid: this.valid, unknown: this.unknown };
+    const entries: Gauge<'cache'> = new Gauge({
+      name: 'osm_onboarding_auth_token_cache_entries',
+      help: 'Entries of the token lookup caches (valid / unknown tokens), each bounded by AUTH_CACHE_MAX_ENTRIES',
+      labelNames: ['cache'],
+      registers: [metrics.registry],
+      collect: () => {
+        for (const [cache, lru] of Object.entries(caches)) entries.set({ cache }, lru.size);
+      },
+    });
   }
 
   onModuleInit(): void {
-    void this.redis.subscribe(this.channel, (hash) => this.cache.delete(hash)).catch(() => undefined);
+    void this.redis.subscribe(this.channel, (hash) => this.forget(hash)).catch(() => undefined);
   }
 
-  async authenticate(secret: string): Promise<Actor | null> {
+  private forget(hash: string): void {
+    this.valid.delete(hash);
+    this.unknown.delete(hash);
+    this.sessions.end(hash, 'revoked');
+  }
+
+  async authenticate(secret: string): Promise<TokenAuthentication | null> {
     const digest = createHash('sha256').update(secret).digest();
-    if (this.adminHash && timingSafeEqual(digest, this.adminHash)) {
-      return { id: `token:${BOOTSTRAP_ADMIN}`, kind: 'token', roles: ['admin'], scopes: ['*/*'] };
-    }
-    if (!secret.startsWith(TOKEN_PREFIX)) return null;
     const hash = digest.toString('hex');
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > Date.now()) return hit.actor;
+    if (this.adminHash && timingSafeEqual(digest, this.adminHash)) {
+      const actor: Actor = { id: `token:${BOOTSTRAP_ADMIN}`, kind: 'token', roles: ['admin'], scopes: ['*/*'] };
+      return { actor, hash, kind: 'admin' };
+    }
+    if (!TOKEN_FORMAT.test(secret)) return null;
+    const hit = this.valid.get(hash);
+    if (hit) return hit.expiresAt === undefined || hit.expiresAt > Date.now() ? hit : null;
+    if (this.unknown.has(hash)) return null;
+    this.lookups.inc();
     const row = await this.prisma.apiToken.findUnique({ where: { tokenHash: hash } });
-    const valid = row && !row.revokedAt && (!row.expiresAt || row.expiresAt > new Date());
-    const actor: Actor | null = valid ? { id: `token:${row.name}`, kind: 'token', roles: row.roles as Role[], scopes: row.scopes } : null;
-    this.cache.set(hash, { actor, until: Date.now() + 10_000 });
-    if (valid) void this.prisma.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
-    return actor;
+    // A row with a reserved name (made before names were reserved) would pass for a built-in actor.
+    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= new Date()) || isReservedTokenName(row.name)) {
+      this.unknown.set(hash, true);
+      return null;
+    }
+    const found: TokenAuthentication = {
+      actor: { id: `token:${row.name}`, kind: 'token', roles: row.roles as Role[], scopes: row.scopes },
+      hash,
+      kind: 'token',
+      expiresAt: row.expiresAt?.getTime(),
+    };
+    this.valid.set(hash, found);
+    const used = { where: { id: row.id }, data: { lastUsedAt: new Date() } };
+    void this.prisma.apiToken.update(used).catch(() => undefined);
+    return found;
   }
 
   async create(input: unknown, actor: Actor): Promise<{ token: string; record: ReturnType<typeof presentToken> }> {
     assertRole(actor, 'admin');
     const i = parseInput(CreateTokenSchema, input);
+    if (isReservedTokenName(i.name)) {
+      const message = `the token name ${i.name} is reserved for a built-in actor`;
+      throw new DomainError('TOKEN_NAME_RESERVED', message, { field: 'name' });
+    }
     const secret = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     try {
       const row = await this.prisma.$transaction(async (tx) => {
@@ -124,8 +198,8 @@ export class TokenService implements OnModuleInit {
       await this.audit.append(tx, { actor: actor.id, action: 'token.revoked', target: `tokens/${row.name}`, data: { name: row.name } });
       return r;
     });
-    this.cache.delete(row.tokenHash);
-    // The other instances drop their cached lookup now (the hash of a revoked token is no secret).
+    this.forget(row.tokenHash);
+    // The other instances drop their cached lookup and end its streams now (the hash of a revoked token is no secret).
     await this.redis.publish(this.channel, row.tokenHash).catch(() => undefined);
     return presentToken(revoked);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import proxyaddr from 'proxy-addr';
 import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval-policy.js';
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
@@ -66,6 +67,15 @@ const EnvSchema = z.object({
   AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
   AUTH_JWT_ROLES_CLAIM: z.string().min(1).default('osm_roles'),
   AUTH_JWT_SCOPES_CLAIM: z.string().min(1).default('osm_scopes'),
+  // Failed authentications per client address per minute (0 = off); past it, 429 before any lookup.
+  AUTH_FAILURES_PER_MINUTE: int(0, 1_000_000).default(100),
+  // Entries of each token lookup cache (valid / unknown tokens): bounded, least recently used evicted.
+  AUTH_CACHE_MAX_ENTRIES: int(10, 10_000_000).default(10_000),
+  // How often open streams (SSE, WebSocket) re-check their credential when no revocation message came.
+  AUTH_SESSION_RECHECK_MS: int(100, 600_000).default(5_000),
+  // Proxies whose X-Forwarded-For is believed for the client address (proxy-addr syntax: addresses,
+  // CIDRs, `loopback`, `linklocal`, `uniquelocal`, comma-separated). Unset: the socket's address.
+  TRUST_PROXY: z.string().min(1).optional(),
   APPROVAL_POLICY: z
     .string()
     .transform((text, ctx) => {
@@ -85,6 +95,10 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
   GRAPHQL_MAX_COST: int(10, 1_000_000).default(5_000),
+  // Unset: on outside NODE_ENV=production, off in production.
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  GRAPHIQL: bool.optional(),
+  GRAPHQL_WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
   POLL_MS: int(10, 60_000).default(1_000),
   ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
@@ -145,7 +159,14 @@ export interface AppConfig {
   /** Mesh-wide changes by callers without a mesh grant (src/approvals/approval-policy.ts). */
   meshWide: { mode: 'approval' | 'refuse'; approvals: number };
   rateLimitPerMinute: number;
-  graphql: { maxDepth: number; maxCost: number };
+  graphql: {
+    maxDepth: number;
+    maxCost: number;
+    introspection: boolean;
+    graphiql: boolean;
+    /** A WebSocket that has not sent `connection_init` by then is closed (4408). */
+    wsInitTimeoutMs: number;
+  };
   webhooks: {
     /** Sensitive: never logged. Undefined when neither WEBHOOK_SECRET_KEY nor the admin token is set. */
     secretKey?: string;
@@ -158,7 +179,12 @@ export interface AppConfig {
     mode: 'token' | 'none';
     /** Sensitive: never logged. */
     adminToken?: string;
-    jwt?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; scopesClaim: string };
+    jwt?: { jwksUrl: string; issuer: string; audience: string; rolesClaim: string; scopesClaim: string };
+    failuresPerMinute: number;
+    cacheMaxEntries: number;
+    sessionRecheckMs: number;
+    /** proxy-addr trust list; undefined = the socket's address is the client's. */
+    trustProxy?: string;
   };
 }
 
@@ -221,7 +247,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
     meshWide: { mode: e.MESH_WIDE_CHANGES, approvals: e.MESH_WIDE_APPROVALS },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
-    graphql: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },
+    graphql: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxCost: e.GRAPHQL_MAX_COST,
+      // Production answers neither unless asked to: the schema is in the repository for those who need it.
+      introspection: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
+      graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+      wsInitTimeoutMs: e.GRAPHQL_WS_INIT_TIMEOUT_MS,
+    },
     webhooks: {
       secretKey: e.WEBHOOK_SECRET_KEY ?? (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
@@ -232,13 +265,47 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: {
       mode: e.AUTH_MODE,
       adminToken: e.OSM_ONBOARDING_ADMIN_TOKEN,
-      jwt: e.AUTH_JWKS_URL
-        ? { jwksUrl: e.AUTH_JWKS_URL, issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE, rolesClaim: e.AUTH_JWT_ROLES_CLAIM, scopesClaim: e.AUTH_JWT_SCOPES_CLAIM }
-        : undefined,
+      jwt: jwtConfig(e),
+      failuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+      cacheMaxEntries: e.AUTH_CACHE_MAX_ENTRIES,
+      sessionRecheckMs: e.AUTH_SESSION_RECHECK_MS,
+      trustProxy: trustProxy(e.TRUST_PROXY),
     },
     tuning: { restartSettleMs: e.RESTART_SETTLE_MS, pollMs: e.POLL_MS, rolloutTimeoutMs: e.ROLLOUT_TIMEOUT_MS },
     tracing: tracingConfig(e),
   };
+}
+
+/**
+ * OIDC needs an issuer and an audience: without them any token signed by a key of the same JWKS
+ * (another application of the same identity provider) would be accepted.
+ */
+function jwtConfig(e: z.output<typeof EnvSchema>): AppConfig['auth']['jwt'] {
+  if (!e.AUTH_JWKS_URL) return undefined;
+  const issues: { key: string; message: string }[] = [];
+  const example = { AUTH_JWT_ISSUER: 'https://login.example.com/realms/platform', AUTH_JWT_AUDIENCE: 'osm-onboarding' };
+  for (const key of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+    if (!e[key]) issues.push({ key, message: `is required when AUTH_JWKS_URL is set, e.g. ${example[key]}` });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    jwksUrl: e.AUTH_JWKS_URL,
+    issuer: e.AUTH_JWT_ISSUER!,
+    audience: e.AUTH_JWT_AUDIENCE!,
+    rolesClaim: e.AUTH_JWT_ROLES_CLAIM,
+    scopesClaim: e.AUTH_JWT_SCOPES_CLAIM,
+  };
+}
+
+/** Checked here so a typo stops start-up instead of the first request. */
+function trustProxy(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    proxyaddr.compile(value.split(',').map((s) => s.trim()).filter(Boolean));
+  } catch (err) {
+    throw new ConfigError([{ key: 'TRUST_PROXY', message: `${(err as Error).message} (e.g. loopback,10.0.0.0/8)` }]);
+  }
+  return value;
 }
 
 function tracingConfig(e: z.output<typeof EnvSchema>): AppConfig['tracing'] {

@@ -11,6 +11,10 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: "the caller's roles do not allow the operation, or the target is outside its scopes",
   TOKEN_NOT_FOUND: 'unknown token id',
   TOKEN_NAME_TAKEN: 'a token with this name exists',
+  TOKEN_NAME_RESERVED:
+    'the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id',
+  INVALID_TOKEN_CLAIMS:
+    'an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`)',
   REQUEST_NOT_FOUND: 'unknown request id (also: no such route)',
   CLUSTER_NOT_FOUND: '`cluster` is not a kubeconfig context',
   MESH_NOT_FOUND: 'no Deployment is labelled `meshName=<meshName>`',
@@ -44,7 +48,9 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
   BATCH_NOT_FOUND: 'unknown batch id',
-  RATE_LIMITED: 'too many calls from this caller; retry after `Retry-After` seconds (`details.retryAfterSeconds`)',
+  RATE_LIMITED:
+    'too many calls from this caller, or too many failed authentications from this address; retry after ' +
+    '`Retry-After` seconds (`details.retryAfterSeconds`)',
   INTERNAL: 'an unexpected server error',
   API_SERVER_NOT_FOUND: 'the Kubernetes API Service does not exist or has no IPv4 cluster IP (worker)',
   EGRESS_API_SERVER_MONITORED: 'an Egress policy cannot reach the API server, whose namespace is in the mesh; use ip-exclusion (worker)',

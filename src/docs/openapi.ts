@@ -442,7 +442,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { name: 'ci-team-a', roles: ['requester'], scopes: ['prod/team-a-*'], expiresInDays: 90 },
     responses: { 201: { description: 'the token and its secret', schema: 'TokenCreated' } },
-    errors: ['VALIDATION_FAILED', 'TOKEN_NAME_TAKEN'],
+    errors: ['VALIDATION_FAILED', 'TOKEN_NAME_TAKEN', 'TOKEN_NAME_RESERVED'],
   },
   {
     method: 'get',
@@ -533,7 +533,9 @@ export const ROUTES: RouteDoc[] = [
 export function commonErrors(route: RouteDoc): ErrorCode[] {
   const codes: ErrorCode[] = [];
   if (route.body) codes.push('MALFORMED_REQUEST');
-  if (route.auth !== 'public') codes.push('UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE');
+  if (route.auth !== 'public') {
+    codes.push('UNAUTHENTICATED', 'INVALID_TOKEN_CLAIMS', 'FORBIDDEN', 'RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE');
+  }
   codes.push('INTERNAL');
   return codes;
 }

@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import * as k8s from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
+import { callerIsAdmin } from '../auth/caller-context.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
 import { RedisService } from '../redis/redis.service.js';
@@ -50,9 +51,13 @@ export class ClusterGateway {
   resolve(cluster: string | undefined | null): string {
     const name = cluster ?? this.defaultCluster();
     if (!name || !this.clusterNames().includes(name)) {
+      // The kubeconfig's context names say where the clusters are: only admins are told them.
+      const hint = callerIsAdmin()
+        ? `known clusters: ${this.clusterNames().join(', ') || '(none)'}`
+        : 'ask an admin for the cluster names this service knows';
       throw new DomainError('CLUSTER_NOT_FOUND', `unknown cluster "${cluster ?? ''}": no such kubeconfig context`, {
         field: 'cluster',
-        hint: `known clusters: ${this.clusterNames().join(', ') || '(none)'}`,
+        hint,
       });
     }
     return name;

@@ -12,6 +12,7 @@ import type { ProgressEvent } from '../events/progress-event.js';
 import type { Actor, Role } from '../auth/actor.js';
 import { inScope } from '../auth/scopes.js';
 import { BOOTSTRAP_ADMIN } from '../auth/token.service.js';
+import { OidcIdentities } from '../auth/oidc-identities.js';
 import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js';
 import { SecretBox, signWebhook } from './webhook-crypto.js';
 import { postJson } from './webhook-http.js';
@@ -64,6 +65,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly identities: OidcIdentities,
   ) {
     if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
   }
@@ -147,15 +149,27 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     return rows;
   }
 
-  /** The subscription's owner as it stands now: a revoked or expired token owns nothing. */
+  /**
+   * The subscription's owner as it stands now: a revoked or expired token owns nothing (every
+   * `token:` owner but the environment admin, which has no row, is looked up: no API token can take
+   * the admin's name); an OIDC subject owns what its most recently issued token says, until that
+   * token expires (OidcIdentities). An owner left without any role receives nothing.
+   */
   private async owner(s: WebhookSubscription): Promise<Actor | null> {
     const token = /^token:(.+)$/.exec(s.ownerId)?.[1];
-    if (token && token !== BOOTSTRAP_ADMIN) {
+    let owner: Actor | null;
+    if (token === BOOTSTRAP_ADMIN) {
+      owner = { id: s.ownerId, kind: 'token', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
+    } else if (token) {
       const row = await this.prisma.apiToken.findUnique({ where: { name: token } });
-      if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= new Date())) return null;
-      return { id: s.ownerId, kind: 'token', roles: row.roles as Role[], scopes: row.scopes };
+      const valid = row && !row.revokedAt && (!row.expiresAt || row.expiresAt > new Date());
+      owner = valid ? { id: s.ownerId, kind: 'token', roles: row.roles as Role[], scopes: row.scopes } : null;
+    } else if (s.ownerId.startsWith('oidc:')) {
+      owner = await this.identities.current(s.ownerId);
+    } else {
+      owner = null;
     }
-    return { id: s.ownerId, kind: token ? 'token' : 'oidc', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
+    return owner && owner.roles.length > 0 ? owner : null;
   }
 
   private async enqueue(deliveryId: string, delay = 0): Promise<void> {

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuditRepository } from '../audit/audit.repository.js';
+import { OidcIdentities } from '../auth/oidc-identities.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { WebhookDispatcher } from './webhook-dispatcher.service.js';
 import { WebhookService } from './webhook.service.js';
@@ -20,7 +21,7 @@ export class WebhooksModule {
         AuditRepository,
         WebhookService,
         ...(roles.api ? [WebhooksResolver] : []),
-        ...(roles.worker ? [EventBus, WebhookDispatcher] : []),
+        ...(roles.worker ? [EventBus, WebhookDispatcher, OidcIdentities] : []),
       ],
       exports: roles.worker ? [WebhookDispatcher] : [],
     };

@@ -1,8 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { createNamespace } from '../support/kube.js';
+
+/** A local webhook receiver: the JSON bodies POSTed to each path. */
+async function startReceiver() {
+  const received: { path: string; json: any }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '/', json: JSON.parse(body) });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: (path: string) => `http://127.0.0.1:${port}${path}`, received, close: () => server.close() };
+}
 
 // A portal forwards its users' identity as OIDC JWTs; the service verifies them against a JWKS.
 describe('OIDC/JWT bearer tokens', () => {
@@ -15,11 +34,19 @@ describe('OIDC/JWT bearer tokens', () => {
     const pair = await generateKeyPair('RS256');
     privateKey = pair.privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    jwks = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    jwks = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+    );
     await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
     const port = (jwks.address() as { port: number }).port;
     s = await startStack({
-      env: { AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, AUTH_JWT_ISSUER: issuer, AUTH_JWT_AUDIENCE: 'osm-onboarding' },
+      env: {
+        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+        AUTH_JWT_ISSUER: issuer,
+        AUTH_JWT_AUDIENCE: 'osm-onboarding',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_BACKOFF_MS: '50',
+      },
     });
   });
   afterAll(async () => {
@@ -27,10 +54,13 @@ describe('OIDC/JWT bearer tokens', () => {
     jwks.close();
   });
 
-  const jwt = (claims: Record<string, unknown>, opts: { issuer?: string; audience?: string; expires?: string } = {}) =>
+  const jwt = (
+    claims: Record<string, unknown>,
+    opts: { issuer?: string; audience?: string; expires?: string; subject?: string } = {},
+  ) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject('alice@example.test')
+      .setSubject(opts.subject ?? 'alice@example.test')
       .setIssuer(opts.issuer ?? issuer)
       .setAudience(opts.audience ?? 'osm-onboarding')
       .setIssuedAt()
@@ -45,16 +75,26 @@ describe('OIDC/JWT bearer tokens', () => {
     expect(r.status).toBe(202);
     expect(r.body.request.requestedBy).toBe('oidc:alice@example.test');
     await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
-    const out = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'bookbuyer' }, { authorization: `Bearer ${token}` });
+    const out = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: 'bookbuyer' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(out.status).toBe(403);
     const noRoles = await jwt({ osm_scopes: ['*/*'] });
-    expect((await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${noRoles}` })).status).toBe(403);
+    expect(
+      (await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${noRoles}` })).status,
+    ).toBe(403);
   });
 
   it('refuses expired tokens, foreign issuers or audiences, and bad signatures with 401', async () => {
     const claims = { osm_roles: ['viewer'], osm_scopes: ['*/*'] };
     const good = await jwt(claims);
-    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(200);
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(
+      200,
+    );
     for (const bad of [
       await jwt(claims, { expires: '-1m' }),
       await jwt(claims, { issuer: 'https://evil.test' }),
@@ -64,6 +104,118 @@ describe('OIDC/JWT bearer tokens', () => {
       const r = await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${bad}` });
       expect(r.status).toBe(401);
       expect(r.body.error.code).toBe('UNAUTHENTICATED');
+    }
+  });
+
+  it('refuses malformed scope claims with 401 INVALID_TOKEN_CLAIMS, never a 500, never cut down', async () => {
+    for (const osm_scopes of [
+      ['x'],
+      ['a/b/c'],
+      ['emulator/team-a-*', 'emulator/*/x'],
+      'emulator/team-a-* x',
+      42,
+      [{ cluster: '*' }],
+    ]) {
+      const token = await jwt({ osm_roles: ['viewer'], osm_scopes });
+      const as = { authorization: `Bearer ${token}` };
+      const rest = await http(s.url, 'GET', '/v1/onboardings', undefined, as);
+      expect(rest.status, JSON.stringify(osm_scopes)).toBe(401);
+      expect(rest.body.error.code).toBe('INVALID_TOKEN_CLAIMS');
+      const graphql = await gql(s.url, '{ onboardingRequests(first: 1) { edges { cursor } } }', {}, as);
+      expect(graphql.status).toBe(401);
+      expect(graphql.errors[0].extensions.code).toBe('INVALID_TOKEN_CLAIMS');
+    }
+    // The WebSocket handshake refuses it as it refuses any bad credential.
+    const bad = await jwt({ osm_roles: ['viewer'], osm_scopes: ['a/b/c'] });
+    const ws = new WebSocket(s.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${bad}` } })),
+    );
+    expect(await new Promise((r) => ws.on('close', r))).toBe(4403);
+    // Every valid form is accepted, the mesh-level grant `<cluster-glob>/mesh:<mesh-glob>` included.
+    const good = await jwt({ osm_roles: ['viewer'], osm_scopes: ['emulator/mesh:osm', 'prod*/team-a-*', '*/*'] });
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${good}` })).status).toBe(
+      200,
+    );
+  });
+
+  it("delivers an OIDC subject's webhook only while its last token is valid, within that token's scopes", async () => {
+    const rx = await startReceiver();
+    const p = `oi${randomBytes(3).toString('hex')}`;
+    const subject = `${p}@example.test`;
+    try {
+      // A control webhook owned by an API token with the same scopes: when it has an event, the
+      // OIDC-owned one has been considered for it too.
+      const control = await http(s.url, 'POST', '/v1/tokens', {
+        name: `${p}-control`,
+        roles: ['requester'],
+        scopes: [`emulator/${p}-*`],
+      });
+      const controlHook = await http(
+        s.url,
+        'POST',
+        '/v1/webhooks',
+        { url: rx.url('/control'), eventTypes: ['request.succeeded'] },
+        {
+          authorization: `Bearer ${control.body.token}`,
+        },
+      );
+      expect(controlHook.status).toBe(201);
+      const first = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`, `emulator/${p}-b-*`] },
+        { subject },
+      );
+      const hook = await http(
+        s.url,
+        'POST',
+        '/v1/webhooks',
+        { url: rx.url('/oidc'), eventTypes: ['request.succeeded'] },
+        {
+          authorization: `Bearer ${first}`,
+        },
+      );
+      expect(hook.status).toBe(201);
+      expect(hook.body.webhook.owner).toBe(`oidc:${subject}`);
+
+      const offboard = async (ns: string) => {
+        await createNamespace(s.emulator, ns);
+        const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+        await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
+        for (let i = 0; i < 200 && !rx.received.some((x) => x.path === '/control' && x.json.namespace === ns); i++) {
+          await new Promise((r2) => setTimeout(r2, 50));
+        }
+        expect(rx.received.some((x) => x.path === '/control' && x.json.namespace === ns)).toBe(true);
+        await new Promise((r2) => setTimeout(r2, 200));
+        return rx.received.some((x) => x.path === '/oidc' && x.json.namespace === ns);
+      };
+
+      expect(await offboard(`${p}-b-1`)).toBe(true);
+      // A newer token narrows the scopes: deliveries follow it, not the scopes at creation.
+      await new Promise((r) => setTimeout(r, 1100)); // a later `iat` (seconds)
+      const narrower = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] },
+        { subject },
+      );
+      expect(
+        (await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${narrower}` }))
+          .status,
+      ).toBe(200);
+      expect(await offboard(`${p}-b-2`)).toBe(false);
+      expect(await offboard(`${p}-a-1`)).toBe(true);
+      // The last token seen expires: nothing is delivered any more.
+      await new Promise((r) => setTimeout(r, 1100));
+      const shortLived = await jwt(
+        { osm_roles: ['requester', 'viewer'], osm_scopes: [`emulator/${p}-a-*`] },
+        { subject, expires: '2s' },
+      );
+      expect(
+        (await http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${shortLived}` }))
+          .status,
+      ).toBe(200);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await offboard(`${p}-a-2`)).toBe(false);
+    } finally {
+      rx.close();
     }
   });
 });

@@ -58,6 +58,26 @@ describe('configuration', () => {
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
   });
 
+  it('requires an issuer and an audience with OIDC, naming the missing key', () => {
+    const jwks = { AUTH_JWKS_URL: 'https://login.example.test/jwks.json' };
+    expect(() => loadConfig(jwks)).toThrow(/AUTH_JWT_ISSUER: is required when AUTH_JWKS_URL is set/);
+    expect(() => loadConfig(jwks)).toThrow(/AUTH_JWT_AUDIENCE: is required/);
+    expect(() => loadConfig({ ...jwks, AUTH_JWT_ISSUER: 'https://login.example.test' })).toThrow(/AUTH_JWT_AUDIENCE/);
+    expect(() => loadConfig({ ...jwks, AUTH_JWT_AUDIENCE: 'osm-onboarding' })).toThrow(/AUTH_JWT_ISSUER/);
+    const both = { AUTH_JWT_ISSUER: 'https://login.example.test', AUTH_JWT_AUDIENCE: 'osm-onboarding' };
+    const c = loadConfig({ ...jwks, ...both });
+    expect(c.auth.jwt).toMatchObject({ issuer: 'https://login.example.test', audience: 'osm-onboarding' });
+  });
+
+  it('turns GraphiQL and introspection off in production unless asked for, and checks TRUST_PROXY', () => {
+    expect(loadConfig({}).graphql).toMatchObject({ introspection: true, graphiql: true });
+    expect(loadConfig({ NODE_ENV: 'production' }).graphql).toMatchObject({ introspection: false, graphiql: false });
+    const on = loadConfig({ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true', GRAPHIQL: 'true' });
+    expect(on.graphql).toMatchObject({ introspection: true, graphiql: true });
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).auth.trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(() => loadConfig({ TRUST_PROXY: 'the-load-balancer' })).toThrow(/TRUST_PROXY/);
+  });
+
   it('masks passwords when showing URLs', () => {
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).toBe('postgresql://app:***@db:5432/x');
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).not.toContain('s3cret');
