@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: install from the lockfile, generate the Prisma client, compile, drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
@@ -10,7 +10,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
-FROM node:20-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 # A bounded old space keeps RSS near the live heap (~90 MB after GC) instead of letting garbage pile up;
 # two glibc malloc arenas instead of one per thread save ~35 MB of RSS (measured at ready).
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 NODE_OPTIONS="--max-old-space-size=192" MALLOC_ARENA_MAX=2

@@ -2,6 +2,7 @@
 // `npm start`: build, migrate, then run the API with the worker in the same process (ROLE=all).
 // `npm run demo`: the same against the project's Kubernetes API emulator seeded with a sample
 // osm-edge install — a SIMULATED cluster, for trying the API without one.
+import './check-node.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
