@@ -5,13 +5,14 @@ import { LOG_DIR, SCALE } from './rig.js';
 import { SCENARIOS, table, type ScenarioResult } from './scenarios.js';
 
 /**
- * The fault suite as vitest tests, one per scenario, run one after the other (they share the
- * machine's Postgres and Redis). Prints the summary table at the end and writes it to
- * $TMPDIR/osm-onboarding-fault-logs/summary-<scale>.txt (worker logs next to it); any loss, duplicate or other problem fails the run.
+ * The fault suite as vitest tests, one per scenario, run one after the other (a describe's tests run in
+ * order; they share the machine's Postgres and Redis). Prints the summary table at the end and writes it to
+ * $TMPDIR/osm-onboarding-fault-logs/summary-<scale>.txt (worker logs next to it); any loss, duplicate or
+ * other problem fails the run.
  */
 export function defineFaultSuite(timeoutMs: number): void {
   const results: ScenarioResult[] = [];
-  describe.sequential(`fault suite (${SCALE})`, () => {
+  describe(`fault suite (${SCALE})`, () => {
     for (const [title, scenario] of SCENARIOS) {
       it(title, { timeout: timeoutMs }, async () => {
         const r = await scenario();
