@@ -60,7 +60,7 @@ describe('the image health check', () => {
     await emulator?.close();
   });
 
-  it('passes on the API (PORT) and on the worker (ROLE=worker, WORKER_METRICS_PORT), fails on a dead port', async () => {
+  it('passes on the API (PORT) and the worker (ROLE=worker, WORKER_METRICS_PORT), fails on a dead port', async () => {
     const apiPort = new URL(api.url).port;
     expect(await runNode('dist/src/healthcheck.js', { PORT: apiPort })).toMatchObject({ code: 0 });
     const onWorker = { ROLE: 'worker', WORKER_METRICS_PORT: String(metricsPort) };

@@ -16,7 +16,8 @@ interface Service {
   healthcheck?: { disable?: boolean };
 }
 const ROOT = resolve(import.meta.dirname, '../..');
-const compose = load(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service> };
+const text = readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8');
+const compose = load(text) as { services: Record<string, Service> };
 const { services } = compose;
 const APP = ['migrate', 'admin-token', 'api', 'worker'];
 
@@ -30,7 +31,12 @@ describe('docker-compose.yml', () => {
 
   it('publishes every port on 127.0.0.1 only', () => {
     const ports = Object.values(services).flatMap((s) => s.ports ?? []);
-    expect(ports.sort()).toEqual(['127.0.0.1:3000:3000', '127.0.0.1:5432:5432', '127.0.0.1:6379:6379', '127.0.0.1:9464:9464']);
+    expect(ports.sort()).toEqual([
+      '127.0.0.1:3000:3000',
+      '127.0.0.1:5432:5432',
+      '127.0.0.1:6379:6379',
+      '127.0.0.1:9464:9464',
+    ]);
   });
 
   it('gives api and worker the same admin token and the worker a health check on its metrics port', () => {
@@ -45,6 +51,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('serves the host-side quick start: a passwordless postgres superuser and the default database', () => {
-    expect(services.postgres.environment).toMatchObject({ POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'osm_onboarding' });
+    expect(services.postgres.environment).toMatchObject({
+      POSTGRES_HOST_AUTH_METHOD: 'trust',
+      POSTGRES_DB: 'osm_onboarding',
+    });
   });
 });

@@ -64,14 +64,17 @@ describe('configuration', () => {
   it('reads the admin token from OSM_ONBOARDING_ADMIN_TOKEN_FILE when the variable is unset', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'admin-token');
     writeFileSync(file, 'osmo-admin-from-a-file-0123456789\n');
-    expect(loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file }).auth.adminToken).toBe('osmo-admin-from-a-file-0123456789');
+    const fromFile = loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file }).auth.adminToken;
+    expect(fromFile).toBe('osmo-admin-from-a-file-0123456789');
     const both = { OSM_ONBOARDING_ADMIN_TOKEN: 'from-the-environment-0123', OSM_ONBOARDING_ADMIN_TOKEN_FILE: file };
     expect(loadConfig(both).auth.adminToken).toBe('from-the-environment-0123');
     expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: `${file}.missing` })).toThrow(
       /OSM_ONBOARDING_ADMIN_TOKEN_FILE: cannot read .*admin-token\.missing/,
     );
     writeFileSync(file, 'short\n');
-    expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file })).toThrow(/OSM_ONBOARDING_ADMIN_TOKEN: must be at least 16/);
+    expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file })).toThrow(
+      /OSM_ONBOARDING_ADMIN_TOKEN: must be at least 16/,
+    );
   });
 
   it('masks passwords when showing URLs', () => {
