@@ -102,7 +102,8 @@ describe('npm run demo', () => {
     const api = `http://127.0.0.1:${env.PORT}`;
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
     const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${api}${path}`, { method, headers: auth, body: body && JSON.stringify(body) });
+      const init = { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) };
+      const res = await fetch(`${api}${path}`, init);
       return { status: res.status, body: (await res.json()) as Record<string, any> };
     };
 
