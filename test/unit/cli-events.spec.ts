@@ -118,7 +118,8 @@ describe('CLI request bodies and field names', () => {
       'team-a',
       {
         disableSidecarInjection: true,
-        restart: { mode: 'selected', deployments: ['web', 'api'] },
+        restart: 'selected',
+        deployment: ['web', 'api'],
         maxConcurrent: 2,
         metrics: true,
         apiServerAccess: 'egress',
@@ -147,7 +148,8 @@ describe('CLI request bodies and field names', () => {
 
   it('names the option behind an API field', () => {
     expect(flagFor('namespace')).toBe('<namespace>');
-    expect(flagFor('restart.deployments.0')).toBe('--restart');
+    expect(flagFor('restart.deployments.0')).toBe('--deployment');
+    expect(flagFor('restart.mode')).toBe('--restart');
     expect(flagFor('apiServerAccess.serviceAccounts')).toBe('--service-account');
     expect(flagFor('limit')).toBe('--limit');
     expect(flagFor('somethingElse')).toBeUndefined();
