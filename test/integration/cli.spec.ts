@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { ADMIN_TOKEN, http, startStack, Stack, uniqueName } from '../support/harness.js';
 import { namespaceMeta } from '../support/kube.js';
+import { itWith } from '../support/binaries.js';
 
 // The built CLI (dist/src/cli/main.js, the package's "bin") as a child process against a
 // running service: what a script or a chatops bot sees (stdout is a pipe unless said otherwise).
@@ -291,7 +292,7 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(again.stderr).toContain('REQUEST_NOT_CANCELLABLE');
   });
 
-  it('on a terminal, draws a step list in place', async () => {
+  itWith(['script'])('on a terminal, draws a step list in place', async () => {
     const ns = uniqueName('cli-tty');
     seedAppNamespace(s.emulator.store, ns);
     await s.emulator.idle();
