@@ -13,10 +13,11 @@ export function requireJsonBodies() {
       return;
     }
     const given = req.headers['content-type'];
+    const got = given ? `"${given}"` : 'no Content-Type';
     res.status(ERROR_CODES.UNSUPPORTED_MEDIA_TYPE).json({
       error: {
         code: 'UNSUPPORTED_MEDIA_TYPE',
-        message: `the body must be JSON with Content-Type: application/json (got ${given ? `"${given}"` : 'no Content-Type'})`,
+        message: `the body must be JSON with Content-Type: application/json (got ${got})`,
         hint: "curl: add -H 'content-type: application/json'",
       },
     });

@@ -91,14 +91,14 @@ describe('npm run demo', () => {
       expect(await demo.exited).toBe(1);
       const lines = demo.output().trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        new RegExp(`^demo: port ${port} on 127\\.0\\.0\\.1 \\(.+\\) is in use; set ${variable} to a free port, e\\.g\\. ` +
-          `${variable}=${port + 100} npm run demo$`),
-      );
+      const expected =
+        `^demo: port ${port} on 127\\.0\\.0\\.1 \\(.+\\) is in use; ` +
+        `set ${variable} to a free port, e\\.g\\. ${variable}=${port + 100} npm run demo$`;
+      expect(lines[0]).toMatch(new RegExp(expected));
     }
   });
 
-  it('shows approvals and signed webhooks without configuration, and restarts with history and cluster reset', async () => {
+  it('shows approvals and signed webhooks unconfigured, and restarts with history and cluster reset', async () => {
     const api = `http://127.0.0.1:${env.PORT}`;
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
     const call = async (method: string, path: string, body?: unknown) => {
@@ -122,7 +122,8 @@ describe('npm run demo', () => {
       // The README's basic example runs at once; a permissive-mode request waits for an approver.
       const basic = await call('POST', '/v1/onboardings', { namespace: 'bookbuyer', restart: { mode: 'all' } });
       expect(basic).toMatchObject({ status: 202, body: { status: 'QUEUED' } });
-      const held = await call('POST', '/v1/onboardings', { namespace: 'bookthief', trafficPolicy: { mode: 'permissive' } });
+      const permissive = { namespace: 'bookthief', trafficPolicy: { mode: 'permissive' } };
+      const held = await call('POST', '/v1/onboardings', permissive);
       expect(held).toMatchObject({ status: 202, body: { status: 'PENDING_APPROVAL' } });
       await until('bookbuyer to succeed', async () => {
         const r = await call('GET', `/v1/onboardings/${basic.body.id}`);

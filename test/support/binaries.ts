@@ -46,5 +46,6 @@ export function describeWith(names: string[]): (title: string, fn: () => void) =
 /** `it` likewise for one test. */
 export function itWith(names: string[]): (title: string, fn: TestFunction, timeout?: number) => void {
   const why = missing(names);
-  return why ? (title, fn, timeout) => it.skip(`${title}${why}`, fn, timeout) : (title, fn, timeout) => it(title, fn, timeout);
+  if (why) return (title, fn, timeout) => it.skip(`${title}${why}`, fn, timeout);
+  return (title, fn, timeout) => it(title, fn, timeout);
 }
