@@ -1,6 +1,12 @@
 # syntax=docker/dockerfile:1
+# The one image of osm-onboarding: the API (dist/src/main.js), the worker (dist/src/worker.js), the migrations
+# (dist/src/migrate.js) and compose's admin-token init (dist/src/admin-token.js). Build and tag it as
+# deploy/README.md says; docker-compose.yml builds it once as osm-onboarding:local.
+#
 # Build stage: install from the lockfile, generate the Prisma client, compile, drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+# (`npm ci` here also installs the `node` devDependency, the Node that npm scripts use on a developer machine;
+# it has the same version as this base image and is pruned with the other dev dependencies.)
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
@@ -10,7 +16,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
-FROM node:20-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 # A bounded old space keeps RSS near the live heap (~90 MB after GC) instead of letting garbage pile up;
 # two glibc malloc arenas instead of one per thread save ~35 MB of RSS (measured at ready).
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 NODE_OPTIONS="--max-old-space-size=192" MALLOC_ARENA_MAX=2
@@ -19,9 +25,11 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/prisma ./prisma
+# Where compose's admin-token volume is mounted: a new named volume takes this directory's owner (node).
+RUN mkdir -p /var/lib/osm-onboarding && chown node:node /var/lib/osm-onboarding
 USER node
-EXPOSE 3000
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# ROLE=api|worker|all. The worker image runs `node dist/src/worker.js` (see docker-compose.yml).
+EXPOSE 3000 9464
+# GET /healthz of this container's process: PORT for the API, WORKER_METRICS_PORT when ROLE=worker.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["node", "dist/src/healthcheck.js"]
+# ROLE=api|all runs dist/src/main.js; the worker runs `node dist/src/worker.js` with ROLE=worker.
 CMD ["node", "dist/src/main.js"]

@@ -1,9 +1,8 @@
 import { defineConfig } from 'vitest/config';
-import base from './vitest.config.js';
+import { integration, plugins, reporters } from './vitest.config.js';
 
 // The e2e suite: the same flows against a real cluster (E2E_KUBECONFIG), e.g. kind with osm-edge installed.
-// Built from the base config by hand: mergeConfig would concatenate the `include` lists.
 export default defineConfig({
-  plugins: base.plugins,
-  test: { ...base.test, include: ['test/e2e/**/*.spec.ts'], testTimeout: 180_000 },
+  plugins,
+  test: { ...integration, name: 'e2e', reporters, include: ['test/e2e/**/*.spec.ts'], testTimeout: 180_000 },
 });

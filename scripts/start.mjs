@@ -1,22 +1,122 @@
 #!/usr/bin/env node
 // `npm start`: build, migrate, then run the API with the worker in the same process (ROLE=all).
-// `npm run demo`: the same against the project's Kubernetes API emulator seeded with a sample
-// osm-edge install — a SIMULATED cluster, for trying the API without one.
+// `npm run demo`: the same against the project's Kubernetes API emulator seeded with a sample osm-edge install —
+// a SIMULATED cluster, for trying the API without one — on 127.0.0.1, with a demo approval policy and a local
+// webhook receiver that prints every signed delivery. The demo's database and Redis keys are reset at each
+// start, like the emulator's in-memory cluster, so the request history always matches the cluster.
+// On a terminal the service's JSON logs are printed through pino-pretty; piped, they stay JSON.
+// `--no-build` skips the build (the tests run it against the build `npm test` just made).
+import './check-node.mjs';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const demo = process.argv.includes('--demo');
+const build = !process.argv.includes('--no-build');
 const env = { ...process.env };
+const say = (line) => console.log(`${demo ? 'demo' : 'start'}: ${line}`);
+const fail = (line) => {
+  console.error(`${demo ? 'demo' : 'start'}: ${line}`);
+  process.exit(1);
+};
 
-function run(cmd, args, extraEnv = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...env, ...extraEnv } });
+const DEMO_TOKEN = 'demo-admin-token-not-for-production';
+// Held for approval in the demo: only what changes the whole mesh (permissive mode); everything else, the
+// README's examples included, runs at once. APPROVAL_POLICY overrides it.
+const DEMO_POLICY = { rules: [{ name: 'demo: permissive mode is mesh-wide', when: ['permissive'], approvals: 1 }] };
+
+if (demo) {
+  env.HOST ??= '127.0.0.1';
+  env.OSM_ONBOARDING_ADMIN_TOKEN ??= DEMO_TOKEN;
+  env.RESTART_SETTLE_MS ??= '500';
+  env.APPROVAL_POLICY ??= JSON.stringify(DEMO_POLICY);
+  env.WEBHOOK_ALLOW_PRIVATE_TARGETS ??= 'true'; // the receiver is on 127.0.0.1
+  env.QUEUE_PREFIX ??= 'osm-onboarding-demo';
+  env.DATABASE_URL = demoDatabaseUrl(env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/osm_onboarding');
+}
+const host = env.HOST ?? '0.0.0.0';
+const apiPort = Number(env.PORT ?? 3000);
+const emulatorPort = Number(env.EMULATOR_PORT ?? 6443);
+const webhookPort = Number(env.DEMO_WEBHOOK_PORT ?? 3001);
+
+/** The demo's own database, beside the one `npm start` uses: `<name>_demo` on the same server. */
+function demoDatabaseUrl(base) {
+  const url = new URL(base);
+  const name = decodeURIComponent(url.pathname.slice(1)) || 'osm_onboarding';
+  url.pathname = `/${name.endsWith('_demo') ? name : `${name}_demo`}`;
+  return url.toString();
+}
+
+/** Refuses a busy port in one line, before anything is built or started. */
+async function assertPortFree(port, bindHost, variable, what) {
+  if (!port) return;
+  const busy = await new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', (err) => done(err.code === 'EADDRINUSE' ? true : err));
+    probe.listen(port, bindHost, () => probe.close(() => done(false)));
+  });
+  if (busy === true) {
+    const example = `${variable}=${port + 100} npm run ${demo ? 'demo' : 'start'}`;
+    fail(`port ${port} on ${bindHost} (${what}) is in use; set ${variable} to a free port, e.g. ${example}`);
+  }
+  if (busy) fail(`cannot listen on ${bindHost}:${port} (${what}, ${variable}): ${busy.message}`);
+}
+
+await assertPortFree(apiPort, host, 'PORT', 'the API');
+if (demo) {
+  await assertPortFree(emulatorPort, '127.0.0.1', 'EMULATOR_PORT', 'the Kubernetes API emulator');
+  await assertPortFree(webhookPort, '127.0.0.1', 'DEMO_WEBHOOK_PORT', 'the demo webhook receiver');
+}
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
+const START_HINT = 'start it (e.g. docker compose up -d postgres redis)';
+
+/** Drops the demo database and the demo's Redis keys: the emulator's cluster starts fresh too. */
+async function resetDemoState() {
+  const { default: pg } = await import('pg');
+  const { Redis } = await import('ioredis');
+  const target = new URL(env.DATABASE_URL);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(target);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  } catch (err) {
+    fail(`cannot reach Postgres at ${target.host} (${err.message}); ${START_HINT} or set DATABASE_URL`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } catch (err) {
+    const where = new URL(redisUrl);
+    where.password = '';
+    fail(`cannot reach Redis at ${where.host} (${err.message}); ${START_HINT} or set REDIS_URL`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 if (!existsSync(resolve(root, 'src/generated/prisma/client.ts'))) run('npm', ['run', '--silent', 'db:generate']);
-run('npm', ['run', '--silent', 'build']);
+if (build) run('npm', ['run', '--silent', 'build']);
+if (demo) await resetDemoState();
 run(process.execPath, ['dist/src/migrate.js']);
 
 const children = [];
@@ -29,34 +129,148 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
 async function startEmulator() {
   mkdirSync(resolve(root, '.emulator'), { recursive: true });
   const kubeconfig = resolve(root, '.emulator/kubeconfig');
-  const port = env.EMULATOR_PORT ?? '6443';
-  const child = spawn(
-    process.execPath,
-    [resolve(root, 'node_modules/tsx/dist/cli.mjs'), 'test/support/emulator/cli.ts', '--port', port, '--kubeconfig-out', kubeconfig, '--injector-lag-ms', '200'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env },
-  );
+  const tsx = resolve(root, 'node_modules/tsx/dist/cli.mjs');
+  const args = ['--port', String(emulatorPort), '--kubeconfig-out', kubeconfig, '--injector-lag-ms', '200'];
+  const child = spawn(process.execPath, [tsx, 'test/support/emulator/cli.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   children.push(child);
-  await new Promise((ok, fail) => {
+  await new Promise((ok, failed) => {
     child.stdout.on('data', (d) => {
       process.stdout.write(d);
       if (d.toString().includes('listening')) ok();
     });
-    child.on('exit', (code) => fail(new Error(`emulator exited with ${code}`)));
+    child.on('exit', (code) => failed(new Error(`emulator exited with ${code}`)));
   });
   return kubeconfig;
 }
 
+/**
+ * The demo's chatops bot: receives the service's webhook deliveries, checks each signature
+ * (HMAC-SHA256 of `<timestamp>.<body>` with the secret the demo registered) and prints the event's summary.
+ */
+function startWebhookReceiver(secret) {
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const timestamp = String(req.headers['x-osm-onboarding-timestamp'] ?? '');
+      const given = Buffer.from(String(req.headers['x-osm-onboarding-signature'] ?? ''));
+      const hmac = createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');
+      const expected = Buffer.from(`sha256=${hmac}`);
+      const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) < 300;
+      const valid = given.length === expected.length && timingSafeEqual(given, expected) && fresh;
+      let event = {};
+      try {
+        event = JSON.parse(body.toString('utf8'));
+      } catch {
+        // printed as unreadable below
+      }
+      const delivery = String(req.headers['x-osm-onboarding-delivery'] ?? '?').slice(0, 8);
+      const what = `${req.headers['x-osm-onboarding-event'] ?? '?'} (delivery ${delivery}…)`;
+      console.log(
+        valid
+          ? `webhook: signature ok · ${what} · ${event.summary ?? '(no summary)'}`
+          : `webhook: REJECTED, ${fresh ? 'bad signature' : 'stale timestamp'} · ${what}`,
+      );
+      res.writeHead(valid ? 204 : 401).end();
+    });
+  });
+  return new Promise((ok, failed) => {
+    server.once('error', failed);
+    server.listen(webhookPort, '127.0.0.1', () => ok(server));
+  });
+}
+
+/** Pipes the child's JSON log lines through pino-pretty on a terminal (a devDependency: absent → JSON). */
+async function logSink() {
+  if (!process.stdout.isTTY) return undefined;
+  try {
+    const { default: pretty } = await import('pino-pretty');
+    return pretty({
+      colorize: true,
+      translateTime: 'SYS:HH:MM:ss',
+      singleLine: true,
+      ignore: 'pid,hostname,context,req,res,responseTime,httpRequestId',
+      // `[Context] message`; an access-log line as `METHOD url → status in N ms`.
+      messageFormat: (log, key) => {
+        const where = log.context ? `[${log.context}] ` : '';
+        if (!log.req || !log.res) return `${where}${log[key]}`;
+        return `${where}${log.req.method} ${log.req.url} → ${log.res.statusCode} in ${log.responseTime} ms`;
+      },
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+const apiUrl = `http://127.0.0.1:${apiPort}`;
+async function waitForApi(child) {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) return false;
+    try {
+      if ((await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+const receiverUrl = `http://127.0.0.1:${webhookPort}/webhook`;
+async function registerWebhook(secret) {
+  const res = await fetch(`${apiUrl}/v1/webhooks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env.OSM_ONBOARDING_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: receiverUrl, eventTypes: ['request.*', 'step.failed'], secret }),
+  });
+  if (!res.ok) throw new Error(`POST /v1/webhooks answered ${res.status}: ${await res.text()}`);
+}
+
+let webhookSecret;
 if (demo) {
   env.KUBECONFIG = await startEmulator();
   env.KUBE_IN_CLUSTER = 'false';
-  env.OSM_ONBOARDING_ADMIN_TOKEN ??= 'demo-admin-token-not-for-production';
-  env.RESTART_SETTLE_MS ??= '500';
-  console.log('demo: the cluster is SIMULATED by the Kubernetes API emulator (seeded with osm-edge v1.3.9 and the bookstore sample)');
-  console.log(`demo: call the API with  -H 'Authorization: Bearer ${env.OSM_ONBOARDING_ADMIN_TOKEN}'`);
+  webhookSecret = `whsec_demo_${randomBytes(18).toString('hex')}`;
+  await startWebhookReceiver(webhookSecret);
 }
-const api = spawn(process.execPath, ['dist/src/main.js'], { cwd: root, stdio: 'inherit', env: { ROLE: 'all', ...env } });
+
+const sink = await logSink();
+const api = spawn(process.execPath, ['dist/src/main.js'], {
+  cwd: root,
+  stdio: ['ignore', sink ? 'pipe' : 'inherit', 'inherit'],
+  env: { ROLE: 'all', ...env },
+});
 children.push(api);
+if (sink) api.stdout.pipe(sink);
 api.on('exit', (code) => {
   stopAll('SIGTERM');
   process.exit(code ?? 0);
 });
+
+if (demo) {
+  if (!(await waitForApi(api))) fail(`the API did not become ready on ${apiUrl}/readyz`);
+  await registerWebhook(webhookSecret).catch((err) => say(`webhook receiver not registered: ${err.message}`));
+  const token = env.OSM_ONBOARDING_ADMIN_TOKEN;
+  const policy = env.APPROVAL_POLICY === JSON.stringify(DEMO_POLICY) ? 'the demo policy' : 'your APPROVAL_POLICY';
+  const name = decodeURIComponent(new URL(env.DATABASE_URL).pathname.slice(1));
+  for (const line of [
+    `ready on ${apiUrl} (REST /v1, GraphQL /graphql, docs /docs), bound to ${host}`,
+    `the cluster is SIMULATED: the Kubernetes API emulator on 127.0.0.1:${emulatorPort} runs osm-edge v1.3.9`,
+    '  and the bookstore sample; nothing touches a real cluster',
+    `admin token:  export T='Authorization: Bearer ${token}'`,
+    `approvals (${policy}): a request that turns on permissive mode (mesh-wide) waits in PENDING_APPROVAL`,
+    '  for one approver other than its requester; everything else, the README examples included, runs at once',
+    `webhooks: request.* and step.failed events are POSTed to ${receiverUrl} and printed`,
+    '  here as "webhook: signature ok · …" once their HMAC signature is checked',
+    `fresh start: the database ${name}, the Redis keys ${env.QUEUE_PREFIX}:* and the simulated cluster`,
+    '  are reset at every start, so the request history always matches the cluster',
+  ]) {
+    say(line);
+  }
+}

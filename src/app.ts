@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { requireJsonBodies } from './common/json-content-type.js';
 import { HttpDrain } from './reliability/shutdown.js';
 import { httpContext } from './observability/http-context.js';
 import { callerContext } from './auth/caller-context.js';
@@ -36,6 +37,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   app.useBodyParser('json', { limit: '64kb' });
   app.use(httpContext());
   app.use(callerContext());
+  app.use(requireJsonBodies());
   app.useGlobalFilters(new HttpExceptionFilter());
   return app;
 }

@@ -46,7 +46,13 @@ onShutdownSignal({
   },
 });
 
-await app.listen(config.port, config.host);
+try {
+  await app.listen(config.port, config.host);
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+  console.error(`osm-onboarding ${role}: port ${config.port} on ${config.host} is in use; set PORT to a free port`);
+  process.exit(1);
+}
 const address = (app.getHttpServer() as Server).address();
 const port = typeof address === 'object' && address ? address.port : config.port;
 console.log(

@@ -53,6 +53,14 @@ if (config.workerMetricsPort > 0) {
     }
   });
   server.keepAliveTimeout = 5000;
+  server.once('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    console.error(
+      `osm-onboarding worker: port ${config.workerMetricsPort} on ${config.host} is in use; ` +
+        'set WORKER_METRICS_PORT to a free port (0 = no metrics endpoint)',
+    );
+    process.exit(1);
+  });
   server.listen(config.workerMetricsPort, config.host);
 }
 console.log('osm-onboarding worker started');

@@ -5,7 +5,7 @@ export const EXIT = {
   OK: 0,
   /** A request failed (or was cancelled/rejected), or the API refused the operation. */
   FAILED: 1,
-  /** Bad usage or input: unknown option, missing argument, VALIDATION_FAILED. */
+  /** Bad usage or input: unknown option or value, missing argument, an API answer about the input (400/422). */
   USAGE: 2,
   /** 401/403: no, bad or insufficient credentials. */
   AUTH: 3,
@@ -46,8 +46,13 @@ export class ApiError extends CliError {
   }
 }
 
+/**
+ * 401/403 → AUTH. An answer about the input (400 malformed, 413 too large, 415 not JSON, 422: a bad field, an
+ * unknown cluster or mesh, a reserved namespace, a reused idempotency key) → USAGE. Anything else → FAILED.
+ */
 export function exitCodeFor(status: number, code: string): number {
   if (status === 401 || status === 403 || code === 'UNAUTHENTICATED' || code === 'FORBIDDEN') return EXIT.AUTH;
+  if ([400, 413, 415, 422].includes(status)) return EXIT.USAGE;
   if (code === 'VALIDATION_FAILED' || code === 'MALFORMED_REQUEST') return EXIT.USAGE;
   return EXIT.FAILED;
 }

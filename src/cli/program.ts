@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, ApiError, CliError, EXIT } from './client.js';
+import { RESTART_MODES } from '../onboarding/onboarding.input.js';
 import { followEvents, TERMINAL_STATUSES } from './events.js';
 import {
   applyEvent,
@@ -67,7 +68,8 @@ const EXIT_HELP = `
 Exit codes:
   0  done (with --wait: every request SUCCEEDED)
   1  a request failed, was cancelled or rejected, or the API refused the operation
-  2  usage or input error (the fields at fault are printed)
+  2  usage or input error: a bad option or value, or input the API refused (a field,
+     an unknown --cluster or --mesh); the fields at fault are printed
   3  authentication or authorisation error (401/403)
   4  the API cannot be reached
 
@@ -86,6 +88,7 @@ const FIELD_FLAGS: [RegExp, string][] = [
   [/^meshName$/, '--mesh'],
   [/^sidecarInjection$/, '--disable-sidecar-injection'],
   [/^restart\.maxConcurrent/, '--max-concurrent'],
+  [/^restart\.deployments/, '--deployment'],
   [/^restart/, '--restart'],
   [/^apiServerAccess\.serviceAccounts/, '--service-account'],
   [/^apiServerAccess/, '--api-server-access'],
@@ -124,13 +127,6 @@ function positiveInt(name: string) {
 
 const collect = (v: string, all: string[] = []) => [...all, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
-function parseRestart(v: string): { mode: string; deployments?: string[] } {
-  if (v === 'all' || v === 'none') return { mode: v };
-  const deployments = v.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!deployments.length) throw new InvalidArgumentError('use all, none, or a comma-separated list of deployments');
-  return { mode: 'selected', deployments };
-}
-
 function parseAppProtocol(v: string, all: unknown[] = []) {
   const m = /^([^:=\s]+):([^=\s]+)=(\S+)$/.exec(v);
   if (!m) throw new InvalidArgumentError('use <service>:<port-name>=<http|tcp|tcp-server-first|grpc>');
@@ -160,10 +156,17 @@ function targetBody(namespace: string, o: Record<string, any>, g: Globals) {
   } as Record<string, any>;
 }
 
+// --restart <mode> and --deployment <name>: the API checks the combination (selected needs deployments, and
+// only selected takes them) and its answer names --deployment; --deployment alone means selected.
 function restartBody(o: Record<string, any>, body: Record<string, any>) {
-  if (o.restart || o.maxConcurrent) {
-    body.restart = { ...(body.restart ?? { mode: 'all' }), ...(o.restart ?? {}), ...(o.maxConcurrent ? { maxConcurrent: o.maxConcurrent } : {}) };
-  }
+  if (!o.restart && !o.deployment && !o.maxConcurrent) return;
+  const mode = o.restart ?? (o.deployment ? 'selected' : undefined);
+  body.restart = {
+    ...(body.restart ?? { mode: 'all' }),
+    ...(mode ? { mode } : {}),
+    ...(o.deployment ? { deployments: o.deployment } : {}),
+    ...(o.maxConcurrent ? { maxConcurrent: o.maxConcurrent } : {}),
+  };
 }
 
 export function onboardBody(namespace: string, o: Record<string, any>, g: Globals): Record<string, unknown> {
@@ -209,7 +212,11 @@ function addOnboardOptions(cmd: Command): Command {
 
 function addRestartOptions(cmd: Command, what: string): Command {
   return cmd
-    .option('--restart <all|none|deploy,...>', `restart deployments ${what}: all, none (default), or the named ones`, parseRestart)
+    .addOption(
+      new Option('--restart <mode>', `restart deployments ${what}: all, none (default), or selected (--deployment)`)
+        .choices(RESTART_MODES),
+    )
+    .option('--deployment <name>', 'with --restart selected: a deployment to restart (repeatable, or a,b)', collect)
     .option('--max-concurrent <n>', 'deployments restarted at once (default 5)', positiveInt('--max-concurrent'));
 }
 

@@ -39,7 +39,12 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
 function fromHttpException(e: HttpException): DomainError {
   const status = e.getStatus();
-  if (status === 404) return new DomainError('REQUEST_NOT_FOUND', 'no such route');
+  // The router's 404: no route matches (the controllers answer unknown ids with their own coded DomainErrors).
+  if (status === 404) {
+    const message = e.message.replace(/^Cannot (\S+) (.*)$/, 'no route $1 $2');
+    const hint = 'the REST API is under /v1 (see /docs); GraphQL is POST /graphql';
+    return new DomainError('ROUTE_NOT_FOUND', message, { hint });
+  }
   if (status === 413) return new DomainError('MALFORMED_REQUEST', 'request body too large');
   return new DomainError('MALFORMED_REQUEST', status === 400 ? `malformed request: ${e.message}` : e.message);
 }

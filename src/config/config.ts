@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
 import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval-policy.js';
@@ -62,6 +63,8 @@ const EnvSchema = z.object({
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
   OSM_ONBOARDING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // A file holding the admin token (a Docker or Kubernetes secret file), read when the variable itself is unset.
+  OSM_ONBOARDING_ADMIN_TOKEN_FILE: z.string().min(1).optional(),
   AUTH_JWKS_URL: z.url().optional(),
   AUTH_JWT_ISSUER: z.string().min(1).optional(),
   AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
@@ -209,6 +212,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   // Empty strings mean "unset", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  readSecretFile(cleaned, 'OSM_ONBOARDING_ADMIN_TOKEN');
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
@@ -306,6 +310,19 @@ function trustProxy(value: string | undefined): string | undefined {
     throw new ConfigError([{ key: 'TRUST_PROXY', message: `${(err as Error).message} (e.g. loopback,10.0.0.0/8)` }]);
   }
   return value;
+}
+
+/** `<KEY>_FILE` names a file whose content (trimmed) is `<KEY>`, unless `<KEY>` itself is set. */
+function readSecretFile(env: Record<string, string | undefined>, key: string): void {
+  const path = env[`${key}_FILE`];
+  if (env[key] !== undefined || path === undefined) return;
+  try {
+    const value = readFileSync(path, 'utf8').trim();
+    if (value) env[key] = value;
+    else throw new Error('the file is empty');
+  } catch (err) {
+    throw new ConfigError([{ key: `${key}_FILE`, message: `cannot read ${path}: ${(err as Error).message}` }]);
+  }
 }
 
 function tracingConfig(e: z.output<typeof EnvSchema>): AppConfig['tracing'] {

@@ -7,6 +7,8 @@ import type { ErrorCode } from '../common/domain-error.js';
 export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names every one',
   MALFORMED_REQUEST: 'the body is not JSON (400) or is larger than 64 kB (413)',
+  UNSUPPORTED_MEDIA_TYPE: 'a body sent without `Content-Type: application/json`',
+  ROUTE_NOT_FOUND: 'no route has this method and path',
   UNAUTHENTICATED: 'no bearer token, or an invalid, expired or revoked one',
   FORBIDDEN: "the caller's roles do not allow the operation, or the target is outside its scopes",
   TOKEN_NOT_FOUND: 'unknown token id',
@@ -15,7 +17,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     'the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id',
   INVALID_TOKEN_CLAIMS:
     'an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`)',
-  REQUEST_NOT_FOUND: 'unknown request id (also: no such route)',
+  REQUEST_NOT_FOUND: 'unknown request id',
   CLUSTER_NOT_FOUND: '`cluster` is not a kubeconfig context',
   MESH_NOT_FOUND: 'no Deployment is labelled `meshName=<meshName>`',
   NAMESPACE_RESERVED: '`kube-system` or `kube-public`',

@@ -532,7 +532,7 @@ export const ROUTES: RouteDoc[] = [
 /** What every route can also answer. */
 export function commonErrors(route: RouteDoc): ErrorCode[] {
   const codes: ErrorCode[] = [];
-  if (route.body) codes.push('MALFORMED_REQUEST');
+  if (route.body) codes.push('MALFORMED_REQUEST', 'UNSUPPORTED_MEDIA_TYPE');
   if (route.auth !== 'public') {
     codes.push('UNAUTHENTICATED', 'INVALID_TOKEN_CLAIMS', 'FORBIDDEN', 'RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE');
   }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
 import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
@@ -9,25 +8,34 @@ import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
-// client-node builds a new agent (so a new TCP + TLS connection) for every request. Reuse one
-// keep-alive agent per distinct TLS identity (CA, client cert/key, verification), so a rotated
-// credential still gets its own agent. Proxy agents are left alone.
-const agents = new Map<string, http.Agent>();
+// client-node 2 builds a new undici Agent (so a new TCP + TLS connection) for every request to a cluster
+// with TLS settings (CA, client certificate, skip-verify). Reuse one keep-alive dispatcher per distinct
+// dispatcher configuration (TLS identity, proxy), so a rotated credential still gets its own. This replaces
+// KubeConfig's createDispatcher, which its type marks private; the connection-reuse test in
+// test/integration/kube-connections.spec.ts fails if a client-node release renames or bypasses it.
+type Dispatcher = NonNullable<ReturnType<k8s.RequestContext['getDispatcher']>>;
+type CreateDispatcher = (cluster: k8s.Cluster | null, agentOptions: https.AgentOptions) => Dispatcher | undefined;
+const dispatchers = new Map<string, Dispatcher>();
 
-function keepAlive(fresh: http.Agent | undefined): http.Agent | undefined {
-  if (!fresh || (fresh.constructor !== https.Agent && fresh.constructor !== http.Agent)) return undefined;
-  const o = (fresh as http.Agent & { options: Record<string, unknown> }).options;
-  const key = createHash('sha256')
-    .update(JSON.stringify([fresh.constructor === https.Agent, o.rejectUnauthorized, o.servername, String(o.ca ?? ''), String(o.cert ?? ''), String(o.key ?? ''), String(o.pfx ?? '')]))
-    .digest('hex');
-  let agent = agents.get(key);
-  if (!agent) {
-    const options = { ...o, keepAlive: true, maxSockets: 64 };
-    agent = fresh.constructor === https.Agent ? new https.Agent(options) : new http.Agent(options);
-    agents.set(key, agent);
-  }
-  fresh.destroy();
-  return agent;
+function bufferAsText(_key: string, value: unknown): unknown {
+  const v = value as { type?: string; data?: number[] } | null;
+  return v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data).toString('base64') : value;
+}
+
+function reuseDispatchers(kc: k8s.KubeConfig): void {
+  const target = kc as unknown as { createDispatcher: CreateDispatcher };
+  const create = target.createDispatcher.bind(kc);
+  target.createDispatcher = (cluster, agentOptions) => {
+    const options = kc.createDispatcherOptions(cluster, agentOptions);
+    if (options.type === 'none') return undefined; // fetch's global dispatcher, already keep-alive
+    const key = createHash('sha256').update(JSON.stringify(options, bufferAsText)).digest('hex');
+    let dispatcher = dispatchers.get(key);
+    if (!dispatcher) {
+      dispatcher = create(cluster, agentOptions);
+      if (dispatcher) dispatchers.set(key, dispatcher);
+    }
+    return dispatcher;
+  };
 }
 
 export type PatchType = 'merge' | 'strategic' | 'json';
@@ -88,6 +96,7 @@ export class ClusterClient {
     kc: k8s.KubeConfig,
     private readonly options: ClusterClientOptions,
   ) {
+    reuseDispatchers(kc);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -275,8 +284,6 @@ export class ClusterClient {
       const middleware: Middleware = {
         pre: (ctx) => {
           ctx.setSignal(signal);
-          const agent = keepAlive(ctx.getAgent());
-          if (agent) ctx.setAgent(agent);
           if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
           for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
           span.setAttribute('http.request.method', ctx.getHttpMethod());

@@ -99,6 +99,9 @@ const RestartSchema = z.strictObject({
   maxConcurrent: z.number().int().min(1).max(50).optional(),
 });
 
+/** The restart modes the API accepts, for the CLI's `--restart` choices (one list, from the schema). */
+export const RESTART_MODES: readonly string[] = RestartSchema.shape.mode.options;
+
 // Cross-field rules run even when a field already failed, so one answer names every problem.
 // They must therefore cope with malformed values.
 const ALWAYS = { when: () => true };

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { ADMIN_TOKEN, http, startStack, Stack, uniqueName } from '../support/harness.js';
 import { namespaceMeta } from '../support/kube.js';
+import { itWith } from '../support/binaries.js';
 
 // The built CLI (dist/src/cli/main.js, the package's "bin") as a child process against a
 // running service: what a script or a chatops bot sees (stdout is a pipe unless said otherwise).
@@ -143,6 +144,44 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect((await cli(['onboard', 'x', '--api-server-access', 'vpn'])).code).toBe(2);
   });
 
+  it('--restart takes only the API modes (a typo is exit 2 with the valid ones), names via --deployment', async () => {
+    const typo = await cli(['onboard', 'team', '--restart', 'al']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("argument 'al' is invalid. Allowed choices are none, all, selected.");
+    const list = await cli(['onboard', 'team', '--restart', 'web,api']);
+    expect(list.code).toBe(2);
+
+    const ns = uniqueName('cli-sel');
+    const { deployments } = seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const missing = await cli(['onboard', ns, '--restart', 'selected']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^ {2}restart\.deployments \(--deployment\): required/m);
+    const extra = await cli(['onboard', ns, '--restart', 'all', '--deployment', deployments[0]]);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toMatch(/^ {2}restart\.deployments \(--deployment\): only allowed when mode is selected/m);
+
+    const planned = await cli(['plan', ns, '--deployment', deployments[0], '--json']);
+    expect(planned.code).toBe(0);
+    const restart = JSON.parse(planned.stdout).steps.find((st: { name: string }) => st.name === 'restart');
+    expect(restart.changes.map((c: { target: { name: string } }) => c.target.name)).toEqual([deployments[0]]);
+  });
+
+  it('an unknown cluster is an input error (exit 2), and --help into a closed pipe exits quietly', async () => {
+    const unknown = await cli(['onboard', 'bookbuyer', '--cluster', 'nowhere']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('CLUSTER_NOT_FOUND');
+
+    // `| true` closes the pipe before the help is written: EPIPE, which must not print a stack trace.
+    const script = '"$0" "$1" --help | true; echo "cli exit ${PIPESTATUS[0]}"';
+    const piped = await new Promise<Run>((done) =>
+      execFile('bash', ['-c', script, process.execPath, CLI], { env }, (err, stdout, stderr) =>
+        done({ code: err ? -1 : 0, stdout, stderr }),
+      ),
+    );
+    expect(piped).toEqual({ code: 0, stdout: 'cli exit 0\n', stderr: '' });
+  });
+
   it('auth errors exit 3; tokens create/list/revoke; an unreachable API exits 4', async () => {
     const bad = await cli(['status'], { OSM_ONBOARDING_TOKEN: 'not-a-token' });
     expect(bad.code).toBe(3);
@@ -253,7 +292,7 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(again.stderr).toContain('REQUEST_NOT_CANCELLABLE');
   });
 
-  it('on a terminal, draws a step list in place', async () => {
+  itWith(['script'])('on a terminal, draws a step list in place', async () => {
     const ns = uniqueName('cli-tty');
     seedAppNamespace(s.emulator.store, ns);
     await s.emulator.idle();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { ADMIN_TOKEN, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
 const MONITORED = 'openservicemesh.io/monitored-by';
@@ -121,6 +121,41 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
       const badQuery = await http(s.url, 'GET', '/v1/onboardings?limit=9999&colour=red');
       expect(badQuery.status).toBe(422);
       expect(badQuery.body.error.fields.map((f: any) => f.field).sort()).toEqual(['colour', 'limit']);
+    });
+
+    it('answers an unknown route with ROUTE_NOT_FOUND, and a body not sent as JSON with 415', async () => {
+      for (const [method, path] of [['GET', '/v1/onboarding'], ['POST', '/nope'], ['DELETE', '/v1/onboardings']]) {
+        const r = await http(s.url, method, path);
+        expect(r.status, `${method} ${path}`).toBe(404);
+        expect(r.body.error).toMatchObject({ code: 'ROUTE_NOT_FOUND', message: `no route ${method} ${path}` });
+      }
+
+      const writesBefore = writesTo(s.emulator);
+      const form = await http(s.url, 'POST', '/v1/onboardings', 'namespace=bookbuyer', {
+        'content-type': 'application/x-www-form-urlencoded',
+      });
+      expect(form.status).toBe(415);
+      expect(form.body.error).toMatchObject({
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'the body must be JSON with Content-Type: application/json (got "application/x-www-form-urlencoded")',
+      });
+      // curl -d without -H 'content-type: application/json' (fetch sends text/plain for a string body)
+      const plain = await fetch(`${s.url}/v1/onboardings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ namespace: 'bookbuyer' }),
+      });
+      expect(plain.status).toBe(415);
+      expect(((await plain.json()) as any).error.message).toContain('(got "text/plain;charset=UTF-8")');
+      expect(writesTo(s.emulator)).toBe(writesBefore);
+
+      // JSON with a charset or a +json type passes; a call without a body needs no Content-Type.
+      const charset = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: 'bookbuyer' }, {
+        'content-type': 'application/json; charset=utf-8',
+      });
+      expect(charset.status).toBe(200);
+      const missing = await http(s.url, 'POST', '/v1/onboardings/00000000-0000-4000-8000-000000000000/retry');
+      expect(missing.body.error.code).toBe('REQUEST_NOT_FOUND');
     });
 
     it.each([

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWith, findBinary } from '../support/binaries.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { http, readSse, startStack, uniqueName, waitForStatus, type Stack } from '../support/harness.js';
 import { EventBus } from '../../src/events/event-bus.service.js';
@@ -14,12 +15,12 @@ import { RedisService } from '../../src/redis/redis.service.js';
 import type { ProgressEvent } from '../../src/events/progress-event.js';
 
 // The service against a real Redis Sentinel group and a real Redis Cluster, each made of
-// redis-server processes this file starts (the machine's /usr/bin/redis-server) on free ports in
+// redis-server processes this file starts (the machine's redis-server) on free ports in
 // a temporary directory. Credentials are on: the service must take them from REDIS_URL
 // (REDIS_SENTINEL_PASSWORD for the sentinel itself).
 
-const REDIS_SERVER = '/usr/bin/redis-server';
-const REDIS_CLI = '/usr/bin/redis-cli';
+const REDIS_SERVER = findBinary('redis-server') ?? 'redis-server';
+const REDIS_CLI = findBinary('redis-cli') ?? 'redis-cli';
 const PASSWORD = 'topology-secret';
 const SENTINEL_PASSWORD = 'sentinel-secret';
 /** How long the emulator takes to start a pod: the restart step of each onboarding waits that long. */
@@ -152,7 +153,7 @@ async function closeStack(s: Stack | undefined): Promise<void> {
   if (s) await Promise.race([s.close().catch(() => undefined), sleep(10_000)]);
 }
 
-describe('Redis topologies', () => {
+describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
   let root: string;
   const taken = new Set<number>();
 

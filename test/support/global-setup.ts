@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { applyMigrations } from '../../src/database/migrate.js';
@@ -14,7 +15,41 @@ declare module 'vitest' {
   }
 }
 
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** What the integration tier needs from the machine, said plainly when it is not there. */
+async function requireServices(): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const sql = 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user';
+    const { rows } = await client.query<{ rolsuper: boolean }>(sql);
+    if (!rows[0]?.rolsuper) throw new Error('the user is not a superuser (the tests create and drop databases)');
+  } catch (err) {
+    throw new Error(
+      `the integration tests need Postgres at ${ADMIN_URL} with a passwordless superuser ` +
+        `(set TEST_DATABASE_ADMIN_URL, or run docker compose up -d postgres redis): ${(err as Error).message}`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {}); // reported below
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new Error(
+      `the integration tests need Redis at ${REDIS_URL} ` +
+        `(set TEST_REDIS_URL, or run docker compose up -d postgres redis): ${(err as Error).message}`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export default async function setup(project: TestProject) {
+  await requireServices();
   const name = `osm_onboarding_test_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -24,7 +59,7 @@ export default async function setup(project: TestProject) {
   url.pathname = `/${name}`;
   await applyMigrations(url.toString(), resolve(import.meta.dirname, '../../prisma/migrations'));
   project.provide('databaseUrl', url.toString());
-  project.provide('redisUrl', process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+  project.provide('redisUrl', REDIS_URL);
 
   return async () => {
     const client = new pg.Client({ connectionString: ADMIN_URL });

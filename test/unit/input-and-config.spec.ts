@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/common/domain-error.js';
 import { ConfigError, loadConfig, redactUrl } from '../../src/config/config.js';
@@ -76,6 +79,22 @@ describe('configuration', () => {
     expect(on.graphql).toMatchObject({ introspection: true, graphiql: true });
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).auth.trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(() => loadConfig({ TRUST_PROXY: 'the-load-balancer' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('reads the admin token from OSM_ONBOARDING_ADMIN_TOKEN_FILE when the variable is unset', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'admin-token');
+    writeFileSync(file, 'osmo-admin-from-a-file-0123456789\n');
+    const fromFile = loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file }).auth.adminToken;
+    expect(fromFile).toBe('osmo-admin-from-a-file-0123456789');
+    const both = { OSM_ONBOARDING_ADMIN_TOKEN: 'from-the-environment-0123', OSM_ONBOARDING_ADMIN_TOKEN_FILE: file };
+    expect(loadConfig(both).auth.adminToken).toBe('from-the-environment-0123');
+    expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: `${file}.missing` })).toThrow(
+      /OSM_ONBOARDING_ADMIN_TOKEN_FILE: cannot read .*admin-token\.missing/,
+    );
+    writeFileSync(file, 'short\n');
+    expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file })).toThrow(
+      /OSM_ONBOARDING_ADMIN_TOKEN: must be at least 16/,
+    );
   });
 
   it('masks passwords when showing URLs', () => {

@@ -3,10 +3,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWith, findBinary } from '../../support/binaries.js';
 import { isInjected, startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
 
-const KUBECTL = '/usr/bin/kubectl';
+const KUBECTL = findBinary('kubectl') ?? 'kubectl';
 
 interface Run {
   code: number;
@@ -14,7 +15,7 @@ interface Run {
   stderr: string;
 }
 
-describe('emulator fidelity checked with the real kubectl 1.32', () => {
+describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () => {
   let emu: Emulator;
   let dir: string;
   let kubeconfig: string;

@@ -6,6 +6,7 @@ import { seedAppNamespace } from '../../support/emulator/index.js';
 import { ADMIN_TOKEN } from '../../support/harness.js';
 import { REAL_OUTAGES, Rig, sleep } from '../../faults/rig.js';
 import { fullOnboarding, PG_CLUSTER } from '../../faults/scenarios.js';
+import { report } from '../../support/report.js';
 
 // With Postgres or Redis away the API answers a coded 503 (never a 500 or a stack trace), /readyz
 // fails while /healthz stays up (no restart loop), and everything recovers by itself when the
@@ -93,7 +94,9 @@ describe('degraded dependencies', () => {
     expect((await call(rig.url, 'GET', '/readyz')).status).toBe(200);
   }, 60_000);
   afterAll(async () => {
-    if (measured.length) console.log(`degraded dependencies (${REAL_OUTAGES ? 'real outages' : 'per-stack outages'}):\n  ${measured.join('\n  ')}`);
+    const title = `degraded dependencies (${REAL_OUTAGES ? 'real outages' : 'per-stack outages'})`;
+    const text = `${title}:\n  ${measured.join('\n  ')}`;
+    if (measured.length) report('degraded-dependencies', `${title}: ${measured.length} measurements`, text);
     await rig?.close();
   });
 

@@ -4,6 +4,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace, startEmulator, type Emulator, type RequestLogEntry } from '../../support/emulator/index.js';
 import { http, startStack, waitForStatus, type Stack } from '../../support/harness.js';
+import { report } from '../../support/report.js';
 
 // Least privilege, checked: the ClusterRoles in deploy/ must allow every Kubernetes call the service
 // makes in a full-featured onboarding + offboarding (every step on, both API-server access methods,
@@ -147,7 +148,9 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
   it('the worker ClusterRole allows every call, and every rule it grants is used (or justified)', () => {
     const rules = roleRules('osm-onboarding-worker');
     const observed = new Map(calls.map((c) => [key(c), c]));
-    console.log(`observed Kubernetes calls (verb group/resource):\n  ${[...observed.keys()].sort().join('\n  ')}`);
+    const list = [...observed.keys()].sort();
+    const text = `observed Kubernetes calls (verb group/resource):\n  ${list.join('\n  ')}`;
+    report('rbac-observed-calls', `rbac: ${list.length} distinct Kubernetes calls observed`, text);
     const denied = calls.filter((c) => !allows(rules, c)).map((c) => `${key(c)}${c.name ? ` (${c.name})` : ''}`);
     expect([...new Set(denied)]).toEqual([]);
     const why = justified();

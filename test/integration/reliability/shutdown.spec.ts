@@ -5,6 +5,7 @@ import { ADMIN_TOKEN } from '../../support/harness.js';
 import { ROOT, Rig, sleep } from '../../faults/rig.js';
 import { fullOnboarding } from '../../faults/scenarios.js';
 import { loadRequests } from '../../faults/checks.js';
+import { report } from '../../support/report.js';
 
 // SIGTERM, measured on the real processes (node dist/src/main.js, node dist/src/worker.js):
 // the API turns /readyz to 503 first, keeps serving during the readiness delay, finishes its
@@ -52,7 +53,8 @@ describe('graceful shutdown (SIGTERM)', () => {
     rig = await Rig.start({ name: 'shutdown', workers: 0 });
   }, 60_000);
   afterAll(async () => {
-    if (measured.length) console.log(`shutdown:\n  ${measured.join('\n  ')}`);
+    const text = `shutdown:\n  ${measured.join('\n  ')}`;
+    if (measured.length) report('shutdown', `shutdown: ${measured.length} measurements`, text);
     await rig?.close();
   });
 

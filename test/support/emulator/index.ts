@@ -45,6 +45,8 @@ export interface Emulator {
   requests: RequestLog;
   /** Resolves when the simulated controllers have settled (same as store.idle()). */
   idle(): Promise<void>;
+  /** TCP connections accepted since start (plain and TLS). */
+  connectionsAccepted(): number;
   /** Changes the simulated timings of a running emulator. */
   configure(settings: { injectorLagMs?: number; podStartMs?: number }): void;
   close(): Promise<void>;
@@ -102,6 +104,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       await writeFile(path, renderKubeconfig(tlsUrl, token, k), { mode: 0o600 });
     },
     idle: () => work.idle(),
+    connectionsAccepted: () => server.connectionsAccepted,
     configure(next) {
       if (next.injectorLagMs !== undefined) settings.injectorLagMs = next.injectorLagMs;
       if (next.podStartMs !== undefined) settings.podStartMs = next.podStartMs;

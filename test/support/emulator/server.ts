@@ -122,6 +122,8 @@ export class EmulatorServer {
   private readonly http: Server;
   private readonly https: Server;
   private readonly sockets = new Set<Socket>();
+  /** TCP connections accepted since start (tests check that clients reuse keep-alive connections). */
+  connectionsAccepted = 0;
   private readonly watchClosers = new Set<() => void>();
 
   constructor(private readonly deps: ServerDeps) {
@@ -139,6 +141,7 @@ export class EmulatorServer {
     this.http = createServer(handler);
     this.https = createTlsServer({ cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY }, handler);
     this.tcp = createTcpServer((socket) => {
+      this.connectionsAccepted++;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       socket.on('error', () => socket.destroy());

@@ -1,9 +1,10 @@
+// The CLI's event-stream follower (src/cli/events.ts) against a local SSE server: resumption with
+// Last-Event-ID after a dropped connection, retried requests, and giving up when the API is unreachable.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, CliError, EXIT } from '../../src/cli/client.js';
 import { followEvents, type ProgressEvent } from '../../src/cli/events.js';
-import { flagFor, onboardBody } from '../../src/cli/program.js';
 
 const ID = '6a3761c2-0000-4000-8000-000000000001';
 const TYPES = ['request.created', 'request.started', 'step.started', 'step.succeeded', 'request.succeeded'];
@@ -109,47 +110,5 @@ describe('CLI event stream follower', () => {
     })().catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(ApiError);
     expect((notFound as ApiError).exitCode).toBe(EXIT.FAILED);
-  });
-});
-
-describe('CLI request bodies and field names', () => {
-  it('maps the onboard options onto the REST body', () => {
-    const body = onboardBody(
-      'team-a',
-      {
-        disableSidecarInjection: true,
-        restart: { mode: 'selected', deployments: ['web', 'api'] },
-        maxConcurrent: 2,
-        metrics: true,
-        apiServerAccess: 'egress',
-        serviceAccount: ['app'],
-        appProtocol: [{ service: 'web', port: 'http', appProtocol: 'http' }],
-        verifyTimeout: 60,
-        acceptError: ['UID_1500'],
-        dryRun: true,
-      },
-      { url: 'x', cluster: 'prod', mesh: 'edge' },
-    );
-    expect(body).toEqual({
-      namespace: 'team-a',
-      cluster: 'prod',
-      meshName: 'edge',
-      dryRun: true,
-      sidecarInjection: 'disabled',
-      restart: { mode: 'selected', deployments: ['web', 'api'], maxConcurrent: 2 },
-      metrics: true,
-      apiServerAccess: { method: 'egress', serviceAccounts: ['app'] },
-      appProtocols: [{ service: 'web', port: 'http', appProtocol: 'http' }],
-      verify: { timeoutSeconds: 60 },
-      prerequisites: { acceptErrors: ['UID_1500'] },
-    });
-  });
-
-  it('names the option behind an API field', () => {
-    expect(flagFor('namespace')).toBe('<namespace>');
-    expect(flagFor('restart.deployments.0')).toBe('--restart');
-    expect(flagFor('apiServerAccess.serviceAccounts')).toBe('--service-account');
-    expect(flagFor('limit')).toBe('--limit');
-    expect(flagFor('somethingElse')).toBeUndefined();
   });
 });

@@ -1,0 +1,96 @@
+// The image's small entry points, run from the build as the container runs them: the HEALTHCHECK
+// (dist/src/healthcheck.js) against a real API and a real worker process, and compose's first-start admin
+// token (dist/src/admin-token.js).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { stackEnv, startApi } from '../support/harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function runNode(script: string, env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((done) => {
+    const clean = { PATH: process.env.PATH ?? '', ...env };
+    execFile(process.execPath, [script], { cwd: ROOT, env: clean, timeout: 20_000 }, (err, stdout, stderr) =>
+      done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe('the image health check', () => {
+  let emulator: Emulator;
+  let api: { app: INestApplication; url: string };
+  let worker: ChildProcess | undefined;
+  let metricsPort: number;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    const env = await stackEnv(emulator);
+    api = await startApi({ ...env, ROLE: 'api' });
+    metricsPort = await freePort();
+    const child = spawn(process.execPath, ['dist/src/worker.js'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, ROLE: 'worker', WORKER_METRICS_PORT: String(metricsPort) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    worker = child;
+    await new Promise<void>((ok, fail) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('worker started') && ok());
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => fail(new Error(`worker exited with ${code}: ${out}`)));
+    });
+  });
+  afterAll(async () => {
+    worker?.kill('SIGTERM');
+    await api?.app.close();
+    await emulator?.close();
+  });
+
+  it('passes on the API (PORT) and the worker (ROLE=worker, WORKER_METRICS_PORT), fails on a dead port', async () => {
+    const apiPort = new URL(api.url).port;
+    expect(await runNode('dist/src/healthcheck.js', { PORT: apiPort })).toMatchObject({ code: 0 });
+    const onWorker = { ROLE: 'worker', WORKER_METRICS_PORT: String(metricsPort) };
+    expect(await runNode('dist/src/healthcheck.js', onWorker)).toMatchObject({ code: 0 });
+    const dead = await runNode('dist/src/healthcheck.js', { PORT: String(await freePort()) });
+    expect(dead.code).toBe(1);
+    expect(dead.out).toMatch(/healthcheck: http:\/\/127\.0\.0\.1:\d+\/healthz: fetch failed/);
+  });
+});
+
+describe('compose admin-token init', () => {
+  it('generates a token once into the file (mode 0600), keeps it later, and defers to the environment', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'admin-token-')), 'admin-token');
+    const first = await runNode('dist/src/admin-token.js', { OSM_ONBOARDING_ADMIN_TOKEN_FILE: file });
+    expect(first.code).toBe(0);
+    const token = (await readFile(file, 'utf8')).trim();
+    expect(token).toMatch(/^osmo-admin-[A-Za-z0-9_-]{32}$/);
+    expect(first.out).toContain(`export T='Authorization: Bearer ${token}'`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+
+    const again = await runNode('dist/src/admin-token.js', { OSM_ONBOARDING_ADMIN_TOKEN_FILE: file });
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.out).toContain(`kept from an earlier start in ${file}`);
+    expect(again.out).not.toContain(token);
+    expect((await readFile(file, 'utf8')).trim()).toBe(token);
+
+    const env = { OSM_ONBOARDING_ADMIN_TOKEN: 'from-the-shell-0123456789', OSM_ONBOARDING_ADMIN_TOKEN_FILE: file };
+    expect((await runNode('dist/src/admin-token.js', env)).out).toContain('set in the environment; nothing generated');
+    const neither = await runNode('dist/src/admin-token.js', {});
+    expect(neither.code).toBe(1);
+    expect(neither.out).toContain('set OSM_ONBOARDING_ADMIN_TOKEN, or OSM_ONBOARDING_ADMIN_TOKEN_FILE');
+  });
+});

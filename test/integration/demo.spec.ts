@@ -1,0 +1,173 @@
+// `npm run demo` (scripts/start.mjs --demo) as a user runs it, from the build: a busy port is one clear line;
+// the demo binds 127.0.0.1, runs the README's basic example at once, holds a permissive-mode request for
+// approval, prints each signed webhook delivery after checking its signature (and refuses a forged one), logs
+// JSON when not on a terminal, and starts from a fresh database and cluster every time.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { resolve } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TOKEN = 'demo-admin-token-not-for-production';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+interface Demo {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function runDemo(env: Record<string, string>): Demo {
+  const base = { ...process.env };
+  for (const key of ['HOST', 'PORT', 'APPROVAL_POLICY', 'OSM_ONBOARDING_ADMIN_TOKEN', 'LOG_LEVEL', 'NODE_ENV']) {
+    delete base[key];
+  }
+  const child = spawn(process.execPath, ['scripts/start.mjs', '--demo', '--no-build'], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('npm run demo', () => {
+  let env: Record<string, string>;
+  let demoDb: string;
+  let busy: Server | undefined;
+
+  beforeAll(async () => {
+    const name = `osm_onboarding_demotest_${randomBytes(4).toString('hex')}`;
+    const url = new URL(inject('databaseUrl'));
+    url.pathname = `/${name}`;
+    demoDb = `${name}_demo`; // the demo's own database beside DATABASE_URL's
+    env = {
+      DATABASE_URL: url.toString(),
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: `demotest-${randomBytes(4).toString('hex')}`,
+      PORT: String(await freePort()),
+      EMULATOR_PORT: String(await freePort()),
+      DEMO_WEBHOOK_PORT: String(await freePort()),
+    };
+  });
+  afterAll(async () => {
+    busy?.close();
+    const admin = new URL(inject('databaseUrl'));
+    admin.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: admin.toString() });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS ${demoDb} WITH (FORCE)`);
+    await client.end();
+  });
+
+  it('answers a busy port with one line naming the setting to change', async () => {
+    busy = createServer();
+    await new Promise<void>((r) => busy!.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as { port: number }).port;
+    for (const variable of ['PORT', 'EMULATOR_PORT', 'DEMO_WEBHOOK_PORT']) {
+      const demo = runDemo({ ...env, [variable]: String(port) });
+      expect(await demo.exited).toBe(1);
+      const lines = demo.output().trim().split('\n');
+      expect(lines).toHaveLength(1);
+      const expected =
+        `^demo: port ${port} on 127\\.0\\.0\\.1 \\(.+\\) is in use; ` +
+        `set ${variable} to a free port, e\\.g\\. ${variable}=${port + 100} npm run demo$`;
+      expect(lines[0]).toMatch(new RegExp(expected));
+    }
+  });
+
+  it('shows approvals and signed webhooks unconfigured, and restarts with history and cluster reset', async () => {
+    const api = `http://127.0.0.1:${env.PORT}`;
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const call = async (method: string, path: string, body?: unknown) => {
+      const init = { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) };
+      const res = await fetch(`${api}${path}`, init);
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+
+    const first = runDemo(env);
+    try {
+      await until('the demo to be ready', () => (first.output().includes('demo: ready on') ? true : undefined));
+      const out = first.output();
+      expect(out).toContain(`demo: ready on ${api} (REST /v1, GraphQL /graphql, docs /docs), bound to 127.0.0.1`);
+      expect(out).toContain('waits in PENDING_APPROVAL');
+      expect(out).toContain(`export T='Authorization: Bearer ${TOKEN}'`);
+      // Not a terminal: the service's log lines stay JSON.
+      const logs = out.split('\n').filter((l) => l.startsWith('{'));
+      expect(logs.length).toBeGreaterThan(5);
+      for (const line of logs) expect(JSON.parse(line)).toHaveProperty('level');
+
+      // The README's basic example runs at once; a permissive-mode request waits for an approver.
+      const basic = await call('POST', '/v1/onboardings', { namespace: 'bookbuyer', restart: { mode: 'all' } });
+      expect(basic).toMatchObject({ status: 202, body: { status: 'QUEUED' } });
+      const permissive = { namespace: 'bookthief', trafficPolicy: { mode: 'permissive' } };
+      const held = await call('POST', '/v1/onboardings', permissive);
+      expect(held).toMatchObject({ status: 202, body: { status: 'PENDING_APPROVAL' } });
+      await until('bookbuyer to succeed', async () => {
+        const r = await call('GET', `/v1/onboardings/${basic.body.id}`);
+        return r.body.status === 'SUCCEEDED' ? true : undefined;
+      });
+      await until('the signed delivery of request.succeeded', () =>
+        /webhook: signature ok · request\.succeeded \(delivery [0-9a-f]{8}…\) · .*bookbuyer/.test(first.output())
+          ? true
+          : undefined,
+      );
+      expect(first.output()).toMatch(/webhook: signature ok · request\.created .*bookthief/);
+
+      // A forged delivery is refused and reported.
+      const forged = await fetch(`http://127.0.0.1:${env.DEMO_WEBHOOK_PORT}/webhook`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-osm-onboarding-timestamp': String(Math.floor(Date.now() / 1000)),
+          'x-osm-onboarding-signature': `sha256=${'0'.repeat(64)}`,
+          'x-osm-onboarding-event': 'request.succeeded',
+        },
+        body: JSON.stringify({ summary: 'forged' }),
+      });
+      expect(forged.status).toBe(401);
+      await until('the forged delivery report', () =>
+        first.output().includes('webhook: REJECTED, bad signature · request.succeeded') ? true : undefined,
+      );
+    } finally {
+      first.child.kill('SIGINT');
+      expect(await first.exited).toBe(0);
+    }
+
+    const second = runDemo(env);
+    try {
+      await until('the restarted demo', () => (second.output().includes('demo: ready on') ? true : undefined));
+      expect((await call('GET', '/v1/onboardings')).body.items).toEqual([]);
+      const namespaces = (await call('GET', '/v1/clusters/emulator/namespaces?limit=100')).body.items as {
+        name: string;
+        monitoredBy: string | null;
+      }[];
+      expect(namespaces.find((n) => n.name === 'bookbuyer')?.monitoredBy ?? null).toBeNull();
+    } finally {
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+    }
+  }, 300_000);
+});
