@@ -70,8 +70,12 @@ export interface KubeObject {
 export interface ClusterClientOptions {
   requestTimeoutMs: number;
   limiter: CallLimiter;
+  /** The `fieldManager` query parameter of every create, update and patch (K8S_FIELD_MANAGER). */
+  fieldManager: string;
   onCall?: (record: KubeCallRecord) => void;
 }
+
+const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 
 /**
  * Typed access to one cluster (one kubeconfig context). Every call is rate limited,
@@ -272,6 +276,8 @@ export class ClusterClient {
           const agent = keepAlive(ctx.getAgent());
           if (agent) ctx.setAgent(agent);
           if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
+          // Every write names its writer, so the object's managedFields say what this service set.
+          if (WRITES.has(verb)) ctx.setQueryParam('fieldManager', this.options.fieldManager);
           for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
           span.setAttribute('http.request.method', ctx.getHttpMethod());
           span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);

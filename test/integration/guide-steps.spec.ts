@@ -141,6 +141,21 @@ describe('the whole onboarding guide as steps', () => {
     expect(after.pods).toBe(2);
     const svc = s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' })!;
     expect(svc.spec.ports[0].appProtocol).toBe('http');
+    // Every write named its writer, so managedFields say what osm-onboarding set (issue 11, item 2).
+    const writes = s.emulator.requests
+      .all()
+      .filter((r) => ['create', 'update', 'patch'].includes(r.verb) && (r.namespace === ns || r.name === ns));
+    expect(writes.length).toBeGreaterThanOrEqual(6);
+    for (const w of writes) expect(new URLSearchParams(w.query).get('fieldManager'), w.path).toBe('osm-onboarding');
+    const ours = (obj: any): string[] =>
+      (obj.metadata.managedFields ?? []).flatMap((e: any) => (e.manager === 'osm-onboarding' ? [e.operation] : []));
+    const get = (apiVersion: string, kind: string, name: string, namespace?: string) =>
+      s.emulator.store.get<any>({ apiVersion, kind, name, namespace })!;
+    expect(ours(get('v1', 'Namespace', ns))).toEqual(['Update']);
+    expect(ours(svc)).toEqual(['Update']);
+    expect(ours(get('apps/v1', 'Deployment', 'app-0', ns))).toEqual(['Update']);
+    expect(ours(get('specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'routes', ns))).toEqual(['Update']);
+    expect(ours(s.emulator.store.get<any>(MESH_CONFIG)!)).toEqual(['Update']);
     const verify = done.steps.find((st: any) => st.name === 'verify');
     expect(verify.output.facts.deployments).toEqual([
       expect.objectContaining({ deployment: 'app-0', inMesh: 1, withoutSidecar: 0 }),

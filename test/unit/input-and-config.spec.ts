@@ -58,6 +58,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
   });
 
+  it('names every write with K8S_FIELD_MANAGER (default osm-onboarding), refusing what the API server would', () => {
+    expect(loadConfig({}).kube.fieldManager).toBe('osm-onboarding');
+    expect(loadConfig({ K8S_FIELD_MANAGER: 'team-portal/osm' }).kube.fieldManager).toBe('team-portal/osm');
+    expect(() => loadConfig({ K8S_FIELD_MANAGER: 'x'.repeat(129) })).toThrow(/K8S_FIELD_MANAGER: must be at most 128/);
+    expect(() => loadConfig({ K8S_FIELD_MANAGER: 'tab\there' })).toThrow(/K8S_FIELD_MANAGER: must be printable/);
+  });
+
   it('masks passwords when showing URLs', () => {
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).toBe('postgresql://app:***@db:5432/x');
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).not.toContain('s3cret');
