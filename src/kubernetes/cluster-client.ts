@@ -276,8 +276,13 @@ export class ClusterClient {
           const agent = keepAlive(ctx.getAgent());
           if (agent) ctx.setAgent(agent);
           if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
-          // Every write names its writer, so the object's managedFields say what this service set.
-          if (WRITES.has(verb)) ctx.setQueryParam('fieldManager', this.options.fieldManager);
+          if (WRITES.has(verb)) {
+            // Every write names its writer, so the object's managedFields say what this service set.
+            ctx.setQueryParam('fieldManager', this.options.fieldManager);
+            // A field the API server would drop (unknown to the CRD schema) fails the write instead:
+            // silently pruned, the stored object would never match the plan, and every run would rewrite it.
+            ctx.setQueryParam('fieldValidation', 'Strict');
+          }
           for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
           span.setAttribute('http.request.method', ctx.getHttpMethod());
           span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
