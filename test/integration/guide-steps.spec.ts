@@ -272,6 +272,21 @@ describe('the whole onboarding guide as steps', () => {
     expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe('REQUEST_NOT_PLANNED');
   });
 
+  it('applies an unchanged plan of every step without reporting drift (JSONB reorders the stored keys)', async () => {
+    const ns = seed('nodrift');
+    await s.emulator.idle();
+    const planned = await http(s.url, 'POST', '/v1/onboardings', { ...everything(ns), dryRun: true });
+    expect(planned.body.status).toBe('PLANNED');
+    const stored = planned.body.request.steps.filter((st: any) => st.output?.planned?.changes?.length);
+    expect(stored.length).toBeGreaterThanOrEqual(5); // several steps with real writes, through Postgres
+    const applied = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`);
+    expect(applied.status).toBe(202);
+    const done = await waitForStatus(s.url, planned.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(done.status).toBe('SUCCEEDED');
+    const audit = await http(s.url, 'GET', `/v1/onboardings/${planned.body.id}/audit`);
+    expect(audit.body.items.filter((e: any) => e.action === 'step.drifted')).toEqual([]);
+  });
+
   it('refuses bad step options with field names, before anything is stored', async () => {
     const r = await http(s.url, 'POST', '/v1/onboardings', {
       namespace: 'bookstore',
