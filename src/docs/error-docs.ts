@@ -50,5 +50,5 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     'an HTTPRouteGroup `headers` item holds more or fewer than one header, or repeats one (osm-edge reads one each)',
   MESH_CONFIG_NOT_FOUND: "the mesh's MeshConfig was not found (worker)",
   PREREQUISITES_FAILED: 'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` (worker)',
-  SERVICE_PORT_NOT_FOUND: 'a Service port named in `appProtocols` does not exist (worker)',
+  SERVICE_PORT_NOT_FOUND: 'a Service port named or numbered in `appProtocols` does not exist (worker)',
 };

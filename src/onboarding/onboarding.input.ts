@@ -175,7 +175,11 @@ export const OnboardingInputSchema = z
       .array(
         z.strictObject({
           service: dnsSubdomain,
-          port: z.string().min(1, 'names the Service port (by its name)'),
+          // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
+          port: z.union(
+            [z.number().int().min(1).max(65535), z.string().min(1).max(63)],
+            { error: 'must be the Service port name, or its port number (1-65535)' },
+          ),
           appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], { error: 'must be http, tcp, tcp-server-first or grpc' }),
         }),
       )
@@ -236,7 +240,7 @@ export interface RequestOptions {
   prerequisites: { enabled: boolean; acceptErrors: string[] };
   trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects } | null;
   apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
-  appProtocols: { service: string; port: string; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
+  appProtocols: { service: string; port: string | number; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
   restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
   verify: { timeoutSeconds: number };
   metrics: boolean;

@@ -15,6 +15,7 @@ import { BatchController } from '../batches/batch.controller.js';
 import { BatchResolver } from '../batches/batch.resolver.js';
 import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
+import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
 
 @Module({})
 export class OnboardingModule {
@@ -35,7 +36,7 @@ export class OnboardingModule {
         ApprovalService,
         BatchService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver, BatchResolver] : []),
+        ...(roles.api ? [OnboardingResolver, BatchResolver, IntOrStringScalar] : []),
         ...(roles.worker ? [OnboardingWorker] : []),
       ],
       exports: [OnboardingService, RequestRunner, EventBus],

@@ -272,6 +272,49 @@ describe('the whole onboarding guide as steps', () => {
     expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe('REQUEST_NOT_PLANNED');
   });
 
+  it('sets appProtocol on an unnamed port by its number, over REST and GraphQL, planned then applied', async () => {
+    const ns = seed('unnamed', 1);
+    s.emulator.store.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'cache', namespace: ns },
+      spec: { selector: { app: 'app-0' }, ports: [{ port: 6379, targetPort: 6379 }] },
+    });
+    await s.emulator.idle();
+    const entry = { service: 'cache', port: 6379, appProtocol: 'tcp' };
+    const body = { namespace: ns, prerequisites: { enabled: false }, appProtocols: [entry] };
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', body);
+    expect(plan.status).toBe(200);
+    const planned = plan.body.steps.find((st: any) => st.name === 'app-protocol');
+    expect(planned.changes[0].body[1]).toEqual({ op: 'add', path: '/spec/ports/0/appProtocol', value: 'tcp' });
+    const query = `query($i: OnboardingInput!) { planOnboarding(input: $i) { steps { name changes } } }`;
+    const viaVariable = await gql(s.url, query, { i: body });
+    expect(viaVariable.errors).toBeUndefined();
+    const literal = `{ planOnboarding(input: { namespace: "${ns}",
+      appProtocols: [{ service: "cache", port: 6379, appProtocol: "tcp" }] }) { steps { name changes } } }`;
+    const viaLiteral = await gql(s.url, literal);
+    expect(viaLiteral.errors).toBeUndefined();
+    const stepOf = (steps: any[]) => steps.find((st: any) => st.name === 'app-protocol');
+    for (const g of [viaVariable, viaLiteral]) {
+      expect(stepOf(g.data.planOnboarding.steps).changes).toEqual(planned.changes);
+    }
+    const bad = await gql(s.url, query, { i: { ...body, appProtocols: [{ ...entry, port: 6379.5 }] } });
+    expect(bad.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const zero = { ...body, appProtocols: [{ ...entry, port: 0 }] };
+    const outOfRange = await http(s.url, 'POST', '/v1/onboardings/plan', zero);
+    expect(outOfRange.body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'appProtocols.0.port' }],
+    });
+
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    const { data } = await gql(s.url, mutation, { i: body });
+    const done = await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(stepOf(done.steps)).toMatchObject({ status: 'SUCCEEDED', result: 'CHANGED' });
+    const svc = s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'cache' })!;
+    expect(svc.spec.ports).toEqual([expect.objectContaining({ port: 6379, appProtocol: 'tcp' })]);
+  });
+
   it('applies an unchanged plan of every step without reporting drift (JSONB reorders the stored keys)', async () => {
     const ns = seed('nodrift');
     await s.emulator.idle();
