@@ -346,6 +346,34 @@ describe('the whole onboarding guide as steps', () => {
       'trafficPolicy.smi',
     ]);
   });
+
+  it('refuses an HTTPRouteGroup header item osm-edge cannot decode with SMI_HEADER_MATCH_INVALID', async () => {
+    const ns = seed('headers', 1);
+    const routes = (headers: unknown) => ({
+      namespace: ns,
+      trafficPolicy: {
+        mode: 'smi',
+        smi: { httpRouteGroups: [{ name: 'r', spec: { matches: [{ name: 'm', headers }] } }] },
+      },
+    });
+    const before = writesTo(s.emulator);
+    const rest = await http(s.url, 'POST', '/v1/onboardings', routes([{ 'x-user': 'admin', 'x-env': 'prod' }]));
+    expect(rest.status).toBe(422);
+    expect(rest.body.error).toMatchObject({
+      code: 'SMI_HEADER_MATCH_INVALID',
+      fields: [{ field: 'trafficPolicy.smi.httpRouteGroups.0.spec.matches.0.headers.0' }],
+    });
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    const g = await gql(s.url, mutation, { i: routes([{ a: '1', b: '2' }]) });
+    expect(g.errors[0].extensions).toMatchObject({ code: 'SMI_HEADER_MATCH_INVALID' });
+    const listed = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`);
+    expect(listed.body.items).toEqual([]); // nothing stored
+    expect(writesTo(s.emulator)).toBe(before);
+    // A plain map is accepted and planned as the CRD's list of one-header maps.
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', routes({ 'x-user': 'admin', 'x-env': 'prod' }));
+    const create = plan.body.steps.find((st: any) => st.name === 'traffic-policy').changes[0];
+    expect(create.body.spec.matches[0].headers).toEqual([{ 'x-user': 'admin' }, { 'x-env': 'prod' }]);
+  });
 });
 
 describe('cancel and retry', () => {
