@@ -47,6 +47,9 @@ import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.j
  * |                                   |              |                     | identity: SMI policies cannot tell them apart                             |
  * | OSM_ALREADY_INJECTED              | info         | workload / Pod      | running pods that already have a sidecar                                  |
  *
+ * OSM_APP_PROTOCOL_CASE (info: `TCP`, `HTTP`, which Pipy lower-cases) and the other Service port codes are
+ * described in app-protocol.step.ts.
+ *
  * A "workload" object is `Deployment/<name>`, `StatefulSet/<name>` or `DaemonSet/<name>` and
  * describes its pod template. Running pods are reported only where they differ from their
  * workload's template (older revisions, bare pods, pods of Jobs or of ownerless ReplicaSets);
