@@ -72,7 +72,7 @@ const HeaderMatches = z
   })
   .transform((headers) => (Array.isArray(headers) ? headers : Object.entries(headers).map(([k, v]) => ({ [k]: v }))));
 
-// SMI objects as the caller supplies them: a name and the spec of the served version (semantics §6).
+// SMI objects as the caller supplies them: a name and the spec of the served version (docs/osm-edge.md#smi).
 export const SmiSchema = z.strictObject({
   trafficTargets: z
     .array(

@@ -18,7 +18,8 @@ import { readNamespace } from './namespace.step.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /*
- * Guide step 1, "application requirements" (semantics §7, §8, §9): a read-only analysis of the
+ * Guide step 1, "application requirements" (docs/osm-edge.md#app-requirements, #injector, #app-protocol):
+ * a read-only analysis of the
  * namespace, in the spirit of `istioctl analyze`. Nothing is written.
  *
  * | Code                              | Level        | Object              | Meaning                                                                 |
@@ -87,7 +88,7 @@ export const PREREQUISITE_CODES = {
 
 export type PrerequisiteCode = keyof typeof PREREQUISITE_CODES;
 
-/** TCP ports the sidecar listens on or redirects to (semantics §7). */
+/** TCP ports the sidecar listens on or redirects to (docs/osm-edge.md#app-requirements). */
 export const SIDECAR_TCP_PORTS: ReadonlyMap<number, string> = new Map([
   [15000, 'Pipy admin'],
   [15001, 'outbound listener'],
