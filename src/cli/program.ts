@@ -129,8 +129,10 @@ const collect = (v: string, all: string[] = []) => [...all, ...v.split(',').map(
 
 function parseAppProtocol(v: string, all: unknown[] = []) {
   const m = /^([^:=\s]+):([^=\s]+)=(\S+)$/.exec(v);
-  if (!m) throw new InvalidArgumentError('use <service>:<port-name>=<http|tcp|tcp-server-first|grpc>');
-  return [...all, { service: m[1], port: m[2], appProtocol: m[3] }];
+  if (!m) throw new InvalidArgumentError('use <service>:<port name or number>=<http|tcp|tcp-server-first|grpc>');
+  // Digits select the port by number (how an unnamed port is chosen); anything else is a port name.
+  const port = /^\d+$/.test(m[2]) ? Number(m[2]) : m[2];
+  return [...all, { service: m[1], port, appProtocol: m[3] }];
 }
 
 function readJsonFile(path: string): unknown {
@@ -204,7 +206,11 @@ function addOnboardOptions(cmd: Command): Command {
     .option('--service-account <sa>', 'service account allowed to reach the API server with egress (repeatable, or comma-separated)', collect)
     .addOption(new Option('--traffic-policy <mode>', 'permissive mode, or SMI policies from --smi-file').choices(['permissive', 'smi']))
     .option('--smi-file <path>', 'JSON file with the SMI objects {trafficTargets, httpRouteGroups, tcpRoutes, trafficSplits}')
-    .option('--app-protocol <svc:port=proto>', "set a Service port's appProtocol (repeatable)", parseAppProtocol)
+    .option(
+      '--app-protocol <svc:port=proto>',
+      "set a Service port's appProtocol; the port by name or number (repeatable)",
+      parseAppProtocol,
+    )
     .option('--verify-timeout <seconds>', 'how long to wait for the sidecars (default 120)', positiveInt('--verify-timeout'))
     .option('--skip-prerequisites', 'do not run the application checks')
     .option('--accept-error <code>', 'a prerequisites diagnostic code not to block on (repeatable)', collect);

@@ -52,6 +52,13 @@ const EnvSchema = z.object({
   K8S_BURST: int(1, 100_000).default(100),
   // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
   K8S_RATE_LIMIT_SCOPE: z.enum(['cluster', 'process']).default('cluster'),
+  // The `fieldManager` of every write: the name managedFields show for what this service set. The
+  // apiserver refuses more than 128 characters or non-printable ones.
+  K8S_FIELD_MANAGER: z
+    .string()
+    .max(128, 'must be at most 128 characters (the API server refuses longer field managers)')
+    .regex(/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]+$/u, 'must be printable characters only')
+    .default('osm-onboarding'),
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
@@ -146,6 +153,8 @@ export interface AppConfig {
     qps: number;
     burst: number;
     rateLimitScope: 'cluster' | 'process';
+    /** Sent as `fieldManager` on every create, update and patch. */
+    fieldManager: string;
   };
   meshCacheTtlMs: number;
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
@@ -239,6 +248,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       qps: e.K8S_QPS,
       burst: e.K8S_BURST,
       rateLimitScope: e.K8S_RATE_LIMIT_SCOPE,
+      fieldManager: e.K8S_FIELD_MANAGER,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },

@@ -583,7 +583,7 @@ const FIELD_DOCS: Partial<Record<BodyName, Record<string, string>>> = {
       '`permissive` mode (mesh-wide), or `smi` with the SMI objects to create; `switchMeshToSmi: true` also turns ' +
       'permissive mode off for the whole mesh (mesh-wide)',
     apiServerAccess: 'let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts',
-    appProtocols: "set Service ports' `appProtocol`",
+    appProtocols: "set Service ports' `appProtocol`; a port by name (`\"http\"`) or by number (`8080`)",
     restart: '`kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments`',
     verify: 'how long to wait for pods to have their sidecars',
     metrics: 'enable osm metrics scraping for the namespace',

@@ -78,8 +78,12 @@ export interface KubeObject {
 export interface ClusterClientOptions {
   requestTimeoutMs: number;
   limiter: CallLimiter;
+  /** The `fieldManager` query parameter of every create, update and patch (K8S_FIELD_MANAGER). */
+  fieldManager: string;
   onCall?: (record: KubeCallRecord) => void;
 }
+
+const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 
 /**
  * Typed access to one cluster (one kubeconfig context). Every call is rate limited,
@@ -285,6 +289,13 @@ export class ClusterClient {
         pre: (ctx) => {
           ctx.setSignal(signal);
           if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
+          if (WRITES.has(verb)) {
+            // Every write names its writer, so the object's managedFields say what this service set.
+            ctx.setQueryParam('fieldManager', this.options.fieldManager);
+            // A field the API server would drop (unknown to the CRD schema) fails the write instead:
+            // silently pruned, the stored object would never match the plan, and every run would rewrite it.
+            ctx.setQueryParam('fieldValidation', 'Strict');
+          }
           for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
           span.setAttribute('http.request.method', ctx.getHttpMethod());
           span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);

@@ -73,6 +73,7 @@ export class ClusterGateway {
       client = new ClusterClient(name, kc, {
         requestTimeoutMs: this.config.kube.requestTimeoutMs,
         limiter: this.limiter(name),
+        fieldManager: this.config.kube.fieldManager,
         onCall: (record) => {
           const t = this.tally.getStore();
           if (t) t.calls += 1;

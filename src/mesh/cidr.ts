@@ -1,7 +1,7 @@
 // Strict IPv4 CIDR handling for MeshConfig `outboundIPRange{Exclusion,Inclusion}List` and Egress
 // `ipAddresses`. osm-edge's only check is the CRD pattern `((?:\d{1,3}\.){3}\d{1,3})\/(\d{1,2})$`,
 // which is unanchored at the start and accepts `999.1.1.1/99` or `garbage1.2.3.4/32`; such a value is
-// copied verbatim into osm-init's iptables-restore script and breaks every new pod (semantics §4).
+// copied verbatim into osm-init's iptables-restore script and breaks every new pod (docs/osm-edge.md#meshconfig).
 // So nothing reaches the cluster from this service without passing `parseCidr`.
 //
 // Host bits: `10.0.0.1/24` is REFUSED (reason HOST_BITS_SET), not normalised. Go's net.ParseCIDR and

@@ -1,4 +1,4 @@
-// osm-edge v1.3.9 facts (see ../shared/osm-edge-semantics.md). Nothing else in the code
+// osm-edge v1.3.9 facts (see docs/osm-edge.md). Nothing else in the code
 // spells these keys, so a newcomer finds every osm-edge convention here.
 export const MONITORED_BY_LABEL = 'openservicemesh.io/monitored-by';
 export const IGNORE_LABEL = 'openservicemesh.io/ignore';
@@ -51,7 +51,7 @@ export const PROMETHEUS_ANNOTATIONS = {
 /**
  * Whether osm-edge's injector would give a pod created from this template a sidecar, in a
  * namespace monitored by the mesh (`namespaceInjection` = its annotation) or not (null).
- * The pod annotation wins over the namespace's (semantics §8 `mustInject`).
+ * The pod annotation wins over the namespace's (docs/osm-edge.md#injector, `mustInject`).
  */
 export function expectsSidecar(
   template: { metadata?: { annotations?: Record<string, string> }; spec?: { hostNetwork?: boolean } },

@@ -1,12 +1,11 @@
-// osm-edge's application protocol selection (semantics §9), as pure functions.
+// osm-edge v1.3.9's application protocol selection and how its default sidecar, Pipy, treats the result
+// (docs/osm-edge.md#app-protocol), as pure functions.
 //
-// `pkg/k8s/client.go ServiceToMeshServices`, per Service port:
-//   protocol := "http"
-//   for _, p := range SupportedProtocolsInMesh { if strings.HasPrefix(port.Name, p+"-") { protocol = p; break } }
-//   meshSvc.Protocol = pointer.StringDeref(port.AppProtocol, protocol)
-// so: 1. `appProtocol` exactly as written (case-sensitive), 2. the first matching name prefix,
-// 3. `http`. The catalog compares the result case-sensitively with `tcp` / `tcp-server-first`;
-// anything else it does not know is routed as HTTP.
+// The controller (`pkg/k8s/client.go`, ServiceToMeshServices) stores per Service port: 1. `appProtocol`
+// exactly as written, 2. the first matching name prefix (`tcp-server-first-`, `http-`, `tcp-`, `grpc-`),
+// 3. `http`. Pipy's config generator (`pkg/sidecar/providers/pipy/repo/util.go`) lower-cases that value,
+// but its inbound rules test the value as written for `grpc`; Pipy's data plane (`codebase/modules/
+// inbound-main.js`, `outbound-main.js`) parses `http` and `grpc` as HTTP and anything else as TCP.
 
 /** `constants.SupportedProtocolsInMesh`, in the order the name prefixes are checked. */
 export const MESH_PROTOCOLS = ['tcp-server-first', 'http', 'tcp', 'grpc'] as const;
@@ -44,17 +43,36 @@ export function effectiveProtocol(port: Pick<ServicePortLike, 'name' | 'appProto
   return { protocol: 'http', source: 'default' };
 }
 
-/**
- * How osm-edge's data plane treats a stored protocol: `tcp`/`tcp-server-first` are the only
- * values compared for TCP routing, `grpc` is its own mode, everything else is routed as HTTP.
- */
-export function routedAs(protocol: string): MeshProtocol {
-  return isMeshProtocol(protocol) ? protocol : 'http';
+/** How osm-edge v1.3.9's Pipy sidecar handles a stored protocol (docs/osm-edge.md#pipy-protocols). */
+export interface PipyTreatment {
+  /** The value in Pipy's config: the stored protocol lower-cased (`util.go`). */
+  configured: string;
+  /** How the data plane parses the traffic: HTTP, gRPC (HTTP/2), or TCP for anything else. */
+  dataPlane: 'http' | 'grpc' | 'tcp';
+  /** The route rules the config generator builds for traffic into the port (server side). */
+  inbound: 'http' | 'tcp' | 'none';
+  /** The route rules it builds for calls to the port from other pods (client side). */
+  outbound: 'http' | 'tcp' | 'none';
+}
+
+export function pipyTreatment(protocol: string): PipyTreatment {
+  const lower = protocol.toLowerCase();
+  const tcp = lower === 'tcp' || lower === 'tcp-server-first';
+  return {
+    configured: lower,
+    dataPlane: lower === 'http' ? 'http' : lower === 'grpc' ? 'grpc' : 'tcp',
+    // Inbound tests `grpc` on the value as written (util.go, generatePipyInboundTrafficPolicy).
+    inbound: lower === 'http' || protocol === 'grpc' ? 'http' : tcp ? 'tcp' : 'none',
+    // Outbound passes `https` through as TCP (util.go, generatePipyOutboundTrafficRoutePolicy).
+    outbound: lower === 'http' || lower === 'grpc' ? 'http' : tcp || lower === 'https' ? 'tcp' : 'none',
+  };
 }
 
 export type ProtocolAdviceReason =
-  /** appProtocol is a supported protocol in the wrong case (`TCP`, `HTTP`, `gRPC`). */
+  /** appProtocol is `grpc` in another case (`gRPC`): its inbound side gets no route rules. */
   | 'miscased-app-protocol'
+  /** appProtocol is `tcp`/`http`/`tcp-server-first` in another case: Pipy copes, the docs use lower case. */
+  | 'app-protocol-case'
   /** appProtocol is a value osm-edge does not understand (`https`, `kubernetes.io/h2c`, `mysql`, ...). */
   | 'unsupported-app-protocol'
   /** no appProtocol; the name starts with `https` (not a prefix osm-edge knows): falls back to http. */
@@ -68,6 +86,8 @@ export type ProtocolAdviceReason =
 
 export interface ProtocolAdvice {
   reason: ProtocolAdviceReason;
+  /** `info` when the port works as it is (only its spelling differs from the docs). */
+  level: 'warning' | 'info';
   /** What osm-edge would use (as stored). */
   effective: string;
   source: ProtocolSource;
@@ -184,6 +204,7 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
   const what = name ? `port "${name}"` : `port ${port.port ?? '?'}`;
   const advice = (reason: ProtocolAdviceReason, suggested: MeshProtocol, message: string): ProtocolAdvice => ({
     reason,
+    level: reason === 'app-protocol-case' ? 'info' : 'warning',
     effective: eff.protocol,
     source: eff.source,
     suggested,
@@ -199,19 +220,36 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
       return undefined;
     }
     const lower = value.toLowerCase();
+    const pipy = pipyTreatment(value);
     if (isMeshProtocol(lower)) {
+      if (pipy.inbound === 'none') {
+        return advice(
+          'miscased-app-protocol',
+          lower,
+          `${what} has appProtocol "${value}": osm-edge's Pipy sidecar lower-cases it for calls to the port ` +
+            `(gRPC), but its inbound rules test the value as written, so the server side gets no route rules ` +
+            `and calls are not accepted`,
+        );
+      }
       return advice(
-        'miscased-app-protocol',
+        'app-protocol-case',
         lower,
-        `${what} has appProtocol "${value}"; osm-edge compares protocols case-sensitively, so it is routed as ${routedAs(value)}, not ${lower}`,
+        `${what} has appProtocol "${value}": osm-edge's Pipy sidecar lower-cases it and handles it as ${lower}, ` +
+          `but the controller compares it case-sensitively and the docs write it in lower case`,
       );
     }
     const known = APP_PROTOCOL_MEANINGS[lower] ?? APP_PROTOCOL_MEANINGS[firstWord(lower)];
     const suggested = known?.suggested ?? (lower.includes('http') ? 'http' : 'tcp');
+    const routing =
+      pipy.outbound === 'tcp'
+        ? 'Pipy passes calls to it through as tcp but builds no inbound rules, so the server side does not accept them'
+        : "Pipy's data plane handles it as tcp (anything but http and grpc), but no route rules are built for it " +
+          'in either direction, so its traffic is not routed';
     return advice(
       'unsupported-app-protocol',
       suggested,
-      `${what} has appProtocol "${value}"${known ? ` (${known.label})` : ''}, which osm-edge does not understand (it knows ${MESH_PROTOCOLS.join(', ')}); it is routed as http`,
+      `${what} has appProtocol "${value}"${known ? ` (${known.label})` : ''}, which osm-edge does not know ` +
+        `(it knows ${MESH_PROTOCOLS.join(', ')}): ${routing}`,
     );
   }
 

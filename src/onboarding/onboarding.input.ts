@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DomainError, FieldIssue } from '../common/domain-error.js';
+import { DomainError, type ErrorCode, type FieldIssue } from '../common/domain-error.js';
 
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -30,7 +30,49 @@ const ServiceAccountRef = z.strictObject({
 
 const HTTP_METHODS = ['*', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 
-// SMI objects as the caller supplies them: a name and the spec of the served version (semantics §6).
+/** A zod issue that, alone, makes the request fail with its own code instead of VALIDATION_FAILED. */
+const coded = (code: ErrorCode) => ({ domainCode: code });
+
+/**
+ * HTTPRouteGroup `matches[].headers` (docs/osm-edge.md#smi-headers): the CRD declares a list of string
+ * maps, and osm-edge's SMI SDK reads each item as ONE header name → value regex (an item with two
+ * keys fails its decoding, so the controller drops the route group). Accepted: that list, written as
+ * given, or a plain map (`{"x-user": "admin"}`), written as the list of one-pair maps.
+ */
+const HeaderMatches = z
+  .union([z.array(z.record(z.string(), z.string())), z.record(z.string(), z.string())], {
+    error: 'must be a list of one-header maps, e.g. [{"x-user": "admin"}] (or a map of header names to value regexes)',
+  })
+  .superRefine((headers, ctx) => {
+    if (!Array.isArray(headers)) return;
+    const seen = new Map<string, number>();
+    headers.forEach((item, i) => {
+      const names = Object.keys(item);
+      if (names.length !== 1) {
+        const fix = names.length ? `split it: ${JSON.stringify(names.map((n) => ({ [n]: item[n] })))}` : 'remove it';
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          params: coded('SMI_HEADER_MATCH_INVALID'),
+          message: `must hold exactly one header, not ${names.length}: osm-edge reads each item as one pair (${fix})`,
+        });
+        return;
+      }
+      const earlier = seen.get(names[0]);
+      if (earlier !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          params: coded('SMI_HEADER_MATCH_INVALID'),
+          message: `repeats header "${names[0]}" of item ${earlier}: osm-edge keeps only the last one`,
+        });
+      }
+      seen.set(names[0], i);
+    });
+  })
+  .transform((headers) => (Array.isArray(headers) ? headers : Object.entries(headers).map(([k, v]) => ({ [k]: v }))));
+
+// SMI objects as the caller supplies them: a name and the spec of the served version (docs/osm-edge.md#smi).
 export const SmiSchema = z.strictObject({
   trafficTargets: z
     .array(
@@ -63,7 +105,7 @@ export const SmiSchema = z.strictObject({
                 name: z.string().min(1),
                 pathRegex: z.string().optional(),
                 methods: z.array(z.enum(HTTP_METHODS)).optional(),
-                headers: z.record(z.string(), z.string()).optional(),
+                headers: HeaderMatches.optional(),
               }),
             )
             .min(1, 'needs at least one match'),
@@ -141,7 +183,11 @@ export const OnboardingInputSchema = z
       .array(
         z.strictObject({
           service: dnsSubdomain,
-          port: z.string().min(1, 'names the Service port (by its name)'),
+          // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
+          port: z.union(
+            [z.number().int().min(1).max(65535), z.string().min(1).max(63)],
+            { error: 'must be the Service port name, or its port number (1-65535)' },
+          ),
           appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], { error: 'must be http, tcp, tcp-server-first or grpc' }),
         }),
       )
@@ -206,7 +252,7 @@ export interface RequestOptions {
   /** `switchMeshToSmi` is present only when true (older requests' normalized form stays the same). */
   trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects; switchMeshToSmi?: true } | null;
   apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
-  appProtocols: { service: string; port: string; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
+  appProtocols: { service: string; port: string | number; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
   restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
   verify: { timeoutSeconds: number };
   metrics: boolean;
@@ -257,13 +303,18 @@ function restartOptions(r: OnboardingInput['restart']): RequestOptions['restart'
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const fields: FieldIssue[] = parsed.error.issues.flatMap((issue) => {
+  const issues = parsed.error.issues;
+  const fields: FieldIssue[] = issues.flatMap((issue) => {
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
     }
     return [{ field: issue.path.join('.') || '(body)', message: issue.message }];
   }).filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
-  throw new DomainError('VALIDATION_FAILED', `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, {
-    fields,
-  });
+  // A problem with its own code (e.g. SMI_HEADER_MATCH_INVALID) names the request's error when it is
+  // the only kind of problem; mixed with others, everything is VALIDATION_FAILED.
+  const codeOf = (i: z.core.$ZodIssue) =>
+    i.code === 'custom' ? (i.params?.domainCode as ErrorCode | undefined) : undefined;
+  const codes = new Set(issues.map(codeOf));
+  const code = codes.size === 1 ? ([...codes][0] ?? 'VALIDATION_FAILED') : 'VALIDATION_FAILED';
+  throw new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, { fields });
 }

@@ -16,6 +16,7 @@ import { BatchResolver } from '../batches/batch.resolver.js';
 import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
+import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
 
 @Module({})
 export class OnboardingModule {
@@ -37,7 +38,7 @@ export class OnboardingModule {
         ApprovalService,
         BatchService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver, BatchResolver] : []),
+        ...(roles.api ? [OnboardingResolver, BatchResolver, IntOrStringScalar] : []),
         ...(roles.worker ? [OnboardingWorker] : []),
       ],
       exports: [OnboardingService, RequestRunner, EventBus],

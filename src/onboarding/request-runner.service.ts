@@ -13,6 +13,7 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { jsonEqual } from '../mesh/ownership.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { parseOrigin, withLogContext } from '../observability/log-context.js';
@@ -249,7 +250,7 @@ export class RequestRunner {
 
   /** A dry run stored this step's plan; say what changed in the cluster since then. */
   private async reportDrift(request: OnboardingRequest, step: string, planned: unknown, plan: StepPlan): Promise<void> {
-    if (JSON.stringify(planned) === JSON.stringify(plan.changes)) return;
+    if (!plannedChangesDiffer(planned, plan.changes)) return;
     await this.transition(request, {}, {
       action: 'step.drifted',
       step,
@@ -446,4 +447,13 @@ export function classify(err: unknown): StepFailure {
     };
   }
   return { code: 'INTERNAL', message: `unexpected error: ${(err as Error)?.message ?? String(err)}`, retryable: false };
+}
+
+/**
+ * Whether a step's fresh changes differ from the ones a dry run stored. The stored plan went through
+ * Postgres JSONB, which reorders object keys and drops `undefined` members, so the comparison is
+ * semantic (canonical JSON: keys sorted); list order still matters (a JSON patch's ops, the ports).
+ */
+export function plannedChangesDiffer(planned: unknown, fresh: unknown): boolean {
+  return !jsonEqual(planned, fresh);
 }

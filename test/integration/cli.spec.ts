@@ -261,9 +261,10 @@ describe('the osm-onboarding CLI against a running service', () => {
     const ns = uniqueName('cli-plan');
     seedAppNamespace(s.emulator.store, ns);
     await s.emulator.idle();
-    const p = await cli(['plan', ns, '--restart', 'all']);
+    const p = await cli(['plan', ns, '--restart', 'all', '--app-protocol', 'app-0:8080=tcp']);
     expect(p.code).toBe(0);
     expect(p.stdout).toContain(`plan: onboard emulator/${ns} (mesh osm)`);
+    expect(p.stdout).toContain(`patch Service ${ns}/app-0 (json)`); // the port selected by its number
     expect(p.stdout).toContain(`patch Namespace ${ns} (strategic)`);
     expect(p.stdout).toMatch(/\d+ writes? planned/);
     const blocked = await cli(['plan', uniqueName('cli-nowhere')]);

@@ -141,6 +141,21 @@ describe('the whole onboarding guide as steps', () => {
     expect(after.pods).toBe(2);
     const svc = s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' })!;
     expect(svc.spec.ports[0].appProtocol).toBe('http');
+    // Every write named its writer, so managedFields say what osm-onboarding set (issue 11, item 2).
+    const writes = s.emulator.requests
+      .all()
+      .filter((r) => ['create', 'update', 'patch'].includes(r.verb) && (r.namespace === ns || r.name === ns));
+    expect(writes.length).toBeGreaterThanOrEqual(6);
+    for (const w of writes) expect(new URLSearchParams(w.query).get('fieldManager'), w.path).toBe('osm-onboarding');
+    const ours = (obj: any): string[] =>
+      (obj.metadata.managedFields ?? []).flatMap((e: any) => (e.manager === 'osm-onboarding' ? [e.operation] : []));
+    const get = (apiVersion: string, kind: string, name: string, namespace?: string) =>
+      s.emulator.store.get<any>({ apiVersion, kind, name, namespace })!;
+    expect(ours(get('v1', 'Namespace', ns))).toEqual(['Update']);
+    expect(ours(svc)).toEqual(['Update']);
+    expect(ours(get('apps/v1', 'Deployment', 'app-0', ns))).toEqual(['Update']);
+    expect(ours(get('specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'routes', ns))).toEqual(['Update']);
+    expect(ours(s.emulator.store.get<any>(MESH_CONFIG)!)).toEqual(['Update']);
     const verify = done.steps.find((st: any) => st.name === 'verify');
     expect(verify.output.facts.deployments).toEqual([
       expect.objectContaining({ deployment: 'app-0', inMesh: 1, withoutSidecar: 0 }),
@@ -257,6 +272,64 @@ describe('the whole onboarding guide as steps', () => {
     expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe('REQUEST_NOT_PLANNED');
   });
 
+  it('sets appProtocol on an unnamed port by its number, over REST and GraphQL, planned then applied', async () => {
+    const ns = seed('unnamed', 1);
+    s.emulator.store.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'cache', namespace: ns },
+      spec: { selector: { app: 'app-0' }, ports: [{ port: 6379, targetPort: 6379 }] },
+    });
+    await s.emulator.idle();
+    const entry = { service: 'cache', port: 6379, appProtocol: 'tcp' };
+    const body = { namespace: ns, prerequisites: { enabled: false }, appProtocols: [entry] };
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', body);
+    expect(plan.status).toBe(200);
+    const planned = plan.body.steps.find((st: any) => st.name === 'app-protocol');
+    expect(planned.changes[0].body[1]).toEqual({ op: 'add', path: '/spec/ports/0/appProtocol', value: 'tcp' });
+    const query = `query($i: OnboardingInput!) { planOnboarding(input: $i) { steps { name changes } } }`;
+    const viaVariable = await gql(s.url, query, { i: body });
+    expect(viaVariable.errors).toBeUndefined();
+    const literal = `{ planOnboarding(input: { namespace: "${ns}",
+      appProtocols: [{ service: "cache", port: 6379, appProtocol: "tcp" }] }) { steps { name changes } } }`;
+    const viaLiteral = await gql(s.url, literal);
+    expect(viaLiteral.errors).toBeUndefined();
+    const stepOf = (steps: any[]) => steps.find((st: any) => st.name === 'app-protocol');
+    for (const g of [viaVariable, viaLiteral]) {
+      expect(stepOf(g.data.planOnboarding.steps).changes).toEqual(planned.changes);
+    }
+    const bad = await gql(s.url, query, { i: { ...body, appProtocols: [{ ...entry, port: 6379.5 }] } });
+    expect(bad.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const zero = { ...body, appProtocols: [{ ...entry, port: 0 }] };
+    const outOfRange = await http(s.url, 'POST', '/v1/onboardings/plan', zero);
+    expect(outOfRange.body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'appProtocols.0.port' }],
+    });
+
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    const { data } = await gql(s.url, mutation, { i: body });
+    const done = await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(stepOf(done.steps)).toMatchObject({ status: 'SUCCEEDED', result: 'CHANGED' });
+    const svc = s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'cache' })!;
+    expect(svc.spec.ports).toEqual([expect.objectContaining({ port: 6379, appProtocol: 'tcp' })]);
+  });
+
+  it('applies an unchanged plan of every step without reporting drift (JSONB reorders the stored keys)', async () => {
+    const ns = seed('nodrift');
+    await s.emulator.idle();
+    const planned = await http(s.url, 'POST', '/v1/onboardings', { ...everything(ns), dryRun: true });
+    expect(planned.body.status).toBe('PLANNED');
+    const stored = planned.body.request.steps.filter((st: any) => st.output?.planned?.changes?.length);
+    expect(stored.length).toBeGreaterThanOrEqual(5); // several steps with real writes, through Postgres
+    const applied = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`);
+    expect(applied.status).toBe(202);
+    const done = await waitForStatus(s.url, planned.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+    expect(done.status).toBe('SUCCEEDED');
+    const audit = await http(s.url, 'GET', `/v1/onboardings/${planned.body.id}/audit`);
+    expect(audit.body.items.filter((e: any) => e.action === 'step.drifted')).toEqual([]);
+  });
+
   it('refuses bad step options with field names, before anything is stored', async () => {
     const r = await http(s.url, 'POST', '/v1/onboardings', {
       namespace: 'bookstore',
@@ -272,6 +345,34 @@ describe('the whole onboarding guide as steps', () => {
       'restart.deployments',
       'trafficPolicy.smi',
     ]);
+  });
+
+  it('refuses an HTTPRouteGroup header item osm-edge cannot decode with SMI_HEADER_MATCH_INVALID', async () => {
+    const ns = seed('headers', 1);
+    const routes = (headers: unknown) => ({
+      namespace: ns,
+      trafficPolicy: {
+        mode: 'smi',
+        smi: { httpRouteGroups: [{ name: 'r', spec: { matches: [{ name: 'm', headers }] } }] },
+      },
+    });
+    const before = writesTo(s.emulator);
+    const rest = await http(s.url, 'POST', '/v1/onboardings', routes([{ 'x-user': 'admin', 'x-env': 'prod' }]));
+    expect(rest.status).toBe(422);
+    expect(rest.body.error).toMatchObject({
+      code: 'SMI_HEADER_MATCH_INVALID',
+      fields: [{ field: 'trafficPolicy.smi.httpRouteGroups.0.spec.matches.0.headers.0' }],
+    });
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    const g = await gql(s.url, mutation, { i: routes([{ a: '1', b: '2' }]) });
+    expect(g.errors[0].extensions).toMatchObject({ code: 'SMI_HEADER_MATCH_INVALID' });
+    const listed = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`);
+    expect(listed.body.items).toEqual([]); // nothing stored
+    expect(writesTo(s.emulator)).toBe(before);
+    // A plain map is accepted and planned as the CRD's list of one-header maps.
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', routes({ 'x-user': 'admin', 'x-env': 'prod' }));
+    const create = plan.body.steps.find((st: any) => st.name === 'traffic-policy').changes[0];
+    expect(create.body.spec.matches[0].headers).toEqual([{ 'x-user': 'admin' }, { 'x-env': 'prod' }]);
   });
 });
 

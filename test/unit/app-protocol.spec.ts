@@ -137,22 +137,101 @@ describe('app-protocol step: plan', () => {
     expect(out.summary).toMatch(/already set/);
   });
 
-  it('fails with SERVICE_PORT_NOT_FOUND for a missing Service or port name (ports are matched by name only)', async () => {
+  it('fails with SERVICE_PORT_NOT_FOUND for a missing Service, port name or port number', async () => {
     const missingSvc = await step.plan(ctx({ services }, [{ service: 'nope', port: 'x', appProtocol: 'tcp' }]).context).catch((e) => e);
     expect(missingSvc).toBeInstanceOf(DomainError);
     expect(missingSvc).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND', fields: [{ field: 'appProtocols', message: expect.stringMatching(/Service nope not found/) }] });
 
     const missingPort = await step.plan(ctx({ services }, [{ service: 'bookstore', port: 'grpc', appProtocol: 'grpc' }]).context).catch((e) => e);
-    expect(missingPort).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND', options: { field: 'appProtocols', hint: expect.stringMatching(/http-web, metrics/) } });
+    const hint = 'its ports: http-web (14001), metrics (9000)';
+    expect(missingPort).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND', options: { field: 'appProtocols', hint } });
 
-    const byNumber = await step.plan(ctx({ services }, [{ service: 'grpc', port: '9091', appProtocol: 'tcp' }]).context).catch((e) => e);
-    expect(byNumber).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND' });
+    // A string is a name, even when it is made of digits; the hint says how to send a number.
+    const planFor = (port: string | number) =>
+      step.plan(ctx({ services }, [{ service: 'grpc', port, appProtocol: 'tcp' }]).context).catch((e) => e);
+    const digits = await planFor('9091');
+    expect(digits.message).toBe('Service grpc in bookstore has no port named "9091"');
+    expect(digits.options.hint).toBe(
+      'its ports: api (9090), 9091; to select a port by number, send a number: port: 9091',
+    );
+    const noNumber = await planFor(80);
+    expect(noNumber).toMatchObject({
+      code: 'SERVICE_PORT_NOT_FOUND',
+      message: 'Service grpc in bookstore has no port 80',
+    });
   });
 
-  it('rejects the same port requested twice with different values', async () => {
+  it('selects a port by number: a Service with one unnamed port can be fixed', async () => {
+    const unnamed = [svc('legacy', [{ port: 6379, targetPort: 6379 } as never], '40')];
+    const { context } = ctx({ services: unnamed }, [{ service: 'legacy', port: 6379, appProtocol: 'tcp' }]);
+    const p = await step.plan(context);
+    expect(p.changes).toEqual([
+      {
+        action: 'patch',
+        target: { apiVersion: 'v1', kind: 'Service', namespace: NS, name: 'legacy' },
+        patchType: 'json',
+        body: [
+          { op: 'test', path: '/metadata/resourceVersion', value: '40' },
+          { op: 'add', path: '/spec/ports/0/appProtocol', value: 'tcp' },
+        ],
+      },
+    ]);
+    expect(p.summary).toBe('set appProtocol on 1 port(s) of 1 service(s): legacy:6379 (http) → tcp');
+    expect(p.facts!.ports).toEqual([
+      {
+        service: 'legacy',
+        port: 6379,
+        name: null,
+        appProtocol: null,
+        effective: 'http',
+        source: 'default',
+        requested: 'tcp',
+      },
+    ]);
+    expect(p.diagnostics).toEqual([]); // the guess it fixes is gone
+    // Unrequested, the same port is flagged with a hint that selects it by number.
+    const flagged = await step.plan(ctx({ services: unnamed }).context);
+    expect(flagged.diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'OSM_PROTOCOL_GUESS',
+        hint: 'set appProtocol "tcp" on it: appProtocols: [{ service: "legacy", port: 6379, appProtocol: "tcp" }]',
+      }),
+    ]);
+  });
+
+  it('a number shared by TCP and UDP ports means the TCP one; only UDP is not found', async () => {
+    const dns = [
+      svc('dns', [
+        { name: 'dns-udp', port: 53, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+      ]),
+    ];
+    const p = await step.plan(ctx({ services: dns }, [{ service: 'dns', port: 53, appProtocol: 'tcp' }]).context);
+    expect((p.changes[0].body as { path: string }[])[1].path).toBe('/spec/ports/1/appProtocol');
+    const udpOnly = [svc('dns', [{ name: 'dns', port: 53, protocol: 'UDP' }])];
+    const request = [{ service: 'dns', port: 53, appProtocol: 'tcp' as const }];
+    const err = await step.plan(ctx({ services: udpOnly }, request).context).catch((e) => e);
+    expect(err).toMatchObject({
+      code: 'SERVICE_PORT_NOT_FOUND',
+      message: 'Service dns in bookstore has no TCP port 53',
+    });
+    expect(err.options.hint).toBe('osm-edge intercepts TCP only; its ports: dns (53/UDP)');
+  });
+
+  it('rejects the same port requested twice with different values, by name or by number', async () => {
     await expect(
       step.plan(ctx({ services }, [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }, { service: 'mysql', port: 'mysql', appProtocol: 'tcp-server-first' }]).context),
     ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    const both = [
+      { service: 'mysql', port: 'mysql', appProtocol: 'tcp' as const },
+      { service: 'mysql', port: 3306, appProtocol: 'tcp-server-first' as const },
+    ];
+    await expect(step.plan(ctx({ services }, both).context)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'appProtocols: port "mysql" of Service mysql is given twice ("mysql": tcp, 3306: tcp-server-first)',
+    });
+    const same = await step.plan(ctx({ services }, [both[0], { ...both[1], appProtocol: 'tcp' }]).context);
+    expect(same.changes[0].body).toHaveLength(2);
     const p = await step.plan(ctx({ services }, [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }, { service: 'mysql', port: 'mysql', appProtocol: 'tcp' }]).context);
     expect(p.changes[0].body).toHaveLength(2);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cidrContains, hostCidr, invalidEntries, isIpv4, isValidCidr, maskOf, parseCidr, parseIpv4 } from '../../src/mesh/cidr.js';
 
-// The CRD pattern osm-edge ships (semantics §4), unanchored at the start: what it lets through.
+// The CRD pattern osm-edge ships (docs/osm-edge.md#meshconfig), unanchored at the start: what it lets through.
 const OSM_PATTERN = /((?:\d{1,3}\.){3}\d{1,3})\/(\d{1,2})$/;
 
 describe('parseCidr (strict IPv4)', () => {

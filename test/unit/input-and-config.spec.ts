@@ -43,6 +43,58 @@ describe('request input validation', () => {
   });
 });
 
+describe('HTTPRouteGroup headers (the CRD: a list of string maps; osm-edge: one header per item)', () => {
+  const withHeaders = (headers: unknown, extra: Record<string, unknown> = {}) => ({
+    namespace: 'ok',
+    ...extra,
+    trafficPolicy: {
+      mode: 'smi',
+      smi: { httpRouteGroups: [{ name: 'r', spec: { matches: [{ name: 'm', headers }] } }] },
+    },
+  });
+  const headersOf = (input: unknown) =>
+    (parseInput(OnboardingInputSchema, input).trafficPolicy?.smi?.httpRouteGroups[0].spec.matches[0].headers);
+  const FIELD = 'trafficPolicy.smi.httpRouteGroups.0.spec.matches.0.headers';
+  function refusal(input: unknown): DomainError {
+    try {
+      parseInput(OnboardingInputSchema, input);
+    } catch (err) {
+      return err as DomainError;
+    }
+    throw new Error('expected a refusal');
+  }
+
+  it('keeps the list of one-pair maps as given and converts a plain map to it', () => {
+    const list = [{ 'x-user': 'admin' }, { 'x-env': 'p.*' }];
+    expect(headersOf(withHeaders(list))).toEqual(list);
+    expect(headersOf(withHeaders({ 'x-user': 'admin', 'x-env': 'p.*' }))).toEqual(list);
+    expect(headersOf(withHeaders([]))).toEqual([]);
+  });
+
+  it('refuses an item with two headers (or none, or a repeated name) with SMI_HEADER_MATCH_INVALID', () => {
+    const two = refusal(withHeaders([{ 'x-user': 'admin' }, { a: '1', b: '2' }]));
+    expect(two.code).toBe('SMI_HEADER_MATCH_INVALID');
+    expect(two.fields).toEqual([
+      { field: `${FIELD}.1`, message: expect.stringMatching(/^must hold exactly one header, not 2: .*split it: \[/) },
+    ]);
+    const none = refusal(withHeaders([{}]));
+    expect(none.fields).toEqual([{ field: `${FIELD}.0`, message: expect.stringContaining('not 0') }]);
+    const repeated = refusal(withHeaders([{ 'x-user': 'a' }, { 'x-user': 'b' }]));
+    expect(repeated).toMatchObject({ code: 'SMI_HEADER_MATCH_INVALID', fields: [{ field: `${FIELD}.1` }] });
+    expect(repeated.fields[0].message).toContain('repeats header "x-user" of item 0');
+  });
+
+  it('says VALIDATION_FAILED when other problems come with it, or the shape is wrong', () => {
+    const mixed = refusal(withHeaders([{ a: '1', b: '2' }], { sidecarInjection: 'sometimes' }));
+    expect(mixed.code).toBe('VALIDATION_FAILED');
+    expect(mixed.fields.map((f) => f.field).sort()).toEqual(['sidecarInjection', `${FIELD}.0`]);
+    const wrong = refusal(withHeaders('x-user: admin'));
+    const form = expect.stringContaining('[{"x-user": "admin"}]');
+    expect(wrong).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: FIELD, message: form }] });
+    expect(refusal(withHeaders([{ 'x-user': 1 }])).code).toBe('VALIDATION_FAILED');
+  });
+});
+
 describe('configuration', () => {
   it('has defaults that work on a developer machine', () => {
     const c = loadConfig({});
@@ -95,6 +147,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN_FILE: file })).toThrow(
       /OSM_ONBOARDING_ADMIN_TOKEN: must be at least 16/,
     );
+  });
+
+  it('names every write with K8S_FIELD_MANAGER (default osm-onboarding), refusing what the API server would', () => {
+    expect(loadConfig({}).kube.fieldManager).toBe('osm-onboarding');
+    expect(loadConfig({ K8S_FIELD_MANAGER: 'team-portal/osm' }).kube.fieldManager).toBe('team-portal/osm');
+    expect(() => loadConfig({ K8S_FIELD_MANAGER: 'x'.repeat(129) })).toThrow(/K8S_FIELD_MANAGER: must be at most 128/);
+    expect(() => loadConfig({ K8S_FIELD_MANAGER: 'tab\there' })).toThrow(/K8S_FIELD_MANAGER: must be printable/);
   });
 
   it('masks passwords when showing URLs', () => {

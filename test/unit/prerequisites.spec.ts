@@ -266,19 +266,25 @@ describe('prerequisites step: each diagnostic code', () => {
     ]);
   });
 
-  it('OSM_PROTOCOL_GUESS and OSM_APP_PROTOCOL_UNSUPPORTED for Service ports, with the suggested appProtocol', async () => {
+  it('OSM_PROTOCOL_GUESS, OSM_APP_PROTOCOL_UNSUPPORTED and _CASE, with the appProtocol to set', async () => {
     const ds = await diagnose({
       services: [
         service('mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306 }]),
-        service('api', { app: 'api' }, [{ name: 'api', port: 8080, appProtocol: 'TCP' }, { name: 'http', port: 80 }]),
+        service('api', { app: 'api' }, [{ name: 'api', port: 8080, appProtocol: 'gRPC' }, { name: 'http', port: 80 }]),
         service('ext', undefined, [{ name: 'mysql', port: 3306 }]),
+        service('db', { app: 'db' }, [{ name: 'db', port: 5432, appProtocol: 'TCP' }]),
       ],
     });
+    expect(only(ds, 'OSM_APP_PROTOCOL_CASE')).toEqual([
+      expect.objectContaining({ level: 'info', object: 'Service/db:5432', hint: expect.stringMatching(/"tcp"/) }),
+    ]);
     expect(only(ds, 'OSM_PROTOCOL_GUESS')).toEqual([
       expect.objectContaining({ level: 'warning', object: 'Service/ext:3306' }),
       expect.objectContaining({ level: 'warning', object: 'Service/mysql:3306', hint: expect.stringMatching(/appProtocol: "tcp-server-first"/) }),
     ]);
-    expect(only(ds, 'OSM_APP_PROTOCOL_UNSUPPORTED')).toEqual([expect.objectContaining({ object: 'Service/api:8080', hint: expect.stringMatching(/"tcp"/) })]);
+    expect(only(ds, 'OSM_APP_PROTOCOL_UNSUPPORTED')).toEqual([
+      expect.objectContaining({ level: 'warning', object: 'Service/api:8080', hint: expect.stringMatching(/"grpc"/) }),
+    ]);
     const ok = await diagnose({ services: [service('mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }])] });
     expect(ok.filter((d) => d.code.includes('PROTOCOL'))).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveProtocol, isMeshProtocol, protocolAdvice, routedAs } from '../../src/mesh/protocol.js';
+import { effectiveProtocol, isMeshProtocol, pipyTreatment, protocolAdvice } from '../../src/mesh/protocol.js';
 
 describe('effectiveProtocol (osm-edge ServiceToMeshServices)', () => {
   it('uses appProtocol exactly as written, before any name prefix', () => {
@@ -25,12 +25,38 @@ describe('effectiveProtocol (osm-edge ServiceToMeshServices)', () => {
     expect(effectiveProtocol({ name: 'grpc', appProtocol: null })).toEqual({ protocol: 'http', source: 'default' });
   });
 
-  it('routes anything it does not know as http', () => {
+  it('knows the four protocols, in lower case', () => {
     expect(isMeshProtocol('tcp-server-first')).toBe(true);
     expect(isMeshProtocol('TCP')).toBe(false);
-    expect(routedAs('TCP')).toBe('http');
-    expect(routedAs('tcp')).toBe('tcp');
-    expect(routedAs('grpc')).toBe('grpc');
+  });
+});
+
+describe('pipyTreatment (osm-edge v1.3.9 Pipy: util.go, inbound-main.js, outbound-main.js)', () => {
+  const t = (configured: string, dataPlane: string, inbound: string, outbound: string) => ({
+    configured,
+    dataPlane,
+    inbound,
+    outbound,
+  });
+
+  it('handles the four protocols, lower-casing them first', () => {
+    expect(pipyTreatment('http')).toEqual(t('http', 'http', 'http', 'http'));
+    expect(pipyTreatment('grpc')).toEqual(t('grpc', 'grpc', 'http', 'http'));
+    expect(pipyTreatment('tcp')).toEqual(t('tcp', 'tcp', 'tcp', 'tcp'));
+    expect(pipyTreatment('tcp-server-first')).toEqual(t('tcp-server-first', 'tcp', 'tcp', 'tcp'));
+    expect(pipyTreatment('TCP')).toEqual(t('tcp', 'tcp', 'tcp', 'tcp'));
+    expect(pipyTreatment('HTTP')).toEqual(t('http', 'http', 'http', 'http'));
+  });
+
+  it('gives gRPC in another case no inbound rules (inbound tests the raw value)', () => {
+    expect(pipyTreatment('gRPC')).toEqual(t('grpc', 'grpc', 'none', 'http'));
+    expect(pipyTreatment('GRPC')).toEqual(t('grpc', 'grpc', 'none', 'http'));
+  });
+
+  it('handles anything but http and grpc as tcp in the data plane, with rules only for outbound https', () => {
+    expect(pipyTreatment('https')).toEqual(t('https', 'tcp', 'none', 'tcp'));
+    expect(pipyTreatment('kubernetes.io/h2c')).toEqual(t('kubernetes.io/h2c', 'tcp', 'none', 'none'));
+    expect(pipyTreatment('MySQL')).toEqual(t('mysql', 'tcp', 'none', 'none'));
   });
 });
 
@@ -84,14 +110,24 @@ describe('protocolAdvice (ports osm-edge likely guesses wrongly)', () => {
     expect(protocolAdvice({ name: 'https-web', port: 8443 })).toMatchObject({ reason: 'https-name', suggested: 'tcp' });
   });
 
-  it('flags mis-cased appProtocols with the lower-case value', () => {
-    expect(protocolAdvice({ name: 'db', appProtocol: 'TCP' })).toMatchObject({ reason: 'miscased-app-protocol', effective: 'TCP', suggested: 'tcp' });
-    expect(protocolAdvice({ name: 'web', appProtocol: 'HTTP' })).toMatchObject({ reason: 'miscased-app-protocol', suggested: 'http' });
-    expect(protocolAdvice({ name: 'api', appProtocol: 'gRPC' })).toMatchObject({ reason: 'miscased-app-protocol', suggested: 'grpc' });
+  it('flags gRPC in another case as broken inbound, and TCP/HTTP in upper case only as a matter of spelling', () => {
+    const grpc = protocolAdvice({ name: 'api', appProtocol: 'gRPC' });
+    expect(grpc).toMatchObject({ reason: 'miscased-app-protocol', level: 'warning', suggested: 'grpc' });
+    expect(grpc?.message).toContain('inbound rules test the value as written');
+    const tcp = protocolAdvice({ name: 'db', appProtocol: 'TCP' });
+    expect(tcp).toMatchObject({ reason: 'app-protocol-case', level: 'info', effective: 'TCP', suggested: 'tcp' });
+    expect(tcp?.message).toContain('lower-cases it and handles it as tcp');
+    const http = protocolAdvice({ name: 'web', appProtocol: 'HTTP' });
+    expect(http).toMatchObject({ reason: 'app-protocol-case', suggested: 'http' });
   });
 
-  it('flags appProtocols osm-edge does not understand', () => {
-    expect(protocolAdvice({ name: 'web', appProtocol: 'https' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp' });
+  it('flags appProtocols osm-edge does not understand, saying what Pipy does with them', () => {
+    const https = protocolAdvice({ name: 'web', appProtocol: 'https' });
+    expect(https).toMatchObject({ reason: 'unsupported-app-protocol', level: 'warning', suggested: 'tcp' });
+    expect(https?.message).toContain('passes calls to it through as tcp but builds no inbound rules');
+    const h2c = protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' });
+    expect(h2c?.message).toContain('handles it as tcp (anything but http and grpc), but no route rules are built');
+    expect(h2c?.message).not.toContain('routed as http');
     expect(protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'grpc' });
     expect(protocolAdvice({ name: 'db', appProtocol: 'mysql' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp-server-first' });
     expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/custom' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp' });

@@ -1,5 +1,6 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { GraphQLJSON } from 'graphql-scalars';
+import { IntOrString } from '../../common/int-or-string.scalar.js';
 import { RequestKind, RequestStatus, StepResult, StepStatus } from '../../generated/prisma/enums.js';
 
 export enum SidecarInjection {
@@ -56,7 +57,8 @@ export class ApiServerAccessInput {
 @InputType()
 export class AppProtocolInput {
   @Field() service!: string;
-  @Field({ description: 'the Service port name' }) port!: string;
+  @Field(() => IntOrString, { description: 'the Service port: its name ("http") or its number (8080)' })
+  port!: number | string;
   @Field({ description: 'http, tcp, tcp-server-first or grpc' }) appProtocol!: string;
 }
 

@@ -7,31 +7,48 @@ import type { RequestOptions } from '../onboarding.input.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
- * Diagnostic codes about Service ports (shared with the prerequisites step):
+ * Diagnostic codes about Service ports (shared with the prerequisites step), by how osm-edge v1.3.9's
+ * Pipy sidecar treats each port (docs/osm-edge.md#pipy-protocols):
  *
- * | Code                         | Level   | Meaning                                                                     |
- * |------------------------------|---------|-----------------------------------------------------------------------------|
- * | OSM_PROTOCOL_GUESS           | warning | no usable appProtocol; osm-edge's guess (name prefix or default `http`)      |
- * |                              |         | is likely wrong: `https` names, well-known non-HTTP names or ports, MySQL    |
- * |                              |         | marked `tcp` instead of `tcp-server-first`                                   |
- * | OSM_APP_PROTOCOL_UNSUPPORTED | warning | appProtocol osm-edge does not understand (`https`, `kubernetes.io/h2c`) or   |
- * |                              |         | mis-cased (`TCP`, `gRPC`): it is compared case-sensitively, routed as http   |
+ * | Code                         | Level   | Meaning                                                           |
+ * |------------------------------|---------|-------------------------------------------------------------------|
+ * | OSM_PROTOCOL_GUESS           | warning | no usable appProtocol; osm-edge's guess (name prefix or `http`)   |
+ * |                              |         | is likely wrong: `https` names, well-known non-HTTP names or      |
+ * |                              |         | ports, MySQL marked `tcp` instead of `tcp-server-first`           |
+ * | OSM_APP_PROTOCOL_UNSUPPORTED | warning | appProtocol Pipy does not route: an unknown value (`mysql`: tcp   |
+ * |                              |         | with no rules), `https` (no inbound rules), `grpc` in another     |
+ * |                              |         | case (`gRPC`: no inbound rules)                                   |
+ * | OSM_APP_PROTOCOL_CASE        | info    | `TCP`, `HTTP`: Pipy lower-cases it, so it works, but the          |
+ * |                              |         | controller compares case-sensitively and the docs use lower case  |
  */
 export const PROTOCOL_CODES = {
   OSM_PROTOCOL_GUESS: 'warning',
   OSM_APP_PROTOCOL_UNSUPPORTED: 'warning',
+  OSM_APP_PROTOCOL_CASE: 'info',
 } as const;
+
+const ADVICE_CODES: Record<ProtocolAdvice['reason'], keyof typeof PROTOCOL_CODES> = {
+  'miscased-app-protocol': 'OSM_APP_PROTOCOL_UNSUPPORTED',
+  'unsupported-app-protocol': 'OSM_APP_PROTOCOL_UNSUPPORTED',
+  'app-protocol-case': 'OSM_APP_PROTOCOL_CASE',
+  'https-name': 'OSM_PROTOCOL_GUESS',
+  'well-known-name': 'OSM_PROTOCOL_GUESS',
+  'well-known-port': 'OSM_PROTOCOL_GUESS',
+  'server-first-as-tcp': 'OSM_PROTOCOL_GUESS',
+};
 
 export function portObject(service: string, port: Pick<V1ServicePort, 'port'>): string {
   return `Service/${service}:${port.port}`;
 }
 
 export function protocolDiagnostic(service: string, port: V1ServicePort, advice: ProtocolAdvice): Diagnostic {
-  const code = advice.reason === 'miscased-app-protocol' || advice.reason === 'unsupported-app-protocol' ? 'OSM_APP_PROTOCOL_UNSUPPORTED' : 'OSM_PROTOCOL_GUESS';
-  const hint = port.name
-    ? `set appProtocol "${advice.suggested}" on it: appProtocols: [{ service: "${service}", port: "${port.name}", appProtocol: "${advice.suggested}" }]`
-    : `name the port, then set appProtocol "${advice.suggested}" on it (appProtocols selects ports by name)`;
-  return { code, level: 'warning', message: `Service ${service}: ${advice.message}`, object: portObject(service, port), hint };
+  const code = ADVICE_CODES[advice.reason];
+  // An unnamed port is selected by its number.
+  const selector = port.name ? `"${port.name}"` : String(port.port);
+  const entry = `{ service: "${service}", port: ${selector}, appProtocol: "${advice.suggested}" }`;
+  const hint = `set appProtocol "${advice.suggested}" on it: appProtocols: [${entry}]`;
+  const message = `Service ${service}: ${advice.message}`;
+  return { code, level: advice.level, message, object: portObject(service, port), hint };
 }
 
 /** The wrong-guess diagnostics for every TCP port of these Services (ExternalName Services have no mesh ports). */
@@ -70,6 +87,42 @@ function serviceImage(svc: V1Service): ServiceImage {
 
 type Requested = RequestOptions['appProtocols'][number];
 
+/** How a port is named in messages: `"http"` (by name) or `8080` (by number). */
+function selectorText(port: Requested['port']): string {
+  return typeof port === 'number' ? String(port) : `"${port}"`;
+}
+
+function portsText(ports: V1ServicePort[]): string {
+  return ports
+    .map((p) => {
+      const number = `${p.port}${p.protocol && p.protocol !== 'TCP' ? `/${p.protocol}` : ''}`;
+      return p.name ? `${p.name} (${number})` : number;
+    })
+    .join(', ');
+}
+
+/**
+ * The index of the port a request names: by name (`"http"`), or by number (`8080`, the Service
+ * `port`), which is how a Service with one unnamed port is selected. A number that several ports
+ * share (53/TCP and 53/UDP) means the TCP one: osm-edge intercepts TCP only.
+ */
+function resolvePort(namespace: string, svc: V1Service, req: Requested): number {
+  const ports = svc.spec?.ports ?? [];
+  const byNumber = typeof req.port === 'number';
+  const candidates = ports.flatMap((p, i) => ((byNumber ? p.port === req.port : p.name === req.port) ? [i] : []));
+  const tcp = candidates.filter((i) => (ports[i].protocol ?? 'TCP') === 'TCP');
+  const index = byNumber ? tcp[0] : candidates[0];
+  if (index !== undefined) return index;
+  const onlyOther = byNumber && candidates.length > 0; // the number exists, but not as TCP
+  const what = byNumber ? `${onlyOther ? 'TCP ' : ''}port ${req.port}` : `port named "${req.port}"`;
+  const digits = !byNumber && /^\d+$/.test(String(req.port));
+  const asNumber = digits ? `; to select a port by number, send a number: port: ${req.port}` : '';
+  throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} in ${namespace} has no ${what}`, {
+    field: 'appProtocols',
+    hint: `${onlyOther ? 'osm-edge intercepts TCP only; ' : ''}its ports: ${portsText(ports) || '(none)'}${asNumber}`,
+  });
+}
+
 /**
  * Guide step 5, "protocol selection": reports the protocol osm-edge picks for every Service
  * port (appProtocol as written, then the name prefix, then http), flags likely wrong guesses,
@@ -94,11 +147,8 @@ export class AppProtocolStep implements OnboardingStep {
   async plan({ request, kube }: StepContext): Promise<StepPlan> {
     const services = (await kube.listServices(request.namespace)).items;
     const byName = new Map(services.map((s) => [s.metadata?.name ?? '', s]));
-    const requested = dedupeRequests(request.options.appProtocols ?? []);
-
     // Resolve every request to (service, port index) before planning anything.
-    const perService = new Map<string, { svc: V1Service; entries: { index: number; req: Requested }[] }>();
-    for (const req of requested) {
+    const resolved = (request.options.appProtocols ?? []).map((req) => {
       const svc = byName.get(req.service);
       if (!svc) {
         throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} not found in namespace ${request.namespace}`, {
@@ -106,21 +156,20 @@ export class AppProtocolStep implements OnboardingStep {
           hint: `services in ${request.namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
         });
       }
-      const ports = svc.spec?.ports ?? [];
-      const index = ports.findIndex((p) => p.name === req.port);
-      if (index < 0) {
-        const names = ports.map((p) => p.name).filter(Boolean);
-        throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} has no port named "${req.port}"`, {
-          field: 'appProtocols',
-          hint: names.length
-            ? `its named ports: ${names.join(', ')}`
-            : `its ports have no names; name them first (osm-edge and this service select ports by name)`,
-        });
-      }
+      return { svc, index: resolvePort(request.namespace, svc, req), req };
+    });
+    const perService = new Map<string, { svc: V1Service; entries: { index: number; req: Requested }[] }>();
+    for (const { svc, index, req } of dedupeRequests(resolved)) {
       const entry = perService.get(req.service) ?? { svc, entries: [] };
       entry.entries.push({ index, req });
       perService.set(req.service, entry);
     }
+    // What this step sets, by `<service>\0<port index>`.
+    const wanted = new Map(
+      [...perService].flatMap(([service, { entries }]) =>
+        entries.map((e) => [`${service}\u0000${e.index}`, e.req.appProtocol] as const),
+      ),
+    );
 
     const changes: Change[] = [];
     const before: ServiceImage[] = [];
@@ -134,7 +183,9 @@ export class AppProtocolStep implements OnboardingStep {
       for (const { index, req } of differing) {
         const current = ports[index].appProtocol;
         ops.push({ op: current === undefined || current === null ? 'add' : 'replace', path: `/spec/ports/${index}/appProtocol`, value: req.appProtocol });
-        described.push(`${name}:${req.port} ${current ?? `(${effectiveProtocol(ports[index]).protocol})`} → ${req.appProtocol}`);
+        const label = ports[index].name ?? String(ports[index].port);
+        const was = current ?? `(${effectiveProtocol(ports[index]).protocol})`;
+        described.push(`${name}:${label} ${was} → ${req.appProtocol}`);
       }
       changes.push({
         action: 'patch',
@@ -145,13 +196,12 @@ export class AppProtocolStep implements OnboardingStep {
     }
 
     // Facts: the observed ports, each with what osm-edge picks today and what this step sets.
-    const wanted = new Map(requested.map((r) => [`${r.service}\u0000${r.port}`, r.appProtocol]));
     const facts = {
       ports: services.flatMap((svc) =>
-        (svc.spec?.ports ?? []).map((p) => {
+        (svc.spec?.ports ?? []).map((p, i) => {
           const eff = effectiveProtocol(p);
           const service = svc.metadata?.name ?? '';
-          const req = p.name ? wanted.get(`${service}\u0000${p.name}`) : undefined;
+          const req = wanted.get(`${service}\u0000${i}`);
           return {
             service,
             port: p.port,
@@ -172,8 +222,8 @@ export class AppProtocolStep implements OnboardingStep {
         ...svc,
         spec: {
           ...svc.spec,
-          ports: (svc.spec?.ports ?? []).map((p) => {
-            const req = p.name ? wanted.get(`${service}\u0000${p.name}`) : undefined;
+          ports: (svc.spec?.ports ?? []).map((p, i) => {
+            const req = wanted.get(`${service}\u0000${i}`);
             return req ? { ...p, appProtocol: req } : p;
           }),
         },
@@ -184,7 +234,9 @@ export class AppProtocolStep implements OnboardingStep {
     const portCount = facts.ports.length;
     const summary = changes.length
       ? `set appProtocol on ${described.length} port(s) of ${changes.length} service(s): ${described.join(', ')}`
-      : `${portCount} service port(s) in ${services.length} service(s); ${requested.length ? 'every requested appProtocol is already set' : 'no appProtocol requested'}${diagnostics.length ? `; ${diagnostics.length} port(s) with a likely wrong protocol` : ''}`;
+      : `${portCount} service port(s) in ${services.length} service(s); ` +
+        `${wanted.size ? 'every requested appProtocol is already set' : 'no appProtocol requested'}` +
+        `${diagnostics.length ? `; ${diagnostics.length} port(s) with a likely wrong protocol` : ''}`;
     return { changes, summary, before, diagnostics, facts };
   }
 
@@ -204,20 +256,32 @@ export class AppProtocolStep implements OnboardingStep {
   }
 }
 
-/** Same service+port twice with the same value is one request; with different values it is an input error. */
-function dedupeRequests(requested: Requested[]): Requested[] {
-  const seen = new Map<string, Requested>();
-  for (const r of requested) {
-    const key = `${r.service}\u0000${r.port}`;
+interface ResolvedRequest {
+  svc: V1Service;
+  index: number;
+  req: Requested;
+}
+
+/**
+ * The same port twice (by name, by number, or both) with the same value is one request; with
+ * different values it is an input error.
+ */
+function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
+  const seen = new Map<string, ResolvedRequest>();
+  for (const r of resolved) {
+    const key = `${r.req.service}\u0000${r.index}`;
     const prior = seen.get(key);
-    if (prior && prior.appProtocol !== r.appProtocol) {
+    if (prior && prior.req.appProtocol !== r.req.appProtocol) {
+      const port = r.svc.spec?.ports?.[r.index];
+      const values = [prior, r].map((x) => `${selectorText(x.req.port)}: ${x.req.appProtocol}`).join(', ');
       throw new DomainError(
         'VALIDATION_FAILED',
-        `appProtocols: port "${r.port}" of Service ${r.service} is given twice (${prior.appProtocol}, ${r.appProtocol})`,
+        `appProtocols: port ${port?.name ? `"${port.name}"` : port?.port} of Service ${r.req.service} ` +
+          `is given twice (${values})`,
         { field: 'appProtocols' },
       );
     }
-    seen.set(key, r);
+    if (!prior) seen.set(key, r);
   }
   return [...seen.values()];
 }

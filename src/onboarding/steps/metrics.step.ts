@@ -3,7 +3,7 @@ import { readNamespace } from './namespace.step.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
- * `osm metrics enable --namespace <ns>` (§11): the namespace's `openservicemesh.io/metrics`
+ * `osm metrics enable --namespace <ns>` (docs/osm-edge.md#metrics): the namespace's `openservicemesh.io/metrics`
  * annotation, then the Prometheus scrape annotations on every already-injected pod (pods
  * injected later get them from the injector). Runs after the namespace step, so the
  * CLI's "does not belong to a mesh" check is already satisfied.

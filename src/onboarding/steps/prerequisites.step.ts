@@ -18,7 +18,8 @@ import { readNamespace } from './namespace.step.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /*
- * Guide step 1, "application requirements" (semantics §7, §8, §9): a read-only analysis of the
+ * Guide step 1, "application requirements" (docs/osm-edge.md#app-requirements, #injector, #app-protocol):
+ * a read-only analysis of the
  * namespace, in the spirit of `istioctl analyze`. Nothing is written.
  *
  * | Code                              | Level        | Object              | Meaning                                                                 |
@@ -46,6 +47,9 @@ import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.j
  * | OSM_SHARED_SERVICE_ACCOUNT        | info         | ServiceAccount/name | several workloads share one (non-default) ServiceAccount, i.e. one        |
  * |                                   |              |                     | identity: SMI policies cannot tell them apart                             |
  * | OSM_ALREADY_INJECTED              | info         | workload / Pod      | running pods that already have a sidecar                                  |
+ *
+ * OSM_APP_PROTOCOL_CASE (info: `TCP`, `HTTP`, which Pipy lower-cases) and the other Service port codes are
+ * described in app-protocol.step.ts.
  *
  * A "workload" object is `Deployment/<name>`, `StatefulSet/<name>` or `DaemonSet/<name>` and
  * describes its pod template. Running pods are reported only where they differ from their
@@ -84,7 +88,7 @@ export const PREREQUISITE_CODES = {
 
 export type PrerequisiteCode = keyof typeof PREREQUISITE_CODES;
 
-/** TCP ports the sidecar listens on or redirects to (semantics §7). */
+/** TCP ports the sidecar listens on or redirects to (docs/osm-edge.md#app-requirements). */
 export const SIDECAR_TCP_PORTS: ReadonlyMap<number, string> = new Map([
   [15000, 'Pipy admin'],
   [15001, 'outbound listener'],

@@ -59,7 +59,7 @@ export interface StepRequest {
   options: RequestOptions;
 }
 
-/** What earlier steps of the same request did (a restart waits after a fresh label, §11). */
+/** What earlier steps of the same request did (a restart waits after a fresh label: docs/osm-edge.md#injector-race). */
 export interface EarlierStep {
   name: StepName;
   result: 'CHANGED' | 'UNCHANGED' | null;

@@ -12,7 +12,7 @@ function podBody(name: string, annotations: Record<string, string> = {}, extra: 
   return { metadata: { name, annotations }, spec: { containers: [{ name: 'app', image: 'nginx:1.27' }], ...extra } };
 }
 
-/** `kubectl rollout restart` as a TS client sends it (semantics §10). */
+/** `kubectl rollout restart` as a TS client sends it (docs/osm-edge.md#rollout-restart). */
 function restartPatch(): object {
   return { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } };
 }
@@ -152,7 +152,7 @@ describe('osm-edge sidecar injection through the emulator', () => {
     await custom.patchNamespacedCustomObject({ ...meshconfig, body: { spec: { traffic: { interceptionMode: 'iptables', outboundIPRangeExclusionList: [] } } } }, merge);
   });
 
-  it('misses the injection when the pod is created before the injector sees the label (semantics §11)', async () => {
+  it('misses the injection when the pod is created before the injector sees the label (#injector-race)', async () => {
     emu.configure({ injectorLagMs: 300 });
     try {
       await namespace('inj-race', {});

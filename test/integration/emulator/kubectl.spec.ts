@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith, findBinary } from '../../support/binaries.js';
 import { isInjected, startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
 
@@ -133,6 +133,103 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
     const invalid = await kubectl('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'merge', '-p', '{"spec":{"traffic":{"outboundIPRangeExclusionList":["nope"]}}}');
     expect(invalid.code).not.toBe(0);
     expect(invalid.stderr).toContain('spec.traffic.outboundIPRangeExclusionList[0] in body should match');
+  });
+
+  describe('custom resources validated and pruned from the real osm-edge CRDs', () => {
+    const routeYaml = (name: string, match: string) =>
+      [
+        'apiVersion: specs.smi-spec.io/v1alpha4',
+        'kind: HTTPRouteGroup',
+        `metadata: {name: ${name}, namespace: bookstore}`,
+        `spec: {matches: [${match}]}`,
+      ].join('\n');
+    async function manifest(name: string, text: string): Promise<string> {
+      const file = join(dir, `${name}.yaml`);
+      await writeFile(file, text);
+      return file;
+    }
+
+    it('kubectl create of an invalid object prints the Invalid Status like a real cluster', async () => {
+      const file = await manifest('map-headers', routeYaml('map-headers', '{name: all, headers: {x-user: admin}}'));
+      // Pruning runs before validation: under an array schema the map's keys are unknown fields.
+      const strict = await kubectl('create', '-f', file);
+      expect(strict.code).not.toBe(0);
+      expect(strict.stderr.trim()).toBe(
+        `Error from server (BadRequest): error when creating "${file}": HTTPRouteGroup in version "v1alpha4" ` +
+          'cannot be handled as a HTTPRouteGroup: strict decoding error: ' +
+          'unknown field "spec.matches[0].headers.x-user"',
+      );
+      const run = await kubectl('create', '--validate=false', '-f', file);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr.trim()).toBe(
+        'The HTTPRouteGroup "map-headers" is invalid: spec.matches[0].headers: Invalid value: "object": ' +
+          'spec.matches[0].headers in body must be of type array: "object"',
+      );
+      const egress = await manifest(
+        'bad-egress',
+        [
+          'apiVersion: policy.openservicemesh.io/v1alpha1',
+          'kind: Egress',
+          'metadata: {name: bad-egress, namespace: bookstore}',
+          'spec: {sources: [{kind: User, name: a, namespace: b}], ports: [{number: 70000, protocol: tcp}]}',
+        ].join('\n'),
+      );
+      const many = await kubectl('apply', '-f', egress);
+      expect(many.code).not.toBe(0);
+      expect(many.stderr).toContain('The Egress "bad-egress" is invalid: \n');
+      expect(many.stderr).toContain(
+        '* spec.ports[0].number: Invalid value: 70000: ' +
+          'spec.ports[0].number in body should be less than or equal to 65535',
+      );
+      expect(many.stderr).toContain(
+        '* spec.sources[0].kind: Unsupported value: "User": supported values: "ServiceAccount"',
+      );
+      const good = await manifest('array-headers', routeYaml('array-headers', '{name: all, headers: [{x-user: a}]}'));
+      expect(await ok('apply', '-f', good)).toContain('httproutegroup.specs.smi-spec.io/array-headers created');
+    });
+
+    it('kubectl apply refuses unknown fields (--validate=strict), warns or prunes them on request', async () => {
+      const text = routeYaml('junk', '{name: all, pathRegex: ".*", junk: 1}');
+      const file = await manifest('junk', text);
+      const strict = await kubectl('apply', '-f', file);
+      expect(strict.code).not.toBe(0);
+      expect(strict.stderr.trim()).toBe(
+        `Error from server (BadRequest): error when creating "${file}": HTTPRouteGroup in version "v1alpha4" ` +
+          'cannot be handled as a HTTPRouteGroup: strict decoding error: unknown field "spec.matches[0].junk"',
+      );
+      const warned = await kubectl('apply', '--validate=warn', '-f', file);
+      expect(warned.code).toBe(0);
+      expect(warned.stderr).toContain('Warning: unknown field "spec.matches[0].junk"');
+      const stored = JSON.parse(await ok('get', 'httproutegroup', 'junk', '-n', 'bookstore', '-o', 'json'));
+      expect(stored.spec).toEqual({ matches: [{ name: 'all', pathRegex: '.*' }] });
+      const quietYaml = routeYaml('quiet', '{name: all, junk: 1}').replace('bookstore}', 'bookstore, junk: 2}');
+      const quiet = await manifest('quiet', quietYaml);
+      const ignored = await kubectl('create', '--validate=false', '-f', quiet);
+      expect(ignored.code).toBe(0);
+      expect(ignored.stderr).toBe('');
+      const pruned = JSON.parse(await ok('get', 'htr', 'quiet', '-n', 'bookstore', '-o', 'json')) as KubeObject;
+      expect(pruned.spec).toEqual({ matches: [{ name: 'all' }] });
+      expect(pruned.metadata).not.toHaveProperty('junk');
+    });
+
+    it('kubectl shows who wrote what (--show-managed-fields); an unserved version is 404', async () => {
+      const get = ['get', 'htr', 'array-headers', '-n', 'bookstore', '-o', 'json'];
+      const out = JSON.parse(await ok(...get, '--show-managed-fields'));
+      expect(out.metadata.managedFields).toEqual([
+        expect.objectContaining({
+          manager: 'kubectl-client-side-apply',
+          operation: 'Update',
+          apiVersion: 'specs.smi-spec.io/v1alpha4',
+        }),
+      ]);
+      expect(JSON.parse(await ok(...get)).metadata).not.toHaveProperty('managedFields');
+      const v1alpha3 = '/apis/specs.smi-spec.io/v1alpha3/namespaces/bookstore/httproutegroups';
+      const unserved = await kubectl('get', '--raw', v1alpha3);
+      expect(unserved.code).not.toBe(0);
+      expect(unserved.stderr.trim()).toBe(
+        'Error from server (NotFound): the server could not find the requested resource',
+      );
+    });
   });
 
   it('kubectl replace with a stale resourceVersion fails with 409 Conflict', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../src/common/domain-error.js';
 import { SmiSchema } from '../../../src/onboarding/onboarding.input.js';
 import { applyStep } from '../../../src/onboarding/steps/step.js';
-import { TrafficPolicyStep } from '../../../src/onboarding/steps/traffic-policy.step.js';
+import { desiredSmiObjects, TrafficPolicyStep } from '../../../src/onboarding/steps/traffic-policy.step.js';
 import { startEmulator, type Emulator } from '../../support/emulator/index.js';
 import { stepContext } from '../../support/step-context.js';
 
@@ -153,6 +153,83 @@ describe('traffic-policy (smi) against the emulator', () => {
     const obj = get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-d', 'tcp')!;
     expect(obj.spec).toEqual({ matches: { ports: [7000] } });
     expect(obj.metadata.annotations).toMatchObject({ touched: 'yes' }); // the other writer's change survived
+  });
+});
+
+describe('SMI objects against the real osm-edge v1.3.9 CRD schemas', () => {
+  // Every optional field the input accepts, so a field the CRD would prune or refuse shows up here:
+  // the product writes with fieldValidation=Strict, so a pruned field fails the write.
+  const ADMIN_HEADERS = [{ 'x-user': 'admin' }, { host: 'a' }];
+  const full = () =>
+    SmiSchema.parse({
+      httpRouteGroups: [
+        {
+          name: 'routes',
+          spec: {
+            matches: [
+              { name: 'admin', pathRegex: '/admin/.*', methods: ['GET', 'POST'], headers: ADMIN_HEADERS },
+              { name: 'mapped', headers: { 'x-team': 'a', 'x-env': 'prod' } },
+            ],
+          },
+        },
+      ],
+      tcpRoutes: [{ name: 'db', spec: { matches: { ports: [5432, 6379] } } }],
+      trafficTargets: [
+        {
+          name: 'to-store',
+          spec: {
+            destination: { kind: 'ServiceAccount', name: 'store', namespace: 'smi-full' },
+            sources: [
+              { kind: 'ServiceAccount', name: 'buyer', namespace: 'buyers' },
+              { kind: 'ServiceAccount', name: 'local' },
+            ],
+            rules: [
+              { kind: 'HTTPRouteGroup', name: 'routes', matches: ['admin', 'mapped'] },
+              { kind: 'TCPRoute', name: 'db' },
+            ],
+          },
+        },
+      ],
+      trafficSplits: [
+        {
+          name: 'canary',
+          spec: {
+            service: 'store',
+            backends: [{ service: 'store-v1', weight: 90 }, { service: 'store-v2', weight: 10 }],
+            matches: [{ kind: 'HTTPRouteGroup', name: 'routes' }],
+          },
+        },
+      ],
+    });
+
+  it('writes headers as one-pair maps (a plain map converted), and every field survives the schema', async () => {
+    createNs('smi-full');
+    const smiObjects = full();
+    const options = { trafficPolicy: { mode: 'smi' as const, smi: smiObjects } };
+    const ctx = await stepContext(emulator, { namespace: 'smi-full', options });
+    emulator.requests.clear();
+    expect((await applyStep(step, ctx)).result).toBe('CHANGED');
+    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual([
+      'create httproutegroups 201',
+      'create tcproutes 201',
+      'create traffictargets 201',
+      'create trafficsplits 201',
+    ]);
+    for (const w of writes()) expect(new URLSearchParams(w.query).get('fieldValidation')).toBe('Strict');
+    expect(get('specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'smi-full', 'routes')!.spec).toEqual({
+      matches: [
+        { name: 'admin', pathRegex: '/admin/.*', methods: ['GET', 'POST'], headers: ADMIN_HEADERS },
+        { name: 'mapped', headers: [{ 'x-team': 'a' }, { 'x-env': 'prod' }] },
+      ],
+    });
+    // What was written is exactly what was asked for (nothing pruned, nothing defaulted).
+    for (const d of desiredSmiObjects(smiObjects, 'smi-full')) {
+      const apiVersion = `${d.ref.group}/${d.ref.version}`;
+      expect(get(apiVersion, d.ref.kind, 'smi-full', d.name)!.spec, d.ref.kind).toEqual(d.spec);
+    }
+    emulator.requests.clear();
+    expect((await applyStep(step, ctx)).result).toBe('UNCHANGED');
+    expect(writes()).toEqual([]);
   });
 });
 

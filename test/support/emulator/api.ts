@@ -32,7 +32,8 @@ import {
   StrategicMergeFormatError,
 } from './patch.js';
 import { apiVersionOf, groupResource, resourceTypeFromCrd, typeKey, type ResourceRegistry, type ResourceType } from './resources.js';
-import { applyDefaults, prune } from './schema.js';
+import { applyDefaults, pruneNonNullableNulls, pruneUnknownFields } from './schema.js';
+import { FIELD_MANAGER_MAX_LENGTH, isPrintable, managerFromUserAgent, updateManagedFields } from './managed-fields.js';
 import { FieldSelector, LabelSelector, parseFieldSelector, parseLabelSelector, SelectorParseError } from './selectors.js';
 import type { ObjectStore } from './store.js';
 import { asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
@@ -75,7 +76,36 @@ export interface WriteOptions {
   fieldManager?: string;
   force?: boolean;
   subresource?: string;
+  /** `Strict`, `Warn` (kube's default when absent) or `Ignore`: what unknown fields do. */
+  fieldValidation?: string;
+  /** The request's User-Agent: the manager of a write that names none. */
+  userAgent?: string;
+  /** Collects the warnings the server sends back in `Warning` headers. */
+  warnings?: string[];
+  /** Set by patch for server-side apply: managedFields record an `Apply` operation. */
+  apply?: boolean;
 }
+
+const FIELD_VALIDATION = ['', 'Ignore', 'Strict', 'Warn'];
+
+// ObjectMeta's JSON fields: a custom resource's metadata is decoded into ObjectMeta, which drops the rest.
+const OBJECT_META_FIELDS = new Set([
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+]);
 
 export interface ListOptions {
   labelSelector?: string;
@@ -188,7 +218,8 @@ export class KubeApi {
 
   create(rt: ResourceType, version: string, namespace: string, body: unknown, opts: WriteOptions = {}): KubeObject {
     this.requireVerb(rt, 'create');
-    const obj = this.decode(rt, version, body);
+    this.validateOptions('CreateOptions', opts);
+    const obj = this.decodeRequest(rt, version, body, opts, 'create');
     if (rt.virtual) return this.review(rt, version, obj);
     this.bindNamespace(rt, namespace, obj);
     if (obj.metadata.resourceVersion) throw unknownError('resourceVersion should not be set on objects to be created');
@@ -216,6 +247,7 @@ export class KubeApi {
     if (rt.tracksGeneration) obj.metadata.generation = 1;
     this.allocate(rt, obj);
     if (isCrd(rt)) completeCrd(obj);
+    obj.metadata.managedFields = updateManagedFields(undefined, obj, this.fieldWrite(rt, version, opts, ''));
     if (opts.dryRun) return this.present(rt, version, obj);
 
     const stored = this.store.create(typeKey(rt), this.toStorage(rt, obj));
@@ -227,9 +259,10 @@ export class KubeApi {
 
   update(rt: ResourceType, version: string, namespace: string, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
     this.requireVerb(rt, 'update');
+    this.validateOptions('UpdateOptions', opts);
     const current = this.require(rt, namespace, name);
     if (opts.subresource === 'scale') return this.updateScale(rt, version, current, body, opts, false);
-    const incoming = this.decode(rt, version, body);
+    const incoming = this.decodeRequest(rt, version, body, opts, 'update');
     return this.commitUpdate(rt, version, current, incoming, opts, false);
   }
 
@@ -245,6 +278,7 @@ export class KubeApi {
     opts: WriteOptions = {},
   ): { object: KubeObject; created: boolean } {
     this.requireVerb(rt, 'patch');
+    this.validateOptions('PatchOptions', opts);
     if (patchType === 'strategic' && rt.custom) throw unsupportedMediaType(acceptedPatchTypes(rt));
     if (patchType === 'apply' && !opts.fieldManager) {
       throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.required('fieldManager', 'is required for apply patch')]);
@@ -252,6 +286,7 @@ export class KubeApi {
     if (patchType !== 'apply' && opts.force !== undefined) {
       throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.forbidden('force', 'may not be specified for non-apply patch')]);
     }
+    opts = { ...opts, apply: patchType === 'apply' };
     const current = this.store.peek(typeKey(rt), rt.namespaced ? namespace : '', name);
     if (!current) {
       if (patchType !== 'apply' || opts.subresource) throw notFound(groupResource(rt), name);
@@ -262,7 +297,8 @@ export class KubeApi {
     const base = opts.subresource === 'scale' ? scaleOf(current) : this.present(rt, version, current);
     const patched = applyPatch(rt, patchType, base, patchBody);
     if (opts.subresource === 'scale') return { object: this.updateScale(rt, version, current, patched, opts, true), created: false };
-    return { object: this.commitUpdate(rt, version, current, this.decode(rt, version, patched), opts, true), created: false };
+    const incoming = this.decodeRequest(rt, version, patched, opts, 'patch');
+    return { object: this.commitUpdate(rt, version, current, incoming, opts, true), created: false };
   }
 
   private updateScale(rt: ResourceType, version: string, current: KubeObject, body: unknown, opts: WriteOptions, isPatch: boolean): KubeObject {
@@ -305,6 +341,8 @@ export class KubeApi {
     this.admission.validate(req);
 
     if (rt.tracksGeneration && specChanged(rt, current, next)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    const write = this.fieldWrite(rt, version, opts, opts.subresource ?? '');
+    next.metadata.managedFields = updateManagedFields(current, next, write);
     const storageNext = this.toStorage(rt, next);
 
     if (shouldDeleteDuringUpdate(storageNext)) {
@@ -533,13 +571,84 @@ export class KubeApi {
 
   private applyDefaults(rt: ResourceType, version: string, obj: KubeObject): void {
     if (rt.custom) {
-      const schema = rt.crd?.schemas.get(version);
-      const pruned = applyDefaults(prune(obj, schema, true), schema) as KubeObject;
+      const defaulted = applyDefaults(obj, rt.crd?.schemas.get(version)) as KubeObject;
       for (const key of Object.keys(obj)) delete obj[key];
-      Object.assign(obj, pruned);
+      Object.assign(obj, defaulted);
       return;
     }
     applyBuiltinDefaults(rt, obj);
+  }
+
+  /**
+   * Decodes a request body (or a patched object) the way the apiserver's decoder does: metadata
+   * becomes ObjectMeta (unknown keys dropped), a custom resource is pruned to its schema and loses
+   * its non-nullable nulls. The dropped fields are then an error (`Strict`), a warning (`Warn`, the
+   * default) or nothing (`Ignore`). Built-in kinds are not pruned (the emulator has no Go types).
+   */
+  private decodeRequest(
+    rt: ResourceType,
+    version: string,
+    body: unknown,
+    opts: WriteOptions,
+    how: 'create' | 'update' | 'patch',
+  ): KubeObject {
+    const obj = this.decode(rt, version, body);
+    const unknown: string[] = [];
+    for (const key of Object.keys(obj.metadata)) {
+      if (OBJECT_META_FIELDS.has(key)) continue;
+      delete obj.metadata[key];
+      unknown.push(`metadata.${key}`);
+    }
+    if (rt.custom) {
+      const schema = rt.crd?.schemas.get(version);
+      unknown.push(...pruneUnknownFields(obj, schema, true));
+      pruneNonNullableNulls(obj, schema);
+    }
+    if (unknown.length === 0 || opts.fieldValidation === 'Ignore') return obj;
+    const errors = unknown.map((path) => `unknown field ${JSON.stringify(path)}`);
+    if (opts.fieldValidation === 'Strict') {
+      const reason = `strict decoding error: ${errors.join(', ')}`;
+      if (how !== 'patch') {
+        throw badRequest(`${rt.kind} in version "${version}" cannot be handled as a ${rt.kind}: ${reason}`);
+      }
+      throw invalid('', '', '', [fieldErr.invalid('patch', JSON.stringify(body), reason)]);
+    }
+    opts.warnings?.push(...errors);
+    return obj;
+  }
+
+  /** CreateOptions/UpdateOptions/PatchOptions validation (apimachinery's ValidateFieldManager & co). */
+  private validateOptions(kind: string, opts: WriteOptions): void {
+    const errs: FieldError[] = [];
+    const manager = opts.fieldManager ?? '';
+    if (manager.length > FIELD_MANAGER_MAX_LENGTH) {
+      errs.push(fieldErr.tooLong('fieldManager', FIELD_MANAGER_MAX_LENGTH));
+    }
+    [...manager].forEach((ch, i) => {
+      if (isPrintable(ch)) return;
+      const code = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+      errs.push(fieldErr.invalid('fieldManager', manager, `invalid character ${code} (at position ${i})`));
+    });
+    const validation = opts.fieldValidation ?? '';
+    if (!FIELD_VALIDATION.includes(validation)) {
+      errs.push(fieldErr.notSupported('fieldValidation', validation, FIELD_VALIDATION));
+    }
+    if (errs.length > 0) throw invalid(kind, 'meta.k8s.io', '', errs);
+  }
+
+  /** Who a write is recorded for in managedFields: its fieldManager, else its User-Agent prefix. */
+  private fieldWrite(rt: ResourceType, version: string, opts: WriteOptions, subresource: string) {
+    // Writes from inside the emulator (controllers, seeds, tests' store) have no User-Agent.
+    const internal = opts.userAgent === undefined ? 'emulator' : '';
+    const manager = opts.fieldManager || managerFromUserAgent(opts.userAgent ?? '') || internal;
+    return {
+      manager,
+      operation: opts.apply ? ('Apply' as const) : ('Update' as const),
+      apiVersion: apiVersionOf(rt, version),
+      subresource,
+      hasStatusSubresource: rt.hasStatusSubresource,
+      smp: rt.custom ? undefined : rt.smp,
+    };
   }
 
   private validateBody(rt: ResourceType, version: string, obj: KubeObject, old?: KubeObject): FieldError[] {

@@ -204,10 +204,35 @@ export interface FieldError {
   detail?: string;
 }
 
+const GO_ESCAPES: Record<string, string> = {
+  '\x07': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+};
+const hex = (code: number, width: number): string => code.toString(16).padStart(width, '0');
+
+/** strconv.Quote: Go's `%q` of a string (`\a`, `\x1b`, `\u200b` where JSON would write `\u0007`). */
+export function goQuote(text: string): string {
+  let out = '"';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\') out += `\\${ch}`;
+    else if (GO_ESCAPES[ch]) out += GO_ESCAPES[ch];
+    else if (code < 0x20 || code === 0x7f) out += `\\x${hex(code, 2)}`;
+    else if (/[\p{L}\p{M}\p{N}\p{P}\p{S} ]/u.test(ch)) out += ch;
+    else out += code > 0xffff ? `\\U${hex(code, 8)}` : `\\u${hex(code, 4)}`;
+  }
+  return `${out}"`;
+}
+
 /** Go-style rendering of a bad value inside a field error message. */
 export function formatValue(value: unknown): string {
   if (value === null || value === undefined) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return goQuote(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `[]interface {}{${value.map(formatValue).join(', ')}}`;
   const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)}:${formatValue(v)}`);
@@ -248,6 +273,12 @@ export const fieldErr = {
     field,
     detail: `may not be more than ${max} bytes`,
   }),
+  tooMany: (field: string, actual: number, max: number): FieldError => ({
+    type: 'FieldValueTooMany',
+    field,
+    value: String(actual),
+    detail: `must have at most ${max} items`,
+  }),
 };
 
 /** field.Error.ErrorBody(): the message without the field path. */
@@ -264,7 +295,7 @@ export function fieldErrorBody(e: FieldError): string {
       body = 'Too long';
       break;
     case 'FieldValueTooMany':
-      body = 'Too many';
+      body = e.value === undefined ? 'Too many' : `Too many: ${e.value}`;
       break;
     case 'FieldValueNotSupported':
       body = `Unsupported value: ${e.value}`;

@@ -25,7 +25,7 @@ export interface EmulatorOptions {
   seed?: 'osm' | 'empty';
   /** Bearer token required on every API request; default a random token. */
   token?: string;
-  /** Simulated osm-injector informer lag (semantics §11 race); default 0. */
+  /** Simulated osm-injector informer lag (docs/osm-edge.md#injector-race); default 0. */
   injectorLagMs?: number;
   /** Delay before a new pod becomes Running+Ready (and before a deleted pod disappears); default 0. */
   podStartMs?: number;

@@ -38,7 +38,7 @@ interface NamespaceView {
 
 /**
  * The injector's namespace informer. Changes reach it `lagMs` after they are written, which is the
- * race semantics §11 describes: a pod created right after `namespace add` may be admitted unmeshed.
+ * race docs/osm-edge.md#injector-race describes: a pod created right after `namespace add` may be admitted unmeshed.
  */
 export class InjectorNamespaceCache {
   private readonly namespaces = new Map<string, NamespaceView>();
@@ -486,7 +486,7 @@ function validateIngressBackend(spec: Record<string, unknown>): WebhookResult {
   return ALLOW;
 }
 
-/** True when the pod carries what osm-edge's CLI treats as an injected sidecar (semantics §8). */
+/** True when the pod carries what osm-edge's CLI treats as an injected sidecar (docs/osm-edge.md#pod-in-mesh). */
 export function isInjected(pod: KubeObject): boolean {
   const uuid = stringMap(pod.metadata.labels)[OSM.proxyUuid];
   const uuidOk = !!uuid && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid);

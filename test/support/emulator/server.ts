@@ -71,7 +71,12 @@ interface Reply {
   status: number;
   body: unknown;
   contentType?: string;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
+}
+
+/** A `Warning` header value as kube-apiserver writes it (RFC 7234 warn-code 299, no agent). */
+function warningHeader(text: string): string {
+  return `299 - "${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 const JSON_TYPE = 'application/json';
@@ -375,7 +380,16 @@ export class EmulatorServer {
     const { rt, version, namespace, name, subresource } = route;
     const method = req.method ?? 'GET';
     const dryRun = params.getAll('dryRun').includes('All');
-    const fieldManager = params.get('fieldManager') ?? undefined;
+    const warnings: string[] = [];
+    const write = {
+      dryRun,
+      fieldManager: params.get('fieldManager') ?? undefined,
+      fieldValidation: params.get('fieldValidation') ?? undefined,
+      userAgent: req.headers['user-agent'] ?? '',
+      warnings,
+    };
+    const withWarnings = (reply: Reply): Reply =>
+      warnings.length ? { ...reply, headers: { ...reply.headers, Warning: warnings.map(warningHeader) } } : reply;
     const table = wantsTable(req.headers.accept);
     const include = (params.get('includeObject') as IncludeObject | null) ?? 'Metadata';
     const methodNotAllowed = (): Reply => ({
@@ -394,13 +408,13 @@ export class EmulatorServer {
       }
       case 'POST': {
         if (name || (rt.namespaced && !namespace && !rt.virtual)) return methodNotAllowed();
-        const created = api.create(rt, version, namespace, decodeBody(req, raw), { dryRun, fieldManager });
-        return { status: 201, body: created };
+        const created = api.create(rt, version, namespace, decodeBody(req, raw), write);
+        return withWarnings({ status: 201, body: created });
       }
       case 'PUT': {
         if (!name) return methodNotAllowed();
-        const updated = api.update(rt, version, namespace, name, decodeBody(req, raw), { dryRun, fieldManager, subresource });
-        return { status: 200, body: updated };
+        const updated = api.update(rt, version, namespace, name, decodeBody(req, raw), { ...write, subresource });
+        return withWarnings({ status: 200, body: updated });
       }
       case 'PATCH': {
         if (!name) return methodNotAllowed();
@@ -415,8 +429,8 @@ export class EmulatorServer {
           throw badRequest(`error decoding patch: ${(err as Error).message}`);
         }
         const force = parseBool(params.get('force'));
-        const result = api.patch(rt, version, namespace, name, patchType, patchBody, { dryRun, fieldManager, force, subresource });
-        return { status: result.created ? 201 : 200, body: result.object };
+        const result = api.patch(rt, version, namespace, name, patchType, patchBody, { ...write, force, subresource });
+        return withWarnings({ status: result.created ? 201 : 200, body: result.object });
       }
       case 'DELETE': {
         const options = deleteOptions(raw, params, dryRun);

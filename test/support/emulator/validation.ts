@@ -3,7 +3,7 @@
 
 import { fieldErr, formatValue, type FieldError } from './errors.js';
 import type { NameRule, ResourceType } from './resources.js';
-import { validateSchema } from './schema.js';
+import { validateSchema, type JSONSchemaProps } from './schema.js';
 import { labelSelectorFromObject, labelValueErrors, qualifiedNameErrors, SelectorParseError } from './selectors.js';
 import { asArray, asRecord, isObject, jsonEqual, stringMap, type KubeObject } from './types.js';
 
@@ -289,18 +289,40 @@ function validateCrd(obj: KubeObject): FieldError[] {
   return errs;
 }
 
-/** Validation of a custom resource: metadata, then the version's openAPIV3Schema. */
+const bodySchemas = new WeakMap<JSONSchemaProps, JSONSchemaProps>();
+
+/** The version's schema without apiVersion, kind and metadata (ObjectMeta is validated on its own). */
+function bodySchema(schema: JSONSchemaProps): JSONSchemaProps {
+  let out = bodySchemas.get(schema);
+  if (!out) {
+    const properties = { ...(schema.properties ?? {}) };
+    delete properties.metadata;
+    delete properties.apiVersion;
+    delete properties.kind;
+    out = { ...schema, properties };
+    bodySchemas.set(schema, out);
+  }
+  return out;
+}
+
+/**
+ * Validation of a custom resource against the version's openAPIV3Schema. Of metadata, the schema
+ * may only constrain `name` and `generateName` (apiextensions refuses anything else in a CRD).
+ */
 export function validateCustomResource(rt: ResourceType, version: string, obj: KubeObject): FieldError[] {
   const schema = rt.crd?.schemas.get(version);
+  if (!schema) return [];
   const body: Record<string, unknown> = { ...obj };
   delete body.metadata;
   delete body.apiVersion;
   delete body.kind;
-  const properties = { ...(schema?.properties ?? {}) };
-  delete properties.metadata;
-  delete properties.apiVersion;
-  delete properties.kind;
-  return validateSchema(body, schema ? { ...schema, properties } : undefined, '');
+  const errs = validateSchema(body, bodySchema(schema), '');
+  const meta = schema.properties?.metadata?.properties ?? {};
+  for (const key of ['name', 'generateName'] as const) {
+    const value = obj.metadata[key];
+    if (meta[key] && value !== undefined) errs.push(...validateSchema(value, meta[key], `metadata.${key}`));
+  }
+  return errs;
 }
 
 /** Kind-specific validation of a built-in object; `old` is set for updates. */
