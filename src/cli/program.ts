@@ -125,9 +125,11 @@ function positiveInt(name: string) {
 const collect = (v: string, all: string[] = []) => [...all, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 function parseRestart(v: string): { mode: string; deployments?: string[] } {
-  if (v === 'all' || v === 'none') return { mode: v };
+  if (v === 'all' || v === 'none' || v === 'needed') return { mode: v };
   const deployments = v.split(',').map((s) => s.trim()).filter(Boolean);
-  if (!deployments.length) throw new InvalidArgumentError('use all, none, or a comma-separated list of deployments');
+  if (!deployments.length) {
+    throw new InvalidArgumentError('use all, needed, none, or a comma-separated list of deployments');
+  }
   return { mode: 'selected', deployments };
 }
 
@@ -209,7 +211,12 @@ function addOnboardOptions(cmd: Command): Command {
 
 function addRestartOptions(cmd: Command, what: string): Command {
   return cmd
-    .option('--restart <all|none|deploy,...>', `restart deployments ${what}: all, none (default), or the named ones`, parseRestart)
+    .option(
+      '--restart <all|needed|none|deploy,...>',
+      `restart deployments ${what}: all, needed (only those that must be re-created), none (default), ` +
+        'or the named ones',
+      parseRestart,
+    )
     .option('--max-concurrent <n>', 'deployments restarted at once (default 5)', positiveInt('--max-concurrent'));
 }
 

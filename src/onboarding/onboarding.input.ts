@@ -93,8 +93,12 @@ export const SmiSchema = z.strictObject({
     .default([]),
 });
 
+// `all` / `selected`: kubectl rollout restart (every / the named Deployments, once per request);
+// `needed`: only the Deployments whose pods must be re-created (see steps/restart.step.ts).
+export const RESTART_MODES = ['none', 'needed', 'all', 'selected'] as const;
+
 const RestartSchema = z.strictObject({
-  mode: z.enum(['none', 'all', 'selected'], { error: 'must be none, all or selected' }),
+  mode: z.enum(RESTART_MODES, { error: 'must be none, needed, all or selected' }),
   deployments: z.array(dnsSubdomain).optional(),
   maxConcurrent: z.number().int().min(1).max(50).optional(),
 });
@@ -195,7 +199,7 @@ export interface RequestOptions {
   trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects } | null;
   apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
   appProtocols: { service: string; port: string; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
-  restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
+  restart: { mode: (typeof RESTART_MODES)[number]; deployments: string[]; maxConcurrent: number };
   verify: { timeoutSeconds: number };
   metrics: boolean;
   deleteOwnedPolicies: boolean;
