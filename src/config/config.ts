@@ -51,6 +51,9 @@ const EnvSchema = z.object({
   // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
   K8S_RATE_LIMIT_SCOPE: z.enum(['cluster', 'process']).default('cluster'),
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
+  // Request-time reads of the target namespace: their deadline (0 = none are made) and how long an answer is reused.
+  PRECHECK_TIMEOUT_MS: int(0, 60_000).default(1_500),
+  PRECHECK_CACHE_MS: int(0, 600_000).default(5_000),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
   STEP_TIMEOUT_MS: int(1_000, 24 * 3_600_000).default(900_000),
@@ -127,6 +130,8 @@ export interface AppConfig {
     rateLimitScope: 'cluster' | 'process';
   };
   meshCacheTtlMs: number;
+  /** Request-time reads of the target (src/onboarding/target-precheck.ts). */
+  precheck: { timeoutMs: number; cacheMs: number };
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
@@ -205,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitScope: e.K8S_RATE_LIMIT_SCOPE,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
+    precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS },
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,

@@ -15,6 +15,7 @@ import { BatchController } from '../batches/batch.controller.js';
 import { BatchResolver } from '../batches/batch.resolver.js';
 import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
+import { TargetPrecheck } from './target-precheck.js';
 
 @Module({})
 export class OnboardingModule {
@@ -31,6 +32,7 @@ export class OnboardingModule {
         ProgressService,
         OnboardingService,
         RequestValidator,
+        TargetPrecheck,
         PlannerService,
         ApprovalService,
         BatchService,

@@ -96,9 +96,16 @@ describe('the whole onboarding guide as steps', () => {
     expect(g.errors).toBeUndefined();
     expect(g.data.planOnboarding.steps.map((st: any) => st.name)).toEqual(rest.body.steps.map((st: any) => st.name));
     expect(writesTo(s.emulator)).toBe(before);
-    const blocked = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('missing') });
+    // A blocked plan: an application runs as the sidecar's UID.
+    const uid = seed('uid', 1);
+    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: uid, name: 'app-0' }, 'merge', {
+      spec: { template: { spec: { securityContext: { runAsUser: 1500 } } } },
+    });
+    const blocked = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uid });
     expect(blocked.body.blocked).toBe(true);
-    expect(blocked.body.steps.find((st: any) => st.error)?.error.code).toBe('NAMESPACE_NOT_FOUND');
+    expect(blocked.body.steps.find((st: any) => st.error)?.error.code).toBe('PREREQUISITES_FAILED');
+    // What the API can know without planning is refused outright (early-refusals.spec.ts).
+    expect((await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('missing') })).status).toBe(422);
   });
 
   it('runs a full onboarding with every step, then an offboarding that restores the cluster', async () => {

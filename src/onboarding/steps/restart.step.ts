@@ -37,12 +37,7 @@ export class RestartStep implements OnboardingStep {
     const [deployments, pods] = await Promise.all([kube.listDeployments(request.namespace), kube.listPods(request.namespace)]);
     let targets = deployments.items;
     if (mode === 'selected') {
-      const missing = named.filter((n) => !targets.some((d) => d.metadata?.name === n));
-      if (missing.length) {
-        throw new DomainError('DEPLOYMENT_NOT_FOUND', `no Deployment ${missing.join(', ')} in namespace ${request.namespace}`, {
-          field: 'restart.deployments',
-        });
-      }
+      assertDeploymentsExist(named, targets, request.namespace);
       targets = targets.filter((d) => named.includes(d.metadata!.name!));
     }
     const reinject = meshSettingsChanged(earlier);
@@ -117,6 +112,16 @@ export class RestartStep implements OnboardingStep {
       await waitForRollout(ctx, patched);
     }
     return { after };
+  }
+}
+
+/** Every name in `restart.deployments` must exist (also checked by the API when the request is made). */
+export function assertDeploymentsExist(named: string[], deployments: V1Deployment[], namespace: string): void {
+  const missing = named.filter((n) => !deployments.some((d) => d.metadata?.name === n));
+  if (missing.length) {
+    throw new DomainError('DEPLOYMENT_NOT_FOUND', `no Deployment ${missing.join(', ')} in namespace ${namespace}`, {
+      field: 'restart.deployments',
+    });
   }
 }
 
