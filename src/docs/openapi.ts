@@ -96,6 +96,9 @@ export interface RouteDoc {
 }
 
 const VALIDATE: ErrorCode[] = ['VALIDATION_FAILED', 'CLUSTER_NOT_FOUND', 'NAMESPACE_RESERVED', 'CLUSTER_UNAVAILABLE'];
+/** What the request-time read of the target refuses (request-validator.ts, target-precheck.ts). */
+const TARGET: ErrorCode[] = ['NAMESPACE_NOT_FOUND', 'NAMESPACE_OWNED_BY_OTHER_MESH', 'DEPLOYMENT_NOT_FOUND'];
+const ONBOARD_TARGET: ErrorCode[] = [...TARGET, 'NAMESPACE_IGNORED', 'NAMESPACE_NOT_INJECTABLE'];
 const ACCEPTED_HEADERS = {
   Location: 'the request: `/v1/onboardings/{id}`',
   'Idempotent-Replayed': '`true` when an Idempotency-Key matched an earlier identical request',
@@ -122,7 +125,9 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', meshName: 'osm', restart: { mode: 'all' }, apiServerAccess: { method: 'ip-exclusion' } },
     responses: accepted('onboarding'),
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
+    errors: [
+      ...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED',
+    ],
   },
   {
     method: 'post',
@@ -137,7 +142,7 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', restart: { mode: 'all' }, deleteOwnedPolicies: true },
     responses: accepted('offboarding'),
-    errors: [...VALIDATE, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
+    errors: [...VALIDATE, ...TARGET, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
   },
   {
     method: 'post',
@@ -151,7 +156,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { namespace: 'bookbuyer', restart: { mode: 'all' } },
     responses: { 200: { description: 'the plan', schema: 'Plan' } },
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE'],
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET],
   },
   {
     method: 'post',
@@ -164,7 +169,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { namespace: 'bookbuyer' },
     responses: { 200: { description: 'the plan', schema: 'Plan' } },
-    errors: [...VALIDATE],
+    errors: [...VALIDATE, ...TARGET],
   },
   {
     method: 'post',
