@@ -125,9 +125,8 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', meshName: 'osm', restart: { mode: 'all' }, apiServerAccess: { method: 'ip-exclusion' } },
     responses: accepted('onboarding'),
-    errors: [
-      ...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED',
-    ],
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED'],
   },
   {
     method: 'post',
