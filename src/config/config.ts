@@ -60,6 +60,9 @@ const EnvSchema = z.object({
   HEARTBEAT_MS: int(100, 600_000).default(5_000),
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
   SWEEP_BATCH_SIZE: int(1, 100_000).default(500),
+  // Drift scan of onboarded namespaces (worker role, one replica at a time): how often (0 = off) and how many per pass.
+  DRIFT_SCAN_INTERVAL_MS: int(0, 24 * 3_600_000).default(300_000),
+  DRIFT_SCAN_BATCH_SIZE: int(1, 10_000).default(100),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
@@ -136,6 +139,8 @@ export interface AppConfig {
   heartbeatMs: number;
   sweepIntervalMs: number;
   sweepBatchSize: number;
+  /** src/namespaces/drift-scanner.service.ts: `intervalMs` 0 = off. */
+  driftScan: { intervalMs: number; batchSize: number };
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
@@ -215,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     sweepBatchSize: e.SWEEP_BATCH_SIZE,
+    driftScan: { intervalMs: e.DRIFT_SCAN_INTERVAL_MS, batchSize: e.DRIFT_SCAN_BATCH_SIZE },
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

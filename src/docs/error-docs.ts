@@ -44,6 +44,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   SELF_APPROVAL_FORBIDDEN: 'a requester cannot approve or reject their own request',
   ALREADY_DECIDED: 'this approver already approved or rejected the request',
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
+  NOTHING_TO_REAPPLY: "the namespace's last successful request is not an onboarding (or there is none)",
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
   BATCH_NOT_FOUND: 'unknown batch id',
   RATE_LIMITED: 'too many calls from this caller; retry after `Retry-After` seconds (`details.retryAfterSeconds`)',

@@ -10,6 +10,7 @@ import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onb
 import { CancelSchema, ListQuery } from '../onboarding/api/onboarding.controller.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
 import { NamespaceStatusQuery } from '../namespaces/namespace-status.service.js';
+import { ReapplySchema } from '../namespaces/reapply.service.js';
 import { AuditExportQuery } from '../audit/audit-export.service.js';
 import { ERROR_DESCRIPTIONS } from './error-docs.js';
 import * as R from './response-schemas.js';
@@ -30,6 +31,7 @@ export const REQUEST_BODIES = {
   CreateTokenInput: CreateTokenSchema,
   BatchInput: BatchInputSchema,
   CreateWebhookInput: CreateWebhookSchema,
+  ReapplyInput: ReapplySchema.describe('`restart` (as in OnboardingInput) replaces the stored restart options'),
   BatchOperationInput: z.union([ApproveSchema, RejectSchema, CancelSchema]).describe('approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body'),
 } satisfies Record<string, z.ZodType>;
 
@@ -358,6 +360,24 @@ export const ROUTES: RouteDoc[] = [
     query: NamespaceStatusQuery,
     responses: { 200: { description: 'one page', schema: 'NamespaceStatusPage' } },
     errors: ['VALIDATION_FAILED', 'CLUSTER_NOT_FOUND', 'CLUSTER_UNAVAILABLE', 'KUBE_FORBIDDEN'],
+  },
+  {
+    method: 'post',
+    path: '/v1/namespaces/{cluster}/{namespace}/reapply',
+    operationId: 'reapplyOnboarding',
+    tag: 'namespaces',
+    summary: "Re-apply a namespace's last successful onboarding as a new request",
+    description:
+      'Queues an onboarding with the options of the last successful request for the namespace (which must be ' +
+      'an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like ' +
+      '`POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.',
+    auth: ['requester'],
+    body: 'ReapplyInput',
+    headers: ['Idempotency-Key'],
+    example: { restart: { mode: 'needed' } },
+    responses: accepted('re-applied onboarding'),
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'NOTHING_TO_REAPPLY',
+      'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
   },
   {
     method: 'get',
@@ -787,7 +807,7 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES): OpenApiDocume
       { name: 'onboarding', description: 'requests: create, plan, follow, cancel, retry' },
       { name: 'approvals', description: 'requests held by the approval policy' },
       { name: 'batches', description: 'several namespaces handled as a whole' },
-      { name: 'namespaces', description: 'live namespace status per cluster' },
+      { name: 'namespaces', description: 'live namespace status per cluster; re-applying an onboarding' },
       { name: 'webhooks', description: 'signed event deliveries for chatops' },
       { name: 'audit', description: 'audit export' },
       { name: 'tokens', description: 'API tokens (admin)' },

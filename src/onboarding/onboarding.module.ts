@@ -16,15 +16,22 @@ import { BatchResolver } from '../batches/batch.resolver.js';
 import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
 import { TargetPrecheck } from './target-precheck.js';
+import { DriftScanner } from '../namespaces/drift-scanner.service.js';
+import { ReapplyController } from '../namespaces/reapply.controller.js';
+import { ReapplyResolver } from '../namespaces/reapply.resolver.js';
+import { ReapplyService } from '../namespaces/reapply.service.js';
 
 @Module({})
 export class OnboardingModule {
-  /** `api` adds the REST controller and GraphQL resolver; `worker` adds the queue consumer and sweeper. */
+  /**
+   * `api` adds the REST controllers and GraphQL resolvers (requests, batches, re-apply); `worker` adds the
+   * queue consumer with its sweeper, and the drift scan.
+   */
   static register(roles: { api: boolean; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
       imports: [MeshModule],
-      controllers: roles.api ? [OnboardingController, BatchController] : [],
+      controllers: roles.api ? [OnboardingController, BatchController, ReapplyController] : [],
       providers: [
         OnboardingRepository,
         AuditRepository,
@@ -37,8 +44,9 @@ export class OnboardingModule {
         ApprovalService,
         BatchService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver, BatchResolver] : []),
-        ...(roles.worker ? [OnboardingWorker] : []),
+        ReapplyService,
+        ...(roles.api ? [OnboardingResolver, BatchResolver, ReapplyResolver] : []),
+        ...(roles.worker ? [OnboardingWorker, DriftScanner] : []),
       ],
       exports: [OnboardingService, RequestRunner, EventBus],
     };

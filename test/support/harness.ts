@@ -44,6 +44,8 @@ export async function stackEnv(emulator: Emulator, extra: Record<string, string>
     SWEEP_INTERVAL_MS: '1000',
     STEP_BACKOFF_MS: '20',
     MESH_CACHE_TTL_MS: '1000',
+    // No drift scan on a timer: tests run it when they want (DriftScanner.scan).
+    DRIFT_SCAN_INTERVAL_MS: '0',
     ...extra,
   };
 }
