@@ -147,9 +147,10 @@ export class DriftScanner implements OnApplicationBootstrap, OnModuleDestroy {
       }
     });
     await Promise.all(lanes);
-    // A full batch: continue after it next time; a short one reached the end: start over.
-    const last = candidates.at(-1);
-    if (candidates.length === batch && last) {
+    // Stopped at the deadline: continue after the last one checked. A full batch: after it. A short one
+    // reached the end: start over.
+    const last = next < candidates.length ? candidates[next - 1] : candidates.at(-1);
+    if ((candidates.length === batch || next < candidates.length) && last) {
       const cursor = JSON.stringify({ cluster: last.cluster, namespace: last.namespace });
       await this.redis.client.set(this.key('cursor'), cursor);
     } else {
