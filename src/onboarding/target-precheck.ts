@@ -101,7 +101,7 @@ export class TargetPrecheck {
 
   /** The read with the request-time deadline; a late answer still settles (and frees the cluster's slot). */
   private bounded<T>(cluster: string, fetch: () => Promise<T>): Promise<Observed<T>> {
-    const read = fetch().then(
+    const read = Promise.resolve().then(fetch).then(
       (value): Observed<T> => ({ kind: 'found', value }),
       (err: unknown): Observed<T> => {
         if (err instanceof KubeError && err.reason === 'NOT_FOUND') return { kind: 'absent' };
