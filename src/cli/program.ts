@@ -124,7 +124,7 @@ function positiveInt(name: string) {
 
 const collect = (v: string, all: string[] = []) => [...all, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
-function parseRestart(v: string): { mode: string; deployments?: string[] } {
+export function parseRestart(v: string): { mode: string; deployments?: string[] } {
   if (v === 'all' || v === 'none' || v === 'needed') return { mode: v };
   const deployments = v.split(',').map((s) => s.trim()).filter(Boolean);
   if (!deployments.length) {

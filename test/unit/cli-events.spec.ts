@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, CliError, EXIT } from '../../src/cli/client.js';
 import { followEvents, type ProgressEvent } from '../../src/cli/events.js';
-import { flagFor, onboardBody } from '../../src/cli/program.js';
+import { flagFor, onboardBody, parseRestart } from '../../src/cli/program.js';
 
 const ID = '6a3761c2-0000-4000-8000-000000000001';
 const TYPES = ['request.created', 'request.started', 'step.started', 'step.succeeded', 'request.succeeded'];
@@ -143,6 +143,13 @@ describe('CLI request bodies and field names', () => {
       verify: { timeoutSeconds: 60 },
       prerequisites: { acceptErrors: ['UID_1500'] },
     });
+  });
+
+  it('reads --restart as a mode (all, needed, none) or a list of Deployments', () => {
+    expect(parseRestart('all')).toEqual({ mode: 'all' });
+    expect(parseRestart('needed')).toEqual({ mode: 'needed' });
+    expect(parseRestart('none')).toEqual({ mode: 'none' });
+    expect(parseRestart('web, api')).toEqual({ mode: 'selected', deployments: ['web', 'api'] });
   });
 
   it('names the option behind an API field', () => {
