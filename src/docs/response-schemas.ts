@@ -55,7 +55,11 @@ export const RequestOptionsSchema = z
     appProtocols: z.array(
       z.strictObject({ service: z.string(), port: z.string(), appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc']) }),
     ),
-    restart: z.strictObject({ mode: z.enum(RESTART_MODES), deployments: z.array(z.string()), maxConcurrent: z.number().int() }),
+    restart: z.strictObject({
+      mode: z.enum(RESTART_MODES),
+      deployments: z.array(z.string()),
+      maxConcurrent: z.number().int(),
+    }),
     verify: z.strictObject({ timeoutSeconds: z.number().int() }),
     metrics: z.boolean(),
     deleteOwnedPolicies: z.boolean(),
