@@ -117,6 +117,8 @@ export class Stack {
       HOST: '127.0.0.1',
       // The per-caller API rate limit (default 600/min) would cap one bench token at 10 requests/s.
       RATE_LIMIT_PER_MINUTE: '0',
+      // The drift scan's reads would share the per-cluster budget the benchmarks measure.
+      DRIFT_SCAN_INTERVAL_MS: '0',
       ...this.baseEnv,
     };
     for (const [k, v] of Object.entries(extra)) e[k] = String(v);

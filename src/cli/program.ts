@@ -219,7 +219,7 @@ function addOnboardOptions(cmd: Command): Command {
 function addRestartOptions(cmd: Command, what: string): Command {
   return cmd
     .addOption(
-      new Option('--restart <mode>', `restart deployments ${what}: all, none (default), or selected (--deployment)`)
+      new Option('--restart <mode>', `restart deployments ${what}: all, needed (only those that must be re-created), none (default), or selected (--deployment)`)
         .choices(RESTART_MODES),
     )
     .option('--deployment <name>', 'with --restart selected: a deployment to restart (repeatable, or a,b)', collect)

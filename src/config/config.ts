@@ -60,12 +60,18 @@ const EnvSchema = z.object({
     .regex(/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]+$/u, 'must be printable characters only')
     .default('osm-onboarding'),
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
+  // Request-time reads of the target namespace: their deadline (0 = none are made) and how long an answer is reused.
+  PRECHECK_TIMEOUT_MS: int(0, 60_000).default(1_500),
+  PRECHECK_CACHE_MS: int(0, 600_000).default(5_000),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
   STEP_TIMEOUT_MS: int(1_000, 24 * 3_600_000).default(900_000),
   HEARTBEAT_MS: int(100, 600_000).default(5_000),
   SWEEP_INTERVAL_MS: int(0, 3_600_000).default(15_000),
   SWEEP_BATCH_SIZE: int(1, 100_000).default(500),
+  // Drift scan of onboarded namespaces (worker role, one replica at a time): how often (0 = off) and how many per pass.
+  DRIFT_SCAN_INTERVAL_MS: int(0, 24 * 3_600_000).default(300_000),
+  DRIFT_SCAN_BATCH_SIZE: int(1, 10_000).default(100),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
@@ -157,10 +163,14 @@ export interface AppConfig {
     fieldManager: string;
   };
   meshCacheTtlMs: number;
+  /** Request-time reads of the target (src/onboarding/target-precheck.ts). */
+  precheck: { timeoutMs: number; cacheMs: number };
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
   sweepBatchSize: number;
+  /** src/namespaces/drift-scanner.service.ts: `intervalMs` 0 = off. */
+  driftScan: { intervalMs: number; batchSize: number };
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
@@ -251,10 +261,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       fieldManager: e.K8S_FIELD_MANAGER,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
+    precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS },
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     sweepBatchSize: e.SWEEP_BATCH_SIZE,
+    driftScan: { intervalMs: e.DRIFT_SCAN_INTERVAL_MS, batchSize: e.DRIFT_SCAN_BATCH_SIZE },
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

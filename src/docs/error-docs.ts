@@ -21,10 +21,15 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   CLUSTER_NOT_FOUND: '`cluster` is not a kubeconfig context',
   MESH_NOT_FOUND: 'no Deployment is labelled `meshName=<meshName>`',
   NAMESPACE_RESERVED: '`kube-system` or `kube-public`',
-  NAMESPACE_IS_CONTROL_PLANE: 'the namespace runs an osm-controller',
-  NAMESPACE_NOT_FOUND: 'the namespace does not exist (worker)',
-  NAMESPACE_IGNORED: 'the namespace carries the `openservicemesh.io/ignore` label (worker)',
-  NAMESPACE_OWNED_BY_OTHER_MESH: 'the namespace is monitored by another mesh (worker)',
+  NAMESPACE_IS_CONTROL_PLANE: "the namespace runs an osm-controller, or is the mesh's control plane namespace",
+  NAMESPACE_NOT_FOUND: 'the namespace does not exist (checked when the request is made, and by the worker)',
+  NAMESPACE_IGNORED:
+    'the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker)',
+  NAMESPACE_OWNED_BY_OTHER_MESH:
+    'the namespace is monitored by another mesh (checked when the request is made, and by the worker)',
+  NAMESPACE_NOT_INJECTABLE:
+    "osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): " +
+    'its pods would never get a sidecar (checked when the request is made, and by the worker)',
   REQUEST_CONFLICT: 'the namespace already has an active request (`details.activeRequestId`)',
   IDEMPOTENCY_KEY_REUSED: 'the Idempotency-Key was used with a different body (`details.requestId`)',
   CLUSTER_UNAVAILABLE: 'the cluster could not be reached',
@@ -33,7 +38,8 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   KUBE_INVALID: 'the API server rejected the object as invalid (worker)',
   KUBE_CONFLICT: 'the API server reported a conflict after retries (worker)',
   KUBE_UNAVAILABLE: 'the API server stayed unavailable after retries (worker)',
-  DEPLOYMENT_NOT_FOUND: 'a Deployment named in `restart.deployments` does not exist (worker)',
+  DEPLOYMENT_NOT_FOUND:
+    'a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker)',
   ROLLOUT_TIMEOUT: 'a restarted Deployment did not become ready in time (worker)',
   STEP_TIMEOUT: 'a step did not finish within STEP_TIMEOUT_MS (worker)',
   VERIFY_FAILED: 'pods were not as wanted (with or without sidecar) within `verify.timeoutSeconds` (worker)',
@@ -48,6 +54,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     'the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse)',
   MESH_GRANT_REQUIRED: 'the request changes the mesh as a whole; only an approver with a mesh grant may decide on it',
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
+  NOTHING_TO_REAPPLY: "the namespace's last successful request is not an onboarding (or there is none)",
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
   BATCH_NOT_FOUND: 'unknown batch id',
   RATE_LIMITED:

@@ -10,6 +10,7 @@ import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onb
 import { CancelSchema, ListQuery } from '../onboarding/api/onboarding.controller.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
 import { NamespaceStatusQuery } from '../namespaces/namespace-status.service.js';
+import { ReapplySchema } from '../namespaces/reapply.service.js';
 import { AuditExportQuery } from '../audit/audit-export.service.js';
 import { ERROR_DESCRIPTIONS } from './error-docs.js';
 import * as R from './response-schemas.js';
@@ -30,6 +31,7 @@ export const REQUEST_BODIES = {
   CreateTokenInput: CreateTokenSchema,
   BatchInput: BatchInputSchema,
   CreateWebhookInput: CreateWebhookSchema,
+  ReapplyInput: ReapplySchema.describe('`restart` (as in OnboardingInput) replaces the stored restart options'),
   BatchOperationInput: z.union([ApproveSchema, RejectSchema, CancelSchema]).describe('approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body'),
 } satisfies Record<string, z.ZodType>;
 
@@ -96,6 +98,9 @@ export interface RouteDoc {
 }
 
 const VALIDATE: ErrorCode[] = ['VALIDATION_FAILED', 'CLUSTER_NOT_FOUND', 'NAMESPACE_RESERVED', 'CLUSTER_UNAVAILABLE'];
+/** What the request-time read of the target refuses (request-validator.ts, target-precheck.ts). */
+const TARGET: ErrorCode[] = ['NAMESPACE_NOT_FOUND', 'NAMESPACE_OWNED_BY_OTHER_MESH', 'DEPLOYMENT_NOT_FOUND'];
+const ONBOARD_TARGET: ErrorCode[] = [...TARGET, 'NAMESPACE_IGNORED', 'NAMESPACE_NOT_INJECTABLE'];
 const ACCEPTED_HEADERS = {
   Location: 'the request: `/v1/onboardings/{id}`',
   'Idempotent-Replayed': '`true` when an Idempotency-Key matched an earlier identical request',
@@ -122,7 +127,8 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', meshName: 'osm', restart: { mode: 'all' }, apiServerAccess: { method: 'ip-exclusion' } },
     responses: accepted('onboarding'),
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED',
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
       'MESH_WIDE_CHANGE_FORBIDDEN'],
   },
   {
@@ -138,7 +144,7 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { namespace: 'bookbuyer', restart: { mode: 'all' }, deleteOwnedPolicies: true },
     responses: accepted('offboarding'),
-    errors: [...VALIDATE, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED', 'MESH_WIDE_CHANGE_FORBIDDEN'],
+    errors: [...VALIDATE, ...TARGET, 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED', 'MESH_WIDE_CHANGE_FORBIDDEN'],
   },
   {
     method: 'post',
@@ -152,7 +158,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { namespace: 'bookbuyer', restart: { mode: 'all' } },
     responses: { 200: { description: 'the plan', schema: 'Plan' } },
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE'],
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET],
   },
   {
     method: 'post',
@@ -165,7 +171,7 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { namespace: 'bookbuyer' },
     responses: { 200: { description: 'the plan', schema: 'Plan' } },
-    errors: [...VALIDATE],
+    errors: [...VALIDATE, ...TARGET],
   },
   {
     method: 'post',
@@ -357,6 +363,24 @@ export const ROUTES: RouteDoc[] = [
     query: NamespaceStatusQuery,
     responses: { 200: { description: 'one page', schema: 'NamespaceStatusPage' } },
     errors: ['VALIDATION_FAILED', 'CLUSTER_NOT_FOUND', 'CLUSTER_UNAVAILABLE', 'KUBE_FORBIDDEN'],
+  },
+  {
+    method: 'post',
+    path: '/v1/namespaces/{cluster}/{namespace}/reapply',
+    operationId: 'reapplyOnboarding',
+    tag: 'namespaces',
+    summary: "Re-apply a namespace's last successful onboarding as a new request",
+    description:
+      'Queues an onboarding with the options of the last successful request for the namespace (which must be ' +
+      'an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like ' +
+      '`POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.',
+    auth: ['requester'],
+    body: 'ReapplyInput',
+    headers: ['Idempotency-Key'],
+    example: { restart: { mode: 'needed' } },
+    responses: accepted('re-applied onboarding'),
+    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'NOTHING_TO_REAPPLY',
+      'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
   },
   {
     method: 'get',
@@ -790,7 +814,7 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES): OpenApiDocume
       { name: 'onboarding', description: 'requests: create, plan, follow, cancel, retry' },
       { name: 'approvals', description: 'requests held by the approval policy' },
       { name: 'batches', description: 'several namespaces handled as a whole' },
-      { name: 'namespaces', description: 'live namespace status per cluster' },
+      { name: 'namespaces', description: 'live namespace status per cluster; re-applying an onboarding' },
       { name: 'webhooks', description: 'signed event deliveries for chatops' },
       { name: 'audit', description: 'audit export' },
       { name: 'tokens', description: 'API tokens (admin)' },

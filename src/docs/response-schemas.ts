@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
 import { RequestKind, RequestStatus, StepResult, StepStatus } from '../generated/prisma/enums.js';
-import { SmiSchema } from '../onboarding/onboarding.input.js';
+import { RESTART_MODES, SmiSchema } from '../onboarding/onboarding.input.js';
 import { ROLES } from '../auth/actor.js';
 
 // What the REST API answers, as zod schemas: the OpenAPI response schemas are generated from
@@ -58,7 +58,11 @@ export const RequestOptionsSchema = z
     appProtocols: z.array(
       z.strictObject({ service: z.string(), port: z.string(), appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc']) }),
     ),
-    restart: z.strictObject({ mode: z.enum(['none', 'all', 'selected']), deployments: z.array(z.string()), maxConcurrent: z.number().int() }),
+    restart: z.strictObject({
+      mode: z.enum(RESTART_MODES),
+      deployments: z.array(z.string()),
+      maxConcurrent: z.number().int(),
+    }),
     verify: z.strictObject({ timeoutSeconds: z.number().int() }),
     metrics: z.boolean(),
     deleteOwnedPolicies: z.boolean(),

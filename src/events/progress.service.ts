@@ -7,12 +7,16 @@ import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
 
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+/** Stored events read at once while replaying. */
+const PAGE = 1000;
 
 /**
  * A request's event stream: replays the stored events after a cursor, then follows live
  * ones in cursor order, and ends after the request's final event. Live events arrive over
  * Redis; any gap (a lost message, a late subscriber) is filled from Postgres, and a slow
- * poll covers a silent Redis.
+ * poll covers a silent Redis. The replay of a finished request goes to its last stored event,
+ * past its final one: an earlier attempt's end (a retried request) and events recorded after
+ * it finished (`namespace.drifted`, attached by the drift scan) are part of its story.
  */
 @Injectable()
 export class ProgressService {
@@ -54,14 +58,20 @@ export class ProgressService {
           // Status first: the final event commits with the final status, so if the request was
           // already finished, the rows read next include its last event.
           const finished = await this.isFinished(requestId);
-          const rows = await this.audit.forRequest(requestId, last);
-          for (const row of rows) {
-            const event = toProgressEvent(row);
-            last = event.cursor;
-            yield event;
-            if (TERMINAL_EVENT_TYPES.has(event.type)) return;
-          }
-          if (finished) return;
+          let rows;
+          let ended = false;
+          do {
+            rows = await this.audit.forRequest(requestId, last, PAGE);
+            for (const row of rows) {
+              const event = toProgressEvent(row);
+              last = event.cursor;
+              ended = TERMINAL_EVENT_TYPES.has(event.type);
+              yield event;
+            }
+          } while (rows.length === PAGE);
+          // The last stored event is a final one: the request has ended (its status commits with it),
+          // even if it had not when its status was read.
+          if (finished || ended) return;
         }
         pending.sort((a, b) => a.cursor - b.cursor);
         while (pending.length > 0 && !readStore) {

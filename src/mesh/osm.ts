@@ -13,6 +13,8 @@ export const MESH_NAME_LABEL = 'meshName';
 export const CONTROLLER_APP_LABEL = 'app';
 export const CONTROLLER_APP = 'osm-controller';
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+/** A namespace carrying this label (any value) is skipped by the injector webhook (pkg/injector/webhook.go). */
+export const CONTROL_PLANE_LABEL = 'control-plane';
 
 /** Never injected by osm-edge and refused by this service. */
 export const RESERVED_NAMESPACES = ['kube-system', 'kube-public'] as const;

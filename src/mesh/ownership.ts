@@ -22,6 +22,14 @@ export const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const API_SERVER_ACCESS_ANNOTATION = 'osm-onboarding.flomesh.io/api-server-access';
 export const API_SERVER_ACCESS_IP_EXCLUSION = 'ip-exclusion';
 
+/**
+ * Pod-template annotation written next to kubectl's restartedAt: the id of the request that restarted
+ * the Deployment. kubectl's value has whole seconds only, so two requests in one second write the same
+ * restartedAt; this one tells them apart (a retry of the same request finds both and restarts nothing,
+ * another request changes the template and so really rolls the pods).
+ */
+export const RESTARTED_BY_ANNOTATION = 'osm-onboarding.flomesh.io/restarted-by';
+
 /** Name of the Egress the api-server-access step (method egress) manages in the onboarded namespace. */
 export const API_SERVER_EGRESS_NAME = 'osm-onboarding-api-server';
 

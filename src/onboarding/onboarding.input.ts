@@ -135,14 +135,15 @@ export const SmiSchema = z.strictObject({
     .default([]),
 });
 
+// `all` / `selected`: kubectl rollout restart (every / the named Deployments, once per request);
+// `needed`: only the Deployments whose pods must be re-created (see steps/restart.step.ts).
+export const RESTART_MODES = ['none', 'needed', 'all', 'selected'] as const;
+
 const RestartSchema = z.strictObject({
-  mode: z.enum(['none', 'all', 'selected'], { error: 'must be none, all or selected' }),
+  mode: z.enum(RESTART_MODES, { error: 'must be none, needed, all or selected' }),
   deployments: z.array(dnsSubdomain).optional(),
   maxConcurrent: z.number().int().min(1).max(50).optional(),
 });
-
-/** The restart modes the API accepts, for the CLI's `--restart` choices (one list, from the schema). */
-export const RESTART_MODES: readonly string[] = RestartSchema.shape.mode.options;
 
 // Cross-field rules run even when a field already failed, so one answer names every problem.
 // They must therefore cope with malformed values.
@@ -253,7 +254,7 @@ export interface RequestOptions {
   trafficPolicy: { mode: 'permissive' } | { mode: 'smi'; smi: SmiObjects; switchMeshToSmi?: true } | null;
   apiServerAccess: { method: 'ip-exclusion' } | { method: 'egress'; serviceAccounts: string[] } | null;
   appProtocols: { service: string; port: string | number; appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc' }[];
-  restart: { mode: 'none' | 'all' | 'selected'; deployments: string[]; maxConcurrent: number };
+  restart: { mode: (typeof RESTART_MODES)[number]; deployments: string[]; maxConcurrent: number };
   verify: { timeoutSeconds: number };
   metrics: boolean;
   deleteOwnedPolicies: boolean;

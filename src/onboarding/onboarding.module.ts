@@ -17,15 +17,23 @@ import { BatchService } from '../batches/batch.service.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
+import { TargetPrecheck } from './target-precheck.js';
+import { DriftScanner } from '../namespaces/drift-scanner.service.js';
+import { ReapplyController } from '../namespaces/reapply.controller.js';
+import { ReapplyResolver } from '../namespaces/reapply.resolver.js';
+import { ReapplyService } from '../namespaces/reapply.service.js';
 
 @Module({})
 export class OnboardingModule {
-  /** `api` adds the REST controller and GraphQL resolver; `worker` adds the queue consumer and sweeper. */
+  /**
+   * `api` adds the REST controllers and GraphQL resolvers (requests, batches, re-apply); `worker` adds the
+   * queue consumer with its sweeper, and the drift scan.
+   */
   static register(roles: { api: boolean; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
       imports: [MeshModule],
-      controllers: roles.api ? [OnboardingController, BatchController] : [],
+      controllers: roles.api ? [OnboardingController, BatchController, ReapplyController] : [],
       providers: [
         OnboardingRepository,
         AuditRepository,
@@ -34,12 +42,14 @@ export class OnboardingModule {
         OnboardingService,
         RequestLifecycle,
         RequestValidator,
+        TargetPrecheck,
         PlannerService,
         ApprovalService,
         BatchService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver, BatchResolver, IntOrStringScalar] : []),
-        ...(roles.worker ? [OnboardingWorker] : []),
+        ReapplyService,
+        ...(roles.api ? [OnboardingResolver, BatchResolver, ReapplyResolver, IntOrStringScalar] : []),
+        ...(roles.worker ? [OnboardingWorker, DriftScanner] : []),
       ],
       exports: [OnboardingService, RequestRunner, EventBus],
     };

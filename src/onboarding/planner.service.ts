@@ -59,8 +59,10 @@ export class PlannerService {
     const steps: PlannedStep[] = [];
     for (const name of plannedSteps(req.kind, req.options)) {
       const step = stepByName(name);
+      let changes: Change['target'][] = [];
       try {
         const p = await step.plan(ctx);
+        changes = p.changes.map((c) => c.target);
         steps.push({ name, title: step.title, changes: p.changes, summary: p.summary, before: p.before ?? null, diagnostics: p.diagnostics ?? [], facts: p.facts ?? {}, error: null });
       } catch (err) {
         if (!(err instanceof DomainError) && !(err instanceof KubeError)) throw err;
@@ -77,7 +79,8 @@ export class PlannerService {
           error: { code, message: err.message, hint: err instanceof DomainError ? err.options.hint : undefined },
         });
       }
-      ctx.earlier.push({ name, result: null, finishedAt: null });
+      // Later steps plan as if this one had made its planned writes (a restart after a MeshConfig change).
+      ctx.earlier.push({ name, result: null, finishedAt: null, changes });
     }
     return {
       kind: req.kind,

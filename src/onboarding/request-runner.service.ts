@@ -19,7 +19,7 @@ import { MetricsService } from '../observability/metrics.service.js';
 import { parseOrigin, withLogContext } from '../observability/log-context.js';
 import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observability/tracing.js';
 import type { RequestOptions } from './onboarding.input.js';
-import { applyStep, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
+import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition } from './run-store.js';
 
@@ -146,7 +146,10 @@ export class RequestRunner {
         }
         ctx.earlier.push(ran);
       } else {
-        ctx.earlier.push({ name: step.name as StepName, result: step.result, finishedAt: step.finishedAt });
+        const done = (step.output as { changes?: Change[] } | null)?.changes ?? [];
+        const targets = done.map((c) => c.target);
+        const { result, finishedAt } = step;
+        ctx.earlier.push({ name: step.name as StepName, result, finishedAt, changes: targets });
       }
     }
     await this.finish(request, 'SUCCEEDED');
@@ -200,7 +203,8 @@ export class RequestRunner {
         this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
         span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
         this.logger.log(`step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} (${calls} API call(s), ${Math.round(performance.now() - started)} ms)`);
-        return { name: step.name as StepName, result: outcome.result, finishedAt };
+        const changes = outcome.changes.map((c) => c.target);
+        return { name: step.name as StepName, result: outcome.result, finishedAt, changes };
       } catch (err) {
         // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
         // at this step (job retry or sweeper). A worker that lost its claim stops too.

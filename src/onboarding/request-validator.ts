@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { V1Namespace } from '@kubernetes/client-node';
 import type { RequestKind } from '../generated/prisma/client.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -15,6 +16,11 @@ import {
   type RequestOptions,
 } from './onboarding.input.js';
 import { assertNotControlPlane, assertNotReserved } from './steps/mesh.step.js';
+import { assertOffboardable } from './steps/namespace-removal.step.js';
+import { assertOnboardable } from './steps/namespace.step.js';
+import { assertDeploymentsExist } from './steps/restart.step.js';
+import { Observed, TargetPrecheck } from './target-precheck.js';
+import type { MeshInfo } from '../mesh/mesh-discovery.service.js';
 
 export interface NormalizedRequest {
   kind: RequestKind;
@@ -26,15 +32,19 @@ export interface NormalizedRequest {
 }
 
 /**
- * Turns raw input into a normalized request and refuses what needs no namespace read
- * (bad fields, unknown cluster or mesh, reserved and control-plane namespaces) before
- * anything is stored or any cluster write can happen.
+ * Turns raw input into a normalized request and refuses, before anything is stored or any cluster
+ * write can happen: bad fields, unknown cluster or mesh, reserved and control-plane namespaces, and
+ * (with a bounded read of the target, TargetPrecheck) a namespace that does not exist, is ignored,
+ * belongs to another mesh or is skipped by the injector, and unknown `restart.deployments`. The same
+ * rules (the steps' own functions) run again in the worker; when the read gets no answer in time the
+ * request is accepted and the worker decides. Plans and batches go through here too.
  */
 @Injectable()
 export class RequestValidator {
   constructor(
     private readonly gateway: ClusterGateway,
     private readonly mesh: MeshDiscoveryService,
+    private readonly precheck: TargetPrecheck,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -61,9 +71,27 @@ export class RequestValidator {
 
   private async checkPreconditions(req: NormalizedRequest): Promise<void> {
     assertNotReserved(req.namespace);
-    if (req.kind !== 'ONBOARD') return;
+    const info = req.kind === 'ONBOARD' ? await this.meshOf(req) : null;
+    if (!this.precheck.enabled) return;
+    await this.precheck.refuseIf(
+      (fresh) => this.precheck.namespace(req.cluster, req.namespace, fresh),
+      (ns) => checkNamespace(req, ns, info),
+    );
+    const { mode, deployments } = req.options.restart;
+    if (mode === 'selected' && deployments.length) {
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.deploymentsOf(req.cluster, req.namespace, fresh),
+        // An absent namespace was refused above (or its read had no answer): nothing more to say here.
+        (list) => list.kind === 'found' && assertDeploymentsExist(deployments, list.value, req.namespace),
+      );
+    }
+  }
+
+  private async meshOf(req: NormalizedRequest): Promise<MeshInfo> {
     try {
-      assertNotControlPlane(await this.mesh.discover(req.cluster, req.meshName), req.namespace);
+      const info = await this.mesh.discover(req.cluster, req.meshName);
+      assertNotControlPlane(info, req.namespace);
+      return info;
     } catch (err) {
       if (err instanceof KubeError) {
         throw new DomainError('CLUSTER_UNAVAILABLE', `cluster ${req.cluster} could not be reached to check mesh ${req.meshName}`, {
@@ -74,4 +102,17 @@ export class RequestValidator {
       throw err;
     }
   }
+}
+
+/** The worker's namespace rules (namespace and namespace-removal steps) on the namespace read now. */
+function checkNamespace(req: NormalizedRequest, ns: Observed<V1Namespace>, info: MeshInfo | null): void {
+  if (ns.kind === 'absent') {
+    throw new DomainError('NAMESPACE_NOT_FOUND', `namespace ${req.namespace} does not exist`, {
+      field: 'namespace',
+      hint: `create it first (kubectl create namespace ${req.namespace}), or check the cluster`,
+    });
+  }
+  if (ns.kind !== 'found') return;
+  if (req.kind === 'ONBOARD') assertOnboardable(ns.value, req, info?.controlPlaneNamespace);
+  else assertOffboardable(ns.value, req);
 }

@@ -48,6 +48,10 @@ export function summarize(event: ProgressEvent, r: SummaryRequest): string {
     case 'request.created':
       line = `🆕 ${what} requested by ${event.actor}`;
       break;
+    case 'namespace.drifted':
+      // The message names the namespace, the mesh and what changed.
+      line = `⚠️ ${event.message} (re-apply: POST ${str(d.reapply) ?? 'the namespace\'s reapply'})`;
+      break;
     case 'request.started':
     case 'request.resumed':
       line = `▶️ ${what} ${event.type === 'request.started' ? 'started' : 'resumed'}`;

@@ -150,8 +150,10 @@ export function onboardedProblems(emulator: Emulator, ns: string, createdAt: Dat
   if (opts.apiAccess && ann[API_ACCESS] !== 'ip-exclusion') p.push(`${ns}: annotation ${API_ACCESS}=${ann[API_ACCESS]}`);
   const dep = emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' }) as any;
   const restartedAt = dep?.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
-  // The restart token is the request's creation time: a resumed restart writes the same value.
-  if (restartedAt !== createdAt.toISOString()) p.push(`${ns}: deployment restartedAt=${restartedAt}, want ${createdAt.toISOString()}`);
+  // The restart token is the request's creation time in kubectl's format (RFC 3339, whole seconds): a resumed
+  // restart writes the same value.
+  const want = createdAt.toISOString().replace(/\.\d+Z$/, 'Z');
+  if (restartedAt !== want) p.push(`${ns}: deployment restartedAt=${restartedAt}, want ${want}`);
   const pods = emulator.store.list('v1', 'Pod', { namespace: ns }) as any[];
   const running = pods.filter((x) => !x.metadata.deletionTimestamp);
   if (!running.length || running.some((x) => !(x.spec.containers ?? []).some((c: any) => c.name === 'sidecar'))) p.push(`${ns}: pods without a sidecar`);

@@ -443,6 +443,8 @@ export async function concurrentExclusions(): Promise<ScenarioResult> {
 export async function restartPostgres(): Promise<ScenarioResult> {
   const { requests, outageMs } = SIZE.postgres;
   const rig = await Rig.start({ name: 'pg-restart', workers: 2, proxies: true });
+  // The probe's target exists, so its POST gets past the request-time namespace check to Postgres.
+  seedAppNamespace(rig.emulator.store, 'pg-restart-extra', { deployments: 1, replicas: 1 });
   const codes = new Map<string, number>();
   const count = (k: string) => codes.set(k, (codes.get(k) ?? 0) + 1);
   try {

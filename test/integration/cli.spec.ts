@@ -105,18 +105,25 @@ describe('the osm-onboarding CLI against a running service', () => {
 
   it('a failing request exits 1, and retry picks it up once the cause is fixed', async () => {
     const ns = uniqueName('cli-missing');
+    // Refused by the API before anything is stored: exit 1 with the code.
+    const refused = await cli(['onboard', ns]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('NAMESPACE_NOT_FOUND');
+    // Fails in the worker: the API server refuses the namespace patch once.
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 403, times: 1 });
     const r = await cli(['onboard', ns]);
     expect(r.code).toBe(1);
     expect(lines(r.stdout).some((l) => l.includes(' request.failed: '))).toBe(true);
-    expect(lines(r.stdout).at(-1)).toMatch(new RegExp(`^([0-9a-f-]{36}) onboard emulator/${ns} FAILED NAMESPACE_NOT_FOUND: `));
+    const last = new RegExp(`^([0-9a-f-]{36}) onboard emulator/${ns} FAILED KUBE_FORBIDDEN: `);
+    expect(lines(r.stdout).at(-1)).toMatch(last);
     const id = lines(r.stdout).at(-1)!.split(' ')[0];
 
     const shown = await cli(['status', id]);
     expect(shown.code).toBe(0);
-    expect(shown.stdout).toContain('NAMESPACE_NOT_FOUND');
+    expect(shown.stdout).toContain('KUBE_FORBIDDEN');
 
-    seedAppNamespace(s.emulator.store, ns);
-    await s.emulator.idle();
     const retried = await cli(['retry', id]);
     expect(retried.code).toBe(0);
     expect(retried.stdout).toContain(' request.retried: ');
@@ -267,9 +274,19 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(p.stdout).toContain(`patch Service ${ns}/app-0 (json)`); // the port selected by its number
     expect(p.stdout).toContain(`patch Namespace ${ns} (strategic)`);
     expect(p.stdout).toMatch(/\d+ writes? planned/);
-    const blocked = await cli(['plan', uniqueName('cli-nowhere')]);
+    // Blocked: an application running as UID 1500 (the sidecar's) fails the prerequisites.
+    const uid = uniqueName('cli-uid');
+    seedAppNamespace(s.emulator.store, uid);
+    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: uid, name: 'app-0' }, 'merge', {
+      spec: { template: { spec: { securityContext: { runAsUser: 1500 } } } },
+    });
+    await s.emulator.idle();
+    const blocked = await cli(['plan', uid]);
     expect(blocked.code).toBe(1);
-    expect(blocked.stdout).toContain('NAMESPACE_NOT_FOUND');
+    expect(blocked.stdout).toContain('OSM_RESERVED_UID');
+    const nowhere = await cli(['plan', uniqueName('cli-nowhere')]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain('NAMESPACE_NOT_FOUND');
 
     const dry = await cli(['onboard', ns, '--dry-run']);
     expect(dry.code).toBe(0);

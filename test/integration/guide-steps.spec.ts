@@ -96,9 +96,16 @@ describe('the whole onboarding guide as steps', () => {
     expect(g.errors).toBeUndefined();
     expect(g.data.planOnboarding.steps.map((st: any) => st.name)).toEqual(rest.body.steps.map((st: any) => st.name));
     expect(writesTo(s.emulator)).toBe(before);
-    const blocked = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('missing') });
+    // A blocked plan: an application runs as the sidecar's UID.
+    const uid = seed('uid', 1);
+    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: uid, name: 'app-0' }, 'merge', {
+      spec: { template: { spec: { securityContext: { runAsUser: 1500 } } } },
+    });
+    const blocked = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uid });
     expect(blocked.body.blocked).toBe(true);
-    expect(blocked.body.steps.find((st: any) => st.error)?.error.code).toBe('NAMESPACE_NOT_FOUND');
+    expect(blocked.body.steps.find((st: any) => st.error)?.error.code).toBe('PREREQUISITES_FAILED');
+    // What the API can know without planning is refused outright (early-refusals.spec.ts).
+    expect((await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('missing') })).status).toBe(422);
   });
 
   it('runs a full onboarding with every step, then an offboarding that restores the cluster', async () => {
@@ -206,16 +213,85 @@ describe('the whole onboarding guide as steps', () => {
     expect(snapshot(ns).owned).toEqual([]);
   });
 
-  it('runs restart and verify twice: the second run restarts nothing', async () => {
+  it('restart needed, twice: the second run restarts nothing', async () => {
     const ns = seed('twice', 1);
     await s.emulator.idle();
-    const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } };
+    const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'needed' } };
     const first = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
     expect(first.steps.find((st: any) => st.name === 'restart').result).toBe('CHANGED');
     const rv = s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion;
     const second = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
     expect(second.steps.map((st: any) => st.result)).toEqual(second.steps.map(() => 'UNCHANGED'));
     expect(s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion).toBe(rv);
+  });
+
+  /** Creates a request and waits for it to end. */
+  async function run(path: string, body: object) {
+    const created = await http(s.url, 'POST', path, body);
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    return waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+  }
+
+  it('restart all is kubectl\'s: every Deployment once per request, stamped in kubectl\'s format', async () => {
+    const ns = seed('all', 2);
+    await s.emulator.idle();
+    const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } };
+    const byName = (a: any, b: any) => a.metadata.name.localeCompare(b.metadata.name);
+    const deployments = () => s.emulator.store.list<any>('apps/v1', 'Deployment', { namespace: ns }).sort(byName);
+    const stamps = () => deployments().map((d) => d.spec.template.metadata.annotations);
+    const stampOf = (r: any) => ({
+      'kubectl.kubernetes.io/restartedAt': r.createdAt.replace(/\.\d+Z$/, 'Z'), // RFC 3339, whole seconds
+      'osm-onboarding.flomesh.io/restarted-by': r.id,
+    });
+    const first = await run('/v1/onboardings', body);
+    expect(first.status).toBe('SUCCEEDED');
+    expect(stamps()).toEqual([stampOf(first), stampOf(first)]);
+    // The pods have their sidecars now; a new request with mode all restarts both again (kubectl's
+    // meaning), even within the same second as the first.
+    const generations = deployments().map((d) => d.metadata.generation);
+    const second = await run('/v1/onboardings', body);
+    const restart = second.steps.find((st: any) => st.name === 'restart');
+    expect(restart.result).toBe('CHANGED');
+    expect(restart.output.facts.deployments).toEqual([
+      expect.objectContaining({ deployment: 'app-0', restart: true }),
+      expect.objectContaining({ deployment: 'app-1', restart: true }),
+    ]);
+    expect(stamps()).toEqual([stampOf(second), stampOf(second)]);
+    // A new template: a real rollout.
+    expect(deployments().map((d) => d.metadata.generation)).toEqual(generations.map((g) => g + 1));
+  });
+
+  it('restart needed re-creates already-injected pods when the request adds the API server exclusion', async () => {
+    const ns = seed('exclude', 2);
+    await s.emulator.idle();
+    const base = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'needed' } };
+    expect((await run('/v1/onboardings', base)).status).toBe('SUCCEEDED');
+    expect(snapshot(ns).podsWithSidecar).toBe(2);
+    expect(snapshot(ns).exclusions).not.toContain('10.96.0.1/32');
+    const body = { ...base, apiServerAccess: { method: 'ip-exclusion' } };
+
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', body);
+    const planned = plan.body.steps.find((st: any) => st.name === 'restart');
+    expect(planned.changes.map((c: any) => c.target.name)).toEqual(['app-0', 'app-1']);
+    expect(planned.facts.deployments.map((d: any) => d.reason)).toEqual([
+      expect.stringContaining('changed the API server access'),
+      expect.stringContaining('changed the API server access'),
+    ]);
+
+    const uids = () => s.emulator.store.list<any>('v1', 'Pod', { namespace: ns }).map((p) => p.metadata.uid);
+    const podsBefore = uids();
+    const done = await run('/v1/onboardings', body);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.steps.find((st: any) => st.name === 'api-server-access').result).toBe('CHANGED');
+    expect(done.steps.find((st: any) => st.name === 'restart').output.changes).toHaveLength(2);
+    await s.emulator.idle();
+    expect(uids().some((u: string) => podsBefore.includes(u))).toBe(false); // every pod re-created
+    expect(snapshot(ns).podsWithSidecar).toBe(2);
+
+    // Again: the exclusion is in place, so nothing needs a restart.
+    const again = await run('/v1/onboardings', body);
+    expect(again.steps.find((st: any) => st.name === 'restart').result).toBe('UNCHANGED');
+    expect((await run('/v1/offboardings', { namespace: ns, removeApiServerExclusion: true })).status).toBe('SUCCEEDED');
   });
 
   it('enables metrics on the namespace and already-injected pods, then finds nothing to do', async () => {

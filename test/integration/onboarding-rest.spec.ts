@@ -178,14 +178,13 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
         },
         'NAMESPACE_OWNED_BY_OTHER_MESH',
       ],
-    ])('fails the request for %s with its code', async (_what, makeNs, code) => {
+    ])('refuses %s at the API with 422 and its code (worker: early-refusals.spec.ts)', async (_what, makeNs, code) => {
       const ns = await makeNs(s);
       const writesBefore = writesTo(s.emulator);
       const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
-      expect(r.status).toBe(202);
-      const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
-      expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
-      expect(done.steps.find((st: any) => st.status === 'FAILED')).toMatchObject({ errorCode: code, attempts: 1 });
+      expect(r.status).toBe(422);
+      expect(r.body.error).toMatchObject({ code, fields: [{ field: 'namespace' }] });
+      expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
       expect(writesTo(s.emulator)).toBe(writesBefore);
     });
 
@@ -193,8 +192,8 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
       const ns = uniqueName('wrongmesh');
       await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
       const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
-      const done = await waitForStatus(s.url, r.body.id, ['FAILED']);
-      expect(done.errorCode).toBe('NAMESPACE_OWNED_BY_OTHER_MESH');
+      expect(r.status).toBe(422);
+      expect(r.body.error).toMatchObject({ code: 'NAMESPACE_OWNED_BY_OTHER_MESH', fields: [{ field: 'meshName' }] });
       expect((await namespaceMeta(s.emulator, ns)).labels[MONITORED]).toBe('blue');
     });
   });

@@ -86,7 +86,7 @@ describe('OpenAPI document and /docs', () => {
     const { description, ...namespace } = input.properties.namespace;
     expect(namespace).toEqual(fromZod.properties.namespace);
     expect(description).toContain('RFC 1123');
-    expect(input.properties.restart.anyOf[0].properties.mode.enum).toEqual(['none', 'all', 'selected']);
+    expect(input.properties.restart.anyOf[0].properties.mode.enum).toEqual(['none', 'needed', 'all', 'selected']);
     expect(input.properties.trafficPolicy.anyOf[0].properties.smi.properties.trafficTargets.items.properties.spec.required).toEqual(['destination', 'sources', 'rules']);
     for (const name of Object.keys(REQUEST_BODIES)) expect(doc.components.schemas[name], name).toBeDefined();
     expect(doc.paths['/v1/offboardings'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/OffboardingInput');

@@ -202,7 +202,9 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     await mk('/other-scope', ['*'], tokens.other); // scoped to `${p}-other-*`: sees nothing of `${p}-filter`
 
     const ok = await onboard(`${p}-filter`);
-    // A request that fails in the worker: the namespace does not exist.
+    // A request that fails in the worker: the API server refuses the namespace patch.
+    await createNamespace(s.emulator, `${p}-nope`);
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: `${p}-nope`, status: 403, times: 1 });
     const missing = await http(s.url, 'POST', '/v1/onboardings', { namespace: `${p}-nope` });
     const failed = await waitForStatus(s.url, missing.body.id, ['FAILED']);
 
@@ -222,9 +224,10 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(rx.at('/other-scope')).toEqual([]);
 
     const failedHit = rx.at('/req-star').find((r) => r.json.requestId === failed.id && r.json.type === 'request.failed')!;
-    expect(failedHit.json.summary).toMatch(new RegExp(`^❌ onboarding of emulator/${p}-nope into mesh osm failed at step \\S+ \\(NAMESPACE_NOT_FOUND\\)`));
+    const failedLine = `^❌ onboarding of emulator/${p}-nope into mesh osm failed at step \\S+ \\(KUBE_FORBIDDEN\\)`;
+    expect(failedHit.json.summary).toMatch(new RegExp(failedLine));
     const stepHit = rx.at('/step-failed').find((r) => r.json.requestId === failed.id)!;
-    expect(stepHit.json.summary).toMatch(/^⚠️ step \S+ of the onboarding of .* failed \(NAMESPACE_NOT_FOUND\)/);
+    expect(stepHit.json.summary).toMatch(/^⚠️ step \S+ of the onboarding of .* failed \(KUBE_FORBIDDEN\)/);
 
     // The other owner's scope does cover `${p}-other-*`.
     await onboard(`${p}-other-x`);

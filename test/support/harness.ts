@@ -44,6 +44,11 @@ export async function stackEnv(emulator: Emulator, extra: Record<string, string>
     SWEEP_INTERVAL_MS: '1000',
     STEP_BACKOFF_MS: '20',
     MESH_CACHE_TTL_MS: '1000',
+    // No drift scan on a timer: tests run it when they want (DriftScanner.scan).
+    DRIFT_SCAN_INTERVAL_MS: '0',
+    // The request-time read of the target gets a generous deadline on a busy test machine, so a refusal
+    // does not turn into "accepted, the worker decides" at random (early-refusals.spec.ts tests the deadline).
+    PRECHECK_TIMEOUT_MS: '10000',
     ...extra,
   };
 }

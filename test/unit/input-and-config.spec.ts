@@ -156,6 +156,18 @@ describe('configuration', () => {
     expect(() => loadConfig({ K8S_FIELD_MANAGER: 'tab\there' })).toThrow(/K8S_FIELD_MANAGER: must be printable/);
   });
 
+  it('reads the drift scan and request-time check settings, refusing bad ones by name', () => {
+    const c = loadConfig({});
+    expect(c.driftScan).toEqual({ intervalMs: 300_000, batchSize: 100 });
+    expect(c.precheck).toEqual({ timeoutMs: 1_500, cacheMs: 5_000 });
+    expect(loadConfig({ DRIFT_SCAN_INTERVAL_MS: '0', PRECHECK_TIMEOUT_MS: '0' })).toMatchObject({
+      driftScan: { intervalMs: 0 },
+      precheck: { timeoutMs: 0 },
+    });
+    expect(() => loadConfig({ DRIFT_SCAN_BATCH_SIZE: '0' })).toThrow(/DRIFT_SCAN_BATCH_SIZE/);
+    expect(() => loadConfig({ PRECHECK_TIMEOUT_MS: 'soon' })).toThrow(/PRECHECK_TIMEOUT_MS/);
+  });
+
   it('masks passwords when showing URLs', () => {
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).toBe('postgresql://app:***@db:5432/x');
     expect(redactUrl('postgresql://app:s3cret@db:5432/x')).not.toContain('s3cret');

@@ -82,12 +82,29 @@ describe('namespace step plan (osm namespace add)', () => {
     expect(await codeOf(step.plan(ctx(undefined)))).toBe('NAMESPACE_NOT_FOUND');
     expect(await codeOf(step.plan(ctx(ns(), { namespace: 'kube-system' })))).toBe('NAMESPACE_RESERVED');
   });
+
+  it('refuses namespaces the injector webhook skips: a control-plane label, or name=<osm namespace>', async () => {
+    // pkg/injector/webhook.go: namespaceSelector `control-plane DoesNotExist`, `name NotIn [<osm namespace>]`.
+    expect(await codeOf(step.plan(ctx(ns({ 'control-plane': '' }))))).toBe('NAMESPACE_NOT_INJECTABLE');
+    const managerLabel = ns({ 'control-plane': 'controller-manager' }); // kubebuilder's default
+    expect(await codeOf(step.plan(ctx(managerLabel)))).toBe('NAMESPACE_NOT_INJECTABLE');
+    expect(await codeOf(step.plan(ctx(ns({ name: 'osm-system' }))))).toBe('NAMESPACE_NOT_INJECTABLE');
+    expect((await step.plan(ctx(ns({ name: 'team-a' })))).changes).toHaveLength(1); // another name label is fine
+    const err = await step.plan(ctx(ns({ 'control-plane': 'x' }))).catch((e: DomainError) => e);
+    const hint = expect.stringContaining('kubectl label namespace team-a control-plane-');
+    expect(err).toMatchObject({ options: { field: 'namespace', hint } });
+  });
 });
 
 describe('mesh step', () => {
   it('refuses any mesh\'s control-plane namespace and reserved namespaces', async () => {
     const step = new MeshStep();
     expect(await codeOf(step.plan(ctx(ns(), { namespace: 'other-cp' })))).toBe('NAMESPACE_IS_CONTROL_PLANE');
+    // The mesh's own namespace, even with no osm-controller running there (the injector's nonInjectNamespaces).
+    const info: MeshInfo = { meshName: 'osm', controlPlaneNamespace: 'osm-x', controlPlaneNamespaces: [] };
+    const mesh = { discover: async () => info } as unknown as MeshDiscoveryService;
+    const bare = { ...ctx(ns(), { namespace: 'osm-x' }), mesh };
+    expect(await codeOf(step.plan(bare))).toBe('NAMESPACE_IS_CONTROL_PLANE');
     expect(await codeOf(step.plan(ctx(ns(), { namespace: 'kube-public' })))).toBe('NAMESPACE_RESERVED');
     const plan = await step.plan(ctx(ns()));
     expect(plan.changes).toEqual([]);

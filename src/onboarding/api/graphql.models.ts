@@ -64,7 +64,11 @@ export class AppProtocolInput {
 
 @InputType()
 export class RestartInput {
-  @Field({ description: '"none", "all" or "selected"' }) mode!: string;
+  @Field({
+    description: '"none"; "all" (every Deployment, as kubectl rollout restart); "selected" (the named ones); ' +
+      '"needed" (only those whose pods lack or keep a sidecar, or must pick up a changed exclusion list)',
+  })
+  mode!: string;
   @Field(() => [String], { nullable: true }) deployments?: string[];
   @Field(() => Int, { nullable: true, description: 'Deployments rolled at once (default 5)' }) maxConcurrent?: number;
 }

@@ -122,7 +122,7 @@ export class OnboardingController {
   }
 }
 
-function accepted({ request, replayed }: CreateResult, res: Response) {
+export function accepted({ request, replayed }: CreateResult, res: Response) {
   res.status(replayed ? 200 : 202);
   if (replayed) res.setHeader('Idempotent-Replayed', 'true');
   res.setHeader('Location', `/v1/onboardings/${request.id}`);

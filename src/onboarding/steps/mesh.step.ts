@@ -33,6 +33,16 @@ export function assertNotReserved(namespace: string): void {
 }
 
 export function assertNotControlPlane(info: MeshInfo, namespace: string): void {
+  if (namespace === info.controlPlaneNamespace && !info.controlPlaneNamespaces.includes(namespace)) {
+    // The mesh's own namespace without a running osm-controller: the injector never injects there either
+    // (nonInjectNamespaces in pkg/injector/webhook.go).
+    throw new DomainError(
+      'NAMESPACE_IS_CONTROL_PLANE',
+      `Namespace [${namespace}] is the control plane namespace of mesh [${info.meshName}]; ` +
+        'osm-edge never injects sidecars there',
+      { field: 'namespace' },
+    );
+  }
   if (info.controlPlaneNamespaces.includes(namespace)) {
     throw new DomainError(
       'NAMESPACE_IS_CONTROL_PLANE',

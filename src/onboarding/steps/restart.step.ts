@@ -1,44 +1,56 @@
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
-import { RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
-import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
-import { mismatchedPods, podsOf, rolledOut } from './workloads.js';
+import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
+import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
+import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
+import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './workloads.js';
+
+/** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
+export interface RestartDecision {
+  deployment: string;
+  restart: boolean;
+  reason: string;
+}
 
 /**
  * Guide step 5, `kubectl rollout restart deploy/<name>`: the same strategic merge patch of
- * `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]` (§10).
+ * `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]` (semantics §10).
  *
- * Reconcile, not a blind restart: a Deployment is restarted only when some of its pods
- * do not yet have the sidecar state the request wants, and the annotation value is this
- * request's creation time, so a retried or resumed step never restarts twice.
- * Paused Deployments are skipped with a warning (kubectl refuses them). Deployments roll
- * in batches of `restart.maxConcurrent`, each batch waited for before the next.
+ * Modes: `all` is kubectl's `rollout restart deployment` (every Deployment of the namespace),
+ * `selected` its `rollout restart deploy/<a> deploy/<b>` (the named ones), both unconditionally;
+ * `needed` only restarts what has to be restarted: Deployments whose pods do not have the sidecar
+ * state the request wants and, when this request changed the API server exclusion list or egress
+ * setting, every Deployment whose pods carry a sidecar (osm-init programs iptables at pod start,
+ * semantics §4). The annotation value is this request's creation time in kubectl's format (RFC 3339,
+ * whole seconds), written with the request's id (RESTARTED_BY_ANNOTATION), so a retried or resumed
+ * step never restarts a Deployment twice and two requests in one second still both restart. Paused
+ * Deployments are skipped with a warning (kubectl refuses them). Deployments roll in batches of
+ * `restart.maxConcurrent`, each batch waited for before the next.
  */
 export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
   readonly title = 'Restart the workloads';
 
-  async plan({ request, kube }: StepContext): Promise<StepPlan> {
+  async plan({ request, kube, earlier }: StepContext): Promise<StepPlan> {
     const { mode, deployments: named } = request.options.restart;
-    const token = request.createdAt.toISOString();
+    const token = restartedAt(request.createdAt);
     const [deployments, pods] = await Promise.all([kube.listDeployments(request.namespace), kube.listPods(request.namespace)]);
     let targets = deployments.items;
     if (mode === 'selected') {
-      const missing = named.filter((n) => !targets.some((d) => d.metadata?.name === n));
-      if (missing.length) {
-        throw new DomainError('DEPLOYMENT_NOT_FOUND', `no Deployment ${missing.join(', ')} in namespace ${request.namespace}`, {
-          field: 'restart.deployments',
-        });
-      }
+      assertDeploymentsExist(named, targets, request.namespace);
       targets = targets.filter((d) => named.includes(d.metadata!.name!));
     }
+    const reinject = meshSettingsChanged(earlier);
+    const stamp = { [RESTARTED_AT_ANNOTATION]: token, [RESTARTED_BY_ANNOTATION]: request.id };
     const diagnostics: Diagnostic[] = [];
     const changes: Change[] = [];
     const before: Record<string, string | null> = {};
-    const skipped: string[] = [];
+    const decisions: RestartDecision[] = [];
     for (const d of mode === 'none' ? [] : targets) {
       const name = d.metadata!.name!;
-      const current = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? null;
+      const annotations = d.spec?.template?.metadata?.annotations ?? {};
+      const current = annotations[RESTARTED_AT_ANNOTATION] ?? null;
+      const ours = current === token && annotations[RESTARTED_BY_ANNOTATION] === request.id;
       if (d.spec?.paused) {
         diagnostics.push({
           code: 'OSM_RESTART_PAUSED',
@@ -47,32 +59,43 @@ export class RestartStep implements OnboardingStep {
           message: `can't restart paused deployment ${name} (run rollout resume first)`,
           hint: `kubectl rollout resume deployment/${name} -n ${request.namespace}, then restart it`,
         });
+        decisions.push({ deployment: name, restart: false, reason: 'paused (kubectl refuses to restart it)' });
         continue;
       }
-      const idle = (d.spec?.replicas ?? 1) === 0;
-      if (idle || current === token || (podsOf(d, pods.items).length > 0 && mismatchedPods(d, pods.items, request).length === 0)) {
-        skipped.push(name);
-        continue;
-      }
+      const decision = ours
+        ? { restart: false, reason: `already restarted by this request (restartedAt ${token})` }
+        : decide(mode, d, pods.items, request, reinject);
+      decisions.push({ deployment: name, ...decision });
+      if (!decision.restart) continue;
       before[name] = current;
       changes.push({
         action: 'patch',
         target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: request.namespace, name },
         patchType: 'strategic',
-        body: { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: token } } } } },
+        body: { spec: { template: { metadata: { annotations: stamp } } } },
       });
     }
+    const restart = changes.map((c) => c.target.name);
+    const skipped = decisions.filter((d) => !d.restart);
+    const skips = skipped.map((d) => `${d.deployment} (${d.reason})`).join(', ');
     return {
       changes,
       before,
       diagnostics,
-      facts: { mode, restart: changes.map((c) => c.target.name), alreadyAsWanted: skipped },
+      facts: {
+        mode,
+        restartedAt: token,
+        meshSettingsChanged: reinject,
+        restart,
+        alreadyAsWanted: skipped.map((d) => d.deployment),
+        deployments: decisions,
+      },
       summary:
         mode === 'none'
           ? 'no restart requested'
           : changes.length
-            ? `restart ${changes.map((c) => c.target.name).join(', ')}`
-            : `nothing to restart (${skipped.length} deployment(s) already as wanted)`,
+            ? `restart ${restart.join(', ')}${skips ? `; skip ${skips}` : ''}`
+            : `nothing to restart: ${skips || 'no deployments'}`,
     };
   }
 
@@ -90,6 +113,63 @@ export class RestartStep implements OnboardingStep {
     }
     return { after };
   }
+}
+
+/** Every name in `restart.deployments` must exist (also checked by the API when the request is made). */
+export function assertDeploymentsExist(named: string[], deployments: V1Deployment[], namespace: string): void {
+  const missing = named.filter((n) => !deployments.some((d) => d.metadata?.name === n));
+  if (missing.length) {
+    throw new DomainError('DEPLOYMENT_NOT_FOUND', `no Deployment ${missing.join(', ')} in namespace ${namespace}`, {
+      field: 'restart.deployments',
+    });
+  }
+}
+
+/**
+ * kubectl's `time.Now().Format(time.RFC3339)`: whole seconds, no fraction (semantics §10), taken from
+ * the request's creation time rather than the clock, so every attempt of one request writes the same value.
+ */
+export function restartedAt(createdAt: Date): string {
+  return createdAt.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * Whether an earlier step of this request changed a mesh setting that pods only pick up when their
+ * sidecar is injected again: the MeshConfig (exclusion list, egress policy flag) or the API server
+ * Egress. The namespace marker annotation alone changes nothing in the pods.
+ */
+export function meshSettingsChanged(earlier: EarlierStep[]): boolean {
+  const podVisible = (t: Change['target']) => t.kind === 'MeshConfig' || t.kind === 'Egress';
+  return earlier.some((s) => s.name === 'api-server-access' && (s.changes ?? []).some(podVisible));
+}
+
+function decide(
+  mode: 'all' | 'selected' | 'needed' | 'none',
+  d: V1Deployment,
+  pods: V1Pod[],
+  request: StepRequest,
+  reinject: boolean,
+): { restart: boolean; reason: string } {
+  if (mode === 'all') return { restart: true, reason: 'restart.mode all: every Deployment, once per request' };
+  if (mode === 'selected') return { restart: true, reason: 'named in restart.deployments' };
+  if ((d.spec?.replicas ?? 1) === 0) return { restart: false, reason: 'scaled to 0 replicas: no pods to re-create' };
+  const own = podsOf(d, pods);
+  const mismatched = mismatchedPods(d, pods, request);
+  if (mismatched.length > 0) {
+    const wants = expectsSidecar(d.spec?.template ?? {}, desiredInjection(request));
+    const state = wants ? 'lack' : 'still run';
+    return { restart: true, reason: `${mismatched.length}/${own.length} pod(s) ${state} the sidecar` };
+  }
+  if (reinject && own.some(isInjectedPod)) {
+    return {
+      restart: true,
+      reason:
+        'this request changed the API server access (exclusion list or egress); ' +
+        'injected pods keep the old rules until re-created',
+    };
+  }
+  if (own.length === 0) return { restart: false, reason: 'no running pods' };
+  return { restart: false, reason: 'pods already as wanted' };
 }
 
 /** §11: the injector learns about a freshly labelled namespace from an informer; give it a moment. */

@@ -64,6 +64,8 @@ export interface EarlierStep {
   name: StepName;
   result: 'CHANGED' | 'UNCHANGED' | null;
   finishedAt: Date | null;
+  /** The objects it wrote (in a plan: would write); a restart re-injects pods after a MeshConfig change. */
+  changes?: Change['target'][];
 }
 
 export interface StepTuning {

@@ -1,0 +1,33 @@
+// GraphQL for re-applying a namespace's last successful onboarding (reapply.service.ts).
+import { Args, Mutation, Resolver } from '@nestjs/graphql';
+import type { Actor } from '../auth/actor.js';
+import { CurrentActor } from '../auth/auth.guard.js';
+import { OnboardingRequestModel, RestartInput } from '../onboarding/api/graphql.models.js';
+import { presentRequest } from '../onboarding/api/onboarding.presenter.js';
+import { ReapplyService } from './reapply.service.js';
+
+@Resolver()
+export class ReapplyResolver {
+  constructor(private readonly reapplies: ReapplyService) {}
+
+  @Mutation(() => OnboardingRequestModel, {
+    description:
+      'Queue the last successful onboarding of a namespace again, with the same options ' +
+      '(e.g. after namespace.drifted); `restart` replaces its restart options.',
+  })
+  async reapplyOnboarding(
+    @Args('cluster') cluster: string,
+    @Args('namespace') namespace: string,
+    @CurrentActor() actor: Actor,
+    @Args('restart', { type: () => RestartInput, nullable: true }) restart?: RestartInput,
+    @Args('dryRun', { nullable: true }) dryRun?: boolean,
+    @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
+  ) {
+    const body = {
+      ...(restart ? { restart: JSON.parse(JSON.stringify(restart)) as unknown } : {}),
+      ...(dryRun !== undefined && dryRun !== null ? { dryRun } : {}),
+    };
+    const { request } = await this.reapplies.reapply(cluster, namespace, body, actor, idempotencyKey);
+    return presentRequest(request);
+  }
+}

@@ -1,0 +1,124 @@
+// Re-apply the last successful onboarding of a namespace as a new request (after it drifted, say): the
+// same options, validated, authorized, approved and run like any onboarding request.
+import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import type { Actor } from '../auth/actor.js';
+import { assertRole, assertScope } from '../auth/scopes.js';
+import { AuditRepository } from '../audit/audit.repository.js';
+import { DomainError } from '../common/domain-error.js';
+import { PrismaService } from '../database/prisma.service.js';
+import { EventBus } from '../events/event-bus.service.js';
+import { toProgressEvent } from '../events/progress-event.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { parseInput, type RequestOptions } from '../onboarding/onboarding.input.js';
+import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
+
+/** What a caller may change when re-applying: how to restart, and whether to only plan it. */
+export const ReapplySchema = z.strictObject({
+  restart: z.unknown().optional(),
+  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+});
+
+export const REAPPLY_EVENT = 'request.reapply';
+
+/** The onboarding input that yields `options` again (what onboardingOptions normalized). */
+export function inputFromOptions(
+  target: { cluster: string; namespace: string; meshName: string },
+  o: Partial<RequestOptions>,
+): Record<string, unknown> {
+  const restart = o.restart;
+  return {
+    cluster: target.cluster,
+    namespace: target.namespace,
+    meshName: target.meshName,
+    sidecarInjection: o.sidecarInjection,
+    prerequisites: o.prerequisites,
+    trafficPolicy: o.trafficPolicy ?? undefined,
+    apiServerAccess: o.apiServerAccess ?? undefined,
+    appProtocols: o.appProtocols?.length ? o.appProtocols : undefined,
+    restart: restart && restart.mode !== 'none'
+      ? {
+          mode: restart.mode,
+          ...(restart.mode === 'selected' ? { deployments: restart.deployments } : {}),
+          maxConcurrent: restart.maxConcurrent,
+        }
+      : undefined,
+    verify: o.verify,
+    metrics: o.metrics,
+  };
+}
+
+@Injectable()
+export class ReapplyService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly gateway: ClusterGateway,
+    private readonly onboarding: OnboardingService,
+    private readonly audit: AuditRepository,
+    private readonly bus: EventBus,
+  ) {}
+
+  /**
+   * A new onboarding request with the options of the target's last successful request, which must be
+   * an onboarding (NOTHING_TO_REAPPLY otherwise). `restart` replaces the stored restart options. The
+   * new request's trail says what it re-applies (`request.reapply`, with the drift seen, if any).
+   */
+  async reapply(
+    cluster: string,
+    namespace: string,
+    body: unknown,
+    actor: Actor,
+    idempotencyKey?: string | null,
+  ): Promise<CreateResult> {
+    // Authorization first (as for creating a request), so the answer says nothing about targets out of scope.
+    assertRole(actor, 'requester');
+    const target = this.gateway.resolve(cluster);
+    assertScope(actor, target, namespace);
+    const overrides = parseInput(ReapplySchema, body ?? {});
+    const last = await this.prisma.onboardingRequest.findFirst({
+      where: { cluster: target, namespace, status: 'SUCCEEDED' },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    });
+    if (!last || last.kind !== 'ONBOARD') {
+      throw new DomainError(
+        'NOTHING_TO_REAPPLY',
+        last
+          ? `the last successful request for ${target}/${namespace} (${last.id}) is an offboarding: ` +
+              'there is no onboarding to re-apply'
+          : `${target}/${namespace} has no successful onboarding to re-apply`,
+        { field: 'namespace', details: { lastSuccessfulRequestId: last?.id ?? null } },
+      );
+    }
+    const input = {
+      ...inputFromOptions(
+        { cluster: target, namespace, meshName: last.meshName },
+        last.options as Partial<RequestOptions>,
+      ),
+      ...(overrides.restart !== undefined ? { restart: overrides.restart } : {}),
+      ...(overrides.dryRun ? { dryRun: true } : {}),
+    };
+    const result = await this.onboarding.requestOnboarding(input, actor, idempotencyKey);
+    if (!result.replayed) {
+      const key = { cluster_namespace: { cluster: target, namespace } };
+      const drift = await this.prisma.namespaceDrift.findUnique({ where: key });
+      const event = await this.prisma.$transaction((tx) =>
+        this.audit.append(tx, {
+          requestId: result.request.id,
+          actor: actor.id,
+          action: REAPPLY_EVENT,
+          cluster: target,
+          namespace,
+          target: `namespaces/${namespace}`,
+          data: {
+            message: `re-applies onboarding ${last.id}, the last successful one for ${target}/${namespace}` +
+              (drift ? ' (the namespace had drifted)' : ''),
+            reappliedFrom: last.id,
+            drift: drift ? { changes: drift.changes, detectedAt: drift.detectedAt.toISOString() } : null,
+          },
+        }),
+      );
+      await this.bus.publish([toProgressEvent(event)]);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,127 @@
+// Request-time reads of the target namespace (and, for `restart.mode: selected`, its Deployments), so the
+// API refuses with 422 what the worker would refuse anyway. Bounded: one namespace read (plus one Deployment
+// list) per request, through the cluster's rate-limited client, shared by concurrent requests for the same
+// target and cached briefly; a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and
+// the worker decides, with the same checks and codes.
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import { KubeError } from '../kubernetes/kube-error.js';
+
+/** What a read gave: the object, "it does not exist", or nothing in time. */
+export type Observed<T> = { kind: 'found'; value: T } | { kind: 'absent' } | { kind: 'unknown'; reason: string };
+
+interface Entry<T> {
+  expires: number;
+  value: Promise<Observed<T>>;
+}
+
+/** Entries kept at most; the oldest go first (a Map iterates in insertion order). */
+const MAX_ENTRIES = 10_000;
+
+@Injectable()
+export class TargetPrecheck {
+  private readonly logger = new Logger(TargetPrecheck.name);
+  private readonly namespaces = new Map<string, Entry<V1Namespace>>();
+  private readonly deployments = new Map<string, Entry<V1Deployment[]>>();
+  /** Reads per cluster still running past their deadline: while any is, the cluster is slow; don't queue more. */
+  private readonly overdue = new Map<string, number>();
+
+  constructor(
+    private readonly gateway: ClusterGateway,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  get enabled(): boolean {
+    return this.config.precheck.timeoutMs > 0;
+  }
+
+  /**
+   * The namespace as the cluster has it. `fresh` skips a cached answer: a refusal is only ever based on a
+   * read made for this request (a cached "fine" may let a request through; the worker checks again).
+   */
+  namespace(cluster: string, name: string, fresh = false): Promise<Observed<V1Namespace>> {
+    return this.read(this.namespaces, cluster, name, fresh, () => this.gateway.client(cluster).getNamespace(name));
+  }
+
+  deploymentsOf(cluster: string, namespace: string, fresh = false): Promise<Observed<V1Deployment[]>> {
+    return this.read(this.deployments, cluster, namespace, fresh, async () =>
+      (await this.gateway.client(cluster).listDeployments(namespace)).items,
+    );
+  }
+
+  /**
+   * Runs `check` on a cached read; if it refuses, runs it again on a fresh read and refuses only if that
+   * one does too. An unknown read (timeout, cluster away) accepts.
+   */
+  async refuseIf<T>(observe: (fresh: boolean) => Promise<Observed<T>>, check: (o: Observed<T>) => void): Promise<void> {
+    const cached = await observe(false);
+    if (cached.kind === 'unknown') return this.skipped(cached.reason);
+    try {
+      check(cached);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      const fresh = await observe(true);
+      if (fresh.kind === 'unknown') return this.skipped(fresh.reason);
+      check(fresh);
+    }
+  }
+
+  private skipped(reason: string): void {
+    this.logger.debug(`request-time check skipped (${reason}); the worker decides`);
+  }
+
+  private read<T>(
+    cache: Map<string, Entry<T>>,
+    cluster: string,
+    name: string,
+    fresh: boolean,
+    fetch: () => Promise<T>,
+  ): Promise<Observed<T>> {
+    const key = `${cluster}\u0000${name}`;
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (!fresh && hit && hit.expires > now) return hit.value;
+    if ((this.overdue.get(cluster) ?? 0) > 0) {
+      return Promise.resolve({ kind: 'unknown', reason: `cluster ${cluster} is slow` });
+    }
+    const value = this.bounded(cluster, fetch);
+    cache.delete(key);
+    cache.set(key, { expires: now + this.config.precheck.cacheMs, value });
+    if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+    // Only answers are cached; a read that did not answer in time is asked again next time.
+    void value.then((o) => {
+      if (o.kind === 'unknown' && cache.get(key)?.value === value) cache.delete(key);
+    });
+    return value;
+  }
+
+  /** The read with the request-time deadline; a late answer still settles (and frees the cluster's slot). */
+  private bounded<T>(cluster: string, fetch: () => Promise<T>): Promise<Observed<T>> {
+    const read = Promise.resolve().then(fetch).then(
+      (value): Observed<T> => ({ kind: 'found', value }),
+      (err: unknown): Observed<T> => {
+        if (err instanceof KubeError && err.reason === 'NOT_FOUND') return { kind: 'absent' };
+        if (err instanceof KubeError || err instanceof DomainError) return { kind: 'unknown', reason: err.message };
+        throw err;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Observed<T>>((resolve) => {
+      timer = setTimeout(() => {
+        this.overdue.set(cluster, (this.overdue.get(cluster) ?? 0) + 1);
+        void read.catch(() => undefined).finally(() => {
+          const n = (this.overdue.get(cluster) ?? 1) - 1;
+          if (n > 0) this.overdue.set(cluster, n);
+          else this.overdue.delete(cluster);
+        });
+        const ms = this.config.precheck.timeoutMs;
+        resolve({ kind: 'unknown', reason: `no answer from cluster ${cluster} within ${ms} ms` });
+      }, this.config.precheck.timeoutMs);
+    });
+    return Promise.race([read, late]).finally(() => clearTimeout(timer));
+  }
+}

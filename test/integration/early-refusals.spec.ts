@@ -1,0 +1,165 @@
+// Refusals known at request time (issue 11, items 5 and 10): the API reads the target namespace (bounded,
+// cached, rate limited) and answers 422 with the worker's own codes before anything is stored; when the
+// cluster does not answer in time the request is accepted and the worker decides with the same rules.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedAppNamespace } from '../support/emulator/seed.js';
+import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
+
+const MONITORED = 'openservicemesh.io/monitored-by';
+
+describe('early refusals: what can be known when the request is made', () => {
+  let s: Stack;
+  /** A second API + worker on the same emulator and database, with the request-time reads off. */
+  let lazy: Stack;
+  beforeAll(async () => {
+    s = await startStack();
+    lazy = await startStack({ emulator: s.emulator, env: { PRECHECK_TIMEOUT_MS: '0' } });
+  });
+  afterAll(async () => {
+    await lazy?.close();
+    await s?.close();
+  });
+
+  const stored = async (ns: string) => (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items;
+
+  const cases: [string, Record<string, string> | null, string][] = [
+    ['does not exist', null, 'NAMESPACE_NOT_FOUND'],
+    ['is ignored', { 'openservicemesh.io/ignore': 'false' }, 'NAMESPACE_IGNORED'],
+    ['belongs to another mesh', { [MONITORED]: 'blue' }, 'NAMESPACE_OWNED_BY_OTHER_MESH'],
+    // osm-edge's injector webhook selects `control-plane DoesNotExist`, `name NotIn [<osm namespace>]`
+    // (pkg/injector/webhook.go).
+    ['is skipped by the injector (control-plane label)', { 'control-plane': 'x' }, 'NAMESPACE_NOT_INJECTABLE'],
+    ['is skipped by the injector (name=<osm namespace>)', { name: 'osm-system' }, 'NAMESPACE_NOT_INJECTABLE'],
+  ];
+
+  it.each(cases)('a namespace that %s: 422 before anything is stored; the worker refuses it the same', async (
+    _what, labels, code,
+  ) => {
+    const ns = uniqueName('early');
+    if (labels) await createNamespace(s.emulator, ns, labels);
+    const field = 'namespace';
+    const writes = writesTo(s.emulator);
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(r.status, JSON.stringify(r.body)).toBe(422);
+    expect(r.body.error).toMatchObject({ code, fields: [{ field }] });
+    if (code === 'NAMESPACE_NOT_INJECTABLE') expect(r.body.error.hint).toMatch(/kubectl label namespace/);
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    const g = await gql(s.url, mutation, { i: { namespace: ns } });
+    expect(g.errors[0].extensions).toMatchObject({ code });
+    expect(await stored(ns)).toEqual([]);
+    expect(writesTo(s.emulator)).toBe(writes);
+
+    // Without the request-time read, the worker's own check stops it at the same rule, writing nothing.
+    const accepted = await http(lazy.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(accepted.status).toBe(202);
+    const done = await waitForStatus(lazy.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
+    expect(writesTo(s.emulator)).toBe(writes);
+  });
+
+  it('refuses offboarding a namespace that does not exist or belongs to another mesh', async () => {
+    const missing = await http(s.url, 'POST', '/v1/offboardings', { namespace: uniqueName('gone') });
+    expect(missing.body.error).toMatchObject({ code: 'NAMESPACE_NOT_FOUND', fields: [{ field: 'namespace' }] });
+    const ns = uniqueName('blue');
+    await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
+    const other = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+    expect(other.status).toBe(422);
+    expect(other.body.error).toMatchObject({ code: 'NAMESPACE_OWNED_BY_OTHER_MESH', fields: [{ field: 'meshName' }] });
+    expect((await namespaceMeta(s.emulator, ns)).labels[MONITORED]).toBe('blue');
+    // The right mesh passes this check (mesh "blue" has no control plane here, which the worker does not need).
+    const right = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, meshName: 'blue', dryRun: true });
+    expect(right.status).toBe(202);
+  });
+
+  it('refuses restart.deployments naming a Deployment that does not exist, naming the field', async () => {
+    const ns = uniqueName('sel');
+    seedAppNamespace(s.emulator.store, ns, { deployments: 2 });
+    await s.emulator.idle();
+    const body = { namespace: ns, restart: { mode: 'selected', deployments: ['app-1', 'nope'] } };
+    const r = await http(s.url, 'POST', '/v1/onboardings', body);
+    expect(r.status).toBe(422);
+    expect(r.body.error).toMatchObject({ code: 'DEPLOYMENT_NOT_FOUND', fields: [{ field: 'restart.deployments' }] });
+    expect(r.body.error.message).toContain('nope');
+    expect(await stored(ns)).toEqual([]);
+    const restart = { mode: 'selected', deployments: ['app-0', 'app-1'] };
+    const ok = await http(s.url, 'POST', '/v1/onboardings', { ...body, restart });
+    expect(ok.status).toBe(202);
+    expect((await waitForStatus(s.url, ok.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+  });
+
+  it('a plan of an unknown namespace is refused the same way, not stored', async () => {
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: uniqueName('nowhere') });
+    expect(plan.status).toBe(422);
+    expect(plan.body.error.code).toBe('NAMESPACE_NOT_FOUND');
+    const dry = await http(s.url, 'POST', '/v1/onboardings', { namespace: uniqueName('nowhere'), dryRun: true });
+    expect(dry.body.error.code).toBe('NAMESPACE_NOT_FOUND');
+  });
+
+  it('a batch is all or nothing: one refused target refuses the batch, naming it', async () => {
+    const good = uniqueName('b-ok');
+    await createNamespace(s.emulator, good);
+    const taken = uniqueName('b-taken');
+    await createNamespace(s.emulator, taken, { [MONITORED]: 'blue' });
+    const missing = uniqueName('b-missing');
+    const r = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: [{ namespace: good }, { namespace: taken }, { namespace: missing }],
+    });
+    expect(r.status).toBe(422);
+    expect(r.body.error.fields).toEqual([
+      { field: 'targets.1.namespace', message: expect.stringContaining('(NAMESPACE_OWNED_BY_OTHER_MESH)') },
+      { field: 'targets.2.namespace', message: expect.stringContaining('(NAMESPACE_NOT_FOUND)') },
+    ]);
+    for (const ns of [good, taken, missing]) expect(await stored(ns)).toEqual([]);
+  });
+
+  it('a refusal never rests on a stale cached read: a namespace fixed right after a refusal is accepted', async () => {
+    const ns = uniqueName('late');
+    const onboard = () => http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect((await onboard()).body.error.code).toBe('NAMESPACE_NOT_FOUND');
+    await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
+    expect((await onboard()).body.error.code).toBe('NAMESPACE_OWNED_BY_OTHER_MESH');
+    // The label goes (someone offboarded it from mesh blue): accepted at once, although "blue" was read a moment ago.
+    s.emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, 'json', [
+      { op: 'remove', path: `/metadata/labels/${MONITORED.replace('/', '~1')}` },
+    ]);
+    const r = await onboard();
+    expect(r.status).toBe(202);
+    expect((await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+  });
+
+  it('repeated requests for one target share a cached read (bounded work per request)', async () => {
+    const ns = uniqueName('cached');
+    await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
+    s.emulator.requests.clear();
+    // Offboarding from the right mesh, dry runs: each is accepted after a read of the namespace.
+    for (let i = 0; i < 5; i++) {
+      const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, meshName: 'blue', dryRun: true });
+      expect(r.status).toBe(202);
+      await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, {});
+    }
+    // The planner reads the namespace for each dry run; the API's own check read it once for all five.
+    const reads = (e: { verb: string; resource?: string; name?: string }) =>
+      e.verb === 'get' && e.resource === 'namespaces' && e.name === ns;
+    const gets = s.emulator.requests.all().filter(reads);
+    expect(gets.length).toBe(5 + 1);
+  });
+
+  it('accepts when the cluster does not answer within PRECHECK_TIMEOUT_MS, and the worker decides', async () => {
+    const quick = await startStack({ emulator: s.emulator, env: { PRECHECK_TIMEOUT_MS: '500' } });
+    const ns = uniqueName('slow');
+    const fault = s.emulator.faults.add({ verb: 'get', resource: 'namespaces', name: ns, latencyMs: 5000, times: 1 });
+    try {
+      const started = Date.now();
+      const r = await http(quick.url, 'POST', '/v1/onboardings', { namespace: ns }); // it does not exist
+      expect(Date.now() - started).toBeLessThan(4500); // the deadline, not the 5 s answer
+      expect(r.status).toBe(202);
+      const done = await waitForStatus(quick.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+      expect(done).toMatchObject({ status: 'FAILED', errorCode: 'NAMESPACE_NOT_FOUND' });
+    } finally {
+      s.emulator.faults.remove(fault);
+      await quick.close();
+    }
+  });
+});
