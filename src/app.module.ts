@@ -28,6 +28,7 @@ import { DocsController } from './docs/docs.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { NamespaceStatusModule } from './namespaces/namespace-status.module.js';
 import { AuditExportModule } from './audit/audit-export.module.js';
+import { SlackModule } from './integrations/slack/slack.module.js';
 
 const REPORT = {
   propagateOnRejection: false,
@@ -71,7 +72,7 @@ export class AppModule {
         ObservabilityModule,
         OnboardingModule.register({ api, worker }),
         WebhooksModule.register({ api, worker }),
-        ...(api ? [NamespaceStatusModule, AuditExportModule] : []),
+        ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
         ...(api
           ? [
               AuthModule,
