@@ -13,7 +13,14 @@ import { ErrorBodySchema, SlackInteractionAnswerSchema } from '../../src/docs/re
 const SIGNING_SECRET = `slack-signing-${randomBytes(16).toString('hex')}`;
 const p = `sl${randomBytes(3).toString('hex')}`;
 // Slack user ids of the test's people; APPROVER and SELF are mapped to API tokens by name, CAROL in full.
-const U = { approver: 'U0APPROVER', self: 'U0SELF', carol: 'U0CAROL', stranger: 'U0STRANGER', noMesh: 'U0NOMESH' };
+const U = {
+  approver: 'U0APPROVER',
+  self: 'U0SELF',
+  carol: 'U0CAROL',
+  stranger: 'U0STRANGER',
+  noMesh: 'U0NOMESH',
+  revoked: 'U0REVOKED',
+};
 
 interface Received {
   path: string;
@@ -97,7 +104,7 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
   let second: INestApplication | undefined;
   let secondUrl: string;
   let rx: Awaited<ReturnType<typeof startReceiver>>;
-  const tokens = {} as Record<'requester' | 'approver' | 'noMesh', string>;
+  const tokens = {} as Record<'requester' | 'approver' | 'noMesh' | 'revoked', string>;
   const as = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
@@ -111,6 +118,7 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
         [U.approver]: `token:${p}-approver`,
         [U.self]: `token:${p}-requester`,
         [U.noMesh]: `token:${p}-nomesh`,
+        [U.revoked]: `token:${p}-revoked`,
         [U.carol]: { id: 'oidc:carol', roles: ['approver'], scopes: ['emulator/elsewhere-*'] },
       }),
     };
@@ -125,10 +133,12 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
       ['requester', ['requester', 'approver'], [`emulator/${p}-*`]],
       ['approver', ['approver'], [`emulator/${p}-*`, 'emulator/mesh:osm']],
       ['noMesh', ['approver'], [`emulator/${p}-*`]],
+      ['revoked', ['approver'], [`emulator/${p}-*`]],
     ] as const) {
       const r = await http(s.url, 'POST', '/v1/tokens', { name: `${p}-${key.toLowerCase()}`, roles, scopes });
       expect(r.status).toBe(201);
       tokens[key] = r.body.token;
+      if (key === 'revoked') expect((await http(s.url, 'DELETE', `/v1/tokens/${r.body.record.id}`)).status).toBe(200);
     }
     const hook = await http(
       s.url,
@@ -267,6 +277,11 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     // Replayed to the other API instance: refused as a replay before anything else.
     const replay = await interact(secondUrl, strangerBody, strangerHeaders);
     expect([replay.status, code(replay)]).toEqual([401, 'SLACK_REQUEST_REPLAYED']);
+
+    // Mapped to a token that has since been revoked: it maps no one any more.
+    const revoked = await interact(s.url, formBody(press(U.revoked, approve)));
+    expect([revoked.status, code(revoked)]).toEqual([403, 'SLACK_USER_NOT_MAPPED']);
+    expect(revoked.body.error.message).toContain('revoked, expired or unknown');
 
     // Mapped to the requester's own token: the usual rule holds.
     const self = await interact(s.url, formBody(press(U.self, approve)));
