@@ -3,7 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../src/config/config.js';
 import { DomainError } from '../../src/common/domain-error.js';
-import { checkSlackHeaders, slackSignature, verifySlackSignature } from '../../src/integrations/slack/slack-signature.js';
+import {
+  checkSlackHeaders,
+  slackSignature,
+  verifySlackSignature,
+} from '../../src/integrations/slack/slack-signature.js';
 import { escapeMrkdwn, slackMessage, SlackMessageRequest } from '../../src/integrations/slack/slack-message.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -33,10 +37,11 @@ describe('Slack request signatures', () => {
   });
 
   it('refuses another secret, body or timestamp, and malformed signatures', () => {
-    expect(codeOf(() => verifySlackSignature(`${secret}x`, timestamp, documented, body))).toBe('SLACK_SIGNATURE_INVALID');
-    const other = Buffer.concat([body, Buffer.from('&x=1')]);
-    expect(codeOf(() => verifySlackSignature(secret, timestamp, documented, other))).toBe('SLACK_SIGNATURE_INVALID');
-    expect(codeOf(() => verifySlackSignature(secret, '1531420619', documented, body))).toBe('SLACK_SIGNATURE_INVALID');
+    const verify = (s: string, ts: string, sig: string, b: Buffer) => codeOf(() => verifySlackSignature(s, ts, sig, b));
+    expect(verify(`${secret}x`, timestamp, documented, body)).toBe('SLACK_SIGNATURE_INVALID');
+    const longer = Buffer.concat([body, Buffer.from('&x=1')]);
+    expect(verify(secret, timestamp, documented, longer)).toBe('SLACK_SIGNATURE_INVALID');
+    expect(verify(secret, '1531420619', documented, body)).toBe('SLACK_SIGNATURE_INVALID');
     for (const bad of ['', 'v0=', documented.toUpperCase(), documented.slice(0, -2), `v1=${documented.slice(3)}`]) {
       expect(codeOf(() => verifySlackSignature(secret, timestamp, bad, body)), bad).toBe('SLACK_SIGNATURE_INVALID');
     }
@@ -44,18 +49,21 @@ describe('Slack request signatures', () => {
 
   it('needs both headers and a timestamp within 5 minutes either way', () => {
     const now = 1_531_420_618;
+    const both = { timestamp, signature: documented };
     expect(codeOf(() => checkSlackHeaders({ timestamp }, now))).toBe('SLACK_SIGNATURE_MISSING');
     expect(codeOf(() => checkSlackHeaders({ signature: documented }, now))).toBe('SLACK_SIGNATURE_MISSING');
-    expect(checkSlackHeaders({ timestamp, signature: documented }, now + 300)).toEqual({ timestamp, signature: documented });
-    expect(codeOf(() => checkSlackHeaders({ timestamp, signature: documented }, now + 301))).toBe('SLACK_REQUEST_STALE');
-    expect(codeOf(() => checkSlackHeaders({ timestamp, signature: documented }, now - 301))).toBe('SLACK_REQUEST_STALE');
-    expect(codeOf(() => checkSlackHeaders({ timestamp: '1e9', signature: documented }, now))).toBe('SLACK_REQUEST_STALE');
+    expect(checkSlackHeaders(both, now + 300)).toEqual(both);
+    expect(checkSlackHeaders(both, now - 300)).toEqual(both);
+    expect(codeOf(() => checkSlackHeaders(both, now + 301))).toBe('SLACK_REQUEST_STALE');
+    expect(codeOf(() => checkSlackHeaders(both, now - 301))).toBe('SLACK_REQUEST_STALE');
+    expect(codeOf(() => checkSlackHeaders({ ...both, timestamp: '1e9' }, now))).toBe('SLACK_REQUEST_STALE');
   });
 });
 
 describe('Slack settings', () => {
   it('parses SLACK_USER_MAP in both forms, PUBLIC_BASE_URL without its trailing slash', () => {
-    const users = { U0A: 'token:alice', W0B: { id: 'oidc:bob', roles: ['approver'], scopes: ['prod/*', 'prod/mesh:osm'] } };
+    const bob = { id: 'oidc:bob', roles: ['approver'], scopes: ['prod/*', 'prod/mesh:osm'] };
+    const users = { U0A: 'token:alice', W0B: bob };
     const c = loadConfig({
       SLACK_SIGNING_SECRET: 's'.repeat(32),
       SLACK_USER_MAP: JSON.stringify(users),
