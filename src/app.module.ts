@@ -28,6 +28,7 @@ import { graphqlValidationRules } from './graphql/validation-rules.js';
 import { graphiqlPlugin } from './graphql/graphiql.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
+import { SlackModule } from './integrations/slack/slack.module.js';
 
 @Module({})
 export class AppModule {
@@ -66,7 +67,7 @@ export class AppModule {
         ObservabilityModule,
         OnboardingModule.register({ api, worker }),
         WebhooksModule.register({ api, worker }),
-        ...(api ? [NamespaceStatusModule, AuditExportModule] : []),
+        ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
         ...(api
           ? [
               AuthModule,

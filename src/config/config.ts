@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
 import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval-policy.js';
+import { SlackUserMapSchema, type SlackUserMap } from '../integrations/slack/slack-users.js';
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -125,6 +126,23 @@ const EnvSchema = z.object({
   WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  // Where people reach this service (links in Slack messages); unset = messages name the request id only.
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // Slack interactivity (approve/reject buttons): the app's signing secret, and who each Slack user
+  // is here (src/integrations/slack/slack-users.ts). Unset secret = the interactions route answers 503.
+  SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  SLACK_USER_MAP: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON, e.g. {"U0123ABCD":"token:alice"}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(SlackUserMapSchema)
+    .optional(),
   // Tracing (OpenTelemetry, the standard variable names). Off unless an OTLP endpoint is set or
   // OTEL_TRACES_EXPORTER=console. OTEL_EXPORTER_OTLP_HEADERS (e.g. an API key) is read by the exporter itself.
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
@@ -196,6 +214,13 @@ export interface AppConfig {
     backoffMs: number;
     timeoutMs: number;
     allowPrivateTargets: boolean;
+  };
+  /** Base URL of links to this service in outgoing messages (no trailing slash). */
+  publicBaseUrl?: string;
+  slack: {
+    /** Sensitive: never logged. Undefined = Slack interactions are refused (SLACK_NOT_CONFIGURED). */
+    signingSecret?: string;
+    users: SlackUserMap;
   };
   auth: {
     mode: 'token' | 'none';
@@ -288,6 +313,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS,
     },
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    slack: { signingSecret: e.SLACK_SIGNING_SECRET, users: e.SLACK_USER_MAP ?? {} },
     auth: {
       mode: e.AUTH_MODE,
       adminToken: e.OSM_ONBOARDING_ADMIN_TOKEN,

@@ -56,6 +56,13 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
   NOTHING_TO_REAPPLY: "the namespace's last successful request is not an onboarding (or there is none)",
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
+  SLACK_SIGNATURE_MISSING: 'a Slack interaction without `X-Slack-Signature` or `X-Slack-Request-Timestamp`',
+  SLACK_SIGNATURE_INVALID: '`X-Slack-Signature` is not the HMAC of the timestamp and body with the signing secret',
+  SLACK_REQUEST_STALE: '`X-Slack-Request-Timestamp` is more than 5 minutes from now',
+  SLACK_REQUEST_REPLAYED: 'this signed Slack request was already received (a replay)',
+  SLACK_USER_NOT_MAPPED:
+    'the Slack user has no identity in SLACK_USER_MAP, or is mapped to a revoked, expired or unknown token',
+  SLACK_NOT_CONFIGURED: 'Slack interactions are not configured on this server (SLACK_SIGNING_SECRET)',
   BATCH_NOT_FOUND: 'unknown batch id',
   RATE_LIMITED:
     'too many calls from this caller, or too many failed authentications from this address; retry after ' +

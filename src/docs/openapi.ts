@@ -9,6 +9,7 @@ import { ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onboarding.input.js';
 import { CancelSchema, ListQuery } from '../onboarding/api/onboarding.controller.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
+import { SlackInteractionFormSchema } from '../integrations/slack/slack-interactions.service.js';
 import { NamespaceStatusQuery } from '../namespaces/namespace-status.service.js';
 import { ReapplySchema } from '../namespaces/reapply.service.js';
 import { AuditExportQuery } from '../audit/audit-export.service.js';
@@ -32,6 +33,7 @@ export const REQUEST_BODIES = {
   BatchInput: BatchInputSchema,
   CreateWebhookInput: CreateWebhookSchema,
   ReapplyInput: ReapplySchema.describe('`restart` (as in OnboardingInput) replaces the stored restart options'),
+  SlackInteractionForm: SlackInteractionFormSchema,
   BatchOperationInput: z.union([ApproveSchema, RejectSchema, CancelSchema]).describe('approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body'),
 } satisfies Record<string, z.ZodType>;
 
@@ -64,6 +66,7 @@ export const RESPONSE_BODIES = {
   WebhookDelivery: R.WebhookDeliverySchema,
   WebhookDeliveryPage: R.WebhookDeliveryPageSchema,
   NamespaceStatusPage: R.NamespaceStatusPageSchema,
+  SlackInteractionAnswer: R.SlackInteractionAnswerSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** Query parameters without a named schema in the controllers. */
@@ -74,20 +77,32 @@ const EventsQuery = z.strictObject({
 type BodyName = keyof typeof REQUEST_BODIES;
 type ResponseName = keyof typeof RESPONSE_BODIES;
 type Media = 'json' | 'sse' | 'html' | 'text' | 'asset' | 'export';
-type Header = 'Idempotency-Key' | 'Last-Event-ID';
+type Header = 'Idempotency-Key' | 'Last-Event-ID' | 'X-Slack-Signature' | 'X-Slack-Request-Timestamp';
 
 export interface RouteDoc {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI form: `/v1/onboardings/{id}`. */
   path: string;
   operationId: string;
-  tag: 'onboarding' | 'approvals' | 'batches' | 'namespaces' | 'webhooks' | 'audit' | 'tokens' | 'operations' | 'docs';
+  tag:
+    | 'onboarding'
+    | 'approvals'
+    | 'batches'
+    | 'namespaces'
+    | 'webhooks'
+    | 'integrations'
+    | 'audit'
+    | 'tokens'
+    | 'operations'
+    | 'docs';
   summary: string;
   description?: string;
   /** Roles that may call it (admin always may), or `public` (no credentials). */
   auth: Role[] | 'public';
   body?: BodyName;
   bodyRequired?: boolean;
+  /** How the body is encoded: JSON (default) or an HTML form (Slack's interactions). */
+  bodyMedia?: 'json' | 'form';
   /** A realistic request body for the docs page (its generated examples are random). */
   example?: Record<string, unknown>;
   query?: z.ZodObject;
@@ -405,13 +420,41 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Subscribe a URL to events (chatops)',
     description:
       'Deliveries are signed with HMAC-SHA256 over `<timestamp>.<body>` (the timestamp and signature are in the headers), retried with backoff, ' +
-      "and limited to the creator's scopes. Without `secret`, one is generated and returned once.",
+      "and limited to the creator's scopes. Without `secret`, one is generated and returned once. " +
+      'With `format: "slack"` each delivery is a Slack incoming-webhook message (Block Kit) with Approve/Reject ' +
+      'buttons while the request waits for approval (see `POST /v1/integrations/slack/interactions`).',
     auth: ['requester'],
     body: 'CreateWebhookInput',
     bodyRequired: true,
     example: { url: 'https://chat.example.com/hooks/osm', eventTypes: ['request.succeeded', 'request.failed'], description: 'team-a channel' },
     responses: { 201: { description: 'the subscription (and a generated secret)', schema: 'WebhookCreated' } },
     errors: ['VALIDATION_FAILED', 'WEBHOOKS_NOT_CONFIGURED'],
+  },
+  {
+    method: 'post',
+    path: '/v1/integrations/slack/interactions',
+    operationId: 'slackInteraction',
+    tag: 'integrations',
+    summary: "Slack's interactivity request URL: Approve/Reject button presses",
+    description:
+      'Called by Slack, not with a bearer token: the request must carry Slack\'s signature (`X-Slack-Signature: ' +
+      'v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` ' +
+      'within 5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity ' +
+      'SLACK_USER_MAP gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject ' +
+      'gives the reason "rejected in Slack by slack:<user>"). Presses of other buttons and other interaction ' +
+      'types are answered 200 and ignored.',
+    auth: 'public',
+    body: 'SlackInteractionForm',
+    bodyRequired: true,
+    bodyMedia: 'form',
+    headers: ['X-Slack-Signature', 'X-Slack-Request-Timestamp'],
+    responses: {
+      200: { description: 'the decision was taken (or the press was not ours)', schema: 'SlackInteractionAnswer' },
+    },
+    errors: ['SLACK_SIGNATURE_MISSING', 'SLACK_SIGNATURE_INVALID', 'SLACK_REQUEST_STALE', 'SLACK_REQUEST_REPLAYED',
+      'SLACK_USER_NOT_MAPPED', 'SLACK_NOT_CONFIGURED', 'VALIDATION_FAILED', 'FORBIDDEN', 'REQUEST_NOT_FOUND',
+      'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED', 'MESH_GRANT_REQUIRED',
+      'DEPENDENCY_UNAVAILABLE'],
   },
   {
     method: 'get',
@@ -592,6 +635,20 @@ const HEADER_PARAMS: Record<Header, Record<string, unknown>> = {
     description: 'resume after this cursor (sent by EventSource clients on reconnect)',
     schema: { type: 'integer', minimum: 0 },
   },
+  'X-Slack-Signature': {
+    name: 'X-Slack-Signature',
+    in: 'header',
+    required: true,
+    description: '`v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>` with the Slack app\'s signing secret',
+    schema: { type: 'string', pattern: '^v0=[0-9a-f]{64}$' },
+  },
+  'X-Slack-Request-Timestamp': {
+    name: 'X-Slack-Request-Timestamp',
+    in: 'header',
+    required: true,
+    description: 'Unix seconds when Slack sent the request; refused more than 5 minutes from now',
+    schema: { type: 'string', pattern: '^\\d+$' },
+  },
 };
 
 /** Descriptions of the request fields; the types and limits come from the zod schemas. */
@@ -620,6 +677,9 @@ const FIELD_DOCS: Partial<Record<BodyName, Record<string, string>>> = {
     restart: 'restart deployments so pods lose their sidecars',
     deleteOwnedPolicies: 'delete the SMI objects and Egress policies osm-onboarding created',
     removeApiServerExclusion: "remove the API server's IP from the mesh's outbound exclusion list",
+  },
+  CreateWebhookInput: {
+    format: '`json` (default): our signed event document; `slack`: a Slack incoming-webhook message (Block Kit)',
   },
   CreateTokenInput: {
     name: 'unique token name; the actor becomes `token:<name>`',
@@ -786,7 +846,17 @@ function operation(route: RouteDoc): Json {
     ...(route.auth === 'public' ? { security: [] } : {}),
     ...(parameters.length ? { parameters } : {}),
     ...(route.body
-      ? { requestBody: { required: route.bodyRequired ?? false, content: { 'application/json': { schema: ref(route.body), ...(route.example ? { example: route.example } : {}) } } } }
+      ? {
+          requestBody: {
+            required: route.bodyRequired ?? false,
+            content: {
+              [route.bodyMedia === 'form' ? 'application/x-www-form-urlencoded' : 'application/json']: {
+                schema: ref(route.body),
+                ...(route.example ? { example: route.example } : {}),
+              },
+            },
+          },
+        }
       : {}),
     responses,
     'x-error-codes': codes,
@@ -816,6 +886,7 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES): OpenApiDocume
       { name: 'batches', description: 'several namespaces handled as a whole' },
       { name: 'namespaces', description: 'live namespace status per cluster; re-applying an onboarding' },
       { name: 'webhooks', description: 'signed event deliveries for chatops' },
+      { name: 'integrations', description: 'callbacks from chat platforms (Slack)' },
       { name: 'audit', description: 'audit export' },
       { name: 'tokens', description: 'API tokens (admin)' },
       { name: 'operations', description: 'health, readiness, metrics' },

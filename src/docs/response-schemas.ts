@@ -268,6 +268,7 @@ export const WebhookSchema = z.strictObject({
   url: z.string(),
   eventTypes: z.array(z.string()).describe('event types or patterns: request.succeeded, request.*, *'),
   description: z.string().nullable(),
+  format: z.enum(['json', 'slack']).describe('json: our event document; slack: a Slack incoming-webhook message'),
   owner: z.string().describe('the actor that created it; deliveries are limited to its scopes'),
   scopes: z.array(z.string()),
   createdAt: timestamp,
@@ -303,6 +304,13 @@ export const WebhookDeliverySchema = z.strictObject({
 export const WebhookDeliveryPageSchema = z.strictObject({
   items: z.array(WebhookDeliverySchema),
   pageInfo: z.strictObject({ hasNextPage: z.boolean(), endCursor: z.string().nullable() }),
+});
+
+// Slack interactions (src/integrations/slack/slack-interactions.service.ts: SlackInteractionAnswer).
+export const SlackInteractionAnswerSchema = z.strictObject({
+  text: z.string().describe('a short line for the person who pressed the button'),
+  requestId: z.uuid().nullable().describe('the request decided on; null when the press was not ours'),
+  status: RequestStatusSchema.nullable().describe('its status after the decision'),
 });
 
 // Namespace status (src/namespaces/namespace-status.service.ts).

@@ -19,6 +19,7 @@ import { postJson } from './webhook-http.js';
 import { eventTypeMatches } from './webhook.input.js';
 import { summarize, SummaryRequest } from './webhook-summary.js';
 import { targetProblem } from './webhook-target.js';
+import { slackMessage, type SlackMessage } from '../integrations/slack/slack-message.js';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 
@@ -108,26 +109,49 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     if (wanted.length === 0) return 0;
     const request = await this.prisma.onboardingRequest.findUnique({
       where: { id: event.requestId },
-      select: { kind: true, cluster: true, namespace: true, meshName: true, errorCode: true, steps: { select: { name: true, status: true, result: true }, orderBy: { position: 'asc' } } },
+      select: {
+        id: true,
+        kind: true,
+        cluster: true,
+        namespace: true,
+        meshName: true,
+        errorCode: true,
+        status: true,
+        approvalsRequired: true,
+        approvalsGiven: true,
+        steps: { select: { name: true, status: true, result: true }, orderBy: { position: 'asc' } },
+      },
     });
     if (!request) return 0;
+    const summary = summarize(event, request as SummaryRequest);
     const rows: Prisma.WebhookDeliveryCreateManyInput[] = [];
     for (const s of wanted) {
       const owner = await this.owner(s);
       if (!owner || !inScope(owner, request.cluster, request.namespace)) continue;
       const id = randomUUID();
-      const payload: WebhookPayload = {
+      const payload: WebhookPayload | SlackMessage =
+        s.format === 'slack'
+          ? // The request as it stands now: buttons only while it still waits for approval.
+            slackMessage(request, summary, this.config.publicBaseUrl)
+          : {
+              id,
+              type: event.type,
+              requestId: event.requestId,
+              cluster: request.cluster,
+              namespace: request.namespace,
+              cursor: event.cursor,
+              at: event.at,
+              data: event.data,
+              summary,
+            };
+      rows.push({
         id,
-        type: event.type,
+        subscriptionId: s.id,
         requestId: event.requestId,
-        cluster: request.cluster,
-        namespace: request.namespace,
         cursor: event.cursor,
-        at: event.at,
-        data: event.data,
-        summary: summarize(event, request as SummaryRequest),
-      };
-      rows.push({ id, subscriptionId: s.id, requestId: event.requestId, cursor: event.cursor, eventType: event.type, payload: payload as unknown as Prisma.InputJsonValue });
+        eventType: event.type,
+        payload: payload as unknown as Prisma.InputJsonValue,
+      });
     }
     if (rows.length === 0) return 0;
     const created = await this.prisma.webhookDelivery.createManyAndReturn({ data: rows, skipDuplicates: true, select: { id: true } });
@@ -205,6 +229,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     } else {
       const body = JSON.stringify(d.payload);
       const timestamp = Math.floor(Date.now() / 1000).toString();
+      // Slack-format deliveries are signed too: Slack ignores the headers, a relay in front of it can verify them.
       outcome = await postJson(
         d.subscription.url,
         body,

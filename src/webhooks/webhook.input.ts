@@ -3,6 +3,8 @@ import { z } from 'zod';
 // `request.succeeded`, `step.failed`, `request.*` (every request event), or `*` (everything).
 export const EVENT_TYPE_PATTERN = /^(\*|[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*(\.\*)?)$/;
 
+export const WEBHOOK_FORMATS = ['json', 'slack'] as const;
+
 export const CreateWebhookSchema = z.strictObject({
   url: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(2048, 'must be no more than 2048 characters'),
   eventTypes: z
@@ -13,6 +15,8 @@ export const CreateWebhookSchema = z.strictObject({
     .max(20, 'at most 20 event types'),
   secret: z.string({ error: 'must be a string' }).min(16, 'must be at least 16 characters').max(256, 'must be no more than 256 characters').optional(),
   description: z.string({ error: 'must be a string' }).max(200, 'must be no more than 200 characters').optional(),
+  // `slack`: each delivery is a Slack incoming-webhook message (Block Kit) instead of our JSON event.
+  format: z.enum(WEBHOOK_FORMATS, { error: `must be one of ${WEBHOOK_FORMATS.join(', ')}` }).default('json'),
 });
 
 export type CreateWebhook = z.infer<typeof CreateWebhookSchema>;

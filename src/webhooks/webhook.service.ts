@@ -25,6 +25,7 @@ export function presentWebhook(s: WebhookSubscription) {
     url: s.url,
     eventTypes: s.eventTypes,
     description: s.description,
+    format: s.format,
     owner: s.ownerId,
     scopes: s.ownerScopes,
     createdAt: s.createdAt.toISOString(),
@@ -104,6 +105,7 @@ export class WebhookService {
           eventTypes: [...new Set(i.eventTypes)],
           secretCiphertext: this.box!.seal(secret),
           description: i.description ?? null,
+          format: i.format,
         },
       });
       // The URL's path and query may themselves be credentials (chat incoming-webhook URLs): only the host is audited.
@@ -111,7 +113,13 @@ export class WebhookService {
         actor: actor.id,
         action: 'webhook.created',
         target: `webhooks/${created.id}`,
-        data: { id: created.id, host: new URL(i.url).host, eventTypes: created.eventTypes, scopes: created.ownerScopes },
+        data: {
+          id: created.id,
+          host: new URL(i.url).host,
+          eventTypes: created.eventTypes,
+          scopes: created.ownerScopes,
+          format: created.format,
+        },
       });
       return created;
     });

@@ -4,10 +4,14 @@ import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { PageInfo } from '../onboarding/api/graphql.models.js';
 import { withArgNames } from '../common/graphql-args.js';
-import { WebhookDeliveryStatus } from '../generated/prisma/enums.js';
+import { WebhookDeliveryStatus, WebhookFormat } from '../generated/prisma/enums.js';
 import { WebhookService } from './webhook.service.js';
 
 registerEnumType(WebhookDeliveryStatus, { name: 'WebhookDeliveryStatus' });
+registerEnumType(WebhookFormat, {
+  name: 'WebhookFormat',
+  description: 'json: our event document (signed); slack: a Slack incoming-webhook message (Block Kit)',
+});
 
 @InputType()
 export class CreateWebhookInput {
@@ -15,6 +19,8 @@ export class CreateWebhookInput {
   @Field(() => [String], { description: 'event types (request.succeeded), prefixes (request.*) or *' }) eventTypes!: string[];
   @Field({ nullable: true, description: 'signing secret (16+ characters); omitted = generated and returned once' }) secret?: string;
   @Field({ nullable: true }) description?: string;
+  @Field(() => WebhookFormat, { nullable: true, description: 'what each delivery carries; default json' })
+  format?: WebhookFormat;
 }
 
 @ObjectType('Webhook', { description: 'A webhook subscription; its secret is never returned.' })
@@ -23,6 +29,7 @@ export class WebhookModel {
   @Field() url!: string;
   @Field(() => [String]) eventTypes!: string[];
   @Field(() => String, { nullable: true }) description!: string | null;
+  @Field(() => WebhookFormat) format!: WebhookFormat;
   @Field({ description: 'the actor that registered it' }) owner!: string;
   @Field(() => [String], { description: "the owner's scopes: only events of requests inside them are delivered" }) scopes!: string[];
   @Field() createdAt!: string;
