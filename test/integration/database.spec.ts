@@ -55,8 +55,13 @@ describe('database (real Postgres)', () => {
 
   it('allows one active request per (cluster, namespace), enforced by a partial unique index', async () => {
     const ns = `active-${Date.now()}`;
-    await newRequest(ns, 'RUNNING');
+    // New rows start QUEUED (the lifecycle trigger refuses any other first status but PLANNED/PENDING_APPROVAL).
+    const running = await newRequest(ns, 'QUEUED');
+    await db.query(`UPDATE onboarding_request SET status = 'RUNNING' WHERE id = $1`, [running]);
     await expect(newRequest(ns, 'QUEUED')).rejects.toThrow(/onboarding_request_active_target_key/);
-    await newRequest(ns, 'SUCCEEDED'); // finished requests do not count
+    await expect(newRequest(ns, 'RUNNING')).rejects.toThrow(/is not a transition of the request lifecycle/);
+    await newRequest(ns, 'PLANNED'); // a plan is not active
+    await db.query(`UPDATE onboarding_request SET status = 'SUCCEEDED' WHERE id = $1`, [running]);
+    await newRequest(ns, 'QUEUED'); // finished requests do not count
   });
 });
