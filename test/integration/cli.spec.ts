@@ -105,9 +105,9 @@ describe('the osm-onboarding CLI against a running service', () => {
 
   it('a failing request exits 1, and retry picks it up once the cause is fixed', async () => {
     const ns = uniqueName('cli-missing');
-    // Refused by the API before anything is stored: exit 1 with the code.
+    // Refused by the API before anything is stored (422): exit 2, as every refused input, with the code.
     const refused = await cli(['onboard', ns]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('NAMESPACE_NOT_FOUND');
     // Fails in the worker: the API server refuses the namespace patch once.
     seedAppNamespace(s.emulator.store, ns);
@@ -154,7 +154,7 @@ describe('the osm-onboarding CLI against a running service', () => {
   it('--restart takes only the API modes (a typo is exit 2 with the valid ones), names via --deployment', async () => {
     const typo = await cli(['onboard', 'team', '--restart', 'al']);
     expect(typo.code).toBe(2);
-    expect(typo.stderr).toContain("argument 'al' is invalid. Allowed choices are none, all, selected.");
+    expect(typo.stderr).toContain("argument 'al' is invalid. Allowed choices are none, needed, all, selected.");
     const list = await cli(['onboard', 'team', '--restart', 'web,api']);
     expect(list.code).toBe(2);
 
@@ -285,7 +285,7 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(blocked.code).toBe(1);
     expect(blocked.stdout).toContain('OSM_RESERVED_UID');
     const nowhere = await cli(['plan', uniqueName('cli-nowhere')]);
-    expect(nowhere.code).toBe(1);
+    expect(nowhere.code).toBe(2); // a 422 before any plan
     expect(nowhere.stderr).toContain('NAMESPACE_NOT_FOUND');
 
     const dry = await cli(['onboard', ns, '--dry-run']);
