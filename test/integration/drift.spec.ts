@@ -64,8 +64,9 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    // A requester scoped to this cluster: its webhook sees only this file's events.
-    token = await newToken(['requester'], [`${cluster}/*`]);
+    // A requester scoped to this cluster: its webhook sees only this file's events. It also holds the mesh
+    // grant: the API server exclusion test changes the MeshConfig (a mesh-wide change).
+    token = await newToken(['requester'], [`${cluster}/*`, `${cluster}/mesh:osm`]);
     const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
     const hook = await http(s.url, 'POST', '/v1/webhooks', { url, eventTypes: ['namespace.*'] }, as());
     expect(hook.status).toBe(201);
