@@ -103,14 +103,19 @@ export function approvalNeed(
       `changing mesh ${req.meshName} of ${req.cluster} as a whole (${changes.join(', ')}) needs a mesh grant ` +
         `(scope ${req.cluster}/mesh:${req.meshName} or the admin role)`,
       {
-        field: changes[0] === 'outbound-ip-range-exclusion-remove' ? 'removeApiServerExclusion' : meshWideField(changes[0]),
+        field:
+          changes[0] === 'outbound-ip-range-exclusion-remove' ? 'removeApiServerExclusion' : meshWideField(changes[0]),
         details: { changes: changes.map((c) => ({ change: c, description: MESH_WIDE_CHANGES[c] })) },
         hint: 'ask a mesh owner, or leave the mesh-wide settings out of the request',
       },
     );
   }
   if (meshWide.approvals >= need.approvals) {
-    return { ...need, approvals: meshWide.approvals, rule: need.rule ? `${need.rule}, ${MESH_WIDE_RULE}` : MESH_WIDE_RULE };
+    return {
+      ...need,
+      approvals: meshWide.approvals,
+      rule: need.rule ? `${need.rule}, ${MESH_WIDE_RULE}` : MESH_WIDE_RULE,
+    };
   }
   return { ...need, rule: `${need.rule}, ${MESH_WIDE_RULE}` };
 }

@@ -44,7 +44,11 @@ export class ApprovalService {
     assertScope(actor, request.cluster, request.namespace);
     if (request.status !== 'PENDING_APPROVAL') throw notPending(id, request.status);
     if (request.requestedBy === actor.id) {
-      throw new DomainError('SELF_APPROVAL_FORBIDDEN', 'a requester cannot approve or reject their own request (cancel it instead)', { field: 'id' });
+      throw new DomainError(
+        'SELF_APPROVAL_FORBIDDEN',
+        'a requester cannot approve or reject their own request (cancel it instead)',
+        { field: 'id' },
+      );
     }
     if (request.meshWideChanges.length > 0 && !hasMeshGrant(actor, request.cluster, request.meshName)) {
       throw new DomainError(

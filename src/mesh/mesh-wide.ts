@@ -5,11 +5,15 @@
 
 /** A mesh-wide change a request may make, named by what it does to MeshConfig. */
 export const MESH_WIDE_CHANGES = {
-  'permissive-mode-on': 'turns on spec.traffic.enablePermissiveTrafficPolicyMode: every namespace may talk to every other',
-  'permissive-mode-off': 'turns off spec.traffic.enablePermissiveTrafficPolicyMode: traffic needs SMI TrafficTargets everywhere',
-  'outbound-ip-range-exclusion-add': 'adds the API server to spec.traffic.outboundIPRangeExclusionList (every sidecar skips it)',
+  'permissive-mode-on':
+    'turns on spec.traffic.enablePermissiveTrafficPolicyMode: every namespace may talk to every other',
+  'permissive-mode-off':
+    'turns off spec.traffic.enablePermissiveTrafficPolicyMode: traffic needs SMI TrafficTargets everywhere',
+  'outbound-ip-range-exclusion-add':
+    'adds the API server to spec.traffic.outboundIPRangeExclusionList (every sidecar skips it)',
   'outbound-ip-range-exclusion-remove': 'removes the API server from spec.traffic.outboundIPRangeExclusionList',
-  'egress-policy-on': 'turns on spec.featureFlags.enableEgressPolicy: egress then needs Egress policies in every namespace',
+  'egress-policy-on':
+    'turns on spec.featureFlags.enableEgressPolicy: egress then needs Egress policies in every namespace',
 } as const;
 
 export type MeshWideChange = keyof typeof MESH_WIDE_CHANGES;
@@ -26,7 +30,8 @@ export function meshWideChanges(kind: 'ONBOARD' | 'OFFBOARD', o: MeshWideOptions
   const changes: MeshWideChange[] = [];
   if (kind === 'ONBOARD') {
     if (o.trafficPolicy?.mode === 'permissive') changes.push('permissive-mode-on');
-    if (o.trafficPolicy?.mode === 'smi' && o.trafficPolicy.switchMeshToSmi === true) changes.push('permissive-mode-off');
+    if (o.trafficPolicy?.mode === 'smi' && o.trafficPolicy.switchMeshToSmi === true)
+      changes.push('permissive-mode-off');
     if (o.apiServerAccess?.method === 'ip-exclusion') changes.push('outbound-ip-range-exclusion-add');
     if (o.apiServerAccess?.method === 'egress') changes.push('egress-policy-on');
   } else if (o.removeApiServerExclusion) {

@@ -15,7 +15,8 @@ import { namespaceMeta, writesTo } from '../support/kube.js';
 const STATUSES = ['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'];
 const POLICY = { rules: [{ name: 'two-person', namespaces: ['gov-*'], approvals: 2 }] };
 
-type Who = 'viewerIn' | 'viewerOut' | 'requesterIn' | 'requesterOut' | 'approverIn' | 'approverOut' | 'approver2' | 'admin';
+type Who =
+  'viewerIn' | 'viewerOut' | 'requesterIn' | 'requesterOut' | 'approverIn' | 'approverOut' | 'approver2' | 'admin';
 const TOKENS: Record<Exclude<Who, 'admin'>, { roles: string[]; scopes: string[] }> = {
   viewerIn: { roles: ['viewer'], scopes: ['emulator/gov-*'] },
   viewerOut: { roles: ['viewer'], scopes: ['emulator/other-*'] },
@@ -66,7 +67,10 @@ describe('request lifecycle', () => {
       for (const to of STATUSES) {
         if (from === to) continue;
         const { rows } = await db.query('SELECT onboarding_request_transition_allowed($1, $2) AS ok', [from, to]);
-        expect({ pair: `${from ?? ''}>${to}`, ok: rows[0].ok }).toEqual({ pair: `${from ?? ''}>${to}`, ok: allowed.has(`${from ?? ''}>${to}`) });
+        expect({ pair: `${from ?? ''}>${to}`, ok: rows[0].ok }).toEqual({
+          pair: `${from ?? ''}>${to}`,
+          ok: allowed.has(`${from ?? ''}>${to}`),
+        });
       }
     }
   });
@@ -96,10 +100,17 @@ describe('request lifecycle', () => {
     });
 
     // Once more over GraphQL, after one approval: the approval stays counted, the second is still needed.
-    expect((await op(id, 'approve', 'approverIn')).body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsGiven: 1 });
-    const q = (m: string) => gql(s.url, `mutation($id: ID!) { ${m}(id: $id) { status approvalsGiven } }`, { id }, as('requesterIn'));
+    expect((await op(id, 'approve', 'approverIn')).body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      approvalsGiven: 1,
+    });
+    const q = (m: string) =>
+      gql(s.url, `mutation($id: ID!) { ${m}(id: $id) { status approvalsGiven } }`, { id }, as('requesterIn'));
     expect((await q('cancelOnboardingRequest')).data.cancelOnboardingRequest.status).toBe('CANCELLED');
-    expect((await q('retryOnboardingRequest')).data.retryOnboardingRequest).toEqual({ status: 'PENDING_APPROVAL', approvalsGiven: 1 });
+    expect((await q('retryOnboardingRequest')).data.retryOnboardingRequest).toEqual({
+      status: 'PENDING_APPROVAL',
+      approvalsGiven: 1,
+    });
 
     await new Promise((r) => setTimeout(r, 300)); // give a wrongly queued job time to run
     expect(writesTo(s.emulator)).toBe(writes);
@@ -107,7 +118,9 @@ describe('request lifecycle', () => {
 
     expect((await op(id, 'approve', 'approver2')).body.status).toBe('QUEUED');
     expect((await waitForStatus(s.url, id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
-    const trail = (await http(s.url, 'GET', `/v1/onboardings/${id}/audit`)).body.items.map((e: { action: string }) => e.action);
+    const trail = (await http(s.url, 'GET', `/v1/onboardings/${id}/audit`)).body.items.map(
+      (e: { action: string }) => e.action,
+    );
     expect(trail.slice(0, 9)).toEqual([
       'request.created',
       'request.cancelled',
@@ -141,10 +154,15 @@ describe('request lifecycle', () => {
     const batch = await http(s.url, 'POST', '/v1/batches', { kind: 'ONBOARD', targets }, as('requesterIn'));
     expect(batch.status).toBe(202);
     const id = batch.body.id;
-    expect((await http(s.url, 'POST', `/v1/batches/${id}/cancel`, {}, as('requesterIn'))).body.batch.status).toBe('CANCELLED');
+    expect((await http(s.url, 'POST', `/v1/batches/${id}/cancel`, {}, as('requesterIn'))).body.batch.status).toBe(
+      'CANCELLED',
+    );
     const retried = await http(s.url, 'POST', `/v1/batches/${id}/retry`, {}, as('requesterIn'));
     expect(retried.body.results.map((r: { ok: boolean }) => r.ok)).toEqual([true, true]);
-    expect(retried.body.batch.requests.map((r: { status: string }) => r.status)).toEqual(['PENDING_APPROVAL', 'PENDING_APPROVAL']);
+    expect(retried.body.batch.requests.map((r: { status: string }) => r.status)).toEqual([
+      'PENDING_APPROVAL',
+      'PENDING_APPROVAL',
+    ]);
     const viaGraphql = await gql(
       s.url,
       `mutation($id: ID!) { batchOperation(id: $id, operation: "cancel") { batch { status } } }`,
@@ -163,7 +181,7 @@ describe('request lifecycle', () => {
     expect(writesTo(s.emulator)).toBe(writes);
   });
 
-  it('a job enqueued behind the lifecycle\'s back does not run an unapproved request', async () => {
+  it("a job enqueued behind the lifecycle's back does not run an unapproved request", async () => {
     const ns = await namespace();
     const writes = writesTo(s.emulator);
     const id = await create(ns);
@@ -188,7 +206,8 @@ describe('request lifecycle', () => {
     await expect(
       db.query(
         `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
-           approvals_required, updated_at) VALUES (gen_random_uuid(), 'ONBOARD', 'emulator', $1, 'osm', '{}', 'QUEUED', 'x', 1, now())`,
+           approvals_required, updated_at)
+         VALUES (gen_random_uuid(), 'ONBOARD', 'emulator', $1, 'osm', '{}', 'QUEUED', 'x', 1, now())`,
         [uniqueName('gov')],
       ),
     ).rejects.toThrow(/needs 1 approval\(s\), has 0/);
@@ -243,7 +262,12 @@ describe('request lifecycle', () => {
           const ok = res.status === 200 || res.status === 202;
           expect({ m: m.path, w, ok, to: res.body.status }).toEqual({ m: m.path, w, ok: true, to: OUTCOME[m.path] });
         } else {
-          expect({ m: m.path, w, status: res.status, code: res.body.error.code }).toEqual({ m: m.path, w, status: 403, code: 'FORBIDDEN' });
+          expect({ m: m.path, w, status: res.status, code: res.body.error.code }).toEqual({
+            m: m.path,
+            w,
+            status: 403,
+            code: 'FORBIDDEN',
+          });
           expect((await status(id)).status).toBe(m.state);
         }
         expect(writesTo(s.emulator)).toBe(writes);

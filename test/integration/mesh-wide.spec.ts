@@ -45,10 +45,16 @@ describe('mesh-wide changes need mesh-level authority', () => {
     return ns;
   };
 
-  it('holds a namespace-scoped caller\'s permissive mode for an approver with a mesh grant', async () => {
+  it("holds a namespace-scoped caller's permissive mode for an approver with a mesh grant", async () => {
     const ns = await namespace();
     const writes = writesTo(emulator);
-    const created = await http(held.url, 'POST', '/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } }, as('requester'));
+    const created = await http(
+      held.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'permissive' } },
+      as('requester'),
+    );
     expect(created.status).toBe(202);
     expect(created.body).toMatchObject({
       status: 'PENDING_APPROVAL',
@@ -57,8 +63,16 @@ describe('mesh-wide changes need mesh-level authority', () => {
     const id = created.body.id;
     const scoped = await http(held.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver'));
     expect(scoped.status).toBe(403);
-    expect(scoped.body.error).toMatchObject({ code: 'MESH_GRANT_REQUIRED', details: { changes: ['permissive-mode-on'] } });
-    const viaGraphql = await gql(held.url, 'mutation($id: ID!) { approveOnboardingRequest(id: $id) { status } }', { id }, as('approver'));
+    expect(scoped.body.error).toMatchObject({
+      code: 'MESH_GRANT_REQUIRED',
+      details: { changes: ['permissive-mode-on'] },
+    });
+    const viaGraphql = await gql(
+      held.url,
+      'mutation($id: ID!) { approveOnboardingRequest(id: $id) { status } }',
+      { id },
+      as('approver'),
+    );
     expect(viaGraphql.errors[0].extensions.code).toBe('MESH_GRANT_REQUIRED');
     expect(writesTo(emulator)).toBe(writes);
 
@@ -69,8 +83,13 @@ describe('mesh-wide changes need mesh-level authority', () => {
 
   it('lets a holder of the mesh grant change the mesh at once; a grant on another mesh does not count', async () => {
     const ns = await namespace();
-    const granted = await http(held.url, 'POST', '/v1/onboardings', { namespace: ns, apiServerAccess: { method: 'ip-exclusion' } },
-      as('meshRequester'));
+    const granted = await http(
+      held.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, apiServerAccess: { method: 'ip-exclusion' } },
+      as('meshRequester'),
+    );
     expect(granted.body).toMatchObject({
       status: 'QUEUED',
       request: { approvalsRequired: 0, meshWideChanges: ['outbound-ip-range-exclusion-add'] },
@@ -78,9 +97,17 @@ describe('mesh-wide changes need mesh-level authority', () => {
     expect((await waitForStatus(held.url, granted.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
 
     const other = await namespace();
-    const elsewhere = await http(held.url, 'POST', '/v1/onboardings',
-      { namespace: other, apiServerAccess: { method: 'egress', serviceAccounts: ['bookbuyer'] } }, as('otherMeshRequester'));
-    expect(elsewhere.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { meshWideChanges: ['egress-policy-on'] } });
+    const elsewhere = await http(
+      held.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: other, apiServerAccess: { method: 'egress', serviceAccounts: ['bookbuyer'] } },
+      as('otherMeshRequester'),
+    );
+    expect(elsewhere.body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { meshWideChanges: ['egress-policy-on'] },
+    });
     await http(held.url, 'POST', `/v1/onboardings/${elsewhere.body.id}/cancel`, {}, as('otherMeshRequester'));
   });
 
@@ -100,14 +127,26 @@ describe('mesh-wide changes need mesh-level authority', () => {
     expect(grant.body.approval).toMatchObject({ meshGrant: true, outcome: 'allowed', approvalsRequired: 0 });
     const refused = await http(refusing.url, 'POST', '/v1/onboardings/plan', body, as('requester'));
     expect(refused.body.approval).toMatchObject({ outcome: 'forbidden' });
-    const gq = await gql(held.url, 'query($i: OnboardingInput!) { planOnboarding(input: $i) { approval { outcome meshWideChanges } } }',
-      { i: body }, as('requester'));
+    const gq = await gql(
+      held.url,
+      'query($i: OnboardingInput!) { planOnboarding(input: $i) { approval { outcome meshWideChanges } } }',
+      { i: body },
+      as('requester'),
+    );
     expect(gq.data.planOnboarding.approval.outcome).toBe('needs-approval');
 
     // Switching the mesh to SMI mode is mesh-wide too.
-    const smi = await http(held.url, 'POST', '/v1/onboardings',
-      { namespace: ns, trafficPolicy: { mode: 'smi', switchMeshToSmi: true } }, as('requester'));
-    expect(smi.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { meshWideChanges: ['permissive-mode-off'] } });
+    const smi = await http(
+      held.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'smi', switchMeshToSmi: true } },
+      as('requester'),
+    );
+    expect(smi.body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { meshWideChanges: ['permissive-mode-off'] },
+    });
     await http(held.url, 'POST', `/v1/onboardings/${smi.body.id}/cancel`, {}, as('requester'));
   });
 
@@ -115,22 +154,43 @@ describe('mesh-wide changes need mesh-level authority', () => {
     const ns = await namespace();
     const writes = writesTo(emulator);
     const cases: [string, Record<string, unknown>, string][] = [
-      ['/v1/onboardings', { namespace: ns, apiServerAccess: { method: 'ip-exclusion' } }, 'outbound-ip-range-exclusion-add'],
+      [
+        '/v1/onboardings',
+        { namespace: ns, apiServerAccess: { method: 'ip-exclusion' } },
+        'outbound-ip-range-exclusion-add',
+      ],
       ['/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } }, 'permissive-mode-on'],
-      ['/v1/onboardings', { namespace: ns, apiServerAccess: { method: 'egress', serviceAccounts: ['a'] } }, 'egress-policy-on'],
+      [
+        '/v1/onboardings',
+        { namespace: ns, apiServerAccess: { method: 'egress', serviceAccounts: ['a'] } },
+        'egress-policy-on',
+      ],
       ['/v1/offboardings', { namespace: ns, removeApiServerExclusion: true }, 'outbound-ip-range-exclusion-remove'],
     ];
     for (const [path, body, change] of cases) {
       const res = await http(refusing.url, 'POST', path, body, as('requester'));
-      expect({ path, status: res.status, code: res.body.error.code }).toEqual({ path, status: 403, code: 'MESH_WIDE_CHANGE_FORBIDDEN' });
+      expect({ path, status: res.status, code: res.body.error.code }).toEqual({
+        path,
+        status: 403,
+        code: 'MESH_WIDE_CHANGE_FORBIDDEN',
+      });
       expect(res.body.error.details.changes.map((c: { change: string }) => c.change)).toEqual([change]);
     }
-    const batch = await http(refusing.url, 'POST', '/v1/batches',
-      { kind: 'ONBOARD', targets: [{ namespace: ns }], options: { trafficPolicy: { mode: 'permissive' } } }, as('requester'));
+    const batch = await http(
+      refusing.url,
+      'POST',
+      '/v1/batches',
+      { kind: 'ONBOARD', targets: [{ namespace: ns }], options: { trafficPolicy: { mode: 'permissive' } } },
+      as('requester'),
+    );
     expect(batch.status).toBe(403);
     expect(batch.body.error.code).toBe('MESH_WIDE_CHANGE_FORBIDDEN');
-    const viaGraphql = await gql(refusing.url, 'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }',
-      { i: { namespace: ns, trafficPolicy: { mode: 'permissive' } } }, as('requester'));
+    const viaGraphql = await gql(
+      refusing.url,
+      'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }',
+      { i: { namespace: ns, trafficPolicy: { mode: 'permissive' } } },
+      as('requester'),
+    );
     expect(viaGraphql.errors[0].extensions.code).toBe('MESH_WIDE_CHANGE_FORBIDDEN');
 
     const stored = await http(refusing.url, 'GET', `/v1/onboardings?namespace=${ns}`);
@@ -138,8 +198,13 @@ describe('mesh-wide changes need mesh-level authority', () => {
     expect(writesTo(emulator)).toBe(writes);
 
     // The same request from a holder of the grant goes through.
-    const ok = await http(refusing.url, 'POST', '/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } },
-      as('meshRequester'));
+    const ok = await http(
+      refusing.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'permissive' } },
+      as('meshRequester'),
+    );
     expect(ok.status).toBe(202);
     expect((await waitForStatus(refusing.url, ok.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
   });

@@ -75,59 +75,79 @@ export class RequestLifecycle {
 
   /** PLANNED → PENDING_APPROVAL | QUEUED. */
   apply(id: string, by: By): Promise<RequestWithSteps> {
-    return this.decide(id, 'REQUEST_NOT_PLANNED', (r) => {
-      const to = applyTarget(r);
-      const waiting = to === 'PENDING_APPROVAL';
-      return {
-        name: 'apply',
-        to,
-        sets: sql`applied_at = now()`,
-        action: waiting ? 'request.pending-approval' : 'request.queued',
-        data: {
-          message: `planned request applied by ${by.id}` +
-            (waiting ? `; waits for ${r.approvalsRequired - r.approvalsGiven} more approval(s) (rule ${r.approvalRule})` : ''),
-          status: to,
-          approvals: r.approvalsGiven,
-          required: r.approvalsRequired,
-        },
-      };
-    }, by);
+    return this.decide(
+      id,
+      'REQUEST_NOT_PLANNED',
+      (r) => {
+        const to = applyTarget(r);
+        const waiting = to === 'PENDING_APPROVAL';
+        return {
+          name: 'apply',
+          to,
+          sets: sql`applied_at = now()`,
+          action: waiting ? 'request.pending-approval' : 'request.queued',
+          data: {
+            message:
+              `planned request applied by ${by.id}` +
+              (waiting
+                ? `; waits for ${r.approvalsRequired - r.approvalsGiven} more approval(s) (rule ${r.approvalRule})`
+                : ''),
+            status: to,
+            approvals: r.approvalsGiven,
+            required: r.approvalsRequired,
+          },
+        };
+      },
+      by,
+    );
   }
 
   /** PENDING_APPROVAL → PENDING_APPROVAL (one more approval) | QUEUED (the N-th). */
   approve(id: string, by: By, comment: string | null): Promise<RequestWithSteps> {
-    return this.decide(id, 'REQUEST_NOT_PENDING_APPROVAL', (r) => {
-      const to = approveTarget(r);
-      const approvals = r.approvalsGiven + 1;
-      const count = `${approvals}/${r.approvalsRequired}`;
-      return {
-        name: 'approve',
-        to,
-        sets: sql`approvals_given = approvals_given + 1`,
-        approval: { approver: by.id, decision: 'approve', reason: comment },
-        action: to === 'QUEUED' ? 'request.approved' : 'approval.recorded',
-        data: {
-          message: to === 'QUEUED' ? `approved (${count}, last by ${by.id}); queued` : `approved by ${by.id} (${count})`,
-          approvals,
-          required: r.approvalsRequired,
-          comment,
-          ...(to === 'QUEUED' ? { status: to } : {}),
-        },
-      };
-    }, by);
+    return this.decide(
+      id,
+      'REQUEST_NOT_PENDING_APPROVAL',
+      (r) => {
+        const to = approveTarget(r);
+        const approvals = r.approvalsGiven + 1;
+        const count = `${approvals}/${r.approvalsRequired}`;
+        return {
+          name: 'approve',
+          to,
+          sets: sql`approvals_given = approvals_given + 1`,
+          approval: { approver: by.id, decision: 'approve', reason: comment },
+          action: to === 'QUEUED' ? 'request.approved' : 'approval.recorded',
+          data: {
+            message:
+              to === 'QUEUED' ? `approved (${count}, last by ${by.id}); queued` : `approved by ${by.id} (${count})`,
+            approvals,
+            required: r.approvalsRequired,
+            comment,
+            ...(to === 'QUEUED' ? { status: to } : {}),
+          },
+        };
+      },
+      by,
+    );
   }
 
   /** PENDING_APPROVAL → REJECTED. */
   reject(id: string, by: By, reason: string): Promise<RequestWithSteps> {
-    return this.decide(id, 'REQUEST_NOT_PENDING_APPROVAL', () => ({
-      name: 'reject',
-      to: 'REJECTED',
-      sets: sql`finished_at = now(), error_code = 'REJECTED', error_message = ${`rejected by ${by.id}: ${reason}`}::text`,
-      steps: { from: ['PENDING'], to: 'CANCELLED' },
-      approval: { approver: by.id, decision: 'reject', reason },
-      action: 'request.rejected',
-      data: { message: `rejected by ${by.id}: ${reason}`, reason, status: 'REJECTED' },
-    }), by);
+    return this.decide(
+      id,
+      'REQUEST_NOT_PENDING_APPROVAL',
+      () => ({
+        name: 'reject',
+        to: 'REJECTED',
+        sets: sql`finished_at = now(), error_code = 'REJECTED',
+                  error_message = ${`rejected by ${by.id}: ${reason}`}::text`,
+        steps: { from: ['PENDING'], to: 'CANCELLED' },
+        approval: { approver: by.id, decision: 'reject', reason },
+        action: 'request.rejected',
+        data: { message: `rejected by ${by.id}: ${reason}`, reason, status: 'REJECTED' },
+      }),
+      by,
+    );
   }
 
   /**
@@ -143,7 +163,8 @@ export class RequestLifecycle {
         from: WAITING,
         to: 'CANCELLED',
         guard: { kind: 'status' },
-        sets: sql`finished_at = now(), cancel_requested = true, error_code = 'CANCELLED', error_message = ${reason ?? 'cancelled'}::text`,
+        sets: sql`finished_at = now(), cancel_requested = true, error_code = 'CANCELLED',
+                  error_message = ${reason ?? 'cancelled'}::text`,
         steps: { from: ['PENDING'], to: 'CANCELLED' },
         by,
         action: 'request.cancelled',
@@ -172,28 +193,36 @@ export class RequestLifecycle {
 
   /** FAILED | CANCELLED → PLANNED | PENDING_APPROVAL | QUEUED, as a new attempt from the first unfinished step. */
   retry(id: string, by: By): Promise<RequestWithSteps> {
-    return this.decide(id, 'REQUEST_NOT_RETRYABLE', (r) => {
-      const to = retryTarget(r);
-      const from = r.steps.find((s) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED')?.name ?? null;
-      const waiting = to === 'PENDING_APPROVAL' ? `; waits for ${r.approvalsRequired - r.approvalsGiven} more approval(s)` : '';
-      return {
-        name: 'retry',
-        to,
-        sets: sql`attempt = attempt + 1, cancel_requested = false, error_code = NULL, error_message = NULL,
+    return this.decide(
+      id,
+      'REQUEST_NOT_RETRYABLE',
+      (r) => {
+        const to = retryTarget(r);
+        const from = r.steps.find((s) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED')?.name ?? null;
+        const waiting =
+          to === 'PENDING_APPROVAL' ? `; waits for ${r.approvalsRequired - r.approvalsGiven} more approval(s)` : '';
+        return {
+          name: 'retry',
+          to,
+          sets: sql`attempt = attempt + 1, cancel_requested = false, error_code = NULL, error_message = NULL,
                   finished_at = NULL, claimed_by = NULL, heartbeat_at = NULL`,
-        steps: { from: ['FAILED', 'CANCELLED', 'RUNNING'], to: 'PENDING' },
-        action: 'request.retried',
-        data: {
-          message: `attempt ${r.attempt + 1} requested by ${by.id}` +
-            (to === 'PLANNED' ? '; the plan waits to be applied' : from ? `, resuming at step ${from}` : '') + waiting,
-          attempt: r.attempt + 1,
-          fromStep: from,
-          status: to,
-          approvals: r.approvalsGiven,
-          required: r.approvalsRequired,
-        },
-      };
-    }, by);
+          steps: { from: ['FAILED', 'CANCELLED', 'RUNNING'], to: 'PENDING' },
+          action: 'request.retried',
+          data: {
+            message:
+              `attempt ${r.attempt + 1} requested by ${by.id}` +
+              (to === 'PLANNED' ? '; the plan waits to be applied' : from ? `, resuming at step ${from}` : '') +
+              waiting,
+            attempt: r.attempt + 1,
+            fromStep: from,
+            status: to,
+            approvals: r.approvalsGiven,
+            required: r.approvalsRequired,
+          },
+        };
+      },
+      by,
+    );
   }
 
   /**
@@ -231,13 +260,15 @@ export class RequestLifecycle {
     const approval = w.approval
       ? sql`, a AS (
           INSERT INTO approval (id, request_id, approver, decision, reason)
-          SELECT ${randomUUID()}::uuid, r.id, ${w.approval.approver}, ${w.approval.decision}, ${w.approval.reason}::text FROM r
+          SELECT ${randomUUID()}::uuid, r.id, ${w.approval.approver}, ${w.approval.decision}, ${w.approval.reason}::text
+          FROM r
           RETURNING id)`
       : empty;
     const steps = w.steps
       ? sql`, s AS (
           UPDATE step_run SET status = ${w.steps.to}::"StepStatus" FROM r
-          WHERE step_run.request_id = r.id AND step_run.status::text = ANY(${w.steps.from}::text[]) RETURNING step_run.id)`
+          WHERE step_run.request_id = r.id AND step_run.status::text = ANY(${w.steps.from}::text[])
+          RETURNING step_run.id)`
       : empty;
     const r = w.request;
     try {
@@ -266,7 +297,8 @@ export class RequestLifecycle {
       const active = await this.requests.findActive(w.request.cluster, w.request.namespace);
       return new DomainError(
         'REQUEST_CONFLICT',
-        `namespace ${w.request.cluster}/${w.request.namespace} already has an active request${active ? ` (${active.id})` : ''}`,
+        `namespace ${w.request.cluster}/${w.request.namespace} already has an active request` +
+          (active ? ` (${active.id})` : ''),
         { field: 'namespace', details: { activeRequestId: active?.id ?? null } },
       );
     }
@@ -313,6 +345,9 @@ export class RequestLifecycle {
 /** SQLSTATE 23514 raised by the lifecycle trigger (migration 20261203100000_request_lifecycle). */
 export function isLifecycleViolation(err: unknown): boolean {
   if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
-  return JSON.stringify(err.meta ?? {}).includes('23514') || err.message.includes('request lifecycle') ||
-    err.message.includes('approval(s), has');
+  return (
+    JSON.stringify(err.meta ?? {}).includes('23514') ||
+    err.message.includes('request lifecycle') ||
+    err.message.includes('approval(s), has')
+  );
 }

@@ -7,16 +7,7 @@
 import type { RequestStatus } from '../../generated/prisma/client.js';
 
 export type TransitionName =
-  | 'create'
-  | 'apply'
-  | 'approve'
-  | 'reject'
-  | 'cancel'
-  | 'request-cancel'
-  | 'retry'
-  | 'claim'
-  | 'finish'
-  | 'release';
+  'create' | 'apply' | 'approve' | 'reject' | 'cancel' | 'request-cancel' | 'retry' | 'claim' | 'finish' | 'release';
 
 export interface TransitionSpec {
   /** Who takes it: the role the caller needs, or the worker. */
@@ -49,7 +40,8 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     by: 'approver',
     from: ['PENDING_APPROVAL'],
     to: ['PENDING_APPROVAL', 'QUEUED'],
-    guard: 'not the requester; one decision per approver; a mesh grant when the request changes the mesh; ' +
+    guard:
+      'not the requester; one decision per approver; a mesh grant when the request changes the mesh; ' +
       'QUEUED at the N-th distinct approval',
     audit: ['approval.recorded', 'request.approved'],
   },
@@ -78,7 +70,8 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     by: 'requester',
     from: ['FAILED', 'CANCELLED'],
     to: ['PLANNED', 'PENDING_APPROVAL', 'QUEUED'],
-    guard: 'PLANNED for a dry run never applied; PENDING_APPROVAL while approvals are missing (those given stay ' +
+    guard:
+      'PLANNED for a dry run never applied; PENDING_APPROVAL while approvals are missing (those given stay ' +
       'counted); otherwise QUEUED, resuming at the first unfinished step',
     audit: ['request.retried'],
   },
@@ -86,7 +79,8 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     by: 'worker',
     from: ['QUEUED', 'RUNNING'],
     to: ['RUNNING'],
-    guard: 'compare-and-swap on status and claim; a RUNNING one only when its heartbeat is stale (resume after a ' +
+    guard:
+      'compare-and-swap on status and claim; a RUNNING one only when its heartbeat is stale (resume after a ' +
       'crash); every approval it needs',
     audit: ['request.started', 'request.resumed'],
   },

@@ -125,8 +125,9 @@ export class TrafficPolicyStep implements OnboardingStep {
     }
     const created = changes.filter((c) => c.action === 'create').length;
     const updated = changes.length - created;
+    const unchanged = desired.length - changes.length;
     let summary = changes.length
-      ? `SMI policies in ${request.namespace}: ${created} to create, ${updated} to update, ${desired.length - changes.length} unchanged`
+      ? `SMI policies in ${request.namespace}: ${created} to create, ${updated} to update, ${unchanged} unchanged`
       : `all ${desired.length} SMI object(s) in ${request.namespace} are up to date`;
     if (policy.switchMeshToSmi) {
       // After the namespace's own objects, so its TrafficTargets exist when permissive mode goes off.
@@ -139,7 +140,8 @@ export class TrafficPolicyStep implements OnboardingStep {
           patchType: 'merge',
           body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: false } } },
         });
-        summary += `; switch mesh ${request.meshName} to SMI mode (permissive off in ${info.controlPlaneNamespace}/${MESH_CONFIG_NAME})`;
+        const where = `${info.controlPlaneNamespace}/${MESH_CONFIG_NAME}`;
+        summary += `; switch mesh ${request.meshName} to SMI mode (permissive off in ${where})`;
       } else {
         summary += `; mesh ${request.meshName} is already in SMI mode`;
       }
@@ -204,8 +206,9 @@ async function namespacesLosingTraffic(
       code: 'SMI_MODE_IS_MESH_WIDE',
       level: 'warning',
       object: `meshconfigs/${MESH_CONFIG_NAME}`,
-      message: `switching mesh ${meshName} to SMI mode turns permissive mode off for all of its ${meshNamespaces.length} namespace(s): ` +
-        'traffic is then denied unless a TrafficTarget allows it',
+      message:
+        `switching mesh ${meshName} to SMI mode turns permissive mode off for all of its ` +
+        `${meshNamespaces.length} namespace(s): traffic is then denied unless a TrafficTarget allows it`,
     },
   ];
   if (without.length) {
@@ -213,8 +216,9 @@ async function namespacesLosingTraffic(
       code: 'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
       level: 'warning',
       object: `namespaces/${without[0]}`,
-      message: `${without.length} namespace(s) of mesh ${meshName} have no TrafficTarget and would lose their inbound ` +
-        `traffic: ${without.join(', ')}`,
+      message:
+        `${without.length} namespace(s) of mesh ${meshName} have no TrafficTarget and would lose their ` +
+        `inbound traffic: ${without.join(', ')}`,
       hint: 'create TrafficTargets for them first (or onboard them with trafficPolicy.mode smi and their objects)',
     });
   }
