@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
@@ -10,7 +10,6 @@ import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
-import { QueueService } from '../queue/queue.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { currentOrigin } from '../observability/log-context.js';
 import type { Actor } from '../auth/actor.js';
@@ -56,14 +55,11 @@ export interface CreateResult {
 /** Accepts onboarding/offboarding requests: validate, record with the first audit event, then enqueue. */
 @Injectable()
 export class OnboardingService {
-  private readonly logger = new Logger(OnboardingService.name);
-
   constructor(
     private readonly prisma: PrismaService,
     private readonly requests: OnboardingRepository,
     private readonly audit: AuditRepository,
     private readonly bus: EventBus,
-    private readonly queue: QueueService,
     private readonly validator: RequestValidator,
     private readonly planner: PlannerService,
     private readonly metrics: MetricsService,
@@ -93,15 +89,14 @@ export class OnboardingService {
    * The approval a request needs, with the caller's mesh grant; refuses (403, nothing stored) a
    * mesh-wide change without one when MESH_WIDE_CHANGES=refuse.
    */
-  private approvalNeed(req: NormalizedRequest, actor: Actor) {
-    const grant = hasMeshGrant(actor, req.cluster, req.meshName);
+  private approvalNeed(req: NormalizedRequest, actor: Actor, grant = hasMeshGrant(actor, req.cluster, req.meshName)) {
     return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, grant);
   }
 
   private planApproval(req: NormalizedRequest, actor: Actor): PlanApproval {
     const meshGrant = hasMeshGrant(actor, req.cluster, req.meshName);
     try {
-      const need = this.approvalNeed(req, actor);
+      const need = this.approvalNeed(req, actor, meshGrant);
       return {
         meshWideChanges: need.meshWideChanges,
         meshGrant,
@@ -111,7 +106,8 @@ export class OnboardingService {
       };
     } catch (err) {
       if (!(err instanceof DomainError) || err.code !== 'MESH_WIDE_CHANGE_FORBIDDEN') throw err;
-      return { meshWideChanges: meshWideChanges(req.kind, req.options), meshGrant, outcome: 'forbidden', approvalsRequired: 0, rule: null };
+      const changes = meshWideChanges(req.kind, req.options);
+      return { meshWideChanges: changes, meshGrant, outcome: 'forbidden', approvalsRequired: 0, rule: null };
     }
   }
 
