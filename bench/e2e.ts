@@ -17,7 +17,9 @@ export function breakdownRows(r: E2EResult): (string | number)[][] {
 }
 
 export const sumCpu = (r: E2EResult, prefix: string) =>
-  Object.entries(r.cpuS).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+  Object.entries(r.cpuS)
+    .filter(([k]) => k.startsWith(prefix))
+    .reduce((a, [, v]) => a + v, 0);
 
 export async function run(ctx: BenchContext): Promise<Section> {
   const results: E2EResult[] = [];
@@ -28,9 +30,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
   let censusPerNs = NaN;
   try {
     const n = 10;
-    await runE2E(ctx, { n, bench: 'census', tag: 'c', record: false, workerEnv: (stack) => ({ DATABASE_URL: census.url(stack.databaseUrl) }) });
+    await runE2E(ctx, {
+      n,
+      bench: 'census',
+      tag: 'c',
+      record: false,
+      workerEnv: (stack) => ({ DATABASE_URL: census.url(stack.databaseUrl) }),
+    });
     censusPerNs = census.roundTrips() / n;
-    censusRows = census.statements().slice(0, 12).map(([sql, count]) => [sql, (count / n).toFixed(2)]);
+    censusRows = census
+      .statements()
+      .slice(0, 12)
+      .map(([sql, count]) => [sql, (count / n).toFixed(2)]);
   } finally {
     await census.close();
   }
@@ -47,7 +58,24 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `(calls − burst) ÷ (K8S_QPS + burst/60)) — the budget is per cluster, shared by all processes through Redis.`,
     tables: [
       {
-        headers: ['N', 'succeeded', 'wall s', 'ns/s', 'queue s avg', 'run s avg', 'API calls', 'calls/ns', 'LB conc s', 'LB QPS s', 'wall ÷ LB', 'peak calls/s', 'namespace step calls', 'worker CPU ms/ns', 'API CPU ms/ns', 'machine busy'],
+        headers: [
+          'N',
+          'succeeded',
+          'wall s',
+          'ns/s',
+          'queue s avg',
+          'run s avg',
+          'API calls',
+          'calls/ns',
+          'LB conc s',
+          'LB QPS s',
+          'wall ÷ LB',
+          'peak calls/s',
+          'namespace step calls',
+          'worker CPU ms/ns',
+          'API CPU ms/ns',
+          'machine busy',
+        ],
         rows: results.map((r) => [
           r.n,
           `${r.succeeded}/${r.n}`,
@@ -93,7 +121,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     `namespace step calls via GET /v1/onboardings/:id (sample of ${main.namespaceStepCallsRest.length}): ${main.namespaceStepCallsRest.join(', ') || 'none'}`,
   );
   for (const r of results) {
-    const binding = r.lowerBoundQpsS >= r.lowerBoundConcS ? `K8S_QPS=${r.qps}` : `concurrency ${r.concurrency} × ${r.latencyMs} ms`;
+    const binding =
+      r.lowerBoundQpsS >= r.lowerBoundConcS ? `K8S_QPS=${r.qps}` : `concurrency ${r.concurrency} × ${r.latencyMs} ms`;
     section.targets.push({
       bench: name,
       target: `N=${r.n}: wall ≤ 1.2× lower bound`,
@@ -102,6 +131,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
     });
   }
   const nsMax = Math.max(...results.map((r) => nsStep(r)?.max ?? Infinity));
-  section.targets.push({ bench: name, target: 'namespace step ≤ 2 API calls', measured: `${nsMax} max`, met: nsMax <= 2 });
+  section.targets.push({
+    bench: name,
+    target: 'namespace step ≤ 2 API calls',
+    measured: `${nsMax} max`,
+    met: nsMax <= 2,
+  });
   return section;
 }

@@ -43,7 +43,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
   for (const workers of [1, 2]) {
     runs.push(
       ctx.e2e.get(`${n}/${workers}w/${workers}a/${high}qps`) ??
-        (await runE2E(ctx, { n, workers, apis: workers, qps: high, burst: Math.max(settings.k8sBurst, high * 2), bench: 'scaleout', tag: 's' })),
+        (await runE2E(ctx, {
+          n,
+          workers,
+          apis: workers,
+          qps: high,
+          burst: Math.max(settings.k8sBurst, high * 2),
+          bench: 'scaleout',
+          tag: 's',
+        })),
     );
   }
   const fast = runs.reduce((a, b) => (b.wallS < a.wallS ? b : a));
@@ -57,7 +65,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const list = join(dir, `kubectl-${prefix}namespaces.txt`);
   writeFileSync(script, LOOP, { mode: 0o755 });
   writeFileSync(list, Array.from({ length: n }, (_, i) => `${prefix}${i}`).join('\n') + '\n');
-  const env = { PATH: process.env.PATH, HOME: dir, KUBECONFIG: emulator.kubeconfig, KUBECACHEDIR: join(dir, 'kube-cache'), KUBECTL: settings.kubectl };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    KUBECONFIG: emulator.kubeconfig,
+    KUBECACHEDIR: join(dir, 'kube-cache'),
+    KUBECTL: settings.kubectl,
+  };
 
   await emulator.setLatency(settings.latencyMs);
   try {
@@ -65,7 +79,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     await timed(settings.kubectl, ['get', 'namespace', 'default'], env, 'kubectl-warmup');
     // The cost of one kubectl process doing one GET (process start + kubeconfig + one round trip).
     const single: number[] = [];
-    for (let i = 0; i < 5; i++) single.push(await timed(settings.kubectl, ['get', 'namespace', `${prefix}0`, '-o', 'name'], env, 'kubectl-single'));
+    for (let i = 0; i < 5; i++)
+      single.push(
+        await timed(settings.kubectl, ['get', 'namespace', `${prefix}0`, '-o', 'name'], env, 'kubectl-single'),
+      );
     await emulator.clearRequests();
     const wallS = await timed('bash', [script, list], env, 'kubectl-loop');
     const stats = await emulator.requestStats(prefix, 'kubectl');
@@ -84,9 +101,27 @@ export async function run(ctx: BenchContext): Promise<Section> {
         {
           headers: ['', 'wall s', 'per namespace ms', 'API calls/ns', 'waits for rollout'],
           rows: [
-            [`kubectl loop (${n} ns)`, wallS.toFixed(2), Math.round((wallS * 1000) / n), (stats.total / n).toFixed(2), 'no'],
-            [`osm-onboarding (${service.key}, the defaults)`, service.wallS.toFixed(2), Math.round((service.wallS * 1000) / service.n), service.callsPerNs.toFixed(2), 'yes + verify'],
-            [`osm-onboarding (${fast.key}, K8S_QPS raised)`, fast.wallS.toFixed(2), Math.round((fast.wallS * 1000) / fast.n), fast.callsPerNs.toFixed(2), 'yes + verify'],
+            [
+              `kubectl loop (${n} ns)`,
+              wallS.toFixed(2),
+              Math.round((wallS * 1000) / n),
+              (stats.total / n).toFixed(2),
+              'no',
+            ],
+            [
+              `osm-onboarding (${service.key}, the defaults)`,
+              service.wallS.toFixed(2),
+              Math.round((service.wallS * 1000) / service.n),
+              service.callsPerNs.toFixed(2),
+              'yes + verify',
+            ],
+            [
+              `osm-onboarding (${fast.key}, K8S_QPS raised)`,
+              fast.wallS.toFixed(2),
+              Math.round((fast.wallS * 1000) / fast.n),
+              fast.callsPerNs.toFixed(2),
+              'yes + verify',
+            ],
             ['ratio kubectl ÷ service (defaults)', ratio(wallS, service.wallS, 1), '', '', ''],
             ['ratio kubectl ÷ service (K8S_QPS raised)', ratio(wallS, fast.wallS, 1), '', '', ''],
           ],
@@ -94,7 +129,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ],
       notes: [
         `one kubectl process (get one namespace, warm discovery cache): p50 ${(s.p50 * 1000).toFixed(0)} ms, max ${(s.max * 1000).toFixed(0)} ms`,
-        `kubectl's calls: ${Object.entries(stats.byCall).map(([k, v]) => `${k} ${v}`).join(', ')}; errors ${stats.errors}`,
+        `kubectl's calls: ${Object.entries(stats.byCall)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; errors ${stats.errors}`,
       ],
       targets: [
         {

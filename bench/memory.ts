@@ -22,27 +22,59 @@ export async function run(ctx: BenchContext): Promise<Section> {
     await e2e.run(ctx);
   }
   const records = ctx.memory.filter((m) => m.bench === 'ingest' || m.bench.startsWith('e2e'));
-  const peak = (role: MemoryRecord['role']) => records.filter((m) => m.role === role).reduce<MemoryRecord | undefined>((a, b) => (!a || b.hwmMb > a.hwmMb ? b : a), undefined);
+  const peak = (role: MemoryRecord['role']) =>
+    records
+      .filter((m) => m.role === role)
+      .reduce<MemoryRecord | undefined>((a, b) => (!a || b.hwmMb > a.hwmMb ? b : a), undefined);
   const api = peak('api');
   const worker = peak('worker');
-  const heap = (m: MemoryRecord) => (m.heap ? `${fmt(m.heap.heapUsedMb, 0)} / ${fmt(m.heap.heapTotalMb, 0)} / ${fmt(m.heap.externalMb, 0)}` : '—');
+  const heap = (m: MemoryRecord) =>
+    m.heap ? `${fmt(m.heap.heapUsedMb, 0)} / ${fmt(m.heap.heapTotalMb, 0)} / ${fmt(m.heap.externalMb, 0)}` : '—';
   notes.push(
     'RSS at ready = right after /healthz answered (idle, nothing loaded but the app); heap = V8 heap used / committed / external at the end of the run, ' +
-      'from the process\'s own /metrics (prom-client default metrics). The ingest bench runs no worker (ROLE=api keeps the requests queued).',
+      "from the process's own /metrics (prom-client default metrics). The ingest bench runs no worker (ROLE=api keeps the requests queued).",
   );
   return {
     name,
     title: '5. Memory: peak RSS of the service processes during 1 and 2',
     tables: [
       {
-        headers: ['during', 'process', 'RSS at ready MB', 'peak RSS (VmHWM) MB', 'heap used / committed / external MB', `≤ ${LIMIT_MB} MB`],
-        rows: records.map((m) => [m.bench, m.process, Math.round(m.startRssMb), Math.round(m.hwmMb), heap(m), m.hwmMb <= LIMIT_MB ? 'yes' : 'NO']),
+        headers: [
+          'during',
+          'process',
+          'RSS at ready MB',
+          'peak RSS (VmHWM) MB',
+          'heap used / committed / external MB',
+          `≤ ${LIMIT_MB} MB`,
+        ],
+        rows: records.map((m) => [
+          m.bench,
+          m.process,
+          Math.round(m.startRssMb),
+          Math.round(m.hwmMb),
+          heap(m),
+          m.hwmMb <= LIMIT_MB ? 'yes' : 'NO',
+        ]),
       },
     ],
     notes,
     targets: [
-      { bench: name, target: `API peak RSS ≤ ${LIMIT_MB} MB`, measured: api ? `${Math.round(api.hwmMb)} MB (${api.bench}; ${Math.round(api.startRssMb)} MB at ready)` : 'not measured', met: api ? api.hwmMb <= LIMIT_MB : null },
-      { bench: name, target: `worker peak RSS ≤ ${LIMIT_MB} MB`, measured: worker ? `${Math.round(worker.hwmMb)} MB (${worker.bench}; ${Math.round(worker.startRssMb)} MB at ready)` : 'not measured', met: worker ? worker.hwmMb <= LIMIT_MB : null },
+      {
+        bench: name,
+        target: `API peak RSS ≤ ${LIMIT_MB} MB`,
+        measured: api
+          ? `${Math.round(api.hwmMb)} MB (${api.bench}; ${Math.round(api.startRssMb)} MB at ready)`
+          : 'not measured',
+        met: api ? api.hwmMb <= LIMIT_MB : null,
+      },
+      {
+        bench: name,
+        target: `worker peak RSS ≤ ${LIMIT_MB} MB`,
+        measured: worker
+          ? `${Math.round(worker.hwmMb)} MB (${worker.bench}; ${Math.round(worker.startRssMb)} MB at ready)`
+          : 'not measured',
+        met: worker ? worker.hwmMb <= LIMIT_MB : null,
+      },
     ],
   };
 }

@@ -39,7 +39,16 @@ async function main(): Promise<void> {
           connections: 10,
           duration: seconds,
           headers: stack.headers(),
-          requests: [{ method: 'POST', path: '/v1/onboardings', setupRequest: (r) => ({ ...r, body: JSON.stringify({ namespace: `prof-${n++}`, prerequisites: { enabled: false } }) }) }],
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/onboardings',
+              setupRequest: (r) => ({
+                ...r,
+                body: JSON.stringify({ namespace: `prof-${n++}`, prerequisites: { enabled: false } }),
+              }),
+            },
+          ],
         });
       await load(2);
       await fetch(`${control}/start`);
@@ -51,9 +60,16 @@ async function main(): Promise<void> {
       const n = Number(process.env.BENCH_PROFILE_N ?? 40);
       await emulator.seed('prof-', n, { deployments: 2 });
       const api = await stack.startApi('api');
-      const ids = await submitOnboardings(stack, [api], Array.from({ length: n }, (_, i) => `prof-${i}`));
+      const ids = await submitOnboardings(
+        stack,
+        [api],
+        Array.from({ length: n }, (_, i) => `prof-${i}`),
+      );
       await emulator.setLatency(Number(process.env.BENCH_LATENCY_MS ?? 10));
-      const worker = await stack.startWorker('worker', { BENCH_CPU_PROFILE_PORT: port, NODE_OPTIONS: `--import ${PRELOAD}` });
+      const worker = await stack.startWorker('worker', {
+        BENCH_CPU_PROFILE_PORT: port,
+        NODE_OPTIONS: `--import ${PRELOAD}`,
+      });
       await fetch(`${control}/start`);
       const cpu0 = cpuSeconds(worker.pid) ?? 0;
       const t0 = Date.now();
@@ -69,7 +85,9 @@ async function main(): Promise<void> {
   const s = summarizeProfile(file, 25);
   const busy = s.totalMs - s.idleMs;
   const pct = (ms: number) => `${((100 * ms) / busy).toFixed(1)}%`.padStart(6);
-  console.log(`${target}: ${work}\nprofile ${file}: ${(busy / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s\n`);
+  console.log(
+    `${target}: ${work}\nprofile ${file}: ${(busy / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s\n`,
+  );
   console.log('self time by package:');
   for (const [k, ms] of s.byPackage) console.log(`  ${pct(ms)}  ${k}`);
   console.log('\nself time by function:');

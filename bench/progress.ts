@@ -58,53 +58,57 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const done = new Promise<void>((r) => (allDone = r));
     process.stdout.write(`  progress: opening ${S} subscriptions over 2 API instances… `);
     const t0 = performance.now();
-    await pool(Array.from({ length: S }, (_, i) => i), 50, async (i) => {
-      const api = apis[i % 2];
-      const client = createClient({
-        url: `${api.url.replace('http', 'ws')}/graphql`,
-        webSocketImpl: WebSocket,
-        connectionParams: { authorization: `Bearer ${stack.token}` },
-        lazy: false,
-        retryAttempts: 0,
-      });
-      clients.push(client);
-      await new Promise<void>((resolve, reject) => {
-        const off = client.on('connected', () => {
-          off();
-          resolve();
+    await pool(
+      Array.from({ length: S }, (_, i) => i),
+      50,
+      async (i) => {
+        const api = apis[i % 2];
+        const client = createClient({
+          url: `${api.url.replace('http', 'ws')}/graphql`,
+          webSocketImpl: WebSocket,
+          connectionParams: { authorization: `Bearer ${stack.token}` },
+          lazy: false,
+          retryAttempts: 0,
         });
-        client.on('error', (e) => reject(e instanceof Error ? e : new Error(String(e))));
-      });
-      client.subscribe<{ onboardingProgress: Event }>(
-        { query: SUBSCRIPTION, variables: { id: ids[i % R], after: 1 } }, // skip the stored request.created
-        {
-          next: (msg) => {
-            const now = Date.now();
-            const e = msg.data?.onboardingProgress;
-            if (!e) {
+        clients.push(client);
+        await new Promise<void>((resolve, reject) => {
+          const off = client.on('connected', () => {
+            off();
+            resolve();
+          });
+          client.on('error', (e) => reject(e instanceof Error ? e : new Error(String(e))));
+        });
+        client.subscribe<{ onboardingProgress: Event }>(
+          { query: SUBSCRIPTION, variables: { id: ids[i % R], after: 1 } }, // skip the stored request.created
+          {
+            next: (msg) => {
+              const now = Date.now();
+              const e = msg.data?.onboardingProgress;
+              if (!e) {
+                errors++;
+                firstError ||= JSON.stringify(msg.errors ?? msg).slice(0, 200);
+                return;
+              }
+              received++;
+              const ms = now - Date.parse(e.at);
+              latencies.push(ms);
+              byApi[i % 2].push(ms);
+              const list = byType.get(e.type) ?? [];
+              list.push(ms);
+              byType.set(e.type, list);
+            },
+            error: (err) => {
               errors++;
-              firstError ||= JSON.stringify(msg.errors ?? msg).slice(0, 200);
-              return;
-            }
-            received++;
-            const ms = now - Date.parse(e.at);
-            latencies.push(ms);
-            byApi[i % 2].push(ms);
-            const list = byType.get(e.type) ?? [];
-            list.push(ms);
-            byType.set(e.type, list);
+              firstError ||= JSON.stringify(err).slice(0, 200);
+              if (++completed === S) allDone();
+            },
+            complete: () => {
+              if (++completed === S) allDone();
+            },
           },
-          error: (err) => {
-            errors++;
-            firstError ||= JSON.stringify(err).slice(0, 200);
-            if (++completed === S) allDone();
-          },
-          complete: () => {
-            if (++completed === S) allDone();
-          },
-        },
-      );
-    });
+        );
+      },
+    );
     // Every subscription is live once each API counts its streams (the generator registered its listener).
     const deadline = Date.now() + 60_000;
     let open = 0;
@@ -117,7 +121,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
     // What idle subscribers cost (no worker yet, so no events): API CPU and Postgres transactions per second.
     const xacts = async () =>
-      Number((await stack.db().query<{ n: string }>(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`)).rows[0].n);
+      Number(
+        (
+          await stack
+            .db()
+            .query<{ n: string }>(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`)
+        ).rows[0].n,
+      );
     await sleep(1500);
     const idleCpu0 = apis.map((a) => cpuSeconds(a.pid) ?? 0);
     const idleX0 = await xacts();
@@ -155,7 +165,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     redis.disconnect();
     const viaRedis = summarize(redisLatencies);
     const memory = rss.finish();
-    const { rows } = await stack.db().query<{ n: string }>(`SELECT count(*) AS n FROM audit_event WHERE seq > 1 AND request_id IS NOT NULL`);
+    const { rows } = await stack
+      .db()
+      .query<{ n: string }>(`SELECT count(*) AS n FROM audit_event WHERE seq > 1 AND request_id IS NOT NULL`);
     const expected = (Number(rows[0].n) * S) / R;
 
     const all = summarize(latencies);
@@ -172,24 +184,43 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `The load generator runs in the bench process; the worker took ${processedS.toFixed(1)} s for the ${R} requests.`,
       tables: [
         {
-          headers: ['subscribers', 'events received', 'expected', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'api1 p99 ms', 'api2 p99 ms', 'errors'],
+          headers: [
+            'subscribers',
+            'events received',
+            'expected',
+            'p50 ms',
+            'p95 ms',
+            'p99 ms',
+            'max ms',
+            'api1 p99 ms',
+            'api2 p99 ms',
+            'errors',
+          ],
           rows: [[S, received, Math.round(expected), all.p50, all.p95, all.p99, all.max, a1.p99, a2.p99, errors]],
         },
         {
           title: 'Where the time goes (same events, same clock)',
           headers: ['hop', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
           rows: [
-            ['commit → Redis message (a client of the events channel in the bench process)', viaRedis.p50, viaRedis.p95, viaRedis.p99, viaRedis.max],
+            [
+              'commit → Redis message (a client of the events channel in the bench process)',
+              viaRedis.p50,
+              viaRedis.p95,
+              viaRedis.p99,
+              viaRedis.max,
+            ],
             ['commit → GraphQL subscriber', all.p50, all.p95, all.p99, all.max],
           ],
         },
         {
           title: 'By event type',
           headers: ['event', 'count', 'p50 ms', 'p99 ms'],
-          rows: [...byType.entries()].sort((a, b) => b[1].length - a[1].length).map(([type, l]) => {
-            const s = summarize(l);
-            return [type, s.n, s.p50, s.p99];
-          }),
+          rows: [...byType.entries()]
+            .sort((a, b) => b[1].length - a[1].length)
+            .map(([type, l]) => {
+              const s = summarize(l);
+              return [type, s.n, s.p50, s.p99];
+            }),
         },
       ],
       notes: [
@@ -199,7 +230,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `peak RSS: ${memory.map((m) => `${m.label} ${m.hwmMb.toFixed(0)} MB`).join(', ')}`,
         ...(firstError ? [`first error: ${firstError}`] : []),
       ],
-      targets: [{ bench: name, target: 'p99 ≤ 50 ms', measured: `${all.p99} ms (p50 ${all.p50} ms, ${all.n} events)`, met: all.p99 <= 50 && errors === 0 && all.n > 0 }],
+      targets: [
+        {
+          bench: name,
+          target: 'p99 ≤ 50 ms',
+          measured: `${all.p99} ms (p50 ${all.p50} ms, ${all.n} events)`,
+          met: all.p99 <= 50 && errors === 0 && all.n > 0,
+        },
+      ],
     };
     return section;
   } finally {

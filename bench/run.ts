@@ -37,13 +37,18 @@ async function waitForQuiet(): Promise<{ share: number; waitedS: number; load: s
     share = m.busyShare();
     if (share <= settings.quietBusy || (performance.now() - t0) / 1000 >= settings.quietWaitS) break;
   }
-  return { share, waitedS: (performance.now() - t0) / 1000, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') };
+  return {
+    share,
+    waitedS: (performance.now() - t0) / 1000,
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  };
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = args.filter((a) => !ALL.some((b) => b.name === a));
-  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${ALL.map((b) => b.name).join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${ALL.map((b) => b.name).join(', ')}`);
   const selected = args.length ? ALL.filter((b) => args.includes(b.name)) : ALL;
   const logDir = mkdtempSync(join(tmpdir(), `osm-bench-${runId()}-`));
   setLogDir(logDir);
@@ -55,7 +60,9 @@ async function main(): Promise<void> {
     if (build.status !== 0) {
       // tsc still emits on type errors; run what was built, but say so.
       if (!existsSync(join(ROOT, 'dist/src/main.js'))) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
-      process.stdout.write(`type errors (continuing with the emitted dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`);
+      process.stdout.write(
+        `type errors (continuing with the emitted dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`,
+      );
     } else process.stdout.write('ok\n');
   }
 
@@ -70,7 +77,10 @@ async function main(): Promise<void> {
     for (const bench of selected) {
       console.log(`=== ${bench.name} ===`);
       const background = await waitForQuiet();
-      if (background.share > settings.quietBusy) console.log(`  (the machine is ${Math.round(100 * background.share)}% busy with other work; figures will be noisy)`);
+      if (background.share > settings.quietBusy)
+        console.log(
+          `  (the machine is ${Math.round(100 * background.share)}% busy with other work; figures will be noisy)`,
+        );
       const t0 = performance.now();
       try {
         const section = await bench.run(ctx);
@@ -102,7 +112,11 @@ async function main(): Promise<void> {
   if (summary) console.log(`${summary}\n`);
 
   const day = started.toISOString().slice(0, 10);
-  const file = join(ROOT, 'bench/results', selected.length === ALL.length ? `${day}.md` : `${day}-${selected.map((b) => b.name).join('-')}.md`);
+  const file = join(
+    ROOT,
+    'bench/results',
+    selected.length === ALL.length ? `${day}.md` : `${day}-${selected.map((b) => b.name).join('-')}.md`,
+  );
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const total = (Date.now() - started.getTime()) / 1000;
   const doc = [
@@ -114,7 +128,9 @@ async function main(): Promise<void> {
     '',
     renderMachine(machine),
     '',
-    `Settings: ${Object.entries(settings).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(', ')}`,
+    `Settings: ${Object.entries(settings)
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`)
+      .join(', ')}`,
     '',
     summary,
     '',

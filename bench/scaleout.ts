@@ -17,7 +17,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     for (const workers of [1, 2]) {
       const key = `${n}/${workers}w/${workers}a/${qps}qps`;
       const burst = qps === settings.k8sQps ? settings.k8sBurst : Math.max(settings.k8sBurst, qps * 2);
-      rows.push(ctx.e2e.get(key) ?? (await runE2E(ctx, { n, workers, apis: workers, qps, burst, bench: 'scaleout', tag: 's' })));
+      rows.push(
+        ctx.e2e.get(key) ?? (await runE2E(ctx, { n, workers, apis: workers, qps, burst, bench: 'scaleout', tag: 's' })),
+      );
     }
   }
   // A remote API server (50 ms per call), the limit out of the way: one worker's WORKER_CONCURRENCY ×
@@ -25,13 +27,27 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const slowMs = settings.scaleoutSlowLatencyMs;
   for (const workers of [1, 2]) {
     const qps = settings.scaleoutHighQps;
-    rows.push(await runE2E(ctx, { n, workers, apis: workers, qps, burst: Math.max(settings.k8sBurst, qps * 2), latencyMs: slowMs, bench: 'scaleout', tag: 's', record: false }));
+    rows.push(
+      await runE2E(ctx, {
+        n,
+        workers,
+        apis: workers,
+        qps,
+        burst: Math.max(settings.k8sBurst, qps * 2),
+        latencyMs: slowMs,
+        bench: 'scaleout',
+        tag: 's',
+        record: false,
+      }),
+    );
   }
-  const at = (qps: number, w: number, latency = settings.latencyMs) => rows.find((r) => r.qps === qps && r.workers === w && r.latencyMs === latency)!;
+  const at = (qps: number, w: number, latency = settings.latencyMs) =>
+    rows.find((r) => r.qps === qps && r.workers === w && r.latencyMs === latency)!;
   const bound = (r: E2EResult) => {
     const rate = r.calls / r.wallS;
     const allowed = r.qps;
-    if (rate >= 0.8 * allowed || r.lowerBoundQpsS >= 0.8 * r.wallS) return `K8S_QPS (${Math.round((100 * rate) / allowed)}% of ${allowed}/s)`;
+    if (rate >= 0.8 * allowed || r.lowerBoundQpsS >= 0.8 * r.wallS)
+      return `K8S_QPS (${Math.round((100 * rate) / allowed)}% of ${allowed}/s)`;
     if (r.lowerBoundConcS >= 0.8 * r.wallS) return 'concurrency × latency';
     if (r.machineBusy >= 0.9) return `CPU (machine ${Math.round(100 * r.machineBusy)}% busy)`;
     return 'per-request latency';
@@ -50,7 +66,24 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `(K8S_RATE_LIMIT_SCOPE=cluster, the default), so adding workers cannot push a cluster past K8S_QPS.`,
     tables: [
       {
-        headers: ['K8S_QPS', 'API latency ms', 'workers + APIs', 'wall s', 'ns/s', 'speed-up', 'calls/s (avg)', 'peak calls/s', 'allowed calls/s', 'LB s', 'wall ÷ LB', 'queue s avg', 'run s avg', 'worker CPU s', 'machine busy', 'binds'],
+        headers: [
+          'K8S_QPS',
+          'API latency ms',
+          'workers + APIs',
+          'wall s',
+          'ns/s',
+          'speed-up',
+          'calls/s (avg)',
+          'peak calls/s',
+          'allowed calls/s',
+          'LB s',
+          'wall ÷ LB',
+          'queue s avg',
+          'run s avg',
+          'worker CPU s',
+          'machine busy',
+          'binds',
+        ],
         rows: rows.map((r) => [
           r.qps,
           r.latencyMs,

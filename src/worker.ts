@@ -43,11 +43,15 @@ if (config.workerMetricsPort > 0) {
   const metrics = ctx.get(MetricsService);
   server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
+      void metrics.registry
+        .metrics()
+        .then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (req.url === '/readyz') {
-      res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: draining ? 'draining' : 'ready' }));
+      res
+        .writeHead(draining ? 503 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: draining ? 'draining' : 'ready' }));
     } else {
       res.writeHead(404).end();
     }

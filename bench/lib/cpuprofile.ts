@@ -47,7 +47,8 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  for (let i = 0; i < p.samples.length; i++)
+    self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
   // Samples taken while the profiler preload serializes the profile are not the service's work.
   for (const id of [...self.keys()]) {
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
@@ -86,7 +87,13 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     }
   }
   const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return { totalMs: total, idleMs: idle, byFunction: sorted(fn), byPackage: sorted(pkg), inclusiveService: sorted(incl) };
+  return {
+    totalMs: total,
+    idleMs: idle,
+    byFunction: sorted(fn),
+    byPackage: sorted(pkg),
+    inclusiveService: sorted(incl),
+  };
 }
 
 /** Self time of a function (by name), grouped by its `depth` nearest callers. */
@@ -96,7 +103,8 @@ export function callersOf(file: string, fn: string, depth = 8): [string, number]
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  for (let i = 0; i < p.samples.length; i++)
+    self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
   const agg = new Map<string, number>();
   for (const [id, ms] of self) {
     if (byId.get(id)!.callFrame.functionName !== fn) continue;
@@ -118,13 +126,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     process.exit(2);
   }
   if (topArg === '--callers') {
-    for (const [chain, ms] of callersOf(file, fn).slice(0, 15)) console.log(`${ms.toFixed(0).padStart(7)} ms  ${chain}`);
+    for (const [chain, ms] of callersOf(file, fn).slice(0, 15))
+      console.log(`${ms.toFixed(0).padStart(7)} ms  ${chain}`);
     process.exit(0);
   }
   const s = summarizeProfile(file, Number(topArg ?? 25));
   const busy = s.totalMs - s.idleMs;
   const pct = (ms: number) => `${((100 * ms) / busy).toFixed(1)}%`;
-  console.log(`profile: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(busy / 1000).toFixed(1)} s busy\n\nself time by package:`);
+  console.log(
+    `profile: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(busy / 1000).toFixed(1)} s busy\n\nself time by package:`,
+  );
   for (const [k, ms] of s.byPackage) console.log(`  ${pct(ms).padStart(6)}  ${k}`);
   console.log('\nself time by function:');
   for (const [k, ms] of s.byFunction) console.log(`  ${pct(ms).padStart(6)}  ${k}`);

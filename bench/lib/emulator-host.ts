@@ -3,10 +3,23 @@
 // It is driven over the IPC channel by bench/lib/emulator.ts (seed namespaces, set latency,
 // summarize the request log); the API server itself is reached over HTTP(S) like a real cluster.
 
-import { seedAppNamespace, startEmulator, type Emulator, type RequestLogEntry } from '../../test/support/emulator/index.js';
+import {
+  seedAppNamespace,
+  startEmulator,
+  type Emulator,
+  type RequestLogEntry,
+} from '../../test/support/emulator/index.js';
 
 export type EmulatorCommand =
-  | { cmd: 'seed'; prefix: string; from: number; count: number; deployments: number; replicas?: number; services?: boolean }
+  | {
+      cmd: 'seed';
+      prefix: string;
+      from: number;
+      count: number;
+      deployments: number;
+      replicas?: number;
+      services?: boolean;
+    }
   | { cmd: 'latency'; ms: number }
   | { cmd: 'clearRequests' }
   | { cmd: 'requestStats'; prefix?: string; userAgent?: string }
@@ -88,7 +101,11 @@ async function main(): Promise<void> {
         switch (raw.cmd) {
           case 'seed':
             for (let i = raw.from; i < raw.from + raw.count; i++) {
-              seedAppNamespace(emulator.store, `${raw.prefix}${i}`, { deployments: raw.deployments, replicas: raw.replicas ?? 1, services: raw.services ?? raw.deployments > 0 });
+              seedAppNamespace(emulator.store, `${raw.prefix}${i}`, {
+                deployments: raw.deployments,
+                replicas: raw.replicas ?? 1,
+                services: raw.services ?? raw.deployments > 0,
+              });
               // Let the controllers create ReplicaSets and pods as we go, so the backlog stays small.
               if (raw.deployments > 0 && i % 50 === 49) await emulator.idle();
             }
@@ -115,7 +132,11 @@ async function main(): Promise<void> {
   });
   process.on('disconnect', () => void emulator.close().then(() => process.exit(0)));
   process.once('SIGTERM', () => void emulator.close().then(() => process.exit(0)));
-  process.send({ id: 0, ok: true, result: { url: emulator.url, tlsUrl: emulator.tlsUrl, port: emulator.port, token: emulator.token } });
+  process.send({
+    id: 0,
+    ok: true,
+    result: { url: emulator.url, tlsUrl: emulator.tlsUrl, port: emulator.port, token: emulator.token },
+  });
 }
 
 main().catch((err: unknown) => {

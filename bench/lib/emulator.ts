@@ -16,7 +16,11 @@ export interface EmulatorProcess {
   tlsUrl: string;
   kubeconfig: string;
   child: Child;
-  seed(prefix: string, count: number, opts?: { from?: number; deployments?: number; replicas?: number }): Promise<number>;
+  seed(
+    prefix: string,
+    count: number,
+    opts?: { from?: number; deployments?: number; replicas?: number },
+  ): Promise<number>;
   setLatency(ms: number): Promise<void>;
   clearRequests(): Promise<void>;
   requestStats(prefix?: string, userAgent?: string): Promise<RequestStats>;
@@ -26,11 +30,16 @@ export interface EmulatorProcess {
 
 export async function startEmulatorProcess(name = 'emulator'): Promise<EmulatorProcess> {
   const kubeconfig = join(getLogDir(), `${name}.kubeconfig`);
-  const child = startChild(name, process.execPath, ['--max-old-space-size=4096', '--import', TSX, join(ROOT, 'bench/lib/emulator-host.ts')], {
-    cwd: ROOT,
-    ipc: true,
-    env: { ...process.env, BENCH_KUBECONFIG_OUT: kubeconfig, BENCH_EMULATOR_TOKEN: randomBytes(24).toString('hex') },
-  });
+  const child = startChild(
+    name,
+    process.execPath,
+    ['--max-old-space-size=4096', '--import', TSX, join(ROOT, 'bench/lib/emulator-host.ts')],
+    {
+      cwd: ROOT,
+      ipc: true,
+      env: { ...process.env, BENCH_KUBECONFIG_OUT: kubeconfig, BENCH_EMULATOR_TOKEN: randomBytes(24).toString('hex') },
+    },
+  );
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let ready!: (v: unknown) => void;
@@ -55,7 +64,9 @@ export async function startEmulatorProcess(name = 'emulator'): Promise<EmulatorP
   });
   const info = (await Promise.race([
     started,
-    new Promise((_, rej) => setTimeout(() => rej(new Error(`emulator did not start in 60 s; see ${child.logFile}`)), 60_000)),
+    new Promise((_, rej) =>
+      setTimeout(() => rej(new Error(`emulator did not start in 60 s; see ${child.logFile}`)), 60_000),
+    ),
   ])) as { url: string; tlsUrl: string };
 
   const send = <T>(command: EmulatorCommand): Promise<T> =>
@@ -75,7 +86,14 @@ export async function startEmulatorProcess(name = 'emulator'): Promise<EmulatorP
       // In chunks, so a large seed does not block the emulator's event loop for seconds.
       const chunk = (opts.deployments ?? 0) > 0 ? 200 : 2000;
       for (let from = opts.from ?? 0, end = (opts.from ?? 0) + count; from < end; from += chunk) {
-        await send({ cmd: 'seed', prefix, from, count: Math.min(chunk, end - from), deployments: opts.deployments ?? 0, replicas: opts.replicas });
+        await send({
+          cmd: 'seed',
+          prefix,
+          from,
+          count: Math.min(chunk, end - from),
+          deployments: opts.deployments ?? 0,
+          replicas: opts.replicas,
+        });
       }
       return (performance.now() - t0) / 1000;
     },

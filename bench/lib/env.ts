@@ -16,7 +16,8 @@ const list = (name: string, fallback: number[]): number[] => {
   if (!raw) return fallback;
   return raw.split(',').map((s) => {
     const n = Number(s.trim());
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a comma-separated list of positive numbers, got ${raw}`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new Error(`${name} must be a comma-separated list of positive numbers, got ${raw}`);
     return n;
   });
 };

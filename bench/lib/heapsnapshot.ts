@@ -32,7 +32,10 @@ export function summarizeHeap(file: string, top = 30): { totalMb: number; rows: 
     a[1] += 1;
     agg.set(key, a);
   }
-  const rows = [...agg.entries()].sort((a, b) => b[1][0] - a[1][0]).slice(0, top).map(([k, [size, n]]): [string, number, number] => [k, size / 2 ** 20, n]);
+  const rows = [...agg.entries()]
+    .sort((a, b) => b[1][0] - a[1][0])
+    .slice(0, top)
+    .map(([k, [size, n]]): [string, number, number] => [k, size / 2 ** 20, n]);
   return { totalMb: total / 2 ** 20, rows };
 }
 

@@ -8,7 +8,11 @@ import { sleep } from './proc.js';
 import { heapBreakdown, MachineCpu, RssMonitor, type HeapBreakdown } from './rss.js';
 import { Stack, type ServiceProcess } from './stack.js';
 
-export const E2E_BODY = (namespace: string) => ({ namespace, restart: { mode: 'all' }, prerequisites: { enabled: false } });
+export const E2E_BODY = (namespace: string) => ({
+  namespace,
+  restart: { mode: 'all' },
+  prerequisites: { enabled: false },
+});
 
 let seeded = 0;
 /** A fresh prefix per call, so no two runs share namespaces. */
@@ -33,11 +37,20 @@ export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: num
   return out;
 }
 
-export async function submitOnboardings(stack: Stack, apis: ServiceProcess[], namespaces: string[], concurrency = 20): Promise<string[]> {
+export async function submitOnboardings(
+  stack: Stack,
+  apis: ServiceProcess[],
+  namespaces: string[],
+  concurrency = 20,
+): Promise<string[]> {
   return pool(namespaces, concurrency, async (ns, i) => {
     const api = apis[i % apis.length];
     for (let attempt = 1; ; attempt++) {
-      const res = await fetch(`${api.url}/v1/onboardings`, { method: 'POST', headers: stack.headers(), body: JSON.stringify(E2E_BODY(ns)) });
+      const res = await fetch(`${api.url}/v1/onboardings`, {
+        method: 'POST',
+        headers: stack.headers(),
+        body: JSON.stringify(E2E_BODY(ns)),
+      });
       const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
       if (res.status === 202 && body.id) return body.id;
       if (attempt >= 3) throw new Error(`POST /v1/onboardings ${ns}: HTTP ${res.status} ${JSON.stringify(body)}`);
@@ -47,13 +60,20 @@ export async function submitOnboardings(stack: Stack, apis: ServiceProcess[], na
 }
 
 /** Polls Postgres until `count` requests have ended; returns their status counts. */
-export async function waitForTerminal(stack: Stack, count: number, timeoutS: number, onTick?: (done: number) => void): Promise<void> {
+export async function waitForTerminal(
+  stack: Stack,
+  count: number,
+  timeoutS: number,
+  onTick?: (done: number) => void,
+): Promise<void> {
   const deadline = Date.now() + timeoutS * 1000;
   let lastLog = Date.now();
   for (;;) {
-    const { rows } = await stack.db().query<{ n: string }>(
-      `SELECT count(*) AS n FROM onboarding_request WHERE status IN ('SUCCEEDED','FAILED','CANCELLED','REJECTED')`,
-    );
+    const { rows } = await stack
+      .db()
+      .query<{ n: string }>(
+        `SELECT count(*) AS n FROM onboarding_request WHERE status IN ('SUCCEEDED','FAILED','CANCELLED','REJECTED')`,
+      );
     const done = Number(rows[0].n);
     onTick?.(done);
     if (done >= count) return;
@@ -96,13 +116,17 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
   const seedS = await emulator.seed(prefix, opts.n, { deployments: 2 });
   process.stdout.write(`${seedS.toFixed(1)} s\n`);
 
-  const stack = await Stack.create(`${opts.bench}_${opts.n}_${workers}w_${qps}`, emulator, { K8S_QPS: String(qps), K8S_BURST: String(burst) });
+  const stack = await Stack.create(`${opts.bench}_${opts.n}_${workers}w_${qps}`, emulator, {
+    K8S_QPS: String(qps),
+    K8S_BURST: String(burst),
+  });
   const rss = new RssMonitor();
   try {
     const apiProcs: ServiceProcess[] = [];
     for (let i = 0; i < apis; i++) apiProcs.push(await stack.startApi(`api${i + 1}`));
     const workerProcs: ServiceProcess[] = [];
-    for (let i = 0; i < workers; i++) workerProcs.push(await stack.startWorker(`worker${i + 1}`, opts.workerEnv?.(stack) ?? {}));
+    for (let i = 0; i < workers; i++)
+      workerProcs.push(await stack.startWorker(`worker${i + 1}`, opts.workerEnv?.(stack) ?? {}));
     for (const p of [...apiProcs, ...workerProcs]) rss.track(p.label, p.pid);
 
     await emulator.setLatency(latencyMs);
@@ -113,7 +137,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     const ids = await submitOnboardings(stack, apiProcs, namespaces);
     const submitS = (Date.now() - t0) / 1000;
     await waitForTerminal(stack, ids.length, settings.e2eTimeoutS);
-    const { rows: endRows } = await stack.db().query<{ last: Date }>(`SELECT max(finished_at) AS last FROM onboarding_request`);
+    const { rows: endRows } = await stack
+      .db()
+      .query<{ last: Date }>(`SELECT max(finished_at) AS last FROM onboarding_request`);
     const wallS = (endRows[0].last.getTime() - t0) / 1000;
     const machineBusy = machine.busyShare();
     await emulator.setLatency(0);
@@ -133,9 +159,11 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     }
 
     const stats = await emulator.requestStats(prefix);
-    const { rows: statusRows } = await stack.db().query<{ status: string; error_code: string | null; n: string }>(
-      `SELECT status, error_code, count(*) AS n FROM onboarding_request GROUP BY 1, 2`,
-    );
+    const { rows: statusRows } = await stack
+      .db()
+      .query<{ status: string; error_code: string | null; n: string }>(
+        `SELECT status, error_code, count(*) AS n FROM onboarding_request GROUP BY 1, 2`,
+      );
     const { rows: stepRows } = await stack.db().query<{ name: string; avg: string; max: number; avg_ms: string }>(
       `SELECT name, avg((output->>'apiCalls')::int) AS avg, max((output->>'apiCalls')::int) AS max, avg(duration_ms) AS avg_ms
          FROM step_run WHERE status = 'SUCCEEDED' GROUP BY name ORDER BY min(position)`,
@@ -183,7 +211,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       clusterScopedCalls: stats.clusterScoped,
       callBreakdown: stats.byCall,
       peakCallsPerS: stats.peakPerSecond,
-      stepCalls: Object.fromEntries(stepRows.map((r) => [r.name, { avg: Number(r.avg), max: r.max, avgMs: Number(r.avg_ms) }])),
+      stepCalls: Object.fromEntries(
+        stepRows.map((r) => [r.name, { avg: Number(r.avg), max: r.max, avgMs: Number(r.avg_ms) }]),
+      ),
       namespaceStepCallsRest,
       lowerBoundConcS,
       lowerBoundQpsS,
@@ -197,7 +227,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       machineBusy,
     };
     if (opts.record !== false) ctx.e2e.set(key, result);
-    process.stdout.write(`    ${opts.n} ns in ${wallS.toFixed(2)} s (${succeeded} succeeded), ${result.callsPerNs.toFixed(1)} calls/ns, lower bound ${lowerBoundS.toFixed(2)} s\n`);
+    process.stdout.write(
+      `    ${opts.n} ns in ${wallS.toFixed(2)} s (${succeeded} succeeded), ${result.callsPerNs.toFixed(1)} calls/ns, lower bound ${lowerBoundS.toFixed(2)} s\n`,
+    );
     return result;
   } finally {
     rss.finish();

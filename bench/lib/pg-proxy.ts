@@ -52,7 +52,8 @@ export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }):
         else if (type === 'P') {
           const nameEnd = body.indexOf(0);
           const text = body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString();
-          if (nameEnd === 0) count(text); // unnamed: parsed for every execution
+          if (nameEnd === 0)
+            count(text); // unnamed: parsed for every execution
           else prepared.set(body.subarray(0, nameEnd).toString(), text);
         } else if (type === 'B') {
           const portalEnd = body.indexOf(0);

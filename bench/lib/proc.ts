@@ -121,7 +121,10 @@ export function startChild(name: string, command: string, args: string[], opts: 
     exited,
     waitForOutput(pattern, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: no output matching ${pattern} within ${timeoutMs} ms (see ${logFile})`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${name}: no output matching ${pattern} within ${timeoutMs} ms (see ${logFile})`)),
+          timeoutMs,
+        );
         const waiter = {
           pattern,
           resolve: (line: string) => {
@@ -156,7 +159,8 @@ export async function waitForHttp(url: string, opts: { timeoutMs?: number; child
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let last = '';
   while (Date.now() < deadline) {
-    if (opts.child && opts.child.proc.exitCode !== null) throw new Error(`${opts.child.name} exited (code ${opts.child.proc.exitCode}); see ${opts.child.logFile}`);
+    if (opts.child && opts.child.proc.exitCode !== null)
+      throw new Error(`${opts.child.name} exited (code ${opts.child.proc.exitCode}); see ${opts.child.logFile}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;

@@ -32,7 +32,9 @@ const server = createServer(async (req, res) => {
     } else if (url.pathname === '/gc') {
       await post('HeapProfiler.collectGarbage');
       const m = process.memoryUsage();
-      res.end(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }) + '\n');
+      res.end(
+        JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }) + '\n',
+      );
     } else if (url.pathname === '/heap-snapshot') {
       const file = url.searchParams.get('file') ?? `/tmp/osm-onboarding-${process.pid}.heapsnapshot`;
       const chunks = [];

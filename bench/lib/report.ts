@@ -51,7 +51,9 @@ export function ratio(a: number, b: number, digits = 2): string {
 export function renderTable(t: Table): string {
   const cells = t.rows.map((r) => r.map((c) => fmt(c)));
   const widths = t.headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const numeric = t.headers.map((_, i) => cells.every((r) => /^[-−]?[\d,.]+( ?(ms|s|MB|×|%|\/s))?$|^—$/.test(r[i] ?? '')));
+  const numeric = t.headers.map((_, i) =>
+    cells.every((r) => /^[-−]?[\d,.]+( ?(ms|s|MB|×|%|\/s))?$|^—$/.test(r[i] ?? '')),
+  );
   const line = (r: string[]) =>
     `| ${r.map((c, i) => (numeric[i] ? (c ?? '').padStart(widths[i]) : (c ?? '').padEnd(widths[i]))).join(' | ')} |`;
   const sep = `|${widths.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
@@ -74,7 +76,9 @@ export function renderSection(s: Section): string {
   for (const n of s.notes) out.push(`- ${n}`);
   if (s.notes.length) out.push('');
   if (s.seconds !== undefined) {
-    const bg = s.background ? `; before it started the machine was ${Math.round(100 * s.background.share)}% busy with other work (load average ${s.background.load})` : '';
+    const bg = s.background
+      ? `; before it started the machine was ${Math.round(100 * s.background.share)}% busy with other work (load average ${s.background.load})`
+      : '';
     out.push(`_(${s.name}: ${s.seconds.toFixed(0)} s${bg})_`, '');
   }
   return out.join('\n');
@@ -86,7 +90,14 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[idx];
 }
 
-export function summarize(values: number[]): { n: number; p50: number; p95: number; p99: number; max: number; mean: number } {
+export function summarize(values: number[]): {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+} {
   const s = [...values].sort((a, b) => a - b);
   return {
     n: s.length,
@@ -113,7 +124,8 @@ export async function describeMachine(): Promise<Machine> {
   const client = new pg.Client({ connectionString: settings.databaseAdminUrl });
   client.on('error', () => undefined);
   await client.connect();
-  const setting = async (name: string) => (await client.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0].v;
+  const setting = async (name: string) =>
+    (await client.query<{ v: string }>('SELECT current_setting($1) AS v', [name])).rows[0].v;
   const pgVersion = await setting('server_version');
   const sync = await setting('synchronous_commit');
   const fsync = await setting('fsync');
@@ -126,7 +138,10 @@ export async function describeMachine(): Promise<Machine> {
   redis.disconnect();
   let kubectl = 'not found';
   try {
-    kubectl = /Client Version: (\S+)/.exec(execFileSync(settings.kubectl, ['version', '--client'], { encoding: 'utf8' }))?.[1] ?? 'unknown';
+    kubectl =
+      /Client Version: (\S+)/.exec(
+        execFileSync(settings.kubectl, ['version', '--client'], { encoding: 'utf8' }),
+      )?.[1] ?? 'unknown';
   } catch {
     /* not installed */
   }

@@ -126,7 +126,11 @@ export class Stack {
   }
 
   /** Starts `node dist/src/main.js` (ROLE=api unless overridden) and waits for /healthz. */
-  async startApi(label: string, extra: Record<string, string | number> = {}, nodeArgs: string[] = []): Promise<ServiceProcess> {
+  async startApi(
+    label: string,
+    extra: Record<string, string | number> = {},
+    nodeArgs: string[] = [],
+  ): Promise<ServiceProcess> {
     const port = await freePort();
     const child = startChild(`${this.name}-${label}`, process.execPath, [...nodeArgs, join(ROOT, 'dist/src/main.js')], {
       cwd: ROOT,

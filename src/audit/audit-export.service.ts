@@ -10,18 +10,26 @@ export const EXPORT_PAGE_SIZE = 500;
 
 const timestamp = z
   .string({ error: 'must be a string' })
-  .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/, 'must be an ISO 8601 date or timestamp, e.g. 2026-11-26T04:00:00Z')
+  .regex(
+    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/,
+    'must be an ISO 8601 date or timestamp, e.g. 2026-11-26T04:00:00Z',
+  )
   .refine((v) => !Number.isNaN(Date.parse(v)), 'is not a valid date')
   .transform((v) => new Date(v));
 
-const text = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(253, 'must be no more than 253 characters');
+const text = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must not be empty')
+  .max(253, 'must be no more than 253 characters');
 
 export const AuditExportQuery = z
   .strictObject({
     actor: text.optional(),
     cluster: text.optional(),
     namespace: text.optional(),
-    action: text.regex(/^[a-z0-9.*-]+$/, 'must be an action (request.succeeded) or a pattern with * (request.*)').optional(),
+    action: text
+      .regex(/^[a-z0-9.*-]+$/, 'must be an action (request.succeeded) or a pattern with * (request.*)')
+      .optional(),
     requestId: z.uuid({ error: 'must be a UUID' }).optional(),
     /** inclusive */
     since: timestamp.optional(),
@@ -51,7 +59,19 @@ export interface ExportRow {
   data: unknown;
 }
 
-export const CSV_COLUMNS: (keyof ExportRow)[] = ['id', 'requestId', 'cursor', 'createdAt', 'actor', 'action', 'cluster', 'namespace', 'target', 'step', 'data'];
+export const CSV_COLUMNS: (keyof ExportRow)[] = [
+  'id',
+  'requestId',
+  'cursor',
+  'createdAt',
+  'actor',
+  'action',
+  'cluster',
+  'namespace',
+  'target',
+  'step',
+  'data',
+];
 
 /** RFC 4180: quote a field holding a comma, quote, CR or LF, doubling quotes; a cell a spreadsheet
  * would run as a formula (=, +, -, @, tab, CR first) is prefixed with ' (OWASP CSV injection). */
@@ -99,7 +119,12 @@ export class AuditExportService {
     if (f.actor) where.push(Prisma.sql`a.actor = ${f.actor}`);
     if (f.cluster) where.push(Prisma.sql`a.cluster = ${f.cluster}`);
     if (f.namespace) where.push(Prisma.sql`a.namespace = ${f.namespace}`);
-    if (f.action) where.push(f.action.includes('*') ? Prisma.sql`a.action LIKE ${likePattern(f.action)}` : Prisma.sql`a.action = ${f.action}`);
+    if (f.action)
+      where.push(
+        f.action.includes('*')
+          ? Prisma.sql`a.action LIKE ${likePattern(f.action)}`
+          : Prisma.sql`a.action = ${f.action}`,
+      );
     if (f.requestId) where.push(Prisma.sql`a.request_id = ${f.requestId}::uuid`);
     if (f.since) where.push(Prisma.sql`a.created_at >= ${f.since}`);
     if (f.until) where.push(Prisma.sql`a.created_at < ${f.until}`);
@@ -114,7 +139,19 @@ export class AuditExportService {
       where.push(scopes.length ? Prisma.sql`(${Prisma.join(scopes, ' OR ')})` : Prisma.sql`FALSE`);
     }
     const rows = await this.prisma.$queryRaw<
-      { id: bigint; request_id: string | null; seq: number | null; actor: string; action: string; cluster: string | null; namespace: string | null; target: string | null; step: string | null; data: unknown; created_at: Date }[]
+      {
+        id: bigint;
+        request_id: string | null;
+        seq: number | null;
+        actor: string;
+        action: string;
+        cluster: string | null;
+        namespace: string | null;
+        target: string | null;
+        step: string | null;
+        data: unknown;
+        created_at: Date;
+      }[]
     >`SELECT a.id, a.request_id::text AS request_id, a.seq, a.actor, a.action, a.cluster, a.namespace, a.target, a.step, a.data, a.created_at
         FROM ${from}
        WHERE ${Prisma.join(where, ' AND ')}

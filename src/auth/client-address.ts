@@ -6,7 +6,11 @@ import proxyaddr from 'proxy-addr';
 export type AddressOf = (req: IncomingMessage) => string;
 
 export function clientAddressResolver(trustProxy: string | undefined): AddressOf {
-  const list = trustProxy?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+  const list =
+    trustProxy
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? [];
   const trust = list.length > 0 ? proxyaddr.compile(list) : () => false;
   return (req) => {
     try {

@@ -34,7 +34,9 @@ export class RateLimitService {
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      throw new DomainError('RATE_LIMITED', `too many requests from ${actor.id}; retry in ${retryAfterSeconds}s`, { details: { retryAfterSeconds } });
+      throw new DomainError('RATE_LIMITED', `too many requests from ${actor.id}; retry in ${retryAfterSeconds}s`, {
+        details: { retryAfterSeconds },
+      });
     }
   }
 }

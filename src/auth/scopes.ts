@@ -7,7 +7,12 @@ import type { Actor, Role } from './actor.js';
 export const SCOPE_PATTERN = /^[^/\s]+\/[^/\s]+$/;
 
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${glob
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 /** `*` matches any run of characters; everything else literally. */
@@ -45,6 +50,8 @@ export function assertRole(actor: Actor, ...roles: Role[]): void {
 /** Refuses, before anything is stored or enqueued, a target outside the caller's scopes. */
 export function assertScope(actor: Actor, cluster: string, namespace: string): void {
   if (!inScope(actor, cluster, namespace)) {
-    throw new DomainError('FORBIDDEN', `${actor.id} may not act on ${cluster}/${namespace} (outside its scopes)`, { field: 'namespace' });
+    throw new DomainError('FORBIDDEN', `${actor.id} may not act on ${cluster}/${namespace} (outside its scopes)`, {
+      field: 'namespace',
+    });
   }
 }

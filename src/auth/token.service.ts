@@ -43,9 +43,15 @@ export interface TokenAuthentication {
 }
 
 export const CreateTokenSchema = z.strictObject({
-  name: z.string().min(1).max(100).regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-"'),
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-"'),
   roles: z.array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` })).min(1, 'needs at least one role'),
-  scopes: z.array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards')).default([]),
+  scopes: z
+    .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
+    .default([]),
   expiresInDays: z.number().int().min(1).max(3650).optional(),
 });
 
@@ -174,12 +180,18 @@ export class TokenService implements OnModuleInit {
             expiresAt: i.expiresInDays ? new Date(Date.now() + i.expiresInDays * 86_400_000) : null,
           },
         });
-        await this.audit.append(tx, { actor: actor.id, action: 'token.created', target: `tokens/${i.name}`, data: { name: i.name, roles: created.roles, scopes: created.scopes } });
+        await this.audit.append(tx, {
+          actor: actor.id,
+          action: 'token.created',
+          target: `tokens/${i.name}`,
+          data: { name: i.name, roles: created.roles, scopes: created.scopes },
+        });
         return created;
       });
       return { token: secret, record: presentToken(row) };
     } catch (err) {
-      if (isUniqueViolation(err)) throw new DomainError('TOKEN_NAME_TAKEN', `a token named ${i.name} exists`, { field: 'name' });
+      if (isUniqueViolation(err))
+        throw new DomainError('TOKEN_NAME_TAKEN', `a token named ${i.name} exists`, { field: 'name' });
       throw err;
     }
   }
@@ -195,7 +207,12 @@ export class TokenService implements OnModuleInit {
     if (!row) throw new DomainError('TOKEN_NOT_FOUND', `token ${id} not found`, { field: 'id' });
     const revoked = await this.prisma.$transaction(async (tx) => {
       const r = await tx.apiToken.update({ where: { id }, data: { revokedAt: row.revokedAt ?? new Date() } });
-      await this.audit.append(tx, { actor: actor.id, action: 'token.revoked', target: `tokens/${row.name}`, data: { name: row.name } });
+      await this.audit.append(tx, {
+        actor: actor.id,
+        action: 'token.revoked',
+        target: `tokens/${row.name}`,
+        data: { name: row.name },
+      });
       return r;
     });
     this.forget(row.tokenHash);

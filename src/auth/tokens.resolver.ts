@@ -7,7 +7,8 @@ import { TokenService } from './token.service.js';
 export class CreateApiTokenInput {
   @Field() name!: string;
   @Field(() => [String], { description: 'viewer, requester, approver, admin' }) roles!: string[];
-  @Field(() => [String], { nullable: true, description: '<cluster>/<namespace> patterns, e.g. prod/team-a-*' }) scopes?: string[];
+  @Field(() => [String], { nullable: true, description: '<cluster>/<namespace> patterns, e.g. prod/team-a-*' })
+  scopes?: string[];
   @Field(() => Int, { nullable: true }) expiresInDays?: number;
 }
 
@@ -37,7 +38,10 @@ export class TokensResolver {
 
   @Mutation(() => CreatedApiToken, { description: 'Admin: create an API token.' })
   createApiToken(@Args('input') input: CreateApiTokenInput, @CurrentActor() actor: Actor) {
-    return this.tokens.create({ ...input, scopes: input.scopes ?? undefined, expiresInDays: input.expiresInDays ?? undefined }, actor);
+    return this.tokens.create(
+      { ...input, scopes: input.scopes ?? undefined, expiresInDays: input.expiresInDays ?? undefined },
+      actor,
+    );
   }
 
   @Query(() => [ApiTokenModel], { description: 'Admin: list API tokens (never their secrets).' })

@@ -36,7 +36,12 @@ export class BatchController {
   @Post(':id/:op')
   @HttpCode(200)
   async each(@Param('id') id: string, @Param('op') op: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    const operation = parseInput(z.enum(['approve', 'reject', 'cancel', 'retry', 'apply'], { error: 'must be approve, reject, cancel, retry or apply' }), op);
+    const operation = parseInput(
+      z.enum(['approve', 'reject', 'cancel', 'retry', 'apply'], {
+        error: 'must be approve, reject, cancel, retry or apply',
+      }),
+      op,
+    );
     const { batch, results } = await this.batches.each(id, actor, operation, body ?? {});
     return { batch: presentBatch(batch), results };
   }

@@ -14,7 +14,10 @@ export class BatchTargetInput {
   @Field() namespace!: string;
 }
 
-@InputType({ description: 'One request per target, all with the same options (the body fields of an onboarding/offboarding, minus cluster and namespace).' })
+@InputType({
+  description:
+    'One request per target, all with the same options (the body fields of an onboarding/offboarding, minus cluster and namespace).',
+})
 export class BatchInput {
   @Field(() => RequestKind) kind!: RequestKind;
   @Field(() => [BatchTargetInput]) targets!: BatchTargetInput[];
@@ -27,7 +30,10 @@ export class BatchModel {
   @Field(() => RequestKind) kind!: RequestKind;
   @Field() requestedBy!: string;
   @Field() createdAt!: string;
-  @Field({ description: 'RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, PARTIALLY_FAILED, CANCELLED, REJECTED' }) status!: string;
+  @Field({
+    description: 'RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, PARTIALLY_FAILED, CANCELLED, REJECTED',
+  })
+  status!: string;
   @Field(() => GraphQLJSON, { description: 'requests by status' }) counts!: Record<string, number>;
   @Field(() => [OnboardingRequestModel]) requests!: OnboardingRequestModel[];
 }
@@ -47,13 +53,19 @@ export class BatchOperationResult {
   @Field(() => [BatchMemberResult]) results!: BatchMemberResult[];
 }
 
-const plainInput = (i: BatchInput) => ({ kind: i.kind, targets: i.targets.map((t) => ({ ...t })), options: i.options ?? {} });
+const plainInput = (i: BatchInput) => ({
+  kind: i.kind,
+  targets: i.targets.map((t) => ({ ...t })),
+  options: i.options ?? {},
+});
 
 @Resolver()
 export class BatchResolver {
   constructor(private readonly batches: BatchService) {}
 
-  @Mutation(() => BatchModel, { description: 'Onboard or offboard several namespaces together (all validated first, stored at once).' })
+  @Mutation(() => BatchModel, {
+    description: 'Onboard or offboard several namespaces together (all validated first, stored at once).',
+  })
   async requestBatch(@Args('input') input: BatchInput, @CurrentActor() actor: Actor) {
     return presentBatch(await this.batches.create(plainInput(input), actor));
   }
@@ -68,7 +80,9 @@ export class BatchResolver {
     return presentBatch(await this.batches.get(id, actor));
   }
 
-  @Mutation(() => BatchOperationResult, { description: 'approve | reject | cancel | retry | apply, for every member it applies to.' })
+  @Mutation(() => BatchOperationResult, {
+    description: 'approve | reject | cancel | retry | apply, for every member it applies to.',
+  })
   async batchOperation(
     @Args('id', { type: () => ID }) id: string,
     @Args('operation') operation: string,
@@ -76,7 +90,9 @@ export class BatchResolver {
     @Args('reason', { nullable: true }) reason?: string,
   ) {
     if (!['approve', 'reject', 'cancel', 'retry', 'apply'].includes(operation)) {
-      throw new DomainError('VALIDATION_FAILED', 'operation must be approve, reject, cancel, retry or apply', { field: 'operation' });
+      throw new DomainError('VALIDATION_FAILED', 'operation must be approve, reject, cancel, retry or apply', {
+        field: 'operation',
+      });
     }
     const body = operation === 'approve' ? (reason ? { comment: reason } : {}) : reason ? { reason } : {};
     const { batch, results } = await this.batches.each(id, actor, operation as 'approve', body);
@@ -84,10 +100,15 @@ export class BatchResolver {
   }
 
   @Subscription(() => OnboardingEventModel, {
-    description: 'Every member request\'s events in commit order; resume with `after` = the last event `id`. Completes when all members end.',
+    description:
+      "Every member request's events in commit order; resume with `after` = the last event `id`. Completes when all members end.",
     resolve: (event: unknown) => event,
   })
-  async batchProgress(@Args('batchId', { type: () => ID }) batchId: string, @CurrentActor() actor: Actor, @Args('after', { nullable: true }) after?: string) {
+  async batchProgress(
+    @Args('batchId', { type: () => ID }) batchId: string,
+    @CurrentActor() actor: Actor,
+    @Args('after', { nullable: true }) after?: string,
+  ) {
     if (after !== undefined && after !== null && !/^\d+$/.test(after)) {
       throw new DomainError('VALIDATION_FAILED', 'after must be an event id', { field: 'after' });
     }

@@ -86,17 +86,29 @@ export class BatchService {
   }
 
   /** Applies an operation to every member it applies to; one member's refusal doesn't stop the others. */
-  async each(id: string, actor: Actor, op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply', body: unknown): Promise<{ batch: BatchView; results: MemberResult[] }> {
+  async each(
+    id: string,
+    actor: Actor,
+    op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply',
+    body: unknown,
+  ): Promise<{ batch: BatchView; results: MemberResult[] }> {
     const { requests } = await this.get(id, actor);
     const eligible = requests.filter((r) =>
-      op === 'approve' || op === 'reject' ? r.status === 'PENDING_APPROVAL' : op === 'retry' ? r.status === 'FAILED' || r.status === 'CANCELLED' : op === 'apply' ? r.status === 'PLANNED' : ACTIVE.has(r.status),
+      op === 'approve' || op === 'reject'
+        ? r.status === 'PENDING_APPROVAL'
+        : op === 'retry'
+          ? r.status === 'FAILED' || r.status === 'CANCELLED'
+          : op === 'apply'
+            ? r.status === 'PLANNED'
+            : ACTIVE.has(r.status),
     );
     const results: MemberResult[] = [];
     for (const r of eligible) {
       try {
         if (op === 'approve') await this.approvals.approve(r.id, actor, body);
         else if (op === 'reject') await this.approvals.reject(r.id, actor, body);
-        else if (op === 'cancel') await this.onboarding.cancel(r.id, actor, (body as { reason?: string } | undefined)?.reason);
+        else if (op === 'cancel')
+          await this.onboarding.cancel(r.id, actor, (body as { reason?: string } | undefined)?.reason);
         else if (op === 'apply') await this.onboarding.applyPlanned(r.id, actor);
         else await this.onboarding.retry(r.id, actor);
         results.push({ requestId: r.id, namespace: r.namespace, ok: true, code: null, message: null });
@@ -110,7 +122,10 @@ export class BatchService {
 
   async events(id: string, actor: Actor, after: bigint): Promise<AsyncGenerator<ProgressEvent>> {
     const { requests } = await this.get(id, actor);
-    return this.progress.openBatch(requests.map((r) => r.id), after);
+    return this.progress.openBatch(
+      requests.map((r) => r.id),
+      after,
+    );
   }
 
   /** Every target validated and authorized before anything is stored; errors name `targets.<i>.<field>`. */
@@ -135,13 +150,22 @@ export class BatchService {
         const fields = err.fields.length ? err.fields : [{ field: 'namespace', message: err.message }];
         for (const f of fields) {
           const own = f.field === 'cluster' || f.field === 'namespace' || f.field === 'meshName';
-          issues.push({ field: own && f.field !== 'meshName' ? `targets.${i}.${f.field}` : `options.${f.field}`, message: `${f.message} (${err.code})` });
+          issues.push({
+            field: own && f.field !== 'meshName' ? `targets.${i}.${f.field}` : `options.${f.field}`,
+            message: `${f.message} (${err.code})`,
+          });
         }
       }
     }
     if (issues.length) {
-      const unique = issues.filter((f, i) => issues.findIndex((g) => g.field === f.field && g.message === f.message) === i);
-      throw new DomainError('VALIDATION_FAILED', `invalid batch: ${unique.map((f) => `${f.field}: ${f.message}`).join('; ')}`, { fields: unique });
+      const unique = issues.filter(
+        (f, i) => issues.findIndex((g) => g.field === f.field && g.message === f.message) === i,
+      );
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `invalid batch: ${unique.map((f) => `${f.field}: ${f.message}`).join('; ')}`,
+        { fields: unique },
+      );
     }
     return { kind: batch.kind, targets };
   }

@@ -81,15 +81,23 @@ export class ApiClient {
   async call<T = any>(
     method: string,
     path: string,
-    opts: { body?: unknown; query?: Record<string, string | number | undefined>; headers?: Record<string, string | undefined> } = {},
+    opts: {
+      body?: unknown;
+      query?: Record<string, string | number | undefined>;
+      headers?: Record<string, string | undefined>;
+    } = {},
   ): Promise<{ status: number; body: T; headers: Headers }> {
     const url = new URL(this.base + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     let res: Response;
     try {
       res = await fetch(url, {
         method,
-        headers: this.headers({ ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers }),
+        headers: this.headers({
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        }),
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
       });
@@ -108,7 +116,10 @@ export class ApiClient {
   async stream(path: string, headers: Record<string, string | undefined>, signal?: AbortSignal): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(this.base + path, { headers: this.headers({ accept: 'text/event-stream', ...headers }), signal });
+      res = await fetch(this.base + path, {
+        headers: this.headers({ accept: 'text/event-stream', ...headers }),
+        signal,
+      });
     } catch (err) {
       throw unreachable(this.base, err);
     }
@@ -137,6 +148,6 @@ function apiError(status: number, body: unknown, text: string): ApiError {
 export function unreachable(base: string, err: unknown): CliError {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   const why =
-    e?.name === 'TimeoutError' ? 'timed out' : e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+    e?.name === 'TimeoutError' ? 'timed out' : (e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err));
   return new CliError(`cannot reach the API at ${base}: ${why}`, EXIT.UNREACHABLE);
 }

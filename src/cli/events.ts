@@ -31,7 +31,11 @@ export interface FollowOptions {
  * reconnects with `Last-Event-ID: <last cursor>`, so no event is lost or repeated; answers
  * of the API (404, 401, …) end the follow with that error.
  */
-export async function* followEvents(client: ApiClient, requestId: string, opts: FollowOptions = {}): AsyncGenerator<ProgressEvent> {
+export async function* followEvents(
+  client: ApiClient,
+  requestId: string,
+  opts: FollowOptions = {},
+): AsyncGenerator<ProgressEvent> {
   let last = opts.after ?? 0;
   let failures = 0;
   let retryMs = opts.retryMs ?? 500;
@@ -40,7 +44,11 @@ export async function* followEvents(client: ApiClient, requestId: string, opts: 
     let reason = 'the stream ended';
     let more = false;
     try {
-      const res = await client.stream(`/v1/onboardings/${encodeURIComponent(requestId)}/events`, { 'last-event-id': String(last) }, opts.signal);
+      const res = await client.stream(
+        `/v1/onboardings/${encodeURIComponent(requestId)}/events`,
+        { 'last-event-id': String(last) },
+        opts.signal,
+      );
       for await (const msg of messages(res, opts.signal, (ms) => (retryMs = ms))) {
         if (!msg.data) continue;
         const event = JSON.parse(msg.data) as ProgressEvent;
@@ -65,13 +73,21 @@ export async function* followEvents(client: ApiClient, requestId: string, opts: 
     // request may have nothing left to send.
     if (opts.isFinal && (await opts.isFinal(last))) return;
     failures += 1;
-    if (failures > maxRetries) throw new CliError(`lost the event stream of ${requestId} after ${maxRetries} reconnections: ${reason}`, EXIT.UNREACHABLE);
+    if (failures > maxRetries)
+      throw new CliError(
+        `lost the event stream of ${requestId} after ${maxRetries} reconnections: ${reason}`,
+        EXIT.UNREACHABLE,
+      );
     opts.onReconnect?.(failures, last, reason);
     await sleep(Math.min(retryMs * 2 ** (failures - 1), 5_000), opts.signal);
   }
 }
 
-async function* messages(res: Response, signal: AbortSignal | undefined, onRetry: (ms: number) => void): AsyncGenerator<EventSourceMessage> {
+async function* messages(
+  res: Response,
+  signal: AbortSignal | undefined,
+  onRetry: (ms: number) => void,
+): AsyncGenerator<EventSourceMessage> {
   const queue: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (m) => queue.push(m), onRetry });
   const decoder = new TextDecoder();

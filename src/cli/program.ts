@@ -125,7 +125,13 @@ function positiveInt(name: string) {
   };
 }
 
-const collect = (v: string, all: string[] = []) => [...all, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (v: string, all: string[] = []) => [
+  ...all,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 function parseAppProtocol(v: string, all: unknown[] = []) {
   const m = /^([^:=\s]+):([^=\s]+)=(\S+)$/.exec(v);
@@ -139,7 +145,10 @@ function readJsonFile(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path === '-' ? 0 : path, 'utf8'));
   } catch (err) {
-    throw new CliError(`cannot read ${path === '-' ? 'standard input' : path} as JSON: ${(err as Error).message}`, EXIT.USAGE);
+    throw new CliError(
+      `cannot read ${path === '-' ? 'standard input' : path} as JSON: ${(err as Error).message}`,
+      EXIT.USAGE,
+    );
   }
 }
 
@@ -148,7 +157,8 @@ function readJsonFile(path: string): unknown {
 
 function targetBody(namespace: string, o: Record<string, any>, g: Globals) {
   const base = o.file ? (readJsonFile(o.file) as Record<string, unknown>) : {};
-  if (!base || typeof base !== 'object' || Array.isArray(base)) throw new CliError(`${o.file}: the body must be a JSON object`, EXIT.USAGE);
+  if (!base || typeof base !== 'object' || Array.isArray(base))
+    throw new CliError(`${o.file}: the body must be a JSON object`, EXIT.USAGE);
   return {
     ...base,
     namespace,
@@ -177,7 +187,10 @@ export function onboardBody(namespace: string, o: Record<string, any>, g: Global
   restartBody(o, body);
   if (o.metrics) body.metrics = true;
   if (o.apiServerAccess || o.serviceAccount) {
-    body.apiServerAccess = { method: o.apiServerAccess ?? 'egress', ...(o.serviceAccount ? { serviceAccounts: o.serviceAccount } : {}) };
+    body.apiServerAccess = {
+      method: o.apiServerAccess ?? 'egress',
+      ...(o.serviceAccount ? { serviceAccounts: o.serviceAccount } : {}),
+    };
   }
   if (o.trafficPolicy || o.smiFile) {
     body.trafficPolicy = { mode: o.trafficPolicy ?? 'smi', ...(o.smiFile ? { smi: readJsonFile(o.smiFile) } : {}) };
@@ -185,7 +198,10 @@ export function onboardBody(namespace: string, o: Record<string, any>, g: Global
   if (o.appProtocol) body.appProtocols = o.appProtocol;
   if (o.verifyTimeout) body.verify = { timeoutSeconds: o.verifyTimeout };
   if (o.skipPrerequisites || o.acceptError) {
-    body.prerequisites = { ...(o.skipPrerequisites ? { enabled: false } : {}), ...(o.acceptError ? { acceptErrors: o.acceptError } : {}) };
+    body.prerequisites = {
+      ...(o.skipPrerequisites ? { enabled: false } : {}),
+      ...(o.acceptError ? { acceptErrors: o.acceptError } : {}),
+    };
   }
   return body;
 }
@@ -202,16 +218,37 @@ function addOnboardOptions(cmd: Command): Command {
   return cmd
     .option('--disable-sidecar-injection', 'label the namespace for the mesh without sidecar injection')
     .option('--metrics', 'enable metrics scraping for the namespace')
-    .addOption(new Option('--api-server-access <method>', 'let apps reach the Kubernetes API').choices(['ip-exclusion', 'egress']))
-    .option('--service-account <sa>', 'service account allowed to reach the API server with egress (repeatable, or comma-separated)', collect)
-    .addOption(new Option('--traffic-policy <mode>', 'permissive mode, or SMI policies from --smi-file').choices(['permissive', 'smi']))
-    .option('--smi-file <path>', 'JSON file with the SMI objects {trafficTargets, httpRouteGroups, tcpRoutes, trafficSplits}')
+    .addOption(
+      new Option('--api-server-access <method>', 'let apps reach the Kubernetes API').choices([
+        'ip-exclusion',
+        'egress',
+      ]),
+    )
+    .option(
+      '--service-account <sa>',
+      'service account allowed to reach the API server with egress (repeatable, or comma-separated)',
+      collect,
+    )
+    .addOption(
+      new Option('--traffic-policy <mode>', 'permissive mode, or SMI policies from --smi-file').choices([
+        'permissive',
+        'smi',
+      ]),
+    )
+    .option(
+      '--smi-file <path>',
+      'JSON file with the SMI objects {trafficTargets, httpRouteGroups, tcpRoutes, trafficSplits}',
+    )
     .option(
       '--app-protocol <svc:port=proto>',
       "set a Service port's appProtocol; the port by name or number (repeatable)",
       parseAppProtocol,
     )
-    .option('--verify-timeout <seconds>', 'how long to wait for the sidecars (default 120)', positiveInt('--verify-timeout'))
+    .option(
+      '--verify-timeout <seconds>',
+      'how long to wait for the sidecars (default 120)',
+      positiveInt('--verify-timeout'),
+    )
     .option('--skip-prerequisites', 'do not run the application checks')
     .option('--accept-error <code>', 'a prerequisites diagnostic code not to block on (repeatable)', collect);
 }
@@ -219,8 +256,10 @@ function addOnboardOptions(cmd: Command): Command {
 function addRestartOptions(cmd: Command, what: string): Command {
   return cmd
     .addOption(
-      new Option('--restart <mode>', `restart deployments ${what}: all, needed (only those that must be re-created), none (default), or selected (--deployment)`)
-        .choices(RESTART_MODES),
+      new Option(
+        '--restart <mode>',
+        `restart deployments ${what}: all, needed (only those that must be re-created), none (default), or selected (--deployment)`,
+      ).choices(RESTART_MODES),
     )
     .option('--deployment <name>', 'with --restart selected: a deployment to restart (repeatable, or a,b)', collect)
     .option('--max-concurrent <n>', 'deployments restarted at once (default 5)', positiveInt('--max-concurrent'));
@@ -236,14 +275,21 @@ function addCreateOptions(cmd: Command): Command {
   return cmd
     .option('-f, --file <path>', 'the JSON request body to start from ("-" = stdin); options override its fields')
     .option('--dry-run', 'store the request as PLANNED with its plan instead of running it (then: apply <id>)')
-    .option('--idempotency-key <key>', 'retry-safe creation: the same key returns the first request (with several namespaces, <key>-<namespace>)');
+    .option(
+      '--idempotency-key <key>',
+      'retry-safe creation: the same key returns the first request (with several namespaces, <key>-<namespace>)',
+    );
 }
 
 function addWaitOptions(cmd: Command, byDefault: boolean): Command {
   return cmd
     .option('--wait', `follow the progress until the request ends${byDefault ? ' (default)' : ''}`)
     .option('--no-wait', `return once the API has answered${byDefault ? '' : ' (default)'}`)
-    .option('--timeout <seconds>', 'with --wait: give up waiting after this long (exit 1; the request goes on)', positiveInt('--timeout'));
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up waiting after this long (exit 1; the request goes on)',
+      positiveInt('--timeout'),
+    );
 }
 
 // --------------------------------------------------------------------------------------------
@@ -266,7 +312,8 @@ export function formatError(err: CliError, st: Style): string {
   if (err.body?.hint) lines.push(`  hint: ${err.body.hint}`);
   const active = err.body?.details?.activeRequestId;
   if (typeof active === 'string') lines.push(`  active request: ${active} (osm-onboarding status ${active})`);
-  if (err.exitCode === EXIT.AUTH && err.body?.code === 'UNAUTHENTICATED') lines.push('  hint: pass --token or set OSM_ONBOARDING_TOKEN');
+  if (err.exitCode === EXIT.AUTH && err.body?.code === 'UNAUTHENTICATED')
+    lines.push('  hint: pass --token or set OSM_ONBOARDING_TOKEN');
   return lines.join('\n') + '\n';
 }
 
@@ -303,7 +350,12 @@ async function follow(ctx: Ctx, requests: Request[], timeoutSec?: number, fromCu
             const { body: r } = await ctx.client.call<Request>('GET', `/v1/onboardings/${t.id}`);
             return TERMINAL_STATUSES.has(r.status) && r.lastEventCursor <= cursor;
           },
-          onReconnect: (n, cursor, reason) => say(ctx.est.yellow(`${t.namespace}: event stream lost (${reason}); resuming after event ${cursor} (attempt ${n})`)),
+          onReconnect: (n, cursor, reason) =>
+            say(
+              ctx.est.yellow(
+                `${t.namespace}: event stream lost (${reason}); resuming after event ${cursor} (attempt ${n})`,
+              ),
+            ),
         });
         for await (const e of events) {
           applyEvent(t, e);
@@ -318,14 +370,19 @@ async function follow(ctx: Ctx, requests: Request[], timeoutSec?: number, fromCu
     if (timer) clearTimeout(timer);
     unhook?.();
   }
-  const finals = await Promise.all(tracks.map(async (t) => (await ctx.client.call<Request>('GET', `/v1/onboardings/${t.id}`)).body));
+  const finals = await Promise.all(
+    tracks.map(async (t) => (await ctx.client.call<Request>('GET', `/v1/onboardings/${t.id}`)).body),
+  );
   finals.forEach((r, i) => syncTrack(tracks[i], r));
   live?.stop();
   if (interrupted || timedOut) {
     const pending = finals.filter((r) => !TERMINAL_STATUSES.has(r.status));
     if (pending.length) {
       const why = interrupted ? 'stopped following' : `gave up waiting after ${timeoutSec}s`;
-      throw new CliError(`${why}; still going on: ${pending.map((r) => `${r.id} (${r.status})`).join(', ')} — see: osm-onboarding status <id> --follow`, interrupted ? 130 : EXIT.FAILED);
+      throw new CliError(
+        `${why}; still going on: ${pending.map((r) => `${r.id} (${r.status})`).join(', ')} — see: osm-onboarding status <id> --follow`,
+        interrupted ? 130 : EXIT.FAILED,
+      );
     }
   }
   return finals;
@@ -349,7 +406,12 @@ function finish(ctx: Ctx, requests: Request[], waited: boolean): number {
 // --------------------------------------------------------------------------------------------
 // Commands.
 
-async function create(ctx: Ctx, kind: 'onboard' | 'offboard', namespaces: string[], o: Record<string, any>): Promise<number> {
+async function create(
+  ctx: Ctx,
+  kind: 'onboard' | 'offboard',
+  namespaces: string[],
+  o: Record<string, any>,
+): Promise<number> {
   const path = kind === 'onboard' ? '/v1/onboardings' : '/v1/offboardings';
   const created: Request[] = [];
   let failure: CliError | undefined;
@@ -357,7 +419,10 @@ async function create(ctx: Ctx, kind: 'onboard' | 'offboard', namespaces: string
     const body = kind === 'onboard' ? onboardBody(ns, o, ctx.g) : offboardBody(ns, o, ctx.g);
     const key = o.idempotencyKey ? (namespaces.length > 1 ? `${o.idempotencyKey}-${ns}` : o.idempotencyKey) : undefined;
     try {
-      const res = await ctx.client.call<{ request: Request }>('POST', path, { body, headers: { 'idempotency-key': key } });
+      const res = await ctx.client.call<{ request: Request }>('POST', path, {
+        body,
+        headers: { 'idempotency-key': key },
+      });
       created.push(res.body.request);
       if (!ctx.json && (!ctx.tty || o.wait === false || o.dryRun)) {
         const replay = res.headers.get('idempotent-replayed') === 'true' ? ' (idempotent replay)' : '';
@@ -365,15 +430,23 @@ async function create(ctx: Ctx, kind: 'onboard' | 'offboard', namespaces: string
       }
     } catch (err) {
       // Credentials and connectivity are the same for every namespace: stop at once.
-      if (!(err instanceof CliError) || err.exitCode === EXIT.AUTH || err.exitCode === EXIT.UNREACHABLE || namespaces.length === 1) throw err;
+      if (
+        !(err instanceof CliError) ||
+        err.exitCode === EXIT.AUTH ||
+        err.exitCode === EXIT.UNREACHABLE ||
+        namespaces.length === 1
+      )
+        throw err;
       ctx.io.stderr.write(`${ns}: ` + formatError(err, ctx.est));
       failure ??= err;
     }
   }
-  const wait = o.wait !== false && !o.dryRun && created.some((r) => !['PLANNED', ...TERMINAL_STATUSES].includes(r.status));
+  const wait =
+    o.wait !== false && !o.dryRun && created.some((r) => !['PLANNED', ...TERMINAL_STATUSES].includes(r.status));
   const finals = wait ? await follow(ctx, created, o.timeout) : created;
   if (o.dryRun && !ctx.json) {
-    for (const r of finals) ctx.io.stderr.write(`${r.namespace}: stored as PLANNED; run it with: osm-onboarding apply ${r.id}\n`);
+    for (const r of finals)
+      ctx.io.stderr.write(`${r.namespace}: stored as PLANNED; run it with: osm-onboarding apply ${r.id}\n`);
   }
   const code = finish(ctx, finals, wait);
   return failure ? Math.max(code, failure.exitCode) : code;
@@ -382,7 +455,11 @@ async function create(ctx: Ctx, kind: 'onboard' | 'offboard', namespaces: string
 async function plan(ctx: Ctx, namespace: string, o: Record<string, any>): Promise<number> {
   const body = o.offboard ? offboardBody(namespace, o, ctx.g) : onboardBody(namespace, o, ctx.g);
   delete body.dryRun;
-  const { body: p } = await ctx.client.call<PlanLike>('POST', o.offboard ? '/v1/offboardings/plan' : '/v1/onboardings/plan', { body });
+  const { body: p } = await ctx.client.call<PlanLike>(
+    'POST',
+    o.offboard ? '/v1/offboardings/plan' : '/v1/onboardings/plan',
+    { body },
+  );
   if (ctx.json) printJson(ctx, p);
   else ctx.io.stdout.write(planDetails(p, ctx.st));
   return p.blocked ? EXIT.FAILED : EXIT.OK;
@@ -397,41 +474,93 @@ async function status(ctx: Ctx, id: string | undefined, o: Record<string, any>):
     return EXIT.OK;
   }
   if (o.follow) throw new CliError('--follow needs a request id', EXIT.USAGE);
-  const { body: page } = await ctx.client.call<{ items: Request[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('GET', '/v1/onboardings', {
-    query: { cluster: ctx.g.cluster, meshName: ctx.g.mesh, namespace: o.namespace, status: o.status, kind: o.kind, requestedBy: o.requestedBy, limit: o.limit, after: o.after },
+  const { body: page } = await ctx.client.call<{
+    items: Request[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }>('GET', '/v1/onboardings', {
+    query: {
+      cluster: ctx.g.cluster,
+      meshName: ctx.g.mesh,
+      namespace: o.namespace,
+      status: o.status,
+      kind: o.kind,
+      requestedBy: o.requestedBy,
+      limit: o.limit,
+      after: o.after,
+    },
   });
   if (ctx.json) {
     printJson(ctx, page);
     return EXIT.OK;
   }
-  const rows = page.items.map((r) => [r.id, r.kind, `${r.cluster}/${r.namespace}`, r.status, String(r.attempt), r.createdAt, r.errorCode ?? '']);
+  const rows = page.items.map((r) => [
+    r.id,
+    r.kind,
+    `${r.cluster}/${r.namespace}`,
+    r.status,
+    String(r.attempt),
+    r.createdAt,
+    r.errorCode ?? '',
+  ]);
   ctx.io.stdout.write(table([['ID', 'KIND', 'TARGET', 'STATUS', 'ATTEMPT', 'CREATED', 'ERROR'], ...rows], ctx.st));
   if (!page.items.length) ctx.io.stderr.write('no requests\n');
-  if (page.pageInfo.hasNextPage) ctx.io.stderr.write(`more: osm-onboarding status --after ${page.pageInfo.endCursor}\n`);
+  if (page.pageInfo.hasNextPage)
+    ctx.io.stderr.write(`more: osm-onboarding status --after ${page.pageInfo.endCursor}\n`);
   return EXIT.OK;
 }
 
 /** approve / reject / cancel / retry / apply: one call on a request, then maybe follow it. */
-async function act(ctx: Ctx, id: string, op: string, body: unknown, o: Record<string, any>, waitByDefault: boolean): Promise<number> {
-  const { body: res } = await ctx.client.call<Request | { request: Request }>('POST', `/v1/onboardings/${encodeURIComponent(id)}/${op}`, { body });
+async function act(
+  ctx: Ctx,
+  id: string,
+  op: string,
+  body: unknown,
+  o: Record<string, any>,
+  waitByDefault: boolean,
+): Promise<number> {
+  const { body: res } = await ctx.client.call<Request | { request: Request }>(
+    'POST',
+    `/v1/onboardings/${encodeURIComponent(id)}/${op}`,
+    { body },
+  );
   const r = ('request' in res ? res.request : res) as Request;
-  const wait = (o.wait ?? waitByDefault) && !TERMINAL_STATUSES.has(r.status) && r.status !== 'PENDING_APPROVAL' && r.status !== 'PLANNED';
+  const wait =
+    (o.wait ?? waitByDefault) &&
+    !TERMINAL_STATUSES.has(r.status) &&
+    r.status !== 'PENDING_APPROVAL' &&
+    r.status !== 'PLANNED';
   if (!wait) {
     if (ctx.json) printJson(ctx, r);
     else ctx.io.stdout.write(summaryLine(r) + '\n');
-    return op === 'reject' || op === 'cancel' || !TERMINAL_STATUSES.has(r.status) || r.status === 'SUCCEEDED' ? EXIT.OK : EXIT.FAILED;
+    return op === 'reject' || op === 'cancel' || !TERMINAL_STATUSES.has(r.status) || r.status === 'SUCCEEDED'
+      ? EXIT.OK
+      : EXIT.FAILED;
   }
   return finish(ctx, await follow(ctx, [r], o.timeout, true), true);
 }
 
-async function tokens(ctx: Ctx, op: 'create' | 'list' | 'revoke', arg: string | undefined, o: Record<string, any>): Promise<number> {
+async function tokens(
+  ctx: Ctx,
+  op: 'create' | 'list' | 'revoke',
+  arg: string | undefined,
+  o: Record<string, any>,
+): Promise<number> {
   if (op === 'create') {
-    const body = { name: arg, roles: o.role, ...(o.scope ? { scopes: o.scope } : {}), ...(o.expiresInDays ? { expiresInDays: o.expiresInDays } : {}) };
-    const { body: res } = await ctx.client.call<{ token: string; record: Record<string, any> }>('POST', '/v1/tokens', { body });
+    const body = {
+      name: arg,
+      roles: o.role,
+      ...(o.scope ? { scopes: o.scope } : {}),
+      ...(o.expiresInDays ? { expiresInDays: o.expiresInDays } : {}),
+    };
+    const { body: res } = await ctx.client.call<{ token: string; record: Record<string, any> }>('POST', '/v1/tokens', {
+      body,
+    });
     if (ctx.json) printJson(ctx, res);
     else {
       // The secret alone on stdout (TOKEN=$(osm-onboarding tokens create …)); the rest on stderr.
-      ctx.io.stderr.write(`token ${res.record.name} (${res.record.id}) created with roles ${res.record.roles.join(',')}${res.record.scopes.length ? ` and scopes ${res.record.scopes.join(',')}` : ''}; the secret is shown only now:\n`);
+      ctx.io.stderr.write(
+        `token ${res.record.name} (${res.record.id}) created with roles ${res.record.roles.join(',')}${res.record.scopes.length ? ` and scopes ${res.record.scopes.join(',')}` : ''}; the secret is shown only now:\n`,
+      );
       ctx.io.stdout.write(res.token + '\n');
     }
     return EXIT.OK;
@@ -440,8 +569,19 @@ async function tokens(ctx: Ctx, op: 'create' | 'list' | 'revoke', arg: string | 
     const { body: res } = await ctx.client.call<{ items: Record<string, any>[] }>('GET', '/v1/tokens');
     if (ctx.json) printJson(ctx, res);
     else {
-      const rows = res.items.map((t) => [t.name, t.id, t.roles.join(','), t.scopes.join(',') || '-', t.createdAt, t.expiresAt ?? '-', t.lastUsedAt ?? '-', t.revokedAt ? `revoked ${t.revokedAt}` : 'active']);
-      ctx.io.stdout.write(table([['NAME', 'ID', 'ROLES', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'], ...rows], ctx.st));
+      const rows = res.items.map((t) => [
+        t.name,
+        t.id,
+        t.roles.join(','),
+        t.scopes.join(',') || '-',
+        t.createdAt,
+        t.expiresAt ?? '-',
+        t.lastUsedAt ?? '-',
+        t.revokedAt ? `revoked ${t.revokedAt}` : 'active',
+      ]);
+      ctx.io.stdout.write(
+        table([['NAME', 'ID', 'ROLES', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'], ...rows], ctx.st),
+      );
     }
     return EXIT.OK;
   }
@@ -477,7 +617,9 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     };
 
   program
-    .description('Onboard Kubernetes namespaces into an osm-edge mesh, and offboard them, through the osm-onboarding API.')
+    .description(
+      'Onboard Kubernetes namespaces into an osm-edge mesh, and offboard them, through the osm-onboarding API.',
+    )
     .version(version())
     .addOption(new Option('--url <url>', 'API base URL').env('OSM_ONBOARDING_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'bearer token').env('OSM_ONBOARDING_TOKEN'))
@@ -491,7 +633,17 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
-  addWaitOptions(addCreateOptions(addRestartOptions(addOnboardOptions(program.command('onboard').argument('<namespace...>', 'namespaces to onboard (one request each)')), 'so pods get their sidecars')), true)
+  addWaitOptions(
+    addCreateOptions(
+      addRestartOptions(
+        addOnboardOptions(
+          program.command('onboard').argument('<namespace...>', 'namespaces to onboard (one request each)'),
+        ),
+        'so pods get their sidecars',
+      ),
+    ),
+    true,
+  )
     .description('onboard namespaces into the mesh (osm namespace add), following the progress by default')
     .addHelpText(
       'after',
@@ -500,20 +652,35 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     )
     .action(run((ctx, namespaces: string[], o: Record<string, any>) => create(ctx, 'onboard', namespaces, o)));
 
-  addWaitOptions(addCreateOptions(addRestartOptions(addOffboardOptions(program.command('offboard').argument('<namespace...>', 'namespaces to take out of the mesh')), 'so pods lose their sidecars')), true)
+  addWaitOptions(
+    addCreateOptions(
+      addRestartOptions(
+        addOffboardOptions(
+          program.command('offboard').argument('<namespace...>', 'namespaces to take out of the mesh'),
+        ),
+        'so pods lose their sidecars',
+      ),
+    ),
+    true,
+  )
     .description('take namespaces out of the mesh (osm namespace remove), following the progress by default')
     .action(run((ctx, namespaces: string[], o: Record<string, any>) => create(ctx, 'offboard', namespaces, o)));
 
-  addRestartOptions(addOffboardOptions(
-    addOnboardOptions(
-      program
-        .command('plan')
-        .argument('<namespace>')
-        .option('--offboard', 'plan an offboarding instead of an onboarding')
-        .option('-f, --file <path>', 'the JSON request body to start from'),
+  addRestartOptions(
+    addOffboardOptions(
+      addOnboardOptions(
+        program
+          .command('plan')
+          .argument('<namespace>')
+          .option('--offboard', 'plan an offboarding instead of an onboarding')
+          .option('-f, --file <path>', 'the JSON request body to start from'),
+      ),
     ),
-  ), 'after labelling (onboard) or to drop the sidecars (offboard)')
-    .description('dry run: the exact writes each step would make now, and the diagnostics; nothing is stored (exit 1 when blocked)')
+    'after labelling (onboard) or to drop the sidecars (offboard)',
+  )
+    .description(
+      'dry run: the exact writes each step would make now, and the diagnostics; nothing is stored (exit 1 when blocked)',
+    )
     .action(run((ctx, namespace: string, o: Record<string, any>) => plan(ctx, namespace, o)));
 
   program
@@ -523,16 +690,37 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     .option('--follow', 'follow the request until it ends (exit 1 unless it SUCCEEDED)')
     .option('--timeout <seconds>', 'with --follow: give up after this long', positiveInt('--timeout'))
     .option('--namespace <ns>', 'list: only this namespace')
-    .addOption(new Option('--status <status>', 'list: only this status').choices(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']))
+    .addOption(
+      new Option('--status <status>', 'list: only this status').choices([
+        'PLANNED',
+        'PENDING_APPROVAL',
+        'QUEUED',
+        'RUNNING',
+        'SUCCEEDED',
+        'FAILED',
+        'CANCELLED',
+        'REJECTED',
+      ]),
+    )
     .addOption(new Option('--kind <kind>', 'list: only onboardings or offboardings').choices(['ONBOARD', 'OFFBOARD']))
     .option('--requested-by <actor>', 'list: only requests of this actor (e.g. token:ci)')
     .option('--limit <n>', 'list: page size (default 20, at most 200)', positiveInt('--limit'))
     .option('--after <cursor>', 'list: the next page after this cursor')
     .action(run((ctx, id: string | undefined, o: Record<string, any>) => status(ctx, id, o)));
 
-  addWaitOptions(program.command('approve').argument('<id>', 'request id').option('--comment <text>', 'a note kept with the approval'), false)
+  addWaitOptions(
+    program
+      .command('approve')
+      .argument('<id>', 'request id')
+      .option('--comment <text>', 'a note kept with the approval'),
+    false,
+  )
     .description('approve a request waiting in PENDING_APPROVAL (approver role; not your own request)')
-    .action(run((ctx, id: string, o: Record<string, any>) => act(ctx, id, 'approve', o.comment ? { comment: o.comment } : {}, o, false)));
+    .action(
+      run((ctx, id: string, o: Record<string, any>) =>
+        act(ctx, id, 'approve', o.comment ? { comment: o.comment } : {}, o, false),
+      ),
+    );
 
   program
     .command('reject')
@@ -543,7 +731,11 @@ export function buildProgram(io: Io, result: { code: number }): Command {
 
   addWaitOptions(program.command('cancel').argument('<id>', 'request id').option('--reason <text>', 'why'), false)
     .description('cancel a request (a running one stops before its next step)')
-    .action(run((ctx, id: string, o: Record<string, any>) => act(ctx, id, 'cancel', o.reason ? { reason: o.reason } : {}, o, false)));
+    .action(
+      run((ctx, id: string, o: Record<string, any>) =>
+        act(ctx, id, 'cancel', o.reason ? { reason: o.reason } : {}, o, false),
+      ),
+    );
 
   addWaitOptions(program.command('retry').argument('<id>', 'request id'), true)
     .description('retry a FAILED or CANCELLED request from its first unfinished step')
@@ -585,11 +777,17 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     return result.code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
+        return EXIT.OK;
       return EXIT.USAGE; // commander has printed the message
     }
     if (err instanceof CliError) {
-      if (wantsJson) io.stderr.write(JSON.stringify({ error: err.body ?? { code: err instanceof ApiError ? 'API_ERROR' : 'CLI_ERROR', message: err.message } }) + '\n');
+      if (wantsJson)
+        io.stderr.write(
+          JSON.stringify({
+            error: err.body ?? { code: err instanceof ApiError ? 'API_ERROR' : 'CLI_ERROR', message: err.message },
+          }) + '\n',
+        );
       else io.stderr.write(formatError(err, style(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR)));
       return err.exitCode;
     }

@@ -25,7 +25,14 @@ export function style(color: boolean): Style {
     const id = (s: string) => s;
     return { green: id, red: id, yellow: id, cyan: id, dim: id, bold: id };
   }
-  return { green: sgr(32, 39), red: sgr(31, 39), yellow: sgr(33, 39), cyan: sgr(36, 39), dim: sgr(2, 22), bold: sgr(1, 22) };
+  return {
+    green: sgr(32, 39),
+    red: sgr(31, 39),
+    yellow: sgr(33, 39),
+    cyan: sgr(36, 39),
+    dim: sgr(2, 22),
+    bold: sgr(1, 22),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -56,7 +63,14 @@ export interface RequestLike {
   errorMessage: string | null;
   approvalsRequired?: number;
   approvals?: { decision: string }[];
-  steps: { name: string; status: string; result: string | null; errorCode: string | null; errorMessage: string | null; output?: unknown }[];
+  steps: {
+    name: string;
+    status: string;
+    result: string | null;
+    errorCode: string | null;
+    errorMessage: string | null;
+    output?: unknown;
+  }[];
 }
 
 const STEP_STATES: Record<string, StepState> = {
@@ -69,7 +83,17 @@ const STEP_STATES: Record<string, StepState> = {
 };
 
 export function trackOf(r: RequestLike): Track {
-  const t: Track = { id: r.id, kind: r.kind, cluster: r.cluster, namespace: r.namespace, status: r.status, note: '', steps: [], errorCode: r.errorCode, startedAt: Date.now() };
+  const t: Track = {
+    id: r.id,
+    kind: r.kind,
+    cluster: r.cluster,
+    namespace: r.namespace,
+    status: r.status,
+    note: '',
+    steps: [],
+    errorCode: r.errorCode,
+    startedAt: Date.now(),
+  };
   syncTrack(t, r);
   return t;
 }
@@ -82,7 +106,12 @@ export function syncTrack(t: Track, r: RequestLike): void {
   t.steps = r.steps.map((s) => ({
     name: s.name,
     state: STEP_STATES[s.status] ?? 'pending',
-    note: s.status === 'FAILED' ? `${s.errorCode ?? 'FAILED'}: ${s.errorMessage ?? ''}` : s.result ? s.result.toLowerCase() : '',
+    note:
+      s.status === 'FAILED'
+        ? `${s.errorCode ?? 'FAILED'}: ${s.errorMessage ?? ''}`
+        : s.result
+          ? s.result.toLowerCase()
+          : '',
   }));
   if (r.status === 'PENDING_APPROVAL') {
     const got = r.approvals?.filter((a) => a.decision === 'approve').length ?? 0;
@@ -109,7 +138,9 @@ export function applyEvent(t: Track, e: ProgressEvent): void {
       t.status = 'QUEUED';
       t.errorCode = null;
       t.note = e.message;
-      for (const s of t.steps) if (s.state === 'failed' || s.state === 'cancelled' || s.state === 'running') Object.assign(s, { state: 'pending', note: '', warn: false });
+      for (const s of t.steps)
+        if (s.state === 'failed' || s.state === 'cancelled' || s.state === 'running')
+          Object.assign(s, { state: 'pending', note: '', warn: false });
       return;
     case 'approval.recorded':
     case 'request.cancel-requested':
@@ -126,7 +157,12 @@ export function applyEvent(t: Track, e: ProgressEvent): void {
       if (step) Object.assign(step, { state: 'running', note: e.message, warn: true });
       return;
     case 'step.succeeded':
-      if (step) Object.assign(step, { state: 'succeeded', note: typeof data.result === 'string' ? data.result.toLowerCase() : '', warn: false });
+      if (step)
+        Object.assign(step, {
+          state: 'succeeded',
+          note: typeof data.result === 'string' ? data.result.toLowerCase() : '',
+          warn: false,
+        });
       return;
     case 'step.failed':
       if (step) Object.assign(step, { state: 'failed', note: e.message, warn: false });
@@ -137,7 +173,8 @@ export function applyEvent(t: Track, e: ProgressEvent): void {
     if (TERMINAL.has(data.status)) t.finishedAt ??= Date.now();
     t.errorCode = typeof data.code === 'string' ? data.code : t.errorCode;
     t.note = data.status === 'SUCCEEDED' ? '' : e.message;
-    if (data.status === 'CANCELLED' || data.status === 'REJECTED') for (const s of t.steps) if (s.state === 'pending') s.state = 'cancelled';
+    if (data.status === 'CANCELLED' || data.status === 'REJECTED')
+      for (const s of t.steps) if (s.state === 'pending') s.state = 'cancelled';
   }
 }
 
@@ -163,18 +200,45 @@ export function renderTracks(tracks: Track[], frame: number, st: Style, width: n
   for (const t of tracks) {
     const spin = SPINNER[frame % SPINNER.length];
     const done = t.steps.filter((s) => s.state === 'succeeded' || s.state === 'skipped').length;
-    const icon = t.status === 'SUCCEEDED' ? st.green('✔') : t.status === 'FAILED' || t.status === 'REJECTED' ? st.red('✖') : t.status === 'CANCELLED' ? st.yellow('■') : st.cyan(spin);
+    const icon =
+      t.status === 'SUCCEEDED'
+        ? st.green('✔')
+        : t.status === 'FAILED' || t.status === 'REJECTED'
+          ? st.red('✖')
+          : t.status === 'CANCELLED'
+            ? st.yellow('■')
+            : st.cyan(spin);
     const head = `${t.kind === 'OFFBOARD' ? 'offboard' : 'onboard'} ${t.cluster}/${t.namespace}`;
-    const tail = compact ? ` ${done}/${t.steps.length} steps${t.note ? ` · ${t.note}` : ''}` : t.note ? ` · ${t.note}` : '';
+    const tail = compact
+      ? ` ${done}/${t.steps.length} steps${t.note ? ` · ${t.note}` : ''}`
+      : t.note
+        ? ` · ${t.note}`
+        : '';
     const elapsed = `${Math.round(((t.finishedAt ?? Date.now()) - t.startedAt) / 1000)}s`;
-    lines.push(`${icon} ${st.bold(head)} ${statusText(st, t.status)} ${st.dim(fit(`${elapsed} ${t.id.slice(0, 8)}${tail}`, Math.max(10, width - head.length - t.status.length - 4)))}`);
+    lines.push(
+      `${icon} ${st.bold(head)} ${statusText(st, t.status)} ${st.dim(fit(`${elapsed} ${t.id.slice(0, 8)}${tail}`, Math.max(10, width - head.length - t.status.length - 4)))}`,
+    );
     if (compact) continue;
     for (const s of t.steps) {
       const mark =
-        s.state === 'succeeded' ? st.green('✓') : s.state === 'failed' ? st.red('✗') : s.state === 'running' ? (s.warn ? st.yellow(spin) : st.cyan(spin)) : s.state === 'skipped' ? st.dim('↷') : s.state === 'cancelled' ? st.dim('■') : st.dim('·');
+        s.state === 'succeeded'
+          ? st.green('✓')
+          : s.state === 'failed'
+            ? st.red('✗')
+            : s.state === 'running'
+              ? s.warn
+                ? st.yellow(spin)
+                : st.cyan(spin)
+              : s.state === 'skipped'
+                ? st.dim('↷')
+                : s.state === 'cancelled'
+                  ? st.dim('■')
+                  : st.dim('·');
       const note = s.note ? fit(s.note, Math.max(10, width - s.name.length - 8)) : '';
       const name = s.state === 'pending' || s.state === 'cancelled' ? st.dim(s.name) : s.name;
-      lines.push(`  ${mark} ${name}${note ? ` ${s.state === 'failed' ? st.red(note) : s.warn ? st.yellow(note) : st.dim(note)}` : ''}`);
+      lines.push(
+        `  ${mark} ${name}${note ? ` ${s.state === 'failed' ? st.red(note) : s.warn ? st.yellow(note) : st.dim(note)}` : ''}`,
+      );
     }
   }
   return lines;
@@ -241,12 +305,17 @@ export function eventLine(t: Pick<Track, 'cluster' | 'namespace'>, e: ProgressEv
 export function table(rows: string[][], st: Style): string {
   if (!rows.length) return '';
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r, n) => {
-      const line = r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]))).join('  ').trimEnd();
-      return n === 0 ? st.bold(line) : line;
-    })
-    .join('\n') + '\n';
+  return (
+    rows
+      .map((r, n) => {
+        const line = r
+          .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i])))
+          .join('  ')
+          .trimEnd();
+        return n === 0 ? st.bold(line) : line;
+      })
+      .join('\n') + '\n'
+  );
 }
 
 export function requestDetails(r: RequestLike & Record<string, any>, st: Style): string {
@@ -258,15 +327,29 @@ export function requestDetails(r: RequestLike & Record<string, any>, st: Style):
     `${st.bold('by')}        ${r.requestedBy} at ${r.createdAt}`,
   ];
   if (r.approvalsRequired) {
-    const got = (r.approvals ?? []).map((a: any) => `${a.decision} by ${a.approver}${a.reason ? ` (${a.reason})` : ''}`).join(', ');
-    lines.push(`${st.bold('approval')}  ${r.approvalsRequired} needed${got ? `: ${got}` : ''}${r.approvalRule ? ` [rule ${r.approvalRule}]` : ''}`);
+    const got = (r.approvals ?? [])
+      .map((a: any) => `${a.decision} by ${a.approver}${a.reason ? ` (${a.reason})` : ''}`)
+      .join(', ');
+    lines.push(
+      `${st.bold('approval')}  ${r.approvalsRequired} needed${got ? `: ${got}` : ''}${r.approvalRule ? ` [rule ${r.approvalRule}]` : ''}`,
+    );
   }
   if (r.finishedAt) lines.push(`${st.bold('finished')}  ${r.finishedAt}`);
   if (r.errorCode) lines.push(`${st.bold('error')}     ${st.red(`${r.errorCode}: ${r.errorMessage ?? ''}`)}`);
   lines.push(st.bold('steps'));
   for (const s of r.steps) {
-    const mark = s.status === 'SUCCEEDED' ? st.green('✓') : s.status === 'FAILED' ? st.red('✗') : s.status === 'RUNNING' ? st.cyan('▸') : st.dim('·');
-    const detail = s.status === 'FAILED' ? st.red(`${s.errorCode}: ${s.errorMessage ?? ''}`) : st.dim([s.status.toLowerCase(), s.result?.toLowerCase()].filter(Boolean).join(', '));
+    const mark =
+      s.status === 'SUCCEEDED'
+        ? st.green('✓')
+        : s.status === 'FAILED'
+          ? st.red('✗')
+          : s.status === 'RUNNING'
+            ? st.cyan('▸')
+            : st.dim('·');
+    const detail =
+      s.status === 'FAILED'
+        ? st.red(`${s.errorCode}: ${s.errorMessage ?? ''}`)
+        : st.dim([s.status.toLowerCase(), s.result?.toLowerCase()].filter(Boolean).join(', '));
     lines.push(`  ${mark} ${s.name.padEnd(26)} ${detail}`);
     const hint = (s.output as { hint?: string } | null)?.hint;
     if (s.status === 'FAILED' && hint) lines.push(`      ${st.dim(`hint: ${hint}`)}`);
@@ -291,20 +374,35 @@ export interface PlanLike {
 }
 
 export function planDetails(p: PlanLike, st: Style): string {
-  const lines = [st.bold(`plan: ${p.kind === 'OFFBOARD' ? 'offboard' : 'onboard'} ${p.cluster}/${p.namespace} (mesh ${p.meshName})`)];
+  const lines = [
+    st.bold(`plan: ${p.kind === 'OFFBOARD' ? 'offboard' : 'onboard'} ${p.cluster}/${p.namespace} (mesh ${p.meshName})`),
+  ];
   for (const s of p.steps) {
     const mark = s.error ? st.red('✗') : s.changes.length ? st.yellow('~') : st.green('=');
     lines.push(`${mark} ${st.bold(s.name)}: ${s.error ? st.red(`${s.error.code}: ${s.error.message}`) : s.summary}`);
     if (s.error?.hint) lines.push(`    ${st.dim(`hint: ${s.error.hint}`)}`);
     for (const c of s.changes) {
-      lines.push(`    ${c.action} ${c.target.kind} ${c.target.namespace ? `${c.target.namespace}/` : ''}${c.target.name}${c.patchType ? ` (${c.patchType})` : ''}`);
+      lines.push(
+        `    ${c.action} ${c.target.kind} ${c.target.namespace ? `${c.target.namespace}/` : ''}${c.target.name}${c.patchType ? ` (${c.patchType})` : ''}`,
+      );
     }
     for (const d of s.diagnostics) {
-      const level = d.level === 'error' ? (d.accepted ? st.yellow('error (accepted)') : st.red('error')) : d.level === 'warning' ? st.yellow('warning') : st.dim('info');
+      const level =
+        d.level === 'error'
+          ? d.accepted
+            ? st.yellow('error (accepted)')
+            : st.red('error')
+          : d.level === 'warning'
+            ? st.yellow('warning')
+            : st.dim('info');
       lines.push(`    ${level} ${d.code}: ${d.message}${d.hint ? st.dim(` (${d.hint})`) : ''}`);
     }
   }
   const writes = p.steps.reduce((n, s) => n + s.changes.length, 0);
-  lines.push(p.blocked ? st.red('blocked: a step would refuse; applying now would fail') : `${writes} write${writes === 1 ? '' : 's'} planned`);
+  lines.push(
+    p.blocked
+      ? st.red('blocked: a step would refuse; applying now would fail')
+      : `${writes} write${writes === 1 ? '' : 's'} planned`,
+  );
   return lines.join('\n') + '\n';
 }

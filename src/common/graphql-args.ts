@@ -11,7 +11,10 @@ export async function withArgNames<T>(names: Record<string, string>, fn: () => P
   } catch (err) {
     if (!(err instanceof DomainError) || err.fields.length === 0) throw err;
     const fields = err.fields.map((f) => ({ ...f, field: names[f.field] ?? f.field }));
-    const message = err.code === 'VALIDATION_FAILED' ? `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}` : err.message;
+    const message =
+      err.code === 'VALIDATION_FAILED'
+        ? `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`
+        : err.message;
     throw new DomainError(err.code, message, { ...err.options, field: undefined, fields });
   }
 }

@@ -17,13 +17,18 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return;
     }
     const error = exception instanceof HttpException ? fromHttpException(exception) : toDomainError(exception);
-    const status = error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException ? exception.getStatus() : ERROR_CODES[error.code];
+    const status =
+      error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException
+        ? exception.getStatus()
+        : ERROR_CODES[error.code];
     const retryAfter = error.options.details?.retryAfterSeconds;
     if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
     if (error.code === 'DEPENDENCY_UNAVAILABLE') {
       res.setHeader('Retry-After', '5');
-      this.logger.warn(`${error.code}: ${(exception as Error)?.message?.split('\n').find((l) => l.trim()) ?? exception}`);
+      this.logger.warn(
+        `${error.code}: ${(exception as Error)?.message?.split('\n').find((l) => l.trim()) ?? exception}`,
+      );
     } else if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
     res.status(status).json({
       error: {

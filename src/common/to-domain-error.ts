@@ -36,7 +36,12 @@ const UNAVAILABLE = new RegExp(
 /** Prisma error codes that mean "the database is not there right now", not "your query is wrong". */
 const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
 /** Driver adapter error kinds with the same meaning. */
-const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+const ADAPTER_UNAVAILABLE = new Set([
+  'DatabaseNotReachable',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'TooManyConnections',
+]);
 
 /** True when `err` (or anything in its cause chain) says Postgres or Redis is unreachable. */
 export function isDependencyUnavailable(err: unknown): boolean {
@@ -46,7 +51,14 @@ export function isDependencyUnavailable(err: unknown): boolean {
   for (let depth = 0; e && depth < 6; depth++) {
     if (e instanceof Prisma.PrismaClientInitializationError) return true;
     if (e instanceof Prisma.PrismaClientKnownRequestError && PRISMA_UNAVAILABLE.has(e.code)) return true;
-    const x = e as { message?: unknown; code?: unknown; kind?: unknown; originalCode?: unknown; meta?: { driverAdapterError?: unknown }; cause?: unknown };
+    const x = e as {
+      message?: unknown;
+      code?: unknown;
+      kind?: unknown;
+      originalCode?: unknown;
+      meta?: { driverAdapterError?: unknown };
+      cause?: unknown;
+    };
     if (typeof x.message === 'string' && UNAVAILABLE.test(x.message)) return true;
     if (typeof x.kind === 'string' && ADAPTER_UNAVAILABLE.has(x.kind)) return true;
     // SQLSTATE class 08 (connection exception) and 57P0x (operator intervention: shutdown, crash, cannot connect now).
@@ -61,9 +73,13 @@ export function isDependencyUnavailable(err: unknown): boolean {
 export function toDomainError(err: unknown): DomainError {
   if (err instanceof DomainError) return err;
   if (isDependencyUnavailable(err)) {
-    return new DomainError('DEPENDENCY_UNAVAILABLE', 'a backing service (Postgres or Redis) is unavailable; retry later', {
-      hint: 'the service recovers by itself when the dependency is back; retry with the same Idempotency-Key',
-    });
+    return new DomainError(
+      'DEPENDENCY_UNAVAILABLE',
+      'a backing service (Postgres or Redis) is unavailable; retry later',
+      {
+        hint: 'the service recovers by itself when the dependency is back; retry with the same Idempotency-Key',
+      },
+    );
   }
   if ((err as { type?: string })?.type === 'entity.parse.failed') {
     return new DomainError('MALFORMED_REQUEST', 'request body is not valid JSON');

@@ -10,11 +10,17 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 // `host:port,host:port` (IPv6 in brackets: `[fd00::1]:26379`).
 const hostPorts = z.string().transform((text, ctx) => {
   const nodes: HostPort[] = [];
-  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(item);
     const port = m ? Number(m[2]) : 0;
     if (!m || port < 1 || port > 65535) {
-      ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port (a comma-separated list, e.g. redis-0:26379,redis-1:26379)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${item}" is not host:port (a comma-separated list, e.g. redis-0:26379,redis-1:26379)`,
+      });
       return z.NEVER;
     }
     nodes.push({ host: m[1].replace(/^\[(.*)\]$/, '$1'), port });
@@ -32,9 +38,7 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z
-    .url({ protocol: /^postgres(ql)?$/ })
-    .default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().min(1).default('osm-onboarding'),
@@ -99,7 +103,10 @@ const EnvSchema = z.object({
       try {
         return JSON.parse(text) as unknown;
       } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON, e.g. {"rules":[{"name":"prod","clusters":["prod*"],"approvals":2}]}' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON, e.g. {"rules":[{"name":"prod","clusters":["prod*"],"approvals":2}]}',
+        });
         return z.NEVER;
       }
     })
@@ -259,9 +266,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   readSecretFile(cleaned, 'OSM_ONBOARDING_ADMIN_TOKEN');
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? '(root)'), message: i.message })),
-    );
+    throw new ConfigError(parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? '(root)'), message: i.message })));
   }
   const e = parsed.data;
   return {
@@ -307,7 +312,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       wsInitTimeoutMs: e.GRAPHQL_WS_INIT_TIMEOUT_MS,
     },
     webhooks: {
-      secretKey: e.WEBHOOK_SECRET_KEY ?? (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
+      secretKey:
+        e.WEBHOOK_SECRET_KEY ??
+        (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
       backoffMs: e.WEBHOOK_BACKOFF_MS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
@@ -354,7 +361,12 @@ function jwtConfig(e: z.output<typeof EnvSchema>): AppConfig['auth']['jwt'] {
 function trustProxy(value: string | undefined): string | undefined {
   if (!value) return undefined;
   try {
-    proxyaddr.compile(value.split(',').map((s) => s.trim()).filter(Boolean));
+    proxyaddr.compile(
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   } catch (err) {
     throw new ConfigError([{ key: 'TRUST_PROXY', message: `${(err as Error).message} (e.g. loopback,10.0.0.0/8)` }]);
   }
@@ -375,11 +387,15 @@ function readSecretFile(env: Record<string, string | undefined>, key: string): v
 }
 
 function tracingConfig(e: z.output<typeof EnvSchema>): AppConfig['tracing'] {
-  const url = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  const url =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
   const exporter = e.OTEL_TRACES_EXPORTER ?? (url ? 'otlp' : 'none');
   if (exporter === 'none') return undefined;
   if (exporter === 'otlp' && !url) {
-    throw new ConfigError([{ key: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'is required when OTEL_TRACES_EXPORTER=otlp' }]);
+    throw new ConfigError([
+      { key: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'is required when OTEL_TRACES_EXPORTER=otlp' },
+    ]);
   }
   return { exporter, url, serviceName: e.OTEL_SERVICE_NAME, sampleRatio: e.OTEL_TRACES_SAMPLER_ARG };
 }
@@ -400,23 +416,31 @@ function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
   const issues: { key: string; message: string }[] = [];
   const onlyWith = (mode: string, keys: Record<string, unknown>) => {
     for (const [key, value] of Object.entries(keys)) {
-      if (value !== undefined) issues.push({ key, message: `is only used with REDIS_MODE=${mode} (REDIS_MODE is ${e.REDIS_MODE})` });
+      if (value !== undefined)
+        issues.push({ key, message: `is only used with REDIS_MODE=${mode} (REDIS_MODE is ${e.REDIS_MODE})` });
     }
   };
   const required = (key: string, value: unknown, example: string) => {
-    if (value === undefined) issues.push({ key, message: `is required when REDIS_MODE=${e.REDIS_MODE}, e.g. ${example}` });
+    if (value === undefined)
+      issues.push({ key, message: `is required when REDIS_MODE=${e.REDIS_MODE}, e.g. ${example}` });
   };
   let topology: RedisTopology = { mode: 'standalone' };
   const db = decodeURIComponent(new URL(e.REDIS_URL).pathname.replace(/^\//, ''));
   // Where Redis is, given for another mode: most likely REDIS_MODE was forgotten, so refuse rather than
   // connect to REDIS_URL's host. (REDIS_SENTINEL_PASSWORD alone says nothing: it may sit in a Secret shared
   // with processes that never use Redis, like the migration job.)
-  if (e.REDIS_MODE !== 'sentinel') onlyWith('sentinel', { REDIS_SENTINELS: e.REDIS_SENTINELS, REDIS_SENTINEL_NAME: e.REDIS_SENTINEL_NAME });
+  if (e.REDIS_MODE !== 'sentinel')
+    onlyWith('sentinel', { REDIS_SENTINELS: e.REDIS_SENTINELS, REDIS_SENTINEL_NAME: e.REDIS_SENTINEL_NAME });
   if (e.REDIS_MODE !== 'cluster') onlyWith('cluster', { REDIS_CLUSTER_NODES: e.REDIS_CLUSTER_NODES });
   if (e.REDIS_MODE === 'sentinel') {
     required('REDIS_SENTINELS', e.REDIS_SENTINELS, 'sentinel-0:26379,sentinel-1:26379,sentinel-2:26379');
     required('REDIS_SENTINEL_NAME', e.REDIS_SENTINEL_NAME, 'mymaster');
-    topology = { mode: 'sentinel', sentinels: e.REDIS_SENTINELS ?? [], name: e.REDIS_SENTINEL_NAME ?? '', sentinelPassword: e.REDIS_SENTINEL_PASSWORD };
+    topology = {
+      mode: 'sentinel',
+      sentinels: e.REDIS_SENTINELS ?? [],
+      name: e.REDIS_SENTINEL_NAME ?? '',
+      sentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+    };
   }
   if (e.REDIS_MODE === 'cluster') {
     required('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES, 'redis-0:6379,redis-1:6379,redis-2:6379');
@@ -428,10 +452,12 @@ function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
         message: `must contain a hash tag when REDIS_MODE=cluster, e.g. {${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'osm-onboarding'}}, so that each queue's keys share one slot`,
       });
     }
-    if (db !== '' && db !== '0') issues.push({ key: 'REDIS_URL', message: `selects database ${db}, but Redis Cluster only has database 0` });
+    if (db !== '' && db !== '0')
+      issues.push({ key: 'REDIS_URL', message: `selects database ${db}, but Redis Cluster only has database 0` });
     topology = { mode: 'cluster', nodes: e.REDIS_CLUSTER_NODES ?? [] };
   }
-  if (e.REDIS_MODE !== 'standalone' && !/^\d*$/.test(db)) issues.push({ key: 'REDIS_URL', message: `the database (path) must be a number, not "${db}"` });
+  if (e.REDIS_MODE !== 'standalone' && !/^\d*$/.test(db))
+    issues.push({ key: 'REDIS_URL', message: `the database (path) must be a number, not "${db}"` });
   if (issues.length > 0) throw new ConfigError(issues);
   return topology;
 }
@@ -440,9 +466,12 @@ function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
 export function describeRedis(config: Pick<AppConfig, 'redisUrl' | 'redis'>): string {
   const t = config.redis;
   if (t.mode === 'standalone') return redactUrl(config.redisUrl);
-  const list = (nodes: HostPort[]) => nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
+  const list = (nodes: HostPort[]) =>
+    nodes.map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)).join(',');
   const tls = config.redisUrl.startsWith('rediss:') ? ' (tls)' : '';
-  return t.mode === 'sentinel' ? `sentinel master "${t.name}" via ${list(t.sentinels)}${tls}` : `cluster via ${list(t.nodes)}${tls}`;
+  return t.mode === 'sentinel'
+    ? `sentinel master "${t.name}" via ${list(t.sentinels)}${tls}`
+    : `cluster via ${list(t.nodes)}${tls}`;
 }
 
 // Credentials never reach logs: show a URL with its password masked.

@@ -8,7 +8,14 @@ import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 
 // Swagger UI from the swagger-ui-dist package (node_modules, no CDN), with our own initializer.
 const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-const ASSETS = new Set(['swagger-ui.css', 'index.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
+const ASSETS = new Set([
+  'swagger-ui.css',
+  'index.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+]);
 
 const INITIALIZER = `window.onload = function () {
   window.ui = SwaggerUIBundle({

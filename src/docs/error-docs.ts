@@ -49,7 +49,8 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   REQUEST_NOT_PENDING_APPROVAL: 'only a request in PENDING_APPROVAL can be approved or rejected',
   SELF_APPROVAL_FORBIDDEN: 'a requester cannot approve or reject their own request',
   ALREADY_DECIDED: 'this approver already approved or rejected the request',
-  LIFECYCLE_VIOLATION: 'the database refused a status change the request lifecycle does not allow (a defect; nothing changed)',
+  LIFECYCLE_VIOLATION:
+    'the database refused a status change the request lifecycle does not allow (a defect; nothing changed)',
   MESH_WIDE_CHANGE_FORBIDDEN:
     'the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse)',
   MESH_GRANT_REQUIRED: 'the request changes the mesh as a whole; only an approver with a mesh grant may decide on it',
@@ -69,12 +70,14 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     '`Retry-After` seconds (`details.retryAfterSeconds`)',
   INTERNAL: 'an unexpected server error',
   API_SERVER_NOT_FOUND: 'the Kubernetes API Service does not exist or has no IPv4 cluster IP (worker)',
-  EGRESS_API_SERVER_MONITORED: 'an Egress policy cannot reach the API server, whose namespace is in the mesh; use ip-exclusion (worker)',
+  EGRESS_API_SERVER_MONITORED:
+    'an Egress policy cannot reach the API server, whose namespace is in the mesh; use ip-exclusion (worker)',
   INVALID_CIDR: 'the API server address is not a valid IPv4 CIDR for the exclusion list (worker)',
   SMI_OBJECT_NOT_OWNED: 'an SMI or Egress object of that name exists and was not created by osm-onboarding (worker)',
   SMI_HEADER_MATCH_INVALID:
     'an HTTPRouteGroup `headers` item holds more or fewer than one header, or repeats one (osm-edge reads one each)',
   MESH_CONFIG_NOT_FOUND: "the mesh's MeshConfig was not found (worker)",
-  PREREQUISITES_FAILED: 'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` (worker)',
+  PREREQUISITES_FAILED:
+    'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` (worker)',
   SERVICE_PORT_NOT_FOUND: 'a Service port named or numbered in `appProtocols` does not exist (worker)',
 };

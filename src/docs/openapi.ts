@@ -34,7 +34,9 @@ export const REQUEST_BODIES = {
   CreateWebhookInput: CreateWebhookSchema,
   ReapplyInput: ReapplySchema.describe('`restart` (as in OnboardingInput) replaces the stored restart options'),
   SlackInteractionForm: SlackInteractionFormSchema,
-  BatchOperationInput: z.union([ApproveSchema, RejectSchema, CancelSchema]).describe('approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body'),
+  BatchOperationInput: z
+    .union([ApproveSchema, RejectSchema, CancelSchema])
+    .describe('approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body'),
 } satisfies Record<string, z.ZodType>;
 
 /** Response bodies (output side). Nested schemas listed here become `$ref`s. */
@@ -71,7 +73,12 @@ export const RESPONSE_BODIES = {
 
 /** Query parameters without a named schema in the controllers. */
 const EventsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).optional().describe('resume after this cursor (the `Last-Event-ID` header wins)'),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('resume after this cursor (the `Last-Event-ID` header wins)'),
 });
 
 type BodyName = keyof typeof REQUEST_BODIES;
@@ -107,7 +114,10 @@ export interface RouteDoc {
   example?: Record<string, unknown>;
   query?: z.ZodObject;
   headers?: Header[];
-  responses: Record<number, { description: string; schema?: ResponseName; media?: Media; headers?: Record<string, string> }>;
+  responses: Record<
+    number,
+    { description: string; schema?: ResponseName; media?: Media; headers?: Record<string, string> }
+  >;
   /** Codes this route answers besides the common ones (see commonErrors). */
   errors: ErrorCode[];
 }
@@ -121,8 +131,16 @@ const ACCEPTED_HEADERS = {
   'Idempotent-Replayed': '`true` when an Idempotency-Key matched an earlier identical request',
 };
 const accepted = (what: string) => ({
-  202: { description: `${what} accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with \`dryRun\`)`, schema: 'Accepted' as const, headers: ACCEPTED_HEADERS },
-  200: { description: 'an Idempotency-Key replay: the original request', schema: 'Accepted' as const, headers: ACCEPTED_HEADERS },
+  202: {
+    description: `${what} accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with \`dryRun\`)`,
+    schema: 'Accepted' as const,
+    headers: ACCEPTED_HEADERS,
+  },
+  200: {
+    description: 'an Idempotency-Key replay: the original request',
+    schema: 'Accepted' as const,
+    headers: ACCEPTED_HEADERS,
+  },
 });
 
 export const ROUTES: RouteDoc[] = [
@@ -140,11 +158,22 @@ export const ROUTES: RouteDoc[] = [
     body: 'OnboardingInput',
     bodyRequired: true,
     headers: ['Idempotency-Key'],
-    example: { namespace: 'bookbuyer', meshName: 'osm', restart: { mode: 'all' }, apiServerAccess: { method: 'ip-exclusion' } },
+    example: {
+      namespace: 'bookbuyer',
+      meshName: 'osm',
+      restart: { mode: 'all' },
+      apiServerAccess: { method: 'ip-exclusion' },
+    },
     responses: accepted('onboarding'),
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'REQUEST_CONFLICT',
+    errors: [
+      ...VALIDATE,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      ...ONBOARD_TARGET,
+      'REQUEST_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
-      'MESH_WIDE_CHANGE_FORBIDDEN'],
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+    ],
   },
   {
     method: 'post',
@@ -152,7 +181,8 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'requestOffboarding',
     tag: 'onboarding',
     summary: 'Take a namespace out of its mesh',
-    description: 'Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server access removal and a restart.',
+    description:
+      'Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server access removal and a restart.',
     auth: ['requester'],
     body: 'OffboardingInput',
     bodyRequired: true,
@@ -167,7 +197,8 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'planOnboarding',
     tag: 'onboarding',
     summary: 'Plan an onboarding (dry run, nothing stored)',
-    description: 'The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` and `blocked: true`.',
+    description:
+      'The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` and `blocked: true`.',
     auth: ['requester'],
     body: 'OnboardingInput',
     bodyRequired: true,
@@ -205,11 +236,17 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'cancelRequest',
     tag: 'onboarding',
     summary: 'Cancel a request',
-    description: 'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.',
+    description:
+      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.',
     auth: ['requester'],
     body: 'CancelInput',
     example: { reason: 'wrong namespace' },
-    responses: { 200: { description: 'the request (CANCELLED, or still RUNNING with the cancellation flagged)', schema: 'Request' } },
+    responses: {
+      200: {
+        description: 'the request (CANCELLED, or still RUNNING with the cancellation flagged)',
+        schema: 'Request',
+      },
+    },
     errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_CANCELLABLE'],
   },
   {
@@ -229,13 +266,25 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'approveRequest',
     tag: 'approvals',
     summary: 'Approve a request in PENDING_APPROVAL',
-    description: 'Once the policy\'s number of distinct approvers is reached the request is queued. The requester cannot approve their own request.',
+    description:
+      "Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.",
     auth: ['approver'],
     body: 'ApproveInput',
     example: { comment: 'checked with team-a' },
-    responses: { 200: { description: 'the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers)', schema: 'Request' } },
-    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED',
-      'MESH_GRANT_REQUIRED'],
+    responses: {
+      200: {
+        description: 'the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers)',
+        schema: 'Request',
+      },
+    },
+    errors: [
+      'VALIDATION_FAILED',
+      'REQUEST_NOT_FOUND',
+      'REQUEST_NOT_PENDING_APPROVAL',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_DECIDED',
+      'MESH_GRANT_REQUIRED',
+    ],
   },
   {
     method: 'post',
@@ -248,8 +297,14 @@ export const ROUTES: RouteDoc[] = [
     bodyRequired: true,
     example: { reason: 'not during the freeze' },
     responses: { 200: { description: 'the request, REJECTED', schema: 'Request' } },
-    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED',
-      'MESH_GRANT_REQUIRED'],
+    errors: [
+      'VALIDATION_FAILED',
+      'REQUEST_NOT_FOUND',
+      'REQUEST_NOT_PENDING_APPROVAL',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_DECIDED',
+      'MESH_GRANT_REQUIRED',
+    ],
   },
   {
     method: 'get',
@@ -280,7 +335,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'onboarding',
     summary: 'Progress as Server-Sent Events',
     description:
-      'Replays the stored events after the cursor, then follows live ones; the stream ends after the request\'s final event ' +
+      "Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final event " +
       '(`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: <cursor>`, ' +
       '`event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after a disconnect with ' +
       '`Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).',
@@ -306,13 +361,30 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'createBatch',
     tag: 'batches',
     summary: 'Onboard or offboard several namespaces together',
-    description: 'One request per target under a batch id, validated and stored as a whole (one refused target refuses the batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.',
+    description:
+      'One request per target under a batch id, validated and stored as a whole (one refused target refuses the batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.',
     auth: ['requester'],
     body: 'BatchInput',
     bodyRequired: true,
-    example: { kind: 'ONBOARD', targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }], options: { restart: { mode: 'all' } } },
-    responses: { 202: { description: 'the batch with its requests', schema: 'Batch', headers: { Location: 'the batch: `/v1/batches/{id}`' } } },
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', 'REQUEST_CONFLICT', 'MESH_WIDE_CHANGE_FORBIDDEN'],
+    example: {
+      kind: 'ONBOARD',
+      targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }],
+      options: { restart: { mode: 'all' } },
+    },
+    responses: {
+      202: {
+        description: 'the batch with its requests',
+        schema: 'Batch',
+        headers: { Location: 'the batch: `/v1/batches/{id}`' },
+      },
+    },
+    errors: [
+      ...VALIDATE,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      'REQUEST_CONFLICT',
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+    ],
   },
   {
     method: 'post',
@@ -349,7 +421,9 @@ export const ROUTES: RouteDoc[] = [
     auth: ['requester', 'approver'],
     body: 'BatchOperationInput',
     example: { reason: 'not during the freeze' },
-    responses: { 200: { description: 'the batch after the operation and the outcome per member', schema: 'BatchOperation' } },
+    responses: {
+      200: { description: 'the batch after the operation and the outcome per member', schema: 'BatchOperation' },
+    },
     errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND'],
   },
   {
@@ -358,9 +432,16 @@ export const ROUTES: RouteDoc[] = [
     operationId: 'streamBatchEvents',
     tag: 'batches',
     summary: "Every member's progress as Server-Sent Events",
-    description: 'As `/v1/onboardings/{id}/events`, for all members; the event id (resume cursor) is the global audit event id.',
+    description:
+      'As `/v1/onboardings/{id}/events`, for all members; the event id (resume cursor) is the global audit event id.',
     auth: ['viewer', 'requester', 'approver'],
-    query: z.strictObject({ after: z.string().regex(/^\d+$/).optional().describe('resume after this event id (the `Last-Event-ID` header wins)') }),
+    query: z.strictObject({
+      after: z
+        .string()
+        .regex(/^\d+$/)
+        .optional()
+        .describe('resume after this event id (the `Last-Event-ID` header wins)'),
+    }),
     headers: ['Last-Event-ID'],
     responses: { 200: { description: 'the event stream', schema: 'ProgressEvent', media: 'sse' } },
     errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND'],
@@ -370,7 +451,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/clusters/{cluster}/namespaces',
     operationId: 'namespaceStatus',
     tag: 'namespaces',
-    summary: "Where each namespace of a cluster stands",
+    summary: 'Where each namespace of a cluster stands',
     description:
       'Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per namespace: the mesh it is monitored by, ' +
       'the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.',
@@ -394,8 +475,15 @@ export const ROUTES: RouteDoc[] = [
     headers: ['Idempotency-Key'],
     example: { restart: { mode: 'needed' } },
     responses: accepted('re-applied onboarding'),
-    errors: [...VALIDATE, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET, 'NOTHING_TO_REAPPLY',
-      'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED'],
+    errors: [
+      ...VALIDATE,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      ...ONBOARD_TARGET,
+      'NOTHING_TO_REAPPLY',
+      'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
+    ],
   },
   {
     method: 'get',
@@ -406,10 +494,17 @@ export const ROUTES: RouteDoc[] = [
     description:
       'Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` inclusive, `until` exclusive). ' +
       'Streamed page by page as an attachment; an error after the first byte aborts the transfer, so a cut export never looks complete. ' +
-      "Non-admin callers get the events within their scopes.",
+      'Non-admin callers get the events within their scopes.',
     auth: ['viewer', 'requester', 'approver'],
     query: AuditExportQuery,
-    responses: { 200: { description: 'one audit event per JSON line (`format=jsonl`, default) or CSV row (`format=csv`, with a header row)', schema: 'AuditEvent', media: 'export' } },
+    responses: {
+      200: {
+        description:
+          'one audit event per JSON line (`format=jsonl`, default) or CSV row (`format=csv`, with a header row)',
+        schema: 'AuditEvent',
+        media: 'export',
+      },
+    },
     errors: ['VALIDATION_FAILED'],
   },
   {
@@ -426,7 +521,11 @@ export const ROUTES: RouteDoc[] = [
     auth: ['requester'],
     body: 'CreateWebhookInput',
     bodyRequired: true,
-    example: { url: 'https://chat.example.com/hooks/osm', eventTypes: ['request.succeeded', 'request.failed'], description: 'team-a channel' },
+    example: {
+      url: 'https://chat.example.com/hooks/osm',
+      eventTypes: ['request.succeeded', 'request.failed'],
+      description: 'team-a channel',
+    },
     responses: { 201: { description: 'the subscription (and a generated secret)', schema: 'WebhookCreated' } },
     errors: ['VALIDATION_FAILED', 'WEBHOOKS_NOT_CONFIGURED'],
   },
@@ -437,7 +536,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'integrations',
     summary: "Slack's interactivity request URL: Approve/Reject button presses",
     description:
-      'Called by Slack, not with a bearer token: the request must carry Slack\'s signature (`X-Slack-Signature: ' +
+      "Called by Slack, not with a bearer token: the request must carry Slack's signature (`X-Slack-Signature: " +
       'v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` ' +
       'within 5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity ' +
       'SLACK_USER_MAP gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject ' +
@@ -451,10 +550,22 @@ export const ROUTES: RouteDoc[] = [
     responses: {
       200: { description: 'the decision was taken (or the press was not ours)', schema: 'SlackInteractionAnswer' },
     },
-    errors: ['SLACK_SIGNATURE_MISSING', 'SLACK_SIGNATURE_INVALID', 'SLACK_REQUEST_STALE', 'SLACK_REQUEST_REPLAYED',
-      'SLACK_USER_NOT_MAPPED', 'SLACK_NOT_CONFIGURED', 'VALIDATION_FAILED', 'FORBIDDEN', 'REQUEST_NOT_FOUND',
-      'REQUEST_NOT_PENDING_APPROVAL', 'SELF_APPROVAL_FORBIDDEN', 'ALREADY_DECIDED', 'MESH_GRANT_REQUIRED',
-      'DEPENDENCY_UNAVAILABLE'],
+    errors: [
+      'SLACK_SIGNATURE_MISSING',
+      'SLACK_SIGNATURE_INVALID',
+      'SLACK_REQUEST_STALE',
+      'SLACK_REQUEST_REPLAYED',
+      'SLACK_USER_NOT_MAPPED',
+      'SLACK_NOT_CONFIGURED',
+      'VALIDATION_FAILED',
+      'FORBIDDEN',
+      'REQUEST_NOT_FOUND',
+      'REQUEST_NOT_PENDING_APPROVAL',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_DECIDED',
+      'MESH_GRANT_REQUIRED',
+      'DEPENDENCY_UNAVAILABLE',
+    ],
   },
   {
     method: 'get',
@@ -614,9 +725,15 @@ export function routeErrors(route: RouteDoc): ErrorCode[] {
 }
 
 const PATH_PARAMS: Record<string, { description: string; schema: Record<string, unknown> }> = {
-  id: { description: 'the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks)', schema: { type: 'string', format: 'uuid' } },
+  id: {
+    description: 'the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks)',
+    schema: { type: 'string', format: 'uuid' },
+  },
   cluster: { description: 'a cluster: a kubeconfig context name', schema: { type: 'string' } },
-  op: { description: 'the operation', schema: { type: 'string', enum: ['approve', 'reject', 'cancel', 'retry', 'apply'] } },
+  op: {
+    description: 'the operation',
+    schema: { type: 'string', enum: ['approve', 'reject', 'cancel', 'retry', 'apply'] },
+  },
   file: { description: 'a file name', schema: { type: 'string' } },
 };
 
@@ -625,7 +742,8 @@ const HEADER_PARAMS: Record<Header, Record<string, unknown>> = {
     name: 'Idempotency-Key',
     in: 'header',
     required: false,
-    description: 'the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller.',
+    description:
+      'the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller.',
     schema: { type: 'string', minLength: 1, maxLength: 255 },
   },
   'Last-Event-ID': {
@@ -639,7 +757,7 @@ const HEADER_PARAMS: Record<Header, Record<string, unknown>> = {
     name: 'X-Slack-Signature',
     in: 'header',
     required: true,
-    description: '`v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>` with the Slack app\'s signing secret',
+    description: "`v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>` with the Slack app's signing secret",
     schema: { type: 'string', pattern: '^v0=[0-9a-f]{64}$' },
   },
   'X-Slack-Request-Timestamp': {
@@ -659,13 +777,16 @@ const FIELD_DOCS: Partial<Record<BodyName, Record<string, string>>> = {
     meshName: 'the osm-edge mesh name (`--mesh-name`); default `osm`',
     dryRun: 'store the request as PLANNED with its plan instead of queueing it (apply later with `/apply`)',
     sidecarInjection: '`enabled` (default) or `disabled` (`--disable-sidecar-injection`)',
-    prerequisites: 'application checks (UID 1500, reserved ports, …) run first; `acceptErrors` lists diagnostic codes not to block on',
+    prerequisites:
+      'application checks (UID 1500, reserved ports, …) run first; `acceptErrors` lists diagnostic codes not to block on',
     trafficPolicy:
       '`permissive` mode (mesh-wide), or `smi` with the SMI objects to create; `switchMeshToSmi: true` also turns ' +
       'permissive mode off for the whole mesh (mesh-wide)',
-    apiServerAccess: 'let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts',
-    appProtocols: "set Service ports' `appProtocol`; a port by name (`\"http\"`) or by number (`8080`)",
-    restart: '`kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments`',
+    apiServerAccess:
+      'let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts',
+    appProtocols: 'set Service ports\' `appProtocol`; a port by name (`"http"`) or by number (`8080`)',
+    restart:
+      '`kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments`',
     verify: 'how long to wait for pods to have their sidecars',
     metrics: 'enable osm metrics scraping for the namespace',
   },
@@ -706,7 +827,11 @@ function clean(schema: unknown, dropClosed: boolean): unknown {
 function convert(schemas: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, Json> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
-  const { schemas: out } = z.toJSONSchema(registry, { io, unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` });
+  const { schemas: out } = z.toJSONSchema(registry, {
+    io,
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
   // Responses stay open to new fields; request bodies are strict (unknown fields are refused).
   return Object.fromEntries(Object.entries(out).map(([id, s]) => [id, clean(s, io === 'output') as Json]));
 }
@@ -714,7 +839,8 @@ function convert(schemas: Record<string, z.ZodType>, io: 'input' | 'output'): Re
 function withFieldDocs(schema: Json, docs: Record<string, string> | undefined): Json {
   const props = schema.properties as Record<string, Json> | undefined;
   if (!docs || !props) return schema;
-  for (const [field, text] of Object.entries(docs)) if (props[field]) props[field] = { description: text, ...props[field] };
+  for (const [field, text] of Object.entries(docs))
+    if (props[field]) props[field] = { description: text, ...props[field] };
   return schema;
 }
 
@@ -730,7 +856,8 @@ function packageVersion(): string {
 
 function errorTable(): string {
   const rows = (Object.entries(ERROR_CODES) as [ErrorCode, number][]).map(
-    ([code, status]) => `| \`${code}\` | ${status}${code === 'MALFORMED_REQUEST' ? ', 413' : ''} | ${ERROR_DESCRIPTIONS[code] ?? ''} |`,
+    ([code, status]) =>
+      `| \`${code}\` | ${status}${code === 'MALFORMED_REQUEST' ? ', 413' : ''} | ${ERROR_DESCRIPTIONS[code] ?? ''} |`,
   );
   return ['| code | HTTP | meaning |', '|---|---|---|', ...rows].join('\n');
 }
@@ -774,7 +901,10 @@ function mediaContent(r: RouteDoc['responses'][number]): Json | undefined {
       };
     case 'export':
       return {
-        'application/x-ndjson': { schema: { type: 'string', description: 'one JSON object per line' }, 'x-line-schema': r.schema ? ref(r.schema) : undefined },
+        'application/x-ndjson': {
+          schema: { type: 'string', description: 'one JSON object per line' },
+          'x-line-schema': r.schema ? ref(r.schema) : undefined,
+        },
         'text/csv': { schema: { type: 'string', description: 'a header row, then one row per event; `data` as JSON' } },
       };
     case 'html':
@@ -782,7 +912,11 @@ function mediaContent(r: RouteDoc['responses'][number]): Json | undefined {
     case 'text':
       return { 'text/plain': { schema: { type: 'string' } } };
     case 'asset':
-      return { 'application/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } }, 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } };
+      return {
+        'application/javascript': { schema: { type: 'string' } },
+        'text/css': { schema: { type: 'string' } },
+        'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } },
+      };
   }
 }
 
@@ -801,10 +935,14 @@ function errorResponses(codes: ErrorCode[]): Record<string, Json> {
         content: {
           'application/json': {
             schema: ref('Error'),
-            examples: Object.fromEntries(list.map((c) => [c, { summary: c, value: { error: { code: c, message: ERROR_DESCRIPTIONS[c] ?? c } } }])),
+            examples: Object.fromEntries(
+              list.map((c) => [c, { summary: c, value: { error: { code: c, message: ERROR_DESCRIPTIONS[c] ?? c } } }]),
+            ),
           },
         },
-        ...(status === 429 ? { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } } } } : {}),
+        ...(status === 429
+          ? { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } } } }
+          : {}),
         'x-error-codes': list,
       },
     ]),
@@ -817,10 +955,19 @@ function operation(route: RouteDoc): Json {
     parameters.push({ name, in: 'path', required: true, ...(PATH_PARAMS[name] ?? { schema: { type: 'string' } }) });
   }
   if (route.query) {
-    const q = clean(z.toJSONSchema(route.query, { io: 'input', unrepresentable: 'any' }), false) as { properties?: Record<string, Json>; required?: string[] };
+    const q = clean(z.toJSONSchema(route.query, { io: 'input', unrepresentable: 'any' }), false) as {
+      properties?: Record<string, Json>;
+      required?: string[];
+    };
     for (const [name, schema] of Object.entries(q.properties ?? {})) {
       const { description, ...rest } = schema;
-      parameters.push({ name, in: 'query', required: q.required?.includes(name) ?? false, ...(description ? { description } : {}), schema: rest });
+      parameters.push({
+        name,
+        in: 'query',
+        required: q.required?.includes(name) ?? false,
+        ...(description ? { description } : {}),
+        schema: rest,
+      });
     }
   }
   for (const h of route.headers ?? []) parameters.push(HEADER_PARAMS[h]);
@@ -832,17 +979,28 @@ function operation(route: RouteDoc): Json {
     responses[status] = {
       description: r.description,
       ...(content ? { content } : {}),
-      ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) } : {}),
+      ...(r.headers
+        ? {
+            headers: Object.fromEntries(
+              Object.entries(r.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }]),
+            ),
+          }
+        : {}),
     };
   }
   Object.assign(responses, errorResponses(codes));
 
-  const who = route.auth === 'public' ? 'Public: no credentials needed.' : `Needs role ${[...route.auth, ...(route.auth.includes('admin') ? [] : ['admin'])].map((r) => `\`${r}\``).join(' or ')}.`;
+  const who =
+    route.auth === 'public'
+      ? 'Public: no credentials needed.'
+      : `Needs role ${[...route.auth, ...(route.auth.includes('admin') ? [] : ['admin'])].map((r) => `\`${r}\``).join(' or ')}.`;
   return {
     operationId: route.operationId,
     tags: [route.tag],
     summary: route.summary,
-    description: [route.description, who, `Error codes: ${codes.map((c) => `\`${c}\``).join(', ')}.`].filter(Boolean).join('\n\n'),
+    description: [route.description, who, `Error codes: ${codes.map((c) => `\`${c}\``).join(', ')}.`]
+      .filter(Boolean)
+      .join('\n\n'),
     ...(route.auth === 'public' ? { security: [] } : {}),
     ...(parameters.length ? { parameters } : {}),
     ...(route.body
@@ -897,7 +1055,11 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES): OpenApiDocume
     components: {
       schemas: { ...inputs, ...outputs },
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`osmo_…`, or the bootstrap admin token) or an OIDC JWT' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API token (`osmo_…`, or the bootstrap admin token) or an OIDC JWT',
+        },
       },
     },
     externalDocs: { description: 'GraphQL: /graphql (schema committed as schema.graphql)', url: '/graphql' },

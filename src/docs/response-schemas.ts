@@ -16,9 +16,11 @@ const timestamp = z.iso.datetime({ offset: true }).describe('RFC 3339 timestamp 
 const values = <T extends Record<string, string>>(e: T) => Object.values(e) as [T[keyof T], ...T[keyof T][]];
 
 export const StepStatusSchema = z.enum(values(StepStatus));
-export const RequestStatusSchema = z.enum(values(RequestStatus)).describe(
-  'PLANNED (dry run stored, not queued) · PENDING_APPROVAL · QUEUED · RUNNING · SUCCEEDED · FAILED · CANCELLED · REJECTED',
-);
+export const RequestStatusSchema = z
+  .enum(values(RequestStatus))
+  .describe(
+    'PLANNED (dry run stored, not queued) · PENDING_APPROVAL · QUEUED · RUNNING · SUCCEEDED · FAILED · CANCELLED · REJECTED',
+  );
 export const RequestKindSchema = z.enum(values(RequestKind));
 
 export const FieldIssueSchema = z.strictObject({
@@ -27,7 +29,9 @@ export const FieldIssueSchema = z.strictObject({
 });
 
 const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
-export const ErrorCodeSchema = z.enum(errorCodes).describe('stable machine-readable error code; see the table in the API description');
+export const ErrorCodeSchema = z
+  .enum(errorCodes)
+  .describe('stable machine-readable error code; see the table in the API description');
 
 export const ErrorBodySchema = z.strictObject({
   error: z.strictObject({
@@ -56,7 +60,11 @@ export const RequestOptionsSchema = z
       ])
       .nullable(),
     appProtocols: z.array(
-      z.strictObject({ service: z.string(), port: z.string(), appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc']) }),
+      z.strictObject({
+        service: z.string(),
+        port: z.string(),
+        appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc']),
+      }),
     ),
     restart: z.strictObject({
       mode: z.enum(RESTART_MODES),
@@ -74,11 +82,16 @@ export const StepSchema = z.strictObject({
   name: z.string().describe('step name, e.g. prerequisites, mesh, namespace, restart, verify, namespace-removal'),
   position: z.number().int(),
   status: StepStatusSchema,
-  result: z.enum(values(StepResult)).nullable().describe('CHANGED when the step wrote to the cluster, UNCHANGED when it found nothing to do'),
+  result: z
+    .enum(values(StepResult))
+    .nullable()
+    .describe('CHANGED when the step wrote to the cluster, UNCHANGED when it found nothing to do'),
   attempts: z.number().int(),
   before: z.unknown().describe('the relevant part of the objects before the step (null until it ran)'),
   after: z.unknown().describe('the same part after the step'),
-  output: z.unknown().describe('step output: the exact writes (`changes`), diagnostics, facts; for a dry run the stored plan'),
+  output: z
+    .unknown()
+    .describe('step output: the exact writes (`changes`), diagnostics, facts; for a dry run the stored plan'),
   errorCode: z.string().nullable(),
   errorMessage: z.string().nullable(),
   startedAt: timestamp.nullable(),
@@ -97,16 +110,28 @@ export const RequestSchema = z.strictObject({
   status: RequestStatusSchema,
   requestedBy: z.string().describe('the authenticated caller, e.g. `token:ci-bot` or `oidc:<subject>`'),
   idempotencyKey: z.string().nullable(),
-  errorCode: z.string().nullable().describe('why the request failed: an error code from the table (e.g. NAMESPACE_NOT_FOUND, KUBE_FORBIDDEN) or CANCELLED'),
+  errorCode: z
+    .string()
+    .nullable()
+    .describe(
+      'why the request failed: an error code from the table (e.g. NAMESPACE_NOT_FOUND, KUBE_FORBIDDEN) or CANCELLED',
+    ),
   errorMessage: z.string().nullable(),
   attempt: z.number().int().describe('1, plus one for each retry'),
   batchId: z.uuid().nullable().describe('the batch the request belongs to, if any'),
   approvalsRequired: z.number().int().describe('distinct approvers the approval policy asks for (0 = none)'),
   approvalsGiven: z.number().int().describe('distinct approvals given so far (they stay counted across retries)'),
   approvalRule: z.string().nullable().describe('the approval policy rule that matched'),
-  meshWideChanges: z.array(z.string()).describe('the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant'),
+  meshWideChanges: z
+    .array(z.string())
+    .describe('the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant'),
   approvals: z.array(
-    z.strictObject({ approver: z.string(), decision: z.enum(['approve', 'reject']), reason: z.string().nullable(), at: timestamp }),
+    z.strictObject({
+      approver: z.string(),
+      decision: z.enum(['approve', 'reject']),
+      reason: z.string().nullable(),
+      at: timestamp,
+    }),
   ),
   lastEventCursor: z.number().int().describe('cursor of the latest progress event (resume the event stream after it)'),
   createdAt: timestamp,
@@ -153,12 +178,20 @@ const DiagnosticSchema = z.strictObject({
   message: z.string(),
   object: z.string().optional(),
   hint: z.string().optional(),
-  accepted: z.boolean().optional().describe('an error the request accepted (prerequisites.acceptErrors): reported, not blocking'),
+  accepted: z
+    .boolean()
+    .optional()
+    .describe('an error the request accepted (prerequisites.acceptErrors): reported, not blocking'),
 });
 
 const ChangeSchema = z.strictObject({
   action: z.enum(['patch', 'create', 'update', 'delete']),
-  target: z.strictObject({ apiVersion: z.string(), kind: z.string(), namespace: z.string().optional(), name: z.string() }),
+  target: z.strictObject({
+    apiVersion: z.string(),
+    kind: z.string(),
+    namespace: z.string().optional(),
+    name: z.string(),
+  }),
   patchType: z.string().optional(),
   body: z.unknown(),
 });
@@ -173,7 +206,9 @@ export const PlanSchema = z.strictObject({
     z.strictObject({
       name: z.string(),
       title: z.string(),
-      changes: z.array(ChangeSchema).describe('the exact writes the step would send now; empty when nothing would change'),
+      changes: z
+        .array(ChangeSchema)
+        .describe('the exact writes the step would send now; empty when nothing would change'),
       summary: z.string(),
       before: z.unknown(),
       diagnostics: z.array(DiagnosticSchema),
@@ -221,7 +256,9 @@ export const ProgressEventSchema = z.strictObject({
   id: z.string().describe('the global audit event id (the cursor of a batch stream)'),
   requestId: z.uuid(),
   cursor: z.number().int().describe('1, 2, 3… per request; the SSE `id`'),
-  type: z.string().describe('the SSE `event`: request.created, step.applying, step.succeeded, request.succeeded, request.failed, …'),
+  type: z
+    .string()
+    .describe('the SSE `event`: request.created, step.applying, step.succeeded, request.succeeded, request.failed, …'),
   actor: z.string(),
   step: z.string().nullable(),
   message: z.string(),
@@ -297,7 +334,13 @@ export const WebhookDeliverySchema = z.strictObject({
   createdAt: timestamp,
   payload: z.unknown().describe('the JSON body sent (with its human-readable `summary`)'),
   history: z.array(
-    z.strictObject({ attempt: z.number().int(), responseCode: z.number().int().nullable(), error: z.string().nullable(), durationMs: z.number().int().nullable(), at: timestamp }),
+    z.strictObject({
+      attempt: z.number().int(),
+      responseCode: z.number().int().nullable(),
+      error: z.string().nullable(),
+      durationMs: z.number().int().nullable(),
+      at: timestamp,
+    }),
   ),
 });
 
@@ -320,10 +363,15 @@ export const NamespaceStatusPageSchema = z.strictObject({
     z.strictObject({
       name: z.string(),
       phase: z.string().nullable(),
-      monitoredBy: z.string().nullable().describe('the mesh monitoring the namespace (openservicemesh.io/monitored-by), or null'),
+      monitoredBy: z
+        .string()
+        .nullable()
+        .describe('the mesh monitoring the namespace (openservicemesh.io/monitored-by), or null'),
       sidecarInjection: z.string().nullable().describe('enabled, disabled, invalid, or null when unset'),
       ignored: z.boolean().describe('openservicemesh.io/ignore is present'),
-      pods: z.strictObject({ total: z.number().int(), withSidecar: z.number().int(), withoutSidecar: z.number().int() }).nullable(),
+      pods: z
+        .strictObject({ total: z.number().int(), withSidecar: z.number().int(), withoutSidecar: z.number().int() })
+        .nullable(),
       podsError: z.string().nullable(),
       lastRequest: z
         .strictObject({
@@ -340,7 +388,10 @@ export const NamespaceStatusPageSchema = z.strictObject({
         .nullable(),
     }),
   ),
-  pageInfo: z.strictObject({ hasNextPage: z.boolean(), continue: z.string().nullable().describe('pass as `continue` for the next page') }),
+  pageInfo: z.strictObject({
+    hasNextPage: z.boolean(),
+    continue: z.string().nullable().describe('pass as `continue` for the next page'),
+  }),
   apiCalls: z.number().int().describe('Kubernetes API calls this page cost'),
 });
 

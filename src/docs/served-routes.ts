@@ -32,7 +32,11 @@ export function nestRoutes(app: INestApplication): ServedRoute[] {
       if (paths === undefined || method === undefined) continue;
       for (const prefix of prefixes) {
         for (const path of asArray(paths)) {
-          routes.push({ method: RequestMethod[method].toLowerCase(), path: toOpenApiPath(`${prefix}/${path}`), handler: `${type.name}.${name}` });
+          routes.push({
+            method: RequestMethod[method].toLowerCase(),
+            path: toOpenApiPath(`${prefix}/${path}`),
+            handler: `${type.name}.${name}`,
+          });
         }
       }
     }
@@ -55,9 +59,12 @@ export function expressRoutes(app: INestApplication): { method: string; path: st
   );
 }
 
-const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [''] as T[] : Array.isArray(v) ? v : [v]);
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? ([''] as T[]) : Array.isArray(v) ? v : [v]);
 
 export function toOpenApiPath(path: string): string {
-  const p = `/${path}`.replace(/\/{2,}/g, '/').replace(/:(\w+)/g, '{$1}').replace(/(.)\/$/, '$1');
+  const p = `/${path}`
+    .replace(/\/{2,}/g, '/')
+    .replace(/:(\w+)/g, '{$1}')
+    .replace(/(.)\/$/, '$1');
   return p;
 }

@@ -14,7 +14,12 @@ export interface ProgressEvent {
   at: string;
 }
 
-export const TERMINAL_EVENT_TYPES = new Set(['request.succeeded', 'request.failed', 'request.cancelled', 'request.rejected']);
+export const TERMINAL_EVENT_TYPES = new Set([
+  'request.succeeded',
+  'request.failed',
+  'request.cancelled',
+  'request.rejected',
+]);
 
 export function toProgressEvent(row: AuditEvent): ProgressEvent {
   const data = (row.data ?? {}) as Record<string, unknown>;

@@ -30,7 +30,8 @@ export class ProgressService {
   /** Validates the request id first, so a bad id fails the call rather than the stream. */
   async open(requestId: string, after = 0, pollMs = 10_000): Promise<AsyncGenerator<ProgressEvent>> {
     const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
-    if (!exists) throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
+    if (!exists)
+      throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
     const pending: ProgressEvent[] = [];
     let wake: (() => void) | undefined;
     const unlisten = await this.bus.listen(requestId, (e) => {
@@ -124,7 +125,10 @@ export class ProgressService {
       try {
         for (;;) {
           dirty = false;
-          const statuses = await self.prisma.onboardingRequest.findMany({ where: { id: { in: requestIds } }, select: { status: true } });
+          const statuses = await self.prisma.onboardingRequest.findMany({
+            where: { id: { in: requestIds } },
+            select: { status: true },
+          });
           const finished = statuses.every((r) => TERMINAL_STATUSES.has(r.status));
           let rows;
           do {

@@ -7,8 +7,19 @@ import type { ProgressEvent } from './progress-event.js';
  * credential the stream was opened with ends (revoked, expired): then an `error` event says so
  * and the response ends; reconnecting with the same credential is refused (401).
  */
-export async function writeSse(res: Response, stream: AsyncGenerator<ProgressEvent>, idOf: (e: ProgressEvent) => string | number): Promise<void> {
-  res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+export async function writeSse(
+  res: Response,
+  stream: AsyncGenerator<ProgressEvent>,
+  idOf: (e: ProgressEvent) => string | number,
+): Promise<void> {
+  res
+    .status(200)
+    .set({
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
   res.flushHeaders();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   let ended: (reason: string) => void = () => undefined;

@@ -44,7 +44,9 @@ export class HealthController {
       check(() => Promise.any(clusters.map((c) => this.gateway.client(c).listNamespaces({ limit: 1 })))),
     ]);
     const ready = !this.draining && postgres === 'ok' && redis === 'ok' && cluster === 'ok';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } });
   }
 
   markDraining(): void {

@@ -111,13 +111,24 @@ export class ClusterClient {
   getNamespace(name: string): Promise<k8s.V1Namespace> {
     return this.call('get', 'namespaces', `get namespace ${name}`, (o) => this.core.readNamespace({ name }, o));
   }
-  listNamespaces(params: { labelSelector?: string; limit?: number; continueToken?: string } = {}): Promise<k8s.V1NamespaceList> {
+  listNamespaces(
+    params: { labelSelector?: string; limit?: number; continueToken?: string } = {},
+  ): Promise<k8s.V1NamespaceList> {
     return this.call('list', 'namespaces', 'list namespaces', (o) =>
-      this.core.listNamespace({ labelSelector: params.labelSelector, limit: params.limit, _continue: params.continueToken }, o),
+      this.core.listNamespace(
+        { labelSelector: params.labelSelector, limit: params.limit, _continue: params.continueToken },
+        o,
+      ),
     );
   }
   patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
-    return this.call('patch', 'namespaces', `patch namespace ${name}`, (o) => this.core.patchNamespace({ name, body }, o), type);
+    return this.call(
+      'patch',
+      'namespaces',
+      `patch namespace ${name}`,
+      (o) => this.core.patchNamespace({ name, body }, o),
+      type,
+    );
   }
 
   // --- apps
@@ -155,10 +166,14 @@ export class ClusterClient {
 
   // --- core
   listPods(namespace: string, labelSelector?: string): Promise<k8s.V1PodList> {
-    return this.call('list', 'pods', `list pods in ${namespace}`, (o) => this.core.listNamespacedPod({ namespace, labelSelector }, o));
+    return this.call('list', 'pods', `list pods in ${namespace}`, (o) =>
+      this.core.listNamespacedPod({ namespace, labelSelector }, o),
+    );
   }
   listServices(namespace: string): Promise<k8s.V1ServiceList> {
-    return this.call('list', 'services', `list services in ${namespace}`, (o) => this.core.listNamespacedService({ namespace }, o));
+    return this.call('list', 'services', `list services in ${namespace}`, (o) =>
+      this.core.listNamespacedService({ namespace }, o),
+    );
   }
   getService(namespace: string, name: string): Promise<k8s.V1Service> {
     return this.call('get', 'services', `get service ${namespace}/${name}`, (o) =>
@@ -180,7 +195,13 @@ export class ClusterClient {
     );
   }
   patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
-    return this.call('patch', 'pods', `patch pod ${namespace}/${name}`, (o) => this.core.patchNamespacedPod({ namespace, name, body }, o), type);
+    return this.call(
+      'patch',
+      'pods',
+      `patch pod ${namespace}/${name}`,
+      (o) => this.core.patchNamespacedPod({ namespace, name, body }, o),
+      type,
+    );
   }
   /** One page of a namespace's pods (`limit` + `continue`), for callers that must stay bounded. */
   listPodsPage(namespace: string, params: { limit: number; continueToken?: string }): Promise<k8s.V1PodList> {
@@ -195,7 +216,11 @@ export class ClusterClient {
       this.custom.getNamespacedCustomObject({ ...ref, namespace, name }, o),
     ) as Promise<T>;
   }
-  listCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, labelSelector?: string): Promise<{ items: T[] }> {
+  listCustom<T extends KubeObject = KubeObject>(
+    ref: CustomResourceRef,
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<{ items: T[] }> {
     return this.call('list', `${ref.plural}.${ref.group}`, `list ${ref.plural}.${ref.group} in ${namespace}`, (o) =>
       this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
     ) as Promise<{ items: T[] }>;
@@ -206,14 +231,29 @@ export class ClusterClient {
       this.custom.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural }, o),
     ) as Promise<{ items: T[] }>;
   }
-  createCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, body: KubeObject): Promise<T> {
-    return this.call('create', `${ref.plural}.${ref.group}`, `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`, (o) =>
-      this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),
+  createCustom<T extends KubeObject = KubeObject>(
+    ref: CustomResourceRef,
+    namespace: string,
+    body: KubeObject,
+  ): Promise<T> {
+    return this.call(
+      'create',
+      `${ref.plural}.${ref.group}`,
+      `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`,
+      (o) => this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),
     ) as Promise<T>;
   }
-  replaceCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, name: string, body: KubeObject): Promise<T> {
-    return this.call('update', `${ref.plural}.${ref.group}`, `update ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
-      this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
+  replaceCustom<T extends KubeObject = KubeObject>(
+    ref: CustomResourceRef,
+    namespace: string,
+    name: string,
+    body: KubeObject,
+  ): Promise<T> {
+    return this.call(
+      'update',
+      `${ref.plural}.${ref.group}`,
+      `update ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      (o) => this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
     ) as Promise<T>;
   }
   patchCustom<T extends KubeObject = KubeObject>(
@@ -232,18 +272,31 @@ export class ClusterClient {
     ) as Promise<T>;
   }
   deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
-    return this.call('delete', `${ref.plural}.${ref.group}`, `delete ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
-      this.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }, o),
+    return this.call(
+      'delete',
+      `${ref.plural}.${ref.group}`,
+      `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      (o) => this.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }, o),
     );
   }
 
   // --- authorization (pre-flight)
   async canI(verb: string, resource: string, group: string, namespace?: string): Promise<boolean> {
-    const review = await this.call('create', 'selfsubjectaccessreviews.authorization.k8s.io', `can-i ${verb} ${resource}`, (o) =>
-      this.authz.createSelfSubjectAccessReview(
-        { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb, resource, group, namespace } } } },
-        o,
-      ),
+    const review = await this.call(
+      'create',
+      'selfsubjectaccessreviews.authorization.k8s.io',
+      `can-i ${verb} ${resource}`,
+      (o) =>
+        this.authz.createSelfSubjectAccessReview(
+          {
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: { resourceAttributes: { verb, resource, group, namespace } },
+            },
+          },
+          o,
+        ),
     );
     return review.status?.allowed === true;
   }
@@ -265,9 +318,17 @@ export class ClusterClient {
       try {
         return await this.callOnce(verb, resource, what, fn, patchType);
       } catch (err) {
-        if (!(err instanceof KubeError) || !err.transient || (verb !== 'get' && verb !== 'list') || retry >= READ_RETRIES) throw err;
+        if (
+          !(err instanceof KubeError) ||
+          !err.transient ||
+          (verb !== 'get' && verb !== 'list') ||
+          retry >= READ_RETRIES
+        )
+          throw err;
         const backoff = 50 * 2 ** retry;
-        await new Promise((r) => setTimeout(r, Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))));
+        await new Promise((r) =>
+          setTimeout(r, Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))),
+        );
       }
     }
   }
@@ -282,38 +343,45 @@ export class ClusterClient {
     await this.options.limiter.take();
     // One CLIENT span per attempt; its trace context goes to the API server (kube-apiserver joins
     // the trace when its APIServerTracing is on).
-    return inSpan(`k8s ${verb} ${resource}`, { kind: SpanKind.CLIENT, attributes: { 'k8s.cluster.name': this.name, 'k8s.verb': verb, 'k8s.resource': resource, 'k8s.call': what } }, async (span) => {
-      const started = performance.now();
-      const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-      const middleware: Middleware = {
-        pre: (ctx) => {
-          ctx.setSignal(signal);
-          if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
-          if (WRITES.has(verb)) {
-            // Every write names its writer, so the object's managedFields say what this service set.
-            ctx.setQueryParam('fieldManager', this.options.fieldManager);
-            // A field the API server would drop (unknown to the CRD schema) fails the write instead:
-            // silently pruned, the stored object would never match the plan, and every run would rewrite it.
-            ctx.setQueryParam('fieldValidation', 'Strict');
-          }
-          for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
-          span.setAttribute('http.request.method', ctx.getHttpMethod());
-          span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
-          return of(ctx);
-        },
-        post: (res) => of(res),
-      };
-      let status: number | 'error' = 200;
-      try {
-        return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
-      } catch (err) {
-        const kerr: KubeError = toKubeError(err, what);
-        status = kerr.status ?? 'error';
-        throw kerr;
-      } finally {
-        if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
-        this.options.onCall?.({ cluster: this.name, verb, resource, what, status, ms: performance.now() - started });
-      }
-    });
+    return inSpan(
+      `k8s ${verb} ${resource}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'k8s.cluster.name': this.name, 'k8s.verb': verb, 'k8s.resource': resource, 'k8s.call': what },
+      },
+      async (span) => {
+        const started = performance.now();
+        const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
+        const middleware: Middleware = {
+          pre: (ctx) => {
+            ctx.setSignal(signal);
+            if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
+            if (WRITES.has(verb)) {
+              // Every write names its writer, so the object's managedFields say what this service set.
+              ctx.setQueryParam('fieldManager', this.options.fieldManager);
+              // A field the API server would drop (unknown to the CRD schema) fails the write instead:
+              // silently pruned, the stored object would never match the plan, and every run would rewrite it.
+              ctx.setQueryParam('fieldValidation', 'Strict');
+            }
+            for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
+            span.setAttribute('http.request.method', ctx.getHttpMethod());
+            span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+            return of(ctx);
+          },
+          post: (res) => of(res),
+        };
+        let status: number | 'error' = 200;
+        try {
+          return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
+        } catch (err) {
+          const kerr: KubeError = toKubeError(err, what);
+          status = kerr.status ?? 'error';
+          throw kerr;
+        } finally {
+          if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
+          this.options.onCall?.({ cluster: this.name, verb, resource, what, status, ms: performance.now() - started });
+        }
+      },
+    );
   }
 }

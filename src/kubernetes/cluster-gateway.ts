@@ -91,7 +91,14 @@ export class ClusterGateway {
    * the request, the step): writes at info, reads at debug, failures at warn. No bodies, no credentials.
    */
   private log(r: KubeCallRecord): void {
-    const line = { msg: `kubernetes: ${r.what} → ${r.status} in ${Math.round(r.ms)} ms`, cluster: r.cluster, verb: r.verb, resource: r.resource, status: r.status, ms: Math.round(r.ms) };
+    const line = {
+      msg: `kubernetes: ${r.what} → ${r.status} in ${Math.round(r.ms)} ms`,
+      cluster: r.cluster,
+      verb: r.verb,
+      resource: r.resource,
+      status: r.status,
+      ms: Math.round(r.ms),
+    };
     if (r.status === 'error' || r.status >= 400) this.logger.warn(line);
     else if (r.verb === 'get' || r.verb === 'list') this.logger.debug(line);
     else this.logger.log(line);
@@ -102,7 +109,12 @@ export class ClusterGateway {
     const { qps, burst, rateLimitScope } = this.config.kube;
     if (rateLimitScope === 'cluster' && this.redis) {
       const client = this.redis.client;
-      return new SharedRateLimiter({ client, ready: () => client.status === 'ready' }, `${this.config.queuePrefix}:k8s-rate:${cluster}`, qps, burst);
+      return new SharedRateLimiter(
+        { client, ready: () => client.status === 'ready' },
+        `${this.config.queuePrefix}:k8s-rate:${cluster}`,
+        qps,
+        burst,
+      );
     }
     return new TokenBucket(qps, burst);
   }

@@ -2,14 +2,7 @@ import { ApiException } from '@kubernetes/client-node';
 
 // Kubernetes failures as a closed set of reasons; callers branch on `reason`, never on HTTP codes.
 export type KubeErrorReason =
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'ALREADY_EXISTS'
-  | 'FORBIDDEN'
-  | 'UNAUTHORIZED'
-  | 'INVALID'
-  | 'BAD_REQUEST'
-  | 'TRANSIENT';
+  'NOT_FOUND' | 'CONFLICT' | 'ALREADY_EXISTS' | 'FORBIDDEN' | 'UNAUTHORIZED' | 'INVALID' | 'BAD_REQUEST' | 'TRANSIENT';
 
 export class KubeError extends Error {
   constructor(
@@ -56,7 +49,15 @@ function reasonFor(code: number, status: StatusBody): KubeErrorReason {
   return 'BAD_REQUEST';
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
 
 /** Turns whatever @kubernetes/client-node threw into a KubeError. Messages carry no credentials. */
 export function toKubeError(err: unknown, what: string): KubeError {

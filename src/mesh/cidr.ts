@@ -12,7 +12,8 @@
 // Only the dotted-decimal form is accepted: no leading zeros (`010.0.0.1` is octal for some parsers
 // and refused by Go since 1.17), no whitespace, no `+`, no IPv6 (the osm-edge CRD pattern is IPv4-only).
 
-export type CidrErrorReason = 'MALFORMED' | 'OCTET_OUT_OF_RANGE' | 'LEADING_ZERO' | 'PREFIX_OUT_OF_RANGE' | 'HOST_BITS_SET';
+export type CidrErrorReason =
+  'MALFORMED' | 'OCTET_OUT_OF_RANGE' | 'LEADING_ZERO' | 'PREFIX_OUT_OF_RANGE' | 'HOST_BITS_SET';
 
 export interface Ipv4Cidr {
   /** The address as four octets, e.g. [10, 96, 0, 1]. */
@@ -25,13 +26,14 @@ export interface Ipv4Cidr {
 }
 
 export type CidrParseResult =
-  | { ok: true; cidr: Ipv4Cidr }
-  | { ok: false; reason: CidrErrorReason; message: string; suggestions?: string[] };
+  { ok: true; cidr: Ipv4Cidr } | { ok: false; reason: CidrErrorReason; message: string; suggestions?: string[] };
 
 const CIDR_SHAPE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const IP_SHAPE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-function octetsOf(parts: string[]): { octets: [number, number, number, number] } | { reason: CidrErrorReason; part: string } {
+function octetsOf(
+  parts: string[],
+): { octets: [number, number, number, number] } | { reason: CidrErrorReason; part: string } {
   for (const p of parts) {
     if (p.length > 1 && p.startsWith('0')) return { reason: 'LEADING_ZERO', part: p };
     if (Number(p) > 255) return { reason: 'OCTET_OUT_OF_RANGE', part: p };
@@ -67,7 +69,8 @@ export function isIpv4(text: string): boolean {
 
 /** Strict IPv4 CIDR parsing; see the file comment for what is refused and why. */
 export function parseCidr(text: unknown): CidrParseResult {
-  if (typeof text !== 'string') return { ok: false, reason: 'MALFORMED', message: `not a string: ${JSON.stringify(text)}` };
+  if (typeof text !== 'string')
+    return { ok: false, reason: 'MALFORMED', message: `not a string: ${JSON.stringify(text)}` };
   const m = CIDR_SHAPE.exec(text);
   if (!m) {
     return { ok: false, reason: 'MALFORMED', message: `"${text}" is not an IPv4 CIDR of the form a.b.c.d/n` };
@@ -80,10 +83,19 @@ export function parseCidr(text: unknown): CidrParseResult {
   }
   const prefixText = m[5];
   if (prefixText.length > 1 && prefixText.startsWith('0')) {
-    return { ok: false, reason: 'LEADING_ZERO', message: `"${text}": prefix length "${prefixText}" has a leading zero` };
+    return {
+      ok: false,
+      reason: 'LEADING_ZERO',
+      message: `"${text}": prefix length "${prefixText}" has a leading zero`,
+    };
   }
   const prefix = Number(prefixText);
-  if (prefix > 32) return { ok: false, reason: 'PREFIX_OUT_OF_RANGE', message: `"${text}": prefix length ${prefix} is greater than 32` };
+  if (prefix > 32)
+    return {
+      ok: false,
+      reason: 'PREFIX_OUT_OF_RANGE',
+      message: `"${text}": prefix length ${prefix} is greater than 32`,
+    };
   const value = toValue(r.octets);
   const network = (value & maskOf(prefix)) >>> 0;
   if (network !== value) {
@@ -115,7 +127,7 @@ export function cidrContains(cidr: string, ip: string): boolean {
   const addr = parseIpv4(ip);
   if (!parsed.ok || !addr) return false;
   const mask = maskOf(parsed.cidr.prefix);
-  return ((toValue(addr) & mask) >>> 0) === parsed.cidr.value;
+  return (toValue(addr) & mask) >>> 0 === parsed.cidr.value;
 }
 
 export interface InvalidEntry {

@@ -66,9 +66,7 @@ export class MeshDiscoveryService {
       meshName,
       controlPlaneNamespace: controller.metadata?.namespace ?? '',
       version: controller.metadata?.labels?.['app.kubernetes.io/version'],
-      controlPlaneNamespaces: [
-        ...new Set(controllers.items.map((d) => d.metadata?.namespace ?? '').filter(Boolean)),
-      ],
+      controlPlaneNamespaces: [...new Set(controllers.items.map((d) => d.metadata?.namespace ?? '').filter(Boolean))],
     };
   }
 }

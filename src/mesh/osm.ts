@@ -23,7 +23,12 @@ export const CRD = {
   meshConfig: { group: 'config.openservicemesh.io', version: 'v1alpha2', plural: 'meshconfigs', kind: 'MeshConfig' },
   egress: { group: 'policy.openservicemesh.io', version: 'v1alpha1', plural: 'egresses', kind: 'Egress' },
   trafficTarget: { group: 'access.smi-spec.io', version: 'v1alpha3', plural: 'traffictargets', kind: 'TrafficTarget' },
-  httpRouteGroup: { group: 'specs.smi-spec.io', version: 'v1alpha4', plural: 'httproutegroups', kind: 'HTTPRouteGroup' },
+  httpRouteGroup: {
+    group: 'specs.smi-spec.io',
+    version: 'v1alpha4',
+    plural: 'httproutegroups',
+    kind: 'HTTPRouteGroup',
+  },
   tcpRoute: { group: 'specs.smi-spec.io', version: 'v1alpha4', plural: 'tcproutes', kind: 'TCPRoute' },
   trafficSplit: { group: 'split.smi-spec.io', version: 'v1alpha4', plural: 'trafficsplits', kind: 'TrafficSplit' },
 } as const;
@@ -38,7 +43,10 @@ export function parseInjectionValue(value: string | undefined): 'enabled' | 'dis
 }
 
 /** Same rule as `ProxyLabelExists` + the CLI's verifier: a UUID label and a `sidecar` container. */
-export function isInjectedPod(pod: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: { name: string }[] } }): boolean {
+export function isInjectedPod(pod: {
+  metadata?: { labels?: Record<string, string> };
+  spec?: { containers?: { name: string }[] };
+}): boolean {
   const uuid = pod.metadata?.labels?.[PROXY_UUID_LABEL];
   const uuidOk = !!uuid && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid);
   return uuidOk && (pod.spec?.containers ?? []).some((c) => c.name === SIDECAR_CONTAINER);

@@ -34,7 +34,13 @@ export const RESTARTED_BY_ANNOTATION = 'osm-onboarding.flomesh.io/restarted-by';
 export const API_SERVER_EGRESS_NAME = 'osm-onboarding-api-server';
 
 /** The policy kinds this service creates (and policy-cleanup deletes), in creation order. */
-export const OWNED_POLICY_KINDS = [CRD.egress, CRD.httpRouteGroup, CRD.tcpRoute, CRD.trafficTarget, CRD.trafficSplit] as const;
+export const OWNED_POLICY_KINDS = [
+  CRD.egress,
+  CRD.httpRouteGroup,
+  CRD.tcpRoute,
+  CRD.trafficTarget,
+  CRD.trafficSplit,
+] as const;
 export type PolicyKindRef = (typeof OWNED_POLICY_KINDS)[number];
 
 export type CrdRef = (typeof CRD)[keyof typeof CRD];

@@ -35,7 +35,8 @@ export function isMeshProtocol(value: string | null | undefined): value is MeshP
 /** The protocol osm-edge picks for a Service port, with the rule that picked it. */
 export function effectiveProtocol(port: Pick<ServicePortLike, 'name' | 'appProtocol'>): EffectiveProtocol {
   // pointer.StringDeref: any non-nil appProtocol wins, even one osm-edge does not understand.
-  if (port.appProtocol !== undefined && port.appProtocol !== null) return { protocol: port.appProtocol, source: 'appProtocol' };
+  if (port.appProtocol !== undefined && port.appProtocol !== null)
+    return { protocol: port.appProtocol, source: 'appProtocol' };
   const name = port.name ?? '';
   for (const p of MESH_PROTOCOLS) {
     if (name.startsWith(`${p}-`)) return { protocol: p, source: 'name-prefix' };
@@ -170,7 +171,19 @@ function firstWord(name: string): string {
 }
 
 // Words that mark an HTTP side port of a non-HTTP server (`redis-metrics`, `kafka-ui`): not flagged.
-const HTTP_WORDS = new Set(['http', 'metrics', 'web', 'ui', 'admin', 'exporter', 'prometheus', 'health', 'api', 'rest', 'console']);
+const HTTP_WORDS = new Set([
+  'http',
+  'metrics',
+  'web',
+  'ui',
+  'admin',
+  'exporter',
+  'prometheus',
+  'health',
+  'api',
+  'rest',
+  'console',
+]);
 
 function knownByName(name: string): KnownProtocol | undefined {
   const lower = name.toLowerCase();
@@ -215,7 +228,11 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
     const value = eff.protocol;
     if (isMeshProtocol(value)) {
       if (value === 'tcp' && isServerFirstMysql(port)) {
-        return advice('server-first-as-tcp', 'tcp-server-first', `${what} is MySQL (the server speaks first) with appProtocol "tcp"; osm-edge's docs ask for "tcp-server-first"`);
+        return advice(
+          'server-first-as-tcp',
+          'tcp-server-first',
+          `${what} is MySQL (the server speaks first) with appProtocol "tcp"; osm-edge's docs ask for "tcp-server-first"`,
+        );
       }
       return undefined;
     }
@@ -256,17 +273,29 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
   if (eff.source === 'name-prefix') {
     if (name === 'tcp-server-first') {
       // The prefix needs a trailing dash: "tcp-server-first" itself matches "tcp-".
-      return advice('well-known-name', 'tcp-server-first', `${what} is named "tcp-server-first", but the prefix is "tcp-server-first-" (with a dash), so osm-edge matches "tcp-" and uses tcp`);
+      return advice(
+        'well-known-name',
+        'tcp-server-first',
+        `${what} is named "tcp-server-first", but the prefix is "tcp-server-first-" (with a dash), so osm-edge matches "tcp-" and uses tcp`,
+      );
     }
     if (eff.protocol === 'tcp' && isServerFirstMysql(port)) {
-      return advice('server-first-as-tcp', 'tcp-server-first', `${what} is MySQL (the server speaks first) but its "tcp-" name prefix selects "tcp"; osm-edge's docs ask for "tcp-server-first"`);
+      return advice(
+        'server-first-as-tcp',
+        'tcp-server-first',
+        `${what} is MySQL (the server speaks first) but its "tcp-" name prefix selects "tcp"; osm-edge's docs ask for "tcp-server-first"`,
+      );
     }
     return undefined;
   }
 
   // Default: no appProtocol, no known prefix → http.
   if (/^https([-_.]|$)/i.test(name)) {
-    return advice('https-name', 'tcp', `${what}: "https" is not a name prefix osm-edge knows, so it falls back to http; TLS end to end cannot be routed as HTTP`);
+    return advice(
+      'https-name',
+      'tcp',
+      `${what}: "https" is not a name prefix osm-edge knows, so it falls back to http; TLS end to end cannot be routed as HTTP`,
+    );
   }
   const byName = name ? knownByName(name) : undefined;
   if (byName) {
@@ -274,7 +303,11 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
       name.toLowerCase() === 'tcp' || name.toLowerCase() === 'grpc'
         ? `osm-edge only recognizes the prefix "${name.toLowerCase()}-" (with a dash)`
         : `the name says ${byName.label}`;
-    return advice('well-known-name', byName.suggested, `${what} has no appProtocol and no known name prefix, so osm-edge routes it as http, but ${why}`);
+    return advice(
+      'well-known-name',
+      byName.suggested,
+      `${what} has no appProtocol and no known name prefix, so osm-edge routes it as http, but ${why}`,
+    );
   }
   const byPort = knownByPort(port);
   if (byPort) {

@@ -216,8 +216,10 @@ export class DriftScanner implements OnApplicationBootstrap, OnModuleDestroy {
       if (!facts.has(key)) facts.set(key, this.meshFacts(kube, c));
       mesh = { ...(await facts.get(key)!), egressPresent: null };
       if (access.method === 'egress') {
-        mesh.egressPresent = await getOptional(kube, CRD.egress, c.namespace, API_SERVER_EGRESS_NAME)
-          .then((e) => e !== null, () => null);
+        mesh.egressPresent = await getOptional(kube, CRD.egress, c.namespace, API_SERVER_EGRESS_NAME).then(
+          (e) => e !== null,
+          () => null,
+        );
       }
     }
     const changes = namespaceDrift(ns, c, mesh);

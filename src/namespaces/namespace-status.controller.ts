@@ -11,6 +11,11 @@ export class NamespaceStatusController {
   @Get(':cluster/namespaces')
   async list(@Param('cluster') cluster: string, @Query() query: unknown, @CurrentActor() actor: Actor) {
     const page = await this.status.page(cluster, query ?? {}, actor);
-    return { cluster: page.cluster, items: page.items, pageInfo: { hasNextPage: page.continue !== null, continue: page.continue }, apiCalls: page.apiCalls };
+    return {
+      cluster: page.cluster,
+      items: page.items,
+      pageInfo: { hasNextPage: page.continue !== null, continue: page.continue },
+      apiCalls: page.apiCalls,
+    };
   }
 }

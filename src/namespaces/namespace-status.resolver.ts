@@ -29,12 +29,25 @@ export class NamespaceLastRequest {
 export class NamespaceStatusModel {
   @Field() name!: string;
   @Field(() => String, { nullable: true }) phase!: string | null;
-  @Field(() => String, { nullable: true, description: 'the mesh monitoring the namespace (openservicemesh.io/monitored-by)' }) monitoredBy!: string | null;
-  @Field(() => String, { nullable: true, description: 'enabled, disabled or invalid; null when the annotation is unset' }) sidecarInjection!: string | null;
+  @Field(() => String, {
+    nullable: true,
+    description: 'the mesh monitoring the namespace (openservicemesh.io/monitored-by)',
+  })
+  monitoredBy!: string | null;
+  @Field(() => String, {
+    nullable: true,
+    description: 'enabled, disabled or invalid; null when the annotation is unset',
+  })
+  sidecarInjection!: string | null;
   @Field({ description: 'openservicemesh.io/ignore is set' }) ignored!: boolean;
-  @Field(() => NamespacePodCounts, { nullable: true, description: 'unfinished pods; null when they could not be listed' }) pods!: NamespacePodCounts | null;
+  @Field(() => NamespacePodCounts, {
+    nullable: true,
+    description: 'unfinished pods; null when they could not be listed',
+  })
+  pods!: NamespacePodCounts | null;
   @Field(() => String, { nullable: true }) podsError!: string | null;
-  @Field(() => NamespaceLastRequest, { nullable: true, description: 'our newest request for this namespace' }) lastRequest!: NamespaceLastRequest | null;
+  @Field(() => NamespaceLastRequest, { nullable: true, description: 'our newest request for this namespace' })
+  lastRequest!: NamespaceLastRequest | null;
 }
 
 @ObjectType()
@@ -49,14 +62,24 @@ export class NamespaceStatusConnection {
 export class NamespaceStatusResolver {
   constructor(private readonly status: NamespaceStatusService) {}
 
-  @Query(() => NamespaceStatusConnection, { description: 'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within your scopes.' })
+  @Query(() => NamespaceStatusConnection, {
+    description:
+      'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within your scopes.',
+  })
   async namespaceStatuses(
     @Args('cluster') cluster: string,
     @CurrentActor() actor: Actor,
     @Args('first', { type: () => Int, nullable: true, defaultValue: 20 }) first?: number,
     @Args('after', { nullable: true }) after?: string,
   ): Promise<NamespaceStatusConnection> {
-    const page = await withArgNames({ limit: 'first', continue: 'after' }, () => this.status.page(cluster, { limit: first ?? 20, continue: after ?? undefined }, actor));
-    return { cluster: page.cluster, nodes: page.items, pageInfo: { hasNextPage: page.continue !== null, endCursor: page.continue }, apiCalls: page.apiCalls };
+    const page = await withArgNames({ limit: 'first', continue: 'after' }, () =>
+      this.status.page(cluster, { limit: first ?? 20, continue: after ?? undefined }, actor),
+    );
+    return {
+      cluster: page.cluster,
+      nodes: page.items,
+      pageInfo: { hasNextPage: page.continue !== null, endCursor: page.continue },
+      apiCalls: page.apiCalls,
+    };
   }
 }

@@ -6,7 +6,13 @@ import { PrismaService } from '../database/prisma.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import type { ClusterClient } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { IGNORE_LABEL, isInjectedPod, MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../mesh/osm.js';
+import {
+  IGNORE_LABEL,
+  isInjectedPod,
+  MONITORED_BY_LABEL,
+  parseInjectionValue,
+  SIDECAR_INJECTION_ANNOTATION,
+} from '../mesh/osm.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, globMatch, hasRole, inScope } from '../auth/scopes.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
@@ -19,7 +25,12 @@ const POD_PAGE = 500;
 const POD_CONCURRENCY = 5;
 
 export const NamespaceStatusQuery = z.strictObject({
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1').max(MAX_PAGE, `must be at most ${MAX_PAGE}`).default(20),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be at least 1')
+    .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
+    .default(20),
   continue: z.string().min(1, 'must not be empty').max(4096, 'must be no more than 4096 characters').optional(),
 });
 
@@ -86,7 +97,10 @@ export class NamespaceStatusService {
       const namespaces: k8s.V1Namespace[] = [];
       let token = q.continue;
       for (let i = 0; i < MAX_NAMESPACE_LISTS && namespaces.length < q.limit; i++) {
-        const list = await this.kube(() => client.listNamespaces({ limit: q.limit - namespaces.length, continueToken: token }), 'continue');
+        const list = await this.kube(
+          () => client.listNamespaces({ limit: q.limit - namespaces.length, continueToken: token }),
+          'continue',
+        );
         namespaces.push(...(list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? '')));
         token = list.metadata?._continue || undefined;
         if (!token) break;
@@ -94,7 +108,10 @@ export class NamespaceStatusService {
       const pods = await mapLimit(namespaces, POD_CONCURRENCY, (ns) => this.countPods(client, ns.metadata!.name!));
       return { namespaces, pods, token };
     });
-    const last = await this.lastRequests(name, value.namespaces.map((ns) => ns.metadata!.name!));
+    const last = await this.lastRequests(
+      name,
+      value.namespaces.map((ns) => ns.metadata!.name!),
+    );
     const items = value.namespaces.map((ns, i): NamespaceStatus => {
       const labels = ns.metadata?.labels ?? {};
       const injection = parseInjectionValue(ns.metadata?.annotations?.[SIDECAR_INJECTION_ANNOTATION]);
@@ -113,7 +130,10 @@ export class NamespaceStatusService {
     return { cluster: name, items, continue: value.token ?? null, apiCalls: calls };
   }
 
-  private async countPods(client: ClusterClient, namespace: string): Promise<{ total: number; withSidecar: number; withoutSidecar: number } | { error: string }> {
+  private async countPods(
+    client: ClusterClient,
+    namespace: string,
+  ): Promise<{ total: number; withSidecar: number; withoutSidecar: number } | { error: string }> {
     let withSidecar = 0;
     let withoutSidecar = 0;
     let token: string | undefined;
@@ -138,7 +158,18 @@ export class NamespaceStatusService {
   private async lastRequests(cluster: string, namespaces: string[]): Promise<Map<string, LastRequest>> {
     if (namespaces.length === 0) return new Map();
     const rows = await this.prisma.$queryRaw<
-      { id: string; namespace: string; kind: string; status: string; mesh_name: string; requested_by: string; error_code: string | null; error_message: string | null; created_at: Date; finished_at: Date | null }[]
+      {
+        id: string;
+        namespace: string;
+        kind: string;
+        status: string;
+        mesh_name: string;
+        requested_by: string;
+        error_code: string | null;
+        error_message: string | null;
+        created_at: Date;
+        finished_at: Date | null;
+      }[]
     >`
       SELECT DISTINCT ON (namespace) id::text AS id, namespace, kind::text AS kind, status::text AS status, mesh_name, requested_by,
              error_code, error_message, created_at, finished_at
@@ -169,9 +200,14 @@ export class NamespaceStatusService {
     } catch (err) {
       if (!(err instanceof KubeError)) throw err;
       if (err.status === 410 || err.reason === 'BAD_REQUEST') {
-        throw new DomainError('VALIDATION_FAILED', `${field} is not a valid (or no longer a current) Kubernetes continue token; start again without it`, { field });
+        throw new DomainError(
+          'VALIDATION_FAILED',
+          `${field} is not a valid (or no longer a current) Kubernetes continue token; start again without it`,
+          { field },
+        );
       }
-      if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED') throw new DomainError('KUBE_FORBIDDEN', err.message);
+      if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')
+        throw new DomainError('KUBE_FORBIDDEN', err.message);
       throw new DomainError('CLUSTER_UNAVAILABLE', err.message);
     }
   }

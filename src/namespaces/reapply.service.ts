@@ -36,13 +36,14 @@ export function inputFromOptions(
     trafficPolicy: o.trafficPolicy ?? undefined,
     apiServerAccess: o.apiServerAccess ?? undefined,
     appProtocols: o.appProtocols?.length ? o.appProtocols : undefined,
-    restart: restart && restart.mode !== 'none'
-      ? {
-          mode: restart.mode,
-          ...(restart.mode === 'selected' ? { deployments: restart.deployments } : {}),
-          maxConcurrent: restart.maxConcurrent,
-        }
-      : undefined,
+    restart:
+      restart && restart.mode !== 'none'
+        ? {
+            mode: restart.mode,
+            ...(restart.mode === 'selected' ? { deployments: restart.deployments } : {}),
+            maxConcurrent: restart.maxConcurrent,
+          }
+        : undefined,
     verify: o.verify,
     metrics: o.metrics,
   };
@@ -110,7 +111,8 @@ export class ReapplyService {
           namespace,
           target: `namespaces/${namespace}`,
           data: {
-            message: `re-applies onboarding ${last.id}, the last successful one for ${target}/${namespace}` +
+            message:
+              `re-applies onboarding ${last.id}, the last successful one for ${target}/${namespace}` +
               (drift ? ' (the namespace had drifted)' : ''),
             reappliedFrom: last.id,
             drift: drift ? { changes: drift.changes, detectedAt: drift.detectedAt.toISOString() } : null,

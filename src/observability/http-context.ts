@@ -26,7 +26,9 @@ export function httpContext() {
           'http.request.method': req.method,
           'url.path': req.path,
           'http.request.id': id,
-          ...(typeof req.body?.operationName === 'string' ? { 'graphql.operation.name': req.body.operationName.slice(0, 100) } : {}),
+          ...(typeof req.body?.operationName === 'string'
+            ? { 'graphql.operation.name': req.body.operationName.slice(0, 100) }
+            : {}),
         },
       },
       parent,

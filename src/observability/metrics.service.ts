@@ -75,7 +75,10 @@ export class MetricsService implements OnModuleInit {
   onModuleInit(): void {
     collectDefaultMetrics({ register: this.registry });
     this.gateway.onCall((r) =>
-      this.kubeCalls.observe({ cluster: r.cluster, verb: r.verb, resource: r.resource, code: String(r.status) }, r.ms / 1000),
+      this.kubeCalls.observe(
+        { cluster: r.cluster, verb: r.verb, resource: r.resource, code: String(r.status) },
+        r.ms / 1000,
+      ),
     );
   }
 }

@@ -64,26 +64,38 @@ export async function stopTracing(): Promise<void> {
 }
 
 /** Runs `fn` in a new active span; records a thrown error on it and rethrows. */
-export function inSpan<T>(name: string, options: { kind?: SpanKind; attributes?: Attributes; parent?: Context }, fn: (span: Span) => Promise<T>): Promise<T> {
+export function inSpan<T>(
+  name: string,
+  options: { kind?: SpanKind; attributes?: Attributes; parent?: Context },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
   const parent = options.parent ?? context.active();
-  return tracer.startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(
+    name,
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes },
+    parent,
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
 
 /** The trace context a request was created under (the parent of the job that runs it). */
 export function originContext(origin: unknown): Context {
   const o: RequestOrigin = parseOrigin(origin);
   if (!o.traceparent) return ROOT_CONTEXT;
-  return propagation.extract(ROOT_CONTEXT, { traceparent: o.traceparent, ...(o.tracestate ? { tracestate: o.tracestate } : {}) });
+  return propagation.extract(ROOT_CONTEXT, {
+    traceparent: o.traceparent,
+    ...(o.tracestate ? { tracestate: o.tracestate } : {}),
+  });
 }
 
 /** W3C headers for an outgoing call made in the active context (empty when tracing is off). */

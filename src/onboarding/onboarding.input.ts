@@ -8,7 +8,7 @@ const namespaceName = z
   .string({ error: 'must be a string' })
   .min(1, 'must not be empty')
   .max(63, 'must be no more than 63 characters')
-  .regex(DNS1123_LABEL, "must be a lowercase RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  .regex(DNS1123_LABEL, 'must be a lowercase RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?');
 
 const clusterName = z
   .string({ error: 'must be a string' })
@@ -117,7 +117,9 @@ export const SmiSchema = z.strictObject({
     .array(
       z.strictObject({
         name: dnsSubdomain,
-        spec: z.strictObject({ matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }) }),
+        spec: z.strictObject({
+          matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }),
+        }),
       }),
     )
     .default([]),
@@ -185,11 +187,12 @@ export const OnboardingInputSchema = z
         z.strictObject({
           service: dnsSubdomain,
           // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
-          port: z.union(
-            [z.number().int().min(1).max(65535), z.string().min(1).max(63)],
-            { error: 'must be the Service port name, or its port number (1-65535)' },
-          ),
-          appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], { error: 'must be http, tcp, tcp-server-first or grpc' }),
+          port: z.union([z.number().int().min(1).max(65535), z.string().min(1).max(63)], {
+            error: 'must be the Service port name, or its port number (1-65535)',
+          }),
+          appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], {
+            error: 'must be http, tcp, tcp-server-first or grpc',
+          }),
         }),
       )
       .nullish(),
@@ -199,10 +202,18 @@ export const OnboardingInputSchema = z
   })
   .superRefine((v, ctx) => {
     if (v.trafficPolicy?.mode === 'smi' && !v.trafficPolicy.smi && v.trafficPolicy.switchMeshToSmi !== true) {
-      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'required when mode is smi (unless switchMeshToSmi)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trafficPolicy', 'smi'],
+        message: 'required when mode is smi (unless switchMeshToSmi)',
+      });
     }
     if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.switchMeshToSmi !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'switchMeshToSmi'], message: 'only allowed when mode is smi' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trafficPolicy', 'switchMeshToSmi'],
+        message: 'only allowed when mode is smi',
+      });
     }
     if (v.trafficPolicy?.mode === 'permissive' && v.trafficPolicy.smi) {
       ctx.addIssue({ code: 'custom', path: ['trafficPolicy', 'smi'], message: 'only allowed when mode is smi' });
@@ -218,8 +229,15 @@ export const OnboardingInputSchema = z
         });
       }
     });
-    if (v.apiServerAccess?.method === 'egress' && !(Array.isArray(v.apiServerAccess.serviceAccounts) && v.apiServerAccess.serviceAccounts.length)) {
-      ctx.addIssue({ code: 'custom', path: ['apiServerAccess', 'serviceAccounts'], message: 'required (at least one) when method is egress' });
+    if (
+      v.apiServerAccess?.method === 'egress' &&
+      !(Array.isArray(v.apiServerAccess.serviceAccounts) && v.apiServerAccess.serviceAccounts.length)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiServerAccess', 'serviceAccounts'],
+        message: 'required (at least one) when method is egress',
+      });
     }
     restartRules(v.restart, ctx);
   }, ALWAYS);
@@ -235,7 +253,11 @@ export const OffboardingInputSchema = z
 
 function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
   if (restart?.mode === 'selected' && !(Array.isArray(restart.deployments) && restart.deployments.length)) {
-    ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'required (at least one) when mode is selected' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['restart', 'deployments'],
+      message: 'required (at least one) when mode is selected',
+    });
   }
   if (restart && restart.mode !== 'selected' && Array.isArray(restart.deployments) && restart.deployments.length) {
     ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'only allowed when mode is selected' });
@@ -264,7 +286,10 @@ export interface RequestOptions {
 export function onboardingOptions(i: OnboardingInput): RequestOptions {
   return {
     sidecarInjection: i.sidecarInjection ?? 'enabled',
-    prerequisites: { enabled: i.prerequisites?.enabled ?? true, acceptErrors: [...new Set(i.prerequisites?.acceptErrors ?? [])].sort() },
+    prerequisites: {
+      enabled: i.prerequisites?.enabled ?? true,
+      acceptErrors: [...new Set(i.prerequisites?.acceptErrors ?? [])].sort(),
+    },
     trafficPolicy: !i.trafficPolicy
       ? null
       : i.trafficPolicy.mode === 'smi'
@@ -298,19 +323,25 @@ export function offboardingOptions(i: OffboardingInput): RequestOptions {
 }
 
 function restartOptions(r: OnboardingInput['restart']): RequestOptions['restart'] {
-  return { mode: r?.mode ?? 'none', deployments: [...new Set(r?.deployments ?? [])].sort(), maxConcurrent: r?.maxConcurrent ?? 5 };
+  return {
+    mode: r?.mode ?? 'none',
+    deployments: [...new Set(r?.deployments ?? [])].sort(),
+    maxConcurrent: r?.maxConcurrent ?? 5,
+  };
 }
 
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues;
-  const fields: FieldIssue[] = issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
-    }
-    return [{ field: issue.path.join('.') || '(body)', message: issue.message }];
-  }).filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
+  const fields: FieldIssue[] = issues
+    .flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
+      }
+      return [{ field: issue.path.join('.') || '(body)', message: issue.message }];
+    })
+    .filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
   // A problem with its own code (e.g. SMI_HEADER_MATCH_INVALID) names the request's error when it is
   // the only kind of problem; mixed with others, everything is VALIDATION_FAILED.
   const codeOf = (i: z.core.$ZodIssue) =>

@@ -5,7 +5,10 @@ import { PrismaService } from '../database/prisma.service.js';
 
 export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
 
-const WITH_STEPS = { steps: { orderBy: { position: 'asc' as const } }, approvals: { orderBy: { createdAt: 'asc' as const } } };
+const WITH_STEPS = {
+  steps: { orderBy: { position: 'asc' as const } },
+  approvals: { orderBy: { createdAt: 'asc' as const } },
+};
 
 export interface RequestFilter {
   cluster?: string | null;
@@ -58,7 +61,10 @@ export class OnboardingRepository {
    * unique index is the ON CONFLICT arbiter, checked before any other constraint). Other
    * constraint violations surface as Prisma's raw-query error (P2010): see isUniqueViolation.
    */
-  async insertNew(db: Pick<Prisma.TransactionClient, '$queryRaw'>, { request: r, steps, event }: NewRequestRows): Promise<{ id: bigint; createdAt: Date } | null> {
+  async insertNew(
+    db: Pick<Prisma.TransactionClient, '$queryRaw'>,
+    { request: r, steps, event }: NewRequestRows,
+  ): Promise<{ id: bigint; createdAt: Date } | null> {
     // A prepared statement (PREPARED in database/prisma.service.ts): its text is fixed, every value a parameter.
     // Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
     const rows = await db.$queryRaw<{ id: bigint; createdAt: Date }[]>`/* prepared */
@@ -98,7 +104,11 @@ export class OnboardingRepository {
   }
 
   findByBatch(batchId: string): Promise<RequestWithSteps[]> {
-    return this.prisma.onboardingRequest.findMany({ where: { batchId }, include: WITH_STEPS, orderBy: [{ createdAt: 'asc' }, { namespace: 'asc' }] });
+    return this.prisma.onboardingRequest.findMany({
+      where: { batchId },
+      include: WITH_STEPS,
+      orderBy: [{ createdAt: 'asc' }, { namespace: 'asc' }],
+    });
   }
 
   findActive(cluster: string, namespace: string): Promise<OnboardingRequest | null> {
@@ -107,7 +117,12 @@ export class OnboardingRepository {
 
   /** Newest first, keyset-paged on (createdAt, id). */
   /** `scopes` null = everything; otherwise only targets matching one of the `<cluster>/<namespace>` globs. */
-  async page(filter: RequestFilter, first: number, after?: PageCursor, scopes: string[] | null = null): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
+  async page(
+    filter: RequestFilter,
+    first: number,
+    after?: PageCursor,
+    scopes: string[] | null = null,
+  ): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
     const where: Prisma.OnboardingRequestWhereInput = {
       AND: scopes === null ? [] : [{ OR: scopes.map(scopeWhere) }],
       cluster: filter.cluster ?? undefined,

@@ -4,7 +4,14 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from '../approvals/approval-policy.js';
 import { meshWideChanges } from '../mesh/mesh-wide.js';
-import type { AuditEvent, OnboardingRequest, Prisma, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
+import type {
+  AuditEvent,
+  OnboardingRequest,
+  Prisma,
+  RequestKind,
+  RequestStatus,
+  StepRun,
+} from '../generated/prisma/client.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -171,7 +178,8 @@ export class OnboardingService {
       throw new DomainError('VALIDATION_FAILED', 'first must be an integer between 1 and 200', { field: 'first' });
     }
     const cursor = after ? decodeCursor(after) : undefined;
-    if (after && !cursor) throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
+    if (after && !cursor)
+      throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
     const page = await this.requests.page(filter, first, cursor, hasRole(actor, 'admin') ? null : actor.scopes);
     const last = page.items.at(-1);
     return { items: page.items, hasNextPage: page.hasMore, endCursor: last ? encodeCursor(last) : null };
@@ -218,7 +226,11 @@ export class OnboardingService {
    * Several targets with shared options, all or nothing: every target is validated and
    * authorized first, then all rows are stored in one transaction, then enqueued.
    */
-  async createBatch(kind: RequestKind, targets: NormalizedRequest[], actor: Actor): Promise<{ batchId: string; requests: RequestWithSteps[] }> {
+  async createBatch(
+    kind: RequestKind,
+    targets: NormalizedRequest[],
+    actor: Actor,
+  ): Promise<{ batchId: string; requests: RequestWithSteps[] }> {
     const drafts = await Promise.all(targets.map((t) => this.draft(t, actor)));
     const batchId = randomUUID();
     let events;
@@ -232,11 +244,16 @@ export class OnboardingService {
     } catch (err) {
       if (!isUniqueViolation(err, ACTIVE_TARGET_INDEX)) throw err;
       const busy = [];
-      for (const t of targets) if (await this.requests.findActive(t.cluster, t.namespace)) busy.push(`${t.cluster}/${t.namespace}`);
-      throw new DomainError('REQUEST_CONFLICT', `active requests already exist for ${busy.join(', ') || 'some targets'}`, {
-        field: 'targets',
-        details: { busy },
-      });
+      for (const t of targets)
+        if (await this.requests.findActive(t.cluster, t.namespace)) busy.push(`${t.cluster}/${t.namespace}`);
+      throw new DomainError(
+        'REQUEST_CONFLICT',
+        `active requests already exist for ${busy.join(', ') || 'some targets'}`,
+        {
+          field: 'targets',
+          details: { busy },
+        },
+      );
     }
     await this.accepted(drafts, events);
     return { batchId, requests: await this.requests.findByBatch(batchId) };
@@ -320,7 +337,11 @@ export class OnboardingService {
     const data = {
       message:
         `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
-        (plan ? 'planned (dry run)' : need.approvals ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})` : 'requested'),
+        (plan
+          ? 'planned (dry run)'
+          : need.approvals
+            ? `requested; waits for ${need.approvals} approval(s) (rule ${need.rule})`
+            : 'requested'),
       status,
       approvalsRequired: need.approvals,
       approvalRule: need.rule,
@@ -353,7 +374,10 @@ export class OnboardingService {
     return { request: { ...row, steps: stepRuns, approvals: [] }, event };
   }
 
-  private async accepted(drafts: { req: NormalizedRequest; id: string; status: RequestStatus }[], events: AuditEvent[]): Promise<void> {
+  private async accepted(
+    drafts: { req: NormalizedRequest; id: string; status: RequestStatus }[],
+    events: AuditEvent[],
+  ): Promise<void> {
     await this.bus.publish(events.map(toProgressEvent));
     for (const d of drafts) {
       this.metrics.requests.inc({ kind: d.req.kind, status: d.status });
@@ -378,10 +402,14 @@ export class OnboardingService {
 
   private replay(earlier: RequestWithSteps, bodyHash: string): CreateResult {
     if (earlier.bodyHash !== bodyHash) {
-      throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body', {
-        field: 'idempotencyKey',
-        details: { requestId: earlier.id },
-      });
+      throw new DomainError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was already used with a different request body',
+        {
+          field: 'idempotencyKey',
+          details: { requestId: earlier.id },
+        },
+      );
     }
     return { request: earlier, replayed: true };
   }

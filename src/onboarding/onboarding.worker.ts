@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  OnModuleDestroy,
+} from '@nestjs/common';
 import type { Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -60,7 +67,13 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
           { status: 'QUEUED', updatedAt: { lt: settled } },
           { status: 'RUNNING', OR: [{ heartbeatAt: null }, { heartbeatAt: { lt: stale } }] },
         ],
-        ...(after ? { AND: [{ OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] }] } : {}),
+        ...(after
+          ? {
+              AND: [
+                { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] },
+              ],
+            }
+          : {}),
       },
       select: { id: true, status: true, heartbeatAt: true, createdAt: true },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
@@ -100,7 +113,13 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
       this.runner.stopAfterCurrentStep();
       await this.worker?.close();
       for (const id of this.released) {
-        await this.queue.enqueue(id, { front: true }).catch((err) => this.logger.warn(`request ${id} released but not re-enqueued (the sweeper will): ${(err as Error).message}`));
+        await this.queue
+          .enqueue(id, { front: true })
+          .catch((err) =>
+            this.logger.warn(
+              `request ${id} released but not re-enqueued (the sweeper will): ${(err as Error).message}`,
+            ),
+          );
       }
       if (this.released.size) this.logger.log(`released ${this.released.size} request(s) to the next worker`);
     })();

@@ -49,7 +49,15 @@ export class PlannerService {
 
   async plan(req: NormalizedRequest, requestId = 'plan', createdAt = new Date()): Promise<OnboardingPlan> {
     const ctx: StepContext = {
-      request: { id: requestId, createdAt, kind: req.kind, cluster: req.cluster, namespace: req.namespace, meshName: req.meshName, options: req.options },
+      request: {
+        id: requestId,
+        createdAt,
+        kind: req.kind,
+        cluster: req.cluster,
+        namespace: req.namespace,
+        meshName: req.meshName,
+        options: req.options,
+      },
       kube: this.gateway.client(req.cluster),
       mesh: this.mesh,
       earlier: [],
@@ -63,11 +71,21 @@ export class PlannerService {
       try {
         const p = await step.plan(ctx);
         changes = p.changes.map((c) => c.target);
-        steps.push({ name, title: step.title, changes: p.changes, summary: p.summary, before: p.before ?? null, diagnostics: p.diagnostics ?? [], facts: p.facts ?? {}, error: null });
+        steps.push({
+          name,
+          title: step.title,
+          changes: p.changes,
+          summary: p.summary,
+          before: p.before ?? null,
+          diagnostics: p.diagnostics ?? [],
+          facts: p.facts ?? {},
+          error: null,
+        });
       } catch (err) {
         if (!(err instanceof DomainError) && !(err instanceof KubeError)) throw err;
         const code = err instanceof DomainError ? err.code : `KUBE_${err.reason}`;
-        const diagnostics = ((err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) || []) as Diagnostic[];
+        const diagnostics = ((err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) ||
+          []) as Diagnostic[];
         steps.push({
           name,
           title: step.title,

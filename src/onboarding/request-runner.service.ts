@@ -74,23 +74,37 @@ export class RequestRunner {
     // The job continues the HTTP call that created the request: its logs carry that call's
     // X-Request-Id, its span is a child of that call's span (both from the stored origin).
     const origin = parseOrigin(request.origin);
-    const attributes = { 'osm_onboarding.request.id': request.id, 'osm_onboarding.request.kind': request.kind, 'k8s.cluster.name': request.cluster, 'k8s.namespace.name': request.namespace, 'osm_onboarding.worker': this.workerId };
-    return withLogContext({ requestId: request.id, ...(origin.httpRequestId ? { httpRequestId: origin.httpRequestId } : {}) }, () =>
-      inSpan(`onboarding.run ${request.kind.toLowerCase()}`, { kind: SpanKind.CONSUMER, attributes, parent: originContext(request.origin) }, async (span) => {
-        this.logger.log(`${request.kind.toLowerCase()} of ${request.cluster}/${request.namespace} ${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`);
-        try {
-          const outcome = (await this.execute(request)) ?? 'ran';
-          span.setAttribute('osm_onboarding.run.outcome', outcome);
-          return outcome;
-        } catch (err) {
-          if (!(err instanceof ClaimLostError)) throw err;
-          this.logger.warn(err.message);
-          span.setAttribute('osm_onboarding.run.outcome', 'claim-lost');
-          return 'claim-lost';
-        } finally {
-          clearInterval(heartbeat);
-        }
-      }),
+    const attributes = {
+      'osm_onboarding.request.id': request.id,
+      'osm_onboarding.request.kind': request.kind,
+      'k8s.cluster.name': request.cluster,
+      'k8s.namespace.name': request.namespace,
+      'osm_onboarding.worker': this.workerId,
+    };
+    return withLogContext(
+      { requestId: request.id, ...(origin.httpRequestId ? { httpRequestId: origin.httpRequestId } : {}) },
+      () =>
+        inSpan(
+          `onboarding.run ${request.kind.toLowerCase()}`,
+          { kind: SpanKind.CONSUMER, attributes, parent: originContext(request.origin) },
+          async (span) => {
+            this.logger.log(
+              `${request.kind.toLowerCase()} of ${request.cluster}/${request.namespace} ${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`,
+            );
+            try {
+              const outcome = (await this.execute(request)) ?? 'ran';
+              span.setAttribute('osm_onboarding.run.outcome', outcome);
+              return outcome;
+            } catch (err) {
+              if (!(err instanceof ClaimLostError)) throw err;
+              this.logger.warn(err.message);
+              span.setAttribute('osm_onboarding.run.outcome', 'claim-lost');
+              return 'claim-lost';
+            } finally {
+              clearInterval(heartbeat);
+            }
+          },
+        ),
     );
   }
 
@@ -104,10 +118,15 @@ export class RequestRunner {
     if (!claimable) return null;
     const resumed = current.status === 'RUNNING';
     // Compare-and-swap: only the worker that sees the same status and claim wins (one statement with its event).
-    const row = await this.store.claim(requestId, this.workerId, current, this.event(current, resumed ? 'request.resumed' : 'request.started', {
-      message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
-      worker: this.workerId,
-    }));
+    const row = await this.store.claim(
+      requestId,
+      this.workerId,
+      current,
+      this.event(current, resumed ? 'request.resumed' : 'request.started', {
+        message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
+        worker: this.workerId,
+      }),
+    );
     if (!row) return null;
     await this.bus.publish([toProgressEvent(row)]);
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
@@ -115,7 +134,10 @@ export class RequestRunner {
   }
 
   private async execute(request: OnboardingRequest): Promise<'released' | void> {
-    const steps = await this.prisma.stepRun.findMany({ where: { requestId: request.id }, orderBy: { position: 'asc' } });
+    const steps = await this.prisma.stepRun.findMany({
+      where: { requestId: request.id },
+      orderBy: { position: 'asc' },
+    });
     const ctx: StepContext = {
       earlier: [],
       tuning: this.config.tuning,
@@ -160,7 +182,11 @@ export class RequestRunner {
    * CANCEL_REQUESTED when the request's cancellation flag was set before the step started (checked
    * by the step.started statement itself, which then writes nothing).
    */
-  private async runStep(request: OnboardingRequest, step: StepRun, ctx: StepContext): Promise<StepFailure | EarlierStep | typeof CANCEL_REQUESTED> {
+  private async runStep(
+    request: OnboardingRequest,
+    step: StepRun,
+    ctx: StepContext,
+  ): Promise<StepFailure | EarlierStep | typeof CANCEL_REQUESTED> {
     const handler = stepByName(step.name);
     let attempts = step.attempts;
     const firstStarted = step.startedAt ?? new Date();
@@ -168,8 +194,19 @@ export class RequestRunner {
       attempts += 1;
       const began = await this.transition(
         request,
-        { step: { kind: 'started', stepId: step.id, attempts, startedAt: firstStarted }, unlessCancelRequested: n === 1 },
-        { action: 'step.started', step: step.name, data: { message: `${handler.title}: started (attempt ${attempts})`, attempt: attempts, worker: this.workerId } },
+        {
+          step: { kind: 'started', stepId: step.id, attempts, startedAt: firstStarted },
+          unlessCancelRequested: n === 1,
+        },
+        {
+          action: 'step.started',
+          step: step.name,
+          data: {
+            message: `${handler.title}: started (attempt ${attempts})`,
+            attempt: attempts,
+            worker: this.workerId,
+          },
+        },
       );
       if (!began) return CANCEL_REQUESTED;
       const started = performance.now();
@@ -183,98 +220,162 @@ export class RequestRunner {
   }
 
   /** One attempt of a step, in its own span and log context: what it did, the failure, or when to retry. */
-  private attempt(request: OnboardingRequest, step: StepRun, ctx: StepContext, attempts: number, started: number, firstStarted: Date, n: number): Promise<StepFailure | EarlierStep | { retryIn: number }> {
-    const attributes = { 'osm_onboarding.step': step.name, 'osm_onboarding.step.attempt': attempts, 'osm_onboarding.request.id': request.id };
-    return withLogContext({ step: step.name }, () => inSpan(`onboarding.step ${step.name}`, { attributes }, async (span) => {
-      const handler = stepByName(step.name);
-      try {
-        const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
-        const { value: outcome, calls } = await this.gateway.counting(() =>
-          withDeadline(
-            applyStep(handler, ctx, {
-              planned: stored ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan) : undefined,
-              beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
-            }),
-            this.config.steps.timeoutMs,
-            step.name,
-          ),
-        );
-        const finishedAt = await this.succeed(request, step, outcome, calls, Math.round(performance.now() - started), firstStarted);
-        this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
-        span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
-        this.logger.log(`step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} (${calls} API call(s), ${Math.round(performance.now() - started)} ms)`);
-        const changes = outcome.changes.map((c) => c.target);
-        return { name: step.name as StepName, result: outcome.result, finishedAt, changes };
-      } catch (err) {
-        // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
-        // at this step (job retry or sweeper). A worker that lost its claim stops too.
-        if (err instanceof ClaimLostError || (!(err instanceof DomainError) && isDependencyUnavailable(err))) throw err;
-        const failure = classify(err);
-        // Optimistic-concurrency conflicts on shared objects (the MeshConfig) resolve by re-planning
-        // and deserve more attempts than an API server that is down.
-        const budget = failure.code === 'KUBE_CONFLICT' ? Math.max(20, this.config.steps.maxAttempts) : this.config.steps.maxAttempts;
-        if (failure.retryable && n < budget) {
-          const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, Math.min(n, 6)));
-          await this.transition(request, {}, {
-            action: 'step.retrying',
-            step: step.name,
-            data: { message: `${handler.title}: ${failure.message}; retrying in ${delay} ms`, code: failure.code, attempt: attempts },
-          });
-          span.setAttributes({ 'osm_onboarding.step.result': 'RETRY', 'osm_onboarding.error.code': String(failure.code) });
-          this.logger.warn(`step ${step.name}: ${failure.message}; retrying in ${delay} ms`);
-          return { retryIn: delay };
-        }
-        await this.transition(
-          request,
-          {
-            step: {
-              kind: 'failed',
-              stepId: step.id,
-              errorCode: failure.code,
-              errorMessage: failure.message,
-              output: { ...planOf(step), hint: failure.hint ?? null, ...(failure.details ?? {}) },
-              finishedAt: new Date(),
-              durationMs: Math.round(performance.now() - started),
+  private attempt(
+    request: OnboardingRequest,
+    step: StepRun,
+    ctx: StepContext,
+    attempts: number,
+    started: number,
+    firstStarted: Date,
+    n: number,
+  ): Promise<StepFailure | EarlierStep | { retryIn: number }> {
+    const attributes = {
+      'osm_onboarding.step': step.name,
+      'osm_onboarding.step.attempt': attempts,
+      'osm_onboarding.request.id': request.id,
+    };
+    return withLogContext({ step: step.name }, () =>
+      inSpan(`onboarding.step ${step.name}`, { attributes }, async (span) => {
+        const handler = stepByName(step.name);
+        try {
+          const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
+          const { value: outcome, calls } = await this.gateway.counting(() =>
+            withDeadline(
+              applyStep(handler, ctx, {
+                planned: stored
+                  ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan)
+                  : undefined,
+                beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
+              }),
+              this.config.steps.timeoutMs,
+              step.name,
+            ),
+          );
+          const finishedAt = await this.succeed(
+            request,
+            step,
+            outcome,
+            calls,
+            Math.round(performance.now() - started),
+            firstStarted,
+          );
+          this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
+          span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
+          this.logger.log(
+            `step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} (${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
+          );
+          const changes = outcome.changes.map((c) => c.target);
+          return { name: step.name as StepName, result: outcome.result, finishedAt, changes };
+        } catch (err) {
+          // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
+          // at this step (job retry or sweeper). A worker that lost its claim stops too.
+          if (err instanceof ClaimLostError || (!(err instanceof DomainError) && isDependencyUnavailable(err)))
+            throw err;
+          const failure = classify(err);
+          // Optimistic-concurrency conflicts on shared objects (the MeshConfig) resolve by re-planning
+          // and deserve more attempts than an API server that is down.
+          const budget =
+            failure.code === 'KUBE_CONFLICT'
+              ? Math.max(20, this.config.steps.maxAttempts)
+              : this.config.steps.maxAttempts;
+          if (failure.retryable && n < budget) {
+            const delay = Math.max(failure.retryAfterMs ?? 0, backoff(this.config.steps.backoffMs, Math.min(n, 6)));
+            await this.transition(
+              request,
+              {},
+              {
+                action: 'step.retrying',
+                step: step.name,
+                data: {
+                  message: `${handler.title}: ${failure.message}; retrying in ${delay} ms`,
+                  code: failure.code,
+                  attempt: attempts,
+                },
+              },
+            );
+            span.setAttributes({
+              'osm_onboarding.step.result': 'RETRY',
+              'osm_onboarding.error.code': String(failure.code),
+            });
+            this.logger.warn(`step ${step.name}: ${failure.message}; retrying in ${delay} ms`);
+            return { retryIn: delay };
+          }
+          await this.transition(
+            request,
+            {
+              step: {
+                kind: 'failed',
+                stepId: step.id,
+                errorCode: failure.code,
+                errorMessage: failure.message,
+                output: { ...planOf(step), hint: failure.hint ?? null, ...(failure.details ?? {}) },
+                finishedAt: new Date(),
+                durationMs: Math.round(performance.now() - started),
+              },
             },
-          },
-          {
-            action: 'step.failed',
-            step: step.name,
-            data: { message: `${handler.title}: ${failure.message}`, code: failure.code, hint: failure.hint ?? null, attempt: attempts, ...(failure.details ?? {}) },
-          },
-        );
-        this.metrics.steps.observe({ step: step.name, result: 'FAILED' }, (performance.now() - started) / 1000);
-        span.setAttributes({ 'osm_onboarding.step.result': 'FAILED', 'osm_onboarding.error.code': String(failure.code) });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
-        this.logger.warn(`step ${step.name} failed: ${failure.code}: ${failure.message}`);
-        return failure;
-      }
-    }));
+            {
+              action: 'step.failed',
+              step: step.name,
+              data: {
+                message: `${handler.title}: ${failure.message}`,
+                code: failure.code,
+                hint: failure.hint ?? null,
+                attempt: attempts,
+                ...(failure.details ?? {}),
+              },
+            },
+          );
+          this.metrics.steps.observe({ step: step.name, result: 'FAILED' }, (performance.now() - started) / 1000);
+          span.setAttributes({
+            'osm_onboarding.step.result': 'FAILED',
+            'osm_onboarding.error.code': String(failure.code),
+          });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+          this.logger.warn(`step ${step.name} failed: ${failure.code}: ${failure.message}`);
+          return failure;
+        }
+      }),
+    );
   }
 
   /** A dry run stored this step's plan; say what changed in the cluster since then. */
   private async reportDrift(request: OnboardingRequest, step: string, planned: unknown, plan: StepPlan): Promise<void> {
     if (!plannedChangesDiffer(planned, plan.changes)) return;
-    await this.transition(request, {}, {
-      action: 'step.drifted',
-      step,
-      data: {
-        message: `the cluster changed since the plan: ${step} now ${plan.changes.length ? `makes ${plan.changes.length} change(s)` : 'has nothing to change'} (planned: ${(planned as unknown[]).length})`,
-        planned,
-        actual: plan.changes,
+    await this.transition(
+      request,
+      {},
+      {
+        action: 'step.drifted',
+        step,
+        data: {
+          message: `the cluster changed since the plan: ${step} now ${plan.changes.length ? `makes ${plan.changes.length} change(s)` : 'has nothing to change'} (planned: ${(planned as unknown[]).length})`,
+          planned,
+          actual: plan.changes,
+        },
       },
-    });
+    );
   }
 
   private async recordIntent(request: OnboardingRequest, step: string, plan: StepPlan): Promise<void> {
-    await this.transition(request, {}, {
-      action: 'step.applying',
-      step,
-      data: { message: plan.summary, changes: plan.changes, before: plan.before ?? null },
-    });
+    await this.transition(
+      request,
+      {},
+      {
+        action: 'step.applying',
+        step,
+        data: { message: plan.summary, changes: plan.changes, before: plan.before ?? null },
+      },
+    );
   }
 
-  private async succeed(request: OnboardingRequest, step: StepRun, outcome: StepOutcome, calls: number, ms: number, started: Date): Promise<Date> {
+  private async succeed(
+    request: OnboardingRequest,
+    step: StepRun,
+    outcome: StepOutcome,
+    calls: number,
+    ms: number,
+    started: Date,
+  ): Promise<Date> {
     const title = stepByName(step.name).title;
     const finishedAt = new Date();
     await this.transition(
@@ -286,7 +387,14 @@ export class RequestRunner {
           result: outcome.result,
           before: outcome.before,
           after: outcome.after,
-          output: { ...planOf(step), summary: outcome.summary, changes: outcome.changes, diagnostics: outcome.diagnostics ?? [], facts: outcome.facts ?? {}, apiCalls: calls },
+          output: {
+            ...planOf(step),
+            summary: outcome.summary,
+            changes: outcome.changes,
+            diagnostics: outcome.diagnostics ?? [],
+            facts: outcome.facts ?? {},
+            apiCalls: calls,
+          },
           finishedAt,
           durationMs: Math.round(finishedAt.getTime() - started.getTime()) || ms,
         },
@@ -308,12 +416,25 @@ export class RequestRunner {
     return finishedAt;
   }
 
-  private async finish(request: OnboardingRequest, status: RequestStatus, failure?: StepFailure, failedStep?: string): Promise<void> {
+  private async finish(
+    request: OnboardingRequest,
+    status: RequestStatus,
+    failure?: StepFailure,
+    failedStep?: string,
+  ): Promise<void> {
     this.metrics.requests.inc({ kind: request.kind, status });
     const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
     await this.transition(
       request,
-      { request: { kind: 'finish', status, finishedAt: new Date(), errorCode: failure?.code ?? null, errorMessage: failure?.message ?? null } },
+      {
+        request: {
+          kind: 'finish',
+          status,
+          finishedAt: new Date(),
+          errorCode: failure?.code ?? null,
+          errorMessage: failure?.message ?? null,
+        },
+      },
       {
         action: `request.${status.toLowerCase()}`,
         data: {
@@ -335,9 +456,18 @@ export class RequestRunner {
       request,
       {
         step: { kind: 'cancel-open' },
-        request: { kind: 'finish', status: 'CANCELLED', finishedAt: new Date(), errorCode: 'CANCELLED', errorMessage: `cancelled before step ${before}` },
+        request: {
+          kind: 'finish',
+          status: 'CANCELLED',
+          finishedAt: new Date(),
+          errorCode: 'CANCELLED',
+          errorMessage: `cancelled before step ${before}`,
+        },
       },
-      { action: 'request.cancelled', data: { message: `cancelled; stopped before step ${before}`, stoppedBefore: before, status: 'CANCELLED' } },
+      {
+        action: 'request.cancelled',
+        data: { message: `cancelled; stopped before step ${before}`, stoppedBefore: before, status: 'CANCELLED' },
+      },
     );
   }
 
@@ -346,7 +476,14 @@ export class RequestRunner {
     await this.transition(
       request,
       { request: { kind: 'release' } },
-      { action: 'request.released', data: { message: `worker ${this.workerId} is shutting down; released before step ${before}`, stoppedBefore: before, worker: this.workerId } },
+      {
+        action: 'request.released',
+        data: {
+          message: `worker ${this.workerId} is shutting down; released before step ${before}`,
+          stoppedBefore: before,
+          worker: this.workerId,
+        },
+      },
     );
     return 'released';
   }
@@ -361,7 +498,12 @@ export class RequestRunner {
     change: Transition,
     event: Omit<NewAuditEvent, 'requestId' | 'actor' | 'cluster' | 'namespace'>,
   ): Promise<boolean> {
-    const row = await this.store.transition(request.id, this.workerId, change, this.event(request, event.action, event.data ?? {}, event));
+    const row = await this.store.transition(
+      request.id,
+      this.workerId,
+      change,
+      this.event(request, event.action, event.data ?? {}, event),
+    );
     if (row) {
       await this.bus.publish([toProgressEvent(row)]);
       return true;
@@ -415,7 +557,15 @@ const planOf = (step: StepRun) => {
 function withDeadline<T>(work: Promise<T>, ms: number, step: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, { hint: 'retry the request; see the step\'s events for where it stalled' })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, {
+            hint: "retry the request; see the step's events for where it stalled",
+          }),
+        ),
+      ms,
+    );
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
@@ -439,7 +589,13 @@ const KUBE_CODES: Record<string, ErrorCode> = {
 /** Transient Kubernetes failures are retried; preconditions and permanent API errors are not. */
 export function classify(err: unknown): StepFailure {
   if (err instanceof DomainError) {
-    return { code: err.code, message: err.message, hint: err.options.hint, details: err.options.details, retryable: false };
+    return {
+      code: err.code,
+      message: err.message,
+      hint: err.options.hint,
+      details: err.options.details,
+      retryable: false,
+    };
   }
   if (err instanceof KubeError) {
     return {
@@ -447,7 +603,10 @@ export function classify(err: unknown): StepFailure {
       message: err.message,
       retryable: err.reason === 'TRANSIENT' || err.reason === 'CONFLICT',
       retryAfterMs: err.retryAfterMs,
-      hint: err.reason === 'FORBIDDEN' ? "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml" : undefined,
+      hint:
+        err.reason === 'FORBIDDEN'
+          ? "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml"
+          : undefined,
     };
   }
   return { code: 'INTERNAL', message: `unexpected error: ${(err as Error)?.message ?? String(err)}`, retryable: false };

@@ -49,7 +49,11 @@ export class RequestValidator {
   ) {}
 
   /** Input checks, then the caller's authorization (no I/O yet), then cluster preconditions. */
-  async validate(kind: RequestKind, input: unknown, authorize: (req: NormalizedRequest) => void): Promise<NormalizedRequest> {
+  async validate(
+    kind: RequestKind,
+    input: unknown,
+    authorize: (req: NormalizedRequest) => void,
+  ): Promise<NormalizedRequest> {
     const req = this.normalize(kind, input);
     authorize(req);
     await this.checkPreconditions(req);
@@ -66,7 +70,11 @@ export class RequestValidator {
   }
 
   private target(i: { cluster?: string | null; namespace: string; meshName?: string | null }) {
-    return { cluster: this.gateway.resolve(i.cluster), namespace: i.namespace, meshName: i.meshName ?? this.config.defaultMeshName };
+    return {
+      cluster: this.gateway.resolve(i.cluster),
+      namespace: i.namespace,
+      meshName: i.meshName ?? this.config.defaultMeshName,
+    };
   }
 
   private async checkPreconditions(req: NormalizedRequest): Promise<void> {
@@ -94,10 +102,14 @@ export class RequestValidator {
       return info;
     } catch (err) {
       if (err instanceof KubeError) {
-        throw new DomainError('CLUSTER_UNAVAILABLE', `cluster ${req.cluster} could not be reached to check mesh ${req.meshName}`, {
-          field: 'cluster',
-          details: { reason: err.reason },
-        });
+        throw new DomainError(
+          'CLUSTER_UNAVAILABLE',
+          `cluster ${req.cluster} could not be reached to check mesh ${req.meshName}`,
+          {
+            field: 'cluster',
+            details: { reason: err.reason },
+          },
+        );
       }
       throw err;
     }

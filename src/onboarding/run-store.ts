@@ -9,8 +9,25 @@ const { sql, join, empty } = Prisma;
 /** What a transition does to the step run, besides its audit event. */
 export type StepChange =
   | { kind: 'started'; stepId: string; attempts: number; startedAt: Date }
-  | { kind: 'succeeded'; stepId: string; result: 'CHANGED' | 'UNCHANGED'; before: unknown; after: unknown; output: unknown; finishedAt: Date; durationMs: number }
-  | { kind: 'failed'; stepId: string; errorCode: string; errorMessage: string; output: unknown; finishedAt: Date; durationMs: number }
+  | {
+      kind: 'succeeded';
+      stepId: string;
+      result: 'CHANGED' | 'UNCHANGED';
+      before: unknown;
+      after: unknown;
+      output: unknown;
+      finishedAt: Date;
+      durationMs: number;
+    }
+  | {
+      kind: 'failed';
+      stepId: string;
+      errorCode: string;
+      errorMessage: string;
+      output: unknown;
+      finishedAt: Date;
+      durationMs: number;
+    }
   /** Cancellation: every step run still PENDING or RUNNING becomes CANCELLED. */
   | { kind: 'cancel-open' };
 
@@ -55,20 +72,27 @@ export class RunStore {
   constructor(private readonly prisma: PrismaService) {}
 
   /** The claim: compare-and-swap on what `expected` saw, with the request.started/resumed event. */
-  async claim(requestId: string, workerId: string, expected: ClaimExpectation, event: NewAuditEvent): Promise<WrittenEvent | undefined> {
+  async claim(
+    requestId: string,
+    workerId: string,
+    expected: ClaimExpectation,
+    event: NewAuditEvent,
+  ): Promise<WrittenEvent | undefined> {
     if (!permits('claim', expected.status, 'RUNNING')) return undefined;
     const now = new Date();
-    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(this.statement(
-      sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz, started_at = ${expected.startedAt ?? now}::timestamptz,
+    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(
+      this.statement(
+        sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz, started_at = ${expected.startedAt ?? now}::timestamptz,
           event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
-      // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
-      sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
+        // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
+        sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
           AND approvals_given >= approvals_required
           AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text
           AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
-      empty,
-      event,
-    ));
+        empty,
+        event,
+      ),
+    );
     return rows[0];
   }
 
@@ -77,7 +101,12 @@ export class RunStore {
    * nothing was written: the claim is lost, or (with `unlessCancelRequested`) cancellation was
    * requested; `state` tells which.
    */
-  async transition(requestId: string, workerId: string, change: Transition, event: NewAuditEvent): Promise<WrittenEvent | undefined> {
+  async transition(
+    requestId: string,
+    workerId: string,
+    change: Transition,
+    event: NewAuditEvent,
+  ): Promise<WrittenEvent | undefined> {
     const now = new Date();
     const sets = [sql`event_seq = event_seq + 1`, sql`updated_at = ${now}::timestamptz`];
     const r = change.request;
@@ -85,7 +114,8 @@ export class RunStore {
     else {
       sets.push(sql`heartbeat_at = ${now}::timestamptz`);
       if (r?.kind === 'finish') {
-        if (!permits('finish', 'RUNNING', r.status)) throw new Error(`finish to ${r.status} is not a lifecycle transition`);
+        if (!permits('finish', 'RUNNING', r.status))
+          throw new Error(`finish to ${r.status} is not a lifecycle transition`);
         sets.push(sql`status = ${r.status}::"RequestStatus", finished_at = ${r.finishedAt}::timestamptz, claimed_by = NULL,
                       error_code = ${r.errorCode}::text, error_message = ${r.errorMessage}::text`);
       }
@@ -93,7 +123,9 @@ export class RunStore {
     const where = change.unlessCancelRequested
       ? sql`id = ${requestId}::uuid AND claimed_by = ${workerId} AND NOT cancel_requested`
       : sql`id = ${requestId}::uuid AND claimed_by = ${workerId}`;
-    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(this.statement(join(sets, ', '), where, stepSql(requestId, change.step), event));
+    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(
+      this.statement(join(sets, ', '), where, stepSql(requestId, change.step), event),
+    );
     return rows[0];
   }
 

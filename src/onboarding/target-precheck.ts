@@ -48,8 +48,12 @@ export class TargetPrecheck {
   }
 
   deploymentsOf(cluster: string, namespace: string, fresh = false): Promise<Observed<V1Deployment[]>> {
-    return this.read(this.deployments, cluster, namespace, fresh, async () =>
-      (await this.gateway.client(cluster).listDeployments(namespace)).items,
+    return this.read(
+      this.deployments,
+      cluster,
+      namespace,
+      fresh,
+      async () => (await this.gateway.client(cluster).listDeployments(namespace)).items,
     );
   }
 
@@ -101,23 +105,27 @@ export class TargetPrecheck {
 
   /** The read with the request-time deadline; a late answer still settles (and frees the cluster's slot). */
   private bounded<T>(cluster: string, fetch: () => Promise<T>): Promise<Observed<T>> {
-    const read = Promise.resolve().then(fetch).then(
-      (value): Observed<T> => ({ kind: 'found', value }),
-      (err: unknown): Observed<T> => {
-        if (err instanceof KubeError && err.reason === 'NOT_FOUND') return { kind: 'absent' };
-        if (err instanceof KubeError || err instanceof DomainError) return { kind: 'unknown', reason: err.message };
-        throw err;
-      },
-    );
+    const read = Promise.resolve()
+      .then(fetch)
+      .then(
+        (value): Observed<T> => ({ kind: 'found', value }),
+        (err: unknown): Observed<T> => {
+          if (err instanceof KubeError && err.reason === 'NOT_FOUND') return { kind: 'absent' };
+          if (err instanceof KubeError || err instanceof DomainError) return { kind: 'unknown', reason: err.message };
+          throw err;
+        },
+      );
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Observed<T>>((resolve) => {
       timer = setTimeout(() => {
         this.overdue.set(cluster, (this.overdue.get(cluster) ?? 0) + 1);
-        void read.catch(() => undefined).finally(() => {
-          const n = (this.overdue.get(cluster) ?? 1) - 1;
-          if (n > 0) this.overdue.set(cluster, n);
-          else this.overdue.delete(cluster);
-        });
+        void read
+          .catch(() => undefined)
+          .finally(() => {
+            const n = (this.overdue.get(cluster) ?? 1) - 1;
+            if (n > 0) this.overdue.set(cluster, n);
+            else this.overdue.delete(cluster);
+          });
         const ms = this.config.precheck.timeoutMs;
         resolve({ kind: 'unknown', reason: `no answer from cluster ${cluster} within ${ms} ms` });
       }, this.config.precheck.timeoutMs);

@@ -68,7 +68,8 @@ export class QueueService implements OnModuleDestroy {
         await this.onboarding.add('run-request', { requestId }, { jobId, lifo: true });
         return true;
       }
-      const dead = job.processedOn !== undefined && job.processedOn < staleBefore && (await job.getState()) === 'active';
+      const dead =
+        job.processedOn !== undefined && job.processedOn < staleBefore && (await job.getState()) === 'active';
       if (!dead) return false; // waiting, delayed or running: it will (or does) run
       jobId = `${jobId}-${job.processedOn}`;
     }
@@ -110,7 +111,9 @@ export class QueueService implements OnModuleDestroy {
   private warnOnce(err: Error): void {
     if (Date.now() - this.lastWarning < 30_000) return;
     this.lastWarning = Date.now();
-    this.logger.warn(`queue: Redis unavailable (${err.message}); requests stay QUEUED in Postgres and are enqueued when it is back`);
+    this.logger.warn(
+      `queue: Redis unavailable (${err.message}); requests stay QUEUED in Postgres and are enqueued when it is back`,
+    );
   }
 
   async ping(): Promise<void> {

@@ -53,7 +53,9 @@ export function createRedisClient(
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
     ...(retryStrategy ? { clusterRetryStrategy: retryStrategy } : {}),
     // With TLS, connect to the names given (certificates name hosts), not to addresses resolved first.
-    ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+    ...(tls
+      ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) }
+      : {}),
   });
   if (commandTimeout !== undefined) {
     // ioredis starts a command's timeout when a node connection takes it; while no node is connected
@@ -75,7 +77,10 @@ export class RedisService implements OnModuleDestroy {
   private readonly extra: RedisClient[] = [];
   private readonly sharded: boolean;
   private subscriber?: RedisClient;
-  private readonly channels = new Map<string, { handlers: Set<(message: string) => void>; subscribed?: Promise<void> }>();
+  private readonly channels = new Map<
+    string,
+    { handlers: Set<(message: string) => void>; subscribed?: Promise<void> }
+  >();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     // Request-path commands (publish, rate limit, ping) fail after 1 s instead of queueing while Redis is away.
@@ -120,7 +125,9 @@ export class RedisService implements OnModuleDestroy {
     entry.handlers.add(onMessage);
     if (!entry.subscribed) {
       const subscriber = this.subscriber;
-      const subscribed = (this.sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel)).then(() => undefined);
+      const subscribed = (this.sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel)).then(
+        () => undefined,
+      );
       entry.subscribed = subscribed;
       subscribed.catch(() => entry.subscribed === subscribed && (entry.subscribed = undefined));
     }

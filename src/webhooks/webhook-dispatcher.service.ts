@@ -93,7 +93,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     this.worker.on('error', () => undefined);
     this.unlisten = await this.bus.listenAll((event) => {
       const p = this.fanOut(event)
-        .catch((err) => this.logger.warn(`webhook fan-out of ${event.type} #${event.cursor} failed: ${(err as Error).message}`))
+        .catch((err) =>
+          this.logger.warn(`webhook fan-out of ${event.type} #${event.cursor} failed: ${(err as Error).message}`),
+        )
         .finally(() => this.inflight.delete(p));
       this.inflight.add(p);
     });
@@ -105,7 +107,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   /** Creates and enqueues the deliveries one event asks for; returns how many. */
   async fanOut(event: ProgressEvent): Promise<number> {
     if (!event.requestId) return 0;
-    const wanted = (await this.subscriptions()).filter((s) => s.eventTypes.some((p) => eventTypeMatches(p, event.type)));
+    const wanted = (await this.subscriptions()).filter((s) =>
+      s.eventTypes.some((p) => eventTypeMatches(p, event.type)),
+    );
     if (wanted.length === 0) return 0;
     const request = await this.prisma.onboardingRequest.findUnique({
       where: { id: event.requestId },
@@ -154,7 +158,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       });
     }
     if (rows.length === 0) return 0;
-    const created = await this.prisma.webhookDelivery.createManyAndReturn({ data: rows, skipDuplicates: true, select: { id: true } });
+    const created = await this.prisma.webhookDelivery.createManyAndReturn({
+      data: rows,
+      skipDuplicates: true,
+      select: { id: true },
+    });
     await Promise.all(created.map((d) => this.enqueue(d.id)));
     return created.length;
   }
@@ -207,7 +215,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
 
   /** One attempt. Throws (so BullMQ backs off and retries) while attempts remain. */
   async deliver(job: Job<DeliverJob>): Promise<void> {
-    const d = await this.prisma.webhookDelivery.findUnique({ where: { id: job.data.deliveryId }, include: { subscription: true } });
+    const d = await this.prisma.webhookDelivery.findUnique({
+      where: { id: job.data.deliveryId },
+      include: { subscription: true },
+    });
     if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
     const attempt = d.attempts + 1;
     const max = this.config.webhooks.maxAttempts;
@@ -245,12 +256,23 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     }
     const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
     const final = ok || !retryable || attempt >= max;
-    const nextAttemptAt = final ? null : new Date(Date.now() + Math.round(2 ** (attempt - 1) * this.config.webhooks.backoffMs));
-    this.metrics.webhookDeliveries.observe({ event: d.eventType, outcome: ok ? 'delivered' : final ? 'failed' : 'retrying' }, outcome.durationMs / 1000);
+    const nextAttemptAt = final
+      ? null
+      : new Date(Date.now() + Math.round(2 ** (attempt - 1) * this.config.webhooks.backoffMs));
+    this.metrics.webhookDeliveries.observe(
+      { event: d.eventType, outcome: ok ? 'delivered' : final ? 'failed' : 'retrying' },
+      outcome.durationMs / 1000,
+    );
     try {
       await this.prisma.$transaction([
         this.prisma.webhookDeliveryAttempt.create({
-          data: { deliveryId: d.id, attempt, responseCode: outcome.status ?? null, error: outcome.error ?? null, durationMs: outcome.durationMs },
+          data: {
+            deliveryId: d.id,
+            attempt,
+            responseCode: outcome.status ?? null,
+            error: outcome.error ?? null,
+            durationMs: outcome.durationMs,
+          },
         }),
         this.prisma.webhookDelivery.update({
           where: { id: d.id },
@@ -269,7 +291,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       if ((err as { code?: string }).code === 'P2025' || (err as { code?: string }).code === 'P2003') return;
       throw err;
     }
-    if (!final) throw new Error(`webhook delivery attempt ${attempt}/${max} failed: ${outcome.error ?? 'unknown error'}`);
+    if (!final)
+      throw new Error(`webhook delivery attempt ${attempt}/${max} failed: ${outcome.error ?? 'unknown error'}`);
   }
 
   /** Re-enqueues unfinished deliveries whose job is gone (Redis wiped, BullMQ gave up on an infrastructure error). */

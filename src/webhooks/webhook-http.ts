@@ -14,7 +14,13 @@ export interface PostOutcome {
  * One POST, no redirects followed (a 3xx is a failure), bounded by `timeoutMs`; at most 512
  * bytes of the answer are kept (for the delivery's last error), the rest is discarded.
  */
-export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<PostOutcome> {
+export function postJson(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  allowPrivate: boolean,
+): Promise<PostOutcome> {
   const started = performance.now();
   const u = new URL(url);
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -29,7 +35,12 @@ export function postJson(url: string, body: string, headers: Record<string, stri
       u,
       {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body).toString(), 'user-agent': 'osm-onboarding-webhooks/1' },
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body).toString(),
+          'user-agent': 'osm-onboarding-webhooks/1',
+        },
         signal: AbortSignal.timeout(timeoutMs),
         ...(allowPrivate ? {} : { lookup: guardedLookup as never }),
       },
@@ -53,7 +64,11 @@ export function postJson(url: string, body: string, headers: Record<string, stri
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
       const timeout = err.name === 'AbortError' || err.name === 'TimeoutError';
-      done({ error: timeout ? `timed out after ${timeoutMs} ms` : `${err.code ?? 'network error'}: ${err.message}`.slice(0, 512) });
+      done({
+        error: timeout
+          ? `timed out after ${timeoutMs} ms`
+          : `${err.code ?? 'network error'}: ${err.message}`.slice(0, 512),
+      });
     });
     req.end(body);
   });

@@ -16,7 +16,10 @@ const MAX = 300;
  * "✅ onboarding of prod/team-a into mesh osm succeeded (4 steps, 2 changed)".
  */
 export function summarize(event: ProgressEvent, r: SummaryRequest): string {
-  const what = r.kind === 'ONBOARD' ? `onboarding of ${r.cluster}/${r.namespace} into mesh ${r.meshName}` : `offboarding of ${r.cluster}/${r.namespace} from mesh ${r.meshName}`;
+  const what =
+    r.kind === 'ONBOARD'
+      ? `onboarding of ${r.cluster}/${r.namespace} into mesh ${r.meshName}`
+      : `offboarding of ${r.cluster}/${r.namespace} from mesh ${r.meshName}`;
   const d = event.data ?? {};
   const str = (v: unknown) => (typeof v === 'string' && v ? v : null);
   const done = r.steps.filter((s) => s.status === 'SUCCEEDED');
@@ -50,7 +53,7 @@ export function summarize(event: ProgressEvent, r: SummaryRequest): string {
       break;
     case 'namespace.drifted':
       // The message names the namespace, the mesh and what changed.
-      line = `⚠️ ${event.message} (re-apply: POST ${str(d.reapply) ?? 'the namespace\'s reapply'})`;
+      line = `⚠️ ${event.message} (re-apply: POST ${str(d.reapply) ?? "the namespace's reapply"})`;
       break;
     case 'request.started':
     case 'request.resumed':

@@ -73,7 +73,9 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
     const list = addresses as LookupAddress[];
     const blocked = list.find((a) => isInternalAddress(a.address));
     if (blocked) {
-      const e = Object.assign(new Error(`${hostname} resolves to an internal address (${blocked.address})`), { code: 'EWEBHOOKTARGET' });
+      const e = Object.assign(new Error(`${hostname} resolves to an internal address (${blocked.address})`), {
+        code: 'EWEBHOOKTARGET',
+      });
       return callback(e, []);
     }
     if (options.all) return callback(null, list);

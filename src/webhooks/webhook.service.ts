@@ -8,7 +8,12 @@ import type { Actor } from '../auth/actor.js';
 import { assertRole, hasRole } from '../auth/scopes.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
 import { decodeCursor, encodeCursor } from '../onboarding/onboarding.repository.js';
-import type { Prisma, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription } from '../generated/prisma/client.js';
+import type {
+  Prisma,
+  WebhookDelivery,
+  WebhookDeliveryAttempt,
+  WebhookSubscription,
+} from '../generated/prisma/client.js';
 import { generateWebhookSecret, SecretBox } from './webhook-crypto.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
 import { targetProblem } from './webhook-target.js';
@@ -91,7 +96,10 @@ export class WebhookService {
     );
     const i = parseInput(schema, input);
     if (!this.box) {
-      throw new DomainError('WEBHOOKS_NOT_CONFIGURED', 'webhooks need WEBHOOK_SECRET_KEY (or OSM_ONBOARDING_ADMIN_TOKEN) to store signing secrets');
+      throw new DomainError(
+        'WEBHOOKS_NOT_CONFIGURED',
+        'webhooks need WEBHOOK_SECRET_KEY (or OSM_ONBOARDING_ADMIN_TOKEN) to store signing secrets',
+      );
     }
     const generated = i.secret ? null : generateWebhookSecret();
     const secret = i.secret ?? generated!;
@@ -166,7 +174,8 @@ export class WebhookService {
     const row = await this.owned(id, actor);
     const q = parseInput(DeliveryQuerySchema, query);
     const cursor = q.after ? decodeCursor(q.after) : undefined;
-    if (q.after && !cursor) throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
+    if (q.after && !cursor)
+      throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
     const where: Prisma.WebhookDeliveryWhereInput = { subscriptionId: row.id, status: q.status };
     if (cursor) {
       const at = new Date(cursor.createdAt);
@@ -180,7 +189,10 @@ export class WebhookService {
     });
     const items = rows.slice(0, q.limit);
     const last = items.at(-1);
-    return { items: items.map(presentDelivery), pageInfo: { hasNextPage: rows.length > q.limit, endCursor: last ? encodeCursor(last) : null } };
+    return {
+      items: items.map(presentDelivery),
+      pageInfo: { hasNextPage: rows.length > q.limit, endCursor: last ? encodeCursor(last) : null },
+    };
   }
 
   private async owned(id: string, actor: Actor): Promise<WebhookSubscription> {

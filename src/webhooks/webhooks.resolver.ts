@@ -1,4 +1,15 @@
-import { Args, Field, ID, InputType, Int, Mutation, ObjectType, Query, registerEnumType, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  Field,
+  ID,
+  InputType,
+  Int,
+  Mutation,
+  ObjectType,
+  Query,
+  registerEnumType,
+  Resolver,
+} from '@nestjs/graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
@@ -16,8 +27,10 @@ registerEnumType(WebhookFormat, {
 @InputType()
 export class CreateWebhookInput {
   @Field({ description: 'http(s) URL the events are POSTed to' }) url!: string;
-  @Field(() => [String], { description: 'event types (request.succeeded), prefixes (request.*) or *' }) eventTypes!: string[];
-  @Field({ nullable: true, description: 'signing secret (16+ characters); omitted = generated and returned once' }) secret?: string;
+  @Field(() => [String], { description: 'event types (request.succeeded), prefixes (request.*) or *' })
+  eventTypes!: string[];
+  @Field({ nullable: true, description: 'signing secret (16+ characters); omitted = generated and returned once' })
+  secret?: string;
   @Field({ nullable: true }) description?: string;
   @Field(() => WebhookFormat, { nullable: true, description: 'what each delivery carries; default json' })
   format?: WebhookFormat;
@@ -31,7 +44,8 @@ export class WebhookModel {
   @Field(() => String, { nullable: true }) description!: string | null;
   @Field(() => WebhookFormat) format!: WebhookFormat;
   @Field({ description: 'the actor that registered it' }) owner!: string;
-  @Field(() => [String], { description: "the owner's scopes: only events of requests inside them are delivered" }) scopes!: string[];
+  @Field(() => [String], { description: "the owner's scopes: only events of requests inside them are delivered" })
+  scopes!: string[];
   @Field() createdAt!: string;
   @Field() updatedAt!: string;
 }
@@ -39,7 +53,10 @@ export class WebhookModel {
 @ObjectType()
 export class CreatedWebhook {
   @Field(() => WebhookModel) webhook!: WebhookModel;
-  @Field(() => String, { nullable: true, description: 'the generated signing secret: only in this response, and only when none was given' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'the generated signing secret: only in this response, and only when none was given',
+  })
   secret!: string | null;
 }
 
@@ -80,7 +97,9 @@ export class WebhookDeliveryConnection {
 export class WebhooksResolver {
   constructor(private readonly service: WebhookService) {}
 
-  @Mutation(() => CreatedWebhook, { description: 'Requester/admin: register a webhook for events of requests in your scopes.' })
+  @Mutation(() => CreatedWebhook, {
+    description: 'Requester/admin: register a webhook for events of requests in your scopes.',
+  })
   createWebhook(@Args('input') input: CreateWebhookInput, @CurrentActor() actor: Actor) {
     return this.service.create(
       Object.fromEntries(Object.entries({ ...input }).filter(([, v]) => v !== undefined && v !== null)),
@@ -103,7 +122,7 @@ export class WebhooksResolver {
     return this.service.delete(id, actor);
   }
 
-  @Query(() => WebhookDeliveryConnection, { description: 'A webhook\'s deliveries, newest first, with every attempt.' })
+  @Query(() => WebhookDeliveryConnection, { description: "A webhook's deliveries, newest first, with every attempt." })
   async webhookDeliveries(
     @Args('webhookId', { type: () => ID }) webhookId: string,
     @CurrentActor() actor: Actor,
@@ -112,7 +131,11 @@ export class WebhooksResolver {
     @Args('after', { nullable: true }) after?: string,
   ): Promise<WebhookDeliveryConnection> {
     const page = await withArgNames({ limit: 'first' }, () =>
-      this.service.deliveries(webhookId, { status: status ?? undefined, limit: first ?? 20, after: after ?? undefined }, actor),
+      this.service.deliveries(
+        webhookId,
+        { status: status ?? undefined, limit: first ?? 20, after: after ?? undefined },
+        actor,
+      ),
     );
     return { nodes: page.items as WebhookDeliveryModel[], pageInfo: page.pageInfo };
   }

@@ -142,7 +142,7 @@ export function guideSuite(opts: GuideOptions): void {
       namespace: ns,
       body: { metadata: { name: 'client' }, spec: { selector: { app: 'client' }, ports: [{ port: 8080 }] } },
     });
-    await waitFor(async () => (await pods()).length === 2, 'the sample app\'s pods');
+    await waitFor(async () => (await pods()).length === 2, "the sample app's pods");
   }
 
   async function cleanUp(): Promise<void> {
@@ -155,28 +155,36 @@ export function guideSuite(opts: GuideOptions): void {
       const list = mc?.spec?.traffic?.outboundIPRangeExclusionList ?? [];
       const index = list.indexOf(cidr);
       if (mc && cidr && index >= 0 && !before.exclusions.includes(cidr) && !(await othersRelyOnExclusion())) {
-        await custom.patchNamespacedCustomObject(
-          {
-            ...ref,
-            body: [
-              { op: 'test', path: `/spec/traffic/outboundIPRangeExclusionList/${index}`, value: cidr },
-              { op: 'remove', path: `/spec/traffic/outboundIPRangeExclusionList/${index}` },
-            ],
-          },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-        ).catch(() => undefined);
+        await custom
+          .patchNamespacedCustomObject(
+            {
+              ...ref,
+              body: [
+                { op: 'test', path: `/spec/traffic/outboundIPRangeExclusionList/${index}`, value: cidr },
+                { op: 'remove', path: `/spec/traffic/outboundIPRangeExclusionList/${index}` },
+              ],
+            },
+            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+          )
+          .catch(() => undefined);
       }
       if (mc && before.egressPolicy === false && mc.spec?.featureFlags?.enableEgressPolicy === true) {
-        await custom.patchNamespacedCustomObject(
-          {
-            ...ref,
-            body: { spec: { featureFlags: { enableEgressPolicy: false } } },
-          },
-          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-        ).catch(() => undefined);
+        await custom
+          .patchNamespacedCustomObject(
+            {
+              ...ref,
+              body: { spec: { featureFlags: { enableEgressPolicy: false } } },
+            },
+            k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+          )
+          .catch(() => undefined);
       }
     }
-    const gone = async () => !(await core.readNamespace({ name: ns }).then(() => true, () => false));
+    const gone = async () =>
+      !(await core.readNamespace({ name: ns }).then(
+        () => true,
+        () => false,
+      ));
     await waitFor(gone, `namespace ${ns} to go`).catch(() => undefined);
   }
 
@@ -204,129 +212,166 @@ export function guideSuite(opts: GuideOptions): void {
   });
   const guide: Record<string, unknown> = { meshName, verify: { timeoutSeconds: 300 } };
 
-  it('1. prerequisites: the plan of the whole guide has no blocking diagnostic and writes nothing', async () => {
-    guide.namespace = ns;
-    guide.apiServerAccess =
-      access === 'egress' ? { method: 'egress', serviceAccounts: ['client', 'server'] } : { method: access };
-    const whole = {
-      ...guide,
-      trafficPolicy: { mode: 'smi', smi: smi() },
-      appProtocols: [{ service: 'server', port: 'http', appProtocol: 'http' }],
-      metrics: true,
-      restart: { mode: 'all' },
-    };
-    const rv = (await nsMeta()).resourceVersion;
-    const plan = await http(api.url, 'POST', '/v1/onboardings/plan', whole);
-    expect(plan.status, JSON.stringify(plan.body)).toBe(200);
-    expect(plan.body.blocked, JSON.stringify(plan.body.steps.filter((s: any) => s.error))).toBe(false);
-    expect(plan.body.diagnostics.filter((d: any) => d.level === 'error' && !d.accepted)).toEqual([]);
-    const step = (name: string) => plan.body.steps.find((s: any) => s.name === name);
-    const restarts = step('restart').facts.deployments.map((d: any) => [d.deployment, d.restart]);
-    expect(restarts).toEqual([['client', true], ['server', true]]);
-    before.meshConfigNamespace = step('api-server-access').facts.meshConfigNamespace;
-    cidr = step('api-server-access').facts.cidr;
-    const mc = await meshConfig();
-    before.exclusions = [...(mc.spec?.traffic?.outboundIPRangeExclusionList ?? [])];
-    before.egressPolicy = mc.spec?.featureFlags?.enableEgressPolicy;
-    expect((await nsMeta()).resourceVersion).toBe(rv); // a plan writes nothing
-  }, STEP_MS);
+  it(
+    '1. prerequisites: the plan of the whole guide has no blocking diagnostic and writes nothing',
+    async () => {
+      guide.namespace = ns;
+      guide.apiServerAccess =
+        access === 'egress' ? { method: 'egress', serviceAccounts: ['client', 'server'] } : { method: access };
+      const whole = {
+        ...guide,
+        trafficPolicy: { mode: 'smi', smi: smi() },
+        appProtocols: [{ service: 'server', port: 'http', appProtocol: 'http' }],
+        metrics: true,
+        restart: { mode: 'all' },
+      };
+      const rv = (await nsMeta()).resourceVersion;
+      const plan = await http(api.url, 'POST', '/v1/onboardings/plan', whole);
+      expect(plan.status, JSON.stringify(plan.body)).toBe(200);
+      expect(plan.body.blocked, JSON.stringify(plan.body.steps.filter((s: any) => s.error))).toBe(false);
+      expect(plan.body.diagnostics.filter((d: any) => d.level === 'error' && !d.accepted)).toEqual([]);
+      const step = (name: string) => plan.body.steps.find((s: any) => s.name === name);
+      const restarts = step('restart').facts.deployments.map((d: any) => [d.deployment, d.restart]);
+      expect(restarts).toEqual([
+        ['client', true],
+        ['server', true],
+      ]);
+      before.meshConfigNamespace = step('api-server-access').facts.meshConfigNamespace;
+      cidr = step('api-server-access').facts.cidr;
+      const mc = await meshConfig();
+      before.exclusions = [...(mc.spec?.traffic?.outboundIPRangeExclusionList ?? [])];
+      before.egressPolicy = mc.spec?.featureFlags?.enableEgressPolicy;
+      expect((await nsMeta()).resourceVersion).toBe(rv); // a plan writes nothing
+    },
+    STEP_MS,
+  );
 
-  it('2-4. API server access, then `osm namespace add`: the namespace joins the mesh', async () => {
-    const done = await run('/v1/onboardings', guide);
-    expect(done.step('api-server-access').status).toBe('SUCCEEDED');
-    const meta = await nsMeta();
-    expect(meta.labels?.[MONITORED]).toBe(meshName);
-    expect(meta.annotations?.[INJECTION]).toBe('enabled');
-    const mc = await meshConfig();
-    if (access === 'ip-exclusion') {
-      expect(mc.spec?.traffic?.outboundIPRangeExclusionList).toContain(cidr);
-      expect(meta.annotations?.[ACCESS_MARKER]).toBe('ip-exclusion');
-    } else {
-      expect(mc.spec?.featureFlags?.enableEgressPolicy).toBe(true);
-      const egress = await customIn(EGRESS);
-      expect(namesAndOwners(egress)).toEqual([['osm-onboarding-api-server', 'osm-onboarding']]);
-    }
-  }, STEP_MS);
+  it(
+    '2-4. API server access, then `osm namespace add`: the namespace joins the mesh',
+    async () => {
+      const done = await run('/v1/onboardings', guide);
+      expect(done.step('api-server-access').status).toBe('SUCCEEDED');
+      const meta = await nsMeta();
+      expect(meta.labels?.[MONITORED]).toBe(meshName);
+      expect(meta.annotations?.[INJECTION]).toBe('enabled');
+      const mc = await meshConfig();
+      if (access === 'ip-exclusion') {
+        expect(mc.spec?.traffic?.outboundIPRangeExclusionList).toContain(cidr);
+        expect(meta.annotations?.[ACCESS_MARKER]).toBe('ip-exclusion');
+      } else {
+        expect(mc.spec?.featureFlags?.enableEgressPolicy).toBe(true);
+        const egress = await customIn(EGRESS);
+        expect(namesAndOwners(egress)).toEqual([['osm-onboarding-api-server', 'osm-onboarding']]);
+      }
+    },
+    STEP_MS,
+  );
 
-  it('2. SMI policies: the TrafficTarget and HTTPRouteGroup exist, ours; the earlier steps are unchanged', async () => {
-    guide.trafficPolicy = { mode: 'smi', smi: smi() };
-    const done = await run('/v1/onboardings', guide);
-    expect(done.step('traffic-policy').result).toBe('CHANGED');
-    expect(done.step('api-server-access').result).toBe('UNCHANGED');
-    expect(done.step('namespace').result).toBe('UNCHANGED');
-    expect(namesAndOwners(await customIn(SMI.trafficTarget))).toEqual([['client-to-server', 'osm-onboarding']]);
-    expect(namesAndOwners(await customIn(SMI.httpRouteGroup))).toEqual([['server-routes', 'osm-onboarding']]);
-  }, STEP_MS);
+  it(
+    '2. SMI policies: the TrafficTarget and HTTPRouteGroup exist, ours; the earlier steps are unchanged',
+    async () => {
+      guide.trafficPolicy = { mode: 'smi', smi: smi() };
+      const done = await run('/v1/onboardings', guide);
+      expect(done.step('traffic-policy').result).toBe('CHANGED');
+      expect(done.step('api-server-access').result).toBe('UNCHANGED');
+      expect(done.step('namespace').result).toBe('UNCHANGED');
+      expect(namesAndOwners(await customIn(SMI.trafficTarget))).toEqual([['client-to-server', 'osm-onboarding']]);
+      expect(namesAndOwners(await customIn(SMI.httpRouteGroup))).toEqual([['server-routes', 'osm-onboarding']]);
+    },
+    STEP_MS,
+  );
 
-  it('5. app protocols: the named port gets appProtocol http', async () => {
-    guide.appProtocols = [{ service: 'server', port: 'http', appProtocol: 'http' }];
-    const done = await run('/v1/onboardings', guide);
-    expect(done.step('app-protocol').result).toBe('CHANGED');
-    const svc = await core.readNamespacedService({ namespace: ns, name: 'server' });
-    expect(svc.spec?.ports?.map((p) => [p.name, p.appProtocol])).toEqual([['http', 'http']]);
-    const unnamed = await core.readNamespacedService({ namespace: ns, name: 'client' });
-    expect(unnamed.spec?.ports?.[0].appProtocol).toBeUndefined(); // not asked for: left as it is
-  }, STEP_MS);
+  it(
+    '5. app protocols: the named port gets appProtocol http',
+    async () => {
+      guide.appProtocols = [{ service: 'server', port: 'http', appProtocol: 'http' }];
+      const done = await run('/v1/onboardings', guide);
+      expect(done.step('app-protocol').result).toBe('CHANGED');
+      const svc = await core.readNamespacedService({ namespace: ns, name: 'server' });
+      expect(svc.spec?.ports?.map((p) => [p.name, p.appProtocol])).toEqual([['http', 'http']]);
+      const unnamed = await core.readNamespacedService({ namespace: ns, name: 'client' });
+      expect(unnamed.spec?.ports?.[0].appProtocol).toBeUndefined(); // not asked for: left as it is
+    },
+    STEP_MS,
+  );
 
-  it('metrics: the namespace is annotated for scraping', async () => {
-    guide.metrics = true;
-    const done = await run('/v1/onboardings', guide);
-    expect(done.step('metrics').result).toBe('CHANGED');
-    expect((await nsMeta()).annotations?.[METRICS]).toBe('enabled');
-  }, STEP_MS);
+  it(
+    'metrics: the namespace is annotated for scraping',
+    async () => {
+      guide.metrics = true;
+      const done = await run('/v1/onboardings', guide);
+      expect(done.step('metrics').result).toBe('CHANGED');
+      expect((await nsMeta()).annotations?.[METRICS]).toBe('enabled');
+    },
+    STEP_MS,
+  );
 
-  it('restart all, verify: every pod is re-created with the sidecar (and the Prometheus annotations)', async () => {
-    const templates = async () =>
-      (await apps.listNamespacedDeployment({ namespace: ns })).items
-        .map((d) => [d.metadata?.name, d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']])
-        .sort();
-    const old = (await pods()).map((p) => p.metadata?.name);
-    guide.restart = { mode: 'all' };
-    const done = await run('/v1/onboardings', guide);
-    expect(done.step('restart').result).toBe('CHANGED');
-    const verified = done.step('verify').output.facts.deployments;
-    expect(verified.map((d: any) => [d.deployment, d.inMesh, d.withoutSidecar])).toEqual([
-      ['client', 1, 0],
-      ['server', 1, 0],
-    ]);
-    const stamp = done.createdAt.replace(/\.\d+Z$/, 'Z'); // kubectl's format: RFC 3339, whole seconds
-    expect(await templates()).toEqual([['client', stamp], ['server', stamp]]);
-    await waitFor(async () => {
-      const now = await pods();
-      return now.length === 2 && now.every(injected) && now.every((p) => !old.includes(p.metadata?.name));
-    }, 'two new pods with the sidecar');
-    for (const p of await pods()) expect(p.metadata?.annotations?.['prometheus.io/scrape']).toBe('true');
-  }, STEP_MS);
+  it(
+    'restart all, verify: every pod is re-created with the sidecar (and the Prometheus annotations)',
+    async () => {
+      const templates = async () =>
+        (await apps.listNamespacedDeployment({ namespace: ns })).items
+          .map((d) => [
+            d.metadata?.name,
+            d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'],
+          ])
+          .sort();
+      const old = (await pods()).map((p) => p.metadata?.name);
+      guide.restart = { mode: 'all' };
+      const done = await run('/v1/onboardings', guide);
+      expect(done.step('restart').result).toBe('CHANGED');
+      const verified = done.step('verify').output.facts.deployments;
+      expect(verified.map((d: any) => [d.deployment, d.inMesh, d.withoutSidecar])).toEqual([
+        ['client', 1, 0],
+        ['server', 1, 0],
+      ]);
+      const stamp = done.createdAt.replace(/\.\d+Z$/, 'Z'); // kubectl's format: RFC 3339, whole seconds
+      expect(await templates()).toEqual([
+        ['client', stamp],
+        ['server', stamp],
+      ]);
+      await waitFor(async () => {
+        const now = await pods();
+        return now.length === 2 && now.every(injected) && now.every((p) => !old.includes(p.metadata?.name));
+      }, 'two new pods with the sidecar');
+      for (const p of await pods()) expect(p.metadata?.annotations?.['prometheus.io/scrape']).toBe('true');
+    },
+    STEP_MS,
+  );
 
-  it('offboarding with clean-up: labels, policies, exclusion go; the restarted pods have no sidecar', async () => {
-    const done = await run('/v1/offboardings', {
-      namespace: ns,
-      meshName,
-      restart: { mode: 'all' },
-      deleteOwnedPolicies: true,
-      removeApiServerExclusion: true,
-    });
-    expect(done.steps.map((s: any) => [s.name, s.status])).toEqual([
-      ['namespace-removal', 'SUCCEEDED'],
-      ['policy-cleanup', 'SUCCEEDED'],
-      ['api-server-access-removal', 'SUCCEEDED'],
-      ['restart', 'SUCCEEDED'],
-      ['verify', 'SUCCEEDED'],
-    ]);
-    const meta = await nsMeta();
-    for (const key of [MONITORED, 'openservicemesh.io/ignore']) expect(meta.labels?.[key]).toBeUndefined();
-    for (const key of [INJECTION, METRICS, ACCESS_MARKER]) expect(meta.annotations?.[key]).toBeUndefined();
-    expect(await customIn(SMI.trafficTarget)).toEqual([]);
-    expect(await customIn(SMI.httpRouteGroup)).toEqual([]);
-    expect(await customIn(EGRESS)).toEqual([]);
-    if (access === 'ip-exclusion' && !before.exclusions.includes(cidr) && !(await othersRelyOnExclusion())) {
-      expect((await meshConfig()).spec?.traffic?.outboundIPRangeExclusionList ?? []).not.toContain(cidr);
-    }
-    await waitFor(async () => {
-      const now = await pods();
-      return now.length === 2 && now.every((p) => !injected(p));
-    }, 'two pods without the sidecar');
-  }, STEP_MS);
+  it(
+    'offboarding with clean-up: labels, policies, exclusion go; the restarted pods have no sidecar',
+    async () => {
+      const done = await run('/v1/offboardings', {
+        namespace: ns,
+        meshName,
+        restart: { mode: 'all' },
+        deleteOwnedPolicies: true,
+        removeApiServerExclusion: true,
+      });
+      expect(done.steps.map((s: any) => [s.name, s.status])).toEqual([
+        ['namespace-removal', 'SUCCEEDED'],
+        ['policy-cleanup', 'SUCCEEDED'],
+        ['api-server-access-removal', 'SUCCEEDED'],
+        ['restart', 'SUCCEEDED'],
+        ['verify', 'SUCCEEDED'],
+      ]);
+      const meta = await nsMeta();
+      for (const key of [MONITORED, 'openservicemesh.io/ignore']) expect(meta.labels?.[key]).toBeUndefined();
+      for (const key of [INJECTION, METRICS, ACCESS_MARKER]) expect(meta.annotations?.[key]).toBeUndefined();
+      expect(await customIn(SMI.trafficTarget)).toEqual([]);
+      expect(await customIn(SMI.httpRouteGroup)).toEqual([]);
+      expect(await customIn(EGRESS)).toEqual([]);
+      if (access === 'ip-exclusion' && !before.exclusions.includes(cidr) && !(await othersRelyOnExclusion())) {
+        expect((await meshConfig()).spec?.traffic?.outboundIPRangeExclusionList ?? []).not.toContain(cidr);
+      }
+      await waitFor(async () => {
+        const now = await pods();
+        return now.length === 2 && now.every((p) => !injected(p));
+      }, 'two pods without the sidecar');
+    },
+    STEP_MS,
+  );
 }
 
 async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = STEP_MS - 60_000): Promise<void> {

@@ -19,18 +19,34 @@ export interface RequestRecord {
   status: string;
   error_code: string | null;
   created_at: Date;
-  steps: { name: string; status: string; attempts: number; result: string | null; error_code: string | null; error_message: string | null }[];
+  steps: {
+    name: string;
+    status: string;
+    attempts: number;
+    result: string | null;
+    error_code: string | null;
+    error_message: string | null;
+  }[];
   events: AuditRow[];
 }
 
 export async function loadRequests(db: pg.Pool, ids: string[]): Promise<Map<string, RequestRecord>> {
   const out = new Map<string, RequestRecord>();
   if (!ids.length) return out;
-  const { rows } = await db.query('SELECT id, namespace, kind, status, error_code, created_at FROM onboarding_request WHERE id = ANY($1::uuid[])', [ids]);
+  const { rows } = await db.query(
+    'SELECT id, namespace, kind, status, error_code, created_at FROM onboarding_request WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
   for (const r of rows) out.set(r.id, { ...r, steps: [], events: [] });
-  const steps = await db.query('SELECT request_id, name, status, attempts, result, error_code, error_message FROM step_run WHERE request_id = ANY($1::uuid[]) ORDER BY position', [ids]);
+  const steps = await db.query(
+    'SELECT request_id, name, status, attempts, result, error_code, error_message FROM step_run WHERE request_id = ANY($1::uuid[]) ORDER BY position',
+    [ids],
+  );
   for (const s of steps.rows) out.get(s.request_id)?.steps.push(s);
-  const events = await db.query('SELECT request_id, seq, action, step, data, created_at FROM audit_event WHERE request_id = ANY($1::uuid[]) ORDER BY request_id, seq', [ids]);
+  const events = await db.query(
+    'SELECT request_id, seq, action, step, data, created_at FROM audit_event WHERE request_id = ANY($1::uuid[]) ORDER BY request_id, seq',
+    [ids],
+  );
   for (const e of events.rows) out.get(e.request_id)?.events.push(e);
   return out;
 }
@@ -55,7 +71,10 @@ export function duplicateEvidence(r: RequestRecord): string[] {
     if (e.action === 'request.started' || e.action === 'request.resumed') owner = e.data.worker ?? null;
     else if (e.action === 'request.released') owner = null;
     else if (e.action === 'step.started') {
-      if (e.data.worker && e.data.worker !== owner) problems.push(`step ${e.step} started by ${e.data.worker} while ${owner ?? 'nobody'} held the claim (seq ${e.seq})`);
+      if (e.data.worker && e.data.worker !== owner)
+        problems.push(
+          `step ${e.step} started by ${e.data.worker} while ${owner ?? 'nobody'} held the claim (seq ${e.seq})`,
+        );
       const seen = attempts.get(e.step!) ?? new Set<number>();
       if (seen.has(e.data.attempt)) problems.push(`step ${e.step} attempt ${e.data.attempt} started twice`);
       seen.add(e.data.attempt);
@@ -76,7 +95,8 @@ const resourceOf = (kind: string) => {
   const k = kind.toLowerCase();
   return k.endsWith('s') ? `${k}es` : `${k}s`;
 };
-const keyOf = (resource: string, namespace: string | undefined, name: string | undefined) => `${resource}/${namespace ?? ''}/${name ?? ''}`;
+const keyOf = (resource: string, namespace: string | undefined, name: string | undefined) =>
+  `${resource}/${namespace ?? ''}/${name ?? ''}`;
 
 export interface WriteAudit {
   /** Successful cluster writes (create/update/patch/delete, 2xx) served by the emulator. */
@@ -90,7 +110,8 @@ export function auditWrites(log: RequestLogEntry[], records: Iterable<RequestRec
   const writes = new Map<string, number>();
   let total = 0;
   for (const e of log) {
-    if (!['create', 'update', 'patch', 'delete'].includes(e.verb) || e.fault || e.status < 200 || e.status >= 300) continue;
+    if (!['create', 'update', 'patch', 'delete'].includes(e.verb) || e.fault || e.status < 200 || e.status >= 300)
+      continue;
     if (e.resource === 'selfsubjectaccessreviews') continue; // a question, not a change
     // A create is addressed to the collection; the name is in the body (the step's audited change).
     const k = keyOf(e.resource ?? '?', e.namespace, e.name ?? '*');
@@ -101,9 +122,16 @@ export function auditWrites(log: RequestLogEntry[], records: Iterable<RequestRec
   for (const r of records) {
     for (const e of r.events) {
       if (e.action !== 'step.applying') continue;
-      for (const c of (e.data.changes ?? []) as { action: string; target: { kind: string; namespace?: string; name: string } }[]) {
+      for (const c of (e.data.changes ?? []) as {
+        action: string;
+        target: { kind: string; namespace?: string; name: string };
+      }[]) {
         const name = c.action === 'create' ? '*' : c.target.name;
-        const k = keyOf(resourceOf(c.target.kind), c.target.kind === 'Namespace' ? undefined : c.target.namespace, name);
+        const k = keyOf(
+          resourceOf(c.target.kind),
+          c.target.kind === 'Namespace' ? undefined : c.target.namespace,
+          name,
+        );
         audited.set(k, (audited.get(k) ?? 0) + 1);
       }
     }
@@ -125,7 +153,12 @@ const API_ACCESS = 'osm-onboarding.flomesh.io/api-server-access';
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 const MANAGED_BY = 'app.kubernetes.io/managed-by';
 
-export const MESH_CONFIG_REF = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+export const MESH_CONFIG_REF = {
+  apiVersion: 'config.openservicemesh.io/v1alpha2',
+  kind: 'MeshConfig',
+  namespace: 'osm-system',
+  name: 'osm-mesh-config',
+};
 
 export function exclusionList(emulator: Emulator): string[] {
   const mc = emulator.store.get(MESH_CONFIG_REF) as KubeObject & { spec: any };
@@ -133,12 +166,22 @@ export function exclusionList(emulator: Emulator): string[] {
 }
 
 export function apiServerCidr(emulator: Emulator): string {
-  const svc = emulator.store.get({ apiVersion: 'v1', kind: 'Service', namespace: 'default', name: 'kubernetes' }) as any;
+  const svc = emulator.store.get({
+    apiVersion: 'v1',
+    kind: 'Service',
+    namespace: 'default',
+    name: 'kubernetes',
+  }) as any;
   return `${svc.spec.clusterIP}/32`;
 }
 
 /** What a successful full onboarding (see scenarios.ts `fullOnboarding`) leaves in its namespace. */
-export function onboardedProblems(emulator: Emulator, ns: string, createdAt: Date, opts: { smi: boolean; apiAccess: boolean }): string[] {
+export function onboardedProblems(
+  emulator: Emulator,
+  ns: string,
+  createdAt: Date,
+  opts: { smi: boolean; apiAccess: boolean },
+): string[] {
   const p: string[] = [];
   const nsObj = emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }) as any;
   if (!nsObj) return [`namespace ${ns} is gone`];
@@ -147,7 +190,8 @@ export function onboardedProblems(emulator: Emulator, ns: string, createdAt: Dat
   if (labels[MONITORED_BY] !== 'osm') p.push(`${ns}: label ${MONITORED_BY}=${labels[MONITORED_BY]}`);
   if (ann[INJECTION] !== 'enabled') p.push(`${ns}: annotation ${INJECTION}=${ann[INJECTION]}`);
   if (ann[METRICS] !== 'enabled') p.push(`${ns}: annotation ${METRICS}=${ann[METRICS]}`);
-  if (opts.apiAccess && ann[API_ACCESS] !== 'ip-exclusion') p.push(`${ns}: annotation ${API_ACCESS}=${ann[API_ACCESS]}`);
+  if (opts.apiAccess && ann[API_ACCESS] !== 'ip-exclusion')
+    p.push(`${ns}: annotation ${API_ACCESS}=${ann[API_ACCESS]}`);
   const dep = emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' }) as any;
   const restartedAt = dep?.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
   // The restart token is the request's creation time in kubectl's format (RFC 3339, whole seconds): a resumed
@@ -156,9 +200,11 @@ export function onboardedProblems(emulator: Emulator, ns: string, createdAt: Dat
   if (restartedAt !== want) p.push(`${ns}: deployment restartedAt=${restartedAt}, want ${want}`);
   const pods = emulator.store.list('v1', 'Pod', { namespace: ns }) as any[];
   const running = pods.filter((x) => !x.metadata.deletionTimestamp);
-  if (!running.length || running.some((x) => !(x.spec.containers ?? []).some((c: any) => c.name === 'sidecar'))) p.push(`${ns}: pods without a sidecar`);
+  if (!running.length || running.some((x) => !(x.spec.containers ?? []).some((c: any) => c.name === 'sidecar')))
+    p.push(`${ns}: pods without a sidecar`);
   const svc = emulator.store.get({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' }) as any;
-  if (svc?.spec?.ports?.[0]?.appProtocol !== 'http') p.push(`${ns}: service app-0 appProtocol=${svc?.spec?.ports?.[0]?.appProtocol}`);
+  if (svc?.spec?.ports?.[0]?.appProtocol !== 'http')
+    p.push(`${ns}: service app-0 appProtocol=${svc?.spec?.ports?.[0]?.appProtocol}`);
   if (opts.smi) {
     for (const [apiVersion, kind, name] of [
       ['access.smi-spec.io/v1alpha3', 'TrafficTarget', 'allow-app'],
@@ -175,7 +221,9 @@ export function onboardedProblems(emulator: Emulator, ns: string, createdAt: Dat
 export function untouchedProblems(emulator: Emulator, ns: string): string[] {
   const nsObj = emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }) as any;
   const labels = nsObj?.metadata?.labels ?? {};
-  return labels[MONITORED_BY] ? [`${ns}: labelled ${MONITORED_BY}=${labels[MONITORED_BY]} although its request failed at the namespace step`] : [];
+  return labels[MONITORED_BY]
+    ? [`${ns}: labelled ${MONITORED_BY}=${labels[MONITORED_BY]} although its request failed at the namespace step`]
+    : [];
 }
 
 /** The shared MeshConfig list: the API server's entry exactly once, every pre-existing entry kept. */

@@ -146,10 +146,19 @@ export class Rig {
     const log = createWriteStream(join(LOG_DIR, `${this.opts.name}-worker-${n}.log`));
     const child = spawn(process.execPath, ['dist/src/worker.js'], {
       cwd: ROOT,
-      env: { ...process.env, ...this.env, LOG_LEVEL: process.env.FAULT_WORKER_LOG_LEVEL ?? 'warn', ...this.opts.workerEnv, ...extra, ROLE: 'worker' },
+      env: {
+        ...process.env,
+        ...this.env,
+        LOG_LEVEL: process.env.FAULT_WORKER_LOG_LEVEL ?? 'warn',
+        ...this.opts.workerEnv,
+        ...extra,
+        ROLE: 'worker',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
     await new Promise<void>((resolveStarted, reject) => {
       let out = '';
       const onData = (d: Buffer) => {
@@ -159,7 +168,9 @@ export class Rig {
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
-      void exited.then(({ code }) => reject(new Error(`worker exited with ${code} before it started: ${out.slice(-2000)}`)));
+      void exited.then(({ code }) =>
+        reject(new Error(`worker exited with ${code} before it started: ${out.slice(-2000)}`)),
+      );
     });
     const w = { child, pid: child.pid!, exited };
     this.workers.push(w);
@@ -174,7 +185,11 @@ export class Rig {
   }
 
   /** POSTs one request per input, 16 at a time, with an Idempotency-Key; 503s and network errors are retried. */
-  async submit(kind: 'onboardings' | 'offboardings', inputs: Record<string, unknown>[], opts: { retryUntil?: number; on503?: (body: unknown) => void } = {}): Promise<Submitted[]> {
+  async submit(
+    kind: 'onboardings' | 'offboardings',
+    inputs: Record<string, unknown>[],
+    opts: { retryUntil?: number; on503?: (body: unknown) => void } = {},
+  ): Promise<Submitted[]> {
     const results: Submitted[] = new Array(inputs.length);
     let next = 0;
     const one = async (i: number) => {
@@ -186,7 +201,11 @@ export class Rig {
         try {
           const res = await fetch(`${this.url}/v1/${kind}`, {
             method: 'POST',
-            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': key },
+            headers: {
+              authorization: `Bearer ${ADMIN_TOKEN}`,
+              'content-type': 'application/json',
+              'idempotency-key': key,
+            },
             body: JSON.stringify(input),
             signal: AbortSignal.timeout(20_000),
           });
@@ -219,9 +238,14 @@ export class Rig {
   async waitTerminal(ids: string[], timeoutMs: number): Promise<Map<string, string>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows } = await this.db.query<{ id: string; status: string }>('SELECT id, status FROM onboarding_request WHERE id = ANY($1::uuid[])', [ids]);
+      const { rows } = await this.db.query<{ id: string; status: string }>(
+        'SELECT id, status FROM onboarding_request WHERE id = ANY($1::uuid[])',
+        [ids],
+      );
       const statuses = new Map(rows.map((r) => [r.id, r.status]));
-      const open = ids.filter((id) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'].includes(statuses.get(id) ?? ''));
+      const open = ids.filter(
+        (id) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'].includes(statuses.get(id) ?? ''),
+      );
       if (open.length === 0 || Date.now() > deadline) return statuses;
       await sleep(250);
     }
@@ -231,7 +255,10 @@ export class Rig {
   async terminateProxiedBackends(): Promise<number> {
     const ports = this.pgProxy?.upstreamPorts() ?? [];
     if (!ports.length) return 0;
-    const { rowCount } = await this.db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()', [ports]);
+    const { rowCount } = await this.db.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()',
+      [ports],
+    );
     return rowCount ?? 0;
   }
 

@@ -86,7 +86,9 @@ export function fullOnboarding(ns: string, opts: { smi?: boolean; apiAccess?: bo
           trafficPolicy: {
             mode: 'smi',
             smi: {
-              httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['GET'] }] } }],
+              httpRouteGroups: [
+                { name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['GET'] }] } },
+              ],
               trafficTargets: [
                 {
                   name: 'allow-app',
@@ -157,14 +159,28 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
     }
   };
   const chaos = o.chaos?.({ done: () => finished, progress }) ?? Promise.resolve();
-  submitted = await rig.submit('onboardings', namespaces.map((ns) => fullOnboarding(ns, { smi: o.smi })), { retryUntil: Date.now() + (o.submitRetryMs ?? 60_000) });
+  submitted = await rig.submit(
+    'onboardings',
+    namespaces.map((ns) => fullOnboarding(ns, { smi: o.smi })),
+    { retryUntil: Date.now() + (o.submitRetryMs ?? 60_000) },
+  );
   const statuses = await waitTerminalTolerant(rig, ids(), o.timeoutMs ?? 120_000);
   finished = true;
   const chaosNotes = (await chaos) ?? [];
   rig.emulator.faults.clear();
 
   const records = await loadRequests(rig.db, ids());
-  const result: ScenarioResult = { scenario: o.name, requests: o.count, succeeded: 0, failedAsExpected: 0, lost: 0, duplicated: 0, durationMs: 0, problems: [], notes: [...chaosNotes] };
+  const result: ScenarioResult = {
+    scenario: o.name,
+    requests: o.count,
+    succeeded: 0,
+    failedAsExpected: 0,
+    lost: 0,
+    duplicated: 0,
+    durationMs: 0,
+    problems: [],
+    notes: [...chaosNotes],
+  };
   namespaces.forEach((ns, i) => {
     const s = submitted[i];
     const want = expectOf(ns, i);
@@ -185,7 +201,9 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
       result.problems.push(...dup.map((d) => `${ns}: DUPLICATE ${d}`));
     }
     if (r.status !== want.status || (want.code && r.error_code !== want.code)) {
-      result.problems.push(`${ns}: ${r.status} ${r.error_code ?? ''}, expected ${want.status} ${want.code ?? ''} (${failedStep(r)})`);
+      result.problems.push(
+        `${ns}: ${r.status} ${r.error_code ?? ''}, expected ${want.status} ${want.code ?? ''} (${failedStep(r)})`,
+      );
       return;
     }
     if (want.status === 'SUCCEEDED') {
@@ -194,16 +212,29 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
       else result.succeeded++;
     } else {
       const failed = r.steps.find((x) => x.status === 'FAILED');
-      if (want.failFast && failed && failed.attempts !== 1) result.problems.push(`${ns}: step ${failed.name} failed after ${failed.attempts} attempts, not at once`);
+      if (want.failFast && failed && failed.attempts !== 1)
+        result.problems.push(`${ns}: step ${failed.name} failed after ${failed.attempts} attempts, not at once`);
       else result.failedAsExpected++;
     }
   });
   const writes = auditWrites(rig.emulator.requests.all(), records.values());
   result.problems.push(...writes.unaudited.map((u) => `UNAUDITED write ${u}`));
-  result.problems.push(...exclusionProblems(rig.emulator, exclusionBefore.filter((e) => e !== cidr), [cidr]));
+  result.problems.push(
+    ...exclusionProblems(
+      rig.emulator,
+      exclusionBefore.filter((e) => e !== cidr),
+      [cidr],
+    ),
+  );
   result.notes.push(`${writes.writes} cluster writes, all audited: ${writes.unaudited.length === 0}`);
-  const retries = [...records.values()].reduce((n, r) => n + r.events.filter((e) => e.action === 'step.retrying').length, 0);
-  const resumed = [...records.values()].reduce((n, r) => n + r.events.filter((e) => e.action === 'request.resumed').length, 0);
+  const retries = [...records.values()].reduce(
+    (n, r) => n + r.events.filter((e) => e.action === 'step.retrying').length,
+    0,
+  );
+  const resumed = [...records.values()].reduce(
+    (n, r) => n + r.events.filter((e) => e.action === 'request.resumed').length,
+    0,
+  );
   result.notes.push(`${retries} step retries, ${resumed} resumes${resumeGaps(records.values())}`);
   result.durationMs = Date.now() - started;
   return result;
@@ -218,7 +249,11 @@ function resumeGaps(records: Iterable<RequestRecord>): string {
       if (i === 0) return;
       const gap = e.created_at.getTime() - r.events[i - 1].created_at.getTime();
       if (e.action === 'request.resumed') gaps.push(gap);
-      if (gap > worst.gap) worst = { gap, what: `${r.namespace} ${r.events[i - 1].action} ${r.events[i - 1].step ?? ''} → ${e.action} ${e.step ?? ''}` };
+      if (gap > worst.gap)
+        worst = {
+          gap,
+          what: `${r.namespace} ${r.events[i - 1].action} ${r.events[i - 1].step ?? ''} → ${e.action} ${e.step ?? ''}`,
+        };
     });
   }
   const resume = gaps.length ? ` (stalled ${Math.min(...gaps)}–${Math.max(...gaps)} ms before a resume)` : '';
@@ -227,7 +262,9 @@ function resumeGaps(records: Iterable<RequestRecord>): string {
 
 const failedStep = (r: RequestRecord) => {
   const s = r.steps.find((x) => x.status === 'FAILED' || x.status === 'RUNNING' || x.status === 'PENDING');
-  return s ? `step ${s.name} ${s.status} ${s.error_code ?? ''} after ${s.attempts} attempt(s)${s.error_message ? `: ${s.error_message.slice(0, 300)}` : ''}` : 'no failed step';
+  return s
+    ? `step ${s.name} ${s.status} ${s.error_code ?? ''} after ${s.attempts} attempt(s)${s.error_message ? `: ${s.error_message.slice(0, 300)}` : ''}`
+    : 'no failed step';
 };
 
 /** rig.waitTerminal, but tolerant of the checker's own Postgres connection failing during an outage. */
@@ -264,7 +301,12 @@ export async function killWorkers(): Promise<ScenarioResult> {
           await sleep(rand(200, SCALE === 'full' ? 2500 : 1200));
           // A random moment, but one where the victim is running something (else the kill proves nothing).
           const running = async (pid: number) =>
-            (await rig.db.query<{ n: number }>("SELECT count(*)::int AS n FROM onboarding_request WHERE status = 'RUNNING' AND claimed_by LIKE $1", [`%:${pid}:%`])).rows[0].n;
+            (
+              await rig.db.query<{ n: number }>(
+                "SELECT count(*)::int AS n FROM onboarding_request WHERE status = 'RUNNING' AND claimed_by LIKE $1",
+                [`%:${pid}:%`],
+              )
+            ).rows[0].n;
           const candidates = [...rig.workers].sort(() => Math.random() - 0.5);
           for (const victim of candidates) {
             const n = await running(victim.pid);
@@ -332,7 +374,9 @@ export async function transientKubeFaults(): Promise<ScenarioResult> {
         while (!done()) await sleep(200);
         const log = rig.emulator.requests.all();
         const faulted = log.filter((e) => e.fault).length;
-        return [`${faulted}/${log.length} Kubernetes calls faulted (${Math.round((100 * faulted) / Math.max(1, log.length))}%)`];
+        return [
+          `${faulted}/${log.length} Kubernetes calls faulted (${Math.round((100 * faulted) / Math.max(1, log.length))}%)`,
+        ];
       },
     });
   } finally {
@@ -354,8 +398,10 @@ export async function permanentKubeFaults(): Promise<ScenarioResult> {
       setup: (namespaces) => {
         namespaces.forEach((ns, i) => {
           // 403 on the first namespace write (api-server-access annotates it); 422 on the Service patch (app-protocol).
-          if (kindOf(i) === 'forbidden') rig.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 403 });
-          if (kindOf(i) === 'invalid') rig.emulator.faults.add({ verb: 'patch', resource: 'services', namespace: ns, status: 422 });
+          if (kindOf(i) === 'forbidden')
+            rig.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 403 });
+          if (kindOf(i) === 'invalid')
+            rig.emulator.faults.add({ verb: 'patch', resource: 'services', namespace: ns, status: 422 });
         });
       },
       expect: (_, i) =>
@@ -365,7 +411,8 @@ export async function permanentKubeFaults(): Promise<ScenarioResult> {
             ? { status: 'FAILED', code: 'KUBE_INVALID', failFast: true }
             : { status: 'SUCCEEDED' },
     });
-    for (let i = 0; i < forbidden; i++) result.problems.push(...untouchedProblems(rig.emulator, `kube-permanent-${String(i).padStart(3, '0')}`));
+    for (let i = 0; i < forbidden; i++)
+      result.problems.push(...untouchedProblems(rig.emulator, `kube-permanent-${String(i).padStart(3, '0')}`));
     return result;
   } finally {
     await rig.close();
@@ -398,7 +445,11 @@ export async function concurrentExclusions(): Promise<ScenarioResult> {
         // What the runner does around a step: retry transient failures (the helper itself re-plans on conflicts).
         for (let attempt = 1; ; attempt++) {
           try {
-            return await ensureExclusion(clients[i % clients.length], 'osm-system', cidr, { attempts: 80, baseMs: 10, maxMs: 1000 });
+            return await ensureExclusion(clients[i % clients.length], 'osm-system', cidr, {
+              attempts: 80,
+              baseMs: 10,
+              maxMs: 1000,
+            });
           } catch (err) {
             if (err instanceof KubeError && err.reason === 'TRANSIENT' && attempt < 20) {
               transientRetries++;
@@ -416,7 +467,9 @@ export async function concurrentExclusions(): Promise<ScenarioResult> {
     const problems = exclusionProblems(emulator, before, cidrs);
     problems.push(...outcomes.filter((o) => o !== 'added' && o !== 'present').map((o) => `ensureExclusion: ${o}`));
     const patches = emulator.requests.count({ verb: 'patch', resource: 'meshconfigs' });
-    const conflicts = emulator.requests.count((e) => e.verb === 'patch' && e.resource === 'meshconfigs' && (e.status === 409 || e.status === 422));
+    const conflicts = emulator.requests.count(
+      (e) => e.verb === 'patch' && e.resource === 'meshconfigs' && (e.status === 409 || e.status === 422),
+    );
     return {
       scenario: 'exclusion-cidrs',
       requests: n,
@@ -426,7 +479,9 @@ export async function concurrentExclusions(): Promise<ScenarioResult> {
       duplicated: cidrs.filter((c) => list.filter((x) => x === c).length > 1).length,
       durationMs: Date.now() - started,
       problems,
-      notes: [`${patches} MeshConfig patches (${conflicts} lost the optimistic-concurrency race and were re-planned, ${transientRetries} retried after a 500); list has ${list.length} entries`],
+      notes: [
+        `${patches} MeshConfig patches (${conflicts} lost the optimistic-concurrency race and were re-planned, ${transientRetries} retried after a 500); list has ${list.length} entries`,
+      ],
     };
   } finally {
     await emulator.close();
@@ -467,15 +522,23 @@ export async function restartPostgres(): Promise<ScenarioResult> {
         ];
       },
     });
-    if (![...codes.keys()].some((k) => k.endsWith('503 DEPENDENCY_UNAVAILABLE'))) result.problems.push('the API never answered 503 DEPENDENCY_UNAVAILABLE during the outage');
-    for (const k of codes.keys()) if (/ 5\d\d/.test(k) && !k.endsWith('503 DEPENDENCY_UNAVAILABLE')) result.problems.push(`the API answered ${k} during the outage`);
+    if (![...codes.keys()].some((k) => k.endsWith('503 DEPENDENCY_UNAVAILABLE')))
+      result.problems.push('the API never answered 503 DEPENDENCY_UNAVAILABLE during the outage');
+    for (const k of codes.keys())
+      if (/ 5\d\d/.test(k) && !k.endsWith('503 DEPENDENCY_UNAVAILABLE'))
+        result.problems.push(`the API answered ${k} during the outage`);
     return result;
   } finally {
     await rig.close();
   }
 }
 
-export async function probe(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; code?: string; ms: number }> {
+export async function probe(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; code?: string; ms: number }> {
   const t = Date.now();
   try {
     const res = await fetch(base + path, {
@@ -494,7 +557,11 @@ export async function probe(base: string, method: string, path: string, body?: u
 export const PG_CLUSTER = process.env.FAULT_PG_CLUSTER ?? '15 main';
 
 /** Takes Postgres away for `ms` (really, or for this rig only), probing the API meanwhile. */
-export async function postgresOutage(rig: Rig, ms: number, duringOutage: () => Promise<void>): Promise<{ mode: string; downMs: number; recoveredMs: number }> {
+export async function postgresOutage(
+  rig: Rig,
+  ms: number,
+  duringOutage: () => Promise<void>,
+): Promise<{ mode: string; downMs: number; recoveredMs: number }> {
   const t0 = Date.now();
   if (REAL_OUTAGES) {
     await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
@@ -515,7 +582,11 @@ export async function postgresOutage(rig: Rig, ms: number, duringOutage: () => P
     if (r.status === 200 || Date.now() - back > 60_000) break;
     await sleep(50);
   }
-  return { mode: REAL_OUTAGES ? 'pg_ctlcluster stop/start' : 'backends terminated + connections refused', downMs: back - t0, recoveredMs: Date.now() - back };
+  return {
+    mode: REAL_OUTAGES ? 'pg_ctlcluster stop/start' : 'backends terminated + connections refused',
+    downMs: back - t0,
+    recoveredMs: Date.now() - back,
+  };
 }
 
 /**
@@ -526,7 +597,10 @@ export async function postgresOutage(rig: Rig, ms: number, duringOutage: () => P
 export async function racingWorkers(): Promise<ScenarioResult> {
   const { requests, duplicateJobs, stalls } = SIZE.race;
   const rig = await Rig.start({ name: 'race', workers: 2 });
-  const queue = new Queue('onboarding', { connection: new Redis(rig.directRedisUrl, { maxRetriesPerRequest: null }), prefix: rig.env.QUEUE_PREFIX });
+  const queue = new Queue('onboarding', {
+    connection: new Redis(rig.directRedisUrl, { maxRetriesPerRequest: null }),
+    prefix: rig.env.QUEUE_PREFIX,
+  });
   try {
     const result = await runBatch({
       name: 'race',
@@ -545,7 +619,10 @@ export async function racingWorkers(): Promise<ScenarioResult> {
             // Freeze a worker that is running something, past its heartbeat: the other worker's
             // sweeper takes its requests over; when it thaws, it must not go on with them.
             const victim = rig.workers[stalled % rig.workers.length];
-            const { rows } = await rig.db.query<{ n: number }>("SELECT count(*)::int AS n FROM onboarding_request WHERE status = 'RUNNING' AND claimed_by LIKE $1", [`%:${victim.pid}:%`]);
+            const { rows } = await rig.db.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM onboarding_request WHERE status = 'RUNNING' AND claimed_by LIKE $1",
+              [`%:${victim.pid}:%`],
+            );
             if (rows[0].n === 0) continue;
             victim.child.kill('SIGSTOP');
             await sleep(3000); // > 3 × HEARTBEAT_MS + SWEEP_INTERVAL_MS
@@ -554,12 +631,19 @@ export async function racingWorkers(): Promise<ScenarioResult> {
           }
         })();
         while (!done()) {
-          const { rows } = await rig.db.query<{ id: string }>('SELECT id FROM onboarding_request WHERE namespace LIKE $1', ['race-%']);
+          const { rows } = await rig.db.query<{ id: string }>(
+            'SELECT id FROM onboarding_request WHERE namespace LIKE $1',
+            ['race-%'],
+          );
           for (const { id } of rows) {
             if (seen.has(id)) continue;
             seen.add(id);
             for (let k = 0; k < duplicateJobs; k++) {
-              await queue.add('run-request', { requestId: id }, { jobId: `${id}-dup-${k}`, removeOnComplete: true, removeOnFail: true });
+              await queue.add(
+                'run-request',
+                { requestId: id },
+                { jobId: `${id}-dup-${k}`, removeOnComplete: true, removeOnFail: true },
+              );
               extra++;
             }
           }
@@ -581,7 +665,8 @@ export async function racingWorkers(): Promise<ScenarioResult> {
 
 export function countInLogs(prefix: string, re: RegExp): number {
   let n = 0;
-  for (const f of readdirSync(LOG_DIR).filter((x) => x.startsWith(`${prefix}-worker-`))) n += (readFileSync(join(LOG_DIR, f), 'utf8').match(re) ?? []).length;
+  for (const f of readdirSync(LOG_DIR).filter((x) => x.startsWith(`${prefix}-worker-`)))
+    n += (readFileSync(join(LOG_DIR, f), 'utf8').match(re) ?? []).length;
   return n;
 }
 
@@ -597,10 +682,27 @@ export const SCENARIOS: [string, () => Promise<ScenarioResult>][] = [
 
 export function table(results: ScenarioResult[]): string {
   const head = ['scenario', 'requests', 'succeeded', 'failed as expected', 'lost', 'duplicated', 'problems', 'seconds'];
-  const rows = results.map((r) => [r.scenario, r.requests, r.succeeded, r.failedAsExpected, r.lost, r.duplicated, r.problems.length, (r.durationMs / 1000).toFixed(1)].map(String));
+  const rows = results.map((r) =>
+    [
+      r.scenario,
+      r.requests,
+      r.succeeded,
+      r.failedAsExpected,
+      r.lost,
+      r.duplicated,
+      r.problems.length,
+      (r.durationMs / 1000).toFixed(1),
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  const out = [`fault suite (FAULT_SCALE=${SCALE}${REAL_OUTAGES ? ', real outages' : ''})`, line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)];
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const out = [
+    `fault suite (FAULT_SCALE=${SCALE}${REAL_OUTAGES ? ', real outages' : ''})`,
+    line(head),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+  ];
   for (const r of results) {
     out.push(`- ${r.scenario}: ${r.notes.join('; ')}`);
     for (const p of r.problems.slice(0, 15)) out.push(`    ! ${p}`);

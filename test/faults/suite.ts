@@ -18,7 +18,11 @@ export function defineFaultSuite(timeoutMs: number): void {
       it(title, { timeout: timeoutMs }, async () => {
         const r = await scenario();
         results.push(r);
-        expect({ lost: r.lost, duplicated: r.duplicated, problems: r.problems }).toEqual({ lost: 0, duplicated: 0, problems: [] });
+        expect({ lost: r.lost, duplicated: r.duplicated, problems: r.problems }).toEqual({
+          lost: 0,
+          duplicated: 0,
+          problems: [],
+        });
         expect(r.succeeded + r.failedAsExpected).toBe(r.requests);
       });
     }

@@ -12,22 +12,47 @@ describe('bad input and abuse', () => {
   afterAll(() => s.close());
 
   it('fuzzed REST bodies get 4xx with field-level messages, never a 5xx', async () => {
-    const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }));
+    const value = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }),
+    );
     const body = fc.oneof(
-      fc.dictionary(fc.constantFrom('namespace', 'cluster', 'meshName', 'sidecarInjection', 'restart', 'trafficPolicy', 'appProtocols', 'dryRun', 'bogus'), value, { maxKeys: 5 }),
+      fc.dictionary(
+        fc.constantFrom(
+          'namespace',
+          'cluster',
+          'meshName',
+          'sidecarInjection',
+          'restart',
+          'trafficPolicy',
+          'appProtocols',
+          'dryRun',
+          'bogus',
+        ),
+        value,
+        { maxKeys: 5 },
+      ),
       value,
     );
     await fc.assert(
-      fc.asyncProperty(body, fc.constantFrom('/v1/onboardings', '/v1/offboardings', '/v1/onboardings/plan', '/v1/batches'), async (b, path) => {
-        const r = await http(s.url, 'POST', path, JSON.stringify(b));
-        expect(r.status, JSON.stringify({ b, r: r.body })).toBeLessThan(500);
-        if (r.status >= 400) {
-          expect(typeof r.body.error.code).toBe('string');
-          if (r.body.error.code === 'VALIDATION_FAILED') expect(r.body.error.fields.length).toBeGreaterThan(0);
-        }
-        // Anything accepted must not linger as an active request for the next run.
-        if (r.status === 202 && r.body.id) await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, {});
-      }),
+      fc.asyncProperty(
+        body,
+        fc.constantFrom('/v1/onboardings', '/v1/offboardings', '/v1/onboardings/plan', '/v1/batches'),
+        async (b, path) => {
+          const r = await http(s.url, 'POST', path, JSON.stringify(b));
+          expect(r.status, JSON.stringify({ b, r: r.body })).toBeLessThan(500);
+          if (r.status >= 400) {
+            expect(typeof r.body.error.code).toBe('string');
+            if (r.body.error.code === 'VALIDATION_FAILED') expect(r.body.error.fields.length).toBeGreaterThan(0);
+          }
+          // Anything accepted must not linger as an active request for the next run.
+          if (r.status === 202 && r.body.id) await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, {});
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -35,7 +60,14 @@ describe('bad input and abuse', () => {
   it('fuzzed GraphQL variables get coded errors, never INTERNAL', async () => {
     await fc.assert(
       fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }), async (input) => {
-        const r = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i, dryRun: true) { id } }`.replace(', dryRun: true', ''), { i: input });
+        const r = await gql(
+          s.url,
+          `mutation($i: OnboardingInput!) { requestOnboarding(input: $i, dryRun: true) { id } }`.replace(
+            ', dryRun: true',
+            '',
+          ),
+          { i: input },
+        );
         if (r.errors) {
           for (const e of r.errors) {
             expect(e.extensions?.code).toBeDefined();
@@ -53,7 +85,10 @@ describe('bad input and abuse', () => {
     const deep = await gql(s.url, `{ onboardingRequests { edges { node { steps { name } } } } }`);
     expect(deep.errors[0].message).toMatch(/depth/i);
     expect(deep.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
-    const aliases = Array.from({ length: 30 }, (_, i) => `a${i}: auditEvents(requestId: "00000000-0000-4000-8000-000000000000") { id }`).join(' ');
+    const aliases = Array.from(
+      { length: 30 },
+      (_, i) => `a${i}: auditEvents(requestId: "00000000-0000-4000-8000-000000000000") { id }`,
+    ).join(' ');
     const many = await gql(s.url, `{ ${aliases} }`);
     expect(many.errors[0].message).toMatch(/alias/i);
   });
@@ -67,13 +102,18 @@ describe('bad input and abuse', () => {
   it('rate-limits per token with 429 and Retry-After; other callers are unaffected', async () => {
     const limited = await startStack({ emulator: s.emulator, env: { RATE_LIMIT_PER_MINUTE: '3' } });
     try {
-      const a = (await http(limited.url, 'POST', '/v1/tokens', { name: uniqueName('a'), roles: ['viewer'], scopes: ['*/*'] })).body.token;
+      const a = (
+        await http(limited.url, 'POST', '/v1/tokens', { name: uniqueName('a'), roles: ['viewer'], scopes: ['*/*'] })
+      ).body.token;
       const statuses = [];
-      for (let i = 0; i < 5; i++) statuses.push((await http(limited.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${a}` })));
+      for (let i = 0; i < 5; i++)
+        statuses.push(await http(limited.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${a}` }));
       expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
       expect(statuses[3].body.error.code).toBe('RATE_LIMITED');
       expect(Number(statuses[3].headers.get('retry-after'))).toBeGreaterThan(0);
-      const b = (await http(limited.url, 'POST', '/v1/tokens', { name: uniqueName('b'), roles: ['viewer'], scopes: ['*/*'] })).body;
+      const b = (
+        await http(limited.url, 'POST', '/v1/tokens', { name: uniqueName('b'), roles: ['viewer'], scopes: ['*/*'] })
+      ).body;
       expect(b.token).toBeDefined(); // the admin had its own budget
     } finally {
       await limited.close();
@@ -83,14 +123,21 @@ describe('bad input and abuse', () => {
   it('keeps tokens and kubeconfig credentials out of the logs', async () => {
     const env = await stackEnv(s.emulator, { ROLE: 'all', LOG_LEVEL: 'trace', PORT: '0' });
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, ['dist/src/main.js'], { cwd: resolve(import.meta.dirname, '../..'), env: { ...process.env, ...env, PORT: String(port) } });
+    const child = spawn(process.execPath, ['dist/src/main.js'], {
+      cwd: resolve(import.meta.dirname, '../..'),
+      env: { ...process.env, ...env, PORT: String(port) },
+    });
     let logs = '';
     child.stdout.on('data', (d) => (logs += d));
     child.stderr.on('data', (d) => (logs += d));
     try {
       const base = `http://127.0.0.1:${port}`;
       for (let i = 0; i < 100 && !logs.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
-      const created = await http(base, 'POST', '/v1/tokens', { name: uniqueName('secret'), roles: ['requester'], scopes: ['*/*'] });
+      const created = await http(base, 'POST', '/v1/tokens', {
+        name: uniqueName('secret'),
+        roles: ['requester'],
+        scopes: ['*/*'],
+      });
       const secret = created.body.token;
       await http(base, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` });
       await http(base, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}x` });

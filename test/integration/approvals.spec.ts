@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import {
+  collectProgress,
+  gql,
+  http,
+  startStack,
+  Stack,
+  uniqueName,
+  waitForStatus,
+  wsClient,
+} from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
 
 const POLICY = {
@@ -44,7 +53,11 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
       as('requester'),
     );
     const id = created.data.requestOnboarding.id;
-    expect(created.data.requestOnboarding).toMatchObject({ status: 'PENDING_APPROVAL', approvalsRequired: 2, approvalRule: 'two-person' });
+    expect(created.data.requestOnboarding).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      approvalsRequired: 2,
+      approvalRule: 'two-person',
+    });
 
     const self = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('requester'));
     expect(self.status).toBe(403);
@@ -52,9 +65,18 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     const viewer = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('viewer'));
     expect(viewer.status).toBe(403);
 
-    const first = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, { comment: 'looks fine' }, as('approver1'));
+    const first = await http(
+      s.url,
+      'POST',
+      `/v1/onboardings/${id}/approve`,
+      { comment: 'looks fine' },
+      as('approver1'),
+    );
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({ status: 'PENDING_APPROVAL', approvals: [{ decision: 'approve', reason: 'looks fine' }] });
+    expect(first.body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      approvals: [{ decision: 'approve', reason: 'looks fine' }],
+    });
     const twice = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver1'));
     expect(twice.status).toBe(409);
     expect(twice.body.error.code).toBe('ALREADY_DECIDED');
@@ -64,7 +86,12 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
 
     const client = wsClient(s.url, token.viewer);
     const stream = collectProgress(client, id);
-    const second = await gql(s.url, `mutation($id: ID!) { approveOnboardingRequest(id: $id) { status approvals { approver } } }`, { id }, as('approver2'));
+    const second = await gql(
+      s.url,
+      `mutation($id: ID!) { approveOnboardingRequest(id: $id) { status approvals { approver } } }`,
+      { id },
+      as('approver2'),
+    );
     expect(second.errors).toBeUndefined();
     expect(second.data.approveOnboardingRequest.status).toBe('QUEUED');
     const { events } = await stream;
@@ -85,7 +112,13 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     const noReason = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/reject`, {}, as('approver1'));
     expect(noReason.status).toBe(422);
     expect(noReason.body.error.fields).toEqual([{ field: 'reason', message: expect.any(String) }]);
-    const rejected = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/reject`, { reason: 'not during the freeze' }, as('approver1'));
+    const rejected = await http(
+      s.url,
+      'POST',
+      `/v1/onboardings/${r.body.id}/reject`,
+      { reason: 'not during the freeze' },
+      as('approver1'),
+    );
     expect(rejected.body).toMatchObject({ status: 'REJECTED', errorCode: 'REJECTED' });
     expect(rejected.body.steps.every((st: any) => st.status === 'CANCELLED')).toBe(true);
     const late = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/approve`, {}, as('approver2'));
@@ -96,12 +129,24 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     expect((await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, as('requester'))).status).toBe(202);
   });
 
-  it('forbids approving one\'s own request even with the approver role', async () => {
-    const both = (await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('both'), roles: ['requester', 'approver'], scopes: ['*/*'] })).body.token;
+  it("forbids approving one's own request even with the approver role", async () => {
+    const both = (
+      await http(s.url, 'POST', '/v1/tokens', {
+        name: uniqueName('both'),
+        roles: ['requester', 'approver'],
+        scopes: ['*/*'],
+      })
+    ).body.token;
     const ns = uniqueName('appr');
     seedAppNamespace(s.emulator.store, ns);
     const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { authorization: `Bearer ${both}` });
-    const self = await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/approve`, {}, { authorization: `Bearer ${both}` });
+    const self = await http(
+      s.url,
+      'POST',
+      `/v1/onboardings/${r.body.id}/approve`,
+      {},
+      { authorization: `Bearer ${both}` },
+    );
     expect(self.status).toBe(403);
     expect(self.body.error.code).toBe('SELF_APPROVAL_FORBIDDEN');
   });
@@ -112,10 +157,20 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     const plain = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as('requester'));
     expect(plain.body).toMatchObject({ status: 'QUEUED', request: { approvalsRequired: 0 } });
     await waitForStatus(s.url, plain.body.id, ['SUCCEEDED']);
-    const permissive = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, trafficPolicy: { mode: 'permissive' } }, as('requester'));
+    const permissive = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'permissive' } },
+      as('requester'),
+    );
     expect(permissive.body).toMatchObject({
       status: 'PENDING_APPROVAL',
-      request: { approvalsRequired: 1, approvalRule: 'mesh-wide-change, builtin:mesh-wide', meshWideChanges: ['permissive-mode-on'] },
+      request: {
+        approvalsRequired: 1,
+        approvalRule: 'mesh-wide-change, builtin:mesh-wide',
+        meshWideChanges: ['permissive-mode-on'],
+      },
     });
     // A mesh-wide change is decided only by an approver with a mesh grant.
     const scoped = await http(s.url, 'POST', `/v1/onboardings/${permissive.body.id}/approve`, {}, as('approver2'));

@@ -15,15 +15,15 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      if (c === '"' && text[i + 1] === '"') ((cell += '"'), i++);
       else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === ',') (row.push(cell), (cell = ''));
     else if (c === '\r' && text[i + 1] === '\n') {
       row.push(cell);
       rows.push(row);
-      (row = []), (cell = ''), i++;
+      ((row = []), (cell = ''), i++);
     } else cell += c;
   }
   if (cell || row.length) rows.push([...row, cell]);
@@ -31,7 +31,15 @@ function parseCsv(text: string): string[][] {
 }
 
 /** Streams a GET, recording when each chunk arrived. */
-function stream(url: string, token = ADMIN_TOKEN): Promise<{ status: number; headers: Record<string, unknown>; body: string; chunks: { at: number; bytes: number }[] }> {
+function stream(
+  url: string,
+  token = ADMIN_TOKEN,
+): Promise<{
+  status: number;
+  headers: Record<string, unknown>;
+  body: string;
+  chunks: { at: number; bytes: number }[];
+}> {
   return new Promise((resolve, reject) => {
     get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
       const chunks: { at: number; bytes: number }[] = [];
@@ -40,7 +48,9 @@ function stream(url: string, token = ADMIN_TOKEN): Promise<{ status: number; hea
         chunks.push({ at: performance.now(), bytes: c.length });
         parts.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts).toString('utf8'), chunks }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts).toString('utf8'), chunks }),
+      );
       res.on('error', reject);
     }).on('error', reject);
   });
@@ -70,8 +80,17 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
          FROM generate_series(1, 5000) AS g`,
       [bulkActor, p],
     );
-    viewer = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-viewer`, roles: ['viewer'], scopes: [`emulator/${p}-in-*`] })).body.token;
-    for (const [ns, set] of [[`${p}-in-1`, (id: string) => (inScopeId = id)], [`${p}-out-1`, (id: string) => (outOfScopeId = id)]] as const) {
+    viewer = (
+      await http(s.url, 'POST', '/v1/tokens', {
+        name: `${p}-viewer`,
+        roles: ['viewer'],
+        scopes: [`emulator/${p}-in-*`],
+      })
+    ).body.token;
+    for (const [ns, set] of [
+      [`${p}-in-1`, (id: string) => (inScopeId = id)],
+      [`${p}-out-1`, (id: string) => (outOfScopeId = id)],
+    ] as const) {
       await createNamespace(s.emulator, ns);
       const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
       await waitForStatus(s.url, r.body.id, ['SUCCEEDED']);
@@ -100,7 +119,10 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
       expect(r.headers['content-disposition']).toMatch(/^attachment; filename="audit-.*\.jsonl"$/);
       expect(r.headers['content-length']).toBeUndefined();
       expect(r.headers['transfer-encoding']).toBe('chunked');
-      const lines = r.body.trimEnd().split('\n').map((l) => JSON.parse(l));
+      const lines = r.body
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(5000);
       expect(lines.map((l) => Number(l.data.n))).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
       expect(lines[0]).toEqual({
@@ -132,7 +154,19 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     expect(r.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(r.headers['content-disposition']).toMatch(/^attachment; filename="audit-.*\.csv"$/);
     const rows = parseCsv(r.body);
-    expect(rows[0]).toEqual(['id', 'requestId', 'cursor', 'createdAt', 'actor', 'action', 'cluster', 'namespace', 'target', 'step', 'data']);
+    expect(rows[0]).toEqual([
+      'id',
+      'requestId',
+      'cursor',
+      'createdAt',
+      'actor',
+      'action',
+      'cluster',
+      'namespace',
+      'target',
+      'step',
+      'data',
+    ]);
     expect(rows).toHaveLength(5001);
     expect(rows.every((row) => row.length === 11)).toBe(true);
     const byN = new Map(rows.slice(1).map((row) => [JSON.parse(row[10]).n as number, row]));
@@ -144,15 +178,24 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
   });
 
   it('filters by actor, action (exact or pattern), cluster, namespace and time range', async () => {
-    const count = async (q: string) => (await stream(`${s.url}/v1/audit?actor=${encodeURIComponent(bulkActor)}&${q}`)).body.trimEnd().split('\n').filter(Boolean).length;
+    const count = async (q: string) =>
+      (await stream(`${s.url}/v1/audit?actor=${encodeURIComponent(bulkActor)}&${q}`)).body
+        .trimEnd()
+        .split('\n')
+        .filter(Boolean).length;
     expect(await count('action=bulk.even')).toBe(2500);
     expect(await count('action=bulk.*')).toBe(5000);
     expect(await count('action=bulk.od*')).toBe(2500);
     expect(await count(`cluster=emulator&namespace=${p}-bulk`)).toBe(5000);
     expect(await count('namespace=elsewhere')).toBe(0);
     // since inclusive, until exclusive: minutes 61..120.
-    const window = await stream(`${s.url}/v1/audit?actor=${encodeURIComponent(bulkActor)}&since=2026-01-01T01:01:00Z&until=2026-01-01T02:01:00Z`);
-    const ns = window.body.trimEnd().split('\n').map((l) => JSON.parse(l).data.n);
+    const window = await stream(
+      `${s.url}/v1/audit?actor=${encodeURIComponent(bulkActor)}&since=2026-01-01T01:01:00Z&until=2026-01-01T02:01:00Z`,
+    );
+    const ns = window.body
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).data.n);
     expect(ns).toEqual(Array.from({ length: 60 }, (_, i) => i + 61));
     expect(await count('since=2026-01-04')).toBe(5000 - 4320 + 1); // from 2026-01-04T00:00Z = minute 4320
   });
@@ -160,13 +203,19 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
   it('limits non-admins to events of requests in their scopes (no token events); admins see everything', async () => {
     const mine = await stream(`${s.url}/v1/audit?cluster=emulator`, viewer);
     expect(mine.status).toBe(200);
-    const events = mine.body.trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const events = mine.body
+      .trimEnd()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(events.length).toBeGreaterThan(3);
     expect(new Set(events.map((e) => e.requestId))).toEqual(new Set([inScopeId]));
     expect(events.map((e) => e.action)).toContain('request.succeeded');
     const tokens = await stream(`${s.url}/v1/audit?action=token.*`, viewer);
     expect(tokens.body).toBe('');
-    const asAdmin = await stream(`${s.url}/v1/audit?action=token.created&since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`);
+    const asAdmin = await stream(
+      `${s.url}/v1/audit?action=token.created&since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`,
+    );
     expect(asAdmin.body).toContain(`${p}-viewer`);
     const outOfScope = await stream(`${s.url}/v1/audit?requestId=${outOfScopeId}`, viewer);
     expect(outOfScope.body).toBe('');
@@ -187,7 +236,8 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     const range = await http(s.url, 'GET', '/v1/audit?since=2026-02-01&until=2026-01-01');
     expect(range.body.error.fields).toEqual([{ field: 'until', message: 'must be after since' }]);
     expect((await http(s.url, 'GET', '/v1/audit', undefined, { authorization: '' })).status).toBe(401);
-    const noRole = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-norole`, roles: ['viewer'], scopes: [] })).body.token;
+    const noRole = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-norole`, roles: ['viewer'], scopes: [] }))
+      .body.token;
     const empty = await stream(`${s.url}/v1/audit`, noRole);
     expect(empty.status).toBe(200);
     expect(empty.body).toBe('');

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import {
+  collectProgress,
+  gql,
+  http,
+  startStack,
+  Stack,
+  uniqueName,
+  waitForStatus,
+  wsClient,
+} from '../support/harness.js';
 import { createNamespace, writesTo } from '../support/kube.js';
 
 type Role = 'viewer' | 'requester' | 'approver' | 'admin';
@@ -15,12 +24,19 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
   beforeAll(async () => {
     s = await startStack();
     for (const role of ROLES) {
-      const r = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(role), roles: [role], scopes: ['emulator/auth-in-*'] });
+      const r = await http(s.url, 'POST', '/v1/tokens', {
+        name: uniqueName(role),
+        roles: [role],
+        scopes: ['emulator/auth-in-*'],
+      });
       expect(r.status).toBe(201);
       expect(r.body.token).toMatch(/^osmo_/);
       tokens[role] = r.body.token;
     }
-    for (const [k, ns] of [['in', inNs], ['out', outNs]] as const) {
+    for (const [k, ns] of [
+      ['in', inNs],
+      ['out', outNs],
+    ] as const) {
       await createNamespace(s.emulator, ns);
       const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
       done[k] = r.body.id;
@@ -32,18 +48,68 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
   const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
 
   // Every operation, in and out of scope; `allowed` lists the roles that may do it.
-  const operations: { name: string; allowed: Role[]; call: (ns: string, id: string, role: Role) => Promise<{ status: number }> }[] = [
-    { name: 'plan', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns }, as(role)) },
-    { name: 'onboard', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' }, as(role)) },
-    { name: 'offboard', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as(role)) },
-    { name: 'get', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as(role)) },
-    { name: 'audit', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/audit`, undefined, as(role)) },
-    { name: 'events', allowed: ['viewer', 'requester', 'approver', 'admin'], call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/events`, undefined, as(role)) },
-    { name: 'retry', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/retry`, undefined, as(role)) },
-    { name: 'cancel', allowed: ['requester', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as(role)) },
-    { name: 'approve', allowed: ['approver', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as(role)) },
-    { name: 'reject', allowed: ['approver', 'admin'], call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/reject`, { reason: 'no' }, as(role)) },
-    { name: 'batch', allowed: ['requester', 'admin'], call: (ns, _id, role) => http(s.url, 'POST', '/v1/batches', { kind: 'OFFBOARD', targets: [{ namespace: ns }] }, as(role)) },
+  const operations: {
+    name: string;
+    allowed: Role[];
+    call: (ns: string, id: string, role: Role) => Promise<{ status: number }>;
+  }[] = [
+    {
+      name: 'plan',
+      allowed: ['requester', 'admin'],
+      call: (ns, _id, role) => http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns }, as(role)),
+    },
+    {
+      name: 'onboard',
+      allowed: ['requester', 'admin'],
+      call: (ns, _id, role) =>
+        http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' }, as(role)),
+    },
+    {
+      name: 'offboard',
+      allowed: ['requester', 'admin'],
+      call: (ns, _id, role) => http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as(role)),
+    },
+    {
+      name: 'get',
+      allowed: ['viewer', 'requester', 'approver', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as(role)),
+    },
+    {
+      name: 'audit',
+      allowed: ['viewer', 'requester', 'approver', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/audit`, undefined, as(role)),
+    },
+    {
+      name: 'events',
+      allowed: ['viewer', 'requester', 'approver', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'GET', `/v1/onboardings/${id}/events`, undefined, as(role)),
+    },
+    {
+      name: 'retry',
+      allowed: ['requester', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/retry`, undefined, as(role)),
+    },
+    {
+      name: 'cancel',
+      allowed: ['requester', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as(role)),
+    },
+    {
+      name: 'approve',
+      allowed: ['approver', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as(role)),
+    },
+    {
+      name: 'reject',
+      allowed: ['approver', 'admin'],
+      call: (_ns, id, role) => http(s.url, 'POST', `/v1/onboardings/${id}/reject`, { reason: 'no' }, as(role)),
+    },
+    {
+      name: 'batch',
+      allowed: ['requester', 'admin'],
+      call: (ns, _id, role) =>
+        http(s.url, 'POST', '/v1/batches', { kind: 'OFFBOARD', targets: [{ namespace: ns }] }, as(role)),
+    },
     {
       name: 'audit export',
       allowed: ['viewer', 'requester', 'approver', 'admin'],
@@ -71,8 +137,21 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
       name: 'graphql onboard',
       allowed: ['requester', 'admin'],
       call: async (ns, _id, role) => {
-        const r = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: ns, sidecarInjection: 'disabled' } }, as(role));
-        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : r.errors[0].extensions.code === 'REQUEST_CONFLICT' ? 409 : 500) : 200 };
+        const r = await gql(
+          s.url,
+          `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`,
+          { i: { namespace: ns, sidecarInjection: 'disabled' } },
+          as(role),
+        );
+        return {
+          status: r.errors
+            ? r.errors[0].extensions.code === 'FORBIDDEN'
+              ? 403
+              : r.errors[0].extensions.code === 'REQUEST_CONFLICT'
+                ? 409
+                : 500
+            : 200,
+        };
       },
     },
   ];
@@ -94,7 +173,9 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
             expect(r.status).toBe(403);
             // Refused before anything was stored, enqueued or written to the cluster.
             expect(writesTo(s.emulator)).toBe(writes);
-            expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length).toBe(rows);
+            expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length).toBe(
+              rows,
+            );
           }
           // Let an accepted request finish so the next case starts from a quiet namespace.
           const active = (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&status=QUEUED`)).body.items.concat(
@@ -118,7 +199,7 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     expect((await http(s.url, 'GET', '/metrics', undefined, { authorization: '' })).status).toBe(200);
   });
 
-  it('lists only requests inside the caller\'s scopes', async () => {
+  it("lists only requests inside the caller's scopes", async () => {
     const mine = await http(s.url, 'GET', '/v1/onboardings?limit=200', undefined, as('viewer'));
     const namespaces = new Set(mine.body.items.map((r: any) => r.namespace));
     expect(namespaces.has(inNs)).toBe(true);
@@ -128,7 +209,13 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
   it('takes requestedBy and the audit actor from the token, never from the body', async () => {
     const ns = uniqueName('auth-in');
     await createNamespace(s.emulator, ns);
-    const spoof = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, requestedBy: 'mallory' }, as('requester'));
+    const spoof = await http(
+      s.url,
+      'POST',
+      '/v1/offboardings',
+      { namespace: ns, requestedBy: 'mallory' },
+      as('requester'),
+    );
     expect(spoof.status).toBe(422);
     expect(spoof.body.error.fields).toEqual([{ field: 'requestedBy', message: 'unknown field' }]);
     const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns }, as('requester'));
@@ -150,16 +237,29 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
   });
 
   it('lets admins create, list and revoke tokens; secrets are shown once and never stored or logged', async () => {
-    const created = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('bot'), roles: ['requester'], scopes: ['emulator/team-*'] });
+    const created = await http(s.url, 'POST', '/v1/tokens', {
+      name: uniqueName('bot'),
+      roles: ['requester'],
+      scopes: ['emulator/team-*'],
+    });
     const secret = created.body.token;
-    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(200);
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(
+      200,
+    );
     const list = await http(s.url, 'GET', '/v1/tokens');
     expect(JSON.stringify(list.body)).not.toContain(secret);
-    expect(list.body.items.find((t: any) => t.id === created.body.record.id)).toMatchObject({ roles: ['requester'], revokedAt: null });
+    expect(list.body.items.find((t: any) => t.id === created.body.record.id)).toMatchObject({
+      roles: ['requester'],
+      revokedAt: null,
+    });
     const revoked = await http(s.url, 'DELETE', `/v1/tokens/${created.body.record.id}`);
     expect(revoked.body.revokedAt).not.toBeNull();
-    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(401);
-    expect((await http(s.url, 'POST', '/v1/tokens', { name: 'x', roles: ['admin'] }, as('requester'))).status).toBe(403);
+    expect((await http(s.url, 'GET', '/v1/onboardings', undefined, { authorization: `Bearer ${secret}` })).status).toBe(
+      401,
+    );
+    expect((await http(s.url, 'POST', '/v1/tokens', { name: 'x', roles: ['admin'] }, as('requester'))).status).toBe(
+      403,
+    );
     const bad = await http(s.url, 'POST', '/v1/tokens', { name: 'y', roles: ['root'], scopes: ['no-slash'] });
     expect(bad.status).toBe(422);
     expect(bad.body.error.fields.map((f: any) => f.field).sort()).toEqual(['roles.0', 'scopes.0']);

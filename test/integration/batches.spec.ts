@@ -30,10 +30,16 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
   it('onboards every target, reports aggregate progress, and streams all events over SSE and GraphQL', async () => {
     const names = seed(3);
     await s.emulator.idle();
-    const created = await http(s.url, 'POST', '/v1/batches', { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })), options: { sidecarInjection: 'disabled' } });
+    const created = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+      options: { sidecarInjection: 'disabled' },
+    });
     expect(created.status).toBe(202);
     expect(created.body.requests.map((r: any) => r.namespace).sort()).toEqual([...names].sort());
-    expect(created.body.requests.every((r: any) => r.batchId === created.body.id && r.sidecarInjection === 'disabled')).toBe(true);
+    expect(
+      created.body.requests.every((r: any) => r.batchId === created.body.id && r.sidecarInjection === 'disabled'),
+    ).toBe(true);
 
     const sse = await readSse(s.url, `/v1/batches/${created.body.id}/events`);
     expect(sse.status).toBe(200);
@@ -42,19 +48,31 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(sse.events.filter((e) => e.event === 'request.succeeded')).toHaveLength(3);
     const done = await waitForBatch(s, created.body.id, ['SUCCEEDED']);
     expect(done.counts).toEqual({ SUCCEEDED: 3 });
-    for (const ns of names) expect((await namespaceMeta(s.emulator, ns)).annotations['openservicemesh.io/sidecar-injection']).toBe('disabled');
+    for (const ns of names)
+      expect((await namespaceMeta(s.emulator, ns)).annotations['openservicemesh.io/sidecar-injection']).toBe(
+        'disabled',
+      );
 
     // Resume from a cursor: only later events.
     const middle = sse.events[Math.floor(sse.events.length / 2)].id;
     const resumed = await readSse(s.url, `/v1/batches/${created.body.id}/events`, { 'last-event-id': middle });
-    expect(resumed.events.map((e) => e.id)).toEqual(sse.events.filter((e) => BigInt(e.id) > BigInt(middle)).map((e) => e.id));
+    expect(resumed.events.map((e) => e.id)).toEqual(
+      sse.events.filter((e) => BigInt(e.id) > BigInt(middle)).map((e) => e.id),
+    );
 
     const client = wsClient(s.url);
     const gqlEvents: any[] = await new Promise((resolve, reject) => {
       const got: any[] = [];
       client.subscribe(
-        { query: `subscription($b: ID!, $a: String) { batchProgress(batchId: $b, after: $a) { id requestId type } }`, variables: { b: created.body.id, a: middle } },
-        { next: (m) => (m.errors ? reject(m.errors) : got.push((m.data as any).batchProgress)), error: reject, complete: () => resolve(got) },
+        {
+          query: `subscription($b: ID!, $a: String) { batchProgress(batchId: $b, after: $a) { id requestId type } }`,
+          variables: { b: created.body.id, a: middle },
+        },
+        {
+          next: (m) => (m.errors ? reject(m.errors) : got.push((m.data as any).batchProgress)),
+          error: reject,
+          complete: () => resolve(got),
+        },
       );
     });
     await client.dispose();
@@ -69,9 +87,20 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
       targets: [{ namespace: ok }, { namespace: 'Bad_Name' }, { namespace: 'kube-system' }, { namespace: ok }],
     });
     expect(r.status).toBe(422);
-    expect(r.body.error.fields.map((f: any) => f.field).sort()).toEqual(['targets.1.namespace', 'targets.2.namespace', 'targets.3.namespace']);
-    const options = await http(s.url, 'POST', '/v1/batches', { kind: 'ONBOARD', targets: [{ namespace: ok }], options: { restart: { mode: 'sometimes' }, colour: 1 } });
-    expect(options.body.error.fields.map((f: any) => f.field).sort()).toEqual(['options.colour', 'options.restart.mode']);
+    expect(r.body.error.fields.map((f: any) => f.field).sort()).toEqual([
+      'targets.1.namespace',
+      'targets.2.namespace',
+      'targets.3.namespace',
+    ]);
+    const options = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: [{ namespace: ok }],
+      options: { restart: { mode: 'sometimes' }, colour: 1 },
+    });
+    expect(options.body.error.fields.map((f: any) => f.field).sort()).toEqual([
+      'options.colour',
+      'options.restart.mode',
+    ]);
     expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ok}`)).body.items).toEqual([]);
     expect(writesTo(s.emulator)).toBe(writes);
   });
@@ -79,11 +108,18 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
   it('plans, applies, and retries a batch as a whole', async () => {
     const names = seed(2);
     await s.emulator.idle();
-    const plan = await http(s.url, 'POST', '/v1/batches/plan', { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })) });
+    const plan = await http(s.url, 'POST', '/v1/batches/plan', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+    });
     expect(plan.status).toBe(200);
     expect(plan.body.plans.map((p: any) => p.namespace)).toEqual(names);
 
-    const planned = await http(s.url, 'POST', '/v1/batches', { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })), options: { dryRun: true } });
+    const planned = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+      options: { dryRun: true },
+    });
     expect(planned.body.status).toBe('PLANNED');
     s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: names[1], status: 403, times: 1 });
     const applied = await http(s.url, 'POST', `/v1/batches/${planned.body.id}/apply`, {});
@@ -92,10 +128,16 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(partial.status).toBe('PARTIALLY_FAILED');
     expect(partial.counts).toEqual({ SUCCEEDED: 1, FAILED: 1 });
 
-    const g = await gql(s.url, `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } } }`, { id: planned.body.id });
+    const g = await gql(
+      s.url,
+      `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } } }`,
+      { id: planned.body.id },
+    );
     expect(g.errors).toBeUndefined();
     expect(g.data.batchOperation.results).toEqual([{ namespace: names[1], ok: true }]);
-    expect((await waitForBatch(s, planned.body.id, ['SUCCEEDED', 'FAILED', 'PARTIALLY_FAILED'])).status).toBe('SUCCEEDED');
+    expect((await waitForBatch(s, planned.body.id, ['SUCCEEDED', 'FAILED', 'PARTIALLY_FAILED'])).status).toBe(
+      'SUCCEEDED',
+    );
     const bad = await http(s.url, 'POST', `/v1/batches/${planned.body.id}/explode`, {});
     expect(bad.status).toBe(422);
   });

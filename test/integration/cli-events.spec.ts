@@ -50,7 +50,10 @@ describe('CLI event stream follower', () => {
     });
     const reconnects: number[] = [];
     const got: number[] = [];
-    for await (const e of followEvents(new ApiClient({ url, token: 't0k' }), ID, { retryMs: 10, onReconnect: (_, cursor) => reconnects.push(cursor) })) {
+    for await (const e of followEvents(new ApiClient({ url, token: 't0k' }), ID, {
+      retryMs: 10,
+      onReconnect: (_, cursor) => reconnects.push(cursor),
+    })) {
       got.push(e.cursor);
     }
     expect(got).toEqual([1, 2, 3, 4, 5]);
@@ -73,7 +76,10 @@ describe('CLI event stream follower', () => {
     });
     const reconnects: number[] = [];
     const got: string[] = [];
-    for await (const e of followEvents(new ApiClient({ url }), ID, { isFinal: async (cursor) => cursor >= 4, onReconnect: (n) => reconnects.push(n) })) {
+    for await (const e of followEvents(new ApiClient({ url }), ID, {
+      isFinal: async (cursor) => cursor >= 4,
+      onReconnect: (n) => reconnects.push(n),
+    })) {
       got.push(e.type);
     }
     expect(got).toEqual(types);
@@ -88,7 +94,11 @@ describe('CLI event stream follower', () => {
       res.end();
     });
     const got: ProgressEvent[] = [];
-    for await (const e of followEvents(new ApiClient({ url }), ID, { after: 7, isFinal: async (cursor) => cursor === 7 })) got.push(e);
+    for await (const e of followEvents(new ApiClient({ url }), ID, {
+      after: 7,
+      isFinal: async (cursor) => cursor === 7,
+    }))
+      got.push(e);
     expect(got).toEqual([]);
     expect(calls).toBe(1);
   });

@@ -20,7 +20,12 @@ function ensureBuilt() {
   const built = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
   const src = join(ROOT, 'src/cli');
   const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
-  if (newest > built) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  if (newest > built)
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
 }
 
 interface Run {
@@ -45,8 +50,17 @@ describe('the osm-onboarding CLI against a running service', () => {
 
   beforeAll(async () => {
     ensureBuilt();
-    s = await startStack({ env: { APPROVAL_POLICY: JSON.stringify({ rules: [{ name: 'cli-gate', namespaces: ['gated-*'], approvals: 1 }] }) } });
-    env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', OSM_ONBOARDING_URL: s.url, OSM_ONBOARDING_TOKEN: ADMIN_TOKEN };
+    s = await startStack({
+      env: {
+        APPROVAL_POLICY: JSON.stringify({ rules: [{ name: 'cli-gate', namespaces: ['gated-*'], approvals: 1 }] }),
+      },
+    });
+    env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      OSM_ONBOARDING_URL: s.url,
+      OSM_ONBOARDING_TOKEN: ADMIN_TOKEN,
+    };
   });
   afterAll(() => s?.close());
 
@@ -62,7 +76,8 @@ describe('the osm-onboarding CLI against a running service', () => {
     const out = lines(r.stdout);
     const events = out.slice(0, -1);
     // One line per event: <time> <cluster>/<namespace> <type>[ <step>]: <message>
-    for (const line of events) expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z emulator/${ns} [a-z.-]+( [a-z-]+)?: .+$`));
+    for (const line of events)
+      expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z emulator/${ns} [a-z.-]+( [a-z-]+)?: .+$`));
     const types = events.map((l) => l.split(' ')[2].replace(/:$/, ''));
     expect(types[0]).toBe('request.created');
     expect(types).toContain('step.started');
@@ -146,7 +161,9 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("unknown option '--restart-everything'");
     expect((await cli(['onboard'])).code).toBe(2);
-    expect((await cli(['reject', '00000000-0000-4000-8000-000000000000'])).stderr).toContain("required option '--reason <text>'");
+    expect((await cli(['reject', '00000000-0000-4000-8000-000000000000'])).stderr).toContain(
+      "required option '--reason <text>'",
+    );
     expect((await cli(['status', '--limit', 'many'])).code).toBe(2);
     expect((await cli(['onboard', 'x', '--api-server-access', 'vpn'])).code).toBe(2);
   });
@@ -225,7 +242,9 @@ describe('the osm-onboarding CLI against a running service', () => {
   });
 
   it('approve and reject requests held by the approval policy', async () => {
-    const approver = (await cli(['tokens', 'create', uniqueName('cli-approver'), '--role', 'approver', '--scope', '*/*'])).stdout.trim();
+    const approver = (
+      await cli(['tokens', 'create', uniqueName('cli-approver'), '--role', 'approver', '--scope', '*/*'])
+    ).stdout.trim();
     const [a, b] = [uniqueName('gated'), uniqueName('gated')];
     for (const ns of [a, b]) seedAppNamespace(s.emulator.store, ns);
     await s.emulator.idle();
@@ -238,7 +257,11 @@ describe('the osm-onboarding CLI against a running service', () => {
       id = listed.items[0]?.id ?? '';
       if (!id) await new Promise((r) => setTimeout(r, 50));
     }
-    expect((await http(s.url, 'GET', `/v1/onboardings/${id}`)).body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsRequired: 1, approvalRule: 'cli-gate' });
+    expect((await http(s.url, 'GET', `/v1/onboardings/${id}`)).body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      approvalsRequired: 1,
+      approvalRule: 'cli-gate',
+    });
 
     const own = await cli(['approve', id]); // the admin requested it: no self-approval
     expect(own.code).toBe(3);
@@ -258,7 +281,11 @@ describe('the osm-onboarding CLI against a running service', () => {
     expect(JSON.parse(held.stdout).status).toBe('PENDING_APPROVAL');
     const rejected = await cli(['reject', id2, '--reason', 'not this week'], { OSM_ONBOARDING_TOKEN: approver });
     expect(rejected.code).toBe(0);
-    expect(rejected.stdout.trim()).toMatch(new RegExp(`^${id2} onboard emulator/${b} REJECTED REJECTED: rejected by token:cli-approver-\\w+: not this week$`));
+    expect(rejected.stdout.trim()).toMatch(
+      new RegExp(
+        `^${id2} onboard emulator/${b} REJECTED REJECTED: rejected by token:cli-approver-\\w+: not this week$`,
+      ),
+    );
     const follow = await cli(['status', id2, '--follow']);
     expect(follow.code).toBe(1); // a rejected request is not a success
     expect(follow.stdout).toContain(' request.rejected: ');
@@ -317,8 +344,11 @@ describe('the osm-onboarding CLI against a running service', () => {
     // util-linux `script` gives the CLI a pseudo-terminal as stdout.
     const command = [process.execPath, CLI, 'onboard', ns].map((a) => `'${a}'`).join(' ');
     const r = await new Promise<Run>((done) =>
-      execFile('script', ['-qefc', command, '/dev/null'], { env: { ...env, COLUMNS: '100', LINES: '40' }, timeout: 30_000 }, (err, stdout, stderr) =>
-        done({ code: err ? Number(err.code) : 0, stdout, stderr }),
+      execFile(
+        'script',
+        ['-qefc', command, '/dev/null'],
+        { env: { ...env, COLUMNS: '100', LINES: '40' }, timeout: 30_000 },
+        (err, stdout, stderr) => done({ code: err ? Number(err.code) : 0, stdout, stderr }),
       ),
     );
     expect(r.code).toBe(0);

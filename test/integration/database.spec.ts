@@ -17,12 +17,17 @@ describe('database (real Postgres)', () => {
     const { rows } = await db.query(
       'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations ORDER BY migration_name',
     );
-    const names = (await readdir(MIGRATIONS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const names = (await readdir(MIGRATIONS, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     expect(names.length).toBeGreaterThan(0);
     const expected = await Promise.all(
       names.map(async (name) => ({
         migration_name: name,
-        checksum: createHash('sha256').update(await readFile(resolve(MIGRATIONS, name, 'migration.sql'), 'utf8')).digest('hex'),
+        checksum: createHash('sha256')
+          .update(await readFile(resolve(MIGRATIONS, name, 'migration.sql'), 'utf8'))
+          .digest('hex'),
         finished_at: expect.any(Date),
         applied_steps_count: 1,
         rolled_back_at: null,
@@ -44,11 +49,18 @@ describe('database (real Postgres)', () => {
 
   it('keeps the audit trail append-only: UPDATE, DELETE and TRUNCATE are refused by the database', async () => {
     const id = await newRequest(`audit-${Date.now()}`);
-    await db.query(`INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 1, 'tester', 'request.created')`, [id]);
-    await expect(db.query(`UPDATE audit_event SET actor = 'mallory' WHERE request_id = $1`, [id])).rejects.toThrow(/append-only/);
+    await db.query(
+      `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 1, 'tester', 'request.created')`,
+      [id],
+    );
+    await expect(db.query(`UPDATE audit_event SET actor = 'mallory' WHERE request_id = $1`, [id])).rejects.toThrow(
+      /append-only/,
+    );
     await expect(db.query(`DELETE FROM audit_event WHERE request_id = $1`, [id])).rejects.toThrow(/append-only/);
     await expect(db.query(`TRUNCATE audit_event`)).rejects.toThrow(/append-only/);
-    await expect(db.query(`DELETE FROM onboarding_request WHERE id = $1`, [id])).rejects.toThrow(/foreign key|append-only/);
+    await expect(db.query(`DELETE FROM onboarding_request WHERE id = $1`, [id])).rejects.toThrow(
+      /foreign key|append-only/,
+    );
     const { rows } = await db.query(`SELECT actor FROM audit_event WHERE request_id = $1`, [id]);
     expect(rows).toEqual([{ actor: 'tester' }]);
   });

@@ -12,7 +12,16 @@ import { DriftScanner } from '../../src/namespaces/drift-scanner.service.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import {
-  collectProgress, gql, http, readSse, startStack, startWorker, Stack, uniqueName, waitForStatus, wsClient,
+  collectProgress,
+  gql,
+  http,
+  readSse,
+  startStack,
+  startWorker,
+  Stack,
+  uniqueName,
+  waitForStatus,
+  wsClient,
 } from '../support/harness.js';
 import { namespaceMeta } from '../support/kube.js';
 
@@ -147,9 +156,11 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     expect((await scanner.scan(true)).recorded).toBe(1);
     const again = await drifted(done.id);
     expect(again).toHaveLength(2);
-    expect(again[1].data.changes.map((c: any) => c.what).sort()).toEqual(
-      [`annotation ${METRICS}`, `annotation ${INJECTION}`, `label ${MONITORED}`],
-    );
+    expect(again[1].data.changes.map((c: any) => c.what).sort()).toEqual([
+      `annotation ${METRICS}`,
+      `annotation ${INJECTION}`,
+      `label ${MONITORED}`,
+    ]);
 
     // Re-apply: a new request with the same options; the namespace is back and the drift is gone.
     const re = await http(s.url, 'POST', reapplyPath(ns), {}, as());
@@ -184,7 +195,10 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     ]);
 
     emulator.store.delete({ apiVersion: 'v1', kind: 'Namespace', name: ns });
-    await until(() => emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }), (o) => !o);
+    await until(
+      () => emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }),
+      (o) => !o,
+    );
     await scanner.scan(true);
     const deleted = [{ what: 'namespace', expected: 'exists', actual: null }];
     expect((await drifted(done.id)).at(-1).data.changes).toEqual(deleted);
@@ -218,7 +232,7 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     expect(emulator.store.get<any>(mc)!.spec.traffic.outboundIPRangeExclusionList).toContain('10.96.0.1/32');
   });
 
-  it('re-apply: refused without an onboarding to re-apply, and outside the caller\'s scopes', async () => {
+  it("re-apply: refused without an onboarding to re-apply, and outside the caller's scopes", async () => {
     const ns = uniqueName('none');
     seedAppNamespace(emulator.store, ns);
     await emulator.idle();

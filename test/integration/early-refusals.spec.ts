@@ -33,30 +33,31 @@ describe('early refusals: what can be known when the request is made', () => {
     ['is skipped by the injector (name=<osm namespace>)', { name: 'osm-system' }, 'NAMESPACE_NOT_INJECTABLE'],
   ];
 
-  it.each(cases)('a namespace that %s: 422 before anything is stored; the worker refuses it the same', async (
-    _what, labels, code,
-  ) => {
-    const ns = uniqueName('early');
-    if (labels) await createNamespace(s.emulator, ns, labels);
-    const field = 'namespace';
-    const writes = writesTo(s.emulator);
-    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
-    expect(r.status, JSON.stringify(r.body)).toBe(422);
-    expect(r.body.error).toMatchObject({ code, fields: [{ field }] });
-    if (code === 'NAMESPACE_NOT_INJECTABLE') expect(r.body.error.hint).toMatch(/kubectl label namespace/);
-    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
-    const g = await gql(s.url, mutation, { i: { namespace: ns } });
-    expect(g.errors[0].extensions).toMatchObject({ code });
-    expect(await stored(ns)).toEqual([]);
-    expect(writesTo(s.emulator)).toBe(writes);
+  it.each(cases)(
+    'a namespace that %s: 422 before anything is stored; the worker refuses it the same',
+    async (_what, labels, code) => {
+      const ns = uniqueName('early');
+      if (labels) await createNamespace(s.emulator, ns, labels);
+      const field = 'namespace';
+      const writes = writesTo(s.emulator);
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+      expect(r.status, JSON.stringify(r.body)).toBe(422);
+      expect(r.body.error).toMatchObject({ code, fields: [{ field }] });
+      if (code === 'NAMESPACE_NOT_INJECTABLE') expect(r.body.error.hint).toMatch(/kubectl label namespace/);
+      const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+      const g = await gql(s.url, mutation, { i: { namespace: ns } });
+      expect(g.errors[0].extensions).toMatchObject({ code });
+      expect(await stored(ns)).toEqual([]);
+      expect(writesTo(s.emulator)).toBe(writes);
 
-    // Without the request-time read, the worker's own check stops it at the same rule, writing nothing.
-    const accepted = await http(lazy.url, 'POST', '/v1/onboardings', { namespace: ns });
-    expect(accepted.status).toBe(202);
-    const done = await waitForStatus(lazy.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
-    expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
-    expect(writesTo(s.emulator)).toBe(writes);
-  });
+      // Without the request-time read, the worker's own check stops it at the same rule, writing nothing.
+      const accepted = await http(lazy.url, 'POST', '/v1/onboardings', { namespace: ns });
+      expect(accepted.status).toBe(202);
+      const done = await waitForStatus(lazy.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
+      expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
+      expect(writesTo(s.emulator)).toBe(writes);
+    },
+  );
 
   it('refuses offboarding a namespace that does not exist or belongs to another mesh', async () => {
     const missing = await http(s.url, 'POST', '/v1/offboardings', { namespace: uniqueName('gone') });

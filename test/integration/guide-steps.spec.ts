@@ -1,9 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { collectProgress, gql, http, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import {
+  collectProgress,
+  gql,
+  http,
+  startStack,
+  Stack,
+  uniqueName,
+  waitForStatus,
+  wsClient,
+} from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
 
-const MESH_CONFIG = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+const MESH_CONFIG = {
+  apiVersion: 'config.openservicemesh.io/v1alpha2',
+  kind: 'MeshConfig',
+  namespace: 'osm-system',
+  name: 'osm-mesh-config',
+};
 const OWNED = 'app.kubernetes.io/managed-by';
 
 /** Every guide step switched on. */
@@ -80,19 +94,45 @@ describe('the whole onboarding guide as steps', () => {
     expect(rest.status).toBe(200);
     expect(rest.body.blocked).toBe(false);
     expect(rest.body.steps.map((st: any) => st.name)).toEqual([
-      'prerequisites', 'mesh', 'api-server-access', 'traffic-policy', 'namespace', 'metrics', 'app-protocol', 'restart', 'verify',
+      'prerequisites',
+      'mesh',
+      'api-server-access',
+      'traffic-policy',
+      'namespace',
+      'metrics',
+      'app-protocol',
+      'restart',
+      'verify',
     ]);
     const byName = Object.fromEntries(rest.body.steps.map((st: any) => [st.name, st]));
-    expect(byName.namespace.changes[0]).toMatchObject({ action: 'patch', patchType: 'strategic', target: { kind: 'Namespace', name: ns } });
-    expect(byName.restart.changes.map((c: any) => c.target.name)).toEqual(['app-0', 'app-1']);
-    expect(byName.restart.changes[0].body.spec.template.metadata.annotations).toHaveProperty(['kubectl.kubernetes.io/restartedAt']);
-    expect(byName['api-server-access'].changes.some((c: any) => c.target.kind === 'MeshConfig' && c.patchType === 'json')).toBe(true);
-    expect(byName['traffic-policy'].changes.map((c: any) => `${c.action} ${c.target.kind}`)).toEqual(['create HTTPRouteGroup', 'create TrafficTarget']);
-    expect(byName['app-protocol'].changes[0]).toMatchObject({ patchType: 'json', target: { kind: 'Service', name: 'app-0' } });
-
-    const g = await gql(s.url, `query($i: OnboardingInput!) { planOnboarding(input: $i) { blocked steps { name changes summary error { code } } diagnostics { code level } } }`, {
-      i: everything(ns),
+    expect(byName.namespace.changes[0]).toMatchObject({
+      action: 'patch',
+      patchType: 'strategic',
+      target: { kind: 'Namespace', name: ns },
     });
+    expect(byName.restart.changes.map((c: any) => c.target.name)).toEqual(['app-0', 'app-1']);
+    expect(byName.restart.changes[0].body.spec.template.metadata.annotations).toHaveProperty([
+      'kubectl.kubernetes.io/restartedAt',
+    ]);
+    expect(
+      byName['api-server-access'].changes.some((c: any) => c.target.kind === 'MeshConfig' && c.patchType === 'json'),
+    ).toBe(true);
+    expect(byName['traffic-policy'].changes.map((c: any) => `${c.action} ${c.target.kind}`)).toEqual([
+      'create HTTPRouteGroup',
+      'create TrafficTarget',
+    ]);
+    expect(byName['app-protocol'].changes[0]).toMatchObject({
+      patchType: 'json',
+      target: { kind: 'Service', name: 'app-0' },
+    });
+
+    const g = await gql(
+      s.url,
+      `query($i: OnboardingInput!) { planOnboarding(input: $i) { blocked steps { name changes summary error { code } } diagnostics { code level } } }`,
+      {
+        i: everything(ns),
+      },
+    );
     expect(g.errors).toBeUndefined();
     expect(g.data.planOnboarding.steps.map((st: any) => st.name)).toEqual(rest.body.steps.map((st: any) => st.name));
     expect(writesTo(s.emulator)).toBe(before);
@@ -188,7 +228,7 @@ describe('the whole onboarding guide as steps', () => {
     expect(restored).toEqual(initial);
   });
 
-  it('takes every step\'s options through the GraphQL mutation as well', async () => {
+  it("takes every step's options through the GraphQL mutation as well", async () => {
     const ns = seed('gql-full');
     await s.emulator.idle();
     const { data, errors } = await gql(
@@ -198,7 +238,15 @@ describe('the whole onboarding guide as steps', () => {
     );
     expect(errors).toBeUndefined();
     expect(data.requestOnboarding.steps.map((st: any) => st.name)).toEqual([
-      'prerequisites', 'mesh', 'api-server-access', 'traffic-policy', 'namespace', 'metrics', 'app-protocol', 'restart', 'verify',
+      'prerequisites',
+      'mesh',
+      'api-server-access',
+      'traffic-policy',
+      'namespace',
+      'metrics',
+      'app-protocol',
+      'restart',
+      'verify',
     ]);
     const done = await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED', 'FAILED'], 30_000);
     expect(done.status).toBe('SUCCEEDED');
@@ -209,7 +257,9 @@ describe('the whole onboarding guide as steps', () => {
       { i: { namespace: ns, restart: { mode: 'all' }, deleteOwnedPolicies: true, removeApiServerExclusion: true } },
     );
     expect(off.errors).toBeUndefined();
-    expect((await waitForStatus(s.url, off.data.requestOffboarding.id, ['SUCCEEDED', 'FAILED'], 30_000)).status).toBe('SUCCEEDED');
+    expect((await waitForStatus(s.url, off.data.requestOffboarding.id, ['SUCCEEDED', 'FAILED'], 30_000)).status).toBe(
+      'SUCCEEDED',
+    );
     expect(snapshot(ns).owned).toEqual([]);
   });
 
@@ -217,12 +267,26 @@ describe('the whole onboarding guide as steps', () => {
     const ns = seed('twice', 1);
     await s.emulator.idle();
     const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'needed' } };
-    const first = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    const first = await waitForStatus(
+      s.url,
+      (await http(s.url, 'POST', '/v1/onboardings', body)).body.id,
+      ['SUCCEEDED', 'FAILED'],
+      20_000,
+    );
     expect(first.steps.find((st: any) => st.name === 'restart').result).toBe('CHANGED');
-    const rv = s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion;
-    const second = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', body)).body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    const rv = s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!
+      .metadata.resourceVersion;
+    const second = await waitForStatus(
+      s.url,
+      (await http(s.url, 'POST', '/v1/onboardings', body)).body.id,
+      ['SUCCEEDED', 'FAILED'],
+      20_000,
+    );
     expect(second.steps.map((st: any) => st.result)).toEqual(second.steps.map(() => 'UNCHANGED'));
-    expect(s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata.resourceVersion).toBe(rv);
+    expect(
+      s.emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' })!.metadata
+        .resourceVersion,
+    ).toBe(rv);
   });
 
   /** Creates a request and waits for it to end. */
@@ -232,7 +296,7 @@ describe('the whole onboarding guide as steps', () => {
     return waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
   }
 
-  it('restart all is kubectl\'s: every Deployment once per request, stamped in kubectl\'s format', async () => {
+  it("restart all is kubectl's: every Deployment once per request, stamped in kubectl's format", async () => {
     const ns = seed('all', 2);
     await s.emulator.idle();
     const body = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } };
@@ -298,27 +362,53 @@ describe('the whole onboarding guide as steps', () => {
     const ns = seed('metrics', 1);
     await s.emulator.idle();
     const base = { namespace: ns, prerequisites: { enabled: false } };
-    await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, restart: { mode: 'all' } })).body.id, ['SUCCEEDED'], 20_000);
-    const first = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id, ['SUCCEEDED', 'FAILED']);
+    await waitForStatus(
+      s.url,
+      (await http(s.url, 'POST', '/v1/onboardings', { ...base, restart: { mode: 'all' } })).body.id,
+      ['SUCCEEDED'],
+      20_000,
+    );
+    const first = await waitForStatus(
+      s.url,
+      (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id,
+      ['SUCCEEDED', 'FAILED'],
+    );
     const metrics = first.steps.find((st: any) => st.name === 'metrics');
-    expect(metrics.result, JSON.stringify(first.steps.map((st: any) => [st.name, st.status, st.errorMessage]))).toBe('CHANGED');
+    expect(metrics.result, JSON.stringify(first.steps.map((st: any) => [st.name, st.status, st.errorMessage]))).toBe(
+      'CHANGED',
+    );
     expect(metrics.output.changes.map((c: any) => c.target.kind)).toEqual(['Namespace', 'Pod']);
-    const pods = s.emulator.store.list<any>('v1', 'Pod', { namespace: ns }).filter((p) => !p.metadata.deletionTimestamp);
+    const pods = s.emulator.store
+      .list<any>('v1', 'Pod', { namespace: ns })
+      .filter((p) => !p.metadata.deletionTimestamp);
     expect(pods.map((p) => p.metadata.annotations?.['prometheus.io/port'])).toEqual(['15010']);
     expect((await namespaceMeta(s.emulator, ns)).annotations['openservicemesh.io/metrics']).toBe('enabled');
-    const second = await waitForStatus(s.url, (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id, ['SUCCEEDED', 'FAILED']);
+    const second = await waitForStatus(
+      s.url,
+      (await http(s.url, 'POST', '/v1/onboardings', { ...base, metrics: true })).body.id,
+      ['SUCCEEDED', 'FAILED'],
+    );
     expect(second.steps.find((st: any) => st.name === 'metrics').result).toBe('UNCHANGED');
   });
 
   it('skips a paused deployment with a warning and restarts the others', async () => {
     const ns = seed('paused');
     await s.emulator.idle();
-    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-1' }, 'merge', { spec: { paused: true } });
-    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' }, verify: { timeoutSeconds: 1 } });
+    s.emulator.store.patch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-1' }, 'merge', {
+      spec: { paused: true },
+    });
+    const r = await http(s.url, 'POST', '/v1/onboardings', {
+      namespace: ns,
+      prerequisites: { enabled: false },
+      restart: { mode: 'all' },
+      verify: { timeoutSeconds: 1 },
+    });
     const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
     const restart = done.steps.find((st: any) => st.name === 'restart');
     expect(restart.output.changes.map((c: any) => c.target.name)).toEqual(['app-0']);
-    expect(restart.output.diagnostics).toEqual([expect.objectContaining({ code: 'OSM_RESTART_PAUSED', level: 'warning', object: 'Deployment/app-1' })]);
+    expect(restart.output.diagnostics).toEqual([
+      expect.objectContaining({ code: 'OSM_RESTART_PAUSED', level: 'warning', object: 'Deployment/app-1' }),
+    ]);
     // app-1 was not restarted, so its pod has no sidecar: verify says so and fails at its deadline.
     expect(done).toMatchObject({ status: 'FAILED', errorCode: 'VERIFY_FAILED' });
   });
@@ -335,7 +425,10 @@ describe('the whole onboarding guide as steps', () => {
 
     // Someone labels the namespace by hand before the plan is applied.
     s.emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns }, 'merge', {
-      metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' }, annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } },
+      metadata: {
+        labels: { 'openservicemesh.io/monitored-by': 'osm' },
+        annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
+      },
     });
     const applied = await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`);
     expect(applied.status).toBe(202);
@@ -345,7 +438,9 @@ describe('the whole onboarding guide as steps', () => {
     const drift = audit.body.items.filter((e: any) => e.action === 'step.drifted');
     expect(drift.map((e: any) => e.step)).toEqual(['namespace']);
     expect(drift[0].data.actual).toEqual([]);
-    expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe('REQUEST_NOT_PLANNED');
+    expect((await http(s.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`)).body.error.code).toBe(
+      'REQUEST_NOT_PLANNED',
+    );
   });
 
   it('sets appProtocol on an unnamed port by its number, over REST and GraphQL, planned then applied', async () => {
@@ -465,7 +560,11 @@ describe('cancel and retry', () => {
     await s.emulator.idle();
     s.emulator.configure({ podStartMs: 1500 }); // the rollout (inside the restart step) takes a while
     try {
-      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } });
+      const r = await http(s.url, 'POST', '/v1/onboardings', {
+        namespace: ns,
+        prerequisites: { enabled: false },
+        restart: { mode: 'all' },
+      });
       // Wait until the restart step is running, then cancel.
       for (;;) {
         const cur = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}`)).body;
@@ -491,7 +590,9 @@ describe('cancel and retry', () => {
       expect(retry.status).toBe(202);
       const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
       expect(done).toMatchObject({ status: 'SUCCEEDED', attempt: 2 });
-      const started = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter((e: any) => e.action === 'step.started');
+      const started = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter(
+        (e: any) => e.action === 'step.started',
+      );
       expect(started.map((e: any) => e.step)).toEqual(['mesh', 'namespace', 'restart', 'verify']); // nothing ran twice
     } finally {
       s.emulator.configure({ podStartMs: 0 });
@@ -535,10 +636,17 @@ describe('cancel and retry', () => {
     await s.emulator.idle();
     s.emulator.configure({ podStartMs: 4000 }); // the rollout the restart step waits for takes longer than its deadline
     try {
-      const r = await http(short.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'all' } });
+      const r = await http(short.url, 'POST', '/v1/onboardings', {
+        namespace: ns,
+        prerequisites: { enabled: false },
+        restart: { mode: 'all' },
+      });
       const done = await waitForStatus(short.url, r.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
       expect(done).toMatchObject({ status: 'FAILED', errorCode: 'STEP_TIMEOUT' });
-      expect(done.steps.find((st: any) => st.name === 'restart')).toMatchObject({ status: 'FAILED', errorCode: 'STEP_TIMEOUT' });
+      expect(done.steps.find((st: any) => st.name === 'restart')).toMatchObject({
+        status: 'FAILED',
+        errorCode: 'STEP_TIMEOUT',
+      });
     } finally {
       s.emulator.configure({ podStartMs: 0 });
       await short.close();
@@ -554,7 +662,9 @@ describe('cancel and retry', () => {
     const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
     expect(done.status).toBe('SUCCEEDED');
     expect(done.steps.find((st: any) => st.name === 'namespace').attempts).toBe(3);
-    const retrying = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter((e: any) => e.action === 'step.retrying');
+    const retrying = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items.filter(
+      (e: any) => e.action === 'step.retrying',
+    );
     expect(retrying).toHaveLength(2);
     expect(retrying[0].data.code).toBe('KUBE_UNAVAILABLE');
   });

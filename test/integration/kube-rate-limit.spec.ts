@@ -27,7 +27,13 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
   });
 
   function replica(env: Record<string, string>): { gateway: ClusterGateway; config: AppConfig; redis: RedisService } {
-    const config = loadConfig({ KUBECONFIG: kubeconfig, REDIS_URL: inject('redisUrl'), K8S_QPS: '20', K8S_BURST: '5', ...env });
+    const config = loadConfig({
+      KUBECONFIG: kubeconfig,
+      REDIS_URL: inject('redisUrl'),
+      K8S_QPS: '20',
+      K8S_BURST: '5',
+      ...env,
+    });
     const redis = new RedisService(config);
     redises.push(redis);
     return { gateway: new ClusterGateway(config, redis), config, redis };
@@ -36,7 +42,9 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
   /** 100 GETs, half through each replica, all at once; the wall time. */
   async function hundredCalls(a: ClusterGateway, b: ClusterGateway): Promise<number> {
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).client(a.defaultCluster()).getNamespace('default')));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).client(a.defaultCluster()).getNamespace('default')),
+    );
     return (performance.now() - t0) / 1000;
   }
 
@@ -63,7 +71,9 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
   it('without Redis each replica falls back to its own bucket instead of failing or stalling', async () => {
     const lonely = replica({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: `rl-${randomBytes(3).toString('hex')}` });
     const t0 = performance.now();
-    const results = await Promise.all(Array.from({ length: 10 }, () => lonely.gateway.client(lonely.gateway.defaultCluster()).getNamespace('default')));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => lonely.gateway.client(lonely.gateway.defaultCluster()).getNamespace('default')),
+    );
     expect(results.every((n) => n.metadata?.name === 'default')).toBe(true);
     // The burst of 5 plus 5 more at 20/s (~250 ms), not a Redis command timeout (1 s) per call.
     expect(performance.now() - t0).toBeLessThan(1000);

@@ -19,7 +19,11 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     s = await startStack();
     seedAppNamespace(s.emulator.store, names.onboarded, { deployments: 2 });
     seedAppNamespace(s.emulator.store, names.ignored, { deployments: 1, labels: { [IGNORE]: 'true' } });
-    seedAppNamespace(s.emulator.store, names.disabled, { deployments: 1, labels: { [MONITORED]: 'osm' }, annotations: { [INJECTION]: 'disabled' } });
+    seedAppNamespace(s.emulator.store, names.disabled, {
+      deployments: 1,
+      labels: { [MONITORED]: 'osm' },
+      annotations: { [INJECTION]: 'disabled' },
+    });
     seedAppNamespace(s.emulator.store, names.empty, { deployments: 0 });
     await s.emulator.idle();
     const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: names.onboarded, restart: { mode: 'all' } });
@@ -27,11 +31,13 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     onboarded = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
     expect(onboarded.status).toBe('SUCCEEDED');
     await s.emulator.idle();
-    viewer = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-viewer`, roles: ['viewer'], scopes: [`emulator/${p}-*`] })).body.token;
+    viewer = (
+      await http(s.url, 'POST', '/v1/tokens', { name: `${p}-viewer`, roles: ['viewer'], scopes: [`emulator/${p}-*`] })
+    ).body.token;
   });
   afterAll(() => s?.close());
 
-  it('reports mesh, injection, ignore, pods with/without sidecar and the last request, within the caller\'s scopes', async () => {
+  it("reports mesh, injection, ignore, pods with/without sidecar and the last request, within the caller's scopes", async () => {
     const before = s.emulator.requests.all().length;
     const r = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
     const calls = s.emulator.requests.all().slice(before);
@@ -47,16 +53,45 @@ describe('namespace status: live from the cluster, paged, joined with our last r
       ignored: false,
       pods: { total: 2, withSidecar: 2, withoutSidecar: 0 },
       podsError: null,
-      lastRequest: expect.objectContaining({ id: onboarded.id, kind: 'ONBOARD', status: 'SUCCEEDED', meshName: 'osm', requestedBy: 'token:bootstrap-admin', errorCode: null }),
+      lastRequest: expect.objectContaining({
+        id: onboarded.id,
+        kind: 'ONBOARD',
+        status: 'SUCCEEDED',
+        meshName: 'osm',
+        requestedBy: 'token:bootstrap-admin',
+        errorCode: null,
+      }),
     });
-    expect(byName[names.ignored]).toMatchObject({ monitoredBy: null, sidecarInjection: null, ignored: true, pods: { total: 1, withSidecar: 0, withoutSidecar: 1 }, lastRequest: null });
-    expect(byName[names.disabled]).toMatchObject({ monitoredBy: 'osm', sidecarInjection: 'disabled', ignored: false, pods: { total: 1, withSidecar: 0, withoutSidecar: 1 }, lastRequest: null });
-    expect(byName[names.empty]).toMatchObject({ monitoredBy: null, pods: { total: 0, withSidecar: 0, withoutSidecar: 0 } });
+    expect(byName[names.ignored]).toMatchObject({
+      monitoredBy: null,
+      sidecarInjection: null,
+      ignored: true,
+      pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
+      lastRequest: null,
+    });
+    expect(byName[names.disabled]).toMatchObject({
+      monitoredBy: 'osm',
+      sidecarInjection: 'disabled',
+      ignored: false,
+      pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
+      lastRequest: null,
+    });
+    expect(byName[names.empty]).toMatchObject({
+      monitoredBy: null,
+      pods: { total: 0, withSidecar: 0, withoutSidecar: 0 },
+    });
     expect(r.body.pageInfo).toEqual({ hasNextPage: false, continue: null });
 
     // Cost of a page: one namespace list plus one pod list per namespace shown.
-    expect(calls.filter((c) => c.resource === 'namespaces').map((c) => [c.verb, c.query.includes('limit=100')])).toEqual([['list', true]]);
-    expect(calls.filter((c) => c.resource === 'pods').map((c) => c.namespace).sort()).toEqual(Object.values(names).sort());
+    expect(
+      calls.filter((c) => c.resource === 'namespaces').map((c) => [c.verb, c.query.includes('limit=100')]),
+    ).toEqual([['list', true]]);
+    expect(
+      calls
+        .filter((c) => c.resource === 'pods')
+        .map((c) => c.namespace)
+        .sort(),
+    ).toEqual(Object.values(names).sort());
     expect(calls).toHaveLength(1 + 4);
     expect(r.body.apiCalls).toBe(5);
 
@@ -65,7 +100,11 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     const offDone = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED']);
     const again = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
     const disabled = again.body.items.find((n: any) => n.name === names.disabled);
-    expect(disabled).toMatchObject({ monitoredBy: null, sidecarInjection: null, lastRequest: { id: off.body.id, kind: 'OFFBOARD', status: offDone.status } });
+    expect(disabled).toMatchObject({
+      monitoredBy: null,
+      sidecarInjection: null,
+      lastRequest: { id: off.body.id, kind: 'OFFBOARD', status: offDone.status },
+    });
   });
 
   it('pages with the Kubernetes limit/continue, topping a scope-filtered page up from the next lists', async () => {
@@ -73,7 +112,13 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     let token: string | null = null;
     for (let page = 0; page < 50; page++) {
       const qs: string = `limit=1${token ? `&continue=${encodeURIComponent(token)}` : ''}`;
-      const r: { status: number; body: any } = await http(s.url, 'GET', `/v1/clusters/emulator/namespaces?${qs}`, undefined, as(viewer));
+      const r: { status: number; body: any } = await http(
+        s.url,
+        'GET',
+        `/v1/clusters/emulator/namespaces?${qs}`,
+        undefined,
+        as(viewer),
+      );
       expect(r.status).toBe(200);
       expect(r.body.items.length).toBeLessThanOrEqual(1);
       expect(r.body.apiCalls).toBeLessThanOrEqual(5 + 1); // at most 5 namespace lists + 1 pod list
@@ -88,7 +133,11 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     const first = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=2');
     expect(first.body.items).toHaveLength(2);
     expect(first.body.pageInfo.hasNextPage).toBe(true);
-    const second = await http(s.url, 'GET', `/v1/clusters/emulator/namespaces?limit=2&continue=${encodeURIComponent(first.body.pageInfo.continue)}`);
+    const second = await http(
+      s.url,
+      'GET',
+      `/v1/clusters/emulator/namespaces?limit=2&continue=${encodeURIComponent(first.body.pageInfo.continue)}`,
+    );
     expect(second.body.items).toHaveLength(2);
     expect(second.body.items[0].name > first.body.items[1].name).toBe(true);
   });
@@ -101,7 +150,12 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     expect(r.errors).toBeUndefined();
     const page = r.data.namespaceStatuses;
     expect(page.nodes.map((n: any) => n.name)).toEqual(Object.values(names));
-    expect(page.nodes[0]).toMatchObject({ monitoredBy: 'osm', sidecarInjection: 'enabled', pods: { withSidecar: 2, withoutSidecar: 0 }, lastRequest: { id: onboarded.id, status: 'SUCCEEDED' } });
+    expect(page.nodes[0]).toMatchObject({
+      monitoredBy: 'osm',
+      sidecarInjection: 'enabled',
+      pods: { withSidecar: 2, withoutSidecar: 0 },
+      lastRequest: { id: onboarded.id, status: 'SUCCEEDED' },
+    });
     expect(page.pageInfo).toEqual({ hasNextPage: false, endCursor: null });
     const seen: string[] = [];
     let after: string | null = null;
@@ -114,7 +168,10 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     } while (after);
     expect(seen).toEqual(Object.values(names));
     const bad = await gql(s.url, q, { c: 'emulator', first: 1000 }, as(viewer));
-    expect(bad.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'first', message: 'must be at most 100' }] });
+    expect(bad.errors[0].extensions).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'first', message: 'must be at most 100' }],
+    });
   });
 
   it('refuses bad input, unknown clusters and callers without a scope in the cluster', async () => {
@@ -126,16 +183,28 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     ]);
     const big = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=abc', undefined, as(viewer));
     expect(big.body.error.fields).toEqual([{ field: 'limit', message: expect.any(String) }]);
-    const cont = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?continue=not-a-token', undefined, as(viewer));
+    const cont = await http(
+      s.url,
+      'GET',
+      '/v1/clusters/emulator/namespaces?continue=not-a-token',
+      undefined,
+      as(viewer),
+    );
     expect(cont.status).toBe(422);
     expect(cont.body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'continue' }] });
     const unknown = await http(s.url, 'GET', '/v1/clusters/nope/namespaces');
     expect(unknown.status).toBe(422);
     expect(unknown.body.error.code).toBe('CLUSTER_NOT_FOUND');
-    const staging = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-staging`, roles: ['viewer'], scopes: ['staging/*'] })).body.token;
+    const staging = (
+      await http(s.url, 'POST', '/v1/tokens', { name: `${p}-staging`, roles: ['viewer'], scopes: ['staging/*'] })
+    ).body.token;
     const forbidden = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces', undefined, as(staging));
     expect(forbidden.status).toBe(403);
-    expect((await http(s.url, 'GET', '/v1/clusters/staging/namespaces?limit=1', undefined, as(staging))).status).toBe(200);
-    expect((await http(s.url, 'GET', '/v1/clusters/emulator/namespaces', undefined, { authorization: '' })).status).toBe(401);
+    expect((await http(s.url, 'GET', '/v1/clusters/staging/namespaces?limit=1', undefined, as(staging))).status).toBe(
+      200,
+    );
+    expect(
+      (await http(s.url, 'GET', '/v1/clusters/emulator/namespaces', undefined, { authorization: '' })).status,
+    ).toBe(401);
   });
 });

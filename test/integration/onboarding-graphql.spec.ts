@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectProgress, gql, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
-const REQUEST_FIELDS = 'id kind cluster namespace meshName sidecarInjection status requestedBy errorCode lastEventCursor steps { name status result attempts before after }';
+const REQUEST_FIELDS =
+  'id kind cluster namespace meshName sidecarInjection status requestedBy errorCode lastEventCursor steps { name status result attempts before after }';
 
 describe('onboarding over GraphQL with a graphql-ws subscription', () => {
   let s: Stack;
@@ -43,7 +44,10 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
         ['request.succeeded', null],
       ]);
       // The namespace step itself costs two API calls (GET + PATCH); the mesh lookup is cached.
-      expect(events.find((e) => e.type === 'step.succeeded' && e.step === 'namespace').data).toMatchObject({ result: 'CHANGED', apiCalls: 2 });
+      expect(events.find((e) => e.type === 'step.succeeded' && e.step === 'namespace').data).toMatchObject({
+        result: 'CHANGED',
+        apiCalls: 2,
+      });
 
       const meta = await namespaceMeta(s.emulator, ns);
       expect(meta.labels['openservicemesh.io/monitored-by']).toBe('osm');
@@ -54,20 +58,31 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
       expect(late.events.map((e) => e.cursor)).toEqual(events.slice(5).map((e) => e.cursor));
       expect(late.events[0].cursor).toBe(6);
 
-      const audit = await gql(s.url, `query($id: ID!) { auditEvents(requestId: $id) { cursor actor action step data } }`, { id });
+      const audit = await gql(
+        s.url,
+        `query($id: ID!) { auditEvents(requestId: $id) { cursor actor action step data } }`,
+        { id },
+      );
       expect(audit.data.auditEvents.map((e: any) => e.action)).toEqual(events.map((e) => e.type));
       expect(audit.data.auditEvents[0].actor).toBe('token:bootstrap-admin');
       expect(audit.data.auditEvents[1].actor).toBe('system:worker');
 
-      const off = await gql(s.url, `mutation($input: OffboardingInput!) { requestOffboarding(input: $input) { id kind status } }`, {
-        input: { namespace: ns },
-      });
+      const off = await gql(
+        s.url,
+        `mutation($input: OffboardingInput!) { requestOffboarding(input: $input) { id kind status } }`,
+        {
+          input: { namespace: ns },
+        },
+      );
       const offEvents = await collectProgress(client, off.data.requestOffboarding.id);
       expect(offEvents.events.at(-1).type).toBe('request.succeeded');
       expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBeUndefined();
 
       const one = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { ${REQUEST_FIELDS} } }`, { id });
-      expect(one.data.onboardingRequest.steps.map((st: any) => [st.name, st.result])).toContainEqual(['namespace', 'CHANGED']);
+      expect(one.data.onboardingRequest.steps.map((st: any) => [st.name, st.result])).toContainEqual([
+        'namespace',
+        'CHANGED',
+      ]);
     } finally {
       await client.dispose();
     }
@@ -76,7 +91,9 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
   it('subscribing to a finished request replays everything and completes', async () => {
     const ns = uniqueName('replay');
     await createNamespace(s.emulator, ns);
-    const { data } = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: ns } });
+    const { data } = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, {
+      i: { namespace: ns },
+    });
     await waitForStatus(s.url, data.requestOnboarding.id, ['SUCCEEDED']);
     const client = wsClient(s.url);
     try {
@@ -91,20 +108,37 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
   it('answers bad input with extensions.code naming the field, and writes nothing', async () => {
     const before = writesTo(s.emulator);
     const invalidNs = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "Bad_Name" }) { id } }`);
-    expect(invalidNs.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'namespace' }] });
+    expect(invalidNs.errors[0].extensions).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'namespace' }],
+    });
     const reserved = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "kube-system" }) { id } }`);
     expect(reserved.errors[0].extensions.code).toBe('NAMESPACE_RESERVED');
-    const mesh = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "bookstore", meshName: "nope" }) { id } }`);
+    const mesh = await gql(
+      s.url,
+      `mutation { requestOnboarding(input: { namespace: "bookstore", meshName: "nope" }) { id } }`,
+    );
     expect(mesh.errors[0].extensions).toMatchObject({ code: 'MESH_NOT_FOUND', fields: [{ field: 'meshName' }] });
-    const cluster = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "bookstore", cluster: "nope" }) { id } }`);
+    const cluster = await gql(
+      s.url,
+      `mutation { requestOnboarding(input: { namespace: "bookstore", cluster: "nope" }) { id } }`,
+    );
     expect(cluster.errors[0].extensions.code).toBe('CLUSTER_NOT_FOUND');
-    const unknownField = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "a", colour: "red" }) { id } }`);
+    const unknownField = await gql(
+      s.url,
+      `mutation { requestOnboarding(input: { namespace: "a", colour: "red" }) { id } }`,
+    );
     expect(unknownField.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(unknownField.errors[0].message).toContain('colour');
-    const wrongType = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, { i: { namespace: 7 } });
+    const wrongType = await gql(s.url, `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`, {
+      i: { namespace: 7 },
+    });
     expect(wrongType.errors[0].extensions.code).toBe('BAD_USER_INPUT');
     expect(wrongType.errors[0].message).toContain('namespace');
-    const badEnum = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "a", sidecarInjection: sometimes }) { id } }`);
+    const badEnum = await gql(
+      s.url,
+      `mutation { requestOnboarding(input: { namespace: "a", sidecarInjection: sometimes }) { id } }`,
+    );
     expect(badEnum.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     const notFound = await gql(s.url, `{ onboardingRequest(id: "00000000-0000-4000-8000-000000000000") { id } }`);
     expect(notFound.errors[0].extensions.code).toBe('REQUEST_NOT_FOUND');
@@ -115,14 +149,19 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
     const ns = uniqueName('conn');
     await createNamespace(s.emulator, ns);
     for (let i = 0; i < 2; i++) {
-      const { data } = await gql(s.url, `mutation($i: OffboardingInput!) { requestOffboarding(input: $i) { id } }`, { i: { namespace: ns } });
+      const { data } = await gql(s.url, `mutation($i: OffboardingInput!) { requestOffboarding(input: $i) { id } }`, {
+        i: { namespace: ns },
+      });
       await waitForStatus(s.url, data.requestOffboarding.id, ['SUCCEEDED']);
     }
     const q = `query($f: OnboardingRequestFilter, $after: String) { onboardingRequests(filter: $f, first: 1, after: $after) { edges { cursor node { id namespace kind } } pageInfo { hasNextPage endCursor } } }`;
     const p1 = await gql(s.url, q, { f: { namespace: ns, kind: 'OFFBOARD' } });
     expect(p1.data.onboardingRequests.edges).toHaveLength(1);
     expect(p1.data.onboardingRequests.pageInfo.hasNextPage).toBe(true);
-    const p2 = await gql(s.url, q, { f: { namespace: ns, kind: 'OFFBOARD' }, after: p1.data.onboardingRequests.pageInfo.endCursor });
+    const p2 = await gql(s.url, q, {
+      f: { namespace: ns, kind: 'OFFBOARD' },
+      after: p1.data.onboardingRequests.pageInfo.endCursor,
+    });
     expect(p2.data.onboardingRequests.edges).toHaveLength(1);
     expect(p2.data.onboardingRequests.pageInfo.hasNextPage).toBe(false);
     expect(p2.data.onboardingRequests.edges[0].node.id).not.toBe(p1.data.onboardingRequests.edges[0].node.id);

@@ -18,7 +18,13 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     const created = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
     expect(created.status).toBe(202);
     expect(created.body).toMatchObject({ status: 'QUEUED', links: { self: `/v1/onboardings/${created.body.id}` } });
-    expect(created.body.request).toMatchObject({ kind: 'ONBOARD', cluster: 'emulator', meshName: 'osm', sidecarInjection: 'enabled', requestedBy: 'token:bootstrap-admin' });
+    expect(created.body.request).toMatchObject({
+      kind: 'ONBOARD',
+      cluster: 'emulator',
+      meshName: 'osm',
+      sidecarInjection: 'enabled',
+      requestedBy: 'token:bootstrap-admin',
+    });
 
     const done = await waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED']);
     expect(done.status).toBe('SUCCEEDED');
@@ -104,7 +110,11 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     });
 
     it('answers bad input with 400/422 and field names, never 500', async () => {
-      const bad = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'Not_Valid', bogus: true, sidecarInjection: 3 });
+      const bad = await http(s.url, 'POST', '/v1/onboardings', {
+        namespace: 'Not_Valid',
+        bogus: true,
+        sidecarInjection: 3,
+      });
       expect(bad.status).toBe(422);
       expect(bad.body.error.code).toBe('VALIDATION_FAILED');
       expect(bad.body.error.fields.map((f: any) => f.field).sort()).toEqual(['bogus', 'namespace', 'sidecarInjection']);
@@ -124,7 +134,11 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     });
 
     it('answers an unknown route with ROUTE_NOT_FOUND, and a body not sent as JSON with 415', async () => {
-      for (const [method, path] of [['GET', '/v1/onboarding'], ['POST', '/nope'], ['DELETE', '/v1/onboardings']]) {
+      for (const [method, path] of [
+        ['GET', '/v1/onboarding'],
+        ['POST', '/nope'],
+        ['DELETE', '/v1/onboardings'],
+      ]) {
         const r = await http(s.url, method, path);
         expect(r.status, `${method} ${path}`).toBe(404);
         expect(r.body.error).toMatchObject({ code: 'ROUTE_NOT_FOUND', message: `no route ${method} ${path}` });
@@ -150,9 +164,15 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
       expect(writesTo(s.emulator)).toBe(writesBefore);
 
       // JSON with a charset or a +json type passes; a call without a body needs no Content-Type.
-      const charset = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: 'bookbuyer' }, {
-        'content-type': 'application/json; charset=utf-8',
-      });
+      const charset = await http(
+        s.url,
+        'POST',
+        '/v1/onboardings/plan',
+        { namespace: 'bookbuyer' },
+        {
+          'content-type': 'application/json; charset=utf-8',
+        },
+      );
       expect(charset.status).toBe(200);
       const missing = await http(s.url, 'POST', '/v1/onboardings/00000000-0000-4000-8000-000000000000/retry');
       expect(missing.body.error.code).toBe('REQUEST_NOT_FOUND');
@@ -209,7 +229,10 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect(statuses).toEqual([202, 409]);
     const conflict = results.find((r) => r.status === 409)!;
     const winner = results.find((r) => r.status === 202)!;
-    expect(conflict.body.error).toMatchObject({ code: 'REQUEST_CONFLICT', details: { activeRequestId: winner.body.id } });
+    expect(conflict.body.error).toMatchObject({
+      code: 'REQUEST_CONFLICT',
+      details: { activeRequestId: winner.body.id },
+    });
     await waitForStatus(s.url, winner.body.id, ['SUCCEEDED']);
   });
 
@@ -223,7 +246,13 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.id).toBe(first.body.id);
-    const different = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, sidecarInjection: 'disabled' }, { 'idempotency-key': key });
+    const different = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, sidecarInjection: 'disabled' },
+      { 'idempotency-key': key },
+    );
     expect(different.status).toBe(422);
     expect(different.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     await waitForStatus(s.url, first.body.id, ['SUCCEEDED']);
@@ -241,7 +270,11 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     const page1 = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=2`);
     expect(page1.body.items.map((r: any) => r.id)).toEqual([ids[2], ids[1]]);
     expect(page1.body.pageInfo.hasNextPage).toBe(true);
-    const page2 = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=2&after=${page1.body.pageInfo.endCursor}`);
+    const page2 = await http(
+      s.url,
+      'GET',
+      `/v1/onboardings?namespace=${ns}&limit=2&after=${page1.body.pageInfo.endCursor}`,
+    );
     expect(page2.body.items.map((r: any) => r.id)).toEqual([ids[0]]);
     expect(page2.body.pageInfo.hasNextPage).toBe(false);
     const filtered = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&kind=ONBOARD`);

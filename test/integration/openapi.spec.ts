@@ -33,11 +33,18 @@ describe('OpenAPI document and /docs', () => {
     const express = new Set(expressRoutes(s.app).map(key));
     for (const r of served) expect(express, `${key(r)} (${r.handler}) not in the Express router`).toContain(key(r));
 
-    const documented = new Set(Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) => Object.keys(ops).map((m) => key({ method: m, path }))));
+    const documented = new Set(
+      Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) =>
+        Object.keys(ops).map((m) => key({ method: m, path })),
+      ),
+    );
     const undocumented = served.filter((r) => !documented.has(key(r))).map((r) => `${key(r)} (${r.handler})`);
     expect(undocumented, 'routes served but missing from the route table in src/docs/openapi.ts').toEqual([]);
     const servedKeys = new Set(served.map(key));
-    expect([...documented].filter((k) => !servedKeys.has(k)), 'routes in src/docs/openapi.ts that no controller serves').toEqual([]);
+    expect(
+      [...documented].filter((k) => !servedKeys.has(k)),
+      'routes in src/docs/openapi.ts that no controller serves',
+    ).toEqual([]);
     expect(ROUTES.length).toBe(documented.size); // no route listed twice
   });
 
@@ -50,7 +57,8 @@ describe('OpenAPI document and /docs', () => {
     const refs: string[] = [];
     const walk = (v: unknown) => {
       if (Array.isArray(v)) v.forEach(walk);
-      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === '$ref' ? refs.push(x as string) : walk(x);
+      else if (v && typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) k === '$ref' ? refs.push(x as string) : walk(x);
     };
     walk(doc);
     expect(refs.length).toBeGreaterThan(20);
@@ -66,8 +74,15 @@ describe('OpenAPI document and /docs', () => {
         expect(ids.has(op.operationId), `duplicate operationId ${op.operationId}`).toBe(false);
         ids.add(op.operationId);
         expect(op.summary, `${method} ${path}`).toBeTruthy();
-        expect(Object.keys(op.responses).some((st) => st.startsWith('2')), `${method} ${path} has no success response`).toBe(true);
-        for (const p of params) expect(op.parameters.find((x: any) => x.in === 'path' && x.name === p), `${method} ${path} {${p}}`).toMatchObject({ required: true });
+        expect(
+          Object.keys(op.responses).some((st) => st.startsWith('2')),
+          `${method} ${path} has no success response`,
+        ).toBe(true);
+        for (const p of params)
+          expect(
+            op.parameters.find((x: any) => x.in === 'path' && x.name === p),
+            `${method} ${path} {${p}}`,
+          ).toMatchObject({ required: true });
         const isPublic = Array.isArray(op.security) && op.security.length === 0;
         if (!isPublic) expect(op.responses['401'], `${method} ${path}`).toBeDefined();
       }
@@ -76,7 +91,10 @@ describe('OpenAPI document and /docs', () => {
 
   it('takes request bodies and query parameters from the zod schemas', () => {
     const post = doc.paths['/v1/onboardings'].post;
-    expect(post.requestBody).toMatchObject({ required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/OnboardingInput' } } } });
+    expect(post.requestBody).toMatchObject({
+      required: true,
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/OnboardingInput' } } },
+    });
     expect(post.parameters.map((p: any) => [p.in, p.name])).toEqual([['header', 'Idempotency-Key']]);
     const input = doc.components.schemas.OnboardingInput;
     const fromZod = z.toJSONSchema(OnboardingInputSchema, { io: 'input', unrepresentable: 'any' }) as any;
@@ -87,25 +105,47 @@ describe('OpenAPI document and /docs', () => {
     expect(namespace).toEqual(fromZod.properties.namespace);
     expect(description).toContain('RFC 1123');
     expect(input.properties.restart.anyOf[0].properties.mode.enum).toEqual(['none', 'needed', 'all', 'selected']);
-    expect(input.properties.trafficPolicy.anyOf[0].properties.smi.properties.trafficTargets.items.properties.spec.required).toEqual(['destination', 'sources', 'rules']);
+    expect(
+      input.properties.trafficPolicy.anyOf[0].properties.smi.properties.trafficTargets.items.properties.spec.required,
+    ).toEqual(['destination', 'sources', 'rules']);
     for (const name of Object.keys(REQUEST_BODIES)) expect(doc.components.schemas[name], name).toBeDefined();
-    expect(doc.paths['/v1/offboardings'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/OffboardingInput');
+    expect(doc.paths['/v1/offboardings'].post.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/OffboardingInput',
+    );
     expect(doc.components.schemas.OffboardingInput.properties).toHaveProperty('deleteOwnedPolicies');
     expect(doc.components.schemas.RejectInput.required).toEqual(['reason']);
-    expect(doc.components.schemas.CreateTokenInput.properties.roles.items.enum).toEqual(['viewer', 'requester', 'approver', 'admin']);
+    expect(doc.components.schemas.CreateTokenInput.properties.roles.items.enum).toEqual([
+      'viewer',
+      'requester',
+      'approver',
+      'admin',
+    ]);
 
     // The request-body examples shown on /docs are valid input.
     for (const route of ROUTES.filter((r) => r.example)) {
       const parsed = REQUEST_BODIES[route.body!].safeParse(route.example);
       expect(parsed.success, `${route.operationId} example: ${parsed.error?.message}`).toBe(true);
-      expect(doc.paths[route.path][route.method].requestBody.content['application/json'].example).toEqual(route.example);
+      expect(doc.paths[route.path][route.method].requestBody.content['application/json'].example).toEqual(
+        route.example,
+      );
     }
 
     const list = doc.paths['/v1/onboardings'].get.parameters;
-    expect(list.find((p: any) => p.name === 'limit')).toEqual({ name: 'limit', in: 'query', required: false, schema: { default: 20, type: 'integer', minimum: 1, maximum: 200 } });
+    expect(list.find((p: any) => p.name === 'limit')).toEqual({
+      name: 'limit',
+      in: 'query',
+      required: false,
+      schema: { default: 20, type: 'integer', minimum: 1, maximum: 200 },
+    });
     expect(list.find((p: any) => p.name === 'status').schema.enum).toContain('PENDING_APPROVAL');
-    expect(doc.paths['/v1/onboardings/{id}/events'].get.parameters.map((p: any) => p.name)).toEqual(['id', 'after', 'Last-Event-ID']);
-    expect(Object.keys(doc.paths['/v1/onboardings/{id}/events'].get.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(doc.paths['/v1/onboardings/{id}/events'].get.parameters.map((p: any) => p.name)).toEqual([
+      'id',
+      'after',
+      'Last-Event-ID',
+    ]);
+    expect(Object.keys(doc.paths['/v1/onboardings/{id}/events'].get.responses['200'].content)).toEqual([
+      'text/event-stream',
+    ]);
   });
 
   it('documents the error codes of every route, by HTTP status', () => {
@@ -124,7 +164,18 @@ describe('OpenAPI document and /docs', () => {
       }
     }
     const create = doc.paths['/v1/onboardings'].post;
-    expect(create['x-error-codes']).toEqual(expect.arrayContaining(['VALIDATION_FAILED', 'MALFORMED_REQUEST', 'UNAUTHENTICATED', 'FORBIDDEN', 'REQUEST_CONFLICT', 'IDEMPOTENCY_KEY_REUSED', 'MESH_NOT_FOUND', 'RATE_LIMITED']));
+    expect(create['x-error-codes']).toEqual(
+      expect.arrayContaining([
+        'VALIDATION_FAILED',
+        'MALFORMED_REQUEST',
+        'UNAUTHENTICATED',
+        'FORBIDDEN',
+        'REQUEST_CONFLICT',
+        'IDEMPOTENCY_KEY_REUSED',
+        'MESH_NOT_FOUND',
+        'RATE_LIMITED',
+      ]),
+    );
     expect(create.responses['413']['x-error-codes']).toEqual(['MALFORMED_REQUEST']);
     expect(create.responses['429'].headers['Retry-After']).toBeDefined();
     expect(doc.paths['/v1/onboardings/{id}/approve'].post['x-error-codes']).toContain('SELF_APPROVAL_FORBIDDEN');
@@ -137,7 +188,13 @@ describe('OpenAPI document and /docs', () => {
     seedAppNamespace(s.emulator.store, ns);
     await s.emulator.idle();
 
-    const created = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, restart: { mode: 'all' } }, { 'idempotency-key': `k-${ns}` });
+    const created = await http(
+      s.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, restart: { mode: 'all' } },
+      { 'idempotency-key': `k-${ns}` },
+    );
     expect(created.status).toBe(202);
     R.AcceptedSchema.parse(created.body);
     const done = await waitForStatus(s.url, created.body.id, ['SUCCEEDED', 'FAILED']);
@@ -146,14 +203,24 @@ describe('OpenAPI document and /docs', () => {
     const audit = await http(s.url, 'GET', `/v1/onboardings/${created.body.id}/audit`);
     R.AuditPageSchema.parse(audit.body);
 
-    const events = await fetch(`${s.url}/v1/onboardings/${created.body.id}/events`, { headers: { authorization: `Bearer ${s.env.OSM_ONBOARDING_ADMIN_TOKEN}` } });
+    const events = await fetch(`${s.url}/v1/onboardings/${created.body.id}/events`, {
+      headers: { authorization: `Bearer ${s.env.OSM_ONBOARDING_ADMIN_TOKEN}` },
+    });
     const frames = (await events.text()).split('\n').filter((l) => l.startsWith('data: '));
     expect(frames.length).toBe(audit.body.items.length);
     for (const f of frames) R.ProgressEventSchema.parse(JSON.parse(f.slice(6)));
 
-    R.PlanSchema.parse((await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns, restart: { mode: 'all' } })).body);
-    R.PlanSchema.parse((await http(s.url, 'POST', '/v1/offboardings/plan', { namespace: ns, deleteOwnedPolicies: true })).body);
-    const token = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('docs'), roles: ['viewer'], scopes: ['*/*'] });
+    R.PlanSchema.parse(
+      (await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns, restart: { mode: 'all' } })).body,
+    );
+    R.PlanSchema.parse(
+      (await http(s.url, 'POST', '/v1/offboardings/plan', { namespace: ns, deleteOwnedPolicies: true })).body,
+    );
+    const token = await http(s.url, 'POST', '/v1/tokens', {
+      name: uniqueName('docs'),
+      roles: ['viewer'],
+      scopes: ['*/*'],
+    });
     expect(token.status).toBe(201);
     R.TokenCreatedSchema.parse(token.body);
     R.TokenListSchema.parse((await http(s.url, 'GET', '/v1/tokens')).body);
@@ -162,10 +229,15 @@ describe('OpenAPI document and /docs', () => {
     const batch = await http(s.url, 'POST', '/v1/batches', { kind: 'OFFBOARD', targets: [{ namespace: ns }] });
     expect(batch.status).toBe(202);
     R.BatchSchema.parse(batch.body);
-    R.BatchPlansSchema.parse((await http(s.url, 'POST', '/v1/batches/plan', { kind: 'ONBOARD', targets: [{ namespace: ns }] })).body);
+    R.BatchPlansSchema.parse(
+      (await http(s.url, 'POST', '/v1/batches/plan', { kind: 'ONBOARD', targets: [{ namespace: ns }] })).body,
+    );
     R.BatchOperationSchema.parse((await http(s.url, 'POST', `/v1/batches/${batch.body.id}/cancel`, {})).body);
 
-    const hook = await http(s.url, 'POST', '/v1/webhooks', { url: 'https://chat.example.com/hook', eventTypes: ['docs.never'] });
+    const hook = await http(s.url, 'POST', '/v1/webhooks', {
+      url: 'https://chat.example.com/hook',
+      eventTypes: ['docs.never'],
+    });
     expect(hook.status).toBe(201);
     R.WebhookCreatedSchema.parse(hook.body);
     const hookId = hook.body.webhook.id;
@@ -177,7 +249,9 @@ describe('OpenAPI document and /docs', () => {
     const nsPage = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=50');
     R.NamespaceStatusPageSchema.parse(nsPage.body);
     expect(nsPage.body.items.some((n: { lastRequest: unknown }) => n.lastRequest)).toBe(true);
-    const exported = await fetch(`${s.url}/v1/audit?requestId=${created.body.id}`, { headers: { authorization: `Bearer ${s.env.OSM_ONBOARDING_ADMIN_TOKEN}` } });
+    const exported = await fetch(`${s.url}/v1/audit?requestId=${created.body.id}`, {
+      headers: { authorization: `Bearer ${s.env.OSM_ONBOARDING_ADMIN_TOKEN}` },
+    });
     const rows = (await exported.text()).split('\n').filter(Boolean);
     expect(rows.length).toBe(audit.body.items.length);
     for (const row of rows) R.AuditExportRowSchema.parse(JSON.parse(row));

@@ -61,24 +61,44 @@ async function startRedis(dir: string, port: number, lines: string[], sentinel =
   const conf = join(dir, sentinel ? 'sentinel.conf' : 'redis.conf');
   await writeFile(
     conf,
-    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${join(dir, 'log.txt')}`, 'daemonize no', ...(sentinel ? [] : ['save ""', 'appendonly no']), ...lines].join('\n') + '\n',
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `logfile ${join(dir, 'log.txt')}`,
+      'daemonize no',
+      ...(sentinel ? [] : ['save ""', 'appendonly no']),
+      ...lines,
+    ].join('\n') + '\n',
   );
   const child = spawn(REDIS_SERVER, sentinel ? [conf, '--sentinel'] : [conf], { stdio: 'ignore' });
   processes.push(child);
-  await until(async () => {
-    const r = await admin(port, sentinel ? SENTINEL_PASSWORD : PASSWORD);
-    try {
-      return (await r.ping()) === 'PONG';
-    } finally {
-      r.disconnect();
-    }
-  }, 10_000, `redis-server on ${port}`);
+  await until(
+    async () => {
+      const r = await admin(port, sentinel ? SENTINEL_PASSWORD : PASSWORD);
+      try {
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    },
+    10_000,
+    `redis-server on ${port}`,
+  );
   return child;
 }
 
 /** A plain connection for the test's own checks (never through the service's code). */
 async function admin(port: number, password: string): Promise<Redis> {
-  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+  });
   r.on('error', () => undefined);
   await r.connect();
   return r;
@@ -93,7 +113,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not ready after ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
     await sleep(100);
   }
 }
@@ -176,7 +197,11 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
       const auth = [`requirepass ${PASSWORD}`, `masterauth ${PASSWORD}`];
       await startRedis(join(root, 'master'), master, auth);
       await startRedis(join(root, 'replica'), replica, [...auth, `replicaof 127.0.0.1 ${master}`]);
-      await until(async () => (await info(replica, PASSWORD, 'replication')).includes('master_link_status:up'), 10_000, 'replication');
+      await until(
+        async () => (await info(replica, PASSWORD, 'replication')).includes('master_link_status:up'),
+        10_000,
+        'replication',
+      );
       await startRedis(
         join(root, 'sentinel'),
         sentinel,
@@ -190,15 +215,21 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
         true,
       );
       // Sentinel learns about the replica from the master's INFO; a failover needs it.
-      await until(async () => {
-        const r = await admin(sentinel, SENTINEL_PASSWORD);
-        try {
-          const replicas = (await r.call('SENTINEL', 'REPLICAS', 'mymaster')) as string[][];
-          return replicas.some((fields) => fields.includes(String(replica)) && fields[fields.indexOf('flags') + 1] === 'slave');
-        } finally {
-          r.disconnect();
-        }
-      }, 15_000, 'sentinel sees the replica');
+      await until(
+        async () => {
+          const r = await admin(sentinel, SENTINEL_PASSWORD);
+          try {
+            const replicas = (await r.call('SENTINEL', 'REPLICAS', 'mymaster')) as string[][];
+            return replicas.some(
+              (fields) => fields.includes(String(replica)) && fields[fields.indexOf('flags') + 1] === 'slave',
+            );
+          } finally {
+            r.disconnect();
+          }
+        },
+        15_000,
+        'sentinel sees the replica',
+      );
 
       s = await startStack({
         env: {
@@ -243,8 +274,17 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
     it('follows a failover: the replica is promoted and the next onboarding succeeds against it', async () => {
       const r = await admin(sentinel, SENTINEL_PASSWORD);
       try {
-        await until(async () => (await r.call('SENTINEL', 'FAILOVER', 'mymaster')) === 'OK', 10_000, 'SENTINEL FAILOVER');
-        await until(async () => ((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1] === String(replica), 15_000, 'promotion');
+        await until(
+          async () => (await r.call('SENTINEL', 'FAILOVER', 'mymaster')) === 'OK',
+          10_000,
+          'SENTINEL FAILOVER',
+        );
+        await until(
+          async () =>
+            ((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1] === String(replica),
+          15_000,
+          'promotion',
+        );
       } finally {
         r.disconnect();
       }
@@ -291,21 +331,35 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
       );
     const clusterOk = async () => {
       for (const port of ports) {
-        await until(async () => {
-          const r = await admin(port, PASSWORD);
-          try {
-            return ((await r.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok');
-          } finally {
-            r.disconnect();
-          }
-        }, 15_000, `cluster_state:ok on ${port}`);
+        await until(
+          async () => {
+            const r = await admin(port, PASSWORD);
+            try {
+              return ((await r.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok');
+            } finally {
+              r.disconnect();
+            }
+          },
+          15_000,
+          `cluster_state:ok on ${port}`,
+        );
       }
     };
 
     beforeAll(async () => {
       ports = [await freePort(taken), await freePort(taken), await freePort(taken)];
       nodes = await startNodes();
-      await run(REDIS_CLI, ['-a', PASSWORD, '--no-auth-warning', '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+      await run(REDIS_CLI, [
+        '-a',
+        PASSWORD,
+        '--no-auth-warning',
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ]);
       await clusterOk();
       s = await startStack({
         env: {

@@ -31,19 +31,37 @@ describe('RunStore (one statement per transition)', () => {
        VALUES ($1, 'ONBOARD', 'rs', $2, 'osm', '{}', 'QUEUED', 'tester', 1, now())`,
       [id, namespace],
     );
-    await db.query(`INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 1, 'tester', 'request.created')`, [id]);
+    await db.query(
+      `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 1, 'tester', 'request.created')`,
+      [id],
+    );
     const stepIds: string[] = [];
     for (const [i, name] of steps.entries()) {
       const sid = randomUUID();
       stepIds.push(sid);
-      await db.query(`INSERT INTO step_run (id, request_id, position, name) VALUES ($1, $2, $3, $4)`, [sid, id, i, name]);
+      await db.query(`INSERT INTO step_run (id, request_id, position, name) VALUES ($1, $2, $3, $4)`, [
+        sid,
+        id,
+        i,
+        name,
+      ]);
     }
     return { id, namespace, stepIds };
   }
 
   const snapshot = async (id: string) => ({
-    request: (await db.query(`SELECT status, claimed_by, heartbeat_at, event_seq, cancel_requested, updated_at, finished_at, error_code FROM onboarding_request WHERE id = $1`, [id])).rows[0],
-    steps: (await db.query(`SELECT name, status, attempts, result, before, after, output, error_code FROM step_run WHERE request_id = $1 ORDER BY position`, [id])).rows,
+    request: (
+      await db.query(
+        `SELECT status, claimed_by, heartbeat_at, event_seq, cancel_requested, updated_at, finished_at, error_code FROM onboarding_request WHERE id = $1`,
+        [id],
+      )
+    ).rows[0],
+    steps: (
+      await db.query(
+        `SELECT name, status, attempts, result, before, after, output, error_code FROM step_run WHERE request_id = $1 ORDER BY position`,
+        [id],
+      )
+    ).rows,
     events: (await db.query(`SELECT seq, action FROM audit_event WHERE request_id = $1 ORDER BY seq`, [id])).rows,
   });
 
@@ -60,7 +78,12 @@ describe('RunStore (one statement per transition)', () => {
 
   async function claimed() {
     const r = await newRequest();
-    const row = await store.claim(r.id, A, { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null }, event(r.id, 'request.started', { worker: A }));
+    const row = await store.claim(
+      r.id,
+      A,
+      { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
+      event(r.id, 'request.started', { worker: A }),
+    );
     expect(row).toMatchObject({ seq: 2, action: 'request.started', requestId: r.id, cancelRequested: false });
     return r;
   }
@@ -70,36 +93,123 @@ describe('RunStore (one statement per transition)', () => {
     const after = await snapshot(r.id);
     expect(after.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 2 });
     expect(after.request.heartbeat_at).toBeInstanceOf(Date);
-    const again = await store.claim(r.id, B, { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null }, event(r.id, 'request.started', { worker: B }));
+    const again = await store.claim(
+      r.id,
+      B,
+      { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
+      event(r.id, 'request.started', { worker: B }),
+    );
     expect(again).toBeUndefined();
     expect(await snapshot(r.id)).toEqual(after);
   });
 
   it('writes the step run, the heartbeat, the cursor and the audit row together; undefined JSON leaves a column as it is', async () => {
     const r = await claimed();
-    const started = await store.transition(r.id, A, { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() }, unlessCancelRequested: true }, event(r.id, 'step.started', { attempt: 1 }, 'mesh'));
+    const started = await store.transition(
+      r.id,
+      A,
+      {
+        step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
+        unlessCancelRequested: true,
+      },
+      event(r.id, 'step.started', { attempt: 1 }, 'mesh'),
+    );
     expect(started).toMatchObject({ seq: 3, action: 'step.started', step: 'mesh', data: { attempt: 1 } });
     expect(started!.id).toEqual(expect.any(BigInt));
     expect(started!.createdAt).toBeInstanceOf(Date);
     await db.query(`UPDATE step_run SET before = '{"kept":true}' WHERE id = $1`, [r.stepIds[0]]);
-    await store.transition(r.id, A, { step: { kind: 'succeeded', stepId: r.stepIds[0], result: 'CHANGED', before: undefined, after: { x: [1, 'a'] }, output: { summary: 's', apiCalls: 2 }, finishedAt: new Date(), durationMs: 12 } }, event(r.id, 'step.succeeded', {}, 'mesh'));
+    await store.transition(
+      r.id,
+      A,
+      {
+        step: {
+          kind: 'succeeded',
+          stepId: r.stepIds[0],
+          result: 'CHANGED',
+          before: undefined,
+          after: { x: [1, 'a'] },
+          output: { summary: 's', apiCalls: 2 },
+          finishedAt: new Date(),
+          durationMs: 12,
+        },
+      },
+      event(r.id, 'step.succeeded', {}, 'mesh'),
+    );
     const s = await snapshot(r.id);
-    expect(s.steps[0]).toMatchObject({ status: 'SUCCEEDED', attempts: 1, result: 'CHANGED', before: { kept: true }, after: { x: [1, 'a'] }, output: { summary: 's', apiCalls: 2 } });
-    expect(s.events.map((e) => e.action)).toEqual(['request.created', 'request.started', 'step.started', 'step.succeeded']);
+    expect(s.steps[0]).toMatchObject({
+      status: 'SUCCEEDED',
+      attempts: 1,
+      result: 'CHANGED',
+      before: { kept: true },
+      after: { x: [1, 'a'] },
+      output: { summary: 's', apiCalls: 2 },
+    });
+    expect(s.events.map((e) => e.action)).toEqual([
+      'request.created',
+      'request.started',
+      'step.started',
+      'step.succeeded',
+    ]);
     expect(s.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 4 });
   });
 
   it('a worker that lost its claim writes nothing: no step change, no audit row, no cursor, no heartbeat', async () => {
     const r = await claimed();
-    await store.transition(r.id, A, { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } }, event(r.id, 'step.started', {}, 'mesh'));
+    await store.transition(
+      r.id,
+      A,
+      { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } },
+      event(r.id, 'step.started', {}, 'mesh'),
+    );
     await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]); // taken over
     const before = await snapshot(r.id);
     const changes = [
-      { step: { kind: 'succeeded' as const, stepId: r.stepIds[0], result: 'CHANGED' as const, before: {}, after: {}, output: {}, finishedAt: new Date(), durationMs: 1 } },
-      { step: { kind: 'failed' as const, stepId: r.stepIds[0], errorCode: 'X', errorMessage: 'x', output: {}, finishedAt: new Date(), durationMs: 1 } },
-      { step: { kind: 'started' as const, stepId: r.stepIds[1], attempts: 1, startedAt: new Date() }, unlessCancelRequested: true },
-      { request: { kind: 'finish' as const, status: 'SUCCEEDED' as const, finishedAt: new Date(), errorCode: null, errorMessage: null } },
-      { step: { kind: 'cancel-open' as const }, request: { kind: 'finish' as const, status: 'CANCELLED' as const, finishedAt: new Date(), errorCode: 'CANCELLED', errorMessage: 'c' } },
+      {
+        step: {
+          kind: 'succeeded' as const,
+          stepId: r.stepIds[0],
+          result: 'CHANGED' as const,
+          before: {},
+          after: {},
+          output: {},
+          finishedAt: new Date(),
+          durationMs: 1,
+        },
+      },
+      {
+        step: {
+          kind: 'failed' as const,
+          stepId: r.stepIds[0],
+          errorCode: 'X',
+          errorMessage: 'x',
+          output: {},
+          finishedAt: new Date(),
+          durationMs: 1,
+        },
+      },
+      {
+        step: { kind: 'started' as const, stepId: r.stepIds[1], attempts: 1, startedAt: new Date() },
+        unlessCancelRequested: true,
+      },
+      {
+        request: {
+          kind: 'finish' as const,
+          status: 'SUCCEEDED' as const,
+          finishedAt: new Date(),
+          errorCode: null,
+          errorMessage: null,
+        },
+      },
+      {
+        step: { kind: 'cancel-open' as const },
+        request: {
+          kind: 'finish' as const,
+          status: 'CANCELLED' as const,
+          finishedAt: new Date(),
+          errorCode: 'CANCELLED',
+          errorMessage: 'c',
+        },
+      },
       { request: { kind: 'release' as const } },
       {},
     ];
@@ -113,9 +223,20 @@ describe('RunStore (one statement per transition)', () => {
     const takeover = await db.connect();
     try {
       await takeover.query('BEGIN');
-      await takeover.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now(), event_seq = event_seq + 1 WHERE id = $1`, [r.id, B]);
-      await takeover.query(`INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 3, 'system:worker', 'request.resumed')`, [r.id]);
-      const stale = store.transition(r.id, A, { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } }, event(r.id, 'step.started', {}, 'mesh'));
+      await takeover.query(
+        `UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now(), event_seq = event_seq + 1 WHERE id = $1`,
+        [r.id, B],
+      );
+      await takeover.query(
+        `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 3, 'system:worker', 'request.resumed')`,
+        [r.id],
+      );
+      const stale = store.transition(
+        r.id,
+        A,
+        { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } },
+        event(r.id, 'step.started', {}, 'mesh'),
+      );
       await new Promise((res) => setTimeout(res, 300)); // the stale statement now waits for the row lock
       await takeover.query('COMMIT');
       expect(await stale).toBeUndefined();
@@ -132,15 +253,37 @@ describe('RunStore (one statement per transition)', () => {
     const r = await claimed();
     await db.query(`UPDATE onboarding_request SET cancel_requested = true WHERE id = $1`, [r.id]);
     const before = await snapshot(r.id);
-    expect(await store.transition(r.id, A, { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() }, unlessCancelRequested: true }, event(r.id, 'step.started', {}, 'mesh'))).toBeUndefined();
+    expect(
+      await store.transition(
+        r.id,
+        A,
+        {
+          step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
+          unlessCancelRequested: true,
+        },
+        event(r.id, 'step.started', {}, 'mesh'),
+      ),
+    ).toBeUndefined();
     expect(await snapshot(r.id)).toEqual(before);
     expect(await store.state(r.id)).toEqual({ claimedBy: A, cancelRequested: true });
     // Without the condition (a retry attempt, an event) the flag only comes back with the row.
-    expect(await store.transition(r.id, A, {}, event(r.id, 'step.retrying'))).toMatchObject({ seq: 3, cancelRequested: true });
+    expect(await store.transition(r.id, A, {}, event(r.id, 'step.retrying'))).toMatchObject({
+      seq: 3,
+      cancelRequested: true,
+    });
     const done = await store.transition(
       r.id,
       A,
-      { step: { kind: 'cancel-open' }, request: { kind: 'finish', status: 'CANCELLED', finishedAt: new Date(), errorCode: 'CANCELLED', errorMessage: 'cancelled before step mesh' } },
+      {
+        step: { kind: 'cancel-open' },
+        request: {
+          kind: 'finish',
+          status: 'CANCELLED',
+          finishedAt: new Date(),
+          errorCode: 'CANCELLED',
+          errorMessage: 'cancelled before step mesh',
+        },
+      },
       event(r.id, 'request.cancelled', { stoppedBefore: 'mesh' }),
     );
     expect(done).toMatchObject({ seq: 4, action: 'request.cancelled', data: { stoppedBefore: 'mesh' } });
@@ -152,7 +295,14 @@ describe('RunStore (one statement per transition)', () => {
 
   it('release gives the request back unclaimed, without a heartbeat', async () => {
     const r = await claimed();
-    expect(await store.transition(r.id, A, { request: { kind: 'release' } }, event(r.id, 'request.released'))).toMatchObject({ seq: 3 });
-    expect((await snapshot(r.id)).request).toMatchObject({ status: 'QUEUED', claimed_by: null, heartbeat_at: null, event_seq: 3 });
+    expect(
+      await store.transition(r.id, A, { request: { kind: 'release' } }, event(r.id, 'request.released')),
+    ).toMatchObject({ seq: 3 });
+    expect((await snapshot(r.id)).request).toMatchObject({
+      status: 'QUEUED',
+      claimed_by: null,
+      heartbeat_at: null,
+      event_seq: 3,
+    });
   });
 });

@@ -167,10 +167,13 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
   const messagesOf = (id: string) => rx.at('/slack').filter((m) => JSON.stringify(m.json).includes(id));
   const buttonsOf = (msg: any) => msg.blocks.find((b: any) => b.type === 'actions')?.elements ?? [];
 
-  it('delivers Block Kit with Approve/Reject buttons; a mapped approver\'s press runs the request', async () => {
+  it("delivers Block Kit with Approve/Reject buttons; a mapped approver's press runs the request", async () => {
     const ns = `${p}-ok`;
     const id = await held(ns);
-    const [created] = await until(() => messagesOf(id), (m) => m.length >= 1);
+    const [created] = await until(
+      () => messagesOf(id),
+      (m) => m.length >= 1,
+    );
     const msg = created.json;
 
     // The message: summary, target, steps, link, buttons that identify the request.
@@ -221,7 +224,10 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     expect(done.approvals).toMatchObject([{ approver: `token:${p}-approver`, decision: 'approve' }]);
 
     // Later messages show the outcome and no buttons.
-    const last = await until(() => messagesOf(id), (m) => m.some((x) => x.json.text.startsWith('✅')));
+    const last = await until(
+      () => messagesOf(id),
+      (m) => m.some((x) => x.json.text.startsWith('✅')),
+    );
     const succeeded = last.find((x) => x.json.text.startsWith('✅'))!.json;
     expect(buttonsOf(succeeded)).toEqual([]);
     expect(succeeded.blocks[1].fields[3].text).toBe('*Status*\nSUCCEEDED');

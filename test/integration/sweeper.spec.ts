@@ -38,18 +38,27 @@ describe('the sweeper with a backlog larger than its batch', () => {
     // requests stay unfinished (and their jobs in Redis) while the sweeper works through the rest.
     const slow = emulator.faults.add({ verb: 'patch', resource: 'namespaces', latencyMs: 8000 });
     // A worker on another queue prefix: none of these jobs exists there; only its sweeper can find them.
-    worker = await startWorker({ ...env, QUEUE_PREFIX: `${env.QUEUE_PREFIX}-other`, WORKER_CONCURRENCY: '1', SWEEP_BATCH_SIZE: '3', SWEEP_INTERVAL_MS: '100' });
+    worker = await startWorker({
+      ...env,
+      QUEUE_PREFIX: `${env.QUEUE_PREFIX}-other`,
+      WORKER_CONCURRENCY: '1',
+      SWEEP_BATCH_SIZE: '3',
+      SWEEP_INTERVAL_MS: '100',
+    });
     const queue = worker.get(QueueService);
     const t0 = Date.now();
     let missing = ids;
     while (missing.length && Date.now() - t0 < 5000) {
-      missing = (await Promise.all(ids.map(async (id) => ((await queue.job(id)) ? null : id)))).filter((id): id is string => id !== null);
+      missing = (await Promise.all(ids.map(async (id) => ((await queue.job(id)) ? null : id)))).filter(
+        (id): id is string => id !== null,
+      );
       await new Promise((r) => setTimeout(r, 50));
     }
     // Checking the same oldest batch on every pass would leave the newest ones without a job until
     // the first ones finished (8 s each).
     expect(missing).toEqual([]);
     emulator.faults.remove(slow);
-    for (const id of ids) expect((await waitForStatus(api.url, id, ['SUCCEEDED', 'FAILED'], 60_000)).status).toBe('SUCCEEDED');
+    for (const id of ids)
+      expect((await waitForStatus(api.url, id, ['SUCCEEDED', 'FAILED'], 60_000)).status).toBe('SUCCEEDED');
   });
 });

@@ -22,7 +22,11 @@ describe('token revocation across API instances', () => {
   });
 
   it('a token revoked on instance A is refused by instance B immediately, although B had it cached', async () => {
-    const created = await http(a.url, 'POST', '/v1/tokens', { name: `revoke-${Date.now()}`, roles: ['viewer'], scopes: ['*/*'] });
+    const created = await http(a.url, 'POST', '/v1/tokens', {
+      name: `revoke-${Date.now()}`,
+      roles: ['viewer'],
+      scopes: ['*/*'],
+    });
     expect(created.status).toBe(201);
     const as = { authorization: `Bearer ${created.body.token}` };
     // B authenticates it (and caches the lookup for 10 s).

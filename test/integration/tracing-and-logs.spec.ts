@@ -36,7 +36,12 @@ function startCollector(): Promise<{ server: Server; url: string; spans: OtlpSpa
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       bodies.push(`${JSON.stringify(req.headers)} ${body}`);
-      const parsed = JSON.parse(body) as { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: Omit<OtlpSpan, 'service' | 'role'>[] }[] }[] };
+      const parsed = JSON.parse(body) as {
+        resourceSpans: {
+          resource: { attributes: OtlpSpan['attributes'] };
+          scopeSpans: { spans: Omit<OtlpSpan, 'service' | 'role'>[] }[];
+        }[];
+      };
       for (const rs of parsed.resourceSpans) {
         const r = { attributes: rs.resource.attributes } as OtlpSpan;
         const service = String(attr(r, 'service.name'));
@@ -46,7 +51,11 @@ function startCollector(): Promise<{ server: Server; url: string; spans: OtlpSpa
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans, bodies })));
+  return new Promise((r) =>
+    server.listen(0, '127.0.0.1', () =>
+      r({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans, bodies }),
+    ),
+  );
 }
 
 interface Proc {
@@ -55,8 +64,16 @@ interface Proc {
   raw: () => string;
 }
 
-function spawnProcess(script: string, env: Record<string, string>, ready: RegExp): Promise<Proc & { match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnProcess(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<Proc & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: Record<string, unknown>[] = [];
   let out = '';
   return new Promise((resolveStarted, reject) => {
@@ -114,7 +131,11 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
 
   afterAll(async () => {
     for (const p of [api, worker]) p?.child.kill('SIGTERM');
-    await Promise.all([api, worker].map((p) => p && new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
+    await Promise.all(
+      [api, worker].map(
+        (p) => p && new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r))),
+      ),
+    );
     collector?.server.close();
     await emulator?.close();
   });
@@ -125,7 +146,13 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
     const requestId = `req-${ns}`;
-    const created = await http(url, 'POST', '/v1/onboardings', { namespace: ns }, { traceparent: `00-${traceId}-${callerSpan}-01`, 'x-request-id': requestId });
+    const created = await http(
+      url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns },
+      { traceparent: `00-${traceId}-${callerSpan}-01`, 'x-request-id': requestId },
+    );
     expect(created.status).toBe(202);
     expect(created.headers.get('x-request-id')).toBe(requestId);
     const id = created.body.id as string;
@@ -161,7 +188,9 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
 
     // Each Kubernetes call is a CLIENT span under its step, and its traceparent reached the API server.
     const calls = inTrace().filter((s) => s.name.startsWith('k8s '));
-    const patch = calls.find((s) => s.name === 'k8s patch namespaces' && attr(s, 'url.path') === `/api/v1/namespaces/${ns}`)!;
+    const patch = calls.find(
+      (s) => s.name === 'k8s patch namespaces' && attr(s, 'url.path') === `/api/v1/namespaces/${ns}`,
+    )!;
     expect(patch.kind).toBe(3); // CLIENT
     expect(patch.parentSpanId).toBe(namespaceStep.spanId);
     expect(attr(patch, 'http.request.method')).toBe('PATCH');
@@ -174,9 +203,20 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     // Logs: the worker's lines for this request carry the caller's X-Request-Id, the request, the
     // step and the trace; the Kubernetes write is logged with them.
     const patchLine = await until('the namespace patch log line', () =>
-      worker.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith(`kubernetes: patch namespace ${ns} → 200`)),
+      worker.lines.find(
+        (l) => typeof l.msg === 'string' && l.msg.startsWith(`kubernetes: patch namespace ${ns} → 200`),
+      ),
     );
-    expect(patchLine).toMatchObject({ httpRequestId: requestId, requestId: id, step: 'namespace', traceId, spanId: patch.spanId, verb: 'patch', resource: 'namespaces', status: 200 });
+    expect(patchLine).toMatchObject({
+      httpRequestId: requestId,
+      requestId: id,
+      step: 'namespace',
+      traceId,
+      spanId: patch.spanId,
+      verb: 'patch',
+      resource: 'namespaces',
+      status: 200,
+    });
     const jobLines = worker.lines.filter((l) => l.requestId === id);
     expect(jobLines.length).toBeGreaterThan(steps.length);
     for (const l of jobLines) expect(l.httpRequestId).toBe(requestId);
@@ -184,7 +224,9 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     expect(stepLine.msg).toMatch(/ \(2 API call\(s\), \d+ ms\)$/);
     expect(stepLine).toMatchObject({ step: 'namespace', traceId, spanId: namespaceStep.spanId });
     // The API's access log line for the call has the same id.
-    const access = await until('the access log line', () => api.lines.find((l) => (l.req as { id?: string } | undefined)?.id === requestId));
+    const access = await until('the access log line', () =>
+      api.lines.find((l) => (l.req as { id?: string } | undefined)?.id === requestId),
+    );
     expect((access.req as { url: string }).url).toBe('/v1/onboardings');
 
     // No credential reaches a log line or a span.
@@ -198,13 +240,21 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
   it('a caller without trace context gets a fresh trace and a generated request id; an unsafe X-Request-Id is replaced', async () => {
     const ns = uniqueName('untraced');
     await createNamespace(emulator, ns);
-    const created = await http(url, 'POST', '/v1/onboardings', { namespace: ns }, { 'x-request-id': 'bad id; with spaces' });
+    const created = await http(
+      url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns },
+      { 'x-request-id': 'bad id; with spaces' },
+    );
     expect(created.status).toBe(202);
     const given = created.headers.get('x-request-id')!;
     expect(given).toMatch(/^[0-9a-f-]{36}$/);
     const id = created.body.id as string;
     await waitForStatus(url, id, ['SUCCEEDED']);
-    const job = await until('the job span', () => collector.spans.find((s) => s.name === 'onboarding.run onboard' && attr(s, 'osm_onboarding.request.id') === id));
+    const job = await until('the job span', () =>
+      collector.spans.find((s) => s.name === 'onboarding.run onboard' && attr(s, 'osm_onboarding.request.id') === id),
+    );
     const server = collector.spans.find((s) => s.spanId === job.parentSpanId)!;
     expect(server.name).toBe('POST /v1/onboardings');
     expect(server.parentSpanId ?? '').toBe(''); // a root span
@@ -214,10 +264,15 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
   });
 
   it('GraphQL calls are spans named by route with the operation name', async () => {
-    const res = await http(url, 'POST', '/graphql', { query: 'query Recent { onboardingRequests(first: 1) { edges { node { id } } } }', operationName: 'Recent' });
+    const res = await http(url, 'POST', '/graphql', {
+      query: 'query Recent { onboardingRequests(first: 1) { edges { node { id } } } }',
+      operationName: 'Recent',
+    });
     expect(res.status).toBe(200);
     const requestId = res.headers.get('x-request-id')!;
-    const span = await until('the GraphQL span', () => collector.spans.find((s) => attr(s, 'http.request.id') === requestId));
+    const span = await until('the GraphQL span', () =>
+      collector.spans.find((s) => attr(s, 'http.request.id') === requestId),
+    );
     expect(span.name).toBe('POST /graphql');
     expect(attr(span, 'graphql.operation.name')).toBe('Recent');
   });

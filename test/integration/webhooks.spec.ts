@@ -45,12 +45,14 @@ async function until<T>(fn: () => Promise<T> | T, ok: (v: T) => boolean, timeout
   for (;;) {
     const v = await fn();
     if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms: ${JSON.stringify(v)?.slice(0, 500)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeoutMs} ms: ${JSON.stringify(v)?.slice(0, 500)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-const hmac = (secret: string, timestamp: string, body: string) => `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+const hmac = (secret: string, timestamp: string, body: string) =>
+  `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 
 describe('webhooks: signed deliveries to a local receiver, retried through BullMQ', () => {
   let s: Stack;
@@ -63,7 +65,9 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
   const as = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
-    s = await startStack({ env: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '4' } });
+    s = await startStack({
+      env: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '4' },
+    });
     rx = await startReceiver();
     db = new pg.Client({ connectionString: inject('databaseUrl') });
     await db.connect();
@@ -92,16 +96,30 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
 
   it('delivers matching events with a verifiable HMAC signature and a summary a bot can post', async () => {
     const secret = `s3cret-${randomBytes(12).toString('hex')}`;
-    const created = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/ok'), eventTypes: ['request.succeeded', 'step.failed'], secret }, as(tokens.requester));
+    const created = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/ok'), eventTypes: ['request.succeeded', 'step.failed'], secret },
+      as(tokens.requester),
+    );
     expect(created.status).toBe(201);
     expect(created.body.secret).toBeNull(); // a given secret is never echoed
-    expect(created.body.webhook).toMatchObject({ url: rx.url('/ok'), eventTypes: ['request.succeeded', 'step.failed'], owner: `token:${p}-requester`, scopes: [`emulator/${p}-*`] });
+    expect(created.body.webhook).toMatchObject({
+      url: rx.url('/ok'),
+      eventTypes: ['request.succeeded', 'step.failed'],
+      owner: `token:${p}-requester`,
+      scopes: [`emulator/${p}-*`],
+    });
     expect(JSON.stringify(created.body)).not.toContain(secret);
 
     const ns = `${p}-ok`;
     const done = await onboard(ns);
     expect(done.status).toBe('SUCCEEDED');
-    const [hit] = await until(() => rx.at('/ok'), (r) => r.length >= 1);
+    const [hit] = await until(
+      () => rx.at('/ok'),
+      (r) => r.length >= 1,
+    );
     await new Promise((r) => setTimeout(r, 300)); // nothing else matches: still exactly one
     expect(rx.at('/ok')).toHaveLength(1);
 
@@ -122,10 +140,26 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       cursor: done.lastEventCursor,
       data: { status: 'SUCCEEDED' },
     });
-    expect(Object.keys(hit.json).sort()).toEqual(['at', 'cluster', 'cursor', 'data', 'id', 'namespace', 'requestId', 'summary', 'type']);
+    expect(Object.keys(hit.json).sort()).toEqual([
+      'at',
+      'cluster',
+      'cursor',
+      'data',
+      'id',
+      'namespace',
+      'requestId',
+      'summary',
+      'type',
+    ]);
     expect(hit.json.summary).toBe(`✅ onboarding of emulator/${ns} into mesh osm succeeded (4 steps, 1 changed)`);
 
-    const deliveries = await http(s.url, 'GET', `/v1/webhooks/${created.body.webhook.id}/deliveries`, undefined, as(tokens.requester));
+    const deliveries = await http(
+      s.url,
+      'GET',
+      `/v1/webhooks/${created.body.webhook.id}/deliveries`,
+      undefined,
+      as(tokens.requester),
+    );
     expect(deliveries.status).toBe(200);
     expect(deliveries.body.items).toHaveLength(1);
     expect(deliveries.body.items[0]).toMatchObject({
@@ -146,25 +180,50 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     rx.answers['/flaky'] = [500, 500, 200];
     const metric = async (outcome: string) => {
       const text = (await http(s.url, 'GET', '/metrics')).body as string;
-      const line = text.split('\n').find((l) => l.startsWith('osm_onboarding_webhook_delivery_duration_seconds_count') && l.includes('event="request.succeeded"') && l.includes(`outcome="${outcome}"`));
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('osm_onboarding_webhook_delivery_duration_seconds_count') &&
+            l.includes('event="request.succeeded"') &&
+            l.includes(`outcome="${outcome}"`),
+        );
       return line ? Number(line.split(' ').at(-1)) : 0;
     };
     const before = { retrying: await metric('retrying'), delivered: await metric('delivered') };
-    const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/flaky'), eventTypes: ['request.succeeded'] }, as(tokens.requester));
+    const w = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/flaky'), eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
     expect(w.status).toBe(201);
     const secret = w.body.secret;
     expect(secret).toMatch(/^whsec_/); // generated: shown in this response only
     const done = await onboard(`${p}-flaky`);
-    const hits = await until(() => rx.at('/flaky'), (r) => r.length >= 3);
+    const hits = await until(
+      () => rx.at('/flaky'),
+      (r) => r.length >= 3,
+    );
     expect(hits.map((h) => h.headers['x-osm-onboarding-delivery'])).toEqual(Array(3).fill(hits[0].json.id));
     expect(new Set(hits.map((h) => h.body)).size).toBe(1); // the same body each time, signed afresh
-    for (const h of hits) expect(h.headers['x-osm-onboarding-signature']).toBe(hmac(secret, h.headers['x-osm-onboarding-timestamp'] as string, h.body));
+    for (const h of hits)
+      expect(h.headers['x-osm-onboarding-signature']).toBe(
+        hmac(secret, h.headers['x-osm-onboarding-timestamp'] as string, h.body),
+      );
     const delivery = await until(
-      async () => (await http(s.url, 'GET', `/v1/webhooks/${w.body.webhook.id}/deliveries`, undefined, as(tokens.requester))).body.items[0],
+      async () =>
+        (await http(s.url, 'GET', `/v1/webhooks/${w.body.webhook.id}/deliveries`, undefined, as(tokens.requester))).body
+          .items[0],
       (d) => d?.status === 'SUCCEEDED',
     );
     expect(delivery).toMatchObject({ requestId: done.id, attempts: 3, lastResponseCode: 200, lastError: null });
-    expect(delivery.history.map((a: any) => [a.attempt, a.responseCode])).toEqual([[1, 500], [2, 500], [3, 200]]);
+    expect(delivery.history.map((a: any) => [a.attempt, a.responseCode])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 200],
+    ]);
     expect(delivery.history[0].error).toBe('HTTP 500: receiver says no');
     // Every attempt is counted by outcome (other subscriptions of this file may deliver the same event).
     expect((await metric('retrying')) - before.retrying).toBe(2);
@@ -173,27 +232,50 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
 
   it('gives up after WEBHOOK_MAX_ATTEMPTS and marks the delivery failed', async () => {
     rx.answers['/down'] = [503];
-    const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/down'), eventTypes: ['request.succeeded'] }, as(tokens.requester));
+    const w = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/down'), eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
     await onboard(`${p}-down`);
     const delivery = await until(
-      async () => (await http(s.url, 'GET', `/v1/webhooks/${w.body.webhook.id}/deliveries?status=FAILED`, undefined, as(tokens.requester))).body.items[0],
+      async () =>
+        (
+          await http(
+            s.url,
+            'GET',
+            `/v1/webhooks/${w.body.webhook.id}/deliveries?status=FAILED`,
+            undefined,
+            as(tokens.requester),
+          )
+        ).body.items[0],
       (d) => d !== undefined,
     );
     expect(delivery).toMatchObject({ status: 'FAILED', attempts: 4, lastResponseCode: 503, nextAttemptAt: null });
     expect(delivery.history.map((a: any) => a.responseCode)).toEqual([503, 503, 503, 503]);
     expect(rx.at('/down')).toHaveLength(4);
     // A network failure is an attempt too.
-    const gone = await http(s.url, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1:1/nothing-listens', eventTypes: ['request.succeeded'] }, as(tokens.requester));
+    const gone = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: 'http://127.0.0.1:1/nothing-listens', eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
     await onboard(`${p}-gone`);
     const failed = await until(
-      async () => (await http(s.url, 'GET', `/v1/webhooks/${gone.body.webhook.id}/deliveries`, undefined, as(tokens.requester))).body.items[0],
+      async () =>
+        (await http(s.url, 'GET', `/v1/webhooks/${gone.body.webhook.id}/deliveries`, undefined, as(tokens.requester)))
+          .body.items[0],
       (d) => d?.status === 'FAILED',
     );
     expect(failed.lastResponseCode).toBeNull();
     expect(failed.lastError).toMatch(/ECONNREFUSED/);
   });
 
-  it('filters by event type (exact, prefix.*, *) and by the owner\'s scopes', async () => {
+  it("filters by event type (exact, prefix.*, *) and by the owner's scopes", async () => {
     const mk = async (path: string, eventTypes: string[], token: string) =>
       (await http(s.url, 'POST', '/v1/webhooks', { url: rx.url(path), eventTypes }, as(token))).body.webhook.id;
     await mk('/req-star', ['request.*'], tokens.requester);
@@ -208,13 +290,25 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     const missing = await http(s.url, 'POST', '/v1/onboardings', { namespace: `${p}-nope` });
     const failed = await waitForStatus(s.url, missing.body.id, ['FAILED']);
 
-    const stored = async (id: string) => (await http(s.url, 'GET', `/v1/onboardings/${id}/audit`)).body.items.map((e: any) => e.action);
+    const stored = async (id: string) =>
+      (await http(s.url, 'GET', `/v1/onboardings/${id}/audit`)).body.items.map((e: any) => e.action);
     const okActions: string[] = await stored(ok.id);
     const failedActions: string[] = await stored(failed.id);
-    const typesFor = (path: string, id: string) => rx.at(path).filter((r) => r.json.requestId === id).sort((a, b) => a.json.cursor - b.json.cursor).map((r) => r.json.type);
+    const typesFor = (path: string, id: string) =>
+      rx
+        .at(path)
+        .filter((r) => r.json.requestId === id)
+        .sort((a, b) => a.json.cursor - b.json.cursor)
+        .map((r) => r.json.type);
 
-    await until(() => typesFor('/all', ok.id).length + typesFor('/all', failed.id).length, (n) => n === okActions.length + failedActions.length);
-    await until(() => typesFor('/step-failed', failed.id).length, (n) => n >= 1);
+    await until(
+      () => typesFor('/all', ok.id).length + typesFor('/all', failed.id).length,
+      (n) => n === okActions.length + failedActions.length,
+    );
+    await until(
+      () => typesFor('/step-failed', failed.id).length,
+      (n) => n >= 1,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(typesFor('/all', ok.id)).toEqual(okActions);
     expect(typesFor('/req-star', ok.id)).toEqual(okActions.filter((a) => a.startsWith('request.')));
@@ -223,7 +317,9 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(typesFor('/step-failed', failed.id)).toEqual(['step.failed']);
     expect(rx.at('/other-scope')).toEqual([]);
 
-    const failedHit = rx.at('/req-star').find((r) => r.json.requestId === failed.id && r.json.type === 'request.failed')!;
+    const failedHit = rx
+      .at('/req-star')
+      .find((r) => r.json.requestId === failed.id && r.json.type === 'request.failed')!;
     const failedLine = `^❌ onboarding of emulator/${p}-nope into mesh osm failed at step \\S+ \\(KUBE_FORBIDDEN\\)`;
     expect(failedHit.json.summary).toMatch(new RegExp(failedLine));
     const stepHit = rx.at('/step-failed').find((r) => r.json.requestId === failed.id)!;
@@ -231,20 +327,45 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
 
     // The other owner's scope does cover `${p}-other-*`.
     await onboard(`${p}-other-x`);
-    await until(() => rx.at('/other-scope').length, (n) => n > 0);
+    await until(
+      () => rx.at('/other-scope').length,
+      (n) => n > 0,
+    );
     expect(new Set(rx.at('/other-scope').map((r) => r.json.namespace))).toEqual(new Set([`${p}-other-x`]));
   });
 
   it('stops delivering when the owner token is revoked or the webhook deleted', async () => {
-    const t = await http(s.url, 'POST', '/v1/tokens', { name: `${p}-shortlived`, roles: ['requester'], scopes: [`emulator/${p}-*`] });
-    const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/revoked'), eventTypes: ['request.succeeded'] }, as(t.body.token));
-    const d = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/deleted'), eventTypes: ['request.succeeded'] }, as(tokens.requester));
+    const t = await http(s.url, 'POST', '/v1/tokens', {
+      name: `${p}-shortlived`,
+      roles: ['requester'],
+      scopes: [`emulator/${p}-*`],
+    });
+    const w = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/revoked'), eventTypes: ['request.succeeded'] },
+      as(t.body.token),
+    );
+    const d = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/deleted'), eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
     expect((await http(s.url, 'DELETE', `/v1/tokens/${t.body.record.id}`)).status).toBe(200);
     const del = await http(s.url, 'DELETE', `/v1/webhooks/${d.body.webhook.id}`, undefined, as(tokens.requester));
     expect(del.status).toBe(200);
-    expect((await http(s.url, 'GET', `/v1/webhooks/${d.body.webhook.id}/deliveries`, undefined, as(tokens.requester))).status).toBe(404);
+    expect(
+      (await http(s.url, 'GET', `/v1/webhooks/${d.body.webhook.id}/deliveries`, undefined, as(tokens.requester)))
+        .status,
+    ).toBe(404);
     await onboard(`${p}-after`);
-    await until(() => rx.at('/ok').filter((r) => r.json.namespace === `${p}-after`), (r) => r.length === 1); // the first test's webhook still works
+    await until(
+      () => rx.at('/ok').filter((r) => r.json.namespace === `${p}-after`),
+      (r) => r.length === 1,
+    ); // the first test's webhook still works
     await new Promise((r) => setTimeout(r, 300));
     expect(rx.at('/revoked')).toEqual([]);
     expect(rx.at('/deleted')).toEqual([]);
@@ -253,7 +374,13 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
 
   it('never returns, logs or audits the secret; only owners (and admins) see a webhook', async () => {
     const secret = `top-secret-${randomBytes(16).toString('hex')}`;
-    const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/private?token=abc'), eventTypes: ['*'], secret, description: 'chatops' }, as(tokens.requester));
+    const w = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/private?token=abc'), eventTypes: ['*'], secret, description: 'chatops' },
+      as(tokens.requester),
+    );
     expect(w.status).toBe(201);
     const id = w.body.webhook.id;
     const views = [
@@ -275,8 +402,12 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     const { rows } = await db.query('SELECT secret_ciphertext FROM webhook_subscription WHERE id = $1', [id]);
     expect(rows[0].secret_ciphertext).toMatch(/^v1\./);
     expect(rows[0].secret_ciphertext).not.toContain(secret);
-    const audit = await db.query(`SELECT actor, action, data::text AS data FROM audit_event WHERE target = $1`, [`webhooks/${id}`]);
-    expect(audit.rows).toEqual([{ actor: `token:${p}-requester`, action: 'webhook.created', data: expect.any(String) }]);
+    const audit = await db.query(`SELECT actor, action, data::text AS data FROM audit_event WHERE target = $1`, [
+      `webhooks/${id}`,
+    ]);
+    expect(audit.rows).toEqual([
+      { actor: `token:${p}-requester`, action: 'webhook.created', data: expect.any(String) },
+    ]);
     expect(audit.rows[0].data).not.toContain(secret);
     expect(audit.rows[0].data).not.toContain('token=abc');
     const all = await db.query(`SELECT count(*)::int AS n FROM audit_event WHERE data::text LIKE $1`, [`%${secret}%`]);
@@ -286,8 +417,16 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect((await http(s.url, 'GET', `/v1/webhooks/${id}`, undefined, as(tokens.other))).status).toBe(404);
     expect((await http(s.url, 'DELETE', `/v1/webhooks/${id}`, undefined, as(tokens.other))).status).toBe(404);
     expect((await http(s.url, 'GET', `/v1/webhooks/${id}/deliveries`, undefined, as(tokens.other))).status).toBe(404);
-    expect((await http(s.url, 'GET', '/v1/webhooks', undefined, as(tokens.other))).body.items.map((x: any) => x.id)).not.toContain(id);
-    const viewer = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/v'), eventTypes: ['*'] }, as(tokens.viewer));
+    expect(
+      (await http(s.url, 'GET', '/v1/webhooks', undefined, as(tokens.other))).body.items.map((x: any) => x.id),
+    ).not.toContain(id);
+    const viewer = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/v'), eventTypes: ['*'] },
+      as(tokens.viewer),
+    );
     expect(viewer.status).toBe(403);
     expect((await http(s.url, 'GET', '/v1/webhooks', undefined, { authorization: '' })).status).toBe(401);
     expect((await http(s.url, 'DELETE', `/v1/webhooks/${id}`, undefined, as(tokens.requester))).status).toBe(200);
@@ -296,29 +435,68 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
   });
 
   it('answers bad input with 422 and field-level messages', async () => {
-    const bad = await http(s.url, 'POST', '/v1/webhooks', { url: 'ftp://example.com/x', eventTypes: [], secret: 'short', colour: 'red' }, as(tokens.requester));
+    const bad = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: 'ftp://example.com/x', eventTypes: [], secret: 'short', colour: 'red' },
+      as(tokens.requester),
+    );
     expect(bad.status).toBe(422);
     expect(bad.body.error.code).toBe('VALIDATION_FAILED');
     const fields = Object.fromEntries(bad.body.error.fields.map((f: any) => [f.field, f.message]));
-    expect(fields).toMatchObject({ url: 'must use http or https', eventTypes: 'needs at least one event type', secret: 'must be at least 16 characters', colour: 'unknown field' });
+    expect(fields).toMatchObject({
+      url: 'must use http or https',
+      eventTypes: 'needs at least one event type',
+      secret: 'must be at least 16 characters',
+      colour: 'unknown field',
+    });
 
-    const more = await http(s.url, 'POST', '/v1/webhooks', { url: 'https://user:pw@example.com/', eventTypes: ['Request Succeeded', 'request.*', 7] }, as(tokens.requester));
+    const more = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: 'https://user:pw@example.com/', eventTypes: ['Request Succeeded', 'request.*', 7] },
+      as(tokens.requester),
+    );
     expect(more.status).toBe(422);
     expect(more.body.error.fields.map((f: any) => f.field).sort()).toEqual(['eventTypes.0', 'eventTypes.2', 'url']);
-    expect((await http(s.url, 'POST', '/v1/webhooks', { eventTypes: ['*'] }, as(tokens.requester))).body.error.fields).toEqual([{ field: 'url', message: expect.any(String) }]);
+    expect(
+      (await http(s.url, 'POST', '/v1/webhooks', { eventTypes: ['*'] }, as(tokens.requester))).body.error.fields,
+    ).toEqual([{ field: 'url', message: expect.any(String) }]);
     expect((await http(s.url, 'POST', '/v1/webhooks', '{not json', as(tokens.requester))).status).toBe(400);
 
-    const list = await http(s.url, 'GET', `/v1/webhooks/${randomUUIDish()}/deliveries`, undefined, as(tokens.requester));
+    const list = await http(
+      s.url,
+      'GET',
+      `/v1/webhooks/${randomUUIDish()}/deliveries`,
+      undefined,
+      as(tokens.requester),
+    );
     expect(list.status).toBe(404);
     expect(list.body.error.code).toBe('WEBHOOK_NOT_FOUND');
     const w = await http(s.url, 'POST', '/v1/webhooks', { url: rx.url('/q'), eventTypes: ['*'] }, as(tokens.requester));
-    const q = await http(s.url, 'GET', `/v1/webhooks/${w.body.webhook.id}/deliveries?limit=0&status=DONE&after=zz`, undefined, as(tokens.requester));
+    const q = await http(
+      s.url,
+      'GET',
+      `/v1/webhooks/${w.body.webhook.id}/deliveries?limit=0&status=DONE&after=zz`,
+      undefined,
+      as(tokens.requester),
+    );
     expect(q.status).toBe(422);
     expect(q.body.error.fields.map((f: any) => f.field).sort()).toEqual(['limit', 'status']);
     await http(s.url, 'DELETE', `/v1/webhooks/${w.body.webhook.id}`, undefined, as(tokens.requester));
 
-    const g = await gql(s.url, 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id } } }', { i: { url: 'http://x', eventTypes: ['nope!'] } }, as(tokens.requester));
-    expect(g.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'eventTypes.0', message: expect.any(String) }] });
+    const g = await gql(
+      s.url,
+      'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id } } }',
+      { i: { url: 'http://x', eventTypes: ['nope!'] } },
+      as(tokens.requester),
+    );
+    expect(g.errors[0].extensions).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'eventTypes.0', message: expect.any(String) }],
+    });
   });
 
   it('refuses, at delivery time, a name that resolves to an internal address (unless private targets are allowed)', async () => {
@@ -341,21 +519,54 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(created.errors).toBeUndefined();
     const { secret, webhook } = created.data.createWebhook;
     expect(secret).toMatch(/^whsec_/);
-    expect(webhook).toMatchObject({ url: rx.url('/gql'), eventTypes: ['request.succeeded'], owner: `token:${p}-requester` });
+    expect(webhook).toMatchObject({
+      url: rx.url('/gql'),
+      eventTypes: ['request.succeeded'],
+      owner: `token:${p}-requester`,
+    });
     const done = await onboard(`${p}-gql`);
-    const [hit] = await until(() => rx.at('/gql'), (r) => r.length >= 1);
-    expect(hit.headers['x-osm-onboarding-signature']).toBe(hmac(secret, hit.headers['x-osm-onboarding-timestamp'] as string, hit.body));
+    const [hit] = await until(
+      () => rx.at('/gql'),
+      (r) => r.length >= 1,
+    );
+    expect(hit.headers['x-osm-onboarding-signature']).toBe(
+      hmac(secret, hit.headers['x-osm-onboarding-timestamp'] as string, hit.body),
+    );
     const q = `query($id: ID!) { webhookDeliveries(webhookId: $id, first: 5) { nodes { id requestId eventType status attempts lastResponseCode payload history { attempt responseCode durationMs at } } pageInfo { hasNextPage endCursor } } }`;
-    const page = await until(async () => (await gql(s.url, q, { id: webhook.id }, as(tokens.requester))).data, (d) => d?.webhookDeliveries.nodes[0]?.status === 'SUCCEEDED');
-    expect(page.webhookDeliveries.nodes[0]).toMatchObject({ requestId: done.id, eventType: 'request.succeeded', attempts: 1, lastResponseCode: 200, payload: { summary: expect.stringMatching(/^✅/) } });
+    const page = await until(
+      async () => (await gql(s.url, q, { id: webhook.id }, as(tokens.requester))).data,
+      (d) => d?.webhookDeliveries.nodes[0]?.status === 'SUCCEEDED',
+    );
+    expect(page.webhookDeliveries.nodes[0]).toMatchObject({
+      requestId: done.id,
+      eventType: 'request.succeeded',
+      attempts: 1,
+      lastResponseCode: 200,
+      payload: { summary: expect.stringMatching(/^✅/) },
+    });
     expect(page.webhookDeliveries.pageInfo.hasNextPage).toBe(false);
-    const badFirst = await gql(s.url, 'query($id: ID!) { webhookDeliveries(webhookId: $id, first: 0) { nodes { id } } }', { id: webhook.id }, as(tokens.requester));
-    expect(badFirst.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'first', message: 'must be at least 1' }] });
+    const badFirst = await gql(
+      s.url,
+      'query($id: ID!) { webhookDeliveries(webhookId: $id, first: 0) { nodes { id } } }',
+      { id: webhook.id },
+      as(tokens.requester),
+    );
+    expect(badFirst.errors[0].extensions).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'first', message: 'must be at least 1' }],
+    });
     const other = await gql(s.url, q, { id: webhook.id }, as(tokens.other));
     expect(other.errors[0].extensions.code).toBe('WEBHOOK_NOT_FOUND');
-    const deleted = await gql(s.url, 'mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhook.id }, as(tokens.requester));
+    const deleted = await gql(
+      s.url,
+      'mutation($id: ID!) { deleteWebhook(id: $id) { id } }',
+      { id: webhook.id },
+      as(tokens.requester),
+    );
     expect(deleted.data.deleteWebhook.id).toBe(webhook.id);
-    expect((await gql(s.url, '{ webhooks { id } }', {}, as(tokens.requester))).data.webhooks.map((x: any) => x.id)).not.toContain(webhook.id);
+    expect(
+      (await gql(s.url, '{ webhooks { id } }', {}, as(tokens.requester))).data.webhooks.map((x: any) => x.id),
+    ).not.toContain(webhook.id);
   });
 });
 

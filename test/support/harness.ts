@@ -23,7 +23,10 @@ export interface Stack {
 }
 
 /** Environment for one isolated stack: its own queue prefix, the run's database, the emulator's kubeconfig. */
-export async function stackEnv(emulator: Emulator, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+export async function stackEnv(
+  emulator: Emulator,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const dir = await mkdtemp(join(tmpdir(), 'osm-onboarding-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, emulator.kubeconfig({ contexts: ['emulator', 'staging'] }));
@@ -53,7 +56,9 @@ export async function stackEnv(emulator: Emulator, extra: Record<string, string>
   };
 }
 
-export async function startApi(env: Record<string, string>): Promise<{ app: INestApplication; url: string; config: AppConfig }> {
+export async function startApi(
+  env: Record<string, string>,
+): Promise<{ app: INestApplication; url: string; config: AppConfig }> {
   const config = loadConfig(env);
   const app = await createApiApp(config);
   await app.listen(0, '127.0.0.1');
@@ -89,12 +94,22 @@ export interface HttpResult<T = any> {
   headers: Headers;
 }
 
-export async function http<T = any>(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+export async function http<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult<T>> {
   const res = await fetch(base + path, {
     method,
     // Authenticated as the bootstrap admin unless the test passes its own (or an empty) authorization.
     headers: Object.fromEntries(
-      Object.entries({ authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }).filter(([, v]) => v !== ''),
+      Object.entries({
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      }).filter(([, v]) => v !== ''),
     ),
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
@@ -139,7 +154,11 @@ export function wsClient(base: string, token: string | null = ADMIN_TOKEN): Clie
 }
 
 /** Collects a subscription's events until it completes (or errors). */
-export function collectProgress(client: Client, requestId: string, after = 0): Promise<{ events: any[]; error?: unknown }> {
+export function collectProgress(
+  client: Client,
+  requestId: string,
+  after = 0,
+): Promise<{ events: any[]; error?: unknown }> {
   return new Promise((resolve) => {
     const events: any[] = [];
     client.subscribe(
@@ -169,7 +188,10 @@ export async function readSse(
   stopAfter = Infinity,
 ): Promise<{ status: number; events: { id: string; event: string; data: any }[] }> {
   const controller = new AbortController();
-  const res = await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }, signal: controller.signal });
+  const res = await fetch(base + path, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+    signal: controller.signal,
+  });
   const events: { id: string; event: string; data: any }[] = [];
   if (!res.ok || !res.body) return { status: res.status, events };
   const decoder = new TextDecoder();
@@ -181,7 +203,12 @@ export async function readSse(
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+        const fields = Object.fromEntries(
+          block
+            .split('\n')
+            .filter((l) => !l.startsWith(':'))
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+        );
         if (fields.data) events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) });
         if (events.length >= stopAfter) {
           controller.abort();

@@ -14,10 +14,19 @@ export function kubeClients(emulator: Emulator) {
 
 export async function namespaceMeta(emulator: Emulator, name: string) {
   const ns = await kubeClients(emulator).core.readNamespace({ name });
-  return { labels: ns.metadata?.labels ?? {}, annotations: ns.metadata?.annotations ?? {}, resourceVersion: ns.metadata?.resourceVersion };
+  return {
+    labels: ns.metadata?.labels ?? {},
+    annotations: ns.metadata?.annotations ?? {},
+    resourceVersion: ns.metadata?.resourceVersion,
+  };
 }
 
-export async function createNamespace(emulator: Emulator, name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}) {
+export async function createNamespace(
+  emulator: Emulator,
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+) {
   await kubeClients(emulator).core.createNamespace({ body: { metadata: { name, labels, annotations } } });
 }
 

@@ -11,7 +11,10 @@ import {
   planExclusionAdd,
   planExclusionRemove,
 } from '../../src/onboarding/steps/api-server-access.step.js';
-import { ApiServerAccessRemovalStep, needsExclusion } from '../../src/onboarding/steps/api-server-access-removal.step.js';
+import {
+  ApiServerAccessRemovalStep,
+  needsExclusion,
+} from '../../src/onboarding/steps/api-server-access-removal.step.js';
 import type { StepContext } from '../../src/onboarding/steps/step.js';
 
 // Planning logic only: the cluster is a fixture object implementing the ClusterClient calls the steps make.
@@ -23,20 +26,32 @@ interface Fixture {
   serviceAccounts?: string[];
 }
 
-const mc = (traffic: Record<string, unknown> | undefined, featureFlags: Record<string, unknown> = { enableEgressPolicy: true }, rv = '100'): KubeObject => ({
+const mc = (
+  traffic: Record<string, unknown> | undefined,
+  featureFlags: Record<string, unknown> = { enableEgressPolicy: true },
+  rv = '100',
+): KubeObject => ({
   apiVersion: 'config.openservicemesh.io/v1alpha2',
   kind: 'MeshConfig',
   metadata: { name: 'osm-mesh-config', namespace: 'osm-system', resourceVersion: rv },
   spec: { ...(traffic ? { traffic } : {}), featureFlags },
 });
 
-const nsObj = (name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}): V1Namespace => ({
+const nsObj = (
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): V1Namespace => ({
   metadata: { name, labels, annotations, resourceVersion: '1' },
 });
 
 const kubernetesService: V1Service = {
   metadata: { name: 'kubernetes', namespace: 'default' },
-  spec: { clusterIP: '10.96.0.1', clusterIPs: ['10.96.0.1'], ports: [{ name: 'https', port: 443, targetPort: 6443 as never }] },
+  spec: {
+    clusterIP: '10.96.0.1',
+    clusterIPs: ['10.96.0.1'],
+    ports: [{ name: 'https', port: 443, targetPort: 6443 as never }],
+  },
 };
 
 function fixture(f: Fixture) {
@@ -75,7 +90,11 @@ function fixture(f: Fixture) {
 
 function ctx(f: Fixture, options: Partial<RequestOptions>, overrides: Partial<StepContext['request']> = {}) {
   const { kube, calls } = fixture(f);
-  const info: MeshInfo = { meshName: 'osm', controlPlaneNamespace: 'osm-system', controlPlaneNamespaces: ['osm-system'] };
+  const info: MeshInfo = {
+    meshName: 'osm',
+    controlPlaneNamespace: 'osm-system',
+    controlPlaneNamespaces: ['osm-system'],
+  };
   const mesh = { discover: async () => info } as unknown as MeshDiscoveryService;
   const c: StepContext = {
     kube,
@@ -112,7 +131,12 @@ describe('exclusion list patches', () => {
   it('appends with a resourceVersion guard when the list exists', () => {
     expect(planExclusionAdd(mc({ outboundIPRangeExclusionList: ['10.0.0.0/8'] }), '10.96.0.1/32')).toEqual({
       action: 'patch',
-      target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+      target: {
+        apiVersion: 'config.openservicemesh.io/v1alpha2',
+        kind: 'MeshConfig',
+        namespace: 'osm-system',
+        name: 'osm-mesh-config',
+      },
       patchType: 'json',
       body: [
         { op: 'test', path: '/metadata/resourceVersion', value: '100' },
@@ -123,13 +147,19 @@ describe('exclusion list patches', () => {
 
   it('adds the whole list when it, spec.traffic or spec is absent (or null)', () => {
     const ops = (m: KubeObject) => (planExclusionAdd(m, '10.96.0.1/32')!.body as unknown[]).slice(1);
-    expect(ops(mc({ enableEgress: true }))).toEqual([{ op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList', value: ['10.96.0.1/32'] }]);
+    expect(ops(mc({ enableEgress: true }))).toEqual([
+      { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList', value: ['10.96.0.1/32'] },
+    ]);
     expect(ops(mc({ outboundIPRangeExclusionList: null }))).toEqual([
       { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList', value: ['10.96.0.1/32'] },
     ]);
-    expect(ops(mc(undefined))).toEqual([{ op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: ['10.96.0.1/32'] } }]);
+    expect(ops(mc(undefined))).toEqual([
+      { op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: ['10.96.0.1/32'] } },
+    ]);
     const noSpec = { ...mc(undefined), spec: undefined };
-    expect(ops(noSpec)).toEqual([{ op: 'add', path: '/spec', value: { traffic: { outboundIPRangeExclusionList: ['10.96.0.1/32'] } } }]);
+    expect(ops(noSpec)).toEqual([
+      { op: 'add', path: '/spec', value: { traffic: { outboundIPRangeExclusionList: ['10.96.0.1/32'] } } },
+    ]);
   });
 
   it('plans nothing when present, and refuses to write an invalid CIDR', async () => {
@@ -150,11 +180,23 @@ describe('exclusion list patches', () => {
   });
 
   it('turns a failed guard into a CONFLICT, and leaves schema errors alone', () => {
-    const test422 = new KubeError('INVALID', 'patch meshconfigs: the server rejected our request due to an error in our request', 422);
-    expect(asGuardConflict(new KubeError('INVALID', 'patch x: testing value /metadata/resourceVersion failed: test failed', 422))).toMatchObject({ reason: 'CONFLICT' });
+    const test422 = new KubeError(
+      'INVALID',
+      'patch meshconfigs: the server rejected our request due to an error in our request',
+      422,
+    );
+    expect(
+      asGuardConflict(
+        new KubeError('INVALID', 'patch x: testing value /metadata/resourceVersion failed: test failed', 422),
+      ),
+    ).toMatchObject({ reason: 'CONFLICT' });
     expect(asGuardConflict(test422)).toMatchObject({ reason: 'CONFLICT' });
     expect(asGuardConflict(new KubeError('CONFLICT', 'x', 409))).toMatchObject({ reason: 'CONFLICT' });
-    const schema422 = new KubeError('INVALID', 'patch x: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.traffic.outboundIPRangeExclusionList[0]: Invalid value', 422);
+    const schema422 = new KubeError(
+      'INVALID',
+      'patch x: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.traffic.outboundIPRangeExclusionList[0]: Invalid value',
+      422,
+    );
     expect(asGuardConflict(schema422)).toBe(schema422);
   });
 });
@@ -163,7 +205,10 @@ describe('api-server-access plan: ip-exclusion', () => {
   const step = new ApiServerAccessStep();
 
   it('annotates the namespace and appends the /32 without touching other entries', async () => {
-    const { ctx: c, calls } = ctx({ meshConfig: mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '999.1.1.1/32'] }) }, IP_EXCLUSION);
+    const { ctx: c, calls } = ctx(
+      { meshConfig: mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '999.1.1.1/32'] }) },
+      IP_EXCLUSION,
+    );
     const plan = await step.plan(c);
     expect(plan.changes).toEqual([
       {
@@ -182,10 +227,21 @@ describe('api-server-access plan: ip-exclusion', () => {
     ]);
     expect(plan.facts).toMatchObject({ apiServerIp: '10.96.0.1', cidr: '10.96.0.1/32', method: 'ip-exclusion' });
     expect(plan.before).toEqual({
-      meshConfig: { namespace: 'osm-system', name: 'osm-mesh-config', resourceVersion: '100', outboundIPRangeExclusionList: ['10.0.0.0/8', '999.1.1.1/32'] },
+      meshConfig: {
+        namespace: 'osm-system',
+        name: 'osm-mesh-config',
+        resourceVersion: '100',
+        outboundIPRangeExclusionList: ['10.0.0.0/8', '999.1.1.1/32'],
+      },
       namespaceAnnotations: { 'osm-onboarding.flomesh.io/api-server-access': null },
     });
-    expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'INVALID_EXCLUSION_CIDR', level: 'warning', message: expect.stringContaining('[1]') }));
+    expect(plan.diagnostics).toContainEqual(
+      expect.objectContaining({
+        code: 'INVALID_EXCLUSION_CIDR',
+        level: 'warning',
+        message: expect.stringContaining('[1]'),
+      }),
+    );
     // 10.0.0.0/8 covers 10.96.0.1: reported, but the /32 is still added so removal can track it.
     expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_ALREADY_COVERED' }));
     expect(calls).toEqual(['get service', 'get meshconfigs', 'get namespace team-a']);
@@ -205,15 +261,28 @@ describe('api-server-access plan: ip-exclusion', () => {
   it('adds the list itself when MeshConfig has none', async () => {
     const { ctx: c } = ctx({ meshConfig: mc({}) }, IP_EXCLUSION);
     const plan = await step.plan(c);
-    expect((plan.changes[1].body as unknown[])[1]).toEqual({ op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList', value: ['10.96.0.1/32'] });
+    expect((plan.changes[1].body as unknown[])[1]).toEqual({
+      op: 'add',
+      path: '/spec/traffic/outboundIPRangeExclusionList',
+      value: ['10.96.0.1/32'],
+    });
   });
 
   it('fails with API_SERVER_NOT_FOUND without the Service or without an IPv4 cluster IP', async () => {
-    expect(await codeOf(step.plan(ctx({ service: null, meshConfig: mc({}) }, IP_EXCLUSION).ctx))).toBe('API_SERVER_NOT_FOUND');
+    expect(await codeOf(step.plan(ctx({ service: null, meshConfig: mc({}) }, IP_EXCLUSION).ctx))).toBe(
+      'API_SERVER_NOT_FOUND',
+    );
     const v6: V1Service = { metadata: { name: 'kubernetes' }, spec: { clusterIP: 'fd00::1', clusterIPs: ['fd00::1'] } };
-    expect(await codeOf(step.plan(ctx({ service: v6, meshConfig: mc({}) }, IP_EXCLUSION).ctx))).toBe('API_SERVER_NOT_FOUND');
-    const dual: V1Service = { metadata: { name: 'kubernetes' }, spec: { clusterIP: 'fd00::1', clusterIPs: ['fd00::1', '10.96.0.1'] } };
-    expect((await step.plan(ctx({ service: dual, meshConfig: mc({}) }, IP_EXCLUSION).ctx)).facts).toMatchObject({ apiServerIp: '10.96.0.1' });
+    expect(await codeOf(step.plan(ctx({ service: v6, meshConfig: mc({}) }, IP_EXCLUSION).ctx))).toBe(
+      'API_SERVER_NOT_FOUND',
+    );
+    const dual: V1Service = {
+      metadata: { name: 'kubernetes' },
+      spec: { clusterIP: 'fd00::1', clusterIPs: ['fd00::1', '10.96.0.1'] },
+    };
+    expect((await step.plan(ctx({ service: dual, meshConfig: mc({}) }, IP_EXCLUSION).ctx)).facts).toMatchObject({
+      apiServerIp: '10.96.0.1',
+    });
   });
 
   it('fails with MESH_CONFIG_NOT_FOUND without a MeshConfig, and does nothing when not requested', async () => {
@@ -238,10 +307,20 @@ describe('api-server-access plan: ip-exclusion', () => {
 
 describe('api-server-access plan: egress', () => {
   const step = new ApiServerAccessStep();
-  const owned = (spec: unknown, labels: Record<string, string> = { 'app.kubernetes.io/managed-by': 'osm-onboarding' }): KubeObject => ({
+  const owned = (
+    spec: unknown,
+    labels: Record<string, string> = { 'app.kubernetes.io/managed-by': 'osm-onboarding' },
+  ): KubeObject => ({
     apiVersion: 'policy.openservicemesh.io/v1alpha1',
     kind: 'Egress',
-    metadata: { name: 'osm-onboarding-api-server', namespace: 'team-a', labels, resourceVersion: '55', uid: 'u1', managedFields: [{}] as never },
+    metadata: {
+      name: 'osm-onboarding-api-server',
+      namespace: 'team-a',
+      labels,
+      resourceVersion: '55',
+      uid: 'u1',
+      managedFields: [{}] as never,
+    },
     spec: spec as Record<string, unknown>,
   });
   const desiredSpec = {
@@ -254,41 +333,73 @@ describe('api-server-access plan: egress', () => {
   };
 
   it('turns the egress policy flag on (merge patch of the boolean) and creates the Egress', async () => {
-    const { ctx: c, calls } = ctx({ meshConfig: mc({ enableEgress: false }, { enableEgressPolicy: false }), serviceAccounts: ['app'] }, EGRESS);
+    const { ctx: c, calls } = ctx(
+      { meshConfig: mc({ enableEgress: false }, { enableEgressPolicy: false }), serviceAccounts: ['app'] },
+      EGRESS,
+    );
     const plan = await step.plan(c);
     expect(plan.changes).toEqual([
       {
         action: 'patch',
-        target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+        target: {
+          apiVersion: 'config.openservicemesh.io/v1alpha2',
+          kind: 'MeshConfig',
+          namespace: 'osm-system',
+          name: 'osm-mesh-config',
+        },
         patchType: 'merge',
         body: { spec: { featureFlags: { enableEgressPolicy: true } } },
       },
       {
         action: 'create',
-        target: { apiVersion: 'policy.openservicemesh.io/v1alpha1', kind: 'Egress', namespace: 'team-a', name: 'osm-onboarding-api-server' },
+        target: {
+          apiVersion: 'policy.openservicemesh.io/v1alpha1',
+          kind: 'Egress',
+          namespace: 'team-a',
+          name: 'osm-onboarding-api-server',
+        },
         body: {
           apiVersion: 'policy.openservicemesh.io/v1alpha1',
           kind: 'Egress',
           metadata: {
             name: 'osm-onboarding-api-server',
             namespace: 'team-a',
-            labels: { 'app.kubernetes.io/managed-by': 'osm-onboarding', 'osm-onboarding.flomesh.io/request': '0b9c1f7e-4a53-4c55-9a5e-3d0c3b8f1a11' },
+            labels: {
+              'app.kubernetes.io/managed-by': 'osm-onboarding',
+              'osm-onboarding.flomesh.io/request': '0b9c1f7e-4a53-4c55-9a5e-3d0c3b8f1a11',
+            },
           },
           spec: desiredSpec,
         },
       },
     ]);
     expect(plan.before).toEqual({
-      meshConfig: { namespace: 'osm-system', name: 'osm-mesh-config', resourceVersion: '100', enableEgressPolicy: false },
+      meshConfig: {
+        namespace: 'osm-system',
+        name: 'osm-mesh-config',
+        resourceVersion: '100',
+        enableEgressPolicy: false,
+      },
       egress: null,
     });
-    expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'SERVICE_ACCOUNT_NOT_FOUND', message: expect.stringContaining('worker') }));
+    expect(plan.diagnostics).toContainEqual(
+      expect.objectContaining({ code: 'SERVICE_ACCOUNT_NOT_FOUND', message: expect.stringContaining('worker') }),
+    );
     expect(plan.facts).toMatchObject({ method: 'egress', cidr: '10.96.0.1/32' });
-    expect(calls).toEqual(['get service', 'get meshconfigs', 'get namespace default', 'get egresses', 'list serviceaccounts']);
+    expect(calls).toEqual([
+      'get service',
+      'get meshconfigs',
+      'get namespace default',
+      'get egresses',
+      'list serviceaccounts',
+    ]);
   });
 
   it('is unchanged when the flag is on and our Egress matches (whatever request made it)', async () => {
-    const existing = owned(desiredSpec, { 'app.kubernetes.io/managed-by': 'osm-onboarding', 'osm-onboarding.flomesh.io/request': 'older' });
+    const existing = owned(desiredSpec, {
+      'app.kubernetes.io/managed-by': 'osm-onboarding',
+      'osm-onboarding.flomesh.io/request': 'older',
+    });
     const { ctx: c } = ctx({ meshConfig: mc({}), egress: existing, serviceAccounts: ['app', 'worker'] }, EGRESS);
     const plan = await step.plan(c);
     expect(plan.changes).toEqual([]);
@@ -296,11 +407,24 @@ describe('api-server-access plan: egress', () => {
   });
 
   it('updates our Egress in place with its resourceVersion, keeping foreign labels', async () => {
-    const existing = owned({ ...desiredSpec, sources: [desiredSpec.sources[0]] }, { 'app.kubernetes.io/managed-by': 'osm-onboarding', team: 'a' });
+    const existing = owned(
+      { ...desiredSpec, sources: [desiredSpec.sources[0]] },
+      { 'app.kubernetes.io/managed-by': 'osm-onboarding', team: 'a' },
+    );
     const { ctx: c } = ctx({ meshConfig: mc({}), egress: existing }, EGRESS);
     const plan = await step.plan(c);
     expect(plan.changes).toHaveLength(1);
-    expect(plan.changes[0]).toMatchObject({ action: 'update', body: { metadata: { resourceVersion: '55', uid: 'u1', labels: { team: 'a', 'app.kubernetes.io/managed-by': 'osm-onboarding' } }, spec: desiredSpec } });
+    expect(plan.changes[0]).toMatchObject({
+      action: 'update',
+      body: {
+        metadata: {
+          resourceVersion: '55',
+          uid: 'u1',
+          labels: { team: 'a', 'app.kubernetes.io/managed-by': 'osm-onboarding' },
+        },
+        spec: desiredSpec,
+      },
+    });
     expect((plan.changes[0].body as KubeObject).metadata).not.toHaveProperty('managedFields');
   });
 
@@ -311,8 +435,12 @@ describe('api-server-access plan: egress', () => {
 
   it('refuses when default is monitored by the mesh (or is the onboarded namespace)', async () => {
     const monitored = [nsObj('team-a'), nsObj('default', { 'openservicemesh.io/monitored-by': 'osm' })];
-    expect(await codeOf(step.plan(ctx({ meshConfig: mc({}), namespaces: monitored }, EGRESS).ctx))).toBe('EGRESS_API_SERVER_MONITORED');
-    expect(await codeOf(step.plan(ctx({ meshConfig: mc({}) }, EGRESS, { namespace: 'default' }).ctx))).toBe('EGRESS_API_SERVER_MONITORED');
+    expect(await codeOf(step.plan(ctx({ meshConfig: mc({}), namespaces: monitored }, EGRESS).ctx))).toBe(
+      'EGRESS_API_SERVER_MONITORED',
+    );
+    expect(await codeOf(step.plan(ctx({ meshConfig: mc({}) }, EGRESS, { namespace: 'default' }).ctx))).toBe(
+      'EGRESS_API_SERVER_MONITORED',
+    );
     const otherMesh = [nsObj('team-a'), nsObj('default', { 'openservicemesh.io/monitored-by': 'blue' })];
     expect(await codeOf(step.plan(ctx({ meshConfig: mc({}), namespaces: otherMesh }, EGRESS).ctx))).toBe('no error');
   });
@@ -322,22 +450,40 @@ describe('api-server-access-removal plan', () => {
   const step = new ApiServerAccessRemovalStep();
   const MARK = { 'osm-onboarding.flomesh.io/api-server-access': 'ip-exclusion' };
   const off = (namespaces: V1Namespace[], meshConfig: KubeObject | null) =>
-    ctx({ namespaces, meshConfig }, { ...offboardingOptions({ namespace: 'team-a', removeApiServerExclusion: true }) }, { kind: 'OFFBOARD' });
+    ctx(
+      { namespaces, meshConfig },
+      { ...offboardingOptions({ namespace: 'team-a', removeApiServerExclusion: true }) },
+      { kind: 'OFFBOARD' },
+    );
 
   it('counts only other, annotated, live namespaces of this mesh or of no mesh', () => {
-    expect(needsExclusion(nsObj('team-b', { 'openservicemesh.io/monitored-by': 'osm' }, MARK), 'team-a', 'osm')).toBe(true);
+    expect(needsExclusion(nsObj('team-b', { 'openservicemesh.io/monitored-by': 'osm' }, MARK), 'team-a', 'osm')).toBe(
+      true,
+    );
     expect(needsExclusion(nsObj('team-b', {}, MARK), 'team-a', 'osm')).toBe(true);
-    expect(needsExclusion(nsObj('team-b', { 'openservicemesh.io/monitored-by': 'blue' }, MARK), 'team-a', 'osm')).toBe(false);
-    expect(needsExclusion(nsObj('team-a', { 'openservicemesh.io/monitored-by': 'osm' }, MARK), 'team-a', 'osm')).toBe(false);
+    expect(needsExclusion(nsObj('team-b', { 'openservicemesh.io/monitored-by': 'blue' }, MARK), 'team-a', 'osm')).toBe(
+      false,
+    );
+    expect(needsExclusion(nsObj('team-a', { 'openservicemesh.io/monitored-by': 'osm' }, MARK), 'team-a', 'osm')).toBe(
+      false,
+    );
     expect(needsExclusion(nsObj('team-b', { 'openservicemesh.io/monitored-by': 'osm' }), 'team-a', 'osm')).toBe(false);
-    expect(needsExclusion({ ...nsObj('team-b', {}, MARK), status: { phase: 'Terminating' } }, 'team-a', 'osm')).toBe(false);
+    expect(needsExclusion({ ...nsObj('team-b', {}, MARK), status: { phase: 'Terminating' } }, 'team-a', 'osm')).toBe(
+      false,
+    );
   });
 
   it('clears the mark and removes the entry when nobody else needs it', async () => {
-    const { ctx: c } = off([nsObj('team-a', {}, MARK), nsObj('team-b')], mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }));
+    const { ctx: c } = off(
+      [nsObj('team-a', {}, MARK), nsObj('team-b')],
+      mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }),
+    );
     const plan = await step.plan(c);
     expect(plan.changes).toEqual([
-      expect.objectContaining({ target: expect.objectContaining({ kind: 'Namespace' }), body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': null } } } }),
+      expect.objectContaining({
+        target: expect.objectContaining({ kind: 'Namespace' }),
+        body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': null } } },
+      }),
       expect.objectContaining({
         patchType: 'json',
         body: [
@@ -364,14 +510,25 @@ describe('api-server-access-removal plan', () => {
   it('restores a missing entry another namespace needs; unchanged when all is settled', async () => {
     const { ctx: c } = off([nsObj('team-a'), nsObj('team-b', {}, MARK)], mc({ outboundIPRangeExclusionList: [] }));
     const plan = await step.plan(c);
-    expect(plan.changes).toEqual([expect.objectContaining({ body: expect.arrayContaining([expect.objectContaining({ op: 'add' })]) })]);
-    expect((await step.plan(off([nsObj('team-a')], mc({ outboundIPRangeExclusionList: ['10.0.0.0/8'] })).ctx)).changes).toEqual([]);
+    expect(plan.changes).toEqual([
+      expect.objectContaining({ body: expect.arrayContaining([expect.objectContaining({ op: 'add' })]) }),
+    ]);
+    expect(
+      (await step.plan(off([nsObj('team-a')], mc({ outboundIPRangeExclusionList: ['10.0.0.0/8'] })).ctx)).changes,
+    ).toEqual([]);
   });
 
   it('execute re-plans (CONFLICT) when another namespace started needing the entry after the plan', async () => {
     const namespaces = [nsObj('team-a', {}, MARK), nsObj('team-b')];
-    const state = { namespaces, meshConfig: mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }) as KubeObject | null };
-    const { ctx: c } = ctx(state, { ...offboardingOptions({ namespace: 'team-a', removeApiServerExclusion: true }) }, { kind: 'OFFBOARD' });
+    const state = {
+      namespaces,
+      meshConfig: mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }) as KubeObject | null,
+    };
+    const { ctx: c } = ctx(
+      state,
+      { ...offboardingOptions({ namespace: 'team-a', removeApiServerExclusion: true }) },
+      { kind: 'OFFBOARD' },
+    );
     const plan = await step.plan(c);
     const k = c.kube as unknown as Record<string, unknown>;
     k.patchNamespace = async () => (namespaces[0] = nsObj('team-a'));
@@ -383,7 +540,12 @@ describe('api-server-access-removal plan', () => {
     expect(await codeOf(step.execute(c, plan))).toBe('CONFLICT');
     // The re-plan puts the entry back.
     const again = await step.plan(c);
-    expect(again.changes).toEqual([expect.objectContaining({ patchType: 'json', body: expect.arrayContaining([expect.objectContaining({ op: 'add' })]) })]);
+    expect(again.changes).toEqual([
+      expect.objectContaining({
+        patchType: 'json',
+        body: expect.arrayContaining([expect.objectContaining({ op: 'add' })]),
+      }),
+    ]);
   });
 
   it('only clears the mark when the mesh is gone', async () => {

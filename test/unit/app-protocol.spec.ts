@@ -44,7 +44,15 @@ function ctx(f: FakeOptions, appProtocols: RequestOptions['appProtocols'] = []) 
     mesh: {} as MeshDiscoveryService,
     earlier: [],
     tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
-    request: { id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: NS, meshName: 'osm', createdAt: new Date(), options: { ...onboardingOptions({ namespace: NS }), appProtocols } },
+    request: {
+      id: 'r',
+      kind: 'ONBOARD',
+      cluster: 'c',
+      namespace: NS,
+      meshName: 'osm',
+      createdAt: new Date(),
+      options: { ...onboardingOptions({ namespace: NS }), appProtocols },
+    },
   };
   return { context, calls };
 }
@@ -61,20 +69,44 @@ describe('app-protocol step: plan', () => {
     svc('grpc', [{ name: 'api', port: 9090, appProtocol: 'gRPC' }, { port: 9091 }], '30'),
   ];
 
-  it('reports every port\'s effective protocol and the wrong guesses, without changes when nothing is requested', async () => {
+  it("reports every port's effective protocol and the wrong guesses, without changes when nothing is requested", async () => {
     const { context, calls } = ctx({ services });
     const p = await step.plan(context);
     expect(p.changes).toEqual([]);
     expect(p.facts!.ports).toEqual([
-      { service: 'bookstore', port: 14001, name: 'http-web', appProtocol: null, effective: 'http', source: 'name-prefix' },
-      { service: 'bookstore', port: 9000, name: 'metrics', appProtocol: 'http', effective: 'http', source: 'appProtocol' },
+      {
+        service: 'bookstore',
+        port: 14001,
+        name: 'http-web',
+        appProtocol: null,
+        effective: 'http',
+        source: 'name-prefix',
+      },
+      {
+        service: 'bookstore',
+        port: 9000,
+        name: 'metrics',
+        appProtocol: 'http',
+        effective: 'http',
+        source: 'appProtocol',
+      },
       { service: 'mysql', port: 3306, name: 'mysql', appProtocol: null, effective: 'http', source: 'default' },
       { service: 'grpc', port: 9090, name: 'api', appProtocol: 'gRPC', effective: 'gRPC', source: 'appProtocol' },
       { service: 'grpc', port: 9091, name: null, appProtocol: null, effective: 'http', source: 'default' },
     ]);
     expect(p.diagnostics).toEqual([
-      expect.objectContaining({ code: 'OSM_PROTOCOL_GUESS', level: 'warning', object: 'Service/mysql:3306', hint: expect.stringMatching(/"tcp-server-first"/) }),
-      expect.objectContaining({ code: 'OSM_APP_PROTOCOL_UNSUPPORTED', level: 'warning', object: 'Service/grpc:9090', hint: expect.stringMatching(/"grpc"/) }),
+      expect.objectContaining({
+        code: 'OSM_PROTOCOL_GUESS',
+        level: 'warning',
+        object: 'Service/mysql:3306',
+        hint: expect.stringMatching(/"tcp-server-first"/),
+      }),
+      expect.objectContaining({
+        code: 'OSM_APP_PROTOCOL_UNSUPPORTED',
+        level: 'warning',
+        object: 'Service/grpc:9090',
+        hint: expect.stringMatching(/"grpc"/),
+      }),
     ]);
     expect(calls).toEqual([{ verb: 'list' }]);
   });
@@ -107,20 +139,41 @@ describe('app-protocol step: plan', () => {
       },
     ]);
     expect(p.before).toEqual([
-      { service: 'grpc', resourceVersion: '30', ports: [{ name: 'api', port: 9090, appProtocol: 'gRPC' }, { name: null, port: 9091, appProtocol: null }] },
+      {
+        service: 'grpc',
+        resourceVersion: '30',
+        ports: [
+          { name: 'api', port: 9090, appProtocol: 'gRPC' },
+          { name: null, port: 9091, appProtocol: null },
+        ],
+      },
       { service: 'mysql', resourceVersion: '20', ports: [{ name: 'mysql', port: 3306, appProtocol: null }] },
     ]);
     // the diagnostics describe the state after the step: both fixed ports are no longer flagged
     expect(p.diagnostics).toEqual([]);
-    expect((p.facts!.ports as { requested?: string }[]).filter((x) => x.requested).map((x) => x.requested)).toEqual(['tcp-server-first', 'grpc']);
+    expect((p.facts!.ports as { requested?: string }[]).filter((x) => x.requested).map((x) => x.requested)).toEqual([
+      'tcp-server-first',
+      'grpc',
+    ]);
     expect(p.summary).toMatch(/2 port\(s\) of 2 service\(s\)/);
   });
 
   it('puts several ports of one Service into one patch, in index order', async () => {
-    const { context } = ctx({ services: [svc('multi', [{ name: 'a', port: 1 }, { name: 'b', port: 2, appProtocol: 'http' }, { name: 'c', port: 3 }])] }, [
-      { service: 'multi', port: 'c', appProtocol: 'tcp' },
-      { service: 'multi', port: 'b', appProtocol: 'grpc' },
-    ]);
+    const { context } = ctx(
+      {
+        services: [
+          svc('multi', [
+            { name: 'a', port: 1 },
+            { name: 'b', port: 2, appProtocol: 'http' },
+            { name: 'c', port: 3 },
+          ]),
+        ],
+      },
+      [
+        { service: 'multi', port: 'c', appProtocol: 'tcp' },
+        { service: 'multi', port: 'b', appProtocol: 'grpc' },
+      ],
+    );
     const p = await step.plan(context);
     expect(p.changes).toHaveLength(1);
     expect(p.changes[0].body).toEqual([
@@ -131,18 +184,27 @@ describe('app-protocol step: plan', () => {
   });
 
   it('is unchanged when every requested appProtocol already matches (exact case)', async () => {
-    const { context } = ctx({ services: [svc('db', [{ name: 'tcp-db', port: 5432, appProtocol: 'tcp' }])] }, [{ service: 'db', port: 'tcp-db', appProtocol: 'tcp' }]);
+    const { context } = ctx({ services: [svc('db', [{ name: 'tcp-db', port: 5432, appProtocol: 'tcp' }])] }, [
+      { service: 'db', port: 'tcp-db', appProtocol: 'tcp' },
+    ]);
     const out = await applyStep(step, context);
     expect(out.result).toBe('UNCHANGED');
     expect(out.summary).toMatch(/already set/);
   });
 
   it('fails with SERVICE_PORT_NOT_FOUND for a missing Service, port name or port number', async () => {
-    const missingSvc = await step.plan(ctx({ services }, [{ service: 'nope', port: 'x', appProtocol: 'tcp' }]).context).catch((e) => e);
+    const missingSvc = await step
+      .plan(ctx({ services }, [{ service: 'nope', port: 'x', appProtocol: 'tcp' }]).context)
+      .catch((e) => e);
     expect(missingSvc).toBeInstanceOf(DomainError);
-    expect(missingSvc).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND', fields: [{ field: 'appProtocols', message: expect.stringMatching(/Service nope not found/) }] });
+    expect(missingSvc).toMatchObject({
+      code: 'SERVICE_PORT_NOT_FOUND',
+      fields: [{ field: 'appProtocols', message: expect.stringMatching(/Service nope not found/) }],
+    });
 
-    const missingPort = await step.plan(ctx({ services }, [{ service: 'bookstore', port: 'grpc', appProtocol: 'grpc' }]).context).catch((e) => e);
+    const missingPort = await step
+      .plan(ctx({ services }, [{ service: 'bookstore', port: 'grpc', appProtocol: 'grpc' }]).context)
+      .catch((e) => e);
     const hint = 'its ports: http-web (14001), metrics (9000)';
     expect(missingPort).toMatchObject({ code: 'SERVICE_PORT_NOT_FOUND', options: { field: 'appProtocols', hint } });
 
@@ -220,7 +282,12 @@ describe('app-protocol step: plan', () => {
 
   it('rejects the same port requested twice with different values, by name or by number', async () => {
     await expect(
-      step.plan(ctx({ services }, [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }, { service: 'mysql', port: 'mysql', appProtocol: 'tcp-server-first' }]).context),
+      step.plan(
+        ctx({ services }, [
+          { service: 'mysql', port: 'mysql', appProtocol: 'tcp' },
+          { service: 'mysql', port: 'mysql', appProtocol: 'tcp-server-first' },
+        ]).context,
+      ),
     ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     const both = [
       { service: 'mysql', port: 'mysql', appProtocol: 'tcp' as const },
@@ -232,13 +299,18 @@ describe('app-protocol step: plan', () => {
     });
     const same = await step.plan(ctx({ services }, [both[0], { ...both[1], appProtocol: 'tcp' }]).context);
     expect(same.changes[0].body).toHaveLength(2);
-    const p = await step.plan(ctx({ services }, [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }, { service: 'mysql', port: 'mysql', appProtocol: 'tcp' }]).context);
+    const p = await step.plan(
+      ctx({ services }, [
+        { service: 'mysql', port: 'mysql', appProtocol: 'tcp' },
+        { service: 'mysql', port: 'mysql', appProtocol: 'tcp' },
+      ]).context,
+    );
     expect(p.changes[0].body).toHaveLength(2);
   });
 });
 
 describe('app-protocol step: execute', () => {
-  it('sends exactly the planned JSON patches and returns the ports\' appProtocols', async () => {
+  it("sends exactly the planned JSON patches and returns the ports' appProtocols", async () => {
     const services = [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')];
     const { context, calls } = ctx(
       { services, patch: (name) => svc(name, [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }], '21') },
@@ -250,7 +322,13 @@ describe('app-protocol step: execute', () => {
       { verb: 'list' },
       { verb: 'patch', name: 'mysql', type: 'json', body: out.changes[0].body },
     ]);
-    expect(out.after).toEqual([{ service: 'mysql', resourceVersion: '21', ports: [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }] }]);
+    expect(out.after).toEqual([
+      {
+        service: 'mysql',
+        resourceVersion: '21',
+        ports: [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }],
+      },
+    ]);
   });
 
   it('turns a failed test (422) into a CONFLICT when the Service moved on, so the runner re-plans', async () => {
@@ -259,9 +337,21 @@ describe('app-protocol step: execute', () => {
       {
         services,
         patch: () => {
-          throw new KubeError('INVALID', 'patch service bookstore/mysql: the server rejected our request due to an error in our request', 422);
+          throw new KubeError(
+            'INVALID',
+            'patch service bookstore/mysql: the server rejected our request due to an error in our request',
+            422,
+          );
         },
-        current: (name) => svc(name, [{ name: 'other', port: 1 }, { name: 'mysql', port: 3306 }], '22'),
+        current: (name) =>
+          svc(
+            name,
+            [
+              { name: 'other', port: 1 },
+              { name: 'mysql', port: 3306 },
+            ],
+            '22',
+          ),
       },
       [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
     );
@@ -274,7 +364,13 @@ describe('app-protocol step: execute', () => {
 
   it('treats a deleted Service as a conflict too (the re-plan then reports SERVICE_PORT_NOT_FOUND)', async () => {
     const { context } = ctx(
-      { services: [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')], patch: () => { throw new KubeError('INVALID', 'x', 422); }, current: () => undefined },
+      {
+        services: [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')],
+        patch: () => {
+          throw new KubeError('INVALID', 'x', 422);
+        },
+        current: () => undefined,
+      },
       [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
     );
     await expect(applyStep(step, context)).rejects.toMatchObject({ reason: 'CONFLICT' });
@@ -282,12 +378,26 @@ describe('app-protocol step: execute', () => {
 
   it('keeps a 422 with an unchanged resourceVersion as INVALID (a real rejection), and passes other errors through', async () => {
     const services = [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')];
-    const invalid = ctx({ services, patch: () => { throw new KubeError('INVALID', 'spec.ports[0].appProtocol: Invalid value', 422); } }, [
-      { service: 'mysql', port: 'mysql', appProtocol: 'tcp' },
-    ]);
+    const invalid = ctx(
+      {
+        services,
+        patch: () => {
+          throw new KubeError('INVALID', 'spec.ports[0].appProtocol: Invalid value', 422);
+        },
+      },
+      [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
+    );
     await expect(applyStep(step, invalid.context)).rejects.toMatchObject({ reason: 'INVALID' });
 
-    const forbidden = ctx({ services, patch: () => { throw new KubeError('FORBIDDEN', 'nope', 403); } }, [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }]);
+    const forbidden = ctx(
+      {
+        services,
+        patch: () => {
+          throw new KubeError('FORBIDDEN', 'nope', 403);
+        },
+      },
+      [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
+    );
     await expect(applyStep(step, forbidden.context)).rejects.toMatchObject({ reason: 'FORBIDDEN' });
     expect(forbidden.calls.map((c) => c.verb)).toEqual(['list', 'patch']);
   });

@@ -1,18 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import { cidrContains, hostCidr, invalidEntries, isIpv4, isValidCidr, maskOf, parseCidr, parseIpv4 } from '../../src/mesh/cidr.js';
+import {
+  cidrContains,
+  hostCidr,
+  invalidEntries,
+  isIpv4,
+  isValidCidr,
+  maskOf,
+  parseCidr,
+  parseIpv4,
+} from '../../src/mesh/cidr.js';
 
 // The CRD pattern osm-edge ships (docs/osm-edge.md#meshconfig), unanchored at the start: what it lets through.
 const OSM_PATTERN = /((?:\d{1,3}\.){3}\d{1,3})\/(\d{1,2})$/;
 
 describe('parseCidr (strict IPv4)', () => {
-  it.each(['10.0.0.1/32', '10.96.0.1/32', '0.0.0.0/0', '10.0.0.0/8', '172.16.0.0/12', '192.168.1.0/24', '255.255.255.255/32', '10.0.0.0/31', '1.2.3.4/32'])(
-    'accepts %s',
-    (v) => {
-      const r = parseCidr(v);
-      expect(r.ok).toBe(true);
-      if (r.ok) expect(r.cidr.text).toBe(v);
-    },
-  );
+  it.each([
+    '10.0.0.1/32',
+    '10.96.0.1/32',
+    '0.0.0.0/0',
+    '10.0.0.0/8',
+    '172.16.0.0/12',
+    '192.168.1.0/24',
+    '255.255.255.255/32',
+    '10.0.0.0/31',
+    '1.2.3.4/32',
+  ])('accepts %s', (v) => {
+    const r = parseCidr(v);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.cidr.text).toBe(v);
+  });
 
   it.each([
     ['999.1.1.1/32', 'OCTET_OUT_OF_RANGE'],
@@ -46,7 +62,7 @@ describe('parseCidr (strict IPv4)', () => {
     if (!r.ok) expect(r.reason).toBe(reason);
   });
 
-  it('refuses values that pass osm-edge\'s own CRD pattern', () => {
+  it("refuses values that pass osm-edge's own CRD pattern", () => {
     for (const v of ['999.1.1.1/32', 'garbage1.2.3.4/32', '10.0.0.1/99', '1.10.0.0.1/32']) {
       expect(OSM_PATTERN.test(v)).toBe(true);
       expect(isValidCidr(v)).toBe(false);

@@ -63,9 +63,9 @@ describe('namespace drift', () => {
     const egress = onboarded({ apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } });
     const gone = { exclusionListed: null, egressPolicyEnabled: false, egressPresent: false };
     expect(namespaceDrift(ns(inMesh, enabled), egress, gone)).toEqual([
-        { what: 'MeshConfig featureFlags.enableEgressPolicy', expected: 'true', actual: 'false' },
-        { what: 'Egress osm-onboarding-api-server', expected: 'exists', actual: null },
-      ]);
+      { what: 'MeshConfig featureFlags.enableEgressPolicy', expected: 'true', actual: 'false' },
+      { what: 'Egress osm-onboarding-api-server', expected: 'exists', actual: null },
+    ]);
   });
 
   it('fingerprints a drift independently of the order of its changes', () => {
@@ -95,7 +95,13 @@ describe('namespace drift', () => {
     const drift = 'namespace prod/team-a drifted from its onboarding into mesh osm';
     const line = summarize(
       {
-        id: '1', requestId: 'r', cursor: 9, type: 'namespace.drifted', actor: 'system:drift-scan', step: null, at: '',
+        id: '1',
+        requestId: 'r',
+        cursor: 9,
+        type: 'namespace.drifted',
+        actor: 'system:drift-scan',
+        step: null,
+        at: '',
         message: `${drift}: label openservicemesh.io/monitored-by removed (was osm)`,
         data: { reapply: '/v1/namespaces/prod/team-a/reapply' },
       },

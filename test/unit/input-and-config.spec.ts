@@ -22,13 +22,18 @@ describe('request input validation', () => {
     expect(parseInput(OnboardingInputSchema, { namespace: 'team-a' })).toEqual({ namespace: 'team-a' });
   });
 
-  it.each([['Team-A'], ['-a'], ['a-'], ['a_b'], ['a'.repeat(64)], ['']])('refuses namespace %j, naming the field', (namespace) => {
-    const fields = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace }));
-    expect(fields.map((f) => f.field)).toEqual(['namespace']);
-  });
+  it.each([['Team-A'], ['-a'], ['a-'], ['a_b'], ['a'.repeat(64)], ['']])(
+    'refuses namespace %j, naming the field',
+    (namespace) => {
+      const fields = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace }));
+      expect(fields.map((f) => f.field)).toEqual(['namespace']);
+    },
+  );
 
   it('names unknown fields and wrong types', () => {
-    const fields = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace: 'ok', sidecarInjection: 'sometimes', extra: 1, cluster: 5 }));
+    const fields = fieldsOf(() =>
+      parseInput(OnboardingInputSchema, { namespace: 'ok', sidecarInjection: 'sometimes', extra: 1, cluster: 5 }),
+    );
     expect(fields.map((f) => f.field).sort()).toEqual(['cluster', 'extra', 'sidecarInjection']);
     expect(fields.find((f) => f.field === 'extra')?.message).toBe('unknown field');
   });
@@ -53,7 +58,7 @@ describe('HTTPRouteGroup headers (the CRD: a list of string maps; osm-edge: one 
     },
   });
   const headersOf = (input: unknown) =>
-    (parseInput(OnboardingInputSchema, input).trafficPolicy?.smi?.httpRouteGroups[0].spec.matches[0].headers);
+    parseInput(OnboardingInputSchema, input).trafficPolicy?.smi?.httpRouteGroups[0].spec.matches[0].headers;
   const FIELD = 'trafficPolicy.smi.httpRouteGroups.0.spec.matches.0.headers';
   function refusal(input: unknown): DomainError {
     try {
@@ -177,8 +182,16 @@ describe('configuration', () => {
 describe('approval policy configuration', () => {
   it('parses rules and refuses bad JSON or shapes, naming APPROVAL_POLICY', () => {
     const c = loadConfig({ APPROVAL_POLICY: '{"rules":[{"name":"prod","clusters":["prod*"],"approvals":2}]}' });
-    expect(c.approvalPolicy.rules[0]).toMatchObject({ name: 'prod', clusters: ['prod*'], namespaces: ['*'], when: ['always'], approvals: 2 });
+    expect(c.approvalPolicy.rules[0]).toMatchObject({
+      name: 'prod',
+      clusters: ['prod*'],
+      namespaces: ['*'],
+      when: ['always'],
+      approvals: 2,
+    });
     expect(() => loadConfig({ APPROVAL_POLICY: '{rules' })).toThrow(/APPROVAL_POLICY/);
-    expect(() => loadConfig({ APPROVAL_POLICY: '{"rules":[{"name":"x","when":["sometimes"]}]}' })).toThrow(/APPROVAL_POLICY/);
+    expect(() => loadConfig({ APPROVAL_POLICY: '{"rules":[{"name":"x","when":["sometimes"]}]}' })).toThrow(
+      /APPROVAL_POLICY/,
+    );
   });
 });

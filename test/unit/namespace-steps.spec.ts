@@ -19,14 +19,27 @@ function ctx(ns: V1Namespace | undefined, overrides: Partial<StepContext['reques
       return ns;
     },
   } as unknown as ClusterClient;
-  const info: MeshInfo = { meshName: 'osm', controlPlaneNamespace: 'osm-system', controlPlaneNamespaces: ['osm-system', 'other-cp'] };
+  const info: MeshInfo = {
+    meshName: 'osm',
+    controlPlaneNamespace: 'osm-system',
+    controlPlaneNamespaces: ['osm-system', 'other-cp'],
+  };
   const mesh = { discover: async () => info } as unknown as MeshDiscoveryService;
   return {
     kube,
     mesh,
     earlier: [],
     tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
-    request: { createdAt: new Date(), id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: 'team-a', meshName: 'osm', options: onboardingOptions({ namespace: 'team-a' }), ...overrides },
+    request: {
+      createdAt: new Date(),
+      id: 'r',
+      kind: 'ONBOARD',
+      cluster: 'c',
+      namespace: 'team-a',
+      meshName: 'osm',
+      options: onboardingOptions({ namespace: 'team-a' }),
+      ...overrides,
+    },
   };
 }
 
@@ -46,37 +59,50 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 describe('namespace step plan (osm namespace add)', () => {
   const step = new NamespaceStep();
 
-  it('plans the CLI\'s exact strategic merge patch for a fresh namespace', async () => {
+  it("plans the CLI's exact strategic merge patch for a fresh namespace", async () => {
     const plan = await step.plan(ctx(ns()));
     expect(plan.changes).toEqual([
       {
         action: 'patch',
         target: { apiVersion: 'v1', kind: 'Namespace', name: 'team-a' },
         patchType: 'strategic',
-        body: { metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' }, annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } } },
+        body: {
+          metadata: {
+            labels: { 'openservicemesh.io/monitored-by': 'osm' },
+            annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
+          },
+        },
       },
     ]);
     expect(plan.before).toMatchObject({ labels: { 'openservicemesh.io/monitored-by': null } });
   });
 
   it('writes "disabled" when injection is disabled', async () => {
-    const plan = await step.plan(ctx(ns(), { options: onboardingOptions({ namespace: 'team-a', sidecarInjection: 'disabled' }) }));
+    const plan = await step.plan(
+      ctx(ns(), { options: onboardingOptions({ namespace: 'team-a', sidecarInjection: 'disabled' }) }),
+    );
     expect((plan.changes[0].body as any).metadata.annotations['openservicemesh.io/sidecar-injection']).toBe('disabled');
   });
 
   it('plans nothing when the namespace is already in the desired state', async () => {
-    const plan = await step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'enabled' })));
+    const plan = await step.plan(
+      ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'enabled' })),
+    );
     expect(plan.changes).toEqual([]);
   });
 
   it('corrects a differing injection annotation (the CLI would skip it)', async () => {
-    const plan = await step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'disabled' })));
+    const plan = await step.plan(
+      ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'disabled' })),
+    );
     expect(plan.changes).toHaveLength(1);
     expect(plan.summary).toMatch(/set sidecar injection/);
   });
 
-  it('refuses another mesh\'s namespace, ignored namespaces (any value) and missing ones', async () => {
-    expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'other' }))))).toBe('NAMESPACE_OWNED_BY_OTHER_MESH');
+  it("refuses another mesh's namespace, ignored namespaces (any value) and missing ones", async () => {
+    expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'other' }))))).toBe(
+      'NAMESPACE_OWNED_BY_OTHER_MESH',
+    );
     expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/ignore': 'true' }))))).toBe('NAMESPACE_IGNORED');
     expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/ignore': 'yes' }))))).toBe('NAMESPACE_IGNORED');
     expect(await codeOf(step.plan(ctx(undefined)))).toBe('NAMESPACE_NOT_FOUND');
@@ -97,7 +123,7 @@ describe('namespace step plan (osm namespace add)', () => {
 });
 
 describe('mesh step', () => {
-  it('refuses any mesh\'s control-plane namespace and reserved namespaces', async () => {
+  it("refuses any mesh's control-plane namespace and reserved namespaces", async () => {
     const step = new MeshStep();
     expect(await codeOf(step.plan(ctx(ns(), { namespace: 'other-cp' })))).toBe('NAMESPACE_IS_CONTROL_PLANE');
     // The mesh's own namespace, even with no osm-controller running there (the injector's nonInjectNamespaces).
@@ -116,7 +142,11 @@ describe('namespace removal plan (osm namespace remove)', () => {
   const step = new NamespaceRemovalStep();
 
   it('removes exactly the keys the CLI removes', async () => {
-    const plan = await step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'enabled' }), { kind: 'OFFBOARD' }));
+    const plan = await step.plan(
+      ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'enabled' }), {
+        kind: 'OFFBOARD',
+      }),
+    );
     expect(plan.changes[0].body).toEqual({
       metadata: {
         labels: { 'openservicemesh.io/monitored-by': null, 'openservicemesh.io/ignore': null },
@@ -125,9 +155,11 @@ describe('namespace removal plan (osm namespace remove)', () => {
     });
   });
 
-  it('is unchanged for a namespace in no mesh, and refuses another mesh\'s namespace', async () => {
+  it("is unchanged for a namespace in no mesh, and refuses another mesh's namespace", async () => {
     expect((await step.plan(ctx(ns(), { kind: 'OFFBOARD' }))).changes).toEqual([]);
-    expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'blue' }), { kind: 'OFFBOARD' })))).toBe('NAMESPACE_OWNED_BY_OTHER_MESH');
+    expect(await codeOf(step.plan(ctx(ns({ 'openservicemesh.io/monitored-by': 'blue' }), { kind: 'OFFBOARD' })))).toBe(
+      'NAMESPACE_OWNED_BY_OTHER_MESH',
+    );
   });
 });
 
@@ -137,7 +169,10 @@ describe('failure classification', () => {
     expect(classify(new KubeError('CONFLICT', 'x', 409))).toMatchObject({ retryable: true });
     expect(classify(new KubeError('FORBIDDEN', 'x', 403))).toMatchObject({ retryable: false, code: 'KUBE_FORBIDDEN' });
     expect(classify(new KubeError('INVALID', 'x', 422))).toMatchObject({ retryable: false, code: 'KUBE_INVALID' });
-    expect(classify(new DomainError('NAMESPACE_IGNORED', 'x'))).toMatchObject({ retryable: false, code: 'NAMESPACE_IGNORED' });
+    expect(classify(new DomainError('NAMESPACE_IGNORED', 'x'))).toMatchObject({
+      retryable: false,
+      code: 'NAMESPACE_IGNORED',
+    });
     expect(classify(new Error('boom'))).toMatchObject({ retryable: false, code: 'INTERNAL' });
   });
 });

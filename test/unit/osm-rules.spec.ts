@@ -15,9 +15,21 @@ describe('osm-edge rules', () => {
 
   it('counts a pod as injected only with a UUID proxy label and a sidecar container', () => {
     const uuid = '0d2a3c4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f';
-    expect(isInjectedPod({ metadata: { labels: { 'osm-proxy-uuid': uuid } }, spec: { containers: [{ name: 'app' }, { name: 'sidecar' }] } })).toBe(true);
-    expect(isInjectedPod({ metadata: { labels: { 'osm-proxy-uuid': 'not-a-uuid' } }, spec: { containers: [{ name: 'sidecar' }] } })).toBe(false);
-    expect(isInjectedPod({ metadata: { labels: { 'osm-proxy-uuid': uuid } }, spec: { containers: [{ name: 'envoy' }] } })).toBe(false);
+    expect(
+      isInjectedPod({
+        metadata: { labels: { 'osm-proxy-uuid': uuid } },
+        spec: { containers: [{ name: 'app' }, { name: 'sidecar' }] },
+      }),
+    ).toBe(true);
+    expect(
+      isInjectedPod({
+        metadata: { labels: { 'osm-proxy-uuid': 'not-a-uuid' } },
+        spec: { containers: [{ name: 'sidecar' }] },
+      }),
+    ).toBe(false);
+    expect(
+      isInjectedPod({ metadata: { labels: { 'osm-proxy-uuid': uuid } }, spec: { containers: [{ name: 'envoy' }] } }),
+    ).toBe(false);
     expect(isInjectedPod({ metadata: {}, spec: { containers: [{ name: 'sidecar' }] } })).toBe(false);
   });
 });

@@ -19,7 +19,8 @@ function ctx(byPlural: Record<string, KubeObject[] | 'not-served'>, deleteOwnedP
     listCustom: async (ref: { plural: string }, _ns: string, selector?: string) => {
       calls.push(`list ${ref.plural} ${selector}`);
       const items = byPlural[ref.plural] ?? [];
-      if (items === 'not-served') throw new KubeError('NOT_FOUND', 'the server could not find the requested resource', 404);
+      if (items === 'not-served')
+        throw new KubeError('NOT_FOUND', 'the server could not find the requested resource', 404);
       return { items };
     },
     deleteCustom: async (ref: { plural: string }, _ns: string, name: string) => {
@@ -50,7 +51,11 @@ describe('policy-cleanup plan', () => {
   const step = new PolicyCleanupStep();
 
   it('lists each kind with the ownership selector and deletes only owned objects, dependents first', async () => {
-    const { ctx: c, calls, deleted } = ctx({
+    const {
+      ctx: c,
+      calls,
+      deleted,
+    } = ctx({
       egresses: [obj('osm-onboarding-api-server')],
       httproutegroups: [obj('routes')],
       traffictargets: [obj('a-to-b'), obj('foreign', { 'app.kubernetes.io/managed-by': 'helm' })],
@@ -58,13 +63,42 @@ describe('policy-cleanup plan', () => {
     });
     const plan = await step.plan(c);
     expect(calls.sort()).toEqual(
-      ['egresses', 'httproutegroups', 'tcproutes', 'trafficsplits', 'traffictargets'].map((p) => `list ${p} app.kubernetes.io/managed-by=osm-onboarding`),
+      ['egresses', 'httproutegroups', 'tcproutes', 'trafficsplits', 'traffictargets'].map(
+        (p) => `list ${p} app.kubernetes.io/managed-by=osm-onboarding`,
+      ),
     );
     expect(plan.changes).toEqual([
-      { action: 'delete', target: { apiVersion: 'split.smi-spec.io/v1alpha4', kind: 'TrafficSplit', namespace: 'team-a', name: 'split' } },
-      { action: 'delete', target: { apiVersion: 'access.smi-spec.io/v1alpha3', kind: 'TrafficTarget', namespace: 'team-a', name: 'a-to-b' } },
-      { action: 'delete', target: { apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'HTTPRouteGroup', namespace: 'team-a', name: 'routes' } },
-      { action: 'delete', target: { apiVersion: 'policy.openservicemesh.io/v1alpha1', kind: 'Egress', namespace: 'team-a', name: 'osm-onboarding-api-server' } },
+      {
+        action: 'delete',
+        target: { apiVersion: 'split.smi-spec.io/v1alpha4', kind: 'TrafficSplit', namespace: 'team-a', name: 'split' },
+      },
+      {
+        action: 'delete',
+        target: {
+          apiVersion: 'access.smi-spec.io/v1alpha3',
+          kind: 'TrafficTarget',
+          namespace: 'team-a',
+          name: 'a-to-b',
+        },
+      },
+      {
+        action: 'delete',
+        target: {
+          apiVersion: 'specs.smi-spec.io/v1alpha4',
+          kind: 'HTTPRouteGroup',
+          namespace: 'team-a',
+          name: 'routes',
+        },
+      },
+      {
+        action: 'delete',
+        target: {
+          apiVersion: 'policy.openservicemesh.io/v1alpha1',
+          kind: 'Egress',
+          namespace: 'team-a',
+          name: 'osm-onboarding-api-server',
+        },
+      },
     ]);
     expect(plan.before).toEqual([
       expect.objectContaining({ metadata: expect.objectContaining({ name: 'split' }), spec: { x: 'split' } }),
@@ -73,7 +107,12 @@ describe('policy-cleanup plan', () => {
       expect.objectContaining({ metadata: expect.objectContaining({ name: 'osm-onboarding-api-server' }) }),
     ]);
     await step.execute(c, plan);
-    expect(deleted).toEqual(['trafficsplits/split', 'traffictargets/a-to-b', 'httproutegroups/routes', 'egresses/osm-onboarding-api-server']);
+    expect(deleted).toEqual([
+      'trafficsplits/split',
+      'traffictargets/a-to-b',
+      'httproutegroups/routes',
+      'egresses/osm-onboarding-api-server',
+    ]);
   });
 
   it('is unchanged when nothing is ours, tolerates kinds that are not served and objects already gone', async () => {

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { V1Container, V1Deployment, V1Namespace, V1Pod, V1PodSpec, V1Service, V1ServiceAccount, V1ServicePort } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1Deployment,
+  V1Namespace,
+  V1Pod,
+  V1PodSpec,
+  V1Service,
+  V1ServiceAccount,
+  V1ServicePort,
+} from '@kubernetes/client-node';
 import { DomainError } from '../../src/common/domain-error.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
@@ -24,10 +33,12 @@ const UUID = '0d2a3c4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f';
 
 function ctx(f: Fixture, prerequisites?: { enabled?: boolean; acceptErrors?: string[] }) {
   const calls: string[] = [];
-  const list = <T>(what: string, items: T[] = []) => async () => {
-    calls.push(what);
-    return { items };
-  };
+  const list =
+    <T>(what: string, items: T[] = []) =>
+    async () => {
+      calls.push(what);
+      return { items };
+    };
   const kube = {
     getNamespace: async (name: string) => {
       calls.push('getNamespace');
@@ -46,7 +57,15 @@ function ctx(f: Fixture, prerequisites?: { enabled?: boolean; acceptErrors?: str
     mesh: {} as MeshDiscoveryService,
     earlier: [],
     tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
-    request: { id: 'r', kind: 'ONBOARD', cluster: 'c', namespace: NS, meshName: 'osm', createdAt: new Date(), options: onboardingOptions({ namespace: NS, prerequisites }) },
+    request: {
+      id: 'r',
+      kind: 'ONBOARD',
+      cluster: 'c',
+      namespace: NS,
+      meshName: 'osm',
+      createdAt: new Date(),
+      options: onboardingOptions({ namespace: NS, prerequisites }),
+    },
   };
   return { context, calls };
 }
@@ -55,22 +74,39 @@ const sa = (name: string): V1ServiceAccount => ({ metadata: { name } });
 const container = (c: Partial<V1Container> = {}): V1Container => ({ name: 'app', image: 'app:1', ...c });
 
 /** A Deployment that is fine: own ServiceAccount, selected by Service "app", named http port. */
-function deployment(name: string, spec: Partial<V1PodSpec> = {}, annotations?: Record<string, string>, labels: Record<string, string> = { app: name }): V1Deployment {
+function deployment(
+  name: string,
+  spec: Partial<V1PodSpec> = {},
+  annotations?: Record<string, string>,
+  labels: Record<string, string> = { app: name },
+): V1Deployment {
   return {
     metadata: { name, namespace: NS },
     spec: {
       selector: { matchLabels: labels },
-      template: { metadata: { labels, annotations }, spec: { serviceAccountName: 'app', containers: [container({ ports: [{ containerPort: 8080 }] })], ...spec } },
+      template: {
+        metadata: { labels, annotations },
+        spec: { serviceAccountName: 'app', containers: [container({ ports: [{ containerPort: 8080 }] })], ...spec },
+      },
     },
   };
 }
 
-function service(name: string, selector: Record<string, string> | undefined, ports: V1ServicePort[] = [{ name: 'http', port: 80 }]): V1Service {
+function service(
+  name: string,
+  selector: Record<string, string> | undefined,
+  ports: V1ServicePort[] = [{ name: 'http', port: 80 }],
+): V1Service {
   return { metadata: { name, namespace: NS, resourceVersion: '1' }, spec: { selector, ports } };
 }
 
 /** A running pod of a Deployment, as the deployment controller makes it (explicit default-filled fields). */
-function podOf(d: V1Deployment, suffix: string, spec?: Partial<V1PodSpec>, extra: Partial<V1Pod['metadata']> = {}): V1Pod {
+function podOf(
+  d: V1Deployment,
+  suffix: string,
+  spec?: Partial<V1PodSpec>,
+  extra: Partial<V1Pod['metadata']> = {},
+): V1Pod {
   const name = d.metadata!.name!;
   const hash = '5d8f7c9b4';
   return {
@@ -79,10 +115,16 @@ function podOf(d: V1Deployment, suffix: string, spec?: Partial<V1PodSpec>, extra
       namespace: NS,
       labels: { ...d.spec!.template.metadata!.labels, 'pod-template-hash': hash },
       annotations: d.spec!.template.metadata!.annotations,
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${hash}`, uid: 'u', controller: true }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-${hash}`, uid: 'u', controller: true },
+      ],
       ...extra,
     },
-    spec: { ...d.spec!.template.spec!, serviceAccountName: d.spec!.template.spec!.serviceAccountName ?? 'default', ...spec },
+    spec: {
+      ...d.spec!.template.spec!,
+      serviceAccountName: d.spec!.template.spec!.serviceAccountName ?? 'default',
+      ...spec,
+    },
   };
 }
 
@@ -103,12 +145,33 @@ const only = (ds: Diagnostic[], code: string) => ds.filter((d) => d.code === cod
 
 describe('prerequisites step: a clean namespace', () => {
   it('reports nothing for a well-formed app, with 7 parallel reads and no changes', async () => {
-    const { context, calls } = ctx({ deployments: [deployment('web')], services: [service('web', { app: 'web' })], pods: [] });
+    const { context, calls } = ctx({
+      deployments: [deployment('web')],
+      services: [service('web', { app: 'web' })],
+      pods: [],
+    });
     const p = await new PrerequisitesStep().plan(context);
     expect(p.changes).toEqual([]);
     expect(p.diagnostics).toEqual([]);
-    expect(p.facts).toEqual({ workloads: 1, pods: 0, services: 1, serviceAccounts: 2, errors: 0, warnings: 0, infos: 0, accepted: 0 });
-    expect(calls.sort()).toEqual(['daemonsets', 'deployments', 'getNamespace', 'pods', 'serviceaccounts', 'services', 'statefulsets']);
+    expect(p.facts).toEqual({
+      workloads: 1,
+      pods: 0,
+      services: 1,
+      serviceAccounts: 2,
+      errors: 0,
+      warnings: 0,
+      infos: 0,
+      accepted: 0,
+    });
+    expect(calls.sort()).toEqual([
+      'daemonsets',
+      'deployments',
+      'getNamespace',
+      'pods',
+      'serviceaccounts',
+      'services',
+      'statefulsets',
+    ]);
     expect(await new PrerequisitesStep().execute()).toEqual({});
   });
 
@@ -124,15 +187,34 @@ describe('prerequisites step: each diagnostic code', () => {
     const ds = await diagnose({
       deployments: [
         deployment('pod-level', { securityContext: { runAsUser: 1500 } }, undefined, { app: 'web' }),
-        deployment('container-level', { containers: [container({ securityContext: { runAsUser: 1500 } })] }, undefined, { app: 'web' }),
-        deployment('init', { initContainers: [container({ name: 'setup', securityContext: { runAsUser: 1500 } })] }, undefined, { app: 'web' }),
-        deployment('overridden', { securityContext: { runAsUser: 1500 }, containers: [container({ securityContext: { runAsUser: 1000 } })] }, undefined, { app: 'web' }),
+        deployment(
+          'container-level',
+          { containers: [container({ securityContext: { runAsUser: 1500 } })] },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'init',
+          { initContainers: [container({ name: 'setup', securityContext: { runAsUser: 1500 } })] },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'overridden',
+          { securityContext: { runAsUser: 1500 }, containers: [container({ securityContext: { runAsUser: 1000 } })] },
+          undefined,
+          { app: 'web' },
+        ),
         deployment('other-uid', { securityContext: { runAsUser: 1501 } }, undefined, { app: 'web' }),
       ],
       services: [svc],
     });
     const hits = only(ds, 'OSM_RESERVED_UID');
-    expect(hits.map((d) => d.object)).toEqual(['Deployment/container-level', 'Deployment/init', 'Deployment/pod-level']);
+    expect(hits.map((d) => d.object)).toEqual([
+      'Deployment/container-level',
+      'Deployment/init',
+      'Deployment/pod-level',
+    ]);
     expect(hits.every((d) => d.level === 'error')).toBe(true);
     expect(hits.find((d) => d.object === 'Deployment/pod-level')!.message).toMatch(/from the pod securityContext/);
   });
@@ -141,31 +223,97 @@ describe('prerequisites step: each diagnostic code', () => {
     const ports = [15000, 15001, 15003, 15010, 15901, 15902, 15903, 15904, 6060];
     const ds = await diagnose({
       deployments: [
-        deployment('tcp', { containers: [container({ ports: ports.map((containerPort) => ({ containerPort })) })] }, undefined, { app: 'web' }),
-        deployment('udp', { containers: [container({ ports: [{ containerPort: 5300, protocol: 'UDP' }, { containerPort: 15000, protocol: 'UDP' }, { containerPort: 5300, protocol: 'TCP' }] })] }, undefined, { app: 'web' }),
-        deployment('fine', { containers: [container({ ports: [{ containerPort: 8080 }, { containerPort: 15002 }] })] }, undefined, { app: 'web' }),
+        deployment(
+          'tcp',
+          { containers: [container({ ports: ports.map((containerPort) => ({ containerPort })) })] },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'udp',
+          {
+            containers: [
+              container({
+                ports: [
+                  { containerPort: 5300, protocol: 'UDP' },
+                  { containerPort: 15000, protocol: 'UDP' },
+                  { containerPort: 5300, protocol: 'TCP' },
+                ],
+              }),
+            ],
+          },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'fine',
+          { containers: [container({ ports: [{ containerPort: 8080 }, { containerPort: 15002 }] })] },
+          undefined,
+          { app: 'web' },
+        ),
       ],
       services: [svc],
     });
     const hits = only(ds, 'OSM_RESERVED_PORT');
     expect(hits.filter((d) => d.object === 'Deployment/tcp')).toHaveLength(ports.length);
-    expect(hits.filter((d) => d.object === 'Deployment/udp').map((d) => d.message)).toEqual([expect.stringMatching(/5300\/UDP/)]);
+    expect(hits.filter((d) => d.object === 'Deployment/udp').map((d) => d.message)).toEqual([
+      expect.stringMatching(/5300\/UDP/),
+    ]);
     expect(hits.some((d) => d.object === 'Deployment/fine')).toBe(false);
   });
 
   it('OSM_RESERVED_PROBE_PORT: httpGet/tcpSocket/grpc probes, numeric or named, not safe ports', async () => {
     const ds = await diagnose({
       deployments: [
-        deployment('http', { containers: [container({ livenessProbe: { httpGet: { path: '/', port: 15010 } } })] }, undefined, { app: 'web' }),
-        deployment('tcp', { containers: [container({ readinessProbe: { tcpSocket: { port: 15001 } } })] }, undefined, { app: 'web' }),
-        deployment('grpc', { containers: [container({ startupProbe: { grpc: { port: 6060 } } })] }, undefined, { app: 'web' }),
-        deployment('named', { containers: [container({ ports: [{ name: 'admin', containerPort: 15000 }], readinessProbe: { httpGet: { path: '/', port: 'admin' } } })] }, undefined, { app: 'web' }),
-        deployment('safe', { containers: [container({ ports: [{ name: 'web', containerPort: 8080 }], livenessProbe: { httpGet: { path: '/', port: 'web' } }, readinessProbe: { tcpSocket: { port: 8080 } } })] }, undefined, { app: 'web' }),
+        deployment(
+          'http',
+          { containers: [container({ livenessProbe: { httpGet: { path: '/', port: 15010 } } })] },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment('tcp', { containers: [container({ readinessProbe: { tcpSocket: { port: 15001 } } })] }, undefined, {
+          app: 'web',
+        }),
+        deployment('grpc', { containers: [container({ startupProbe: { grpc: { port: 6060 } } })] }, undefined, {
+          app: 'web',
+        }),
+        deployment(
+          'named',
+          {
+            containers: [
+              container({
+                ports: [{ name: 'admin', containerPort: 15000 }],
+                readinessProbe: { httpGet: { path: '/', port: 'admin' } },
+              }),
+            ],
+          },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'safe',
+          {
+            containers: [
+              container({
+                ports: [{ name: 'web', containerPort: 8080 }],
+                livenessProbe: { httpGet: { path: '/', port: 'web' } },
+                readinessProbe: { tcpSocket: { port: 8080 } },
+              }),
+            ],
+          },
+          undefined,
+          { app: 'web' },
+        ),
       ],
       services: [svc],
     });
     const hits = only(ds, 'OSM_RESERVED_PROBE_PORT');
-    expect(hits.map((d) => d.object)).toEqual(['Deployment/grpc', 'Deployment/http', 'Deployment/named', 'Deployment/tcp']);
+    expect(hits.map((d) => d.object)).toEqual([
+      'Deployment/grpc',
+      'Deployment/http',
+      'Deployment/named',
+      'Deployment/tcp',
+    ]);
     expect(hits.find((d) => d.object === 'Deployment/named')!.message).toMatch(/port 15000 \(named "admin"\)/);
   });
 
@@ -173,10 +321,31 @@ describe('prerequisites step: each diagnostic code', () => {
     const ds = await diagnose({
       deployments: [
         deployment('missing', { securityContext: { runAsNonRoot: true } }, undefined, { app: 'web' }),
-        deployment('partial', { securityContext: { runAsNonRoot: true }, containers: [container({ securityContext: { runAsUser: 1000 } }), container({ name: 'b' })] }, undefined, { app: 'web' }),
+        deployment(
+          'partial',
+          {
+            securityContext: { runAsNonRoot: true },
+            containers: [container({ securityContext: { runAsUser: 1000 } }), container({ name: 'b' })],
+          },
+          undefined,
+          { app: 'web' },
+        ),
         deployment('pod-uid', { securityContext: { runAsNonRoot: true, runAsUser: 1000 } }, undefined, { app: 'web' }),
-        deployment('all-containers', { securityContext: { runAsNonRoot: true }, containers: [container({ securityContext: { runAsUser: 1000 } })] }, undefined, { app: 'web' }),
-        deployment('container-level-only', { containers: [container({ securityContext: { runAsNonRoot: true } })] }, undefined, { app: 'web' }),
+        deployment(
+          'all-containers',
+          {
+            securityContext: { runAsNonRoot: true },
+            containers: [container({ securityContext: { runAsUser: 1000 } })],
+          },
+          undefined,
+          { app: 'web' },
+        ),
+        deployment(
+          'container-level-only',
+          { containers: [container({ securityContext: { runAsNonRoot: true } })] },
+          undefined,
+          { app: 'web' },
+        ),
       ],
       services: [svc],
     });
@@ -197,7 +366,9 @@ describe('prerequisites step: each diagnostic code', () => {
       services: [svc],
     });
     const hits = only(ds, 'OSM_INVALID_INJECTION_ANNOTATION');
-    expect(hits).toEqual([expect.objectContaining({ object: 'Deployment/bad', level: 'error', message: expect.stringMatching(/"on"/) })]);
+    expect(hits).toEqual([
+      expect.objectContaining({ object: 'Deployment/bad', level: 'error', message: expect.stringMatching(/"on"/) }),
+    ]);
   });
 
   it('OSM_POD_SECURITY_ENFORCED / OSM_POD_SECURITY_WARN from the namespace labels', async () => {
@@ -208,20 +379,43 @@ describe('prerequisites step: each diagnostic code', () => {
     };
     const ds = await diagnose({ namespace: { metadata: { name: NS, labels } } });
     expect(only(ds, 'OSM_POD_SECURITY_ENFORCED')).toEqual([
-      expect.objectContaining({ level: 'error', object: `Namespace/${NS}`, message: expect.stringMatching(/NET_ADMIN/), hint: expect.stringMatching(/ebpf/) }),
+      expect.objectContaining({
+        level: 'error',
+        object: `Namespace/${NS}`,
+        message: expect.stringMatching(/NET_ADMIN/),
+        hint: expect.stringMatching(/ebpf/),
+      }),
     ]);
     expect(only(ds, 'OSM_POD_SECURITY_WARN').map((d) => [d.level, d.message.match(/(warns|audits)/)![1]])).toEqual([
       ['warning', 'warns'],
       ['warning', 'audits'],
     ]);
 
-    const relaxed = await diagnose({ namespace: { metadata: { name: NS, labels: { 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'privileged' } } } });
+    const relaxed = await diagnose({
+      namespace: {
+        metadata: {
+          name: NS,
+          labels: {
+            'pod-security.kubernetes.io/enforce': 'privileged',
+            'pod-security.kubernetes.io/warn': 'privileged',
+          },
+        },
+      },
+    });
     expect(relaxed.filter((d) => d.code.startsWith('OSM_POD_SECURITY'))).toEqual([]);
   });
 
   it('OSM_HOST_NETWORK (warning) only for hostNetwork pods', async () => {
-    const ds = await diagnose({ deployments: [deployment('host', { hostNetwork: true }, undefined, { app: 'web' }), deployment('pod', {}, undefined, { app: 'web' })], services: [svc] });
-    expect(only(ds, 'OSM_HOST_NETWORK')).toEqual([expect.objectContaining({ object: 'Deployment/host', level: 'warning' })]);
+    const ds = await diagnose({
+      deployments: [
+        deployment('host', { hostNetwork: true }, undefined, { app: 'web' }),
+        deployment('pod', {}, undefined, { app: 'web' }),
+      ],
+      services: [svc],
+    });
+    expect(only(ds, 'OSM_HOST_NETWORK')).toEqual([
+      expect.objectContaining({ object: 'Deployment/host', level: 'warning' }),
+    ]);
   });
 
   it('OSM_DEFAULT_SERVICE_ACCOUNT (no or "default" ServiceAccount) and OSM_SERVICE_ACCOUNT_NOT_FOUND', async () => {
@@ -238,16 +432,31 @@ describe('prerequisites step: each diagnostic code', () => {
       ['Deployment/explicit', 'warning'],
       ['Deployment/none', 'warning'],
     ]);
-    expect(only(ds, 'OSM_SERVICE_ACCOUNT_NOT_FOUND')).toEqual([expect.objectContaining({ object: 'Deployment/missing', level: 'warning', message: expect.stringMatching(/"ghost"/) })]);
+    expect(only(ds, 'OSM_SERVICE_ACCOUNT_NOT_FOUND')).toEqual([
+      expect.objectContaining({
+        object: 'Deployment/missing',
+        level: 'warning',
+        message: expect.stringMatching(/"ghost"/),
+      }),
+    ]);
   });
 
   it('OSM_SHARED_SERVICE_ACCOUNT (info) when workloads share a non-default ServiceAccount', async () => {
     const ds = await diagnose({
-      deployments: [deployment('a', {}, undefined, { app: 'web' }), deployment('b', {}, undefined, { app: 'web' }), deployment('c', { serviceAccountName: 'default' }, undefined, { app: 'web' }), deployment('d', { serviceAccountName: 'default' }, undefined, { app: 'web' })],
+      deployments: [
+        deployment('a', {}, undefined, { app: 'web' }),
+        deployment('b', {}, undefined, { app: 'web' }),
+        deployment('c', { serviceAccountName: 'default' }, undefined, { app: 'web' }),
+        deployment('d', { serviceAccountName: 'default' }, undefined, { app: 'web' }),
+      ],
       services: [svc],
     });
     expect(only(ds, 'OSM_SHARED_SERVICE_ACCOUNT')).toEqual([
-      expect.objectContaining({ object: 'ServiceAccount/app', level: 'info', message: expect.stringMatching(/Deployment\/a, Deployment\/b/) }),
+      expect.objectContaining({
+        object: 'ServiceAccount/app',
+        level: 'info',
+        message: expect.stringMatching(/Deployment\/a, Deployment\/b/),
+      }),
     ]);
   });
 
@@ -270,7 +479,10 @@ describe('prerequisites step: each diagnostic code', () => {
     const ds = await diagnose({
       services: [
         service('mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306 }]),
-        service('api', { app: 'api' }, [{ name: 'api', port: 8080, appProtocol: 'gRPC' }, { name: 'http', port: 80 }]),
+        service('api', { app: 'api' }, [
+          { name: 'api', port: 8080, appProtocol: 'gRPC' },
+          { name: 'http', port: 80 },
+        ]),
         service('ext', undefined, [{ name: 'mysql', port: 3306 }]),
         service('db', { app: 'db' }, [{ name: 'db', port: 5432, appProtocol: 'TCP' }]),
       ],
@@ -280,12 +492,18 @@ describe('prerequisites step: each diagnostic code', () => {
     ]);
     expect(only(ds, 'OSM_PROTOCOL_GUESS')).toEqual([
       expect.objectContaining({ level: 'warning', object: 'Service/ext:3306' }),
-      expect.objectContaining({ level: 'warning', object: 'Service/mysql:3306', hint: expect.stringMatching(/appProtocol: "tcp-server-first"/) }),
+      expect.objectContaining({
+        level: 'warning',
+        object: 'Service/mysql:3306',
+        hint: expect.stringMatching(/appProtocol: "tcp-server-first"/),
+      }),
     ]);
     expect(only(ds, 'OSM_APP_PROTOCOL_UNSUPPORTED')).toEqual([
       expect.objectContaining({ level: 'warning', object: 'Service/api:8080', hint: expect.stringMatching(/"grpc"/) }),
     ]);
-    const ok = await diagnose({ services: [service('mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }])] });
+    const ok = await diagnose({
+      services: [service('mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' }])],
+    });
     expect(ok.filter((d) => d.code.includes('PROTOCOL'))).toEqual([]);
   });
 
@@ -294,19 +512,44 @@ describe('prerequisites step: each diagnostic code', () => {
     const injected = (suffix: string) => {
       const p = podOf(d, suffix);
       p.metadata!.labels = { ...p.metadata!.labels, 'osm-proxy-uuid': UUID };
-      p.spec!.initContainers = [{ name: 'osm-init', image: 'init', securityContext: { runAsUser: 0, capabilities: { add: ['NET_ADMIN'] } } }];
+      p.spec!.initContainers = [
+        { name: 'osm-init', image: 'init', securityContext: { runAsUser: 0, capabilities: { add: ['NET_ADMIN'] } } },
+      ];
       p.spec!.containers = [
         // probes rewritten by the injector
-        container({ ports: [{ containerPort: 8080 }], livenessProbe: { httpGet: { path: '/osm-liveness-probe', port: 15901 } } }),
-        { name: 'sidecar', image: 'pipy', securityContext: { runAsUser: 1500 }, ports: [{ containerPort: 15000 }, { containerPort: 15003 }, { containerPort: 15010 }] },
+        container({
+          ports: [{ containerPort: 8080 }],
+          livenessProbe: { httpGet: { path: '/osm-liveness-probe', port: 15901 } },
+        }),
+        {
+          name: 'sidecar',
+          image: 'pipy',
+          securityContext: { runAsUser: 1500 },
+          ports: [{ containerPort: 15000 }, { containerPort: 15003 }, { containerPort: 15010 }],
+        },
         { name: 'osm-healthcheck', image: 'hc', ports: [{ containerPort: 15904 }] },
       ];
       return p;
     };
-    const ds = await diagnose({ deployments: [d], pods: [injected('a'), injected('b'), podOf(d, 'c')], services: [service('web', { app: 'web' })] });
-    expect(ds).toEqual([expect.objectContaining({ code: 'OSM_ALREADY_INJECTED', level: 'info', object: 'Deployment/web', message: expect.stringMatching(/2 of 3/) })]);
+    const ds = await diagnose({
+      deployments: [d],
+      pods: [injected('a'), injected('b'), podOf(d, 'c')],
+      services: [service('web', { app: 'web' })],
+    });
+    expect(ds).toEqual([
+      expect.objectContaining({
+        code: 'OSM_ALREADY_INJECTED',
+        level: 'info',
+        object: 'Deployment/web',
+        message: expect.stringMatching(/2 of 3/),
+      }),
+    ]);
 
-    const none = await diagnose({ deployments: [d], pods: [podOf(d, 'c')], services: [service('web', { app: 'web' })] });
+    const none = await diagnose({
+      deployments: [d],
+      pods: [podOf(d, 'c')],
+      services: [service('web', { app: 'web' })],
+    });
     expect(none).toEqual([]);
   });
 });
@@ -314,19 +557,35 @@ describe('prerequisites step: each diagnostic code', () => {
 describe('prerequisites step: deduplication of running pods', () => {
   it('reports a template problem once per workload, not per pod', async () => {
     const d = deployment('web', { securityContext: { runAsUser: 1500 } });
-    const ds = await diagnose({ deployments: [d], pods: [podOf(d, 'a'), podOf(d, 'b')], services: [service('web', { app: 'web' })] });
+    const ds = await diagnose({
+      deployments: [d],
+      pods: [podOf(d, 'a'), podOf(d, 'b')],
+      services: [service('web', { app: 'web' })],
+    });
     expect(ds.map((x) => [x.code, x.object])).toEqual([['OSM_RESERVED_UID', 'Deployment/web']]);
   });
 
   it('reports a running pod that differs from its template (older revision) and bare pods in full', async () => {
     const d = deployment('web');
     const old = podOf(d, 'old', { securityContext: { runAsUser: 1500 } });
-    const bare: V1Pod = { metadata: { name: 'debug', namespace: NS, labels: { run: 'debug' } }, spec: { serviceAccountName: 'default', hostNetwork: true, containers: [container()] } };
+    const bare: V1Pod = {
+      metadata: { name: 'debug', namespace: NS, labels: { run: 'debug' } },
+      spec: { serviceAccountName: 'default', hostNetwork: true, containers: [container()] },
+    };
     const job: V1Pod = {
-      metadata: { name: 'migrate-x1', namespace: NS, labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'j', controller: true }] },
+      metadata: {
+        name: 'migrate-x1',
+        namespace: NS,
+        labels: { app: 'web' },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'j', controller: true }],
+      },
       spec: { serviceAccountName: 'app', containers: [container({ ports: [{ containerPort: 15001 }] })] },
     };
-    const ds = await diagnose({ deployments: [d], pods: [podOf(d, 'ok'), old, bare, job], services: [service('web', { app: 'web' })] });
+    const ds = await diagnose({
+      deployments: [d],
+      pods: [podOf(d, 'ok'), old, bare, job],
+      services: [service('web', { app: 'web' })],
+    });
     expect(ds.map((x) => [x.code, x.object])).toEqual([
       ['OSM_RESERVED_PORT', 'Pod/migrate-x1'],
       ['OSM_RESERVED_UID', `Pod/${old.metadata!.name}`],
@@ -340,7 +599,12 @@ describe('prerequisites step: deduplication of running pods', () => {
 
   it('counts the pods of one Job as one identity user', async () => {
     const job = (n: string): V1Pod => ({
-      metadata: { name: `migrate-${n}`, namespace: NS, labels: { job: 'migrate' }, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'j', controller: true }] },
+      metadata: {
+        name: `migrate-${n}`,
+        namespace: NS,
+        labels: { job: 'migrate' },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'j', controller: true }],
+      },
       spec: { serviceAccountName: 'app', containers: [container()] },
     });
     const ds = await diagnose({ pods: [job('a'), job('b')] });
@@ -353,12 +617,23 @@ describe('prerequisites step: deduplication of running pods', () => {
   it('matches StatefulSet and DaemonSet pods to their owner', async () => {
     const s = deployment('db', { securityContext: { runAsUser: 1500 } });
     const pod = (kind: string, name: string): V1Pod => ({
-      metadata: { name: `${name}-0`, namespace: NS, labels: { app: name }, ownerReferences: [{ apiVersion: 'apps/v1', kind, name, uid: 'x', controller: true }] },
+      metadata: {
+        name: `${name}-0`,
+        namespace: NS,
+        labels: { app: name },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind, name, uid: 'x', controller: true }],
+      },
       spec: { ...s.spec!.template.spec! },
     });
     const ds = await diagnose({
       statefulSets: [s],
-      daemonSets: [{ ...s, metadata: { name: 'agent' }, spec: { ...s.spec!, template: { ...s.spec!.template, metadata: { labels: { app: 'agent' } } } } }],
+      daemonSets: [
+        {
+          ...s,
+          metadata: { name: 'agent' },
+          spec: { ...s.spec!, template: { ...s.spec!.template, metadata: { labels: { app: 'agent' } } } },
+        },
+      ],
       pods: [pod('StatefulSet', 'db'), pod('DaemonSet', 'agent')],
       services: [service('db', { app: 'db' }), service('agent', { app: 'agent' })],
     });
@@ -385,7 +660,11 @@ describe('prerequisites step: blocking and acceptErrors', () => {
     expect(err.message).toMatch(/OSM_RESERVED_UID \(Deployment\/web\)/);
     expect(err.options.hint).toMatch(/acceptErrors/);
     const details = err.options.details!.diagnostics as Diagnostic[];
-    expect(details.map((d) => d.code)).toEqual(['OSM_POD_SECURITY_ENFORCED', 'OSM_RESERVED_UID', 'OSM_DEFAULT_SERVICE_ACCOUNT']);
+    expect(details.map((d) => d.code)).toEqual([
+      'OSM_POD_SECURITY_ENFORCED',
+      'OSM_RESERVED_UID',
+      'OSM_DEFAULT_SERVICE_ACCOUNT',
+    ]);
   });
 
   it('still blocks when only some error codes are accepted', async () => {
@@ -396,14 +675,24 @@ describe('prerequisites step: blocking and acceptErrors', () => {
   });
 
   it('passes when every error code is accepted, marking them accepted; warnings are never marked', async () => {
-    const p = await plan(broken, { acceptErrors: ['OSM_POD_SECURITY_ENFORCED', 'OSM_RESERVED_UID', 'OSM_DEFAULT_SERVICE_ACCOUNT'] });
+    const p = await plan(broken, {
+      acceptErrors: ['OSM_POD_SECURITY_ENFORCED', 'OSM_RESERVED_UID', 'OSM_DEFAULT_SERVICE_ACCOUNT'],
+    });
     expect(p.changes).toEqual([]);
     expect(p.diagnostics!.map((d) => [d.code, d.accepted])).toEqual([
       ['OSM_POD_SECURITY_ENFORCED', true],
       ['OSM_RESERVED_UID', true],
       ['OSM_DEFAULT_SERVICE_ACCOUNT', undefined],
     ]);
-    expect(p.facts).toMatchObject({ errors: 2, warnings: 1, infos: 0, accepted: 2, workloads: 1, services: 1, pods: 0 });
+    expect(p.facts).toMatchObject({
+      errors: 2,
+      warnings: 1,
+      infos: 0,
+      accepted: 2,
+      workloads: 1,
+      services: 1,
+      pods: 0,
+    });
     expect(p.summary).toMatch(/2 error\(s\) \(2 accepted\), 1 warning/);
   });
 

@@ -3,13 +3,25 @@ import { effectiveProtocol, isMeshProtocol, pipyTreatment, protocolAdvice } from
 
 describe('effectiveProtocol (osm-edge ServiceToMeshServices)', () => {
   it('uses appProtocol exactly as written, before any name prefix', () => {
-    expect(effectiveProtocol({ name: 'http-web', appProtocol: 'tcp' })).toEqual({ protocol: 'tcp', source: 'appProtocol' });
-    expect(effectiveProtocol({ name: 'tcp-db', appProtocol: 'TCP' })).toEqual({ protocol: 'TCP', source: 'appProtocol' });
-    expect(effectiveProtocol({ appProtocol: 'kubernetes.io/h2c' })).toEqual({ protocol: 'kubernetes.io/h2c', source: 'appProtocol' });
+    expect(effectiveProtocol({ name: 'http-web', appProtocol: 'tcp' })).toEqual({
+      protocol: 'tcp',
+      source: 'appProtocol',
+    });
+    expect(effectiveProtocol({ name: 'tcp-db', appProtocol: 'TCP' })).toEqual({
+      protocol: 'TCP',
+      source: 'appProtocol',
+    });
+    expect(effectiveProtocol({ appProtocol: 'kubernetes.io/h2c' })).toEqual({
+      protocol: 'kubernetes.io/h2c',
+      source: 'appProtocol',
+    });
   });
 
   it('checks the name prefixes in osm-edge order: tcp-server-first-, http-, tcp-, grpc-', () => {
-    expect(effectiveProtocol({ name: 'tcp-server-first-mysql' })).toEqual({ protocol: 'tcp-server-first', source: 'name-prefix' });
+    expect(effectiveProtocol({ name: 'tcp-server-first-mysql' })).toEqual({
+      protocol: 'tcp-server-first',
+      source: 'name-prefix',
+    });
     expect(effectiveProtocol({ name: 'http-web' })).toEqual({ protocol: 'http', source: 'name-prefix' });
     expect(effectiveProtocol({ name: 'tcp-db' })).toEqual({ protocol: 'tcp', source: 'name-prefix' });
     expect(effectiveProtocol({ name: 'grpc-api' })).toEqual({ protocol: 'grpc', source: 'name-prefix' });
@@ -90,23 +102,54 @@ describe('protocolAdvice (ports osm-edge likely guesses wrongly)', () => {
       [11211, 'tcp'],
     ];
     for (const [port, suggested] of cases) {
-      expect(protocolAdvice({ name: 'client', port }), String(port)).toMatchObject({ reason: 'well-known-port', effective: 'http', source: 'default', suggested });
+      expect(protocolAdvice({ name: 'client', port }), String(port)).toMatchObject({
+        reason: 'well-known-port',
+        effective: 'http',
+        source: 'default',
+        suggested,
+      });
     }
-    expect(protocolAdvice({ name: 'backend', port: 80, targetPort: 6379 })).toMatchObject({ reason: 'well-known-port', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'backend', port: 80, targetPort: 6379 })).toMatchObject({
+      reason: 'well-known-port',
+      suggested: 'tcp',
+    });
   });
 
   it('flags well-known non-HTTP names, including bare "tcp" and "grpc" (the prefix needs a dash)', () => {
-    expect(protocolAdvice({ name: 'mysql', port: 3307 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first' });
-    expect(protocolAdvice({ name: 'postgres', port: 5433 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first' });
-    expect(protocolAdvice({ name: 'redis', port: 7000 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
-    expect(protocolAdvice({ name: 'mongo-main', port: 7001 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'mysql', port: 3307 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'tcp-server-first',
+    });
+    expect(protocolAdvice({ name: 'postgres', port: 5433 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'tcp-server-first',
+    });
+    expect(protocolAdvice({ name: 'redis', port: 7000 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'tcp',
+    });
+    expect(protocolAdvice({ name: 'mongo-main', port: 7001 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'tcp',
+    });
     expect(protocolAdvice({ name: 'tcp', port: 7002 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp' });
-    expect(protocolAdvice({ name: 'grpc', port: 7003 })).toMatchObject({ reason: 'well-known-name', suggested: 'grpc' });
-    expect(protocolAdvice({ name: 'tcp-server-first', port: 3306 })).toMatchObject({ reason: 'well-known-name', suggested: 'tcp-server-first', effective: 'tcp' });
+    expect(protocolAdvice({ name: 'grpc', port: 7003 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'grpc',
+    });
+    expect(protocolAdvice({ name: 'tcp-server-first', port: 3306 })).toMatchObject({
+      reason: 'well-known-name',
+      suggested: 'tcp-server-first',
+      effective: 'tcp',
+    });
   });
 
   it('flags https names (not a prefix osm-edge knows: falls back to http)', () => {
-    expect(protocolAdvice({ name: 'https', port: 443 })).toMatchObject({ reason: 'https-name', effective: 'http', suggested: 'tcp' });
+    expect(protocolAdvice({ name: 'https', port: 443 })).toMatchObject({
+      reason: 'https-name',
+      effective: 'http',
+      suggested: 'tcp',
+    });
     expect(protocolAdvice({ name: 'https-web', port: 8443 })).toMatchObject({ reason: 'https-name', suggested: 'tcp' });
   });
 
@@ -128,15 +171,34 @@ describe('protocolAdvice (ports osm-edge likely guesses wrongly)', () => {
     const h2c = protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' });
     expect(h2c?.message).toContain('handles it as tcp (anything but http and grpc), but no route rules are built');
     expect(h2c?.message).not.toContain('routed as http');
-    expect(protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'grpc' });
-    expect(protocolAdvice({ name: 'db', appProtocol: 'mysql' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp-server-first' });
-    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/custom' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'tcp' });
-    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/http-ish' })).toMatchObject({ reason: 'unsupported-app-protocol', suggested: 'http' });
+    expect(protocolAdvice({ name: 'api', appProtocol: 'kubernetes.io/h2c' })).toMatchObject({
+      reason: 'unsupported-app-protocol',
+      suggested: 'grpc',
+    });
+    expect(protocolAdvice({ name: 'db', appProtocol: 'mysql' })).toMatchObject({
+      reason: 'unsupported-app-protocol',
+      suggested: 'tcp-server-first',
+    });
+    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/custom' })).toMatchObject({
+      reason: 'unsupported-app-protocol',
+      suggested: 'tcp',
+    });
+    expect(protocolAdvice({ name: 'x', appProtocol: 'example.com/http-ish' })).toMatchObject({
+      reason: 'unsupported-app-protocol',
+      suggested: 'http',
+    });
   });
 
   it('flags MySQL routed as plain tcp (the docs ask for tcp-server-first)', () => {
-    expect(protocolAdvice({ name: 'tcp-mysql', port: 3306 })).toMatchObject({ reason: 'server-first-as-tcp', source: 'name-prefix', suggested: 'tcp-server-first' });
-    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'tcp' })).toMatchObject({ reason: 'server-first-as-tcp', source: 'appProtocol' });
+    expect(protocolAdvice({ name: 'tcp-mysql', port: 3306 })).toMatchObject({
+      reason: 'server-first-as-tcp',
+      source: 'name-prefix',
+      suggested: 'tcp-server-first',
+    });
+    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'tcp' })).toMatchObject({
+      reason: 'server-first-as-tcp',
+      source: 'appProtocol',
+    });
     expect(protocolAdvice({ name: 'tcp-db', port: 5432 })).toBeUndefined(); // PostgreSQL clients speak first: tcp works
   });
 });

@@ -39,23 +39,46 @@ describe('Redis topology configuration', () => {
   });
 
   it('reads a Cluster: seed nodes, and a QUEUE_PREFIX with a hash tag', () => {
-    const c = loadConfig({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379', QUEUE_PREFIX: '{osm-onboarding}' });
-    expect(c.redis).toEqual({ mode: 'cluster', nodes: [{ host: 'redis-0', port: 6379 }, { host: 'redis-1', port: 6379 }] });
+    const c = loadConfig({
+      REDIS_MODE: 'cluster',
+      REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379',
+      QUEUE_PREFIX: '{osm-onboarding}',
+    });
+    expect(c.redis).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: 'redis-0', port: 6379 },
+        { host: 'redis-1', port: 6379 },
+      ],
+    });
     expect(c.queuePrefix).toBe('{osm-onboarding}');
   });
 
   it('refuses an unknown mode and malformed host:port lists, naming the key', () => {
     expect(issues({ REDIS_MODE: 'replicated' })[0]).toMatch(/^REDIS_MODE:/);
-    for (const list of ['redis-0', 'redis-0:0', 'redis-0:70000', 'redis-0:63a79', ',', 'fd00::1:26379', 'redis://r:6379']) {
+    for (const list of [
+      'redis-0',
+      'redis-0:0',
+      'redis-0:70000',
+      'redis-0:63a79',
+      ',',
+      'fd00::1:26379',
+      'redis://r:6379',
+    ]) {
       const found = issues({ REDIS_MODE: 'cluster', QUEUE_PREFIX: '{q}', REDIS_CLUSTER_NODES: list });
       expect(found, list).toHaveLength(1);
       expect(found[0], list).toMatch(/^REDIS_CLUSTER_NODES: /);
     }
     // Spaces and an empty item between commas are tolerated.
-    expect(loadConfig({ REDIS_MODE: 'cluster', QUEUE_PREFIX: '{q}', REDIS_CLUSTER_NODES: ' a:1,,b:2 ' }).redis).toEqual({
-      mode: 'cluster',
-      nodes: [{ host: 'a', port: 1 }, { host: 'b', port: 2 }],
-    });
+    expect(loadConfig({ REDIS_MODE: 'cluster', QUEUE_PREFIX: '{q}', REDIS_CLUSTER_NODES: ' a:1,,b:2 ' }).redis).toEqual(
+      {
+        mode: 'cluster',
+        nodes: [
+          { host: 'a', port: 1 },
+          { host: 'b', port: 2 },
+        ],
+      },
+    );
   });
 
   it('sentinel mode needs the sentinels and the master name', () => {
@@ -75,12 +98,26 @@ describe('Redis topology configuration', () => {
     expect(issues({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{}osm' })).toEqual([
       "QUEUE_PREFIX: must contain a hash tag when REDIS_MODE=cluster, e.g. {osm}, so that each queue's keys share one slot",
     ]);
-    expect(issues({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{}' })[0]).toContain('e.g. {osm-onboarding}');
-    expect(issues({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://r/x' })).toEqual([
-      'REDIS_URL: the database (path) must be a number, not "x"',
-    ]);
+    expect(issues({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{}' })[0]).toContain(
+      'e.g. {osm-onboarding}',
+    );
+    expect(
+      issues({
+        REDIS_MODE: 'sentinel',
+        REDIS_SENTINELS: 's:26379',
+        REDIS_SENTINEL_NAME: 'm',
+        REDIS_URL: 'redis://r/x',
+      }),
+    ).toEqual(['REDIS_URL: the database (path) must be a number, not "x"']);
     for (const prefix of ['{osm}', 'osm-{prod}', '{osm}:{x}']) {
-      expect(loadConfig({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: prefix, REDIS_URL: 'rediss://r/0' }).queuePrefix).toBe(prefix);
+      expect(
+        loadConfig({
+          REDIS_MODE: 'cluster',
+          REDIS_CLUSTER_NODES: 'r:6379',
+          QUEUE_PREFIX: prefix,
+          REDIS_URL: 'rediss://r/0',
+        }).queuePrefix,
+      ).toBe(prefix);
     }
   });
 
@@ -91,9 +128,14 @@ describe('Redis topology configuration', () => {
     ]);
     // A sentinel password alone (a Secret shared with the migration job, which sees no REDIS_MODE) is fine.
     expect(loadConfig({ REDIS_SENTINEL_PASSWORD: 'x' }).redis).toEqual({ mode: 'standalone' });
-    expect(issues({ REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: 'r:6379' })).toEqual([
-      'REDIS_CLUSTER_NODES: is only used with REDIS_MODE=cluster (REDIS_MODE is sentinel)',
-    ]);
+    expect(
+      issues({
+        REDIS_MODE: 'sentinel',
+        REDIS_SENTINELS: 's:26379',
+        REDIS_SENTINEL_NAME: 'm',
+        REDIS_CLUSTER_NODES: 'r:6379',
+      }),
+    ).toEqual(['REDIS_CLUSTER_NODES: is only used with REDIS_MODE=cluster (REDIS_MODE is sentinel)']);
   });
 
   it('finds the hash tag as Redis does', () => {
@@ -109,7 +151,13 @@ describe('Redis topology configuration', () => {
   it('describes where Redis is without any password', () => {
     const env = { REDIS_URL: 'rediss://app:url-secret@redis:6379/0' };
     expect(describeRedis(loadConfig(env))).toBe('rediss://app:***@redis:6379/0');
-    const sentinel = loadConfig({ ...env, REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's0:26379,[fd00::1]:26379', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_PASSWORD: 'sentinel-secret' });
+    const sentinel = loadConfig({
+      ...env,
+      REDIS_MODE: 'sentinel',
+      REDIS_SENTINELS: 's0:26379,[fd00::1]:26379',
+      REDIS_SENTINEL_NAME: 'm',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
     expect(describeRedis(sentinel)).toBe('sentinel master "m" via s0:26379,[fd00::1]:26379 (tls)');
     const cluster = loadConfig({ ...env, REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r0:6379', QUEUE_PREFIX: '{q}' });
     expect(describeRedis(cluster)).toBe('cluster via r0:6379 (tls)');
@@ -121,8 +169,18 @@ describe('Redis clients per topology (built, not connected)', () => {
   const url = 'rediss://app:p%40ss@ignored.example:1/4';
 
   it('sentinel: the group from the configuration, credentials, database and TLS from REDIS_URL', () => {
-    const config = loadConfig({ REDIS_URL: url, REDIS_MODE: 'sentinel', REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_PASSWORD: 'sp' });
-    const client = createRedisClient(config, { lazyConnect: true, maxRetriesPerRequest: null, commandTimeout: 1000 }) as Redis;
+    const config = loadConfig({
+      REDIS_URL: url,
+      REDIS_MODE: 'sentinel',
+      REDIS_SENTINELS: 's0:26379',
+      REDIS_SENTINEL_NAME: 'm',
+      REDIS_SENTINEL_PASSWORD: 'sp',
+    });
+    const client = createRedisClient(config, {
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: 1000,
+    }) as Redis;
     try {
       expect(client.isCluster).toBe(false);
       expect(client.options).toMatchObject({
@@ -145,11 +203,27 @@ describe('Redis clients per topology (built, not connected)', () => {
   });
 
   it('cluster: seed nodes from the configuration, per-node options and credentials in redisOptions', () => {
-    const config = loadConfig({ REDIS_URL: url.replace('/4', ''), REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r0:6379,r1:6380', QUEUE_PREFIX: '{q}' });
-    const client = createRedisClient(config, { lazyConnect: true, maxRetriesPerRequest: null, enableReadyCheck: true, commandTimeout: 1000 }) as Cluster;
+    const config = loadConfig({
+      REDIS_URL: url.replace('/4', ''),
+      REDIS_MODE: 'cluster',
+      REDIS_CLUSTER_NODES: 'r0:6379,r1:6380',
+      QUEUE_PREFIX: '{q}',
+    });
+    const client = createRedisClient(config, {
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+      enableReadyCheck: true,
+      commandTimeout: 1000,
+    }) as Cluster;
     try {
       expect(client.isCluster).toBe(true);
-      expect(client.options.redisOptions).toMatchObject({ username: 'app', password: 'p@ss', tls: {}, maxRetriesPerRequest: null, commandTimeout: 1000 });
+      expect(client.options.redisOptions).toMatchObject({
+        username: 'app',
+        password: 'p@ss',
+        tls: {},
+        maxRetriesPerRequest: null,
+        commandTimeout: 1000,
+      });
       expect(client.options.lazyConnect).toBe(true);
       expect(client.options.enableReadyCheck).toBe(true);
     } finally {
@@ -158,7 +232,9 @@ describe('Redis clients per topology (built, not connected)', () => {
   });
 
   it('standalone: REDIS_URL as it is', () => {
-    const client = createRedisClient(loadConfig({ REDIS_URL: 'redis://:pw@127.0.0.1:6390/2' }), { lazyConnect: true }) as Redis;
+    const client = createRedisClient(loadConfig({ REDIS_URL: 'redis://:pw@127.0.0.1:6390/2' }), {
+      lazyConnect: true,
+    }) as Redis;
     try {
       expect(client.options).toMatchObject({ host: '127.0.0.1', port: 6390, password: 'pw', db: 2 });
     } finally {

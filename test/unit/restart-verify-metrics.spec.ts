@@ -14,7 +14,12 @@ const createdAt = new Date('2026-11-26T02:00:00.000Z');
 
 const deployment = (name: string, extra: Partial<V1Deployment['spec']> = {}): V1Deployment => ({
   metadata: { name, namespace: 'ns', generation: 1 },
-  spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app' }] } }, ...extra },
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: name } },
+    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app' }] } },
+    ...extra,
+  },
 });
 const pod = (app: string, injected: boolean, annotations: Record<string, string> = {}): V1Pod => ({
   metadata: { name: `${app}-x`, labels: { app, ...(injected ? { 'osm-proxy-uuid': UUID } : {}) }, annotations },
@@ -22,10 +27,18 @@ const pod = (app: string, injected: boolean, annotations: Record<string, string>
   status: { phase: 'Running' },
 });
 
-function ctx(deployments: V1Deployment[], pods: V1Pod[], options: Partial<RequestOptions>, kind: 'ONBOARD' | 'OFFBOARD' = 'ONBOARD', ns: V1Namespace = { metadata: { name: 'ns' } }): StepContext {
+function ctx(
+  deployments: V1Deployment[],
+  pods: V1Pod[],
+  options: Partial<RequestOptions>,
+  kind: 'ONBOARD' | 'OFFBOARD' = 'ONBOARD',
+  ns: V1Namespace = { metadata: { name: 'ns' } },
+): StepContext {
   const kube = {
     listDeployments: async () => ({ items: deployments }),
-    listPods: async (_ns: string, selector?: string) => ({ items: selector ? pods.filter((p) => p.metadata?.labels?.[selector]) : pods }),
+    listPods: async (_ns: string, selector?: string) => ({
+      items: selector ? pods.filter((p) => p.metadata?.labels?.[selector]) : pods,
+    }),
     getNamespace: async () => ns,
   } as unknown as ClusterClient;
   return {
@@ -34,7 +47,15 @@ function ctx(deployments: V1Deployment[], pods: V1Pod[], options: Partial<Reques
     earlier: [],
     tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
     dryRun: true,
-    request: { id: 'r', createdAt, kind, cluster: 'c', namespace: 'ns', meshName: 'osm', options: { ...onboardingOptions({ namespace: 'ns' }), ...options } },
+    request: {
+      id: 'r',
+      createdAt,
+      kind,
+      cluster: 'c',
+      namespace: 'ns',
+      meshName: 'osm',
+      options: { ...onboardingOptions({ namespace: 'ns' }), ...options },
+    },
   };
 }
 
@@ -51,7 +72,7 @@ describe('restart step plan (kubectl rollout restart)', () => {
     Object.fromEntries((plan.facts!.deployments as Decision[]).map((d) => [d.deployment, d]));
   const abz = () => [deployment('a'), deployment('b'), deployment('z', { replicas: 0 })];
 
-  it('all: kubectl\'s patch for every Deployment, stamped with the request time in kubectl\'s format', async () => {
+  it("all: kubectl's patch for every Deployment, stamped with the request time in kubectl's format", async () => {
     const plan = await step.plan(ctx(abz(), [pod('a', false), pod('b', true)], restart('all')));
     expect(plan.changes[0]).toEqual({
       action: 'patch',
@@ -78,7 +99,9 @@ describe('restart step plan (kubectl rollout restart)', () => {
     expect((await step.plan(sameSecond)).changes).toHaveLength(1);
     const paused = await step.plan(ctx([deployment('p', { paused: true })], [], restart('all')));
     expect(paused.changes).toEqual([]);
-    expect(paused.diagnostics).toEqual([expect.objectContaining({ code: 'OSM_RESTART_PAUSED', object: 'Deployment/p' })]);
+    expect(paused.diagnostics).toEqual([
+      expect.objectContaining({ code: 'OSM_RESTART_PAUSED', object: 'Deployment/p' }),
+    ]);
     expect(byName(paused).p).toMatchObject({ restart: false, reason: expect.stringContaining('paused') });
   });
 
@@ -128,14 +151,20 @@ describe('restart step plan (kubectl rollout restart)', () => {
   });
 
   it('honours a pod-level injection annotation when deciding what needs a restart', async () => {
-    const optedOut = deployment('a', { template: { metadata: { labels: { app: 'a' }, annotations: { 'openservicemesh.io/sidecar-injection': 'disabled' } } } });
+    const optedOut = deployment('a', {
+      template: {
+        metadata: { labels: { app: 'a' }, annotations: { 'openservicemesh.io/sidecar-injection': 'disabled' } },
+      },
+    });
     expect((await step.plan(ctx([optedOut], [pod('a', false)], restart('needed')))).changes).toEqual([]);
   });
 });
 
 describe('verify step (read-only)', () => {
   it('reports per deployment how many pods are in the mesh, without waiting when nothing was restarted', async () => {
-    const plan = await new VerifyStep().plan(ctx([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], {}));
+    const plan = await new VerifyStep().plan(
+      ctx([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], {}),
+    );
     expect(plan.changes).toEqual([]);
     expect(plan.facts).toMatchObject({
       deployments: [
@@ -147,7 +176,10 @@ describe('verify step (read-only)', () => {
   });
 
   it('fails with VERIFY_FAILED at the deadline after a restart', async () => {
-    const c = ctx([deployment('a')], [pod('a', false)], { restart: { mode: 'all', deployments: [], maxConcurrent: 5 }, verify: { timeoutSeconds: 1 } });
+    const c = ctx([deployment('a')], [pod('a', false)], {
+      restart: { mode: 'all', deployments: [], maxConcurrent: 5 },
+      verify: { timeoutSeconds: 1 },
+    });
     c.dryRun = false;
     await expect(new VerifyStep().plan(c)).rejects.toMatchObject({ code: 'VERIFY_FAILED' });
   });
@@ -157,15 +189,28 @@ describe('metrics step plan (osm metrics enable)', () => {
   const step = new MetricsStep();
   it('annotates the namespace and the injected pods that lack the Prometheus annotations', async () => {
     const plan = await step.plan(ctx([], [pod('a', true), pod('b', false)], { metrics: true }));
-    expect(plan.changes.map((c) => [c.target.kind, c.target.name])).toEqual([['Namespace', 'ns'], ['Pod', 'a-x']]);
+    expect(plan.changes.map((c) => [c.target.kind, c.target.name])).toEqual([
+      ['Namespace', 'ns'],
+      ['Pod', 'a-x'],
+    ]);
     expect(plan.changes[0].body).toEqual({ metadata: { annotations: { 'openservicemesh.io/metrics': 'enabled' } } });
     expect(plan.changes[1].body).toEqual({
-      metadata: { annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15010', 'prometheus.io/path': '/stats/prometheus' } },
+      metadata: {
+        annotations: {
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': '15010',
+          'prometheus.io/path': '/stats/prometheus',
+        },
+      },
     });
   });
 
   it('plans nothing when everything is already annotated', async () => {
-    const scraped = pod('a', true, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '15010', 'prometheus.io/path': '/stats/prometheus' });
+    const scraped = pod('a', true, {
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '15010',
+      'prometheus.io/path': '/stats/prometheus',
+    });
     const ns = { metadata: { name: 'ns', annotations: { 'openservicemesh.io/metrics': 'enabled' } } };
     expect((await step.plan(ctx([], [scraped], { metrics: true }, 'ONBOARD', ns))).changes).toEqual([]);
   });

@@ -43,7 +43,10 @@ describe('Slack request signatures', () => {
     expect(verify(secret, timestamp, documented, longer)).toBe('SLACK_SIGNATURE_INVALID');
     expect(verify(secret, '1531420619', documented, body)).toBe('SLACK_SIGNATURE_INVALID');
     for (const bad of ['', 'v0=', documented.toUpperCase(), documented.slice(0, -2), `v1=${documented.slice(3)}`]) {
-      expect(codeOf(() => verifySlackSignature(secret, timestamp, bad, body)), bad).toBe('SLACK_SIGNATURE_INVALID');
+      expect(
+        codeOf(() => verifySlackSignature(secret, timestamp, bad, body)),
+        bad,
+      ).toBe('SLACK_SIGNATURE_INVALID');
     }
   });
 
@@ -112,7 +115,7 @@ describe('Slack messages', () => {
     steps: [{ name: 'namespace-removal', status: 'CANCELLED', result: null }],
   };
 
-  it("escapes mrkdwn, so a reason cannot ping a channel or hide a link", () => {
+  it('escapes mrkdwn, so a reason cannot ping a channel or hide a link', () => {
     expect(escapeMrkdwn('<!channel> & <https://evil|ok>')).toBe('&lt;!channel&gt; &amp; &lt;https://evil|ok&gt;');
     const msg = slackMessage(request, '⛔ rejected by token:bob: <!here> go');
     expect(msg.text).toBe('⛔ rejected by token:bob: &lt;!here&gt; go');

@@ -27,7 +27,11 @@ function ctx(objects: Record<string, KubeObject>, mc: KubeObject, trafficPolicy:
       return obj;
     },
   } as unknown as ClusterClient;
-  const info: MeshInfo = { meshName: 'osm', controlPlaneNamespace: 'osm-system', controlPlaneNamespaces: ['osm-system'] };
+  const info: MeshInfo = {
+    meshName: 'osm',
+    controlPlaneNamespace: 'osm-system',
+    controlPlaneNamespaces: ['osm-system'],
+  };
   const c: StepContext = {
     kube,
     earlier: [],
@@ -64,11 +68,25 @@ const smi = SmiSchema.parse({
       spec: {
         destination: { kind: 'ServiceAccount', name: 'sa-b' },
         rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
-        sources: [{ kind: 'ServiceAccount', name: 'sa-a', namespace: 'ns-a' }, { kind: 'ServiceAccount', name: 'sa-local' }],
+        sources: [
+          { kind: 'ServiceAccount', name: 'sa-a', namespace: 'ns-a' },
+          { kind: 'ServiceAccount', name: 'sa-local' },
+        ],
       },
     },
   ],
-  trafficSplits: [{ name: 'split', spec: { service: 'svc-b', backends: [{ service: 'svc-b-v1', weight: 50 }, { service: 'svc-b-v2', weight: 50 }] } }],
+  trafficSplits: [
+    {
+      name: 'split',
+      spec: {
+        service: 'svc-b',
+        backends: [
+          { service: 'svc-b-v1', weight: 50 },
+          { service: 'svc-b-v2', weight: 50 },
+        ],
+      },
+    },
+  ],
 });
 const SMI = { mode: 'smi', smi } as const;
 
@@ -80,13 +98,22 @@ describe('traffic-policy: permissive', () => {
     expect(plan.changes).toEqual([
       {
         action: 'patch',
-        target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+        target: {
+          apiVersion: 'config.openservicemesh.io/v1alpha2',
+          kind: 'MeshConfig',
+          namespace: 'osm-system',
+          name: 'osm-mesh-config',
+        },
         patchType: 'merge',
         body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } },
       },
     ]);
-    expect(plan.before).toEqual({ meshConfig: expect.objectContaining({ enablePermissiveTrafficPolicyMode: false, resourceVersion: '9' }) });
-    expect(plan.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE', level: 'warning' })]);
+    expect(plan.before).toEqual({
+      meshConfig: expect.objectContaining({ enablePermissiveTrafficPolicyMode: false, resourceVersion: '9' }),
+    });
+    expect(plan.diagnostics).toEqual([
+      expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE', level: 'warning' }),
+    ]);
 
     const on = await step.plan(ctx({}, meshConfig(true), { mode: 'permissive' }).ctx);
     expect(on.changes).toEqual([]);
@@ -105,7 +132,12 @@ describe('traffic-policy: smi', () => {
 
   it('defaults TrafficTarget namespaces to the onboarded namespace and orders routes first', () => {
     const objs = desiredSmiObjects(smi, 'ns-b');
-    expect(objs.map((o) => `${o.ref.kind}/${o.name}`)).toEqual(['HTTPRouteGroup/routes', 'TCPRoute/tcp', 'TrafficTarget/a-to-b', 'TrafficSplit/split']);
+    expect(objs.map((o) => `${o.ref.kind}/${o.name}`)).toEqual([
+      'HTTPRouteGroup/routes',
+      'TCPRoute/tcp',
+      'TrafficTarget/a-to-b',
+      'TrafficSplit/split',
+    ]);
     expect(objs[2].spec).toEqual({
       destination: { kind: 'ServiceAccount', name: 'sa-b', namespace: 'ns-b' },
       rules: [{ kind: 'HTTPRouteGroup', name: 'routes', matches: ['all'] }],
@@ -118,7 +150,9 @@ describe('traffic-policy: smi', () => {
 
   it('refuses the same name twice for a kind', async () => {
     const dup = SmiSchema.parse({ tcpRoutes: [smi.tcpRoutes[0], smi.tcpRoutes[0]] });
-    expect(await codeOf(step.plan(ctx({}, meshConfig(false), { mode: 'smi', smi: dup }).ctx))).toBe('VALIDATION_FAILED');
+    expect(await codeOf(step.plan(ctx({}, meshConfig(false), { mode: 'smi', smi: dup }).ctx))).toBe(
+      'VALIDATION_FAILED',
+    );
   });
 
   it('creates every object with the served versions and our labels, and warns while permissive mode is on', async () => {
@@ -133,11 +167,17 @@ describe('traffic-policy: smi', () => {
     expect(plan.changes[1].body).toEqual({
       apiVersion: 'specs.smi-spec.io/v1alpha4',
       kind: 'TCPRoute',
-      metadata: { name: 'tcp', namespace: 'ns-b', labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': REQUEST_ID } },
+      metadata: {
+        name: 'tcp',
+        namespace: 'ns-b',
+        labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': REQUEST_ID },
+      },
       spec: { matches: { ports: [5432] } },
     });
     expect(plan.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_ON', level: 'warning' })]);
-    expect(plan.before).toMatchObject({ objects: [{ kind: 'HTTPRouteGroup', name: 'routes', object: null }, {}, {}, {}] });
+    expect(plan.before).toMatchObject({
+      objects: [{ kind: 'HTTPRouteGroup', name: 'routes', object: null }, {}, {}, {}],
+    });
     expect(calls).toHaveLength(5); // MeshConfig + one GET per object
   });
 
@@ -145,7 +185,14 @@ describe('traffic-policy: smi', () => {
     const objects: Record<string, KubeObject> = {};
     for (const o of desiredSmiObjects(smi, 'ns-b')) {
       const reversed = Object.fromEntries(Object.entries(o.spec).reverse());
-      objects[`${o.ref.plural}/${o.name}`] = { metadata: { name: o.name, labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': 'older' }, resourceVersion: '3' }, spec: reversed };
+      objects[`${o.ref.plural}/${o.name}`] = {
+        metadata: {
+          name: o.name,
+          labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': 'older' },
+          resourceVersion: '3',
+        },
+        spec: reversed,
+      };
     }
     const plan = await step.plan(ctx(objects, meshConfig(false), SMI).ctx);
     expect(plan.changes).toEqual([]);
@@ -154,12 +201,22 @@ describe('traffic-policy: smi', () => {
 
   it('updates a differing object of ours in place with its resourceVersion', async () => {
     const objects = {
-      'tcproutes/tcp': { apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'TCPRoute', metadata: { name: 'tcp', namespace: 'ns-b', labels: OWNED, resourceVersion: '41' }, spec: { matches: { ports: [80] } } },
+      'tcproutes/tcp': {
+        apiVersion: 'specs.smi-spec.io/v1alpha4',
+        kind: 'TCPRoute',
+        metadata: { name: 'tcp', namespace: 'ns-b', labels: OWNED, resourceVersion: '41' },
+        spec: { matches: { ports: [80] } },
+      },
     };
     const plan = await step.plan(ctx(objects, meshConfig(false), SMI).ctx);
     const update = plan.changes.find((ch) => ch.target.kind === 'TCPRoute')!;
-    expect(update).toMatchObject({ action: 'update', body: { metadata: { resourceVersion: '41' }, spec: { matches: { ports: [5432] } } } });
-    expect((plan.changes.find((ch) => ch.target.kind === 'TCPRoute')!.body as KubeObject).metadata?.labels).toMatchObject({ 'osm-onboarding.flomesh.io/request': REQUEST_ID });
+    expect(update).toMatchObject({
+      action: 'update',
+      body: { metadata: { resourceVersion: '41' }, spec: { matches: { ports: [5432] } } },
+    });
+    expect(
+      (plan.changes.find((ch) => ch.target.kind === 'TCPRoute')!.body as KubeObject).metadata?.labels,
+    ).toMatchObject({ 'osm-onboarding.flomesh.io/request': REQUEST_ID });
   });
 
   it('refuses objects of the same name that are not ours, naming all of them', async () => {
@@ -168,6 +225,9 @@ describe('traffic-policy: smi', () => {
       'trafficsplits/split': { metadata: { name: 'split' }, spec: {} },
     };
     const { ctx: c } = ctx(objects, meshConfig(false), SMI);
-    await expect(step.plan(c)).rejects.toMatchObject({ code: 'SMI_OBJECT_NOT_OWNED', message: expect.stringMatching(/TCPRoute ns-b\/tcp, TrafficSplit ns-b\/split/) });
+    await expect(step.plan(c)).rejects.toMatchObject({
+      code: 'SMI_OBJECT_NOT_OWNED',
+      message: expect.stringMatching(/TCPRoute ns-b\/tcp, TrafficSplit ns-b\/split/),
+    });
   });
 });

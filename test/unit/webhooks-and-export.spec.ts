@@ -28,15 +28,33 @@ describe('webhook secrets', () => {
 
   it('derives the key from WEBHOOK_SECRET_KEY, else from the admin token, else has none', () => {
     expect(loadConfig({ WEBHOOK_SECRET_KEY: 'z'.repeat(32) }).webhooks.secretKey).toBe('z'.repeat(32));
-    expect(loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN: 'a'.repeat(20) }).webhooks.secretKey).toBe(`admin-token:${'a'.repeat(20)}`);
-    expect(loadConfig({}).webhooks).toEqual({ secretKey: undefined, maxAttempts: 8, backoffMs: 2000, timeoutMs: 10_000, allowPrivateTargets: false });
+    expect(loadConfig({ OSM_ONBOARDING_ADMIN_TOKEN: 'a'.repeat(20) }).webhooks.secretKey).toBe(
+      `admin-token:${'a'.repeat(20)}`,
+    );
+    expect(loadConfig({}).webhooks).toEqual({
+      secretKey: undefined,
+      maxAttempts: 8,
+      backoffMs: 2000,
+      timeoutMs: 10_000,
+      allowPrivateTargets: false,
+    });
     expect(() => loadConfig({ WEBHOOK_SECRET_KEY: 'short' })).toThrow(/WEBHOOK_SECRET_KEY/);
   });
 });
 
 describe('webhook targets', () => {
   it('refuses internal targets unless allowed', () => {
-    for (const url of ['http://127.0.0.1:8080/x', 'http://localhost/x', 'http://api.localhost/', 'http://169.254.169.254/latest', 'http://10.1.2.3/', 'http://[::1]/', 'http://[fd00::1]/', 'http://[::ffff:127.0.0.1]/', 'http://0.0.0.0/']) {
+    for (const url of [
+      'http://127.0.0.1:8080/x',
+      'http://localhost/x',
+      'http://api.localhost/',
+      'http://169.254.169.254/latest',
+      'http://10.1.2.3/',
+      'http://[::1]/',
+      'http://[fd00::1]/',
+      'http://[::ffff:127.0.0.1]/',
+      'http://0.0.0.0/',
+    ]) {
       expect(targetProblem(url, false), url).toMatch(/must not target/);
       expect(targetProblem(url, true), url).toBeNull();
     }
@@ -59,8 +77,10 @@ describe('event type patterns', () => {
     expect(eventTypeMatches('request.*', 'requests.x')).toBe(false);
     expect(eventTypeMatches('step.failed', 'step.failed')).toBe(true);
     expect(eventTypeMatches('step.failed', 'step.failed.more')).toBe(false);
-    for (const ok of ['*', 'request.*', 'step.failed', 'request.cancel-requested']) expect(EVENT_TYPE_PATTERN.test(ok), ok).toBe(true);
-    for (const bad of ['', 'Request', 'request.', '*.failed', 'request.**', 'a b']) expect(EVENT_TYPE_PATTERN.test(bad), bad).toBe(false);
+    for (const ok of ['*', 'request.*', 'step.failed', 'request.cancel-requested'])
+      expect(EVENT_TYPE_PATTERN.test(ok), ok).toBe(true);
+    for (const bad of ['', 'Request', 'request.', '*.failed', 'request.**', 'a b'])
+      expect(EVENT_TYPE_PATTERN.test(bad), bad).toBe(false);
   });
 });
 
@@ -78,14 +98,39 @@ describe('webhook summaries', () => {
       { name: 'restart', status: 'SUCCEEDED', result: 'CHANGED' },
     ],
   };
-  const event = (type: string, data: Record<string, unknown> = {}, step: string | null = null) => ({ id: '1', requestId: 'r', cursor: 1, type, actor: 'token:bot', step, message: 'msg', data, at: '' });
+  const event = (type: string, data: Record<string, unknown> = {}, step: string | null = null) => ({
+    id: '1',
+    requestId: 'r',
+    cursor: 1,
+    type,
+    actor: 'token:bot',
+    step,
+    message: 'msg',
+    data,
+    at: '',
+  });
 
   it('is one postable line per event', () => {
-    expect(summarize(event('request.succeeded'), request)).toBe('✅ onboarding of prod/team-a into mesh osm succeeded (4 steps, 2 changed)');
-    const failed = { ...request, steps: [request.steps[0], { name: 'mesh', status: 'FAILED', result: null }, { name: 'namespace', status: 'PENDING', result: null }] };
-    expect(summarize(event('request.failed', { step: 'mesh', code: 'MESH_NOT_FOUND' }), failed)).toBe('❌ onboarding of prod/team-a into mesh osm failed at step mesh (MESH_NOT_FOUND): 1/3 steps done');
-    expect(summarize(event('step.failed', { code: 'KUBE_FORBIDDEN' }, 'namespace'), request)).toBe('⚠️ step namespace of the onboarding of prod/team-a into mesh osm failed (KUBE_FORBIDDEN): msg');
-    expect(summarize(event('request.cancelled', { stoppedBefore: 'restart' }), { ...request, kind: 'OFFBOARD' })).toBe('🚫 offboarding of prod/team-a from mesh osm cancelled by token:bot before step restart');
+    expect(summarize(event('request.succeeded'), request)).toBe(
+      '✅ onboarding of prod/team-a into mesh osm succeeded (4 steps, 2 changed)',
+    );
+    const failed = {
+      ...request,
+      steps: [
+        request.steps[0],
+        { name: 'mesh', status: 'FAILED', result: null },
+        { name: 'namespace', status: 'PENDING', result: null },
+      ],
+    };
+    expect(summarize(event('request.failed', { step: 'mesh', code: 'MESH_NOT_FOUND' }), failed)).toBe(
+      '❌ onboarding of prod/team-a into mesh osm failed at step mesh (MESH_NOT_FOUND): 1/3 steps done',
+    );
+    expect(summarize(event('step.failed', { code: 'KUBE_FORBIDDEN' }, 'namespace'), request)).toBe(
+      '⚠️ step namespace of the onboarding of prod/team-a into mesh osm failed (KUBE_FORBIDDEN): msg',
+    );
+    expect(summarize(event('request.cancelled', { stoppedBefore: 'restart' }), { ...request, kind: 'OFFBOARD' })).toBe(
+      '🚫 offboarding of prod/team-a from mesh osm cancelled by token:bot before step restart',
+    );
     expect(summarize(event('request.whatever'), request)).toBe('ℹ️ onboarding of prod/team-a into mesh osm: msg');
     expect(summarize({ ...event('step.failed'), message: 'x'.repeat(1000) }, request).length).toBeLessThanOrEqual(300);
   });

@@ -11,7 +11,10 @@ export enum SidecarInjection {
 registerEnumType(RequestKind, { name: 'RequestKind' });
 registerEnumType(RequestStatus, { name: 'RequestStatus' });
 registerEnumType(StepStatus, { name: 'StepStatus' });
-registerEnumType(StepResult, { name: 'StepResult', description: 'CHANGED when the step wrote to the cluster, UNCHANGED when it was already in the desired state' });
+registerEnumType(StepResult, {
+  name: 'StepResult',
+  description: 'CHANGED when the step wrote to the cluster, UNCHANGED when it was already in the desired state',
+});
 registerEnumType(SidecarInjection, { name: 'SidecarInjection' });
 
 // Option fields mirror the REST body one to one. Values such as "ip-exclusion" or
@@ -20,7 +23,8 @@ registerEnumType(SidecarInjection, { name: 'SidecarInjection' });
 @InputType()
 export class PrerequisitesInput {
   @Field({ nullable: true, description: 'run the application-requirements checks (default true)' }) enabled?: boolean;
-  @Field(() => [String], { nullable: true, description: 'error diagnostic codes to accept explicitly (recorded)' }) acceptErrors?: string[];
+  @Field(() => [String], { nullable: true, description: 'error diagnostic codes to accept explicitly (recorded)' })
+  acceptErrors?: string[];
 }
 
 @InputType()
@@ -31,10 +35,14 @@ export class SmiObjectInput {
 
 @InputType()
 export class SmiInput {
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'access.smi-spec.io/v1alpha3' }) trafficTargets?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' }) httpRouteGroups?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' }) tcpRoutes?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'split.smi-spec.io/v1alpha4' }) trafficSplits?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'access.smi-spec.io/v1alpha3' })
+  trafficTargets?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' })
+  httpRouteGroups?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' })
+  tcpRoutes?: SmiObjectInput[];
+  @Field(() => [SmiObjectInput], { nullable: true, description: 'split.smi-spec.io/v1alpha4' })
+  trafficSplits?: SmiObjectInput[];
 }
 
 @InputType()
@@ -51,7 +59,8 @@ export class TrafficPolicyInput {
 @InputType()
 export class ApiServerAccessInput {
   @Field({ description: '"ip-exclusion" or "egress"' }) method!: string;
-  @Field(() => [String], { nullable: true, description: 'ServiceAccounts allowed to reach the API server (egress)' }) serviceAccounts?: string[];
+  @Field(() => [String], { nullable: true, description: 'ServiceAccounts allowed to reach the API server (egress)' })
+  serviceAccounts?: string[];
 }
 
 @InputType()
@@ -65,7 +74,8 @@ export class AppProtocolInput {
 @InputType()
 export class RestartInput {
   @Field({
-    description: '"none"; "all" (every Deployment, as kubectl rollout restart); "selected" (the named ones); ' +
+    description:
+      '"none"; "all" (every Deployment, as kubectl rollout restart); "selected" (the named ones); ' +
       '"needed" (only those whose pods lack or keep a sidecar, or must pick up a changed exclusion list)',
   })
   mode!: string;
@@ -78,7 +88,7 @@ export class VerifyInput {
   @Field(() => Int) timeoutSeconds!: number;
 }
 
-@InputType({ description: 'Add a namespace to an osm-edge mesh (osm namespace add), with the guide\'s other steps.' })
+@InputType({ description: "Add a namespace to an osm-edge mesh (osm namespace add), with the guide's other steps." })
 export class OnboardingInput {
   @Field({ nullable: true, description: 'kubeconfig context; omitted = the current context' })
   cluster?: string;
@@ -88,7 +98,10 @@ export class OnboardingInput {
   meshName?: string;
   @Field(() => SidecarInjection, { nullable: true, description: 'defaults to enabled' })
   sidecarInjection?: SidecarInjection;
-  @Field({ nullable: true, description: 'store the plan (status PLANNED) and write nothing; apply it later with applyPlannedRequest' })
+  @Field({
+    nullable: true,
+    description: 'store the plan (status PLANNED) and write nothing; apply it later with applyPlannedRequest',
+  })
   dryRun?: boolean;
   @Field(() => PrerequisitesInput, { nullable: true }) prerequisites?: PrerequisitesInput;
   @Field(() => TrafficPolicyInput, { nullable: true }) trafficPolicy?: TrafficPolicyInput;
@@ -99,7 +112,10 @@ export class OnboardingInput {
   @Field({ nullable: true, description: 'osm metrics enable' }) metrics?: boolean;
 }
 
-@InputType({ description: 'Remove a namespace from an osm-edge mesh (osm namespace remove), optionally restarting so sidecars go away.' })
+@InputType({
+  description:
+    'Remove a namespace from an osm-edge mesh (osm namespace remove), optionally restarting so sidecars go away.',
+})
 export class OffboardingInput {
   @Field({ nullable: true })
   cluster?: string;
@@ -109,8 +125,12 @@ export class OffboardingInput {
   meshName?: string;
   @Field({ nullable: true }) dryRun?: boolean;
   @Field(() => RestartInput, { nullable: true }) restart?: RestartInput;
-  @Field({ nullable: true, description: 'delete the Egress and SMI objects this service created in the namespace' }) deleteOwnedPolicies?: boolean;
-  @Field({ nullable: true, description: 'remove the API server CIDR from the exclusion list when no other onboarded namespace needs it' })
+  @Field({ nullable: true, description: 'delete the Egress and SMI objects this service created in the namespace' })
+  deleteOwnedPolicies?: boolean;
+  @Field({
+    nullable: true,
+    description: 'remove the API server CIDR from the exclusion list when no other onboarded namespace needs it',
+  })
   removeApiServerExclusion?: boolean;
 }
 
@@ -121,7 +141,8 @@ export class DiagnosticModel {
   @Field() message!: string;
   @Field(() => String, { nullable: true }) object?: string | null;
   @Field(() => String, { nullable: true }) hint?: string | null;
-  @Field(() => Boolean, { nullable: true, description: 'an error the caller accepted explicitly' }) accepted?: boolean | null;
+  @Field(() => Boolean, { nullable: true, description: 'an error the caller accepted explicitly' }) accepted?:
+    boolean | null;
 }
 
 @ObjectType()
@@ -135,7 +156,10 @@ export class StepErrorModel {
 export class PlannedStepModel {
   @Field() name!: string;
   @Field() title!: string;
-  @Field(() => GraphQLJSON, { description: 'each write: action, target object, patchType, body — exactly as it would be sent' }) changes!: unknown;
+  @Field(() => GraphQLJSON, {
+    description: 'each write: action, target object, patchType, body — exactly as it would be sent',
+  })
+  changes!: unknown;
   @Field() summary!: string;
   @Field(() => GraphQLJSON, { nullable: true }) before!: unknown;
   @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
@@ -145,9 +169,12 @@ export class PlannedStepModel {
 
 @ObjectType('PlanApproval')
 export class PlanApprovalModel {
-  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes the request makes' }) meshWideChanges!: string[];
+  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes the request makes' })
+  meshWideChanges!: string[];
   @Field({ description: 'the caller holds a mesh grant (admin, or scope <cluster>/mesh:<mesh>)' }) meshGrant!: boolean;
-  @Field({ description: 'allowed | needs-approval | forbidden (mesh-wide change without a grant, MESH_WIDE_CHANGES=refuse)' })
+  @Field({
+    description: 'allowed | needs-approval | forbidden (mesh-wide change without a grant, MESH_WIDE_CHANGES=refuse)',
+  })
   outcome!: string;
   @Field(() => Int, { description: 'distinct approvals it would wait for' }) approvalsRequired!: number;
   @Field(() => String, { nullable: true, description: 'the approval rule(s) that apply' }) rule!: string | null;
@@ -184,9 +211,11 @@ export class StepRunModel {
   @Field(() => StepStatus) status!: StepStatus;
   @Field(() => StepResult, { nullable: true }) result!: StepResult | null;
   @Field(() => Int) attempts!: number;
-  @Field(() => GraphQLJSON, { nullable: true, description: 'the relevant part of the object before the step wrote' }) before!: unknown;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'the relevant part of the object before the step wrote' })
+  before!: unknown;
   @Field(() => GraphQLJSON, { nullable: true }) after!: unknown;
-  @Field(() => GraphQLJSON, { nullable: true, description: 'summary, exact changes sent, diagnostics, API calls' }) output!: unknown;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'summary, exact changes sent, diagnostics, API calls' })
+  output!: unknown;
   @Field(() => String, { nullable: true }) errorCode!: string | null;
   @Field(() => String, { nullable: true }) errorMessage!: string | null;
   @Field(() => String, { nullable: true }) startedAt!: string | null;
@@ -218,11 +247,14 @@ export class OnboardingRequestModel {
   @Field(() => String, { nullable: true }) errorMessage!: string | null;
   @Field(() => Int) attempt!: number;
   @Field(() => String, { nullable: true }) batchId!: string | null;
-  @Field(() => Int, { description: 'distinct approvers the approval policy requires (0 = none)' }) approvalsRequired!: number;
+  @Field(() => Int, { description: 'distinct approvers the approval policy requires (0 = none)' })
+  approvalsRequired!: number;
   @Field(() => Int, { description: 'distinct approvals given so far (they stay counted across retries)' })
   approvalsGiven!: number;
   @Field(() => String, { nullable: true, description: 'the approval rule that applies' }) approvalRule!: string | null;
-  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant' })
+  @Field(() => [String], {
+    description: 'the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant',
+  })
   meshWideChanges!: string[];
   @Field(() => [ApprovalModel]) approvals!: ApprovalModel[];
   @Field(() => Int, { description: 'cursor of the latest progress event' }) lastEventCursor!: number;
@@ -266,12 +298,17 @@ export class AuditEventModel {
   @Field() createdAt!: string;
 }
 
-@ObjectType('OnboardingEvent', { description: 'A progress event; `cursor` orders a request\'s events and resumes a subscription.' })
+@ObjectType('OnboardingEvent', {
+  description: "A progress event; `cursor` orders a request's events and resumes a subscription.",
+})
 export class OnboardingEventModel {
   @Field(() => ID, { description: 'global, increasing event id: the cursor of batchProgress' }) id!: string;
   @Field(() => ID) requestId!: string;
   @Field(() => Int) cursor!: number;
-  @Field({ description: 'request.created, request.started, step.started, step.applying, step.succeeded, step.retrying, step.failed, request.succeeded, request.failed, ...' })
+  @Field({
+    description:
+      'request.created, request.started, step.started, step.applying, step.succeeded, step.retrying, step.failed, request.succeeded, request.failed, ...',
+  })
   type!: string;
   @Field() actor!: string;
   @Field(() => String, { nullable: true }) step!: string | null;

@@ -15,7 +15,9 @@ export const ListQuery = z.strictObject({
   namespace: z.string().min(1).optional(),
   meshName: z.string().min(1).optional(),
   kind: z.enum(['ONBOARD', 'OFFBOARD']).optional(),
-  status: z.enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']).optional(),
+  status: z
+    .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
+    .optional(),
   requestedBy: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(20),
   after: z.string().min(1).optional(),
@@ -33,13 +35,23 @@ export class OnboardingController {
   ) {}
 
   @Post('onboardings')
-  async requestOnboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+  async requestOnboarding(
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @CurrentActor() actor: Actor,
+  ) {
     const result = await this.onboarding.requestOnboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
     return accepted(result, res);
   }
 
   @Post('offboardings')
-  async requestOffboarding(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+  async requestOffboarding(
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @CurrentActor() actor: Actor,
+  ) {
     const result = await this.onboarding.requestOffboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
     return accepted(result, res);
   }
@@ -94,7 +106,10 @@ export class OnboardingController {
     const q = parseInput(ListQuery, query);
     const { limit, after, ...filter } = q;
     const page = await this.onboarding.list(filter, limit, after, actor);
-    return { items: page.items.map(presentRequest), pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor } };
+    return {
+      items: page.items.map(presentRequest),
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
   }
 
   @Get('onboardings/:id')

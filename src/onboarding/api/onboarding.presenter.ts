@@ -42,7 +42,12 @@ export function presentRequest(r: RequestWithSteps) {
     approvalsGiven: r.approvalsGiven,
     approvalRule: r.approvalRule,
     meshWideChanges: r.meshWideChanges,
-    approvals: r.approvals.map((a) => ({ approver: a.approver, decision: a.decision, reason: a.reason, at: a.createdAt.toISOString() })),
+    approvals: r.approvals.map((a) => ({
+      approver: a.approver,
+      decision: a.decision,
+      reason: a.reason,
+      at: a.createdAt.toISOString(),
+    })),
     lastEventCursor: r.eventSeq,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),

@@ -25,7 +25,9 @@ export class OnboardingResolver {
     private readonly approvals: ApprovalService,
   ) {}
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Queue the onboarding of a namespace; returns the stored request.' })
+  @Mutation(() => OnboardingRequestModel, {
+    description: 'Queue the onboarding of a namespace; returns the stored request.',
+  })
   async requestOnboarding(
     @Args('input') input: OnboardingInput,
     @CurrentActor() actor: Actor,
@@ -45,7 +47,9 @@ export class OnboardingResolver {
     return presentRequest(request);
   }
 
-  @Query(() => OnboardingPlanModel, { description: 'Dry run: every step\'s exact writes and the diagnostics; writes nothing.' })
+  @Query(() => OnboardingPlanModel, {
+    description: "Dry run: every step's exact writes and the diagnostics; writes nothing.",
+  })
   planOnboarding(@Args('input') input: OnboardingInput, @CurrentActor() actor: Actor) {
     return this.onboarding.plan('ONBOARD', plain(input), actor);
   }
@@ -60,23 +64,41 @@ export class OnboardingResolver {
     return presentRequest(await this.onboarding.applyPlanned(id, actor));
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Cancel: a waiting request ends now; a running one stops before its next step.' })
-  async cancelOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor, @Args('reason', { nullable: true }) reason?: string) {
+  @Mutation(() => OnboardingRequestModel, {
+    description: 'Cancel: a waiting request ends now; a running one stops before its next step.',
+  })
+  async cancelOnboardingRequest(
+    @Args('id', { type: () => ID }) id: string,
+    @CurrentActor() actor: Actor,
+    @Args('reason', { nullable: true }) reason?: string,
+  ) {
     return presentRequest(await this.onboarding.cancel(id, actor, reason));
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Retry a FAILED or CANCELLED request from its first unfinished step.' })
+  @Mutation(() => OnboardingRequestModel, {
+    description: 'Retry a FAILED or CANCELLED request from its first unfinished step.',
+  })
   async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.retry(id, actor));
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Approve a PENDING_APPROVAL request (approver role; not your own request).' })
-  async approveOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor, @Args('comment', { nullable: true }) comment?: string) {
+  @Mutation(() => OnboardingRequestModel, {
+    description: 'Approve a PENDING_APPROVAL request (approver role; not your own request).',
+  })
+  async approveOnboardingRequest(
+    @Args('id', { type: () => ID }) id: string,
+    @CurrentActor() actor: Actor,
+    @Args('comment', { nullable: true }) comment?: string,
+  ) {
     return presentRequest(await this.approvals.approve(id, actor, comment === undefined ? {} : { comment }));
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Reject a PENDING_APPROVAL request, with a reason.' })
-  async rejectOnboardingRequest(@Args('id', { type: () => ID }) id: string, @Args('reason') reason: string, @CurrentActor() actor: Actor) {
+  async rejectOnboardingRequest(
+    @Args('id', { type: () => ID }) id: string,
+    @Args('reason') reason: string,
+    @CurrentActor() actor: Actor,
+  ) {
     return presentRequest(await this.approvals.reject(id, actor, { reason }));
   }
 
@@ -105,7 +127,8 @@ export class OnboardingResolver {
   }
 
   @Subscription(() => OnboardingEventModel, {
-    description: 'Replays the events after `after` (a cursor), then streams live ones; completes when the request ends.',
+    description:
+      'Replays the events after `after` (a cursor), then streams live ones; completes when the request ends.',
     resolve: (event: unknown) => event,
   })
   async onboardingProgress(
@@ -123,5 +146,9 @@ export class OnboardingResolver {
 function plain(input: unknown): any {
   if (Array.isArray(input)) return input.map(plain);
   if (input === null || typeof input !== 'object' || input.constructor === Object) return input;
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined).map(([k, v]) => [k, plain(v)]));
+  return Object.fromEntries(
+    Object.entries(input)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, plain(v)]),
+  );
 }

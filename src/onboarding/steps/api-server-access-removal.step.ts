@@ -34,7 +34,11 @@ export function needsExclusion(ns: V1Namespace, self: string, meshName: string):
   return mesh === undefined || mesh === meshName;
 }
 
-export async function namespacesNeedingExclusion(kube: ClusterClient, self: string, meshName: string): Promise<string[]> {
+export async function namespacesNeedingExclusion(
+  kube: ClusterClient,
+  self: string,
+  meshName: string,
+): Promise<string[]> {
   const names: string[] = [];
   let continueToken: string | undefined;
   do {
@@ -77,14 +81,20 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
   readonly title = 'Remove the API server exclusion';
 
   async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
-    if (!request.options.removeApiServerExclusion) return { changes: [], summary: 'API server exclusion removal not requested' };
+    if (!request.options.removeApiServerExclusion)
+      return { changes: [], summary: 'API server exclusion removal not requested' };
     const ns = await readNamespace(kube, request.namespace);
     const own = ns.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION];
     const api = await discoverApiServer(kube);
     const diagnostics: Diagnostic[] = [];
     const mc = await this.meshConfig(request.cluster, request.meshName, kube, mesh, diagnostics);
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
-    const facts: Facts = { apiServerIp: api.ip, cidr: api.cidr, meshConfigNamespace: mc?.metadata?.namespace ?? null, neededBy };
+    const facts: Facts = {
+      apiServerIp: api.ip,
+      cidr: api.cidr,
+      meshConfigNamespace: mc?.metadata?.namespace ?? null,
+      neededBy,
+    };
 
     const changes: Change[] = [];
     if (own !== undefined) {
@@ -146,7 +156,8 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
     const facts = plan.facts as Facts;
     for (const change of plan.changes) {
-      if (change.target.kind === 'Namespace') await kube.patchNamespace(change.target.name, change.body as object, 'strategic');
+      if (change.target.kind === 'Namespace')
+        await kube.patchNamespace(change.target.name, change.body as object, 'strategic');
       else await patchMeshConfigGuarded(kube, change.target.namespace ?? '', change.body);
     }
     if (!facts.meshConfigNamespace) return { after: { meshConfig: null } };
@@ -165,7 +176,10 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     }
     return {
       after: {
-        meshConfig: { resourceVersion: mc.metadata?.resourceVersion, outboundIPRangeExclusionList: exclusionList(mc) ?? null },
+        meshConfig: {
+          resourceVersion: mc.metadata?.resourceVersion,
+          outboundIPRangeExclusionList: exclusionList(mc) ?? null,
+        },
         neededBy,
       },
     };

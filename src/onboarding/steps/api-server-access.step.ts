@@ -46,13 +46,19 @@ export async function discoverApiServer(kube: ClusterClient): Promise<ApiServerA
     svc = await kube.getService(namespace, name);
   } catch (err) {
     if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
-      throw new DomainError('API_SERVER_NOT_FOUND', `Service ${namespace}/${name} (the Kubernetes API server) does not exist`, {
-        field: 'apiServerAccess',
-      });
+      throw new DomainError(
+        'API_SERVER_NOT_FOUND',
+        `Service ${namespace}/${name} (the Kubernetes API server) does not exist`,
+        {
+          field: 'apiServerAccess',
+        },
+      );
     }
     throw err;
   }
-  const candidates = [svc.spec?.clusterIP, ...(svc.spec?.clusterIPs ?? [])].filter((v): v is string => typeof v === 'string');
+  const candidates = [svc.spec?.clusterIP, ...(svc.spec?.clusterIPs ?? [])].filter(
+    (v): v is string => typeof v === 'string',
+  );
   const ip = candidates.find(isIpv4);
   if (!ip) {
     throw new DomainError(
@@ -80,7 +86,12 @@ export async function readMeshConfig(kube: ClusterClient, meshNamespace: string)
 }
 
 export function meshConfigTarget(meshNamespace: string): Change['target'] {
-  return { apiVersion: apiVersionOf(CRD.meshConfig), kind: CRD.meshConfig.kind, namespace: meshNamespace, name: MESH_CONFIG_NAME };
+  return {
+    apiVersion: apiVersionOf(CRD.meshConfig),
+    kind: CRD.meshConfig.kind,
+    namespace: meshNamespace,
+    name: MESH_CONFIG_NAME,
+  };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -122,7 +133,8 @@ export function planExclusionAdd(mc: KubeObject, cidr: string): Change | null {
   if (list) ops.push({ op: 'add', path: `${EXCLUSION_LIST_PATH}/-`, value: cidr });
   // `add` on an existing member (e.g. an explicit null) replaces it, so these also cover null.
   else if (traffic(mc)) ops.push({ op: 'add', path: EXCLUSION_LIST_PATH, value: [cidr] });
-  else if (isRecord(mc.spec)) ops.push({ op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: [cidr] } });
+  else if (isRecord(mc.spec))
+    ops.push({ op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: [cidr] } });
   else ops.push({ op: 'add', path: '/spec', value: { traffic: { outboundIPRangeExclusionList: [cidr] } } });
   return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
 }
@@ -134,7 +146,10 @@ export function planExclusionRemove(mc: KubeObject, cidr: string): Change | null
   if (indexes.length === 0) return null;
   const ops: JsonPatchOp[] = [resourceVersionTest(mc)];
   for (const i of indexes) {
-    ops.push({ op: 'test', path: `${EXCLUSION_LIST_PATH}/${i}`, value: cidr }, { op: 'remove', path: `${EXCLUSION_LIST_PATH}/${i}` });
+    ops.push(
+      { op: 'test', path: `${EXCLUSION_LIST_PATH}/${i}`, value: cidr },
+      { op: 'remove', path: `${EXCLUSION_LIST_PATH}/${i}` },
+    );
   }
   return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
 }
@@ -149,17 +164,25 @@ function resourceVersionTest(mc: KubeObject): JsonPatchOp {
 // exists) with NewGenericServerResponse(422): reason Invalid, the generic message below, and the
 // json-patch error ("testing value ... failed") only in details.causes, which KubeError does not keep.
 // A schema rejection is also 422 Invalid but says `<Kind> "<name>" is invalid: ...`; it stays INVALID.
-const GUARD_FAILED = /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
+const GUARD_FAILED =
+  /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
 
 /** A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner re-plans on. */
 export function asGuardConflict(err: unknown): unknown {
-  if (err instanceof KubeError && (err.reason === 'CONFLICT' || (err.reason === 'INVALID' && GUARD_FAILED.test(err.message)))) {
+  if (
+    err instanceof KubeError &&
+    (err.reason === 'CONFLICT' || (err.reason === 'INVALID' && GUARD_FAILED.test(err.message)))
+  ) {
     return new KubeError('CONFLICT', `MeshConfig changed since it was read; re-planning (${err.message})`, 409);
   }
   return err;
 }
 
-export async function patchMeshConfigGuarded(kube: ClusterClient, meshNamespace: string, ops: unknown): Promise<KubeObject> {
+export async function patchMeshConfigGuarded(
+  kube: ClusterClient,
+  meshNamespace: string,
+  ops: unknown,
+): Promise<KubeObject> {
   try {
     return await kube.patchCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME, ops as object, 'json');
   } catch (err) {
@@ -168,7 +191,10 @@ export async function patchMeshConfigGuarded(kube: ClusterClient, meshNamespace:
 }
 
 /** Retries `fn` on KubeError CONFLICT with jittered exponential backoff (the runner does the same with 5 attempts). */
-export async function retryOnConflict<T>(fn: () => Promise<T>, { attempts = 20, baseMs = 10, maxMs = 500 } = {}): Promise<T> {
+export async function retryOnConflict<T>(
+  fn: () => Promise<T>,
+  { attempts = 20, baseMs = 10, maxMs = 500 } = {},
+): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await fn();
@@ -239,13 +265,23 @@ export class ApiServerAccessStep implements OnboardingStep {
     const info = await mesh.discover(request.cluster, request.meshName);
     const api = await discoverApiServer(kube);
     const mc = await readMeshConfig(kube, info.controlPlaneNamespace);
-    const facts: Facts = { apiServerIp: api.ip, cidr: api.cidr, method: access.method, meshConfigNamespace: info.controlPlaneNamespace };
+    const facts: Facts = {
+      apiServerIp: api.ip,
+      cidr: api.cidr,
+      method: access.method,
+      meshConfigNamespace: info.controlPlaneNamespace,
+    };
     return access.method === 'ip-exclusion'
       ? this.planIpExclusion(ctx, mc, api, facts)
       : this.planEgress(ctx, mc, api, facts, access.serviceAccounts);
   }
 
-  private async planIpExclusion({ request, kube }: StepContext, mc: KubeObject, api: ApiServerAddress, facts: Facts): Promise<StepPlan> {
+  private async planIpExclusion(
+    { request, kube }: StepContext,
+    mc: KubeObject,
+    api: ApiServerAddress,
+    facts: Facts,
+  ): Promise<StepPlan> {
     const ns = await readNamespace(kube, request.namespace);
     const annotation = ns.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION];
     const list = exclusionList(mc);
@@ -262,7 +298,9 @@ export class ApiServerAccessStep implements OnboardingStep {
     const add = planExclusionAdd(mc, api.cidr);
     if (add) {
       changes.push(add);
-      const covering = (list ?? []).find((e): e is string => typeof e === 'string' && parseCidr(e).ok && cidrContains(e, api.ip));
+      const covering = (list ?? []).find(
+        (e): e is string => typeof e === 'string' && parseCidr(e).ok && cidrContains(e, api.ip),
+      );
       if (covering) {
         diagnostics.push({
           code: 'API_SERVER_ALREADY_COVERED',
@@ -290,7 +328,8 @@ export class ApiServerAccessStep implements OnboardingStep {
       diagnostics.push({
         code: 'RESTART_NEEDED',
         level: 'info',
-        message: 'the exclusion list is read only when a sidecar is injected: pods created before this change keep intercepting API server traffic until restarted',
+        message:
+          'the exclusion list is read only when a sidecar is injected: pods created before this change keep intercepting API server traffic until restarted',
       });
     }
     return { changes, summary, before, diagnostics, facts };
@@ -305,7 +344,8 @@ export class ApiServerAccessStep implements OnboardingStep {
   ): Promise<StepPlan> {
     const apiNs = API_SERVER_SERVICE.namespace;
     let apiNsMesh: string | undefined;
-    if (request.namespace === apiNs) apiNsMesh = request.meshName; // onboarding `default` itself makes it monitored
+    if (request.namespace === apiNs)
+      apiNsMesh = request.meshName; // onboarding `default` itself makes it monitored
     else {
       try {
         apiNsMesh = (await kube.getNamespace(apiNs)).metadata?.labels?.[MONITORED_BY_LABEL];
@@ -337,7 +377,8 @@ export class ApiServerAccessStep implements OnboardingStep {
         code: 'GLOBAL_EGRESS_ENABLED',
         level: 'info',
         object: `meshconfigs/${MESH_CONFIG_NAME}`,
-        message: 'spec.traffic.enableEgress is true: all egress is already allowed mesh-wide; the Egress policy matters once it is turned off',
+        message:
+          'spec.traffic.enableEgress is true: all egress is already allowed mesh-wide; the Egress policy matters once it is turned off',
       });
     }
 
@@ -346,7 +387,10 @@ export class ApiServerAccessStep implements OnboardingStep {
       throw new DomainError(
         'SMI_OBJECT_NOT_OWNED',
         `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} exists and was not created by osm-onboarding; it is left as it is`,
-        { field: 'apiServerAccess', hint: 'delete or rename that Egress, or label it app.kubernetes.io/managed-by=osm-onboarding to hand it over' },
+        {
+          field: 'apiServerAccess',
+          hint: 'delete or rename that Egress, or label it app.kubernetes.io/managed-by=osm-onboarding to hand it over',
+        },
       );
     }
     const spec = {
@@ -354,7 +398,14 @@ export class ApiServerAccessStep implements OnboardingStep {
       ipAddresses: [api.cidr],
       ports: [{ number: api.port, protocol: 'https' }],
     };
-    const change = desiredObjectChange(CRD.egress, request.namespace, API_SERVER_EGRESS_NAME, spec, existing, request.id);
+    const change = desiredObjectChange(
+      CRD.egress,
+      request.namespace,
+      API_SERVER_EGRESS_NAME,
+      spec,
+      existing,
+      request.id,
+    );
     if (change) changes.push(change);
 
     const sas = new Set((await kube.listServiceAccounts(request.namespace)).items.map((sa) => sa.metadata?.name));
@@ -378,11 +429,15 @@ export class ApiServerAccessStep implements OnboardingStep {
     };
     const parts = [
       ...(egressPolicyOn ? [] : ['turn on enableEgressPolicy']),
-      ...(change ? [`${change.action} Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} to ${api.cidr}:${api.port}`] : []),
+      ...(change
+        ? [`${change.action} Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} to ${api.cidr}:${api.port}`]
+        : []),
     ];
     return {
       changes,
-      summary: parts.length ? parts.join('; ') : `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} to ${api.cidr}:${api.port} is in place`,
+      summary: parts.length
+        ? parts.join('; ')
+        : `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} to ${api.cidr}:${api.port} is in place`,
       before,
       diagnostics,
       facts: { ...facts, egress: API_SERVER_EGRESS_NAME },
@@ -400,7 +455,13 @@ export class ApiServerAccessStep implements OnboardingStep {
         meshConfig =
           change.patchType === 'json'
             ? await patchMeshConfigGuarded(kube, facts.meshConfigNamespace, change.body)
-            : await kube.patchCustom(CRD.meshConfig, facts.meshConfigNamespace, MESH_CONFIG_NAME, change.body as object, 'merge');
+            : await kube.patchCustom(
+                CRD.meshConfig,
+                facts.meshConfigNamespace,
+                MESH_CONFIG_NAME,
+                change.body as object,
+                'merge',
+              );
       } else {
         egress = await writeCustomChange(kube, change);
       }
@@ -411,19 +472,28 @@ export class ApiServerAccessStep implements OnboardingStep {
         // away between our read and the annotation becoming visible (see the class comment).
         meshConfig = await readMeshConfig(kube, facts.meshConfigNamespace);
         if (!exclusionList(meshConfig)?.includes(facts.cidr)) {
-          throw new KubeError('CONFLICT', `${facts.cidr} left the exclusion list while ${request.namespace} was being marked; re-planning`, 409);
+          throw new KubeError(
+            'CONFLICT',
+            `${facts.cidr} left the exclusion list while ${request.namespace} was being marked; re-planning`,
+            409,
+          );
         }
       }
       return {
         after: {
-          meshConfig: { resourceVersion: meshConfig.metadata?.resourceVersion, outboundIPRangeExclusionList: exclusionList(meshConfig) ?? null },
+          meshConfig: {
+            resourceVersion: meshConfig.metadata?.resourceVersion,
+            outboundIPRangeExclusionList: exclusionList(meshConfig) ?? null,
+          },
           namespaceAnnotations: { [API_SERVER_ACCESS_ANNOTATION]: API_SERVER_ACCESS_IP_EXCLUSION },
         },
       };
     }
     return {
       after: {
-        meshConfig: meshConfig ? { resourceVersion: meshConfig.metadata?.resourceVersion, enableEgressPolicy: true } : undefined,
+        meshConfig: meshConfig
+          ? { resourceVersion: meshConfig.metadata?.resourceVersion, enableEgressPolicy: true }
+          : undefined,
         egress: egress ? objectImage(egress) : undefined,
       },
     };
@@ -463,7 +533,11 @@ export function desiredObjectChange(
   const labels = ownedLabels(requestId);
   const desired = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
   if (!existing) {
-    return { action: 'create', target, body: { apiVersion: target.apiVersion, kind: ref.kind, metadata: { name, namespace, labels }, spec: desired } };
+    return {
+      action: 'create',
+      target,
+      body: { apiVersion: target.apiVersion, kind: ref.kind, metadata: { name, namespace, labels }, spec: desired },
+    };
   }
   if (isOwned(existing) && jsonEqual(existing.spec ?? null, desired)) return null;
   const { managedFields: _drop, ...metadata } = existing.metadata ?? {};
@@ -491,7 +565,11 @@ export async function writeCustomChange(kube: ClusterClient, change: Change): Pr
       } catch (err) {
         // Someone created it since we looked: re-plan, which re-checks ownership.
         if (err instanceof KubeError && err.reason === 'ALREADY_EXISTS') {
-          throw new KubeError('CONFLICT', `${change.target.kind} ${namespace}/${name} was created concurrently; re-planning`, 409);
+          throw new KubeError(
+            'CONFLICT',
+            `${change.target.kind} ${namespace}/${name} was created concurrently; re-planning`,
+            409,
+          );
         }
         throw err;
       }
@@ -505,7 +583,8 @@ export async function writeCustomChange(kube: ClusterClient, change: Change): Pr
       }
       return undefined;
     case 'patch':
-      if (change.patchType === 'strategic' || !change.patchType) throw new Error(`custom resources take json or merge patches, not ${change.patchType}`);
+      if (change.patchType === 'strategic' || !change.patchType)
+        throw new Error(`custom resources take json or merge patches, not ${change.patchType}`);
       return kube.patchCustom(ref, namespace, name, change.body as object, change.patchType);
   }
 }

@@ -81,7 +81,11 @@ function serviceImage(svc: V1Service): ServiceImage {
   return {
     service: svc.metadata?.name ?? '',
     resourceVersion: svc.metadata?.resourceVersion,
-    ports: (svc.spec?.ports ?? []).map((p) => ({ name: p.name ?? null, port: p.port, appProtocol: p.appProtocol ?? null })),
+    ports: (svc.spec?.ports ?? []).map((p) => ({
+      name: p.name ?? null,
+      port: p.port,
+      appProtocol: p.appProtocol ?? null,
+    })),
   };
 }
 
@@ -151,10 +155,14 @@ export class AppProtocolStep implements OnboardingStep {
     const resolved = (request.options.appProtocols ?? []).map((req) => {
       const svc = byName.get(req.service);
       if (!svc) {
-        throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} not found in namespace ${request.namespace}`, {
-          field: 'appProtocols',
-          hint: `services in ${request.namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
-        });
+        throw new DomainError(
+          'SERVICE_PORT_NOT_FOUND',
+          `Service ${req.service} not found in namespace ${request.namespace}`,
+          {
+            field: 'appProtocols',
+            hint: `services in ${request.namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
+          },
+        );
       }
       return { svc, index: resolvePort(request.namespace, svc, req), req };
     });
@@ -176,13 +184,19 @@ export class AppProtocolStep implements OnboardingStep {
     const described: string[] = [];
     for (const [name, { svc, entries }] of [...perService].sort(([a], [b]) => a.localeCompare(b))) {
       const ports = svc.spec?.ports ?? [];
-      const differing = entries.filter(({ index, req }) => ports[index].appProtocol !== req.appProtocol).sort((a, b) => a.index - b.index);
+      const differing = entries
+        .filter(({ index, req }) => ports[index].appProtocol !== req.appProtocol)
+        .sort((a, b) => a.index - b.index);
       if (differing.length === 0) continue;
       before.push(serviceImage(svc));
       const ops: object[] = [{ op: 'test', path: '/metadata/resourceVersion', value: svc.metadata?.resourceVersion }];
       for (const { index, req } of differing) {
         const current = ports[index].appProtocol;
-        ops.push({ op: current === undefined || current === null ? 'add' : 'replace', path: `/spec/ports/${index}/appProtocol`, value: req.appProtocol });
+        ops.push({
+          op: current === undefined || current === null ? 'add' : 'replace',
+          path: `/spec/ports/${index}/appProtocol`,
+          value: req.appProtocol,
+        });
         const label = ports[index].name ?? String(ports[index].port);
         const was = current ?? `(${effectiveProtocol(ports[index]).protocol})`;
         described.push(`${name}:${label} ${was} → ${req.appProtocol}`);
@@ -290,7 +304,13 @@ function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
  * A failed JSON-patch `test` comes back as 422 Invalid. When the Service moved on since the plan
  * (or is gone), that is a conflict: the runner re-plans. Otherwise the original error stands.
  */
-async function asConflict(kube: ClusterClient, namespace: string, name: string, expectedVersion: unknown, err: unknown): Promise<unknown> {
+async function asConflict(
+  kube: ClusterClient,
+  namespace: string,
+  name: string,
+  expectedVersion: unknown,
+  err: unknown,
+): Promise<unknown> {
   if (!(err instanceof KubeError) || err.reason !== 'INVALID') return err;
   let current: string | undefined;
   try {
@@ -300,5 +320,9 @@ async function asConflict(kube: ClusterClient, namespace: string, name: string, 
     else return err;
   }
   if (current === expectedVersion) return err;
-  return new KubeError('CONFLICT', `patch service ${namespace}/${name}: the Service changed since it was read (resourceVersion ${String(expectedVersion)} → ${current ?? 'deleted'}); re-planning`, 409);
+  return new KubeError(
+    'CONFLICT',
+    `patch service ${namespace}/${name}: the Service changed since it was read (resourceVersion ${String(expectedVersion)} → ${current ?? 'deleted'}); re-planning`,
+    409,
+  );
 }

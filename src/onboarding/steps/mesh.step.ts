@@ -26,9 +26,13 @@ export class MeshStep implements OnboardingStep {
 
 export function assertNotReserved(namespace: string): void {
   if ((RESERVED_NAMESPACES as readonly string[]).includes(namespace)) {
-    throw new DomainError('NAMESPACE_RESERVED', `namespace ${namespace} is reserved by Kubernetes and is never part of a mesh`, {
-      field: 'namespace',
-    });
+    throw new DomainError(
+      'NAMESPACE_RESERVED',
+      `namespace ${namespace} is reserved by Kubernetes and is never part of a mesh`,
+      {
+        field: 'namespace',
+      },
+    );
   }
 }
 

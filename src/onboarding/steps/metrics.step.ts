@@ -13,7 +13,10 @@ export class MetricsStep implements OnboardingStep {
   readonly title = 'Enable metrics scraping';
 
   async plan({ request, kube }: StepContext): Promise<StepPlan> {
-    const [ns, pods] = await Promise.all([readNamespace(kube, request.namespace), kube.listPods(request.namespace, PROXY_UUID_LABEL)]);
+    const [ns, pods] = await Promise.all([
+      readNamespace(kube, request.namespace),
+      kube.listPods(request.namespace, PROXY_UUID_LABEL),
+    ]);
     const changes: Change[] = [];
     const current = ns.metadata?.annotations?.[METRICS_ANNOTATION] ?? null;
     if (current !== 'enabled') {
@@ -39,7 +42,9 @@ export class MetricsStep implements OnboardingStep {
       changes,
       before: { namespaceAnnotation: current, podsWithoutScrapeAnnotations: stale.map((p) => p.metadata?.name) },
       facts: { injectedPods: pods.items.length },
-      summary: changes.length ? `enable metrics on ${request.namespace} and ${stale.length} injected pod(s)` : 'metrics already enabled',
+      summary: changes.length
+        ? `enable metrics on ${request.namespace} and ${stale.length} injected pod(s)`
+        : 'metrics already enabled',
     };
   }
 
@@ -48,6 +53,11 @@ export class MetricsStep implements OnboardingStep {
       if (c.target.kind === 'Namespace') await kube.patchNamespace(request.namespace, c.body as object, 'strategic');
       else await kube.patchPod(request.namespace, c.target.name, c.body as object, 'strategic');
     }
-    return { after: { namespaceAnnotation: 'enabled', podsPatched: plan.changes.filter((c) => c.target.kind === 'Pod').length } };
+    return {
+      after: {
+        namespaceAnnotation: 'enabled',
+        podsPatched: plan.changes.filter((c) => c.target.kind === 'Pod').length,
+      },
+    };
   }
 }

@@ -52,7 +52,11 @@ export class NamespaceRemovalStep implements OnboardingStep {
         },
       },
     };
-    return { changes: [change], before, summary: `remove namespace ${request.namespace} from mesh ${request.meshName}` };
+    return {
+      changes: [change],
+      before,
+      summary: `remove namespace ${request.namespace} from mesh ${request.meshName}`,
+    };
   }
 
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after: unknown }> {

@@ -21,9 +21,10 @@ export class NamespaceStep implements OnboardingStep {
     const ns = await readNamespace(kube, request.namespace);
     const annotations = ns.metadata?.annotations ?? {};
     // Only a namespace labelled `name` needs the control plane's namespace (usually cached by the mesh step).
-    const controlPlane = ns.metadata?.labels?.name === undefined
-      ? undefined
-      : (await mesh.discover(request.cluster, request.meshName)).controlPlaneNamespace;
+    const controlPlane =
+      ns.metadata?.labels?.name === undefined
+        ? undefined
+        : (await mesh.discover(request.cluster, request.meshName)).controlPlaneNamespace;
     assertOnboardable(ns, request, controlPlane);
     const owner = ns.metadata?.labels?.[MONITORED_BY_LABEL];
     const injection = request.options.sidecarInjection;
@@ -33,7 +34,11 @@ export class NamespaceStep implements OnboardingStep {
       resourceVersion: ns.metadata?.resourceVersion,
     };
     if (owner === request.meshName && annotations[SIDECAR_INJECTION_ANNOTATION] === injection) {
-      return { changes: [], before, summary: `namespace ${request.namespace} is already in mesh ${request.meshName} (injection ${injection})` };
+      return {
+        changes: [],
+        before,
+        summary: `namespace ${request.namespace} is already in mesh ${request.meshName} (injection ${injection})`,
+      };
     }
     const change: Change = {
       action: 'patch',
@@ -84,11 +89,12 @@ export function assertOnboardable(
       hint: `remove the ${IGNORE_LABEL} label first if the namespace should join the mesh`,
     });
   }
-  const skipped = CONTROL_PLANE_LABEL in labels
-    ? `it carries the label ${CONTROL_PLANE_LABEL}`
-    : controlPlaneNamespace !== undefined && labels.name === controlPlaneNamespace
-      ? `it carries the label name=${controlPlaneNamespace} (the control plane's namespace)`
-      : null;
+  const skipped =
+    CONTROL_PLANE_LABEL in labels
+      ? `it carries the label ${CONTROL_PLANE_LABEL}`
+      : controlPlaneNamespace !== undefined && labels.name === controlPlaneNamespace
+        ? `it carries the label name=${controlPlaneNamespace} (the control plane's namespace)`
+        : null;
   if (skipped) {
     throw new DomainError(
       'NAMESPACE_NOT_INJECTABLE',

@@ -27,7 +27,11 @@ export class PolicyCleanupStep implements OnboardingStep {
         } catch (err) {
           // The CRD is not served: nothing of that kind can exist.
           if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
-            diagnostics.push({ code: 'CRD_NOT_SERVED', level: 'info', message: `${ref.plural}.${ref.group}/${ref.version} is not served by the cluster` });
+            diagnostics.push({
+              code: 'CRD_NOT_SERVED',
+              level: 'info',
+              message: `${ref.plural}.${ref.group}/${ref.version} is not served by the cluster`,
+            });
             return [];
           }
           throw err;
@@ -37,7 +41,12 @@ export class PolicyCleanupStep implements OnboardingStep {
     const doomed = DELETION_ORDER.flatMap((ref, i) => found[i].filter(isOwned).map((obj) => ({ ref, obj })));
     const changes: Change[] = doomed.map(({ ref, obj }) => ({
       action: 'delete',
-      target: { apiVersion: apiVersionOf(ref), kind: ref.kind, namespace: request.namespace, name: obj.metadata?.name ?? '' },
+      target: {
+        apiVersion: apiVersionOf(ref),
+        kind: ref.kind,
+        namespace: request.namespace,
+        name: obj.metadata?.name ?? '',
+      },
     }));
     return {
       changes,

@@ -12,7 +12,14 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
-import { INIT_CONTAINER, isInjectedPod, parseInjectionValue, SIDECAR_CONTAINER, SIDECAR_INJECTION_ANNOTATION, SIDECAR_UID } from '../../mesh/osm.js';
+import {
+  INIT_CONTAINER,
+  isInjectedPod,
+  parseInjectionValue,
+  SIDECAR_CONTAINER,
+  SIDECAR_INJECTION_ANNOTATION,
+  SIDECAR_UID,
+} from '../../mesh/osm.js';
 import { PROTOCOL_CODES, serviceProtocolDiagnostics } from './app-protocol.step.js';
 import { readNamespace } from './namespace.step.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
@@ -175,10 +182,14 @@ export class PrerequisitesStep implements OnboardingStep {
     const blocking = diagnostics.filter((d) => d.level === 'error' && !d.accepted);
     const enforced = request.options.prerequisites?.enabled !== false;
     if (blocking.length && enforced) {
-      throw new DomainError('PREREQUISITES_FAILED', `namespace ${ns} does not meet osm-edge's application requirements: ${describe(blocking)}`, {
-        hint: 'fix them, or pass prerequisites.acceptErrors: [codes] to proceed anyway (recorded)',
-        details: { diagnostics },
-      });
+      throw new DomainError(
+        'PREREQUISITES_FAILED',
+        `namespace ${ns} does not meet osm-edge's application requirements: ${describe(blocking)}`,
+        {
+          hint: 'fix them, or pass prerequisites.acceptErrors: [codes] to proceed anyway (recorded)',
+          details: { diagnostics },
+        },
+      );
     }
 
     const summary =
@@ -233,10 +244,19 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
   const addWorkload = (kind: WorkloadKind, obj: V1Deployment | V1StatefulSet | V1DaemonSet) => {
     const name = obj.metadata?.name ?? '';
     const template = obj.spec?.template;
-    const src: PodSource = { object: `${kind}/${name}`, meta: template?.metadata ?? {}, spec: template?.spec ?? { containers: [] }, injected: false };
+    const src: PodSource = {
+      object: `${kind}/${name}`,
+      meta: template?.metadata ?? {},
+      spec: template?.spec ?? { containers: [] },
+      injected: false,
+    };
     const findings = podFindings(src, ctx);
     out.push(...findings);
-    workloads.set(`${kind}/${name}`, { object: src.object, keys: new Set(findings.map((f) => f.key)), serviceAccount: serviceAccountOf(src.spec) });
+    workloads.set(`${kind}/${name}`, {
+      object: src.object,
+      keys: new Set(findings.map((f) => f.key)),
+      serviceAccount: serviceAccountOf(src.spec),
+    });
   };
   inv.deployments.forEach((d) => addWorkload('Deployment', d));
   inv.statefulSets.forEach((s) => addWorkload('StatefulSet', s));
@@ -249,7 +269,12 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
   for (const pod of inv.pods) {
     const name = pod.metadata?.name ?? '';
     const owner = ownerWorkload(pod, workloads);
-    const src: PodSource = { object: `Pod/${name}`, meta: pod.metadata ?? {}, spec: pod.spec ?? { containers: [] }, injected: isInjectedPod(pod) };
+    const src: PodSource = {
+      object: `Pod/${name}`,
+      meta: pod.metadata ?? {},
+      spec: pod.spec ?? { containers: [] },
+      injected: isInjectedPod(pod),
+    };
     const findings = podFindings(src, ctx);
     const templateKeys = owner ? workloads.get(owner)!.keys : new Set<string>();
     out.push(...findings.filter((f) => !templateKeys.has(f.key)));
@@ -289,8 +314,19 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
   out.push(...serviceProtocolDiagnostics(inv.services));
 
   return out
-    .map(({ code, level, message, object, hint }) => ({ code, level, message, ...(object ? { object } : {}), ...(hint ? { hint } : {}) }))
-    .sort((a, b) => LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] || a.code.localeCompare(b.code) || (a.object ?? '').localeCompare(b.object ?? ''));
+    .map(({ code, level, message, object, hint }) => ({
+      code,
+      level,
+      message,
+      ...(object ? { object } : {}),
+      ...(hint ? { hint } : {}),
+    }))
+    .sort(
+      (a, b) =>
+        LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] ||
+        a.code.localeCompare(b.code) ||
+        (a.object ?? '').localeCompare(b.object ?? ''),
+    );
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string) {
@@ -344,7 +380,10 @@ function ownerWorkload(pod: V1Pod, workloads: Map<string, unknown>): string | un
   if (ref.kind === 'ReplicaSet') {
     // The deployment controller names ReplicaSets <deployment>-<pod-template-hash>.
     const hash = pod.metadata?.labels?.['pod-template-hash'];
-    const deployment = hash && ref.name.endsWith(`-${hash}`) ? ref.name.slice(0, -hash.length - 1) : ref.name.slice(0, Math.max(0, ref.name.lastIndexOf('-')));
+    const deployment =
+      hash && ref.name.endsWith(`-${hash}`)
+        ? ref.name.slice(0, -hash.length - 1)
+        : ref.name.slice(0, Math.max(0, ref.name.lastIndexOf('-')));
     return workloads.has(`Deployment/${deployment}`) ? `Deployment/${deployment}` : undefined;
   }
   if (ref.kind === 'StatefulSet' || ref.kind === 'DaemonSet') {
@@ -366,7 +405,8 @@ function appContainers(src: PodSource): { containers: V1Container[]; initContain
 
 function podFindings(src: PodSource, inv: Inventory): Finding[] {
   const out: Finding[] = [];
-  const add = (key: string, d: Omit<Diagnostic, 'object'>) => out.push({ ...d, object: src.object, key: `${d.code}|${key}` });
+  const add = (key: string, d: Omit<Diagnostic, 'object'>) =>
+    out.push({ ...d, object: src.object, key: `${d.code}|${key}` });
   const { containers, initContainers } = appContainers(src);
   const all = [...initContainers, ...containers];
   const podSc = src.spec.securityContext ?? {};
@@ -407,7 +447,9 @@ function podFindings(src: PodSource, inv: Inventory): Finding[] {
 
   // The docs' rule: runAsNonRoot at pod level needs runAsUser on the pod or on every container.
   if (podSc.runAsNonRoot === true && (podSc.runAsUser === undefined || podSc.runAsUser === null)) {
-    const missing = all.filter((c) => (c.securityContext?.runAsUser ?? null) === null && c.securityContext?.runAsNonRoot !== false).map((c) => c.name);
+    const missing = all
+      .filter((c) => (c.securityContext?.runAsUser ?? null) === null && c.securityContext?.runAsNonRoot !== false)
+      .map((c) => c.name);
     if (missing.length) {
       add(missing.join(','), {
         code: 'OSM_RUN_AS_NON_ROOT_WITHOUT_UID',
@@ -422,7 +464,12 @@ function podFindings(src: PodSource, inv: Inventory): Finding[] {
   for (const c of all) {
     for (const p of c.ports ?? []) {
       const proto = p.protocol ?? 'TCP';
-      const use = proto === 'TCP' ? SIDECAR_TCP_PORTS.get(p.containerPort) : proto === 'UDP' ? SIDECAR_UDP_PORTS.get(p.containerPort) : undefined;
+      const use =
+        proto === 'TCP'
+          ? SIDECAR_TCP_PORTS.get(p.containerPort)
+          : proto === 'UDP'
+            ? SIDECAR_UDP_PORTS.get(p.containerPort)
+            : undefined;
       if (!use) continue;
       add(`${c.name}|${p.containerPort}/${proto}`, {
         code: 'OSM_RESERVED_PORT',
@@ -462,7 +509,8 @@ function podFindings(src: PodSource, inv: Inventory): Finding[] {
     add('', {
       code: 'OSM_DEFAULT_SERVICE_ACCOUNT',
       level: 'warning',
-      message: 'it runs as the "default" ServiceAccount; osm-edge identities are ServiceAccounts, so it shares its identity with everything else that does',
+      message:
+        'it runs as the "default" ServiceAccount; osm-edge identities are ServiceAccounts, so it shares its identity with everything else that does',
       hint: 'create a ServiceAccount for the application and set spec.serviceAccountName',
     });
   } else if (!inv.serviceAccounts.has(sa)) {
@@ -477,7 +525,9 @@ function podFindings(src: PodSource, inv: Inventory): Finding[] {
   const labels = src.meta.labels ?? {};
   const selected = inv.services.some((s) => {
     const selector = s.spec?.selector;
-    return !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+    return (
+      !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v)
+    );
   });
   if (!selected) {
     const listens = containers.some((c) => (c.ports ?? []).some((p) => (p.protocol ?? 'TCP') === 'TCP'));

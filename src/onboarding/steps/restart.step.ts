@@ -34,7 +34,10 @@ export class RestartStep implements OnboardingStep {
   async plan({ request, kube, earlier }: StepContext): Promise<StepPlan> {
     const { mode, deployments: named } = request.options.restart;
     const token = restartedAt(request.createdAt);
-    const [deployments, pods] = await Promise.all([kube.listDeployments(request.namespace), kube.listPods(request.namespace)]);
+    const [deployments, pods] = await Promise.all([
+      kube.listDeployments(request.namespace),
+      kube.listPods(request.namespace),
+    ]);
     let targets = deployments.items;
     if (mode === 'selected') {
       assertDeploymentsExist(named, targets, request.namespace);
@@ -108,7 +111,8 @@ export class RestartStep implements OnboardingStep {
       const patched = await Promise.all(
         batch.map((c) => ctx.kube.patchDeployment(ctx.request.namespace, c.target.name, c.body as object, 'strategic')),
       );
-      for (const d of patched) after[d.metadata!.name!] = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '';
+      for (const d of patched)
+        after[d.metadata!.name!] = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '';
       await waitForRollout(ctx, patched);
     }
     return { after };
@@ -174,7 +178,9 @@ function decide(
 
 /** §11: the injector learns about a freshly labelled namespace from an informer; give it a moment. */
 async function settle({ earlier, tuning }: StepContext): Promise<void> {
-  const labelled = earlier.find((s) => (s.name === 'namespace' || s.name === 'namespace-removal') && s.result === 'CHANGED');
+  const labelled = earlier.find(
+    (s) => (s.name === 'namespace' || s.name === 'namespace-removal') && s.result === 'CHANGED',
+  );
   const since = labelled?.finishedAt ? Date.now() - labelled.finishedAt.getTime() : Infinity;
   if (since < tuning.restartSettleMs) await new Promise((r) => setTimeout(r, tuning.restartSettleMs - since));
 }
@@ -187,9 +193,13 @@ async function waitForRollout({ kube, request, tuning }: StepContext, deployment
     pending = fresh.filter((d) => !rolledOut(d)).map((d) => d.metadata!.name!);
     if (!pending.length) return;
     if (Date.now() > deadline) {
-      throw new DomainError('ROLLOUT_TIMEOUT', `rollout of ${pending.join(', ')} did not finish within ${tuning.rolloutTimeoutMs} ms`, {
-        hint: `kubectl rollout status deployment/${pending[0]} -n ${request.namespace}`,
-      });
+      throw new DomainError(
+        'ROLLOUT_TIMEOUT',
+        `rollout of ${pending.join(', ')} did not finish within ${tuning.rolloutTimeoutMs} ms`,
+        {
+          hint: `kubectl rollout status deployment/${pending[0]} -n ${request.namespace}`,
+        },
+      );
     }
     await new Promise((r) => setTimeout(r, tuning.pollMs));
   }

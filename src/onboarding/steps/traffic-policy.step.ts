@@ -3,7 +3,13 @@ import type { KubeObject } from '../../kubernetes/cluster-client.js';
 import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
 import { isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
 import type { SmiObjects } from '../onboarding.input.js';
-import { desiredObjectChange, getOptional, meshConfigTarget, readMeshConfig, writeCustomChange } from './api-server-access.step.js';
+import {
+  desiredObjectChange,
+  getOptional,
+  meshConfigTarget,
+  readMeshConfig,
+  writeCustomChange,
+} from './api-server-access.step.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 export interface DesiredPolicyObject {
@@ -85,7 +91,13 @@ export class TrafficPolicyStep implements OnboardingStep {
         },
       ];
       if (permissive === true) {
-        return { changes: [], summary: 'permissive traffic policy mode is already on', before: { meshConfig: meshConfigBefore }, diagnostics, facts };
+        return {
+          changes: [],
+          summary: 'permissive traffic policy mode is already on',
+          before: { meshConfig: meshConfigBefore },
+          diagnostics,
+          facts,
+        };
       }
       const change: Change = {
         action: 'patch',
@@ -112,7 +124,9 @@ export class TrafficPolicyStep implements OnboardingStep {
         { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
       );
     }
-    const changes = desired.flatMap((d, i) => desiredObjectChange(d.ref, request.namespace, d.name, d.spec, existing[i], request.id) ?? []);
+    const changes = desired.flatMap(
+      (d, i) => desiredObjectChange(d.ref, request.namespace, d.name, d.spec, existing[i], request.id) ?? [],
+    );
     const diagnostics: Diagnostic[] = [];
     if (permissive !== false) {
       diagnostics.push({
@@ -164,7 +178,13 @@ export class TrafficPolicyStep implements OnboardingStep {
     for (const change of plan.changes) {
       const written: KubeObject | undefined =
         change.target.kind === CRD.meshConfig.kind
-          ? await kube.patchCustom(CRD.meshConfig, change.target.namespace ?? '', MESH_CONFIG_NAME, change.body as object, 'merge')
+          ? await kube.patchCustom(
+              CRD.meshConfig,
+              change.target.namespace ?? '',
+              MESH_CONFIG_NAME,
+              change.body as object,
+              'merge',
+            )
           : await writeCustomChange(kube, change);
       after.push(
         change.target.kind === CRD.meshConfig.kind

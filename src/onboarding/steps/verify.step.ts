@@ -29,7 +29,9 @@ export class VerifyStep implements OnboardingStep {
     const deadline = Date.now() + request.options.verify.timeoutSeconds * 1000;
     for (;;) {
       const { reports, diagnostics } = await this.observe(ctx);
-      const pending = reports.filter((r) => r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0));
+      const pending = reports.filter(
+        (r) => r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0),
+      );
       const facts = { deployments: reports, waited: restarted };
       if (!restarted || pending.length === 0) {
         const summary = reports.length
@@ -41,7 +43,10 @@ export class VerifyStep implements OnboardingStep {
         throw new DomainError(
           'VERIFY_FAILED',
           `pods not as wanted after ${request.options.verify.timeoutSeconds}s: ${pending.map((r) => `${r.deployment} (${r.inMesh}/${r.pods} with sidecar, ${r.replicas} wanted)`).join('; ')}`,
-          { hint: 'check the injector (osm-injector logs) and the pods\' events; see diagnostics', details: { diagnostics, deployments: reports } },
+          {
+            hint: "check the injector (osm-injector logs) and the pods' events; see diagnostics",
+            details: { diagnostics, deployments: reports },
+          },
         );
       }
       await new Promise((r) => setTimeout(r, tuning.pollMs));
@@ -52,8 +57,14 @@ export class VerifyStep implements OnboardingStep {
     return {}; // read-only
   }
 
-  private async observe({ request, kube }: StepContext): Promise<{ reports: DeploymentReport[]; diagnostics: Diagnostic[] }> {
-    const [deployments, pods] = await Promise.all([kube.listDeployments(request.namespace), kube.listPods(request.namespace)]);
+  private async observe({
+    request,
+    kube,
+  }: StepContext): Promise<{ reports: DeploymentReport[]; diagnostics: Diagnostic[] }> {
+    const [deployments, pods] = await Promise.all([
+      kube.listDeployments(request.namespace),
+      kube.listPods(request.namespace),
+    ]);
     const diagnostics: Diagnostic[] = [];
     const reports = deployments.items.map((d): DeploymentReport => {
       const name = d.metadata!.name!;
@@ -73,7 +84,14 @@ export class VerifyStep implements OnboardingStep {
           });
         }
       }
-      return { deployment: name, replicas: d.spec?.replicas ?? 1, pods: own.length, inMesh, withoutSidecar: own.length - inMesh, wantsSidecar };
+      return {
+        deployment: name,
+        replicas: d.spec?.replicas ?? 1,
+        pods: own.length,
+        inMesh,
+        withoutSidecar: own.length - inMesh,
+        wantsSidecar,
+      };
     });
     return { reports, diagnostics };
   }

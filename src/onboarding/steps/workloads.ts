@@ -13,7 +13,10 @@ export function desiredInjection(request: StepRequest): 'enabled' | 'disabled' |
 
 export function podsOf(deployment: V1Deployment, pods: V1Pod[]): V1Pod[] {
   return pods.filter(
-    (p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' &&
+    (p) =>
+      !p.metadata?.deletionTimestamp &&
+      p.status?.phase !== 'Succeeded' &&
+      p.status?.phase !== 'Failed' &&
       selectorMatches(deployment.spec?.selector, p.metadata?.labels),
   );
 }

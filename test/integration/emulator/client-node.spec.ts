@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace, SEEDED_APP_NAMESPACES, startEmulator, type Emulator } from '../../support/emulator/index.js';
 import { expectApiError, waitFor } from '../../support/emulator/testing.js';
 
-const MESHCONFIG = { group: 'config.openservicemesh.io', version: 'v1alpha2', namespace: 'osm-system', plural: 'meshconfigs', name: 'osm-mesh-config' };
+const MESHCONFIG = {
+  group: 'config.openservicemesh.io',
+  version: 'v1alpha2',
+  namespace: 'osm-system',
+  plural: 'meshconfigs',
+  name: 'osm-mesh-config',
+};
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const strategic = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
 const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
@@ -35,7 +41,18 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       expect(namespaces.kind).toBe('NamespaceList');
       expect(Number(namespaces.metadata?.resourceVersion)).toBeGreaterThan(0);
       const names = namespaces.items.map((n) => n.metadata?.name);
-      expect(names).toEqual(expect.arrayContaining(['default', 'kube-system', 'osm-system', 'bookstore', 'bookbuyer', 'bookthief', 'bookwarehouse', 'mysql']));
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'default',
+          'kube-system',
+          'osm-system',
+          'bookstore',
+          'bookbuyer',
+          'bookthief',
+          'bookwarehouse',
+          'mysql',
+        ]),
+      );
       const ns = await core.readNamespace({ name: 'bookstore' });
       expect(ns.metadata?.labels?.['kubernetes.io/metadata.name']).toBe('bookstore');
       expect(ns.spec?.finalizers).toEqual(['kubernetes']);
@@ -45,20 +62,33 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
 
     it('filters with label and field selectors, across and within namespaces', async () => {
       const mesh = await apps.listDeploymentForAllNamespaces({ labelSelector: 'meshName=osm' });
-      expect(mesh.items.map((d) => d.metadata?.name).sort()).toEqual(['osm-bootstrap', 'osm-controller', 'osm-injector']);
+      expect(mesh.items.map((d) => d.metadata?.name).sort()).toEqual([
+        'osm-bootstrap',
+        'osm-controller',
+        'osm-injector',
+      ]);
       expect(mesh.items.every((d) => d.metadata?.namespace === 'osm-system')).toBe(true);
-      const controller = await apps.listDeploymentForAllNamespaces({ labelSelector: 'app=osm-controller,meshName=osm' });
+      const controller = await apps.listDeploymentForAllNamespaces({
+        labelSelector: 'app=osm-controller,meshName=osm',
+      });
       expect(controller.items[0].metadata?.labels?.['app.kubernetes.io/version']).toBe('v1.3.9');
 
-      const v1 = await core.listNamespacedPod({ namespace: 'bookstore', labelSelector: 'app=bookstore,version in (v1)' });
+      const v1 = await core.listNamespacedPod({
+        namespace: 'bookstore',
+        labelSelector: 'app=bookstore,version in (v1)',
+      });
       expect(v1.items).toHaveLength(2);
       expect(v1.items.every((p) => p.status?.phase === 'Running')).toBe(true);
-      const running = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running,metadata.namespace=bookstore' });
+      const running = await core.listPodForAllNamespaces({
+        fieldSelector: 'status.phase=Running,metadata.namespace=bookstore',
+      });
       expect(running.items).toHaveLength(3);
       const notV1 = await core.listNamespacedPod({ namespace: 'bookstore', labelSelector: 'version!=v1' });
       expect(notV1.items.map((p) => p.metadata?.labels?.version)).toEqual(['v2']);
 
-      const bad = await expectApiError(() => core.listNamespacedPod({ namespace: 'bookstore', fieldSelector: 'spec.containers=x' }));
+      const bad = await expectApiError(() =>
+        core.listNamespacedPod({ namespace: 'bookstore', fieldSelector: 'spec.containers=x' }),
+      );
       expect(bad.code).toBe(400);
       expect(bad.status.message).toBe('field label not supported: spec.containers');
     });
@@ -90,8 +120,17 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       const sts = await apps.readNamespacedStatefulSet({ namespace: 'mysql', name: 'mysql' });
       expect(sts.status?.readyReplicas).toBe(1);
       const deploy = await apps.readNamespacedDeployment({ namespace: 'bookstore', name: 'bookstore' });
-      expect(deploy.status).toMatchObject({ replicas: 2, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 2, observedGeneration: 1 });
-      expect(deploy.status?.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(['Available=True', 'Progressing=True']);
+      expect(deploy.status).toMatchObject({
+        replicas: 2,
+        readyReplicas: 2,
+        availableReplicas: 2,
+        updatedReplicas: 2,
+        observedGeneration: 1,
+      });
+      expect(deploy.status?.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual([
+        'Available=True',
+        'Progressing=True',
+      ]);
       const pods = await core.listNamespacedPod({ namespace: 'bookstore', labelSelector: 'app=bookstore,version=v1' });
       const pod = pods.items[0];
       expect(pod.metadata?.name).toMatch(/^bookstore-[a-z0-9]+-[a-z0-9]{5}$/);
@@ -129,7 +168,9 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       expect(exists.code).toBe(409);
       expect(exists.status.reason).toBe('AlreadyExists');
       expect(exists.status.message).toBe('namespaces "bookstore" already exists');
-      const missing = await expectApiError(() => core.createNamespacedConfigMap({ namespace: 'ghost', body: { metadata: { name: 'cm' } } }));
+      const missing = await expectApiError(() =>
+        core.createNamespacedConfigMap({ namespace: 'ghost', body: { metadata: { name: 'cm' } } }),
+      );
       expect(missing.code).toBe(404);
       expect(missing.status.message).toBe('namespaces "ghost" not found');
     });
@@ -138,15 +179,25 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       const bad = await expectApiError(() => core.createNamespace({ body: { metadata: { name: 'Bad_Name' } } }));
       expect(bad.code).toBe(422);
       expect(bad.status.reason).toBe('Invalid');
-      expect(bad.status.message).toMatch(/^Namespace "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 label must consist of/);
+      expect(bad.status.message).toMatch(
+        /^Namespace "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 label must consist of/,
+      );
       expect(bad.status.details?.causes?.[0]).toMatchObject({ reason: 'FieldValueInvalid', field: 'metadata.name' });
       const svc = await expectApiError(() =>
-        core.createNamespacedService({ namespace: 'default', body: { metadata: { name: '1svc' }, spec: { ports: [{ port: 80 }] } } }),
+        core.createNamespacedService({
+          namespace: 'default',
+          body: { metadata: { name: '1svc' }, spec: { ports: [{ port: 80 }] } },
+        }),
       );
       expect(svc.status.message).toContain('a DNS-1035 label must consist of lower case alphanumeric characters');
-      const generated = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { generateName: 'gen-' }, data: { a: 'b' } } });
+      const generated = await core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { generateName: 'gen-' }, data: { a: 'b' } },
+      });
       expect(generated.metadata?.name).toMatch(/^gen-[a-z0-9]{5}$/);
-      const labels = await expectApiError(() => core.createNamespace({ body: { metadata: { name: 'lbl', labels: { 'bad key': 'x' } } } }));
+      const labels = await expectApiError(() =>
+        core.createNamespace({ body: { metadata: { name: 'lbl', labels: { 'bad key': 'x' } } } }),
+      );
       expect(labels.status.message).toContain('metadata.labels: Invalid value: "bad key"');
     });
 
@@ -160,8 +211,13 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
         'Operation cannot be fulfilled on namespaces "conflict-demo": the object has been modified; please apply your changes to the latest version and try again',
       );
       const deploy = await apps.readNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse' });
-      await apps.patchNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse', body: { metadata: { labels: { x: 'y' } } } }, merge);
-      const staleDeploy = await expectApiError(() => apps.replaceNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse', body: deploy }));
+      await apps.patchNamespacedDeployment(
+        { namespace: 'bookwarehouse', name: 'bookwarehouse', body: { metadata: { labels: { x: 'y' } } } },
+        merge,
+      );
+      const staleDeploy = await expectApiError(() =>
+        apps.replaceNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse', body: deploy }),
+      );
       expect(staleDeploy.status.message).toBe(
         'Operation cannot be fulfilled on deployments.apps "bookwarehouse": the object has been modified; please apply your changes to the latest version and try again',
       );
@@ -178,7 +234,9 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       expect(await response.json()).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
       const wrong = await fetch(`${emu.url}/api/v1/namespaces`, { headers: { Authorization: 'Bearer nope' } });
       expect(wrong.status).toBe(401);
-      const ok = await fetch(`${emu.url}/api/v1/namespaces/default`, { headers: { Authorization: `Bearer ${emu.token}` } });
+      const ok = await fetch(`${emu.url}/api/v1/namespaces/default`, {
+        headers: { Authorization: `Bearer ${emu.token}` },
+      });
       expect(ok.status).toBe(200);
     });
   });
@@ -187,12 +245,22 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
     it('patches a namespace with merge, strategic and JSON patches', async () => {
       await core.createNamespace({ body: { metadata: { name: 'patch-demo', labels: { keep: 'me', drop: 'me' } } } });
       const merged = await core.patchNamespace(
-        { name: 'patch-demo', body: { metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm', drop: null } } } },
+        {
+          name: 'patch-demo',
+          body: { metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm', drop: null } } },
+        },
         merge,
       );
-      expect(merged.metadata?.labels).toEqual({ keep: 'me', 'kubernetes.io/metadata.name': 'patch-demo', 'openservicemesh.io/monitored-by': 'osm' });
+      expect(merged.metadata?.labels).toEqual({
+        keep: 'me',
+        'kubernetes.io/metadata.name': 'patch-demo',
+        'openservicemesh.io/monitored-by': 'osm',
+      });
       const strategicResult = await core.patchNamespace(
-        { name: 'patch-demo', body: { metadata: { annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } } } },
+        {
+          name: 'patch-demo',
+          body: { metadata: { annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } } },
+        },
         strategic,
       );
       expect(strategicResult.metadata?.annotations).toEqual({ 'openservicemesh.io/sidecar-injection': 'enabled' });
@@ -208,31 +276,55 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       );
       expect(jsonResult.metadata?.labels?.['openservicemesh.io/metrics']).toBe('enabled');
       const failedTest = await expectApiError(() =>
-        core.patchNamespace({ name: 'patch-demo', body: [{ op: 'test', path: '/metadata/labels/keep', value: 'other' }] }, jsonPatch),
+        core.patchNamespace(
+          { name: 'patch-demo', body: [{ op: 'test', path: '/metadata/labels/keep', value: 'other' }] },
+          jsonPatch,
+        ),
       );
       expect(failedTest.code).toBe(422);
       expect(failedTest.status.reason).toBe('Invalid');
       const badPath = await expectApiError(() =>
-        core.patchNamespace({ name: 'patch-demo', body: [{ op: 'replace', path: '/metadata/nothing/here', value: 1 }] }, jsonPatch),
+        core.patchNamespace(
+          { name: 'patch-demo', body: [{ op: 'replace', path: '/metadata/nothing/here', value: 1 }] },
+          jsonPatch,
+        ),
       );
       expect(badPath.code).toBe(422);
     });
 
     it('does not bump resourceVersion for a no-op patch', async () => {
       const before = await core.readNamespace({ name: 'bookthief' });
-      const same = await core.patchNamespace({ name: 'bookthief', body: { metadata: { labels: { 'kubernetes.io/metadata.name': 'bookthief' } } } }, merge);
+      const same = await core.patchNamespace(
+        { name: 'bookthief', body: { metadata: { labels: { 'kubernetes.io/metadata.name': 'bookthief' } } } },
+        merge,
+      );
       expect(same.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
-      const alsoSame = await core.patchNamespace({ name: 'bookthief', body: { metadata: { labels: { nothing: null } } } }, strategic);
+      const alsoSame = await core.patchNamespace(
+        { name: 'bookthief', body: { metadata: { labels: { nothing: null } } } },
+        strategic,
+      );
       expect(alsoSame.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
-      const changed = await core.patchNamespace({ name: 'bookthief', body: { metadata: { labels: { changed: 'yes' } } } }, strategic);
+      const changed = await core.patchNamespace(
+        { name: 'bookthief', body: { metadata: { labels: { changed: 'yes' } } } },
+        strategic,
+      );
       expect(Number(changed.metadata?.resourceVersion)).toBeGreaterThan(Number(before.metadata?.resourceVersion));
     });
 
     it('rejects a patch that carries a stale resourceVersion and unknown content types', async () => {
       const ns = await core.readNamespace({ name: 'bookthief' });
-      await core.patchNamespace({ name: 'bookthief', body: { metadata: { labels: { bump: String(Date.now()) } } } }, merge);
+      await core.patchNamespace(
+        { name: 'bookthief', body: { metadata: { labels: { bump: String(Date.now()) } } } },
+        merge,
+      );
       const stale = await expectApiError(() =>
-        core.patchNamespace({ name: 'bookthief', body: { metadata: { resourceVersion: ns.metadata?.resourceVersion, labels: { a: 'b' } } } }, merge),
+        core.patchNamespace(
+          {
+            name: 'bookthief',
+            body: { metadata: { resourceVersion: ns.metadata?.resourceVersion, labels: { a: 'b' } } },
+          },
+          merge,
+        ),
       );
       expect(stale.code).toBe(409);
       expect(stale.status.reason).toBe('Conflict');
@@ -247,28 +339,57 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
 
     it('bumps generation only for spec changes and supports server-side apply and dry-run', async () => {
       const before = await apps.readNamespacedDeployment({ namespace: 'bookthief', name: 'bookthief' });
-      const labelled = await apps.patchNamespacedDeployment({ namespace: 'bookthief', name: 'bookthief', body: { metadata: { labels: { l: 'x' } } } }, merge);
+      const labelled = await apps.patchNamespacedDeployment(
+        { namespace: 'bookthief', name: 'bookthief', body: { metadata: { labels: { l: 'x' } } } },
+        merge,
+      );
       expect(labelled.metadata?.generation).toBe(before.metadata?.generation);
-      const paused = await apps.patchNamespacedDeployment({ namespace: 'bookthief', name: 'bookthief', body: { spec: { paused: true } } }, merge);
+      const paused = await apps.patchNamespacedDeployment(
+        { namespace: 'bookthief', name: 'bookthief', body: { spec: { paused: true } } },
+        merge,
+      );
       expect(paused.metadata?.generation).toBe((before.metadata?.generation ?? 0) + 1);
 
       const noManager = await expectApiError(() =>
-        core.patchNamespacedConfigMap({ namespace: 'default', name: 'ssa', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' } } }, apply),
+        core.patchNamespacedConfigMap(
+          {
+            namespace: 'default',
+            name: 'ssa',
+            body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' } },
+          },
+          apply,
+        ),
       );
       expect(noManager.code).toBe(422);
-      expect(noManager.status.message).toBe('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+      expect(noManager.status.message).toBe(
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+      );
       const created = await core.patchNamespacedConfigMap(
-        { namespace: 'default', name: 'ssa', fieldManager: 'tests', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { a: '1' } } },
+        {
+          namespace: 'default',
+          name: 'ssa',
+          fieldManager: 'tests',
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { a: '1' } },
+        },
         apply,
       );
       expect(created.data).toEqual({ a: '1' });
       const applied = await core.patchNamespacedConfigMap(
-        { namespace: 'default', name: 'ssa', fieldManager: 'tests', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { b: '2' } } },
+        {
+          namespace: 'default',
+          name: 'ssa',
+          fieldManager: 'tests',
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa' }, data: { b: '2' } },
+        },
         apply,
       );
       expect(applied.data).toEqual({ a: '1', b: '2' });
 
-      const dry = await core.createNamespacedConfigMap({ namespace: 'default', dryRun: 'All', body: { metadata: { name: 'dry' } } });
+      const dry = await core.createNamespacedConfigMap({
+        namespace: 'default',
+        dryRun: 'All',
+        body: { metadata: { name: 'dry' } },
+      });
       expect(dry.metadata?.name).toBe('dry');
       await expectApiError(() => core.readNamespacedConfigMap({ namespace: 'default', name: 'dry' }));
     });
@@ -276,12 +397,23 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
 
   describe('custom resources', () => {
     it('gets the MeshConfig at v1alpha2 and v1alpha1 and patches it with a merge patch', async () => {
-      const mc = (await custom.getNamespacedCustomObject(MESHCONFIG)) as { apiVersion: string; metadata: { generation: number }; spec: Record<string, Record<string, unknown>> };
+      const mc = (await custom.getNamespacedCustomObject(MESHCONFIG)) as {
+        apiVersion: string;
+        metadata: { generation: number };
+        spec: Record<string, Record<string, unknown>>;
+      };
       expect(mc.apiVersion).toBe('config.openservicemesh.io/v1alpha2');
       expect(mc.spec.sidecar.sidecarImage).toBe('flomesh/pipy:0.90.3-54');
-      expect(mc.spec.traffic).toMatchObject({ enableEgress: true, enablePermissiveTrafficPolicyMode: true, interceptionMode: 'iptables', outboundIPRangeExclusionList: [] });
+      expect(mc.spec.traffic).toMatchObject({
+        enableEgress: true,
+        enablePermissiveTrafficPolicyMode: true,
+        interceptionMode: 'iptables',
+        outboundIPRangeExclusionList: [],
+      });
       expect(mc.spec.sidecar.tlsMinProtocolVersion).toBe('TLSv1_2'); // CRD schema default
-      const old = (await custom.getNamespacedCustomObject({ ...MESHCONFIG, version: 'v1alpha1' })) as { apiVersion: string };
+      const old = (await custom.getNamespacedCustomObject({ ...MESHCONFIG, version: 'v1alpha1' })) as {
+        apiVersion: string;
+      };
       expect(old.apiVersion).toBe('config.openservicemesh.io/v1alpha1');
 
       const patched = (await custom.patchNamespacedCustomObject(
@@ -291,7 +423,10 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       expect(patched.spec.traffic.outboundIPRangeExclusionList).toEqual(['10.96.0.1/32']);
       expect(patched.metadata.generation).toBe(mc.metadata.generation + 1);
       const appended = (await custom.patchNamespacedCustomObject(
-        { ...MESHCONFIG, body: [{ op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.0.0.0/8' }] },
+        {
+          ...MESHCONFIG,
+          body: [{ op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.0.0.0/8' }],
+        },
         jsonPatch,
       )) as { spec: { traffic: { outboundIPRangeExclusionList: string[] } } };
       expect(appended.spec.traffic.outboundIPRangeExclusionList).toEqual(['10.96.0.1/32', '10.0.0.0/8']);
@@ -299,22 +434,47 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
 
     it('validates custom resources against the CRD schema and refuses strategic merge patches', async () => {
       const invalid = await expectApiError(() =>
-        custom.patchNamespacedCustomObject({ ...MESHCONFIG, body: { spec: { traffic: { outboundIPRangeExclusionList: ['not-a-cidr'], inboundPortExclusionList: [70000] } } } }, merge),
+        custom.patchNamespacedCustomObject(
+          {
+            ...MESHCONFIG,
+            body: {
+              spec: { traffic: { outboundIPRangeExclusionList: ['not-a-cidr'], inboundPortExclusionList: [70000] } },
+            },
+          },
+          merge,
+        ),
       );
       expect(invalid.code).toBe(422);
       expect(invalid.status.message).toBe(
         `MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: [spec.traffic.inboundPortExclusionList[0]: Invalid value: 70000: spec.traffic.inboundPortExclusionList[0] in body should be less than or equal to 65535, spec.traffic.outboundIPRangeExclusionList[0]: Invalid value: "not-a-cidr": spec.traffic.outboundIPRangeExclusionList[0] in body should match '((?:\\d{1,3}\\.){3}\\d{1,3})\\/(\\d{1,2})$']`,
       );
       expect(invalid.status.details?.causes).toHaveLength(2);
-      const strategicCr = await expectApiError(() => custom.patchNamespacedCustomObject({ ...MESHCONFIG, body: { spec: {} } }, strategic));
+      const strategicCr = await expectApiError(() =>
+        custom.patchNamespacedCustomObject({ ...MESHCONFIG, body: { spec: {} } }, strategic),
+      );
       expect(strategicCr.code).toBe(415);
       expect(strategicCr.status.reason).toBe('UnsupportedMediaType');
 
-      const egress = { group: 'policy.openservicemesh.io', version: 'v1alpha1', namespace: 'bookbuyer', plural: 'egresses' };
+      const egress = {
+        group: 'policy.openservicemesh.io',
+        version: 'v1alpha1',
+        namespace: 'bookbuyer',
+        plural: 'egresses',
+      };
       const missing = await expectApiError(() =>
-        custom.createNamespacedCustomObject({ ...egress, body: { apiVersion: 'policy.openservicemesh.io/v1alpha1', kind: 'Egress', metadata: { name: 'e' }, spec: { ports: [{ number: 443, protocol: 'https' }] } } }),
+        custom.createNamespacedCustomObject({
+          ...egress,
+          body: {
+            apiVersion: 'policy.openservicemesh.io/v1alpha1',
+            kind: 'Egress',
+            metadata: { name: 'e' },
+            spec: { ports: [{ number: 443, protocol: 'https' }] },
+          },
+        }),
       );
-      expect(missing.status.message).toBe('Egress.policy.openservicemesh.io "e" is invalid: spec.sources: Required value');
+      expect(missing.status.message).toBe(
+        'Egress.policy.openservicemesh.io "e" is invalid: spec.sources: Required value',
+      );
       const badKind = await expectApiError(() =>
         custom.createNamespacedCustomObject({
           ...egress,
@@ -326,15 +486,24 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
           },
         }),
       );
-      expect(badKind.status.message).toContain('spec.sources[0].kind: Unsupported value: "Pod": supported values: "ServiceAccount"');
-      expect(badKind.status.message).toContain('spec.ports[0].number: Invalid value: 0: spec.ports[0].number in body should be greater than or equal to 1');
+      expect(badKind.status.message).toContain(
+        'spec.sources[0].kind: Unsupported value: "Pod": supported values: "ServiceAccount"',
+      );
+      expect(badKind.status.message).toContain(
+        'spec.ports[0].number: Invalid value: 0: spec.ports[0].number in body should be greater than or equal to 1',
+      );
       const ok = await custom.createNamespacedCustomObject({
         ...egress,
         body: {
           apiVersion: 'policy.openservicemesh.io/v1alpha1',
           kind: 'Egress',
           metadata: { name: 'k8s-server-egress' },
-          spec: { sources: [{ kind: 'ServiceAccount', name: 'bookbuyer', namespace: 'bookbuyer' }], ipAddresses: ['10.96.0.1/32'], ports: [{ number: 443, protocol: 'https' }], unknownField: 1 },
+          spec: {
+            sources: [{ kind: 'ServiceAccount', name: 'bookbuyer', namespace: 'bookbuyer' }],
+            ipAddresses: ['10.96.0.1/32'],
+            ports: [{ number: 443, protocol: 'https' }],
+            unknownField: 1,
+          },
         },
       });
       expect((ok as { spec: Record<string, unknown> }).spec.unknownField).toBeUndefined(); // pruned like a structural schema
@@ -354,7 +523,10 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
     it('serves the osm CRDs as CustomResourceDefinition objects', async () => {
       const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
       const crd = await ext.readCustomResourceDefinition({ name: 'meshconfigs.config.openservicemesh.io' });
-      expect(crd.spec.versions.map((v) => `${v.name}:${v.served}:${v.storage}`)).toEqual(['v1alpha2:true:true', 'v1alpha1:true:false']);
+      expect(crd.spec.versions.map((v) => `${v.name}:${v.served}:${v.storage}`)).toEqual([
+        'v1alpha2:true:true',
+        'v1alpha1:true:false',
+      ]);
       expect(crd.status?.conditions?.find((c) => c.type === 'Established')?.status).toBe('True');
       const split = await ext.readCustomResourceDefinition({ name: 'trafficsplits.split.smi-spec.io' });
       expect(split.spec.versions.filter((v) => v.served).map((v) => v.name)).toEqual(['v1alpha4', 'v1alpha2']);
@@ -374,8 +546,14 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
         },
         () => undefined,
       );
-      await core.createNamespacedConfigMap({ namespace: 'bookstore', body: { metadata: { name: 'watched' }, data: { v: '1' } } });
-      await core.patchNamespacedConfigMap({ namespace: 'bookstore', name: 'watched', body: { data: { v: '2' } } }, merge);
+      await core.createNamespacedConfigMap({
+        namespace: 'bookstore',
+        body: { metadata: { name: 'watched' }, data: { v: '1' } },
+      });
+      await core.patchNamespacedConfigMap(
+        { namespace: 'bookstore', name: 'watched', body: { data: { v: '2' } } },
+        merge,
+      );
       await core.deleteNamespacedConfigMap({ namespace: 'bookstore', name: 'watched' });
       await waitFor(() => events.length === 3);
       controller.abort();
@@ -384,9 +562,15 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
 
     it('replays from a resourceVersion and honours label selectors', async () => {
       const start = emu.store.resourceVersion();
-      await core.createNamespacedConfigMap({ namespace: 'bookstore', body: { metadata: { name: 'sel-a', labels: { pick: 'yes' } } } });
+      await core.createNamespacedConfigMap({
+        namespace: 'bookstore',
+        body: { metadata: { name: 'sel-a', labels: { pick: 'yes' } } },
+      });
       await core.createNamespacedConfigMap({ namespace: 'bookstore', body: { metadata: { name: 'sel-b' } } });
-      await core.patchNamespacedConfigMap({ namespace: 'bookstore', name: 'sel-a', body: { metadata: { labels: { pick: 'no' } } } }, merge);
+      await core.patchNamespacedConfigMap(
+        { namespace: 'bookstore', name: 'sel-a', body: { metadata: { labels: { pick: 'no' } } } },
+        merge,
+      );
       const events: string[] = [];
       const controller = await new k8s.Watch(kc).watch(
         '/api/v1/namespaces/bookstore/configmaps',
@@ -426,9 +610,13 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       await core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'cm' } } });
       const terminating = await core.deleteNamespace({ name: 'doomed' });
       expect((terminating as k8s.V1Namespace).status?.phase).toBe('Terminating');
-      const blocked = await expectApiError(() => core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'late' } } }));
+      const blocked = await expectApiError(() =>
+        core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'late' } } }),
+      );
       expect(blocked.code).toBe(403);
-      expect(blocked.status.message).toBe('configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated');
+      expect(blocked.status.message).toBe(
+        'configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated',
+      );
       await emu.idle();
       expect((await expectApiError(() => core.readNamespace({ name: 'doomed' }))).code).toBe(404);
       expect(emu.store.list('v1', 'ConfigMap', { namespace: 'doomed' })).toEqual([]);
@@ -442,13 +630,24 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
         namespace: 'gc-demo',
         body: {
           metadata: { name: 'web' },
-          spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: 'web' } },
+            template: {
+              metadata: { labels: { app: 'web' } },
+              spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] },
+            },
+          },
         },
       });
       await emu.idle();
       expect((await core.listNamespacedPod({ namespace: 'gc-demo' })).items).toHaveLength(2);
       const status = await apps.deleteNamespacedDeployment({ namespace: 'gc-demo', name: 'web' });
-      expect(status).toMatchObject({ kind: 'Status', status: 'Success', details: { name: 'web', group: 'apps', kind: 'deployments' } });
+      expect(status).toMatchObject({
+        kind: 'Status',
+        status: 'Success',
+        details: { name: 'web', group: 'apps', kind: 'deployments' },
+      });
       await emu.idle();
       expect((await apps.listNamespacedReplicaSet({ namespace: 'gc-demo' })).items).toEqual([]);
       expect((await core.listNamespacedPod({ namespace: 'gc-demo' })).items).toEqual([]);
@@ -460,7 +659,9 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
     for (let i = 0; i < 20; i++) seedAppNamespace(emu.store, `bench-${i}`, { deployments: 2, replicas: 2 });
     await emu.idle();
     const pods = await core.listPodForAllNamespaces({ labelSelector: 'app in (app-0, app-1)' });
-    expect(pods.items.filter((p) => p.metadata?.namespace?.startsWith('bench-') && p.status?.phase === 'Running')).toHaveLength(80);
+    expect(
+      pods.items.filter((p) => p.metadata?.namespace?.startsWith('bench-') && p.status?.phase === 'Running'),
+    ).toHaveLength(80);
     const svc = await core.readNamespacedService({ namespace: 'bench-3', name: 'app-1' });
     expect(svc.spec?.ports?.[0]).toMatchObject({ name: 'http', port: 8080 });
   });

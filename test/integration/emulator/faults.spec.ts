@@ -33,20 +33,34 @@ describe('emulator fault injection and request log', () => {
   it('starts without osm-edge for seed "empty" and serves its CRDs once installed', async () => {
     const custom = kcFor(emu).makeApiClient(k8s.CustomObjectsApi);
     const missing = await expectApiError(() =>
-      custom.getNamespacedCustomObject({ group: 'config.openservicemesh.io', version: 'v1alpha2', namespace: 'osm-system', plural: 'meshconfigs', name: 'osm-mesh-config' }),
+      custom.getNamespacedCustomObject({
+        group: 'config.openservicemesh.io',
+        version: 'v1alpha2',
+        namespace: 'osm-system',
+        plural: 'meshconfigs',
+        name: 'osm-mesh-config',
+      }),
     );
     expect(missing.code).toBe(404);
     expect((await apps.listDeploymentForAllNamespaces({ labelSelector: 'meshName=osm' })).items).toEqual([]);
     seedOsmControlPlane(emu.store, 'osm-system');
     await emu.idle();
-    const mc = await custom.getNamespacedCustomObject({ group: 'config.openservicemesh.io', version: 'v1alpha2', namespace: 'osm-system', plural: 'meshconfigs', name: 'osm-mesh-config' });
+    const mc = await custom.getNamespacedCustomObject({
+      group: 'config.openservicemesh.io',
+      version: 'v1alpha2',
+      namespace: 'osm-system',
+      plural: 'meshconfigs',
+      name: 'osm-mesh-config',
+    });
     expect((mc as { metadata: { name: string } }).metadata.name).toBe('osm-mesh-config');
   });
 
   it('answers an injected 500 with an InternalError Status and does not apply the write', async () => {
     const before = await core.readNamespace({ name: 'target' });
     emu.faults.add({ verb: 'patch', resource: 'namespaces', name: 'target', status: 500 });
-    const err = await expectApiError(() => core.patchNamespace({ name: 'target', body: { metadata: { labels: { x: 'y' } } } }, merge));
+    const err = await expectApiError(() =>
+      core.patchNamespace({ name: 'target', body: { metadata: { labels: { x: 'y' } } } }, merge),
+    );
     expect(err.code).toBe(500);
     expect(err.status).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500 });
     const after = await core.readNamespace({ name: 'target' });
@@ -60,7 +74,11 @@ describe('emulator fault injection and request log', () => {
       const res = await fetch(`${emu.url}/api/v1/namespaces/target`, { headers: auth });
       expect(res.status).toBe(429);
       expect(res.headers.get('retry-after')).toBe('2');
-      expect(await res.json()).toMatchObject({ reason: 'TooManyRequests', details: { retryAfterSeconds: 2 }, code: 429 });
+      expect(await res.json()).toMatchObject({
+        reason: 'TooManyRequests',
+        details: { retryAfterSeconds: 2 },
+        code: 429,
+      });
     }
     expect((await fetch(`${emu.url}/api/v1/namespaces/target`, { headers: auth })).status).toBe(200);
 
@@ -73,7 +91,13 @@ describe('emulator fault injection and request log', () => {
     const forbidden = await expectApiError(() =>
       apps.createNamespacedDeployment({
         namespace: 'target',
-        body: { metadata: { name: 'x' }, spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } } },
+        body: {
+          metadata: { name: 'x' },
+          spec: {
+            selector: { matchLabels: { a: 'b' } },
+            template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+          },
+        },
       }),
     );
     expect(forbidden.status.reason).toBe('Forbidden');
@@ -90,7 +114,9 @@ describe('emulator fault injection and request log', () => {
     emu.faults.add({ verb: 'get', name: 'target', drop: true, times: 1 });
     await expect(core.readNamespace({ name: 'target' })).rejects.toThrow();
     emu.faults.add({ verb: 'list', resource: 'namespaces', timeout: true, times: 1 });
-    await expect(fetch(`${emu.url}/api/v1/namespaces`, { headers: auth, signal: AbortSignal.timeout(150) })).rejects.toThrow();
+    await expect(
+      fetch(`${emu.url}/api/v1/namespaces`, { headers: auth, signal: AbortSignal.timeout(150) }),
+    ).rejects.toThrow();
     expect(emu.requests.count({ fault: 'drop' })).toBeGreaterThanOrEqual(1);
     expect(emu.requests.count({ fault: 'timeout', verb: 'list' })).toBe(1);
     expect((await core.readNamespace({ name: 'target' })).metadata?.name).toBe('target');
@@ -114,7 +140,11 @@ describe('emulator fault injection and request log', () => {
     await core.readNamespace({ name: 'target' });
     await core.patchNamespace({ name: 'target', body: { metadata: { labels: { logged: 'yes' } } } }, merge);
     await core.createNamespacedConfigMap({ namespace: 'target', body: { metadata: { name: 'cm' } } });
-    await core.replaceNamespacedConfigMap({ namespace: 'target', name: 'cm', body: { metadata: { name: 'cm' }, data: { a: 'b' } } });
+    await core.replaceNamespacedConfigMap({
+      namespace: 'target',
+      name: 'cm',
+      body: { metadata: { name: 'cm' }, data: { a: 'b' } },
+    });
     await core.deleteNamespacedConfigMap({ namespace: 'target', name: 'cm' });
     await core.deleteCollectionNamespacedConfigMap({ namespace: 'target' });
     const watch = await new k8s.Watch(kcFor(emu)).watch(
@@ -127,7 +157,16 @@ describe('emulator fault injection and request log', () => {
     await fetch(`${emu.url}/_emulator/healthz`);
 
     const entries = emu.requests.all();
-    expect(entries.map((e) => e.verb)).toEqual(['list', 'get', 'patch', 'create', 'update', 'delete', 'deletecollection', 'watch']);
+    expect(entries.map((e) => e.verb)).toEqual([
+      'list',
+      'get',
+      'patch',
+      'create',
+      'update',
+      'delete',
+      'deletecollection',
+      'watch',
+    ]);
     const patch = entries[2];
     expect(patch).toMatchObject({
       method: 'PATCH',

@@ -67,38 +67,93 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
   });
 
   it('kubectl get deploy -o json returns the List kubectl builds from the API', async () => {
-    const list = JSON.parse(await ok('get', 'deploy', '-n', 'bookstore', '-o', 'json')) as { kind: string; items: KubeObject[] };
+    const list = JSON.parse(await ok('get', 'deploy', '-n', 'bookstore', '-o', 'json')) as {
+      kind: string;
+      items: KubeObject[];
+    };
     expect(list.kind).toBe('List');
     expect(list.items.map((d) => d.metadata.name).sort()).toEqual(['bookstore', 'bookstore-v2']);
-    expect(list.items[0]).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { namespace: 'bookstore' } });
+    expect(list.items[0]).toMatchObject({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { namespace: 'bookstore' },
+    });
     const shortName = JSON.parse(await ok('get', 'deploy/bookstore', '-n', 'bookstore', '-o', 'json')) as KubeObject;
     expect((shortName.status as { readyReplicas: number }).readyReplicas).toBe(2);
   });
 
   it('kubectl label and annotate write the namespace', async () => {
-    expect(await ok('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=osm')).toContain('namespace/bookbuyer labeled');
-    expect(await ok('annotate', 'ns', 'bookbuyer', 'openservicemesh.io/sidecar-injection=enabled')).toContain('namespace/bookbuyer annotated');
+    expect(await ok('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=osm')).toContain(
+      'namespace/bookbuyer labeled',
+    );
+    expect(await ok('annotate', 'ns', 'bookbuyer', 'openservicemesh.io/sidecar-injection=enabled')).toContain(
+      'namespace/bookbuyer annotated',
+    );
     expect(ns('bookbuyer')?.metadata.labels?.['openservicemesh.io/monitored-by']).toBe('osm');
     expect(ns('bookbuyer')?.metadata.annotations?.['openservicemesh.io/sidecar-injection']).toBe('enabled');
     const relabel = await kubectl('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=other');
     expect(relabel.code).not.toBe(0);
-    expect(relabel.stderr).toContain("'openservicemesh.io/monitored-by' already has a value (osm), and --overwrite is false");
+    expect(relabel.stderr).toContain(
+      "'openservicemesh.io/monitored-by' already has a value (osm), and --overwrite is false",
+    );
   });
 
   it('kubectl patch with --type merge, strategic and json', async () => {
     await ok('patch', 'ns', 'bookthief', '--type', 'merge', '-p', '{"metadata":{"labels":{"merge":"yes"}}}');
-    await ok('patch', 'ns', 'bookthief', '--type', 'strategic', '-p', '{"metadata":{"labels":{"strategic":"yes","merge":null}}}');
-    await ok('patch', 'ns', 'bookthief', '--type', 'json', '-p', '[{"op":"add","path":"/metadata/annotations","value":{"json":"yes"}}]');
+    await ok(
+      'patch',
+      'ns',
+      'bookthief',
+      '--type',
+      'strategic',
+      '-p',
+      '{"metadata":{"labels":{"strategic":"yes","merge":null}}}',
+    );
+    await ok(
+      'patch',
+      'ns',
+      'bookthief',
+      '--type',
+      'json',
+      '-p',
+      '[{"op":"add","path":"/metadata/annotations","value":{"json":"yes"}}]',
+    );
     const labels = ns('bookthief')?.metadata.labels ?? {};
     expect(labels.strategic).toBe('yes');
     expect(labels.merge).toBeUndefined();
     expect(ns('bookthief')?.metadata.annotations).toEqual({ json: 'yes' });
-    const noop = await ok('patch', 'ns', 'bookthief', '--type', 'merge', '-p', '{"metadata":{"labels":{"strategic":"yes"}}}');
+    const noop = await ok(
+      'patch',
+      'ns',
+      'bookthief',
+      '--type',
+      'merge',
+      '-p',
+      '{"metadata":{"labels":{"strategic":"yes"}}}',
+    );
     expect(noop).toContain('patched (no change)');
-    const failing = await kubectl('patch', 'ns', 'bookthief', '--type', 'json', '-p', '[{"op":"test","path":"/metadata/labels/strategic","value":"no"}]');
+    const failing = await kubectl(
+      'patch',
+      'ns',
+      'bookthief',
+      '--type',
+      'json',
+      '-p',
+      '[{"op":"test","path":"/metadata/labels/strategic","value":"no"}]',
+    );
     expect(failing.code).not.toBe(0);
     expect(failing.stderr).toContain('the server rejected our request due to an error in our request');
-    const strategicCr = await kubectl('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'strategic', '-p', '{"spec":{}}');
+    const strategicCr = await kubectl(
+      'patch',
+      'meshconfig',
+      'osm-mesh-config',
+      '-n',
+      'osm-system',
+      '--type',
+      'strategic',
+      '-p',
+      '{"spec":{}}',
+    );
     expect(strategicCr.code).not.toBe(0);
     expect(strategicCr.stderr).toContain(
       'application/strategic-merge-patch+json is not supported by config.openservicemesh.io/v1alpha2, Kind=MeshConfig: the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
@@ -108,29 +163,66 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
   it('kubectl rollout restart creates new, injected pods', async () => {
     await ok('label', 'ns', 'bookbuyer', 'openservicemesh.io/monitored-by=osm', '--overwrite');
     const before = emu.store.list('v1', 'Pod', { namespace: 'bookbuyer' }).map((p) => p.metadata.name);
-    expect(await ok('rollout', 'restart', 'deploy/bookbuyer', '-n', 'bookbuyer')).toContain('deployment.apps/bookbuyer restarted');
+    expect(await ok('rollout', 'restart', 'deploy/bookbuyer', '-n', 'bookbuyer')).toContain(
+      'deployment.apps/bookbuyer restarted',
+    );
     await emu.idle();
-    const deploy = emu.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'bookbuyer', name: 'bookbuyer' });
-    const annotations = ((deploy?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations) ?? {};
-    expect(annotations['kubectl.kubernetes.io/restartedAt']).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/);
+    const deploy = emu.store.get({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      namespace: 'bookbuyer',
+      name: 'bookbuyer',
+    });
+    const annotations =
+      (deploy?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata
+        .annotations ?? {};
+    expect(annotations['kubectl.kubernetes.io/restartedAt']).toMatch(
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/,
+    );
     const pods = emu.store.list('v1', 'Pod', { namespace: 'bookbuyer' });
     expect(pods).toHaveLength(1);
     expect(before).not.toContain(pods[0].metadata.name);
     expect(isInjected(pods[0])).toBe(true);
-    expect(await ok('rollout', 'status', 'deploy/bookbuyer', '-n', 'bookbuyer', '--timeout=10s')).toContain('successfully rolled out');
+    expect(await ok('rollout', 'status', 'deploy/bookbuyer', '-n', 'bookbuyer', '--timeout=10s')).toContain(
+      'successfully rolled out',
+    );
     const rows = await ok('get', 'pods', '-n', 'bookbuyer');
     expect(rows).toMatch(/2\/2\s+Running/);
   });
 
   it('kubectl get meshconfig -o yaml resolves the short name and prints the CR', async () => {
     const out = await ok('get', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '-o', 'yaml');
-    const mc = load(out) as { apiVersion: string; kind: string; spec: { sidecar: { sidecarImage: string }; traffic: { interceptionMode: string } } };
+    const mc = load(out) as {
+      apiVersion: string;
+      kind: string;
+      spec: { sidecar: { sidecarImage: string }; traffic: { interceptionMode: string } };
+    };
     expect(mc.apiVersion).toBe('config.openservicemesh.io/v1alpha2');
     expect(mc.kind).toBe('MeshConfig');
     expect(mc.spec.sidecar.sidecarImage).toBe('flomesh/pipy:0.90.3-54');
     expect(mc.spec.traffic.interceptionMode).toBe('iptables');
-    await ok('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'merge', '-p', '{"spec":{"traffic":{"outboundIPRangeExclusionList":["10.96.0.1/32"]}}}');
-    const invalid = await kubectl('patch', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '--type', 'merge', '-p', '{"spec":{"traffic":{"outboundIPRangeExclusionList":["nope"]}}}');
+    await ok(
+      'patch',
+      'meshconfig',
+      'osm-mesh-config',
+      '-n',
+      'osm-system',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["10.96.0.1/32"]}}}',
+    );
+    const invalid = await kubectl(
+      'patch',
+      'meshconfig',
+      'osm-mesh-config',
+      '-n',
+      'osm-system',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["nope"]}}}',
+    );
     expect(invalid.code).not.toBe(0);
     expect(invalid.stderr).toContain('spec.traffic.outboundIPRangeExclusionList[0] in body should match');
   });
@@ -244,7 +336,12 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
     const fresh = await ok('get', 'deploy', 'bookstore', '-n', 'bookstore', '-o', 'yaml');
     await writeFile(file, fresh.replace('touched: "yes"', 'touched: "again"'));
     expect(await ok('replace', '-f', file)).toContain('deployment.apps/bookstore replaced');
-    const annotations = emu.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'bookstore', name: 'bookstore' })?.metadata.annotations;
+    const annotations = emu.store.get({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      namespace: 'bookstore',
+      name: 'bookstore',
+    })?.metadata.annotations;
     expect(annotations?.touched).toBe('again');
   });
 

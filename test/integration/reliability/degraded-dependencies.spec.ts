@@ -35,7 +35,11 @@ async function call(base: string, method: string, path: string, body?: unknown, 
   return { status: res.status, json, text, ms: Date.now() - t, headers: res.headers };
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number): Promise<{ value: T; ms: number }> {
+async function until<T>(
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+): Promise<{ value: T; ms: number }> {
   const t = Date.now();
   for (;;) {
     let value: T | undefined;
@@ -45,7 +49,8 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: 
       value = undefined;
     }
     if (value !== undefined && ok(value)) return { value, ms: Date.now() - t };
-    if (Date.now() - t > timeoutMs) throw new Error(`not recovered after ${timeoutMs} ms (last: ${JSON.stringify(value)?.slice(0, 300)})`);
+    if (Date.now() - t > timeoutMs)
+      throw new Error(`not recovered after ${timeoutMs} ms (last: ${JSON.stringify(value)?.slice(0, 300)})`);
     await sleep(100);
   }
 }
@@ -105,7 +110,8 @@ describe('degraded dependencies', () => {
     expect(before.status).toBe(202);
 
     const t0 = Date.now();
-    if (REAL_OUTAGES) await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
+    if (REAL_OUTAGES)
+      await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
     else {
       await rig.pgProxy!.cut();
       await rig.terminateProxiedBackends().catch(() => 0);
@@ -116,7 +122,9 @@ describe('degraded dependencies', () => {
       expect(list.headers.get('retry-after')).toBe('5');
       expectUnavailable(await call(rig.url, 'GET', `/v1/onboardings/${before.json.id}`));
       expectUnavailable(await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1')));
-      const gql = await call(rig.url, 'POST', '/graphql', { query: '{ onboardingRequests(first: 1) { edges { node { id } } } }' });
+      const gql = await call(rig.url, 'POST', '/graphql', {
+        query: '{ onboardingRequests(first: 1) { edges { node { id } } } }',
+      });
       expect(gql.json.errors[0].extensions.code).toBe('DEPENDENCY_UNAVAILABLE');
       expect(gql.text).not.toMatch(/node_modules|\bat \S+ \(/);
       const ready = await call(rig.url, 'GET', '/readyz');
@@ -130,9 +138,19 @@ describe('degraded dependencies', () => {
       else await rig.pgProxy!.restore();
     }
     const back = Date.now();
-    const ready = await until(() => call(rig.url, 'GET', '/readyz'), (r) => r.status === 200, 30_000);
-    const list = await until(() => call(rig.url, 'GET', '/v1/onboardings?limit=5'), (r) => r.status === 200, 30_000);
-    measured.push(`Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`);
+    const ready = await until(
+      () => call(rig.url, 'GET', '/readyz'),
+      (r) => r.status === 200,
+      30_000,
+    );
+    const list = await until(
+      () => call(rig.url, 'GET', '/v1/onboardings?limit=5'),
+      (r) => r.status === 200,
+      30_000,
+    );
+    measured.push(
+      `Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`,
+    );
 
     // The request accepted before the outage and one submitted after it both complete, on the same worker.
     const after = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1'));
@@ -161,7 +179,9 @@ describe('degraded dependencies', () => {
       accepted = post.json.id;
       // The event stream needs Redis for live events; it must not hang: a 503, or events from Postgres.
       const sse = await streamStart(rig.url, `/v1/onboardings/${accepted}/events`);
-      measured.push(`Redis down: /readyz ${ready.ms} ms, list ${list.ms} ms, POST 202 in ${post.ms} ms, SSE ${sse.status} (${JSON.stringify(sse.firstEvent.split('\n').find((l) => l.startsWith('event:')) ?? sse.firstEvent.slice(0, 80))}) in ${sse.ms} ms`);
+      measured.push(
+        `Redis down: /readyz ${ready.ms} ms, list ${list.ms} ms, POST 202 in ${post.ms} ms, SSE ${sse.status} (${JSON.stringify(sse.firstEvent.split('\n').find((l) => l.startsWith('event:')) ?? sse.firstEvent.slice(0, 80))}) in ${sse.ms} ms`,
+      );
       // Served from Postgres (replay + poll) until the subscription to live events completes.
       expect(sse.status, sse.firstEvent).toBe(200);
       expect(sse.firstEvent).toContain('request.created');
@@ -169,26 +189,36 @@ describe('degraded dependencies', () => {
       await rig.redisProxy!.restore();
     }
     const back = Date.now();
-    const ready = await until(() => call(rig.url, 'GET', '/readyz'), (r) => r.status === 200, 30_000);
+    const ready = await until(
+      () => call(rig.url, 'GET', '/readyz'),
+      (r) => r.status === 200,
+      30_000,
+    );
     const done = await rig.waitTerminal([accepted!], 60_000);
     expect(done.get(accepted!)).toBe('SUCCEEDED');
-    measured.push(`Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the outage SUCCEEDED ${Date.now() - back} ms after`);
+    measured.push(
+      `Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the outage SUCCEEDED ${Date.now() - back} ms after`,
+    );
     expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
   }, 120_000);
 
-  it.runIf(REAL_OUTAGES)('the real Redis server paused (CLIENT PAUSE 3000 ALL): commands time out, nothing hangs, all recovers', async () => {
-    const admin = new Redis(rig.directRedisUrl, { maxRetriesPerRequest: 1 });
-    try {
-      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
-      const ready = await call(rig.url, 'GET', '/readyz');
-      expect(ready.status).toBe(503);
-      const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-3'));
-      expect(post.status, post.text).toBe(202);
-      measured.push(`real Redis paused 3 s: /readyz 503 in ${ready.ms} ms, POST 202 in ${post.ms} ms`);
-      const done = await rig.waitTerminal([post.json.id], 60_000);
-      expect(done.get(post.json.id)).toBe('SUCCEEDED');
-    } finally {
-      admin.disconnect();
-    }
-  }, 120_000);
+  it.runIf(REAL_OUTAGES)(
+    'the real Redis server paused (CLIENT PAUSE 3000 ALL): commands time out, nothing hangs, all recovers',
+    async () => {
+      const admin = new Redis(rig.directRedisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+        const ready = await call(rig.url, 'GET', '/readyz');
+        expect(ready.status).toBe(503);
+        const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-3'));
+        expect(post.status, post.text).toBe(202);
+        measured.push(`real Redis paused 3 s: /readyz 503 in ${ready.ms} ms, POST 202 in ${post.ms} ms`);
+        const done = await rig.waitTerminal([post.json.id], 60_000);
+        expect(done.get(post.json.id)).toBe('SUCCEEDED');
+      } finally {
+        admin.disconnect();
+      }
+    },
+    120_000,
+  );
 });

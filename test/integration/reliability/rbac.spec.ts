@@ -62,14 +62,19 @@ export function allows(rules: Rule[], c: Call): boolean {
 
 /** Every (verb, group/resource) a rule grants. */
 export function grants(rules: Rule[]): string[] {
-  return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.map((v) => key({ verb: v, group: g, resource: res })))));
+  return rules.flatMap((r) =>
+    (r.apiGroups ?? []).flatMap((g) =>
+      (r.resources ?? []).flatMap((res) => r.verbs.map((v) => key({ verb: v, group: g, resource: res }))),
+    ),
+  );
 }
 
 /** `# unexercised: <verb> <group>/<resource>: <why>` comments in deploy/rbac.yaml. */
 function justified(): Map<string, string> {
   const text = readFileSync(join(DEPLOY, 'rbac.yaml'), 'utf8');
   const out = new Map<string, string>();
-  for (const m of text.matchAll(/#\s*unexercised:\s*([a-z]+)\s+([a-z0-9.-]+\/[a-z0-9/]+):\s*(.+)$/gm)) out.set(`${m[1]} ${m[2]}`, m[3].trim());
+  for (const m of text.matchAll(/#\s*unexercised:\s*([a-z]+)\s+([a-z0-9.-]+\/[a-z0-9/]+):\s*(.+)$/gm))
+    out.set(`${m[1]} ${m[2]}`, m[3].trim());
   return out;
 }
 
@@ -87,7 +92,18 @@ const SMI = (ns: string, v: number) => ({
       },
     },
   ],
-  trafficSplits: [{ name: 'split', spec: { service: 'app-0', backends: [{ service: 'app-0', weight: 100 - v }, { service: 'app-1', weight: v }] } }],
+  trafficSplits: [
+    {
+      name: 'split',
+      spec: {
+        service: 'app-0',
+        backends: [
+          { service: 'app-0', weight: 100 - v },
+          { service: 'app-1', weight: v },
+        ],
+      },
+    },
+  ],
 });
 
 describe('least privilege: deploy/ ClusterRoles against the calls a full onboarding + offboarding makes', () => {
@@ -133,7 +149,12 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
     expect(status.status, JSON.stringify(status.body)).toBe(200);
     expect((await http(s.url, 'GET', '/readyz')).status).toBe(200);
     for (const ns of ['rbac-ip', 'rbac-egress']) {
-      await run('/v1/offboardings', { namespace: ns, restart: { mode: 'all' }, deleteOwnedPolicies: true, removeApiServerExclusion: true });
+      await run('/v1/offboardings', {
+        namespace: ns,
+        restart: { mode: 'all' },
+        deleteOwnedPolicies: true,
+        removeApiServerExclusion: true,
+      });
     }
     calls = emulator.requests
       .all()
@@ -183,13 +204,20 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
       const sa = all.find((m) => m.kind === 'ServiceAccount' && m.metadata.name === pod.serviceAccountName);
       expect(sa, `ServiceAccount ${pod.serviceAccountName}`).toBeDefined();
       for (const c of pod.containers) {
-        expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext).toMatchObject({
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(c.livenessProbe.httpGet.path).toBe('/healthz');
         expect(c.readinessProbe.httpGet.path).toBe('/readyz');
       }
-      expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(pod.containers[0].env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS').value));
+      expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+        Number(pod.containers[0].env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS').value),
+      );
     }
-    const worker = deployments.find((d) => d.metadata.name === 'osm-onboarding-worker').spec.template.spec.containers[0];
+    const worker = deployments.find((d) => d.metadata.name === 'osm-onboarding-worker').spec.template.spec
+      .containers[0];
     expect(worker.ports).toContainEqual(expect.objectContaining({ containerPort: 9464 }));
     for (const [sa, role] of [
       ['osm-onboarding-api', 'osm-onboarding-api'],

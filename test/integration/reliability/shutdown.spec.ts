@@ -19,10 +19,20 @@ interface Proc {
   exited: Promise<{ code: number | null; at: number }>;
 }
 
-function start(script: string, env: Record<string, string>, ready: RegExp): Promise<Proc & { match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<Proc & { match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  const exited = new Promise<{ code: number | null; at: number }>((r) => child.on('exit', (code) => r({ code, at: Date.now() })));
+  const exited = new Promise<{ code: number | null; at: number }>((r) =>
+    child.on('exit', (code) => r({ code, at: Date.now() })),
+  );
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d.toString();
@@ -38,8 +48,17 @@ function start(script: string, env: Record<string, string>, ready: RegExp): Prom
 const get = async (url: string, init: RequestInit = {}) => {
   const t = Date.now();
   try {
-    const res = await fetch(url, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) }, signal: AbortSignal.timeout(15_000) });
-    return { status: res.status, body: await res.text(), ms: Date.now() - t, connection: res.headers.get('connection') };
+    const res = await fetch(url, {
+      ...init,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) },
+      signal: AbortSignal.timeout(15_000),
+    });
+    return {
+      status: res.status,
+      body: await res.text(),
+      ms: Date.now() - t,
+      connection: res.headers.get('connection'),
+    };
   } catch (err) {
     return { status: 0, body: String((err as Error).cause ?? err), ms: Date.now() - t, connection: null };
   }
@@ -59,15 +78,29 @@ describe('graceful shutdown (SIGTERM)', () => {
   });
 
   it('API: /readyz 503 at once, in-flight requests finish, new connections refused after the delay, exit 0', async () => {
-    const api = await start('dist/src/main.js', { ...rig.env, ROLE: 'api', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '5000' }, /listening on (http:\/\/[\d.]+:\d+)/);
+    const api = await start(
+      'dist/src/main.js',
+      { ...rig.env, ROLE: 'api', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '5000' },
+      /listening on (http:\/\/[\d.]+:\d+)/,
+    );
     const base = api.match[1];
     try {
       seedAppNamespace(rig.emulator.store, 'shutdown-plan');
       await rig.emulator.idle();
       expect((await get(`${base}/readyz`)).status).toBe(200);
       // A dry run whose pod listing takes 2.5 s: in flight when SIGTERM arrives.
-      const slow = rig.emulator.faults.add({ verb: 'list', resource: 'pods', namespace: 'shutdown-plan', latencyMs: 2500, times: 1 });
-      const inflight = get(`${base}/v1/onboardings/plan`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'shutdown-plan' }) });
+      const slow = rig.emulator.faults.add({
+        verb: 'list',
+        resource: 'pods',
+        namespace: 'shutdown-plan',
+        latencyMs: 2500,
+        times: 1,
+      });
+      const inflight = get(`${base}/v1/onboardings/plan`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: 'shutdown-plan' }),
+      });
       await sleep(300);
       const t0 = Date.now();
       api.child.kill('SIGTERM');
@@ -91,7 +124,9 @@ describe('graceful shutdown (SIGTERM)', () => {
       expect(at - t0).toBeLessThan(5000);
       expect(api.out()).toMatch(/SIGTERM: draining/);
       expect(api.out()).toMatch(/stopped cleanly/);
-      measured.push(`API: /readyz 503 ${ready.ms} ms after SIGTERM; in-flight plan (2.5 s) answered 200 at +${answeredAt} ms; exit 0 after ${at - t0} ms (grace 5000 ms)`);
+      measured.push(
+        `API: /readyz 503 ${ready.ms} ms after SIGTERM; in-flight plan (2.5 s) answered 200 at +${answeredAt} ms; exit 0 after ${at - t0} ms (grace 5000 ms)`,
+      );
     } finally {
       api.child.kill('SIGKILL');
     }
@@ -102,10 +137,16 @@ describe('graceful shutdown (SIGTERM)', () => {
     await rig.emulator.idle();
     rig.emulator.configure({ podStartMs: 1500 });
     try {
-      const all = await start('dist/src/main.js', { ...rig.env, ROLE: 'all', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '10000' }, /listening on (http:\/\/[\d.]+:\d+)/);
+      const all = await start(
+        'dist/src/main.js',
+        { ...rig.env, ROLE: 'all', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '10000' },
+        /listening on (http:\/\/[\d.]+:\d+)/,
+      );
       const [s] = await rig.submit('onboardings', [fullOnboarding('shutdown-all')]);
       for (;;) {
-        const { rows } = await rig.db.query("SELECT status FROM step_run WHERE request_id = $1 AND name = 'restart'", [s.id]);
+        const { rows } = await rig.db.query("SELECT status FROM step_run WHERE request_id = $1 AND name = 'restart'", [
+          s.id,
+        ]);
         if (rows[0]?.status === 'RUNNING') break;
         await sleep(20);
       }
@@ -116,7 +157,9 @@ describe('graceful shutdown (SIGTERM)', () => {
       const r = (await loadRequests(rig.db, [s.id!])).get(s.id!)!;
       expect(r.status).toBe('QUEUED');
       expect(r.events.at(-1)).toMatchObject({ action: 'request.released', data: { stoppedBefore: 'verify' } });
-      measured.push(`ROLE=all: SIGTERM during restart → restart finished, request released before verify, exit 0 after ${at - t0} ms`);
+      measured.push(
+        `ROLE=all: SIGTERM during restart → restart finished, request released before verify, exit 0 after ${at - t0} ms`,
+      );
     } finally {
       rig.emulator.configure({ podStartMs: 0 });
     }
@@ -128,12 +171,22 @@ describe('graceful shutdown (SIGTERM)', () => {
     await rig.emulator.idle();
     rig.emulator.configure({ podStartMs: 1500 }); // the restart step waits ~1.5 s for its rollout
     try {
-      const first = await start('dist/src/worker.js', { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '15000', WORKER_CONCURRENCY: '8' }, /worker started/);
-      const submitted = await rig.submit('onboardings', names.map((ns) => fullOnboarding(ns)));
+      const first = await start(
+        'dist/src/worker.js',
+        { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '15000', WORKER_CONCURRENCY: '8' },
+        /worker started/,
+      );
+      const submitted = await rig.submit(
+        'onboardings',
+        names.map((ns) => fullOnboarding(ns)),
+      );
       const ids = submitted.map((s) => s.id!);
       // SIGTERM while a restart step is running.
       for (;;) {
-        const { rows } = await rig.db.query("SELECT count(*)::int AS n FROM step_run WHERE request_id = ANY($1::uuid[]) AND name = 'restart' AND status = 'RUNNING'", [ids]);
+        const { rows } = await rig.db.query(
+          "SELECT count(*)::int AS n FROM step_run WHERE request_id = ANY($1::uuid[]) AND name = 'restart' AND status = 'RUNNING'",
+          [ids],
+        );
         if (rows[0].n > 0) break;
         await sleep(20);
       }
@@ -150,9 +203,15 @@ describe('graceful shutdown (SIGTERM)', () => {
         expect(r.steps.filter((s) => s.status === 'RUNNING' || s.status === 'FAILED')).toEqual([]);
         if (r.status !== 'SUCCEEDED') expect(r.status).toBe('QUEUED');
       }
-      const releasedBefore = released.map((r) => r.events.find((e) => e.action === 'request.released')!.data.stoppedBefore);
+      const releasedBefore = released.map(
+        (r) => r.events.find((e) => e.action === 'request.released')!.data.stoppedBefore,
+      );
 
-      const second = await start('dist/src/worker.js', { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' }, /worker started/);
+      const second = await start(
+        'dist/src/worker.js',
+        { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' },
+        /worker started/,
+      );
       try {
         const done = await rig.waitTerminal(ids, 60_000);
         expect([...done.values()]).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
@@ -163,13 +222,22 @@ describe('graceful shutdown (SIGTERM)', () => {
           const succeeded = events.filter((e) => e.action === 'step.succeeded').map((e) => e.step);
           expect(new Set(succeeded).size, `${r.namespace}: ${succeeded.join(',')}`).toBe(succeeded.length);
           const releasedAt = events.findIndex((e) => e.action === 'request.released');
-          const before = new Set(events.slice(0, releasedAt).filter((e) => e.action === 'step.succeeded').map((e) => e.step));
-          expect(events.slice(releasedAt).filter((e) => e.action === 'step.started' && before.has(e.step!))).toEqual([]);
+          const before = new Set(
+            events
+              .slice(0, releasedAt)
+              .filter((e) => e.action === 'step.succeeded')
+              .map((e) => e.step),
+          );
+          expect(events.slice(releasedAt).filter((e) => e.action === 'step.started' && before.has(e.step!))).toEqual(
+            [],
+          );
           const resumedBy = events.filter((e) => e.action === 'request.started').map((e) => e.data.worker);
           expect(resumedBy).toHaveLength(2);
           expect(resumedBy[1]).toContain(`:${second.child.pid}:`);
         }
-        measured.push(`worker: SIGTERM during restart → exit 0 after ${stoppedIn} ms; ${released.length} request(s) released before ${releasedBefore.join(', ')}, resumed and SUCCEEDED on the next worker, no step run twice`);
+        measured.push(
+          `worker: SIGTERM during restart → exit 0 after ${stoppedIn} ms; ${released.length} request(s) released before ${releasedBefore.join(', ')}, resumed and SUCCEEDED on the next worker, no step run twice`,
+        );
       } finally {
         second.child.kill('SIGTERM');
         await second.exited;
@@ -184,10 +252,16 @@ describe('graceful shutdown (SIGTERM)', () => {
     await rig.emulator.idle();
     rig.emulator.configure({ podStartMs: 4000 }); // the restart step outlasts a 1 s grace
     try {
-      const w = await start('dist/src/worker.js', { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '1000' }, /worker started/);
+      const w = await start(
+        'dist/src/worker.js',
+        { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '1000' },
+        /worker started/,
+      );
       const [s] = await rig.submit('onboardings', [fullOnboarding('shutdown-grace')]);
       for (;;) {
-        const { rows } = await rig.db.query("SELECT status FROM step_run WHERE request_id = $1 AND name = 'restart'", [s.id]);
+        const { rows } = await rig.db.query("SELECT status FROM step_run WHERE request_id = $1 AND name = 'restart'", [
+          s.id,
+        ]);
         if (rows[0]?.status === 'RUNNING') break;
         await sleep(20);
       }
@@ -199,13 +273,19 @@ describe('graceful shutdown (SIGTERM)', () => {
       expect(at - t0).toBeLessThan(3000);
       expect(w.out()).toMatch(/grace of 1000 ms exceeded/);
       rig.emulator.configure({ podStartMs: 0 });
-      const next = await start('dist/src/worker.js', { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' }, /worker started/);
+      const next = await start(
+        'dist/src/worker.js',
+        { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' },
+        /worker started/,
+      );
       try {
         const done = await rig.waitTerminal([s.id!], 60_000);
         expect(done.get(s.id!)).toBe('SUCCEEDED');
         const r = (await loadRequests(rig.db, [s.id!])).get(s.id!)!;
         expect(r.events.some((e) => e.action === 'request.resumed')).toBe(true);
-        measured.push(`worker: grace 1000 ms exceeded → exit 1 after ${at - t0} ms; request resumed by the next worker, SUCCEEDED`);
+        measured.push(
+          `worker: grace 1000 ms exceeded → exit 1 after ${at - t0} ms; request resumed by the next worker, SUCCEEDED`,
+        );
       } finally {
         next.child.kill('SIGTERM');
         await next.exited;

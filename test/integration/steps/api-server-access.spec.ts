@@ -2,7 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../src/common/domain-error.js';
 import { offboardingOptions } from '../../../src/onboarding/onboarding.input.js';
 import { ApiServerAccessRemovalStep } from '../../../src/onboarding/steps/api-server-access-removal.step.js';
-import { ApiServerAccessStep, ensureExclusion, retryOnConflict } from '../../../src/onboarding/steps/api-server-access.step.js';
+import {
+  ApiServerAccessStep,
+  ensureExclusion,
+  retryOnConflict,
+} from '../../../src/onboarding/steps/api-server-access.step.js';
 import { applyStep, type OnboardingStep, type StepContext } from '../../../src/onboarding/steps/step.js';
 import { startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
 import { namespaceMeta } from '../../support/kube.js';
@@ -11,7 +15,12 @@ import { stepContext } from '../../support/step-context.js';
 let emulator: Emulator;
 const step = new ApiServerAccessStep();
 const removal = new ApiServerAccessRemovalStep();
-const MC_REF = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+const MC_REF = {
+  apiVersion: 'config.openservicemesh.io/v1alpha2',
+  kind: 'MeshConfig',
+  namespace: 'osm-system',
+  name: 'osm-mesh-config',
+};
 const MARK = 'osm-onboarding.flomesh.io/api-server-access';
 const PRE_EXISTING = ['192.168.0.0/16', '172.16.0.0/12'];
 
@@ -27,7 +36,8 @@ const createNs = (name: string, labels: Record<string, string> = {}) =>
   emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 const writes = () => emulator.requests.all().filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb));
 /** What the runner does: re-plan and re-apply on CONFLICT, 5 attempts. */
-const applyLikeRunner = (s: OnboardingStep, ctx: StepContext) => retryOnConflict(() => applyStep(s, ctx), { attempts: 5, baseMs: 20 });
+const applyLikeRunner = (s: OnboardingStep, ctx: StepContext) =>
+  retryOnConflict(() => applyStep(s, ctx), { attempts: 5, baseMs: 20 });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -45,7 +55,10 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
 
   it('annotates the namespace and appends the API server /32 with a guarded JSON patch, then is unchanged', async () => {
     createNs('team-a');
-    const ctx = await stepContext(emulator, { namespace: 'team-a', options: { apiServerAccess: { method: 'ip-exclusion' } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'team-a',
+      options: { apiServerAccess: { method: 'ip-exclusion' } },
+    });
     const rv = meshConfig().metadata.resourceVersion;
 
     emulator.requests.clear();
@@ -60,7 +73,12 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
       },
       {
         action: 'patch',
-        target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+        target: {
+          apiVersion: 'config.openservicemesh.io/v1alpha2',
+          kind: 'MeshConfig',
+          namespace: 'osm-system',
+          name: 'osm-mesh-config',
+        },
         patchType: 'json',
         body: [
           { op: 'test', path: '/metadata/resourceVersion', value: rv },
@@ -69,7 +87,9 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
       },
     ]);
     expect(first.facts).toMatchObject({ apiServerIp: '10.96.0.1', cidr: '10.96.0.1/32', method: 'ip-exclusion' });
-    expect(first.before).toMatchObject({ meshConfig: { resourceVersion: rv, outboundIPRangeExclusionList: PRE_EXISTING } });
+    expect(first.before).toMatchObject({
+      meshConfig: { resourceVersion: rv, outboundIPRangeExclusionList: PRE_EXISTING },
+    });
     expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual([
       'patch namespaces application/strategic-merge-patch+json',
       'patch meshconfigs application/json-patch+json',
@@ -97,21 +117,33 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
   });
 
   it('reports invalid existing entries as warnings and leaves them alone', async () => {
-    setMeshConfig({ spec: { traffic: { outboundIPRangeExclusionList: ['999.1.1.1/32', '10.0.0.1/24', '10.96.0.1/32'] } } });
+    setMeshConfig({
+      spec: { traffic: { outboundIPRangeExclusionList: ['999.1.1.1/32', '10.0.0.1/24', '10.96.0.1/32'] } },
+    });
     createNs('team-warn');
-    const ctx = await stepContext(emulator, { namespace: 'team-warn', options: { apiServerAccess: { method: 'ip-exclusion' } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'team-warn',
+      options: { apiServerAccess: { method: 'ip-exclusion' } },
+    });
     const out = await applyStep(step, ctx);
     expect(out.changes.map((c) => c.target.kind)).toEqual(['Namespace']); // the /32 is already there
-    expect(out.diagnostics!.filter((d) => d.code === 'INVALID_EXCLUSION_CIDR').map((d) => d.level)).toEqual(['warning', 'warning']);
+    expect(out.diagnostics!.filter((d) => d.code === 'INVALID_EXCLUSION_CIDR').map((d) => d.level)).toEqual([
+      'warning',
+      'warning',
+    ]);
     expect(exclusions()).toEqual(['999.1.1.1/32', '10.0.0.1/24', '10.96.0.1/32']);
   });
 
   it('50 concurrent ensureExclusion calls with distinct CIDRs: all 50 land, none of the pre-existing entries is lost', async () => {
     const cidrs = Array.from({ length: 50 }, (_, i) => `10.${100 + i}.0.1/32`);
     // One client (and rate limiter) per writer, as if 50 requests ran in different workers.
-    const kubes = await Promise.all(cidrs.map(async () => (await stepContext(emulator, { namespace: 'bookstore' })).kube));
+    const kubes = await Promise.all(
+      cidrs.map(async () => (await stepContext(emulator, { namespace: 'bookstore' })).kube),
+    );
     emulator.requests.clear();
-    const results = await Promise.all(cidrs.map((c, i) => ensureExclusion(kubes[i], 'osm-system', c, { attempts: 200, baseMs: 5, maxMs: 200 })));
+    const results = await Promise.all(
+      cidrs.map((c, i) => ensureExclusion(kubes[i], 'osm-system', c, { attempts: 200, baseMs: 5, maxMs: 200 })),
+    );
     expect(results.every((r) => r === 'added')).toBe(true);
     const list = exclusions();
     expect(list.slice(0, 2)).toEqual(PRE_EXISTING);
@@ -125,8 +157,14 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
   it('20 concurrent step applies for different namespaces add the entry exactly once and mark all namespaces', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `conc-${i}`);
     for (const n of names) createNs(n);
-    const ctxs = await Promise.all(names.map((n) => stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } })));
-    const outcomes = await Promise.all(ctxs.map((c) => retryOnConflict(() => applyStep(step, c), { attempts: 50, baseMs: 5 })));
+    const ctxs = await Promise.all(
+      names.map((n) =>
+        stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } }),
+      ),
+    );
+    const outcomes = await Promise.all(
+      ctxs.map((c) => retryOnConflict(() => applyStep(step, c), { attempts: 50, baseMs: 5 })),
+    );
     // After a CONFLICT the re-plan may find everything done by the others: CHANGED or UNCHANGED, never an error.
     expect(outcomes.filter((o) => o.result === 'CHANGED').length).toBeGreaterThan(0);
     expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
@@ -135,12 +173,20 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
 });
 
 describe('api-server-access (egress) against the emulator', () => {
-  const egressRef = (namespace: string) => ({ apiVersion: 'policy.openservicemesh.io/v1alpha1', kind: 'Egress', namespace, name: 'osm-onboarding-api-server' });
+  const egressRef = (namespace: string) => ({
+    apiVersion: 'policy.openservicemesh.io/v1alpha1',
+    kind: 'Egress',
+    namespace,
+    name: 'osm-onboarding-api-server',
+  });
 
   it('turns on enableEgressPolicy, creates the Egress with the exact spec, is unchanged after, updates in place', async () => {
     setMeshConfig({ spec: { featureFlags: { enableEgressPolicy: false } } });
     createNs('team-e');
-    const ctx = await stepContext(emulator, { namespace: 'team-e', options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app', 'worker'] } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'team-e',
+      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app', 'worker'] } },
+    });
     const listBefore = exclusions();
 
     emulator.requests.clear();
@@ -152,10 +198,16 @@ describe('api-server-access (egress) against the emulator', () => {
     ]);
     expect(first.changes[0].body).toEqual({ spec: { featureFlags: { enableEgressPolicy: true } } });
     expect(first.before).toMatchObject({ meshConfig: { enableEgressPolicy: false }, egress: null });
-    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual(['patch meshconfigs 200', 'create egresses 201']);
+    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual([
+      'patch meshconfigs 200',
+      'create egresses 201',
+    ]);
 
     const egress = emulator.store.get(egressRef('team-e'))!;
-    expect(egress.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'osm-onboarding', 'osm-onboarding.flomesh.io/request': ctx.request.id });
+    expect(egress.metadata.labels).toEqual({
+      'app.kubernetes.io/managed-by': 'osm-onboarding',
+      'osm-onboarding.flomesh.io/request': ctx.request.id,
+    });
     expect(egress.spec).toEqual({
       sources: [
         { kind: 'ServiceAccount', name: 'app', namespace: 'team-e' },
@@ -176,7 +228,10 @@ describe('api-server-access (egress) against the emulator', () => {
     expect(emulator.store.get(egressRef('team-e'))!.metadata.resourceVersion).toBe(rv);
     expect(meshConfig().metadata.resourceVersion).toBe(mcRv);
 
-    const ctx2 = await stepContext(emulator, { namespace: 'team-e', options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } } });
+    const ctx2 = await stepContext(emulator, {
+      namespace: 'team-e',
+      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+    });
     const third = await applyStep(step, ctx2);
     expect(third.changes.map((c) => c.action)).toEqual(['update']);
     expect((third.changes[0].body as KubeObject).metadata.resourceVersion).toBe(rv);
@@ -191,9 +246,15 @@ describe('api-server-access (egress) against the emulator', () => {
     emulator.store.create({
       ...egressRef('team-f'),
       metadata: { name: 'osm-onboarding-api-server', namespace: 'team-f' },
-      spec: { sources: [{ kind: 'ServiceAccount', name: 'x', namespace: 'team-f' }], ports: [{ number: 80, protocol: 'http' }] },
+      spec: {
+        sources: [{ kind: 'ServiceAccount', name: 'x', namespace: 'team-f' }],
+        ports: [{ number: 80, protocol: 'http' }],
+      },
     });
-    const ctx = await stepContext(emulator, { namespace: 'team-f', options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'team-f',
+      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+    });
     emulator.requests.clear();
     expect(await codeOf(applyStep(step, ctx))).toBe('SMI_OBJECT_NOT_OWNED');
     expect(writes()).toEqual([]);
@@ -204,7 +265,10 @@ describe('api-server-access (egress) against the emulator', () => {
     emulator.store.patch(ref, 'merge', { metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' } } });
     try {
       createNs('team-g');
-      const ctx = await stepContext(emulator, { namespace: 'team-g', options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } } });
+      const ctx = await stepContext(emulator, {
+        namespace: 'team-g',
+        options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+      });
       emulator.requests.clear();
       expect(await codeOf(applyStep(step, ctx))).toBe('EGRESS_API_SERVER_MONITORED');
       expect(writes()).toEqual([]);
@@ -219,15 +283,25 @@ describe('api-server-access-removal against the emulator', () => {
     setMeshConfig({ spec: { traffic: { outboundIPRangeExclusionList: PRE_EXISTING } } });
     // Namespaces left annotated by the earlier tests would (correctly) keep the entry: clear them.
     for (const ns of emulator.store.list('v1', 'Namespace')) {
-      if (ns.metadata.annotations?.[MARK]) emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata.name! }, 'merge', { metadata: { annotations: { [MARK]: null } } });
+      if (ns.metadata.annotations?.[MARK])
+        emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata.name! }, 'merge', {
+          metadata: { annotations: { [MARK]: null } },
+        });
     }
     for (const n of ['rm-1', 'rm-2']) {
       createNs(n, { 'openservicemesh.io/monitored-by': 'osm' });
-      await applyStep(step, await stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } }));
+      await applyStep(
+        step,
+        await stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } }),
+      );
     }
     expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
     const off = async (namespace: string) =>
-      stepContext(emulator, { namespace, kind: 'OFFBOARD', options: offboardingOptions({ namespace, removeApiServerExclusion: true }) });
+      stepContext(emulator, {
+        namespace,
+        kind: 'OFFBOARD',
+        options: offboardingOptions({ namespace, removeApiServerExclusion: true }),
+      });
 
     const ctx1 = await off('rm-1');
     const keep = await applyLikeRunner(removal, ctx1);
@@ -242,7 +316,12 @@ describe('api-server-access-removal against the emulator', () => {
     const gone = await applyLikeRunner(removal, ctx2);
     expect(gone.changes[1]).toEqual({
       action: 'patch',
-      target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+      target: {
+        apiVersion: 'config.openservicemesh.io/v1alpha2',
+        kind: 'MeshConfig',
+        namespace: 'osm-system',
+        name: 'osm-mesh-config',
+      },
       patchType: 'json',
       body: [
         { op: 'test', path: '/metadata/resourceVersion', value: rv },
@@ -268,10 +347,16 @@ describe('api-server-access-removal against the emulator', () => {
       const leaving = `race-out-${round}`;
       const joining = `race-in-${round}`;
       createNs(leaving, { 'openservicemesh.io/monitored-by': 'osm' });
-      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: leaving }, 'merge', { metadata: { annotations: { [MARK]: 'ip-exclusion' } } });
+      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: leaving }, 'merge', {
+        metadata: { annotations: { [MARK]: 'ip-exclusion' } },
+      });
       createNs(joining);
       const [offCtx, onCtx] = await Promise.all([
-        stepContext(emulator, { namespace: leaving, kind: 'OFFBOARD', options: offboardingOptions({ namespace: leaving, removeApiServerExclusion: true }) }),
+        stepContext(emulator, {
+          namespace: leaving,
+          kind: 'OFFBOARD',
+          options: offboardingOptions({ namespace: leaving, removeApiServerExclusion: true }),
+        }),
         stepContext(emulator, { namespace: joining, options: { apiServerAccess: { method: 'ip-exclusion' } } }),
       ]);
       await Promise.all([applyLikeRunner(removal, offCtx), applyLikeRunner(step, onCtx)]);
@@ -279,7 +364,9 @@ describe('api-server-access-removal against the emulator', () => {
       expect(exclusions()).toContain('10.96.0.1/32');
       expect(exclusions().filter((e) => e === '10.96.0.1/32')).toHaveLength(1);
       // tidy up for the next round
-      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: joining }, 'merge', { metadata: { annotations: { [MARK]: null } } });
+      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: joining }, 'merge', {
+        metadata: { annotations: { [MARK]: null } },
+      });
     }
   });
 });

@@ -17,7 +17,10 @@ afterAll(() => emulator?.close());
 
 const writes = () => emulator.requests.all().filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb));
 const names = (apiVersion: string, kind: string, namespace: string) =>
-  emulator.store.list(apiVersion, kind, { namespace }).map((o) => o.metadata.name).sort();
+  emulator.store
+    .list(apiVersion, kind, { namespace })
+    .map((o) => o.metadata.name)
+    .sort();
 
 describe('policy-cleanup against the emulator', () => {
   it('deletes only the Egress and SMI objects this service created, then is unchanged', async () => {
@@ -31,7 +34,9 @@ describe('policy-cleanup against the emulator', () => {
           trafficPolicy: {
             mode: 'smi',
             smi: SmiSchema.parse({
-              httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] } }],
+              httpRouteGroups: [
+                { name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] } },
+              ],
               trafficTargets: [
                 {
                   name: 'tt',
@@ -47,7 +52,13 @@ describe('policy-cleanup against the emulator', () => {
         },
       }),
     );
-    await applyStep(new ApiServerAccessStep(), await stepContext(emulator, { namespace: 'team-x', options: { apiServerAccess: { method: 'egress', serviceAccounts: ['a'] } } }));
+    await applyStep(
+      new ApiServerAccessStep(),
+      await stepContext(emulator, {
+        namespace: 'team-x',
+        options: { apiServerAccess: { method: 'egress', serviceAccounts: ['a'] } },
+      }),
+    );
     // not ours: created by someone else, one of them with a look-alike label value
     emulator.store.create({
       apiVersion: 'specs.smi-spec.io/v1alpha4',
@@ -59,14 +70,21 @@ describe('policy-cleanup against the emulator', () => {
       apiVersion: 'policy.openservicemesh.io/v1alpha1',
       kind: 'Egress',
       metadata: { name: 'theirs', namespace: 'team-x' },
-      spec: { sources: [{ kind: 'ServiceAccount', name: 'a', namespace: 'team-x' }], ports: [{ number: 80, protocol: 'http' }] },
+      spec: {
+        sources: [{ kind: 'ServiceAccount', name: 'a', namespace: 'team-x' }],
+        ports: [{ number: 80, protocol: 'http' }],
+      },
     });
     // ours, but in another namespace: untouched
     emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-y' } });
     emulator.store.create({
       apiVersion: 'specs.smi-spec.io/v1alpha4',
       kind: 'TCPRoute',
-      metadata: { name: 'mine-elsewhere', namespace: 'team-y', labels: { 'app.kubernetes.io/managed-by': 'osm-onboarding' } },
+      metadata: {
+        name: 'mine-elsewhere',
+        namespace: 'team-y',
+        labels: { 'app.kubernetes.io/managed-by': 'osm-onboarding' },
+      },
       spec: { matches: { ports: [1] } },
     });
 
@@ -83,16 +101,24 @@ describe('policy-cleanup against the emulator', () => {
       'delete HTTPRouteGroup/routes',
       'delete Egress/osm-onboarding-api-server',
     ]);
-    expect((first.before as { metadata: { name: string } }[]).map((o) => o.metadata.name)).toEqual(['tt', 'routes', 'osm-onboarding-api-server']);
+    expect((first.before as { metadata: { name: string } }[]).map((o) => o.metadata.name)).toEqual([
+      'tt',
+      'routes',
+      'osm-onboarding-api-server',
+    ]);
     expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual([
       'delete traffictargets 200',
       'delete httproutegroups 200',
       'delete egresses 200',
     ]);
     // one list per kind, with the ownership selector
-    expect(emulator.requests.all().filter((r) => r.verb === 'list').map((r) => r.resource).sort()).toEqual(
-      ['egresses', 'httproutegroups', 'tcproutes', 'trafficsplits', 'traffictargets'],
-    );
+    expect(
+      emulator.requests
+        .all()
+        .filter((r) => r.verb === 'list')
+        .map((r) => r.resource)
+        .sort(),
+    ).toEqual(['egresses', 'httproutegroups', 'tcproutes', 'trafficsplits', 'traffictargets']);
     expect(names('specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'team-x')).toEqual(['theirs']);
     expect(names('policy.openservicemesh.io/v1alpha1', 'Egress', 'team-x')).toEqual(['theirs']);
     expect(names('access.smi-spec.io/v1alpha3', 'TrafficTarget', 'team-x')).toEqual([]);

@@ -33,7 +33,8 @@ async function seedBrokenNamespace(e: Emulator) {
       },
     },
   });
-  for (const name of ['shared', 'nonroot', 'lonely', 'app']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
+  for (const name of ['shared', 'nonroot', 'lonely', 'app'])
+    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
 
   const labels = (name: string) => ({ app: name, tier: 'broken' });
   const deployment = async (name: string, spec: Partial<V1PodSpec>, annotations?: Record<string, string>) =>
@@ -54,7 +55,11 @@ async function seedBrokenNamespace(e: Emulator) {
     serviceAccountName: 'shared',
     containers: [
       app({
-        ports: [{ name: 'admin', containerPort: 15000 }, { name: 'dns', containerPort: 5300, protocol: 'UDP' }, { name: 'web', containerPort: 8080 }],
+        ports: [
+          { name: 'admin', containerPort: 15000 },
+          { name: 'dns', containerPort: 5300, protocol: 'UDP' },
+          { name: 'web', containerPort: 8080 },
+        ],
         readinessProbe: { httpGet: { path: '/ready', port: 15010 } },
         livenessProbe: { httpGet: { path: '/live', port: 'web' } },
       }),
@@ -66,7 +71,10 @@ async function seedBrokenNamespace(e: Emulator) {
     namespace: NS,
     body: {
       metadata: { name: 'hostnet' },
-      spec: { selector: { matchLabels: labels('hostnet') }, template: { metadata: { labels: labels('hostnet') }, spec: { hostNetwork: true, containers: [app()] } } },
+      spec: {
+        selector: { matchLabels: labels('hostnet') },
+        template: { metadata: { labels: labels('hostnet') }, spec: { hostNetwork: true, containers: [app()] } },
+      },
     },
   });
   await apps.createNamespacedStatefulSet({
@@ -76,12 +84,21 @@ async function seedBrokenNamespace(e: Emulator) {
       spec: {
         serviceName: 'lonely',
         selector: { matchLabels: { app: 'lonely' } },
-        template: { metadata: { labels: { app: 'lonely' } }, spec: { serviceAccountName: 'lonely', containers: [app({ ports: [{ containerPort: 9000 }] })] } },
+        template: {
+          metadata: { labels: { app: 'lonely' } },
+          spec: { serviceAccountName: 'lonely', containers: [app({ ports: [{ containerPort: 9000 }] })] },
+        },
       },
     },
   });
 
-  await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'all' }, spec: { selector: { tier: 'broken' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } });
+  await core.createNamespacedService({
+    namespace: NS,
+    body: {
+      metadata: { name: 'all' },
+      spec: { selector: { tier: 'broken' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    },
+  });
   await core.createNamespacedService({
     namespace: NS,
     body: {
@@ -101,10 +118,21 @@ async function seedBrokenNamespace(e: Emulator) {
   await core.createNamespacedPod({
     namespace: NS,
     body: {
-      metadata: { name: 'injected', labels: { tier: 'broken', 'osm-proxy-uuid': '0d2a3c4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f' } },
+      metadata: {
+        name: 'injected',
+        labels: { tier: 'broken', 'osm-proxy-uuid': '0d2a3c4e-1b2f-4c3d-9e8f-7a6b5c4d3e2f' },
+      },
       spec: {
         serviceAccountName: 'app',
-        containers: [app(), { name: 'sidecar', image: 'flomesh/pipy:1', securityContext: { runAsUser: 1500 }, ports: [{ name: 'proxy-admin', containerPort: 15000 }] }],
+        containers: [
+          app(),
+          {
+            name: 'sidecar',
+            image: 'flomesh/pipy:1',
+            securityContext: { runAsUser: 1500 },
+            ports: [{ name: 'proxy-admin', containerPort: 15000 }],
+          },
+        ],
       },
     },
   });
@@ -128,7 +156,10 @@ async function failure(p: Promise<unknown>): Promise<DomainError> {
 
 describe('prerequisites step against the emulator', () => {
   it('finds every problem of a namespace that breaks every rule, once per workload', async () => {
-    const ctx = await stepContext(emulator, { namespace: NS, options: { prerequisites: { enabled: true, acceptErrors: ERROR_CODES } } });
+    const ctx = await stepContext(emulator, {
+      namespace: NS,
+      options: { prerequisites: { enabled: true, acceptErrors: ERROR_CODES } },
+    });
     const outcome = await applyStep(new PrerequisitesStep(), ctx);
     const pairs = outcome.diagnostics!.map((d) => [d.code, d.object, d.level]);
     expect(pairs).toEqual([
@@ -156,7 +187,9 @@ describe('prerequisites step against the emulator', () => {
     // the controllers made pods; none of them is reported on its own (they match their templates)
     const pods = await kubeClients(emulator).core.listNamespacedPod({ namespace: NS });
     expect(pods.items.length).toBeGreaterThan(5);
-    expect(outcome.diagnostics!.filter((d) => d.object?.startsWith('Pod/')).map((d) => d.object)).toEqual(['Pod/injected']);
+    expect(outcome.diagnostics!.filter((d) => d.object?.startsWith('Pod/')).map((d) => d.object)).toEqual([
+      'Pod/injected',
+    ]);
     expect(outcome.diagnostics!.find((d) => d.code === 'OSM_PROTOCOL_GUESS')!.hint).toMatch(/tcp-server-first/);
     expect(outcome.diagnostics!.find((d) => d.code === 'OSM_RESERVED_PORT' && /5300/.test(d.message))).toBeDefined();
     const counts = { errors: 7, warnings: 8, infos: 3, accepted: 7 };
@@ -194,18 +227,25 @@ describe('prerequisites step against the emulator', () => {
     });
     const err = await failure(applyStep(new PrerequisitesStep(), ctx));
     expect(err.code).toBe('PREREQUISITES_FAILED');
-    expect(err.message).toBe('namespace broken does not meet osm-edge\'s application requirements: OSM_RESERVED_UID (Deployment/uid1500)');
+    expect(err.message).toBe(
+      "namespace broken does not meet osm-edge's application requirements: OSM_RESERVED_UID (Deployment/uid1500)",
+    );
   });
 
   it('passes with acceptErrors: UNCHANGED, no writes, errors marked accepted', async () => {
-    const ctx = await stepContext(emulator, { namespace: NS, options: { prerequisites: { enabled: true, acceptErrors: ERROR_CODES } } });
+    const ctx = await stepContext(emulator, {
+      namespace: NS,
+      options: { prerequisites: { enabled: true, acceptErrors: ERROR_CODES } },
+    });
     emulator.requests.clear();
     const outcome = await applyStep(new PrerequisitesStep(), ctx);
     expect(outcome.result).toBe('UNCHANGED');
     expect(outcome.changes).toEqual([]);
     expect(outcome.diagnostics!.filter((d) => d.level === 'error').every((d) => d.accepted === true)).toBe(true);
     expect(outcome.diagnostics!.filter((d) => d.level !== 'error').some((d) => d.accepted)).toBe(false);
-    expect(emulator.requests.all().filter((r) => r.verb !== 'get' && r.verb !== 'list' && r.verb !== 'watch')).toEqual([]);
+    expect(emulator.requests.all().filter((r) => r.verb !== 'get' && r.verb !== 'list' && r.verb !== 'watch')).toEqual(
+      [],
+    );
   });
 
   it('passes the seeded bookstore sample (two Deployments, one Service, own ServiceAccounts) without errors', async () => {
@@ -219,7 +259,9 @@ describe('prerequisites step against the emulator', () => {
   it('reports the seeded mysql Service port as a wrong guess (http instead of tcp-server-first)', async () => {
     const ctx = await stepContext(emulator, { namespace: 'mysql' });
     const outcome = await applyStep(new PrerequisitesStep(), ctx);
-    expect(outcome.diagnostics).toContainEqual(expect.objectContaining({ code: 'OSM_PROTOCOL_GUESS', object: 'Service/mysql:3306', level: 'warning' }));
+    expect(outcome.diagnostics).toContainEqual(
+      expect.objectContaining({ code: 'OSM_PROTOCOL_GUESS', object: 'Service/mysql:3306', level: 'warning' }),
+    );
   });
 
   it('fails with NAMESPACE_NOT_FOUND for a namespace that does not exist', async () => {

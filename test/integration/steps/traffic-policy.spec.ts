@@ -8,7 +8,12 @@ import { stepContext } from '../../support/step-context.js';
 
 let emulator: Emulator;
 const step = new TrafficPolicyStep();
-const MC_REF = { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' };
+const MC_REF = {
+  apiVersion: 'config.openservicemesh.io/v1alpha2',
+  kind: 'MeshConfig',
+  namespace: 'osm-system',
+  name: 'osm-mesh-config',
+};
 const OWNED = { 'app.kubernetes.io/managed-by': 'osm-onboarding' };
 
 beforeAll(async () => {
@@ -19,7 +24,8 @@ afterAll(() => emulator?.close());
 const meshConfig = () => emulator.store.get(MC_REF)!;
 const writes = () => emulator.requests.all().filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb));
 const createNs = (name: string) => emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-const get = (apiVersion: string, kind: string, namespace: string, name: string) => emulator.store.get({ apiVersion, kind, namespace, name });
+const get = (apiVersion: string, kind: string, namespace: string, name: string) =>
+  emulator.store.get({ apiVersion, kind, namespace, name });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -44,12 +50,25 @@ const smi = (ports: number[] = [5432]) =>
         },
       },
     ],
-    trafficSplits: [{ name: 'split', spec: { service: 'svc-b', backends: [{ service: 'svc-b-v1', weight: 50 }, { service: 'svc-b-v2', weight: 50 }] } }],
+    trafficSplits: [
+      {
+        name: 'split',
+        spec: {
+          service: 'svc-b',
+          backends: [
+            { service: 'svc-b-v1', weight: 50 },
+            { service: 'svc-b-v2', weight: 50 },
+          ],
+        },
+      },
+    ],
   });
 
 describe('traffic-policy (permissive) against the emulator', () => {
   it('merge-patches only the boolean, warns that it is mesh-wide, then is unchanged', async () => {
-    emulator.store.patch(MC_REF, 'merge', { spec: { traffic: { enablePermissiveTrafficPolicyMode: false, outboundIPRangeExclusionList: ['10.0.0.0/8'] } } });
+    emulator.store.patch(MC_REF, 'merge', {
+      spec: { traffic: { enablePermissiveTrafficPolicyMode: false, outboundIPRangeExclusionList: ['10.0.0.0/8'] } },
+    });
     createNs('perm');
     const ctx = await stepContext(emulator, { namespace: 'perm', options: { trafficPolicy: { mode: 'permissive' } } });
     emulator.requests.clear();
@@ -58,13 +77,22 @@ describe('traffic-policy (permissive) against the emulator', () => {
     expect(first.changes).toEqual([
       {
         action: 'patch',
-        target: { apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', namespace: 'osm-system', name: 'osm-mesh-config' },
+        target: {
+          apiVersion: 'config.openservicemesh.io/v1alpha2',
+          kind: 'MeshConfig',
+          namespace: 'osm-system',
+          name: 'osm-mesh-config',
+        },
         patchType: 'merge',
         body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } },
       },
     ]);
-    expect(first.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE', level: 'warning' })]);
-    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual(['patch meshconfigs application/merge-patch+json']);
+    expect(first.diagnostics).toEqual([
+      expect.objectContaining({ code: 'PERMISSIVE_MODE_IS_MESH_WIDE', level: 'warning' }),
+    ]);
+    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual([
+      'patch meshconfigs application/merge-patch+json',
+    ]);
     const traffic = (meshConfig().spec as any).traffic;
     expect(traffic.enablePermissiveTrafficPolicyMode).toBe(true);
     expect(traffic.outboundIPRangeExclusionList).toEqual(['10.0.0.0/8']);
@@ -82,7 +110,10 @@ describe('traffic-policy (permissive) against the emulator', () => {
 describe('traffic-policy (smi) against the emulator', () => {
   it('creates the objects with the served versions, then is unchanged, then updates in place', async () => {
     createNs('ns-b');
-    const ctx = await stepContext(emulator, { namespace: 'ns-b', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'ns-b',
+      options: { trafficPolicy: { mode: 'smi', smi: smi() } },
+    });
     emulator.requests.clear();
     const first = await applyStep(step, ctx);
     expect(first.result).toBe('CHANGED');
@@ -94,7 +125,9 @@ describe('traffic-policy (smi) against the emulator', () => {
     ]);
     // permissive mode was left on by the previous test
     expect(first.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_ON', level: 'warning' })]);
-    expect(first.before).toMatchObject({ objects: [{ object: null }, { object: null }, { object: null }, { object: null }] });
+    expect(first.before).toMatchObject({
+      objects: [{ object: null }, { object: null }, { object: null }, { object: null }],
+    });
 
     const tt = get('access.smi-spec.io/v1alpha3', 'TrafficTarget', 'ns-b', 'a-to-b')!;
     expect(tt.metadata.labels).toEqual({ ...OWNED, 'osm-onboarding.flomesh.io/request': ctx.request.id });
@@ -109,10 +142,15 @@ describe('traffic-policy (smi) against the emulator', () => {
     const second = await applyStep(step, ctx);
     expect(second.result).toBe('UNCHANGED');
     expect(writes()).toEqual([]);
-    expect(get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-b', 'tcp')!.metadata.resourceVersion).toBe(tcp.metadata.resourceVersion);
+    expect(get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-b', 'tcp')!.metadata.resourceVersion).toBe(
+      tcp.metadata.resourceVersion,
+    );
 
     // A new request with a changed TCPRoute: only that object is replaced, in place.
-    const ctx2 = await stepContext(emulator, { namespace: 'ns-b', options: { trafficPolicy: { mode: 'smi', smi: smi([5432, 6379]) } } });
+    const ctx2 = await stepContext(emulator, {
+      namespace: 'ns-b',
+      options: { trafficPolicy: { mode: 'smi', smi: smi([5432, 6379]) } },
+    });
     emulator.requests.clear();
     const third = await applyStep(step, ctx2);
     expect(third.changes.map((c) => `${c.action} ${c.target.kind}/${c.target.name}`)).toEqual(['update TCPRoute/tcp']);
@@ -121,7 +159,14 @@ describe('traffic-policy (smi) against the emulator', () => {
     expect(updated.metadata.uid).toBe(tcp.metadata.uid);
     expect(updated.spec).toEqual({ matches: { ports: [5432, 6379] } });
     expect(updated.metadata.labels!['osm-onboarding.flomesh.io/request']).toBe(ctx2.request.id);
-    expect(third.before).toMatchObject({ objects: expect.arrayContaining([expect.objectContaining({ kind: 'TCPRoute', object: expect.objectContaining({ spec: { matches: { ports: [5432] } } }) })]) });
+    expect(third.before).toMatchObject({
+      objects: expect.arrayContaining([
+        expect.objectContaining({
+          kind: 'TCPRoute',
+          object: expect.objectContaining({ spec: { matches: { ports: [5432] } } }),
+        }),
+      ]),
+    });
   });
 
   it('refuses to overwrite an object of the same name that is not ours, and writes nothing', async () => {
@@ -132,7 +177,10 @@ describe('traffic-policy (smi) against the emulator', () => {
       metadata: { name: 'tcp', namespace: 'ns-c', labels: { team: 'c' } },
       spec: { matches: { ports: [1] } },
     });
-    const ctx = await stepContext(emulator, { namespace: 'ns-c', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'ns-c',
+      options: { trafficPolicy: { mode: 'smi', smi: smi() } },
+    });
     emulator.requests.clear();
     expect(await codeOf(applyStep(step, ctx))).toBe('SMI_OBJECT_NOT_OWNED');
     expect(writes()).toEqual([]);
@@ -141,12 +189,22 @@ describe('traffic-policy (smi) against the emulator', () => {
 
   it('a concurrent edit between plan and update gives 409 and the re-plan converges', async () => {
     createNs('ns-d');
-    const ctx = await stepContext(emulator, { namespace: 'ns-d', options: { trafficPolicy: { mode: 'smi', smi: smi() } } });
+    const ctx = await stepContext(emulator, {
+      namespace: 'ns-d',
+      options: { trafficPolicy: { mode: 'smi', smi: smi() } },
+    });
     await applyStep(step, ctx);
-    const ctx2 = await stepContext(emulator, { namespace: 'ns-d', options: { trafficPolicy: { mode: 'smi', smi: smi([7000]) } } });
+    const ctx2 = await stepContext(emulator, {
+      namespace: 'ns-d',
+      options: { trafficPolicy: { mode: 'smi', smi: smi([7000]) } },
+    });
     const plan = await step.plan(ctx2);
     // someone else edits the object after our plan
-    emulator.store.patch({ apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'TCPRoute', namespace: 'ns-d', name: 'tcp' }, 'merge', { metadata: { annotations: { touched: 'yes' } } });
+    emulator.store.patch(
+      { apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'TCPRoute', namespace: 'ns-d', name: 'tcp' },
+      'merge',
+      { metadata: { annotations: { touched: 'yes' } } },
+    );
     await expect(step.execute(ctx2, plan)).rejects.toMatchObject({ reason: 'CONFLICT' });
     const retried = await applyStep(step, ctx2);
     expect(retried.result).toBe('CHANGED');
@@ -195,7 +253,10 @@ describe('SMI objects against the real osm-edge v1.3.9 CRD schemas', () => {
           name: 'canary',
           spec: {
             service: 'store',
-            backends: [{ service: 'store-v1', weight: 90 }, { service: 'store-v2', weight: 10 }],
+            backends: [
+              { service: 'store-v1', weight: 90 },
+              { service: 'store-v2', weight: 10 },
+            ],
             matches: [{ kind: 'HTTPRouteGroup', name: 'routes' }],
           },
         },
@@ -264,7 +325,10 @@ describe('traffic-policy: switching the mesh to SMI mode', () => {
     expect(without).toContain('smi-bare');
     expect(without).not.toContain('smi-covered');
     expect(without).not.toContain('smi-switch'); // its own TrafficTarget comes with the request
-    expect(plan.diagnostics?.map((d) => d.code)).toEqual(['SMI_MODE_IS_MESH_WIDE', 'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET']);
+    expect(plan.diagnostics?.map((d) => d.code)).toEqual([
+      'SMI_MODE_IS_MESH_WIDE',
+      'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
+    ]);
     expect(plan.changes.at(-1)).toMatchObject({
       target: { kind: 'MeshConfig' },
       patchType: 'merge',

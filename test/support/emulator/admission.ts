@@ -75,7 +75,9 @@ export function namespaceLifecyclePlugin(store: ObjectStore): AdmissionPlugin {
 const TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 function isPodCreate(req: AdmissionRequest): boolean {
-  return req.operation === 'CREATE' && !req.subresource && req.rt.group === '' && req.rt.plural === 'pods' && !!req.object;
+  return (
+    req.operation === 'CREATE' && !req.subresource && req.rt.group === '' && req.rt.plural === 'pods' && !!req.object
+  );
 }
 
 /** ServiceAccount admission: defaults the account, requires it to exist, mounts the API token. */
@@ -86,7 +88,8 @@ export function serviceAccountPlugin(store: ObjectStore): AdmissionPlugin {
       if (!isPodCreate(req) || !req.object) return;
       const pod = req.object;
       const spec = (isObject(pod.spec) ? pod.spec : (pod.spec = {})) as Record<string, unknown>;
-      const accountName = typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : 'default';
+      const accountName =
+        typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : 'default';
       spec.serviceAccountName = accountName;
       spec.serviceAccount = accountName;
       const account = store.peek('/serviceaccounts', req.namespace, accountName);
@@ -96,10 +99,12 @@ export function serviceAccountPlugin(store: ObjectStore): AdmissionPlugin {
           displayName(req),
           `error looking up service account ${req.namespace}/${accountName}: serviceaccount "${accountName}" not found`,
         );
-      const automount = spec.automountServiceAccountToken ?? (account as Record<string, unknown>).automountServiceAccountToken;
+      const automount =
+        spec.automountServiceAccountToken ?? (account as Record<string, unknown>).automountServiceAccountToken;
       if (automount === false) return;
       const containers = [...asArray(spec.initContainers), ...asArray(spec.containers)].filter(isObject);
-      if (containers.some((c) => asArray(c.volumeMounts).some((m) => isObject(m) && m.mountPath === TOKEN_MOUNT_PATH))) return;
+      if (containers.some((c) => asArray(c.volumeMounts).some((m) => isObject(m) && m.mountPath === TOKEN_MOUNT_PATH)))
+        return;
       const volumeName = `kube-api-access-${randomSuffix(5)}`;
       spec.volumes = [
         ...asArray(spec.volumes),
@@ -110,19 +115,29 @@ export function serviceAccountPlugin(store: ObjectStore): AdmissionPlugin {
             sources: [
               { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
               { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+              {
+                downwardAPI: {
+                  items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+                },
+              },
             ],
           },
         },
       ];
       for (const c of containers) {
-        c.volumeMounts = [...asArray(c.volumeMounts), { name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH }];
+        c.volumeMounts = [
+          ...asArray(c.volumeMounts),
+          { name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH },
+        ];
       }
     },
   };
 }
 
-const SYSTEM_PRIORITIES: Record<string, number> = { 'system-node-critical': 2000001000, 'system-cluster-critical': 2000000000 };
+const SYSTEM_PRIORITIES: Record<string, number> = {
+  'system-node-critical': 2000001000,
+  'system-cluster-critical': 2000000000,
+};
 
 /** Priority and DefaultTolerationSeconds: fields every pod on a stock cluster carries. */
 export function podDefaultsPlugin(): AdmissionPlugin {

@@ -31,10 +31,23 @@ import {
   StrategicMergeError,
   StrategicMergeFormatError,
 } from './patch.js';
-import { apiVersionOf, groupResource, resourceTypeFromCrd, typeKey, type ResourceRegistry, type ResourceType } from './resources.js';
+import {
+  apiVersionOf,
+  groupResource,
+  resourceTypeFromCrd,
+  typeKey,
+  type ResourceRegistry,
+  type ResourceType,
+} from './resources.js';
 import { applyDefaults, pruneNonNullableNulls, pruneUnknownFields } from './schema.js';
 import { FIELD_MANAGER_MAX_LENGTH, isPrintable, managerFromUserAgent, updateManagedFields } from './managed-fields.js';
-import { FieldSelector, LabelSelector, parseFieldSelector, parseLabelSelector, SelectorParseError } from './selectors.js';
+import {
+  FieldSelector,
+  LabelSelector,
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorParseError,
+} from './selectors.js';
 import type { ObjectStore } from './store.js';
 import { asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
 import { fieldsOf, supportedFields } from './fields.js';
@@ -65,7 +78,11 @@ const BUILTIN_PATCH_TYPES = [
   'application/strategic-merge-patch+json',
   'application/apply-patch+yaml',
 ];
-const CUSTOM_PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'];
+const CUSTOM_PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/apply-patch+yaml',
+];
 
 export function acceptedPatchTypes(rt: ResourceType): string[] {
   return rt.custom ? CUSTOM_PATCH_TYPES : BUILTIN_PATCH_TYPES;
@@ -143,7 +160,15 @@ export interface ApiHooks {
   onCrdChanged?(): void;
 }
 
-const SYSTEM_META_FIELDS = ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'managedFields', 'selfLink'];
+const SYSTEM_META_FIELDS = [
+  'uid',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'managedFields',
+  'selfLink',
+];
 
 export class KubeApi {
   readonly admission = new AdmissionChain();
@@ -167,7 +192,9 @@ export class KubeApi {
     this.requireVerb(rt, 'list');
     const { labels, fields } = this.selectors(rt, opts);
     const revision = String(this.store.currentRevision());
-    let items = this.store.scan(typeKey(rt), namespace || undefined).filter((obj) => this.matches(rt, obj, labels, fields));
+    let items = this.store
+      .scan(typeKey(rt), namespace || undefined)
+      .filter((obj) => this.matches(rt, obj, labels, fields));
 
     let start = '';
     if (opts.continue) start = decodeContinue(opts.continue);
@@ -190,7 +217,10 @@ export class KubeApi {
     return result;
   }
 
-  selectors(rt: ResourceType, opts: Pick<ListOptions, 'labelSelector' | 'fieldSelector'>): { labels: LabelSelector; fields: FieldSelector } {
+  selectors(
+    rt: ResourceType,
+    opts: Pick<ListOptions, 'labelSelector' | 'fieldSelector'>,
+  ): { labels: LabelSelector; fields: FieldSelector } {
     let labels: LabelSelector;
     let fields: FieldSelector;
     try {
@@ -206,7 +236,8 @@ export class KubeApi {
       throw err;
     }
     const supported = supportedFields(rt);
-    for (const r of fields.requirements) if (!supported.has(r.field)) throw badRequest(`field label not supported: ${r.field}`);
+    for (const r of fields.requirements)
+      if (!supported.has(r.field)) throw badRequest(`field label not supported: ${r.field}`);
     return { labels, fields };
   }
 
@@ -236,7 +267,11 @@ export class KubeApi {
     this.admission.validate(req);
 
     const generated = !req.name && !!obj.metadata.generateName;
-    for (let attempt = 0; this.store.peek(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? ''); attempt++) {
+    for (
+      let attempt = 0;
+      this.store.peek(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? '');
+      attempt++
+    ) {
       if (!generated) throw alreadyExists(groupResource(rt), obj.metadata.name ?? '');
       if (attempt >= 5) throw generateNameConflict(groupResource(rt), obj.metadata.name ?? '');
       obj.metadata.name = generateName(obj.metadata.generateName ?? '');
@@ -257,7 +292,14 @@ export class KubeApi {
 
   // ------------------------------------------------------------------ update
 
-  update(rt: ResourceType, version: string, namespace: string, name: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+  update(
+    rt: ResourceType,
+    version: string,
+    namespace: string,
+    name: string,
+    body: unknown,
+    opts: WriteOptions = {},
+  ): KubeObject {
     this.requireVerb(rt, 'update');
     this.validateOptions('UpdateOptions', opts);
     const current = this.require(rt, namespace, name);
@@ -281,56 +323,89 @@ export class KubeApi {
     this.validateOptions('PatchOptions', opts);
     if (patchType === 'strategic' && rt.custom) throw unsupportedMediaType(acceptedPatchTypes(rt));
     if (patchType === 'apply' && !opts.fieldManager) {
-      throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.required('fieldManager', 'is required for apply patch')]);
+      throw invalid('PatchOptions', 'meta.k8s.io', '', [
+        fieldErr.required('fieldManager', 'is required for apply patch'),
+      ]);
     }
     if (patchType !== 'apply' && opts.force !== undefined) {
-      throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.forbidden('force', 'may not be specified for non-apply patch')]);
+      throw invalid('PatchOptions', 'meta.k8s.io', '', [
+        fieldErr.forbidden('force', 'may not be specified for non-apply patch'),
+      ]);
     }
     opts = { ...opts, apply: patchType === 'apply' };
     const current = this.store.peek(typeKey(rt), rt.namespaced ? namespace : '', name);
     if (!current) {
       if (patchType !== 'apply' || opts.subresource) throw notFound(groupResource(rt), name);
       const applied = this.decode(rt, version, patchBody);
-      if (applied.metadata.name !== name) throw badRequest(`the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`);
+      if (applied.metadata.name !== name)
+        throw badRequest(
+          `the name of the object (${applied.metadata.name ?? ''}) does not match the name on the URL (${name})`,
+        );
       return { object: this.create(rt, version, namespace, applied, opts), created: true };
     }
     const base = opts.subresource === 'scale' ? scaleOf(current) : this.present(rt, version, current);
     const patched = applyPatch(rt, patchType, base, patchBody);
-    if (opts.subresource === 'scale') return { object: this.updateScale(rt, version, current, patched, opts, true), created: false };
+    if (opts.subresource === 'scale')
+      return { object: this.updateScale(rt, version, current, patched, opts, true), created: false };
     const incoming = this.decodeRequest(rt, version, patched, opts, 'patch');
     return { object: this.commitUpdate(rt, version, current, incoming, opts, true), created: false };
   }
 
-  private updateScale(rt: ResourceType, version: string, current: KubeObject, body: unknown, opts: WriteOptions, isPatch: boolean): KubeObject {
+  private updateScale(
+    rt: ResourceType,
+    version: string,
+    current: KubeObject,
+    body: unknown,
+    opts: WriteOptions,
+    isPatch: boolean,
+  ): KubeObject {
     if (!rt.subresources.includes('scale')) throw notFound(groupResource(rt), current.metadata.name ?? '');
     const scale = asRecord(body);
     const replicas = asRecord(scale.spec).replicas;
     const rv = asRecord(scale.metadata).resourceVersion;
-    if (typeof rv === 'string' && rv && rv !== current.metadata.resourceVersion) throw conflict(groupResource(rt), current.metadata.name ?? '');
+    if (typeof rv === 'string' && rv && rv !== current.metadata.resourceVersion)
+      throw conflict(groupResource(rt), current.metadata.name ?? '');
     if (typeof replicas !== 'number' || replicas < 0)
-      throw invalid('Scale', 'autoscaling', current.metadata.name ?? '', [fieldErr.invalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0')]);
+      throw invalid('Scale', 'autoscaling', current.metadata.name ?? '', [
+        fieldErr.invalid('spec.replicas', replicas ?? null, 'must be greater than or equal to 0'),
+      ]);
     const next = this.present(rt, version, current);
     (next.spec as Record<string, unknown>).replicas = replicas;
     const updated = this.commitUpdate(rt, version, current, next, { ...opts, subresource: '' }, isPatch);
     return scaleOf(updated);
   }
 
-  private commitUpdate(rt: ResourceType, version: string, current: KubeObject, incoming: KubeObject, opts: WriteOptions, isPatch: boolean): KubeObject {
+  private commitUpdate(
+    rt: ResourceType,
+    version: string,
+    current: KubeObject,
+    incoming: KubeObject,
+    opts: WriteOptions,
+    isPatch: boolean,
+  ): KubeObject {
     const name = current.metadata.name ?? '';
     const namespace = current.metadata.namespace ?? '';
     const gr = groupResource(rt);
     if (incoming.metadata.name !== name)
-      throw badRequest(`the name of the object (${incoming.metadata.name ?? ''}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${incoming.metadata.name ?? ''}) does not match the name on the URL (${name})`,
+      );
     if (rt.namespaced && incoming.metadata.namespace && incoming.metadata.namespace !== namespace)
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
 
     if (incoming.metadata.uid && incoming.metadata.uid !== current.metadata.uid)
-      throw conflict(gr, name, `Precondition failed: UID in precondition: ${incoming.metadata.uid}, UID in object meta: ${current.metadata.uid ?? ''}`);
+      throw conflict(
+        gr,
+        name,
+        `Precondition failed: UID in precondition: ${incoming.metadata.uid}, UID in object meta: ${current.metadata.uid ?? ''}`,
+      );
     const requestedVersion = incoming.metadata.resourceVersion;
     if (requestedVersion) {
       if (requestedVersion !== current.metadata.resourceVersion) throw conflict(gr, name);
     } else if (rt.custom && !isPatch) {
-      throw invalid(rt.kind, rt.group, name, [fieldErr.invalidRaw('metadata.resourceVersion', '0x0', 'must be specified for an update')]);
+      throw invalid(rt.kind, rt.group, name, [
+        fieldErr.invalidRaw('metadata.resourceVersion', '0x0', 'must be specified for an update'),
+      ]);
     }
 
     const next = this.buildUpdated(rt, version, current, incoming, opts.subresource ?? '');
@@ -340,7 +415,8 @@ export class KubeApi {
     if (errs.length > 0) throw invalid(rt.kind, rt.group, name, errs);
     this.admission.validate(req);
 
-    if (rt.tracksGeneration && specChanged(rt, current, next)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    if (rt.tracksGeneration && specChanged(rt, current, next))
+      next.metadata.generation = (current.metadata.generation ?? 1) + 1;
     const write = this.fieldWrite(rt, version, opts, opts.subresource ?? '');
     next.metadata.managedFields = updateManagedFields(current, next, write);
     const storageNext = this.toStorage(rt, next);
@@ -358,7 +434,13 @@ export class KubeApi {
     return this.present(rt, version, stored);
   }
 
-  private buildUpdated(rt: ResourceType, version: string, current: KubeObject, incoming: KubeObject, subresource: string): KubeObject {
+  private buildUpdated(
+    rt: ResourceType,
+    version: string,
+    current: KubeObject,
+    incoming: KubeObject,
+    subresource: string,
+  ): KubeObject {
     let next: KubeObject;
     if (subresource === 'status') {
       next = this.present(rt, version, current);
@@ -395,7 +477,11 @@ export class KubeApi {
     const gr = groupResource(rt);
     const pre = opts.preconditions ?? {};
     if (pre.uid && pre.uid !== current.metadata.uid)
-      throw conflict(gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid ?? ''}`);
+      throw conflict(
+        gr,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid ?? ''}`,
+      );
     if (pre.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
       throw conflict(
         gr,
@@ -410,7 +496,8 @@ export class KubeApi {
 
     const pending = this.pendingDeletion(rt, current, opts);
     if (pending) {
-      if (opts.dryRun) return { object: this.present(rt, version, pending), body: this.present(rt, version, pending), removed: false };
+      if (opts.dryRun)
+        return { object: this.present(rt, version, pending), body: this.present(rt, version, pending), removed: false };
       const stored = sameIgnoringVersion(pending, current) ? current : this.store.update(typeKey(rt), pending);
       const shown = this.present(rt, version, stored);
       return { object: shown, body: shown, removed: false };
@@ -434,9 +521,18 @@ export class KubeApi {
     return removed;
   }
 
-  deleteCollection(rt: ResourceType, version: string, namespace: string, listOpts: ListOptions, opts: DeleteOptions = {}): ListResult {
+  deleteCollection(
+    rt: ResourceType,
+    version: string,
+    namespace: string,
+    listOpts: ListOptions,
+    opts: DeleteOptions = {},
+  ): ListResult {
     this.requireVerb(rt, 'deletecollection');
-    const listed = this.list(rt, version, namespace, { labelSelector: listOpts.labelSelector, fieldSelector: listOpts.fieldSelector });
+    const listed = this.list(rt, version, namespace, {
+      labelSelector: listOpts.labelSelector,
+      fieldSelector: listOpts.fieldSelector,
+    });
     const deleted: KubeObject[] = [];
     for (const item of listed.items) {
       try {
@@ -475,7 +571,8 @@ export class KubeApi {
       const spec = asRecord(current.spec);
       const scheduled = typeof spec.nodeName === 'string' && spec.nodeName !== '';
       const grace =
-        opts.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
+        opts.gracePeriodSeconds ??
+        (typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30);
       if (!scheduled || grace <= 0) return undefined;
       const previousGrace = current.metadata.deletionGracePeriodSeconds;
       if (previousGrace !== undefined && previousGrace <= grace) return clone(current);
@@ -533,7 +630,8 @@ export class KubeApi {
   present(rt: ResourceType, version: string, obj: KubeObject): KubeObject {
     const out = clone(obj);
     const ordered: KubeObject = { apiVersion: apiVersionOf(rt, version), kind: rt.kind, metadata: out.metadata };
-    for (const [key, value] of Object.entries(out)) if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') ordered[key] = value;
+    for (const [key, value] of Object.entries(out))
+      if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') ordered[key] = value;
     return ordered;
   }
 
@@ -548,11 +646,16 @@ export class KubeApi {
     if (!isObject(body)) throw badRequest(`the object provided is unrecognized (must be of type ${rt.kind})`);
     const obj = clone(body) as KubeObject;
     const expected = apiVersionOf(rt, version);
-    if (rt.custom && (typeof obj.kind !== 'string' || obj.kind === '')) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    if (rt.custom && (typeof obj.kind !== 'string' || obj.kind === ''))
+      throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
     if (obj.apiVersion !== undefined && obj.apiVersion !== expected)
-      throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${expected})`);
+      throw badRequest(
+        `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${expected})`,
+      );
     if (obj.kind !== undefined && obj.kind !== rt.kind)
-      throw badRequest(`${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind "${String(obj.kind)}" is registered for version "${expected}"`);
+      throw badRequest(
+        `${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind "${String(obj.kind)}" is registered for version "${expected}"`,
+      );
     obj.apiVersion = expected;
     obj.kind = rt.kind;
     obj.metadata = isObject(obj.metadata) ? (obj.metadata as KubeObject['metadata']) : {};
@@ -693,7 +796,11 @@ export class KubeApi {
     if (typeof spec.clusterIP === 'string' && spec.clusterIP !== '') {
       if (spec.clusterIP !== 'None' && used.has(spec.clusterIP))
         throw invalid(rt.kind, rt.group, obj.metadata.name ?? '', [
-          fieldErr.invalidRaw('spec.clusterIPs', `[]string{${JSON.stringify(spec.clusterIP)}}`, `failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`),
+          fieldErr.invalidRaw(
+            'spec.clusterIPs',
+            `[]string{${JSON.stringify(spec.clusterIP)}}`,
+            `failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`,
+          ),
         ]);
     } else {
       spec.clusterIP = nextClusterIp(used);
@@ -710,7 +817,8 @@ export class KubeApi {
   private removeCrdContents(crd: KubeObject): void {
     const rt = resourceTypeFromCrd(crd);
     if (!rt) return;
-    for (const obj of this.store.scan(typeKey(rt))) this.store.remove(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? '');
+    for (const obj of this.store.scan(typeKey(rt)))
+      this.store.remove(typeKey(rt), obj.metadata.namespace ?? '', obj.metadata.name ?? '');
   }
 
   private syncCrdRemoval(crd: KubeObject): void {

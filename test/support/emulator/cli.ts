@@ -27,7 +27,8 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  if (values.seed !== 'osm' && values.seed !== 'empty') throw new Error(`--seed must be osm or empty, got ${values.seed}`);
+  if (values.seed !== 'osm' && values.seed !== 'empty')
+    throw new Error(`--seed must be osm or empty, got ${values.seed}`);
   const emulator = await startEmulator({
     port: numberFlag(values.port, 'port'),
     seed: values.seed,
@@ -38,7 +39,12 @@ async function main(): Promise<void> {
   const latency = numberFlag(values['latency-ms'], 'latency-ms');
   if (latency) emulator.faults.setLatency(latency);
   const path = resolve(values['kubeconfig-out'] ?? '.emulator/kubeconfig');
-  const contexts = values.contexts ? values.contexts.split(',').map((c) => c.trim()).filter(Boolean) : undefined;
+  const contexts = values.contexts
+    ? values.contexts
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean)
+    : undefined;
   await emulator.writeKubeconfig(path, { contexts });
   console.log(`emulator listening on ${emulator.url}; kubeconfig written to ${path} (SIMULATED cluster)`);
 

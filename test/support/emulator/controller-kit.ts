@@ -4,7 +4,16 @@
 import type { KubeApi } from './api.js';
 import { isStatusError } from './errors.js';
 import type { ResourceType } from './resources.js';
-import { asRecord, fnv32a, isObject, nowTimestamp, randomSuffix, safeEncodeString, type KubeObject, type OwnerReference } from './types.js';
+import {
+  asRecord,
+  fnv32a,
+  isObject,
+  nowTimestamp,
+  randomSuffix,
+  safeEncodeString,
+  type KubeObject,
+  type OwnerReference,
+} from './types.js';
 import type { WorkTracker } from './work.js';
 
 const MAX_RETRIES = 3;
@@ -48,7 +57,8 @@ export class WorkQueue {
         this.handler(key);
       } catch (err) {
         // Conflicts and transient failures are retried like client-go's rate-limited queue does.
-        if (!isStatusError(err)) process.emitWarning(`emulator controller failed on ${key}: ${(err as Error).stack ?? String(err)}`);
+        if (!isStatusError(err))
+          process.emitWarning(`emulator controller failed on ${key}: ${(err as Error).stack ?? String(err)}`);
         this.retry(key);
       }
     }
@@ -124,7 +134,10 @@ export class EventRecorder {
     const event: KubeObject = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${involved.metadata.name ?? 'object'}.${Date.now().toString(16)}${randomSuffix(4)}`, namespace },
+      metadata: {
+        name: `${involved.metadata.name ?? 'object'}.${Date.now().toString(16)}${randomSuffix(4)}`,
+        namespace,
+      },
       involvedObject: {
         apiVersion: involved.apiVersion,
         kind: involved.kind,

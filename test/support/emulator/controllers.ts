@@ -80,11 +80,22 @@ export class ControllerManager {
     if (event.type === 'ADDED') {
       // The serviceaccount and root-ca publisher controllers; done synchronously so a pod created right
       // after its namespace finds the "default" account (the real race exists but is rarely hit).
-      this.ensure(this.type('', 'serviceaccounts'), name, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: name } });
+      this.ensure(this.type('', 'serviceaccounts'), name, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: 'default', namespace: name },
+      });
       this.ensure(this.type('', 'configmaps'), name, {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: { name: 'kube-root-ca.crt', namespace: name, annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } },
+        metadata: {
+          name: 'kube-root-ca.crt',
+          namespace: name,
+          annotations: {
+            'kubernetes.io/description':
+              'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+          },
+        },
         data: { 'ca.crt': ROOT_CA },
       });
     }
@@ -142,7 +153,8 @@ class Kubelet {
       this.work.schedule(this.options.podStartMs(), () => {
         this.stopping.delete(key);
         const current = this.api.store.peek('/pods', pod.metadata.namespace ?? '', pod.metadata.name ?? '');
-        if (current && current.metadata.uid === pod.metadata.uid) this.api.forceRemove(this.podType(), current.metadata.namespace ?? '', current.metadata.name ?? '');
+        if (current && current.metadata.uid === pod.metadata.uid)
+          this.api.forceRemove(this.podType(), current.metadata.namespace ?? '', current.metadata.name ?? '');
       });
       return;
     }
@@ -182,24 +194,45 @@ class Kubelet {
       phase: 'Pending',
       conditions: [
         { type: 'PodReadyToStartContainers', status: 'False', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Initialized', status: asArray(spec.initContainers).length ? 'False' : 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Ready', status: 'False', lastProbeTime: null, lastTransitionTime: now, reason: 'ContainersNotReady', message: `containers with unready status: [${containerNames(spec).join(' ')}]` },
-        { type: 'ContainersReady', status: 'False', lastProbeTime: null, lastTransitionTime: now, reason: 'ContainersNotReady', message: `containers with unready status: [${containerNames(spec).join(' ')}]` },
+        {
+          type: 'Initialized',
+          status: asArray(spec.initContainers).length ? 'False' : 'True',
+          lastProbeTime: null,
+          lastTransitionTime: now,
+        },
+        {
+          type: 'Ready',
+          status: 'False',
+          lastProbeTime: null,
+          lastTransitionTime: now,
+          reason: 'ContainersNotReady',
+          message: `containers with unready status: [${containerNames(spec).join(' ')}]`,
+        },
+        {
+          type: 'ContainersReady',
+          status: 'False',
+          lastProbeTime: null,
+          lastTransitionTime: now,
+          reason: 'ContainersNotReady',
+          message: `containers with unready status: [${containerNames(spec).join(' ')}]`,
+        },
         { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now },
       ],
       hostIP: '172.18.0.2',
       hostIPs: [{ ip: '172.18.0.2' }],
       startTime: now,
-      containerStatuses: asArray(spec.containers).filter(isObject).map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: '',
-        ready: false,
-        restartCount: 0,
-        started: false,
-        state: { waiting: { reason: 'ContainerCreating' } },
-        lastState: {},
-      })),
+      containerStatuses: asArray(spec.containers)
+        .filter(isObject)
+        .map((c) => ({
+          name: c.name,
+          image: c.image,
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          started: false,
+          state: { waiting: { reason: 'ContainerCreating' } },
+          lastState: {},
+        })),
     };
     this.api.store.update('/pods', next);
   }
@@ -213,7 +246,10 @@ class Kubelet {
     const now = nowTimestamp();
     const ip = spec.hostNetwork === true ? '172.18.0.2' : this.allocateIp();
     const status = asRecord(next.status);
-    const scheduledAt = asArray(status.conditions).map(asRecord).find((c) => c.type === 'PodScheduled')?.lastTransitionTime ?? now;
+    const scheduledAt =
+      asArray(status.conditions)
+        .map(asRecord)
+        .find((c) => c.type === 'PodScheduled')?.lastTransitionTime ?? now;
     next.status = {
       ...status,
       phase: 'Running',
@@ -226,30 +262,43 @@ class Kubelet {
       ],
       podIP: ip,
       podIPs: [{ ip }],
-      initContainerStatuses: asArray(spec.initContainers).filter(isObject).map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: imageId(c.image),
-        containerID: containerId(),
-        ready: true,
-        restartCount: 0,
-        started: false,
-        state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now, containerID: containerId() } },
-        lastState: {},
-      })),
-      containerStatuses: asArray(spec.containers).filter(isObject).map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: imageId(c.image),
-        containerID: containerId(),
-        ready: true,
-        restartCount: 0,
-        started: true,
-        state: { running: { startedAt: now } },
-        lastState: {},
-      })),
+      initContainerStatuses: asArray(spec.initContainers)
+        .filter(isObject)
+        .map((c) => ({
+          name: c.name,
+          image: c.image,
+          imageID: imageId(c.image),
+          containerID: containerId(),
+          ready: true,
+          restartCount: 0,
+          started: false,
+          state: {
+            terminated: {
+              exitCode: 0,
+              reason: 'Completed',
+              startedAt: now,
+              finishedAt: now,
+              containerID: containerId(),
+            },
+          },
+          lastState: {},
+        })),
+      containerStatuses: asArray(spec.containers)
+        .filter(isObject)
+        .map((c) => ({
+          name: c.name,
+          image: c.image,
+          imageID: imageId(c.image),
+          containerID: containerId(),
+          ready: true,
+          restartCount: 0,
+          started: true,
+          state: { running: { startedAt: now } },
+          lastState: {},
+        })),
     };
-    if (asArray(spec.initContainers).length === 0) delete (next.status as Record<string, unknown>).initContainerStatuses;
+    if (asArray(spec.initContainers).length === 0)
+      delete (next.status as Record<string, unknown>).initContainerStatuses;
     this.api.store.update('/pods', next);
   }
 
@@ -338,7 +387,10 @@ class GarbageCollector {
     if (!obj || obj.metadata.uid !== uid) return;
     const refs = obj.metadata.ownerReferences ?? [];
     if (refs.length === 0 || refs.some((ref) => this.liveUids.has(ref.uid))) return;
-    const [group, plural] = [where.typeKey.slice(0, where.typeKey.indexOf('/')), where.typeKey.slice(where.typeKey.indexOf('/') + 1)];
+    const [group, plural] = [
+      where.typeKey.slice(0, where.typeKey.indexOf('/')),
+      where.typeKey.slice(where.typeKey.indexOf('/') + 1),
+    ];
     const rt = this.api.registry.byGroupResource(group, plural);
     if (!rt) return;
     try {

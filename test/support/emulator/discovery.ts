@@ -75,7 +75,11 @@ export function apiGroupDocument(registry: ResourceRegistry, group: string): Rec
   return { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(registry, group) };
 }
 
-export function apiResourceList(registry: ResourceRegistry, group: string, version: string): Record<string, unknown> | undefined {
+export function apiResourceList(
+  registry: ResourceRegistry,
+  group: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const types = sortedTypes(registry, group, version);
   if (types.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
@@ -100,7 +104,12 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
       });
     }
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
+    resources,
+  };
 }
 
 function discoveryResource(rt: ResourceType, version: string): Record<string, unknown> {
@@ -116,7 +125,10 @@ function discoveryResource(rt: ResourceType, version: string): Record<string, un
   if (rt.subresources.length) {
     entry.subresources = rt.subresources.map((sub) => ({
       subresource: sub,
-      responseKind: sub === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : { group: rt.group, version, kind: rt.kind },
+      responseKind:
+        sub === 'scale'
+          ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+          : { group: rt.group, version, kind: rt.kind },
       verbs: subresourceVerbs(sub),
     }));
   }
@@ -135,7 +147,11 @@ function discoveryGroup(registry: ResourceRegistry, group: string): Record<strin
 }
 
 /** Aggregated discovery for `/api` (core only) or `/apis` (every named group). */
-export function aggregatedDiscovery(registry: ResourceRegistry, core: boolean, version: 'v2' | 'v2beta1'): Record<string, unknown> {
+export function aggregatedDiscovery(
+  registry: ResourceRegistry,
+  core: boolean,
+  version: 'v2' | 'v2beta1',
+): Record<string, unknown> {
   const groups = core ? [''] : [...registry.groups().keys()].filter((g) => g !== '').sort(groupOrder);
   return {
     kind: 'APIGroupDiscoveryList',

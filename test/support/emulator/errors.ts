@@ -91,19 +91,29 @@ export function notFound(gr: GroupResource, name: string): StatusError {
 }
 
 export function alreadyExists(gr: GroupResource, name: string): StatusError {
-  return failure(409, 'AlreadyExists', `${grString(gr)} "${name}" already exists`, { name, group: gr.group, kind: gr.resource });
-}
-
-export function generateNameConflict(gr: GroupResource, name: string): StatusError {
-  return failure(409, 'AlreadyExists', `${grString(gr)} "${name}" already exists, the server was not able to generate a unique name for the object`, {
+  return failure(409, 'AlreadyExists', `${grString(gr)} "${name}" already exists`, {
     name,
     group: gr.group,
     kind: gr.resource,
-    retryAfterSeconds: 1,
   });
 }
 
-export const OBJECT_MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
+export function generateNameConflict(gr: GroupResource, name: string): StatusError {
+  return failure(
+    409,
+    'AlreadyExists',
+    `${grString(gr)} "${name}" already exists, the server was not able to generate a unique name for the object`,
+    {
+      name,
+      group: gr.group,
+      kind: gr.resource,
+      retryAfterSeconds: 1,
+    },
+  );
+}
+
+export const OBJECT_MODIFIED =
+  'the object has been modified; please apply your changes to the latest version and try again';
 
 export function conflict(gr: GroupResource, name: string, why: string = OBJECT_MODIFIED): StatusError {
   return failure(409, 'Conflict', `Operation cannot be fulfilled on ${grString(gr)} "${name}": ${why}`, {
@@ -235,7 +245,9 @@ export function formatValue(value: unknown): string {
   if (typeof value === 'string') return goQuote(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `[]interface {}{${value.map(formatValue).join(', ')}}`;
-  const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${JSON.stringify(k)}:${formatValue(v)}`);
+  const entries = Object.entries(value as Record<string, unknown>).map(
+    ([k, v]) => `${JSON.stringify(k)}:${formatValue(v)}`,
+  );
   return `map[string]interface {}{${entries.join(', ')}}`;
 }
 
@@ -265,8 +277,16 @@ export const fieldErr = {
     value: formatValue(value),
     detail: supported.length ? `supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}` : '',
   }),
-  duplicate: (field: string, value: unknown): FieldError => ({ type: 'FieldValueDuplicate', field, value: formatValue(value) }),
-  notFound: (field: string, value: unknown): FieldError => ({ type: 'FieldValueNotFound', field, value: formatValue(value) }),
+  duplicate: (field: string, value: unknown): FieldError => ({
+    type: 'FieldValueDuplicate',
+    field,
+    value: formatValue(value),
+  }),
+  notFound: (field: string, value: unknown): FieldError => ({
+    type: 'FieldValueNotFound',
+    field,
+    value: formatValue(value),
+  }),
   forbidden: (field: string, detail: string): FieldError => ({ type: 'FieldValueForbidden', field, detail }),
   tooLong: (field: string, max: number): FieldError => ({
     type: 'FieldValueTooLong',
@@ -321,7 +341,10 @@ export function invalid(kind: string, group: string, name: string, errs: readonl
   const qualifiedKind = group ? `${kind}.${group}` : kind;
   const messages = [...new Set(errs.map(fieldErrorString))];
   const aggregate = messages.length === 1 ? messages[0] : `[${messages.join(', ')}]`;
-  const message = messages.length === 0 ? `${qualifiedKind} "${name}" is invalid` : `${qualifiedKind} "${name}" is invalid: ${aggregate}`;
+  const message =
+    messages.length === 0
+      ? `${qualifiedKind} "${name}" is invalid`
+      : `${qualifiedKind} "${name}" is invalid: ${aggregate}`;
   return failure(422, 'Invalid', message, {
     name,
     group,

@@ -23,7 +23,12 @@ export interface EmulatorStore {
   create<T extends KubeObject = KubeObject>(obj: KubeObject, opts?: { dryRun?: boolean }): T;
   /** PUT semantics when the object exists (stale metadata.resourceVersion → 409), create otherwise. */
   put<T extends KubeObject = KubeObject>(obj: KubeObject): T;
-  patch<T extends KubeObject = KubeObject>(ref: ObjectRef, type: PatchType, patch: unknown, opts?: { fieldManager?: string }): T;
+  patch<T extends KubeObject = KubeObject>(
+    ref: ObjectRef,
+    type: PatchType,
+    patch: unknown,
+    opts?: { fieldManager?: string },
+  ): T;
   /** DELETE semantics; returns the deleted (or marked-for-deletion) object, undefined when absent. */
   delete<T extends KubeObject = KubeObject>(ref: ObjectRef, opts?: DeleteOptions): T | undefined;
   /** Raw store events for one kind (ADDED/MODIFIED/DELETED with the previous object). */
@@ -43,7 +48,8 @@ export class StoreFacade implements EmulatorStore {
   private resolve(apiVersion: string, kind: string): { rt: ResourceType; version: string } {
     const { group, version } = splitApiVersion(apiVersion);
     const rt = this.api.registry.byKind(group, kind);
-    if (!rt || !rt.versions.includes(version)) throw notFound({ group, resource: kind.toLowerCase() }, `${apiVersion}, Kind=${kind}`);
+    if (!rt || !rt.versions.includes(version))
+      throw notFound({ group, resource: kind.toLowerCase() }, `${apiVersion}, Kind=${kind}`);
     return { rt, version };
   }
 
@@ -77,7 +83,12 @@ export class StoreFacade implements EmulatorStore {
     return this.api.update(rt, version, namespace, name, obj) as T;
   }
 
-  patch<T extends KubeObject = KubeObject>(ref: ObjectRef, type: PatchType, patch: unknown, opts: { fieldManager?: string } = {}): T {
+  patch<T extends KubeObject = KubeObject>(
+    ref: ObjectRef,
+    type: PatchType,
+    patch: unknown,
+    opts: { fieldManager?: string } = {},
+  ): T {
     const { rt, version } = this.resolve(ref.apiVersion, ref.kind);
     return this.api.patch(rt, version, ref.namespace ?? '', ref.name, type, patch, opts).object as T;
   }
@@ -109,7 +120,8 @@ export class StoreFacade implements EmulatorStore {
   }
 
   private resolveObject(obj: KubeObject): { rt: ResourceType; version: string } {
-    if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') throw badRequest('objects need apiVersion and kind');
+    if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string')
+      throw badRequest('objects need apiVersion and kind');
     return this.resolve(obj.apiVersion, obj.kind);
   }
 }

@@ -112,14 +112,19 @@ export class Faults implements FaultController {
 }
 
 export function validateRule(rule: unknown): asserts rule is FaultRule {
-  if (typeof rule !== 'object' || rule === null || Array.isArray(rule)) throw new TypeError('a fault rule must be an object');
+  if (typeof rule !== 'object' || rule === null || Array.isArray(rule))
+    throw new TypeError('a fault rule must be an object');
   const r = rule as Record<string, unknown>;
   for (const key of ['verb', 'resource', 'namespace', 'name', 'reason', 'message'])
-    if (r[key] !== undefined && typeof r[key] !== 'string') throw new TypeError(`fault rule field ${key} must be a string`);
+    if (r[key] !== undefined && typeof r[key] !== 'string')
+      throw new TypeError(`fault rule field ${key} must be a string`);
   for (const key of ['status', 'retryAfterSeconds', 'probability', 'times', 'latencyMs'])
-    if (r[key] !== undefined && (typeof r[key] !== 'number' || !Number.isFinite(r[key]))) throw new TypeError(`fault rule field ${key} must be a number`);
-  if (r.status !== undefined && ((r.status as number) < 400 || (r.status as number) > 599)) throw new RangeError('fault status must be 4xx or 5xx');
-  if (r.probability !== undefined && ((r.probability as number) < 0 || (r.probability as number) > 1)) throw new RangeError('probability must be within 0..1');
+    if (r[key] !== undefined && (typeof r[key] !== 'number' || !Number.isFinite(r[key])))
+      throw new TypeError(`fault rule field ${key} must be a number`);
+  if (r.status !== undefined && ((r.status as number) < 400 || (r.status as number) > 599))
+    throw new RangeError('fault status must be 4xx or 5xx');
+  if (r.probability !== undefined && ((r.probability as number) < 0 || (r.probability as number) > 1))
+    throw new RangeError('probability must be within 0..1');
 }
 
 // ------------------------------------------------------------------ request log
@@ -148,7 +153,21 @@ export interface RequestLogEntry {
   fault?: 'error' | 'drop' | 'timeout';
 }
 
-export type RequestFilter = Partial<Pick<RequestLogEntry, 'method' | 'verb' | 'apiGroup' | 'apiVersion' | 'resource' | 'subresource' | 'namespace' | 'name' | 'status' | 'fault'>>;
+export type RequestFilter = Partial<
+  Pick<
+    RequestLogEntry,
+    | 'method'
+    | 'verb'
+    | 'apiGroup'
+    | 'apiVersion'
+    | 'resource'
+    | 'subresource'
+    | 'namespace'
+    | 'name'
+    | 'status'
+    | 'fault'
+  >
+>;
 
 export interface RequestLog {
   all(): RequestLogEntry[];

@@ -55,13 +55,17 @@ export function supportedFields(rt: ResourceType): Set<string> {
 function readField(obj: KubeObject, path: string): string {
   let current: unknown = obj;
   for (const part of path.split('.')) current = isObject(current) ? current[part] : undefined;
-  if (current === undefined || current === null) return path === 'spec.hostNetwork' || path === 'spec.unschedulable' ? 'false' : '';
+  if (current === undefined || current === null)
+    return path === 'spec.hostNetwork' || path === 'spec.unschedulable' ? 'false' : '';
   if (path === 'source' && isObject(current)) return String(current.component ?? '');
   return String(current);
 }
 
 export function fieldsOf(rt: ResourceType, obj: KubeObject): Record<string, string> {
-  const out: Record<string, string> = { 'metadata.name': obj.metadata.name ?? '', 'metadata.namespace': obj.metadata.namespace ?? '' };
+  const out: Record<string, string> = {
+    'metadata.name': obj.metadata.name ?? '',
+    'metadata.namespace': obj.metadata.namespace ?? '',
+  };
   for (const field of extraFields(rt)) out[field] = readField(obj, field);
   return out;
 }

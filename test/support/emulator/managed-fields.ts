@@ -160,7 +160,7 @@ function diffField(
   const b = after[key];
   const path = [...prefix, `f:${key}`];
   const child = smpChild(schema, key);
-  if (isObject(a) && isObject(b) && (Object.keys(a).length > 0) === (Object.keys(b).length > 0)) {
+  if (isObject(a) && isObject(b) && Object.keys(a).length > 0 === Object.keys(b).length > 0) {
     diffMaps(a, b, child, path, set, removed);
     return;
   }

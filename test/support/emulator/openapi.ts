@@ -12,7 +12,8 @@ function gvKey(group: string, version: string): string {
 
 function schemaName(rt: ResourceType, version: string): string {
   if (rt.custom) return `${rt.group.split('.').reverse().join('.')}.${version}.${rt.kind}`;
-  if (rt.group === 'apiextensions.k8s.io') return `io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.${version}.${rt.kind}`;
+  if (rt.group === 'apiextensions.k8s.io')
+    return `io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.${version}.${rt.kind}`;
   return `io.k8s.api.${rt.group === '' ? 'core' : rt.group.split('.')[0]}.${version}.${rt.kind}`;
 }
 
@@ -32,15 +33,21 @@ function operation(rt: ResourceType, version: string, action: string, verb: stri
     'x-kubernetes-group-version-kind': { group: rt.group, version, kind: rt.kind },
     responses: { '200': { description: 'OK', content: { 'application/json': { schema: ref } } } },
   };
-  if (action === 'patch' || action === 'put' || action === 'post') op.parameters = [...QUERY_PARAMS, ...(action === 'patch' ? [{ name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } }] : [])];
+  if (action === 'patch' || action === 'put' || action === 'post')
+    op.parameters = [
+      ...QUERY_PARAMS,
+      ...(action === 'patch' ? [{ name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } }] : []),
+    ];
   if (action === 'put' || action === 'post') op.requestBody = { content: { '*/*': { schema: ref } }, required: true };
   if (action === 'patch')
     op.requestBody = {
       content: Object.fromEntries(
-        ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', ...(rt.custom ? [] : ['application/strategic-merge-patch+json'])].map((t) => [
-          t,
-          { schema: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch' } },
-        ]),
+        [
+          'application/apply-patch+yaml',
+          'application/json-patch+json',
+          'application/merge-patch+json',
+          ...(rt.custom ? [] : ['application/strategic-merge-patch+json']),
+        ].map((t) => [t, { schema: { $ref: '#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch' } }]),
       ),
       required: true,
     };
@@ -48,13 +55,20 @@ function operation(rt: ResourceType, version: string, action: string, verb: stri
 }
 
 /** The OpenAPI v3 document of one group/version, or undefined when it is not served. */
-export function openApiV3Document(registry: ResourceRegistry, group: string, version: string): Record<string, unknown> | undefined {
+export function openApiV3Document(
+  registry: ResourceRegistry,
+  group: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const types = registry.all().filter((rt) => rt.group === group && rt.versions.includes(version));
   if (types.length === 0) return undefined;
   const prefix = group ? `/apis/${group}/${version}` : `/api/${version}`;
   const paths: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {
-    'io.k8s.apimachinery.pkg.apis.meta.v1.Patch': { type: 'object', description: 'Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.' },
+    'io.k8s.apimachinery.pkg.apis.meta.v1.Patch': {
+      type: 'object',
+      description: 'Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.',
+    },
   };
   for (const rt of types) {
     const base = rt.namespaced ? `${prefix}/namespaces/{namespace}/${rt.plural}` : `${prefix}/${rt.plural}`;

@@ -58,7 +58,11 @@ export class InjectorNamespaceCache {
   private apply(ns: KubeObject, deleted: boolean): void {
     const name = ns.metadata.name ?? '';
     if (deleted) this.namespaces.delete(name);
-    else this.namespaces.set(name, { labels: stringMap(ns.metadata.labels), annotations: stringMap(ns.metadata.annotations) });
+    else
+      this.namespaces.set(name, {
+        labels: stringMap(ns.metadata.labels),
+        annotations: stringMap(ns.metadata.annotations),
+      });
   }
 
   /** The informer only lists namespaces labelled for this mesh. */
@@ -104,7 +108,8 @@ function portList(annotations: Record<string, string>, key: string): number[] | 
   for (const part of raw.split(',')) {
     const text = part.trim();
     const port = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isInteger(port) || port <= 0) return { error: `Invalid port value '${text}' specified for annotation '${key}'` };
+    if (!Number.isInteger(port) || port <= 0)
+      return { error: `Invalid port value '${text}' specified for annotation '${key}'` };
     ports.push(port);
   }
   return ports;
@@ -157,7 +162,9 @@ export function iptablesInitCommand(opts: {
   ];
   for (const iface of opts.interfaceExclusions) cmds.push(`-I OSM_PROXY_INBOUND -i ${iface} -j RETURN`);
   if (opts.inboundPortExclusions.length > 0)
-    cmds.push(`-I OSM_PROXY_INBOUND -p tcp --match multiport --dports ${opts.inboundPortExclusions.join(',')} -j RETURN`);
+    cmds.push(
+      `-I OSM_PROXY_INBOUND -p tcp --match multiport --dports ${opts.inboundPortExclusions.join(',')} -j RETURN`,
+    );
   cmds.push(
     '-A OSM_PROXY_OUT_REDIRECT -p tcp -j REDIRECT --to-port 15001',
     '-A OSM_PROXY_OUT_REDIRECT -p tcp --dport 15000 -j ACCEPT',
@@ -173,9 +180,12 @@ export function iptablesInitCommand(opts: {
   for (const iface of opts.interfaceExclusions) cmds.push(`-A OSM_PROXY_OUTBOUND -o ${iface} -j RETURN`);
   for (const cidr of opts.outboundIpExclusions) cmds.push(`-A OSM_PROXY_OUTBOUND -d ${cidr} -j RETURN`);
   if (opts.outboundPortExclusions.length > 0)
-    cmds.push(`-A OSM_PROXY_OUTBOUND -p tcp --match multiport --dports ${opts.outboundPortExclusions.join(',')} -j RETURN`);
+    cmds.push(
+      `-A OSM_PROXY_OUTBOUND -p tcp --match multiport --dports ${opts.outboundPortExclusions.join(',')} -j RETURN`,
+    );
   if (opts.outboundIpInclusions.length > 0) {
-    for (const cidr of opts.outboundIpInclusions) cmds.push(`-A OSM_PROXY_OUTBOUND -d ${cidr} -j OSM_PROXY_OUT_REDIRECT`);
+    for (const cidr of opts.outboundIpInclusions)
+      cmds.push(`-A OSM_PROXY_OUTBOUND -d ${cidr} -j OSM_PROXY_OUT_REDIRECT`);
     cmds.push('-A OSM_PROXY_OUTBOUND -j RETURN');
   } else {
     cmds.push('-A OSM_PROXY_OUTBOUND -j OSM_PROXY_OUT_REDIRECT');
@@ -200,12 +210,19 @@ interface MeshSettings {
 function meshOf(call: WebhookCall): MeshSettings {
   const selector = asRecord(call.webhook.namespaceSelector);
   const service = asRecord(asRecord(call.webhook.clientConfig).service);
-  return { meshName: stringMap(selector.matchLabels)[OSM.monitoredBy] ?? 'osm', osmNamespace: String(service.namespace ?? 'osm-system') };
+  return {
+    meshName: stringMap(selector.matchLabels)[OSM.monitoredBy] ?? 'osm',
+    osmNamespace: String(service.namespace ?? 'osm-system'),
+  };
 }
 
 function driverFor(sidecar: Record<string, unknown>): Record<string, unknown> {
   const cls = String(sidecar.sidecarClass ?? '').toLowerCase();
-  return asArray(sidecar.sidecarDrivers).filter(isObject).find((d) => String(d.sidecarName ?? '').toLowerCase() === cls) ?? {};
+  return (
+    asArray(sidecar.sidecarDrivers)
+      .filter(isObject)
+      .find((d) => String(d.sidecarName ?? '').toLowerCase() === cls) ?? {}
+  );
 }
 
 function deny(message: string): WebhookResult {
@@ -233,7 +250,8 @@ export function osmInjectorBackend(api: KubeApi, cache: InjectorNamespaceCache):
     const nsToggle = parseInjectionAnnotation(ns.annotations);
     if ('error' in nsToggle) return deny(nsToggle.error);
     const inject =
-      (podToggle.exists && podToggle.enabled) || (nsToggle.exists && nsToggle.enabled && (!podToggle.exists || podToggle.enabled));
+      (podToggle.exists && podToggle.enabled) ||
+      (nsToggle.exists && nsToggle.enabled && (!podToggle.exists || podToggle.enabled));
     if (!inject) return ALLOW;
 
     const meshConfig = api.store.peek('config.openservicemesh.io/meshconfigs', osmNamespace, OSM.meshConfigName);
@@ -265,9 +283,14 @@ export function osmInjectorBackend(api: KubeApi, cache: InjectorNamespaceCache):
     const existing = volumes.find((v) => v.name === OSM.bootstrapVolume);
     if (!req.dryRun) {
       try {
-        api.create(secretsType(api), 'v1', req.namespace, bootstrapSecret(secretName, meshName, osmNamespace, cnPrefix, proxyPort, sidecar));
+        api.create(
+          secretsType(api),
+          'v1',
+          req.namespace,
+          bootstrapSecret(secretName, meshName, osmNamespace, cnPrefix, proxyPort, sidecar),
+        );
       } catch (err) {
-        return deny(isStatusError(err) ? err.status.message ?? 'failed to create bootstrap secret' : String(err));
+        return deny(isStatusError(err) ? (err.status.message ?? 'failed to create bootstrap secret') : String(err));
       }
     }
     pod.metadata.labels = { ...stringMap(pod.metadata.labels), [OSM.proxyUuid]: uuid };
@@ -424,7 +447,8 @@ export function osmValidatorBackend(): WebhookBackend {
       case 'traffictargets': {
         const destinationNs = String(asRecord(spec.destination).namespace ?? '');
         const ns = obj.metadata.namespace ?? '';
-        if (destinationNs !== ns) return deny(`The traffic target namespace (${ns}) must match spec.Destination.Namespace (${destinationNs})`);
+        if (destinationNs !== ns)
+          return deny(`The traffic target namespace (${ns}) must match spec.Destination.Namespace (${destinationNs})`);
         return ALLOW;
       }
       default:
@@ -442,9 +466,11 @@ function validateEgress(spec: Record<string, unknown>): WebhookResult {
     const kind = String(m.kind ?? '');
     const name = String(m.name ?? '');
     if (group === allowed[0]) {
-      if (kind !== 'HTTPRouteGroup') return deny(`Expected 'matches.kind' for match '${name}' to be 'HTTPRouteGroup', got: ${kind}`);
+      if (kind !== 'HTTPRouteGroup')
+        return deny(`Expected 'matches.kind' for match '${name}' to be 'HTTPRouteGroup', got: ${kind}`);
     } else if (group === allowed[1]) {
-      if (kind !== 'UpstreamTrafficSetting') return deny(`Expected 'matches.kind' for match '${name}' to be 'UpstreamTrafficSetting', got: ${kind}`);
+      if (kind !== 'UpstreamTrafficSetting')
+        return deny(`Expected 'matches.kind' for match '${name}' to be 'UpstreamTrafficSetting', got: ${kind}`);
       upstreamTrafficSettings++;
     } else {
       return deny(`Expected 'matches.apiGroup' to be one of [${allowed.join(' ')}], got: ${group}`);
@@ -460,7 +486,10 @@ function validateIngressBackend(spec: Record<string, unknown>): WebhookResult {
     const backend = asRecord(raw);
     const port = asRecord(backend.port);
     const key = `${String(backend.name)}:${String(port.number)}`;
-    if (seen.has(key)) return deny(`Duplicate backends detected with service name: ${String(backend.name)} and port: ${String(port.number)}`);
+    if (seen.has(key))
+      return deny(
+        `Duplicate backends detected with service name: ${String(backend.name)} and port: ${String(port.number)}`,
+      );
     seen.add(key);
     const protocol = String(port.protocol ?? '').toLowerCase();
     if (!['http', 'https', 'grpc'].includes(protocol))
@@ -477,7 +506,9 @@ function validateIngressBackend(spec: Record<string, unknown>): WebhookResult {
         break;
       case 'IPRange':
         if (!isValidCidr(String(source.name ?? '')))
-          return deny(`Invalid 'source.name' value specified for IPRange. Expected CIDR notation 'a.b.c.d/x', got '${String(source.name ?? '')}'`);
+          return deny(
+            `Invalid 'source.name' value specified for IPRange. Expected CIDR notation 'a.b.c.d/x', got '${String(source.name ?? '')}'`,
+          );
         break;
       default:
         return deny("Invalid 'source.kind' value specified. Must be one of: Service, AuthenticatedPrincipal, IPRange");

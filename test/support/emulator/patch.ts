@@ -31,10 +31,15 @@ export interface JsonPatchOperation {
 }
 
 export function decodeJsonPatch(raw: unknown): JsonPatchOperation[] {
-  if (!Array.isArray(raw)) throw new JsonPatchFormatError('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(raw))
+    throw new JsonPatchFormatError('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   return raw.map((entry) => {
-    if (!isObject(entry)) throw new JsonPatchFormatError('json: cannot unmarshal non-object into Go value of type jsonpatch.Operation');
-    const op: JsonPatchOperation = { op: typeof entry.op === 'string' ? entry.op : '', path: typeof entry.path === 'string' ? entry.path : '' };
+    if (!isObject(entry))
+      throw new JsonPatchFormatError('json: cannot unmarshal non-object into Go value of type jsonpatch.Operation');
+    const op: JsonPatchOperation = {
+      op: typeof entry.op === 'string' ? entry.op : '',
+      path: typeof entry.path === 'string' ? entry.path : '',
+    };
     if (typeof entry.from === 'string') op.from = entry.from;
     if ('value' in entry) op.value = entry.value;
     if (!('path' in entry) && entry.op !== undefined) op.path = '';
@@ -53,10 +58,16 @@ function parsePointer(pointer: string): string[] {
 
 function arrayIndex(token: string, length: number, allowEnd: boolean, path: string): number {
   if (allowEnd && token === '-') return length;
-  if (!/^(0|[1-9]\d*)$/.test(token)) throw new JsonPatchApplyError(`Unable to access invalid index: ${token}: doc is missing path: ${JSON.stringify(path)}`);
+  if (!/^(0|[1-9]\d*)$/.test(token))
+    throw new JsonPatchApplyError(
+      `Unable to access invalid index: ${token}: doc is missing path: ${JSON.stringify(path)}`,
+    );
   const index = Number(token);
   const max = allowEnd ? length : length - 1;
-  if (index > max) throw new JsonPatchApplyError(`Unable to access invalid index: ${index}: doc is missing path: ${JSON.stringify(path)}`);
+  if (index > max)
+    throw new JsonPatchApplyError(
+      `Unable to access invalid index: ${index}: doc is missing path: ${JSON.stringify(path)}`,
+    );
   return index;
 }
 
@@ -67,16 +78,22 @@ interface Location {
 
 function locate(doc: unknown, path: string, op: string): Location {
   const tokens = parsePointer(path);
-  if (tokens.length === 0) throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
+  if (tokens.length === 0)
+    throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
   let current: unknown = doc;
   for (let i = 0; i < tokens.length - 1; i++) {
     const token = tokens[i];
     if (Array.isArray(current)) current = current[arrayIndex(token, current.length, false, path)];
     else if (isObject(current) && token in current) current = current[token];
-    else throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`);
+    else
+      throw new JsonPatchApplyError(
+        `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`,
+      );
   }
   if (!Array.isArray(current) && !isObject(current))
-    throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`);
+    throw new JsonPatchApplyError(
+      `${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}: missing value`,
+    );
   return { parent: current, key: tokens[tokens.length - 1] };
 }
 
@@ -84,7 +101,8 @@ function readPointer(doc: unknown, path: string, op: string): unknown {
   if (path === '') return doc;
   const { parent, key } = locate(doc, path, op);
   if (Array.isArray(parent)) return parent[arrayIndex(key, parent.length, false, path)];
-  if (!(key in parent)) throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
+  if (!(key in parent))
+    throw new JsonPatchApplyError(`${op} operation does not apply: doc is missing path: ${JSON.stringify(path)}`);
   return parent[key];
 }
 
@@ -125,14 +143,19 @@ export function applyJsonPatch(doc: unknown, operations: readonly JsonPatchOpera
           break;
         }
         const { parent, key } = locate(result, operation.path, 'replace');
-        if (Array.isArray(parent)) parent[arrayIndex(key, parent.length, false, operation.path)] = clone(operation.value ?? null);
+        if (Array.isArray(parent))
+          parent[arrayIndex(key, parent.length, false, operation.path)] = clone(operation.value ?? null);
         else if (key in parent) parent[key] = clone(operation.value ?? null);
-        else throw new JsonPatchApplyError(`replace operation does not apply: doc is missing key: ${operation.path}: missing value`);
+        else
+          throw new JsonPatchApplyError(
+            `replace operation does not apply: doc is missing key: ${operation.path}: missing value`,
+          );
         break;
       }
       case 'move': {
         const from = operation.from ?? '';
-        if (operation.path.startsWith(`${from}/`)) throw new JsonPatchApplyError(`move operation: "from" ${from} is a prefix of "path" ${operation.path}`);
+        if (operation.path.startsWith(`${from}/`))
+          throw new JsonPatchApplyError(`move operation: "from" ${from} is a prefix of "path" ${operation.path}`);
         const value = readPointer(result, from, 'move');
         removeAt(result, from, 'move');
         result = addAt(result, operation.path, value);
@@ -196,7 +219,9 @@ function subSchema(schema: SmpSchema, key: string): SmpSchema {
 /** Removes every `$` directive so the value can be stored as-is. */
 function stripDirectives(value: unknown): unknown {
   if (Array.isArray(value)) {
-    return value.filter((item) => !(isObject(item) && item[PATCH_DIRECTIVE] !== undefined && Object.keys(item).length === 1)).map(stripDirectives);
+    return value
+      .filter((item) => !(isObject(item) && item[PATCH_DIRECTIVE] !== undefined && Object.keys(item).length === 1))
+      .map(stripDirectives);
   }
   if (!isObject(value)) return value;
   const out: Record<string, unknown> = {};
@@ -215,7 +240,11 @@ export function strategicMergePatch(original: unknown, patch: unknown, schema: S
   return mergeMap(base, clone(patch), schema);
 }
 
-function mergeMap(original: Record<string, unknown>, patch: Record<string, unknown>, schema: SmpSchema): Record<string, unknown> {
+function mergeMap(
+  original: Record<string, unknown>,
+  patch: Record<string, unknown>,
+  schema: SmpSchema,
+): Record<string, unknown> {
   const directive = patch[PATCH_DIRECTIVE];
   if (directive !== undefined) {
     delete patch[PATCH_DIRECTIVE];
@@ -227,7 +256,8 @@ function mergeMap(original: Record<string, unknown>, patch: Record<string, unkno
   const retainKeys = patch[RETAIN_KEYS];
   if (retainKeys !== undefined) {
     delete patch[RETAIN_KEYS];
-    if (!Array.isArray(retainKeys)) throw new StrategicMergeFormatError('invalid patch: the value of $retainKeys must be a list');
+    if (!Array.isArray(retainKeys))
+      throw new StrategicMergeFormatError('invalid patch: the value of $retainKeys must be a list');
     const keep = new Set(retainKeys.map(String));
     for (const key of Object.keys(original)) if (!keep.has(key)) delete original[key];
   }
@@ -238,7 +268,8 @@ function mergeMap(original: Record<string, unknown>, patch: Record<string, unkno
       const field = key.slice(DELETE_PRIMITIVE_PREFIX.length);
       const remove = patch[key];
       delete patch[key];
-      if (!Array.isArray(remove)) throw new StrategicMergeFormatError('invalid patch: $deleteFromPrimitiveList must be a list');
+      if (!Array.isArray(remove))
+        throw new StrategicMergeFormatError('invalid patch: $deleteFromPrimitiveList must be a list');
       const current = original[field];
       if (Array.isArray(current)) original[field] = current.filter((item) => !remove.some((r) => jsonEqual(r, item)));
     } else if (key.startsWith(SET_ORDER_PREFIX)) {
@@ -310,7 +341,8 @@ function mergeList(original: unknown[], patch: unknown[], field: SmpField, eleme
   if (!mergeKey) throw new StrategicMergeError('merging an object in the list requires a merge key');
   const result = original.map((item) => item);
   for (const item of patch) {
-    if (!isObject(item)) throw new StrategicMergeError(`cannot merge a non-object into a list of objects: ${JSON.stringify(item)}`);
+    if (!isObject(item))
+      throw new StrategicMergeError(`cannot merge a non-object into a list of objects: ${JSON.stringify(item)}`);
     const keyValue = item[mergeKey];
     const directive = item[PATCH_DIRECTIVE];
     if (directive === 'delete') {
@@ -321,7 +353,8 @@ function mergeList(original: unknown[], patch: unknown[], field: SmpField, eleme
       }
       continue;
     }
-    if (keyValue === undefined) throw new StrategicMergeError(`map: ${goMap(item)} does not contain declared merge key: ${mergeKey}`);
+    if (keyValue === undefined)
+      throw new StrategicMergeError(`map: ${goMap(item)} does not contain declared merge key: ${mergeKey}`);
     const index = result.findIndex((existing) => isObject(existing) && jsonEqual(existing[mergeKey], keyValue));
     if (index >= 0) result[index] = mergeMap(clone(result[index] as Record<string, unknown>), item, elementSchema);
     else result.push(mergeMap({}, item, elementSchema));

@@ -18,13 +18,20 @@ const CRD_DIR = new URL('./crds/', import.meta.url);
 /** The osm-edge CRDs (cmd/osm-bootstrap/crds at v1.3.9) this emulator serves. */
 export function osmCrds(): KubeObject[] {
   const out: KubeObject[] = [];
-  for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of loadAll(readFileSync(new URL(file, CRD_DIR), 'utf8'), undefined, { schema: CORE_SCHEMA })) if (isObject(doc) && doc.kind === 'CustomResourceDefinition') out.push(doc as KubeObject);
+  for (const file of readdirSync(CRD_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
+    for (const doc of loadAll(readFileSync(new URL(file, CRD_DIR), 'utf8'), undefined, { schema: CORE_SCHEMA }))
+      if (isObject(doc) && doc.kind === 'CustomResourceDefinition') out.push(doc as KubeObject);
   }
   return out;
 }
 
-function namespace(name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}): KubeObject {
+function namespace(
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations } };
 }
 
@@ -39,7 +46,13 @@ interface ServicePort {
   appProtocol?: string;
 }
 
-function service(ns: string, name: string, selector: Record<string, string>, ports: ServicePort[], extra: { labels?: Record<string, string>; clusterIP?: string } = {}): KubeObject {
+function service(
+  ns: string,
+  name: string,
+  selector: Record<string, string>,
+  ports: ServicePort[],
+  extra: { labels?: Record<string, string>; clusterIP?: string } = {},
+): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -71,31 +84,58 @@ export function seedBaseCluster(store: EmulatorStore): void {
       ],
       capacity: { cpu: '8', memory: '16Gi', pods: '110' },
       allocatable: { cpu: '8', memory: '16Gi', pods: '110' },
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
-      nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.24', operatingSystem: 'linux', architecture: 'amd64' },
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
+      ],
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0',
+        containerRuntimeVersion: 'containerd://1.7.24',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+      },
     },
   });
   store.create({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
-    spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }], sessionAffinity: 'None', type: 'ClusterIP' },
+    spec: {
+      clusterIP: '10.96.0.1',
+      ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+      sessionAffinity: 'None',
+      type: 'ClusterIP',
+    },
   });
   store.create({
-    ...service('kube-system', 'kube-dns', { 'k8s-app': 'kube-dns' }, [
-      { name: 'dns-tcp', port: 53 },
-      { name: 'metrics', port: 9153 },
-    ], { labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' }, clusterIP: '10.96.0.10' }),
+    ...service(
+      'kube-system',
+      'kube-dns',
+      { 'k8s-app': 'kube-dns' },
+      [
+        { name: 'dns-tcp', port: 53 },
+        { name: 'metrics', port: 9153 },
+      ],
+      { labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' }, clusterIP: '10.96.0.10' },
+    ),
   });
   store.create(serviceAccount('kube-system', 'coredns'));
-  store.create(deployment('kube-system', 'coredns', {
-    replicas: 2,
-    labels: { 'k8s-app': 'kube-dns' },
-    selector: { 'k8s-app': 'kube-dns' },
-    serviceAccountName: 'coredns',
-    priorityClassName: 'system-cluster-critical',
-    containers: [{ name: 'coredns', image: 'registry.k8s.io/coredns/coredns:v1.11.3', args: ['-conf', '/etc/coredns/Corefile'], ports: [{ name: 'dns-tcp', containerPort: 53, protocol: 'TCP' }] }],
-  }));
+  store.create(
+    deployment('kube-system', 'coredns', {
+      replicas: 2,
+      labels: { 'k8s-app': 'kube-dns' },
+      selector: { 'k8s-app': 'kube-dns' },
+      serviceAccountName: 'coredns',
+      priorityClassName: 'system-cluster-critical',
+      containers: [
+        {
+          name: 'coredns',
+          image: 'registry.k8s.io/coredns/coredns:v1.11.3',
+          args: ['-conf', '/etc/coredns/Corefile'],
+          ports: [{ name: 'dns-tcp', containerPort: 53, protocol: 'TCP' }],
+        },
+      ],
+    }),
+  );
 }
 
 interface DeploymentSpec {
@@ -111,7 +151,12 @@ interface DeploymentSpec {
   containers: Record<string, unknown>[];
 }
 
-function deployment(ns: string, name: string, spec: DeploymentSpec, kind: 'Deployment' | 'StatefulSet' = 'Deployment'): KubeObject {
+function deployment(
+  ns: string,
+  name: string,
+  spec: DeploymentSpec,
+  kind: 'Deployment' | 'StatefulSet' = 'Deployment',
+): KubeObject {
   const podSpec: Record<string, unknown> = { containers: spec.containers };
   if (spec.serviceAccountName) podSpec.serviceAccountName = spec.serviceAccountName;
   if (spec.priorityClassName) podSpec.priorityClassName = spec.priorityClassName;
@@ -155,7 +200,12 @@ export function defaultMeshConfigSpec(): Record<string, unknown> {
       initContainerImage: 'flomesh/osm-edge-sidecar-init:1.3.9',
       sidecarDrivers: [
         { sidecarName: 'pipy', sidecarImage: 'flomesh/pipy:0.90.3-54', proxyServerPort: 6060 },
-        { sidecarName: 'envoy', sidecarImage: 'envoyproxy/envoy:v1.19.3', sidecarWindowsImage: 'envoyproxy/envoy-windows:latest', proxyServerPort: 15128 },
+        {
+          sidecarName: 'envoy',
+          sidecarImage: 'envoyproxy/envoy:v1.19.3',
+          sidecarWindowsImage: 'envoyproxy/envoy-windows:latest',
+          proxyServerPort: 15128,
+        },
       ],
       localProxyMode: 'Localhost',
       localDNSProxy: { enable: false },
@@ -196,7 +246,12 @@ export function defaultMeshConfigSpec(): Record<string, unknown> {
   };
 }
 
-function osmContainer(name: string, image: string, ports: { name: string; containerPort: number }[], args: string[]): Record<string, unknown> {
+function osmContainer(
+  name: string,
+  image: string,
+  ports: { name: string; containerPort: number }[],
+  args: string[],
+): Record<string, unknown> {
   return {
     name,
     image,
@@ -212,7 +267,17 @@ function curlInit(name: string, ns: string): Record<string, unknown> {
   return {
     name,
     image: 'curlimages/curl',
-    command: ['curl', `http://osm-bootstrap.${ns}.svc.cluster.local:9091/healthz`, '--connect-timeout', '2', '--retry', '50', '--retry-connrefused', '--retry-delay', '5'],
+    command: [
+      'curl',
+      `http://osm-bootstrap.${ns}.svc.cluster.local:9091/healthz`,
+      '--connect-timeout',
+      '2',
+      '--retry',
+      '50',
+      '--retry-connrefused',
+      '--retry-delay',
+      '5',
+    ],
   };
 }
 
@@ -227,8 +292,12 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
     metadata: { name: 'osm-ca-bundle', namespace: ns, labels: CHART_LABELS },
     type: 'Opaque',
     data: {
-      'ca.crt': Buffer.from('-----BEGIN CERTIFICATE-----\nb3NtLWNhLWVtdWxhdG9y\n-----END CERTIFICATE-----\n').toString('base64'),
-      'private.key': Buffer.from('-----BEGIN PRIVATE KEY-----\nb3NtLWNhLWVtdWxhdG9y\n-----END PRIVATE KEY-----\n').toString('base64'),
+      'ca.crt': Buffer.from('-----BEGIN CERTIFICATE-----\nb3NtLWNhLWVtdWxhdG9y\n-----END CERTIFICATE-----\n').toString(
+        'base64',
+      ),
+      'private.key': Buffer.from(
+        '-----BEGIN PRIVATE KEY-----\nb3NtLWNhLWVtdWxhdG9y\n-----END PRIVATE KEY-----\n',
+      ).toString('base64'),
     },
   });
   const spec = defaultMeshConfigSpec();
@@ -238,7 +307,12 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
     metadata: { name: 'preset-mesh-config', namespace: ns },
     data: { 'preset-mesh-config.json': JSON.stringify(spec, null, 2) },
   });
-  store.create({ apiVersion: 'config.openservicemesh.io/v1alpha2', kind: 'MeshConfig', metadata: { name: OSM.meshConfigName, namespace: ns }, spec });
+  store.create({
+    apiVersion: 'config.openservicemesh.io/v1alpha2',
+    kind: 'MeshConfig',
+    metadata: { name: OSM.meshConfigName, namespace: ns },
+    spec,
+  });
 
   const common = { '--verbosity': 'info', '--osm-namespace': ns, '--osm-version': OSM.version };
   const flags = (extra: Record<string, string>): string[] => Object.entries({ ...common, ...extra }).flat();
@@ -254,10 +328,15 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
       priorityClassName: 'system-node-critical',
       securityContext: RESTRICTED_SECURITY_CONTEXT,
       containers: [
-        osmContainer('osm-bootstrap', 'flomesh/osm-edge-bootstrap:1.3.9', [
-          { name: 'crdconversion', containerPort: 9443 },
-          { name: 'metrics', containerPort: 9091 },
-        ], flags({ '--ca-bundle-secret-name': 'osm-ca-bundle', '--certificate-manager': 'tresor' })),
+        osmContainer(
+          'osm-bootstrap',
+          'flomesh/osm-edge-bootstrap:1.3.9',
+          [
+            { name: 'crdconversion', containerPort: 9443 },
+            { name: 'metrics', containerPort: 9091 },
+          ],
+          flags({ '--ca-bundle-secret-name': 'osm-ca-bundle', '--certificate-manager': 'tresor' }),
+        ),
       ],
     }),
   );
@@ -280,10 +359,21 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
           command: ['pipy'],
           args: ['--admin-port=6060'],
         },
-        osmContainer('osm-controller', 'flomesh/osm-edge-controller:1.3.9', [
-          { name: 'admin-port', containerPort: 15000 },
-          { name: 'osm-metrics', containerPort: 9091 },
-        ], flags({ '--mesh-name': meshName, '--osm-service-account': 'osm', '--validator-webhook-config': `osm-validator-mesh-${meshName}`, '--ca-bundle-secret-name': 'osm-ca-bundle', '--certificate-manager': 'tresor' })),
+        osmContainer(
+          'osm-controller',
+          'flomesh/osm-edge-controller:1.3.9',
+          [
+            { name: 'admin-port', containerPort: 15000 },
+            { name: 'osm-metrics', containerPort: 9091 },
+          ],
+          flags({
+            '--mesh-name': meshName,
+            '--osm-service-account': 'osm',
+            '--validator-webhook-config': `osm-validator-mesh-${meshName}`,
+            '--ca-bundle-secret-name': 'osm-ca-bundle',
+            '--certificate-manager': 'tresor',
+          }),
+        ),
       ],
     }),
   );
@@ -298,25 +388,60 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
       securityContext: RESTRICTED_SECURITY_CONTEXT,
       initContainers: [curlInit('init-osm-injector', ns)],
       containers: [
-        osmContainer('osm-injector', 'flomesh/osm-edge-injector:1.3.9', [
-          { name: 'sidecar-inject', containerPort: 9090 },
-          { name: 'metrics', containerPort: 9091 },
-        ], flags({ '--mesh-name': meshName, '--webhook-config-name': `osm-webhook-${meshName}`, '--webhook-timeout': '20', '--ca-bundle-secret-name': 'osm-ca-bundle', '--certificate-manager': 'tresor' })),
+        osmContainer(
+          'osm-injector',
+          'flomesh/osm-edge-injector:1.3.9',
+          [
+            { name: 'sidecar-inject', containerPort: 9090 },
+            { name: 'metrics', containerPort: 9091 },
+          ],
+          flags({
+            '--mesh-name': meshName,
+            '--webhook-config-name': `osm-webhook-${meshName}`,
+            '--webhook-timeout': '20',
+            '--ca-bundle-secret-name': 'osm-ca-bundle',
+            '--certificate-manager': 'tresor',
+          }),
+        ),
       ],
     }),
   );
 
-  store.create(service(ns, 'osm-bootstrap', { app: 'osm-bootstrap' }, [
-    { name: 'crdconversion', port: 9443 },
-    { name: 'health', port: 9091 },
-  ], { labels: { ...CHART_LABELS, app: 'osm-bootstrap' } }));
-  store.create(service(ns, 'osm-controller', { app: 'osm-controller' }, [
-    { name: 'pipy-admin-port', port: 6060, targetPort: 6060 },
-    { name: 'debug-port', port: 9092, targetPort: 9092 },
-    { name: 'healthz', port: 9091, targetPort: 9091 },
-  ], { labels: { ...CHART_LABELS, app: 'osm-controller' } }));
-  store.create(service(ns, 'osm-injector', { app: 'osm-injector' }, [{ name: 'sidecar-inject', port: 9090 }], { labels: { ...CHART_LABELS, app: 'osm-injector' } }));
-  store.create(service(ns, 'osm-validator', { app: 'osm-controller' }, [{ name: 'validator', port: 9093, targetPort: 9093 }], { labels: { ...CHART_LABELS, app: 'osm-controller' } }));
+  store.create(
+    service(
+      ns,
+      'osm-bootstrap',
+      { app: 'osm-bootstrap' },
+      [
+        { name: 'crdconversion', port: 9443 },
+        { name: 'health', port: 9091 },
+      ],
+      { labels: { ...CHART_LABELS, app: 'osm-bootstrap' } },
+    ),
+  );
+  store.create(
+    service(
+      ns,
+      'osm-controller',
+      { app: 'osm-controller' },
+      [
+        { name: 'pipy-admin-port', port: 6060, targetPort: 6060 },
+        { name: 'debug-port', port: 9092, targetPort: 9092 },
+        { name: 'healthz', port: 9091, targetPort: 9091 },
+      ],
+      { labels: { ...CHART_LABELS, app: 'osm-controller' } },
+    ),
+  );
+  store.create(
+    service(ns, 'osm-injector', { app: 'osm-injector' }, [{ name: 'sidecar-inject', port: 9090 }], {
+      labels: { ...CHART_LABELS, app: 'osm-injector' },
+    }),
+  );
+  store.create(
+    service(ns, 'osm-validator', { app: 'osm-controller' }, [{ name: 'validator', port: 9093, targetPort: 9093 }], {
+      labels: { ...CHART_LABELS, app: 'osm-controller' },
+    }),
+  );
 
   const namespaceSelector = {
     matchLabels: { [OSM.monitoredBy]: meshName },
@@ -326,7 +451,9 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
       { key: 'control-plane', operator: 'DoesNotExist' },
     ],
   };
-  const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\nb3NtLWNhLWVtdWxhdG9y\n-----END CERTIFICATE-----\n').toString('base64');
+  const caBundle = Buffer.from(
+    '-----BEGIN CERTIFICATE-----\nb3NtLWNhLWVtdWxhdG9y\n-----END CERTIFICATE-----\n',
+  ).toString('base64');
   store.create({
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -334,7 +461,10 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
     webhooks: [
       {
         name: OSM.injectorWebhook,
-        clientConfig: { service: { namespace: ns, name: 'osm-injector', path: '/mutate-pod-creation', port: 9090 }, caBundle },
+        clientConfig: {
+          service: { namespace: ns, name: 'osm-injector', path: '/mutate-pod-creation', port: 9090 },
+          caBundle,
+        },
         failurePolicy: 'Fail',
         matchPolicy: 'Exact',
         namespaceSelector,
@@ -360,9 +490,27 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
         namespaceSelector,
         objectSelector: {},
         rules: [
-          { operations: ['CREATE', 'UPDATE'], apiGroups: ['policy.openservicemesh.io'], apiVersions: ['v1alpha1'], resources: ['ingressbackends', 'egresses', 'egressgateways'], scope: '*' },
-          { operations: ['CREATE', 'UPDATE'], apiGroups: ['plugin.flomesh.io'], apiVersions: ['v1alpha1'], resources: ['plugins', 'pluginchains', 'pluginconfigs'], scope: '*' },
-          { operations: ['CREATE', 'UPDATE'], apiGroups: ['access.smi-spec.io'], apiVersions: ['v1alpha3'], resources: ['traffictargets'], scope: '*' },
+          {
+            operations: ['CREATE', 'UPDATE'],
+            apiGroups: ['policy.openservicemesh.io'],
+            apiVersions: ['v1alpha1'],
+            resources: ['ingressbackends', 'egresses', 'egressgateways'],
+            scope: '*',
+          },
+          {
+            operations: ['CREATE', 'UPDATE'],
+            apiGroups: ['plugin.flomesh.io'],
+            apiVersions: ['v1alpha1'],
+            resources: ['plugins', 'pluginchains', 'pluginconfigs'],
+            scope: '*',
+          },
+          {
+            operations: ['CREATE', 'UPDATE'],
+            apiGroups: ['access.smi-spec.io'],
+            apiVersions: ['v1alpha3'],
+            resources: ['traffictargets'],
+            scope: '*',
+          },
         ],
         sideEffects: 'NoneOnDryRun',
         timeoutSeconds: 10,
@@ -372,8 +520,18 @@ export function seedOsmControlPlane(store: EmulatorStore, ns = OSM_NAMESPACE, me
   });
 }
 
-function appContainer(name: string, image: string, port?: number, env: Record<string, string> = {}): Record<string, unknown> {
-  const container: Record<string, unknown> = { name, image, imagePullPolicy: 'Always', command: [`/${name.replace(/-v\d$/, '')}`] };
+function appContainer(
+  name: string,
+  image: string,
+  port?: number,
+  env: Record<string, string> = {},
+): Record<string, unknown> {
+  const container: Record<string, unknown> = {
+    name,
+    image,
+    imagePullPolicy: 'Always',
+    command: [`/${name.replace(/-v\d$/, '')}`],
+  };
   if (port) {
     container.ports = [{ containerPort: port, name: 'web' }];
     container.args = ['--path', './', '--port', String(port)];
@@ -390,56 +548,87 @@ export function seedBookstore(store: EmulatorStore): void {
   store.create(serviceAccount('bookstore', 'bookstore'));
   store.create(serviceAccount('bookstore', 'bookstore-v2'));
   store.create(service('bookstore', 'bookstore', { app: 'bookstore' }, [{ name: 'http', port: 14001 }]));
-  store.create(deployment('bookstore', 'bookstore', {
-    replicas: 2,
-    labels: { app: 'bookstore', version: 'v1' },
-    selector: { app: 'bookstore', version: 'v1' },
-    serviceAccountName: 'bookstore',
-    containers: [appContainer('bookstore', 'flomesh/bookstore:latest', 14001, { IDENTITY: 'bookstore-v1', BOOKWAREHOUSE_NAMESPACE: 'bookwarehouse' })],
-  }));
-  store.create(deployment('bookstore', 'bookstore-v2', {
-    labels: { app: 'bookstore', version: 'v2' },
-    selector: { app: 'bookstore', version: 'v2' },
-    serviceAccountName: 'bookstore-v2',
-    containers: [appContainer('bookstore', 'flomesh/bookstore:latest', 14001, { IDENTITY: 'bookstore-v2', BOOKWAREHOUSE_NAMESPACE: 'bookwarehouse' })],
-  }));
+  store.create(
+    deployment('bookstore', 'bookstore', {
+      replicas: 2,
+      labels: { app: 'bookstore', version: 'v1' },
+      selector: { app: 'bookstore', version: 'v1' },
+      serviceAccountName: 'bookstore',
+      containers: [
+        appContainer('bookstore', 'flomesh/bookstore:latest', 14001, {
+          IDENTITY: 'bookstore-v1',
+          BOOKWAREHOUSE_NAMESPACE: 'bookwarehouse',
+        }),
+      ],
+    }),
+  );
+  store.create(
+    deployment('bookstore', 'bookstore-v2', {
+      labels: { app: 'bookstore', version: 'v2' },
+      selector: { app: 'bookstore', version: 'v2' },
+      serviceAccountName: 'bookstore-v2',
+      containers: [
+        appContainer('bookstore', 'flomesh/bookstore:latest', 14001, {
+          IDENTITY: 'bookstore-v2',
+          BOOKWAREHOUSE_NAMESPACE: 'bookwarehouse',
+        }),
+      ],
+    }),
+  );
 
   for (const app of ['bookbuyer', 'bookthief']) {
     store.create(serviceAccount(app, app));
-    store.create(deployment(app, app, {
-      labels: { app, version: 'v1' },
-      selector: { app, version: 'v1' },
-      serviceAccountName: app,
-      containers: [appContainer(app, `flomesh/${app}:latest`, undefined, { BOOKSTORE_NAMESPACE: 'bookstore', BOOKSTORE_SVC: 'bookstore' })],
-    }));
+    store.create(
+      deployment(app, app, {
+        labels: { app, version: 'v1' },
+        selector: { app, version: 'v1' },
+        serviceAccountName: app,
+        containers: [
+          appContainer(app, `flomesh/${app}:latest`, undefined, {
+            BOOKSTORE_NAMESPACE: 'bookstore',
+            BOOKSTORE_SVC: 'bookstore',
+          }),
+        ],
+      }),
+    );
   }
 
   store.create(serviceAccount('bookwarehouse', 'bookwarehouse'));
   store.create(service('bookwarehouse', 'bookwarehouse', { app: 'bookwarehouse' }, [{ port: 14001 }]));
-  store.create(deployment('bookwarehouse', 'bookwarehouse', {
-    labels: { app: 'bookwarehouse', version: 'v1' },
-    selector: { app: 'bookwarehouse', version: 'v1' },
-    serviceAccountName: 'bookwarehouse',
-    containers: [appContainer('bookwarehouse', 'flomesh/bookwarehouse:latest', 14001)],
-  }));
+  store.create(
+    deployment('bookwarehouse', 'bookwarehouse', {
+      labels: { app: 'bookwarehouse', version: 'v1' },
+      selector: { app: 'bookwarehouse', version: 'v1' },
+      serviceAccountName: 'bookwarehouse',
+      containers: [appContainer('bookwarehouse', 'flomesh/bookwarehouse:latest', 14001)],
+    }),
+  );
 
   store.create(serviceAccount('mysql', 'mysql'));
   store.create(service('mysql', 'mysql', { app: 'mysql' }, [{ name: 'mysql', port: 3306 }]));
   store.create(
-    deployment('mysql', 'mysql', {
-      labels: { app: 'mysql' },
-      selector: { app: 'mysql' },
-      serviceAccountName: 'mysql',
-      containers: [
-        {
-          name: 'mysql',
-          image: 'mysql:5.6',
-          imagePullPolicy: 'IfNotPresent',
-          env: [{ name: 'MYSQL_ROOT_PASSWORD', value: 'mypassword' }, { name: 'MYSQL_DATABASE', value: 'booksdemo' }],
-          ports: [{ containerPort: 3306, name: 'mysql' }],
-        },
-      ],
-    }, 'StatefulSet'),
+    deployment(
+      'mysql',
+      'mysql',
+      {
+        labels: { app: 'mysql' },
+        selector: { app: 'mysql' },
+        serviceAccountName: 'mysql',
+        containers: [
+          {
+            name: 'mysql',
+            image: 'mysql:5.6',
+            imagePullPolicy: 'IfNotPresent',
+            env: [
+              { name: 'MYSQL_ROOT_PASSWORD', value: 'mypassword' },
+              { name: 'MYSQL_DATABASE', value: 'booksdemo' },
+            ],
+            ports: [{ containerPort: 3306, name: 'mysql' }],
+          },
+        ],
+      },
+      'StatefulSet',
+    ),
   );
 }
 
@@ -456,7 +645,11 @@ export interface AppNamespaceOptions {
  * Creates a namespace with `deployments` Deployments (`app-0`, `app-1`, ...), each with its own
  * ServiceAccount and Service. Synchronous; `await store.idle()` to wait for the pods.
  */
-export function seedAppNamespace(store: EmulatorStore, name: string, opts: AppNamespaceOptions = {}): { namespace: string; deployments: string[] } {
+export function seedAppNamespace(
+  store: EmulatorStore,
+  name: string,
+  opts: AppNamespaceOptions = {},
+): { namespace: string; deployments: string[] } {
   const count = opts.deployments ?? 1;
   store.create(namespace(name, opts.labels, opts.annotations));
   const names: string[] = [];
@@ -465,13 +658,15 @@ export function seedAppNamespace(store: EmulatorStore, name: string, opts: AppNa
     names.push(app);
     store.create(serviceAccount(name, app));
     if (opts.services !== false) store.create(service(name, app, { app }, [{ name: 'http', port: 8080 }]));
-    store.create(deployment(name, app, {
-      replicas: opts.replicas ?? 1,
-      labels: { app },
-      selector: { app },
-      serviceAccountName: app,
-      containers: [{ name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080, name: 'http' }] }],
-    }));
+    store.create(
+      deployment(name, app, {
+        replicas: opts.replicas ?? 1,
+        labels: { app },
+        selector: { app },
+        serviceAccountName: app,
+        containers: [{ name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080, name: 'http' }] }],
+      }),
+    );
   }
   return { namespace: name, deployments: names };
 }

@@ -187,7 +187,8 @@ export function parseLabelSelector(input: string | undefined | null): LabelSelec
       negated = true;
       t = next();
     }
-    if (t.kind !== 'id') throw new SelectorParseError(`found '${tokenText(t)}', expected: !, identifier, or 'end of string'`);
+    if (t.kind !== 'id')
+      throw new SelectorParseError(`found '${tokenText(t)}', expected: !, identifier, or 'end of string'`);
     const key = t.text;
     validateKey(key);
     if (negated) {
@@ -204,12 +205,14 @@ export function parseLabelSelector(input: string | undefined | null): LabelSelec
       } else if (op.kind === 'op' && (op.text === '>' || op.text === '<')) {
         pos++;
         const value = readValue();
-        if (!/^-?\d+$/.test(value)) throw new SelectorParseError(`for 'Gt', 'Lt' operators, the value must be an integer`);
+        if (!/^-?\d+$/.test(value))
+          throw new SelectorParseError(`for 'Gt', 'Lt' operators, the value must be an integer`);
         requirements.push({ key, operator: op.text === '>' ? 'gt' : 'lt', values: [value] });
       } else if (op.kind === 'id' && (op.text === 'in' || op.text === 'notin')) {
         pos++;
         const open = next();
-        if (open.kind !== 'op' || open.text !== '(') throw new SelectorParseError(`found '${tokenText(open)}', expected: '('`);
+        if (open.kind !== 'op' || open.text !== '(')
+          throw new SelectorParseError(`found '${tokenText(open)}', expected: '('`);
         const values: string[] = [];
         for (;;) {
           const value = readValue();
@@ -217,7 +220,8 @@ export function parseLabelSelector(input: string | undefined | null): LabelSelec
           values.push(value);
           const sep = next();
           if (sep.kind === 'op' && sep.text === ')') break;
-          if (sep.kind !== 'op' || sep.text !== ',') throw new SelectorParseError(`found '${tokenText(sep)}', expected: ',' or ')'`);
+          if (sep.kind !== 'op' || sep.text !== ',')
+            throw new SelectorParseError(`found '${tokenText(sep)}', expected: ',' or ')'`);
         }
         requirements.push({ key, operator: op.text, values });
       } else {
@@ -226,7 +230,8 @@ export function parseLabelSelector(input: string | undefined | null): LabelSelec
     }
     const sep = next();
     if (sep.kind === 'end') break;
-    if (sep.kind !== 'op' || sep.text !== ',') throw new SelectorParseError(`found '${tokenText(sep)}', expected: ',' or 'end of string'`);
+    if (sep.kind !== 'op' || sep.text !== ',')
+      throw new SelectorParseError(`found '${tokenText(sep)}', expected: ',' or 'end of string'`);
   }
   return new LabelSelector(requirements);
 }
@@ -242,7 +247,8 @@ function validateKey(key: string): void {
 
 function validateValue(key: string, value: string): void {
   const errs = labelValueErrors(value);
-  if (errs.length > 0) throw new SelectorParseError(`values[0][${key}]: Invalid value: ${JSON.stringify(value)}: ${errs.join('; ')}`);
+  if (errs.length > 0)
+    throw new SelectorParseError(`values[0][${key}]: Invalid value: ${JSON.stringify(value)}: ${errs.join('; ')}`);
 }
 
 /** metav1.LabelSelectorAsSelector for {matchLabels, matchExpressions}; a missing selector matches nothing. */
@@ -250,7 +256,8 @@ export function labelSelectorFromObject(selector: unknown, missingMatchesEveryth
   if (!isObject(selector)) return missingMatchesEverything ? LabelSelector.everything() : LabelSelector.nothing();
   const requirements: Requirement[] = [];
   const matchLabels = isObject(selector.matchLabels) ? selector.matchLabels : {};
-  for (const [key, value] of Object.entries(matchLabels)) requirements.push({ key, operator: '=', values: [String(value)] });
+  for (const [key, value] of Object.entries(matchLabels))
+    requirements.push({ key, operator: '=', values: [String(value)] });
   const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
   for (const expr of expressions) {
     if (!isObject(expr) || typeof expr.key !== 'string') continue;
@@ -337,7 +344,11 @@ function splitFieldTerm(term: string): FieldRequirement | undefined {
     }
     for (const op of ['!=', '==', '='] as const) {
       if (term.startsWith(op, i)) {
-        return { field: unescapeField(term.slice(0, i)), operator: op, value: unescapeField(term.slice(i + op.length)) };
+        return {
+          field: unescapeField(term.slice(0, i)),
+          operator: op,
+          value: unescapeField(term.slice(i + op.length)),
+        };
       }
     }
   }

@@ -296,7 +296,10 @@ export class EmulatorServer {
   private route(pathname: string): Route | undefined {
     const { api } = this.deps;
     const registry = api.registry;
-    const parts = pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     const address = `127.0.0.1:${this.port()}`;
     if (parts.length === 1 && ['version', 'healthz', 'livez', 'readyz'].includes(parts[0])) {
       const name = parts[0];
@@ -304,14 +307,27 @@ export class EmulatorServer {
         kind: 'other',
         group: '',
         version: '',
-        handler: () => (name === 'version' ? { status: 200, body: VERSION_INFO } : { status: 200, body: 'ok', contentType: 'text/plain; charset=utf-8' }),
+        handler: () =>
+          name === 'version'
+            ? { status: 200, body: VERSION_INFO }
+            : { status: 200, body: 'ok', contentType: 'text/plain; charset=utf-8' },
       };
     }
     if (parts[0] === 'openapi' && parts[1] === 'v3') {
-      if (parts.length === 2) return { kind: 'other', group: '', version: '', handler: () => ({ status: 200, body: openApiV3Index(registry) }) };
+      if (parts.length === 2)
+        return {
+          kind: 'other',
+          group: '',
+          version: '',
+          handler: () => ({ status: 200, body: openApiV3Index(registry) }),
+        };
       const isCore = parts[2] === 'api' && parts.length === 4;
       const isGroup = parts[2] === 'apis' && parts.length === 5;
-      const doc = isCore ? openApiV3Document(registry, '', parts[3]) : isGroup ? openApiV3Document(registry, parts[3], parts[4]) : undefined;
+      const doc = isCore
+        ? openApiV3Document(registry, '', parts[3])
+        : isGroup
+          ? openApiV3Document(registry, parts[3], parts[4])
+          : undefined;
       return doc ? { kind: 'other', group: '', version: '', handler: () => ({ status: 200, body: doc }) } : undefined;
     }
     // `/api` and `/apis`: aggregated discovery when the client asks for it, the legacy list otherwise.
@@ -321,7 +337,12 @@ export class EmulatorServer {
       version: '',
       handler: (req) => {
         const agg = aggregatedVersion(req.headers.accept);
-        if (agg) return { status: 200, body: aggregatedDiscovery(registry, core, agg), contentType: aggregatedContentType(agg) };
+        if (agg)
+          return {
+            status: 200,
+            body: aggregatedDiscovery(registry, core, agg),
+            contentType: aggregatedContentType(agg),
+          };
         return { status: 200, body: legacy() };
       },
     });
@@ -401,7 +422,13 @@ export class EmulatorServer {
       case 'GET': {
         if (name) {
           const obj = api.get(rt, version, namespace, name, subresource);
-          return { status: 200, body: table && !subresource ? toTable(rt, version, [obj], { resourceVersion: obj.metadata.resourceVersion }, include) : obj };
+          return {
+            status: 200,
+            body:
+              table && !subresource
+                ? toTable(rt, version, [obj], { resourceVersion: obj.metadata.resourceVersion }, include)
+                : obj,
+          };
         }
         const list = api.list(rt, version, namespace, queryOptions(params));
         return { status: 200, body: table ? toTable(rt, version, list.items, list.metadata, include) : list };
@@ -434,7 +461,8 @@ export class EmulatorServer {
       }
       case 'DELETE': {
         const options = deleteOptions(raw, params, dryRun);
-        if (!name) return { status: 200, body: api.deleteCollection(rt, version, namespace, queryOptions(params), options) };
+        if (!name)
+          return { status: 200, body: api.deleteCollection(rt, version, namespace, queryOptions(params), options) };
         return { status: 200, body: api.delete(rt, version, namespace, name, options).body };
       }
       default:
@@ -444,7 +472,13 @@ export class EmulatorServer {
 
   // ------------------------------------------------------------------ watch
 
-  private startWatch(req: IncomingMessage, res: ServerResponse, route: ResourceRoute, params: URLSearchParams, entry: RequestLogEntry): void {
+  private startWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ResourceRoute,
+    params: URLSearchParams,
+    entry: RequestLogEntry,
+  ): void {
     const { api } = this.deps;
     const { rt, version, namespace } = route;
     const opts = queryOptions(params);
@@ -457,13 +491,19 @@ export class EmulatorServer {
     const fieldName = route.name ? `metadata.name=${route.name}` : '';
     const nameFilter = fieldName ? api.selectors(rt, { fieldSelector: fieldName }).fields : undefined;
 
-    res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.writeHead(200, {
+      'Content-Type': JSON_TYPE,
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+    });
     res.flushHeaders();
     this.log({ ...entry, status: 200, durationMs: Date.now() - entry.at });
 
     const render = (obj: KubeObject): unknown => {
       const shown = api.present(rt, version, obj);
-      return table ? toTable(rt, version, [shown], { resourceVersion: shown.metadata.resourceVersion }, include) : shown;
+      return table
+        ? toTable(rt, version, [shown], { resourceVersion: shown.metadata.resourceVersion }, include)
+        : shown;
     };
     const write = (type: string, object: unknown): void => {
       if (!res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
@@ -478,7 +518,8 @@ export class EmulatorServer {
       const now = visible(event.object);
       const before = event.type === 'MODIFIED' ? visible(event.previous) : event.type === 'DELETED';
       if (event.type === 'ADDED' && now) write('ADDED', render(event.object));
-      else if (event.type === 'DELETED' && visible(event.previous ?? event.object)) write('DELETED', render(event.object));
+      else if (event.type === 'DELETED' && visible(event.previous ?? event.object))
+        write('DELETED', render(event.object));
       else if (event.type === 'MODIFIED') {
         if (now && before) write('MODIFIED', render(event.object));
         else if (now) write('ADDED', render(event.object));
@@ -599,7 +640,10 @@ function pageNotFound(): StatusError {
   return statusForCode(404, 'the server could not find the requested resource');
 }
 
-function faultStatus(rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number }, entry: RequestLogEntry): StatusError {
+function faultStatus(
+  rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number },
+  entry: RequestLogEntry,
+): StatusError {
   const code = rule.status ?? 500;
   const retryAfter = rule.retryAfterSeconds ?? (code === 429 ? 1 : undefined);
   let message = rule.message;
@@ -634,7 +678,12 @@ function faultStatus(rule: { status?: number; reason?: string; message?: string;
   const status: StatusBody = { ...err.status };
   if (rule.reason) status.reason = rule.reason as StatusBody['reason'];
   if (entry.name || entry.resource) {
-    status.details = { ...(status.details ?? {}), ...(entry.name ? { name: entry.name } : {}), ...(entry.resource ? { kind: entry.resource } : {}), ...(entry.apiGroup ? { group: entry.apiGroup } : {}) };
+    status.details = {
+      ...(status.details ?? {}),
+      ...(entry.name ? { name: entry.name } : {}),
+      ...(entry.resource ? { kind: entry.resource } : {}),
+      ...(entry.apiGroup ? { group: entry.apiGroup } : {}),
+    };
   }
   return new StatusError(status);
 }
@@ -667,7 +716,16 @@ function decodeBody(req: IncomingMessage, raw: Buffer): unknown {
   }
 }
 
-function deleteOptions(raw: Buffer, params: URLSearchParams, dryRun: boolean): { dryRun: boolean; propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } {
+function deleteOptions(
+  raw: Buffer,
+  params: URLSearchParams,
+  dryRun: boolean,
+): {
+  dryRun: boolean;
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+} {
   let body: Record<string, unknown> = {};
   if (raw.length > 0) {
     try {
@@ -677,9 +735,15 @@ function deleteOptions(raw: Buffer, params: URLSearchParams, dryRun: boolean): {
       throw badRequest('the body of the delete request is not valid DeleteOptions');
     }
   }
-  const grace = params.get('gracePeriodSeconds') ?? (typeof body.gracePeriodSeconds === 'number' ? String(body.gracePeriodSeconds) : null);
-  let propagation = params.get('propagationPolicy') ?? (typeof body.propagationPolicy === 'string' ? body.propagationPolicy : undefined);
-  const orphan = params.get('orphanDependents') ?? (typeof body.orphanDependents === 'boolean' ? String(body.orphanDependents) : null);
+  const grace =
+    params.get('gracePeriodSeconds') ??
+    (typeof body.gracePeriodSeconds === 'number' ? String(body.gracePeriodSeconds) : null);
+  let propagation =
+    params.get('propagationPolicy') ??
+    (typeof body.propagationPolicy === 'string' ? body.propagationPolicy : undefined);
+  const orphan =
+    params.get('orphanDependents') ??
+    (typeof body.orphanDependents === 'boolean' ? String(body.orphanDependents) : null);
   if (!propagation && orphan === 'true') propagation = 'Orphan';
   const pre = isObject(body.preconditions) ? body.preconditions : {};
   const bodyDryRun = Array.isArray(body.dryRun) && body.dryRun.includes('All');

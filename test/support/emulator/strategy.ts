@@ -42,7 +42,9 @@ export function prepareForCreate(rt: ResourceType, obj: KubeObject): void {
 
 /** v1qos.GetPodQOS, reduced to cpu/memory requests and limits. */
 export function qosClass(pod: KubeObject): string {
-  const containers = [...asArray(asRecord(pod.spec).containers), ...asArray(asRecord(pod.spec).initContainers)].filter(isObject);
+  const containers = [...asArray(asRecord(pod.spec).containers), ...asArray(asRecord(pod.spec).initContainers)].filter(
+    isObject,
+  );
   let any = false;
   let guaranteed = true;
   for (const c of containers) {
@@ -51,7 +53,8 @@ export function qosClass(pod: KubeObject): string {
     const limits = stringMap(resources.limits);
     if (Object.keys(requests).length || Object.keys(limits).length) any = true;
     for (const res of ['cpu', 'memory']) {
-      if (limits[res] === undefined || (requests[res] !== undefined && requests[res] !== limits[res])) guaranteed = false;
+      if (limits[res] === undefined || (requests[res] !== undefined && requests[res] !== limits[res]))
+        guaranteed = false;
     }
   }
   if (!any) return 'BestEffort';
@@ -61,7 +64,8 @@ export function qosClass(pod: KubeObject): string {
 export function preserveAllocatedValues(next: KubeObject, current: KubeObject): void {
   const spec = asRecord(next.spec);
   const old = asRecord(current.spec);
-  if ((spec.clusterIP === undefined || spec.clusterIP === '') && old.clusterIP !== undefined) spec.clusterIP = old.clusterIP;
+  if ((spec.clusterIP === undefined || spec.clusterIP === '') && old.clusterIP !== undefined)
+    spec.clusterIP = old.clusterIP;
   if (spec.clusterIPs === undefined && old.clusterIPs !== undefined) spec.clusterIPs = clone(old.clusterIPs);
   next.spec = spec;
 }
@@ -111,8 +115,20 @@ export function completeCrd(crd: KubeObject): void {
   crd.status = {
     acceptedNames: clone(names),
     conditions: [
-      { type: 'NamesAccepted', status: 'True', lastTransitionTime: now, reason: 'NoConflicts', message: 'no conflicts found' },
-      { type: 'Established', status: 'True', lastTransitionTime: now, reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
+      {
+        type: 'NamesAccepted',
+        status: 'True',
+        lastTransitionTime: now,
+        reason: 'NoConflicts',
+        message: 'no conflicts found',
+      },
+      {
+        type: 'Established',
+        status: 'True',
+        lastTransitionTime: now,
+        reason: 'InitialNamesAccepted',
+        message: 'the initial names have been accepted',
+      },
     ],
     storedVersions: isObject(storage) ? [String(storage.name)] : [],
   };

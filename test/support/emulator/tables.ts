@@ -25,10 +25,12 @@ export function humanDuration(ms: number): string {
   const hours = Math.trunc(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.trunc(hours / 24)}d` : `${Math.trunc(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.trunc(hours / 24)}d` : `${Math.trunc(hours / 24)}d${hours % 24}h`;
   if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24)}d`;
   const days = Math.trunc(hours / 24);
-  if (hours < 24 * 365 * 8) return days % 365 === 0 ? `${Math.trunc(days / 365)}y` : `${Math.trunc(days / 365)}y${days % 365}d`;
+  if (hours < 24 * 365 * 8)
+    return days % 365 === 0 ? `${Math.trunc(days / 365)}y` : `${Math.trunc(days / 365)}y${days % 365}d`;
   return `${Math.trunc(days / 365)}y`;
 }
 
@@ -86,8 +88,24 @@ function podStatus(o: KubeObject): string {
 }
 
 const workloadWide = (): Column[] => [
-  col('Containers', 'string', (o) => containers(o).map((c) => String(c.name)).join(','), 1),
-  col('Images', 'string', (o) => containers(o).map((c) => String(c.image)).join(','), 1),
+  col(
+    'Containers',
+    'string',
+    (o) =>
+      containers(o)
+        .map((c) => String(c.name))
+        .join(','),
+    1,
+  ),
+  col(
+    'Images',
+    'string',
+    (o) =>
+      containers(o)
+        .map((c) => String(c.image))
+        .join(','),
+    1,
+  ),
   col('Selector', 'string', (o) => selectorString(spec(o).selector), 1),
 ];
 
@@ -101,7 +119,9 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
       return `${ready}/${total}`;
     }),
     col('Status', 'string', podStatus),
-    col('Restarts', 'string', (o) => String(asArray(status(o).containerStatuses).reduce((n: number, c) => n + num(asRecord(c).restartCount), 0))),
+    col('Restarts', 'string', (o) =>
+      String(asArray(status(o).containerStatuses).reduce((n: number, c) => n + num(asRecord(c).restartCount), 0)),
+    ),
     ageColumn,
     col('IP', 'string', (o) => String(status(o).podIP ?? '<none>'), 1),
     col('Node', 'string', (o) => String(spec(o).nodeName ?? '<none>'), 1),
@@ -116,22 +136,43 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
     col('Port(s)', 'string', (o) => {
       const ports = asArray(spec(o).ports).map(asRecord);
       if (ports.length === 0) return '<none>';
-      return ports.map((p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`).join(',');
+      return ports
+        .map((p) => `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`)
+        .join(',');
     }),
     ageColumn,
-    col('Selector', 'string', (o) => {
-      const sel = Object.entries(stringMap(spec(o).selector));
-      return sel.length ? sel.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
-    }, 1),
+    col(
+      'Selector',
+      'string',
+      (o) => {
+        const sel = Object.entries(stringMap(spec(o).selector));
+        return sel.length ? sel.map(([k, v]) => `${k}=${v}`).join(',') : '<none>';
+      },
+      1,
+    ),
   ],
   '/serviceaccounts': () => [nameColumn, col('Secrets', 'integer', (o) => asArray(o.secrets).length), ageColumn],
-  '/configmaps': () => [nameColumn, col('Data', 'integer', (o) => Object.keys(asRecord(o.data)).length + Object.keys(asRecord(o.binaryData)).length), ageColumn],
-  '/secrets': () => [nameColumn, col('Type', 'string', (o) => String(o.type ?? 'Opaque')), col('Data', 'integer', (o) => Object.keys(asRecord(o.data)).length), ageColumn],
+  '/configmaps': () => [
+    nameColumn,
+    col('Data', 'integer', (o) => Object.keys(asRecord(o.data)).length + Object.keys(asRecord(o.binaryData)).length),
+    ageColumn,
+  ],
+  '/secrets': () => [
+    nameColumn,
+    col('Type', 'string', (o) => String(o.type ?? 'Opaque')),
+    col('Data', 'integer', (o) => Object.keys(asRecord(o.data)).length),
+    ageColumn,
+  ],
   '/events': () => [
     col('Last Seen', 'string', (o) => age(o.lastTimestamp ?? o.eventTime)),
     col('Type', 'string', (o) => String(o.type ?? '')),
     col('Reason', 'string', (o) => String(o.reason ?? '')),
-    col('Object', 'string', (o) => `${String(asRecord(o.involvedObject).kind ?? '').toLowerCase()}/${String(asRecord(o.involvedObject).name ?? '')}`),
+    col(
+      'Object',
+      'string',
+      (o) =>
+        `${String(asRecord(o.involvedObject).kind ?? '').toLowerCase()}/${String(asRecord(o.involvedObject).name ?? '')}`,
+    ),
     col('Message', 'string', (o) => String(o.message ?? '')),
   ],
   '/nodes': () => [
@@ -143,7 +184,11 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
   ],
   'apps/deployments': () => [
     nameColumn,
-    col('Ready', 'string', (o) => `${num(status(o).readyReplicas)}/${typeof spec(o).replicas === 'number' ? String(spec(o).replicas) : '1'}`),
+    col(
+      'Ready',
+      'string',
+      (o) => `${num(status(o).readyReplicas)}/${typeof spec(o).replicas === 'number' ? String(spec(o).replicas) : '1'}`,
+    ),
     col('Up-to-date', 'integer', (o) => num(status(o).updatedReplicas)),
     col('Available', 'integer', (o) => num(status(o).availableReplicas)),
     ageColumn,
@@ -159,7 +204,11 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
   ],
   'apps/statefulsets': () => [
     nameColumn,
-    col('Ready', 'string', (o) => `${num(status(o).readyReplicas)}/${typeof spec(o).replicas === 'number' ? String(spec(o).replicas) : '1'}`),
+    col(
+      'Ready',
+      'string',
+      (o) => `${num(status(o).readyReplicas)}/${typeof spec(o).replicas === 'number' ? String(spec(o).replicas) : '1'}`,
+    ),
     ageColumn,
     ...workloadWide().slice(0, 2),
   ],
@@ -181,13 +230,25 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
     nameColumn,
     { ...col('Created At', 'date', (o) => o.metadata.creationTimestamp ?? ''), description: 'Created at' },
   ],
-  'admissionregistration.k8s.io/mutatingwebhookconfigurations': () => [nameColumn, col('Webhooks', 'integer', (o) => asArray(o.webhooks).length), ageColumn],
-  'admissionregistration.k8s.io/validatingwebhookconfigurations': () => [nameColumn, col('Webhooks', 'integer', (o) => asArray(o.webhooks).length), ageColumn],
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': () => [
+    nameColumn,
+    col('Webhooks', 'integer', (o) => asArray(o.webhooks).length),
+    ageColumn,
+  ],
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': () => [
+    nameColumn,
+    col('Webhooks', 'integer', (o) => asArray(o.webhooks).length),
+    ageColumn,
+  ],
 };
 
 /** Evaluates the simple JSONPath subset CRD printer columns use (`.spec.a.b`, `.x[0].y`). */
 function evalJsonPath(obj: unknown, path: string): unknown {
-  const tokens = path.replace(/^\{?\.?/, '').replace(/\}$/, '').split(/\.|\[(\d+)\]/).filter((t) => t !== undefined && t !== '');
+  const tokens = path
+    .replace(/^\{?\.?/, '')
+    .replace(/\}$/, '')
+    .split(/\.|\[(\d+)\]/)
+    .filter((t) => t !== undefined && t !== '');
   let current: unknown = obj;
   for (const token of tokens) {
     if (Array.isArray(current) && /^\d+$/.test(token)) current = current[Number(token)];
@@ -231,7 +292,13 @@ export interface TableMeta {
   remainingItemCount?: number;
 }
 
-export function toTable(rt: ResourceType, version: string, items: KubeObject[], meta: TableMeta, include: IncludeObject): Record<string, unknown> {
+export function toTable(
+  rt: ResourceType,
+  version: string,
+  items: KubeObject[],
+  meta: TableMeta,
+  include: IncludeObject,
+): Record<string, unknown> {
   const columns = columnsFor(rt, version);
   return {
     kind: 'Table',
@@ -247,7 +314,8 @@ export function toTable(rt: ResourceType, version: string, items: KubeObject[], 
     rows: items.map((item) => {
       const row: Record<string, unknown> = { cells: columns.map((c) => c.cell(item)) };
       if (include === 'Object') row.object = item;
-      else if (include === 'Metadata') row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: item.metadata };
+      else if (include === 'Metadata')
+        row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: item.metadata };
       return row;
     }),
   };

@@ -3,7 +3,11 @@
 import type { StatusBody } from './errors.js';
 
 /** Polls `probe` until it returns something other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000, intervalMs = 10): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 5000,
+  intervalMs = 10,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -13,7 +17,8 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`waitFor timed out after ${timeoutMs}ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`waitFor timed out after ${timeoutMs}ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
@@ -27,7 +32,9 @@ export function apiStatus(err: unknown): { code: number; status: StatusBody; hea
 }
 
 /** Runs `fn`, expects it to reject with an ApiException, and returns its code and Status. */
-export async function expectApiError(fn: () => Promise<unknown>): Promise<{ code: number; status: StatusBody; headers: Record<string, string> }> {
+export async function expectApiError(
+  fn: () => Promise<unknown>,
+): Promise<{ code: number; status: StatusBody; headers: Record<string, string> }> {
   try {
     await fn();
   } catch (err) {

@@ -62,7 +62,8 @@ function validateAnnotations(annotations: unknown, path: string): FieldError[] {
     for (const msg of qualifiedNameErrors(key.toLowerCase())) errs.push(fieldErr.invalid(path, key, msg));
     total += key.length + (typeof value === 'string' ? value.length : 0);
   }
-  if (total > 256 * 1024) errs.push({ type: 'FieldValueTooLong', field: path, detail: 'must have at most 262144 bytes' });
+  if (total > 256 * 1024)
+    errs.push({ type: 'FieldValueTooLong', field: path, detail: 'must have at most 262144 bytes' });
   return errs;
 }
 
@@ -70,8 +71,11 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject, isCreate: 
   const errs: FieldError[] = [];
   const meta = obj.metadata;
   if (isCreate) {
-    if (!meta.name && !meta.generateName) errs.push(fieldErr.required('metadata.name', 'name or generateName is required'));
-    if (meta.name) for (const msg of nameErrors(rt.nameRule, meta.name)) errs.push(fieldErr.invalid('metadata.name', meta.name, msg));
+    if (!meta.name && !meta.generateName)
+      errs.push(fieldErr.required('metadata.name', 'name or generateName is required'));
+    if (meta.name)
+      for (const msg of nameErrors(rt.nameRule, meta.name))
+        errs.push(fieldErr.invalid('metadata.name', meta.name, msg));
   }
   if (rt.namespaced && !meta.namespace) errs.push(fieldErr.required('metadata.namespace', ''));
   errs.push(...validateLabels(meta.labels, 'metadata.labels'));
@@ -83,7 +87,13 @@ function portInRange(value: unknown): boolean {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
-function validateContainers(list: unknown, path: string, names: Set<string>, volumes: Set<string>, required: boolean): FieldError[] {
+function validateContainers(
+  list: unknown,
+  path: string,
+  names: Set<string>,
+  volumes: Set<string>,
+  required: boolean,
+): FieldError[] {
   const errs: FieldError[] = [];
   const containers = asArray(list);
   if (required && containers.length === 0) errs.push(fieldErr.required(path, ''));
@@ -100,18 +110,30 @@ function validateContainers(list: unknown, path: string, names: Set<string>, vol
     asArray(c.ports).forEach((p, j) => {
       const port = asRecord(p);
       if (!portInRange(port.containerPort))
-        errs.push(fieldErr.invalid(`${at}.ports[${j}].containerPort`, port.containerPort ?? 0, 'must be between 1 and 65535, inclusive'));
+        errs.push(
+          fieldErr.invalid(
+            `${at}.ports[${j}].containerPort`,
+            port.containerPort ?? 0,
+            'must be between 1 and 65535, inclusive',
+          ),
+        );
     });
     asArray(c.volumeMounts).forEach((m, j) => {
       const mount = asRecord(m);
-      if (typeof mount.name === 'string' && !volumes.has(mount.name)) errs.push(fieldErr.notFound(`${at}.volumeMounts[${j}].name`, mount.name));
-      if (typeof mount.mountPath !== 'string' || mount.mountPath === '') errs.push(fieldErr.required(`${at}.volumeMounts[${j}].mountPath`, ''));
+      if (typeof mount.name === 'string' && !volumes.has(mount.name))
+        errs.push(fieldErr.notFound(`${at}.volumeMounts[${j}].name`, mount.name));
+      if (typeof mount.mountPath !== 'string' || mount.mountPath === '')
+        errs.push(fieldErr.required(`${at}.volumeMounts[${j}].mountPath`, ''));
     });
   });
   return errs;
 }
 
-export function validatePodSpec(specRaw: unknown, path: string, restartPolicies = ['Always', 'OnFailure', 'Never']): FieldError[] {
+export function validatePodSpec(
+  specRaw: unknown,
+  path: string,
+  restartPolicies = ['Always', 'OnFailure', 'Never'],
+): FieldError[] {
   const spec = asRecord(specRaw);
   const errs: FieldError[] = [];
   const volumes = new Set<string>();
@@ -159,13 +181,23 @@ function validateWorkload(rt: ResourceType, obj: KubeObject, old: KubeObject | u
   } else {
     const sel = spec.selector;
     const empty = Object.keys(asRecord(sel.matchLabels)).length === 0 && asArray(sel.matchExpressions).length === 0;
-    if (empty) errs.push(fieldErr.invalidRaw('spec.selector', goLabelSelector(sel), `empty selector is invalid for ${rt.singular}`));
+    if (empty)
+      errs.push(
+        fieldErr.invalidRaw('spec.selector', goLabelSelector(sel), `empty selector is invalid for ${rt.singular}`),
+      );
     else {
       try {
         if (!labelSelectorFromObject(sel).matches(templateLabels))
-          errs.push(fieldErr.invalidRaw('spec.template.metadata.labels', goStringMap(templateLabels), '`selector` does not match template `labels`'));
+          errs.push(
+            fieldErr.invalidRaw(
+              'spec.template.metadata.labels',
+              goStringMap(templateLabels),
+              '`selector` does not match template `labels`',
+            ),
+          );
       } catch (err) {
-        if (err instanceof SelectorParseError) errs.push(fieldErr.invalidRaw('spec.selector', goLabelSelector(sel), err.message));
+        if (err instanceof SelectorParseError)
+          errs.push(fieldErr.invalidRaw('spec.selector', goLabelSelector(sel), err.message));
         else throw err;
       }
     }
@@ -180,7 +212,14 @@ function validateWorkload(rt: ResourceType, obj: KubeObject, old: KubeObject | u
       errs.push(fieldErr.notSupported('spec.strategy.type', type, ['Recreate', 'RollingUpdate']));
   }
   if (rt.kind === 'StatefulSet' && old) {
-    const allowed = ['replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy', 'minReadySeconds'];
+    const allowed = [
+      'replicas',
+      'ordinals',
+      'template',
+      'updateStrategy',
+      'persistentVolumeClaimRetentionPolicy',
+      'minReadySeconds',
+    ];
     const strip = (s: unknown): Record<string, unknown> => {
       const copy = { ...asRecord(s) };
       for (const key of allowed) delete copy[key];
@@ -222,33 +261,41 @@ function validateService(obj: KubeObject, old: KubeObject | undefined): FieldErr
   const spec = asRecord(obj.spec);
   const errs: FieldError[] = [];
   const types = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
-  if (spec.type !== undefined && !types.includes(String(spec.type))) errs.push(fieldErr.notSupported('spec.type', spec.type, types));
+  if (spec.type !== undefined && !types.includes(String(spec.type)))
+    errs.push(fieldErr.notSupported('spec.type', spec.type, types));
   const ports = asArray(spec.ports);
-  if (spec.type !== 'ExternalName' && ports.length === 0 && spec.clusterIP !== 'None') errs.push(fieldErr.required('spec.ports', ''));
+  if (spec.type !== 'ExternalName' && ports.length === 0 && spec.clusterIP !== 'None')
+    errs.push(fieldErr.required('spec.ports', ''));
   const names = new Set<string>();
   ports.forEach((raw, i) => {
     const port = asRecord(raw);
     const at = `spec.ports[${i}]`;
-    if (ports.length > 1 && (typeof port.name !== 'string' || port.name === '')) errs.push(fieldErr.required(`${at}.name`, ''));
+    if (ports.length > 1 && (typeof port.name !== 'string' || port.name === ''))
+      errs.push(fieldErr.required(`${at}.name`, ''));
     if (typeof port.name === 'string' && port.name !== '') {
-      for (const msg of nameErrors('dns1123-label', port.name)) errs.push(fieldErr.invalid(`${at}.name`, port.name, msg));
+      for (const msg of nameErrors('dns1123-label', port.name))
+        errs.push(fieldErr.invalid(`${at}.name`, port.name, msg));
       if (names.has(port.name)) errs.push(fieldErr.duplicate(`${at}.name`, port.name));
       names.add(port.name);
     }
-    if (!portInRange(port.port)) errs.push(fieldErr.invalid(`${at}.port`, port.port ?? 0, 'must be between 1 and 65535, inclusive'));
+    if (!portInRange(port.port))
+      errs.push(fieldErr.invalid(`${at}.port`, port.port ?? 0, 'must be between 1 and 65535, inclusive'));
     if (port.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(String(port.protocol)))
       errs.push(fieldErr.notSupported(`${at}.protocol`, port.protocol, ['SCTP', 'TCP', 'UDP']));
     if (typeof port.targetPort === 'number' && !portInRange(port.targetPort))
       errs.push(fieldErr.invalid(`${at}.targetPort`, port.targetPort, 'must be between 1 and 65535, inclusive'));
     if (port.appProtocol !== undefined && port.appProtocol !== null) {
-      for (const msg of qualifiedNameErrors(String(port.appProtocol))) errs.push(fieldErr.invalid(`${at}.appProtocol`, port.appProtocol, msg));
+      for (const msg of qualifiedNameErrors(String(port.appProtocol)))
+        errs.push(fieldErr.invalid(`${at}.appProtocol`, port.appProtocol, msg));
     }
   });
   errs.push(...validateLabels(spec.selector, 'spec.selector'));
   if (old) {
     const before = asRecord(old.spec).clusterIP;
     if (before !== undefined && spec.clusterIP !== before)
-      errs.push(fieldErr.invalidRaw('spec.clusterIPs[0]', formatValue(spec.clusterIP ?? ''), 'may not change once set'));
+      errs.push(
+        fieldErr.invalidRaw('spec.clusterIPs[0]', formatValue(spec.clusterIP ?? ''), 'may not change once set'),
+      );
   }
   return errs;
 }
@@ -276,7 +323,8 @@ function validateCrd(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const group = typeof spec.group === 'string' ? spec.group : '';
   if (!group) errs.push(fieldErr.required('spec.group', ''));
-  else if (!group.includes('.')) errs.push(fieldErr.invalid('spec.group', group, 'should be a domain with at least one dot'));
+  else if (!group.includes('.'))
+    errs.push(fieldErr.invalid('spec.group', group, 'should be a domain with at least one dot'));
   if (typeof names.plural !== 'string' || !names.plural) errs.push(fieldErr.required('spec.names.plural', ''));
   if (typeof names.kind !== 'string' || !names.kind) errs.push(fieldErr.required('spec.names.kind', ''));
   if (typeof names.plural === 'string' && group && obj.metadata.name !== `${names.plural}.${group}`)
@@ -284,8 +332,15 @@ function validateCrd(obj: KubeObject): FieldError[] {
   const versions = asArray(spec.versions).filter(isObject);
   if (versions.length === 0) errs.push(fieldErr.required('spec.versions', ''));
   else if (versions.filter((v) => v.storage === true).length !== 1)
-    errs.push(fieldErr.invalidRaw('spec.versions', '[]apiextensions.CustomResourceDefinitionVersion{...}', 'must have exactly one version marked as storage version'));
-  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') errs.push(fieldErr.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
+    errs.push(
+      fieldErr.invalidRaw(
+        'spec.versions',
+        '[]apiextensions.CustomResourceDefinitionVersion{...}',
+        'must have exactly one version marked as storage version',
+      ),
+    );
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster')
+    errs.push(fieldErr.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
   return errs;
 }
 

@@ -30,7 +30,11 @@ function ruleMatches(rule: Record<string, unknown>, req: AdmissionRequest): bool
   const resource = req.subresource ? `${req.rt.plural}/${req.subresource}` : req.rt.plural;
   const resources = asArray(rule.resources);
   const resourceOk = resources.some(
-    (r) => r === resource || r === '*/*' || (r === '*' && !req.subresource) || (typeof r === 'string' && r === `*/${req.subresource}`),
+    (r) =>
+      r === resource ||
+      r === '*/*' ||
+      (r === '*' && !req.subresource) ||
+      (typeof r === 'string' && r === `*/${req.subresource}`),
   );
   if (!resourceOk) return false;
   const scope = rule.scope ?? '*';
@@ -40,7 +44,8 @@ function ruleMatches(rule: Record<string, unknown>, req: AdmissionRequest): bool
 }
 
 function namespaceLabels(store: ObjectStore, req: AdmissionRequest): Record<string, string> | undefined {
-  if (req.rt.group === '' && req.rt.plural === 'namespaces') return stringMap((req.object ?? req.oldObject)?.metadata.labels);
+  if (req.rt.group === '' && req.rt.plural === 'namespaces')
+    return stringMap((req.object ?? req.oldObject)?.metadata.labels);
   if (!req.rt.namespaced) return undefined;
   return stringMap(store.peek('/namespaces', '', req.namespace)?.metadata.labels);
 }
@@ -51,7 +56,8 @@ function webhookApplies(store: ObjectStore, webhook: Record<string, unknown>, re
   if (nsLabels && !labelSelectorFromObject(webhook.namespaceSelector, true).matches(nsLabels)) return false;
   const objectSelector = labelSelectorFromObject(webhook.objectSelector, true);
   const objects = [req.object, req.oldObject].filter((o): o is KubeObject => !!o);
-  if (!objectSelector.isEmpty() && !objects.some((o) => objectSelector.matches(stringMap(o.metadata.labels)))) return false;
+  if (!objectSelector.isEmpty() && !objects.some((o) => objectSelector.matches(stringMap(o.metadata.labels))))
+    return false;
   return true;
 }
 
@@ -112,11 +118,15 @@ function configurations(store: ObjectStore, typeKey: string): KubeObject[] {
   return store.scan(typeKey);
 }
 
-export function webhookAdmissionPlugin(store: ObjectStore, backends: ReadonlyMap<string, WebhookBackend>): AdmissionPlugin {
+export function webhookAdmissionPlugin(
+  store: ObjectStore,
+  backends: ReadonlyMap<string, WebhookBackend>,
+): AdmissionPlugin {
   const run = (typeKey: string, req: AdmissionRequest): void => {
     for (const configuration of configurations(store, typeKey)) {
       for (const webhook of asArray(configuration.webhooks)) {
-        if (isObject(webhook) && webhookApplies(store, webhook, req)) callWebhook(store, backends, configuration, webhook, req);
+        if (isObject(webhook) && webhookApplies(store, webhook, req))
+          callWebhook(store, backends, configuration, webhook, req);
       }
     }
   };

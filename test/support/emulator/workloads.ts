@@ -61,16 +61,24 @@ function writeStatus(api: KubeApi, type: ResourceType, obj: KubeObject, status: 
   if (jsonEqual(stripTimes(statusOf(obj)), stripTimes(status))) return;
   const next = clone(obj);
   next.status = status;
-  api.update(type, type.storageVersion, obj.metadata.namespace ?? '', obj.metadata.name ?? '', next, { subresource: 'status' });
+  api.update(type, type.storageVersion, obj.metadata.namespace ?? '', obj.metadata.name ?? '', next, {
+    subresource: 'status',
+  });
 }
 
 function stripTimes(status: Obj): unknown {
-  return JSON.parse(JSON.stringify(status, (key, value: unknown) => (key === 'lastUpdateTime' || key === 'lastTransitionTime' ? undefined : value)));
+  return JSON.parse(
+    JSON.stringify(status, (key, value: unknown) =>
+      key === 'lastUpdateTime' || key === 'lastTransitionTime' ? undefined : value,
+    ),
+  );
 }
 
 function condition(previous: unknown, type: string, status: string, reason: string, message: string): Obj {
   const now = nowTimestamp();
-  const old = asArray(previous).map(asRecord).find((c) => c.type === type);
+  const old = asArray(previous)
+    .map(asRecord)
+    .find((c) => c.type === type);
   const unchanged = old && old.status === status;
   return {
     type,
@@ -86,7 +94,12 @@ function podsOwnedBy(api: KubeApi, owner: KubeObject): KubeObject[] {
   return api.store.scan(PODS, owner.metadata.namespace).filter((pod) => isOwnedBy(pod, owner));
 }
 
-function newPodFromTemplate(owner: KubeObject, ownerKind: string, extraLabels: Record<string, string>, name?: string): KubeObject {
+function newPodFromTemplate(
+  owner: KubeObject,
+  ownerKind: string,
+  extraLabels: Record<string, string>,
+  name?: string,
+): KubeObject {
   const template = asRecord(specOf(owner).template);
   const meta = asRecord(template.metadata);
   const pod: KubeObject = {
@@ -132,7 +145,10 @@ export class ReplicaSetController {
       if (owner?.kind === 'ReplicaSet') this.queue.add(`${event.object.metadata.namespace ?? ''}/${owner.name}`);
     }
     // A new service account or a namespace relabel can unblock pod creation that failed before.
-    if ((event.typeKey === '/serviceaccounts' && event.type === 'ADDED') || (event.typeKey === '/namespaces' && event.type === 'MODIFIED')) {
+    if (
+      (event.typeKey === '/serviceaccounts' && event.type === 'ADDED') ||
+      (event.typeKey === '/namespaces' && event.type === 'MODIFIED')
+    ) {
       const namespace = event.typeKey === '/namespaces' ? event.object.metadata.name : event.object.metadata.namespace;
       for (const rs of this.ctx.api.store.scan(REPLICASETS, namespace)) {
         if (podsOwnedBy(this.ctx.api, rs).filter((p) => !isTerminating(p)).length < replicasOf(rs)) {
@@ -157,10 +173,22 @@ export class ReplicaSetController {
       for (let i = active.length; i < desired; i++) {
         try {
           const created = api.create(podType, 'v1', namespace, newPodFromTemplate(rs, 'ReplicaSet', {}));
-          recorder.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name ?? ''}`, 'replicaset-controller');
+          recorder.record(
+            rs,
+            'Normal',
+            'SuccessfulCreate',
+            `Created pod: ${created.metadata.name ?? ''}`,
+            'replicaset-controller',
+          );
         } catch (err) {
           if (!isStatusError(err)) throw err;
-          recorder.record(rs, 'Warning', 'FailedCreate', `Error creating: ${err.status.message ?? ''}`, 'replicaset-controller');
+          recorder.record(
+            rs,
+            'Warning',
+            'FailedCreate',
+            `Error creating: ${err.status.message ?? ''}`,
+            'replicaset-controller',
+          );
           failed = true;
           break;
         }
@@ -168,12 +196,22 @@ export class ReplicaSetController {
     } else if (active.length > desired) {
       // Delete the least useful pods first: not ready, then newest.
       const victims = [...active]
-        .sort((a, b) => Number(podIsReady(a)) - Number(podIsReady(b)) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))
+        .sort(
+          (a, b) =>
+            Number(podIsReady(a)) - Number(podIsReady(b)) ||
+            String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)),
+        )
         .slice(0, active.length - desired);
       for (const pod of victims) {
         try {
           api.delete(podType, 'v1', namespace, pod.metadata.name ?? '');
-          recorder.record(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name ?? ''}`, 'replicaset-controller');
+          recorder.record(
+            rs,
+            'Normal',
+            'SuccessfulDelete',
+            `Deleted pod: ${pod.metadata.name ?? ''}`,
+            'replicaset-controller',
+          );
         } catch (err) {
           if (!isStatusError(err) || err.code !== 404) throw err;
         }
@@ -224,7 +262,8 @@ export class DeploymentController {
     const template = asRecord(spec.template);
     const hash = templateHash(template);
     const owned = api.store.scan(REPLICASETS, namespace).filter((rs) => isOwnedBy(rs, deploy));
-    const revisionOf = (rs: KubeObject): number => Number(stringMap(rs.metadata.annotations)['deployment.kubernetes.io/revision'] ?? '0');
+    const revisionOf = (rs: KubeObject): number =>
+      Number(stringMap(rs.metadata.annotations)['deployment.kubernetes.io/revision'] ?? '0');
     let newRs = owned.find((rs) => stringMap(rs.metadata.labels)['pod-template-hash'] === hash);
     const maxSurge = scaled(asRecord(asRecord(spec.strategy).rollingUpdate).maxSurge, desired, true);
     const recreate = asRecord(spec.strategy).type === 'Recreate';
@@ -235,7 +274,10 @@ export class DeploymentController {
       const selector = clone(asRecord(spec.selector));
       selector.matchLabels = { ...stringMap(selector.matchLabels), 'pod-template-hash': hash };
       const rsTemplate = clone(template);
-      rsTemplate.metadata = { ...asRecord(rsTemplate.metadata), labels: { ...stringMap(asRecord(template.metadata).labels), 'pod-template-hash': hash } };
+      rsTemplate.metadata = {
+        ...asRecord(rsTemplate.metadata),
+        labels: { ...stringMap(asRecord(template.metadata).labels), 'pod-template-hash': hash },
+      };
       const initial = recreate && oldPodsRunning ? 0 : desired;
       const body: KubeObject = {
         apiVersion: 'apps/v1',
@@ -254,13 +296,21 @@ export class DeploymentController {
         spec: { replicas: initial, minReadySeconds: spec.minReadySeconds ?? 0, selector, template: rsTemplate },
       };
       newRs = api.create(rsType, 'v1', namespace, body);
-      recorder.record(deploy, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${newRs.metadata.name ?? ''} to ${initial}`, 'deployment-controller');
+      recorder.record(
+        deploy,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled up replica set ${newRs.metadata.name ?? ''} to ${initial}`,
+        'deployment-controller',
+      );
       this.setRevision(deploy, String(revision));
     }
 
     // The ReplicaSet that should carry the desired replicas: the new one, or the newest when paused.
     const current = newRs ?? [...owned].sort((a, b) => revisionOf(b) - revisionOf(a))[0];
-    const olds = api.store.scan(REPLICASETS, namespace).filter((rs) => isOwnedBy(rs, deploy) && rs.metadata.uid !== current?.metadata.uid);
+    const olds = api.store
+      .scan(REPLICASETS, namespace)
+      .filter((rs) => isOwnedBy(rs, deploy) && rs.metadata.uid !== current?.metadata.uid);
     if (current) {
       const oldPods = olds.reduce((sum, rs) => sum + Number(statusOf(rs).replicas ?? 0) + replicasOf(rs), 0);
       const target = recreate && oldPods > 0 && !paused ? 0 : desired;
@@ -280,10 +330,19 @@ export class DeploymentController {
     const next = clone(fresh);
     const before = replicasOf(fresh);
     (next.spec as Obj).replicas = replicas;
-    next.metadata.annotations = { ...stringMap(next.metadata.annotations), 'deployment.kubernetes.io/desired-replicas': String(replicasOf(deploy)) };
+    next.metadata.annotations = {
+      ...stringMap(next.metadata.annotations),
+      'deployment.kubernetes.io/desired-replicas': String(replicasOf(deploy)),
+    };
     api.update(rt(api, 'apps', 'replicasets'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next);
     const verb = replicas > before ? 'up' : 'down';
-    recorder.record(deploy, 'Normal', 'ScalingReplicaSet', `Scaled ${verb} replica set ${fresh.metadata.name ?? ''} to ${replicas} from ${before}`, 'deployment-controller');
+    recorder.record(
+      deploy,
+      'Normal',
+      'ScalingReplicaSet',
+      `Scaled ${verb} replica set ${fresh.metadata.name ?? ''} to ${replicas} from ${before}`,
+      'deployment-controller',
+    );
   }
 
   private setRevision(deploy: KubeObject, revision: string): void {
@@ -291,7 +350,10 @@ export class DeploymentController {
     const fresh = api.store.peek(DEPLOYMENTS, deploy.metadata.namespace ?? '', deploy.metadata.name ?? '');
     if (!fresh || stringMap(fresh.metadata.annotations)['deployment.kubernetes.io/revision'] === revision) return;
     const next = clone(fresh);
-    next.metadata.annotations = { ...stringMap(next.metadata.annotations), 'deployment.kubernetes.io/revision': revision };
+    next.metadata.annotations = {
+      ...stringMap(next.metadata.annotations),
+      'deployment.kubernetes.io/revision': revision,
+    };
     api.update(rt(api, 'apps', 'deployments'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next);
   }
 
@@ -308,17 +370,40 @@ export class DeploymentController {
     const available = sum('availableReplicas');
     const updated = Number(statusOf(newRs ?? deploy).replicas ?? 0);
     const spec = specOf(deploy);
-    const maxUnavailable = asRecord(spec.strategy).type === 'Recreate' ? 0 : scaled(asRecord(asRecord(spec.strategy).rollingUpdate).maxUnavailable, desired, false);
+    const maxUnavailable =
+      asRecord(spec.strategy).type === 'Recreate'
+        ? 0
+        : scaled(asRecord(asRecord(spec.strategy).rollingUpdate).maxUnavailable, desired, false);
     const previous = statusOf(deploy).conditions;
     const availableCond =
       available >= desired - maxUnavailable
         ? condition(previous, 'Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
-        : condition(previous, 'Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.');
+        : condition(
+            previous,
+            'Available',
+            'False',
+            'MinimumReplicasUnavailable',
+            'Deployment does not have minimum availability.',
+          );
     let progressing: Obj;
-    if (spec.paused === true) progressing = condition(previous, 'Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused');
+    if (spec.paused === true)
+      progressing = condition(previous, 'Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused');
     else if (newRs && updated === desired && available === desired && replicas === desired)
-      progressing = condition(previous, 'Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${newRs.metadata.name ?? ''}" has successfully progressed.`);
-    else progressing = condition(previous, 'Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${newRsName ?? ''}" is progressing.`);
+      progressing = condition(
+        previous,
+        'Progressing',
+        'True',
+        'NewReplicaSetAvailable',
+        `ReplicaSet "${newRs.metadata.name ?? ''}" has successfully progressed.`,
+      );
+    else
+      progressing = condition(
+        previous,
+        'Progressing',
+        'True',
+        'ReplicaSetUpdated',
+        `ReplicaSet "${newRsName ?? ''}" is progressing.`,
+      );
     const status: Obj = {
       observedGeneration: deploy.metadata.generation,
       replicas,
@@ -327,8 +412,10 @@ export class DeploymentController {
       availableReplicas: available,
       conditions: [availableCond, progressing],
     };
-    if (desired - available > 0 || replicas - available > 0) status.unavailableReplicas = Math.max(replicas, desired) - available;
-    for (const key of ['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas']) if (status[key] === 0) delete status[key];
+    if (desired - available > 0 || replicas - available > 0)
+      status.unavailableReplicas = Math.max(replicas, desired) - available;
+    for (const key of ['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas'])
+      if (status[key] === 0) delete status[key];
     writeStatus(api, rt(api, 'apps', 'deployments'), deploy, status);
   }
 }
@@ -378,19 +465,36 @@ export class StatefulSetController {
       const body = newPodFromTemplate(
         sts,
         'StatefulSet',
-        { 'controller-revision-hash': revision, 'statefulset.kubernetes.io/pod-name': podName, 'apps.kubernetes.io/pod-index': String(i) },
+        {
+          'controller-revision-hash': revision,
+          'statefulset.kubernetes.io/pod-name': podName,
+          'apps.kubernetes.io/pod-index': String(i),
+        },
         podName,
       );
       const podSpec = body.spec as Obj;
       podSpec.hostname = podName;
-      if (typeof specOf(sts).serviceName === 'string' && specOf(sts).serviceName) podSpec.subdomain = specOf(sts).serviceName;
+      if (typeof specOf(sts).serviceName === 'string' && specOf(sts).serviceName)
+        podSpec.subdomain = specOf(sts).serviceName;
       try {
         api.create(podType, 'v1', namespace, body);
-        recorder.record(sts, 'Normal', 'SuccessfulCreate', `create Pod ${podName} in StatefulSet ${name} successful`, 'statefulset-controller');
+        recorder.record(
+          sts,
+          'Normal',
+          'SuccessfulCreate',
+          `create Pod ${podName} in StatefulSet ${name} successful`,
+          'statefulset-controller',
+        );
       } catch (err) {
         if (!isStatusError(err)) throw err;
         if (err.code !== 409)
-          recorder.record(sts, 'Warning', 'FailedCreate', `create Pod ${podName} in StatefulSet ${name} failed error: ${err.status.message ?? ''}`, 'statefulset-controller');
+          recorder.record(
+            sts,
+            'Warning',
+            'FailedCreate',
+            `create Pod ${podName} in StatefulSet ${name} failed error: ${err.status.message ?? ''}`,
+            'statefulset-controller',
+          );
         failed = true;
       }
       if (!parallel) break;
@@ -400,7 +504,9 @@ export class StatefulSetController {
     if (asRecord(specOf(sts).updateStrategy).type !== 'OnDelete' && live.length === desired && live.every(podIsReady)) {
       const outdated = live
         .filter((p) => stringMap(p.metadata.labels)['controller-revision-hash'] !== revision)
-        .sort((a, b) => String(b.metadata.name).localeCompare(String(a.metadata.name), undefined, { numeric: true }))[0];
+        .sort((a, b) =>
+          String(b.metadata.name).localeCompare(String(a.metadata.name), undefined, { numeric: true }),
+        )[0];
       if (outdated) api.delete(podType, 'v1', namespace, outdated.metadata.name ?? '');
     }
     const fresh = api.store.peek(STATEFULSETS, namespace, name);
@@ -450,7 +556,8 @@ export class DaemonSetController {
     const revision = templateHash(asRecord(specOf(ds).template));
     const live = podsOwnedBy(api, ds).filter((p) => !isTerminating(p));
     for (const pod of live) {
-      if (stringMap(pod.metadata.labels)['controller-revision-hash'] !== revision) api.delete(podType, 'v1', namespace, pod.metadata.name ?? '');
+      if (stringMap(pod.metadata.labels)['controller-revision-hash'] !== revision)
+        api.delete(podType, 'v1', namespace, pod.metadata.name ?? '');
     }
     const current = podsOwnedBy(api, ds).filter((p) => !isTerminating(p));
     let failed = false;
@@ -476,7 +583,8 @@ export class DaemonSetController {
       numberMisscheduled: 0,
       numberReady: ready,
       numberAvailable: ready,
-      updatedNumberScheduled: pods.filter((p) => stringMap(p.metadata.labels)['controller-revision-hash'] === revision).length,
+      updatedNumberScheduled: pods.filter((p) => stringMap(p.metadata.labels)['controller-revision-hash'] === revision)
+        .length,
       observedGeneration: fresh.metadata.generation,
     });
     if (failed) this.queue.retry(key);

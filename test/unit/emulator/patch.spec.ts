@@ -55,13 +55,17 @@ describe('JSON patch (RFC 6902)', () => {
   });
 
   it('escapes ~0 and ~1 in pointers', () => {
-    const result = applyJsonPatch({ metadata: { labels: {} } }, [{ op: 'add', path: '/metadata/labels/openservicemesh.io~1monitored-by', value: 'osm' }]);
+    const result = applyJsonPatch({ metadata: { labels: {} } }, [
+      { op: 'add', path: '/metadata/labels/openservicemesh.io~1monitored-by', value: 'osm' },
+    ]);
     expect(result).toEqual({ metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' } } });
     expect(applyJsonPatch({ 'a~b': 1 }, [{ op: 'remove', path: '/a~0b' }])).toEqual({});
   });
 
   it('fails a test operation that does not match', () => {
-    expect(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/labels/app', value: 'nope' }])).toThrow(JsonPatchApplyError);
+    expect(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/labels/app', value: 'nope' }])).toThrow(
+      JsonPatchApplyError,
+    );
     expect(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: 'x' }])).toThrow(/test failed/);
   });
 
@@ -70,7 +74,9 @@ describe('JSON patch (RFC 6902)', () => {
     expect(() => applyJsonPatch(doc, [{ op: 'remove', path: '/metadata/annotations' }])).toThrow(JsonPatchApplyError);
     expect(() => applyJsonPatch(doc, [{ op: 'replace', path: '/spec/other', value: 1 }])).toThrow(JsonPatchApplyError);
     expect(() => applyJsonPatch(doc, [{ op: 'add', path: '/spec/list/5', value: 1 }])).toThrow(JsonPatchApplyError);
-    expect(() => applyJsonPatch(doc, [{ op: 'move', from: '/spec', path: '/spec/list/0' }])).toThrow(JsonPatchApplyError);
+    expect(() => applyJsonPatch(doc, [{ op: 'move', from: '/spec', path: '/spec/list/0' }])).toThrow(
+      JsonPatchApplyError,
+    );
     expect(() => applyJsonPatch(doc, [{ op: 'frobnicate', path: '/spec' }])).toThrow(/Unexpected kind/);
   });
 
@@ -85,7 +91,15 @@ describe('strategic merge patch', () => {
     metadata: { labels: { app: 'web', tier: 'front' }, finalizers: ['a'] },
     spec: {
       containers: [
-        { name: 'app', image: 'app:1', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }], ports: [{ containerPort: 80 }] },
+        {
+          name: 'app',
+          image: 'app:1',
+          env: [
+            { name: 'A', value: '1' },
+            { name: 'B', value: '2' },
+          ],
+          ports: [{ containerPort: 80 }],
+        },
         { name: 'log', image: 'log:1' },
       ],
       volumes: [{ name: 'data', emptyDir: {} }],
@@ -94,7 +108,11 @@ describe('strategic merge patch', () => {
   };
 
   it('merges maps and deletes keys set to null', () => {
-    const result = strategicMergePatch(pod, { metadata: { labels: { tier: null, version: 'v2' } } }, podSchema) as typeof pod;
+    const result = strategicMergePatch(
+      pod,
+      { metadata: { labels: { tier: null, version: 'v2' } } },
+      podSchema,
+    ) as typeof pod;
     expect(result.metadata.labels).toEqual({ app: 'web', version: 'v2' });
   });
 
@@ -104,7 +122,15 @@ describe('strategic merge patch', () => {
       {
         spec: {
           containers: [
-            { name: 'app', image: 'app:2', env: [{ name: 'B', value: 'changed' }, { name: 'C', value: '3' }], ports: [{ containerPort: 8080 }] },
+            {
+              name: 'app',
+              image: 'app:2',
+              env: [
+                { name: 'B', value: 'changed' },
+                { name: 'C', value: '3' },
+              ],
+              ports: [{ containerPort: 8080 }],
+            },
             { name: 'sidecar', image: 'pipy' },
           ],
         },
@@ -125,55 +151,111 @@ describe('strategic merge patch', () => {
   });
 
   it('deletes list elements with $patch: delete and replaces lists with $patch: replace', () => {
-    const deleted = strategicMergePatch(pod, { spec: { containers: [{ name: 'log', $patch: 'delete' }] } }, podSchema) as {
+    const deleted = strategicMergePatch(
+      pod,
+      { spec: { containers: [{ name: 'log', $patch: 'delete' }] } },
+      podSchema,
+    ) as {
       spec: { containers: { name: string }[] };
     };
     expect(deleted.spec.containers.map((c) => c.name)).toEqual(['app']);
 
-    const replaced = strategicMergePatch(pod, { spec: { containers: [{ name: 'only', image: 'x' }, { $patch: 'replace' }] } }, podSchema) as {
+    const replaced = strategicMergePatch(
+      pod,
+      { spec: { containers: [{ name: 'only', image: 'x' }, { $patch: 'replace' }] } },
+      podSchema,
+    ) as {
       spec: { containers: unknown[] };
     };
     expect(replaced.spec.containers).toEqual([{ name: 'only', image: 'x' }]);
   });
 
   it('handles $patch on maps, $retainKeys, $deleteFromPrimitiveList and $setElementOrder', () => {
-    const replacedMap = strategicMergePatch(pod, { metadata: { labels: { $patch: 'replace', only: 'this' } } }, podSchema) as typeof pod;
+    const replacedMap = strategicMergePatch(
+      pod,
+      { metadata: { labels: { $patch: 'replace', only: 'this' } } },
+      podSchema,
+    ) as typeof pod;
     expect(replacedMap.metadata.labels).toEqual({ only: 'this' });
 
-    const deletedMap = strategicMergePatch(pod, { metadata: { labels: { $patch: 'delete' } } }, podSchema) as typeof pod;
+    const deletedMap = strategicMergePatch(
+      pod,
+      { metadata: { labels: { $patch: 'delete' } } },
+      podSchema,
+    ) as typeof pod;
     expect(deletedMap.metadata.labels).toEqual({});
 
-    const retained = strategicMergePatch({ strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } } }, { strategy: { $retainKeys: ['type'], type: 'Recreate' } });
+    const retained = strategicMergePatch(
+      { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } } },
+      { strategy: { $retainKeys: ['type'], type: 'Recreate' } },
+    );
     expect(retained).toEqual({ strategy: { type: 'Recreate' } });
 
-    const finalizers = strategicMergePatch({ metadata: { finalizers: ['a', 'b', 'c'] } }, { metadata: { '$deleteFromPrimitiveList/finalizers': ['b'] } }, podSchema);
+    const finalizers = strategicMergePatch(
+      { metadata: { finalizers: ['a', 'b', 'c'] } },
+      { metadata: { '$deleteFromPrimitiveList/finalizers': ['b'] } },
+      podSchema,
+    );
     expect(finalizers).toEqual({ metadata: { finalizers: ['a', 'c'] } });
 
-    const ordered = strategicMergePatch(pod, { spec: { '$setElementOrder/containers': [{ name: 'log' }, { name: 'app' }] } }, podSchema) as {
+    const ordered = strategicMergePatch(
+      pod,
+      { spec: { '$setElementOrder/containers': [{ name: 'log' }, { name: 'app' }] } },
+      podSchema,
+    ) as {
       spec: { containers: { name: string }[] };
     };
     expect(ordered.spec.containers.map((c) => c.name)).toEqual(['log', 'app']);
   });
 
   it('replaces lists without a merge strategy and merges primitive lists with one', () => {
-    const result = strategicMergePatch(pod, { spec: { tolerations: [{ key: 'y', operator: 'Exists' }] }, metadata: { finalizers: ['a', 'b'] } }, podSchema) as typeof pod;
+    const result = strategicMergePatch(
+      pod,
+      { spec: { tolerations: [{ key: 'y', operator: 'Exists' }] }, metadata: { finalizers: ['a', 'b'] } },
+      podSchema,
+    ) as typeof pod;
     expect(result.spec.tolerations).toEqual([{ key: 'y', operator: 'Exists' }]);
     expect(result.metadata.finalizers).toEqual(['a', 'b']);
   });
 
   it('merges service ports by port number', () => {
-    const svc = { spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9000 }] } };
+    const svc = {
+      spec: {
+        ports: [
+          { name: 'http', port: 80, targetPort: 8080 },
+          { name: 'grpc', port: 9000 },
+        ],
+      },
+    };
     const result = strategicMergePatch(svc, { spec: { ports: [{ port: 80, appProtocol: 'http' }] } }, serviceSchema);
-    expect(result).toEqual({ spec: { ports: [{ name: 'http', port: 80, targetPort: 8080, appProtocol: 'http' }, { name: 'grpc', port: 9000 }] } });
+    expect(result).toEqual({
+      spec: {
+        ports: [
+          { name: 'http', port: 80, targetPort: 8080, appProtocol: 'http' },
+          { name: 'grpc', port: 9000 },
+        ],
+      },
+    });
   });
 
   it('produces the rollout-restart result on a deployment template', () => {
-    const deploy = { spec: { template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } } };
-    const patch = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2024-05-01T12:34:56Z' } } } } };
+    const deploy = {
+      spec: {
+        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } },
+      },
+    };
+    const patch = {
+      spec: {
+        template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2024-05-01T12:34:56Z' } } },
+      },
+    };
     expect(strategicMergePatch(deploy, patch, deploymentSchema)).toEqual({
       spec: {
         template: {
-          metadata: { labels: { app: 'web' }, annotations: { 'kubectl.kubernetes.io/restartedAt': '2024-05-01T12:34:56Z' } },
+          metadata: {
+            labels: { app: 'web' },
+            annotations: { 'kubectl.kubernetes.io/restartedAt': '2024-05-01T12:34:56Z' },
+          },
           spec: { containers: [{ name: 'web', image: 'nginx' }] },
         },
       },
@@ -184,7 +266,12 @@ describe('strategic merge patch', () => {
     const ns = { metadata: { name: 'demo', labels: { 'kubernetes.io/metadata.name': 'demo' } } };
     const added = strategicMergePatch(
       ns,
-      { metadata: { labels: { 'openservicemesh.io/monitored-by': 'osm' }, annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' } } },
+      {
+        metadata: {
+          labels: { 'openservicemesh.io/monitored-by': 'osm' },
+          annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
+        },
+      },
       namespaceSchema,
     );
     const removed = strategicMergePatch(
@@ -197,11 +284,17 @@ describe('strategic merge patch', () => {
       },
       namespaceSchema,
     );
-    expect(removed).toEqual({ metadata: { name: 'demo', labels: { 'kubernetes.io/metadata.name': 'demo' }, annotations: {} } });
+    expect(removed).toEqual({
+      metadata: { name: 'demo', labels: { 'kubernetes.io/metadata.name': 'demo' }, annotations: {} },
+    });
   });
 
   it('fails when a merged list element lacks its merge key', () => {
-    expect(() => strategicMergePatch(pod, { spec: { containers: [{ image: 'no-name' }] } }, podSchema)).toThrow(StrategicMergeError);
-    expect(() => strategicMergePatch(pod, { spec: { containers: [{ image: 'no-name' }] } }, podSchema)).toThrow(/does not contain declared merge key: name/);
+    expect(() => strategicMergePatch(pod, { spec: { containers: [{ image: 'no-name' }] } }, podSchema)).toThrow(
+      StrategicMergeError,
+    );
+    expect(() => strategicMergePatch(pod, { spec: { containers: [{ image: 'no-name' }] } }, podSchema)).toThrow(
+      /does not contain declared merge key: name/,
+    );
   });
 });

@@ -100,9 +100,7 @@ describe('validation against the real osm-edge CRDs, with kube-apiserver message
         '"*", "GET", "HEAD", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"',
     ]);
     const values = { spec: { matches: [{ name: 'a', headers: [{ 'x-user': 1 }] }] } };
-    expect(messages(values, routes)).toEqual([
-      typeErr('spec.matches[0].headers[0].x-user', 'string', 'integer'),
-    ]);
+    expect(messages(values, routes)).toEqual([typeErr('spec.matches[0].headers[0].x-user', 'string', 'integer')]);
     // Two keys in one item pass the CRD (osm-edge's SMI SDK is what refuses them).
     expect(messages({ spec: { matches: [{ name: 'a', headers: [{ a: '1', b: '2' }] }] } }, routes)).toEqual([]);
     expect(messages({ spec: {} }, routes)).toEqual(['spec.matches: Required value']);
@@ -192,7 +190,12 @@ describe('keywords the osm-edge CRDs do not use', () => {
         ratio: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true },
         tags: { type: 'array', maxItems: 2, uniqueItems: true, items: { type: 'string', maxLength: 3 } },
         labels: { type: 'object', minProperties: 1, additionalProperties: { type: 'string' } },
-        either: { anyOf: [{ type: 'integer', minimum: 10 }, { type: 'string', pattern: '^x' }] },
+        either: {
+          anyOf: [
+            { type: 'integer', minimum: 10 },
+            { type: 'string', pattern: '^x' },
+          ],
+        },
       },
     };
     const fine = { port: 'http', note: null, ratio: 0.5, tags: ['a'], labels: { a: 'b' }, either: 'xy' };
@@ -204,7 +207,7 @@ describe('keywords the osm-edge CRDs do not use', () => {
       typeErr('port', 'integer,string', 'boolean'),
       'ratio: Invalid value: 1: ratio in body should be less than 1',
       'tags: Too many: 3: must have at most 2 items',
-      "tags: Invalid value: []interface {}{\"a\", \"a\", \"long\"}: tags in body shouldn't contain duplicates",
+      'tags: Invalid value: []interface {}{"a", "a", "long"}: tags in body shouldn\'t contain duplicates',
       'tags[2]: Too long: may not be more than 3 bytes',
     ]);
     expect(messages({ ratio: 0 }, schema)).toEqual(['ratio: Invalid value: 0: ratio in body should be greater than 0']);

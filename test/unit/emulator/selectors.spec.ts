@@ -62,7 +62,9 @@ describe('label selectors', () => {
       ],
     });
     expect(selector.matches({ 'openservicemesh.io/monitored-by': 'osm' })).toBe(true);
-    expect(selector.matches({ 'openservicemesh.io/monitored-by': 'osm', 'openservicemesh.io/ignore': 'false' })).toBe(false);
+    expect(selector.matches({ 'openservicemesh.io/monitored-by': 'osm', 'openservicemesh.io/ignore': 'false' })).toBe(
+      false,
+    );
     expect(selector.matches({ 'openservicemesh.io/monitored-by': 'other' })).toBe(false);
     expect(labelSelectorFromObject(undefined, true).matches({})).toBe(true);
     expect(labelSelectorFromObject(undefined).matches({})).toBe(false);
