@@ -69,7 +69,8 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
           variables: { b: created.body.id, a: middle },
         },
         {
-          next: (m) => (m.errors ? reject(m.errors) : got.push((m.data as any).batchProgress)),
+          next: (m) =>
+            m.errors ? reject(new Error(JSON.stringify(m.errors))) : got.push((m.data as any).batchProgress),
           error: reject,
           complete: () => resolve(got),
         },
@@ -130,7 +131,8 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
 
     const g = await gql(
       s.url,
-      `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } } }`,
+      `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } ` +
+        `} }`,
       { id: planned.body.id },
     );
     expect(g.errors).toBeUndefined();
