@@ -14,7 +14,7 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import type { ClusterClient } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import { CRD } from '../mesh/osm.js';
 import { API_SERVER_EGRESS_NAME } from '../mesh/ownership.js';
 import { RedisService } from '../redis/redis.service.js';

@@ -2,7 +2,6 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
-import { MeshModule } from '../mesh/mesh.module.js';
 import { OnboardingController } from './api/onboarding.controller.js';
 import { OnboardingResolver } from './api/onboarding.resolver.js';
 import { OnboardingRepository } from './onboarding.repository.js';
@@ -32,7 +31,6 @@ export class OnboardingModule {
   static register(roles: { api: boolean; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
-      imports: [MeshModule],
       controllers: roles.api ? [OnboardingController, BatchController, ReapplyController] : [],
       providers: [
         OnboardingRepository,

@@ -12,7 +12,7 @@ import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import { jsonEqual } from '../mesh/ownership.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
 import { MetricsService } from '../observability/metrics.service.js';

@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import {
   offboardingOptions,
   OffboardingInputSchema,
@@ -20,7 +20,7 @@ import { assertOffboardable } from './steps/namespace-removal.step.js';
 import { assertOnboardable } from './steps/namespace.step.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { Observed, TargetPrecheck } from './target-precheck.js';
-import type { MeshInfo } from '../mesh/mesh-discovery.service.js';
+import type { MeshInfo } from '../kubernetes/mesh-discovery.service.js';
 
 export interface NormalizedRequest {
   kind: RequestKind;

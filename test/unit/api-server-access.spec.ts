@@ -3,7 +3,7 @@ import type { V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { DomainError } from '../../src/common/domain-error.js';
 import type { ClusterClient, KubeObject } from '../../src/kubernetes/cluster-client.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import type { MeshDiscoveryService, MeshInfo } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService, MeshInfo } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, offboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
 import {
   ApiServerAccessStep,

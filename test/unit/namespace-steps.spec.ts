@@ -3,7 +3,7 @@ import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../src/common/domain-error.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
-import type { MeshDiscoveryService, MeshInfo } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService, MeshInfo } from '../../src/kubernetes/mesh-discovery.service.js';
 import { classify } from '../../src/onboarding/request-runner.service.js';
 import { MeshStep } from '../../src/onboarding/steps/mesh.step.js';
 import { NamespaceRemovalStep } from '../../src/onboarding/steps/namespace-removal.step.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
-import type { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
 import { MetricsStep } from '../../src/onboarding/steps/metrics.step.js';
 import { restartedAt, RestartStep } from '../../src/onboarding/steps/restart.step.js';

@@ -1,5 +1,5 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { MeshInfo } from '../../mesh/mesh-discovery.service.js';
+import type { MeshInfo } from '../../kubernetes/mesh-discovery.service.js';
 import { RESERVED_NAMESPACES } from '../../mesh/osm.js';
 import type { OnboardingStep, StepContext, StepPlan } from './step.js';
 

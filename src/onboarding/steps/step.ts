@@ -1,5 +1,5 @@
 import type { ClusterClient, PatchType } from '../../kubernetes/cluster-client.js';
-import type { MeshDiscoveryService } from '../../mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService } from '../../kubernetes/mesh-discovery.service.js';
 import type { RequestOptions } from '../onboarding.input.js';
 
 export type StepName =
