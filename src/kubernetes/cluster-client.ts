@@ -4,9 +4,12 @@ import * as k8s from '@kubernetes/client-node';
 import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
 import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
 import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
+import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
+
+export type { KubeObject, PatchType } from '../common/kube-object.js';
 
 // client-node 2 builds a new undici Agent (so a new TCP + TLS connection) for every request to a cluster
 // with TLS settings (CA, client certificate, skip-verify). Reuse one keep-alive dispatcher per distinct
@@ -38,8 +41,6 @@ function reuseDispatchers(kc: k8s.KubeConfig): void {
   };
 }
 
-export type PatchType = 'merge' | 'strategic' | 'json';
-
 /** Extra attempts of a read (get/list) that failed transiently; see ClusterClient.call. */
 const READ_RETRIES = 3;
 
@@ -65,14 +66,6 @@ export interface CustomResourceRef {
   group: string;
   version: string;
   plural: string;
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: k8s.V1ObjectMeta;
-  spec?: Record<string, unknown>;
-  [key: string]: unknown;
 }
 
 export interface ClusterClientOptions {

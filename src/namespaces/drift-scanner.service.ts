@@ -19,12 +19,10 @@ import { CRD } from '../mesh/osm.js';
 import { API_SERVER_EGRESS_NAME } from '../mesh/ownership.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { RequestOptions } from '../onboarding/onboarding.input.js';
-import {
-  discoverApiServer,
-  exclusionList,
-  getOptional,
-  readMeshConfig,
-} from '../onboarding/steps/api-server-access.step.js';
+import { exclusionList } from '../mesh/mesh-config.js';
+import { discoverApiServer } from '../onboarding/steps/kit/api-server.js';
+import { getOptional } from '../onboarding/steps/kit/custom-objects.js';
+import { readMeshConfig } from '../onboarding/steps/kit/mesh-config.js';
 import { describeDrift, driftFingerprint, DriftChange, MeshFacts, namespaceDrift } from './drift.js';
 
 export const DRIFT_ACTOR = 'system:drift-scan';

@@ -15,12 +15,15 @@ import {
   parseInput,
   type RequestOptions,
 } from './onboarding.input.js';
-import { assertNotControlPlane, assertNotReserved } from './steps/mesh.step.js';
-import { assertOffboardable } from './steps/namespace-removal.step.js';
-import { assertOnboardable } from './steps/namespace.step.js';
+import {
+  assertNotControlPlane,
+  assertNotReserved,
+  assertOffboardable,
+  assertOnboardable,
+} from '../mesh/namespace-rules.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { Observed, TargetPrecheck } from './target-precheck.js';
-import type { MeshInfo } from '../kubernetes/mesh-discovery.service.js';
+import type { MeshInfo } from '../mesh/mesh-info.js';
 
 export interface NormalizedRequest {
   kind: RequestKind;

@@ -1,19 +1,19 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
-import type { ClusterClient, KubeObject } from '../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../common/kube-object.js';
+import type { ClusterClient } from '../../kubernetes/cluster-client.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
-import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
-import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
 import {
-  discoverApiServer,
   exclusionList,
   exclusionListDiagnostics,
-  patchMeshConfigGuarded,
   planExclusionAdd,
   planExclusionRemove,
-  readMeshConfig,
-} from './api-server-access.step.js';
-import { readNamespace } from './namespace.step.js';
+} from '../../mesh/mesh-config.js';
+import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
+import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
+import { discoverApiServer } from './kit/api-server.js';
+import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
+import { readNamespace } from './kit/namespaces.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**

@@ -3,7 +3,7 @@ import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
-import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './workloads.js';
+import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './kit/workloads.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
