@@ -12,9 +12,9 @@ import {
   OffboardingInputSchema,
   onboardingOptions,
   OnboardingInputSchema,
-  parseInput,
   type RequestOptions,
 } from './onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import {
   assertNotControlPlane,
   assertNotReserved,

@@ -13,7 +13,7 @@ import { ApprovalService } from '../../approvals/approval.service.js';
 import type { Actor, Role } from '../../auth/actor.js';
 import { DomainError } from '../../common/domain-error.js';
 import { PrismaService } from '../../database/prisma.service.js';
-import { parseInput } from '../../onboarding/onboarding.input.js';
+import { parseInput } from '../../common/parse-input.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { SLACK_APPROVE_ACTION, SLACK_REJECT_ACTION } from './slack-message.js';
 import { checkSlackHeaders, SignedHeaders, SLACK_TOLERANCE_SECONDS, verifySlackSignature } from './slack-signature.js';
