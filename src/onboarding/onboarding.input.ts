@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DomainError, type ErrorCode, type FieldIssue } from '../common/domain-error.js';
+import type { ErrorCode } from '../common/domain-error.js';
 
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
