@@ -47,7 +47,10 @@ export interface NewRequestRows {
   event: { actor: string; action: string; target: string; data: string };
 }
 
-/** Requests and their step runs in Postgres. Status changes go through lifecycle/ (callers) and run-store.ts (workers). */
+/**
+ * Requests and their step runs in Postgres. Status changes go through lifecycle/: request-lifecycle.ts (callers)
+ * and run-store.ts (workers).
+ */
 @Injectable()
 export class OnboardingRepository {
   constructor(private readonly prisma: PrismaService) {}

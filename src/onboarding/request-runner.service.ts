@@ -21,7 +21,7 @@ import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observabilit
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
-import { RunStore, Transition } from './run-store.js';
+import { RunStore, Transition } from './lifecycle/run-store.js';
 
 interface StepFailure {
   code: ErrorCode | string;

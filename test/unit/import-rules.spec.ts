@@ -109,6 +109,23 @@ describe('import rules (docs/architecture.md)', () => {
     ]);
   });
 
+  it('writes request rows only in the repository and lifecycle layer', () => {
+    // Request rows change through one guarded statement per transition (onboarding/lifecycle/), never inline in a
+    // service; the repository inserts them, the audit repository bumps their event counter.
+    const allowed = [
+      'src/onboarding/lifecycle/',
+      'src/onboarding/onboarding.repository.ts',
+      'src/audit/audit.repository.ts',
+    ];
+    const write =
+      /\b(?:UPDATE\s+onboarding_request|INSERT\s+INTO\s+onboarding_request|DELETE\s+FROM\s+onboarding_request)\b|\.onboardingRequest\.(?:create|update|upsert|delete)/i;
+    expect(write.test('await tx.onboardingRequest.update({ where })')).toBe(true);
+    expect(write.test('UPDATE onboarding_request SET status = 1')).toBe(true);
+    const writers = sourceFiles(SRC).filter((f) => write.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(writers.length).toBeGreaterThan(0);
+    expect(writers.filter((f) => !allowed.some((a) => f.startsWith(a)))).toEqual([]);
+  });
+
   for (const rule of RULES) {
     it(rule.name, () => {
       expect(violations(rule, edges)).toEqual([]);
