@@ -4,7 +4,7 @@ import { DomainError } from '../../src/common/domain-error.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
 import type { MeshDiscoveryService, MeshInfo } from '../../src/kubernetes/mesh-discovery.service.js';
-import { classify } from '../../src/onboarding/request-runner.service.js';
+import { classify } from '../../src/onboarding/step-failure.js';
 import { MeshStep } from '../../src/onboarding/steps/mesh.step.js';
 import { NamespaceRemovalStep } from '../../src/onboarding/steps/namespace-removal.step.js';
 import { NamespaceStep } from '../../src/onboarding/steps/namespace.step.js';
