@@ -38,17 +38,15 @@ export class ProgressService {
       pending.push(e);
       wake?.();
     });
-    return this.follow(requestId, after, pollMs, pending, (w) => (wake = w), unlisten);
+    return this.follow({ requestId, after, pollMs }, { pending, setWake: (w) => (wake = w), unlisten });
   }
 
+  /** Replays from Postgres after `after`, then follows the live events `listener` collects. */
   private async *follow(
-    requestId: string,
-    after: number,
-    pollMs: number,
-    pending: ProgressEvent[],
-    setWake: (w: (() => void) | undefined) => void,
-    unlisten: () => void,
+    { requestId, after, pollMs }: { requestId: string; after: number; pollMs: number },
+    listener: { pending: ProgressEvent[]; setWake: (w: (() => void) | undefined) => void; unlisten: () => void },
   ): AsyncGenerator<ProgressEvent> {
+    const { pending, setWake, unlisten } = listener;
     let last = after;
     let readStore = true;
     this.metrics.subscriptions.inc();

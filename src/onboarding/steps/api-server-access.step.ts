@@ -25,6 +25,13 @@ import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
+/** What plan read before choosing a method: the MeshConfig, the API server's address, the facts so far. */
+interface Observed {
+  mc: KubeObject;
+  api: ApiServerAddress;
+  facts: Facts;
+}
+
 interface Facts {
   apiServerIp: string;
   cidr: string;
@@ -71,7 +78,7 @@ export class ApiServerAccessStep implements OnboardingStep {
     };
     return access.method === 'ip-exclusion'
       ? this.planIpExclusion(ctx, mc, api, facts)
-      : this.planEgress(ctx, mc, api, facts, access.serviceAccounts);
+      : this.planEgress(ctx, { mc, api, facts }, access.serviceAccounts);
   }
 
   private async planIpExclusion(
@@ -135,9 +142,7 @@ export class ApiServerAccessStep implements OnboardingStep {
 
   private async planEgress(
     { request, kube }: StepContext,
-    mc: KubeObject,
-    api: ApiServerAddress,
-    facts: Facts,
+    { mc, api, facts }: Observed,
     serviceAccounts: string[],
   ): Promise<StepPlan> {
     const apiNs = API_SERVER_SERVICE.namespace;

@@ -205,7 +205,7 @@ export class AppProtocolStep implements OnboardingStep {
       try {
         after.push(serviceImage(await kube.patchService(request.namespace, name, ops, 'json')));
       } catch (err) {
-        throw await asConflict(kube, request.namespace, name, expectedVersion, err);
+        throw await asConflict(kube, { namespace: request.namespace, name, expectedVersion }, err);
       }
     }
     return { after };
@@ -248,9 +248,7 @@ function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
  */
 async function asConflict(
   kube: ClusterClient,
-  namespace: string,
-  name: string,
-  expectedVersion: unknown,
+  { namespace, name, expectedVersion }: { namespace: string; name: string; expectedVersion: unknown },
   err: unknown,
 ): Promise<unknown> {
   if (!(err instanceof KubeError) || err.reason !== 'INVALID') return err;
