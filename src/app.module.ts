@@ -7,6 +7,8 @@ import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { AuditModule } from './audit/audit.module.js';
+import { BatchesModule } from './batches/batches.module.js';
 import { KubernetesModule } from './kubernetes/kubernetes.module.js';
 import { QueueModule } from './queue/queue.module.js';
 import { OnboardingModule } from './onboarding/onboarding.module.js';
@@ -62,10 +64,12 @@ export class AppModule {
         }),
         DatabaseModule,
         RedisModule,
+        AuditModule,
         KubernetesModule,
         QueueModule,
         ObservabilityModule,
         OnboardingModule.register({ api, worker }),
+        BatchesModule.register({ api }),
         WebhooksModule.register({ api, worker }),
         ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
         ...(api

@@ -1,48 +1,19 @@
-import { z } from 'zod';
 import { globMatch } from '../auth/scopes.js';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { RequestOptions } from '../onboarding/onboarding.input.js';
 import { DomainError } from '../common/domain-error.js';
+import type { ApprovalCondition, ApprovalPolicy } from '../config/approval-policy.schema.js';
 import { MESH_WIDE_CHANGES, meshWideChanges, type MeshWideChange } from '../mesh/mesh-wide.js';
 
 // Which requests wait for approval, from configuration (APPROVAL_POLICY, JSON). A request
 // needs the largest `approvals` among the rules it matches; none = no approval. On top of it, a
 // built-in rule that configuration can tighten but not remove: a mesh-wide change by a caller
 // without a mesh grant waits for MESH_WIDE_APPROVALS approvals (or is refused: MESH_WIDE_CHANGES).
-const CONDITIONS = [
-  'always',
-  'permissive',
-  'smi',
-  'restart',
-  'restart-all',
-  'api-server-access',
-  'api-server-egress',
-  'mesh-wide',
-] as const;
 
 /** The built-in rule's name, as stored in `approvalRule`. */
 export const MESH_WIDE_RULE = 'builtin:mesh-wide';
 
-export const ApprovalPolicySchema = z.strictObject({
-  rules: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1),
-        clusters: z.array(z.string().min(1)).default(['*']),
-        namespaces: z.array(z.string().min(1)).default(['*']),
-        kinds: z.array(z.enum(['ONBOARD', 'OFFBOARD'])).default(['ONBOARD', 'OFFBOARD']),
-        /** Any of these makes the rule apply (default: always). */
-        when: z.array(z.enum(CONDITIONS)).default(['always']),
-        /** Distinct approvers needed: 1 = any one approver. */
-        approvals: z.number().int().min(1).max(10).default(1),
-      }),
-    )
-    .default([]),
-});
-
-export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
-
-function holds(condition: (typeof CONDITIONS)[number], o: RequestOptions, changes: MeshWideChange[]): boolean {
+function holds(condition: ApprovalCondition, o: RequestOptions, changes: MeshWideChange[]): boolean {
   switch (condition) {
     case 'always':
       return true;

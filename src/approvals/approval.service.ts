@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, assertScope, hasMeshGrant } from '../auth/scopes.js';
 import { DomainError } from '../common/domain-error.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { RequestLifecycle } from '../onboarding/lifecycle/request-lifecycle.js';

@@ -4,7 +4,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, hasRole } from '../auth/scopes.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 
 export const EXPORT_PAGE_SIZE = 500;
 

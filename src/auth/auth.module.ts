@@ -1,6 +1,5 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { AuditRepository } from '../audit/audit.repository.js';
 import { AuthFailureLimiter } from './auth-failure-limiter.js';
 import { AuthGuard, HttpAuthentication } from './auth.guard.js';
 import { Authenticator } from './authenticator.js';
@@ -21,7 +20,6 @@ import { SessionRegistry } from './sessions.js';
     RateLimitService,
     SessionRegistry,
     HttpAuthentication,
-    AuditRepository,
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
   exports: [TokenService, Authenticator, AuthFailureLimiter, RateLimitService, SessionRegistry, HttpAuthentication],

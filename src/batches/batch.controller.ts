@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import { presentRequest } from '../onboarding/api/onboarding.presenter.js';
 import { writeSse } from '../events/sse.js';
 import { BatchService, BatchView } from './batch.service.js';

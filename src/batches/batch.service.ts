@@ -8,7 +8,7 @@ import { parseBatchCursor } from './batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService } from '../approvals/approval.service.js';
 import { ProgressService } from '../events/progress.service.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';

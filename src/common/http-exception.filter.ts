@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError, ERROR_CODES } from './domain-error.js';
+import { DomainError } from './domain-error.js';
+import { HTTP_STATUS } from './http-status.js';
 import { toDomainError } from './to-domain-error.js';
 
 /** The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`. */
@@ -20,7 +21,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const status =
       error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException
         ? exception.getStatus()
-        : ERROR_CODES[error.code];
+        : HTTP_STATUS[error.code];
     const retryAfter = error.options.details?.retryAfterSeconds;
     if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.

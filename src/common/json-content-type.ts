@@ -4,7 +4,7 @@
 // interactivity callbacks are form-encoded by Slack itself (src/integrations/slack), so that path is exempt.
 const FORM_PATHS = new Set(['/v1/integrations/slack/interactions']);
 import type { NextFunction, Request, Response } from 'express';
-import { ERROR_CODES } from './domain-error.js';
+import { HTTP_STATUS } from './http-status.js';
 
 export function requireJsonBodies() {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -16,7 +16,7 @@ export function requireJsonBodies() {
     }
     const given = req.headers['content-type'];
     const got = given ? `"${given}"` : 'no Content-Type';
-    res.status(ERROR_CODES.UNSUPPORTED_MEDIA_TYPE).json({
+    res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json({
       error: {
         code: 'UNSUPPORTED_MEDIA_TYPE',
         message: `the body must be JSON with Content-Type: application/json (got ${got})`,

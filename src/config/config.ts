@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
-import { ApprovalPolicySchema, type ApprovalPolicy } from '../approvals/approval-policy.js';
+import { ApprovalPolicySchema, type ApprovalPolicy } from './approval-policy.schema.js';
 import { SlackUserMapSchema, type SlackUserMap } from '../integrations/slack/slack-users.js';
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.

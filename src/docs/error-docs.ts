@@ -2,7 +2,7 @@ import type { ErrorCode } from '../common/domain-error.js';
 
 /**
  * What each error code means, for the API docs. test/integration/openapi.spec.ts fails when a
- * code in ERROR_CODES (src/common/domain-error.ts) has no line here.
+ * code in DOMAIN_ERROR_CODES (src/common/domain-error.ts) has no line here.
  */
 export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names every one',

@@ -5,7 +5,8 @@ import type { Role } from '../auth/actor.js';
 import { CreateTokenSchema } from '../auth/token.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { BatchInputSchema } from '../batches/batch.service.js';
-import { ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
+import { DOMAIN_ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
+import { HTTP_STATUS } from '../common/http-status.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onboarding.input.js';
 import { CancelSchema, ListQuery } from '../onboarding/api/onboarding.controller.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
@@ -18,7 +19,7 @@ import * as R from './response-schemas.js';
 
 // The REST API's one route table. /docs/openapi.json is generated from it: bodies and query
 // parameters from the zod schemas the controllers parse with, responses from
-// ./response-schemas.ts, errors from ERROR_CODES. test/integration/openapi.spec.ts fails when
+// ./response-schemas.ts, errors from HTTP_STATUS. test/integration/openapi.spec.ts fails when
 // a route served by Nest is missing here (or a route here is not served), so add the route
 // here in the same change that adds it to a controller.
 
@@ -718,10 +719,10 @@ export function commonErrors(route: RouteDoc): ErrorCode[] {
   return codes;
 }
 
-/** Every code a route can answer, in ERROR_CODES order. */
+/** Every code a route can answer, in DOMAIN_ERROR_CODES order. */
 export function routeErrors(route: RouteDoc): ErrorCode[] {
   const all = new Set([...route.errors, ...commonErrors(route)]);
-  return (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => all.has(c));
+  return DOMAIN_ERROR_CODES.filter((c) => all.has(c));
 }
 
 const PATH_PARAMS: Record<string, { description: string; schema: Record<string, unknown> }> = {
@@ -855,7 +856,7 @@ function packageVersion(): string {
 }
 
 function errorTable(): string {
-  const rows = (Object.entries(ERROR_CODES) as [ErrorCode, number][]).map(
+  const rows = (Object.entries(HTTP_STATUS) as [ErrorCode, number][]).map(
     ([code, status]) =>
       `| \`${code}\` | ${status}${code === 'MALFORMED_REQUEST' ? ', 413' : ''} | ${ERROR_DESCRIPTIONS[code] ?? ''} |`,
   );
@@ -924,7 +925,7 @@ function errorResponses(codes: ErrorCode[]): Record<string, Json> {
   const byStatus = new Map<number, ErrorCode[]>();
   const add = (status: number, code: ErrorCode) => byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   for (const code of codes) {
-    add(ERROR_CODES[code], code);
+    add(HTTP_STATUS[code], code);
     if (code === 'MALFORMED_REQUEST') add(413, code);
   }
   return Object.fromEntries(

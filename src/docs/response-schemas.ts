@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
+import { DOMAIN_ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
 import { RequestKind, RequestStatus, StepResult, StepStatus } from '../generated/prisma/enums.js';
 import { RESTART_MODES, SmiSchema } from '../onboarding/onboarding.input.js';
 import { ROLES } from '../auth/actor.js';
@@ -28,7 +28,7 @@ export const FieldIssueSchema = z.strictObject({
   message: z.string(),
 });
 
-const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+const errorCodes = [...DOMAIN_ERROR_CODES] as [ErrorCode, ...ErrorCode[]];
 export const ErrorCodeSchema = z
   .enum(errorCodes)
   .describe('stable machine-readable error code; see the table in the API description');

@@ -2,7 +2,7 @@
 // over graphql-ws) becomes a GraphQL error with the same `extensions.code` as everywhere else, and, over
 // HTTP, with the same status and Retry-After as REST.
 import type { GraphQLError } from 'graphql';
-import { ERROR_CODES } from '../common/domain-error.js';
+import { HTTP_STATUS } from '../common/http-status.js';
 import { toDomainError } from '../common/to-domain-error.js';
 import { graphqlJs } from './graphql-js.js';
 
@@ -14,7 +14,7 @@ export function edgeError(err: unknown): GraphQLError {
   if (typeof retryAfter === 'number') headers.set('retry-after', String(retryAfter));
   if (e.code === 'DEPENDENCY_UNAVAILABLE') headers.set('retry-after', '5');
   // Apollo reads `extensions.http` (a status and a Map of headers) and strips it from the answer.
-  const extensions: Record<string, unknown> = { code: e.code, http: { status: ERROR_CODES[e.code], headers } };
+  const extensions: Record<string, unknown> = { code: e.code, http: { status: HTTP_STATUS[e.code], headers } };
   return new graphqlJs.GraphQLError(e.message, { originalError: e, extensions });
 }
 

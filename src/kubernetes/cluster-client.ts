@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
-import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
-import type { Middleware } from '@kubernetes/client-node/dist/gen/middleware.js';
-import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
+import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
+
+export type { KubeObject, PatchType } from '../common/kube-object.js';
 
 // client-node 2 builds a new undici Agent (so a new TCP + TLS connection) for every request to a cluster
 // with TLS settings (CA, client certificate, skip-verify). Reuse one keep-alive dispatcher per distinct
@@ -38,8 +38,6 @@ function reuseDispatchers(kc: k8s.KubeConfig): void {
   };
 }
 
-export type PatchType = 'merge' | 'strategic' | 'json';
-
 /** Extra attempts of a read (get/list) that failed transiently; see ClusterClient.call. */
 const READ_RETRIES = 3;
 
@@ -50,6 +48,14 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
 };
 
 export type KubeVerb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
+
+/** One API call as it is limited, traced, counted and logged: `what` reads like "patch namespace x". */
+interface KubeOp {
+  verb: KubeVerb;
+  resource: string;
+  what: string;
+  patchType?: PatchType;
+}
 
 export interface KubeCallRecord {
   cluster: string;
@@ -65,14 +71,6 @@ export interface CustomResourceRef {
   group: string;
   version: string;
   plural: string;
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: k8s.V1ObjectMeta;
-  spec?: Record<string, unknown>;
-  [key: string]: unknown;
 }
 
 export interface ClusterClientOptions {
@@ -109,12 +107,14 @@ export class ClusterClient {
 
   // --- namespaces
   getNamespace(name: string): Promise<k8s.V1Namespace> {
-    return this.call('get', 'namespaces', `get namespace ${name}`, (o) => this.core.readNamespace({ name }, o));
+    return this.call({ verb: 'get', resource: 'namespaces', what: `get namespace ${name}` }, (o) =>
+      this.core.readNamespace({ name }, o),
+    );
   }
   listNamespaces(
     params: { labelSelector?: string; limit?: number; continueToken?: string } = {},
   ): Promise<k8s.V1NamespaceList> {
-    return this.call('list', 'namespaces', 'list namespaces', (o) =>
+    return this.call({ verb: 'list', resource: 'namespaces', what: 'list namespaces' }, (o) =>
       this.core.listNamespace(
         { labelSelector: params.labelSelector, limit: params.limit, _continue: params.continueToken },
         o,
@@ -122,98 +122,92 @@ export class ClusterClient {
     );
   }
   patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
-    return this.call(
-      'patch',
-      'namespaces',
-      `patch namespace ${name}`,
-      (o) => this.core.patchNamespace({ name, body }, o),
-      type,
+    return this.call({ verb: 'patch', resource: 'namespaces', what: `patch namespace ${name}`, patchType: type }, (o) =>
+      this.core.patchNamespace({ name, body }, o),
     );
   }
 
   // --- apps
   listDeployments(namespace: string | undefined, labelSelector?: string): Promise<k8s.V1DeploymentList> {
-    return this.call('list', 'deployments.apps', `list deployments${namespace ? ` in ${namespace}` : ''}`, (o) =>
-      namespace
-        ? this.apps.listNamespacedDeployment({ namespace, labelSelector }, o)
-        : this.apps.listDeploymentForAllNamespaces({ labelSelector }, o),
+    return this.call(
+      { verb: 'list', resource: 'deployments.apps', what: `list deployments${namespace ? ` in ${namespace}` : ''}` },
+      (o) =>
+        namespace
+          ? this.apps.listNamespacedDeployment({ namespace, labelSelector }, o)
+          : this.apps.listDeploymentForAllNamespaces({ labelSelector }, o),
     );
   }
   getDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
-    return this.call('get', 'deployments.apps', `get deployment ${namespace}/${name}`, (o) =>
+    return this.call({ verb: 'get', resource: 'deployments.apps', what: `get deployment ${namespace}/${name}` }, (o) =>
       this.apps.readNamespacedDeployment({ namespace, name }, o),
     );
   }
   patchDeployment(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Deployment> {
     return this.call(
-      'patch',
-      'deployments.apps',
-      `patch deployment ${namespace}/${name}`,
+      { verb: 'patch', resource: 'deployments.apps', what: `patch deployment ${namespace}/${name}`, patchType: type },
       (o) => this.apps.patchNamespacedDeployment({ namespace, name, body }, o),
-      type,
     );
   }
   listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
-    return this.call('list', 'statefulsets.apps', `list statefulsets in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` }, (o) =>
       this.apps.listNamespacedStatefulSet({ namespace }, o),
     );
   }
   listDaemonSets(namespace: string): Promise<k8s.V1DaemonSetList> {
-    return this.call('list', 'daemonsets.apps', `list daemonsets in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'daemonsets.apps', what: `list daemonsets in ${namespace}` }, (o) =>
       this.apps.listNamespacedDaemonSet({ namespace }, o),
     );
   }
 
   // --- core
   listPods(namespace: string, labelSelector?: string): Promise<k8s.V1PodList> {
-    return this.call('list', 'pods', `list pods in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'pods', what: `list pods in ${namespace}` }, (o) =>
       this.core.listNamespacedPod({ namespace, labelSelector }, o),
     );
   }
   listServices(namespace: string): Promise<k8s.V1ServiceList> {
-    return this.call('list', 'services', `list services in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'services', what: `list services in ${namespace}` }, (o) =>
       this.core.listNamespacedService({ namespace }, o),
     );
   }
   getService(namespace: string, name: string): Promise<k8s.V1Service> {
-    return this.call('get', 'services', `get service ${namespace}/${name}`, (o) =>
+    return this.call({ verb: 'get', resource: 'services', what: `get service ${namespace}/${name}` }, (o) =>
       this.core.readNamespacedService({ namespace, name }, o),
     );
   }
   patchService(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Service> {
     return this.call(
-      'patch',
-      'services',
-      `patch service ${namespace}/${name}`,
+      { verb: 'patch', resource: 'services', what: `patch service ${namespace}/${name}`, patchType: type },
       (o) => this.core.patchNamespacedService({ namespace, name, body }, o),
-      type,
     );
   }
   listServiceAccounts(namespace: string): Promise<k8s.V1ServiceAccountList> {
-    return this.call('list', 'serviceaccounts', `list serviceaccounts in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'serviceaccounts', what: `list serviceaccounts in ${namespace}` }, (o) =>
       this.core.listNamespacedServiceAccount({ namespace }, o),
     );
   }
   patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
     return this.call(
-      'patch',
-      'pods',
-      `patch pod ${namespace}/${name}`,
+      { verb: 'patch', resource: 'pods', what: `patch pod ${namespace}/${name}`, patchType: type },
       (o) => this.core.patchNamespacedPod({ namespace, name, body }, o),
-      type,
     );
   }
   /** One page of a namespace's pods (`limit` + `continue`), for callers that must stay bounded. */
   listPodsPage(namespace: string, params: { limit: number; continueToken?: string }): Promise<k8s.V1PodList> {
-    return this.call('list', 'pods', `list pods in ${namespace}`, (o) =>
+    return this.call({ verb: 'list', resource: 'pods', what: `list pods in ${namespace}` }, (o) =>
       this.core.listNamespacedPod({ namespace, limit: params.limit, _continue: params.continueToken }, o),
     );
   }
 
   // --- custom resources (osm-edge and SMI CRDs)
   getCustom<T extends KubeObject = KubeObject>(ref: CustomResourceRef, namespace: string, name: string): Promise<T> {
-    return this.call('get', `${ref.plural}.${ref.group}`, `get ${ref.plural}.${ref.group} ${namespace}/${name}`, (o) =>
-      this.custom.getNamespacedCustomObject({ ...ref, namespace, name }, o),
+    return this.call(
+      {
+        verb: 'get',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `get ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      },
+      (o) => this.custom.getNamespacedCustomObject({ ...ref, namespace, name }, o),
     ) as Promise<T>;
   }
   listCustom<T extends KubeObject = KubeObject>(
@@ -221,14 +215,20 @@ export class ClusterClient {
     namespace: string,
     labelSelector?: string,
   ): Promise<{ items: T[] }> {
-    return this.call('list', `${ref.plural}.${ref.group}`, `list ${ref.plural}.${ref.group} in ${namespace}`, (o) =>
-      this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
+    return this.call(
+      { verb: 'list', resource: `${ref.plural}.${ref.group}`, what: `list ${ref.plural}.${ref.group} in ${namespace}` },
+      (o) => this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
     ) as Promise<{ items: T[] }>;
   }
   /** One list across every namespace (`/apis/<group>/<version>/<plural>`), e.g. every TrafficTarget of a cluster. */
   listCustomAllNamespaces<T extends KubeObject = KubeObject>(ref: CustomResourceRef): Promise<{ items: T[] }> {
-    return this.call('list', `${ref.plural}.${ref.group}`, `list ${ref.plural}.${ref.group} in all namespaces`, (o) =>
-      this.custom.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural }, o),
+    return this.call(
+      {
+        verb: 'list',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `list ${ref.plural}.${ref.group} in all namespaces`,
+      },
+      (o) => this.custom.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural }, o),
     ) as Promise<{ items: T[] }>;
   }
   createCustom<T extends KubeObject = KubeObject>(
@@ -237,9 +237,11 @@ export class ClusterClient {
     body: KubeObject,
   ): Promise<T> {
     return this.call(
-      'create',
-      `${ref.plural}.${ref.group}`,
-      `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`,
+      {
+        verb: 'create',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`,
+      },
       (o) => this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),
     ) as Promise<T>;
   }
@@ -250,9 +252,11 @@ export class ClusterClient {
     body: KubeObject,
   ): Promise<T> {
     return this.call(
-      'update',
-      `${ref.plural}.${ref.group}`,
-      `update ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      {
+        verb: 'update',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `update ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      },
       (o) => this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
     ) as Promise<T>;
   }
@@ -264,18 +268,22 @@ export class ClusterClient {
     type: Exclude<PatchType, 'strategic'>,
   ): Promise<T> {
     return this.call(
-      'patch',
-      `${ref.plural}.${ref.group}`,
-      `patch ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      {
+        verb: 'patch',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `patch ${ref.plural}.${ref.group} ${namespace}/${name}`,
+        patchType: type,
+      },
       (o) => this.custom.patchNamespacedCustomObject({ ...ref, namespace, name, body }, o),
-      type,
     ) as Promise<T>;
   }
   deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
     return this.call(
-      'delete',
-      `${ref.plural}.${ref.group}`,
-      `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      {
+        verb: 'delete',
+        resource: `${ref.plural}.${ref.group}`,
+        what: `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
+      },
       (o) => this.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }, o),
     );
   }
@@ -283,9 +291,7 @@ export class ClusterClient {
   // --- authorization (pre-flight)
   async canI(verb: string, resource: string, group: string, namespace?: string): Promise<boolean> {
     const review = await this.call(
-      'create',
-      'selfsubjectaccessreviews.authorization.k8s.io',
-      `can-i ${verb} ${resource}`,
+      { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io', what: `can-i ${verb} ${resource}` },
       (o) =>
         this.authz.createSelfSubjectAccessReview(
           {
@@ -307,16 +313,11 @@ export class ClusterClient {
    * burn a whole step attempt on one flaky call. Writes are not: the runner retries the step, which
    * re-observes first and writes only what is still missing.
    */
-  private async call<T>(
-    verb: KubeVerb,
-    resource: string,
-    what: string,
-    fn: (options: ConfigurationOptions) => Promise<T>,
-    patchType?: PatchType,
-  ): Promise<T> {
+  private async call<T>(op: KubeOp, fn: (options: k8s.ConfigurationOptions) => Promise<T>): Promise<T> {
+    const { verb } = op;
     for (let retry = 0; ; retry++) {
       try {
-        return await this.callOnce(verb, resource, what, fn, patchType);
+        return await this.callOnce(op, fn);
       } catch (err) {
         if (
           !(err instanceof KubeError) ||
@@ -334,11 +335,8 @@ export class ClusterClient {
   }
 
   private async callOnce<T>(
-    verb: KubeVerb,
-    resource: string,
-    what: string,
-    fn: (options: ConfigurationOptions) => Promise<T>,
-    patchType?: PatchType,
+    { verb, resource, what, patchType }: KubeOp,
+    fn: (options: k8s.ConfigurationOptions) => Promise<T>,
   ): Promise<T> {
     await this.options.limiter.take();
     // One CLIENT span per attempt; its trace context goes to the API server (kube-apiserver joins
@@ -352,7 +350,7 @@ export class ClusterClient {
       async (span) => {
         const started = performance.now();
         const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-        const middleware: Middleware = {
+        const middleware: k8s.ObservableMiddleware = {
           pre: (ctx) => {
             ctx.setSignal(signal);
             if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
@@ -366,9 +364,9 @@ export class ClusterClient {
             for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
             span.setAttribute('http.request.method', ctx.getHttpMethod());
             span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
-            return of(ctx);
+            return new k8s.Observable(Promise.resolve(ctx));
           },
-          post: (res) => of(res),
+          post: (res) => new k8s.Observable(Promise.resolve(res)),
         };
         let status: number | 'error' = 200;
         try {

@@ -7,7 +7,7 @@ import { callerIsAdmin } from '../auth/caller-context.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
 import { RedisService } from '../redis/redis.service.js';
-import { CallLimiter, SharedRateLimiter, TokenBucket } from './rate-limiter.js';
+import { CallLimiter, LocalRateLimiter, SharedRateLimiter } from './rate-limiter.js';
 
 export const IN_CLUSTER = 'in-cluster';
 
@@ -112,11 +112,10 @@ export class ClusterGateway {
       return new SharedRateLimiter(
         { client, ready: () => client.status === 'ready' },
         `${this.config.queuePrefix}:k8s-rate:${cluster}`,
-        qps,
-        burst,
+        { qps, burst },
       );
     }
-    return new TokenBucket(qps, burst);
+    return new LocalRateLimiter(qps, burst);
   }
 
   onCall(listener: (r: KubeCallRecord) => void): void {

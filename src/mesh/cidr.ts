@@ -11,6 +11,9 @@
 // pick. `/32` (and `/0` with 0.0.0.0) have no host bits and are always fine.
 // Only the dotted-decimal form is accepted: no leading zeros (`010.0.0.1` is octal for some parsers
 // and refused by Go since 1.17), no whitespace, no `+`, no IPv6 (the osm-edge CRD pattern is IPv4-only).
+// Node's own parser (node:net) has the last word on an address, and answers containment (BlockList); the
+// checks before it only name what is wrong, and the mask arithmetic names the two candidates above.
+import { BlockList, isIPv4 } from 'node:net';
 
 export type CidrErrorReason =
   'MALFORMED' | 'OCTET_OUT_OF_RANGE' | 'LEADING_ZERO' | 'PREFIX_OUT_OF_RANGE' | 'HOST_BITS_SET';
@@ -60,7 +63,7 @@ export function parseIpv4(text: string): [number, number, number, number] | unde
   const m = IP_SHAPE.exec(text);
   if (!m) return undefined;
   const r = octetsOf(m.slice(1, 5));
-  return 'octets' in r ? r.octets : undefined;
+  return 'octets' in r && isIPv4(text) ? r.octets : undefined;
 }
 
 export function isIpv4(text: string): boolean {
@@ -108,6 +111,9 @@ export function parseCidr(text: unknown): CidrParseResult {
       suggestions: [asNetwork, asHost],
     };
   }
+  if (!isIPv4(text.slice(0, text.indexOf('/')))) {
+    return { ok: false, reason: 'MALFORMED', message: `"${text}" is not an IPv4 CIDR of the form a.b.c.d/n` };
+  }
   return { ok: true, cidr: { octets: r.octets, prefix, value, text } };
 }
 
@@ -124,10 +130,10 @@ export function hostCidr(ip: string): string {
 /** Whether `cidr` (a valid CIDR) contains the IPv4 address `ip`. */
 export function cidrContains(cidr: string, ip: string): boolean {
   const parsed = parseCidr(cidr);
-  const addr = parseIpv4(ip);
-  if (!parsed.ok || !addr) return false;
-  const mask = maskOf(parsed.cidr.prefix);
-  return (toValue(addr) & mask) >>> 0 === parsed.cidr.value;
+  if (!parsed.ok || !parseIpv4(ip)) return false;
+  const range = new BlockList();
+  range.addSubnet(fromValue(parsed.cidr.value), parsed.cidr.prefix, 'ipv4');
+  return range.check(ip, 'ipv4');
 }
 
 export interface InvalidEntry {

@@ -1,7 +1,8 @@
 // How this service marks the cluster objects it creates and the namespaces it changes, so that
 // offboarding removes only what onboarding made. osm.ts holds osm-edge's own conventions; the
 // keys below are this service's.
-import type { KubeObject } from '../kubernetes/cluster-client.js';
+import type { KubeObject } from '../common/kube-object.js';
+import type { Change } from './change.js';
 import { CRD } from './osm.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -104,5 +105,46 @@ export function objectImage(obj: KubeObject | null | undefined): unknown {
       resourceVersion: obj.metadata?.resourceVersion,
     },
     spec: obj.spec ?? null,
+  };
+}
+
+/** An object this service wants in a namespace, and what the cluster holds under that name today. */
+export interface DesiredObject {
+  ref: { group: string; version: string; kind: string };
+  namespace: string;
+  name: string;
+  spec: unknown;
+  existing: KubeObject | null;
+  requestId: string;
+}
+
+/**
+ * The create or in-place update that makes `namespace/name` carry `spec` and our labels, or null when
+ * it already does. `existing` must already be known to be ours (or absent). The request label is
+ * informational: a different request id alone does not cause a write.
+ */
+export function desiredObjectChange({ ref, namespace, name, spec, existing, requestId }: DesiredObject): Change | null {
+  const target = { apiVersion: apiVersionOf(ref), kind: ref.kind, namespace, name };
+  const labels = ownedLabels(requestId);
+  const desired = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
+  if (!existing) {
+    return {
+      action: 'create',
+      target,
+      body: { apiVersion: target.apiVersion, kind: ref.kind, metadata: { name, namespace, labels }, spec: desired },
+    };
+  }
+  if (isOwned(existing) && jsonEqual(existing.spec ?? null, desired)) return null;
+  const { managedFields: _drop, ...metadata } = existing.metadata ?? {};
+  return {
+    action: 'update',
+    target,
+    body: {
+      ...existing,
+      apiVersion: target.apiVersion,
+      kind: ref.kind,
+      metadata: { ...metadata, labels: { ...(existing.metadata?.labels ?? {}), ...labels } },
+      spec: desired,
+    },
   };
 }

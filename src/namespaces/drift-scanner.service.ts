@@ -14,17 +14,15 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import type { ClusterClient } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import { CRD } from '../mesh/osm.js';
 import { API_SERVER_EGRESS_NAME } from '../mesh/ownership.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { RequestOptions } from '../onboarding/onboarding.input.js';
-import {
-  discoverApiServer,
-  exclusionList,
-  getOptional,
-  readMeshConfig,
-} from '../onboarding/steps/api-server-access.step.js';
+import { exclusionList } from '../mesh/mesh-config.js';
+import { discoverApiServer } from '../onboarding/steps/kit/api-server.js';
+import { getOptional } from '../onboarding/steps/kit/custom-objects.js';
+import { readMeshConfig } from '../onboarding/steps/kit/mesh-config.js';
 import { describeDrift, driftFingerprint, DriftChange, MeshFacts, namespaceDrift } from './drift.js';
 
 export const DRIFT_ACTOR = 'system:drift-scan';

@@ -15,7 +15,7 @@ import {
 } from '../mesh/osm.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, globMatch, hasRole, inScope } from '../auth/scopes.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 
 export const MAX_PAGE = 100;
 /** Namespace list calls per page at most (a page filtered by scopes is topped up from the next ones). */

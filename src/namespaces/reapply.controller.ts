@@ -3,7 +3,7 @@ import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import { accepted, IdempotencyKey } from '../onboarding/api/onboarding.controller.js';
 import { ReapplyService } from './reapply.service.js';
 

@@ -10,7 +10,8 @@ import { PrismaService } from '../database/prisma.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { parseInput, type RequestOptions } from '../onboarding/onboarding.input.js';
+import { type RequestOptions } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
 
 /** What a caller may change when re-applying: how to restart, and whether to only plan it. */

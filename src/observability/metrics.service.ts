@@ -1,6 +1,6 @@
+// Prometheus metrics of this process: every counter and histogram the service exports, in one registry.
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { QueueService } from '../queue/queue.service.js';
 
 /** Prometheus metrics of this process (API and worker each expose their own). */
@@ -67,18 +67,17 @@ export class MetricsService implements OnModuleInit {
     },
   });
 
-  constructor(
-    private readonly gateway: ClusterGateway,
-    private readonly queue: QueueService,
-  ) {}
+  constructor(private readonly queue: QueueService) {}
 
   onModuleInit(): void {
     collectDefaultMetrics({ register: this.registry });
-    this.gateway.onCall((r) =>
-      this.kubeCalls.observe(
-        { cluster: r.cluster, verb: r.verb, resource: r.resource, code: String(r.status) },
-        r.ms / 1000,
-      ),
+  }
+
+  /** One Kubernetes API call (the cluster gateway reports each one: kubernetes/kube-call-metrics.ts). */
+  observeKubeCall(r: { cluster: string; verb: string; resource: string; status: number | 'error'; ms: number }): void {
+    this.kubeCalls.observe(
+      { cluster: r.cluster, verb: r.verb, resource: r.resource, code: String(r.status) },
+      r.ms / 1000,
     );
   }
 }

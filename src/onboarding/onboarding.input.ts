@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DomainError, type ErrorCode, type FieldIssue } from '../common/domain-error.js';
+import type { ErrorCode } from '../common/domain-error.js';
 
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -328,25 +328,4 @@ function restartOptions(r: OnboardingInput['restart']): RequestOptions['restart'
     deployments: [...new Set(r?.deployments ?? [])].sort(),
     maxConcurrent: r?.maxConcurrent ?? 5,
   };
-}
-
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues;
-  const fields: FieldIssue[] = issues
-    .flatMap((issue) => {
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
-      }
-      return [{ field: issue.path.join('.') || '(body)', message: issue.message }];
-    })
-    .filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
-  // A problem with its own code (e.g. SMI_HEADER_MATCH_INVALID) names the request's error when it is
-  // the only kind of problem; mixed with others, everything is VALIDATION_FAILED.
-  const codeOf = (i: z.core.$ZodIssue) =>
-    i.code === 'custom' ? (i.params?.domainCode as ErrorCode | undefined) : undefined;
-  const codes = new Set(issues.map(codeOf));
-  const code = codes.size === 1 ? ([...codes][0] ?? 'VALIDATION_FAILED') : 'VALIDATION_FAILED';
-  throw new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, { fields });
 }

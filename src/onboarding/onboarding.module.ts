@@ -1,8 +1,8 @@
+// Owns onboarding requests: the service and lifecycle behind both edges, the planner and validator, the runner
+// and its worker, the drift scan and re-apply. Approvals and batches are modules of their own built on it.
 import { DynamicModule, Module } from '@nestjs/common';
-import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
-import { MeshModule } from '../mesh/mesh.module.js';
 import { OnboardingController } from './api/onboarding.controller.js';
 import { OnboardingResolver } from './api/onboarding.resolver.js';
 import { OnboardingRepository } from './onboarding.repository.js';
@@ -10,10 +10,7 @@ import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
 import { RequestRunner } from './request-runner.service.js';
 import { PlannerService } from './planner.service.js';
-import { ApprovalService } from '../approvals/approval.service.js';
-import { BatchController } from '../batches/batch.controller.js';
-import { BatchResolver } from '../batches/batch.resolver.js';
-import { BatchService } from '../batches/batch.service.js';
+import { ApprovalsModule } from '../approvals/approvals.module.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
@@ -26,17 +23,18 @@ import { ReapplyService } from '../namespaces/reapply.service.js';
 @Module({})
 export class OnboardingModule {
   /**
-   * `api` adds the REST controllers and GraphQL resolvers (requests, batches, re-apply); `worker` adds the
+   * `api` adds the REST controllers and GraphQL resolvers (requests, re-apply); `worker` adds the
    * queue consumer with its sweeper, and the drift scan.
    */
   static register(roles: { api: boolean; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
-      imports: [MeshModule],
-      controllers: roles.api ? [OnboardingController, BatchController, ReapplyController] : [],
+      // Global: approvals/ and batches/ build on the requests (service, lifecycle, validator) without a cycle.
+      global: true,
+      imports: [ApprovalsModule],
+      controllers: roles.api ? [OnboardingController, ReapplyController] : [],
       providers: [
         OnboardingRepository,
-        AuditRepository,
         EventBus,
         ProgressService,
         OnboardingService,
@@ -44,14 +42,20 @@ export class OnboardingModule {
         RequestValidator,
         TargetPrecheck,
         PlannerService,
-        ApprovalService,
-        BatchService,
         RequestRunner,
         ReapplyService,
-        ...(roles.api ? [OnboardingResolver, BatchResolver, ReapplyResolver, IntOrStringScalar] : []),
+        ...(roles.api ? [OnboardingResolver, ReapplyResolver, IntOrStringScalar] : []),
         ...(roles.worker ? [OnboardingWorker, DriftScanner] : []),
       ],
-      exports: [OnboardingService, RequestRunner, EventBus],
+      exports: [
+        OnboardingService,
+        RequestRunner,
+        EventBus,
+        ProgressService,
+        OnboardingRepository,
+        RequestLifecycle,
+        RequestValidator,
+      ],
     };
   }
 }

@@ -47,7 +47,10 @@ export interface NewRequestRows {
   event: { actor: string; action: string; target: string; data: string };
 }
 
-/** Requests and their step runs in Postgres. Status changes go through lifecycle/ (callers) and run-store.ts (workers). */
+/**
+ * Requests and their step runs in Postgres. Status changes go through lifecycle/: request-lifecycle.ts (callers)
+ * and run-store.ts (workers).
+ */
 @Injectable()
 export class OnboardingRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -163,20 +166,4 @@ function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {
   const namespace = globWhere(n);
   if (cluster === null || namespace === null) return { id: { in: [] } };
   return { cluster, namespace };
-}
-
-/**
- * A unique constraint refused the write: P2002 from Prisma's model queries, or P2010 ("raw query
- * failed") with SQLSTATE 23505 from $queryRaw (insertNew). `index` narrows it to one constraint.
- */
-export function isUniqueViolation(err: unknown, index?: string): boolean {
-  if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
-  if (err.code !== 'P2002' && !(err.code === 'P2010' && rawUniqueViolation(err.meta))) return false;
-  if (!index) return true;
-  return JSON.stringify(err.meta ?? {}).includes(index) || err.message.includes(index);
-}
-
-function rawUniqueViolation(meta: Record<string, unknown> | undefined): boolean {
-  const cause = (meta?.driverAdapterError as { cause?: { kind?: unknown; originalCode?: unknown } } | undefined)?.cause;
-  return cause?.kind === 'UniqueConstraintViolation' || cause?.originalCode === '23505';
 }

@@ -25,11 +25,11 @@ import {
   ACTIVE_TARGET_INDEX,
   decodeCursor,
   encodeCursor,
-  isUniqueViolation,
   OnboardingRepository,
   RequestFilter,
   RequestWithSteps,
 } from './onboarding.repository.js';
+import { isUniqueViolation } from '../common/unique-violation.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
 import { NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';

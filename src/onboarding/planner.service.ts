@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import type { NormalizedRequest } from './request-validator.js';
 import type { Change, Diagnostic, StepContext } from './steps/step.js';
 import { plannedSteps, stepByName } from './steps/step-registry.js';

@@ -1,19 +1,21 @@
+// The worker's request runner: claim a request, run its steps with retries, record each transition (row, audit
+// event, progress event). Over 400 lines on purpose: the transitions it records (started, retrying, failed,
+// succeeded, drifted, applying, finish, cancel, release) read best next to the loop that takes them; the failure
+// rules it applies are in step-failure.ts.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnboardingRequest, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { DomainError, ErrorCode } from '../common/domain-error.js';
+import { DomainError } from '../common/domain-error.js';
 import { isDependencyUnavailable } from '../common/to-domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import type { NewAuditEvent } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
-import { jsonEqual } from '../mesh/ownership.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import { WORKER_ACTOR } from '../auth/actor.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { parseOrigin, withLogContext } from '../observability/log-context.js';
@@ -21,16 +23,22 @@ import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observabilit
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
-import { RunStore, Transition } from './run-store.js';
+import { RunStore, Transition } from './lifecycle/run-store.js';
+import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
-interface StepFailure {
-  code: ErrorCode | string;
-  message: string;
-  hint?: string;
-  /** e.g. the prerequisites' diagnostics that blocked the step. */
-  details?: Record<string, unknown>;
-  retryable: boolean;
-  retryAfterMs?: number;
+/** One attempt of one step: the request and step rows, the context, and when the step (and this try) began. */
+interface StepAttempt {
+  request: OnboardingRequest;
+  step: StepRun;
+  ctx: StepContext;
+  /** The step's attempt count including this one. */
+  attempts: number;
+  /** performance.now() when this attempt began. */
+  started: number;
+  /** When the step's first attempt began. */
+  firstStarted: Date;
+  /** This run's try number (1 = first in this run). */
+  n: number;
 }
 
 /**
@@ -89,7 +97,8 @@ export class RequestRunner {
           { kind: SpanKind.CONSUMER, attributes, parent: originContext(request.origin) },
           async (span) => {
             this.logger.log(
-              `${request.kind.toLowerCase()} of ${request.cluster}/${request.namespace} ${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`,
+              `${request.kind.toLowerCase()} of ${request.cluster}/${request.namespace} ` +
+                `${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`,
             );
             try {
               const outcome = (await this.execute(request)) ?? 'ran';
@@ -210,7 +219,7 @@ export class RequestRunner {
       );
       if (!began) return CANCEL_REQUESTED;
       const started = performance.now();
-      const attempt = await this.attempt(request, step, ctx, attempts, started, firstStarted, n);
+      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
         continue;
@@ -220,15 +229,15 @@ export class RequestRunner {
   }
 
   /** One attempt of a step, in its own span and log context: what it did, the failure, or when to retry. */
-  private attempt(
-    request: OnboardingRequest,
-    step: StepRun,
-    ctx: StepContext,
-    attempts: number,
-    started: number,
-    firstStarted: Date,
-    n: number,
-  ): Promise<StepFailure | EarlierStep | { retryIn: number }> {
+  private attempt({
+    request,
+    step,
+    ctx,
+    attempts,
+    started,
+    firstStarted,
+    n,
+  }: StepAttempt): Promise<StepFailure | EarlierStep | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
       'osm_onboarding.step.attempt': attempts,
@@ -251,18 +260,17 @@ export class RequestRunner {
               step.name,
             ),
           );
-          const finishedAt = await this.succeed(
-            request,
-            step,
+          const finishedAt = await this.succeed(request, step, {
             outcome,
             calls,
-            Math.round(performance.now() - started),
-            firstStarted,
-          );
+            ms: Math.round(performance.now() - started),
+            started: firstStarted,
+          });
           this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
           span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
           this.logger.log(
-            `step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} (${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
+            `step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} ` +
+              `(${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
           );
           const changes = outcome.changes.map((c) => c.target);
           return { name: step.name as StepName, result: outcome.result, finishedAt, changes };
@@ -348,7 +356,10 @@ export class RequestRunner {
         action: 'step.drifted',
         step,
         data: {
-          message: `the cluster changed since the plan: ${step} now ${plan.changes.length ? `makes ${plan.changes.length} change(s)` : 'has nothing to change'} (planned: ${(planned as unknown[]).length})`,
+          message:
+            `the cluster changed since the plan: ${step} now ` +
+            `${plan.changes.length ? `makes ${plan.changes.length} change(s)` : 'has nothing to change'} ` +
+            `(planned: ${(planned as unknown[]).length})`,
           planned,
           actual: plan.changes,
         },
@@ -371,10 +382,7 @@ export class RequestRunner {
   private async succeed(
     request: OnboardingRequest,
     step: StepRun,
-    outcome: StepOutcome,
-    calls: number,
-    ms: number,
-    started: Date,
+    { outcome, calls, ms, started }: { outcome: StepOutcome; calls: number; ms: number; started: Date },
   ): Promise<Date> {
     const title = stepByName(step.name).title;
     const finishedAt = new Date();
@@ -441,7 +449,8 @@ export class RequestRunner {
           message:
             status === 'SUCCEEDED'
               ? `${what} of ${request.cluster}/${request.namespace} succeeded`
-              : `${what} of ${request.cluster}/${request.namespace} ${status.toLowerCase()}${failedStep ? ` at step ${failedStep}` : ''}: ${failure?.message ?? ''}`,
+              : `${what} of ${request.cluster}/${request.namespace} ${status.toLowerCase()}` +
+                `${failedStep ? ` at step ${failedStep}` : ''}: ${failure?.message ?? ''}`,
           status,
           code: failure?.code ?? null,
           step: failedStep ?? null,
@@ -549,74 +558,3 @@ const planOf = (step: StepRun) => {
   const planned = (step.output as { planned?: unknown } | null)?.planned;
   return planned ? { planned } : {};
 };
-
-/**
- * Every step has a deadline on top of each Kubernetes call's own. A step past it fails
- * (STEP_TIMEOUT); its calls still end by their own deadlines, and a retry re-plans.
- */
-function withDeadline<T>(work: Promise<T>, ms: number, step: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, {
-            hint: "retry the request; see the step's events for where it stalled",
-          }),
-        ),
-      ms,
-    );
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
-
-function backoff(base: number, attempt: number): number {
-  const exp = base * 2 ** (attempt - 1);
-  return Math.round(exp / 2 + Math.random() * (exp / 2)); // "equal jitter"
-}
-
-const KUBE_CODES: Record<string, ErrorCode> = {
-  FORBIDDEN: 'KUBE_FORBIDDEN',
-  UNAUTHORIZED: 'KUBE_FORBIDDEN',
-  INVALID: 'KUBE_INVALID',
-  BAD_REQUEST: 'KUBE_INVALID',
-  NOT_FOUND: 'KUBE_INVALID',
-  ALREADY_EXISTS: 'KUBE_CONFLICT',
-  CONFLICT: 'KUBE_CONFLICT',
-  TRANSIENT: 'KUBE_UNAVAILABLE',
-};
-
-/** Transient Kubernetes failures are retried; preconditions and permanent API errors are not. */
-export function classify(err: unknown): StepFailure {
-  if (err instanceof DomainError) {
-    return {
-      code: err.code,
-      message: err.message,
-      hint: err.options.hint,
-      details: err.options.details,
-      retryable: false,
-    };
-  }
-  if (err instanceof KubeError) {
-    return {
-      code: KUBE_CODES[err.reason] ?? 'KUBE_UNAVAILABLE',
-      message: err.message,
-      retryable: err.reason === 'TRANSIENT' || err.reason === 'CONFLICT',
-      retryAfterMs: err.retryAfterMs,
-      hint:
-        err.reason === 'FORBIDDEN'
-          ? "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml"
-          : undefined,
-    };
-  }
-  return { code: 'INTERNAL', message: `unexpected error: ${(err as Error)?.message ?? String(err)}`, retryable: false };
-}
-
-/**
- * Whether a step's fresh changes differ from the ones a dry run stored. The stored plan went through
- * Postgres JSONB, which reorders object keys and drops `undefined` members, so the comparison is
- * semantic (canonical JSON: keys sorted); list order still matters (a JSON patch's ops, the ports).
- */
-export function plannedChangesDiffer(planned: unknown, fresh: unknown): boolean {
-  return !jsonEqual(planned, fresh);
-}

@@ -6,21 +6,24 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { MeshDiscoveryService } from '../mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import {
   offboardingOptions,
   OffboardingInputSchema,
   onboardingOptions,
   OnboardingInputSchema,
-  parseInput,
   type RequestOptions,
 } from './onboarding.input.js';
-import { assertNotControlPlane, assertNotReserved } from './steps/mesh.step.js';
-import { assertOffboardable } from './steps/namespace-removal.step.js';
-import { assertOnboardable } from './steps/namespace.step.js';
+import { parseInput } from '../common/parse-input.js';
+import {
+  assertNotControlPlane,
+  assertNotReserved,
+  assertOffboardable,
+  assertOnboardable,
+} from '../mesh/namespace-rules.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { Observed, TargetPrecheck } from './target-precheck.js';
-import type { MeshInfo } from '../mesh/mesh-discovery.service.js';
+import type { MeshInfo } from '../mesh/mesh-info.js';
 
 export interface NormalizedRequest {
   kind: RequestKind;

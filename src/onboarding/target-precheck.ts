@@ -44,15 +44,13 @@ export class TargetPrecheck {
    * read made for this request (a cached "fine" may let a request through; the worker checks again).
    */
   namespace(cluster: string, name: string, fresh = false): Promise<Observed<V1Namespace>> {
-    return this.read(this.namespaces, cluster, name, fresh, () => this.gateway.client(cluster).getNamespace(name));
+    return this.read(this.namespaces, { cluster, name, fresh }, () => this.gateway.client(cluster).getNamespace(name));
   }
 
   deploymentsOf(cluster: string, namespace: string, fresh = false): Promise<Observed<V1Deployment[]>> {
     return this.read(
       this.deployments,
-      cluster,
-      namespace,
-      fresh,
+      { cluster, name: namespace, fresh },
       async () => (await this.gateway.client(cluster).listDeployments(namespace)).items,
     );
   }
@@ -80,9 +78,7 @@ export class TargetPrecheck {
 
   private read<T>(
     cache: Map<string, Entry<T>>,
-    cluster: string,
-    name: string,
-    fresh: boolean,
+    { cluster, name, fresh }: { cluster: string; name: string; fresh: boolean },
     fetch: () => Promise<T>,
   ): Promise<Observed<T>> {
     const key = `${cluster}\u0000${name}`;

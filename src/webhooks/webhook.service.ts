@@ -6,7 +6,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, hasRole } from '../auth/scopes.js';
-import { parseInput } from '../onboarding/onboarding.input.js';
+import { parseInput } from '../common/parse-input.js';
 import { decodeCursor, encodeCursor } from '../onboarding/onboarding.repository.js';
 import type {
   Prisma,

@@ -1,5 +1,4 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AuditRepository } from '../audit/audit.repository.js';
 import { OidcIdentities } from '../auth/oidc-identities.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { WebhookDispatcher } from './webhook-dispatcher.service.js';
@@ -18,7 +17,6 @@ export class WebhooksModule {
       module: WebhooksModule,
       controllers: roles.api ? [WebhooksController] : [],
       providers: [
-        AuditRepository,
         WebhookService,
         ...(roles.api ? [WebhooksResolver] : []),
         ...(roles.worker ? [EventBus, WebhookDispatcher, OidcIdentities] : []),

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import { ensureExclusion } from '../../src/onboarding/steps/api-server-access.step.js';
+import { ensureExclusion } from '../../src/onboarding/steps/kit/mesh-config.js';
 import { seedAppNamespace, startEmulator } from '../support/emulator/index.js';
 import { ADMIN_TOKEN } from '../support/harness.js';
 import {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
 import { PrismaService } from '../../src/database/prisma.service.js';
-import { RunStore } from '../../src/onboarding/run-store.js';
+import { RunStore } from '../../src/onboarding/lifecycle/run-store.js';
 
 // The runner's single-statement transitions against real Postgres: what they write, and above all
 // that a worker which lost its claim (frozen past its heartbeat, taken over) writes nothing at all,

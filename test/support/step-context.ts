@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
-import { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
 import type { StepContext, StepRequest } from '../../src/onboarding/steps/step.js';
 import type { Emulator } from './emulator/index.js';

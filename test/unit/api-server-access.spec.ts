@@ -3,14 +3,11 @@ import type { V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { DomainError } from '../../src/common/domain-error.js';
 import type { ClusterClient, KubeObject } from '../../src/kubernetes/cluster-client.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import type { MeshDiscoveryService, MeshInfo } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService, MeshInfo } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, offboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
-import {
-  ApiServerAccessStep,
-  asGuardConflict,
-  planExclusionAdd,
-  planExclusionRemove,
-} from '../../src/onboarding/steps/api-server-access.step.js';
+import { planExclusionAdd, planExclusionRemove } from '../../src/mesh/mesh-config.js';
+import { ApiServerAccessStep } from '../../src/onboarding/steps/api-server-access.step.js';
+import { asGuardConflict } from '../../src/onboarding/steps/kit/mesh-config.js';
 import {
   ApiServerAccessRemovalStep,
   needsExclusion,

@@ -3,9 +3,9 @@ import type { V1Service } from '@kubernetes/client-node';
 import { DomainError } from '../../src/common/domain-error.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
-import type { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
-import { classify } from '../../src/onboarding/request-runner.service.js';
+import { classify } from '../../src/onboarding/step-failure.js';
 import { AppProtocolStep } from '../../src/onboarding/steps/app-protocol.step.js';
 import { applyStep, type StepContext } from '../../src/onboarding/steps/step.js';
 

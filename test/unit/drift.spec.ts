@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { V1Namespace } from '@kubernetes/client-node';
 import { describeDrift, driftFingerprint, namespaceDrift } from '../../src/namespaces/drift.js';
 import { inputFromOptions } from '../../src/namespaces/reapply.service.js';
-import { onboardingOptions, OnboardingInputSchema, parseInput } from '../../src/onboarding/onboarding.input.js';
+import { onboardingOptions, OnboardingInputSchema } from '../../src/onboarding/onboarding.input.js';
+import { parseInput } from '../../src/common/parse-input.js';
 import { summarize } from '../../src/webhooks/webhook-summary.js';
 
 const ns = (labels: Record<string, string>, annotations: Record<string, string> = {}): V1Namespace => ({

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/common/domain-error.js';
 import { ConfigError, loadConfig, redactUrl } from '../../src/config/config.js';
-import { OffboardingInputSchema, OnboardingInputSchema, parseInput } from '../../src/onboarding/onboarding.input.js';
+import { OffboardingInputSchema, OnboardingInputSchema } from '../../src/onboarding/onboarding.input.js';
+import { parseInput } from '../../src/common/parse-input.js';
 
 function fieldsOf(fn: () => unknown) {
   try {

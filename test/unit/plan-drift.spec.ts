@@ -1,7 +1,7 @@
 // Applied plans report drift only when the cluster changed: the stored plan comes back from Postgres
 // JSONB with its object keys reordered (shorter keys first), which must not count as a change.
 import { describe, expect, it } from 'vitest';
-import { plannedChangesDiffer } from '../../src/onboarding/request-runner.service.js';
+import { plannedChangesDiffer } from '../../src/onboarding/step-failure.js';
 
 /** What JSONB does to a stored object: keys ordered by length, then bytewise; undefined members gone. */
 function throughJsonb(v: unknown): unknown {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterClient, KubeObject } from '../../src/kubernetes/cluster-client.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import type { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { offboardingOptions } from '../../src/onboarding/onboarding.input.js';
 import { PolicyCleanupStep } from '../../src/onboarding/steps/policy-cleanup.step.js';
 import type { StepContext } from '../../src/onboarding/steps/step.js';

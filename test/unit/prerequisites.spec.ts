@@ -12,7 +12,7 @@ import type {
 import { DomainError } from '../../src/common/domain-error.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
 import type { ClusterClient } from '../../src/kubernetes/cluster-client.js';
-import type { MeshDiscoveryService } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions } from '../../src/onboarding/onboarding.input.js';
 import { PREREQUISITE_CODES, PrerequisitesStep } from '../../src/onboarding/steps/prerequisites.step.js';
 import type { Diagnostic, StepContext } from '../../src/onboarding/steps/step.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DomainError } from '../../src/common/domain-error.js';
 import type { ClusterClient, KubeObject } from '../../src/kubernetes/cluster-client.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import type { MeshDiscoveryService, MeshInfo } from '../../src/mesh/mesh-discovery.service.js';
+import type { MeshDiscoveryService, MeshInfo } from '../../src/kubernetes/mesh-discovery.service.js';
 import { onboardingOptions, SmiSchema, type RequestOptions } from '../../src/onboarding/onboarding.input.js';
 import type { StepContext } from '../../src/onboarding/steps/step.js';
 import { desiredSmiObjects, TrafficPolicyStep } from '../../src/onboarding/steps/traffic-policy.step.js';

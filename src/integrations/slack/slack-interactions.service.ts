@@ -5,7 +5,6 @@
 // instance), payload, mapped identity; then ApprovalService applies the usual rules (approver role,
 // scope, no self-approval, mesh grant, one decision per approver).
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import { z } from 'zod';
 import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/config.js';
@@ -13,7 +12,7 @@ import { ApprovalService } from '../../approvals/approval.service.js';
 import type { Actor, Role } from '../../auth/actor.js';
 import { DomainError } from '../../common/domain-error.js';
 import { PrismaService } from '../../database/prisma.service.js';
-import { parseInput } from '../../onboarding/onboarding.input.js';
+import { parseInput } from '../../common/parse-input.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { SLACK_APPROVE_ACTION, SLACK_REJECT_ACTION } from './slack-message.js';
 import { checkSlackHeaders, SignedHeaders, SLACK_TOLERANCE_SECONDS, verifySlackSignature } from './slack-signature.js';
@@ -51,19 +50,13 @@ export interface SlackInteractionAnswer {
 @Injectable()
 export class SlackInteractionService {
   private readonly logger = new Logger(SlackInteractionService.name);
-  private approvalService?: ApprovalService;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly redis: RedisService,
     private readonly prisma: PrismaService,
-    private readonly moduleRef: ModuleRef,
+    private readonly approvals: ApprovalService,
   ) {}
-
-  /** ApprovalService lives in the onboarding module, which does not export it: found app-wide instead. */
-  private get approvals(): ApprovalService {
-    return (this.approvalService ??= this.moduleRef.get(ApprovalService, { strict: false }));
-  }
 
   /** `readBody` yields the raw bytes Slack signed; it is called only once the headers passed. */
   async handle(headers: SignedHeaders, readBody: () => Promise<Buffer>): Promise<SlackInteractionAnswer> {

@@ -6,7 +6,7 @@ import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { writeSse } from '../../events/sse.js';
 import { ApprovalService } from '../../approvals/approval.service.js';
-import { parseInput } from '../onboarding.input.js';
+import { parseInput } from '../../common/parse-input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 

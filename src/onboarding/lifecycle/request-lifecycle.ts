@@ -16,7 +16,8 @@ import { EventBus } from '../../events/event-bus.service.js';
 import { toProgressEvent } from '../../events/progress-event.js';
 import { MetricsService } from '../../observability/metrics.service.js';
 import { QueueService } from '../../queue/queue.service.js';
-import { ACTIVE_TARGET_INDEX, isUniqueViolation, OnboardingRepository } from '../onboarding.repository.js';
+import { ACTIVE_TARGET_INDEX, OnboardingRepository } from '../onboarding.repository.js';
+import { isUniqueViolation } from '../../common/unique-violation.js';
 import type { RequestWithSteps } from '../onboarding.repository.js';
 import {
   applyTarget,

@@ -1,19 +1,19 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
-import type { ClusterClient, KubeObject } from '../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../common/kube-object.js';
+import type { ClusterClient } from '../../kubernetes/cluster-client.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
-import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
-import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
 import {
-  discoverApiServer,
   exclusionList,
   exclusionListDiagnostics,
-  patchMeshConfigGuarded,
   planExclusionAdd,
   planExclusionRemove,
-  readMeshConfig,
-} from './api-server-access.step.js';
-import { readNamespace } from './namespace.step.js';
+} from '../../mesh/mesh-config.js';
+import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
+import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
+import { discoverApiServer } from './kit/api-server.js';
+import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
+import { readNamespace } from './kit/namespaces.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
@@ -87,7 +87,7 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     const own = ns.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION];
     const api = await discoverApiServer(kube);
     const diagnostics: Diagnostic[] = [];
-    const mc = await this.meshConfig(request.cluster, request.meshName, kube, mesh, diagnostics);
+    const mc = await this.meshConfig({ kube, mesh, request }, diagnostics);
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
     const facts: Facts = {
       apiServerIp: api.ip,
@@ -186,14 +186,11 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
   }
 
   private async meshConfig(
-    cluster: string,
-    meshName: string,
-    kube: ClusterClient,
-    mesh: StepContext['mesh'],
+    { kube, mesh, request }: Pick<StepContext, 'kube' | 'mesh' | 'request'>,
     diagnostics: Diagnostic[],
   ): Promise<KubeObject | null> {
     try {
-      const info = await mesh.discover(cluster, meshName);
+      const info = await mesh.discover(request.cluster, request.meshName);
       return await readMeshConfig(kube, info.controlPlaneNamespace);
     } catch (err) {
       // A mesh that is gone has no exclusion list left to clean; the namespace mark is still cleared.

@@ -1,231 +1,36 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { ClusterClient, KubeObject } from '../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../common/kube-object.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
-import { cidrContains, hostCidr, invalidEntries, isIpv4, parseCidr } from '../../mesh/cidr.js';
+import { cidrContains, parseCidr } from '../../mesh/cidr.js';
+import {
+  exclusionList,
+  exclusionListDiagnostics,
+  isRecord,
+  meshConfigTarget,
+  meshConfigTraffic,
+  planExclusionAdd,
+} from '../../mesh/mesh-config.js';
 import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
 import {
   API_SERVER_ACCESS_ANNOTATION,
   API_SERVER_ACCESS_IP_EXCLUSION,
   API_SERVER_EGRESS_NAME,
-  apiVersionOf,
+  desiredObjectChange,
   isOwned,
-  jsonEqual,
   objectImage,
-  ownedLabels,
-  refOfKind,
 } from '../../mesh/ownership.js';
-import { readNamespace } from './namespace.step.js';
+import { API_SERVER_SERVICE, discoverApiServer, type ApiServerAddress } from './kit/api-server.js';
+import { getOptional, writeCustomChange } from './kit/custom-objects.js';
+import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
+import { readNamespace } from './kit/namespaces.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
-/** Where the Kubernetes API Service lives (and the namespace the Egress method must not be meshed). */
-export const API_SERVER_SERVICE = { namespace: 'default', name: 'kubernetes' } as const;
-export const EXCLUSION_LIST_PATH = '/spec/traffic/outboundIPRangeExclusionList';
-
-export interface JsonPatchOp {
-  op: 'test' | 'add' | 'remove' | 'replace';
-  path: string;
-  value?: unknown;
+/** What plan read before choosing a method: the MeshConfig, the API server's address, the facts so far. */
+interface Observed {
+  mc: KubeObject;
+  api: ApiServerAddress;
+  facts: Facts;
 }
-
-export interface ApiServerAddress {
-  ip: string;
-  /** `<ip>/32`. */
-  cidr: string;
-  /** The Service's https port (443 on every distribution we know). */
-  port: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared reads (also used by api-server-access-removal and traffic-policy)
-
-/** The API server's IPv4 cluster IP, from Service default/kubernetes. */
-export async function discoverApiServer(kube: ClusterClient): Promise<ApiServerAddress> {
-  const { namespace, name } = API_SERVER_SERVICE;
-  let svc;
-  try {
-    svc = await kube.getService(namespace, name);
-  } catch (err) {
-    if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
-      throw new DomainError(
-        'API_SERVER_NOT_FOUND',
-        `Service ${namespace}/${name} (the Kubernetes API server) does not exist`,
-        {
-          field: 'apiServerAccess',
-        },
-      );
-    }
-    throw err;
-  }
-  const candidates = [svc.spec?.clusterIP, ...(svc.spec?.clusterIPs ?? [])].filter(
-    (v): v is string => typeof v === 'string',
-  );
-  const ip = candidates.find(isIpv4);
-  if (!ip) {
-    throw new DomainError(
-      'API_SERVER_NOT_FOUND',
-      `Service ${namespace}/${name} has no IPv4 cluster IP (got ${candidates.length ? candidates.join(', ') : 'none'}); osm-edge's exclusion list and Egress ipAddresses are IPv4-only`,
-      { field: 'apiServerAccess' },
-    );
-  }
-  const ports = svc.spec?.ports ?? [];
-  const port = ports.find((p) => p.name === 'https')?.port ?? ports[0]?.port ?? 443;
-  return { ip, cidr: hostCidr(ip), port };
-}
-
-export async function readMeshConfig(kube: ClusterClient, meshNamespace: string): Promise<KubeObject> {
-  try {
-    return await kube.getCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME);
-  } catch (err) {
-    if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
-      throw new DomainError('MESH_CONFIG_NOT_FOUND', `MeshConfig ${meshNamespace}/${MESH_CONFIG_NAME} does not exist`, {
-        hint: 'osm-bootstrap recreates it from ConfigMap preset-mesh-config; check that the control plane is healthy',
-      });
-    }
-    throw err;
-  }
-}
-
-export function meshConfigTarget(meshNamespace: string): Change['target'] {
-  return {
-    apiVersion: apiVersionOf(CRD.meshConfig),
-    kind: CRD.meshConfig.kind,
-    namespace: meshNamespace,
-    name: MESH_CONFIG_NAME,
-  };
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-
-function traffic(mc: KubeObject): Record<string, unknown> | undefined {
-  const t = mc.spec?.traffic;
-  return isRecord(t) ? t : undefined;
-}
-
-/** The exclusion list as stored, or undefined when the field is absent (or not a list). */
-export function exclusionList(mc: KubeObject): unknown[] | undefined {
-  const list = traffic(mc)?.outboundIPRangeExclusionList;
-  return Array.isArray(list) ? list : undefined;
-}
-
-/** Warnings for existing entries that are not strict IPv4 CIDRs. They are reported, never touched. */
-export function exclusionListDiagnostics(mc: KubeObject): Diagnostic[] {
-  return invalidEntries(exclusionList(mc) ?? []).map((e) => ({
-    code: 'INVALID_EXCLUSION_CIDR',
-    level: 'warning' as const,
-    object: `meshconfigs/${MESH_CONFIG_NAME}`,
-    message: `outboundIPRangeExclusionList[${e.index}] is not a valid IPv4 CIDR: ${e.message}`,
-    hint: 'osm-init copies this entry verbatim into iptables-restore; a bad entry breaks the init container of new pods. Fix or remove it by hand.',
-  }));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Guarded edits of the exclusion list. A merge patch replaces the whole array, so the list is only
-// ever edited with a JSON patch whose first operation tests the resourceVersion that was read: a
-// concurrent edit makes the test fail (422) and the caller re-reads and re-plans.
-
-/** The JSON patch that adds `cidr` to the exclusion list, or null when it is already there. */
-export function planExclusionAdd(mc: KubeObject, cidr: string): Change | null {
-  const parsed = parseCidr(cidr);
-  if (!parsed.ok) throw new DomainError('INVALID_CIDR', parsed.message, { details: { cidr } });
-  const list = exclusionList(mc);
-  if (list?.includes(cidr)) return null;
-  const ops: JsonPatchOp[] = [resourceVersionTest(mc)];
-  if (list) ops.push({ op: 'add', path: `${EXCLUSION_LIST_PATH}/-`, value: cidr });
-  // `add` on an existing member (e.g. an explicit null) replaces it, so these also cover null.
-  else if (traffic(mc)) ops.push({ op: 'add', path: EXCLUSION_LIST_PATH, value: [cidr] });
-  else if (isRecord(mc.spec))
-    ops.push({ op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: [cidr] } });
-  else ops.push({ op: 'add', path: '/spec', value: { traffic: { outboundIPRangeExclusionList: [cidr] } } });
-  return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
-}
-
-/** The JSON patch that removes every exact `cidr` entry (each index value-tested), or null when absent. */
-export function planExclusionRemove(mc: KubeObject, cidr: string): Change | null {
-  const list = exclusionList(mc) ?? [];
-  const indexes = list.flatMap((v, i) => (v === cidr ? [i] : [])).reverse();
-  if (indexes.length === 0) return null;
-  const ops: JsonPatchOp[] = [resourceVersionTest(mc)];
-  for (const i of indexes) {
-    ops.push(
-      { op: 'test', path: `${EXCLUSION_LIST_PATH}/${i}`, value: cidr },
-      { op: 'remove', path: `${EXCLUSION_LIST_PATH}/${i}` },
-    );
-  }
-  return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
-}
-
-function resourceVersionTest(mc: KubeObject): JsonPatchOp {
-  const rv = mc.metadata?.resourceVersion;
-  if (!rv) throw new Error(`MeshConfig ${mc.metadata?.namespace}/${mc.metadata?.name} has no resourceVersion`);
-  return { op: 'test', path: '/metadata/resourceVersion', value: rv };
-}
-
-// kube-apiserver answers a JSON patch that cannot be applied (a failed `test`, a path that no longer
-// exists) with NewGenericServerResponse(422): reason Invalid, the generic message below, and the
-// json-patch error ("testing value ... failed") only in details.causes, which KubeError does not keep.
-// A schema rejection is also 422 Invalid but says `<Kind> "<name>" is invalid: ...`; it stays INVALID.
-const GUARD_FAILED =
-  /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
-
-/** A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner re-plans on. */
-export function asGuardConflict(err: unknown): unknown {
-  if (
-    err instanceof KubeError &&
-    (err.reason === 'CONFLICT' || (err.reason === 'INVALID' && GUARD_FAILED.test(err.message)))
-  ) {
-    return new KubeError('CONFLICT', `MeshConfig changed since it was read; re-planning (${err.message})`, 409);
-  }
-  return err;
-}
-
-export async function patchMeshConfigGuarded(
-  kube: ClusterClient,
-  meshNamespace: string,
-  ops: unknown,
-): Promise<KubeObject> {
-  try {
-    return await kube.patchCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME, ops as object, 'json');
-  } catch (err) {
-    throw asGuardConflict(err);
-  }
-}
-
-/** Retries `fn` on KubeError CONFLICT with jittered exponential backoff (the runner does the same with 5 attempts). */
-export async function retryOnConflict<T>(
-  fn: () => Promise<T>,
-  { attempts = 20, baseMs = 10, maxMs = 500 } = {},
-): Promise<T> {
-  for (let n = 1; ; n++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!(err instanceof KubeError && err.reason === 'CONFLICT') || n >= attempts) throw err;
-      const cap = Math.min(maxMs, baseMs * 2 ** Math.min(n, 10));
-      await new Promise((r) => setTimeout(r, Math.random() * cap));
-    }
-  }
-}
-
-/**
- * Read → plan → guarded JSON patch, retried on conflict: after it returns, `cidr` is in the
- * exclusion list and no entry written by anyone else was lost.
- */
-export async function ensureExclusion(
-  kube: ClusterClient,
-  meshNamespace: string,
-  cidr: string,
-  retry?: { attempts?: number; baseMs?: number; maxMs?: number },
-): Promise<'added' | 'present'> {
-  return retryOnConflict(async () => {
-    const mc = await readMeshConfig(kube, meshNamespace);
-    const change = planExclusionAdd(mc, cidr);
-    if (!change) return 'present';
-    await patchMeshConfigGuarded(kube, meshNamespace, change.body);
-    return 'added';
-  }, retry);
-}
-
-// ---------------------------------------------------------------------------------------------
 
 interface Facts {
   apiServerIp: string;
@@ -273,7 +78,7 @@ export class ApiServerAccessStep implements OnboardingStep {
     };
     return access.method === 'ip-exclusion'
       ? this.planIpExclusion(ctx, mc, api, facts)
-      : this.planEgress(ctx, mc, api, facts, access.serviceAccounts);
+      : this.planEgress(ctx, { mc, api, facts }, access.serviceAccounts);
   }
 
   private async planIpExclusion(
@@ -337,9 +142,7 @@ export class ApiServerAccessStep implements OnboardingStep {
 
   private async planEgress(
     { request, kube }: StepContext,
-    mc: KubeObject,
-    api: ApiServerAddress,
-    facts: Facts,
+    { mc, api, facts }: Observed,
     serviceAccounts: string[],
   ): Promise<StepPlan> {
     const apiNs = API_SERVER_SERVICE.namespace;
@@ -372,7 +175,7 @@ export class ApiServerAccessStep implements OnboardingStep {
         body: { spec: { featureFlags: { enableEgressPolicy: true } } },
       });
     }
-    if (traffic(mc)?.enableEgress === true) {
+    if (meshConfigTraffic(mc)?.enableEgress === true) {
       diagnostics.push({
         code: 'GLOBAL_EGRESS_ENABLED',
         level: 'info',
@@ -398,14 +201,14 @@ export class ApiServerAccessStep implements OnboardingStep {
       ipAddresses: [api.cidr],
       ports: [{ number: api.port, protocol: 'https' }],
     };
-    const change = desiredObjectChange(
-      CRD.egress,
-      request.namespace,
-      API_SERVER_EGRESS_NAME,
+    const change = desiredObjectChange({
+      ref: CRD.egress,
+      namespace: request.namespace,
+      name: API_SERVER_EGRESS_NAME,
       spec,
       existing,
-      request.id,
-    );
+      requestId: request.id,
+    });
     if (change) changes.push(change);
 
     const sas = new Set((await kube.listServiceAccounts(request.namespace)).items.map((sa) => sa.metadata?.name));
@@ -497,94 +300,5 @@ export class ApiServerAccessStep implements OnboardingStep {
         egress: egress ? objectImage(egress) : undefined,
       },
     };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export async function getOptional(
-  kube: ClusterClient,
-  ref: { group: string; version: string; plural: string },
-  namespace: string,
-  name: string,
-): Promise<KubeObject | null> {
-  try {
-    return await kube.getCustom(ref, namespace, name);
-  } catch (err) {
-    if (err instanceof KubeError && err.reason === 'NOT_FOUND') return null;
-    throw err;
-  }
-}
-
-/**
- * The create or in-place update that makes `namespace/name` carry `spec` and our labels, or null when
- * it already does. `existing` must already be known to be ours (or absent). The request label is
- * informational: a different request id alone does not cause a write.
- */
-export function desiredObjectChange(
-  ref: { group: string; version: string; kind: string },
-  namespace: string,
-  name: string,
-  spec: unknown,
-  existing: KubeObject | null,
-  requestId: string,
-): Change | null {
-  const target = { apiVersion: apiVersionOf(ref), kind: ref.kind, namespace, name };
-  const labels = ownedLabels(requestId);
-  const desired = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
-  if (!existing) {
-    return {
-      action: 'create',
-      target,
-      body: { apiVersion: target.apiVersion, kind: ref.kind, metadata: { name, namespace, labels }, spec: desired },
-    };
-  }
-  if (isOwned(existing) && jsonEqual(existing.spec ?? null, desired)) return null;
-  const { managedFields: _drop, ...metadata } = existing.metadata ?? {};
-  return {
-    action: 'update',
-    target,
-    body: {
-      ...existing,
-      apiVersion: target.apiVersion,
-      kind: ref.kind,
-      metadata: { ...metadata, labels: { ...(existing.metadata?.labels ?? {}), ...labels } },
-      spec: desired,
-    },
-  };
-}
-
-/** Writes one create/update/delete/patch of a custom object exactly as planned. */
-export async function writeCustomChange(kube: ClusterClient, change: Change): Promise<KubeObject | undefined> {
-  const ref = refOfKind(change.target.kind);
-  const { namespace = '', name } = change.target;
-  switch (change.action) {
-    case 'create':
-      try {
-        return await kube.createCustom(ref, namespace, change.body as KubeObject);
-      } catch (err) {
-        // Someone created it since we looked: re-plan, which re-checks ownership.
-        if (err instanceof KubeError && err.reason === 'ALREADY_EXISTS') {
-          throw new KubeError(
-            'CONFLICT',
-            `${change.target.kind} ${namespace}/${name} was created concurrently; re-planning`,
-            409,
-          );
-        }
-        throw err;
-      }
-    case 'update':
-      return kube.replaceCustom(ref, namespace, name, change.body as KubeObject); // 409 on a stale resourceVersion → CONFLICT
-    case 'delete':
-      try {
-        await kube.deleteCustom(ref, namespace, name);
-      } catch (err) {
-        if (!(err instanceof KubeError && err.reason === 'NOT_FOUND')) throw err; // already gone
-      }
-      return undefined;
-    case 'patch':
-      if (change.patchType === 'strategic' || !change.patchType)
-        throw new Error(`custom resources take json or merge patches, not ${change.patchType}`);
-      return kube.patchCustom(ref, namespace, name, change.body as object, change.patchType);
   }
 }

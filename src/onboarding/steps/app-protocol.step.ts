@@ -2,68 +2,10 @@ import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
 import type { ClusterClient } from '../../kubernetes/cluster-client.js';
-import { effectiveProtocol, protocolAdvice, type ProtocolAdvice } from '../../mesh/protocol.js';
+import { effectiveProtocol } from '../../mesh/protocol.js';
+import { serviceProtocolDiagnostics } from '../../mesh/protocol-diagnostics.js';
 import type { RequestOptions } from '../onboarding.input.js';
-import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
-
-/**
- * Diagnostic codes about Service ports (shared with the prerequisites step), by how osm-edge v1.3.9's
- * Pipy sidecar treats each port (docs/osm-edge.md#pipy-protocols):
- *
- * | Code                         | Level   | Meaning                                                           |
- * |------------------------------|---------|-------------------------------------------------------------------|
- * | OSM_PROTOCOL_GUESS           | warning | no usable appProtocol; osm-edge's guess (name prefix or `http`)   |
- * |                              |         | is likely wrong: `https` names, well-known non-HTTP names or      |
- * |                              |         | ports, MySQL marked `tcp` instead of `tcp-server-first`           |
- * | OSM_APP_PROTOCOL_UNSUPPORTED | warning | appProtocol Pipy does not route: an unknown value (`mysql`: tcp   |
- * |                              |         | with no rules), `https` (no inbound rules), `grpc` in another     |
- * |                              |         | case (`gRPC`: no inbound rules)                                   |
- * | OSM_APP_PROTOCOL_CASE        | info    | `TCP`, `HTTP`: Pipy lower-cases it, so it works, but the          |
- * |                              |         | controller compares case-sensitively and the docs use lower case  |
- */
-export const PROTOCOL_CODES = {
-  OSM_PROTOCOL_GUESS: 'warning',
-  OSM_APP_PROTOCOL_UNSUPPORTED: 'warning',
-  OSM_APP_PROTOCOL_CASE: 'info',
-} as const;
-
-const ADVICE_CODES: Record<ProtocolAdvice['reason'], keyof typeof PROTOCOL_CODES> = {
-  'miscased-app-protocol': 'OSM_APP_PROTOCOL_UNSUPPORTED',
-  'unsupported-app-protocol': 'OSM_APP_PROTOCOL_UNSUPPORTED',
-  'app-protocol-case': 'OSM_APP_PROTOCOL_CASE',
-  'https-name': 'OSM_PROTOCOL_GUESS',
-  'well-known-name': 'OSM_PROTOCOL_GUESS',
-  'well-known-port': 'OSM_PROTOCOL_GUESS',
-  'server-first-as-tcp': 'OSM_PROTOCOL_GUESS',
-};
-
-export function portObject(service: string, port: Pick<V1ServicePort, 'port'>): string {
-  return `Service/${service}:${port.port}`;
-}
-
-export function protocolDiagnostic(service: string, port: V1ServicePort, advice: ProtocolAdvice): Diagnostic {
-  const code = ADVICE_CODES[advice.reason];
-  // An unnamed port is selected by its number.
-  const selector = port.name ? `"${port.name}"` : String(port.port);
-  const entry = `{ service: "${service}", port: ${selector}, appProtocol: "${advice.suggested}" }`;
-  const hint = `set appProtocol "${advice.suggested}" on it: appProtocols: [${entry}]`;
-  const message = `Service ${service}: ${advice.message}`;
-  return { code, level: advice.level, message, object: portObject(service, port), hint };
-}
-
-/** The wrong-guess diagnostics for every TCP port of these Services (ExternalName Services have no mesh ports). */
-export function serviceProtocolDiagnostics(services: V1Service[]): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const svc of services) {
-    if (svc.spec?.type === 'ExternalName') continue;
-    const name = svc.metadata?.name ?? '';
-    for (const port of svc.spec?.ports ?? []) {
-      const advice = protocolAdvice(port);
-      if (advice) out.push(protocolDiagnostic(name, port, advice));
-    }
-  }
-  return out;
-}
+import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 interface PortImage {
   name: string | null;
@@ -263,7 +205,7 @@ export class AppProtocolStep implements OnboardingStep {
       try {
         after.push(serviceImage(await kube.patchService(request.namespace, name, ops, 'json')));
       } catch (err) {
-        throw await asConflict(kube, request.namespace, name, expectedVersion, err);
+        throw await asConflict(kube, { namespace: request.namespace, name, expectedVersion }, err);
       }
     }
     return { after };
@@ -306,9 +248,7 @@ function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
  */
 async function asConflict(
   kube: ClusterClient,
-  namespace: string,
-  name: string,
-  expectedVersion: unknown,
+  { namespace, name, expectedVersion }: { namespace: string; name: string; expectedVersion: unknown },
   err: unknown,
 ): Promise<unknown> {
   if (!(err instanceof KubeError) || err.reason !== 'INVALID') return err;

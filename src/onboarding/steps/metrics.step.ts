@@ -1,5 +1,5 @@
 import { METRICS_ANNOTATION, PROMETHEUS_ANNOTATIONS, PROXY_UUID_LABEL } from '../../mesh/osm.js';
-import { readNamespace } from './namespace.step.js';
+import { readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**

@@ -1,25 +1,12 @@
-import type { V1Namespace } from '@kubernetes/client-node';
-import { DomainError } from '../../common/domain-error.js';
 import { IGNORE_LABEL, METRICS_ANNOTATION, MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
-import { namespaceImage, readNamespace } from './namespace.step.js';
+import { assertOffboardable, namespaceImage } from '../../mesh/namespace-rules.js';
+import { readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
  * `osm namespace remove <ns> --mesh-name <mesh>`: removes the same two labels and two
  * annotations as the CLI. Existing sidecars stay until the pods are recreated.
  */
-/** `osm namespace remove`'s refusal: the namespace belongs to another mesh (also checked by the API up front). */
-export function assertOffboardable(ns: V1Namespace, request: { meshName: string }): void {
-  const owner = ns.metadata?.labels?.[MONITORED_BY_LABEL];
-  if (owner !== undefined && owner !== request.meshName) {
-    throw new DomainError(
-      'NAMESPACE_OWNED_BY_OTHER_MESH',
-      `Namespace belongs to mesh [${owner}], not mesh [${request.meshName}]. Please specify the correct mesh`,
-      { field: 'meshName' },
-    );
-  }
-}
-
 export class NamespaceRemovalStep implements OnboardingStep {
   readonly name = 'namespace-removal' as const;
   readonly title = 'Remove the namespace from the mesh';

@@ -1,7 +1,7 @@
-import type { KubeObject } from '../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../common/kube-object.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
 import { apiVersionOf, isOwned, objectImage, OWNED_POLICY_KINDS, OWNED_SELECTOR } from '../../mesh/ownership.js';
-import { writeCustomChange } from './api-server-access.step.js';
+import { writeCustomChange } from './kit/custom-objects.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /** Deletion order: the reverse of creation (TrafficSplits and TrafficTargets before the routes they name). */

@@ -3,7 +3,7 @@ import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
-import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './workloads.js';
+import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './kit/workloads.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
@@ -67,7 +67,7 @@ export class RestartStep implements OnboardingStep {
       }
       const decision = ours
         ? { restart: false, reason: `already restarted by this request (restartedAt ${token})` }
-        : decide(mode, d, pods.items, request, reinject);
+        : decide(mode, d, pods.items, { request, reinject });
       decisions.push({ deployment: name, ...decision });
       if (!decision.restart) continue;
       before[name] = current;
@@ -151,8 +151,7 @@ function decide(
   mode: 'all' | 'selected' | 'needed' | 'none',
   d: V1Deployment,
   pods: V1Pod[],
-  request: StepRequest,
-  reinject: boolean,
+  { request, reinject }: { request: StepRequest; reinject: boolean },
 ): { restart: boolean; reason: string } {
   if (mode === 'all') return { restart: true, reason: 'restart.mode all: every Deployment, once per request' };
   if (mode === 'selected') return { restart: true, reason: 'named in restart.deployments' };

@@ -1,6 +1,11 @@
-import type { ClusterClient, PatchType } from '../../kubernetes/cluster-client.js';
-import type { MeshDiscoveryService } from '../../mesh/mesh-discovery.service.js';
+// The step contract: what a step gets (StepContext), what it returns (StepPlan, StepOutcome), and applyStep,
+// which ties plan and execute together so every apply re-observes and writes only the drift.
+import type { ClusterClient } from '../../kubernetes/cluster-client.js';
+import type { MeshDiscoveryService } from '../../kubernetes/mesh-discovery.service.js';
+import type { Change, Diagnostic } from '../../mesh/change.js';
 import type { RequestOptions } from '../onboarding.input.js';
+
+export type { Change, Diagnostic } from '../../mesh/change.js';
 
 export type StepName =
   | 'prerequisites'
@@ -15,24 +20,6 @@ export type StepName =
   | 'namespace-removal'
   | 'policy-cleanup'
   | 'api-server-access-removal';
-
-/** One Kubernetes write a step would make (plan) or made (apply), exactly as sent. */
-export interface Change {
-  action: 'patch' | 'create' | 'update' | 'delete';
-  target: { apiVersion: string; kind: string; namespace?: string; name: string };
-  patchType?: PatchType;
-  body?: unknown;
-}
-
-export interface Diagnostic {
-  code: string;
-  level: 'error' | 'warning' | 'info';
-  message: string;
-  object?: string;
-  hint?: string;
-  /** An error the request accepted (prerequisites.acceptErrors): reported, but not blocking. */
-  accepted?: boolean;
-}
 
 export interface StepPlan {
   /** Empty when the cluster already is in the desired state. */

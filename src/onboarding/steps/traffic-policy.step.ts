@@ -1,15 +1,11 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { KubeObject } from '../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../common/kube-object.js';
 import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
-import { isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
+import { meshConfigTarget } from '../../mesh/mesh-config.js';
+import { desiredObjectChange, isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
 import type { SmiObjects } from '../onboarding.input.js';
-import {
-  desiredObjectChange,
-  getOptional,
-  meshConfigTarget,
-  readMeshConfig,
-  writeCustomChange,
-} from './api-server-access.step.js';
+import { getOptional, writeCustomChange } from './kit/custom-objects.js';
+import { readMeshConfig } from './kit/mesh-config.js';
 import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 export interface DesiredPolicyObject {
@@ -125,7 +121,15 @@ export class TrafficPolicyStep implements OnboardingStep {
       );
     }
     const changes = desired.flatMap(
-      (d, i) => desiredObjectChange(d.ref, request.namespace, d.name, d.spec, existing[i], request.id) ?? [],
+      (d, i) =>
+        desiredObjectChange({
+          ref: d.ref,
+          namespace: request.namespace,
+          name: d.name,
+          spec: d.spec,
+          existing: existing[i],
+          requestId: request.id,
+        }) ?? [],
     );
     const diagnostics: Diagnostic[] = [];
     if (permissive !== false) {

@@ -1,7 +1,7 @@
 import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
-import { desiredInjection, podsOf } from './workloads.js';
+import { desiredInjection, podsOf } from './kit/workloads.js';
 
 interface DeploymentReport {
   deployment: string;

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../src/common/domain-error.js';
 import { offboardingOptions } from '../../../src/onboarding/onboarding.input.js';
 import { ApiServerAccessRemovalStep } from '../../../src/onboarding/steps/api-server-access-removal.step.js';
-import {
-  ApiServerAccessStep,
-  ensureExclusion,
-  retryOnConflict,
-} from '../../../src/onboarding/steps/api-server-access.step.js';
+import { ApiServerAccessStep } from '../../../src/onboarding/steps/api-server-access.step.js';
+import { ensureExclusion, retryOnConflict } from '../../../src/onboarding/steps/kit/mesh-config.js';
 import { applyStep, type OnboardingStep, type StepContext } from '../../../src/onboarding/steps/step.js';
 import { startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
 import { namespaceMeta } from '../../support/kube.js';

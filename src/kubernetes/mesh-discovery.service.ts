@@ -1,18 +1,13 @@
+// Cluster read: which mesh runs where (the osm-controller Deployments), cached per cluster and mesh name.
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
-import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { CONTROLLER_APP, CONTROLLER_APP_LABEL, MESH_NAME_LABEL } from './osm.js';
+import type { MeshInfo } from '../mesh/mesh-info.js';
+import { CONTROLLER_APP, CONTROLLER_APP_LABEL, MESH_NAME_LABEL } from '../mesh/osm.js';
+import { ClusterGateway } from './cluster-gateway.js';
 
-export interface MeshInfo {
-  meshName: string;
-  /** Where this mesh's osm-controller runs (its MeshConfig lives there too). */
-  controlPlaneNamespace: string;
-  version?: string;
-  /** Namespaces running an osm-controller of any mesh: never onboardable. */
-  controlPlaneNamespaces: string[];
-}
+export type { MeshInfo } from '../mesh/mesh-info.js';
 
 interface CacheEntry<T> {
   expires: number;

@@ -1,8 +1,8 @@
-import { Prisma } from '../generated/prisma/client.js';
-import type { AuditEvent, RequestStatus } from '../generated/prisma/client.js';
-import type { PrismaService } from '../database/prisma.service.js';
-import type { NewAuditEvent } from '../audit/audit.repository.js';
-import { permits } from './lifecycle/transitions.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import type { AuditEvent, RequestStatus } from '../../generated/prisma/client.js';
+import type { PrismaService } from '../../database/prisma.service.js';
+import type { NewAuditEvent } from '../../audit/audit.repository.js';
+import { permits } from './transitions.js';
 
 const { sql, join, empty } = Prisma;
 

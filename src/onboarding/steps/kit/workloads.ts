@@ -1,7 +1,7 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import { selectorMatches } from '../../kubernetes/label-selector.js';
-import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
-import type { StepRequest } from './step.js';
+import { selectorMatches } from '../../../kubernetes/label-selector.js';
+import { expectsSidecar, isInjectedPod } from '../../../mesh/osm.js';
+import type { StepRequest } from '../step.js';
 
 // Shared by restart and verify: which Deployments a request targets and whether their pods
 // look the way the request wants (sidecar in after onboarding, out after offboarding).

@@ -1,0 +1,25 @@
+// Input validation shared by every edge and service: a zod schema's failure becomes one DomainError
+// (VALIDATION_FAILED, or the single domain code the schema names) listing the first problem per field.
+import type { z } from 'zod';
+import { DomainError, type ErrorCode, type FieldIssue } from './domain-error.js';
+
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues;
+  const fields: FieldIssue[] = issues
+    .flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => ({ field: [...issue.path, key].join('.'), message: 'unknown field' }));
+      }
+      return [{ field: issue.path.join('.') || '(body)', message: issue.message }];
+    })
+    .filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
+  // A problem with its own code (e.g. SMI_HEADER_MATCH_INVALID) names the request's error when it is
+  // the only kind of problem; mixed with others, everything is VALIDATION_FAILED.
+  const codeOf = (i: z.core.$ZodIssue) =>
+    i.code === 'custom' ? (i.params?.domainCode as ErrorCode | undefined) : undefined;
+  const codes = new Set(issues.map(codeOf));
+  const code = codes.size === 1 ? ([...codes][0] ?? 'VALIDATION_FAILED') : 'VALIDATION_FAILED';
+  throw new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, { fields });
+}

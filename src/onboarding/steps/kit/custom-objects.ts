@@ -1,0 +1,56 @@
+// Reads and writes of custom objects (SMI policies, Egress) exactly as a plan describes them: shared by the
+// api-server-access, traffic-policy and policy-cleanup steps and the drift scan.
+import type { KubeObject } from '../../../common/kube-object.js';
+import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
+import { KubeError } from '../../../kubernetes/kube-error.js';
+import type { Change } from '../../../mesh/change.js';
+import { refOfKind } from '../../../mesh/ownership.js';
+
+export async function getOptional(
+  kube: ClusterClient,
+  ref: { group: string; version: string; plural: string },
+  namespace: string,
+  name: string,
+): Promise<KubeObject | null> {
+  try {
+    return await kube.getCustom(ref, namespace, name);
+  } catch (err) {
+    if (err instanceof KubeError && err.reason === 'NOT_FOUND') return null;
+    throw err;
+  }
+}
+
+/** Writes one create/update/delete/patch of a custom object exactly as planned. */
+export async function writeCustomChange(kube: ClusterClient, change: Change): Promise<KubeObject | undefined> {
+  const ref = refOfKind(change.target.kind);
+  const { namespace = '', name } = change.target;
+  switch (change.action) {
+    case 'create':
+      try {
+        return await kube.createCustom(ref, namespace, change.body as KubeObject);
+      } catch (err) {
+        // Someone created it since we looked: re-plan, which re-checks ownership.
+        if (err instanceof KubeError && err.reason === 'ALREADY_EXISTS') {
+          throw new KubeError(
+            'CONFLICT',
+            `${change.target.kind} ${namespace}/${name} was created concurrently; re-planning`,
+            409,
+          );
+        }
+        throw err;
+      }
+    case 'update':
+      return kube.replaceCustom(ref, namespace, name, change.body as KubeObject); // 409 on a stale resourceVersion → CONFLICT
+    case 'delete':
+      try {
+        await kube.deleteCustom(ref, namespace, name);
+      } catch (err) {
+        if (!(err instanceof KubeError && err.reason === 'NOT_FOUND')) throw err; // already gone
+      }
+      return undefined;
+    case 'patch':
+      if (change.patchType === 'strategic' || !change.patchType)
+        throw new Error(`custom resources take json or merge patches, not ${change.patchType}`);
+      return kube.patchCustom(ref, namespace, name, change.body as object, change.patchType);
+  }
+}

@@ -1,0 +1,87 @@
+// Cluster side of the MeshConfig: read it, write a guarded JSON patch, retry on conflict. Shared by the
+// api-server-access, api-server-access-removal and traffic-policy steps and the drift scan; the rules that
+// plan the edits are pure and live in mesh/mesh-config.ts.
+import { DomainError } from '../../../common/domain-error.js';
+import type { KubeObject } from '../../../common/kube-object.js';
+import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
+import { KubeError } from '../../../kubernetes/kube-error.js';
+import { planExclusionAdd } from '../../../mesh/mesh-config.js';
+import { CRD, MESH_CONFIG_NAME } from '../../../mesh/osm.js';
+
+export async function readMeshConfig(kube: ClusterClient, meshNamespace: string): Promise<KubeObject> {
+  try {
+    return await kube.getCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME);
+  } catch (err) {
+    if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
+      throw new DomainError('MESH_CONFIG_NOT_FOUND', `MeshConfig ${meshNamespace}/${MESH_CONFIG_NAME} does not exist`, {
+        hint: 'osm-bootstrap recreates it from ConfigMap preset-mesh-config; check that the control plane is healthy',
+      });
+    }
+    throw err;
+  }
+}
+
+// kube-apiserver answers a JSON patch that cannot be applied (a failed `test`, a path that no longer
+// exists) with NewGenericServerResponse(422): reason Invalid, the generic message below, and the
+// json-patch error ("testing value ... failed") only in details.causes, which KubeError does not keep.
+// A schema rejection is also 422 Invalid but says `<Kind> "<name>" is invalid: ...`; it stays INVALID.
+const GUARD_FAILED =
+  /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
+
+/** A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner re-plans on. */
+export function asGuardConflict(err: unknown): unknown {
+  if (
+    err instanceof KubeError &&
+    (err.reason === 'CONFLICT' || (err.reason === 'INVALID' && GUARD_FAILED.test(err.message)))
+  ) {
+    return new KubeError('CONFLICT', `MeshConfig changed since it was read; re-planning (${err.message})`, 409);
+  }
+  return err;
+}
+
+export async function patchMeshConfigGuarded(
+  kube: ClusterClient,
+  meshNamespace: string,
+  ops: unknown,
+): Promise<KubeObject> {
+  try {
+    return await kube.patchCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME, ops as object, 'json');
+  } catch (err) {
+    throw asGuardConflict(err);
+  }
+}
+
+/** Retries `fn` on KubeError CONFLICT with jittered exponential backoff (the runner does the same with 5 attempts). */
+export async function retryOnConflict<T>(
+  fn: () => Promise<T>,
+  { attempts = 20, baseMs = 10, maxMs = 500 } = {},
+): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KubeError && err.reason === 'CONFLICT') || n >= attempts) throw err;
+      const cap = Math.min(maxMs, baseMs * 2 ** Math.min(n, 10));
+      await new Promise((r) => setTimeout(r, Math.random() * cap));
+    }
+  }
+}
+
+/**
+ * Read → plan → guarded JSON patch, retried on conflict: after it returns, `cidr` is in the
+ * exclusion list and no entry written by anyone else was lost.
+ */
+export async function ensureExclusion(
+  kube: ClusterClient,
+  meshNamespace: string,
+  cidr: string,
+  retry?: { attempts?: number; baseMs?: number; maxMs?: number },
+): Promise<'added' | 'present'> {
+  return retryOnConflict(async () => {
+    const mc = await readMeshConfig(kube, meshNamespace);
+    const change = planExclusionAdd(mc, cidr);
+    if (!change) return 'present';
+    await patchMeshConfigGuarded(kube, meshNamespace, change.body);
+    return 'added';
+  }, retry);
+}
