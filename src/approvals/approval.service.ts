@@ -8,8 +8,10 @@ import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { RequestLifecycle } from '../onboarding/lifecycle/request-lifecycle.js';
 
-export const ApproveSchema = z.strictObject({ comment: z.string().max(1000).optional() });
-export const RejectSchema = z.strictObject({ reason: z.string().min(1, 'a rejection needs a reason').max(1000) });
+export const ApproveSchema = z.strictObject({ comment: z.string().max(1000).optional() }).meta({ id: 'ApproveInput' });
+export const RejectSchema = z
+  .strictObject({ reason: z.string().min(1, 'a rejection needs a reason').max(1000) })
+  .meta({ id: 'RejectInput' });
 
 /**
  * Requests that the approval policy holds wait in PENDING_APPROVAL. Approvers (never the

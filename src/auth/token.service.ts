@@ -53,7 +53,7 @@ export const CreateTokenSchema = z.strictObject({
     .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
     .default([]),
   expiresInDays: z.number().int().min(1).max(3650).optional(),
-});
+}).meta({ id: 'CreateTokenInput' });
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 

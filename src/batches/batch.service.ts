@@ -21,7 +21,7 @@ export const BatchInputSchema = z.strictObject({
     .max(500, 'at most 500 targets per batch'),
   /** The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace. */
   options: z.record(z.string(), z.unknown()).default({}),
-});
+}).meta({ id: 'BatchInput' });
 
 const ACTIVE = new Set(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING']);
 

@@ -14,10 +14,12 @@ import { parseInput, type RequestOptions } from '../onboarding/onboarding.input.
 import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
 
 /** What a caller may change when re-applying: how to restart, and whether to only plan it. */
-export const ReapplySchema = z.strictObject({
-  restart: z.unknown().optional(),
-  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
-});
+export const ReapplySchema = z
+  .strictObject({
+    restart: z.unknown().optional(),
+    dryRun: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .meta({ id: 'ReapplyInput' });
 
 export const REAPPLY_EVENT = 'request.reapply';
 

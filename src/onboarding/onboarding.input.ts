@@ -240,7 +240,7 @@ export const OnboardingInputSchema = z
       });
     }
     restartRules(v.restart, ctx);
-  }, ALWAYS);
+  }, ALWAYS).meta({ id: 'OnboardingInput' });
 
 export const OffboardingInputSchema = z
   .strictObject({
@@ -249,7 +249,7 @@ export const OffboardingInputSchema = z
     deleteOwnedPolicies: z.boolean().nullish(),
     removeApiServerExclusion: z.boolean().nullish(),
   })
-  .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS);
+  .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS).meta({ id: 'OffboardingInput' });
 
 function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
   if (restart?.mode === 'selected' && !(Array.isArray(restart.deployments) && restart.deployments.length)) {

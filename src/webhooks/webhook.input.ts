@@ -30,7 +30,7 @@ export const CreateWebhookSchema = z.strictObject({
   description: z.string({ error: 'must be a string' }).max(200, 'must be no more than 200 characters').optional(),
   // `slack`: each delivery is a Slack incoming-webhook message (Block Kit) instead of our JSON event.
   format: z.enum(WEBHOOK_FORMATS, { error: `must be one of ${WEBHOOK_FORMATS.join(', ')}` }).default('json'),
-});
+}).meta({ id: 'CreateWebhookInput' });
 
 export type CreateWebhook = z.infer<typeof CreateWebhookSchema>;
 

@@ -29,7 +29,7 @@ export const SlackInteractionFormSchema = z.object({
       'the interaction as JSON; a `block_actions` payload whose action `osm-onboarding.approve` or ' +
         '`osm-onboarding.reject` has the request id as `value`, pressed by `user.id`',
     ),
-});
+}).meta({ id: 'SlackInteractionForm' });
 
 // The fields we read; Slack sends many more (hence not strict).
 const InteractionSchema = z.object({
