@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../common/domain-error.js';
 import type { ApiHeader, ApiOperationDoc, ApiResponseDoc } from './api-operation.js';
+import { PARAM_DESCRIPTIONS } from './descriptions.js';
 import { ERROR_DESCRIPTIONS } from './error-docs.js';
 import { ErrorBodySchema } from './response-schemas.js';
 import type { DocumentedRoute } from './served-routes.js';
@@ -17,7 +18,9 @@ export type { DocumentedRoute };
 /** What every route can also answer. */
 export function commonErrors(route: DocumentedRoute): ErrorCode[] {
   const codes: ErrorCode[] = [];
-  if (route.doc?.body) codes.push('MALFORMED_REQUEST', 'UNSUPPORTED_MEDIA_TYPE');
+  // The JSON body parser runs before routing: any call with a JSON body that does not parse (or over 64 kB).
+  codes.push('MALFORMED_REQUEST');
+  if (route.doc?.body) codes.push('UNSUPPORTED_MEDIA_TYPE');
   if (!route.isPublic) {
     codes.push('UNAUTHENTICATED', 'INVALID_TOKEN_CLAIMS', 'FORBIDDEN', 'RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE');
   }
@@ -34,16 +37,14 @@ export function routeErrors(route: DocumentedRoute): ErrorCode[] {
 type Json = Record<string, unknown>;
 
 const PATH_PARAMS: Record<string, { description: string; schema: Record<string, unknown> }> = {
-  id: {
-    description: 'the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks)',
-    schema: { type: 'string', format: 'uuid' },
-  },
-  cluster: { description: 'a cluster: a kubeconfig context name', schema: { type: 'string' } },
+  id: { description: PARAM_DESCRIPTIONS.id, schema: { type: 'string', format: 'uuid' } },
+  cluster: { description: PARAM_DESCRIPTIONS.cluster, schema: { type: 'string' } },
+  namespace: { description: PARAM_DESCRIPTIONS.namespace, schema: { type: 'string' } },
   op: {
-    description: 'the operation',
+    description: PARAM_DESCRIPTIONS.op,
     schema: { type: 'string', enum: ['approve', 'reject', 'cancel', 'retry', 'apply'] },
   },
-  file: { description: 'a file name', schema: { type: 'string' } },
+  file: { description: PARAM_DESCRIPTIONS.file, schema: { type: 'string' } },
 };
 
 const HEADER_PARAMS: Record<ApiHeader, Record<string, unknown>> = {
@@ -126,16 +127,22 @@ function mediaContent(r: ApiResponseDoc, ids: SchemaIds): Json | undefined {
     case 'sse':
       return {
         'text/event-stream': {
-          schema: { type: 'string', description: 'SSE frames; each `data:` line is one ProgressEvent as JSON' },
-          'x-event-data': r.schema ? ids.ref(r.schema) : undefined,
+          schema: {
+            type: 'string',
+            description: 'SSE frames; each `data:` line is one event as JSON (its `contentSchema`).',
+            ...(r.schema ? { contentSchema: ids.ref(r.schema) } : {}),
+          },
           example: 'id: 1\nevent: request.created\ndata: {"requestId":"…","cursor":1,"type":"request.created",…}\n\n',
         },
       };
     case 'export':
       return {
         'application/x-ndjson': {
-          schema: { type: 'string', description: 'one JSON object per line' },
-          'x-line-schema': r.schema ? ids.ref(r.schema) : undefined,
+          schema: {
+            type: 'string',
+            description: 'One JSON object per line (its `contentSchema`).',
+            ...(r.schema ? { contentSchema: ids.ref(r.schema) } : {}),
+          },
         },
         'text/csv': { schema: { type: 'string', description: 'a header row, then one row per event; `data` as JSON' } },
       };

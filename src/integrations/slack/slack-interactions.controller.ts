@@ -53,6 +53,13 @@ export class SlackInteractionsController {
     body: SlackInteractionFormSchema,
     bodyRequired: true,
     bodyMedia: 'form',
+    example: {
+      payload: JSON.stringify({
+        type: 'block_actions',
+        user: { id: 'U0123ABCD', username: 'alice' },
+        actions: [{ action_id: 'osm-onboarding.approve', value: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }],
+      }),
+    },
     headers: ['X-Slack-Signature', 'X-Slack-Request-Timestamp'],
     responses: {
       200: {

@@ -20,18 +20,21 @@ import {
 } from '../../docs/api-operation.js';
 import * as R from '../../docs/response-schemas.js';
 
-export const ListQuery = z.strictObject({
-  cluster: z.string().min(1).optional(),
-  namespace: z.string().min(1).optional(),
-  meshName: z.string().min(1).optional(),
-  kind: z.enum(['ONBOARD', 'OFFBOARD']).optional(),
-  status: z
-    .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
-    .optional(),
-  requestedBy: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(20),
-  after: z.string().min(1).optional(),
-});
+export const ListQuery = z
+  .strictObject({
+    cluster: z.string().min(1).optional().describe('Only requests for this cluster.'),
+    namespace: z.string().min(1).optional().describe('Only requests for this namespace.'),
+    meshName: z.string().min(1).optional().describe('Only requests for this mesh.'),
+    kind: z.enum(['ONBOARD', 'OFFBOARD']).optional().describe('Only onboardings (ONBOARD) or offboardings (OFFBOARD).'),
+    status: z
+      .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
+      .optional()
+      .describe('Only requests in this status.'),
+    requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
+    limit: z.coerce.number().int().min(1).max(200).default(20).describe('How many requests to return.'),
+    after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
+  })
+  .describe('Which requests to list; every field given must match.');
 
 /** Where an event stream resumes (the `Last-Event-ID` header wins). */
 const EventsQuery = z.strictObject({
@@ -44,7 +47,9 @@ const EventsQuery = z.strictObject({
 });
 
 export const IdempotencyKey = z.string().min(1).max(255).optional();
-export const CancelSchema = z.strictObject({ reason: z.string().max(500).optional() }).meta({ id: 'CancelInput' });
+export const CancelSchema = z
+  .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
+  .meta({ id: 'CancelInput', description: 'A cancellation.' });
 
 @Controller('v1')
 export class OnboardingController {
