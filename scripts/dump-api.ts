@@ -3,12 +3,18 @@
 import { writeFileSync } from 'node:fs';
 import { AppModule } from '../src/app.module.js';
 import { loadConfig } from '../src/config/config.js';
-import { buildOpenApiDocument } from '../src/docs/openapi.js';
+import { buildOpenApiDocument, undocumented } from '../src/docs/openapi.js';
 import { controllerRoutes, moduleControllers } from '../src/docs/served-routes.js';
 
 const out = process.argv[2] ?? 'openapi.json';
 // The defaults are enough: nothing connects, only the module tree of the API role is read.
 const config = loadConfig({ ROLE: 'api' });
-const document = buildOpenApiDocument(controllerRoutes(moduleControllers(AppModule.forRole(config))));
+const routes = controllerRoutes(moduleControllers(AppModule.forRole(config)));
+const missing = undocumented(routes);
+if (missing.length) {
+  console.error(`handlers without @ApiOperation (src/docs/api-operation.ts):\n  ${missing.join('\n  ')}`);
+  process.exit(1);
+}
+const document = buildOpenApiDocument(routes);
 writeFileSync(out, JSON.stringify(document, null, 2) + '\n');
 console.log(`wrote ${out}`);
