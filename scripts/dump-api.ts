@@ -1,6 +1,7 @@
 // Owns `npm run lint:api`'s input: writes the OpenAPI document of the app's REST handlers (the same one
 // /docs/openapi.json serves) to the path given (default openapi.json), without starting the app.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { AppModule } from '../src/app.module.js';
 import { loadConfig } from '../src/config/config.js';
 import { buildOpenApiDocument, undocumented } from '../src/docs/openapi.js';
@@ -16,5 +17,6 @@ if (missing.length) {
   process.exit(1);
 }
 const document = buildOpenApiDocument(routes);
+mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(document, null, 2) + '\n');
 console.log(`wrote ${out}`);

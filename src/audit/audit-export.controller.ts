@@ -23,7 +23,9 @@ export class AuditExportController {
     tag: 'audit',
     summary: 'Export audit events as JSON lines or CSV (streamed)',
     description:
-      'Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` inclusive, `until` exclusive). Streamed page by page as an attachment; an error after the first byte aborts the transfer, so a cut export never looks complete. Non-admin callers get the events within their scopes.',
+      'Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` ' +
+      'inclusive, `until` exclusive). Streamed page by page as an attachment; an error after the first byte aborts ' +
+      'the transfer, so a cut export never looks complete. Non-admin callers get the events within their scopes.',
     roles: ['viewer', 'requester', 'approver'],
     query: AuditExportQuery,
     responses: {

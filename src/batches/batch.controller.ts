@@ -34,7 +34,8 @@ export class BatchController {
     tag: 'batches',
     summary: 'Onboard or offboard several namespaces together',
     description:
-      'One request per target under a batch id, validated and stored as a whole (one refused target refuses the batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.',
+      'One request per target under a batch id, validated and stored as a whole (one refused target refuses the ' +
+      'batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.',
     roles: ['requester'],
     body: BatchInputSchema,
     bodyRequired: true,
@@ -51,10 +52,7 @@ export class BatchController {
       },
     },
     errors: [
-      'VALIDATION_FAILED',
-      'CLUSTER_NOT_FOUND',
-      'NAMESPACE_RESERVED',
-      'CLUSTER_UNAVAILABLE',
+      ...VALIDATE_ERRORS,
       'MESH_NOT_FOUND',
       'NAMESPACE_IS_CONTROL_PLANE',
       'REQUEST_CONFLICT',
@@ -77,14 +75,7 @@ export class BatchController {
     bodyRequired: true,
     example: { kind: 'ONBOARD', targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }] },
     responses: { 200: { description: 'one plan per target', schema: R.BatchPlansSchema } },
-    errors: [
-      'VALIDATION_FAILED',
-      'CLUSTER_NOT_FOUND',
-      'NAMESPACE_RESERVED',
-      'CLUSTER_UNAVAILABLE',
-      'MESH_NOT_FOUND',
-      'NAMESPACE_IS_CONTROL_PLANE',
-    ],
+    errors: [...VALIDATE_ERRORS, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE'],
   })
   @Post('plan')
   @HttpCode(200)
@@ -111,7 +102,9 @@ export class BatchController {
     tag: 'batches',
     summary: 'Approve, reject, cancel, retry or apply every member it applies to',
     description:
-      "The body is that of the single-request operation: `{comment?}` for approve, `{reason}` for reject, `{reason?}` for cancel, none for retry and apply. One member's refusal does not stop the others: see `results`. Roles as for the single-request operation.",
+      'The body is that of the single-request operation: `{comment?}` for approve, `{reason}` for reject, ' +
+      "`{reason?}` for cancel, none for retry and apply. One member's refusal does not stop the others: see " +
+      '`results`. Roles as for the single-request operation.',
     roles: ['requester', 'approver'],
     body: BatchOperationInput,
     example: { reason: 'not during the freeze' },

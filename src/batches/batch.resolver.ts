@@ -96,7 +96,8 @@ export class BatchResolver {
 
   @Subscription(() => OnboardingEventModel, {
     description:
-      "Every member request's events in commit order; resume with `after` = the last event `id`. Completes when all members end.",
+      "Every member request's events in commit order; resume with `after` = the last event `id`. Completes when all " +
+      'members end.',
     resolve: (event: unknown) => event,
   })
   async batchProgress(

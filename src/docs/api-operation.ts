@@ -68,7 +68,9 @@ export function acceptedResponses(what: string): Record<number, ApiResponseDoc> 
   };
   return {
     202: {
-      description: `The ${what} accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with \`dryRun\`).`,
+      description:
+        `The ${what} accepted and queued (or held in PENDING_APPROVAL by the approval policy; ` +
+        'stored as PLANNED with `dryRun`).',
       schema: AcceptedSchema,
       headers,
     },

@@ -43,7 +43,8 @@ const PAGE = `<!DOCTYPE html>
     <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png" sizes="32x32" />
   </head>
   <body>
-    <noscript>This page needs JavaScript. The OpenAPI document is at <a href="/docs/openapi.json">/docs/openapi.json</a>.</noscript>
+    <noscript>This page needs JavaScript. The OpenAPI document is at
+      <a href="/docs/openapi.json">/docs/openapi.json</a>.</noscript>
     <div id="swagger-ui"></div>
     <script src="/docs/assets/swagger-ui-bundle.js" charset="UTF-8"></script>
     <script src="/docs/assets/swagger-ui-standalone-preset.js" charset="UTF-8"></script>

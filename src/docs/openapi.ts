@@ -53,7 +53,8 @@ const HEADER_PARAMS: Record<ApiHeader, Record<string, unknown>> = {
     in: 'header',
     required: false,
     description:
-      'the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller.',
+      'the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a ' +
+      'different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller.',
     schema: { type: 'string', minLength: 1, maxLength: 255 },
   },
   'Last-Event-ID': {
@@ -106,9 +107,9 @@ token (roles \`viewer\`, \`requester\`, \`approver\`, \`admin\`; namespace scope
 OIDC JWT when configured. 401 without valid credentials, 403 outside the caller's roles or scopes, before anything is
 stored or any cluster write happens.
 
-**Errors** are \`{"error": {"code", "message", "fields"?: [{"field", "message"}], "hint"?, "details"?}}\`. Each operation
-lists the codes it can answer (also as \`x-error-codes\`). A request accepted with 202 can still fail in the worker;
-its \`errorCode\` is then one of the codes marked *(worker)*.
+**Errors** are \`{"error": {"code", "message", "fields"?: [{"field", "message"}], "hint"?, "details"?}}\`.
+Each operation lists the codes it can answer (also as \`x-error-codes\`). A request accepted with 202 can
+still fail in the worker; its \`errorCode\` is then one of the codes marked *(worker)*.
 
 `;
 

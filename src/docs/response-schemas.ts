@@ -433,8 +433,8 @@ export const WebhookDeliverySchema = z
   .strictObject({
     id: z.uuid().describe('The delivery id.'),
     webhookId: z.uuid().describe('The webhook.'),
-    requestId: z.uuid().nullable().describe('The request the event is about.'),
-    cursor: z.number().int().nullable().describe('The event cursor within that request.'),
+    requestId: z.uuid().describe('The request the event is about.'),
+    cursor: z.number().int().describe('The event cursor within that request.'),
     eventType: z.string().describe('The event type, e.g. request.succeeded.'),
     status: z.enum(['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED']).describe(enumDescription('WebhookDeliveryStatus')),
     attempts: z.number().int().describe('How many sends were tried.'),
@@ -451,7 +451,7 @@ export const WebhookDeliverySchema = z
             attempt: z.number().int().describe('The attempt number: 1 for the first send.'),
             responseCode: z.number().int().nullable().describe('The HTTP status, if the receiver answered.'),
             error: z.string().nullable().describe('Why it failed, if it did.'),
-            durationMs: z.number().int().nullable().describe('How long it took, in milliseconds.'),
+            durationMs: z.number().int().describe('How long it took, in milliseconds.'),
             at: at('it was sent'),
           })
           .describe('One send of a delivery.'),

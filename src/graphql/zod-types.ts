@@ -15,6 +15,8 @@ import { CreateWebhookSchema } from '../webhooks/webhook.input.js';
 import { graphqlJs } from './graphql-js.js';
 
 type Shape = Record<string, z.ZodType>;
+/** A GraphQL field or input field: what describeSchema() fills in. */
+type Described = { description?: string | null; args?: readonly { name: string; description?: string | null }[] };
 
 /** The schema inside optional/nullable/default/array/pipe wrappers. */
 export function unwrap(schema: z.ZodType): z.ZodType {
@@ -30,7 +32,7 @@ export function unwrap(schema: z.ZodType): z.ZodType {
 /** The fields of an object schema; of a union of objects, every option's fields. */
 export function shapeOf(schema: z.ZodType): Shape {
   const s = unwrap(schema);
-  if (s instanceof z.ZodObject) return s.shape as Shape;
+  if (s instanceof z.ZodObject) return s.shape;
   if (s instanceof z.ZodUnion) return Object.assign({}, ...(s.options as z.ZodType[]).map((o) => shapeOf(o))) as Shape;
   throw new Error(`not an object schema: ${s._zod.def.type}`);
 }
@@ -116,9 +118,10 @@ export function describeSchema(schema: GraphQLSchema): GraphQLSchema {
     if (zod && !type.description) type.description = descriptionOf(unwrap(zod)) ?? descriptionOf(zod) ?? null;
     if (isObjectType(type) || isInputObjectType(type)) {
       const shape = zod ? shapeOf(zod) : {};
-      for (const [name, f] of Object.entries(type.getFields())) {
+      const fields: Record<string, Described> = type.getFields();
+      for (const [name, f] of Object.entries(fields)) {
         if (!f.description && shape[name]) f.description = descriptionOf(shape[name]);
-        for (const arg of 'args' in f ? f.args : []) {
+        for (const arg of f.args ?? []) {
           arg.description ??= ARG_DESCRIPTIONS[`${type.name}.${name}.${arg.name}`] ?? ARG_DESCRIPTIONS[arg.name];
         }
       }

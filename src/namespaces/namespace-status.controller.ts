@@ -16,7 +16,9 @@ export class NamespaceStatusController {
     tag: 'namespaces',
     summary: 'Where each namespace of a cluster stands',
     description:
-      'Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.',
+      'Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per ' +
+      'namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin ' +
+      'callers see the namespaces within their scopes.',
     roles: ['viewer', 'requester', 'approver'],
     query: NamespaceStatusQuery,
     responses: { 200: { description: 'one page', schema: R.NamespaceStatusPageSchema } },

@@ -74,7 +74,8 @@ export class NamespaceStatusResolver {
 
   @Query(() => NamespaceStatusConnection, {
     description:
-      'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within your scopes.',
+      'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within ' +
+      'your scopes.',
   })
   async namespaceStatuses(
     @Args('cluster') cluster: string,

@@ -19,7 +19,9 @@ export class ReapplyController {
     tag: 'namespaces',
     summary: "Re-apply a namespace's last successful onboarding as a new request",
     description:
-      'Queues an onboarding with the options of the last successful request for the namespace (which must be an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.',
+      'Queues an onboarding with the options of the last successful request for the namespace (which must be an ' +
+      'onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST ' +
+      '/v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.',
     roles: ['requester'],
     body: ReapplySchema,
     example: { restart: { mode: 'needed' } },

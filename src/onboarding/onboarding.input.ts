@@ -319,7 +319,8 @@ export const OffboardingInputSchema = z
       .boolean()
       .nullish()
       .describe(
-        "Remove the API server's IP from the mesh's outbound exclusion list when no other onboarded namespace needs it.",
+        "Remove the API server's IP from the mesh's outbound exclusion list when no other onboarded namespace needs " +
+          'it.',
       ),
   })
   .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS)

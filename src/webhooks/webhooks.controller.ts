@@ -17,7 +17,10 @@ export class WebhooksController {
     tag: 'webhooks',
     summary: 'Subscribe a URL to events (chatops)',
     description:
-      'Deliveries are signed with HMAC-SHA256 over `<timestamp>.<body>` (the timestamp and signature are in the headers), retried with backoff, and limited to the creator\'s scopes. Without `secret`, one is generated and returned once. With `format: "slack"` each delivery is a Slack incoming-webhook message (Block Kit) with Approve/Reject buttons while the request waits for approval (see `POST /v1/integrations/slack/interactions`).',
+      'Deliveries are signed with HMAC-SHA256 over `<timestamp>.<body>` (the timestamp and signature are in the ' +
+      "headers), retried with backoff, and limited to the creator's scopes. Without `secret`, one is generated and " +
+      'returned once. With `format: "slack"` each delivery is a Slack incoming-webhook message (Block Kit) with ' +
+      'Approve/Reject buttons while the request waits for approval (see `POST /v1/integrations/slack/interactions`).',
     roles: ['requester'],
     body: CreateWebhookSchema,
     bodyRequired: true,

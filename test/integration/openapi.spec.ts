@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Controller, Get, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -14,6 +19,10 @@ import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/h
 // The API docs: /docs/openapi.json is derived from the served handlers (Nest's route metadata and each
 // handler's @ApiOperation), the zod input schemas and src/docs/response-schemas.ts. These tests keep it
 // from going stale: a handler without @ApiOperation fails the first one.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const bin = (name: string) => join(ROOT, 'node_modules/.bin', name);
+const run = promisify(execFile);
 
 const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;
 
@@ -293,6 +302,21 @@ describe('OpenAPI document and /docs', () => {
     const invalid = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'Nope', colour: 'blue' });
     expect(invalid.status).toBe(422);
     R.ErrorBodySchema.parse(invalid.body);
+  });
+
+  it("passes Redocly's recommended rules, strictly (redocly.yaml), as scripts/dump-api.ts writes it too", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'openapi-'));
+    const served = join(dir, 'served.json');
+    await writeFile(served, JSON.stringify(doc));
+    const lint = await run(bin('redocly'), ['lint', served, '--config', join(ROOT, 'redocly.yaml')], { cwd: ROOT })
+      .then((r) => ({ code: 0, out: r.stdout + r.stderr }))
+      .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+    expect(lint.out, lint.out).toContain('Your API description is valid');
+    expect(lint.code, lint.out).toBe(0);
+    // npm run lint:api lints the document scripts/dump-api.ts builds without starting the app: the same one.
+    const dumped = join(dir, 'dumped.json');
+    await run(bin('tsx'), ['scripts/dump-api.ts', dumped], { cwd: ROOT });
+    expect(JSON.parse(await readFile(dumped, 'utf8'))).toEqual(doc);
   });
 
   it('serves the docs page, its assets and the document without credentials', async () => {

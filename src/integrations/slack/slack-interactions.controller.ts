@@ -49,7 +49,12 @@ export class SlackInteractionsController {
     tag: 'integrations',
     summary: "Slack's interactivity request URL: Approve/Reject button presses",
     description:
-      'Called by Slack, not with a bearer token: the request must carry Slack\'s signature (`X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` within 5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity SLACK_USER_MAP gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject gives the reason "rejected in Slack by slack:<user>"). Presses of other buttons and other interaction types are answered 200 and ignored.',
+      "Called by Slack, not with a bearer token: the request must carry Slack's signature (`X-Slack-Signature: " +
+      'v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` within ' +
+      '5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity SLACK_USER_MAP ' +
+      'gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject gives the reason ' +
+      '"rejected in Slack by slack:<user>"). Presses of other buttons and other interaction types are answered 200 ' +
+      'and ignored.',
     body: SlackInteractionFormSchema,
     bodyRequired: true,
     bodyMedia: 'form',

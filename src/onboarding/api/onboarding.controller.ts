@@ -64,7 +64,9 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Onboard a namespace into a mesh',
     description:
-      'Validates, records the request with its first audit event and queues it. The worker then runs the steps (prerequisites, mesh, api-server-access, traffic-policy, namespace, metrics, app-protocol, restart, verify — as the options ask). Follow it with `GET /v1/onboardings/{id}/events`.',
+      'Validates, records the request with its first audit event and queues it. The worker then runs the steps ' +
+      '(prerequisites, mesh, api-server-access, traffic-policy, namespace, metrics, app-protocol, restart, verify — ' +
+      'as the options ask). Follow it with `GET /v1/onboardings/{id}/events`.',
     roles: ['requester'],
     body: OnboardingInputSchema,
     bodyRequired: true,
@@ -102,7 +104,8 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Take a namespace out of its mesh',
     description:
-      'Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server access removal and a restart.',
+      'Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server ' +
+      'access removal and a restart.',
     roles: ['requester'],
     body: OffboardingInputSchema,
     bodyRequired: true,
@@ -134,7 +137,8 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Plan an onboarding (dry run, nothing stored)',
     description:
-      'The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` and `blocked: true`.',
+      'The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` ' +
+      'and `blocked: true`.',
     roles: ['requester'],
     body: OnboardingInputSchema,
     bodyRequired: true,
@@ -194,7 +198,8 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Cancel a request',
     description:
-      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.',
+      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in ' +
+      'the middle of a write.',
     roles: ['requester'],
     body: CancelSchema,
     example: { reason: 'wrong namespace' },
@@ -242,7 +247,8 @@ export class OnboardingController {
     tag: 'approvals',
     summary: 'Approve a request in PENDING_APPROVAL',
     description:
-      "Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.",
+      "Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve " +
+      'their own request.',
     roles: ['approver'],
     body: ApproveSchema,
     example: { comment: 'checked with team-a' },
@@ -332,7 +338,10 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Progress as Server-Sent Events',
     description:
-      "Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final event (`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: <cursor>`, `event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after a disconnect with `Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).",
+      "Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final " +
+      'event (`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: ' +
+      '<cursor>`, `event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after ' +
+      'a disconnect with `Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).',
     roles: ['viewer', 'requester', 'approver'],
     query: EventsQuery,
     headers: ['Last-Event-ID'],
