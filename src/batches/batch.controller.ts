@@ -22,7 +22,10 @@ const BatchOperationInput = z.union([ApproveSchema, RejectSchema, CancelSchema])
 });
 
 const BatchEventsQuery = z.strictObject({
-  after: z.string().regex(/^\d+$/).optional().describe('Resume after this event id (the `Last-Event-ID` header wins).'),
+  after: z
+    .string()
+    .optional()
+    .describe('Resume after this batch cursor, `b1.…` (the `Last-Event-ID` header wins; an event id is accepted).'),
 });
 
 @Controller('v1/batches')
@@ -126,13 +129,14 @@ export class BatchController {
     return { batch: presentBatch(batch), results };
   }
 
-  /** SSE of every member's events; the cursor (event id) is the global audit id. */
+  /** SSE of every member's events; each SSE id is the batch cursor to resume after that event. */
   @ApiOperation({
     operationId: 'streamBatchEvents',
     tag: 'batches',
     summary: "Every member's progress as Server-Sent Events",
     description:
-      'As `/v1/onboardings/{id}/events`, for all members; the event id (resume cursor) is the global audit event id.',
+      'As `/v1/onboardings/{id}/events`, for all members, none skipped; each SSE `id` is the batch cursor to resume ' +
+      'after that event (`after` or `Last-Event-ID`; an older global event id is still accepted).',
     roles: ['viewer', 'requester', 'approver'],
     query: BatchEventsQuery,
     headers: ['Last-Event-ID'],
@@ -147,7 +151,8 @@ export class BatchController {
     @Res() res: Response,
     @CurrentActor() actor: Actor,
   ) {
-    const cursor = parseInput(z.coerce.bigint().min(0n).default(0n), lastEventId ?? after);
-    await writeSse(res, await this.batches.events(id, actor, cursor), (e) => e.id);
+    const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
+    const stream = await this.batches.events(id, actor, lastEventId ?? after, field);
+    await writeSse(res, stream, (e) => e.batchCursor ?? e.id);
   }
 }

@@ -120,7 +120,8 @@ export const ARG_DESCRIPTIONS: Record<string, string> = {
   'Query.webhookDeliveries.webhookId': 'The id of the webhook.',
   'Query.webhookDeliveries.status': 'Only the deliveries in this status.',
   'Subscription.batchProgress.batchId': 'The id of the batch.',
-  'Subscription.batchProgress.after': 'Resume after this event `id` (the global event id).',
+  'Subscription.batchProgress.after':
+    'Resume after this event: its `batchCursor` (an older global event id is accepted).',
   'Subscription.onboardingProgress.requestId': 'The id of the request.',
   'Subscription.onboardingProgress.after': 'Resume after this cursor (0: from the first event).',
 };

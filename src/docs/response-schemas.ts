@@ -328,7 +328,11 @@ export const TokenListSchema = z
 
 export const ProgressEventSchema = z
   .strictObject({
-    id: z.string().describe('The global, increasing event id: the cursor of a batch stream.'),
+    id: z.string().describe('The global, increasing event id: its identity (ids are not taken in commit order).'),
+    batchCursor: z
+      .string()
+      .optional()
+      .describe('In a batch stream only: pass it as `after` (or `Last-Event-ID`) to resume after this event.'),
     requestId: z.uuid().describe('The request.'),
     cursor: z.number().int().describe('1, 2, 3… per request: orders its events and resumes a stream (the SSE `id`).'),
     type: z

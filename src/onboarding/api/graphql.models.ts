@@ -297,6 +297,7 @@ export class AuditEventModel {
 @ObjectType('OnboardingEvent')
 export class OnboardingEventModel {
   @Field(() => ID) id!: string;
+  @Field(() => String, { nullable: true }) batchCursor?: string | null;
   @Field(() => ID) requestId!: string;
   @Field(() => Int) cursor!: number;
   @Field()
