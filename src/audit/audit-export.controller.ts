@@ -1,3 +1,4 @@
+// Owns GET /v1/audit: the streamed audit export (JSON lines or CSV).
 import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Actor } from '../auth/actor.js';

@@ -1,3 +1,4 @@
+// Owns the REST edge of API tokens (/v1/tokens, admin only).
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
 import { CurrentActor } from './auth.guard.js';
 import type { Actor } from './actor.js';

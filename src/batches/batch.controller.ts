@@ -1,3 +1,4 @@
+// Owns the REST edge of batches (/v1/batches): create, plan, read, operate on every member, follow (SSE).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';

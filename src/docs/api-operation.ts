@@ -92,3 +92,11 @@ export const TARGET_ERRORS: ErrorCode[] = [
   'DEPLOYMENT_NOT_FOUND',
 ];
 export const ONBOARD_TARGET_ERRORS: ErrorCode[] = [...TARGET_ERRORS, 'NAMESPACE_IGNORED', 'NAMESPACE_NOT_INJECTABLE'];
+/** What an approver's decision (approve, reject) refuses. */
+export const DECISION_ERRORS: ErrorCode[] = [
+  'REQUEST_NOT_FOUND',
+  'REQUEST_NOT_PENDING_APPROVAL',
+  'SELF_APPROVAL_FORBIDDEN',
+  'ALREADY_DECIDED',
+  'MESH_GRANT_REQUIRED',
+];

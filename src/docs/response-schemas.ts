@@ -1,4 +1,5 @@
-// Owns what the API answers, as zod schemas with their descriptions: the OpenAPI response schemas are
+// Owns what the API answers, as zod schemas with their descriptions (over 400 lines: one schema per answer with every
+// field described, sharing their pieces; split it by area if it grows): the OpenAPI response schemas are
 // generated from these (src/docs/openapi.ts), the GraphQL object types take their descriptions from them and
 // are checked against them (src/graphql/zod-types.ts), and test/integration/openapi.spec.ts parses real
 // answers with them, strictly (an undocumented field fails the test). The shapes are those of

@@ -1,3 +1,4 @@
+// Owns /healthz and /readyz (public).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { PrismaService } from '../database/prisma.service.js';

@@ -1,3 +1,4 @@
+// Owns GET /v1/clusters/:cluster/namespaces: live namespace status, paged.
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';

@@ -1,3 +1,4 @@
+// Owns /metrics: the Prometheus exposition (public).
 import { Controller, Get, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { MetricsService } from './metrics.service.js';

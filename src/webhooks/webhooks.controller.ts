@@ -1,3 +1,4 @@
+// Owns the REST edge of webhook subscriptions (/v1/webhooks) and their deliveries.
 import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';

@@ -6,7 +6,7 @@ import { raw } from 'body-parser';
 import { Public } from '../../auth/auth.guard.js';
 import { DomainError } from '../../common/domain-error.js';
 import { SlackInteractionService } from './slack-interactions.service.js';
-import { ApiOperation } from '../../docs/api-operation.js';
+import { ApiOperation, DECISION_ERRORS } from '../../docs/api-operation.js';
 import * as R from '../../docs/response-schemas.js';
 import { SlackInteractionFormSchema } from './slack-interactions.service.js';
 
@@ -81,11 +81,7 @@ export class SlackInteractionsController {
       'SLACK_NOT_CONFIGURED',
       'VALIDATION_FAILED',
       'FORBIDDEN',
-      'REQUEST_NOT_FOUND',
-      'REQUEST_NOT_PENDING_APPROVAL',
-      'SELF_APPROVAL_FORBIDDEN',
-      'ALREADY_DECIDED',
-      'MESH_GRANT_REQUIRED',
+      ...DECISION_ERRORS,
       'DEPENDENCY_UNAVAILABLE',
     ],
   })

@@ -1,3 +1,5 @@
+// Owns the REST edge of requests: create, plan, apply, cancel, retry, approve, reject, list, read, follow (SSE)
+// and audit, each documented by its @ApiOperation (the OpenAPI document is derived from these).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -5,15 +7,14 @@ import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { writeSse } from '../../events/sse.js';
-import { ApprovalService } from '../../approvals/approval.service.js';
-import { parseInput } from '../onboarding.input.js';
+import { ApprovalService, ApproveSchema, RejectSchema } from '../../approvals/approval.service.js';
+import { OffboardingInputSchema, OnboardingInputSchema, parseInput } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
-import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
-import { ApproveSchema, RejectSchema } from '../../approvals/approval.service.js';
 import {
   acceptedResponses,
   ApiOperation,
+  DECISION_ERRORS,
   ONBOARD_TARGET_ERRORS,
   TARGET_ERRORS,
   VALIDATE_ERRORS,
@@ -258,14 +259,7 @@ export class OnboardingController {
         schema: R.RequestSchema,
       },
     },
-    errors: [
-      'VALIDATION_FAILED',
-      'REQUEST_NOT_FOUND',
-      'REQUEST_NOT_PENDING_APPROVAL',
-      'SELF_APPROVAL_FORBIDDEN',
-      'ALREADY_DECIDED',
-      'MESH_GRANT_REQUIRED',
-    ],
+    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
   })
   @Post('onboardings/:id/approve')
   @HttpCode(200)
@@ -282,14 +276,7 @@ export class OnboardingController {
     bodyRequired: true,
     example: { reason: 'not during the freeze' },
     responses: { 200: { description: 'the request, REJECTED', schema: R.RequestSchema } },
-    errors: [
-      'VALIDATION_FAILED',
-      'REQUEST_NOT_FOUND',
-      'REQUEST_NOT_PENDING_APPROVAL',
-      'SELF_APPROVAL_FORBIDDEN',
-      'ALREADY_DECIDED',
-      'MESH_GRANT_REQUIRED',
-    ],
+    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
   })
   @Post('onboardings/:id/reject')
   @HttpCode(200)
