@@ -97,8 +97,6 @@ export const ARG_DESCRIPTIONS: Record<string, string> = {
   id: 'The id of the request.',
   input: 'What to do; validated like the REST body of the same operation.',
   idempotencyKey: PARAM_DESCRIPTIONS.idempotencyKey,
-  first: 'How many items to return (at most 200; 100 for namespaces).',
-  after: 'Return the items after this cursor (`pageInfo.endCursor` of the previous page).',
   reason: 'Why; recorded with the decision.',
   'Mutation.approveOnboardingRequest.comment': 'A comment recorded with the approval.',
   'Mutation.cancelOnboardingRequest.reason': 'Why the request is cancelled; recorded in its audit trail.',
@@ -118,7 +116,6 @@ export const ARG_DESCRIPTIONS: Record<string, string> = {
   'Query.onboardingRequests.filter': 'Only the requests that match every field given.',
   'Query.webhook.id': 'The id of the webhook.',
   'Query.webhookDeliveries.webhookId': 'The id of the webhook.',
-  'Query.webhookDeliveries.status': 'Only the deliveries in this status.',
   'Subscription.batchProgress.batchId': 'The id of the batch.',
   'Subscription.batchProgress.after':
     'Resume after this event: its `batchCursor` (an older global event id is accepted).',

@@ -4,14 +4,14 @@
 // GraphQL type and its zod schema disagree on field names, nullability or list-ness.
 import type { GraphQLSchema } from 'graphql';
 import { z } from 'zod';
-import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { CreateTokenSchema } from '../auth/token.service.js';
 import { BatchInputSchema } from '../batches/batch.service.js';
 import { ARG_DESCRIPTIONS, ENUM_DESCRIPTIONS, ROOT_DESCRIPTIONS } from '../docs/descriptions.js';
 import * as R from '../docs/response-schemas.js';
 import { ListQuery } from '../onboarding/api/onboarding.controller.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onboarding.input.js';
-import { CreateWebhookSchema } from '../webhooks/webhook.input.js';
+import { NamespaceStatusQuery } from '../namespaces/namespace-status.service.js';
+import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
 import { graphqlJs } from './graphql-js.js';
 
 type Shape = Record<string, z.ZodType>;
@@ -88,8 +88,15 @@ export const GRAPHQL_ZOD_TYPES: Record<string, z.ZodType> = {
   NamespaceLastRequest: field(nsItem, 'lastRequest'),
 };
 
-/** REST-only bodies (no GraphQL type): listed so the descriptions test covers them too. */
-export const REST_ONLY_BODIES = { ApproveSchema, RejectSchema };
+/** GraphQL arguments that are fields of a REST query schema: their description is that field's. */
+export const GRAPHQL_ZOD_ARGS: Record<string, z.ZodType> = {
+  'Query.onboardingRequests.first': ListQuery.shape.limit,
+  'Query.onboardingRequests.after': ListQuery.shape.after,
+  'Query.webhookDeliveries.first': DeliveryQuerySchema.shape.limit,
+  'Query.webhookDeliveries.after': DeliveryQuerySchema.shape.after,
+  'Query.webhookDeliveries.status': DeliveryQuerySchema.shape.status,
+  'Query.namespaceStatuses.first': NamespaceStatusQuery.shape.limit,
+};
 
 /** The first description on a schema or the schemas it wraps. */
 export function descriptionOf(schema: z.ZodType): string | undefined {
@@ -122,7 +129,9 @@ export function describeSchema(schema: GraphQLSchema): GraphQLSchema {
       for (const [name, f] of Object.entries(fields)) {
         if (!f.description && shape[name]) f.description = descriptionOf(shape[name]);
         for (const arg of f.args ?? []) {
-          arg.description ??= ARG_DESCRIPTIONS[`${type.name}.${name}.${arg.name}`] ?? ARG_DESCRIPTIONS[arg.name];
+          const key = `${type.name}.${name}.${arg.name}`;
+          const zodArg = GRAPHQL_ZOD_ARGS[key];
+          arg.description ??= (zodArg && descriptionOf(zodArg)) ?? ARG_DESCRIPTIONS[key] ?? ARG_DESCRIPTIONS[arg.name];
         }
       }
     }

@@ -49,14 +49,18 @@ export type CreateWebhook = z.infer<typeof CreateWebhookSchema>;
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
 
 export const DeliveryQuerySchema = z.strictObject({
-  status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
+  status: z
+    .enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` })
+    .optional()
+    .describe('Only the deliveries in this status.'),
   limit: z.coerce
     .number({ error: 'must be a number' })
     .int('must be an integer')
     .min(1, 'must be at least 1')
     .max(100, 'must be at most 100')
-    .default(20),
-  after: z.string().min(1).optional(),
+    .default(20)
+    .describe('How many deliveries to return (1 to 100).'),
+  after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
 });
 
 export function eventTypeMatches(pattern: string, type: string): boolean {

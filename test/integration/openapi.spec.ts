@@ -175,7 +175,7 @@ describe('OpenAPI document and /docs', () => {
       name: 'limit',
       in: 'query',
       required: false,
-      description: 'How many requests to return.',
+      description: 'How many requests to return (1 to 200).',
       schema: { default: 20, type: 'integer', minimum: 1, maximum: 200 },
     });
     expect(list.find((p: any) => p.name === 'status').schema.enum).toContain('PENDING_APPROVAL');

@@ -32,7 +32,7 @@ export const ListQuery = z
       .optional()
       .describe('Only requests in this status.'),
     requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
-    limit: z.coerce.number().int().min(1).max(200).default(20).describe('How many requests to return.'),
+    limit: z.coerce.number().int().min(1).max(200).default(20).describe('How many requests to return (1 to 200).'),
     after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
   })
   .describe('Which requests to list; every field given must match.');
