@@ -108,7 +108,7 @@ export class OnboardingResolver {
     return presentRequest(await this.onboarding.read(id, actor));
   }
 
-  @Query(() => OnboardingRequestConnection, { description: 'Newest first.' })
+  @Query(() => OnboardingRequestConnection, { description: 'Requests within your scopes, newest first.' })
   async onboardingRequests(
     @CurrentActor() actor: Actor,
     @Args('filter', { nullable: true }) filter?: OnboardingRequestFilter,
