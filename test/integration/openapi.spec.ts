@@ -311,7 +311,10 @@ describe('OpenAPI document and /docs', () => {
     const dir = await mkdtemp(join(tmpdir(), 'openapi-'));
     const served = join(dir, 'served.json');
     await writeFile(served, JSON.stringify(doc));
-    const lint = await run(bin('redocly'), ['lint', served, '--config', join(ROOT, 'redocly.yaml')], { cwd: ROOT })
+    const lint = await run(bin('redocly'), ['lint', served, '--config', join(ROOT, 'redocly.yaml')], {
+      cwd: ROOT,
+      env: { ...process.env, REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    })
       .then((r) => ({ code: 0, out: r.stdout + r.stderr }))
       .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
     expect(lint.out, lint.out).toContain('Your API description is valid');
