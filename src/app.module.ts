@@ -31,6 +31,7 @@ import { graphiqlPlugin } from './graphql/graphiql.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
 import { SlackModule } from './integrations/slack/slack.module.js';
+import { describeSchema } from './graphql/zod-types.js';
 
 @Module({})
 export class AppModule {
@@ -85,6 +86,8 @@ export class AppModule {
                   introspection: cfg.graphql.introspection,
                   autoSchemaFile: true,
                   sortSchema: true,
+                  // Descriptions come from the zod schemas of the same data (one source for GraphQL and OpenAPI).
+                  transformSchema: describeSchema,
                   // Nest's GraphiQL loads its scripts from a CDN: ours is served from a package (graphiql.ts).
                   graphiql: false,
                   plugins: cfg.graphql.graphiql ? [graphiqlPlugin()] : [],

@@ -8,8 +8,14 @@ import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { RequestLifecycle } from '../onboarding/lifecycle/request-lifecycle.js';
 
-export const ApproveSchema = z.strictObject({ comment: z.string().max(1000).optional() });
-export const RejectSchema = z.strictObject({ reason: z.string().min(1, 'a rejection needs a reason').max(1000) });
+export const ApproveSchema = z
+  .strictObject({ comment: z.string().max(1000).optional().describe('A comment recorded with the approval.') })
+  .meta({ id: 'ApproveInput', description: 'An approval.' });
+export const RejectSchema = z
+  .strictObject({
+    reason: z.string().min(1, 'a rejection needs a reason').max(1000).describe('Why the request is rejected.'),
+  })
+  .meta({ id: 'RejectInput', description: 'A rejection, with its reason.' });
 
 /**
  * Requests that the approval policy holds wait in PENDING_APPROVAL. Approvers (never the

@@ -1,8 +1,12 @@
+// Owns GET /v1/audit: the streamed audit export (JSON lines or CSV).
 import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { AuditExportService, csvLine, CSV_COLUMNS, jsonLine } from './audit-export.service.js';
+import { ApiOperation } from '../docs/api-operation.js';
+import * as R from '../docs/response-schemas.js';
+import { AuditExportQuery } from './audit-export.service.js';
 
 @Controller('v1/audit')
 export class AuditExportController {
@@ -15,6 +19,26 @@ export class AuditExportController {
    * page by page (never the whole result in memory) as an attachment. Errors before the first byte
    * are ordinary JSON errors; one after it aborts the transfer, so a cut export never looks complete.
    */
+  @ApiOperation({
+    operationId: 'exportAudit',
+    tag: 'audit',
+    summary: 'Export audit events as JSON lines or CSV (streamed)',
+    description:
+      'Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` ' +
+      'inclusive, `until` exclusive). Streamed page by page as an attachment; an error after the first byte aborts ' +
+      'the transfer, so a cut export never looks complete. Non-admin callers get the events within their scopes.',
+    roles: ['viewer', 'requester', 'approver'],
+    query: AuditExportQuery,
+    responses: {
+      200: {
+        description:
+          'one audit event per JSON line (`format=jsonl`, default) or CSV row (`format=csv`, with a header row)',
+        schema: R.AuditEventSchema,
+        media: 'export',
+      },
+    },
+    errors: ['VALIDATION_FAILED'],
+  })
   @Get()
   async export(@Query() query: unknown, @Res() res: Response, @CurrentActor() actor: Actor) {
     const filter = this.exporter.prepare(query ?? {}, actor);

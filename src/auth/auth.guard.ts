@@ -11,7 +11,7 @@ import { AddressOf, clientAddressResolver } from './client-address.js';
 import { RateLimitService } from './rate-limit.service.js';
 import { attachCredential, SessionRegistry } from './sessions.js';
 
-const PUBLIC = 'osm-onboarding:public';
+export const PUBLIC = 'osm-onboarding:public';
 /** Health, readiness and metrics answer without credentials. */
 export const Public = () => SetMetadata(PUBLIC, true);
 

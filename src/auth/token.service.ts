@@ -42,18 +42,25 @@ export interface TokenAuthentication {
   expiresAt?: number;
 }
 
-export const CreateTokenSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-"'),
-  roles: z.array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` })).min(1, 'needs at least one role'),
-  scopes: z
-    .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
-    .default([]),
-  expiresInDays: z.number().int().min(1).max(3650).optional(),
-});
+export const CreateTokenSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, ".", "_" and "-"')
+      .describe('The unique token name; the actor becomes `token:<name>`.'),
+    roles: z
+      .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }))
+      .min(1, 'needs at least one role')
+      .describe('viewer (read), requester (create/cancel/retry), approver, admin.'),
+    scopes: z
+      .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
+      .default([])
+      .describe('`<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.'),
+    expiresInDays: z.number().int().min(1).max(3650).optional().describe('Days until it expires; none = never.'),
+  })
+  .meta({ id: 'CreateTokenInput', description: 'A new API token.' });
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 

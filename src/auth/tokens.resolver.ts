@@ -6,8 +6,8 @@ import { TokenService } from './token.service.js';
 @InputType()
 export class CreateApiTokenInput {
   @Field() name!: string;
-  @Field(() => [String], { description: 'viewer, requester, approver, admin' }) roles!: string[];
-  @Field(() => [String], { nullable: true, description: '<cluster>/<namespace> patterns, e.g. prod/team-a-*' })
+  @Field(() => [String]) roles!: string[];
+  @Field(() => [String], { nullable: true })
   scopes?: string[];
   @Field(() => Int, { nullable: true }) expiresInDays?: number;
 }
@@ -16,7 +16,7 @@ export class CreateApiTokenInput {
 export class ApiTokenModel {
   @Field(() => ID) id!: string;
   @Field() name!: string;
-  @Field({ description: 'the first characters of the secret, to recognise it' }) prefix!: string;
+  @Field() prefix!: string;
   @Field(() => [String]) roles!: string[];
   @Field(() => [String]) scopes!: string[];
   @Field() createdBy!: string;
@@ -28,7 +28,7 @@ export class ApiTokenModel {
 
 @ObjectType()
 export class CreatedApiToken {
-  @Field({ description: 'the secret: shown only in this response' }) token!: string;
+  @Field() token!: string;
   @Field(() => ApiTokenModel) record!: ApiTokenModel;
 }
 

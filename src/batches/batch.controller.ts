@@ -1,3 +1,4 @@
+// Owns the REST edge of batches (/v1/batches): create, plan, read, operate on every member, follow (SSE).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -7,13 +8,61 @@ import { parseInput } from '../common/parse-input.js';
 import { presentRequest } from '../onboarding/api/onboarding.presenter.js';
 import { writeSse } from '../events/sse.js';
 import { BatchService, BatchView } from './batch.service.js';
+import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
+import { ApiOperation, VALIDATE_ERRORS } from '../docs/api-operation.js';
+import * as R from '../docs/response-schemas.js';
+import { CancelSchema } from '../onboarding/api/onboarding.controller.js';
+import { BatchInputSchema } from './batch.service.js';
 
 export const presentBatch = (b: BatchView) => ({ ...b, requests: b.requests.map(presentRequest) });
+
+/** The body of a batch operation: that of the single-request operation. */
+const BatchOperationInput = z.union([ApproveSchema, RejectSchema, CancelSchema]).meta({
+  id: 'BatchOperationInput',
+  description: 'approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body.',
+});
+
+const BatchEventsQuery = z.strictObject({
+  after: z
+    .string()
+    .optional()
+    .describe('Resume after this batch cursor, `b1.…` (the `Last-Event-ID` header wins; an event id is accepted).'),
+});
 
 @Controller('v1/batches')
 export class BatchController {
   constructor(private readonly batches: BatchService) {}
 
+  @ApiOperation({
+    operationId: 'createBatch',
+    tag: 'batches',
+    summary: 'Onboard or offboard several namespaces together',
+    description:
+      'One request per target under a batch id, validated and stored as a whole (one refused target refuses the ' +
+      'batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.',
+    roles: ['requester'],
+    body: BatchInputSchema,
+    bodyRequired: true,
+    example: {
+      kind: 'ONBOARD',
+      targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }],
+      options: { restart: { mode: 'all' } },
+    },
+    responses: {
+      202: {
+        description: 'the batch with its requests',
+        schema: R.BatchSchema,
+        headers: { Location: 'the batch: `/v1/batches/{id}`' },
+      },
+    },
+    errors: [
+      ...VALIDATE_ERRORS,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      'REQUEST_CONFLICT',
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+    ],
+  })
   @Post()
   async create(@Body() body: unknown, @CurrentActor() actor: Actor, @Res({ passthrough: true }) res: Response) {
     const batch = await this.batches.create(body ?? {}, actor);
@@ -21,18 +70,53 @@ export class BatchController {
     return presentBatch(batch);
   }
 
+  @ApiOperation({
+    operationId: 'planBatch',
+    tag: 'batches',
+    summary: 'Plan a batch (dry run, nothing stored)',
+    roles: ['requester'],
+    body: BatchInputSchema,
+    bodyRequired: true,
+    example: { kind: 'ONBOARD', targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }] },
+    responses: { 200: { description: 'one plan per target', schema: R.BatchPlansSchema } },
+    errors: [...VALIDATE_ERRORS, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE'],
+  })
   @Post('plan')
   @HttpCode(200)
   async plan(@Body() body: unknown, @CurrentActor() actor: Actor) {
     return { plans: await this.batches.plan(body ?? {}, actor) };
   }
 
+  @ApiOperation({
+    operationId: 'getBatch',
+    tag: 'batches',
+    summary: 'A batch: aggregate status, counts by status, its requests',
+    roles: ['viewer', 'requester', 'approver'],
+    responses: { 200: { description: 'the batch', schema: R.BatchSchema } },
+    errors: ['BATCH_NOT_FOUND'],
+  })
   @Get(':id')
   async get(@Param('id') id: string, @CurrentActor() actor: Actor) {
     return presentBatch(await this.batches.get(id, actor));
   }
 
   /** approve | reject | cancel | retry | apply — applied to every member it applies to. */
+  @ApiOperation({
+    operationId: 'batchOperation',
+    tag: 'batches',
+    summary: 'Approve, reject, cancel, retry or apply every member it applies to',
+    description:
+      'The body is that of the single-request operation: `{comment?}` for approve, `{reason}` for reject, ' +
+      "`{reason?}` for cancel, none for retry and apply. One member's refusal does not stop the others: see " +
+      '`results`. Roles as for the single-request operation.',
+    roles: ['requester', 'approver'],
+    body: BatchOperationInput,
+    example: { reason: 'not during the freeze' },
+    responses: {
+      200: { description: 'the batch after the operation and the outcome per member', schema: R.BatchOperationSchema },
+    },
+    errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND'],
+  })
   @Post(':id/:op')
   @HttpCode(200)
   async each(@Param('id') id: string, @Param('op') op: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
@@ -47,6 +131,19 @@ export class BatchController {
   }
 
   /** SSE of every member's events; each SSE id is the batch cursor to resume after that event. */
+  @ApiOperation({
+    operationId: 'streamBatchEvents',
+    tag: 'batches',
+    summary: "Every member's progress as Server-Sent Events",
+    description:
+      'As `/v1/onboardings/{id}/events`, for all members, none skipped; each SSE `id` is the batch cursor to resume ' +
+      'after that event (`after` or `Last-Event-ID`; an older global event id is still accepted).',
+    roles: ['viewer', 'requester', 'approver'],
+    query: BatchEventsQuery,
+    headers: ['Last-Event-ID'],
+    responses: { 200: { description: 'the event stream', schema: R.ProgressEventSchema, media: 'sse' } },
+    errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND'],
+  })
   @Get(':id/events')
   async events(
     @Param('id') id: string,

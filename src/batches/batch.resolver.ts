@@ -14,10 +14,7 @@ export class BatchTargetInput {
   @Field() namespace!: string;
 }
 
-@InputType({
-  description:
-    'One request per target, all with the same options (the body fields of an onboarding/offboarding, minus cluster and namespace).',
-})
+@InputType()
 export class BatchInput {
   @Field(() => RequestKind) kind!: RequestKind;
   @Field(() => [BatchTargetInput]) targets!: BatchTargetInput[];
@@ -30,11 +27,9 @@ export class BatchModel {
   @Field(() => RequestKind) kind!: RequestKind;
   @Field() requestedBy!: string;
   @Field() createdAt!: string;
-  @Field({
-    description: 'RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, PARTIALLY_FAILED, CANCELLED, REJECTED',
-  })
+  @Field()
   status!: string;
-  @Field(() => GraphQLJSON, { description: 'requests by status' }) counts!: Record<string, number>;
+  @Field(() => GraphQLJSON) counts!: Record<string, number>;
   @Field(() => [OnboardingRequestModel]) requests!: OnboardingRequestModel[];
 }
 
@@ -75,13 +70,13 @@ export class BatchResolver {
     return this.batches.plan(plainInput(input), actor);
   }
 
-  @Query(() => BatchModel)
+  @Query(() => BatchModel, { description: 'A batch: aggregate status, counts by status, its requests.' })
   async batch(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentBatch(await this.batches.get(id, actor));
   }
 
   @Mutation(() => BatchOperationResult, {
-    description: 'approve | reject | cancel | retry | apply, for every member it applies to.',
+    description: 'Approve, reject, cancel, retry or apply every member of a batch it applies to.',
   })
   async batchOperation(
     @Args('id', { type: () => ID }) id: string,

@@ -13,15 +13,36 @@ import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding
 import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
 
-export const BatchInputSchema = z.strictObject({
-  kind: z.enum(['ONBOARD', 'OFFBOARD'], { error: 'must be ONBOARD or OFFBOARD' }),
-  targets: z
-    .array(z.strictObject({ cluster: z.string().min(1).nullish(), namespace: z.string() }))
-    .min(1, 'needs at least one target')
-    .max(500, 'at most 500 targets per batch'),
-  /** The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace. */
-  options: z.record(z.string(), z.unknown()).default({}),
-});
+export const BatchInputSchema = z
+  .strictObject({
+    kind: z.enum(['ONBOARD', 'OFFBOARD'], { error: 'must be ONBOARD or OFFBOARD' }).describe('ONBOARD or OFFBOARD.'),
+    targets: z
+      .array(
+        z
+          .strictObject({
+            cluster: z
+              .string()
+              .min(1)
+              .nullish()
+              .describe('The kubeconfig context name; omitted = the current context.'),
+            namespace: z.string().describe('The namespace.'),
+          })
+          .describe('One namespace of a batch.'),
+      )
+      .min(1, 'needs at least one target')
+      .max(500, 'at most 500 targets per batch')
+      .describe('The namespaces (1 to 500); one request each.'),
+    options: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe(
+        'The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace.',
+      ),
+  })
+  .meta({
+    id: 'BatchInput',
+    description: 'One request per target, all with the same options.',
+  });
 
 const ACTIVE = new Set(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING']);
 

@@ -1,10 +1,14 @@
+// Owns /docs: the OpenAPI document derived from the served handlers (./openapi.ts) and a Swagger UI page.
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Controller, Get, Header, Param, Res } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import type { Response } from 'express';
 import { Public } from '../auth/auth.guard.js';
 import { DomainError } from '../common/domain-error.js';
+import { ApiOperation } from './api-operation.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
+import { controllerRoutes, registeredControllers } from './served-routes.js';
 
 // Swagger UI from the swagger-ui-dist package (node_modules, no CDN), with our own initializer.
 const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -39,7 +43,8 @@ const PAGE = `<!DOCTYPE html>
     <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png" sizes="32x32" />
   </head>
   <body>
-    <noscript>This page needs JavaScript. The OpenAPI document is at <a href="/docs/openapi.json">/docs/openapi.json</a>.</noscript>
+    <noscript>This page needs JavaScript. The OpenAPI document is at
+      <a href="/docs/openapi.json">/docs/openapi.json</a>.</noscript>
     <div id="swagger-ui"></div>
     <script src="/docs/assets/swagger-ui-bundle.js" charset="UTF-8"></script>
     <script src="/docs/assets/swagger-ui-standalone-preset.js" charset="UTF-8"></script>
@@ -48,23 +53,46 @@ const PAGE = `<!DOCTYPE html>
 </html>
 `;
 
-/** API docs: the OpenAPI document generated from src/docs/openapi.ts and a Swagger UI page. Public. */
+/** API docs: the OpenAPI document of the routes this app serves, and a Swagger UI page. Public. */
 @Public()
 @Controller('docs')
 export class DocsController {
   private document?: OpenApiDocument;
 
+  constructor(private readonly modules: ModulesContainer) {}
+
+  @ApiOperation({
+    operationId: 'docs',
+    tag: 'docs',
+    summary: 'This documentation (Swagger UI)',
+    responses: { 200: { description: 'an HTML page', media: 'html' } },
+    errors: [],
+  })
   @Get()
   @Header('Content-Type', 'text/html; charset=utf-8')
   page() {
     return PAGE;
   }
 
+  @ApiOperation({
+    operationId: 'openapi',
+    tag: 'docs',
+    summary: 'The OpenAPI 3.1 document',
+    responses: { 200: { description: 'this document' } },
+    errors: [],
+  })
   @Get('openapi.json')
   openapi() {
-    return (this.document ??= buildOpenApiDocument());
+    return (this.document ??= buildOpenApiDocument(controllerRoutes(registeredControllers(this.modules))));
   }
 
+  @ApiOperation({
+    operationId: 'docsAsset',
+    tag: 'docs',
+    summary: "The documentation page's scripts and styles",
+    responses: { 200: { description: 'a static file', media: 'asset' } },
+    errors: ['REQUEST_NOT_FOUND'],
+  })
   @Get('assets/:file')
   asset(@Param('file') file: string, @Res() res: Response) {
     if (file === 'swagger-initializer.js') {

@@ -1,9 +1,12 @@
+// Owns /healthz and /readyz (public).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { Public } from '../auth/auth.guard.js';
+import { ApiOperation } from '../docs/api-operation.js';
+import * as R from '../docs/response-schemas.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
@@ -20,6 +23,13 @@ export class HealthController {
   ) {}
 
   /** Liveness: the process answers. */
+  @ApiOperation({
+    operationId: 'healthz',
+    tag: 'operations',
+    summary: 'Liveness',
+    responses: { 200: { description: 'the process answers', schema: R.HealthSchema } },
+    errors: [],
+  })
   @Get('healthz')
   @HttpCode(200)
   healthz() {
@@ -27,6 +37,16 @@ export class HealthController {
   }
 
   /** Readiness: Postgres, Redis and at least one cluster answer, and we are not shutting down. */
+  @ApiOperation({
+    operationId: 'readyz',
+    tag: 'operations',
+    summary: 'Readiness: Postgres, Redis and at least one cluster answer',
+    responses: {
+      200: { description: 'ready', schema: R.ReadySchema },
+      503: { description: 'not ready (a dependency is down, or the process is draining)', schema: R.ReadySchema },
+    },
+    errors: [],
+  })
   @Get('readyz')
   async readyz(@Res() res: Response) {
     const check = async (fn: () => Promise<unknown>) => {

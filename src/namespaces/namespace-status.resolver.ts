@@ -1,7 +1,7 @@
 import { Args, Field, Int, ObjectType, Query, Resolver } from '@nestjs/graphql';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { PageInfo } from '../onboarding/api/graphql.models.js';
+import { forwardPageInfo, PageInfo } from '../onboarding/api/graphql.models.js';
 import { withArgNames } from '../common/graphql-args.js';
 import { NamespaceStatusService } from './namespace-status.service.js';
 
@@ -15,8 +15,8 @@ export class NamespacePodCounts {
 @ObjectType()
 export class NamespaceLastRequest {
   @Field() id!: string;
-  @Field({ description: 'ONBOARD or OFFBOARD' }) kind!: string;
-  @Field({ description: 'the request status (its outcome once finished)' }) status!: string;
+  @Field() kind!: string;
+  @Field() status!: string;
   @Field() meshName!: string;
   @Field() requestedBy!: string;
   @Field(() => String, { nullable: true }) errorCode!: string | null;
@@ -31,31 +31,41 @@ export class NamespaceStatusModel {
   @Field(() => String, { nullable: true }) phase!: string | null;
   @Field(() => String, {
     nullable: true,
-    description: 'the mesh monitoring the namespace (openservicemesh.io/monitored-by)',
   })
   monitoredBy!: string | null;
   @Field(() => String, {
     nullable: true,
-    description: 'enabled, disabled or invalid; null when the annotation is unset',
   })
   sidecarInjection!: string | null;
-  @Field({ description: 'openservicemesh.io/ignore is set' }) ignored!: boolean;
+  @Field() ignored!: boolean;
   @Field(() => NamespacePodCounts, {
     nullable: true,
-    description: 'unfinished pods; null when they could not be listed',
   })
   pods!: NamespacePodCounts | null;
   @Field(() => String, { nullable: true }) podsError!: string | null;
-  @Field(() => NamespaceLastRequest, { nullable: true, description: 'our newest request for this namespace' })
+  @Field(() => NamespaceLastRequest, { nullable: true })
   lastRequest!: NamespaceLastRequest | null;
 }
 
-@ObjectType()
+@ObjectType({ description: 'A namespace in a page of namespaces.' })
+export class NamespaceStatusEdge {
+  @Field({
+    description:
+      'The namespace name. Kubernetes resumes a list only at a page boundary, so continue with ' +
+      '`pageInfo.endCursor`, not with this cursor.',
+  })
+  cursor!: string;
+  @Field(() => NamespaceStatusModel, { description: 'The namespace.' }) node!: NamespaceStatusModel;
+}
+
+@ObjectType({ description: 'A page of the namespaces of a cluster, by name (a Relay cursor connection).' })
 export class NamespaceStatusConnection {
-  @Field() cluster!: string;
-  @Field(() => [NamespaceStatusModel]) nodes!: NamespaceStatusModel[];
-  @Field(() => PageInfo, { description: 'endCursor is the Kubernetes continue token' }) pageInfo!: PageInfo;
-  @Field(() => Int, { description: 'Kubernetes API calls this page cost' }) apiCalls!: number;
+  @Field({ description: 'The cluster: a kubeconfig context name.' }) cluster!: string;
+  @Field(() => [NamespaceStatusEdge], { description: 'The namespaces of this page.' })
+  edges!: NamespaceStatusEdge[];
+  @Field(() => PageInfo, { description: 'Where the page ends; `endCursor` is the Kubernetes continue token.' })
+  pageInfo!: PageInfo;
+  @Field(() => Int, { description: 'Kubernetes API calls this page cost.' }) apiCalls!: number;
 }
 
 @Resolver()
@@ -64,7 +74,8 @@ export class NamespaceStatusResolver {
 
   @Query(() => NamespaceStatusConnection, {
     description:
-      'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within your scopes.',
+      'Namespaces of a cluster read live (paged), with mesh, injection, sidecar pods and our last request; within ' +
+      'your scopes.',
   })
   async namespaceStatuses(
     @Args('cluster') cluster: string,
@@ -75,10 +86,11 @@ export class NamespaceStatusResolver {
     const page = await withArgNames({ limit: 'first', continue: 'after' }, () =>
       this.status.page(cluster, { limit: first ?? 20, continue: after ?? undefined }, actor),
     );
+    const edges = page.items.map((node) => ({ cursor: node.name, node }));
     return {
       cluster: page.cluster,
-      nodes: page.items,
-      pageInfo: { hasNextPage: page.continue !== null, endCursor: page.continue },
+      edges,
+      pageInfo: forwardPageInfo(edges, page.continue !== null, page.continue),
       apiCalls: page.apiCalls,
     };
   }

@@ -30,8 +30,14 @@ export const NamespaceStatusQuery = z.strictObject({
     .int('must be an integer')
     .min(1, 'must be at least 1')
     .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
-    .default(20),
-  continue: z.string().min(1, 'must not be empty').max(4096, 'must be no more than 4096 characters').optional(),
+    .default(20)
+    .describe(`How many namespaces to return (1 to ${MAX_PAGE}).`),
+  continue: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(4096, 'must be no more than 4096 characters')
+    .optional()
+    .describe('The Kubernetes continue token of the previous page (`pageInfo.continue`).'),
 });
 
 export interface LastRequest {

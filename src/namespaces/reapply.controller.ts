@@ -6,12 +6,37 @@ import { CurrentActor } from '../auth/auth.guard.js';
 import { parseInput } from '../common/parse-input.js';
 import { accepted, IdempotencyKey } from '../onboarding/api/onboarding.controller.js';
 import { ReapplyService } from './reapply.service.js';
+import { acceptedResponses, ApiOperation, ONBOARD_TARGET_ERRORS, VALIDATE_ERRORS } from '../docs/api-operation.js';
+import { ReapplySchema } from './reapply.service.js';
 
 @Controller('v1/namespaces')
 export class ReapplyController {
   constructor(private readonly reapplies: ReapplyService) {}
 
   /** `{ restart?, dryRun? }`: 202 with the new request, like `POST /v1/onboardings`. */
+  @ApiOperation({
+    operationId: 'reapplyOnboarding',
+    tag: 'namespaces',
+    summary: "Re-apply a namespace's last successful onboarding as a new request",
+    description:
+      'Queues an onboarding with the options of the last successful request for the namespace (which must be an ' +
+      'onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST ' +
+      '/v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.',
+    roles: ['requester'],
+    body: ReapplySchema,
+    example: { restart: { mode: 'needed' } },
+    headers: ['Idempotency-Key'],
+    responses: acceptedResponses('re-applied onboarding'),
+    errors: [
+      ...VALIDATE_ERRORS,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      ...ONBOARD_TARGET_ERRORS,
+      'NOTHING_TO_REAPPLY',
+      'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
+    ],
+  })
   @Post(':cluster/:namespace/reapply')
   async reapply(
     @Param('cluster') cluster: string,

@@ -15,10 +15,15 @@ import { parseInput } from '../common/parse-input.js';
 import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
 
 /** What a caller may change when re-applying: how to restart, and whether to only plan it. */
-export const ReapplySchema = z.strictObject({
-  restart: z.unknown().optional(),
-  dryRun: z.boolean({ error: 'must be true or false' }).optional(),
-});
+export const ReapplySchema = z
+  .strictObject({
+    restart: z.unknown().optional().describe('Replaces the stored restart options (as `restart` in OnboardingInput).'),
+    dryRun: z
+      .boolean({ error: 'must be true or false' })
+      .optional()
+      .describe('Store the request as PLANNED with its plan instead of queueing it.'),
+  })
+  .meta({ id: 'ReapplyInput', description: 'What may change when re-applying an onboarding.' });
 
 export const REAPPLY_EVENT = 'request.reapply';
 

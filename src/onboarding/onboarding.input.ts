@@ -73,132 +73,191 @@ const HeaderMatches = z
   .transform((headers) => (Array.isArray(headers) ? headers : Object.entries(headers).map(([k, v]) => ({ [k]: v }))));
 
 // SMI objects as the caller supplies them: a name and the spec of the served version (docs/osm-edge.md#smi).
-export const SmiSchema = z.strictObject({
-  trafficTargets: z
-    .array(
-      z.strictObject({
-        name: dnsSubdomain,
-        spec: z.strictObject({
-          destination: ServiceAccountRef,
-          sources: z.array(ServiceAccountRef).min(1, 'needs at least one source'),
-          rules: z
-            .array(
-              z.strictObject({
-                kind: z.enum(['HTTPRouteGroup', 'TCPRoute'], { error: 'must be HTTPRouteGroup or TCPRoute' }),
-                name: dnsSubdomain,
-                matches: z.array(z.string().min(1)).optional(),
-              }),
-            )
-            .min(1, 'needs at least one rule (osm-edge ignores a TrafficTarget without rules)'),
+export const SmiSchema = z
+  .strictObject({
+    trafficTargets: z
+      .array(
+        z
+          .strictObject({
+            name: dnsSubdomain.describe('The object name (an RFC 1123 subdomain).'),
+            spec: z
+              .strictObject({
+                destination: ServiceAccountRef,
+                sources: z.array(ServiceAccountRef).min(1, 'needs at least one source'),
+                rules: z
+                  .array(
+                    z.strictObject({
+                      kind: z.enum(['HTTPRouteGroup', 'TCPRoute'], { error: 'must be HTTPRouteGroup or TCPRoute' }),
+                      name: dnsSubdomain,
+                      matches: z.array(z.string().min(1)).optional(),
+                    }),
+                  )
+                  .min(1, 'needs at least one rule (osm-edge ignores a TrafficTarget without rules)'),
+              })
+              .describe('The spec of the served SMI version.'),
+          })
+          .describe('An SMI object: its name and the spec of the served version.'),
+      )
+      .default([])
+      .describe('TrafficTargets (access.smi-spec.io/v1alpha3).'),
+    httpRouteGroups: z
+      .array(
+        z.strictObject({
+          name: dnsSubdomain,
+          spec: z.strictObject({
+            matches: z
+              .array(
+                z.strictObject({
+                  name: z.string().min(1),
+                  pathRegex: z.string().optional(),
+                  methods: z.array(z.enum(HTTP_METHODS)).optional(),
+                  headers: HeaderMatches.optional(),
+                }),
+              )
+              .min(1, 'needs at least one match'),
+          }),
         }),
-      }),
-    )
-    .default([]),
-  httpRouteGroups: z
-    .array(
-      z.strictObject({
-        name: dnsSubdomain,
-        spec: z.strictObject({
-          matches: z
-            .array(
-              z.strictObject({
-                name: z.string().min(1),
-                pathRegex: z.string().optional(),
-                methods: z.array(z.enum(HTTP_METHODS)).optional(),
-                headers: HeaderMatches.optional(),
-              }),
-            )
-            .min(1, 'needs at least one match'),
+      )
+      .default([])
+      .describe('HTTPRouteGroups (specs.smi-spec.io/v1alpha4).'),
+    tcpRoutes: z
+      .array(
+        z.strictObject({
+          name: dnsSubdomain,
+          spec: z.strictObject({
+            matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }),
+          }),
         }),
-      }),
-    )
-    .default([]),
-  tcpRoutes: z
-    .array(
-      z.strictObject({
-        name: dnsSubdomain,
-        spec: z.strictObject({
-          matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }),
+      )
+      .default([])
+      .describe('TCPRoutes (specs.smi-spec.io/v1alpha4).'),
+    trafficSplits: z
+      .array(
+        z.strictObject({
+          name: dnsSubdomain,
+          spec: z.strictObject({
+            service: dnsSubdomain,
+            backends: z.array(z.strictObject({ service: dnsSubdomain, weight: z.number().int().min(0) })).min(1),
+            matches: z.array(z.strictObject({ kind: z.literal('HTTPRouteGroup'), name: dnsSubdomain })).optional(),
+          }),
         }),
-      }),
-    )
-    .default([]),
-  trafficSplits: z
-    .array(
-      z.strictObject({
-        name: dnsSubdomain,
-        spec: z.strictObject({
-          service: dnsSubdomain,
-          backends: z.array(z.strictObject({ service: dnsSubdomain, weight: z.number().int().min(0) })).min(1),
-          matches: z.array(z.strictObject({ kind: z.literal('HTTPRouteGroup'), name: dnsSubdomain })).optional(),
-        }),
-      }),
-    )
-    .default([]),
-});
+      )
+      .default([])
+      .describe('TrafficSplits (split.smi-spec.io/v1alpha4).'),
+  })
+  .describe('The SMI objects to create in the namespace, by kind.');
 
 // `all` / `selected`: kubectl rollout restart (every / the named Deployments, once per request);
 // `needed`: only the Deployments whose pods must be re-created (see steps/restart.step.ts).
 export const RESTART_MODES = ['none', 'needed', 'all', 'selected'] as const;
 
-const RestartSchema = z.strictObject({
-  mode: z.enum(RESTART_MODES, { error: 'must be none, needed, all or selected' }),
-  deployments: z.array(dnsSubdomain).optional(),
-  maxConcurrent: z.number().int().min(1).max(50).optional(),
-});
+const RestartSchema = z
+  .strictObject({
+    mode: z
+      .enum(RESTART_MODES, { error: 'must be none, needed, all or selected' })
+      .describe(
+        '`none`; `all` (every Deployment, as kubectl rollout restart); `selected` (the named ones); `needed` (only ' +
+          'those whose pods lack or keep a sidecar, or must pick up a changed exclusion list).',
+      ),
+    deployments: z.array(dnsSubdomain).optional().describe('The Deployments to restart (mode `selected`).'),
+    maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
+  })
+  .describe('`kubectl rollout restart` of Deployments after the namespace is labelled, so pods gain or lose sidecars.');
 
 // Cross-field rules run even when a field already failed, so one answer names every problem.
 // They must therefore cope with malformed values.
 const ALWAYS = { when: () => true };
 
 const common = {
-  cluster: clusterName.nullish(),
+  cluster: clusterName
+    .nullish()
+    .describe('The kubeconfig context name; omitted = the current context (`in-cluster` inside a pod).'),
   namespace: namespaceName,
-  meshName: namespaceName.nullish(),
-  dryRun: z.boolean().nullish(),
+  meshName: namespaceName.nullish().describe('The osm-edge mesh name (`--mesh-name`); default `osm`.'),
+  dryRun: z
+    .boolean()
+    .nullish()
+    .describe('Store the request as PLANNED with its plan instead of queueing it (apply it later).'),
 };
 
 export const OnboardingInputSchema = z
   .strictObject({
     ...common,
-    sidecarInjection: z.enum(['enabled', 'disabled'], { error: 'must be "enabled" or "disabled"' }).nullish(),
+    namespace: namespaceName.describe('The namespace to onboard (an RFC 1123 label).'),
+    sidecarInjection: z
+      .enum(['enabled', 'disabled'], { error: 'must be "enabled" or "disabled"' })
+      .nullish()
+      .describe('`enabled` (default) or `disabled` (`--disable-sidecar-injection`).'),
     prerequisites: z
       .strictObject({
-        enabled: z.boolean().optional(),
-        acceptErrors: z.array(z.string().regex(/^[A-Z0-9_]+$/, 'must be a diagnostic code')).optional(),
+        enabled: z.boolean().optional().describe('Run the application-requirements checks (default true).'),
+        acceptErrors: z
+          .array(z.string().regex(/^[A-Z0-9_]+$/, 'must be a diagnostic code'))
+          .optional()
+          .describe('Error diagnostic codes not to block on (recorded as accepted).'),
       })
+      .describe('The application checks (UID 1500, reserved ports, …) that run first.')
       .nullish(),
     trafficPolicy: z
       .strictObject({
-        mode: z.enum(['permissive', 'smi'], { error: 'must be permissive or smi' }),
+        mode: z
+          .enum(['permissive', 'smi'], { error: 'must be permissive or smi' })
+          .describe('`permissive` (mesh-wide) or `smi`.'),
         smi: SmiSchema.optional(),
         // Mesh-wide: turns permissive mode off, so traffic everywhere in the mesh needs TrafficTargets.
-        switchMeshToSmi: z.boolean().optional(),
+        switchMeshToSmi: z
+          .boolean()
+          .optional()
+          .describe(
+            'Mode `smi`: also switch the whole mesh to SMI mode (permissive off; mesh-wide, needs a mesh grant).',
+          ),
       })
+      .describe('Permissive traffic policy mode (mesh-wide), or SMI mode with the SMI objects to create.')
       .nullish(),
     apiServerAccess: z
       .strictObject({
-        method: z.enum(['ip-exclusion', 'egress'], { error: 'must be ip-exclusion or egress' }),
-        serviceAccounts: z.array(dnsSubdomain).optional(),
+        method: z
+          .enum(['ip-exclusion', 'egress'], { error: 'must be ip-exclusion or egress' })
+          .describe('`ip-exclusion` or `egress`.'),
+        serviceAccounts: z
+          .array(dnsSubdomain)
+          .optional()
+          .describe('The ServiceAccounts allowed to reach the API server (method `egress`).'),
       })
+      .describe(
+        'Let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed ' +
+          'service accounts.',
+      )
       .nullish(),
     appProtocols: z
       .array(
-        z.strictObject({
-          service: dnsSubdomain,
-          // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
-          port: z.union([z.number().int().min(1).max(65535), z.string().min(1).max(63)], {
-            error: 'must be the Service port name, or its port number (1-65535)',
-          }),
-          appProtocol: z.enum(['http', 'tcp', 'tcp-server-first', 'grpc'], {
-            error: 'must be http, tcp, tcp-server-first or grpc',
-          }),
-        }),
+        z
+          .strictObject({
+            service: dnsSubdomain.describe('The Service.'),
+            // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
+            port: z
+              .union([z.number().int().min(1).max(65535), z.string().min(1).max(63)], {
+                error: 'must be the Service port name, or its port number (1-65535)',
+              })
+              .describe('The Service port: its name (`"http"`) or its number (`8080`).'),
+            appProtocol: z
+              .enum(['http', 'tcp', 'tcp-server-first', 'grpc'], {
+                error: 'must be http, tcp, tcp-server-first or grpc',
+              })
+              .describe('http, tcp, tcp-server-first or grpc.'),
+          })
+          .describe("A Service port's `appProtocol` to set."),
       )
-      .nullish(),
+      .nullish()
+      .describe("Set Service ports' `appProtocol`."),
     restart: RestartSchema.nullish(),
-    verify: z.strictObject({ timeoutSeconds: z.number().int().min(1).max(1800) }).nullish(),
-    metrics: z.boolean().nullish(),
+    verify: z
+      .strictObject({
+        timeoutSeconds: z.number().int().min(1).max(1800).describe('How long to wait, in seconds.'),
+      })
+      .describe('How long to wait for pods to have their sidecars.')
+      .nullish(),
+    metrics: z.boolean().nullish().describe('Enable osm metrics scraping for the namespace (`osm metrics enable`).'),
   })
   .superRefine((v, ctx) => {
     if (v.trafficPolicy?.mode === 'smi' && !v.trafficPolicy.smi && v.trafficPolicy.switchMeshToSmi !== true) {
@@ -240,16 +299,36 @@ export const OnboardingInputSchema = z
       });
     }
     restartRules(v.restart, ctx);
-  }, ALWAYS);
+  }, ALWAYS)
+  .meta({
+    id: 'OnboardingInput',
+    description:
+      'Add a namespace to an osm-edge mesh (`osm namespace add`), with the other onboarding steps the options ask for.',
+  });
 
 export const OffboardingInputSchema = z
   .strictObject({
     ...common,
+    namespace: namespaceName.describe('The namespace to take out of its mesh.'),
     restart: RestartSchema.nullish(),
-    deleteOwnedPolicies: z.boolean().nullish(),
-    removeApiServerExclusion: z.boolean().nullish(),
+    deleteOwnedPolicies: z
+      .boolean()
+      .nullish()
+      .describe('Delete the SMI objects and Egress policies osm-onboarding created in the namespace.'),
+    removeApiServerExclusion: z
+      .boolean()
+      .nullish()
+      .describe(
+        "Remove the API server's IP from the mesh's outbound exclusion list when no other onboarded namespace needs " +
+          'it.',
+      ),
   })
-  .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS);
+  .superRefine((v, ctx) => restartRules(v.restart, ctx), ALWAYS)
+  .meta({
+    id: 'OffboardingInput',
+    description:
+      'Remove a namespace from its osm-edge mesh (`osm namespace remove`), optionally restarting so sidecars go away.',
+  });
 
 function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
   if (restart?.mode === 'selected' && !(Array.isArray(restart.deployments) && restart.deployments.length)) {

@@ -5,46 +5,62 @@ export const EVENT_TYPE_PATTERN = /^(\*|[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*(\.\*
 
 export const WEBHOOK_FORMATS = ['json', 'slack'] as const;
 
-export const CreateWebhookSchema = z.strictObject({
-  url: z
-    .string({ error: 'must be a string' })
-    .min(1, 'must not be empty')
-    .max(2048, 'must be no more than 2048 characters'),
-  eventTypes: z
-    .array(
-      z
-        .string({ error: 'must be a string' })
-        .max(100)
-        .regex(EVENT_TYPE_PATTERN, 'must be an event type (request.succeeded), a prefix (request.*) or *'),
-      {
-        error: 'must be a list of event types',
-      },
-    )
-    .min(1, 'needs at least one event type')
-    .max(20, 'at most 20 event types'),
-  secret: z
-    .string({ error: 'must be a string' })
-    .min(16, 'must be at least 16 characters')
-    .max(256, 'must be no more than 256 characters')
-    .optional(),
-  description: z.string({ error: 'must be a string' }).max(200, 'must be no more than 200 characters').optional(),
-  // `slack`: each delivery is a Slack incoming-webhook message (Block Kit) instead of our JSON event.
-  format: z.enum(WEBHOOK_FORMATS, { error: `must be one of ${WEBHOOK_FORMATS.join(', ')}` }).default('json'),
-});
+export const CreateWebhookSchema = z
+  .strictObject({
+    url: z
+      .string({ error: 'must be a string' })
+      .min(1, 'must not be empty')
+      .max(2048, 'must be no more than 2048 characters')
+      .describe('The http(s) URL the events are POSTed to.'),
+    eventTypes: z
+      .array(
+        z
+          .string({ error: 'must be a string' })
+          .max(100)
+          .regex(EVENT_TYPE_PATTERN, 'must be an event type (request.succeeded), a prefix (request.*) or *'),
+        {
+          error: 'must be a list of event types',
+        },
+      )
+      .min(1, 'needs at least one event type')
+      .max(20, 'at most 20 event types')
+      .describe('Event types (request.succeeded), prefixes (request.*) or *.'),
+    secret: z
+      .string({ error: 'must be a string' })
+      .min(16, 'must be at least 16 characters')
+      .max(256, 'must be no more than 256 characters')
+      .optional()
+      .describe('The signing secret (16+ characters); omitted = generated and returned once.'),
+    description: z
+      .string({ error: 'must be a string' })
+      .max(200, 'must be no more than 200 characters')
+      .optional()
+      .describe('A note for people.'),
+    // `slack`: each delivery is a Slack incoming-webhook message (Block Kit) instead of our JSON event.
+    format: z
+      .enum(WEBHOOK_FORMATS, { error: `must be one of ${WEBHOOK_FORMATS.join(', ')}` })
+      .default('json')
+      .describe('What each delivery carries: `json` (default), our signed event document; `slack`, a Slack message.'),
+  })
+  .meta({ id: 'CreateWebhookInput', description: 'A new webhook subscription.' });
 
 export type CreateWebhook = z.infer<typeof CreateWebhookSchema>;
 
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
 
 export const DeliveryQuerySchema = z.strictObject({
-  status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
+  status: z
+    .enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` })
+    .optional()
+    .describe('Only the deliveries in this status.'),
   limit: z.coerce
     .number({ error: 'must be a number' })
     .int('must be an integer')
     .min(1, 'must be at least 1')
     .max(100, 'must be at most 100')
-    .default(20),
-  after: z.string().min(1).optional(),
+    .default(20)
+    .describe('How many deliveries to return (1 to 100).'),
+  after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
 });
 
 export function eventTypeMatches(pattern: string, type: string): boolean {

@@ -13,7 +13,8 @@ import {
 import { GraphQLJSON } from 'graphql-scalars';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { PageInfo } from '../onboarding/api/graphql.models.js';
+import { forwardPageInfo, PageInfo } from '../onboarding/api/graphql.models.js';
+import { encodeCursor } from '../onboarding/onboarding.repository.js';
 import { withArgNames } from '../common/graphql-args.js';
 import { WebhookDeliveryStatus, WebhookFormat } from '../generated/prisma/enums.js';
 import { WebhookService } from './webhook.service.js';
@@ -21,30 +22,29 @@ import { WebhookService } from './webhook.service.js';
 registerEnumType(WebhookDeliveryStatus, { name: 'WebhookDeliveryStatus' });
 registerEnumType(WebhookFormat, {
   name: 'WebhookFormat',
-  description: 'json: our event document (signed); slack: a Slack incoming-webhook message (Block Kit)',
 });
 
 @InputType()
 export class CreateWebhookInput {
-  @Field({ description: 'http(s) URL the events are POSTed to' }) url!: string;
-  @Field(() => [String], { description: 'event types (request.succeeded), prefixes (request.*) or *' })
+  @Field() url!: string;
+  @Field(() => [String])
   eventTypes!: string[];
-  @Field({ nullable: true, description: 'signing secret (16+ characters); omitted = generated and returned once' })
+  @Field({ nullable: true })
   secret?: string;
   @Field({ nullable: true }) description?: string;
-  @Field(() => WebhookFormat, { nullable: true, description: 'what each delivery carries; default json' })
+  @Field(() => WebhookFormat, { nullable: true })
   format?: WebhookFormat;
 }
 
-@ObjectType('Webhook', { description: 'A webhook subscription; its secret is never returned.' })
+@ObjectType('Webhook')
 export class WebhookModel {
   @Field(() => ID) id!: string;
   @Field() url!: string;
   @Field(() => [String]) eventTypes!: string[];
   @Field(() => String, { nullable: true }) description!: string | null;
   @Field(() => WebhookFormat) format!: WebhookFormat;
-  @Field({ description: 'the actor that registered it' }) owner!: string;
-  @Field(() => [String], { description: "the owner's scopes: only events of requests inside them are delivered" })
+  @Field() owner!: string;
+  @Field(() => [String])
   scopes!: string[];
   @Field() createdAt!: string;
   @Field() updatedAt!: string;
@@ -55,7 +55,6 @@ export class CreatedWebhook {
   @Field(() => WebhookModel) webhook!: WebhookModel;
   @Field(() => String, {
     nullable: true,
-    description: 'the generated signing secret: only in this response, and only when none was given',
   })
   secret!: string | null;
 }
@@ -83,14 +82,21 @@ export class WebhookDeliveryModel {
   @Field(() => String, { nullable: true }) nextAttemptAt!: string | null;
   @Field(() => String, { nullable: true }) deliveredAt!: string | null;
   @Field() createdAt!: string;
-  @Field(() => GraphQLJSON, { description: 'the JSON body sent' }) payload!: unknown;
+  @Field(() => GraphQLJSON) payload!: unknown;
   @Field(() => [WebhookDeliveryAttemptModel]) history!: WebhookDeliveryAttemptModel[];
 }
 
-@ObjectType()
+@ObjectType({ description: 'A delivery in a page of deliveries.' })
+export class WebhookDeliveryEdge {
+  @Field({ description: 'Pass as `after` to continue after this delivery.' }) cursor!: string;
+  @Field(() => WebhookDeliveryModel, { description: 'The delivery.' }) node!: WebhookDeliveryModel;
+}
+
+@ObjectType({ description: "A page of a webhook's deliveries, newest first (a Relay cursor connection)." })
 export class WebhookDeliveryConnection {
-  @Field(() => [WebhookDeliveryModel]) nodes!: WebhookDeliveryModel[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
+  @Field(() => [WebhookDeliveryEdge], { description: 'The deliveries of this page, each with its cursor.' })
+  edges!: WebhookDeliveryEdge[];
+  @Field(() => PageInfo, { description: 'Where the page ends.' }) pageInfo!: PageInfo;
 }
 
 @Resolver()
@@ -112,7 +118,7 @@ export class WebhooksResolver {
     return this.service.list(actor);
   }
 
-  @Query(() => WebhookModel)
+  @Query(() => WebhookModel, { description: 'A webhook subscription (never its secret).' })
   webhook(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return this.service.read(id, actor);
   }
@@ -137,6 +143,10 @@ export class WebhooksResolver {
         actor,
       ),
     );
-    return { nodes: page.items as WebhookDeliveryModel[], pageInfo: page.pageInfo };
+    const edges = (page.items as WebhookDeliveryModel[]).map((node) => ({
+      cursor: encodeCursor({ id: node.id, createdAt: new Date(node.createdAt) }),
+      node,
+    }));
+    return { edges, pageInfo: forwardPageInfo(edges, page.pageInfo.hasNextPage, page.pageInfo.endCursor) };
   }
 }

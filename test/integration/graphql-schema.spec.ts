@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { resolve } from 'node:path';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { createRequire } from 'node:module';
@@ -20,5 +22,14 @@ describe('committed GraphQL schema', () => {
     const generated = printSchema(s.app.get(GraphQLSchemaHost).schema) + '\n';
     if (process.env.UPDATE_SCHEMA === '1') await writeFile(SCHEMA_FILE, generated);
     expect(await readFile(SCHEMA_FILE, 'utf8')).toBe(generated);
+  });
+
+  it('explains itself: graphql-schema-linter passes with every rule (.graphql-schema-linterrc.yml)', async () => {
+    const root = resolve(import.meta.dirname, '../..');
+    const lint = await promisify(execFile)(resolve(root, 'node_modules/.bin/graphql-schema-linter'), [], { cwd: root })
+      .then((r) => ({ code: 0, out: r.stdout + r.stderr }))
+      .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+    expect(lint.out, lint.out).toContain('0 errors detected');
+    expect(lint.code, lint.out).toBe(0);
   });
 });

@@ -149,28 +149,33 @@ describe('namespace status: live from the cluster, paged, joined with our last r
   it('offers the same over GraphQL', async () => {
     const q = `query($c: String!, $first: Int, $after: String) {
       namespaceStatuses(cluster: $c, first: $first, after: $after) {
-      cluster apiCalls nodes {
-        name monitoredBy sidecarInjection ignored pods { total withSidecar withoutSidecar }
-        lastRequest { id kind status }
-      }
-      pageInfo { hasNextPage endCursor } } }`;
+      cluster apiCalls edges { cursor node { name monitoredBy sidecarInjection ignored
+        pods { total withSidecar withoutSidecar } lastRequest { id kind status } } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
     const r = await gql(s.url, q, { c: 'emulator', first: 100 }, as(viewer));
     expect(r.errors).toBeUndefined();
     const page = r.data.namespaceStatuses;
-    expect(page.nodes.map((n: any) => n.name)).toEqual(Object.values(names));
-    expect(page.nodes[0]).toMatchObject({
+    const nodes = page.edges.map((e: any) => e.node);
+    expect(nodes.map((n: any) => n.name)).toEqual(Object.values(names));
+    expect(page.edges.map((e: any) => e.cursor)).toEqual(Object.values(names)); // a Relay connection
+    expect(nodes[0]).toMatchObject({
       monitoredBy: 'osm',
       sidecarInjection: 'enabled',
       pods: { withSidecar: 2, withoutSidecar: 0 },
       lastRequest: { id: onboarded.id, status: 'SUCCEEDED' },
     });
-    expect(page.pageInfo).toEqual({ hasNextPage: false, endCursor: null });
+    expect(page.pageInfo).toEqual({
+      hasNextPage: false,
+      hasPreviousPage: false,
+      startCursor: Object.values(names)[0],
+      endCursor: null,
+    });
     const seen: string[] = [];
     let after: string | null = null;
     do {
       const page2: any = (await gql(s.url, q, { c: 'emulator', first: 2, after }, as(viewer))).data.namespaceStatuses;
-      expect(page2.nodes.length).toBeLessThanOrEqual(2);
-      seen.push(...page2.nodes.map((n: any) => n.name));
+      expect(page2.edges.length).toBeLessThanOrEqual(2);
+      seen.push(...page2.edges.map((e: any) => e.node.name));
       after = page2.pageInfo.endCursor;
       expect(page2.pageInfo.hasNextPage).toBe(after !== null);
     } while (after);

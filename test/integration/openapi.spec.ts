@@ -1,29 +1,43 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Controller, Get, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DOMAIN_ERROR_CODES, type ErrorCode } from '../../src/common/domain-error.js';
 import { HTTP_STATUS } from '../../src/common/http-status.js';
+import { ApiOperation } from '../../src/docs/api-operation.js';
 import { ERROR_DESCRIPTIONS } from '../../src/docs/error-docs.js';
-import { REQUEST_BODIES, ROUTES, routeErrors } from '../../src/docs/openapi.js';
+import { routeErrors, undocumented } from '../../src/docs/openapi.js';
 import * as R from '../../src/docs/response-schemas.js';
-import { expressRoutes, nestRoutes } from '../../src/docs/served-routes.js';
+import { controllerRoutes, type DocumentedRoute, expressRoutes, nestRoutes } from '../../src/docs/served-routes.js';
 import { OnboardingInputSchema } from '../../src/onboarding/onboarding.input.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 
-// The API docs: /docs/openapi.json is generated from src/docs/openapi.ts (the route table), the
-// zod input schemas and src/docs/response-schemas.ts. These tests keep it from going stale.
+// The API docs: /docs/openapi.json is derived from the served handlers (Nest's route metadata and each
+// handler's @ApiOperation), the zod input schemas and src/docs/response-schemas.ts. These tests keep it
+// from going stale: a handler without @ApiOperation fails the first one.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const bin = (name: string) => join(ROOT, 'node_modules/.bin', name);
+const run = promisify(execFile);
 
 const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;
 
 describe('OpenAPI document and /docs', () => {
   let s: Stack;
   let doc: any;
+  let routes: DocumentedRoute[];
 
   beforeAll(async () => {
     s = await startStack();
     const res = await http(s.url, 'GET', '/docs/openapi.json', undefined, { authorization: '' });
     expect(res.status).toBe(200);
     doc = res.body;
+    routes = nestRoutes(s.app);
   });
   afterAll(() => s?.close());
 
@@ -40,13 +54,30 @@ describe('OpenAPI document and /docs', () => {
       ),
     );
     const undocumented = served.filter((r) => !documented.has(key(r))).map((r) => `${key(r)} (${r.handler})`);
-    expect(undocumented, 'routes served but missing from the route table in src/docs/openapi.ts').toEqual([]);
+    expect(undocumented, 'routes served but missing from /docs/openapi.json').toEqual([]);
     const servedKeys = new Set(served.map(key));
     expect(
       [...documented].filter((k) => !servedKeys.has(k)),
-      'routes in src/docs/openapi.ts that no controller serves',
+      'routes documented that no controller serves',
     ).toEqual([]);
-    expect(ROUTES.length).toBe(documented.size); // no route listed twice
+    expect(served.length).toBe(documented.size); // no route served twice
+  });
+
+  it('fails on a served handler without @ApiOperation', () => {
+    expect(undocumented(routes), 'handlers without @ApiOperation (src/docs/api-operation.ts)').toEqual([]);
+    // The check itself: a controller whose handler forgot the decorator is reported.
+    @Controller('v1/forgotten')
+    class ForgottenController {
+      @ApiOperation({ operationId: 'documented', tag: 'docs', summary: 'Documented', responses: {}, errors: [] })
+      @Get()
+      documented() {}
+
+      @Post(':id')
+      forgot() {}
+    }
+    expect(undocumented(controllerRoutes([ForgottenController]))).toEqual([
+      'POST /v1/forgotten/{id} (ForgottenController.forgot)',
+    ]);
   });
 
   it('is an OpenAPI 3.1 document whose references all resolve', () => {
@@ -78,6 +109,8 @@ describe('OpenAPI document and /docs', () => {
         expect(ids.has(op.operationId), `duplicate operationId ${op.operationId}`).toBe(false);
         ids.add(op.operationId);
         expect(op.summary, `${method} ${path}`).toBeTruthy();
+        const bodies = Object.values((op.requestBody?.content ?? {}) as Record<string, { example?: unknown }>);
+        for (const b of bodies) expect(b.example, `${method} ${path} request body example`).toBeDefined();
         expect(
           Object.keys(op.responses).some((st) => st.startsWith('2')),
           `${method} ${path} has no success response`,
@@ -101,18 +134,22 @@ describe('OpenAPI document and /docs', () => {
     });
     expect(post.parameters.map((p: any) => [p.in, p.name])).toEqual([['header', 'Idempotency-Key']]);
     const input = doc.components.schemas.OnboardingInput;
-    const fromZod = z.toJSONSchema(OnboardingInputSchema, { io: 'input', unrepresentable: 'any' }) as any;
+    const zodJson = z.toJSONSchema(OnboardingInputSchema, { io: 'input', unrepresentable: 'any' }) as any;
+    const fromZod = zodJson.$defs.OnboardingInput;
     expect(Object.keys(input.properties)).toEqual(Object.keys(fromZod.properties));
     expect(input.required).toEqual(['namespace']);
     expect(input.additionalProperties).toBe(false); // unknown fields are refused
-    const { description, ...namespace } = input.properties.namespace;
-    expect(namespace).toEqual(fromZod.properties.namespace);
-    expect(description).toContain('RFC 1123');
+    expect(input.properties.namespace).toEqual(fromZod.properties.namespace);
+    expect(input.properties.namespace.description).toContain('RFC 1123');
+    expect(input.description).toBe(OnboardingInputSchema.description);
     expect(input.properties.restart.anyOf[0].properties.mode.enum).toEqual(['none', 'needed', 'all', 'selected']);
     expect(
       input.properties.trafficPolicy.anyOf[0].properties.smi.properties.trafficTargets.items.properties.spec.required,
     ).toEqual(['destination', 'sources', 'rules']);
-    for (const name of Object.keys(REQUEST_BODIES)) expect(doc.components.schemas[name], name).toBeDefined();
+    for (const r of routes.filter((x) => x.doc?.body)) {
+      const id = z.globalRegistry.get(r.doc!.body!)?.id;
+      expect(doc.components.schemas[id!], `${r.handler} body ${id}`).toBeDefined();
+    }
     expect(doc.paths['/v1/offboardings'].post.requestBody.content['application/json'].schema.$ref).toBe(
       '#/components/schemas/OffboardingInput',
     );
@@ -126,12 +163,12 @@ describe('OpenAPI document and /docs', () => {
     ]);
 
     // The request-body examples shown on /docs are valid input.
-    for (const route of ROUTES.filter((r) => r.example)) {
-      const parsed = REQUEST_BODIES[route.body!].safeParse(route.example);
-      expect(parsed.success, `${route.operationId} example: ${parsed.error?.message}`).toBe(true);
-      expect(doc.paths[route.path][route.method].requestBody.content['application/json'].example).toEqual(
-        route.example,
-      );
+    for (const route of routes.filter((r) => r.doc?.example)) {
+      const { body, example, operationId, bodyMedia } = route.doc!;
+      const parsed = body!.safeParse(example);
+      expect(parsed.success, `${operationId} example: ${parsed.error?.message}`).toBe(true);
+      const media = bodyMedia === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
+      expect(doc.paths[route.path][route.method].requestBody.content[media].example).toEqual(example);
     }
 
     const list = doc.paths['/v1/onboardings'].get.parameters;
@@ -139,6 +176,7 @@ describe('OpenAPI document and /docs', () => {
       name: 'limit',
       in: 'query',
       required: false,
+      description: 'How many requests to return (1 to 200).',
       schema: { default: 20, type: 'integer', minimum: 1, maximum: 200 },
     });
     expect(list.find((p: any) => p.name === 'status').schema.enum).toContain('PENDING_APPROVAL');
@@ -153,11 +191,11 @@ describe('OpenAPI document and /docs', () => {
   });
 
   it('documents the error codes of every route, by HTTP status', () => {
-    const missing = DOMAIN_ERROR_CODES.filter((c) => !ERROR_DESCRIPTIONS[c]);
+    const missing = (Object.keys(HTTP_STATUS) as ErrorCode[]).filter((c) => !ERROR_DESCRIPTIONS[c]);
     expect(missing, 'error codes without a description in src/docs/error-docs.ts').toEqual([]);
-    for (const code of DOMAIN_ERROR_CODES) expect(doc.info.description).toContain(`| \`${code}\` |`);
+    for (const code of Object.keys(HTTP_STATUS)) expect(doc.info.description).toContain(`| \`${code}\` |`);
 
-    for (const route of ROUTES) {
+    for (const route of routes) {
       const op = doc.paths[route.path][route.method];
       expect(op['x-error-codes']).toEqual(routeErrors(route));
       for (const code of op['x-error-codes'] as ErrorCode[]) {
@@ -183,7 +221,10 @@ describe('OpenAPI document and /docs', () => {
     expect(create.responses['413']['x-error-codes']).toEqual(['MALFORMED_REQUEST']);
     expect(create.responses['429'].headers['Retry-After']).toBeDefined();
     expect(doc.paths['/v1/onboardings/{id}/approve'].post['x-error-codes']).toContain('SELF_APPROVAL_FORBIDDEN');
-    expect(doc.paths['/healthz'].get).toMatchObject({ security: [], 'x-error-codes': ['INTERNAL'] });
+    expect(doc.paths['/healthz'].get).toMatchObject({
+      security: [],
+      'x-error-codes': ['MALFORMED_REQUEST', 'INTERNAL'],
+    });
     expect(doc.components.schemas.ErrorCode.enum).toEqual([...DOMAIN_ERROR_CODES]);
   });
 
@@ -265,6 +306,24 @@ describe('OpenAPI document and /docs', () => {
     const invalid = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'Nope', colour: 'blue' });
     expect(invalid.status).toBe(422);
     R.ErrorBodySchema.parse(invalid.body);
+  });
+
+  it("passes Redocly's recommended rules, strictly (redocly.yaml), as scripts/dump-api.ts writes it too", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'openapi-'));
+    const served = join(dir, 'served.json');
+    await writeFile(served, JSON.stringify(doc));
+    const lint = await run(bin('redocly'), ['lint', served, '--config', join(ROOT, 'redocly.yaml')], {
+      cwd: ROOT,
+      env: { ...process.env, REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    })
+      .then((r) => ({ code: 0, out: r.stdout + r.stderr }))
+      .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+    expect(lint.out, lint.out).toContain('Your API description is valid');
+    expect(lint.code, lint.out).toBe(0);
+    // npm run lint:api lints the document scripts/dump-api.ts builds without starting the app: the same one.
+    const dumped = join(dir, 'dumped.json');
+    await run(bin('tsx'), ['scripts/dump-api.ts', dumped], { cwd: ROOT });
+    expect(JSON.parse(await readFile(dumped, 'utf8'))).toEqual(doc);
   });
 
   it('serves the docs page, its assets and the document without credentials', async () => {

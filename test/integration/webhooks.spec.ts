@@ -540,24 +540,31 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       hmac(secret, hit.headers['x-osm-onboarding-timestamp'] as string, hit.body),
     );
     const q =
-      `query($id: ID!) { webhookDeliveries(webhookId: $id, first: 5) { nodes { id requestId eventType ` +
-      `status attempts lastResponseCode payload history { attempt responseCode durationMs at } } pageInfo { ` +
-      `hasNextPage endCursor } } }`;
+      `query($id: ID!) { webhookDeliveries(webhookId: $id, first: 5) { edges { cursor node { id requestId ` +
+      `eventType status attempts lastResponseCode payload history { attempt responseCode durationMs at } } } ` +
+      `pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
     const page = await until(
       async () => (await gql(s.url, q, { id: webhook.id }, as(tokens.requester))).data,
-      (d) => d?.webhookDeliveries.nodes[0]?.status === 'SUCCEEDED',
+      (d) => d?.webhookDeliveries.edges[0]?.node.status === 'SUCCEEDED',
     );
-    expect(page.webhookDeliveries.nodes[0]).toMatchObject({
+    const { edges, pageInfo } = page.webhookDeliveries;
+    const edge = edges[0];
+    expect(pageInfo).toEqual({
+      hasNextPage: false,
+      hasPreviousPage: false,
+      startCursor: edge.cursor,
+      endCursor: edges.at(-1).cursor,
+    });
+    expect(edge.node).toMatchObject({
       requestId: done.id,
       eventType: 'request.succeeded',
       attempts: 1,
       lastResponseCode: 200,
       payload: { summary: expect.stringMatching(/^✅/) },
     });
-    expect(page.webhookDeliveries.pageInfo.hasNextPage).toBe(false);
     const badFirst = await gql(
       s.url,
-      'query($id: ID!) { webhookDeliveries(webhookId: $id, first: 0) { nodes { id } } }',
+      'query($id: ID!) { webhookDeliveries(webhookId: $id, first: 0) { edges { node { id } } } }',
       { id: webhook.id },
       as(tokens.requester),
     );

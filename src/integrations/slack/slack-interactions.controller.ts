@@ -6,6 +6,9 @@ import { raw } from 'body-parser';
 import { Public } from '../../auth/auth.guard.js';
 import { DomainError } from '../../common/domain-error.js';
 import { SlackInteractionService } from './slack-interactions.service.js';
+import { ApiOperation, DECISION_ERRORS } from '../../docs/api-operation.js';
+import * as R from '../../docs/response-schemas.js';
+import { SlackInteractionFormSchema } from './slack-interactions.service.js';
 
 // Slack posts application/x-www-form-urlencoded; the HMAC is over these exact bytes, so they are read
 // raw here (the app's global parser only handles JSON). Compressed bodies are refused: Slack signs plain ones.
@@ -41,6 +44,47 @@ export class SlackInteractionsController {
 
   /** Slack's interactivity request URL: Approve/Reject button presses. */
   @Public()
+  @ApiOperation({
+    operationId: 'slackInteraction',
+    tag: 'integrations',
+    summary: "Slack's interactivity request URL: Approve/Reject button presses",
+    description:
+      "Called by Slack, not with a bearer token: the request must carry Slack's signature (`X-Slack-Signature: " +
+      'v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` within ' +
+      '5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity SLACK_USER_MAP ' +
+      'gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject gives the reason ' +
+      '"rejected in Slack by slack:<user>"). Presses of other buttons and other interaction types are answered 200 ' +
+      'and ignored.',
+    body: SlackInteractionFormSchema,
+    bodyRequired: true,
+    bodyMedia: 'form',
+    example: {
+      payload: JSON.stringify({
+        type: 'block_actions',
+        user: { id: 'U0123ABCD', username: 'alice' },
+        actions: [{ action_id: 'osm-onboarding.approve', value: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }],
+      }),
+    },
+    headers: ['X-Slack-Signature', 'X-Slack-Request-Timestamp'],
+    responses: {
+      200: {
+        description: 'the decision was taken (or the press was not ours)',
+        schema: R.SlackInteractionAnswerSchema,
+      },
+    },
+    errors: [
+      'SLACK_SIGNATURE_MISSING',
+      'SLACK_SIGNATURE_INVALID',
+      'SLACK_REQUEST_STALE',
+      'SLACK_REQUEST_REPLAYED',
+      'SLACK_USER_NOT_MAPPED',
+      'SLACK_NOT_CONFIGURED',
+      'VALIDATION_FAILED',
+      'FORBIDDEN',
+      ...DECISION_ERRORS,
+      'DEPENDENCY_UNAVAILABLE',
+    ],
+  })
   @Post('interactions')
   @HttpCode(200)
   interactions(@Req() req: Request, @Res({ passthrough: true }) res: Response) {

@@ -21,14 +21,16 @@ import { mappedIdentity, SLACK_USER_ID } from './slack-users.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Slack's interactivity POST: one form field holding the interaction as JSON. */
-export const SlackInteractionFormSchema = z.object({
-  payload: z
-    .string({ error: 'is required' })
-    .describe(
-      'the interaction as JSON; a `block_actions` payload whose action `osm-onboarding.approve` or ' +
-        '`osm-onboarding.reject` has the request id as `value`, pressed by `user.id`',
-    ),
-});
+export const SlackInteractionFormSchema = z
+  .object({
+    payload: z
+      .string({ error: 'is required' })
+      .describe(
+        'the interaction as JSON; a `block_actions` payload whose action `osm-onboarding.approve` or ' +
+          '`osm-onboarding.reject` has the request id as `value`, pressed by `user.id`',
+      ),
+  })
+  .meta({ id: 'SlackInteractionForm', description: "Slack's interactivity form." });
 
 // The fields we read; Slack sends many more (hence not strict).
 const InteractionSchema = z.object({

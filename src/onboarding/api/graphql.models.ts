@@ -1,3 +1,8 @@
+// Owns the GraphQL types of requests, plans and events (code-first classes). Their descriptions come from
+// the zod schemas of the same data (src/graphql/zod-types.ts pairs them and a unit test checks that fields,
+// nullability and list-ness agree); only the GraphQL-only types (connections, edges, PageInfo) say their own.
+// Option values such as "ip-exclusion" or "tcp-server-first" are not valid GraphQL enum names, so they are
+// strings here, validated by the same zod schema as REST (src/onboarding/onboarding.input.ts).
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { IntOrString } from '../../common/int-or-string.scalar.js';
@@ -11,76 +16,65 @@ export enum SidecarInjection {
 registerEnumType(RequestKind, { name: 'RequestKind' });
 registerEnumType(RequestStatus, { name: 'RequestStatus' });
 registerEnumType(StepStatus, { name: 'StepStatus' });
-registerEnumType(StepResult, {
-  name: 'StepResult',
-  description: 'CHANGED when the step wrote to the cluster, UNCHANGED when it was already in the desired state',
-});
+registerEnumType(StepResult, { name: 'StepResult' });
 registerEnumType(SidecarInjection, { name: 'SidecarInjection' });
 
-// Option fields mirror the REST body one to one. Values such as "ip-exclusion" or
-// "tcp-server-first" are not valid GraphQL enum names, so they are strings here, validated
-// by the same schema as REST (src/onboarding/onboarding.input.ts).
 @InputType()
 export class PrerequisitesInput {
-  @Field({ nullable: true, description: 'run the application-requirements checks (default true)' }) enabled?: boolean;
-  @Field(() => [String], { nullable: true, description: 'error diagnostic codes to accept explicitly (recorded)' })
+  @Field({ nullable: true }) enabled?: boolean;
+  @Field(() => [String], { nullable: true })
   acceptErrors?: string[];
 }
 
 @InputType()
 export class SmiObjectInput {
   @Field() name!: string;
-  @Field(() => GraphQLJSON, { description: 'the spec of the served SMI version' }) spec!: unknown;
+  @Field(() => GraphQLJSON) spec!: unknown;
 }
 
 @InputType()
 export class SmiInput {
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'access.smi-spec.io/v1alpha3' })
+  @Field(() => [SmiObjectInput], { nullable: true })
   trafficTargets?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' })
+  @Field(() => [SmiObjectInput], { nullable: true })
   httpRouteGroups?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'specs.smi-spec.io/v1alpha4' })
+  @Field(() => [SmiObjectInput], { nullable: true })
   tcpRoutes?: SmiObjectInput[];
-  @Field(() => [SmiObjectInput], { nullable: true, description: 'split.smi-spec.io/v1alpha4' })
+  @Field(() => [SmiObjectInput], { nullable: true })
   trafficSplits?: SmiObjectInput[];
 }
 
 @InputType()
 export class TrafficPolicyInput {
-  @Field({ description: '"permissive" (mesh-wide!) or "smi"' }) mode!: string;
+  @Field() mode!: string;
   @Field(() => SmiInput, { nullable: true }) smi?: SmiInput;
   @Field({
     nullable: true,
-    description: 'mode smi: also switch the whole mesh to SMI mode (permissive off; mesh-wide, needs a mesh grant)',
   })
   switchMeshToSmi?: boolean;
 }
 
 @InputType()
 export class ApiServerAccessInput {
-  @Field({ description: '"ip-exclusion" or "egress"' }) method!: string;
-  @Field(() => [String], { nullable: true, description: 'ServiceAccounts allowed to reach the API server (egress)' })
+  @Field() method!: string;
+  @Field(() => [String], { nullable: true })
   serviceAccounts?: string[];
 }
 
 @InputType()
 export class AppProtocolInput {
   @Field() service!: string;
-  @Field(() => IntOrString, { description: 'the Service port: its name ("http") or its number (8080)' })
+  @Field(() => IntOrString)
   port!: number | string;
-  @Field({ description: 'http, tcp, tcp-server-first or grpc' }) appProtocol!: string;
+  @Field() appProtocol!: string;
 }
 
 @InputType()
 export class RestartInput {
-  @Field({
-    description:
-      '"none"; "all" (every Deployment, as kubectl rollout restart); "selected" (the named ones); ' +
-      '"needed" (only those whose pods lack or keep a sidecar, or must pick up a changed exclusion list)',
-  })
+  @Field()
   mode!: string;
   @Field(() => [String], { nullable: true }) deployments?: string[];
-  @Field(() => Int, { nullable: true, description: 'Deployments rolled at once (default 5)' }) maxConcurrent?: number;
+  @Field(() => Int, { nullable: true }) maxConcurrent?: number;
 }
 
 @InputType()
@@ -88,19 +82,18 @@ export class VerifyInput {
   @Field(() => Int) timeoutSeconds!: number;
 }
 
-@InputType({ description: "Add a namespace to an osm-edge mesh (osm namespace add), with the guide's other steps." })
+@InputType()
 export class OnboardingInput {
-  @Field({ nullable: true, description: 'kubeconfig context; omitted = the current context' })
+  @Field({ nullable: true })
   cluster?: string;
   @Field()
   namespace!: string;
-  @Field({ nullable: true, description: 'defaults to "osm"' })
+  @Field({ nullable: true })
   meshName?: string;
-  @Field(() => SidecarInjection, { nullable: true, description: 'defaults to enabled' })
+  @Field(() => SidecarInjection, { nullable: true })
   sidecarInjection?: SidecarInjection;
   @Field({
     nullable: true,
-    description: 'store the plan (status PLANNED) and write nothing; apply it later with applyPlannedRequest',
   })
   dryRun?: boolean;
   @Field(() => PrerequisitesInput, { nullable: true }) prerequisites?: PrerequisitesInput;
@@ -109,13 +102,10 @@ export class OnboardingInput {
   @Field(() => [AppProtocolInput], { nullable: true }) appProtocols?: AppProtocolInput[];
   @Field(() => RestartInput, { nullable: true }) restart?: RestartInput;
   @Field(() => VerifyInput, { nullable: true }) verify?: VerifyInput;
-  @Field({ nullable: true, description: 'osm metrics enable' }) metrics?: boolean;
+  @Field({ nullable: true }) metrics?: boolean;
 }
 
-@InputType({
-  description:
-    'Remove a namespace from an osm-edge mesh (osm namespace remove), optionally restarting so sidecars go away.',
-})
+@InputType()
 export class OffboardingInput {
   @Field({ nullable: true })
   cluster?: string;
@@ -125,11 +115,10 @@ export class OffboardingInput {
   meshName?: string;
   @Field({ nullable: true }) dryRun?: boolean;
   @Field(() => RestartInput, { nullable: true }) restart?: RestartInput;
-  @Field({ nullable: true, description: 'delete the Egress and SMI objects this service created in the namespace' })
+  @Field({ nullable: true })
   deleteOwnedPolicies?: boolean;
   @Field({
     nullable: true,
-    description: 'remove the API server CIDR from the exclusion list when no other onboarded namespace needs it',
   })
   removeApiServerExclusion?: boolean;
 }
@@ -137,12 +126,11 @@ export class OffboardingInput {
 @ObjectType()
 export class DiagnosticModel {
   @Field() code!: string;
-  @Field({ description: 'error, warning or info' }) level!: string;
+  @Field() level!: string;
   @Field() message!: string;
   @Field(() => String, { nullable: true }) object?: string | null;
   @Field(() => String, { nullable: true }) hint?: string | null;
-  @Field(() => Boolean, { nullable: true, description: 'an error the caller accepted explicitly' }) accepted?:
-    boolean | null;
+  @Field(() => Boolean, { nullable: true }) accepted?: boolean | null;
 }
 
 @ObjectType()
@@ -156,28 +144,24 @@ export class StepErrorModel {
 export class PlannedStepModel {
   @Field() name!: string;
   @Field() title!: string;
-  @Field(() => GraphQLJSON, {
-    description: 'each write: action, target object, patchType, body — exactly as it would be sent',
-  })
+  @Field(() => GraphQLJSON)
   changes!: unknown;
   @Field() summary!: string;
   @Field(() => GraphQLJSON, { nullable: true }) before!: unknown;
   @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
   @Field(() => GraphQLJSON) facts!: unknown;
-  @Field(() => StepErrorModel, { nullable: true, description: 'the step would refuse' }) error!: StepErrorModel | null;
+  @Field(() => StepErrorModel, { nullable: true }) error!: StepErrorModel | null;
 }
 
 @ObjectType('PlanApproval')
 export class PlanApprovalModel {
-  @Field(() => [String], { description: 'the mesh-wide (MeshConfig) changes the request makes' })
+  @Field(() => [String])
   meshWideChanges!: string[];
-  @Field({ description: 'the caller holds a mesh grant (admin, or scope <cluster>/mesh:<mesh>)' }) meshGrant!: boolean;
-  @Field({
-    description: 'allowed | needs-approval | forbidden (mesh-wide change without a grant, MESH_WIDE_CHANGES=refuse)',
-  })
+  @Field() meshGrant!: boolean;
+  @Field()
   outcome!: string;
-  @Field(() => Int, { description: 'distinct approvals it would wait for' }) approvalsRequired!: number;
-  @Field(() => String, { nullable: true, description: 'the approval rule(s) that apply' }) rule!: string | null;
+  @Field(() => Int) approvalsRequired!: number;
+  @Field(() => String, { nullable: true }) rule!: string | null;
 }
 
 @ObjectType('OnboardingPlan')
@@ -189,8 +173,8 @@ export class OnboardingPlanModel {
   @Field(() => GraphQLJSON) options!: unknown;
   @Field(() => [PlannedStepModel]) steps!: PlannedStepModel[];
   @Field(() => [DiagnosticModel]) diagnostics!: DiagnosticModel[];
-  @Field({ description: 'a step would refuse: applying now would fail' }) blocked!: boolean;
-  @Field(() => PlanApprovalModel, { description: 'what submitting this request would need before it runs' })
+  @Field() blocked!: boolean;
+  @Field(() => PlanApprovalModel)
   approval!: PlanApprovalModel;
 }
 
@@ -211,10 +195,10 @@ export class StepRunModel {
   @Field(() => StepStatus) status!: StepStatus;
   @Field(() => StepResult, { nullable: true }) result!: StepResult | null;
   @Field(() => Int) attempts!: number;
-  @Field(() => GraphQLJSON, { nullable: true, description: 'the relevant part of the object before the step wrote' })
+  @Field(() => GraphQLJSON, { nullable: true })
   before!: unknown;
   @Field(() => GraphQLJSON, { nullable: true }) after!: unknown;
-  @Field(() => GraphQLJSON, { nullable: true, description: 'summary, exact changes sent, diagnostics, API calls' })
+  @Field(() => GraphQLJSON, { nullable: true })
   output!: unknown;
   @Field(() => String, { nullable: true }) errorCode!: string | null;
   @Field(() => String, { nullable: true }) errorMessage!: string | null;
@@ -226,7 +210,7 @@ export class StepRunModel {
 @ObjectType('Approval')
 export class ApprovalModel {
   @Field() approver!: string;
-  @Field({ description: 'approve or reject' }) decision!: string;
+  @Field() decision!: string;
   @Field(() => String, { nullable: true }) reason!: string | null;
   @Field() at!: string;
 }
@@ -247,17 +231,15 @@ export class OnboardingRequestModel {
   @Field(() => String, { nullable: true }) errorMessage!: string | null;
   @Field(() => Int) attempt!: number;
   @Field(() => String, { nullable: true }) batchId!: string | null;
-  @Field(() => Int, { description: 'distinct approvers the approval policy requires (0 = none)' })
+  @Field(() => Int)
   approvalsRequired!: number;
-  @Field(() => Int, { description: 'distinct approvals given so far (they stay counted across retries)' })
+  @Field(() => Int)
   approvalsGiven!: number;
-  @Field(() => String, { nullable: true, description: 'the approval rule that applies' }) approvalRule!: string | null;
-  @Field(() => [String], {
-    description: 'the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant',
-  })
+  @Field(() => String, { nullable: true }) approvalRule!: string | null;
+  @Field(() => [String])
   meshWideChanges!: string[];
   @Field(() => [ApprovalModel]) approvals!: ApprovalModel[];
-  @Field(() => Int, { description: 'cursor of the latest progress event' }) lastEventCursor!: number;
+  @Field(() => Int) lastEventCursor!: number;
   @Field() createdAt!: string;
   @Field() updatedAt!: string;
   @Field(() => String, { nullable: true }) startedAt!: string | null;
@@ -265,22 +247,36 @@ export class OnboardingRequestModel {
   @Field(() => [StepRunModel]) steps!: StepRunModel[];
 }
 
-@ObjectType()
+@ObjectType({ description: 'A request in a page of requests.' })
 export class OnboardingRequestEdge {
-  @Field() cursor!: string;
-  @Field(() => OnboardingRequestModel) node!: OnboardingRequestModel;
+  @Field({ description: 'Pass as `after` to continue after this request.' }) cursor!: string;
+  @Field(() => OnboardingRequestModel, { description: 'The request.' }) node!: OnboardingRequestModel;
 }
 
-@ObjectType()
+@ObjectType({ description: 'Where a page of a connection starts and ends (Relay cursor connections).' })
 export class PageInfo {
-  @Field() hasNextPage!: boolean;
-  @Field(() => String, { nullable: true }) endCursor!: string | null;
+  @Field({ description: 'More items follow: pass `endCursor` as `after` for them.' }) hasNextPage!: boolean;
+  @Field({ description: 'Always false: pages are read forward only (`first`/`after`).' }) hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true, description: 'The cursor of the first edge; null when there is none.' })
+  startCursor!: string | null;
+  @Field(() => String, { nullable: true, description: 'The cursor to continue after; null when there is none.' })
+  endCursor!: string | null;
 }
 
-@ObjectType()
+/** PageInfo of a forward-only page: its edges, and whether more follow. */
+export function forwardPageInfo(
+  edges: { cursor: string }[],
+  hasNextPage: boolean,
+  endCursor = edges.at(-1)?.cursor ?? null,
+): PageInfo {
+  return { hasNextPage, hasPreviousPage: false, startCursor: edges[0]?.cursor ?? null, endCursor };
+}
+
+@ObjectType({ description: 'A page of requests, newest first (a Relay cursor connection).' })
 export class OnboardingRequestConnection {
-  @Field(() => [OnboardingRequestEdge]) edges!: OnboardingRequestEdge[];
-  @Field(() => PageInfo) pageInfo!: PageInfo;
+  @Field(() => [OnboardingRequestEdge], { description: 'The requests of this page, each with its cursor.' })
+  edges!: OnboardingRequestEdge[];
+  @Field(() => PageInfo, { description: 'Where the page ends.' }) pageInfo!: PageInfo;
 }
 
 @ObjectType('AuditEvent')
@@ -298,23 +294,13 @@ export class AuditEventModel {
   @Field() createdAt!: string;
 }
 
-@ObjectType('OnboardingEvent', {
-  description: "A progress event; `cursor` orders a request's events and resumes a subscription.",
-})
+@ObjectType('OnboardingEvent')
 export class OnboardingEventModel {
-  @Field(() => ID, { description: 'global, increasing event id (its identity; ids are not taken in commit order)' })
-  id!: string;
-  @Field(() => String, {
-    nullable: true,
-    description: 'in batchProgress only: pass it as `after` to resume after this event',
-  })
-  batchCursor?: string | null;
+  @Field(() => ID) id!: string;
+  @Field(() => String, { nullable: true }) batchCursor?: string | null;
   @Field(() => ID) requestId!: string;
   @Field(() => Int) cursor!: number;
-  @Field({
-    description:
-      'request.created, request.started, step.started, step.applying, step.succeeded, step.retrying, step.failed, request.succeeded, request.failed, ...',
-  })
+  @Field()
   type!: string;
   @Field() actor!: string;
   @Field(() => String, { nullable: true }) step!: string | null;

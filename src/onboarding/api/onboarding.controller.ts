@@ -1,3 +1,5 @@
+// Owns the REST edge of requests: create, plan, apply, cancel, retry, approve, reject, list, read, follow (SSE)
+// and audit, each documented by its @ApiOperation (the OpenAPI document is derived from these).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -5,26 +7,51 @@ import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { writeSse } from '../../events/sse.js';
-import { ApprovalService } from '../../approvals/approval.service.js';
+import { ApprovalService, ApproveSchema, RejectSchema } from '../../approvals/approval.service.js';
 import { parseInput } from '../../common/parse-input.js';
+import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
+import {
+  acceptedResponses,
+  ApiOperation,
+  DECISION_ERRORS,
+  ONBOARD_TARGET_ERRORS,
+  TARGET_ERRORS,
+  VALIDATE_ERRORS,
+} from '../../docs/api-operation.js';
+import * as R from '../../docs/response-schemas.js';
 
-export const ListQuery = z.strictObject({
-  cluster: z.string().min(1).optional(),
-  namespace: z.string().min(1).optional(),
-  meshName: z.string().min(1).optional(),
-  kind: z.enum(['ONBOARD', 'OFFBOARD']).optional(),
-  status: z
-    .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
-    .optional(),
-  requestedBy: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(20),
-  after: z.string().min(1).optional(),
+export const ListQuery = z
+  .strictObject({
+    cluster: z.string().min(1).optional().describe('Only requests for this cluster.'),
+    namespace: z.string().min(1).optional().describe('Only requests for this namespace.'),
+    meshName: z.string().min(1).optional().describe('Only requests for this mesh.'),
+    kind: z.enum(['ONBOARD', 'OFFBOARD']).optional().describe('Only onboardings (ONBOARD) or offboardings (OFFBOARD).'),
+    status: z
+      .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
+      .optional()
+      .describe('Only requests in this status.'),
+    requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
+    limit: z.coerce.number().int().min(1).max(200).default(20).describe('How many requests to return (1 to 200).'),
+    after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
+  })
+  .describe('Which requests to list; every field given must match.');
+
+/** Where an event stream resumes (the `Last-Event-ID` header wins). */
+const EventsQuery = z.strictObject({
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Resume after this cursor (the `Last-Event-ID` header wins).'),
 });
 
 export const IdempotencyKey = z.string().min(1).max(255).optional();
-export const CancelSchema = z.strictObject({ reason: z.string().max(500).optional() });
+export const CancelSchema = z
+  .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
+  .meta({ id: 'CancelInput', description: 'A cancellation.' });
 
 @Controller('v1')
 export class OnboardingController {
@@ -34,6 +61,35 @@ export class OnboardingController {
     private readonly approvals: ApprovalService,
   ) {}
 
+  @ApiOperation({
+    operationId: 'requestOnboarding',
+    tag: 'onboarding',
+    summary: 'Onboard a namespace into a mesh',
+    description:
+      'Validates, records the request with its first audit event and queues it. The worker then runs the steps ' +
+      '(prerequisites, mesh, api-server-access, traffic-policy, namespace, metrics, app-protocol, restart, verify — ' +
+      'as the options ask). Follow it with `GET /v1/onboardings/{id}/events`.',
+    roles: ['requester'],
+    body: OnboardingInputSchema,
+    bodyRequired: true,
+    example: {
+      namespace: 'bookbuyer',
+      meshName: 'osm',
+      restart: { mode: 'all' },
+      apiServerAccess: { method: 'ip-exclusion' },
+    },
+    headers: ['Idempotency-Key'],
+    responses: acceptedResponses('onboarding'),
+    errors: [
+      ...VALIDATE_ERRORS,
+      'MESH_NOT_FOUND',
+      'NAMESPACE_IS_CONTROL_PLANE',
+      ...ONBOARD_TARGET_ERRORS,
+      'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+    ],
+  })
   @Post('onboardings')
   async requestOnboarding(
     @Body() body: unknown,
@@ -45,6 +101,27 @@ export class OnboardingController {
     return accepted(result, res);
   }
 
+  @ApiOperation({
+    operationId: 'requestOffboarding',
+    tag: 'onboarding',
+    summary: 'Take a namespace out of its mesh',
+    description:
+      'Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server ' +
+      'access removal and a restart.',
+    roles: ['requester'],
+    body: OffboardingInputSchema,
+    bodyRequired: true,
+    example: { namespace: 'bookbuyer', restart: { mode: 'all' }, deleteOwnedPolicies: true },
+    headers: ['Idempotency-Key'],
+    responses: acceptedResponses('offboarding'),
+    errors: [
+      ...VALIDATE_ERRORS,
+      ...TARGET_ERRORS,
+      'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
+      'MESH_WIDE_CHANGE_FORBIDDEN',
+    ],
+  })
   @Post('offboardings')
   async requestOffboarding(
     @Body() body: unknown,
@@ -57,12 +134,37 @@ export class OnboardingController {
   }
 
   /** Dry run: the exact writes every step would make now, and the diagnostics. Nothing is stored. */
+  @ApiOperation({
+    operationId: 'planOnboarding',
+    tag: 'onboarding',
+    summary: 'Plan an onboarding (dry run, nothing stored)',
+    description:
+      'The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` ' +
+      'and `blocked: true`.',
+    roles: ['requester'],
+    body: OnboardingInputSchema,
+    bodyRequired: true,
+    example: { namespace: 'bookbuyer', restart: { mode: 'all' } },
+    responses: { 200: { description: 'the plan', schema: R.PlanSchema } },
+    errors: [...VALIDATE_ERRORS, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET_ERRORS],
+  })
   @Post('onboardings/plan')
   @HttpCode(200)
   planOnboarding(@Body() body: unknown, @CurrentActor() actor: Actor) {
     return this.onboarding.plan('ONBOARD', body ?? {}, actor);
   }
 
+  @ApiOperation({
+    operationId: 'planOffboarding',
+    tag: 'onboarding',
+    summary: 'Plan an offboarding (dry run, nothing stored)',
+    roles: ['requester'],
+    body: OffboardingInputSchema,
+    bodyRequired: true,
+    example: { namespace: 'bookbuyer' },
+    responses: { 200: { description: 'the plan', schema: R.PlanSchema } },
+    errors: [...VALIDATE_ERRORS, ...TARGET_ERRORS],
+  })
   @Post('offboardings/plan')
   @HttpCode(200)
   planOffboarding(@Body() body: unknown, @CurrentActor() actor: Actor) {
@@ -70,11 +172,47 @@ export class OnboardingController {
   }
 
   /** Queues a request stored with `dryRun: true`; its steps report drift from the stored plan. */
+  @ApiOperation({
+    operationId: 'applyPlanned',
+    tag: 'onboarding',
+    summary: 'Queue a request stored with `dryRun: true`',
+    description: 'Its steps report drift from the stored plan.',
+    roles: ['requester'],
+    responses: {
+      202: {
+        description: 'queued',
+        schema: R.AcceptedSchema,
+        headers: {
+          Location: 'the request: `/v1/onboardings/{id}`',
+          'Idempotent-Replayed': '`true` when an Idempotency-Key matched an earlier identical request',
+        },
+      },
+    },
+    errors: ['REQUEST_NOT_FOUND', 'REQUEST_NOT_PLANNED', 'REQUEST_CONFLICT'],
+  })
   @Post('onboardings/:id/apply')
   async applyPlanned(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
     return accepted({ request: await this.onboarding.applyPlanned(id, actor), replayed: false }, res);
   }
 
+  @ApiOperation({
+    operationId: 'cancelRequest',
+    tag: 'onboarding',
+    summary: 'Cancel a request',
+    description:
+      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in ' +
+      'the middle of a write.',
+    roles: ['requester'],
+    body: CancelSchema,
+    example: { reason: 'wrong namespace' },
+    responses: {
+      200: {
+        description: 'the request (CANCELLED, or still RUNNING with the cancellation flagged)',
+        schema: R.RequestSchema,
+      },
+    },
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'REQUEST_NOT_CANCELLABLE'],
+  })
   @Post('onboardings/:id/cancel')
   @HttpCode(200)
   async cancel(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
@@ -83,23 +221,80 @@ export class OnboardingController {
   }
 
   /** A new attempt of a FAILED/CANCELLED request; finished steps are not run again. */
+  @ApiOperation({
+    operationId: 'retryRequest',
+    tag: 'onboarding',
+    summary: 'Retry a FAILED or CANCELLED request from its first unfinished step',
+    description: 'A new attempt of the same request (`attempt` + 1); steps already done are not run again.',
+    roles: ['requester'],
+    responses: {
+      202: {
+        description: 'queued again',
+        schema: R.AcceptedSchema,
+        headers: {
+          Location: 'the request: `/v1/onboardings/{id}`',
+          'Idempotent-Replayed': '`true` when an Idempotency-Key matched an earlier identical request',
+        },
+      },
+    },
+    errors: ['REQUEST_NOT_FOUND', 'REQUEST_NOT_RETRYABLE', 'REQUEST_CONFLICT'],
+  })
   @Post('onboardings/:id/retry')
   async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
     return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
   }
 
+  @ApiOperation({
+    operationId: 'approveRequest',
+    tag: 'approvals',
+    summary: 'Approve a request in PENDING_APPROVAL',
+    description:
+      "Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve " +
+      'their own request.',
+    roles: ['approver'],
+    body: ApproveSchema,
+    example: { comment: 'checked with team-a' },
+    responses: {
+      200: {
+        description: 'the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers)',
+        schema: R.RequestSchema,
+      },
+    },
+    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
+  })
   @Post('onboardings/:id/approve')
   @HttpCode(200)
   async approve(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
     return presentRequest(await this.approvals.approve(id, actor, body));
   }
 
+  @ApiOperation({
+    operationId: 'rejectRequest',
+    tag: 'approvals',
+    summary: 'Reject a request in PENDING_APPROVAL (with a reason)',
+    roles: ['approver'],
+    body: RejectSchema,
+    bodyRequired: true,
+    example: { reason: 'not during the freeze' },
+    responses: { 200: { description: 'the request, REJECTED', schema: R.RequestSchema } },
+    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
+  })
   @Post('onboardings/:id/reject')
   @HttpCode(200)
   async reject(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
     return presentRequest(await this.approvals.reject(id, actor, body));
   }
 
+  @ApiOperation({
+    operationId: 'listRequests',
+    tag: 'onboarding',
+    summary: 'List requests (newest first, paged)',
+    description: 'Non-admin callers see the requests within their scopes.',
+    roles: ['viewer', 'requester', 'approver'],
+    query: ListQuery,
+    responses: { 200: { description: 'one page', schema: R.RequestPageSchema } },
+    errors: ['VALIDATION_FAILED'],
+  })
   @Get('onboardings')
   @HttpCode(200)
   async list(@Query() query: unknown, @CurrentActor() actor: Actor) {
@@ -112,12 +307,35 @@ export class OnboardingController {
     };
   }
 
+  @ApiOperation({
+    operationId: 'getRequest',
+    tag: 'onboarding',
+    summary: 'A request with its steps (before/after images, writes, diagnostics)',
+    roles: ['viewer', 'requester', 'approver'],
+    responses: { 200: { description: 'the request', schema: R.RequestSchema } },
+    errors: ['REQUEST_NOT_FOUND'],
+  })
   @Get('onboardings/:id')
   async get(@Param('id') id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.read(id, actor));
   }
 
   /** Server-Sent Events; resumable with Last-Event-ID (the same cursor as the GraphQL subscription). */
+  @ApiOperation({
+    operationId: 'streamEvents',
+    tag: 'onboarding',
+    summary: 'Progress as Server-Sent Events',
+    description:
+      "Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final " +
+      'event (`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: ' +
+      '<cursor>`, `event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after ' +
+      'a disconnect with `Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).',
+    roles: ['viewer', 'requester', 'approver'],
+    query: EventsQuery,
+    headers: ['Last-Event-ID'],
+    responses: { 200: { description: 'the event stream', schema: R.ProgressEventSchema, media: 'sse' } },
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND'],
+  })
   @Get('onboardings/:id/events')
   async events(
     @Param('id') id: string,
@@ -126,11 +344,19 @@ export class OnboardingController {
     @Res() res: Response,
     @CurrentActor() actor: Actor,
   ) {
-    const cursor = parseInput(z.coerce.number().int().min(0).default(0), lastEventId ?? after);
+    const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after);
     await this.onboarding.read(id, actor);
     await writeSse(res, await this.progress.open(id, cursor), (e) => e.cursor);
   }
 
+  @ApiOperation({
+    operationId: 'requestAudit',
+    tag: 'onboarding',
+    summary: "A request's audit trail",
+    roles: ['viewer', 'requester', 'approver'],
+    responses: { 200: { description: 'the audit events in cursor order', schema: R.AuditPageSchema } },
+    errors: ['REQUEST_NOT_FOUND'],
+  })
   @Get('onboardings/:id/audit')
   async audit(@Param('id') id: string, @CurrentActor() actor: Actor) {
     return { items: (await this.onboarding.auditEvents(id, actor)).map(presentAuditEvent) };

@@ -2,7 +2,8 @@ import type { AuditEvent, StepRun } from '../../generated/prisma/client.js';
 import type { RequestWithSteps } from '../onboarding.repository.js';
 import type { RequestOptions } from '../onboarding.input.js';
 
-// The one outward shape of our records; REST returns it as JSON, GraphQL types mirror it.
+// The one outward shape of our records; REST returns it as JSON, and GraphQL serves it through types checked
+// against the same zod schemas (src/docs/response-schemas.ts, src/graphql/zod-types.ts).
 export function presentStep(s: StepRun) {
   return {
     name: s.name,

@@ -7,6 +7,7 @@ import { encodeCursor } from '../onboarding.repository.js';
 import { OnboardingService } from '../onboarding.service.js';
 import {
   AuditEventModel,
+  forwardPageInfo,
   OffboardingInput,
   OnboardingEventModel,
   OnboardingInput,
@@ -102,12 +103,12 @@ export class OnboardingResolver {
     return presentRequest(await this.approvals.reject(id, actor, { reason }));
   }
 
-  @Query(() => OnboardingRequestModel)
+  @Query(() => OnboardingRequestModel, { description: 'A request with its steps.' })
   async onboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.read(id, actor));
   }
 
-  @Query(() => OnboardingRequestConnection, { description: 'Newest first.' })
+  @Query(() => OnboardingRequestConnection, { description: 'Requests within your scopes, newest first.' })
   async onboardingRequests(
     @CurrentActor() actor: Actor,
     @Args('filter', { nullable: true }) filter?: OnboardingRequestFilter,
@@ -115,13 +116,14 @@ export class OnboardingResolver {
     @Args('after', { nullable: true }) after?: string,
   ): Promise<OnboardingRequestConnection> {
     const page = await this.onboarding.list(filter ?? {}, first, after, actor);
-    return {
-      edges: page.items.map((r) => ({ cursor: encodeCursor(r), node: presentRequest(r) as OnboardingRequestModel })),
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
-    };
+    const edges = page.items.map((r) => ({
+      cursor: encodeCursor(r),
+      node: presentRequest(r) as OnboardingRequestModel,
+    }));
+    return { edges, pageInfo: forwardPageInfo(edges, page.hasNextPage, page.endCursor) };
   }
 
-  @Query(() => [AuditEventModel])
+  @Query(() => [AuditEventModel], { description: "A request's audit trail, in cursor order." })
   async auditEvents(@Args('requestId', { type: () => ID }) requestId: string, @CurrentActor() actor: Actor) {
     return (await this.onboarding.auditEvents(requestId, actor)).map(presentAuditEvent);
   }
