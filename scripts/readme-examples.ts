@@ -226,7 +226,7 @@ export async function runReadmeExamples(
     if (!printed || !readme.includes(printed)) {
       problem = `the demo prints ${printed ?? 'no admin token line'}, which the README does not show`;
     } else {
-      const timeoutMs = opts.timeoutMs ?? 90_000;
+      const timeoutMs = opts.timeoutMs ?? 150_000; // ~25 s alone; slower beside the rest of `npm test`
       const result = await runBlocks(blocks, { port, env, timeoutMs });
       outputs = result.outputs;
       problem = findProblem(blocks, result);

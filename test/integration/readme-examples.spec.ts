@@ -16,5 +16,5 @@ itWith(['bash', 'curl', 'jq'])(
     expect(result.ok).toBe(true);
     expect(result.blocks.length).toBeGreaterThanOrEqual(8);
   },
-  150_000,
+  240_000,
 );
