@@ -163,6 +163,9 @@ const EnvSchema = z.object({
 
 export type Env = z.input<typeof EnvSchema>;
 
+/** Every variable the configuration reads (docs/operations.md lists them; test/unit/config-docs.spec.ts checks). */
+export const CONFIG_KEYS: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
   role: 'api' | 'worker' | 'all';

@@ -9,6 +9,7 @@ import { BatchInputSchema } from '../batches/batch.service.js';
 import { ARG_DESCRIPTIONS, ENUM_DESCRIPTIONS, ROOT_DESCRIPTIONS } from '../docs/descriptions.js';
 import * as R from '../docs/response-schemas.js';
 import { ListQuery } from '../onboarding/api/onboarding.controller.js';
+import { REPLAYED_DESCRIPTION } from '../onboarding/api/onboarding.resolver.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding/onboarding.input.js';
 import { NamespaceStatusQuery } from '../namespaces/namespace-status.service.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from '../webhooks/webhook.input.js';
@@ -64,7 +65,8 @@ export const GRAPHQL_ZOD_TYPES: Record<string, z.ZodType> = {
   CreateWebhookInput: CreateWebhookSchema,
   BatchInput: BatchInputSchema,
   BatchTargetInput: field(BatchInputSchema, 'targets'),
-  OnboardingRequest: R.RequestSchema,
+  // GraphQL's own field: REST says the same with the Idempotent-Replayed header.
+  OnboardingRequest: R.RequestSchema.extend({ replayed: z.boolean().describe(REPLAYED_DESCRIPTION) }),
   StepRunModel: R.StepSchema,
   Approval: field(R.RequestSchema, 'approvals'),
   OnboardingPlan: plan,

@@ -75,12 +75,15 @@ describe('request lifecycle', () => {
     }
   });
 
-  it('is the table the README shows', async () => {
-    const readme = await readFile(resolve(import.meta.dirname, '../../README.md'), 'utf8');
-    const table = readme.slice(readme.indexOf('### The request lifecycle'), readme.indexOf('### Mesh-wide changes'));
+  it('is the table docs/governance.md shows', async () => {
+    const doc = await readFile(resolve(import.meta.dirname, '../../docs/governance.md'), 'utf8');
+    const start = doc.indexOf('## The request lifecycle');
+    expect(start).toBeGreaterThan(0);
+    const next = doc.indexOf('\n## ', start + 1);
+    const table = doc.slice(start, next < 0 ? undefined : next);
     for (const [name, t] of Object.entries(TRANSITIONS)) {
       const row = table.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
-      expect(row, `README row for ${name}`).toBeDefined();
+      expect(row, `docs/governance.md row for ${name}`).toBeDefined();
       for (const status of [...t.to, ...t.from.filter((f) => f !== null)]) expect(row, name).toContain(`\`${status}\``);
       for (const action of t.audit) expect(row, name).toContain(`\`${action}\``);
     }

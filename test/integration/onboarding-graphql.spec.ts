@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectProgress, gql, startStack, Stack, uniqueName, waitForStatus, wsClient } from '../support/harness.js';
+import {
+  collectProgress,
+  gql,
+  http,
+  startStack,
+  Stack,
+  uniqueName,
+  waitForStatus,
+  wsClient,
+} from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
 const REQUEST_FIELDS =
@@ -101,6 +110,69 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
       const { events } = await collectProgress(client, data.requestOnboarding.id);
       expect(events[0].type).toBe('request.created');
       expect(events.at(-1).type).toBe('request.succeeded');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('tells a caller that the answer is a replay (replayed), over HTTP and graphql-ws, like REST', async () => {
+    const ns = uniqueName('idem');
+    await createNamespace(s.emulator, ns);
+    const key = `${ns}-1`;
+    const onboard = `mutation($i: OnboardingInput!, $k: String) {
+      requestOnboarding(input: $i, idempotencyKey: $k) { id status replayed } }`;
+    const first = await gql(s.url, onboard, { i: { namespace: ns }, k: key });
+    expect(first.errors).toBeUndefined();
+    expect(first.data.requestOnboarding).toMatchObject({ status: 'QUEUED', replayed: false });
+    const id = first.data.requestOnboarding.id;
+
+    // The same key and input: the first request comes back, and says so.
+    const again = await gql(s.url, onboard, { i: { namespace: ns }, k: key });
+    expect(again.data.requestOnboarding).toMatchObject({ id, replayed: true });
+    // A REST call with the same key and body is the same request (keys are per caller, across transports).
+    const rest = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key });
+    expect(rest.status).toBe(200);
+    expect(rest.headers.get('idempotent-replayed')).toBe('true');
+    expect(rest.body.id).toBe(id);
+    // A query is never a replay; neither is a mutation without a key.
+    const read = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { id replayed } }`, { id });
+    expect(read.data.onboardingRequest).toEqual({ id, replayed: false });
+    await waitForStatus(s.url, id, ['SUCCEEDED']);
+
+    const client = wsClient(s.url);
+    try {
+      const overWs = (query: string, variables: Record<string, unknown>) =>
+        new Promise<any>((resolve, reject) => {
+          let result: any;
+          client.subscribe(
+            { query, variables },
+            { next: (r) => (result = r), error: reject, complete: () => resolve(result) },
+          );
+        });
+      const ws = await overWs(onboard, { i: { namespace: ns }, k: key });
+      expect(ws.errors).toBeUndefined();
+      expect(ws.data.requestOnboarding).toEqual({ id, status: 'SUCCEEDED', replayed: true });
+
+      const offboard = `mutation($i: OffboardingInput!, $k: String) {
+        requestOffboarding(input: $i, idempotencyKey: $k) { id kind replayed } }`;
+      const off = await overWs(offboard, { i: { namespace: ns }, k: `${ns}-off` });
+      expect(off.data.requestOffboarding).toMatchObject({ kind: 'OFFBOARD', replayed: false });
+      const offAgain = await gql(s.url, offboard, { i: { namespace: ns }, k: `${ns}-off` });
+      expect(offAgain.data.requestOffboarding).toEqual({ ...off.data.requestOffboarding, replayed: true });
+      await waitForStatus(s.url, off.data.requestOffboarding.id, ['SUCCEEDED']);
+
+      // Re-apply takes an idempotencyKey too: it is the last onboarding again, then a replay of that.
+      await gql(s.url, onboard, { i: { namespace: ns, metrics: true } }).then((r) =>
+        waitForStatus(s.url, r.data.requestOnboarding.id, ['SUCCEEDED']),
+      );
+      const reapply = `mutation($c: String!, $n: String!, $k: String) {
+        reapplyOnboarding(cluster: $c, namespace: $n, idempotencyKey: $k) { id replayed } }`;
+      const vars = { c: 'emulator', n: ns, k: `${ns}-reapply` };
+      const r1 = await overWs(reapply, vars);
+      expect(r1.errors).toBeUndefined();
+      expect(r1.data.reapplyOnboarding.replayed).toBe(false);
+      const r2 = await gql(s.url, reapply, vars);
+      expect(r2.data.reapplyOnboarding).toEqual({ id: r1.data.reapplyOnboarding.id, replayed: true });
     } finally {
       await client.dispose();
     }

@@ -1,6 +1,7 @@
-// Machine programs that some integration tests run (kubectl, redis-server, redis-cli, script). When one is absent,
-// the tests that need it are skipped, their suite title saying which program is missing and how to get it, and the
-// summary reporter lists them at the end. Only absence skips: a program that is there and fails fails its tests.
+// Machine programs that some integration tests run (kubectl, redis-server, redis-cli, script, and bash, curl and
+// jq for the README's examples). When one is absent, the tests that need it are skipped, their suite title saying
+// which program is missing and how to get it, and the summary reporter lists them at the end. Only absence
+// skips: a program that is there and fails fails its tests.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, it, type TestFunction } from 'vitest';
@@ -11,6 +12,9 @@ export const INSTALL_HINTS: Record<string, string> = {
   'redis-server': 'apt-get install redis-server',
   'redis-cli': 'apt-get install redis-tools',
   script: 'apt-get install bsdutils',
+  jq: 'apt-get install jq (macOS: brew install jq)',
+  curl: 'apt-get install curl',
+  bash: 'apt-get install bash',
 };
 
 /** The program's path: on PATH, or in /usr/bin or /usr/local/bin. */

@@ -1,4 +1,4 @@
-import { Args, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
@@ -18,6 +18,12 @@ import {
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 
+/** GraphQL's `Idempotent-Replayed` header: a typed client sees it in the mutation's own result. */
+export const REPLAYED_DESCRIPTION =
+  'True when this is the answer to requestOnboarding, requestOffboarding or reapplyOnboarding whose ' +
+  'idempotencyKey matched an earlier identical request of the same caller: that earlier request is returned ' +
+  'and nothing new was created (REST: the Idempotent-Replayed header). false otherwise, and in every query.';
+
 @Resolver(() => OnboardingRequestModel)
 export class OnboardingResolver {
   constructor(
@@ -34,8 +40,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request } = await this.onboarding.requestOnboarding(plain(input), actor, idempotencyKey);
-    return presentRequest(request);
+    const { request, replayed } = await this.onboarding.requestOnboarding(plain(input), actor, idempotencyKey);
+    return { ...presentRequest(request), replayed };
   }
 
   @Mutation(() => OnboardingRequestModel, { description: 'Queue the removal of a namespace from its mesh.' })
@@ -44,8 +50,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request } = await this.onboarding.requestOffboarding(plain(input), actor, idempotencyKey);
-    return presentRequest(request);
+    const { request, replayed } = await this.onboarding.requestOffboarding(plain(input), actor, idempotencyKey);
+    return { ...presentRequest(request), replayed };
   }
 
   @Query(() => OnboardingPlanModel, {
@@ -126,6 +132,12 @@ export class OnboardingResolver {
   @Query(() => [AuditEventModel], { description: "A request's audit trail, in cursor order." })
   async auditEvents(@Args('requestId', { type: () => ID }) requestId: string, @CurrentActor() actor: Actor) {
     return (await this.onboarding.auditEvents(requestId, actor)).map(presentAuditEvent);
+  }
+
+  /** Set by the mutations that take an `idempotencyKey`; every other answer is not a replay. */
+  @ResolveField(() => Boolean, { description: REPLAYED_DESCRIPTION })
+  replayed(@Parent() request: { replayed?: boolean }): boolean {
+    return request.replayed === true;
   }
 
   @Subscription(() => OnboardingEventModel, {

@@ -3,7 +3,7 @@
 // (request-lifecycle.ts for callers, run-store.ts for workers) decide from it, the database enforces
 // the same pairs (migration 20261203100000_request_lifecycle: onboarding_request_transition_allowed and
 // the lifecycle trigger, checked against this table by test/integration/lifecycle.spec.ts), and the
-// README's lifecycle table is this one. Pure: no I/O.
+// lifecycle table in docs/governance.md is this one. Pure: no I/O.
 import type { RequestStatus } from '../../generated/prisma/client.js';
 
 export type TransitionName =
