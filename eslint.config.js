@@ -7,7 +7,18 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'src/generated/', 'node_modules/', '.emulator/', 'bench/scratch/'] },
+  {
+    ignores: [
+      'dist/',
+      'packages/*/dist/',
+      'packages/client/src/generated/',
+      'coverage/',
+      'src/generated/',
+      'node_modules/',
+      '.emulator/',
+      'bench/scratch/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
