@@ -1,7 +1,7 @@
 // The scaffolder actions osm:namespace:onboard, osm:namespace:offboard and osm:namespace:plan. Their zod schemas are
 // functions of the `z` Backstage passes in (the zod v3 API that @backstage/plugin-scaffolder-node 0.13 imports from
 // `zod/v3`), so the module brings no zod of its own at run time.
-import { createTemplateAction, type TemplateAction } from '@backstage/plugin-scaffolder-node';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { unwrap } from '@osm-onboarding/client';
 import type { z as Zod } from 'zod/v3';
 import type { OsmOnboardingConfig } from './config.js';
@@ -40,7 +40,12 @@ interface TargetInput {
 export function bodyOf(input: TargetInput): Record<string, unknown> {
   const restart =
     input.restart || input.deployments
-      ? { restart: { mode: input.restart ?? 'selected', ...(input.deployments ? { deployments: input.deployments } : {}) } }
+      ? {
+          restart: {
+            mode: input.restart ?? 'selected',
+            ...(input.deployments ? { deployments: input.deployments } : {}),
+          },
+        }
       : {};
   return {
     ...(input.options ?? {}),
@@ -129,6 +134,6 @@ function planAction(config: OsmOnboardingConfig) {
 }
 
 /** The three actions, for `scaffolder.addActions(...)` (the module does this) or a custom registration. */
-export function createOsmOnboardingActions(config: OsmOnboardingConfig): TemplateAction<any, any, any>[] {
-  return [requestAction('onboard', config), requestAction('offboard', config), planAction(config)];
+export function createOsmOnboardingActions(config: OsmOnboardingConfig) {
+  return [requestAction('onboard', config), requestAction('offboard', config), planAction(config)] as const;
 }

@@ -7,8 +7,8 @@ import { readOsmOnboardingConfig } from './config.js';
 export const scaffolderModuleOsmOnboarding = createBackendModule({
   pluginId: 'scaffolder',
   moduleId: 'osm-onboarding',
-  register({ registerInit }) {
-    registerInit({
+  register(reg) {
+    reg.registerInit({
       deps: { scaffolder: scaffolderActionsExtensionPoint, config: coreServices.rootConfig },
       init({ scaffolder, config }) {
         scaffolder.addActions(...createOsmOnboardingActions(readOsmOnboardingConfig(config)));

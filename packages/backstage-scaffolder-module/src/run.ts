@@ -51,7 +51,8 @@ export async function plan(client: OsmClient, kind: Kind, body: Body): Promise<P
 export function logPlan(logger: LoggerService, p: Plan): void {
   logger.info(`plan: ${p.kind.toLowerCase()} ${p.cluster}/${p.namespace} (mesh ${p.meshName})`);
   for (const s of p.steps) {
-    if (s.error) logger.error(`${s.name}: ${s.error.code}: ${s.error.message}${s.error.hint ? ` (${s.error.hint})` : ''}`);
+    if (s.error)
+      logger.error(`${s.name}: ${s.error.code}: ${s.error.message}${s.error.hint ? ` (${s.error.hint})` : ''}`);
     else logger.info(`${s.name}: ${s.summary} (${s.changes.length} write${s.changes.length === 1 ? '' : 's'})`);
     for (const d of s.diagnostics) {
       const line = `${s.name}: ${d.level} ${d.code}: ${d.message}${d.hint ? ` (${d.hint})` : ''}`;
