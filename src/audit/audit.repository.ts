@@ -48,13 +48,28 @@ export class AuditRepository {
     });
   }
 
-  /** Events of several requests (a batch) after a global id, in commit order. */
-  forRequests(requestIds: string[], afterId: bigint, limit = 1000): Promise<AuditEvent[]> {
+  /**
+   * Events of several requests (a batch), each after its own seq, in id order. A request's events commit in seq
+   * order, so reading by seq never skips one that commits late (reading by global id would).
+   */
+  forRequestsAfter(after: ReadonlyMap<string, number>, limit = 1000): Promise<AuditEvent[]> {
     return this.prisma.auditEvent.findMany({
-      where: { requestId: { in: requestIds }, id: { gt: afterId } },
+      where: { OR: [...after].map(([requestId, seq]) => ({ requestId, seq: { gt: seq } })) },
       orderBy: { id: 'asc' },
       take: limit,
     });
+  }
+
+  /** Each request's last seq at or before a global id: translates the older global-id batch cursor. */
+  async seqsAtId(requestIds: string[], id: bigint): Promise<Map<string, number>> {
+    const rows = await this.prisma.auditEvent.groupBy({
+      by: ['requestId'],
+      where: { requestId: { in: requestIds }, id: { lte: id } },
+      _max: { seq: true },
+    });
+    const seqs = new Map(requestIds.map((r) => [r, 0]));
+    for (const r of rows) if (r.requestId) seqs.set(r.requestId, r._max.seq ?? 0);
+    return seqs;
   }
 
   forRequest(requestId: string, afterSeq = 0, limit = 1000): Promise<AuditEvent[]> {

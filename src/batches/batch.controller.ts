@@ -46,7 +46,7 @@ export class BatchController {
     return { batch: presentBatch(batch), results };
   }
 
-  /** SSE of every member's events; the cursor (event id) is the global audit id. */
+  /** SSE of every member's events; each SSE id is the batch cursor to resume after that event. */
   @Get(':id/events')
   async events(
     @Param('id') id: string,
@@ -55,7 +55,8 @@ export class BatchController {
     @Res() res: Response,
     @CurrentActor() actor: Actor,
   ) {
-    const cursor = parseInput(z.coerce.bigint().min(0n).default(0n), lastEventId ?? after);
-    await writeSse(res, await this.batches.events(id, actor, cursor), (e) => e.id);
+    const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
+    const stream = await this.batches.events(id, actor, lastEventId ?? after, field);
+    await writeSse(res, stream, (e) => e.batchCursor ?? e.id);
   }
 }

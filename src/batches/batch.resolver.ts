@@ -101,7 +101,8 @@ export class BatchResolver {
 
   @Subscription(() => OnboardingEventModel, {
     description:
-      "Every member request's events in commit order; resume with `after` = the last event `id`. Completes when all members end.",
+      "Every member request's events, none skipped; resume with `after` = the last event's `batchCursor`. " +
+      'Completes when all members end.',
     resolve: (event: unknown) => event,
   })
   async batchProgress(
@@ -109,9 +110,6 @@ export class BatchResolver {
     @CurrentActor() actor: Actor,
     @Args('after', { nullable: true }) after?: string,
   ) {
-    if (after !== undefined && after !== null && !/^\d+$/.test(after)) {
-      throw new DomainError('VALIDATION_FAILED', 'after must be an event id', { field: 'after' });
-    }
-    return this.batches.events(batchId, actor, BigInt(after ?? 0));
+    return this.batches.events(batchId, actor, after ?? undefined);
   }
 }

@@ -4,9 +4,9 @@ import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, assertScope, inScope } from '../auth/scopes.js';
 import { DomainError, FieldIssue } from '../common/domain-error.js';
+import { parseBatchCursor } from './batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService } from '../approvals/approval.service.js';
-import { ProgressEvent } from '../events/progress-event.js';
 import { ProgressService } from '../events/progress.service.js';
 import { parseInput } from '../onboarding/onboarding.input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
@@ -120,12 +120,14 @@ export class BatchService {
     return { batch: await this.get(id, actor), results };
   }
 
-  async events(id: string, actor: Actor, after: bigint): Promise<AsyncGenerator<ProgressEvent>> {
+  /**
+   * The member requests' events the caller can see; `after` is a batch cursor (`batchCursor` of an event) or an
+   * older global event id, refused with a field error when it belongs to another batch or view.
+   */
+  async events(id: string, actor: Actor, after: string | undefined, field = 'after') {
     const { requests } = await this.get(id, actor);
-    return this.progress.openBatch(
-      requests.map((r) => r.id),
-      after,
-    );
+    const members = requests.map((r) => r.id).sort();
+    return this.progress.openBatch(members, parseBatchCursor(after, members, field));
   }
 
   /** Every target validated and authorized before anything is stored; errors name `targets.<i>.<field>`. */

@@ -2,8 +2,10 @@ import type { AuditEvent } from '../generated/prisma/client.js';
 
 /** A request's progress event: one audit row with a per-request cursor (`seq`). */
 export interface ProgressEvent {
-  /** Global, increasing audit id: the cursor of a batch stream. */
+  /** Global, increasing audit id: the event's identity (not a resume position: ids are not taken in commit order). */
   id: string;
+  /** In a batch stream only: the position to resume after this event (see batches/batch-cursor.ts). */
+  batchCursor?: string;
   requestId: string;
   cursor: number;
   type: string;

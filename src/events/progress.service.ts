@@ -5,6 +5,7 @@ import { DomainError } from '../common/domain-error.js';
 import { EventBus } from './event-bus.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
+import { BatchPosition, encodeBatchCursor } from '../batches/batch-cursor.js';
 
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 /** Stored events read at once while replaying. */
@@ -38,17 +39,19 @@ export class ProgressService {
       pending.push(e);
       wake?.();
     });
-    return this.follow(requestId, after, pollMs, pending, (w) => (wake = w), unlisten);
+    return this.follow({ requestId, after, pollMs, pending, setWake: (w) => (wake = w), unlisten });
   }
 
-  private async *follow(
-    requestId: string,
-    after: number,
-    pollMs: number,
-    pending: ProgressEvent[],
-    setWake: (w: (() => void) | undefined) => void,
-    unlisten: () => void,
-  ): AsyncGenerator<ProgressEvent> {
+  private async *follow(o: {
+    requestId: string;
+    after: number;
+    pollMs: number;
+    /** Live events from Redis, appended as they arrive. */
+    pending: ProgressEvent[];
+    setWake: (w: (() => void) | undefined) => void;
+    unlisten: () => void;
+  }): AsyncGenerator<ProgressEvent> {
+    const { requestId, after, pollMs, pending, setWake, unlisten } = o;
     let last = after;
     let readStore = true;
     this.metrics.subscriptions.inc();
@@ -104,10 +107,16 @@ export class ProgressService {
   }
 
   /**
-   * A batch's events (all its requests), cursor = the global event id. Live events only
-   * wake the reader; the events themselves are read from Postgres in commit order.
+   * A batch's events (all its requests, `requestIds` in cursor order). Live events only wake the reader; the
+   * events are read from Postgres per request after its own seq, so one that commits late is still delivered.
+   * Each event carries `batchCursor`, the position to resume after it.
    */
-  async openBatch(requestIds: string[], afterId = 0n, pollMs = 10_000): Promise<AsyncGenerator<ProgressEvent>> {
+  async openBatch(
+    requestIds: string[],
+    position: BatchPosition,
+    pollMs = 10_000,
+  ): Promise<AsyncGenerator<ProgressEvent>> {
+    const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
     let dirty = false;
     const unlisten = await Promise.all(
@@ -118,42 +127,54 @@ export class ProgressService {
         }),
       ),
     );
-    const self = this;
-    return (async function* () {
-      let last = afterId;
-      self.metrics.subscriptions.inc();
-      try {
-        for (;;) {
-          dirty = false;
-          const statuses = await self.prisma.onboardingRequest.findMany({
-            where: { id: { in: requestIds } },
-            select: { status: true },
+    return this.followBatch(
+      { requestIds, seqs, pollMs, unlisten },
+      {
+        isDirty: () => dirty,
+        clearDirty: () => (dirty = false),
+        setWake: (w) => (wake = w),
+      },
+    );
+  }
+
+  private async *followBatch(
+    o: { requestIds: string[]; seqs: Map<string, number>; pollMs: number; unlisten: (() => void)[] },
+    signal: { isDirty(): boolean; clearDirty(): void; setWake(w: (() => void) | undefined): void },
+  ): AsyncGenerator<ProgressEvent> {
+    const { requestIds, seqs, pollMs } = o;
+    this.metrics.subscriptions.inc();
+    try {
+      for (;;) {
+        signal.clearDirty();
+        const statuses = await this.prisma.onboardingRequest.findMany({
+          where: { id: { in: requestIds } },
+          select: { status: true },
+        });
+        const finished = statuses.every((r) => TERMINAL_STATUSES.has(r.status));
+        let rows;
+        do {
+          rows = await this.audit.forRequestsAfter(seqs, PAGE);
+          for (const row of rows) {
+            const event = toProgressEvent(row);
+            seqs.set(event.requestId, Math.max(seqs.get(event.requestId) ?? 0, event.cursor));
+            yield { ...event, batchCursor: encodeBatchCursor(requestIds, seqs) };
+          }
+        } while (rows.length === PAGE);
+        if (finished) return;
+        if (signal.isDirty()) continue; // an event arrived while reading
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollMs);
+          signal.setWake(() => {
+            clearTimeout(timer);
+            resolve();
           });
-          const finished = statuses.every((r) => TERMINAL_STATUSES.has(r.status));
-          let rows;
-          do {
-            rows = await self.audit.forRequests(requestIds, last);
-            for (const row of rows) {
-              last = row.id;
-              yield toProgressEvent(row);
-            }
-          } while (rows.length === 1000);
-          if (finished) return;
-          if (dirty) continue; // an event arrived while reading
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, pollMs);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = undefined;
-        }
-      } finally {
-        self.metrics.subscriptions.dec();
-        for (const u of unlisten) u();
+        });
+        signal.setWake(undefined);
       }
-    })();
+    } finally {
+      this.metrics.subscriptions.dec();
+      for (const u of o.unlisten) u();
+    }
   }
 
   private async isFinished(requestId: string): Promise<boolean> {

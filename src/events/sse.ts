@@ -12,14 +12,12 @@ export async function writeSse(
   stream: AsyncGenerator<ProgressEvent>,
   idOf: (e: ProgressEvent) => string | number,
 ): Promise<void> {
-  res
-    .status(200)
-    .set({
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
+  res.status(200).set({
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
   res.flushHeaders();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   let ended: (reason: string) => void = () => undefined;

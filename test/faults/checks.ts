@@ -39,12 +39,14 @@ export async function loadRequests(db: pg.Pool, ids: string[]): Promise<Map<stri
   );
   for (const r of rows) out.set(r.id, { ...r, steps: [], events: [] });
   const steps = await db.query(
-    'SELECT request_id, name, status, attempts, result, error_code, error_message FROM step_run WHERE request_id = ANY($1::uuid[]) ORDER BY position',
+    'SELECT request_id, name, status, attempts, result, error_code, error_message FROM step_run WHERE request_id = ' +
+      'ANY($1::uuid[]) ORDER BY position',
     [ids],
   );
   for (const s of steps.rows) out.get(s.request_id)?.steps.push(s);
   const events = await db.query(
-    'SELECT request_id, seq, action, step, data, created_at FROM audit_event WHERE request_id = ANY($1::uuid[]) ORDER BY request_id, seq',
+    'SELECT request_id, seq, action, step, data, created_at FROM audit_event WHERE request_id = ANY($1::uuid[]) ' +
+      'ORDER BY request_id, seq',
     [ids],
   );
   for (const e of events.rows) out.get(e.request_id)?.events.push(e);
@@ -161,17 +163,17 @@ export const MESH_CONFIG_REF = {
 };
 
 export function exclusionList(emulator: Emulator): string[] {
-  const mc = emulator.store.get(MESH_CONFIG_REF) as KubeObject & { spec: any };
+  const mc = emulator.store.get<KubeObject & { spec: any }>(MESH_CONFIG_REF);
   return [...((mc?.spec?.traffic?.outboundIPRangeExclusionList as string[] | undefined) ?? [])];
 }
 
 export function apiServerCidr(emulator: Emulator): string {
-  const svc = emulator.store.get({
+  const svc = emulator.store.get<any>({
     apiVersion: 'v1',
     kind: 'Service',
     namespace: 'default',
     name: 'kubernetes',
-  }) as any;
+  });
   return `${svc.spec.clusterIP}/32`;
 }
 
@@ -183,7 +185,7 @@ export function onboardedProblems(
   opts: { smi: boolean; apiAccess: boolean },
 ): string[] {
   const p: string[] = [];
-  const nsObj = emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }) as any;
+  const nsObj = emulator.store.get<any>({ apiVersion: 'v1', kind: 'Namespace', name: ns });
   if (!nsObj) return [`namespace ${ns} is gone`];
   const labels = nsObj.metadata.labels ?? {};
   const ann = nsObj.metadata.annotations ?? {};
@@ -192,17 +194,17 @@ export function onboardedProblems(
   if (ann[METRICS] !== 'enabled') p.push(`${ns}: annotation ${METRICS}=${ann[METRICS]}`);
   if (opts.apiAccess && ann[API_ACCESS] !== 'ip-exclusion')
     p.push(`${ns}: annotation ${API_ACCESS}=${ann[API_ACCESS]}`);
-  const dep = emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' }) as any;
+  const dep = emulator.store.get<any>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' });
   const restartedAt = dep?.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
   // The restart token is the request's creation time in kubectl's format (RFC 3339, whole seconds): a resumed
   // restart writes the same value.
   const want = createdAt.toISOString().replace(/\.\d+Z$/, 'Z');
   if (restartedAt !== want) p.push(`${ns}: deployment restartedAt=${restartedAt}, want ${want}`);
-  const pods = emulator.store.list('v1', 'Pod', { namespace: ns }) as any[];
+  const pods = emulator.store.list<any>('v1', 'Pod', { namespace: ns });
   const running = pods.filter((x) => !x.metadata.deletionTimestamp);
   if (!running.length || running.some((x) => !(x.spec.containers ?? []).some((c: any) => c.name === 'sidecar')))
     p.push(`${ns}: pods without a sidecar`);
-  const svc = emulator.store.get({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' }) as any;
+  const svc = emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name: 'app-0' });
   if (svc?.spec?.ports?.[0]?.appProtocol !== 'http')
     p.push(`${ns}: service app-0 appProtocol=${svc?.spec?.ports?.[0]?.appProtocol}`);
   if (opts.smi) {
@@ -210,7 +212,7 @@ export function onboardedProblems(
       ['access.smi-spec.io/v1alpha3', 'TrafficTarget', 'allow-app'],
       ['specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'routes'],
     ]) {
-      const o = emulator.store.get({ apiVersion, kind, namespace: ns, name }) as any;
+      const o = emulator.store.get<any>({ apiVersion, kind, namespace: ns, name });
       if (o?.metadata?.labels?.[MANAGED_BY] !== 'osm-onboarding') p.push(`${ns}: ${kind}/${name} missing or not ours`);
     }
   }
@@ -219,7 +221,7 @@ export function onboardedProblems(
 
 /** What an untouched namespace looks like (a request that failed before writing, or a failed-fast one). */
 export function untouchedProblems(emulator: Emulator, ns: string): string[] {
-  const nsObj = emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ns }) as any;
+  const nsObj = emulator.store.get<any>({ apiVersion: 'v1', kind: 'Namespace', name: ns });
   const labels = nsObj?.metadata?.labels ?? {};
   return labels[MONITORED_BY]
     ? [`${ns}: labelled ${MONITORED_BY}=${labels[MONITORED_BY]} although its request failed at the namespace step`]

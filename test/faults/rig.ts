@@ -16,7 +16,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export type Scale = 'small' | 'full';
 export const SCALE: Scale = process.env.FAULT_SCALE === 'full' ? 'full' : 'small';
-/** Real outages (pg_ctlcluster stop/start of the shared Postgres) only where nothing else runs: `npm run test:faults`. */
+/** Real outages (pg_ctlcluster stop/start of the shared Postgres) only where nothing else runs: `npm run ` +
+  `test:faults`. */
 export const REAL_OUTAGES = process.env.FAULT_REAL_OUTAGES === '1';
 
 export interface WorkerProc {
@@ -166,8 +167,8 @@ export class Rig {
         if (out.length < 20_000) out += d.toString();
         if (out.includes('worker started')) resolveStarted();
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       void exited.then(({ code }) =>
         reject(new Error(`worker exited with ${code} before it started: ${out.slice(-2000)}`)),
       );
@@ -256,7 +257,8 @@ export class Rig {
     const ports = this.pgProxy?.upstreamPorts() ?? [];
     if (!ports.length) return 0;
     const { rowCount } = await this.db.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()',
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> ' +
+        'pg_backend_pid()',
       [ports],
     );
     return rowCount ?? 0;

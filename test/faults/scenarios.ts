@@ -150,7 +150,8 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
   const progress = async () => {
     try {
       const { rows } = await rig.db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM onboarding_request WHERE namespace LIKE $1 AND status IN ('SUCCEEDED','FAILED','CANCELLED')",
+        'SELECT count(*)::int AS n FROM onboarding_request WHERE namespace LIKE $1 AND status IN ' +
+          "('SUCCEEDED','FAILED','CANCELLED')",
         [`${o.name}-%`],
       );
       return rows[0].n / o.count;
@@ -263,7 +264,8 @@ function resumeGaps(records: Iterable<RequestRecord>): string {
 const failedStep = (r: RequestRecord) => {
   const s = r.steps.find((x) => x.status === 'FAILED' || x.status === 'RUNNING' || x.status === 'PENDING');
   return s
-    ? `step ${s.name} ${s.status} ${s.error_code ?? ''} after ${s.attempts} attempt(s)${s.error_message ? `: ${s.error_message.slice(0, 300)}` : ''}`
+    ? `step ${s.name} ${s.status} ${s.error_code ?? ''} after ${s.attempts} ` +
+        `attempt(s)${s.error_message ? `: ${s.error_message.slice(0, 300)}` : ''}`
     : 'no failed step';
 };
 
@@ -375,7 +377,8 @@ export async function transientKubeFaults(): Promise<ScenarioResult> {
         const log = rig.emulator.requests.all();
         const faulted = log.filter((e) => e.fault).length;
         return [
-          `${faulted}/${log.length} Kubernetes calls faulted (${Math.round((100 * faulted) / Math.max(1, log.length))}%)`,
+          `${faulted}/${log.length} Kubernetes calls faulted ` +
+            `(${Math.round((100 * faulted) / Math.max(1, log.length))}%)`,
         ];
       },
     });
@@ -480,7 +483,8 @@ export async function concurrentExclusions(): Promise<ScenarioResult> {
       durationMs: Date.now() - started,
       problems,
       notes: [
-        `${patches} MeshConfig patches (${conflicts} lost the optimistic-concurrency race and were re-planned, ${transientRetries} retried after a 500); list has ${list.length} entries`,
+        `${patches} MeshConfig patches (${conflicts} lost the optimistic-concurrency race and were re-planned, ` +
+          `${transientRetries} retried after a 500); list has ${list.length} entries`,
       ],
     };
   } finally {
@@ -518,7 +522,9 @@ export async function restartPostgres(): Promise<ScenarioResult> {
           count(`POST ${p.status} ${p.code ?? ''}`.trim());
         });
         return [
-          `outage ${outage.mode} ${outage.downMs} ms; API answers during it: ${[...codes].map(([k, v]) => `${k} ×${v}`).join(', ')}; first 2xx ${outage.recoveredMs} ms after Postgres was back`,
+          `outage ${outage.mode} ${outage.downMs} ms; API answers during it: ` +
+            `${[...codes].map(([k, v]) => `${k} ×${v}`).join(', ')}; first 2xx ${outage.recoveredMs} ms after ` +
+            `Postgres was back`,
         ];
       },
     });

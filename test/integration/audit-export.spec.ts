@@ -15,15 +15,21 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') ((cell += '"'), i++);
-      else if (c === '"') quoted = false;
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') (row.push(cell), (cell = ''));
-    else if (c === '\r' && text[i + 1] === '\n') {
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\r' && text[i + 1] === '\n') {
       row.push(cell);
       rows.push(row);
-      ((row = []), (cell = ''), i++);
+      row = [];
+      cell = '';
+      i++;
     } else cell += c;
   }
   if (cell || row.length) rows.push([...row, cell]);
@@ -64,7 +70,6 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
   let viewer: string;
   let inScopeId: string;
   let outOfScopeId: string;
-  const as = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
     s = await startStack();
@@ -74,7 +79,8 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     await db.query(
       `INSERT INTO audit_event (actor, action, cluster, namespace, target, data, created_at)
        SELECT $1, CASE WHEN g % 2 = 0 THEN 'bulk.even' ELSE 'bulk.odd' END, 'emulator', $2 || '-bulk',
-              CASE WHEN g % 1000 = 0 THEN E'a,"quoted"\\r\\nline' WHEN g % 1000 = 500 THEN '=1+2' ELSE 'namespaces/x' END,
+              CASE WHEN g % 1000 = 0 THEN E'a,"quoted"\\r\\nline' WHEN g % 1000 = 500 THEN '=1+2'
+                     ELSE 'namespaces/x' END,
               jsonb_build_object('n', g, 'note', CASE WHEN g % 1000 = 0 THEN E'=cmd|x, "q"\\n' ELSE 'ok' END),
               TIMESTAMPTZ '2026-01-01T00:00:00Z' + g * INTERVAL '1 minute'
          FROM generate_series(1, 5000) AS g`,
@@ -104,11 +110,12 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
 
   it('streams 5,000 rows as JSON lines in keyset pages, never the whole result at once', async () => {
     const service = s.app.get(AuditExportService);
-    const original = (service as any).page.bind(service);
-    const pageSpy = vi.spyOn(service as any, 'page');
+    const paged = service as unknown as { page: (...args: unknown[]) => Promise<unknown[]> };
+    const original = paged.page.bind(service);
+    const pageSpy = vi.spyOn(paged, 'page');
     const calls: { at: number; rows: number }[] = [];
     pageSpy.mockImplementation(async (...args: unknown[]) => {
-      const rows = (await original(...args)) as unknown[];
+      const rows = await original(...args);
       calls.push({ at: performance.now(), rows: rows.length });
       return rows;
     });
@@ -172,7 +179,8 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     const byN = new Map(rows.slice(1).map((row) => [JSON.parse(row[10]).n as number, row]));
     const tricky = byN.get(1000)!;
     expect(tricky[8]).toBe('a,"quoted"\r\nline');
-    expect(JSON.parse(tricky[10])).toEqual({ n: 1000, note: '=cmd|x, "q"\n' }); // JSON starts with {, so no prefix needed
+    // JSON starts with {, so no prefix needed
+    expect(JSON.parse(tricky[10])).toEqual({ n: 1000, note: '=cmd|x, "q"\n' });
     expect(r.body).toContain('"a,""quoted""\r\nline"');
     expect(byN.get(500)![8]).toBe("'=1+2"); // a spreadsheet would run =1+2
   });
@@ -214,7 +222,8 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     const tokens = await stream(`${s.url}/v1/audit?action=token.*`, viewer);
     expect(tokens.body).toBe('');
     const asAdmin = await stream(
-      `${s.url}/v1/audit?action=token.created&since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`,
+      `${s.url}/v1/audit?action=token.created&since=` +
+        encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString()),
     );
     expect(asAdmin.body).toContain(`${p}-viewer`);
     const outOfScope = await stream(`${s.url}/v1/audit?requestId=${outOfScopeId}`, viewer);
@@ -223,23 +232,27 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     expect(parseCsv(adminOut.body).length).toBeGreaterThan(3);
   });
 
-  it('answers bad input with 422 and field-level messages and 401 before streaming; a scope-less viewer gets an empty export', async () => {
-    const bad = await http(s.url, 'GET', '/v1/audit?format=xml&since=yesterday&requestId=42&colour=red');
-    expect(bad.status).toBe(422);
-    const fields = Object.fromEntries(bad.body.error.fields.map((f: any) => [f.field, f.message]));
-    expect(fields).toEqual({
-      format: 'must be jsonl or csv',
-      since: expect.stringMatching(/ISO 8601/),
-      requestId: 'must be a UUID',
-      colour: 'unknown field',
-    });
-    const range = await http(s.url, 'GET', '/v1/audit?since=2026-02-01&until=2026-01-01');
-    expect(range.body.error.fields).toEqual([{ field: 'until', message: 'must be after since' }]);
-    expect((await http(s.url, 'GET', '/v1/audit', undefined, { authorization: '' })).status).toBe(401);
-    const noRole = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-norole`, roles: ['viewer'], scopes: [] }))
-      .body.token;
-    const empty = await stream(`${s.url}/v1/audit`, noRole);
-    expect(empty.status).toBe(200);
-    expect(empty.body).toBe('');
-  });
+  it(
+    'answers bad input with 422 and field-level messages and 401 before streaming; a scope-less viewer gets an ' +
+      'empty export',
+    async () => {
+      const bad = await http(s.url, 'GET', '/v1/audit?format=xml&since=yesterday&requestId=42&colour=red');
+      expect(bad.status).toBe(422);
+      const fields = Object.fromEntries(bad.body.error.fields.map((f: any) => [f.field, f.message]));
+      expect(fields).toEqual({
+        format: 'must be jsonl or csv',
+        since: expect.stringMatching(/ISO 8601/),
+        requestId: 'must be a UUID',
+        colour: 'unknown field',
+      });
+      const range = await http(s.url, 'GET', '/v1/audit?since=2026-02-01&until=2026-01-01');
+      expect(range.body.error.fields).toEqual([{ field: 'until', message: 'must be after since' }]);
+      expect((await http(s.url, 'GET', '/v1/audit', undefined, { authorization: '' })).status).toBe(401);
+      const noRole = (await http(s.url, 'POST', '/v1/tokens', { name: `${p}-norole`, roles: ['viewer'], scopes: [] }))
+        .body.token;
+      const empty = await stream(`${s.url}/v1/audit`, noRole);
+      expect(empty.status).toBe(200);
+      expect(empty.body).toBe('');
+    },
+  );
 });

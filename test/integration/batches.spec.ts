@@ -43,7 +43,7 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
 
     const sse = await readSse(s.url, `/v1/batches/${created.body.id}/events`);
     expect(sse.status).toBe(200);
-    const ids = sse.events.map((e) => BigInt(e.id));
+    const ids = sse.events.map((e) => BigInt(e.data.id));
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : 1)));
     expect(sse.events.filter((e) => e.event === 'request.succeeded')).toHaveLength(3);
     const done = await waitForBatch(s, created.body.id, ['SUCCEEDED']);
@@ -53,12 +53,14 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
         'disabled',
       );
 
-    // Resume from a cursor: only later events.
-    const middle = sse.events[Math.floor(sse.events.length / 2)].id;
+    // Resume from a batch cursor (the SSE id): only later events.
+    const half = Math.floor(sse.events.length / 2);
+    const middle = sse.events[half].id;
     const resumed = await readSse(s.url, `/v1/batches/${created.body.id}/events`, { 'last-event-id': middle });
-    expect(resumed.events.map((e) => e.id)).toEqual(
-      sse.events.filter((e) => BigInt(e.id) > BigInt(middle)).map((e) => e.id),
-    );
+    expect(resumed.events.map((e) => e.data.id)).toEqual(sse.events.slice(half + 1).map((e) => e.data.id));
+    // The older cursor, a global event id, is still accepted.
+    const byId = await readSse(s.url, `/v1/batches/${created.body.id}/events?after=${sse.events[half].data.id}`);
+    expect(byId.events.map((e) => e.data.id)).toEqual(resumed.events.map((e) => e.data.id));
 
     const client = wsClient(s.url);
     const gqlEvents: any[] = await new Promise((resolve, reject) => {
@@ -69,14 +71,15 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
           variables: { b: created.body.id, a: middle },
         },
         {
-          next: (m) => (m.errors ? reject(m.errors) : got.push((m.data as any).batchProgress)),
+          next: (m) =>
+            m.errors ? reject(new Error(JSON.stringify(m.errors))) : got.push((m.data as any).batchProgress),
           error: reject,
           complete: () => resolve(got),
         },
       );
     });
     await client.dispose();
-    expect(gqlEvents.map((e) => e.id)).toEqual(resumed.events.map((e) => e.id));
+    expect(gqlEvents.map((e) => e.id)).toEqual(resumed.events.map((e) => e.data.id));
   });
 
   it('validates every target before storing anything, naming targets.<i>.<field>', async () => {
@@ -130,7 +133,8 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
 
     const g = await gql(
       s.url,
-      `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } } }`,
+      `mutation($id: ID!) { batchOperation(id: $id, operation: "retry") { results { namespace ok } batch { status } ` +
+        `} }`,
       { id: planned.body.id },
     );
     expect(g.errors).toBeUndefined();

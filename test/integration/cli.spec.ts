@@ -355,7 +355,7 @@ describe('the osm-onboarding CLI against a running service', () => {
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${ESC}[?25l`); // cursor hidden while drawing
-    expect(r.stdout).toMatch(/\x1b\[\d+F\x1b\[J/); // redrawn in place
+    expect(r.stdout).toMatch(new RegExp(`${ESC}\\[\\d+F${ESC}\\[J`)); // redrawn in place
     expect(r.stdout).toContain('✔');
     expect(r.stdout).toContain(`onboard emulator/${ns}`);
     expect(r.stdout).not.toContain('request.created:'); // not the plain format

@@ -49,8 +49,8 @@ describe('the image health check', () => {
     worker = child;
     await new Promise<void>((ok, fail) => {
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('worker started') && ok());
-      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()).includes('worker started') && ok());
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
       child.on('exit', (code) => fail(new Error(`worker exited with ${code}: ${out}`)));
     });
   });

@@ -15,7 +15,8 @@ describe('database (real Postgres)', () => {
 
   it('records migrations exactly as prisma migrate deploy does, and re-running applies nothing', async () => {
     const { rows } = await db.query(
-      'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations ORDER BY migration_name',
+      'SELECT migration_name, checksum, finished_at, applied_steps_count, rolled_back_at FROM _prisma_migrations ' +
+        'ORDER BY migration_name',
     );
     const names = (await readdir(MIGRATIONS, { withFileTypes: true }))
       .filter((e) => e.isDirectory())
@@ -40,7 +41,8 @@ describe('database (real Postgres)', () => {
   async function newRequest(namespace: string, status = 'QUEUED') {
     const id = crypto.randomUUID();
     await db.query(
-      `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by, updated_at)
+      `INSERT INTO onboarding_request
+           (id, kind, cluster, namespace, mesh_name, options, status, requested_by, updated_at)
        VALUES ($1, 'ONBOARD', 'db-test', $2, 'osm', '{}', $3, 'tester', now())`,
       [id, namespace, status],
     );

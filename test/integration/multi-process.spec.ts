@@ -21,8 +21,8 @@ function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
       out += d.toString();
       if (out.includes('worker started')) resolveStarted(child);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d) => (out += d.toString()));
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => (out += d.toString()));
     child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${out}`)));
   });
 }

@@ -37,75 +37,79 @@ describe('namespace status: live from the cluster, paged, joined with our last r
   });
   afterAll(() => s?.close());
 
-  it("reports mesh, injection, ignore, pods with/without sidecar and the last request, within the caller's scopes", async () => {
-    const before = s.emulator.requests.all().length;
-    const r = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
-    const calls = s.emulator.requests.all().slice(before);
-    expect(r.status).toBe(200);
-    expect(r.body.cluster).toBe('emulator');
-    expect(r.body.items.map((n: any) => n.name)).toEqual(Object.values(names)); // only the scope's namespaces, in API order
-    const byName = Object.fromEntries(r.body.items.map((n: any) => [n.name, n]));
-    expect(byName[names.onboarded]).toEqual({
-      name: names.onboarded,
-      phase: 'Active',
-      monitoredBy: 'osm',
-      sidecarInjection: 'enabled',
-      ignored: false,
-      pods: { total: 2, withSidecar: 2, withoutSidecar: 0 },
-      podsError: null,
-      lastRequest: expect.objectContaining({
-        id: onboarded.id,
-        kind: 'ONBOARD',
-        status: 'SUCCEEDED',
-        meshName: 'osm',
-        requestedBy: 'token:bootstrap-admin',
-        errorCode: null,
-      }),
-    });
-    expect(byName[names.ignored]).toMatchObject({
-      monitoredBy: null,
-      sidecarInjection: null,
-      ignored: true,
-      pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
-      lastRequest: null,
-    });
-    expect(byName[names.disabled]).toMatchObject({
-      monitoredBy: 'osm',
-      sidecarInjection: 'disabled',
-      ignored: false,
-      pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
-      lastRequest: null,
-    });
-    expect(byName[names.empty]).toMatchObject({
-      monitoredBy: null,
-      pods: { total: 0, withSidecar: 0, withoutSidecar: 0 },
-    });
-    expect(r.body.pageInfo).toEqual({ hasNextPage: false, continue: null });
+  it(
+    "reports mesh, injection, ignore, pods with/without sidecar and the last request, within the caller's " + 'scopes',
+    async () => {
+      const before = s.emulator.requests.all().length;
+      const r = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
+      const calls = s.emulator.requests.all().slice(before);
+      expect(r.status).toBe(200);
+      expect(r.body.cluster).toBe('emulator');
+      // only the scope's namespaces, in API order
+      expect(r.body.items.map((n: any) => n.name)).toEqual(Object.values(names));
+      const byName = Object.fromEntries(r.body.items.map((n: any) => [n.name, n]));
+      expect(byName[names.onboarded]).toEqual({
+        name: names.onboarded,
+        phase: 'Active',
+        monitoredBy: 'osm',
+        sidecarInjection: 'enabled',
+        ignored: false,
+        pods: { total: 2, withSidecar: 2, withoutSidecar: 0 },
+        podsError: null,
+        lastRequest: expect.objectContaining({
+          id: onboarded.id,
+          kind: 'ONBOARD',
+          status: 'SUCCEEDED',
+          meshName: 'osm',
+          requestedBy: 'token:bootstrap-admin',
+          errorCode: null,
+        }),
+      });
+      expect(byName[names.ignored]).toMatchObject({
+        monitoredBy: null,
+        sidecarInjection: null,
+        ignored: true,
+        pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
+        lastRequest: null,
+      });
+      expect(byName[names.disabled]).toMatchObject({
+        monitoredBy: 'osm',
+        sidecarInjection: 'disabled',
+        ignored: false,
+        pods: { total: 1, withSidecar: 0, withoutSidecar: 1 },
+        lastRequest: null,
+      });
+      expect(byName[names.empty]).toMatchObject({
+        monitoredBy: null,
+        pods: { total: 0, withSidecar: 0, withoutSidecar: 0 },
+      });
+      expect(r.body.pageInfo).toEqual({ hasNextPage: false, continue: null });
 
-    // Cost of a page: one namespace list plus one pod list per namespace shown.
-    expect(
-      calls.filter((c) => c.resource === 'namespaces').map((c) => [c.verb, c.query.includes('limit=100')]),
-    ).toEqual([['list', true]]);
-    expect(
-      calls
-        .filter((c) => c.resource === 'pods')
-        .map((c) => c.namespace)
-        .sort(),
-    ).toEqual(Object.values(names).sort());
-    expect(calls).toHaveLength(1 + 4);
-    expect(r.body.apiCalls).toBe(5);
+      // Cost of a page: one namespace list plus one pod list per namespace shown.
+      expect(
+        calls.filter((c) => c.resource === 'namespaces').map((c) => [c.verb, c.query.includes('limit=100')]),
+      ).toEqual([['list', true]]);
+      expect(
+        calls
+          .filter((c) => c.resource === 'pods')
+          .map((c) => c.namespace)
+          .sort(),
+      ).toEqual(Object.values(names).sort());
+      expect(calls).toHaveLength(1 + 4);
+      expect(r.body.apiCalls).toBe(5);
 
-    // The last request follows our records: a failed offboarding shows up with its outcome.
-    const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: names.disabled });
-    const offDone = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED']);
-    const again = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
-    const disabled = again.body.items.find((n: any) => n.name === names.disabled);
-    expect(disabled).toMatchObject({
-      monitoredBy: null,
-      sidecarInjection: null,
-      lastRequest: { id: off.body.id, kind: 'OFFBOARD', status: offDone.status },
-    });
-  });
+      // The last request follows our records: a failed offboarding shows up with its outcome.
+      const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: names.disabled });
+      const offDone = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED']);
+      const again = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100', undefined, as(viewer));
+      const disabled = again.body.items.find((n: any) => n.name === names.disabled);
+      expect(disabled).toMatchObject({
+        monitoredBy: null,
+        sidecarInjection: null,
+        lastRequest: { id: off.body.id, kind: 'OFFBOARD', status: offDone.status },
+      });
+    },
+  );
 
   it('pages with the Kubernetes limit/continue, topping a scope-filtered page up from the next lists', async () => {
     const seen: string[] = [];
@@ -143,8 +147,12 @@ describe('namespace status: live from the cluster, paged, joined with our last r
   });
 
   it('offers the same over GraphQL', async () => {
-    const q = `query($c: String!, $first: Int, $after: String) { namespaceStatuses(cluster: $c, first: $first, after: $after) {
-      cluster apiCalls nodes { name monitoredBy sidecarInjection ignored pods { total withSidecar withoutSidecar } lastRequest { id kind status } }
+    const q = `query($c: String!, $first: Int, $after: String) {
+      namespaceStatuses(cluster: $c, first: $first, after: $after) {
+      cluster apiCalls nodes {
+        name monitoredBy sidecarInjection ignored pods { total withSidecar withoutSidecar }
+        lastRequest { id kind status }
+      }
       pageInfo { hasNextPage endCursor } } }`;
     const r = await gql(s.url, q, { c: 'emulator', first: 100 }, as(viewer));
     expect(r.errors).toBeUndefined();

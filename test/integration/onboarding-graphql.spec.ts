@@ -3,7 +3,8 @@ import { collectProgress, gql, startStack, Stack, uniqueName, waitForStatus, wsC
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
 const REQUEST_FIELDS =
-  'id kind cluster namespace meshName sidecarInjection status requestedBy errorCode lastEventCursor steps { name status result attempts before after }';
+  'id kind cluster namespace meshName sidecarInjection status requestedBy errorCode lastEventCursor steps { name ' +
+  'status result attempts before after }';
 
 describe('onboarding over GraphQL with a graphql-ws subscription', () => {
   let s: Stack;
@@ -154,7 +155,9 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
       });
       await waitForStatus(s.url, data.requestOffboarding.id, ['SUCCEEDED']);
     }
-    const q = `query($f: OnboardingRequestFilter, $after: String) { onboardingRequests(filter: $f, first: 1, after: $after) { edges { cursor node { id namespace kind } } pageInfo { hasNextPage endCursor } } }`;
+    const q =
+      `query($f: OnboardingRequestFilter, $after: String) { onboardingRequests(filter: $f, first: 1, after: ` +
+      `$after) { edges { cursor node { id namespace kind } } pageInfo { hasNextPage endCursor } } }`;
     const p1 = await gql(s.url, q, { f: { namespace: ns, kind: 'OFFBOARD' } });
     expect(p1.data.onboardingRequests.edges).toHaveLength(1);
     expect(p1.data.onboardingRequests.pageInfo.hasNextPage).toBe(true);

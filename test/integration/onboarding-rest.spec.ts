@@ -160,7 +160,7 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
         body: JSON.stringify({ namespace: 'bookbuyer' }),
       });
       expect(plain.status).toBe(415);
-      expect(((await plain.json()) as any).error.message).toContain('(got "text/plain;charset=UTF-8")');
+      expect((await plain.json()).error.message).toContain('(got "text/plain;charset=UTF-8")');
       expect(writesTo(s.emulator)).toBe(writesBefore);
 
       // JSON with a charset or a +json type passes; a call without a body needs no Content-Type.

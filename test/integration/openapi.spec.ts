@@ -58,7 +58,10 @@ describe('OpenAPI document and /docs', () => {
     const walk = (v: unknown) => {
       if (Array.isArray(v)) v.forEach(walk);
       else if (v && typeof v === 'object')
-        for (const [k, x] of Object.entries(v)) k === '$ref' ? refs.push(x as string) : walk(x);
+        for (const [k, x] of Object.entries(v)) {
+          if (k === '$ref') refs.push(x as string);
+          else walk(x);
+        }
     };
     walk(doc);
     expect(refs.length).toBeGreaterThan(20);

@@ -122,7 +122,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 const info = async (port: number, password: string, section: string) => {
   const r = await admin(port, password);
   try {
-    return (await r.info(section)) as string;
+    return await r.info(section);
   } finally {
     r.disconnect();
   }

@@ -106,50 +106,53 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     ).rejects.toThrow(/append-only/);
   });
 
-  it('Idempotency-Key: sequential and concurrent retries give one request; another body or namespace is refused', async () => {
-    const ns = uniqueName('idem');
-    const ns2 = uniqueName('idem2');
-    await createNamespace(s.emulator, ns);
-    await createNamespace(s.emulator, ns2);
-    const key = `k-${ns}`;
-    const all = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key }),
-      ),
-    );
-    expect(all.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
-    expect(new Set(all.map((r) => r.body.id)).size).toBe(1);
-    expect(all.filter((r) => r.status === 200).every((r) => r.headers.get('idempotent-replayed') === 'true')).toBe(
-      true,
-    );
-    const again = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key });
-    expect([again.status, again.body.id]).toEqual([200, all[0].body.id]);
-    const other = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns2 }, { 'idempotency-key': key });
-    expect([other.status, other.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
-    expect(other.body.error.details).toEqual({ requestId: all[0].body.id });
-    const same = await http(
-      s.url,
-      'POST',
-      '/v1/onboardings',
-      { namespace: ns, sidecarInjection: 'disabled' },
-      { 'idempotency-key': key },
-    );
-    expect([same.status, same.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
-    // a fresh key on the busy namespace: 409 naming the active request
-    const busy = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': `${key}-2` });
-    expect([busy.status, busy.body.error?.code, busy.body.error?.details]).toEqual([
-      409,
-      'REQUEST_CONFLICT',
-      { activeRequestId: all[0].body.id },
-    ]);
-    // ns2 was not taken by the refused call
-    const free = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns2 });
-    expect(free.status).toBe(202);
-    const n = (
-      await db.query('SELECT count(*)::int AS n FROM onboarding_request WHERE namespace = ANY($1)', [[ns, ns2]])
-    ).rows[0].n;
-    expect(n).toBe(2);
-  });
+  it(
+    'Idempotency-Key: sequential and concurrent retries give one request; another body or namespace is ' + 'refused',
+    async () => {
+      const ns = uniqueName('idem');
+      const ns2 = uniqueName('idem2');
+      await createNamespace(s.emulator, ns);
+      await createNamespace(s.emulator, ns2);
+      const key = `k-${ns}`;
+      const all = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key }),
+        ),
+      );
+      expect(all.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
+      expect(new Set(all.map((r) => r.body.id)).size).toBe(1);
+      expect(all.filter((r) => r.status === 200).every((r) => r.headers.get('idempotent-replayed') === 'true')).toBe(
+        true,
+      );
+      const again = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': key });
+      expect([again.status, again.body.id]).toEqual([200, all[0].body.id]);
+      const other = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns2 }, { 'idempotency-key': key });
+      expect([other.status, other.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+      expect(other.body.error.details).toEqual({ requestId: all[0].body.id });
+      const same = await http(
+        s.url,
+        'POST',
+        '/v1/onboardings',
+        { namespace: ns, sidecarInjection: 'disabled' },
+        { 'idempotency-key': key },
+      );
+      expect([same.status, same.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+      // a fresh key on the busy namespace: 409 naming the active request
+      const busy = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': `${key}-2` });
+      expect([busy.status, busy.body.error?.code, busy.body.error?.details]).toEqual([
+        409,
+        'REQUEST_CONFLICT',
+        { activeRequestId: all[0].body.id },
+      ]);
+      // ns2 was not taken by the refused call
+      const free = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns2 });
+      expect(free.status).toBe(202);
+      const n = (
+        await db.query('SELECT count(*)::int AS n FROM onboarding_request WHERE namespace = ANY($1)', [[ns, ns2]])
+      ).rows[0].n;
+      expect(n).toBe(2);
+    },
+  );
 
   it('concurrent requests for one namespace: one 202, the rest 409 with the active id; no partial rows', async () => {
     const ns = uniqueName('race');
@@ -168,7 +171,8 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     const counts = (
       await db.query(
         `SELECT (SELECT count(*)::int FROM onboarding_request WHERE namespace = $1) AS r,
-      (SELECT count(*)::int FROM step_run s JOIN onboarding_request o ON o.id = s.request_id WHERE o.namespace = $1) AS s,
+      (SELECT count(*)::int FROM step_run s JOIN onboarding_request o ON o.id = s.request_id
+          WHERE o.namespace = $1) AS s,
       (SELECT count(*)::int FROM audit_event WHERE namespace = $1) AS a`,
         [ns],
       )
@@ -208,7 +212,8 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     await createNamespace(s.emulator, gns);
     const gated = await gql(
       s.url,
-      'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id status approvalsRequired approvalRule lastEventCursor steps { name status } } }',
+      'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id status approvalsRequired approvalRule ' +
+        'lastEventCursor steps { name status } } }',
       { i: { namespace: gns } },
     );
     expect(gated.errors).toBeUndefined();
@@ -243,7 +248,8 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     expect(again.body.error.details).toEqual({ busy: [`emulator/${b2}`] });
     const rows = (
       await db.query(
-        "SELECT o.namespace, o.batch_id, a.seq, a.data->>'batchId' AS b FROM onboarding_request o JOIN audit_event a ON a.request_id = o.id WHERE o.namespace = ANY($1)",
+        "SELECT o.namespace, o.batch_id, a.seq, a.data->>'batchId' AS b FROM onboarding_request o JOIN audit_event " +
+          'a ON a.request_id = o.id WHERE o.namespace = ANY($1)',
         [[b1, b2]],
       )
     ).rows;

@@ -27,7 +27,8 @@ describe('RunStore (one statement per transition)', () => {
     const id = randomUUID();
     const namespace = `rs-${id.slice(0, 8)}`;
     await db.query(
-      `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by, event_seq, updated_at)
+      `INSERT INTO onboarding_request
+           (id, kind, cluster, namespace, mesh_name, options, status, requested_by, event_seq, updated_at)
        VALUES ($1, 'ONBOARD', 'rs', $2, 'osm', '{}', 'QUEUED', 'tester', 1, now())`,
       [id, namespace],
     );
@@ -52,13 +53,15 @@ describe('RunStore (one statement per transition)', () => {
   const snapshot = async (id: string) => ({
     request: (
       await db.query(
-        `SELECT status, claimed_by, heartbeat_at, event_seq, cancel_requested, updated_at, finished_at, error_code FROM onboarding_request WHERE id = $1`,
+        `SELECT status, claimed_by, heartbeat_at, event_seq, cancel_requested, updated_at, finished_at, error_code ` +
+          `FROM onboarding_request WHERE id = $1`,
         [id],
       )
     ).rows[0],
     steps: (
       await db.query(
-        `SELECT name, status, attempts, result, before, after, output, error_code FROM step_run WHERE request_id = $1 ORDER BY position`,
+        `SELECT name, status, attempts, result, before, after, output, error_code FROM step_run WHERE request_id = ` +
+          `$1 ORDER BY position`,
         [id],
       )
     ).rows,
@@ -88,70 +91,78 @@ describe('RunStore (one statement per transition)', () => {
     return r;
   }
 
-  it('claims by compare-and-swap: the event comes back with the next cursor; a second claim on the same view writes nothing', async () => {
-    const r = await claimed();
-    const after = await snapshot(r.id);
-    expect(after.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 2 });
-    expect(after.request.heartbeat_at).toBeInstanceOf(Date);
-    const again = await store.claim(
-      r.id,
-      B,
-      { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
-      event(r.id, 'request.started', { worker: B }),
-    );
-    expect(again).toBeUndefined();
-    expect(await snapshot(r.id)).toEqual(after);
-  });
+  it(
+    'claims by compare-and-swap: the event comes back with the next cursor; a second claim on the same view writes ' +
+      'nothing',
+    async () => {
+      const r = await claimed();
+      const after = await snapshot(r.id);
+      expect(after.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 2 });
+      expect(after.request.heartbeat_at).toBeInstanceOf(Date);
+      const again = await store.claim(
+        r.id,
+        B,
+        { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
+        event(r.id, 'request.started', { worker: B }),
+      );
+      expect(again).toBeUndefined();
+      expect(await snapshot(r.id)).toEqual(after);
+    },
+  );
 
-  it('writes the step run, the heartbeat, the cursor and the audit row together; undefined JSON leaves a column as it is', async () => {
-    const r = await claimed();
-    const started = await store.transition(
-      r.id,
-      A,
-      {
-        step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
-        unlessCancelRequested: true,
-      },
-      event(r.id, 'step.started', { attempt: 1 }, 'mesh'),
-    );
-    expect(started).toMatchObject({ seq: 3, action: 'step.started', step: 'mesh', data: { attempt: 1 } });
-    expect(started!.id).toEqual(expect.any(BigInt));
-    expect(started!.createdAt).toBeInstanceOf(Date);
-    await db.query(`UPDATE step_run SET before = '{"kept":true}' WHERE id = $1`, [r.stepIds[0]]);
-    await store.transition(
-      r.id,
-      A,
-      {
-        step: {
-          kind: 'succeeded',
-          stepId: r.stepIds[0],
-          result: 'CHANGED',
-          before: undefined,
-          after: { x: [1, 'a'] },
-          output: { summary: 's', apiCalls: 2 },
-          finishedAt: new Date(),
-          durationMs: 12,
+  it(
+    'writes the step run, the heartbeat, the cursor and the audit row together; undefined JSON leaves a column as ' +
+      'it is',
+    async () => {
+      const r = await claimed();
+      const started = await store.transition(
+        r.id,
+        A,
+        {
+          step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
+          unlessCancelRequested: true,
         },
-      },
-      event(r.id, 'step.succeeded', {}, 'mesh'),
-    );
-    const s = await snapshot(r.id);
-    expect(s.steps[0]).toMatchObject({
-      status: 'SUCCEEDED',
-      attempts: 1,
-      result: 'CHANGED',
-      before: { kept: true },
-      after: { x: [1, 'a'] },
-      output: { summary: 's', apiCalls: 2 },
-    });
-    expect(s.events.map((e) => e.action)).toEqual([
-      'request.created',
-      'request.started',
-      'step.started',
-      'step.succeeded',
-    ]);
-    expect(s.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 4 });
-  });
+        event(r.id, 'step.started', { attempt: 1 }, 'mesh'),
+      );
+      expect(started).toMatchObject({ seq: 3, action: 'step.started', step: 'mesh', data: { attempt: 1 } });
+      expect(started!.id).toEqual(expect.any(BigInt));
+      expect(started!.createdAt).toBeInstanceOf(Date);
+      await db.query(`UPDATE step_run SET before = '{"kept":true}' WHERE id = $1`, [r.stepIds[0]]);
+      await store.transition(
+        r.id,
+        A,
+        {
+          step: {
+            kind: 'succeeded',
+            stepId: r.stepIds[0],
+            result: 'CHANGED',
+            before: undefined,
+            after: { x: [1, 'a'] },
+            output: { summary: 's', apiCalls: 2 },
+            finishedAt: new Date(),
+            durationMs: 12,
+          },
+        },
+        event(r.id, 'step.succeeded', {}, 'mesh'),
+      );
+      const s = await snapshot(r.id);
+      expect(s.steps[0]).toMatchObject({
+        status: 'SUCCEEDED',
+        attempts: 1,
+        result: 'CHANGED',
+        before: { kept: true },
+        after: { x: [1, 'a'] },
+        output: { summary: 's', apiCalls: 2 },
+      });
+      expect(s.events.map((e) => e.action)).toEqual([
+        'request.created',
+        'request.started',
+        'step.started',
+        'step.succeeded',
+      ]);
+      expect(s.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 4 });
+    },
+  );
 
   it('a worker that lost its claim writes nothing: no step change, no audit row, no cursor, no heartbeat', async () => {
     const r = await claimed();
@@ -161,7 +172,8 @@ describe('RunStore (one statement per transition)', () => {
       { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } },
       event(r.id, 'step.started', {}, 'mesh'),
     );
-    await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]); // taken over
+    // taken over
+    await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]);
     const before = await snapshot(r.id);
     const changes = [
       {
@@ -218,80 +230,88 @@ describe('RunStore (one statement per transition)', () => {
     expect(await store.state(r.id)).toEqual({ claimedBy: B, cancelRequested: false });
   });
 
-  it('re-checks the fence after waiting for a takeover that commits while the stale worker waits for the row', async () => {
-    const r = await claimed();
-    const takeover = await db.connect();
-    try {
-      await takeover.query('BEGIN');
-      await takeover.query(
-        `UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now(), event_seq = event_seq + 1 WHERE id = $1`,
-        [r.id, B],
-      );
-      await takeover.query(
-        `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 3, 'system:worker', 'request.resumed')`,
-        [r.id],
-      );
-      const stale = store.transition(
-        r.id,
-        A,
-        { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } },
-        event(r.id, 'step.started', {}, 'mesh'),
-      );
-      await new Promise((res) => setTimeout(res, 300)); // the stale statement now waits for the row lock
-      await takeover.query('COMMIT');
-      expect(await stale).toBeUndefined();
-    } finally {
-      takeover.release();
-    }
-    const s = await snapshot(r.id);
-    expect(s.request).toMatchObject({ claimed_by: B, event_seq: 3 });
-    expect(s.steps[0]).toMatchObject({ status: 'PENDING', attempts: 0 });
-    expect(s.events.map((e) => e.action)).toEqual(['request.created', 'request.started', 'request.resumed']);
-  });
+  it(
+    're-checks the fence after waiting for a takeover that commits while the stale worker waits for the ' + 'row',
+    async () => {
+      const r = await claimed();
+      const takeover = await db.connect();
+      try {
+        await takeover.query('BEGIN');
+        await takeover.query(
+          'UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now(), event_seq = event_seq + 1 ' +
+            'WHERE id = $1',
+          [r.id, B],
+        );
+        await takeover.query(
+          `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 3, 'system:worker', 'request.resumed')`,
+          [r.id],
+        );
+        const stale = store.transition(
+          r.id,
+          A,
+          { step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() } },
+          event(r.id, 'step.started', {}, 'mesh'),
+        );
+        await new Promise((res) => setTimeout(res, 300)); // the stale statement now waits for the row lock
+        await takeover.query('COMMIT');
+        expect(await stale).toBeUndefined();
+      } finally {
+        takeover.release();
+      }
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ claimed_by: B, event_seq: 3 });
+      expect(s.steps[0]).toMatchObject({ status: 'PENDING', attempts: 0 });
+      expect(s.events.map((e) => e.action)).toEqual(['request.created', 'request.started', 'request.resumed']);
+    },
+  );
 
-  it('a step does not start once cancellation was requested (nothing written); cancelling closes the open steps and drops the claim', async () => {
-    const r = await claimed();
-    await db.query(`UPDATE onboarding_request SET cancel_requested = true WHERE id = $1`, [r.id]);
-    const before = await snapshot(r.id);
-    expect(
-      await store.transition(
+  it(
+    'a step does not start once cancellation was requested (nothing written); cancelling closes the open steps and ' +
+      'drops the claim',
+    async () => {
+      const r = await claimed();
+      await db.query(`UPDATE onboarding_request SET cancel_requested = true WHERE id = $1`, [r.id]);
+      const before = await snapshot(r.id);
+      expect(
+        await store.transition(
+          r.id,
+          A,
+          {
+            step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
+            unlessCancelRequested: true,
+          },
+          event(r.id, 'step.started', {}, 'mesh'),
+        ),
+      ).toBeUndefined();
+      expect(await snapshot(r.id)).toEqual(before);
+      expect(await store.state(r.id)).toEqual({ claimedBy: A, cancelRequested: true });
+      // Without the condition (a retry attempt, an event) the flag only comes back with the row.
+      expect(await store.transition(r.id, A, {}, event(r.id, 'step.retrying'))).toMatchObject({
+        seq: 3,
+        cancelRequested: true,
+      });
+      const done = await store.transition(
         r.id,
         A,
         {
-          step: { kind: 'started', stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
-          unlessCancelRequested: true,
+          step: { kind: 'cancel-open' },
+          request: {
+            kind: 'finish',
+            status: 'CANCELLED',
+            finishedAt: new Date(),
+            errorCode: 'CANCELLED',
+            errorMessage: 'cancelled before step mesh',
+          },
         },
-        event(r.id, 'step.started', {}, 'mesh'),
-      ),
-    ).toBeUndefined();
-    expect(await snapshot(r.id)).toEqual(before);
-    expect(await store.state(r.id)).toEqual({ claimedBy: A, cancelRequested: true });
-    // Without the condition (a retry attempt, an event) the flag only comes back with the row.
-    expect(await store.transition(r.id, A, {}, event(r.id, 'step.retrying'))).toMatchObject({
-      seq: 3,
-      cancelRequested: true,
-    });
-    const done = await store.transition(
-      r.id,
-      A,
-      {
-        step: { kind: 'cancel-open' },
-        request: {
-          kind: 'finish',
-          status: 'CANCELLED',
-          finishedAt: new Date(),
-          errorCode: 'CANCELLED',
-          errorMessage: 'cancelled before step mesh',
-        },
-      },
-      event(r.id, 'request.cancelled', { stoppedBefore: 'mesh' }),
-    );
-    expect(done).toMatchObject({ seq: 4, action: 'request.cancelled', data: { stoppedBefore: 'mesh' } });
-    const s = await snapshot(r.id);
-    expect(s.request).toMatchObject({ status: 'CANCELLED', claimed_by: null, error_code: 'CANCELLED', event_seq: 4 });
-    expect(s.request.finished_at).toBeInstanceOf(Date);
-    expect(s.steps.map((x) => x.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
-  });
+        event(r.id, 'request.cancelled', { stoppedBefore: 'mesh' }),
+      );
+      expect(done).toMatchObject({ seq: 4, action: 'request.cancelled', data: { stoppedBefore: 'mesh' } });
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ status: 'CANCELLED', claimed_by: null, error_code: 'CANCELLED', event_seq: 4 });
+      expect(s.request.finished_at).toBeInstanceOf(Date);
+      expect(s.steps.map((x) => x.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
+    },
+  );
 
   it('release gives the request back unclaimed, without a heartbeat', async () => {
     const r = await claimed();

@@ -357,7 +357,7 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
       body: json,
     });
     expect(asJson.status).toBe(400);
-    expect(((await asJson.json()) as any).error.code).toBe('MALFORMED_REQUEST');
+    expect((await asJson.json()).error.code).toBe('MALFORMED_REQUEST');
   });
 
   it('creates webhooks with a format over REST and GraphQL (json by default) and refuses unknown formats', async () => {

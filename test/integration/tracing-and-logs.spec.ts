@@ -77,7 +77,7 @@ function spawnProcess(
   const lines: Record<string, unknown>[] = [];
   let out = '';
   return new Promise((resolveStarted, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       for (const line of d.toString().split('\n')) {
         if (line.startsWith('{')) {
@@ -91,7 +91,7 @@ function spawnProcess(
       const match = ready.exec(out);
       if (match) resolveStarted({ child, lines, raw: () => out, match });
     });
-    child.stderr!.on('data', (d) => (out += d.toString()));
+    child.stderr.on('data', (d) => (out += d.toString()));
     child.on('exit', (code) => reject(new Error(`${script} exited with ${code}: ${out}`)));
   });
 }
@@ -140,128 +140,136 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     await emulator?.close();
   });
 
-  it('one trace from the HTTP call through the job and its steps to each Kubernetes call; the X-Request-Id on every log line of the job', async () => {
-    const ns = uniqueName('traced');
-    await createNamespace(emulator, ns);
-    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const callerSpan = '00f067aa0ba902b7';
-    const requestId = `req-${ns}`;
-    const created = await http(
-      url,
-      'POST',
-      '/v1/onboardings',
-      { namespace: ns },
-      { traceparent: `00-${traceId}-${callerSpan}-01`, 'x-request-id': requestId },
-    );
-    expect(created.status).toBe(202);
-    expect(created.headers.get('x-request-id')).toBe(requestId);
-    const id = created.body.id as string;
-    const done = await waitForStatus(url, id, ['SUCCEEDED', 'FAILED']);
-    expect(done.status).toBe('SUCCEEDED');
-    const steps = (done.steps as { name: string }[]).map((s) => s.name);
+  it(
+    'one trace from the HTTP call through the job and its steps to each Kubernetes call; the X-Request-Id on every ' +
+      'log line of the job',
+    async () => {
+      const ns = uniqueName('traced');
+      await createNamespace(emulator, ns);
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const callerSpan = '00f067aa0ba902b7';
+      const requestId = `req-${ns}`;
+      const created = await http(
+        url,
+        'POST',
+        '/v1/onboardings',
+        { namespace: ns },
+        { traceparent: `00-${traceId}-${callerSpan}-01`, 'x-request-id': requestId },
+      );
+      expect(created.status).toBe(202);
+      expect(created.headers.get('x-request-id')).toBe(requestId);
+      const id = created.body.id as string;
+      const done = await waitForStatus(url, id, ['SUCCEEDED', 'FAILED']);
+      expect(done.status).toBe('SUCCEEDED');
+      const steps = (done.steps as { name: string }[]).map((s) => s.name);
 
-    // Spans arrive in batches; the job's span ends last (after the request's final transition).
-    const inTrace = () => collector.spans.filter((s) => s.traceId === traceId);
-    await until('the job span', () => inTrace().some((s) => s.name === 'onboarding.run onboard'));
+      // Spans arrive in batches; the job's span ends last (after the request's final transition).
+      const inTrace = () => collector.spans.filter((s) => s.traceId === traceId);
+      await until('the job span', () => inTrace().some((s) => s.name === 'onboarding.run onboard'));
 
-    const server = inTrace().find((s) => s.kind === 2 && attr(s, 'http.route') === '/v1/onboardings');
-    expect(server, JSON.stringify(inTrace().map((s) => s.name))).toBeDefined();
-    expect(server!.name).toBe('POST /v1/onboardings');
-    expect(server!.parentSpanId).toBe(callerSpan);
-    expect(server!.role).toBe('api');
-    expect(server!.service).toBe('osm-onboarding-test');
-    expect(attr(server!, 'http.response.status_code')).toBe(202);
-    expect(attr(server!, 'http.request.id')).toBe(requestId);
+      const server = inTrace().find((s) => s.kind === 2 && attr(s, 'http.route') === '/v1/onboardings');
+      expect(server, JSON.stringify(inTrace().map((s) => s.name))).toBeDefined();
+      expect(server!.name).toBe('POST /v1/onboardings');
+      expect(server!.parentSpanId).toBe(callerSpan);
+      expect(server!.role).toBe('api');
+      expect(server!.service).toBe('osm-onboarding-test');
+      expect(attr(server!, 'http.response.status_code')).toBe(202);
+      expect(attr(server!, 'http.request.id')).toBe(requestId);
 
-    const job = inTrace().find((s) => s.name === 'onboarding.run onboard')!;
-    expect(job.kind).toBe(5); // CONSUMER
-    expect(job.role).toBe('worker');
-    expect(job.parentSpanId).toBe(server!.spanId);
-    expect(attr(job, 'osm_onboarding.request.id')).toBe(id);
-    expect(attr(job, 'k8s.namespace.name')).toBe(ns);
+      const job = inTrace().find((s) => s.name === 'onboarding.run onboard')!;
+      expect(job.kind).toBe(5); // CONSUMER
+      expect(job.role).toBe('worker');
+      expect(job.parentSpanId).toBe(server!.spanId);
+      expect(attr(job, 'osm_onboarding.request.id')).toBe(id);
+      expect(attr(job, 'k8s.namespace.name')).toBe(ns);
 
-    const stepSpans = inTrace().filter((s) => s.name.startsWith('onboarding.step '));
-    expect(stepSpans.map((s) => attr(s, 'osm_onboarding.step'))).toEqual(steps);
-    for (const s of stepSpans) expect(s.parentSpanId).toBe(job.spanId);
-    const namespaceStep = stepSpans.find((s) => attr(s, 'osm_onboarding.step') === 'namespace')!;
-    expect(attr(namespaceStep, 'osm_onboarding.step.result')).toBe('CHANGED');
+      const stepSpans = inTrace().filter((s) => s.name.startsWith('onboarding.step '));
+      expect(stepSpans.map((s) => attr(s, 'osm_onboarding.step'))).toEqual(steps);
+      for (const s of stepSpans) expect(s.parentSpanId).toBe(job.spanId);
+      const namespaceStep = stepSpans.find((s) => attr(s, 'osm_onboarding.step') === 'namespace')!;
+      expect(attr(namespaceStep, 'osm_onboarding.step.result')).toBe('CHANGED');
 
-    // Each Kubernetes call is a CLIENT span under its step, and its traceparent reached the API server.
-    const calls = inTrace().filter((s) => s.name.startsWith('k8s '));
-    const patch = calls.find(
-      (s) => s.name === 'k8s patch namespaces' && attr(s, 'url.path') === `/api/v1/namespaces/${ns}`,
-    )!;
-    expect(patch.kind).toBe(3); // CLIENT
-    expect(patch.parentSpanId).toBe(namespaceStep.spanId);
-    expect(attr(patch, 'http.request.method')).toBe('PATCH');
-    expect(attr(patch, 'http.response.status_code')).toBe(200);
-    const seen = emulator.requests.all().find((r) => r.method === 'PATCH' && r.path === `/api/v1/namespaces/${ns}`)!;
-    expect(seen.traceparent).toBe(`00-${traceId}-${patch.spanId}-01`);
-    const spanIds = new Set(inTrace().map((s) => s.spanId));
-    for (const c of calls) expect(spanIds.has(c.parentSpanId!)).toBe(true);
+      // Each Kubernetes call is a CLIENT span under its step, and its traceparent reached the API server.
+      const calls = inTrace().filter((s) => s.name.startsWith('k8s '));
+      const patch = calls.find(
+        (s) => s.name === 'k8s patch namespaces' && attr(s, 'url.path') === `/api/v1/namespaces/${ns}`,
+      )!;
+      expect(patch.kind).toBe(3); // CLIENT
+      expect(patch.parentSpanId).toBe(namespaceStep.spanId);
+      expect(attr(patch, 'http.request.method')).toBe('PATCH');
+      expect(attr(patch, 'http.response.status_code')).toBe(200);
+      const seen = emulator.requests.all().find((r) => r.method === 'PATCH' && r.path === `/api/v1/namespaces/${ns}`)!;
+      expect(seen.traceparent).toBe(`00-${traceId}-${patch.spanId}-01`);
+      const spanIds = new Set(inTrace().map((s) => s.spanId));
+      for (const c of calls) expect(spanIds.has(c.parentSpanId!)).toBe(true);
 
-    // Logs: the worker's lines for this request carry the caller's X-Request-Id, the request, the
-    // step and the trace; the Kubernetes write is logged with them.
-    const patchLine = await until('the namespace patch log line', () =>
-      worker.lines.find(
-        (l) => typeof l.msg === 'string' && l.msg.startsWith(`kubernetes: patch namespace ${ns} → 200`),
-      ),
-    );
-    expect(patchLine).toMatchObject({
-      httpRequestId: requestId,
-      requestId: id,
-      step: 'namespace',
-      traceId,
-      spanId: patch.spanId,
-      verb: 'patch',
-      resource: 'namespaces',
-      status: 200,
-    });
-    const jobLines = worker.lines.filter((l) => l.requestId === id);
-    expect(jobLines.length).toBeGreaterThan(steps.length);
-    for (const l of jobLines) expect(l.httpRequestId).toBe(requestId);
-    const stepLine = jobLines.find((l) => String(l.msg).startsWith('step namespace: changed'))!;
-    expect(stepLine.msg).toMatch(/ \(2 API call\(s\), \d+ ms\)$/);
-    expect(stepLine).toMatchObject({ step: 'namespace', traceId, spanId: namespaceStep.spanId });
-    // The API's access log line for the call has the same id.
-    const access = await until('the access log line', () =>
-      api.lines.find((l) => (l.req as { id?: string } | undefined)?.id === requestId),
-    );
-    expect((access.req as { url: string }).url).toBe('/v1/onboardings');
+      // Logs: the worker's lines for this request carry the caller's X-Request-Id, the request, the
+      // step and the trace; the Kubernetes write is logged with them.
+      const patchLine = await until('the namespace patch log line', () =>
+        worker.lines.find(
+          (l) => typeof l.msg === 'string' && l.msg.startsWith(`kubernetes: patch namespace ${ns} → 200`),
+        ),
+      );
+      expect(patchLine).toMatchObject({
+        httpRequestId: requestId,
+        requestId: id,
+        step: 'namespace',
+        traceId,
+        spanId: patch.spanId,
+        verb: 'patch',
+        resource: 'namespaces',
+        status: 200,
+      });
+      const jobLines = worker.lines.filter((l) => l.requestId === id);
+      expect(jobLines.length).toBeGreaterThan(steps.length);
+      for (const l of jobLines) expect(l.httpRequestId).toBe(requestId);
+      const stepLine = jobLines.find((l) => String(l.msg).startsWith('step namespace: changed'))!;
+      expect(stepLine.msg).toMatch(/ \(2 API call\(s\), \d+ ms\)$/);
+      expect(stepLine).toMatchObject({ step: 'namespace', traceId, spanId: namespaceStep.spanId });
+      // The API's access log line for the call has the same id.
+      const access = await until('the access log line', () =>
+        api.lines.find((l) => (l.req as { id?: string } | undefined)?.id === requestId),
+      );
+      expect((access.req as { url: string }).url).toBe('/v1/onboardings');
 
-    // No credential reaches a log line or a span.
-    const everything = api.raw() + worker.raw() + collector.bodies.join('\n').replace(/x-collector-key[^,]*,/, '');
-    expect(everything).not.toContain(ADMIN_TOKEN);
-    expect(api.raw() + worker.raw()).not.toContain('collector-secret-0000');
-    // The exporter sent the configured header to the collector.
-    expect(collector.bodies.some((b) => b.includes('"x-collector-key":"collector-secret-0000"'))).toBe(true);
-  });
+      // No credential reaches a log line or a span.
+      const everything = api.raw() + worker.raw() + collector.bodies.join('\n').replace(/x-collector-key[^,]*,/, '');
+      expect(everything).not.toContain(ADMIN_TOKEN);
+      expect(api.raw() + worker.raw()).not.toContain('collector-secret-0000');
+      // The exporter sent the configured header to the collector.
+      expect(collector.bodies.some((b) => b.includes('"x-collector-key":"collector-secret-0000"'))).toBe(true);
+    },
+  );
 
-  it('a caller without trace context gets a fresh trace and a generated request id; an unsafe X-Request-Id is replaced', async () => {
-    const ns = uniqueName('untraced');
-    await createNamespace(emulator, ns);
-    const created = await http(
-      url,
-      'POST',
-      '/v1/onboardings',
-      { namespace: ns },
-      { 'x-request-id': 'bad id; with spaces' },
-    );
-    expect(created.status).toBe(202);
-    const given = created.headers.get('x-request-id')!;
-    expect(given).toMatch(/^[0-9a-f-]{36}$/);
-    const id = created.body.id as string;
-    await waitForStatus(url, id, ['SUCCEEDED']);
-    const job = await until('the job span', () =>
-      collector.spans.find((s) => s.name === 'onboarding.run onboard' && attr(s, 'osm_onboarding.request.id') === id),
-    );
-    const server = collector.spans.find((s) => s.spanId === job.parentSpanId)!;
-    expect(server.name).toBe('POST /v1/onboardings');
-    expect(server.parentSpanId ?? '').toBe(''); // a root span
-    expect(attr(server, 'http.request.id')).toBe(given);
-    const line = await until('a job log line', () => worker.lines.find((l) => l.requestId === id));
-    expect(line.httpRequestId).toBe(given);
-  });
+  it(
+    'a caller without trace context gets a fresh trace and a generated request id; an unsafe X-Request-Id is ' +
+      'replaced',
+    async () => {
+      const ns = uniqueName('untraced');
+      await createNamespace(emulator, ns);
+      const created = await http(
+        url,
+        'POST',
+        '/v1/onboardings',
+        { namespace: ns },
+        { 'x-request-id': 'bad id; with spaces' },
+      );
+      expect(created.status).toBe(202);
+      const given = created.headers.get('x-request-id')!;
+      expect(given).toMatch(/^[0-9a-f-]{36}$/);
+      const id = created.body.id as string;
+      await waitForStatus(url, id, ['SUCCEEDED']);
+      const job = await until('the job span', () =>
+        collector.spans.find((s) => s.name === 'onboarding.run onboard' && attr(s, 'osm_onboarding.request.id') === id),
+      );
+      const server = collector.spans.find((s) => s.spanId === job.parentSpanId)!;
+      expect(server.name).toBe('POST /v1/onboardings');
+      expect(server.parentSpanId ?? '').toBe(''); // a root span
+      expect(attr(server, 'http.request.id')).toBe(given);
+      const line = await until('a job log line', () => worker.lines.find((l) => l.requestId === id));
+      expect(line.httpRequestId).toBe(given);
+    },
+  );
 
   it('GraphQL calls are spans named by route with the operation name', async () => {
     const res = await http(url, 'POST', '/graphql', {

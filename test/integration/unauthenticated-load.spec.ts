@@ -152,9 +152,7 @@ function wsUpgradeStatus(base: string) {
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }),
-      );
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
     });
   });
 }

@@ -13,7 +13,10 @@ interface Received {
   json: any;
 }
 
-/** A local webhook receiver: records every POST; `answers[path]` is the status sequence to answer with (last one repeats). */
+/**
+ * A local webhook receiver: records every POST; `answers[path]` is the status sequence to answer with
+ * (the last one repeats).
+ */
 async function startReceiver() {
   const received: Received[] = [];
   const answers: Record<string, number[]> = {};
@@ -499,20 +502,24 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     });
   });
 
-  it('refuses, at delivery time, a name that resolves to an internal address (unless private targets are allowed)', async () => {
-    const url = rx.url('/dns').replace('127.0.0.1', 'localhost');
-    const blocked = await postJson(url, '{}', {}, 2000, false);
-    expect(blocked.status).toBeUndefined();
-    expect(blocked.error).toMatch(/^EWEBHOOKTARGET: localhost resolves to an internal address/);
-    expect(rx.at('/dns')).toEqual([]);
-    expect(await postJson(url, '{}', {}, 2000, true)).toMatchObject({ status: 200 });
-    expect(rx.at('/dns')).toHaveLength(1);
-  });
+  it(
+    'refuses, at delivery time, a name that resolves to an internal address (unless private targets are ' + 'allowed)',
+    async () => {
+      const url = rx.url('/dns').replace('127.0.0.1', 'localhost');
+      const blocked = await postJson(url, '{}', {}, 2000, false);
+      expect(blocked.status).toBeUndefined();
+      expect(blocked.error).toMatch(/^EWEBHOOKTARGET: localhost resolves to an internal address/);
+      expect(rx.at('/dns')).toEqual([]);
+      expect(await postJson(url, '{}', {}, 2000, true)).toMatchObject({ status: 200 });
+      expect(rx.at('/dns')).toHaveLength(1);
+    },
+  );
 
   it('offers the same over GraphQL', async () => {
     const created = await gql(
       s.url,
-      'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id url eventTypes owner scopes } } }',
+      'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id url eventTypes owner ' +
+        'scopes } } }',
       { i: { url: rx.url('/gql'), eventTypes: ['request.succeeded'] } },
       as(tokens.requester),
     );
@@ -532,7 +539,10 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(hit.headers['x-osm-onboarding-signature']).toBe(
       hmac(secret, hit.headers['x-osm-onboarding-timestamp'] as string, hit.body),
     );
-    const q = `query($id: ID!) { webhookDeliveries(webhookId: $id, first: 5) { nodes { id requestId eventType status attempts lastResponseCode payload history { attempt responseCode durationMs at } } pageInfo { hasNextPage endCursor } } }`;
+    const q =
+      `query($id: ID!) { webhookDeliveries(webhookId: $id, first: 5) { nodes { id requestId eventType ` +
+      `status attempts lastResponseCode payload history { attempt responseCode durationMs at } } pageInfo { ` +
+      `hasNextPage endCursor } } }`;
     const page = await until(
       async () => (await gql(s.url, q, { id: webhook.id }, as(tokens.requester))).data,
       (d) => d?.webhookDeliveries.nodes[0]?.status === 'SUCCEEDED',

@@ -29,6 +29,7 @@ async function requireServices(): Promise<void> {
     throw new Error(
       `the integration tests need Postgres at ${ADMIN_URL} with a passwordless superuser ` +
         `(set TEST_DATABASE_ADMIN_URL, or run docker compose up -d postgres redis): ${(err as Error).message}`,
+      { cause: err },
     );
   } finally {
     await client.end().catch(() => {});
@@ -42,6 +43,7 @@ async function requireServices(): Promise<void> {
     throw new Error(
       `the integration tests need Redis at ${REDIS_URL} ` +
         `(set TEST_REDIS_URL, or run docker compose up -d postgres redis): ${(err as Error).message}`,
+      { cause: err },
     );
   } finally {
     redis.disconnect();

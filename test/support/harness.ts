@@ -163,7 +163,9 @@ export function collectProgress(
     const events: any[] = [];
     client.subscribe(
       {
-        query: `subscription($id: ID!, $after: Int) { onboardingProgress(requestId: $id, after: $after) { requestId cursor type step message data at actor } }`,
+        query:
+          `subscription($id: ID!, $after: Int) { onboardingProgress(requestId: $id, after: $after) { requestId ` +
+          `cursor type step message data at actor } }`,
         variables: { id: requestId, after },
       },
       {

@@ -7,8 +7,8 @@ import net from 'node:net';
 const refuse = (what: string) => () => {
   throw new Error(`unit tests do no I/O (${what}): move this test to test/integration`);
 };
-net.Socket.prototype.connect = refuse('a network connection') as unknown as typeof net.Socket.prototype.connect;
-net.Server.prototype.listen = refuse('a listening socket') as unknown as typeof net.Server.prototype.listen;
+net.Socket.prototype.connect = refuse('a network connection');
+net.Server.prototype.listen = refuse('a listening socket');
 for (const name of ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork'] as const) {
   (child_process as Record<string, unknown>)[name] = refuse(`child_process.${name}`);
 }

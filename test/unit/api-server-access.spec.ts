@@ -50,7 +50,7 @@ const kubernetesService: V1Service = {
   spec: {
     clusterIP: '10.96.0.1',
     clusterIPs: ['10.96.0.1'],
-    ports: [{ name: 'https', port: 443, targetPort: 6443 as never }],
+    ports: [{ name: 'https', port: 443, targetPort: 6443 }],
   },
 };
 
@@ -194,7 +194,8 @@ describe('exclusion list patches', () => {
     expect(asGuardConflict(new KubeError('CONFLICT', 'x', 409))).toMatchObject({ reason: 'CONFLICT' });
     const schema422 = new KubeError(
       'INVALID',
-      'patch x: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: spec.traffic.outboundIPRangeExclusionList[0]: Invalid value',
+      'patch x: MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: ' +
+        'spec.traffic.outboundIPRangeExclusionList[0]: Invalid value',
       422,
     );
     expect(asGuardConflict(schema422)).toBe(schema422);

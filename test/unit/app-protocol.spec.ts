@@ -69,94 +69,100 @@ describe('app-protocol step: plan', () => {
     svc('grpc', [{ name: 'api', port: 9090, appProtocol: 'gRPC' }, { port: 9091 }], '30'),
   ];
 
-  it("reports every port's effective protocol and the wrong guesses, without changes when nothing is requested", async () => {
-    const { context, calls } = ctx({ services });
-    const p = await step.plan(context);
-    expect(p.changes).toEqual([]);
-    expect(p.facts!.ports).toEqual([
-      {
-        service: 'bookstore',
-        port: 14001,
-        name: 'http-web',
-        appProtocol: null,
-        effective: 'http',
-        source: 'name-prefix',
-      },
-      {
-        service: 'bookstore',
-        port: 9000,
-        name: 'metrics',
-        appProtocol: 'http',
-        effective: 'http',
-        source: 'appProtocol',
-      },
-      { service: 'mysql', port: 3306, name: 'mysql', appProtocol: null, effective: 'http', source: 'default' },
-      { service: 'grpc', port: 9090, name: 'api', appProtocol: 'gRPC', effective: 'gRPC', source: 'appProtocol' },
-      { service: 'grpc', port: 9091, name: null, appProtocol: null, effective: 'http', source: 'default' },
-    ]);
-    expect(p.diagnostics).toEqual([
-      expect.objectContaining({
-        code: 'OSM_PROTOCOL_GUESS',
-        level: 'warning',
-        object: 'Service/mysql:3306',
-        hint: expect.stringMatching(/"tcp-server-first"/),
-      }),
-      expect.objectContaining({
-        code: 'OSM_APP_PROTOCOL_UNSUPPORTED',
-        level: 'warning',
-        object: 'Service/grpc:9090',
-        hint: expect.stringMatching(/"grpc"/),
-      }),
-    ]);
-    expect(calls).toEqual([{ verb: 'list' }]);
-  });
+  it(
+    "reports every port's effective protocol and the wrong guesses, without changes when nothing is " + 'requested',
+    async () => {
+      const { context, calls } = ctx({ services });
+      const p = await step.plan(context);
+      expect(p.changes).toEqual([]);
+      expect(p.facts!.ports).toEqual([
+        {
+          service: 'bookstore',
+          port: 14001,
+          name: 'http-web',
+          appProtocol: null,
+          effective: 'http',
+          source: 'name-prefix',
+        },
+        {
+          service: 'bookstore',
+          port: 9000,
+          name: 'metrics',
+          appProtocol: 'http',
+          effective: 'http',
+          source: 'appProtocol',
+        },
+        { service: 'mysql', port: 3306, name: 'mysql', appProtocol: null, effective: 'http', source: 'default' },
+        { service: 'grpc', port: 9090, name: 'api', appProtocol: 'gRPC', effective: 'gRPC', source: 'appProtocol' },
+        { service: 'grpc', port: 9091, name: null, appProtocol: null, effective: 'http', source: 'default' },
+      ]);
+      expect(p.diagnostics).toEqual([
+        expect.objectContaining({
+          code: 'OSM_PROTOCOL_GUESS',
+          level: 'warning',
+          object: 'Service/mysql:3306',
+          hint: expect.stringMatching(/"tcp-server-first"/),
+        }),
+        expect.objectContaining({
+          code: 'OSM_APP_PROTOCOL_UNSUPPORTED',
+          level: 'warning',
+          object: 'Service/grpc:9090',
+          hint: expect.stringMatching(/"grpc"/),
+        }),
+      ]);
+      expect(calls).toEqual([{ verb: 'list' }]);
+    },
+  );
 
-  it('plans one guarded JSON patch per Service: test resourceVersion, then add/replace at the observed index', async () => {
-    const { context } = ctx({ services }, [
-      { service: 'mysql', port: 'mysql', appProtocol: 'tcp-server-first' },
-      { service: 'grpc', port: 'api', appProtocol: 'grpc' },
-      { service: 'bookstore', port: 'metrics', appProtocol: 'http' }, // already set
-    ]);
-    const p = await step.plan(context);
-    expect(p.changes).toEqual([
-      {
-        action: 'patch',
-        target: { apiVersion: 'v1', kind: 'Service', namespace: NS, name: 'grpc' },
-        patchType: 'json',
-        body: [
-          { op: 'test', path: '/metadata/resourceVersion', value: '30' },
-          { op: 'replace', path: '/spec/ports/0/appProtocol', value: 'grpc' },
-        ],
-      },
-      {
-        action: 'patch',
-        target: { apiVersion: 'v1', kind: 'Service', namespace: NS, name: 'mysql' },
-        patchType: 'json',
-        body: [
-          { op: 'test', path: '/metadata/resourceVersion', value: '20' },
-          { op: 'add', path: '/spec/ports/0/appProtocol', value: 'tcp-server-first' },
-        ],
-      },
-    ]);
-    expect(p.before).toEqual([
-      {
-        service: 'grpc',
-        resourceVersion: '30',
-        ports: [
-          { name: 'api', port: 9090, appProtocol: 'gRPC' },
-          { name: null, port: 9091, appProtocol: null },
-        ],
-      },
-      { service: 'mysql', resourceVersion: '20', ports: [{ name: 'mysql', port: 3306, appProtocol: null }] },
-    ]);
-    // the diagnostics describe the state after the step: both fixed ports are no longer flagged
-    expect(p.diagnostics).toEqual([]);
-    expect((p.facts!.ports as { requested?: string }[]).filter((x) => x.requested).map((x) => x.requested)).toEqual([
-      'tcp-server-first',
-      'grpc',
-    ]);
-    expect(p.summary).toMatch(/2 port\(s\) of 2 service\(s\)/);
-  });
+  it(
+    'plans one guarded JSON patch per Service: test resourceVersion, then add/replace at the observed ' + 'index',
+    async () => {
+      const { context } = ctx({ services }, [
+        { service: 'mysql', port: 'mysql', appProtocol: 'tcp-server-first' },
+        { service: 'grpc', port: 'api', appProtocol: 'grpc' },
+        { service: 'bookstore', port: 'metrics', appProtocol: 'http' }, // already set
+      ]);
+      const p = await step.plan(context);
+      expect(p.changes).toEqual([
+        {
+          action: 'patch',
+          target: { apiVersion: 'v1', kind: 'Service', namespace: NS, name: 'grpc' },
+          patchType: 'json',
+          body: [
+            { op: 'test', path: '/metadata/resourceVersion', value: '30' },
+            { op: 'replace', path: '/spec/ports/0/appProtocol', value: 'grpc' },
+          ],
+        },
+        {
+          action: 'patch',
+          target: { apiVersion: 'v1', kind: 'Service', namespace: NS, name: 'mysql' },
+          patchType: 'json',
+          body: [
+            { op: 'test', path: '/metadata/resourceVersion', value: '20' },
+            { op: 'add', path: '/spec/ports/0/appProtocol', value: 'tcp-server-first' },
+          ],
+        },
+      ]);
+      expect(p.before).toEqual([
+        {
+          service: 'grpc',
+          resourceVersion: '30',
+          ports: [
+            { name: 'api', port: 9090, appProtocol: 'gRPC' },
+            { name: null, port: 9091, appProtocol: null },
+          ],
+        },
+        { service: 'mysql', resourceVersion: '20', ports: [{ name: 'mysql', port: 3306, appProtocol: null }] },
+      ]);
+      // the diagnostics describe the state after the step: both fixed ports are no longer flagged
+      expect(p.diagnostics).toEqual([]);
+      expect((p.facts!.ports as { requested?: string }[]).filter((x) => x.requested).map((x) => x.requested)).toEqual([
+        'tcp-server-first',
+        'grpc',
+      ]);
+      expect(p.summary).toMatch(/2 port\(s\) of 2 service\(s\)/);
+    },
+  );
 
   it('puts several ports of one Service into one patch, in index order', async () => {
     const { context } = ctx(
@@ -224,7 +230,7 @@ describe('app-protocol step: plan', () => {
   });
 
   it('selects a port by number: a Service with one unnamed port can be fixed', async () => {
-    const unnamed = [svc('legacy', [{ port: 6379, targetPort: 6379 } as never], '40')];
+    const unnamed = [svc('legacy', [{ port: 6379, targetPort: 6379 }], '40')];
     const { context } = ctx({ services: unnamed }, [{ service: 'legacy', port: 6379, appProtocol: 'tcp' }]);
     const p = await step.plan(context);
     expect(p.changes).toEqual([
@@ -376,29 +382,32 @@ describe('app-protocol step: execute', () => {
     await expect(applyStep(step, context)).rejects.toMatchObject({ reason: 'CONFLICT' });
   });
 
-  it('keeps a 422 with an unchanged resourceVersion as INVALID (a real rejection), and passes other errors through', async () => {
-    const services = [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')];
-    const invalid = ctx(
-      {
-        services,
-        patch: () => {
-          throw new KubeError('INVALID', 'spec.ports[0].appProtocol: Invalid value', 422);
+  it(
+    'keeps a 422 with an unchanged resourceVersion as INVALID (a real rejection), and passes other errors ' + 'through',
+    async () => {
+      const services = [svc('mysql', [{ name: 'mysql', port: 3306 }], '20')];
+      const invalid = ctx(
+        {
+          services,
+          patch: () => {
+            throw new KubeError('INVALID', 'spec.ports[0].appProtocol: Invalid value', 422);
+          },
         },
-      },
-      [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
-    );
-    await expect(applyStep(step, invalid.context)).rejects.toMatchObject({ reason: 'INVALID' });
+        [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
+      );
+      await expect(applyStep(step, invalid.context)).rejects.toMatchObject({ reason: 'INVALID' });
 
-    const forbidden = ctx(
-      {
-        services,
-        patch: () => {
-          throw new KubeError('FORBIDDEN', 'nope', 403);
+      const forbidden = ctx(
+        {
+          services,
+          patch: () => {
+            throw new KubeError('FORBIDDEN', 'nope', 403);
+          },
         },
-      },
-      [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
-    );
-    await expect(applyStep(step, forbidden.context)).rejects.toMatchObject({ reason: 'FORBIDDEN' });
-    expect(forbidden.calls.map((c) => c.verb)).toEqual(['list', 'patch']);
-  });
+        [{ service: 'mysql', port: 'mysql', appProtocol: 'tcp' }],
+      );
+      await expect(applyStep(step, forbidden.context)).rejects.toMatchObject({ reason: 'FORBIDDEN' });
+      expect(forbidden.calls.map((c) => c.verb)).toEqual(['list', 'patch']);
+    },
+  );
 });

@@ -79,7 +79,8 @@ describe('protocolAdvice (ports osm-edge likely guesses wrongly)', () => {
     expect(protocolAdvice({ port: 14001 })).toBeUndefined();
     expect(protocolAdvice({ name: 'tcp-redis', port: 6379 })).toBeUndefined();
     expect(protocolAdvice({ name: 'mysql', port: 3306, appProtocol: 'tcp-server-first' })).toBeUndefined();
-    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'http' })).toBeUndefined(); // explicit choice, respected
+    // explicit choice, respected
+    expect(protocolAdvice({ name: 'db', port: 3306, appProtocol: 'http' })).toBeUndefined();
     expect(protocolAdvice({ name: 'grpc-api', port: 9090 })).toBeUndefined();
     expect(protocolAdvice({ name: 'tcp-server-first-mysql', port: 3306 })).toBeUndefined();
     expect(protocolAdvice({ name: 'redis-metrics', port: 9121 })).toBeUndefined(); // an HTTP side port

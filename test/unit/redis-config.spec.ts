@@ -91,12 +91,14 @@ describe('Redis topology configuration', () => {
   it('cluster mode needs the nodes, a hash tag in QUEUE_PREFIX and database 0', () => {
     expect(issues({ REDIS_MODE: 'cluster', REDIS_URL: 'redis://:pw@redis:6379/3' })).toEqual([
       'REDIS_CLUSTER_NODES: is required when REDIS_MODE=cluster, e.g. redis-0:6379,redis-1:6379,redis-2:6379',
-      "QUEUE_PREFIX: must contain a hash tag when REDIS_MODE=cluster, e.g. {osm-onboarding}, so that each queue's keys share one slot",
+      "QUEUE_PREFIX: must contain a hash tag when REDIS_MODE=cluster, e.g. {osm-onboarding}, so that each queue's " +
+        'keys share one slot',
       'REDIS_URL: selects database 3, but Redis Cluster only has database 0',
     ]);
     // `{}` is no hash tag for Redis (the whole key is hashed).
     expect(issues({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{}osm' })).toEqual([
-      "QUEUE_PREFIX: must contain a hash tag when REDIS_MODE=cluster, e.g. {osm}, so that each queue's keys share one slot",
+      "QUEUE_PREFIX: must contain a hash tag when REDIS_MODE=cluster, e.g. {osm}, so that each queue's keys share " +
+        'one slot',
     ]);
     expect(issues({ REDIS_MODE: 'cluster', REDIS_CLUSTER_NODES: 'r:6379', QUEUE_PREFIX: '{}' })[0]).toContain(
       'e.g. {osm-onboarding}',

@@ -155,49 +155,56 @@ describe('traffic-policy: smi', () => {
     );
   });
 
-  it('creates every object with the served versions and our labels, and warns while permissive mode is on', async () => {
-    const { ctx: c, calls } = ctx({}, meshConfig(true), SMI);
-    const plan = await step.plan(c);
-    expect(plan.changes.map((ch) => [ch.action, ch.target.apiVersion, ch.target.kind, ch.target.name])).toEqual([
-      ['create', 'specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'routes'],
-      ['create', 'specs.smi-spec.io/v1alpha4', 'TCPRoute', 'tcp'],
-      ['create', 'access.smi-spec.io/v1alpha3', 'TrafficTarget', 'a-to-b'],
-      ['create', 'split.smi-spec.io/v1alpha4', 'TrafficSplit', 'split'],
-    ]);
-    expect(plan.changes[1].body).toEqual({
-      apiVersion: 'specs.smi-spec.io/v1alpha4',
-      kind: 'TCPRoute',
-      metadata: {
-        name: 'tcp',
-        namespace: 'ns-b',
-        labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': REQUEST_ID },
-      },
-      spec: { matches: { ports: [5432] } },
-    });
-    expect(plan.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_ON', level: 'warning' })]);
-    expect(plan.before).toMatchObject({
-      objects: [{ kind: 'HTTPRouteGroup', name: 'routes', object: null }, {}, {}, {}],
-    });
-    expect(calls).toHaveLength(5); // MeshConfig + one GET per object
-  });
-
-  it('is unchanged when our objects match (key order and request id do not matter), and no permissive warning when off', async () => {
-    const objects: Record<string, KubeObject> = {};
-    for (const o of desiredSmiObjects(smi, 'ns-b')) {
-      const reversed = Object.fromEntries(Object.entries(o.spec).reverse());
-      objects[`${o.ref.plural}/${o.name}`] = {
+  it(
+    'creates every object with the served versions and our labels, and warns while permissive mode is ' + 'on',
+    async () => {
+      const { ctx: c, calls } = ctx({}, meshConfig(true), SMI);
+      const plan = await step.plan(c);
+      expect(plan.changes.map((ch) => [ch.action, ch.target.apiVersion, ch.target.kind, ch.target.name])).toEqual([
+        ['create', 'specs.smi-spec.io/v1alpha4', 'HTTPRouteGroup', 'routes'],
+        ['create', 'specs.smi-spec.io/v1alpha4', 'TCPRoute', 'tcp'],
+        ['create', 'access.smi-spec.io/v1alpha3', 'TrafficTarget', 'a-to-b'],
+        ['create', 'split.smi-spec.io/v1alpha4', 'TrafficSplit', 'split'],
+      ]);
+      expect(plan.changes[1].body).toEqual({
+        apiVersion: 'specs.smi-spec.io/v1alpha4',
+        kind: 'TCPRoute',
         metadata: {
-          name: o.name,
-          labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': 'older' },
-          resourceVersion: '3',
+          name: 'tcp',
+          namespace: 'ns-b',
+          labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': REQUEST_ID },
         },
-        spec: reversed,
-      };
-    }
-    const plan = await step.plan(ctx(objects, meshConfig(false), SMI).ctx);
-    expect(plan.changes).toEqual([]);
-    expect(plan.diagnostics).toEqual([]);
-  });
+        spec: { matches: { ports: [5432] } },
+      });
+      expect(plan.diagnostics).toEqual([expect.objectContaining({ code: 'PERMISSIVE_MODE_ON', level: 'warning' })]);
+      expect(plan.before).toMatchObject({
+        objects: [{ kind: 'HTTPRouteGroup', name: 'routes', object: null }, {}, {}, {}],
+      });
+      expect(calls).toHaveLength(5); // MeshConfig + one GET per object
+    },
+  );
+
+  it(
+    'is unchanged when our objects match (key order and request id do not matter), and no permissive warning when ' +
+      'off',
+    async () => {
+      const objects: Record<string, KubeObject> = {};
+      for (const o of desiredSmiObjects(smi, 'ns-b')) {
+        const reversed = Object.fromEntries(Object.entries(o.spec).reverse());
+        objects[`${o.ref.plural}/${o.name}`] = {
+          metadata: {
+            name: o.name,
+            labels: { ...OWNED, 'osm-onboarding.flomesh.io/request': 'older' },
+            resourceVersion: '3',
+          },
+          spec: reversed,
+        };
+      }
+      const plan = await step.plan(ctx(objects, meshConfig(false), SMI).ctx);
+      expect(plan.changes).toEqual([]);
+      expect(plan.diagnostics).toEqual([]);
+    },
+  );
 
   it('updates a differing object of ours in place with its resourceVersion', async () => {
     const objects = {

@@ -302,7 +302,13 @@ export class AuditEventModel {
   description: "A progress event; `cursor` orders a request's events and resumes a subscription.",
 })
 export class OnboardingEventModel {
-  @Field(() => ID, { description: 'global, increasing event id: the cursor of batchProgress' }) id!: string;
+  @Field(() => ID, { description: 'global, increasing event id (its identity; ids are not taken in commit order)' })
+  id!: string;
+  @Field(() => String, {
+    nullable: true,
+    description: 'in batchProgress only: pass it as `after` to resume after this event',
+  })
+  batchCursor?: string | null;
   @Field(() => ID) requestId!: string;
   @Field(() => Int) cursor!: number;
   @Field({

@@ -208,7 +208,8 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       expect(stale.code).toBe(409);
       expect(stale.status.reason).toBe('Conflict');
       expect(stale.status.message).toBe(
-        'Operation cannot be fulfilled on namespaces "conflict-demo": the object has been modified; please apply your changes to the latest version and try again',
+        'Operation cannot be fulfilled on namespaces "conflict-demo": the object has been modified; please apply ' +
+          'your changes to the latest version and try again',
       );
       const deploy = await apps.readNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse' });
       await apps.patchNamespacedDeployment(
@@ -219,7 +220,8 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
         apps.replaceNamespacedDeployment({ namespace: 'bookwarehouse', name: 'bookwarehouse', body: deploy }),
       );
       expect(staleDeploy.status.message).toBe(
-        'Operation cannot be fulfilled on deployments.apps "bookwarehouse": the object has been modified; please apply your changes to the latest version and try again',
+        'Operation cannot be fulfilled on deployments.apps "bookwarehouse": the object has been modified; please ' +
+          'apply your changes to the latest version and try again',
       );
       const fresh = await core.readNamespace({ name: 'conflict-demo' });
       delete fresh.metadata?.resourceVersion;
@@ -446,7 +448,12 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       );
       expect(invalid.code).toBe(422);
       expect(invalid.status.message).toBe(
-        `MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: [spec.traffic.inboundPortExclusionList[0]: Invalid value: 70000: spec.traffic.inboundPortExclusionList[0] in body should be less than or equal to 65535, spec.traffic.outboundIPRangeExclusionList[0]: Invalid value: "not-a-cidr": spec.traffic.outboundIPRangeExclusionList[0] in body should match '((?:\\d{1,3}\\.){3}\\d{1,3})\\/(\\d{1,2})$']`,
+        `MeshConfig.config.openservicemesh.io "osm-mesh-config" is invalid: ` +
+          `[spec.traffic.inboundPortExclusionList[0]: Invalid value: 70000: ` +
+          `spec.traffic.inboundPortExclusionList[0] in body should be less than or equal to 65535, ` +
+          `spec.traffic.outboundIPRangeExclusionList[0]: Invalid value: "not-a-cidr": ` +
+          `spec.traffic.outboundIPRangeExclusionList[0] in body should match ` +
+          `'((?:\\d{1,3}\\.){3}\\d{1,3})\\/(\\d{1,2})$']`,
       );
       expect(invalid.status.details?.causes).toHaveLength(2);
       const strategicCr = await expectApiError(() =>
@@ -506,7 +513,8 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
           },
         },
       });
-      expect((ok as { spec: Record<string, unknown> }).spec.unknownField).toBeUndefined(); // pruned like a structural schema
+      // pruned like a structural schema
+      expect((ok as { spec: Record<string, unknown> }).spec.unknownField).toBeUndefined();
 
       const tt = await expectApiError(() =>
         custom.createNamespacedCustomObject({
@@ -615,7 +623,8 @@ describe('emulator over HTTP with @kubernetes/client-node', () => {
       );
       expect(blocked.code).toBe(403);
       expect(blocked.status.message).toBe(
-        'configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated',
+        'configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being ' +
+          'terminated',
       );
       await emu.idle();
       expect((await expectApiError(() => core.readNamespace({ name: 'doomed' }))).code).toBe(404);

@@ -102,7 +102,8 @@ describe('emulator fault injection and request log', () => {
     );
     expect(forbidden.status.reason).toBe('Forbidden');
     expect(forbidden.status.message).toBe(
-      'deployments.apps is forbidden: User "system:serviceaccount:emulator:client" cannot create resource "deployments" in API group "apps" in the namespace "target"',
+      'deployments.apps is forbidden: User "system:serviceaccount:emulator:client" cannot create resource ' +
+        '"deployments" in API group "apps" in the namespace "target"',
     );
     emu.faults.clear();
     emu.faults.add({ verb: 'get', name: 'target', status: 422, reason: 'Invalid', message: 'custom failure' });

@@ -169,7 +169,8 @@ describe('osm-edge sidecar injection through the emulator', () => {
     );
     expect(denied.code).toBe(400);
     expect(denied.status.message).toBe(
-      'admission webhook "osm-inject.k8s.io" denied the request: Invalid annotation value for key "openservicemesh.io/sidecar-injection": maybe',
+      'admission webhook "osm-inject.k8s.io" denied the request: Invalid annotation value for key ' +
+        '"openservicemesh.io/sidecar-injection": maybe',
     );
     await namespace('inj-bad-ns', { [MONITORED]: 'osm' }, { [INJECTION]: 'sometimes' });
     const nsDenied = await expectApiError(() =>
@@ -274,32 +275,37 @@ describe('osm-edge sidecar injection through the emulator', () => {
     }
   });
 
-  it('fails pod creation in monitored namespaces while the injector has no ready endpoint (failurePolicy Fail)', async () => {
-    await apps.patchNamespacedDeployment(
-      { namespace: 'osm-system', name: 'osm-injector', body: { spec: { replicas: 0 } } },
-      merge,
-    );
-    await emu.idle();
-    try {
-      const failed = await expectApiError(() =>
-        core.createNamespacedPod({ namespace: 'inj-ns-on', body: podBody('no-injector') }),
-      );
-      expect(failed.code).toBe(500);
-      expect(failed.status.message).toBe(
-        'Internal error occurred: failed calling webhook "osm-inject.k8s.io": failed to call webhook: Post "https://osm-injector.osm-system.svc:9090/mutate-pod-creation?timeout=20s": no endpoints available for service "osm-injector"',
-      );
-      const elsewhere = await core.createNamespacedPod({ namespace: 'bookstore', body: podBody('still-fine') });
-      expect(elsewhere.metadata?.name).toBe('still-fine');
-    } finally {
+  it(
+    'fails pod creation in monitored namespaces while the injector has no ready endpoint (failurePolicy ' + 'Fail)',
+    async () => {
       await apps.patchNamespacedDeployment(
-        { namespace: 'osm-system', name: 'osm-injector', body: { spec: { replicas: 1 } } },
+        { namespace: 'osm-system', name: 'osm-injector', body: { spec: { replicas: 0 } } },
         merge,
       );
       await emu.idle();
-    }
-    const recovered = await core.createNamespacedPod({ namespace: 'inj-ns-on', body: podBody('with-injector') });
-    expect(recovered.metadata?.labels?.['osm-proxy-uuid']).toBeDefined();
-  });
+      try {
+        const failed = await expectApiError(() =>
+          core.createNamespacedPod({ namespace: 'inj-ns-on', body: podBody('no-injector') }),
+        );
+        expect(failed.code).toBe(500);
+        expect(failed.status.message).toBe(
+          'Internal error occurred: failed calling webhook "osm-inject.k8s.io": failed to call webhook: Post ' +
+            '"https://osm-injector.osm-system.svc:9090/mutate-pod-creation?timeout=20s": no endpoints available for ' +
+            'service "osm-injector"',
+        );
+        const elsewhere = await core.createNamespacedPod({ namespace: 'bookstore', body: podBody('still-fine') });
+        expect(elsewhere.metadata?.name).toBe('still-fine');
+      } finally {
+        await apps.patchNamespacedDeployment(
+          { namespace: 'osm-system', name: 'osm-injector', body: { spec: { replicas: 1 } } },
+          merge,
+        );
+        await emu.idle();
+      }
+      const recovered = await core.createNamespacedPod({ namespace: 'inj-ns-on', body: podBody('with-injector') });
+      expect(recovered.metadata?.labels?.['osm-proxy-uuid']).toBeDefined();
+    },
+  );
 
   it('keeps retrying a rollout whose pods the webhook rejected, and reports FailedCreate events', async () => {
     await namespace('inj-retry', { [MONITORED]: 'osm' }, { [INJECTION]: 'enabled' });
@@ -363,7 +369,8 @@ describe('osm-edge sidecar injection through the emulator', () => {
     );
     expect(denied.code).toBe(400);
     expect(denied.status.message).toBe(
-      `admission webhook "osm-validator.k8s.io" denied the request: Expected 'matches.apiGroup' to be one of [specs.smi-spec.io/v1alpha4 policy.openservicemesh.io/v1alpha1], got: policy.openservicemesh.io`,
+      `admission webhook "osm-validator.k8s.io" denied the request: Expected 'matches.apiGroup' to be one of ` +
+        `[specs.smi-spec.io/v1alpha4 policy.openservicemesh.io/v1alpha1], got: policy.openservicemesh.io`,
     );
     await egress('unchecked', 'bookstore', [
       { apiGroup: 'policy.openservicemesh.io', kind: 'HTTPRouteGroup', name: 'r' },

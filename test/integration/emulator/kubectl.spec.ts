@@ -156,7 +156,9 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
     );
     expect(strategicCr.code).not.toBe(0);
     expect(strategicCr.stderr).toContain(
-      'application/strategic-merge-patch+json is not supported by config.openservicemesh.io/v1alpha2, Kind=MeshConfig: the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+      'application/strategic-merge-patch+json is not supported by config.openservicemesh.io/v1alpha2, ' +
+        'Kind=MeshConfig: the body of the request was in an unknown format - accepted media types include: ' +
+        'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
     );
   });
 

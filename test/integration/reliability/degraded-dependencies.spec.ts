@@ -56,6 +56,8 @@ async function until<T>(
 }
 
 /** Opens a Server-Sent Events stream: its status and first event (without waiting for the end). */
+const firstEventLine = (text: string) => text.split('\n').find((l) => l.startsWith('event:')) ?? text.slice(0, 80);
+
 async function streamStart(base: string, path: string): Promise<{ status: number; firstEvent: string; ms: number }> {
   const t = Date.now();
   const ctl = new AbortController();
@@ -105,102 +107,114 @@ describe('degraded dependencies', () => {
     await rig?.close();
   });
 
-  it('Postgres down: 503 DEPENDENCY_UNAVAILABLE on REST and GraphQL, /readyz fails, /healthz stays up; back by itself', async () => {
-    const before = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-0'));
-    expect(before.status).toBe(202);
+  it(
+    'Postgres down: 503 DEPENDENCY_UNAVAILABLE on REST and GraphQL, /readyz fails, /healthz stays up; back by ' +
+      'itself',
+    async () => {
+      const before = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-0'));
+      expect(before.status).toBe(202);
 
-    const t0 = Date.now();
-    if (REAL_OUTAGES)
-      await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
-    else {
-      await rig.pgProxy!.cut();
-      await rig.terminateProxiedBackends().catch(() => 0);
-    }
-    try {
-      const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
-      expectUnavailable(list);
-      expect(list.headers.get('retry-after')).toBe('5');
-      expectUnavailable(await call(rig.url, 'GET', `/v1/onboardings/${before.json.id}`));
-      expectUnavailable(await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1')));
-      const gql = await call(rig.url, 'POST', '/graphql', {
-        query: '{ onboardingRequests(first: 1) { edges { node { id } } } }',
-      });
-      expect(gql.json.errors[0].extensions.code).toBe('DEPENDENCY_UNAVAILABLE');
-      expect(gql.text).not.toMatch(/node_modules|\bat \S+ \(/);
-      const ready = await call(rig.url, 'GET', '/readyz');
-      expect(ready.status).toBe(503);
-      expect(ready.json.checks).toMatchObject({ postgres: 'unavailable', redis: 'ok' });
-      expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
-      measured.push(`Postgres down: list ${list.ms} ms, every answer 503 DEPENDENCY_UNAVAILABLE`);
-      await sleep(Math.max(0, 2000 - (Date.now() - t0))); // a 2 s outage at least
-    } finally {
-      if (REAL_OUTAGES) await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'start']);
-      else await rig.pgProxy!.restore();
-    }
-    const back = Date.now();
-    const ready = await until(
-      () => call(rig.url, 'GET', '/readyz'),
-      (r) => r.status === 200,
-      30_000,
-    );
-    const list = await until(
-      () => call(rig.url, 'GET', '/v1/onboardings?limit=5'),
-      (r) => r.status === 200,
-      30_000,
-    );
-    measured.push(
-      `Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`,
-    );
-
-    // The request accepted before the outage and one submitted after it both complete, on the same worker.
-    const after = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1'));
-    expect(after.status).toBe(202);
-    const done = await rig.waitTerminal([before.json.id, after.json.id], 60_000);
-    expect([...done.values()]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-    expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
-  }, 120_000);
-
-  it('Redis down: /readyz fails; reads still answer, a new request is stored QUEUED at once and runs when Redis is back', async () => {
-    const t0 = Date.now();
-    await rig.redisProxy!.cut();
-    let accepted: string;
-    try {
-      const ready = await call(rig.url, 'GET', '/readyz');
-      expect(ready.status).toBe(503);
-      expect(ready.json.checks).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
-      expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
-      const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
-      expect(list.status).toBe(200);
-      // Postgres is the record: accepted (202, QUEUED) without waiting for Redis; the sweeper enqueues it later.
-      const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-2'));
-      expect(post.status, post.text).toBe(202);
-      expect(post.json.status).toBe('QUEUED');
-      expect(post.ms).toBeLessThan(8000);
-      accepted = post.json.id;
-      // The event stream needs Redis for live events; it must not hang: a 503, or events from Postgres.
-      const sse = await streamStart(rig.url, `/v1/onboardings/${accepted}/events`);
-      measured.push(
-        `Redis down: /readyz ${ready.ms} ms, list ${list.ms} ms, POST 202 in ${post.ms} ms, SSE ${sse.status} (${JSON.stringify(sse.firstEvent.split('\n').find((l) => l.startsWith('event:')) ?? sse.firstEvent.slice(0, 80))}) in ${sse.ms} ms`,
+      const t0 = Date.now();
+      if (REAL_OUTAGES)
+        await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'stop', '-m', 'fast']);
+      else {
+        await rig.pgProxy!.cut();
+        await rig.terminateProxiedBackends().catch(() => 0);
+      }
+      try {
+        const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
+        expectUnavailable(list);
+        expect(list.headers.get('retry-after')).toBe('5');
+        expectUnavailable(await call(rig.url, 'GET', `/v1/onboardings/${before.json.id}`));
+        expectUnavailable(await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1')));
+        const gql = await call(rig.url, 'POST', '/graphql', {
+          query: '{ onboardingRequests(first: 1) { edges { node { id } } } }',
+        });
+        expect(gql.json.errors[0].extensions.code).toBe('DEPENDENCY_UNAVAILABLE');
+        expect(gql.text).not.toMatch(/node_modules|\bat \S+ \(/);
+        const ready = await call(rig.url, 'GET', '/readyz');
+        expect(ready.status).toBe(503);
+        expect(ready.json.checks).toMatchObject({ postgres: 'unavailable', redis: 'ok' });
+        expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
+        measured.push(`Postgres down: list ${list.ms} ms, every answer 503 DEPENDENCY_UNAVAILABLE`);
+        await sleep(Math.max(0, 2000 - (Date.now() - t0))); // a 2 s outage at least
+      } finally {
+        if (REAL_OUTAGES) await run('pg_ctlcluster', ['--skip-systemctl-redirect', ...PG_CLUSTER.split(' '), 'start']);
+        else await rig.pgProxy!.restore();
+      }
+      const back = Date.now();
+      const ready = await until(
+        () => call(rig.url, 'GET', '/readyz'),
+        (r) => r.status === 200,
+        30_000,
       );
-      // Served from Postgres (replay + poll) until the subscription to live events completes.
-      expect(sse.status, sse.firstEvent).toBe(200);
-      expect(sse.firstEvent).toContain('request.created');
-    } finally {
-      await rig.redisProxy!.restore();
-    }
-    const back = Date.now();
-    const ready = await until(
-      () => call(rig.url, 'GET', '/readyz'),
-      (r) => r.status === 200,
-      30_000,
-    );
-    const done = await rig.waitTerminal([accepted!], 60_000);
-    expect(done.get(accepted!)).toBe('SUCCEEDED');
-    measured.push(
-      `Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the outage SUCCEEDED ${Date.now() - back} ms after`,
-    );
-    expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
-  }, 120_000);
+      const list = await until(
+        () => call(rig.url, 'GET', '/v1/onboardings?limit=5'),
+        (r) => r.status === 200,
+        30_000,
+      );
+      measured.push(
+        `Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`,
+      );
+
+      // The request accepted before the outage and one submitted after it both complete, on the same worker.
+      const after = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-1'));
+      expect(after.status).toBe(202);
+      const done = await rig.waitTerminal([before.json.id, after.json.id], 60_000);
+      expect([...done.values()]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+      expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
+    },
+    120_000,
+  );
+
+  it(
+    'Redis down: /readyz fails; reads still answer, a new request is stored QUEUED at once and runs when Redis is ' +
+      'back',
+    async () => {
+      const t0 = Date.now();
+      await rig.redisProxy!.cut();
+      let accepted: string;
+      try {
+        const ready = await call(rig.url, 'GET', '/readyz');
+        expect(ready.status).toBe(503);
+        expect(ready.json.checks).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
+        expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
+        const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
+        expect(list.status).toBe(200);
+        // Postgres is the record: accepted (202, QUEUED) without waiting for Redis; the sweeper enqueues it later.
+        const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-2'));
+        expect(post.status, post.text).toBe(202);
+        expect(post.json.status).toBe('QUEUED');
+        expect(post.ms).toBeLessThan(8000);
+        accepted = post.json.id;
+        // The event stream needs Redis for live events; it must not hang: a 503, or events from Postgres.
+        const sse = await streamStart(rig.url, `/v1/onboardings/${accepted}/events`);
+        measured.push(
+          `Redis down: /readyz ${ready.ms} ms, list ${list.ms} ms, POST 202 in ${post.ms} ms, SSE ${sse.status} ` +
+            `(${JSON.stringify(firstEventLine(sse.firstEvent))}) in ${sse.ms} ms`,
+        );
+        // Served from Postgres (replay + poll) until the subscription to live events completes.
+        expect(sse.status, sse.firstEvent).toBe(200);
+        expect(sse.firstEvent).toContain('request.created');
+      } finally {
+        await rig.redisProxy!.restore();
+      }
+      const back = Date.now();
+      const ready = await until(
+        () => call(rig.url, 'GET', '/readyz'),
+        (r) => r.status === 200,
+        30_000,
+      );
+      const done = await rig.waitTerminal([accepted!], 60_000);
+      expect(done.get(accepted!)).toBe('SUCCEEDED');
+      measured.push(
+        `Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the ` +
+          `outage SUCCEEDED ${Date.now() - back} ms after`,
+      );
+      expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
+    },
+    120_000,
+  );
 
   it.runIf(REAL_OUTAGES)(
     'the real Redis server paused (CLIENT PAUSE 3000 ALL): commands time out, nothing hangs, all recovers',

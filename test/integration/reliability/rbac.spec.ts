@@ -31,7 +31,7 @@ interface Call {
 const manifests = () =>
   readdirSync(DEPLOY)
     .filter((f) => f.endsWith('.yaml'))
-    .flatMap((f) => loadAllYaml(readFileSync(join(DEPLOY, f), 'utf8')) as any[])
+    .flatMap((f) => loadAllYaml(readFileSync(join(DEPLOY, f), 'utf8')))
     .filter(Boolean);
 
 const roleRules = (name: string): Rule[] => {
@@ -158,7 +158,8 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
     }
     calls = emulator.requests
       .all()
-      .filter((e) => e.resource) // discovery (/api, /apis, /version) is granted to every authenticated user by system:discovery
+      // discovery (/api, /apis, /version) is granted to every authenticated user by system:discovery
+      .filter((e) => e.resource)
       .map(callOf);
   }, 240_000);
   afterAll(async () => {
@@ -193,40 +194,44 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
     expect(grants(api).filter((g) => !grants(worker).includes(g))).toEqual([]);
   });
 
-  it('the manifests run both roles as non-root with a read-only root filesystem, probes and their own ServiceAccount', () => {
-    const all = manifests();
-    const deployments = all.filter((m) => m.kind === 'Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['osm-onboarding-api', 'osm-onboarding-worker']);
-    for (const d of deployments) {
-      const pod = d.spec.template.spec;
-      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
-      expect(pod.automountServiceAccountToken).toBe(true);
-      const sa = all.find((m) => m.kind === 'ServiceAccount' && m.metadata.name === pod.serviceAccountName);
-      expect(sa, `ServiceAccount ${pod.serviceAccountName}`).toBeDefined();
-      for (const c of pod.containers) {
-        expect(c.securityContext).toMatchObject({
-          readOnlyRootFilesystem: true,
-          allowPrivilegeEscalation: false,
-          capabilities: { drop: ['ALL'] },
-        });
-        expect(c.livenessProbe.httpGet.path).toBe('/healthz');
-        expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+  it(
+    'the manifests run both roles as non-root with a read-only root filesystem, probes and their own ' +
+      'ServiceAccount',
+    () => {
+      const all = manifests();
+      const deployments = all.filter((m) => m.kind === 'Deployment');
+      expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['osm-onboarding-api', 'osm-onboarding-worker']);
+      for (const d of deployments) {
+        const pod = d.spec.template.spec;
+        expect(pod.securityContext).toMatchObject({ runAsNonRoot: true });
+        expect(pod.automountServiceAccountToken).toBe(true);
+        const sa = all.find((m) => m.kind === 'ServiceAccount' && m.metadata.name === pod.serviceAccountName);
+        expect(sa, `ServiceAccount ${pod.serviceAccountName}`).toBeDefined();
+        for (const c of pod.containers) {
+          expect(c.securityContext).toMatchObject({
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+          });
+          expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+          expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+        }
+        expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+          Number(pod.containers[0].env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS').value),
+        );
       }
-      expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
-        Number(pod.containers[0].env.find((e: any) => e.name === 'SHUTDOWN_GRACE_MS').value),
-      );
-    }
-    const worker = deployments.find((d) => d.metadata.name === 'osm-onboarding-worker').spec.template.spec
-      .containers[0];
-    expect(worker.ports).toContainEqual(expect.objectContaining({ containerPort: 9464 }));
-    for (const [sa, role] of [
-      ['osm-onboarding-api', 'osm-onboarding-api'],
-      ['osm-onboarding-worker', 'osm-onboarding-worker'],
-    ]) {
-      const binding = all.find((m) => m.kind === 'ClusterRoleBinding' && m.roleRef?.name === role);
-      expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'osm-onboarding' }]);
-    }
-    expect(all.some((m) => m.kind === 'NetworkPolicy')).toBe(true);
-    expect(all.some((m) => m.kind === 'Service' && m.metadata.name === 'osm-onboarding-api')).toBe(true);
-  });
+      const worker = deployments.find((d) => d.metadata.name === 'osm-onboarding-worker').spec.template.spec
+        .containers[0];
+      expect(worker.ports).toContainEqual(expect.objectContaining({ containerPort: 9464 }));
+      for (const [sa, role] of [
+        ['osm-onboarding-api', 'osm-onboarding-api'],
+        ['osm-onboarding-worker', 'osm-onboarding-worker'],
+      ]) {
+        const binding = all.find((m) => m.kind === 'ClusterRoleBinding' && m.roleRef?.name === role);
+        expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'osm-onboarding' }]);
+      }
+      expect(all.some((m) => m.kind === 'NetworkPolicy')).toBe(true);
+      expect(all.some((m) => m.kind === 'Service' && m.metadata.name === 'osm-onboarding-api')).toBe(true);
+    },
+  );
 });

@@ -53,68 +53,71 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
     setMeshConfig({ spec: { traffic: { outboundIPRangeExclusionList: PRE_EXISTING } } });
   });
 
-  it('annotates the namespace and appends the API server /32 with a guarded JSON patch, then is unchanged', async () => {
-    createNs('team-a');
-    const ctx = await stepContext(emulator, {
-      namespace: 'team-a',
-      options: { apiServerAccess: { method: 'ip-exclusion' } },
-    });
-    const rv = meshConfig().metadata.resourceVersion;
+  it(
+    'annotates the namespace and appends the API server /32 with a guarded JSON patch, then is ' + 'unchanged',
+    async () => {
+      createNs('team-a');
+      const ctx = await stepContext(emulator, {
+        namespace: 'team-a',
+        options: { apiServerAccess: { method: 'ip-exclusion' } },
+      });
+      const rv = meshConfig().metadata.resourceVersion;
 
-    emulator.requests.clear();
-    const first = await applyStep(step, ctx);
-    expect(first.result).toBe('CHANGED');
-    expect(first.changes).toEqual([
-      {
-        action: 'patch',
-        target: { apiVersion: 'v1', kind: 'Namespace', name: 'team-a' },
-        patchType: 'strategic',
-        body: { metadata: { annotations: { [MARK]: 'ip-exclusion' } } },
-      },
-      {
-        action: 'patch',
-        target: {
-          apiVersion: 'config.openservicemesh.io/v1alpha2',
-          kind: 'MeshConfig',
-          namespace: 'osm-system',
-          name: 'osm-mesh-config',
+      emulator.requests.clear();
+      const first = await applyStep(step, ctx);
+      expect(first.result).toBe('CHANGED');
+      expect(first.changes).toEqual([
+        {
+          action: 'patch',
+          target: { apiVersion: 'v1', kind: 'Namespace', name: 'team-a' },
+          patchType: 'strategic',
+          body: { metadata: { annotations: { [MARK]: 'ip-exclusion' } } },
         },
-        patchType: 'json',
-        body: [
-          { op: 'test', path: '/metadata/resourceVersion', value: rv },
-          { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.96.0.1/32' },
-        ],
-      },
-    ]);
-    expect(first.facts).toMatchObject({ apiServerIp: '10.96.0.1', cidr: '10.96.0.1/32', method: 'ip-exclusion' });
-    expect(first.before).toMatchObject({
-      meshConfig: { resourceVersion: rv, outboundIPRangeExclusionList: PRE_EXISTING },
-    });
-    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual([
-      'patch namespaces application/strategic-merge-patch+json',
-      'patch meshconfigs application/json-patch+json',
-    ]);
-    expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
-    expect((await namespaceMeta(emulator, 'team-a')).annotations[MARK]).toBe('ip-exclusion');
+        {
+          action: 'patch',
+          target: {
+            apiVersion: 'config.openservicemesh.io/v1alpha2',
+            kind: 'MeshConfig',
+            namespace: 'osm-system',
+            name: 'osm-mesh-config',
+          },
+          patchType: 'json',
+          body: [
+            { op: 'test', path: '/metadata/resourceVersion', value: rv },
+            { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.96.0.1/32' },
+          ],
+        },
+      ]);
+      expect(first.facts).toMatchObject({ apiServerIp: '10.96.0.1', cidr: '10.96.0.1/32', method: 'ip-exclusion' });
+      expect(first.before).toMatchObject({
+        meshConfig: { resourceVersion: rv, outboundIPRangeExclusionList: PRE_EXISTING },
+      });
+      expect(writes().map((r) => `${r.verb} ${r.resource} ${r.contentType}`)).toEqual([
+        'patch namespaces application/strategic-merge-patch+json',
+        'patch meshconfigs application/json-patch+json',
+      ]);
+      expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
+      expect((await namespaceMeta(emulator, 'team-a')).annotations[MARK]).toBe('ip-exclusion');
 
-    const rvAfter = meshConfig().metadata.resourceVersion;
-    const nsRv = (await namespaceMeta(emulator, 'team-a')).resourceVersion;
-    emulator.requests.clear();
-    const second = await applyStep(step, ctx);
-    expect(second.result).toBe('UNCHANGED');
-    expect(second.changes).toEqual([]);
-    expect(writes()).toEqual([]);
-    // plan = 2 lists (mesh discovery) + service + MeshConfig + namespace
-    expect(emulator.requests.all().map((r) => `${r.verb} ${r.resource}`)).toEqual([
-      'list deployments',
-      'list deployments',
-      'get services',
-      'get meshconfigs',
-      'get namespaces',
-    ]);
-    expect(meshConfig().metadata.resourceVersion).toBe(rvAfter);
-    expect((await namespaceMeta(emulator, 'team-a')).resourceVersion).toBe(nsRv);
-  });
+      const rvAfter = meshConfig().metadata.resourceVersion;
+      const nsRv = (await namespaceMeta(emulator, 'team-a')).resourceVersion;
+      emulator.requests.clear();
+      const second = await applyStep(step, ctx);
+      expect(second.result).toBe('UNCHANGED');
+      expect(second.changes).toEqual([]);
+      expect(writes()).toEqual([]);
+      // plan = 2 lists (mesh discovery) + service + MeshConfig + namespace
+      expect(emulator.requests.all().map((r) => `${r.verb} ${r.resource}`)).toEqual([
+        'list deployments',
+        'list deployments',
+        'get services',
+        'get meshconfigs',
+        'get namespaces',
+      ]);
+      expect(meshConfig().metadata.resourceVersion).toBe(rvAfter);
+      expect((await namespaceMeta(emulator, 'team-a')).resourceVersion).toBe(nsRv);
+    },
+  );
 
   it('reports invalid existing entries as warnings and leaves them alone', async () => {
     setMeshConfig({
@@ -134,42 +137,49 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
     expect(exclusions()).toEqual(['999.1.1.1/32', '10.0.0.1/24', '10.96.0.1/32']);
   });
 
-  it('50 concurrent ensureExclusion calls with distinct CIDRs: all 50 land, none of the pre-existing entries is lost', async () => {
-    const cidrs = Array.from({ length: 50 }, (_, i) => `10.${100 + i}.0.1/32`);
-    // One client (and rate limiter) per writer, as if 50 requests ran in different workers.
-    const kubes = await Promise.all(
-      cidrs.map(async () => (await stepContext(emulator, { namespace: 'bookstore' })).kube),
-    );
-    emulator.requests.clear();
-    const results = await Promise.all(
-      cidrs.map((c, i) => ensureExclusion(kubes[i], 'osm-system', c, { attempts: 200, baseMs: 5, maxMs: 200 })),
-    );
-    expect(results.every((r) => r === 'added')).toBe(true);
-    const list = exclusions();
-    expect(list.slice(0, 2)).toEqual(PRE_EXISTING);
-    expect([...list].sort()).toEqual([...PRE_EXISTING, ...cidrs].sort());
-    expect(new Set(list).size).toBe(list.length); // no duplicates
-    const patches = emulator.requests.all().filter((r) => r.verb === 'patch' && r.resource === 'meshconfigs');
-    expect(patches.filter((r) => r.status === 200)).toHaveLength(50);
-    expect(patches.filter((r) => r.status === 422).length).toBeGreaterThan(0); // the guard really was exercised
-  });
+  it(
+    '50 concurrent ensureExclusion calls with distinct CIDRs: all 50 land, none of the pre-existing entries is ' +
+      'lost',
+    async () => {
+      const cidrs = Array.from({ length: 50 }, (_, i) => `10.${100 + i}.0.1/32`);
+      // One client (and rate limiter) per writer, as if 50 requests ran in different workers.
+      const kubes = await Promise.all(
+        cidrs.map(async () => (await stepContext(emulator, { namespace: 'bookstore' })).kube),
+      );
+      emulator.requests.clear();
+      const results = await Promise.all(
+        cidrs.map((c, i) => ensureExclusion(kubes[i], 'osm-system', c, { attempts: 200, baseMs: 5, maxMs: 200 })),
+      );
+      expect(results.every((r) => r === 'added')).toBe(true);
+      const list = exclusions();
+      expect(list.slice(0, 2)).toEqual(PRE_EXISTING);
+      expect([...list].sort()).toEqual([...PRE_EXISTING, ...cidrs].sort());
+      expect(new Set(list).size).toBe(list.length); // no duplicates
+      const patches = emulator.requests.all().filter((r) => r.verb === 'patch' && r.resource === 'meshconfigs');
+      expect(patches.filter((r) => r.status === 200)).toHaveLength(50);
+      expect(patches.filter((r) => r.status === 422).length).toBeGreaterThan(0); // the guard really was exercised
+    },
+  );
 
-  it('20 concurrent step applies for different namespaces add the entry exactly once and mark all namespaces', async () => {
-    const names = Array.from({ length: 20 }, (_, i) => `conc-${i}`);
-    for (const n of names) createNs(n);
-    const ctxs = await Promise.all(
-      names.map((n) =>
-        stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } }),
-      ),
-    );
-    const outcomes = await Promise.all(
-      ctxs.map((c) => retryOnConflict(() => applyStep(step, c), { attempts: 50, baseMs: 5 })),
-    );
-    // After a CONFLICT the re-plan may find everything done by the others: CHANGED or UNCHANGED, never an error.
-    expect(outcomes.filter((o) => o.result === 'CHANGED').length).toBeGreaterThan(0);
-    expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
-    for (const n of names) expect((await namespaceMeta(emulator, n)).annotations[MARK]).toBe('ip-exclusion');
-  });
+  it(
+    '20 concurrent step applies for different namespaces add the entry exactly once and mark all ' + 'namespaces',
+    async () => {
+      const names = Array.from({ length: 20 }, (_, i) => `conc-${i}`);
+      for (const n of names) createNs(n);
+      const ctxs = await Promise.all(
+        names.map((n) =>
+          stepContext(emulator, { namespace: n, options: { apiServerAccess: { method: 'ip-exclusion' } } }),
+        ),
+      );
+      const outcomes = await Promise.all(
+        ctxs.map((c) => retryOnConflict(() => applyStep(step, c), { attempts: 50, baseMs: 5 })),
+      );
+      // After a CONFLICT the re-plan may find everything done by the others: CHANGED or UNCHANGED, never an error.
+      expect(outcomes.filter((o) => o.result === 'CHANGED').length).toBeGreaterThan(0);
+      expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
+      for (const n of names) expect((await namespaceMeta(emulator, n)).annotations[MARK]).toBe('ip-exclusion');
+    },
+  );
 });
 
 describe('api-server-access (egress) against the emulator', () => {
@@ -180,66 +190,69 @@ describe('api-server-access (egress) against the emulator', () => {
     name: 'osm-onboarding-api-server',
   });
 
-  it('turns on enableEgressPolicy, creates the Egress with the exact spec, is unchanged after, updates in place', async () => {
-    setMeshConfig({ spec: { featureFlags: { enableEgressPolicy: false } } });
-    createNs('team-e');
-    const ctx = await stepContext(emulator, {
-      namespace: 'team-e',
-      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app', 'worker'] } },
-    });
-    const listBefore = exclusions();
+  it(
+    'turns on enableEgressPolicy, creates the Egress with the exact spec, is unchanged after, updates in ' + 'place',
+    async () => {
+      setMeshConfig({ spec: { featureFlags: { enableEgressPolicy: false } } });
+      createNs('team-e');
+      const ctx = await stepContext(emulator, {
+        namespace: 'team-e',
+        options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app', 'worker'] } },
+      });
+      const listBefore = exclusions();
 
-    emulator.requests.clear();
-    const first = await applyStep(step, ctx);
-    expect(first.result).toBe('CHANGED');
-    expect(first.changes.map((c) => [c.action, c.target.kind, c.patchType])).toEqual([
-      ['patch', 'MeshConfig', 'merge'],
-      ['create', 'Egress', undefined],
-    ]);
-    expect(first.changes[0].body).toEqual({ spec: { featureFlags: { enableEgressPolicy: true } } });
-    expect(first.before).toMatchObject({ meshConfig: { enableEgressPolicy: false }, egress: null });
-    expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual([
-      'patch meshconfigs 200',
-      'create egresses 201',
-    ]);
+      emulator.requests.clear();
+      const first = await applyStep(step, ctx);
+      expect(first.result).toBe('CHANGED');
+      expect(first.changes.map((c) => [c.action, c.target.kind, c.patchType])).toEqual([
+        ['patch', 'MeshConfig', 'merge'],
+        ['create', 'Egress', undefined],
+      ]);
+      expect(first.changes[0].body).toEqual({ spec: { featureFlags: { enableEgressPolicy: true } } });
+      expect(first.before).toMatchObject({ meshConfig: { enableEgressPolicy: false }, egress: null });
+      expect(writes().map((r) => `${r.verb} ${r.resource} ${r.status}`)).toEqual([
+        'patch meshconfigs 200',
+        'create egresses 201',
+      ]);
 
-    const egress = emulator.store.get(egressRef('team-e'))!;
-    expect(egress.metadata.labels).toEqual({
-      'app.kubernetes.io/managed-by': 'osm-onboarding',
-      'osm-onboarding.flomesh.io/request': ctx.request.id,
-    });
-    expect(egress.spec).toEqual({
-      sources: [
-        { kind: 'ServiceAccount', name: 'app', namespace: 'team-e' },
-        { kind: 'ServiceAccount', name: 'worker', namespace: 'team-e' },
-      ],
-      ipAddresses: ['10.96.0.1/32'],
-      ports: [{ number: 443, protocol: 'https' }],
-    });
-    expect((meshConfig().spec as any).featureFlags.enableEgressPolicy).toBe(true);
-    expect(exclusions()).toEqual(listBefore); // the merge patch of one boolean left the list alone
+      const egress = emulator.store.get(egressRef('team-e'))!;
+      expect(egress.metadata.labels).toEqual({
+        'app.kubernetes.io/managed-by': 'osm-onboarding',
+        'osm-onboarding.flomesh.io/request': ctx.request.id,
+      });
+      expect(egress.spec).toEqual({
+        sources: [
+          { kind: 'ServiceAccount', name: 'app', namespace: 'team-e' },
+          { kind: 'ServiceAccount', name: 'worker', namespace: 'team-e' },
+        ],
+        ipAddresses: ['10.96.0.1/32'],
+        ports: [{ number: 443, protocol: 'https' }],
+      });
+      expect((meshConfig().spec as any).featureFlags.enableEgressPolicy).toBe(true);
+      expect(exclusions()).toEqual(listBefore); // the merge patch of one boolean left the list alone
 
-    const rv = egress.metadata.resourceVersion;
-    const mcRv = meshConfig().metadata.resourceVersion;
-    emulator.requests.clear();
-    const second = await applyStep(step, ctx);
-    expect(second.result).toBe('UNCHANGED');
-    expect(writes()).toEqual([]);
-    expect(emulator.store.get(egressRef('team-e'))!.metadata.resourceVersion).toBe(rv);
-    expect(meshConfig().metadata.resourceVersion).toBe(mcRv);
+      const rv = egress.metadata.resourceVersion;
+      const mcRv = meshConfig().metadata.resourceVersion;
+      emulator.requests.clear();
+      const second = await applyStep(step, ctx);
+      expect(second.result).toBe('UNCHANGED');
+      expect(writes()).toEqual([]);
+      expect(emulator.store.get(egressRef('team-e'))!.metadata.resourceVersion).toBe(rv);
+      expect(meshConfig().metadata.resourceVersion).toBe(mcRv);
 
-    const ctx2 = await stepContext(emulator, {
-      namespace: 'team-e',
-      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
-    });
-    const third = await applyStep(step, ctx2);
-    expect(third.changes.map((c) => c.action)).toEqual(['update']);
-    expect((third.changes[0].body as KubeObject).metadata.resourceVersion).toBe(rv);
-    const updated = emulator.store.get(egressRef('team-e'))!;
-    expect(updated.metadata.uid).toBe(egress.metadata.uid); // in place
-    expect((updated.spec as any).sources).toEqual([{ kind: 'ServiceAccount', name: 'app', namespace: 'team-e' }]);
-    expect(updated.metadata.labels!['osm-onboarding.flomesh.io/request']).toBe(ctx2.request.id);
-  });
+      const ctx2 = await stepContext(emulator, {
+        namespace: 'team-e',
+        options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+      });
+      const third = await applyStep(step, ctx2);
+      expect(third.changes.map((c) => c.action)).toEqual(['update']);
+      expect((third.changes[0].body as KubeObject).metadata.resourceVersion).toBe(rv);
+      const updated = emulator.store.get(egressRef('team-e'))!;
+      expect(updated.metadata.uid).toBe(egress.metadata.uid); // in place
+      expect((updated.spec as any).sources).toEqual([{ kind: 'ServiceAccount', name: 'app', namespace: 'team-e' }]);
+      expect(updated.metadata.labels!['osm-onboarding.flomesh.io/request']).toBe(ctx2.request.id);
+    },
+  );
 
   it('refuses to take over an Egress of that name that is not ours', async () => {
     createNs('team-f');

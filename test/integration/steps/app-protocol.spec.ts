@@ -139,48 +139,52 @@ describe('app-protocol step against the emulator', () => {
     ]);
   });
 
-  it('never writes the wrong port when the ports list changed after the plan: the test op fails and it is a CONFLICT; a re-run fixes the right port', async () => {
-    const { core } = kubeClients(emulator);
-    await core.createNamespace({ body: { metadata: { name: 'race' } } });
-    await core.createNamespacedService({
-      namespace: 'race',
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          selector: { app: 'db' },
-          ports: [
-            { name: 'http', port: 80 },
-            { name: 'mysql', port: 3306 },
-          ],
+  it(
+    'never writes the wrong port when the ports list changed after the plan: the test op fails and it is a ' +
+      'CONFLICT; a re-run fixes the right port',
+    async () => {
+      const { core } = kubeClients(emulator);
+      await core.createNamespace({ body: { metadata: { name: 'race' } } });
+      await core.createNamespacedService({
+        namespace: 'race',
+        body: {
+          metadata: { name: 'db' },
+          spec: {
+            selector: { app: 'db' },
+            ports: [
+              { name: 'http', port: 80 },
+              { name: 'mysql', port: 3306 },
+            ],
+          },
         },
-      },
-    });
-    const ctx = await stepContext(emulator, {
-      namespace: 'race',
-      options: { appProtocols: [{ service: 'db', port: 'mysql', appProtocol: 'tcp-server-first' }] },
-    });
-    const plan = await step.plan(ctx);
-    expect((plan.changes[0].body as { path: string }[])[1].path).toBe('/spec/ports/1/appProtocol');
+      });
+      const ctx = await stepContext(emulator, {
+        namespace: 'race',
+        options: { appProtocols: [{ service: 'db', port: 'mysql', appProtocol: 'tcp-server-first' }] },
+      });
+      const plan = await step.plan(ctx);
+      expect((plan.changes[0].body as { path: string }[])[1].path).toBe('/spec/ports/1/appProtocol');
 
-    // Someone removes the first port between plan and execute: index 1 no longer is "mysql".
-    emulator.store.patch({ apiVersion: 'v1', kind: 'Service', namespace: 'race', name: 'db' }, 'json', [
-      { op: 'remove', path: '/spec/ports/0' },
-    ]);
-    const err = await step.execute(ctx, plan).catch((e) => e);
-    expect(err).toBeInstanceOf(KubeError);
-    expect(err.reason).toBe('CONFLICT');
-    expect((await readService('race', 'db')).spec!.ports!.map((p) => [p.name, p.appProtocol ?? null])).toEqual([
-      ['mysql', null],
-    ]);
+      // Someone removes the first port between plan and execute: index 1 no longer is "mysql".
+      emulator.store.patch({ apiVersion: 'v1', kind: 'Service', namespace: 'race', name: 'db' }, 'json', [
+        { op: 'remove', path: '/spec/ports/0' },
+      ]);
+      const err = await step.execute(ctx, plan).catch((e) => e);
+      expect(err).toBeInstanceOf(KubeError);
+      expect(err.reason).toBe('CONFLICT');
+      expect((await readService('race', 'db')).spec!.ports!.map((p) => [p.name, p.appProtocol ?? null])).toEqual([
+        ['mysql', null],
+      ]);
 
-    // What the runner does on CONFLICT: plan + execute again.
-    const retry = await applyStep(step, ctx);
-    expect(retry.result).toBe('CHANGED');
-    expect((retry.changes[0].body as { path: string }[])[1].path).toBe('/spec/ports/0/appProtocol');
-    expect((await readService('race', 'db')).spec!.ports!.map((p) => [p.name, p.appProtocol ?? null])).toEqual([
-      ['mysql', 'tcp-server-first'],
-    ]);
-  });
+      // What the runner does on CONFLICT: plan + execute again.
+      const retry = await applyStep(step, ctx);
+      expect(retry.result).toBe('CHANGED');
+      expect((retry.changes[0].body as { path: string }[])[1].path).toBe('/spec/ports/0/appProtocol');
+      expect((await readService('race', 'db')).spec!.ports!.map((p) => [p.name, p.appProtocol ?? null])).toEqual([
+        ['mysql', 'tcp-server-first'],
+      ]);
+    },
+  );
 
   it('fails with SERVICE_PORT_NOT_FOUND for an unknown Service or port name', async () => {
     for (const entry of [

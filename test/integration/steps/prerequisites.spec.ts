@@ -248,13 +248,16 @@ describe('prerequisites step against the emulator', () => {
     );
   });
 
-  it('passes the seeded bookstore sample (two Deployments, one Service, own ServiceAccounts) without errors', async () => {
-    const ctx = await stepContext(emulator, { namespace: 'bookstore' });
-    const outcome = await applyStep(new PrerequisitesStep(), ctx);
-    expect(outcome.result).toBe('UNCHANGED');
-    expect(outcome.diagnostics!.filter((d) => d.level === 'error')).toEqual([]);
-    expect(outcome.facts).toMatchObject({ workloads: 2, services: 1, errors: 0 });
-  });
+  it(
+    'passes the seeded bookstore sample (two Deployments, one Service, own ServiceAccounts) without ' + 'errors',
+    async () => {
+      const ctx = await stepContext(emulator, { namespace: 'bookstore' });
+      const outcome = await applyStep(new PrerequisitesStep(), ctx);
+      expect(outcome.result).toBe('UNCHANGED');
+      expect(outcome.diagnostics!.filter((d) => d.level === 'error')).toEqual([]);
+      expect(outcome.facts).toMatchObject({ workloads: 2, services: 1, errors: 0 });
+    },
+  );
 
   it('reports the seeded mysql Service port as a wrong guess (http instead of tcp-server-first)', async () => {
     const ctx = await stepContext(emulator, { namespace: 'mysql' });

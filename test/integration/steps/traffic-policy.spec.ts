@@ -295,57 +295,61 @@ describe('SMI objects against the real osm-edge v1.3.9 CRD schemas', () => {
 });
 
 describe('traffic-policy: switching the mesh to SMI mode', () => {
-  it('lists the mesh namespaces without TrafficTargets, writes its objects before turning permissive off, then is unchanged', async () => {
-    emulator.store.patch(MC_REF, 'merge', { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } });
-    const mesh = (name: string) =>
+  it(
+    'lists the mesh namespaces without TrafficTargets, writes its objects before turning permissive off, then is ' +
+      'unchanged',
+    async () => {
+      emulator.store.patch(MC_REF, 'merge', { spec: { traffic: { enablePermissiveTrafficPolicyMode: true } } });
+      const mesh = (name: string) =>
+        emulator.store.create({
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name, labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+        });
+      mesh('smi-covered');
+      mesh('smi-bare');
       emulator.store.create({
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name, labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+        apiVersion: 'access.smi-spec.io/v1alpha3',
+        kind: 'TrafficTarget',
+        metadata: { name: 'in', namespace: 'smi-covered' },
+        spec: {
+          destination: { kind: 'ServiceAccount', name: 'a', namespace: 'smi-covered' },
+          sources: [{ kind: 'ServiceAccount', name: 'b', namespace: 'smi-bare' }],
+          rules: [{ kind: 'TCPRoute', name: 'tcp' }],
+        },
       });
-    mesh('smi-covered');
-    mesh('smi-bare');
-    emulator.store.create({
-      apiVersion: 'access.smi-spec.io/v1alpha3',
-      kind: 'TrafficTarget',
-      metadata: { name: 'in', namespace: 'smi-covered' },
-      spec: {
-        destination: { kind: 'ServiceAccount', name: 'a', namespace: 'smi-covered' },
-        sources: [{ kind: 'ServiceAccount', name: 'b', namespace: 'smi-bare' }],
-        rules: [{ kind: 'TCPRoute', name: 'tcp' }],
-      },
-    });
-    createNs('smi-switch');
-    const ctx = await stepContext(emulator, {
-      namespace: 'smi-switch',
-      options: { trafficPolicy: { mode: 'smi', smi: smi(), switchMeshToSmi: true } },
-    });
-    const plan = await step.plan(ctx);
-    const without = plan.facts?.withoutTrafficTargets as string[];
-    expect(without).toContain('smi-bare');
-    expect(without).not.toContain('smi-covered');
-    expect(without).not.toContain('smi-switch'); // its own TrafficTarget comes with the request
-    expect(plan.diagnostics?.map((d) => d.code)).toEqual([
-      'SMI_MODE_IS_MESH_WIDE',
-      'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
-    ]);
-    expect(plan.changes.at(-1)).toMatchObject({
-      target: { kind: 'MeshConfig' },
-      patchType: 'merge',
-      body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: false } } },
-    });
+      createNs('smi-switch');
+      const ctx = await stepContext(emulator, {
+        namespace: 'smi-switch',
+        options: { trafficPolicy: { mode: 'smi', smi: smi(), switchMeshToSmi: true } },
+      });
+      const plan = await step.plan(ctx);
+      const without = plan.facts?.withoutTrafficTargets as string[];
+      expect(without).toContain('smi-bare');
+      expect(without).not.toContain('smi-covered');
+      expect(without).not.toContain('smi-switch'); // its own TrafficTarget comes with the request
+      expect(plan.diagnostics?.map((d) => d.code)).toEqual([
+        'SMI_MODE_IS_MESH_WIDE',
+        'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
+      ]);
+      expect(plan.changes.at(-1)).toMatchObject({
+        target: { kind: 'MeshConfig' },
+        patchType: 'merge',
+        body: { spec: { traffic: { enablePermissiveTrafficPolicyMode: false } } },
+      });
 
-    emulator.requests.clear();
-    const first = await applyStep(step, ctx);
-    expect(first.result).toBe('CHANGED');
-    const order = writes().map((w) => w.resource);
-    expect(order.at(-1)).toBe('meshconfigs');
-    expect(order.slice(0, -1)).not.toContain('meshconfigs');
-    expect((meshConfig().spec as any).traffic.enablePermissiveTrafficPolicyMode).toBe(false);
-    expect(get('access.smi-spec.io/v1alpha3', 'TrafficTarget', 'smi-switch', 'a-to-b')).toBeDefined();
+      emulator.requests.clear();
+      const first = await applyStep(step, ctx);
+      expect(first.result).toBe('CHANGED');
+      const order = writes().map((w) => w.resource);
+      expect(order.at(-1)).toBe('meshconfigs');
+      expect(order.slice(0, -1)).not.toContain('meshconfigs');
+      expect((meshConfig().spec as any).traffic.enablePermissiveTrafficPolicyMode).toBe(false);
+      expect(get('access.smi-spec.io/v1alpha3', 'TrafficTarget', 'smi-switch', 'a-to-b')).toBeDefined();
 
-    emulator.requests.clear();
-    expect((await applyStep(step, ctx)).result).toBe('UNCHANGED');
-    expect(writes()).toEqual([]);
-  });
+      emulator.requests.clear();
+      expect((await applyStep(step, ctx)).result).toBe('UNCHANGED');
+      expect(writes()).toEqual([]);
+    },
+  );
 });

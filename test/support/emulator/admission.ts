@@ -87,7 +87,7 @@ export function serviceAccountPlugin(store: ObjectStore): AdmissionPlugin {
     mutate(req) {
       if (!isPodCreate(req) || !req.object) return;
       const pod = req.object;
-      const spec = (isObject(pod.spec) ? pod.spec : (pod.spec = {})) as Record<string, unknown>;
+      const spec = isObject(pod.spec) ? pod.spec : (pod.spec = {});
       const accountName =
         typeof spec.serviceAccountName === 'string' && spec.serviceAccountName ? spec.serviceAccountName : 'default';
       spec.serviceAccountName = accountName;

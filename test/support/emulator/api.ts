@@ -397,7 +397,8 @@ export class KubeApi {
       throw conflict(
         gr,
         name,
-        `Precondition failed: UID in precondition: ${incoming.metadata.uid}, UID in object meta: ${current.metadata.uid ?? ''}`,
+        `Precondition failed: UID in precondition: ${incoming.metadata.uid}, UID in object meta: ` +
+          `${current.metadata.uid ?? ''}`,
       );
     const requestedVersion = incoming.metadata.resourceVersion;
     if (requestedVersion) {
@@ -486,7 +487,8 @@ export class KubeApi {
       throw conflict(
         gr,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion ?? ''}`,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object ` +
+          `meta: ${current.metadata.resourceVersion ?? ''}`,
       );
     const req = this.admissionRequest('DELETE', rt, version, namespace, name, undefined, current, opts);
     this.admission.mutate(req);
@@ -654,11 +656,12 @@ export class KubeApi {
       );
     if (obj.kind !== undefined && obj.kind !== rt.kind)
       throw badRequest(
-        `${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind "${String(obj.kind)}" is registered for version "${expected}"`,
+        `${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind ` +
+          `"${String(obj.kind)}" is registered for version "${expected}"`,
       );
     obj.apiVersion = expected;
     obj.kind = rt.kind;
-    obj.metadata = isObject(obj.metadata) ? (obj.metadata as KubeObject['metadata']) : {};
+    obj.metadata = isObject(obj.metadata) ? obj.metadata : {};
     return obj;
   }
 

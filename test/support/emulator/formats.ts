@@ -79,6 +79,7 @@ function isIsbn13(s: string): boolean {
 export const KUBE_FORMATS: Readonly<Record<string, (value: string) => boolean>> = {
   bsonobjectid: (s) => /^[0-9a-f]{24}$/i.test(s),
   // strfmt's uri is Go's url.Parse: almost anything without spaces or broken escapes.
+  // eslint-disable-next-line no-control-regex -- Go's url.Parse refuses ASCII control characters
   uri: (s) => !/[\s\u0000-\u001f]/.test(s) && !/%(?![0-9a-fA-F]{2})/.test(s),
   email: (s) => /^[^@\s<>]+@[^@\s<>]+$/.test(s),
   hostname: (s) => s.length <= 255 && HOSTNAME.test(s),

@@ -507,7 +507,8 @@ function validateIngressBackend(spec: Record<string, unknown>): WebhookResult {
       case 'IPRange':
         if (!isValidCidr(String(source.name ?? '')))
           return deny(
-            `Invalid 'source.name' value specified for IPRange. Expected CIDR notation 'a.b.c.d/x', got '${String(source.name ?? '')}'`,
+            `Invalid 'source.name' value specified for IPRange. Expected CIDR notation 'a.b.c.d/x', got ` +
+              `'${String(source.name ?? '')}'`,
           );
         break;
       default:

@@ -273,7 +273,7 @@ export function resourceTypeFromCrd(crd: KubeObject): ResourceType | undefined {
   for (const v of served) {
     const name = String(v.name);
     const schema = asRecord(v.schema).openAPIV3Schema;
-    if (isObject(schema)) schemas.set(name, schema as JSONSchemaProps);
+    if (isObject(schema)) schemas.set(name, schema);
     printerColumns.set(name, asArray(v.additionalPrinterColumns).filter(isObject) as unknown as PrinterColumn[]);
     const sub = asRecord(v.subresources);
     if (isObject(sub.status)) statusSubresource = true;

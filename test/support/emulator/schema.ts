@@ -54,7 +54,7 @@ function entrySchema(schema: JSONSchemaProps, key: string): { known: boolean; sc
   const prop = schema.properties?.[key];
   if (prop) return { known: true, schema: prop };
   const additional = schema.additionalProperties;
-  if (isObject(additional)) return { known: true, schema: additional as JSONSchemaProps };
+  if (isObject(additional)) return { known: true, schema: additional };
   if (additional === true) return { known: true };
   return { known: false };
 }
@@ -168,7 +168,7 @@ function toAjvSchema(s: JSONSchemaProps): Record<string, unknown> {
     out.properties = Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, toAjvSchema(v)]));
   }
   if (isObject(s.additionalProperties)) {
-    out.additionalProperties = toAjvSchema(s.additionalProperties as JSONSchemaProps);
+    out.additionalProperties = toAjvSchema(s.additionalProperties);
   }
   for (const key of ['allOf', 'anyOf', 'oneOf'] as const) if (s[key]) out[key] = s[key].map(toAjvSchema);
   if (s.not) out.not = toAjvSchema(s.not);
@@ -243,12 +243,14 @@ function toFieldError(e: ErrorObject, root: unknown, base: string): FieldError |
       const actual = typeName(data);
       return fieldErr.typeInvalid(path, actual, `${where} in body must be of type ${expected}: "${actual}"`);
     }
-    case 'format':
+    case 'format': {
       const format = String(p.format);
       return fieldErr.typeInvalid(path, data, `${where} in body must be of type ${format}: ${goQuote(String(data))}`);
-    case 'enum':
+    }
+    case 'enum': {
       const allowed = (e.schema as unknown[]).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
       return fieldErr.notSupported(path, data, allowed);
+    }
     case 'required':
       return fieldErr.required(childPath(path, String(p.missingProperty)), '');
     case 'pattern':

@@ -30,18 +30,25 @@ export function qualifiedNameErrors(value: string): string[] {
     else if (prefix.length > 253) errs.push('prefix part must be no more than 253 characters');
     else if (!DNS1123_SUBDOMAIN.test(prefix))
       errs.push(
-        "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', " +
+          "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is " +
+          "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
       );
   } else {
     return [
-      "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+      "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an " +
+        "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is " +
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. " +
+        "'example.com/MyName')",
     ];
   }
   if (name.length === 0) errs.push('name part must be non-empty');
   else if (name.length > 63) errs.push('name part must be no more than 63 characters');
   if (name.length > 0 && !QUALIFIED_NAME_PART.test(name))
     errs.push(
-      "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+      "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an " +
+        "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is " +
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
     );
   return errs;
 }
@@ -52,7 +59,9 @@ export function labelValueErrors(value: string): string[] {
   if (value.length > 63) errs.push('must be no more than 63 characters');
   if (!LABEL_VALUE.test(value))
     errs.push(
-      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start " +
+        "and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for " +
+        "validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
     );
   return errs;
 }
@@ -64,7 +73,10 @@ export class LabelSelector {
     return new LabelSelector([]);
   }
 
-  /** A selector that matches nothing (metav1 LabelSelector that is nil in a webhook is "everything", so used rarely). */
+  /**
+   * A selector that matches nothing (metav1 LabelSelector that is nil in a webhook is "everything", so used
+   * rarely).
+   */
   static nothing(): LabelSelector {
     return new LabelSelector([{ key: '', operator: 'in', values: [] }]);
   }

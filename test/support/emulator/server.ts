@@ -377,8 +377,8 @@ export class EmulatorServer {
     }
     let namespace = '';
     let resource: string;
-    let name = '';
-    let subresource = '';
+    let name: string;
+    let subresource: string;
     if (rest[0] === 'namespaces' && rest.length >= 3 && registry.served(group, version, rest[2])?.namespaced) {
       namespace = rest[1];
       [resource, name = '', subresource = ''] = rest.slice(2);
@@ -655,11 +655,16 @@ function faultStatus(
         break;
       case 403: {
         const scope = entry.namespace ? `in the namespace "${entry.namespace}"` : 'at the cluster scope';
-        message = `${what}${entry.name ? ` "${entry.name}"` : ''} is forbidden: User "system:serviceaccount:emulator:client" cannot ${entry.verb} resource "${entry.resource ?? ''}" in API group "${entry.apiGroup}" ${scope}`;
+        message =
+          `${what}${entry.name ? ` "${entry.name}"` : ''} is forbidden: User ` +
+          `"system:serviceaccount:emulator:client" cannot ${entry.verb} resource "${entry.resource ?? ''}" in API ` +
+          `group "${entry.apiGroup}" ${scope}`;
         break;
       }
       case 409:
-        message = `Operation cannot be fulfilled on ${what} "${entry.name ?? ''}": the object has been modified; please apply your changes to the latest version and try again`;
+        message =
+          `Operation cannot be fulfilled on ${what} "${entry.name ?? ''}": the object has been modified; ` +
+          `please apply your changes to the latest version and try again`;
         break;
       case 500:
         message = 'Internal error occurred: injected fault';

@@ -61,6 +61,7 @@ function col(name: string, type: string, cell: (o: KubeObject) => unknown, prior
 
 const spec = (o: KubeObject): Record<string, unknown> => asRecord(o.spec);
 const status = (o: KubeObject): Record<string, unknown> => asRecord(o.status);
+const involved = (o: KubeObject): Record<string, unknown> => asRecord(o.involvedObject);
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 function containers(o: KubeObject): Record<string, unknown>[] {
@@ -167,12 +168,7 @@ const BUILTIN_COLUMNS: Record<string, () => Column[]> = {
     col('Last Seen', 'string', (o) => age(o.lastTimestamp ?? o.eventTime)),
     col('Type', 'string', (o) => String(o.type ?? '')),
     col('Reason', 'string', (o) => String(o.reason ?? '')),
-    col(
-      'Object',
-      'string',
-      (o) =>
-        `${String(asRecord(o.involvedObject).kind ?? '').toLowerCase()}/${String(asRecord(o.involvedObject).name ?? '')}`,
-    ),
+    col('Object', 'string', (o) => `${String(involved(o).kind ?? '').toLowerCase()}/${String(involved(o).name ?? '')}`),
     col('Message', 'string', (o) => String(o.message ?? '')),
   ],
   '/nodes': () => [

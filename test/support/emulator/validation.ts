@@ -13,11 +13,17 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const MSG_DNS1123_LABEL =
-  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end " +
+  "with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is " +
+  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const MSG_DNS1035_LABEL =
-  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, " +
+  "and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is " +
+  "'[a-z]([-a-z0-9]*[a-z0-9])?')";
 const MSG_DNS1123_SUBDOMAIN =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start " +
+  "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is " +
+  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 export function nameErrors(rule: NameRule, name: string): string[] {
   const errs: string[] = [];
@@ -159,7 +165,10 @@ function goLabelSelector(selector: unknown): string {
   const labels = Object.entries(stringMap(sel.matchLabels))
     .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
     .join(', ');
-  return `v1.LabelSelector{MatchLabels:map[string]string{${labels}}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}`;
+  return (
+    `v1.LabelSelector{MatchLabels:map[string]string{${labels}}, ` +
+    `MatchExpressions:[]v1.LabelSelectorRequirement(nil)}`
+  );
 }
 
 function goStringMap(map: Record<string, string>): string {
@@ -229,7 +238,8 @@ function validateWorkload(rt: ResourceType, obj: KubeObject, old: KubeObject | u
       errs.push(
         fieldErr.forbidden(
           'spec',
-          "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+          "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', " +
+            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
         ),
       );
   }
@@ -252,7 +262,10 @@ function validatePodUpdate(obj: KubeObject, old: KubeObject): FieldError[] {
   return [
     fieldErr.forbidden(
       'spec',
-      'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+      'pod updates may not change fields other than ' +
+        '`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` ' +
+        '(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 ' +
+        'if it was previously negative)',
     ),
   ];
 }
@@ -309,7 +322,8 @@ function validateDataKeys(obj: KubeObject): FieldError[] {
           fieldErr.invalid(
             `${field}[${key}]`,
             key,
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or " +
+              "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
           ),
         );
     }

@@ -1,0 +1,216 @@
+// A batch's event stream delivers every member's events, including one that commits after an event with a higher
+// global id was already delivered (ids are taken at insert, not at commit), and resumes from its batch cursor.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/events/event-bus.service.js';
+import { toProgressEvent } from '../../src/events/progress-event.js';
+import { seedAppNamespace } from '../support/emulator/seed.js';
+import { ADMIN_TOKEN, http, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
+
+/** An SSE stream read event by event, so a test can act between events. */
+function openStream(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController();
+  const events: EventSourceMessage[] = [];
+  const waiters: (() => void)[] = [];
+  let ended = false;
+  const parser = createParser({
+    onEvent: (e) => {
+      events.push(e);
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const done = (async () => {
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        parser.feed(decoder.decode(chunk, { stream: true }));
+    } catch {
+      // aborted by close()
+    }
+    ended = true;
+    for (const w of waiters.splice(0)) w();
+  })();
+  return {
+    events,
+    async waitFor(n: number, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < n && !ended) {
+        if (Date.now() > deadline) throw new Error(`only ${events.length} of ${n} events arrived`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+      return events.slice(0, n);
+    },
+    async ended() {
+      await done;
+    },
+    close() {
+      controller.abort();
+    },
+  };
+}
+
+/** Appends an event the way AuditRepository does (next seq from the request row), inside an open transaction. */
+async function appendEvent(db: pg.Client, requestId: string, action: string) {
+  const { rows } = await db.query<{ id: string; seq: number }>(
+    `WITH s AS (UPDATE onboarding_request SET event_seq = event_seq + 1 WHERE id = $1::uuid RETURNING event_seq)
+     INSERT INTO audit_event (request_id, seq, actor, action, data)
+     SELECT $1::uuid, s.event_seq, 'test', $2, '{}'::jsonb FROM s
+     RETURNING id::text, seq`,
+    [requestId, action],
+  );
+  return rows[0];
+}
+
+describe('batch event stream: none skipped, resumable', () => {
+  let s: Stack;
+  let early: pg.Client;
+  let late: pg.Client;
+
+  beforeAll(async () => {
+    s = await startStack();
+    early = new pg.Client({ connectionString: s.config.databaseUrl });
+    late = new pg.Client({ connectionString: s.config.databaseUrl });
+    await Promise.all([early.connect(), late.connect()]);
+  });
+  afterAll(async () => {
+    await Promise.all([early?.end(), late?.end()]);
+    await s?.close();
+  });
+
+  /** A batch whose two members stay PLANNED (dry run), so only this test writes their events. */
+  async function plannedBatch() {
+    const names = [uniqueName('bev'), uniqueName('bev')];
+    for (const ns of names) seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const created = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+      options: { dryRun: true },
+    });
+    expect(created.status).toBe(202);
+    const ids: string[] = created.body.requests.map((r: { id: string }) => r.id);
+    const { rows } = await early.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM audit_event WHERE request_id = ANY($1::uuid[])',
+      [ids],
+    );
+    return { id: created.body.id as string, members: ids, stored: rows[0].n };
+  }
+
+  const wake = (requestId: string, action: string) =>
+    s.app.get(EventBus).publish([
+      toProgressEvent({
+        id: 0n,
+        requestId,
+        seq: 0,
+        actor: 'test',
+        action,
+        cluster: null,
+        namespace: null,
+        target: null,
+        step: null,
+        data: {},
+        createdAt: new Date(),
+      }),
+    ]);
+
+  it('delivers an event that commits after one with a higher id was delivered', async () => {
+    const b = await plannedBatch();
+    const stream = openStream(`${s.url}/v1/batches/${b.id}/events`);
+    try {
+      await stream.waitFor(b.stored);
+
+      await late.query('BEGIN');
+      const lateEvent = await appendEvent(late, b.members[0], 'test.late'); // lower id, not committed yet
+      await early.query('BEGIN');
+      const earlyEvent = await appendEvent(early, b.members[1], 'test.early');
+      await early.query('COMMIT');
+      expect(BigInt(earlyEvent.id)).toBeGreaterThan(BigInt(lateEvent.id));
+      await wake(b.members[1], 'test.early');
+      const [, e1] = (await stream.waitFor(b.stored + 1)).slice(-2);
+      expect(e1.event).toBe('test.early');
+
+      await late.query('COMMIT');
+      await wake(b.members[0], 'test.late');
+      const e2 = (await stream.waitFor(b.stored + 2)).at(-1)!;
+      expect(e2.event).toBe('test.late');
+      expect(JSON.parse(e2.data).id).toBe(lateEvent.id);
+
+      // Resuming after the early event (whose global id is higher) still brings the late one.
+      const resumed = openStream(`${s.url}/v1/batches/${b.id}/events`, { 'last-event-id': e1.id! });
+      try {
+        const [next] = await resumed.waitFor(1);
+        expect(next.event).toBe('test.late');
+        expect(next.id).toBe(e2.id);
+      } finally {
+        resumed.close();
+      }
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('resumes over SSE and GraphQL from a batch cursor; refuses a foreign cursor with a field error', async () => {
+    const b = await plannedBatch();
+    const other = await plannedBatch();
+    const first = openStream(`${s.url}/v1/batches/${b.id}/events`);
+    const stored = await first.waitFor(b.stored);
+    first.close();
+    const cursor = stored[0].id!;
+    expect(cursor).toMatch(/^b1\.\d+\.\d+$/);
+
+    // Cancel both members: their final events end the streams below.
+    for (const id of b.members) {
+      expect((await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {})).status).toBe(200);
+    }
+    const rest = openStream(`${s.url}/v1/batches/${b.id}/events?after=${encodeURIComponent(cursor)}`);
+    await rest.ended();
+    const eventId = (e: EventSourceMessage) => (JSON.parse(e.data) as { id: string }).id;
+    expect(rest.events.slice(0, stored.length - 1).map(eventId)).toEqual(stored.slice(1).map(eventId));
+    expect(rest.events.filter((e) => e.event === 'request.cancelled')).toHaveLength(2);
+
+    const client = wsClient(s.url);
+    const subscribe = (after: string) =>
+      new Promise<{ events: { id: string; batchCursor: string }[]; error?: unknown }>((resolve) => {
+        const events: { id: string; batchCursor: string }[] = [];
+        client.subscribe(
+          {
+            query: 'subscription($b: ID!, $a: String) { batchProgress(batchId: $b, after: $a) { id batchCursor } }',
+            variables: { b: b.id, a: after },
+          },
+          {
+            next: (m) => {
+              if (m.errors) resolve({ events, error: m.errors });
+              else events.push((m.data as { batchProgress: { id: string; batchCursor: string } }).batchProgress);
+            },
+            error: (error) => resolve({ events, error }),
+            complete: () => resolve({ events }),
+          },
+        );
+      });
+    try {
+      const overWs = await subscribe(cursor);
+      expect(overWs.error).toBeUndefined();
+      expect(overWs.events.map((e) => e.id)).toEqual(rest.events.map(eventId));
+      expect(overWs.events.map((e) => e.batchCursor)).toEqual(rest.events.map((e) => e.id));
+      const garbage = await subscribe('nope');
+      expect((garbage.error as { extensions: { code: string } }[])[0].extensions.code).toBe('VALIDATION_FAILED');
+    } finally {
+      await client.dispose();
+    }
+
+    // A cursor with another member count than this batch's is a 422 naming the field.
+    const wrong = await http(s.url, 'GET', `/v1/batches/${other.id}/events?after=b1.1.2.3`);
+    expect(wrong.status).toBe(422);
+    expect(wrong.body.error.code).toBe('VALIDATION_FAILED');
+    expect(JSON.stringify(wrong.body.error)).toContain('after');
+  });
+});
