@@ -83,9 +83,8 @@ function requestAction(kind: Kind, config: OsmOnboardingConfig) {
       }
       let submitted = await submit(client, kind, body, idempotencyKey(ctx, ctx.input.namespace));
       const r = submitted.request;
-      ctx.logger.info(
-        `request ${r.id} ${submitted.replayed ? 'found again (a retried task)' : 'accepted'}: ${r.status} ${submitted.link}`,
-      );
+      const how = submitted.replayed ? 'found again (a retried task)' : 'accepted';
+      ctx.logger.info(`request ${r.id} ${how}: ${r.status} ${submitted.link}`);
       ctx.output('requestId', r.id);
       ctx.output('link', submitted.link);
       // A retried task that finds its request failed or cancelled retries that request (no second one).

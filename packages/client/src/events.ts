@@ -116,7 +116,7 @@ async function openStream(
     }),
   );
   if (!stream) throw new Error('the event stream has no body');
-  return stream as ReadableStream<Uint8Array>;
+  return stream;
 }
 
 async function* messages(
