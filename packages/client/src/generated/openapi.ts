@@ -3,4949 +3,4866 @@
 // file and the served document disagree.
 /* eslint-disable */
 export interface paths {
-  '/v1/onboardings': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List requests (newest first, paged)
+         * @description Non-admin callers see the requests within their scopes.
+         *
+         *     Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["listRequests"];
+        put?: never;
+        /**
+         * Onboard a namespace into a mesh
+         * @description Validates, records the request with its first audit event and queues it. The worker then runs the steps (prerequisites, mesh, api-server-access, traffic-policy, namespace, metrics, app-protocol, restart, verify — as the options ask). Follow it with `GET /v1/onboardings/{id}/events`.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["requestOnboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * List requests (newest first, paged)
-     * @description Non-admin callers see the requests within their scopes.
-     *
-     *     Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['listRequests'];
-    put?: never;
-    /**
-     * Onboard a namespace into a mesh
-     * @description Validates, records the request with its first audit event and queues it. The worker then runs the steps (prerequisites, mesh, api-server-access, traffic-policy, namespace, metrics, app-protocol, restart, verify — as the options ask). Follow it with `GET /v1/onboardings/{id}/events`.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['requestOnboarding'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/offboardings': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/offboardings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take a namespace out of its mesh
+         * @description Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server access removal and a restart.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["requestOffboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Take a namespace out of its mesh
-     * @description Runs `namespace-removal` (the `osm namespace remove` patch), and optionally policy clean-up, API-server access removal and a restart.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['requestOffboarding'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/plan': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan an onboarding (dry run, nothing stored)
+         * @description The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` and `blocked: true`.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["planOnboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Plan an onboarding (dry run, nothing stored)
-     * @description The exact writes every step would make now, and the diagnostics. A step that would refuse sets its `error` and `blocked: true`.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['planOnboarding'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/offboardings/plan': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/offboardings/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan an offboarding (dry run, nothing stored)
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["planOffboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Plan an offboarding (dry run, nothing stored)
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['planOffboarding'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/apply': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a request stored with `dryRun: true`
+         * @description Its steps report drift from the stored plan.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PLANNED`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["applyPlanned"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Queue a request stored with `dryRun: true`
-     * @description Its steps report drift from the stored plan.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PLANNED`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['applyPlanned'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/cancel': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a request
+         * @description A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_CANCELLABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["cancelRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Cancel a request
-     * @description A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_CANCELLABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['cancelRequest'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/retry': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a FAILED or CANCELLED request from its first unfinished step
+         * @description A new attempt of the same request (`attempt` + 1); steps already done are not run again.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_RETRYABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["retryRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Retry a FAILED or CANCELLED request from its first unfinished step
-     * @description A new attempt of the same request (`attempt` + 1); steps already done are not run again.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_RETRYABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['retryRequest'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/approve': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a request in PENDING_APPROVAL
+         * @description Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.
+         *
+         *     Needs role `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["approveRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Approve a request in PENDING_APPROVAL
-     * @description Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.
-     *
-     *     Needs role `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['approveRequest'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/reject': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a request in PENDING_APPROVAL (with a reason)
+         * @description Needs role `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["rejectRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Reject a request in PENDING_APPROVAL (with a reason)
-     * @description Needs role `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['rejectRequest'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A request with its steps (before/after images, writes, diagnostics)
+         * @description Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["getRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A request with its steps (before/after images, writes, diagnostics)
-     * @description Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['getRequest'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/events': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Progress as Server-Sent Events
+         * @description Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final event (`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: <cursor>`, `event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after a disconnect with `Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).
+         *
+         *     Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Progress as Server-Sent Events
-     * @description Replays the stored events after the cursor, then follows live ones; the stream ends after the request's final event (`request.succeeded`, `request.failed`, `request.cancelled`, `request.rejected`). Each event has `id: <cursor>`, `event: <type>` and `data: <ProgressEvent JSON>`; `: keep-alive` comments every 15 s. Resume after a disconnect with `Last-Event-ID` (the same cursor as the GraphQL subscription `onboardingProgress(after:)`).
-     *
-     *     Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['streamEvents'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/onboardings/{id}/audit': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/onboardings/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A request's audit trail
+         * @description Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["requestAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A request's audit trail
-     * @description Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['requestAudit'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/batches': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Onboard or offboard several namespaces together
+         * @description One request per target under a batch id, validated and stored as a whole (one refused target refuses the batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `REQUEST_CONFLICT`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["createBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Onboard or offboard several namespaces together
-     * @description One request per target under a batch id, validated and stored as a whole (one refused target refuses the batch). `options` are the fields of an onboarding/offboarding body other than cluster and namespace.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `REQUEST_CONFLICT`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['createBatch'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/batches/plan': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/batches/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan a batch (dry run, nothing stored)
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["planBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Plan a batch (dry run, nothing stored)
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['planBatch'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/batches/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A batch: aggregate status, counts by status, its requests
+         * @description Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["getBatch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A batch: aggregate status, counts by status, its requests
-     * @description Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['getBatch'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/batches/{id}/{op}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/batches/{id}/{op}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve, reject, cancel, retry or apply every member it applies to
+         * @description The body is that of the single-request operation: `{comment?}` for approve, `{reason}` for reject, `{reason?}` for cancel, none for retry and apply. One member's refusal does not stop the others: see `results`. Roles as for the single-request operation.
+         *
+         *     Needs role `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["batchOperation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Approve, reject, cancel, retry or apply every member it applies to
-     * @description The body is that of the single-request operation: `{comment?}` for approve, `{reason}` for reject, `{reason?}` for cancel, none for retry and apply. One member's refusal does not stop the others: see `results`. Roles as for the single-request operation.
-     *
-     *     Needs role `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['batchOperation'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/batches/{id}/events': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/batches/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every member's progress as Server-Sent Events
+         * @description As `/v1/onboardings/{id}/events`, for all members; the event id (resume cursor) is the global audit event id.
+         *
+         *     Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["streamBatchEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Every member's progress as Server-Sent Events
-     * @description As `/v1/onboardings/{id}/events`, for all members; the event id (resume cursor) is the global audit event id.
-     *
-     *     Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['streamBatchEvents'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/clusters/{cluster}/namespaces': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/clusters/{cluster}/namespaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where each namespace of a cluster stands
+         * @description Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.
+         *
+         *     Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["namespaceStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Where each namespace of a cluster stands
-     * @description Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.
-     *
-     *     Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['namespaceStatus'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/namespaces/{cluster}/{namespace}/reapply': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/namespaces/{cluster}/{namespace}/reapply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-apply a namespace's last successful onboarding as a new request
+         * @description Queues an onboarding with the options of the last successful request for the namespace (which must be an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         */
+        post: operations["reapplyOnboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Re-apply a namespace's last successful onboarding as a new request
-     * @description Queues an onboarding with the options of the last successful request for the namespace (which must be an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
-     */
-    post: operations['reapplyOnboarding'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/audit': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export audit events as JSON lines or CSV (streamed)
+         * @description Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` inclusive, `until` exclusive). Streamed page by page as an attachment; an error after the first byte aborts the transfer, so a cut export never looks complete. Non-admin callers get the events within their scopes.
+         *
+         *     Needs role `viewer` or `requester` or `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["exportAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Export audit events as JSON lines or CSV (streamed)
-     * @description Filters by actor, cluster, namespace, action (`request.*` patterns), request and time range (`since` inclusive, `until` exclusive). Streamed page by page as an attachment; an error after the first byte aborts the transfer, so a cut export never looks complete. Non-admin callers get the events within their scopes.
-     *
-     *     Needs role `viewer` or `requester` or `approver` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['exportAudit'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/webhooks': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's webhook subscriptions (an admin's: all)
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe a URL to events (chatops)
+         * @description Deliveries are signed with HMAC-SHA256 over `<timestamp>.<body>` (the timestamp and signature are in the headers), retried with backoff, and limited to the creator's scopes. Without `secret`, one is generated and returned once. With `format: "slack"` each delivery is a Slack incoming-webhook message (Block Kit) with Approve/Reject buttons while the request waits for approval (see `POST /v1/integrations/slack/interactions`).
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOKS_NOT_CONFIGURED`.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The caller's webhook subscriptions (an admin's: all)
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['listWebhooks'];
-    put?: never;
-    /**
-     * Subscribe a URL to events (chatops)
-     * @description Deliveries are signed with HMAC-SHA256 over `<timestamp>.<body>` (the timestamp and signature are in the headers), retried with backoff, and limited to the creator's scopes. Without `secret`, one is generated and returned once. With `format: "slack"` each delivery is a Slack incoming-webhook message (Block Kit) with Approve/Reject buttons while the request waits for approval (see `POST /v1/integrations/slack/interactions`).
-     *
-     *     Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOKS_NOT_CONFIGURED`.
-     */
-    post: operations['createWebhook'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/integrations/slack/interactions': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/integrations/slack/interactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Slack's interactivity request URL: Approve/Reject button presses
+         * @description Called by Slack, not with a bearer token: the request must carry Slack's signature (`X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` within 5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity SLACK_USER_MAP gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject gives the reason "rejected in Slack by slack:<user>"). Presses of other buttons and other interaction types are answered 200 and ignored.
+         *
+         *     Public: no credentials needed.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `FORBIDDEN`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `INTERNAL`, `SLACK_SIGNATURE_MISSING`, `SLACK_SIGNATURE_INVALID`, `SLACK_REQUEST_STALE`, `SLACK_REQUEST_REPLAYED`, `SLACK_USER_NOT_MAPPED`, `SLACK_NOT_CONFIGURED`.
+         */
+        post: operations["slackInteraction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    /**
-     * Slack's interactivity request URL: Approve/Reject button presses
-     * @description Called by Slack, not with a bearer token: the request must carry Slack's signature (`X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`) and a `X-Slack-Request-Timestamp` within 5 minutes; a signed request is accepted once. The pressing Slack user acts as the identity SLACK_USER_MAP gives them, under the rules of `/v1/onboardings/{id}/approve` and `/reject` (a reject gives the reason "rejected in Slack by slack:<user>"). Presses of other buttons and other interaction types are answered 200 and ignored.
-     *
-     *     Public: no credentials needed.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `FORBIDDEN`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `INTERNAL`, `SLACK_SIGNATURE_MISSING`, `SLACK_SIGNATURE_INVALID`, `SLACK_REQUEST_STALE`, `SLACK_REQUEST_REPLAYED`, `SLACK_USER_NOT_MAPPED`, `SLACK_NOT_CONFIGURED`.
-     */
-    post: operations['slackInteraction'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/webhooks/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook subscription (never its secret)
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook subscription
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A webhook subscription (never its secret)
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
-     */
-    get: operations['getWebhook'];
-    put?: never;
-    post?: never;
-    /**
-     * Delete a webhook subscription
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
-     */
-    delete: operations['deleteWebhook'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/webhooks/{id}/deliveries': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A subscription's deliveries with every attempt
+         * @description Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
+         */
+        get: operations["listDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * A subscription's deliveries with every attempt
-     * @description Needs role `requester` or `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
-     */
-    get: operations['listDeliveries'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/tokens': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API tokens (never their secrets)
+         * @description Needs role `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Create an API token
+         * @description The secret is in this response only; it is stored as a hash.
+         *
+         *     Needs role `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NAME_TAKEN`, `TOKEN_NAME_RESERVED`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * List API tokens (never their secrets)
-     * @description Needs role `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    get: operations['listTokens'];
-    put?: never;
-    /**
-     * Create an API token
-     * @description The secret is in this response only; it is stored as a hash.
-     *
-     *     Needs role `admin`.
-     *
-     *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NAME_TAKEN`, `TOKEN_NAME_RESERVED`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    post: operations['createToken'];
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/tokens/{id}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token
+         * @description Needs role `admin`.
+         *
+         *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NOT_FOUND`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    get?: never;
-    put?: never;
-    post?: never;
-    /**
-     * Revoke an API token
-     * @description Needs role `admin`.
-     *
-     *     Error codes: `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NOT_FOUND`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
-     */
-    delete: operations['revokeToken'];
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/healthz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `INTERNAL`.
+         */
+        get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Liveness
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `INTERNAL`.
-     */
-    get: operations['healthz'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/readyz': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: Postgres, Redis and at least one cluster answer
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `INTERNAL`.
+         */
+        get: operations["readyz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Readiness: Postgres, Redis and at least one cluster answer
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `INTERNAL`.
-     */
-    get: operations['readyz'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/metrics': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `INTERNAL`.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * Prometheus metrics
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `INTERNAL`.
-     */
-    get: operations['metrics'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/docs': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This documentation (Swagger UI)
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `INTERNAL`.
+         */
+        get: operations["docs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * This documentation (Swagger UI)
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `INTERNAL`.
-     */
-    get: operations['docs'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/docs/openapi.json': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/docs/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The OpenAPI 3.1 document
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `INTERNAL`.
+         */
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The OpenAPI 3.1 document
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `INTERNAL`.
-     */
-    get: operations['openapi'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/docs/assets/{file}': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
+    "/docs/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The documentation page's scripts and styles
+         * @description Public: no credentials needed.
+         *
+         *     Error codes: `REQUEST_NOT_FOUND`, `INTERNAL`.
+         */
+        get: operations["docsAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
     };
-    /**
-     * The documentation page's scripts and styles
-     * @description Public: no credentials needed.
-     *
-     *     Error codes: `REQUEST_NOT_FOUND`, `INTERNAL`.
-     */
-    get: operations['docsAsset'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-  schemas: {
-    OnboardingInput: {
-      /** @description kubeconfig context name; omitted = the current context (`in-cluster` inside a pod) */
-      cluster?: string | null;
-      /** @description the namespace to onboard (RFC 1123 label) */
-      namespace: string;
-      /** @description the osm-edge mesh name (`--mesh-name`); default `osm` */
-      meshName?: string | null;
-      /** @description store the request as PLANNED with its plan instead of queueing it (apply later with `/apply`) */
-      dryRun?: boolean | null;
-      /** @description `enabled` (default) or `disabled` (`--disable-sidecar-injection`) */
-      sidecarInjection?: ('enabled' | 'disabled') | null;
-      /** @description application checks (UID 1500, reserved ports, …) run first; `acceptErrors` lists diagnostic codes not to block on */
-      prerequisites?: {
-        enabled?: boolean;
-        acceptErrors?: string[];
-      } | null;
-      /** @description `permissive` mode (mesh-wide), or `smi` with the SMI objects to create; `switchMeshToSmi: true` also turns permissive mode off for the whole mesh (mesh-wide) */
-      trafficPolicy?: {
-        /** @enum {string} */
-        mode: 'permissive' | 'smi';
-        smi?: {
-          /** @default [] */
-          trafficTargets: {
-            name: string;
-            spec: {
-              destination: {
-                /** @constant */
-                kind: 'ServiceAccount';
-                name: string;
-                namespace?: string;
-              };
-              sources: {
-                /** @constant */
-                kind: 'ServiceAccount';
-                name: string;
-                namespace?: string;
-              }[];
-              rules: {
+    schemas: {
+        OnboardingInput: {
+            /** @description kubeconfig context name; omitted = the current context (`in-cluster` inside a pod) */
+            cluster?: string | null;
+            /** @description the namespace to onboard (RFC 1123 label) */
+            namespace: string;
+            /** @description the osm-edge mesh name (`--mesh-name`); default `osm` */
+            meshName?: string | null;
+            /** @description store the request as PLANNED with its plan instead of queueing it (apply later with `/apply`) */
+            dryRun?: boolean | null;
+            /** @description `enabled` (default) or `disabled` (`--disable-sidecar-injection`) */
+            sidecarInjection?: ("enabled" | "disabled") | null;
+            /** @description application checks (UID 1500, reserved ports, …) run first; `acceptErrors` lists diagnostic codes not to block on */
+            prerequisites?: {
+                enabled?: boolean;
+                acceptErrors?: string[];
+            } | null;
+            /** @description `permissive` mode (mesh-wide), or `smi` with the SMI objects to create; `switchMeshToSmi: true` also turns permissive mode off for the whole mesh (mesh-wide) */
+            trafficPolicy?: {
                 /** @enum {string} */
-                kind: 'HTTPRouteGroup' | 'TCPRoute';
-                name: string;
-                matches?: string[];
-              }[];
-            };
-          }[];
-          httpRouteGroups?: {
-            name: string;
-            spec: {
-              matches: {
-                name: string;
-                pathRegex?: string;
-                methods?: (
-                  '*' | 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'CONNECT' | 'OPTIONS' | 'TRACE' | 'PATCH'
-                )[];
-                headers?:
-                  | {
-                      [key: string]: string;
-                    }[]
-                  | {
-                      [key: string]: string;
-                    };
-              }[];
-            };
-          }[];
-          /** @default [] */
-          tcpRoutes: {
-            name: string;
-            spec: {
-              matches: {
-                ports: number[];
-              };
-            };
-          }[];
-          /** @default [] */
-          trafficSplits: {
-            name: string;
-            spec: {
-              service: string;
-              backends: {
+                mode: "permissive" | "smi";
+                smi?: {
+                    /** @default [] */
+                    trafficTargets: {
+                        name: string;
+                        spec: {
+                            destination: {
+                                /** @constant */
+                                kind: "ServiceAccount";
+                                name: string;
+                                namespace?: string;
+                            };
+                            sources: {
+                                /** @constant */
+                                kind: "ServiceAccount";
+                                name: string;
+                                namespace?: string;
+                            }[];
+                            rules: {
+                                /** @enum {string} */
+                                kind: "HTTPRouteGroup" | "TCPRoute";
+                                name: string;
+                                matches?: string[];
+                            }[];
+                        };
+                    }[];
+                    httpRouteGroups?: {
+                        name: string;
+                        spec: {
+                            matches: {
+                                name: string;
+                                pathRegex?: string;
+                                methods?: ("*" | "GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH")[];
+                                headers?: {
+                                    [key: string]: string;
+                                }[] | {
+                                    [key: string]: string;
+                                };
+                            }[];
+                        };
+                    }[];
+                    /** @default [] */
+                    tcpRoutes: {
+                        name: string;
+                        spec: {
+                            matches: {
+                                ports: number[];
+                            };
+                        };
+                    }[];
+                    /** @default [] */
+                    trafficSplits: {
+                        name: string;
+                        spec: {
+                            service: string;
+                            backends: {
+                                service: string;
+                                weight: number;
+                            }[];
+                            matches?: {
+                                /** @constant */
+                                kind: "HTTPRouteGroup";
+                                name: string;
+                            }[];
+                        };
+                    }[];
+                };
+                switchMeshToSmi?: boolean;
+            } | null;
+            /** @description let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts */
+            apiServerAccess?: {
+                /** @enum {string} */
+                method: "ip-exclusion" | "egress";
+                serviceAccounts?: string[];
+            } | null;
+            /** @description set Service ports' `appProtocol`; a port by name (`"http"`) or by number (`8080`) */
+            appProtocols?: {
                 service: string;
-                weight: number;
-              }[];
-              matches?: {
-                /** @constant */
-                kind: 'HTTPRouteGroup';
-                name: string;
-              }[];
-            };
-          }[];
+                port: number | string;
+                /** @enum {string} */
+                appProtocol: "http" | "tcp" | "tcp-server-first" | "grpc";
+            }[] | null;
+            /** @description `kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments` */
+            restart?: {
+                /** @enum {string} */
+                mode: "none" | "needed" | "all" | "selected";
+                deployments?: string[];
+                maxConcurrent?: number;
+            } | null;
+            /** @description how long to wait for pods to have their sidecars */
+            verify?: {
+                timeoutSeconds: number;
+            } | null;
+            /** @description enable osm metrics scraping for the namespace */
+            metrics?: boolean | null;
         };
-        switchMeshToSmi?: boolean;
-      } | null;
-      /** @description let apps reach the Kubernetes API: exclude its IP from interception, or an Egress policy for the listed service accounts */
-      apiServerAccess?: {
-        /** @enum {string} */
-        method: 'ip-exclusion' | 'egress';
-        serviceAccounts?: string[];
-      } | null;
-      /** @description set Service ports' `appProtocol`; a port by name (`"http"`) or by number (`8080`) */
-      appProtocols?:
-        | {
-            service: string;
-            port: number | string;
+        OffboardingInput: {
+            /** @description kubeconfig context name; omitted = the current context */
+            cluster?: string | null;
+            /** @description the namespace to take out of the mesh */
+            namespace: string;
+            /** @description the osm-edge mesh name; default `osm` */
+            meshName?: string | null;
+            /** @description store the request as PLANNED with its plan instead of queueing it */
+            dryRun?: boolean | null;
+            /** @description restart deployments so pods lose their sidecars */
+            restart?: {
+                /** @enum {string} */
+                mode: "none" | "needed" | "all" | "selected";
+                deployments?: string[];
+                maxConcurrent?: number;
+            } | null;
+            /** @description delete the SMI objects and Egress policies osm-onboarding created */
+            deleteOwnedPolicies?: boolean | null;
+            /** @description remove the API server's IP from the mesh's outbound exclusion list */
+            removeApiServerExclusion?: boolean | null;
+        };
+        CancelInput: {
+            reason?: string;
+        };
+        ApproveInput: {
+            comment?: string;
+        };
+        RejectInput: {
+            reason: string;
+        };
+        CreateTokenInput: {
+            /** @description unique token name; the actor becomes `token:<name>` */
+            name: string;
+            /** @description viewer (read), requester (create/cancel/retry), approver, admin */
+            roles: ("viewer" | "requester" | "approver" | "admin")[];
+            /**
+             * @description `<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`
+             * @default []
+             */
+            scopes: string[];
+            /** @description expiry; none = never */
+            expiresInDays?: number;
+        };
+        BatchInput: {
             /** @enum {string} */
-            appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc';
-          }[]
-        | null;
-      /** @description `kubectl rollout restart` of the deployments after the namespace is labelled: none (default), all, or selected `deployments` */
-      restart?: {
-        /** @enum {string} */
-        mode: 'none' | 'needed' | 'all' | 'selected';
-        deployments?: string[];
-        maxConcurrent?: number;
-      } | null;
-      /** @description how long to wait for pods to have their sidecars */
-      verify?: {
-        timeoutSeconds: number;
-      } | null;
-      /** @description enable osm metrics scraping for the namespace */
-      metrics?: boolean | null;
-    };
-    OffboardingInput: {
-      /** @description kubeconfig context name; omitted = the current context */
-      cluster?: string | null;
-      /** @description the namespace to take out of the mesh */
-      namespace: string;
-      /** @description the osm-edge mesh name; default `osm` */
-      meshName?: string | null;
-      /** @description store the request as PLANNED with its plan instead of queueing it */
-      dryRun?: boolean | null;
-      /** @description restart deployments so pods lose their sidecars */
-      restart?: {
-        /** @enum {string} */
-        mode: 'none' | 'needed' | 'all' | 'selected';
-        deployments?: string[];
-        maxConcurrent?: number;
-      } | null;
-      /** @description delete the SMI objects and Egress policies osm-onboarding created */
-      deleteOwnedPolicies?: boolean | null;
-      /** @description remove the API server's IP from the mesh's outbound exclusion list */
-      removeApiServerExclusion?: boolean | null;
-    };
-    CancelInput: {
-      reason?: string;
-    };
-    ApproveInput: {
-      comment?: string;
-    };
-    RejectInput: {
-      reason: string;
-    };
-    CreateTokenInput: {
-      /** @description unique token name; the actor becomes `token:<name>` */
-      name: string;
-      /** @description viewer (read), requester (create/cancel/retry), approver, admin */
-      roles: ('viewer' | 'requester' | 'approver' | 'admin')[];
-      /**
-       * @description `<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`
-       * @default []
-       */
-      scopes: string[];
-      /** @description expiry; none = never */
-      expiresInDays?: number;
-    };
-    BatchInput: {
-      /** @enum {string} */
-      kind: 'ONBOARD' | 'OFFBOARD';
-      targets: {
-        cluster?: string | null;
-        namespace: string;
-      }[];
-      /** @default {} */
-      options: {
-        [key: string]: unknown;
-      };
-    };
-    CreateWebhookInput: {
-      url: string;
-      eventTypes: string[];
-      secret?: string;
-      description?: string;
-      /**
-       * @description `json` (default): our signed event document; `slack`: a Slack incoming-webhook message (Block Kit)
-       * @default json
-       * @enum {string}
-       */
-      format: 'json' | 'slack';
-    };
-    /** @description `restart` (as in OnboardingInput) replaces the stored restart options */
-    ReapplyInput: {
-      restart?: unknown;
-      dryRun?: boolean;
-    };
-    SlackInteractionForm: {
-      /** @description the interaction as JSON; a `block_actions` payload whose action `osm-onboarding.approve` or `osm-onboarding.reject` has the request id as `value`, pressed by `user.id` */
-      payload: string;
-    };
-    /** @description approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body */
-    BatchOperationInput:
-      | components['schemas']['ApproveInput']
-      | components['schemas']['RejectInput']
-      | components['schemas']['CancelInput'];
-    Error: {
-      error: {
-        code: components['schemas']['ErrorCode'];
-        message: string;
-        /** @description the fields at fault (VALIDATION_FAILED names every one) */
-        fields?: components['schemas']['FieldIssue'][];
-        hint?: string;
-        details?: {
-          [key: string]: unknown;
+            kind: "ONBOARD" | "OFFBOARD";
+            targets: {
+                cluster?: string | null;
+                namespace: string;
+            }[];
+            /** @default {} */
+            options: {
+                [key: string]: unknown;
+            };
         };
-      };
-    };
-    FieldIssue: {
-      /** @description dotted path of the field, e.g. `restart.deployments` or `namespace` */
-      field: string;
-      message: string;
-    };
-    /**
-     * @description stable machine-readable error code; see the table in the API description
-     * @enum {string}
-     */
-    ErrorCode:
-      | 'VALIDATION_FAILED'
-      | 'MALFORMED_REQUEST'
-      | 'UNSUPPORTED_MEDIA_TYPE'
-      | 'ROUTE_NOT_FOUND'
-      | 'UNAUTHENTICATED'
-      | 'FORBIDDEN'
-      | 'TOKEN_NOT_FOUND'
-      | 'TOKEN_NAME_TAKEN'
-      | 'TOKEN_NAME_RESERVED'
-      | 'INVALID_TOKEN_CLAIMS'
-      | 'REQUEST_NOT_FOUND'
-      | 'CLUSTER_NOT_FOUND'
-      | 'MESH_NOT_FOUND'
-      | 'NAMESPACE_RESERVED'
-      | 'NAMESPACE_IS_CONTROL_PLANE'
-      | 'NAMESPACE_NOT_FOUND'
-      | 'NAMESPACE_IGNORED'
-      | 'NAMESPACE_OWNED_BY_OTHER_MESH'
-      | 'NAMESPACE_NOT_INJECTABLE'
-      | 'REQUEST_CONFLICT'
-      | 'IDEMPOTENCY_KEY_REUSED'
-      | 'CLUSTER_UNAVAILABLE'
-      | 'DEPENDENCY_UNAVAILABLE'
-      | 'KUBE_FORBIDDEN'
-      | 'KUBE_INVALID'
-      | 'KUBE_CONFLICT'
-      | 'KUBE_UNAVAILABLE'
-      | 'DEPLOYMENT_NOT_FOUND'
-      | 'ROLLOUT_TIMEOUT'
-      | 'VERIFY_FAILED'
-      | 'REQUEST_NOT_PLANNED'
-      | 'REQUEST_NOT_CANCELLABLE'
-      | 'REQUEST_NOT_RETRYABLE'
-      | 'REQUEST_NOT_PENDING_APPROVAL'
-      | 'SELF_APPROVAL_FORBIDDEN'
-      | 'ALREADY_DECIDED'
-      | 'LIFECYCLE_VIOLATION'
-      | 'MESH_WIDE_CHANGE_FORBIDDEN'
-      | 'MESH_GRANT_REQUIRED'
-      | 'BATCH_NOT_FOUND'
-      | 'RATE_LIMITED'
-      | 'STEP_TIMEOUT'
-      | 'INTERNAL'
-      | 'API_SERVER_NOT_FOUND'
-      | 'EGRESS_API_SERVER_MONITORED'
-      | 'INVALID_CIDR'
-      | 'SMI_OBJECT_NOT_OWNED'
-      | 'SMI_HEADER_MATCH_INVALID'
-      | 'MESH_CONFIG_NOT_FOUND'
-      | 'PREREQUISITES_FAILED'
-      | 'SERVICE_PORT_NOT_FOUND'
-      | 'WEBHOOK_NOT_FOUND'
-      | 'NOTHING_TO_REAPPLY'
-      | 'WEBHOOKS_NOT_CONFIGURED'
-      | 'SLACK_SIGNATURE_MISSING'
-      | 'SLACK_SIGNATURE_INVALID'
-      | 'SLACK_REQUEST_STALE'
-      | 'SLACK_REQUEST_REPLAYED'
-      | 'SLACK_USER_NOT_MAPPED'
-      | 'SLACK_NOT_CONFIGURED';
-    /**
-     * @description PLANNED (dry run stored, not queued) · PENDING_APPROVAL · QUEUED · RUNNING · SUCCEEDED · FAILED · CANCELLED · REJECTED
-     * @enum {string}
-     */
-    RequestStatus:
-      'PLANNED' | 'PENDING_APPROVAL' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'REJECTED';
-    /** @description the request options with every default applied, as the steps read them */
-    RequestOptions: {
-      /** @enum {string} */
-      sidecarInjection: 'enabled' | 'disabled';
-      prerequisites: {
-        enabled: boolean;
-        acceptErrors: string[];
-      };
-      trafficPolicy:
-        | (
-            | {
+        CreateWebhookInput: {
+            url: string;
+            eventTypes: string[];
+            secret?: string;
+            description?: string;
+            /**
+             * @description `json` (default): our signed event document; `slack`: a Slack incoming-webhook message (Block Kit)
+             * @default json
+             * @enum {string}
+             */
+            format: "json" | "slack";
+        };
+        /** @description `restart` (as in OnboardingInput) replaces the stored restart options */
+        ReapplyInput: {
+            restart?: unknown;
+            dryRun?: boolean;
+        };
+        SlackInteractionForm: {
+            /** @description the interaction as JSON; a `block_actions` payload whose action `osm-onboarding.approve` or `osm-onboarding.reject` has the request id as `value`, pressed by `user.id` */
+            payload: string;
+        };
+        /** @description approve: ApproveInput; reject: RejectInput; cancel: CancelInput; retry, apply: no body */
+        BatchOperationInput: components["schemas"]["ApproveInput"] | components["schemas"]["RejectInput"] | components["schemas"]["CancelInput"];
+        Error: {
+            error: {
+                code: components["schemas"]["ErrorCode"];
+                message: string;
+                /** @description the fields at fault (VALIDATION_FAILED names every one) */
+                fields?: components["schemas"]["FieldIssue"][];
+                hint?: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        FieldIssue: {
+            /** @description dotted path of the field, e.g. `restart.deployments` or `namespace` */
+            field: string;
+            message: string;
+        };
+        /**
+         * @description stable machine-readable error code; see the table in the API description
+         * @enum {string}
+         */
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
+        /**
+         * @description PLANNED (dry run stored, not queued) · PENDING_APPROVAL · QUEUED · RUNNING · SUCCEEDED · FAILED · CANCELLED · REJECTED
+         * @enum {string}
+         */
+        RequestStatus: "PLANNED" | "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "REJECTED";
+        /** @description the request options with every default applied, as the steps read them */
+        RequestOptions: {
+            /** @enum {string} */
+            sidecarInjection: "enabled" | "disabled";
+            prerequisites: {
+                enabled: boolean;
+                acceptErrors: string[];
+            };
+            trafficPolicy: ({
                 /** @constant */
-                mode: 'permissive';
-              }
-            | {
+                mode: "permissive";
+            } | {
                 /** @constant */
-                mode: 'smi';
+                mode: "smi";
                 smi: {
-                  /** @default [] */
-                  trafficTargets: {
-                    name: string;
-                    spec: {
-                      destination: {
-                        /** @constant */
-                        kind: 'ServiceAccount';
+                    /** @default [] */
+                    trafficTargets: {
                         name: string;
-                        namespace?: string;
-                      };
-                      sources: {
-                        /** @constant */
-                        kind: 'ServiceAccount';
+                        spec: {
+                            destination: {
+                                /** @constant */
+                                kind: "ServiceAccount";
+                                name: string;
+                                namespace?: string;
+                            };
+                            sources: {
+                                /** @constant */
+                                kind: "ServiceAccount";
+                                name: string;
+                                namespace?: string;
+                            }[];
+                            rules: {
+                                /** @enum {string} */
+                                kind: "HTTPRouteGroup" | "TCPRoute";
+                                name: string;
+                                matches?: string[];
+                            }[];
+                        };
+                    }[];
+                    /** @default [] */
+                    httpRouteGroups: {
                         name: string;
-                        namespace?: string;
-                      }[];
-                      rules: {
-                        /** @enum {string} */
-                        kind: 'HTTPRouteGroup' | 'TCPRoute';
+                        spec: {
+                            matches: {
+                                name: string;
+                                pathRegex?: string;
+                                methods?: ("*" | "GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH")[];
+                                headers?: unknown;
+                            }[];
+                        };
+                    }[];
+                    /** @default [] */
+                    tcpRoutes: {
                         name: string;
-                        matches?: string[];
-                      }[];
-                    };
-                  }[];
-                  /** @default [] */
-                  httpRouteGroups: {
-                    name: string;
-                    spec: {
-                      matches: {
+                        spec: {
+                            matches: {
+                                ports: number[];
+                            };
+                        };
+                    }[];
+                    /** @default [] */
+                    trafficSplits: {
                         name: string;
-                        pathRegex?: string;
-                        methods?: (
-                          '*' | 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'CONNECT' | 'OPTIONS' | 'TRACE' | 'PATCH'
-                        )[];
-                        headers?: unknown;
-                      }[];
-                    };
-                  }[];
-                  /** @default [] */
-                  tcpRoutes: {
-                    name: string;
-                    spec: {
-                      matches: {
-                        ports: number[];
-                      };
-                    };
-                  }[];
-                  /** @default [] */
-                  trafficSplits: {
-                    name: string;
-                    spec: {
-                      service: string;
-                      backends: {
-                        service: string;
-                        weight: number;
-                      }[];
-                      matches?: {
-                        /** @constant */
-                        kind: 'HTTPRouteGroup';
-                        name: string;
-                      }[];
-                    };
-                  }[];
+                        spec: {
+                            service: string;
+                            backends: {
+                                service: string;
+                                weight: number;
+                            }[];
+                            matches?: {
+                                /** @constant */
+                                kind: "HTTPRouteGroup";
+                                name: string;
+                            }[];
+                        };
+                    }[];
                 };
                 /** @constant */
                 switchMeshToSmi?: true;
-              }
-          )
-        | null;
-      apiServerAccess:
-        | (
-            | {
+            }) | null;
+            apiServerAccess: ({
                 /** @constant */
-                method: 'ip-exclusion';
-              }
-            | {
+                method: "ip-exclusion";
+            } | {
                 /** @constant */
-                method: 'egress';
+                method: "egress";
                 serviceAccounts: string[];
-              }
-          )
-        | null;
-      appProtocols: {
-        service: string;
-        port: string;
-        /** @enum {string} */
-        appProtocol: 'http' | 'tcp' | 'tcp-server-first' | 'grpc';
-      }[];
-      restart: {
-        /** @enum {string} */
-        mode: 'none' | 'needed' | 'all' | 'selected';
-        deployments: string[];
-        maxConcurrent: number;
-      };
-      verify: {
-        timeoutSeconds: number;
-      };
-      metrics: boolean;
-      deleteOwnedPolicies: boolean;
-      removeApiServerExclusion: boolean;
-    };
-    Step: {
-      /** @description step name, e.g. prerequisites, mesh, namespace, restart, verify, namespace-removal */
-      name: string;
-      position: number;
-      /** @enum {string} */
-      status: 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'SKIPPED' | 'CANCELLED';
-      /** @description CHANGED when the step wrote to the cluster, UNCHANGED when it found nothing to do */
-      result: ('CHANGED' | 'UNCHANGED') | null;
-      attempts: number;
-      /** @description the relevant part of the objects before the step (null until it ran) */
-      before: unknown;
-      /** @description the same part after the step */
-      after: unknown;
-      /** @description step output: the exact writes (`changes`), diagnostics, facts; for a dry run the stored plan */
-      output: unknown;
-      errorCode: string | null;
-      errorMessage: string | null;
-      startedAt: string | null;
-      finishedAt: string | null;
-      durationMs: number | null;
-    };
-    Request: {
-      /** Format: uuid */
-      id: string;
-      /** @enum {string} */
-      kind: 'ONBOARD' | 'OFFBOARD';
-      cluster: string;
-      namespace: string;
-      meshName: string;
-      /** @description null for offboarding */
-      sidecarInjection: ('enabled' | 'disabled') | null;
-      options: components['schemas']['RequestOptions'];
-      status: components['schemas']['RequestStatus'];
-      /** @description the authenticated caller, e.g. `token:ci-bot` or `oidc:<subject>` */
-      requestedBy: string;
-      idempotencyKey: string | null;
-      /** @description why the request failed: an error code from the table (e.g. NAMESPACE_NOT_FOUND, KUBE_FORBIDDEN) or CANCELLED */
-      errorCode: string | null;
-      errorMessage: string | null;
-      /** @description 1, plus one for each retry */
-      attempt: number;
-      /** @description the batch the request belongs to, if any */
-      batchId: string | null;
-      /** @description distinct approvers the approval policy asks for (0 = none) */
-      approvalsRequired: number;
-      /** @description distinct approvals given so far (they stay counted across retries) */
-      approvalsGiven: number;
-      /** @description the approval policy rule that matched */
-      approvalRule: string | null;
-      /** @description the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant */
-      meshWideChanges: string[];
-      approvals: {
-        approver: string;
-        /** @enum {string} */
-        decision: 'approve' | 'reject';
-        reason: string | null;
-        /**
-         * Format: date-time
-         * @description RFC 3339 timestamp (UTC)
-         */
-        at: string;
-      }[];
-      /** @description cursor of the latest progress event (resume the event stream after it) */
-      lastEventCursor: number;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      updatedAt: string;
-      startedAt: string | null;
-      finishedAt: string | null;
-      steps: components['schemas']['Step'][];
-    };
-    Accepted: {
-      /** Format: uuid */
-      id: string;
-      status: components['schemas']['RequestStatus'];
-      request: components['schemas']['Request'];
-      links: {
-        self: string;
-        audit: string;
-        events: string;
-      };
-    };
-    RequestPage: {
-      items: components['schemas']['Request'][];
-      pageInfo: {
-        hasNextPage: boolean;
-        /** @description pass as `after` for the next page */
-        endCursor: string | null;
-      };
-    };
-    AuditEvent: {
-      /** @description a 64-bit integer, as a string */
-      id: string;
-      requestId: string | null;
-      /** @description the per-request event cursor (same as the event stream) */
-      cursor: number | null;
-      actor: string;
-      /** @description e.g. request.created, step.applying, step.succeeded, request.succeeded, token.created */
-      action: string;
-      cluster: string | null;
-      namespace: string | null;
-      target: string | null;
-      step: string | null;
-      data: unknown;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-    };
-    AuditPage: {
-      items: components['schemas']['AuditEvent'][];
-    };
-    Plan: {
-      /** @enum {string} */
-      kind: 'ONBOARD' | 'OFFBOARD';
-      cluster: string;
-      namespace: string;
-      meshName: string;
-      options: components['schemas']['RequestOptions'];
-      steps: {
-        name: string;
-        title: string;
-        /** @description the exact writes the step would send now; empty when nothing would change */
-        changes: {
-          /** @enum {string} */
-          action: 'patch' | 'create' | 'update' | 'delete';
-          target: {
-            apiVersion: string;
-            kind: string;
-            namespace?: string;
-            name: string;
-          };
-          patchType?: string;
-          body: unknown;
-        }[];
-        summary: string;
-        before: unknown;
-        diagnostics: {
-          code: string;
-          /** @enum {string} */
-          level: 'error' | 'warning' | 'info';
-          message: string;
-          object?: string;
-          hint?: string;
-          /** @description an error the request accepted (prerequisites.acceptErrors): reported, not blocking */
-          accepted?: boolean;
-        }[];
-        facts: {
-          [key: string]: unknown;
+            }) | null;
+            appProtocols: {
+                service: string;
+                port: string;
+                /** @enum {string} */
+                appProtocol: "http" | "tcp" | "tcp-server-first" | "grpc";
+            }[];
+            restart: {
+                /** @enum {string} */
+                mode: "none" | "needed" | "all" | "selected";
+                deployments: string[];
+                maxConcurrent: number;
+            };
+            verify: {
+                timeoutSeconds: number;
+            };
+            metrics: boolean;
+            deleteOwnedPolicies: boolean;
+            removeApiServerExclusion: boolean;
         };
-        /** @description set when the step would refuse, or could not read the cluster */
-        error: {
-          code: string;
-          message: string;
-          hint?: string;
-        } | null;
-      }[];
-      diagnostics: {
-        code: string;
-        /** @enum {string} */
-        level: 'error' | 'warning' | 'info';
-        message: string;
-        object?: string;
-        hint?: string;
-        /** @description an error the request accepted (prerequisites.acceptErrors): reported, not blocking */
-        accepted?: boolean;
-      }[];
-      /** @description true when a step would refuse: applying now would fail */
-      blocked: boolean;
-      /** @description what submitting this request would need before it runs */
-      approval: {
-        /** @description the mesh-wide (MeshConfig) changes the request makes */
-        meshWideChanges: string[];
-        /** @description the caller holds a mesh grant (admin, or scope `<cluster>/mesh:<mesh>`) */
-        meshGrant: boolean;
-        /** @enum {string} */
-        outcome: 'allowed' | 'needs-approval' | 'forbidden';
-        approvalsRequired: number;
-        rule: string | null;
-      };
+        Step: {
+            /** @description step name, e.g. prerequisites, mesh, namespace, restart, verify, namespace-removal */
+            name: string;
+            position: number;
+            /** @enum {string} */
+            status: "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "SKIPPED" | "CANCELLED";
+            /** @description CHANGED when the step wrote to the cluster, UNCHANGED when it found nothing to do */
+            result: ("CHANGED" | "UNCHANGED") | null;
+            attempts: number;
+            /** @description the relevant part of the objects before the step (null until it ran) */
+            before: unknown;
+            /** @description the same part after the step */
+            after: unknown;
+            /** @description step output: the exact writes (`changes`), diagnostics, facts; for a dry run the stored plan */
+            output: unknown;
+            errorCode: string | null;
+            errorMessage: string | null;
+            startedAt: string | null;
+            finishedAt: string | null;
+            durationMs: number | null;
+        };
+        Request: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "ONBOARD" | "OFFBOARD";
+            cluster: string;
+            namespace: string;
+            meshName: string;
+            /** @description null for offboarding */
+            sidecarInjection: ("enabled" | "disabled") | null;
+            options: components["schemas"]["RequestOptions"];
+            status: components["schemas"]["RequestStatus"];
+            /** @description the authenticated caller, e.g. `token:ci-bot` or `oidc:<subject>` */
+            requestedBy: string;
+            idempotencyKey: string | null;
+            /** @description why the request failed: an error code from the table (e.g. NAMESPACE_NOT_FOUND, KUBE_FORBIDDEN) or CANCELLED */
+            errorCode: string | null;
+            errorMessage: string | null;
+            /** @description 1, plus one for each retry */
+            attempt: number;
+            /** @description the batch the request belongs to, if any */
+            batchId: string | null;
+            /** @description distinct approvers the approval policy asks for (0 = none) */
+            approvalsRequired: number;
+            /** @description distinct approvals given so far (they stay counted across retries) */
+            approvalsGiven: number;
+            /** @description the approval policy rule that matched */
+            approvalRule: string | null;
+            /** @description the mesh-wide (MeshConfig) changes this request makes; approvers need a mesh grant */
+            meshWideChanges: string[];
+            approvals: {
+                approver: string;
+                /** @enum {string} */
+                decision: "approve" | "reject";
+                reason: string | null;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 timestamp (UTC)
+                 */
+                at: string;
+            }[];
+            /** @description cursor of the latest progress event (resume the event stream after it) */
+            lastEventCursor: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            updatedAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+            steps: components["schemas"]["Step"][];
+        };
+        Accepted: {
+            /** Format: uuid */
+            id: string;
+            status: components["schemas"]["RequestStatus"];
+            request: components["schemas"]["Request"];
+            links: {
+                self: string;
+                audit: string;
+                events: string;
+            };
+        };
+        RequestPage: {
+            items: components["schemas"]["Request"][];
+            pageInfo: {
+                hasNextPage: boolean;
+                /** @description pass as `after` for the next page */
+                endCursor: string | null;
+            };
+        };
+        AuditEvent: {
+            /** @description a 64-bit integer, as a string */
+            id: string;
+            requestId: string | null;
+            /** @description the per-request event cursor (same as the event stream) */
+            cursor: number | null;
+            actor: string;
+            /** @description e.g. request.created, step.applying, step.succeeded, request.succeeded, token.created */
+            action: string;
+            cluster: string | null;
+            namespace: string | null;
+            target: string | null;
+            step: string | null;
+            data: unknown;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEvent"][];
+        };
+        Plan: {
+            /** @enum {string} */
+            kind: "ONBOARD" | "OFFBOARD";
+            cluster: string;
+            namespace: string;
+            meshName: string;
+            options: components["schemas"]["RequestOptions"];
+            steps: {
+                name: string;
+                title: string;
+                /** @description the exact writes the step would send now; empty when nothing would change */
+                changes: {
+                    /** @enum {string} */
+                    action: "patch" | "create" | "update" | "delete";
+                    target: {
+                        apiVersion: string;
+                        kind: string;
+                        namespace?: string;
+                        name: string;
+                    };
+                    patchType?: string;
+                    body: unknown;
+                }[];
+                summary: string;
+                before: unknown;
+                diagnostics: {
+                    code: string;
+                    /** @enum {string} */
+                    level: "error" | "warning" | "info";
+                    message: string;
+                    object?: string;
+                    hint?: string;
+                    /** @description an error the request accepted (prerequisites.acceptErrors): reported, not blocking */
+                    accepted?: boolean;
+                }[];
+                facts: {
+                    [key: string]: unknown;
+                };
+                /** @description set when the step would refuse, or could not read the cluster */
+                error: {
+                    code: string;
+                    message: string;
+                    hint?: string;
+                } | null;
+            }[];
+            diagnostics: {
+                code: string;
+                /** @enum {string} */
+                level: "error" | "warning" | "info";
+                message: string;
+                object?: string;
+                hint?: string;
+                /** @description an error the request accepted (prerequisites.acceptErrors): reported, not blocking */
+                accepted?: boolean;
+            }[];
+            /** @description true when a step would refuse: applying now would fail */
+            blocked: boolean;
+            /** @description what submitting this request would need before it runs */
+            approval: {
+                /** @description the mesh-wide (MeshConfig) changes the request makes */
+                meshWideChanges: string[];
+                /** @description the caller holds a mesh grant (admin, or scope `<cluster>/mesh:<mesh>`) */
+                meshGrant: boolean;
+                /** @enum {string} */
+                outcome: "allowed" | "needs-approval" | "forbidden";
+                approvalsRequired: number;
+                rule: string | null;
+            };
+        };
+        Token: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description the first characters of the secret, to recognise it */
+            prefix: string;
+            roles: ("viewer" | "requester" | "approver" | "admin")[];
+            scopes: string[];
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+            expiresAt: string | null;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+        };
+        TokenCreated: {
+            /** @description the secret: shown in this response only, stored as a hash */
+            token: string;
+            record: components["schemas"]["Token"];
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+        };
+        ProgressEvent: {
+            /** @description the global audit event id (the cursor of a batch stream) */
+            id: string;
+            /** Format: uuid */
+            requestId: string;
+            /** @description 1, 2, 3… per request; the SSE `id` */
+            cursor: number;
+            /** @description the SSE `event`: request.created, step.applying, step.succeeded, request.succeeded, request.failed, … */
+            type: string;
+            actor: string;
+            step: string | null;
+            message: string;
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            at: string;
+        };
+        Health: {
+            /** @constant */
+            status: "ok";
+        };
+        Ready: {
+            /** @enum {string} */
+            status: "ready" | "not-ready";
+            checks: {
+                /** @enum {string} */
+                postgres: "ok" | "unavailable";
+                /** @enum {string} */
+                redis: "ok" | "unavailable";
+                /** @enum {string} */
+                cluster: "ok" | "unavailable";
+                draining: boolean;
+            };
+        };
+        Batch: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "ONBOARD" | "OFFBOARD";
+            requestedBy: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+            /** @description aggregate status of the members */
+            status: string;
+            /** @description members by status, e.g. {"SUCCEEDED": 3, "RUNNING": 1} */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description the members within the caller's scopes */
+            requests: components["schemas"]["Request"][];
+        };
+        BatchPlans: {
+            plans: components["schemas"]["Plan"][];
+        };
+        BatchOperation: {
+            batch: components["schemas"]["Batch"];
+            results: {
+                /** Format: uuid */
+                requestId: string;
+                namespace: string;
+                ok: boolean;
+                /** @description the error code when this member refused the operation */
+                code: string | null;
+                message: string | null;
+            }[];
+        };
+        Webhook: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            /** @description event types or patterns: request.succeeded, request.*, * */
+            eventTypes: string[];
+            description: string | null;
+            /**
+             * @description json: our event document; slack: a Slack incoming-webhook message
+             * @enum {string}
+             */
+            format: "json" | "slack";
+            /** @description the actor that created it; deliveries are limited to its scopes */
+            owner: string;
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            updatedAt: string;
+        };
+        WebhookCreated: {
+            webhook: components["schemas"]["Webhook"];
+            /** @description the signing secret, only when the service generated it (shown once) */
+            secret?: string;
+        };
+        WebhookList: {
+            items: components["schemas"]["Webhook"][];
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            webhookId: string;
+            requestId: string | null;
+            cursor: number | null;
+            eventType: string;
+            /** @enum {string} */
+            status: "PENDING" | "RETRYING" | "SUCCEEDED" | "FAILED";
+            attempts: number;
+            lastResponseCode: number | null;
+            lastError: string | null;
+            nextAttemptAt: string | null;
+            deliveredAt: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp (UTC)
+             */
+            createdAt: string;
+            /** @description the JSON body sent (with its human-readable `summary`) */
+            payload: unknown;
+            history: {
+                attempt: number;
+                responseCode: number | null;
+                error: string | null;
+                durationMs: number | null;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 timestamp (UTC)
+                 */
+                at: string;
+            }[];
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            pageInfo: {
+                hasNextPage: boolean;
+                endCursor: string | null;
+            };
+        };
+        NamespaceStatusPage: {
+            cluster: string;
+            items: {
+                name: string;
+                phase: string | null;
+                /** @description the mesh monitoring the namespace (openservicemesh.io/monitored-by), or null */
+                monitoredBy: string | null;
+                /** @description enabled, disabled, invalid, or null when unset */
+                sidecarInjection: string | null;
+                /** @description openservicemesh.io/ignore is present */
+                ignored: boolean;
+                pods: {
+                    total: number;
+                    withSidecar: number;
+                    withoutSidecar: number;
+                } | null;
+                podsError: string | null;
+                lastRequest: {
+                    /** Format: uuid */
+                    id: string;
+                    /** @enum {string} */
+                    kind: "ONBOARD" | "OFFBOARD";
+                    status: components["schemas"]["RequestStatus"];
+                    meshName: string;
+                    requestedBy: string;
+                    errorCode: string | null;
+                    errorMessage: string | null;
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339 timestamp (UTC)
+                     */
+                    createdAt: string;
+                    finishedAt: string | null;
+                } | null;
+            }[];
+            pageInfo: {
+                hasNextPage: boolean;
+                /** @description pass as `continue` for the next page */
+                continue: string | null;
+            };
+            /** @description Kubernetes API calls this page cost */
+            apiCalls: number;
+        };
+        SlackInteractionAnswer: {
+            /** @description a short line for the person who pressed the button */
+            text: string;
+            /** @description the request decided on; null when the press was not ours */
+            requestId: string | null;
+            /** @description its status after the decision */
+            status: components["schemas"]["RequestStatus"] | null;
+        };
     };
-    Token: {
-      /** Format: uuid */
-      id: string;
-      name: string;
-      /** @description the first characters of the secret, to recognise it */
-      prefix: string;
-      roles: ('viewer' | 'requester' | 'approver' | 'admin')[];
-      scopes: string[];
-      createdBy: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-      expiresAt: string | null;
-      lastUsedAt: string | null;
-      revokedAt: string | null;
-    };
-    TokenCreated: {
-      /** @description the secret: shown in this response only, stored as a hash */
-      token: string;
-      record: components['schemas']['Token'];
-    };
-    TokenList: {
-      items: components['schemas']['Token'][];
-    };
-    ProgressEvent: {
-      /** @description the global audit event id (the cursor of a batch stream) */
-      id: string;
-      /** Format: uuid */
-      requestId: string;
-      /** @description 1, 2, 3… per request; the SSE `id` */
-      cursor: number;
-      /** @description the SSE `event`: request.created, step.applying, step.succeeded, request.succeeded, request.failed, … */
-      type: string;
-      actor: string;
-      step: string | null;
-      message: string;
-      data: {
-        [key: string]: unknown;
-      };
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      at: string;
-    };
-    Health: {
-      /** @constant */
-      status: 'ok';
-    };
-    Ready: {
-      /** @enum {string} */
-      status: 'ready' | 'not-ready';
-      checks: {
-        /** @enum {string} */
-        postgres: 'ok' | 'unavailable';
-        /** @enum {string} */
-        redis: 'ok' | 'unavailable';
-        /** @enum {string} */
-        cluster: 'ok' | 'unavailable';
-        draining: boolean;
-      };
-    };
-    Batch: {
-      /** Format: uuid */
-      id: string;
-      /** @enum {string} */
-      kind: 'ONBOARD' | 'OFFBOARD';
-      requestedBy: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-      /** @description aggregate status of the members */
-      status: string;
-      /** @description members by status, e.g. {"SUCCEEDED": 3, "RUNNING": 1} */
-      counts: {
-        [key: string]: number;
-      };
-      /** @description the members within the caller's scopes */
-      requests: components['schemas']['Request'][];
-    };
-    BatchPlans: {
-      plans: components['schemas']['Plan'][];
-    };
-    BatchOperation: {
-      batch: components['schemas']['Batch'];
-      results: {
-        /** Format: uuid */
-        requestId: string;
-        namespace: string;
-        ok: boolean;
-        /** @description the error code when this member refused the operation */
-        code: string | null;
-        message: string | null;
-      }[];
-    };
-    Webhook: {
-      /** Format: uuid */
-      id: string;
-      url: string;
-      /** @description event types or patterns: request.succeeded, request.*, * */
-      eventTypes: string[];
-      description: string | null;
-      /**
-       * @description json: our event document; slack: a Slack incoming-webhook message
-       * @enum {string}
-       */
-      format: 'json' | 'slack';
-      /** @description the actor that created it; deliveries are limited to its scopes */
-      owner: string;
-      scopes: string[];
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      updatedAt: string;
-    };
-    WebhookCreated: {
-      webhook: components['schemas']['Webhook'];
-      /** @description the signing secret, only when the service generated it (shown once) */
-      secret?: string;
-    };
-    WebhookList: {
-      items: components['schemas']['Webhook'][];
-    };
-    WebhookDelivery: {
-      /** Format: uuid */
-      id: string;
-      /** Format: uuid */
-      webhookId: string;
-      requestId: string | null;
-      cursor: number | null;
-      eventType: string;
-      /** @enum {string} */
-      status: 'PENDING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED';
-      attempts: number;
-      lastResponseCode: number | null;
-      lastError: string | null;
-      nextAttemptAt: string | null;
-      deliveredAt: string | null;
-      /**
-       * Format: date-time
-       * @description RFC 3339 timestamp (UTC)
-       */
-      createdAt: string;
-      /** @description the JSON body sent (with its human-readable `summary`) */
-      payload: unknown;
-      history: {
-        attempt: number;
-        responseCode: number | null;
-        error: string | null;
-        durationMs: number | null;
-        /**
-         * Format: date-time
-         * @description RFC 3339 timestamp (UTC)
-         */
-        at: string;
-      }[];
-    };
-    WebhookDeliveryPage: {
-      items: components['schemas']['WebhookDelivery'][];
-      pageInfo: {
-        hasNextPage: boolean;
-        endCursor: string | null;
-      };
-    };
-    NamespaceStatusPage: {
-      cluster: string;
-      items: {
-        name: string;
-        phase: string | null;
-        /** @description the mesh monitoring the namespace (openservicemesh.io/monitored-by), or null */
-        monitoredBy: string | null;
-        /** @description enabled, disabled, invalid, or null when unset */
-        sidecarInjection: string | null;
-        /** @description openservicemesh.io/ignore is present */
-        ignored: boolean;
-        pods: {
-          total: number;
-          withSidecar: number;
-          withoutSidecar: number;
-        } | null;
-        podsError: string | null;
-        lastRequest: {
-          /** Format: uuid */
-          id: string;
-          /** @enum {string} */
-          kind: 'ONBOARD' | 'OFFBOARD';
-          status: components['schemas']['RequestStatus'];
-          meshName: string;
-          requestedBy: string;
-          errorCode: string | null;
-          errorMessage: string | null;
-          /**
-           * Format: date-time
-           * @description RFC 3339 timestamp (UTC)
-           */
-          createdAt: string;
-          finishedAt: string | null;
-        } | null;
-      }[];
-      pageInfo: {
-        hasNextPage: boolean;
-        /** @description pass as `continue` for the next page */
-        continue: string | null;
-      };
-      /** @description Kubernetes API calls this page cost */
-      apiCalls: number;
-    };
-    SlackInteractionAnswer: {
-      /** @description a short line for the person who pressed the button */
-      text: string;
-      /** @description the request decided on; null when the press was not ours */
-      requestId: string | null;
-      /** @description its status after the decision */
-      status: components['schemas']['RequestStatus'] | null;
-    };
-  };
-  responses: never;
-  parameters: never;
-  requestBodies: never;
-  headers: never;
-  pathItems: never;
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
-  listRequests: {
-    parameters: {
-      query?: {
-        cluster?: string;
-        namespace?: string;
-        meshName?: string;
-        kind?: 'ONBOARD' | 'OFFBOARD';
-        status?:
-          'PLANNED' | 'PENDING_APPROVAL' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'REJECTED';
-        requestedBy?: string;
-        limit?: number;
-        after?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description one page */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['RequestPage'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  requestOnboarding: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
-        'Idempotency-Key'?: string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "namespace": "bookbuyer",
-         *       "meshName": "osm",
-         *       "restart": {
-         *         "mode": "all"
-         *       },
-         *       "apiServerAccess": {
-         *         "method": "ip-exclusion"
-         *       }
-         *     }
-         */
-        'application/json': components['schemas']['OnboardingInput'];
-      };
-    };
-    responses: {
-      /** @description an Idempotency-Key replay: the original request */
-      200: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
-      202: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  requestOffboarding: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
-        'Idempotency-Key'?: string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "namespace": "bookbuyer",
-         *       "restart": {
-         *         "mode": "all"
-         *       },
-         *       "deleteOwnedPolicies": true
-         *     }
-         */
-        'application/json': components['schemas']['OffboardingInput'];
-      };
-    };
-    responses: {
-      /** @description an Idempotency-Key replay: the original request */
-      200: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description offboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
-      202: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  planOnboarding: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "namespace": "bookbuyer",
-         *       "restart": {
-         *         "mode": "all"
-         *       }
-         *     }
-         */
-        'application/json': components['schemas']['OnboardingInput'];
-      };
-    };
-    responses: {
-      /** @description the plan */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Plan'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  planOffboarding: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "namespace": "bookbuyer"
-         *     }
-         */
-        'application/json': components['schemas']['OffboardingInput'];
-      };
-    };
-    responses: {
-      /** @description the plan */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Plan'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  applyPlanned: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description queued */
-      202: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `REQUEST_NOT_PLANNED`: only a PLANNED (dry-run) request can be applied */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  cancelRequest: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        /**
-         * @example {
-         *       "reason": "wrong namespace"
-         *     }
-         */
-        'application/json': components['schemas']['CancelInput'];
-      };
-    };
-    responses: {
-      /** @description the request (CANCELLED, or still RUNNING with the cancellation flagged) */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Request'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_CANCELLABLE`: the request has already finished */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  retryRequest: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description queued again */
-      202: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `REQUEST_NOT_RETRYABLE`: only FAILED or CANCELLED requests can be retried */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  approveRequest: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        /**
-         * @example {
-         *       "comment": "checked with team-a"
-         *     }
-         */
-        'application/json': components['schemas']['ApproveInput'];
-      };
-    };
-    responses: {
-      /** @description the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers) */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Request'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  rejectRequest: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "reason": "not during the freeze"
-         *     }
-         */
-        'application/json': components['schemas']['RejectInput'];
-      };
-    };
-    responses: {
-      /** @description the request, REJECTED */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Request'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  getRequest: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the request */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Request'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  streamEvents: {
-    parameters: {
-      query?: {
-        /** @description resume after this cursor (the `Last-Event-ID` header wins) */
-        after?: number;
-      };
-      header?: {
-        /** @description resume after this cursor (sent by EventSource clients on reconnect) */
-        'Last-Event-ID'?: number;
-      };
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the event stream */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example id: 1
-           *     event: request.created
-           *     data: {"requestId":"…","cursor":1,"type":"request.created",…}
-           */
-          'text/event-stream': string;
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  requestAudit: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the audit events in cursor order */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['AuditPage'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  createBatch: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "kind": "ONBOARD",
-         *       "targets": [
-         *         {
-         *           "namespace": "bookbuyer"
-         *         },
-         *         {
-         *           "namespace": "bookthief"
-         *         }
-         *       ],
-         *       "options": {
-         *         "restart": {
-         *           "mode": "all"
-         *         }
-         *       }
-         *     }
-         */
-        'application/json': components['schemas']['BatchInput'];
-      };
-    };
-    responses: {
-      /** @description the batch with its requests */
-      202: {
-        headers: {
-          /** @description the batch: `/v1/batches/{id}` */
-          Location?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Batch'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  planBatch: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "kind": "ONBOARD",
-         *       "targets": [
-         *         {
-         *           "namespace": "bookbuyer"
-         *         },
-         *         {
-         *           "namespace": "bookthief"
-         *         }
-         *       ]
-         *     }
-         */
-        'application/json': components['schemas']['BatchInput'];
-      };
-    };
-    responses: {
-      /** @description one plan per target */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['BatchPlans'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  getBatch: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the batch */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Batch'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `BATCH_NOT_FOUND`: unknown batch id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  batchOperation: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-        /** @description the operation */
-        op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply';
-      };
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        /**
-         * @example {
-         *       "reason": "not during the freeze"
-         *     }
-         */
-        'application/json': components['schemas']['BatchOperationInput'];
-      };
-    };
-    responses: {
-      /** @description the batch after the operation and the outcome per member */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['BatchOperation'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `BATCH_NOT_FOUND`: unknown batch id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  streamBatchEvents: {
-    parameters: {
-      query?: {
-        /** @description resume after this event id (the `Last-Event-ID` header wins) */
-        after?: string;
-      };
-      header?: {
-        /** @description resume after this cursor (sent by EventSource clients on reconnect) */
-        'Last-Event-ID'?: number;
-      };
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the event stream */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example id: 1
-           *     event: request.created
-           *     data: {"requestId":"…","cursor":1,"type":"request.created",…}
-           */
-          'text/event-stream': string;
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `BATCH_NOT_FOUND`: unknown batch id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  namespaceStatus: {
-    parameters: {
-      query?: {
-        limit?: number;
-        continue?: string;
-      };
-      header?: never;
-      path: {
-        /** @description a cluster: a kubeconfig context name */
-        cluster: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description one page */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['NamespaceStatusPage'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker) */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  reapplyOnboarding: {
-    parameters: {
-      query?: never;
-      header?: {
-        /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
-        'Idempotency-Key'?: string;
-      };
-      path: {
-        /** @description a cluster: a kubeconfig context name */
-        cluster: string;
-        namespace: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: {
-      content: {
-        /**
-         * @example {
-         *       "restart": {
-         *         "mode": "needed"
-         *       }
-         *     }
-         */
-        'application/json': components['schemas']['ReapplyInput'];
-      };
-    };
-    responses: {
-      /** @description an Idempotency-Key replay: the original request */
-      200: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description re-applied onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
-      202: {
-        headers: {
-          /** @description the request: `/v1/onboardings/{id}` */
-          Location?: string;
-          /** @description `true` when an Idempotency-Key matched an earlier identical request */
-          'Idempotent-Replayed'?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Accepted'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  exportAudit: {
-    parameters: {
-      query?: {
-        actor?: string;
-        cluster?: string;
-        namespace?: string;
-        action?: string;
-        requestId?: string;
-        since?: string;
-        until?: string;
-        format?: 'jsonl' | 'csv';
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description one audit event per JSON line (`format=jsonl`, default) or CSV row (`format=csv`, with a header row) */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/x-ndjson': string;
-          'text/csv': string;
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  listWebhooks: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the subscriptions */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['WebhookList'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  createWebhook: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "url": "https://chat.example.com/hooks/osm",
-         *       "eventTypes": [
-         *         "request.succeeded",
-         *         "request.failed"
-         *       ],
-         *       "description": "team-a channel"
-         *     }
-         */
-        'application/json': components['schemas']['CreateWebhookInput'];
-      };
-    };
-    responses: {
-      /** @description the subscription (and a generated secret) */
-      201: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['WebhookCreated'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `WEBHOOKS_NOT_CONFIGURED`: webhooks are not configured on this server */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  slackInteraction: {
-    parameters: {
-      query?: never;
-      header: {
-        /** @description `v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>` with the Slack app's signing secret */
-        'X-Slack-Signature': string;
-        /** @description Unix seconds when Slack sent the request; refused more than 5 minutes from now */
-        'X-Slack-Request-Timestamp': string;
-      };
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/x-www-form-urlencoded': components['schemas']['SlackInteractionForm'];
-      };
-    };
-    responses: {
-      /** @description the decision was taken (or the press was not ours) */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['SlackInteractionAnswer'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `SLACK_SIGNATURE_MISSING`: a Slack interaction without `X-Slack-Signature` or `X-Slack-Request-Timestamp`; `SLACK_SIGNATURE_INVALID`: `X-Slack-Signature` is not the HMAC of the timestamp and body with the signing secret; `SLACK_REQUEST_STALE`: `X-Slack-Request-Timestamp` is more than 5 minutes from now; `SLACK_REQUEST_REPLAYED`: this signed Slack request was already received (a replay) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it; `SLACK_USER_NOT_MAPPED`: the Slack user has no identity in SLACK_USER_MAP, or is mapped to a revoked, expired or unknown token */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `SLACK_NOT_CONFIGURED`: Slack interactions are not configured on this server (SLACK_SIGNING_SECRET) */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  getWebhook: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the subscription */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Webhook'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  deleteWebhook: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the deleted subscription */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Webhook'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  listDeliveries: {
-    parameters: {
-      query?: {
-        status?: 'PENDING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED';
-        limit?: number;
-        after?: string;
-      };
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description one page, newest first */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['WebhookDeliveryPage'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  listTokens: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description every token, oldest first */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['TokenList'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  createToken: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "name": "ci-team-a",
-         *       "roles": [
-         *         "requester"
-         *       ],
-         *       "scopes": [
-         *         "prod/team-a-*"
-         *       ],
-         *       "expiresInDays": 90
-         *     }
-         */
-        'application/json': components['schemas']['CreateTokenInput'];
-      };
-    };
-    responses: {
-      /** @description the token and its secret */
-      201: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['TokenCreated'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `TOKEN_NAME_TAKEN`: a token with this name exists */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `TOKEN_NAME_RESERVED`: the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id */
-      422: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  revokeToken: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
-        id: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the revoked token */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Token'];
-        };
-      };
-      /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `TOKEN_NOT_FOUND`: unknown token id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-      429: {
-        headers: {
-          /** @description seconds to wait */
-          'Retry-After'?: number;
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  healthz: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description the process answers */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Health'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  readyz: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description ready */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Ready'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description not ready (a dependency is down, or the process is draining) */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Ready'];
-        };
-      };
-    };
-  };
-  metrics: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Prometheus text exposition format */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'text/plain': string;
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  docs: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description an HTML page */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'text/html': string;
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  openapi: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description this document */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': Record<string, never>;
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  docsAsset: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path: {
-        /** @description a file name */
-        file: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description a static file */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/javascript': string;
-          'text/css': string;
-          'image/png': string;
-        };
-      };
-      /** @description `REQUEST_NOT_FOUND`: unknown request id */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description `INTERNAL`: an unexpected server error */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
+    listRequests: {
+        parameters: {
+            query?: {
+                cluster?: string;
+                namespace?: string;
+                meshName?: string;
+                kind?: "ONBOARD" | "OFFBOARD";
+                status?: "PLANNED" | "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "REJECTED";
+                requestedBy?: string;
+                limit?: number;
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestPage"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestOnboarding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "namespace": "bookbuyer",
+                 *       "meshName": "osm",
+                 *       "restart": {
+                 *         "mode": "all"
+                 *       },
+                 *       "apiServerAccess": {
+                 *         "method": "ip-exclusion"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["OnboardingInput"];
+            };
+        };
+        responses: {
+            /** @description an Idempotency-Key replay: the original request */
+            200: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
+            202: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestOffboarding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "namespace": "bookbuyer",
+                 *       "restart": {
+                 *         "mode": "all"
+                 *       },
+                 *       "deleteOwnedPolicies": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["OffboardingInput"];
+            };
+        };
+        responses: {
+            /** @description an Idempotency-Key replay: the original request */
+            200: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description offboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
+            202: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    planOnboarding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "namespace": "bookbuyer",
+                 *       "restart": {
+                 *         "mode": "all"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["OnboardingInput"];
+            };
+        };
+        responses: {
+            /** @description the plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    planOffboarding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "namespace": "bookbuyer"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OffboardingInput"];
+            };
+        };
+        responses: {
+            /** @description the plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Plan"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    applyPlanned: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued */
+            202: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `REQUEST_NOT_PLANNED`: only a PLANNED (dry-run) request can be applied */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "wrong namespace"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CancelInput"];
+            };
+        };
+        responses: {
+            /** @description the request (CANCELLED, or still RUNNING with the cancellation flagged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_CANCELLABLE`: the request has already finished */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description queued again */
+            202: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `REQUEST_NOT_RETRYABLE`: only FAILED or CANCELLED requests can be retried */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    approveRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "comment": "checked with team-a"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ApproveInput"];
+            };
+        };
+        responses: {
+            /** @description the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rejectRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "not during the freeze"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RejectInput"];
+            };
+        };
+        responses: {
+            /** @description the request, REJECTED */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description resume after this cursor (the `Last-Event-ID` header wins) */
+                after?: number;
+            };
+            header?: {
+                /** @description resume after this cursor (sent by EventSource clients on reconnect) */
+                "Last-Event-ID"?: number;
+            };
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1
+                     *     event: request.created
+                     *     data: {"requestId":"…","cursor":1,"type":"request.created",…}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestAudit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the audit events in cursor order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "ONBOARD",
+                 *       "targets": [
+                 *         {
+                 *           "namespace": "bookbuyer"
+                 *         },
+                 *         {
+                 *           "namespace": "bookthief"
+                 *         }
+                 *       ],
+                 *       "options": {
+                 *         "restart": {
+                 *           "mode": "all"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["BatchInput"];
+            };
+        };
+        responses: {
+            /** @description the batch with its requests */
+            202: {
+                headers: {
+                    /** @description the batch: `/v1/batches/{id}` */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Batch"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    planBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "ONBOARD",
+                 *       "targets": [
+                 *         {
+                 *           "namespace": "bookbuyer"
+                 *         },
+                 *         {
+                 *           "namespace": "bookthief"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["BatchInput"];
+            };
+        };
+        responses: {
+            /** @description one plan per target */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPlans"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the batch */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Batch"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `BATCH_NOT_FOUND`: unknown batch id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    batchOperation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+                /** @description the operation */
+                op: "approve" | "reject" | "cancel" | "retry" | "apply";
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "not during the freeze"
+                 *     }
+                 */
+                "application/json": components["schemas"]["BatchOperationInput"];
+            };
+        };
+        responses: {
+            /** @description the batch after the operation and the outcome per member */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOperation"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `BATCH_NOT_FOUND`: unknown batch id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamBatchEvents: {
+        parameters: {
+            query?: {
+                /** @description resume after this event id (the `Last-Event-ID` header wins) */
+                after?: string;
+            };
+            header?: {
+                /** @description resume after this cursor (sent by EventSource clients on reconnect) */
+                "Last-Event-ID"?: number;
+            };
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1
+                     *     event: request.created
+                     *     data: {"requestId":"…","cursor":1,"type":"request.created",…}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `BATCH_NOT_FOUND`: unknown batch id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceStatus: {
+        parameters: {
+            query?: {
+                limit?: number;
+                continue?: string;
+            };
+            header?: never;
+            path: {
+                /** @description a cluster: a kubeconfig context name */
+                cluster: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NamespaceStatusPage"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reapplyOnboarding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description a cluster: a kubeconfig context name */
+                cluster: string;
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "restart": {
+                 *         "mode": "needed"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ReapplyInput"];
+            };
+        };
+        responses: {
+            /** @description an Idempotency-Key replay: the original request */
+            200: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description re-applied onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`) */
+            202: {
+                headers: {
+                    /** @description the request: `/v1/onboardings/{id}` */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportAudit: {
+        parameters: {
+            query?: {
+                actor?: string;
+                cluster?: string;
+                namespace?: string;
+                action?: string;
+                requestId?: string;
+                since?: string;
+                until?: string;
+                format?: "jsonl" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one audit event per JSON line (`format=jsonl`, default) or CSV row (`format=csv`, with a header row) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the subscriptions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://chat.example.com/hooks/osm",
+                 *       "eventTypes": [
+                 *         "request.succeeded",
+                 *         "request.failed"
+                 *       ],
+                 *       "description": "team-a channel"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateWebhookInput"];
+            };
+        };
+        responses: {
+            /** @description the subscription (and a generated secret) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `WEBHOOKS_NOT_CONFIGURED`: webhooks are not configured on this server */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    slackInteraction: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description `v0=` and the hex HMAC-SHA256 of `v0:<timestamp>:<raw body>` with the Slack app's signing secret */
+                "X-Slack-Signature": string;
+                /** @description Unix seconds when Slack sent the request; refused more than 5 minutes from now */
+                "X-Slack-Request-Timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["SlackInteractionForm"];
+            };
+        };
+        responses: {
+            /** @description the decision was taken (or the press was not ours) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlackInteractionAnswer"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `SLACK_SIGNATURE_MISSING`: a Slack interaction without `X-Slack-Signature` or `X-Slack-Request-Timestamp`; `SLACK_SIGNATURE_INVALID`: `X-Slack-Signature` is not the HMAC of the timestamp and body with the signing secret; `SLACK_REQUEST_STALE`: `X-Slack-Request-Timestamp` is more than 5 minutes from now; `SLACK_REQUEST_REPLAYED`: this signed Slack request was already received (a replay) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it; `SLACK_USER_NOT_MAPPED`: the Slack user has no identity in SLACK_USER_MAP, or is mapped to a revoked, expired or unknown token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `SLACK_NOT_CONFIGURED`: Slack interactions are not configured on this server (SLACK_SIGNING_SECRET) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the subscription */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the deleted subscription */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listDeliveries: {
+        parameters: {
+            query?: {
+                status?: "PENDING" | "RETRYING" | "SUCCEEDED" | "FAILED";
+                limit?: number;
+                after?: string;
+            };
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: unknown webhook subscription id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every token, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "ci-team-a",
+                 *       "roles": [
+                 *         "requester"
+                 *       ],
+                 *       "scopes": [
+                 *         "prod/team-a-*"
+                 *       ],
+                 *       "expiresInDays": 90
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateTokenInput"];
+            };
+        };
+        responses: {
+            /** @description the token and its secret */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `TOKEN_NAME_TAKEN`: a token with this name exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `TOKEN_NAME_RESERVED`: the name is reserved (`bootstrap-admin`, `anonymous`, `system…`): it would share a built-in actor id */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the revoked token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `TOKEN_NOT_FOUND`: unknown token id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    healthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the process answers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ready */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ready"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not ready (a dependency is down, or the process is draining) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ready"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    docs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description an HTML page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    openapi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description this document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    docsAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a file name */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a static file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/javascript": string;
+                    "text/css": string;
+                    "image/png": string;
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
     };
-  };
 }
