@@ -36,7 +36,8 @@ interface Run {
   stderr: string;
 }
 
-describe('the osm-onboarding CLI against a running service', () => {
+// A test here starts the CLI up to a dozen times; on a loaded CI machine each start takes seconds.
+describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }, () => {
   let s: Stack;
   let env: Record<string, string>;
 
