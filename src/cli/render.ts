@@ -1,6 +1,7 @@
 // Everything the CLI prints for people: the live progress view (a terminal), plain lines
 // (a pipe), tables and request details. --json output bypasses this module. Colours come from
 // node:util styleText; whether to colour at all is the caller's choice (a terminal, no NO_COLOR, no --no-color).
+// (~420 lines: every human-facing format of the CLI in one place, so the live view, plain lines and details agree.)
 import { styleText } from 'node:util';
 import { TERMINAL_STATUSES as TERMINAL, type OsmRequest, type ProgressEvent } from '@osm-onboarding/client';
 
