@@ -6,14 +6,21 @@
 # Build stage: install from the lockfile, generate the Prisma client, compile, drop dev dependencies.
 # (`npm ci` here also installs the `node` devDependency, the Node that npm scripts use on a developer machine;
 # it has the same version as this base image and is pruned with the other dev dependencies.)
+# The repo is an npm workspace: the service (root) and the typed client its CLI runs on (packages/client) are
+# installed and built; the Backstage module (packages/backstage-scaffolder-module) is not part of the image, only its
+# manifest is copied so the lockfile's workspace list is complete.
 FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
+COPY packages/client/package.json ./packages/client/
+COPY packages/backstage-scaffolder-module/package.json ./packages/backstage-scaffolder-module/
 COPY prisma ./prisma
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --include-workspace-root --workspace @osm-onboarding/client
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/client ./packages/client
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build:service \
+  && npm prune --omit=dev --no-audit --no-fund --include-workspace-root --workspace @osm-onboarding/client
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
 FROM node:24.21.0-bookworm-slim
@@ -24,6 +31,9 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+# node_modules/@osm-onboarding/client links here (the CLI, dist/src/cli, runs on it).
+COPY --from=build --chown=node:node /app/packages/client/package.json ./packages/client/
+COPY --from=build --chown=node:node /app/packages/client/dist ./packages/client/dist
 COPY --from=build --chown=node:node /app/prisma ./prisma
 # Where compose's admin-token volume is mounted: a new named volume takes this directory's owner (node).
 RUN mkdir -p /var/lib/osm-onboarding && chown node:node /var/lib/osm-onboarding

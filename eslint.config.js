@@ -7,7 +7,18 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'src/generated/', 'node_modules/', '.emulator/', 'bench/scratch/'] },
+  {
+    ignores: [
+      'dist/',
+      'packages/*/dist/',
+      'packages/client/src/generated/',
+      'coverage/',
+      'src/generated/',
+      'node_modules/',
+      '.emulator/',
+      'bench/scratch/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -44,7 +55,7 @@ export default tseslint.config(
   {
     // Tests read JSON bodies (`res.body.data.x`, `await r.json()`), which are `any` by nature; asserting on them
     // is the point of the test, so the unsafe-any family is off here. Promise rules stay on.
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'packages/*/test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -2,7 +2,11 @@
 //   unit         test/unit: no I/O — test/support/no-io.ts fails a test that connects, listens or spawns — and
 //                modules shared between files (isolate: false), so it runs in seconds (`npm run test:unit` alone).
 //   integration  test/integration: a fresh Postgres database per run (global setup), real Redis, the emulator.
+//   client       packages/client/test: the typed client against local HTTP servers (no database).
+//   backstage    packages/backstage-scaffolder-module/test: the scaffolder actions against a real service and the
+//                emulator (its own database, like integration).
 // The e2e, fault and unit-only configs start from the pieces exported here.
+import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -16,6 +20,13 @@ export const plugins = [
     },
   }),
 ];
+
+/** The workspace packages are tested from their TypeScript sources, not their built `dist/`. */
+export const resolve = {
+  alias: {
+    '@osm-onboarding/client': fileURLToPath(new URL('packages/client/src/index.ts', import.meta.url)),
+  },
+};
 
 export const reporters = ['default', './test/support/summary-reporter.ts'];
 
@@ -43,11 +54,27 @@ export const integration = {
   globalSetup: ['test/support/global-setup.ts'],
 };
 
+export const client = {
+  ...shared,
+  name: 'client',
+  include: ['packages/client/test/**/*.spec.ts'],
+};
+
+export const backstage = {
+  ...shared,
+  name: 'backstage',
+  include: ['packages/backstage-scaffolder-module/test/**/*.spec.ts'],
+  globalSetup: ['test/support/global-setup.ts'],
+  // createMockActionContext (Backstage's test utils) calls the Jest global; vitest's `vi` is its twin.
+  setupFiles: [...shared.setupFiles, 'packages/backstage-scaffolder-module/test/jest-global.ts'],
+};
+
 export default defineConfig({
   plugins,
+  resolve,
   test: {
     reporters,
     // Inline projects extend this file (its plugins included).
-    projects: [{ test: unit }, { test: integration }],
+    projects: [unit, integration, client, backstage].map((test) => ({ resolve, test })),
   },
 });

@@ -1,7 +1,9 @@
-import { TERMINAL_STATUSES as TERMINAL, type ProgressEvent } from './events.js';
-
 // Everything the CLI prints for people: the live progress view (a terminal), plain lines
-// (a pipe), tables and request details. --json output bypasses this module.
+// (a pipe), tables and request details. --json output bypasses this module. Colours come from
+// node:util styleText; whether to colour at all is the caller's choice (a terminal, no NO_COLOR, no --no-color).
+// (~420 lines: every human-facing format of the CLI in one place, so the live view, plain lines and details agree.)
+import { styleText } from 'node:util';
+import { TERMINAL_STATUSES as TERMINAL, type OsmRequest, type ProgressEvent } from '@osm-onboarding/client';
 
 export interface Out {
   write(text: string): unknown;
@@ -19,21 +21,30 @@ export interface Style {
   bold(s: string): string;
 }
 
-const sgr = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
+type Format = Parameters<typeof styleText>[0];
+// The decision to colour is made once by `style(color)`; styleText must not second-guess it from process.stdout.
+const paint = (format: Format) => (s: string) => styleText(format, s, { validateStream: false });
+
 export function style(color: boolean): Style {
   if (!color) {
     const id = (s: string) => s;
     return { green: id, red: id, yellow: id, cyan: id, dim: id, bold: id };
   }
   return {
-    green: sgr(32, 39),
-    red: sgr(31, 39),
-    yellow: sgr(33, 39),
-    cyan: sgr(36, 39),
-    dim: sgr(2, 22),
-    bold: sgr(1, 22),
+    green: paint('green'),
+    red: paint('red'),
+    yellow: paint('yellow'),
+    cyan: paint('cyan'),
+    dim: paint('dim'),
+    bold: paint('bold'),
   };
 }
+
+// Terminal control sequences of the live view (cursor, not style: styleText has none of these).
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+/** Up `n` lines to their start, then erase to the end of the screen. */
+const rewind = (n: number) => `\x1b[${n}F\x1b[J`;
 
 // ---------------------------------------------------------------------------------------------
 // The state of one followed request, built from the request and then its events.
@@ -195,7 +206,15 @@ function fit(s: string, width: number): string {
   return flat.length > width ? flat.slice(0, Math.max(0, width - 1)) + '…' : flat;
 }
 
-export function renderTracks(tracks: Track[], frame: number, st: Style, width: number, compact: boolean): string[] {
+/** How to draw: the spinner frame, the styles, the terminal width, and whether one line per request only. */
+export interface Frame {
+  frame: number;
+  st: Style;
+  width: number;
+  compact: boolean;
+}
+
+export function renderTracks(tracks: Track[], { frame, st, width, compact }: Frame): string[] {
   const lines: string[] = [];
   for (const t of tracks) {
     const spin = SPINNER[frame % SPINNER.length];
@@ -215,9 +234,11 @@ export function renderTracks(tracks: Track[], frame: number, st: Style, width: n
         ? ` · ${t.note}`
         : '';
     const elapsed = `${Math.round(((t.finishedAt ?? Date.now()) - t.startedAt) / 1000)}s`;
-    lines.push(
-      `${icon} ${st.bold(head)} ${statusText(st, t.status)} ${st.dim(fit(`${elapsed} ${t.id.slice(0, 8)}${tail}`, Math.max(10, width - head.length - t.status.length - 4)))}`,
+    const detail = fit(
+      `${elapsed} ${t.id.slice(0, 8)}${tail}`,
+      Math.max(10, width - head.length - t.status.length - 4),
     );
+    lines.push(`${icon} ${st.bold(head)} ${statusText(st, t.status)} ${st.dim(detail)}`);
     if (compact) continue;
     for (const s of t.steps) {
       const mark =
@@ -236,9 +257,8 @@ export function renderTracks(tracks: Track[], frame: number, st: Style, width: n
                   : st.dim('·');
       const note = s.note ? fit(s.note, Math.max(10, width - s.name.length - 8)) : '';
       const name = s.state === 'pending' || s.state === 'cancelled' ? st.dim(s.name) : s.name;
-      lines.push(
-        `  ${mark} ${name}${note ? ` ${s.state === 'failed' ? st.red(note) : s.warn ? st.yellow(note) : st.dim(note)}` : ''}`,
-      );
+      const painted = s.state === 'failed' ? st.red(note) : s.warn ? st.yellow(note) : st.dim(note);
+      lines.push(`  ${mark} ${name}${note ? ` ${painted}` : ''}`);
     }
   }
   return lines;
@@ -257,7 +277,7 @@ export class LiveView {
   ) {}
 
   start(): void {
-    this.out.write('\x1b[?25l');
+    this.out.write(HIDE_CURSOR);
     this.draw();
     this.timer = setInterval(() => this.draw(), 100);
   }
@@ -273,14 +293,14 @@ export class LiveView {
     const width = Math.max(40, (this.out.columns || 100) - 1);
     const full = this.tracks.reduce((n, t) => n + 1 + t.steps.length, 0);
     const compact = full > Math.max(5, (this.out.rows || 40) - 2);
-    const lines = renderTracks(this.tracks, this.frame++, this.st, width, compact);
+    const lines = renderTracks(this.tracks, { frame: this.frame++, st: this.st, width, compact });
     this.clear();
     this.out.write(lines.map((l) => l + '\n').join(''));
     this.drawn = lines.length;
   }
 
   private clear(): void {
-    if (this.drawn) this.out.write(`\x1b[${this.drawn}F\x1b[J`);
+    if (this.drawn) this.out.write(rewind(this.drawn));
     this.drawn = 0;
   }
 
@@ -288,7 +308,7 @@ export class LiveView {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.draw();
-    this.out.write('\x1b[?25h');
+    this.out.write(SHOW_CURSOR);
   }
 }
 
@@ -318,7 +338,7 @@ export function table(rows: string[][], st: Style): string {
   );
 }
 
-export function requestDetails(r: RequestLike & Record<string, any>, st: Style): string {
+export function requestDetails(r: OsmRequest, st: Style): string {
   const lines = [
     `${st.bold('request')}   ${r.id}`,
     `${st.bold('kind')}      ${r.kind}`,
@@ -328,11 +348,10 @@ export function requestDetails(r: RequestLike & Record<string, any>, st: Style):
   ];
   if (r.approvalsRequired) {
     const got = (r.approvals ?? [])
-      .map((a: any) => `${a.decision} by ${a.approver}${a.reason ? ` (${a.reason})` : ''}`)
+      .map((a) => `${a.decision} by ${a.approver}${a.reason ? ` (${a.reason})` : ''}`)
       .join(', ');
-    lines.push(
-      `${st.bold('approval')}  ${r.approvalsRequired} needed${got ? `: ${got}` : ''}${r.approvalRule ? ` [rule ${r.approvalRule}]` : ''}`,
-    );
+    const rule = r.approvalRule ? ` [rule ${r.approvalRule}]` : '';
+    lines.push(`${st.bold('approval')}  ${r.approvalsRequired} needed${got ? `: ${got}` : ''}${rule}`);
   }
   if (r.finishedAt) lines.push(`${st.bold('finished')}  ${r.finishedAt}`);
   if (r.errorCode) lines.push(`${st.bold('error')}     ${st.red(`${r.errorCode}: ${r.errorMessage ?? ''}`)}`);
@@ -382,9 +401,8 @@ export function planDetails(p: PlanLike, st: Style): string {
     lines.push(`${mark} ${st.bold(s.name)}: ${s.error ? st.red(`${s.error.code}: ${s.error.message}`) : s.summary}`);
     if (s.error?.hint) lines.push(`    ${st.dim(`hint: ${s.error.hint}`)}`);
     for (const c of s.changes) {
-      lines.push(
-        `    ${c.action} ${c.target.kind} ${c.target.namespace ? `${c.target.namespace}/` : ''}${c.target.name}${c.patchType ? ` (${c.patchType})` : ''}`,
-      );
+      const where = c.target.namespace ? `${c.target.namespace}/` : '';
+      lines.push(`    ${c.action} ${c.target.kind} ${where}${c.target.name}${c.patchType ? ` (${c.patchType})` : ''}`);
     }
     for (const d of s.diagnostics) {
       const level =

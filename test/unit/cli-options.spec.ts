@@ -1,7 +1,7 @@
 // The CLI's request bodies and option names, from its parsed options (no I/O; the follower's tests that need a
 // server are in test/integration/cli-events.spec.ts).
 import { describe, expect, it } from 'vitest';
-import { flagFor, onboardBody } from '../../src/cli/program.js';
+import { flagFor, onboardBody } from '../../src/cli/options.js';
 
 describe('CLI request bodies and field names', () => {
   it('maps the onboard options onto the REST body', () => {

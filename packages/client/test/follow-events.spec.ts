@@ -1,10 +1,17 @@
-// The CLI's event-stream follower (src/cli/events.ts) against a local SSE server: resumption with
-// Last-Event-ID after a dropped connection, retried requests, and giving up when the API is unreachable.
+// The client's event-stream follower (followEvents) against a local SSE server: resumption with Last-Event-ID after
+// a dropped connection, retried requests, giving up when the API is unreachable, and waitForEnd's deadline.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, CliError, EXIT } from '../../src/cli/client.js';
-import { followEvents, type ProgressEvent } from '../../src/cli/events.js';
+import {
+  createOsmClient,
+  followEvents,
+  OsmApiError,
+  OsmStreamLostError,
+  OsmTimeoutError,
+  waitForEnd,
+  type ProgressEvent,
+} from '../src/index.js';
 
 const ID = '6a3761c2-0000-4000-8000-000000000001';
 const TYPES = ['request.created', 'request.started', 'step.started', 'step.succeeded', 'request.succeeded'];
@@ -50,8 +57,9 @@ describe('CLI event stream follower', () => {
     });
     const reconnects: number[] = [];
     const got: number[] = [];
-    for await (const e of followEvents(new ApiClient({ url, token: 't0k' }), ID, {
+    for await (const e of followEvents(createOsmClient({ baseUrl: url, token: 't0k' }), ID, {
       retryMs: 10,
+      isFinal: false,
       onReconnect: (_, cursor) => reconnects.push(cursor),
     })) {
       got.push(e.cursor);
@@ -76,8 +84,8 @@ describe('CLI event stream follower', () => {
     });
     const reconnects: number[] = [];
     const got: string[] = [];
-    for await (const e of followEvents(new ApiClient({ url }), ID, {
-      isFinal: async (cursor) => cursor >= 4,
+    for await (const e of followEvents(createOsmClient({ baseUrl: url }), ID, {
+      isFinal: (cursor) => Promise.resolve(cursor >= 4),
       onReconnect: (n) => reconnects.push(n),
     })) {
       got.push(e.type);
@@ -94,9 +102,9 @@ describe('CLI event stream follower', () => {
       res.end();
     });
     const got: ProgressEvent[] = [];
-    for await (const e of followEvents(new ApiClient({ url }), ID, {
+    for await (const e of followEvents(createOsmClient({ baseUrl: url }), ID, {
       after: 7,
-      isFinal: async (cursor) => cursor === 7,
+      isFinal: (cursor) => Promise.resolve(cursor === 7),
     }))
       got.push(e);
     expect(got).toEqual([]);
@@ -104,21 +112,54 @@ describe('CLI event stream follower', () => {
   });
 
   it('gives up with UNREACHABLE after repeated failures, and passes API errors through', async () => {
-    const dead = new ApiClient({ url: 'http://127.0.0.1:59999' });
+    const dead = createOsmClient({ baseUrl: 'http://127.0.0.1:59999' });
+    const reconnects: string[] = [];
     const err = await (async () => {
-      for await (const _ of followEvents(dead, ID, { retryMs: 1, maxRetries: 2 })) void _;
+      const events = followEvents(dead, ID, {
+        retryMs: 1,
+        maxRetries: 2,
+        onReconnect: (_n, _c, why) => reconnects.push(why),
+      });
+      for await (const _ of events) void _;
     })().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).exitCode).toBe(EXIT.UNREACHABLE);
+    expect(err).toBeInstanceOf(OsmStreamLostError);
+    expect((err as Error).message).toMatch(/after 2 reconnections: cannot reach the API at http:\/\/127.0.0.1:59999/);
+    expect(reconnects).toHaveLength(2);
 
     const url = await listen((_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'REQUEST_NOT_FOUND', message: 'nope' } }));
     });
     const notFound = await (async () => {
-      for await (const _ of followEvents(new ApiClient({ url }), ID)) void _;
+      for await (const _ of followEvents(createOsmClient({ baseUrl: url }), ID)) void _;
     })().catch((e: unknown) => e);
-    expect(notFound).toBeInstanceOf(ApiError);
-    expect((notFound as ApiError).exitCode).toBe(EXIT.FAILED);
+    expect(notFound).toBeInstanceOf(OsmApiError);
+    expect(notFound).toMatchObject({ status: 404, code: 'REQUEST_NOT_FOUND', message: 'REQUEST_NOT_FOUND: nope' });
+  });
+
+  it('waitForEnd returns the final request, and gives up at its deadline with the last known state', async () => {
+    let status = 'SUCCEEDED';
+    const url = await listen((req, res) => {
+      if (!req.url!.endsWith('/events')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: ID, status, lastEventCursor: status === 'SUCCEEDED' ? 5 : 2 }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (status === 'SUCCEEDED') for (let c = 1; c <= 5; c++) res.write(frame(event(c)));
+      else res.write(frame(event(1)) + frame(event(2))); // then nothing: the request is still running
+      if (status === 'SUCCEEDED') res.end();
+    });
+    const seen: number[] = [];
+    const done = await waitForEnd(createOsmClient({ baseUrl: url }), ID, { onEvent: (e) => void seen.push(e.cursor) });
+    expect(done.status).toBe('SUCCEEDED');
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+
+    status = 'RUNNING';
+    const started = Date.now();
+    const err = await waitForEnd(createOsmClient({ baseUrl: url }), ID, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OsmTimeoutError);
+    expect((err as OsmTimeoutError).request?.status).toBe('RUNNING');
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

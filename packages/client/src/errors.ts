@@ -1,0 +1,65 @@
+// The client's errors: an API answer that is not 2xx (OsmApiError, with the service's error body), an API that
+// cannot be reached (OsmNetworkError), an event stream lost for good, and a wait that ran out of time.
+import type { components } from './generated/openapi.js';
+
+/** The `error` member of the service's error body (`{ error: { code, message, fields?, hint?, details? } }`). */
+export type ApiErrorBody = components['schemas']['Error']['error'];
+
+export class OsmApiError extends Error {
+  override readonly name = 'OsmApiError';
+
+  constructor(
+    readonly status: number,
+    readonly body: ApiErrorBody,
+  ) {
+    super(`${body.code}: ${body.message}`);
+  }
+
+  get code(): string {
+    return this.body.code;
+  }
+
+  /** From a non-2xx answer: the service's error body, or a synthetic `HTTP_<status>` one for anything else. */
+  static from(status: number, body: unknown): OsmApiError {
+    const error = (body as { error?: ApiErrorBody } | undefined)?.error;
+    if (error && typeof error.code === 'string') return new OsmApiError(status, error);
+    const text = typeof body === 'string' ? body.slice(0, 200) : '';
+    const code = `HTTP_${status}` as ApiErrorBody['code'];
+    return new OsmApiError(status, { code, message: text || `the API answered ${status}` });
+  }
+}
+
+/** The API could not be reached (connection refused, DNS, TLS, timeout). */
+export class OsmNetworkError extends Error {
+  override readonly name = 'OsmNetworkError';
+
+  constructor(
+    readonly baseUrl: string,
+    cause: unknown,
+  ) {
+    super(`cannot reach the API at ${baseUrl}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** A request's event stream could not be resumed after the allowed reconnections. */
+export class OsmStreamLostError extends Error {
+  override readonly name = 'OsmStreamLostError';
+}
+
+/** `waitForEnd` gave up; the request goes on (its last known state is attached). */
+export class OsmTimeoutError extends Error {
+  override readonly name = 'OsmTimeoutError';
+
+  constructor(
+    message: string,
+    readonly request: components['schemas']['Request'] | undefined,
+  ) {
+    super(message);
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
+  if (e?.name === 'TimeoutError') return 'timed out';
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
