@@ -66,7 +66,9 @@ export const GRAPHQL_ZOD_TYPES: Record<string, z.ZodType> = {
   BatchInput: BatchInputSchema,
   BatchTargetInput: field(BatchInputSchema, 'targets'),
   // GraphQL's own field: REST says the same with the Idempotent-Replayed header.
-  OnboardingRequest: R.RequestSchema.extend({ replayed: z.boolean().describe(REPLAYED_DESCRIPTION) }),
+  OnboardingRequest: R.RequestSchema.extend({ replayed: z.boolean().describe(REPLAYED_DESCRIPTION) }).describe(
+    R.RequestSchema.description ?? '',
+  ),
   StepRunModel: R.StepSchema,
   Approval: field(R.RequestSchema, 'approvals'),
   OnboardingPlan: plan,
