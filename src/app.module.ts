@@ -29,6 +29,7 @@ import { graphiqlPlugin } from './graphql/graphiql.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
 import { SlackModule } from './integrations/slack/slack.module.js';
+import { RetentionModule } from './retention/retention.module.js';
 
 @Module({})
 export class AppModule {
@@ -68,6 +69,7 @@ export class AppModule {
         OnboardingModule.register({ api, worker }),
         WebhooksModule.register({ api, worker }),
         ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
+        ...(worker ? [RetentionModule] : []),
         ...(api
           ? [
               AuthModule,

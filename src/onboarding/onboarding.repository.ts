@@ -134,6 +134,8 @@ export class OnboardingRepository {
     };
     if (after) {
       const at = new Date(after.createdAt);
+      // `createdAt <= at` bounds the index scan; the OR alone would be a filter over every newer row.
+      where.createdAt = { lte: at };
       where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: after.id } }];
     }
     const rows = await this.prisma.onboardingRequest.findMany({
