@@ -14,6 +14,7 @@ import { MachineCpu } from './lib/rss.js';
 import { describeMachine, renderMachine, renderSection, renderTable, type Section } from './lib/report.js';
 import { destroyAllStacks, runId } from './lib/stack.js';
 import * as e2e from './e2e.js';
+import * as history from './history.js';
 import * as ingest from './ingest.js';
 import * as kubectl from './kubectl.js';
 import * as memory from './memory.js';
@@ -25,7 +26,7 @@ interface Bench {
   run(ctx: BenchContext): Promise<Section>;
 }
 
-const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout];
+const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout, history];
 
 /** Samples the machine's CPU for 1 s at a time; waits (up to BENCH_QUIET_WAIT_S) while other work keeps it busy. */
 async function waitForQuiet(): Promise<{ share: number; waitedS: number; load: string }> {
