@@ -23,6 +23,8 @@ const list = (name: string, fallback: number[]): number[] => {
 };
 
 export const settings = {
+  // 8. fairness (bench/fairness.ts): namespaces per cluster
+  fairnessNamespaces: num('BENCH_FAIRNESS_N', 100),
   // 7. history (bench/history.ts)
   historyRequests: num('BENCH_HISTORY_REQUESTS', 1_000_000),
   historyEventsPerRequest: num('BENCH_HISTORY_EVENTS_PER_REQUEST', 10),
