@@ -140,7 +140,19 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
    */
   private async requestRetention(db: pg.Client, dir: string, cutoff: Date, out: RetentionOutcome): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    // Candidates are read in keyset pages of the finish time (index), then filtered by id: one statement
+    // for both would check every request finished before the cutoff again on every batch.
+    let after = { at: new Date(0), id: '00000000-0000-0000-0000-000000000000' };
     for (let batch = 1; ; batch++) {
+      const { rows: candidates } = await db.query<{ id: string; finished_at: Date }>(
+        `SELECT id, finished_at FROM onboarding_request
+          WHERE finished_at < $1 AND finished_at >= $2 AND (finished_at, id) > ($2, $3::uuid)
+          ORDER BY finished_at, id LIMIT ${REQUEST_BATCH}`,
+        [cutoff, after.at, after.id],
+      );
+      if (candidates.length === 0) return;
+      const last = candidates[candidates.length - 1];
+      after = { at: last.finished_at, id: last.id };
       await db.query('BEGIN');
       try {
         const { rows } = await db.query<{ id: string; doc: unknown }>(
@@ -150,29 +162,25 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
                   'approvals', (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.created_at), '[]')
                                   FROM approval a WHERE a.request_id = r.id)) AS doc
              FROM onboarding_request r
-            WHERE r.finished_at < $1 AND r.status::text = ANY($2)
+            WHERE r.id = ANY($1::uuid[]) AND r.finished_at < $2 AND r.status::text = ANY($3)
               AND NOT EXISTS (SELECT 1 FROM audit_event e WHERE e.request_id = r.id)
               AND NOT EXISTS (SELECT 1 FROM namespace_drift d WHERE d.request_id = r.id)
               AND EXISTS (SELECT 1 FROM onboarding_request n WHERE n.cluster = r.cluster AND n.namespace = r.namespace
                                                              AND n.created_at > r.created_at)
-            ORDER BY r.finished_at
-            LIMIT ${REQUEST_BATCH}
               FOR UPDATE OF r SKIP LOCKED`,
-          [cutoff, FINISHED],
+          [candidates.map((c) => c.id), cutoff, FINISHED],
         );
-        if (rows.length === 0) {
-          await db.query('COMMIT');
-          return;
+        if (rows.length > 0) {
+          const file = join(dir, `onboarding_request-${stamp}-${String(batch).padStart(5, '0')}.jsonl.gz`);
+          await writeExport(file, [rows.map((r) => JSON.stringify(r.doc) + '\n').join('')]);
+          const ids = rows.map((r) => r.id);
+          await db.query('DELETE FROM step_run WHERE request_id = ANY($1::uuid[])', [ids]);
+          await db.query('DELETE FROM approval WHERE request_id = ANY($1::uuid[])', [ids]);
+          await db.query('DELETE FROM onboarding_request WHERE id = ANY($1::uuid[])', [ids]);
+          out.requestsRemoved += rows.length;
+          out.files.push(file);
         }
-        const file = join(dir, `onboarding_request-${stamp}-${String(batch).padStart(4, '0')}.jsonl.gz`);
-        await writeExport(file, [rows.map((r) => JSON.stringify(r.doc) + '\n').join('')]);
-        const ids = rows.map((r) => r.id);
-        await db.query('DELETE FROM step_run WHERE request_id = ANY($1::uuid[])', [ids]);
-        await db.query('DELETE FROM approval WHERE request_id = ANY($1::uuid[])', [ids]);
-        await db.query('DELETE FROM onboarding_request WHERE id = ANY($1::uuid[])', [ids]);
         await db.query('COMMIT');
-        out.requestsRemoved += rows.length;
-        out.files.push(file);
       } catch (err) {
         await db.query('ROLLBACK').catch(() => undefined);
         throw err;
