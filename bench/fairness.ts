@@ -141,7 +141,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
       name,
       title: `8. Fair across clusters: ${CLUSTERS} clusters × ${n} namespaces, one slow, one failing 20 % of calls`,
       intro:
-        `Each cluster is an emulator process of its own (a kubeconfig context each), ${settings.latencyMs} ms per call ` +
+        `Each cluster is an emulator process of its own (a kubeconfig context each), ` +
+        `${settings.latencyMs} ms per call ` +
         `except ${SLOW} (100 ms) and ${FLAKY} (${settings.latencyMs} ms, 20 % of calls answered 503). Every request ` +
         `(2 Deployments, restart all, prerequisites off) is submitted first, interleaved across clusters, then one ` +
         `worker starts (WORKER_CONCURRENCY=${settings.workerConcurrency}, K8S_QPS=${settings.k8sQps} per cluster). ` +
