@@ -2,6 +2,7 @@
 // Builds the service first (the benches run the BUILT code, dist/), prints a table per benchmark and
 // writes bench/results/<YYYY-MM-DD>.md (a partial run: <YYYY-MM-DD>-<names>.md).
 
+import { QUICK } from './lib/quick.js'; // first: sets the --quick sizes before lib/env.ts reads them
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import { MachineCpu } from './lib/rss.js';
 import { describeMachine, renderMachine, renderSection, renderTable, type Section } from './lib/report.js';
 import { destroyAllStacks, runId } from './lib/stack.js';
 import * as e2e from './e2e.js';
+import * as fairness from './fairness.js';
+import * as history from './history.js';
 import * as ingest from './ingest.js';
 import * as kubectl from './kubectl.js';
 import * as memory from './memory.js';
@@ -25,7 +28,7 @@ interface Bench {
   run(ctx: BenchContext): Promise<Section>;
 }
 
-const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout];
+const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout, history, fairness];
 
 /** Samples the machine's CPU for 1 s at a time; waits (up to BENCH_QUIET_WAIT_S) while other work keeps it busy. */
 async function waitForQuiet(): Promise<{ share: number; waitedS: number; load: string }> {
@@ -112,9 +115,9 @@ async function main(): Promise<void> {
   if (summary) console.log(`${summary}\n`);
 
   const day = started.toISOString().slice(0, 10);
+  // A quick run is a smoke test: its figures mean nothing and stay out of bench/results.
   const file = join(
-    ROOT,
-    'bench/results',
+    QUICK ? logDir : join(ROOT, 'bench/results'),
     selected.length === ALL.length ? `${day}.md` : `${day}-${selected.map((b) => b.name).join('-')}.md`,
   );
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });

@@ -32,6 +32,7 @@ import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
 import { SlackModule } from './integrations/slack/slack.module.js';
 import { describeSchema } from './graphql/zod-types.js';
+import { RetentionModule } from './retention/retention.module.js';
 
 @Module({})
 export class AppModule {
@@ -73,6 +74,7 @@ export class AppModule {
         BatchesModule.register({ api }),
         WebhooksModule.register({ api, worker }),
         ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
+        ...(worker ? [RetentionModule] : []),
         ...(api
           ? [
               AuthModule,

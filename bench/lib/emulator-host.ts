@@ -9,6 +9,7 @@ import {
   type Emulator,
   type RequestLogEntry,
 } from '../../test/support/emulator/index.js';
+import type { FaultRule } from '../../test/support/emulator/faults.js';
 
 export type EmulatorCommand =
   | {
@@ -21,6 +22,7 @@ export type EmulatorCommand =
       services?: boolean;
     }
   | { cmd: 'latency'; ms: number }
+  | { cmd: 'fault'; rule: FaultRule }
   | { cmd: 'clearRequests' }
   | { cmd: 'requestStats'; prefix?: string; userAgent?: string }
   | { cmd: 'idle' };
@@ -113,6 +115,9 @@ async function main(): Promise<void> {
             break;
           case 'latency':
             emulator.faults.setLatency(raw.ms);
+            break;
+          case 'fault':
+            result = emulator.faults.add(raw.rule);
             break;
           case 'clearRequests':
             emulator.requests.clear();

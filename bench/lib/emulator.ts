@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { EmulatorCommand, RequestStats } from './emulator-host.js';
+import type { FaultRule } from '../../test/support/emulator/faults.js';
 import { getLogDir, startChild, type Child } from './proc.js';
 
 export type { RequestStats } from './emulator-host.js';
@@ -22,6 +23,8 @@ export interface EmulatorProcess {
     opts?: { from?: number; deployments?: number; replicas?: number },
   ): Promise<number>;
   setLatency(ms: number): Promise<void>;
+  /** Adds a fault rule (test/support/emulator/faults.ts); returns its id. */
+  addFault(rule: FaultRule): Promise<string>;
   clearRequests(): Promise<void>;
   requestStats(prefix?: string, userAgent?: string): Promise<RequestStats>;
   idle(): Promise<void>;
@@ -98,6 +101,7 @@ export async function startEmulatorProcess(name = 'emulator'): Promise<EmulatorP
       return (performance.now() - t0) / 1000;
     },
     setLatency: (ms) => send({ cmd: 'latency', ms }),
+    addFault: (rule) => send({ cmd: 'fault', rule }),
     clearRequests: () => send({ cmd: 'clearRequests' }),
     requestStats: (prefix, userAgent) => send({ cmd: 'requestStats', prefix, userAgent }),
     idle: () => send({ cmd: 'idle' }),

@@ -23,6 +23,17 @@ const list = (name: string, fallback: number[]): number[] => {
 };
 
 export const settings = {
+  // 8. fairness (bench/fairness.ts): namespaces per cluster
+  fairnessNamespaces: num('BENCH_FAIRNESS_N', 100),
+  // 7. history (bench/history.ts)
+  historyRequests: num('BENCH_HISTORY_REQUESTS', 1_000_000),
+  historyEventsPerRequest: num('BENCH_HISTORY_EVENTS_PER_REQUEST', 10),
+  historyBaselineRequests: num('BENCH_HISTORY_BASELINE_REQUESTS', 1_000),
+  historyReps: num('BENCH_HISTORY_REPS', 20),
+  historyAcceptSeconds: num('BENCH_HISTORY_ACCEPT_SECONDS', 5),
+  historyExportRequests: num('BENCH_HISTORY_EXPORT_REQUESTS', 1_000),
+  historyRetentionDays: num('BENCH_HISTORY_RETENTION_DAYS', 300),
+
   databaseAdminUrl: process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
   keepDb: process.env.BENCH_KEEP_DB === '1',

@@ -85,6 +85,36 @@ export function csvCell(value: unknown): string {
 export const csvLine = (row: ExportRow) => CSV_COLUMNS.map((c) => csvCell(row[c])).join(',') + '\r\n';
 export const jsonLine = (row: ExportRow) => JSON.stringify(row) + '\n';
 
+/** An audit_event row as SQL returns it (request_id as text). */
+export interface AuditRow {
+  id: bigint | string;
+  request_id: string | null;
+  seq: number | null;
+  actor: string;
+  action: string;
+  cluster: string | null;
+  namespace: string | null;
+  target: string | null;
+  step: string | null;
+  data: unknown;
+  created_at: Date;
+}
+
+/** The exported shape of an event: the same in GET /v1/audit and in retention's exports (src/retention). */
+export const toExportRow = (r: AuditRow): ExportRow => ({
+  id: r.id.toString(),
+  requestId: r.request_id,
+  cursor: r.seq,
+  createdAt: r.created_at.toISOString(),
+  actor: r.actor,
+  action: r.action,
+  cluster: r.cluster,
+  namespace: r.namespace,
+  target: r.target,
+  step: r.step,
+  data: r.data,
+});
+
 /** `*` → `%`, with LIKE's own wildcards escaped. */
 const likePattern = (glob: string) => glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
 
@@ -139,36 +169,12 @@ export class AuditExportService {
       where.push(scopes.length ? Prisma.sql`(${Prisma.join(scopes, ' OR ')})` : Prisma.sql`FALSE`);
     }
     const rows = await this.prisma.$queryRaw<
-      {
-        id: bigint;
-        request_id: string | null;
-        seq: number | null;
-        actor: string;
-        action: string;
-        cluster: string | null;
-        namespace: string | null;
-        target: string | null;
-        step: string | null;
-        data: unknown;
-        created_at: Date;
-      }[]
+      AuditRow[]
     >`SELECT a.id, a.request_id::text AS request_id, a.seq, a.actor, a.action, a.cluster, a.namespace, a.target, a.step, a.data, a.created_at
         FROM ${from}
        WHERE ${Prisma.join(where, ' AND ')}
        ORDER BY a.id
        LIMIT ${limit}`;
-    return rows.map((r) => ({
-      id: r.id.toString(),
-      requestId: r.request_id,
-      cursor: r.seq,
-      createdAt: r.created_at.toISOString(),
-      actor: r.actor,
-      action: r.action,
-      cluster: r.cluster,
-      namespace: r.namespace,
-      target: r.target,
-      step: r.step,
-      data: r.data,
-    }));
+    return rows.map(toExportRow);
   }
 }

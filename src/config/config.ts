@@ -159,6 +159,12 @@ const EnvSchema = z.object({
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   // SIGTERM: readiness turns false, connections drain and the worker finishes its current step within this.
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25_000),
+  // Retention (src/retention, worker role): audit events and finished requests older than N days are
+  // exported to RETENTION_EXPORT_DIR, then removed (0 = kept forever); a pass every RETENTION_INTERVAL_MS.
+  AUDIT_RETENTION_DAYS: int(0, 36_500).default(0),
+  REQUEST_RETENTION_DAYS: int(0, 36_500).default(0),
+  RETENTION_EXPORT_DIR: z.string().min(1).optional(),
+  RETENTION_INTERVAL_MS: int(0, 7 * 24 * 3_600_000).default(3_600_000),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -205,6 +211,8 @@ export interface AppConfig {
   tracing?: { exporter: 'otlp' | 'console'; url?: string; serviceName: string; sampleRatio: number };
   workerMetricsPort: number;
   shutdownGraceMs: number;
+  /** src/retention: `*Days` 0 = kept forever; `exportDir` is set whenever either is not 0. */
+  retention: { auditDays: number; requestDays: number; exportDir?: string; intervalMs: number };
   approvalPolicy: ApprovalPolicy;
   /** Mesh-wide changes by callers without a mesh grant (src/approvals/approval-policy.ts). */
   meshWide: { mode: 'approval' | 'refuse'; approvals: number };
@@ -303,6 +311,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    retention: retentionConfig(e),
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },
     meshWide: { mode: e.MESH_WIDE_CHANGES, approvals: e.MESH_WIDE_APPROVALS },
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
@@ -357,6 +366,32 @@ function jwtConfig(e: z.output<typeof EnvSchema>): AppConfig['auth']['jwt'] {
     audience: e.AUTH_JWT_AUDIENCE!,
     rolesClaim: e.AUTH_JWT_ROLES_CLAIM,
     scopesClaim: e.AUTH_JWT_SCOPES_CLAIM,
+  };
+}
+
+/** Nothing is removed before it is exported: a retention period needs a place for the exports. */
+function retentionConfig(e: z.output<typeof EnvSchema>): AppConfig['retention'] {
+  if ((e.AUDIT_RETENTION_DAYS > 0 || e.REQUEST_RETENTION_DAYS > 0) && !e.RETENTION_EXPORT_DIR) {
+    throw new ConfigError([
+      {
+        key: 'RETENTION_EXPORT_DIR',
+        message: 'is required when AUDIT_RETENTION_DAYS or REQUEST_RETENTION_DAYS is set (exports go there first)',
+      },
+    ]);
+  }
+  if (e.REQUEST_RETENTION_DAYS > 0 && e.AUDIT_RETENTION_DAYS === 0) {
+    throw new ConfigError([
+      {
+        key: 'REQUEST_RETENTION_DAYS',
+        message: 'needs AUDIT_RETENTION_DAYS too: a request is removed only once its audit events are',
+      },
+    ]);
+  }
+  return {
+    auditDays: e.AUDIT_RETENTION_DAYS,
+    requestDays: e.REQUEST_RETENTION_DAYS,
+    exportDir: e.RETENTION_EXPORT_DIR,
+    intervalMs: e.RETENTION_INTERVAL_MS,
   };
 }
 

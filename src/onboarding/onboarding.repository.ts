@@ -137,6 +137,8 @@ export class OnboardingRepository {
     };
     if (after) {
       const at = new Date(after.createdAt);
+      // `createdAt <= at` bounds the index scan; the OR alone would be a filter over every newer row.
+      where.createdAt = { lte: at };
       where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: after.id } }];
     }
     const rows = await this.prisma.onboardingRequest.findMany({
@@ -166,4 +168,17 @@ function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {
   const namespace = globWhere(n);
   if (cluster === null || namespace === null) return { id: { in: [] } };
   return { cluster, namespace };
+}
+
+/**
+ * Retention's removal of finished requests it has exported (with their step runs and approvals), inside the
+ * caller's transaction: request rows are written only here and in the lifecycle layer.
+ */
+export async function removeRetainedRequests(
+  db: { query(sql: string, params: unknown[]): Promise<unknown> },
+  ids: string[],
+): Promise<void> {
+  await db.query('DELETE FROM step_run WHERE request_id = ANY($1::uuid[])', [ids]);
+  await db.query('DELETE FROM approval WHERE request_id = ANY($1::uuid[])', [ids]);
+  await db.query('DELETE FROM onboarding_request WHERE id = ANY($1::uuid[])', [ids]);
 }

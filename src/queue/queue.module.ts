@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
+import { ClusterShare } from './cluster-share.js';
 import { QueueService } from './queue.service.js';
 
 @Global()
-@Module({ providers: [QueueService], exports: [QueueService] })
+@Module({ providers: [QueueService, ClusterShare], exports: [QueueService] })
 export class QueueModule {}

@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { Job, Queue, Worker } from 'bullmq';
+import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService } from '../redis/redis.service.js';
+import { ClusterShare, DEFER_MS } from './cluster-share.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
 const PRODUCER_TIMEOUT_MS = 2000;
@@ -24,6 +25,7 @@ export class QueueService implements OnModuleDestroy {
 
   constructor(
     private readonly redis: RedisService,
+    private readonly share: ClusterShare,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -96,8 +98,21 @@ export class QueueService implements OnModuleDestroy {
     return this.onboarding.getJobCounts('waiting', 'active', 'delayed', 'failed');
   }
 
+  /** Runs `handler` per job, within its cluster's share of the slots (cluster-share.ts); over it, the job waits. */
   startWorker(handler: (job: Job<RunRequestJob>) => Promise<void>): Worker<RunRequestJob> {
-    const worker = new Worker<RunRequestJob>(ONBOARDING_QUEUE, handler, {
+    const fair = async (job: Job<RunRequestJob>, token?: string) => {
+      const leave = await this.share.enter(job.data.requestId);
+      if (!leave) {
+        await job.moveToDelayed(Date.now() + DEFER_MS, token);
+        throw new DelayedError();
+      }
+      try {
+        await handler(job);
+      } finally {
+        leave();
+      }
+    };
+    const worker = new Worker<RunRequestJob>(ONBOARDING_QUEUE, fair, {
       connection: this.redis.create(),
       prefix: this.config.queuePrefix,
       concurrency: this.config.workerConcurrency,

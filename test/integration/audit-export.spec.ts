@@ -75,7 +75,9 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     s = await startStack();
     db = new pg.Client({ connectionString: inject('databaseUrl') });
     await db.connect();
-    // 5,000 rows straight into the table, one minute apart, with awkward characters on every 1000th.
+    // 5,000 rows straight into the table, one minute apart, with awkward characters on every 1000th
+    // (in January 2026: the audit trail is partitioned by month, and only the months from now on exist ahead).
+    await db.query(`SELECT audit_event_ensure_partitions('2026-01-01T00:00:00Z', '2026-01-05T00:00:00Z')`);
     await db.query(
       `INSERT INTO audit_event (actor, action, cluster, namespace, target, data, created_at)
        SELECT $1, CASE WHEN g % 2 = 0 THEN 'bulk.even' ELSE 'bulk.odd' END, 'emulator', $2 || '-bulk',

@@ -1,0 +1,193 @@
+// 8. Fair across clusters: 10 clusters (10 emulator processes, one kubeconfig context each), N namespaces each
+// (2 Deployments, restart all), submitted together; cluster c0 answers every call 100 ms late and c1 answers
+// 20 % of its calls with 503. Reported: each cluster's wall time, and the healthy clusters' total compared with
+// a run of the same healthy clusters alone (target ≤ 1.2×). One worker at the service's defaults.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dump, load } from 'js-yaml';
+import type { BenchContext } from './lib/context.js';
+import { startEmulatorProcess, type EmulatorProcess } from './lib/emulator.js';
+import { settings } from './lib/env.js';
+import { E2E_BODY, pool } from './lib/onboard.js';
+import { getLogDir, sleep } from './lib/proc.js';
+import { fmt, type Section, type Target } from './lib/report.js';
+import { Stack } from './lib/stack.js';
+
+export const name = 'fairness';
+
+const CLUSTERS = 10;
+const SLOW = 'c0';
+const FLAKY = 'c1';
+const LIMIT = 1.2;
+
+interface Kubeconfig {
+  clusters: { name: string; cluster: Record<string, unknown> }[];
+  users: { name: string; user: Record<string, unknown> }[];
+  contexts: { name: string; context: { cluster: string; user: string } }[];
+}
+
+/** One kubeconfig with a context (and cluster and user) per emulator: c0 … c9. */
+function mergeKubeconfigs(emulators: EmulatorProcess[]): string {
+  const merged = { apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] } as Kubeconfig & {
+    apiVersion: string;
+    kind: string;
+    'current-context'?: string;
+  };
+  emulators.forEach((e, i) => {
+    const k = load(readFileSync(e.kubeconfig, 'utf8')) as Kubeconfig;
+    const n = `c${i}`;
+    merged.clusters.push({ name: n, cluster: k.clusters[0].cluster });
+    merged.users.push({ name: n, user: k.users[0].user });
+    merged.contexts.push({ name: n, context: { cluster: n, user: n } });
+  });
+  merged['current-context'] = 'c2';
+  const file = join(getLogDir(), 'fairness.kubeconfig');
+  writeFileSync(file, dump(merged));
+  return file;
+}
+
+interface RunResult {
+  label: string;
+  clusters: string[];
+  /** Per cluster: seconds from the worker's start to its last request's end, and outcomes. */
+  perCluster: Map<string, { wallS: number; succeeded: number; failed: number }>;
+  healthyWallS: number;
+  load: string;
+}
+
+async function runOnce(
+  label: string,
+  clusters: string[],
+  env: { emulators: EmulatorProcess[]; kubeconfig: string; n: number },
+): Promise<RunResult> {
+  const stack = await Stack.create(`fairness_${label}`, env.emulators[0], { KUBECONFIG: env.kubeconfig });
+  try {
+    const api = await stack.startApi('api1');
+    const targets = clusters.flatMap((c) =>
+      Array.from({ length: env.n }, (_, i) => ({ cluster: c, namespace: `fair-${label}-${i}` })),
+    );
+    // Interleaved, as callers across clusters would send them.
+    targets.sort((a, b) => Number(a.namespace.split('-').pop()) - Number(b.namespace.split('-').pop()));
+    await pool(targets, 20, async (t) => {
+      const res = await fetch(`${api.url}/v1/onboardings`, {
+        method: 'POST',
+        headers: stack.headers(),
+        body: JSON.stringify({ ...E2E_BODY(t.namespace), cluster: t.cluster }),
+      });
+      if (res.status !== 202) throw new Error(`POST ${t.cluster}/${t.namespace}: ${res.status} ${await res.text()}`);
+    });
+    const load = (await import('node:os'))
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ');
+    const t0 = new Date();
+    await stack.startWorker('worker1');
+    const deadline = Date.now() + settings.e2eTimeoutS * 1000;
+    for (;;) {
+      const { rows } = await stack
+        .db()
+        .query<{ n: number }>(`SELECT count(*)::int AS n FROM onboarding_request WHERE finished_at IS NOT NULL`);
+      if (rows[0].n >= targets.length) break;
+      if (Date.now() > deadline) throw new Error(`${label}: only ${rows[0].n}/${targets.length} ended in time`);
+      await sleep(500);
+    }
+    const { rows } = await stack.db().query<{ cluster: string; last: Date; ok: number; failed: number }>(
+      `SELECT cluster, max(finished_at) AS last, count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS ok,
+              count(*) FILTER (WHERE status <> 'SUCCEEDED')::int AS failed
+         FROM onboarding_request GROUP BY cluster ORDER BY cluster`,
+    );
+    const perCluster = new Map(
+      rows.map((r) => [
+        r.cluster,
+        { wallS: (r.last.getTime() - t0.getTime()) / 1000, succeeded: r.ok, failed: r.failed },
+      ]),
+    );
+    const healthy = [...perCluster].filter(([c]) => c !== SLOW && c !== FLAKY).map(([, v]) => v.wallS);
+    return { label, clusters, perCluster, healthyWallS: Math.max(...healthy), load };
+  } finally {
+    await stack.destroy();
+  }
+}
+
+export async function run(ctx: BenchContext): Promise<Section> {
+  void ctx;
+  const n = settings.fairnessNamespaces;
+  const emulators: EmulatorProcess[] = [];
+  try {
+    for (let i = 0; i < CLUSTERS; i++) emulators.push(await startEmulatorProcess(`fair-emulator-${i}`));
+    const kubeconfig = mergeKubeconfigs(emulators);
+    for (const [i, e] of emulators.entries()) {
+      await e.setLatency(i === 0 ? 100 : settings.latencyMs);
+      await e.seed('fair-with-', n, { deployments: 2 });
+      await e.seed('fair-without-', n, { deployments: 2 });
+    }
+    await emulators[1].addFault({ status: 503, reason: 'ServiceUnavailable', probability: 0.2 });
+    const all = emulators.map((_, i) => `c${i}`);
+    const healthy = all.filter((c) => c !== SLOW && c !== FLAKY);
+    const withSlow = await runOnce('with', all, { emulators, kubeconfig, n });
+    const without = await runOnce('without', healthy, { emulators, kubeconfig, n });
+    const r = withSlow.healthyWallS / without.healthyWallS;
+    const targets: Target[] = [
+      {
+        bench: name,
+        target: `the ${healthy.length} healthy clusters' total wall ≤ ${LIMIT}× their run without the slow ones`,
+        measured: `${r.toFixed(2)}× (${fmt(withSlow.healthyWallS, 1)} s vs ${fmt(without.healthyWallS, 1)} s)`,
+        met: r <= LIMIT,
+      },
+    ];
+    const role = (c: string) => (c === SLOW ? '100 ms per call' : c === FLAKY ? '20 % 503' : 'healthy');
+    return {
+      name,
+      title: `8. Fair across clusters: ${CLUSTERS} clusters × ${n} namespaces, one slow, one failing 20 % of calls`,
+      intro:
+        `Each cluster is an emulator process of its own (a kubeconfig context each), ` +
+        `${settings.latencyMs} ms per call ` +
+        `except ${SLOW} (100 ms) and ${FLAKY} (${settings.latencyMs} ms, 20 % of calls answered 503). Every request ` +
+        `(2 Deployments, restart all, prerequisites off) is submitted first, interleaved across clusters, then one ` +
+        `worker starts (WORKER_CONCURRENCY=${settings.workerConcurrency}, K8S_QPS=${settings.k8sQps} per cluster). ` +
+        `Wall = worker start → the cluster's last request ended. "without" runs only the ${healthy.length} healthy ` +
+        `clusters (fresh database and namespaces).`,
+      tables: [
+        {
+          headers: [
+            'cluster',
+            'behaves',
+            'with: wall s',
+            'with: ok / failed',
+            'without: wall s',
+            'without: ok / failed',
+          ],
+          rows: all.map((c) => {
+            const a = withSlow.perCluster.get(c);
+            const b = without.perCluster.get(c);
+            return [
+              c,
+              role(c),
+              a ? fmt(a.wallS, 1) : '—',
+              a ? `${a.succeeded} / ${a.failed}` : '—',
+              b ? fmt(b.wallS, 1) : '—',
+              b ? `${b.succeeded} / ${b.failed}` : '—',
+            ];
+          }),
+        },
+        {
+          headers: ['', 'healthy clusters total wall s', 'load average at worker start'],
+          rows: [
+            ['with the slow ones', fmt(withSlow.healthyWallS, 1), withSlow.load],
+            ['without them', fmt(without.healthyWallS, 1), without.load],
+            ['ratio', `${r.toFixed(2)}×`, ''],
+          ],
+        },
+      ],
+      notes: [
+        'the fairness rule (src/queue/cluster-share.ts): while several clusters have QUEUED/RUNNING requests, a ' +
+          'worker runs at most WORKER_CONCURRENCY ÷ (clusters with work), rounded up, requests of one cluster; a job ' +
+          'over that share is delayed 200 ms back into the queue.',
+      ],
+      targets,
+    };
+  } finally {
+    await Promise.allSettled(emulators.map((e) => e.stop()));
+  }
+}
