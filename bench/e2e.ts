@@ -26,8 +26,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
   for (const n of settings.e2eSizes) results.push(await runE2E(ctx, { n, bench: 'e2e', tag: 'e' }));
   // Census: the worker's Postgres round trips per namespace, counted by a proxy in a small separate run.
   const census = await startPgCensus();
-  let censusRows: (string | number)[][] = [];
-  let censusPerNs = NaN;
+  let censusRows: (string | number)[][];
+  let censusPerNs: number;
   try {
     const n = 10;
     await runE2E(ctx, {
@@ -51,10 +51,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
     name,
     title: '2. End to end: onboarding N namespaces (2 Deployments each) against the emulator',
     intro:
-      `Each request: \`{ restart: { mode: 'all' }, prerequisites: { enabled: false } }\` → steps mesh, namespace, restart, verify. ` +
-      `Emulator latency ${settings.latencyMs} ms per API call; 1 API (ROLE=api) + 1 worker (WORKER_CONCURRENCY=${settings.workerConcurrency}, ` +
-      `K8S_QPS=${settings.k8sQps}, K8S_BURST=${settings.k8sBurst}, POLL_MS=${settings.pollMs}, RESTART_SETTLE_MS=${settings.restartSettleMs}). ` +
-      `Wall time = first POST → last request's finished_at. Lower bound = max(calls × latency ÷ (workers × WORKER_CONCURRENCY), ` +
+      `Each request: \`{ restart: { mode: 'all' }, prerequisites: { enabled: false } }\` → steps mesh, namespace, ` +
+      `restart, verify. ` +
+      `Emulator latency ${settings.latencyMs} ms per API call; 1 API (ROLE=api) + 1 worker ` +
+      `(WORKER_CONCURRENCY=${settings.workerConcurrency}, ` +
+      `K8S_QPS=${settings.k8sQps}, K8S_BURST=${settings.k8sBurst}, POLL_MS=${settings.pollMs}, ` +
+      `RESTART_SETTLE_MS=${settings.restartSettleMs}). ` +
+      `Wall time = first POST → last request's finished_at. Lower bound = max(calls × latency ÷ (workers × ` +
+      `WORKER_CONCURRENCY), ` +
       `(calls − burst) ÷ (K8S_QPS + burst/60)) — the budget is per cluster, shared by all processes through Redis.`,
     tables: [
       {
@@ -101,7 +105,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         rows: Object.entries(main.stepCalls).map(([step, s]) => [step, s.avg.toFixed(2), s.max, Math.round(s.avgMs)]),
       },
       {
-        title: `Worker's Postgres round trips per namespace: ${censusPerNs.toFixed(1)} (census run, N=10); statements per namespace`,
+        title:
+          `Worker's Postgres round trips per namespace: ${censusPerNs.toFixed(1)} (census run, N=10); ` +
+          `statements per namespace`,
         headers: ['statement', 'per namespace'],
         rows: censusRows,
       },
@@ -118,7 +124,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     if (r.failed) section.notes.push(`N=${r.n}: ${r.failures.join(', ')}`);
   }
   section.notes.push(
-    `namespace step calls via GET /v1/onboardings/:id (sample of ${main.namespaceStepCallsRest.length}): ${main.namespaceStepCallsRest.join(', ') || 'none'}`,
+    `namespace step calls via GET /v1/onboardings/:id (sample of ${main.namespaceStepCallsRest.length}): ` +
+      `${main.namespaceStepCallsRest.join(', ') || 'none'}`,
   );
   for (const r of results) {
     const binding =
@@ -126,7 +133,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     section.targets.push({
       bench: name,
       target: `N=${r.n}: wall ≤ 1.2× lower bound`,
-      measured: `${ratio(r.wallS, r.lowerBoundS)} (${fmt(r.wallS, 2)} s vs ${fmt(r.lowerBoundS, 2)} s; bound: ${binding})`,
+      measured:
+        `${ratio(r.wallS, r.lowerBoundS)} (${fmt(r.wallS, 2)} s vs ${fmt(r.lowerBoundS, 2)} s; bound: ` + `${binding})`,
       met: r.wallS <= 1.2 * r.lowerBoundS,
     });
   }

@@ -16,6 +16,9 @@ import { startPgCensus } from './lib/pg-proxy.js';
 import { cpuSeconds, heapBreakdown, MachineCpu, RssMonitor } from './lib/rss.js';
 import { Stack, type ServiceProcess } from './lib/stack.js';
 
+const EXCEEDED =
+  ' (EXCEEDED: later requests named namespaces the emulator does not have; raise BENCH_INGEST_NAMESPACES)';
+
 export const name = 'ingest';
 
 const GQL = 'mutation Onboard($input: OnboardingInput!) { requestOnboarding(input: $input) { id } }';
@@ -153,7 +156,8 @@ async function templateRows(db: pg.Pool): Promise<{ request: Row; steps: Row[]; 
     await db.query<Row>(`SELECT * FROM audit_event WHERE request_id = $1 ORDER BY seq LIMIT 1`, [request.id])
   ).rows[0];
   const cols = await db.query<{ table_name: string; column_name: string; data_type: string }>(
-    `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND data_type IN ('jsonb', 'json')`,
+    `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND ` +
+      `data_type IN ('jsonb', 'json')`,
   );
   return { request, steps, audit, jsonb: new Set(cols.rows.map((c) => `${c.table_name}.${c.column_name}`)) };
 }
@@ -341,7 +345,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         r.machineBusy = machine.busyShare();
         results.push(r);
         process.stdout.write(
-          `  ${r.label.padEnd(7)} c=${String(c).padStart(3)}: ${r.acceptedPerS.toFixed(0)} accepted/s, p99 ${r.p99.toFixed(1)} ms${r.rejected ? `, ${r.rejected} rejected (${r.firstError})` : ''}\n`,
+          `  ${r.label.padEnd(7)} c=${String(c).padStart(3)}: ${r.acceptedPerS.toFixed(0)} accepted/s, p99 ` +
+            `${r.p99.toFixed(1)} ms${r.rejected ? `, ${r.rejected} rejected (${r.firstError})` : ''}\n`,
         );
       }
     }
@@ -354,7 +359,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     });
     const fixedCpuShare = ((cpuSeconds(api.pid) ?? 0) - fixedCpu0) / fixed.seconds;
     process.stdout.write(
-      `  REST at ${settings.ingestRate}/s: ${fixed.acceptedPerS.toFixed(0)} accepted/s, p99 ${fixed.p99.toFixed(1)} ms\n`,
+      `  REST at ${settings.ingestRate}/s: ${fixed.acceptedPerS.toFixed(0)} accepted/s, p99 ${fixed.p99.toFixed(1)} ` +
+        `ms\n`,
     );
     const heap = await heapBreakdown(`${api.url}/metrics`);
     const memory = rss.finish();
@@ -410,12 +416,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
       name,
       title: '1. Ingest: requests accepted per second',
       intro:
-        `POST /v1/onboardings \`{namespace, prerequisites:{enabled:false}}\` and GraphQL \`requestOnboarding(input:…){id}\`, each for a distinct ` +
-        `namespace seeded in the emulator; 1 API process (ROLE=api, no worker: requests stay QUEUED; LOG_LEVEL=${settings.logLevel}), ` +
-        `autocannon in the bench process, ${settings.ingestSeconds} s per step. Each accepted request wrote 1 onboarding_request + ` +
-        `${stepsPerRequest} step_run + 1 audit_event row in one statement (a CTE, so one round trip and one implicit transaction), then published its event and enqueued a BullMQ job. ` +
-        `"raw pg" = the same rows through \`pg\` alone, the faster of two ways: a transaction (BEGIN; 3 INSERTs; COMMIT) and one statement ` +
-        `(the 3 INSERTs as CTEs, prepared), with the service's connection budget (min(concurrency, DATABASE_POOL_SIZE=10) connections), the API stopped.`,
+        `POST /v1/onboardings \`{namespace, prerequisites:{enabled:false}}\` and GraphQL ` +
+        `\`requestOnboarding(input:…){id}\`, each for a distinct ` +
+        `namespace seeded in the emulator; 1 API process (ROLE=api, no worker: requests stay QUEUED; ` +
+        `LOG_LEVEL=${settings.logLevel}), ` +
+        `autocannon in the bench process, ${settings.ingestSeconds} s per step. Each accepted request wrote 1 ` +
+        `onboarding_request + ` +
+        `${stepsPerRequest} step_run + 1 audit_event row in one statement (a CTE, so one round trip and one ` +
+        `implicit transaction), then published its event and enqueued a BullMQ job. ` +
+        `"raw pg" = the same rows through \`pg\` alone, the faster of two ways: a transaction (BEGIN; 3 INSERTs; ` +
+        `COMMIT) and one statement ` +
+        `(the 3 INSERTs as CTEs, prepared), with the service's connection budget (min(concurrency, ` +
+        `DATABASE_POOL_SIZE=10) connections), the API stopped.`,
       tables: [
         {
           headers: [
@@ -447,7 +459,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
               g.p50.toFixed(1),
               g.p95.toFixed(1),
               g.p99.toFixed(1),
-              `${Math.round(raws.find((x) => x.connections === c)!.perS)} / ${Math.round(raw1s.find((x) => x.connections === c)!.perS)}`,
+              `${Math.round(raws.find((x) => x.connections === c)!.perS)} / ` +
+                `${Math.round(raw1s.find((x) => x.connections === c)!.perS)}`,
               ratio(r.acceptedPerS, rawAt(c)),
               ratio(g.acceptedPerS, rawAt(c)),
               `${fmt(r.cpuMsPerRequest, 1)} / ${fmt(g.cpuMsPerRequest, 1)}`,
@@ -456,7 +469,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
           }),
         },
         {
-          title: `Fixed rate: REST at ${settings.ingestRate} requests/s for ${settings.ingestRateSeconds} s (50 connections)`,
+          title:
+            `Fixed rate: REST at ${settings.ingestRate} requests/s for ${settings.ingestRateSeconds} s (50 ` +
+            `connections)`,
           headers: ['offered/s', 'accepted/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'rejected', 'errors'],
           rows: [
             [
@@ -473,13 +488,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
-        `the HTTP stack's ceiling: GET /healthz (public, no I/O) at c=50 answers ${Math.round(floor.perS)}/s (p99 ${floor.p99} ms) in the same API process`,
-        `raw pg latency per transaction: ${raws.map((r) => `c=${r.connections} p50 ${r.p50.toFixed(1)} / p99 ${r.p99.toFixed(1)} ms`).join('; ')}; ` +
-          `client CPU per transaction (the bench process, pg only): ${raws.map((r) => `c=${r.connections} ${r.cpuMsPerTx.toFixed(2)} ms`).join(', ')} — compare the API's CPU per request above`,
-        `${ns.next} namespaces used of ${ns.seeded} seeded${ns.next > ns.seeded ? ' (EXCEEDED: later requests named namespaces the emulator does not have; raise BENCH_INGEST_NAMESPACES)' : ''}; ` +
-          `rejected/errors: ${results.map((r) => `${r.label} c=${r.connections} ${r.rejected}/${r.errors}`).join(', ')}`,
-        `API peak RSS during ingest: ${memApi ? `${memApi.hwmMb.toFixed(0)} MB` : '—'}; API process at ${Math.round(100 * fixedCpuShare)}% of one core during the fixed-rate step`,
-        `Postgres round trips per accepted REST request (census through a counting proxy): ${censusPerRequest.toFixed(1)} — ` +
+        `the HTTP stack's ceiling: GET /healthz (public, no I/O) at c=50 answers ${Math.round(floor.perS)}/s (p99 ` +
+          `${floor.p99} ms) in the same API process`,
+        `raw pg latency per transaction: ` +
+          `${raws.map((r) => `c=${r.connections} p50 ${r.p50.toFixed(1)} / p99 ${r.p99.toFixed(1)} ms`).join('; ')}; ` +
+          `client CPU per transaction (the bench process, pg only): ` +
+          `${raws.map((r) => `c=${r.connections} ${r.cpuMsPerTx.toFixed(2)} ms`).join(', ')} — compare the API's ` +
+          `CPU per request above`,
+        `${ns.next} namespaces used of ${ns.seeded} ` +
+          `seeded${ns.next > ns.seeded ? EXCEEDED : ''}; ` +
+          `rejected/errors: ` +
+          `${results.map((r) => `${r.label} c=${r.connections} ${r.rejected}/${r.errors}`).join(', ')}`,
+        `API peak RSS during ingest: ${memApi ? `${memApi.hwmMb.toFixed(0)} MB` : '—'}; API process at ` +
+          `${Math.round(100 * fixedCpuShare)}% of one core during the fixed-rate step`,
+        `Postgres round trips per accepted REST request (census through a counting proxy): ` +
+          `${censusPerRequest.toFixed(1)} — ` +
           censusStatements.map(([sql, c]) => `${c.toFixed(1)}× ${sql.split(' ').slice(0, 4).join(' ')}`).join('; ') +
           `; the raw transaction needs 5 (BEGIN, 3 INSERTs, COMMIT), the raw statement 1.`,
       ],
@@ -487,7 +510,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         {
           bench: name,
           target: '≥ 1,500 requests/s (best concurrency, REST)',
-          measured: `${fmt(Math.round(bestRest.acceptedPerS))}/s at c=${bestRest.connections} (GraphQL ${fmt(Math.round(bestGql.acceptedPerS))}/s at c=${bestGql.connections})`,
+          measured:
+            `${fmt(Math.round(bestRest.acceptedPerS))}/s at c=${bestRest.connections} (GraphQL ` +
+            `${fmt(Math.round(bestGql.acceptedPerS))}/s at c=${bestGql.connections})`,
           met: bestRest.acceptedPerS >= 1500,
         },
         {
@@ -499,7 +524,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         {
           bench: name,
           target: '≥ 0.5× the raw insert rate',
-          measured: `${ratio(bestRest.acceptedPerS, bestRaw.perS)} (REST ${Math.round(bestRest.acceptedPerS)}/s vs raw ${Math.round(bestRaw.perS)}/s best)`,
+          measured:
+            `${ratio(bestRest.acceptedPerS, bestRaw.perS)} (REST ${Math.round(bestRest.acceptedPerS)}/s vs ` +
+            `raw ${Math.round(bestRaw.perS)}/s best)`,
           met: bestRest.acceptedPerS >= 0.5 * bestRaw.perS,
         },
       ],

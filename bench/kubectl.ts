@@ -93,9 +93,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
       name,
       title: `3. Against a kubectl loop: ${n} onboardings`,
       intro:
-        `The shell loop runs \`kubectl label\`, \`kubectl annotate\` and \`kubectl rollout restart deployment -n <ns>\` per namespace ` +
-        `(${settings.kubectl}, ${stats.total} API calls logged by the emulator, same ${settings.latencyMs} ms latency), one namespace after another, ` +
-        `and does NOT wait for the rollouts or check the pods; the service's run (bench 2, same N) also waits for each rollout and verifies the sidecars, ` +
+        `The shell loop runs \`kubectl label\`, \`kubectl annotate\` and \`kubectl rollout restart deployment -n ` +
+        `<ns>\` per namespace ` +
+        `(${settings.kubectl}, ${stats.total} API calls logged by the emulator, same ${settings.latencyMs} ms ` +
+        `latency), one namespace after another, ` +
+        `and does NOT wait for the rollouts or check the pods; the service's run (bench 2, same N) also waits for ` +
+        `each rollout and verifies the sidecars, ` +
         `and records every step in Postgres.`,
       tables: [
         {
@@ -128,7 +131,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
-        `one kubectl process (get one namespace, warm discovery cache): p50 ${(s.p50 * 1000).toFixed(0)} ms, max ${(s.max * 1000).toFixed(0)} ms`,
+        `one kubectl process (get one namespace, warm discovery cache): p50 ${(s.p50 * 1000).toFixed(0)} ms, max ` +
+          `${(s.max * 1000).toFixed(0)} ms`,
         `kubectl's calls: ${Object.entries(stats.byCall)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}; errors ${stats.errors}`,
@@ -137,7 +141,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
         {
           bench: name,
           target: 'service ≥ 20× faster than the kubectl loop',
-          measured: `${speedup.toFixed(1)}× at the defaults (${wallS.toFixed(1)} s vs ${service.wallS.toFixed(1)} s); ${fastSpeedup.toFixed(1)}× with K8S_QPS=${high} and ${fast.workers} worker(s) (${fast.wallS.toFixed(1)} s)`,
+          measured:
+            `${speedup.toFixed(1)}× at the defaults (${wallS.toFixed(1)} s vs ${service.wallS.toFixed(1)} ` +
+            `s); ${fastSpeedup.toFixed(1)}× with K8S_QPS=${high} and ${fast.workers} worker(s) ` +
+            `(${fast.wallS.toFixed(1)} s)`,
           met: Math.max(speedup, fastSpeedup) >= 20,
         },
       ],

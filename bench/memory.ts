@@ -31,8 +31,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const heap = (m: MemoryRecord) =>
     m.heap ? `${fmt(m.heap.heapUsedMb, 0)} / ${fmt(m.heap.heapTotalMb, 0)} / ${fmt(m.heap.externalMb, 0)}` : '—';
   notes.push(
-    'RSS at ready = right after /healthz answered (idle, nothing loaded but the app); heap = V8 heap used / committed / external at the end of the run, ' +
-      "from the process's own /metrics (prom-client default metrics). The ingest bench runs no worker (ROLE=api keeps the requests queued).",
+    'RSS at ready = right after /healthz answered (idle, nothing loaded but the app); heap = V8 heap used / ' +
+      'committed / external at the end of the run, ' +
+      "from the process's own /metrics (prom-client default metrics). The ingest bench runs no worker (ROLE=api " +
+      'keeps the requests queued).',
   );
   return {
     name,

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const control = `http://127.0.0.1:${port}`;
   const file = join(getLogDir(), `${target}.cpuprofile`);
-  let work = '';
+  let work: string;
   try {
     if (target === 'api') {
       await emulator.seed('prof-', 20_000);
@@ -55,7 +55,9 @@ async function main(): Promise<void> {
       const cpu0 = cpuSeconds(api.pid) ?? 0;
       const r = await load(8);
       const cpu = (cpuSeconds(api.pid) ?? 0) - cpu0;
-      work = `${r['2xx']} accepted requests in 8 s (${Math.round(r['2xx'] / 8)}/s), API CPU ${((cpu * 1000) / r['2xx']).toFixed(2)} ms per request (with the profiler on)`;
+      work =
+        `${r['2xx']} accepted requests in 8 s (${Math.round(r['2xx'] / 8)}/s), API CPU ` +
+        `${((cpu * 1000) / r['2xx']).toFixed(2)} ms per request (with the profiler on)`;
     } else {
       const n = Number(process.env.BENCH_PROFILE_N ?? 40);
       await emulator.seed('prof-', n, { deployments: 2 });
@@ -75,7 +77,9 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       await waitForTerminal(stack, ids.length, 600);
       const cpu = (cpuSeconds(worker.pid) ?? 0) - cpu0;
-      work = `${n} onboardings in ${((Date.now() - t0) / 1000).toFixed(1)} s, worker CPU ${((cpu * 1000) / n).toFixed(0)} ms per namespace (with the profiler on)`;
+      work =
+        `${n} onboardings in ${((Date.now() - t0) / 1000).toFixed(1)} s, worker CPU ` +
+        `${((cpu * 1000) / n).toFixed(0)} ms per namespace (with the profiler on)`;
     }
     await fetch(`${control}/stop?file=${encodeURIComponent(file)}`);
   } finally {

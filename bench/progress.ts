@@ -15,7 +15,9 @@ import { Stack, type ServiceProcess } from './lib/stack.js';
 
 export const name = 'progress';
 
-const SUBSCRIPTION = `subscription P($id: ID!, $after: Int) { onboardingProgress(requestId: $id, after: $after) { cursor type step at } }`;
+const SUBSCRIPTION =
+  `subscription P($id: ID!, $after: Int) { onboardingProgress(requestId: $id, after: $after) { ` +
+  `cursor type step at } }`;
 
 interface Event {
   cursor: number;
@@ -178,10 +180,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
       name,
       title: `4. Progress latency: commit → GraphQL subscriber (${S} subscribers, 2 API instances)`,
       intro:
-        `${R} requests (2 Deployments each, restart all) queued first; then ${S} graphql-ws clients (one WebSocket each, ${S / R} per request, ` +
-        `alternating between 2 ROLE=api instances) subscribe to \`onboardingProgress(after: 1)\`; then a separate worker starts. Latency = ` +
-        `arrival at the client − the event's \`at\` (the audit row's timestamp, taken when its one-statement write starts, just before it commits; same clock). ` +
-        `The load generator runs in the bench process; the worker took ${processedS.toFixed(1)} s for the ${R} requests.`,
+        `${R} requests (2 Deployments each, restart all) queued first; then ${S} graphql-ws clients (one WebSocket ` +
+        `each, ${S / R} per request, ` +
+        `alternating between 2 ROLE=api instances) subscribe to \`onboardingProgress(after: 1)\`; then a separate ` +
+        `worker starts. Latency = ` +
+        `arrival at the client − the event's \`at\` (the audit row's timestamp, taken when its one-statement write ` +
+        `starts, just before it commits; same clock). ` +
+        `The load generator runs in the bench process; the worker took ${processedS.toFixed(1)} s for the ${R} ` +
+        `requests.`,
       tables: [
         {
           headers: [
@@ -224,9 +230,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
-        `idle cost of the ${S} subscriptions before any event (5 s, no worker): API CPU ${idleCpu.map((c, i) => `api${i + 1} ${Math.round(100 * c)}%`).join(', ')} of a core; ` +
-          `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription reads its events once when it opens, then again every 10 s while none arrives)`,
-        `CPU during the run: api1 ${fmt(cpu('api1'), 1)} s, api2 ${fmt(cpu('api2'), 1)} s, worker ${fmt(cpu('worker'), 1)} s over ${processedS.toFixed(1)} s; machine ${Math.round(100 * machineBusy)}% busy`,
+        `idle cost of the ${S} subscriptions before any event (5 s, no worker): API CPU ` +
+          `${idleCpu.map((c, i) => `api${i + 1} ${Math.round(100 * c)}%`).join(', ')} of a core; ` +
+          `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription reads its events once when it ` +
+          `opens, then again every 10 s while none arrives)`,
+        `CPU during the run: api1 ${fmt(cpu('api1'), 1)} s, api2 ${fmt(cpu('api2'), 1)} s, worker ` +
+          `${fmt(cpu('worker'), 1)} s over ${processedS.toFixed(1)} s; machine ${Math.round(100 * machineBusy)}% busy`,
         `peak RSS: ${memory.map((m) => `${m.label} ${m.hwmMb.toFixed(0)} MB`).join(', ')}`,
         ...(firstError ? [`first error: ${firstError}`] : []),
       ],
@@ -242,7 +251,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     return section;
   } finally {
     rss.finish();
-    await Promise.allSettled(clients.map((c) => c.dispose()));
+    await Promise.allSettled(clients.map((c) => Promise.resolve(c.dispose())));
     await stack.destroy();
   }
 }

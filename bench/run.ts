@@ -33,7 +33,7 @@ const ALL: Bench[] = [ingest, e2e, kubectl, progress, memory, scaleout, history,
 /** Samples the machine's CPU for 1 s at a time; waits (up to BENCH_QUIET_WAIT_S) while other work keeps it busy. */
 async function waitForQuiet(): Promise<{ share: number; waitedS: number; load: string }> {
   const t0 = performance.now();
-  let share = 1;
+  let share: number;
   for (;;) {
     const m = new MachineCpu().start();
     await sleep(1000);
@@ -64,7 +64,8 @@ async function main(): Promise<void> {
       // tsc still emits on type errors; run what was built, but say so.
       if (!existsSync(join(ROOT, 'dist/src/main.js'))) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
       process.stdout.write(
-        `type errors (continuing with the emitted dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`,
+        `type errors (continuing with the emitted ` +
+          `dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`,
       );
     } else process.stdout.write('ok\n');
   }
@@ -122,11 +123,16 @@ async function main(): Promise<void> {
   );
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const total = (Date.now() - started.getTime()) / 1000;
+  const command = process.argv.slice(2).length
+    ? `npm run bench:${selected.map((b) => b.name).join(' ')}`
+    : 'npm run bench';
   const doc = [
     `# osm-onboarding benchmarks — ${day}`,
     '',
-    `Run \`${process.argv.slice(2).length ? `npm run bench:${selected.map((b) => b.name).join(' ')}` : 'npm run bench'}\` at ${started.toISOString()}, ` +
-      `${total.toFixed(0)} s in all. All figures come from this one run on this machine; every process (Postgres, Redis, ` +
+    `Run ` +
+      `\`${command}\` at ${started.toISOString()}, ` +
+      `${total.toFixed(0)} s in all. All figures come from this one run on this machine; every process (Postgres, ` +
+      `Redis, ` +
       `the emulator, the service, the load generator) shares its ${machine.cores} cores.`,
     '',
     renderMachine(machine),

@@ -61,8 +61,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     name,
     title: `6. Scale-out: ${n} namespaces with 1 and 2 worker processes`,
     intro:
-      `Same run as bench 2 (2 Deployments per namespace, ${settings.latencyMs} ms per API call, WORKER_CONCURRENCY=${settings.workerConcurrency} per worker), ` +
-      `submitted round-robin to 1 or 2 API instances. K8S_QPS/K8S_BURST is one budget per cluster, shared by every API and worker process through Redis ` +
+      `Same run as bench 2 (2 Deployments per namespace, ${settings.latencyMs} ms per API call, ` +
+      `WORKER_CONCURRENCY=${settings.workerConcurrency} per worker), ` +
+      `submitted round-robin to 1 or 2 API instances. K8S_QPS/K8S_BURST is one budget per cluster, shared by every ` +
+      `API and worker process through Redis ` +
       `(K8S_RATE_LIMIT_SCOPE=cluster, the default), so adding workers cannot push a cluster past K8S_QPS.`,
     tables: [
       {
@@ -105,22 +107,31 @@ export async function run(ctx: BenchContext): Promise<Section> {
       },
     ],
     notes: [
-      `${slowMs} ms per call, K8S_QPS=${hi}: 1 worker ${at(hi, 1, slowMs).throughput.toFixed(1)} ns/s, 2 workers ${at(hi, 2, slowMs).throughput.toFixed(1)} ns/s (${speedSlow.toFixed(2)}×): ` +
-        `each worker keeps WORKER_CONCURRENCY=${settings.workerConcurrency} requests in flight, so with a slow API server the calls in flight bind and a second process ` +
+      `${slowMs} ms per call, K8S_QPS=${hi}: 1 worker ${at(hi, 1, slowMs).throughput.toFixed(1)} ns/s, 2 workers ` +
+        `${at(hi, 2, slowMs).throughput.toFixed(1)} ns/s (${speedSlow.toFixed(2)}×): ` +
+        `each worker keeps WORKER_CONCURRENCY=${settings.workerConcurrency} requests in flight, so with a slow API ` +
+        `server the calls in flight bind and a second process ` +
         `(or a higher WORKER_CONCURRENCY) adds throughput, up to K8S_QPS.`,
       `K8S_QPS=${lo}: 1 worker runs at ${Math.round(at(lo, 1).calls / at(lo, 1).wallS)} calls/s and 2 workers at ` +
-        `${Math.round(at(lo, 2).calls / at(lo, 2).wallS)} calls/s (${speedLo.toFixed(2)}× the namespaces/s): the shared budget binds, so a second worker ` +
+        `${Math.round(at(lo, 2).calls / at(lo, 2).wallS)} calls/s (${speedLo.toFixed(2)}× the namespaces/s): the ` +
+        `shared budget binds, so a second worker ` +
         `adds nothing here; it is where K8S_QPS must be raised (as far as the API server allows) to go faster.`,
-      `K8S_QPS=${hi}: 1 worker ${at(hi, 1).throughput.toFixed(1)} ns/s, 2 workers ${at(hi, 2).throughput.toFixed(1)} ns/s (${speedHi.toFixed(2)}×) with the machine ` +
+      `K8S_QPS=${hi}: 1 worker ${at(hi, 1).throughput.toFixed(1)} ns/s, 2 workers ` +
+        `${at(hi, 2).throughput.toFixed(1)} ns/s (${speedHi.toFixed(2)}×) with the machine ` +
         `${Math.round(100 * at(hi, 2).machineBusy)}% busy: worker CPU per namespace ` +
-        `(${Math.round((1000 * sumCpu(at(hi, 1), 'worker')) / at(hi, 1).n)} ms) × N exceeds what ${cpus().length} cores give next to Postgres and the emulator, so the limit ` +
-        `of this machine binds before K8S_QPS; the lower bound from ${settings.latencyMs} ms × calls ÷ concurrency is ${at(hi, 1).lowerBoundConcS.toFixed(2)} s.`,
+        `(${Math.round((1000 * sumCpu(at(hi, 1), 'worker')) / at(hi, 1).n)} ms) × N exceeds what ${cpus().length} ` +
+        `cores give next to Postgres and the emulator, so the limit ` +
+        `of this machine binds before K8S_QPS; the lower bound from ${settings.latencyMs} ms × calls ÷ concurrency ` +
+        `is ${at(hi, 1).lowerBoundConcS.toFixed(2)} s.`,
     ],
     targets: [
       {
         bench: name,
         target: 'throughput grows with workers until K8S_QPS binds',
-        measured: `2 workers ÷ 1: ${speedSlow.toFixed(2)}× with ${slowMs} ms per call (concurrency binds); ${speedHi.toFixed(2)}× with ${settings.latencyMs} ms (this machine's CPU binds); ${speedLo.toFixed(2)}× at K8S_QPS=${lo} (the limit binds)`,
+        measured:
+          `2 workers ÷ 1: ${speedSlow.toFixed(2)}× with ${slowMs} ms per call (concurrency binds); ` +
+          `${speedHi.toFixed(2)}× with ${settings.latencyMs} ms (this machine's CPU binds); ${speedLo.toFixed(2)}× ` +
+          `at K8S_QPS=${lo} (the limit binds)`,
         // Below the limit a second worker must help where one worker's concurrency binds; at the limit it cannot.
         met: speedSlow > 1.1 && speedLo < 1.1,
       },

@@ -9,7 +9,8 @@ try {
   if (await ensureDatabase(config.databaseUrl)) console.log(`created database ${redactUrl(config.databaseUrl)}`);
   const outcome = await applyMigrations(config.databaseUrl, dir);
   console.log(
-    `migrations: ${outcome.applied.length} applied${outcome.applied.length ? ` (${outcome.applied.join(', ')})` : ''}, ` +
+    `migrations: ${outcome.applied.length} ` +
+      `applied${outcome.applied.length ? ` (${outcome.applied.join(', ')})` : ''}, ` +
       `${outcome.alreadyApplied.length} already applied`,
   );
 } catch (err) {

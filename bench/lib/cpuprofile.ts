@@ -80,7 +80,8 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const f = byId.get(cur)!.callFrame;
       if (!f.url.includes('/dist/src/')) continue;
-      const k = `${f.functionName || '(anonymous)'} ${f.url.slice(f.url.indexOf('/dist/src/') + 10)}:${f.lineNumber + 1}`;
+      const k =
+        `${f.functionName || '(anonymous)'} ` + `${f.url.slice(f.url.indexOf('/dist/src/') + 10)}:${f.lineNumber + 1}`;
       if (seen.has(k)) continue;
       seen.add(k);
       incl.set(k, (incl.get(k) ?? 0) + ms);

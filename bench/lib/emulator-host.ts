@@ -61,7 +61,9 @@ function stats(entries: RequestLogEntry[], prefix = '', userAgent?: string): Req
   const perSecond = new Map<number, number>();
   for (const e of selected) {
     const ns = namespaceOf(e);
-    const call = `${e.verb} ${e.resource ?? e.path}${e.subresource ? `/${e.subresource}` : ''}${ns ? '' : ' (all namespaces)'}`;
+    const call =
+      `${e.verb} ` +
+      `${e.resource ?? e.path}${e.subresource ? `/${e.subresource}` : ''}${ns ? '' : ' (all namespaces)'}`;
     byCall[call] = (byCall[call] ?? 0) + 1;
     if (e.status >= 400) errors++;
     const sec = Math.floor(e.at / 1000);

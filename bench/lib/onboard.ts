@@ -165,7 +165,8 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
         `SELECT status, error_code, count(*) AS n FROM onboarding_request GROUP BY 1, 2`,
       );
     const { rows: stepRows } = await stack.db().query<{ name: string; avg: string; max: number; avg_ms: string }>(
-      `SELECT name, avg((output->>'apiCalls')::int) AS avg, max((output->>'apiCalls')::int) AS max, avg(duration_ms) AS avg_ms
+      `SELECT name, avg((output->>'apiCalls')::int) AS avg, max((output->>'apiCalls')::int) AS max,
+        avg(duration_ms) AS avg_ms
          FROM step_run WHERE status = 'SUCCEEDED' GROUP BY name ORDER BY min(position)`,
     );
     // The namespace step's own count as the API reports it (GET /v1/onboardings/:id).
@@ -179,8 +180,10 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     }
 
     const { rows: timing } = await stack.db().query<{ wait: number; run: number; max_wait: number; max_run: number }>(
-      `SELECT avg(extract(epoch FROM started_at - created_at)) AS wait, avg(extract(epoch FROM finished_at - started_at)) AS run,
-              max(extract(epoch FROM started_at - created_at)) AS max_wait, max(extract(epoch FROM finished_at - started_at)) AS max_run
+      `SELECT avg(extract(epoch FROM started_at - created_at)) AS wait,
+        avg(extract(epoch FROM finished_at - started_at)) AS run,
+              max(extract(epoch FROM started_at - created_at)) AS max_wait,
+                max(extract(epoch FROM finished_at - started_at)) AS max_run
          FROM onboarding_request`,
     );
     const succeeded = statusRows.filter((r) => r.status === 'SUCCEEDED').reduce((a, r) => a + Number(r.n), 0);
@@ -228,7 +231,8 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     };
     if (opts.record !== false) ctx.e2e.set(key, result);
     process.stdout.write(
-      `    ${opts.n} ns in ${wallS.toFixed(2)} s (${succeeded} succeeded), ${result.callsPerNs.toFixed(1)} calls/ns, lower bound ${lowerBoundS.toFixed(2)} s\n`,
+      `    ${opts.n} ns in ${wallS.toFixed(2)} s (${succeeded} succeeded), ${result.callsPerNs.toFixed(1)} ` +
+        `calls/ns, lower bound ${lowerBoundS.toFixed(2)} s\n`,
     );
     return result;
   } finally {

@@ -77,7 +77,8 @@ export function renderSection(s: Section): string {
   if (s.notes.length) out.push('');
   if (s.seconds !== undefined) {
     const bg = s.background
-      ? `; before it started the machine was ${Math.round(100 * s.background.share)}% busy with other work (load average ${s.background.load})`
+      ? `; before it started the machine was ${Math.round(100 * s.background.share)}% busy with other work (load ` +
+        `average ${s.background.load})`
       : '';
     out.push(`_(${s.name}: ${s.seconds.toFixed(0)} s${bg})_`, '');
   }
@@ -156,7 +157,9 @@ export async function describeMachine(): Promise<Machine> {
     cores: cpus().length,
     memGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
-    postgres: `${pgVersion} (fsync ${fsync}, synchronous_commit ${sync}, shared_buffers ${sharedBuffers}, max_connections ${maxConn})`,
+    postgres:
+      `${pgVersion} (fsync ${fsync}, synchronous_commit ${sync}, shared_buffers ${sharedBuffers}, ` +
+      `max_connections ${maxConn})`,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     kubectl,
     kernel,

@@ -38,7 +38,9 @@ export function runId(): string {
   if (!runStamp) {
     const d = new Date();
     const p = (n: number) => String(n).padStart(2, '0');
-    runStamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+    runStamp =
+      `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_` +
+      `${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
   }
   return runStamp;
 }

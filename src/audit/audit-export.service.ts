@@ -77,7 +77,7 @@ export const CSV_COLUMNS: (keyof ExportRow)[] = [
  * would run as a formula (=, +, -, @, tab, CR first) is prefixed with ' (OWASP CSV injection). */
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  let s = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  let s = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
@@ -170,7 +170,8 @@ export class AuditExportService {
     }
     const rows = await this.prisma.$queryRaw<
       AuditRow[]
-    >`SELECT a.id, a.request_id::text AS request_id, a.seq, a.actor, a.action, a.cluster, a.namespace, a.target, a.step, a.data, a.created_at
+    >`SELECT a.id, a.request_id::text AS request_id, a.seq, a.actor, a.action, a.cluster, a.namespace, a.target,
+      a.step, a.data, a.created_at
         FROM ${from}
        WHERE ${Prisma.join(where, ' AND ')}
        ORDER BY a.id

@@ -23,12 +23,15 @@ export class AuditRepository {
     if (event.requestId && knownSeq === undefined) {
       // One statement on the hot path (every step transition): take the next cursor and insert.
       const rows = await tx.$queryRaw<AuditEvent[]>`
-        WITH s AS (UPDATE onboarding_request SET event_seq = event_seq + 1 WHERE id = ${event.requestId}::uuid RETURNING event_seq)
+        WITH s AS (UPDATE onboarding_request SET event_seq = event_seq + 1
+                   WHERE id = ${event.requestId}::uuid RETURNING event_seq)
         INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
-        SELECT ${event.requestId}::uuid, s.event_seq, ${event.actor}, ${event.action}, ${event.cluster ?? null}, ${event.namespace ?? null},
+        SELECT ${event.requestId}::uuid, s.event_seq, ${event.actor}, ${event.action}, ${event.cluster ?? null},
+          ${event.namespace ?? null},
                ${event.target ?? null}, ${event.step ?? null}, ${JSON.stringify(event.data ?? {})}::jsonb
         FROM s
-        RETURNING id, request_id AS "requestId", seq, actor, action, cluster, namespace, target, step, data, created_at AS "createdAt"`;
+        RETURNING id, request_id AS "requestId", seq, actor, action, cluster, namespace, target, step, data,
+          created_at AS "createdAt"`;
       if (!rows[0]) throw new Error(`audit event for unknown request ${event.requestId}`);
       return rows[0];
     }

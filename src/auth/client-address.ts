@@ -15,7 +15,7 @@ export function clientAddressResolver(trustProxy: string | undefined): AddressOf
   return (req) => {
     try {
       // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d: one client, one key.
-      return proxyaddr(req as Parameters<typeof proxyaddr>[0], trust).replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+      return proxyaddr(req, trust).replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
     } catch {
       return req.socket?.remoteAddress ?? 'unknown';
     }

@@ -13,7 +13,7 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
     return formatted.extensions?.code ? { ...formatted, extensions: { code: formatted.extensions.code } } : formatted;
   }
   const e = toDomainError(original);
-  if (e.code === 'INTERNAL') logger.error((original as Error).stack ?? String(original));
+  if (e.code === 'INTERNAL') logger.error((original as Error).stack ?? JSON.stringify(original));
   return {
     message: e.message,
     path: formatted.path,

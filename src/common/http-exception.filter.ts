@@ -27,9 +27,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
     if (error.code === 'DEPENDENCY_UNAVAILABLE') {
       res.setHeader('Retry-After', '5');
-      this.logger.warn(
-        `${error.code}: ${(exception as Error)?.message?.split('\n').find((l) => l.trim()) ?? exception}`,
-      );
+      const firstLine = (exception as Error)?.message?.split('\n').find((l) => l.trim());
+      this.logger.warn(`${error.code}: ${firstLine ?? JSON.stringify(exception)}`);
     } else if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
     res.status(status).json({
       error: {

@@ -3,7 +3,7 @@
 // so REST and GraphQL give the same field errors. Nest builds the scalar from this class (with the
 // graphql module the app runs on), so nothing here imports graphql at runtime.
 import { CustomScalar, Scalar } from '@nestjs/graphql';
-import type { ValueNode } from 'graphql';
+import { Kind, type ValueNode } from 'graphql';
 
 /** The TypeScript side of the scalar: `@Field(() => IntOrString)`. */
 export class IntOrString {}
@@ -26,8 +26,8 @@ export class IntOrStringScalar implements CustomScalar<number | string, number |
   }
 
   parseLiteral(ast: ValueNode): number | string {
-    if (ast.kind === 'IntValue') return Number(ast.value);
-    if (ast.kind === 'StringValue') return ast.value;
+    if (ast.kind === Kind.INT) return Number(ast.value);
+    if (ast.kind === Kind.STRING) return ast.value;
     throw new TypeError('IntOrString must be an integer or a string literal');
   }
 }

@@ -63,7 +63,8 @@ export async function applyMigrations(databaseUrl: string, migrationsDir: string
       }
       const id = randomUUID();
       await client.query(
-        'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, now(), 0)',
+        'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) VALUES ' +
+          '($1, $2, $3, now(), 0)',
         [id, sum, name],
       );
       try {
@@ -73,7 +74,8 @@ export async function applyMigrations(databaseUrl: string, migrationsDir: string
         throw new MigrationError(`migration ${name} failed: ${(err as Error).message}`);
       }
       await client.query(
-        'UPDATE "_prisma_migrations" SET applied_steps_count = applied_steps_count + 1, finished_at = now() WHERE id = $1',
+        'UPDATE "_prisma_migrations" SET applied_steps_count = applied_steps_count + 1, finished_at = now() WHERE ' +
+          'id = $1',
         [id],
       );
       outcome.applied.push(name);

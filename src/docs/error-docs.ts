@@ -52,7 +52,8 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   LIFECYCLE_VIOLATION:
     'the database refused a status change the request lifecycle does not allow (a defect; nothing changed)',
   MESH_WIDE_CHANGE_FORBIDDEN:
-    'the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse)',
+    'the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant ' +
+    '(MESH_WIDE_CHANGES=refuse)',
   MESH_GRANT_REQUIRED: 'the request changes the mesh as a whole; only an approver with a mesh grant may decide on it',
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
   NOTHING_TO_REAPPLY: "the namespace's last successful request is not an onboarding (or there is none)",
@@ -78,6 +79,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     'an HTTPRouteGroup `headers` item holds more or fewer than one header, or repeats one (osm-edge reads one each)',
   MESH_CONFIG_NOT_FOUND: "the mesh's MeshConfig was not found (worker)",
   PREREQUISITES_FAILED:
-    'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` (worker)',
+    'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` ' +
+    '(worker)',
   SERVICE_PORT_NOT_FOUND: 'a Service port named or numbered in `appProtocols` does not exist (worker)',
 };

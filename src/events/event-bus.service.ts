@@ -40,7 +40,8 @@ export class EventBus {
 
   /** Listens to one request's events; returns the unsubscribe function once Redis confirmed. */
   async listen(requestId: string, listener: Listener): Promise<() => void> {
-    // Redis away: do not hang the stream; the subscription completes when it is back, and readers poll Postgres meanwhile.
+    // Redis away: do not hang the stream; the subscription completes when it is back, and readers poll
+    // Postgres meanwhile.
     await Promise.race([this.ensureSubscribed(), new Promise((r) => setTimeout(r, 1000))]);
     let set = this.listeners.get(requestId);
     if (!set) this.listeners.set(requestId, (set = new Set()));

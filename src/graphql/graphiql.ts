@@ -19,12 +19,10 @@ async function render(): Promise<string> {
 
 export function graphiqlPlugin(): ApolloServerPlugin {
   return {
-    async serverWillStart() {
-      return {
-        async renderLandingPage() {
-          return { html: () => (page ??= render()) };
-        },
-      };
+    serverWillStart() {
+      return Promise.resolve({
+        renderLandingPage: () => Promise.resolve({ html: () => (page ??= render()) }),
+      });
     },
   };
 }

@@ -27,6 +27,7 @@ import { SessionRegistry } from '../auth/sessions.js';
 import { edgeError, withCode } from './graphql-errors-edge.js';
 import { graphqlJs } from './graphql-js.js';
 import { graphqlValidationRules } from './validation-rules.js';
+import type { Server as HttpServer } from 'node:http';
 
 export const WS_PATH = '/graphql';
 /** The same bound as an HTTP body; a subscription message is a few hundred bytes. */
@@ -68,7 +69,7 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   onApplicationBootstrap(): void {
-    const server = this.adapterHost.httpAdapter?.getHttpServer();
+    const server = this.adapterHost.httpAdapter?.getHttpServer() as HttpServer | undefined;
     if (!server) return;
     const schema = this.schemaHost.schema;
     const rules = [
@@ -89,6 +90,8 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
         onClose: (ctx) => ctx.extra.unwatch?.(),
         // Errors get the same codes as over HTTP.
         onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatGraphQLError(e.toJSON(), e)),
+        // graphql-ws's hook signature (ctx, id, payload, args, result) is the library's, not ours to shape.
+        // eslint-disable-next-line no-restricted-syntax
         onNext: (_ctx, _id, _payload, _args, result: ExecutionResult): FormattedExecutionResult | undefined =>
           result.errors?.length
             ? { data: result.data, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) }
@@ -110,7 +113,7 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   async onModuleDestroy(): Promise<void> {
-    const server = this.adapterHost.httpAdapter?.getHttpServer();
+    const server = this.adapterHost.httpAdapter?.getHttpServer() as HttpServer | undefined;
     if (this.onUpgrade) server?.off('upgrade', this.onUpgrade);
     await this.dispose?.().catch(() => undefined);
   }

@@ -34,7 +34,7 @@ function parseStatus(body: unknown): StatusBody {
       return { message: body.slice(0, 300) };
     }
   }
-  return (body ?? {}) as StatusBody;
+  return body ?? {};
 }
 
 function reasonFor(code: number, status: StatusBody): KubeErrorReason {

@@ -39,7 +39,9 @@ export function exclusionListDiagnostics(mc: KubeObject): Diagnostic[] {
     level: 'warning' as const,
     object: `meshconfigs/${MESH_CONFIG_NAME}`,
     message: `outboundIPRangeExclusionList[${e.index}] is not a valid IPv4 CIDR: ${e.message}`,
-    hint: 'osm-init copies this entry verbatim into iptables-restore; a bad entry breaks the init container of new pods. Fix or remove it by hand.',
+    hint:
+      'osm-init copies this entry verbatim into iptables-restore; a bad entry breaks the init container of new ' +
+      'pods. Fix or remove it by hand.',
   }));
 }
 

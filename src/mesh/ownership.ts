@@ -59,7 +59,10 @@ export function apiVersionOf(ref: { group: string; version: string }): string {
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
-/** Labels for an object written on behalf of `requestId` (the request label is dropped if the id is not a valid label value). */
+/**
+ * Labels for an object written on behalf of `requestId` (the request label is dropped if the id is not a
+ * valid label value).
+ */
 export function ownedLabels(requestId: string): Record<string, string> {
   const labels: Record<string, string> = { ...OWNED_BY_LABELS };
   if (requestId.length <= 63 && LABEL_VALUE.test(requestId)) labels[REQUEST_LABEL] = requestId;

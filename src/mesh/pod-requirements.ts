@@ -75,7 +75,9 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
     add(String(injection), {
       code: 'OSM_INVALID_INJECTION_ANNOTATION',
       level: 'error',
-      message: `annotation ${SIDECAR_INJECTION_ANNOTATION}: "${injection}" is not a valid value; the injector webhook (failurePolicy Fail) denies creating these pods`,
+      message:
+        `annotation ${SIDECAR_INJECTION_ANNOTATION}: "${injection}" is not a valid value; the injector ` +
+        `webhook (failurePolicy Fail) denies creating these pods`,
       hint: 'use enabled, yes, true, disabled, no or false (case-insensitive), or remove the annotation',
     });
   }
@@ -97,8 +99,13 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       add(c.name, {
         code: 'OSM_RESERVED_UID',
         level: 'error',
-        message: `container "${c.name}" runs as UID ${SIDECAR_UID}${own === undefined || own === null ? ' (from the pod securityContext)' : ''}, which is reserved for the Pipy sidecar: its traffic would bypass the proxy`,
-        hint: `run it as another UID (${own === undefined || own === null ? 'spec.securityContext.runAsUser' : `containers[${c.name}].securityContext.runAsUser`})`,
+        message:
+          `container "${c.name}" runs as UID ` +
+          `${SIDECAR_UID}${own === undefined || own === null ? ' (from the pod securityContext)' : ''}, which is ` +
+          `reserved for the Pipy sidecar: its traffic would bypass the proxy`,
+        hint:
+          `run it as another UID ` +
+          `(${own === undefined || own === null ? 'spec' : `containers[${c.name}]`}.securityContext.runAsUser)`,
       });
     }
   }
@@ -112,7 +119,9 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       add(missing.join(','), {
         code: 'OSM_RUN_AS_NON_ROOT_WITHOUT_UID',
         level: 'error',
-        message: `the pod sets runAsNonRoot: true but no runAsUser, and container(s) ${missing.map((c) => `"${c}"`).join(', ')} set none either`,
+        message:
+          `the pod sets runAsNonRoot: true but no runAsUser, and container(s) ` +
+          `${missing.map((c) => `"${c}"`).join(', ')} set none either`,
         hint: 'set spec.securityContext.runAsUser (not 1500), or runAsUser on every container',
       });
     }
@@ -132,7 +141,9 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       add(`${c.name}|${p.containerPort}/${proto}`, {
         code: 'OSM_RESERVED_PORT',
         level: 'error',
-        message: `container "${c.name}" uses port ${p.containerPort}/${proto}${p.name ? ` ("${p.name}")` : ''}, which the sidecar uses (${use})`,
+        message:
+          `container "${c.name}" uses port ${p.containerPort}/${proto}${p.name ? ` ("${p.name}")` : ''}, ` +
+          `which the sidecar uses (${use})`,
         hint: 'move the application to another port',
       });
     }
@@ -155,7 +166,9 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
         add(`${c.name}|${kind}|${port}`, {
           code: 'OSM_RESERVED_PROBE_PORT',
           level: 'error',
-          message: `the ${kind} probe of container "${c.name}" targets port ${port}${typeof raw === 'string' ? ` (named "${raw}")` : ''}, which the sidecar uses (${use})`,
+          message:
+            `the ${kind} probe of container "${c.name}" targets port ` +
+            `${port}${typeof raw === 'string' ? ` (named "${raw}")` : ''}, which the sidecar uses (${use})`,
           hint: 'probe the application on its own port',
         });
       }
@@ -168,7 +181,8 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       code: 'OSM_DEFAULT_SERVICE_ACCOUNT',
       level: 'warning',
       message:
-        'it runs as the "default" ServiceAccount; osm-edge identities are ServiceAccounts, so it shares its identity with everything else that does',
+        'it runs as the "default" ServiceAccount; osm-edge identities are ServiceAccounts, so it shares its ' +
+        'identity with everything else that does',
       hint: 'create a ServiceAccount for the application and set spec.serviceAccountName',
     });
   } else if (!inv.serviceAccounts.has(sa)) {
@@ -193,7 +207,8 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       code: 'OSM_NO_SERVICE',
       level: listens ? 'warning' : 'info',
       message: listens
-        ? 'no Service selects its pods, but its containers declare ports: osm-edge builds in-mesh routes from Services, so nothing in the mesh can reach it'
+        ? 'no Service selects its pods, but its containers declare ports: osm-edge builds in-mesh routes from ' +
+          'Services, so nothing in the mesh can reach it'
         : 'no Service selects its pods; fine for a pure client, but it cannot receive in-mesh traffic',
       hint: 'add a Service whose selector matches the pod labels if it should receive traffic',
     });

@@ -178,7 +178,8 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
       object,
       message: object.startsWith('Pod/')
         ? `${object} already has a sidecar`
-        : `${injected.length} of ${total} running pod(s) of ${object} already have a sidecar (${injected.slice(0, 5).join(', ')}${injected.length > 5 ? ', …' : ''})`,
+        : `${injected.length} of ${total} running pod(s) of ${object} already have a sidecar ` +
+          `(${injected.slice(0, 5).join(', ')}${injected.length > 5 ? ', …' : ''})`,
       hint: 'they were injected earlier; a restart re-injects them with the current mesh settings',
     });
   }
@@ -189,7 +190,9 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
       code: 'OSM_SHARED_SERVICE_ACCOUNT',
       level: 'info',
       object: `ServiceAccount/${sa}`,
-      message: `ServiceAccount ${sa} is the mesh identity of ${list.length} workloads (${list.join(', ')}); SMI access policies cannot tell them apart`,
+      message:
+        `ServiceAccount ${sa} is the mesh identity of ${list.length} workloads (${list.join(', ')}); SMI ` +
+        `access policies cannot tell them apart`,
       hint: 'give each application its own ServiceAccount if their access should differ',
     });
   }
@@ -232,8 +235,12 @@ function namespaceDiagnostics(ns: V1Namespace): Diagnostic[] {
       code: 'OSM_POD_SECURITY_ENFORCED',
       level: 'error',
       object,
-      message: `Pod Security admission enforces "${enforce}" in this namespace; osm-edge's init container osm-init needs NET_ADMIN and runAsUser 0 and ${why(enforce)}, so injected pods would be rejected`,
-      hint: `use traffic.interceptionMode ebpf in the MeshConfig (no osm-init), or relax ${POD_SECURITY}/enforce to privileged`,
+      message:
+        `Pod Security admission enforces "${enforce}" in this namespace; osm-edge's init container osm-init ` +
+        `needs NET_ADMIN and runAsUser 0 and ${why(enforce)}, so injected pods would be rejected`,
+      hint:
+        `use traffic.interceptionMode ebpf in the MeshConfig (no osm-init), or relax ${POD_SECURITY}/enforce to ` +
+        `privileged`,
     });
   }
   for (const mode of ['warn', 'audit']) {
@@ -243,7 +250,10 @@ function namespaceDiagnostics(ns: V1Namespace): Diagnostic[] {
         code: 'OSM_POD_SECURITY_WARN',
         level: 'warning',
         object,
-        message: `Pod Security admission ${mode === 'warn' ? 'warns' : 'audits'} at level "${level}"; injected pods (osm-init: NET_ADMIN, runAsUser 0) will ${mode === 'warn' ? 'produce warnings' : 'be logged as violations'}: ${why(level)}`,
+        message:
+          `Pod Security admission ${mode === 'warn' ? 'warns' : 'audits'} at level "${level}"; injected pods ` +
+          `(osm-init: NET_ADMIN, runAsUser 0) will ` +
+          `${mode === 'warn' ? 'produce warnings' : 'be logged as violations'}: ${why(level)}`,
         hint: `use traffic.interceptionMode ebpf, or set ${POD_SECURITY}/${mode} to privileged`,
       });
     }

@@ -231,7 +231,8 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
         return advice(
           'server-first-as-tcp',
           'tcp-server-first',
-          `${what} is MySQL (the server speaks first) with appProtocol "tcp"; osm-edge's docs ask for "tcp-server-first"`,
+          `${what} is MySQL (the server speaks first) with appProtocol "tcp"; osm-edge's docs ask for ` +
+            `"tcp-server-first"`,
         );
       }
       return undefined;
@@ -276,14 +277,16 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
       return advice(
         'well-known-name',
         'tcp-server-first',
-        `${what} is named "tcp-server-first", but the prefix is "tcp-server-first-" (with a dash), so osm-edge matches "tcp-" and uses tcp`,
+        `${what} is named "tcp-server-first", but the prefix is "tcp-server-first-" (with a dash), so osm-edge ` +
+          `matches "tcp-" and uses tcp`,
       );
     }
     if (eff.protocol === 'tcp' && isServerFirstMysql(port)) {
       return advice(
         'server-first-as-tcp',
         'tcp-server-first',
-        `${what} is MySQL (the server speaks first) but its "tcp-" name prefix selects "tcp"; osm-edge's docs ask for "tcp-server-first"`,
+        `${what} is MySQL (the server speaks first) but its "tcp-" name prefix selects "tcp"; osm-edge's docs ask ` +
+          `for "tcp-server-first"`,
       );
     }
     return undefined;
@@ -294,7 +297,8 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
     return advice(
       'https-name',
       'tcp',
-      `${what}: "https" is not a name prefix osm-edge knows, so it falls back to http; TLS end to end cannot be routed as HTTP`,
+      `${what}: "https" is not a name prefix osm-edge knows, so it falls back to http; TLS end to end cannot be ` +
+        `routed as HTTP`,
     );
   }
   const byName = name ? knownByName(name) : undefined;
@@ -314,7 +318,8 @@ export function protocolAdvice(port: ServicePortLike): ProtocolAdvice | undefine
     return advice(
       'well-known-port',
       byPort.known.suggested,
-      `${what} has no appProtocol and no known name prefix, so osm-edge routes it as http, but ${byPort.number} is the ${byPort.known.label} port`,
+      `${what} has no appProtocol and no known name prefix, so osm-edge routes it as http, but ${byPort.number} is ` +
+        `the ${byPort.known.label} port`,
     );
   }
   return undefined;

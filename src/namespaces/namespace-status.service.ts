@@ -177,7 +177,8 @@ export class NamespaceStatusService {
         finished_at: Date | null;
       }[]
     >`
-      SELECT DISTINCT ON (namespace) id::text AS id, namespace, kind::text AS kind, status::text AS status, mesh_name, requested_by,
+      SELECT DISTINCT ON (namespace) id::text AS id, namespace, kind::text AS kind, status::text AS status, mesh_name,
+        requested_by,
              error_code, error_message, created_at, finished_at
         FROM onboarding_request
        WHERE cluster = ${cluster} AND namespace = ANY(${namespaces}::text[])

@@ -46,7 +46,12 @@ export class ReapplyController {
     @Res({ passthrough: true }) res: Response,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await this.reapplies.reapply(cluster, namespace, body ?? {}, actor, parseInput(IdempotencyKey, key));
+    const result = await this.reapplies.reapply(
+      { cluster, namespace },
+      body ?? {},
+      actor,
+      parseInput(IdempotencyKey, key),
+    );
     return accepted(result, res);
   }
 }

@@ -27,7 +27,7 @@ export class ReapplyResolver {
       ...(restart ? { restart: JSON.parse(JSON.stringify(restart)) as unknown } : {}),
       ...(dryRun !== undefined && dryRun !== null ? { dryRun } : {}),
     };
-    const { request, replayed } = await this.reapplies.reapply(cluster, namespace, body, actor, idempotencyKey);
+    const { request, replayed } = await this.reapplies.reapply({ cluster, namespace }, body, actor, idempotencyKey);
     return { ...presentRequest(request), replayed };
   }
 }

@@ -71,12 +71,12 @@ export class ReapplyService {
    * new request's trail says what it re-applies (`request.reapply`, with the drift seen, if any).
    */
   async reapply(
-    cluster: string,
-    namespace: string,
+    where: { cluster: string; namespace: string },
     body: unknown,
     actor: Actor,
     idempotencyKey?: string | null,
   ): Promise<CreateResult> {
+    const { cluster, namespace } = where;
     // Authorization first (as for creating a request), so the answer says nothing about targets out of scope.
     assertRole(actor, 'requester');
     const target = this.gateway.resolve(cluster);

@@ -26,9 +26,7 @@ export function httpContext() {
           'http.request.method': req.method,
           'url.path': req.path,
           'http.request.id': id,
-          ...(typeof req.body?.operationName === 'string'
-            ? { 'graphql.operation.name': req.body.operationName.slice(0, 100) }
-            : {}),
+          ...graphqlOperation(req.body),
         },
       },
       parent,
@@ -48,4 +46,10 @@ export function httpContext() {
     });
     context.with(trace.setSpan(parent, span), () => withLogContext({ httpRequestId: id }, next));
   };
+}
+
+/** The GraphQL operation name of a request body, if it has one (bounded: it is a span attribute). */
+function graphqlOperation(body: unknown): Record<string, string> {
+  const name = (body as { operationName?: unknown } | undefined)?.operationName;
+  return typeof name === 'string' ? { 'graphql.operation.name': name.slice(0, 100) } : {};
 }

@@ -24,7 +24,7 @@ export const logContext = (): LogContext | undefined => store.getStore();
 
 /** pino `mixin`: the fields above plus the active span's ids, on every line. */
 export function logMixin(): Record<string, string> {
-  const fields: Record<string, string> = { ...store.getStore() } as Record<string, string>;
+  const fields: Record<string, string> = { ...store.getStore() };
   const span = trace.getSpan(context.active())?.spanContext();
   if (span && trace.isSpanContextValid(span)) {
     fields.traceId = span.traceId;

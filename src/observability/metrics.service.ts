@@ -10,7 +10,9 @@ export class MetricsService implements OnModuleInit {
 
   readonly requests = new Counter({
     name: 'osm_onboarding_requests_total',
-    help: 'Onboarding/offboarding requests by kind and status reached (QUEUED/PLANNED on creation, then the final status)',
+    help:
+      'Onboarding/offboarding requests by kind and status reached (QUEUED/PLANNED on creation, then the final ' +
+      'status)',
     labelNames: ['kind', 'status'] as const,
     registers: [this.registry],
   });

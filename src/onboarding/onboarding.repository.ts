@@ -72,12 +72,17 @@ export class OnboardingRepository {
     // Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
     const rows = await db.$queryRaw<{ id: bigint; createdAt: Date }[]>`/* prepared */
       WITH r AS (
-        INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by, idempotency_key, body_hash,
-                                        approvals_required, approval_rule, batch_id, origin, attempt, event_seq, created_at, updated_at,
+        INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+          idempotency_key, body_hash,
+                                        approvals_required, approval_rule, batch_id, origin, attempt, event_seq,
+                                          created_at, updated_at,
                                         dry_run, mesh_wide_changes)
-        VALUES (${r.id}::uuid, ${r.kind}::"RequestKind", ${r.cluster}, ${r.namespace}, ${r.meshName}, ${JSON.stringify(r.options)}::jsonb,
-                ${r.status}::"RequestStatus", ${r.requestedBy}, ${r.idempotencyKey}, ${r.bodyHash}, ${r.approvalsRequired}, ${r.approvalRule},
-                ${r.batchId}::uuid, ${r.origin === null ? null : JSON.stringify(r.origin)}::jsonb, ${r.attempt}, ${r.eventSeq},
+        VALUES (${r.id}::uuid, ${r.kind}::"RequestKind", ${r.cluster}, ${r.namespace}, ${r.meshName},
+          ${JSON.stringify(r.options)}::jsonb,
+                ${r.status}::"RequestStatus", ${r.requestedBy}, ${r.idempotencyKey}, ${r.bodyHash},
+                  ${r.approvalsRequired}, ${r.approvalRule},
+                ${r.batchId}::uuid, ${r.origin === null ? null : JSON.stringify(r.origin)}::jsonb, ${r.attempt},
+                  ${r.eventSeq},
                 ${r.createdAt.toISOString()}::timestamptz, ${r.updatedAt.toISOString()}::timestamptz,
                 ${r.dryRun}::boolean, ${r.meshWideChanges}::text[])
         ON CONFLICT (requested_by, idempotency_key) DO NOTHING
@@ -85,11 +90,13 @@ export class OnboardingRepository {
       ), s AS (
         INSERT INTO step_run (id, request_id, position, name, output)
         SELECT u.id, r.id, u.position, u.name, u.output::jsonb
-        FROM r, unnest(${steps.map((s) => s.id)}::uuid[], ${steps.map((s) => s.position)}::int[], ${steps.map((s) => s.name)}::text[],
+        FROM r, unnest(${steps.map((s) => s.id)}::uuid[], ${steps.map((s) => s.position)}::int[],
+          ${steps.map((s) => s.name)}::text[],
                        ${steps.map((s) => s.output)}::text[]) AS u(id, position, name, output)
       )
       INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, data)
-      SELECT r.id, ${r.eventSeq}, ${event.actor}, ${event.action}, ${r.cluster}, ${r.namespace}, ${event.target}, ${event.data}::jsonb
+      SELECT r.id, ${r.eventSeq}, ${event.actor}, ${event.action}, ${r.cluster}, ${r.namespace}, ${event.target},
+        ${event.data}::jsonb
       FROM r
       RETURNING id, created_at AS "createdAt"`;
     return rows[0] ?? null;

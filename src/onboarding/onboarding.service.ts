@@ -238,7 +238,8 @@ export class OnboardingService {
       events = await this.prisma.$transaction(async (tx) => {
         await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length } });
         const rows = [];
-        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId }))!.event); // no key: always stored
+        // no key: always stored
+        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId }))!.event);
         return rows;
       });
     } catch (err) {
@@ -330,13 +331,14 @@ export class OnboardingService {
       appliedAt: null,
       meshWideChanges: need.meshWideChanges,
       batchId: extra.batchId ?? null,
-      origin: (currentOrigin() as Prisma.JsonObject | null) ?? null,
+      origin: currentOrigin() ?? null,
     };
     const action = plan ? 'request.planned' : 'request.created';
     const target = `namespaces/${req.namespace}`;
     const data = {
       message:
-        `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ${req.meshName}) ` +
+        `${req.kind === 'ONBOARD' ? 'onboarding' : 'offboarding'} of ${req.cluster}/${req.namespace} (mesh ` +
+        `${req.meshName}) ` +
         (plan
           ? 'planned (dry run)'
           : need.approvals

@@ -84,8 +84,7 @@ export class PlannerService {
       } catch (err) {
         if (!(err instanceof DomainError) && !(err instanceof KubeError)) throw err;
         const code = err instanceof DomainError ? err.code : `KUBE_${err.reason}`;
-        const diagnostics = ((err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) ||
-          []) as Diagnostic[];
+        const diagnostics = (err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) || [];
         steps.push({
           name,
           title: step.title,

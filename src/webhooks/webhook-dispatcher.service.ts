@@ -17,7 +17,7 @@ import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js'
 import { SecretBox, signWebhook } from './webhook-crypto.js';
 import { postJson } from './webhook-http.js';
 import { eventTypeMatches } from './webhook.input.js';
-import { summarize, SummaryRequest } from './webhook-summary.js';
+import { summarize } from './webhook-summary.js';
 import { targetProblem } from './webhook-target.js';
 import { slackMessage, type SlackMessage } from '../integrations/slack/slack-message.js';
 
@@ -127,7 +127,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       },
     });
     if (!request) return 0;
-    const summary = summarize(event, request as SummaryRequest);
+    const summary = summarize(event, request);
     const rows: Prisma.WebhookDeliveryCreateManyInput[] = [];
     for (const s of wanted) {
       const owner = await this.owner(s);
@@ -224,7 +224,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     const max = this.config.webhooks.maxAttempts;
     let outcome: { status?: number; error?: string; durationMs: number };
     let retryable = true;
-    let secret: string | null = null;
+    let secret: string | null;
     try {
       secret = this.box ? this.box.open(d.subscription.secretCiphertext) : null;
     } catch {
@@ -250,8 +250,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
           'x-osm-onboarding-event': d.eventType,
           'x-osm-onboarding-delivery': d.id,
         },
-        this.config.webhooks.timeoutMs,
-        this.config.webhooks.allowPrivateTargets,
+        { timeoutMs: this.config.webhooks.timeoutMs, allowPrivate: this.config.webhooks.allowPrivateTargets },
       );
     }
     const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;

@@ -18,9 +18,9 @@ export function postJson(
   url: string,
   body: string,
   headers: Record<string, string>,
-  timeoutMs: number,
-  allowPrivate: boolean,
+  limits: { timeoutMs: number; allowPrivate: boolean },
 ): Promise<PostOutcome> {
+  const { timeoutMs, allowPrivate } = limits;
   const started = performance.now();
   const u = new URL(url);
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -42,7 +42,7 @@ export function postJson(
           'user-agent': 'osm-onboarding-webhooks/1',
         },
         signal: AbortSignal.timeout(timeoutMs),
-        ...(allowPrivate ? {} : { lookup: guardedLookup as never }),
+        ...(allowPrivate ? {} : { lookup: guardedLookup }),
       },
       (res) => {
         const status = res.statusCode ?? 0;

@@ -33,17 +33,25 @@ export function summarize(event: ProgressEvent, r: SummaryRequest): string {
     case 'request.failed': {
       const step = str(d.step);
       const code = str(d.code) ?? r.errorCode;
-      line = `❌ ${what} failed${step ? ` at step ${step}` : ''}${code ? ` (${code})` : ''}: ${done.length}/${plural(r.steps.length, 'step')} done`;
+      line =
+        `❌ ${what} failed${step ? ` at step ${step}` : ''}${code ? ` (${code})` : ''}: ` +
+        `${done.length}/${plural(r.steps.length, 'step')} done`;
       break;
     }
     case 'step.failed':
-      line = `⚠️ step ${event.step ?? '?'} of the ${what} failed${str(d.code) ? ` (${str(d.code)})` : ''}: ${event.message}`;
+      line =
+        `⚠️ step ${event.step ?? '?'} of the ${what} failed${str(d.code) ? ` (${str(d.code)})` : ''}: ` +
+        `${event.message}`;
       break;
     case 'step.succeeded':
-      line = `☑️ step ${event.step ?? '?'} of the ${what} ${d.result === 'CHANGED' ? 'changed the cluster' : 'found nothing to change'}`;
+      line =
+        `☑️ step ${event.step ?? '?'} of the ${what} ` +
+        `${d.result === 'CHANGED' ? 'changed the cluster' : 'found nothing to change'}`;
       break;
     case 'request.cancelled':
-      line = `🚫 ${what} cancelled by ${event.actor}${str(d.stoppedBefore) ? ` before step ${str(d.stoppedBefore)}` : ''}`;
+      line =
+        `🚫 ${what} cancelled by ` +
+        `${event.actor}${str(d.stoppedBefore) ? ` before step ${str(d.stoppedBefore)}` : ''}`;
       break;
     case 'request.rejected':
       line = `⛔ ${what} rejected by ${event.actor}${str(d.reason) ? `: ${str(d.reason)}` : ''}`;

@@ -59,7 +59,9 @@ export function targetProblem(raw: string, allowPrivate: boolean): string | null
     return 'must not target an internal host (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow)';
   }
   if (isIP(host) && isInternalAddress(host)) {
-    return 'must not target a loopback, link-local or private address (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow)';
+    return (
+      'must not target a loopback, link-local or private address (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to ' + 'allow)'
+    );
   }
   return null;
 }
@@ -70,7 +72,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 export function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
-    const list = addresses as LookupAddress[];
+    const list = addresses;
     const blocked = list.find((a) => isInternalAddress(a.address));
     if (blocked) {
       const e = Object.assign(new Error(`${hostname} resolves to an internal address (${blocked.address})`), {

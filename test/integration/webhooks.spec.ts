@@ -506,11 +506,11 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     'refuses, at delivery time, a name that resolves to an internal address (unless private targets are ' + 'allowed)',
     async () => {
       const url = rx.url('/dns').replace('127.0.0.1', 'localhost');
-      const blocked = await postJson(url, '{}', {}, 2000, false);
+      const blocked = await postJson(url, '{}', {}, { timeoutMs: 2000, allowPrivate: false });
       expect(blocked.status).toBeUndefined();
       expect(blocked.error).toMatch(/^EWEBHOOKTARGET: localhost resolves to an internal address/);
       expect(rx.at('/dns')).toEqual([]);
-      expect(await postJson(url, '{}', {}, 2000, true)).toMatchObject({ status: 200 });
+      expect(await postJson(url, '{}', {}, { timeoutMs: 2000, allowPrivate: true })).toMatchObject({ status: 200 });
       expect(rx.at('/dns')).toHaveLength(1);
     },
   );

@@ -157,6 +157,7 @@ export class OnboardingResolver {
 
 // GraphQL input objects arrive as class instances (nested too) with absent fields undefined;
 // validation wants plain data, as REST gives it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- fed to zod parsing, which types the result
 function plain(input: unknown): any {
   if (Array.isArray(input)) return input.map(plain);
   if (input === null || typeof input !== 'object' || input.constructor === Object) return input;

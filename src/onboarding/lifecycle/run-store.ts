@@ -82,7 +82,8 @@ export class RunStore {
     const now = new Date();
     const rows = await this.prisma.$queryRaw<WrittenEvent[]>(
       this.statement(
-        sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz, started_at = ${expected.startedAt ?? now}::timestamptz,
+        sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz,
+          started_at = ${expected.startedAt ?? now}::timestamptz,
           event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
         // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
         sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
@@ -116,7 +117,8 @@ export class RunStore {
       if (r?.kind === 'finish') {
         if (!permits('finish', 'RUNNING', r.status))
           throw new Error(`finish to ${r.status} is not a lifecycle transition`);
-        sets.push(sql`status = ${r.status}::"RequestStatus", finished_at = ${r.finishedAt}::timestamptz, claimed_by = NULL,
+        sets.push(sql`status = ${r.status}::"RequestStatus", finished_at = ${r.finishedAt}::timestamptz,
+          claimed_by = NULL,
                       error_code = ${r.errorCode}::text, error_message = ${r.errorMessage}::text`);
       }
     }
@@ -132,7 +134,8 @@ export class RunStore {
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
   async state(requestId: string): Promise<{ claimedBy: string | null; cancelRequested: boolean } | undefined> {
     const rows = await this.prisma.$queryRaw<{ claimedBy: string | null; cancelRequested: boolean }[]>`
-      SELECT claimed_by AS "claimedBy", cancel_requested AS "cancelRequested" FROM onboarding_request WHERE id = ${requestId}::uuid`;
+      SELECT claimed_by AS "claimedBy",
+        cancel_requested AS "cancelRequested" FROM onboarding_request WHERE id = ${requestId}::uuid`;
     return rows[0];
   }
 
@@ -145,12 +148,14 @@ export class RunStore {
         RETURNING event_seq, cancel_requested
       )${step}, e AS (
         INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
-        SELECT ${e.requestId}::uuid, r.event_seq, ${e.actor}, ${e.action}, ${e.cluster ?? null}::text, ${e.namespace ?? null}::text,
+        SELECT ${e.requestId}::uuid, r.event_seq, ${e.actor}, ${e.action}, ${e.cluster ?? null}::text,
+          ${e.namespace ?? null}::text,
                ${e.target ?? null}::text, ${e.step ?? null}::text, ${JSON.stringify(e.data ?? {})}::jsonb
         FROM r
         RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
       )
-      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step, e.data,
+      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
+        e.data,
              e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
       FROM e, r`;
   }
@@ -162,22 +167,28 @@ function stepSql(requestId: string, s: StepChange | undefined): Prisma.Sql {
   switch (s.kind) {
     case 'started':
       return sql`, s AS (
-        UPDATE step_run SET status = 'RUNNING', attempts = ${s.attempts}::int, started_at = ${s.startedAt}::timestamptz, error_code = NULL, error_message = NULL
+        UPDATE step_run SET status = 'RUNNING', attempts = ${s.attempts}::int,
+          started_at = ${s.startedAt}::timestamptz, error_code = NULL, error_message = NULL
         FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
     case 'succeeded':
       return sql`, s AS (
         UPDATE step_run SET status = 'SUCCEEDED', result = ${s.result}::"StepResult",
-               before = COALESCE(${jsonOrKeep(s.before)}::jsonb, step_run.before), after = COALESCE(${jsonOrKeep(s.after)}::jsonb, step_run.after),
-               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz, duration_ms = ${s.durationMs}::int
+               before = COALESCE(${jsonOrKeep(s.before)}::jsonb, step_run.before),
+                 after = COALESCE(${jsonOrKeep(s.after)}::jsonb, step_run.after),
+               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz,
+                 duration_ms = ${s.durationMs}::int
         FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
     case 'failed':
       return sql`, s AS (
-        UPDATE step_run SET status = 'FAILED', error_code = ${s.errorCode}::text, error_message = ${s.errorMessage}::text,
-               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz, duration_ms = ${s.durationMs}::int
+        UPDATE step_run SET status = 'FAILED', error_code = ${s.errorCode}::text,
+          error_message = ${s.errorMessage}::text,
+               output = ${JSON.stringify(s.output)}::jsonb, finished_at = ${s.finishedAt}::timestamptz,
+                 duration_ms = ${s.durationMs}::int
         FROM r WHERE step_run.id = ${s.stepId}::uuid RETURNING step_run.id)`;
     case 'cancel-open':
       return sql`, s AS (
         UPDATE step_run SET status = 'CANCELLED'
-        FROM r WHERE step_run.request_id = ${requestId}::uuid AND step_run.status IN ('PENDING', 'RUNNING') RETURNING step_run.id)`;
+        FROM r WHERE step_run.request_id = ${requestId}::uuid AND step_run.status IN ('PENDING',
+          'RUNNING') RETURNING step_run.id)`;
   }
 }

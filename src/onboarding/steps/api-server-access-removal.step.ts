@@ -124,7 +124,9 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
           code: 'API_SERVER_EXCLUSION_RESTORED',
           level: 'warning',
           object: `meshconfigs/${MESH_CONFIG_NAME}`,
-          message: `${api.cidr} was missing from the exclusion list although ${neededBy.join(', ')} rel${neededBy.length === 1 ? 'ies' : 'y'} on it; it is put back`,
+          message:
+            `${api.cidr} was missing from the exclusion list although ${neededBy.join(', ')} ` +
+            `rel${neededBy.length === 1 ? 'ies' : 'y'} on it; it is put back`,
         });
       } else if (present) {
         summary = join(summary, `keep ${api.cidr}: still needed by ${neededBy.join(', ')}`);

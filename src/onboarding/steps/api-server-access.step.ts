@@ -111,7 +111,9 @@ export class ApiServerAccessStep implements OnboardingStep {
           code: 'API_SERVER_ALREADY_COVERED',
           level: 'info',
           object: `meshconfigs/${MESH_CONFIG_NAME}`,
-          message: `${api.ip} is already excluded by ${covering}; ${api.cidr} is added anyway so that offboarding can track and remove exactly this entry`,
+          message:
+            `${api.ip} is already excluded by ${covering}; ${api.cidr} is added anyway so that offboarding ` +
+            `can track and remove exactly this entry`,
         });
       }
     }
@@ -125,7 +127,8 @@ export class ApiServerAccessStep implements OnboardingStep {
       namespaceAnnotations: { [API_SERVER_ACCESS_ANNOTATION]: annotation ?? null },
     };
     const summary = add
-      ? `add ${api.cidr} (API server) to the outboundIPRangeExclusionList of ${facts.meshConfigNamespace}/${MESH_CONFIG_NAME}`
+      ? `add ${api.cidr} (API server) to the outboundIPRangeExclusionList of ` +
+        `${facts.meshConfigNamespace}/${MESH_CONFIG_NAME}`
       : changes.length
         ? `${api.cidr} is already excluded; mark namespace ${request.namespace} as relying on it`
         : `${api.cidr} (API server) is already in the outboundIPRangeExclusionList`;
@@ -134,7 +137,8 @@ export class ApiServerAccessStep implements OnboardingStep {
         code: 'RESTART_NEEDED',
         level: 'info',
         message:
-          'the exclusion list is read only when a sidecar is injected: pods created before this change keep intercepting API server traffic until restarted',
+          'the exclusion list is read only when a sidecar is injected: pods created before this change keep ' +
+          'intercepting API server traffic until restarted',
       });
     }
     return { changes, summary, before, diagnostics, facts };
@@ -159,7 +163,9 @@ export class ApiServerAccessStep implements OnboardingStep {
     if (apiNsMesh === request.meshName) {
       throw new DomainError(
         'EGRESS_API_SERVER_MONITORED',
-        `namespace ${apiNs}, which holds the Kubernetes API Service, is ${request.namespace === apiNs ? 'being added to' : 'monitored by'} mesh ${request.meshName}: an Egress policy cannot reach the API server from a managed namespace`,
+        `namespace ${apiNs}, which holds the Kubernetes API Service, is ` +
+          `${request.namespace === apiNs ? 'being added to' : 'monitored by'} mesh ${request.meshName}: an Egress ` +
+          `policy cannot reach the API server from a managed namespace`,
         { field: 'apiServerAccess.method', hint: 'use method ip-exclusion, or remove namespace default from the mesh' },
       );
     }
@@ -181,7 +187,8 @@ export class ApiServerAccessStep implements OnboardingStep {
         level: 'info',
         object: `meshconfigs/${MESH_CONFIG_NAME}`,
         message:
-          'spec.traffic.enableEgress is true: all egress is already allowed mesh-wide; the Egress policy matters once it is turned off',
+          'spec.traffic.enableEgress is true: all egress is already allowed mesh-wide; the Egress policy matters ' +
+          'once it is turned off',
       });
     }
 
@@ -189,7 +196,8 @@ export class ApiServerAccessStep implements OnboardingStep {
     if (existing && !isOwned(existing)) {
       throw new DomainError(
         'SMI_OBJECT_NOT_OWNED',
-        `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} exists and was not created by osm-onboarding; it is left as it is`,
+        `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} exists and was not created by osm-onboarding; it is ` +
+          `left as it is`,
         {
           field: 'apiServerAccess',
           hint: 'delete or rename that Egress, or label it app.kubernetes.io/managed-by=osm-onboarding to hand it over',
@@ -218,7 +226,9 @@ export class ApiServerAccessStep implements OnboardingStep {
         code: 'SERVICE_ACCOUNT_NOT_FOUND',
         level: 'warning',
         object: `namespaces/${request.namespace}`,
-        message: `ServiceAccount(s) ${missing.join(', ')} do not exist (yet) in ${request.namespace}; the Egress applies to them once they do`,
+        message:
+          `ServiceAccount(s) ${missing.join(', ')} do not exist (yet) in ${request.namespace}; the Egress ` +
+          `applies to them once they do`,
       });
     }
     const before = {

@@ -183,7 +183,7 @@ export class AppProtocolStep implements OnboardingStep {
             return req ? { ...p, appProtocol: req } : p;
           }),
         },
-      } as V1Service;
+      };
     });
     const diagnostics = serviceProtocolDiagnostics(after);
 
@@ -262,7 +262,8 @@ async function asConflict(
   if (current === expectedVersion) return err;
   return new KubeError(
     'CONFLICT',
-    `patch service ${namespace}/${name}: the Service changed since it was read (resourceVersion ${String(expectedVersion)} → ${current ?? 'deleted'}); re-planning`,
+    `patch service ${namespace}/${name}: the Service changed since it was read (resourceVersion ` +
+      `${String(expectedVersion)} → ${current ?? 'deleted'}); re-planning`,
     409,
   );
 }

@@ -74,12 +74,14 @@ export class PrerequisitesStep implements OnboardingStep {
     }
 
     const summary =
-      `${facts.errors} error(s)${accepted ? ` (${accepted} accepted)` : ''}, ${facts.warnings} warning(s), ${facts.infos} info in ` +
+      `${facts.errors} error(s)${accepted ? ` (${accepted} accepted)` : ''}, ${facts.warnings} warning(s), ` +
+      `${facts.infos} info in ` +
       `${workloads} workload(s), ${facts.pods} pod(s), ${facts.services} service(s)` +
       (blocking.length ? ` — not enforced (prerequisites.enabled is false): ${describeDiagnostics(blocking)}` : '');
     return { changes: [], summary, diagnostics, facts };
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- the Step contract is async; this step writes nothing
   async execute(): Promise<{ after?: unknown }> {
     return {}; // read-only: the plan never has changes
   }

@@ -83,7 +83,9 @@ export class TrafficPolicyStep implements OnboardingStep {
           code: 'PERMISSIVE_MODE_IS_MESH_WIDE',
           level: 'warning',
           object: `meshconfigs/${MESH_CONFIG_NAME}`,
-          message: `permissive traffic policy mode is a mesh-wide setting: every namespace in mesh ${request.meshName} may talk to every other, and TrafficTargets are ignored`,
+          message:
+            `permissive traffic policy mode is a mesh-wide setting: every namespace in mesh ` +
+            `${request.meshName} may talk to every other, and TrafficTargets are ignored`,
         },
       ];
       if (permissive === true) {
@@ -116,7 +118,9 @@ export class TrafficPolicyStep implements OnboardingStep {
     if (foreign.length) {
       throw new DomainError(
         'SMI_OBJECT_NOT_OWNED',
-        `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by osm-onboarding; not overwritten`,
+        `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already ` +
+          `exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by ` +
+          `osm-onboarding; not overwritten`,
         { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
       );
     }
@@ -137,7 +141,9 @@ export class TrafficPolicyStep implements OnboardingStep {
         code: 'PERMISSIVE_MODE_ON',
         level: 'warning',
         object: `meshconfigs/${MESH_CONFIG_NAME}`,
-        message: `enablePermissiveTrafficPolicyMode is ${permissive === true ? 'true' : 'not set'} in ${info.controlPlaneNamespace}/${MESH_CONFIG_NAME}: TrafficTargets only take effect when it is false`,
+        message:
+          `enablePermissiveTrafficPolicyMode is ${permissive === true ? 'true' : 'not set'} in ` +
+          `${info.controlPlaneNamespace}/${MESH_CONFIG_NAME}: TrafficTargets only take effect when it is false`,
         hint: 'turning permissive mode off is mesh-wide: every namespace then needs TrafficTargets',
       });
     }

@@ -42,7 +42,8 @@ export class VerifyStep implements OnboardingStep {
       if (Date.now() > deadline) {
         throw new DomainError(
           'VERIFY_FAILED',
-          `pods not as wanted after ${request.options.verify.timeoutSeconds}s: ${pending.map((r) => `${r.deployment} (${r.inMesh}/${r.pods} with sidecar, ${r.replicas} wanted)`).join('; ')}`,
+          `pods not as wanted after ${request.options.verify.timeoutSeconds}s: ` +
+            pending.map((r) => `${r.deployment} (${r.inMesh}/${r.pods} with sidecar, ${r.replicas} wanted)`).join('; '),
           {
             hint: "check the injector (osm-injector logs) and the pods' events; see diagnostics",
             details: { diagnostics, deployments: reports },
@@ -53,6 +54,7 @@ export class VerifyStep implements OnboardingStep {
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- the Step contract is async; this step writes nothing
   async execute(): Promise<{ after?: unknown }> {
     return {}; // read-only
   }

@@ -41,7 +41,9 @@ export async function discoverApiServer(kube: ClusterClient): Promise<ApiServerA
   if (!ip) {
     throw new DomainError(
       'API_SERVER_NOT_FOUND',
-      `Service ${namespace}/${name} has no IPv4 cluster IP (got ${candidates.length ? candidates.join(', ') : 'none'}); osm-edge's exclusion list and Egress ipAddresses are IPv4-only`,
+      `Service ${namespace}/${name} has no IPv4 cluster IP (got ` +
+        `${candidates.length ? candidates.join(', ') : 'none'}); osm-edge's exclusion list and Egress ipAddresses ` +
+        `are IPv4-only`,
       { field: 'apiServerAccess' },
     );
   }

@@ -40,7 +40,8 @@ export async function writeCustomChange(kube: ClusterClient, change: Change): Pr
         throw err;
       }
     case 'update':
-      return kube.replaceCustom(ref, namespace, name, change.body as KubeObject); // 409 on a stale resourceVersion → CONFLICT
+      // 409 on a stale resourceVersion → CONFLICT
+      return kube.replaceCustom(ref, namespace, name, change.body as KubeObject);
     case 'delete':
       try {
         await kube.deleteCustom(ref, namespace, name);

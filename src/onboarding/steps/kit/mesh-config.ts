@@ -28,7 +28,10 @@ export async function readMeshConfig(kube: ClusterClient, meshNamespace: string)
 const GUARD_FAILED =
   /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
 
-/** A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner re-plans on. */
+/**
+ * A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner
+ * re-plans on.
+ */
 export function asGuardConflict(err: unknown): unknown {
   if (
     err instanceof KubeError &&
