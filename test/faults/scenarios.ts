@@ -213,8 +213,15 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
       else result.succeeded++;
     } else {
       const failed = r.steps.find((x) => x.status === 'FAILED');
-      if (want.failFast && failed && failed.attempts !== 1)
-        result.problems.push(`${ns}: step ${failed.name} failed after ${failed.attempts} attempts, not at once`);
+      // Fail fast: the permanent error ends the step the first time it is seen. Earlier attempts may have been
+      // retried for a transient cause (a lost MeshConfig race, 409), but never for the permanent code itself.
+      const retriedPermanent = r.events.filter(
+        (e) => e.action === 'step.retrying' && e.step === failed?.name && e.data.code === want.code,
+      );
+      if (want.failFast && failed && retriedPermanent.length)
+        result.problems.push(
+          `${ns}: step ${failed.name} retried ${want.code} ${retriedPermanent.length} time(s), not failed at once`,
+        );
       else result.failedAsExpected++;
     }
   });
