@@ -103,6 +103,7 @@ async function main(): Promise<void> {
   } finally {
     await ctx.close();
     await stopAll();
+    await destroyAllStacks(); // the template database (and any stack a bench left)
   }
 
   const targets = sections.flatMap((s) => s.targets);

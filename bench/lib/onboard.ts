@@ -122,11 +122,13 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
   });
   const rss = new RssMonitor();
   try {
-    const apiProcs: ServiceProcess[] = [];
-    for (let i = 0; i < apis; i++) apiProcs.push(await stack.startApi(`api${i + 1}`));
-    const workerProcs: ServiceProcess[] = [];
-    for (let i = 0; i < workers; i++)
-      workerProcs.push(await stack.startWorker(`worker${i + 1}`, opts.workerEnv?.(stack) ?? {}));
+    // The processes boot side by side (a boot is mostly one core's work for a few seconds).
+    const [apiProcs, workerProcs] = await Promise.all([
+      Promise.all(Array.from({ length: apis }, (_, i) => stack.startApi(`api${i + 1}`))),
+      Promise.all(
+        Array.from({ length: workers }, (_, i) => stack.startWorker(`worker${i + 1}`, opts.workerEnv?.(stack) ?? {})),
+      ),
+    ]);
     for (const p of [...apiProcs, ...workerProcs]) rss.track(p.label, p.pid);
 
     await emulator.setLatency(latencyMs);
