@@ -457,9 +457,12 @@ export class ClusterClient {
               // silently pruned, the stored object would never match the plan, and every run would rewrite it.
               ctx.setQueryParam('fieldValidation', 'Strict');
             }
-            for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
-            span.setAttribute('http.request.method', ctx.getHttpMethod());
-            span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+            // Tracing off (the no-op tracer): no context to send and no attributes to compute.
+            if (span.isRecording()) {
+              for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
+              span.setAttribute('http.request.method', ctx.getHttpMethod());
+              span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+            }
             return new k8s.Observable(Promise.resolve(ctx));
           },
           post: (res) => new k8s.Observable(Promise.resolve(res)),
