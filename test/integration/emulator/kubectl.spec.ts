@@ -193,7 +193,7 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
   });
 
   it('kubectl rollout status follows a rollout by a watch and outlives a watch the server closes', async () => {
-    emu.configure({ podStartMs: 600 });
+    emu.configure({ podStartMs: 3000 });
     try {
       await ok('rollout', 'restart', 'deploy/bookstore', '-n', 'bookstore');
       emu.requests.clear();
