@@ -47,7 +47,26 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   json: k8s.PatchStrategy.JsonPatch,
 };
 
-export type KubeVerb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
+export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+
+/** One event of a watch, as kube-apiserver streams it (BOOKMARKs only carry a resourceVersion). */
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+
+export interface WatchDeploymentOptions {
+  /** Events after this resourceVersion (e.g. a patch response's); unset = the current state first. */
+  resourceVersion?: string;
+  /** Ends the watch; the server is asked to close it then too (`timeoutSeconds`). */
+  deadline: number;
+  /** Sees every event; returning true ends the watch. */
+  onEvent: (type: WatchEventType, deployment: k8s.V1Deployment) => boolean;
+}
+
+/** How a watch ended: `done` (onEvent said so), `closed` (server or deadline), `expired` (410 Gone). */
+export interface WatchEnd {
+  end: 'done' | 'closed' | 'expired';
+  /** The last resourceVersion seen (objects and bookmarks), to resume from. */
+  resourceVersion?: string;
+}
 
 /** One API call as it is limited, traced, counted and logged: `what` reads like "patch namespace x". */
 interface KubeOp {
@@ -95,7 +114,7 @@ export class ClusterClient {
 
   constructor(
     readonly name: string,
-    kc: k8s.KubeConfig,
+    private readonly kc: k8s.KubeConfig,
     private readonly options: ClusterClientOptions,
   ) {
     reuseDispatchers(kc);
@@ -147,6 +166,80 @@ export class ClusterClient {
       { verb: 'patch', resource: 'deployments.apps', what: `patch deployment ${namespace}/${name}`, patchType: type },
       (o) => this.apps.patchNamespacedDeployment({ namespace, name, body }, o),
     );
+  }
+  /**
+   * One watch of one Deployment (`fieldSelector=metadata.name=<name>`, bookmarks on), through client-node's
+   * Watch: what `kubectl rollout status` opens. Rate limited and counted like any call. Resolves when
+   * onEvent returns true, the stream closes or the deadline passes; a 410 Gone (as an ERROR event or as the
+   * answer) resolves as `expired`; any other failure (e.g. 405: the server cannot watch) rejects with a KubeError.
+   */
+  async watchDeployment(namespace: string, name: string, options: WatchDeploymentOptions): Promise<WatchEnd> {
+    const what = `watch deployment ${namespace}/${name}`;
+    await this.options.limiter.take();
+    const started = performance.now();
+    let status: number | 'error' = 200;
+    let resourceVersion = options.resourceVersion;
+    const remainingMs = Math.max(1, options.deadline - Date.now());
+    try {
+      return await new Promise<WatchEnd>((resolve, reject) => {
+        let end: WatchEnd['end'] = 'closed';
+        let failure: KubeError | undefined;
+        let controller: AbortController | undefined;
+        const timer = setTimeout(() => controller?.abort(), remainingMs);
+        const stop = (how: WatchEnd['end']) => {
+          end = how;
+          controller?.abort();
+        };
+        const onLine = (type: string, obj: unknown) => {
+          if (end !== 'closed' || failure) return;
+          if (type === 'ERROR') {
+            const s = obj as { code?: number; message?: string; reason?: string };
+            if (s.code === 410) return stop('expired');
+            failure = toKubeError(new k8s.ApiException(s.code ?? 500, what, s, {}), what);
+            return stop('closed');
+          }
+          const d = obj as k8s.V1Deployment;
+          resourceVersion = d.metadata?.resourceVersion ?? resourceVersion;
+          if (options.onEvent(type as WatchEventType, d)) stop('done');
+        };
+        const onDone = (err: unknown) => {
+          clearTimeout(timer);
+          const code = (err as { statusCode?: number } | null)?.statusCode;
+          if (failure) return reject(failure);
+          if (end !== 'closed' || !err) return resolve({ end, resourceVersion });
+          if (code === 410) return resolve({ end: 'expired', resourceVersion });
+          const name = (err as { name?: string }).name;
+          if (name === 'AbortError' || name === 'TimeoutError') return resolve({ end, resourceVersion });
+          reject(
+            code ? toKubeError(new k8s.ApiException(code, what, `HTTP ${code}`, {}), what) : toKubeError(err, what),
+          );
+        };
+        // client-node ends a watch after 30 s without a byte (its inactivity timeout, not settable through its
+        // public API): that resolves as `closed`, and the caller watches again from the last resourceVersion.
+        new k8s.Watch(this.kc)
+          .watch(
+            `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`,
+            {
+              fieldSelector: `metadata.name=${name}`,
+              resourceVersion,
+              allowWatchBookmarks: true,
+              timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
+            },
+            onLine,
+            onDone,
+          )
+          .then((c) => {
+            controller = c;
+            if (end !== 'closed' || Date.now() >= options.deadline) c.abort();
+          }, onDone);
+      });
+    } catch (err) {
+      status = err instanceof KubeError ? (err.status ?? 'error') : 'error';
+      throw err;
+    } finally {
+      const ms = performance.now() - started;
+      this.options.onCall?.({ cluster: this.name, verb: 'watch', resource: 'deployments.apps', what, status, ms });
+    }
   }
   listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
     return this.call({ verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` }, (o) =>
@@ -364,9 +457,12 @@ export class ClusterClient {
               // silently pruned, the stored object would never match the plan, and every run would rewrite it.
               ctx.setQueryParam('fieldValidation', 'Strict');
             }
-            for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
-            span.setAttribute('http.request.method', ctx.getHttpMethod());
-            span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+            // Tracing off (the no-op tracer): no context to send and no attributes to compute.
+            if (span.isRecording()) {
+              for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
+              span.setAttribute('http.request.method', ctx.getHttpMethod());
+              span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
+            }
             return new k8s.Observable(Promise.resolve(ctx));
           },
           post: (res) => new k8s.Observable(Promise.resolve(res)),

@@ -11,6 +11,9 @@ import { CallLimiter, LocalRateLimiter, SharedRateLimiter } from './rate-limiter
 
 export const IN_CLUSTER = 'in-cluster';
 
+/** pino's levels, most verbose first (LOG_LEVEL); `silent` logs nothing. */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
 /** Counts the Kubernetes calls made inside one scope (e.g. one step run). */
 export interface CallTally {
   calls: number;
@@ -27,12 +30,18 @@ export class ClusterGateway {
   private readonly clients = new Map<string, ClusterClient>();
   private readonly tally = new AsyncLocalStorage<CallTally>();
   private readonly listeners: ((r: KubeCallRecord) => void)[] = [];
+  /** Whether LOG_LEVEL lets the per-call lines through: reads log at debug, writes at info. */
+  private readonly logReads: boolean;
+  private readonly logWrites: boolean;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     // Absent (tools and tests that build a gateway by hand): the limit is per process.
     @Optional() private readonly redis?: RedisService,
   ) {
+    const level = LOG_LEVELS.indexOf(config.logLevel);
+    this.logReads = level >= 0 && level <= LOG_LEVELS.indexOf('debug');
+    this.logWrites = level >= 0 && level <= LOG_LEVELS.indexOf('info');
     const { kubeconfigPath, inCluster } = config.kube;
     if (inCluster) this.kubeconfig.loadFromCluster();
     else if (kubeconfigPath && !kubeconfigPath.includes(':')) this.kubeconfig.loadFromFile(kubeconfigPath);
@@ -91,6 +100,10 @@ export class ClusterGateway {
    * the request, the step): writes at info, reads at debug, failures at warn. No bodies, no credentials.
    */
   private log(r: KubeCallRecord): void {
+    const failed = r.status === 'error' || r.status >= 400;
+    const read = r.verb === 'get' || r.verb === 'list' || r.verb === 'watch';
+    // Build the line only when its level is on (reads are debug: off at the default level and in the benches).
+    if (!failed && !(read ? this.logReads : this.logWrites)) return;
     const line = {
       msg: `kubernetes: ${r.what} → ${r.status} in ${Math.round(r.ms)} ms`,
       cluster: r.cluster,
@@ -99,8 +112,8 @@ export class ClusterGateway {
       status: r.status,
       ms: Math.round(r.ms),
     };
-    if (r.status === 'error' || r.status >= 400) this.logger.warn(line);
-    else if (r.verb === 'get' || r.verb === 'list') this.logger.debug(line);
+    if (failed) this.logger.warn(line);
+    else if (read) this.logger.debug(line);
     else this.logger.log(line);
   }
 

@@ -149,6 +149,7 @@ export class RequestRunner {
     });
     const ctx: StepContext = {
       earlier: [],
+      seen: {},
       tuning: this.config.tuning,
       request: {
         id: request.id,

@@ -3,7 +3,8 @@ import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
-import { desiredInjection, mismatchedPods, podsOf, rolledOut } from './kit/workloads.js';
+import { desiredInjection, mismatchedPods, podsOf } from './kit/workloads.js';
+import { followRollout } from './kit/rollout.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
@@ -25,19 +26,22 @@ export interface RestartDecision {
  * whole seconds), written with the request's id (RESTARTED_BY_ANNOTATION), so a retried or resumed
  * step never restarts a Deployment twice and two requests in one second still both restart. Paused
  * Deployments are skipped with a warning (kubectl refuses them). Deployments roll in batches of
- * `restart.maxConcurrent`, each batch waited for before the next.
+ * `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status`, one watch per
+ * Deployment: kit/rollout.ts) before the next.
  */
 export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
   readonly title = 'Restart the workloads';
 
-  async plan({ request, kube, earlier }: StepContext): Promise<StepPlan> {
+  async plan({ request, kube, earlier, dryRun, seen }: StepContext): Promise<StepPlan> {
     const { mode, deployments: named } = request.options.restart;
     const token = restartedAt(request.createdAt);
+    // Only `needed` looks at the pods: `all` and `selected` restart whatever the pods are.
     const [deployments, pods] = await Promise.all([
       kube.listDeployments(request.namespace),
-      kube.listPods(request.namespace),
+      mode === 'needed' ? kube.listPods(request.namespace) : undefined,
     ]);
+    if (seen && !dryRun) seen.deployments = deployments.items;
     let targets = deployments.items;
     if (mode === 'selected') {
       assertDeploymentsExist(named, targets, request.namespace);
@@ -67,7 +71,7 @@ export class RestartStep implements OnboardingStep {
       }
       const decision = ours
         ? { restart: false, reason: `already restarted by this request (restartedAt ${token})` }
-        : decide(mode, d, pods.items, { request, reinject });
+        : decide(mode, d, pods?.items ?? [], { request, reinject });
       decisions.push({ deployment: name, ...decision });
       if (!decision.restart) continue;
       before[name] = current;
@@ -105,7 +109,9 @@ export class RestartStep implements OnboardingStep {
   async execute(ctx: StepContext, plan: StepPlan): Promise<{ after: unknown }> {
     await settle(ctx);
     const { maxConcurrent } = ctx.request.options.restart;
+    const { rolloutTimeoutMs: timeoutMs, pollMs } = ctx.tuning;
     const after: Record<string, string> = {};
+    const rolled = new Map<string, V1Deployment>();
     for (let i = 0; i < plan.changes.length; i += maxConcurrent) {
       const batch = plan.changes.slice(i, i + maxConcurrent);
       const patched = await Promise.all(
@@ -113,8 +119,13 @@ export class RestartStep implements OnboardingStep {
       );
       for (const d of patched)
         after[d.metadata!.name!] = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '';
-      await waitForRollout(ctx, patched);
+      // Like `kubectl rollout status` for each: one watch from the patch's resourceVersion (kit/rollout.ts).
+      const deadline = Date.now() + timeoutMs;
+      const done = await Promise.all(patched.map((d) => followRollout(ctx.kube, d, { deadline, timeoutMs, pollMs })));
+      for (const d of done) rolled.set(d.metadata!.name!, d);
     }
+    // What verify may use instead of listing the Deployments again: the plan's list, rolled-out ones as last watched.
+    if (ctx.seen) ctx.seen.deployments = ctx.seen.deployments?.map((d) => rolled.get(d.metadata!.name!) ?? d);
     return { after };
   }
 }
@@ -182,24 +193,4 @@ async function settle({ earlier, tuning }: StepContext): Promise<void> {
   );
   const since = labelled?.finishedAt ? Date.now() - labelled.finishedAt.getTime() : Infinity;
   if (since < tuning.restartSettleMs) await new Promise((r) => setTimeout(r, tuning.restartSettleMs - since));
-}
-
-async function waitForRollout({ kube, request, tuning }: StepContext, deployments: V1Deployment[]): Promise<void> {
-  const deadline = Date.now() + tuning.rolloutTimeoutMs;
-  let pending = deployments.map((d) => d.metadata!.name!);
-  while (pending.length) {
-    const fresh = await Promise.all(pending.map((n) => kube.getDeployment(request.namespace, n)));
-    pending = fresh.filter((d) => !rolledOut(d)).map((d) => d.metadata!.name!);
-    if (!pending.length) return;
-    if (Date.now() > deadline) {
-      throw new DomainError(
-        'ROLLOUT_TIMEOUT',
-        `rollout of ${pending.join(', ')} did not finish within ${tuning.rolloutTimeoutMs} ms`,
-        {
-          hint: `kubectl rollout status deployment/${pending[0]} -n ${request.namespace}`,
-        },
-      );
-    }
-    await new Promise((r) => setTimeout(r, tuning.pollMs));
-  }
 }

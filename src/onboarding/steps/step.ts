@@ -1,5 +1,6 @@
 // The step contract: what a step gets (StepContext), what it returns (StepPlan, StepOutcome), and applyStep,
 // which ties plan and execute together so every apply re-observes and writes only the drift.
+import type { V1Deployment } from '@kubernetes/client-node';
 import type { ClusterClient } from '../../kubernetes/cluster-client.js';
 import type { MeshDiscoveryService } from '../../kubernetes/mesh-discovery.service.js';
 import type { Change, Diagnostic } from '../../mesh/change.js';
@@ -64,12 +65,23 @@ export interface StepTuning {
   rolloutTimeoutMs: number;
 }
 
+/**
+ * Objects a step of this run read (or watched) moments ago, which a later step of the same run uses instead of
+ * reading them again: restart leaves the namespace's Deployments (the rolled-out ones as last watched) for
+ * verify's first look. Each entry is taken once; a resumed request (another process) starts without them.
+ */
+export interface SeenObjects {
+  deployments?: V1Deployment[];
+}
+
 export interface StepContext {
   request: StepRequest;
   kube: ClusterClient;
   mesh: MeshDiscoveryService;
   earlier: EarlierStep[];
   tuning: StepTuning;
+  /** Absent in contexts built by hand (tests, tools): every step then reads what it needs. */
+  seen?: SeenObjects;
   /** A plan/dry-run: read only, never wait. */
   dryRun?: boolean;
 }

@@ -17,7 +17,9 @@ interface DeploymentReport {
  * label and a `sidecar` container). After a restart it waits, up to `verify.timeoutSeconds`,
  * for every Deployment's pods to match the request (sidecar in when onboarding, out when
  * offboarding) and fails with coded diagnostics at the deadline. Without a restart it only
- * reports how many running pods still lack (or keep) a sidecar. Read-only.
+ * reports how many running pods still lack (or keep) a sidecar. Read-only. Its first look takes the
+ * Deployments the restart step of the same run has just listed and watched (StepContext.seen), so it lists
+ * only the pods; later looks (and a resumed request) list both.
  */
 export class VerifyStep implements OnboardingStep {
   readonly name = 'verify' as const;
@@ -62,13 +64,17 @@ export class VerifyStep implements OnboardingStep {
   private async observe({
     request,
     kube,
+    seen,
   }: StepContext): Promise<{ reports: DeploymentReport[]; diagnostics: Diagnostic[] }> {
+    // The restart step of this run leaves the Deployments it listed and watched to their end; taken once.
+    const known = seen?.deployments;
+    if (seen) seen.deployments = undefined;
     const [deployments, pods] = await Promise.all([
-      kube.listDeployments(request.namespace),
+      known ?? kube.listDeployments(request.namespace).then((l) => l.items),
       kube.listPods(request.namespace),
     ]);
     const diagnostics: Diagnostic[] = [];
-    const reports = deployments.items.map((d): DeploymentReport => {
+    const reports = deployments.map((d): DeploymentReport => {
       const name = d.metadata!.name!;
       const own = podsOf(d, pods.items).filter((p) => p.status?.phase === 'Running' || p.status?.phase === 'Pending');
       const wantsSidecar = expectsSidecar(d.spec?.template ?? {}, desiredInjection(request));

@@ -192,6 +192,42 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
     expect(rows).toMatch(/2\/2\s+Running/);
   });
 
+  it('kubectl rollout status follows a rollout by a watch and outlives a watch the server closes', async () => {
+    emu.configure({ podStartMs: 3000 });
+    try {
+      await ok('rollout', 'restart', 'deploy/bookstore', '-n', 'bookstore');
+      emu.requests.clear();
+      const status = kubectl('rollout', 'status', 'deploy/bookstore', '-n', 'bookstore', '--timeout=15s');
+      const watching = () => emu.requests.count({ verb: 'watch', resource: 'deployments', namespace: 'bookstore' });
+      for (let i = 0; i < 500 && watching() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const [watch] = emu.requests.all().filter((e) => e.verb === 'watch');
+      // What kubectl opens: the Deployment by name, from the resourceVersion of its list.
+      expect(new URLSearchParams(watch.query).get('fieldSelector')).toBe('metadata.name=bookstore');
+      expect(emu.closeWatches()).toBeGreaterThan(0);
+      const run = await status;
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('deployment "bookstore" successfully rolled out');
+      expect(watching()).toBeGreaterThanOrEqual(2); // it watched again after the close
+    } finally {
+      emu.configure({ podStartMs: 0 });
+    }
+  });
+
+  it('a watch from a compacted resourceVersion gets an ERROR event with 410 Expired, as kube does', async () => {
+    const old = emu.store.resourceVersion();
+    await ok('annotate', 'ns', 'bookstore', `compacted=${old}`, '--overwrite');
+    emu.compact();
+    const path = `/api/v1/namespaces?watch=true&timeoutSeconds=1&resourceVersion=${old}`;
+    const out = await ok('get', '--raw', path);
+    const event = JSON.parse(out.trim().split('\n')[0]) as { type: string; object: Record<string, unknown> };
+    expect(event.type).toBe('ERROR');
+    expect(event.object).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Expired', code: 410 });
+    // From the current resourceVersion the watch still works (nothing lost).
+    const now = emu.store.resourceVersion();
+    const fresh = await ok('get', '--raw', `/api/v1/namespaces?watch=true&timeoutSeconds=1&resourceVersion=${now}`);
+    expect(fresh).not.toContain('ERROR');
+  });
+
   it('kubectl get meshconfig -o yaml resolves the short name and prints the CR', async () => {
     const out = await ok('get', 'meshconfig', 'osm-mesh-config', '-n', 'osm-system', '-o', 'yaml');
     const mc = load(out) as {

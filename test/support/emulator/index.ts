@@ -47,6 +47,10 @@ export interface Emulator {
   idle(): Promise<void>;
   /** TCP connections accepted since start (plain and TLS). */
   connectionsAccepted(): number;
+  /** Ends every open watch, as kube-apiserver does when a watch's timeout passes; returns how many were open. */
+  closeWatches(): number;
+  /** etcd compaction at the current revision: watches from an older resourceVersion get 410 Expired. */
+  compact(): void;
   /** Changes the simulated timings of a running emulator. */
   configure(settings: { injectorLagMs?: number; podStartMs?: number }): void;
   close(): Promise<void>;
@@ -105,6 +109,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     idle: () => work.idle(),
     connectionsAccepted: () => server.connectionsAccepted,
+    closeWatches: () => server.closeWatches(),
+    compact: () => objects.compact(),
     configure(next) {
       if (next.injectorLagMs !== undefined) settings.injectorLagMs = next.injectorLagMs;
       if (next.podStartMs !== undefined) settings.podStartMs = next.podStartMs;

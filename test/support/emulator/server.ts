@@ -174,6 +174,13 @@ export class EmulatorServer {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
+  /** Ends every open watch cleanly (as kube-apiserver does when a watch's timeout passes); returns how many. */
+  closeWatches(): number {
+    const open = [...this.watchClosers];
+    for (const close of open) close();
+    return open.length;
+  }
+
   async close(): Promise<void> {
     for (const close of [...this.watchClosers]) close();
     for (const socket of this.sockets) socket.destroy();

@@ -27,6 +27,7 @@ export class ObjectStore {
   private readonly pending: StoreEvent[] = [];
   private delivering = false;
   private trimmed = false;
+  private compacted = 0;
 
   constructor(
     private readonly historyLimit = 100_000,
@@ -41,7 +42,17 @@ export class ObjectStore {
 
   /** Oldest revision a watch can resume from; older ones get 410 Expired. */
   oldestResumableRevision(): number {
-    return this.trimmed && this.history.length > 0 ? this.history[0].revision : 0;
+    const kept = this.trimmed && this.history.length > 0 ? this.history[0].revision : 0;
+    return Math.max(kept, this.compacted);
+  }
+
+  /**
+   * etcd's compaction (kube-apiserver asks for one every 5 minutes): the history up to the current revision is
+   * dropped, so a watch from an older resourceVersion gets 410 Expired; one from the current revision still works.
+   */
+  compact(): void {
+    this.history.length = 0;
+    this.compacted = this.revision;
   }
 
   // typeKey -> namespace ('' for cluster-scoped) -> name -> object
@@ -131,6 +142,7 @@ export class ObjectStore {
 
   /** Events after `revision` for one type, or 'expired' when history no longer reaches back that far. */
   eventsSince(typeKey: string, revision: number): StoreEvent[] | 'expired' {
+    if (revision < this.compacted) return 'expired';
     const oldest = this.oldestResumableRevision();
     if (oldest > 0 && revision < oldest - 1) return 'expired';
     const out: StoreEvent[] = [];

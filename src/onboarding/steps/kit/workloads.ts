@@ -26,14 +26,3 @@ export function mismatchedPods(deployment: V1Deployment, pods: V1Pod[], request:
   const want = expectsSidecar(deployment.spec?.template ?? {}, desiredInjection(request));
   return podsOf(deployment, pods).filter((p) => isInjectedPod(p) !== want);
 }
-
-export function rolledOut(d: V1Deployment): boolean {
-  const replicas = d.spec?.replicas ?? 1;
-  const s = d.status ?? {};
-  return (
-    (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
-    (s.updatedReplicas ?? 0) >= replicas &&
-    (s.availableReplicas ?? 0) >= replicas &&
-    (s.replicas ?? 0) <= replicas
-  );
-}

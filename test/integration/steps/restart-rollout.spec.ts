@@ -1,0 +1,182 @@
+// The restart step follows each rollout as `kubectl rollout status` does (one watch from the patch's
+// resourceVersion), against the emulator over HTTP: the calls it makes, and a watch that closes early, a
+// compacted resourceVersion (410), a dropped connection, an API server that cannot watch, the deadline.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DomainError } from '../../../src/common/domain-error.js';
+import { RestartStep } from '../../../src/onboarding/steps/restart.step.js';
+import { applyStep } from '../../../src/onboarding/steps/step.js';
+import { VerifyStep } from '../../../src/onboarding/steps/verify.step.js';
+import { seedAppNamespace, startEmulator, type Emulator } from '../../support/emulator/index.js';
+import type { RequestLogEntry } from '../../support/emulator/faults.js';
+import { stepContext } from '../../support/step-context.js';
+
+let emulator: Emulator;
+const restart = new RestartStep();
+const verify = new VerifyStep();
+let n = 0;
+
+beforeAll(async () => {
+  emulator = await startEmulator({ seed: 'osm' });
+});
+afterAll(() => emulator?.close());
+beforeEach(() => {
+  emulator.faults.clear();
+  emulator.configure({ podStartMs: 0 });
+});
+
+/** A fresh namespace with `deployments` Deployments, labelled for injection, and a restart-all context for it. */
+async function fixture(deployments = 2, tuning: { rolloutTimeoutMs?: number } = {}) {
+  const namespace = `rollout-${++n}`;
+  seedAppNamespace(emulator.store, namespace, {
+    deployments,
+    labels: { 'openservicemesh.io/monitored-by': 'osm' },
+    annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
+  });
+  await emulator.idle();
+  const ctx = await stepContext(emulator, {
+    namespace,
+    options: { restart: { mode: 'all', deployments: [], maxConcurrent: 5 } },
+  });
+  ctx.tuning = { ...ctx.tuning, ...tuning };
+  emulator.requests.clear();
+  return { ctx: { ...ctx, seen: {} }, namespace };
+}
+
+const calls = (namespace: string) =>
+  emulator.requests
+    .all()
+    .filter((e) => e.namespace === namespace)
+    .map((e) => `${e.verb} ${e.resource}${e.name ? `/${e.name}` : ''}`);
+const watches = (namespace: string): RequestLogEntry[] =>
+  emulator.requests.all().filter((e) => e.verb === 'watch' && e.namespace === namespace);
+const param = (e: RequestLogEntry, key: string) => new URLSearchParams(e.query).get(key);
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('restart step: following the rollout with a watch', () => {
+  it('one watch per Deployment, by name, from its patch response; verify then lists only the pods', async () => {
+    const { ctx, namespace } = await fixture(2);
+    const outcome = await applyStep(restart, ctx);
+    expect(outcome.result).toBe('CHANGED');
+    // No pods (mode all does not look at them), no gets: list, two patches, two watches.
+    expect(calls(namespace).sort()).toEqual([
+      'list deployments',
+      'patch deployments/app-0',
+      'patch deployments/app-1',
+      'watch deployments',
+      'watch deployments',
+    ]);
+    const generations = ['app-0', 'app-1'].map(
+      (name) => emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name })!.metadata.generation,
+    );
+    for (const w of watches(namespace)) {
+      expect(param(w, 'watch')).toBe('true');
+      expect(param(w, 'allowWatchBookmarks')).toBe('true');
+      expect(param(w, 'fieldSelector')).toMatch(/^metadata\.name=app-[01]$/);
+      expect(Number(param(w, 'resourceVersion'))).toBeGreaterThan(0);
+    }
+    expect(new Set(watches(namespace).map((w) => param(w, 'fieldSelector'))).size).toBe(2);
+    expect(generations).toEqual([2, 2]);
+    // The Deployments the restart watched to their end are verify's: it lists only the pods.
+    emulator.requests.clear();
+    const verified = await applyStep(verify, ctx);
+    expect(calls(namespace)).toEqual(['list pods']);
+    expect(verified.facts).toMatchObject({ waited: true });
+    expect((verified.facts!.deployments as { inMesh: number; pods: number }[]).map((d) => d.inMesh)).toEqual([1, 1]);
+    // Again (a resumed request, or a second look): both lists.
+    emulator.requests.clear();
+    await applyStep(verify, ctx);
+    expect(calls(namespace).sort()).toEqual(['list deployments', 'list pods']);
+  });
+
+  it('watches from the patch response resourceVersion exactly', async () => {
+    const { ctx, namespace } = await fixture(1);
+    const kube = ctx.kube;
+    const patchDeployment = kube.patchDeployment.bind(kube);
+    const versions: string[] = [];
+    kube.patchDeployment = async (...args) => {
+      const patched = await patchDeployment(...args);
+      versions.push(patched.metadata!.resourceVersion!);
+      return patched;
+    };
+    try {
+      await applyStep(restart, ctx);
+    } finally {
+      kube.patchDeployment = patchDeployment;
+    }
+    expect(watches(namespace).map((w) => param(w, 'resourceVersion'))).toEqual(versions);
+  });
+
+  it('a watch the server closes early is opened again from the last resourceVersion seen', async () => {
+    emulator.configure({ podStartMs: 400 });
+    const { ctx, namespace } = await fixture(1);
+    const done = applyStep(restart, ctx);
+    await until(() => watches(namespace).length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(emulator.closeWatches()).toBeGreaterThan(0);
+    expect((await done).result).toBe('CHANGED');
+    const [first, second] = watches(namespace);
+    expect(second).toBeDefined();
+    expect(Number(param(second, 'resourceVersion'))).toBeGreaterThanOrEqual(Number(param(first, 'resourceVersion')));
+    expect(calls(namespace).filter((c) => c.startsWith('get'))).toEqual([]);
+  });
+
+  it('410 Gone (the resourceVersion was compacted): one get, then a watch from its resourceVersion', async () => {
+    emulator.configure({ podStartMs: 300 });
+    const { ctx, namespace } = await fixture(1);
+    // etcd compacts right after the patch, once the controller has written more: the patch's version is gone.
+    const kube = ctx.kube;
+    const patchDeployment = kube.patchDeployment.bind(kube);
+    kube.patchDeployment = async (...args) => {
+      const patched = await patchDeployment(...args);
+      await new Promise((r) => setTimeout(r, 50));
+      emulator.compact();
+      return patched;
+    };
+    try {
+      expect((await applyStep(restart, ctx)).result).toBe('CHANGED');
+    } finally {
+      kube.patchDeployment = patchDeployment;
+    }
+    expect(calls(namespace)).toEqual([
+      'list deployments',
+      'patch deployments/app-0',
+      'watch deployments',
+      'get deployments/app-0',
+      'watch deployments',
+    ]);
+    const [expired, resumed] = watches(namespace);
+    expect(Number(param(resumed, 'resourceVersion'))).toBeGreaterThan(Number(param(expired, 'resourceVersion')));
+  });
+
+  it('a dropped watch connection is retried; an API server that cannot watch (405) is polled with gets', async () => {
+    const dropped = await fixture(1);
+    emulator.faults.add({ verb: 'watch', resource: 'deployments', drop: true, times: 1 });
+    expect((await applyStep(restart, dropped.ctx)).result).toBe('CHANGED');
+    expect(watches(dropped.namespace).length).toBe(2);
+
+    const refused = await fixture(1);
+    emulator.faults.add({ verb: 'watch', resource: 'deployments', status: 405 });
+    emulator.configure({ podStartMs: 150 });
+    expect((await applyStep(restart, refused.ctx)).result).toBe('CHANGED');
+    expect(watches(refused.namespace).length).toBe(1);
+    expect(calls(refused.namespace).filter((c) => c === 'get deployments/app-0').length).toBeGreaterThan(0);
+  });
+
+  it('fails with ROLLOUT_TIMEOUT at the deadline, saying where the rollout is', async () => {
+    emulator.configure({ podStartMs: 5000 });
+    const { ctx } = await fixture(1, { rolloutTimeoutMs: 1000 });
+    const started = Date.now();
+    const err = await applyStep(restart, ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe('ROLLOUT_TIMEOUT');
+    expect((err as DomainError).message).toMatch(/app-0 did not finish within 1000 ms: Waiting for deployment "app-0"/);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
