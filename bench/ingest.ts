@@ -1,6 +1,7 @@
 // 1. Ingest: onboarding requests accepted per second (validated, stored with the first audit event,
 // enqueued) at increasing concurrency, over REST and GraphQL, with p50/p95/p99 latency; p99 at a fixed
-// rate (autocannon's bursts and an open-loop steady pace), per HTTP platform; and, in the same run, the raw rate of the same inserts through `pg` alone (the physical limit).
+// rate (autocannon's bursts and an open-loop steady pace), per HTTP platform; and, in the same run, the raw
+// rate of the same inserts through `pg` alone (the physical limit).
 // The API runs with ROLE=api and no worker, so every request stays QUEUED; each request names a
 // distinct namespace that exists in the emulator (the API refuses a second active request per namespace).
 

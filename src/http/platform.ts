@@ -4,7 +4,7 @@
 // Express runs these as middleware; Fastify as hooks (onRequest before its body parsing, preHandler after it, so
 // the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both (its signature is
 // over them). Errors of both (body too large, malformed JSON, unknown route) reach the same exception filter.
-import type { INestApplication, Type } from '@nestjs/common';
+import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -45,14 +45,14 @@ export function platformRoutes(app: INestApplication): { method: string; path: s
 
 /** Creates the Nest app on the configured platform with the edge above installed. */
 export async function createHttpApp(
-  module: Type | ReturnType<typeof Object>,
+  module: Type | DynamicModule,
   opts: { config: AppConfig; drain: HttpDrain },
 ): Promise<INestApplication> {
   return opts.config.httpPlatform === 'fastify' ? fastifyApp(module, opts.drain) : expressApp(module, opts.drain);
 }
 
-async function expressApp(module: Type | object, drain: HttpDrain): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(module as Type, { bufferLogs: true, bodyParser: false });
+async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
   app.use((req: ExpressRequest, res: ServerResponse, next: () => void) => {
     drain.track(req, res);
     next();
@@ -96,7 +96,7 @@ async function expressApp(module: Type | object, drain: HttpDrain): Promise<INes
 const CALL = Symbol('osm-onboarding:http-call');
 type WithCall = FastifyRequest & { [CALL]?: HttpCall };
 
-async function fastifyApp(module: Type | object, drain: HttpDrain): Promise<INestApplication> {
+async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {
   // Loaded only when chosen: the Express platform's process does not carry Fastify, and the reverse.
   const { FastifyAdapter } = await import('@nestjs/platform-fastify');
   // Routing as Express does it: case-insensitive, a trailing slash ignored.
@@ -161,7 +161,7 @@ async function fastifyApp(module: Type | object, drain: HttpDrain): Promise<INes
     if (!call) return done();
     enterHttpCall(call, request.body, () => withCallerSlot(done));
   });
-  const app = await NestFactory.create<NestFastifyApplication>(module as Type, adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
     bufferLogs: true,
     bodyParser: false,
   });
