@@ -1,6 +1,6 @@
 // Owns GET /v1/audit: the streamed audit export (JSON lines or CSV).
 import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
-import { startStream, type HttpReply } from '../http/reply.js';
+import { startStream, type HttpReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { AuditExportService, csvLine, CSV_COLUMNS, jsonLine } from './audit-export.service.js';

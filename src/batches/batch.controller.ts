@@ -1,6 +1,6 @@
 // Owns the REST edge of batches (/v1/batches): create, plan, read, operate on every member, follow (SSE).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { HttpReply, PassthroughReply } from '../http/reply.js';
+import type { HttpReply, PassthroughReply } from '../common/http-reply.js';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { headersSent, nodeResponse, send } from '../http/reply.js';
+import { headersSent, nodeResponse, send } from './http-reply.js';
 import { DomainError } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
 import { toDomainError } from './to-domain-error.js';

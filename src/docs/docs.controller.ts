@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { Controller, Get, Header, Param, Res } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import { send, type HttpReply } from '../http/reply.js';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { Public } from '../auth/auth.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { ApiOperation } from './api-operation.js';

@@ -1,4 +1,4 @@
-import { requestOf, startStream, type HttpReply } from '../http/reply.js';
+import { requestOf, startStream, type HttpReply } from '../common/http-reply.js';
 import { watchCredential } from '../auth/sessions.js';
 import type { ProgressEvent } from './progress-event.js';
 

@@ -1,6 +1,6 @@
 // Owns /healthz and /readyz (public).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
-import { send, type HttpReply } from '../http/reply.js';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';

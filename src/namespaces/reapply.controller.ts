@@ -1,6 +1,6 @@
 // REST for re-applying a namespace's last successful onboarding (reapply.service.ts).
 import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
-import type { PassthroughReply } from '../http/reply.js';
+import type { PassthroughReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { parseInput } from '../common/parse-input.js';

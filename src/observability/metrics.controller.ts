@@ -1,6 +1,6 @@
 // Owns /metrics: the Prometheus exposition (public).
 import { Controller, Get, Res } from '@nestjs/common';
-import { send, type HttpReply } from '../http/reply.js';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { MetricsService } from './metrics.service.js';
 import { Public } from '../auth/auth.guard.js';
 import { ApiOperation } from '../docs/api-operation.js';

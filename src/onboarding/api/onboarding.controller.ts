@@ -1,7 +1,7 @@
 // Owns the REST edge of requests: create, plan, apply, cancel, retry, approve, reject, list, read, follow (SSE)
 // and audit, each documented by its @ApiOperation (the OpenAPI document is derived from these).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { HttpReply, PassthroughReply } from '../../http/reply.js';
+import type { HttpReply, PassthroughReply } from '../../common/http-reply.js';
 import { z } from 'zod';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
