@@ -34,6 +34,8 @@ import { SlackModule } from './integrations/slack/slack.module.js';
 import { describeSchema } from './graphql/zod-types.js';
 import { RetentionModule } from './retention/retention.module.js';
 
+type AuthenticatedRequest = Parameters<HttpAuthentication['authenticate']>[0];
+
 @Module({})
 export class AppModule {
   static forRole(config: AppConfig): DynamicModule {
@@ -97,7 +99,9 @@ export class AppModule {
                   // graphql-ws is served by GraphQLWsServer (message size, per-operation checks), not by Nest.
                   // Every operation over HTTP is authenticated before it runs, introspection included:
                   // refused with the REST status (401, 429 with Retry-After) and the same code.
-                  context: async ({ req }: { req: Parameters<HttpAuthentication['authenticate']>[0] }) => {
+                  // Express's integration passes `{ req }`, Fastify's the request itself.
+                  context: async (arg: { req?: AuthenticatedRequest } & AuthenticatedRequest) => {
+                    const req = arg.req ?? arg;
                     try {
                       await auth.authenticate(req);
                     } catch (err) {

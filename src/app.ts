@@ -1,16 +1,12 @@
 import 'reflect-metadata';
 import { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
-import { requireJsonBodies } from './common/json-content-type.js';
 import { HttpDrain } from './reliability/shutdown.js';
-import { httpContext } from './observability/http-context.js';
-import { callerContext } from './auth/caller-context.js';
+import { createHttpApp } from './http/platform.js';
 import { startTracing } from './observability/tracing.js';
 
 const drains = new WeakMap<INestApplication, HttpDrain>();
@@ -27,20 +23,11 @@ export function httpDrainOf(app: INestApplication): HttpDrain {
  */
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
   await startTracing(config);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config), {
-    bufferLogs: true,
-    bodyParser: false,
-  });
-  app.useLogger(app.get(Logger));
+  // The platform (HTTP_PLATFORM) and the edge every call crosses: src/http/platform.ts.
   const drain = new HttpDrain();
+  const app = await createHttpApp(AppModule.forRole(config), { config, drain });
+  app.useLogger(app.get(Logger));
   drains.set(app, drain);
-  app.use(drain.middleware());
-  // GraphiQL needs its inline script, so CSP stays off; the other helmet headers apply.
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
-  app.useBodyParser('json', { limit: '64kb' });
-  app.use(httpContext());
-  app.use(callerContext());
-  app.use(requireJsonBodies());
   app.useGlobalFilters(new HttpExceptionFilter());
   return app;
 }

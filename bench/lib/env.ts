@@ -47,7 +47,9 @@ export const settings = {
   ingestSeconds: num('BENCH_INGEST_SECONDS', 5),
   ingestRate: num('BENCH_INGEST_RATE', 500),
   ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
-  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 40_000),
+  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 80_000),
+  /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
+  ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),
 
   // 2. e2e (and 5, 6)
   e2eSizes: list('BENCH_E2E_N', [100, 1000]),

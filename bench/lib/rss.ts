@@ -77,6 +77,15 @@ export class RssMonitor {
     }
   }
 
+  /** Takes a last sample of one tracked process (before it stops) and stops tracking it. */
+  finishOne(label: string): MemorySample | undefined {
+    this.sample();
+    const entry = [...this.tracked.entries()].find(([, s]) => s.label === label);
+    if (!entry) return undefined;
+    this.tracked.delete(entry[0]);
+    return { ...entry[1] };
+  }
+
   finish(): MemorySample[] {
     if (!this.timer) return [...this.tracked.values()].map((s) => ({ ...s }));
     this.sample();

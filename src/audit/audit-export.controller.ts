@@ -1,6 +1,6 @@
 // Owns GET /v1/audit: the streamed audit export (JSON lines or CSV).
 import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { startStream, type HttpReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { AuditExportService, csvLine, CSV_COLUMNS, jsonLine } from './audit-export.service.js';
@@ -40,13 +40,13 @@ export class AuditExportController {
     errors: ['VALIDATION_FAILED'],
   })
   @Get()
-  async export(@Query() query: unknown, @Res() res: Response, @CurrentActor() actor: Actor) {
+  async export(@Query() query: unknown, @Res() reply: HttpReply, @CurrentActor() actor: Actor) {
     const filter = this.exporter.prepare(query ?? {}, actor);
     const pages = this.exporter.pages(filter, actor);
     const first = await pages.next(); // a failing query still answers with a proper error
     const csv = filter.format === 'csv';
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    res.status(200).set({
+    const res = startStream(reply, 200, {
       'Content-Type': csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
       'Content-Disposition': `attachment; filename="audit-${stamp}.${csv ? 'csv' : 'jsonl'}"`,
       'Cache-Control': 'no-store',

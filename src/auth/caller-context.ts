@@ -2,14 +2,13 @@
 // (the list of clusters is for admins only). An AsyncLocalStorage slot per HTTP call or WebSocket
 // operation, filled once the caller is authenticated.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { NextFunction, Request, Response } from 'express';
 import type { Actor } from './actor.js';
 
 const store = new AsyncLocalStorage<{ actor?: Actor }>();
 
-/** Express middleware: every call gets an empty slot (authentication fills it later). */
-export function callerContext() {
-  return (_req: Request, _res: Response, next: NextFunction): void => store.run({}, next);
+/** Every HTTP call runs in an empty slot (authentication fills it later). */
+export function withCallerSlot(next: () => void): void {
+  store.run({}, next);
 }
 
 export function setCaller(actor: Actor): void {

@@ -1,6 +1,6 @@
 // Owns the REST edge of batches (/v1/batches): create, plan, read, operate on every member, follow (SSE).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import type { HttpReply, PassthroughReply } from '../common/http-reply.js';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
@@ -64,9 +64,10 @@ export class BatchController {
     ],
   })
   @Post()
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor, @Res({ passthrough: true }) res: Response) {
+  async create(@Body() body: unknown, @CurrentActor() actor: Actor, @Res({ passthrough: true }) res: PassthroughReply) {
     const batch = await this.batches.create(body ?? {}, actor);
-    res.status(202).setHeader('Location', `/v1/batches/${batch.id}`);
+    res.status(202);
+    res.header('Location', `/v1/batches/${batch.id}`);
     return presentBatch(batch);
   }
 
@@ -149,7 +150,7 @@ export class BatchController {
     @Param('id') id: string,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Query('after') after: string | undefined,
-    @Res() res: Response,
+    @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
     const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import { headersSent, nodeResponse, send } from './http-reply.js';
 import { DomainError } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
 import { toDomainError } from './to-domain-error.js';
@@ -12,9 +12,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     // GraphQL errors are shaped by formatGraphQLError; let them pass through.
     if (host.getType<string>() !== 'http') throw exception;
-    const res = host.switchToHttp().getResponse<Response>();
-    if (res.headersSent) {
-      res.end();
+    const res = host.switchToHttp().getResponse<object>();
+    if (headersSent(res)) {
+      nodeResponse(res).end();
       return;
     }
     const error = exception instanceof HttpException ? fromHttpException(exception) : toDomainError(exception);
@@ -23,14 +23,15 @@ export class HttpExceptionFilter implements ExceptionFilter {
         ? exception.getStatus()
         : HTTP_STATUS[error.code];
     const retryAfter = error.options.details?.retryAfterSeconds;
-    if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+    const headers: Record<string, string> = {};
+    if (typeof retryAfter === 'number') headers['Retry-After'] = String(retryAfter);
     // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
     if (error.code === 'DEPENDENCY_UNAVAILABLE') {
-      res.setHeader('Retry-After', '5');
+      headers['Retry-After'] = '5';
       const firstLine = (exception as Error)?.message?.split('\n').find((l) => l.trim());
       this.logger.warn(`${error.code}: ${firstLine ?? JSON.stringify(exception)}`);
     } else if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
-    res.status(status).json({
+    const body = {
       error: {
         code: error.code,
         message: error.message,
@@ -38,7 +39,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
         ...(error.options.hint ? { hint: error.options.hint } : {}),
         ...(error.options.details ? { details: error.options.details } : {}),
       },
-    });
+    };
+    send(res, { status, body, headers });
   }
 }
 
@@ -51,5 +53,11 @@ function fromHttpException(e: HttpException): DomainError {
     return new DomainError('ROUTE_NOT_FOUND', message, { hint });
   }
   if (status === 413) return new DomainError('MALFORMED_REQUEST', 'request body too large');
+  // The JSON parser of either HTTP platform (body-parser's `entity.parse.failed`, Fastify's FST_ERR_CTP_*_JSON_BODY):
+  // one message on both, which names no parser.
+  const cause = e.cause as { type?: unknown; code?: unknown } | undefined;
+  if (cause?.type === 'entity.parse.failed' || /^FST_ERR_CTP_(INVALID|EMPTY)_JSON_BODY$/.test(String(cause?.code))) {
+    return new DomainError('MALFORMED_REQUEST', 'malformed request: the body is not valid JSON');
+  }
   return new DomainError('MALFORMED_REQUEST', status === 400 ? `malformed request: ${e.message}` : e.message);
 }

@@ -3,25 +3,22 @@
 // names the header. Bodiless calls (retry, apply, cancel without a reason) need no Content-Type. Slack's
 // interactivity callbacks are form-encoded by Slack itself (src/integrations/slack), so that path is exempt.
 const FORM_PATHS = new Set(['/v1/integrations/slack/interactions']);
-import type { NextFunction, Request, Response } from 'express';
-import { HTTP_STATUS } from './http-status.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import typeIs from 'type-is';
 
-export function requireJsonBodies() {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const length = Number(req.headers['content-length']);
-    const hasBody = req.headers['transfer-encoding'] !== undefined || length > 0;
-    if (!hasBody || !req.path.startsWith('/v1/') || FORM_PATHS.has(req.path) || req.is(['application/json', '+json'])) {
-      next();
-      return;
-    }
-    const given = req.headers['content-type'];
-    const got = given ? `"${given}"` : 'no Content-Type';
-    res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json({
-      error: {
-        code: 'UNSUPPORTED_MEDIA_TYPE',
-        message: `the body must be JSON with Content-Type: application/json (got ${got})`,
-        hint: "curl: add -H 'content-type: application/json'",
-      },
-    });
+/** The 415 answer for a /v1 call whose body is not JSON, or undefined when the call may go on. */
+export function nonJsonBody(req: { path: string; headers: IncomingHttpHeaders }): object | undefined {
+  const length = Number(req.headers['content-length']);
+  const hasBody = req.headers['transfer-encoding'] !== undefined || length > 0;
+  const given = req.headers['content-type'];
+  if (!hasBody || !req.path.startsWith('/v1/') || FORM_PATHS.has(req.path)) return undefined;
+  if (given && typeIs.is(given, ['application/json', '+json'])) return undefined;
+  const got = given ? `"${given}"` : 'no Content-Type';
+  return {
+    error: {
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      message: `the body must be JSON with Content-Type: application/json (got ${got})`,
+      hint: "curl: add -H 'content-type: application/json'",
+    },
   };
 }

@@ -37,6 +37,8 @@ const EnvSchema = z.object({
   ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
+  // The HTTP server under Nest (src/http/platform.ts): the same routes, headers, errors and streams on both.
+  HTTP_PLATFORM: z.enum(['express', 'fastify']).default('express'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
@@ -211,6 +213,8 @@ export interface AppConfig {
   tracing?: { exporter: 'otlp' | 'console'; url?: string; serviceName: string; sampleRatio: number };
   workerMetricsPort: number;
   shutdownGraceMs: number;
+  /** src/http/platform.ts: the HTTP server Nest runs on. */
+  httpPlatform: 'express' | 'fastify';
   /** src/retention: `*Days` 0 = kept forever; `exportDir` is set whenever either is not 0. */
   retention: { auditDays: number; requestDays: number; exportDir?: string; intervalMs: number };
   approvalPolicy: ApprovalPolicy;
@@ -285,6 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     role: e.ROLE,
     host: e.HOST,
     port: e.PORT,
+    httpPlatform: e.HTTP_PLATFORM,
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

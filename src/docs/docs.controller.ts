@@ -1,9 +1,10 @@
 // Owns /docs: the OpenAPI document derived from the served handlers (./openapi.ts) and a Swagger UI page.
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
 import { Controller, Get, Header, Param, Res } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import type { Response } from 'express';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { Public } from '../auth/auth.guard.js';
 import { DomainError } from '../common/domain-error.js';
 import { ApiOperation } from './api-operation.js';
@@ -20,6 +21,13 @@ const ASSETS = new Set([
   'favicon-32x32.png',
   'favicon-16x16.png',
 ]);
+
+const ASSET_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+};
+const assetCache = new Map<string, Buffer>();
 
 const INITIALIZER = `window.onload = function () {
   window.ui = SwaggerUIBundle({
@@ -94,12 +102,20 @@ export class DocsController {
     errors: ['REQUEST_NOT_FOUND'],
   })
   @Get('assets/:file')
-  asset(@Param('file') file: string, @Res() res: Response) {
+  asset(@Param('file') file: string, @Res() res: HttpReply) {
     if (file === 'swagger-initializer.js') {
-      res.type('application/javascript').send(INITIALIZER);
+      send(res, { status: 200, type: ASSET_TYPES['.js'], body: INITIALIZER });
       return;
     }
     if (!ASSETS.has(file)) throw new DomainError('REQUEST_NOT_FOUND', `no such documentation asset: ${file}`);
-    res.sendFile(file, { root: SWAGGER_UI_DIR, maxAge: '1d' });
+    // A handful of files from a package, read once and kept (both HTTP platforms send the same bytes and headers).
+    let body = assetCache.get(file);
+    if (!body) assetCache.set(file, (body = readFileSync(join(SWAGGER_UI_DIR, file))));
+    send(res, {
+      status: 200,
+      type: ASSET_TYPES[extname(file)],
+      headers: { 'Cache-Control': 'public, max-age=86400' },
+      body,
+    });
   }
 }

@@ -1,5 +1,6 @@
 // Owns the list of REST routes the app serves, read from Nest's own route metadata (and the Express
 // router, to check that metadata against what is really routed), with each handler's @ApiOperation.
+import { platformRoutes } from '../http/platform.js';
 import type { DynamicModule, ForwardReference, INestApplication, Type } from '@nestjs/common';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, MODULE_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
@@ -68,19 +69,9 @@ export function controllerRoutes(controllers: Type[]): DocumentedRoute[] {
   return routes;
 }
 
-/** The route layers of the Express router (controllers and middleware alike). */
+/** The routes the HTTP platform's router serves (controllers and middleware alike), as OpenAPI paths. */
 export function expressRoutes(app: INestApplication): { method: string; path: string }[] {
-  type Layer = { route?: { path: string | string[]; methods: Record<string, boolean> } };
-  const express = app.getHttpAdapter().getInstance() as { router?: { stack: Layer[] } };
-  return (express.router?.stack ?? []).flatMap((layer) =>
-    layer.route
-      ? asArray(layer.route.path).flatMap((path) =>
-          Object.entries(layer.route!.methods)
-            .filter(([, on]) => on)
-            .map(([method]) => ({ method, path: toOpenApiPath(path) })),
-        )
-      : [],
-  );
+  return platformRoutes(app).map(({ method, path }) => ({ method, path: toOpenApiPath(path) }));
 }
 
 const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? ([''] as T[]) : Array.isArray(v) ? v : [v]);

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import { requestOf, startStream, type HttpReply } from '../common/http-reply.js';
 import { watchCredential } from '../auth/sessions.js';
 import type { ProgressEvent } from './progress-event.js';
 
@@ -8,21 +8,20 @@ import type { ProgressEvent } from './progress-event.js';
  * and the response ends; reconnecting with the same credential is refused (401).
  */
 export async function writeSse(
-  res: Response,
+  reply: HttpReply,
   stream: AsyncGenerator<ProgressEvent>,
   idOf: (e: ProgressEvent) => string | number,
 ): Promise<void> {
-  res.status(200).set({
-    'Content-Type': 'text/event-stream',
+  const res = startStream(reply, 200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache',
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-  res.flushHeaders();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   let ended: (reason: string) => void = () => undefined;
   const credentialEnded = new Promise<{ ended: string }>((resolve) => (ended = (reason) => resolve({ ended: reason })));
-  const unwatch = watchCredential(res.req, ended);
+  const unwatch = watchCredential(requestOf(reply), ended);
   res.on('close', () => void stream.return(undefined));
   try {
     for (;;) {

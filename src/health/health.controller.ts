@@ -1,6 +1,6 @@
 // Owns /healthz and /readyz (public).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
@@ -48,7 +48,7 @@ export class HealthController {
     errors: [],
   })
   @Get('readyz')
-  async readyz(@Res() res: Response) {
+  async readyz(@Res() res: HttpReply) {
     const check = async (fn: () => Promise<unknown>) => {
       try {
         await withTimeout(fn(), 2000);
@@ -64,9 +64,10 @@ export class HealthController {
       check(() => Promise.any(clusters.map((c) => this.gateway.client(c).listNamespaces({ limit: 1 })))),
     ]);
     const ready = !this.draining && postgres === 'ok' && redis === 'ok' && cluster === 'ok';
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } });
+    send(res, {
+      status: ready ? 200 : 503,
+      body: { status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } },
+    });
   }
 
   markDraining(): void {

@@ -1,6 +1,6 @@
 // REST for re-applying a namespace's last successful onboarding (reapply.service.ts).
 import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import type { PassthroughReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { parseInput } from '../common/parse-input.js';
@@ -43,7 +43,7 @@ export class ReapplyController {
     @Param('namespace') namespace: string,
     @Body() body: unknown,
     @Headers('idempotency-key') key: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
     const result = await this.reapplies.reapply(

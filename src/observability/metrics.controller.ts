@@ -1,6 +1,6 @@
 // Owns /metrics: the Prometheus exposition (public).
 import { Controller, Get, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { send, type HttpReply } from '../common/http-reply.js';
 import { MetricsService } from './metrics.service.js';
 import { Public } from '../auth/auth.guard.js';
 import { ApiOperation } from '../docs/api-operation.js';
@@ -18,7 +18,8 @@ export class MetricsController {
     errors: [],
   })
   @Get('metrics')
-  async scrape(@Res() res: Response) {
-    res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+  async scrape(@Res() res: HttpReply) {
+    const body = await this.metrics.registry.metrics();
+    send(res, { status: 200, type: this.metrics.registry.contentType, body });
   }
 }

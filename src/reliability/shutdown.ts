@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -15,22 +14,19 @@ export class HttpDrain {
   private waiters: (() => void)[] = [];
   draining = false;
 
-  middleware() {
-    return (req: Request, res: Response, next: NextFunction) => {
-      if (this.draining) res.setHeader('Connection', 'close');
-      const stream = req.path.endsWith('/events') || String(req.headers.accept ?? '').includes('text/event-stream');
-      if (!stream) {
-        this.inFlight += 1;
-        let done = false;
-        res.once('close', () => {
-          if (done) return;
-          done = true;
-          this.inFlight -= 1;
-          if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
-        });
-      }
-      next();
-    };
+  /** Counts one call until its response closes (called first for every call, on both HTTP platforms). */
+  track(req: { path: string; headers: IncomingHttpHeaders }, res: ServerResponse): void {
+    if (this.draining) res.setHeader('Connection', 'close');
+    const stream = req.path.endsWith('/events') || String(req.headers.accept ?? '').includes('text/event-stream');
+    if (stream) return;
+    this.inFlight += 1;
+    let done = false;
+    res.once('close', () => {
+      if (done) return;
+      done = true;
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
+    });
   }
 
   get active(): number {

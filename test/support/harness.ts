@@ -36,7 +36,7 @@ export async function stackEnv(
     REDIS_URL: inject('redisUrl'),
     KUBECONFIG: kubeconfig,
     QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     OSM_ONBOARDING_ADMIN_TOKEN: ADMIN_TOKEN,
     HOST: '127.0.0.1',
     PORT: '0',
@@ -52,6 +52,8 @@ export async function stackEnv(
     // The request-time read of the target gets a generous deadline on a busy test machine, so a refusal
     // does not turn into "accepted, the worker decides" at random (early-refusals.spec.ts tests the deadline).
     PRECHECK_TIMEOUT_MS: '10000',
+    // The suite runs on either HTTP platform (HTTP_PLATFORM=fastify npx vitest run …); the config's default otherwise.
+    ...(process.env.HTTP_PLATFORM ? { HTTP_PLATFORM: process.env.HTTP_PLATFORM } : {}),
     ...extra,
   };
 }

@@ -15,6 +15,13 @@ import { SlackInteractionFormSchema } from './slack-interactions.service.js';
 const readRaw = raw({ type: 'application/x-www-form-urlencoded', limit: '64kb', inflate: false });
 
 function rawBody(req: Request, res: Response): Promise<Buffer> {
+  // On Fastify the platform's form parser has already read the bytes (src/http/platform.ts), as a Buffer.
+  if (Buffer.isBuffer(req.body)) {
+    const encoding = req.headers['content-encoding'] ?? 'identity';
+    return encoding === 'identity'
+      ? Promise.resolve(req.body)
+      : Promise.reject(new DomainError('MALFORMED_REQUEST', 'the body could not be read'));
+  }
   return new Promise((resolve, reject) => {
     readRaw(req, res, (err?: unknown) => {
       if (err) {

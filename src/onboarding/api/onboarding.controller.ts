@@ -1,7 +1,7 @@
 // Owns the REST edge of requests: create, plan, apply, cancel, retry, approve, reject, list, read, follow (SSE)
 // and audit, each documented by its @ApiOperation (the OpenAPI document is derived from these).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import type { HttpReply, PassthroughReply } from '../../common/http-reply.js';
 import { z } from 'zod';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
@@ -94,7 +94,7 @@ export class OnboardingController {
   async requestOnboarding(
     @Body() body: unknown,
     @Headers('idempotency-key') key: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
     const result = await this.onboarding.requestOnboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
@@ -126,7 +126,7 @@ export class OnboardingController {
   async requestOffboarding(
     @Body() body: unknown,
     @Headers('idempotency-key') key: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
     const result = await this.onboarding.requestOffboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
@@ -191,7 +191,11 @@ export class OnboardingController {
     errors: ['REQUEST_NOT_FOUND', 'REQUEST_NOT_PLANNED', 'REQUEST_CONFLICT'],
   })
   @Post('onboardings/:id/apply')
-  async applyPlanned(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+  async applyPlanned(
+    @Param('id') id: string,
+    @Res({ passthrough: true }) res: PassthroughReply,
+    @CurrentActor() actor: Actor,
+  ) {
     return accepted({ request: await this.onboarding.applyPlanned(id, actor), replayed: false }, res);
   }
 
@@ -240,7 +244,11 @@ export class OnboardingController {
     errors: ['REQUEST_NOT_FOUND', 'REQUEST_NOT_RETRYABLE', 'REQUEST_CONFLICT'],
   })
   @Post('onboardings/:id/retry')
-  async retry(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentActor() actor: Actor) {
+  async retry(
+    @Param('id') id: string,
+    @Res({ passthrough: true }) res: PassthroughReply,
+    @CurrentActor() actor: Actor,
+  ) {
     return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
   }
 
@@ -341,7 +349,7 @@ export class OnboardingController {
     @Param('id') id: string,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Query('after') after: string | undefined,
-    @Res() res: Response,
+    @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
     const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after);
@@ -363,10 +371,10 @@ export class OnboardingController {
   }
 }
 
-export function accepted({ request, replayed }: CreateResult, res: Response) {
+export function accepted({ request, replayed }: CreateResult, res: PassthroughReply) {
   res.status(replayed ? 200 : 202);
-  if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-  res.setHeader('Location', `/v1/onboardings/${request.id}`);
+  if (replayed) res.header('Idempotent-Replayed', 'true');
+  res.header('Location', `/v1/onboardings/${request.id}`);
   return {
     id: request.id,
     status: request.status,

@@ -1,0 +1,130 @@
+// An open-loop load generator: requests start at evenly spaced instants (rate/s), whatever the answers do, over
+// a pool of keep-alive connections that grows when every connection is busy. Latency is measured from the
+// instant a request was due, not from when a socket was free, so a server that falls behind pays for the
+// queue it builds (no coordinated omission). autocannon's `overallRate` instead sends each connection's
+// share of a tick back to back, which measures the time to drain a burst.
+
+import { Agent, request } from 'node:http';
+import { summarize } from './report.js';
+
+export interface OpenLoopOptions {
+  url: string;
+  path: string;
+  rate: number;
+  seconds: number;
+  headers: Record<string, string>;
+  /** The body of the i-th request. */
+  body: (i: number) => string;
+  /** Whether an answer counts as accepted. */
+  accepted: (status: number, body: string) => boolean;
+}
+
+export interface OpenLoopResult {
+  sent: number;
+  accepted: number;
+  rejected: number;
+  errors: number;
+  seconds: number;
+  acceptedPerS: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  /** The largest number of requests in flight at once. */
+  maxInFlight: number;
+  /** How late the generator itself started requests (its own scheduling lag), p99 ms. */
+  lagP99: number;
+  firstError?: string;
+}
+
+export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1000 });
+  const target = new URL(opts.path, opts.url);
+  const total = Math.round(opts.rate * opts.seconds);
+  const interval = 1000 / opts.rate;
+  const latencies: number[] = [];
+  const lags: number[] = [];
+  let accepted = 0;
+  let rejected = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let firstError: string | undefined;
+  const pending: Promise<void>[] = [];
+
+  const fire = (i: number, due: number) =>
+    new Promise<void>((resolve) => {
+      const payload = opts.body(i);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      const req = request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: { ...opts.headers, 'content-length': Buffer.byteLength(payload) },
+          timeout: 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            inFlight--;
+            latencies.push(performance.now() - due);
+            const text = Buffer.concat(chunks).toString();
+            if (opts.accepted(res.statusCode ?? 0, text)) accepted++;
+            else {
+              rejected++;
+              firstError ??= `HTTP ${res.statusCode} ${text.slice(0, 200)}`;
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('error', (err) => {
+        inFlight--;
+        errors++;
+        firstError ??= err.message;
+        resolve();
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.end(payload);
+    });
+
+  const t0 = performance.now();
+  let i = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now();
+      // Start every request that is due (a late timer starts the overdue ones at once, still timed from `due`).
+      while (i < total && t0 + i * interval <= now) {
+        const due = t0 + i * interval;
+        lags.push(now - due);
+        pending.push(fire(i, due));
+        i++;
+      }
+      if (i >= total) return done();
+      setTimeout(tick, Math.max(0, t0 + i * interval - performance.now()));
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const seconds = (performance.now() - t0) / 1000;
+  agent.destroy();
+  const s = summarize(latencies);
+  return {
+    sent: total,
+    accepted,
+    rejected,
+    errors,
+    seconds,
+    acceptedPerS: accepted / opts.seconds,
+    p50: s.p50,
+    p95: s.p95,
+    p99: s.p99,
+    max: s.max,
+    maxInFlight,
+    lagP99: summarize(lags).p99,
+    firstError,
+  };
+}

@@ -1,0 +1,176 @@
+// Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
+// order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 415 for a
+// /v1 body that is not JSON, the JSON body (64 kB), then the span, log and caller contexts the handlers run in.
+// Express runs these as middleware; Fastify as hooks (onRequest before its body parsing, preHandler after it, so
+// the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both (its signature is
+// over them). Errors of both (body too large, malformed JSON, unknown route) reach the same exception filter.
+import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Request as ExpressRequest } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withCallerSlot } from '../auth/caller-context.js';
+import { nonJsonBody } from '../common/json-content-type.js';
+import { HTTP_STATUS } from '../common/http-status.js';
+import type { AppConfig } from '../config/config.js';
+import { enterHttpCall, requestIdFor, startHttpCall, type HttpCall } from '../observability/http-context.js';
+import type { HttpDrain } from '../reliability/shutdown.js';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+// GraphiQL needs its inline script, so CSP stays off; the other helmet headers apply.
+const securityHeaders = () => helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+
+const routesOf = new WeakMap<INestApplication, { method: string; path: string }[]>();
+
+/** The routes the platform's router serves (method in lower case, path as registered). */
+export function platformRoutes(app: INestApplication): { method: string; path: string }[] {
+  const fastify = routesOf.get(app);
+  if (fastify) return fastify;
+  type Layer = { route?: { path: string | string[]; methods: Record<string, boolean> } };
+  const express = app.getHttpAdapter().getInstance() as { router?: { stack: Layer[] } };
+  return (express.router?.stack ?? []).flatMap((layer) =>
+    layer.route
+      ? [layer.route.path].flat().flatMap((path) =>
+          Object.entries(layer.route!.methods)
+            .filter(([, on]) => on)
+            .map(([method]) => ({ method, path })),
+        )
+      : [],
+  );
+}
+
+/** Creates the Nest app on the configured platform with the edge above installed. */
+export async function createHttpApp(
+  module: Type | DynamicModule,
+  opts: { config: AppConfig; drain: HttpDrain },
+): Promise<INestApplication> {
+  return opts.config.httpPlatform === 'fastify' ? fastifyApp(module, opts.drain) : expressApp(module, opts.drain);
+}
+
+async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
+  app.use((req: ExpressRequest, res: ServerResponse, next: () => void) => {
+    drain.track(req, res);
+    next();
+  });
+  app.use(securityHeaders());
+  const calls = new WeakMap<object, HttpCall>();
+  app.use((req: ExpressRequest, res: ServerResponse, next: () => void) => {
+    // Before the body parser, so its refusals (400, 413) carry the request id too.
+    const call = startHttpCall(
+      {
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
+        // Express 5 patterns such as Apollo's `/graphql{/*splat}` are named by their fixed part.
+        route: () => {
+          const route = (req.route as { path?: string } | undefined)?.path;
+          return route ? `${req.baseUrl ?? ''}${route}`.replace(/\{\/\*\w+\}$/, '') : undefined;
+        },
+      },
+      res,
+    );
+    (req as { id?: string }).id = call.id;
+    calls.set(req, call);
+    next();
+  });
+  app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+  app.use(
+    (req: ExpressRequest, res: ServerResponse & { status(c: number): { json(b: object): void } }, next: () => void) => {
+      const call = calls.get(req)!;
+      const refusal = nonJsonBody(req);
+      if (refusal) {
+        enterHttpCall(call, undefined, () => res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json(refusal));
+        return;
+      }
+      enterHttpCall(call, req.body, () => withCallerSlot(next));
+    },
+  );
+  return app;
+}
+
+const CALL = Symbol('osm-onboarding:http-call');
+type WithCall = FastifyRequest & { [CALL]?: HttpCall };
+
+async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {
+  // Loaded only when chosen: the Express platform's process does not carry Fastify, and the reverse.
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  // Routing as Express does it: case-insensitive, a trailing slash ignored.
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: false,
+    // The call's id is chosen as the request is created, so middie's copy onto the Node request (read by the
+    // access log) is ours too.
+    genReqId: (req: IncomingMessage) => requestIdFor(req.headers),
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
+  });
+  const fastify = adapter.getInstance();
+  const routes: { method: string; path: string }[] = [];
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method: method.toLowerCase(), path: route.url });
+    }
+  });
+  const helmetStep = securityHeaders();
+  fastify.addHook('onRequest', (request: WithCall, reply: FastifyReply, done: (err?: Error) => void) => {
+    const raw = reply.raw;
+    const path = pathOf(request.raw);
+    drain.track({ path, headers: request.headers }, raw);
+    helmetStep(request.raw, raw, (err?: unknown) => {
+      if (err) return done(err as Error);
+      const call = startHttpCall(
+        {
+          id: request.id,
+          method: request.method,
+          path,
+          headers: request.headers,
+          route: () => request.routeOptions.url,
+        },
+        raw,
+      );
+      (request.raw as { id?: string }).id = call.id;
+      request[CALL] = call;
+      const refusal = nonJsonBody({ path, headers: request.headers });
+      if (refusal) {
+        enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).send(refusal));
+        return;
+      }
+      done();
+    });
+  });
+  // Slack signs the exact bytes of its form-encoded body: kept as a Buffer (the controller verifies, then parses).
+  fastify.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES },
+    (_req, body, done) => done(null, body),
+  );
+  // Express's res.send names the charset of a text body whose type does not (GraphiQL's page): so does this.
+  fastify.addHook('onSend', (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: () => void) => {
+    const type = reply.getHeader('content-type');
+    if (typeof payload === 'string' && typeof type === 'string' && !/charset=/i.test(type)) {
+      reply.header('content-type', `${type}; charset=utf-8`);
+    }
+    done();
+  });
+  fastify.addHook('preHandler', (request: WithCall, _reply: FastifyReply, done: () => void) => {
+    const call = request[CALL];
+    if (!call) return done();
+    enterHttpCall(call, request.body, () => withCallerSlot(done));
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  routesOf.set(app, routes);
+  return app;
+}
+
+const pathOf = (req: IncomingMessage) => {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+};
