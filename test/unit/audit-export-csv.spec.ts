@@ -1,6 +1,6 @@
 // The audit export's CSV cells: RFC 4180 quoting and spreadsheet formula neutralising.
 import { describe, expect, it } from 'vitest';
-import { csvCell } from '../../src/audit/audit-export.service.js';
+import { csvCell } from '../../src/audit-export/audit-export.service.js';
 
 describe('CSV cells', () => {
   it('quotes per RFC 4180 and neutralises formulas', () => {
