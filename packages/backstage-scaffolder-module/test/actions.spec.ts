@@ -71,7 +71,7 @@ async function startUserTokenIssuer() {
 }
 
 type Actions = Map<string, TemplateAction<any, any, any>>;
-const actionsFor = (data: Record<string, unknown>): Actions =>
+const actionsFor = (data: Record<string, string | boolean>): Actions =>
   new Map(
     createOsmOnboardingActions(readOsmOnboardingConfig(mockServices.rootConfig({ data: { osmOnboarding: data } }))).map(
       (a) => [a.id, a],
@@ -99,7 +99,7 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
   });
 
   function context(
-    input: Record<string, unknown>,
+    input: Record<string, string>,
     taskId: string,
     signal?: AbortSignal,
     more: { isDryRun?: boolean; secrets?: Record<string, string>; step?: string } = {},
