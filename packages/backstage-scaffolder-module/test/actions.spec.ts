@@ -2,8 +2,8 @@
 // against a REAL osm-onboarding service and the Kubernetes API emulator: a task onboards a namespace end to end with
 // its progress in the task log; a retried task finds its request instead of creating a second one; a cancelled task
 // cancels its request; a blocked plan submits nothing; an offboarding end to end; a dry run submits nothing; a retried
-// task that finds its request FAILED retries that request; a forwarded user token is the identity the service records;
-// the module registers the three actions.
+// task that finds its request FAILED retries that request (REJECTED: it does not); a forwarded user token is the
+// identity the service records; the module registers the three actions.
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { LoggerService } from '@backstage/backend-plugin-api';
@@ -280,6 +280,49 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
     const { body: page } = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`);
     expect(page.items.map((r: { id: string }) => r.id)).toEqual([id]);
     expect((await namespaceMeta(s.emulator, ns)).labels?.[MONITORED]).toBe('osm');
+  });
+
+  it('a retried task that finds its request REJECTED does not retry it: it fails again, one request', async () => {
+    const ns = uniqueName('bs-gated-no');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const approver = await http(s.url, 'POST', '/v1/tokens', {
+      name: uniqueName('bs-approver'),
+      roles: ['approver'],
+      scopes: ['*/*'],
+    });
+    const task = uniqueName('task');
+    const first = context({ namespace: ns }, task);
+    const running = actions.get('osm:namespace:onboard')!.handler(first.ctx);
+    const outcome = running.then(
+      () => 'succeeded',
+      (err: Error) => err.message,
+    );
+    await vi.waitFor(() => expect(first.out.requestId).toBeDefined(), { timeout: 15_000 });
+    const id = first.out.requestId;
+    await waitForStatus(s.url, id, ['PENDING_APPROVAL']);
+    const rejected = await http(
+      s.url,
+      'POST',
+      `/v1/onboardings/${id}/reject`,
+      { reason: 'not now' },
+      {
+        authorization: `Bearer ${approver.body.token}`,
+      },
+    );
+    expect(rejected.status).toBe(200);
+    expect(await outcome).toMatch(new RegExp(`^request ${id} REJECTED`));
+
+    const again = context({ namespace: ns }, task);
+    await expect(actions.get('osm:namespace:onboard')!.handler(again.ctx)).rejects.toThrow(
+      new RegExp(`^request ${id} REJECTED`),
+    );
+    expect(again.log.lines).toContain(
+      `info request ${id} found again (a retried task): REJECTED ${s.url}/v1/onboardings/${id}`,
+    );
+    expect(again.log.lines.some((l) => l.includes('retried:'))).toBe(false);
+    const { body: page } = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`);
+    expect(page.items.map((r: { id: string; status: string }) => [r.id, r.status])).toEqual([[id, 'REJECTED']]);
   });
 
   it("forwards the task initiator's token: the service records the user, not the configured token", async () => {
