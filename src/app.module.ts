@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { AuditModule } from './audit/audit.module.js';
+import { ApprovalsModule } from './approvals/approvals.module.js';
 import { BatchesModule } from './batches/batches.module.js';
 import { KubernetesModule } from './kubernetes/kubernetes.module.js';
 import { QueueModule } from './queue/queue.module.js';
@@ -24,8 +25,8 @@ import { TokensController } from './auth/tokens.controller.js';
 import { TokensResolver } from './auth/tokens.resolver.js';
 import { DocsController } from './docs/docs.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
-import { NamespaceStatusModule } from './namespaces/namespace-status.module.js';
-import { AuditExportModule } from './audit/audit-export.module.js';
+import { NamespacesModule } from './namespaces/namespaces.module.js';
+import { AuditExportModule } from './audit-export/audit-export.module.js';
 import { graphqlValidationRules } from './graphql/validation-rules.js';
 import { graphiqlPlugin } from './graphql/graphiql.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
@@ -73,9 +74,11 @@ export class AppModule {
         QueueModule,
         ObservabilityModule,
         OnboardingModule.register({ api, worker }),
+        ApprovalsModule.register({ api }),
         BatchesModule.register({ api }),
         WebhooksModule.register({ api, worker }),
-        ...(api ? [NamespaceStatusModule, AuditExportModule, SlackModule] : []),
+        NamespacesModule.register({ api, worker }),
+        ...(api ? [AuditExportModule, SlackModule] : []),
         ...(worker ? [RetentionModule] : []),
         ...(api
           ? [

@@ -1,7 +1,8 @@
-/** Who is asking. Derived from credentials at the edge, never from a request body. */
-export const ROLES = ['viewer', 'requester', 'approver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+// Owns the Actor: who is asking, derived from credentials at the edge (never from a request body).
+import type { Role } from '../common/roles.js';
+export { ROLES, type Role } from '../common/roles.js';
 
+/** Who is asking. Derived from credentials at the edge, never from a request body. */
 export interface Actor {
   /** `token:<name>`, `oidc:<subject>`, `anonymous` (AUTH_MODE=none) or `system:*`. */
   id: string;

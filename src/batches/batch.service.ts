@@ -4,7 +4,7 @@ import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, assertScope, inScope } from '../auth/scopes.js';
 import { DomainError, FieldIssue } from '../common/domain-error.js';
-import { parseBatchCursor } from './batch-cursor.js';
+import { parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService } from '../approvals/approval.service.js';
 import { ProgressService } from '../events/progress.service.js';

@@ -1,7 +1,6 @@
 // Owns batches: several requests validated together and stored at once (REST /v1/batches, GraphQL
 // requestBatch); the requests themselves are the onboarding module's.
 import { DynamicModule, Module } from '@nestjs/common';
-import { ApprovalsModule } from '../approvals/approvals.module.js';
 import { BatchController } from './batch.controller.js';
 import { BatchResolver } from './batch.resolver.js';
 import { BatchService } from './batch.service.js';
@@ -12,7 +11,6 @@ export class BatchesModule {
   static register(roles: { api: boolean }): DynamicModule {
     return {
       module: BatchesModule,
-      imports: [ApprovalsModule],
       controllers: roles.api ? [BatchController] : [],
       providers: [BatchService, ...(roles.api ? [BatchResolver] : [])],
     };

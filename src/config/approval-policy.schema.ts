@@ -1,8 +1,8 @@
 // The shape of APPROVAL_POLICY (JSON in the environment), parsed with the rest of the configuration;
-// what the rules mean is decided in approvals/approval-policy.ts.
+// what the rules mean is decided in onboarding/approval-policy.ts.
 import { z } from 'zod';
 
-/** When a rule applies (any of them); see approvals/approval-policy.ts for what each one tests. */
+/** When a rule applies (any of them); see onboarding/approval-policy.ts for what each one tests. */
 export const APPROVAL_CONDITIONS = [
   'always',
   'permissive',

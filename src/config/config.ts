@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
 import { ApprovalPolicySchema, type ApprovalPolicy } from './approval-policy.schema.js';
-import { SlackUserMapSchema, type SlackUserMap } from '../integrations/slack/slack-users.js';
+import { SlackUserMapSchema, type SlackUserMap } from './slack-user-map.schema.js';
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -138,7 +138,7 @@ const EnvSchema = z.object({
   // Where people reach this service (links in Slack messages); unset = messages name the request id only.
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   // Slack interactivity (approve/reject buttons): the app's signing secret, and who each Slack user
-  // is here (src/integrations/slack/slack-users.ts). Unset secret = the interactions route answers 503.
+  // is here (src/config/slack-user-map.schema.ts). Unset secret = the interactions route answers 503.
   SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   SLACK_USER_MAP: z
     .string()
@@ -218,7 +218,7 @@ export interface AppConfig {
   /** src/retention: `*Days` 0 = kept forever; `exportDir` is set whenever either is not 0. */
   retention: { auditDays: number; requestDays: number; exportDir?: string; intervalMs: number };
   approvalPolicy: ApprovalPolicy;
-  /** Mesh-wide changes by callers without a mesh grant (src/approvals/approval-policy.ts). */
+  /** Mesh-wide changes by callers without a mesh grant (src/onboarding/approval-policy.ts). */
   meshWide: { mode: 'approval' | 'refuse'; approvals: number };
   rateLimitPerMinute: number;
   graphql: {

@@ -532,5 +532,5 @@ export const NamespaceStatusPageSchema = z
   })
   .meta({ id: 'NamespaceStatusPage', description: 'One page of the namespaces of a cluster.' });
 
-// Audit export rows (src/audit/audit-export.service.ts: ExportRow), one per JSON line or CSV row.
+// Audit export rows (src/audit-export/audit-export.service.ts: ExportRow), one per JSON line or CSV row.
 export const AuditExportRowSchema = AuditEventSchema;

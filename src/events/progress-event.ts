@@ -4,7 +4,7 @@ import type { AuditEvent } from '../generated/prisma/client.js';
 export interface ProgressEvent {
   /** Global, increasing audit id: the event's identity (not a resume position: ids are not taken in commit order). */
   id: string;
-  /** In a batch stream only: the position to resume after this event (see batches/batch-cursor.ts). */
+  /** In a batch stream only: the position to resume after this event (see batch-cursor.ts). */
   batchCursor?: string;
   requestId: string;
   cursor: number;

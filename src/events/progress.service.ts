@@ -5,7 +5,7 @@ import { DomainError } from '../common/domain-error.js';
 import { EventBus } from './event-bus.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
-import { BatchPosition, encodeBatchCursor } from '../batches/batch-cursor.js';
+import { BatchPosition, encodeBatchCursor } from './batch-cursor.js';
 
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 /** Stored events read at once while replaying. */

@@ -90,8 +90,9 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
         onClose: (ctx) => ctx.extra.unwatch?.(),
         // Errors get the same codes as over HTTP.
         onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatGraphQLError(e.toJSON(), e)),
-        // graphql-ws's hook signature (ctx, id, payload, args, result) is the library's, not ours to shape.
-        // eslint-disable-next-line no-restricted-syntax
+        // graphql-ws 6 calls onNext(ctx, id, payload, args, result): the result to format is the library's fifth
+        // positional argument (its OnNext type), so this callback cannot take an options object.
+        // eslint-disable-next-line no-restricted-syntax -- the signature is graphql-ws's ServerOptions['onNext']
         onNext: (_ctx, _id, _payload, _args, result: ExecutionResult): FormattedExecutionResult | undefined =>
           result.errors?.length
             ? { data: result.data, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e)) }

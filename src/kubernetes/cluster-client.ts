@@ -92,6 +92,16 @@ export interface CustomResourceRef {
   plural: string;
 }
 
+/** What `ClusterClient.patchCustom` patches, and how. */
+export interface PatchCustomOptions {
+  ref: CustomResourceRef;
+  namespace: string;
+  name: string;
+  body: object;
+  /** Custom resources take no strategic merge patch (kube-apiserver answers 415). */
+  type: Exclude<PatchType, 'strategic'>;
+}
+
 export interface ClusterClientOptions {
   requestTimeoutMs: number;
   limiter: CallLimiter;
@@ -353,16 +363,8 @@ export class ClusterClient {
       (o) => this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
     ) as Promise<T>;
   }
-  // The gateway's one five-argument call, mirroring client-node's patchNamespacedCustomObject; every step's
-  // test fake implements it, so it keeps this shape (see the stop note).
-  // eslint-disable-next-line no-restricted-syntax
-  patchCustom<T extends KubeObject = KubeObject>(
-    ref: CustomResourceRef,
-    namespace: string,
-    name: string,
-    body: object,
-    type: Exclude<PatchType, 'strategic'>,
-  ): Promise<T> {
+  /** A JSON or merge patch of one custom object (client-node's `patchNamespacedCustomObject`). */
+  patchCustom<T extends KubeObject = KubeObject>({ ref, namespace, name, body, type }: PatchCustomOptions): Promise<T> {
     return this.call(
       {
         verb: 'patch',

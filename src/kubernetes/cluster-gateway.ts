@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import * as k8s from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { callerIsAdmin } from '../auth/caller-context.js';
+import { CALLER_IS_ADMIN, type CallerIsAdmin } from '../common/caller-disclosure.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
 import { RedisService } from '../redis/redis.service.js';
@@ -38,6 +38,8 @@ export class ClusterGateway {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     // Absent (tools and tests that build a gateway by hand): the limit is per process.
     @Optional() private readonly redis?: RedisService,
+    // Provided by auth/ (API role); absent in the worker and hand-built gateways, where no caller is an admin.
+    @Optional() @Inject(CALLER_IS_ADMIN) private readonly callerIsAdmin: CallerIsAdmin = () => false,
   ) {
     const level = LOG_LEVELS.indexOf(config.logLevel);
     this.logReads = level >= 0 && level <= LOG_LEVELS.indexOf('debug');
@@ -61,7 +63,7 @@ export class ClusterGateway {
     const name = cluster ?? this.defaultCluster();
     if (!name || !this.clusterNames().includes(name)) {
       // The kubeconfig's context names say where the clusters are: only admins are told them.
-      const hint = callerIsAdmin()
+      const hint = this.callerIsAdmin()
         ? `known clusters: ${this.clusterNames().join(', ') || '(none)'}`
         : 'ask an admin for the cluster names this service knows';
       throw new DomainError('CLUSTER_NOT_FOUND', `unknown cluster "${cluster ?? ''}": no such kubeconfig context`, {

@@ -25,17 +25,17 @@ function windows(qps: number, burst: number) {
   };
 }
 
-/** Waits until `limiter` grants one call; waiters spread over the first part of the next window. */
-async function consume(limiter: { consume(key: string): Promise<unknown> }, onStoreError?: () => Promise<void>) {
+/**
+ * Waits until `limiter` grants one call; waiters spread over the first part of the next window. A store error is
+ * not caught here: the Redis limiters answer a failed command from their `insuranceLimiter`.
+ */
+async function consume(limiter: { consume(key: string): Promise<unknown> }) {
   for (;;) {
     try {
       await limiter.consume('calls');
       return;
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) {
-        if (onStoreError) return onStoreError();
-        throw err;
-      }
+      if (!(err instanceof RateLimiterRes)) throw err;
       await new Promise((r) => setTimeout(r, err.msBeforeNext + Math.random() * 50));
     }
   }
@@ -87,6 +87,7 @@ export class SharedRateLimiter implements CallLimiter {
   take(): Promise<void> {
     // Not connected: don't wait for a command timeout on every call.
     if (!this.store.ready()) return this.fallback.take();
-    return consume(this.limiter, () => this.fallback.take());
+    // Connected but a command fails (a timeout on a connection that went silent): the insurance limiters answer.
+    return consume(this.limiter);
   }
 }

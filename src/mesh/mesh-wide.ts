@@ -1,7 +1,7 @@
 // Which settings of a request change the whole mesh (osm-edge's MeshConfig `osm-mesh-config` in the
 // control plane's namespace) rather than the request's own namespace. Pure: no I/O, no Nest.
 // Such changes need a mesh-level grant (src/auth/scopes.ts hasMeshGrant) or an approval by someone
-// who holds one (src/approvals/approval-policy.ts).
+// who holds one (src/onboarding/approval-policy.ts).
 
 /** A mesh-wide change a request may make, named by what it does to MeshConfig. */
 export const MESH_WIDE_CHANGES = {

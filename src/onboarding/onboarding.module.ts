@@ -1,5 +1,5 @@
 // Owns onboarding requests: the service and lifecycle behind both edges, the planner and validator, the runner
-// and its worker, the drift scan and re-apply. Approvals and batches are modules of their own built on it.
+// and its worker. Approvals, batches and namespaces (re-apply, drift scan) are modules of their own built on it.
 import { DynamicModule, Module } from '@nestjs/common';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
@@ -10,29 +10,23 @@ import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
 import { RequestRunner } from './request-runner.service.js';
 import { PlannerService } from './planner.service.js';
-import { ApprovalsModule } from '../approvals/approvals.module.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
 import { TargetPrecheck } from './target-precheck.js';
-import { DriftScanner } from '../namespaces/drift-scanner.service.js';
-import { ReapplyController } from '../namespaces/reapply.controller.js';
-import { ReapplyResolver } from '../namespaces/reapply.resolver.js';
-import { ReapplyService } from '../namespaces/reapply.service.js';
 
 @Module({})
 export class OnboardingModule {
   /**
-   * `api` adds the REST controllers and GraphQL resolvers (requests, re-apply); `worker` adds the
-   * queue consumer with its sweeper, and the drift scan.
+   * `api` adds the REST controller and GraphQL resolver of requests; `worker` adds the queue consumer with its
+   * sweeper.
    */
   static register(roles: { api: boolean; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
       // Global: approvals/ and batches/ build on the requests (service, lifecycle, validator) without a cycle.
       global: true,
-      imports: [ApprovalsModule],
-      controllers: roles.api ? [OnboardingController, ReapplyController] : [],
+      controllers: roles.api ? [OnboardingController] : [],
       providers: [
         OnboardingRepository,
         EventBus,
@@ -43,9 +37,8 @@ export class OnboardingModule {
         TargetPrecheck,
         PlannerService,
         RequestRunner,
-        ReapplyService,
-        ...(roles.api ? [OnboardingResolver, ReapplyResolver, IntOrStringScalar] : []),
-        ...(roles.worker ? [OnboardingWorker, DriftScanner] : []),
+        ...(roles.api ? [OnboardingResolver, IntOrStringScalar] : []),
+        ...(roles.worker ? [OnboardingWorker] : []),
       ],
       exports: [
         OnboardingService,

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { approvalNeed } from '../approvals/approval-policy.js';
+import { approvalNeed } from './approval-policy.js';
 import { meshWideChanges } from '../mesh/mesh-wide.js';
 import type {
   AuditEvent,

@@ -15,7 +15,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import pg from 'pg';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { jsonLine, toExportRow, type AuditRow } from '../audit/audit-export.service.js';
+import { jsonLine, toExportRow, type AuditRow } from '../audit-export/audit-export.service.js';
 import { removeRetainedRequests } from '../onboarding/onboarding.repository.js';
 
 /** Only one process runs a pass at a time (session-level advisory lock). */

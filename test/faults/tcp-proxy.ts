@@ -5,6 +5,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * stack only (the shared servers keep serving every other test):
  * - `cut()`: close every connection and refuse new ones (the server is down: ECONNRESET, then ECONNREFUSED);
  * - `blackhole()`: accept connections but forward nothing (the server hangs: timeouts);
+ * - `silence()`: open connections stay open and carry nothing (a silent partition: the client still thinks it is
+ *   connected, its commands time out);
  * - `restore()`: serve again on the same port.
  */
 export class TcpProxy {
@@ -12,6 +14,7 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private mode: 'forward' | 'blackhole' = 'forward';
   private readonly upstreams = new Set<Socket>();
+  private readonly pairs = new Map<Socket, Socket>();
   port = 0;
 
   constructor(
@@ -61,6 +64,8 @@ export class TcpProxy {
     });
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
+    client.on('close', () => this.pairs.delete(client));
+    this.pairs.set(client, upstream);
     client.pipe(upstream);
     upstream.pipe(client);
   }
@@ -84,6 +89,17 @@ export class TcpProxy {
     this.mode = 'blackhole';
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+  }
+
+  /** Open connections stay open but forward nothing either way; new ones are accepted and get nothing. */
+  silence(): void {
+    this.mode = 'blackhole';
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
   }
 
   /** Serve again; connections accepted while blackholed are reset (a healed partition), so clients reconnect. */

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { ADMIN_TOKEN, http, startStack, Stack, waitForStatus } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
-import { AuditExportService, EXPORT_PAGE_SIZE } from '../../src/audit/audit-export.service.js';
+import { AuditExportService, EXPORT_PAGE_SIZE } from '../../src/audit-export/audit-export.service.js';
 
 /** RFC 4180 parser for the test's side (quoted fields, doubled quotes, CRLF inside quotes). */
 function parseCsv(text: string): string[][] {

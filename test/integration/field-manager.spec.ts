@@ -38,7 +38,13 @@ it('sends fieldManager on every create, update and patch, and only there', async
   const created = await kube.createCustom(CRD.httpRouteGroup, 'bookstore', body);
   const replaced = { ...created, spec: { matches: [{ name: 'x' }] } };
   await kube.replaceCustom(CRD.httpRouteGroup, 'bookstore', 'routes', replaced);
-  await kube.patchCustom(CRD.httpRouteGroup, 'bookstore', 'routes', { metadata: { labels: { a: 'b' } } }, 'merge');
+  await kube.patchCustom({
+    ref: CRD.httpRouteGroup,
+    namespace: 'bookstore',
+    name: 'routes',
+    body: { metadata: { labels: { a: 'b' } } },
+    type: 'merge',
+  });
   await kube.getNamespace('bookstore');
   await kube.listServices('bookstore');
 

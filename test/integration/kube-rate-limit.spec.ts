@@ -7,6 +7,7 @@ import { loadConfig, type AppConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { RedisService } from '../../src/redis/redis.service.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { TcpProxy } from '../faults/tcp-proxy.js';
 
 // K8S_QPS/K8S_BURST is a budget per cluster: two replicas (two gateways, each with its own Redis
 // connection) share it through Redis, unless K8S_RATE_LIMIT_SCOPE=process.
@@ -77,5 +78,41 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
     expect(results.every((n) => n.metadata?.name === 'default')).toBe(true);
     // The burst of 5 plus 5 more at 20/s (~250 ms), not a Redis command timeout (1 s) per call.
     expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('when Redis goes silent on a live connection, calls go on within the process budget (insurance)', async () => {
+    // A proxy of this test's own in front of the shared Redis: silenced, the connection stays open (the client is
+    // still `ready`) and every rate-limit command times out (1 s). The Redis limiters then answer from their
+    // insurance limiters; without them the command's error would fail the Kubernetes call.
+    const proxy = await TcpProxy.start(inject('redisUrl'));
+    try {
+      const prefix = `rl-${randomBytes(3).toString('hex')}`;
+      const r = replica({
+        REDIS_URL: proxy.url(inject('redisUrl')),
+        QUEUE_PREFIX: prefix,
+        K8S_QPS: '2',
+        K8S_BURST: '1',
+      });
+      const direct = replica({ QUEUE_PREFIX: prefix }).redis.client; // the shared budget, not through the proxy
+      const kube = r.gateway.client(r.gateway.defaultCluster());
+      await r.redis.client.ping();
+      // 2 per second plus a burst of 1 (a minute long): three calls spend the burst in Redis.
+      for (let i = 0; i < 3; i++) await kube.getNamespace('default');
+      const [burstKey] = await direct.keys(`${prefix}:k8s-rate:*:burst:*`);
+      expect(await direct.get(burstKey)).toBe('1');
+
+      proxy.silence();
+      const before = emulator.requests.all().length;
+      // The process's own budget is fresh: three calls, each once its Redis command timed out.
+      const results = await Promise.all(Array.from({ length: 3 }, () => kube.getNamespace('default')));
+      expect(results.map((n) => n.metadata?.name)).toEqual(['default', 'default', 'default']);
+      expect(emulator.requests.all().length - before).toBe(3);
+      // Still "connected" throughout: these calls took the insurance path, not the not-connected fallback.
+      expect(r.redis.client.status).toBe('ready');
+      // And the shared budget did not see them (its burst, spent, would have held them for a minute).
+      expect(await direct.get(burstKey)).toBe('1');
+    } finally {
+      await proxy.close();
+    }
   });
 });

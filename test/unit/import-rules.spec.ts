@@ -60,7 +60,13 @@ export const RULES: Rule[] = [
     from: under('src/common/'),
     to: (t) => t.startsWith('src/') && !under('src/common/')(t) && !under('src/generated/')(t),
   },
-  { name: 'config/ does not import approvals/', from: under('src/config/'), to: under('src/approvals/') },
+  {
+    // config/ is the ground floor: a schema a feature needs (SLACK_USER_MAP) lives in config/, its plain shapes
+    // (roles, scope pattern) in common/.
+    name: 'config/ imports no feature folder',
+    from: under('src/config/'),
+    to: (t) => t.startsWith('src/') && !['src/config/', 'src/common/', 'src/generated/'].some((f) => t.startsWith(f)),
+  },
   {
     name: 'observability/ does not import the cluster gateway',
     from: under('src/observability/'),
@@ -74,7 +80,78 @@ export const RULES: Rule[] = [
         t.startsWith(f),
       ),
   },
+  {
+    // Who the caller is reaches the gateway through the CALLER_IS_ADMIN token (common/), provided by auth/.
+    name: 'kubernetes/ (the gateway) does not import auth/',
+    from: under('src/kubernetes/'),
+    to: under('src/auth/'),
+  },
+  {
+    // Re-apply and the drift scan are registered by namespaces/namespaces.module.ts, not by the requests' module.
+    name: 'onboarding/ does not import namespaces/',
+    from: under('src/onboarding/'),
+    to: under('src/namespaces/'),
+  },
+  {
+    // approvals/ builds on the requests (service, lifecycle) and owns its edges; whether a request waits is the
+    // onboarding module's own rule (onboarding/approval-policy.ts).
+    name: 'onboarding/ does not import approvals/',
+    from: under('src/onboarding/'),
+    to: under('src/approvals/'),
+  },
+  {
+    // The trail every part records into sits below auth/; the export (an edge with roles) is audit-export/.
+    name: 'audit/ (the trail) imports nothing of auth/ or docs/',
+    from: under('src/audit/'),
+    to: (t) => under('src/auth/')(t) || under('src/docs/')(t),
+  },
+  {
+    // A batch stream's cursor is the event stream's business (events/batch-cursor.ts); batches/ parses it.
+    name: 'events/ (the progress stream) imports no feature folder',
+    from: under('src/events/'),
+    to: (t) =>
+      ['src/onboarding/', 'src/approvals/', 'src/batches/', 'src/namespaces/', 'src/webhooks/'].some((f) =>
+        t.startsWith(f),
+      ),
+  },
 ];
+
+/** For each rule after the first two, an import it was written against (the arrow it forbids, as it once was). */
+const FORMER_ARROWS: Record<string, [file: string, source: string]> = {
+  'common/ imports no feature folder': ['src/common/x.ts', "import { A } from '../onboarding/onboarding.service.js';"],
+  'config/ imports no feature folder': [
+    'src/config/config.ts',
+    "import { SlackUserMapSchema } from '../integrations/slack/slack-users.js';",
+  ],
+  'observability/ does not import the cluster gateway': [
+    'src/observability/metrics.service.ts',
+    "import { ClusterGateway } from '../kubernetes/cluster-gateway.js';",
+  ],
+  'kubernetes/ (the gateway) imports no feature folder': [
+    'src/kubernetes/x.ts',
+    "import { RequestRunner } from '../onboarding/request-runner.service.js';",
+  ],
+  'kubernetes/ (the gateway) does not import auth/': [
+    'src/kubernetes/cluster-gateway.ts',
+    "import { callerIsAdmin } from '../auth/caller-context.js';",
+  ],
+  'onboarding/ does not import namespaces/': [
+    'src/onboarding/onboarding.module.ts',
+    "import { DriftScanner } from '../namespaces/drift-scanner.service.js';",
+  ],
+  'onboarding/ does not import approvals/': [
+    'src/onboarding/api/onboarding.controller.ts',
+    "import { ApprovalService } from '../../approvals/approval.service.js';",
+  ],
+  'audit/ (the trail) imports nothing of auth/ or docs/': [
+    'src/audit/audit-export.controller.ts',
+    "import { CurrentActor } from '../auth/auth.guard.js';",
+  ],
+  'events/ (the progress stream) imports no feature folder': [
+    'src/events/progress.service.ts',
+    "import { encodeBatchCursor } from '../batches/batch-cursor.js';",
+  ],
+};
 
 function violations(rule: Rule, all: Edge[]): string[] {
   return all.filter((e) => e.from !== e.to && rule.from(e.from) && rule.to(e.to)).map((e) => `${e.from} → ${e.to}`);
@@ -107,6 +184,20 @@ describe('import rules (docs/architecture.md)', () => {
     expect(violations(RULES[1], edgesOf('src/mesh/x.ts', "import { A } from '../kubernetes/kube-error.js';"))).toEqual([
       'src/mesh/x.ts → src/kubernetes/kube-error.ts',
     ]);
+  });
+
+  it('has a former arrow for every rule, and each rule flags it', () => {
+    // Proves every rule can fail: fed the import it was written against, it reports exactly that edge.
+    expect(Object.keys(FORMER_ARROWS).sort()).toEqual(
+      RULES.slice(2)
+        .map((r) => r.name)
+        .sort(),
+    );
+    for (const rule of RULES.slice(2)) {
+      const [file, source] = FORMER_ARROWS[rule.name];
+      const fake = edgesOf(file, source);
+      expect(violations(rule, fake), rule.name).toEqual([`${file} → ${fake[0].to}`]);
+    }
   });
 
   it('writes request rows only in the repository and lifecycle layer', () => {

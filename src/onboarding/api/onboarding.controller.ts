@@ -1,5 +1,6 @@
-// Owns the REST edge of requests: create, plan, apply, cancel, retry, approve, reject, list, read, follow (SSE)
-// and audit, each documented by its @ApiOperation (the OpenAPI document is derived from these).
+// Owns the REST edge of requests: create, plan, apply, cancel, retry, list, read, follow (SSE) and audit
+// (approve and reject are approvals/'s), each documented by its @ApiOperation (the OpenAPI document is
+// derived from these).
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { HttpReply, PassthroughReply } from '../../common/http-reply.js';
 import { z } from 'zod';
@@ -7,7 +8,6 @@ import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { writeSse } from '../../events/sse.js';
-import { ApprovalService, ApproveSchema, RejectSchema } from '../../approvals/approval.service.js';
 import { parseInput } from '../../common/parse-input.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
@@ -15,7 +15,6 @@ import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
   acceptedResponses,
   ApiOperation,
-  DECISION_ERRORS,
   ONBOARD_TARGET_ERRORS,
   TARGET_ERRORS,
   VALIDATE_ERRORS,
@@ -58,7 +57,6 @@ export class OnboardingController {
   constructor(
     private readonly onboarding: OnboardingService,
     private readonly progress: ProgressService,
-    private readonly approvals: ApprovalService,
   ) {}
 
   @ApiOperation({
@@ -250,47 +248,6 @@ export class OnboardingController {
     @CurrentActor() actor: Actor,
   ) {
     return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
-  }
-
-  @ApiOperation({
-    operationId: 'approveRequest',
-    tag: 'approvals',
-    summary: 'Approve a request in PENDING_APPROVAL',
-    description:
-      "Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve " +
-      'their own request.',
-    roles: ['approver'],
-    body: ApproveSchema,
-    example: { comment: 'checked with team-a' },
-    responses: {
-      200: {
-        description: 'the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers)',
-        schema: R.RequestSchema,
-      },
-    },
-    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
-  })
-  @Post('onboardings/:id/approve')
-  @HttpCode(200)
-  async approve(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    return presentRequest(await this.approvals.approve(id, actor, body));
-  }
-
-  @ApiOperation({
-    operationId: 'rejectRequest',
-    tag: 'approvals',
-    summary: 'Reject a request in PENDING_APPROVAL (with a reason)',
-    roles: ['approver'],
-    body: RejectSchema,
-    bodyRequired: true,
-    example: { reason: 'not during the freeze' },
-    responses: { 200: { description: 'the request, REJECTED', schema: R.RequestSchema } },
-    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
-  })
-  @Post('onboardings/:id/reject')
-  @HttpCode(200)
-  async reject(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    return presentRequest(await this.approvals.reject(id, actor, body));
   }
 
   @ApiOperation({

@@ -2,7 +2,6 @@ import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscri
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
-import { ApprovalService } from '../../approvals/approval.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
 import { OnboardingService } from '../onboarding.service.js';
 import {
@@ -29,7 +28,6 @@ export class OnboardingResolver {
   constructor(
     private readonly onboarding: OnboardingService,
     private readonly progress: ProgressService,
-    private readonly approvals: ApprovalService,
   ) {}
 
   @Mutation(() => OnboardingRequestModel, {
@@ -87,26 +85,6 @@ export class OnboardingResolver {
   })
   async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.retry(id, actor));
-  }
-
-  @Mutation(() => OnboardingRequestModel, {
-    description: 'Approve a PENDING_APPROVAL request (approver role; not your own request).',
-  })
-  async approveOnboardingRequest(
-    @Args('id', { type: () => ID }) id: string,
-    @CurrentActor() actor: Actor,
-    @Args('comment', { nullable: true }) comment?: string,
-  ) {
-    return presentRequest(await this.approvals.approve(id, actor, comment === undefined ? {} : { comment }));
-  }
-
-  @Mutation(() => OnboardingRequestModel, { description: 'Reject a PENDING_APPROVAL request, with a reason.' })
-  async rejectOnboardingRequest(
-    @Args('id', { type: () => ID }) id: string,
-    @Args('reason') reason: string,
-    @CurrentActor() actor: Actor,
-  ) {
-    return presentRequest(await this.approvals.reject(id, actor, { reason }));
   }
 
   @Query(() => OnboardingRequestModel, { description: 'A request with its steps.' })

@@ -268,13 +268,13 @@ export class ApiServerAccessStep implements OnboardingStep {
         meshConfig =
           change.patchType === 'json'
             ? await patchMeshConfigGuarded(kube, facts.meshConfigNamespace, change.body)
-            : await kube.patchCustom(
-                CRD.meshConfig,
-                facts.meshConfigNamespace,
-                MESH_CONFIG_NAME,
-                change.body as object,
-                'merge',
-              );
+            : await kube.patchCustom({
+                ref: CRD.meshConfig,
+                namespace: facts.meshConfigNamespace,
+                name: MESH_CONFIG_NAME,
+                body: change.body as object,
+                type: 'merge',
+              });
       } else {
         egress = await writeCustomChange(kube, change);
       }

@@ -188,13 +188,13 @@ export class TrafficPolicyStep implements OnboardingStep {
     for (const change of plan.changes) {
       const written: KubeObject | undefined =
         change.target.kind === CRD.meshConfig.kind
-          ? await kube.patchCustom(
-              CRD.meshConfig,
-              change.target.namespace ?? '',
-              MESH_CONFIG_NAME,
-              change.body as object,
-              'merge',
-            )
+          ? await kube.patchCustom({
+              ref: CRD.meshConfig,
+              namespace: change.target.namespace ?? '',
+              name: MESH_CONFIG_NAME,
+              body: change.body as object,
+              type: 'merge',
+            })
           : await writeCustomChange(kube, change);
       after.push(
         change.target.kind === CRD.meshConfig.kind

@@ -361,52 +361,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/onboardings/{id}/approve": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Approve a request in PENDING_APPROVAL
-         * @description Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.
-         *
-         *     Needs role `approver` or `admin`.
-         *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
-         */
-        post: operations["approveRequest"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/onboardings/{id}/reject": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Reject a request in PENDING_APPROVAL (with a reason)
-         * @description Needs role `approver` or `admin`.
-         *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
-         */
-        post: operations["rejectRequest"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/onboardings/{id}": {
         parameters: {
             query?: never;
@@ -475,7 +429,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/namespaces/{cluster}/{namespace}/reapply": {
+    "/v1/onboardings/{id}/approve": {
         parameters: {
             query?: never;
             header?: never;
@@ -485,14 +439,36 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Re-apply a namespace's last successful onboarding as a new request
-         * @description Queues an onboarding with the options of the last successful request for the namespace (which must be an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.
+         * Approve a request in PENDING_APPROVAL
+         * @description Once the policy's number of distinct approvers is reached the request is queued. The requester cannot approve their own request.
          *
-         *     Needs role `requester` or `admin`.
+         *     Needs role `approver` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
          */
-        post: operations["reapplyOnboarding"];
+        post: operations["approveRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/onboardings/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a request in PENDING_APPROVAL (with a reason)
+         * @description Needs role `approver` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
+         */
+        post: operations["rejectRequest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -713,6 +689,30 @@ export interface paths {
         get: operations["namespaceStatus"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/namespaces/{cluster}/{namespace}/reapply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-apply a namespace's last successful onboarding as a new request
+         * @description Queues an onboarding with the options of the last successful request for the namespace (which must be an onboarding), e.g. after a `namespace.drifted` event; validated, authorized and approved like `POST /v1/onboardings`. `restart` replaces the stored restart options; `dryRun` stores it as PLANNED.
+         *
+         *     Needs role `requester` or `admin`.
+         *
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         */
+        post: operations["reapplyOnboarding"];
         delete?: never;
         options?: never;
         head?: never;
@@ -971,13 +971,6 @@ export interface components {
             /** @description Why the request is rejected. */
             reason: string;
         };
-        /** @description What may change when re-applying an onboarding. */
-        ReapplyInput: {
-            /** @description Replaces the stored restart options (as `restart` in OnboardingInput). */
-            restart?: unknown;
-            /** @description Store the request as PLANNED with its plan instead of queueing it. */
-            dryRun?: boolean;
-        };
         /** @description One request per target, all with the same options. */
         BatchInput: {
             /**
@@ -1018,6 +1011,13 @@ export interface components {
              * @enum {string}
              */
             format: "json" | "slack";
+        };
+        /** @description What may change when re-applying an onboarding. */
+        ReapplyInput: {
+            /** @description Replaces the stored restart options (as `restart` in OnboardingInput). */
+            restart?: unknown;
+            /** @description Store the request as PLANNED with its plan instead of queueing it. */
+            dryRun?: boolean;
         };
         /** @description Slack's interactivity form. */
         SlackInteractionForm: {
@@ -3399,272 +3399,6 @@ export interface operations {
             };
         };
     };
-    approveRequest: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks). */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                /**
-                 * @example {
-                 *       "comment": "checked with team-a"
-                 *     }
-                 */
-                "application/json": components["schemas"]["ApproveInput"];
-            };
-        };
-        responses: {
-            /** @description the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers) */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Request"];
-                };
-            };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `REQUEST_NOT_FOUND`: unknown request id */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-            429: {
-                headers: {
-                    /** @description seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `INTERNAL`: an unexpected server error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    rejectRequest: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks). */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "reason": "not during the freeze"
-                 *     }
-                 */
-                "application/json": components["schemas"]["RejectInput"];
-            };
-        };
-        responses: {
-            /** @description the request, REJECTED */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Request"];
-                };
-            };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `REQUEST_NOT_FOUND`: unknown request id */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
-            429: {
-                headers: {
-                    /** @description seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `INTERNAL`: an unexpected server error */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
     getRequest: {
         parameters: {
             query?: never;
@@ -3976,18 +3710,13 @@ export interface operations {
             };
         };
     };
-    reapplyOnboarding: {
+    approveRequest: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
-                "Idempotency-Key"?: string;
-            };
+            header?: never;
             path: {
-                /** @description A cluster: a kubeconfig context name. */
-                cluster: string;
-                /** @description The namespace. */
-                namespace: string;
+                /** @description The id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks). */
+                id: string;
             };
             cookie?: never;
         };
@@ -3995,39 +3724,20 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "restart": {
-                 *         "mode": "needed"
-                 *       }
+                 *       "comment": "checked with team-a"
                  *     }
                  */
-                "application/json": components["schemas"]["ReapplyInput"];
+                "application/json": components["schemas"]["ApproveInput"];
             };
         };
         responses: {
-            /** @description An Idempotency-Key replay: the original request. */
+            /** @description the request (QUEUED, or still PENDING_APPROVAL awaiting more approvers) */
             200: {
                 headers: {
-                    /** @description The request: `/v1/onboardings/{id}`. */
-                    Location?: string;
-                    /** @description `true` when an Idempotency-Key matched an earlier identical request. */
-                    "Idempotent-Replayed"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Accepted"];
-                };
-            };
-            /** @description The re-applied onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`). */
-            202: {
-                headers: {
-                    /** @description The request: `/v1/onboardings/{id}`. */
-                    Location?: string;
-                    /** @description `true` when an Idempotency-Key matched an earlier identical request. */
-                    "Idempotent-Replayed"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Accepted"];
+                    "application/json": components["schemas"]["Request"];
                 };
             };
             /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
@@ -4048,7 +3758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4057,7 +3767,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4084,7 +3803,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4113,7 +3832,140 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rejectRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "not during the freeze"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RejectInput"];
+            };
+        };
+        responses: {
+            /** @description the request, REJECTED */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Request"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_NOT_PENDING_APPROVAL`: only a request in PENDING_APPROVAL can be approved or rejected; `ALREADY_DECIDED`: this approver already approved or rejected the request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5292,6 +5144,154 @@ export interface operations {
                 };
             };
             /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            429: {
+                headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INTERNAL`: an unexpected server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reapplyOnboarding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description A cluster: a kubeconfig context name. */
+                cluster: string;
+                /** @description The namespace. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "restart": {
+                 *         "mode": "needed"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ReapplyInput"];
+            };
+        };
+        responses: {
+            /** @description An Idempotency-Key replay: the original request. */
+            200: {
+                headers: {
+                    /** @description The request: `/v1/onboardings/{id}`. */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request. */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description The re-applied onboarding accepted and queued (or held in PENDING_APPROVAL by the approval policy; stored as PLANNED with `dryRun`). */
+            202: {
+                headers: {
+                    /** @description The request: `/v1/onboardings/{id}`. */
+                    Location?: string;
+                    /** @description `true` when an Idempotency-Key matched an earlier identical request. */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one; `INVALID_TOKEN_CLAIMS`: an OIDC token whose roles or scopes claim is malformed (a scope must be `<cluster>/<namespace>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -52,6 +52,6 @@ export async function writeCustomChange(kube: ClusterClient, change: Change): Pr
     case 'patch':
       if (change.patchType === 'strategic' || !change.patchType)
         throw new Error(`custom resources take json or merge patches, not ${change.patchType}`);
-      return kube.patchCustom(ref, namespace, name, change.body as object, change.patchType);
+      return kube.patchCustom({ ref, namespace, name, body: change.body as object, type: change.patchType });
   }
 }

@@ -48,7 +48,13 @@ export async function patchMeshConfigGuarded(
   ops: unknown,
 ): Promise<KubeObject> {
   try {
-    return await kube.patchCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME, ops as object, 'json');
+    return await kube.patchCustom({
+      ref: CRD.meshConfig,
+      namespace: meshNamespace,
+      name: MESH_CONFIG_NAME,
+      body: ops as object,
+      type: 'json',
+    });
   } catch (err) {
     throw asGuardConflict(err);
   }

@@ -1,10 +1,11 @@
+// Webhooks without a network: secrets sealed at rest and signatures, which targets are refused, event type
+// patterns and the one-line summaries.
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SecretBox, signWebhook, generateWebhookSecret } from '../../src/webhooks/webhook-crypto.js';
 import { isInternalAddress, targetProblem } from '../../src/webhooks/webhook-target.js';
 import { eventTypeMatches, EVENT_TYPE_PATTERN } from '../../src/webhooks/webhook.input.js';
 import { summarize } from '../../src/webhooks/webhook-summary.js';
-import { csvCell } from '../../src/audit/audit-export.service.js';
 import { loadConfig } from '../../src/config/config.js';
 
 describe('webhook secrets', () => {
@@ -133,19 +134,5 @@ describe('webhook summaries', () => {
     );
     expect(summarize(event('request.whatever'), request)).toBe('ℹ️ onboarding of prod/team-a into mesh osm: msg');
     expect(summarize({ ...event('step.failed'), message: 'x'.repeat(1000) }, request).length).toBeLessThanOrEqual(300);
-  });
-});
-
-describe('CSV cells', () => {
-  it('quotes per RFC 4180 and neutralises formulas', () => {
-    expect(csvCell('plain')).toBe('plain');
-    expect(csvCell(null)).toBe('');
-    expect(csvCell(42)).toBe('42');
-    expect(csvCell('a,b')).toBe('"a,b"');
-    expect(csvCell('say "hi"')).toBe('"say ""hi"""');
-    expect(csvCell('two\r\nlines')).toBe('"two\r\nlines"');
-    expect(csvCell('=SUM(A1)')).toBe("'=SUM(A1)");
-    expect(csvCell('-1,2')).toBe(`"'-1,2"`);
-    expect(csvCell({ a: 'x,"y"' })).toBe('"{""a"":""x,\\""y\\""""}"');
   });
 });

@@ -1,3 +1,5 @@
+// The audit export (API role): GET /v1/audit. An edge above auth/, kept apart from audit/ (the trail every part
+// records into), so the trail imports nothing of auth/ or docs/.
 import { Module } from '@nestjs/common';
 import { AuditExportController } from './audit-export.controller.js';
 import { AuditExportService } from './audit-export.service.js';

@@ -1,3 +1,5 @@
+// Owns reading the audit trail for export: the query (zod), keyset pages, the row shape, JSON lines and CSV cells
+// (RFC 4180, spreadsheet formulas neutralised). Retention reuses the row shape for its archives.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client.js';

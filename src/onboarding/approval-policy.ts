@@ -1,6 +1,7 @@
+// Owns the approval policy: whether a request waits for approval when it is recorded (onboarding.service.ts).
 import { globMatch } from '../auth/scopes.js';
 import type { RequestKind } from '../generated/prisma/client.js';
-import type { RequestOptions } from '../onboarding/onboarding.input.js';
+import type { RequestOptions } from './onboarding.input.js';
 import { DomainError } from '../common/domain-error.js';
 import type { ApprovalCondition, ApprovalPolicy } from '../config/approval-policy.schema.js';
 import { MESH_WIDE_CHANGES, meshWideChanges, type MeshWideChange } from '../mesh/mesh-wide.js';
