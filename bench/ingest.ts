@@ -364,8 +364,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     );
     const heap = await heapBreakdown(`${api.url}/metrics`);
     const memory = rss.finish();
+    const { rows: accepted } = await stack.db().query<{ n: string }>(`SELECT count(*) AS n FROM onboarding_request`);
     for (const m of memory)
       ctx.memory.push({
+        cpuMsPerItem: (m.cpuS * 1000) / Math.max(1, Number(accepted[0].n)),
         bench: 'ingest',
         process: m.label,
         role: 'api',

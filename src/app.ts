@@ -27,7 +27,7 @@ export function httpDrainOf(app: INestApplication): HttpDrain {
  */
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
   await startTracing(config);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRole(config), {
+  const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRole(config), {
     bufferLogs: true,
     bodyParser: false,
   });
@@ -48,7 +48,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
 /** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker.ts). */
 export async function createWorkerContext(config: AppConfig): Promise<INestApplicationContext> {
   await startTracing(config);
-  const ctx = await NestFactory.createApplicationContext(AppModule.forRole({ ...config, role: 'worker' }), {
+  const ctx = await NestFactory.createApplicationContext(await AppModule.forRole({ ...config, role: 'worker' }), {
     bufferLogs: true,
   });
   ctx.useLogger(ctx.get(Logger));

@@ -1,10 +1,9 @@
 // Owns onboarding requests: the service and lifecycle behind both edges, the planner and validator, the runner
 // and its worker, the drift scan and re-apply. Approvals and batches are modules of their own built on it.
 import { DynamicModule, Module } from '@nestjs/common';
+import type { ModuleEdges } from '../common/module-edges.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
-import { OnboardingController } from './api/onboarding.controller.js';
-import { OnboardingResolver } from './api/onboarding.resolver.js';
 import { OnboardingRepository } from './onboarding.repository.js';
 import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
@@ -13,26 +12,24 @@ import { PlannerService } from './planner.service.js';
 import { ApprovalsModule } from '../approvals/approvals.module.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
-import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
 import { TargetPrecheck } from './target-precheck.js';
 import { DriftScanner } from '../namespaces/drift-scanner.service.js';
-import { ReapplyController } from '../namespaces/reapply.controller.js';
-import { ReapplyResolver } from '../namespaces/reapply.resolver.js';
 import { ReapplyService } from '../namespaces/reapply.service.js';
 
 @Module({})
 export class OnboardingModule {
   /**
-   * `api` adds the REST controllers and GraphQL resolvers (requests, re-apply); `worker` adds the
-   * queue consumer with its sweeper, and the drift scan.
+   * `api` adds the REST controllers and GraphQL resolvers (requests, re-apply: onboardingEdges in
+   * src/api-edges.ts, loaded by the API role only); `worker` adds the queue consumer with its sweeper,
+   * and the drift scan.
    */
-  static register(roles: { api: boolean; worker: boolean }): DynamicModule {
+  static register(roles: { api?: ModuleEdges; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
       // Global: approvals/ and batches/ build on the requests (service, lifecycle, validator) without a cycle.
       global: true,
       imports: [ApprovalsModule],
-      controllers: roles.api ? [OnboardingController, ReapplyController] : [],
+      controllers: roles.api?.controllers ?? [],
       providers: [
         OnboardingRepository,
         EventBus,
@@ -44,7 +41,7 @@ export class OnboardingModule {
         PlannerService,
         RequestRunner,
         ReapplyService,
-        ...(roles.api ? [OnboardingResolver, ReapplyResolver, IntOrStringScalar] : []),
+        ...(roles.api?.providers ?? []),
         ...(roles.worker ? [OnboardingWorker, DriftScanner] : []),
       ],
       exports: [
