@@ -378,8 +378,10 @@ async function measurePlatform(
     );
     const heap = await heapBreakdown(`${api.url}/metrics`);
     const m = rss.finishOne(label);
+    const acceptedAll = [...results, burst].reduce((sum, r) => sum + r.accepted, steady.accepted);
     if (m)
       ctx.memory.push({
+        cpuMsPerItem: (m.cpuS * 1000) / Math.max(1, acceptedAll),
         bench: 'ingest',
         process: m.label,
         role: 'api',

@@ -10,7 +10,7 @@ import { controllerRoutes, moduleControllers } from '../src/docs/served-routes.j
 const out = process.argv[2] ?? 'openapi.json';
 // The defaults are enough: nothing connects, only the module tree of the API role is read.
 const config = loadConfig({ ROLE: 'api' });
-const routes = controllerRoutes(moduleControllers(AppModule.forRole(config)));
+const routes = controllerRoutes(moduleControllers(await AppModule.forRole(config)));
 const missing = undocumented(routes);
 if (missing.length) {
   console.error(`handlers without @ApiOperation (src/docs/api-operation.ts):\n  ${missing.join('\n  ')}`);

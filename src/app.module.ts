@@ -1,7 +1,8 @@
+// The root module, composed per role (ROLE=api, worker or all): what every process needs (config, logging,
+// Postgres, Redis, the cluster gateway, the queue, the requests' services) plus the API's edges
+// (src/api-edges.ts, loaded with import() only when the process serves HTTP) and the worker's consumers.
 import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module } from '@nestjs/common';
-import { GraphQLModule } from '@nestjs/graphql';
-import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -13,35 +14,18 @@ import { BatchesModule } from './batches/batches.module.js';
 import { KubernetesModule } from './kubernetes/kubernetes.module.js';
 import { QueueModule } from './queue/queue.module.js';
 import { OnboardingModule } from './onboarding/onboarding.module.js';
-import { HealthController } from './health/health.controller.js';
-import { MetricsController } from './observability/metrics.controller.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { logMixin } from './observability/log-context.js';
-import { formatGraphQLError } from './common/graphql-errors.js';
-import { APP_CONFIG } from './config/config.module.js';
-import { AuthModule } from './auth/auth.module.js';
-import { HttpAuthentication } from './auth/auth.guard.js';
-import { TokensController } from './auth/tokens.controller.js';
-import { TokensResolver } from './auth/tokens.resolver.js';
-import { DocsController } from './docs/docs.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { NamespacesModule } from './namespaces/namespaces.module.js';
-import { AuditExportModule } from './audit-export/audit-export.module.js';
-import { graphqlValidationRules } from './graphql/validation-rules.js';
-import { graphiqlPlugin } from './graphql/graphiql.js';
-import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
-import { edgeError } from './graphql/graphql-errors-edge.js';
-import { SlackModule } from './integrations/slack/slack.module.js';
-import { describeSchema } from './graphql/zod-types.js';
 import { RetentionModule } from './retention/retention.module.js';
-
-type AuthenticatedRequest = Parameters<HttpAuthentication['authenticate']>[0];
 
 @Module({})
 export class AppModule {
-  static forRole(config: AppConfig): DynamicModule {
-    const api = config.role !== 'worker';
+  /** Async: the API's edges are imported on demand (a worker never loads GraphQL, Apollo or the controllers). */
+  static async forRole(config: AppConfig): Promise<DynamicModule> {
     const worker = config.role !== 'api';
+    const api = config.role !== 'worker' ? await import('./api-edges.js') : undefined;
     return {
       module: AppModule,
       imports: [
@@ -73,52 +57,17 @@ export class AppModule {
         KubernetesModule,
         QueueModule,
         ObservabilityModule,
-        OnboardingModule.register({ api, worker }),
-        ApprovalsModule.register({ api }),
-        BatchesModule.register({ api }),
-        WebhooksModule.register({ api, worker }),
-        NamespacesModule.register({ api, worker }),
-        ...(api ? [AuditExportModule, SlackModule] : []),
+        OnboardingModule.register({ api: api?.onboardingEdges, worker }),
+        ApprovalsModule.register({ api: api?.approvalEdges }),
+        BatchesModule.register({ api: api?.batchEdges }),
+        WebhooksModule.register({ api: api?.webhookEdges, worker }),
+        NamespacesModule.register({ api: api?.namespaceEdges, worker }),
+        ...(api?.apiFeatureModules ?? []),
         ...(worker ? [RetentionModule] : []),
-        ...(api
-          ? [
-              AuthModule,
-              GraphQLModule.forRootAsync<ApolloDriverConfig>({
-                driver: ApolloDriver,
-                inject: [HttpAuthentication, APP_CONFIG],
-                useFactory: (auth: HttpAuthentication, cfg: AppConfig) => ({
-                  // Bound what one query may ask for: nesting depth, field cost and aliases (the same rules
-                  // apply over graphql-ws, see GraphQLWsServer).
-                  validationRules: graphqlValidationRules(cfg.graphql, { introspection: false }),
-                  introspection: cfg.graphql.introspection,
-                  autoSchemaFile: true,
-                  sortSchema: true,
-                  // Descriptions come from the zod schemas of the same data (one source for GraphQL and OpenAPI).
-                  transformSchema: describeSchema,
-                  // Nest's GraphiQL loads its scripts from a CDN: ours is served from a package (graphiql.ts).
-                  graphiql: false,
-                  plugins: cfg.graphql.graphiql ? [graphiqlPlugin()] : [],
-                  formatError: formatGraphQLError,
-                  // graphql-ws is served by GraphQLWsServer (message size, per-operation checks), not by Nest.
-                  // Every operation over HTTP is authenticated before it runs, introspection included:
-                  // refused with the REST status (401, 429 with Retry-After) and the same code.
-                  // Express's integration passes `{ req }`, Fastify's the request itself.
-                  context: async (arg: { req?: AuthenticatedRequest } & AuthenticatedRequest) => {
-                    const req = arg.req ?? arg;
-                    try {
-                      await auth.authenticate(req);
-                    } catch (err) {
-                      throw edgeError(err);
-                    }
-                    return { req };
-                  },
-                }),
-              }),
-            ]
-          : []),
+        ...(api?.apiModules() ?? []),
       ],
-      controllers: api ? [HealthController, MetricsController, TokensController, DocsController] : [],
-      providers: api ? [TokensResolver, GraphQLWsServer] : [],
+      controllers: api?.appEdges.controllers ?? [],
+      providers: api?.appEdges.providers ?? [],
     };
   }
 }

@@ -25,7 +25,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   await startTracing(config);
   // The platform (HTTP_PLATFORM) and the edge every call crosses: src/http/platform.ts.
   const drain = new HttpDrain();
-  const app = await createHttpApp(AppModule.forRole(config), { config, drain });
+  const app = await createHttpApp(await AppModule.forRole(config), { config, drain });
   app.useLogger(app.get(Logger));
   drains.set(app, drain);
   app.useGlobalFilters(new HttpExceptionFilter());
@@ -35,7 +35,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
 /** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker.ts). */
 export async function createWorkerContext(config: AppConfig): Promise<INestApplicationContext> {
   await startTracing(config);
-  const ctx = await NestFactory.createApplicationContext(AppModule.forRole({ ...config, role: 'worker' }), {
+  const ctx = await NestFactory.createApplicationContext(await AppModule.forRole({ ...config, role: 'worker' }), {
     bufferLogs: true,
   });
   ctx.useLogger(ctx.get(Logger));

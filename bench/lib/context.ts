@@ -16,6 +16,8 @@ export interface MemoryRecord {
   startRssMb: number;
   /** V8 heap at the end of the run, from the process's /metrics. */
   heap?: HeapBreakdown;
+  /** The process's CPU ms per unit of work while tracked (an accepted request for ingest, a namespace for e2e). */
+  cpuMsPerItem?: number;
 }
 
 export interface E2EResult {

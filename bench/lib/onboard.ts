@@ -157,6 +157,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
         maxRssMb: m.maxRssMb,
         startRssMb: m.startRssMb,
         heap: heaps.get(m.label),
+        cpuMsPerItem: (m.cpuS * 1000) / opts.n,
       });
     }
 

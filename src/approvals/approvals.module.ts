@@ -3,19 +3,21 @@
 // (onboarding/approval-policy.ts); the state change is the request lifecycle's, found through the onboarding
 // module's global exports. Global, so batches/ and integrations/slack/ use ApprovalService without importing it.
 import { DynamicModule, Module } from '@nestjs/common';
+import type { ModuleEdges } from '../common/module-edges.js';
 import { ApprovalService } from './approval.service.js';
-import { ApprovalsController } from './approvals.controller.js';
-import { ApprovalsResolver } from './approvals.resolver.js';
 
 @Module({})
 export class ApprovalsModule {
-  /** `api` adds the REST controller and the GraphQL resolver; the service is there in every role (batches). */
-  static register(roles: { api: boolean }): DynamicModule {
+  /**
+   * `api` adds the REST controller and the GraphQL resolver (approvalEdges in src/api-edges.ts, loaded by the API
+   * role only); the service is there in every role (batches).
+   */
+  static register(roles: { api?: ModuleEdges }): DynamicModule {
     return {
       module: ApprovalsModule,
       global: true,
-      controllers: roles.api ? [ApprovalsController] : [],
-      providers: [ApprovalService, ...(roles.api ? [ApprovalsResolver] : [])],
+      controllers: roles.api?.controllers ?? [],
+      providers: [ApprovalService, ...(roles.api?.providers ?? [])],
       exports: [ApprovalService],
     };
   }

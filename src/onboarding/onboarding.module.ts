@@ -1,10 +1,9 @@
 // Owns onboarding requests: the service and lifecycle behind both edges, the planner and validator, the runner
 // and its worker. Approvals, batches and namespaces (re-apply, drift scan) are modules of their own built on it.
 import { DynamicModule, Module } from '@nestjs/common';
+import type { ModuleEdges } from '../common/module-edges.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
-import { OnboardingController } from './api/onboarding.controller.js';
-import { OnboardingResolver } from './api/onboarding.resolver.js';
 import { OnboardingRepository } from './onboarding.repository.js';
 import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
@@ -12,21 +11,20 @@ import { RequestRunner } from './request-runner.service.js';
 import { PlannerService } from './planner.service.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
-import { IntOrStringScalar } from '../common/int-or-string.scalar.js';
 import { TargetPrecheck } from './target-precheck.js';
 
 @Module({})
 export class OnboardingModule {
   /**
-   * `api` adds the REST controller and GraphQL resolver of requests; `worker` adds the queue consumer with its
-   * sweeper.
+   * `api` adds the REST controller and GraphQL resolver of requests (onboardingEdges in src/api-edges.ts, loaded
+   * by the API role only); `worker` adds the queue consumer with its sweeper.
    */
-  static register(roles: { api: boolean; worker: boolean }): DynamicModule {
+  static register(roles: { api?: ModuleEdges; worker: boolean }): DynamicModule {
     return {
       module: OnboardingModule,
       // Global: approvals/ and batches/ build on the requests (service, lifecycle, validator) without a cycle.
       global: true,
-      controllers: roles.api ? [OnboardingController] : [],
+      controllers: roles.api?.controllers ?? [],
       providers: [
         OnboardingRepository,
         EventBus,
@@ -37,7 +35,7 @@ export class OnboardingModule {
         TargetPrecheck,
         PlannerService,
         RequestRunner,
-        ...(roles.api ? [OnboardingResolver, IntOrStringScalar] : []),
+        ...(roles.api?.providers ?? []),
         ...(roles.worker ? [OnboardingWorker] : []),
       ],
       exports: [

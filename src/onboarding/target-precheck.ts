@@ -91,7 +91,12 @@ export class TargetPrecheck {
     const value = this.bounded(cluster, fetch);
     cache.delete(key);
     cache.set(key, { expires: now + this.config.precheck.cacheMs, value });
-    if (cache.size > MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+    // Entries are in insertion order with the same lifetime, so the expired ones are at the front: drop them
+    // (they are never served) rather than hold up to MAX_ENTRIES objects read long ago.
+    for (const [k, e] of cache) {
+      if (e.expires > now && cache.size <= MAX_ENTRIES) break;
+      cache.delete(k);
+    }
     // Only answers are cached; a read that did not answer in time is asked again next time.
     void value.then((o) => {
       if (o.kind === 'unknown' && cache.get(key)?.value === value) cache.delete(key);
