@@ -47,9 +47,14 @@ export const settings = {
   ingestSeconds: num('BENCH_INGEST_SECONDS', 5),
   ingestRate: num('BENCH_INGEST_RATE', 500),
   ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
-  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 80_000),
+  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 120_000),
   /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
   ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),
+  /**
+   * PRECHECK_TIMEOUT_MS of the measured API processes: 0 (off) measures the service's own cost per request; the
+   * request-time namespace read goes through the cluster's K8S_QPS budget, measured in a row of its own.
+   */
+  ingestPrecheckMs: num('BENCH_INGEST_PRECHECK_MS', 0),
 
   // 2. e2e (and 5, 6)
   e2eSizes: list('BENCH_E2E_N', [100, 1000]),
