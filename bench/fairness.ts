@@ -115,7 +115,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const n = settings.fairnessNamespaces;
   const emulators: EmulatorProcess[] = [];
   try {
-    for (let i = 0; i < CLUSTERS; i++) emulators.push(await startEmulatorProcess(`fair-emulator-${i}`));
+    // Started side by side; the array keeps the order c0 … c9.
+    emulators.push(
+      ...(await Promise.all(Array.from({ length: CLUSTERS }, (_, i) => startEmulatorProcess(`fair-emulator-${i}`)))),
+    );
     const kubeconfig = mergeKubeconfigs(emulators);
     for (const [i, e] of emulators.entries()) {
       await e.setLatency(i === 0 ? 100 : settings.latencyMs);

@@ -332,10 +332,18 @@ async function measurePlatform(
   rss.track(label, api.pid);
   try {
     // Warm-up (JIT, pools, the mesh cache), not recorded.
-    await load(api, stack, ns, { protocol: 'rest', connections: 10, seconds: 2 });
-    await load(api, stack, ns, { protocol: 'graphql', connections: 10, seconds: 1 });
+    await load(api, stack, ns, { protocol: 'rest', connections: 10, seconds: settings.ingestWarmupS });
+    await load(api, stack, ns, {
+      protocol: 'graphql',
+      connections: 10,
+      seconds: Math.max(1, settings.ingestWarmupS / 2),
+    });
     // The framework's ceiling on this machine: GET /healthz (no auth, no I/O) through the same stack.
-    const floorRun = await autocannon({ url: `${api.url}/healthz`, connections: 50, duration: 3 });
+    const floorRun = await autocannon({
+      url: `${api.url}/healthz`,
+      connections: 50,
+      duration: settings.ingestWarmupS + 1,
+    });
     const floor = { perS: floorRun.requests.average, p99: floorRun.latency.p99 };
     process.stdout.write(`  [${platform}] GET /healthz c=50: ${Math.round(floor.perS)}/s\n`);
     const results: LoadResult[] = [];
@@ -418,7 +426,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const withRead = await stack.startApi('api-precheck', { HTTP_PLATFORM: settings.ingestPlatforms[0] });
     let precheck: LoadResult;
     try {
-      await load(withRead, stack, ns, { protocol: 'rest', connections: 50, seconds: 2 }); // spends the burst
+      // Spends K8S_BURST first, so the measured step shows the steady K8S_QPS bound.
+      await load(withRead, stack, ns, { protocol: 'rest', connections: 50, seconds: settings.ingestWarmupS });
       precheck = await load(withRead, stack, ns, {
         protocol: 'rest',
         connections: 50,

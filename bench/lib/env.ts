@@ -47,6 +47,8 @@ export const settings = {
   ingestSeconds: num('BENCH_INGEST_SECONDS', 5),
   ingestRate: num('BENCH_INGEST_RATE', 500),
   ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
+  /** Seconds of each warm-up step (the HTTP ceiling's run is one second longer). */
+  ingestWarmupS: num('BENCH_INGEST_WARMUP_S', 2),
   ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 120_000),
   /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
   ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),
