@@ -1,6 +1,6 @@
 // `npm run bench` runs every benchmark; `npm run bench:<name>` (= `tsx bench/run.ts <name>`) one.
 // Builds the service first (the benches run the BUILT code, dist/), prints a table per benchmark and
-// writes bench/results/<YYYY-MM-DD>.md (a partial run: <YYYY-MM-DD>-<names>.md).
+// writes bench/results/<YYYY-MM-DD>.md (a partial run: <YYYY-MM-DD>-<names>.md; a later run of the day -2, -3, …).
 
 import { QUICK } from './lib/quick.js'; // first: sets the --quick sizes before lib/env.ts reads them
 import { spawnSync } from 'node:child_process';
@@ -119,10 +119,11 @@ async function main(): Promise<void> {
 
   const day = started.toISOString().slice(0, 10);
   // A quick run is a smoke test: its figures mean nothing and stay out of bench/results.
-  const file = join(
-    QUICK ? logDir : join(ROOT, 'bench/results'),
-    selected.length === ALL.length ? `${day}.md` : `${day}-${selected.map((b) => b.name).join('-')}.md`,
-  );
+  const base = selected.length === ALL.length ? day : `${day}-${selected.map((b) => b.name).join('-')}`;
+  // A second run of the day gets its own file (<base>-2.md, …): a committed result is never overwritten.
+  const dir = QUICK ? logDir : join(ROOT, 'bench/results');
+  let file = join(dir, `${base}.md`);
+  for (let n = 2; existsSync(file); n++) file = join(dir, `${base}-${n}.md`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const total = (Date.now() - started.getTime()) / 1000;
   const command = process.argv.slice(2).length
