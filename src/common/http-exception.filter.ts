@@ -53,9 +53,19 @@ function fromHttpException(e: HttpException): DomainError {
     return new DomainError('ROUTE_NOT_FOUND', message, { hint });
   }
   if (status === 413) return new DomainError('MALFORMED_REQUEST', 'request body too large');
+  const cause = e.cause as { type?: unknown; code?: unknown } | undefined;
+  // A Content-Encoding no parser reads (body-parser's `encoding.unsupported`, the Fastify edge's copy of it).
+  if (cause?.type === 'encoding.unsupported') {
+    return new DomainError('UNSUPPORTED_MEDIA_TYPE', e.message, {
+      hint: 'send the body as is, or gzip, deflate or br',
+    });
+  }
+  // zlib refused the bytes (Z_DATA_ERROR, Z_BUF_ERROR, ERR__BROTLI_*): the body is not what its encoding says.
+  if (typeof cause?.code === 'string' && /^(Z_|ERR__?BROTLI)/.test(cause.code)) {
+    return new DomainError('MALFORMED_REQUEST', 'malformed request: the body could not be decoded (Content-Encoding)');
+  }
   // The JSON parser of either HTTP platform (body-parser's `entity.parse.failed`, Fastify's FST_ERR_CTP_*_JSON_BODY):
   // one message on both, which names no parser.
-  const cause = e.cause as { type?: unknown; code?: unknown } | undefined;
   if (cause?.type === 'entity.parse.failed' || /^FST_ERR_CTP_(INVALID|EMPTY)_JSON_BODY$/.test(String(cause?.code))) {
     return new DomainError('MALFORMED_REQUEST', 'malformed request: the body is not valid JSON');
   }

@@ -12,6 +12,8 @@ import type { Request as ExpressRequest } from 'express';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
 import { nonJsonBody } from '../common/json-content-type.js';
 import { HTTP_STATUS } from '../common/http-status.js';
@@ -20,6 +22,18 @@ import { enterHttpCall, requestIdFor, startHttpCall, type HttpCall } from '../ob
 import type { HttpDrain } from '../reliability/shutdown.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** A JSON body's Content-Type: application/json or any `application/…+json` (as nonJsonBody admits). */
+const JSON_TYPES = ['application/json', '+json'];
+const JSON_SUBTYPE = /^application\/[^;\s]+\+json\s*(;|$)/i;
+
+/** The body encodings read on both platforms: body-parser's set (identity needs nothing). */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
 
 // GraphiQL needs its inline script, so CSP stays off; the other helmet headers apply.
 const securityHeaders = () => helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
@@ -78,7 +92,7 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     calls.set(req, call);
     next();
   });
-  app.useBodyParser('json', { limit: BODY_LIMIT_BYTES });
+  app.useBodyParser('json', { limit: BODY_LIMIT_BYTES, type: JSON_TYPES });
   app.use(
     (req: ExpressRequest, res: ServerResponse & { status(c: number): { json(b: object): void } }, next: () => void) => {
       const call = calls.get(req)!;
@@ -107,6 +121,9 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     // access log) is ours too.
     genReqId: (req: IncomingMessage) => requestIdFor(req.headers),
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
+    // JSON as JSON.parse reads it (Express's parser): a `__proto__` key is an own property, which the input
+    // schemas refuse as an unknown field (422 naming it) instead of a 400 that names nothing.
+    onProtoPoisoning: 'ignore',
   });
   const fastify = adapter.getInstance();
   const routes: { method: string; path: string }[] = [];
@@ -142,6 +159,26 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       done();
     });
   });
+  // Express's JSON parser reads gzip, deflate and br bodies; Fastify's only plain ones: decoded here, before
+  // Fastify reads the body, so its bodyLimit counts the decoded bytes (a small body that inflates past 64 kB is a
+  // 413, as on Express). An encoding neither reads is a 415.
+  fastify.addHook('preParsing', (request: FastifyRequest, _reply: FastifyReply, payload, done) => {
+    const encoding = String(request.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding === 'identity') return done(null, payload);
+    const decoder = DECODERS[encoding];
+    if (!decoder) {
+      const message = `unsupported content encoding "${encoding}"`;
+      return done(Object.assign(new Error(message), httpError(415), { type: 'encoding.unsupported' }));
+    }
+    const decoded = decoder() as Transform & { receivedEncodedLength: number };
+    decoded.receivedEncodedLength = 0; // Fastify compares the bytes received with Content-Length
+    // First listener: zlib's error (its code kept) becomes a 400 before Fastify's reader sees it.
+    decoded.once('error', (err) => Object.assign(err, httpError(400)));
+    payload.on('data', (chunk: Buffer) => (decoded.receivedEncodedLength += chunk.length));
+    payload.on('error', (err) => decoded.destroy(err));
+    done(null, payload.pipe(decoded));
+  });
+  fastify.addContentTypeParser(JSON_SUBTYPE, { parseAs: 'string' }, fastify.getDefaultJsonParser('ignore', 'ignore'));
   // Slack signs the exact bytes of its form-encoded body: kept as a Buffer (the controller verifies, then parses).
   fastify.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -168,6 +205,9 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
   routesOf.set(app, routes);
   return app;
 }
+
+/** The marks of an `http-errors` error (body-parser's), which Nest's adapters turn into an HttpException. */
+const httpError = (status: number) => ({ status, statusCode: status, expose: true });
 
 const pathOf = (req: IncomingMessage) => {
   const url = req.url ?? '/';
