@@ -1,6 +1,7 @@
 // Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
 // order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 415 for a
-// /v1 body that is not JSON, the JSON body (64 kB), then the span, log and caller contexts the handlers run in.
+// /v1 body that is not JSON, the JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once
+// decoded), then the span, log and caller contexts the handlers run in.
 // Express runs these as middleware; Fastify as hooks (onRequest before its body parsing, preHandler after it, so
 // the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both (its signature is
 // over them). Errors of both (body too large, malformed JSON, unknown route) reach the same exception filter.
