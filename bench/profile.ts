@@ -1,5 +1,5 @@
 // CPU profile of a service process under the benchmark's load (not part of `npm run bench`):
-//   npx tsx bench/profile.ts api     # the API during REST ingest (c=10, 8 s; BENCH_PROFILE_PLATFORM=fastify)
+//   npx tsx bench/profile.ts api     # the API during REST ingest (c=10, 8 s; BENCH_PROFILE_PLATFORM=express)
 //   npx tsx bench/profile.ts worker  # the worker draining N onboardings (BENCH_PROFILE_N, default 40)
 // Writes the .cpuprofile next to the child logs and prints self time by package/function and the
 // inclusive time of the service's own functions. Uses the built dist/ (run `npm run build` first).
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   try {
     if (target === 'api') {
       await emulator.seed('prof-', 20_000);
-      const platform = process.env.BENCH_PROFILE_PLATFORM ?? 'express';
+      const platform = process.env.BENCH_PROFILE_PLATFORM ?? 'fastify';
       const api = await stack.startApi('api', { BENCH_CPU_PROFILE_PORT: port, HTTP_PLATFORM: platform }, [
         '--import',
         PRELOAD,

@@ -38,7 +38,7 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
   // The HTTP server under Nest (src/http/platform.ts): the same routes, headers, errors and streams on both.
-  HTTP_PLATFORM: z.enum(['express', 'fastify']).default('express'),
+  HTTP_PLATFORM: z.enum(['express', 'fastify']).default('fastify'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
