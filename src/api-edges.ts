@@ -19,6 +19,7 @@ import { HealthController } from './health/health.controller.js';
 import { MetricsController } from './observability/metrics.controller.js';
 import { OnboardingController } from './onboarding/api/onboarding.controller.js';
 import { OnboardingResolver } from './onboarding/api/onboarding.resolver.js';
+import { NamespaceInformer } from './onboarding/namespace-informer.js';
 import { ReapplyController } from './namespaces/reapply.controller.js';
 import { ReapplyResolver } from './namespaces/reapply.resolver.js';
 import { NamespaceStatusController } from './namespaces/namespace-status.controller.js';
@@ -41,7 +42,8 @@ type AuthenticatedRequest = Parameters<HttpAuthentication['authenticate']>[0];
 
 export const onboardingEdges: ModuleEdges = {
   controllers: [OnboardingController],
-  providers: [OnboardingResolver, IntOrStringScalar],
+  // NamespaceInformer: the request-time check's in-memory view of each cluster's namespaces (TargetPrecheck).
+  providers: [OnboardingResolver, IntOrStringScalar, NamespaceInformer],
 };
 export const approvalEdges: ModuleEdges = { controllers: [ApprovalsController], providers: [ApprovalsResolver] };
 export const namespaceEdges: ModuleEdges = {

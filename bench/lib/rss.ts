@@ -41,6 +41,12 @@ function readStatus(pid: number): { rss: number; hwm: number; cpu: number } | un
   }
 }
 
+/** VmRSS and VmHWM of a process now, MiB (undefined once it exited). */
+export function residentMb(pid: number): { rssMb: number; hwmMb: number } | undefined {
+  const r = readStatus(pid);
+  return r && { rssMb: r.rss, hwmMb: r.hwm };
+}
+
 export class RssMonitor {
   private readonly tracked = new Map<number, MemorySample>();
   private timer?: NodeJS.Timeout;

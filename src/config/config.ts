@@ -70,6 +70,8 @@ const EnvSchema = z.object({
   // Request-time reads of the target namespace: their deadline (0 = none are made) and how long an answer is reused.
   PRECHECK_TIMEOUT_MS: int(0, 60_000).default(1_500),
   PRECHECK_CACHE_MS: int(0, 600_000).default(5_000),
+  // The API keeps each cluster's namespaces in memory (one list, then a watch) for those reads.
+  PRECHECK_INFORMER: bool.default(true),
   STEP_MAX_ATTEMPTS: int(1, 20).default(5),
   STEP_BACKOFF_MS: int(1, 60_000).default(200),
   STEP_TIMEOUT_MS: int(1_000, 24 * 3_600_000).default(900_000),
@@ -200,7 +202,7 @@ export interface AppConfig {
   };
   meshCacheTtlMs: number;
   /** Request-time reads of the target (src/onboarding/target-precheck.ts). */
-  precheck: { timeoutMs: number; cacheMs: number };
+  precheck: { timeoutMs: number; cacheMs: number; informer: boolean };
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
@@ -307,7 +309,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       fieldManager: e.K8S_FIELD_MANAGER,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
-    precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS },
+    precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS, informer: e.PRECHECK_INFORMER },
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,

@@ -52,14 +52,19 @@ export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' 
 /** One event of a watch, as kube-apiserver streams it (BOOKMARKs only carry a resourceVersion). */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
 
-export interface WatchDeploymentOptions {
-  /** Events after this resourceVersion (e.g. a patch response's); unset = the current state first. */
+/** What a watch (ClusterClient.watchDeployment, watchNamespaces) is asked for. */
+export interface WatchOptions<T> {
+  /** Events after this resourceVersion (e.g. a patch response's, a list's); unset = the current state first. */
   resourceVersion?: string;
   /** Ends the watch; the server is asked to close it then too (`timeoutSeconds`). */
   deadline: number;
+  /** Ends the watch early (shutdown): it resolves as `closed`. */
+  signal?: AbortSignal;
   /** Sees every event; returning true ends the watch. */
-  onEvent: (type: WatchEventType, deployment: k8s.V1Deployment) => boolean;
+  onEvent: (type: WatchEventType, object: T) => boolean;
 }
+
+export type WatchDeploymentOptions = WatchOptions<k8s.V1Deployment>;
 
 /** How a watch ended: `done` (onEvent said so), `closed` (server or deadline), `expired` (410 Gone). */
 export interface WatchEnd {
@@ -150,6 +155,10 @@ export class ClusterClient {
       ),
     );
   }
+  /** Every namespace's changes (bookmarks on), for the API's namespace informer. See `watch` for how it ends. */
+  watchNamespaces(options: WatchOptions<k8s.V1Namespace>): Promise<WatchEnd> {
+    return this.watch({ path: '/api/v1/namespaces', resource: 'namespaces', what: 'watch namespaces' }, options);
+  }
   patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
     return this.call({ verb: 'patch', resource: 'namespaces', what: `patch namespace ${name}`, patchType: type }, (o) =>
       this.core.patchNamespace({ name, body }, o),
@@ -178,78 +187,13 @@ export class ClusterClient {
     );
   }
   /**
-   * One watch of one Deployment (`fieldSelector=metadata.name=<name>`, bookmarks on), through client-node's
-   * Watch: what `kubectl rollout status` opens. Rate limited and counted like any call. Resolves when
-   * onEvent returns true, the stream closes or the deadline passes; a 410 Gone (as an ERROR event or as the
-   * answer) resolves as `expired`; any other failure (e.g. 405: the server cannot watch) rejects with a KubeError.
+   * One watch of one Deployment (`fieldSelector=metadata.name=<name>`, bookmarks on): what `kubectl rollout
+   * status` opens. See `watch` for how it ends.
    */
-  async watchDeployment(namespace: string, name: string, options: WatchDeploymentOptions): Promise<WatchEnd> {
+  watchDeployment(namespace: string, name: string, options: WatchDeploymentOptions): Promise<WatchEnd> {
+    const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`;
     const what = `watch deployment ${namespace}/${name}`;
-    await this.options.limiter.take();
-    const started = performance.now();
-    let status: number | 'error' = 200;
-    let resourceVersion = options.resourceVersion;
-    const remainingMs = Math.max(1, options.deadline - Date.now());
-    try {
-      return await new Promise<WatchEnd>((resolve, reject) => {
-        let end: WatchEnd['end'] = 'closed';
-        let failure: KubeError | undefined;
-        let controller: AbortController | undefined;
-        const timer = setTimeout(() => controller?.abort(), remainingMs);
-        const stop = (how: WatchEnd['end']) => {
-          end = how;
-          controller?.abort();
-        };
-        const onLine = (type: string, obj: unknown) => {
-          if (end !== 'closed' || failure) return;
-          if (type === 'ERROR') {
-            const s = obj as { code?: number; message?: string; reason?: string };
-            if (s.code === 410) return stop('expired');
-            failure = toKubeError(new k8s.ApiException(s.code ?? 500, what, s, {}), what);
-            return stop('closed');
-          }
-          const d = obj as k8s.V1Deployment;
-          resourceVersion = d.metadata?.resourceVersion ?? resourceVersion;
-          if (options.onEvent(type as WatchEventType, d)) stop('done');
-        };
-        const onDone = (err: unknown) => {
-          clearTimeout(timer);
-          const code = (err as { statusCode?: number } | null)?.statusCode;
-          if (failure) return reject(failure);
-          if (end !== 'closed' || !err) return resolve({ end, resourceVersion });
-          if (code === 410) return resolve({ end: 'expired', resourceVersion });
-          const name = (err as { name?: string }).name;
-          if (name === 'AbortError' || name === 'TimeoutError') return resolve({ end, resourceVersion });
-          reject(
-            code ? toKubeError(new k8s.ApiException(code, what, `HTTP ${code}`, {}), what) : toKubeError(err, what),
-          );
-        };
-        // client-node ends a watch after 30 s without a byte (its inactivity timeout, not settable through its
-        // public API): that resolves as `closed`, and the caller watches again from the last resourceVersion.
-        new k8s.Watch(this.kc)
-          .watch(
-            `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`,
-            {
-              fieldSelector: `metadata.name=${name}`,
-              resourceVersion,
-              allowWatchBookmarks: true,
-              timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
-            },
-            onLine,
-            onDone,
-          )
-          .then((c) => {
-            controller = c;
-            if (end !== 'closed' || Date.now() >= options.deadline) c.abort();
-          }, onDone);
-      });
-    } catch (err) {
-      status = err instanceof KubeError ? (err.status ?? 'error') : 'error';
-      throw err;
-    } finally {
-      const ms = performance.now() - started;
-      this.options.onCall?.({ cluster: this.name, verb: 'watch', resource: 'deployments.apps', what, status, ms });
-    }
+    return this.watch({ path, resource: 'deployments.apps', what, fieldSelector: `metadata.name=${name}` }, options);
   }
   listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
     return this.call({ verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` }, (o) =>
@@ -403,6 +347,87 @@ export class ClusterClient {
         ),
     );
     return review.status?.allowed === true;
+  }
+
+  /**
+   * One watch through client-node's Watch (the events arrive as plain JSON, not deserialized), rate limited
+   * and counted like any call. Resolves when onEvent returns true, the stream closes, the deadline passes or
+   * `signal` aborts; a 410 Gone (as an ERROR event or as the answer) resolves as `expired`; any other failure
+   * (e.g. 403: RBAC lacks `watch`; 405: the server cannot watch) rejects with a KubeError.
+   */
+  private async watch<T extends { metadata?: k8s.V1ObjectMeta }>(
+    target: { path: string; resource: string; what: string; fieldSelector?: string },
+    options: WatchOptions<T>,
+  ): Promise<WatchEnd> {
+    const { path, resource, what, fieldSelector } = target;
+    await this.options.limiter.take();
+    const started = performance.now();
+    let status: number | 'error' = 200;
+    let resourceVersion = options.resourceVersion;
+    const remainingMs = Math.max(1, options.deadline - Date.now());
+    try {
+      return await new Promise<WatchEnd>((resolve, reject) => {
+        let end: WatchEnd['end'] = 'closed';
+        let failure: KubeError | undefined;
+        let controller: AbortController | undefined;
+        const timer = setTimeout(() => controller?.abort(), remainingMs);
+        const cancel = () => controller?.abort();
+        options.signal?.addEventListener('abort', cancel, { once: true });
+        const stop = (how: WatchEnd['end']) => {
+          end = how;
+          controller?.abort();
+        };
+        const onLine = (type: string, obj: unknown) => {
+          if (end !== 'closed' || failure) return;
+          if (type === 'ERROR') {
+            const s = obj as { code?: number; message?: string; reason?: string };
+            if (s.code === 410) return stop('expired');
+            failure = toKubeError(new k8s.ApiException(s.code ?? 500, what, s, {}), what);
+            return stop('closed');
+          }
+          const o = obj as T;
+          resourceVersion = o.metadata?.resourceVersion ?? resourceVersion;
+          if (options.onEvent(type as WatchEventType, o)) stop('done');
+        };
+        const onDone = (err: unknown) => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', cancel);
+          const code = (err as { statusCode?: number } | null)?.statusCode;
+          if (failure) return reject(failure);
+          if (end !== 'closed' || !err) return resolve({ end, resourceVersion });
+          if (code === 410) return resolve({ end: 'expired', resourceVersion });
+          const name = (err as { name?: string }).name;
+          if (name === 'AbortError' || name === 'TimeoutError') return resolve({ end, resourceVersion });
+          reject(
+            code ? toKubeError(new k8s.ApiException(code, what, `HTTP ${code}`, {}), what) : toKubeError(err, what),
+          );
+        };
+        // client-node ends a watch after 30 s without a byte (its inactivity timeout, not settable through its
+        // public API): that resolves as `closed`, and the caller watches again from the last resourceVersion.
+        new k8s.Watch(this.kc)
+          .watch(
+            path,
+            {
+              fieldSelector,
+              resourceVersion,
+              allowWatchBookmarks: true,
+              timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
+            },
+            onLine,
+            onDone,
+          )
+          .then((c) => {
+            controller = c;
+            if (end !== 'closed' || Date.now() >= options.deadline || options.signal?.aborted) c.abort();
+          }, onDone);
+      });
+    } catch (err) {
+      status = err instanceof KubeError ? (err.status ?? 'error') : 'error';
+      throw err;
+    } finally {
+      const ms = performance.now() - started;
+      this.options.onCall?.({ cluster: this.name, verb: 'watch', resource, what, status, ms });
+    }
   }
 
   /**

@@ -11,6 +11,17 @@ import {
   SIDECAR_INJECTION_ANNOTATION,
 } from './osm.js';
 
+/**
+ * Every label assertOnboardable and assertOffboardable read: all the API's namespace informer keeps of a
+ * namespace's labels (onboarding/namespace-informer.ts). A check that reads another label adds it here.
+ */
+export const CHECKED_NAMESPACE_LABELS: readonly string[] = [
+  IGNORE_LABEL,
+  CONTROL_PLANE_LABEL,
+  'name',
+  MONITORED_BY_LABEL,
+];
+
 export function assertNotReserved(namespace: string): void {
   if ((RESERVED_NAMESPACES as readonly string[]).includes(namespace)) {
     throw new DomainError(

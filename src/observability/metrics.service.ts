@@ -54,6 +54,21 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  /** The API's namespace informer (onboarding/namespace-informer.ts), per cluster it has started for. */
+  readonly informerSynced = new Gauge({
+    name: 'osm_onboarding_namespace_informer_synced',
+    help: "1 when the API's namespace view of a cluster is in sync (request-time checks read memory), else 0",
+    labelNames: ['cluster'] as const,
+    registers: [this.registry],
+  });
+
+  readonly informerNamespaces = new Gauge({
+    name: 'osm_onboarding_namespace_informer_namespaces',
+    help: "Namespaces in the API's namespace view of a cluster",
+    labelNames: ['cluster'] as const,
+    registers: [this.registry],
+  });
+
   private readonly queueDepth = new Gauge({
     name: 'osm_onboarding_queue_jobs',
     help: 'BullMQ jobs by state',

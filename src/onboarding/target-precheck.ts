@@ -2,14 +2,17 @@
 // API refuses with 422 what the worker would refuse anyway. Bounded: one namespace read (plus one Deployment
 // list) per request, through the cluster's rate-limited client, shared by concurrent requests for the same
 // target and cached briefly; a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and
-// the worker decides, with the same checks and codes.
-import { Inject, Injectable, Logger } from '@nestjs/common';
+// the worker decides, with the same checks and codes. In the API role, the cached namespace read is a lookup in
+// the cluster's namespace informer once it has synced (namespace-informer.ts): no Kubernetes call at all; a
+// refusal still rests on a fresh read (refuseIf).
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
+import { NamespaceInformer } from './namespace-informer.js';
 
 /** What a read gave: the object, "it does not exist", or nothing in time. */
 export type Observed<T> = { kind: 'found'; value: T } | { kind: 'absent' } | { kind: 'unknown'; reason: string };
@@ -33,6 +36,8 @@ export class TargetPrecheck {
   constructor(
     private readonly gateway: ClusterGateway,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    // API role only (api-edges.ts): the worker never validates requests, so it never watches namespaces.
+    @Optional() private readonly informer?: NamespaceInformer,
   ) {}
 
   get enabled(): boolean {
@@ -41,9 +46,12 @@ export class TargetPrecheck {
 
   /**
    * The namespace as the cluster has it. `fresh` skips a cached answer: a refusal is only ever based on a
-   * read made for this request (a cached "fine" may let a request through; the worker checks again).
+   * read made for this request (a cached "fine" may let a request through; the worker checks again). Not
+   * fresh: the namespace informer's view when it has synced (it may lag a moment, as the cache does).
    */
   namespace(cluster: string, name: string, fresh = false): Promise<Observed<V1Namespace>> {
+    const known = fresh ? undefined : this.informer?.lookup(cluster, name);
+    if (known) return Promise.resolve(known);
     return this.read(this.namespaces, { cluster, name, fresh }, () => this.gateway.client(cluster).getNamespace(name));
   }
 

@@ -131,20 +131,27 @@ describe('early refusals: what can be known when the request is made', () => {
   });
 
   it('repeated requests for one target share a cached read (bounded work per request)', async () => {
-    const ns = uniqueName('cached');
-    await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
-    s.emulator.requests.clear();
-    // Offboarding from the right mesh, dry runs: each is accepted after a read of the namespace.
-    for (let i = 0; i < 5; i++) {
-      const r = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, meshName: 'blue', dryRun: true });
-      expect(r.status).toBe(202);
-      await http(s.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, {});
+    // Without the namespace informer (namespace-informer.spec.ts: with it, no read at all), the cached read.
+    const cached = await startStack({ emulator: s.emulator, env: { PRECHECK_INFORMER: 'false' } });
+    try {
+      const ns = uniqueName('cached');
+      await createNamespace(s.emulator, ns, { [MONITORED]: 'blue' });
+      s.emulator.requests.clear();
+      // Offboarding from the right mesh, dry runs: each is accepted after a read of the namespace.
+      for (let i = 0; i < 5; i++) {
+        const body = { namespace: ns, meshName: 'blue', dryRun: true };
+        const r = await http(cached.url, 'POST', '/v1/offboardings', body);
+        expect(r.status).toBe(202);
+        await http(cached.url, 'POST', `/v1/onboardings/${r.body.id}/cancel`, {});
+      }
+      // The planner reads the namespace for each dry run; the API's own check read it once for all five.
+      const reads = (e: { verb: string; resource?: string; name?: string }) =>
+        e.verb === 'get' && e.resource === 'namespaces' && e.name === ns;
+      const gets = s.emulator.requests.all().filter(reads);
+      expect(gets.length).toBe(5 + 1);
+    } finally {
+      await cached.close();
     }
-    // The planner reads the namespace for each dry run; the API's own check read it once for all five.
-    const reads = (e: { verb: string; resource?: string; name?: string }) =>
-      e.verb === 'get' && e.resource === 'namespaces' && e.name === ns;
-    const gets = s.emulator.requests.all().filter(reads);
-    expect(gets.length).toBe(5 + 1);
   });
 
   it('accepts when the cluster does not answer within PRECHECK_TIMEOUT_MS, and the worker decides', async () => {

@@ -69,7 +69,9 @@ describe('configuration', () => {
   it('reads the drift scan and request-time check settings, refusing bad ones by name', () => {
     const c = loadConfig({});
     expect(c.driftScan).toEqual({ intervalMs: 300_000, batchSize: 100 });
-    expect(c.precheck).toEqual({ timeoutMs: 1_500, cacheMs: 5_000 });
+    expect(c.precheck).toEqual({ timeoutMs: 1_500, cacheMs: 5_000, informer: true });
+    expect(loadConfig({ PRECHECK_INFORMER: 'false' }).precheck.informer).toBe(false);
+    expect(() => loadConfig({ PRECHECK_INFORMER: 'maybe' })).toThrow(/PRECHECK_INFORMER/);
     expect(loadConfig({ DRIFT_SCAN_INTERVAL_MS: '0', PRECHECK_TIMEOUT_MS: '0' })).toMatchObject({
       driftScan: { intervalMs: 0 },
       precheck: { timeoutMs: 0 },

@@ -47,6 +47,8 @@ export interface Emulator {
   idle(): Promise<void>;
   /** TCP connections accepted since start (plain and TLS). */
   connectionsAccepted(): number;
+  /** Watches open now (e.g. to check that a client closed its own). */
+  openWatches(): number;
   /** Ends every open watch, as kube-apiserver does when a watch's timeout passes; returns how many were open. */
   closeWatches(): number;
   /** etcd compaction at the current revision: watches from an older resourceVersion get 410 Expired. */
@@ -109,6 +111,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     idle: () => work.idle(),
     connectionsAccepted: () => server.connectionsAccepted,
+    openWatches: () => server.openWatches(),
     closeWatches: () => server.closeWatches(),
     compact: () => objects.compact(),
     configure(next) {

@@ -174,6 +174,11 @@ export class EmulatorServer {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
+  /** Watches open now. */
+  openWatches(): number {
+    return this.watchClosers.size;
+  }
+
   /** Ends every open watch cleanly (as kube-apiserver does when a watch's timeout passes); returns how many. */
   closeWatches(): number {
     const open = [...this.watchClosers];

@@ -1,0 +1,256 @@
+// The API's in-memory view of each cluster's namespaces, for the request-time check (TargetPrecheck): per
+// cluster one paginated LIST (NAMESPACE_PAGE a page, `continue`), then one WATCH from the list's resourceVersion
+// (bookmarks on), as a Kubernetes controller's informer does, so a request's cached read of its namespace is a
+// lookup in memory rather than a rate-limited GET. Owns: starting per cluster on the first lookup, the slim
+// records, re-watching (a watch that ends), re-listing (410 Gone), back-off, the refused fallback (RBAC without
+// `list`/`watch`: logged once, retried every REFUSED_RETRY_MS), stopping on shutdown, and its gauges.
+// Until a cluster's view has synced (and whenever it is not in sync) lookups answer nothing and the precheck reads
+// as before. A refusal never rests on this view: TargetPrecheck.refuseIf reads the namespace afresh first.
+//
+// Not client-node's makeInformer: its cache keeps every whole V1Namespace (all labels, annotations,
+// managedFields), which for the 120,000 namespaces of the ingest bench would not fit the API's memory target,
+// and its list is one unpaginated request outside the cluster's rate limiter and call metrics. Here the list
+// and the watch go through ClusterClient (rate limited, counted, traced), and each namespace is kept as its
+// resourceVersion plus only the labels the checks read (CHECKED_NAMESPACE_LABELS in mesh/namespace-rules.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import type { V1Namespace } from '@kubernetes/client-node';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
+import type { ClusterClient, WatchEventType } from '../kubernetes/cluster-client.js';
+import { KubeError } from '../kubernetes/kube-error.js';
+import { CHECKED_NAMESPACE_LABELS } from '../mesh/namespace-rules.js';
+import { MetricsService } from '../observability/metrics.service.js';
+import type { Observed } from './target-precheck.js';
+
+/** Namespaces per LIST page. */
+export const NAMESPACE_PAGE = 500;
+/** A watch's `timeoutSeconds`: the server closes it then and it is opened again from its last resourceVersion. */
+const WATCH_SECONDS = 300;
+/** After a refused list or watch (403, 405), how long the per-request reads stay the only path. */
+const REFUSED_RETRY_MS = 60_000;
+/** Back-off after a failed list or watch (or a watch that ended at once), doubling per failure up to the max. */
+const BACKOFF_MS = { min: 500, max: 30_000 };
+/** A watch shorter than this that ended without an error counts as a failure for the back-off. */
+const SHORT_WATCH_MS = 1_000;
+
+/** What is kept of a namespace: its resourceVersion, and the checked labels it carries (most carry none). */
+type Slim = string | { rv: string; labels: Record<string, string> };
+
+function slim(ns: V1Namespace): Slim {
+  const rv = ns.metadata?.resourceVersion ?? '';
+  const all = ns.metadata?.labels;
+  if (!all) return rv;
+  let labels: Record<string, string> | undefined;
+  for (const key of CHECKED_NAMESPACE_LABELS) {
+    if (all[key] !== undefined) (labels ??= {})[key] = all[key];
+  }
+  return labels ? { rv, labels } : rv;
+}
+
+/** The V1Namespace-shaped object the checks (assertOnboardable, assertOffboardable) read. */
+function expand(name: string, s: Slim): V1Namespace {
+  if (typeof s === 'string') return { metadata: { name, resourceVersion: s } };
+  return { metadata: { name, resourceVersion: s.rv, labels: { ...s.labels } } };
+}
+
+/** What a lookup gives for `ns`: its name, resourceVersion and checked labels (exported for the unit tests). */
+export function slimmed(ns: V1Namespace): V1Namespace {
+  return expand(ns.metadata?.name ?? '', slim(ns));
+}
+
+/** Why a cluster's view is not usable now (undefined: synced). */
+type Unsynced = 'starting' | 'refused' | 'failing' | 'stopped';
+
+/** One cluster's view: a list, then watches, until stopped. */
+class ClusterNamespaces {
+  private items = new Map<string, Slim>();
+  private resourceVersion?: string;
+  private state: Unsynced | 'synced' = 'starting';
+  /** The verb last refused, logged once until the view syncs again. */
+  private refusedVerb?: string;
+  private readonly abort = new AbortController();
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly cluster: string,
+    private readonly client: ClusterClient,
+    private readonly logger: Logger,
+    private readonly gauges: (synced: boolean, size: number) => void,
+  ) {
+    this.done = this.run();
+  }
+
+  get synced(): boolean {
+    return this.state === 'synced';
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** The namespace as last seen, or undefined while the view is not in sync. */
+  lookup(name: string): Observed<V1Namespace> | undefined {
+    if (this.state !== 'synced') return undefined;
+    const s = this.items.get(name);
+    return s === undefined ? { kind: 'absent' } : { kind: 'found', value: expand(name, s) };
+  }
+
+  stop(): Promise<void> {
+    this.state = 'stopped';
+    this.abort.abort();
+    return this.done;
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      let verb = 'list';
+      try {
+        if (this.state !== 'synced') await this.list();
+        if (this.stopped) break;
+        verb = 'watch';
+        const started = Date.now();
+        const end = await this.client.watchNamespaces({
+          resourceVersion: this.resourceVersion,
+          deadline: Date.now() + WATCH_SECONDS * 1000,
+          signal: this.abort.signal,
+          onEvent: (type, ns) => this.apply(type, ns),
+        });
+        this.resourceVersion = end.resourceVersion ?? this.resourceVersion;
+        if (end.end === 'expired') {
+          // 410 Gone: the history after our resourceVersion is compacted away; only a new list catches up.
+          this.logger.log(`namespace informer of cluster ${this.cluster}: watch expired (410), listing again`);
+          this.unsync('starting');
+          continue;
+        }
+        failures = Date.now() - started < SHORT_WATCH_MS ? failures + 1 : 0;
+      } catch (err) {
+        if (this.stopped) break;
+        if (err instanceof KubeError && (err.status === 403 || err.status === 405)) {
+          this.refused(verb, err);
+          await this.pause(REFUSED_RETRY_MS);
+          continue;
+        }
+        failures++;
+        this.unsync('failing');
+        const reason = err instanceof Error ? err.message : String(err);
+        this.logger.warn(`namespace informer of cluster ${this.cluster}: ${verb} failed (${reason}); retrying`);
+      }
+      if (failures > 0) await this.pause(backoff(failures));
+    }
+    this.unsync('stopped');
+  }
+
+  /** Every page, into a new map that replaces the old one only once complete. */
+  private async list(): Promise<void> {
+    const items = new Map<string, Slim>();
+    let resourceVersion: string | undefined;
+    let continueToken: string | undefined;
+    do {
+      const page = await this.client.listNamespaces({ limit: NAMESPACE_PAGE, continueToken });
+      if (this.stopped) return;
+      // Every page is served from the first page's snapshot (kube-apiserver); the watch starts after it.
+      resourceVersion ??= page.metadata?.resourceVersion;
+      for (const ns of page.items) if (ns.metadata?.name) items.set(ns.metadata.name, slim(ns));
+      continueToken = page.metadata?._continue || undefined;
+    } while (continueToken);
+    this.items = items;
+    this.resourceVersion = resourceVersion;
+    this.state = 'synced';
+    this.refusedVerb = undefined;
+    this.gauges(true, items.size);
+  }
+
+  private apply(type: WatchEventType, ns: V1Namespace): boolean {
+    const name = ns.metadata?.name;
+    if (type === 'BOOKMARK' || !name) return false;
+    if (type === 'DELETED') this.items.delete(name);
+    else this.items.set(name, slim(ns));
+    this.gauges(true, this.items.size);
+    return false;
+  }
+
+  private refused(verb: string, err: KubeError): void {
+    this.unsync('refused');
+    if (this.refusedVerb === verb) return;
+    this.refusedVerb = verb;
+    this.logger.warn(
+      `namespace informer of cluster ${this.cluster}: ${verb} namespaces refused (${err.status}: ${err.message}); ` +
+        `the request-time check reads each namespace instead (grant ${verb} on namespaces to the API's ` +
+        `ClusterRole, deploy/rbac.yaml); trying again in ${REFUSED_RETRY_MS / 1000} s`,
+    );
+  }
+
+  /** Lookups fall back to per-request reads; the old view is dropped (a re-list builds a new one). */
+  private unsync(why: Unsynced): void {
+    this.state = why;
+    this.items = new Map();
+    this.gauges(false, 0);
+  }
+
+  private async pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, undefined, { signal: this.abort.signal });
+    } catch {
+      /* aborted: stopping */
+    }
+  }
+}
+
+function backoff(failures: number): number {
+  const ms = Math.min(BACKOFF_MS.max, BACKOFF_MS.min * 2 ** (failures - 1));
+  return ms / 2 + Math.random() * (ms / 2);
+}
+
+/** The API role's namespace views, one per cluster asked about (PRECHECK_INFORMER). */
+@Injectable()
+export class NamespaceInformer implements OnModuleDestroy {
+  private readonly logger = new Logger(NamespaceInformer.name);
+  private readonly clusters = new Map<string, ClusterNamespaces>();
+  private closed = false;
+
+  constructor(
+    private readonly gateway: ClusterGateway,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {}
+
+  get enabled(): boolean {
+    return this.config.precheck.informer && !this.closed;
+  }
+
+  /**
+   * The namespace as the cluster's view has it, or undefined (not synced yet, refused, off): the caller reads
+   * it then. The first lookup for a cluster starts its view.
+   */
+  lookup(cluster: string, name: string): Observed<V1Namespace> | undefined {
+    if (!this.enabled) return undefined;
+    let view = this.clusters.get(cluster);
+    if (!view) {
+      const gauges = (synced: boolean, size: number) => {
+        this.metrics?.informerSynced.set({ cluster }, synced ? 1 : 0);
+        this.metrics?.informerNamespaces.set({ cluster }, size);
+      };
+      view = new ClusterNamespaces(cluster, this.gateway.client(cluster), this.logger, gauges);
+      this.clusters.set(cluster, view);
+    }
+    return view.lookup(name);
+  }
+
+  /** Per cluster started: whether its view is in sync and how many namespaces it holds. */
+  status(): { cluster: string; synced: boolean; namespaces: number }[] {
+    return [...this.clusters.values()].map((v) => ({ cluster: v.cluster, synced: v.synced, namespaces: v.size }));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.clusters.values()].map((v) => v.stop()));
+    this.clusters.clear();
+  }
+}

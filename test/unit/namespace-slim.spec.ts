@@ -1,0 +1,70 @@
+// The namespace informer keeps a slim record of each namespace (onboarding/namespace-informer.ts): the checks
+// must decide on it exactly as on the whole namespace, whatever labels and annotations it carries.
+import fc from 'fast-check';
+import type { V1Namespace } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/common/domain-error.js';
+import { assertOffboardable, assertOnboardable } from '../../src/mesh/namespace-rules.js';
+import { slimmed } from '../../src/onboarding/namespace-informer.js';
+
+const outcome = (check: () => void): string => {
+  try {
+    check();
+    return 'accepted';
+  } catch (err) {
+    if (err instanceof DomainError) return err.code;
+    throw err;
+  }
+};
+
+// Spelled out (not CHECKED_NAMESPACE_LABELS): a label dropped from that list must make the property fail.
+const keys = fc.constantFrom(
+  'openservicemesh.io/ignore',
+  'control-plane',
+  'name',
+  'openservicemesh.io/monitored-by',
+  'team',
+  'kubernetes.io/metadata.name',
+  'control-plane-x',
+);
+const values = fc.constantFrom('osm', 'blue', 'osm-system', 'true', 'false', '');
+const namespace = fc.record({
+  labels: fc.option(fc.dictionary(keys, values), { nil: undefined }),
+  annotations: fc.option(fc.dictionary(fc.string(), fc.string()), { nil: undefined }),
+});
+
+describe('slim namespace records', () => {
+  it('every check decides on the slim record as on the whole namespace', () => {
+    fc.assert(
+      fc.property(namespace, fc.constantFrom('osm', 'blue'), ({ labels, annotations }, meshName) => {
+        const ns: V1Namespace = { metadata: { name: 'app', resourceVersion: '42', labels, annotations } };
+        const slim = slimmed(ns);
+        const request = { namespace: 'app', meshName };
+        expect(outcome(() => assertOnboardable(slim, request, 'osm-system'))).toBe(
+          outcome(() => assertOnboardable(ns, request, 'osm-system')),
+        );
+        expect(outcome(() => assertOffboardable(slim, request))).toBe(outcome(() => assertOffboardable(ns, request)));
+      }),
+    );
+  });
+
+  it('keeps the name, the resourceVersion and only the checked labels', () => {
+    const ns: V1Namespace = {
+      metadata: {
+        name: 'app',
+        resourceVersion: '7',
+        uid: 'u',
+        labels: { 'openservicemesh.io/monitored-by': 'osm', team: 'a' },
+        annotations: { big: 'x'.repeat(1000) },
+        managedFields: [{ manager: 'kubectl' }],
+      },
+      status: { phase: 'Active' },
+    };
+    expect(slimmed(ns)).toEqual({
+      metadata: { name: 'app', resourceVersion: '7', labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+    });
+    expect(slimmed({ metadata: { name: 'b', resourceVersion: '8', labels: { team: 'a' } } })).toEqual({
+      metadata: { name: 'b', resourceVersion: '8' },
+    });
+  });
+});
