@@ -192,13 +192,21 @@ export class KubeApi {
     this.requireVerb(rt, 'list');
     const { labels, fields } = this.selectors(rt, opts);
     const revision = String(this.store.currentRevision());
-    let items = this.store
-      .scan(typeKey(rt), namespace || undefined)
-      .filter((obj) => this.matches(rt, obj, labels, fields));
-
-    let start = '';
-    if (opts.continue) start = decodeContinue(opts.continue);
-    if (start) items = items.filter((obj) => keyOf(obj) >= start);
+    const all = this.store.scan(typeKey(rt), namespace || undefined); // in key order
+    const start = opts.continue ? decodeContinue(opts.continue) : '';
+    // The first key at or after `start` (binary search), then matches only until the page is full, as etcd's
+    // range read with a limit does: a page of a long list costs its page, not the whole list.
+    let from = 0;
+    for (let hi = all.length; start && from < hi;) {
+      const mid = (from + hi) >>> 1;
+      if (keyOf(all[mid]) < start) from = mid + 1;
+      else hi = mid;
+    }
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+    let items: KubeObject[] = [];
+    for (let i = from; i < all.length && (limit === undefined || items.length <= limit); i++) {
+      if (this.matches(rt, all[i], labels, fields)) items.push(all[i]);
+    }
 
     const result: ListResult = {
       apiVersion: apiVersionOf(rt, version),
@@ -206,11 +214,11 @@ export class KubeApi {
       metadata: { resourceVersion: revision },
       items: [],
     };
-    const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
     if (limit !== undefined && items.length > limit) {
       const page = items.slice(0, limit);
       result.metadata.continue = encodeContinue(revision, `${keyOf(page[page.length - 1])}\u0000`);
-      if (labels.isEmpty() && fields.isEmpty()) result.metadata.remainingItemCount = items.length - limit;
+      // Without selectors every remaining object matches: what is left after this page.
+      if (labels.isEmpty() && fields.isEmpty()) result.metadata.remainingItemCount = all.length - from - limit;
       items = page;
     }
     result.items = items.map((obj) => this.present(rt, version, obj));

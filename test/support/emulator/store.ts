@@ -22,6 +22,8 @@ export type StoreListener = (event: StoreEvent) => void;
 export class ObjectStore {
   private revision: number;
   private readonly buckets = new Map<string, Map<string, Map<string, KubeObject>>>();
+  /** A bucket's names in key order, kept until a name is added or removed (a paginated list sorts once). */
+  private readonly sortedNames = new WeakMap<Map<string, KubeObject>, string[]>();
   private readonly history: StoreEvent[] = [];
   private readonly listeners = new Set<StoreListener>();
   private readonly pending: StoreEvent[] = [];
@@ -89,7 +91,9 @@ export class ObjectStore {
     for (const ns of namespaces) {
       const bucket = byNamespace.get(ns);
       if (!bucket) continue;
-      for (const name of [...bucket.keys()].sort(compare)) out.push(bucket.get(name) as KubeObject);
+      let names = this.sortedNames.get(bucket);
+      if (!names) this.sortedNames.set(bucket, (names = [...bucket.keys()].sort(compare)));
+      for (const name of names) out.push(bucket.get(name) as KubeObject);
     }
     return out;
   }
@@ -107,7 +111,9 @@ export class ObjectStore {
   /** Stores `obj` (the store takes ownership: callers pass a fresh copy) and returns the stored object. */
   create(typeKey: string, obj: KubeObject): KubeObject {
     const stored = this.stamp(obj);
-    this.bucket(typeKey, stored.metadata.namespace ?? '').set(stored.metadata.name ?? '', stored);
+    const bucket = this.bucket(typeKey, stored.metadata.namespace ?? '');
+    bucket.set(stored.metadata.name ?? '', stored);
+    this.sortedNames.delete(bucket);
     this.emit({ type: 'ADDED', typeKey, object: stored, revision: this.revision });
     return stored;
   }
@@ -118,6 +124,7 @@ export class ObjectStore {
     const previous = bucket.get(obj.metadata.name ?? '');
     const stored = this.stamp(obj);
     bucket.set(stored.metadata.name ?? '', stored);
+    if (!previous) this.sortedNames.delete(bucket);
     this.emit({ type: 'MODIFIED', typeKey, object: stored, previous, revision: this.revision });
     return stored;
   }
@@ -127,6 +134,7 @@ export class ObjectStore {
     const previous = bucket?.get(name);
     if (!bucket || !previous) return undefined;
     bucket.delete(name);
+    this.sortedNames.delete(bucket);
     if (bucket.size === 0) this.buckets.get(typeKey)?.delete(namespace);
     // etcd reports a delete at a new revision; watchers see that revision on the DELETED object.
     this.revision++;
