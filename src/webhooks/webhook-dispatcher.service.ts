@@ -67,6 +67,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private cache?: { generation: number; rows: WebhookSubscription[]; at: number };
   /** Bumped by every change message: a load that began before it is not kept. */
   private generation = 0;
+  private loading?: { generation: number; rows: Promise<WebhookSubscription[]> };
 
   constructor(
     private readonly prisma: PrismaService,
@@ -189,12 +190,20 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private async subscriptions(): Promise<WebhookSubscription[]> {
     const c = this.cache;
     if (c && c.generation === this.generation && Date.now() - c.at < SUBSCRIPTIONS_TTL_MS) return c.rows;
+    // Events arriving together while the cache is empty share one read.
+    if (this.loading?.generation === this.generation) return this.loading.rows;
     const generation = this.generation;
     const at = Date.now();
-    const rows = await this.prisma.webhookSubscription.findMany();
-    // A change message during the read may not be in what it returned: use the rows once, keep them not.
-    if (generation === this.generation) this.cache = { generation, rows, at };
-    return rows;
+    const rows = Promise.resolve(this.prisma.webhookSubscription.findMany());
+    this.loading = { generation, rows };
+    try {
+      const loaded = await rows;
+      // A change message during the read may not be in what it returned: use the rows once, keep them not.
+      if (generation === this.generation) this.cache = { generation, rows: loaded, at };
+      return loaded;
+    } finally {
+      if (this.loading?.rows === rows) this.loading = undefined;
+    }
   }
 
   /**
