@@ -6,6 +6,7 @@ import type { BenchContext, E2EResult } from './lib/context.js';
 import { settings } from './lib/env.js';
 import { runE2E } from './lib/onboard.js';
 import { startPgCensus } from './lib/pg-proxy.js';
+import { startRedisCensus } from './lib/redis-proxy.js';
 import { fmt, ratio, type Section } from './lib/report.js';
 
 export const name = 'e2e';
@@ -25,9 +26,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const results: E2EResult[] = [];
   for (const n of settings.e2eSizes) results.push(await runE2E(ctx, { n, bench: 'e2e', tag: 'e' }));
   // Census: the worker's Postgres round trips per namespace, counted by a proxy in a small separate run.
+  // ... and its Redis commands by name, through a second proxy in the same run.
   const census = await startPgCensus();
+  const redisCensus = await startRedisCensus();
   let censusRows: (string | number)[][];
   let censusPerNs: number;
+  let redisRows: (string | number)[][];
+  let redisPerNs: number;
   try {
     const n = 10;
     await runE2E(ctx, {
@@ -35,15 +40,24 @@ export async function run(ctx: BenchContext): Promise<Section> {
       bench: 'census',
       tag: 'c',
       record: false,
-      workerEnv: (stack) => ({ DATABASE_URL: census.url(stack.databaseUrl) }),
+      workerEnv: (stack) => ({
+        DATABASE_URL: census.url(stack.databaseUrl),
+        REDIS_URL: redisCensus.url(settings.redisUrl),
+      }),
     });
     censusPerNs = census.roundTrips() / n;
     censusRows = census
       .statements()
       .slice(0, 12)
       .map(([sql, count]) => [sql, (count / n).toFixed(2)]);
+    redisPerNs = redisCensus.total() / n;
+    redisRows = redisCensus
+      .commands()
+      .slice(0, 12)
+      .map(([command, count]) => [command, (count / n).toFixed(2)]);
   } finally {
     await census.close();
+    await redisCensus.close();
   }
   const main = results[0];
   const nsStep = (r: E2EResult) => r.stepCalls.namespace;
@@ -110,6 +124,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
           `statements per namespace`,
         headers: ['statement', 'per namespace'],
         rows: censusRows,
+      },
+      {
+        title: `Worker's Redis commands per namespace: ${redisPerNs.toFixed(1)} (same census run); by command`,
+        headers: ['command', 'per namespace'],
+        rows: redisRows,
       },
       {
         title: `API calls by kind as the emulator logged them (N=${main.n})`,

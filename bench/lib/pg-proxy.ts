@@ -3,7 +3,7 @@
 // (a prepared statement's executions count under the text it was prepared with).
 // Used for short census runs only (it adds a hop), never while measuring throughput.
 
-import { createServer, connect, type Server } from 'node:net';
+import { startCountingProxy } from './counting-proxy.js';
 
 export interface PgCensus {
   url(databaseUrl: string): string;
@@ -21,17 +21,12 @@ export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }):
     const key = text.replace(/\s+/g, ' ').trim().slice(0, 80);
     sql.set(key, (sql.get(key) ?? 0) + 1);
   };
-  const sockets = new Set<{ destroy(): void }>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    sockets.add(client);
-    sockets.add(upstream);
+  const proxy = await startCountingProxy(target, () => {
     let buf = Buffer.alloc(0);
     let startup = true;
     // Named (prepared) statements are parsed once per connection; their executions are Binds by name.
     const prepared = new Map<string, string>();
-    client.on('data', (chunk) => {
-      upstream.write(chunk);
+    return (chunk) => {
       buf = Buffer.concat([buf, chunk]);
       for (;;) {
         if (startup) {
@@ -62,35 +57,16 @@ export async function startPgCensus(target = { host: '127.0.0.1', port: 5432 }):
         }
         buf = buf.subarray(1 + len);
       }
-    });
-    upstream.on('data', (d) => client.write(d));
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
     };
-    client.on('close', close).on('error', close);
-    upstream.on('close', close).on('error', close);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
   return {
-    url(databaseUrl) {
-      const u = new URL(databaseUrl);
-      u.host = `127.0.0.1:${port}`;
-      return u.toString();
-    },
+    url: (databaseUrl) => proxy.url(databaseUrl),
     roundTrips: () => roundTrips,
     statements: () => [...sql.entries()].sort((a, b) => b[1] - a[1]),
     reset() {
       roundTrips = 0;
       sql.clear();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => proxy.close(),
   };
 }

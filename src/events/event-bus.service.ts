@@ -30,8 +30,11 @@ export class EventBus {
   async publish(events: ProgressEvent[]): Promise<void> {
     if (events.length === 0) return;
     try {
-      // One connection sends commands in order, so the events go out in order.
-      await Promise.all(events.map((e) => this.redis.publish(this.channel, JSON.stringify(e))));
+      // One connection sends commands in order, so the events go out in order; several in one round trip.
+      await this.redis.publishAll(
+        this.channel,
+        events.map((e) => JSON.stringify(e)),
+      );
     } catch (err) {
       // Never fail a committed transition because Redis is away; readers poll Postgres.
       this.logger.warn(`could not publish ${events.length} event(s): ${(err as Error).message}`);

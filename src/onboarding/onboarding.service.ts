@@ -383,13 +383,13 @@ export class OnboardingService {
     await this.bus.publish(events.map(toProgressEvent));
     for (const d of drafts) {
       this.metrics.requests.inc({ kind: d.req.kind, status: d.status });
-      if (d.status === 'QUEUED') await this.enqueue(d.id);
+      if (d.status === 'QUEUED') await this.enqueue(d.id, d.req.cluster);
     }
   }
 
   /** Enqueue after commit; if Redis is away the sweeper enqueues it later from Postgres. */
-  enqueue(id: string): Promise<void> {
-    return this.lifecycle.enqueue(id);
+  enqueue(id: string, cluster?: string): Promise<void> {
+    return this.lifecycle.enqueue(id, cluster);
   }
 
   private async conflictOr(err: unknown, cluster: string, namespace: string): Promise<unknown> {

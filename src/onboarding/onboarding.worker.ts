@@ -75,26 +75,26 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
             }
           : {}),
       },
-      select: { id: true, status: true, heartbeatAt: true, createdAt: true },
+      select: { id: true, status: true, heartbeatAt: true, createdAt: true, cluster: true },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
       take: this.config.sweepBatchSize,
     });
     this.sweepCursor = candidates.length === this.config.sweepBatchSize ? candidates[candidates.length - 1] : undefined;
     let queued = 0;
     let resumed = 0;
-    for (const { id, status, heartbeatAt } of candidates) {
+    for (const { id, status, heartbeatAt, cluster } of candidates) {
       if (status === 'RUNNING') {
-        if (await this.queue.enqueueResume(id, heartbeatAt?.getTime() ?? 0, stale.getTime())) resumed += 1;
+        if (await this.queue.enqueueResume(id, heartbeatAt?.getTime() ?? 0, stale.getTime(), cluster)) resumed += 1;
         continue;
       }
       const job = await this.queue.job(id);
       if (!job) {
-        await this.queue.enqueue(id);
+        await this.queue.enqueue(id, { cluster });
         queued += 1;
       } else if (job.state === 'active' && job.processedOn !== undefined && job.processedOn < stale.getTime()) {
         // Taken by a worker that died before it could claim the request: BullMQ would notice the
         // lost lock only after 30-60 s.
-        if (await this.queue.enqueueResume(id, job.processedOn, stale.getTime())) resumed += 1;
+        if (await this.queue.enqueueResume(id, job.processedOn, stale.getTime(), cluster)) resumed += 1;
       }
     }
     if (queued) this.logger.warn(`sweeper re-enqueued ${queued} queued request(s) missing from Redis`);

@@ -26,6 +26,18 @@ import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
+/** A step's first attempt, started by the statement that recorded the previous step's success. */
+interface Begun {
+  attempts: number;
+  firstStarted: Date;
+}
+
+/** A step that succeeded, and whether the same statement started the next one (CANCEL_REQUESTED: held back). */
+interface Succeeded {
+  earlier: EarlierStep;
+  next?: Begun | typeof CANCEL_REQUESTED;
+}
+
 /** One attempt of one step: the request and step rows, the context, and when the step (and this try) began. */
 interface StepAttempt {
   request: OnboardingRequest;
@@ -39,6 +51,8 @@ interface StepAttempt {
   firstStarted: Date;
   /** This run's try number (1 = first in this run). */
   n: number;
+  /** The step to start in the statement that records this one's success (unless shutting down by then). */
+  next?: StepRun;
 }
 
 /**
@@ -163,10 +177,16 @@ export class RequestRunner {
       kube: this.gateway.client(request.cluster),
       mesh: this.mesh,
     };
-    for (const step of steps) {
-      if (step.status !== 'SUCCEEDED' && step.status !== 'SKIPPED') {
-        if (this.stopping) return this.release(request, step.name);
-        const ran = await this.runStep(request, step, ctx);
+    const open = (s: StepRun) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED';
+    // The step the previous step's success already started (or found cancellation requested for).
+    let begun: Begun | typeof CANCEL_REQUESTED | undefined;
+    for (const [i, step] of steps.entries()) {
+      if (open(step)) {
+        if (!begun && this.stopping) return this.release(request, step.name);
+        const ran =
+          begun === CANCEL_REQUESTED
+            ? begun
+            : await this.runStep(request, step, ctx, { begun, next: steps.slice(i + 1).find(open) });
         if (ran === CANCEL_REQUESTED) {
           // Cancellation takes effect between steps, never in the middle of a write.
           await this.cancel(request, step.name);
@@ -176,7 +196,8 @@ export class RequestRunner {
           await this.finish(request, 'FAILED', ran, step.name);
           return;
         }
-        ctx.earlier.push(ran);
+        ctx.earlier.push(ran.earlier);
+        begun = ran.next;
       } else {
         const done = (step.output as { changes?: Change[] } | null)?.changes ?? [];
         const targets = done.map((c) => c.target);
@@ -190,43 +211,52 @@ export class RequestRunner {
   /**
    * Runs one step with bounded retries of transient failures; returns what it did, the failure, or
    * CANCEL_REQUESTED when the request's cancellation flag was set before the step started (checked
-   * by the step.started statement itself, which then writes nothing).
+   * by the step.started statement itself, which then writes nothing). `begun`: its first attempt was
+   * started already (with the previous step's success); `next`: the step after it.
    */
   private async runStep(
     request: OnboardingRequest,
     step: StepRun,
     ctx: StepContext,
-  ): Promise<StepFailure | EarlierStep | typeof CANCEL_REQUESTED> {
-    const handler = stepByName(step.name);
-    let attempts = step.attempts;
-    const firstStarted = step.startedAt ?? new Date();
+    { begun, next }: { begun?: Begun; next?: StepRun },
+  ): Promise<StepFailure | Succeeded | typeof CANCEL_REQUESTED> {
+    let attempts = begun?.attempts ?? step.attempts;
+    const firstStarted = begun?.firstStarted ?? step.startedAt ?? new Date();
     for (let n = 1; ; n++) {
-      attempts += 1;
-      const began = await this.transition(
-        request,
-        {
-          step: { kind: 'started', stepId: step.id, attempts, startedAt: firstStarted },
-          unlessCancelRequested: n === 1,
-        },
-        {
-          action: 'step.started',
-          step: step.name,
-          data: {
-            message: `${handler.title}: started (attempt ${attempts})`,
-            attempt: attempts,
-            worker: this.workerId,
-          },
-        },
-      );
-      if (!began) return CANCEL_REQUESTED;
+      if (n > 1 || !begun) {
+        attempts += 1;
+        const start = this.start(step, attempts, firstStarted);
+        const began = await this.transition(
+          request,
+          { step: start.change, unlessCancelRequested: n === 1 },
+          start.event,
+        );
+        if (!began) return CANCEL_REQUESTED;
+      }
       const started = performance.now();
-      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n });
+      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n, next });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
         continue;
       }
       return attempt;
     }
+  }
+
+  /** A step's start: the step-run change and its step.started event. */
+  private start(step: StepRun, attempts: number, startedAt: Date) {
+    return {
+      change: { kind: 'started' as const, stepId: step.id, attempts, startedAt },
+      event: {
+        action: 'step.started',
+        step: step.name,
+        data: {
+          message: `${stepByName(step.name).title}: started (attempt ${attempts})`,
+          attempt: attempts,
+          worker: this.workerId,
+        },
+      },
+    };
   }
 
   /** One attempt of a step, in its own span and log context: what it did, the failure, or when to retry. */
@@ -238,7 +268,8 @@ export class RequestRunner {
     started,
     firstStarted,
     n,
-  }: StepAttempt): Promise<StepFailure | EarlierStep | { retryIn: number }> {
+    next,
+  }: StepAttempt): Promise<StepFailure | Succeeded | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
       'osm_onboarding.step.attempt': attempts,
@@ -261,12 +292,13 @@ export class RequestRunner {
               step.name,
             ),
           );
-          const finishedAt = await this.succeed(request, step, {
-            outcome,
-            calls,
-            ms: Math.round(performance.now() - started),
-            started: firstStarted,
-          });
+          const { finishedAt, begun } = await this.succeed(
+            request,
+            step,
+            { outcome, calls, ms: Math.round(performance.now() - started), started: firstStarted },
+            // Shutting down: the next step is not started; the loop releases the request before it.
+            this.stopping ? undefined : next,
+          );
           this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
           span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
           this.logger.log(
@@ -274,7 +306,7 @@ export class RequestRunner {
               `(${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
           );
           const changes = outcome.changes.map((c) => c.target);
-          return { name: step.name as StepName, result: outcome.result, finishedAt, changes };
+          return { earlier: { name: step.name as StepName, result: outcome.result, finishedAt, changes }, next: begun };
         } catch (err) {
           // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
           // at this step (job retry or sweeper). A worker that lost its claim stops too.
@@ -384,45 +416,56 @@ export class RequestRunner {
     request: OnboardingRequest,
     step: StepRun,
     { outcome, calls, ms, started }: { outcome: StepOutcome; calls: number; ms: number; started: Date },
-  ): Promise<Date> {
+    next: StepRun | undefined,
+  ): Promise<{ finishedAt: Date; begun?: Begun | typeof CANCEL_REQUESTED }> {
     const title = stepByName(step.name).title;
     const finishedAt = new Date();
-    await this.transition(
-      request,
-      {
-        step: {
-          kind: 'succeeded',
-          stepId: step.id,
-          result: outcome.result,
-          before: outcome.before,
-          after: outcome.after,
-          output: {
-            ...planOf(step),
-            summary: outcome.summary,
-            changes: outcome.changes,
-            diagnostics: outcome.diagnostics ?? [],
-            facts: outcome.facts ?? {},
-            apiCalls: calls,
-          },
-          finishedAt,
-          durationMs: Math.round(finishedAt.getTime() - started.getTime()) || ms,
-        },
+    const change = {
+      kind: 'succeeded' as const,
+      stepId: step.id,
+      result: outcome.result,
+      before: outcome.before,
+      after: outcome.after,
+      output: {
+        ...planOf(step),
+        summary: outcome.summary,
+        changes: outcome.changes,
+        diagnostics: outcome.diagnostics ?? [],
+        facts: outcome.facts ?? {},
+        apiCalls: calls,
       },
-      {
-        action: 'step.succeeded',
-        step: step.name,
-        target: `namespaces/${request.namespace}`,
-        data: {
-          message: `${title}: ${outcome.result === 'CHANGED' ? '' : 'unchanged, '}${outcome.summary}`,
-          result: outcome.result,
-          changes: outcome.changes,
-          before: outcome.before ?? null,
-          after: outcome.after ?? null,
-          apiCalls: calls,
-        },
+      finishedAt,
+      durationMs: Math.round(finishedAt.getTime() - started.getTime()) || ms,
+    };
+    const event = {
+      action: 'step.succeeded',
+      step: step.name,
+      target: `namespaces/${request.namespace}`,
+      data: {
+        message: `${title}: ${outcome.result === 'CHANGED' ? '' : 'unchanged, '}${outcome.summary}`,
+        result: outcome.result,
+        changes: outcome.changes,
+        before: outcome.before ?? null,
+        after: outcome.after ?? null,
+        apiCalls: calls,
       },
+    };
+    if (!next) {
+      await this.transition(request, { step: change }, event);
+      return { finishedAt };
+    }
+    const attempts = next.attempts + 1;
+    const firstStarted = next.startedAt ?? new Date();
+    const start = this.start(next, attempts, firstStarted);
+    const rows = await this.store.succeedAndStart(
+      request.id,
+      this.workerId,
+      { change, event: this.event(request, event.action, event.data, event) },
+      { change: start.change, event: this.event(request, start.event.action, start.event.data, start.event) },
     );
-    return finishedAt;
+    if (rows.length === 0) throw new ClaimLostError(request.id, this.workerId);
+    await this.bus.publish(rows.map(toProgressEvent));
+    return { finishedAt, begun: rows.length === 2 ? { attempts, firstStarted } : CANCEL_REQUESTED };
   }
 
   private async finish(

@@ -27,11 +27,15 @@ export class ClusterShare {
 
   /**
    * Takes a slot for the request's cluster, or returns undefined when the cluster already has its share
-   * (the caller puts the job back). The returned function gives the slot back.
+   * (the caller puts the job back). The returned function gives the slot back. `known`: the cluster the job
+   * carries; read from the request only when the producer did not know it.
    */
-  async enter(requestId: string): Promise<(() => void) | undefined> {
-    const row = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { cluster: true } });
-    const cluster = row?.cluster ?? '';
+  async enter(requestId: string, known?: string): Promise<(() => void) | undefined> {
+    const cluster =
+      known ??
+      (await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { cluster: true } }))
+        ?.cluster ??
+      '';
     const share = this.share(await this.clustersWithWork());
     // Read and taken with no await in between: jobs starting together see each other's slots.
     const running = this.running.get(cluster) ?? 0;

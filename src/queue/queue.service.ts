@@ -8,10 +8,17 @@ import { ClusterShare, DEFER_MS } from './cluster-share.js';
 export const ONBOARDING_QUEUE = 'onboarding';
 const PRODUCER_TIMEOUT_MS = 2000;
 
-/** The payload carries ids only; Postgres holds the request. */
+/**
+ * The payload carries the request id, and its cluster when the producer knows it (a request's cluster never
+ * changes; it spares the worker a read before it takes a slot, see ClusterShare). Postgres holds the request.
+ */
 export interface RunRequestJob {
   requestId: string;
+  cluster?: string;
 }
+
+const jobData = (requestId: string, cluster?: string): RunRequestJob =>
+  cluster ? { requestId, cluster } : { requestId };
 
 /**
  * BullMQ carries work; it is not the record. The job id is the request id, so enqueueing
@@ -49,8 +56,9 @@ export class QueueService implements OnModuleDestroy {
   }
 
   /** `front`: a request already in flight (handed back on shutdown) goes ahead of the backlog. */
-  async enqueue(requestId: string, opts: { front?: boolean } = {}): Promise<void> {
-    await this.onboarding.add('run-request', { requestId }, { jobId: requestId, lifo: opts.front === true });
+  async enqueue(requestId: string, opts: { front?: boolean; cluster?: string } = {}): Promise<void> {
+    const data = jobData(requestId, opts.cluster);
+    await this.onboarding.add('run-request', data, { jobId: requestId, lifo: opts.front === true });
   }
 
   /**
@@ -61,13 +69,13 @@ export class QueueService implements OnModuleDestroy {
    * too (active since before `staleBefore`), a successor id is used. The runner's compare-and-swap
    * claim makes any leftover job a no-op.
    */
-  async enqueueResume(requestId: string, token: number, staleBefore: number): Promise<boolean> {
+  async enqueueResume(requestId: string, token: number, staleBefore: number, cluster?: string): Promise<boolean> {
     let jobId = `${requestId}-resume-${token}`;
     for (let hop = 0; hop < 10; hop++) {
       const job = await this.onboarding.getJob(jobId);
       if (!job) {
         // LIFO: a request that was interrupted mid-way resumes ahead of the backlog of new ones.
-        await this.onboarding.add('run-request', { requestId }, { jobId, lifo: true });
+        await this.onboarding.add('run-request', jobData(requestId, cluster), { jobId, lifo: true });
         return true;
       }
       const dead =
@@ -101,7 +109,7 @@ export class QueueService implements OnModuleDestroy {
   /** Runs `handler` per job, within its cluster's share of the slots (cluster-share.ts); over it, the job waits. */
   startWorker(handler: (job: Job<RunRequestJob>) => Promise<void>): Worker<RunRequestJob> {
     const fair = async (job: Job<RunRequestJob>, token?: string) => {
-      const leave = await this.share.enter(job.data.requestId);
+      const leave = await this.share.enter(job.data.requestId, job.data.cluster);
       if (!leave) {
         await job.moveToDelayed(Date.now() + DEFER_MS, token);
         throw new DelayedError();

@@ -112,6 +112,24 @@ export class RedisService implements OnModuleDestroy {
     return this.sharded ? this.client.spublish(channel, message) : this.client.publish(channel, message);
   }
 
+  /**
+   * Several messages to one channel in one round trip (a pipeline: one write, in order); the first
+   * failed command's error rejects.
+   */
+  async publishAll(channel: string, messages: string[]): Promise<void> {
+    if (messages.length === 1) {
+      await this.publish(channel, messages[0]);
+      return;
+    }
+    const pipeline = this.client.pipeline();
+    for (const m of messages) {
+      if (this.sharded) pipeline.spublish(channel, m);
+      else pipeline.publish(channel, m);
+    }
+    const failed = (await pipeline.exec())?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+  }
+
   /** Resolves once Redis confirmed the subscription; a failed one is tried again by the next call. */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
     if (!this.subscriber) {

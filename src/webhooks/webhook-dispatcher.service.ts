@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { subscriptionsVersionKey } from './webhook.service.js';
+import { subscriptionsChannel } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
 import type { Actor, Role } from '../auth/actor.js';
@@ -22,6 +22,12 @@ import { targetProblem } from './webhook-target.js';
 import { slackMessage, type SlackMessage } from '../integrations/slack/slack-message.js';
 
 export const WEBHOOK_QUEUE = 'webhooks';
+
+/**
+ * The longest a dispatcher uses its cached subscriptions without reading them again: the bound on
+ * staleness when a change message is lost (the subscriber connection was down when it was sent).
+ */
+export const SUBSCRIPTIONS_TTL_MS = 10_000;
 
 /** The job carries the delivery id only; Postgres holds payload, status and attempts. */
 export interface DeliverJob {
@@ -58,7 +64,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
-  private cache?: { version: string | null; rows: WebhookSubscription[]; at: number };
+  private cache?: { generation: number; rows: WebhookSubscription[]; at: number };
+  /** Bumped by every change message: a load that began before it is not kept. */
+  private generation = 0;
+  private loading?: { generation: number; rows: Promise<WebhookSubscription[]> };
 
   constructor(
     private readonly prisma: PrismaService,
@@ -91,6 +100,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
     this.queue.on('error', () => undefined);
     this.worker.on('error', () => undefined);
+    // Subscribed before the first event is seen, so no change after the first load goes unnoticed.
+    await this.redis.subscribe(subscriptionsChannel(this.config.queuePrefix), () => {
+      this.generation += 1;
+      this.cache = undefined;
+    });
     this.unlisten = await this.bus.listenAll((event) => {
       const p = this.fanOut(event)
         .catch((err) =>
@@ -168,17 +182,28 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /**
-   * All subscriptions, cached: every event would otherwise query them. A version counter in
-   * Redis, bumped on each create/delete, says when to reload (and a short TTL bounds staleness
-   * if Redis loses it).
+   * All subscriptions, cached: every event would otherwise query them. A create or delete publishes
+   * on the change channel (WebhookService), which drops the cache of every dispatcher at once; the
+   * cache is read again after SUBSCRIPTIONS_TTL_MS anyway, in case a message was lost. No Redis
+   * command per event.
    */
   private async subscriptions(): Promise<WebhookSubscription[]> {
-    const version = await this.redis.client.get(subscriptionsVersionKey(this.config.queuePrefix)).catch(() => null);
     const c = this.cache;
-    if (c && c.version === version && Date.now() - c.at < 30_000) return c.rows;
-    const rows = await this.prisma.webhookSubscription.findMany();
-    this.cache = { version, rows, at: Date.now() };
-    return rows;
+    if (c && c.generation === this.generation && Date.now() - c.at < SUBSCRIPTIONS_TTL_MS) return c.rows;
+    // Events arriving together while the cache is empty share one read.
+    if (this.loading?.generation === this.generation) return this.loading.rows;
+    const generation = this.generation;
+    const at = Date.now();
+    const rows = Promise.resolve(this.prisma.webhookSubscription.findMany());
+    this.loading = { generation, rows };
+    try {
+      const loaded = await rows;
+      // A change message during the read may not be in what it returned: use the rows once, keep them not.
+      if (generation === this.generation) this.cache = { generation, rows: loaded, at };
+      return loaded;
+    } finally {
+      if (this.loading?.rows === rows) this.loading = undefined;
+    }
   }
 
   /**

@@ -19,7 +19,8 @@ import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
 import { targetProblem } from './webhook-target.js';
 import { RedisService } from '../redis/redis.service.js';
 
-export const subscriptionsVersionKey = (prefix: string) => `${prefix}:webhooks:version`;
+/** The pub/sub channel that tells every dispatcher its cached subscriptions are out of date. */
+export const subscriptionsChannel = (prefix: string) => `${prefix}:webhooks:changed`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -166,7 +167,7 @@ export class WebhookService {
 
   /** Tells every dispatcher to reload its cached subscriptions (see WebhookDispatcher.subscriptions). */
   private async subscriptionsChanged(): Promise<void> {
-    await this.redis.client.incr(subscriptionsVersionKey(this.config.queuePrefix)).catch(() => undefined);
+    await this.redis.publish(subscriptionsChannel(this.config.queuePrefix), 'changed').catch(() => undefined);
   }
 
   /** Newest first, keyset-paged. */

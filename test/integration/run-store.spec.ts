@@ -313,6 +313,71 @@ describe('RunStore (one statement per transition)', () => {
     },
   );
 
+  describe("a step's success and the next step's start in one statement", () => {
+    const pair = (r: { id: string; stepIds: string[] }) =>
+      [
+        {
+          change: {
+            kind: 'succeeded' as const,
+            stepId: r.stepIds[0],
+            result: 'CHANGED' as const,
+            before: { a: 1 },
+            after: { a: 2 },
+            output: { summary: 'done' },
+            finishedAt: new Date(),
+            durationMs: 5,
+          },
+          event: event(r.id, 'step.succeeded', { result: 'CHANGED' }, 'mesh'),
+        },
+        {
+          change: { kind: 'started' as const, stepId: r.stepIds[1], attempts: 1, startedAt: new Date() },
+          event: event(r.id, 'step.started', { attempt: 1 }, 'namespace'),
+        },
+      ] as const;
+    const started = async () => {
+      const r = await claimed();
+      const first = pair(r)[1].change;
+      await store.transition(r.id, A, { step: { ...first, stepId: r.stepIds[0] } }, event(r.id, 'step.started'));
+      return r;
+    };
+
+    it('writes both step runs and both events, in order (cursors n, n+1; ids ascending)', async () => {
+      const r = await started();
+      const rows = await store.succeedAndStart(r.id, A, ...pair(r));
+      expect(rows.map((e) => [e.seq, e.action, e.step])).toEqual([
+        [4, 'step.succeeded', 'mesh'],
+        [5, 'step.started', 'namespace'],
+      ]);
+      expect(rows[0].id < rows[1].id).toBe(true);
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ claimed_by: A, event_seq: 5 });
+      expect(s.steps.map((x) => [x.status, x.attempts])).toEqual([
+        ['SUCCEEDED', 1],
+        ['RUNNING', 1],
+        ['PENDING', 0],
+      ]);
+      expect(s.steps[0]).toMatchObject({ result: 'CHANGED', after: { a: 2 }, output: { summary: 'done' } });
+    });
+
+    it('with cancellation requested: the success alone is written, the next step stays PENDING', async () => {
+      const r = await started();
+      await db.query(`UPDATE onboarding_request SET cancel_requested = true WHERE id = $1`, [r.id]);
+      const rows = await store.succeedAndStart(r.id, A, ...pair(r));
+      expect(rows.map((e) => [e.seq, e.action, e.cancelRequested])).toEqual([[4, 'step.succeeded', true]]);
+      const s = await snapshot(r.id);
+      expect(s.request.event_seq).toBe(4);
+      expect(s.steps.map((x) => x.status)).toEqual(['SUCCEEDED', 'PENDING', 'PENDING']);
+    });
+
+    it('a worker that lost its claim writes nothing', async () => {
+      const r = await started();
+      await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]);
+      const before = await snapshot(r.id);
+      expect(await store.succeedAndStart(r.id, A, ...pair(r))).toEqual([]);
+      expect(await snapshot(r.id)).toEqual(before);
+    });
+  });
+
   it('release gives the request back unclaimed, without a heartbeat', async () => {
     const r = await claimed();
     expect(

@@ -2,7 +2,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { gql, http, startStack, Stack, waitForStatus } from '../support/harness.js';
+import { gql, http, stackEnv, startApi, startStack, startWorker, Stack, waitForStatus } from '../support/harness.js';
+import { startEmulator } from '../support/emulator/index.js';
+import { SUBSCRIPTIONS_TTL_MS } from '../../src/webhooks/webhook-dispatcher.service.js';
 import { createNamespace } from '../support/kube.js';
 import { postJson } from '../../src/webhooks/webhook-http.js';
 
@@ -584,6 +586,59 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(
       (await gql(s.url, '{ webhooks { id } }', {}, as(tokens.requester))).data.webhooks.map((x: any) => x.id),
     ).not.toContain(webhook.id);
+  });
+});
+
+describe('webhooks: a subscription made on the API is seen by a separate worker at once', () => {
+  it('delivers the first event after the change, though the worker had cached the subscriptions', async () => {
+    const p = `whx${randomBytes(3).toString('hex')}`;
+    const emulator = await startEmulator();
+    const rx = await startReceiver();
+    const env = await stackEnv(emulator, { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' });
+    const api = await startApi({ ...env, ROLE: 'api' });
+    const worker = await startWorker(env);
+    try {
+      const t = await http(api.url, 'POST', '/v1/tokens', {
+        name: `${p}-requester`,
+        roles: ['requester'],
+        scopes: [`emulator/${p}-*`],
+      });
+      const as = { authorization: `Bearer ${t.body.token}` };
+      const onboard = async (ns: string) => {
+        await createNamespace(emulator, ns);
+        const r = await http(api.url, 'POST', '/v1/onboardings', { namespace: ns });
+        expect(r.status).toBe(202);
+        return (await waitForStatus(api.url, r.body.id, ['SUCCEEDED', 'FAILED'])).id as string;
+      };
+      // The worker's dispatcher reads (and caches) the subscriptions on the events of a first request.
+      const warm = await http(api.url, 'POST', '/v1/webhooks', { url: rx.url('/warm'), eventTypes: ['*'] }, as);
+      expect(warm.status).toBe(201);
+      await onboard(`${p}-warm`);
+      await until(
+        () => rx.at('/warm').filter((r) => r.json.type === 'request.succeeded'),
+        (r) => r.length === 1,
+      );
+      const cachedAt = Date.now();
+      // A subscription made now, on the API instance: the worker's cache is younger than its lifetime, so
+      // only the change message makes the worker see it for the next request's first events.
+      const w = await http(api.url, 'POST', '/v1/webhooks', { url: rx.url('/new'), eventTypes: ['*'] }, as);
+      expect(w.status).toBe(201);
+      const id = await onboard(`${p}-next`);
+      const types = (
+        await until(
+          () => rx.at('/new').filter((r) => r.json.requestId === id),
+          (r) => r.some((x) => x.json.type === 'request.succeeded'),
+        )
+      ).map((r) => r.json.type);
+      expect(types).toContain('request.created');
+      expect(types).toContain('request.started');
+      expect(Date.now() - cachedAt).toBeLessThan(SUBSCRIPTIONS_TTL_MS); // else the lifetime, not the message, did it
+    } finally {
+      await worker.close();
+      await api.app.close();
+      await rx.close();
+      await emulator.close();
+    }
   });
 });
 

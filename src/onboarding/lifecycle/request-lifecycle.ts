@@ -322,15 +322,15 @@ export class RequestLifecycle {
   private async after(request: RequestWithSteps, to: RequestStatus, event: AuditEvent): Promise<RequestWithSteps> {
     await this.bus.publish([toProgressEvent(event)]);
     if (to !== request.status) this.metrics.requests.inc({ kind: request.kind, status: to });
-    if (to === 'QUEUED') await this.enqueue(request.id);
+    if (to === 'QUEUED') await this.enqueue(request.id, request.cluster);
     if (to === 'CANCELLED') await this.queue.remove(request.id).catch(() => undefined);
     return this.load(request.id);
   }
 
   /** Enqueue after commit; if Redis is away the sweeper enqueues it later from Postgres. */
-  async enqueue(id: string): Promise<void> {
+  async enqueue(id: string, cluster?: string): Promise<void> {
     try {
-      await this.queue.enqueue(id);
+      await this.queue.enqueue(id, { cluster });
     } catch (err) {
       this.logger.warn(`request ${id} stored but not enqueued yet: ${(err as Error).message}`);
     }

@@ -131,6 +131,48 @@ export class RunStore {
     return rows[0];
   }
 
+  /**
+   * A step's success and the next step's start in ONE statement (one round trip instead of two), with
+   * the same fence and the same two audit events in the same order (cursors n and n+1). The start is
+   * held back as `transition` holds it with `unlessCancelRequested`: when the request's cancellation
+   * flag is set the success alone is written. Returns the events written (none: the claim is lost).
+   */
+  async succeedAndStart(
+    requestId: string,
+    workerId: string,
+    succeeded: { change: Extract<StepChange, { kind: 'succeeded' }>; event: NewAuditEvent },
+    started: { change: Extract<StepChange, { kind: 'started' }>; event: NewAuditEvent },
+  ): Promise<WrittenEvent[]> {
+    const [done, start, next] = [succeeded.event, started.event, started.change];
+    const now = new Date();
+    const row = (k: number, e: NewAuditEvent) =>
+      sql`(${k}::int, ${e.action}::text, ${e.target ?? null}::text, ${e.step ?? null}::text,
+        ${JSON.stringify(e.data ?? {})}::jsonb)`;
+    return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
+      WITH r AS (
+        UPDATE onboarding_request SET event_seq = event_seq + CASE WHEN cancel_requested THEN 1 ELSE 2 END,
+          updated_at = ${now}::timestamptz, heartbeat_at = ${now}::timestamptz
+        WHERE id = ${requestId}::uuid AND claimed_by = ${workerId}
+        RETURNING event_seq, cancel_requested
+      )${stepSql(requestId, succeeded.change)}, n AS (
+        UPDATE step_run SET status = 'RUNNING', attempts = ${next.attempts}::int,
+          started_at = ${next.startedAt}::timestamptz, error_code = NULL, error_message = NULL
+        FROM r WHERE step_run.id = ${next.stepId}::uuid AND NOT r.cancel_requested RETURNING step_run.id
+      ), e AS (
+        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
+        SELECT ${requestId}::uuid, r.event_seq - CASE WHEN r.cancel_requested THEN 0 ELSE 2 - v.k END,
+          ${done.actor}, v.action, ${done.cluster ?? null}::text, ${done.namespace ?? null}::text, v.target, v.step,
+          v.data
+        FROM r, (VALUES ${row(1, done)}, ${row(2, start)}) AS v(k, action, target, step, data)
+        WHERE v.k = 1 OR NOT r.cancel_requested
+        ORDER BY v.k
+        RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
+      )
+      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
+        e.data, e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
+      FROM e, r ORDER BY e.seq`);
+  }
+
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
   async state(requestId: string): Promise<{ claimedBy: string | null; cancelRequested: boolean } | undefined> {
     const rows = await this.prisma.$queryRaw<{ claimedBy: string | null; cancelRequested: boolean }[]>`
