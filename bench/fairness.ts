@@ -148,7 +148,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `${settings.latencyMs} ms per call ` +
         `except ${SLOW} (100 ms) and ${FLAKY} (${settings.latencyMs} ms, 20 % of calls answered 503). Every request ` +
         `(2 Deployments, restart all, prerequisites off) is submitted first, interleaved across clusters, then one ` +
-        `worker starts (WORKER_CONCURRENCY=${settings.workerConcurrency}, K8S_QPS=${settings.k8sQps} per cluster). ` +
+        `worker starts (WORKER_CONCURRENCY=${settings.workerConcurrency} per cluster, ` +
+        `K8S_QPS=${settings.k8sQps} per cluster). ` +
         `Wall = worker start → the cluster's last request ended. "without" runs only the ${healthy.length} healthy ` +
         `clusters (fresh database and namespaces).`,
       tables: [
@@ -184,9 +185,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
-        'the fairness rule (src/queue/cluster-share.ts): while several clusters have QUEUED/RUNNING requests, a ' +
-          'worker runs at most WORKER_CONCURRENCY ÷ (clusters with work), rounded up, requests of one cluster; a job ' +
-          'over that share is delayed 200 ms back into the queue.',
+        'the fairness rule (src/queue/cluster-share.ts): each cluster has a budget of WORKER_CONCURRENCY slots of ' +
+          'its own in a worker, whose concurrency grows with the clusters at work (up to WORKER_MAX_CONCURRENCY, ' +
+          "default 128); a job over its cluster's budget is delayed 200 ms back into the queue.",
       ],
       targets,
     };

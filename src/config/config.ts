@@ -51,7 +51,10 @@ const EnvSchema = z.object({
   REDIS_SENTINEL_NAME: z.string().min(1).optional(),
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   REDIS_CLUSTER_NODES: hostPorts.optional(),
+  // Requests of one cluster a worker runs at once; the worker's slots grow with the clusters at work, up to
+  // WORKER_MAX_CONCURRENCY (src/queue/cluster-share.ts).
   WORKER_CONCURRENCY: int(1, 256).default(8),
+  WORKER_MAX_CONCURRENCY: int(1, 1024).default(128),
   KUBECONFIG: z.string().min(1).optional(),
   KUBE_IN_CLUSTER: bool.default(false),
   K8S_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
@@ -189,7 +192,10 @@ export interface AppConfig {
   /** How Redis is reached; credentials and TLS always come from `redisUrl`. */
   redis: RedisTopology;
   queuePrefix: string;
+  /** Requests of one cluster a worker runs at once (with one cluster at work: the worker's concurrency). */
   workerConcurrency: number;
+  /** The worker's slots across clusters: min(this, workerConcurrency × clusters with work). */
+  workerMaxConcurrency: number;
   kube: {
     kubeconfigPath?: string;
     inCluster: boolean;
@@ -299,6 +305,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: redisTopology(e),
     queuePrefix: e.QUEUE_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    // Never below one cluster's budget: the one-cluster case keeps WORKER_CONCURRENCY.
+    workerMaxConcurrency: Math.max(e.WORKER_MAX_CONCURRENCY, e.WORKER_CONCURRENCY),
     kube: {
       kubeconfigPath: e.KUBECONFIG,
       inCluster: e.KUBE_IN_CLUSTER,

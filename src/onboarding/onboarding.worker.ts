@@ -45,7 +45,10 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.config.sweepIntervalMs);
       void this.sweep().catch(() => undefined);
     }
-    this.logger.log(`worker ${this.runner.workerId} consuming (concurrency ${this.config.workerConcurrency})`);
+    const { workerConcurrency, workerMaxConcurrency } = this.config;
+    this.logger.log(
+      `worker ${this.runner.workerId} consuming (${workerConcurrency} per cluster, up to ${workerMaxConcurrency})`,
+    );
   }
 
   /**

@@ -106,11 +106,17 @@ export class QueueService implements OnModuleDestroy {
     return this.onboarding.getJobCounts('waiting', 'active', 'delayed', 'failed');
   }
 
-  /** Runs `handler` per job, within its cluster's share of the slots (cluster-share.ts); over it, the job waits. */
+  /**
+   * Runs `handler` per job, within its cluster's budget of slots (cluster-share.ts); over it, the job waits.
+   * The worker's concurrency follows the clusters at work (ClusterShare.slots), re-read as each job starts.
+   */
   startWorker(handler: (job: Job<RunRequestJob>) => Promise<void>): Worker<RunRequestJob> {
     const fair = async (job: Job<RunRequestJob>, token?: string) => {
       const leave = await this.share.enter(job.data.requestId, job.data.cluster);
+      worker.concurrency = this.share.slots();
       if (!leave) {
+        // Not a failed attempt: BullMQ keeps attemptsMade, and the job stays in Redis (delayed), so the
+        // sweeper, which looks for QUEUED requests without a job, leaves it alone.
         await job.moveToDelayed(Date.now() + DEFER_MS, token);
         throw new DelayedError();
       }
@@ -120,12 +126,21 @@ export class QueueService implements OnModuleDestroy {
         leave();
       }
     };
-    const worker = new Worker<RunRequestJob>(ONBOARDING_QUEUE, fair, {
+    const worker: Worker<RunRequestJob> = new Worker<RunRequestJob>(ONBOARDING_QUEUE, fair, {
       connection: this.redis.create(),
       prefix: this.config.queuePrefix,
       concurrency: this.config.workerConcurrency,
+      autorun: false,
     });
     worker.on('error', (err) => this.warnOnce(err));
+    // Sized for the backlog before the first fetch: once every slot is taken, BullMQ reads a raised concurrency
+    // only when a job ends, so a worker started at one cluster's budget behind slow requests would stay there.
+    void this.share
+      .clustersWithWork()
+      .then(() => (worker.concurrency = this.share.slots()))
+      .catch(() => undefined)
+      .then(() => worker.run())
+      .catch((err: Error) => this.warnOnce(err));
     this.workers.push(worker);
     return worker;
   }

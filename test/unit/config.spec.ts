@@ -23,6 +23,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
   });
 
+  it("keeps a worker's slots across clusters at least one cluster's budget", () => {
+    expect(loadConfig({})).toMatchObject({ workerConcurrency: 8, workerMaxConcurrency: 128 });
+    const low = loadConfig({ WORKER_CONCURRENCY: '16', WORKER_MAX_CONCURRENCY: '4' });
+    expect(low).toMatchObject({ workerConcurrency: 16, workerMaxConcurrency: 16 });
+    expect(() => loadConfig({ WORKER_MAX_CONCURRENCY: '0' })).toThrow(/WORKER_MAX_CONCURRENCY/);
+  });
+
   it('requires an issuer and an audience with OIDC, naming the missing key', () => {
     const jwks = { AUTH_JWKS_URL: 'https://login.example.test/jwks.json' };
     expect(() => loadConfig(jwks)).toThrow(/AUTH_JWT_ISSUER: is required when AUTH_JWKS_URL is set/);
