@@ -11,7 +11,8 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import type { BenchContext } from './lib/context.js';
 import { settings } from './lib/env.js';
-import { freshPrefix } from './lib/onboard.js';
+import { startEmulatorProcess } from './lib/emulator.js';
+import { freshPrefix, informerSynced } from './lib/onboard.js';
 import { fmt, ratio, summarize, type Section } from './lib/report.js';
 import { startPgCensus } from './lib/pg-proxy.js';
 import { cpuSeconds, heapBreakdown, MachineCpu, residentMb, RssMonitor } from './lib/rss.js';
@@ -67,23 +68,17 @@ async function postOne(api: ServiceProcess, stack: Stack, namespace: string): Pr
 
 const INFORMER_SYNC_TIMEOUT_S = 300;
 
-/** Sends one request (it starts the informer), then polls the API's gauge until the informer has synced. */
-async function informerSynced(
+/** Sends one request (it starts the informer), then waits until the informer has synced. */
+async function informerSyncedAfter(
   api: ServiceProcess,
   stack: Stack,
   namespace: string,
 ): Promise<{ syncS: number; rssMb?: number; hwmMb?: number } | undefined> {
   const started = performance.now();
   await postOne(api, stack, namespace);
-  while (performance.now() - started < INFORMER_SYNC_TIMEOUT_S * 1000) {
-    const text = await (await fetch(`${api.url}/metrics`)).text();
-    if (/^osm_onboarding_namespace_informer_synced\{[^}]*\} 1$/m.test(text)) {
-      const mem = api.pid ? residentMb(api.pid) : undefined;
-      return { syncS: (performance.now() - started) / 1000, ...mem };
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return undefined;
+  if ((await informerSynced(api, INFORMER_SYNC_TIMEOUT_S)) === undefined) return undefined;
+  const mem = api.pid ? residentMb(api.pid) : undefined;
+  return { syncS: (performance.now() - started) / 1000, ...mem };
 }
 
 async function load(
@@ -426,8 +421,9 @@ async function measurePlatform(
 }
 
 export async function run(ctx: BenchContext): Promise<Section> {
-  const emulator = await ctx.emulator();
-  await emulator.setLatency(0);
+  // An emulator of its own, stopped at the end: the benches after this one share the context's emulator, and
+  // its namespaces would be theirs (the API's informer lists every namespace of a cluster).
+  const emulator = await startEmulatorProcess('ingest-emulator');
   const prefix = freshPrefix('i');
   const needed = settings.ingestNamespaces;
   process.stdout.write(`  seeding ${needed} namespaces… `);
@@ -450,7 +446,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     try {
       // The first request starts the API's namespace informer (PRECHECK_INFORMER, default on): one paginated list
       // of every seeded namespace, then a watch. The measured steps start once it has synced (its gauge says so).
-      informer = await informerSynced(withRead, stack, ns.take());
+      informer = await informerSyncedAfter(withRead, stack, ns.take());
       process.stdout.write(
         informer
           ? `  namespace informer synced in ${informer.syncS.toFixed(1)} s; ` +
@@ -696,5 +692,6 @@ export async function run(ctx: BenchContext): Promise<Section> {
   } finally {
     rss.finish();
     await stack.destroy();
+    await emulator.stop();
   }
 }
