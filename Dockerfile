@@ -24,12 +24,13 @@ RUN npm run build:service \
 
 # Runtime stage: compiled code and production dependencies only, as the unprivileged `node` user.
 FROM node:24.21.0-bookworm-slim
-# Two glibc malloc arenas instead of one per thread save ~35 MB of RSS (measured at ready). An 8 MB semi-space
+# A bounded old space keeps RSS near the live heap (~90 MB after GC) instead of letting garbage pile up;
+# two glibc malloc arenas instead of one per thread save ~35 MB of RSS (measured at ready). An 8 MB semi-space
 # bounds the young generation, which otherwise grows to 64 MB semi-spaces under load: ~50 MB less RSS and, on
 # the 2-core bench machine, ~5x less API CPU per request (docs/performance.md, round of 2026-12-04, Memory).
-# No old-space cap: a 192 MB cap saved 10-18 MB of RSS but made V8 mark early and often (progress p99 71-122 ms
-# against 45-52 ms without it, the worker's CPU 4x when the cap was set alone; docs/performance.md).
-ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 NODE_OPTIONS="--max-semi-space-size=8" \
+# The cap costs the progress tail (p99 71-122 ms with it, 45-52 without, in alternated runs), but without it the
+# full bench's peaks were API 539 MB and worker 355 MB (docs/performance.md, afternoon round of 2026-12-04).
+ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8" \
   MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./

@@ -7,7 +7,7 @@
 // The service runs IN the bench process (the built dist/: API app on a local port, a worker context for the
 // sweeper, the retention service), so that a hook on `pg` sees each statement with its parameters.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -518,7 +518,11 @@ function report(sides: Prepared[], { results, plans, retention, loadDuring }: Me
 
 function writePlans(sides: Prepared[], plans: Plan[][]): string {
   const day = new Date().toISOString().slice(0, 10);
-  const file = join(QUICK ? getLogDir() : join(ROOT, 'bench/results'), `${day}-history-plans.md`);
+  const dir = QUICK ? getLogDir() : join(ROOT, 'bench/results');
+  // As the results file: a later run of the day gets its own (<day>-2-history-plans.md, …), never overwriting one.
+  let name = `${day}-history-plans.md`;
+  for (let n = 2; existsSync(join(dir, name)); n++) name = `${day}-${n}-history-plans.md`;
+  const file = join(dir, name);
   const parts = [`# Plans of the history bench — ${day}`, ''];
   for (const [i, s] of sides.entries()) {
     parts.push(`## ${s.label}: ${fmt(s.requests)} requests`, '');
@@ -528,5 +532,5 @@ function writePlans(sides: Prepared[], plans: Plan[][]): string {
     }
   }
   writeFileSync(file, parts.join('\n'));
-  return QUICK ? file : `bench/results/${day}-history-plans.md`;
+  return QUICK ? file : `bench/results/${name}`;
 }

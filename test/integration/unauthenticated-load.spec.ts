@@ -67,8 +67,8 @@ describe('unauthenticated load against a running API process', () => {
       RATE_LIMIT_PER_MINUTE: '0',
     });
     const port = 20000 + Math.floor(Math.random() * 20000);
-    // A heap cap makes V8 collect as it goes (the image runs without one); without it V8 defers collection
-    // and RSS would measure garbage not yet collected rather than memory kept, which is what this measures.
+    // As the image runs it (Dockerfile): with a heap cap V8 collects as it goes; without one it defers
+    // collection and RSS would measure garbage not yet collected rather than memory kept.
     child = spawn(process.execPath, ['--max-old-space-size=192', 'dist/src/main.js'], {
       cwd: ROOT,
       env: { ...process.env, ...env, PORT: String(port), MALLOC_ARENA_MAX: '2' },
