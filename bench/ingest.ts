@@ -12,7 +12,7 @@ import pg from 'pg';
 import type { BenchContext } from './lib/context.js';
 import { settings } from './lib/env.js';
 import { startEmulatorProcess } from './lib/emulator.js';
-import { freshPrefix, informerSynced } from './lib/onboard.js';
+import { freshPrefix, warmInformer } from './lib/onboard.js';
 import { fmt, ratio, summarize, type Section } from './lib/report.js';
 import { startPgCensus } from './lib/pg-proxy.js';
 import { cpuSeconds, heapBreakdown, MachineCpu, residentMb, RssMonitor } from './lib/rss.js';
@@ -68,17 +68,14 @@ async function postOne(api: ServiceProcess, stack: Stack, namespace: string): Pr
 
 const INFORMER_SYNC_TIMEOUT_S = 300;
 
-/** Sends one request (it starts the informer), then waits until the informer has synced. */
+/** Starts the API's informer and waits for it; the seconds it took and the API's memory then. */
 async function informerSyncedAfter(
   api: ServiceProcess,
   stack: Stack,
-  namespace: string,
 ): Promise<{ syncS: number; rssMb?: number; hwmMb?: number } | undefined> {
-  const started = performance.now();
-  await postOne(api, stack, namespace);
-  if ((await informerSynced(api, INFORMER_SYNC_TIMEOUT_S)) === undefined) return undefined;
-  const mem = api.pid ? residentMb(api.pid) : undefined;
-  return { syncS: (performance.now() - started) / 1000, ...mem };
+  const syncS = await warmInformer(api, stack, INFORMER_SYNC_TIMEOUT_S);
+  if (syncS === undefined) return undefined;
+  return { syncS, ...(api.pid ? residentMb(api.pid) : undefined) };
 }
 
 async function load(
@@ -446,7 +443,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     try {
       // The first request starts the API's namespace informer (PRECHECK_INFORMER, default on): one paginated list
       // of every seeded namespace, then a watch. The measured steps start once it has synced (its gauge says so).
-      informer = await informerSyncedAfter(withRead, stack, ns.take());
+      informer = await informerSyncedAfter(withRead, stack);
       process.stdout.write(
         informer
           ? `  namespace informer synced in ${informer.syncS.toFixed(1)} s; ` +
