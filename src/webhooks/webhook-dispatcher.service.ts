@@ -64,7 +64,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
-  private cache?: { generation: number; rows: WebhookSubscription[]; at: number };
+  private cache?: { rows: WebhookSubscription[]; at: number };
   /** Bumped by every change message: a load that began before it is not kept. */
   private generation = 0;
   private loading?: { generation: number; rows: Promise<WebhookSubscription[]> };
@@ -189,7 +189,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
    */
   private async subscriptions(): Promise<WebhookSubscription[]> {
     const c = this.cache;
-    if (c && c.generation === this.generation && Date.now() - c.at < SUBSCRIPTIONS_TTL_MS) return c.rows;
+    if (c && Date.now() - c.at < SUBSCRIPTIONS_TTL_MS) return c.rows; // a change message drops it
     // Events arriving together while the cache is empty share one read.
     if (this.loading?.generation === this.generation) return this.loading.rows;
     const generation = this.generation;
@@ -199,7 +199,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     try {
       const loaded = await rows;
       // A change message during the read may not be in what it returned: use the rows once, keep them not.
-      if (generation === this.generation) this.cache = { generation, rows: loaded, at };
+      if (generation === this.generation) this.cache = { rows: loaded, at };
       return loaded;
     } finally {
       if (this.loading?.rows === rows) this.loading = undefined;
