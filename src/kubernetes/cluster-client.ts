@@ -52,7 +52,7 @@ export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' 
 /** One event of a watch, as kube-apiserver streams it (BOOKMARKs only carry a resourceVersion). */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
 
-/** What a watch (ClusterClient.watchDeployment, watchNamespaces) is asked for. */
+/** What a watch (ClusterClient.watchDeployments, watchNamespaces) is asked for. */
 export interface WatchOptions<T> {
   /** Events after this resourceVersion (e.g. a patch response's, a list's); unset = the current state first. */
   resourceVersion?: string;
@@ -187,13 +187,15 @@ export class ClusterClient {
     );
   }
   /**
-   * One watch of one Deployment (`fieldSelector=metadata.name=<name>`, bookmarks on): what `kubectl rollout
-   * status` opens. See `watch` for how it ends.
+   * One watch of a namespace's Deployments (bookmarks on); with `name`, of that one only
+   * (`fieldSelector=metadata.name=<name>`), what `kubectl rollout status` opens. See `watch` for how it ends.
    */
-  watchDeployment(namespace: string, name: string, options: WatchDeploymentOptions): Promise<WatchEnd> {
+  watchDeployments(namespace: string, options: WatchDeploymentOptions & { name?: string }): Promise<WatchEnd> {
     const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`;
-    const what = `watch deployment ${namespace}/${name}`;
-    return this.watch({ path, resource: 'deployments.apps', what, fieldSelector: `metadata.name=${name}` }, options);
+    const { name } = options;
+    const what = name ? `watch deployment ${namespace}/${name}` : `watch deployments in ${namespace}`;
+    const fieldSelector = name ? `metadata.name=${name}` : undefined;
+    return this.watch({ path, resource: 'deployments.apps', what, fieldSelector }, options);
   }
   listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
     return this.call({ verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` }, (o) =>

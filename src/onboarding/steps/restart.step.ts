@@ -4,7 +4,7 @@ import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../me
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
 import { desiredInjection, mismatchedPods, podsOf } from './kit/workloads.js';
-import { followRollout } from './kit/rollout.js';
+import { followRollouts } from './kit/rollout.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
@@ -26,8 +26,8 @@ export interface RestartDecision {
  * whole seconds), written with the request's id (RESTARTED_BY_ANNOTATION), so a retried or resumed
  * step never restarts a Deployment twice and two requests in one second still both restart. Paused
  * Deployments are skipped with a warning (kubectl refuses them). Deployments roll in batches of
- * `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status`, one watch per
- * Deployment: kit/rollout.ts) before the next.
+ * `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status` rule, one watch per
+ * batch: kit/rollout.ts) before the next.
  */
 export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
@@ -119,9 +119,9 @@ export class RestartStep implements OnboardingStep {
       );
       for (const d of patched)
         after[d.metadata!.name!] = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '';
-      // Like `kubectl rollout status` for each: one watch from the patch's resourceVersion (kit/rollout.ts).
+      // Like `kubectl rollout status` for each, with one watch for the batch (kit/rollout.ts).
       const deadline = Date.now() + timeoutMs;
-      const done = await Promise.all(patched.map((d) => followRollout(ctx.kube, d, { deadline, timeoutMs, pollMs })));
+      const done = await followRollouts(ctx.kube, patched, { deadline, timeoutMs, pollMs });
       for (const d of done) rolled.set(d.metadata!.name!, d);
     }
     // What verify may use instead of listing the Deployments again: the plan's list, rolled-out ones as last watched.

@@ -411,6 +411,9 @@ describe('osm-edge sidecar injection through the emulator', () => {
     expect(pods.every((p) => !p.metadata?.labels?.['osm-proxy-uuid'])).toBe(true);
     const paused = await apps.readNamespacedDeployment({ namespace: 'bookthief', name: 'bookthief' });
     expect(paused.status?.conditions?.find((c) => c.type === 'Progressing')?.reason).toBe('DeploymentPaused');
+    // No ReplicaSet has the changed template while paused: kube-controller-manager counts 0 updated replicas.
+    expect(paused.status?.updatedReplicas ?? 0).toBe(0);
+    expect(paused.status?.replicas).toBe(1);
     await apps.patchNamespacedDeployment(
       { namespace: 'bookthief', name: 'bookthief', body: { spec: { paused: false } } },
       merge,

@@ -1,6 +1,7 @@
-// The restart step follows each rollout as `kubectl rollout status` does (one watch from the patch's
-// resourceVersion), against the emulator over HTTP: the calls it makes, and a watch that closes early, a
-// compacted resourceVersion (410), a dropped connection, an API server that cannot watch, the deadline.
+// The restart step follows each rollout with `kubectl rollout status`'s rule and one watch per batch (one
+// Deployment: by name from its patch's resourceVersion; several: the namespace's Deployments from their current
+// state), against the emulator over HTTP: the calls it makes, and a watch that closes early, a compacted
+// resourceVersion (410), a dropped connection, an API server that cannot watch, a deletion, the deadline.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DomainError } from '../../../src/common/domain-error.js';
 import { RestartStep } from '../../../src/onboarding/steps/restart.step.js';
@@ -60,29 +61,33 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
 }
 
 describe('restart step: following the rollout with a watch', () => {
-  it('one watch per Deployment, by name, from its patch response; verify then lists only the pods', async () => {
+  it('one watch for the batch, from the current state; verify then lists only the pods', async () => {
     const { ctx, namespace } = await fixture(2);
     const outcome = await applyStep(restart, ctx);
     expect(outcome.result).toBe('CHANGED');
-    // No pods (mode all does not look at them), no gets: list, two patches, two watches.
+    // No pods (mode all does not look at them), no gets: list, two patches, one watch.
     expect(calls(namespace).sort()).toEqual([
       'list deployments',
       'patch deployments/app-0',
       'patch deployments/app-1',
       'watch deployments',
-      'watch deployments',
     ]);
-    const generations = ['app-0', 'app-1'].map(
-      (name) => emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name })!.metadata.generation,
+    const stored = ['app-0', 'app-1'].map((name) =>
+      emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name })!,
     );
-    for (const w of watches(namespace)) {
-      expect(param(w, 'watch')).toBe('true');
-      expect(param(w, 'allowWatchBookmarks')).toBe('true');
-      expect(param(w, 'fieldSelector')).toMatch(/^metadata\.name=app-[01]$/);
-      expect(Number(param(w, 'resourceVersion'))).toBeGreaterThan(0);
+    const [w] = watches(namespace);
+    expect(param(w, 'watch')).toBe('true');
+    expect(param(w, 'allowWatchBookmarks')).toBe('true');
+    // Several Deployments: no field selector and no resourceVersion (the server sends each as it is now first).
+    expect(param(w, 'fieldSelector')).toBeNull();
+    expect(param(w, 'resourceVersion')).toBeNull();
+    expect(stored.map((d) => d.metadata.generation)).toEqual([2, 2]);
+    // Both rolled out before the step ended, as seen by the API server.
+    for (const d of stored) {
+      const status = d.status as { updatedReplicas?: number; availableReplicas?: number; observedGeneration?: number };
+      expect(status.observedGeneration).toBe(2);
+      expect(status.availableReplicas).toBe(status.updatedReplicas);
     }
-    expect(new Set(watches(namespace).map((w) => param(w, 'fieldSelector'))).size).toBe(2);
-    expect(generations).toEqual([2, 2]);
     // The Deployments the restart watched to their end are verify's: it lists only the pods.
     emulator.requests.clear();
     const verified = await applyStep(verify, ctx);
@@ -93,6 +98,40 @@ describe('restart step: following the rollout with a watch', () => {
     emulator.requests.clear();
     await applyStep(verify, ctx);
     expect(calls(namespace).sort()).toEqual(['list deployments', 'list pods']);
+  });
+
+  it("a batch waits for its slowest Deployment and ignores the namespace's other Deployments", async () => {
+    emulator.configure({ podStartMs: 200 });
+    const { ctx, namespace } = await fixture(3, { rolloutTimeoutMs: 3000 });
+    ctx.request.options.restart = { mode: 'selected', deployments: ['app-0', 'app-1'], maxConcurrent: 5 };
+    // app-2 is not restarted; someone else's rollout of it never ends (paused after a template change): the
+    // watch sees it too and must not wait for it.
+    const key = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: 'app-2' };
+    const template = { metadata: { annotations: { 'example.com/changed': 'yes' } } };
+    emulator.store.patch(key, 'merge', { spec: { paused: true, template } });
+    await emulator.idle();
+    const outcome = await applyStep(restart, ctx);
+    expect(outcome.result).toBe('CHANGED');
+    expect(watches(namespace)).toHaveLength(1);
+    const rolled = (outcome.facts as { restart: string[] }).restart;
+    expect(rolled.sort()).toEqual(['app-0', 'app-1']);
+    for (const name of rolled) {
+      const d = emulator.store.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name })!;
+      expect((d.status as { availableReplicas?: number }).availableReplicas).toBeGreaterThan(0);
+      expect((d.status as { observedGeneration?: number }).observedGeneration).toBe(d.metadata.generation);
+    }
+  });
+
+  it('a Deployment deleted during its rollout fails the step with DEPLOYMENT_NOT_FOUND', async () => {
+    emulator.configure({ podStartMs: 2000 });
+    const { ctx, namespace } = await fixture(2);
+    const done = applyStep(restart, ctx).catch((e: unknown) => e);
+    await until(() => watches(namespace).length === 1);
+    emulator.store.delete({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: 'app-1' });
+    const err = await done;
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe('DEPLOYMENT_NOT_FOUND');
+    expect((err as DomainError).message).toContain(`${namespace}/app-1`);
   });
 
   it('watches from the patch response resourceVersion exactly', async () => {
@@ -127,7 +166,7 @@ describe('restart step: following the rollout with a watch', () => {
     expect(calls(namespace).filter((c) => c.startsWith('get'))).toEqual([]);
   });
 
-  it('410 Gone (the resourceVersion was compacted): one get, then a watch from its resourceVersion', async () => {
+  it('410 Gone (the resourceVersion was compacted): a watch from the current state, no get', async () => {
     emulator.configure({ podStartMs: 300 });
     const { ctx, namespace } = await fixture(1);
     // etcd compacts right after the patch, once the controller has written more: the patch's version is gone.
@@ -148,11 +187,12 @@ describe('restart step: following the rollout with a watch', () => {
       'list deployments',
       'patch deployments/app-0',
       'watch deployments',
-      'get deployments/app-0',
       'watch deployments',
     ]);
     const [expired, resumed] = watches(namespace);
-    expect(Number(param(resumed, 'resourceVersion'))).toBeGreaterThan(Number(param(expired, 'resourceVersion')));
+    expect(Number(param(expired, 'resourceVersion'))).toBeGreaterThan(0);
+    expect(param(resumed, 'resourceVersion')).toBeNull();
+    expect(param(resumed, 'fieldSelector')).toBe('metadata.name=app-0');
   });
 
   it('a dropped watch connection is retried; an API server that cannot watch (405) is polled with gets', async () => {

@@ -320,7 +320,9 @@ export class DeploymentController {
       const readyNew = Number(statusOf(fresh ?? current).availableReplicas ?? 0);
       if (!paused && !recreate && readyNew >= desired) for (const rs of olds) this.scale(rs, 0, deploy);
     }
-    this.updateStatus(namespace, name, current?.metadata.name);
+    // A paused Deployment whose template changed has no new ReplicaSet: kube-controller-manager's status then
+    // counts 0 updated replicas (calculateStatus over a nil newRS), so `kubectl rollout status` keeps waiting.
+    this.updateStatus(namespace, name, newRs?.metadata.name);
   }
 
   private scale(rs: KubeObject, replicas: number, deploy: KubeObject): void {
@@ -368,7 +370,7 @@ export class DeploymentController {
     const replicas = sum('replicas');
     const ready = sum('readyReplicas');
     const available = sum('availableReplicas');
-    const updated = Number(statusOf(newRs ?? deploy).replicas ?? 0);
+    const updated = newRs ? Number(statusOf(newRs).replicas ?? 0) : 0;
     const spec = specOf(deploy);
     const maxUnavailable =
       asRecord(spec.strategy).type === 'Recreate'

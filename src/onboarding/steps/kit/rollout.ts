@@ -1,5 +1,5 @@
 // Following a restarted Deployment's rollout the way `kubectl rollout status deployment/<name>` does: its status
-// rule (kubectl's DeploymentStatusViewer) and one watch from the restart patch's resourceVersion instead of polling.
+// rule (kubectl's DeploymentStatusViewer) and one watch per batch of restarted Deployments instead of polling.
 import type { V1Deployment } from '@kubernetes/client-node';
 import { DomainError } from '../../../common/domain-error.js';
 import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
@@ -59,64 +59,91 @@ export interface FollowOptions {
 }
 
 /**
- * Waits until `patched` (a restart patch's response) has rolled out and returns the Deployment as last seen.
- * One watch (`fieldSelector=metadata.name`, from the patch's resourceVersion, bookmarks on) normally carries
- * the whole rollout. A watch the server closes early is opened again from the last resourceVersion seen; a
- * 410 Gone (that version is compacted) is answered with one get and a watch from its resourceVersion; a watch
- * that fails to open or breaks (transient) is opened again, up to WATCH_RETRIES times in a row; an API server that
- * refuses to watch (405) is polled with gets every `pollMs`. The deadline bounds all of it (ROLLOUT_TIMEOUT).
+ * Waits until every Deployment of `patched` (one namespace's restart patch responses, one batch) has rolled out and
+ * returns each as last seen, in the same order. One watch carries the whole batch:
+ * - one Deployment: `fieldSelector=metadata.name=<name>` from its patch's resourceVersion, as `kubectl rollout
+ *   status deployment/<name>` opens it;
+ * - several: the namespace's Deployments from their current state (no resourceVersion: the server first sends
+ *   each as it is now, so nothing between two patches is missed without comparing resourceVersions, which are
+ *   opaque); events of other Deployments are ignored.
+ * An event older than a Deployment's patch (a lower `metadata.generation`) is ignored. A watch the server closes
+ * early is opened again from the last resourceVersion seen; a 410 Gone (that version is compacted) opens one from
+ * the current state again; a watch that fails to open or breaks (transient) is opened again, up to WATCH_RETRIES
+ * times in a row; an API server that refuses to watch (405) is polled with gets every `pollMs`. The deadline
+ * bounds all of it (ROLLOUT_TIMEOUT).
  */
-export async function followRollout(
+export async function followRollouts(
   kube: ClusterClient,
-  patched: V1Deployment,
+  patched: V1Deployment[],
   o: FollowOptions,
-): Promise<V1Deployment> {
-  const namespace = patched.metadata!.namespace!;
-  const name = patched.metadata!.name!;
-  let latest = patched;
-  let resourceVersion = patched.metadata?.resourceVersion;
-  let deleted = false;
+): Promise<V1Deployment[]> {
+  if (patched.length === 0) return [];
+  const namespace = patched[0].metadata!.namespace!;
+  const nameOf = (d: V1Deployment) => d.metadata!.name!;
+  const latest = new Map(patched.map((d) => [nameOf(d), d]));
+  const generation = new Map(patched.map((d) => [nameOf(d), d.metadata?.generation ?? 0]));
+  const single = patched.length === 1 ? nameOf(patched[0]) : undefined;
+  let resourceVersion = single ? patched[0].metadata?.resourceVersion : undefined;
+  let deleted: string | undefined;
   let canWatch = true;
   let failures = 0;
+  const settled = () =>
+    [...latest.values()].every((d) => {
+      const status = rolloutStatus(d);
+      return status.done || !!status.failed;
+    });
   for (;;) {
-    const status = rolloutStatus(latest);
-    if (status.failed) {
-      throw new DomainError('ROLLOUT_TIMEOUT', status.failed, {
-        hint: `kubectl describe deployment/${name} -n ${namespace} (its Progressing condition says why)`,
-      });
+    const waiting: { name: string; status: RolloutStatus }[] = [];
+    for (const [name, d] of latest) {
+      const status = rolloutStatus(d);
+      if (status.failed) {
+        throw new DomainError('ROLLOUT_TIMEOUT', status.failed, {
+          hint: `kubectl describe deployment/${name} -n ${namespace} (its Progressing condition says why)`,
+        });
+      }
+      if (!status.done) waiting.push({ name, status });
     }
-    if (status.done) return latest;
+    if (waiting.length === 0) return patched.map((d) => latest.get(nameOf(d))!);
     if (Date.now() >= o.deadline) {
-      const message = `rollout of ${name} did not finish within ${o.timeoutMs} ms: ${status.message}`;
+      const names = waiting.map((w) => w.name);
+      const where = waiting[0].status.message;
+      const message = `rollout of ${names.join(', ')} did not finish within ${o.timeoutMs} ms: ${where}`;
       throw new DomainError('ROLLOUT_TIMEOUT', message, {
-        hint: `kubectl rollout status deployment/${name} -n ${namespace}`,
+        hint: names.map((n) => `kubectl rollout status deployment/${n} -n ${namespace}`).join('; '),
       });
     }
     if (!canWatch) {
       await new Promise((r) => setTimeout(r, Math.min(o.pollMs, Math.max(0, o.deadline - Date.now()))));
-      latest = await kube.getDeployment(namespace, name);
+      const read = await Promise.all(waiting.map((w) => kube.getDeployment(namespace, w.name)));
+      for (const d of read) latest.set(nameOf(d), d);
       continue;
     }
     try {
-      const end = await kube.watchDeployment(namespace, name, {
+      const end = await kube.watchDeployments(namespace, {
+        name: single,
         resourceVersion,
         deadline: o.deadline,
         onEvent: (type, d) => {
           if (type === 'BOOKMARK') return false;
-          if (type === 'DELETED') return (deleted = true);
-          latest = d;
-          const now = rolloutStatus(d);
-          return now.done || !!now.failed;
+          const name = d.metadata?.name ?? '';
+          if (!latest.has(name)) return false;
+          if (type === 'DELETED') {
+            deleted = name;
+            return true;
+          }
+          if ((d.metadata?.generation ?? 0) < generation.get(name)!) return false;
+          latest.set(name, d);
+          return settled();
         },
       });
       if (deleted) {
-        throw new DomainError('DEPLOYMENT_NOT_FOUND', `deployment ${namespace}/${name} was deleted during its rollout`);
+        throw new DomainError(
+          'DEPLOYMENT_NOT_FOUND',
+          `deployment ${namespace}/${deleted} was deleted during its rollout`,
+        );
       }
-      resourceVersion = end.resourceVersion ?? resourceVersion;
-      if (end.end === 'expired') {
-        latest = await kube.getDeployment(namespace, name);
-        resourceVersion = latest.metadata?.resourceVersion;
-      }
+      // Expired: that resourceVersion is compacted; the next watch starts from the current state.
+      resourceVersion = end.end === 'expired' ? undefined : (end.resourceVersion ?? resourceVersion);
       failures = 0;
     } catch (err) {
       if (!(err instanceof KubeError)) throw err;
