@@ -32,11 +32,18 @@ interface Begun {
   firstStarted: Date;
 }
 
-/** A step that succeeded, and whether the same statement started the next one (CANCEL_REQUESTED: held back). */
+/**
+ * A step that succeeded, and whether the same statement started the next one (CANCEL_REQUESTED: held back) or,
+ * for the request's last open step, ended the request (`finished`).
+ */
 interface Succeeded {
   earlier: EarlierStep;
   next?: Begun | typeof CANCEL_REQUESTED;
+  finished?: true;
 }
+
+/** `succeed`'s `next` for the request's last open step: its success ends the request in the same statement. */
+const FINISH = 'finish' as const;
 
 /** One attempt of one step: the request and step rows, the context, and when the step (and this try) began. */
 interface StepAttempt {
@@ -197,6 +204,7 @@ export class RequestRunner {
           return;
         }
         ctx.earlier.push(ran.earlier);
+        if (ran.finished) return;
         begun = ran.next;
       } else {
         const done = (step.output as { changes?: Change[] } | null)?.changes ?? [];
@@ -292,12 +300,13 @@ export class RequestRunner {
               step.name,
             ),
           );
-          const { finishedAt, begun } = await this.succeed(
+          const { finishedAt, begun, finished } = await this.succeed(
             request,
             step,
             { outcome, calls, ms: Math.round(performance.now() - started), started: firstStarted },
-            // Shutting down: the next step is not started; the loop releases the request before it.
-            this.stopping ? undefined : next,
+            // Shutting down: the next step is not started; the loop releases the request before it. The last
+            // step's success ends the request (the loop would finish it next, shutting down or not).
+            next ? (this.stopping ? undefined : next) : FINISH,
           );
           this.metrics.steps.observe({ step: step.name, result: outcome.result }, (performance.now() - started) / 1000);
           span.setAttributes({ 'osm_onboarding.step.result': outcome.result, 'osm_onboarding.step.api_calls': calls });
@@ -306,7 +315,8 @@ export class RequestRunner {
               `(${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
           );
           const changes = outcome.changes.map((c) => c.target);
-          return { earlier: { name: step.name as StepName, result: outcome.result, finishedAt, changes }, next: begun };
+          const earlier = { name: step.name as StepName, result: outcome.result, finishedAt, changes };
+          return { earlier, next: begun, ...(finished ? { finished } : {}) };
         } catch (err) {
           // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
           // at this step (job retry or sweeper). A worker that lost its claim stops too.
@@ -416,8 +426,8 @@ export class RequestRunner {
     request: OnboardingRequest,
     step: StepRun,
     { outcome, calls, ms, started }: { outcome: StepOutcome; calls: number; ms: number; started: Date },
-    next: StepRun | undefined,
-  ): Promise<{ finishedAt: Date; begun?: Begun | typeof CANCEL_REQUESTED }> {
+    next: StepRun | typeof FINISH | undefined,
+  ): Promise<{ finishedAt: Date; begun?: Begun | typeof CANCEL_REQUESTED; finished?: true }> {
     const title = stepByName(step.name).title;
     const finishedAt = new Date();
     const change = {
@@ -454,6 +464,19 @@ export class RequestRunner {
       await this.transition(request, { step: change }, event);
       return { finishedAt };
     }
+    if (next === FINISH) {
+      const end = this.finishEvent(request, 'SUCCEEDED');
+      const rows = await this.store.succeedAndFinish(
+        request.id,
+        this.workerId,
+        { change, event: this.event(request, event.action, event.data, event) },
+        { finishedAt: new Date(), event: this.event(request, end.action, end.data) },
+      );
+      if (rows.length === 0) throw new ClaimLostError(request.id, this.workerId);
+      this.metrics.requests.inc({ kind: request.kind, status: 'SUCCEEDED' });
+      await this.bus.publish(rows.map(toProgressEvent));
+      return { finishedAt, finished: true };
+    }
     const attempts = next.attempts + 1;
     const firstStarted = next.startedAt ?? new Date();
     const start = this.start(next, attempts, firstStarted);
@@ -475,7 +498,6 @@ export class RequestRunner {
     failedStep?: string,
   ): Promise<void> {
     this.metrics.requests.inc({ kind: request.kind, status });
-    const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
     await this.transition(
       request,
       {
@@ -487,20 +509,26 @@ export class RequestRunner {
           errorMessage: failure?.message ?? null,
         },
       },
-      {
-        action: `request.${status.toLowerCase()}`,
-        data: {
-          message:
-            status === 'SUCCEEDED'
-              ? `${what} of ${request.cluster}/${request.namespace} succeeded`
-              : `${what} of ${request.cluster}/${request.namespace} ${status.toLowerCase()}` +
-                `${failedStep ? ` at step ${failedStep}` : ''}: ${failure?.message ?? ''}`,
-          status,
-          code: failure?.code ?? null,
-          step: failedStep ?? null,
-        },
-      },
+      this.finishEvent(request, status, failure, failedStep),
     );
+  }
+
+  /** The request.succeeded / request.failed event. */
+  private finishEvent(request: OnboardingRequest, status: RequestStatus, failure?: StepFailure, failedStep?: string) {
+    const what = request.kind === 'ONBOARD' ? 'onboarding' : 'offboarding';
+    return {
+      action: `request.${status.toLowerCase()}`,
+      data: {
+        message:
+          status === 'SUCCEEDED'
+            ? `${what} of ${request.cluster}/${request.namespace} succeeded`
+            : `${what} of ${request.cluster}/${request.namespace} ${status.toLowerCase()}` +
+              `${failedStep ? ` at step ${failedStep}` : ''}: ${failure?.message ?? ''}`,
+        status,
+        code: failure?.code ?? null,
+        step: failedStep ?? null,
+      },
+    };
   }
 
   private async cancel(request: OnboardingRequest, before: string): Promise<void> {

@@ -79,8 +79,8 @@ describe('RunStore (one statement per transition)', () => {
     data,
   });
 
-  async function claimed() {
-    const r = await newRequest();
+  async function claimed(steps?: string[]) {
+    const r = await newRequest(steps);
     const row = await store.claim(
       r.id,
       A,
@@ -374,6 +374,54 @@ describe('RunStore (one statement per transition)', () => {
       await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]);
       const before = await snapshot(r.id);
       expect(await store.succeedAndStart(r.id, A, ...pair(r))).toEqual([]);
+      expect(await snapshot(r.id)).toEqual(before);
+    });
+  });
+
+  describe("the last step's success and the request's success in one statement", () => {
+    const last = (r: { id: string; stepIds: string[] }) =>
+      [
+        {
+          change: {
+            kind: 'succeeded' as const,
+            stepId: r.stepIds[0],
+            result: 'UNCHANGED' as const,
+            before: undefined,
+            after: undefined,
+            output: { summary: 'verified' },
+            finishedAt: new Date(),
+            durationMs: 7,
+          },
+          event: event(r.id, 'step.succeeded', { result: 'UNCHANGED' }, 'verify'),
+        },
+        { finishedAt: new Date(), event: event(r.id, 'request.succeeded', { status: 'SUCCEEDED' }) },
+      ] as const;
+    const started = async () => {
+      const r = await claimed(['verify']);
+      const start = { kind: 'started' as const, stepId: r.stepIds[0], attempts: 1, startedAt: new Date() };
+      await store.transition(r.id, A, { step: start }, event(r.id, 'step.started'));
+      return r;
+    };
+
+    it('writes the step run, ends the request unclaimed, and both events in order (cursors n, n+1)', async () => {
+      const r = await started();
+      const rows = await store.succeedAndFinish(r.id, A, ...last(r));
+      expect(rows.map((e) => [e.seq, e.action, e.step])).toEqual([
+        [4, 'step.succeeded', 'verify'],
+        [5, 'request.succeeded', null],
+      ]);
+      expect(rows[0].id < rows[1].id).toBe(true);
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ status: 'SUCCEEDED', claimed_by: null, event_seq: 5, error_code: null });
+      expect(s.request.finished_at).toBeInstanceOf(Date);
+      expect(s.steps.map((x) => [x.status, x.result])).toEqual([['SUCCEEDED', 'UNCHANGED']]);
+    });
+
+    it('a worker that lost its claim writes nothing', async () => {
+      const r = await started();
+      await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]);
+      const before = await snapshot(r.id);
+      expect(await store.succeedAndFinish(r.id, A, ...last(r))).toEqual([]);
       expect(await snapshot(r.id)).toEqual(before);
     });
   });

@@ -173,6 +173,46 @@ export class RunStore {
       FROM e, r ORDER BY e.seq`);
   }
 
+  /**
+   * The last step's success and the request's success in ONE statement (one round trip instead of two), with
+   * the same fence and the same two audit events in the same order (cursors n and n+1): the step run becomes
+   * SUCCEEDED, the request SUCCEEDED and unclaimed. Like `transition`'s finish it does not look at the
+   * cancellation flag (a request whose every step succeeded has nothing left to cancel). Returns the events
+   * written (none: the claim is lost).
+   */
+  async succeedAndFinish(
+    requestId: string,
+    workerId: string,
+    succeeded: { change: Extract<StepChange, { kind: 'succeeded' }>; event: NewAuditEvent },
+    finished: { finishedAt: Date; event: NewAuditEvent },
+  ): Promise<WrittenEvent[]> {
+    if (!permits('finish', 'RUNNING', 'SUCCEEDED'))
+      throw new Error('finish to SUCCEEDED is not a lifecycle transition');
+    const [done, end] = [succeeded.event, finished.event];
+    const now = new Date();
+    const row = (k: number, e: NewAuditEvent) =>
+      sql`(${k}::int, ${e.action}::text, ${e.target ?? null}::text, ${e.step ?? null}::text,
+        ${JSON.stringify(e.data ?? {})}::jsonb)`;
+    return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
+      WITH r AS (
+        UPDATE onboarding_request SET event_seq = event_seq + 2, updated_at = ${now}::timestamptz,
+          heartbeat_at = ${now}::timestamptz, status = 'SUCCEEDED', finished_at = ${finished.finishedAt}::timestamptz,
+          claimed_by = NULL, error_code = NULL, error_message = NULL
+        WHERE id = ${requestId}::uuid AND claimed_by = ${workerId}
+        RETURNING event_seq, cancel_requested
+      )${stepSql(requestId, succeeded.change)}, e AS (
+        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
+        SELECT ${requestId}::uuid, r.event_seq - 2 + v.k, ${done.actor}, v.action, ${done.cluster ?? null}::text,
+          ${done.namespace ?? null}::text, v.target, v.step, v.data
+        FROM r, (VALUES ${row(1, done)}, ${row(2, end)}) AS v(k, action, target, step, data)
+        ORDER BY v.k
+        RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
+      )
+      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
+        e.data, e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
+      FROM e, r ORDER BY e.seq`);
+  }
+
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
   async state(requestId: string): Promise<{ claimedBy: string | null; cancelRequested: boolean } | undefined> {
     const rows = await this.prisma.$queryRaw<{ claimedBy: string | null; cancelRequested: boolean }[]>`
