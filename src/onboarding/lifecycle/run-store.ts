@@ -145,9 +145,6 @@ export class RunStore {
   ): Promise<WrittenEvent[]> {
     const [done, start, next] = [succeeded.event, started.event, started.change];
     const now = new Date();
-    const row = (k: number, e: NewAuditEvent) =>
-      sql`(${k}::int, ${e.action}::text, ${e.target ?? null}::text, ${e.step ?? null}::text,
-        ${JSON.stringify(e.data ?? {})}::jsonb)`;
     return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
       WITH r AS (
         UPDATE onboarding_request SET event_seq = event_seq + CASE WHEN cancel_requested THEN 1 ELSE 2 END,
@@ -163,7 +160,7 @@ export class RunStore {
         SELECT ${requestId}::uuid, r.event_seq - CASE WHEN r.cancel_requested THEN 0 ELSE 2 - v.k END,
           ${done.actor}, v.action, ${done.cluster ?? null}::text, ${done.namespace ?? null}::text, v.target, v.step,
           v.data
-        FROM r, (VALUES ${row(1, done)}, ${row(2, start)}) AS v(k, action, target, step, data)
+        FROM r, (VALUES ${eventRow(1, done)}, ${eventRow(2, start)}) AS v(k, action, target, step, data)
         WHERE v.k = 1 OR NOT r.cancel_requested
         ORDER BY v.k
         RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
@@ -190,9 +187,6 @@ export class RunStore {
       throw new Error('finish to SUCCEEDED is not a lifecycle transition');
     const [done, end] = [succeeded.event, finished.event];
     const now = new Date();
-    const row = (k: number, e: NewAuditEvent) =>
-      sql`(${k}::int, ${e.action}::text, ${e.target ?? null}::text, ${e.step ?? null}::text,
-        ${JSON.stringify(e.data ?? {})}::jsonb)`;
     return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
       WITH r AS (
         UPDATE onboarding_request SET event_seq = event_seq + 2, updated_at = ${now}::timestamptz,
@@ -204,7 +198,7 @@ export class RunStore {
         INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
         SELECT ${requestId}::uuid, r.event_seq - 2 + v.k, ${done.actor}, v.action, ${done.cluster ?? null}::text,
           ${done.namespace ?? null}::text, v.target, v.step, v.data
-        FROM r, (VALUES ${row(1, done)}, ${row(2, end)}) AS v(k, action, target, step, data)
+        FROM r, (VALUES ${eventRow(1, done)}, ${eventRow(2, end)}) AS v(k, action, target, step, data)
         ORDER BY v.k
         RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
       )
@@ -241,6 +235,12 @@ export class RunStore {
              e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
       FROM e, r`;
   }
+}
+
+/** One audit event of a two-event statement, as a VALUES row (k: its order). */
+function eventRow(k: number, e: NewAuditEvent): Prisma.Sql {
+  return sql`(${k}::int, ${e.action}::text, ${e.target ?? null}::text, ${e.step ?? null}::text,
+    ${JSON.stringify(e.data ?? {})}::jsonb)`;
 }
 
 /** The step-run UPDATE as a CTE joined to `r`: it runs only when the fenced request UPDATE did. */
