@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type https from 'node:https';
+import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
+import { Agent } from 'undici';
 import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
@@ -13,6 +15,10 @@ export type { KubeObject, PatchType } from '../common/kube-object.js';
 // dispatcher configuration (TLS identity, proxy), so a rotated credential still gets its own. This replaces
 // KubeConfig's createDispatcher, which its type marks private; the connection-reuse test in
 // test/integration/kube-connections.spec.ts fails if a client-node release renames or bypasses it.
+// For a direct connection the dispatcher is client-node's (an undici Agent with its connect options), except that
+// the TLS credentials (CA, client certificate and key) are parsed once into a SecureContext: undici hands the
+// options to tls.connect, which otherwise builds a new context (parsing every PEM) for each connection, and a
+// watch that ends closes its connection.
 type Dispatcher = NonNullable<ReturnType<k8s.RequestContext['getDispatcher']>>;
 type CreateDispatcher = (cluster: k8s.Cluster | null, agentOptions: https.AgentOptions) => Dispatcher | undefined;
 const dispatchers = new Map<string, Dispatcher>();
@@ -31,11 +37,18 @@ function reuseDispatchers(kc: k8s.KubeConfig): void {
     const key = createHash('sha256').update(JSON.stringify(options, bufferAsText)).digest('hex');
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
-      dispatcher = create(cluster, agentOptions);
+      dispatcher = options.type === 'agent' ? agentSharingTls(options.connect) : create(cluster, agentOptions);
       if (dispatcher) dispatchers.set(key, dispatcher);
     }
     return dispatcher;
   };
+}
+
+/** client-node's direct-connection Agent, with its TLS credentials in one SecureContext for every connection. */
+function agentSharingTls(connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect']): Dispatcher {
+  const { ca, cert, key, pfx, passphrase, ...rest } = connect as tls.ConnectionOptions;
+  const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase });
+  return new Agent({ connect: { ...rest, secureContext } as Agent.Options['connect'] });
 }
 
 /** Extra attempts of a read (get/list) that failed transiently; see ClusterClient.call. */

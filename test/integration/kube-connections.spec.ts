@@ -1,12 +1,17 @@
 // Connection reuse to the Kubernetes API: client-node 2 would open a new TCP + TLS connection per call;
 // ClusterClient reuses one keep-alive dispatcher per TLS identity (src/kubernetes/cluster-client.ts).
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { EMULATOR_TLS_CERT, EMULATOR_TLS_KEY } from '../support/emulator/tls.js';
 
 describe('Kubernetes API connections', () => {
   let emulator: Emulator;
@@ -34,5 +39,50 @@ describe('Kubernetes API connections', () => {
     // second connection on the second call (a plain undici Agent does the same), then reuses them; without the
     // reuse every call is a new connection (50).
     expect(emulator.connectionsAccepted() - before).toBeLessThanOrEqual(2);
+  });
+
+  it('verifies the server with the kubeconfig CA and presents its client certificate (one TLS context)', async () => {
+    // An API server that requires a client certificate signed by its CA (kind's and kubeadm's users are
+    // certificates). The emulator's self-signed certificate is the server's, the CA and the client's.
+    const seen: string[] = [];
+    const server: Server = createServer(
+      { cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY, ca: EMULATOR_TLS_CERT, requestCert: true },
+      (req, res) => {
+        const socket = req.socket as TLSSocket;
+        seen.push(socket.authorized ? String(socket.getPeerCertificate().subject.CN) : 'unauthorized');
+        res.writeHead(socket.authorized ? 200 : 401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+      const file = join(await mkdtemp(join(tmpdir(), 'mtls-')), 'kubeconfig');
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await writeFile(
+        file,
+        dump({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'm', cluster: { server: url, 'certificate-authority-data': b64(EMULATOR_TLS_CERT) } }],
+          users: [
+            {
+              name: 'm',
+              user: { 'client-certificate-data': b64(EMULATOR_TLS_CERT), 'client-key-data': b64(EMULATOR_TLS_KEY) },
+            },
+          ],
+          contexts: [{ name: 'm', context: { cluster: 'm', user: 'm' } }],
+          'current-context': 'm',
+        }),
+      );
+      const gateway = new ClusterGateway(loadConfig({ KUBECONFIG: file, K8S_QPS: '1000', K8S_BURST: '1000' }));
+      for (let i = 0; i < 3; i++) {
+        expect((await gateway.client('m').getNamespace('default')).metadata?.name).toBe('default');
+      }
+      expect(seen).toEqual(['kube-apiserver-emulator', 'kube-apiserver-emulator', 'kube-apiserver-emulator']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
