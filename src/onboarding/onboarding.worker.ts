@@ -85,19 +85,31 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
     this.sweepCursor = candidates.length === this.config.sweepBatchSize ? candidates[candidates.length - 1] : undefined;
     let queued = 0;
     let resumed = 0;
+    const missing: { id: string; cluster: string }[] = [];
     for (const { id, status, heartbeatAt, cluster } of candidates) {
       if (status === 'RUNNING') {
         if (await this.queue.enqueueResume(id, heartbeatAt?.getTime() ?? 0, stale.getTime(), cluster)) resumed += 1;
         continue;
       }
       const job = await this.queue.job(id);
-      if (!job) {
-        await this.queue.enqueue(id, { cluster });
-        queued += 1;
-      } else if (job.state === 'active' && job.processedOn !== undefined && job.processedOn < stale.getTime()) {
+      if (!job) missing.push({ id, cluster });
+      else if (job.state === 'active' && job.processedOn !== undefined && job.processedOn < stale.getTime()) {
         // Taken by a worker that died before it could claim the request: BullMQ would notice the
         // lost lock only after 30-60 s.
         if (await this.queue.enqueueResume(id, job.processedOn, stale.getTime(), cluster)) resumed += 1;
+      }
+    }
+    if (missing.length) {
+      // A worker may have claimed and finished a request between the read above and its job check (a finished
+      // job is removed): only what is still QUEUED now lacks a job.
+      const still = await this.prisma.onboardingRequest.findMany({
+        where: { id: { in: missing.map((m) => m.id) }, status: 'QUEUED' },
+        select: { id: true },
+      });
+      const queuedIds = new Set(still.map((r) => r.id));
+      for (const { id, cluster } of missing.filter((m) => queuedIds.has(m.id))) {
+        await this.queue.enqueue(id, { cluster });
+        queued += 1;
       }
     }
     if (queued) this.logger.warn(`sweeper re-enqueued ${queued} queued request(s) missing from Redis`);

@@ -4,6 +4,8 @@ import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { http, stackEnv, startApi, startWorker, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
 import { QueueService } from '../../src/queue/queue.service.js';
+import { OnboardingWorker } from '../../src/onboarding/onboarding.worker.js';
+import { PrismaService } from '../../src/database/prisma.service.js';
 
 // Requests whose jobs Redis no longer has (here: enqueued under another QUEUE_PREFIX, as after a
 // Redis that lost its data) are re-enqueued by the sweeper, a batch per pass, each pass continuing
@@ -60,5 +62,38 @@ describe('the sweeper with a backlog larger than its batch', () => {
     emulator.faults.remove(slow);
     for (const id of ids)
       expect((await waitForStatus(api.url, id, ['SUCCEEDED', 'FAILED'], 60_000)).status).toBe('SUCCEEDED');
+  });
+
+  it('does not re-enqueue a request that finished between its read and its job check', async () => {
+    const ns = uniqueName('raced');
+    await createNamespace(emulator, ns);
+    const r = await http(api.url, 'POST', '/v1/onboardings', { namespace: ns, prerequisites: { enabled: false } });
+    expect(r.status).toBe(202);
+    const id = r.body.id as string;
+    // A worker on another prefix (the request's job is not there), sweeping only when asked.
+    const other = await startWorker({ ...env, QUEUE_PREFIX: `${env.QUEUE_PREFIX}-race`, SWEEP_INTERVAL_MS: '600000' });
+    try {
+      const prisma = other.get(PrismaService);
+      const queue = other.get(QueueService);
+      // Old enough for the sweeper to look at it.
+      await prisma.$executeRaw`UPDATE onboarding_request SET updated_at = now() - interval '1 minute'
+        WHERE id = ${id}::uuid`;
+      // Another worker claims and finishes it while the sweeper checks its job (a finished job is removed).
+      const job = queue.job.bind(queue);
+      queue.job = async (requestId: string) => {
+        if (requestId === id) {
+          await prisma.$executeRaw`UPDATE onboarding_request SET status = 'RUNNING', claimed_by = 'another',
+            started_at = now(), heartbeat_at = now() WHERE id = ${id}::uuid`;
+          await prisma.$executeRaw`UPDATE onboarding_request SET status = 'SUCCEEDED', finished_at = now(),
+            claimed_by = NULL WHERE id = ${id}::uuid`;
+        }
+        return job(requestId);
+      };
+      expect(await other.get(OnboardingWorker).sweep()).toBe(0);
+      queue.job = job;
+      expect(await queue.job(id)).toBeUndefined();
+    } finally {
+      await other.close();
+    }
   });
 });
