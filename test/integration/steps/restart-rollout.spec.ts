@@ -100,7 +100,7 @@ describe('restart step: following the rollout with a watch', () => {
     expect(calls(namespace).sort()).toEqual(['list deployments', 'list pods']);
   });
 
-  it("a batch waits for its slowest Deployment and ignores the namespace's other Deployments", async () => {
+  it("a batch waits for each of its Deployments and ignores the namespace's other Deployments", async () => {
     emulator.configure({ podStartMs: 200 });
     const { ctx, namespace } = await fixture(3, { rolloutTimeoutMs: 3000 });
     ctx.request.options.restart = { mode: 'selected', deployments: ['app-0', 'app-1'], maxConcurrent: 5 };
