@@ -316,7 +316,7 @@ export class RequestRunner {
           );
           const changes = outcome.changes.map((c) => c.target);
           const earlier = { name: step.name as StepName, result: outcome.result, finishedAt, changes };
-          return { earlier, next: begun, ...(finished ? { finished } : {}) };
+          return { earlier, next: begun, finished };
         } catch (err) {
           // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
           // at this step (job retry or sweeper). A worker that lost its claim stops too.

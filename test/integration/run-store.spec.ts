@@ -313,20 +313,40 @@ describe('RunStore (one statement per transition)', () => {
     },
   );
 
+  /** The 'succeeded' change of a step run. */
+  const succeededChange = (
+    stepId: string,
+    result: 'CHANGED' | 'UNCHANGED',
+    o: { before?: unknown; after?: unknown; summary: string; durationMs: number },
+  ) => ({
+    kind: 'succeeded' as const,
+    stepId,
+    result,
+    before: o.before,
+    after: o.after,
+    output: { summary: o.summary },
+    finishedAt: new Date(),
+    durationMs: o.durationMs,
+  });
+
+  /** A claimed request whose first step is RUNNING (attempt 1). */
+  async function firstStepStarted(steps?: string[]) {
+    const r = await claimed(steps);
+    const start = { kind: 'started' as const, stepId: r.stepIds[0], attempts: 1, startedAt: new Date() };
+    await store.transition(r.id, A, { step: start }, event(r.id, 'step.started'));
+    return r;
+  }
+
   describe("a step's success and the next step's start in one statement", () => {
     const pair = (r: { id: string; stepIds: string[] }) =>
       [
         {
-          change: {
-            kind: 'succeeded' as const,
-            stepId: r.stepIds[0],
-            result: 'CHANGED' as const,
+          change: succeededChange(r.stepIds[0], 'CHANGED', {
             before: { a: 1 },
             after: { a: 2 },
-            output: { summary: 'done' },
-            finishedAt: new Date(),
+            summary: 'done',
             durationMs: 5,
-          },
+          }),
           event: event(r.id, 'step.succeeded', { result: 'CHANGED' }, 'mesh'),
         },
         {
@@ -334,12 +354,7 @@ describe('RunStore (one statement per transition)', () => {
           event: event(r.id, 'step.started', { attempt: 1 }, 'namespace'),
         },
       ] as const;
-    const started = async () => {
-      const r = await claimed();
-      const first = pair(r)[1].change;
-      await store.transition(r.id, A, { step: { ...first, stepId: r.stepIds[0] } }, event(r.id, 'step.started'));
-      return r;
-    };
+    const started = () => firstStepStarted();
 
     it('writes both step runs and both events, in order (cursors n, n+1; ids ascending)', async () => {
       const r = await started();
@@ -382,26 +397,12 @@ describe('RunStore (one statement per transition)', () => {
     const last = (r: { id: string; stepIds: string[] }) =>
       [
         {
-          change: {
-            kind: 'succeeded' as const,
-            stepId: r.stepIds[0],
-            result: 'UNCHANGED' as const,
-            before: undefined,
-            after: undefined,
-            output: { summary: 'verified' },
-            finishedAt: new Date(),
-            durationMs: 7,
-          },
+          change: succeededChange(r.stepIds[0], 'UNCHANGED', { summary: 'verified', durationMs: 7 }),
           event: event(r.id, 'step.succeeded', { result: 'UNCHANGED' }, 'verify'),
         },
         { finishedAt: new Date(), event: event(r.id, 'request.succeeded', { status: 'SUCCEEDED' }) },
       ] as const;
-    const started = async () => {
-      const r = await claimed(['verify']);
-      const start = { kind: 'started' as const, stepId: r.stepIds[0], attempts: 1, startedAt: new Date() };
-      await store.transition(r.id, A, { step: start }, event(r.id, 'step.started'));
-      return r;
-    };
+    const started = () => firstStepStarted(['verify']);
 
     it('writes the step run, ends the request unclaimed, and both events in order (cursors n, n+1)', async () => {
       const r = await started();
