@@ -62,7 +62,8 @@ async function main(): Promise<void> {
     const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8' });
     if (build.status !== 0) {
       // tsc still emits on type errors; run what was built, but say so.
-      if (!existsSync(join(ROOT, 'dist/src/main.js'))) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
+      if (!existsSync(join(ROOT, 'dist/bundle/main.mjs')))
+        throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
       process.stdout.write(
         `type errors (continuing with the emitted ` +
           `dist/):\n${(build.stdout + build.stderr).split('\n').slice(0, 10).join('\n')}\n`,

@@ -101,6 +101,17 @@ export async function destroyAllStacks(): Promise<void> {
   await dropTemplate();
 }
 
+/**
+ * What a service process runs: the bundle the image runs (dist/bundle/*.mjs, the default), or tsc's files
+ * (dist/src/*.js) with BENCH_ENTRY=src, whose file names let a CPU profile tell our code from each package's
+ * (bench/profile.ts uses them) and which compare with the bundle on the same build.
+ */
+export function entryPoint(role: 'api' | 'worker'): string {
+  const src = process.env.BENCH_ENTRY === 'src';
+  if (src) return join(ROOT, role === 'api' ? 'dist/src/main.js' : 'dist/src/worker.js');
+  return join(ROOT, role === 'api' ? 'dist/bundle/main.mjs' : 'dist/bundle/worker.mjs');
+}
+
 export class Stack {
   readonly token = `bench-${randomBytes(16).toString('hex')}`;
   readonly processes: ServiceProcess[] = [];
@@ -165,14 +176,14 @@ export class Stack {
     return e;
   }
 
-  /** Starts `node dist/src/main.js` (ROLE=api unless overridden) and waits for /healthz. */
+  /** Starts the API entry point (ROLE=api unless overridden; see entryPoint) and waits for /healthz. */
   async startApi(
     label: string,
     extra: Record<string, string | number> = {},
     nodeArgs: string[] = [],
   ): Promise<ServiceProcess> {
     const port = await freePort();
-    const child = startChild(`${this.name}-${label}`, process.execPath, [...nodeArgs, join(ROOT, 'dist/src/main.js')], {
+    const child = startChild(`${this.name}-${label}`, process.execPath, [...nodeArgs, entryPoint('api')], {
       cwd: ROOT,
       env: this.env({ ROLE: 'api', PORT: port, ...extra }),
     });
@@ -183,10 +194,10 @@ export class Stack {
     return p;
   }
 
-  /** Starts `node dist/src/worker.js` and waits for its /healthz (WORKER_METRICS_PORT). */
+  /** Starts the worker entry point (see entryPoint) and waits for its /healthz (WORKER_METRICS_PORT). */
   async startWorker(label: string, extra: Record<string, string | number> = {}): Promise<ServiceProcess> {
     const port = await freePort();
-    const child = startChild(`${this.name}-${label}`, process.execPath, [join(ROOT, 'dist/src/worker.js')], {
+    const child = startChild(`${this.name}-${label}`, process.execPath, [entryPoint('worker')], {
       cwd: ROOT,
       env: this.env({ WORKER_METRICS_PORT: port, ...extra }),
     });
