@@ -5,7 +5,7 @@
 // processes run. Why: V8 keeps every loaded module's source text in the heap. Loaded file by file, the API held
 // 85 MB of heap at ready, much of it source: @kubernetes/client-node's generated API classes alone are over 14 MB
 // of source, all imported by its entry point. Bundled, only what is reachable is kept, without comments or
-// indentation (docs/performance.md, round of 2026-12-05).
+// indentation (docs/performance.md, night round of 2026-12-04).
 //
 // What stays a normal import from node_modules (external), and why:
 // - packages that find files next to themselves (__dirname, __filename, import.meta, require.resolve) or
