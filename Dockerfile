@@ -20,6 +20,7 @@ RUN npm ci --no-audit --no-fund --include-workspace-root --workspace @osm-onboar
 COPY tsconfig.json tsconfig.build.json ./
 COPY packages/client ./packages/client
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/
 RUN npm run build:service \
   && npm prune --omit=dev --no-audit --no-fund --include-workspace-root --workspace @osm-onboarding/client
 
