@@ -117,8 +117,8 @@ rmSync(outdir, { recursive: true, force: true });
 const result = await esbuild.build(options(external));
 const bundled = new Set(Object.keys(result.metafile.inputs).map((f) => packageOf(f) ?? '(this service)'));
 if (process.argv.includes('--report')) {
-  const sizes = Object.entries(result.metafile.outputs).map(([f, o]) => `${(o.bytes / 1e6).toFixed(2)} MB ${f}`);
+  const sizes = Object.entries(result.metafile.outputs).sort(([, a], [, b]) => b.bytes - a.bytes);
   console.log(`bundled: ${[...bundled].sort().join(', ')}\nexternal: ${[...external].sort().join(', ')}`);
-  console.log(sizes.sort().join('\n'));
+  console.log(sizes.map(([f, o]) => `${(o.bytes / 1e6).toFixed(2)} MB ${f}`).join('\n'));
 }
 console.log(`bundle: dist/bundle/main.mjs, dist/bundle/worker.mjs (${bundled.size} packages bundled)`);
