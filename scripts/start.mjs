@@ -241,7 +241,7 @@ if (demo) {
 }
 
 const sink = await logSink();
-const api = spawn(process.execPath, ['dist/bundle/main.mjs'], {
+const api = spawn(process.execPath, ['dist/src/main.js'], {
   cwd: root,
   stdio: ['ignore', sink ? 'pipe' : 'inherit', 'inherit'],
   env: { ROLE: 'all', ...env },
