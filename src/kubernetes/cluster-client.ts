@@ -51,8 +51,8 @@ function agentSharingTls(connect: Extract<k8s.DispatcherOptions, { type: 'agent'
   return new Agent({ connect: { ...rest, secureContext } as Agent.Options['connect'] });
 }
 
-/** Extra attempts of a read (get/list) that failed transiently; see ClusterClient.call. */
-const READ_RETRIES = 3;
+/** Extra attempts of a read that failed transiently, or of a call the server asked to retry; see ClusterClient.call. */
+const CALL_RETRIES = 3;
 
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: k8s.PatchStrategy.MergePatch,
@@ -446,10 +446,12 @@ export class ClusterClient {
   }
 
   /**
-   * Reads are idempotent: a transient failure (5xx, 429 with its Retry-After, timeout, reset) is
-   * retried here, up to READ_RETRIES times with jittered backoff, so a step with many reads does not
-   * burn a whole step attempt on one flaky call. Writes are not: the runner retries the step, which
-   * re-observes first and writes only what is still missing.
+   * Reads are idempotent: a transient failure (5xx, 429, timeout, reset) is retried here, up to
+   * CALL_RETRIES times with jittered backoff, so a step with many reads does not burn a whole step
+   * attempt on one flaky call. A write is retried here only when the API server answered with a
+   * Retry-After (429 from its flow control, or a 5xx that asks for it), as client-go does for every verb
+   * (rest/with_retry.go, checkWait); any other failed write goes back to the runner, which retries the
+   * step: it re-observes first and writes only what is still missing.
    */
   private async call<T>(op: KubeOp, fn: (options: k8s.ConfigurationOptions) => Promise<T>): Promise<T> {
     const { verb } = op;
@@ -460,8 +462,8 @@ export class ClusterClient {
         if (
           !(err instanceof KubeError) ||
           !err.transient ||
-          (verb !== 'get' && verb !== 'list') ||
-          retry >= READ_RETRIES
+          (verb !== 'get' && verb !== 'list' && err.retryAfterMs === undefined) ||
+          retry >= CALL_RETRIES
         )
           throw err;
         const backoff = 50 * 2 ** retry;

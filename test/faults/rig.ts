@@ -145,7 +145,7 @@ export class Rig {
   async spawnWorker(extra: Record<string, string> = {}): Promise<WorkerProc> {
     const n = ++this.workerSeq;
     const log = createWriteStream(join(LOG_DIR, `${this.opts.name}-worker-${n}.log`));
-    const child = spawn(process.execPath, ['dist/src/worker.js'], {
+    const child = spawn(process.execPath, [process.env.FAULT_WORKER_ENTRY ?? 'dist/src/worker.js'], {
       cwd: ROOT,
       env: {
         ...process.env,

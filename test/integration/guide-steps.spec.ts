@@ -668,4 +668,25 @@ describe('cancel and retry', () => {
     expect(retrying).toHaveLength(2);
     expect(retrying[0].data.code).toBe('KUBE_UNAVAILABLE');
   });
+
+  it('retries a write the API server answered with Retry-After within the attempt, as client-go does', async () => {
+    const ns = uniqueName('throttled');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 429, times: 1 });
+    const from = s.emulator.requests.all().length;
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    const done = await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.status).toBe('SUCCEEDED');
+    // The 429 (Retry-After: 1) cost a wait, not a step attempt: the same patch was sent again and succeeded.
+    expect(Math.max(...done.steps.map((st: any) => st.attempts))).toBe(1);
+    const audit = (await http(s.url, 'GET', `/v1/onboardings/${r.body.id}/audit`)).body.items;
+    expect(audit.filter((e: any) => e.action === 'step.retrying')).toHaveLength(0);
+    const patches = s.emulator.requests
+      .all()
+      .slice(from)
+      .filter((e) => e.verb === 'patch' && e.resource === 'namespaces' && e.name === ns);
+    expect(patches.filter((e) => e.fault).length).toBe(1);
+    expect(patches.length).toBeGreaterThanOrEqual(2);
+  });
 });
