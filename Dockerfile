@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# The one image of osm-onboarding: the API (dist/src/main.js), the worker (dist/src/worker.js), the migrations
-# (dist/src/migrate.js) and compose's admin-token init (dist/src/admin-token.js). Build and tag it as
+# The one image of osm-onboarding: the API (dist/bundle/main.mjs), the worker (dist/bundle/worker.mjs), the
+# migrations (dist/src/migrate.js) and compose's admin-token init (dist/src/admin-token.js). Build and tag it as
 # deploy/README.md says; docker-compose.yml builds it once as osm-onboarding:local.
 #
-# Build stage: install from the lockfile, generate the Prisma client, compile, drop dev dependencies.
+# Build stage: install from the lockfile, generate the Prisma client, compile, bundle the API and the worker
+# (scripts/bundle.mjs: less source text held in each process's heap), drop dev dependencies.
 # (`npm ci` here also installs the `node` devDependency, the Node that npm scripts use on a developer machine;
 # it has the same version as this base image and is pruned with the other dev dependencies.)
 # The repo is an npm workspace: the service (root) and the typed client its CLI runs on (packages/client) are
@@ -19,6 +20,7 @@ RUN npm ci --no-audit --no-fund --include-workspace-root --workspace @osm-onboar
 COPY tsconfig.json tsconfig.build.json ./
 COPY packages/client ./packages/client
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/
 RUN npm run build:service \
   && npm prune --omit=dev --no-audit --no-fund --include-workspace-root --workspace @osm-onboarding/client
 
@@ -46,5 +48,5 @@ USER node
 EXPOSE 3000 9464
 # GET /healthz of this container's process: PORT for the API, WORKER_METRICS_PORT when ROLE=worker.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 CMD ["node", "dist/src/healthcheck.js"]
-# ROLE=api|all runs dist/src/main.js; the worker runs `node dist/src/worker.js` with ROLE=worker.
-CMD ["node", "dist/src/main.js"]
+# ROLE=api|all runs dist/bundle/main.mjs; the worker runs `node dist/bundle/worker.mjs` with ROLE=worker.
+CMD ["node", "dist/bundle/main.mjs"]

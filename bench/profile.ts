@@ -2,7 +2,8 @@
 //   npx tsx bench/profile.ts api     # the API during REST ingest (c=10, 8 s; BENCH_PROFILE_PLATFORM=express)
 //   npx tsx bench/profile.ts worker  # the worker draining N onboardings (BENCH_PROFILE_N, default 40)
 // Writes the .cpuprofile next to the child logs and prints self time by package/function and the
-// inclusive time of the service's own functions. Uses the built dist/ (run `npm run build` first).
+// inclusive time of the service's own functions. Uses the built dist/ (run `npm run build` first): tsc's
+// files (dist/src), not the bundle, unless BENCH_ENTRY=bundle, so that a function's file names its package.
 
 import autocannon from 'autocannon';
 import { startEmulatorProcess } from './lib/emulator.js';
@@ -20,6 +21,7 @@ const PRELOAD = new URL('./lib/profiler-preload.mjs', import.meta.url).pathname;
 async function main(): Promise<void> {
   const target = process.argv[2];
   if (target !== 'api' && target !== 'worker') throw new Error('usage: tsx bench/profile.ts api|worker');
+  process.env.BENCH_ENTRY ??= 'src';
   setLogDir(mkdtempSync(join(tmpdir(), `osm-profile-${runId()}-`)));
   installCleanup(destroyAllStacks);
   const emulator = await startEmulatorProcess();

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// `npm run build:bundle` (after `npm run build`; not part of it): bundles the two long-running entry points,
-// tsc's dist/src/main.js and dist/src/worker.js, into dist/bundle/main.mjs and dist/bundle/worker.mjs. An
-// experiment, measured and NOT shipped (docs/performance.md, night round of 2026-12-04): V8 keeps every loaded
-// module's source text in the heap, and bundled, each process holds only what it can reach (20–30 MB less RSS);
-// but the fault suite's 20 % transient-faults scenario fails with the bundled worker and passes without it, for a
-// reason not found yet. The benchmarks run the bundles with BENCH_ENTRY=bundle.
+// The last build step (`npm run build:service`): bundles the two long-running entry points, tsc's
+// dist/src/main.js (API, or API + worker) and dist/src/worker.js, into dist/bundle/main.mjs and
+// dist/bundle/worker.mjs, the files the image, compose, deploy/, the demo, the benchmarks and the tests' child
+// processes run. Why: V8 keeps every loaded module's source text in the heap. Loaded file by file, the API held
+// 85 MB of heap at ready, much of it source: @kubernetes/client-node's generated API classes alone are over 14 MB
+// of source, all imported by its entry point. Bundled, only what is reachable is kept, without comments or
+// indentation (docs/performance.md, night round of 2026-12-04).
 //
 // What stays a normal import from node_modules (external), and why:
 // - packages that find files next to themselves (__dirname, __filename, import.meta, require.resolve) or

@@ -241,7 +241,7 @@ if (demo) {
 }
 
 const sink = await logSink();
-const api = spawn(process.execPath, ['dist/src/main.js'], {
+const api = spawn(process.execPath, ['dist/bundle/main.mjs'], {
   cwd: root,
   stdio: ['ignore', sink ? 'pipe' : 'inherit', 'inherit'],
   env: { ROLE: 'all', ...env },

@@ -17,7 +17,7 @@ try {
   throw err;
 }
 if (config.role === 'worker') {
-  console.error('ROLE=worker: start dist/src/worker.js instead');
+  console.error('ROLE=worker: start dist/bundle/worker.mjs instead');
   process.exit(1);
 }
 const app = await createApiApp(config);

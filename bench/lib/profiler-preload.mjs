@@ -1,5 +1,5 @@
 // Preload for CPU-profiling a service process without touching its code:
-//   BENCH_CPU_PROFILE_PORT=9339 node --import ./bench/lib/profiler-preload.mjs dist/src/main.js
+//   BENCH_CPU_PROFILE_PORT=9339 node --import ./bench/lib/profiler-preload.mjs dist/bundle/main.mjs
 //   curl 127.0.0.1:9339/start; …load…; curl '127.0.0.1:9339/stop?file=/tmp/api.cpuprofile'
 // writes a .cpuprofile (open it in Chrome DevTools, or `npx tsx bench/lib/cpuprofile.ts <file>`);
 // /gc runs a full garbage collection and answers process.memoryUsage(); /heap-snapshot?file=… writes a

@@ -102,14 +102,14 @@ export async function destroyAllStacks(): Promise<void> {
 }
 
 /**
- * What a service process runs: tsc's files as the image runs them (dist/src/*.js, the default), or with
- * BENCH_ENTRY=bundle the experimental bundles of scripts/bundle.mjs (`npm run build:bundle` first; measured and
- * not shipped, docs/performance.md, night round of 2026-12-04).
+ * What a service process runs: the bundle the image runs (dist/bundle/*.mjs, the default), or tsc's files
+ * (dist/src/*.js) with BENCH_ENTRY=src, whose file names let a CPU profile tell our code from each package's
+ * (bench/profile.ts uses them) and which compare with the bundle on the same build.
  */
 export function entryPoint(role: 'api' | 'worker'): string {
-  if (process.env.BENCH_ENTRY === 'bundle')
-    return join(ROOT, role === 'api' ? 'dist/bundle/main.mjs' : 'dist/bundle/worker.mjs');
-  return join(ROOT, role === 'api' ? 'dist/src/main.js' : 'dist/src/worker.js');
+  const src = process.env.BENCH_ENTRY === 'src';
+  if (src) return join(ROOT, role === 'api' ? 'dist/src/main.js' : 'dist/src/worker.js');
+  return join(ROOT, role === 'api' ? 'dist/bundle/main.mjs' : 'dist/bundle/worker.mjs');
 }
 
 export class Stack {

@@ -52,7 +52,7 @@ export interface Submitted {
 /**
  * One isolated stack for a fault scenario: its own emulator, queue prefix (and optionally its own
  * Redis DB), the run's Postgres database, an in-process API and N workers as real OS processes
- * started from the build (`node dist/src/worker.js`), which the scenario may kill -9.
+ * started from the build (`node dist/bundle/worker.mjs`), which the scenario may kill -9.
  */
 export class Rig {
   emulator!: Emulator;
@@ -145,7 +145,7 @@ export class Rig {
   async spawnWorker(extra: Record<string, string> = {}): Promise<WorkerProc> {
     const n = ++this.workerSeq;
     const log = createWriteStream(join(LOG_DIR, `${this.opts.name}-worker-${n}.log`));
-    const child = spawn(process.execPath, [process.env.FAULT_WORKER_ENTRY ?? 'dist/src/worker.js'], {
+    const child = spawn(process.execPath, [process.env.FAULT_WORKER_ENTRY ?? 'dist/bundle/worker.mjs'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -123,7 +123,7 @@ describe('bad input and abuse', () => {
   it('keeps tokens and kubeconfig credentials out of the logs', async () => {
     const env = await stackEnv(s.emulator, { ROLE: 'all', LOG_LEVEL: 'trace', PORT: '0' });
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
+    const child = spawn(process.execPath, ['dist/bundle/main.mjs'], {
       cwd: resolve(import.meta.dirname, '../..'),
       env: { ...process.env, ...env, PORT: String(port) },
     });

@@ -41,7 +41,7 @@ describe('the image health check', () => {
     const env = await stackEnv(emulator);
     api = await startApi({ ...env, ROLE: 'api' });
     metricsPort = await freePort();
-    const child = spawn(process.execPath, ['dist/src/worker.js'], {
+    const child = spawn(process.execPath, ['dist/bundle/worker.mjs'], {
       cwd: ROOT,
       env: { ...process.env, ...env, ROLE: 'worker', WORKER_METRICS_PORT: String(metricsPort) },
       stdio: ['ignore', 'pipe', 'pipe'],

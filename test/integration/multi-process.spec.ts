@@ -10,7 +10,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 /** The worker as its own OS process, started from the build like `npm run start:worker`. */
 function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['dist/src/worker.js'], {
+  const child = spawn(process.execPath, ['dist/bundle/worker.mjs'], {
     cwd: ROOT,
     env: { ...process.env, ...env, ROLE: 'worker' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -123,10 +123,10 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
       OTEL_SERVICE_NAME: 'osm-onboarding-test',
       OTEL_BSP_SCHEDULE_DELAY: '100',
     });
-    const a = await spawnProcess('dist/src/main.js', { ...env, ROLE: 'api' }, /listening on (http:\/\/[\d.]+:\d+)/);
+    const a = await spawnProcess('dist/bundle/main.mjs', { ...env, ROLE: 'api' }, /listening on (http:\/\/[\d.]+:\d+)/);
     api = a;
     url = a.match[1];
-    worker = await spawnProcess('dist/src/worker.js', { ...env, ROLE: 'worker' }, /worker started/);
+    worker = await spawnProcess('dist/bundle/worker.mjs', { ...env, ROLE: 'worker' }, /worker started/);
   });
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
 // docker-compose.yml's promises (`.ci/run` checks that it is valid with `docker-compose config -q`): one image
 // built once and reused, ports published on 127.0.0.1 only, the admin token shared through one volume, and
-// the databases usable by `npm run demo` / `npm test` on the host (passwordless `postgres`).
+// the databases usable by `npm run demo` / `npm test` on the host (passwordless `postgres`). And the
+// Dockerfile's build: what `npm run build:service` needs is copied in, and the bundles it writes are what runs.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { load } from 'js-yaml';
@@ -55,5 +56,24 @@ describe('docker-compose.yml', () => {
       POSTGRES_HOST_AUTH_METHOD: 'trust',
       POSTGRES_DB: 'osm_onboarding',
     });
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(resolve(ROOT, 'Dockerfile'), 'utf8');
+  const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+  it('copies into its build stage every script that `npm run build:service` runs', () => {
+    const build = dockerfile.slice(0, dockerfile.indexOf('RUN npm run build:service'));
+    const copied = [...build.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+    const scripts = pkg.scripts['build:service'].match(/scripts\/[\w.-]+/g) ?? [];
+    expect(scripts).toContain('scripts/bundle.mjs');
+    for (const script of scripts) expect(copied, script).toContain(script);
+  });
+
+  it('runs the bundled entry points that the build writes', () => {
+    expect(pkg.scripts['build:service']).toContain('node scripts/bundle.mjs');
+    expect(dockerfile).toMatch(/^CMD \["node", "dist\/bundle\/main\.mjs"\]$/m);
+    for (const s of ['api', 'worker']) expect(JSON.stringify(services[s]), s).not.toContain('dist/src/');
   });
 });

@@ -7,7 +7,7 @@ import { fullOnboarding } from '../../faults/scenarios.js';
 import { loadRequests } from '../../faults/checks.js';
 import { report } from '../../support/report.js';
 
-// SIGTERM, measured on the real processes (node dist/src/main.js, node dist/src/worker.js):
+// SIGTERM, measured on the real processes (node dist/bundle/main.mjs, node dist/bundle/worker.mjs):
 // the API turns /readyz to 503 first, keeps serving during the readiness delay, finishes its
 // in-flight requests, then exits 0; the worker takes no new job, lets the running step finish,
 // hands the request back (request.released) and exits 0; the next worker resumes it at the next
@@ -81,7 +81,7 @@ describe('graceful shutdown (SIGTERM)', () => {
     'API: /readyz 503 at once, in-flight requests finish, new connections refused after the delay, exit ' + '0',
     async () => {
       const api = await start(
-        'dist/src/main.js',
+        'dist/bundle/main.mjs',
         { ...rig.env, ROLE: 'api', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '5000' },
         /listening on (http:\/\/[\d.]+:\d+)/,
       );
@@ -144,7 +144,7 @@ describe('graceful shutdown (SIGTERM)', () => {
     rig.emulator.configure({ podStartMs: 1500 });
     try {
       const all = await start(
-        'dist/src/main.js',
+        'dist/bundle/main.mjs',
         { ...rig.env, ROLE: 'all', PORT: '0', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '10000' },
         /listening on (http:\/\/[\d.]+:\d+)/,
       );
@@ -182,7 +182,7 @@ describe('graceful shutdown (SIGTERM)', () => {
       rig.emulator.configure({ podStartMs: 1500 }); // the restart step waits ~1.5 s for its rollout
       try {
         const first = await start(
-          'dist/src/worker.js',
+          'dist/bundle/worker.mjs',
           { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '15000', WORKER_CONCURRENCY: '8' },
           /worker started/,
         );
@@ -219,7 +219,7 @@ describe('graceful shutdown (SIGTERM)', () => {
         );
 
         const second = await start(
-          'dist/src/worker.js',
+          'dist/bundle/worker.mjs',
           { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' },
           /worker started/,
         );
@@ -269,7 +269,7 @@ describe('graceful shutdown (SIGTERM)', () => {
       rig.emulator.configure({ podStartMs: 4000 }); // the restart step outlasts a 1 s grace
       try {
         const w = await start(
-          'dist/src/worker.js',
+          'dist/bundle/worker.mjs',
           { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '1000' },
           /worker started/,
         );
@@ -291,7 +291,7 @@ describe('graceful shutdown (SIGTERM)', () => {
         expect(w.out()).toMatch(/grace of 1000 ms exceeded/);
         rig.emulator.configure({ podStartMs: 0 });
         const next = await start(
-          'dist/src/worker.js',
+          'dist/bundle/worker.mjs',
           { ...rig.env, ROLE: 'worker', LOG_LEVEL: 'warn' },
           /worker started/,
         );
