@@ -52,7 +52,7 @@ export interface Submitted {
 /**
  * One isolated stack for a fault scenario: its own emulator, queue prefix (and optionally its own
  * Redis DB), the run's Postgres database, an in-process API and N workers as real OS processes
- * started from the build (`node dist/bundle/worker.mjs`), which the scenario may kill -9.
+ * started from the build (`node dist/bundle/worker.mjs`, or FAULT_WORKER_ENTRY), which a scenario may kill -9.
  */
 export class Rig {
   emulator!: Emulator;
