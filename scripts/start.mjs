@@ -9,9 +9,9 @@
 import './check-node.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const demo = process.argv.includes('--demo');
@@ -128,7 +128,10 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
 
 async function startEmulator() {
   mkdirSync(resolve(root, '.emulator'), { recursive: true });
-  const kubeconfig = resolve(root, '.emulator/kubeconfig');
+  // One file per emulator port: two demos on different ports (the test suite runs two at once) never read
+  // each other's cluster address.
+  const kubeconfig = resolve(root, `.emulator/kubeconfig-${emulatorPort}`);
+  process.on('exit', () => rmSync(kubeconfig, { force: true }));
   const tsx = resolve(root, 'node_modules/tsx/dist/cli.mjs');
   const args = ['--port', String(emulatorPort), '--kubeconfig-out', kubeconfig, '--injector-lag-ms', '200'];
   const child = spawn(process.execPath, [tsx, 'test/support/emulator/cli.ts', ...args], {
@@ -263,6 +266,7 @@ if (demo) {
     `ready on ${apiUrl} (REST /v1, GraphQL /graphql, docs /docs), bound to ${host}`,
     `the cluster is SIMULATED: the Kubernetes API emulator on 127.0.0.1:${emulatorPort} runs osm-edge v1.3.9`,
     '  and the bookstore sample; nothing touches a real cluster',
+    `  kubectl reaches it too: KUBECONFIG=${relative(root, env.KUBECONFIG)} kubectl get namespaces`,
     `admin token:  export T='Authorization: Bearer ${token}'`,
     `approvals (${policy}): a request that turns on permissive mode (mesh-wide) waits in PENDING_APPROVAL`,
     '  for one approver other than its requester; everything else, the README examples included, runs at once',

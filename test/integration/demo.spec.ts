@@ -4,6 +4,7 @@
 // JSON when not on a terminal, and starts from a fresh database and cluster every time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -114,6 +115,12 @@ describe('npm run demo', () => {
       expect(out).toContain(`demo: ready on ${api} (REST /v1, GraphQL /graphql, docs /docs), bound to 127.0.0.1`);
       expect(out).toContain('waits in PENDING_APPROVAL');
       expect(out).toContain(`export T='Authorization: Bearer ${TOKEN}'`);
+      // Its kubeconfig is a file of its own port's (two demos at once never read each other's cluster address).
+      const kubeconfig = `.emulator/kubeconfig-${env.EMULATOR_PORT}`;
+      expect(out).toContain(`KUBECONFIG=${kubeconfig} kubectl get namespaces`);
+      expect(readFileSync(resolve(ROOT, kubeconfig), 'utf8')).toMatch(
+        new RegExp(`server: https?://127\\.0\\.0\\.1:${env.EMULATOR_PORT}\\n`),
+      );
       // Not a terminal: the service's log lines stay JSON.
       const logs = out.split('\n').filter((l) => l.startsWith('{'));
       expect(logs.length).toBeGreaterThan(5);
