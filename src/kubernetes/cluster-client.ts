@@ -388,12 +388,22 @@ export class ClusterClient {
         const timer = setTimeout(() => controller?.abort(), remainingMs);
         const cancel = () => controller?.abort();
         options.signal?.addEventListener('abort', cancel, { once: true });
+        // No answer, not even the response headers, within the call deadline (K8S_REQUEST_TIMEOUT_MS): this watch
+        // fails as a timed-out read does, and the caller watches again (client-node alone would wait 30 s). The
+        // abandoned request is aborted if it ever answers, or ends by client-node's own timer.
+        let abandoned = false;
+        const connecting = setTimeout(() => {
+          abandoned = true;
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', cancel);
+          reject(toKubeError(Object.assign(new Error('no answer'), { name: 'TimeoutError' }), what));
+        }, this.options.requestTimeoutMs);
         const stop = (how: WatchEnd['end']) => {
           end = how;
           controller?.abort();
         };
         const onLine = (type: string, obj: unknown) => {
-          if (end !== 'closed' || failure) return;
+          if (abandoned || end !== 'closed' || failure) return;
           if (type === 'ERROR') {
             const s = obj as { code?: number; message?: string; reason?: string };
             if (s.code === 410) return stop('expired');
@@ -406,6 +416,7 @@ export class ClusterClient {
         };
         const onDone = (err: unknown) => {
           clearTimeout(timer);
+          clearTimeout(connecting);
           options.signal?.removeEventListener('abort', cancel);
           const code = (err as { statusCode?: number } | null)?.statusCode;
           if (failure) return reject(failure);
@@ -433,7 +444,8 @@ export class ClusterClient {
           )
           .then((c) => {
             controller = c;
-            if (end !== 'closed' || Date.now() >= options.deadline || options.signal?.aborted) c.abort();
+            clearTimeout(connecting);
+            if (abandoned || end !== 'closed' || Date.now() >= options.deadline || options.signal?.aborted) c.abort();
           }, onDone);
       });
     } catch (err) {

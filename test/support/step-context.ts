@@ -15,11 +15,12 @@ import type { Emulator } from './emulator/index.js';
 export async function stepContext(
   emulator: Emulator,
   request: Partial<Omit<StepRequest, 'options'>> & { namespace: string; options?: Partial<RequestOptions> },
+  env: Record<string, string> = {},
 ): Promise<StepContext & { gateway: ClusterGateway }> {
   const dir = await mkdtemp(join(tmpdir(), 'step-ctx-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, emulator.kubeconfig());
-  const config = loadConfig({ KUBECONFIG: kubeconfig, MESH_CACHE_TTL_MS: '0' });
+  const config = loadConfig({ KUBECONFIG: kubeconfig, MESH_CACHE_TTL_MS: '0', ...env });
   const gateway = new ClusterGateway(config);
   const cluster = request.cluster ?? gateway.defaultCluster();
   return {

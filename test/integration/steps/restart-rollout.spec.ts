@@ -26,7 +26,7 @@ beforeEach(() => {
 });
 
 /** A fresh namespace with `deployments` Deployments, labelled for injection, and a restart-all context for it. */
-async function fixture(deployments = 2, tuning: { rolloutTimeoutMs?: number } = {}) {
+async function fixture(deployments = 2, tuning: { rolloutTimeoutMs?: number } = {}, env: Record<string, string> = {}) {
   const namespace = `rollout-${++n}`;
   seedAppNamespace(emulator.store, namespace, {
     deployments,
@@ -34,10 +34,11 @@ async function fixture(deployments = 2, tuning: { rolloutTimeoutMs?: number } = 
     annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
   });
   await emulator.idle();
-  const ctx = await stepContext(emulator, {
-    namespace,
-    options: { restart: { mode: 'all', deployments: [], maxConcurrent: 5 } },
-  });
+  const ctx = await stepContext(
+    emulator,
+    { namespace, options: { restart: { mode: 'all', deployments: [], maxConcurrent: 5 } } },
+    env,
+  );
   ctx.tuning = { ...ctx.tuning, ...tuning };
   emulator.requests.clear();
   return { ctx: { ...ctx, seen: {} }, namespace };
@@ -207,6 +208,17 @@ describe('restart step: following the rollout with a watch', () => {
     expect((await applyStep(restart, refused.ctx)).result).toBe('CHANGED');
     expect(watches(refused.namespace).length).toBe(1);
     expect(calls(refused.namespace).filter((c) => c === 'get deployments/app-0').length).toBeGreaterThan(0);
+  });
+
+  it('a watch the server never answers is given up at the call deadline and opened again', async () => {
+    const { ctx, namespace } = await fixture(1, {}, { K8S_REQUEST_TIMEOUT_MS: '1000' });
+    emulator.faults.add({ verb: 'watch', resource: 'deployments', timeout: true, times: 1 });
+    expect((await applyStep(restart, ctx)).result).toBe('CHANGED');
+    const [hung, next] = watches(namespace);
+    expect(hung.fault).toBe('timeout');
+    expect(param(next, 'resourceVersion')).toBe(param(hung, 'resourceVersion'));
+    // After K8S_REQUEST_TIMEOUT_MS and the retry's backoff, not client-node's 30 s (nor the 10 s rollout deadline).
+    expect(next.at - hung.at).toBeLessThan(5_000);
   });
 
   it('fails with ROLLOUT_TIMEOUT at the deadline, saying where the rollout is', async () => {
