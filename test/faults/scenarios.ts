@@ -243,7 +243,11 @@ export async function runBatch(o: BatchOptions): Promise<ScenarioResult> {
     (n, r) => n + r.events.filter((e) => e.action === 'request.resumed').length,
     0,
   );
-  result.notes.push(`${retries} step retries, ${resumed} resumes${resumeGaps(records.values())}`);
+  // How close a step came to its attempt budget (STEP_MAX_ATTEMPTS): the margin a flaky scenario would show first.
+  const most = Math.max(0, ...[...records.values()].flatMap((r) => r.steps.map((x) => x.attempts)));
+  result.notes.push(
+    `${retries} step retries (most attempts of one step: ${most}), ${resumed} resumes${resumeGaps(records.values())}`,
+  );
   result.durationMs = Date.now() - started;
   return result;
 }
