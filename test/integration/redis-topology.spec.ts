@@ -418,9 +418,12 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
       nodes = await startNodes();
       await clusterOk();
       await readyz(s!, 20_000);
-      expect((await waitForStatus(s!.url, created.body.id, ['SUCCEEDED', 'FAILED'], 30_000)).status).toBe('SUCCEEDED');
+      // BullMQ's worker fetches again 15 s after a failed fetch (its runRetryDelay), and a fetch can still fail
+      // while the restarted Cluster settles; on a loaded machine (a fresh clone's npm test) the request once took
+      // over 30 s.
+      expect((await waitForStatus(s!.url, created.body.id, ['SUCCEEDED', 'FAILED'], 50_000)).status).toBe('SUCCEEDED');
       // The subscribers are back too: a new onboarding streams live again.
       await onboardEndToEnd(s!);
-    }, 60_000);
+    }, 100_000);
   });
 });
