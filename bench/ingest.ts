@@ -460,9 +460,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
     } finally {
       await withRead.stop();
     }
+    // Past the seeded namespaces, the read refuses each request (no such namespace) and the row measures refusals.
+    const overrun =
+      ns.next > needed ? ` (ran past the ${needed} seeded namespaces: raise BENCH_INGEST_NAMESPACES)` : '';
     process.stdout.write(
       `  request-time read on (the defaults) REST c=50: ${precheck.acceptedPerS.toFixed(0)} accepted/s, p99 ` +
-        `${precheck.p99.toFixed(1)} ms\n`,
+        `${precheck.p99.toFixed(1)} ms${overrun}\n`,
     );
     const { rows } = await stack
       .db()
@@ -627,7 +630,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
             ? ` — unless the namespace informer has synced (here in ${informer.syncS.toFixed(1)} s for ` +
               `${settings.ingestNamespaces} namespaces; API RSS then ${informer.rssMb?.toFixed(0)} MiB): a request ` +
               `then reads memory, and the measured step starts after that.`
-            : '.'),
+            : '.') +
+          overrun,
         `the HTTP stack's ceiling: GET /healthz (public, no I/O) at c=50: ` +
           runs.map((pr) => `${pr.platform} ${Math.round(pr.floor.perS)}/s (p99 ${pr.floor.p99} ms)`).join(', '),
         `the open-loop generator's own scheduling lag (p99): ` +
