@@ -389,15 +389,20 @@ export class ClusterClient {
         const cancel = () => controller?.abort();
         options.signal?.addEventListener('abort', cancel, { once: true });
         // No answer, not even the response headers, within the call deadline (K8S_REQUEST_TIMEOUT_MS): this watch
-        // fails as a timed-out read does, and the caller watches again (client-node alone would wait 30 s). The
-        // abandoned request is aborted if it ever answers, or ends by client-node's own timer.
+        // fails as a timed-out read does, and the caller watches again (client-node alone would wait 30 s); past the
+        // watch's own deadline, or cancelled, it ends as it would have. The abandoned request is aborted if it ever
+        // answers, or ends by client-node's own timer.
         let abandoned = false;
-        const connecting = setTimeout(() => {
-          abandoned = true;
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', cancel);
-          reject(toKubeError(Object.assign(new Error('no answer'), { name: 'TimeoutError' }), what));
-        }, this.options.requestTimeoutMs);
+        const connecting = setTimeout(
+          () => {
+            abandoned = true;
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', cancel);
+            if (options.signal?.aborted || Date.now() >= options.deadline) return resolve({ end, resourceVersion });
+            reject(toKubeError(Object.assign(new Error('no answer'), { name: 'TimeoutError' }), what));
+          },
+          Math.min(this.options.requestTimeoutMs, remainingMs),
+        );
         const stop = (how: WatchEnd['end']) => {
           end = how;
           controller?.abort();
