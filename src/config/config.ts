@@ -504,7 +504,9 @@ function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
     if (!hashTag(e.QUEUE_PREFIX)) {
       issues.push({
         key: 'QUEUE_PREFIX',
-        message: `must contain a hash tag when REDIS_MODE=cluster, e.g. {${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'osm-onboarding'}}, so that each queue's keys share one slot`,
+        message:
+          'must contain a hash tag when REDIS_MODE=cluster, e.g. ' +
+          `{${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'osm-onboarding'}}, so that each queue's keys share one slot`,
       });
     }
     if (db !== '' && db !== '0')
