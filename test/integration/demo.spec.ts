@@ -115,7 +115,7 @@ describe('npm run demo', () => {
       expect(out).toContain(`demo: ready on ${api} (REST /v1, GraphQL /graphql, docs /docs), bound to 127.0.0.1`);
       expect(out).toContain('waits in PENDING_APPROVAL');
       expect(out).toContain(`export T='Authorization: Bearer ${TOKEN}'`);
-      // Its kubeconfig is a file of its own port's (two demos at once never read each other's cluster address).
+      // Its kubeconfig is named after its emulator port (two demos at once never read each other's cluster address).
       const kubeconfig = `.emulator/kubeconfig-${env.EMULATOR_PORT}`;
       expect(out).toContain(`KUBECONFIG=${kubeconfig} kubectl get namespaces`);
       expect(readFileSync(resolve(ROOT, kubeconfig), 'utf8')).toMatch(
