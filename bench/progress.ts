@@ -134,7 +134,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const idleCpu0 = apis.map((a) => cpuSeconds(a.pid) ?? 0);
     const idleX0 = await xacts();
     const idleT0 = performance.now();
-    await sleep(5000);
+    await sleep(settings.progressIdleS * 1000);
     const idleS = (performance.now() - idleT0) / 1000;
     await sleep(1100); // pg_stat counters are flushed at most once a second
     const idleXacts = ((await xacts()) - idleX0 - 2) / idleS;
@@ -230,7 +230,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
-        `idle cost of the ${S} subscriptions before any event (5 s, no worker): API CPU ` +
+        `idle cost of the ${S} subscriptions before any event (${settings.progressIdleS} s, no worker): API CPU ` +
           `${idleCpu.map((c, i) => `api${i + 1} ${Math.round(100 * c)}%`).join(', ')} of a core; ` +
           `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription reads its events once when it ` +
           `opens, then again every 10 s while none arrives)`,

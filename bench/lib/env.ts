@@ -79,6 +79,8 @@ export const settings = {
   // 4. progress latency
   progressSubscribers: num('BENCH_PROGRESS_SUBSCRIBERS', 1000),
   progressRequests: num('BENCH_PROGRESS_REQUESTS', 100),
+  /** How long bench 4 watches the idle subscriptions (no worker yet) for their CPU and Postgres cost. */
+  progressIdleS: num('BENCH_PROGRESS_IDLE_S', 5),
 
   // 6. scale-out
   scaleoutN: num('BENCH_SCALEOUT_N', 100),
