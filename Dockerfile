@@ -32,7 +32,12 @@ FROM node:24.21.0-bookworm-slim
 # the 2-core bench machine, ~5x less API CPU per request (docs/performance.md, round of 2026-12-04, Memory).
 # The cap costs the progress tail (p99 71-122 ms with it, 45-52 without, in alternated runs), but without it the
 # full bench's peaks were API 539 MB and worker 355 MB (docs/performance.md, afternoon round of 2026-12-04).
-ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8" \
+# One V8 platform thread (Node's default is 4) for the concurrent and parallel GC work: on the 2-core bench machine
+# four GC threads preempted the main thread, Postgres and Redis; with one, the API's p99 at 500 requests/s fell from
+# 36 to 15-18 ms and the progress p99 from 56-212 to 32-33 ms, at the same throughput and CPU per request
+# (docs/performance.md, round of 2026-12-05). Set NODE_OPTIONS to override on larger nodes.
+ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 \
+  NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8 --v8-pool-size=1" \
   MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./

@@ -71,10 +71,14 @@ describe('unauthenticated load against a running API process', () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
     // As the image runs it (Dockerfile's heap settings): with a heap cap V8 collects as it goes; without one it
     // defers collection and RSS would measure garbage not yet collected rather than memory kept.
-    child = spawn(process.execPath, ['--max-old-space-size=192', '--max-semi-space-size=8', 'dist/bundle/main.mjs'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, PORT: String(port), MALLOC_ARENA_MAX: '2' },
-    });
+    child = spawn(
+      process.execPath,
+      ['--max-old-space-size=192', '--max-semi-space-size=8', '--v8-pool-size=1', 'dist/bundle/main.mjs'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env, PORT: String(port), MALLOC_ARENA_MAX: '2' },
+      },
+    );
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
