@@ -34,8 +34,8 @@ FROM node:24.21.0-bookworm-slim
 # full bench's peaks were API 539 MB and worker 355 MB (docs/performance.md, afternoon round of 2026-12-04).
 # One V8 platform thread (Node's default is 4) for the concurrent and parallel GC work: on the 2-core bench machine
 # four GC threads preempted the main thread, Postgres and Redis; with one, the API's p99 at 500 requests/s fell from
-# 36 to 15-18 ms and the progress p99 from 56-212 to 32-33 ms, at the same throughput and CPU per request
-# (docs/performance.md, round of 2026-12-05). Set NODE_OPTIONS to override on larger nodes.
+# 36 to 15-18 ms and the progress p99 from 56-212 to 32-33 ms, at the same throughput and CPU per request; the
+# API's peak RSS rose 10-30 MB (docs/performance.md, round of 2026-12-05). Set NODE_OPTIONS to override.
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 \
   NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8 --v8-pool-size=1" \
   MALLOC_ARENA_MAX=2
