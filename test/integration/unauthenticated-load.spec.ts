@@ -69,16 +69,18 @@ describe('unauthenticated load against a running API process', () => {
       RATE_LIMIT_PER_MINUTE: '0',
     });
     const port = 20000 + Math.floor(Math.random() * 20000);
-    // As the image runs it (Dockerfile's heap settings): with a heap cap V8 collects as it goes; without one it
-    // defers collection and RSS would measure garbage not yet collected rather than memory kept.
-    child = spawn(
-      process.execPath,
-      ['--max-old-space-size=192', '--max-semi-space-size=8', '--v8-pool-size=1', 'dist/bundle/main.mjs'],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, PORT: String(port), MALLOC_ARENA_MAX: '2' },
-      },
-    );
+    // As the image runs it (the Dockerfile's NODE_OPTIONS and MALLOC_ARENA_MAX, read from it as the benches do):
+    // with a heap cap V8 collects as it goes; without one it defers collection and RSS would measure garbage not
+    // yet collected rather than memory kept.
+    const dockerfile = readFileSync(resolve(ROOT, 'Dockerfile'), 'utf8');
+    const image = {
+      NODE_OPTIONS: /NODE_OPTIONS="([^"]*)"/.exec(dockerfile)![1],
+      MALLOC_ARENA_MAX: /MALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)![1],
+    };
+    child = spawn(process.execPath, ['dist/bundle/main.mjs'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, ...image, PORT: String(port) },
+    });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
