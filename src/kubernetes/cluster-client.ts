@@ -1,11 +1,14 @@
+// One cluster's Kubernetes API (one kubeconfig context): each call's URL, authentication (client-node's KubeConfig),
+// connection reuse, rate limit, deadline, retries, tracing and counting; the HTTP goes through undici's `request`.
 import { createHash } from 'node:crypto';
 import type https from 'node:https';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
-import { Agent } from 'undici';
+import { Agent, getGlobalDispatcher, request } from 'undici';
 import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
+import type { Span } from '@opentelemetry/api';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
 export type { KubeObject, PatchType } from '../common/kube-object.js';
@@ -23,9 +26,27 @@ type Dispatcher = NonNullable<ReturnType<k8s.RequestContext['getDispatcher']>>;
 type CreateDispatcher = (cluster: k8s.Cluster | null, agentOptions: https.AgentOptions) => Dispatcher | undefined;
 const dispatchers = new Map<string, Dispatcher>();
 
-function bufferAsText(_key: string, value: unknown): unknown {
-  const v = value as { type?: string; data?: number[] } | null;
-  return v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data).toString('base64') : value;
+/**
+ * A digest of a dispatcher's options: its TLS material (Buffers) hashed as bytes, everything else as JSON. It runs
+ * on every call, so no `JSON.stringify` of the Buffers (their toJSON is an array of numbers, one per byte).
+ */
+function dispatcherKey(options: unknown): string {
+  const hash = createHash('sha256');
+  const visit = (v: unknown): void => {
+    if (v instanceof Uint8Array) hash.update(`b${v.byteLength}:`).update(v);
+    else if (Array.isArray(v)) {
+      hash.update(`a${v.length}:`);
+      for (const item of v) visit(item);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        hash.update(`${JSON.stringify(k)}=`);
+        visit(item);
+      }
+      hash.update('}');
+    } else hash.update(`${v === undefined ? 'u' : JSON.stringify(v)};`);
+  };
+  visit(options);
+  return hash.digest('hex');
 }
 
 function reuseDispatchers(kc: k8s.KubeConfig): void {
@@ -33,8 +54,8 @@ function reuseDispatchers(kc: k8s.KubeConfig): void {
   const create = target.createDispatcher.bind(kc);
   target.createDispatcher = (cluster, agentOptions) => {
     const options = kc.createDispatcherOptions(cluster, agentOptions);
-    if (options.type === 'none') return undefined; // fetch's global dispatcher, already keep-alive
-    const key = createHash('sha256').update(JSON.stringify(options, bufferAsText)).digest('hex');
+    if (options.type === 'none') return undefined; // undici's global dispatcher, already keep-alive
+    const key = dispatcherKey(options);
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
       dispatcher = options.type === 'agent' ? agentSharingTls(options.connect) : create(cluster, agentOptions);
@@ -128,44 +149,77 @@ export interface ClusterClientOptions {
   onCall?: (record: KubeCallRecord) => void;
 }
 
+/** One call as it goes over the wire: a path under the cluster's server, its query and its JSON body. */
+interface WireRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+}
+
+/**
+ * A list as kube-apiserver sends it. Objects are the wire JSON, not client-node's model classes: where its types
+ * say `Date` (creationTimestamp, conditions' times) the value is an RFC 3339 string, and the list's continue token
+ * is `metadata.continue` (client-node's model renames it `_continue`).
+ */
+export interface KubeList<T> {
+  metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  items: T[];
+}
+
+/** A watch that sends nothing (no event, no bookmark) for this long ends; the caller watches again. */
+const WATCH_IDLE_MS = 30_000;
+
+/** Response headers as one string each (what ApiException carries; toKubeError reads Retry-After). */
+function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/** One path segment (a name or namespace), escaped. */
+const seg = (s: string) => encodeURIComponent(s);
+
+/** A custom resource collection: `/apis/<group>/<version>[/namespaces/<ns>]/<plural>`. */
+function customPath(ref: CustomResourceRef, namespace?: string): string {
+  const ns = namespace === undefined ? '' : `/namespaces/${seg(namespace)}`;
+  return `/apis/${ref.group}/${ref.version}${ns}/${ref.plural}`;
+}
+
 const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 
 /**
  * Typed access to one cluster (one kubeconfig context). Every call is rate limited,
- * bounded by a deadline, counted, and fails only with KubeError.
+ * bounded by a deadline, counted, and fails only with KubeError. client-node authenticates each call
+ * (KubeConfig.applySecurityAuthentication) and supplies the types; its generated API classes, its fetch and its
+ * model deserializer are not used: the answers are the API server's JSON as sent (see KubeList).
  */
 export class ClusterClient {
-  private readonly core: k8s.CoreV1Api;
-  private readonly apps: k8s.AppsV1Api;
-  private readonly custom: k8s.CustomObjectsApi;
-  private readonly authz: k8s.AuthorizationV1Api;
-
   constructor(
     readonly name: string,
     private readonly kc: k8s.KubeConfig,
     private readonly options: ClusterClientOptions,
   ) {
     reuseDispatchers(kc);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.apps = kc.makeApiClient(k8s.AppsV1Api);
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.authz = kc.makeApiClient(k8s.AuthorizationV1Api);
   }
 
   // --- namespaces
   getNamespace(name: string): Promise<k8s.V1Namespace> {
-    return this.call({ verb: 'get', resource: 'namespaces', what: `get namespace ${name}` }, (o) =>
-      this.core.readNamespace({ name }, o),
+    return this.call(
+      { verb: 'get', resource: 'namespaces', what: `get namespace ${name}` },
+      { method: 'GET', path: `/api/v1/namespaces/${seg(name)}` },
     );
   }
   listNamespaces(
     params: { labelSelector?: string; limit?: number; continueToken?: string } = {},
-  ): Promise<k8s.V1NamespaceList> {
-    return this.call({ verb: 'list', resource: 'namespaces', what: 'list namespaces' }, (o) =>
-      this.core.listNamespace(
-        { labelSelector: params.labelSelector, limit: params.limit, _continue: params.continueToken },
-        o,
-      ),
+  ): Promise<KubeList<k8s.V1Namespace>> {
+    return this.call(
+      { verb: 'list', resource: 'namespaces', what: 'list namespaces' },
+      {
+        method: 'GET',
+        path: '/api/v1/namespaces',
+        query: { labelSelector: params.labelSelector, limit: params.limit, continue: params.continueToken },
+      },
     );
   }
   /** Every namespace's changes (bookmarks on), for the API's namespace informer. See `watch` for how it ends. */
@@ -173,30 +227,33 @@ export class ClusterClient {
     return this.watch({ path: '/api/v1/namespaces', resource: 'namespaces', what: 'watch namespaces' }, options);
   }
   patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
-    return this.call({ verb: 'patch', resource: 'namespaces', what: `patch namespace ${name}`, patchType: type }, (o) =>
-      this.core.patchNamespace({ name, body }, o),
+    return this.call(
+      { verb: 'patch', resource: 'namespaces', what: `patch namespace ${name}`, patchType: type },
+      { method: 'PATCH', path: `/api/v1/namespaces/${seg(name)}`, body },
     );
   }
 
   // --- apps
-  listDeployments(namespace: string | undefined, labelSelector?: string): Promise<k8s.V1DeploymentList> {
+  listDeployments(namespace: string | undefined, labelSelector?: string): Promise<KubeList<k8s.V1Deployment>> {
     return this.call(
       { verb: 'list', resource: 'deployments.apps', what: `list deployments${namespace ? ` in ${namespace}` : ''}` },
-      (o) =>
-        namespace
-          ? this.apps.listNamespacedDeployment({ namespace, labelSelector }, o)
-          : this.apps.listDeploymentForAllNamespaces({ labelSelector }, o),
+      {
+        method: 'GET',
+        path: namespace ? `/apis/apps/v1/namespaces/${seg(namespace)}/deployments` : '/apis/apps/v1/deployments',
+        query: { labelSelector },
+      },
     );
   }
   getDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
-    return this.call({ verb: 'get', resource: 'deployments.apps', what: `get deployment ${namespace}/${name}` }, (o) =>
-      this.apps.readNamespacedDeployment({ namespace, name }, o),
+    return this.call(
+      { verb: 'get', resource: 'deployments.apps', what: `get deployment ${namespace}/${name}` },
+      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` },
     );
   }
   patchDeployment(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Deployment> {
     return this.call(
       { verb: 'patch', resource: 'deployments.apps', what: `patch deployment ${namespace}/${name}`, patchType: type },
-      (o) => this.apps.patchNamespacedDeployment({ namespace, name, body }, o),
+      { method: 'PATCH', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}`, body },
     );
   }
   /**
@@ -204,60 +261,71 @@ export class ClusterClient {
    * (`fieldSelector=metadata.name=<name>`), what `kubectl rollout status` opens. See `watch` for how it ends.
    */
   watchDeployments(namespace: string, options: WatchDeploymentOptions & { name?: string }): Promise<WatchEnd> {
-    const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`;
+    const path = `/apis/apps/v1/namespaces/${seg(namespace)}/deployments`;
     const { name } = options;
     const what = name ? `watch deployment ${namespace}/${name}` : `watch deployments in ${namespace}`;
     const fieldSelector = name ? `metadata.name=${name}` : undefined;
     return this.watch({ path, resource: 'deployments.apps', what, fieldSelector }, options);
   }
-  listStatefulSets(namespace: string): Promise<k8s.V1StatefulSetList> {
-    return this.call({ verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` }, (o) =>
-      this.apps.listNamespacedStatefulSet({ namespace }, o),
+  listStatefulSets(namespace: string): Promise<KubeList<k8s.V1StatefulSet>> {
+    return this.call(
+      { verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` },
+      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/statefulsets` },
     );
   }
-  listDaemonSets(namespace: string): Promise<k8s.V1DaemonSetList> {
-    return this.call({ verb: 'list', resource: 'daemonsets.apps', what: `list daemonsets in ${namespace}` }, (o) =>
-      this.apps.listNamespacedDaemonSet({ namespace }, o),
+  listDaemonSets(namespace: string): Promise<KubeList<k8s.V1DaemonSet>> {
+    return this.call(
+      { verb: 'list', resource: 'daemonsets.apps', what: `list daemonsets in ${namespace}` },
+      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/daemonsets` },
     );
   }
 
   // --- core
-  listPods(namespace: string, labelSelector?: string): Promise<k8s.V1PodList> {
-    return this.call({ verb: 'list', resource: 'pods', what: `list pods in ${namespace}` }, (o) =>
-      this.core.listNamespacedPod({ namespace, labelSelector }, o),
+  listPods(namespace: string, labelSelector?: string): Promise<KubeList<k8s.V1Pod>> {
+    return this.call(
+      { verb: 'list', resource: 'pods', what: `list pods in ${namespace}` },
+      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods`, query: { labelSelector } },
     );
   }
-  listServices(namespace: string): Promise<k8s.V1ServiceList> {
-    return this.call({ verb: 'list', resource: 'services', what: `list services in ${namespace}` }, (o) =>
-      this.core.listNamespacedService({ namespace }, o),
+  listServices(namespace: string): Promise<KubeList<k8s.V1Service>> {
+    return this.call(
+      { verb: 'list', resource: 'services', what: `list services in ${namespace}` },
+      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/services` },
     );
   }
   getService(namespace: string, name: string): Promise<k8s.V1Service> {
-    return this.call({ verb: 'get', resource: 'services', what: `get service ${namespace}/${name}` }, (o) =>
-      this.core.readNamespacedService({ namespace, name }, o),
+    return this.call(
+      { verb: 'get', resource: 'services', what: `get service ${namespace}/${name}` },
+      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/services/${seg(name)}` },
     );
   }
   patchService(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Service> {
     return this.call(
       { verb: 'patch', resource: 'services', what: `patch service ${namespace}/${name}`, patchType: type },
-      (o) => this.core.patchNamespacedService({ namespace, name, body }, o),
+      { method: 'PATCH', path: `/api/v1/namespaces/${seg(namespace)}/services/${seg(name)}`, body },
     );
   }
-  listServiceAccounts(namespace: string): Promise<k8s.V1ServiceAccountList> {
-    return this.call({ verb: 'list', resource: 'serviceaccounts', what: `list serviceaccounts in ${namespace}` }, (o) =>
-      this.core.listNamespacedServiceAccount({ namespace }, o),
+  listServiceAccounts(namespace: string): Promise<KubeList<k8s.V1ServiceAccount>> {
+    return this.call(
+      { verb: 'list', resource: 'serviceaccounts', what: `list serviceaccounts in ${namespace}` },
+      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts` },
     );
   }
   patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
     return this.call(
       { verb: 'patch', resource: 'pods', what: `patch pod ${namespace}/${name}`, patchType: type },
-      (o) => this.core.patchNamespacedPod({ namespace, name, body }, o),
+      { method: 'PATCH', path: `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, body },
     );
   }
   /** One page of a namespace's pods (`limit` + `continue`), for callers that must stay bounded. */
-  listPodsPage(namespace: string, params: { limit: number; continueToken?: string }): Promise<k8s.V1PodList> {
-    return this.call({ verb: 'list', resource: 'pods', what: `list pods in ${namespace}` }, (o) =>
-      this.core.listNamespacedPod({ namespace, limit: params.limit, _continue: params.continueToken }, o),
+  listPodsPage(namespace: string, params: { limit: number; continueToken?: string }): Promise<KubeList<k8s.V1Pod>> {
+    return this.call(
+      { verb: 'list', resource: 'pods', what: `list pods in ${namespace}` },
+      {
+        method: 'GET',
+        path: `/api/v1/namespaces/${seg(namespace)}/pods`,
+        query: { limit: params.limit, continue: params.continueToken },
+      },
     );
   }
 
@@ -269,29 +337,29 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `get ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      (o) => this.custom.getNamespacedCustomObject({ ...ref, namespace, name }, o),
-    ) as Promise<T>;
+      { method: 'GET', path: `${customPath(ref, namespace)}/${seg(name)}` },
+    );
   }
   listCustom<T extends KubeObject = KubeObject>(
     ref: CustomResourceRef,
     namespace: string,
     labelSelector?: string,
-  ): Promise<{ items: T[] }> {
+  ): Promise<KubeList<T>> {
     return this.call(
       { verb: 'list', resource: `${ref.plural}.${ref.group}`, what: `list ${ref.plural}.${ref.group} in ${namespace}` },
-      (o) => this.custom.listNamespacedCustomObject({ ...ref, namespace, labelSelector }, o),
-    ) as Promise<{ items: T[] }>;
+      { method: 'GET', path: customPath(ref, namespace), query: { labelSelector } },
+    );
   }
   /** One list across every namespace (`/apis/<group>/<version>/<plural>`), e.g. every TrafficTarget of a cluster. */
-  listCustomAllNamespaces<T extends KubeObject = KubeObject>(ref: CustomResourceRef): Promise<{ items: T[] }> {
+  listCustomAllNamespaces<T extends KubeObject = KubeObject>(ref: CustomResourceRef): Promise<KubeList<T>> {
     return this.call(
       {
         verb: 'list',
         resource: `${ref.plural}.${ref.group}`,
         what: `list ${ref.plural}.${ref.group} in all namespaces`,
       },
-      (o) => this.custom.listClusterCustomObject({ group: ref.group, version: ref.version, plural: ref.plural }, o),
-    ) as Promise<{ items: T[] }>;
+      { method: 'GET', path: customPath(ref) },
+    );
   }
   createCustom<T extends KubeObject = KubeObject>(
     ref: CustomResourceRef,
@@ -304,8 +372,8 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`,
       },
-      (o) => this.custom.createNamespacedCustomObject({ ...ref, namespace, body }, o),
-    ) as Promise<T>;
+      { method: 'POST', path: customPath(ref, namespace), body },
+    );
   }
   replaceCustom<T extends KubeObject = KubeObject>(
     ref: CustomResourceRef,
@@ -319,10 +387,10 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `update ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      (o) => this.custom.replaceNamespacedCustomObject({ ...ref, namespace, name, body }, o),
-    ) as Promise<T>;
+      { method: 'PUT', path: `${customPath(ref, namespace)}/${seg(name)}`, body },
+    );
   }
-  /** A JSON or merge patch of one custom object (client-node's `patchNamespacedCustomObject`). */
+  /** A JSON or merge patch of one custom object. */
   patchCustom<T extends KubeObject = KubeObject>({ ref, namespace, name, body, type }: PatchCustomOptions): Promise<T> {
     return this.call(
       {
@@ -331,8 +399,8 @@ export class ClusterClient {
         what: `patch ${ref.plural}.${ref.group} ${namespace}/${name}`,
         patchType: type,
       },
-      (o) => this.custom.patchNamespacedCustomObject({ ...ref, namespace, name, body }, o),
-    ) as Promise<T>;
+      { method: 'PATCH', path: `${customPath(ref, namespace)}/${seg(name)}`, body },
+    );
   }
   deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
     return this.call(
@@ -341,34 +409,32 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      (o) => this.custom.deleteNamespacedCustomObject({ ...ref, namespace, name }, o),
+      { method: 'DELETE', path: `${customPath(ref, namespace)}/${seg(name)}` },
     );
   }
 
   // --- authorization (pre-flight)
   async canI(verb: string, resource: string, group: string, namespace?: string): Promise<boolean> {
-    const review = await this.call(
+    const review = await this.call<k8s.V1SelfSubjectAccessReview>(
       { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io', what: `can-i ${verb} ${resource}` },
-      (o) =>
-        this.authz.createSelfSubjectAccessReview(
-          {
-            body: {
-              apiVersion: 'authorization.k8s.io/v1',
-              kind: 'SelfSubjectAccessReview',
-              spec: { resourceAttributes: { verb, resource, group, namespace } },
-            },
-          },
-          o,
-        ),
+      {
+        method: 'POST',
+        path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb, resource, group, namespace } },
+        },
+      },
     );
     return review.status?.allowed === true;
   }
 
   /**
-   * One watch through client-node's Watch (the events arrive as plain JSON, not deserialized), rate limited
-   * and counted like any call. Resolves when onEvent returns true, the stream closes, the deadline passes or
-   * `signal` aborts; a 410 Gone (as an ERROR event or as the answer) resolves as `expired`; any other failure
-   * (e.g. 403: RBAC lacks `watch`; 405: the server cannot watch) rejects with a KubeError.
+   * One watch (`?watch=true`, bookmarks on), rate limited and counted like any call; its events are read line by
+   * line as plain JSON. Resolves when onEvent returns true, the stream closes, the deadline passes or `signal`
+   * aborts; a 410 Gone (as an ERROR event or as the answer) resolves as `expired`; any other failure (e.g. 403:
+   * RBAC lacks `watch`; 405: the server cannot watch) rejects with a KubeError.
    */
   private async watch<T extends { metadata?: k8s.V1ObjectMeta }>(
     target: { path: string; resource: string; what: string; fieldSelector?: string },
@@ -380,88 +446,86 @@ export class ClusterClient {
     let status: number | 'error' = 200;
     let resourceVersion = options.resourceVersion;
     const remainingMs = Math.max(1, options.deadline - Date.now());
+    const controller = new AbortController();
+    let stopped: 'deadline' | 'cancelled' | 'no answer' | undefined;
+    const stop = (why: NonNullable<typeof stopped>) => {
+      stopped ??= why;
+      controller.abort();
+    };
+    const timer = setTimeout(() => stop('deadline'), remainingMs);
+    const cancel = () => stop('cancelled');
+    if (options.signal?.aborted) cancel();
+    else options.signal?.addEventListener('abort', cancel, { once: true });
+    // No answer, not even the response headers, within the call deadline (K8S_REQUEST_TIMEOUT_MS): this watch fails
+    // as a timed-out read does, and the caller watches again; past the watch's own deadline it ends as it would have.
+    const connecting = setTimeout(() => stop('no answer'), Math.min(this.options.requestTimeoutMs, remainingMs));
     try {
-      return await new Promise<WatchEnd>((resolve, reject) => {
-        let end: WatchEnd['end'] = 'closed';
-        let failure: KubeError | undefined;
-        let controller: AbortController | undefined;
-        const timer = setTimeout(() => controller?.abort(), remainingMs);
-        const cancel = () => controller?.abort();
-        options.signal?.addEventListener('abort', cancel, { once: true });
-        // No answer, not even the response headers, within the call deadline (K8S_REQUEST_TIMEOUT_MS): this watch
-        // fails as a timed-out read does, and the caller watches again (client-node alone would wait 30 s); past the
-        // watch's own deadline, or cancelled, it ends as it would have. The abandoned request is aborted if it ever
-        // answers, or ends by client-node's own timer.
-        let abandoned = false;
-        const connecting = setTimeout(
-          () => {
-            abandoned = true;
-            clearTimeout(timer);
-            options.signal?.removeEventListener('abort', cancel);
-            if (options.signal?.aborted || Date.now() >= options.deadline) return resolve({ end, resourceVersion });
-            reject(toKubeError(Object.assign(new Error('no answer'), { name: 'TimeoutError' }), what));
-          },
-          Math.min(this.options.requestTimeoutMs, remainingMs),
-        );
-        const stop = (how: WatchEnd['end']) => {
-          end = how;
-          controller?.abort();
-        };
-        const onLine = (type: string, obj: unknown) => {
-          if (abandoned || end !== 'closed' || failure) return;
-          if (type === 'ERROR') {
-            const s = obj as { code?: number; message?: string; reason?: string };
-            if (s.code === 410) return stop('expired');
-            failure = toKubeError(new k8s.ApiException(s.code ?? 500, what, s, {}), what);
-            return stop('closed');
-          }
-          const o = obj as T;
-          resourceVersion = o.metadata?.resourceVersion ?? resourceVersion;
-          if (options.onEvent(type as WatchEventType, o)) stop('done');
-        };
-        const onDone = (err: unknown) => {
-          clearTimeout(timer);
-          clearTimeout(connecting);
-          options.signal?.removeEventListener('abort', cancel);
-          const code = (err as { statusCode?: number } | null)?.statusCode;
-          if (failure) return reject(failure);
-          if (end !== 'closed' || !err) return resolve({ end, resourceVersion });
-          if (code === 410) return resolve({ end: 'expired', resourceVersion });
-          const name = (err as { name?: string }).name;
-          if (name === 'AbortError' || name === 'TimeoutError') return resolve({ end, resourceVersion });
-          reject(
-            code ? toKubeError(new k8s.ApiException(code, what, `HTTP ${code}`, {}), what) : toKubeError(err, what),
-          );
-        };
-        // client-node ends a watch after 30 s without a byte (its inactivity timeout, not settable through its
-        // public API): that resolves as `closed`, and the caller watches again from the last resourceVersion.
-        new k8s.Watch(this.kc)
-          .watch(
-            path,
-            {
-              fieldSelector,
-              resourceVersion,
-              allowWatchBookmarks: true,
-              timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
-            },
-            onLine,
-            onDone,
-          )
-          .then((c) => {
-            controller = c;
-            clearTimeout(connecting);
-            if (abandoned || end !== 'closed' || Date.now() >= options.deadline || options.signal?.aborted) c.abort();
-          }, onDone);
+      const query = {
+        watch: 'true',
+        allowWatchBookmarks: 'true',
+        fieldSelector,
+        resourceVersion,
+        timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
+      };
+      const { url, headers, dispatcher } = await this.prepare('watch', 'GET', path, query);
+      const res = await request(url, {
+        method: 'GET',
+        headers,
+        dispatcher,
+        signal: controller.signal,
+        // A watch that sends nothing for 30 s (no event, no bookmark) ends as `closed`; the caller watches again
+        // from the last resourceVersion (a connection that died silently would otherwise hang the watch).
+        bodyTimeout: WATCH_IDLE_MS,
       });
+      clearTimeout(connecting);
+      status = res.statusCode;
+      if (res.statusCode === 410) {
+        await res.body.dump();
+        return { end: 'expired', resourceVersion };
+      }
+      if (res.statusCode !== 200) {
+        throw new k8s.ApiException(res.statusCode, `HTTP ${res.statusCode}`, await res.body.text(), flat(res.headers));
+      }
+      res.body.setEncoding('utf8');
+      let pending = '';
+      // Returning from the loop ends the response (and its connection: HTTP/1.1 cannot end a stream and keep it).
+      for await (const chunk of res.body as AsyncIterable<string>) {
+        pending += chunk;
+        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (!line.trim()) continue;
+          const event = JSON.parse(line) as { type: string; object: unknown };
+          if (event.type === 'ERROR') {
+            const s = event.object as { code?: number };
+            if (s.code === 410) return { end: 'expired', resourceVersion };
+            throw new k8s.ApiException(s.code ?? 500, what, event.object, {});
+          }
+          const o = event.object as T;
+          resourceVersion = o.metadata?.resourceVersion ?? resourceVersion;
+          if (options.onEvent(event.type as WatchEventType, o)) return { end: 'done', resourceVersion };
+        }
+      }
+      return { end: 'closed', resourceVersion };
     } catch (err) {
-      status = err instanceof KubeError ? (err.status ?? 'error') : 'error';
-      throw err;
+      if (stopped === 'deadline' || stopped === 'cancelled' || (stopped && Date.now() >= options.deadline)) {
+        return { end: 'closed', resourceVersion };
+      }
+      if ((err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') return { end: 'closed', resourceVersion };
+      const kerr = toKubeError(
+        stopped === 'no answer' ? Object.assign(new Error('no answer'), { name: 'TimeoutError' }) : err,
+        what,
+      );
+      status = kerr.status ?? 'error';
+      throw kerr;
     } finally {
+      clearTimeout(timer);
+      clearTimeout(connecting);
+      options.signal?.removeEventListener('abort', cancel);
       const ms = performance.now() - started;
       this.options.onCall?.({ cluster: this.name, verb: 'watch', resource, what, status, ms });
     }
   }
-
   /**
    * Reads are idempotent: a transient failure (5xx, 429, timeout, reset) is retried here, up to
    * CALL_RETRIES times with jittered backoff, so a step with many reads does not burn a whole step
@@ -470,11 +534,11 @@ export class ClusterClient {
    * (rest/with_retry.go, checkWait); any other failed write goes back to the runner, which retries the
    * step: it re-observes first and writes only what is still missing.
    */
-  private async call<T>(op: KubeOp, fn: (options: k8s.ConfigurationOptions) => Promise<T>): Promise<T> {
+  private async call<T>(op: KubeOp, req: WireRequest): Promise<T> {
     const { verb } = op;
     for (let retry = 0; ; retry++) {
       try {
-        return await this.callOnce(op, fn);
+        return await this.callOnce<T>(op, req);
       } catch (err) {
         if (
           !(err instanceof KubeError) ||
@@ -491,10 +555,8 @@ export class ClusterClient {
     }
   }
 
-  private async callOnce<T>(
-    { verb, resource, what, patchType }: KubeOp,
-    fn: (options: k8s.ConfigurationOptions) => Promise<T>,
-  ): Promise<T> {
+  private async callOnce<T>(op: KubeOp, req: WireRequest): Promise<T> {
+    const { verb, resource, what } = op;
     await this.options.limiter.take();
     // One CLIENT span per attempt; its trace context goes to the API server (kube-apiserver joins
     // the trace when its APIServerTracing is on).
@@ -506,31 +568,13 @@ export class ClusterClient {
       },
       async (span) => {
         const started = performance.now();
-        const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
-        const middleware: k8s.ObservableMiddleware = {
-          pre: (ctx) => {
-            ctx.setSignal(signal);
-            if (patchType) ctx.setHeaderParam('Content-Type', PATCH_CONTENT_TYPE[patchType]);
-            if (WRITES.has(verb)) {
-              // Every write names its writer, so the object's managedFields say what this service set.
-              ctx.setQueryParam('fieldManager', this.options.fieldManager);
-              // A field the API server would drop (unknown to the CRD schema) fails the write instead:
-              // silently pruned, the stored object would never match the plan, and every run would rewrite it.
-              ctx.setQueryParam('fieldValidation', 'Strict');
-            }
-            // Tracing off (the no-op tracer): no context to send and no attributes to compute.
-            if (span.isRecording()) {
-              for (const [k, v] of Object.entries(traceHeaders())) ctx.setHeaderParam(k, v);
-              span.setAttribute('http.request.method', ctx.getHttpMethod());
-              span.setAttribute('url.path', new URL(ctx.getUrl()).pathname);
-            }
-            return new k8s.Observable(Promise.resolve(ctx));
-          },
-          post: (res) => new k8s.Observable(Promise.resolve(res)),
-        };
         let status: number | 'error' = 200;
         try {
-          return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
+          const res = await this.send(op, req, span.isRecording() ? span : undefined);
+          status = res.status;
+          if (res.status >= 200 && res.status < 300) return (res.text ? JSON.parse(res.text) : undefined) as T;
+          // The Status body (kind: Status, reason, message) as kube-apiserver sent it; toKubeError reads it.
+          throw new k8s.ApiException(res.status, `HTTP ${res.status}`, res.text, res.headers);
         } catch (err) {
           const kerr: KubeError = toKubeError(err, what);
           status = kerr.status ?? 'error';
@@ -541,5 +585,65 @@ export class ClusterClient {
         }
       },
     );
+  }
+
+  /**
+   * One HTTP exchange, authenticated as client-node authenticates its own calls (KubeConfig's
+   * applySecurityAuthentication: bearer token, exec or OIDC credentials, client certificate, the
+   * connection's dispatcher), sent with undici's `request`. Answers the status and the body as text: the
+   * caller parses JSON itself (client-node's fetch and its model deserializer cost ~2.5 ms of worker CPU per
+   * namespace; docs/performance.md).
+   */
+  private async send(
+    { verb, patchType }: KubeOp,
+    req: WireRequest,
+    span: Span | undefined,
+  ): Promise<{ status: number; text: string; headers: Record<string, string> }> {
+    const { url, headers, dispatcher } = await this.prepare(verb, req.method, req.path, req.query);
+    if (req.body !== undefined)
+      headers['content-type'] = patchType ? PATCH_CONTENT_TYPE[patchType] : 'application/json';
+    // Tracing off (the no-op tracer): no context to send and no attributes to compute.
+    if (span) {
+      Object.assign(headers, traceHeaders());
+      span.setAttribute('http.request.method', req.method);
+      span.setAttribute('url.path', req.path);
+    }
+    const res = await request(url, {
+      method: req.method,
+      headers,
+      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      dispatcher,
+      signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {} };
+  }
+
+  /** The URL, headers and dispatcher of one call, authenticated as client-node authenticates its own. */
+  private async prepare(
+    verb: KubeVerb,
+    method: WireRequest['method'],
+    path: string,
+    query: WireRequest['query'] = {},
+  ): Promise<{ url: string; headers: Record<string, string>; dispatcher: Dispatcher }> {
+    const server = this.kc.getCurrentCluster()?.server;
+    if (!server) throw new KubeError('BAD_REQUEST', `cluster ${this.name}: the kubeconfig context names no server`);
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.append(k, String(v));
+    if (WRITES.has(verb)) {
+      // Every write names its writer, so the object's managedFields say what this service set.
+      params.append('fieldManager', this.options.fieldManager);
+      // A field the API server would drop (unknown to the CRD schema) fails the write instead:
+      // silently pruned, the stored object would never match the plan, and every run would rewrite it.
+      params.append('fieldValidation', 'Strict');
+    }
+    const url = `${server.replace(/\/+$/, '')}${path}${params.size ? `?${params.toString()}` : ''}`;
+    const ctx = new k8s.RequestContext(url, method);
+    await this.kc.applySecurityAuthentication(ctx);
+    return {
+      url,
+      headers: { ...ctx.getHeaders(), accept: 'application/json' },
+      dispatcher: ctx.getDispatcher() ?? getGlobalDispatcher(),
+    };
   }
 }

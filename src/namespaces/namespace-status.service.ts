@@ -108,7 +108,7 @@ export class NamespaceStatusService {
           'continue',
         );
         namespaces.push(...(list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? '')));
-        token = list.metadata?._continue || undefined;
+        token = list.metadata?.continue || undefined;
         if (!token) break;
       }
       const pods = await mapLimit(namespaces, POD_CONCURRENCY, (ns) => this.countPods(client, ns.metadata!.name!));
@@ -151,7 +151,7 @@ export class NamespaceStatusService {
           if (isInjectedPod(pod)) withSidecar += 1;
           else withoutSidecar += 1;
         }
-        token = list.metadata?._continue || undefined;
+        token = list.metadata?.continue || undefined;
       } while (token);
     } catch (err) {
       if (err instanceof KubeError) return { error: err.message };

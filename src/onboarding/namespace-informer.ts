@@ -158,7 +158,7 @@ class ClusterNamespaces {
       // Every page is served from the first page's snapshot (kube-apiserver); the watch starts after it.
       resourceVersion ??= page.metadata?.resourceVersion;
       for (const ns of page.items) if (ns.metadata?.name) items.set(ns.metadata.name, slim(ns));
-      continueToken = page.metadata?._continue || undefined;
+      continueToken = page.metadata?.continue || undefined;
     } while (continueToken);
     this.items = items;
     this.resourceVersion = resourceVersion;

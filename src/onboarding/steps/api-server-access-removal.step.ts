@@ -44,7 +44,7 @@ export async function namespacesNeedingExclusion(
   do {
     const page = await kube.listNamespaces({ limit: 500, continueToken });
     for (const ns of page.items) if (needsExclusion(ns, self, meshName)) names.push(ns.metadata!.name!);
-    continueToken = page.metadata?._continue || undefined;
+    continueToken = page.metadata?.continue || undefined;
   } while (continueToken);
   return names.sort();
 }
