@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from '../generated/prisma/client.js';
+import pg from 'pg';
+import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 
@@ -29,17 +30,58 @@ function preparedName(sql: string): string | undefined {
   return name;
 }
 
-// Prisma 7 with the pg driver adapter: no query engine binary is needed at run time.
+/** Postgres's OID of int8 (bigint). */
+const INT8_OID = 20;
+const parseInt8 = (value: string): bigint => BigInt(value);
+const textParser = (oid: number): ((value: string) => unknown) =>
+  oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, 'text') as (value: string) => unknown);
+/**
+ * Result types as Prisma's raw queries return them, for `prepared`: int8 as BigInt (pg's default is a string);
+ * everything else as pg parses it (timestamptz as Date, jsonb parsed, int4 as number, uuid and text as strings).
+ */
+const PRISMA_LIKE_TYPES = { getTypeParser: textParser };
+
+// Prisma 7 with the pg driver adapter: no query engine binary is needed at run time. The adapter gets a pool of
+// ours (and ends it on $disconnect), so `prepared` can use the same connections.
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
+  private readonly pool: pg.Pool;
+
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    super({
-      adapter: new PrismaPg(
-        { connectionString: config.databaseUrl, max: config.databasePoolSize, connectionTimeoutMillis: 5000 },
-        // Unnamed (parsed every time) unless marked PREPARED; pg caches named ones per connection.
-        { statementNameGenerator: (query) => preparedName(query.sql) as string },
-      ),
+    const pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: config.databasePoolSize,
+      connectionTimeoutMillis: 5000,
     });
+    super({
+      adapter: new PrismaPg(pool, {
+        // Unnamed (parsed every time) unless marked PREPARED; pg caches named ones per connection.
+        statementNameGenerator: (query) => preparedName(query.sql) as string,
+        disposeExternalPool: true,
+      }),
+    });
+    this.pool = pool;
+  }
+
+  /**
+   * Runs one PREPARED statement (`sql\`/* prepared *\/ …\``) on the adapter's pool without Prisma's query
+   * runtime: same connections, same statement names, the rows typed as `$queryRaw` types them (int8 as BigInt).
+   * For the hot fixed statements only (the request insert, the runner's transitions): Prisma's raw-query path
+   * costs ~90 µs of CPU and a third of the worker's allocations per call (docs/performance.md). Not inside a
+   * Prisma transaction (that runs on its own connection): use `tx.$queryRaw` there. Errors are pg's
+   * (`DatabaseError` with the SQLSTATE in `code`); isUniqueViolation and isDependencyUnavailable read both.
+   */
+  async prepared<T>(query: Prisma.Sql): Promise<T[]> {
+    const text = query.text;
+    const name = preparedName(text);
+    if (!name) throw new Error('PrismaService.prepared: the statement must start with the PREPARED comment');
+    const result = await this.pool.query<T & pg.QueryResultRow>({
+      name,
+      text,
+      values: query.values,
+      types: PRISMA_LIKE_TYPES,
+    });
+    return result.rows;
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -62,7 +62,8 @@ export class OnboardingRepository {
    * (`options`/`origin` of the row are serialised here); returns the event's id and timestamp, or
    * null when the caller's Idempotency-Key is already taken (then nothing is stored: the key's
    * unique index is the ON CONFLICT arbiter, checked before any other constraint). Other
-   * constraint violations surface as Prisma's raw-query error (P2010): see isUniqueViolation.
+   * constraint violations surface as pg's error (SQLSTATE 23505), or Prisma's raw-query error (P2010) inside a
+   * caller's transaction: see isUniqueViolation.
    */
   async insertNew(
     db: Pick<Prisma.TransactionClient, '$queryRaw'>,
@@ -70,7 +71,7 @@ export class OnboardingRepository {
   ): Promise<{ id: bigint; createdAt: Date } | null> {
     // A prepared statement (PREPARED in database/prisma.service.ts): its text is fixed, every value a parameter.
     // Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
-    const rows = await db.$queryRaw<{ id: bigint; createdAt: Date }[]>`/* prepared */
+    const statement = Prisma.sql`/* prepared */
       WITH r AS (
         INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
           idempotency_key, body_hash,
@@ -99,6 +100,9 @@ export class OnboardingRepository {
         ${event.data}::jsonb
       FROM r
       RETURNING id, created_at AS "createdAt"`;
+    // Outside a caller's transaction, past Prisma's query runtime (PrismaService.prepared).
+    type Row = { id: bigint; createdAt: Date };
+    const rows = db === this.prisma ? await this.prisma.prepared<Row>(statement) : await db.$queryRaw<Row[]>(statement);
     return rows[0] ?? null;
   }
 

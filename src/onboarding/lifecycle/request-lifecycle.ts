@@ -8,6 +8,7 @@
 // finish, release) are run-store.ts's, fenced by the claim.
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import pg from 'pg';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { AuditEvent, RequestStatus } from '../../generated/prisma/client.js';
 import { DomainError, type ErrorCode } from '../../common/domain-error.js';
@@ -345,6 +346,8 @@ export class RequestLifecycle {
 
 /** SQLSTATE 23514 raised by the lifecycle trigger (migration 20261203100000_request_lifecycle). */
 export function isLifecycleViolation(err: unknown): boolean {
+  // pg's own error: a PREPARED statement run past Prisma's runtime (PrismaService.prepared).
+  if (err instanceof pg.DatabaseError) return err.code === '23514';
   if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
   return (
     JSON.stringify(err.meta ?? {}).includes('23514') ||

@@ -80,7 +80,7 @@ export class RunStore {
   ): Promise<WrittenEvent | undefined> {
     if (!permits('claim', expected.status, 'RUNNING')) return undefined;
     const now = new Date();
-    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(
+    const rows = await this.prisma.prepared<WrittenEvent>(
       this.statement(
         sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz,
           started_at = ${expected.startedAt ?? now}::timestamptz,
@@ -125,7 +125,7 @@ export class RunStore {
     const where = change.unlessCancelRequested
       ? sql`id = ${requestId}::uuid AND claimed_by = ${workerId} AND NOT cancel_requested`
       : sql`id = ${requestId}::uuid AND claimed_by = ${workerId}`;
-    const rows = await this.prisma.$queryRaw<WrittenEvent[]>(
+    const rows = await this.prisma.prepared<WrittenEvent>(
       this.statement(join(sets, ', '), where, stepSql(requestId, change.step), event),
     );
     return rows[0];
@@ -145,7 +145,7 @@ export class RunStore {
   ): Promise<WrittenEvent[]> {
     const [done, start, next] = [succeeded.event, started.event, started.change];
     const now = new Date();
-    return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
+    return this.prisma.prepared<WrittenEvent>(sql`/* prepared */
       WITH r AS (
         UPDATE onboarding_request SET event_seq = event_seq + CASE WHEN cancel_requested THEN 1 ELSE 2 END,
           updated_at = ${now}::timestamptz, heartbeat_at = ${now}::timestamptz
@@ -187,7 +187,7 @@ export class RunStore {
       throw new Error('finish to SUCCEEDED is not a lifecycle transition');
     const [done, end] = [succeeded.event, finished.event];
     const now = new Date();
-    return this.prisma.$queryRaw<WrittenEvent[]>(sql`/* prepared */
+    return this.prisma.prepared<WrittenEvent>(sql`/* prepared */
       WITH r AS (
         UPDATE onboarding_request SET event_seq = event_seq + 2, updated_at = ${now}::timestamptz,
           heartbeat_at = ${now}::timestamptz, status = 'SUCCEEDED', finished_at = ${finished.finishedAt}::timestamptz,
