@@ -1,7 +1,8 @@
 // `npm test` (after the build): both tiers in one vitest run, with one summary line at the end.
 //   unit         test/unit: no I/O — test/support/no-io.ts fails a test that connects, listens or spawns — and
 //                modules shared between files (isolate: false), so it runs in seconds (`npm run test:unit` alone).
-//   integration  test/integration: a fresh Postgres database per run (global setup), real Redis, the emulator.
+//   integration  test/integration: a fresh Postgres database per run (global setup), copied for each test file
+//                (file-database.ts), real Redis, the emulator.
 //   client       packages/client/test: the typed client against local HTTP servers (no database).
 //   backstage    packages/backstage-scaffolder-module/test: the scaffolder actions against a real service and the
 //                emulator (its own database, like integration).
@@ -52,6 +53,7 @@ export const integration = {
   name: 'integration',
   include: ['test/integration/**/*.spec.ts'],
   globalSetup: ['test/support/global-setup.ts'],
+  setupFiles: [...shared.setupFiles, 'test/support/file-database.ts'],
 };
 
 export const client = {

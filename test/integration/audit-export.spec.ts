@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { ADMIN_TOKEN, http, startStack, Stack, waitForStatus } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
 import { AuditExportService, EXPORT_PAGE_SIZE } from '../../src/audit-export/audit-export.service.js';
@@ -73,7 +74,7 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
 
   beforeAll(async () => {
     s = await startStack();
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
     // 5,000 rows straight into the table, one minute apart, with awkward characters on every 1000th
     // (in January 2026: the audit trail is partitioned by month, and only the months from now on exist ahead).

@@ -3,13 +3,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { applyMigrations } from '../../src/database/migrate.js';
 
 const MIGRATIONS = resolve(import.meta.dirname, '../../prisma/migrations');
 
 describe('database (real Postgres)', () => {
-  const db = new pg.Client({ connectionString: inject('databaseUrl') });
+  const db = new pg.Client({ connectionString: testDatabaseUrl() });
   beforeAll(() => db.connect());
   afterAll(() => db.end());
 
@@ -35,7 +35,7 @@ describe('database (real Postgres)', () => {
       })),
     );
     expect(rows).toEqual(expected);
-    expect(await applyMigrations(inject('databaseUrl'), MIGRATIONS)).toEqual({ applied: [], alreadyApplied: names });
+    expect(await applyMigrations(testDatabaseUrl(), MIGRATIONS)).toEqual({ applied: [], alreadyApplied: names });
   });
 
   async function newRequest(namespace: string, status = 'QUEUED') {

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TOKEN = 'demo-admin-token-not-for-production';
@@ -61,7 +62,7 @@ describe('npm run demo', () => {
 
   beforeAll(async () => {
     const name = `osm_onboarding_demotest_${randomBytes(4).toString('hex')}`;
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     url.pathname = `/${name}`;
     demoDb = `${name}_demo`; // the demo's own database beside DATABASE_URL's
     env = {
@@ -75,7 +76,7 @@ describe('npm run demo', () => {
   });
   afterAll(async () => {
     busy?.close();
-    const admin = new URL(inject('databaseUrl'));
+    const admin = new URL(testDatabaseUrl());
     admin.pathname = '/postgres';
     const client = new pg.Client({ connectionString: admin.toString() });
     await client.connect();

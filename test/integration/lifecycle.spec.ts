@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { QueueService } from '../../src/queue/queue.service.js';
 import { allowedChanges, TRANSITIONS } from '../../src/onboarding/lifecycle/transitions.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
@@ -38,7 +39,7 @@ describe('request lifecycle', () => {
     for (const [who, t] of Object.entries(TOKENS)) {
       token[who as Who] = (await http(s.url, 'POST', '/v1/tokens', { name: uniqueName(who), ...t })).body.token;
     }
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
   });
   afterAll(async () => {

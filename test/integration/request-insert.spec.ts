@@ -3,6 +3,7 @@
 // and the database constraints (one active request per namespace, one request per Idempotency-Key)
 // must keep their answers (409 REQUEST_CONFLICT, replay / 422 IDEMPOTENCY_KEY_REUSED).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -22,7 +23,7 @@ describe('creating requests: one statement, answered from what it wrote', () => 
   const published: any[] = [];
   beforeAll(async () => {
     s = await startStack({ env: { ROLE: 'api', APPROVAL_POLICY: JSON.stringify(POLICY) } });
-    db = new pg.Pool({ connectionString: inject('databaseUrl') });
+    db = new pg.Pool({ connectionString: testDatabaseUrl() });
     sub = new Redis(inject('redisUrl'));
     await sub.subscribe(`${s.env.QUEUE_PREFIX}:events`);
     sub.on('message', (_c, m) => published.push(JSON.parse(m)));

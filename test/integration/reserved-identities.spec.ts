@@ -2,7 +2,8 @@
 // refused, and a stored token with such a name (made before names were reserved) does not act as admin.
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { gql, http, startStack, Stack } from '../support/harness.js';
 
 describe('reserved identities', () => {
@@ -11,7 +12,7 @@ describe('reserved identities', () => {
 
   beforeAll(async () => {
     s = await startStack({ env: { ROLE: 'api' } });
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
   });
   afterAll(async () => {

@@ -9,16 +9,16 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { loadConfig } from '../../src/config/config.js';
 import { RetentionService } from '../../src/retention/retention.service.js';
 
 const OLD_MONTH = 'audit_event_p202003';
 
 describe('retention of the audit trail and of finished requests', () => {
-  const db = new pg.Client({ connectionString: inject('databaseUrl') });
-  const holder = new pg.Client({ connectionString: inject('databaseUrl') });
-  const writer = new pg.Client({ connectionString: inject('databaseUrl') });
+  const db = new pg.Client({ connectionString: testDatabaseUrl() });
+  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
+  const writer = new pg.Client({ connectionString: testDatabaseUrl() });
   let dir: string;
   beforeAll(async () => {
     await Promise.all([db.connect(), holder.connect(), writer.connect()]);
@@ -69,7 +69,7 @@ describe('retention of the audit trail and of finished requests', () => {
 
     const retention = new RetentionService(
       loadConfig({
-        DATABASE_URL: inject('databaseUrl'),
+        DATABASE_URL: testDatabaseUrl(),
         AUDIT_RETENTION_DAYS: '400',
         REQUEST_RETENTION_DAYS: '400',
         RETENTION_EXPORT_DIR: dir,
@@ -147,7 +147,7 @@ describe('retention of the audit trail and of finished requests', () => {
     const ahead = new Date();
     ahead.setUTCMonth(ahead.getUTCMonth() + 3);
     const name = `audit_event_p${ahead.toISOString().slice(0, 7).replace('-', '')}`;
-    await new RetentionService(loadConfig({ DATABASE_URL: inject('databaseUrl'), RETENTION_INTERVAL_MS: '0' })).pass();
+    await new RetentionService(loadConfig({ DATABASE_URL: testDatabaseUrl(), RETENTION_INTERVAL_MS: '0' })).pass();
     expect((await db.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [name])).rows[0].ok).toBe(true);
 
     expect(() => loadConfig({ AUDIT_RETENTION_DAYS: '30' })).toThrow(/RETENTION_EXPORT_DIR: is required/);

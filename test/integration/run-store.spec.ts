@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import type { AppConfig } from '../../src/config/config.js';
 import { PrismaService } from '../../src/database/prisma.service.js';
 import { RunStore } from '../../src/onboarding/lifecycle/run-store.js';
@@ -11,8 +11,8 @@ import { RunStore } from '../../src/onboarding/lifecycle/run-store.js';
 // also when the takeover commits while the stale worker's statement waits for the row.
 
 describe('RunStore (one statement per transition)', () => {
-  const db = new pg.Pool({ connectionString: inject('databaseUrl'), max: 3 });
-  const prisma = new PrismaService({ databaseUrl: inject('databaseUrl'), databasePoolSize: 3 } as AppConfig);
+  const db = new pg.Pool({ connectionString: testDatabaseUrl(), max: 3 });
+  const prisma = new PrismaService({ databaseUrl: testDatabaseUrl(), databasePoolSize: 3 } as AppConfig);
   const store = new RunStore(prisma);
   const A = 'worker-a';
   const B = 'worker-b';

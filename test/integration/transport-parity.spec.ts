@@ -6,7 +6,8 @@ import type { INestApplication } from '@nestjs/common';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { createClient, type Client } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { ADMIN_TOKEN, gql, http, stackEnv, startApi, uniqueName } from '../support/harness.js';
 import { createNamespace, writesTo } from '../support/kube.js';
@@ -96,7 +97,7 @@ describe('WebSocket and SSE parity with HTTP', () => {
     // A short init deadline on A; B's is long enough for a client to mask and send 30 MB on a busy machine.
     a = await startApi({ ...env, ROLE: 'all', GRAPHQL_WS_INIT_TIMEOUT_MS: '400' });
     b = await startApi({ ...env, ROLE: 'api', GRAPHQL_WS_INIT_TIMEOUT_MS: '20000' });
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
   });
   afterAll(async () => {
@@ -251,7 +252,7 @@ describe('streams of a token revoked without a message (Redis lost it, or the ro
   beforeAll(async () => {
     emulator = await startEmulator();
     api = await startApi(await stackEnv(emulator, { ROLE: 'api', AUTH_SESSION_RECHECK_MS: '300' }));
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
   });
   afterAll(async () => {

@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { gql, http, stackEnv, startApi, startStack, startWorker, Stack, waitForStatus } from '../support/harness.js';
 import { startEmulator } from '../support/emulator/index.js';
 import { SUBSCRIPTIONS_TTL_MS } from '../../src/webhooks/webhook-dispatcher.service.js';
@@ -74,7 +75,7 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       env: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '4' },
     });
     rx = await startReceiver();
-    db = new pg.Client({ connectionString: inject('databaseUrl') });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
     for (const [key, roles, scopes] of [
       ['requester', ['requester'], [`emulator/${p}-*`]],

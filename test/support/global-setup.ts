@@ -5,12 +5,15 @@ import type { TestProject } from 'vitest/node';
 import { applyMigrations } from '../../src/database/migrate.js';
 
 // Each test run gets its own database, migrated with the same runner as production,
-// and dropped afterwards. Postgres itself is the one the machine (or .ci/run) started.
+// and dropped afterwards (in the integration tier each test file works on a copy of it: file-database.ts).
+// Postgres itself is the one the machine (or .ci/run) started.
 const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** The run's migrated database: the template of each test file's own copy (file-database.ts). */
     databaseUrl: string;
+    databaseAdminUrl: string;
     redisUrl: string;
   }
 }
@@ -61,11 +64,17 @@ export default async function setup(project: TestProject) {
   url.pathname = `/${name}`;
   await applyMigrations(url.toString(), resolve(import.meta.dirname, '../../prisma/migrations'));
   project.provide('databaseUrl', url.toString());
+  project.provide('databaseAdminUrl', ADMIN_URL);
   project.provide('redisUrl', REDIS_URL);
 
   return async () => {
     const client = new pg.Client({ connectionString: ADMIN_URL });
     await client.connect();
+    // The test files' copies (file-database.ts) drop themselves; whatever a crashed file left goes here.
+    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [
+      `${name}\\_f%`,
+    ]);
+    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await client.end();
   };

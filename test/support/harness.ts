@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { inject } from 'vitest';
+import { testDatabaseUrl } from './database.js';
 import { createClient, Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createApiApp, createWorkerContext } from '../../src/app.js';
@@ -32,7 +33,7 @@ export async function stackEnv(
   await writeFile(kubeconfig, emulator.kubeconfig({ contexts: ['emulator', 'staging'] }));
   return {
     NODE_ENV: 'test',
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: testDatabaseUrl(),
     REDIS_URL: inject('redisUrl'),
     KUBECONFIG: kubeconfig,
     QUEUE_PREFIX: `test-${randomBytes(4).toString('hex')}`,
