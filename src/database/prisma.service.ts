@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
@@ -45,6 +45,7 @@ const PRISMA_LIKE_TYPES = { getTypeParser: textParser };
 // ours (and ends it on $disconnect), so `prepared` can use the same connections.
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
+  private static readonly logger = new Logger('Postgres');
   private readonly pool: pg.Pool;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
@@ -61,6 +62,12 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
       }),
     });
     this.pool = pool;
+    // An idle connection that Postgres ends (a restart, a failover, pg_terminate_backend) is an 'error' event on
+    // the pool; pg drops that connection and opens a new one on demand. Without a listener the event would throw
+    // and end the process: the adapter adds its own only once Prisma connects, and `prepared` may come first.
+    pool.on('error', (err) =>
+      PrismaService.logger.warn(`an idle Postgres connection ended (${err.message}); a new one opens on demand`),
+    );
   }
 
   /**
