@@ -5,6 +5,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../support/database.js';
 import { applyMigrations } from '../../src/database/migrate.js';
+import { PrismaService } from '../../src/database/prisma.service.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
+import type { AppConfig } from '../../src/config/config.js';
 
 const MIGRATIONS = resolve(import.meta.dirname, '../../prisma/migrations');
 
@@ -36,6 +39,26 @@ describe('database (real Postgres)', () => {
     );
     expect(rows).toEqual(expected);
     expect(await applyMigrations(testDatabaseUrl(), MIGRATIONS)).toEqual({ applied: [], alreadyApplied: names });
+  });
+
+  it('PREPARED statements past Prisma: typed like $queryRaw; idle connections Postgres ends are replaced', async () => {
+    const prisma = new PrismaService({ databaseUrl: testDatabaseUrl(), databasePoolSize: 2 } as AppConfig);
+    try {
+      const one = Prisma.sql`/* prepared */ SELECT 1::int8 AS big, now() AS at, '{"a":1}'::jsonb AS doc`;
+      const [row] = await prisma.prepared<{ big: bigint; at: Date; doc: unknown }>(one);
+      expect(row).toEqual({ big: 1n, at: expect.any(Date), doc: { a: 1 } });
+      await expect(prisma.prepared(Prisma.sql`SELECT 1`)).rejects.toThrow(/PREPARED/);
+      // Postgres ends the pool's idle connection (a restart, a failover) before Prisma itself ever connected: the
+      // pool's 'error' event must not end the process (vitest reports an uncaught error), and the next call works.
+      await db.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1',
+        [(await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid],
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await prisma.prepared<{ big: bigint }>(one))[0].big).toBe(1n);
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 
   async function newRequest(namespace: string, status = 'QUEUED') {
