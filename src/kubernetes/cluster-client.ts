@@ -177,13 +177,15 @@ function flat(headers: Record<string, string | string[] | undefined>): Record<st
   return out;
 }
 
-/** One path segment (a name or namespace), escaped. */
-const seg = (s: string) => encodeURIComponent(s);
+const CORE = '/api/v1';
+const APPS = '/apis/apps/v1';
+/** A custom resource's API group and version: `/apis/<group>/<version>`. */
+const customApi = (ref: CustomResourceRef) => `/apis/${ref.group}/${ref.version}`;
 
-/** A custom resource collection: `/apis/<group>/<version>[/namespaces/<ns>]/<plural>`. */
-function customPath(ref: CustomResourceRef, namespace?: string): string {
-  const ns = namespace === undefined ? '' : `/namespaces/${seg(namespace)}`;
-  return `/apis/${ref.group}/${ref.version}${ns}/${ref.plural}`;
+/** A resource's path: `<api>[/namespaces/<namespace>]/<plural>[/<name>]`, the names escaped. */
+function resourcePath(api: string, plural: string, namespace?: string, name?: string): string {
+  const ns = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
+  return `${api}${ns}/${plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 }
 
 const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
@@ -207,7 +209,7 @@ export class ClusterClient {
   getNamespace(name: string): Promise<k8s.V1Namespace> {
     return this.call(
       { verb: 'get', resource: 'namespaces', what: `get namespace ${name}` },
-      { method: 'GET', path: `/api/v1/namespaces/${seg(name)}` },
+      { method: 'GET', path: resourcePath(CORE, 'namespaces', undefined, name) },
     );
   }
   listNamespaces(
@@ -217,19 +219,22 @@ export class ClusterClient {
       { verb: 'list', resource: 'namespaces', what: 'list namespaces' },
       {
         method: 'GET',
-        path: '/api/v1/namespaces',
+        path: resourcePath(CORE, 'namespaces'),
         query: { labelSelector: params.labelSelector, limit: params.limit, continue: params.continueToken },
       },
     );
   }
   /** Every namespace's changes (bookmarks on), for the API's namespace informer. See `watch` for how it ends. */
   watchNamespaces(options: WatchOptions<k8s.V1Namespace>): Promise<WatchEnd> {
-    return this.watch({ path: '/api/v1/namespaces', resource: 'namespaces', what: 'watch namespaces' }, options);
+    return this.watch(
+      { path: resourcePath(CORE, 'namespaces'), resource: 'namespaces', what: 'watch namespaces' },
+      options,
+    );
   }
   patchNamespace(name: string, body: object, type: PatchType): Promise<k8s.V1Namespace> {
     return this.call(
       { verb: 'patch', resource: 'namespaces', what: `patch namespace ${name}`, patchType: type },
-      { method: 'PATCH', path: `/api/v1/namespaces/${seg(name)}`, body },
+      { method: 'PATCH', path: resourcePath(CORE, 'namespaces', undefined, name), body },
     );
   }
 
@@ -239,7 +244,7 @@ export class ClusterClient {
       { verb: 'list', resource: 'deployments.apps', what: `list deployments${namespace ? ` in ${namespace}` : ''}` },
       {
         method: 'GET',
-        path: namespace ? `/apis/apps/v1/namespaces/${seg(namespace)}/deployments` : '/apis/apps/v1/deployments',
+        path: resourcePath(APPS, 'deployments', namespace),
         query: { labelSelector },
       },
     );
@@ -247,13 +252,13 @@ export class ClusterClient {
   getDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
     return this.call(
       { verb: 'get', resource: 'deployments.apps', what: `get deployment ${namespace}/${name}` },
-      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` },
+      { method: 'GET', path: resourcePath(APPS, 'deployments', namespace, name) },
     );
   }
   patchDeployment(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Deployment> {
     return this.call(
       { verb: 'patch', resource: 'deployments.apps', what: `patch deployment ${namespace}/${name}`, patchType: type },
-      { method: 'PATCH', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}`, body },
+      { method: 'PATCH', path: resourcePath(APPS, 'deployments', namespace, name), body },
     );
   }
   /**
@@ -261,7 +266,7 @@ export class ClusterClient {
    * (`fieldSelector=metadata.name=<name>`), what `kubectl rollout status` opens. See `watch` for how it ends.
    */
   watchDeployments(namespace: string, options: WatchDeploymentOptions & { name?: string }): Promise<WatchEnd> {
-    const path = `/apis/apps/v1/namespaces/${seg(namespace)}/deployments`;
+    const path = resourcePath(APPS, 'deployments', namespace);
     const { name } = options;
     const what = name ? `watch deployment ${namespace}/${name}` : `watch deployments in ${namespace}`;
     const fieldSelector = name ? `metadata.name=${name}` : undefined;
@@ -270,13 +275,13 @@ export class ClusterClient {
   listStatefulSets(namespace: string): Promise<KubeList<k8s.V1StatefulSet>> {
     return this.call(
       { verb: 'list', resource: 'statefulsets.apps', what: `list statefulsets in ${namespace}` },
-      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/statefulsets` },
+      { method: 'GET', path: resourcePath(APPS, 'statefulsets', namespace) },
     );
   }
   listDaemonSets(namespace: string): Promise<KubeList<k8s.V1DaemonSet>> {
     return this.call(
       { verb: 'list', resource: 'daemonsets.apps', what: `list daemonsets in ${namespace}` },
-      { method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/daemonsets` },
+      { method: 'GET', path: resourcePath(APPS, 'daemonsets', namespace) },
     );
   }
 
@@ -284,37 +289,37 @@ export class ClusterClient {
   listPods(namespace: string, labelSelector?: string): Promise<KubeList<k8s.V1Pod>> {
     return this.call(
       { verb: 'list', resource: 'pods', what: `list pods in ${namespace}` },
-      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods`, query: { labelSelector } },
+      { method: 'GET', path: resourcePath(CORE, 'pods', namespace), query: { labelSelector } },
     );
   }
   listServices(namespace: string): Promise<KubeList<k8s.V1Service>> {
     return this.call(
       { verb: 'list', resource: 'services', what: `list services in ${namespace}` },
-      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/services` },
+      { method: 'GET', path: resourcePath(CORE, 'services', namespace) },
     );
   }
   getService(namespace: string, name: string): Promise<k8s.V1Service> {
     return this.call(
       { verb: 'get', resource: 'services', what: `get service ${namespace}/${name}` },
-      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/services/${seg(name)}` },
+      { method: 'GET', path: resourcePath(CORE, 'services', namespace, name) },
     );
   }
   patchService(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Service> {
     return this.call(
       { verb: 'patch', resource: 'services', what: `patch service ${namespace}/${name}`, patchType: type },
-      { method: 'PATCH', path: `/api/v1/namespaces/${seg(namespace)}/services/${seg(name)}`, body },
+      { method: 'PATCH', path: resourcePath(CORE, 'services', namespace, name), body },
     );
   }
   listServiceAccounts(namespace: string): Promise<KubeList<k8s.V1ServiceAccount>> {
     return this.call(
       { verb: 'list', resource: 'serviceaccounts', what: `list serviceaccounts in ${namespace}` },
-      { method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts` },
+      { method: 'GET', path: resourcePath(CORE, 'serviceaccounts', namespace) },
     );
   }
   patchPod(namespace: string, name: string, body: object, type: PatchType): Promise<k8s.V1Pod> {
     return this.call(
       { verb: 'patch', resource: 'pods', what: `patch pod ${namespace}/${name}`, patchType: type },
-      { method: 'PATCH', path: `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, body },
+      { method: 'PATCH', path: resourcePath(CORE, 'pods', namespace, name), body },
     );
   }
   /** One page of a namespace's pods (`limit` + `continue`), for callers that must stay bounded. */
@@ -323,7 +328,7 @@ export class ClusterClient {
       { verb: 'list', resource: 'pods', what: `list pods in ${namespace}` },
       {
         method: 'GET',
-        path: `/api/v1/namespaces/${seg(namespace)}/pods`,
+        path: resourcePath(CORE, 'pods', namespace),
         query: { limit: params.limit, continue: params.continueToken },
       },
     );
@@ -337,7 +342,7 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `get ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      { method: 'GET', path: `${customPath(ref, namespace)}/${seg(name)}` },
+      { method: 'GET', path: resourcePath(customApi(ref), ref.plural, namespace, name) },
     );
   }
   listCustom<T extends KubeObject = KubeObject>(
@@ -347,7 +352,7 @@ export class ClusterClient {
   ): Promise<KubeList<T>> {
     return this.call(
       { verb: 'list', resource: `${ref.plural}.${ref.group}`, what: `list ${ref.plural}.${ref.group} in ${namespace}` },
-      { method: 'GET', path: customPath(ref, namespace), query: { labelSelector } },
+      { method: 'GET', path: resourcePath(customApi(ref), ref.plural, namespace), query: { labelSelector } },
     );
   }
   /** One list across every namespace (`/apis/<group>/<version>/<plural>`), e.g. every TrafficTarget of a cluster. */
@@ -358,7 +363,7 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `list ${ref.plural}.${ref.group} in all namespaces`,
       },
-      { method: 'GET', path: customPath(ref) },
+      { method: 'GET', path: resourcePath(customApi(ref), ref.plural) },
     );
   }
   createCustom<T extends KubeObject = KubeObject>(
@@ -372,7 +377,7 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `create ${ref.plural}.${ref.group} ${namespace}/${body.metadata?.name}`,
       },
-      { method: 'POST', path: customPath(ref, namespace), body },
+      { method: 'POST', path: resourcePath(customApi(ref), ref.plural, namespace), body },
     );
   }
   replaceCustom<T extends KubeObject = KubeObject>(
@@ -387,7 +392,7 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `update ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      { method: 'PUT', path: `${customPath(ref, namespace)}/${seg(name)}`, body },
+      { method: 'PUT', path: resourcePath(customApi(ref), ref.plural, namespace, name), body },
     );
   }
   /** A JSON or merge patch of one custom object. */
@@ -399,7 +404,7 @@ export class ClusterClient {
         what: `patch ${ref.plural}.${ref.group} ${namespace}/${name}`,
         patchType: type,
       },
-      { method: 'PATCH', path: `${customPath(ref, namespace)}/${seg(name)}`, body },
+      { method: 'PATCH', path: resourcePath(customApi(ref), ref.plural, namespace, name), body },
     );
   }
   deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
@@ -409,7 +414,7 @@ export class ClusterClient {
         resource: `${ref.plural}.${ref.group}`,
         what: `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      { method: 'DELETE', path: `${customPath(ref, namespace)}/${seg(name)}` },
+      { method: 'DELETE', path: resourcePath(customApi(ref), ref.plural, namespace, name) },
     );
   }
 
@@ -419,7 +424,7 @@ export class ClusterClient {
       { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io', what: `can-i ${verb} ${resource}` },
       {
         method: 'POST',
-        path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        path: resourcePath('/apis/authorization.k8s.io/v1', 'selfsubjectaccessreviews'),
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SelfSubjectAccessReview',
