@@ -1,7 +1,8 @@
 // Setup file of the integration tier: every test file gets a database of its own, copied from the run's migrated
-// database (global-setup.ts) with CREATE DATABASE … TEMPLATE, and dropped after the file. Files run side by side,
-// and a worker's sweeper re-enqueues any QUEUED request its own queue lacks (onboarding.worker.ts): in one shared
-// database, one file's worker could pick up and run another file's requests against its own emulator.
+// database (global-setup.ts) with CREATE DATABASE … TEMPLATE, and dropped after the file (or, if still in use, by
+// the global teardown). Files run side by side, and a worker's sweeper re-enqueues any QUEUED request its own queue
+// lacks (onboarding.worker.ts): in one shared database, one file's worker could pick up and run another file's
+// requests against its own emulator.
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 
