@@ -421,7 +421,8 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
       // BullMQ's worker fetches again 15 s after a failed fetch (its runRetryDelay), and a fetch can still fail
       // while the restarted Cluster settles; on a loaded machine (a fresh clone's npm test) the request once took
       // over 30 s.
-      expect((await waitForStatus(s!.url, created.body.id, ['SUCCEEDED', 'FAILED'], 50_000)).status).toBe('SUCCEEDED');
+      const ended = await waitForStatus(s!.url, created.body.id, ['SUCCEEDED', 'FAILED'], 50_000);
+      expect(ended.status, JSON.stringify({ error: ended.error, steps: ended.steps })).toBe('SUCCEEDED');
       // The subscribers are back too: a new onboarding streams live again.
       await onboardEndToEnd(s!);
     }, 100_000);
