@@ -1,6 +1,6 @@
 // The two HTTP platforms (HTTP_PLATFORM=express|fastify, src/http/platform.ts) answer the edge's cases the same
 // way: the same status, body and headers (helmet's, the request id, content types, caching) for the same request.
-// The rest of the suite runs on either (HTTP_PLATFORM=fastify npx vitest run …); this spec runs both at once.
+// The rest of the suite runs on either (HTTP_PLATFORM=express|fastify npx vitest run …); this spec runs both at once.
 import type { INestApplication } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';

@@ -53,7 +53,7 @@ export async function stackEnv(
     // The request-time read of the target gets a generous deadline on a busy test machine, so a refusal
     // does not turn into "accepted, the worker decides" at random (early-refusals.spec.ts tests the deadline).
     PRECHECK_TIMEOUT_MS: '10000',
-    // The suite runs on either HTTP platform (HTTP_PLATFORM=fastify npx vitest run …); the config's default otherwise.
+    // The suite runs on either HTTP platform (HTTP_PLATFORM=express|fastify npx vitest run …); else the default.
     ...(process.env.HTTP_PLATFORM ? { HTTP_PLATFORM: process.env.HTTP_PLATFORM } : {}),
     ...extra,
   };
