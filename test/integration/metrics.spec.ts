@@ -39,6 +39,9 @@ describe('Prometheus metrics', () => {
     expect(delta('osm_onboarding_queue_wait_seconds_count')).toBe(1);
     expect(after).toMatch(/osm_onboarding_queue_jobs\{state="waiting"\} \d+/);
     expect(after).toContain('process_resident_memory_bytes');
+    // The event-loop delay histogram runs (sampled every 100 ms, src/observability/metrics.service.ts): after the
+    // request above its p99 is a positive number of seconds.
+    expect(sample(after, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThan(0);
     expect(after).not.toContain('test-admin-token');
   });
 });
