@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 
 /**
  * What every log line written on behalf of one piece of work carries: the HTTP request id
@@ -21,6 +21,15 @@ export function withLogContext<T>(fields: LogContext, fn: () => T): T {
 }
 
 export const logContext = (): LogContext | undefined => store.getStore();
+
+/**
+ * Runs `fn`, and everything it starts, outside the current caller's context: no log fields and no active span.
+ * For work that one call starts but that outlives it and serves every caller (the API's namespace watch per
+ * cluster): its log lines and Kubernetes spans must not carry that first call's request id or join its trace.
+ */
+export function runDetached<T>(fn: () => T): T {
+  return store.exit(() => context.with(ROOT_CONTEXT, fn));
+}
 
 /** pino `mixin`: the fields above plus the active span's ids, on every line. */
 export function logMixin(): Record<string, string> {

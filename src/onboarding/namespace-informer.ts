@@ -1,8 +1,9 @@
 // The API's in-memory view of each cluster's namespaces, for the request-time check (TargetPrecheck): per
 // cluster one paginated LIST (NAMESPACE_PAGE a page, `continue`), then one WATCH from the list's resourceVersion
 // (bookmarks on), as a Kubernetes controller's informer does, so a request's cached read of its namespace is a
-// lookup in memory rather than a rate-limited GET. Owns: starting per cluster on the first lookup, the slim
-// records, re-watching (a watch that ends), re-listing (410 Gone), back-off, the refused fallback (RBAC without
+// lookup in memory rather than a rate-limited GET. Owns: starting per cluster on the first lookup (outside that
+// caller's log context and trace), the slim records, re-watching (a watch that ends), re-listing (410 Gone),
+// back-off, failure warnings (at most one per FAILURE_WARN_MS per cluster), the refused fallback (RBAC without
 // `list`/`watch`: logged once, retried every REFUSED_RETRY_MS), stopping on shutdown, and its gauges.
 // Until a cluster's view has synced (and whenever it is not in sync) lookups answer nothing and the precheck reads
 // as before. A refusal never rests on this view: TargetPrecheck.refuseIf reads the namespace afresh first.
@@ -21,6 +22,7 @@ import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import type { ClusterClient, WatchEventType } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { CHECKED_NAMESPACE_LABELS } from '../mesh/namespace-rules.js';
+import { runDetached } from '../observability/log-context.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import type { Observed } from './target-precheck.js';
 
@@ -34,6 +36,12 @@ const REFUSED_RETRY_MS = 60_000;
 const BACKOFF_MS = { min: 500, max: 30_000 };
 /** A watch shorter than this that ended without an error counts as a failure for the back-off. */
 const SHORT_WATCH_MS = 1_000;
+/**
+ * A failed list or watch is a warning at most once per this long per cluster (the others are debug lines, counted
+ * in the next warning); the list that follows a warning logs that the view is in sync again. A cluster that stays
+ * unreachable (or an API draining after its cluster went away) writes one warning, not one per back-off.
+ */
+const FAILURE_WARN_MS = 30_000;
 
 /** What is kept of a namespace: its resourceVersion, and the checked labels it carries (most carry none). */
 type Slim = string | { rv: string; labels: Record<string, string> };
@@ -72,6 +80,11 @@ class ClusterNamespaces {
   private refusedVerb?: string;
   private readonly abort = new AbortController();
   readonly done: Promise<void>;
+  /** When the last failure warning was written, and the failures since (FAILURE_WARN_MS). */
+  private warnedAt = 0;
+  private unwarned = 0;
+  /** Failures since the last warning's view was last in sync; the next successful list reports them. */
+  private failedSinceWarning = 0;
 
   constructor(
     readonly cluster: string,
@@ -139,12 +152,28 @@ class ClusterNamespaces {
         }
         failures++;
         this.unsync('failing');
-        const reason = err instanceof Error ? err.message : String(err);
-        this.logger.warn(`namespace informer of cluster ${this.cluster}: ${verb} failed (${reason}); retrying`);
+        this.failed(verb, err);
       }
       if (failures > 0) await this.pause(backoff(failures));
     }
     this.unsync('stopped');
+  }
+
+  private failed(verb: string, err: unknown): void {
+    const line = `namespace informer of cluster ${this.cluster}: ${verb} failed (${
+      err instanceof Error ? err.message : String(err)
+    }); retrying`;
+    if (this.failedSinceWarning > 0) this.failedSinceWarning++;
+    if (Date.now() - this.warnedAt < FAILURE_WARN_MS) {
+      this.unwarned++;
+      this.logger.debug(line);
+      return;
+    }
+    const more = this.unwarned ? ` (${this.unwarned} more failure(s) since the last warning)` : '';
+    this.logger.warn(line + more);
+    this.warnedAt = Date.now();
+    this.unwarned = 0;
+    this.failedSinceWarning = Math.max(1, this.failedSinceWarning);
   }
 
   /** Every page, into a new map that replaces the old one only once complete. */
@@ -165,6 +194,13 @@ class ClusterNamespaces {
     this.state = 'synced';
     this.refusedVerb = undefined;
     this.gauges(true, items.size);
+    if (this.failedSinceWarning > 0) {
+      this.logger.log(
+        `namespace informer of cluster ${this.cluster}: in sync again (${items.size} namespaces) after ` +
+          `${this.failedSinceWarning} failed attempt(s)`,
+      );
+      this.failedSinceWarning = 0;
+    }
   }
 
   private apply(type: WatchEventType, ns: V1Namespace): boolean {
@@ -237,7 +273,9 @@ export class NamespaceInformer implements OnModuleDestroy {
         this.metrics?.informerSynced.set({ cluster }, synced ? 1 : 0);
         this.metrics?.informerNamespaces.set({ cluster }, size);
       };
-      view = new ClusterNamespaces(cluster, this.gateway.client(cluster), this.logger, gauges);
+      const client = this.gateway.client(cluster);
+      // Started by one request, serving all: its lines and spans carry no caller's id or trace.
+      view = runDetached(() => new ClusterNamespaces(cluster, client, this.logger, gauges));
       this.clusters.set(cluster, view);
     }
     return view.lookup(name);

@@ -3,8 +3,8 @@
 // deletions through the watch), how it recovers (a closed watch is watched again, 410 Gone is listed again), the
 // Kubernetes calls a request makes with it on and off, refusals still on a fresh read, and the fallback when
 // RBAC refuses the list or the watch. API-only stacks (ROLE=api): no worker reads the namespaces meanwhile.
-import type { INestApplication } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Logger, type INestApplication } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { waitFor } from '../support/emulator/testing.js';
 import { http, stackEnv, startApi, startWorker, uniqueName } from '../support/harness.js';
@@ -161,6 +161,36 @@ describe('namespace informer of the request-time check', () => {
     const r = await onboard(on, ns);
     expect(r.status).toBe(202);
     expect(gets(ns)).toBe(0);
+  });
+
+  it('a watch failing again and again is one warning, and one line when the view is in sync again', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const log = vi.spyOn(Logger.prototype, 'log');
+    const fault = emu.faults.add({
+      verb: 'watch',
+      resource: 'namespaces',
+      status: 500,
+      reason: 'InternalError',
+      times: 3,
+    });
+    try {
+      const flaky = await api();
+      const ns = uniqueName('flaky-watch');
+      await createNamespace(emu, ns);
+      expect((await onboard(flaky, ns)).status).toBe(202);
+      await waitFor(() => emu.faults.list().every((f) => f.id !== fault), 10_000); // the three failures happened
+      await synced(flaky);
+      const lines = (spy: typeof warn) =>
+        spy.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith(`namespace informer of cluster ${CLUSTER}`));
+      expect(lines(warn)).toEqual([expect.stringMatching(/: watch failed \(.*\); retrying$/)]);
+      expect(lines(log).filter((m) => m.includes('in sync again'))).toEqual([
+        expect.stringMatching(/in sync again \(\d+ namespaces\) after 1 failed attempt\(s\)$/),
+      ]);
+    } finally {
+      emu.faults.remove(fault);
+      warn.mockRestore();
+      log.mockRestore();
+    }
   });
 
   it.each(['list', 'watch'])('RBAC refusing %s: the per-request read decides, as before', async (verb) => {

@@ -271,6 +271,31 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     },
   );
 
+  it("the API's namespace informer, started by the first request, belongs to no caller", async () => {
+    // The first test's POST started the API's namespace watch. Make it log: another kind's write moves the
+    // revision on, compaction drops the informer's resourceVersion, and the closed watch gets 410 and lists again.
+    emulator.store.create({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: uniqueName('sa'), namespace: 'default' },
+    });
+    emulator.compact();
+    emulator.closeWatches();
+    const expired = await until('the informer log line', () =>
+      api.lines.find((l) => String(l.msg).includes('namespace informer of cluster') && /410/.test(String(l.msg))),
+    );
+    expect(expired.httpRequestId).toBeUndefined();
+    expect(expired.traceId).toBeUndefined();
+    // Its list and watch calls are spans of traces of their own, not children of the request that started it.
+    const informerCalls = () =>
+      collector.spans.filter(
+        (s) => s.role === 'api' && s.name.startsWith('k8s ') && attr(s, 'url.path') === '/api/v1/namespaces',
+      );
+    await until('the informer spans', () => informerCalls().length >= 2 || undefined);
+    const callers = new Set(collector.spans.filter((s) => s.kind === 2).map((s) => s.traceId));
+    for (const s of informerCalls()) expect(callers.has(s.traceId), s.name).toBe(false);
+  });
+
   it('GraphQL calls are spans named by route with the operation name', async () => {
     const res = await http(url, 'POST', '/graphql', {
       query: 'query Recent { onboardingRequests(first: 1) { edges { node { id } } } }',
