@@ -53,6 +53,19 @@ export const settings = {
   /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
   ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),
   /**
+   * Alternated pairs of the platform A/B (REST at 50 connections, both APIs up, loaded one at a time, the order
+   * swapped every pair): which platform is faster. The sweeps above run one platform after the other, and the
+   * second of two loads in a row ran 20-30 % slower whichever it was (measured 2026-12-05).
+   */
+  ingestAbPairs: num('BENCH_INGEST_AB_PAIRS', 8),
+  /** Rates within this share of each other count as a tie, and the lower API CPU per request decides. */
+  ingestAbTie: num('BENCH_INGEST_AB_TIE', 0.05),
+  /** The shipped HTTP_PLATFORM default (src/config/config.ts), which the A/B's faster platform should be. */
+  defaultPlatform:
+    readFileSync(new URL('../../src/config/config.ts', import.meta.url), 'utf8').match(
+      /HTTP_PLATFORM: z\.enum\(\[[^\]]*\]\)\.default\('(\w+)'\)/,
+    )?.[1] ?? 'unknown',
+  /**
    * PRECHECK_TIMEOUT_MS of the measured API processes: 0 (off) measures the service's own cost per request; the
    * request-time namespace read goes through the cluster's K8S_QPS budget, measured in a row of its own.
    */
