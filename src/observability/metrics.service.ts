@@ -88,7 +88,7 @@ export class MetricsService implements OnModuleInit {
 
   onModuleInit(): void {
     // The event-loop delay histogram samples with a libuv timer; prom-client's 10 ms wakes an idle process 100 times
-    // a second (about 1 % of a core in the worker, measured). 100 ms still gives a scrape every 15 s 150 samples.
+    // a second (about 1 % of a core in an idle worker, measured). At 100 ms a scrape every 15 s still covers 150.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
   }
 

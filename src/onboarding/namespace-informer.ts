@@ -83,7 +83,7 @@ class ClusterNamespaces {
   /** When the last failure warning was written, and the failures since (FAILURE_WARN_MS). */
   private warnedAt = 0;
   private unwarned = 0;
-  /** Failures since the last warning's view was last in sync; the next successful list reports them. */
+  /** Failures since the last warning while the view stayed out of sync (0: none); the next list reports them. */
   private failedSinceWarning = 0;
 
   constructor(
