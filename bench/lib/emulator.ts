@@ -65,12 +65,15 @@ export async function startEmulatorProcess(name = 'emulator'): Promise<EmulatorP
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   });
+  // The deadline is cleared once the emulator is up: a pending 60 s timer kept the bench process alive for up to a
+  // minute after its results were written.
+  let deadline: NodeJS.Timeout | undefined;
   const info = (await Promise.race([
     started,
-    new Promise((_, rej) =>
-      setTimeout(() => rej(new Error(`emulator did not start in 60 s; see ${child.logFile}`)), 60_000),
-    ),
-  ])) as { url: string; tlsUrl: string };
+    new Promise((_, rej) => {
+      deadline = setTimeout(() => rej(new Error(`emulator did not start in 60 s; see ${child.logFile}`)), 60_000);
+    }),
+  ]).finally(() => clearTimeout(deadline))) as { url: string; tlsUrl: string };
 
   const send = <T>(command: EmulatorCommand): Promise<T> =>
     new Promise<T>((res, rej) => {
