@@ -1,5 +1,5 @@
-// 8. Fair across clusters: 10 clusters (10 emulator processes, one kubeconfig context each), N namespaces each
-// (2 Deployments, restart all), submitted together; cluster c0 answers every call 100 ms late and c1 answers
+// 8. Fair across clusters: BENCH_FAIRNESS_CLUSTERS (10) emulator processes, a kubeconfig context each, N namespaces
+// each (2 Deployments, restart all), submitted together; cluster c0 answers every call 100 ms late and c1 answers
 // 20 % of its calls with 503. Reported: each cluster's wall time, and the healthy clusters' total compared with
 // a run of the same healthy clusters alone (target ≤ 1.2×). One worker at the service's defaults.
 
@@ -16,7 +16,6 @@ import { Stack } from './lib/stack.js';
 
 export const name = 'fairness';
 
-const CLUSTERS = 10;
 const SLOW = 'c0';
 const FLAKY = 'c1';
 const LIMIT = 1.2;
@@ -117,7 +116,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
   try {
     // Started side by side; the array keeps the order c0 … c9.
     emulators.push(
-      ...(await Promise.all(Array.from({ length: CLUSTERS }, (_, i) => startEmulatorProcess(`fair-emulator-${i}`)))),
+      ...(await Promise.all(
+        Array.from({ length: settings.fairnessClusters }, (_, i) => startEmulatorProcess(`fair-emulator-${i}`)),
+      )),
     );
     const kubeconfig = mergeKubeconfigs(emulators);
     for (const [i, e] of emulators.entries()) {
@@ -142,7 +143,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const role = (c: string) => (c === SLOW ? '100 ms per call' : c === FLAKY ? '20 % 503' : 'healthy');
     return {
       name,
-      title: `8. Fair across clusters: ${CLUSTERS} clusters × ${n} namespaces, one slow, one failing 20 % of calls`,
+      title:
+        `8. Fair across clusters: ${settings.fairnessClusters} clusters × ${n} namespaces, one slow, one failing ` +
+        `20 % of calls`,
       intro:
         `Each cluster is an emulator process of its own (a kubeconfig context each), ` +
         `${settings.latencyMs} ms per call ` +

@@ -439,11 +439,15 @@ async function platformAb(stack: Stack, ns: Namespaces): Promise<PlatformAb | un
   if (platforms.length < 2 || settings.ingestAbPairs < 1) return undefined;
   const apis = new Map<string, ServiceProcess>();
   try {
-    for (const p of platforms)
-      apis.set(
-        p,
-        await stack.startApi(`ab-${p}`, { HTTP_PLATFORM: p, PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs }),
-      );
+    // Booted side by side (not measured), loaded one at a time. A boot that fails stops the others (finally).
+    const booted = await Promise.allSettled(
+      platforms.map((p) =>
+        stack.startApi(`ab-${p}`, { HTTP_PLATFORM: p, PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs }),
+      ),
+    );
+    booted.forEach((b, i) => b.status === 'fulfilled' && apis.set(platforms[i], b.value));
+    const failed = booted.find((b) => b.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const api of apis.values())
       await load(api, stack, ns, { protocol: 'rest', connections: 10, seconds: settings.ingestWarmupS });
     const rates: Record<string, number[]> = Object.fromEntries(platforms.map((p) => [p, []]));

@@ -25,6 +25,8 @@ const list = (name: string, fallback: number[]): number[] => {
 export const settings = {
   // 8. fairness (bench/fairness.ts): namespaces per cluster
   fairnessNamespaces: num('BENCH_FAIRNESS_N', 100),
+  /** Clusters (emulator processes) of the fairness bench: one slow, one failing, the rest healthy (at least 3). */
+  fairnessClusters: Math.max(3, num('BENCH_FAIRNESS_CLUSTERS', 10)),
   // 7. history (bench/history.ts)
   historyRequests: num('BENCH_HISTORY_REQUESTS', 1_000_000),
   historyEventsPerRequest: num('BENCH_HISTORY_EVENTS_PER_REQUEST', 10),
