@@ -51,7 +51,7 @@ export const settings = {
   ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
   /** Seconds of each warm-up step (the HTTP ceiling's run is one second longer). */
   ingestWarmupS: num('BENCH_INGEST_WARMUP_S', 2),
-  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 120_000),
+  ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 160_000),
   /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
   ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),
   /**
