@@ -119,12 +119,32 @@ if (build) run('npm', ['run', '--silent', 'build']);
 if (demo) await resetDemoState();
 run(process.execPath, ['dist/src/migrate.js']);
 
+// The children run in process groups of their own (`detached`): a terminal's Ctrl-C reaches only this script, which
+// passes exactly one signal on. In one group with it, the service got the terminal's SIGINT and then this script's,
+// and a second signal means "exit now, no drain" (src/reliability/shutdown.ts).
 const children = [];
+let api;
+const running = (c) => c.exitCode === null && c.signalCode === null;
 function stopAll(signal) {
-  for (const c of children) if (c.exitCode === null) c.kill(signal);
+  for (const c of children) if (running(c)) c.kill(signal);
 }
-process.on('SIGINT', () => stopAll('SIGINT'));
-process.on('SIGTERM', () => stopAll('SIGTERM'));
+/** The service drains first; the emulator stops once the service has exited (api.on('exit') below). */
+function stop(signal) {
+  if (api && running(api)) api.kill(signal);
+  else stopAll(signal);
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+// Whatever way this script ends, no child outlives it: each child's whole group (the emulator runs under tsx).
+process.on('exit', () => {
+  for (const c of children) {
+    try {
+      if (running(c)) process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
 
 async function startEmulator() {
   mkdirSync(resolve(root, '.emulator'), { recursive: true });
@@ -138,6 +158,7 @@ async function startEmulator() {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
     env,
+    detached: true,
   });
   children.push(child);
   await new Promise((ok, failed) => {
@@ -244,15 +265,21 @@ if (demo) {
 }
 
 const sink = await logSink();
-const api = spawn(process.execPath, ['dist/bundle/main.mjs'], {
+api = spawn(process.execPath, ['dist/bundle/main.mjs'], {
   cwd: root,
   stdio: ['ignore', sink ? 'pipe' : 'inherit', 'inherit'],
   env: { ROLE: 'all', ...env },
+  detached: true,
 });
 children.push(api);
 if (sink) api.stdout.pipe(sink);
-api.on('exit', (code) => {
-  stopAll('SIGTERM');
+api.on('exit', async (code) => {
+  const others = children.filter((c) => c !== api && running(c));
+  for (const c of others) c.kill('SIGTERM');
+  await Promise.race([
+    Promise.all(others.map((c) => new Promise((done) => c.once('exit', done)))),
+    new Promise((done) => setTimeout(done, 3000)),
+  ]);
   process.exit(code ?? 0);
 });
 

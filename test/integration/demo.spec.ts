@@ -33,10 +33,12 @@ function runDemo(env: Record<string, string>): Demo {
   for (const key of ['HOST', 'PORT', 'APPROVAL_POLICY', 'OSM_ONBOARDING_ADMIN_TOKEN', 'LOG_LEVEL', 'NODE_ENV']) {
     delete base[key];
   }
+  // A process group of its own, like a terminal's foreground job: Ctrl-C is a SIGINT to the whole group.
   const child = spawn(process.execPath, ['scripts/start.mjs', '--demo', '--no-build'], {
     cwd: ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -160,9 +162,12 @@ describe('npm run demo', () => {
         first.output().includes('webhook: REJECTED, bad signature · request.succeeded') ? true : undefined,
       );
     } finally {
-      first.child.kill('SIGINT');
+      // Ctrl-C: the service gets one SIGINT and drains (a second one would mean "exit now"), then the emulator stops.
+      process.kill(-first.child.pid!, 'SIGINT');
       expect(await first.exited).toBe(0);
     }
+    expect(first.output()).toMatch(/SIGINT: draining[\s\S]*stopped cleanly in \d+ ms/);
+    expect(first.output()).not.toContain('again: exiting now');
 
     const second = runDemo(env);
     try {
