@@ -419,6 +419,8 @@ async function measurePlatform(
 
 interface PlatformAb {
   pairs: number;
+  /** Each pair's order of loads. */
+  orders: string[][];
   rates: Record<string, number[]>;
   cpuMs: Record<string, number[]>;
   mean: Record<string, number>;
@@ -452,8 +454,10 @@ async function platformAb(stack: Stack, ns: Namespaces): Promise<PlatformAb | un
       await load(api, stack, ns, { protocol: 'rest', connections: 10, seconds: settings.ingestWarmupS });
     const rates: Record<string, number[]> = Object.fromEntries(platforms.map((p) => [p, []]));
     const cpuMs: Record<string, number[]> = Object.fromEntries(platforms.map((p) => [p, []]));
-    for (let i = 0; i < settings.ingestAbPairs; i++) {
-      const order = platforms.map((_, k) => platforms[(k + i) % platforms.length]);
+    const orders = Array.from({ length: settings.ingestAbPairs }, (_, i) =>
+      platforms.map((_, k) => platforms[(k + i) % platforms.length]),
+    );
+    for (const order of orders) {
       for (const p of order) {
         const api = apis.get(p)!;
         const cpu0 = cpuSeconds(api.pid) ?? 0;
@@ -475,7 +479,7 @@ async function platformAb(stack: Stack, ns: Namespaces): Promise<PlatformAb | un
         platforms.map((p) => `${p} ${m[p].toFixed(0)}/s at ${cpu[p].toFixed(2)} ms CPU/req`).join(', ') +
         ` → ${faster}\n`,
     );
-    return { pairs: settings.ingestAbPairs, rates, cpuMs, mean: m, cpu, faster, rule };
+    return { pairs: settings.ingestAbPairs, orders, rates, cpuMs, mean: m, cpu, faster, rule };
   } finally {
     for (const api of apis.values()) await api.stop();
   }
@@ -648,9 +652,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
                   `request)`,
                 headers: ['pair', 'order', ...settings.ingestPlatforms],
                 rows: [
-                  ...Array.from({ length: ab.pairs }, (_, i) => [
+                  ...ab.orders.map((order, i) => [
                     i + 1,
-                    settings.ingestPlatforms.map((_, k, ps) => ps[(k + i) % ps.length]).join(' → '),
+                    order.join(' → '),
                     ...settings.ingestPlatforms.map(
                       (p) => `${Math.round(ab.rates[p][i])} (${ab.cpuMs[p][i].toFixed(2)})`,
                     ),
