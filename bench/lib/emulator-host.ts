@@ -94,7 +94,13 @@ async function main(): Promise<void> {
   const port = Number(process.env.BENCH_EMULATOR_PORT ?? 0);
   const kubeconfigPath = process.env.BENCH_KUBECONFIG_OUT;
   if (!kubeconfigPath || !process.send) throw new Error('emulator-host: needs BENCH_KUBECONFIG_OUT and an IPC channel');
-  const emulator: Emulator = await startEmulator({ seed: 'osm', port, token: process.env.BENCH_EMULATOR_TOKEN });
+  // Stored objects unfrozen: the freeze guards the test suites against changes in place and only costs CPU here.
+  const emulator: Emulator = await startEmulator({
+    seed: 'osm',
+    port,
+    token: process.env.BENCH_EMULATOR_TOKEN,
+    freezeStored: false,
+  });
   await emulator.writeKubeconfig(kubeconfigPath);
 
   process.on('message', (raw: { id: number } & EmulatorCommand) => {

@@ -101,6 +101,8 @@ export interface WriteOptions {
   warnings?: string[];
   /** Set by patch for server-side apply: managedFields record an `Apply` operation. */
   apply?: boolean;
+  /** The caller only serializes the returned object (the HTTP server): it may share the stored object's fields. */
+  view?: boolean;
 }
 
 const FIELD_VALIDATION = ['', 'Ignore', 'Strict', 'Warn'];
@@ -181,14 +183,16 @@ export class KubeApi {
 
   // ------------------------------------------------------------------ reads
 
-  get(rt: ResourceType, version: string, namespace: string, name: string, subresource = ''): KubeObject {
+  /** `view`: the caller only serializes the result (see present). */
+  get(rt: ResourceType, version: string, namespace: string, name: string, subresource = '', view = false): KubeObject {
     this.requireVerb(rt, 'get');
     const current = this.require(rt, namespace, name);
     if (subresource === 'scale') return scaleOf(current);
-    return this.present(rt, version, current);
+    return this.present(rt, version, current, view);
   }
 
-  list(rt: ResourceType, version: string, namespace: string, opts: ListOptions = {}): ListResult {
+  /** `view`: the caller only serializes the result (see present). */
+  list(rt: ResourceType, version: string, namespace: string, opts: ListOptions = {}, view = false): ListResult {
     this.requireVerb(rt, 'list');
     const { labels, fields } = this.selectors(rt, opts);
     const revision = String(this.store.currentRevision());
@@ -221,7 +225,7 @@ export class KubeApi {
       if (labels.isEmpty() && fields.isEmpty()) result.metadata.remainingItemCount = all.length - from - limit;
       items = page;
     }
-    result.items = items.map((obj) => this.present(rt, version, obj));
+    result.items = items.map((obj) => this.present(rt, version, obj, view));
     return result;
   }
 
@@ -295,7 +299,7 @@ export class KubeApi {
 
     const stored = this.store.create(typeKey(rt), this.toStorage(rt, obj));
     if (isCrd(rt)) this.syncCrd(stored);
-    return this.present(rt, version, stored);
+    return this.present(rt, version, stored, opts.view);
   }
 
   // ------------------------------------------------------------------ update
@@ -436,11 +440,11 @@ export class KubeApi {
       return this.present(rt, version, removed ?? storageNext);
     }
     // kube-apiserver skips writes that change nothing, so resourceVersion stays put.
-    if (sameIgnoringVersion(storageNext, current)) return this.present(rt, version, current);
+    if (sameIgnoringVersion(storageNext, current)) return this.present(rt, version, current, opts.view);
     if (opts.dryRun) return this.present(rt, version, storageNext);
     const stored = this.store.update(typeKey(rt), storageNext);
     if (isCrd(rt)) this.syncCrd(stored);
-    return this.present(rt, version, stored);
+    return this.present(rt, version, stored, opts.view);
   }
 
   private buildUpdated(
@@ -457,7 +461,9 @@ export class KubeApi {
       else next.status = clone(incoming.status);
       return next;
     }
-    next = clone(incoming);
+    // `incoming` is this write's own decoded object (decodeRequest, or a presented copy for a scale): it becomes the
+    // new version, and no caller reads it afterwards.
+    next = incoming;
     next.apiVersion = apiVersionOf(rt, version);
     next.kind = rt.kind;
     next.metadata.namespace = current.metadata.namespace;
@@ -636,20 +642,27 @@ export class KubeApi {
     return found;
   }
 
-  /** The object as served at `version` (custom resources use conversion strategy None). */
-  present(rt: ResourceType, version: string, obj: KubeObject): KubeObject {
-    const out = clone(obj);
+  /**
+   * The object as served at `version` (custom resources use conversion strategy None): a copy the caller may change,
+   * or with `view` a new top level that shares every field with `obj`, for a caller that only serializes it. A stored
+   * object is never mutated (each write stores a new one), so a view of it stays as it was when it was taken.
+   */
+  present(rt: ResourceType, version: string, obj: KubeObject, view = false): KubeObject {
+    const out = view ? obj : clone(obj);
     const ordered: KubeObject = { apiVersion: apiVersionOf(rt, version), kind: rt.kind, metadata: out.metadata };
     for (const [key, value] of Object.entries(out))
       if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') ordered[key] = value;
     return ordered;
   }
 
+  /**
+   * The object as stored: `obj` itself, at the storage version. The caller hands it over (a decoded request or an
+   * object built for this write, never a stored one) and must not use it afterwards: the store takes ownership.
+   */
   private toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
-    const out = clone(obj);
-    out.apiVersion = apiVersionOf(rt, rt.storageVersion);
-    out.kind = rt.kind;
-    return out;
+    obj.apiVersion = apiVersionOf(rt, rt.storageVersion);
+    obj.kind = rt.kind;
+    return obj;
   }
 
   private decode(rt: ResourceType, version: string, body: unknown): KubeObject {

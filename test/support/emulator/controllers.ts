@@ -7,9 +7,17 @@ import { EventRecorder, isTerminating, nsKey, WorkQueue } from './controller-kit
 import { isStatusError } from './errors.js';
 import { typeKey, type ResourceType } from './resources.js';
 import type { StoreEvent } from './store.js';
-import { asArray, asRecord, clone, isObject, nowTimestamp, type KubeObject } from './types.js';
+import { asArray, asRecord, isObject, nowTimestamp, type KubeObject } from './types.js';
 import type { WorkTracker } from './work.js';
 import { DaemonSetController, DeploymentController, ReplicaSetController, StatefulSetController } from './workloads.js';
+
+/**
+ * A new version of a stored object for a direct store write: its own metadata (the store stamps the
+ * resourceVersion on it), every other field shared with the stored version until the caller replaces it.
+ */
+function nextVersion(found: KubeObject): KubeObject {
+  return { ...found, metadata: { ...found.metadata } };
+}
 
 export interface ControllerOptions {
   /** Delay before a scheduled pod reports Running/Ready (and before a terminating pod disappears). */
@@ -186,9 +194,9 @@ class Kubelet {
   private bind(pod: KubeObject): void {
     const found = this.current(pod);
     if (!found) return;
-    const next = clone(found);
-    const spec = asRecord(next.spec);
-    spec.nodeName = this.options.nodeName;
+    // Stored objects are never mutated, so the new version shares what it does not change with the stored one.
+    const next = nextVersion(found);
+    const spec: Record<string, unknown> = { ...asRecord(found.spec), nodeName: this.options.nodeName };
     next.spec = spec;
     const now = nowTimestamp();
     next.status = {
@@ -243,8 +251,8 @@ class Kubelet {
     this.starting.delete(nsKey(pod));
     const found = this.current(pod);
     if (!found) return;
-    const next = clone(found);
-    const spec = asRecord(next.spec);
+    const next = nextVersion(found);
+    const spec = asRecord(found.spec);
     const now = nowTimestamp();
     const ip = spec.hostNetwork === true ? '172.18.0.2' : this.allocateIp();
     const status = asRecord(next.status);

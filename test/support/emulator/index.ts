@@ -29,6 +29,8 @@ export interface EmulatorOptions {
   injectorLagMs?: number;
   /** Delay before a new pod becomes Running+Ready (and before a deleted pod disappears); default 0. */
   podStartMs?: number;
+  /** Deep-freeze stored objects, so a change in place throws (ObjectStore.freezeStored); default true. */
+  freezeStored?: boolean;
 }
 
 export interface Emulator {
@@ -63,6 +65,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const token = opts.token ?? randomBytes(24).toString('hex');
   const registry = new ResourceRegistry();
   const objects = new ObjectStore();
+  objects.freezeStored = opts.freezeStored ?? true;
   const api = new KubeApi(registry, objects);
   const work = new WorkTracker();
 

