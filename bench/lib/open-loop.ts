@@ -37,26 +37,20 @@ export interface OpenLoopResult {
   firstError?: string;
 }
 
+/** One request's outcome: accepted, or refused with the reason (`error`: it failed before any answer). */
+export interface Outcome {
+  accepted: boolean;
+  error?: string;
+  refusal?: string;
+}
+
+/** The HTTP open loop: POSTs `opts.body(i)` to `opts.path`. */
 export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1000 });
   const target = new URL(opts.path, opts.url);
-  const total = Math.round(opts.rate * opts.seconds);
-  const interval = 1000 / opts.rate;
-  const latencies: number[] = [];
-  const lags: number[] = [];
-  let accepted = 0;
-  let rejected = 0;
-  let errors = 0;
-  let inFlight = 0;
-  let maxInFlight = 0;
-  let firstError: string | undefined;
-  const pending: Promise<void>[] = [];
-
-  const fire = (i: number, due: number) =>
-    new Promise<void>((resolve) => {
+  const send = (i: number) =>
+    new Promise<Outcome>((resolve) => {
       const payload = opts.body(i);
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
       const req = request(
         target,
         {
@@ -69,27 +63,61 @@ export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            inFlight--;
-            latencies.push(performance.now() - due);
             const text = Buffer.concat(chunks).toString();
-            if (opts.accepted(res.statusCode ?? 0, text)) accepted++;
-            else {
-              rejected++;
-              firstError ??= `HTTP ${res.statusCode} ${text.slice(0, 200)}`;
-            }
-            resolve();
+            if (opts.accepted(res.statusCode ?? 0, text)) resolve({ accepted: true });
+            else resolve({ accepted: false, refusal: `HTTP ${res.statusCode} ${text.slice(0, 200)}` });
           });
         },
       );
-      req.on('error', (err) => {
-        inFlight--;
-        errors++;
-        firstError ??= err.message;
-        resolve();
-      });
+      req.on('error', (err) => resolve({ accepted: false, error: err.message }));
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.end(payload);
     });
+  try {
+    return await openLoopOf(opts.rate, opts.seconds, send);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * The open loop over any kind of request: `send(i)` starts the i-th at its due instant, whatever the earlier ones
+ * are doing, and its latency counts from that instant.
+ */
+export async function openLoopOf(
+  rate: number,
+  seconds: number,
+  send: (i: number) => Promise<Outcome>,
+): Promise<OpenLoopResult> {
+  const total = Math.round(rate * seconds);
+  const interval = 1000 / rate;
+  const latencies: number[] = [];
+  const lags: number[] = [];
+  let accepted = 0;
+  let rejected = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let firstError: string | undefined;
+  const pending: Promise<void>[] = [];
+
+  const fire = async (i: number, due: number) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const outcome = await send(i);
+    inFlight--;
+    if (outcome.error !== undefined) {
+      errors++;
+      firstError ??= outcome.error;
+      return;
+    }
+    latencies.push(performance.now() - due);
+    if (outcome.accepted) accepted++;
+    else {
+      rejected++;
+      firstError ??= outcome.refusal;
+    }
+  };
 
   const t0 = performance.now();
   let i = 0;
@@ -109,16 +137,15 @@ export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
     tick();
   });
   await Promise.all(pending);
-  const seconds = (performance.now() - t0) / 1000;
-  agent.destroy();
+  const elapsed = (performance.now() - t0) / 1000;
   const s = summarize(latencies);
   return {
     sent: total,
     accepted,
     rejected,
     errors,
-    seconds,
-    acceptedPerS: accepted / opts.seconds,
+    seconds: elapsed,
+    acceptedPerS: accepted / seconds,
     p50: s.p50,
     p95: s.p95,
     p99: s.p99,
