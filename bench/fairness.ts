@@ -11,6 +11,7 @@ import { startEmulatorProcess, type EmulatorProcess } from './lib/emulator.js';
 import { settings } from './lib/env.js';
 import { E2E_BODY, pool } from './lib/onboard.js';
 import { getLogDir, sleep } from './lib/proc.js';
+import { cpuSeconds, MachineCpu } from './lib/rss.js';
 import { fmt, type Section, type Target } from './lib/report.js';
 import { Stack } from './lib/stack.js';
 
@@ -53,6 +54,10 @@ interface RunResult {
   perCluster: Map<string, { wallS: number; succeeded: number; failed: number }>;
   healthyWallS: number;
   load: string;
+  /** Over the whole run: the machine's busy share, and CPU seconds of the worker and of the clusters' emulators. */
+  busy: number;
+  workerCpuS: number;
+  emulatorCpuS: number;
 }
 
 async function runOnce(
@@ -81,7 +86,11 @@ async function runOnce(
       .map((v) => v.toFixed(2))
       .join(' ');
     const t0 = new Date();
-    await stack.startWorker('worker1');
+    const machine = new MachineCpu().start();
+    const emulatorPids = clusters.map((c) => env.emulators[Number(c.slice(1))].child.pid);
+    const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+    const emulatorCpu0 = cpuOf(emulatorPids);
+    const worker = await stack.startWorker('worker1');
     const deadline = Date.now() + settings.e2eTimeoutS * 1000;
     for (;;) {
       const { rows } = await stack
@@ -91,6 +100,9 @@ async function runOnce(
       if (Date.now() > deadline) throw new Error(`${label}: only ${rows[0].n}/${targets.length} ended in time`);
       await sleep(500);
     }
+    const busy = machine.busyShare();
+    const workerCpuS = cpuSeconds(worker.pid) ?? NaN;
+    const emulatorCpuS = cpuOf(emulatorPids) - emulatorCpu0;
     const { rows } = await stack.db().query<{ cluster: string; last: Date; ok: number; failed: number }>(
       `SELECT cluster, max(finished_at) AS last, count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS ok,
               count(*) FILTER (WHERE status <> 'SUCCEEDED')::int AS failed
@@ -103,11 +115,29 @@ async function runOnce(
       ]),
     );
     const healthy = [...perCluster].filter(([c]) => c !== SLOW && c !== FLAKY).map(([, v]) => v.wallS);
-    return { label, clusters, perCluster, healthyWallS: Math.max(...healthy), load };
+    return {
+      label,
+      clusters,
+      perCluster,
+      healthyWallS: Math.max(...healthy),
+      load,
+      busy,
+      workerCpuS,
+      emulatorCpuS,
+    };
   } finally {
     await stack.destroy();
   }
 }
+
+/** A run's wall time and where the machine's CPU went (the emulators stand in for API servers on other machines). */
+const usage = (run: RunResult): string[] => [
+  fmt(run.healthyWallS, 1),
+  run.load,
+  `${Math.round(100 * run.busy)}%`,
+  fmt(run.workerCpuS, 1),
+  fmt(run.emulatorCpuS, 1),
+];
 
 export async function run(ctx: BenchContext): Promise<Section> {
   void ctx;
@@ -179,11 +209,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
           }),
         },
         {
-          headers: ['', 'healthy clusters total wall s', 'load average at worker start'],
+          headers: [
+            '',
+            'healthy clusters total wall s',
+            'load average at worker start',
+            'machine busy',
+            'worker CPU s (incl. its start)',
+            "the emulators' CPU s",
+          ],
           rows: [
-            ['with the slow ones', fmt(withSlow.healthyWallS, 1), withSlow.load],
-            ['without them', fmt(without.healthyWallS, 1), without.load],
-            ['ratio', `${r.toFixed(2)}×`, ''],
+            ['with the slow ones', ...usage(withSlow)],
+            ['without them', ...usage(without)],
+            ['ratio', `${r.toFixed(2)}×`, '', '', '', ''],
           ],
         },
       ],
