@@ -203,16 +203,46 @@ function toSet(paths: Path[]): FieldSet {
   return root;
 }
 
-const keyOf = (path: Path): string => path.join('\u0000');
+/** Paths as a trie: `end` marks a node that is itself one of the paths. */
+interface PathTrie {
+  end?: true;
+  next?: Map<string, PathTrie>;
+}
 
-/** Whether `path` or one of its ancestors is in `paths` (keys as keyOf makes them, built one prefix at a time). */
-function covered(path: Path, paths: Set<string>): boolean {
-  let key = '';
-  for (let i = 0; i < path.length; i++) {
-    key = i === 0 ? path[0] : `${key}\u0000${path[i]}`;
-    if (paths.has(key)) return true;
+function trieOf(paths: Path[]): PathTrie {
+  const root: PathTrie = {};
+  for (const path of paths) {
+    let node = root;
+    for (const element of path) {
+      node.next ??= new Map();
+      let child = node.next.get(element);
+      if (!child) node.next.set(element, (child = {}));
+      node = child;
+    }
+    node.end = true;
+  }
+  return root;
+}
+
+/** Whether `path` or one of its ancestors is one of the trie's paths. */
+function covered(path: Path, paths: PathTrie): boolean {
+  let node: PathTrie | undefined = paths;
+  for (const element of path) {
+    node = node.next?.get(element);
+    if (!node) return false;
+    if (node.end) return true;
   }
   return false;
+}
+
+/** Whether `set` already holds `path` (as a leaf or above other fields). */
+function holds(set: FieldSet, path: Path): boolean {
+  let node: FieldSet | undefined = set;
+  for (const element of path) {
+    node = node[element];
+    if (!node) return false;
+  }
+  return true;
 }
 
 export interface FieldManagerWrite {
@@ -240,8 +270,8 @@ export function updateManagedFields(
   const entries = ((current?.metadata.managedFields ?? []) as ManagedFieldsEntry[]).filter((e) => isObject(e.fieldsV1));
   if (set.length === 0 && removed.length === 0) return entries;
 
-  const touched = new Set([...set, ...removed].map(keyOf));
-  const gone = new Set(removed.map(keyOf));
+  const touched = trieOf([...set, ...removed]);
+  const gone = trieOf(removed);
   const same = (e: ManagedFieldsEntry): boolean =>
     e.manager === write.manager &&
     e.operation === write.operation &&
@@ -251,8 +281,12 @@ export function updateManagedFields(
   let mine: ManagedFieldsEntry | undefined;
   for (const entry of entries) {
     if (same(entry)) {
-      const kept = toPaths(entry.fieldsV1).filter((p) => !covered(p, gone));
-      mine = { ...entry, time: nowTimestamp(), fieldsV1: toSet([...kept, ...set]) };
+      // The usual case, a manager writing the fields it wrote before: its set stays as it is.
+      const fieldsV1 =
+        removed.length === 0 && set.every((p) => holds(entry.fieldsV1, p))
+          ? entry.fieldsV1
+          : toSet([...toPaths(entry.fieldsV1).filter((p) => !covered(p, gone)), ...set]);
+      mine = { ...entry, time: nowTimestamp(), fieldsV1 };
       out.push(mine);
       continue;
     }
