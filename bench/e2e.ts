@@ -91,6 +91,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'peak calls/s',
           'namespace step calls',
           'worker CPU ms/ns',
+          'worker CPU ms/ns, 2nd half',
           'API CPU ms/ns',
           'machine busy',
         ],
@@ -109,6 +110,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           r.peakCallsPerS,
           nsStep(r) ? `${nsStep(r).avg.toFixed(2)} avg / ${nsStep(r).max} max` : '—',
           Math.round((1000 * sumCpu(r, 'worker')) / r.n),
+          r.warmWorkerCpuMs === undefined ? '—' : r.warmWorkerCpuMs.toFixed(1),
           Math.round((1000 * sumCpu(r, 'api')) / r.n),
           `${Math.round(100 * r.machineBusy)}%`,
         ]),
@@ -162,7 +164,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
   section.targets.push({
     bench: name,
     target: 'worker CPU ≤ 10 ms per namespace',
-    measured: `${workerMs.toFixed(1)} ms (N=${main.n}, at ${Math.round(100 * main.machineBusy)}% machine busy)`,
+    measured:
+      `${workerMs.toFixed(1)} ms (N=${main.n}, at ${Math.round(100 * main.machineBusy)}% machine busy)` +
+      results
+        .filter((r) => r.n > main.n && r.warmWorkerCpuMs !== undefined)
+        .map((r) => `; ${r.warmWorkerCpuMs!.toFixed(1)} ms over the second half of N=${r.n} (a warm worker)`)
+        .join(''),
     met: workerMs <= 10,
   });
   const stepCalls = Object.values(main.stepCalls).reduce((sum, s) => sum + s.avg, 0);

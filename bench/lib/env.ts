@@ -49,8 +49,10 @@ export const settings = {
   ingestSeconds: num('BENCH_INGEST_SECONDS', 5),
   ingestRate: num('BENCH_INGEST_RATE', 500),
   ingestRateSeconds: num('BENCH_INGEST_RATE_SECONDS', 10),
-  /** Seconds of each warm-up step (the HTTP ceiling's run is one second longer). */
-  ingestWarmupS: num('BENCH_INGEST_WARMUP_S', 2),
+  /** Seconds of each warm-up round's REST load (its GraphQL load is half; the HTTP ceiling's run one more). */
+  ingestWarmupS: num('BENCH_INGEST_WARMUP_S', 5),
+  /** The warm-up stops at the JIT's steady state (CPU per request within 5 % of the round before) or after this. */
+  ingestWarmupMaxS: num('BENCH_INGEST_WARMUP_MAX_S', 60),
   ingestNamespaces: num('BENCH_INGEST_NAMESPACES', 160_000),
   /** The HTTP platforms measured side by side (HTTP_PLATFORM of the API process). */
   ingestPlatforms: (process.env.BENCH_INGEST_PLATFORMS ?? 'express,fastify').split(',').map((p) => p.trim()),

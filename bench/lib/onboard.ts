@@ -5,7 +5,7 @@
 import type { BenchContext, E2EResult } from './context.js';
 import { settings } from './env.js';
 import { sleep } from './proc.js';
-import { heapBreakdown, MachineCpu, RssMonitor, type HeapBreakdown } from './rss.js';
+import { cpuSeconds, heapBreakdown, MachineCpu, RssMonitor, type HeapBreakdown } from './rss.js';
 import { Stack, type ServiceProcess } from './stack.js';
 
 export const E2E_BODY = (namespace: string) => ({
@@ -168,7 +168,15 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     const t0 = Date.now();
     const ids = await submitOnboardings(stack, apiProcs, namespaces);
     const submitS = (Date.now() - t0) / 1000;
-    await waitForTerminal(stack, ids.length, settings.e2eTimeoutS);
+    // The workers' CPU at the run's halfway point: the second half's CPU per namespace is the warm figure (V8 has
+    // optimized the request path by then; the first requests of a new process pay for its compilation).
+    const workerCpu = () => workerProcs.reduce((sum, p) => sum + (cpuSeconds(p.pid) ?? 0), 0);
+    let half: { done: number; cpuS: number } | undefined;
+    await waitForTerminal(stack, ids.length, settings.e2eTimeoutS, (done) => {
+      if (!half && done >= ids.length / 2) half = { done, cpuS: workerCpu() };
+    });
+    const warmWorkerCpuMs =
+      half && ids.length - half.done > 0 ? ((workerCpu() - half.cpuS) * 1000) / (ids.length - half.done) : undefined;
     const { rows: endRows } = await stack
       .db()
       .query<{ last: Date }>(`SELECT max(finished_at) AS last FROM onboarding_request`);
@@ -260,6 +268,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       maxQueueWaitS: Number(timing[0].max_wait),
       maxRunS: Number(timing[0].max_run),
       cpuS: Object.fromEntries(memory.map((m) => [m.label, m.cpuS])),
+      warmWorkerCpuMs,
       machineBusy,
     };
     if (opts.record !== false) ctx.e2e.set(key, result);
