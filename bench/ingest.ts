@@ -412,6 +412,18 @@ interface PlatformRun {
 const restBody = (ns: Namespaces) => () => JSON.stringify({ namespace: ns.take(), prerequisites: { enabled: false } });
 
 /**
+ * Boots API processes side by side; the processes in the order of `specs`. If one fails to boot, the others are
+ * stopped and the error is thrown.
+ */
+async function bootAll(stack: Stack, specs: [string, Record<string, string | number>][]): Promise<ServiceProcess[]> {
+  const booted = await Promise.allSettled(specs.map(([label, env]) => stack.startApi(label, env)));
+  const failed = booted.find((b): b is PromiseRejectedResult => b.status === 'rejected');
+  if (!failed) return booted.map((b) => (b as PromiseFulfilledResult<ServiceProcess>).value);
+  for (const b of booted) if (b.status === 'fulfilled') await b.value.stop();
+  throw failed.reason;
+}
+
+/**
  * Brings an API to its steady state before it is measured: V8 keeps optimizing the request path for the first
  * 20-30 s of load (an API's CPU per request fell from 0.75 to 0.58 ms over 45 s at 50 connections, 2026-12-05),
  * and a long-running API is past that. Rounds of REST then GraphQL at 50 connections (BENCH_INGEST_WARMUP_S and
@@ -428,7 +440,7 @@ async function warmUp(api: ServiceProcess, stack: Stack, ns: Namespaces): Promis
     await load(api, stack, ns, {
       protocol: 'graphql',
       connections: 50,
-      seconds: Math.max(1, settings.ingestWarmupS / 2),
+      seconds: Math.max(0.5, settings.ingestWarmupS / 2),
     });
     const [before, last] = rounds.slice(-2);
     const steady = rounds.length >= 2 && Math.abs(last - before) <= 0.05 * before;
@@ -451,7 +463,7 @@ async function measurePlatform(
     const floorRun = await autocannon({
       url: `${api.url}/healthz`,
       connections: 50,
-      duration: 3,
+      duration: Math.min(3, settings.ingestWarmupS + 1),
     });
     const floor = { perS: floorRun.requests.average, p99: floorRun.latency.p99 };
     process.stdout.write(`  [${platform}] GET /healthz c=50: ${Math.round(floor.perS)}/s\n`);
@@ -535,20 +547,15 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
  * order rotated every pair, so neither always runs right after the other's load. Rates within
  * BENCH_INGEST_AB_TIE of each other are a tie, and the lower API CPU per request decides.
  */
-async function platformAb(stack: Stack, ns: Namespaces): Promise<PlatformAb | undefined> {
-  const platforms = settings.ingestPlatforms;
-  if (platforms.length < 2 || settings.ingestAbPairs < 1) return undefined;
-  const apis = new Map<string, ServiceProcess>();
+async function platformAb(
+  stack: Stack,
+  ns: Namespaces,
+  apis: Map<string, ServiceProcess>,
+): Promise<PlatformAb | undefined> {
+  const platforms = [...apis.keys()];
+  if (platforms.length < 2) return undefined;
   try {
-    // Booted side by side (not measured), loaded one at a time. A boot that fails stops the others (finally).
-    const booted = await Promise.allSettled(
-      platforms.map((p) =>
-        stack.startApi(`ab-${p}`, { HTTP_PLATFORM: p, PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs }),
-      ),
-    );
-    booted.forEach((b, i) => b.status === 'fulfilled' && apis.set(platforms[i], b.value));
-    const failed = booted.find((b) => b.status === 'rejected');
-    if (failed) throw failed.reason;
+    // Booted side by side with the other rows' APIs (bootAll), loaded one at a time.
     for (const api of apis.values()) await warmUp(api, stack, ns);
     const rates: Record<string, number[]> = Object.fromEntries(platforms.map((p) => [p, []]));
     const cpuMs: Record<string, number[]> = Object.fromEntries(platforms.map((p) => [p, []]));
@@ -607,7 +614,22 @@ export async function run(ctx: BenchContext): Promise<Section> {
       runs.push(await measurePlatform(ctx, { stack, ns, rss, platform }));
     // The service's defaults: every POST reads its target namespace (TargetPrecheck) through the cluster's
     // rate-limited client, so the cluster's K8S_QPS (after K8S_BURST) bounds the accepted rate.
-    const withRead = await stack.startApi('api-precheck', { HTTP_PLATFORM: settings.ingestPlatforms[0] });
+    // The APIs of the rows below boot side by side (a boot is mostly one core's work for a few seconds) and wait
+    // idle until their row: the request-time read's, the census's (behind a counting proxy) and the platform A/B's.
+    const census = await startPgCensus();
+    const abPlatforms =
+      settings.ingestPlatforms.length >= 2 && settings.ingestAbPairs >= 1 ? settings.ingestPlatforms : [];
+    const [withRead, counted, ...abApis] = await bootAll(stack, [
+      ['api-precheck', { HTTP_PLATFORM: settings.ingestPlatforms[0] }],
+      ['api-census', { DATABASE_URL: census.url(stack.databaseUrl), PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs }],
+      ...abPlatforms.map((p): [string, Record<string, string | number>] => [
+        `ab-${p}`,
+        { HTTP_PLATFORM: p, PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs },
+      ]),
+    ]).catch(async (err: unknown) => {
+      await census.close();
+      throw err;
+    });
     let precheck: LoadResult;
     let informer: { syncS: number; rssMb?: number; hwmMb?: number } | undefined;
     try {
@@ -644,26 +666,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const stepsPerRequest = Number(rows[0]?.n ?? 0);
 
     // Census: Postgres round trips of one accepted request (an API process behind a counting proxy).
-    const census = await startPgCensus();
     let censusPerRequest = NaN;
     let censusStatements: [string, number][] = [];
     try {
-      const counted = await stack.startApi('api-census', {
-        DATABASE_URL: census.url(stack.databaseUrl),
-        PRECHECK_TIMEOUT_MS: settings.ingestPrecheckMs,
-      });
       const m = 50;
       for (let i = 0; i < 5; i++) await postOne(counted, stack, ns.take()); // warm-up
       census.reset();
       for (let i = 0; i < m; i++) await postOne(counted, stack, ns.take());
       censusPerRequest = census.roundTrips() / m;
       censusStatements = census.statements().map(([sql, c]) => [sql, c / m]);
-      await counted.stop();
     } finally {
+      await counted.stop();
       await census.close();
     }
 
-    const ab = await platformAb(stack, ns);
+    const ab = await platformAb(stack, ns, new Map(abPlatforms.map((p, i) => [p, abApis[i]])));
 
     for (const c of settings.ingestConnections) {
       const r = await raw(stack, c, settings.ingestSeconds, `${prefix}raw${c}-`, 'transaction');
@@ -703,7 +720,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `LOG_LEVEL=${settings.logLevel}) per HTTP platform (HTTP_PLATFORM=${settings.ingestPlatforms.join(' / ')}, ` +
         `one after the other, the same database; then the platform A/B below, both up at once), each warmed up ` +
         `to its steady state first (rounds of ${settings.ingestWarmupS} s REST + ` +
-        `${Math.max(1, settings.ingestWarmupS / 2)} s GraphQL at 50 connections until the CPU per REST request ` +
+        `${Math.max(0.5, settings.ingestWarmupS / 2)} s GraphQL at 50 connections until the CPU per REST request ` +
         `changes by ≤ 5 %; at most ` +
         `${settings.ingestWarmupMaxS} s), ` +
         `autocannon in the bench process, ${settings.ingestSeconds} s per step. Each accepted request wrote 1 ` +
