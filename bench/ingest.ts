@@ -423,6 +423,19 @@ async function bootAll(stack: Stack, specs: [string, Record<string, string | num
   throw failed.reason;
 }
 
+/** `load`, with the API's CPU per accepted request (ms) in `cpuMsPerRequest`. */
+async function loadWithCpu(
+  api: ServiceProcess,
+  stack: Stack,
+  ns: Namespaces,
+  opts: Parameters<typeof load>[3],
+): Promise<LoadResult & { cpuMsPerRequest: number }> {
+  const cpu0 = cpuSeconds(api.pid) ?? 0;
+  const r = await load(api, stack, ns, opts);
+  const cpuMsPerRequest = (((cpuSeconds(api.pid) ?? 0) - cpu0) * 1000) / Math.max(1, r.accepted);
+  return Object.assign(r, { cpuMsPerRequest });
+}
+
 /**
  * Brings an API to its steady state before it is measured: V8 keeps optimizing the request path for the first
  * 20-30 s of load (an API's CPU per request fell from 0.75 to 0.58 ms over 45 s at 50 connections, 2026-12-05),
@@ -434,9 +447,8 @@ async function warmUp(api: ServiceProcess, stack: Stack, ns: Namespaces): Promis
   const rounds: number[] = [];
   const started = performance.now();
   for (;;) {
-    const cpu0 = cpuSeconds(api.pid) ?? 0;
-    const r = await load(api, stack, ns, { protocol: 'rest', connections: 50, seconds: settings.ingestWarmupS });
-    rounds.push((((cpuSeconds(api.pid) ?? 0) - cpu0) * 1000) / Math.max(1, r.accepted));
+    const r = await loadWithCpu(api, stack, ns, { protocol: 'rest', connections: 50, seconds: settings.ingestWarmupS });
+    rounds.push(r.cpuMsPerRequest);
     await load(api, stack, ns, {
       protocol: 'graphql',
       connections: 50,
@@ -470,11 +482,9 @@ async function measurePlatform(
     const results: LoadResult[] = [];
     for (const c of settings.ingestConnections) {
       for (const protocol of ['rest', 'graphql'] as const) {
-        const cpu0 = cpuSeconds(api.pid) ?? 0;
-        const machine = new MachineCpu().start();
         await resetData(stack);
-        const r = await load(api, stack, ns, { protocol, connections: c, seconds: settings.ingestSeconds });
-        r.cpuMsPerRequest = (((cpuSeconds(api.pid) ?? 0) - cpu0) * 1000) / Math.max(1, r.accepted);
+        const machine = new MachineCpu().start();
+        const r = await loadWithCpu(api, stack, ns, { protocol, connections: c, seconds: settings.ingestSeconds });
         r.machineBusy = machine.busyShare();
         results.push(r);
         process.stdout.write(
@@ -565,11 +575,14 @@ async function platformAb(
     for (const order of orders) {
       for (const p of order) {
         const api = apis.get(p)!;
-        const cpu0 = cpuSeconds(api.pid) ?? 0;
         await resetData(stack);
-        const r = await load(api, stack, ns, { protocol: 'rest', connections: 50, seconds: settings.ingestSeconds });
+        const r = await loadWithCpu(api, stack, ns, {
+          protocol: 'rest',
+          connections: 50,
+          seconds: settings.ingestSeconds,
+        });
         rates[p].push(r.acceptedPerS);
-        cpuMs[p].push((((cpuSeconds(api.pid) ?? 0) - cpu0) * 1000) / Math.max(1, r.accepted));
+        cpuMs[p].push(r.cpuMsPerRequest);
       }
     }
     const m = Object.fromEntries(platforms.map((p) => [p, mean(rates[p])]));
