@@ -9,7 +9,7 @@ import { dump, load } from 'js-yaml';
 import type { BenchContext } from './lib/context.js';
 import { startEmulatorProcess, type EmulatorProcess } from './lib/emulator.js';
 import { settings } from './lib/env.js';
-import { E2E_BODY, pool } from './lib/onboard.js';
+import { E2E_BODY, pool, submitOne } from './lib/onboard.js';
 import { getLogDir, sleep } from './lib/proc.js';
 import { cpuSeconds, MachineCpu } from './lib/rss.js';
 import { fmt, type Section, type Target } from './lib/report.js';
@@ -51,7 +51,9 @@ interface RunResult {
   label: string;
   clusters: string[];
   /** Per cluster: seconds from the worker's start to its last request's end, and outcomes. */
-  perCluster: Map<string, { wallS: number; succeeded: number; failed: number }>;
+  perCluster: Map<string, { wallS: number; succeeded: number; failed: number; emulatorCpuS: number }>;
+  /** Per cluster the worker judged an outlier: seconds from the worker's start to its first verdict, and how many. */
+  outliers: Map<string, { firstS: number; verdicts: number }>;
   healthyWallS: number;
   load: string;
   /** Over the whole run: the machine's busy share, and CPU seconds of the worker and of the clusters' emulators. */
@@ -73,14 +75,7 @@ async function runOnce(
     );
     // Interleaved, as callers across clusters would send them.
     targets.sort((a, b) => Number(a.namespace.split('-').pop()) - Number(b.namespace.split('-').pop()));
-    await pool(targets, 20, async (t) => {
-      const res = await fetch(`${api.url}/v1/onboardings`, {
-        method: 'POST',
-        headers: stack.headers(),
-        body: JSON.stringify({ ...E2E_BODY(t.namespace), cluster: t.cluster }),
-      });
-      if (res.status !== 202) throw new Error(`POST ${t.cluster}/${t.namespace}: ${res.status} ${await res.text()}`);
-    });
+    await pool(targets, 20, (t) => submitOne(stack, api, { ...E2E_BODY(t.namespace), cluster: t.cluster }));
     const load = (await import('node:os'))
       .loadavg()
       .map((v) => v.toFixed(2))
@@ -88,8 +83,8 @@ async function runOnce(
     const t0 = new Date();
     const machine = new MachineCpu().start();
     const emulatorPids = clusters.map((c) => env.emulators[Number(c.slice(1))].child.pid);
-    const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
-    const emulatorCpu0 = cpuOf(emulatorPids);
+    const cpuEach = () => emulatorPids.map((pid) => cpuSeconds(pid) ?? 0);
+    const emulatorCpu0 = cpuEach();
     const worker = await stack.startWorker('worker1');
     const deadline = Date.now() + settings.e2eTimeoutS * 1000;
     for (;;) {
@@ -102,7 +97,8 @@ async function runOnce(
     }
     const busy = machine.busyShare();
     const workerCpuS = cpuSeconds(worker.pid) ?? NaN;
-    const emulatorCpuS = cpuOf(emulatorPids) - emulatorCpu0;
+    const emulatorCpu = cpuEach().map((s, i) => s - emulatorCpu0[i]);
+    const emulatorCpuS = emulatorCpu.reduce((a, b) => a + b, 0);
     const { rows } = await stack.db().query<{ cluster: string; last: Date; ok: number; failed: number }>(
       `SELECT cluster, max(finished_at) AS last, count(*) FILTER (WHERE status = 'SUCCEEDED')::int AS ok,
               count(*) FILTER (WHERE status <> 'SUCCEEDED')::int AS failed
@@ -111,7 +107,12 @@ async function runOnce(
     const perCluster = new Map(
       rows.map((r) => [
         r.cluster,
-        { wallS: (r.last.getTime() - t0.getTime()) / 1000, succeeded: r.ok, failed: r.failed },
+        {
+          wallS: (r.last.getTime() - t0.getTime()) / 1000,
+          succeeded: r.ok,
+          failed: r.failed,
+          emulatorCpuS: emulatorCpu[clusters.indexOf(r.cluster)] ?? NaN,
+        },
       ]),
     );
     const healthy = [...perCluster].filter(([c]) => c !== SLOW && c !== FLAKY).map(([, v]) => v.wallS);
@@ -119,6 +120,7 @@ async function runOnce(
       label,
       clusters,
       perCluster,
+      outliers: outlierVerdicts(worker.child.logFile, t0.getTime()),
       healthyWallS: Math.max(...healthy),
       load,
       busy,
@@ -129,6 +131,24 @@ async function runOnce(
     await stack.destroy();
   }
 }
+
+/** The worker's outlier verdicts (src/kubernetes/cluster-health.ts logs each one: "cluster c1 is an outlier (…)"). */
+function outlierVerdicts(logFile: string, t0: number): Map<string, { firstS: number; verdicts: number }> {
+  const out = new Map<string, { firstS: number; verdicts: number }>();
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const m = /"time":(\d+).*"msg":"cluster (\S+) is an outlier /.exec(line);
+    if (!m) continue;
+    const seen = out.get(m[2]);
+    if (seen) seen.verdicts += 1;
+    else out.set(m[2], { firstS: (Number(m[1]) - t0) / 1000, verdicts: 1 });
+  }
+  return out;
+}
+
+const servedLast = (run: RunResult, c: string): string => {
+  const o = run.outliers.get(c);
+  return o ? `${fmt(o.firstS, 1)} (${o.verdicts})` : '—';
+};
 
 /** A run's wall time and where the machine's CPU went (the emulators stand in for API servers on other machines). */
 const usage = (run: RunResult): string[] => [
@@ -192,8 +212,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
             'behaves',
             'with: wall s',
             'with: ok / failed',
+            'with: emulator CPU s',
+            'with: served last from s (verdicts)',
             'without: wall s',
             'without: ok / failed',
+            'without: emulator CPU s',
           ],
           rows: all.map((c) => {
             const a = withSlow.perCluster.get(c);
@@ -203,8 +226,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
               role(c),
               a ? fmt(a.wallS, 1) : '—',
               a ? `${a.succeeded} / ${a.failed}` : '—',
+              a ? fmt(a.emulatorCpuS, 1) : '—',
+              servedLast(withSlow, c),
               b ? fmt(b.wallS, 1) : '—',
               b ? `${b.succeeded} / ${b.failed}` : '—',
+              b ? fmt(b.emulatorCpuS, 1) : '—',
             ];
           }),
         },
@@ -227,7 +253,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
       notes: [
         'the fairness rule (src/queue/cluster-share.ts): each cluster has a budget of WORKER_CONCURRENCY slots of ' +
           'its own in a worker, whose concurrency grows with the clusters at work (up to WORKER_MAX_CONCURRENCY, ' +
-          "default 128); a job over its cluster's budget is delayed 200 ms back into the queue.",
+          "default 128); a job over its cluster's budget is delayed 200 ms back into the queue. An outlier " +
+          '(src/kubernetes/cluster-health.ts: ≥ 10 % of its calls failed, or its quicker quarter of calls ≥ 2.5× the ' +
+          "other clusters' over 5 s) is served last while a cluster that is not one has work: a budget of 1 " +
+          '(CLUSTER_OUTLIER_BUDGET). "served last from": seconds from the worker\'s start to its first verdict, ' +
+          'and how many verdicts the worker logged (an outlier stays one for 10 s at least).',
       ],
       targets,
     };

@@ -43,20 +43,28 @@ export async function submitOnboardings(
   namespaces: string[],
   concurrency = 20,
 ): Promise<string[]> {
-  return pool(namespaces, concurrency, async (ns, i) => {
-    const api = apis[i % apis.length];
-    for (let attempt = 1; ; attempt++) {
-      const res = await fetch(`${api.url}/v1/onboardings`, {
-        method: 'POST',
-        headers: stack.headers(),
-        body: JSON.stringify(E2E_BODY(ns)),
-      });
-      const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
-      if (res.status === 202 && body.id) return body.id;
-      if (attempt >= 3) throw new Error(`POST /v1/onboardings ${ns}: HTTP ${res.status} ${JSON.stringify(body)}`);
-      await sleep(200);
+  return pool(namespaces, concurrency, (ns, i) => submitOne(stack, apis[i % apis.length], E2E_BODY(ns)));
+}
+
+/**
+ * POSTs one onboarding and returns its id. A refusal is retried twice, 200 ms apart, as a caller would retry a 503
+ * (e.g. CLUSTER_UNAVAILABLE when the cluster's mesh read failed at the request's time, which a cluster answering
+ * 503s to a share of its calls can cause).
+ */
+export async function submitOne(stack: Stack, api: ServiceProcess, body: object): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(`${api.url}/v1/onboardings`, {
+      method: 'POST',
+      headers: stack.headers(),
+      body: JSON.stringify(body),
+    });
+    const reply = (await res.json()) as { id?: string; error?: { code: string; message: string } };
+    if (res.status === 202 && reply.id) return reply.id;
+    if (attempt >= 3) {
+      throw new Error(`POST /v1/onboardings ${JSON.stringify(body)}: HTTP ${res.status} ${JSON.stringify(reply)}`);
     }
-  });
+    await sleep(200);
+  }
 }
 
 /** Polls Postgres until `count` requests have ended; returns their status counts. */

@@ -57,6 +57,13 @@ const EnvSchema = z.object({
   // WORKER_MAX_CONCURRENCY (src/queue/cluster-share.ts).
   WORKER_CONCURRENCY: int(1, 256).default(8),
   WORKER_MAX_CONCURRENCY: int(1, 1024).default(128),
+  // Outlier clusters (src/kubernetes/cluster-health.ts): calls failing in this share or more, or this many times
+  // slower than the other clusters' median, over the last 5 s; an outlier gets CLUSTER_OUTLIER_BUDGET slots per
+  // worker while other clusters have work.
+  CLUSTER_OUTLIER_DETECTION: bool.default(true),
+  CLUSTER_OUTLIER_FAILURE_SHARE: z.coerce.number().gt(0).max(1).default(0.1),
+  CLUSTER_OUTLIER_LATENCY_FACTOR: z.coerce.number().min(1.5).max(1000).default(2.5),
+  CLUSTER_OUTLIER_BUDGET: int(1, 256).default(1),
   KUBECONFIG: z.string().min(1).optional(),
   KUBE_IN_CLUSTER: bool.default(false),
   K8S_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
@@ -200,6 +207,8 @@ export interface AppConfig {
   workerConcurrency: number;
   /** The worker's slots across clusters: min(this, workerConcurrency × clusters with work). */
   workerMaxConcurrency: number;
+  /** Outlier clusters and the budget they get while others have work (kubernetes/cluster-health.ts). */
+  clusterOutliers: { enabled: boolean; failureShare: number; latencyFactor: number; budget: number };
   kube: {
     kubeconfigPath?: string;
     inCluster: boolean;
@@ -311,6 +320,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     // Never below one cluster's budget: the one-cluster case keeps WORKER_CONCURRENCY.
     workerMaxConcurrency: Math.max(e.WORKER_MAX_CONCURRENCY, e.WORKER_CONCURRENCY),
+    clusterOutliers: {
+      enabled: e.CLUSTER_OUTLIER_DETECTION,
+      failureShare: e.CLUSTER_OUTLIER_FAILURE_SHARE,
+      latencyFactor: e.CLUSTER_OUTLIER_LATENCY_FACTOR,
+      budget: e.CLUSTER_OUTLIER_BUDGET,
+    },
     kube: {
       kubeconfigPath: e.KUBECONFIG,
       inCluster: e.KUBE_IN_CLUSTER,

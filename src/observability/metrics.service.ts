@@ -54,6 +54,14 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  /** Outlier clusters (kubernetes/cluster-health.ts), as this worker judges them. */
+  readonly clusterOutlier = new Gauge({
+    name: 'osm_onboarding_cluster_outlier',
+    help: '1 while this worker serves the cluster last (its calls fail or are slow against the other clusters), else 0',
+    labelNames: ['cluster'] as const,
+    registers: [this.registry],
+  });
+
   /** The API's namespace informer (onboarding/namespace-informer.ts), per cluster it has started for. */
   readonly informerSynced = new Gauge({
     name: 'osm_onboarding_namespace_informer_synced',

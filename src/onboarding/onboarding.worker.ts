@@ -10,6 +10,7 @@ import type { Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
+import { ClusterHealth } from '../kubernetes/cluster-health.js';
 import { QueueService, RunRequestJob } from '../queue/queue.service.js';
 import { RequestRunner } from './request-runner.service.js';
 
@@ -32,15 +33,19 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
     private readonly queue: QueueService,
     private readonly runner: RequestRunner,
     private readonly prisma: PrismaService,
+    private readonly health: ClusterHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
-    this.worker = this.queue.startWorker(async (job) => {
-      const outcome = await this.runner.run(job.data.requestId);
-      if (outcome === 'released') this.released.add(job.data.requestId);
-    });
+    this.worker = this.queue.startWorker(
+      async (job) => {
+        const outcome = await this.runner.run(job.data.requestId);
+        if (outcome === 'released') this.released.add(job.data.requestId);
+      },
+      { outlier: (cluster) => this.config.clusterOutliers.enabled && this.health.isOutlier(cluster) },
+    );
     if (this.config.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.config.sweepIntervalMs);
       void this.sweep().catch(() => undefined);

@@ -14,6 +14,14 @@
 // with 8 slots and 10 clusters the 8 healthy ones got 8/10 of what they had alone. The real bounds of a cluster
 // are its K8S_QPS budget (per cluster, shared through Redis) and the machine's CPU, not the number of promises a
 // worker keeps in flight; WORKER_MAX_CONCURRENCY is the guard on the worker's memory and Postgres pool.
+//
+// Outliers are served last. kubernetes/cluster-health.ts judges each cluster from the worker's calls (they fail,
+// or they are far slower than the other clusters'); while a cluster that is not an outlier has work, an outlier's
+// budget is CLUSTER_OUTLIER_BUDGET (1) and its jobs over it wait 50 ms per request of its backlog (200 ms to 5 s).
+// Its slots cost next to nothing
+// while they wait, but its requests' work (the retries of its failed calls included) takes the worker's CPU from
+// the others as much as a healthy cluster's does (docs/operations.md, "Fairness across clusters"). Alone at work,
+// or with only outliers at work, an outlier has its whole budget.
 // Applied by QueueService.startWorker, which also sets the BullMQ worker's concurrency to slots() at each job.
 
 import { Inject, Injectable } from '@nestjs/common';
@@ -25,6 +33,15 @@ import { PrismaService } from '../database/prisma.service.js';
 const CLUSTERS_TTL_MS = 1000;
 /** How long a job over its cluster's budget stays out of the queue. */
 export const DEFER_MS = 200;
+/**
+ * The same for an outlier's job, per request of its backlog (up to OUTLIER_DEFER_MAX_MS): its one slot frees
+ * seldom, and each deferral costs the worker a Redis call.
+ */
+export const OUTLIER_DEFER_PER_REQUEST_MS = 50;
+export const OUTLIER_DEFER_MAX_MS = 5000;
+
+/** A slot (give it back with `leave`), or how long the job should wait before it asks again. */
+export type Entry = { leave: () => void; deferMs?: undefined } | { leave?: undefined; deferMs: number };
 
 @Injectable()
 export class ClusterShare {
@@ -32,33 +49,63 @@ export class ClusterShare {
   /** Per cluster with work: its QUEUED + RUNNING requests (all workers'), as last read. */
   private work = new Map<string, number>();
   private workAt = 0;
+  /** Whether a cluster is an outlier now (set by the worker: QueueService.startWorker). */
+  private outlier: (cluster: string) => boolean = () => false;
 
   constructor(
     private readonly prisma: PrismaService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  /** Tells the share which clusters are outliers now (kubernetes/cluster-health.ts, through the worker). */
+  judgeOutliersWith(outlier: (cluster: string) => boolean): void {
+    this.outlier = outlier;
+  }
+
   /**
-   * Takes a slot for the request's cluster, or returns undefined when the cluster already has its budget
-   * (the caller puts the job back). The returned function gives the slot back. `known`: the cluster the job
-   * carries; read from the request only when the producer did not know it.
+   * Takes a slot for the request's cluster, or says how long to wait when the cluster already has its budget
+   * (the caller puts the job back). `known`: the cluster the job carries; read from the request only when the
+   * producer did not know it.
    */
-  async enter(requestId: string, known?: string): Promise<(() => void) | undefined> {
+  async enter(requestId: string, known?: string): Promise<Entry> {
     const cluster =
       known ??
       (await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { cluster: true } }))
         ?.cluster ??
       '';
-    const budget = this.budget(await this.clustersWithWork());
+    await this.clustersWithWork();
+    const { budget, outlier } = this.budgetOf(cluster);
     // Read and taken with no await in between: jobs starting together see each other's slots.
     const running = this.running.get(cluster) ?? 0;
-    if (running >= budget) return undefined;
+    if (running >= budget) return { deferMs: outlier ? this.outlierDeferMs(cluster) : DEFER_MS };
     this.running.set(cluster, running + 1);
-    return () => {
-      const left = (this.running.get(cluster) ?? 1) - 1;
-      if (left > 0) this.running.set(cluster, left);
-      else this.running.delete(cluster);
+    return {
+      leave: () => {
+        const left = (this.running.get(cluster) ?? 1) - 1;
+        if (left > 0) this.running.set(cluster, left);
+        else this.running.delete(cluster);
+      },
     };
+  }
+
+  /**
+   * A cluster's budget now: CLUSTER_OUTLIER_BUDGET for an outlier while a cluster that is not one has work (with
+   * only outliers at work, serving one last would help no one).
+   */
+  budgetOf(cluster: string): { budget: number; outlier: boolean } {
+    const budget = this.budget(this.work.size);
+    if (!this.outlier(cluster)) return { budget, outlier: false };
+    for (const other of this.work.keys()) {
+      if (other !== cluster && !this.outlier(other)) {
+        return { budget: Math.min(budget, this.config.clusterOutliers.budget), outlier: true };
+      }
+    }
+    return { budget, outlier: false };
+  }
+
+  private outlierDeferMs(cluster: string): number {
+    const backlog = this.work.get(cluster) ?? 0;
+    return Math.min(OUTLIER_DEFER_MAX_MS, Math.max(DEFER_MS, backlog * OUTLIER_DEFER_PER_REQUEST_MS));
   }
 
   /** The most requests of one cluster a worker runs while `clusters` clusters have work. */
@@ -68,15 +115,14 @@ export class ClusterShare {
   }
 
   /**
-   * The worker's slots: each cluster with work counts for its budget or its QUEUED + RUNNING requests, whichever
-   * is fewer (a cluster with one request leaves no idle slot to cycle the others' deferred jobs through), up to
-   * WORKER_MAX_CONCURRENCY; never below WORKER_CONCURRENCY.
+   * The worker's slots: each cluster with work counts for its budget (an outlier's, while others have work) or its
+   * QUEUED + RUNNING requests, whichever is fewer (a cluster with one request leaves no idle slot to cycle the
+   * others' deferred jobs through), up to WORKER_MAX_CONCURRENCY; never below WORKER_CONCURRENCY.
    */
   slots(): number {
     const { workerConcurrency, workerMaxConcurrency } = this.config;
-    const budget = this.budget(this.work.size);
     let sum = 0;
-    for (const n of this.work.values()) sum += Math.min(budget, n);
+    for (const [cluster, n] of this.work) sum += Math.min(this.budgetOf(cluster).budget, n);
     return Math.min(workerMaxConcurrency, Math.max(workerConcurrency, sum));
   }
 

@@ -3,7 +3,7 @@ import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService } from '../redis/redis.service.js';
-import { ClusterShare, DEFER_MS } from './cluster-share.js';
+import { ClusterShare } from './cluster-share.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
 const PRODUCER_TIMEOUT_MS = 2000;
@@ -109,15 +109,20 @@ export class QueueService implements OnModuleDestroy {
   /**
    * Runs `handler` per job, within its cluster's budget of slots (cluster-share.ts); over it, the job waits.
    * The worker's concurrency follows the clusters at work (ClusterShare.slots), re-read as each job starts.
+   * `outlier`: whether a cluster is an outlier now (served last while others have work).
    */
-  startWorker(handler: (job: Job<RunRequestJob>) => Promise<void>): Worker<RunRequestJob> {
+  startWorker(
+    handler: (job: Job<RunRequestJob>) => Promise<void>,
+    opts: { outlier?: (cluster: string) => boolean } = {},
+  ): Worker<RunRequestJob> {
+    if (opts.outlier) this.share.judgeOutliersWith(opts.outlier);
     const fair = async (job: Job<RunRequestJob>, token?: string) => {
-      const leave = await this.share.enter(job.data.requestId, job.data.cluster);
+      const { leave, deferMs } = await this.share.enter(job.data.requestId, job.data.cluster);
       worker.concurrency = this.share.slots();
       if (!leave) {
         // Not a failed attempt: BullMQ keeps attemptsMade, and the job stays in Redis (delayed), so the
         // sweeper, which looks for QUEUED requests without a job, leaves it alone.
-        await job.moveToDelayed(Date.now() + DEFER_MS, token);
+        await job.moveToDelayed(Date.now() + deferMs, token);
         throw new DelayedError();
       }
       try {

@@ -5,8 +5,13 @@
 // limit the worker's slots all go to `staging` and it waits behind them). 2) The slots a slow cluster holds do not
 // come out of a healthy cluster's: with `staging` running its 2, both `emulator` requests run at once (the rule
 // before 2026-12-04, an equal share of a fixed pool, gave `emulator` 1 slot and ran them one after the other).
+// 3) An outlier is served last (src/kubernetes/cluster-health.ts): once half of `staging`'s calls fail, it runs one
+// request at a time while `emulator` has work; with CLUSTER_OUTLIER_DETECTION=false it keeps running its budget.
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterHealth } from '../../src/kubernetes/cluster-health.js';
+import { testDatabaseUrl } from '../support/database.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { http, stackEnv, startApi, startWorker, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
@@ -90,4 +95,79 @@ describe('worker slots shared fairly across clusters', () => {
       await api2.app.close();
     }
   });
+
+  /**
+   * 10 `staging` requests whose namespaces answer 300 ms late and 503 to half the calls, and 3 `emulator` requests
+   * whose namespace patch takes 6 s, with a budget of 3. Samples the running requests of each cluster every 100 ms
+   * until the `emulator` ones end; returns the most `staging` requests seen running at once after the worker judged
+   * `staging` an outlier and its requests in flight from before had ended (or over the whole run when it never did).
+   */
+  async function stagingWhileEmulatorWorks(extra: Record<string, string>) {
+    // The first test's worker would sweep these requests (QUEUED in the same database) into its own queue.
+    await worker?.close();
+    worker = undefined;
+    const env3 = await stackEnv(emulator, { ROLE: 'api', ...extra });
+    const api3 = await startApi(env3);
+    const db = new pg.Client({ connectionString: testDatabaseUrl() });
+    await db.connect();
+    let worker3: INestApplicationContext | undefined;
+    const faults: string[] = [];
+    try {
+      const staging = await submit(emulator, api3.url, 'staging', 10, 0);
+      const healthy = await submit(emulator, api3.url, 'emulator', 3, 6000);
+      // Added after the requests were accepted: the API's request-time reads go to the same namespaces.
+      for (const id of staging) {
+        const ns = (await http(api3.url, 'GET', `/v1/onboardings/${id}`)).body.namespace;
+        for (const where of [{ namespace: ns }, { resource: 'namespaces', name: ns }]) {
+          faults.push(emulator.faults.add({ ...where, latencyMs: 300 }));
+          faults.push(emulator.faults.add({ ...where, status: 503, probability: 0.5 }));
+        }
+      }
+      worker3 = await startWorker({ ...env3, WORKER_CONCURRENCY: '3' });
+      const health = worker3.get(ClusterHealth);
+      let judged = false;
+      let settled = false;
+      let most = 0;
+      let samples = 0;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+        const running = await db.query<{ cluster: string; n: number }>(
+          `SELECT cluster, count(*)::int AS n FROM onboarding_request
+            WHERE id = ANY($1) AND status = 'RUNNING' GROUP BY cluster`,
+          [[...staging, ...healthy]],
+        );
+        const left = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM onboarding_request WHERE id = ANY($1) AND finished_at IS NULL`,
+          [healthy],
+        );
+        if (left.rows[0].n === 0) break;
+        const of = (c: string) => running.rows.find((r) => r.cluster === c)?.n ?? 0;
+        judged ||= health.isOutlier('staging');
+        settled ||= judged && of('staging') <= 1;
+        if (settled || extra.CLUSTER_OUTLIER_DETECTION === 'false') {
+          most = Math.max(most, of('staging'));
+          samples += 1;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { judged, most, samples };
+    } finally {
+      for (const id of faults) emulator.faults.remove(id);
+      await worker3?.close();
+      await api3.app.close();
+      await db.end();
+    }
+  }
+
+  it('serves a cluster whose calls fail last, one request at a time, while another cluster has work', async () => {
+    const { judged, most, samples } = await stagingWhileEmulatorWorks({});
+    expect(judged).toBe(true);
+    expect(samples).toBeGreaterThan(10);
+    expect(most).toBe(1);
+  }, 90_000);
+
+  it('keeps running the budget of a failing cluster with outlier detection off', async () => {
+    const { judged, most } = await stagingWhileEmulatorWorks({ CLUSTER_OUTLIER_DETECTION: 'false' });
+    expect(judged).toBe(false);
+    expect(most).toBe(3);
+  }, 90_000);
 });
