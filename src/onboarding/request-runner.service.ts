@@ -27,6 +27,9 @@ import { RunStore, Transition } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
 /** A step's first attempt, started by the statement that recorded the previous step's success. */
+/** A request this worker claimed, with its step runs as the claim read them (RunStore.load). */
+type Claimed = OnboardingRequest & { steps: StepRun[] };
+
 interface Begun {
   attempts: number;
   firstStarted: Date;
@@ -138,9 +141,10 @@ export class RequestRunner {
     );
   }
 
-  private async claim(requestId: string): Promise<OnboardingRequest | null> {
-    const current = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId } });
-    if (!current) return null;
+  private async claim(requestId: string): Promise<Claimed | null> {
+    const loaded = await this.store.load(requestId);
+    if (!loaded) return null;
+    const { request: current, steps } = loaded;
     const staleBefore = new Date(Date.now() - 3 * this.config.heartbeatMs);
     const claimable =
       current.status === 'QUEUED' ||
@@ -160,14 +164,10 @@ export class RequestRunner {
     if (!row) return null;
     await this.bus.publish([toProgressEvent(row)]);
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
-    return { ...current, status: 'RUNNING', claimedBy: this.workerId };
+    return { ...current, status: 'RUNNING', claimedBy: this.workerId, steps };
   }
 
-  private async execute(request: OnboardingRequest): Promise<'released' | void> {
-    const steps = await this.prisma.stepRun.findMany({
-      where: { requestId: request.id },
-      orderBy: { position: 'asc' },
-    });
+  private async execute({ steps, ...request }: Claimed): Promise<'released' | void> {
     const ctx: StepContext = {
       earlier: [],
       seen: {},

@@ -439,4 +439,34 @@ describe('RunStore (one statement per transition)', () => {
       event_seq: 3,
     });
   });
+
+  it('loads a request and its steps in one statement exactly as Prisma reads them', async () => {
+    const { id, stepIds } = await newRequest(['mesh', 'namespace', 'restart', 'verify']);
+    // Every kind of column set: JSON objects and null, arrays, dates, enums, counters.
+    await db.query(
+      `UPDATE onboarding_request SET options = '{"restart":{"mode":"all"}}', origin = '{"httpRequestId":"x"}',
+         mesh_wide_changes = '{enableEgress}', heartbeat_at = now(), started_at = now(), approval_rule = 'r'
+       WHERE id = $1`,
+      [id],
+    );
+    await db.query(
+      `UPDATE step_run SET status = 'SUCCEEDED', result = 'CHANGED', attempts = 2, before = '{"a":1}',
+         after = 'null', output = '{"changes":[{"target":"ns"}]}', started_at = now(), finished_at = now(),
+         duration_ms = 7 WHERE id = $1`,
+      [stepIds[1]],
+    );
+    const loaded = await store.load(id);
+    const request = await prisma.onboardingRequest.findUnique({ where: { id } });
+    const steps = await prisma.stepRun.findMany({ where: { requestId: id }, orderBy: { position: 'asc' } });
+    expect(loaded).toEqual({ request, steps });
+    expect(loaded?.steps.map((s) => s.name)).toEqual(['mesh', 'namespace', 'restart', 'verify']);
+    expect(Object.keys(loaded!.request).sort()).toEqual(Object.keys(request!).sort());
+    expect(Object.keys(loaded!.steps[0]).sort()).toEqual(Object.keys(steps[0]).sort());
+  });
+
+  it('loads a request without steps, and nothing for an unknown id', async () => {
+    const { id } = await newRequest([]);
+    expect((await store.load(id))?.steps).toEqual([]);
+    expect(await store.load(randomUUID())).toBeUndefined();
+  });
 });

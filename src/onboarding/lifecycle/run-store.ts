@@ -1,5 +1,5 @@
 import { Prisma } from '../../generated/prisma/client.js';
-import type { AuditEvent, RequestStatus } from '../../generated/prisma/client.js';
+import type { AuditEvent, OnboardingRequest, RequestStatus, StepRun } from '../../generated/prisma/client.js';
 import type { PrismaService } from '../../database/prisma.service.js';
 import type { NewAuditEvent } from '../../audit/audit.repository.js';
 import { permits } from './transitions.js';
@@ -54,6 +54,62 @@ export interface ClaimExpectation {
   heartbeatAt: Date | null;
   startedAt: Date | null;
 }
+
+/** Every column of the two models, as [column, field] (prisma/schema.prisma); `load` returns whole rows. */
+const REQUEST_FIELDS = [
+  ['id', 'id'],
+  ['kind', 'kind'],
+  ['cluster', 'cluster'],
+  ['namespace', 'namespace'],
+  ['mesh_name', 'meshName'],
+  ['options', 'options'],
+  ['status', 'status'],
+  ['requested_by', 'requestedBy'],
+  ['idempotency_key', 'idempotencyKey'],
+  ['body_hash', 'bodyHash'],
+  ['error_code', 'errorCode'],
+  ['error_message', 'errorMessage'],
+  ['attempt', 'attempt'],
+  ['event_seq', 'eventSeq'],
+  ['claimed_by', 'claimedBy'],
+  ['heartbeat_at', 'heartbeatAt'],
+  ['cancel_requested', 'cancelRequested'],
+  ['approvals_required', 'approvalsRequired'],
+  ['approval_rule', 'approvalRule'],
+  ['approvals_given', 'approvalsGiven'],
+  ['dry_run', 'dryRun'],
+  ['applied_at', 'appliedAt'],
+  ['mesh_wide_changes', 'meshWideChanges'],
+  ['batch_id', 'batchId'],
+  ['origin', 'origin'],
+  ['created_at', 'createdAt'],
+  ['updated_at', 'updatedAt'],
+  ['started_at', 'startedAt'],
+  ['finished_at', 'finishedAt'],
+] as const satisfies readonly (readonly [string, keyof OnboardingRequest])[];
+const STEP_FIELDS = [
+  ['id', 'id'],
+  ['request_id', 'requestId'],
+  ['position', 'position'],
+  ['name', 'name'],
+  ['status', 'status'],
+  ['result', 'result'],
+  ['attempts', 'attempts'],
+  ['before', 'before'],
+  ['after', 'after'],
+  ['output', 'output'],
+  ['error_code', 'errorCode'],
+  ['error_message', 'errorMessage'],
+  ['started_at', 'startedAt'],
+  ['finished_at', 'finishedAt'],
+  ['duration_ms', 'durationMs'],
+] as const satisfies readonly (readonly [string, keyof StepRun])[];
+const LOAD_COLUMNS = Prisma.raw(
+  [
+    ...REQUEST_FIELDS.map(([column, field]) => `r.${column} AS "r.${field}"`),
+    ...STEP_FIELDS.map(([column, field]) => `s.${column} AS "s.${field}"`),
+  ].join(', '),
+);
 
 /** `undefined` leaves a JSON column as it is (as Prisma does for an undefined field). */
 const jsonOrKeep = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
@@ -205,6 +261,27 @@ export class RunStore {
       SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
         e.data, e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
       FROM e, r ORDER BY e.seq`);
+  }
+
+  /**
+   * The request and its step runs in position order: what a claim reads, in ONE statement (one round trip, one
+   * snapshot, past Prisma's runtime) instead of a findUnique and, once claimed, a findMany. Reading the steps before
+   * the claim is safe: every write to them is fenced by the claim and moves the request's heartbeat, which the
+   * claim's compare-and-swap checks, so a claim that succeeds saw the steps as they are.
+   */
+  async load(requestId: string): Promise<{ request: OnboardingRequest; steps: StepRun[] } | undefined> {
+    const rows = await this.prisma.prepared<Record<string, unknown>>(sql`/* prepared */
+      SELECT ${LOAD_COLUMNS} FROM onboarding_request r LEFT JOIN step_run s ON s.request_id = r.id
+       WHERE r.id = ${requestId}::uuid ORDER BY s.position`);
+    if (rows.length === 0) return undefined;
+    const pick = (row: Record<string, unknown>, prefix: string, fields: readonly (readonly [string, string])[]) =>
+      Object.fromEntries(fields.map(([, field]) => [field, row[`${prefix}${field}`]]));
+    return {
+      request: pick(rows[0], 'r.', REQUEST_FIELDS) as unknown as OnboardingRequest,
+      steps: rows
+        .filter((row) => row['s.id'] !== null)
+        .map((row) => pick(row, 's.', STEP_FIELDS) as unknown as StepRun),
+    };
   }
 
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
