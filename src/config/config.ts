@@ -38,8 +38,8 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
   // The HTTP server under Nest (src/http/platform.ts): the same routes, headers, errors and streams on both. Fastify
-  // is the default: in alternated A/B runs it accepted as many requests at slightly less CPU, and its ceiling on
-  // trivial routes is higher (docs/performance.md, 2026-12-05).
+  // is the default: its ceiling on trivial routes is higher, and the alternated A/B runs put the two within 10-25 %
+  // of each other, Fastify ahead on one day and Express on the next (docs/performance.md, rounds of 2026-12-05).
   HTTP_PLATFORM: z.enum(['express', 'fastify']).default('fastify'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
