@@ -26,10 +26,10 @@ import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
-/** A step's first attempt, started by the statement that recorded the previous step's success. */
 /** A request this worker claimed, with its step runs as the claim read them (RunStore.load). */
 type Claimed = OnboardingRequest & { steps: StepRun[] };
 
+/** A step's first attempt, started by the statement that recorded the previous step's success. */
 interface Begun {
   attempts: number;
   firstStarted: Date;

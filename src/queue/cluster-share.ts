@@ -18,10 +18,9 @@
 // Outliers are served last. kubernetes/cluster-health.ts judges each cluster from the worker's calls (they fail,
 // or they are far slower than the other clusters'); while a cluster that is not an outlier has work, an outlier's
 // budget is CLUSTER_OUTLIER_BUDGET (1) and its jobs over it wait 50 ms per request of its backlog (200 ms to 5 s).
-// Its slots cost next to nothing
-// while they wait, but its requests' work (the retries of its failed calls included) takes the worker's CPU from
-// the others as much as a healthy cluster's does (docs/operations.md, "Fairness across clusters"). Alone at work,
-// or with only outliers at work, an outlier has its whole budget.
+// Its slots cost next to nothing while they wait, but its requests' work (the retries of its failed calls included)
+// takes the worker's CPU from the others as much as a healthy cluster's does (docs/operations.md, "Fairness across
+// clusters"). Alone at work, or with only outliers at work, an outlier has its whole budget.
 // Applied by QueueService.startWorker, which also sets the BullMQ worker's concurrency to slots() at each job.
 
 import { Inject, Injectable } from '@nestjs/common';

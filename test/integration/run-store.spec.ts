@@ -84,7 +84,7 @@ describe('RunStore (one statement per transition)', () => {
     const row = await store.claim(
       r.id,
       A,
-      { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
+      { eventSeq: 1, status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
       event(r.id, 'request.started', { worker: A }),
     );
     expect(row).toMatchObject({ seq: 2, action: 'request.started', requestId: r.id, cancelRequested: false });
@@ -102,7 +102,7 @@ describe('RunStore (one statement per transition)', () => {
       const again = await store.claim(
         r.id,
         B,
-        { status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
+        { eventSeq: 1, status: 'QUEUED', claimedBy: null, heartbeatAt: null, startedAt: null },
         event(r.id, 'request.started', { worker: B }),
       );
       expect(again).toBeUndefined();
@@ -462,6 +462,18 @@ describe('RunStore (one statement per transition)', () => {
     expect(loaded?.steps.map((s) => s.name)).toEqual(['mesh', 'namespace', 'restart', 'verify']);
     expect(Object.keys(loaded!.request).sort()).toEqual(Object.keys(request!).sort());
     expect(Object.keys(loaded!.steps[0]).sort()).toEqual(Object.keys(steps[0]).sort());
+  });
+
+  it('claims nothing when the request moved on and came back to the status it was seen in', async () => {
+    const r = await newRequest();
+    const seen = await store.load(r.id);
+    // What a cancel and a retry leave behind between the claim's read and its compare-and-swap: QUEUED again,
+    // unclaimed, but two audit events later (and step runs the read did not see).
+    await db.query(`UPDATE onboarding_request SET event_seq = event_seq + 2 WHERE id = $1`, [r.id]);
+    await db.query(`UPDATE step_run SET attempts = 3 WHERE request_id = $1`, [r.id]);
+    const row = await store.claim(r.id, A, seen!.request, event(r.id, 'request.started', { worker: A }));
+    expect(row).toBeUndefined();
+    expect((await snapshot(r.id)).request).toMatchObject({ status: 'QUEUED', claimed_by: null, event_seq: 3 });
   });
 
   it('loads a request without steps, and nothing for an unknown id', async () => {

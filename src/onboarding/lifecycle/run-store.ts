@@ -49,6 +49,8 @@ export type WrittenEvent = AuditEvent & { cancelRequested: boolean };
 
 /** The request as the claim compare-and-swap saw it. */
 export interface ClaimExpectation {
+  /** The audit cursor: every write to the request or its steps but the heartbeat's moves it. */
+  eventSeq: number;
   status: RequestStatus;
   claimedBy: string | null;
   heartbeatAt: Date | null;
@@ -143,7 +145,7 @@ export class RunStore {
           event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
         // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
         sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
-          AND approvals_given >= approvals_required
+          AND event_seq = ${expected.eventSeq}::int AND approvals_given >= approvals_required
           AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text
           AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
         empty,
@@ -266,8 +268,9 @@ export class RunStore {
   /**
    * The request and its step runs in position order: what a claim reads, in ONE statement (one round trip, one
    * snapshot, past Prisma's runtime) instead of a findUnique and, once claimed, a findMany. Reading the steps before
-   * the claim is safe: every write to them is fenced by the claim and moves the request's heartbeat, which the
-   * claim's compare-and-swap checks, so a claim that succeeds saw the steps as they are.
+   * the claim is safe: every write to them (a worker's transition, a caller's cancel or retry) moves the request's
+   * audit cursor, `event_seq`, which the claim's compare-and-swap checks, so a claim that succeeds saw the steps as
+   * they are.
    */
   async load(requestId: string): Promise<{ request: OnboardingRequest; steps: StepRun[] } | undefined> {
     const rows = await this.prisma.prepared<Record<string, unknown>>(sql`/* prepared */
