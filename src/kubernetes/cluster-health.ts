@@ -145,7 +145,7 @@ export class ClusterHealth implements OnModuleInit {
         c.failureShare >= bound * failureShare
           ? `${Math.round(100 * c.failureShare)} % of its ${c.calls} calls failed`
           : slow
-            ? `a quarter of its calls took ${c.p25Ms.toFixed(0)} ms or less, of the other clusters' ` +
+            ? `a quarter of its calls took ${c.p25Ms.toFixed(0)} ms or less, against the other clusters' ` +
               `${reference.toFixed(0)} ms`
             : undefined;
       this.settle(c.cluster, reason, now);

@@ -98,8 +98,9 @@ describe('worker slots shared fairly across clusters', () => {
 
   /**
    * 10 `staging` requests whose namespaces answer 300 ms late and 503 to half the calls, and 3 `emulator` requests
-   * whose namespace patch takes 6 s, with a budget of 3. Samples the running requests of each cluster every 100 ms
-   * until the `emulator` ones end; returns the most `staging` requests seen running at once after the worker judged
+   * whose namespace patch takes 10 s (time for the verdict and for the requests in flight before it to end, on a
+   * busy machine too), with a budget of 3. Samples the running requests of each cluster every 100 ms until the
+   * `emulator` ones end; returns the most `staging` requests seen running at once after the worker judged
    * `staging` an outlier and its requests in flight from before had ended (or over the whole run when it never did).
    */
   async function stagingWhileEmulatorWorks(extra: Record<string, string>) {
@@ -114,7 +115,7 @@ describe('worker slots shared fairly across clusters', () => {
     const faults: string[] = [];
     try {
       const staging = await submit(emulator, api3.url, 'staging', 10, 0);
-      const healthy = await submit(emulator, api3.url, 'emulator', 3, 6000);
+      const healthy = await submit(emulator, api3.url, 'emulator', 3, 10_000);
       // Added after the requests were accepted: the API's request-time reads go to the same namespaces.
       for (const id of staging) {
         const ns = (await http(api3.url, 'GET', `/v1/onboardings/${id}`)).body.namespace;
