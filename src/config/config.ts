@@ -57,9 +57,9 @@ const EnvSchema = z.object({
   // WORKER_MAX_CONCURRENCY (src/queue/cluster-share.ts).
   WORKER_CONCURRENCY: int(1, 256).default(8),
   WORKER_MAX_CONCURRENCY: int(1, 1024).default(128),
-  // Outlier clusters (src/kubernetes/cluster-health.ts): calls failing in this share or more, or this many times
-  // slower than the other clusters' median, over the last 5 s; an outlier gets CLUSTER_OUTLIER_BUDGET slots per
-  // worker while other clusters have work.
+  // Outlier clusters (src/kubernetes/cluster-health.ts): calls failing in this share or more, or the quicker quarter
+  // of its calls this many times as slow as the other clusters' (and 25 ms slower), over the last 5 s; an outlier
+  // gets CLUSTER_OUTLIER_BUDGET slots per worker while a cluster that is not one has work.
   CLUSTER_OUTLIER_DETECTION: bool.default(true),
   CLUSTER_OUTLIER_FAILURE_SHARE: z.coerce.number().gt(0).max(1).default(0.1),
   CLUSTER_OUTLIER_LATENCY_FACTOR: z.coerce.number().min(1.5).max(1000).default(2.5),
