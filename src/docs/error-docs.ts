@@ -32,7 +32,9 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
     'its pods would never get a sidecar (checked when the request is made, and by the worker)',
   REQUEST_CONFLICT: 'the namespace already has an active request (`details.activeRequestId`)',
   IDEMPOTENCY_KEY_REUSED: 'the Idempotency-Key was used with a different body (`details.requestId`)',
-  CLUSTER_UNAVAILABLE: 'the cluster could not be reached',
+  CLUSTER_UNAVAILABLE:
+    'the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds ' +
+    '(`details.retryAfterSeconds`)',
   DEPENDENCY_UNAVAILABLE: 'Postgres or Redis could not be reached',
   KUBE_FORBIDDEN: 'the API server refused the write (RBAC) (worker)',
   KUBE_INVALID: 'the API server rejected the object as invalid (worker)',

@@ -181,7 +181,7 @@ function errorResponses(codes: ErrorCode[]): Record<string, Json> {
             ),
           },
         },
-        ...(status === 429
+        ...(status === 429 || status === 503
           ? { headers: { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } } } }
           : {}),
         'x-error-codes': list,

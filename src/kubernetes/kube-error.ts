@@ -18,6 +18,15 @@ export class KubeError extends Error {
   get transient(): boolean {
     return this.reason === 'TRANSIENT';
   }
+
+  /**
+   * When a caller refused because of this failure may try again, in whole seconds: the API server's own Retry-After
+   * if it sent one, else 1 s; undefined when trying again would not help (a refusal, not an outage).
+   */
+  get retryAfterSeconds(): number | undefined {
+    if (!this.transient) return undefined;
+    return Math.max(1, Math.ceil((this.retryAfterMs ?? 1000) / 1000));
+  }
 }
 
 interface StatusBody {

@@ -215,7 +215,9 @@ export class NamespaceStatusService {
       }
       if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')
         throw new DomainError('KUBE_FORBIDDEN', err.message);
-      throw new DomainError('CLUSTER_UNAVAILABLE', err.message);
+      throw new DomainError('CLUSTER_UNAVAILABLE', err.message, {
+        ...(err.retryAfterSeconds ? { details: { retryAfterSeconds: err.retryAfterSeconds } } : {}),
+      });
     }
   }
 }

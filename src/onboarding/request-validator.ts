@@ -110,7 +110,11 @@ export class RequestValidator {
           `cluster ${req.cluster} could not be reached to check mesh ${req.meshName}`,
           {
             field: 'cluster',
-            details: { reason: err.reason },
+            // A transient failure answers 503 with Retry-After (the REST and GraphQL edges set it from details).
+            details: {
+              reason: err.reason,
+              ...(err.retryAfterSeconds ? { retryAfterSeconds: err.retryAfterSeconds } : {}),
+            },
           },
         );
       }

@@ -170,4 +170,35 @@ describe('early refusals: what can be known when the request is made', () => {
       await quick.close();
     }
   });
+
+  it('a cluster answering 503: CLUSTER_UNAVAILABLE with when to retry (REST, GraphQL), nothing stored', async () => {
+    const ns = uniqueName('early');
+    await createNamespace(s.emulator, ns);
+    // A mesh name no request asked for yet: its discovery (cached per cluster and mesh) lists Deployments now.
+    const mesh = uniqueName('mesh');
+    const rule = s.emulator.faults.add({ verb: 'list', resource: 'deployments', status: 503 });
+    try {
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, meshName: mesh });
+      expect(r.status, JSON.stringify(r.body)).toBe(503);
+      expect(r.body.error).toMatchObject({
+        code: 'CLUSTER_UNAVAILABLE',
+        fields: [{ field: 'cluster' }],
+        details: { reason: 'TRANSIENT', retryAfterSeconds: 1 },
+      });
+      expect(r.headers.get('retry-after')).toBe('1');
+      const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+      const g = await http(s.url, 'POST', '/graphql', {
+        query: mutation,
+        variables: { i: { namespace: ns, meshName: mesh } },
+      });
+      // A resolver's error: the answer is 200 with the error (GraphQL over HTTP), its delay in the extensions.
+      expect(g.body.errors[0].extensions).toMatchObject({
+        code: 'CLUSTER_UNAVAILABLE',
+        details: { reason: 'TRANSIENT', retryAfterSeconds: 1 },
+      });
+      expect(await stored(ns)).toEqual([]);
+    } finally {
+      s.emulator.faults.remove(rule);
+    }
+  });
 });

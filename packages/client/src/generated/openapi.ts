@@ -2027,6 +2027,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2155,6 +2157,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2252,6 +2256,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2518,6 +2524,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2663,9 +2671,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2808,9 +2818,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2923,9 +2935,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3035,9 +3049,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3148,6 +3164,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3281,6 +3299,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3391,6 +3411,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3488,6 +3510,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3605,6 +3629,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3702,6 +3728,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3835,6 +3863,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3968,6 +3998,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4101,9 +4133,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4221,9 +4255,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4321,6 +4357,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4447,6 +4485,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4564,6 +4604,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4649,6 +4691,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4766,6 +4810,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `WEBHOOKS_NOT_CONFIGURED`: webhooks are not configured on this server */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4863,6 +4909,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4960,6 +5008,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5073,6 +5123,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5172,9 +5224,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5320,9 +5374,11 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5427,6 +5483,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5551,6 +5609,8 @@ export interface operations {
             /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `SLACK_NOT_CONFIGURED`: Slack interactions are not configured on this server (SLACK_SIGNING_SECRET) */
             503: {
                 headers: {
+                    /** @description seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
