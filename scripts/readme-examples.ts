@@ -203,25 +203,33 @@ export async function runReadmeExamples(
   base.pathname = `/osm_onboarding_readme_${id}`;
   const redisUrl = opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `readme-examples-${id}`;
-  const port = await freePort();
   const env = { ...process.env };
   for (const key of ['HOST', 'APPROVAL_POLICY', 'OSM_ONBOARDING_ADMIN_TOKEN', 'NODE_ENV', 'OSM_ONBOARDING_TOKEN']) {
     delete env[key];
   }
-  Object.assign(env, {
-    DATABASE_URL: base.toString(),
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: prefix,
-    PORT: String(port),
-    EMULATOR_PORT: String(await freePort()),
-    DEMO_WEBHOOK_PORT: String(await freePort()),
-    LOG_LEVEL: 'warn',
-  });
-  const demo = startDemo(env, opts.build ?? false);
+  Object.assign(env, { DATABASE_URL: base.toString(), REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  let port: number;
+  let demo: Demo | undefined;
   let problem: string | undefined;
   let outputs: string[][] = [];
   try {
-    await demo.ready;
+    // A port found free can be taken before the demo binds it (beside the rest of `npm test`, by another test's
+    // server or an outgoing connection): the demo then exits saying so, and it starts again on other ports.
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      Object.assign(env, {
+        PORT: String(port),
+        EMULATOR_PORT: String(await freePort()),
+        DEMO_WEBHOOK_PORT: String(await freePort()),
+      });
+      demo = startDemo(env, opts.build ?? false);
+      try {
+        await demo.ready;
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE|is in use/.test(demo.output())) throw err;
+      }
+    }
     const printed = /admin token:\s+(export T='[^']+')/.exec(demo.output())?.[1];
     if (!printed || !readme.includes(printed)) {
       problem = `the demo prints ${printed ?? 'no admin token line'}, which the README does not show`;
@@ -234,16 +242,18 @@ export async function runReadmeExamples(
   } catch (err) {
     problem = (err as Error).message;
   } finally {
-    demo.child.kill('SIGINT');
-    await Promise.race([demo.exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
+    if (demo) {
+      demo.child.kill('SIGINT');
+      await Promise.race([demo.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
+    }
     const demoDb = new URL(base);
     demoDb.pathname = `${base.pathname}_demo`;
     await dropDemoState(demoDb.toString(), redisUrl, prefix).catch((err: Error) => {
       problem ??= `cleanup failed: ${err.message}`;
     });
   }
-  return { ok: !problem, problem, blocks, outputs, demoOutput: demo.output(), ms: Date.now() - started };
+  return { ok: !problem, problem, blocks, outputs, demoOutput: demo?.output() ?? '', ms: Date.now() - started };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
