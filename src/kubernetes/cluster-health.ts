@@ -60,8 +60,8 @@ const failed = (status: number | 'error'): boolean => status === 'error' || stat
 export class ClusterHealth implements OnModuleInit {
   private readonly logger = new Logger(ClusterHealth.name);
   private readonly buckets = new Map<string, Bucket[]>();
-  /** Outliers now: since when, and why. */
-  private readonly outlying = new Map<string, { since: number; reason: string }>();
+  /** Outliers now, and since when. */
+  private readonly outlying = new Map<string, number>();
   private judgedAt = -Infinity;
 
   constructor(
@@ -100,6 +100,7 @@ export class ClusterHealth implements OnModuleInit {
 
   /** Whether the cluster is an outlier now (always false when CLUSTER_OUTLIER_DETECTION is off). */
   isOutlier(cluster: string, now = Date.now()): boolean {
+    if (!this.config.clusterOutliers.enabled) return false;
     if (now - this.judgedAt >= VERDICT_TTL_MS) this.judge(now);
     return this.outlying.has(cluster);
   }
@@ -133,8 +134,8 @@ export class ClusterHealth implements OnModuleInit {
     const seen = [...this.buckets.keys()].map((cluster) => ({ cluster, ...this.window(cluster, now) }));
     const judged = seen.filter((c) => c.calls >= MIN_CALLS);
     for (const c of judged) {
-      const held = this.outlying.get(c.cluster);
-      if (held && now - held.since < HOLD_MS) continue;
+      const since = this.outlying.get(c.cluster);
+      if (since !== undefined && now - since < HOLD_MS) continue;
       // An outlier stays one until it is clearly well: below 2/3 of either bound (a cluster near a bound would
       // otherwise flip, and each flip hands it its whole budget for a while).
       const bound = this.outlying.has(c.cluster) ? RECOVERY : 1;
@@ -154,17 +155,18 @@ export class ClusterHealth implements OnModuleInit {
 
   private settle(cluster: string, reason: string | undefined, now: number): void {
     const was = this.outlying.has(cluster);
-    if (reason && !was) {
+    if (Boolean(reason) === was) return;
+    if (reason) {
+      this.outlying.set(cluster, now);
       this.logger.warn(
         `cluster ${cluster} is an outlier (${reason} in the last ${WINDOW_S} s): ` +
           `it gets ${this.config.clusterOutliers.budget} slot(s) per worker while other clusters have work`,
       );
-    } else if (!reason && was) {
+    } else {
+      this.outlying.delete(cluster);
       this.logger.log(`cluster ${cluster} is no longer an outlier: its whole budget is back`);
     }
-    if (reason && !was) this.outlying.set(cluster, { since: now, reason });
-    else if (!reason) this.outlying.delete(cluster);
-    if (Boolean(reason) !== was) this.metrics.clusterOutlier.set({ cluster }, reason ? 1 : 0);
+    this.metrics.clusterOutlier.set({ cluster }, reason ? 1 : 0);
   }
 }
 

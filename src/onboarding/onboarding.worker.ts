@@ -44,7 +44,7 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
         const outcome = await this.runner.run(job.data.requestId);
         if (outcome === 'released') this.released.add(job.data.requestId);
       },
-      { outlier: (cluster) => this.config.clusterOutliers.enabled && this.health.isOutlier(cluster) },
+      { outlier: (cluster) => this.health.isOutlier(cluster) },
     );
     if (this.config.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), this.config.sweepIntervalMs);
