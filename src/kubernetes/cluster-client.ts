@@ -21,7 +21,10 @@ export type { KubeObject, PatchType } from '../common/kube-object.js';
 // For a direct connection the dispatcher is client-node's (an undici Agent with its connect options), except that
 // the TLS credentials (CA, client certificate and key) are parsed once into a SecureContext: undici hands the
 // options to tls.connect, which otherwise builds a new context (parsing every PEM) for each connection, and a
-// watch that ends closes its connection.
+// watch that ends closes its connection on HTTP/1.1.
+// HTTP/2: the Agent offers h2 (after http/1.1) in ALPN; kube-apiserver picks h2, so calls and watches are streams
+// of one connection, and a watch we end resets its stream only. Against a server (or proxy) that offers only
+// HTTP/1.1 the same Agent speaks HTTP/1.1 (docs/operations.md#connections-to-the-api-server).
 type Dispatcher = NonNullable<ReturnType<k8s.RequestContext['getDispatcher']>>;
 type CreateDispatcher = (cluster: k8s.Cluster | null, agentOptions: https.AgentOptions) => Dispatcher | undefined;
 const dispatchers = new Map<string, Dispatcher>();
@@ -69,7 +72,7 @@ function reuseDispatchers(kc: k8s.KubeConfig): void {
 function agentSharingTls(connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect']): Dispatcher {
   const { ca, cert, key, pfx, passphrase, ...rest } = connect as tls.ConnectionOptions;
   const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase });
-  return new Agent({ connect: { ...rest, secureContext } as Agent.Options['connect'] });
+  return new Agent({ allowH2: true, connect: { ...rest, secureContext } as Agent.Options['connect'] });
 }
 
 /** Extra attempts of a read that failed transiently, or of a call the server asked to retry; see ClusterClient.call. */
@@ -493,7 +496,8 @@ export class ClusterClient {
       }
       res.body.setEncoding('utf8');
       let pending = '';
-      // Returning from the loop ends the response (and its connection: HTTP/1.1 cannot end a stream and keep it).
+      // Returning from the loop ends the response: its stream on HTTP/2; on HTTP/1.1 its connection, which cannot
+      // end a response early and stay open.
       for await (const chunk of res.body as AsyncIterable<string>) {
         pending += chunk;
         for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {

@@ -1,5 +1,6 @@
 // Connection reuse to the Kubernetes API: client-node 2 would open a new TCP + TLS connection per call;
-// ClusterClient reuses one keep-alive dispatcher per TLS identity (src/kubernetes/cluster-client.ts).
+// ClusterClient reuses one keep-alive dispatcher per TLS identity (src/kubernetes/cluster-client.ts), and speaks
+// HTTP/2 where the server offers it (kube-apiserver does; so does the emulator unless told not to).
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { dump } from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
@@ -39,6 +40,46 @@ describe('Kubernetes API connections', () => {
     // second connection on the second call (a plain undici Agent does the same), then reuses them; without the
     // reuse every call is a new connection (50).
     expect(emulator.connectionsAccepted() - before).toBeLessThanOrEqual(2);
+  });
+
+  /** 20 rounds of a get and a watch ended by us after its first event (as a rollout watch ends). */
+  async function getsAndEndedWatches(kubeconfigFile: string): Promise<void> {
+    const gateway = new ClusterGateway(loadConfig({ KUBECONFIG: kubeconfigFile, K8S_QPS: '1000', K8S_BURST: '1000' }));
+    const client = gateway.client('emulator');
+    for (let i = 0; i < 20; i++) {
+      await client.getNamespace('default');
+      const end = await client.watchDeployments('bookstore', { deadline: Date.now() + 5_000, onEvent: () => true });
+      expect(end.end).toBe('done');
+    }
+  }
+
+  it('over HTTP/2, as kube-apiserver offers it, gets and the watches we end share one connection', async () => {
+    const before = emulator.connectionsAccepted();
+    const since = Date.now();
+    await getsAndEndedWatches(kubeconfig);
+    const calls = emulator.requests.all().filter((e) => e.at >= since && e.namespace !== undefined);
+    expect(calls.length).toBeGreaterThanOrEqual(20);
+    expect(new Set(calls.map((e) => e.protocol))).toEqual(new Set(['h2']));
+    // Ending a watch resets its stream, not the connection: at most one new connection for the 40 calls (none when
+    // the first test's is still open: the dispatcher is per TLS identity, process-wide).
+    expect(emulator.connectionsAccepted() - before).toBeLessThanOrEqual(1);
+    // Each reset reaches the server, which closes its watch (none left open on the connection).
+    await vi.waitFor(() => expect(emulator.openWatches()).toBe(0));
+  });
+
+  it('over HTTP/1.1 only (a server or proxy without h2), each watch we end costs its connection', async () => {
+    const h1 = await startEmulator({ http2: false });
+    try {
+      const file = join(await mkdtemp(join(tmpdir(), 'h1-')), 'kubeconfig');
+      await writeFile(file, h1.kubeconfig());
+      await getsAndEndedWatches(file);
+      const calls = h1.requests.all().filter((e) => e.namespace !== undefined);
+      expect(new Set(calls.map((e) => e.protocol))).toEqual(new Set(['http/1.1']));
+      // HTTP/1.1 cannot end a response early and keep its connection: a new one after each of the 20 watches.
+      expect(h1.connectionsAccepted()).toBeGreaterThanOrEqual(20);
+    } finally {
+      await h1.close();
+    }
   });
 
   it('verifies the server with the kubeconfig CA and presents its client certificate (one TLS context)', async () => {

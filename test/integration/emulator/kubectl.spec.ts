@@ -55,8 +55,12 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('kubectl get ns prints the server-side table', async () => {
+  it('kubectl get ns prints the server-side table, over HTTP/2 as with kube-apiserver', async () => {
+    emu.requests.clear();
     const out = await ok('get', 'ns');
+    // kubectl offers h2 in ALPN and the emulator, like kube-apiserver, picks it.
+    const gets = emu.requests.all().filter((e) => e.resource === 'namespaces');
+    expect(gets.map((e) => e.protocol)).toEqual(['h2']);
     const lines = out.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+STATUS\s+AGE$/);
     expect(lines.some((l) => /^bookstore\s+Active\s+\d+s$/.test(l))).toBe(true);

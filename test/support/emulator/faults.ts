@@ -146,6 +146,8 @@ export interface RequestLogEntry {
   traceparent?: string;
   /** Epoch milliseconds when the request arrived. */
   at: number;
+  /** The HTTP version the request came over: 'h2' (TLS, ALPN) or 'http/1.1'. */
+  protocol: 'h2' | 'http/1.1';
   path: string;
   query: string;
   durationMs: number;

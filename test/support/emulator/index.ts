@@ -31,6 +31,8 @@ export interface EmulatorOptions {
   podStartMs?: number;
   /** Deep-freeze stored objects, so a change in place throws (ObjectStore.freezeStored); default true. */
   freezeStored?: boolean;
+  /** Offer HTTP/2 on the TLS listener, as kube-apiserver does (false: HTTP/1.1 only, as behind an h1 proxy). */
+  http2?: boolean;
 }
 
 export interface Emulator {
@@ -93,7 +95,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const faults = new Faults();
   const requests = new RequestRecorder();
-  const server = new EmulatorServer({ api, faults, requests, work, token });
+  const server = new EmulatorServer({ api, faults, requests, work, token, http2: opts.http2 });
   const port = await server.listen(opts.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
   const tlsUrl = `https://127.0.0.1:${port}`;

@@ -1,7 +1,8 @@
-// HTTP front end of the emulator (node:http): authentication, routing of /api and /apis paths,
-// content negotiation, watch streaming, discovery, fault injection and the /_emulator admin API.
+// HTTP front end of the emulator (node:http, and node:http2 over TLS): authentication, routing of /api and /apis
+// paths, content negotiation, watch streaming, discovery, fault injection and the /_emulator admin API.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { constants as h2, createSecureServer, type Http2SecureServer } from 'node:http2';
 import { createServer as createTlsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { CORE_SCHEMA, load } from 'js-yaml';
@@ -45,6 +46,8 @@ export interface ServerDeps {
   work: WorkTracker;
   token: string;
   bookmarkIntervalMs?: number;
+  /** Offer HTTP/2 over TLS (ALPN h2, then http/1.1), as kube-apiserver does; default true. */
+  http2?: boolean;
 }
 
 interface ResourceRoute {
@@ -125,7 +128,7 @@ function acceptsJson(accept: string | undefined): boolean {
 export class EmulatorServer {
   private readonly tcp: TcpServer;
   private readonly http: Server;
-  private readonly https: Server;
+  private readonly https: Server | Http2SecureServer;
   private readonly sockets = new Set<Socket>();
   /** TCP connections accepted since start (tests check that clients reuse keep-alive connections). */
   connectionsAccepted = 0;
@@ -144,7 +147,19 @@ export class EmulatorServer {
       });
     };
     this.http = createServer(handler);
-    this.https = createTlsServer({ cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY }, handler);
+    // kube-apiserver (Go's net/http) offers h2 first over TLS, and Go's TLS picks the server's preference, so a
+    // client that offers h2 (client-go, kubectl, undici as this service uses it) talks HTTP/2: many calls, watches included, as
+    // streams of one connection. HTTP/1.1 stays for clients that offer only it. Plain HTTP stays HTTP/1.1 (h2c
+    // needs prior knowledge, which no Kubernetes client has).
+    const tls = { cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY };
+    this.https =
+      deps.http2 === false
+        ? createTlsServer(tls, handler)
+        : // The compatibility API's request and response stand in for node:http's.
+          createSecureServer(
+            { ...tls, allowHTTP1: true },
+            handler as unknown as Parameters<typeof createSecureServer>[1],
+          );
     this.tcp = createTcpServer((socket) => {
       this.connectionsAccepted++;
       this.sockets.add(socket);
@@ -212,6 +227,7 @@ export class EmulatorServer {
       userAgent: req.headers['user-agent'],
       traceparent: typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
       at: started,
+      protocol: req.httpVersionMajor === 2 ? 'h2' : 'http/1.1',
       path: url.pathname,
       query: url.search,
       durationMs: 0,
@@ -248,7 +264,11 @@ export class EmulatorServer {
     const rule = decision.rule;
     if (rule?.drop) {
       this.log({ ...entry, fault: 'drop', durationMs: Date.now() - started });
-      req.socket.destroy();
+      // The request's transport ends without an answer: its connection on HTTP/1.1, its stream on HTTP/2 (the
+      // connection's other streams go on, as when a server resets one stream).
+      if (req.httpVersionMajor === 2)
+        (res as unknown as { stream: { close(code: number): void } }).stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      else req.socket.destroy();
       return;
     }
     if (rule?.timeout) {
@@ -507,7 +527,8 @@ export class EmulatorServer {
 
     res.writeHead(200, {
       'Content-Type': JSON_TYPE,
-      'Transfer-Encoding': 'chunked',
+      // HTTP/2 frames the stream itself and forbids this header.
+      ...(req.httpVersionMajor === 2 ? {} : { 'Transfer-Encoding': 'chunked' }),
       'Cache-Control': 'no-cache, private',
     });
     res.flushHeaders();
