@@ -148,9 +148,9 @@ export class EmulatorServer {
     };
     this.http = createServer(handler);
     // kube-apiserver (Go's net/http) offers h2 first over TLS, and Go's TLS picks the server's preference, so a
-    // client that offers h2 (client-go, kubectl, undici as this service uses it) talks HTTP/2: many calls, watches included, as
-    // streams of one connection. HTTP/1.1 stays for clients that offer only it. Plain HTTP stays HTTP/1.1 (h2c
-    // needs prior knowledge, which no Kubernetes client has).
+    // client that offers h2 (client-go, kubectl, undici as this service uses it) talks HTTP/2: many calls, watches
+    // included, as streams of one connection. HTTP/1.1 stays for clients that offer only it. Plain HTTP stays
+    // HTTP/1.1 (h2c needs prior knowledge, which no Kubernetes client has).
     const tls = { cert: EMULATOR_TLS_CERT, key: EMULATOR_TLS_KEY };
     this.https =
       deps.http2 === false
