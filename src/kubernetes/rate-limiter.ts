@@ -1,5 +1,6 @@
 // K8S_QPS/K8S_BURST per cluster, like client-go's QPS + burst, so a large batch cannot flood an API server:
-// rate-limiter-flexible's limiters, shared by every process through Redis or kept per process.
+// rate-limiter-flexible's limiters, shared by every process through Redis (taken a few calls at a time, each lease
+// valid until its window ends) or kept per process.
 import {
   BurstyRateLimiter,
   RateLimiterMemory,
@@ -26,14 +27,20 @@ function windows(qps: number, burst: number) {
 }
 
 /**
- * Waits until `limiter` grants one call; waiters spread over the first part of the next window. A store error is
- * not caught here: the Redis limiters answer a failed command from their `insuranceLimiter`.
+ * Waits until `limiter` grants `points` calls; waiters spread over the first part of the next window. Answers when
+ * the granted window ends, by the clock of this process: the granting command's send time + the window's time
+ * left, which is never later than the store's own end of that window. A store error is not caught here: the Redis
+ * limiters answer a failed command from their `insuranceLimiter`.
  */
-async function consume(limiter: { consume(key: string): Promise<unknown> }) {
+async function consume(
+  limiter: { consume(key: string, points?: number): Promise<RateLimiterRes | null> },
+  points = 1,
+): Promise<{ windowEnds: number }> {
   for (;;) {
+    const sent = Date.now();
     try {
-      await limiter.consume('calls');
-      return;
+      const granted = await limiter.consume('calls', points);
+      return { windowEnds: sent + Math.max(0, granted?.msBeforeNext ?? 0) };
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       await new Promise((r) => setTimeout(r, err.msBeforeNext + Math.random() * 50));
@@ -54,9 +61,20 @@ export class LocalRateLimiter implements CallLimiter {
     this.limiter = new BurstyRateLimiter(this.rate, this.burst);
   }
 
-  take(): Promise<void> {
-    return consume(this.limiter);
+  async take(): Promise<void> {
+    await consume(this.limiter);
   }
+}
+
+/** At most this many calls are taken from the shared budget in one Redis command. */
+const MAX_LEASE = 10;
+
+/**
+ * Calls taken from the shared budget at once: a tenth of the window's points, 1 to MAX_LEASE (K8S_QPS=50 → 5,
+ * K8S_QPS ≥ 100 → 10, K8S_QPS < 20 → 1: a small budget is not held by one process).
+ */
+export function leaseSize(qps: number): number {
+  return Math.max(1, Math.min(MAX_LEASE, Math.floor(windows(qps, 0).rate.points / 10)));
 }
 
 /**
@@ -68,6 +86,12 @@ export class LocalRateLimiter implements CallLimiter {
 export class SharedRateLimiter implements CallLimiter {
   private readonly limiter: BurstyRateLimiter;
   private readonly fallback: LocalRateLimiter;
+  /** Calls leased from the shared budget and not used yet, and until when (the end of their rate window). */
+  private leased = 0;
+  private leasedUntil = 0;
+  private leasing = false;
+  private readonly waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  readonly lease: number;
 
   constructor(
     private readonly store: { client: unknown; ready: () => boolean },
@@ -82,12 +106,50 @@ export class SharedRateLimiter implements CallLimiter {
       redis(w.rate, keyPrefix, this.fallback.rate),
       redis(w.burst, `${keyPrefix}:burst`, this.fallback.burst),
     );
+    this.lease = leaseSize(budget.qps);
   }
 
   take(): Promise<void> {
     // Not connected: don't wait for a command timeout on every call.
     if (!this.store.ready()) return this.fallback.take();
-    // Connected but a command fails (a timeout on a connection that went silent): the insurance limiters answer.
-    return consume(this.limiter);
+    if (this.leased > 0 && Date.now() < this.leasedUntil) {
+      this.leased--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.renew();
+    });
+  }
+
+  /**
+   * One Redis command takes `lease` calls for the callers waiting (one lease at a time per process; callers that
+   * come meanwhile wait for it). What they do not use is kept until the end of the rate window it came from, never
+   * longer: the budget counted it in that window, so the shared rate still never exceeds K8S_QPS (+ the burst).
+   * The cost: up to `lease - 1` calls of a window may go unused when a process leases and then goes quiet. Connected
+   * but a command fails (a timeout on a connection that went silent): the insurance limiters answer.
+   */
+  private renew(): void {
+    if (this.leasing || this.waiters.length === 0) return;
+    this.leasing = true;
+    consume(this.limiter, this.lease)
+      .then(
+        ({ windowEnds }) => {
+          let left = this.lease;
+          while (left > 0 && this.waiters.length > 0) {
+            this.waiters.shift()!.resolve();
+            left--;
+          }
+          this.leased = left;
+          this.leasedUntil = windowEnds;
+        },
+        (err: unknown) => {
+          for (const w of this.waiters.splice(0)) w.reject(err);
+        },
+      )
+      .finally(() => {
+        this.leasing = false;
+        this.renew();
+      });
   }
 }
