@@ -27,7 +27,9 @@ function windows(qps: number, burst: number) {
 }
 
 /**
- * Waits until `limiter` grants `points` calls; waiters spread over the first part of the next window. Answers when
+ * Waits until `limiter` grants `points` calls; waiters spread over the first `jitterMs` of the next window (so
+ * that many waiters do not all ask at its first instant; one process's lease loop is one waiter, and a wide spread
+ * would leave the start of each window unused: 50 ms of jitter cost a lease loop 2 % of the budget). Answers when
  * the granted window ends, by the clock of this process: the granting command's send time + the window's time
  * left, which is never later than the store's own end of that window. A store error is not caught here: the Redis
  * limiters answer a failed command from their `insuranceLimiter`.
@@ -35,15 +37,16 @@ function windows(qps: number, burst: number) {
 async function consume(
   limiter: { consume(key: string, points?: number): Promise<RateLimiterRes | null> },
   points = 1,
-): Promise<{ windowEnds: number }> {
+  jitterMs = 50,
+): Promise<{ windowEnds: number; remaining: number }> {
   for (;;) {
     const sent = Date.now();
     try {
       const granted = await limiter.consume('calls', points);
-      return { windowEnds: sent + Math.max(0, granted?.msBeforeNext ?? 0) };
+      return { windowEnds: sent + Math.max(0, granted?.msBeforeNext ?? 0), remaining: granted?.remainingPoints ?? 0 };
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      await new Promise((r) => setTimeout(r, err.msBeforeNext + Math.random() * 50));
+      await new Promise((r) => setTimeout(r, err.msBeforeNext + Math.random() * jitterMs));
     }
   }
 }
@@ -68,6 +71,8 @@ export class LocalRateLimiter implements CallLimiter {
 
 /** At most this many calls are taken from the shared budget in one Redis command. */
 const MAX_LEASE = 10;
+/** A lease loop's spread over the start of the next window (one waiter per process; see consume). */
+const LEASE_JITTER_MS = 5;
 
 /**
  * Calls taken from the shared budget at once: a tenth of the window's points, 1 to MAX_LEASE (K8S_QPS=50 → 5,
@@ -90,6 +95,11 @@ export class SharedRateLimiter implements CallLimiter {
   private leased = 0;
   private leasedUntil = 0;
   private leasing = false;
+  /** Calls this process took in the current lease's window, and in the window before it. */
+  private calls = 0;
+  private callsBefore = 0;
+  /** What the window had left after this process's last lease (0 once it leased from the burst). */
+  private remaining = 0;
   private readonly waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   readonly lease: number;
 
@@ -114,6 +124,7 @@ export class SharedRateLimiter implements CallLimiter {
     if (!this.store.ready()) return this.fallback.take();
     if (this.leased > 0 && Date.now() < this.leasedUntil) {
       this.leased--;
+      this.calls++;
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
@@ -132,12 +143,15 @@ export class SharedRateLimiter implements CallLimiter {
   private renew(): void {
     if (this.leasing || this.waiters.length === 0) return;
     this.leasing = true;
-    consume(this.limiter, this.lease)
+    const size = this.leaseSize();
+    consume(this.limiter, size, LEASE_JITTER_MS)
       .then(
-        ({ windowEnds }) => {
-          let left = this.lease;
+        ({ windowEnds, remaining }) => {
+          this.remaining = remaining;
+          let left = size;
           while (left > 0 && this.waiters.length > 0) {
             this.waiters.shift()!.resolve();
+            this.calls++;
             left--;
           }
           this.leased = left;
@@ -151,5 +165,20 @@ export class SharedRateLimiter implements CallLimiter {
         this.leasing = false;
         this.renew();
       });
+  }
+
+  /**
+   * Within a window it has used up a lease in (it is busy): the full lease, but no more than the window had left
+   * (asking more than is left would count the ask in full and strand the rest). At the start of a window: as many
+   * calls as it took in the window before (at least the callers waiting), so a process that calls now and then (an
+   * API replica's occasional read) takes what it uses and leaves the rest to the others.
+   */
+  private leaseSize(): number {
+    const now = Date.now();
+    if (now < this.leasedUntil) return Math.max(1, Math.min(this.lease, this.remaining));
+    // A new window: the last one's calls say what this one may need; after a quiet window, nothing.
+    this.callsBefore = now < this.leasedUntil + 1000 ? this.calls : 0;
+    this.calls = 0;
+    return Math.min(this.lease, Math.max(this.waiters.length, this.callsBefore, 1));
   }
 }
