@@ -75,10 +75,10 @@ const MAX_LEASE = 10;
 const LEASE_JITTER_MS = 5;
 
 /**
- * Calls taken from the shared budget at once: a tenth of the window's points, 1 to MAX_LEASE (K8S_QPS=50 → 5,
- * K8S_QPS ≥ 100 → 10, K8S_QPS < 20 → 1: a small budget is not held by one process).
+ * The most calls taken from the shared budget at once: a tenth of the window's points, 1 to MAX_LEASE (K8S_QPS=50 →
+ * 5, K8S_QPS ≥ 100 → 10, K8S_QPS < 20 → 1: a small budget is not held by one process).
  */
-export function leaseSize(qps: number): number {
+function fullLease(qps: number): number {
   return Math.max(1, Math.min(MAX_LEASE, Math.floor(windows(qps, 0).rate.points / 10)));
 }
 
@@ -95,13 +95,13 @@ export class SharedRateLimiter implements CallLimiter {
   private leased = 0;
   private leasedUntil = 0;
   private leasing = false;
-  /** Calls this process took in the current lease's window, and in the window before it. */
+  /** Calls this process took in the current lease's window. */
   private calls = 0;
-  private callsBefore = 0;
   /** What the window had left after this process's last lease (0 once it leased from the burst). */
   private remaining = 0;
   private readonly waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  readonly lease: number;
+  private readonly lease: number;
+  private readonly windowMs: number;
 
   constructor(
     private readonly store: { client: unknown; ready: () => boolean },
@@ -116,7 +116,8 @@ export class SharedRateLimiter implements CallLimiter {
       redis(w.rate, keyPrefix, this.fallback.rate),
       redis(w.burst, `${keyPrefix}:burst`, this.fallback.burst),
     );
-    this.lease = leaseSize(budget.qps);
+    this.lease = fullLease(budget.qps);
+    this.windowMs = w.rate.duration * 1000;
   }
 
   take(): Promise<void> {
@@ -134,16 +135,16 @@ export class SharedRateLimiter implements CallLimiter {
   }
 
   /**
-   * One Redis command takes `lease` calls for the callers waiting (one lease at a time per process; callers that
-   * come meanwhile wait for it). What they do not use is kept until the end of the rate window it came from, never
-   * longer: the budget counted it in that window, so the shared rate still never exceeds K8S_QPS (+ the burst).
-   * The cost: up to `lease - 1` calls of a window may go unused when a process leases and then goes quiet. Connected
-   * but a command fails (a timeout on a connection that went silent): the insurance limiters answer.
+   * One Redis command takes a lease (nextLeaseSize) for the callers waiting (one lease at a time per process;
+   * callers that come meanwhile wait for it). What they do not use is kept until the end of the rate window it came
+   * from, never longer: the budget counted it in that window, so the shared rate still never exceeds K8S_QPS (+ the
+   * burst). The cost: calls leased and not used before the window ends are lost to it. Connected but a command fails
+   * (a timeout on a connection that went silent): the insurance limiters answer.
    */
   private renew(): void {
     if (this.leasing || this.waiters.length === 0) return;
     this.leasing = true;
-    const size = this.leaseSize();
+    const size = this.nextLeaseSize();
     consume(this.limiter, size, LEASE_JITTER_MS)
       .then(
         ({ windowEnds, remaining }) => {
@@ -171,14 +172,15 @@ export class SharedRateLimiter implements CallLimiter {
    * Within a window it has used up a lease in (it is busy): the full lease, but no more than the window had left
    * (asking more than is left would count the ask in full and strand the rest). At the start of a window: as many
    * calls as it took in the window before (at least the callers waiting), so a process that calls now and then (an
-   * API replica's occasional read) takes what it uses and leaves the rest to the others.
+   * API replica's occasional read) takes what it uses and leaves the rest to the others. A new window's lease starts
+   * its count of calls.
    */
-  private leaseSize(): number {
+  private nextLeaseSize(): number {
     const now = Date.now();
     if (now < this.leasedUntil) return Math.max(1, Math.min(this.lease, this.remaining));
     // A new window: the last one's calls say what this one may need; after a quiet window, nothing.
-    this.callsBefore = now < this.leasedUntil + 1000 ? this.calls : 0;
+    const before = now < this.leasedUntil + this.windowMs ? this.calls : 0;
     this.calls = 0;
-    return Math.min(this.lease, Math.max(this.waiters.length, this.callsBefore, 1));
+    return Math.min(this.lease, Math.max(this.waiters.length, before, 1));
   }
 }
