@@ -1,5 +1,6 @@
 // Fault injection and the request log. Faults answer like a real apiserver (or its network) would:
-// a Kubernetes Status with the right reason, a Retry-After header, a dropped socket, or no answer.
+// a Kubernetes Status with the right reason, a Retry-After header, a dropped socket (its stream on HTTP/2), or no
+// answer.
 
 import { randomUUID } from 'node:crypto';
 
@@ -17,7 +18,7 @@ export interface FaultRule {
   /** How many matching requests the rule affects before it expires. */
   times?: number;
   latencyMs?: number;
-  /** Destroy the socket without answering. */
+  /** End the request without answering: its socket on HTTP/1.1, its stream (RST_STREAM) on HTTP/2. */
   drop?: boolean;
   /** Hold the request open and never answer. */
   timeout?: boolean;
