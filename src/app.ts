@@ -11,14 +11,14 @@ import { startTracing } from './observability/tracing.js';
 
 const drains = new WeakMap<INestApplication, HttpDrain>();
 
-/** The in-flight request counter of an app built by createApiApp (used by the SIGTERM drain in main.ts). */
+/** The in-flight request counter of an app built by createApiApp (used by the SIGTERM drain in api-process.ts). */
 export function httpDrainOf(app: INestApplication): HttpDrain {
   return drains.get(app)!;
 }
 
 /**
  * The HTTP app (API role, or API + worker with role "all"). Tests build it the same way.
- * Signals are handled by main.ts (readiness first, then the drain, then Nest's hooks), not by
+ * Signals are handled by api-process.ts (readiness first, then the drain, then Nest's hooks), not by
  * Nest's enableShutdownHooks, which would close Postgres and Redis before in-flight requests end.
  */
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
@@ -32,7 +32,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   return app;
 }
 
-/** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker.ts). */
+/** The worker role: no HTTP server, only the queue consumer and the sweeper (signals: see worker-process.ts). */
 export async function createWorkerContext(config: AppConfig): Promise<INestApplicationContext> {
   await startTracing(config);
   const ctx = await NestFactory.createApplicationContext(await AppModule.forRole({ ...config, role: 'worker' }), {

@@ -1,61 +1,7 @@
-import type { Server } from 'node:http';
-import { ConfigError, describeRedis, loadConfig, redactUrl } from './config/config.js';
-import { createApiApp, httpDrainOf } from './app.js';
-import { HealthController } from './health/health.controller.js';
-import { OnboardingWorker } from './onboarding/onboarding.worker.js';
-import { drainHttp, onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
+// API entry point (dist/bundle/main.mjs; ROLE=api, or ROLE=all to run the worker in the same process). It sets
+// the service's V8 flags (v8-flags.ts) before any other module is loaded, then runs the process (api-process.ts):
+// a static import would be evaluated in whatever order the bundler lays its chunks out, an import() after this
+// line is not.
+import './v8-flags.js';
 
-// API entry point (ROLE=api, or ROLE=all to run the worker in the same process).
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(1);
-  }
-  throw err;
-}
-if (config.role === 'worker') {
-  console.error('ROLE=worker: start dist/bundle/worker.mjs instead');
-  process.exit(1);
-}
-const app = await createApiApp(config);
-const role = config.role;
-const log = (message: string) => console.log(`osm-onboarding ${role}: ${message}`);
-
-// SIGTERM: /readyz turns 503 at once; the instance keeps serving while load balancers notice,
-// then stops listening, lets in-flight requests (and, with ROLE=all, the current steps) finish,
-// cuts long-lived streams and closes Postgres/Redis. Past SHUTDOWN_GRACE_MS it exits 1.
-onShutdownSignal({
-  graceMs: config.shutdownGraceMs,
-  readinessDelayMs: readinessDelay(config.shutdownGraceMs),
-  log,
-  run: async (deadline) => {
-    const worker = role === 'all' ? app.get(OnboardingWorker, { strict: false }) : undefined;
-    await drainHttp({
-      server: app.getHttpServer() as Server,
-      drain: httpDrainOf(app),
-      markNotReady: () => app.get(HealthController, { strict: false }).markDraining(),
-      readinessDelayMs: readinessDelay(config.shutdownGraceMs),
-      deadline,
-      alsoWaitFor: worker?.drain(),
-      close: () => app.close(),
-      log,
-    });
-  },
-});
-
-try {
-  await app.listen(config.port, config.host);
-} catch (err) {
-  if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-  console.error(`osm-onboarding ${role}: port ${config.port} on ${config.host} is in use; set PORT to a free port`);
-  process.exit(1);
-}
-const address = (app.getHttpServer() as Server).address();
-const port = typeof address === 'object' && address ? address.port : config.port;
-console.log(
-  `osm-onboarding ${config.role} listening on http://${config.host}:${port} (REST /v1, GraphQL /graphql); ` +
-    `postgres ${redactUrl(config.databaseUrl)}, redis ${describeRedis(config)}`,
-);
+await import('./api-process.js');
