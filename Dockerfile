@@ -36,6 +36,7 @@ FROM node:24.21.0-bookworm-slim
 # four GC threads preempted the main thread, Postgres and Redis; with one, the API's p99 at 500 requests/s fell from
 # 36 to 15-18 ms and the progress p99 from 56-212 to 32-33 ms, at the same throughput and CPU per request; the
 # API's peak RSS rose 10-30 MB (docs/performance.md, round of 2026-12-05). Set NODE_OPTIONS to override.
+# (The processes also turn V8's Maglev tier off themselves: src/v8-flags.ts; NODE_OPTIONS cannot carry that flag.)
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 \
   NODE_OPTIONS="--max-old-space-size=192 --max-semi-space-size=8 --v8-pool-size=1" \
   MALLOC_ARENA_MAX=2
