@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWith, findBinary } from '../support/binaries.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
+import { copyDatabase } from '../support/database-copy.js';
 import { http, readSse, startStack, uniqueName, waitForStatus, type Stack } from '../support/harness.js';
 import { EventBus } from '../../src/events/event-bus.service.js';
 import { RedisService } from '../../src/redis/redis.service.js';
@@ -188,6 +189,8 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
 
   describe('Sentinel (a master, a replica, one sentinel)', () => {
     let s: Stack | undefined;
+    // A database of its own: a stack whose close timed out (closeStack) must not sweep the next one's requests.
+    let db: Awaited<ReturnType<typeof copyDatabase>> | undefined;
     let master: number;
     let replica: number;
     let sentinel: number;
@@ -231,8 +234,10 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
         'sentinel sees the replica',
       );
 
+      db = await copyDatabase('fs');
       s = await startStack({
         env: {
+          DATABASE_URL: db.url,
           REDIS_MODE: 'sentinel',
           // Host and port are not used in sentinel mode; the password and the database are.
           REDIS_URL: `redis://:${PASSWORD}@unused.invalid:1/2`,
@@ -245,6 +250,7 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
     });
     afterAll(async () => {
       await closeStack(s);
+      await db?.drop();
     });
 
     /** The service's connections to a server: the ones on database 2 (Sentinel's own and the test's use 0). */
@@ -313,6 +319,7 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
 
   describe('Cluster (three masters)', () => {
     let s: Stack | undefined;
+    let db: Awaited<ReturnType<typeof copyDatabase>> | undefined;
     let ports: number[];
     let nodes: ChildProcess[] = [];
 
@@ -361,8 +368,10 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
         '--cluster-yes',
       ]);
       await clusterOk();
+      db = await copyDatabase('fs');
       s = await startStack({
         env: {
+          DATABASE_URL: db.url,
           REDIS_MODE: 'cluster',
           REDIS_URL: `redis://:${PASSWORD}@unused.invalid:1`,
           REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(','),
@@ -373,6 +382,7 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
     });
     afterAll(async () => {
       await closeStack(s);
+      await db?.drop();
     });
 
     it('runs on a Cluster: readiness, an onboarding run by BullMQ, live events over cluster pub/sub', async () => {
