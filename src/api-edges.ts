@@ -33,7 +33,7 @@ import { WebhooksResolver } from './webhooks/webhooks.resolver.js';
 import { AuditExportModule } from './audit-export/audit-export.module.js';
 import { SlackModule } from './integrations/slack/slack.module.js';
 import { graphqlValidationRules } from './graphql/validation-rules.js';
-import { graphiqlPlugin } from './graphql/graphiql.js';
+import { apolloPlugins } from './graphql/apollo-plugins.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
 import { describeSchema } from './graphql/zod-types.js';
@@ -80,7 +80,7 @@ export function apiModules(): (DynamicModule | Type<unknown>)[] {
         transformSchema: describeSchema,
         // Nest's GraphiQL loads its scripts from a CDN: ours is served from a package (graphiql.ts).
         graphiql: false,
-        plugins: cfg.graphql.graphiql ? [graphiqlPlugin()] : [],
+        plugins: apolloPlugins({ graphiql: cfg.graphql.graphiql }),
         formatError: formatGraphQLError,
         // graphql-ws is served by GraphQLWsServer (message size, per-operation checks), not by Nest.
         // Every operation over HTTP is authenticated before it runs, introspection included:
