@@ -13,7 +13,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** The flags set by this module, unless the command line names the same flag (with or without `no-`). */
-export const SERVICE_V8_FLAGS = ['--no-maglev'];
+const SERVICE_V8_FLAGS = ['--no-maglev'];
 
 const named = (flag: string) => flag.replace(/^--(no-)?/, '').split('=')[0];
 const onCommandLine = new Set(process.execArgv.filter((a) => a.startsWith('--')).map(named));

@@ -1,13 +1,13 @@
 // The worker process, loaded by worker.ts: runs onboarding jobs from the queue. Its only HTTP surface is /metrics,
 // /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes.
 import { createServer, type Server } from 'node:http';
-import { loadConfigOrExit, type AppConfig } from './config/config.js';
+import { loadConfigOrExit } from './config/config.js';
 import { createWorkerContext } from './app.js';
 import { MetricsService } from './observability/metrics.service.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
 import { onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
-const config: AppConfig = loadConfigOrExit();
+const config = loadConfigOrExit();
 const log = (message: string) => console.log(`osm-onboarding worker: ${message}`);
 let draining = false;
 let server: Server | undefined;
