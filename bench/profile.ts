@@ -1,5 +1,6 @@
 // CPU profile of a service process under the benchmark's load (not part of `npm run bench`):
-//   npx tsx bench/profile.ts api     # the API during REST ingest (c=10, 8 s; BENCH_PROFILE_PLATFORM=express)
+//   npx tsx bench/profile.ts api     # the API during REST ingest (c=10, 8 s after BENCH_PROFILE_WARMUP_S=2 s of
+//                                    # warm-up; BENCH_PROFILE_PLATFORM=express)
 //   npx tsx bench/profile.ts worker  # the worker draining N onboardings (BENCH_PROFILE_N, default 40)
 // Writes the .cpuprofile next to the child logs and prints self time by package/function and the
 // inclusive time of the service's own functions. Uses the built dist/ (run `npm run build` first): tsc's
@@ -8,7 +9,7 @@
 import autocannon from 'autocannon';
 import { startEmulatorProcess } from './lib/emulator.js';
 import { summarizeProfile } from './lib/cpuprofile.js';
-import { submitOnboardings, waitForTerminal } from './lib/onboard.js';
+import { submitOnboardings, waitForTerminal, warmInformer } from './lib/onboard.js';
 import { getLogDir, installCleanup, setLogDir, stopAll } from './lib/proc.js';
 import { cpuSeconds } from './lib/rss.js';
 import { destroyAllStacks, freePort, runId, Stack } from './lib/stack.js';
@@ -32,12 +33,14 @@ async function main(): Promise<void> {
   let work: string;
   try {
     if (target === 'api') {
-      await emulator.seed('prof-', 20_000);
+      // Every request names a namespace of its own (BENCH_PROFILE_NAMESPACES): ~3,000 per second of load.
+      await emulator.seed('prof-', Number(process.env.BENCH_PROFILE_NAMESPACES ?? 20_000));
       const platform = process.env.BENCH_PROFILE_PLATFORM ?? 'fastify';
       const api = await stack.startApi('api', { BENCH_CPU_PROFILE_PORT: port, HTTP_PLATFORM: platform }, [
         '--import',
         PRELOAD,
       ]);
+      await warmInformer(api, stack, 300); // the namespace informer lists the cluster at the first request
       let n = 0;
       const load = (seconds: number) =>
         autocannon({
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
             },
           ],
         });
-      await load(2);
+      await load(Number(process.env.BENCH_PROFILE_WARMUP_S ?? 2));
       await fetch(`${control}/start`);
       const cpu0 = cpuSeconds(api.pid) ?? 0;
       const r = await load(8);

@@ -47,6 +47,8 @@ const PRISMA_LIKE_TYPES = { getTypeParser: textParser };
 export class PrismaService extends PrismaClient implements OnModuleDestroy {
   private static readonly logger = new Logger('Postgres');
   private readonly pool: pg.Pool;
+  /** The pool's connections (DATABASE_POOL_SIZE). */
+  readonly poolSize: number;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     const pool = new pg.Pool({
@@ -62,6 +64,7 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
       }),
     });
     this.pool = pool;
+    this.poolSize = config.databasePoolSize;
     // An idle connection that Postgres ends (a restart, a failover, pg_terminate_backend) is an 'error' event on
     // the pool; pg drops that connection and opens a new one on demand. Without a listener the event would throw
     // and end the process: the adapter adds its own only once Prisma connects, and `prepared` may come first.

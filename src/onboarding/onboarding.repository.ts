@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Approval, OnboardingRequest, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
+import { GroupInsert } from './group-insert.js';
 
 export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
 
@@ -47,31 +48,19 @@ export interface NewRequestRows {
   event: { actor: string; action: string; target: string; data: string };
 }
 
-/**
- * Requests and their step runs in Postgres. Status changes go through lifecycle/: request-lifecycle.ts (callers)
- * and run-store.ts (workers).
- */
-@Injectable()
-export class OnboardingRepository {
-  constructor(private readonly prisma: PrismaService) {}
+type StoredEvent = { id: bigint; createdAt: Date };
 
-  /**
-   * Stores a new request, its step runs and its first audit event in ONE statement (one round
-   * trip, atomic without BEGIN/COMMIT; inside a caller's transaction it joins it). The request row
-   * is written with event_seq = 1, so the event takes seq 1. JSON values come already serialised
-   * (`options`/`origin` of the row are serialised here); returns the event's id and timestamp, or
-   * null when the caller's Idempotency-Key is already taken (then nothing is stored: the key's
-   * unique index is the ON CONFLICT arbiter, checked before any other constraint). Other
-   * constraint violations surface as pg's error (SQLSTATE 23505), or Prisma's raw-query error (P2010) inside a
-   * caller's transaction: see isUniqueViolation.
-   */
-  async insertNew(
-    db: Pick<Prisma.TransactionClient, '$queryRaw'>,
-    { request: r, steps, event }: NewRequestRows,
-  ): Promise<{ id: bigint; createdAt: Date } | null> {
-    // A prepared statement (PREPARED in database/prisma.service.ts): its text is fixed, every value a parameter.
-    // Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
-    const statement = Prisma.sql`/* prepared */
+/** Requests per group statement at most (group-insert.ts). */
+export const GROUP_MAX = 32;
+
+/**
+ * One new request: its row, its step runs and its first audit event in ONE statement (one round trip, atomic
+ * without BEGIN/COMMIT; inside a caller's transaction it joins it). The request row is written with event_seq =
+ * 1, so the event takes seq 1. A prepared statement (PREPARED in database/prisma.service.ts): its text is fixed,
+ * every value a parameter. Timestamps go as ISO strings with their zone, independent of the session's TimeZone.
+ */
+function insertOne({ request: r, steps, event }: NewRequestRows): Prisma.Sql {
+  return Prisma.sql`/* prepared */
       WITH r AS (
         INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
           idempotency_key, body_hash,
@@ -100,10 +89,97 @@ export class OnboardingRepository {
         ${event.data}::jsonb
       FROM r
       RETURNING id, created_at AS "createdAt"`;
-    // Outside a caller's transaction, past Prisma's query runtime (PrismaService.prepared).
-    type Row = { id: bigint; createdAt: Date };
-    const rows = db === this.prisma ? await this.prisma.prepared<Row>(statement) : await db.$queryRaw<Row[]>(statement);
-    return rows[0] ?? null;
+}
+
+/**
+ * Several new requests in ONE statement, as insertOne writes each: every column an array parameter, one element
+ * per request (a request's mesh_wide_changes, itself an array, as JSON text), so the text stays fixed and
+ * prepared. A request whose Idempotency-Key is taken is skipped (no row, no steps, no event); any other
+ * constraint violation fails the whole statement (GroupInsert then writes each alone).
+ */
+function insertMany(items: NewRequestRows[]): Prisma.Sql {
+  const col = <T>(f: (r: OnboardingRequest) => T) => items.map((i) => f(i.request));
+  const steps = items.flatMap((i) => i.steps.map((s) => ({ ...s, requestId: i.request.id })));
+  return Prisma.sql`/* prepared */
+      WITH r AS (
+        INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+          idempotency_key, body_hash, approvals_required, approval_rule, batch_id, origin, attempt, event_seq,
+          created_at, updated_at, dry_run, mesh_wide_changes)
+        SELECT u.id, u.kind::"RequestKind", u.cluster, u.namespace, u.mesh_name, u.options::jsonb,
+          u.status::"RequestStatus", u.requested_by, u.idempotency_key, u.body_hash, u.approvals_required,
+          u.approval_rule, u.batch_id, u.origin::jsonb, u.attempt, u.event_seq, u.created_at, u.updated_at,
+          u.dry_run, ARRAY(SELECT jsonb_array_elements_text(u.mesh_wide_changes::jsonb))
+        FROM unnest(${col((r) => r.id)}::uuid[], ${col((r) => r.kind)}::text[], ${col((r) => r.cluster)}::text[],
+          ${col((r) => r.namespace)}::text[], ${col((r) => r.meshName)}::text[],
+          ${col((r) => JSON.stringify(r.options))}::text[], ${col((r) => r.status)}::text[],
+          ${col((r) => r.requestedBy)}::text[], ${col((r) => r.idempotencyKey)}::text[],
+          ${col((r) => r.bodyHash)}::text[], ${col((r) => r.approvalsRequired)}::int[],
+          ${col((r) => r.approvalRule)}::text[], ${col((r) => r.batchId)}::uuid[],
+          ${col((r) => (r.origin === null ? null : JSON.stringify(r.origin)))}::text[], ${col((r) => r.attempt)}::int[],
+          ${col((r) => r.eventSeq)}::int[], ${col((r) => r.createdAt.toISOString())}::timestamptz[],
+          ${col((r) => r.updatedAt.toISOString())}::timestamptz[], ${col((r) => r.dryRun)}::boolean[],
+          ${col((r) => JSON.stringify(r.meshWideChanges))}::text[])
+          AS u(id, kind, cluster, namespace, mesh_name, options, status, requested_by, idempotency_key, body_hash,
+            approvals_required, approval_rule, batch_id, origin, attempt, event_seq, created_at, updated_at, dry_run,
+            mesh_wide_changes)
+        ON CONFLICT (requested_by, idempotency_key) DO NOTHING
+        RETURNING id, cluster, namespace, event_seq
+      ), s AS (
+        INSERT INTO step_run (id, request_id, position, name, output)
+        SELECT u.id, r.id, u.position, u.name, u.output::jsonb
+        FROM unnest(${steps.map((s) => s.requestId)}::uuid[], ${steps.map((s) => s.id)}::uuid[],
+          ${steps.map((s) => s.position)}::int[], ${steps.map((s) => s.name)}::text[],
+          ${steps.map((s) => s.output)}::text[]) AS u(request_id, id, position, name, output)
+        JOIN r ON r.id = u.request_id
+      )
+      INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, data)
+      SELECT r.id, r.event_seq, e.actor, e.action, r.cluster, r.namespace, e.target, e.data::jsonb
+      FROM unnest(${items.map((i) => i.request.id)}::uuid[], ${items.map((i) => i.event.actor)}::text[],
+        ${items.map((i) => i.event.action)}::text[], ${items.map((i) => i.event.target)}::text[],
+        ${items.map((i) => i.event.data)}::text[]) AS e(request_id, actor, action, target, data)
+      JOIN r ON r.id = e.request_id
+      RETURNING request_id AS "requestId", id, created_at AS "createdAt"`;
+}
+
+/**
+ * Requests and their step runs in Postgres. Status changes go through lifecycle/: request-lifecycle.ts (callers)
+ * and run-store.ts (workers).
+ */
+@Injectable()
+export class OnboardingRepository {
+  /** New requests outside a transaction, written alone or in groups (group-insert.ts). */
+  readonly group: GroupInsert<NewRequestRows, StoredEvent | null>;
+
+  constructor(private readonly prisma: PrismaService) {
+    this.group = new GroupInsert({
+      // Past Prisma's query runtime (PrismaService.prepared).
+      one: async (rows) => (await prisma.prepared<StoredEvent>(insertOne(rows)))[0] ?? null,
+      many: async (items) => {
+        const stored = await prisma.prepared<StoredEvent & { requestId: string }>(insertMany(items));
+        const byRequest = new Map(stored.map((s) => [s.requestId, { id: s.id, createdAt: s.createdAt }]));
+        return items.map((i) => byRequest.get(i.request.id) ?? null);
+      },
+      // Half the pool: the other connections stay free for reads and the lifecycle's writes.
+      maxInFlight: Math.max(1, Math.floor(prisma.poolSize / 2)),
+      maxGroup: GROUP_MAX,
+    });
+  }
+
+  /**
+   * Stores a new request, its step runs and its first audit event: inside a caller's transaction (batches) in a
+   * statement of its own there (insertOne); outside, in one statement alone or with other new requests that wait
+   * (insertMany, group-insert.ts), atomic either way. Returns the event's id and timestamp, or null when the
+   * caller's Idempotency-Key is already taken (then nothing is stored for it: the key's unique index is the ON
+   * CONFLICT arbiter, checked before any other constraint). Other constraint violations surface as pg's error
+   * (SQLSTATE 23505), or Prisma's raw-query error (P2010) inside a caller's transaction: see isUniqueViolation.
+   */
+  async insertNew(
+    db: Pick<Prisma.TransactionClient, '$queryRaw'>,
+    rows: NewRequestRows,
+  ): Promise<{ id: bigint; createdAt: Date } | null> {
+    // Inside a caller's transaction: its own statement there. Outside: with whatever waits (group-insert.ts).
+    if (db !== this.prisma) return (await db.$queryRaw<StoredEvent[]>(insertOne(rows)))[0] ?? null;
+    return this.group.insert(rows);
   }
 
   findById(id: string): Promise<RequestWithSteps | null> {

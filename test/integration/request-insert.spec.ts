@@ -7,14 +7,30 @@ import { testDatabaseUrl } from '../support/database.js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { gql, http, startStack, Stack, uniqueName } from '../support/harness.js';
+import { gql, http, type HttpResult, startStack, Stack, uniqueName } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
+import { OnboardingRepository } from '../../src/onboarding/onboarding.repository.js';
 
 const POLICY = {
   rules: [
     { name: 'gate', approvals: 1, kinds: ['ONBOARD'], clusters: ['*'], namespaces: ['gated-*'], when: ['always'] },
   ],
 };
+
+/** Every answer but the one 202 is a 409 naming it (or, for a keyed retry, a 200 replaying it). */
+function expectOneAccepted(answers: HttpResult[]): void {
+  const ok = answers.filter((r) => r.status === 202);
+  expect(ok).toHaveLength(1);
+  for (const r of answers.filter((a) => a.status !== 202)) {
+    if (r.status === 200) expect(r.body.id).toBe(ok[0].body.id);
+    else
+      expect([r.status, r.body.error.code, r.body.error.details]).toEqual([
+        409,
+        'REQUEST_CONFLICT',
+        { activeRequestId: ok[0].body.id },
+      ]);
+  }
+}
 
 describe('creating requests: one statement, answered from what it wrote', () => {
   let s: Stack;
@@ -161,14 +177,9 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     const all = await Promise.all(
       Array.from({ length: 6 }, () => http(s.url, 'POST', '/v1/onboardings', { namespace: ns })),
     );
+    expectOneAccepted(all);
+    expect(all.some((r) => r.status === 200)).toBe(false);
     const ok = all.filter((r) => r.status === 202);
-    expect(ok).toHaveLength(1);
-    for (const r of all.filter((r) => r.status !== 202))
-      expect([r.status, r.body.error.code, r.body.error.details]).toEqual([
-        409,
-        'REQUEST_CONFLICT',
-        { activeRequestId: ok[0].body.id },
-      ]);
     const counts = (
       await db.query(
         `SELECT (SELECT count(*)::int FROM onboarding_request WHERE namespace = $1) AS r,
@@ -256,5 +267,123 @@ describe('creating requests: one statement, answered from what it wrote', () => 
     ).rows;
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => r.batch_id && r.batch_id === r.b && r.seq === 1)).toBe(true);
+  });
+});
+
+describe('requests that arrive together share a statement (group-insert.ts)', () => {
+  let s: Stack;
+  let db: pg.Pool;
+  beforeAll(async () => {
+    // Two connections: one statement of new requests at a time, so requests sent together wait and go as a group.
+    s = await startStack({ env: { ROLE: 'api', DATABASE_POOL_SIZE: '2', APPROVAL_POLICY: JSON.stringify(POLICY) } });
+    db = new pg.Pool({ connectionString: testDatabaseUrl() });
+  });
+  afterAll(async () => {
+    await db.end();
+    await s.close();
+  });
+
+  const stats = () => ({ ...s.app.get(OnboardingRepository).group.stats });
+
+  /** What a stored request is, without what differs by name or time. */
+  async function stored(id: string) {
+    const q = async (sql: string) => (await db.query(sql, [id])).rows;
+    const [row] = await q('SELECT * FROM onboarding_request WHERE id = $1');
+    const steps = await q('SELECT name, position, status, output FROM step_run WHERE request_id = $1 ORDER BY 2');
+    const events = await q('SELECT seq, actor, action, cluster, target, data FROM audit_event WHERE request_id = $1');
+    const ns = row.namespace as string;
+    const scrub = (v: unknown) => JSON.parse(JSON.stringify(v).replaceAll(ns, '<ns>'));
+    // the body's hash covers the namespace (the replay below checks a grouped one's)
+    expect(row.body_hash).toMatch(/^[0-9a-f]{64}$/);
+    const {
+      id: _id,
+      namespace: _ns,
+      created_at: _c,
+      updated_at: _u,
+      idempotency_key: _k,
+      body_hash: _h,
+      ...rest
+    } = row;
+    return scrub({ row: rest, steps, events });
+  }
+
+  it('each request of a group is stored and answered exactly as one written alone', async () => {
+    const body = (namespace: string) => ({
+      namespace,
+      restart: { mode: 'all' },
+      trafficPolicy: { mode: 'permissive' },
+    });
+    const names = Array.from({ length: 25 }, () => uniqueName('grp'));
+    const gatedNames = Array.from({ length: 3 }, () => `gated-${uniqueName('grp')}`);
+    for (const ns of [...names, ...gatedNames]) await createNamespace(s.emulator, ns);
+    // each with its own request id, stored in its origin (scrubbed like its name)
+    const rid = (ns: string) => ({ 'x-request-id': `rid-${ns}` });
+    const alone = await http(s.url, 'POST', '/v1/onboardings', body(names[0]), rid(names[0]));
+    const aloneGated = await http(s.url, 'POST', '/v1/onboardings', body(gatedNames[0]), rid(gatedNames[0]));
+    expect([alone.status, aloneGated.status]).toEqual([202, 202]);
+    const before = stats();
+    const together = await Promise.all([
+      ...names.slice(1).map((ns, i) =>
+        http(s.url, 'POST', '/v1/onboardings', body(ns), {
+          ...rid(ns),
+          ...(i % 3 ? {} : { 'idempotency-key': `key-${ns}` }),
+        }),
+      ),
+      ...gatedNames.slice(1).map((ns) => http(s.url, 'POST', '/v1/onboardings', body(ns), rid(ns))),
+    ]);
+    const after = stats();
+    // they did share statements
+    expect(after.grouped - before.grouped).toBeGreaterThan(0);
+    expect(after.statements - before.statements).toBeLessThan(together.length);
+    expect(after.fallbacks).toBe(before.fallbacks);
+
+    const reference = await stored(alone.body.id);
+    const gatedReference = await stored(aloneGated.body.id);
+    expect(reference.row.status).toBe('QUEUED');
+    expect(gatedReference.row.status).toBe('PENDING_APPROVAL');
+    for (const [i, r] of together.entries()) {
+      expect(r.status).toBe(202);
+      const got = await http(s.url, 'GET', `/v1/onboardings/${r.body.id}`);
+      expect(r.body.request).toEqual(got.body);
+      const mine = await stored(r.body.id);
+      expect(mine).toEqual(i >= names.length - 1 ? gatedReference : reference);
+    }
+    // a key used in a group replays its request (the same body's hash), and refuses another body
+    const key = { 'idempotency-key': `key-${names[1]}` };
+    const replay = await http(s.url, 'POST', '/v1/onboardings', body(names[1]), key);
+    expect([replay.status, replay.body.id]).toEqual([200, together[0].body.id]);
+    const other = await http(s.url, 'POST', '/v1/onboardings', { ...body(names[1]), restart: { mode: 'none' } }, key);
+    expect([other.status, other.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+  });
+
+  it('a group with a second request for a busy namespace: the others are stored, that one gets its 409', async () => {
+    const names = Array.from({ length: 12 }, () => uniqueName('grc'));
+    for (const ns of names) await createNamespace(s.emulator, ns);
+    const before = stats();
+    const key = `k-${names[0]}`;
+    const all = await Promise.all([
+      ...names.map((ns) => http(s.url, 'POST', '/v1/onboardings', { namespace: ns })),
+      ...[3, 6, 9].map((i) => http(s.url, 'POST', '/v1/onboardings', { namespace: names[i] })),
+      ...[0, 1].map(() => http(s.url, 'POST', '/v1/onboardings', { namespace: names[11] }, { 'idempotency-key': key })),
+    ]);
+    const after = stats();
+    // the duplicates failed a group statement, whose requests were then written one by one
+    expect(after.fallbacks).toBeGreaterThan(before.fallbacks);
+    const byNamespace = new Map<string, typeof all>();
+    const sent = [...names, names[3], names[6], names[9], names[11], names[11]];
+    all.forEach((r, i) => byNamespace.set(sent[i], [...(byNamespace.get(sent[i]) ?? []), r]));
+    for (const ns of names) expectOneAccepted(byNamespace.get(ns)!);
+    const counts = (
+      await db.query(
+        `SELECT o.namespace, count(DISTINCT o.id)::int AS r, count(DISTINCT s.id)::int AS s,
+           count(DISTINCT a.id)::int AS a
+         FROM onboarding_request o LEFT JOIN step_run s ON s.request_id = o.id
+           LEFT JOIN audit_event a ON a.request_id = o.id
+         WHERE o.namespace = ANY($1) GROUP BY 1`,
+        [names],
+      )
+    ).rows;
+    expect(counts).toHaveLength(names.length);
+    for (const c of counts) expect([c.r, c.a, c.s > 0]).toEqual([1, 1, true]);
   });
 });
