@@ -20,7 +20,7 @@ function harness(opts: { maxInFlight: number; maxGroup: number; failMany?: (item
           try {
             resolve(answer());
           } catch (err) {
-            reject(err as Error);
+            reject(err instanceof Error ? err : new Error(String(err)));
           }
         },
       });
