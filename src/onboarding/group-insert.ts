@@ -11,10 +11,12 @@
 // (up to `maxGroup`) in one statement. An idle service therefore writes each request as before, with no added
 // latency; a busy one writes groups as large as the load makes them.
 //
-// A group is one statement, so one implicit transaction: all of it is stored or none. When it fails (a second
-// active request for a namespace, say: one row's unique violation fails the whole statement), each request of the
-// group is written again in a statement of its own, so every caller gets exactly the answer it would have had
-// alone (its row, or its own error) and no request fails for another's.
+// A group is one statement, so one implicit transaction: all of it is stored or none. When it fails because of
+// one request's data (a second active request for a namespace, say: one row's unique violation fails the whole
+// statement; `retryAlone` tells), each request of the group is written again in a statement of its own, so every
+// caller gets exactly the answer it would have had alone (its row, or its own error) and no request fails for
+// another's. Any other failure (no connection, a timeout) is every request's answer, as it would have been alone,
+// without a second wait for each.
 
 export interface GroupInsertOptions<I, O> {
   /** Writes one request alone. */
@@ -25,6 +27,8 @@ export interface GroupInsertOptions<I, O> {
   maxInFlight: number;
   /** Requests per statement at most. */
   maxGroup: number;
+  /** Whether a group's failure may be one request's doing: then each is written again alone. */
+  retryAlone: (err: unknown) => boolean;
 }
 
 interface Waiting<I, O> {
@@ -70,7 +74,11 @@ export class GroupInsert<I, O> {
     let results: O[];
     try {
       results = await this.options.many(group.map((w) => w.item));
-    } catch {
+    } catch (err) {
+      if (!this.options.retryAlone(err)) {
+        for (const w of group) w.reject(err);
+        return;
+      }
       // Nothing of the group is stored: each request again, alone, for its own answer.
       this.stats.fallbacks++;
       await Promise.all(group.map((w) => this.options.one(w.item).then(w.resolve, w.reject)));

@@ -162,6 +162,11 @@ export class OnboardingRepository {
       // Half the pool: the other connections stay free for reads and the lifecycle's writes.
       maxInFlight: Math.max(1, Math.floor(prisma.poolSize / 2)),
       maxGroup: GROUP_MAX,
+      // A data exception (SQLSTATE class 22) or a constraint violation (23) may be one request's doing.
+      retryAlone: (err) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        return typeof code === 'string' && /^2[23]/.test(code);
+      },
     });
   }
 

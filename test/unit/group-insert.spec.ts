@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { GroupInsert } from '../../src/onboarding/group-insert.js';
 
 /** A fake database whose statements finish when the test says so. */
-function harness(opts: { maxInFlight: number; maxGroup: number; failMany?: (items: number[]) => boolean }) {
+function harness(opts: { maxInFlight: number; maxGroup: number; failMany?: (items: number[]) => string | undefined }) {
   const statements: { kind: 'one' | 'many'; items: number[]; finish: () => void }[] = [];
   let running = 0;
   let maxRunning = 0;
@@ -33,11 +33,13 @@ function harness(opts: { maxInFlight: number; maxGroup: number; failMany?: (item
       }),
     many: (items) =>
       run('many', items, () => {
-        if (opts.failMany?.(items)) throw new Error('group refused');
+        const failure = opts.failMany?.(items);
+        if (failure) throw Object.assign(new Error(`group refused (${failure})`), { code: failure });
         return items.map((n) => `stored ${n}`);
       }),
     maxInFlight: opts.maxInFlight,
     maxGroup: opts.maxGroup,
+    retryAlone: (err) => (err as { code?: string }).code === '23505',
   });
   const tick = () => new Promise((r) => setImmediate(r));
   const finishAll = async () => {
@@ -92,7 +94,11 @@ describe('GroupInsert', () => {
   });
 
   it('a failed group is written again request by request: each gets its own row or its own error', async () => {
-    const h = harness({ maxInFlight: 1, maxGroup: 32, failMany: (items) => items.some((n) => n < 0) });
+    const h = harness({
+      maxInFlight: 1,
+      maxGroup: 32,
+      failMany: (items) => (items.some((n) => n < 0) ? '23505' : undefined),
+    });
     const answers = [1, 2, -3, 4].map((n) => h.group.insert(n).catch((err: Error) => err.message));
     await h.finishAll();
     expect(h.statements.map((s) => [s.kind, s.items])).toEqual([
@@ -104,5 +110,21 @@ describe('GroupInsert', () => {
     ]);
     expect(await Promise.all(answers)).toEqual(['stored 1', 'stored 2', 'refused -3', 'stored 4']);
     expect(h.group.stats.fallbacks).toBe(1);
+  });
+
+  it("a failure that is no request's doing (no connection) is the group's answer, without a second try", async () => {
+    const h = harness({ maxInFlight: 1, maxGroup: 32, failMany: () => 'ECONNREFUSED' });
+    const answers = [1, 2, 3].map((n) => h.group.insert(n).catch((err: Error) => err.message));
+    await h.finishAll();
+    expect(h.statements.map((s) => [s.kind, s.items])).toEqual([
+      ['one', [1]],
+      ['many', [2, 3]],
+    ]);
+    expect(await Promise.all(answers)).toEqual([
+      'stored 1',
+      'group refused (ECONNREFUSED)',
+      'group refused (ECONNREFUSED)',
+    ]);
+    expect(h.group.stats.fallbacks).toBe(0);
   });
 });
