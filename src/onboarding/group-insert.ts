@@ -40,7 +40,7 @@ interface Waiting<I, O> {
 export class GroupInsert<I, O> {
   private waiting: Waiting<I, O>[] = [];
   private inFlight = 0;
-  /** Statements written, and requests in them (for the tests and the metrics). */
+  /** Statements written, requests written in groups, groups written again one by one (read by the tests). */
   readonly stats = { statements: 0, grouped: 0, fallbacks: 0 };
 
   constructor(private readonly options: GroupInsertOptions<I, O>) {}
@@ -79,7 +79,8 @@ export class GroupInsert<I, O> {
         for (const w of group) w.reject(err);
         return;
       }
-      // Nothing of the group is stored: each request again, alone, for its own answer.
+      // Nothing of the group is stored: each request again, alone, for its own answer (the pool bounds how many of
+      // these run at once).
       this.stats.fallbacks++;
       await Promise.all(group.map((w) => this.options.one(w.item).then(w.resolve, w.reject)));
       return;
