@@ -1,14 +1,20 @@
-// The V8 flags the entry points set on themselves (src/v8-flags.ts): the bundled API and worker, started as the
-// image starts them, compile nothing with Maglev once their first module has run, and a maglev flag on node's
-// command line wins. Observed through V8's own trace of its optimizing compilations (--trace-opt), which names the
-// target tier of each.
-import { spawn } from 'node:child_process';
+// What the bundled API and worker (dist/bundle/*.mjs, started as the image starts them) do to themselves before
+// the rest of the process loads (src/main.ts, src/worker.ts):
+// - the V8 flags (src/v8-flags.ts): they compile nothing with Maglev once their first module has run, and a maglev
+//   flag on node's command line wins. Observed through V8's own trace of its optimizing compilations
+//   (--trace-opt), which names the target tier of each;
+// - deferred date formatters (src/deferred-intl.ts): they build none while they start, although @nestjs/common
+//   builds one when it is imported (the control below). Counted by a preload that wraps the built-in constructor
+//   (test/support/count-date-formats.mjs).
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { ROOT, startAndStop } from '../support/entry-process.js';
 import { stackEnv } from '../support/harness.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const COUNT_DATE_FORMATS = resolve(ROOT, 'test/support/count-date-formats.mjs');
+const formatsBuilt = (out: string) => Number(/date formats built: (\d+)/.exec(out)?.[1] ?? NaN);
 
 /**
  * Starts an entry point with --trace-opt (and `nodeArgs`), waits until it is up, stops it; the number of
@@ -20,30 +26,13 @@ async function compilations(
   env: NodeJS.ProcessEnv,
   nodeArgs: string[] = [],
 ): Promise<{ maglev: number; turbofan: number }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--trace-opt', entry], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  await new Promise<void>((ok, fail) => {
-    const seen = (d: Buffer) => {
-      out += d.toString();
-      if (ready.test(out)) ok();
-    };
-    child.stdout.on('data', seen);
-    child.stderr.on('data', seen);
-    child.on('exit', (code) => fail(new Error(`${entry} exited with ${code}: ${out.slice(-2000)}`)));
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
+  const out = await startAndStop(entry, ready, env, [...nodeArgs, '--trace-opt']);
   const count = (target: string) =>
     out.match(new RegExp(`\\[compiling method .*\\(target ${target}`, 'g'))?.length ?? 0;
   return { maglev: count('MAGLEV'), turbofan: count('TURBOFAN') };
 }
 
-describe('the V8 flags of the service processes', () => {
+describe('what the service processes set on themselves before they load', () => {
   let emulator: Emulator;
   let env: NodeJS.ProcessEnv;
 
@@ -53,6 +42,16 @@ describe('the V8 flags of the service processes', () => {
   }, 30_000);
   afterAll(async () => {
     await emulator?.close();
+  });
+
+  it('control: importing @nestjs/common builds a date formatter', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', COUNT_DATE_FORMATS, '--input-type=module', '-e', "await import('@nestjs/common');"],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(0);
+    expect(formatsBuilt(r.stdout)).toBeGreaterThanOrEqual(1);
   });
 
   for (const [entry, ready, role] of [
@@ -67,6 +66,11 @@ describe('the V8 flags of the service processes', () => {
       expect(withMaglev.maglev).toBeGreaterThan(100);
       // …and only what Node runs before the entry point's first module (resolving its path) reaches Maglev.
       expect(own.maglev).toBeLessThan(10);
+    }, 60_000);
+
+    it(`${entry} builds no date formatter while it starts and stops`, async () => {
+      const out = await startAndStop(entry, ready, { ...env, ROLE: role }, ['--import', COUNT_DATE_FORMATS]);
+      expect(formatsBuilt(out)).toBe(0);
     }, 60_000);
   }
 });
