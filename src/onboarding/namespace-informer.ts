@@ -43,11 +43,26 @@ const SHORT_WATCH_MS = 1_000;
  */
 const FAILURE_WARN_MS = 30_000;
 
-/** What is kept of a namespace: its resourceVersion, and the checked labels it carries (most carry none). */
-type Slim = string | { rv: string; labels: Record<string, string> };
+/**
+ * What is kept of a namespace: its resourceVersion, and the checked labels it carries (most carry none). A
+ * resourceVersion is opaque to clients; one that is a plain decimal integer (etcd's revisions are) is kept as a
+ * number, which it gives back as the same string, and saves a string per namespace (~4 MB at 160,000).
+ */
+type Rv = string | number;
+type Slim = Rv | { rv: Rv; labels: Record<string, string> };
+
+const PLAIN_INTEGER = /^(?:0|[1-9][0-9]{0,15})$/;
+
+function packRv(rv: string): Rv {
+  if (!PLAIN_INTEGER.test(rv)) return rv;
+  const n = Number(rv);
+  return Number.isSafeInteger(n) ? n : rv;
+}
+
+const unpackRv = (rv: Rv): string => (typeof rv === 'number' ? String(rv) : rv);
 
 function slim(ns: V1Namespace): Slim {
-  const rv = ns.metadata?.resourceVersion ?? '';
+  const rv = packRv(ns.metadata?.resourceVersion ?? '');
   const all = ns.metadata?.labels;
   if (!all) return rv;
   let labels: Record<string, string> | undefined;
@@ -59,8 +74,8 @@ function slim(ns: V1Namespace): Slim {
 
 /** The V1Namespace-shaped object the checks (assertOnboardable, assertOffboardable) read. */
 function expand(name: string, s: Slim): V1Namespace {
-  if (typeof s === 'string') return { metadata: { name, resourceVersion: s } };
-  return { metadata: { name, resourceVersion: s.rv, labels: { ...s.labels } } };
+  if (typeof s !== 'object') return { metadata: { name, resourceVersion: unpackRv(s) } };
+  return { metadata: { name, resourceVersion: unpackRv(s.rv), labels: { ...s.labels } } };
 }
 
 /** What a lookup gives for `ns`: its name, resourceVersion and checked labels (exported for the unit tests). */

@@ -67,4 +67,30 @@ describe('slim namespace records', () => {
       metadata: { name: 'b', resourceVersion: '8' },
     });
   });
+
+  it('gives back every resourceVersion exactly as it was read (kept as a number when it is a plain integer)', () => {
+    const plain = ['0', '7', '42', '1073741824', '9007199254740991'];
+    const other = [
+      '',
+      '007',
+      '-1',
+      '1e3',
+      '1.5',
+      ' 42',
+      'abc',
+      '9007199254740992',
+      '9007199254740993',
+      '12345678901234567890',
+    ];
+    for (const rv of [...plain, ...other]) {
+      for (const labels of [undefined, { 'openservicemesh.io/monitored-by': 'osm' }]) {
+        expect(slimmed({ metadata: { name: 'app', resourceVersion: rv, labels } }).metadata?.resourceVersion).toBe(rv);
+      }
+    }
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.bigInt({ min: 0n, max: 2n ** 64n }).map(String)), (rv) => {
+        expect(slimmed({ metadata: { name: 'app', resourceVersion: rv } }).metadata?.resourceVersion).toBe(rv);
+      }),
+    );
+  });
 });
