@@ -4,9 +4,10 @@
 //
 // Why: @nestjs/common's ConsoleLogger module builds an `Intl.DateTimeFormat` when it is imported, for timestamps
 // that only its console output prints (the processes log through pino). Building one loads ICU's locale and time
-// zone data: in alternated runs of the ingest load (docs/performance.md, ninth round) the API's peak RSS was
-// 200–202 MB with the formatter deferred and 215–220 MB without. Outside the window (after the process has
-// started) `Intl.DateTimeFormat` is the built-in again, so nothing the service does at run time changes.
+// zone data: in alternated scratch runs of an ingest load (REST and GraphQL at 100 and 50 connections;
+// docs/performance.md, ninth round) the API's peak RSS was 200–202 MB with the formatter deferred and 215–220 MB
+// without. Outside the window (after the process has started) `Intl.DateTimeFormat` is the built-in again, so nothing
+// the service does at run time changes.
 
 type DateTimeFormatConstructor = typeof Intl.DateTimeFormat;
 
