@@ -48,6 +48,7 @@ export interface NewRequestRows {
   event: { actor: string; action: string; target: string; data: string };
 }
 
+/** The first audit event of a stored request: its id and timestamp. */
 type StoredEvent = { id: bigint; createdAt: Date };
 
 /** Requests per group statement at most (group-insert.ts). */
@@ -180,10 +181,7 @@ export class OnboardingRepository {
    * CONFLICT arbiter, checked before any other constraint). Other constraint violations surface as pg's error
    * (SQLSTATE 23505), or Prisma's raw-query error (P2010) inside a caller's transaction: see isUniqueViolation.
    */
-  async insertNew(
-    db: Pick<Prisma.TransactionClient, '$queryRaw'>,
-    rows: NewRequestRows,
-  ): Promise<{ id: bigint; createdAt: Date } | null> {
+  async insertNew(db: Pick<Prisma.TransactionClient, '$queryRaw'>, rows: NewRequestRows): Promise<StoredEvent | null> {
     // Inside a caller's transaction: its own statement there. Outside: with whatever waits (group-insert.ts).
     if (db !== this.prisma) return (await db.$queryRaw<StoredEvent[]>(insertOne(rows)))[0] ?? null;
     return this.group.insert(rows);
