@@ -136,13 +136,21 @@ export async function gql<T = any>(
   return { ...res.body, status: res.status };
 }
 
+/**
+ * Polls GET /v1/onboardings/:id until its status is one of `statuses`. The pause grows from 50 ms to 500 ms, so a
+ * long wait stays far under the stack's default rate limit (600 calls a minute per token); a 429 waits its
+ * Retry-After, and any other answer than 200 fails at once with that answer instead of reading as "no status yet".
+ */
 export async function waitForStatus(base: string, id: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await http(base, 'GET', `/v1/onboardings/${id}`);
-    if (statuses.includes(body.status)) return body;
-    if (Date.now() > deadline) throw new Error(`request ${id} still ${body.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+  for (let pause = 50; ; pause = Math.min(500, Math.round(pause * 1.5))) {
+    const { status, body, headers } = await http(base, 'GET', `/v1/onboardings/${id}`);
+    if (status === 200 && statuses.includes(body.status)) return body;
+    if (status !== 200 && status !== 429) throw new Error(`GET request ${id}: ${status} ${JSON.stringify(body)}`);
+    const last = status === 200 ? body.status : `rate-limited (${JSON.stringify(body)})`;
+    if (Date.now() > deadline) throw new Error(`request ${id} still ${last} after ${timeoutMs} ms`);
+    const wait = status === 429 ? Number(headers.get('retry-after') ?? 1) * 1000 : pause;
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(wait, deadline - Date.now() + 1))));
   }
 }
 
