@@ -23,13 +23,16 @@ import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observabilit
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
-import { RunStore, Transition } from './lifecycle/run-store.js';
+import { RunStore, Transition, type WrittenEvent } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
-/** A request this worker claimed, with its step runs as the claim read them (RunStore.load). */
-type Claimed = OnboardingRequest & { steps: StepRun[] };
+/**
+ * A request this worker claimed, with its step runs as the claim read them (RunStore.load), and its first open
+ * step's attempt when the claim's statement started it (CANCEL_REQUESTED: held back).
+ */
+type Claimed = OnboardingRequest & { steps: StepRun[]; begun?: Begun | typeof CANCEL_REQUESTED };
 
-/** A step's first attempt, started by the statement that recorded the previous step's success. */
+/** A step's first attempt, started by the statement that recorded the claim or the previous step's success. */
 interface Begun {
   attempts: number;
   firstStarted: Date;
@@ -44,6 +47,9 @@ interface Succeeded {
   next?: Begun | typeof CANCEL_REQUESTED;
   finished?: true;
 }
+
+/** A step still to run: not SUCCEEDED or SKIPPED. */
+const isOpen = (s: StepRun) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED';
 
 /** `succeed`'s `next` for the request's last open step: its success ends the request in the same statement. */
 const FINISH = 'finish' as const;
@@ -151,23 +157,38 @@ export class RequestRunner {
       (current.status === 'RUNNING' && (!current.heartbeatAt || current.heartbeatAt < staleBefore));
     if (!claimable) return null;
     const resumed = current.status === 'RUNNING';
-    // Compare-and-swap: only the worker that sees the same status and claim wins (one statement with its event).
-    const row = await this.store.claim(
-      requestId,
-      this.workerId,
-      current,
-      this.event(current, resumed ? 'request.resumed' : 'request.started', {
-        message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
-        worker: this.workerId,
-      }),
-    );
-    if (!row) return null;
-    await this.bus.publish([toProgressEvent(row)]);
+    const event = this.event(current, resumed ? 'request.resumed' : 'request.started', {
+      message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
+      worker: this.workerId,
+    });
+    // Compare-and-swap: only the worker that sees the same status and claim wins (one statement with its event),
+    // and the same statement starts the first open step (not while shutting down: the request goes back instead).
+    const first = this.stopping ? undefined : steps.find(isOpen);
+    let begun: Claimed['begun'];
+    let rows: WrittenEvent[];
+    if (first) {
+      const attempts = first.attempts + 1;
+      const firstStarted = first.startedAt ?? new Date();
+      const start = this.start(first, attempts, firstStarted);
+      rows = await this.store.claimAndStart(requestId, this.workerId, current, {
+        claimed: event,
+        started: {
+          change: start.change,
+          event: this.event(current, start.event.action, start.event.data, start.event),
+        },
+      });
+      begun = rows.length === 2 ? { attempts, firstStarted } : CANCEL_REQUESTED;
+    } else {
+      const row = await this.store.claim(requestId, this.workerId, current, event);
+      rows = row ? [row] : [];
+    }
+    if (rows.length === 0) return null;
+    await this.bus.publish(rows.map(toProgressEvent));
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
-    return { ...current, status: 'RUNNING', claimedBy: this.workerId, steps };
+    return { ...current, status: 'RUNNING', claimedBy: this.workerId, steps, begun };
   }
 
-  private async execute({ steps, ...request }: Claimed): Promise<'released' | void> {
+  private async execute({ steps, begun: claimedWith, ...request }: Claimed): Promise<'released' | void> {
     const ctx: StepContext = {
       earlier: [],
       seen: {},
@@ -184,16 +205,15 @@ export class RequestRunner {
       kube: this.gateway.client(request.cluster),
       mesh: this.mesh,
     };
-    const open = (s: StepRun) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED';
-    // The step the previous step's success already started (or found cancellation requested for).
-    let begun: Begun | typeof CANCEL_REQUESTED | undefined;
+    // The step the claim or the previous step's success already started (or found cancellation requested for).
+    let begun: Begun | typeof CANCEL_REQUESTED | undefined = claimedWith;
     for (const [i, step] of steps.entries()) {
-      if (open(step)) {
+      if (isOpen(step)) {
         if (!begun && this.stopping) return this.release(request, step.name);
         const ran =
           begun === CANCEL_REQUESTED
             ? begun
-            : await this.runStep(request, step, ctx, { begun, next: steps.slice(i + 1).find(open) });
+            : await this.runStep(request, step, ctx, { begun, next: steps.slice(i + 1).find(isOpen) });
         if (ran === CANCEL_REQUESTED) {
           // Cancellation takes effect between steps, never in the middle of a write.
           await this.cancel(request, step.name);

@@ -23,14 +23,14 @@ describe('RunStore (one statement per transition)', () => {
     await db.end();
   });
 
-  async function newRequest(steps = ['mesh', 'namespace', 'restart']) {
+  async function newRequest(steps = ['mesh', 'namespace', 'restart'], { approvalsRequired = 0 } = {}) {
     const id = randomUUID();
     const namespace = `rs-${id.slice(0, 8)}`;
     await db.query(
-      `INSERT INTO onboarding_request
-           (id, kind, cluster, namespace, mesh_name, options, status, requested_by, event_seq, updated_at)
-       VALUES ($1, 'ONBOARD', 'rs', $2, 'osm', '{}', 'QUEUED', 'tester', 1, now())`,
-      [id, namespace],
+      `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+           approvals_required, event_seq, updated_at)
+       VALUES ($1, 'ONBOARD', 'rs', $2, 'osm', '{}', $3, 'tester', $4, 1, now())`,
+      [id, namespace, approvalsRequired ? 'PENDING_APPROVAL' : 'QUEUED', approvalsRequired],
     );
     await db.query(
       `INSERT INTO audit_event (request_id, seq, actor, action) VALUES ($1, 1, 'tester', 'request.created')`,
@@ -389,6 +389,53 @@ describe('RunStore (one statement per transition)', () => {
       await db.query(`UPDATE onboarding_request SET claimed_by = $2, heartbeat_at = now() WHERE id = $1`, [r.id, B]);
       const before = await snapshot(r.id);
       expect(await store.succeedAndStart(r.id, A, ...pair(r))).toEqual([]);
+      expect(await snapshot(r.id)).toEqual(before);
+    });
+  });
+
+  describe("the claim and the first open step's start in one statement", () => {
+    const queued = { eventSeq: 1, status: 'QUEUED' as const, claimedBy: null, heartbeatAt: null, startedAt: null };
+    const start = (r: { id: string; stepIds: string[] }, worker = A) => ({
+      claimed: event(r.id, 'request.started', { worker }),
+      started: {
+        change: { kind: 'started' as const, stepId: r.stepIds[0], attempts: 1, startedAt: new Date() },
+        event: event(r.id, 'step.started', { attempt: 1 }, 'mesh'),
+      },
+    });
+
+    it('writes the claim and the start (cursors n, n+1); another claim on that view writes nothing', async () => {
+      const r = await newRequest();
+      const rows = await store.claimAndStart(r.id, A, queued, start(r));
+      expect(rows.map((e) => [e.seq, e.action, e.step, e.cancelRequested])).toEqual([
+        [2, 'request.started', null, false],
+        [3, 'step.started', 'mesh', false],
+      ]);
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 3 });
+      expect(s.steps.map((x) => [x.status, x.attempts])).toEqual([
+        ['RUNNING', 1],
+        ['PENDING', 0],
+        ['PENDING', 0],
+      ]);
+      expect(await store.claimAndStart(r.id, B, queued, start(r, B))).toEqual([]);
+      expect(await snapshot(r.id)).toEqual(s);
+    });
+
+    it('with cancellation requested: the claim alone is written, the step stays PENDING', async () => {
+      const r = await newRequest();
+      await db.query(`UPDATE onboarding_request SET cancel_requested = true WHERE id = $1`, [r.id]);
+      const rows = await store.claimAndStart(r.id, A, queued, start(r));
+      expect(rows.map((e) => [e.seq, e.action, e.cancelRequested])).toEqual([[2, 'request.started', true]]);
+      const s = await snapshot(r.id);
+      expect(s.request).toMatchObject({ status: 'RUNNING', claimed_by: A, event_seq: 2 });
+      expect(s.steps.map((x) => x.status)).toEqual(['PENDING', 'PENDING', 'PENDING']);
+    });
+
+    it('never claims a request that waits for approval', async () => {
+      const r = await newRequest(undefined, { approvalsRequired: 1 });
+      const before = await snapshot(r.id);
+      const pending = { ...queued, status: 'PENDING_APPROVAL' as const };
+      expect(await store.claimAndStart(r.id, A, pending, start(r))).toEqual([]);
       expect(await snapshot(r.id)).toEqual(before);
     });
   });

@@ -47,6 +47,9 @@ export interface Transition {
 
 export type WrittenEvent = AuditEvent & { cancelRequested: boolean };
 
+/** A step's start as a two-event statement writes it: the step-run change and its step.started event. */
+export type StepStart = { change: Extract<StepChange, { kind: 'started' }>; event: NewAuditEvent };
+
 /** The request as the claim compare-and-swap saw it. */
 export interface ClaimExpectation {
   /** The audit cursor: every write to the request or its steps but the heartbeat's moves it. */
@@ -137,22 +140,34 @@ export class RunStore {
     event: NewAuditEvent,
   ): Promise<WrittenEvent | undefined> {
     if (!permits('claim', expected.status, 'RUNNING')) return undefined;
-    const now = new Date();
+    const { sets, where } = claimSql(requestId, workerId, expected, new Date());
     const rows = await this.prisma.prepared<WrittenEvent>(
-      this.statement(
-        sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz,
-          started_at = ${expected.startedAt ?? now}::timestamptz,
-          event_seq = event_seq + 1, updated_at = ${now}::timestamptz`,
-        // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
-        sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
-          AND event_seq = ${expected.eventSeq}::int AND approvals_given >= approvals_required
-          AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text
-          AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
-        empty,
-        event,
-      ),
+      this.statement(sql`${sets}, event_seq = event_seq + 1`, where, empty, event),
     );
     return rows[0];
+  }
+
+  /**
+   * The claim and the first open step's start in ONE statement (one round trip instead of two), with the claim's
+   * compare-and-swap and the same two audit events in the same order (cursors n and n+1). The start is held back
+   * as `transition` holds it with `unlessCancelRequested`: when the request's cancellation flag is set the claim
+   * alone is written. Returns the events written (none: another worker claimed first, or the guard refused).
+   */
+  async claimAndStart(
+    requestId: string,
+    workerId: string,
+    expected: ClaimExpectation,
+    { claimed, started }: { claimed: NewAuditEvent; started: StepStart },
+  ): Promise<WrittenEvent[]> {
+    if (!permits('claim', expected.status, 'RUNNING')) return [];
+    const { sets, where } = claimSql(requestId, workerId, expected, new Date());
+    return this.prisma.prepared<WrittenEvent>(sql`/* prepared */
+      WITH r AS (
+        UPDATE onboarding_request SET ${sets},
+          event_seq = event_seq + CASE WHEN cancel_requested THEN 1 ELSE 2 END
+        WHERE ${where}
+        RETURNING event_seq, cancel_requested
+      )${startAfter(requestId, claimed, started)}`);
   }
 
   /**
@@ -199,9 +214,8 @@ export class RunStore {
     requestId: string,
     workerId: string,
     succeeded: { change: Extract<StepChange, { kind: 'succeeded' }>; event: NewAuditEvent },
-    started: { change: Extract<StepChange, { kind: 'started' }>; event: NewAuditEvent },
+    started: StepStart,
   ): Promise<WrittenEvent[]> {
-    const [done, start, next] = [succeeded.event, started.event, started.change];
     const now = new Date();
     return this.prisma.prepared<WrittenEvent>(sql`/* prepared */
       WITH r AS (
@@ -209,23 +223,7 @@ export class RunStore {
           updated_at = ${now}::timestamptz, heartbeat_at = ${now}::timestamptz
         WHERE id = ${requestId}::uuid AND claimed_by = ${workerId}
         RETURNING event_seq, cancel_requested
-      )${stepSql(requestId, succeeded.change)}, n AS (
-        UPDATE step_run SET status = 'RUNNING', attempts = ${next.attempts}::int,
-          started_at = ${next.startedAt}::timestamptz, error_code = NULL, error_message = NULL
-        FROM r WHERE step_run.id = ${next.stepId}::uuid AND NOT r.cancel_requested RETURNING step_run.id
-      ), e AS (
-        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
-        SELECT ${requestId}::uuid, r.event_seq - CASE WHEN r.cancel_requested THEN 0 ELSE 2 - v.k END,
-          ${done.actor}, v.action, ${done.cluster ?? null}::text, ${done.namespace ?? null}::text, v.target, v.step,
-          v.data
-        FROM r, (VALUES ${eventRow(1, done)}, ${eventRow(2, start)}) AS v(k, action, target, step, data)
-        WHERE v.k = 1 OR NOT r.cancel_requested
-        ORDER BY v.k
-        RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
-      )
-      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
-        e.data, e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
-      FROM e, r ORDER BY e.seq`);
+      )${stepSql(requestId, succeeded.change)}${startAfter(requestId, succeeded.event, started)}`);
   }
 
   /**
@@ -315,6 +313,46 @@ export class RunStore {
              e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
       FROM e, r`;
   }
+}
+
+/** The claim's column changes (all but the cursor's) and its compare-and-swap guard. */
+function claimSql(requestId: string, workerId: string, expected: ClaimExpectation, now: Date) {
+  return {
+    sets: sql`status = 'RUNNING', claimed_by = ${workerId}, heartbeat_at = ${now}::timestamptz,
+      started_at = ${expected.startedAt ?? now}::timestamptz, updated_at = ${now}::timestamptz`,
+    // The lifecycle's claim guard (lifecycle/transitions.ts): never without every approval it needs.
+    where: sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
+      AND event_seq = ${expected.eventSeq}::int AND approvals_given >= approvals_required
+      AND claimed_by IS NOT DISTINCT FROM ${expected.claimedBy}::text
+      AND heartbeat_at IS NOT DISTINCT FROM ${expected.heartbeatAt}::timestamptz`,
+  };
+}
+
+/**
+ * The tail of a two-event statement whose CTE `r` (the request's UPDATE) moved the cursor by 2, or by 1 when the
+ * request's cancellation flag is set: a step's start (step run RUNNING, its attempt counted) unless that flag is
+ * set, the `first` event (cursor n) and the start's event (n + 1, not written under the flag), and the SELECT of
+ * the events written, in cursor order.
+ */
+function startAfter(requestId: string, first: NewAuditEvent, started: StepStart): Prisma.Sql {
+  const [start, next] = [started.event, started.change];
+  return sql`, n AS (
+        UPDATE step_run SET status = 'RUNNING', attempts = ${next.attempts}::int,
+          started_at = ${next.startedAt}::timestamptz, error_code = NULL, error_message = NULL
+        FROM r WHERE step_run.id = ${next.stepId}::uuid AND NOT r.cancel_requested RETURNING step_run.id
+      ), e AS (
+        INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, target, step, data)
+        SELECT ${requestId}::uuid, r.event_seq - CASE WHEN r.cancel_requested THEN 0 ELSE 2 - v.k END,
+          ${first.actor}, v.action, ${first.cluster ?? null}::text, ${first.namespace ?? null}::text, v.target,
+          v.step, v.data
+        FROM r, (VALUES ${eventRow(1, first)}, ${eventRow(2, start)}) AS v(k, action, target, step, data)
+        WHERE v.k = 1 OR NOT r.cancel_requested
+        ORDER BY v.k
+        RETURNING id, request_id, seq, actor, action, cluster, namespace, target, step, data, created_at
+      )
+      SELECT e.id, e.request_id AS "requestId", e.seq, e.actor, e.action, e.cluster, e.namespace, e.target, e.step,
+        e.data, e.created_at AS "createdAt", r.cancel_requested AS "cancelRequested"
+      FROM e, r ORDER BY e.seq`;
 }
 
 /** One audit event of a two-event statement, as a VALUES row (k: its order). */
