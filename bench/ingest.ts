@@ -547,6 +547,8 @@ interface PlatformAb {
   mean: Record<string, number>;
   cpu: Record<string, number>;
   faster: string;
+  /** Rates and CPU per request both within BENCH_INGEST_AB_TIE: neither is faster; `faster` is the default. */
+  even: boolean;
   rule: string;
 }
 
@@ -588,17 +590,24 @@ async function platformAb(
     const m = Object.fromEntries(platforms.map((p) => [p, mean(rates[p])]));
     const cpu = Object.fromEntries(platforms.map((p) => [p, mean(cpuMs[p])]));
     const byRate = [...platforms].sort((a, b) => m[b] - m[a]);
-    const tie = (m[byRate[0]] - m[byRate[1]]) / m[byRate[0]] <= settings.ingestAbTie;
-    const faster = tie ? [...platforms].sort((a, b) => cpu[a] - cpu[b])[0] : byRate[0];
-    const rule = tie
-      ? `rates within ${Math.round(settings.ingestAbTie * 100)} % of each other: the lower CPU per request decides`
-      : 'the higher mean rate';
+    const within = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b) <= settings.ingestAbTie;
+    const byCpu = [...platforms].sort((a, b) => cpu[a] - cpu[b]);
+    const tie = within(m[byRate[0]], m[byRate[1]]);
+    // Equal on both counts: neither is faster, and the default stays (a switch would buy nothing measurable).
+    const even = tie && within(cpu[byCpu[0]], cpu[byCpu[1]]) && platforms.includes(settings.defaultPlatform);
+    const faster = even ? settings.defaultPlatform : tie ? byCpu[0] : byRate[0];
+    const pct = `${Math.round(settings.ingestAbTie * 100)} %`;
+    const rule = even
+      ? `rates and CPU per request within ${pct} of each other: a tie, the default stays`
+      : tie
+        ? `rates within ${pct} of each other: the lower CPU per request decides`
+        : 'the higher mean rate';
     process.stdout.write(
       `  platform A/B (${settings.ingestAbPairs} alternated pairs, REST c=50): ` +
         platforms.map((p) => `${p} ${m[p].toFixed(0)}/s at ${cpu[p].toFixed(2)} ms CPU/req`).join(', ') +
-        ` → ${faster}\n`,
+        ` → ${even ? `a tie (${faster} stays)` : faster}\n`,
     );
-    return { pairs: settings.ingestAbPairs, orders, rates, cpuMs, mean: m, cpu, faster, rule };
+    return { pairs: settings.ingestAbPairs, orders, rates, cpuMs, mean: m, cpu, faster, even, rule };
   } finally {
     for (const api of apis.values()) await api.stop();
   }
@@ -883,7 +892,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
               settings.ingestPlatforms
                 .map((p) => `${p} ${Math.round(ab.mean[p])}/s, ${ab.cpu[p].toFixed(2)} ms CPU/req`)
                 .join(' vs ') +
-              ` → ${ab.faster} (${ab.rule}); best in the sweeps: ` +
+              ` → ${ab.even ? `a tie, ${ab.faster} stays` : ab.faster} (${ab.rule}); ` +
+              'best in the sweeps: ' +
               runs.map((pr) => `${pr.platform} ${Math.round(bestOf(pr.results, 'REST').acceptedPerS)}/s`).join(' vs ')
             : `only ${fastest.platform} measured`,
           met: ab ? ab.faster === settings.defaultPlatform : fastest.platform === settings.defaultPlatform,
