@@ -23,7 +23,7 @@ import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observabilit
 import type { RequestOptions } from './onboarding.input.js';
 import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
-import { RunStore, Transition, type WrittenEvent } from './lifecycle/run-store.js';
+import { RunStore, Transition, type StepStart, type WrittenEvent } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
 /**
@@ -167,17 +167,12 @@ export class RequestRunner {
     let begun: Claimed['begun'];
     let rows: WrittenEvent[];
     if (first) {
-      const attempts = first.attempts + 1;
-      const firstStarted = first.startedAt ?? new Date();
-      const start = this.start(first, attempts, firstStarted);
+      const next = this.nextStart(current, first);
       rows = await this.store.claimAndStart(requestId, this.workerId, current, {
         claimed: event,
-        started: {
-          change: start.change,
-          event: this.event(current, start.event.action, start.event.data, start.event),
-        },
+        started: next.started,
       });
-      begun = rows.length === 2 ? { attempts, firstStarted } : CANCEL_REQUESTED;
+      begun = rows.length === 2 ? next.begun : CANCEL_REQUESTED;
     } else {
       const row = await this.store.claim(requestId, this.workerId, current, event);
       rows = row ? [row] : [];
@@ -285,6 +280,16 @@ export class RequestRunner {
         },
       },
     };
+  }
+
+  /**
+   * The start of `step`'s next attempt as a two-event statement writes it (claimAndStart, succeedAndStart), and the
+   * attempt it begins.
+   */
+  private nextStart(request: OnboardingRequest, step: StepRun): { started: StepStart; begun: Begun } {
+    const begun = { attempts: step.attempts + 1, firstStarted: step.startedAt ?? new Date() };
+    const { change, event } = this.start(step, begun.attempts, begun.firstStarted);
+    return { started: { change, event: this.event(request, event.action, event.data, event) }, begun };
   }
 
   /** One attempt of a step, in its own span and log context: what it did, the failure, or when to retry. */
@@ -497,18 +502,16 @@ export class RequestRunner {
       await this.bus.publish(rows.map(toProgressEvent));
       return { finishedAt, finished: true };
     }
-    const attempts = next.attempts + 1;
-    const firstStarted = next.startedAt ?? new Date();
-    const start = this.start(next, attempts, firstStarted);
+    const start = this.nextStart(request, next);
     const rows = await this.store.succeedAndStart(
       request.id,
       this.workerId,
       { change, event: this.event(request, event.action, event.data, event) },
-      { change: start.change, event: this.event(request, start.event.action, start.event.data, start.event) },
+      start.started,
     );
     if (rows.length === 0) throw new ClaimLostError(request.id, this.workerId);
     await this.bus.publish(rows.map(toProgressEvent));
-    return { finishedAt, begun: rows.length === 2 ? { attempts, firstStarted } : CANCEL_REQUESTED };
+    return { finishedAt, begun: rows.length === 2 ? start.begun : CANCEL_REQUESTED };
   }
 
   private async finish(
