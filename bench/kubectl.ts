@@ -3,12 +3,14 @@
 // against the same emulator with the same injected latency; compared with the service's e2e run.
 
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { BenchContext, E2EResult } from './lib/context.js';
 import { settings } from './lib/env.js';
 import { freshPrefix, runE2E } from './lib/onboard.js';
 import { getLogDir, startChild } from './lib/proc.js';
 import { ratio, summarize, type Section } from './lib/report.js';
+import { renderCpuShares } from './lib/rss.js';
 
 export const name = 'kubectl';
 
@@ -131,6 +133,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         },
       ],
       notes: [
+        `the machine during the raised run (${fast.key}, ${Math.round(100 * fast.machineBusy)}% of ` +
+          `${cpus().length} cores busy), its CPU by process: ${renderCpuShares(fast.cpuByRole)}; the emulator ` +
+          `stands in for the cluster's API server and its controllers, which a real cluster runs elsewhere`,
         `one kubectl process (get one namespace, warm discovery cache): p50 ${(s.p50 * 1000).toFixed(0)} ms, max ` +
           `${(s.max * 1000).toFixed(0)} ms`,
         `kubectl's calls: ${Object.entries(stats.byCall)

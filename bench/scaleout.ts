@@ -6,6 +6,7 @@ import type { BenchContext, E2EResult } from './lib/context.js';
 import { settings } from './lib/env.js';
 import { runE2E } from './lib/onboard.js';
 import { ratio, type Section } from './lib/report.js';
+import { renderCpuShares } from './lib/rss.js';
 import { sumCpu } from './e2e.js';
 
 export const name = 'scaleout';
@@ -84,6 +85,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'run s avg',
           'worker CPU s',
           'machine busy',
+          "machine's CPU by process",
           'binds',
         ],
         rows: rows.map((r) => [
@@ -102,6 +104,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           r.runS.toFixed(2),
           sumCpu(r, 'worker').toFixed(1),
           `${Math.round(100 * r.machineBusy)}%`,
+          renderCpuShares(r.cpuByRole),
           bound(r),
         ]),
       },

@@ -54,6 +54,8 @@ export interface E2EResult {
   cpuS: Record<string, number>;
   /** Share of the machine's cores busy during the run (everything: Postgres, emulator, others). */
   machineBusy: number;
+  /** CPU seconds by role during the run (api, worker, emulator, postgres, redis, bench, other), largest first. */
+  cpuByRole: [string, number][];
   /** The workers' CPU per namespace over the second half of the run (ms): past the JIT's warm-up. */
   warmWorkerCpuMs?: number;
 }

@@ -5,7 +5,7 @@
 import type { BenchContext, E2EResult } from './context.js';
 import { settings } from './env.js';
 import { sleep } from './proc.js';
-import { cpuSeconds, heapBreakdown, MachineCpu, RssMonitor, type HeapBreakdown } from './rss.js';
+import { cpuSeconds, heapBreakdown, MachineCpu, ProcessCpuCensus, RssMonitor, type HeapBreakdown } from './rss.js';
 import { Stack, type ServiceProcess } from './stack.js';
 
 export const E2E_BODY = (namespace: string) => ({
@@ -173,6 +173,15 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     await emulator.clearRequests();
     rss.resetCpu();
     const machine = new MachineCpu().start();
+    const census = new ProcessCpuCensus(
+      () =>
+        new Map([
+          ...apiProcs.map((p) => [p.pid, 'api'] as const),
+          ...workerProcs.map((p) => [p.pid, 'worker'] as const),
+          [emulator.child.pid, 'emulator'],
+          [process.pid, 'bench'],
+        ]),
+    ).start();
     const t0 = Date.now();
     const ids = await submitOnboardings(stack, apiProcs, namespaces);
     const submitS = (Date.now() - t0) / 1000;
@@ -190,6 +199,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       .query<{ last: Date }>(`SELECT max(finished_at) AS last FROM onboarding_request`);
     const wallS = (endRows[0].last.getTime() - t0) / 1000;
     const machineBusy = machine.busyShare();
+    const cpuByRole = census.seconds();
     await emulator.setLatency(0);
     const heaps = new Map<string, HeapBreakdown | undefined>();
     for (const p of [...apiProcs, ...workerProcs]) heaps.set(p.label, await heapBreakdown(`${p.url}/metrics`));
@@ -278,6 +288,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       cpuS: Object.fromEntries(memory.map((m) => [m.label, m.cpuS])),
       warmWorkerCpuMs,
       machineBusy,
+      cpuByRole,
     };
     if (opts.record !== false) ctx.e2e.set(key, result);
     process.stdout.write(

@@ -1,7 +1,7 @@
 // Peak memory of child processes, from /proc/<pid>/status: VmHWM (the kernel's high-water mark of
 // the resident set) and the largest VmRSS seen while polling.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface MemorySample {
   label: string;
@@ -149,4 +149,62 @@ export class MachineCpu {
     const total = r.total - this.startTotal;
     return total > 0 ? (r.busy - this.startBusy) / total : 0;
   }
+}
+
+/** Every process's CPU seconds and command name, from /proc/<pid>/stat. */
+function allProcessCpu(): Map<number, { comm: string; cpuS: number }> {
+  const out = new Map<number, { comm: string; cpuS: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(entry), { comm, cpuS: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S });
+    } catch {
+      // the process ended between readdir and read
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the machine's CPU went during a run, by role: the processes the caller names by pid (service processes,
+ * the emulator, the bench itself), Postgres and Redis by command name, everything else as "other". Read from
+ * /proc at start() and at shares(): a process that ended in between is missed, one that started counts whole.
+ */
+export class ProcessCpuCensus {
+  private before = new Map<number, { comm: string; cpuS: number }>();
+
+  constructor(private readonly roles: () => Map<number, string>) {}
+
+  start(): this {
+    this.before = allProcessCpu();
+    return this;
+  }
+
+  /** CPU seconds by role since start(), largest first. */
+  seconds(): [string, number][] {
+    const roles = this.roles();
+    const sums = new Map<string, number>();
+    for (const [pid, now] of allProcessCpu()) {
+      const used = now.cpuS - (this.before.get(pid)?.cpuS ?? 0);
+      if (used <= 0) continue;
+      const role =
+        roles.get(pid) ??
+        (now.comm.startsWith('postgres') ? 'postgres' : now.comm.startsWith('redis') ? 'redis' : 'other');
+      sums.set(role, (sums.get(role) ?? 0) + used);
+    }
+    return [...sums].sort((a, b) => b[1] - a[1]);
+  }
+}
+
+/** "worker 41% · emulator 27% · …": each role's share of the CPU the census counted. */
+export function renderCpuShares(seconds: [string, number][]): string {
+  const total = seconds.reduce((sum, [, s]) => sum + s, 0);
+  if (total <= 0) return '—';
+  return seconds
+    .filter(([, s]) => s / total >= 0.005)
+    .map(([role, s]) => `${role} ${Math.round((100 * s) / total)}%`)
+    .join(' · ');
 }
