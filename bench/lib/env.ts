@@ -102,6 +102,8 @@ export const settings = {
   // 6. scale-out
   scaleoutN: num('BENCH_SCALEOUT_N', 100),
   scaleoutHighQps: num('BENCH_SCALEOUT_HIGH_QPS', 1000),
+  /** A third run at the raised K8S_QPS: one worker with this WORKER_CONCURRENCY (the next limit once QPS is out). */
+  scaleoutHighConcurrency: num('BENCH_SCALEOUT_HIGH_CONCURRENCY', 16),
 };
 
 export type Settings = typeof settings;

@@ -130,6 +130,8 @@ export interface E2EOptions {
   qps?: number;
   burst?: number;
   latencyMs?: number;
+  /** WORKER_CONCURRENCY of each worker (default BENCH_WORKER_CONCURRENCY). */
+  concurrency?: number;
   /** Bench name used for memory records and the database name. */
   bench: string;
   tag?: string;
@@ -145,7 +147,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
   const qps = opts.qps ?? settings.k8sQps;
   const burst = opts.burst ?? settings.k8sBurst;
   const latencyMs = opts.latencyMs ?? settings.latencyMs;
-  const key = `${opts.n}/${workers}w/${apis}a/${qps}qps`;
+  const perWorker = opts.concurrency ?? settings.workerConcurrency;
+  const key =
+    `${opts.n}/${workers}w/${apis}a/${qps}qps` + (perWorker === settings.workerConcurrency ? '' : `/c${perWorker}`);
   const emulator = await ctx.emulator();
   const prefix = freshPrefix(opts.tag ?? 'e');
   const namespaces = Array.from({ length: opts.n }, (_, i) => `${prefix}${i}`);
@@ -163,7 +167,9 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     const [apiProcs, workerProcs] = await Promise.all([
       Promise.all(Array.from({ length: apis }, (_, i) => stack.startApi(`api${i + 1}`))),
       Promise.all(
-        Array.from({ length: workers }, (_, i) => stack.startWorker(`worker${i + 1}`, opts.workerEnv?.(stack) ?? {})),
+        Array.from({ length: workers }, (_, i) =>
+          stack.startWorker(`worker${i + 1}`, { WORKER_CONCURRENCY: perWorker, ...opts.workerEnv?.(stack) }),
+        ),
       ),
     ]);
     for (const p of [...apiProcs, ...workerProcs]) rss.track(p.label, p.pid);
@@ -248,7 +254,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     const succeeded = statusRows.filter((r) => r.status === 'SUCCEEDED').reduce((a, r) => a + Number(r.n), 0);
     const failedRows = statusRows.filter((r) => r.status !== 'SUCCEEDED');
     const calls = stats.total;
-    const concurrency = workers * settings.workerConcurrency;
+    const concurrency = workers * perWorker;
     const lowerBoundConcS = (calls * latencyMs) / 1000 / concurrency;
     // The budget is per cluster, shared by every process through Redis (K8S_RATE_LIMIT_SCOPE=cluster):
     // the burst, then K8S_QPS calls/s plus the burst's refill (K8S_BURST per minute).
