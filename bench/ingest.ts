@@ -15,7 +15,17 @@ import { startEmulatorProcess } from './lib/emulator.js';
 import { freshPrefix, warmInformer } from './lib/onboard.js';
 import { fmt, ratio, summarize, type Section } from './lib/report.js';
 import { startPgCensus } from './lib/pg-proxy.js';
-import { cpuSeconds, heapBreakdown, MachineCpu, residentMb, RssMonitor } from './lib/rss.js';
+import {
+  cpuSeconds,
+  gcMsBetween,
+  gcSeconds,
+  heapBreakdown,
+  MachineCpu,
+  ProcessCpuCensus,
+  renderCpuShares,
+  residentMb,
+  RssMonitor,
+} from './lib/rss.js';
 import { openLoop, openLoopOf, type OpenLoopResult } from './lib/open-loop.js';
 import { deleteRedisKeys, Stack, type ServiceProcess } from './lib/stack.js';
 
@@ -404,6 +414,9 @@ interface PlatformRun {
   /** The open-loop generator: evenly spaced arrivals at the same rate. */
   steady: OpenLoopResult;
   steadyCpuShare: number;
+  /** The API's garbage collection during the steady run, and the machine's busy share and CPU by process. */
+  steadyGc?: { totalMs: number; majorMs: number };
+  steadyMachine: { busy: number; byRole: [string, number][] };
   /** The API's CPU per REST request in each warm-up round (ms). */
   warmup: number[];
   floor: { perS: number; p99: number };
@@ -500,9 +513,18 @@ async function measurePlatform(
       seconds: settings.ingestRateSeconds,
       rate: settings.ingestRate,
     });
-    const steadyCpu0 = cpuSeconds(api.pid) ?? 0;
     const body = restBody(ns);
     await resetData(stack);
+    const steadyCpu0 = cpuSeconds(api.pid) ?? 0;
+    const gc0 = await gcSeconds(`${api.url}/metrics`);
+    const steadyBusy = new MachineCpu().start();
+    const steadyCensus = new ProcessCpuCensus(
+      () =>
+        new Map([
+          [api.pid, 'api'],
+          [process.pid, 'bench'],
+        ]),
+    ).start();
     const steady = await openLoop({
       url: api.url,
       path: '/v1/onboardings',
@@ -513,6 +535,8 @@ async function measurePlatform(
       accepted: (status) => status === 202,
     });
     const steadyCpuShare = ((cpuSeconds(api.pid) ?? 0) - steadyCpu0) / steady.seconds;
+    const steadyMachine = { busy: steadyBusy.busyShare(), byRole: steadyCensus.seconds() };
+    const steadyGc = gcMsBetween(gc0, await gcSeconds(`${api.url}/metrics`));
     process.stdout.write(
       `  [${platform}] REST at ${settings.ingestRate}/s: burst p99 ${burst.p99.toFixed(1)} ms, steady p99 ` +
         `${steady.p99.toFixed(1)} ms (${steady.acceptedPerS.toFixed(0)} accepted/s)` +
@@ -532,7 +556,7 @@ async function measurePlatform(
         startRssMb: m.startRssMb,
         heap,
       });
-    return { platform, results, burst, steady, steadyCpuShare, floor, warmup };
+    return { platform, results, burst, steady, steadyCpuShare, steadyGc, steadyMachine, floor, warmup };
   } finally {
     await api.stop(); // the next platform and the raw run get the machine to themselves
   }
@@ -862,6 +886,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
           runs.map((pr) => `${pr.platform} ${Math.round(pr.floor.perS)}/s (p99 ${pr.floor.p99} ms)`).join(', '),
         `the warm-up, the API's CPU per REST request in each round (ms): ` +
           runs.map((pr) => `${pr.platform} ${pr.warmup.map((x) => x.toFixed(2)).join(' → ')}`).join('; '),
+        `during the steady run, the API's garbage collection and the machine: ` +
+          runs
+            .map(
+              (pr) =>
+                `${pr.platform} GC ${
+                  pr.steadyGc
+                    ? `${pr.steadyGc.totalMs.toFixed(0)} ms (major ` + `${pr.steadyGc.majorMs.toFixed(0)} ms)`
+                    : 'not read'
+                } in ${pr.steady.seconds.toFixed(0)} s, ` +
+                `machine ${Math.round(100 * pr.steadyMachine.busy)}% busy (${renderCpuShares(pr.steadyMachine.byRole)})`,
+            )
+            .join('; '),
         `the open-loop generator's own scheduling lag (p99): ` +
           runs.map((pr) => `${pr.platform} ${pr.steady.lagP99.toFixed(1)} ms`).join(', '),
         `raw pg latency per transaction: ` +

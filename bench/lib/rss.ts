@@ -124,6 +124,29 @@ export async function heapBreakdown(metricsUrl: string): Promise<HeapBreakdown |
   }
 }
 
+/** Seconds a service process spent in garbage collection so far, by kind (prom-client's nodejs_gc_duration_seconds). */
+export async function gcSeconds(metricsUrl: string): Promise<Record<string, number> | undefined> {
+  try {
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([0-9.e+-]+)/gm))
+      out[m[1]] = Number(m[2]);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GC milliseconds between two gcSeconds() readings: the total and the major (mark-compact) part. */
+export function gcMsBetween(
+  before: Record<string, number> | undefined,
+  after: Record<string, number> | undefined,
+): { totalMs: number; majorMs: number } | undefined {
+  if (!before || !after) return undefined;
+  const ms = (kind: string) => ((after[kind] ?? 0) - (before[kind] ?? 0)) * 1000;
+  return { totalMs: Object.keys(after).reduce((sum, kind) => sum + ms(kind), 0), majorMs: ms('major') };
+}
+
 /** Machine-wide CPU use between start() and stop(), from /proc/stat (all cores together). */
 export class MachineCpu {
   private startBusy = 0;
