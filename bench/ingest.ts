@@ -473,6 +473,15 @@ async function warmUp(api: ServiceProcess, stack: Stack, ns: Namespaces): Promis
   }
 }
 
+/** The steady run's conditions: the API's GC time, and how busy the machine was with what. */
+function steadyConditions(pr: PlatformRun): string {
+  const gc = pr.steadyGc
+    ? `GC ${pr.steadyGc.totalMs.toFixed(0)} ms (major ${pr.steadyGc.majorMs.toFixed(0)} ms)`
+    : 'GC not read';
+  const machine = `machine ${Math.round(100 * pr.steadyMachine.busy)}% busy`;
+  return `${gc} in ${pr.steady.seconds.toFixed(0)} s, ${machine} (${renderCpuShares(pr.steadyMachine.byRole)})`;
+}
+
 /** One API process on one HTTP platform: the concurrency steps, the burst and the steady fixed rate. */
 async function measurePlatform(
   ctx: BenchContext,
@@ -887,17 +896,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `the warm-up, the API's CPU per REST request in each round (ms): ` +
           runs.map((pr) => `${pr.platform} ${pr.warmup.map((x) => x.toFixed(2)).join(' → ')}`).join('; '),
         `during the steady run, the API's garbage collection and the machine: ` +
-          runs
-            .map(
-              (pr) =>
-                `${pr.platform} GC ${
-                  pr.steadyGc
-                    ? `${pr.steadyGc.totalMs.toFixed(0)} ms (major ` + `${pr.steadyGc.majorMs.toFixed(0)} ms)`
-                    : 'not read'
-                } in ${pr.steady.seconds.toFixed(0)} s, ` +
-                `machine ${Math.round(100 * pr.steadyMachine.busy)}% busy (${renderCpuShares(pr.steadyMachine.byRole)})`,
-            )
-            .join('; '),
+          runs.map((pr) => `${pr.platform} ${steadyConditions(pr)}`).join('; '),
         `the open-loop generator's own scheduling lag (p99): ` +
           runs.map((pr) => `${pr.platform} ${pr.steady.lagP99.toFixed(1)} ms`).join(', '),
         `raw pg latency per transaction: ` +
