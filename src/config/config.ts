@@ -95,6 +95,8 @@ const EnvSchema = z.object({
   // Drift scan of onboarded namespaces (worker role, one replica at a time): how often (0 = off) and how many per pass.
   DRIFT_SCAN_INTERVAL_MS: int(0, 24 * 3_600_000).default(300_000),
   DRIFT_SCAN_BATCH_SIZE: int(1, 10_000).default(100),
+  // How often one statement checks every open progress stream of an API process against the store (src/events).
+  PROGRESS_POLL_MS: int(50, 600_000).default(10_000),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
@@ -228,6 +230,8 @@ export interface AppConfig {
   sweepBatchSize: number;
   /** src/namespaces/drift-scanner.service.ts: `intervalMs` 0 = off. */
   driftScan: { intervalMs: number; batchSize: number };
+  /** src/events/stream-sweep.ts: the store check behind the open progress streams. */
+  progressPollMs: number;
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
@@ -355,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     sweepBatchSize: e.SWEEP_BATCH_SIZE,
     driftScan: { intervalMs: e.DRIFT_SCAN_INTERVAL_MS, batchSize: e.DRIFT_SCAN_BATCH_SIZE },
+    progressPollMs: e.PROGRESS_POLL_MS,
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

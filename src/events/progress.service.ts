@@ -6,6 +6,39 @@ import { EventBus } from './event-bus.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
 import { BatchPosition, encodeBatchCursor } from './batch-cursor.js';
+import { StreamSweep } from './stream-sweep.js';
+
+/** A stream's live side: events Redis brought and not yet delivered, and how to wake the stream. */
+interface Live {
+  pending: ProgressEvent[];
+  wake: (() => void) | undefined;
+  /** The consumer has let go (return()): the stream ends at its next turn. */
+  closed: boolean;
+}
+
+/**
+ * The generator a consumer holds: return() (a client that went away) first runs `close`, which wakes a stream that
+ * waits for an event, so the stream ends now and lets go of its Redis listener and its place in the sweep. Without
+ * it, return() on an async generator waits for the pending next(), which may wait for an event that never comes.
+ */
+function closable<T>(inner: AsyncGenerator<T>, close: () => void): AsyncGenerator<T> {
+  const outer: AsyncGenerator<T> = {
+    next: (...args) => inner.next(...args),
+    return: (value) => {
+      close();
+      return inner.return(value);
+    },
+    throw: (err) => {
+      close();
+      return inner.throw(err);
+    },
+    [Symbol.asyncIterator]: () => outer,
+    [Symbol.asyncDispose]: async () => {
+      await outer.return(undefined);
+    },
+  };
+  return outer;
+}
 
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 /** Stored events read at once while replaying. */
@@ -14,10 +47,12 @@ const PAGE = 1000;
 /**
  * A request's event stream: replays the stored events after a cursor, then follows live
  * ones in cursor order, and ends after the request's final event. Live events arrive over
- * Redis; any gap (a lost message, a late subscriber) is filled from Postgres, and a slow
- * poll covers a silent Redis. The replay of a finished request goes to its last stored event,
- * past its final one: an earlier attempt's end (a retried request) and events recorded after
- * it finished (`namespace.drifted`, attached by the drift scan) are part of its story.
+ * Redis; any gap (a lost message, a late subscriber) is filled from Postgres, and the process's
+ * StreamSweep (one statement per PROGRESS_POLL_MS for all open streams) wakes a stream whose request
+ * has events Redis did not bring (a lost last message, a silent Redis). The replay of a finished
+ * request goes to its last stored event, past its final one: an earlier attempt's end (a retried
+ * request) and events recorded after it finished (`namespace.drifted`, attached by the drift
+ * scan) are part of its story.
  */
 @Injectable()
 export class ProgressService {
@@ -26,35 +61,43 @@ export class ProgressService {
     private readonly audit: AuditRepository,
     private readonly bus: EventBus,
     private readonly metrics: MetricsService,
+    private readonly sweep: StreamSweep,
   ) {}
 
   /** Validates the request id first, so a bad id fails the call rather than the stream. */
-  async open(requestId: string, after = 0, pollMs = 10_000): Promise<AsyncGenerator<ProgressEvent>> {
+  async open(requestId: string, after = 0): Promise<AsyncGenerator<ProgressEvent>> {
     const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
     if (!exists)
       throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
-    const pending: ProgressEvent[] = [];
-    let wake: (() => void) | undefined;
+    const live: Live = { pending: [], wake: undefined, closed: false };
     const unlisten = await this.bus.listen(requestId, (e) => {
-      pending.push(e);
-      wake?.();
+      live.pending.push(e);
+      live.wake?.();
     });
-    return this.follow({ requestId, after, pollMs, pending, setWake: (w) => (wake = w), unlisten });
+    return closable(this.follow({ requestId, after, live, unlisten }), () => {
+      live.closed = true;
+      live.wake?.();
+    });
   }
 
   private async *follow(o: {
     requestId: string;
     after: number;
-    pollMs: number;
-    /** Live events from Redis, appended as they arrive. */
-    pending: ProgressEvent[];
-    setWake: (w: (() => void) | undefined) => void;
+    live: Live;
     unlisten: () => void;
   }): AsyncGenerator<ProgressEvent> {
-    const { requestId, after, pollMs, pending, setWake, unlisten } = o;
+    const { requestId, after, live, unlisten } = o;
+    const { pending } = live;
     let last = after;
     let readStore = true;
     this.metrics.subscriptions.inc();
+    const unsweep = this.sweep.add(requestId, {
+      last: () => last,
+      behind: () => {
+        readStore = true;
+        live.wake?.();
+      },
+    });
     try {
       for (;;) {
         if (readStore) {
@@ -90,17 +133,14 @@ export class ProgressService {
           if (TERMINAL_EVENT_TYPES.has(event.type)) return;
         }
         if (readStore || pending.length > 0) continue;
-        const woke = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), pollMs);
-          setWake(() => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-        });
-        setWake(undefined);
-        if (!woke) readStore = true;
+        if (live.closed) return;
+        // Until Redis brings an event, the sweep finds the store ahead of this stream, or the consumer lets go.
+        await new Promise<void>((resolve) => (live.wake = resolve));
+        live.wake = undefined;
+        if (live.closed) return;
       }
     } finally {
+      unsweep();
       this.metrics.subscriptions.dec();
       unlisten();
     }
@@ -111,14 +151,11 @@ export class ProgressService {
    * events are read from Postgres per request after its own seq, so one that commits late is still delivered.
    * Each event carries `batchCursor`, the position to resume after it.
    */
-  async openBatch(
-    requestIds: string[],
-    position: BatchPosition,
-    pollMs = 10_000,
-  ): Promise<AsyncGenerator<ProgressEvent>> {
+  async openBatch(requestIds: string[], position: BatchPosition): Promise<AsyncGenerator<ProgressEvent>> {
     const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
     let dirty = false;
+    let closed = false;
     const unlisten = await Promise.all(
       requestIds.map((id) =>
         this.bus.listen(id, () => {
@@ -127,22 +164,40 @@ export class ProgressService {
         }),
       ),
     );
-    return this.followBatch(
-      { requestIds, seqs, pollMs, unlisten },
+    const stream = this.followBatch(
+      { requestIds, seqs, unlisten },
       {
         isDirty: () => dirty,
         clearDirty: () => (dirty = false),
+        setDirty: () => {
+          dirty = true;
+          wake?.();
+        },
+        isClosed: () => closed,
         setWake: (w) => (wake = w),
       },
     );
+    return closable(stream, () => {
+      closed = true;
+      wake?.();
+    });
   }
 
   private async *followBatch(
-    o: { requestIds: string[]; seqs: Map<string, number>; pollMs: number; unlisten: (() => void)[] },
-    signal: { isDirty(): boolean; clearDirty(): void; setWake(w: (() => void) | undefined): void },
+    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: (() => void)[] },
+    signal: {
+      isDirty(): boolean;
+      clearDirty(): void;
+      setDirty(): void;
+      isClosed(): boolean;
+      setWake(w: (() => void) | undefined): void;
+    },
   ): AsyncGenerator<ProgressEvent> {
-    const { requestIds, seqs, pollMs } = o;
+    const { requestIds, seqs } = o;
     this.metrics.subscriptions.inc();
+    const unsweep = requestIds.map((id) =>
+      this.sweep.add(id, { last: () => seqs.get(id) ?? 0, behind: () => signal.setDirty() }),
+    );
     try {
       for (;;) {
         signal.clearDirty();
@@ -162,16 +217,14 @@ export class ProgressService {
         } while (rows.length === PAGE);
         if (finished) return;
         if (signal.isDirty()) continue; // an event arrived while reading
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, pollMs);
-          signal.setWake(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        if (signal.isClosed()) return;
+        // Until Redis brings an event, the sweep finds the store ahead of this stream, or the consumer lets go.
+        await new Promise<void>((resolve) => signal.setWake(resolve));
         signal.setWake(undefined);
+        if (signal.isClosed()) return;
       }
     } finally {
+      for (const u of unsweep) u();
       this.metrics.subscriptions.dec();
       for (const u of o.unlisten) u();
     }

@@ -4,6 +4,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import type { ModuleEdges } from '../common/module-edges.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
+import { StreamSweep } from '../events/stream-sweep.js';
 import { OnboardingRepository } from './onboarding.repository.js';
 import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
@@ -28,6 +29,7 @@ export class OnboardingModule {
       providers: [
         OnboardingRepository,
         EventBus,
+        StreamSweep,
         ProgressService,
         OnboardingService,
         RequestLifecycle,
