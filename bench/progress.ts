@@ -233,7 +233,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `idle cost of the ${S} subscriptions before any event (${settings.progressIdleS} s, no worker): API CPU ` +
           `${idleCpu.map((c, i) => `api${i + 1} ${Math.round(100 * c)}%`).join(', ')} of a core; ` +
           `Postgres ≈ ${Math.round(idleXacts)} transactions/s (each open subscription reads its events once when it ` +
-          `opens, then again every 10 s while none arrives)`,
+          `opens; then one statement per API process every PROGRESS_POLL_MS, 10 s, checks all of them: ` +
+          `src/events/stream-sweep.ts)`,
         `CPU during the run: api1 ${fmt(cpu('api1'), 1)} s, api2 ${fmt(cpu('api2'), 1)} s, worker ` +
           `${fmt(cpu('worker'), 1)} s over ${processedS.toFixed(1)} s; machine ${Math.round(100 * machineBusy)}% busy`,
         `peak RSS: ${memory.map((m) => `${m.label} ${m.hwmMb.toFixed(0)} MB`).join(', ')}`,
