@@ -531,6 +531,7 @@ async function measurePlatform(
       () =>
         new Map([
           [api.pid, 'api'],
+          [stack.emulator.child.pid, 'emulator'],
           [process.pid, 'bench'],
         ]),
     ).start();
