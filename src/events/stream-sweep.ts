@@ -53,7 +53,7 @@ export class StreamSweep implements OnModuleDestroy {
     };
   }
 
-  /** Requests followed now (the metrics' and the tests' view). */
+  /** Requests followed now (what the tests read). */
   get followed(): number {
     return this.streams.size;
   }
