@@ -54,7 +54,7 @@ export interface E2EResult {
   cpuS: Record<string, number>;
   /** Share of the machine's cores busy during the run (everything: Postgres, emulator, others). */
   machineBusy: number;
-  /** CPU seconds by role during the run (api, worker, emulator, postgres, redis, bench, other), largest first. */
+  /** CPU seconds by role during the run (api, worker, emulator, postgres, redis, bench, "(comm)"), largest first. */
   cpuByRole: [string, number][];
   /** The workers' CPU per namespace over the second half of the run (ms): past the JIT's warm-up. */
   warmWorkerCpuMs?: number;

@@ -193,7 +193,8 @@ function allProcessCpu(): Map<number, { comm: string; cpuS: number }> {
 
 /**
  * Where the machine's CPU went during a run, by role: the processes the caller names by pid (service processes,
- * the emulator, the bench itself), Postgres and Redis by command name, everything else as "other". Read from
+ * the emulator, the bench itself), Postgres and Redis by command name, any other process by its command name in
+ * parentheses. Read from
  * /proc at start() and at shares(): a process that ended in between is missed, one that started counts whole.
  */
 export class ProcessCpuCensus {
@@ -215,18 +216,30 @@ export class ProcessCpuCensus {
       if (used <= 0) continue;
       const role =
         roles.get(pid) ??
-        (now.comm.startsWith('postgres') ? 'postgres' : now.comm.startsWith('redis') ? 'redis' : 'other');
+        (now.comm.startsWith('postgres') ? 'postgres' : now.comm.startsWith('redis') ? 'redis' : `(${now.comm})`);
       sums.set(role, (sums.get(role) ?? 0) + used);
     }
     return [...sums].sort((a, b) => b[1] - a[1]);
   }
 }
 
-/** "worker 41% · emulator 27% · …": each role's share of the CPU the census counted. */
+/**
+ * "worker 41% · emulator 27% · … · other 3%": each role's share of the CPU the census counted; another process
+ * by its command name in parentheses when it took 2 % or more (the machine's own: kernel threads, agents), the rest
+ * together as "other".
+ */
 export function renderCpuShares(seconds: [string, number][]): string {
   const total = seconds.reduce((sum, [, s]) => sum + s, 0);
   if (total <= 0) return '—';
-  return seconds
+  let other = 0;
+  const shown: [string, number][] = [];
+  for (const [role, s] of seconds) {
+    if (role.startsWith('(') && s / total < 0.02) other += s;
+    else shown.push([role, s]);
+  }
+  if (other > 0) shown.push(['other', other]);
+  return shown
+    .sort((a, b) => b[1] - a[1])
     .filter(([, s]) => s / total >= 0.005)
     .map(([role, s]) => `${role} ${Math.round((100 * s) / total)}%`)
     .join(' · ');
