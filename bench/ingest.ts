@@ -528,12 +528,11 @@ async function measurePlatform(
     const gc0 = await gcSeconds(`${api.url}/metrics`);
     const steadyBusy = new MachineCpu().start();
     const steadyCensus = new ProcessCpuCensus(
-      () =>
-        new Map([
-          [api.pid, 'api'],
-          [stack.emulator.child.pid, 'emulator'],
-          [process.pid, 'bench'],
-        ]),
+      new Map([
+        [api.pid, 'api'],
+        [stack.emulator.child.pid, 'emulator'],
+        [process.pid, 'bench'],
+      ]),
     ).start();
     const steady = await openLoop({
       url: api.url,

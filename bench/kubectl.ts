@@ -5,12 +5,13 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import type { BenchContext, E2EResult } from './lib/context.js';
+import type { BenchContext } from './lib/context.js';
 import { settings } from './lib/env.js';
-import { freshPrefix, runE2E } from './lib/onboard.js';
+import { e2eOnce, freshPrefix } from './lib/onboard.js';
 import { getLogDir, startChild } from './lib/proc.js';
 import { ratio, summarize, type Section } from './lib/report.js';
 import { renderCpuShares } from './lib/rss.js';
+import { raisedRuns } from './scaleout.js';
 
 export const name = 'kubectl';
 
@@ -36,39 +37,11 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, label:
 
 export async function run(ctx: BenchContext): Promise<Section> {
   const n = settings.kubectlN;
-  const key = `${n}/1w/1a/${settings.k8sQps}qps`;
-  const service: E2EResult = ctx.e2e.get(key) ?? (await runE2E(ctx, { n, bench: 'kubectl-service', tag: 'ks' }));
-  // What an operator would run for a bulk migration: the client-side limit raised out of the way, with
-  // 1 or 2 workers, or 1 worker with more requests in flight (BENCH_SCALEOUT_HIGH_CONCURRENCY), whichever is faster
-  // here (the runs bench 6 reports; whichever runs first records them).
+  const service = await e2eOnce(ctx, { n, bench: 'kubectl-service', tag: 'ks' });
+  // What an operator would run for a bulk migration: the client-side limit raised out of the way (bench 6's raised
+  // runs), whichever is faster here.
   const high = settings.scaleoutHighQps;
-  const runs: E2EResult[] = [];
-  for (const workers of [1, 2]) {
-    runs.push(
-      ctx.e2e.get(`${n}/${workers}w/${workers}a/${high}qps`) ??
-        (await runE2E(ctx, {
-          n,
-          workers,
-          apis: workers,
-          qps: high,
-          burst: Math.max(settings.k8sBurst, high * 2),
-          bench: 'scaleout',
-          tag: 's',
-        })),
-    );
-  }
-  const wide = settings.scaleoutHighConcurrency;
-  runs.push(
-    ctx.e2e.get(`${n}/1w/1a/${high}qps/c${wide}`) ??
-      (await runE2E(ctx, {
-        n,
-        qps: high,
-        burst: Math.max(settings.k8sBurst, high * 2),
-        concurrency: wide,
-        bench: 'scaleout',
-        tag: 's',
-      })),
-  );
+  const runs = await raisedRuns(ctx, n);
   const fast = runs.reduce((a, b) => (b.wallS < a.wallS ? b : a));
 
   const emulator = await ctx.emulator();

@@ -141,6 +141,21 @@ export interface E2EOptions {
   record?: boolean;
 }
 
+/** The key a run's result is recorded under in ctx.e2e: N, workers, APIs, K8S_QPS, and a WORKER_CONCURRENCY of
+ * its own when it has one. */
+function e2eKey(opts: E2EOptions): string {
+  const perWorker = opts.concurrency ?? settings.workerConcurrency;
+  return (
+    `${opts.n}/${opts.workers ?? 1}w/${opts.apis ?? 1}a/${opts.qps ?? settings.k8sQps}qps` +
+    (perWorker === settings.workerConcurrency ? '' : `/c${perWorker}`)
+  );
+}
+
+/** The recorded result of the same run (another bench ran it first), or a new run. */
+export async function e2eOnce(ctx: BenchContext, opts: E2EOptions): Promise<E2EResult> {
+  return ctx.e2e.get(e2eKey(opts)) ?? (await runE2E(ctx, opts));
+}
+
 export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2EResult> {
   const workers = opts.workers ?? 1;
   const apis = opts.apis ?? 1;
@@ -148,8 +163,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
   const burst = opts.burst ?? settings.k8sBurst;
   const latencyMs = opts.latencyMs ?? settings.latencyMs;
   const perWorker = opts.concurrency ?? settings.workerConcurrency;
-  const key =
-    `${opts.n}/${workers}w/${apis}a/${qps}qps` + (perWorker === settings.workerConcurrency ? '' : `/c${perWorker}`);
+  const key = e2eKey(opts);
   const emulator = await ctx.emulator();
   const prefix = freshPrefix(opts.tag ?? 'e');
   const namespaces = Array.from({ length: opts.n }, (_, i) => `${prefix}${i}`);
@@ -180,13 +194,12 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
     rss.resetCpu();
     const machine = new MachineCpu().start();
     const census = new ProcessCpuCensus(
-      () =>
-        new Map([
-          ...apiProcs.map((p) => [p.pid, 'api'] as const),
-          ...workerProcs.map((p) => [p.pid, 'worker'] as const),
-          [emulator.child.pid, 'emulator'],
-          [process.pid, 'bench'],
-        ]),
+      new Map([
+        ...apiProcs.map((p) => [p.pid, 'api'] as const),
+        ...workerProcs.map((p) => [p.pid, 'worker'] as const),
+        [emulator.child.pid, 'emulator'],
+        [process.pid, 'bench'],
+      ]),
     ).start();
     const t0 = Date.now();
     const ids = await submitOnboardings(stack, apiProcs, namespaces);

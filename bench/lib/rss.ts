@@ -194,13 +194,13 @@ function allProcessCpu(): Map<number, { comm: string; cpuS: number }> {
 /**
  * Where the machine's CPU went during a run, by role: the processes the caller names by pid (service processes,
  * the emulator, the bench itself), Postgres and Redis by command name, any other process by its command name in
- * parentheses. Read from
- * /proc at start() and at shares(): a process that ended in between is missed, one that started counts whole.
+ * parentheses. Read from /proc at start() and at seconds(): a process that ended in between is missed, one that
+ * started counts whole.
  */
 export class ProcessCpuCensus {
   private before = new Map<number, { comm: string; cpuS: number }>();
 
-  constructor(private readonly roles: () => Map<number, string>) {}
+  constructor(private readonly roles: ReadonlyMap<number, string>) {}
 
   start(): this {
     this.before = allProcessCpu();
@@ -209,7 +209,7 @@ export class ProcessCpuCensus {
 
   /** CPU seconds by role since start(), largest first. */
   seconds(): [string, number][] {
-    const roles = this.roles();
+    const roles = this.roles;
     const sums = new Map<string, number>();
     for (const [pid, now] of allProcessCpu()) {
       const used = now.cpuS - (this.before.get(pid)?.cpuS ?? 0);
