@@ -148,6 +148,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
     `namespace step calls via GET /v1/onboardings/:id (sample of ${main.namespaceStepCallsRest.length}): ` +
       `${main.namespaceStepCallsRest.join(', ') || 'none'}`,
   );
+  // Where the worker's CPU went: JavaScript and the runtime (user) or the kernel (system calls, the network stack),
+  // and how often another process took its core while it could run.
+  section.notes.push(
+    "the worker's CPU per namespace, in user space + in the kernel (/proc/<pid>/stat), and the times the kernel " +
+      'preempted it: ' +
+      results
+        .map(
+          (r) =>
+            `N=${r.n}: ${r.workerCpuSplit.userMsPerNs.toFixed(1)} + ${r.workerCpuSplit.systemMsPerNs.toFixed(1)} ms, ` +
+            `${r.workerCpuSplit.involuntaryPerNs.toFixed(1)} preemptions`,
+        )
+        .join('; '),
+  );
   for (const r of results) {
     const binding =
       r.lowerBoundQpsS >= r.lowerBoundConcS ? `K8S_QPS=${r.qps}` : `concurrency ${r.concurrency} × ${r.latencyMs} ms`;

@@ -551,7 +551,7 @@ async function measurePlatform(
         `${steady.p99.toFixed(1)} ms (${steady.acceptedPerS.toFixed(0)} accepted/s)` +
         `${steady.rejected + steady.errors ? ` — ${steady.rejected}/${steady.errors} (${steady.firstError})` : ''}\n`,
     );
-    const heap = await heapBreakdown(`${api.url}/metrics`);
+    const heap = await heapBreakdown(`${api.url}/metrics`, api.pid);
     const m = rss.finishOne(label);
     const acceptedAll = [...results, burst].reduce((sum, r) => sum + r.accepted, steady.accepted);
     if (m)

@@ -31,12 +31,29 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const worker = peak('worker');
   const heap = (m: MemoryRecord) =>
     m.heap ? `${fmt(m.heap.heapUsedMb, 0)} / ${fmt(m.heap.heapTotalMb, 0)} / ${fmt(m.heap.externalMb, 0)}` : '—';
+  const parts = (m: MemoryRecord) => {
+    const p = m.heap?.parts;
+    if (!p) return '—';
+    const pooled = Math.max(0, p.v8PagesMb - p.pagedSpacesMb);
+    return (
+      `${fmt(p.fileMb, 0)} / ${fmt(p.v8PagesMb, 0)} (${fmt(pooled, 0)} pooled) / ${fmt(p.mallocHeapMb, 0)} / ` +
+      fmt(p.otherAnonMb, 0)
+    );
+  };
   notes.push(
     'RSS at ready = right after /healthz answered (idle, nothing loaded but the app); heap = V8 heap used / ' +
       'committed / external at the end of the run, ' +
       "from the process's own /metrics (prom-client default metrics). The ingest bench runs no worker (ROLE=api " +
       "keeps the requests queued). CPU = the process's CPU time while tracked ÷ requests it accepted (ingest, " +
       'warm-up included) or namespaces onboarded (e2e): the cost side of a memory setting, robust to machine load.',
+  );
+  notes.push(
+    'resident at the end (/proc/<pid>/smaps, at the same moment as the heap figures): files = file-backed pages (the ' +
+      "node binary's code and data, libraries); V8 pages = V8's regular heap pages (one anonymous 256 KiB mapping " +
+      'each), of which "pooled" = those above what V8 counts as committed in its new, old and trusted spaces: ' +
+      'pages it freed and keeps for reuse, returned only by a memory-reducing GC, which V8 starts when the ' +
+      "allocation rate falls; malloc heap = glibc's main arena; other = the rest of the anonymous memory (malloc's " +
+      "other arenas, V8's code range and large objects, thread stacks).",
   );
   return {
     name,
@@ -49,6 +66,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'RSS at ready MB',
           'peak RSS (VmHWM) MB',
           'heap used / committed / external MB',
+          'resident at the end: files / V8 pages (pooled) / malloc heap / other MB',
           'CPU ms per request (ingest) / namespace (e2e)',
           `≤ ${LIMIT_MB} MB`,
         ],
@@ -58,6 +76,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           Math.round(m.startRssMb),
           Math.round(m.hwmMb),
           heap(m),
+          parts(m),
           fmt(m.cpuMsPerItem, 1),
           m.hwmMb <= LIMIT_MB ? 'yes' : 'NO',
         ]),

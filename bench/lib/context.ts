@@ -58,6 +58,8 @@ export interface E2EResult {
   cpuByRole: [string, number][];
   /** The workers' CPU per namespace over the second half of the run (ms): past the JIT's warm-up. */
   warmWorkerCpuMs?: number;
+  /** The workers' CPU per namespace in user space and in the kernel, and how often the kernel preempted them. */
+  workerCpuSplit: { userMsPerNs: number; systemMsPerNs: number; involuntaryPerNs: number };
 }
 
 export class BenchContext {

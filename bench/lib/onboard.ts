@@ -5,7 +5,16 @@
 import type { BenchContext, E2EResult } from './context.js';
 import { settings } from './env.js';
 import { sleep } from './proc.js';
-import { cpuSeconds, heapBreakdown, MachineCpu, ProcessCpuCensus, RssMonitor, type HeapBreakdown } from './rss.js';
+import {
+  cpuSeconds,
+  cpuSplit,
+  cpuSplitBetween,
+  heapBreakdown,
+  MachineCpu,
+  ProcessCpuCensus,
+  RssMonitor,
+  type HeapBreakdown,
+} from './rss.js';
 import { Stack, type ServiceProcess } from './stack.js';
 
 export const E2E_BODY = (namespace: string) => ({
@@ -201,6 +210,7 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
         [process.pid, 'bench'],
       ]),
     ).start();
+    const splitBefore = workerProcs.map((p) => cpuSplit(p.pid));
     const t0 = Date.now();
     const ids = await submitOnboardings(stack, apiProcs, namespaces);
     const submitS = (Date.now() - t0) / 1000;
@@ -217,11 +227,15 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       .db()
       .query<{ last: Date }>(`SELECT max(finished_at) AS last FROM onboarding_request`);
     const wallS = (endRows[0].last.getTime() - t0) / 1000;
+    const split = cpuSplitBetween(
+      splitBefore,
+      workerProcs.map((p) => cpuSplit(p.pid)),
+    );
     const machineBusy = machine.busyShare();
     const cpuByRole = census.seconds();
     await emulator.setLatency(0);
     const heaps = new Map<string, HeapBreakdown | undefined>();
-    for (const p of [...apiProcs, ...workerProcs]) heaps.set(p.label, await heapBreakdown(`${p.url}/metrics`));
+    for (const p of [...apiProcs, ...workerProcs]) heaps.set(p.label, await heapBreakdown(`${p.url}/metrics`, p.pid));
     const memory = rss.finish();
     for (const m of opts.record === false ? [] : memory) {
       ctx.memory.push({
@@ -306,6 +320,11 @@ export async function runE2E(ctx: BenchContext, opts: E2EOptions): Promise<E2ERe
       maxRunS: Number(timing[0].max_run),
       cpuS: Object.fromEntries(memory.map((m) => [m.label, m.cpuS])),
       warmWorkerCpuMs,
+      workerCpuSplit: {
+        userMsPerNs: (split.userS * 1000) / opts.n,
+        systemMsPerNs: (split.systemS * 1000) / opts.n,
+        involuntaryPerNs: split.involuntary / opts.n,
+      },
       machineBusy,
       cpuByRole,
     };

@@ -31,6 +31,42 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** User and kernel CPU of a process and the times the kernel took the CPU from it (/proc/<pid>/stat, status). */
+export interface CpuSplit {
+  userS: number;
+  systemS: number;
+  /** Nonvoluntary context switches: preempted while it could run. */
+  involuntary: number;
+}
+
+export function cpuSplit(pid: number): CpuSplit | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      userS: Number(fields[11]) / TICKS_PER_S,
+      systemS: Number(fields[12]) / TICKS_PER_S,
+      involuntary: Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The sum over processes of what each used between two readings (readings of a process that ended are skipped). */
+export function cpuSplitBetween(before: (CpuSplit | undefined)[], after: (CpuSplit | undefined)[]): CpuSplit {
+  const sum: CpuSplit = { userS: 0, systemS: 0, involuntary: 0 };
+  before.forEach((b, i) => {
+    const a = after[i];
+    if (!a || !b) return;
+    sum.userS += a.userS - b.userS;
+    sum.systemS += a.systemS - b.systemS;
+    sum.involuntary += a.involuntary - b.involuntary;
+  });
+  return sum;
+}
+
 function readStatus(pid: number): { rss: number; hwm: number; cpu: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -106,10 +142,67 @@ export interface HeapBreakdown {
   heapUsedMb: number;
   heapTotalMb: number;
   externalMb: number;
+  /** What the resident set is made of, read at the same moment (see residentParts); absent without a pid. */
+  parts?: ResidentParts;
 }
 
-/** The default prom-client process metrics of a service process (/metrics), in MiB. */
-export async function heapBreakdown(metricsUrl: string): Promise<HeapBreakdown | undefined> {
+/**
+ * A process's resident set by kind, from /proc/<pid>/smaps, in MiB: file-backed pages (the `node` binary's code and
+ * read-only data, shared libraries), V8's regular heap pages (each its own anonymous 256 KiB mapping when pointer
+ * compression is off, as in Node's builds), glibc's main heap (`[heap]`) and the other anonymous memory (malloc's
+ * other arenas, thread stacks, V8's code range and large objects). `pagedSpacesMb` is what V8 counts as committed
+ * in the spaces made of those pages (new, old, trusted; from /metrics): the pages above it are pages V8 freed and
+ * keeps in its pool for reuse, returned to the system only by a memory-reducing GC, which V8 starts when the
+ * allocation rate falls (not under a steady load).
+ */
+export interface ResidentParts {
+  fileMb: number;
+  v8PagesMb: number;
+  pagedSpacesMb: number;
+  mallocHeapMb: number;
+  otherAnonMb: number;
+}
+
+const V8_PAGE_KB = 256;
+
+function residentParts(pid: number, metrics: string): ResidentParts | undefined {
+  let smaps: string;
+  try {
+    smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = { file: 0, v8: 0, heap: 0, other: 0 };
+  let kind: keyof typeof kb = 'other';
+  let anonymous = true;
+  for (const line of smaps.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const sizeKb = (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024;
+      const path = head[4];
+      anonymous = head[3] === '0';
+      kind = path === '[heap]' ? 'heap' : !path && sizeKb === V8_PAGE_KB ? 'v8' : 'other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[anonymous ? kind : 'file'] += Number(rss[1]);
+  }
+  const space = (name: string) =>
+    Number(
+      new RegExp(`^nodejs_heap_space_size_total_bytes\\{space="${name}"\\} ([0-9.e+]+)`, 'm').exec(metrics)?.[1] ?? 0,
+    );
+  const mb = (k: number) => k / 1024;
+  return {
+    fileMb: mb(kb.file),
+    v8PagesMb: mb(kb.v8),
+    pagedSpacesMb: (space('new') + space('old') + space('trusted')) / 2 ** 20,
+    mallocHeapMb: mb(kb.heap),
+    otherAnonMb: mb(kb.other),
+  };
+}
+
+/** The default prom-client process metrics of a service process (/metrics), in MiB; with its pid, the parts too. */
+export async function heapBreakdown(metricsUrl: string, pid?: number): Promise<HeapBreakdown | undefined> {
   try {
     const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
     const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
@@ -118,6 +211,7 @@ export async function heapBreakdown(metricsUrl: string): Promise<HeapBreakdown |
       heapUsedMb: read('nodejs_heap_size_used_bytes'),
       heapTotalMb: read('nodejs_heap_size_total_bytes'),
       externalMb: read('nodejs_external_memory_bytes'),
+      parts: pid === undefined ? undefined : residentParts(pid, text),
     };
   } catch {
     return undefined;
