@@ -51,9 +51,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     'resident at the end (/proc/<pid>/smaps, at the same moment as the heap figures): files = file-backed pages (the ' +
       "node binary's code and data, libraries); V8 pages = V8's regular heap pages (one anonymous 256 KiB mapping " +
       'each), of which "pooled" = those above what V8 counts as committed in its new, old and trusted spaces: ' +
-      'pages it freed and keeps for reuse, returned only by a memory-reducing GC, which V8 starts when the ' +
-      "allocation rate falls; malloc heap = glibc's main arena; other = the rest of the anonymous memory (malloc's " +
-      "other arenas, V8's code range and large objects, thread stacks).",
+      'pages it freed at a collection and keeps for the old space to take back as it grows again (only a ' +
+      'memory-reducing GC, which V8 starts when the allocation rate falls, returns them), so that under load V8 ' +
+      "holds the old space's largest size so far; malloc heap = glibc's main arena; other = the rest of the " +
+      "anonymous memory (malloc's other arenas, V8's code range and large objects, thread stacks).",
   );
   return {
     name,

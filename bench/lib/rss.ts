@@ -151,9 +151,10 @@ export interface HeapBreakdown {
  * read-only data, shared libraries), V8's regular heap pages (each its own anonymous 256 KiB mapping when pointer
  * compression is off, as in Node's builds), glibc's main heap (`[heap]`) and the other anonymous memory (malloc's
  * other arenas, thread stacks, V8's code range and large objects). `pagedSpacesMb` is what V8 counts as committed
- * in the spaces made of those pages (new, old, trusted; from /metrics): the pages above it are pages V8 freed and
- * keeps in its pool for reuse, returned to the system only by a memory-reducing GC, which V8 starts when the
- * allocation rate falls (not under a steady load).
+ * in the spaces made of those pages (new, old, trusted; from /metrics): the pages above it are pages V8 freed at a
+ * collection and keeps in its pool, for the old space to take back as it grows again; only a memory-reducing GC
+ * (V8 starts one when the allocation rate falls, not under a steady load) returns them to the system. Under a
+ * steady load V8's pages therefore stay at the old space's largest size so far, plus the new space.
  */
 export interface ResidentParts {
   fileMb: number;
