@@ -27,7 +27,7 @@ import {
   RssMonitor,
 } from './lib/rss.js';
 import { openLoop, openLoopOf, type OpenLoopResult } from './lib/open-loop.js';
-import { deleteRedisKeys, Stack, type ServiceProcess } from './lib/stack.js';
+import { checkpointCount, checkpointNow, deleteRedisKeys, Stack, type ServiceProcess } from './lib/stack.js';
 
 const EXCEEDED =
   ' (EXCEEDED: later requests named namespaces the emulator does not have; raise BENCH_INGEST_NAMESPACES)';
@@ -417,6 +417,8 @@ interface PlatformRun {
   /** The API's garbage collection during the steady run, and the machine's busy share and CPU by process. */
   steadyGc?: { totalMs: number; majorMs: number };
   steadyMachine: { busy: number; byRole: [string, number][] };
+  /** Postgres checkpoints that began during the steady run (it starts right after one). */
+  steadyCheckpoints: number;
   /** The API's CPU per REST request in each warm-up round (ms). */
   warmup: number[];
   floor: { perS: number; p99: number };
@@ -479,7 +481,10 @@ function steadyConditions(pr: PlatformRun): string {
     ? `GC ${pr.steadyGc.totalMs.toFixed(0)} ms (major ${pr.steadyGc.majorMs.toFixed(0)} ms)`
     : 'GC not read';
   const machine = `machine ${Math.round(100 * pr.steadyMachine.busy)}% busy`;
-  return `${gc} in ${pr.steady.seconds.toFixed(0)} s, ${machine} (${renderCpuShares(pr.steadyMachine.byRole)})`;
+  return (
+    `${gc} in ${pr.steady.seconds.toFixed(0)} s, ${machine} (${renderCpuShares(pr.steadyMachine.byRole)}), ` +
+    `${pr.steadyCheckpoints} Postgres checkpoint(s) began during it`
+  );
 }
 
 /** One API process on one HTTP platform: the concurrency steps, the burst and the steady fixed rate. */
@@ -524,6 +529,7 @@ async function measurePlatform(
     });
     const body = restBody(ns);
     await resetData(stack);
+    const checkpoints0 = await checkpointNow();
     const steadyCpu0 = cpuSeconds(api.pid) ?? 0;
     const gc0 = await gcSeconds(`${api.url}/metrics`);
     const steadyBusy = new MachineCpu().start();
@@ -546,6 +552,7 @@ async function measurePlatform(
     const steadyCpuShare = ((cpuSeconds(api.pid) ?? 0) - steadyCpu0) / steady.seconds;
     const steadyMachine = { busy: steadyBusy.busyShare(), byRole: steadyCensus.seconds() };
     const steadyGc = gcMsBetween(gc0, await gcSeconds(`${api.url}/metrics`));
+    const steadyCheckpoints = (await checkpointCount()) - checkpoints0;
     process.stdout.write(
       `  [${platform}] REST at ${settings.ingestRate}/s: burst p99 ${burst.p99.toFixed(1)} ms, steady p99 ` +
         `${steady.p99.toFixed(1)} ms (${steady.acceptedPerS.toFixed(0)} accepted/s)` +
@@ -565,7 +572,18 @@ async function measurePlatform(
         startRssMb: m.startRssMb,
         heap,
       });
-    return { platform, results, burst, steady, steadyCpuShare, steadyGc, steadyMachine, floor, warmup };
+    return {
+      platform,
+      results,
+      burst,
+      steady,
+      steadyCpuShare,
+      steadyGc,
+      steadyMachine,
+      steadyCheckpoints,
+      floor,
+      warmup,
+    };
   } finally {
     await api.stop(); // the next platform and the raw run get the machine to themselves
   }
@@ -748,7 +766,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
     }
 
     // The fixed rate's floor: the same rows through pg alone, at the same steady pace, with the API stopped.
+    const rawCheckpoints0 = await checkpointNow();
     const rawSteady = (await raw(stack, 10, 0, `${prefix}rawsteady-`, 'steady')).steady!;
+    const rawSteadyCheckpoints = (await checkpointCount()) - rawCheckpoints0;
     process.stdout.write(
       `  raw pg at ${settings.ingestRate}/s (steady): p99 ${rawSteady.p99.toFixed(1)} ms ` +
         `(p50 ${rawSteady.p50.toFixed(1)}, ${Math.round(rawSteady.acceptedPerS)}/s)\n`,
@@ -896,7 +916,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
         `the warm-up, the API's CPU per REST request in each round (ms): ` +
           runs.map((pr) => `${pr.platform} ${pr.warmup.map((x) => x.toFixed(2)).join(' → ')}`).join('; '),
         `during the steady run, the API's garbage collection and the machine: ` +
-          runs.map((pr) => `${pr.platform} ${steadyConditions(pr)}`).join('; '),
+          runs.map((pr) => `${pr.platform} ${steadyConditions(pr)}`).join('; ') +
+          `; raw pg ${rawSteadyCheckpoints} checkpoint(s). Each steady run (the raw one too) starts right after ` +
+          `a CHECKPOINT: the steps before it write gigabytes of WAL, and a checkpoint that starts (at Postgres's ` +
+          `max_wal_size) spreads its writes over minutes (one covered the Fastify API's steady run on 2026-12-06)`,
         `the open-loop generator's own scheduling lag (p99): ` +
           runs.map((pr) => `${pr.platform} ${pr.steady.lagP99.toFixed(1)} ms`).join(', '),
         `raw pg latency per transaction: ` +

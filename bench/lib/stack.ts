@@ -64,6 +64,28 @@ async function withAdmin<T>(fn: (admin: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Postgres's checkpoints so far (started by time or requested, its own statistics view; pg_stat_checkpointer from
+ * Postgres 17, pg_stat_bgwriter before).
+ */
+export async function checkpointCount(): Promise<number> {
+  return withAdmin(async (admin) => {
+    const { rows } = await admin
+      .query<{ n: string }>('SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer')
+      .catch(() => admin.query<{ n: string }>('SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter'));
+    return Number(rows[0].n);
+  });
+}
+
+/**
+ * Finishes a checkpoint now (CHECKPOINT, as the admin user), so that the next measured window does not share the
+ * machine with one that the previous steps' writes started; answers the checkpoint count after it.
+ */
+export async function checkpointNow(): Promise<number> {
+  await withAdmin((admin) => admin.query('CHECKPOINT'));
+  return checkpointCount();
+}
+
 let template: Promise<string> | undefined;
 /** The run's migrated template database (`bench_<run>_template`), created and migrated on first use. */
 function migratedTemplate(): Promise<string> {
