@@ -13,7 +13,7 @@ import type { BenchContext } from './lib/context.js';
 import { settings } from './lib/env.js';
 import { startEmulatorProcess } from './lib/emulator.js';
 import { freshPrefix, warmInformer } from './lib/onboard.js';
-import { fmt, ratio, summarize, type Section } from './lib/report.js';
+import { fmt, median, ratio, summarize, type Section } from './lib/report.js';
 import { startPgCensus } from './lib/pg-proxy.js';
 import {
   cpuSeconds,
@@ -607,8 +607,8 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 
 /**
  * Which platform accepts more: every platform's API up at once, loaded one at a time (REST, 50 connections), the
- * order rotated every pair, so neither always runs right after the other's load. Rates within
- * BENCH_INGEST_AB_TIE of each other are a tie, and the lower API CPU per request decides.
+ * order rotated every pair, so neither always runs right after the other's load. A median ratio of the pairs' rates
+ * within BENCH_INGEST_AB_TIE of 1 is a tie, and then the pairs' median ratio of API CPU per request decides.
  */
 async function platformAb(
   stack: Stack,
@@ -640,23 +640,38 @@ async function platformAb(
     }
     const m = Object.fromEntries(platforms.map((p) => [p, mean(rates[p])]));
     const cpu = Object.fromEntries(platforms.map((p) => [p, mean(cpuMs[p])]));
-    const byRate = [...platforms].sort((a, b) => m[b] - m[a]);
-    const within = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b) <= settings.ingestAbTie;
-    const byCpu = [...platforms].sort((a, b) => cpu[a] - cpu[b]);
-    const tie = within(m[byRate[0]], m[byRate[1]]);
+    // Decided on each pair's ratio (second platform ÷ first): the loads of a pair are seconds apart, so the ratio is
+    // free of the machine's drift over the A/B (its rates fell by half from the first pairs to the last in one run),
+    // and the median of the ratios ignores a pair that one disturbance hit (one ratio of 0.73 among 0.92–1.12 there).
+    const [first, second] = platforms;
+    const rateRatio = median(rates[second].map((r, i) => r / rates[first][i]));
+    const cpuRatio = median(cpuMs[second].map((c, i) => c / cpuMs[first][i]));
+    const within = (ratio: number) => Math.abs(ratio - 1) <= settings.ingestAbTie;
+    const tie = within(rateRatio);
     // Equal on both counts: neither is faster, and the default stays (a switch would buy nothing measurable).
-    const even = tie && within(cpu[byCpu[0]], cpu[byCpu[1]]) && platforms.includes(settings.defaultPlatform);
-    const faster = even ? settings.defaultPlatform : tie ? byCpu[0] : byRate[0];
-    const pct = `${Math.round(settings.ingestAbTie * 100)} %`;
-    const rule = even
-      ? `rates and CPU per request within ${pct} of each other: a tie, the default stays`
+    const even = tie && within(cpuRatio) && platforms.includes(settings.defaultPlatform);
+    const faster = even
+      ? settings.defaultPlatform
       : tie
-        ? `rates within ${pct} of each other: the lower CPU per request decides`
-        : 'the higher mean rate';
+        ? cpuRatio < 1
+          ? second
+          : first
+        : rateRatio > 1
+          ? second
+          : first;
+    const pct = `${Math.round(settings.ingestAbTie * 100)} %`;
+    const ratios =
+      `median of the pairs' ${second} ÷ ${first}: rate ${rateRatio.toFixed(3)}, ` +
+      `CPU per request ${cpuRatio.toFixed(3)}`;
+    const rule = even
+      ? `${ratios}; both within ${pct} of 1: a tie, the default stays`
+      : tie
+        ? `${ratios}; the rates within ${pct}: the lower CPU per request decides`
+        : `${ratios}: the higher rate`;
     process.stdout.write(
       `  platform A/B (${settings.ingestAbPairs} alternated pairs, REST c=50): ` +
         platforms.map((p) => `${p} ${m[p].toFixed(0)}/s at ${cpu[p].toFixed(2)} ms CPU/req`).join(', ') +
-        ` → ${even ? `a tie (${faster} stays)` : faster}\n`,
+        `; ${ratios} → ${even ? `a tie (${faster} stays)` : faster}\n`,
     );
     return { pairs: settings.ingestAbPairs, orders, rates, cpuMs, mean: m, cpu, faster, even, rule };
   } finally {

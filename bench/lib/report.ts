@@ -91,6 +91,14 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[idx];
 }
 
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
 export function summarize(values: number[]): {
   n: number;
   p50: number;
