@@ -152,7 +152,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   // and how often another process took its core while it could run.
   section.notes.push(
     "the worker's CPU per namespace, in user space + in the kernel (/proc/<pid>/stat), and the times the kernel " +
-      'preempted it: ' +
+      'preempted its main thread: ' +
       results
         .map(
           (r) =>

@@ -35,7 +35,7 @@ export function cpuSeconds(pid: number): number | undefined {
 export interface CpuSplit {
   userS: number;
   systemS: number;
-  /** Nonvoluntary context switches: preempted while it could run. */
+  /** Nonvoluntary context switches of its main thread (JavaScript's): preempted while it could run. */
   involuntary: number;
 }
 
