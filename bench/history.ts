@@ -18,7 +18,7 @@ import { seedHistory } from './lib/history-seed.js';
 import { QUICK } from './lib/quick.js';
 import { getLogDir, sleep } from './lib/proc.js';
 import { fmt, summarize, type Section, type Target } from './lib/report.js';
-import { Stack } from './lib/stack.js';
+import { deleteRedisKeys, Stack } from './lib/stack.js';
 
 export const name = 'history';
 
@@ -399,6 +399,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     for (const side of sides) {
       await side.close();
       await side.stack.destroy();
+      // The sweeper's worker context used a queue prefix of its own (`<prefix>-sweep`).
+      await deleteRedisKeys(`${side.stack.queuePrefix}-sweep`);
     }
   }
 }
