@@ -194,12 +194,34 @@ function resourcePath(api: string, plural: string, namespace?: string, name?: st
 const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 
 /**
- * Typed access to one cluster (one kubeconfig context). Every call is rate limited,
- * bounded by a deadline, counted, and fails only with KubeError. client-node authenticates each call
- * (KubeConfig.applySecurityAuthentication) and supplies the types; its generated API classes, its fetch and its
- * model deserializer are not used: the answers are the API server's JSON as sent (see KubeList).
+ * How long one cluster's authentication (its headers and connection pool, from client-node's KubeConfig) serves
+ * the calls that follow. Computing it reads the kubeconfig's certificate files or decodes their data, and digests the
+ * TLS material to find the pool: 6.6 % of a worker's CPU profile when done for every call (docs/performance.md,
+ * twelfth round). Credentials that change (a rotated token or certificate, an exec plugin's new token) are picked up
+ * within this time; a 401 answered to reused credentials drops them at once, and the call is sent again with fresh
+ * ones.
+ */
+const AUTH_REUSE_MS = 1000;
+
+/** 401s answered to credentials reused from an earlier call (ClusterClient.call tries once more with fresh ones). */
+const reusedAuthRefused = new WeakSet<KubeError>();
+
+interface Authentication {
+  headers: Record<string, string>;
+  dispatcher: Dispatcher;
+  /** When it was computed (Date.now()). */
+  at: number;
+}
+
+/**
+ * Typed access to one cluster (one kubeconfig context). Every call is rate limited, bounded by a deadline, counted,
+ * and fails only with KubeError. client-node authenticates the calls (KubeConfig.applySecurityAuthentication, once
+ * per AUTH_REUSE_MS) and supplies the types; its generated API classes, its fetch and its model deserializer are not
+ * used: the answers are the API server's JSON as sent (see KubeList).
  */
 export class ClusterClient {
+  private auth?: Authentication;
+
   constructor(
     readonly name: string,
     private readonly kc: k8s.KubeConfig,
@@ -475,7 +497,7 @@ export class ClusterClient {
         resourceVersion,
         timeoutSeconds: Math.max(1, Math.ceil(remainingMs / 1000)),
       };
-      const { url, headers, dispatcher } = await this.prepare('watch', 'GET', path, query);
+      const { url, headers, dispatcher, auth, reusedAuth } = await this.prepare('watch', 'GET', path, query);
       const res = await request(url, {
         method: 'GET',
         headers,
@@ -492,6 +514,8 @@ export class ClusterClient {
         return { end: 'expired', resourceVersion };
       }
       if (res.statusCode !== 200) {
+        // The caller watches again; with fresh credentials if these were reused and refused.
+        if (res.statusCode === 401 && reusedAuth) this.dropAuth(auth);
         throw new k8s.ApiException(res.statusCode, `HTTP ${res.statusCode}`, await res.body.text(), flat(res.headers));
       }
       res.body.setEncoding('utf8');
@@ -545,10 +569,18 @@ export class ClusterClient {
    */
   private async call<T>(op: KubeOp, req: WireRequest): Promise<T> {
     const { verb } = op;
+    let reauthenticated = false;
     for (let retry = 0; ; retry++) {
       try {
         return await this.callOnce<T>(op, req);
       } catch (err) {
+        // Refused with credentials reused from an earlier call (they may have just rotated): once more, with fresh
+        // ones, whatever the verb (the server refused it, so nothing was written); not a retry of the budget below.
+        if (!reauthenticated && err instanceof KubeError && reusedAuthRefused.has(err)) {
+          reauthenticated = true;
+          retry--;
+          continue;
+        }
         if (
           !(err instanceof KubeError) ||
           !err.transient ||
@@ -578,15 +610,18 @@ export class ClusterClient {
       async (span) => {
         const started = performance.now();
         let status: number | 'error' = 200;
+        let reused = false;
         try {
           const res = await this.send(op, req, span.isRecording() ? span : undefined);
           status = res.status;
+          reused = res.reusedAuth;
           if (res.status >= 200 && res.status < 300) return (res.text ? JSON.parse(res.text) : undefined) as T;
           // The Status body (kind: Status, reason, message) as kube-apiserver sent it; toKubeError reads it.
           throw new k8s.ApiException(res.status, `HTTP ${res.status}`, res.text, res.headers);
         } catch (err) {
           const kerr: KubeError = toKubeError(err, what);
           status = kerr.status ?? 'error';
+          if (status === 401 && reused) reusedAuthRefused.add(kerr);
           throw kerr;
         } finally {
           if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
@@ -607,8 +642,8 @@ export class ClusterClient {
     { verb, patchType }: KubeOp,
     req: WireRequest,
     span: Span | undefined,
-  ): Promise<{ status: number; text: string; headers: Record<string, string> }> {
-    const { url, headers, dispatcher } = await this.prepare(verb, req.method, req.path, req.query);
+  ): Promise<{ status: number; text: string; headers: Record<string, string>; reusedAuth: boolean }> {
+    const { url, headers, dispatcher, auth, reusedAuth } = await this.prepare(verb, req.method, req.path, req.query);
     if (req.body !== undefined)
       headers['content-type'] = patchType ? PATCH_CONTENT_TYPE[patchType] : 'application/json';
     // Tracing off (the no-op tracer): no context to send and no attributes to compute.
@@ -625,16 +660,26 @@ export class ClusterClient {
       signal: AbortSignal.timeout(this.options.requestTimeoutMs),
     });
     const text = await res.body.text();
-    return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {} };
+    if (res.statusCode === 401 && reusedAuth) this.dropAuth(auth);
+    return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {}, reusedAuth };
   }
 
-  /** The URL, headers and dispatcher of one call, authenticated as client-node authenticates its own. */
+  /**
+   * The URL, headers and dispatcher of one call, authenticated as client-node authenticates its own (reused for
+   * AUTH_REUSE_MS; `reusedAuth` says whether this call's were).
+   */
   private async prepare(
     verb: KubeVerb,
     method: WireRequest['method'],
     path: string,
     query: WireRequest['query'] = {},
-  ): Promise<{ url: string; headers: Record<string, string>; dispatcher: Dispatcher }> {
+  ): Promise<{
+    url: string;
+    headers: Record<string, string>;
+    dispatcher: Dispatcher;
+    auth: Authentication;
+    reusedAuth: boolean;
+  }> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new KubeError('BAD_REQUEST', `cluster ${this.name}: the kubeconfig context names no server`);
     const params = new URLSearchParams();
@@ -647,12 +692,28 @@ export class ClusterClient {
       params.append('fieldValidation', 'Strict');
     }
     const url = `${server.replace(/\/+$/, '')}${path}${params.size ? `?${params.toString()}` : ''}`;
-    const ctx = new k8s.RequestContext(url, method);
-    await this.kc.applySecurityAuthentication(ctx);
+    const now = Date.now();
+    let auth = this.auth && now - this.auth.at < AUTH_REUSE_MS ? this.auth : undefined;
+    const reusedAuth = auth !== undefined;
+    if (!auth) {
+      // Authentication does not depend on the call (client-node reads only the context's cluster and user).
+      const ctx = new k8s.RequestContext(url, method);
+      await this.kc.applySecurityAuthentication(ctx);
+      auth = { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() ?? getGlobalDispatcher(), at: now };
+      this.auth = auth;
+    }
+    // A copy per call: send() adds its own headers.
     return {
       url,
-      headers: { ...ctx.getHeaders(), accept: 'application/json' },
-      dispatcher: ctx.getDispatcher() ?? getGlobalDispatcher(),
+      headers: { ...auth.headers, accept: 'application/json' },
+      dispatcher: auth.dispatcher,
+      auth,
+      reusedAuth,
     };
+  }
+
+  /** Forgets the reused authentication a refused call carried (not a newer one another call computed meanwhile). */
+  private dropAuth(refused: Authentication): void {
+    if (this.auth === refused) this.auth = undefined;
   }
 }

@@ -1,0 +1,105 @@
+// One cluster's authentication is computed once and reused by the calls of the next second
+// (src/kubernetes/cluster-client.ts, AUTH_REUSE_MS), and credentials that changed meanwhile still work: a 401 answered
+// to reused credentials is tried once more with fresh ones. Real KubeConfig, real emulator over TLS; the KubeConfig's
+// own method is only counted (it still runs).
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ClusterClient } from '../../src/kubernetes/cluster-client.js';
+import { KubeError } from '../../src/kubernetes/kube-error.js';
+import { startEmulator, type Emulator } from '../support/emulator/index.js';
+
+describe('Kubernetes API authentication, reused', () => {
+  let emulator: Emulator;
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+  });
+  afterAll(async () => {
+    await emulator?.close();
+  });
+
+  function client(): { client: ClusterClient; kc: k8s.KubeConfig; authentications: () => number } {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(emulator.kubeconfig());
+    const spy = vi.spyOn(kc, 'applySecurityAuthentication');
+    const c = new ClusterClient('emulator', kc, {
+      requestTimeoutMs: 5_000,
+      limiter: { take: () => Promise.resolve() },
+      fieldManager: 'osm-onboarding-test',
+    });
+    return { client: c, kc, authentications: () => spy.mock.calls.length };
+  }
+
+  /** The user's bearer token, as a rotated credential would change it (KubeConfig keeps the object it loaded). */
+  const setToken = (kc: k8s.KubeConfig, token: string) => {
+    (kc.getCurrentUser() as { token?: string }).token = token;
+  };
+
+  const statuses = (since: number) =>
+    emulator.requests
+      .all()
+      .filter((e) => e.at >= since && e.resource === 'namespaces')
+      .map((e) => e.status);
+
+  it('authenticates once for the calls of one second, and again after it', async () => {
+    const { client: c, authentications } = client();
+    for (let i = 0; i < 10; i++) await c.getNamespace('default');
+    // Ten calls well within a second of the first (an emulator call takes a few ms).
+    expect(authentications()).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await c.getNamespace('default');
+    expect(authentications()).toBe(2);
+  });
+
+  it('a changed credential, reused: the refused call is sent again with fresh credentials', async () => {
+    const { client: c, kc, authentications } = client();
+    const good = (kc.getCurrentUser() as { token?: string }).token!;
+    setToken(kc, 'rotated-away');
+    const since = Date.now();
+    // Fresh credentials the server refuses: the 401 is the answer, with no second try.
+    await expect(c.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
+    expect(statuses(since)).toEqual([401]);
+    // The right token now; the next call (within the second) reuses the refused one, gets a 401, and goes again.
+    setToken(kc, good);
+    const ns = await c.getNamespace('default');
+    expect(ns.metadata?.name).toBe('default');
+    expect(statuses(since)).toEqual([401, 401, 200]);
+    expect(authentications()).toBe(2);
+    // The fresh credentials are kept for the calls that follow.
+    await c.getNamespace('default');
+    expect(statuses(since)).toEqual([401, 401, 200, 200]);
+    expect(authentications()).toBe(2);
+  });
+
+  it('a watch refused with reused credentials drops them: the next call authenticates afresh', async () => {
+    const { client: c, kc, authentications } = client();
+    const good = (kc.getCurrentUser() as { token?: string }).token!;
+    setToken(kc, 'rotated-away');
+    const since = Date.now();
+    await expect(c.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
+    setToken(kc, good);
+    // A watch is not sent again (its caller watches again), but its refusal forgets the credentials it carried.
+    await expect(c.watchNamespaces({ deadline: Date.now() + 5_000, onEvent: () => true })).rejects.toMatchObject({
+      reason: 'UNAUTHORIZED',
+    });
+    await c.getNamespace('default');
+    expect(statuses(since)).toEqual([401, 401, 200]);
+    expect(authentications()).toBe(2);
+  });
+
+  it('a write refused with reused credentials is sent once more with fresh ones, and no more', async () => {
+    const { client: c, kc, authentications } = client();
+    setToken(kc, 'not-the-token');
+    const since = Date.now();
+    await expect(c.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
+    // A write (never retried for a transient failure) within the second: its reused credentials are refused, then
+    // its fresh ones too (the token is still wrong), and the 401 is the answer.
+    const err = await c
+      .patchNamespace('default', { metadata: { labels: { probe: 'x' } } }, 'merge')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeError);
+    expect((err as KubeError).reason).toBe('UNAUTHORIZED');
+    expect(statuses(since)).toEqual([401, 401, 401]);
+    expect(authentications()).toBe(2);
+  });
+});
