@@ -196,7 +196,7 @@ const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 /**
  * How long one cluster's authentication (its headers and connection pool, from client-node's KubeConfig) serves
  * the calls that follow. Computing it reads the kubeconfig's certificate files or decodes their data, and digests the
- * TLS material to find the pool: 6.6 % of a worker's CPU profile when done for every call (docs/performance.md,
+ * TLS material to find the pool: 4.8 % of a worker's CPU profile when done for every call (docs/performance.md,
  * twelfth round). Credentials that change (a rotated token or certificate, an exec plugin's new token) are picked up
  * within this time; a 401 answered to reused credentials drops them at once, and the call is sent again with fresh
  * ones.
