@@ -20,12 +20,18 @@ export interface MemorySample {
 
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
+/** User and kernel CPU seconds (utime, stime) of a process, from /proc/<pid>/stat; throws when it is gone. */
+function statTimes(pid: number): { userS: number; systemS: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { userS: Number(fields[11]) / TICKS_PER_S, systemS: Number(fields[12]) / TICKS_PER_S };
+}
+
 /** CPU seconds (utime + stime) of a process, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+    const { userS, systemS } = statTimes(pid);
+    return userS + systemS;
   } catch {
     return undefined;
   }
@@ -41,12 +47,9 @@ export interface CpuSplit {
 
 export function cpuSplit(pid: number): CpuSplit | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     return {
-      userS: Number(fields[11]) / TICKS_PER_S,
-      systemS: Number(fields[12]) / TICKS_PER_S,
+      ...statTimes(pid),
       involuntary: Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? NaN),
     };
   } catch {

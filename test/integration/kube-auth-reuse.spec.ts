@@ -35,6 +35,21 @@ describe('Kubernetes API authentication, reused', () => {
     (kc.getCurrentUser() as { token?: string }).token = token;
   };
 
+  /**
+   * A client whose first call was refused with a wrong token it now keeps for the second that follows, and the right
+   * token back in its KubeConfig (a credential that changed after it was read).
+   */
+  async function refusedThenRotated() {
+    const made = client();
+    const good = (made.kc.getCurrentUser() as { token?: string }).token!;
+    setToken(made.kc, 'rotated-away');
+    const since = Date.now();
+    // Fresh credentials the server refuses: the 401 is the answer, with no second try.
+    await expect(made.client.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
+    setToken(made.kc, good);
+    return { ...made, since };
+  }
+
   const statuses = (since: number) =>
     emulator.requests
       .all()
@@ -52,15 +67,9 @@ describe('Kubernetes API authentication, reused', () => {
   });
 
   it('a changed credential, reused: the refused call is sent again with fresh credentials', async () => {
-    const { client: c, kc, authentications } = client();
-    const good = (kc.getCurrentUser() as { token?: string }).token!;
-    setToken(kc, 'rotated-away');
-    const since = Date.now();
-    // Fresh credentials the server refuses: the 401 is the answer, with no second try.
-    await expect(c.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
+    const { client: c, since, authentications } = await refusedThenRotated();
     expect(statuses(since)).toEqual([401]);
     // The right token now; the next call (within the second) reuses the refused one, gets a 401, and goes again.
-    setToken(kc, good);
     const ns = await c.getNamespace('default');
     expect(ns.metadata?.name).toBe('default');
     expect(statuses(since)).toEqual([401, 401, 200]);
@@ -72,12 +81,7 @@ describe('Kubernetes API authentication, reused', () => {
   });
 
   it('a watch refused with reused credentials drops them: the next call authenticates afresh', async () => {
-    const { client: c, kc, authentications } = client();
-    const good = (kc.getCurrentUser() as { token?: string }).token!;
-    setToken(kc, 'rotated-away');
-    const since = Date.now();
-    await expect(c.getNamespace('default')).rejects.toMatchObject({ reason: 'UNAUTHORIZED' });
-    setToken(kc, good);
+    const { client: c, since, authentications } = await refusedThenRotated();
     // A watch is not sent again (its caller watches again), but its refusal forgets the credentials it carried.
     await expect(c.watchNamespaces({ deadline: Date.now() + 5_000, onEvent: () => true })).rejects.toMatchObject({
       reason: 'UNAUTHORIZED',
