@@ -1,13 +1,7 @@
 // K8S_QPS/K8S_BURST per cluster, like client-go's QPS + burst, so a large batch cannot flood an API server:
 // rate-limiter-flexible's limiters, shared by every process through Redis (taken a few calls at a time, each lease
 // valid until its window ends) or kept per process.
-import {
-  BurstyRateLimiter,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** What a cluster client waits on before each call. */
 export interface CallLimiter {
@@ -26,6 +20,14 @@ function windows(qps: number, burst: number) {
   };
 }
 
+/** One grant: until when it is valid, what the rate window had left, and what the burst had left when it paid. */
+interface Grant {
+  windowEnds: number;
+  remaining: number;
+  /** Set when the rate window was used up and the burst paid for the grant: the burst's points left after it. */
+  burstLeft?: number;
+}
+
 /**
  * Waits until `limiter` grants `points` calls; waiters spread over the first `jitterMs` of the next window (so
  * that many waiters do not all ask at its first instant; one process's lease loop is one waiter, and a wide spread
@@ -35,18 +37,61 @@ function windows(qps: number, burst: number) {
  * limiters answer a failed command from their `insuranceLimiter`.
  */
 async function consume(
-  limiter: { consume(key: string, points?: number): Promise<RateLimiterRes | null> },
+  limiter: { consume(key: string, points?: number): Promise<Omit<Grant, 'windowEnds'> & { msBeforeNext: number }> },
   points = 1,
   jitterMs = 50,
-): Promise<{ windowEnds: number; remaining: number }> {
+): Promise<Grant> {
   for (;;) {
     const sent = Date.now();
     try {
-      const granted = await limiter.consume('calls', points);
-      return { windowEnds: sent + Math.max(0, granted?.msBeforeNext ?? 0), remaining: granted?.remainingPoints ?? 0 };
+      const { msBeforeNext, ...granted } = await limiter.consume('calls', points);
+      return { windowEnds: sent + Math.max(0, msBeforeNext), ...granted };
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       await new Promise((r) => setTimeout(r, err.msBeforeNext + Math.random() * jitterMs));
+    }
+  }
+}
+
+/**
+ * rate-limiter-flexible's BurstyRateLimiter (the rate window first; when it is used up, the burst), answering
+ * also what the burst had left when it paid: BurstyRateLimiter answers only the rate window's figures, so a lease
+ * loop could not tell a grant from the burst from one from the window. Rejects with the rate window's
+ * RateLimiterRes (its wait, shortened to the burst's when that is sooner), as BurstyRateLimiter does.
+ */
+class BurstyLimiter {
+  constructor(
+    private readonly rate: RateLimiterAbstract,
+    private readonly burst: RateLimiterAbstract,
+  ) {}
+
+  async consume(key: string, points = 1): Promise<Omit<Grant, 'windowEnds'> & { msBeforeNext: number }> {
+    let refused: RateLimiterRes;
+    try {
+      const r = await this.rate.consume(key, points);
+      return { msBeforeNext: r.msBeforeNext, remaining: r.remainingPoints };
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      refused = err;
+    }
+    try {
+      const b = await this.burst.consume(key, points);
+      return {
+        msBeforeNext: Math.min(refused.msBeforeNext, b.msBeforeNext),
+        remaining: refused.remainingPoints,
+        burstLeft: b.remainingPoints,
+      };
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      // A refusal is a RateLimiterRes, not an Error, as rate-limiter-flexible's limiters reject (consume tells them
+      // from a store's failure by that).
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
+      throw new RateLimiterRes(
+        refused.remainingPoints,
+        Math.min(refused.msBeforeNext, err.msBeforeNext),
+        refused.consumedPoints,
+        refused.isFirstInDuration,
+      );
     }
   }
 }
@@ -55,13 +100,13 @@ async function consume(
 export class LocalRateLimiter implements CallLimiter {
   readonly rate: RateLimiterMemory;
   readonly burst: RateLimiterMemory;
-  private readonly limiter: BurstyRateLimiter;
+  private readonly limiter: BurstyLimiter;
 
   constructor(qps: number, burst: number) {
     const w = windows(qps, burst);
     this.rate = new RateLimiterMemory(w.rate);
     this.burst = new RateLimiterMemory(w.burst);
-    this.limiter = new BurstyRateLimiter(this.rate, this.burst);
+    this.limiter = new BurstyLimiter(this.rate, this.burst);
   }
 
   async take(): Promise<void> {
@@ -89,7 +134,7 @@ function fullLease(qps: number): number {
  * is not connected (so no call waits for a command timeout).
  */
 export class SharedRateLimiter implements CallLimiter {
-  private readonly limiter: BurstyRateLimiter;
+  private readonly limiter: BurstyLimiter;
   private readonly fallback: LocalRateLimiter;
   /** Calls leased from the shared budget and not used yet, and until when (the end of their rate window). */
   private leased = 0;
@@ -99,6 +144,8 @@ export class SharedRateLimiter implements CallLimiter {
   private calls = 0;
   /** What the window had left after this process's last lease (0 once it leased from the burst). */
   private remaining = 0;
+  /** What the burst had left after this process's last lease, when the burst paid for it (else undefined). */
+  private burstLeft?: number;
   private readonly waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private readonly lease: number;
   private readonly windowMs: number;
@@ -112,7 +159,7 @@ export class SharedRateLimiter implements CallLimiter {
     this.fallback = new LocalRateLimiter(budget.qps, budget.burst);
     const redis = (opts: { points: number; duration: number }, prefix: string, insurance: RateLimiterAbstract) =>
       new RateLimiterRedis({ storeClient: store.client, keyPrefix: prefix, ...opts, insuranceLimiter: insurance });
-    this.limiter = new BurstyRateLimiter(
+    this.limiter = new BurstyLimiter(
       redis(w.rate, keyPrefix, this.fallback.rate),
       redis(w.burst, `${keyPrefix}:burst`, this.fallback.burst),
     );
@@ -147,8 +194,9 @@ export class SharedRateLimiter implements CallLimiter {
     const size = this.nextLeaseSize();
     consume(this.limiter, size, LEASE_JITTER_MS)
       .then(
-        ({ windowEnds, remaining }) => {
+        ({ windowEnds, remaining, burstLeft }) => {
           this.remaining = remaining;
+          this.burstLeft = burstLeft;
           let left = size;
           while (left > 0 && this.waiters.length > 0) {
             this.waiters.shift()!.resolve();
@@ -170,14 +218,19 @@ export class SharedRateLimiter implements CallLimiter {
 
   /**
    * Within a window it has used up a lease in (it is busy): the full lease, but no more than the window had left
-   * (asking more than is left would count the ask in full and strand the rest). At the start of a window: as many
-   * calls as it took in the window before (at least the callers waiting), so a process that calls now and then (an
-   * API replica's occasional read) takes what it uses and leaves the rest to the others. A new window's lease starts
-   * its count of calls.
+   * (asking more than is left would count the ask in full and strand the rest). Once the window is used up and the
+   * burst pays, no more than the burst had left after the last lease (at least 1: the ask that finds it empty waits
+   * for the next window), rather than one call per lease and two Redis commands per call for the whole burst.
+   * At the start of a window: as many calls as it took in the window before (at least the callers waiting),
+   * so a process that calls now and then (an API replica's occasional read) takes what it uses and leaves the rest
+   * to the others. A new window's lease starts its count of calls.
    */
   private nextLeaseSize(): number {
     const now = Date.now();
-    if (now < this.leasedUntil) return Math.max(1, Math.min(this.lease, this.remaining));
+    if (now < this.leasedUntil) {
+      const left = this.remaining > 0 || this.burstLeft === undefined ? this.remaining : this.burstLeft;
+      return Math.max(1, Math.min(this.lease, left));
+    }
     // A new window: the last one's calls say what this one may need; after a quiet window, nothing.
     const before = now < this.leasedUntil + this.windowMs ? this.calls : 0;
     this.calls = 0;

@@ -97,6 +97,39 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
     expect(await counter()).toBe(1);
   });
 
+  it('leases the burst too: once the window is used up, a few commands for the burst, not two per call', async () => {
+    const prefix = `rl-${randomBytes(3).toString('hex')}`;
+    const { gateway, redis } = replica({ QUEUE_PREFIX: prefix, K8S_QPS: '100', K8S_BURST: '30' });
+    const kube = gateway.client(gateway.defaultCluster());
+    await redis.client.ping();
+    // What the limiter sends, as Redis saw it (not the scripts' own commands): the asks charged to the burst.
+    const monitor = await redis.create().monitor();
+    const burstAsks: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua') && args.some((a) => a.startsWith(`${prefix}:`) && a.includes(':burst'))) {
+        burstAsks.push(args);
+      }
+    });
+    try {
+      const before = emulator.requests.all().length;
+      const t0 = performance.now();
+      const done: number[] = [];
+      await Promise.all(
+        Array.from({ length: 140 }, () => kube.getNamespace('default').then(() => done.push(performance.now() - t0))),
+      );
+      expect(emulator.requests.all().length - before).toBe(140);
+      // 100 calls of the window (10 leases of 10), then the burst: an ask of 1 finds the window used up and learns
+      // what the burst has left (29), then leases of 10, 10 and 9. Two Redis commands per call would be 30 asks.
+      expect(burstAsks.length).toBeLessThanOrEqual(6);
+      // The budget holds: 130 calls in the first window, the 10 over it wait for the next (1 s after its first ask).
+      done.sort((a, b) => a - b);
+      expect(done[129]).toBeLessThan(done[139]);
+      expect(done[139]).toBeGreaterThanOrEqual(900);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('without Redis each replica falls back to its own bucket instead of failing or stalling', async () => {
     const lonely = replica({ REDIS_URL: 'redis://127.0.0.1:1', QUEUE_PREFIX: `rl-${randomBytes(3).toString('hex')}` });
     const t0 = performance.now();
