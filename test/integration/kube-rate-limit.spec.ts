@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
 import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
@@ -103,7 +104,7 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
     const kube = gateway.client(gateway.defaultCluster());
     await redis.client.ping();
     // What the limiter sends, as Redis saw it (not the scripts' own commands): the asks charged to the burst.
-    const monitor = await redis.create().monitor();
+    const monitor = await (redis.create() as Redis).monitor();
     const burstAsks: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (!source.includes('lua') && args.some((a) => a.startsWith(`${prefix}:`) && a.includes(':burst'))) {
