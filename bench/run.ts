@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     } else process.stdout.write('ok\n');
   }
 
-  const machine = await describeMachine();
+  const machine = await describeMachine(!QUICK);
   const started = new Date();
   console.log(`\n${renderMachine(machine)}\n\nlogs of the child processes: ${logDir}\n`);
 

@@ -127,9 +127,23 @@ export interface Machine {
   redis: string;
   kubectl: string;
   kernel: string;
+  /** lib/wakeup-probe.mjs: µs of CPU per idle wake-up, and per small piece of JSON work (undefined: not probed). */
+  probe?: { wakeUs: number; pieceUs: number };
 }
 
-export async function describeMachine(): Promise<Machine> {
+const PROBE = new URL('./wakeup-probe.mjs', import.meta.url).pathname;
+
+/** The wake-up probe, in a process of its own (~7 s); undefined if it fails. */
+function probeMachine(): Machine['probe'] {
+  try {
+    return JSON.parse(execFileSync(process.execPath, [PROBE], { encoding: 'utf8' })) as Machine['probe'];
+  } catch {
+    return undefined;
+  }
+}
+
+/** `probe`: run the wake-up probe (not in a quick run, whose figures mean nothing). */
+export async function describeMachine(probe = true): Promise<Machine> {
   const client = new pg.Client({ connectionString: settings.databaseAdminUrl });
   client.on('error', () => undefined);
   await client.connect();
@@ -171,6 +185,7 @@ export async function describeMachine(): Promise<Machine> {
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     kubectl,
     kernel,
+    probe: probe ? probeMachine() : undefined,
   };
 }
 
@@ -185,6 +200,13 @@ export function renderMachine(m: Machine): string {
       ['postgres', m.postgres],
       ['redis', m.redis],
       ['kubectl', m.kubectl],
+      [
+        'node probe',
+        m.probe
+          ? `${m.probe.wakeUs.toFixed(0)} µs of CPU per idle wake-up (a 1 ms timer); ` +
+            `${m.probe.pieceUs.toFixed(1)} µs per piece of JSON work (bench/lib/wakeup-probe.mjs)`
+          : 'not measured',
+      ],
     ],
   });
 }
