@@ -7,12 +7,15 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * - `blackhole()`: accept connections but forward nothing (the server hangs: timeouts);
  * - `silence()`: open connections stay open and carry nothing (a silent partition: the client still thinks it is
  *   connected, its commands time out);
+ * - `delay(ms)`: what the server sends reaches the client `ms` later, in order (a slow link or a slow server);
  * - `restore()`: serve again on the same port.
  */
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private mode: 'forward' | 'blackhole' = 'forward';
+  /** How long the server's answers are held before they reach the client (delay()). */
+  private replyDelayMs = 0;
   private readonly upstreams = new Set<Socket>();
   private readonly pairs = new Map<Socket, Socket>();
   port = 0;
@@ -67,7 +70,28 @@ export class TcpProxy {
     client.on('close', () => this.pairs.delete(client));
     this.pairs.set(client, upstream);
     client.pipe(upstream);
-    upstream.pipe(client);
+    // The server's answers: at once, or (delay()) each through a timer due no earlier than the one before it, so they
+    // keep their order, also when the delay changes while some are held.
+    let held = 0;
+    let lastDue = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.replyDelayMs === 0 && held === 0) {
+        client.write(chunk);
+        return;
+      }
+      const due = Math.max(Date.now() + this.replyDelayMs, lastDue);
+      lastDue = due;
+      held++;
+      setTimeout(() => {
+        held--;
+        if (client.writable) client.write(chunk);
+      }, due - Date.now());
+    });
+  }
+
+  /** The server's answers reach the clients `ms` later from now on (0: at once again); requests are not held. */
+  delay(ms: number): void {
+    this.replyDelayMs = ms;
   }
 
   /** Local ports of the live upstream connections (Postgres: pg_stat_activity.client_port). */
