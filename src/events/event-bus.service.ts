@@ -41,6 +41,17 @@ export class EventBus {
     }
   }
 
+  /**
+   * `publish` without waiting for Redis's answer, for a worker between two steps: the one connection still sends the
+   * events in order, a failure is still a warning (publish never rejects), and the worker's next call goes out at
+   * once. Waiting cost a wake-up per transition (the answer comes back while the worker is otherwise idle; a
+   * worker's CPU per namespace grows with its wake-ups, docs/performance.md) and, with Redis away, the command's
+   * timeout per transition.
+   */
+  send(events: ProgressEvent[]): void {
+    void this.publish(events);
+  }
+
   /** Listens to one request's events; returns the unsubscribe function once Redis confirmed. */
   async listen(requestId: string, listener: Listener): Promise<() => void> {
     // Redis away: do not hang the stream; the subscription completes when it is back, and readers poll

@@ -178,7 +178,7 @@ export class RequestRunner {
       rows = row ? [row] : [];
     }
     if (rows.length === 0) return null;
-    await this.bus.publish(rows.map(toProgressEvent));
+    this.bus.send(rows.map(toProgressEvent));
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
     return { ...current, status: 'RUNNING', claimedBy: this.workerId, steps, begun };
   }
@@ -499,7 +499,7 @@ export class RequestRunner {
       );
       if (rows.length === 0) throw new ClaimLostError(request.id, this.workerId);
       this.metrics.requests.inc({ kind: request.kind, status: 'SUCCEEDED' });
-      await this.bus.publish(rows.map(toProgressEvent));
+      this.bus.send(rows.map(toProgressEvent));
       return { finishedAt, finished: true };
     }
     const start = this.nextStart(request, next);
@@ -510,7 +510,7 @@ export class RequestRunner {
       start.started,
     );
     if (rows.length === 0) throw new ClaimLostError(request.id, this.workerId);
-    await this.bus.publish(rows.map(toProgressEvent));
+    this.bus.send(rows.map(toProgressEvent));
     return { finishedAt, begun: rows.length === 2 ? start.begun : CANCEL_REQUESTED };
   }
 
@@ -609,7 +609,7 @@ export class RequestRunner {
       this.event(request, event.action, event.data ?? {}, event),
     );
     if (row) {
-      await this.bus.publish([toProgressEvent(row)]);
+      this.bus.send([toProgressEvent(row)]);
       return true;
     }
     // Nothing written. Fencing: a worker whose heartbeat went stale and whose request another worker
