@@ -2,7 +2,7 @@
 // Node process of their own, printed as one JSON line. They let runs on different machines (sessions land on
 // different CPUs) be compared:
 // - `wakeUs`: the CPU one wake-up costs: a 1 ms timer that does nothing, again and again (the event loop's timer,
-//   the kernel's epoll and timer, and what the machine charges for waking an idle CPU). The worker wakes ~20 times
+//   the kernel's epoll and timer, and what the machine charges for waking an idle CPU). The worker wakes ~16 times
 //   per namespace at the defaults, so this is part of its CPU per namespace (docs/performance.md, thirteenth round);
 // - `pieceUs`: a small piece of JavaScript work (parse and serialize ~2 KB of JSON, read a few fields) run back to
 //   back: the speed of a core for the kind of work the service does.
