@@ -650,15 +650,9 @@ async function platformAb(
     const tie = within(rateRatio);
     // Equal on both counts: neither is faster, and the default stays (a switch would buy nothing measurable).
     const even = tie && within(cpuRatio) && platforms.includes(settings.defaultPlatform);
-    const faster = even
-      ? settings.defaultPlatform
-      : tie
-        ? cpuRatio < 1
-          ? second
-          : first
-        : rateRatio > 1
-          ? second
-          : first;
+    // Not a tie: the higher rate; a tie on rates: the lower CPU per request.
+    const secondWins = tie ? cpuRatio < 1 : rateRatio > 1;
+    const faster = even ? settings.defaultPlatform : secondWins ? second : first;
     const pct = `${Math.round(settings.ingestAbTie * 100)} %`;
     const ratios =
       `median of the pairs' ${second} ÷ ${first}: rate ${rateRatio.toFixed(3)}, ` +

@@ -28,6 +28,9 @@ interface Grant {
   burstLeft?: number;
 }
 
+/** A limiter's answer to one ask: a Grant with the time left in its window instead of when that ends. */
+type Answer = Omit<Grant, 'windowEnds'> & { msBeforeNext: number };
+
 /**
  * Waits until `limiter` grants `points` calls; waiters spread over the first `jitterMs` of the next window (so
  * that many waiters do not all ask at its first instant; one process's lease loop is one waiter, and a wide spread
@@ -37,7 +40,7 @@ interface Grant {
  * limiters answer a failed command from their `insuranceLimiter`.
  */
 async function consume(
-  limiter: { consume(key: string, points?: number): Promise<Omit<Grant, 'windowEnds'> & { msBeforeNext: number }> },
+  limiter: { consume(key: string, points?: number): Promise<Answer> },
   points = 1,
   jitterMs = 50,
 ): Promise<Grant> {
@@ -65,7 +68,7 @@ class BurstyLimiter {
     private readonly burst: RateLimiterAbstract,
   ) {}
 
-  async consume(key: string, points = 1): Promise<Omit<Grant, 'windowEnds'> & { msBeforeNext: number }> {
+  async consume(key: string, points = 1): Promise<Answer> {
     let refused: RateLimiterRes;
     try {
       const r = await this.rate.consume(key, points);
