@@ -44,6 +44,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  // How long a pooled Postgres connection may sit idle before it is closed; 0 keeps idle connections open.
+  DATABASE_POOL_IDLE_MS: int(0, 24 * 3_600_000).default(300_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().min(1).default('osm-onboarding'),
   // Redis topology. In sentinel and cluster mode the nodes come from the lists below; REDIS_URL still
@@ -200,6 +202,7 @@ export interface AppConfig {
   logLevel: string;
   databaseUrl: string;
   databasePoolSize: number;
+  databasePoolIdleMs: number;
   /** Sensitive (may hold a password): log it through redactUrl / describeRedis only. */
   redisUrl: string;
   /** How Redis is reached; credentials and TLS always come from `redisUrl`. */
@@ -331,6 +334,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databasePoolIdleMs: e.DATABASE_POOL_IDLE_MS,
     redisUrl: e.REDIS_URL,
     redis: redisTopology(e),
     queuePrefix: e.QUEUE_PREFIX,

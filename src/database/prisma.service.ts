@@ -55,6 +55,16 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
       connectionString: config.databaseUrl,
       max: config.databasePoolSize,
       connectionTimeoutMillis: 5000,
+      // pg closes a connection idle for 10 s by default, and the next burst reconnects: a new backend, whose first
+      // statements load every table, index, partition and trigger they touch (the request insert took up to 41 ms
+      // on a new connection, 0.4 ms after). Four requests sent together after 12 s of quiet took 67–111 ms with
+      // pg's default and 21–25 ms with the connections kept (docs/performance.md, fourteenth round). Connections
+      // stay DATABASE_POOL_IDLE_MS (0: until the process ends); TCP keep-alive probes an idle one after 30 s, so a
+      // load balancer or NAT that drops silent connections (AWS NLB after 350 s, Azure's after 240 s) sees traffic,
+      // and a peer that vanished is noticed.
+      idleTimeoutMillis: config.databasePoolIdleMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 30_000,
     });
     super({
       adapter: new PrismaPg(pool, {

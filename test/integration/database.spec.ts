@@ -7,7 +7,7 @@ import { testDatabaseUrl } from '../support/database.js';
 import { applyMigrations } from '../../src/database/migrate.js';
 import { PrismaService } from '../../src/database/prisma.service.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
-import type { AppConfig } from '../../src/config/config.js';
+import { loadConfig, type AppConfig } from '../../src/config/config.js';
 
 const MIGRATIONS = resolve(import.meta.dirname, '../../prisma/migrations');
 
@@ -58,6 +58,45 @@ describe('database (real Postgres)', () => {
       expect((await prisma.prepared<{ big: bigint }>(one))[0].big).toBe(1n);
     } finally {
       await prisma.$disconnect();
+    }
+  });
+
+  it('keeps pooled connections DATABASE_POOL_IDLE_MS, with TCP keep-alive on each (Linux: /proc/net/tcp)', async () => {
+    /** Opens `n` pooled connections at once; returns their backends' pids and client ports. */
+    const open = async (prisma: PrismaService, n: number) =>
+      Promise.all(
+        Array.from({ length: n }, async () => {
+          const [row] = await prisma.$queryRaw<{ pid: number; port: number }[]>`
+            SELECT pg_backend_pid() AS pid, inet_client_port() AS port, pg_sleep(0.1)::text AS slept`;
+          return row;
+        }),
+      );
+    const alive = async (pids: number[]) =>
+      (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1)', [pids]))
+        .rows[0].n;
+    const config = (idleMs: string) =>
+      loadConfig({ DATABASE_URL: testDatabaseUrl(), DATABASE_POOL_SIZE: '3', DATABASE_POOL_IDLE_MS: idleMs });
+    const brief = new PrismaService(config('300'));
+    const kept = new PrismaService(config('0'));
+    try {
+      const [b, k] = await Promise.all([open(brief, 3), open(kept, 3)]);
+      expect(new Set(b.map((r) => r.pid)).size).toBe(3);
+      expect(await alive(b.map((r) => r.pid))).toBe(3);
+      await new Promise((r) => setTimeout(r, 1200));
+      // pg closes an idle connection after 10 s unless told otherwise: at 1.2 s both pools would still hold theirs.
+      expect(await alive(b.map((r) => r.pid))).toBe(0);
+      expect(await alive(k.map((r) => r.pid))).toBe(3);
+      // The kept connections' sockets have their keep-alive timer armed (timer_active 2 in /proc/net/tcp).
+      const table = (file: string) => readFile(file, 'utf8').catch(() => ''); // no tcp6 without IPv6
+      const tcp = (await table('/proc/net/tcp')) + (await table('/proc/net/tcp6'));
+      const timers = k.map((r) => {
+        const hexPort = r.port.toString(16).toUpperCase().padStart(4, '0');
+        const line = tcp.split('\n').find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
+        return line?.trim().split(/\s+/)[5]?.split(':')[0];
+      });
+      expect(timers).toEqual(['02', '02', '02']);
+    } finally {
+      await Promise.all([brief.$disconnect(), kept.$disconnect()]);
     }
   });
 

@@ -13,6 +13,8 @@ describe('configuration', () => {
     expect(c.port).toBe(3000);
     expect(c.role).toBe('all');
     expect(c.defaultMeshName).toBe('osm');
+    // Pooled Postgres connections outlive a quiet spell (pg's own default closes them after 10 s).
+    expect(c.databasePoolIdleMs).toBe(300_000);
   });
 
   it('stops on a bad value with a message naming the key', () => {
