@@ -69,6 +69,7 @@ const EnvSchema = z.object({
   KUBECONFIG: z.string().min(1).optional(),
   KUBE_IN_CLUSTER: bool.default(false),
   K8S_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  K8S_CONNECTION_IDLE_MS: int(1, 3_600_000).default(60_000),
   K8S_QPS: z.coerce.number().positive().max(100_000).default(50),
   K8S_BURST: int(1, 100_000).default(100),
   // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
@@ -218,6 +219,8 @@ export interface AppConfig {
     kubeconfigPath?: string;
     inCluster: boolean;
     requestTimeoutMs: number;
+    /** How long an idle connection to an API server is kept open. */
+    connectionIdleMs: number;
     qps: number;
     burst: number;
     rateLimitScope: 'cluster' | 'process';
@@ -351,6 +354,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kubeconfigPath: e.KUBECONFIG,
       inCluster: e.KUBE_IN_CLUSTER,
       requestTimeoutMs: e.K8S_REQUEST_TIMEOUT_MS,
+      connectionIdleMs: e.K8S_CONNECTION_IDLE_MS,
       qps: e.K8S_QPS,
       burst: e.K8S_BURST,
       rateLimitScope: e.K8S_RATE_LIMIT_SCOPE,

@@ -24,7 +24,8 @@ export type { KubeObject, PatchType } from '../common/kube-object.js';
 // watch that ends closes its connection on HTTP/1.1.
 // HTTP/2: the Agent offers h2 (after http/1.1) in ALPN; kube-apiserver picks h2, so calls and watches are streams
 // of one connection, and a watch we end resets its stream only. Against a server (or proxy) that offers only
-// HTTP/1.1 the same Agent speaks HTTP/1.1 (docs/operations.md#connections-to-the-api-server).
+// HTTP/1.1 the same Agent speaks HTTP/1.1 (docs/operations.md#connections-to-the-api-server). An idle connection is
+// kept K8S_CONNECTION_IDLE_MS (directAgent).
 type Dispatcher = NonNullable<ReturnType<k8s.RequestContext['getDispatcher']>>;
 type CreateDispatcher = (cluster: k8s.Cluster | null, agentOptions: https.AgentOptions) => Dispatcher | undefined;
 const dispatchers = new Map<string, Dispatcher>();
@@ -52,27 +53,42 @@ function dispatcherKey(options: unknown): string {
   return hash.digest('hex');
 }
 
-function reuseDispatchers(kc: k8s.KubeConfig): void {
+function reuseDispatchers(kc: k8s.KubeConfig, idleMs: number): void {
   const target = kc as unknown as { createDispatcher: CreateDispatcher };
   const create = target.createDispatcher.bind(kc);
   target.createDispatcher = (cluster, agentOptions) => {
     const options = kc.createDispatcherOptions(cluster, agentOptions);
-    if (options.type === 'none') return undefined; // undici's global dispatcher, already keep-alive
-    const key = dispatcherKey(options);
+    const key = dispatcherKey({ options, idleMs });
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
-      dispatcher = options.type === 'agent' ? agentSharingTls(options.connect) : create(cluster, agentOptions);
+      dispatcher =
+        options.type === 'agent' || options.type === 'none'
+          ? directAgent(options.type === 'agent' ? options.connect : {}, idleMs)
+          : create(cluster, agentOptions);
       if (dispatcher) dispatchers.set(key, dispatcher);
     }
     return dispatcher;
   };
 }
 
-/** client-node's direct-connection Agent, with its TLS credentials in one SecureContext for every connection. */
-function agentSharingTls(connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect']): Dispatcher {
+/**
+ * client-node's direct-connection Agent (for a server with no TLS options of its own too: client-node leaves that
+ * to undici's global dispatcher), with its TLS credentials in one SecureContext for every connection, HTTP/2
+ * offered, and an idle connection kept `idleMs` (K8S_CONNECTION_IDLE_MS). undici closes one after 4 s by default,
+ * so a worker between two onboardings opened a new TCP + TLS connection for each. Against the emulator, the call
+ * after 5 s of quiet took 8.8 ms and 10.6 ms of CPU (client and server) on a new connection, 4.0 ms and 4.0 ms on a
+ * kept one (medians of 8; docs/performance.md, fourteenth round). client-go keeps idle connections 90 s, and
+ * kube-apiserver closes an idle HTTP/2 connection after 90 s; the default (60 s) closes ours first. undici pings an
+ * HTTP/2 connection every 60 s, and client-node's connect options turn TCP keep-alive on (30 s).
+ */
+function directAgent(connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect'], idleMs: number) {
   const { ca, cert, key, pfx, passphrase, ...rest } = connect as tls.ConnectionOptions;
   const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase });
-  return new Agent({ allowH2: true, connect: { ...rest, secureContext } as Agent.Options['connect'] });
+  return new Agent({
+    allowH2: true,
+    keepAliveTimeout: idleMs,
+    connect: { ...rest, secureContext } as Agent.Options['connect'],
+  }) as Dispatcher;
 }
 
 /** Extra attempts of a read that failed transiently, or of a call the server asked to retry; see ClusterClient.call. */
@@ -146,6 +162,8 @@ export interface PatchCustomOptions {
 
 export interface ClusterClientOptions {
   requestTimeoutMs: number;
+  /** How long an idle connection to the API server is kept (K8S_CONNECTION_IDLE_MS). */
+  connectionIdleMs: number;
   limiter: CallLimiter;
   /** The `fieldManager` query parameter of every create, update and patch (K8S_FIELD_MANAGER). */
   fieldManager: string;
@@ -227,7 +245,7 @@ export class ClusterClient {
     private readonly kc: k8s.KubeConfig,
     private readonly options: ClusterClientOptions,
   ) {
-    reuseDispatchers(kc);
+    reuseDispatchers(kc, options.connectionIdleMs);
   }
 
   // --- namespaces

@@ -83,6 +83,7 @@ export class ClusterGateway {
       kc.setCurrentContext(this.contextName(name));
       client = new ClusterClient(name, kc, {
         requestTimeoutMs: this.config.kube.requestTimeoutMs,
+        connectionIdleMs: this.config.kube.connectionIdleMs,
         limiter: this.limiter(name),
         fieldManager: this.config.kube.fieldManager,
         onCall: (record) => {

@@ -24,6 +24,7 @@ describe('Kubernetes API authentication, reused', () => {
     const spy = vi.spyOn(kc, 'applySecurityAuthentication');
     const c = new ClusterClient('emulator', kc, {
       requestTimeoutMs: 5_000,
+      connectionIdleMs: 60_000,
       limiter: { take: () => Promise.resolve() },
       fieldManager: 'osm-onboarding-test',
     });

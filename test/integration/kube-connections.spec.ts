@@ -42,6 +42,28 @@ describe('Kubernetes API connections', () => {
     expect(emulator.connectionsAccepted() - before).toBeLessThanOrEqual(2);
   });
 
+  it('keeps an idle connection K8S_CONNECTION_IDLE_MS (undici closes one after 4 s by default)', async () => {
+    const gateway = (idle?: string) =>
+      new ClusterGateway(
+        loadConfig({
+          KUBECONFIG: kubeconfig,
+          K8S_QPS: '1000',
+          K8S_BURST: '1000',
+          ...(idle ? { K8S_CONNECTION_IDLE_MS: idle } : {}),
+        }),
+      );
+    const kept = gateway(); // the default, 60 s
+    const brief = gateway('300');
+    await kept.client('emulator').getNamespace('default');
+    await brief.client('emulator').getNamespace('default');
+    await new Promise((r) => setTimeout(r, 4_500));
+    const before = emulator.connectionsAccepted();
+    await kept.client('emulator').getNamespace('default');
+    expect(emulator.connectionsAccepted() - before).toBe(0);
+    await brief.client('emulator').getNamespace('default');
+    expect(emulator.connectionsAccepted() - before).toBe(1);
+  });
+
   /** 20 rounds of a get and a watch ended by us after its first event (as a rollout watch ends). */
   async function getsAndEndedWatches(kubeconfigFile: string): Promise<void> {
     const gateway = new ClusterGateway(loadConfig({ KUBECONFIG: kubeconfigFile, K8S_QPS: '1000', K8S_BURST: '1000' }));

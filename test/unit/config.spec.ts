@@ -15,6 +15,8 @@ describe('configuration', () => {
     expect(c.defaultMeshName).toBe('osm');
     // Pooled Postgres connections outlive a quiet spell (pg's own default closes them after 10 s).
     expect(c.databasePoolIdleMs).toBe(300_000);
+    // And connections to an API server outlive one (undici's own default closes them after 4 s).
+    expect(c.kube.connectionIdleMs).toBe(60_000);
   });
 
   it('stops on a bad value with a message naming the key', () => {
