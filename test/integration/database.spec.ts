@@ -76,14 +76,14 @@ describe('database (real Postgres)', () => {
         .rows[0].n;
     const config = (idleMs: string) =>
       loadConfig({ DATABASE_URL: testDatabaseUrl(), DATABASE_POOL_SIZE: '3', DATABASE_POOL_IDLE_MS: idleMs });
-    const brief = new PrismaService(config('300'));
+    const brief = new PrismaService(config('1000'));
     const kept = new PrismaService(config('0'));
     try {
       const [b, k] = await Promise.all([open(brief, 3), open(kept, 3)]);
       expect(new Set(b.map((r) => r.pid)).size).toBe(3);
       expect(await alive(b.map((r) => r.pid))).toBe(3);
-      await new Promise((r) => setTimeout(r, 1200));
-      // pg closes an idle connection after 10 s unless told otherwise: at 1.2 s both pools would still hold theirs.
+      await new Promise((r) => setTimeout(r, 2500));
+      // pg closes an idle connection after 10 s unless told otherwise: at 2.5 s both pools would still hold theirs.
       expect(await alive(b.map((r) => r.pid))).toBe(0);
       expect(await alive(k.map((r) => r.pid))).toBe(3);
       // The kept connections' sockets have their keep-alive timer armed (timer_active 2 in /proc/net/tcp).
