@@ -58,13 +58,13 @@ function reuseDispatchers(kc: k8s.KubeConfig, idleMs: number): void {
   const create = target.createDispatcher.bind(kc);
   target.createDispatcher = (cluster, agentOptions) => {
     const options = kc.createDispatcherOptions(cluster, agentOptions);
+    // No TLS options at all (a publicly trusted server, token auth): undici's global dispatcher, as client-node
+    // leaves it (HTTP/1.1, idle connections closed after 4 s).
+    if (options.type === 'none') return undefined;
     const key = dispatcherKey({ options, idleMs });
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
-      dispatcher =
-        options.type === 'agent' || options.type === 'none'
-          ? directAgent(options.type === 'agent' ? options.connect : {}, idleMs)
-          : create(cluster, agentOptions);
+      dispatcher = options.type === 'agent' ? directAgent(options.connect, idleMs) : create(cluster, agentOptions);
       if (dispatcher) dispatchers.set(key, dispatcher);
     }
     return dispatcher;
@@ -72,8 +72,7 @@ function reuseDispatchers(kc: k8s.KubeConfig, idleMs: number): void {
 }
 
 /**
- * client-node's direct-connection Agent (for a server with no TLS options of its own too: client-node leaves that
- * to undici's global dispatcher), with its TLS credentials in one SecureContext for every connection, HTTP/2
+ * client-node's direct-connection Agent, with its TLS credentials in one SecureContext for every connection, HTTP/2
  * offered, and an idle connection kept `idleMs` (K8S_CONNECTION_IDLE_MS). undici closes one after 4 s by default,
  * so a worker between two onboardings opened a new TCP + TLS connection for each. Against the emulator, the call
  * after 5 s of quiet took 8.8 ms and 10.6 ms of CPU (client and server) on a new connection, 4.0 ms and 4.0 ms on a
