@@ -41,6 +41,7 @@ const EnvSchema = z.object({
   // is the default: its ceiling on trivial routes is higher, and the alternated A/B runs put the two within 10-25 %
   // of each other, Fastify ahead on one day and Express on the next (docs/performance.md, rounds of 2026-12-05).
   HTTP_PLATFORM: z.enum(['express', 'fastify']).default('fastify'),
+  HTTP_KEEP_ALIVE_MS: int(1_000, 3_600_000).default(72_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
@@ -246,6 +247,8 @@ export interface AppConfig {
   shutdownGraceMs: number;
   /** src/http/platform.ts: the HTTP server Nest runs on. */
   httpPlatform: 'express' | 'fastify';
+  /** How long the HTTP server keeps an idle client connection (both platforms). */
+  httpKeepAliveMs: number;
   /** src/retention: `*Days` 0 = kept forever; `exportDir` is set whenever either is not 0. */
   retention: { auditDays: number; requestDays: number; exportDir?: string; intervalMs: number };
   approvalPolicy: ApprovalPolicy;
@@ -334,6 +337,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     port: e.PORT,
     httpPlatform: e.HTTP_PLATFORM,
+    httpKeepAliveMs: e.HTTP_KEEP_ALIVE_MS,
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

@@ -12,7 +12,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Request as ExpressRequest } from 'express';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
@@ -63,7 +63,14 @@ export async function createHttpApp(
   module: Type | DynamicModule,
   opts: { config: AppConfig; drain: HttpDrain },
 ): Promise<INestApplication> {
-  return opts.config.httpPlatform === 'fastify' ? fastifyApp(module, opts.drain) : expressApp(module, opts.drain);
+  const app = await (opts.config.httpPlatform === 'fastify'
+    ? fastifyApp(module, opts.drain)
+    : expressApp(module, opts.drain));
+  // An idle client connection is kept HTTP_KEEP_ALIVE_MS on both platforms. Node's server closes one after 5 s
+  // (Express's), Fastify after 72 s: a load balancer that keeps its idle connections to the service longer than the
+  // service does (AWS ALB: 60 s) can send a request down one the service is closing, and answers its client 502.
+  (app.getHttpServer() as Server).keepAliveTimeout = opts.config.httpKeepAliveMs;
+  return app;
 }
 
 async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {

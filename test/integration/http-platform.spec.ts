@@ -3,6 +3,7 @@
 // The rest of the suite runs on either (HTTP_PLATFORM=express|fastify npx vitest run …); this spec runs both at once.
 import type { INestApplication } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
+import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
@@ -184,6 +185,38 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
   it('runs each app on the platform it was configured with', () => {
     expect(express.app.getHttpAdapter().getType()).toBe('express');
     expect(fastify.app.getHttpAdapter().getType()).toBe('fastify');
+  });
+
+  it('keeps an idle client connection HTTP_KEEP_ALIVE_MS (72 s) on both; Node alone closes it at 5 s', async () => {
+    /** Two GETs on one TCP connection, 7 s apart: what the server sent, and whether it closed in between. */
+    const twice = (url: string) =>
+      new Promise<{ received: string; closedEarly: boolean }>((resolve, reject) => {
+        const { hostname, port } = new URL(url);
+        const socket = connect(Number(port), hostname);
+        const get = `GET /healthz HTTP/1.1\r\nHost: ${hostname}\r\nConnection: keep-alive\r\n\r\n`;
+        let received = '';
+        let sentSecond = false;
+        socket.setEncoding('utf8');
+        socket.on('error', reject);
+        socket.on('data', (chunk: string) => {
+          received += chunk;
+          const answers = received.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0;
+          if (answers === 1 && !sentSecond) {
+            sentSecond = true;
+            setTimeout(() => socket.write(get), 7_000);
+          } else if (answers === 2) setTimeout(() => socket.end(), 200); // the rest of its body, if any
+        });
+        socket.on('close', () =>
+          resolve({ received, closedEarly: (received.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0) < 2 }),
+        );
+        socket.write(get);
+      });
+    const results = await Promise.all([express.url, fastify.url].map(twice));
+    for (const r of results) {
+      expect(r.closedEarly).toBe(false);
+      expect(r.received.match(/HTTP\/1\.1 \d{3} [^\r\n]*/g)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      expect(r.received).toMatch(/^keep-alive: timeout=72\r?$/im);
+    }
   });
 
   for (const probe of PROBES) {

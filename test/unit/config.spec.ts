@@ -17,6 +17,8 @@ describe('configuration', () => {
     expect(c.databasePoolIdleMs).toBe(300_000);
     // And connections to an API server outlive one (undici's own default closes them after 4 s).
     expect(c.kube.connectionIdleMs).toBe(60_000);
+    // And a client's idle connection to the service outlives a load balancer's (AWS ALB: 60 s).
+    expect(c.httpKeepAliveMs).toBe(72_000);
   });
 
   it('stops on a bad value with a message naming the key', () => {
