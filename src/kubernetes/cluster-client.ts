@@ -80,14 +80,17 @@ function reuseDispatchers(kc: k8s.KubeConfig, idleMs: number): void {
  * kube-apiserver closes an idle HTTP/2 connection after 90 s; the default (60 s) closes ours first. undici pings an
  * HTTP/2 connection every 60 s, and client-node's connect options turn TCP keep-alive on (30 s).
  */
-function directAgent(connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect'], idleMs: number) {
+function directAgent(
+  connect: Extract<k8s.DispatcherOptions, { type: 'agent' }>['connect'],
+  idleMs: number,
+): Dispatcher {
   const { ca, cert, key, pfx, passphrase, ...rest } = connect as tls.ConnectionOptions;
   const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase });
   return new Agent({
     allowH2: true,
     keepAliveTimeout: idleMs,
     connect: { ...rest, secureContext } as Agent.Options['connect'],
-  }) as Dispatcher;
+  });
 }
 
 /** Extra attempts of a read that failed transiently, or of a call the server asked to retry; see ClusterClient.call. */
