@@ -27,6 +27,11 @@ export const settings = {
   fairnessNamespaces: num('BENCH_FAIRNESS_N', 100),
   /** Clusters (emulator processes) of the fairness bench: one slow, one failing, the rest healthy (at least 3). */
   fairnessClusters: Math.max(3, num('BENCH_FAIRNESS_CLUSTERS', 10)),
+  /**
+   * Pairs of runs (with the slow clusters, without them), the order swapped every pair; the target is judged on the
+   * median pair's ratio. One pair's ratio moved between 1.08 and 1.20 over three runs of the same build (2026-12-06).
+   */
+  fairnessPairs: Math.max(1, Math.round(num('BENCH_FAIRNESS_PAIRS', 3))),
   // 7. history (bench/history.ts)
   historyRequests: num('BENCH_HISTORY_REQUESTS', 1_000_000),
   historyEventsPerRequest: num('BENCH_HISTORY_EVENTS_PER_REQUEST', 10),
