@@ -34,6 +34,7 @@ import { AuditExportModule } from './audit-export/audit-export.module.js';
 import { SlackModule } from './integrations/slack/slack.module.js';
 import { graphqlValidationRules } from './graphql/validation-rules.js';
 import { apolloPlugins } from './graphql/apollo-plugins.js';
+import { apolloCaches } from './graphql/apollo-caches.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
 import { describeSchema } from './graphql/zod-types.js';
@@ -81,6 +82,8 @@ export function apiModules(): (DynamicModule | Type<unknown>)[] {
         // Nest's GraphiQL loads its scripts from a CDN: ours is served from a package (graphiql.ts).
         graphiql: false,
         plugins: apolloPlugins({ graphiql: cfg.graphql.graphiql }),
+        // Bounded: Apollo's defaults let distinct documents exhaust the heap (apollo-caches.ts).
+        ...apolloCaches(cfg.graphql.documentCacheKb),
         formatError: formatGraphQLError,
         // graphql-ws is served by GraphQLWsServer (message size, per-operation checks), not by Nest.
         // Every operation over HTTP is authenticated before it runs, introspection included:

@@ -147,6 +147,7 @@ const EnvSchema = z.object({
   GRAPHQL_INTROSPECTION: bool.optional(),
   GRAPHIQL: bool.optional(),
   GRAPHQL_WS_INIT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+  GRAPHQL_DOCUMENT_CACHE_KB: int(0, 1_048_576).default(1_024),
   RESTART_SETTLE_MS: int(0, 600_000).default(3_000),
   POLL_MS: int(10, 60_000).default(1_000),
   ROLLOUT_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
@@ -262,6 +263,8 @@ export interface AppConfig {
     graphiql: boolean;
     /** A WebSocket that has not sent `connection_init` by then is closed (4408). */
     wsInitTimeoutMs: number;
+    /** Apollo's validated-document and persisted-query caches, each at most this many KiB (graphql/apollo-caches). */
+    documentCacheKb: number;
   };
   webhooks: {
     /** Sensitive: never logged. Undefined when neither WEBHOOK_SECRET_KEY nor the admin token is set. */
@@ -386,6 +389,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       introspection: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       wsInitTimeoutMs: e.GRAPHQL_WS_INIT_TIMEOUT_MS,
+      documentCacheKb: e.GRAPHQL_DOCUMENT_CACHE_KB,
     },
     webhooks: {
       secretKey:

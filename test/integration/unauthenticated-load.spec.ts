@@ -2,17 +2,16 @@
 // tokens cost no unbounded memory and no database lookup for a malformed one, and an address that keeps
 // failing is refused (429 with Retry-After, coded) on every transport: REST, GraphQL over HTTP, SSE and
 // the WebSocket handshake.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
+import { imageApi } from '../support/entry-process.js';
 import { ADMIN_TOKEN, gql, http, stackEnv, startApi } from '../support/harness.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const BAD_TOKENS = 5000;
 // Warm-up: twice the cache bound (half the tokens are well-formed and cached), so the baseline is taken with the
 // unknown-token cache full and the heap at its working size; what the flood adds on top is what it keeps.
@@ -68,25 +67,9 @@ describe('unauthenticated load against a running API process', () => {
       AUTH_CACHE_MAX_ENTRIES: String(CACHE_MAX),
       RATE_LIMIT_PER_MINUTE: '0',
     });
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    // As the image runs it (the Dockerfile's NODE_OPTIONS and MALLOC_ARENA_MAX, read from it as the benches do):
-    // with a heap cap V8 collects as it goes; without one it defers collection and RSS would measure garbage not
-    // yet collected rather than memory kept.
-    const dockerfile = readFileSync(resolve(ROOT, 'Dockerfile'), 'utf8');
-    const image = {
-      NODE_OPTIONS: /NODE_OPTIONS="([^"]*)"/.exec(dockerfile)![1],
-      MALLOC_ARENA_MAX: /MALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)![1],
-    };
-    child = spawn(process.execPath, ['dist/bundle/main.mjs'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, ...image, PORT: String(port) },
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toContain('listening');
-    base = `http://127.0.0.1:${port}`;
+    // As the image runs it (the Dockerfile's NODE_OPTIONS and MALLOC_ARENA_MAX): with a heap cap V8 collects as it
+    // goes; without one it defers collection and RSS would measure garbage not yet collected rather than memory kept.
+    ({ child, base } = await imageApi(env));
   });
   afterAll(async () => {
     child?.kill('SIGTERM');

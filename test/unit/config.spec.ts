@@ -19,6 +19,8 @@ describe('configuration', () => {
     expect(c.kube.connectionIdleMs).toBe(60_000);
     // And a client's idle connection to the service outlives a load balancer's (AWS ALB: 60 s).
     expect(c.httpKeepAliveMs).toBe(72_000);
+    // Apollo's document and persisted-query caches are 1 MiB each, not Apollo's 30 MiB (graphql/apollo-caches.ts).
+    expect(c.graphql.documentCacheKb).toBe(1_024);
   });
 
   it('stops on a bad value with a message naming the key', () => {
@@ -27,6 +29,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ ROLE: 'both' })).toThrow(/ROLE/);
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
+    expect(() => loadConfig({ GRAPHQL_DOCUMENT_CACHE_KB: '-1' })).toThrow(/GRAPHQL_DOCUMENT_CACHE_KB/);
   });
 
   it("keeps a worker's slots across clusters at least one cluster's budget", () => {
