@@ -29,7 +29,7 @@ export const settings = {
   fairnessClusters: Math.max(3, num('BENCH_FAIRNESS_CLUSTERS', 10)),
   /**
    * Pairs of runs (with the slow clusters, without them), the order swapped every pair; the target is judged on the
-   * median pair's ratio. One pair's ratio moved between 1.08 and 1.20 over three runs of the same build (2026-12-06).
+   * median pair's ratio. One pair's ratio moved between 1.08 and 1.20 over three runs with the same worker code.
    */
   fairnessPairs: Math.max(1, Math.round(num('BENCH_FAIRNESS_PAIRS', 3))),
   // 7. history (bench/history.ts)

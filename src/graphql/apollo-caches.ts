@@ -3,10 +3,10 @@
 // persisted queries (the `cache`: query texts by their SHA-256), each bounded by GRAPHQL_DOCUMENT_CACHE_KB.
 //
 // Apollo's defaults are 30 MiB each, as Apollo counts: a document by its JSON length, a text by its length. A parsed
-// document holds about four times its JSON length in the heap (measured: 7.9 KB per document like the README's
+// document holds 3.5 to 4.7 times its JSON length in the heap (measured: 8.4 KB for a document like the README's
 // `onboardingRequests(filter: { namespace: "…" })`, 1.8 KB of JSON). A caller that writes its values into the query
-// text instead of variables sends a new document each time, and after about 17,000 of them the default store's
-// documents alone outgrow the image's old space (192 MB): the API ended with "JavaScript heap out of memory"
+// text instead of variables sends a new document each time, and after about 16,000 of them the default store's
+// documents outgrew the image's old space (192 MB): the API ended with "JavaScript heap out of memory"
 // (docs/performance.md, fifteenth round). A bounded store costs nothing when operations repeat, and with values in
 // the text nothing could be reused anyway.
 //

@@ -55,7 +55,7 @@ describe('persisted queries: the cache of their texts is bounded', () => {
     expect((await http(api.url, 'POST', '/graphql', persisted(sha256(last)))).body.data).toBeDefined();
   });
 
-  it('0 keeps no documents and refuses persisted queries (PERSISTED_QUERY_NOT_SUPPORTED)', async () => {
+  it('0 refuses persisted queries (PERSISTED_QUERY_NOT_SUPPORTED) and still runs whole queries', async () => {
     const api = await startApi(await stackEnv(emulator, { ROLE: 'api', GRAPHQL_DOCUMENT_CACHE_KB: '0' }));
     apis.push(api);
     const q = distinct(1);
