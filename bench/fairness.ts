@@ -199,10 +199,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       // The order is swapped every pair: the second of two runs in a row can be slower or faster for the machine's
       // own reasons, and alternating spreads that over both sides.
       const withFirst = k % 2 === 1;
-      const runs: RunResult[] = [];
-      for (const slow of withFirst ? [true, false] : [false, true])
-        runs.push(await runOnce(`${slow ? 'with' : 'without'}${k}`, slow ? all : healthy, env));
-      const [withSlow, without] = withFirst ? runs : [runs[1], runs[0]];
+      let withSlow: RunResult;
+      let without: RunResult;
+      if (withFirst) {
+        withSlow = await runOnce(`with${k}`, all, env);
+        without = await runOnce(`without${k}`, healthy, env);
+      } else {
+        without = await runOnce(`without${k}`, healthy, env);
+        withSlow = await runOnce(`with${k}`, all, env);
+      }
       const ratio = withSlow.healthyWallS / without.healthyWallS;
       pairs.push({ k, withFirst, withSlow, without, ratio });
       process.stdout.write(

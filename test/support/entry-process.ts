@@ -39,7 +39,7 @@ export async function startAndStop(
  * The image's memory settings, read from the Dockerfile as the benches do: NODE_OPTIONS (with its old-space cap
  * replaced by `oldSpaceMb` when given) and MALLOC_ARENA_MAX.
  */
-export function imageMemoryEnv(oldSpaceMb?: number): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
+function imageMemoryEnv(oldSpaceMb?: number): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
   const dockerfile = readFileSync(resolve(ROOT, 'Dockerfile'), 'utf8');
   let nodeOptions = /NODE_OPTIONS="([^"]*)"/.exec(dockerfile)![1];
   if (oldSpaceMb !== undefined) {
