@@ -43,7 +43,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const rss = new RssMonitor();
   const clients: Client[] = [];
   try {
-    const apis = [await stack.startApi('api1'), await stack.startApi('api2')];
+    // One token opens every subscription: each API's per-caller bound (PROGRESS_MAX_STREAMS_PER_CALLER) must hold
+    // its half of them.
+    const bounds = { PROGRESS_MAX_STREAMS: Math.max(2_000, S), PROGRESS_MAX_STREAMS_PER_CALLER: Math.max(500, S) };
+    const apis = [await stack.startApi('api1', bounds), await stack.startApi('api2', bounds)];
     for (const a of apis) rss.track(a.label, a.pid);
     const namespaces = Array.from({ length: R }, (_, i) => `${prefix}${i}`);
     const ids = await submitOnboardings(stack, apis, namespaces);

@@ -143,7 +143,7 @@ export class BatchController {
     query: BatchEventsQuery,
     headers: ['Last-Event-ID'],
     responses: { 200: { description: 'the event stream', schema: R.ProgressEventSchema, media: 'sse' } },
-    errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND'],
+    errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND', 'TOO_MANY_STREAMS', 'STREAM_CAPACITY_REACHED'],
   })
   @Get(':id/events')
   async events(

@@ -148,7 +148,7 @@ export class BatchService {
   async events(id: string, actor: Actor, after: string | undefined, field = 'after') {
     const { requests } = await this.get(id, actor);
     const members = requests.map((r) => r.id).sort();
-    return this.progress.openBatch(members, parseBatchCursor(after, members, field));
+    return this.progress.openBatch(members, parseBatchCursor(after, members, field), actor.id);
   }
 
   /** Every target validated and authorized before anything is stored; errors name `targets.<i>.<field>`. */

@@ -101,6 +101,9 @@ const EnvSchema = z.object({
   DRIFT_SCAN_BATCH_SIZE: int(1, 10_000).default(100),
   // How often one statement checks every open progress stream of an API process against the store (src/events).
   PROGRESS_POLL_MS: int(50, 600_000).default(10_000),
+  // The progress streams one API process holds open, in all and per caller (src/events/stream-slots.ts).
+  PROGRESS_MAX_STREAMS: int(1, 1_000_000).default(2_000),
+  PROGRESS_MAX_STREAMS_PER_CALLER: int(1, 1_000_000).default(500),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
@@ -240,6 +243,8 @@ export interface AppConfig {
   driftScan: { intervalMs: number; batchSize: number };
   /** src/events/stream-sweep.ts: the store check behind the open progress streams. */
   progressPollMs: number;
+  /** src/events/stream-slots.ts: the bounds on the progress streams one API process holds open. */
+  progressStreams: { maxStreams: number; maxStreamsPerCaller: number };
   defaultMeshName: string;
   tuning: { restartSettleMs: number; pollMs: number; rolloutTimeoutMs: number };
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
@@ -375,6 +380,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepBatchSize: e.SWEEP_BATCH_SIZE,
     driftScan: { intervalMs: e.DRIFT_SCAN_INTERVAL_MS, batchSize: e.DRIFT_SCAN_BATCH_SIZE },
     progressPollMs: e.PROGRESS_POLL_MS,
+    progressStreams: { maxStreams: e.PROGRESS_MAX_STREAMS, maxStreamsPerCaller: e.PROGRESS_MAX_STREAMS_PER_CALLER },
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -71,6 +71,12 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   RATE_LIMITED:
     'too many calls from this caller, or too many failed authentications from this address; retry after ' +
     '`Retry-After` seconds (`details.retryAfterSeconds`)',
+  TOO_MANY_STREAMS:
+    'this caller has PROGRESS_MAX_STREAMS_PER_CALLER progress streams (SSE, subscriptions, batch streams) open on ' +
+    'this instance; close one first (`details.limit`)',
+  STREAM_CAPACITY_REACHED:
+    'this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach ' +
+    'another instance',
   INTERNAL: 'an unexpected server error',
   API_SERVER_NOT_FOUND: 'the Kubernetes API Service does not exist or has no IPv4 cluster IP (worker)',
   EGRESS_API_SERVER_MONITORED:

@@ -7,6 +7,7 @@ import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
 import { BatchPosition, encodeBatchCursor } from './batch-cursor.js';
 import { StreamSweep } from './stream-sweep.js';
+import { StreamSlots } from './stream-slots.js';
 
 /** A stream's live side: events Redis brought and not yet delivered, and how to wake the stream. */
 interface Live {
@@ -40,6 +41,16 @@ function closable<T>(inner: AsyncGenerator<T>, close: () => void): AsyncGenerato
   return outer;
 }
 
+/** `fn` the first time the returned function is called; nothing after. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
 const TERMINAL_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 /** Stored events read at once while replaying. */
 const PAGE = 1000;
@@ -62,22 +73,42 @@ export class ProgressService {
     private readonly bus: EventBus,
     private readonly metrics: MetricsService,
     private readonly sweep: StreamSweep,
+    private readonly slots: StreamSlots,
   ) {}
 
-  /** Validates the request id first, so a bad id fails the call rather than the stream. */
-  async open(requestId: string, after = 0): Promise<AsyncGenerator<ProgressEvent>> {
-    const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
-    if (!exists)
-      throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
-    const live: Live = { pending: [], wake: undefined, closed: false };
-    const unlisten = await this.bus.listen(requestId, (e) => {
-      live.pending.push(e);
-      live.wake?.();
+  /**
+   * Validates the request id first, so a bad id fails the call rather than the stream. `caller` (an actor id) takes
+   * one of the process's stream slots until the stream ends (stream-slots.ts); over a bound, the call fails.
+   */
+  async open(requestId: string, after: number, caller: string): Promise<AsyncGenerator<ProgressEvent>> {
+    return this.holding(caller, async (release) => {
+      const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
+      if (!exists)
+        throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
+      const live: Live = { pending: [], wake: undefined, closed: false };
+      const unlisten = await this.bus.listen(requestId, (e) => {
+        live.pending.push(e);
+        live.wake?.();
+      });
+      const end = once(() => (unlisten(), release()));
+      return closable(this.follow({ requestId, after, live, unlisten: end }), () => {
+        live.closed = true;
+        live.wake?.();
+        // A stream let go before its first next() never runs its body (nor its `finally`).
+        end();
+      });
     });
-    return closable(this.follow({ requestId, after, live, unlisten }), () => {
-      live.closed = true;
-      live.wake?.();
-    });
+  }
+
+  /** Runs `open` with a slot of `caller`'s; the slot goes back if `open` fails. */
+  private async holding<T>(caller: string, open: (release: () => void) => Promise<T>): Promise<T> {
+    const release = this.slots.take(caller);
+    try {
+      return await open(release);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   private async *follow(o: {
@@ -151,12 +182,24 @@ export class ProgressService {
    * events are read from Postgres per request after its own seq, so one that commits late is still delivered.
    * Each event carries `batchCursor`, the position to resume after it.
    */
-  async openBatch(requestIds: string[], position: BatchPosition): Promise<AsyncGenerator<ProgressEvent>> {
+  async openBatch(
+    requestIds: string[],
+    position: BatchPosition,
+    caller: string,
+  ): Promise<AsyncGenerator<ProgressEvent>> {
+    return this.holding(caller, (release) => this.followBatchOf(requestIds, position, release));
+  }
+
+  private async followBatchOf(
+    requestIds: string[],
+    position: BatchPosition,
+    release: () => void,
+  ): Promise<AsyncGenerator<ProgressEvent>> {
     const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
     let dirty = false;
     let closed = false;
-    const unlisten = await Promise.all(
+    const listening = await Promise.all(
       requestIds.map((id) =>
         this.bus.listen(id, () => {
           dirty = true;
@@ -164,8 +207,12 @@ export class ProgressService {
         }),
       ),
     );
+    const end = once(() => {
+      for (const u of listening) u();
+      release();
+    });
     const stream = this.followBatch(
-      { requestIds, seqs, unlisten },
+      { requestIds, seqs, unlisten: end },
       {
         isDirty: () => dirty,
         clearDirty: () => (dirty = false),
@@ -180,11 +227,12 @@ export class ProgressService {
     return closable(stream, () => {
       closed = true;
       wake?.();
+      end();
     });
   }
 
   private async *followBatch(
-    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: (() => void)[] },
+    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void },
     signal: {
       isDirty(): boolean;
       clearDirty(): void;
@@ -226,7 +274,7 @@ export class ProgressService {
     } finally {
       for (const u of unsweep) u();
       this.metrics.subscriptions.dec();
-      for (const u of o.unlisten) u();
+      o.unlisten();
     }
   }
 

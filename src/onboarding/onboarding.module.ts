@@ -5,6 +5,7 @@ import type { ModuleEdges } from '../common/module-edges.js';
 import { EventBus } from '../events/event-bus.service.js';
 import { ProgressService } from '../events/progress.service.js';
 import { StreamSweep } from '../events/stream-sweep.js';
+import { StreamSlots } from '../events/stream-slots.js';
 import { OnboardingRepository } from './onboarding.repository.js';
 import { OnboardingService } from './onboarding.service.js';
 import { OnboardingWorker } from './onboarding.worker.js';
@@ -30,6 +31,7 @@ export class OnboardingModule {
         OnboardingRepository,
         EventBus,
         StreamSweep,
+        StreamSlots,
         ProgressService,
         OnboardingService,
         RequestLifecycle,

@@ -21,6 +21,8 @@ describe('configuration', () => {
     expect(c.httpKeepAliveMs).toBe(72_000);
     // Apollo's document and persisted-query caches are 1 MiB each, not Apollo's 30 MiB (graphql/apollo-caches.ts).
     expect(c.graphql.documentCacheKb).toBe(1_024);
+    // An API process holds at most 2,000 progress streams, 500 of one caller (events/stream-slots.ts).
+    expect(c.progressStreams).toEqual({ maxStreams: 2_000, maxStreamsPerCaller: 500 });
   });
 
   it('stops on a bad value with a message naming the key', () => {
@@ -30,6 +32,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ ROLE: 'both' })).toThrow(/ROLE/);
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
     expect(() => loadConfig({ GRAPHQL_DOCUMENT_CACHE_KB: '-1' })).toThrow(/GRAPHQL_DOCUMENT_CACHE_KB/);
+    expect(() => loadConfig({ PROGRESS_MAX_STREAMS: '0' })).toThrow(/PROGRESS_MAX_STREAMS/);
   });
 
   it("keeps a worker's slots across clusters at least one cluster's budget", () => {

@@ -299,7 +299,7 @@ export class OnboardingController {
     query: EventsQuery,
     headers: ['Last-Event-ID'],
     responses: { 200: { description: 'the event stream', schema: R.ProgressEventSchema, media: 'sse' } },
-    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND'],
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND', 'TOO_MANY_STREAMS', 'STREAM_CAPACITY_REACHED'],
   })
   @Get('onboardings/:id/events')
   async events(
@@ -311,7 +311,7 @@ export class OnboardingController {
   ) {
     const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after);
     await this.onboarding.read(id, actor);
-    await writeSse(res, await this.progress.open(id, cursor), (e) => e.cursor);
+    await writeSse(res, await this.progress.open(id, cursor, actor.id), (e) => e.cursor);
   }
 
   @ApiOperation({

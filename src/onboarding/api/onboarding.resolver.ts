@@ -129,7 +129,7 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
   ) {
     await this.onboarding.read(requestId, actor);
-    return this.progress.open(requestId, after);
+    return this.progress.open(requestId, after, actor.id);
   }
 }
 

@@ -396,7 +396,7 @@ export interface paths {
          *
          *     Needs role `viewer` or `requester` or `approver` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `TOO_MANY_STREAMS`, `STREAM_CAPACITY_REACHED`, `INTERNAL`.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -580,7 +580,7 @@ export interface paths {
          *
          *     Needs role `viewer` or `requester` or `approver` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `TOO_MANY_STREAMS`, `STREAM_CAPACITY_REACHED`, `INTERNAL`.
          */
         get: operations["streamBatchEvents"];
         put?: never;
@@ -1568,7 +1568,7 @@ export interface components {
          * @description A stable machine-readable error code; see the table in the API description.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
         /** @description One field at fault. */
         FieldIssue: {
             /** @description The dotted path of the field, e.g. `restart.deployments` or `namespace`. */
@@ -3606,7 +3606,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`); `TOO_MANY_STREAMS`: this caller has PROGRESS_MAX_STREAMS_PER_CALLER progress streams (SSE, subscriptions, batch streams) open on this instance; close one first (`details.limit`) */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -3626,7 +3626,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4581,7 +4581,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`) */
+            /** @description `RATE_LIMITED`: too many calls from this caller, or too many failed authentications from this address; retry after `Retry-After` seconds (`details.retryAfterSeconds`); `TOO_MANY_STREAMS`: this caller has PROGRESS_MAX_STREAMS_PER_CALLER progress streams (SSE, subscriptions, batch streams) open on this instance; close one first (`details.limit`) */
             429: {
                 headers: {
                     /** @description seconds to wait */
@@ -4601,7 +4601,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
             503: {
                 headers: {
                     /** @description seconds to wait */
