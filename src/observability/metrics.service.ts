@@ -92,6 +92,19 @@ export class MetricsService implements OnModuleInit {
     },
   });
 
+  /** QueueService.workerReplacements as last exported. */
+  private workerReplacementsCounted = 0;
+  private readonly workerReplacements = new Counter({
+    name: 'osm_onboarding_worker_replacements_total',
+    help: 'BullMQ workers this process replaced because their fetch loop stalled (queue/fetch-watch.ts)',
+    registers: [this.registry],
+    collect: () => {
+      const seen = this.queue.workerReplacements;
+      if (seen > this.workerReplacementsCounted) this.workerReplacements.inc(seen - this.workerReplacementsCounted);
+      this.workerReplacementsCounted = seen;
+    },
+  });
+
   constructor(private readonly queue: QueueService) {}
 
   onModuleInit(): void {

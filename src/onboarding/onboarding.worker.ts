@@ -6,12 +6,11 @@ import {
   OnApplicationShutdown,
   OnModuleDestroy,
 } from '@nestjs/common';
-import type { Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterHealth } from '../kubernetes/cluster-health.js';
-import { QueueService, RunRequestJob } from '../queue/queue.service.js';
+import { QueueService, type QueueConsumer } from '../queue/queue.service.js';
 import { RequestRunner } from './request-runner.service.js';
 
 /**
@@ -21,7 +20,7 @@ import { RequestRunner } from './request-runner.service.js';
 @Injectable()
 export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger(OnboardingWorker.name);
-  private worker?: Worker<RunRequestJob>;
+  private worker?: QueueConsumer;
   private sweepTimer?: NodeJS.Timeout;
   /** Where the next sweep pass continues (undefined: from the oldest). */
   private sweepCursor?: { createdAt: Date; id: string };
@@ -36,6 +35,11 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
     private readonly health: ClusterHealth,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** The queue's consumer (undefined on an API-only process). */
+  get consumer(): QueueConsumer | undefined {
+    return this.worker;
+  }
 
   onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
