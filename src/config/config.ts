@@ -61,7 +61,7 @@ const EnvSchema = z.object({
   WORKER_CONCURRENCY: int(1, 256).default(8),
   WORKER_MAX_CONCURRENCY: int(1, 1024).default(128),
   // A worker that takes no job while jobs wait this long, with none of its own running, is replaced (0 = never):
-  // src/queue/fetch-watch.ts.
+  // src/queue/supervised-worker.ts.
   WORKER_STALL_MS: int(0, 3_600_000).default(30_000),
   // Outlier clusters (src/kubernetes/cluster-health.ts): calls failing in this share or more, or the quicker quarter
   // of its calls this many times as slow as the other clusters' (and 25 ms slower), over the last 5 s; an outlier
@@ -221,7 +221,7 @@ export interface AppConfig {
   workerConcurrency: number;
   /** The worker's slots across clusters: min(this, workerConcurrency × clusters with work). */
   workerMaxConcurrency: number;
-  /** src/queue/fetch-watch.ts: 0 = the fetch loop is not watched. */
+  /** src/queue/supervised-worker.ts: 0 = the fetch loop is not watched. */
   workerStallMs: number;
   /** Outlier clusters and the budget they get while others have work (kubernetes/cluster-health.ts). */
   clusterOutliers: { enabled: boolean; failureShare: number; latencyFactor: number; budget: number };

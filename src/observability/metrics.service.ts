@@ -92,20 +92,30 @@ export class MetricsService implements OnModuleInit {
     },
   });
 
-  /** QueueService.workerReplacements as last exported. */
-  private workerReplacementsCounted = 0;
+  /** Per queue: how to read its worker replacements, and how many were exported. */
+  private readonly replacementSources = new Map<string, { read: () => number; exported: number }>();
   private readonly workerReplacements = new Counter({
     name: 'osm_onboarding_worker_replacements_total',
-    help: 'BullMQ workers this process replaced because their fetch loop stalled (queue/fetch-watch.ts)',
+    help: 'BullMQ workers this process replaced, by queue, because their fetch loop stalled',
+    labelNames: ['queue'] as const,
     registers: [this.registry],
     collect: () => {
-      const seen = this.queue.workerReplacements;
-      if (seen > this.workerReplacementsCounted) this.workerReplacements.inc(seen - this.workerReplacementsCounted);
-      this.workerReplacementsCounted = seen;
+      for (const [queue, source] of this.replacementSources) {
+        const seen = source.read();
+        if (seen > source.exported) this.workerReplacements.inc({ queue }, seen - source.exported);
+        source.exported = seen;
+      }
     },
   });
 
-  constructor(private readonly queue: QueueService) {}
+  constructor(private readonly queue: QueueService) {
+    this.countWorkerReplacements('onboarding', () => queue.workerReplacements);
+  }
+
+  /** Where a queue's worker replacements are read (QueueService's, the webhook dispatcher's). */
+  countWorkerReplacements(queue: string, read: () => number): void {
+    this.replacementSources.set(queue, { read, exported: 0 });
+  }
 
   onModuleInit(): void {
     // The event-loop delay histogram samples with a libuv timer; prom-client's 10 ms wakes an idle process 100 times

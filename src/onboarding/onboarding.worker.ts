@@ -10,7 +10,8 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterHealth } from '../kubernetes/cluster-health.js';
-import { QueueService, type QueueConsumer } from '../queue/queue.service.js';
+import { QueueService, type RunRequestJob } from '../queue/queue.service.js';
+import type { SupervisedWorker } from '../queue/supervised-worker.js';
 import { RequestRunner } from './request-runner.service.js';
 
 /**
@@ -20,7 +21,7 @@ import { RequestRunner } from './request-runner.service.js';
 @Injectable()
 export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger(OnboardingWorker.name);
-  private worker?: QueueConsumer;
+  private worker?: SupervisedWorker<RunRequestJob>;
   private sweepTimer?: NodeJS.Timeout;
   /** Where the next sweep pass continues (undefined: from the oldest). */
   private sweepCursor?: { createdAt: Date; id: string };
@@ -37,7 +38,7 @@ export class OnboardingWorker implements OnApplicationBootstrap, OnModuleDestroy
   ) {}
 
   /** The queue's consumer (undefined on an API-only process). */
-  get consumer(): QueueConsumer | undefined {
+  get consumer(): SupervisedWorker<RunRequestJob> | undefined {
     return this.worker;
   }
 

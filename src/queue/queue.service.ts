@@ -4,12 +4,10 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService, type RedisClient } from '../redis/redis.service.js';
 import { ClusterShare } from './cluster-share.js';
-import { FetchWatch } from './fetch-watch.js';
+import { stallWarning, superviseWorker, waitingJobs, type SupervisedWorker } from './supervised-worker.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
 const PRODUCER_TIMEOUT_MS = 2000;
-/** How long a replaced worker may take to close before its connection is cut. */
-const REPLACED_CLOSE_MS = 5000;
 
 /**
  * The payload carries the request id, and its cluster when the producer knows it (a request's cluster never
@@ -23,12 +21,6 @@ export interface RunRequestJob {
 const jobData = (requestId: string, cluster?: string): RunRequestJob =>
   cluster ? { requestId, cluster } : { requestId };
 
-/** The consumer side: the BullMQ worker running now (it is replaced when its fetch loop stalls), and closing it. */
-export interface QueueConsumer {
-  readonly current: Worker<RunRequestJob>;
-  close(): Promise<void>;
-}
-
 /**
  * BullMQ carries work; it is not the record. The job id is the request id, so enqueueing
  * twice (API + sweeper) is a no-op while the job exists.
@@ -37,9 +29,12 @@ export interface QueueConsumer {
 export class QueueService implements OnModuleDestroy {
   private readonly logger = new Logger(QueueService.name);
   private queue?: Queue<RunRequestJob>;
-  private readonly consumers: QueueConsumer[] = [];
+  private readonly consumers: SupervisedWorker<RunRequestJob>[] = [];
+
   /** Workers replaced because their fetch loop stalled (osm_onboarding_worker_replacements_total). */
-  workerReplacements = 0;
+  get workerReplacements(): number {
+    return this.consumers.reduce((n, c) => n + c.replacements, 0);
+  }
 
   constructor(
     private readonly redis: RedisService,
@@ -121,21 +116,19 @@ export class QueueService implements OnModuleDestroy {
    * Runs `handler` per job, within its cluster's budget of slots (cluster-share.ts); over it, the job waits.
    * The worker's concurrency follows the clusters at work (ClusterShare.slots), re-read as each job starts.
    * `outlier`: whether a cluster is an outlier now (served last while others have work).
-   * A worker whose fetch loop stalls (fetch-watch.ts: jobs waiting WORKER_STALL_MS while it runs and takes none) is
-   * closed and replaced by a new one on a new connection.
+   * A worker whose fetch loop stalls (supervised-worker.ts: jobs waiting WORKER_STALL_MS while it runs and takes
+   * none) is closed and replaced by a new one on a new connection.
    */
   startWorker(
     handler: (job: Job<RunRequestJob>) => Promise<void>,
     opts: { outlier?: (cluster: string) => boolean } = {},
-  ): QueueConsumer {
+  ): SupervisedWorker<RunRequestJob> {
     if (opts.outlier) this.share.judgeOutliersWith(opts.outlier);
-    const watch = new FetchWatch(this.config.workerStallMs);
-    let worker: Worker<RunRequestJob>;
-    const fair = async (job: Job<RunRequestJob>, token?: string) => {
-      watch.taken();
-      try {
+    const consumer: SupervisedWorker<RunRequestJob> = superviseWorker<RunRequestJob>({
+      stallMs: this.config.workerStallMs,
+      process: async (job, token) => {
         const { leave, deferMs } = await this.share.enter(job.data.requestId, job.data.cluster);
-        worker.concurrency = this.share.slots();
+        consumer.current.concurrency = this.share.slots();
         if (!leave) {
           // Not a failed attempt: BullMQ keeps attemptsMade, and the job stays in Redis (delayed), so the
           // sweeper, which looks for QUEUED requests without a job, leaves it alone.
@@ -147,48 +140,12 @@ export class QueueService implements OnModuleDestroy {
         } finally {
           leave();
         }
-      } finally {
-        watch.settled();
-      }
-    };
-    worker = this.newWorker(fair);
-    let closed = false;
-    let looking = false;
-    const look = async () => {
-      if (closed || looking) return;
-      looking = true;
-      try {
-        const counts = await this.onboarding.getJobCounts('waiting', 'prioritized');
-        const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
-        if (closed || !watch.stalled(waiting)) return;
-        this.logger.warn(
-          `queue: ${waiting} job(s) waited ${Math.round(this.config.workerStallMs / 1000)}s while this worker took ` +
-            `none (its fetch loop stalled); replacing the worker`,
-        );
-        const stale = worker;
-        worker = this.newWorker(fair);
-        this.workerReplacements += 1;
-        watch.reset();
-        void closeWithin(stale, REPLACED_CLOSE_MS).then(() => this.connections.get(stale)?.disconnect());
-      } catch {
-        // Redis away: the next look decides.
-      } finally {
-        looking = false;
-      }
-    };
-    const period = Math.max(250, Math.min(5000, Math.floor(this.config.workerStallMs / 4)));
-    const timer = this.config.workerStallMs > 0 ? setInterval(() => void look(), period) : undefined;
-    timer?.unref();
-    const consumer: QueueConsumer = {
-      get current() {
-        return worker;
       },
-      close: async () => {
-        closed = true;
-        clearInterval(timer);
-        await worker.close();
-      },
-    };
+      create: (fair) => this.newWorker(fair),
+      waiting: () => waitingJobs(this.onboarding),
+      onReplace: (waiting) => this.logger.warn(stallWarning(waiting, this.config.workerStallMs)),
+      retire: (stale) => void this.connections.get(stale)?.disconnect(),
+    });
     this.consumers.push(consumer);
     return consumer;
   }
@@ -196,7 +153,7 @@ export class QueueService implements OnModuleDestroy {
   /** Each worker's own connection (BullMQ leaves a connection it was given open when the worker closes). */
   private readonly connections = new WeakMap<Worker, RedisClient>();
 
-  private newWorker(fair: (job: Job<RunRequestJob>, token?: string) => Promise<void>): Worker<RunRequestJob> {
+  private newWorker(fair: (job: Job<RunRequestJob>, token?: string) => Promise<unknown>): Worker<RunRequestJob> {
     const connection = this.redis.create();
     const worker: Worker<RunRequestJob> = new Worker<RunRequestJob>(ONBOARDING_QUEUE, fair, {
       connection,
@@ -234,13 +191,4 @@ export class QueueService implements OnModuleDestroy {
     await Promise.allSettled(this.consumers.map((c) => c.close()));
     await this.queue?.close().catch(() => undefined);
   }
-}
-
-/** Closes a replaced worker; if that hangs (its fetch loop is what stalled), cuts its connections instead. */
-async function closeWithin(worker: Worker, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  const outcome = await Promise.race([worker.close(true).catch(() => undefined), timedOut]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') await worker.disconnect().catch(() => undefined);
 }

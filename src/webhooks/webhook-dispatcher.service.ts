@@ -5,7 +5,8 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
-import { RedisService } from '../redis/redis.service.js';
+import { RedisService, type RedisClient } from '../redis/redis.service.js';
+import { stallWarning, superviseWorker, waitingJobs, type SupervisedWorker } from '../queue/supervised-worker.js';
 import { subscriptionsChannel } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
@@ -59,7 +60,7 @@ export interface WebhookPayload {
 export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(WebhookDispatcher.name);
   private queue?: Queue<DeliverJob>;
-  private worker?: Worker<DeliverJob>;
+  private worker?: SupervisedWorker<DeliverJob>;
   private unlisten?: () => void;
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
@@ -80,6 +81,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     if (config.webhooks.secretKey) this.box = new SecretBox(config.webhooks.secretKey);
   }
 
+  /** The deliveries' worker (undefined on an API-only process). */
+  get consumer(): SupervisedWorker<DeliverJob> | undefined {
+    return this.worker;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.role === 'api') return;
     this.queue = new Queue<DeliverJob>(WEBHOOK_QUEUE, {
@@ -92,14 +98,30 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         backoff: { type: 'exponential', delay: this.config.webhooks.backoffMs },
       },
     });
-    this.worker = new Worker<DeliverJob>(WEBHOOK_QUEUE, (job) => this.deliver(job), {
-      connection: this.redis.create(),
-      prefix: this.config.queuePrefix,
-      concurrency: 8,
+    const queue = this.queue;
+    const connections = new WeakMap<Worker, RedisClient>();
+    // Replaced when its fetch loop stalls, as the onboarding queue's worker is (queue/supervised-worker.ts).
+    this.worker = superviseWorker<DeliverJob>({
+      stallMs: this.config.workerStallMs,
+      process: (job) => this.deliver(job),
+      create: (process) => {
+        const connection = this.redis.create();
+        const worker = new Worker<DeliverJob>(WEBHOOK_QUEUE, process, {
+          connection,
+          prefix: this.config.queuePrefix,
+          concurrency: 8,
+        });
+        connections.set(worker, connection);
+        // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
+        worker.on('error', () => undefined);
+        return worker;
+      },
+      waiting: () => waitingJobs(queue),
+      onReplace: (waiting) => this.logger.warn(`webhooks ${stallWarning(waiting, this.config.workerStallMs)}`),
+      retire: (stale) => void connections.get(stale)?.disconnect(),
     });
-    // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
+    this.metrics.countWorkerReplacements('webhooks', () => this.worker?.replacements ?? 0);
     this.queue.on('error', () => undefined);
-    this.worker.on('error', () => undefined);
     // Subscribed before the first event is seen, so no change after the first load goes unnoticed.
     await this.redis.subscribe(subscriptionsChannel(this.config.queuePrefix), () => {
       this.generation += 1;

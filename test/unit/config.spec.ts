@@ -23,7 +23,7 @@ describe('configuration', () => {
     expect(c.graphql.documentCacheKb).toBe(1_024);
     // An API process holds at most 2,000 progress streams, 500 of one caller (events/stream-slots.ts).
     expect(c.progressStreams).toEqual({ maxStreams: 2_000, maxStreamsPerCaller: 500 });
-    // A worker that takes no job while jobs wait 30 s is replaced (queue/fetch-watch.ts).
+    // A worker that takes no job while jobs wait 30 s is replaced (queue/supervised-worker.ts).
     expect(c.workerStallMs).toBe(30_000);
   });
 

@@ -1,7 +1,8 @@
-// When a worker's fetch loop counts as stalled (src/queue/fetch-watch.ts): jobs waiting for WORKER_STALL_MS in every
-// look while the worker runs none and takes none; a job taken, a job running or an empty queue starts the clock again.
+// When a worker's fetch loop counts as stalled (FetchWatch, src/queue/supervised-worker.ts): jobs waiting for
+// WORKER_STALL_MS in every look while the worker runs none and takes none; a job taken, a job running or an empty queue
+// starts the clock again.
 import { describe, expect, it } from 'vitest';
-import { FetchWatch } from '../../src/queue/fetch-watch.js';
+import { FetchWatch } from '../../src/queue/supervised-worker.js';
 
 describe('FetchWatch', () => {
   it('judges a loop stalled once jobs have waited the whole period while it took none', () => {
