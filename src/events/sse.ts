@@ -24,6 +24,12 @@ export async function writeSse(
   const unwatch = watchCredential(requestOf(reply), ended);
   res.on('close', () => void stream.return(undefined));
   try {
+    // A client that left while the stream was being opened (authentication, Postgres reads): `close` has fired already,
+    // and the stream would wait for events no one reads, holding its slot (stream-slots.ts), until its request ends.
+    if (res.destroyed || !res.socket || res.socket.destroyed) {
+      await stream.return(undefined);
+      return;
+    }
     for (;;) {
       // Waiting for the next event must not keep a revoked stream open until that event comes.
       const next = await Promise.race([stream.next(), credentialEnded]);

@@ -173,6 +173,22 @@ describe(`progress streams per API process (PROGRESS_MAX_STREAMS=${IN_ALL}, per 
     expect(slots().held()).toBe(0);
   });
 
+  it('gives the slot back when the SSE client leaves before its stream has started', async () => {
+    // The client goes away while the request is authenticated and its stream opened (Postgres reads): the response's
+    // `close` has fired before the stream is written, so it must not wait for events no one will read.
+    for (let i = 0; i < 20; i++) {
+      const controller = new AbortController();
+      const pending = fetch(`${s.url}/v1/onboardings/${requests[i % 3]}/events`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, i % 5));
+      controller.abort();
+      await pending;
+    }
+    await until('every slot back', () => slots().held() === 0, 3_000);
+  });
+
   it('gives the slot back for a stream let go before its first event was asked for', async () => {
     // A transport that opens a stream and loses its client at once calls return() before next(): the generator's
     // body, and its `finally`, never run.
