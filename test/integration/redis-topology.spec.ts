@@ -434,8 +434,8 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
       // Mostly this test's request ends within seconds of the Cluster's return. In about one restart in ten, BullMQ's
       // recovery of its blocking connection never returns and the worker takes no job again (reproduced outside the
       // service, 2026-12-06): the request then waits WORKER_STALL_MS (30 s) until the service replaces the worker
-      // (queue/supervised-worker.ts; worker-stall.spec.ts tests the replacement itself). Before that, this test failed in
-      // three fresh-clone runs (c109397, and twice on 2026-12-06).
+      // (queue/supervised-worker.ts; worker-stall.spec.ts tests the replacement itself). Before that, this test failed
+      // in three fresh-clone runs (c109397, and twice on 2026-12-06).
       const ended = await waitForStatus(s!.url, created.body.id, ['SUCCEEDED', 'FAILED'], 80_000).catch(
         async (err: Error) => {
           // Where the request's job is, for the next one who reads this failure: missing, waiting, delayed (a
