@@ -1,13 +1,13 @@
 // Owns a BullMQ worker that is replaced when its fetch loop stops (superviseWorker), and the judgement that it has
 // stopped (FetchWatch): jobs have waited in the queue for WORKER_STALL_MS while this worker ran none of its own and
-// took none. A healthy worker with a free slot takes a
-// waiting job within milliseconds (the queue's marker wakes its blocking read) or, at worst, when that read times out
-// (10 s). Seen on a Redis Cluster restarted whole (test/integration/redis-topology.spec.ts): in about one restart in
-// ten, BullMQ 6.7's recovery of its blocking connection (RedisConnection.reconnect, after its watchdog abandoned a
-// BZPOPMIN) never returned although the client was ready again, and the worker took no job again while its process
-// stayed up and ready. BullMQ has fixed kin of this hang one by one (taskforcesh/bullmq#4479, #4585 for a standalone
-// Redis, #4138 for a Cluster); its maintainers' advice for what remains (#3185) is to close such a worker and create
-// a new one, which superviseWorker does (the onboarding queue's worker, QueueService, and the webhook deliveries').
+// took none. A healthy worker with a free slot takes a waiting job within milliseconds (the queue's marker wakes its
+// blocking read) or, at worst, when that read times out (10 s).
+// Seen on a Redis Cluster restarted whole (test/integration/redis-topology.spec.ts): in about one restart in ten,
+// BullMQ 6.7's recovery of its blocking connection (RedisConnection.reconnect, after its watchdog abandoned a BZPOPMIN)
+// never returned although the client was ready again, and the worker took no job again while its process stayed up
+// and ready. BullMQ has fixed kin of this hang one by one (taskforcesh/bullmq#4479, #4585 for a standalone Redis,
+// #4138 for a Cluster); its maintainers' advice for what remains (#3185) is to close such a worker and create a new
+// one, which superviseWorker does (the onboarding queue's worker, QueueService, and the webhook deliveries').
 import type { Job, Queue, Worker } from 'bullmq';
 
 export class FetchWatch {
