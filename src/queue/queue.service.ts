@@ -4,7 +4,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService, type RedisClient } from '../redis/redis.service.js';
 import { ClusterShare } from './cluster-share.js';
-import { stallWarning, superviseWorker, waitingJobs, type SupervisedWorker } from './supervised-worker.js';
+import { superviseWorker, type SupervisedWorker } from './supervised-worker.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
 const PRODUCER_TIMEOUT_MS = 2000;
@@ -141,19 +141,18 @@ export class QueueService implements OnModuleDestroy {
           leave();
         }
       },
+      queue: this.onboarding,
       create: (fair) => this.newWorker(fair),
-      waiting: () => waitingJobs(this.onboarding),
-      onReplace: (waiting) => this.logger.warn(stallWarning(waiting, this.config.workerStallMs)),
-      retire: (stale) => void this.connections.get(stale)?.disconnect(),
+      warn: (message) => this.logger.warn(message),
     });
     this.consumers.push(consumer);
     return consumer;
   }
 
-  /** Each worker's own connection (BullMQ leaves a connection it was given open when the worker closes). */
-  private readonly connections = new WeakMap<Worker, RedisClient>();
-
-  private newWorker(fair: (job: Job<RunRequestJob>, token?: string) => Promise<unknown>): Worker<RunRequestJob> {
+  private newWorker(fair: (job: Job<RunRequestJob>, token?: string) => Promise<unknown>): {
+    worker: Worker<RunRequestJob>;
+    connection: RedisClient;
+  } {
     const connection = this.redis.create();
     const worker: Worker<RunRequestJob> = new Worker<RunRequestJob>(ONBOARDING_QUEUE, fair, {
       connection,
@@ -161,7 +160,6 @@ export class QueueService implements OnModuleDestroy {
       concurrency: this.config.workerConcurrency,
       autorun: false,
     });
-    this.connections.set(worker, connection);
     worker.on('error', (err) => this.warnOnce(err));
     // Sized for the backlog before the first fetch: once every slot is taken, BullMQ reads a raised concurrency
     // only when a job ends, so a worker started at one cluster's budget behind slow requests would stay there.
@@ -171,7 +169,7 @@ export class QueueService implements OnModuleDestroy {
       .catch(() => undefined)
       .then(() => worker.run())
       .catch((err: Error) => this.warnOnce(err));
-    return worker;
+    return { worker, connection };
   }
 
   private lastWarning = 0;

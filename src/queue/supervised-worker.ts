@@ -66,18 +66,21 @@ export interface SupervisedWorker<T> {
 const REPLACED_CLOSE_MS = 5000;
 
 /**
- * Runs `process` on a worker made by `create` (which starts it), and looks every stallMs/4 (250 ms to 5 s) at the
- * queue (`waiting`: its jobs ready to run). Once the fetch loop has stalled, `onReplace` is told, and a new worker
- * from `create` takes over; the stalled one is closed (its connections cut if that hangs) and `retire` is called
- * with it. stallMs 0: never looked at.
+ * Runs `process` on a worker made by `create` (which starts it, on a connection of its own), and looks every
+ * stallMs/4 (250 ms to 5 s) at `queue`'s jobs ready to run. Once the fetch loop has stalled, `warn` is told, and a
+ * new worker from `create` takes over; the stalled one is closed (its connections cut if that hangs), then the
+ * connection it was given (BullMQ leaves a given connection open). stallMs 0: never looked at.
  */
 export function superviseWorker<T>(o: {
   stallMs: number;
+  queue: Queue;
   process: (job: Job<T>, token?: string) => Promise<unknown>;
-  create: (process: (job: Job<T>, token?: string) => Promise<unknown>) => Worker<T>;
-  waiting: () => Promise<number>;
-  onReplace: (waiting: number) => void;
-  retire?: (worker: Worker<T>) => void;
+  create: (process: (job: Job<T>, token?: string) => Promise<unknown>) => {
+    worker: Worker<T>;
+    connection: { disconnect(): void };
+  };
+  /** Where the replacement is told, as a line starting with "queue: …". */
+  warn: (message: string) => void;
 }): SupervisedWorker<T> {
   const watch = new FetchWatch(o.stallMs);
   const process = async (job: Job<T>, token?: string) => {
@@ -88,7 +91,7 @@ export function superviseWorker<T>(o: {
       watch.settled();
     }
   };
-  let worker = o.create(process);
+  let { worker, connection } = o.create(process);
   let replacements = 0;
   let closed = false;
   let looking = false;
@@ -96,14 +99,17 @@ export function superviseWorker<T>(o: {
     if (closed || looking) return;
     looking = true;
     try {
-      const waiting = await o.waiting();
+      const waiting = await waitingJobs(o.queue);
       if (closed || !watch.stalled(waiting)) return;
-      o.onReplace(waiting);
-      const stale = worker;
-      worker = o.create(process);
+      o.warn(
+        `queue: ${waiting} job(s) waited ${Math.round(o.stallMs / 1000)}s while this worker took none (its fetch ` +
+          `loop stalled); replacing the worker`,
+      );
+      const stale = { worker, connection };
+      ({ worker, connection } = o.create(process));
       replacements += 1;
       watch.reset();
-      void closeWithin(stale, REPLACED_CLOSE_MS).then(() => o.retire?.(stale));
+      void closeWithin(stale.worker, REPLACED_CLOSE_MS).then(() => stale.connection.disconnect());
     } catch {
       // Redis away: the next look decides.
     } finally {
@@ -140,14 +146,7 @@ async function closeWithin(worker: Worker, ms: number): Promise<void> {
 }
 
 /** A queue's jobs ready to run (not delayed): what a stalled worker leaves waiting. */
-export async function waitingJobs(queue: Queue): Promise<number> {
+async function waitingJobs(queue: Queue): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'prioritized');
   return (counts.waiting ?? 0) + (counts.prioritized ?? 0);
-}
-
-export function stallWarning(waiting: number, stallMs: number): string {
-  return (
-    `queue: ${waiting} job(s) waited ${Math.round(stallMs / 1000)}s while this worker took none (its fetch loop ` +
-    `stalled); replacing the worker`
-  );
 }

@@ -5,8 +5,8 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
-import { RedisService, type RedisClient } from '../redis/redis.service.js';
-import { stallWarning, superviseWorker, waitingJobs, type SupervisedWorker } from '../queue/supervised-worker.js';
+import { RedisService } from '../redis/redis.service.js';
+import { superviseWorker, type SupervisedWorker } from '../queue/supervised-worker.js';
 import { subscriptionsChannel } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
@@ -98,11 +98,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         backoff: { type: 'exponential', delay: this.config.webhooks.backoffMs },
       },
     });
-    const queue = this.queue;
-    const connections = new WeakMap<Worker, RedisClient>();
     // Replaced when its fetch loop stalls, as the onboarding queue's worker is (queue/supervised-worker.ts).
     this.worker = superviseWorker<DeliverJob>({
       stallMs: this.config.workerStallMs,
+      queue: this.queue,
       process: (job) => this.deliver(job),
       create: (process) => {
         const connection = this.redis.create();
@@ -111,14 +110,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
           prefix: this.config.queuePrefix,
           concurrency: 8,
         });
-        connections.set(worker, connection);
         // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
         worker.on('error', () => undefined);
-        return worker;
+        return { worker, connection };
       },
-      waiting: () => waitingJobs(queue),
-      onReplace: (waiting) => this.logger.warn(`webhooks ${stallWarning(waiting, this.config.workerStallMs)}`),
-      retire: (stale) => void connections.get(stale)?.disconnect(),
+      warn: (message) => this.logger.warn(`webhooks ${message}`),
     });
     this.metrics.countWorkerReplacements('webhooks', () => this.worker?.replacements ?? 0);
     this.queue.on('error', () => undefined);
