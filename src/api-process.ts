@@ -1,13 +1,15 @@
 // The API process (ROLE=api, or ROLE=all to run the worker in the same process), loaded by main.ts: config,
 // the Nest app, the SIGTERM drain, listen.
 import type { Server } from 'node:http';
-import { describeRedis, loadConfigOrExit, redactUrl } from './config/config.js';
+import { describeRedis, loadConfigOrExit, orExit, redactUrl } from './config/config.js';
 import { createApiApp, httpDrainOf } from './app.js';
+import { loadKubeconfig } from './kubernetes/cluster-gateway.js';
 import { HealthController } from './health/health.controller.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
 import { drainHttp, onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
 const config = loadConfigOrExit();
+orExit(() => loadKubeconfig(config.kube)); // before Nest: a bad KUBECONFIG is one line, not a stack
 if (config.role === 'worker') {
   console.error('ROLE=worker: start dist/bundle/worker.mjs instead');
   process.exit(1);

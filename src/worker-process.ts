@@ -1,13 +1,15 @@
 // The worker process, loaded by worker.ts: runs onboarding jobs from the queue. Its only HTTP surface is /metrics,
 // /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes.
 import { createServer, type Server } from 'node:http';
-import { loadConfigOrExit } from './config/config.js';
+import { loadConfigOrExit, orExit } from './config/config.js';
 import { createWorkerContext } from './app.js';
+import { loadKubeconfig } from './kubernetes/cluster-gateway.js';
 import { MetricsService } from './observability/metrics.service.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
 import { onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
 const config = loadConfigOrExit();
+orExit(() => loadKubeconfig(config.kube)); // before Nest: a bad KUBECONFIG is one line, not a stack
 const log = (message: string) => console.log(`osm-onboarding worker: ${message}`);
 let draining = false;
 let server: Server | undefined;

@@ -324,8 +324,13 @@ export class ConfigError extends Error {
 
 /** For a process's start: the configuration, or the invalid keys on stderr and exit code 1 (no stack trace). */
 export function loadConfigOrExit(): AppConfig {
+  return orExit(() => loadConfig());
+}
+
+/** For a process's start: what `load` returns, or, if it throws a ConfigError, its keys on stderr and exit code 1. */
+export function orExit<T>(load: () => T): T {
   try {
-    return loadConfig();
+    return load();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

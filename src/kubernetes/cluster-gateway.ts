@@ -1,8 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import * as k8s from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
-import type { AppConfig } from '../config/config.js';
+import { ConfigError, type AppConfig } from '../config/config.js';
 import { CALLER_IS_ADMIN, type CallerIsAdmin } from '../common/caller-disclosure.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
@@ -20,13 +21,61 @@ export interface CallTally {
 }
 
 /**
+ * The kubeconfig the service acts with: KUBECONFIG (one file, or a list that client-node merges), the default
+ * locations, or the pod's service account (KUBE_IN_CLUSTER). One it cannot act with (unreadable, not YAML, no
+ * context) is refused as a configuration error naming the setting, which both processes check before they start.
+ * The reason never quotes the file: a kubeconfig holds credentials, and YAML's errors show the lines around a fault.
+ */
+export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  const key = kube.inCluster ? 'KUBE_IN_CLUSTER' : 'KUBECONFIG';
+  const where = kube.inCluster
+    ? "the pod's service account"
+    : (kube.kubeconfigPath ?? 'the default kubeconfig (~/.kube/config)');
+  try {
+    if (kube.inCluster) kc.loadFromCluster();
+    else if (kube.kubeconfigPath && !kube.kubeconfigPath.includes(':')) kc.loadFromFile(kube.kubeconfigPath);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new ConfigError([{ key, message: `${where}: ${unreadable(err)}` }]);
+  }
+  if (kube.inCluster) inPod(kc);
+  if (kc.getContexts().length === 0)
+    throw new ConfigError([{ key, message: `${where} has no contexts: each cluster the service acts on is one` }]);
+  return kc;
+}
+
+/** KUBE_IN_CLUSTER outside a pod, or in one that mounts no service account token, is refused. */
+function inPod(kc: k8s.KubeConfig): void {
+  const fail = (message: string) => new ConfigError([{ key: 'KUBE_IN_CLUSTER', message }]);
+  if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT)
+    throw fail('not in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset (set KUBECONFIG instead)');
+  const provider = kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: string } } | undefined;
+  const tokenFile = provider?.config?.tokenFile;
+  if (tokenFile && !existsSync(tokenFile))
+    throw fail(`no service account token at ${tokenFile} (is automountServiceAccountToken false?)`);
+}
+
+/** Why a kubeconfig could not be loaded, without its contents. */
+function unreadable(err: unknown): string {
+  const e = err as { code?: string; name?: string; reason?: string; mark?: { line?: number }; message?: string };
+  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return `cannot read it (${e.code})`;
+  if (e.name === 'YAMLException') {
+    const line = typeof e.mark?.line === 'number' ? ` at line ${e.mark.line + 1}` : '';
+    return `not a YAML document (${e.reason ?? 'invalid YAML'}${line})`;
+  }
+  // client-node's own checks ("clusters[0].name is missing"): their first line names a field, not a value.
+  return `not a usable kubeconfig (${(e.message ?? String(err)).split('\n')[0].slice(0, 200)})`;
+}
+
+/**
  * The one place that owns @kubernetes/client-node. A cluster is a kubeconfig context
  * (omitted = current context) or, in a pod, the in-cluster config.
  */
 @Injectable()
 export class ClusterGateway {
   private readonly logger = new Logger('Kubernetes');
-  private readonly kubeconfig = new k8s.KubeConfig();
+  private readonly kubeconfig: k8s.KubeConfig;
   private readonly clients = new Map<string, ClusterClient>();
   private readonly tally = new AsyncLocalStorage<CallTally>();
   private readonly listeners: ((r: KubeCallRecord) => void)[] = [];
@@ -44,10 +93,7 @@ export class ClusterGateway {
     const level = LOG_LEVELS.indexOf(config.logLevel);
     this.logReads = level >= 0 && level <= LOG_LEVELS.indexOf('debug');
     this.logWrites = level >= 0 && level <= LOG_LEVELS.indexOf('info');
-    const { kubeconfigPath, inCluster } = config.kube;
-    if (inCluster) this.kubeconfig.loadFromCluster();
-    else if (kubeconfigPath && !kubeconfigPath.includes(':')) this.kubeconfig.loadFromFile(kubeconfigPath);
-    else this.kubeconfig.loadFromDefault();
+    this.kubeconfig = loadKubeconfig(config.kube);
   }
 
   clusterNames(): string[] {

@@ -2,7 +2,7 @@
 // (dist/src/healthcheck.js) against a real API and a real worker process, and compose's first-start admin
 // token (dist/src/admin-token.js).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -92,5 +92,60 @@ describe('compose admin-token init', () => {
     const neither = await runNode('dist/src/admin-token.js', {});
     expect(neither.code).toBe(1);
     expect(neither.out).toContain('set OSM_ONBOARDING_ADMIN_TOKEN, or OSM_ONBOARDING_ADMIN_TOKEN_FILE');
+  });
+});
+
+describe('a kubeconfig the service cannot act with', () => {
+  // Only what loadConfig needs: the processes refuse the kubeconfig before they connect to anything.
+  const base = {
+    DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    OSM_ONBOARDING_ADMIN_TOKEN: 'kubeconfig-check-0123456789abcdef',
+    PORT: '0',
+  };
+
+  it('stops both processes at start with one line naming KUBECONFIG, never the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubeconfig-'));
+    const secret = 'sekret-token-that-must-not-be-printed';
+    const cases: [string, string | undefined, RegExp][] = [
+      ['missing.yaml', undefined, /missing\.yaml: cannot read it \(ENOENT\)$/m],
+      ['empty.yaml', '', /empty\.yaml: not a YAML document \(expected a document, but the input is empty\)$/m],
+      [
+        'broken.yaml',
+        `users:\n- name: u\n  user: {token: "${secret}"\n`,
+        /broken\.yaml: not a YAML document \(.+ at line \d+\)$/m,
+      ],
+      [
+        'no-contexts.yaml',
+        `apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n`,
+        /no-contexts\.yaml has no contexts/,
+      ],
+    ];
+    for (const [file, text, reason] of cases) {
+      const path = join(dir, file);
+      if (text !== undefined) await writeFile(path, text, { mode: 0o600 });
+      for (const [entry, role] of [
+        ['dist/bundle/main.mjs', 'api'],
+        ['dist/bundle/worker.mjs', 'worker'],
+      ]) {
+        const run = await runNode(entry, { ...base, ROLE: role, KUBECONFIG: path });
+        expect(run.code, `${entry} with ${file}: ${run.out}`).toBe(1);
+        expect(run.out).toMatch(/^Invalid configuration: KUBECONFIG: /m);
+        expect(run.out).toMatch(reason);
+        expect(run.out).not.toContain(secret);
+        expect(run.out).not.toMatch(/^\s+at /m); // no stack trace
+      }
+    }
+  });
+
+  it('refuses KUBE_IN_CLUSTER outside a pod, and in a pod without a service account token', async () => {
+    const outside = await runNode('dist/bundle/worker.mjs', { ...base, ROLE: 'worker', KUBE_IN_CLUSTER: 'true' });
+    expect(outside.code, outside.out).toBe(1);
+    expect(outside.out).toMatch(/^Invalid configuration: KUBE_IN_CLUSTER: not in a pod: KUBERNETES_SERVICE_HOST/m);
+    // This machine mounts no service account: the token file client-node reads in a pod is absent.
+    const pod = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+    const noToken = await runNode('dist/bundle/main.mjs', { ...base, ROLE: 'api', KUBE_IN_CLUSTER: 'true', ...pod });
+    expect(noToken.code, noToken.out).toBe(1);
+    expect(noToken.out).toMatch(/^Invalid configuration: KUBE_IN_CLUSTER: no service account token at \/\S+\/token /m);
   });
 });
