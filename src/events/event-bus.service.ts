@@ -53,15 +53,29 @@ export class EventBus {
 
   /** Listens to one request's events; returns the unsubscribe function once Redis confirmed. */
   async listen(requestId: string, listener: Listener): Promise<() => void> {
+    return this.listenTo([requestId], listener);
+  }
+
+  /**
+   * Listens to several requests' events with one listener (a batch's stream); returns one unsubscribe function once
+   * Redis confirmed. All or none: the listener is added to every request only after the one wait, so a failed wait
+   * leaves nothing behind.
+   */
+  async listenTo(requestIds: string[], listener: Listener): Promise<() => void> {
     // Redis away: do not hang the stream; the subscription completes when it is back, and readers poll
     // Postgres meanwhile.
     await Promise.race([this.ensureSubscribed(), new Promise((r) => setTimeout(r, 1000))]);
-    let set = this.listeners.get(requestId);
-    if (!set) this.listeners.set(requestId, (set = new Set()));
-    set.add(listener);
+    const sets = requestIds.map((requestId) => {
+      let set = this.listeners.get(requestId);
+      if (!set) this.listeners.set(requestId, (set = new Set()));
+      set.add(listener);
+      return [requestId, set] as const;
+    });
     return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(requestId);
+      for (const [requestId, set] of sets) {
+        set.delete(listener);
+        if (set.size === 0 && this.listeners.get(requestId) === set) this.listeners.delete(requestId);
+      }
     };
   }
 

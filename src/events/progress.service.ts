@@ -199,16 +199,12 @@ export class ProgressService {
     let wake: (() => void) | undefined;
     let dirty = false;
     let closed = false;
-    const listening = await Promise.all(
-      requestIds.map((id) =>
-        this.bus.listen(id, () => {
-          dirty = true;
-          wake?.();
-        }),
-      ),
-    );
+    const unlisten = await this.bus.listenTo(requestIds, () => {
+      dirty = true;
+      wake?.();
+    });
     const end = once(() => {
-      for (const u of listening) u();
+      unlisten();
       release();
     });
     const stream = this.followBatch(

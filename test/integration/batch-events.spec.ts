@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/event-bus.service.js';
 import { toProgressEvent } from '../../src/events/progress-event.js';
+import { ProgressService } from '../../src/events/progress.service.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { http, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { appendEvent, openStream } from '../support/event-streams.js';
@@ -95,6 +96,21 @@ describe('batch event stream: none skipped, resumable', () => {
     } finally {
       stream.close();
     }
+  });
+
+  it("listens to every member's events while open, and to none once closed", async () => {
+    // The streams' bus (the webhook fan-out has an EventBus of its own).
+    const bus = s.app.get(ProgressService)['bus'];
+    await expect.poll(() => bus.listenerCount()).toBe(0); // the streams of the tests before have let go
+    const b = await plannedBatch();
+    const stream = openStream(`${s.url}/v1/batches/${b.id}/events`);
+    try {
+      await stream.waitFor(b.stored);
+      expect(bus.listenerCount()).toBe(b.members.length);
+    } finally {
+      stream.close();
+    }
+    await expect.poll(() => bus.listenerCount()).toBe(0);
   });
 
   it('resumes over SSE and GraphQL from a batch cursor; refuses a foreign cursor with a field error', async () => {
