@@ -40,8 +40,14 @@ export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
     throw new ConfigError([{ key, message: `${where}: ${unreadable(err)}` }]);
   }
   if (kube.inCluster) inPod(kc);
-  if (kc.getContexts().length === 0)
-    throw new ConfigError([{ key, message: `${where} has no contexts: each cluster the service acts on is one` }]);
+  const refuse = (message: string) => new ConfigError([{ key, message: `${where} ${message}` }]);
+  if (kc.getContexts().length === 0) throw refuse('has no contexts: each cluster the service acts on is one');
+  // What kubectl refuses when it uses such a context, refused at start rather than on a request to that cluster.
+  const current = kc.getCurrentContext();
+  if (current && !kc.getContextObject(current)) throw refuse(`has current-context "${current}", but no such context`);
+  for (const context of kc.getContexts())
+    if (!kc.getCluster(context.cluster))
+      throw refuse(`has context "${context.name}" naming cluster "${context.cluster}", which it does not define`);
   return kc;
 }
 

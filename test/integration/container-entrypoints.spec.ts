@@ -96,6 +96,17 @@ describe('compose admin-token init', () => {
 });
 
 describe('a kubeconfig the service cannot act with', () => {
+  /** One cluster `c` and one context `c`; `cluster` is the cluster the context names, `current` the current one. */
+  const kubeconfig = (o: { cluster?: string; current?: string }) =>
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]',
+      'users: [{name: u, user: {token: t}}]',
+      `contexts: [{name: c, context: {cluster: ${o.cluster ?? 'c'}, user: u}}]`,
+      `current-context: ${o.current ?? 'c'}`,
+      '',
+    ].join('\n');
   // Only what loadConfig needs: the processes refuse the kubeconfig before they connect to anything.
   const base = {
     DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
@@ -120,14 +131,24 @@ describe('a kubeconfig the service cannot act with', () => {
         `apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n`,
         /no-contexts\.yaml has no contexts/,
       ],
+      [
+        'dangling.yaml',
+        kubeconfig({ current: 'nowhere' }),
+        /dangling\.yaml has current-context "nowhere", but no such context$/m,
+      ],
+      [
+        'no-cluster.yaml',
+        kubeconfig({ cluster: 'elsewhere' }),
+        /no-cluster\.yaml has context "c" naming cluster "elsewhere", which it does not define$/m,
+      ],
     ];
     for (const [file, text, reason] of cases) {
       const path = join(dir, file);
       if (text !== undefined) await writeFile(path, text, { mode: 0o600 });
-      for (const [entry, role] of [
-        ['dist/bundle/main.mjs', 'api'],
-        ['dist/bundle/worker.mjs', 'worker'],
-      ]) {
+      // Both entry points check the same way: the worker is run for the first case, the API for each.
+      const entries = [['dist/bundle/main.mjs', 'api']];
+      if (file === cases[0][0]) entries.push(['dist/bundle/worker.mjs', 'worker']);
+      for (const [entry, role] of entries) {
         const run = await runNode(entry, { ...base, ROLE: role, KUBECONFIG: path });
         expect(run.code, `${entry} with ${file}: ${run.out}`).toBe(1);
         expect(run.out).toMatch(/^Invalid configuration: KUBECONFIG: /m);
