@@ -40,15 +40,27 @@ export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
     throw new ConfigError([{ key, message: `${where}: ${unreadable(err)}` }]);
   }
   if (kube.inCluster) inPod(kc);
-  const refuse = (message: string) => new ConfigError([{ key, message: `${where} ${message}` }]);
-  if (kc.getContexts().length === 0) throw refuse('has no contexts: each cluster the service acts on is one');
-  // What kubectl refuses when it uses such a context, refused at start rather than on a request to that cluster.
-  const current = kc.getCurrentContext();
-  if (current && !kc.getContextObject(current)) throw refuse(`has current-context "${current}", but no such context`);
-  for (const context of kc.getContexts())
-    if (!kc.getCluster(context.cluster))
-      throw refuse(`has context "${context.name}" naming cluster "${context.cluster}", which it does not define`);
+  if (kc.getContexts().length === 0)
+    throw new ConfigError([{ key, message: `${where} has no contexts: each cluster the service acts on is one` }]);
   return kc;
+}
+
+/**
+ * What kubectl refuses only when it uses the context concerned: a current-context that names no context, a context
+ * naming a cluster the file does not define. Like kubectl, the service still starts (the other contexts work); the
+ * gateway logs each at start, so that the requests that fail on it are explained.
+ */
+export function kubeconfigProblems(kc: k8s.KubeConfig): string[] {
+  const problems: string[] = [];
+  const current = kc.getCurrentContext();
+  if (current && !kc.getContextObject(current))
+    problems.push(`kubeconfig: current-context "${current}" names no context; requests that name no cluster will fail`);
+  for (const c of kc.getContexts())
+    if (!kc.getCluster(c.cluster))
+      problems.push(
+        `kubeconfig: context "${c.name}" names cluster "${c.cluster}", which is not defined; its requests will fail`,
+      );
+  return problems;
 }
 
 /** KUBE_IN_CLUSTER outside a pod, or in one that mounts no service account token, is refused. */
@@ -100,6 +112,7 @@ export class ClusterGateway {
     this.logReads = level >= 0 && level <= LOG_LEVELS.indexOf('debug');
     this.logWrites = level >= 0 && level <= LOG_LEVELS.indexOf('info');
     this.kubeconfig = loadKubeconfig(config.kube);
+    for (const problem of kubeconfigProblems(this.kubeconfig)) this.logger.warn(problem);
   }
 
   clusterNames(): string[] {
