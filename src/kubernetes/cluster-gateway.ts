@@ -50,7 +50,7 @@ export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
  * naming a cluster the file does not define. Like kubectl, the service still starts (the other contexts work); the
  * gateway logs each at start, so that the requests that fail on it are explained.
  */
-export function kubeconfigProblems(kc: k8s.KubeConfig): string[] {
+function kubeconfigProblems(kc: k8s.KubeConfig): string[] {
   const problems: string[] = [];
   const current = kc.getCurrentContext();
   if (current && !kc.getContextObject(current))
