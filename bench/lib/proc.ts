@@ -88,7 +88,8 @@ export function startChild(name: string, command: string, args: string[], opts: 
   const lineWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   let buffered = '';
   const onData = (chunk: Buffer) => {
-    log.write(chunk);
+    // A pipe can still deliver output after 'exit' (which ends the log): it is dropped from the file, not a crash.
+    if (!log.writableEnded) log.write(chunk);
     if (lineWaiters.length === 0) return;
     buffered += chunk.toString('utf8');
     const lines = buffered.split('\n');
