@@ -6,7 +6,7 @@ import { DomainError } from '../common/domain-error.js';
 import { parseInput } from '../common/parse-input.js';
 import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService } from '../onboarding/onboarding.service.js';
-import { RequestLifecycle } from '../onboarding/lifecycle/request-lifecycle.js';
+import { RequestLifecycle, type Check } from '../onboarding/lifecycle/request-lifecycle.js';
 
 export const ApproveSchema = z
   .strictObject({ comment: z.string().max(1000).optional().describe('A comment recorded with the approval.') })
@@ -18,8 +18,9 @@ export const RejectSchema = z
   .meta({ id: 'RejectInput', description: 'A rejection, with its reason.' });
 
 /**
- * Requests that the approval policy holds wait in PENDING_APPROVAL. Approvers (never the
- * requester; for a request that changes the mesh as a whole, only holders of a mesh grant) approve
+ * Requests that the approval policy holds wait in PENDING_APPROVAL. Approvers (never one who put it
+ * forward: its requester, or whoever applied its plan or retried it; for a request that changes the
+ * mesh as a whole, only holders of a mesh grant) approve
  * until the rule's count of distinct approvers is reached, then the request is queued; one
  * rejection ends it. The state change itself is the request lifecycle's (one guarded statement,
  * audited and published): this class decides who may take it.
@@ -34,28 +35,40 @@ export class ApprovalService {
   async approve(id: string, actor: Actor, input: unknown): Promise<RequestWithSteps> {
     const { comment } = parseInput(ApproveSchema, input ?? {});
     await this.pending(id, actor);
-    return this.lifecycle.approve(id, actor, comment ?? null);
+    return this.lifecycle.approve(id, actor, comment ?? null, this.notASubmitter(actor));
   }
 
   async reject(id: string, actor: Actor, input: unknown): Promise<RequestWithSteps> {
     const { reason } = parseInput(RejectSchema, input ?? {});
     await this.pending(id, actor);
-    return this.lifecycle.reject(id, actor, reason);
+    return this.lifecycle.reject(id, actor, reason, this.notASubmitter(actor));
   }
 
-  /** Who may decide: an approver in scope, not the requester, with a mesh grant for a mesh-wide change. */
+  /**
+   * Four eyes, checked on the very row the decision is written from (so a cancel → retry racing the decision
+   * cannot slip past it): the caller did not create the request, apply its plan or retry it.
+   */
+  private notASubmitter(actor: Actor): Check {
+    return async (request) => {
+      if (request.requestedBy === actor.id || (await this.lifecycle.submittedBy(request.id, actor.id))) {
+        throw new DomainError(
+          'SELF_APPROVAL_FORBIDDEN',
+          request.requestedBy === actor.id
+            ? 'a requester cannot approve or reject their own request (cancel it instead)'
+            : `${actor.id} put request ${request.id} forward (applied or retried it): they cannot also approve or ` +
+                'reject it',
+          { field: 'id' },
+        );
+      }
+    };
+  }
+
+  /** Who may decide: an approver in scope, with a mesh grant for a mesh-wide change (not a submitter: above). */
   private async pending(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'approver');
     const request = await this.onboarding.get(id);
     assertScope(actor, request.cluster, request.namespace);
     if (request.status !== 'PENDING_APPROVAL') throw notPending(id, request.status);
-    if (request.requestedBy === actor.id) {
-      throw new DomainError(
-        'SELF_APPROVAL_FORBIDDEN',
-        'a requester cannot approve or reject their own request (cancel it instead)',
-        { field: 'id' },
-      );
-    }
     if (request.meshWideChanges.length > 0 && !hasMeshGrant(actor, request.cluster, request.meshName)) {
       throw new DomainError(
         'MESH_GRANT_REQUIRED',

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor } from '../auth/actor.js';
-import { assertRole, assertScope, inScope } from '../auth/scopes.js';
+import { assertRole, inScope } from '../auth/scopes.js';
 import { DomainError, FieldIssue } from '../common/domain-error.js';
 import { parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -159,17 +159,20 @@ export class BatchService {
     const targets: NormalizedRequest[] = [];
     for (const [i, t] of batch.targets.entries()) {
       try {
-        const req = await this.validator.validate(batch.kind, { ...batch.options, ...t }, (r) => {
-          assertRole(actor, 'requester');
-          assertScope(actor, r.cluster, r.namespace);
-        });
+        // The single request's authorization: role, scope and the mesh-wide rule, before any cluster read.
+        const req = await this.validator.validate(
+          batch.kind,
+          { ...batch.options, ...t },
+          this.onboarding.authorizeCreate(actor),
+        );
         const key = `${req.cluster}/${req.namespace}`;
         if (seen.has(key)) issues.push({ field: `targets.${i}.namespace`, message: `${key} appears twice` });
         seen.add(key);
         targets.push(req);
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
-        if (err.code === 'FORBIDDEN' || err.code === 'CLUSTER_UNAVAILABLE') throw err;
+        if (err.code === 'FORBIDDEN' || err.code === 'MESH_WIDE_CHANGE_FORBIDDEN' || err.code === 'CLUSTER_UNAVAILABLE')
+          throw err;
         const fields = err.fields.length ? err.fields : [{ field: 'namespace', message: err.message }];
         for (const f of fields) {
           const own = f.field === 'cluster' || f.field === 'namespace' || f.field === 'meshName';

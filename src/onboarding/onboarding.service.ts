@@ -33,7 +33,8 @@ import { isUniqueViolation } from '../common/unique-violation.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
 import { NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
-import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
+import { RequestLifecycle, type Submission } from './lifecycle/request-lifecycle.js';
+import type { RequestOptions } from './onboarding.input.js';
 import { createTarget } from './lifecycle/transitions.js';
 
 /** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
@@ -75,11 +76,19 @@ export class OnboardingService {
   ) {}
 
   async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('ONBOARD', input, this.requester(actor)), actor, idempotencyKey);
+    return this.create(
+      await this.validator.validate('ONBOARD', input, this.authorizeCreate(actor)),
+      actor,
+      idempotencyKey,
+    );
   }
 
   async requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(await this.validator.validate('OFFBOARD', input, this.requester(actor)), actor, idempotencyKey);
+    return this.create(
+      await this.validator.validate('OFFBOARD', input, this.authorizeCreate(actor)),
+      actor,
+      idempotencyKey,
+    );
   }
 
   /** Plan only: nothing is stored, nothing is written to the cluster. Says what submitting it would need. */
@@ -118,8 +127,11 @@ export class OnboardingService {
     }
   }
 
-  /** Creating needs the requester role, the target in scope and, for a mesh-wide change, a grant or an approval. */
-  private requester(actor: Actor) {
+  /**
+   * Creating needs the requester role, the target in scope and, for a mesh-wide change, a grant or an approval:
+   * the validator's authorization of a new request (single and batch), before any cluster read.
+   */
+  authorizeCreate(actor: Actor) {
     return (req: NormalizedRequest) => {
       requester(actor)(req);
       this.approvalNeed(req, actor); // refuses before any cluster read or write
@@ -144,8 +156,7 @@ export class OnboardingService {
 
   /** Queues a request stored by a dry run (or holds it for its approvals); steps then report drift from the plan. */
   async applyPlanned(id: string, actor: Actor): Promise<RequestWithSteps> {
-    await this.own(id, actor);
-    return this.lifecycle.apply(id, actor);
+    return this.lifecycle.apply(id, actor, this.submission(await this.own(id, actor), actor));
   }
 
   /**
@@ -162,8 +173,33 @@ export class OnboardingService {
    * still lacks approvals waits for them again, a dry run never applied is a plan again.
    */
   async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
-    await this.own(id, actor);
-    return this.lifecycle.retry(id, actor);
+    return this.lifecycle.retry(id, actor, this.submission(await this.own(id, actor), actor));
+  }
+
+  /**
+   * Applying or retrying puts a stored request forward again, as the caller: it needs what creating it would need
+   * of THIS caller (docs/governance.md, "Who submits"). The approval need is computed again for them (their mesh
+   * grant, the policy in force): a mesh-wide change by a caller without a grant waits for its approvals again, or
+   * is refused (MESH_WIDE_CHANGE_FORBIDDEN) when MESH_WIDE_CHANGES=refuse, whoever created the request; it never
+   * needs fewer approvals than it already does. And a caller who approved the request cannot also submit it: one
+   * person would then both ask for and approve the change.
+   */
+  private submission(request: RequestWithSteps, actor: Actor): Submission {
+    const need = this.approvalNeed({ ...request, options: request.options as unknown as RequestOptions }, actor);
+    return {
+      approvals: need.approvals,
+      rule: need.rule,
+      check: (r) => {
+        if (r.approvals.some((a) => a.approver === actor.id && a.decision === 'approve')) {
+          throw new DomainError(
+            'SELF_APPROVAL_FORBIDDEN',
+            `${actor.id} approved request ${r.id}: an approver cannot also submit it (apply or retry); ` +
+              'another requester can',
+            { field: 'id' },
+          );
+        }
+      },
+    };
   }
 
   async get(id: string): Promise<RequestWithSteps> {

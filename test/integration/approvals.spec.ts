@@ -9,6 +9,7 @@ import {
   uniqueName,
   waitForStatus,
   wsClient,
+  refusal,
 } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
 
@@ -149,6 +150,69 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     );
     expect(self.status).toBe(403);
     expect(self.body.error.code).toBe('SELF_APPROVAL_FORBIDDEN');
+  });
+
+  // Four eyes across submissions: whoever puts a request forward (creates, applies or retries it) never decides on
+  // it, and whoever approved it never puts it forward.
+  it('keeps submitters and approvers apart through cancel → retry and a dry run applied by someone else', async () => {
+    const mint = async (roles: string[]) =>
+      (await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('fe'), roles, scopes: ['*/*'] })).body.token;
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+    const requesterA = bearer(await mint(['requester']));
+    const both = bearer(await mint(['requester', 'approver']));
+    const fresh = () => {
+      const ns = uniqueName('appr');
+      seedAppNamespace(s.emulator.store, ns);
+      return ns;
+    };
+    await s.emulator.idle();
+
+    // A's request, cancelled by A and retried by B (who holds both roles): B cannot approve or reject it.
+    const retried = (await http(s.url, 'POST', '/v1/onboardings', { namespace: fresh() }, requesterA)).body.id;
+    await http(s.url, 'POST', `/v1/onboardings/${retried}/cancel`, {}, requesterA);
+    expect((await http(s.url, 'POST', `/v1/onboardings/${retried}/retry`, {}, both)).body.status).toBe(
+      'PENDING_APPROVAL',
+    );
+    const approveRetried = await http(s.url, 'POST', `/v1/onboardings/${retried}/approve`, {}, both);
+    expect(refusal(approveRetried)).toEqual([403, 'SELF_APPROVAL_FORBIDDEN']);
+    const rejectRetried = await gql(
+      s.url,
+      'mutation($id: ID!) { rejectOnboardingRequest(id: $id, reason: "mine") { status } }',
+      { id: retried },
+      both,
+    );
+    expect(rejectRetried.errors[0].extensions.code).toBe('SELF_APPROVAL_FORBIDDEN');
+
+    // A's dry run, applied by B: B cannot approve it (GraphQL too).
+    const planned = (await http(s.url, 'POST', '/v1/onboardings', { namespace: fresh(), dryRun: true }, requesterA))
+      .body.id;
+    expect((await http(s.url, 'POST', `/v1/onboardings/${planned}/apply`, {}, both)).body.status).toBe(
+      'PENDING_APPROVAL',
+    );
+    const approvePlanned = await gql(
+      s.url,
+      'mutation($id: ID!) { approveOnboardingRequest(id: $id) { status } }',
+      { id: planned },
+      both,
+    );
+    expect(approvePlanned.errors[0].extensions.code).toBe('SELF_APPROVAL_FORBIDDEN');
+
+    // B approves A's request, A cancels it: B cannot retry it (its approval would then be its own submission's).
+    const approved = (await http(s.url, 'POST', '/v1/onboardings', { namespace: fresh() }, requesterA)).body.id;
+    expect((await http(s.url, 'POST', `/v1/onboardings/${approved}/approve`, {}, both)).body.approvalsGiven).toBe(1);
+    await http(s.url, 'POST', `/v1/onboardings/${approved}/cancel`, {}, requesterA);
+    const retryByApprover = await http(s.url, 'POST', `/v1/onboardings/${approved}/retry`, {}, both);
+    expect(refusal(retryByApprover)).toEqual([403, 'SELF_APPROVAL_FORBIDDEN']);
+    expect((await http(s.url, 'GET', `/v1/onboardings/${approved}`, undefined, requesterA)).body.status).toBe(
+      'CANCELLED',
+    );
+    // A may retry it: B's approval stays counted and a second approver is still needed.
+    expect((await http(s.url, 'POST', `/v1/onboardings/${approved}/retry`, {}, requesterA)).body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { approvalsGiven: 1, approvalsRequired: 2 },
+    });
+    for (const id of [retried, planned, approved])
+      await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, requesterA);
   });
 
   it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {

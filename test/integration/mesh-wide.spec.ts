@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { gql, http, refusal, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { writesTo } from '../support/kube.js';
 
 type Who = 'requester' | 'meshRequester' | 'otherMeshRequester' | 'approver' | 'meshApprover';
@@ -21,13 +21,17 @@ describe('mesh-wide changes need mesh-level authority', () => {
   let emulator: Emulator;
   let held: Stack;
   let refusing: Stack;
+  let gated: Stack;
   const token = {} as Record<Who, string>;
   const as = (who: Who): Record<string, string> => ({ authorization: `Bearer ${token[who]}` });
 
   beforeAll(async () => {
     emulator = await startEmulator();
     held = await startStack({ emulator });
-    refusing = await startStack({ emulator, env: { MESH_WIDE_CHANGES: 'refuse' } });
+    // `gate` holds a mesh owner's requests too, so they can be cancelled before a worker runs them.
+    const gate = JSON.stringify({ rules: [{ name: 'gate', namespaces: ['mw-gate-*'], approvals: 1 }] });
+    refusing = await startStack({ emulator, env: { MESH_WIDE_CHANGES: 'refuse', APPROVAL_POLICY: gate } });
+    gated = await startStack({ emulator, env: { MESH_WIDE_APPROVALS: '2', APPROVAL_POLICY: gate } });
     for (const [who, t] of Object.entries(TOKENS)) {
       token[who as Who] = (await http(held.url, 'POST', '/v1/tokens', { name: uniqueName(who), ...t })).body.token;
     }
@@ -35,6 +39,7 @@ describe('mesh-wide changes need mesh-level authority', () => {
   afterAll(async () => {
     await held?.close();
     await refusing?.close();
+    await gated?.close();
     await emulator?.close();
   });
 
@@ -176,6 +181,7 @@ describe('mesh-wide changes need mesh-level authority', () => {
       });
       expect(res.body.error.details.changes.map((c: { change: string }) => c.change)).toEqual([change]);
     }
+    const callsBefore = emulator.requests.all().length;
     const batch = await http(
       refusing.url,
       'POST',
@@ -185,6 +191,21 @@ describe('mesh-wide changes need mesh-level authority', () => {
     );
     expect(batch.status).toBe(403);
     expect(batch.body.error.code).toBe('MESH_WIDE_CHANGE_FORBIDDEN');
+    // Refused as the single request is: before any cluster call, reads included (a target that does not exist
+    // would otherwise be read, and refused as missing instead).
+    const missing = await http(
+      refusing.url,
+      'POST',
+      '/v1/batches',
+      {
+        kind: 'ONBOARD',
+        targets: [{ namespace: uniqueName('mw-none') }],
+        options: { apiServerAccess: { method: 'ip-exclusion' } },
+      },
+      as('requester'),
+    );
+    expect(refusal(missing)).toEqual([403, 'MESH_WIDE_CHANGE_FORBIDDEN']);
+    expect(emulator.requests.all().length).toBe(callsBefore);
     const viaGraphql = await gql(
       refusing.url,
       'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }',
@@ -207,6 +228,150 @@ describe('mesh-wide changes need mesh-level authority', () => {
     );
     expect(ok.status).toBe(202);
     expect((await waitForStatus(refusing.url, ok.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+  });
+
+  // Applying a plan or retrying a cancelled request is a submission by whoever does it: a mesh owner's dry run or
+  // withdrawn request must not become a way for a caller without the grant to change the mesh. A withdrawn request
+  // is one the `gate` rule held (so that no worker runs it before it is cancelled); `gated` asks 2 approvals of the
+  // built-in rule, more than the gate's 1, so a need computed again for the submitter shows.
+  const ownersPlan = async (stack: Stack, body: Record<string, unknown>) => {
+    const created = await http(
+      stack.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: await namespace(), ...body, dryRun: true },
+      as('meshRequester'),
+    );
+    expect(created.body).toMatchObject({ status: 'PLANNED', request: { approvalsRequired: 0 } });
+    return created.body.id as string;
+  };
+  const ownersWithdrawn = async (stack: Stack, body: Record<string, unknown>) => {
+    const ns = uniqueName('mw-gate');
+    seedAppNamespace(emulator.store, ns);
+    await emulator.idle();
+    const created = await http(stack.url, 'POST', '/v1/onboardings', { namespace: ns, ...body }, as('meshRequester'));
+    expect(created.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { approvalRule: 'gate' } });
+    const id = created.body.id as string;
+    expect((await http(stack.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as('meshRequester'))).body.status).toBe(
+      'CANCELLED',
+    );
+    return id;
+  };
+  const permissive = { trafficPolicy: { mode: 'permissive' } };
+  const exclusion = { apiServerAccess: { method: 'ip-exclusion' } };
+
+  it("holds a mesh owner's plan for approval when one without the grant applies it (REST, GraphQL)", async () => {
+    const writes = writesTo(emulator);
+    const rest = await ownersPlan(held, exclusion);
+    expect((await http(held.url, 'POST', `/v1/onboardings/${rest}/apply`, {}, as('requester'))).body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { approvalsRequired: 1, approvalRule: 'builtin:mesh-wide' },
+    });
+    const viaGraphql = await ownersPlan(held, permissive);
+    const applied = await gql(
+      held.url,
+      'mutation($id: ID!) { applyPlannedRequest(id: $id) { status approvalsRequired } }',
+      { id: viaGraphql },
+      as('requester'),
+    );
+    expect(applied.data.applyPlannedRequest).toEqual({ status: 'PENDING_APPROVAL', approvalsRequired: 1 });
+    expect(writesTo(emulator)).toBe(writes);
+    // The owner applying their own plan goes through at once.
+    const own = await ownersPlan(held, exclusion);
+    expect((await http(held.url, 'POST', `/v1/onboardings/${own}/apply`, {}, as('meshRequester'))).body.status).toBe(
+      'QUEUED',
+    );
+    expect((await waitForStatus(held.url, own, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+    for (const id of [rest, viaGraphql])
+      await http(held.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as('requester'));
+  });
+
+  it("raises a withdrawn request's need to the retrying caller's, for approvers with a mesh grant", async () => {
+    const id = await ownersWithdrawn(gated, permissive);
+    // The owner's own retry needs what it needed: the gate's one approval.
+    expect((await http(gated.url, 'POST', `/v1/onboardings/${id}/retry`, {}, as('meshRequester'))).body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { approvalsRequired: 1, approvalRule: 'gate' },
+    });
+    await http(gated.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, as('meshRequester'));
+    const writes = writesTo(emulator);
+    const retried = await gql(
+      gated.url,
+      'mutation($id: ID!) { retryOnboardingRequest(id: $id) { status approvalsRequired approvalRule attempt } }',
+      { id },
+      as('requester'),
+    );
+    expect(retried.data.retryOnboardingRequest).toEqual({
+      status: 'PENDING_APPROVAL',
+      approvalsRequired: 2,
+      approvalRule: 'gate, builtin:mesh-wide',
+      attempt: 3,
+    });
+    const audit = await http(gated.url, 'GET', `/v1/onboardings/${id}/audit`, undefined, as('meshRequester'));
+    expect(audit.body.items.at(-1)).toMatchObject({ action: 'request.retried', data: { required: 2, approvals: 0 } });
+    const scoped = await http(gated.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver'));
+    expect(scoped.body.error.code).toBe('MESH_GRANT_REQUIRED');
+    const secondMeshApprover = (
+      await http(gated.url, 'POST', '/v1/tokens', {
+        name: uniqueName('mesh-approver'),
+        roles: ['approver'],
+        scopes: ['emulator/mw-*', 'emulator/mesh:osm'],
+      })
+    ).body.token;
+    expect((await http(gated.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('meshApprover'))).body).toMatchObject(
+      { status: 'PENDING_APPROVAL', approvalsGiven: 1 },
+    );
+    expect(writesTo(emulator)).toBe(writes);
+    const second = await http(
+      gated.url,
+      'POST',
+      `/v1/onboardings/${id}/approve`,
+      {},
+      {
+        authorization: `Bearer ${secondMeshApprover}`,
+      },
+    );
+    expect(second.body.status).toBe('QUEUED');
+    expect((await waitForStatus(gated.url, id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+  });
+
+  it('with MESH_WIDE_CHANGES=refuse, refuses apply, retry and batch apply by a caller without a grant', async () => {
+    const writes = writesTo(emulator);
+    const plan = await ownersPlan(refusing, exclusion);
+    const withdrawn = await ownersWithdrawn(refusing, permissive);
+    const applied = await http(refusing.url, 'POST', `/v1/onboardings/${plan}/apply`, {}, as('requester'));
+    expect(refusal(applied)).toEqual([403, 'MESH_WIDE_CHANGE_FORBIDDEN']);
+    const retriedRest = await http(refusing.url, 'POST', `/v1/onboardings/${withdrawn}/retry`, {}, as('requester'));
+    expect(refusal(retriedRest)).toEqual([403, 'MESH_WIDE_CHANGE_FORBIDDEN']);
+    const retried = await gql(
+      refusing.url,
+      'mutation($id: ID!) { retryOnboardingRequest(id: $id) { status } }',
+      { id: withdrawn },
+      as('requester'),
+    );
+    expect(retried.errors[0].extensions.code).toBe('MESH_WIDE_CHANGE_FORBIDDEN');
+
+    // A mesh owner's dry-run batch, applied by a caller without the grant: the member is refused, not queued.
+    const batch = await http(
+      refusing.url,
+      'POST',
+      '/v1/batches',
+      { kind: 'ONBOARD', targets: [{ namespace: await namespace() }], options: { dryRun: true, ...exclusion } },
+      as('meshRequester'),
+    );
+    expect(batch.status).toBe(202);
+    const batchApply = await http(refusing.url, 'POST', `/v1/batches/${batch.body.id}/apply`, {}, as('requester'));
+    expect(batchApply.body.results).toEqual([
+      expect.objectContaining({ ok: false, code: 'MESH_WIDE_CHANGE_FORBIDDEN' }),
+    ]);
+    const statuses = [];
+    for (const id of [plan, withdrawn]) {
+      statuses.push(
+        (await http(refusing.url, 'GET', `/v1/onboardings/${id}`, undefined, as('meshRequester'))).body.status,
+      );
+    }
+    expect(statuses).toEqual(['PLANNED', 'CANCELLED']);
+    expect(writesTo(emulator)).toBe(writes);
   });
 
   it('cannot be configured away: the built-in rule needs at least one approval', () => {

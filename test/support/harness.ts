@@ -191,6 +191,12 @@ export function collectProgress(
   });
 }
 
+/** A REST answer's status and error code, to compare with `[status, code]` in one assertion. */
+export const refusal = (res: { status: number; body: { error?: { code?: string } } }) => [
+  res.status,
+  res.body.error?.code,
+];
+
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
 /** Reads a Server-Sent Events stream to its end (or until `stopAfter` events), returning the events. */

@@ -3,7 +3,9 @@
 // its step runs and (for approve/reject) the approval row, and appends the audit event, all from the
 // row the guarded UPDATE returned: when the guard fails nothing is written. After commit it publishes
 // the progress event, counts the metric and enqueues (QUEUED) or drops the job (CANCELLED).
-// Authorization (roles, scopes, self-approval, mesh grant) is the callers'; the state rules are here
+// Authorization (roles, scopes, self-approval, mesh grant) is the callers'; a caller's check that depends on the
+// request (who submitted or approved it) runs here on the very row the guarded write is decided from (a
+// `Check`), so a concurrent cancel → retry cannot slip between the check and the write. The state rules are here
 // and, as the last line, in the database's lifecycle trigger. The worker's transitions (claim,
 // finish, release) are run-store.ts's, fenced by the claim.
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,30 @@ const { sql, empty } = Prisma;
 export interface By {
   id: string;
 }
+
+/**
+ * A caller's check of the request as read for this decision (it throws to refuse); it runs again on every
+ * re-read, and the write is guarded by the event cursor of the row it checked.
+ */
+export type Check = (request: RequestWithSteps) => Promise<void> | void;
+
+/**
+ * What (re)submitting a stored request (apply, retry) needs from the caller who submits it: the approvals the
+ * approval policy asks of THAT caller now (their mesh grant, the policy in force), never fewer than the request
+ * already needs, and the caller's own check.
+ */
+export interface Submission {
+  approvals: number;
+  rule: string | null;
+  check?: Check;
+}
+
+/** The audit actions of the transitions that put a request forward: creating it, applying its plan, retrying it. */
+export const SUBMITTING_ACTIONS: readonly string[] = [
+  ...TRANSITIONS.create.audit,
+  ...TRANSITIONS.apply.audit,
+  ...TRANSITIONS.retry.audit,
+];
 
 /** How a transition's UPDATE is guarded besides its allowed `from` statuses. */
 type Guard =
@@ -76,17 +102,18 @@ export class RequestLifecycle {
   ) {}
 
   /** PLANNED → PENDING_APPROVAL | QUEUED. */
-  apply(id: string, by: By): Promise<RequestWithSteps> {
+  apply(id: string, by: By, submission?: Submission): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_PLANNED',
-      (r) => {
+      (loaded) => {
+        const { r, raised } = needing(loaded, submission);
         const to = applyTarget(r);
         const waiting = to === 'PENDING_APPROVAL';
         return {
           name: 'apply',
           to,
-          sets: sql`applied_at = now()`,
+          sets: raised ? sql`applied_at = now(), ${raised}` : sql`applied_at = now()`,
           action: waiting ? 'request.pending-approval' : 'request.queued',
           data: {
             message:
@@ -100,12 +127,12 @@ export class RequestLifecycle {
           },
         };
       },
-      by,
+      { by, check: submission?.check },
     );
   }
 
   /** PENDING_APPROVAL → PENDING_APPROVAL (one more approval) | QUEUED (the N-th). */
-  approve(id: string, by: By, comment: string | null): Promise<RequestWithSteps> {
+  approve(id: string, by: By, comment: string | null, check?: Check): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_PENDING_APPROVAL',
@@ -129,12 +156,12 @@ export class RequestLifecycle {
           },
         };
       },
-      by,
+      { by, check },
     );
   }
 
   /** PENDING_APPROVAL → REJECTED. */
-  reject(id: string, by: By, reason: string): Promise<RequestWithSteps> {
+  reject(id: string, by: By, reason: string, check?: Check): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_PENDING_APPROVAL',
@@ -148,7 +175,7 @@ export class RequestLifecycle {
         action: 'request.rejected',
         data: { message: `rejected by ${by.id}: ${reason}`, reason, status: 'REJECTED' },
       }),
-      by,
+      { by, check },
     );
   }
 
@@ -194,11 +221,12 @@ export class RequestLifecycle {
   }
 
   /** FAILED | CANCELLED → PLANNED | PENDING_APPROVAL | QUEUED, as a new attempt from the first unfinished step. */
-  retry(id: string, by: By): Promise<RequestWithSteps> {
+  retry(id: string, by: By, submission?: Submission): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_RETRYABLE',
-      (r) => {
+      (loaded) => {
+        const { r, raised } = needing(loaded, submission);
         const to = retryTarget(r);
         const from = r.steps.find((s) => s.status !== 'SUCCEEDED' && s.status !== 'SKIPPED')?.name ?? null;
         const waiting =
@@ -207,7 +235,7 @@ export class RequestLifecycle {
           name: 'retry',
           to,
           sets: sql`attempt = attempt + 1, cancel_requested = false, error_code = NULL, error_message = NULL,
-                  finished_at = NULL, claimed_by = NULL, heartbeat_at = NULL`,
+                  finished_at = NULL, claimed_by = NULL, heartbeat_at = NULL${raised ? sql`, ${raised}` : empty}`,
           steps: { from: ['FAILED', 'CANCELLED', 'RUNNING'], to: 'PENDING' },
           action: 'request.retried',
           data: {
@@ -223,8 +251,20 @@ export class RequestLifecycle {
           },
         };
       },
-      by,
+      { by, check: submission?.check },
     );
+  }
+
+  /**
+   * Whether `actor` put the request forward: created it, applied its plan or retried it (its audit trail says who
+   * took those transitions). Such a caller never approves or rejects it.
+   */
+  async submittedBy(requestId: string, actor: string): Promise<boolean> {
+    const rows = await this.prisma.$queryRaw<unknown[]>`
+      SELECT 1 FROM audit_event
+      WHERE request_id = ${requestId}::uuid AND actor = ${actor} AND action = ANY(${[...SUBMITTING_ACTIONS]}::text[])
+      LIMIT 1`;
+    return rows.length > 0;
   }
 
   /**
@@ -235,7 +275,7 @@ export class RequestLifecycle {
     id: string,
     notAllowed: ErrorCode,
     decision: (r: RequestWithSteps) => Omit<Write, 'request' | 'from' | 'guard' | 'by'>,
-    by: By,
+    { by, check }: { by: By; check?: Check },
   ): Promise<RequestWithSteps> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const request = await this.load(id);
@@ -247,6 +287,7 @@ export class RequestLifecycle {
           details: { status: request.status },
         });
       }
+      await check?.(request);
       const event = await this.write({ ...d, request, from, guard: { kind: 'seen', eventSeq: request.eventSeq }, by });
       if (event) return this.after(request, d.to, event);
     }
@@ -342,6 +383,19 @@ export class RequestLifecycle {
     if (!request) throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${id} not found`, { field: 'id' });
     return request;
   }
+}
+
+/**
+ * The request as a submission sees it: its approvals required raised to what the submitter's need is (never
+ * lowered: the trigger refuses that too), and the SET clause that stores the raise (undefined: none).
+ */
+function needing(r: RequestWithSteps, s?: Submission): { r: RequestWithSteps; raised?: Prisma.Sql } {
+  if (!s || s.approvals <= r.approvalsRequired) return { r };
+  const rule = s.rule ?? r.approvalRule;
+  return {
+    r: { ...r, approvalsRequired: s.approvals, approvalRule: rule },
+    raised: sql`approvals_required = ${s.approvals}::int, approval_rule = ${rule}::text`,
+  };
 }
 
 /** SQLSTATE 23514 raised by the lifecycle trigger (migration 20261203100000_request_lifecycle). */

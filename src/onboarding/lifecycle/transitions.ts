@@ -33,7 +33,9 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     by: 'requester',
     from: ['PLANNED'],
     to: ['PENDING_APPROVAL', 'QUEUED'],
-    guard: 'QUEUED only with every approval it needs',
+    guard:
+      'QUEUED only with every approval it needs, the approval need computed again for the caller who applies ' +
+      'it (never lower); not one who approved it',
     audit: ['request.queued', 'request.pending-approval'],
   },
   approve: {
@@ -41,8 +43,8 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     from: ['PENDING_APPROVAL'],
     to: ['PENDING_APPROVAL', 'QUEUED'],
     guard:
-      'not the requester; one decision per approver; a mesh grant when the request changes the mesh; ' +
-      'QUEUED at the N-th distinct approval',
+      'not one who put it forward (created, applied or retried it); one decision per approver; a mesh grant when ' +
+      'the request changes the mesh; QUEUED at the N-th distinct approval',
     audit: ['approval.recorded', 'request.approved'],
   },
   reject: {
@@ -72,7 +74,8 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     to: ['PLANNED', 'PENDING_APPROVAL', 'QUEUED'],
     guard:
       'PLANNED for a dry run never applied; PENDING_APPROVAL while approvals are missing (those given stay ' +
-      'counted); otherwise QUEUED, resuming at the first unfinished step',
+      'counted; the need is computed again for the caller who retries, never lower); not one who approved it; ' +
+      'otherwise QUEUED, resuming at the first unfinished step',
     audit: ['request.retried'],
   },
   claim: {
