@@ -11,7 +11,7 @@ import { BatchService, BatchView } from './batch.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { ApiOperation, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
-import { CancelSchema } from '../onboarding/api/onboarding.controller.js';
+import { CancelSchema } from '../onboarding/api/shared-inputs.js';
 import { BatchInputSchema } from './batch.service.js';
 
 export const presentBatch = (b: BatchView) => ({ ...b, requests: b.requests.map(presentRequest) });
@@ -126,6 +126,7 @@ export class BatchController {
         error: 'must be approve, reject, cancel, retry or apply',
       }),
       op,
+      { field: 'op' },
     );
     const { batch, results } = await this.batches.each(id, actor, operation, body ?? {});
     return { batch: presentBatch(batch), results };

@@ -1,3 +1,5 @@
+// Owns the GraphQL edge of batches: their types, requestBatch, planBatch, batch, batchOperation (its comment or reason
+// checked by BatchService.each, as REST's) and the batchProgress subscription. REST: batch.controller.ts.
 import { Args, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import type { Actor } from '../auth/actor.js';

@@ -3,10 +3,11 @@ import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, inScope } from '../auth/scopes.js';
-import { DomainError, FieldIssue } from '../common/domain-error.js';
+import { DomainError, FieldIssue, shownId } from '../common/domain-error.js';
 import { parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { ApprovalService } from '../approvals/approval.service.js';
+import { ApprovalService, ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
+import { CancelSchema } from '../onboarding/api/shared-inputs.js';
 import { ProgressService } from '../events/progress.service.js';
 import { parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
@@ -90,7 +91,7 @@ export class BatchService {
   async get(id: string, actor: Actor): Promise<BatchView> {
     assertRole(actor, 'viewer', 'requester', 'approver');
     const batch = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
-    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${id} not found`, { field: 'id' });
+    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: 'id' });
     const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
     if (requests.length === 0) throw new DomainError('FORBIDDEN', `${actor.id} may not see batch ${id}`);
     const counts: Record<string, number> = {};
@@ -106,13 +107,18 @@ export class BatchService {
     };
   }
 
-  /** Applies an operation to every member it applies to; one member's refusal doesn't stop the others. */
+  /**
+   * Applies an operation to every member it applies to; one member's refusal doesn't stop the others. Its body (a
+   * comment, a reason) is checked once first, as a single request's is, whether or not any member is eligible.
+   */
   async each(
     id: string,
     actor: Actor,
     op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply',
     body: unknown,
   ): Promise<{ batch: BatchView; results: MemberResult[] }> {
+    const schema = { approve: ApproveSchema, reject: RejectSchema, cancel: CancelSchema }[op as 'approve'];
+    if (schema) parseInput(schema, body ?? {});
     const { requests } = await this.get(id, actor);
     const eligible = requests.filter((r) =>
       op === 'approve' || op === 'reject'

@@ -10,7 +10,18 @@ export class IntOrString {}
 
 function intOrString(value: unknown): number | string {
   if (typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value))) return value;
-  throw new TypeError(`IntOrString must be an integer or a string, got ${JSON.stringify(value)}`);
+  // The kind of value only: an error message never quotes what the caller sent (graphql-input-values.ts).
+  const kind =
+    value === null
+      ? 'null'
+      : Array.isArray(value)
+        ? 'a list'
+        : typeof value === 'number'
+          ? 'a number that is not an integer'
+          : typeof value === 'object'
+            ? 'an object'
+            : `a ${typeof value}`;
+  throw new TypeError(`IntOrString must be an integer or a string, got ${kind}`);
 }
 
 @Scalar('IntOrString', () => IntOrString)

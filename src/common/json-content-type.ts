@@ -2,23 +2,36 @@
 // parser skips the body and the caller gets a confusing "namespace: must be a string"; here it gets a 415 that
 // names the header. Bodiless calls (retry, apply, cancel without a reason) need no Content-Type. Slack's
 // interactivity callbacks are form-encoded by Slack itself (src/integrations/slack), so that path is exempt.
+// A JSON body on any path (GraphQL's too) is read as UTF-8, so one that declares another charset is a 415 as well
+// (no charset means UTF-8, RFC 8259 §8.1), instead of being decoded as UTF-8 regardless, or by body-parser only.
 const FORM_PATHS = new Set(['/v1/integrations/slack/interactions']);
 import type { IncomingHttpHeaders } from 'node:http';
 import typeIs from 'type-is';
 
-/** The 415 answer for a /v1 call whose body is not JSON, or undefined when the call may go on. */
+/** The labels of UTF-8 (the WHATWG Encoding Standard's, as sent by clients), lower case. */
+const UTF8 = new Set(['utf-8', 'utf8']);
+const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
+
+/** The 415 answer for a call whose body is not JSON (/v1) or not UTF-8 JSON, or undefined when the call may go on. */
 export function nonJsonBody(req: { path: string; headers: IncomingHttpHeaders }): object | undefined {
   const length = Number(req.headers['content-length']);
   const hasBody = req.headers['transfer-encoding'] !== undefined || length > 0;
   const given = req.headers['content-type'];
-  if (!hasBody || !req.path.startsWith('/v1/') || FORM_PATHS.has(req.path)) return undefined;
-  if (given && typeIs.is(given, ['application/json', '+json'])) return undefined;
+  if (!hasBody) return undefined;
+  if (given && typeIs.is(given, ['application/json', '+json'])) {
+    const match = CHARSET.exec(given);
+    const charset = match ? (match[1] ?? match[2]).toLowerCase() : undefined;
+    if (charset === undefined || UTF8.has(charset)) return undefined;
+    return refusal(`a JSON body must be UTF-8 (got charset "${charset}")`, 'send the body as UTF-8: charset=utf-8');
+  }
+  if (!req.path.startsWith('/v1/') || FORM_PATHS.has(req.path)) return undefined;
   const got = given ? `"${given}"` : 'no Content-Type';
-  return {
-    error: {
-      code: 'UNSUPPORTED_MEDIA_TYPE',
-      message: `the body must be JSON with Content-Type: application/json (got ${got})`,
-      hint: "curl: add -H 'content-type: application/json'",
-    },
-  };
+  return refusal(
+    `the body must be JSON with Content-Type: application/json (got ${got})`,
+    "curl: add -H 'content-type: application/json'",
+  );
+}
+
+function refusal(message: string, hint: string): object {
+  return { error: { code: 'UNSUPPORTED_MEDIA_TYPE', message, hint } };
 }

@@ -1,5 +1,10 @@
+// Turns whatever is thrown below the edges (REST filter, GraphQL formatter, graphql-ws) into a coded DomainError:
+// Postgres or Redis unreachable (DEPENDENCY_UNAVAILABLE), Postgres refusing text it cannot store (VALIDATION_FAILED),
+// a body that is not JSON; anything else is INTERNAL, its details never in the message.
+import pg from 'pg';
 import { Prisma } from '../generated/prisma/client.js';
 import { DomainError } from './domain-error.js';
+import { UNSTORABLE_TEXT_MESSAGE } from './storable-text.js';
 
 // What Postgres (pg + Prisma 7's driver adapter) and Redis (ioredis, BullMQ) actually throw when they are
 // down, restarting, hung or partitioned. Checked against real outages in test/integration/reliability.
@@ -43,28 +48,65 @@ const ADAPTER_UNAVAILABLE = new Set([
   'TooManyConnections',
 ]);
 
+/** What the drivers' errors may carry (pg, Prisma and its driver adapter, ioredis). */
+interface ErrorLink {
+  message?: unknown;
+  code?: unknown;
+  kind?: unknown;
+  originalCode?: unknown;
+  originalMessage?: unknown;
+  meta?: { driverAdapterError?: unknown };
+  cause?: unknown;
+}
+
+/** `err` and what it wraps, six deep at most: a Prisma error's driver adapter error, else the cause. */
+function* errorChain(err: unknown): Generator<ErrorLink> {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const link = e as ErrorLink;
+    yield link;
+    e = link.meta?.driverAdapterError ?? link.cause;
+  }
+}
+
 /** True when `err` (or anything in its cause chain) says Postgres or Redis is unreachable. */
 export function isDependencyUnavailable(err: unknown): boolean {
   // A Kubernetes API server that cannot be reached is the cluster's problem, not ours (KUBE_UNAVAILABLE).
   if ((err as { name?: string } | null)?.name === 'KubeError') return false;
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 6; depth++) {
+  for (const x of errorChain(err)) {
+    const e: unknown = x;
     if (e instanceof Prisma.PrismaClientInitializationError) return true;
     if (e instanceof Prisma.PrismaClientKnownRequestError && PRISMA_UNAVAILABLE.has(e.code)) return true;
-    const x = e as {
-      message?: unknown;
-      code?: unknown;
-      kind?: unknown;
-      originalCode?: unknown;
-      meta?: { driverAdapterError?: unknown };
-      cause?: unknown;
-    };
     if (typeof x.message === 'string' && UNAVAILABLE.test(x.message)) return true;
     if (typeof x.kind === 'string' && ADAPTER_UNAVAILABLE.has(x.kind)) return true;
     // SQLSTATE class 08 (connection exception) and 57P0x (operator intervention: shutdown, crash, cannot connect now).
     const sqlState = typeof x.originalCode === 'string' ? x.originalCode : typeof x.code === 'string' ? x.code : '';
     if (/^(08[0-9A-Z]{3}|57P0[1-4])$/.test(sqlState)) return true;
-    e = x.meta?.driverAdapterError ?? x.cause;
+  }
+  return false;
+}
+
+/**
+ * SQLSTATEs of Postgres refusing such text: 22021 (invalid byte sequence: 0x00 in text), 22P05 (untranslatable
+ * character: \u0000 in jsonb, "unsupported Unicode escape sequence"), and 22P02 (invalid text representation) when
+ * the type is json/jsonb (a lone surrogate escape); 22P02 of another type (a malformed uuid) is not this.
+ */
+function refusesText(code: unknown, message: unknown): boolean {
+  const text = typeof message === 'string' ? message : '';
+  if (code === '22021' || code === '22P05') return true;
+  if (code === '22P02') return /\btype jsonb?\b/i.test(text);
+  return /unsupported Unicode escape sequence/i.test(text);
+}
+
+/**
+ * True when `err` (or its cause chain) is Postgres refusing unstorable text (storable-text.ts): pg's DatabaseError
+ * (statements run past Prisma), or Prisma's error carrying the driver adapter's (model queries and raw SQL alike).
+ */
+export function isUnstorableTextError(err: unknown): boolean {
+  for (const x of errorChain(err)) {
+    const e: unknown = x;
+    if (e instanceof pg.DatabaseError) return refusesText(e.code, e.message);
+    if (refusesText(x.originalCode ?? x.code, x.originalMessage ?? x.message)) return true;
   }
   return false;
 }
@@ -80,6 +122,12 @@ export function toDomainError(err: unknown): DomainError {
         hint: 'the service recovers by itself when the dependency is back; retry with the same Idempotency-Key',
       },
     );
+  }
+  // The last line behind the edges' checks (storable-text.ts): a NUL or a lone surrogate that reached Postgres.
+  if (isUnstorableTextError(err)) {
+    return new DomainError('VALIDATION_FAILED', UNSTORABLE_TEXT_MESSAGE, {
+      hint: 'remove NUL characters (U+0000) and unpaired UTF-16 surrogates from the text fields',
+    });
   }
   if ((err as { type?: string })?.type === 'entity.parse.failed') {
     return new DomainError('MALFORMED_REQUEST', 'request body is not valid JSON');

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, shownId } from '../common/domain-error.js';
 import { EventBus } from './event-bus.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
@@ -84,7 +84,9 @@ export class ProgressService {
     return this.holding(caller, async (release) => {
       const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
       if (!exists)
-        throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${requestId} not found`, { field: 'requestId' });
+        throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(requestId)} not found`, {
+          field: 'requestId',
+        });
       const live: Live = { pending: [], wake: undefined, closed: false };
       const unlisten = await this.bus.listen(requestId, (e) => {
         live.pending.push(e);

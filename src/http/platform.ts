@@ -1,7 +1,8 @@
 // Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
 // order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 415 for a
-// /v1 body that is not JSON, the JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once
-// decoded), then the span, log and caller contexts the handlers run in.
+// /v1 body that is not JSON or a JSON body in a charset other than UTF-8, the JSON body (application/json or
+// */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a /v1 query string or body holding text
+// Postgres cannot store (NUL, a lone surrogate), then the span, log and caller contexts the handlers run in.
 // Express runs these as middleware; Fastify as hooks (onRequest before its body parsing, preHandler after it, so
 // the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both (its signature is
 // over them). Errors of both (body too large, malformed JSON, unknown route) reach the same exception filter.
@@ -18,6 +19,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
 import { nonJsonBody } from '../common/json-content-type.js';
 import { HTTP_STATUS } from '../common/http-status.js';
+import { unstorableInput } from '../common/storable-text.js';
 import type { AppConfig } from '../config/config.js';
 import { enterHttpCall, requestIdFor, startHttpCall, type HttpCall } from '../observability/http-context.js';
 import type { HttpDrain } from '../reliability/shutdown.js';
@@ -100,18 +102,23 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     calls.set(req, call);
     next();
   });
+  type Replying = ServerResponse & { status(c: number): { json(b: object): void } };
+  // Before the body parser: body-parser would decode a body in another charset (utf-16) itself.
+  app.use((req: ExpressRequest, res: Replying, next: () => void) => {
+    const refusal = nonJsonBody(req);
+    if (!refusal) return next();
+    enterHttpCall(calls.get(req)!, undefined, () => res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json(refusal));
+  });
   app.useBodyParser('json', { limit: BODY_LIMIT_BYTES, type: JSON_TYPES });
-  app.use(
-    (req: ExpressRequest, res: ServerResponse & { status(c: number): { json(b: object): void } }, next: () => void) => {
-      const call = calls.get(req)!;
-      const refusal = nonJsonBody(req);
-      if (refusal) {
-        enterHttpCall(call, undefined, () => res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json(refusal));
-        return;
-      }
-      enterHttpCall(call, req.body, () => withCallerSlot(next));
-    },
-  );
+  app.use((req: ExpressRequest, res: Replying, next: () => void) => {
+    const call = calls.get(req)!;
+    const refusal = unstorableInput(req);
+    if (refusal) {
+      enterHttpCall(call, undefined, () => res.status(HTTP_STATUS.VALIDATION_FAILED).json(refusal));
+      return;
+    }
+    enterHttpCall(call, req.body, () => withCallerSlot(next));
+  });
   return app;
 }
 
@@ -201,9 +208,14 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     }
     done();
   });
-  fastify.addHook('preHandler', (request: WithCall, _reply: FastifyReply, done: () => void) => {
+  fastify.addHook('preHandler', (request: WithCall, reply: FastifyReply, done: () => void) => {
     const call = request[CALL];
     if (!call) return done();
+    const refusal = unstorableInput({ path: pathOf(request.raw), query: request.query, body: request.body });
+    if (refusal) {
+      enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.VALIDATION_FAILED).send(refusal));
+      return;
+    }
     enterHttpCall(call, request.body, () => withCallerSlot(done));
   });
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {

@@ -3,8 +3,8 @@ import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
 import type { PassthroughReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { parseInput } from '../common/parse-input.js';
-import { accepted, IdempotencyKey } from '../onboarding/api/onboarding.controller.js';
+import { accepted } from '../onboarding/api/onboarding.controller.js';
+import { parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { ReapplyService } from './reapply.service.js';
 import { acceptedResponses, ApiOperation, ONBOARD_TARGET_ERRORS, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import { ReapplySchema } from './reapply.service.js';
@@ -50,7 +50,7 @@ export class ReapplyController {
       { cluster, namespace },
       body ?? {},
       actor,
-      parseInput(IdempotencyKey, key),
+      parseIdempotencyKey(key, 'Idempotency-Key'),
     );
     return accepted(result, res);
   }

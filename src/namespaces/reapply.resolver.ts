@@ -4,6 +4,7 @@ import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { OnboardingRequestModel, RestartInput } from '../onboarding/api/graphql.models.js';
 import { presentRequest } from '../onboarding/api/onboarding.presenter.js';
+import { parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { ReapplyService } from './reapply.service.js';
 
 @Resolver()
@@ -27,7 +28,8 @@ export class ReapplyResolver {
       ...(restart ? { restart: JSON.parse(JSON.stringify(restart)) as unknown } : {}),
       ...(dryRun !== undefined && dryRun !== null ? { dryRun } : {}),
     };
-    const { request, replayed } = await this.reapplies.reapply({ cluster, namespace }, body, actor, idempotencyKey);
+    const key = parseIdempotencyKey(idempotencyKey, 'idempotencyKey');
+    const { request, replayed } = await this.reapplies.reapply({ cluster, namespace }, body, actor, key);
     return { ...presentRequest(request), replayed };
   }
 }

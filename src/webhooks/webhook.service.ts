@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, shownId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import type { Actor } from '../auth/actor.js';
@@ -201,7 +201,7 @@ export class WebhookService {
     const row = UUID.test(id) ? await this.prisma.webhookSubscription.findUnique({ where: { id } }) : null;
     // Someone else's subscription is "not found", so ids cannot be probed.
     if (!row || (!hasRole(actor, 'admin') && row.ownerId !== actor.id)) {
-      throw new DomainError('WEBHOOK_NOT_FOUND', `webhook ${id} not found`, { field: 'id' });
+      throw new DomainError('WEBHOOK_NOT_FOUND', `webhook ${shownId(id)} not found`, { field: 'id' });
     }
     return row;
   }

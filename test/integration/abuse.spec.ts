@@ -1,3 +1,5 @@
+// Bad input and abuse through the real stack: fuzzed REST bodies and GraphQL variables (coded 4xx, never a 5xx or
+// INTERNAL), unstorable text in any string, GraphQL depth and alias limits, body size, rate limits, secrets in logs.
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import fc from 'fast-check';
@@ -79,6 +81,73 @@ describe('bad input and abuse', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('a NUL or lone surrogate in any string of a body: 422 naming its field (REST, GraphQL), never 5xx', async () => {
+    const ns = uniqueName('text');
+    const body = {
+      namespace: ns,
+      cluster: 'emulator',
+      meshName: 'osm',
+      dryRun: true,
+      prerequisites: { acceptErrors: ['UID_1500'] },
+      appProtocols: [{ service: 'web', port: 'http', appProtocol: 'http' }],
+      trafficPolicy: {
+        mode: 'smi',
+        smi: {
+          httpRouteGroups: [
+            { name: 'r', spec: { matches: [{ name: 'all', pathRegex: '.*', headers: { 'x-a': 'b' } }] } },
+          ],
+          tcpRoutes: [{ name: 't', spec: { matches: { ports: [5432] } } }],
+        },
+      },
+      restart: { mode: 'selected', deployments: ['app-0'] },
+    };
+    /** Every string of the body (values and keys), by path. */
+    const strings: { path: (string | number)[]; key: boolean }[] = [];
+    const walk = (v: unknown, path: (string | number)[]) => {
+      if (typeof v === 'string') strings.push({ path, key: false });
+      else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+      else if (v && typeof v === 'object') {
+        for (const [k, x] of Object.entries(v)) {
+          if (path.at(-1) === 'headers') strings.push({ path: [...path, k], key: true });
+          walk(x, [...path, k]);
+        }
+      }
+    };
+    walk(body, []);
+    const spoil = (at: { path: (string | number)[]; key: boolean }, bad: string) => {
+      const copy = structuredClone(body) as any;
+      const parent = at.path.slice(0, -1).reduce((o, k) => o[k], copy);
+      const last = at.path.at(-1)!;
+      if (at.key) {
+        parent[`${String(last)}${bad}`] = parent[last];
+        delete parent[last];
+      } else parent[last] = `${parent[last]}${bad}`;
+      return copy;
+    };
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...strings),
+        fc.constantFrom('\u0000', '\ud800', '\udfff', 'x\u0000y', '\udc00\ud800'),
+        async (at, bad) => {
+          const input = spoil(at, bad);
+          // A bad key names the object holding it; a bad value names itself.
+          const field = (at.key ? at.path.slice(0, -1) : at.path).join('.');
+          const r = await http(s.url, 'POST', '/v1/onboardings', input);
+          expect([r.status, r.body.error?.code, r.body.error?.fields], field).toEqual([
+            422,
+            'VALIDATION_FAILED',
+            [{ field, message: expect.any(String) }],
+          ]);
+          const g = await gql(s.url, mutation, { i: input });
+          expect(g.errors?.[0]?.extensions, field).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field }] });
+        },
+      ),
+      { numRuns: 60 },
+    );
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
   });
 
   it('limits GraphQL query depth and aliases', async () => {

@@ -150,6 +150,42 @@ const PROBES: Probe[] = [
     },
     body: '{}',
   },
+  ...['iso-8859-1', 'UTF-16'].map((charset): Probe => ({
+    name: `JSON body in charset ${charset} (415)`,
+    method: 'POST',
+    path: '/v1/onboardings',
+    headers: { ...auth, 'content-type': `application/json; charset=${charset}` },
+    body: badNamespace,
+  })),
+  {
+    name: 'GraphQL body in charset windows-1252 (415)',
+    method: 'POST',
+    path: '/graphql',
+    headers: { ...auth, 'content-type': 'application/json;charset="windows-1252"' },
+    body: typename,
+  },
+  {
+    name: 'JSON body with charset=UTF-8 (read)',
+    method: 'POST',
+    path: '/v1/onboardings',
+    headers: { ...auth, 'content-type': 'application/json; Charset="UTF-8"' },
+    body: badNamespace,
+  },
+  {
+    name: 'a NUL in a body field (422)',
+    method: 'POST',
+    path: '/v1/onboardings',
+    headers: json,
+    body: JSON.stringify({ namespace: 'a', appProtocols: [{ service: 'web', port: 'h\u0000', appProtocol: 'http' }] }),
+  },
+  {
+    name: 'a lone surrogate in a body field (422)',
+    method: 'POST',
+    path: '/v1/onboardings/plan',
+    headers: json,
+    body: '{"namespace":"a","cluster":"x\\ud800"}',
+  },
+  { name: 'a NUL in the query string (422)', method: 'GET', path: '/v1/onboardings?namespace=%00', headers: auth },
 ];
 
 /** Status, the compared headers and the body, with what differs per call by design (ids, times) masked. */
@@ -242,6 +278,46 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
         [415, 'UNSUPPORTED_MEDIA_TYPE'],
         [400, 'MALFORMED_REQUEST'],
         [413, 'MALFORMED_REQUEST'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ]);
+    }
+  });
+
+  it('reads a JSON body only as UTF-8: another declared charset is a 415 naming it, on both', async () => {
+    for (const api of [express, fastify]) {
+      const charsets = PROBES.filter((p) => /charset/.test(p.name));
+      const answers = await Promise.all(
+        charsets.map(async (p) => {
+          const res = await fetch(api.url + p.path, { method: p.method, headers: p.headers, body: p.body });
+          const { error } = (await res.json()) as { error: { code: string; message: string; fields?: unknown } };
+          return [res.status, error.code, error.fields ? 'read' : error.message];
+        }),
+      );
+      expect(answers).toEqual([
+        [415, 'UNSUPPORTED_MEDIA_TYPE', 'a JSON body must be UTF-8 (got charset "iso-8859-1")'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE', 'a JSON body must be UTF-8 (got charset "utf-16")'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE', 'a JSON body must be UTF-8 (got charset "windows-1252")'],
+        [422, 'VALIDATION_FAILED', 'read'], // UTF-8 (any case, quoted or not): the body reached validation
+      ]);
+    }
+  });
+
+  it('refuses text Postgres cannot store in a /v1 body or query string: 422 naming the field, on both', async () => {
+    for (const api of [express, fastify]) {
+      const probes = PROBES.filter((p) => /a NUL|a lone surrogate/.test(p.name));
+      const answers = await Promise.all(
+        probes.map(async (p) => {
+          const res = await fetch(api.url + p.path, { method: p.method, headers: p.headers, body: p.body });
+          const { error } = (await res.json()) as { error: { code: string; fields: { field: string }[] } };
+          return [res.status, error.code, error.fields.map((f) => f.field)];
+        }),
+      );
+      expect(answers).toEqual([
+        [422, 'VALIDATION_FAILED', ['appProtocols.0.port']],
+        [422, 'VALIDATION_FAILED', ['cluster']],
+        [422, 'VALIDATION_FAILED', ['namespace']],
       ]);
     }
   });

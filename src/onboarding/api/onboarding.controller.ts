@@ -12,6 +12,7 @@ import { parseInput } from '../../common/parse-input.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
+import { CancelSchema, parseIdempotencyKey, ProgressCursor } from './shared-inputs.js';
 import {
   acceptedResponses,
   ApiOperation,
@@ -39,18 +40,8 @@ export const ListQuery = z
 
 /** Where an event stream resumes (the `Last-Event-ID` header wins). */
 const EventsQuery = z.strictObject({
-  after: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .describe('Resume after this cursor (the `Last-Event-ID` header wins).'),
+  after: ProgressCursor.optional().describe('Resume after this cursor (the `Last-Event-ID` header wins).'),
 });
-
-export const IdempotencyKey = z.string().min(1).max(255).optional();
-export const CancelSchema = z
-  .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
-  .meta({ id: 'CancelInput', description: 'A cancellation.' });
 
 @Controller('v1')
 export class OnboardingController {
@@ -95,7 +86,11 @@ export class OnboardingController {
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await this.onboarding.requestOnboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
+    const result = await this.onboarding.requestOnboarding(
+      body ?? {},
+      actor,
+      parseIdempotencyKey(key, 'Idempotency-Key'),
+    );
     return accepted(result, res);
   }
 
@@ -127,7 +122,11 @@ export class OnboardingController {
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await this.onboarding.requestOffboarding(body ?? {}, actor, parseInput(IdempotencyKey, key));
+    const result = await this.onboarding.requestOffboarding(
+      body ?? {},
+      actor,
+      parseIdempotencyKey(key, 'Idempotency-Key'),
+    );
     return accepted(result, res);
   }
 
@@ -309,7 +308,10 @@ export class OnboardingController {
     @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
-    const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after);
+    // The header wins, and a refusal names what was used.
+    const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after, {
+      field: lastEventId !== undefined ? 'Last-Event-ID' : 'after',
+    });
     await this.onboarding.read(id, actor);
     await writeSse(res, await this.progress.open(id, cursor, actor.id), (e) => e.cursor);
   }

@@ -1,6 +1,9 @@
+// Owns the GraphQL edge of requests: the mutations, queries and the onboardingProgress subscription that mirror
+// onboarding.controller.ts's REST routes, with the inputs both take checked by the same schemas (shared-inputs.ts).
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
+import { parseInput } from '../../common/parse-input.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
 import { OnboardingService } from '../onboarding.service.js';
@@ -16,6 +19,7 @@ import {
   OnboardingRequestModel,
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
+import { CancelSchema, parseIdempotencyKey, ProgressCursor } from './shared-inputs.js';
 
 /** GraphQL's `Idempotent-Replayed` header: a typed client sees it in the mutation's own result. */
 export const REPLAYED_DESCRIPTION =
@@ -38,7 +42,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request, replayed } = await this.onboarding.requestOnboarding(plain(input), actor, idempotencyKey);
+    const key = parseIdempotencyKey(idempotencyKey, 'idempotencyKey');
+    const { request, replayed } = await this.onboarding.requestOnboarding(plain(input), actor, key);
     return { ...presentRequest(request), replayed };
   }
 
@@ -48,7 +53,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
     @Args('idempotencyKey', { nullable: true }) idempotencyKey?: string,
   ) {
-    const { request, replayed } = await this.onboarding.requestOffboarding(plain(input), actor, idempotencyKey);
+    const key = parseIdempotencyKey(idempotencyKey, 'idempotencyKey');
+    const { request, replayed } = await this.onboarding.requestOffboarding(plain(input), actor, key);
     return { ...presentRequest(request), replayed };
   }
 
@@ -77,7 +83,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
     @Args('reason', { nullable: true }) reason?: string,
   ) {
-    return presentRequest(await this.onboarding.cancel(id, actor, reason));
+    const cancellation = parseInput(CancelSchema, reason === undefined || reason === null ? {} : { reason });
+    return presentRequest(await this.onboarding.cancel(id, actor, cancellation.reason));
   }
 
   @Mutation(() => OnboardingRequestModel, {
@@ -128,8 +135,9 @@ export class OnboardingResolver {
     @Args('after', { type: () => Int, nullable: true, defaultValue: 0 }) after: number,
     @CurrentActor() actor: Actor,
   ) {
+    const cursor = parseInput(ProgressCursor, after, { field: 'after' });
     await this.onboarding.read(requestId, actor);
-    return this.progress.open(requestId, after, actor.id);
+    return this.progress.open(requestId, cursor, actor.id);
   }
 }
 

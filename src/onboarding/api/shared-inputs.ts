@@ -1,0 +1,30 @@
+// Owns the inputs of the request edges that REST and GraphQL both take, one zod schema each, so both transports
+// refuse the same values with the same VALIDATION_FAILED (REST names the header or query parameter, GraphQL the
+// argument): the idempotency key (the `Idempotency-Key` header, the `idempotencyKey` argument), a cancellation
+// (single requests and batches) and the cursor a progress stream resumes after (SSE `after`/`Last-Event-ID`, the
+// `onboardingProgress(after:)` subscription).
+import { z } from 'zod';
+import { parseInput } from '../../common/parse-input.js';
+
+/**
+ * 1 to 255 characters and no control character (C0, DEL and C1; NUL included): the key is stored in a unique index
+ * (Postgres refuses an index row over about 2.7 kB) and Postgres text cannot hold a NUL.
+ */
+const IdempotencyKey = z
+  .string()
+  .min(1, 'must be 1 to 255 characters')
+  .max(255, 'must be 1 to 255 characters')
+  .regex(/^\P{Cc}*$/u, 'must not contain control characters')
+  .optional();
+
+/** The key as the `Idempotency-Key` header or the `idempotencyKey` argument sent it; a refusal names that field. */
+export function parseIdempotencyKey(key: string | null | undefined, field: 'Idempotency-Key' | 'idempotencyKey') {
+  return parseInput(IdempotencyKey, key ?? undefined, { field });
+}
+
+export const CancelSchema = z
+  .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
+  .meta({ id: 'CancelInput', description: 'A cancellation.' });
+
+/** A request's event cursor to resume after: 0 (from the first event) or more. */
+export const ProgressCursor = z.coerce.number().int().min(0);
