@@ -12,12 +12,16 @@ export const UNSTORABLE_TEXT_MESSAGE =
 const FIELD_MESSAGE = 'must not hold a NUL character (U+0000) or an unpaired UTF-16 surrogate';
 const KEY_MESSAGE = 'holds a key with a NUL character (U+0000) or an unpaired UTF-16 surrogate';
 
+/** A NUL or any surrogate (paired ones are fine: LONE_SURROGATE tells). */
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+
 /** A high surrogate not followed by a low one, or a low surrogate not preceded by a high one (UTF-16 units). */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A string Postgres refuses to store as text or jsonb: one holding NUL or an unpaired surrogate. */
 export function isUnstorableText(s: string): boolean {
-  return s.includes('\u0000') || LONE_SURROGATE.test(s);
+  // One scan for the rare characters first; the lookaround only for a string that holds a surrogate.
+  return SUSPECT.test(s) && (s.includes('\u0000') || LONE_SURROGATE.test(s));
 }
 
 /** JSON-like input (a parsed body, a query, GraphQL arguments) nests this deep at most; deeper is not walked. */
@@ -30,6 +34,7 @@ const MAX_DEPTH = 64;
  * is not text here.
  */
 export function unstorableTextFields(value: unknown, path: (string | number)[] = []): FieldIssue[] {
+  if (!mayHoldUnstorable(value)) return [];
   const out: FieldIssue[] = [];
   const seen = new WeakSet<object>();
   const field = (p: (string | number)[]) => p.join('.') || '(body)';
@@ -51,6 +56,29 @@ export function unstorableTextFields(value: unknown, path: (string | number)[] =
   };
   walk(value, path, 0);
   return out.filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i);
+}
+
+/** Nodes the allocation-free first look visits before it leaves the answer to the full walk (cycles, huge input). */
+const FIRST_LOOK_NODES = 10_000;
+
+/**
+ * The first look, on every request's input: whether any string or key may be unstorable, without building a path or
+ * a set (most input holds none; the full walk names the fields when one does). Past its node budget it says "may".
+ */
+function mayHoldUnstorable(value: unknown): boolean {
+  let budget = FIRST_LOOK_NODES;
+  const look = (v: unknown, depth: number): boolean => {
+    if (typeof v === 'string') return isUnstorableText(v);
+    if (depth >= MAX_DEPTH || v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return false;
+    if (--budget < 0) return true;
+    if (Array.isArray(v)) return v.some((item) => look(item, depth + 1));
+    for (const key in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+      if (isUnstorableText(key) || look((v as Record<string, unknown>)[key], depth + 1)) return true;
+    }
+    return false;
+  };
+  return look(value, 0);
 }
 
 /**
