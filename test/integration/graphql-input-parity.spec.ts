@@ -244,6 +244,29 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
     });
   });
 
+  describe("a request list's filter: REST's query rules on GraphQL's filter", () => {
+    it('refuses an empty value and unstorable text naming filter.<field>, and lists with a good one', async () => {
+      const list = (filter: Record<string, unknown>) =>
+        gql(s.url, 'query($f: OnboardingRequestFilter) { onboardingRequests(filter: $f) { edges { cursor } } }', {
+          f: filter,
+        });
+      const rest = await http(s.url, 'GET', '/v1/onboardings?namespace=');
+      expect(rest.body.error.fields).toEqual([{ field: 'namespace', message: expect.any(String) }]);
+      const empty = await list({ namespace: '' });
+      expect(fieldsOf(empty.errors)).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        fields: [{ field: 'filter.namespace' }],
+      });
+      const nul = await list({ requestedBy: 'a\u0000b', cluster: null });
+      expect(fieldsOf(nul.errors)).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        fields: [{ field: 'filter.requestedBy' }],
+      });
+      const ok = await list({ namespace: 'nothing-here', cluster: null });
+      expect(ok.data.onboardingRequests.edges).toEqual([]);
+    });
+  });
+
   describe('the cursor a progress stream resumes after: an integer of 0 or more', () => {
     it('refuses after: -1 on the subscription (field after) as on SSE', async () => {
       const id = await planned('cursor');

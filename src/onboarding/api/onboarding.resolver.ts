@@ -19,7 +19,7 @@ import {
   OnboardingRequestModel,
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
-import { CancelSchema, parseIdempotencyKey, ProgressCursor } from './shared-inputs.js';
+import { CancelSchema, parseIdempotencyKey, ProgressCursor, RequestFilterSchema } from './shared-inputs.js';
 
 /** GraphQL's `Idempotent-Replayed` header: a typed client sees it in the mutation's own result. */
 export const REPLAYED_DESCRIPTION =
@@ -106,7 +106,9 @@ export class OnboardingResolver {
     @Args('first', { type: () => Int, nullable: true, defaultValue: 20 }) first?: number,
     @Args('after', { nullable: true }) after?: string,
   ): Promise<OnboardingRequestConnection> {
-    const page = await this.onboarding.list(filter ?? {}, first, after, actor);
+    // The REST query's rules (an empty value is refused, not a filter that matches nothing), naming `filter.<field>`.
+    const checked = parseInput(RequestFilterSchema, withoutNulls(filter ?? {}), { field: 'filter' });
+    const page = await this.onboarding.list(checked, first, after, actor);
     const edges = page.items.map((r) => ({
       cursor: encodeCursor(r),
       node: presentRequest(r) as OnboardingRequestModel,
@@ -152,4 +154,9 @@ function plain(input: unknown): any {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => [k, plain(v)]),
   );
+}
+
+/** A GraphQL input object's fields, the ones sent as null left out (an absent filter field). */
+function withoutNulls<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined)) as Partial<T>;
 }

@@ -2,7 +2,7 @@
 // refuse the same values with the same VALIDATION_FAILED (REST names the header or query parameter, GraphQL the
 // argument): the idempotency key (the `Idempotency-Key` header, the `idempotencyKey` argument), a cancellation
 // (single requests and batches) and the cursor a progress stream resumes after (SSE `after`/`Last-Event-ID`, the
-// `onboardingProgress(after:)` subscription).
+// `onboardingProgress(after:)` subscription), and the filter of a request list (REST's query, GraphQL's `filter`).
 import { z } from 'zod';
 import { parseInput } from '../../common/parse-input.js';
 
@@ -28,3 +28,16 @@ export const CancelSchema = z
 
 /** A request's event cursor to resume after: 0 (from the first event) or more. */
 export const ProgressCursor = z.coerce.number().int().min(0);
+
+/** Which requests a list returns (REST: the query parameters; GraphQL: `onboardingRequests(filter:)`). */
+export const RequestFilterSchema = z.strictObject({
+  cluster: z.string().min(1).optional().describe('Only requests for this cluster.'),
+  namespace: z.string().min(1).optional().describe('Only requests for this namespace.'),
+  meshName: z.string().min(1).optional().describe('Only requests for this mesh.'),
+  kind: z.enum(['ONBOARD', 'OFFBOARD']).optional().describe('Only onboardings (ONBOARD) or offboardings (OFFBOARD).'),
+  status: z
+    .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
+    .optional()
+    .describe('Only requests in this status.'),
+  requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
+});
