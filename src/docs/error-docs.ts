@@ -89,5 +89,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   PREREQUISITES_FAILED:
     'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` ' +
     '(worker)',
-  SERVICE_PORT_NOT_FOUND: 'a Service port named or numbered in `appProtocols` does not exist (worker)',
+  SERVICE_PORT_NOT_FOUND:
+    'a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, ' +
+    'and by the worker)',
 };

@@ -1,5 +1,10 @@
+// Owns the request input of onboardings and offboardings (REST bodies, GraphQL inputs, batch options, plans), as zod
+// schemas: each field's rules and every consistency rule the request alone shows (SMI names once per kind, one
+// Service port's appProtocol once, Service port names, egress not for `default`), refused before anything is stored
+// or written; and the normalized options a stored request keeps for its steps.
 import { z } from 'zod';
 import type { ErrorCode } from '../common/domain-error.js';
+import { API_SERVER_SERVICE } from './steps/kit/api-server.js';
 
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -16,11 +21,21 @@ const clusterName = z
   .max(253, 'must be no more than 253 characters')
   .regex(/^[^\s]+$/, 'must not contain whitespace');
 
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 const dnsSubdomain = z
   .string({ error: 'must be a string' })
   .min(1, 'must not be empty')
   .max(253, 'must be no more than 253 characters')
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lowercase RFC 1123 subdomain');
+  .regex(DNS1123_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain');
+
+// Kubernetes validates a Service port's name as a DNS label (validateServicePort: ValidateDNS1123Label), so a name
+// that is not one names no port of any Service.
+const servicePortName = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must not be empty')
+  .max(63, 'must be no more than 63 characters (a Service port name is an RFC 1123 label)')
+  .regex(DNS1123_LABEL, 'must be a Service port name: a lowercase RFC 1123 label, [a-z0-9]([-a-z0-9]*[a-z0-9])?');
 
 const ServiceAccountRef = z.strictObject({
   kind: z.literal('ServiceAccount', { error: 'must be "ServiceAccount" (osm-edge identities are ServiceAccounts)' }),
@@ -29,6 +44,18 @@ const ServiceAccountRef = z.strictObject({
 });
 
 const HTTP_METHODS = ['*', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+// Cross-field rules run even when a field already failed, so one answer names every problem.
+// They must therefore cope with malformed values.
+const ALWAYS = { when: () => true };
+
+/** The request's SMI lists and the kind of object each holds. */
+const SMI_KINDS = {
+  httpRouteGroups: 'HTTPRouteGroup',
+  tcpRoutes: 'TCPRoute',
+  trafficTargets: 'TrafficTarget',
+  trafficSplits: 'TrafficSplit',
+} as const;
 
 /** A zod issue that, alone, makes the request fail with its own code instead of VALIDATION_FAILED. */
 const coded = (code: ErrorCode) => ({ domainCode: code });
@@ -145,6 +172,24 @@ export const SmiSchema = z
       .default([])
       .describe('TrafficSplits (split.smi-spec.io/v1alpha4).'),
   })
+  .superRefine((smi, ctx) => {
+    // One object per kind and name: the traffic-policy step writes each once (it checks again before its writes).
+    for (const [key, kind] of Object.entries(SMI_KINDS)) {
+      const list = (smi as Record<string, unknown> | null)?.[key];
+      const seen = new Map<string, number>();
+      (Array.isArray(list) ? list : []).forEach((item: unknown, i) => {
+        const name = (item as { name?: unknown } | null)?.name;
+        if (typeof name !== 'string' || !DNS1123_SUBDOMAIN.test(name)) return;
+        const earlier = seen.get(name);
+        if (earlier === undefined) return void seen.set(name, i);
+        ctx.addIssue({
+          code: 'custom',
+          path: [key, i, 'name'],
+          message: `${kind} ${name} is listed more than once (also item ${earlier}): one object per name`,
+        });
+      });
+    }
+  }, ALWAYS)
   .describe('The SMI objects to create in the namespace, by kind.');
 
 // `all` / `selected`: kubectl rollout restart (every / the named Deployments, once per request);
@@ -163,10 +208,6 @@ const RestartSchema = z
     maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
   })
   .describe('`kubectl rollout restart` of Deployments after the namespace is labelled, so pods gain or lose sidecars.');
-
-// Cross-field rules run even when a field already failed, so one answer names every problem.
-// They must therefore cope with malformed values.
-const ALWAYS = { when: () => true };
 
 const common = {
   cluster: clusterName
@@ -236,7 +277,7 @@ export const OnboardingInputSchema = z
             service: dnsSubdomain.describe('The Service.'),
             // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
             port: z
-              .union([z.number().int().min(1).max(65535), z.string().min(1).max(63)], {
+              .union([z.number().int().min(1).max(65535), servicePortName], {
                 error: 'must be the Service port name, or its port number (1-65535)',
               })
               .describe('The Service port: its name (`"http"`) or its number (`8080`).'),
@@ -248,6 +289,7 @@ export const OnboardingInputSchema = z
           })
           .describe("A Service port's `appProtocol` to set."),
       )
+      .superRefine(samePortOnce, ALWAYS)
       .nullish()
       .describe("Set Service ports' `appProtocol`."),
     restart: RestartSchema.nullish(),
@@ -288,6 +330,17 @@ export const OnboardingInputSchema = z
         });
       }
     });
+    if (v.apiServerAccess?.method === 'egress' && v.namespace === API_SERVER_SERVICE.namespace) {
+      // The api-server-access step's rule on the request alone (it checks a monitored `default` itself).
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiServerAccess', 'method'],
+        params: coded('EGRESS_API_SERVER_MONITORED'),
+        message:
+          `namespace ${API_SERVER_SERVICE.namespace}, which holds the Kubernetes API Service, is being added to the ` +
+          'mesh: an Egress policy cannot reach the API server from a managed namespace (use method ip-exclusion)',
+      });
+    }
     if (
       v.apiServerAccess?.method === 'egress' &&
       !(Array.isArray(v.apiServerAccess.serviceAccounts) && v.apiServerAccess.serviceAccounts.length)
@@ -341,6 +394,37 @@ function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined,
   if (restart && restart.mode !== 'selected' && Array.isArray(restart.deployments) && restart.deployments.length) {
     ctx.addIssue({ code: 'custom', path: ['restart', 'deployments'], message: 'only allowed when mode is selected' });
   }
+}
+
+/**
+ * The same Service port written the same way twice (both by name, or both by number) with different appProtocols.
+ * A name and a number can also denote one port; only the Service tells, so the app-protocol step checks that.
+ */
+function samePortOnce(list: unknown, ctx: z.RefinementCtx) {
+  const seen = new Map<string, { i: number; appProtocol: string }>();
+  (Array.isArray(list) ? list : []).forEach((item: unknown, i) => {
+    const { service, port, appProtocol } = (item ?? {}) as { service?: unknown; port?: unknown; appProtocol?: unknown };
+    // Only well-formed items: a malformed one has its own issue, and its text is never repeated in a message.
+    if (typeof service !== 'string' || !DNS1123_SUBDOMAIN.test(service) || typeof appProtocol !== 'string') return;
+    const selector =
+      typeof port === 'number' && Number.isInteger(port)
+        ? String(port)
+        : typeof port === 'string' && DNS1123_LABEL.test(port)
+          ? `"${port}"`
+          : undefined;
+    if (selector === undefined) return;
+    const key = `${service}/${selector}`;
+    const earlier = seen.get(key);
+    if (!earlier) return void seen.set(key, { i, appProtocol });
+    if (earlier.appProtocol === appProtocol) return; // the same request twice: one
+    ctx.addIssue({
+      code: 'custom',
+      path: [i, 'appProtocol'],
+      message:
+        `port ${selector} of Service ${service} is given twice with different values ` +
+        `(item ${earlier.i}: ${earlier.appProtocol}, item ${i}: ${appProtocol})`,
+    });
+  });
 }
 
 export type OnboardingInput = z.infer<typeof OnboardingInputSchema>;

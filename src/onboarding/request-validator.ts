@@ -21,6 +21,7 @@ import {
   assertOffboardable,
   assertOnboardable,
 } from '../mesh/namespace-rules.js';
+import { resolveAppProtocols } from './steps/app-protocol.step.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { Observed, TargetPrecheck } from './target-precheck.js';
 import type { MeshInfo } from '../mesh/mesh-info.js';
@@ -38,9 +39,10 @@ export interface NormalizedRequest {
  * Turns raw input into a normalized request and refuses, before anything is stored or any cluster
  * write can happen: bad fields, unknown cluster or mesh, reserved and control-plane namespaces, and
  * (with a bounded read of the target, TargetPrecheck) a namespace that does not exist, is ignored,
- * belongs to another mesh or is skipped by the injector, and unknown `restart.deployments`. The same
- * rules (the steps' own functions) run again in the worker; when the read gets no answer in time the
- * request is accepted and the worker decides. Plans and batches go through here too.
+ * belongs to another mesh or is skipped by the injector, `appProtocols` naming a Service or port the
+ * namespace does not have, and unknown `restart.deployments`. The same rules (the steps' own functions) run
+ * again in the worker; when the read gets no answer in time the request is accepted and the worker decides.
+ * Plans and batches go through here too.
  */
 @Injectable()
 export class RequestValidator {
@@ -88,6 +90,16 @@ export class RequestValidator {
       (fresh) => this.precheck.namespace(req.cluster, req.namespace, fresh),
       (ns) => checkNamespace(req, ns, info),
     );
+    // Only a request that sets appProtocols reads the Services (one list): the others cost no more calls.
+    const { appProtocols } = req.options;
+    if (req.kind === 'ONBOARD' && appProtocols.length) {
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.servicesOf(req.cluster, req.namespace, fresh),
+        (list) =>
+          list.kind === 'found' &&
+          resolveAppProtocols(req.namespace, list.value, appProtocols, (i, key) => `appProtocols.${i}.${key}`),
+      );
+    }
     const { mode, deployments } = req.options.restart;
     if (mode === 'selected' && deployments.length) {
       await this.precheck.refuseIf(

@@ -1,12 +1,12 @@
-// Request-time reads of the target namespace (and, for `restart.mode: selected`, its Deployments), so the
-// API refuses with 422 what the worker would refuse anyway. Bounded: one namespace read (plus one Deployment
-// list) per request, through the cluster's rate-limited client, shared by concurrent requests for the same
-// target and cached briefly; a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and
-// the worker decides, with the same checks and codes. In the API role, the cached namespace read is a lookup in
-// the cluster's namespace informer once it has synced (namespace-informer.ts): no Kubernetes call at all; a
-// refusal still rests on a fresh read (refuseIf).
+// Request-time reads of the target namespace (and, for `restart.mode: selected`, its Deployments; for
+// `appProtocols`, its Services), so the API refuses with 422 what the worker would refuse anyway. Bounded: per
+// request one namespace read, plus one Deployment list or one Service list only for a request that needs it,
+// through the cluster's rate-limited client, shared by concurrent requests for the same target and cached briefly;
+// a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and the worker decides, with the same
+// checks and codes. In the API role, the cached namespace read is a lookup in the cluster's namespace informer once
+// it has synced (namespace-informer.ts): no Kubernetes call at all; a refusal still rests on a fresh read (refuseIf).
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
+import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -30,6 +30,7 @@ export class TargetPrecheck {
   private readonly logger = new Logger(TargetPrecheck.name);
   private readonly namespaces = new Map<string, Entry<V1Namespace>>();
   private readonly deployments = new Map<string, Entry<V1Deployment[]>>();
+  private readonly services = new Map<string, Entry<V1Service[]>>();
   /** Reads per cluster still running past their deadline: while any is, the cluster is slow; don't queue more. */
   private readonly overdue = new Map<string, number>();
 
@@ -60,6 +61,17 @@ export class TargetPrecheck {
       this.deployments,
       { cluster, name: namespace, fresh },
       async () => (await this.gateway.client(cluster).listDeployments(namespace)).items,
+    );
+  }
+
+  /**
+   * The namespace's Services, each cut to its name and ports (what the app-protocol rules read; a cached list
+   * holds no annotations). One LIST however many Services a request names: as few calls as a GET for one
+   * Service, fewer for two or more, and it names the Services there are when one is missing (the step's hint).
+   */
+  servicesOf(cluster: string, namespace: string, fresh = false): Promise<Observed<V1Service[]>> {
+    return this.read(this.services, { cluster, name: namespace, fresh }, async () =>
+      (await this.gateway.client(cluster).listServices(namespace)).items.map(portsOnly),
     );
   }
 
@@ -141,4 +153,10 @@ export class TargetPrecheck {
     });
     return Promise.race([read, late]).finally(() => clearTimeout(timer));
   }
+}
+
+/** A Service as the app-protocol rules see it: its name and its ports' names, numbers and protocols. */
+function portsOnly(svc: V1Service): V1Service {
+  const ports = (svc.spec?.ports ?? []).map(({ name, port, protocol }) => ({ name, port, protocol }));
+  return { metadata: { name: svc.metadata?.name }, spec: { ports } };
 }

@@ -1,12 +1,14 @@
-// Refusals known at request time (issue 11, items 5 and 10): the API reads the target namespace (bounded,
-// cached, rate limited) and answers 422 with the worker's own codes before anything is stored; when the
-// cluster does not answer in time the request is accepted and the worker decides with the same rules.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Refusals known at request time (issue 11, items 5 and 10): the API reads the target namespace (and the Services
+// `appProtocols` names; bounded, cached, rate limited) and answers 422 with the worker's own codes before anything is
+// stored; when the cluster does not answer in time the request is accepted and the worker decides with the same rules.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
 const MONITORED = 'openservicemesh.io/monitored-by';
+/** A Service's ports, as a test creates them. */
+type Ports = { name: string; port: number }[];
 
 describe('early refusals: what can be known when the request is made', () => {
   let s: Stack;
@@ -58,6 +60,107 @@ describe('early refusals: what can be known when the request is made', () => {
       expect(writesTo(s.emulator)).toBe(writes);
     },
   );
+
+  describe('what the body alone shows: refused before anything is stored or written, on every way in', () => {
+    const MESH_CONFIG = {
+      apiVersion: 'config.openservicemesh.io/v1alpha2',
+      kind: 'MeshConfig',
+      namespace: 'osm-system',
+      name: 'osm-mesh-config',
+    };
+    const meshConfigVersion = () => s.emulator.store.get<any>(MESH_CONFIG)!.metadata.resourceVersion;
+    const tcp = (name: string, port: number) => ({ name, spec: { matches: { ports: [port] } } });
+    // The audit's body: api-server-access (a mesh-wide MeshConfig write) runs before traffic-policy's plan.
+    const duplicateTcpRoutes = {
+      apiServerAccess: { method: 'ip-exclusion' },
+      trafficPolicy: { mode: 'smi', smi: { tcpRoutes: [tcp('tcp', 5432), tcp('tcp', 6379)] } },
+    };
+    const cases: [string, Record<string, unknown>, string, string][] = [
+      [
+        'two TCPRoutes of one name',
+        duplicateTcpRoutes,
+        'trafficPolicy.smi.tcpRoutes.1.name',
+        'TCPRoute tcp is listed more than once',
+      ],
+      [
+        'two HTTPRouteGroups of one name',
+        {
+          apiServerAccess: { method: 'ip-exclusion' },
+          trafficPolicy: {
+            mode: 'smi',
+            smi: { httpRouteGroups: ['a', 'a'].map((name) => ({ name, spec: { matches: [{ name: 'all' }] } })) },
+          },
+        },
+        'trafficPolicy.smi.httpRouteGroups.1.name',
+        'HTTPRouteGroup a is listed more than once',
+      ],
+      [
+        'one Service port twice with different appProtocols',
+        {
+          appProtocols: [
+            { service: 'app-0', port: 8080, appProtocol: 'http' },
+            { service: 'app-0', port: 8080, appProtocol: 'tcp' },
+          ],
+        },
+        'appProtocols.1.appProtocol',
+        'port 8080 of Service app-0 is given twice with different values',
+      ],
+      [
+        'a port name no Service port can have',
+        { appProtocols: [{ service: 'app-0', port: 'HTTP-Port-Name-Too-Long', appProtocol: 'http' }] },
+        'appProtocols.0.port',
+        'a lowercase RFC 1123 label',
+      ],
+    ];
+
+    it.each(cases)(
+      '%s: 422 naming the field over REST, GraphQL, plans and batches',
+      async (_what, body, field, says) => {
+        const ns = uniqueName('body');
+        seedAppNamespace(s.emulator.store, ns, { deployments: 1 });
+        await s.emulator.idle();
+        const version = meshConfigVersion();
+        const writes = writesTo(s.emulator);
+        const refused = (r: { status: number; body: any }) => {
+          expect(r.status, JSON.stringify(r.body)).toBe(422);
+          expect(r.body.error.code).toBe('VALIDATION_FAILED');
+        };
+        const rest = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, ...body });
+        refused(rest);
+        expect(rest.body.error.fields).toEqual([{ field, message: expect.stringContaining(says) }]);
+        // Without the request-time reads of the cluster too: this needs none.
+        refused(await http(lazy.url, 'POST', '/v1/onboardings', { namespace: ns, ...body }));
+        refused(await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, dryRun: true, ...body }));
+        refused(await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns, ...body }));
+        const batch = await http(s.url, 'POST', '/v1/batches', {
+          kind: 'ONBOARD',
+          targets: [{ namespace: ns }],
+          options: body,
+        });
+        refused(batch);
+        expect(batch.body.error.fields).toEqual([
+          { field: `options.${field}`, message: expect.stringContaining(says) },
+        ]);
+        const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+        const g = await gql(s.url, mutation, { i: { namespace: ns, ...body } });
+        expect(g.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field }] });
+        expect(await stored(ns)).toEqual([]);
+        expect(writesTo(s.emulator)).toBe(writes);
+        expect(meshConfigVersion()).toBe(version);
+      },
+    );
+
+    it("egress for namespace default (the API Service's own): the step's code, at once", async () => {
+      const body = { namespace: 'default', apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } };
+      const r = await http(s.url, 'POST', '/v1/onboardings', body);
+      expect(r.status, JSON.stringify(r.body)).toBe(422);
+      expect(r.body.error).toMatchObject({
+        code: 'EGRESS_API_SERVER_MONITORED',
+        fields: [{ field: 'apiServerAccess.method' }],
+      });
+      expect(await stored('default')).toEqual([]);
+    });
+  });
 
   it('refuses offboarding a namespace that does not exist or belongs to another mesh', async () => {
     const missing = await http(s.url, 'POST', '/v1/offboardings', { namespace: uniqueName('gone') });
@@ -200,5 +303,159 @@ describe('early refusals: what can be known when the request is made', () => {
     } finally {
       s.emulator.faults.remove(rule);
     }
+  });
+
+  describe("appProtocols naming a Service or port the namespace does not have: the step's code, at once", () => {
+    // The API lists the target's Services (only for a request with appProtocols) and runs the app-protocol step's
+    // rules on them; without that read the worker labels the namespace before the step fails.
+    const mutation = `mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }`;
+
+    const createApi = (ns: string, ports: Ports) =>
+      s.emulator.store.create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'api', namespace: ns, labels: { app: 'api' } },
+        spec: { selector: { app: 'api' }, ports },
+      });
+    /** An app namespace (Service app-0, port http 8080), with a Service `api` of these ports when given. */
+    async function appNamespace(prefix: string, api: Ports | null): Promise<string> {
+      const ns = uniqueName(prefix);
+      seedAppNamespace(s.emulator.store, ns, { deployments: 1 });
+      if (api) createApi(ns, api);
+      await s.emulator.idle();
+      return ns;
+    }
+
+    const apiPort = (port: string | number, appProtocol: string) => ({ service: 'api', port, appProtocol });
+    // [what, the Service api in the refused namespace, appProtocols, code, field, message]; every one of them fits a
+    // namespace whose Service api has the ports http (80) and grpc (9090).
+    const cases: [string, Ports | null, object[], string, string, string][] = [
+      [
+        'a Service it does not have',
+        null,
+        [apiPort('grpc', 'grpc')],
+        'SERVICE_PORT_NOT_FOUND',
+        'appProtocols.0.service',
+        'Service api not found in namespace',
+      ],
+      [
+        'a port name its Service does not have',
+        [{ name: 'http', port: 80 }],
+        [apiPort('http', 'http'), apiPort('grpc', 'grpc')],
+        'SERVICE_PORT_NOT_FOUND',
+        'appProtocols.1.port',
+        'has no port named "grpc"',
+      ],
+      [
+        'a port number its Service does not have',
+        [{ name: 'http', port: 80 }],
+        [apiPort(9090, 'grpc')],
+        'SERVICE_PORT_NOT_FOUND',
+        'appProtocols.0.port',
+        'has no port 9090',
+      ],
+      [
+        'one port by name and by number with different values',
+        [{ name: 'grpc', port: 80 }],
+        [apiPort('grpc', 'grpc'), apiPort(80, 'http')],
+        'VALIDATION_FAILED',
+        'appProtocols.1.appProtocol',
+        'port "grpc" of Service api is given twice',
+      ],
+    ];
+
+    it.each(cases)(
+      "%s: 422 with the step's code naming the item over REST, GraphQL, plans and batches; nothing stored or written",
+      async (_what, api, appProtocols, code, field, says) => {
+        const ns = await appNamespace('svc', api);
+        const good = await appNamespace('svc-ok', [
+          { name: 'http', port: 80 },
+          { name: 'grpc', port: 9090 },
+        ]);
+        const writes = writesTo(s.emulator);
+        const body = { namespace: ns, appProtocols };
+        const refused = (r: { status: number; body: any }) => {
+          expect(r.status, JSON.stringify(r.body)).toBe(422);
+          expect(r.body.error).toMatchObject({ code, fields: [{ field, message: expect.stringContaining(says) }] });
+        };
+        refused(await http(s.url, 'POST', '/v1/onboardings', body));
+        refused(await http(s.url, 'POST', '/v1/onboardings', { ...body, dryRun: true }));
+        refused(await http(s.url, 'POST', '/v1/onboardings/plan', body));
+        const g = await gql(s.url, mutation, { i: body });
+        expect(g.errors[0].extensions).toMatchObject({ code, fields: [{ field }] });
+        // A batch is all or nothing: the target that has the ports is not stored either.
+        const batch = await http(s.url, 'POST', '/v1/batches', {
+          kind: 'ONBOARD',
+          targets: [{ namespace: good }, { namespace: ns }],
+          options: { appProtocols },
+        });
+        expect(batch.status, JSON.stringify(batch.body)).toBe(422);
+        expect(batch.body.error.fields).toEqual([
+          { field: `options.${field}`, message: expect.stringMatching(new RegExp(`${says}.*\\(${code}\\)`)) },
+        ]);
+        expect(await stored(ns)).toEqual([]);
+        expect(await stored(good)).toEqual([]);
+        expect(writesTo(s.emulator)).toBe(writes);
+
+        // Without the request-time read: accepted, and the worker writes to the namespace before the app-protocol
+        // step fails with the same code (the partial change the early refusal avoids).
+        const accepted = await http(lazy.url, 'POST', '/v1/onboardings', body);
+        expect(accepted.status).toBe(202);
+        const done = await waitForStatus(lazy.url, accepted.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+        expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
+        expect(writesTo(s.emulator, ns)).toBeGreaterThan(0);
+      },
+    );
+
+    it('a Service and port it has go through; a refusal rests on a fresh read (a new Service counts)', async () => {
+      const ns = await appNamespace('svc-late', null);
+      const appProtocols = [
+        { service: 'app-0', port: 'http', appProtocol: 'http' },
+        { service: 'app-0', port: 8080, appProtocol: 'http' }, // the same port by number, the same value
+        apiPort('grpc', 'grpc'),
+      ];
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, appProtocols });
+      expect(r.body.error).toMatchObject({
+        code: 'SERVICE_PORT_NOT_FOUND',
+        fields: [{ field: 'appProtocols.2.service' }],
+      });
+      createApi(ns, [{ name: 'grpc', port: 9090 }]);
+      // At once, although the list read a moment ago (and cached) has no Service api.
+      const ok = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, appProtocols });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(202);
+      expect(await waitForStatus(s.url, ok.body.id, ['SUCCEEDED', 'FAILED'], 30_000)).toMatchObject({
+        status: 'SUCCEEDED',
+      });
+      const portOf = (name: string) =>
+        s.emulator.store.get<any>({ apiVersion: 'v1', kind: 'Service', namespace: ns, name })!.spec.ports[0];
+      expect(portOf('app-0').appProtocol).toBe('http');
+      expect(portOf('api').appProtocol).toBe('grpc');
+    });
+
+    it('accepts when the Service list gets no answer within PRECHECK_TIMEOUT_MS, and the worker decides', async () => {
+      const quick = await startStack({ emulator: s.emulator, env: { PRECHECK_TIMEOUT_MS: '500' } });
+      const ns = await appNamespace('svc-slow', null);
+      const services = { verb: 'list', resource: 'services', namespace: ns };
+      const fault = s.emulator.faults.add({ ...services, latencyMs: 5000, times: 1 });
+      try {
+        const started = Date.now();
+        const body = { namespace: ns, appProtocols: [apiPort('http', 'http')] }; // no Service api
+        const r = await http(quick.url, 'POST', '/v1/onboardings', body);
+        const answered = Date.now();
+        expect(answered - started).toBeLessThan(4500); // the deadline, not the 5 s answer
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        const done = await waitForStatus(quick.url, r.body.id, ['SUCCEEDED', 'FAILED'], 30_000);
+        expect(done).toMatchObject({ status: 'FAILED', errorCode: 'SERVICE_PORT_NOT_FOUND' });
+        // The slow list was the API's, made before it answered (logged when the emulator answers it, 5 s later).
+        const slow = () =>
+          s.emulator.requests
+            .all()
+            .filter((e) => e.verb === 'list' && e.resource === 'services' && e.namespace === ns && e.at < answered);
+        await vi.waitFor(() => expect(slow().map((e) => e.durationMs >= 4900)).toEqual([true]), { timeout: 8000 });
+      } finally {
+        s.emulator.faults.remove(fault);
+        await quick.close();
+      }
+    });
   });
 });

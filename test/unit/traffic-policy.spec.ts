@@ -1,3 +1,5 @@
+// The traffic-policy step on a fake cluster: the SMI objects it writes and in what order, its refusals (a name twice
+// per kind, objects not ours), permissive mode and its warnings.
 import { describe, expect, it } from 'vitest';
 import type { DomainError } from '../../src/common/domain-error.js';
 import type { ClusterClient, KubeObject } from '../../src/kubernetes/cluster-client.js';
@@ -148,8 +150,10 @@ describe('traffic-policy: smi', () => {
     });
   });
 
-  it('refuses the same name twice for a kind', async () => {
-    const dup = SmiSchema.parse({ tcpRoutes: [smi.tcpRoutes[0], smi.tcpRoutes[0]] });
+  it('refuses the same name twice for a kind (the API refuses it first: this is the last line)', async () => {
+    const tcpRoutes = [smi.tcpRoutes[0], smi.tcpRoutes[0]];
+    expect(SmiSchema.safeParse({ tcpRoutes }).success).toBe(false);
+    const dup = { ...SmiSchema.parse({}), tcpRoutes };
     expect(await codeOf(step.plan(ctx({}, meshConfig(false), { mode: 'smi', smi: dup }).ctx))).toBe(
       'VALIDATION_FAILED',
     );

@@ -1,3 +1,6 @@
+// Guide step 5, the app-protocol step: the protocol osm-edge picks for each Service port, and the `appProtocol`s a
+// request sets (guarded JSON patches, re-planned when the Service moved). Its resolution of the requested ports
+// (resolveAppProtocols) is also the API's request-time check (request-validator.ts).
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
@@ -52,7 +55,7 @@ function portsText(ports: V1ServicePort[]): string {
  * `port`), which is how a Service with one unnamed port is selected. A number that several ports
  * share (53/TCP and 53/UDP) means the TCP one: osm-edge intercepts TCP only.
  */
-function resolvePort(namespace: string, svc: V1Service, req: Requested): number {
+function resolvePort(namespace: string, svc: V1Service, req: Requested, field: string): number {
   const ports = svc.spec?.ports ?? [];
   const byNumber = typeof req.port === 'number';
   const candidates = ports.flatMap((p, i) => ((byNumber ? p.port === req.port : p.name === req.port) ? [i] : []));
@@ -64,7 +67,7 @@ function resolvePort(namespace: string, svc: V1Service, req: Requested): number 
   const digits = !byNumber && /^\d+$/.test(String(req.port));
   const asNumber = digits ? `; to select a port by number, send a number: port: ${req.port}` : '';
   throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} in ${namespace} has no ${what}`, {
-    field: 'appProtocols',
+    field,
     hint: `${onlyOther ? 'osm-edge intercepts TCP only; ' : ''}its ports: ${portsText(ports) || '(none)'}${asNumber}`,
   });
 }
@@ -92,24 +95,10 @@ export class AppProtocolStep implements OnboardingStep {
 
   async plan({ request, kube }: StepContext): Promise<StepPlan> {
     const services = (await kube.listServices(request.namespace)).items;
-    const byName = new Map(services.map((s) => [s.metadata?.name ?? '', s]));
     // Resolve every request to (service, port index) before planning anything.
-    const resolved = (request.options.appProtocols ?? []).map((req) => {
-      const svc = byName.get(req.service);
-      if (!svc) {
-        throw new DomainError(
-          'SERVICE_PORT_NOT_FOUND',
-          `Service ${req.service} not found in namespace ${request.namespace}`,
-          {
-            field: 'appProtocols',
-            hint: `services in ${request.namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
-          },
-        );
-      }
-      return { svc, index: resolvePort(request.namespace, svc, req), req };
-    });
+    const resolved = resolveAppProtocols(request.namespace, services, request.options.appProtocols ?? []);
     const perService = new Map<string, { svc: V1Service; entries: { index: number; req: Requested }[] }>();
-    for (const { svc, index, req } of dedupeRequests(resolved)) {
+    for (const { svc, index, req } of resolved) {
       const entry = perService.get(req.service) ?? { svc, entries: [] };
       entry.entries.push({ index, req });
       perService.set(req.service, entry);
@@ -212,17 +201,51 @@ export class AppProtocolStep implements OnboardingStep {
   }
 }
 
-interface ResolvedRequest {
+export interface ResolvedRequest {
   svc: V1Service;
+  /** The port's index in the Service's `spec.ports`. */
   index: number;
   req: Requested;
+  /** The request's index in `appProtocols`. */
+  item: number;
+}
+
+/** The field an error names for a key of item `i` of `appProtocols`. */
+export type AppProtocolField = (i: number, key: 'service' | 'port' | 'appProtocol') => string;
+
+/**
+ * Every requested port resolved on the namespace's Services to (Service, port index), each port once: a port by
+ * name is the `spec.ports[].name`, by number the `spec.ports[].port` (resolvePort). Throws SERVICE_PORT_NOT_FOUND
+ * for a Service or port the namespace does not have, and VALIDATION_FAILED for one port given two values
+ * (dedupeRequests). The step names the field `appProtocols`; the API's request-time check (request-validator.ts)
+ * names the item's own (`appProtocols.<i>.service`).
+ */
+export function resolveAppProtocols(
+  namespace: string,
+  services: V1Service[],
+  requested: Requested[],
+  fieldOf: AppProtocolField = () => 'appProtocols',
+): ResolvedRequest[] {
+  const byName = new Map(services.map((s) => [s.metadata?.name ?? '', s]));
+  const resolved = requested.map((req, item) => {
+    const svc = byName.get(req.service);
+    if (!svc) {
+      throw new DomainError('SERVICE_PORT_NOT_FOUND', `Service ${req.service} not found in namespace ${namespace}`, {
+        field: fieldOf(item, 'service'),
+        hint: `services in ${namespace}: ${[...byName.keys()].sort().join(', ') || '(none)'}`,
+      });
+    }
+    return { svc, index: resolvePort(namespace, svc, req, fieldOf(item, 'port')), req, item };
+  });
+  return dedupeRequests(resolved, fieldOf);
 }
 
 /**
  * The same port twice (by name, by number, or both) with the same value is one request; with
- * different values it is an input error.
+ * different values it is an input error. The request's validation refuses it when both name the port
+ * the same way; a name and a number that denote one port only the Service shows, here.
  */
-function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
+function dedupeRequests(resolved: ResolvedRequest[], fieldOf: AppProtocolField): ResolvedRequest[] {
   const seen = new Map<string, ResolvedRequest>();
   for (const r of resolved) {
     const key = `${r.req.service}\u0000${r.index}`;
@@ -234,7 +257,7 @@ function dedupeRequests(resolved: ResolvedRequest[]): ResolvedRequest[] {
         'VALIDATION_FAILED',
         `appProtocols: port ${port?.name ? `"${port.name}"` : port?.port} of Service ${r.req.service} ` +
           `is given twice (${values})`,
-        { field: 'appProtocols' },
+        { field: fieldOf(r.item, 'appProtocol') },
       );
     }
     if (!prior) seen.set(key, r);

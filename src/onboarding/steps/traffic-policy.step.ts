@@ -1,3 +1,5 @@
+// Guide step 2, the traffic-policy step: permissive mode (a MeshConfig merge patch) or the request's SMI objects
+// (created or replaced in place when ours, refused when not), and the SMI objects a request writes, in order.
 import { DomainError } from '../../common/domain-error.js';
 import type { KubeObject } from '../../common/kube-object.js';
 import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
@@ -32,6 +34,7 @@ export function desiredSmiObjects(smi: SmiObjects, namespace: string): DesiredPo
     })),
     ...smi.trafficSplits.map((o) => ({ ref: CRD.trafficSplit, name: o.name, spec: o.spec })),
   ] as DesiredPolicyObject[];
+  // The last line: the request's validation (onboarding.input.ts) already refuses a name twice for one kind.
   const seen = new Set<string>();
   for (const o of out) {
     const key = `${o.ref.kind}/${o.name}`;
