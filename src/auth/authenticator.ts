@@ -23,7 +23,8 @@ const MAX_SECRET_LENGTH = 8192;
  * Turns an `Authorization` header into an Actor and the credential it was made with, for HTTP,
  * GraphQL, SSE and the graphql-ws handshake and operations alike. Given the client's address, a
  * failure counts against that address (AUTH_FAILURES_PER_MINUTE) and an address over its budget
- * is refused (429) before any work is done for it.
+ * is refused (429) before any work is done for it. A credential nothing could judge (the JWKS or
+ * Postgres away: DEPENDENCY_UNAVAILABLE) is not a failure and never counts.
  */
 @Injectable()
 export class Authenticator {
@@ -46,7 +47,7 @@ export class Authenticator {
     }
     this.failures = new Counter({
       name: 'osm_onboarding_auth_failures_total',
-      help: 'Refused authentications by reason (missing, malformed, invalid, claims, rate_limited)',
+      help: 'Refused authentications by reason (missing, malformed, invalid, claims, rate_limited, jwks_unavailable)',
       labelNames: ['reason'],
       registers: [metrics.registry],
     });
@@ -91,7 +92,9 @@ export class Authenticator {
       try {
         found = await this.jwt.verify(secret);
       } catch (err) {
-        this.failures.inc({ reason: 'claims' });
+        const code = (err as DomainError).code;
+        if (code === 'INVALID_TOKEN_CLAIMS') this.failures.inc({ reason: 'claims' });
+        else if (code === 'DEPENDENCY_UNAVAILABLE') this.failures.inc({ reason: 'jwks_unavailable' });
         throw err;
       }
       if (!found) throw this.refuse('invalid', 'invalid, expired or revoked token');

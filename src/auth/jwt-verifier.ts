@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -13,6 +13,36 @@ const MAX_JWT_LENGTH = 8192;
 
 export const looksLikeJwt = (token: string) => token.length <= MAX_JWT_LENGTH && JWT_FORMAT.test(token);
 
+/**
+ * True when the remote key set threw `err` because it could not get the key set, not because of the token: the
+ * fetch failed (a network error, which is not a JOSEError), timed out (JWKSTimeout), or answered something other
+ * than a key set (a plain JOSEError: not 200 OK, not JSON; JWKSInvalid: not a key set, or a private key in it).
+ * What the key set refuses about the token (JWKSNoMatchingKey: unknown `kid`, even after a refresh;
+ * JWKSMultipleMatchingKeys; JOSENotSupported: an `alg` no key set can hold) is the token's doing.
+ */
+export function isKeySetUnavailable(err: unknown): boolean {
+  if (!(err instanceof errors.JOSEError)) return true;
+  return err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.code === errors.JOSEError.code;
+}
+
+/** Marks a key set failure on its way out of jwtVerify. */
+class KeySetUnavailable extends Error {
+  constructor(cause: unknown) {
+    super('JWKS unavailable', { cause });
+  }
+}
+
+/** The error a token gets when the JWKS cannot judge it: the identity provider is a dependency, and it is away. */
+function keySetUnavailable(): DomainError {
+  return new DomainError(
+    'DEPENDENCY_UNAVAILABLE',
+    "the identity provider's key set (JWKS) is unavailable; retry later",
+    {
+      hint: 'the token was not judged; the service recovers by itself when the JWKS answers again',
+    },
+  );
+}
+
 export interface JwtAuthentication {
   actor: Actor;
   /** ms since the epoch (the `exp` claim). */
@@ -23,24 +53,38 @@ export interface JwtAuthentication {
  * OIDC/JWT bearer tokens verified against a JWKS, with the configured issuer and audience (both
  * required), so a portal can forward its users' identity. Roles and scopes come from claims;
  * scopes are checked like an API token's: a malformed one refuses the token (INVALID_TOKEN_CLAIMS),
- * it is never cut down to something that parses.
+ * it is never cut down to something that parses. A JWKS that cannot be fetched (network error, timeout, an answer
+ * that is not 200 OK or not a key set) judges no token: that is DEPENDENCY_UNAVAILABLE (503), never a refusal.
  */
 @Injectable()
 export class JwtVerifier {
-  private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
+  private readonly jwks?: JWTVerifyGetKey;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly identities: OidcIdentities,
   ) {
-    if (config.auth.jwt) this.jwks = createRemoteJWKSet(new URL(config.auth.jwt.jwksUrl));
+    if (config.auth.jwt) {
+      const remote = createRemoteJWKSet(new URL(config.auth.jwt.jwksUrl));
+      // Only the key set's own failures are told apart here; signature and claims are checked after it.
+      this.jwks = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (err) {
+          throw isKeySetUnavailable(err) ? new KeySetUnavailable(err) : err;
+        }
+      };
+    }
   }
 
   get enabled(): boolean {
     return this.jwks !== undefined;
   }
 
-  /** The actor for a valid JWT, or null (malformed, bad signature, expired, wrong issuer/audience). */
+  /**
+   * The actor for a valid JWT, or null (malformed, bad signature, unknown key, expired, wrong issuer/audience).
+   * Throws DEPENDENCY_UNAVAILABLE when the JWKS could not be fetched, INVALID_TOKEN_CLAIMS for malformed scopes.
+   */
   async verify(token: string): Promise<JwtAuthentication | null> {
     const jwt = this.config.auth.jwt;
     if (!this.jwks || !jwt || !looksLikeJwt(token)) return null;
@@ -51,7 +95,8 @@ export class JwtVerifier {
       // `exp` is required: an identity is only as valid as its token, and a token without one never ends.
       const options = { issuer: jwt.issuer, audience: jwt.audience, requiredClaims: ['exp', 'sub'] };
       ({ payload } = await jwtVerify(token, this.jwks, options));
-    } catch {
+    } catch (err) {
+      if (err instanceof KeySetUnavailable) throw keySetUnavailable();
       return null;
     }
     if (!payload.sub || payload.exp === undefined) return null;

@@ -35,7 +35,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   CLUSTER_UNAVAILABLE:
     'the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds ' +
     '(`details.retryAfterSeconds`)',
-  DEPENDENCY_UNAVAILABLE: 'Postgres or Redis could not be reached',
+  DEPENDENCY_UNAVAILABLE: "Postgres, Redis or the identity provider's key set (JWKS) could not be reached",
   KUBE_FORBIDDEN: 'the API server refused the write (RBAC) (worker)',
   KUBE_INVALID: 'the API server rejected the object as invalid (worker)',
   KUBE_CONFLICT: 'the API server reported a conflict after retries (worker)',

@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { gql, http, startStack, Stack, uniqueName, waitForStatus, wsHandshake } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
 
 /** A local webhook receiver: the JSON bodies POSTed to each path. */
@@ -217,5 +217,104 @@ describe('OIDC/JWT bearer tokens', () => {
     } finally {
       rx.close();
     }
+  });
+});
+
+// The JWKS is a dependency: while it cannot be fetched no token is judged, so a valid one is not refused as
+// invalid and nothing counts against the caller's failed-authentication budget (AUTH_FAILURES_PER_MINUTE).
+describe('OIDC with the JWKS unavailable', () => {
+  let s: Stack;
+  let jwks: Server | undefined;
+  let port: number;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  let jwk: Record<string, unknown>;
+  /** What the JWKS answers once it listens. */
+  let answer: (res: import('node:http').ServerResponse) => void;
+  const issuer = 'https://portal.example.test';
+
+  const listen = () =>
+    new Promise<void>((r) => {
+      jwks = createServer((_req, res) => answer(res));
+      jwks.listen(port, '127.0.0.1', r);
+    });
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey;
+    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    // A port nothing listens on (yet): connections are refused.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    s = await startStack({
+      env: {
+        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+        AUTH_JWT_ISSUER: issuer,
+        AUTH_JWT_AUDIENCE: 'osm-onboarding',
+        AUTH_FAILURES_PER_MINUTE: '3',
+      },
+    });
+  });
+  afterAll(async () => {
+    await s.close();
+    jwks?.close();
+  });
+
+  const jwt = (kid = 'k1') =>
+    new SignJWT({ osm_roles: ['viewer'], osm_scopes: ['*/*'] })
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setSubject('carol@example.test')
+      .setIssuer(issuer)
+      .setAudience('osm-onboarding')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+  const get = (token: string) =>
+    http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${token}` });
+  const handshake = (token: string) => wsHandshake(s.url, token);
+
+  it('answers 503 DEPENDENCY_UNAVAILABLE on every transport, never 401, and never locks the address out', async () => {
+    const token = await jwt();
+    const unavailable = async (what: string) => {
+      for (let i = 0; i < 4; i++) {
+        const r = await get(token);
+        expect([r.status, r.body.error?.code], what).toEqual([503, 'DEPENDENCY_UNAVAILABLE']);
+        expect(r.headers.get('retry-after'), what).toBe('5');
+      }
+      const graphql = await gql(s.url, '{ __typename }', {}, { authorization: `Bearer ${token}` });
+      expect([graphql.status, graphql.errors?.[0]?.extensions?.code], what).toEqual([503, 'DEPENDENCY_UNAVAILABLE']);
+      const sse = await fetch(`${s.url}/v1/onboardings/00000000-0000-4000-8000-000000000000/events`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+      });
+      expect(sse.status, what).toBe(503);
+      expect((await sse.json()).error.code, what).toBe('DEPENDENCY_UNAVAILABLE');
+      expect(await handshake(token), what).toBe(4500);
+    };
+    // Connection refused, then a JWKS that answers 500, something that is not JSON, JSON that is not a key set.
+    await unavailable('connection refused');
+    answer = (res) => res.writeHead(500).end('oops');
+    await listen();
+    await unavailable('500');
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>');
+    await unavailable('not JSON');
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"none"}');
+    await unavailable('not a key set');
+    // Far more than AUTH_FAILURES_PER_MINUTE tries, and none counted: the admin token and, with the JWKS back,
+    // the JWT are accepted at once.
+    expect((await http(s.url, 'GET', '/v1/onboardings?limit=1')).status).toBe(200);
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    expect((await get(token)).status).toBe(200);
+  });
+
+  it('still refuses, and counts, what the JWKS can judge: an unknown key, a bad signature', async () => {
+    const unknownKid = await jwt('k2');
+    const badSignature = (await jwt()).slice(0, -4) + 'AAAA';
+    for (const token of [unknownKid, badSignature, unknownKid]) {
+      const r = await get(token);
+      expect([r.status, r.body.error?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    }
+    const over = await get(badSignature);
+    expect([over.status, over.body.error?.code]).toEqual([429, 'RATE_LIMITED']);
   });
 });

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { imageApi } from '../support/entry-process.js';
-import { ADMIN_TOKEN, gql, http, stackEnv, startApi } from '../support/harness.js';
+import { ADMIN_TOKEN, gql, http, stackEnv, startApi, wsHandshake } from '../support/harness.js';
 
 const BAD_TOKENS = 5000;
 // Warm-up: twice the cache bound (half the tokens are well-formed and cached), so the baseline is taken with the
@@ -161,16 +161,7 @@ describe('failed WebSocket handshakes count against the address', () => {
     await emulator?.close();
   });
 
-  const handshake = (token: string) =>
-    new Promise<number>((resolve) => {
-      const ws = new WebSocket(api.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
-      ws.on('error', () => undefined);
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () =>
-        ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
-      );
-      ws.on('close', (code) => resolve(code));
-    });
+  const handshake = (token: string) => wsHandshake(api.url, token);
 
   it('refuses bad connection_init with 4403 within the budget, 4429 past it, then 429 at the upgrade', async () => {
     const bad = `osmo_${randomBytes(32).toString('base64url')}`;

@@ -191,6 +191,21 @@ export function collectProgress(
   });
 }
 
+/**
+ * A graphql-ws handshake with `token` in connection_init: the HTTP status when the upgrade is refused, else the
+ * close code (4403, 4429, 4500…) the server ends the socket with.
+ */
+export const wsHandshake = (url: string, token: string) =>
+  new Promise<number>((resolve) => {
+    const ws = new WebSocket(url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    ws.on('error', () => undefined);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+    );
+    ws.on('close', (code) => resolve(code));
+  });
+
 /** A REST answer's status and error code, to compare with `[status, code]` in one assertion. */
 export const refusal = (res: { status: number; body: { error?: { code?: string } } }) => [
   res.status,
