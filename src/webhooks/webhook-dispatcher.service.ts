@@ -7,7 +7,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { superviseWorker, type SupervisedWorker } from '../queue/supervised-worker.js';
-import { subscriptionsChannel } from './webhook.service.js';
+import { hostOf, subscriptionsChannel } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
 import type { Actor, Role } from '../auth/actor.js';
@@ -16,7 +16,7 @@ import { BOOTSTRAP_ADMIN } from '../auth/token.service.js';
 import { OidcIdentities } from '../auth/oidc-identities.js';
 import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js';
 import { SecretBox, signWebhook } from './webhook-crypto.js';
-import { postJson } from './webhook-http.js';
+import { postJson, type PostOutcome } from './webhook-http.js';
 import { eventTypeMatches } from './webhook.input.js';
 import { summarize } from './webhook-summary.js';
 import { targetProblem } from './webhook-target.js';
@@ -29,6 +29,11 @@ export const WEBHOOK_QUEUE = 'webhooks';
  * staleness when a change message is lost (the subscriber connection was down when it was sent).
  */
 export const SUBSCRIPTIONS_TTL_MS = 10_000;
+
+/** The last error of a delivery stopped because its owner token was revoked or expired since fan-out. */
+export const OWNER_GONE = 'not sent: the owner token is revoked or expired';
+/** … or because the owner's scopes no longer hold the request (an OIDC subject's newer token). */
+export const OUT_OF_SCOPE = "not sent: the request is outside the owner's scopes";
 
 /** The job carries the delivery id only; Postgres holds payload, status and attempts. */
 export interface DeliverJob {
@@ -52,9 +57,11 @@ export interface WebhookPayload {
  * The worker side of webhooks. Fan-out: every event on the EventBus whose type a subscription
  * wants, for a request inside the owner's scopes, becomes one delivery row (unique per
  * subscription + request + cursor, so several workers seeing the same event make one) and one
- * BullMQ job on the `webhooks` queue. Delivery: POST, signed; a failure throws so BullMQ retries
- * with exponential backoff; after WEBHOOK_MAX_ATTEMPTS the delivery is FAILED. Postgres counts
- * the attempts (not BullMQ), and a sweeper re-enqueues deliveries whose job was lost.
+ * BullMQ job on the `webhooks` queue. Delivery: the owner is checked again (revoked since fan-out:
+ * FAILED, not sent), then POST, signed; a failure throws so BullMQ retries with exponential backoff;
+ * after WEBHOOK_MAX_ATTEMPTS, or at once for a target the address policy refuses, the delivery is
+ * FAILED. Postgres counts the attempts (not BullMQ), and a sweeper re-enqueues deliveries whose job
+ * was lost.
  */
 @Injectable()
 export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
@@ -227,14 +234,18 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   /**
    * The subscription's owner as it stands now: a revoked or expired token owns nothing (every
    * `token:` owner but the environment admin, which has no row, is looked up: no API token can take
-   * the admin's name); an OIDC subject owns what its most recently issued token says, until that
-   * token expires (OidcIdentities). An owner left without any role receives nothing.
+   * the admin's name); the environment admin owns something only while this process has an
+   * OSM_ONBOARDING_ADMIN_TOKEN (removing it revokes the admin); an OIDC subject owns what its most
+   * recently issued token says, until that token expires (OidcIdentities). An owner left without any
+   * role receives nothing.
    */
   private async owner(s: WebhookSubscription): Promise<Actor | null> {
     const token = /^token:(.+)$/.exec(s.ownerId)?.[1];
     let owner: Actor | null;
     if (token === BOOTSTRAP_ADMIN) {
-      owner = { id: s.ownerId, kind: 'token', roles: s.ownerRoles as Role[], scopes: s.ownerScopes };
+      owner = this.config.auth.adminToken
+        ? { id: s.ownerId, kind: 'token', roles: s.ownerRoles as Role[], scopes: s.ownerScopes }
+        : null;
     } else if (token) {
       const row = await this.prisma.apiToken.findUnique({ where: { name: token } });
       const valid = row && !row.revokedAt && (!row.expiresAt || row.expiresAt > new Date());
@@ -256,7 +267,24 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     }
   }
 
-  /** One attempt. Throws (so BullMQ backs off and retries) while attempts remain. */
+  /**
+   * Why a delivery may no longer be sent, or null: fan-out's rule (a live owner whose scopes hold the
+   * request), asked again before every attempt: the owner may have been revoked after fan-out.
+   */
+  private async ownerProblem(s: WebhookSubscription, requestId: string): Promise<string | null> {
+    const owner = await this.owner(s);
+    if (!owner) return OWNER_GONE;
+    const request = await this.prisma.onboardingRequest.findUnique({
+      where: { id: requestId },
+      select: { cluster: true, namespace: true },
+    });
+    return request && !inScope(owner, request.cluster, request.namespace) ? OUT_OF_SCOPE : null;
+  }
+
+  /**
+   * One attempt. Throws (so BullMQ backs off and retries) while attempts remain. A delivery whose owner is
+   * no longer valid, whose secret cannot be opened or whose target is refused ends FAILED at once.
+   */
   async deliver(job: Job<DeliverJob>): Promise<void> {
     const d = await this.prisma.webhookDelivery.findUnique({
       where: { id: job.data.deliveryId },
@@ -265,8 +293,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
     const attempt = d.attempts + 1;
     const max = this.config.webhooks.maxAttempts;
-    let outcome: { status?: number; error?: string; durationMs: number };
-    let retryable = true;
+    let outcome: PostOutcome;
+    let retryable: boolean;
     let secret: string | null;
     try {
       secret = this.box ? this.box.open(d.subscription.secretCiphertext) : null;
@@ -274,7 +302,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       secret = null;
     }
     const problem = targetProblem(d.subscription.url, this.config.webhooks.allowPrivateTargets);
-    if (!secret) {
+    const ownerProblem = await this.ownerProblem(d.subscription, d.requestId);
+    if (ownerProblem) {
+      outcome = { error: ownerProblem, durationMs: 0 };
+      retryable = false;
+    } else if (!secret) {
       outcome = { error: 'the signing secret cannot be decrypted (WEBHOOK_SECRET_KEY changed?)', durationMs: 0 };
       retryable = false;
     } else if (problem) {
@@ -295,6 +327,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         },
         { timeoutMs: this.config.webhooks.timeoutMs, allowPrivate: this.config.webhooks.allowPrivateTargets },
       );
+      // A refused target stays refused: no retry. The reason with addresses is for this log only.
+      retryable = !outcome.refused;
+      if (outcome.detail)
+        this.logger.debug(`webhook delivery ${d.id} to ${hostOf(d.subscription.url)}: ${outcome.detail}`);
     }
     const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
     const final = ok || !retryable || attempt >= max;

@@ -1,12 +1,22 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { guardedLookup } from './webhook-target.js';
+import { guardedLookup, TARGET_REFUSED } from './webhook-target.js';
+
+/** What a delivery shows for any network failure: whether a name exists is not told apart from a closed port. */
+export const CONNECT_FAILED = 'could not connect to the target';
 
 export interface PostOutcome {
   /** HTTP status, when the receiver answered. */
   status?: number;
-  /** Network failure, timeout, or a short excerpt of a non-2xx answer. */
+  /**
+   * What the webhook's owner may see: timeout, CONNECT_FAILED, a refused target, or a short excerpt of a
+   * non-2xx answer. Never a resolved address or a DNS error.
+   */
   error?: string;
+  /** The target resolved to an address webhooks may not reach: another attempt cannot succeed. */
+  refused?: boolean;
+  /** The network error as Node reported it, for the service's log only. */
+  detail?: string;
   durationMs: number;
 }
 
@@ -62,13 +72,12 @@ export function postJson(
         res.on('error', (err) => done({ status, error: `HTTP ${status}: ${err.message}` }));
       },
     );
-    req.on('error', (err: NodeJS.ErrnoException) => {
+    req.on('error', (err: NodeJS.ErrnoException & { detail?: string }) => {
       const timeout = err.name === 'AbortError' || err.name === 'TimeoutError';
-      done({
-        error: timeout
-          ? `timed out after ${timeoutMs} ms`
-          : `${err.code ?? 'network error'}: ${err.message}`.slice(0, 512),
-      });
+      const detail = (err.detail ?? `${err.code ?? 'network error'}: ${err.message}`).slice(0, 512);
+      if (timeout) done({ error: `timed out after ${timeoutMs} ms` });
+      else if (err.code === TARGET_REFUSED) done({ error: `refused: ${err.message}`, refused: true, detail });
+      else done({ error: CONNECT_FAILED, detail });
     });
     req.end(body);
   });

@@ -68,15 +68,23 @@ export function targetProblem(raw: string, allowPrivate: boolean): string | null
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
-/** A `lookup` for http.request that refuses names resolving to internal addresses. */
+/** The code of the error `guardedLookup` refuses a target with. */
+export const TARGET_REFUSED = 'EWEBHOOKTARGET';
+
+/**
+ * A `lookup` for http.request that refuses names resolving to internal addresses. The error's message is
+ * what the caller may see (not the address: that would tell a requester the service's internal DNS);
+ * `detail` names it, for the service's own log.
+ */
 export function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     const list = addresses;
     const blocked = list.find((a) => isInternalAddress(a.address));
     if (blocked) {
-      const e = Object.assign(new Error(`${hostname} resolves to an internal address (${blocked.address})`), {
-        code: 'EWEBHOOKTARGET',
+      const e = Object.assign(new Error('the target resolves to an address webhooks may not reach'), {
+        code: TARGET_REFUSED,
+        detail: `${hostname} resolves to an internal address (${blocked.address})`,
       });
       return callback(e, []);
     }

@@ -207,7 +207,8 @@ export class WebhookService {
   }
 }
 
-function hostOf(url: string): string | null {
+/** The URL's host, or null: what logs and audit rows name (a URL's path or query may be a credential). */
+export function hostOf(url: string): string | null {
   try {
     return new URL(url).host;
   } catch {

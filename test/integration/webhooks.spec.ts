@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../support/database.js';
 import { gql, http, stackEnv, startApi, startStack, startWorker, Stack, waitForStatus } from '../support/harness.js';
 import { startEmulator } from '../support/emulator/index.js';
-import { SUBSCRIPTIONS_TTL_MS } from '../../src/webhooks/webhook-dispatcher.service.js';
+import { OWNER_GONE, SUBSCRIPTIONS_TTL_MS } from '../../src/webhooks/webhook-dispatcher.service.js';
 import { createNamespace } from '../support/kube.js';
 import { postJson } from '../../src/webhooks/webhook-http.js';
 
@@ -18,11 +18,12 @@ interface Received {
 
 /**
  * A local webhook receiver: records every POST; `answers[path]` is the status sequence to answer with
- * (the last one repeats).
+ * (the last one repeats); `before[path]`, when set, runs (once) before the answer.
  */
 async function startReceiver() {
   const received: Received[] = [];
   const answers: Record<string, number[]> = {};
+  const before: Record<string, () => Promise<unknown>> = {};
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -30,9 +31,15 @@ async function startReceiver() {
       const body = Buffer.concat(chunks).toString('utf8');
       const path = req.url ?? '/';
       received.push({ path, headers: req.headers, body, json: JSON.parse(body) });
-      const seq = answers[path] ?? [200];
-      const status = seq.length > 1 ? seq.shift()! : seq[0];
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'receiver says no');
+      const hook = before[path];
+      delete before[path];
+      const answer = () => {
+        const seq = answers[path] ?? [200];
+        const status = seq.length > 1 ? seq.shift()! : seq[0];
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'receiver says no');
+      };
+      if (hook) void hook().finally(answer);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -41,6 +48,7 @@ async function startReceiver() {
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
     received,
     answers,
+    before,
     at: (path: string) => received.filter((r) => r.path === path),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -278,7 +286,7 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       (d) => d?.status === 'FAILED',
     );
     expect(failed.lastResponseCode).toBeNull();
-    expect(failed.lastError).toMatch(/ECONNREFUSED/);
+    expect(failed.lastError).toBe('could not connect to the target'); // the same for a name that does not resolve
   });
 
   it("filters by event type (exact, prefix.*, *) and by the owner's scopes", async () => {
@@ -340,9 +348,10 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(new Set(rx.at('/other-scope').map((r) => r.json.namespace))).toEqual(new Set([`${p}-other-x`]));
   });
 
-  it('stops delivering when the owner token is revoked or the webhook deleted', async () => {
+  /** A new requester token (named `${p}-<name>`) and the `request.succeeded` webhook to `path` it owns. */
+  async function webhookOfNewToken(name: string, path: string) {
     const t = await http(s.url, 'POST', '/v1/tokens', {
-      name: `${p}-shortlived`,
+      name: `${p}-${name}`,
       roles: ['requester'],
       scopes: [`emulator/${p}-*`],
     });
@@ -350,9 +359,14 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       s.url,
       'POST',
       '/v1/webhooks',
-      { url: rx.url('/revoked'), eventTypes: ['request.succeeded'] },
+      { url: rx.url(path), eventTypes: ['request.succeeded'] },
       as(t.body.token),
     );
+    return { tokenId: t.body.record.id as string, w };
+  }
+
+  it('stops delivering when the owner token is revoked or the webhook deleted', async () => {
+    const { tokenId, w } = await webhookOfNewToken('shortlived', '/revoked');
     const d = await http(
       s.url,
       'POST',
@@ -360,7 +374,7 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       { url: rx.url('/deleted'), eventTypes: ['request.succeeded'] },
       as(tokens.requester),
     );
-    expect((await http(s.url, 'DELETE', `/v1/tokens/${t.body.record.id}`)).status).toBe(200);
+    expect((await http(s.url, 'DELETE', `/v1/tokens/${tokenId}`)).status).toBe(200);
     const del = await http(s.url, 'DELETE', `/v1/webhooks/${d.body.webhook.id}`, undefined, as(tokens.requester));
     expect(del.status).toBe(200);
     expect(
@@ -376,6 +390,25 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(rx.at('/revoked')).toEqual([]);
     expect(rx.at('/deleted')).toEqual([]);
     expect(w.status).toBe(201);
+  });
+
+  it('sends nothing more of a delivery queued before its owner token was revoked', async () => {
+    const { tokenId, w } = await webhookOfNewToken('revokedlater', '/revoked-later');
+    expect(w.status).toBe(201);
+    // The first attempt fails, and the token is revoked before its answer: the retry finds no owner.
+    rx.answers['/revoked-later'] = [500, 200];
+    rx.before['/revoked-later'] = () => http(s.url, 'DELETE', `/v1/tokens/${tokenId}`);
+    const done = await onboard(`${p}-revoked-later`);
+    const delivery = await until(
+      async () =>
+        (await db.query('SELECT * FROM webhook_delivery WHERE subscription_id = $1', [w.body.webhook.id])).rows,
+      (rows) => rows[0]?.status === 'FAILED' || rows[0]?.status === 'SUCCEEDED',
+    );
+    expect(delivery).toMatchObject([
+      { request_id: done.id, status: 'FAILED', last_error: OWNER_GONE, next_attempt_at: null, delivered_at: null },
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rx.at('/revoked-later')).toHaveLength(1);
   });
 
   it('never returns, logs or audits the secret; only owners (and admins) see a webhook', async () => {
@@ -511,7 +544,19 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       const url = rx.url('/dns').replace('127.0.0.1', 'localhost');
       const blocked = await postJson(url, '{}', {}, { timeoutMs: 2000, allowPrivate: false });
       expect(blocked.status).toBeUndefined();
-      expect(blocked.error).toMatch(/^EWEBHOOKTARGET: localhost resolves to an internal address/);
+      expect(blocked.refused).toBe(true);
+      // The owner is told the target is refused, not what it resolved to (the service's debug log says that).
+      expect(blocked.error).toBe('refused: the target resolves to an address webhooks may not reach');
+      expect(blocked.detail).toMatch(/^localhost resolves to an internal address \(/);
+      const missing = await postJson(
+        'http://nonexistent-zz.invalid/',
+        '{}',
+        {},
+        { timeoutMs: 2000, allowPrivate: false },
+      );
+      expect(missing.status).toBeUndefined();
+      expect(missing.error).toBe('could not connect to the target');
+      expect(missing.refused).toBeUndefined();
       expect(rx.at('/dns')).toEqual([]);
       expect(await postJson(url, '{}', {}, { timeoutMs: 2000, allowPrivate: true })).toMatchObject({ status: 200 });
       expect(rx.at('/dns')).toHaveLength(1);
@@ -637,6 +682,65 @@ describe('webhooks: a subscription made on the API is seen by a separate worker 
     } finally {
       await worker.close();
       await api.app.close();
+      await rx.close();
+      await emulator.close();
+    }
+  });
+});
+
+describe("webhooks: the environment admin's webhooks end when OSM_ONBOARDING_ADMIN_TOKEN is removed", () => {
+  it('delivers none of them after a restart without the admin token', async () => {
+    const p = `wha${randomBytes(3).toString('hex')}`;
+    const emulator = await startEmulator();
+    const rx = await startReceiver();
+    const db = new pg.Client({ connectionString: testDatabaseUrl() });
+    await db.connect();
+    const env = await stackEnv(emulator, {
+      ROLE: 'all',
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      WEBHOOK_SECRET_KEY: `key-${randomBytes(16).toString('hex')}`,
+    });
+    let admin: Awaited<ReturnType<typeof startApi>> | undefined = await startApi(env);
+    let after: Awaited<ReturnType<typeof startApi>> | undefined;
+    const ids: string[] = [];
+    try {
+      const t = await http(admin.url, 'POST', '/v1/tokens', {
+        name: `${p}-requester`,
+        roles: ['requester'],
+        scopes: [`emulator/${p}-*`],
+      });
+      const as = { authorization: `Bearer ${t.body.token}` };
+      const mine = await http(admin.url, 'POST', '/v1/webhooks', { url: rx.url('/admin'), eventTypes: ['request.*'] });
+      expect(mine.body.webhook.owner).toBe('token:bootstrap-admin');
+      // The requester's own webhook, delivered on both sides of the restart: it says when the events are through.
+      const theirs = await http(
+        admin.url,
+        'POST',
+        '/v1/webhooks',
+        { url: rx.url('/req'), eventTypes: ['request.*'] },
+        as,
+      );
+      ids.push(mine.body.webhook.id, theirs.body.webhook.id);
+      await admin.app.close();
+      admin = undefined;
+
+      const { OSM_ONBOARDING_ADMIN_TOKEN: _removed, ...without } = env;
+      after = await startApi(without);
+      await createNamespace(emulator, `${p}-x`);
+      const r = await http(after.url, 'POST', '/v1/onboardings', { namespace: `${p}-x` }, as);
+      expect(r.status).toBe(202);
+      await until(
+        () => rx.at('/req').filter((h) => h.json.requestId === r.body.id && h.json.type === 'request.succeeded'),
+        (h) => h.length === 1,
+      );
+      await new Promise((res) => setTimeout(res, 300));
+      expect(rx.at('/admin').filter((h) => h.json.requestId === r.body.id)).toEqual([]);
+    } finally {
+      // Other stacks on this database still have an admin token: the */* webhook must not outlive the test.
+      if (ids.length) await db.query('DELETE FROM webhook_subscription WHERE id = ANY($1::uuid[])', [ids]);
+      await after?.app.close();
+      await admin?.app.close();
+      await db.end();
       await rx.close();
       await emulator.close();
     }
