@@ -198,6 +198,8 @@ describe(`progress streams per API process (PROGRESS_MAX_STREAMS=${IN_ALL}, per 
     expect(slots().held('test:early-leaver')).toBe(2);
     await stream.return(undefined);
     await batch.return(undefined);
-    expect(slots().held()).toBe(0);
+    // This caller's slots: an SSE request of the test before that was aborted while opening may still take and give
+    // back one of its own for a moment (that test waits for the process's count to reach 0; this one is exact).
+    expect(slots().held('test:early-leaver')).toBe(0);
   });
 });

@@ -2024,7 +2024,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2154,7 +2154,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2253,7 +2253,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2521,7 +2521,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2671,7 +2671,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2818,7 +2818,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -2935,7 +2935,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3049,7 +3049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3161,7 +3161,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3296,7 +3296,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3408,7 +3408,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3507,7 +3507,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3626,7 +3626,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3725,7 +3725,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3860,7 +3860,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -3995,7 +3995,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4133,7 +4133,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4255,7 +4255,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4354,7 +4354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4482,7 +4482,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4601,7 +4601,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached; `STREAM_CAPACITY_REACHED`: this instance holds PROGRESS_MAX_STREAMS progress streams; retry after `Retry-After` seconds, which may reach another instance */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4688,7 +4688,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4807,7 +4807,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `WEBHOOKS_NOT_CONFIGURED`: webhooks are not configured on this server */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached; `WEBHOOKS_NOT_CONFIGURED`: webhooks are not configured on this server */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -4906,7 +4906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5005,7 +5005,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5120,7 +5120,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5224,7 +5224,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5374,7 +5374,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `CLUSTER_UNAVAILABLE`: the cluster could not be reached; when it failed transiently, retry after `Retry-After` seconds (`details.retryAfterSeconds`); `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5480,7 +5480,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached */
             503: {
                 headers: {
                     /** @description seconds to wait */
@@ -5606,7 +5606,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres or Redis could not be reached; `SLACK_NOT_CONFIGURED`: Slack interactions are not configured on this server (SLACK_SIGNING_SECRET) */
+            /** @description `DEPENDENCY_UNAVAILABLE`: Postgres, Redis or the identity provider's key set (JWKS) could not be reached; `SLACK_NOT_CONFIGURED`: Slack interactions are not configured on this server (SLACK_SIGNING_SECRET) */
             503: {
                 headers: {
                     /** @description seconds to wait */
