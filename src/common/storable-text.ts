@@ -12,16 +12,16 @@ export const UNSTORABLE_TEXT_MESSAGE =
 const FIELD_MESSAGE = 'must not hold a NUL character (U+0000) or an unpaired UTF-16 surrogate';
 const KEY_MESSAGE = 'holds a key with a NUL character (U+0000) or an unpaired UTF-16 surrogate';
 
-/** A NUL or any surrogate (paired ones are fine: LONE_SURROGATE tells). */
-const SUSPECT = /[\u0000\ud800-\udfff]/;
+/** Any surrogate (paired ones are fine: LONE_SURROGATE tells). */
+const SURROGATE = /[\ud800-\udfff]/;
 
 /** A high surrogate not followed by a low one, or a low surrogate not preceded by a high one (UTF-16 units). */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** A string Postgres refuses to store as text or jsonb: one holding NUL or an unpaired surrogate. */
 export function isUnstorableText(s: string): boolean {
-  // One scan for the rare characters first; the lookaround only for a string that holds a surrogate.
-  return SUSPECT.test(s) && (s.includes('\u0000') || LONE_SURROGATE.test(s));
+  // The lookaround only for a string that holds a surrogate at all.
+  return s.includes('\u0000') || (SURROGATE.test(s) && LONE_SURROGATE.test(s));
 }
 
 /** JSON-like input (a parsed body, a query, GraphQL arguments) nests this deep at most; deeper is not walked. */
