@@ -102,7 +102,7 @@ export class RequestLifecycle {
   ) {}
 
   /** PLANNED → PENDING_APPROVAL | QUEUED. */
-  apply(id: string, by: By, submission?: Submission): Promise<RequestWithSteps> {
+  apply(id: string, by: By, submission: Submission): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_PLANNED',
@@ -127,7 +127,7 @@ export class RequestLifecycle {
           },
         };
       },
-      { by, check: submission?.check },
+      { by, check: submission.check },
     );
   }
 
@@ -221,7 +221,7 @@ export class RequestLifecycle {
   }
 
   /** FAILED | CANCELLED → PLANNED | PENDING_APPROVAL | QUEUED, as a new attempt from the first unfinished step. */
-  retry(id: string, by: By, submission?: Submission): Promise<RequestWithSteps> {
+  retry(id: string, by: By, submission: Submission): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_RETRYABLE',
@@ -251,7 +251,7 @@ export class RequestLifecycle {
           },
         };
       },
-      { by, check: submission?.check },
+      { by, check: submission.check },
     );
   }
 
@@ -390,8 +390,8 @@ export class RequestLifecycle {
  * The request as a submission sees it: its approvals required raised to what the submitter's need is (never
  * lowered: the trigger refuses that too), and the SET clause that stores the raise (undefined: none).
  */
-function needing(r: RequestWithSteps, s?: Submission): { r: RequestWithSteps; raised?: Prisma.Sql } {
-  if (!s || s.approvals <= r.approvalsRequired) return { r };
+function needing(r: RequestWithSteps, s: Submission): { r: RequestWithSteps; raised?: Prisma.Sql } {
+  if (s.approvals <= r.approvalsRequired) return { r };
   const rule = s.rule ?? r.approvalRule;
   return {
     r: { ...r, approvalsRequired: s.approvals, approvalRule: rule },
