@@ -5,7 +5,7 @@ import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { DomainError, shownId } from '../common/domain-error.js';
+import { DomainError, isOurId, shownId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -210,7 +210,7 @@ export class TokenService implements OnModuleInit {
 
   async revoke(id: string, actor: Actor) {
     assertRole(actor, 'admin');
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.apiToken.findUnique({ where: { id } }) : null;
+    const row = isOurId(id) ? await this.prisma.apiToken.findUnique({ where: { id } }) : null;
     if (!row) throw new DomainError('TOKEN_NOT_FOUND', `token ${shownId(id)} not found`, { field: 'id' });
     const revoked = await this.prisma.$transaction(async (tx) => {
       const r = await tx.apiToken.update({ where: { id }, data: { revokedAt: row.revokedAt ?? new Date() } });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, inScope } from '../auth/scopes.js';
-import { DomainError, FieldIssue, shownId } from '../common/domain-error.js';
+import { DomainError, FieldIssue, isOurId, shownId } from '../common/domain-error.js';
 import { parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService, ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
@@ -66,6 +66,13 @@ export interface MemberResult {
 }
 
 /** Batches: one request per target under a batch id, handled as a whole. */
+/** What an operation's body may hold (a single request's schema); retry and apply take none. */
+const OPERATION_BODY: Partial<Record<'approve' | 'reject' | 'cancel' | 'retry' | 'apply', z.ZodType>> = {
+  approve: ApproveSchema,
+  reject: RejectSchema,
+  cancel: CancelSchema,
+};
+
 @Injectable()
 export class BatchService {
   constructor(
@@ -90,7 +97,7 @@ export class BatchService {
 
   async get(id: string, actor: Actor): Promise<BatchView> {
     assertRole(actor, 'viewer', 'requester', 'approver');
-    const batch = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
+    const batch = isOurId(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
     if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: 'id' });
     const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
     if (requests.length === 0) throw new DomainError('FORBIDDEN', `${actor.id} may not see batch ${id}`);
@@ -117,7 +124,7 @@ export class BatchService {
     op: 'approve' | 'reject' | 'cancel' | 'retry' | 'apply',
     body: unknown,
   ): Promise<{ batch: BatchView; results: MemberResult[] }> {
-    const schema = { approve: ApproveSchema, reject: RejectSchema, cancel: CancelSchema }[op as 'approve'];
+    const schema = OPERATION_BODY[op];
     if (schema) parseInput(schema, body ?? {});
     const { requests } = await this.get(id, actor);
     const eligible = requests.filter((r) =>

@@ -77,7 +77,10 @@ export interface FieldIssue {
  * An id as a not-found message names it: itself when it has the shape of the ids this service makes (UUIDs), else
  * nothing of it — a path parameter is caller input, and a message never repeats text it cannot vouch for.
  */
-export const shownId = (id: string): string => (/^[0-9a-f-]{36}$/i.test(id) ? id : '(not a valid id)');
+export const shownId = (id: string): string => (isOurId(id) ? id : '(not a valid id)');
+
+/** Whether `id` has the shape of the ids this service makes (UUIDs): anything else is looked up nowhere. */
+export const isOurId = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 
 export class DomainError extends Error {
   constructor(

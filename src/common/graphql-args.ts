@@ -1,4 +1,11 @@
+// Owns the helpers the GraphQL resolvers share to hand their arguments to the services as REST's edges do: the
+// argument names in validation errors (withArgNames) and optional fields sent as null (withoutNulls).
 import { DomainError } from './domain-error.js';
+
+/** A GraphQL input object's fields without the ones sent as null (an absent optional field, as REST's body has it). */
+export function withoutNulls<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined)) as Partial<T>;
+}
 
 /**
  * Runs a service call made with REST parameter names (`limit`, `continue`) on behalf of a GraphQL

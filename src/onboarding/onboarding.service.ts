@@ -12,7 +12,7 @@ import type {
   RequestStatus,
   StepRun,
 } from '../generated/prisma/client.js';
-import { DomainError, shownId } from '../common/domain-error.js';
+import { DomainError, isOurId, shownId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
@@ -203,7 +203,7 @@ export class OnboardingService {
   }
 
   async get(id: string): Promise<RequestWithSteps> {
-    const request = /^[0-9a-f-]{36}$/i.test(id) ? await this.requests.findById(id) : null;
+    const request = isOurId(id) ? await this.requests.findById(id) : null;
     if (!request)
       throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(id)} not found`, { field: 'id' });
     return request;

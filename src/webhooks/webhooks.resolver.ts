@@ -15,7 +15,7 @@ import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { forwardPageInfo, PageInfo } from '../onboarding/api/graphql.models.js';
 import { encodeCursor } from '../onboarding/onboarding.repository.js';
-import { withArgNames } from '../common/graphql-args.js';
+import { withArgNames, withoutNulls } from '../common/graphql-args.js';
 import { WebhookDeliveryStatus, WebhookFormat } from '../generated/prisma/enums.js';
 import { WebhookService } from './webhook.service.js';
 
@@ -107,10 +107,7 @@ export class WebhooksResolver {
     description: 'Requester/admin: register a webhook for events of requests in your scopes.',
   })
   createWebhook(@Args('input') input: CreateWebhookInput, @CurrentActor() actor: Actor) {
-    return this.service.create(
-      Object.fromEntries(Object.entries({ ...input }).filter(([, v]) => v !== undefined && v !== null)),
-      actor,
-    );
+    return this.service.create(withoutNulls({ ...input }), actor);
   }
 
   @Query(() => [WebhookModel], { description: 'Your webhooks (admins: all).' })

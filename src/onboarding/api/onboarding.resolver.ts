@@ -3,6 +3,7 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
+import { withoutNulls } from '../../common/graphql-args.js';
 import { parseInput } from '../../common/parse-input.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
@@ -154,9 +155,4 @@ function plain(input: unknown): any {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => [k, plain(v)]),
   );
-}
-
-/** A GraphQL input object's fields, the ones sent as null left out (an absent filter field). */
-function withoutNulls<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined)) as Partial<T>;
 }

@@ -13,7 +13,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import pg from 'pg';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { AuditEvent, RequestStatus } from '../../generated/prisma/client.js';
-import { DomainError, type ErrorCode, shownId } from '../../common/domain-error.js';
+import { DomainError, type ErrorCode, isOurId, shownId } from '../../common/domain-error.js';
 import { PrismaService } from '../../database/prisma.service.js';
 import { EventBus } from '../../events/event-bus.service.js';
 import { toProgressEvent } from '../../events/progress-event.js';
@@ -379,7 +379,7 @@ export class RequestLifecycle {
   }
 
   private async load(id: string): Promise<RequestWithSteps> {
-    const request = /^[0-9a-f-]{36}$/i.test(id) ? await this.requests.findById(id) : null;
+    const request = isOurId(id) ? await this.requests.findById(id) : null;
     if (!request)
       throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(id)} not found`, { field: 'id' });
     return request;
