@@ -79,10 +79,13 @@ const EnvSchema = z.object({
   // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
   K8S_RATE_LIMIT_SCOPE: z.enum(['cluster', 'process']).default('cluster'),
   // The `fieldManager` of every write: the name managedFields show for what this service set. The
-  // apiserver refuses more than 128 characters or non-printable ones.
+  // apiserver refuses more than 128 bytes of UTF-8 (apimachinery's ValidateFieldManager: Go's len) or
+  // non-printable characters.
   K8S_FIELD_MANAGER: z
     .string()
-    .max(128, 'must be at most 128 characters (the API server refuses longer field managers)')
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= 128, {
+      message: 'must be at most 128 bytes in UTF-8 (the API server refuses longer field managers)',
+    })
     .regex(/^[\p{L}\p{M}\p{N}\p{P}\p{S} ]+$/u, 'must be printable characters only')
     .default('osm-onboarding'),
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),

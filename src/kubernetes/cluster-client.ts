@@ -190,8 +190,18 @@ export interface KubeList<T> {
   items: T[];
 }
 
-/** A watch that sends nothing (no event, no bookmark) for this long ends; the caller watches again. */
-const WATCH_IDLE_MS = 30_000;
+/**
+ * How often kube-apiserver's watch cache sends a bookmark to a watch that asked for them (cacher.go,
+ * `defaultBookmarkFrequency = time.Minute`); a quiet watch hears nothing else.
+ */
+export const KUBE_BOOKMARK_INTERVAL_MS = 60_000;
+/**
+ * A watch that sends nothing (no event, no bookmark) for this long ends as `closed`, and the caller watches again
+ * from its last resourceVersion: a connection that died silently would otherwise hang the watch. Half again the
+ * bookmark interval, so that a quiet but healthy watch is never cut (a shorter limit re-opened every quiet watch
+ * before its first bookmark, and its resourceVersion never advanced).
+ */
+export const WATCH_IDLE_MS = KUBE_BOOKMARK_INTERVAL_MS * 1.5;
 
 /** Response headers as one string each (what ApiException carries; toKubeError reads Retry-After). */
 function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -523,8 +533,6 @@ export class ClusterClient {
         headers,
         dispatcher,
         signal: controller.signal,
-        // A watch that sends nothing for 30 s (no event, no bookmark) ends as `closed`; the caller watches again
-        // from the last resourceVersion (a connection that died silently would otherwise hang the watch).
         bodyTimeout: WATCH_IDLE_MS,
       });
       clearTimeout(connecting);

@@ -84,6 +84,11 @@ describe('configuration', () => {
     expect(loadConfig({}).kube.fieldManager).toBe('osm-onboarding');
     expect(loadConfig({ K8S_FIELD_MANAGER: 'team-portal/osm' }).kube.fieldManager).toBe('team-portal/osm');
     expect(() => loadConfig({ K8S_FIELD_MANAGER: 'x'.repeat(129) })).toThrow(/K8S_FIELD_MANAGER: must be at most 128/);
+    // Bytes, as the API server counts: 100 characters of two bytes each is 200.
+    expect(loadConfig({ K8S_FIELD_MANAGER: 'é'.repeat(64) }).kube.fieldManager).toBe('é'.repeat(64));
+    expect(() => loadConfig({ K8S_FIELD_MANAGER: 'é'.repeat(65) })).toThrow(
+      /K8S_FIELD_MANAGER: must be at most 128 bytes/,
+    );
     expect(() => loadConfig({ K8S_FIELD_MANAGER: 'tab\there' })).toThrow(/K8S_FIELD_MANAGER: must be printable/);
   });
 

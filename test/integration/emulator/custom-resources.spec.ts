@@ -98,6 +98,14 @@ describe('decoding custom resources: pruning and fieldValidation', () => {
     expect(long.body.message).toBe(
       'CreateOptions.meta.k8s.io "" is invalid: fieldManager: Too long: may not be more than 128 bytes',
     );
+    // 100 characters, 200 bytes: the limit is on bytes (Go's len).
+    const wide = await call(
+      'POST',
+      `${ROUTES}?fieldManager=${encodeURIComponent('é'.repeat(100))}`,
+      route('x', { matches: [] }),
+    );
+    expect(wide.status).toBe(422);
+    expect(wide.body.message).toMatch(/fieldManager: Too long: may not be more than 128 bytes/);
     const control = await call('PATCH', `${ROUTES}/patched?fieldManager=a%07b`, { spec: {} }, MERGE);
     expect(control.body.message).toBe(
       'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Invalid value: "a\\ab": ' +

@@ -748,7 +748,8 @@ export class KubeApi {
   private validateOptions(kind: string, opts: WriteOptions): void {
     const errs: FieldError[] = [];
     const manager = opts.fieldManager ?? '';
-    if (manager.length > FIELD_MANAGER_MAX_LENGTH) {
+    // Go's len(): bytes of the UTF-8 encoding, not characters.
+    if (Buffer.byteLength(manager, 'utf8') > FIELD_MANAGER_MAX_LENGTH) {
       errs.push(fieldErr.tooLong('fieldManager', FIELD_MANAGER_MAX_LENGTH));
     }
     [...manager].forEach((ch, i) => {

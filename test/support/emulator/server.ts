@@ -45,6 +45,7 @@ export interface ServerDeps {
   requests: RequestRecorder;
   work: WorkTracker;
   token: string;
+  /** How often a watch that asked for bookmarks gets one; default kube-apiserver's minute (cacher.go). */
   bookmarkIntervalMs?: number;
   /** Offer HTTP/2 over TLS (ALPN h2, then http/1.1), as kube-apiserver does; default true. */
   http2?: boolean;
@@ -593,7 +594,7 @@ export class EmulatorServer {
     };
     this.watchClosers.add(close);
     if (bookmarks) {
-      const interval = setInterval(() => bookmark(), this.deps.bookmarkIntervalMs ?? 10_000);
+      const interval = setInterval(() => bookmark(), this.deps.bookmarkIntervalMs ?? 60_000);
       timers.push(interval);
     }
     const timeoutSeconds = Number(params.get('timeoutSeconds') ?? '1800');
