@@ -6,6 +6,7 @@ import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { parseInput } from '../common/parse-input.js';
 import { presentRequest } from '../onboarding/api/onboarding.presenter.js';
+import { BATCH_CURSOR_PATTERN } from '../events/batch-cursor.js';
 import { writeSse } from '../events/sse.js';
 import { BatchService, BatchView } from './batch.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
@@ -25,6 +26,7 @@ const BatchOperationInput = z.union([ApproveSchema, RejectSchema, CancelSchema])
 const BatchEventsQuery = z.strictObject({
   after: z
     .string()
+    .regex(new RegExp(BATCH_CURSOR_PATTERN))
     .optional()
     .describe('Resume after this batch cursor, `b1.…` (the `Last-Event-ID` header wins; an event id is accepted).'),
 });
@@ -142,7 +144,7 @@ export class BatchController {
       'after that event (`after` or `Last-Event-ID`; an older global event id is still accepted).',
     roles: ['viewer', 'requester', 'approver'],
     query: BatchEventsQuery,
-    headers: ['Last-Event-ID'],
+    headers: ['Last-Event-ID:batch'],
     responses: { 200: { description: 'the event stream', schema: R.ProgressEventSchema, media: 'sse' } },
     errors: ['VALIDATION_FAILED', 'BATCH_NOT_FOUND', 'TOO_MANY_STREAMS', 'STREAM_CAPACITY_REACHED'],
   })

@@ -91,9 +91,19 @@ export class BatchResolver {
         field: 'operation',
       });
     }
+    // An approval's text is its comment (as approveOnboardingRequest's); this mutation's argument is `reason`,
+    // so a refused one is named by that argument, not by the body's field.
     const body = operation === 'approve' ? (reason ? { comment: reason } : {}) : reason ? { reason } : {};
-    const { batch, results } = await this.batches.each(id, actor, operation as 'approve', body);
-    return { batch: presentBatch(batch), results };
+    try {
+      const { batch, results } = await this.batches.each(id, actor, operation as 'approve', body);
+      return { batch: presentBatch(batch), results };
+    } catch (err) {
+      if (!(err instanceof DomainError) || operation !== 'approve' || !err.fields.some((f) => f.field === 'comment'))
+        throw err;
+      const fields = err.fields.map((f) => (f.field === 'comment' ? { ...f, field: 'reason' } : f));
+      const message = `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`;
+      throw new DomainError(err.code, message, { ...err.options, field: undefined, fields });
+    }
   }
 
   @Subscription(() => OnboardingEventModel, {

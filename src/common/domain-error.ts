@@ -6,6 +6,7 @@ export const DOMAIN_ERROR_CODES = [
   'MALFORMED_REQUEST',
   'UNSUPPORTED_MEDIA_TYPE',
   'ROUTE_NOT_FOUND',
+  'SUBSCRIPTION_OVER_HTTP',
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'TOKEN_NOT_FOUND',
@@ -79,8 +80,14 @@ export interface FieldIssue {
  */
 export const shownId = (id: string): string => (isOurId(id) ? id : '(not a valid id)');
 
-/** Whether `id` has the shape of the ids this service makes (UUIDs): anything else is looked up nowhere. */
-export const isOurId = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
+/** The canonical text of a UUID, the only shape of the ids this service makes. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether `id` has the shape of the ids this service makes (UUIDs): anything else is looked up nowhere (Postgres
+ * refuses a malformed uuid with an error, which would be a 500, not the caller's "not found").
+ */
+export const isOurId = (id: string): boolean => UUID.test(id);
 
 export class DomainError extends Error {
   constructor(

@@ -44,13 +44,15 @@ export class HttpExceptionFilter implements ExceptionFilter {
   }
 }
 
+/** What ROUTE_NOT_FOUND says besides `no route <METHOD> <path>` (the router's 404, a WebSocket upgrade elsewhere). */
+export const ROUTE_NOT_FOUND_HINT = 'the REST API is under /v1 (see /docs); GraphQL is POST /graphql';
+
 function fromHttpException(e: HttpException): DomainError {
   const status = e.getStatus();
   // The router's 404: no route matches (the controllers answer unknown ids with their own coded DomainErrors).
   if (status === 404) {
     const message = e.message.replace(/^Cannot (\S+) (.*)$/, 'no route $1 $2');
-    const hint = 'the REST API is under /v1 (see /docs); GraphQL is POST /graphql';
-    return new DomainError('ROUTE_NOT_FOUND', message, { hint });
+    return new DomainError('ROUTE_NOT_FOUND', message, { hint: ROUTE_NOT_FOUND_HINT });
   }
   if (status === 413) return new DomainError('MALFORMED_REQUEST', 'request body too large');
   const cause = e.cause as { type?: unknown; code?: unknown } | undefined;

@@ -23,7 +23,9 @@ export type ApiTag =
   | 'docs';
 
 export type Media = 'json' | 'sse' | 'html' | 'text' | 'asset' | 'export';
-export type ApiHeader = 'Idempotency-Key' | 'Last-Event-ID' | 'X-Slack-Signature' | 'X-Slack-Request-Timestamp';
+/** A header a route reads; `Last-Event-ID:batch` is Last-Event-ID holding a batch cursor (`b1.…`), not a number. */
+export type ApiHeader =
+  'Idempotency-Key' | 'Last-Event-ID' | 'Last-Event-ID:batch' | 'X-Slack-Signature' | 'X-Slack-Request-Timestamp';
 
 export interface ApiResponseDoc {
   description: string;

@@ -9,6 +9,8 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   MALFORMED_REQUEST: 'the body is not JSON (400) or is larger than 64 kB (413)',
   UNSUPPORTED_MEDIA_TYPE: 'a body sent without `Content-Type: application/json`',
   ROUTE_NOT_FOUND: 'no route has this method and path',
+  SUBSCRIPTION_OVER_HTTP:
+    'a GraphQL subscription sent over HTTP (`POST /graphql`): subscriptions are served over graphql-ws on `/graphql`',
   UNAUTHENTICATED: 'no bearer token, or an invalid, expired or revoked one',
   FORBIDDEN: "the caller's roles do not allow the operation, or the target is outside its scopes",
   TOKEN_NOT_FOUND: 'unknown token id',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ErrorCode } from '../common/domain-error.js';
 import { HTTP_STATUS } from '../common/http-status.js';
+import { BATCH_CURSOR_PATTERN } from '../events/batch-cursor.js';
 import type { ApiHeader, ApiOperationDoc, ApiResponseDoc } from './api-operation.js';
 import { PARAM_DESCRIPTIONS } from './descriptions.js';
 import { ERROR_DESCRIPTIONS } from './error-docs.js';
@@ -63,7 +64,16 @@ const HEADER_PARAMS: Record<ApiHeader, Record<string, unknown>> = {
     in: 'header',
     required: false,
     description: 'resume after this cursor (sent by EventSource clients on reconnect)',
-    schema: { type: 'integer', minimum: 0 },
+    schema: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+  },
+  'Last-Event-ID:batch': {
+    name: 'Last-Event-ID',
+    in: 'header',
+    required: false,
+    description:
+      'resume after this batch cursor, the SSE `id` of the last event received (sent by EventSource clients on ' +
+      'reconnect); an older global event id is still accepted',
+    schema: { type: 'string', pattern: BATCH_CURSOR_PATTERN },
   },
   'X-Slack-Signature': {
     name: 'X-Slack-Signature',

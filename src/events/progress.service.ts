@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { DomainError, shownId } from '../common/domain-error.js';
+import { DomainError, isOurId, shownId } from '../common/domain-error.js';
 import { EventBus } from './event-bus.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ProgressEvent, TERMINAL_EVENT_TYPES, toProgressEvent } from './progress-event.js';
@@ -82,7 +82,9 @@ export class ProgressService {
    */
   async open(requestId: string, after: number, caller: string): Promise<AsyncGenerator<ProgressEvent>> {
     return this.holding(caller, async (release) => {
-      const exists = await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } });
+      const exists =
+        isOurId(requestId) &&
+        (await this.prisma.onboardingRequest.findUnique({ where: { id: requestId }, select: { id: true } }));
       if (!exists)
         throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(requestId)} not found`, {
           field: 'requestId',

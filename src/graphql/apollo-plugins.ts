@@ -1,5 +1,5 @@
-// Owns the Apollo Server plugins of GET/POST /graphql: which of Apollo's implicit plugins run, and the header the
-// cache-control plugin set.
+// Owns the Apollo Server plugins of GET/POST /graphql: which of Apollo's implicit plugins run, the header the
+// cache-control plugin set, and the refusal of a subscription sent over HTTP (graphql-ws serves them).
 //
 // Apollo installs some plugins unless told otherwise. Turned off here:
 // - cache control: our schema has no @cacheControl hints, so every response was "uncacheable" and got
@@ -15,7 +15,10 @@ import {
   ApolloServerPluginSchemaReportingDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
+import { DomainError } from '../common/domain-error.js';
 import { graphiqlPlugin } from './graphiql.js';
+import { edgeError } from './graphql-errors-edge.js';
+import { graphqlJs } from './graphql-js.js';
 
 /** `Cache-Control: no-store` on every GraphQL response over HTTP: they carry per-caller data. */
 function noStore(): ApolloServerPlugin {
@@ -31,6 +34,26 @@ function noStore(): ApolloServerPlugin {
   };
 }
 
+/**
+ * A subscription over HTTP is refused (SUBSCRIPTION_OVER_HTTP, 400) once its operation is known, before it runs:
+ * executed as a query it would open no stream and fail as an internal error. Over GET, Apollo refuses it first (405:
+ * GET runs queries only). Subscriptions are served over graphql-ws (GraphQLWsServer).
+ */
+function subscriptionsOverWebSocket(): ApolloServerPlugin {
+  return {
+    requestDidStart() {
+      return Promise.resolve({
+        didResolveOperation({ operation }) {
+          if (operation?.operation !== graphqlJs.OperationTypeNode.SUBSCRIPTION) return Promise.resolve();
+          const message = 'subscriptions are served over graphql-ws on /graphql';
+          const hint = 'connect a graphql-ws client (subprotocol graphql-transport-ws) to ws(s)://<host>/graphql';
+          return Promise.reject(edgeError(new DomainError('SUBSCRIPTION_OVER_HTTP', message, { hint })));
+        },
+      });
+    },
+  };
+}
+
 export function apolloPlugins(opts: { graphiql: boolean }): ApolloServerPlugin[] {
   return [
     ApolloServerPluginCacheControlDisabled(),
@@ -38,6 +61,7 @@ export function apolloPlugins(opts: { graphiql: boolean }): ApolloServerPlugin[]
     ApolloServerPluginUsageReportingDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
     noStore(),
+    subscriptionsOverWebSocket(),
     ...(opts.graphiql ? [graphiqlPlugin()] : []),
   ];
 }

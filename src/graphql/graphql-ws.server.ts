@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { formatGraphQLError } from '../common/graphql-errors.js';
+import { ROUTE_NOT_FOUND_HINT } from '../common/http-exception.filter.js';
 import { toDomainError } from '../common/to-domain-error.js';
 import type { Actor } from '../auth/actor.js';
 import { Authenticator } from '../auth/authenticator.js';
@@ -122,8 +123,11 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
   /** Before the WebSocket exists: the path, and an address over its failed-authentication budget. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== WS_PATH || !this.wss)
-      return refuseUpgrade(socket, 404, { code: 'REQUEST_NOT_FOUND', message: 'no such route' });
+    if (path !== WS_PATH || !this.wss) {
+      // As the HTTP edge answers a GET of a path no route has (http-exception.filter.ts).
+      const message = `no route ${req.method ?? 'GET'} ${req.url ?? '/'}`;
+      return refuseUpgrade(socket, 404, { code: 'ROUTE_NOT_FOUND', message, hint: ROUTE_NOT_FOUND_HINT });
+    }
     const seconds = this.failures.blockedFor(this.addressOf(req));
     if (seconds > 0) {
       const message = `too many failed authentications from this address; retry in ${seconds}s`;

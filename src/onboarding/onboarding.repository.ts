@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Approval, OnboardingRequest, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
+import { isOurId } from '../common/domain-error.js';
 import { GroupInsert } from './group-insert.js';
 
 export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
@@ -31,10 +32,17 @@ interface PageCursor {
 export const encodeCursor = (r: { createdAt: Date; id: string }) =>
   Buffer.from(JSON.stringify({ createdAt: r.createdAt.toISOString(), id: r.id })).toString('base64url');
 
+/**
+ * A cursor encodeCursor made, or undefined: its id a UUID and its time an ISO instant of years 0001-9999, as
+ * toISOString writes a stored one. Anything else (a time out of Postgres' range, an id that is no uuid) would fail
+ * the page's query.
+ */
 export function decodeCursor(cursor: string): PageCursor | undefined {
   try {
     const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as PageCursor;
-    if (typeof c.id === 'string' && !Number.isNaN(Date.parse(c.createdAt))) return c;
+    const instant = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+    if (typeof c.id !== 'string' || !isOurId(c.id) || typeof c.createdAt !== 'string') return undefined;
+    if (instant.test(c.createdAt) && !Number.isNaN(Date.parse(c.createdAt))) return c;
   } catch {
     /* fall through */
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { DomainError, shownId } from '../common/domain-error.js';
+import { DomainError, isOurId, shownId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import type { Actor } from '../auth/actor.js';
@@ -21,8 +21,6 @@ import { RedisService } from '../redis/redis.service.js';
 
 /** The pub/sub channel that tells every dispatcher its cached subscriptions are out of date. */
 export const subscriptionsChannel = (prefix: string) => `${prefix}:webhooks:changed`;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The outward shape of a subscription: never the secret (not even encrypted). */
 export function presentWebhook(s: WebhookSubscription) {
@@ -198,7 +196,7 @@ export class WebhookService {
 
   private async owned(id: string, actor: Actor): Promise<WebhookSubscription> {
     assertRole(actor, 'requester');
-    const row = UUID.test(id) ? await this.prisma.webhookSubscription.findUnique({ where: { id } }) : null;
+    const row = isOurId(id) ? await this.prisma.webhookSubscription.findUnique({ where: { id } }) : null;
     // Someone else's subscription is "not found", so ids cannot be probed.
     if (!row || (!hasRole(actor, 'admin') && row.ownerId !== actor.id)) {
       throw new DomainError('WEBHOOK_NOT_FOUND', `webhook ${shownId(id)} not found`, { field: 'id' });

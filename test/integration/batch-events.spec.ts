@@ -1,5 +1,6 @@
 // A batch's event stream delivers every member's events, including one that commits after an event with a higher
-// global id was already delivered (ids are taken at insert, not at commit), and resumes from its batch cursor.
+// global id was already delivered (ids are taken at insert, not at commit), and resumes from its batch cursor; a
+// cursor it cannot resume from (another batch's, an event id past bigint) is a field error.
 import type { EventSourceMessage } from 'eventsource-parser';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { EventBus } from '../../src/events/event-bus.service.js';
 import { toProgressEvent } from '../../src/events/progress-event.js';
 import { ProgressService } from '../../src/events/progress.service.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { http, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
+import { ADMIN_TOKEN, http, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { appendEvent, openStream } from '../support/event-streams.js';
 
 describe('batch event stream: none skipped, resumable', () => {
@@ -167,5 +168,49 @@ describe('batch event stream: none skipped, resumable', () => {
     expect(wrong.status).toBe(422);
     expect(wrong.body.error.code).toBe('VALIDATION_FAILED');
     expect(JSON.stringify(wrong.body.error)).toContain('after');
+  });
+
+  it('refuses an event-id cursor above bigint (2^63 - 1) with a field error, over SSE and graphql-ws', async () => {
+    const b = await plannedBatch();
+    const over = '9223372036854775808';
+    const message = 'an event id is at most 9223372036854775807';
+    for (const [path, headers, field] of [
+      [`?after=${over}`, {}, 'after'],
+      ['', { 'last-event-id': over }, 'Last-Event-ID'],
+      ['?after=b1.0.0', { 'last-event-id': over }, 'Last-Event-ID'],
+    ] as const) {
+      const r = await http(s.url, 'GET', `/v1/batches/${b.id}/events${path}`, undefined, headers);
+      expect([r.status, r.body.error.code], `${path} ${JSON.stringify(headers)}`).toEqual([422, 'VALIDATION_FAILED']);
+      expect(r.body.error.fields).toEqual([{ field, message: `${field}: ${message}` }]);
+    }
+    // The largest id is a cursor: the stream opens.
+    const opened = new AbortController();
+    const top = await fetch(`${s.url}/v1/batches/${b.id}/events`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'last-event-id': '9223372036854775807' },
+      signal: opened.signal,
+    });
+    opened.abort();
+    expect([top.status, top.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
+
+    const client = wsClient(s.url);
+    try {
+      const refused = await new Promise<unknown>((resolve) =>
+        client.subscribe(
+          {
+            query: 'subscription($b: ID!, $a: String) { batchProgress(batchId: $b, after: $a) { id } }',
+            variables: { b: b.id, a: over },
+          },
+          { next: (m) => resolve(m.errors), error: resolve, complete: () => resolve('completed') },
+        ),
+      );
+      expect(refused).toEqual([
+        expect.objectContaining({
+          message: `after: ${message}`,
+          extensions: { code: 'VALIDATION_FAILED', fields: [{ field: 'after', message: `after: ${message}` }] },
+        }),
+      ]);
+    } finally {
+      await client.dispose();
+    }
   });
 });

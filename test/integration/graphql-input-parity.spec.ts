@@ -8,7 +8,7 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { imageApi } from '../support/entry-process.js';
-import { gql, http, stackEnv, startStack, type Stack, uniqueName, wsClient } from '../support/harness.js';
+import { ADMIN_TOKEN, gql, http, stackEnv, startStack, type Stack, uniqueName, wsClient } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
 
 const SECRET = 'TopSecretValue-0123456789-abcdef';
@@ -237,6 +237,11 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
       // An approval's or rejection's body too, though no member waits for one (each is PLANNED).
       const approve = await http(s.url, 'POST', `/v1/batches/${id}/approve`, { comment: 'c'.repeat(5000) });
       expect(approve.body.error.fields).toEqual([{ field: 'comment', message: expect.any(String) }]);
+      // GraphQL's batch approval takes its text as `reason`, and a refusal names that argument.
+      const approveOp = op.replace('"cancel"', '"approve"');
+      const gqlApprove = (await gql(s.url, approveOp, { id, r: 'c'.repeat(5000) })).errors;
+      expect(fieldsOf(gqlApprove)).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'reason' }] });
+      expect(gqlApprove?.[0].message).toMatch(/^invalid input: reason: /);
       const reject = await http(s.url, 'POST', `/v1/batches/${id}/reject`, {});
       expect(reject.body.error.fields).toEqual([{ field: 'reason', message: expect.any(String) }]);
       const ok = await gql(s.url, op, { id, r: 'r'.repeat(500) });
@@ -267,7 +272,7 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
     });
   });
 
-  describe('the cursor a progress stream resumes after: an integer of 0 or more', () => {
+  describe('the cursor a progress stream resumes after: an integer from 0 to 2^31 - 1', () => {
     it('refuses after: -1 on the subscription (field after) as on SSE', async () => {
       const id = await planned('cursor');
       const sub = await wsRun(ws, PROGRESS, { id, after: -1 });
@@ -290,11 +295,25 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
       ['?after=1.5', {}, 'after'],
       ['', { 'last-event-id': '-1' }, 'Last-Event-ID'],
       ['?after=1', { 'last-event-id': 'x' }, 'Last-Event-ID'],
+      // Past the largest seq Postgres stores (integer), as GraphQL's Int refuses it.
+      ['?after=2147483648', {}, 'after'],
+      ['', { 'last-event-id': '9223372036854775808' }, 'Last-Event-ID'],
     ])('SSE %s %j: 422 naming %s', async (query, headers, field) => {
       const id = await planned('sse-cursor');
       const r = await http(s.url, 'GET', `/v1/onboardings/${id}/events${query}`, undefined, headers);
       expect(r.status).toBe(422);
       expect(r.body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field }] });
+    });
+
+    it('takes the largest, 2147483647, on SSE: the stream opens', async () => {
+      const id = await planned('sse-cursor');
+      const opened = new AbortController();
+      const res = await fetch(`${s.url}/v1/onboardings/${id}/events?after=2147483647`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        signal: opened.signal,
+      });
+      opened.abort();
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
     });
   });
 });

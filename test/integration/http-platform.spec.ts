@@ -1,11 +1,13 @@
 // The two HTTP platforms (HTTP_PLATFORM=express|fastify, src/http/platform.ts) answer the edge's cases the same
 // way: the same status, body and headers (helmet's, the request id, content types, caching) for the same request.
 // The rest of the suite runs on either (HTTP_PLATFORM=express|fastify npx vitest run …); this spec runs both at once.
-import type { INestApplication } from '@nestjs/common';
+// GraphQL subscriptions over HTTP and WebSocket upgrades off /graphql are refused with coded errors on both.
+import { Logger, type INestApplication } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StreamSlots } from '../../src/events/stream-slots.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { ADMIN_TOKEN, stackEnv, startApi } from '../support/harness.js';
 
@@ -44,6 +46,7 @@ interface Probe {
 }
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 const json = { ...auth, 'content-type': 'application/json' };
 const slackBody = 'payload=' + encodeURIComponent(JSON.stringify({ type: 'block_actions' }));
 const slackTs = () => String(Math.floor(Date.now() / 1000));
@@ -108,7 +111,7 @@ const PROBES: Probe[] = [
     headers: json,
     body: JSON.stringify({ namespace: 'Not_Valid', bogus: true }),
   },
-  { name: 'unknown id', method: 'GET', path: '/v1/onboardings/00000000-0000-4000-8000-000000000000', headers: auth },
+  { name: 'unknown id', method: 'GET', path: `/v1/onboardings/${UNKNOWN_ID}`, headers: auth },
   { name: 'trailing slash', method: 'GET', path: '/v1/onboardings/?first=1', headers: auth },
   { name: 'docs asset', method: 'GET', path: '/docs/assets/swagger-ui.css' },
   { name: 'docs initializer', method: 'GET', path: '/docs/assets/swagger-initializer.js' },
@@ -186,7 +189,49 @@ const PROBES: Probe[] = [
     body: '{"namespace":"a","cluster":"x\\ud800"}',
   },
   { name: 'a NUL in the query string (422)', method: 'GET', path: '/v1/onboardings?namespace=%00', headers: auth },
+  {
+    name: 'GraphQL subscription over POST (400)',
+    method: 'POST',
+    path: '/graphql',
+    headers: json,
+    body: JSON.stringify({ query: `subscription { onboardingProgress(requestId: "${UNKNOWN_ID}") { cursor } }` }),
+  },
+  {
+    name: 'GraphQL subscription over GET (405)',
+    method: 'GET',
+    path: '/graphql?query=' + encodeURIComponent(`subscription { batchProgress(batchId: "${UNKNOWN_ID}") { id } }`),
+    headers: { ...auth, 'apollo-require-preflight': 'true' },
+  },
 ];
+
+/** A raw WebSocket upgrade request (graphql-ws's subprotocol) to `path`: the status line and body it is answered. */
+function upgrade(base: string, path: string): Promise<{ status: string; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const { hostname, port } = new URL(base);
+    const socket = connect(Number(port), hostname);
+    let received = '';
+    const answer = () => {
+      const [head, body] = received.split('\r\n\r\n');
+      return { status: head.split('\r\n')[0], body: body ? JSON.parse(body) : undefined };
+    };
+    socket.setEncoding('utf8');
+    socket.on('error', reject);
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      // Upgraded: the socket stays open (the server waits for connection_init).
+      if (received.startsWith('HTTP/1.1 101 ') && received.includes('\r\n\r\n')) {
+        socket.destroy();
+        resolve(answer());
+      }
+    });
+    socket.on('end', () => resolve(answer()));
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        `Sec-WebSocket-Protocol: graphql-transport-ws\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`,
+    );
+  });
+}
 
 /** Status, the compared headers and the body, with what differs per call by design (ids, times) masked. */
 async function answer(base: string, probe: Probe) {
@@ -319,6 +364,65 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
         [422, 'VALIDATION_FAILED', ['cluster']],
         [422, 'VALIDATION_FAILED', ['namespace']],
       ]);
+    }
+  });
+
+  it('refuses a subscription over HTTP before it runs, coded, holding no stream slot, logging no error', async () => {
+    const errors = vi.spyOn(Logger.prototype, 'error');
+    try {
+      for (const api of [express, fastify]) {
+        for (const subscription of [
+          `onboardingProgress(requestId: "${UNKNOWN_ID}") { cursor }`,
+          `batchProgress(batchId: "${UNKNOWN_ID}") { id }`,
+        ]) {
+          const res = await fetch(`${api.url}/graphql`, {
+            method: 'POST',
+            headers: json,
+            body: JSON.stringify({ query: `subscription { ${subscription} }` }),
+          });
+          expect(res.status, subscription).toBe(400);
+          expect(await res.json()).toEqual({
+            errors: [
+              {
+                message: 'subscriptions are served over graphql-ws on /graphql',
+                extensions: {
+                  code: 'SUBSCRIPTION_OVER_HTTP',
+                  hint: 'connect a graphql-ws client (subprotocol graphql-transport-ws) to ws(s)://<host>/graphql',
+                },
+              },
+            ],
+          });
+        }
+        // Over GET, Apollo refuses it first: GET runs queries only.
+        const get = PROBES.find((p) => p.name === 'GraphQL subscription over GET (405)')!;
+        const res = await fetch(api.url + get.path, { headers: get.headers });
+        expect([res.status, ((await res.json()) as { errors: any[] }).errors[0].extensions.code]).toEqual([
+          405,
+          'BAD_REQUEST',
+        ]);
+        expect(api.app.get(StreamSlots).held()).toBe(0);
+      }
+      expect(errors.mock.calls).toEqual([]);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('answers a WebSocket upgrade to another path than /graphql as the HTTP edge: 404 ROUTE_NOT_FOUND', async () => {
+    const hint = 'the REST API is under /v1 (see /docs); GraphQL is POST /graphql';
+    for (const api of [express, fastify]) {
+      for (const path of ['/v1/nope', '/v1/nope?x=1', '/graphql/', '/v1/onboardings']) {
+        const refused = await upgrade(api.url, path);
+        expect(refused, path).toEqual({
+          status: 'HTTP/1.1 404 Not Found',
+          body: { error: { code: 'ROUTE_NOT_FOUND', message: `no route GET ${path}`, hint } },
+        });
+      }
+      // The same body as a plain GET of a path no route has.
+      const plain = await fetch(`${api.url}/v1/nope?x=1`, { headers: auth });
+      expect((await upgrade(api.url, '/v1/nope?x=1')).body).toEqual(await plain.json());
+      // /graphql itself upgrades.
+      expect((await upgrade(api.url, '/graphql')).status).toBe('HTTP/1.1 101 Switching Protocols');
     }
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { ADMIN_TOKEN, gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
 
 const MONITORED = 'openservicemesh.io/monitored-by';
@@ -279,5 +279,31 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect(page2.body.pageInfo.hasNextPage).toBe(false);
     const filtered = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&kind=ONBOARD`);
     expect(filtered.body.items).toEqual([]);
+  });
+
+  it('refuses a made-up page cursor that no page could end with (a time or id Postgres cannot hold): 422', async () => {
+    const cursor = (c: object) => Buffer.from(JSON.stringify(c)).toString('base64url');
+    const id = '00000000-0000-4000-8000-000000000000';
+    for (const after of [
+      cursor({ createdAt: '-271821-04-20T00:00:00.000Z', id }),
+      cursor({ createdAt: '+275760-09-13T00:00:00.000Z', id }),
+      cursor({ createdAt: '0000-01-01T00:00:00.000Z', id }),
+      cursor({ createdAt: '2026-01-01T00:00:00.000Z', id: 'not-a-uuid' }),
+      cursor({ createdAt: '2026-01-01T00:00:00.000Z', id: '-'.repeat(36) }),
+    ]) {
+      const r = await http(s.url, 'GET', `/v1/onboardings?after=${after}`);
+      expect([r.status, r.body.error.code, r.body.error.fields], after).toEqual([
+        422,
+        'VALIDATION_FAILED',
+        [{ field: 'after', message: 'after is not a cursor returned by this API' }],
+      ]);
+      const overGraphql = await gql(s.url, 'query($a: String) { onboardingRequests(after: $a) { edges { cursor } } }', {
+        a: after,
+      });
+      expect(overGraphql.errors?.[0].extensions.code, after).toBe('VALIDATION_FAILED');
+    }
+    // The oldest and newest times a stored request can have are cursors.
+    for (const createdAt of ['0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'])
+      expect((await http(s.url, 'GET', `/v1/onboardings?after=${cursor({ createdAt, id })}`)).status).toBe(200);
   });
 });

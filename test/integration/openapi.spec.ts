@@ -13,6 +13,7 @@ import { ERROR_DESCRIPTIONS } from '../../src/docs/error-docs.js';
 import { routeErrors, undocumented } from '../../src/docs/openapi.js';
 import * as R from '../../src/docs/response-schemas.js';
 import { controllerRoutes, type DocumentedRoute, expressRoutes, nestRoutes } from '../../src/docs/served-routes.js';
+import { encodeBatchCursor, parseBatchCursor } from '../../src/events/batch-cursor.js';
 import { OnboardingInputSchema } from '../../src/onboarding/onboarding.input.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
@@ -188,6 +189,32 @@ describe('OpenAPI document and /docs', () => {
     expect(Object.keys(doc.paths['/v1/onboardings/{id}/events'].get.responses['200'].content)).toEqual([
       'text/event-stream',
     ]);
+  });
+
+  it("gives each stream's Last-Event-ID its own type: a request's cursor, a batch's cursor (a string)", () => {
+    const lastEventId = (path: string) =>
+      doc.paths[path].get.parameters.find((p: any) => p.in === 'header' && p.name === 'Last-Event-ID').schema;
+    expect(lastEventId('/v1/onboardings/{id}/events')).toEqual({ type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 });
+    const batch = lastEventId('/v1/batches/{id}/events');
+    expect(batch).toEqual({ type: 'string', pattern: expect.any(String) });
+    // The pattern holds every SSE id of a batch stream and the older event ids, and what the stream refuses by shape.
+    const pattern = new RegExp(batch.pattern);
+    const members = ['a', 'b', 'c'];
+    const accepted: [string, string[]][] = [
+      [encodeBatchCursor(members, new Map([['b', 12]])), members],
+      ['b1.2147483647', ['a']],
+      ['0', members],
+      ['9223372036854775807', members],
+    ];
+    for (const [id, of] of accepted) {
+      expect(id).toMatch(pattern);
+      expect(() => parseBatchCursor(id, of, 'after')).not.toThrow();
+    }
+    for (const id of ['b1.', 'b1.-1', 'b1.1..2', 'b2.1', '12345678901234567890', 'b1.12345678901', ' 1'])
+      expect(id).not.toMatch(pattern);
+    // The query parameter takes the same.
+    const after = doc.paths['/v1/batches/{id}/events'].get.parameters.find((p: any) => p.name === 'after');
+    expect(after.schema).toEqual({ type: 'string', pattern: batch.pattern });
   });
 
   it('documents the error codes of every route, by HTTP status', () => {

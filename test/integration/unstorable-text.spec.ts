@@ -115,10 +115,24 @@ describe('text Postgres cannot store: a coded 422, never a 500', () => {
     }
   });
 
+  it("a GraphQL id of a UUID's alphabet that is no UUID is not found, not an internal error", async () => {
+    const bad = '-'.repeat(36);
+    const one = await gql(s.url, 'query($id: ID!) { onboardingRequest(id: $id) { id } }', { id: bad });
+    expect(one.errors?.[0].extensions.code).toBe('REQUEST_NOT_FOUND');
+    const batch = await gql(s.url, 'query($id: ID!) { batch(id: $id) { id } }', { id: bad });
+    expect(batch.errors?.[0].extensions.code).toBe('BATCH_NOT_FOUND');
+  });
+
   it.each([
     ['/v1/onboardings/x%00y', 'REQUEST_NOT_FOUND'],
     ['/v1/batches/%F0%9F%98%80', 'BATCH_NOT_FOUND'],
     ['/v1/webhooks/a%00b', 'WEBHOOK_NOT_FOUND'],
+    // 36 characters of a UUID's alphabet, not a UUID: Postgres refuses it as a uuid (it was a 500).
+    [`/v1/onboardings/${'-'.repeat(36)}`, 'REQUEST_NOT_FOUND'],
+    [`/v1/onboardings/${'-'.repeat(36)}/audit`, 'REQUEST_NOT_FOUND'],
+    [`/v1/onboardings/${'-'.repeat(36)}/events`, 'REQUEST_NOT_FOUND'],
+    [`/v1/batches/${'0'.repeat(35)}-`, 'BATCH_NOT_FOUND'],
+    [`/v1/webhooks/${'-'.repeat(36)}/deliveries`, 'WEBHOOK_NOT_FOUND'],
   ])('a path id that is not one of ours (%s) is not found, and not repeated', async (path, code) => {
     const r = await http(s.url, 'GET', path);
     expect(r.status).toBe(404);

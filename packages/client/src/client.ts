@@ -50,6 +50,6 @@ export function createOsmClient(options: OsmClientOptions): OsmClient {
 /** The `data` of a 2xx answer; any other answer becomes an OsmApiError carrying the service's error body. */
 export async function unwrap<D, E>(call: Promise<{ data?: D; error?: E; response: Response }>): Promise<D> {
   const { data, error, response } = await call;
-  if (!response.ok) throw OsmApiError.from(response.status, error);
+  if (!response.ok) throw OsmApiError.from(response.status, error, response.headers);
   return data as D;
 }

@@ -11,6 +11,8 @@ export class OsmApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: ApiErrorBody,
+    /** The answer's `Retry-After` in seconds, when it had one (429 and 503 answers do). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${body.code}: ${body.message}`);
   }
@@ -19,13 +21,18 @@ export class OsmApiError extends Error {
     return this.body.code;
   }
 
-  /** From a non-2xx answer: the service's error body, or a synthetic `HTTP_<status>` one for anything else. */
-  static from(status: number, body: unknown): OsmApiError {
+  /**
+   * From a non-2xx answer: the service's error body, or a synthetic `HTTP_<status>` one for anything else;
+   * `headers`, when given, for its Retry-After (a number of seconds).
+   */
+  static from(status: number, body: unknown, headers?: Headers): OsmApiError {
+    const seconds = Number(headers?.get('retry-after') ?? NaN);
+    const retryAfter = Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
     const error = (body as { error?: ApiErrorBody } | undefined)?.error;
-    if (error && typeof error.code === 'string') return new OsmApiError(status, error);
+    if (error && typeof error.code === 'string') return new OsmApiError(status, error, retryAfter);
     const text = typeof body === 'string' ? body.slice(0, 200) : '';
     const code = `HTTP_${status}` as ApiErrorBody['code'];
-    return new OsmApiError(status, { code, message: text || `the API answered ${status}` });
+    return new OsmApiError(status, { code, message: text || `the API answered ${status}` }, retryAfter);
   }
 }
 

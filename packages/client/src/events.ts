@@ -1,5 +1,6 @@
 // Following a request's progress over Server-Sent Events (GET /v1/onboardings/{id}/events): resumes with
-// Last-Event-ID after a dropped connection so no event is lost or repeated, and knows when a request has ended.
+// Last-Event-ID after a dropped connection so no event is lost or repeated, waits out the answers that say "try
+// again" (429, 503: after their Retry-After), and knows when a request has ended.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { unwrap, type OsmClient } from './client.js';
 import { OsmApiError, OsmStreamLostError } from './errors.js';
@@ -14,14 +15,29 @@ export const TERMINAL_EVENTS: ReadonlySet<string> = new Set(
   [...TERMINAL_STATUSES].map((s) => `request.${s.toLowerCase()}`),
 );
 
+/**
+ * API answers a follower waits out instead of failing on: 503 (STREAM_CAPACITY_REACHED: this instance holds all the
+ * streams it may, another may take it; DEPENDENCY_UNAVAILABLE) and 429 (RATE_LIMITED; TOO_MANY_STREAMS, until one of
+ * the caller's other streams ends). Any other answer (400, 401, 403, 404, 409, 422, …) ends the follow at once.
+ */
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+
 export interface FollowOptions {
   /** Resume after this cursor (0 = from the start: the stored events are replayed first). */
   after?: number;
   signal?: AbortSignal;
-  /** Consecutive failed (re)connections before giving up with OsmStreamLostError; default 8. */
+  /**
+   * Consecutive failed (re)connections before giving up: with OsmStreamLostError, or with the last answer's
+   * OsmApiError when that was a 429 or 503. Default 8.
+   */
   maxRetries?: number;
-  /** First reconnection delay; doubles up to 5 s (the server's `retry:` field wins). Default 500 ms. */
+  /**
+   * First reconnection delay; doubles up to 5 s (the server's `retry:` field wins). Default 500 ms. After a 429 or
+   * 503 with Retry-After, that long instead, at most `maxRetryAfterMs`.
+   */
   retryMs?: number;
+  /** The longest Retry-After waited before trying again (`signal` ends a wait sooner). Default 60 000 ms. */
+  maxRetryAfterMs?: number;
   /** Told about each reconnection (for a "reconnecting…" note). */
   onReconnect?: (attempt: number, lastCursor: number, reason: string) => void;
   /**
@@ -44,8 +60,8 @@ export function getRequest(client: OsmClient, id: string, signal?: AbortSignal):
 
 /**
  * Follows a request's events until its final event. A dropped connection is resumed with
- * `Last-Event-ID: <last cursor>`; answers of the API (404, 401, …) end the follow with an OsmApiError; an abort of
- * `signal` ends it quietly.
+ * `Last-Event-ID: <last cursor>`; a 429 or 503 is tried again after its Retry-After (counted as a reconnection);
+ * any other answer of the API (404, 401, …) ends the follow with an OsmApiError; an abort of `signal` ends it quietly.
  */
 export async function* followEvents(
   client: OsmClient,
@@ -58,8 +74,10 @@ export async function* followEvents(
   let failures = 0;
   let retryMs = opts.retryMs ?? 500;
   const maxRetries = opts.maxRetries ?? 8;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
   for (;;) {
     let reason = 'the stream ended';
+    let refused: OsmApiError | undefined;
     let more = false;
     try {
       const stream = await openStream(client, requestId, last, opts.signal);
@@ -78,27 +96,40 @@ export async function* followEvents(
       }
     } catch (err) {
       if (opts.signal?.aborted) return;
-      if (err instanceof OsmApiError) throw err;
+      refused = retryable(err);
       reason = err instanceof Error ? err.message : String(err);
     }
     if (opts.signal?.aborted) return;
     if (more) continue;
     // The server ends the stream when the request has ended; a resumed stream of an ended request may have
-    // nothing left to send.
-    try {
-      if (isFinal && (await isFinal(last))) return;
-    } catch (err) {
-      if (err instanceof OsmApiError) throw err;
-      reason = err instanceof Error ? err.message : String(err);
+    // nothing left to send. A refused stream says nothing about that.
+    if (!refused) {
+      try {
+        if (isFinal && (await isFinal(last))) return;
+      } catch (err) {
+        refused = retryable(err);
+        reason = err instanceof Error ? err.message : String(err);
+      }
     }
     failures += 1;
-    if (failures > maxRetries)
+    if (failures > maxRetries) {
+      if (refused) throw refused;
       throw new OsmStreamLostError(
         `lost the event stream of ${requestId} after ${maxRetries} reconnections: ${reason}`,
       );
+    }
     opts.onReconnect?.(failures, last, reason);
-    await sleep(Math.min(retryMs * 2 ** (failures - 1), 5_000), opts.signal);
+    const backoff = Math.min(retryMs * 2 ** (failures - 1), 5_000);
+    const retryAfter = refused?.retryAfterSeconds;
+    await sleep(retryAfter === undefined ? backoff : Math.min(retryAfter * 1000, maxRetryAfterMs), opts.signal);
   }
+}
+
+/** An API answer that says "try again" (429, 503), returned; any other one thrown; anything else: undefined. */
+function retryable(err: unknown): OsmApiError | undefined {
+  if (!(err instanceof OsmApiError)) return undefined;
+  if (!RETRYABLE_STATUSES.has(err.status)) throw err;
+  return err;
 }
 
 async function openStream(

@@ -1,5 +1,6 @@
 // The client's event-stream follower (followEvents) against a local SSE server: resumption with Last-Event-ID after
-// a dropped connection, retried requests, giving up when the API is unreachable, and waitForEnd's deadline.
+// a dropped connection, retried requests, giving up when the API is unreachable, waiting out 429/503 answers for
+// their Retry-After, and waitForEnd's deadline.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -135,6 +136,121 @@ describe('CLI event stream follower', () => {
     })().catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(OsmApiError);
     expect(notFound).toMatchObject({ status: 404, code: 'REQUEST_NOT_FOUND', message: 'REQUEST_NOT_FOUND: nope' });
+  });
+
+  it('waits out a 503 or 429 for its Retry-After as a reconnection; other answers end the follow at once', async () => {
+    const refusals = [
+      { status: 503, retryAfter: '1', code: 'STREAM_CAPACITY_REACHED' },
+      { status: 429, retryAfter: '0', code: 'RATE_LIMITED' },
+    ];
+    const at: number[] = [];
+    const url = await listen((req, res) => {
+      at.push(Date.now());
+      const refusal = refusals[at.length - 1];
+      if (refusal) {
+        res.writeHead(refusal.status, { 'content-type': 'application/json', 'retry-after': refusal.retryAfter });
+        res.end(JSON.stringify({ error: { code: refusal.code, message: 'try again' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let c = 1; c <= 5; c++) res.write(frame(event(c)));
+      res.end();
+    });
+    const reasons: string[] = [];
+    const got: number[] = [];
+    for await (const e of followEvents(createOsmClient({ baseUrl: url }), ID, {
+      retryMs: 1,
+      isFinal: false,
+      onReconnect: (_n, _c, why) => reasons.push(why),
+    }))
+      got.push(e.cursor);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+    expect(reasons).toEqual(['STREAM_CAPACITY_REACHED: try again', 'RATE_LIMITED: try again']);
+    // Retry-After (1 s), not the back-off (1 ms), before the second call.
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(990);
+
+    for (const status of [400, 401, 403, 404, 409, 422]) {
+      let calls = 0;
+      await new Promise<void>((r) => server!.close(() => r()));
+      const other = await listen((_req, res) => {
+        calls += 1;
+        res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0' });
+        res.end(JSON.stringify({ error: { code: 'SOME_CODE', message: 'no' } }));
+      });
+      const err = await (async () => {
+        for await (const _ of followEvents(createOsmClient({ baseUrl: other }), ID, { retryMs: 1 })) void _;
+      })().catch((e: unknown) => e);
+      expect(err, String(status)).toBeInstanceOf(OsmApiError);
+      expect([(err as OsmApiError).status, calls]).toEqual([status, 1]);
+    }
+  });
+
+  it("waits out a 503 to the end-of-request check (the request's GET) as well", async () => {
+    let gets = 0;
+    const url = await listen((req, res) => {
+      if (req.url!.endsWith('/events')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end();
+        return;
+      }
+      gets += 1;
+      if (gets === 1) {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' });
+        res.end(JSON.stringify({ error: { code: 'DEPENDENCY_UNAVAILABLE', message: 'Postgres is away' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: ID, status: 'SUCCEEDED', lastEventCursor: 5 }));
+    });
+    const reasons: string[] = [];
+    const got: ProgressEvent[] = [];
+    for await (const e of followEvents(createOsmClient({ baseUrl: url }), ID, {
+      after: 5,
+      onReconnect: (_n, _c, why) => reasons.push(why),
+    }))
+      got.push(e);
+    expect([got, reasons, gets]).toEqual([[], ['DEPENDENCY_UNAVAILABLE: Postgres is away'], 2]);
+  });
+
+  it("gives up on 503s after maxRetries with the API's answer; a deadline ends a Retry-After wait", async () => {
+    let calls = 0;
+    let retryAfter = '0';
+    const url = await listen((req, res) => {
+      if (!req.url!.endsWith('/events')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: ID, status: 'QUEUED', lastEventCursor: 1 }));
+        return;
+      }
+      calls += 1;
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': retryAfter });
+      res.end(JSON.stringify({ error: { code: 'STREAM_CAPACITY_REACHED', message: 'full' } }));
+    });
+    const client = createOsmClient({ baseUrl: url });
+    const err = await (async () => {
+      for await (const _ of followEvents(client, ID, { maxRetries: 2 })) void _;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OsmApiError);
+    expect([(err as OsmApiError).status, (err as OsmApiError).code, calls]).toEqual([
+      503,
+      'STREAM_CAPACITY_REACHED',
+      3,
+    ]);
+    expect((err as OsmApiError).retryAfterSeconds).toBe(0);
+
+    // A Retry-After is waited at most maxRetryAfterMs.
+    retryAfter = '3600';
+    calls = 0;
+    const capped = await (async () => {
+      for await (const _ of followEvents(client, ID, { maxRetries: 1, maxRetryAfterMs: 100 })) void _;
+    })().catch((e: unknown) => e);
+    expect([(capped as OsmApiError).retryAfterSeconds, calls]).toEqual([3600, 2]);
+
+    retryAfter = '30';
+    const started = Date.now();
+    const timedOut = await waitForEnd(client, ID, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(timedOut).toBeInstanceOf(OsmTimeoutError);
+    expect((timedOut as OsmTimeoutError).request?.status).toBe('QUEUED');
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('waitForEnd returns the final request, and gives up at its deadline with the last known state', async () => {

@@ -10,15 +10,13 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/config.js';
 import { ApprovalService } from '../../approvals/approval.service.js';
 import type { Actor, Role } from '../../auth/actor.js';
-import { DomainError } from '../../common/domain-error.js';
+import { DomainError, isOurId } from '../../common/domain-error.js';
 import { PrismaService } from '../../database/prisma.service.js';
 import { parseInput } from '../../common/parse-input.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { SLACK_APPROVE_ACTION, SLACK_REJECT_ACTION } from './slack-message.js';
 import { checkSlackHeaders, SignedHeaders, SLACK_TOLERANCE_SECONDS, verifySlackSignature } from './slack-signature.js';
 import { mappedIdentity, SLACK_USER_ID } from './slack-users.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Slack's interactivity POST: one form field holding the interaction as JSON. */
 export const SlackInteractionFormSchema = z
@@ -106,7 +104,7 @@ export class SlackInteractionService {
     }
     const action = payload.actions[index];
     const id = action.value ?? '';
-    if (!UUID.test(id)) {
+    if (!isOurId(id)) {
       throw new DomainError('VALIDATION_FAILED', 'the button value must be a request id', {
         field: `actions.${index}.value`,
       });

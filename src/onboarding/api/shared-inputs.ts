@@ -26,8 +26,15 @@ export const CancelSchema = z
   .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
   .meta({ id: 'CancelInput', description: 'A cancellation.' });
 
-/** A request's event cursor to resume after: 0 (from the first event) or more. */
-export const ProgressCursor = z.coerce.number().int().min(0);
+/**
+ * A request's event cursor to resume after: 0 (from the first event) up to the largest seq Postgres stores (integer,
+ * as GraphQL's Int): a larger one is no cursor of this API, and would fail the replay's query.
+ */
+export const ProgressCursor = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
 
 /** Which requests a list returns (REST: the query parameters; GraphQL: `onboardingRequests(filter:)`). */
 export const RequestFilterSchema = z.strictObject({
