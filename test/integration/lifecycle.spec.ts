@@ -282,3 +282,62 @@ describe('request lifecycle', () => {
     expect(seen).toHaveLength(MATRIX.length * who.length);
   }, 180_000);
 });
+
+describe('a cancellation racing a worker’s claim', () => {
+  let s: Stack;
+  let db: pg.Client;
+  beforeAll(async () => {
+    // No worker: the claim below is this test's, held open in a transaction at the moment it chooses.
+    s = await startStack({ env: { ROLE: 'api' } });
+    db = new pg.Client({ connectionString: testDatabaseUrl() });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db.end();
+    await s.close();
+  });
+
+  it('is flagged and audited when the request was claimed between its read and its write', async () => {
+    const ns = uniqueName('race');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const created = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(created.body.status).toBe('QUEUED');
+    const id = created.body.id as string;
+
+    // A worker's claim, not yet committed: the cancel reads QUEUED, and its QUEUED → CANCELLED write waits on
+    // this row's lock, then finds the row RUNNING and writes nothing.
+    const claim = new pg.Client({ connectionString: testDatabaseUrl() });
+    await claim.connect();
+    try {
+      await claim.query('BEGIN');
+      await claim.query(
+        `UPDATE onboarding_request SET status = 'RUNNING', claimed_by = 'race-worker', heartbeat_at = now()
+         WHERE id = $1`,
+        [id],
+      );
+      const cancelling = http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, { reason: 'raced' });
+      const blocked = async () =>
+        (
+          await db.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query ILIKE '%UPDATE onboarding_request%'`,
+          )
+        ).rows[0].n > 0;
+      for (let i = 0; i < 100 && !(await blocked()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await blocked()).toBe(true);
+      await claim.query('COMMIT');
+
+      const cancelled = await cancelling;
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body.status).toBe('RUNNING');
+      // Answered RUNNING only with the flag set and its audit event: the worker stops before its next step.
+      const row = await db.query('SELECT cancel_requested FROM onboarding_request WHERE id = $1', [id]);
+      expect(row.rows[0].cancel_requested).toBe(true);
+      const audit = await http(s.url, 'GET', `/v1/onboardings/${id}/audit`);
+      expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('request.cancel-requested');
+    } finally {
+      await claim.end();
+    }
+  });
+});

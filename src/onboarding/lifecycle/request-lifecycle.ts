@@ -183,7 +183,12 @@ export class RequestLifecycle {
    * A waiting request (PLANNED, PENDING_APPROVAL, QUEUED) ends at once; a RUNNING one is flagged and
    * stops before its next step. Cancelling a flagged RUNNING request again answers it unchanged.
    */
-  async cancel(id: string, by: By, reason: string | null): Promise<RequestWithSteps> {
+  cancel(id: string, by: By, reason: string | null): Promise<RequestWithSteps> {
+    return this.cancelDecided(id, by, reason, 0);
+  }
+
+  /** `cancel`, decided afresh when the request moved between its read and its write (`decided`: times so far). */
+  private async cancelDecided(id: string, by: By, reason: string | null, decided: number): Promise<RequestWithSteps> {
     const request = await this.load(id);
     if (WAITING.includes(request.status)) {
       const event = await this.write({
@@ -215,9 +220,14 @@ export class RequestLifecycle {
       if (event) return this.after(request, 'RUNNING', event);
     }
     const current = await this.load(id);
-    if (current.status === 'RUNNING') return current; // already flagged (or flagged concurrently)
-    if (current.status !== request.status) return this.cancel(id, by, reason); // moved on meanwhile: decide again
-    throw new DomainError('REQUEST_NOT_CANCELLABLE', `request ${id} is ${current.status}`, { field: 'id' });
+    // Flagged: by this call's write, by an earlier cancel, or by one that raced it. A RUNNING request that is not
+    // flagged was claimed (or retried and claimed) between the read and the write: it is decided again, so the
+    // cancellation is never answered "RUNNING" without its flag and its audit event.
+    if (current.status === 'RUNNING' && current.cancelRequested) return current;
+    const moved = current.status !== request.status || current.status === 'RUNNING';
+    if (!moved) throw new DomainError('REQUEST_NOT_CANCELLABLE', `request ${id} is ${current.status}`, { field: 'id' });
+    if (decided + 1 < MAX_ATTEMPTS) return this.cancelDecided(id, by, reason, decided + 1);
+    throw new DomainError('REQUEST_CONFLICT', `request ${id} kept changing; try again`, { field: 'id' });
   }
 
   /** FAILED | CANCELLED → PLANNED | PENDING_APPROVAL | QUEUED, as a new attempt from the first unfinished step. */
