@@ -186,7 +186,9 @@ export class OnboardingRepository {
    * statement of its own there (insertOne); outside, in one statement alone or with other new requests that wait
    * (insertMany, group-insert.ts), atomic either way. Returns the event's id and timestamp, or null when the
    * caller's Idempotency-Key is already taken (then nothing is stored for it: the key's unique index is the ON
-   * CONFLICT arbiter, checked before any other constraint). Other constraint violations surface as pg's error
+   * CONFLICT arbiter, checked before any other constraint for rows already committed; two inserts with one key that
+   * pass that check at once can meet on another index instead, which the caller resolves by the key, see
+   * OnboardingService.create). Other constraint violations surface as pg's error
    * (SQLSTATE 23505), or Prisma's raw-query error (P2010) inside a caller's transaction: see isUniqueViolation.
    */
   async insertNew(db: Pick<Prisma.TransactionClient, '$queryRaw'>, rows: NewRequestRows): Promise<StoredEvent | null> {

@@ -242,8 +242,10 @@ export class OnboardingService {
       // One statement (request + step runs + first audit event): atomic on its own, one round trip.
       inserted = await this.insert(this.prisma, draft, actor, { idempotencyKey, bodyHash });
     } catch (err) {
-      if (idempotencyKey && isUniqueViolation(err) && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) {
-        // Two identical retries raced; the other one won.
+      if (idempotencyKey && isUniqueViolation(err)) {
+        // Two retries with the key raced and the other one won. Its row can fail this insert on the key's index or,
+        // when both passed the key's check at once, on the active-target index: either way the key answers (a
+        // replay, or IDEMPOTENCY_KEY_REUSED for another body), never a conflict with the caller's own request.
         const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
         if (earlier) return this.replay(earlier, bodyHash);
       }

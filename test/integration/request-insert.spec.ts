@@ -7,7 +7,7 @@ import { testDatabaseUrl } from '../support/database.js';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { gql, http, type HttpResult, startStack, Stack, uniqueName } from '../support/harness.js';
+import { gql, http, type HttpResult, startApi, startStack, Stack, uniqueName } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
 import { OnboardingRepository } from '../../src/onboarding/onboarding.repository.js';
 
@@ -170,6 +170,32 @@ describe('creating requests: one statement, answered from what it wrote', () => 
       expect(n).toBe(2);
     },
   );
+
+  it('a key retried at once on two API instances is answered by the key, never as a conflict with itself', async () => {
+    // Two inserts with one key can both pass the key's ON CONFLICT check and meet on the active-target index: the
+    // loser must still get the replay (it got 409 REQUEST_CONFLICT naming its own request, ~3 % of answers).
+    const other = await startApi({ ...s.env, ROLE: 'api' });
+    try {
+      const seen: number[] = [];
+      for (let round = 0; round < 25; round++) {
+        const ns = uniqueName('idemrace');
+        await createNamespace(s.emulator, ns);
+        const all = await Promise.all(
+          Array.from({ length: 6 }, (_, i) =>
+            http(i % 2 ? other.url : s.url, 'POST', '/v1/onboardings', { namespace: ns }, { 'idempotency-key': ns }),
+          ),
+        );
+        seen.push(...all.map((r) => r.status));
+        expect(all.map((r) => r.status).sort(), JSON.stringify(all.map((r) => r.body.error))).toEqual([
+          200, 200, 200, 200, 200, 202,
+        ]);
+        expect(new Set(all.map((r) => r.body.id)).size).toBe(1);
+      }
+      expect(seen).toHaveLength(150);
+    } finally {
+      await other.app.close();
+    }
+  });
 
   it('concurrent requests for one namespace: one 202, the rest 409 with the active id; no partial rows', async () => {
     const ns = uniqueName('race');
