@@ -161,7 +161,7 @@ export class OnboardingService {
 
   /**
    * Cancels a request. One that has not started ends at once; a running one is flagged
-   * and stops before its next step (never in the middle of a write).
+   * and stops before its next step or attempt (never in the middle of a write).
    */
   async cancel(id: string, actor: Actor, reason?: string | null): Promise<RequestWithSteps> {
     await this.own(id, actor);

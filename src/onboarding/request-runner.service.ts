@@ -249,11 +249,9 @@ export class RequestRunner {
       if (n > 1 || !begun) {
         attempts += 1;
         const start = this.start(step, attempts, firstStarted);
-        const began = await this.transition(
-          request,
-          { step: start.change, unlessCancelRequested: n === 1 },
-          start.event,
-        );
+        // Every attempt is held back by a cancellation, a retry's too: once a cancel is accepted, nothing more is
+        // written to the cluster (the request ends CANCELLED before this step; a retry runs it again).
+        const began = await this.transition(request, { step: start.change, unlessCancelRequested: true }, start.event);
         if (!began) return CANCEL_REQUESTED;
       }
       const started = performance.now();

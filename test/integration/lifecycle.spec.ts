@@ -341,3 +341,37 @@ describe('a cancellation racing a worker’s claim', () => {
     }
   });
 });
+
+describe('a cancellation while a step waits to retry', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    // A back-off long enough to cancel in.
+    s = await startStack({ env: { STEP_BACKOFF_MS: '2000' } });
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  it('stops before the next attempt: no cluster write after the cancel was accepted', async () => {
+    const ns = uniqueName('retrycancel');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    s.emulator.faults.add({ verb: 'patch', resource: 'namespaces', name: ns, status: 503, times: 1 });
+    const id = (await http(s.url, 'POST', '/v1/onboardings', { namespace: ns })).body.id as string;
+    const actions = async () =>
+      (await http(s.url, 'GET', `/v1/onboardings/${id}/audit`)).body.items.map((e: { action: string }) => e.action);
+    for (let i = 0; i < 100 && !(await actions()).includes('step.retrying'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const cancelled = await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, { reason: 'no longer needed' });
+    expect(cancelled.body.status).toBe('RUNNING');
+
+    const done = await waitForStatus(s.url, id, ['SUCCEEDED', 'FAILED', 'CANCELLED']);
+    expect(done.status).toBe('CANCELLED');
+    const trail = await actions();
+    const flagged = trail.indexOf('request.cancel-requested');
+    expect(flagged).toBeGreaterThan(trail.indexOf('step.retrying'));
+    // Nothing was attempted after the flag: the namespace step's retry never ran, so the namespace was never joined.
+    expect(trail.slice(flagged)).toEqual(['request.cancel-requested', 'request.cancelled']);
+    expect((await namespaceMeta(s.emulator, ns)).labels['openservicemesh.io/monitored-by']).toBeUndefined();
+  });
+});

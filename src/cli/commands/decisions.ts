@@ -80,7 +80,7 @@ export function registerDecisionCommands(program: Command, run: Runner): void {
     );
 
   addWaitOptions(program.command('cancel').argument('<id>', 'request id').option('--reason <text>', 'why'), false)
-    .description('cancel a request (a running one stops before its next step)')
+    .description('cancel a request (a running one stops before its next step or attempt)')
     .action(
       run((ctx, id: string, o: Opts) =>
         act(ctx, id, { op: 'cancel', body: text('reason', o), waitByDefault: false }, o),

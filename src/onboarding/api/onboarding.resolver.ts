@@ -77,7 +77,7 @@ export class OnboardingResolver {
   }
 
   @Mutation(() => OnboardingRequestModel, {
-    description: 'Cancel: a waiting request ends now; a running one stops before its next step.',
+    description: 'Cancel: a waiting request ends now; a running one stops before its next step or attempt.',
   })
   async cancelOnboardingRequest(
     @Args('id', { type: () => ID }) id: string,

@@ -181,7 +181,7 @@ export class RequestLifecycle {
 
   /**
    * A waiting request (PLANNED, PENDING_APPROVAL, QUEUED) ends at once; a RUNNING one is flagged and
-   * stops before its next step. Cancelling a flagged RUNNING request again answers it unchanged.
+   * stops before its next step or attempt. Cancelling a flagged RUNNING request again answers it unchanged.
    */
   cancel(id: string, by: By, reason: string | null): Promise<RequestWithSteps> {
     return this.cancelDecided(id, by, reason, 0);

@@ -65,7 +65,7 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
     by: 'requester',
     from: ['RUNNING'],
     to: ['RUNNING'],
-    guard: 'sets the cancellation flag once; the worker stops before its next step (finish → CANCELLED)',
+    guard: 'sets the cancellation flag once; the worker stops before its next step or attempt (finish → CANCELLED)',
     audit: ['request.cancel-requested'],
   },
   retry: {
