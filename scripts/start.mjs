@@ -232,12 +232,18 @@ async function logSink() {
 }
 
 const apiUrl = `http://127.0.0.1:${apiPort}`;
+/**
+ * Until the API is ready and reports Postgres and Redis `ok` (/readyz stays 200 while they are down: it reports
+ * them without requiring them), which the webhook registration and the README's examples need.
+ */
 async function waitForApi(child) {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
     try {
-      if ((await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok) return true;
+      const res = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
+      const checks = res.ok ? (await res.json()).checks : undefined;
+      if (checks?.postgres === 'ok' && checks?.redis === 'ok') return true;
     } catch {
       // not listening yet
     }
@@ -284,7 +290,7 @@ api.on('exit', async (code) => {
 });
 
 if (demo) {
-  if (!(await waitForApi(api))) fail(`the API did not become ready on ${apiUrl}/readyz`);
+  if (!(await waitForApi(api))) fail(`the API did not become ready, with Postgres and Redis, on ${apiUrl}/readyz`);
   await registerWebhook(webhookSecret).catch((err) => say(`webhook receiver not registered: ${err.message}`));
   const token = env.OSM_ONBOARDING_ADMIN_TOKEN;
   const policy = env.APPROVAL_POLICY === JSON.stringify(DEMO_POLICY) ? 'the demo policy' : 'your APPROVAL_POLICY';

@@ -1,11 +1,15 @@
 // The worker process, loaded by worker.ts: runs onboarding jobs from the queue. Its only HTTP surface is /metrics,
-// /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes.
+// /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes. /readyz is 503 only while the
+// worker drains; it reports Postgres and Redis in its body without requiring them (health/dependency-checks.ts).
 import { createServer, type Server } from 'node:http';
 import { loadConfigOrExit, orExit } from './config/config.js';
 import { createWorkerContext } from './app.js';
+import { PrismaService } from './database/prisma.service.js';
+import { storeChecks } from './health/dependency-checks.js';
 import { loadKubeconfig } from './kubernetes/cluster-gateway.js';
 import { MetricsService } from './observability/metrics.service.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
+import { RedisService } from './redis/redis.service.js';
 import { onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
 const config = loadConfigOrExit();
@@ -34,6 +38,8 @@ onShutdownSignal({
 
 if (config.workerMetricsPort > 0) {
   const metrics = ctx.get(MetricsService);
+  const prisma = ctx.get(PrismaService, { strict: false });
+  const redis = ctx.get(RedisService, { strict: false });
   server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void metrics.registry
@@ -42,9 +48,12 @@ if (config.workerMetricsPort > 0) {
     } else if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (req.url === '/readyz') {
-      res
-        .writeHead(draining ? 503 : 200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: draining ? 'draining' : 'ready' }));
+      // The state is read when the checks are done: a SIGTERM meanwhile answers 503.
+      void storeChecks(prisma, redis).then((stores) =>
+        res
+          .writeHead(draining ? 503 : 200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: draining ? 'draining' : 'ready', checks: { ...stores, draining } })),
+      );
     } else {
       res.writeHead(404).end();
     }

@@ -1,4 +1,6 @@
-// Owns /healthz and /readyz (public).
+// Owns /healthz and /readyz (public). /readyz is 503 only while the process drains: the dependencies it reports
+// (Postgres, Redis, the clusters) are shared by every replica, so they are reported, not required
+// (dependency-checks.ts says why).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import { send, type HttpReply } from '../common/http-reply.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -7,9 +9,7 @@ import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { Public } from '../auth/auth.guard.js';
 import { ApiOperation } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
-
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+import { check, storeChecks } from './dependency-checks.js';
 
 @Public()
 @Controller()
@@ -36,37 +36,32 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: Postgres, Redis and at least one cluster answer, and we are not shutting down. */
+  /**
+   * Readiness: the process serves until it drains. Postgres, Redis and the clusters (at least one answers) are
+   * reported in the body, not required: during their outage every replica stays in the Service and answers each
+   * call that needs them with `503 DEPENDENCY_UNAVAILABLE` + `Retry-After`.
+   */
   @ApiOperation({
     operationId: 'readyz',
     tag: 'operations',
-    summary: 'Readiness: Postgres, Redis and at least one cluster answer',
+    summary: 'Readiness: 503 only while draining; reports Postgres, Redis and the clusters',
     responses: {
-      200: { description: 'ready', schema: R.ReadySchema },
-      503: { description: 'not ready (a dependency is down, or the process is draining)', schema: R.ReadySchema },
+      200: { description: 'ready (also while a shared dependency is down: see `checks`)', schema: R.ReadySchema },
+      503: { description: 'not ready: the process is draining (shutting down)', schema: R.ReadySchema },
     },
     errors: [],
   })
   @Get('readyz')
   async readyz(@Res() res: HttpReply) {
-    const check = async (fn: () => Promise<unknown>) => {
-      try {
-        await withTimeout(fn(), 2000);
-        return 'ok';
-      } catch {
-        return 'unavailable';
-      }
-    };
     const clusters = this.gateway.clusterNames();
-    const [postgres, redis, cluster] = await Promise.all([
-      check(() => this.prisma.$queryRaw`SELECT 1`),
-      check(() => this.redis.client.ping()),
+    const [stores, cluster] = await Promise.all([
+      storeChecks(this.prisma, this.redis),
       check(() => Promise.any(clusters.map((c) => this.gateway.client(c).listNamespaces({ limit: 1 })))),
     ]);
-    const ready = !this.draining && postgres === 'ok' && redis === 'ok' && cluster === 'ok';
+    const ready = !this.draining;
     send(res, {
       status: ready ? 200 : 503,
-      body: { status: ready ? 'ready' : 'not-ready', checks: { postgres, redis, cluster, draining: this.draining } },
+      body: { status: ready ? 'ready' : 'not-ready', checks: { ...stores, cluster, draining: this.draining } },
     });
   }
 

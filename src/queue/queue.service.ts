@@ -7,7 +7,8 @@ import { ClusterShare } from './cluster-share.js';
 import { superviseWorker, type SupervisedWorker } from './supervised-worker.js';
 
 export const ONBOARDING_QUEUE = 'onboarding';
-const PRODUCER_TIMEOUT_MS = 2000;
+/** How long a producer call (enqueue, remove, a job or count read) waits for Redis before it fails. */
+export const PRODUCER_TIMEOUT_MS = 2000;
 
 /**
  * The payload carries the request id, and its cluster when the producer knows it (a request's cluster never
@@ -29,6 +30,12 @@ const jobData = (requestId: string, cluster?: string): RunRequestJob =>
 export class QueueService implements OnModuleDestroy {
   private readonly logger = new Logger(QueueService.name);
   private queue?: Queue<RunRequestJob>;
+  /** The producer's own connection (the queue's), watched for its readiness. */
+  private producer?: RedisClient;
+  /** Callers waiting for the producer connection to be ready (woken by its next `ready`). */
+  private readonly waiters = new Set<() => void>();
+  /** A producer call waited PRODUCER_TIMEOUT_MS for the connection in vain: the next ones fail at once, until ready. */
+  private unreachable = false;
   private readonly consumers: SupervisedWorker<RunRequestJob>[] = [];
 
   /** Workers replaced because their fetch loop stalled (osm_onboarding_worker_replacements_total). */
@@ -44,9 +51,16 @@ export class QueueService implements OnModuleDestroy {
 
   private get onboarding(): Queue<RunRequestJob> {
     if (this.queue) return this.queue;
+    // The producer side fails fast while Redis is away (the row is committed; the sweeper enqueues later).
+    const connection = this.redis.create({ commandTimeout: PRODUCER_TIMEOUT_MS });
+    connection.on('ready', () => {
+      this.unreachable = false;
+      for (const wake of this.waiters) wake();
+      this.waiters.clear();
+    });
+    this.producer = connection;
     this.queue = new Queue<RunRequestJob>(ONBOARDING_QUEUE, {
-      // The producer side fails fast while Redis is away (the row is committed; the sweeper enqueues later).
-      connection: this.redis.create({ commandTimeout: PRODUCER_TIMEOUT_MS }),
+      connection,
       prefix: this.config.queuePrefix,
       defaultJobOptions: {
         removeOnComplete: true,
@@ -61,10 +75,61 @@ export class QueueService implements OnModuleDestroy {
     return this.queue;
   }
 
+  /**
+   * A producer call, bounded by PRODUCER_TIMEOUT_MS. BullMQ sends nothing until its connection has been ready once,
+   * and waits for that without a timeout; ioredis's commandTimeout starts only when a command is sent. So an API
+   * whose Redis was away before its first enqueue would wait for the whole outage. Here nothing is sent to BullMQ
+   * while the connection is not ready: the call waits for it (at most the deadline, and not at all once a call
+   * waited in vain, until the connection is ready again) and fails, so no command of it is left to run later. A
+   * call sent on a ready connection is raced against what is left of the deadline; if it completes after that
+   * (Redis answered late), its outcome is dropped: a job added late has a deterministic id (the sweeper's add of
+   * the same request is a no-op) and the runner's compare-and-swap claim makes a job of a finished request a no-op.
+   */
+  private async produce<T>(call: (queue: Queue<RunRequestJob>) => Promise<T>): Promise<T> {
+    const queue = this.onboarding;
+    const deadline = Date.now() + PRODUCER_TIMEOUT_MS;
+    await this.connected();
+    const sent = call(queue);
+    sent.catch(() => undefined); // rejected after the deadline: nobody waits for it any more
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      const left = Math.max(0, deadline - Date.now());
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms`)), left);
+    });
+    try {
+      return await Promise.race([sent, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves when the producer connection is ready; rejects after PRODUCER_TIMEOUT_MS, or at once (see produce). */
+  private connected(): Promise<void> {
+    const connection = this.producer!;
+    // A Cluster may report "connect" as its connected state (as BullMQ's own wait accepts).
+    if (connection.status === 'ready' || (connection.status === 'connect' && connection.isCluster)) {
+      return Promise.resolve();
+    }
+    const down = () => new Error(`Redis is not connected (${connection.status})`);
+    if (this.unreachable || connection.status === 'end') return Promise.reject(down());
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        this.unreachable = true;
+        reject(new Error(`${down().message} after ${PRODUCER_TIMEOUT_MS} ms`));
+      }, PRODUCER_TIMEOUT_MS);
+      this.waiters.add(wake);
+    });
+  }
+
   /** `front`: a request already in flight (handed back on shutdown) goes ahead of the backlog. */
   async enqueue(requestId: string, opts: { front?: boolean; cluster?: string } = {}): Promise<void> {
     const data = jobData(requestId, opts.cluster);
-    await this.onboarding.add('run-request', data, { jobId: requestId, lifo: opts.front === true });
+    await this.produce((q) => q.add('run-request', data, { jobId: requestId, lifo: opts.front === true }));
   }
 
   /**
@@ -78,14 +143,16 @@ export class QueueService implements OnModuleDestroy {
   async enqueueResume(requestId: string, token: number, staleBefore: number, cluster?: string): Promise<boolean> {
     let jobId = `${requestId}-resume-${token}`;
     for (let hop = 0; hop < 10; hop++) {
-      const job = await this.onboarding.getJob(jobId);
+      const job = await this.produce((q) => q.getJob(jobId));
       if (!job) {
         // LIFO: a request that was interrupted mid-way resumes ahead of the backlog of new ones.
-        await this.onboarding.add('run-request', jobData(requestId, cluster), { jobId, lifo: true });
+        await this.produce((q) => q.add('run-request', jobData(requestId, cluster), { jobId, lifo: true }));
         return true;
       }
       const dead =
-        job.processedOn !== undefined && job.processedOn < staleBefore && (await job.getState()) === 'active';
+        job.processedOn !== undefined &&
+        job.processedOn < staleBefore &&
+        (await this.produce(() => job.getState())) === 'active';
       if (!dead) return false; // waiting, delayed or running: it will (or does) run
       jobId = `${jobId}-${job.processedOn}`;
     }
@@ -94,22 +161,22 @@ export class QueueService implements OnModuleDestroy {
 
   /** Drops a waiting job (a cancelled request); an active one finishes by itself. */
   async remove(requestId: string): Promise<void> {
-    await this.onboarding.remove(requestId);
+    await this.produce((q) => q.remove(requestId));
   }
 
   async has(requestId: string): Promise<boolean> {
-    return (await this.onboarding.getJob(requestId)) !== undefined;
+    return (await this.produce((q) => q.getJob(requestId))) !== undefined;
   }
 
   /** The request's own job: its state, and when a worker took it (active jobs). */
   async job(requestId: string): Promise<{ state: string; processedOn?: number } | undefined> {
-    const job = await this.onboarding.getJob(requestId);
+    const job = await this.produce((q) => q.getJob(requestId));
     if (!job) return undefined;
-    return { state: await job.getState(), processedOn: job.processedOn };
+    return { state: await this.produce(() => job.getState()), processedOn: job.processedOn };
   }
 
   async depth(): Promise<Record<string, number>> {
-    return this.onboarding.getJobCounts('waiting', 'active', 'delayed', 'failed');
+    return this.produce((q) => q.getJobCounts('waiting', 'active', 'delayed', 'failed'));
   }
 
   /**

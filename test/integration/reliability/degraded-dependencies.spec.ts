@@ -1,7 +1,10 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
+import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describeWith, findBinary } from '../../support/binaries.js';
 import { seedAppNamespace } from '../../support/emulator/index.js';
 import { ADMIN_TOKEN } from '../../support/harness.js';
 import { REAL_OUTAGES, Rig, sleep } from '../../faults/rig.js';
@@ -9,11 +12,15 @@ import { fullOnboarding, PG_CLUSTER } from '../../faults/scenarios.js';
 import { report } from '../../support/report.js';
 
 // With Postgres or Redis away the API answers a coded 503 (never a 500 or a stack trace), /readyz
-// fails while /healthz stays up (no restart loop), and everything recovers by itself when the
-// dependency is back: same API, same worker process. By default the outage is confined to this
-// stack (its connections go through TCP proxies that the test cuts, and its Postgres backends are
-// terminated like a shutdown does); `FAULT_REAL_OUTAGES=1` (npm run test:faults) stops and starts
-// the machine's Postgres with pg_ctlcluster and pauses the real Redis server.
+// stays 200 and reports the dependency unavailable (so the pods stay behind their Service and give
+// those answers: readiness.spec.ts), /healthz stays up (no restart loop), and everything recovers
+// by itself when the dependency is back: same API, same worker process. By default the outage is
+// confined to this stack (its connections go through TCP proxies that the test cuts, and its
+// Postgres backends are terminated like a shutdown does); `FAULT_REAL_OUTAGES=1` (npm run
+// test:faults) stops and starts the machine's Postgres with pg_ctlcluster and pauses the real Redis
+// server.
+// Last, a Redis server of the test's own (redis-server on a free port) is killed before the API ever enqueued
+// anything, and started again empty: the API must answer as it does when Redis goes away later.
 
 const run = promisify(execFile);
 
@@ -108,8 +115,8 @@ describe('degraded dependencies', () => {
   });
 
   it(
-    'Postgres down: 503 DEPENDENCY_UNAVAILABLE on REST and GraphQL, /readyz fails, /healthz stays up; back by ' +
-      'itself',
+    'Postgres down: 503 DEPENDENCY_UNAVAILABLE on REST and GraphQL, /readyz 200 reports it, /healthz stays up; ' +
+      'back by itself',
     async () => {
       const before = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-0'));
       expect(before.status).toBe(202);
@@ -133,7 +140,7 @@ describe('degraded dependencies', () => {
         expect(gql.json.errors[0].extensions.code).toBe('DEPENDENCY_UNAVAILABLE');
         expect(gql.text).not.toMatch(/node_modules|\bat \S+ \(/);
         const ready = await call(rig.url, 'GET', '/readyz');
-        expect(ready.status).toBe(503);
+        expect(ready.status).toBe(200);
         expect(ready.json.checks).toMatchObject({ postgres: 'unavailable', redis: 'ok' });
         expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
         measured.push(`Postgres down: list ${list.ms} ms, every answer 503 DEPENDENCY_UNAVAILABLE`);
@@ -145,7 +152,7 @@ describe('degraded dependencies', () => {
       const back = Date.now();
       const ready = await until(
         () => call(rig.url, 'GET', '/readyz'),
-        (r) => r.status === 200,
+        (r) => r.json?.checks?.postgres === 'ok',
         30_000,
       );
       const list = await until(
@@ -154,7 +161,8 @@ describe('degraded dependencies', () => {
         30_000,
       );
       measured.push(
-        `Postgres back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, REST 200 after ${list.ms} ms`,
+        `Postgres back after ${back - t0} ms down: /readyz postgres ok after ${ready.ms} ms, REST 200 after ` +
+          `${list.ms} ms`,
       );
 
       // The request accepted before the outage and one submitted after it both complete, on the same worker.
@@ -168,15 +176,15 @@ describe('degraded dependencies', () => {
   );
 
   it(
-    'Redis down: /readyz fails; reads still answer, a new request is stored QUEUED at once and runs when Redis is ' +
-      'back',
+    'Redis down: /readyz 200 reports it; reads still answer, a new request is stored QUEUED at once and runs when ' +
+      'Redis is back',
     async () => {
       const t0 = Date.now();
       await rig.redisProxy!.cut();
       let accepted: string;
       try {
         const ready = await call(rig.url, 'GET', '/readyz');
-        expect(ready.status).toBe(503);
+        expect(ready.status).toBe(200);
         expect(ready.json.checks).toMatchObject({ postgres: 'ok', redis: 'unavailable' });
         expect((await call(rig.url, 'GET', '/healthz')).status).toBe(200);
         const list = await call(rig.url, 'GET', '/v1/onboardings?limit=5');
@@ -202,13 +210,13 @@ describe('degraded dependencies', () => {
       const back = Date.now();
       const ready = await until(
         () => call(rig.url, 'GET', '/readyz'),
-        (r) => r.status === 200,
+        (r) => r.json?.checks?.redis === 'ok',
         30_000,
       );
       const done = await rig.waitTerminal([accepted!], 60_000);
       expect(done.get(accepted!)).toBe('SUCCEEDED');
       measured.push(
-        `Redis back after ${back - t0} ms down: /readyz 200 after ${ready.ms} ms, the request queued during the ` +
+        `Redis back after ${back - t0} ms down: /readyz redis ok after ${ready.ms} ms, the request queued during the ` +
           `outage SUCCEEDED ${Date.now() - back} ms after`,
       );
       expect(rig.workers.map((w) => w.pid)).toEqual([workerPid]);
@@ -223,10 +231,11 @@ describe('degraded dependencies', () => {
       try {
         await admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
         const ready = await call(rig.url, 'GET', '/readyz');
-        expect(ready.status).toBe(503);
+        expect(ready.status).toBe(200);
+        expect(ready.json.checks).toMatchObject({ redis: 'unavailable' });
         const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('degraded-3'));
         expect(post.status, post.text).toBe(202);
-        measured.push(`real Redis paused 3 s: /readyz 503 in ${ready.ms} ms, POST 202 in ${post.ms} ms`);
+        measured.push(`real Redis paused 3 s: /readyz redis unavailable in ${ready.ms} ms, POST 202 in ${post.ms} ms`);
         const done = await rig.waitTerminal([post.json.id], 60_000);
         expect(done.get(post.json.id)).toBe('SUCCEEDED');
       } finally {
@@ -234,5 +243,154 @@ describe('degraded dependencies', () => {
       }
     },
     120_000,
+  );
+});
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describeWith(['redis-server'])('a Redis process killed before the API enqueued anything', () => {
+  const PASSWORD = 'killed-redis-secret';
+  let port: number;
+  let server: ChildProcess | undefined;
+  let rig: Rig;
+  const measured: string[] = [];
+
+  /** redis-server on `port`, empty (no persistence), ready for commands. */
+  async function startRedis(): Promise<void> {
+    const child = spawn(
+      findBinary('redis-server') ?? 'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD],
+      { stdio: 'ignore' },
+    );
+    server = child;
+    const probe = new Redis({ port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    try {
+      await until(
+        () => probe.ping(),
+        (v) => v === 'PONG',
+        10_000,
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  async function killRedis(): Promise<void> {
+    const child = server;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startRedis();
+    // The worker starts once Redis is back: what the API left behind is seen before any sweeper acts.
+    rig = await Rig.start({
+      name: 'redis-killed',
+      workers: 0,
+      env: { REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}/0` },
+    });
+    for (let i = 0; i < 5; i++) seedAppNamespace(rig.emulator.store, `killed-${i}`);
+    await rig.emulator.idle();
+    expect((await call(rig.url, 'GET', '/readyz')).status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    if (measured.length) report('redis-killed', `Redis killed: ${measured.length} measurements`, measured.join('\n'));
+    await rig?.close();
+    await killRedis();
+  });
+
+  it(
+    'POST, batch, cancel answer within seconds; nothing is left to run late; the sweeper runs them when Redis is ' +
+      'back',
+    async () => {
+      const warn = vi.spyOn(Logger.prototype, 'warn');
+      await killRedis();
+      let ids: string[];
+      let cancelled: string;
+      try {
+        // No request was enqueued by this API yet: its queue's connection never was ready.
+        const post = await call(rig.url, 'POST', '/v1/onboardings', fullOnboarding('killed-0'));
+        expect(post.status, post.text).toBe(202);
+        expect(post.json.status).toBe('QUEUED');
+        expect(post.ms).toBeLessThan(5000);
+        const batch = await call(rig.url, 'POST', '/v1/batches', {
+          kind: 'ONBOARD',
+          targets: ['killed-1', 'killed-2', 'killed-3'].map((namespace) => ({ namespace })),
+        });
+        expect(batch.status, batch.text).toBe(202);
+        expect(batch.ms).toBeLessThan(5000);
+        const other = await call(rig.url, 'POST', '/v1/onboardings', { namespace: 'killed-4' });
+        expect(other.status, other.text).toBe(202);
+        cancelled = other.json.id;
+        const cancel = await call(rig.url, 'POST', `/v1/onboardings/${cancelled}/cancel`, {});
+        expect(cancel.status, cancel.text).toBe(200);
+        const metrics = await call(rig.url, 'GET', '/metrics');
+        expect(metrics.status).toBe(200);
+        measured.push(
+          `Redis killed: POST 202 in ${post.ms} ms, batch of 3 202 in ${batch.ms} ms, POST 202 in ${other.ms} ms, ` +
+            `cancel 200 in ${cancel.ms} ms, /metrics in ${metrics.ms} ms`,
+        );
+        ids = [post.json.id, ...batch.json.requests.map((r: { id: string }) => r.id)];
+        const { rows } = await rig.db.query<{ status: string }>(
+          'SELECT status FROM onboarding_request WHERE id = ANY($1::uuid[])',
+          [ids],
+        );
+        expect(rows.map((r) => r.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED', 'QUEUED']);
+        const warnings = warn.mock.calls.map((c) => String(c[0]));
+        for (const id of ids) expect(warnings).toContainEqual(expect.stringMatching(`request ${id} stored but not`));
+        expect(warnings.join('\n')).not.toContain(PASSWORD);
+      } finally {
+        warn.mockRestore();
+        await startRedis();
+      }
+      const back = Date.now();
+      // The API's queue connection is back once its job counts are exported again. None of the calls that gave up
+      // during the outage was left to run now: no job of theirs is in Redis (the sweeper is the one to add them).
+      const depth = await until(
+        () => call(rig.url, 'GET', '/metrics'),
+        (r) => r.text.includes('osm_onboarding_queue_jobs{state="waiting"}'),
+        15_000,
+      );
+      const direct = new Redis(rig.directRedisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        await sleep(300);
+        const left = await direct.exists(
+          ...[...ids!, cancelled!].map((id) => `${rig.env.QUEUE_PREFIX}:onboarding:${id}`),
+        );
+        expect(left).toBe(0);
+      } finally {
+        direct.disconnect();
+      }
+      await rig.spawnWorker();
+      const done = await rig.waitTerminal([...ids!, cancelled!], 60_000);
+      expect(ids!.map((id) => done.get(id))).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+      expect(done.get(cancelled!)).toBe('CANCELLED');
+      measured.push(
+        `Redis back (empty): the API's queue connection back after ${depth.ms} ms; a worker started then, and ` +
+          `its sweeper enqueued the ${ids!.length} requests: SUCCEEDED ${Date.now() - back} ms after Redis was back`,
+      );
+      // Each ran once: one request.started, no resume (no second job took it).
+      const { rows } = await rig.db.query<{ action: string; n: number }>(
+        'SELECT action, count(*)::int AS n FROM audit_event WHERE request_id = ANY($1::uuid[]) AND action IN ' +
+          "('request.started', 'request.resumed') GROUP BY action",
+        [ids!],
+      );
+      expect(rows).toEqual([{ action: 'request.started', n: ids!.length }]);
+    },
+    90_000,
   );
 });
