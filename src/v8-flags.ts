@@ -1,7 +1,8 @@
 // Owns the V8 flags the two long-running processes (API and worker) set on themselves, first thing, before the
-// application's modules run: main.ts and worker.ts import it before they load the rest with import(). Flags here
-// rather than on each command line because the entry points are started in many places (the image, compose,
-// deploy/, the demo, the tests' and the benches' child processes) and NODE_OPTIONS refuses these flags.
+// application's modules run: main.ts and worker.ts import it (after node-version.ts, which imports nothing) before
+// they load the rest with import(). Flags here rather than on each command line because the entry points are started
+// in many places (the image, compose, deploy/, the demo, the tests' and the benches' child processes) and
+// NODE_OPTIONS refuses these flags.
 //
 // --no-maglev: V8's mid-tier optimizing compiler (Maglev) compiles hot functions sooner than TurboFan, and its
 // compilations' scratch memory (malloc'd zones, ~20 MB at their peak here) stays in glibc's heap. Without it, in

@@ -7,6 +7,12 @@ import { SlackUserMapSchema, type SlackUserMap } from './slack-user-map.schema.j
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A URL whose scheme is one of `schemes`. The refusal names the schemes accepted (`what`, e.g. "a redis:// or
+ * rediss:// URL") for a wrong scheme and for what is no URL at all alike, and never the value: it may hold a password.
+ */
+const urlOf = (schemes: string[], what: string) =>
+  z.url({ protocol: new RegExp(`^(${schemes.join('|')})$`), error: `must be ${what}` });
 // `host:port,host:port` (IPv6 in brackets: `[fd00::1]:26379`).
 const hostPorts = z.string().transform((text, ctx) => {
   const nodes: HostPort[] = [];
@@ -43,11 +49,13 @@ const EnvSchema = z.object({
   HTTP_PLATFORM: z.enum(['express', 'fastify']).default('fastify'),
   HTTP_KEEP_ALIVE_MS: int(1_000, 3_600_000).default(72_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgresql://postgres@127.0.0.1:5432/osm_onboarding'),
+  DATABASE_URL: urlOf(['postgres', 'postgresql'], 'a postgres:// or postgresql:// URL').default(
+    'postgresql://postgres@127.0.0.1:5432/osm_onboarding',
+  ),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   // How long a pooled Postgres connection may sit idle before it is closed; 0 keeps idle connections open.
   DATABASE_POOL_IDLE_MS: int(0, 24 * 3_600_000).default(300_000),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  REDIS_URL: urlOf(['redis', 'rediss'], 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().min(1).default('osm-onboarding'),
   // Redis topology. In sentinel and cluster mode the nodes come from the lists below; REDIS_URL still
   // carries the credentials, TLS (rediss://) and, with Sentinel, the database number (secrets in one place).
@@ -168,7 +176,7 @@ const EnvSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   // Where people reach this service (links in Slack messages); unset = messages name the request id only.
-  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  PUBLIC_BASE_URL: urlOf(['http', 'https'], 'an http:// or https:// URL').optional(),
   // Slack interactivity (approve/reject buttons): the app's signing secret, and who each Slack user
   // is here (src/config/slack-user-map.schema.ts). Unset secret = the interactions route answers 503.
   SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -37,6 +37,34 @@ describe('configuration', () => {
     expect(() => loadConfig({ PROGRESS_MAX_STREAMS: '0' })).toThrow(/PROGRESS_MAX_STREAMS/);
   });
 
+  it('names the schemes a URL may have, for a wrong scheme and for no URL at all, never echoing the value', () => {
+    const message = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(env)}`);
+    };
+    const cases: [Record<string, string>, string][] = [
+      [{ DATABASE_URL: 'mysql://u:pw-secret@h/db' }, 'DATABASE_URL: must be a postgres:// or postgresql:// URL'],
+      [{ DATABASE_URL: 'pw-secret' }, 'DATABASE_URL: must be a postgres:// or postgresql:// URL'],
+      [{ REDIS_URL: 'http://:pw-secret@h' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
+      [{ PUBLIC_BASE_URL: 'ftp://pw-secret.example' }, 'PUBLIC_BASE_URL: must be an http:// or https:// URL'],
+    ];
+    for (const [env, expected] of cases) {
+      const text = message(env);
+      expect(text).toBe(`Invalid configuration: ${expected}`);
+      expect(text).not.toContain('pw-secret');
+    }
+    // Every accepted scheme still is.
+    for (const url of ['postgres://h/db', 'postgresql://h/db'])
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    for (const url of ['redis://h:6379', 'rediss://h:6380']) expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
+    for (const url of ['http://osm.example', 'https://osm.example/'])
+      expect(loadConfig({ PUBLIC_BASE_URL: url }).publicBaseUrl).toBe(url.replace(/\/$/, ''));
+  });
+
   it("keeps a worker's slots across clusters at least one cluster's budget", () => {
     expect(loadConfig({})).toMatchObject({ workerConcurrency: 8, workerMaxConcurrency: 128 });
     const low = loadConfig({ WORKER_CONCURRENCY: '16', WORKER_MAX_CONCURRENCY: '4' });
