@@ -190,8 +190,8 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: 'Cancel a request',
     description:
-      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in ' +
-      'the middle of a write.',
+      'A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step or its ' +
+      "current step's next attempt, never in the middle of a write.",
     roles: ['requester'],
     body: CancelSchema,
     example: { reason: 'wrong namespace' },

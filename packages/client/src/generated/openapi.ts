@@ -33,7 +33,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: Postgres, Redis and at least one cluster answer
+         * Readiness: 503 only while draining; reports Postgres, Redis and the clusters
          * @description Public: no credentials needed.
          *
          *     Error codes: `MALFORMED_REQUEST`, `INTERNAL`.
@@ -324,7 +324,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a request
-         * @description A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step, never in the middle of a write.
+         * @description A request that has not started ends at once (CANCELLED); a RUNNING one stops before its next step or its current step's next attempt, never in the middle of a write.
          *
          *     Needs role `requester` or `admin`.
          *
@@ -1856,7 +1856,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ready */
+            /** @description ready (also while a shared dependency is down: see `checks`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1892,7 +1892,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description not ready (a dependency is down, or the process is draining) */
+            /** @description not ready: the process is draining (shutting down) */
             503: {
                 headers: {
                     [name: string]: unknown;
