@@ -1,8 +1,11 @@
+// `npm run db:migrate` and the migration Job (`node dist/src/migrate.js`): create the database if it is missing,
+// then apply prisma/migrations. Like the API and the worker, it refuses an older Node with one line first
+// (node-version.ts).
+import './node-version.js';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, redactUrl } from './config/config.js';
 import { applyMigrations, ensureDatabase } from './database/migrate.js';
 
-// `npm run db:migrate`: create the database if it is missing, then apply prisma/migrations.
 try {
   const config = loadConfig();
   const dir = resolve(process.env.MIGRATIONS_DIR ?? 'prisma/migrations');

@@ -1,4 +1,4 @@
-// Owns the Node version check of the two long-running processes: main.ts and worker.ts import this module first, so
+// Owns the Node version check of the service's processes: main.ts, worker.ts and migrate.ts import this first, so
 // `node dist/bundle/main.mjs` on an older Node (the machine's, not the image's or the pinned one in
 // node_modules/.bin) stops with one line and exit code 1, instead of a stack trace from whichever dependency first
 // uses an API it lacks (on Node 20: undici's zstd decompressor, `Cannot read properties of undefined`). The npm

@@ -45,19 +45,22 @@ const NO_OLD_NODE = `${MISSING_MARK}a Node < 24 at ${OLD_NODE} (apt-get install 
 const onOldNode = oldMajor < 24 ? it : (title: string, fn: () => void) => it.skip(`${title}${NO_OLD_NODE}`, fn);
 
 describe('an older Node', () => {
-  onOldNode('stops either process with one line and exit code 1, before anything else loads', () => {
-    for (const entry of ['dist/bundle/main.mjs', 'dist/bundle/worker.mjs']) {
-      // No configuration at all: the check comes before the configuration is read.
-      const r = spawnSync(OLD_NODE, [entry], { cwd: ROOT, env: { PATH: process.env.PATH }, encoding: 'utf8' });
-      expect(r.status, `${entry}: ${r.stderr}`).toBe(1);
-      expect(r.stdout).toBe('');
-      const version = `v${oldMajor}\\.\\d+\\.\\d+`;
-      expect(r.stderr).toMatch(
-        new RegExp(`^osm-onboarding needs Node >= 24, but ${OLD_NODE} is ${version}\\. Start it`),
-      );
-      expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
-    }
-  });
+  onOldNode(
+    'stops each process (API, worker, migrator) with one line and exit code 1, before anything else loads',
+    () => {
+      for (const entry of ['dist/bundle/main.mjs', 'dist/bundle/worker.mjs', 'dist/src/migrate.js']) {
+        // No configuration at all: the check comes before the configuration is read.
+        const r = spawnSync(OLD_NODE, [entry], { cwd: ROOT, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+        expect(r.status, `${entry}: ${r.stderr}`).toBe(1);
+        expect(r.stdout).toBe('');
+        const version = `v${oldMajor}\\.\\d+\\.\\d+`;
+        expect(r.stderr).toMatch(
+          new RegExp(`^osm-onboarding needs Node >= 24, but ${OLD_NODE} is ${version}\\. Start it`),
+        );
+        expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+      }
+    },
+  );
 });
 
 describe('what the service processes set on themselves before they load', () => {
