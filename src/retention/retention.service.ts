@@ -25,10 +25,23 @@ export const PARTITIONS_AHEAD_MONTHS = 3;
 const EXPORT_PAGE = 5000;
 const REQUEST_BATCH = 1000;
 const FINISHED = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'];
+/**
+ * Dropping a detached partition locks onboarding_request (the foreign key's table) ACCESS EXCLUSIVE: a drop that
+ * waits for a long reader or writer of it would queue every later statement on that table behind it. So it waits at
+ * most this long for the lock, DROP_TRIES times a pass; a partition it could not drop stays detached (exported,
+ * invisible to every query of the trail) and is dropped by a later pass.
+ */
+const DROP_LOCK_TIMEOUT_MS = 250;
+const DROP_TRIES = 4;
 
 export interface RetentionOutcome {
   /** Partitions exported, detached and dropped (audit_event_pYYYYMM). */
   partitionsDropped: string[];
+  /**
+   * Partitions old enough but kept this pass: holding events of a request that is not finished (its trail stays
+   * whole while it can still change), or detached but not dropped (its table's lock was not free in time).
+   */
+  partitionsHeld: string[];
   auditEventsExported: number;
   requestsRemoved: number;
   /** Files written to RETENTION_EXPORT_DIR. */
@@ -76,6 +89,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   private async run(now: Date): Promise<RetentionOutcome> {
     const out: RetentionOutcome = {
       partitionsDropped: [],
+      partitionsHeld: [],
       auditEventsExported: 0,
       requestsRemoved: 0,
       files: [],
@@ -117,6 +131,19 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   private async auditRetention(db: pg.Client, dir: string, cutoff: Date, out: RetentionOutcome): Promise<void> {
     for (const p of await partitions(db)) {
       if (p.upper > cutoff) continue;
+      // A request that is not finished (waiting for approvals, queued, running, or retried after the cutoff)
+      // keeps its whole trail: the month waits for it. Read by the active requests (few) on the month's index.
+      const { rowCount: active } = await db.query(
+        `SELECT 1 FROM onboarding_request r
+          WHERE NOT (r.status::text = ANY($1))
+            AND EXISTS (SELECT 1 FROM ${ident(p.name)} e WHERE e.request_id = r.id) LIMIT 1`,
+        [FINISHED],
+      );
+      if (active) {
+        out.partitionsHeld.push(p.name);
+        this.logger.log(`retention: ${p.name} kept: it holds events of a request that is not finished`);
+        continue;
+      }
       const file = join(dir, `${p.name}.jsonl.gz`);
       const n = await writeExport(file, pageRows(db, p.name));
       out.auditEventsExported += n;
@@ -127,14 +154,18 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
         await db.query(
           `ALTER TABLE audit_event DETACH PARTITION ${ident(p.name)} ${p.detachPending ? 'FINALIZE' : 'CONCURRENTLY'}`,
         );
-      await db.query(`DROP TABLE ${ident(p.name)}`);
-      out.partitionsDropped.push(p.name);
+      if (await dropWithin(db, p.name)) out.partitionsDropped.push(p.name);
+      else {
+        out.partitionsHeld.push(p.name);
+        this.logger.log(`retention: ${p.name} exported and detached; dropped by a later pass (its lock was busy)`);
+      }
     }
   }
 
   /**
    * Finished before `cutoff`, with no audit event left (they go first, by partition), no open drift record,
-   * and not the newest request of its namespace (that one says what the namespace is now). A batch at a
+   * not the newest request of its namespace (that one says what the namespace is now), and not its newest success
+   * (what the drift scan compares the namespace with, and what re-apply runs again). A batch at a
    * time: its rows are locked (SKIP LOCKED: nobody waits), exported to a file that is synced before the
    * delete commits (so a crash repeats an export, never loses one), then deleted with their step runs and
    * approvals. Writers never wait: new requests touch none of these rows.
@@ -168,6 +199,10 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
               AND NOT EXISTS (SELECT 1 FROM namespace_drift d WHERE d.request_id = r.id)
               AND EXISTS (SELECT 1 FROM onboarding_request n WHERE n.cluster = r.cluster AND n.namespace = r.namespace
                                                              AND n.created_at > r.created_at)
+              AND r.id IS DISTINCT FROM (SELECT s.id FROM onboarding_request s
+                                          WHERE s.cluster = r.cluster AND s.namespace = r.namespace
+                                            AND s.status = 'SUCCEEDED'
+                                          ORDER BY s.created_at DESC, s.id DESC LIMIT 1)
               FOR UPDATE OF r SKIP LOCKED`,
           [candidates.map((c) => c.id), cutoff, FINISHED],
         );
@@ -189,6 +224,23 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
 }
 
 const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000);
+
+/** DROP TABLE `name`, waiting DROP_LOCK_TIMEOUT_MS at most for its locks, DROP_TRIES times; false: not dropped. */
+async function dropWithin(db: pg.Client, name: string): Promise<boolean> {
+  for (let attempt = 1; attempt <= DROP_TRIES; attempt++) {
+    await db.query(`SET lock_timeout = ${DROP_LOCK_TIMEOUT_MS}`);
+    try {
+      await db.query(`DROP TABLE ${ident(name)}`);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55P03') throw err; // lock_not_available
+    } finally {
+      await db.query('RESET lock_timeout');
+    }
+    await new Promise((r) => setTimeout(r, attempt * 500));
+  }
+  return false;
+}
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** The monthly audit partitions, attached or left detached by an interrupted pass, oldest first. */

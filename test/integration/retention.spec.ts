@@ -29,7 +29,7 @@ describe('retention of the audit trail and of finished requests', () => {
   });
 
   /** A request that ran and finished at `at` (through the lifecycle's allowed transitions). */
-  async function finishedRequest(namespace: string, at: string): Promise<string> {
+  async function finishedRequest(namespace: string, at: string, status = 'SUCCEEDED'): Promise<string> {
     const id = randomUUID();
     await db.query(
       `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
@@ -38,7 +38,11 @@ describe('retention of the audit trail and of finished requests', () => {
       [id, namespace, at],
     );
     await db.query(`UPDATE onboarding_request SET status = 'RUNNING' WHERE id = $1`, [id]);
-    await db.query(`UPDATE onboarding_request SET status = 'SUCCEEDED', finished_at = $2 WHERE id = $1`, [id, at]);
+    await db.query(`UPDATE onboarding_request SET status = $3::"RequestStatus", finished_at = $2 WHERE id = $1`, [
+      id,
+      at,
+      status,
+    ]);
     await db.query(`INSERT INTO step_run (id, request_id, position, name) VALUES ($1, $2, 0, 'namespace')`, [
       randomUUID(),
       id,
@@ -141,6 +145,80 @@ describe('retention of the audit trail and of finished requests', () => {
     await expect(db.query(`DELETE FROM ${current} WHERE request_id = $1`, [recent])).rejects.toThrow(/append-only/);
     await expect(db.query(`TRUNCATE ${current}`)).rejects.toThrow(/append-only/);
     await expect(db.query(`TRUNCATE audit_event`)).rejects.toThrow(/append-only/);
+  });
+
+  const retentionOf = (requestDays: number) =>
+    new RetentionService(
+      loadConfig({
+        DATABASE_URL: testDatabaseUrl(),
+        AUDIT_RETENTION_DAYS: '400',
+        REQUEST_RETENTION_DAYS: String(requestDays),
+        RETENTION_EXPORT_DIR: dir,
+        RETENTION_INTERVAL_MS: '0',
+      }),
+    );
+
+  it("keeps a namespace's newest success (drift and re-apply read it) and the months of unfinished requests", async () => {
+    const ns = `kept-${Date.now()}`;
+    await db.query(`SELECT audit_event_partition_for('2020-06-15T00:00:00Z')`);
+    // The newest request of the namespace failed; the success before it is what the namespace should be.
+    const success = await finishedRequest(ns, '2020-06-02T10:00:00Z');
+    const failed = await finishedRequest(ns, '2020-06-05T10:00:00Z', 'FAILED');
+    // A request still waiting for its approvals, created in an old month.
+    const waiting = randomUUID();
+    await db.query(`SELECT audit_event_partition_for('2020-07-15T00:00:00Z')`);
+    await db.query(
+      `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                       created_at, updated_at, event_seq, approvals_required)
+       VALUES ($1, 'ONBOARD', 'retention', $2, 'osm', '{}', 'PENDING_APPROVAL', 'tester', $3, $3, 1, 1)`,
+      [waiting, `${ns}-waiting`, '2020-07-02T10:00:00Z'],
+    );
+    await db.query(
+      `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace, created_at)
+       VALUES ($1, 1, 'tester', 'request.created', 'retention', $2, $3)`,
+      [waiting, `${ns}-waiting`, '2020-07-02T10:00:00Z'],
+    );
+
+    const outcome = await retentionOf(400).pass();
+    expect(outcome.partitionsDropped).toContain('audit_event_p202006');
+    expect(outcome.partitionsHeld).toContain('audit_event_p202007');
+    const { rows: left } = await db.query<{ id: string }>('SELECT id FROM onboarding_request WHERE namespace = $1', [
+      ns,
+    ]);
+    expect(left.map((r) => r.id).sort()).toEqual([success, failed].sort());
+    const trail = await db.query('SELECT action FROM audit_event WHERE request_id = $1', [waiting]);
+    expect(trail.rows).toEqual([{ action: 'request.created' }]);
+  });
+
+  it('a drop that would wait for a long reader of the requests gives way; a later pass drops it', async () => {
+    await db.query(`SELECT audit_event_partition_for('2020-08-15T00:00:00Z')`);
+    await finishedRequest(`giveway-${Date.now()}`, '2020-08-02T10:00:00Z');
+    // A long reader of onboarding_request (an export, a report): DROP TABLE of a partition locks that table
+    // ACCESS EXCLUSIVE (the foreign key), and a drop waiting for it would queue every later statement behind it.
+    await holder.query('BEGIN');
+    await holder.query('SELECT count(*) FROM onboarding_request');
+    try {
+      const pass = retentionOf(0).pass();
+      await writer.query(`SET statement_timeout = '2s'`);
+      // Writers keep going while the pass runs (each waits at most one short lock attempt of the drop).
+      for (let i = 0; i < 6; i++) {
+        await writer.query(
+          `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                           event_seq, updated_at)
+           VALUES ($1, 'ONBOARD', 'retention', $2, 'osm', '{}', 'QUEUED', 'tester', 1, now())`,
+          [randomUUID(), `giveway-writer-${Date.now()}-${i}`],
+        );
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const outcome = await pass;
+      expect(outcome.partitionsHeld).toContain('audit_event_p202008');
+      expect(outcome.partitionsDropped).not.toContain('audit_event_p202008');
+    } finally {
+      await holder.query('COMMIT');
+    }
+    const again = await retentionOf(0).pass();
+    expect(again.partitionsDropped).toContain('audit_event_p202008');
+    expect((await db.query(`SELECT to_regclass('audit_event_p202008') AS t`)).rows[0].t).toBeNull();
   });
 
   it('keeps the months ahead partitioned, and a retention period needs an export directory', async () => {
