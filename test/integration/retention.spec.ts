@@ -158,7 +158,7 @@ describe('retention of the audit trail and of finished requests', () => {
       }),
     );
 
-  it("keeps a namespace's newest success (drift and re-apply read it) and the months of unfinished requests", async () => {
+  it("keeps a namespace's newest success (drift, re-apply read it) and the months of unfinished requests", async () => {
     const ns = `kept-${Date.now()}`;
     await db.query(`SELECT audit_event_partition_for('2020-06-15T00:00:00Z')`);
     // The newest request of the namespace failed; the success before it is what the namespace should be.
