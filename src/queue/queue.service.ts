@@ -3,6 +3,7 @@ import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { RedisService, type RedisClient } from '../redis/redis.service.js';
+import { BoundedProducer } from './bounded-producer.js';
 import { ClusterShare } from './cluster-share.js';
 import { superviseWorker, type SupervisedWorker } from './supervised-worker.js';
 
@@ -30,12 +31,8 @@ const jobData = (requestId: string, cluster?: string): RunRequestJob =>
 export class QueueService implements OnModuleDestroy {
   private readonly logger = new Logger(QueueService.name);
   private queue?: Queue<RunRequestJob>;
-  /** The producer's own connection (the queue's), watched for its readiness. */
-  private producer?: RedisClient;
-  /** Callers waiting for the producer connection to be ready (woken by its next `ready`). */
-  private readonly waiters = new Set<() => void>();
-  /** A producer call waited PRODUCER_TIMEOUT_MS for the connection in vain: the next ones fail at once, until ready. */
-  private unreachable = false;
+  /** The queue's calls, bounded by PRODUCER_TIMEOUT_MS (bounded-producer.ts). */
+  private bounded?: BoundedProducer;
   private readonly consumers: SupervisedWorker<RunRequestJob>[] = [];
 
   /** Workers replaced because their fetch loop stalled (osm_onboarding_worker_replacements_total). */
@@ -53,12 +50,7 @@ export class QueueService implements OnModuleDestroy {
     if (this.queue) return this.queue;
     // The producer side fails fast while Redis is away (the row is committed; the sweeper enqueues later).
     const connection = this.redis.create({ commandTimeout: PRODUCER_TIMEOUT_MS });
-    connection.on('ready', () => {
-      this.unreachable = false;
-      for (const wake of this.waiters) wake();
-      this.waiters.clear();
-    });
-    this.producer = connection;
+    this.bounded = new BoundedProducer(connection, PRODUCER_TIMEOUT_MS);
     this.queue = new Queue<RunRequestJob>(ONBOARDING_QUEUE, {
       connection,
       prefix: this.config.queuePrefix,
@@ -76,54 +68,15 @@ export class QueueService implements OnModuleDestroy {
   }
 
   /**
-   * A producer call, bounded by PRODUCER_TIMEOUT_MS. BullMQ sends nothing until its connection has been ready once,
-   * and waits for that without a timeout; ioredis's commandTimeout starts only when a command is sent. So an API
-   * whose Redis was away before its first enqueue would wait for the whole outage. Here nothing is sent to BullMQ
-   * while the connection is not ready: the call waits for it (at most the deadline, and not at all once a call
-   * waited in vain, until the connection is ready again) and fails, so no command of it is left to run later. A
-   * call sent on a ready connection is raced against what is left of the deadline; if it completes after that
-   * (Redis answered late), its outcome is dropped: a job added late has a deterministic id (the sweeper's add of
-   * the same request is a no-op) and the runner's compare-and-swap claim makes a job of a finished request a no-op.
+   * A producer call, bounded by PRODUCER_TIMEOUT_MS (bounded-producer.ts: BullMQ waits for its connection's first
+   * ready without a timeout, so an API whose Redis was away before its first enqueue would wait for the whole
+   * outage). A call that gave up leaves no command to run later; one sent on a ready connection that answers late
+   * is dropped: a job added late has a deterministic id (the sweeper's add of the same request is a no-op) and the
+   * runner's compare-and-swap claim makes a job of a finished request a no-op.
    */
-  private async produce<T>(call: (queue: Queue<RunRequestJob>) => Promise<T>): Promise<T> {
+  private produce<T>(call: (queue: Queue<RunRequestJob>) => Promise<T>): Promise<T> {
     const queue = this.onboarding;
-    const deadline = Date.now() + PRODUCER_TIMEOUT_MS;
-    await this.connected();
-    const sent = call(queue);
-    sent.catch(() => undefined); // rejected after the deadline: nobody waits for it any more
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      const left = Math.max(0, deadline - Date.now());
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms`)), left);
-    });
-    try {
-      return await Promise.race([sent, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Resolves when the producer connection is ready; rejects after PRODUCER_TIMEOUT_MS, or at once (see produce). */
-  private connected(): Promise<void> {
-    const connection = this.producer!;
-    // A Cluster may report "connect" as its connected state (as BullMQ's own wait accepts).
-    if (connection.status === 'ready' || (connection.status === 'connect' && connection.isCluster)) {
-      return Promise.resolve();
-    }
-    const down = () => new Error(`Redis is not connected (${connection.status})`);
-    if (this.unreachable || connection.status === 'end') return Promise.reject(down());
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        this.unreachable = true;
-        reject(new Error(`${down().message} after ${PRODUCER_TIMEOUT_MS} ms`));
-      }, PRODUCER_TIMEOUT_MS);
-      this.waiters.add(wake);
-    });
+    return this.bounded!.run(() => call(queue));
   }
 
   /** `front`: a request already in flight (handed back on shutdown) goes ahead of the backlog. */

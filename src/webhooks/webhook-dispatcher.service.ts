@@ -7,6 +7,8 @@ import { PrismaService } from '../database/prisma.service.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { superviseWorker, type SupervisedWorker } from '../queue/supervised-worker.js';
+import { PRODUCER_TIMEOUT_MS } from '../queue/queue.service.js';
+import { BoundedProducer } from '../queue/bounded-producer.js';
 import { hostOf, subscriptionsChannel } from './webhook.service.js';
 import { EventBus } from '../events/event-bus.service.js';
 import type { ProgressEvent } from '../events/progress-event.js';
@@ -67,6 +69,8 @@ export interface WebhookPayload {
 export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(WebhookDispatcher.name);
   private queue?: Queue<DeliverJob>;
+  /** The queue's calls, bounded by PRODUCER_TIMEOUT_MS (bounded-producer.ts). */
+  private producer?: BoundedProducer;
   private worker?: SupervisedWorker<DeliverJob>;
   private unlisten?: () => void;
   private sweepTimer?: NodeJS.Timeout;
@@ -95,8 +99,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.role === 'api') return;
+    // Fails fast while Redis is away, as the onboarding queue's producer does: the delivery row is committed
+    // PENDING first and the sweeper enqueues it later; a fan-out waiting for Redis would hold up shutdown.
+    const connection = this.redis.create({ commandTimeout: PRODUCER_TIMEOUT_MS });
+    this.producer = new BoundedProducer(connection, PRODUCER_TIMEOUT_MS);
     this.queue = new Queue<DeliverJob>(WEBHOOK_QUEUE, {
-      connection: this.redis.create(),
+      connection,
       prefix: this.config.queuePrefix,
       defaultJobOptions: {
         removeOnComplete: true,
@@ -260,9 +268,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
 
   private async enqueue(deliveryId: string, delay = 0): Promise<void> {
     try {
-      await this.queue!.add('deliver', { deliveryId }, { jobId: deliveryId, delay });
+      const queue = this.queue!;
+      await this.producer!.run(() => queue.add('deliver', { deliveryId }, { jobId: deliveryId, delay }));
     } catch (err) {
-      // The row is committed as PENDING; the sweeper enqueues it once Redis is back.
+      // The row is committed as PENDING; the sweeper enqueues it once Redis is back. An add that reaches Redis after
+      // the deadline is harmless: its job id is the delivery's (the sweeper's add is then a no-op), and a job of a
+      // delivery already SUCCEEDED or FAILED sends nothing (deliver).
       this.logger.warn(`webhook delivery ${deliveryId} stored but not enqueued yet: ${(err as Error).message}`);
     }
   }
@@ -389,7 +400,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     });
     let n = 0;
     for (const { id } of rows) {
-      if (!(await this.queue.getJob(id))) {
+      const queue = this.queue;
+      if (!(await this.producer!.run(() => queue.getJob(id)))) {
         await this.enqueue(id);
         n += 1;
       }

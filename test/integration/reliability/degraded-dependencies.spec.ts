@@ -1,10 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { describeWith, findBinary } from '../../support/binaries.js';
+import { describeWith } from '../../support/binaries.js';
+import { RedisProcess } from '../../support/redis-process.js';
 import { seedAppNamespace } from '../../support/emulator/index.js';
 import { ADMIN_TOKEN } from '../../support/harness.js';
 import { REAL_OUTAGES, Rig, sleep } from '../../faults/rig.js';
@@ -246,62 +246,20 @@ describe('degraded dependencies', () => {
   );
 });
 
-/** A free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 describeWith(['redis-server'])('a Redis process killed before the API enqueued anything', () => {
   const PASSWORD = 'killed-redis-secret';
-  let port: number;
-  let server: ChildProcess | undefined;
+  let redis: RedisProcess;
   let rig: Rig;
   const measured: string[] = [];
 
-  /** redis-server on `port`, empty (no persistence), ready for commands. */
-  async function startRedis(): Promise<void> {
-    const child = spawn(
-      findBinary('redis-server') ?? 'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD],
-      { stdio: 'ignore' },
-    );
-    server = child;
-    const probe = new Redis({ port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      await until(
-        () => probe.ping(),
-        (v) => v === 'PONG',
-        10_000,
-      );
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  async function killRedis(): Promise<void> {
-    const child = server;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
-  }
-
   beforeAll(async () => {
-    port = await freePort();
-    await startRedis();
+    redis = await RedisProcess.create(PASSWORD);
+    await redis.start();
     // The worker starts once Redis is back: what the API left behind is seen before any sweeper acts.
     rig = await Rig.start({
       name: 'redis-killed',
       workers: 0,
-      env: { REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${port}/0` },
+      env: { REDIS_URL: redis.url },
     });
     for (let i = 0; i < 5; i++) seedAppNamespace(rig.emulator.store, `killed-${i}`);
     await rig.emulator.idle();
@@ -310,7 +268,7 @@ describeWith(['redis-server'])('a Redis process killed before the API enqueued a
   afterAll(async () => {
     if (measured.length) report('redis-killed', `Redis killed: ${measured.length} measurements`, measured.join('\n'));
     await rig?.close();
-    await killRedis();
+    await redis.kill();
   });
 
   it(
@@ -318,7 +276,7 @@ describeWith(['redis-server'])('a Redis process killed before the API enqueued a
       'back',
     async () => {
       const warn = vi.spyOn(Logger.prototype, 'warn');
-      await killRedis();
+      await redis.kill();
       let ids: string[];
       let cancelled: string;
       try {
@@ -355,7 +313,7 @@ describeWith(['redis-server'])('a Redis process killed before the API enqueued a
         expect(warnings.join('\n')).not.toContain(PASSWORD);
       } finally {
         warn.mockRestore();
-        await startRedis();
+        await redis.start();
       }
       const back = Date.now();
       // The API's queue connection is back once its job counts are exported again. None of the calls that gave up
