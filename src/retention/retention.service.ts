@@ -25,6 +25,8 @@ export const PARTITIONS_AHEAD_MONTHS = 3;
 const EXPORT_PAGE = 5000;
 const REQUEST_BATCH = 1000;
 const FINISHED = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'];
+/** Read through the status index (the unfinished are few): the months they keep. */
+const UNFINISHED = ['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING'];
 /**
  * Dropping a detached partition locks onboarding_request (the foreign key's table) ACCESS EXCLUSIVE: a drop that
  * waits for a long reader or writer of it would queue every later statement on that table behind it. So it waits at
@@ -135,9 +137,9 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
       // keeps its whole trail: the month waits for it. Read by the active requests (few) on the month's index.
       const { rowCount: active } = await db.query(
         `SELECT 1 FROM onboarding_request r
-          WHERE NOT (r.status::text = ANY($1))
+          WHERE r.status = ANY($1::"RequestStatus"[])
             AND EXISTS (SELECT 1 FROM ${ident(p.name)} e WHERE e.request_id = r.id) LIMIT 1`,
-        [FINISHED],
+        [UNFINISHED],
       );
       if (active) {
         out.partitionsHeld.push(p.name);
