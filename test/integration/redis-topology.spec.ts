@@ -173,6 +173,31 @@ async function readyz(s: Stack, timeoutMs = 10_000): Promise<void> {
   expect([r.status, r.body.checks.redis]).toEqual([200, 'ok']);
 }
 
+/**
+ * Until this process's subscriber hears the events channel again: after the whole Cluster came back, its sharded
+ * subscription is made again by the client at its own pace (readiness reports the command connection, not it), and
+ * meanwhile streams are served by their Postgres sweep (every 10 s). A probe message no request listens to.
+ */
+async function hearsEvents(s: Stack, timeoutMs: number): Promise<void> {
+  const probe = `probe-${randomBytes(4).toString('hex')}`;
+  let heard = false;
+  const unlisten = await s.app.get(EventBus).listenAll((e) => (heard ||= e.requestId === probe));
+  try {
+    const message = JSON.stringify({ id: '0', requestId: probe, cursor: 0, type: 'probe' });
+    await until(
+      async () => {
+        await s.app.get(RedisService).publish(`${s.config.queuePrefix}:events`, message);
+        await sleep(100);
+        return heard;
+      },
+      timeoutMs,
+      'the events channel heard again',
+    );
+  } finally {
+    unlisten();
+  }
+}
+
 async function closeStack(s: Stack | undefined): Promise<void> {
   if (s) await Promise.race([s.close().catch(() => undefined), sleep(10_000)]);
 }
@@ -448,7 +473,8 @@ describeWith(['redis-server', 'redis-cli'])('Redis topologies', () => {
         },
       );
       expect(ended.status, JSON.stringify({ error: ended.error, steps: ended.steps })).toBe('SUCCEEDED');
-      // The subscribers are back too: a new onboarding streams live again.
+      // The subscribers are back too (once the client has subscribed again): a new onboarding streams live again.
+      await hearsEvents(s!, 20_000);
       await onboardEndToEnd(s!);
     }, 130_000);
   });
