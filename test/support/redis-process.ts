@@ -1,21 +1,9 @@
 // Owns a redis-server of a test's own: a free port on 127.0.0.1, no persistence, an optional password; started empty,
 // killed with SIGKILL, started again. The Redis outages the reliability specs need, without the shared Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { findBinary } from './binaries.js';
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './free-port.js';
 
 export class RedisProcess {
   private child?: ChildProcess;

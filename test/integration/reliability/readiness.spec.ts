@@ -4,10 +4,10 @@
 // callers would get connection errors instead of `503 DEPENDENCY_UNAVAILABLE` + `Retry-After` per call. The stack's
 // Postgres and Redis connections go through TCP proxies that the test cuts (its own outage only); the worker is a
 // real process from the build with its metrics port on.
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthController } from '../../../src/health/health.controller.js';
 import { Rig, sleep } from '../../faults/rig.js';
+import { freePort } from '../../support/free-port.js';
 
 interface Ready {
   status: number;
@@ -32,14 +32,6 @@ async function readyUntil(bases: string[], done: (r: Ready) => boolean, timeoutM
     if (Date.now() > deadline) throw new Error(`not reached in ${timeoutMs} ms: ${JSON.stringify(answers)}`);
     await sleep(100);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 describe('readiness: shared dependencies are reported, not required', () => {
