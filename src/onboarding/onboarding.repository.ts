@@ -4,6 +4,7 @@ import type { Approval, OnboardingRequest, RequestKind, RequestStatus, StepRun }
 import { PrismaService } from '../database/prisma.service.js';
 import { isOurId } from '../common/domain-error.js';
 import { GroupInsert } from './group-insert.js';
+import { globMatch } from '../auth/scopes.js';
 
 export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
 
@@ -220,16 +221,23 @@ export class OnboardingRepository {
     return this.prisma.onboardingRequest.findFirst({ where: { cluster, namespace, status: { in: ACTIVE_STATUSES } } });
   }
 
-  /** Newest first, keyset-paged on (createdAt, id). */
-  /** `scopes` null = everything; otherwise only targets matching one of the `<cluster>/<namespace>` globs. */
+  /**
+   * Newest first, keyset-paged on (createdAt, id). `scopes` null = everything; otherwise only targets matching one of
+   * the `<cluster>/<namespace>` globs, exactly as a direct read checks them (inScope): none at all = nothing. The
+   * globs narrow the query (scopeWhere, a superset for a `*` in the middle) and each row is then checked; a page
+   * short of `first` after that check reads on from the last row it read.
+   */
   async page(
     filter: RequestFilter,
     first: number,
     after?: PageCursor,
     scopes: string[] | null = null,
   ): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
-    const where: Prisma.OnboardingRequestWhereInput = {
-      AND: scopes === null ? [] : [{ OR: scopes.map(scopeWhere) }],
+    const targets = scopes?.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
+    // Prisma reads `OR: []` as no condition at all: a caller without a namespace scope sees nothing.
+    if (targets?.length === 0) return { items: [], hasMore: false };
+    const base: Prisma.OnboardingRequestWhereInput = {
+      AND: targets === undefined ? [] : [{ OR: targets.map(scopeWhere) }],
       cluster: filter.cluster ?? undefined,
       namespace: filter.namespace ?? undefined,
       meshName: filter.meshName ?? undefined,
@@ -237,39 +245,59 @@ export class OnboardingRepository {
       status: filter.status ?? undefined,
       requestedBy: filter.requestedBy ?? undefined,
     };
-    if (after) {
-      const at = new Date(after.createdAt);
-      // `createdAt <= at` bounds the index scan; the OR alone would be a filter over every newer row.
-      where.createdAt = { lte: at };
-      where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: after.id } }];
+    const matches = (r: OnboardingRequest) =>
+      targets === undefined ||
+      targets.some((s) => {
+        const [c, n] = s.split('/');
+        return globMatch(c, r.cluster) && globMatch(n, r.namespace);
+      });
+    const items: RequestWithSteps[] = [];
+    for (let from = after; ;) {
+      const take = first + 1 - items.length;
+      const rows = await this.prisma.onboardingRequest.findMany({
+        where: from ? { ...base, ...olderThan(from) } : base,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take,
+        include: WITH_STEPS,
+      });
+      items.push(...rows.filter(matches));
+      const last = rows.at(-1);
+      if (items.length > first || rows.length < take || !last) break;
+      from = { createdAt: last.createdAt.toISOString(), id: last.id };
     }
-    const rows = await this.prisma.onboardingRequest.findMany({
-      where,
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      take: first + 1,
-      include: WITH_STEPS,
-    });
-    return { items: rows.slice(0, first), hasMore: rows.length > first };
+    return { items: items.slice(0, first), hasMore: items.length > first };
+
+    function olderThan(cursor: PageCursor): Prisma.OnboardingRequestWhereInput {
+      const at = new Date(cursor.createdAt);
+      // `createdAt <= at` bounds the index scan; the OR alone would be a filter over every newer row.
+      return { createdAt: { lte: at }, OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] };
+    }
   }
 }
 
-// Globs become Prisma conditions: `*` = any, `x*` = prefix, `*x` = suffix, `x` = exact; other
-// shapes (a `*` in the middle) match nothing in lists (direct reads still check them exactly).
-function globWhere(glob: string): Prisma.StringFilter | undefined | null {
-  if (glob === '*') return undefined;
-  const stars = glob.split('*').length - 1;
-  if (stars === 0) return { equals: glob };
-  if (stars === 1 && glob.endsWith('*')) return { startsWith: glob.slice(0, -1) };
-  if (stars === 1 && glob.startsWith('*')) return { endsWith: glob.slice(1) };
-  return null;
+/** A LIKE operand that matches `text` literally (Prisma passes startsWith/endsWith/contains values unescaped). */
+const literal = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * One glob as conditions on one column: `*` = none, `x` = equal; otherwise the text before the first `*` starts the
+ * value, the text after the last ends it and each part between is contained. Exact for one `*`; a superset with
+ * more (order and overlap are not checked), which page() narrows by matching each row.
+ */
+function globWhere(column: 'cluster' | 'namespace', glob: string): Prisma.OnboardingRequestWhereInput[] {
+  const parts = glob.split('*');
+  if (parts.length === 1) return [{ [column]: { equals: glob } }];
+  const head = parts[0];
+  const tail = parts.at(-1) ?? '';
+  const conditions: Prisma.OnboardingRequestWhereInput[] = [];
+  if (head) conditions.push({ [column]: { startsWith: literal(head) } });
+  if (tail) conditions.push({ [column]: { endsWith: literal(tail) } });
+  for (const middle of parts.slice(1, -1).filter(Boolean)) conditions.push({ [column]: { contains: literal(middle) } });
+  return conditions;
 }
 
 function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {
   const [c, n] = scope.split('/');
-  const cluster = globWhere(c);
-  const namespace = globWhere(n);
-  if (cluster === null || namespace === null) return { id: { in: [] } };
-  return { cluster, namespace };
+  return { AND: [...globWhere('cluster', c), ...globWhere('namespace', n ?? '')] };
 }
 
 /**

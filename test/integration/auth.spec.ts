@@ -206,6 +206,41 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     expect([...namespaces].every((n) => String(n).startsWith('auth-in-'))).toBe(true);
   });
 
+  it('lists by the scopes as a direct read checks them: none, LIKE wildcards, a `*` in the middle', async () => {
+    const viewer = async (scopes: string[]) => {
+      const r = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('lister'), roles: ['viewer'], scopes });
+      expect(r.status).toBe(201);
+      return { authorization: `Bearer ${r.body.token}` };
+    };
+    const listed = async (auth: Record<string, string>, limit = 200) => {
+      const namespaces: string[] = [];
+      let after = '';
+      for (;;) {
+        const r = await http(s.url, 'GET', `/v1/onboardings?limit=${limit}${after}`, undefined, auth);
+        expect(r.status).toBe(200);
+        namespaces.push(...r.body.items.map((i: { namespace: string }) => i.namespace));
+        if (!r.body.pageInfo.hasNextPage) break;
+        after = `&after=${r.body.pageInfo.endCursor}`;
+      }
+      const g = await gql(s.url, `{ onboardingRequests(first: 200) { edges { node { namespace } } } }`, {}, auth);
+      expect(g.data.onboardingRequests.edges.map((e: any) => e.node.namespace)).toEqual(namespaces.slice(0, 200));
+      return namespaces;
+    };
+    // Prisma reads an empty OR as no condition: a token without scopes saw every request.
+    expect(await listed(await viewer([]))).toEqual([]);
+    // `_` and `%` are LIKE wildcards; in a scope they are literal characters.
+    expect(await listed(await viewer(['emulator/auth_in-*', 'emulator/auth%', '*/%']))).toEqual([]);
+    // A `*` in the middle: the direct read allows it, so the list shows it (page by page too), and nothing else.
+    const middle = await viewer(['emulator/auth*in-*']);
+    expect((await http(s.url, 'GET', `/v1/onboardings/${done.in}`, undefined, middle)).status).toBe(200);
+    const seen = await listed(middle, 1);
+    expect(seen).toContain(inNs);
+    expect(seen.every((n) => /^auth.*in-/.test(n))).toBe(true);
+    // Both parts are in every auth-in-* namespace, in the other order: the query's superset, which each row's own
+    // check must narrow to nothing.
+    expect(await listed(await viewer(['emulator/*in*auth*']))).toEqual([]);
+  });
+
   it('takes requestedBy and the audit actor from the token, never from the body', async () => {
     const ns = uniqueName('auth-in');
     await createNamespace(s.emulator, ns);
