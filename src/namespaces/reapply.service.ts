@@ -7,8 +7,6 @@ import { assertRole, assertScope } from '../auth/scopes.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { EventBus } from '../events/event-bus.service.js';
-import { toProgressEvent } from '../events/progress-event.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { type RequestOptions } from '../onboarding/onboarding.input.js';
 import { parseInput } from '../common/parse-input.js';
@@ -62,7 +60,6 @@ export class ReapplyService {
     private readonly gateway: ClusterGateway,
     private readonly onboarding: OnboardingService,
     private readonly audit: AuditRepository,
-    private readonly bus: EventBus,
   ) {}
 
   /**
@@ -104,13 +101,14 @@ export class ReapplyService {
       ...(overrides.restart !== undefined ? { restart: overrides.restart } : {}),
       ...(overrides.dryRun ? { dryRun: true } : {}),
     };
-    const result = await this.onboarding.requestOnboarding(input, actor, idempotencyKey);
-    if (!result.replayed) {
+    // The re-apply's own event is written before the request is enqueued: written after, it changed the request
+    // under the worker's claim, which then left it to the sweeper (about 10 s later).
+    const recorded = async (request: { id: string }) => {
       const key = { cluster_namespace: { cluster: target, namespace } };
       const drift = await this.prisma.namespaceDrift.findUnique({ where: key });
       const event = await this.prisma.$transaction((tx) =>
         this.audit.append(tx, {
-          requestId: result.request.id,
+          requestId: request.id,
           actor: actor.id,
           action: REAPPLY_EVENT,
           cluster: target,
@@ -125,8 +123,9 @@ export class ReapplyService {
           },
         }),
       );
-      await this.bus.publish([toProgressEvent(event)]);
-    }
+      return [event];
+    };
+    const result = await this.onboarding.requestOnboarding(input, actor, idempotencyKey, recorded);
     return result;
   }
 }

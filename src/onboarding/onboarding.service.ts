@@ -75,11 +75,22 @@ export class OnboardingService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async requestOnboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
+  /**
+   * `recorded`: for a caller that records more of a new request's story (a re-apply's origin), run after the request
+   * is stored and before it is enqueued, so that its events come before the worker's claim (which would otherwise
+   * find the request changed and leave it to the sweeper); the events it answers are published after the first.
+   */
+  async requestOnboarding(
+    input: unknown,
+    actor: Actor,
+    idempotencyKey?: string | null,
+    recorded?: (request: RequestWithSteps) => Promise<AuditEvent[]>,
+  ): Promise<CreateResult> {
     return this.create(
       await this.validator.validate('ONBOARD', input, this.authorizeCreate(actor)),
       actor,
       idempotencyKey,
+      recorded,
     );
   }
 
@@ -227,7 +238,12 @@ export class OnboardingService {
     return this.audit.forRequest(requestId, 0, 10_000);
   }
 
-  private async create(req: NormalizedRequest, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
+  private async create(
+    req: NormalizedRequest,
+    actor: Actor,
+    idempotencyKey?: string | null,
+    recorded?: (request: RequestWithSteps) => Promise<AuditEvent[]>,
+  ): Promise<CreateResult> {
     const bodyHash = createHash('sha256').update(JSON.stringify(req)).digest('hex');
     // A dry run's draft is a plan (cluster reads): look for an earlier request with the key first.
     // Otherwise the insert itself finds it (ON CONFLICT on the key stores nothing) and the lookup
@@ -257,7 +273,7 @@ export class OnboardingService {
       if (!earlier) throw new Error(`request with Idempotency-Key ${idempotencyKey} vanished`);
       return this.replay(earlier, bodyHash);
     }
-    await this.accepted([draft], [inserted.event]);
+    await this.accepted([draft], [inserted.event, ...((await recorded?.(inserted.request)) ?? [])]);
     return { request: inserted.request, replayed: false };
   }
 

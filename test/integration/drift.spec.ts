@@ -60,7 +60,10 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     // A timed pass at most once an hour (the timer ticks every 15 minutes): the tests run passes themselves.
     const drift = { DRIFT_SCAN_INTERVAL_MS: '3600000' };
     const hooks = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' };
-    s = await startStack({ emulator, env: { KUBECONFIG: kubeconfig, ...hooks, ...drift } });
+    // No sweeper pass during the tests: a re-applied request must be run from its own job, not recovered by a sweep
+    // (its re-apply event, written after the enqueue, made the worker's claim miss it: it ran ~10 s late).
+    const sweep = { SWEEP_INTERVAL_MS: '3600000' };
+    s = await startStack({ emulator, env: { KUBECONFIG: kubeconfig, ...hooks, ...drift, ...sweep } });
     env = s.env;
     scanner = s.app.get(DriftScanner, { strict: false });
     received = [];
@@ -169,6 +172,7 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     const reDone = await waitForStatus(s.url, re.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
     expect(reDone.status).toBe('SUCCEEDED');
     const trail = await audit(re.body.id);
+    expect(trail.slice(0, 3).map((e) => e.action)).toEqual(['request.created', 'request.reapply', 'request.started']);
     expect(trail.find((e) => e.action === 'request.reapply')).toMatchObject({
       data: { reappliedFrom: done.id, drift: { changes: again[1].data.changes } },
     });
