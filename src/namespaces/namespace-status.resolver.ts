@@ -51,8 +51,8 @@ export class NamespaceStatusModel {
 export class NamespaceStatusEdge {
   @Field({
     description:
-      'The namespace name. Kubernetes resumes a list only at a page boundary, so continue with ' +
-      '`pageInfo.endCursor`, not with this cursor.',
+      'The namespace name. A list resumes only at a page boundary, so continue with `pageInfo.endCursor`, not ' +
+      'with this cursor.',
   })
   cursor!: string;
   @Field(() => NamespaceStatusModel, { description: 'The namespace.' }) node!: NamespaceStatusModel;
@@ -63,7 +63,10 @@ export class NamespaceStatusConnection {
   @Field({ description: 'The cluster: a kubeconfig context name.' }) cluster!: string;
   @Field(() => [NamespaceStatusEdge], { description: 'The namespaces of this page.' })
   edges!: NamespaceStatusEdge[];
-  @Field(() => PageInfo, { description: 'Where the page ends; `endCursor` is the Kubernetes continue token.' })
+  @Field(() => PageInfo, {
+    description:
+      'Where the page ends; `endCursor` continues the list (for the caller and cluster it was given to, 10 minutes).',
+  })
   pageInfo!: PageInfo;
   @Field(() => Int, { description: 'Kubernetes API calls this page cost.' }) apiCalls!: number;
 }

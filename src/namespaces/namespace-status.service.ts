@@ -1,6 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
 import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { decimalInteger } from '../common/decimal-integer.js';
+import { RedisService } from '../redis/redis.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
@@ -24,12 +29,18 @@ const MAX_NAMESPACE_LISTS = 5;
 const POD_PAGE = 500;
 const POD_CONCURRENCY = 5;
 
+/** How long a page's continue token stays valid (a Kubernetes one lasts until etcd compacts: about 5 minutes). */
+export const CONTINUE_TTL_MS = 10 * 60_000;
+const CONTINUE_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
 export const NamespaceStatusQuery = z.strictObject({
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
+  limit: decimalInteger(
+    z
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(MAX_PAGE, `must be at most ${MAX_PAGE}`),
+  )
     .default(20)
     .describe(`How many namespaces to return (1 to ${MAX_PAGE}).`),
   continue: z
@@ -39,6 +50,13 @@ export const NamespaceStatusQuery = z.strictObject({
     .optional()
     .describe('The Kubernetes continue token of the previous page (`pageInfo.continue`).'),
 });
+
+/** What a continue token this API gave stands for: whose page, of which cluster, and Kubernetes' own token. */
+interface Continuation {
+  actor: string;
+  cluster: string;
+  token: string;
+}
 
 export interface LastRequest {
   id: string;
@@ -71,7 +89,7 @@ export interface NamespaceStatus {
 export interface NamespaceStatusPage {
   cluster: string;
   items: NamespaceStatus[];
-  /** Kubernetes continue token for the next page; null on the last page. */
+  /** The token of the next page (ours, standing for Kubernetes' own); null on the last page. */
   continue: string | null;
   /** Kubernetes API calls this page cost. */
   apiCalls: number;
@@ -82,13 +100,24 @@ export interface NamespaceStatusPage {
  * and joined with our last request for it. API calls per page: 1 namespace list (up to 5 when the
  * caller's scopes filter namespaces out), plus one pod list per namespace shown (more only for a
  * namespace with over 500 pods), 5 namespaces at a time; plus one Postgres query.
+ *
+ * Kubernetes' continue token is never shown: it holds the key the next list starts from (etcd's
+ * `{"start":"<namespace>"}`), the name of a namespace the caller may not see, and a forged one would walk the
+ * cluster's names. A page's `continue` is a random id standing for it in Redis (CONTINUE_TTL_MS), valid only for
+ * the caller and cluster it was given to.
  */
 @Injectable()
 export class NamespaceStatusService {
+  private readonly continuePrefix: string;
+
   constructor(
     private readonly gateway: ClusterGateway,
     private readonly prisma: PrismaService,
-  ) {}
+    private readonly redis: RedisService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.continuePrefix = `${config.queuePrefix}:namespace-continue:`;
+  }
 
   async page(cluster: string, query: unknown, actor: Actor): Promise<NamespaceStatusPage> {
     assertRole(actor, 'viewer', 'requester', 'approver');
@@ -99,9 +128,10 @@ export class NamespaceStatusService {
       throw new DomainError('FORBIDDEN', `${actor.id} has no scope in cluster ${name}`, { field: 'cluster' });
     }
     const client = this.gateway.client(name);
+    const resumed = q.continue === undefined ? undefined : await this.resume(q.continue, actor, name);
     const { value, calls } = await this.gateway.counting(async () => {
       const namespaces: k8s.V1Namespace[] = [];
-      let token = q.continue;
+      let token = resumed;
       for (let i = 0; i < MAX_NAMESPACE_LISTS && namespaces.length < q.limit; i++) {
         const list = await this.kube(
           () => client.listNamespaces({ limit: q.limit - namespaces.length, continueToken: token }),
@@ -133,7 +163,31 @@ export class NamespaceStatusService {
         lastRequest: last.get(ns.metadata!.name!) ?? null,
       };
     });
-    return { cluster: name, items, continue: value.token ?? null, apiCalls: calls };
+    const next = value.token === undefined ? null : await this.continuation(value.token, actor, name);
+    return { cluster: name, items, continue: next, apiCalls: calls };
+  }
+
+  /** A token for the next page, standing for Kubernetes' `token`. */
+  private async continuation(token: string, actor: Actor, cluster: string): Promise<string> {
+    const id = randomBytes(16).toString('base64url');
+    const entry: Continuation = { actor: actor.id, cluster, token };
+    await this.redis.client.set(this.continuePrefix + id, JSON.stringify(entry), 'PX', CONTINUE_TTL_MS);
+    return id;
+  }
+
+  /** Kubernetes' token that `id` stands for, if this caller was given it for this cluster and it has not expired. */
+  private async resume(id: string, actor: Actor, cluster: string): Promise<string> {
+    const stored = CONTINUE_PATTERN.test(id) ? await this.redis.client.get(this.continuePrefix + id) : null;
+    const entry = stored ? (JSON.parse(stored) as Continuation) : null;
+    if (!entry || entry.actor !== actor.id || entry.cluster !== cluster) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        'continue is not a token this API gave this caller for this cluster, or it expired (after 10 minutes); ' +
+          'start again without it',
+        { field: 'continue' },
+      );
+    }
+    return entry.token;
   }
 
   private async countPods(

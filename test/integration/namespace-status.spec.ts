@@ -219,5 +219,48 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     expect(
       (await http(s.url, 'GET', '/v1/clusters/emulator/namespaces', undefined, { authorization: '' })).status,
     ).toBe(401);
+    for (const limit of ['1e2', '0x10', '%205']) {
+      const r = await http(s.url, 'GET', `/v1/clusters/emulator/namespaces?limit=${limit}`, undefined, as(viewer));
+      expect(r.status, limit).toBe(422);
+      expect(r.body.error.fields).toEqual([{ field: 'limit', message: 'must be a number' }]);
+    }
+  });
+
+  it("never shows Kubernetes' continue token (it names the namespace the next list starts from)", async () => {
+    const path = '/v1/clusters/emulator/namespaces';
+    const first = await http(s.url, 'GET', `${path}?limit=1`, undefined, as(viewer));
+    const token: string = first.body.pageInfo.continue;
+    expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(Buffer.from(token, 'base64url').toString('latin1')).not.toMatch(/start|"rv"/);
+    const next = await http(s.url, 'GET', `${path}?limit=1&continue=${token}`, undefined, as(viewer));
+    expect(next.status).toBe(200);
+    expect(next.body.items.every((n: { name: string }) => n.name.startsWith(`${p}-`))).toBe(true);
+
+    // Only for the caller and the cluster it was given to.
+    const other = (
+      await http(s.url, 'POST', '/v1/tokens', { name: `${p}-other`, roles: ['viewer'], scopes: [`emulator/${p}-*`] })
+    ).body.token;
+    const admins = (await http(s.url, 'GET', `${path}?limit=1`)).body.pageInfo.continue;
+    expect((await http(s.url, 'GET', `${path}?continue=${admins}`)).status).toBe(200);
+    expect((await http(s.url, 'GET', `/v1/clusters/staging/namespaces?continue=${admins}`)).status).toBe(422);
+    const refused = { code: 'VALIDATION_FAILED', fields: [{ field: 'continue', message: expect.any(String) }] };
+    for (const [auth, cluster] of [
+      [as(other), 'emulator'],
+      [{}, 'emulator'],
+    ] as const) {
+      const r = await http(s.url, 'GET', `/v1/clusters/${cluster}/namespaces?continue=${token}`, undefined, auth);
+      expect(r.status).toBe(422);
+      expect(r.body.error).toMatchObject(refused);
+    }
+
+    // A forged Kubernetes token (etcd's shape) reaches no list: it would walk the cluster's names.
+    const forged = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: 1, start: '/kube-system\u0000' })).toString(
+      'base64',
+    );
+    const before = s.emulator.requests.count({ verb: 'list', resource: 'namespaces' });
+    const r = await http(s.url, 'GET', `${path}?continue=${encodeURIComponent(forged)}`, undefined, as(viewer));
+    expect(r.status).toBe(422);
+    expect(r.body.error).toMatchObject(refused);
+    expect(s.emulator.requests.count({ verb: 'list', resource: 'namespaces' })).toBe(before);
   });
 });
