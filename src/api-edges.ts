@@ -94,7 +94,7 @@ export function apiModules(): (DynamicModule | Type<unknown>)[] {
           try {
             await auth.authenticate(req);
           } catch (err) {
-            throw edgeError(err);
+            throw edgeError(err, req.headers?.authorization);
           }
           return { req };
         },

@@ -5,6 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { StorablePathParams } from './common/storable-path-params.pipe.js';
 import { HttpDrain } from './reliability/shutdown.js';
 import { createHttpApp } from './http/platform.js';
 import { startTracing } from './observability/tracing.js';
@@ -29,6 +30,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   app.useLogger(app.get(Logger));
   drains.set(app, drain);
   app.useGlobalFilters(new HttpExceptionFilter());
+  app.useGlobalPipes(new StorablePathParams());
   return app;
 }
 

@@ -6,18 +6,16 @@ import { Prisma } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, hasRole } from '../auth/scopes.js';
+import { instantSchema } from '../common/instant.js';
 import { parseInput } from '../common/parse-input.js';
 
 export const EXPORT_PAGE_SIZE = 500;
 
-const timestamp = z
-  .string({ error: 'must be a string' })
-  .regex(
-    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/,
-    'must be an ISO 8601 date or timestamp, e.g. 2026-11-26T04:00:00Z',
-  )
-  .refine((v) => !Number.isNaN(Date.parse(v)), 'is not a valid date')
-  .transform((v) => new Date(v));
+/**
+ * `since`/`until`: a date (UTC midnight) or a timestamp with its zone, to the millisecond at most, within years
+ * 0001-9999 (common/instant.ts).
+ */
+const timestamp = instantSchema();
 
 const text = z
   .string({ error: 'must be a string' })

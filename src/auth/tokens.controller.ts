@@ -1,11 +1,16 @@
 // Owns the REST edge of API tokens (/v1/tokens, admin only).
-import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
+import { z } from 'zod';
+import { parseInput } from '../common/parse-input.js';
 import { CurrentActor } from './auth.guard.js';
 import type { Actor } from './actor.js';
 import { TokenService } from './token.service.js';
 import { ApiOperation } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
 import { CreateTokenSchema } from './token.service.js';
+
+/** The token list takes no query parameters (it is not paged): any is refused as unknown, as on the other lists. */
+const TokenListQuery = z.strictObject({}).describe('No parameters: every token is listed.');
 
 /** Admin-only: API tokens. The secret is in the creation response only. */
 @Controller('v1/tokens')
@@ -34,11 +39,13 @@ export class TokensController {
     tag: 'tokens',
     summary: 'List API tokens (never their secrets)',
     roles: ['admin'],
+    query: TokenListQuery,
     responses: { 200: { description: 'every token, oldest first', schema: R.TokenListSchema } },
-    errors: [],
+    errors: ['VALIDATION_FAILED'],
   })
   @Get()
-  async list(@CurrentActor() actor: Actor) {
+  async list(@Query() query: unknown, @CurrentActor() actor: Actor) {
+    parseInput(TokenListQuery, query ?? {});
     return { items: await this.tokens.list(actor) };
   }
 

@@ -1,10 +1,14 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { bearerChallenge } from './auth-challenge.js';
 import { headersSent, nodeResponse, send } from './http-reply.js';
 import { DomainError } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
 import { toDomainError } from './to-domain-error.js';
 
-/** The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`. */
+/**
+ * The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`, with the headers its
+ * code asks for (Retry-After; WWW-Authenticate on a 401 about the bearer credential).
+ */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpError');
@@ -25,6 +29,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const retryAfter = error.options.details?.retryAfterSeconds;
     const headers: Record<string, string> = {};
     if (typeof retryAfter === 'number') headers['Retry-After'] = String(retryAfter);
+    const authorization = host.switchToHttp().getRequest<{ headers?: Record<string, unknown> }>()
+      ?.headers?.authorization;
+    const challenge = bearerChallenge(error.code, authorization);
+    if (challenge) headers['WWW-Authenticate'] = challenge;
     // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
     if (error.code === 'DEPENDENCY_UNAVAILABLE') {
       headers['Retry-After'] = '5';

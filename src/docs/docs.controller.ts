@@ -7,6 +7,7 @@ import { ModulesContainer } from '@nestjs/core';
 import { send, type HttpReply } from '../common/http-reply.js';
 import { Public } from '../auth/auth.guard.js';
 import { DomainError } from '../common/domain-error.js';
+import { ROUTE_NOT_FOUND_HINT } from '../common/http-exception.filter.js';
 import { ApiOperation } from './api-operation.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { controllerRoutes, registeredControllers } from './served-routes.js';
@@ -99,7 +100,7 @@ export class DocsController {
     tag: 'docs',
     summary: "The documentation page's scripts and styles",
     responses: { 200: { description: 'a static file', media: 'asset' } },
-    errors: ['REQUEST_NOT_FOUND'],
+    errors: ['ROUTE_NOT_FOUND'],
   })
   @Get('assets/:file')
   asset(@Param('file') file: string, @Res() res: HttpReply) {
@@ -107,7 +108,10 @@ export class DocsController {
       send(res, { status: 200, type: ASSET_TYPES['.js'], body: INITIALIZER });
       return;
     }
-    if (!ASSETS.has(file)) throw new DomainError('REQUEST_NOT_FOUND', `no such documentation asset: ${file}`);
+    // A file not served is a path nothing serves: the router's code, without the name the caller sent.
+    if (!ASSETS.has(file)) {
+      throw new DomainError('ROUTE_NOT_FOUND', 'no such documentation asset', { hint: ROUTE_NOT_FOUND_HINT });
+    }
     // A handful of files from a package, read once and kept (both HTTP platforms send the same bytes and headers).
     let body = assetCache.get(file);
     if (!body) assetCache.set(file, (body = readFileSync(join(SWAGGER_UI_DIR, file))));

@@ -6,7 +6,9 @@ import type { ErrorCode } from '../common/domain-error.js';
  */
 export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names every one',
-  MALFORMED_REQUEST: 'the body is not JSON (400) or is larger than 64 kB (413)',
+  MALFORMED_REQUEST:
+    'the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a ' +
+    'segment over 100 characters (414)',
   UNSUPPORTED_MEDIA_TYPE: 'a body sent without `Content-Type: application/json`',
   ROUTE_NOT_FOUND: 'no route has this method and path',
   SUBSCRIPTION_OVER_HTTP:

@@ -20,8 +20,11 @@ export type { DocumentedRoute };
 /** What every route can also answer. */
 export function commonErrors(route: DocumentedRoute): ErrorCode[] {
   const codes: ErrorCode[] = [];
-  // The JSON body parser runs before routing: any call with a JSON body that does not parse (or over 64 kB).
+  // The JSON body parser and the path check run before routing: any call with a JSON body that does not parse (or
+  // over 64 kB), or with a path that is not percent-encoded UTF-8 or has a segment over 100 characters.
   codes.push('MALFORMED_REQUEST');
+  // A path parameter holding a NUL (StorablePathParams).
+  if (route.path.includes('{')) codes.push('VALIDATION_FAILED');
   if (route.doc?.body) codes.push('UNSUPPORTED_MEDIA_TYPE');
   if (!route.isPublic) {
     codes.push('UNAUTHENTICATED', 'INVALID_TOKEN_CLAIMS', 'FORBIDDEN', 'RATE_LIMITED', 'DEPENDENCY_UNAVAILABLE');

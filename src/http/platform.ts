@@ -1,11 +1,13 @@
 // Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
-// order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 415 for a
-// /v1 body that is not JSON or a JSON body in a charset other than UTF-8, the JSON body (application/json or
-// */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a /v1 query string or body holding text
-// Postgres cannot store (NUL, a lone surrogate), then the span, log and caller contexts the handlers run in.
-// Express runs these as middleware; Fastify as hooks (onRequest before its body parsing, preHandler after it, so
-// the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both (its signature is
-// over them). Errors of both (body too large, malformed JSON, unknown route) reach the same exception filter.
+// order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 400/414 for a
+// path no router should read (request-path.ts: Fastify's router finds these first, and its frameworkErrors answer
+// through this same edge), the 415 for a /v1 body that is not JSON or a JSON body in a charset other than UTF-8, the
+// JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a /v1 query
+// string or body holding text Postgres cannot store (NUL, a lone surrogate), then the span, log and caller contexts
+// the handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body parsing,
+// preHandler after it, so the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both
+// (its signature is over them). Errors of both (body too large, malformed JSON, unknown route) reach the same
+// exception filter.
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -19,6 +21,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
 import { nonJsonBody } from '../common/json-content-type.js';
 import { HTTP_STATUS } from '../common/http-status.js';
+import { BAD_PATH, LONG_PATH_SEGMENT, pathRefusal } from '../common/request-path.js';
 import { unstorableInput } from '../common/storable-text.js';
 import type { AppConfig } from '../config/config.js';
 import { enterHttpCall, requestIdFor, startHttpCall, type HttpCall } from '../observability/http-context.js';
@@ -103,6 +106,12 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     next();
   });
   type Replying = ServerResponse & { status(c: number): { json(b: object): void } };
+  // Before routing: Express's router decodes a parameter itself (its 400 repeats it) and takes any length.
+  app.use((req: ExpressRequest, res: Replying, next: () => void) => {
+    const refusal = pathRefusal(pathOf(req));
+    if (!refusal) return next();
+    enterHttpCall(calls.get(req)!, undefined, () => res.status(refusal.status).json(refusal.body));
+  });
   // Before the body parser: body-parser would decode a body in another charset (utf-16) itself.
   app.use((req: ExpressRequest, res: Replying, next: () => void) => {
     const refusal = nonJsonBody(req);
@@ -139,6 +148,16 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     // JSON as JSON.parse reads it (Express's parser): a `__proto__` key is an own property, which the input
     // schemas refuse as an unknown field (422 naming it) instead of a 400 that names nothing.
     onProtoPoisoning: 'ignore',
+    // The router's own refusals (a path that is not percent-encoded UTF-8: FST_ERR_BAD_URL; a path parameter over
+    // 100 characters: FST_ERR_MAX_PARAM_LENGTH) come before any hook: answered through the edge below (helmet, the
+    // request id, the span), as the edge answers the same path on Express, instead of Fastify's body, which
+    // repeats the URL.
+    frameworkErrors: (error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) =>
+      edge(request, reply, false, () => {
+        // Not reached when the edge read the path as the router did (it refuses it first).
+        const refusal = error.statusCode === 414 ? LONG_PATH_SEGMENT : BAD_PATH;
+        void reply.code(refusal.status).send(refusal.body);
+      }),
   });
   const fastify = adapter.getInstance();
   const routes: { method: string; path: string }[] = [];
@@ -148,7 +167,8 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     }
   });
   const helmetStep = securityHeaders();
-  fastify.addHook('onRequest', (request: WithCall, reply: FastifyReply, done: (err?: Error) => void) => {
+  /** The edge's first steps; `routed`: false for a call the router refused (no route, so no route options). */
+  const edge = (request: WithCall, reply: FastifyReply, routed: boolean, done: (err?: Error) => void) => {
     const raw = reply.raw;
     const path = pathOf(request.raw);
     drain.track({ path, headers: request.headers }, raw);
@@ -160,12 +180,17 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
           method: request.method,
           path,
           headers: request.headers,
-          route: () => request.routeOptions.url,
+          route: () => (routed ? request.routeOptions.url : undefined),
         },
         raw,
       );
       (request.raw as { id?: string }).id = call.id;
       request[CALL] = call;
+      const badPath = pathRefusal(path);
+      if (badPath) {
+        enterHttpCall(call, undefined, () => void reply.code(badPath.status).send(badPath.body));
+        return;
+      }
       const refusal = nonJsonBody({ path, headers: request.headers });
       if (refusal) {
         enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).send(refusal));
@@ -173,7 +198,10 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       }
       done();
     });
-  });
+  };
+  fastify.addHook('onRequest', (request: WithCall, reply: FastifyReply, done: (err?: Error) => void) =>
+    edge(request, reply, true, done),
+  );
   // Express's JSON parser reads gzip, deflate and br bodies; Fastify's only plain ones: decoded here, before
   // Fastify reads the body, so its bodyLimit counts the decoded bytes (a small body that inflates past 64 kB is a
   // 413, as on Express). An encoding neither reads is a 415.

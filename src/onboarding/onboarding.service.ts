@@ -225,8 +225,9 @@ export class OnboardingService {
     if (!Number.isInteger(first) || first < 1 || first > 200) {
       throw new DomainError('VALIDATION_FAILED', 'first must be an integer between 1 and 200', { field: 'first' });
     }
-    const cursor = after ? decodeCursor(after) : undefined;
-    if (after && !cursor)
+    // An empty cursor is no cursor of this API either (not "from the start").
+    const cursor = after === undefined || after === null ? undefined : decodeCursor(after);
+    if (after !== undefined && after !== null && !cursor)
       throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
     const page = await this.requests.page(filter, first, cursor, hasRole(actor, 'admin') ? null : actor.scopes);
     const last = page.items.at(-1);

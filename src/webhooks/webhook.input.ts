@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decimalInteger } from '../common/decimal-integer.js';
 
 // `request.succeeded`, `step.failed`, `request.*` (every request event), or `*` (everything).
 export const EVENT_TYPE_PATTERN = /^(\*|[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*(\.\*)?)$/;
@@ -53,13 +54,15 @@ export const DeliveryQuerySchema = z.strictObject({
     .enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` })
     .optional()
     .describe('Only the deliveries in this status.'),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(100, 'must be at most 100')
-    .default(20)
-    .describe('How many deliveries to return (1 to 100).'),
+  // As text, decimal digits only (not Number()'s '', 1e2, 0x10); GraphQL's `first` passes the same schema.
+  limit: decimalInteger(
+    z
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .max(100, 'must be at most 100')
+      .default(20),
+  ).describe('How many deliveries to return (1 to 100).'),
   after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
 });
 

@@ -211,6 +211,73 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
     expect(await count('since=2026-01-04')).toBe(5000 - 4320 + 1); // from 2026-01-04T00:00Z = minute 4320
   });
 
+  it('reads since/until as exact instants: 422 naming the field for a date the calendar or Postgres lack', async () => {
+    const refused = async (q: string) => {
+      const r = await http(s.url, 'GET', `/v1/audit?${q}`);
+      return [r.status, r.body.error?.code, r.body.error?.fields?.map((f: any) => f.field).join()];
+    };
+    for (const [q, field] of [
+      // Year 0000, directly or once in UTC (Postgres refuses it: 22008, which was a 500), and past 9999.
+      ['since=0000-01-01', 'since'],
+      ['until=0000-12-31T23:59:59Z', 'until'],
+      ['since=0001-01-01T00:30:00%2B01:00', 'since'],
+      ['until=9999-12-31T23:30:00-01:00', 'until'],
+      // Dates and times that do not exist (Date would move them: Feb 30 → Mar 2, Apr 31 → May 1, 24:00 → next day).
+      ['since=2026-02-30', 'since'],
+      ['until=2026-04-31', 'until'],
+      ['since=2025-02-29', 'since'],
+      ['since=2026-01-01T24:00:00Z', 'since'],
+      ['until=2026-01-01T10:00:60Z', 'until'],
+      ['since=2026-01-01T10:60Z', 'since'],
+      // A time without its zone (would be the server's local time), a fraction finer than a millisecond.
+      ['since=2026-01-01T10:00:00', 'since'],
+      ['until=2026-01-01T10:00:40.515999Z', 'until'],
+    ]) {
+      expect(await refused(q), q).toEqual([422, 'VALIDATION_FAILED', field]);
+    }
+    const messages = await http(s.url, 'GET', '/v1/audit?since=2026-02-30&until=2026-01-01T10:00:00');
+    expect(messages.body.error.fields).toEqual([
+      { field: 'since', message: 'is not a calendar date' },
+      { field: 'until', message: expect.stringMatching(/time zone \(Z or ±hh:mm\)/) },
+    ]);
+    // The first and last instants Postgres takes, a leap day, an offset: accepted.
+    for (const q of [
+      'since=0001-01-01&until=9999-12-31T23:59:59.999Z',
+      'since=2024-02-29',
+      'since=2026-01-01T10:00:00%2B05:30',
+    ]) {
+      expect((await http(s.url, 'GET', `/v1/audit?actor=nobody&${q}`)).status, q).toBe(200);
+    }
+  });
+
+  it('bounds since/until at the millisecond, the precision events are stored and exported with', async () => {
+    const actor = `ms:${p}`;
+    await db.query(
+      `INSERT INTO audit_event (actor, action, data, created_at)
+       VALUES ($1, 'at.515', '{}', '2026-01-03T00:00:40.515Z'), ($1, 'at.516', '{}', '2026-01-03T00:00:40.516Z')`,
+      [actor],
+    );
+    const actions = async (q: string) => {
+      const r = await stream(`${s.url}/v1/audit?actor=${encodeURIComponent(actor)}&${q}`);
+      expect(r.status, q).toBe(200);
+      return r.body
+        .trimEnd()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).action);
+    };
+    expect(await actions('since=2026-01-03T00:00:40.515Z')).toEqual(['at.515', 'at.516']);
+    expect(await actions('since=2026-01-03T00:00:40.516Z')).toEqual(['at.516']);
+    expect(await actions('since=2026-01-03T01:00:40.516%2B01:00')).toEqual(['at.516']);
+    expect(await actions('since=2026-01-03&until=2026-01-03T00:00:40.516Z')).toEqual(['at.515']);
+    // Finer than that is refused rather than cut: 40.515999 would have included the event at 40.515.
+    const finer = await http(s.url, 'GET', `/v1/audit?since=2026-01-03T00:00:40.515999Z`);
+    expect([finer.status, finer.body.error.fields]).toEqual([
+      422,
+      [{ field: 'since', message: 'must have at most 3 fraction digits (millisecond precision)' }],
+    ]);
+  });
+
   it('limits non-admins to events of requests in their scopes (no token events); admins see everything', async () => {
     const mine = await stream(`${s.url}/v1/audit?cluster=emulator`, viewer);
     expect(mine.status).toBe(200);

@@ -199,6 +199,38 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     expect((await http(s.url, 'GET', '/metrics', undefined, { authorization: '' })).status).toBe(200);
   });
 
+  it('challenges every 401 with WWW-Authenticate: Bearer (RFC 6750): REST, SSE and GraphQL over HTTP', async () => {
+    const plain = 'Bearer realm="osm-onboarding"';
+    const refused = 'Bearer realm="osm-onboarding", error="invalid_token"';
+    const events = `/v1/onboardings/${done.in}/events`;
+    const graphql = { query: '{ onboardingRequests { edges { cursor } } }' };
+    // No credential (or another scheme): no error named; a bearer token that was refused: invalid_token.
+    for (const [auth, challenge] of [
+      ['', plain],
+      ['Basic dXNlcjpwYXNz', plain],
+      ['Bearer nope', refused],
+      [`Bearer ${tokens.admin}x`, refused],
+    ]) {
+      for (const [method, path, body] of [
+        ['GET', '/v1/onboardings', undefined],
+        ['GET', events, undefined],
+        ['POST', '/graphql', graphql],
+      ] as const) {
+        const r = await http(s.url, method, path, body, { authorization: auth });
+        expect([r.status, r.headers.get('www-authenticate')], `${method} ${path} with "${auth}"`).toEqual([
+          401,
+          challenge,
+        ]);
+        // The body is the usual coded error.
+        const code = path === '/graphql' ? r.body.errors[0].extensions.code : r.body.error.code;
+        expect(code).toBe('UNAUTHENTICATED');
+      }
+    }
+    // Refusals that are not about the credential carry no challenge.
+    const forbidden = await http(s.url, 'POST', '/v1/tokens', { name: 'x' }, as('viewer'));
+    expect([forbidden.status, forbidden.headers.get('www-authenticate')]).toEqual([403, null]);
+  });
+
   it("lists only requests inside the caller's scopes", async () => {
     const mine = await http(s.url, 'GET', '/v1/onboardings?limit=200', undefined, as('viewer'));
     const namespaces = new Set(mine.body.items.map((r: any) => r.namespace));

@@ -35,6 +35,7 @@ const COMPARED = [
   'x-permitted-cross-domain-policies',
   'x-xss-protection',
   'x-powered-by',
+  'www-authenticate',
 ];
 
 interface Probe {
@@ -63,6 +64,49 @@ const encoded = (encoding: string, body: Uint8Array | string): Probe => ({
   body: typeof body === 'string' ? body : new Uint8Array(body),
 });
 
+/** Paths no router should read, and a path parameter Postgres cannot store: `answer` is what both platforms say. */
+const PATH_PROBES: (Probe & { answer: [number, string, string] })[] = [
+  {
+    name: 'path parameter over 100 characters (Fastify: FST_ERR_MAX_PARAM_LENGTH)',
+    method: 'GET',
+    path: `/v1/onboardings/${'a'.repeat(200)}`,
+    headers: auth,
+    answer: [414, 'MALFORMED_REQUEST', 'malformed request: a path segment is longer than 100 characters'],
+  },
+  {
+    name: 'path segment over 100 characters where no route is',
+    method: 'GET',
+    path: `/v2/${'%41'.repeat(101)}`,
+    headers: auth,
+    answer: [414, 'MALFORMED_REQUEST', 'malformed request: a path segment is longer than 100 characters'],
+  },
+  {
+    name: 'path that is not UTF-8 (Fastify: FST_ERR_BAD_URL)',
+    method: 'GET',
+    path: '/v1/clusters/%ED%A0%80/namespaces',
+    headers: auth,
+    answer: [400, 'MALFORMED_REQUEST', 'malformed request: the path is not valid percent-encoded UTF-8'],
+  },
+  {
+    name: 'path with a broken percent escape',
+    method: 'GET',
+    path: '/v1/onboardings/%zz',
+    headers: auth,
+    answer: [400, 'MALFORMED_REQUEST', 'malformed request: the path is not valid percent-encoded UTF-8'],
+  },
+  {
+    name: 'NUL in a path parameter (422)',
+    method: 'GET',
+    path: '/v1/clusters/%00/namespaces',
+    headers: auth,
+    answer: [
+      422,
+      'VALIDATION_FAILED',
+      'invalid input: cluster: must not hold a NUL character (U+0000) or an unpaired UTF-16 surrogate',
+    ],
+  },
+];
+
 const PROBES: Probe[] = [
   encoded('gzip', gzipSync(typename)),
   encoded('deflate', deflateSync(typename)),
@@ -87,6 +131,7 @@ const PROBES: Probe[] = [
   { name: 'health', method: 'GET', path: '/healthz' },
   { name: 'unknown route', method: 'GET', path: '/v2/nothing-here', headers: auth },
   { name: 'unauthenticated', method: 'GET', path: '/v1/onboardings' },
+  { name: 'refused bearer token', method: 'GET', path: '/v1/onboardings', headers: { authorization: 'Bearer nope' } },
   { name: 'given request id', method: 'GET', path: '/healthz', headers: { 'x-request-id': 'trace-me-42' } },
   { name: 'bad request id', method: 'GET', path: '/healthz', headers: { 'x-request-id': 'bad id\twith tab' } },
   {
@@ -189,6 +234,7 @@ const PROBES: Probe[] = [
     body: '{"namespace":"a","cluster":"x\\ud800"}',
   },
   { name: 'a NUL in the query string (422)', method: 'GET', path: '/v1/onboardings?namespace=%00', headers: auth },
+  ...PATH_PROBES,
   {
     name: 'GraphQL subscription over POST (400)',
     method: 'POST',
@@ -364,6 +410,25 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
         [422, 'VALIDATION_FAILED', ['cluster']],
         [422, 'VALIDATION_FAILED', ['namespace']],
       ]);
+    }
+  });
+
+  it('answers a path no router should read in the error shape, coded, without repeating it, on both', async () => {
+    for (const api of [express, fastify]) {
+      for (const probe of PATH_PROBES) {
+        const res = await fetch(api.url + probe.path, { headers: probe.headers });
+        const text = await res.text();
+        const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+        expect([res.status, error.code, error.message], probe.name).toEqual(probe.answer);
+        // Neither the path nor the parameter comes back, raw or decoded (%41 is A), nor a code of Fastify's (its own
+        // body repeated the whole URL).
+        const segment = probe.path.split('/').find((p) => p.length > 50 || p.includes('%'))!;
+        expect(text, probe.name).not.toContain(segment);
+        expect(text, probe.name).not.toMatch(/FST_|AAAAAAAAAA|\\u0000/);
+        // Answered by the edge: its headers are there (Fastify's router refuses before any hook runs).
+        expect(res.headers.get('x-request-id'), probe.name).toMatch(/^[0-9a-f-]{36}$/);
+        expect(res.headers.get('x-content-type-options'), probe.name).toBe('nosniff');
+      }
     }
   });
 

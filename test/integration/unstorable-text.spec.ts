@@ -1,7 +1,7 @@
 // Text Postgres cannot store (a NUL; an unpaired UTF-16 surrogate, which jsonb refuses) is bad input, never a 500:
-// the REST edge refuses it anywhere in a body or query string with 422 VALIDATION_FAILED naming the field, GraphQL
-// where the resolvers parse their input, and behind both, Postgres's own refusal (SQLSTATE 22021, 22P05, 22P02 on
-// json) is the same 422 on every transport. The offending value is never echoed.
+// the REST edge refuses it anywhere in a body, query string or path parameter with 422 VALIDATION_FAILED naming the
+// field, GraphQL where the resolvers parse their input, and behind both, Postgres's own refusal (SQLSTATE 22021,
+// 22P05, 22P02 on json) is the same 422 on every transport. The offending value is never echoed.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config/config.js';
@@ -124,9 +124,21 @@ describe('text Postgres cannot store: a coded 422, never a 500', () => {
   });
 
   it.each([
-    ['/v1/onboardings/x%00y', 'REQUEST_NOT_FOUND'],
+    ['/v1/onboardings/x%00y', 'id'],
+    ['/v1/webhooks/a%00b', 'id'],
+    ['/v1/clusters/%00/namespaces', 'cluster'],
+    ['/v1/namespaces/emulator/a%00/reapply', 'namespace'],
+  ])(
+    'a path parameter holding a NUL (%s) is refused like one in a query string: 422 naming it',
+    async (path, field) => {
+      const r = await http(s.url, path.endsWith('/reapply') ? 'POST' : 'GET', path);
+      expect([r.status, r.body.error]).toEqual([422, { ...refusal(field), message: expect.any(String) }]);
+      echoesNothing(r.body);
+    },
+  );
+
+  it.each([
     ['/v1/batches/%F0%9F%98%80', 'BATCH_NOT_FOUND'],
-    ['/v1/webhooks/a%00b', 'WEBHOOK_NOT_FOUND'],
     // 36 characters of a UUID's alphabet, not a UUID: Postgres refuses it as a uuid (it was a 500).
     [`/v1/onboardings/${'-'.repeat(36)}`, 'REQUEST_NOT_FOUND'],
     [`/v1/onboardings/${'-'.repeat(36)}/audit`, 'REQUEST_NOT_FOUND'],

@@ -12,7 +12,13 @@ import { parseInput } from '../../common/parse-input.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
-import { CancelSchema, parseIdempotencyKey, ProgressCursor, RequestFilterSchema } from './shared-inputs.js';
+import {
+  CancelSchema,
+  parseIdempotencyKey,
+  ProgressCursor,
+  RequestFilterSchema,
+  RequestPageSchema,
+} from './shared-inputs.js';
 import {
   acceptedResponses,
   ApiOperation,
@@ -22,10 +28,9 @@ import {
 } from '../../docs/api-operation.js';
 import * as R from '../../docs/response-schemas.js';
 
-export const ListQuery = RequestFilterSchema.extend({
-  limit: z.coerce.number().int().min(1).max(200).default(20).describe('How many requests to return (1 to 200).'),
-  after: z.string().min(1).optional().describe('The cursor to continue after: `pageInfo.endCursor`.'),
-}).describe('Which requests to list; every field given must match.');
+export const ListQuery = RequestFilterSchema.extend(RequestPageSchema.shape).describe(
+  'Which requests to list; every field given must match.',
+);
 
 /** Where an event stream resumes (the `Last-Event-ID` header wins). */
 const EventsQuery = z.strictObject({

@@ -3,7 +3,7 @@
 import { Args, ID, Int, Mutation, Parent, Query, ResolveField, Resolver, Subscription } from '@nestjs/graphql';
 import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
-import { withoutNulls } from '../../common/graphql-args.js';
+import { withArgNames, withoutNulls } from '../../common/graphql-args.js';
 import { parseInput } from '../../common/parse-input.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { encodeCursor } from '../onboarding.repository.js';
@@ -20,7 +20,13 @@ import {
   OnboardingRequestModel,
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
-import { CancelSchema, parseIdempotencyKey, ProgressCursor, RequestFilterSchema } from './shared-inputs.js';
+import {
+  CancelSchema,
+  parseIdempotencyKey,
+  ProgressCursor,
+  RequestFilterSchema,
+  RequestPageSchema,
+} from './shared-inputs.js';
 
 /** GraphQL's `Idempotent-Replayed` header: a typed client sees it in the mutation's own result. */
 export const REPLAYED_DESCRIPTION =
@@ -109,7 +115,13 @@ export class OnboardingResolver {
   ): Promise<OnboardingRequestConnection> {
     // The REST query's rules (an empty value is refused, not a filter that matches nothing), naming `filter.<field>`.
     const checked = parseInput(RequestFilterSchema, withoutNulls(filter ?? {}), { field: 'filter' });
-    const page = await this.onboarding.list(checked, first, after, actor);
+    // REST's `limit` and `after` rules; null is the argument left out (`first` then its default).
+    const { limit, after: cursor } = await withArgNames({ limit: 'first' }, () =>
+      Promise.resolve().then(() =>
+        parseInput(RequestPageSchema, { limit: first ?? undefined, after: after ?? undefined }),
+      ),
+    );
+    const page = await this.onboarding.list(checked, limit, cursor, actor);
     const edges = page.items.map((r) => ({
       cursor: encodeCursor(r),
       node: presentRequest(r) as OnboardingRequestModel,
@@ -138,7 +150,7 @@ export class OnboardingResolver {
     @Args('after', { type: () => Int, nullable: true, defaultValue: 0 }) after: number,
     @CurrentActor() actor: Actor,
   ) {
-    const cursor = parseInput(ProgressCursor, after, { field: 'after' });
+    const cursor = parseInput(ProgressCursor, after ?? 0, { field: 'after' }); // null: left out, from the start
     await this.onboarding.read(requestId, actor);
     return this.progress.open(requestId, cursor, actor.id);
   }

@@ -2,8 +2,10 @@
 // refuse the same values with the same VALIDATION_FAILED (REST names the header or query parameter, GraphQL the
 // argument): the idempotency key (the `Idempotency-Key` header, the `idempotencyKey` argument), a cancellation
 // (single requests and batches) and the cursor a progress stream resumes after (SSE `after`/`Last-Event-ID`, the
-// `onboardingProgress(after:)` subscription), and the filter of a request list (REST's query, GraphQL's `filter`).
+// `onboardingProgress(after:)` subscription), and the filter and page of a request list (REST's query, GraphQL's
+// `filter`, `first` and `after`).
 import { z } from 'zod';
+import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js';
 import { parseInput } from '../../common/parse-input.js';
 
 /**
@@ -28,13 +30,10 @@ export const CancelSchema = z
 
 /**
  * A request's event cursor to resume after: 0 (from the first event) up to the largest seq Postgres stores (integer,
- * as GraphQL's Int): a larger one is no cursor of this API, and would fail the replay's query.
+ * as GraphQL's Int): a larger one is no cursor of this API, and would fail the replay's query. As text (SSE `after`,
+ * `Last-Event-ID`) decimal digits only: an empty value is no cursor, nor is `0x10` or `1e2`.
  */
-export const ProgressCursor = z.coerce
-  .number()
-  .int()
-  .min(0)
-  .max(2 ** 31 - 1);
+export const ProgressCursor = decimalInteger(boundedInteger(0, 2 ** 31 - 1));
 
 /** Which requests a list returns (REST: the query parameters; GraphQL: `onboardingRequests(filter:)`). */
 export const RequestFilterSchema = z.strictObject({
@@ -47,4 +46,14 @@ export const RequestFilterSchema = z.strictObject({
     .optional()
     .describe('Only requests in this status.'),
   requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
+});
+
+/** Which page of a request list (REST: `limit`, `after`; GraphQL: `first`, `after`, errors named so). */
+export const RequestPageSchema = z.strictObject({
+  limit: decimalInteger(boundedInteger(1, 200).default(20)).describe('How many requests to return (1 to 200).'),
+  after: z
+    .string({ error: 'must be a string' })
+    .min(1, 'must not be empty')
+    .optional()
+    .describe('The cursor to continue after: `pageInfo.endCursor`.'),
 });
