@@ -93,7 +93,12 @@ export const TARGET_ERRORS: ErrorCode[] = [
   'NAMESPACE_OWNED_BY_OTHER_MESH',
   'DEPLOYMENT_NOT_FOUND',
 ];
-export const ONBOARD_TARGET_ERRORS: ErrorCode[] = [...TARGET_ERRORS, 'NAMESPACE_IGNORED', 'NAMESPACE_NOT_INJECTABLE'];
+export const ONBOARD_TARGET_ERRORS: ErrorCode[] = [
+  ...TARGET_ERRORS,
+  'NAMESPACE_IGNORED',
+  'NAMESPACE_NOT_INJECTABLE',
+  'NAMESPACE_TERMINATING',
+];
 /** What an approver's decision (approve, reject) refuses. */
 export const DECISION_ERRORS: ErrorCode[] = [
   'REQUEST_NOT_FOUND',

@@ -29,6 +29,9 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   NAMESPACE_NOT_FOUND: 'the namespace does not exist (checked when the request is made, and by the worker)',
   NAMESPACE_IGNORED:
     'the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker)',
+  NAMESPACE_TERMINATING:
+    'an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the ' +
+    'request is made, and by the worker)',
   NAMESPACE_OWNED_BY_OTHER_MESH:
     'the namespace is monitored by another mesh (checked when the request is made, and by the worker)',
   NAMESPACE_NOT_INJECTABLE:

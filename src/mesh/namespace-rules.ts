@@ -22,6 +22,10 @@ export const CHECKED_NAMESPACE_LABELS: readonly string[] = [
   MONITORED_BY_LABEL,
 ];
 
+/** Being deleted: Kubernetes set its deletionTimestamp, and its phase is Terminating until its content is gone. */
+export const isTerminating = (ns: V1Namespace) =>
+  ns.metadata?.deletionTimestamp !== undefined || ns.status?.phase === 'Terminating';
+
 export function assertNotReserved(namespace: string): void {
   if ((RESERVED_NAMESPACES as readonly string[]).includes(namespace)) {
     throw new DomainError(
@@ -62,12 +66,24 @@ export function assertNotControlPlane(info: MeshInfo, namespace: string): void {
  *   selects namespaces with `control-plane DoesNotExist` and `name NotIn [<osm namespace>]`
  *   (osm-edge v1.3.9 pkg/injector/webhook.go, createOrUpdateMutatingWebhook), so its pods would never get a sidecar.
  * - another mesh's `openservicemesh.io/monitored-by`: the CLI takes it over silently; we refuse.
+ * - a namespace being deleted (Terminating): the CLI labels it; we refuse, since no pod can start there again (a
+ *   restart's new pods and any policy created in it are refused: 403 NamespaceTerminating).
  */
 export function assertOnboardable(
   ns: V1Namespace,
   request: { namespace: string; meshName: string },
   controlPlaneNamespace?: string,
 ): void {
+  if (isTerminating(ns)) {
+    throw new DomainError(
+      'NAMESPACE_TERMINATING',
+      `namespace ${request.namespace} is being deleted (Terminating): nothing in it can join the mesh`,
+      {
+        field: 'namespace',
+        hint: 'wait until it is gone and create it again, or remove what holds its deletion (finalizers)',
+      },
+    );
+  }
   const labels = ns.metadata?.labels ?? {};
   if (IGNORE_LABEL in labels) {
     const message = `Cannot add ignored namespace [${request.namespace}] (label ${IGNORE_LABEL})`;

@@ -17,7 +17,8 @@ export class NamespaceStatusController {
     tag: 'namespaces',
     summary: 'Where each namespace of a cluster stands',
     description:
-      'Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per ' +
+      'Read live from the cluster (paged with Kubernetes `limit`/`continue`; `continue` is a token of ours, for the ' +
+      'caller and cluster it was given to, 10 minutes) and joined with our last request per ' +
       'namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin ' +
       'callers see the namespaces within their scopes.',
     roles: ['viewer', 'requester', 'approver'],

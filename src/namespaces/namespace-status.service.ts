@@ -39,16 +39,17 @@ export const NamespaceStatusQuery = z.strictObject({
       .number({ error: 'must be a number' })
       .int('must be an integer')
       .min(1, 'must be at least 1')
-      .max(MAX_PAGE, `must be at most ${MAX_PAGE}`),
-  )
-    .default(20)
-    .describe(`How many namespaces to return (1 to ${MAX_PAGE}).`),
+      .max(MAX_PAGE, `must be at most ${MAX_PAGE}`)
+      .default(20),
+  ).describe(`How many namespaces to return (1 to ${MAX_PAGE}).`),
   continue: z
     .string()
     .min(1, 'must not be empty')
     .max(4096, 'must be no more than 4096 characters')
     .optional()
-    .describe('The Kubernetes continue token of the previous page (`pageInfo.continue`).'),
+    .describe(
+      "The previous page's `pageInfo.continue`: valid for the caller and cluster it was given to, for 10 minutes.",
+    ),
 });
 
 /** What a continue token this API gave stands for: whose page, of which cluster, and Kubernetes' own token. */

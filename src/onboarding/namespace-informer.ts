@@ -21,7 +21,7 @@ import type { AppConfig } from '../config/config.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import type { ClusterClient, WatchEventType } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
-import { CHECKED_NAMESPACE_LABELS } from '../mesh/namespace-rules.js';
+import { CHECKED_NAMESPACE_LABELS, isTerminating } from '../mesh/namespace-rules.js';
 import { runDetached } from '../observability/log-context.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import type { Observed } from './target-precheck.js';
@@ -49,7 +49,7 @@ const FAILURE_WARN_MS = 30_000;
  * number, which it gives back as the same string, and saves a string per namespace (~4 MB at 160,000).
  */
 type Rv = string | number;
-type Slim = Rv | { rv: Rv; labels: Record<string, string> };
+type Slim = Rv | { rv: Rv; labels?: Record<string, string>; terminating?: true };
 
 const PLAIN_INTEGER = /^(?:0|[1-9][0-9]{0,15})$/;
 
@@ -63,19 +63,22 @@ const unpackRv = (rv: Rv): string => (typeof rv === 'number' ? String(rv) : rv);
 
 function slim(ns: V1Namespace): Slim {
   const rv = packRv(ns.metadata?.resourceVersion ?? '');
-  const all = ns.metadata?.labels;
-  if (!all) return rv;
+  const all = ns.metadata?.labels ?? {};
   let labels: Record<string, string> | undefined;
   for (const key of CHECKED_NAMESPACE_LABELS) {
     if (all[key] !== undefined) (labels ??= {})[key] = all[key];
   }
-  return labels ? { rv, labels } : rv;
+  const terminating = isTerminating(ns) ? (true as const) : undefined;
+  return labels || terminating ? { rv, ...(labels ? { labels } : {}), ...(terminating ? { terminating } : {}) } : rv;
 }
 
 /** The V1Namespace-shaped object the checks (assertOnboardable, assertOffboardable) read. */
 function expand(name: string, s: Slim): V1Namespace {
   if (typeof s !== 'object') return { metadata: { name, resourceVersion: unpackRv(s) } };
-  return { metadata: { name, resourceVersion: unpackRv(s.rv), labels: { ...s.labels } } };
+  return {
+    metadata: { name, resourceVersion: unpackRv(s.rv), labels: { ...s.labels } },
+    ...(s.terminating ? { status: { phase: 'Terminating' } } : {}),
+  };
 }
 
 /** What a lookup gives for `ns`: its name, resourceVersion and checked labels (exported for the unit tests). */

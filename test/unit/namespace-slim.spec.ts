@@ -31,13 +31,24 @@ const values = fc.constantFrom('osm', 'blue', 'osm-system', 'true', 'false', '')
 const namespace = fc.record({
   labels: fc.option(fc.dictionary(keys, values), { nil: undefined }),
   annotations: fc.option(fc.dictionary(fc.string(), fc.string()), { nil: undefined }),
+  // Being deleted: Kubernetes sets deletionTimestamp at once, and the phase Terminating.
+  deleting: fc.boolean(),
 });
 
 describe('slim namespace records', () => {
   it('every check decides on the slim record as on the whole namespace', () => {
     fc.assert(
-      fc.property(namespace, fc.constantFrom('osm', 'blue'), ({ labels, annotations }, meshName) => {
-        const ns: V1Namespace = { metadata: { name: 'app', resourceVersion: '42', labels, annotations } };
+      fc.property(namespace, fc.constantFrom('osm', 'blue'), ({ labels, annotations, deleting }, meshName) => {
+        const ns: V1Namespace = {
+          metadata: {
+            name: 'app',
+            resourceVersion: '42',
+            labels,
+            annotations,
+            ...(deleting ? { deletionTimestamp: new Date() } : {}),
+          },
+          status: { phase: deleting ? 'Terminating' : 'Active' },
+        };
         const slim = slimmed(ns);
         const request = { namespace: 'app', meshName };
         expect(outcome(() => assertOnboardable(slim, request, 'osm-system'))).toBe(

@@ -109,6 +109,14 @@ describe('namespace step plan (osm namespace add)', () => {
     expect(await codeOf(step.plan(ctx(ns(), { namespace: 'kube-system' })))).toBe('NAMESPACE_RESERVED');
   });
 
+  it('refuses a namespace being deleted (the CLI would label it): no pod can start there again', async () => {
+    const deleting = ns({ 'openservicemesh.io/monitored-by': 'osm' });
+    deleting.metadata!.deletionTimestamp = new Date();
+    expect(await codeOf(step.plan(ctx(deleting)))).toBe('NAMESPACE_TERMINATING');
+    expect(await codeOf(step.plan(ctx({ ...ns(), status: { phase: 'Terminating' } })))).toBe('NAMESPACE_TERMINATING');
+    expect(await codeOf(step.plan(ctx({ ...ns(), status: { phase: 'Active' } })))).toBe('no error');
+  });
+
   it('refuses namespaces the injector webhook skips: a control-plane label, or name=<osm namespace>', async () => {
     // pkg/injector/webhook.go: namespaceSelector `control-plane DoesNotExist`, `name NotIn [<osm namespace>]`.
     expect(await codeOf(step.plan(ctx(ns({ 'control-plane': '' }))))).toBe('NAMESPACE_NOT_INJECTABLE');
