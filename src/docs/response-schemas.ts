@@ -13,6 +13,7 @@ import { RequestKind, RequestStatus, StepResult, StepStatus } from '../generated
 import { RESTART_MODES, SmiSchema } from '../onboarding/onboarding.input.js';
 import { ROLES } from '../auth/actor.js';
 import { enumDescription } from './descriptions.js';
+import { BATCH_STATUSES } from '../batches/batch-status.js';
 
 const timestamp = z.iso.datetime({ offset: true }).describe('An RFC 3339 timestamp (UTC).');
 const at = (what: string) => timestamp.describe(`When ${what} (RFC 3339, UTC).`);
@@ -214,8 +215,16 @@ export const AuditEventSchema = z
   .meta({ id: 'AuditEvent', description: 'One append-only audit record.' });
 
 export const AuditPageSchema = z
-  .strictObject({ items: z.array(AuditEventSchema).describe('The audit events in cursor order.') })
-  .meta({ id: 'AuditPage', description: "A request's audit trail." });
+  .strictObject({
+    items: z.array(AuditEventSchema).describe('The audit events in cursor order.'),
+    pageInfo: z
+      .strictObject({
+        hasNextPage: z.boolean().describe('More events follow: ask again with `after` = `endCursor`.'),
+        endCursor: z.number().int().nullable().describe('The cursor of the last event of this page (null: none).'),
+      })
+      .describe('Where this page ends.'),
+  })
+  .meta({ id: 'AuditPage', description: "A page of a request's audit trail." });
 
 const DiagnosticSchema = z
   .strictObject({
@@ -371,10 +380,12 @@ export const BatchSchema = z
     requestedBy: z.string().describe('The caller who made the batch.'),
     createdAt: at('the batch was made'),
     status: z
-      .string()
+      .enum(BATCH_STATUSES)
       .describe(
-        'The aggregate status of the members: RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, ' +
-          'PARTIALLY_FAILED, CANCELLED or REJECTED.',
+        'The aggregate status of the members. While one is active: RUNNING (one RUNNING or QUEUED), else ' +
+          'PENDING_APPROVAL, else PLANNED. Once all ended: SUCCEEDED only when all succeeded; PARTIALLY_FAILED ' +
+          'when some succeeded and some FAILED; PARTIALLY_SUCCEEDED when some succeeded and the others were ' +
+          'CANCELLED or REJECTED; when none succeeded, FAILED, else REJECTED, else CANCELLED.',
       ),
     counts: z
       .record(z.string(), z.number().int())

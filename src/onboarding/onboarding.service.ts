@@ -60,6 +60,16 @@ export interface CreateResult {
   replayed: boolean;
 }
 
+/** A request's audit trail is read a page at a time: this many events unless the caller asks for fewer or more. */
+export const AUDIT_PAGE = 1000;
+export const MAX_AUDIT_PAGE = 10_000;
+
+/** Which page of a request's audit trail: the events after cursor `after` (0: from the start), at most `limit`. */
+export interface AuditPage {
+  after?: number;
+  limit?: number;
+}
+
 /** Accepts onboarding/offboarding requests: validate, record with the first audit event, then enqueue. */
 @Injectable()
 export class OnboardingService {
@@ -234,9 +244,11 @@ export class OnboardingService {
     return { items: page.items, hasNextPage: page.hasMore, endCursor: last ? encodeCursor(last) : null };
   }
 
-  async auditEvents(requestId: string, actor: Actor) {
+  /** A page of a request's audit trail: the events after cursor `after`, at most `limit`, and whether more follow. */
+  async auditEvents(requestId: string, actor: Actor, { after = 0, limit = AUDIT_PAGE }: AuditPage = {}) {
     await this.read(requestId, actor);
-    return this.audit.forRequest(requestId, 0, 10_000);
+    const events = await this.audit.forRequest(requestId, after, limit + 1);
+    return { items: events.slice(0, limit), hasNextPage: events.length > limit };
   }
 
   private async create(

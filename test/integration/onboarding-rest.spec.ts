@@ -49,6 +49,36 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect(actions).toContain('step.applying');
     expect(actions.at(-1)).toBe('request.succeeded');
     expect(audit.body.items.map((e: any) => e.cursor)).toEqual(actions.map((_: unknown, i: number) => i + 1));
+    expect(audit.body.pageInfo).toEqual({ hasNextPage: false, endCursor: actions.length });
+
+    // Page by page (the trail of a namespace that drifts again and again grows without bound): REST and GraphQL.
+    const paged: unknown[] = [];
+    let page: any = { pageInfo: { hasNextPage: true, endCursor: 0 } };
+    while (page.pageInfo.hasNextPage) {
+      const r = await http(
+        s.url,
+        'GET',
+        `/v1/onboardings/${created.body.id}/audit?limit=4&after=${page.pageInfo.endCursor}`,
+      );
+      expect(r.status).toBe(200);
+      page = r.body;
+      expect(page.items.length).toBeLessThanOrEqual(4);
+      paged.push(...page.items);
+    }
+    expect(paged).toEqual(audit.body.items);
+    const q = `query($id: ID!, $after: Int, $first: Int) {
+      auditEvents(requestId: $id, after: $after, first: $first) { cursor action } }`;
+    const g = await gql(s.url, q, { id: created.body.id, after: 2, first: 3 });
+    expect(g.data.auditEvents).toEqual(
+      audit.body.items.slice(2, 5).map((e: any) => ({ cursor: e.cursor, action: e.action })),
+    );
+    for (const bad of ['limit=0', 'limit=10001', 'limit=1e2', 'after=-1', 'after=', 'colour=red']) {
+      const r = await http(s.url, 'GET', `/v1/onboardings/${created.body.id}/audit?${bad}`);
+      expect(r.status, bad).toBe(422);
+      expect(r.body.error.code).toBe('VALIDATION_FAILED');
+    }
+    const tooMany = await gql(s.url, q, { id: created.body.id, first: 10_001 });
+    expect(tooMany.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'first' }] });
 
     const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
     expect(off.status).toBe(202);

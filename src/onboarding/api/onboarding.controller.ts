@@ -13,6 +13,7 @@ import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.inp
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
+  AuditQuery,
   CancelSchema,
   parseIdempotencyKey,
   ProgressCursor,
@@ -315,12 +316,15 @@ export class OnboardingController {
     tag: 'onboarding',
     summary: "A request's audit trail",
     roles: ['viewer', 'requester', 'approver'],
-    responses: { 200: { description: 'the audit events in cursor order', schema: R.AuditPageSchema } },
-    errors: ['REQUEST_NOT_FOUND'],
+    query: AuditQuery,
+    responses: { 200: { description: 'a page of the audit events, in cursor order', schema: R.AuditPageSchema } },
+    errors: ['VALIDATION_FAILED', 'REQUEST_NOT_FOUND'],
   })
   @Get('onboardings/:id/audit')
-  async audit(@Param('id') id: string, @CurrentActor() actor: Actor) {
-    return { items: (await this.onboarding.auditEvents(id, actor)).map(presentAuditEvent) };
+  async audit(@Param('id') id: string, @Query() query: unknown, @CurrentActor() actor: Actor) {
+    const page = await this.onboarding.auditEvents(id, actor, parseInput(AuditQuery, query ?? {}));
+    const items = page.items.map(presentAuditEvent);
+    return { items, pageInfo: { hasNextPage: page.hasNextPage, endCursor: items.at(-1)?.cursor ?? null } };
   }
 }
 

@@ -21,6 +21,7 @@ import {
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
+  AuditQuery,
   CancelSchema,
   parseIdempotencyKey,
   ProgressCursor,
@@ -129,9 +130,23 @@ export class OnboardingResolver {
     return { edges, pageInfo: forwardPageInfo(edges, page.hasNextPage, page.endCursor) };
   }
 
-  @Query(() => [AuditEventModel], { description: "A request's audit trail, in cursor order." })
-  async auditEvents(@Args('requestId', { type: () => ID }) requestId: string, @CurrentActor() actor: Actor) {
-    return (await this.onboarding.auditEvents(requestId, actor)).map(presentAuditEvent);
+  @Query(() => [AuditEventModel], {
+    description:
+      "A page of a request's audit trail, in cursor order: the events after `after` (0: from the start), at most " +
+      '`first` (1000 unless given, at most 10000). Fewer than `first` events: the trail ends here; else ask again ' +
+      "with `after` = the last event's `cursor`.",
+  })
+  async auditEvents(
+    @Args('requestId', { type: () => ID }) requestId: string,
+    @CurrentActor() actor: Actor,
+    @Args('after', { type: () => Int, nullable: true }) after?: number | null,
+    @Args('first', { type: () => Int, nullable: true }) first?: number | null,
+  ) {
+    // REST's `after` and `limit` rules; null is the argument left out.
+    const page = await withArgNames({ limit: 'first' }, () =>
+      Promise.resolve().then(() => parseInput(AuditQuery, { after: after ?? undefined, limit: first ?? undefined })),
+    );
+    return (await this.onboarding.auditEvents(requestId, actor, page)).items.map(presentAuditEvent);
   }
 
   /** Set by the mutations that take an `idempotencyKey`; every other answer is not a replay. */

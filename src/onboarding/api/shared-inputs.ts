@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js';
 import { parseInput } from '../../common/parse-input.js';
+import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
 
 /**
  * 1 to 255 characters and no control character (C0, DEL and C1; NUL included): the key is stored in a unique index
@@ -56,4 +57,12 @@ export const RequestPageSchema = z.strictObject({
     .min(1, 'must not be empty')
     .optional()
     .describe('The cursor to continue after: `pageInfo.endCursor`.'),
+});
+
+/** A page of a request's audit trail (GraphQL `auditEvents(after:, first:)` names the same rules so). */
+export const AuditQuery = z.strictObject({
+  after: ProgressCursor.default(0).describe('The events after this cursor: `pageInfo.endCursor` of the last page.'),
+  limit: decimalInteger(boundedInteger(1, MAX_AUDIT_PAGE).default(AUDIT_PAGE)).describe(
+    `How many events to return (1 to ${MAX_AUDIT_PAGE}).`,
+  ),
 });
