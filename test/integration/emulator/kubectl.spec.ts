@@ -146,7 +146,7 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
       '[{"op":"test","path":"/metadata/labels/strategic","value":"no"}]',
     );
     expect(failing.code).not.toBe(0);
-    expect(failing.stderr).toContain('the server rejected our request due to an error in our request');
+    expect(failing.stderr).toContain('testing value /metadata/labels/strategic failed: test failed');
     const strategicCr = await kubectl(
       'patch',
       'meshconfig',

@@ -4,7 +4,7 @@
 import { forbidden, notFound } from './errors.js';
 import { groupResource, type ResourceType } from './resources.js';
 import type { ObjectStore } from './store.js';
-import { asArray, isObject, randomSuffix, type KubeObject } from './types.js';
+import { asArray, asRecord, isObject, randomSuffix, type KubeObject } from './types.js';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
 
@@ -62,12 +62,21 @@ export function namespaceLifecyclePlugin(store: ObjectStore): AdmissionPlugin {
       if (!req.rt.namespaced || req.operation !== 'CREATE' || req.subresource) return;
       const ns = store.peek('/namespaces', '', req.namespace);
       if (!ns) throw notFound({ group: '', resource: 'namespaces' }, req.namespace);
-      if (ns.metadata.deletionTimestamp)
-        throw forbidden(
+      if (asRecord(ns.status).phase === 'Terminating') {
+        // plugin/pkg/admission/namespace/lifecycle: Forbidden, with a NamespaceTerminating cause clients look for.
+        const err = forbidden(
           groupResource(req.rt),
           displayName(req),
           `unable to create new content in namespace ${req.namespace} because it is being terminated`,
         );
+        const details = (err.status.details ??= {});
+        (details.causes ??= []).push({
+          reason: 'NamespaceTerminating',
+          message: `namespace ${req.namespace} is being terminated`,
+          field: 'metadata.namespace',
+        });
+        throw err;
+      }
     },
   };
 }

@@ -8,6 +8,7 @@ import { applyBuiltinDefaults } from './defaults.js';
 import {
   alreadyExists,
   badRequest,
+  goQuote,
   conflict,
   fieldErr,
   generateNameConflict,
@@ -16,6 +17,7 @@ import {
   isStatusError,
   methodNotSupported,
   notFound,
+  resourceExpired,
   unknownError,
   unsupportedMediaType,
   type FieldError,
@@ -40,6 +42,13 @@ import {
   type ResourceType,
 } from './resources.js';
 import { applyDefaults, pruneNonNullableNulls, pruneUnknownFields } from './schema.js';
+import {
+  decodeBuiltinJson,
+  decodeBuiltinUnstructured,
+  goFormat,
+  undeclaredApplyFields,
+  type DecodeResult,
+} from './builtin-types.js';
 import { FIELD_MANAGER_MAX_LENGTH, isPrintable, managerFromUserAgent, updateManagedFields } from './managed-fields.js';
 import {
   FieldSelector,
@@ -49,7 +58,7 @@ import {
   SelectorParseError,
 } from './selectors.js';
 import type { ObjectStore } from './store.js';
-import { asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
+import { asArray, asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
 import { fieldsOf, supportedFields } from './fields.js';
 import {
   completeCrd,
@@ -61,7 +70,13 @@ import {
   shouldDeleteDuringUpdate,
   specChanged,
 } from './strategy.js';
-import { validateBuiltin, validateCustomResource, validateObjectMeta } from './validation.js';
+import {
+  goStringSlice,
+  validateBuiltin,
+  validateCustomResource,
+  validateNoNewFinalizers,
+  validateObjectMeta,
+} from './validation.js';
 
 export type PatchType = 'json' | 'merge' | 'strategic' | 'apply';
 
@@ -90,6 +105,8 @@ export function acceptedPatchTypes(rt: ResourceType): string[] {
 
 export interface WriteOptions {
   dryRun?: boolean;
+  /** The request's `dryRun` values as sent: only `All` is supported (ValidateDryRun). */
+  dryRunValues?: string[];
   fieldManager?: string;
   force?: boolean;
   subresource?: string;
@@ -195,9 +212,23 @@ export class KubeApi {
   list(rt: ResourceType, version: string, namespace: string, opts: ListOptions = {}, view = false): ListResult {
     this.requireVerb(rt, 'list');
     const { labels, fields } = this.selectors(rt, opts);
-    const revision = String(this.store.currentRevision());
-    const all = this.store.scan(typeKey(rt), namespace || undefined); // in key order
-    const start = opts.continue ? decodeContinue(opts.continue) : '';
+    // storage.ValidateListOptions / etcd3 GetList: a continue token carries the revision of the first page, and
+    // every later page is read at it (a consistent snapshot); -1 (after a compaction) means the latest revision.
+    let start = '';
+    let revision = this.store.currentRevision();
+    let all: KubeObject[];
+    if (opts.continue) {
+      const token = decodeContinue(opts.continue);
+      if (opts.resourceVersion && opts.resourceVersion !== '0')
+        throw badRequest('specifying resource version is not allowed when using continue');
+      start = token.start;
+      const at = token.rv > 0 ? this.store.scanAt(typeKey(rt), namespace || undefined, token.rv) : undefined;
+      if (at === 'expired') throw resourceExpired(INCONSISTENT_CONTINUE, encodeContinue(-1, token.start));
+      if (at) revision = token.rv;
+      all = at ?? this.store.scan(typeKey(rt), namespace || undefined);
+    } else {
+      all = this.store.scan(typeKey(rt), namespace || undefined); // in key order
+    }
     // The first key at or after `start` (binary search), then matches only until the page is full, as etcd's
     // range read with a limit does: a page of a long list costs its page, not the whole list.
     let from = 0;
@@ -215,7 +246,7 @@ export class KubeApi {
     const result: ListResult = {
       apiVersion: apiVersionOf(rt, version),
       kind: rt.listKind,
-      metadata: { resourceVersion: revision },
+      metadata: { resourceVersion: String(revision) },
       items: [],
     };
     if (limit !== undefined && items.length > limit) {
@@ -345,6 +376,7 @@ export class KubeApi {
       ]);
     }
     opts = { ...opts, apply: patchType === 'apply' };
+    if (patchType === 'apply' && !rt.custom) this.checkAppliedFields(rt, version, namespace, name, patchBody);
     const current = this.store.peek(typeKey(rt), rt.namespaced ? namespace : '', name);
     if (!current) {
       if (patchType !== 'apply' || opts.subresource) throw notFound(groupResource(rt), name);
@@ -359,7 +391,7 @@ export class KubeApi {
     const patched = applyPatch(rt, patchType, base, patchBody);
     if (opts.subresource === 'scale')
       return { object: this.updateScale(rt, version, current, patched, opts, true), created: false };
-    const incoming = this.decodeRequest(rt, version, patched, opts, 'patch');
+    const incoming = this.decodeRequest(rt, version, patched, opts, 'patch', { type: patchType, body: patchBody });
     return { object: this.commitUpdate(rt, version, current, incoming, opts, true), created: false };
   }
 
@@ -424,11 +456,15 @@ export class KubeApi {
     const next = this.buildUpdated(rt, version, current, incoming, opts.subresource ?? '');
     const req = this.admissionRequest('UPDATE', rt, version, namespace, name, next, current, opts);
     this.admission.mutate(req);
-    const errs = [...validateObjectMeta(rt, next, false), ...this.validateBody(rt, version, next, current)];
+    const errs = [
+      ...validateObjectMeta(rt, next, false),
+      ...validateNoNewFinalizers(current, next),
+      ...this.validateBody(rt, version, next, current),
+    ];
     if (errs.length > 0) throw invalid(rt.kind, rt.group, name, errs);
     this.admission.validate(req);
 
-    if (rt.tracksGeneration && specChanged(rt, current, next))
+    if (rt.tracksGeneration && specChanged(rt, current, next, opts.subresource ?? ''))
       next.metadata.generation = (current.metadata.generation ?? 1) + 1;
     const write = this.fieldWrite(rt, version, opts, opts.subresource ?? '');
     next.metadata.managedFields = updateManagedFields(current, next, write);
@@ -459,6 +495,11 @@ export class KubeApi {
       next = this.present(rt, version, current);
       if (incoming.status === undefined) delete next.status;
       else next.status = clone(incoming.status);
+      // deploymentStatusStrategy resets only spec and labels: annotations written with the status are kept.
+      if (rt.group === 'apps' && rt.plural === 'deployments') {
+        if (incoming.metadata.annotations === undefined) delete next.metadata.annotations;
+        else next.metadata.annotations = clone(incoming.metadata.annotations);
+      }
       return next;
     }
     // `incoming` is this write's own decoded object (decodeRequest, or a presented copy for a scale): it becomes the
@@ -602,6 +643,14 @@ export class KubeApi {
 
   private deleteNamespace(rt: ResourceType, version: string, current: KubeObject, opts: DeleteOptions): DeleteResult {
     if (current.metadata.deletionTimestamp) {
+      // pkg/registry/core/namespace/storage: a terminating namespace goes only once its finalizers are done.
+      if (asArray(asRecord(current.spec).finalizers).length > 0)
+        throw conflict(
+          groupResource(rt),
+          current.metadata.name ?? '',
+          'The system is ensuring all content is removed from this namespace.  Upon completion, this namespace ' +
+            'will automatically be purged by the system.',
+        );
       const shown = this.present(rt, version, current);
       return { object: shown, body: shown, removed: false };
     }
@@ -665,7 +714,11 @@ export class KubeApi {
     return obj;
   }
 
-  private decode(rt: ResourceType, version: string, body: unknown): KubeObject {
+  /**
+   * The request body as an object of the kind: apiVersion and kind checked (runtime.Interpret), then `typed` (the Go
+   * decoding of a built-in kind) runs on the raw copy before metadata is normalized.
+   */
+  private decode(rt: ResourceType, version: string, body: unknown, typed?: (obj: KubeObject) => void): KubeObject {
     if (!isObject(body)) throw badRequest(`the object provided is unrecognized (must be of type ${rt.kind})`);
     const obj = clone(body) as KubeObject;
     const expected = apiVersionOf(rt, version);
@@ -680,6 +733,7 @@ export class KubeApi {
         `${String(obj.kind)} in version "${version}" cannot be handled as a ${rt.kind}: no kind ` +
           `"${String(obj.kind)}" is registered for version "${expected}"`,
       );
+    typed?.(obj);
     obj.apiVersion = expected;
     obj.kind = rt.kind;
     obj.metadata = isObject(obj.metadata) ? obj.metadata : {};
@@ -707,10 +761,12 @@ export class KubeApi {
   }
 
   /**
-   * Decodes a request body (or a patched object) the way the apiserver's decoder does: metadata
-   * becomes ObjectMeta (unknown keys dropped), a custom resource is pruned to its schema and loses
-   * its non-nullable nulls. The dropped fields are then an error (`Strict`), a warning (`Warn`, the
-   * default) or nothing (`Ignore`). Built-in kinds are not pruned (the emulator has no Go types).
+   * Decodes a request body (or a patched object) the way the apiserver's decoder does. A built-in kind is decoded
+   * into its Go type (builtin-types.ts): JSON decoding for bodies and JSON/merge-patched objects, the unstructured
+   * converter for strategic-merge-patched ones; a type error fails the request, unknown fields are dropped. A custom
+   * resource's metadata becomes ObjectMeta (unknown keys dropped), and it is pruned to its schema and loses its
+   * non-nullable nulls. The dropped fields are then an error (`Strict`), a warning (`Warn`, the default) or
+   * nothing (`Ignore`).
    */
   private decodeRequest(
     rt: ResourceType,
@@ -718,15 +774,29 @@ export class KubeApi {
     body: unknown,
     opts: WriteOptions,
     how: 'create' | 'update' | 'patch',
+    patch?: { type: PatchType; body: unknown },
   ): KubeObject {
-    const obj = this.decode(rt, version, body);
     const unknown: string[] = [];
-    for (const key of Object.keys(obj.metadata)) {
-      if (OBJECT_META_FIELDS.has(key)) continue;
-      delete obj.metadata[key];
-      unknown.push(`metadata.${key}`);
-    }
+    // handlers/patch.go shows the strategic merge patch itself (`%+v` of the patch map), other patches the result.
+    const patchValue = () => goQuote(patch?.type === 'strategic' ? goFormat(patch.body) : JSON.stringify(body));
+    const typed = (raw: KubeObject) => {
+      const decoded: DecodeResult =
+        patch?.type === 'strategic'
+          ? decodeBuiltinUnstructured(rt.group, version, rt.kind, raw)
+          : decodeBuiltinJson(rt.group, version, rt.kind, raw);
+      if (decoded.error !== undefined) {
+        if (how === 'patch') throw invalid('', '', '', [fieldErr.invalidRaw('patch', patchValue(), decoded.error)]);
+        throw badRequest(`${rt.kind} in version "${version}" cannot be handled as a ${rt.kind}: ${decoded.error}`);
+      }
+      unknown.push(...decoded.unknown);
+    };
+    const obj = this.decode(rt, version, body, rt.custom || patch?.type === 'apply' ? undefined : typed);
     if (rt.custom) {
+      for (const key of Object.keys(obj.metadata)) {
+        if (OBJECT_META_FIELDS.has(key)) continue;
+        delete obj.metadata[key];
+        unknown.push(`metadata.${key}`);
+      }
       const schema = rt.crd?.schemas.get(version);
       unknown.push(...pruneUnknownFields(obj, schema, true));
       pruneNonNullableNulls(obj, schema);
@@ -738,10 +808,24 @@ export class KubeApi {
       if (how !== 'patch') {
         throw badRequest(`${rt.kind} in version "${version}" cannot be handled as a ${rt.kind}: ${reason}`);
       }
-      throw invalid('', '', '', [fieldErr.invalid('patch', JSON.stringify(body), reason)]);
+      throw invalid('', '', '', [fieldErr.invalidRaw('patch', patchValue(), reason)]);
     }
     opts.warnings?.push(...errors);
     return obj;
+  }
+
+  /**
+   * Server-side apply converts the applied configuration to a typed value first (structured-merge-diff): a field
+   * the schema does not declare fails the request with a plain error, a 500 whatever fieldValidation says
+   * (managedfields/internal/structuredmerge.go; kubernetes/kubernetes#122480).
+   */
+  private checkAppliedFields(rt: ResourceType, version: string, namespace: string, name: string, body: unknown): void {
+    const undeclared = undeclaredApplyFields(rt.group, version, rt.kind, body);
+    if (!undeclared) return;
+    const ns = rt.namespaced ? namespace : '';
+    throw unknownError(
+      `failed to create typed patch object (${ns}/${name}; ${rt.group}/${version}, Kind=${rt.kind}): ${undeclared}`,
+    );
   }
 
   /** CreateOptions/UpdateOptions/PatchOptions validation (apimachinery's ValidateFieldManager & co). */
@@ -757,6 +841,8 @@ export class KubeApi {
       const code = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
       errs.push(fieldErr.invalid('fieldManager', manager, `invalid character ${code} (at position ${i})`));
     });
+    const dryRun = opts.dryRunValues ?? [];
+    if (dryRun.some((v) => v !== 'All')) errs.push(dryRunNotSupported(dryRun));
     const validation = opts.fieldValidation ?? '';
     if (!FIELD_VALIDATION.includes(validation)) {
       errs.push(fieldErr.notSupported('fieldValidation', validation, FIELD_VALIDATION));
@@ -858,6 +944,16 @@ export class KubeApi {
 
 // ------------------------------------------------------------------ free helpers
 
+/** ValidateDryRun: `dryRun: Unsupported value: []string{"foo"}: supported values: "All"`. */
+export function dryRunNotSupported(values: readonly string[]): FieldError {
+  return {
+    type: 'FieldValueNotSupported',
+    field: 'dryRun',
+    value: goStringSlice(values),
+    detail: 'supported values: "All"',
+  };
+}
+
 function isCrd(rt: ResourceType): boolean {
   return rt.group === 'apiextensions.k8s.io' && rt.plural === 'customresourcedefinitions';
 }
@@ -871,18 +967,40 @@ function generateName(prefix: string): string {
   return `${base}${randomSuffix(5)}`;
 }
 
-function encodeContinue(revision: string, start: string): string {
-  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(revision), start })).toString('base64');
+// etcd3/errors.go: the answer to a continue token whose revision was compacted away.
+const INCONSISTENT_CONTINUE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list ' +
+  'without the continue parameter, or use the continue token in this response to retrieve the remainder of the ' +
+  'results. Continuing with the provided token results in an inconsistent list - objects that were created, ' +
+  'modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
+/** storage.EncodeContinue: base64url (unpadded) JSON of the version, the revision and the next key. */
+function encodeContinue(revision: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: revision, start })).toString('base64url');
 }
 
-function decodeContinue(token: string): string {
+/** storage.DecodeContinue, with the etcd3 store's `invalid continue token` wrapping of its errors. */
+function decodeContinue(token: string): { start: string; rv: number } {
+  const invalid = (why: string) => badRequest(`invalid continue token: continue key is not valid${why}`);
+  // base64.RawURLEncoding: the first byte outside the alphabet, or a lone last character, is corrupt input.
+  const bad = /[^A-Za-z0-9_-]/.exec(token)?.index ?? (token.length % 4 === 1 ? token.length - 1 : -1);
+  if (bad >= 0) throw invalid(`: illegal base64 data at input byte ${bad}`);
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-    if (isObject(parsed) && parsed.v === 'meta.k8s.io/v1' && typeof parsed.start === 'string') return parsed.start;
-  } catch {
-    // fall through to the apiserver's error
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch (err) {
+    throw invalid(`: ${(err as Error).message}`);
   }
-  throw badRequest(`continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)`);
+  const c = isObject(parsed) ? parsed : {};
+  if (c.v !== 'meta.k8s.io/v1') {
+    throw invalid(`: server does not recognize this encoded version ${JSON.stringify(String(c.v ?? ''))}`);
+  }
+  const rv = typeof c.rv === 'number' ? c.rv : 0;
+  if (rv === 0) throw invalid(': incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  if (typeof c.start !== 'string' || c.start === '') {
+    throw invalid(': encoded start key empty (version meta.k8s.io/v1)');
+  }
+  return { start: c.start, rv };
 }
 
 function applyPatch(rt: ResourceType, patchType: PatchType, base: KubeObject, patchBody: unknown): unknown {
@@ -895,7 +1013,7 @@ function applyPatch(rt: ResourceType, patchType: PatchType, base: KubeObject, pa
         return applyJsonPatch(base, decodeJsonPatch(patchBody));
       } catch (err) {
         if (err instanceof JsonPatchFormatError) throw badRequest(err.message);
-        if (err instanceof JsonPatchApplyError) throw genericUnprocessable();
+        if (err instanceof JsonPatchApplyError) throw genericUnprocessable(err.message);
         throw err;
       }
     case 'strategic':

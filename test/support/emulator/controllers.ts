@@ -7,7 +7,7 @@ import { EventRecorder, isTerminating, nsKey, WorkQueue } from './controller-kit
 import { isStatusError } from './errors.js';
 import { typeKey, type ResourceType } from './resources.js';
 import type { StoreEvent } from './store.js';
-import { asArray, asRecord, isObject, nowTimestamp, type KubeObject } from './types.js';
+import { asArray, asRecord, clone, isObject, jsonEqual, nowTimestamp, type KubeObject } from './types.js';
 import type { WorkTracker } from './work.js';
 import { DaemonSetController, DeploymentController, ReplicaSetController, StatefulSetController } from './workloads.js';
 
@@ -74,6 +74,14 @@ export class ControllerManager {
     this.daemonSets.onEvent(event);
     this.kubelet.onEvent(event);
     if (event.typeKey === '/namespaces') this.onNamespace(event);
+    else if (event.type !== 'ADDED' && event.object.metadata.namespace) this.onNamespacedContent(event);
+  }
+
+  /** Content of a terminating namespace changed (a finalizer went, a pod finished): the deleter looks again. */
+  private onNamespacedContent(event: StoreEvent): void {
+    const name = event.object.metadata.namespace ?? '';
+    const ns = this.api.store.peek('/namespaces', '', name);
+    if (ns && isTerminating(ns) && !this.finalizing.has(name)) this.namespaces.add(`/${name}`);
   }
 
   private type(group: string, plural: string): ResourceType {
@@ -128,15 +136,104 @@ export class ControllerManager {
     }
   }
 
-  /** Namespace controller: delete everything inside, then drop the "kubernetes" finalizer and the namespace. */
+  /**
+   * Namespace controller (pkg/controller/namespace/deletion): deletes the content with background propagation (an
+   * object with finalizers only gets its deletionTimestamp, a scheduled pod terminates gracefully), reports what
+   * remains in the namespace's conditions, and once nothing remains drops the "kubernetes" finalizer and the
+   * namespace. It runs again whenever content of a terminating namespace changes.
+   */
   private finalizeNamespace(name: string): void {
     const ns = this.api.store.peek('/namespaces', '', name);
     if (!ns || !isTerminating(ns)) return;
+    const remaining = new Map<string, number>();
+    const finalizers = new Map<string, number>();
     for (const rt of this.api.registry.all()) {
       if (!rt.namespaced || rt.virtual) continue;
-      for (const obj of this.api.store.scan(typeKey(rt), name)) this.api.forceRemove(rt, name, obj.metadata.name ?? '');
+      for (const obj of this.api.store.scan(typeKey(rt), name)) {
+        if (obj.metadata.deletionTimestamp) continue;
+        try {
+          this.api.delete(rt, rt.storageVersion, name, obj.metadata.name ?? '', { propagationPolicy: 'Background' });
+        } catch (err) {
+          if (!isStatusError(err)) throw err;
+        }
+      }
+      for (const obj of this.api.store.scan(typeKey(rt), name)) {
+        const gr = rt.group ? `${rt.plural}.${rt.group}` : rt.plural;
+        remaining.set(gr, (remaining.get(gr) ?? 0) + 1);
+        for (const f of obj.metadata.finalizers ?? []) finalizers.set(f, (finalizers.get(f) ?? 0) + 1);
+      }
     }
-    this.api.forceRemove(this.type('', 'namespaces'), '', name);
+    const current = this.setNamespaceConditions(ns, remaining, finalizers);
+    if (remaining.size > 0) return;
+    const spec = asRecord(current.spec);
+    const next = clone(current);
+    next.spec = { ...spec, finalizers: asArray(spec.finalizers).filter((f) => f !== 'kubernetes') };
+    if ((next.metadata.finalizers ?? []).length === 0) {
+      this.api.forceRemove(this.type('', 'namespaces'), '', name);
+      return;
+    }
+    this.api.store.update('/namespaces', next);
+  }
+
+  /** The deleter's status conditions (namespaced_resources_deleter.go), written when they change. */
+  private setNamespaceConditions(
+    ns: KubeObject,
+    remaining: Map<string, number>,
+    finalizers: Map<string, number>,
+  ): KubeObject {
+    const list = (m: Map<string, number>, verb: string) =>
+      [...m.keys()]
+        .sort()
+        .map((k) => `${k} ${verb} ${m.get(k)} resource instances`)
+        .join(', ');
+    const wanted: [string, string, string, string][] = [
+      ['NamespaceDeletionDiscoveryFailure', 'False', 'ResourcesDiscovered', 'All resources successfully discovered'],
+      [
+        'NamespaceDeletionGroupVersionParsingFailure',
+        'False',
+        'ParsedGroupVersions',
+        'All legacy kube types successfully parsed',
+      ],
+      [
+        'NamespaceDeletionContentFailure',
+        'False',
+        'ContentDeleted',
+        'All content successfully deleted, may be waiting on finalization',
+      ],
+      remaining.size > 0
+        ? [
+            'NamespaceContentRemaining',
+            'True',
+            'SomeResourcesRemain',
+            `Some resources are remaining: ${list(remaining, 'has')}`,
+          ]
+        : ['NamespaceContentRemaining', 'False', 'ContentRemoved', 'All content successfully removed'],
+      finalizers.size > 0
+        ? [
+            'NamespaceFinalizersRemaining',
+            'True',
+            'SomeFinalizersRemain',
+            `Some content in the namespace has finalizers remaining: ${list(finalizers, 'in')}`,
+          ]
+        : [
+            'NamespaceFinalizersRemaining',
+            'False',
+            'ContentHasNoFinalizers',
+            'All content-preserving finalizers finished',
+          ],
+    ];
+    const status = asRecord(ns.status);
+    const before = asArray(status.conditions).filter(isObject);
+    const now = nowTimestamp();
+    const conditions = wanted.map(([type, state, reason, message]) => {
+      const old = before.find((c) => c.type === type);
+      const since = old && old.status === state ? old.lastTransitionTime : now;
+      return { type, status: state, lastTransitionTime: since, reason, message };
+    });
+    if (jsonEqual(conditions, before)) return ns;
+    const next = clone(ns);
+    next.status = { ...status, conditions };
+    return this.api.store.update('/namespaces', next);
   }
 }
 

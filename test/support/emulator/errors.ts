@@ -38,7 +38,8 @@ export interface StatusDetails {
 export interface StatusBody {
   kind: 'Status';
   apiVersion: 'v1';
-  metadata: Record<string, never>;
+  /** ListMeta: empty, but for the continue token of a 410 for an expired continue token. */
+  metadata: { continue?: string };
   status: 'Failure' | 'Success';
   message?: string;
   reason?: StatusReason;
@@ -179,13 +180,33 @@ export function timeoutError(message: string, retryAfterSeconds = 0): StatusErro
   return failure(504, 'Timeout', `Timeout: ${message}`, { retryAfterSeconds });
 }
 
-export function resourceExpired(message: string): StatusError {
-  return failure(410, 'Expired', message);
+export function resourceExpired(message: string, continueToken?: string): StatusError {
+  const err = failure(410, 'Expired', message);
+  if (continueToken) err.status.metadata.continue = continueToken;
+  return err;
 }
 
-/** errors.NewGenericServerResponse as the patch handler uses it: the server message is dropped. */
-export function genericUnprocessable(): StatusError {
-  return failure(422, 'Invalid', 'the server rejected our request due to an error in our request');
+/**
+ * errors.NewGenericServerResponse: a fixed message per code, and Details that are always there (`"details":{}`),
+ * holding the server's own message, if any, as an UnexpectedServerResponse cause.
+ */
+export function genericServerResponse(code: 404 | 405 | 422, serverMessage = ''): StatusError {
+  const known = {
+    404: ['NotFound', 'the server could not find the requested resource'],
+    405: ['MethodNotAllowed', 'the server does not allow this method on the requested resource'],
+    422: ['Invalid', 'the server rejected our request due to an error in our request'],
+  } as const;
+  const [reason, message] = known[code];
+  const err = failure(code, reason, message);
+  err.status.details = serverMessage
+    ? { causes: [{ reason: 'UnexpectedServerResponse', message: serverMessage }] }
+    : {};
+  return err;
+}
+
+/** The JSON patch handler's answer to a patch that does not apply: the json-patch error is only a cause. */
+export function genericUnprocessable(serverMessage: string): StatusError {
+  return genericServerResponse(422, serverMessage);
 }
 
 /** A rejection by an admission webhook (apiserver's webhookerrors.ToStatusErr): code 400, no reason. */

@@ -32,7 +32,8 @@ function extraFields(rt: ResourceType): string[] {
     case '/pods':
       return POD_FIELDS;
     case '/namespaces':
-      return ['status.phase'];
+      // NamespaceToSelectableFields keeps the legacy `name` "for backward compatibility".
+      return ['status.phase', 'name'];
     case '/secrets':
       return ['type'];
     case '/events':
@@ -48,8 +49,9 @@ function extraFields(rt: ResourceType): string[] {
   }
 }
 
+/** generic.ObjectMetaFieldsSet: `metadata.namespace` only for namespaced kinds, then the kind's own fields. */
 export function supportedFields(rt: ResourceType): Set<string> {
-  return new Set(['metadata.name', 'metadata.namespace', ...extraFields(rt)]);
+  return new Set(['metadata.name', ...(rt.namespaced ? ['metadata.namespace'] : []), ...extraFields(rt)]);
 }
 
 function readField(obj: KubeObject, path: string): string {
@@ -66,6 +68,7 @@ export function fieldsOf(rt: ResourceType, obj: KubeObject): Record<string, stri
     'metadata.name': obj.metadata.name ?? '',
     'metadata.namespace': obj.metadata.namespace ?? '',
   };
-  for (const field of extraFields(rt)) out[field] = readField(obj, field);
+  for (const field of extraFields(rt))
+    out[field] = field === 'name' ? (obj.metadata.name ?? '') : readField(obj, field);
   return out;
 }

@@ -6,7 +6,7 @@ import { constants as h2, createSecureServer, type Http2SecureServer } from 'nod
 import { createServer as createTlsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { CORE_SCHEMA, load } from 'js-yaml';
-import { acceptedPatchTypes, PATCH_CONTENT_TYPES, type KubeApi, type ListOptions } from './api.js';
+import { acceptedPatchTypes, dryRunNotSupported, PATCH_CONTENT_TYPES, type KubeApi, type ListOptions } from './api.js';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -19,7 +19,10 @@ import {
 } from './discovery.js';
 import {
   badRequest,
+  fieldErr,
+  genericServerResponse,
   internalError,
+  invalid,
   isStatusError,
   notAcceptable,
   notFound,
@@ -28,6 +31,7 @@ import {
   StatusError,
   unauthorized,
   unsupportedMediaType,
+  type FieldError,
   type StatusBody,
 } from './errors.js';
 import { Faults, RequestRecorder, validateRule, type RequestLogEntry } from './faults.js';
@@ -107,6 +111,43 @@ function queryOptions(params: URLSearchParams): ListOptions {
     continue: params.get('continue') ?? undefined,
     resourceVersion: params.get('resourceVersion') ?? undefined,
   };
+}
+
+/**
+ * ValidateListOptions (apimachinery/pkg/apis/meta/internalversion/validation), with the WatchList feature on as in
+ * 1.32: 422 on ListOptions for resourceVersionMatch and sendInitialEvents combinations kube-apiserver refuses.
+ */
+export function validateListOptions(params: URLSearchParams, watch: boolean): void {
+  const errs: FieldError[] = [];
+  const match = params.get('resourceVersionMatch') ?? '';
+  const sendInitialEvents = params.get('sendInitialEvents');
+  const rv = params.get('resourceVersion') ?? '';
+  const cont = params.get('continue') ?? '';
+  const forbid = (field: string, detail: string) => errs.push(fieldErr.forbidden(field, detail));
+  if (watch) {
+    if (sendInitialEvents !== null && match !== 'NotOlderThan')
+      forbid('resourceVersionMatch', 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan');
+    if (match) {
+      if (sendInitialEvents === null)
+        forbid(
+          'resourceVersionMatch',
+          'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided',
+        );
+      if (match !== 'NotOlderThan') errs.push(fieldErr.notSupported('resourceVersionMatch', match, ['NotOlderThan']));
+      if (cont) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided');
+    }
+  } else {
+    if (match) {
+      if (!rv) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided');
+      if (cont) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided');
+      if (match !== 'Exact' && match !== 'NotOlderThan')
+        errs.push(fieldErr.notSupported('resourceVersionMatch', match, ['Exact', 'NotOlderThan', '']));
+      if (match === 'Exact' && rv === '0')
+        forbid('resourceVersionMatch', 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+    }
+    if (sendInitialEvents !== null) forbid('sendInitialEvents', 'sendInitialEvents is forbidden for list');
+  }
+  if (errs.length > 0) throw invalid('ListOptions', 'meta.k8s.io', '', errs);
 }
 
 function baseContentType(header: string | undefined): string {
@@ -437,6 +478,7 @@ export class EmulatorServer {
     const warnings: string[] = [];
     const write = {
       dryRun,
+      dryRunValues: params.getAll('dryRun'),
       fieldManager: params.get('fieldManager') ?? undefined,
       fieldValidation: params.get('fieldValidation') ?? undefined,
       userAgent: req.headers['user-agent'] ?? '',
@@ -450,7 +492,7 @@ export class EmulatorServer {
     const include = (params.get('includeObject') as IncludeObject | null) ?? 'Metadata';
     const methodNotAllowed = (): Reply => ({
       status: 405,
-      body: statusForCode(405, 'the server does not allow this method on the requested resource').status,
+      body: genericServerResponse(405).status,
     });
 
     switch (method) {
@@ -465,17 +507,18 @@ export class EmulatorServer {
                 : obj,
           };
         }
+        validateListOptions(params, false);
         const list = api.list(rt, version, namespace, queryOptions(params), true);
         return { status: 200, body: table ? toTable(rt, version, list.items, list.metadata, include) : list };
       }
       case 'POST': {
         if (name || (rt.namespaced && !namespace && !rt.virtual)) return methodNotAllowed();
-        const created = api.create(rt, version, namespace, decodeBody(req, raw), write);
+        const created = api.create(rt, version, namespace, decodeBody(req, raw, rt), write);
         return withWarnings({ status: 201, body: created });
       }
       case 'PUT': {
         if (!name) return methodNotAllowed();
-        const updated = api.update(rt, version, namespace, name, decodeBody(req, raw), { ...write, subresource });
+        const updated = api.update(rt, version, namespace, name, decodeBody(req, raw, rt), { ...write, subresource });
         return withWarnings({ status: 200, body: updated });
       }
       case 'PATCH': {
@@ -516,6 +559,7 @@ export class EmulatorServer {
   ): void {
     const { api } = this.deps;
     const { rt, version, namespace } = route;
+    validateListOptions(params, true);
     const opts = queryOptions(params);
     const { labels, fields } = api.selectors(rt, opts);
     const table = wantsTable(req.headers.accept);
@@ -599,6 +643,8 @@ export class EmulatorServer {
     }
     const timeoutSeconds = Number(params.get('timeoutSeconds') ?? '1800');
     timers.push(setTimeout(close, Math.max(0, timeoutSeconds) * 1000));
+    // cacheWatcher.nextBookmarkTime: a bookmark 2 s before the watch's deadline, so the client resumes from it.
+    if (bookmarks && timeoutSeconds > 2) timers.push(setTimeout(() => bookmark(), (timeoutSeconds - 2) * 1000));
     req.on('close', close);
     res.on('close', close);
   }
@@ -673,7 +719,7 @@ function rbacVerb(method: string, route: ResourceRoute, params: URLSearchParams)
 }
 
 function pageNotFound(): StatusError {
-  return statusForCode(404, 'the server could not find the requested resource');
+  return genericServerResponse(404);
 }
 
 function faultStatus(
@@ -738,7 +784,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function decodeBody(req: IncomingMessage, raw: Buffer): unknown {
+/** What kube-apiserver decodes a body from: built-in kinds also take protobuf (which the emulator does not). */
+function acceptedBodyTypes(rt: ResourceType): string[] {
+  return ['application/json', 'application/yaml', ...(rt.custom ? [] : ['application/vnd.kubernetes.protobuf'])];
+}
+
+/** NegotiateInputSerializer: no Content-Type means JSON; anything but a serializer's media type is 415. */
+function decodeBody(req: IncomingMessage, raw: Buffer, rt: ResourceType): unknown {
   const type = baseContentType(req.headers['content-type']) || JSON_TYPE;
   const text = raw.toString('utf8');
   if (type === 'application/yaml' || type === 'application/x-yaml') {
@@ -748,8 +800,7 @@ function decodeBody(req: IncomingMessage, raw: Buffer): unknown {
       throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
     }
   }
-  if (type !== JSON_TYPE && type !== 'text/plain' && type !== '*/*')
-    throw unsupportedMediaType(['application/json', 'application/yaml']);
+  if (type !== JSON_TYPE) throw unsupportedMediaType(acceptedBodyTypes(rt));
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -788,6 +839,13 @@ function deleteOptions(
   if (!propagation && orphan === 'true') propagation = 'Orphan';
   const pre = isObject(body.preconditions) ? body.preconditions : {};
   const bodyDryRun = Array.isArray(body.dryRun) && body.dryRun.includes('All');
+  // ValidateDeleteOptions (apimachinery/pkg/apis/meta/v1/validation): 422 on DeleteOptions before anything else.
+  const errs: FieldError[] = [];
+  if (propagation !== undefined && !['Foreground', 'Background', 'Orphan'].includes(propagation))
+    errs.push(fieldErr.notSupported('propagationPolicy', propagation, ['Foreground', 'Background', 'Orphan', 'nil']));
+  const dryRunValues = [...params.getAll('dryRun'), ...(Array.isArray(body.dryRun) ? body.dryRun.map(String) : [])];
+  if (dryRunValues.some((v) => v !== 'All')) errs.push(dryRunNotSupported(dryRunValues));
+  if (errs.length > 0) throw invalid('DeleteOptions', 'meta.k8s.io', '', errs);
   return {
     dryRun: dryRun || bodyDryRun,
     propagationPolicy: propagation,

@@ -94,7 +94,9 @@ export class ObjectStore {
   scan(typeKey: string, namespace?: string): KubeObject[] {
     const byNamespace = this.buckets.get(typeKey);
     if (!byNamespace) return [];
-    const namespaces = namespace !== undefined ? [namespace] : [...byNamespace.keys()].sort(compare);
+    // etcd orders by the whole key (`<namespace>/<name>`): namespaces compare with their `/` ("a-b/" < "a/").
+    const namespaces =
+      namespace !== undefined ? [namespace] : [...byNamespace.keys()].sort((a, b) => compare(`${a}/`, `${b}/`));
     const out: KubeObject[] = [];
     for (const ns of namespaces) {
       const bucket = byNamespace.get(ns);
@@ -104,6 +106,30 @@ export class ObjectStore {
       for (const name of names) out.push(bucket.get(name) as KubeObject);
     }
     return out;
+  }
+
+  /**
+   * The objects of one type (and namespace) as they were at `revision`, in key order, as etcd's range read at a
+   * revision returns them (a paginated list reads every page at its first page's revision); 'expired' when the
+   * revision is older than the last compaction or the kept history. Built by undoing the later events.
+   */
+  scanAt(typeKey: string, namespace: string | undefined, revision: number): KubeObject[] | 'expired' {
+    if (revision >= this.revision) return this.scan(typeKey, namespace);
+    const events = this.eventsSince(typeKey, revision);
+    if (events === 'expired') return 'expired';
+    const key = (obj: KubeObject) => `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+    // The earliest event after `revision` tells what the object was at `revision`: absent before an ADDED,
+    // its `previous` before a MODIFIED or DELETED.
+    const then = new Map<string, KubeObject | undefined>();
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i];
+      then.set(key(e.object), e.type === 'ADDED' ? undefined : e.previous);
+    }
+    const out = this.scan(typeKey, namespace).filter((obj) => !then.has(key(obj)));
+    for (const obj of then.values()) {
+      if (obj && (namespace === undefined || (obj.metadata.namespace ?? '') === namespace)) out.push(obj);
+    }
+    return out.sort((a, b) => compare(key(a), key(b)));
   }
 
   count(typeKey: string): number {

@@ -79,7 +79,17 @@ export function nextClusterIp(used: Set<unknown>): string {
   throw unknownError('range is full');
 }
 
-export function specChanged(rt: ResourceType, before: KubeObject, after: KubeObject): boolean {
+export function specChanged(rt: ResourceType, before: KubeObject, after: KubeObject, subresource = ''): boolean {
+  // pkg/registry/apps/deployment/strategy.go: annotation changes bump a Deployment's generation too, because the
+  // controller copies them to its ReplicaSets; not through the status subresource (the deployment controller
+  // writes its revision annotation there).
+  if (
+    !subresource &&
+    rt.group === 'apps' &&
+    rt.plural === 'deployments' &&
+    !jsonEqual(before.metadata.annotations, after.metadata.annotations)
+  )
+    return true;
   if (!rt.custom) return !jsonEqual(before.spec, after.spec);
   const strip = (o: KubeObject): Record<string, unknown> => {
     const copy: Record<string, unknown> = { ...o };

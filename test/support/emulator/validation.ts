@@ -66,11 +66,48 @@ function validateAnnotations(annotations: unknown, path: string): FieldError[] {
   let total = 0;
   for (const [key, value] of Object.entries(asRecord(annotations))) {
     for (const msg of qualifiedNameErrors(key.toLowerCase())) errs.push(fieldErr.invalid(path, key, msg));
-    total += key.length + (typeof value === 'string' ? value.length : 0);
+    // Go's len(): bytes of the UTF-8 encoding.
+    total += Buffer.byteLength(key, 'utf8') + (typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : 0);
   }
-  if (total > 256 * 1024)
-    errs.push({ type: 'FieldValueTooLong', field: path, detail: 'must have at most 262144 bytes' });
+  if (total > 256 * 1024) errs.push(fieldErr.tooLong(path, 256 * 1024));
   return errs;
+}
+
+const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
+
+/** ValidateFinalizers: qualified names; built-in kinds also refuse an unqualified name that is not a standard one. */
+function validateFinalizers(rt: ResourceType, finalizers: unknown, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const list = asArray(finalizers).filter((f): f is string => typeof f === 'string');
+  for (const f of list) {
+    for (const msg of qualifiedNameErrors(f)) errs.push(fieldErr.invalid(path, f, msg));
+    if (!rt.custom && !f.includes('/') && !STANDARD_FINALIZERS.has(f))
+      errs.push(fieldErr.invalid(path, f, 'name is neither a standard finalizer name nor is it fully qualified'));
+  }
+  if (list.includes('orphan') && list.includes('foregroundDeletion'))
+    errs.push(
+      fieldErr.invalidRaw(path, goStringSlice(list), 'finalizer orphan and foregroundDeletion cannot be both set'),
+    );
+  return errs;
+}
+
+/** Go's %#v of a []string. */
+export function goStringSlice(values: readonly string[]): string {
+  return `[]string{${values.map((v) => JSON.stringify(v)).join(', ')}}`;
+}
+
+/** ValidateNoNewFinalizers: an object being deleted may lose finalizers but not gain any. */
+export function validateNoNewFinalizers(before: KubeObject, after: KubeObject): FieldError[] {
+  if (!before.metadata.deletionTimestamp) return [];
+  const old = new Set(before.metadata.finalizers ?? []);
+  const extra = [...new Set((after.metadata.finalizers ?? []).filter((f) => !old.has(f)))].sort();
+  if (extra.length === 0) return [];
+  return [
+    fieldErr.forbidden(
+      'metadata.finalizers',
+      `no new finalizers can be added if the object is being deleted, found new finalizers ${goStringSlice(extra)}`,
+    ),
+  ];
 }
 
 export function validateObjectMeta(rt: ResourceType, obj: KubeObject, isCreate: boolean): FieldError[] {
@@ -86,6 +123,7 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject, isCreate: 
   if (rt.namespaced && !meta.namespace) errs.push(fieldErr.required('metadata.namespace', ''));
   errs.push(...validateLabels(meta.labels, 'metadata.labels'));
   errs.push(...validateAnnotations(meta.annotations, 'metadata.annotations'));
+  errs.push(...validateFinalizers(rt, meta.finalizers, 'metadata.finalizers'));
   return errs;
 }
 

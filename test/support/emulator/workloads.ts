@@ -359,7 +359,10 @@ export class DeploymentController {
         annotations: { ...stringMap(fresh.metadata.annotations), 'deployment.kubernetes.io/revision': revision },
       },
     };
-    api.update(rt(api, 'apps', 'deployments'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next);
+    // The deployment controller writes the revision with UpdateStatus: no generation bump.
+    api.update(rt(api, 'apps', 'deployments'), 'v1', fresh.metadata.namespace ?? '', fresh.metadata.name ?? '', next, {
+      subresource: 'status',
+    });
   }
 
   private updateStatus(namespace: string, name: string, newRsName: string | undefined): void {
