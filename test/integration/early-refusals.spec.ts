@@ -1,10 +1,11 @@
 // Refusals known at request time (issue 11, items 5 and 10): the API reads the target namespace (and the Services
 // `appProtocols` names; bounded, cached, rate limited) and answers 422 with the worker's own codes before anything is
 // stored; when the cluster does not answer in time the request is accepted and the worker decides with the same rules.
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
-import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
+import { createNamespace, kubeClients, namespaceMeta, writesTo } from '../support/kube.js';
 
 const MONITORED = 'openservicemesh.io/monitored-by';
 /** A Service's ports, as a test creates them. */
@@ -60,6 +61,32 @@ describe('early refusals: what can be known when the request is made', () => {
       expect(writesTo(s.emulator)).toBe(writes);
     },
   );
+
+  it('a namespace being deleted (Terminating): 422 NAMESPACE_TERMINATING; the worker refuses it the same', async () => {
+    const ns = uniqueName('closing');
+    const { core } = kubeClients(s.emulator);
+    await createNamespace(s.emulator, ns);
+    // A finalizer on its content keeps the namespace Terminating, as on a real cluster.
+    const held = { metadata: { name: 'held', finalizers: ['example.com/hold'] } };
+    await core.createNamespacedConfigMap({ namespace: ns, body: held });
+    await core.deleteNamespace({ name: ns });
+    expect((await core.readNamespace({ name: ns })).status?.phase).toBe('Terminating');
+    const writes = writesTo(s.emulator);
+    const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(r.status, JSON.stringify(r.body)).toBe(422);
+    expect(r.body.error).toMatchObject({ code: 'NAMESPACE_TERMINATING', fields: [{ field: 'namespace' }] });
+    expect(await stored(ns)).toEqual([]);
+    const accepted = await http(lazy.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect(accepted.status).toBe(202);
+    const done = await waitForStatus(lazy.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done).toMatchObject({ status: 'FAILED', errorCode: 'NAMESPACE_TERMINATING' });
+    expect(writesTo(s.emulator)).toBe(writes);
+    // Offboarding it stays possible (it only removes labels, and the namespace is going anyway).
+    const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns });
+    expect(off.status, JSON.stringify(off.body)).toBe(202);
+    const release = { namespace: ns, name: 'held', body: { metadata: { finalizers: null } } };
+    await core.patchNamespacedConfigMap(release, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  });
 
   describe('what the body alone shows: refused before anything is stored or written, on every way in', () => {
     const MESH_CONFIG = {
