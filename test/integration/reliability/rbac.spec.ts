@@ -148,8 +148,9 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
     const plan = await http(s.url, 'POST', '/v1/onboardings/plan', full('rbac-ip', 1, { method: 'ip-exclusion' }));
     expect(plan.status, JSON.stringify(plan.body)).toBe(200);
     await run('/v1/onboardings', full('rbac-ip', 1, { method: 'ip-exclusion' }));
-    await run('/v1/onboardings', full('rbac-egress', 1, { method: 'egress', serviceAccounts: ['app-0'] }));
-    // Onboarding again with other specs updates the SMI objects and the Egress in place (update).
+    await run('/v1/onboardings', full('rbac-egress', 1, { method: 'egress', serviceAccounts: ['app-0'] }, false));
+    // Onboarding again with other specs updates the SMI objects and the Egress in place (update); metrics, off the
+    // first time, now annotates the pods that already run a sidecar (patch pods).
     await run('/v1/onboardings', full('rbac-egress', 2, { method: 'egress', serviceAccounts: ['app-0', 'app-1'] }));
     const status = await http(s.url, 'GET', '/v1/clusters/emulator/namespaces');
     expect(status.status, JSON.stringify(status.body)).toBe(200);
