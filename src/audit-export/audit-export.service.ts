@@ -1,6 +1,6 @@
 // Owns reading the audit trail for export: the query (zod), keyset pages, the row shape, JSON lines and CSV cells
 // (RFC 4180, spreadsheet formulas neutralised). Retention reuses the row shape for its archives.
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -10,6 +10,14 @@ import { instantSchema } from '../common/instant.js';
 import { parseInput } from '../common/parse-input.js';
 
 export const EXPORT_PAGE_SIZE = 500;
+
+/**
+ * How long a transaction may take between drawing an event id and getting its transaction id (the same INSERT, in
+ * practice microseconds), and how long an export waits at most for the transactions in flight when it starts.
+ */
+const ID_TO_XID_MS = 100;
+const SETTLE_MAX_MS = 5000;
+const SETTLE_POLL_MS = 20;
 
 /**
  * `since`/`until`: a date (UTC midnight) or a timestamp with its zone, to the millisecond at most, within years
@@ -122,9 +130,16 @@ const likePattern = (glob: string) => glob.replace(/[\\%_]/g, (c) => `\\${c}`).r
  * The audit trail, filtered and read in keyset pages (id order, EXPORT_PAGE_SIZE rows each) so an
  * export never holds more than one page. Admins see every event; other roles (viewer and up)
  * only events of requests inside their scopes (token and webhook events have no request: admins only).
+ *
+ * An export is the trail as it stood when it began, with nothing missing: ids are drawn in order but committed in
+ * any order, so a page read past id N could miss an event below N whose transaction commits a moment later (and an
+ * export of contiguous time windows would then never carry it). The export reads up to the highest id committed
+ * when it begins, after every transaction that could still add a lower one has ended (settledBound).
  */
 @Injectable()
 export class AuditExportService {
+  private readonly logger = new Logger(AuditExportService.name);
+
   constructor(private readonly prisma: PrismaService) {}
 
   /** Validates and authorizes; throws before anything is streamed. */
@@ -134,9 +149,10 @@ export class AuditExportService {
   }
 
   async *pages(filter: AuditExportFilter, actor: Actor, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ExportRow[]> {
+    const bound = await this.settledBound();
     let after = 0n;
     for (;;) {
-      const rows = await this.page(filter, actor, after, pageSize);
+      const rows = await this.page(filter, actor, { after, bound, limit: pageSize });
       if (rows.length === 0) return;
       after = BigInt(rows[rows.length - 1].id);
       yield rows;
@@ -144,8 +160,41 @@ export class AuditExportService {
     }
   }
 
-  private async page(f: AuditExportFilter, actor: Actor, after: bigint, limit: number): Promise<ExportRow[]> {
-    const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`];
+  /**
+   * The highest event id committed now, once every transaction that may hold a lower one has ended: one that drew
+   * its id before this read got its transaction id within ID_TO_XID_MS (the same INSERT), so it is older than the
+   * next transaction id a moment later; the export waits (SETTLE_MAX_MS at most, then goes on with a warning) until
+   * the oldest transaction still running is younger than that.
+   */
+  private async settledBound(): Promise<bigint> {
+    const [{ bound }] = await this.prisma.$queryRaw<{ bound: bigint }[]>`
+      SELECT coalesce(max(id), 0)::bigint AS bound FROM audit_event`;
+    await new Promise((r) => setTimeout(r, ID_TO_XID_MS));
+    const [{ next }] = await this.prisma.$queryRaw<{ next: string }[]>`
+      SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next`;
+    const deadline = Date.now() + SETTLE_MAX_MS;
+    for (;;) {
+      const [{ settled }] = await this.prisma.$queryRaw<{ settled: boolean }[]>`
+        SELECT pg_snapshot_xmin(pg_current_snapshot()) >= ${next}::xid8 AS settled`;
+      if (settled) return bound;
+      if (Date.now() >= deadline) {
+        this.logger.warn(
+          `audit export: a transaction older than the export still runs after ${SETTLE_MAX_MS} ms; ` +
+            "an event it writes below the export's last id would not be in this export",
+        );
+        return bound;
+      }
+      await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+    }
+  }
+
+  /** The events after id `after` and up to `bound`, at most `limit`, in id order. */
+  private async page(
+    f: AuditExportFilter,
+    actor: Actor,
+    { after, bound, limit }: { after: bigint; bound: bigint; limit: number },
+  ): Promise<ExportRow[]> {
+    const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`, Prisma.sql`a.id <= ${bound}`];
     if (f.actor) where.push(Prisma.sql`a.actor = ${f.actor}`);
     if (f.cluster) where.push(Prisma.sql`a.cluster = ${f.cluster}`);
     if (f.namespace) where.push(Prisma.sql`a.namespace = ${f.namespace}`);

@@ -325,4 +325,28 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
       expect(empty.body).toBe('');
     },
   );
+
+  it('misses no event that commits after a higher id did (ids are drawn in order, not committed so)', async () => {
+    const late = new pg.Client({ connectionString: testDatabaseUrl() });
+    await late.connect();
+    const action = `late.${p}`;
+    const insert = `INSERT INTO audit_event (actor, action, data) VALUES ('test', $1, '{}') RETURNING id`;
+    try {
+      // A writer draws the lower id and has not committed yet; another commits a higher one meanwhile.
+      await late.query('BEGIN');
+      const low = (await late.query(insert, [action])).rows[0].id;
+      const high = (await db.query(insert, [action])).rows[0].id;
+      expect(BigInt(high)).toBeGreaterThan(BigInt(low));
+      const exported = stream(`${s.url}/v1/audit?action=${action}`);
+      await new Promise((r) => setTimeout(r, 300));
+      await late.query('COMMIT');
+      const ids = (await exported).body
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).id);
+      expect(ids).toEqual([low, high]);
+    } finally {
+      await late.end();
+    }
+  });
 });
