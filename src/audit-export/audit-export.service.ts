@@ -131,10 +131,11 @@ const likePattern = (glob: string) => glob.replace(/[\\%_]/g, (c) => `\\${c}`).r
  * export never holds more than one page. Admins see every event; other roles (viewer and up)
  * only events of requests inside their scopes (token and webhook events have no request: admins only).
  *
- * An export is the trail as it stood when it began, with nothing missing: ids are drawn in order but committed in
- * any order, so a page read past id N could miss an event below N whose transaction commits a moment later (and an
- * export of contiguous time windows would then never carry it). The export reads up to the highest id committed
- * when it begins, after every transaction that could still add a lower one has ended (settledBound).
+ * An export carries every event committed before it began: ids are drawn in order but committed in any order, so a
+ * page read past id N could miss an event below N whose transaction commits a moment later (and an export of
+ * contiguous time windows would then never carry it: its createdAt, its transaction's start, lies in the window the
+ * export covered). So it first waits for the transactions in flight when it begins (settle). An event committed
+ * while it runs, by a transaction begun later, may be in it or not; its createdAt is after the export began.
  */
 @Injectable()
 export class AuditExportService {
@@ -149,10 +150,10 @@ export class AuditExportService {
   }
 
   async *pages(filter: AuditExportFilter, actor: Actor, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ExportRow[]> {
-    const bound = await this.settledBound();
+    await this.settle();
     let after = 0n;
     for (;;) {
-      const rows = await this.page(filter, actor, { after, bound, limit: pageSize });
+      const rows = await this.page(filter, actor, { after, limit: pageSize });
       if (rows.length === 0) return;
       after = BigInt(rows[rows.length - 1].id);
       yield rows;
@@ -161,14 +162,12 @@ export class AuditExportService {
   }
 
   /**
-   * The highest event id committed now, once every transaction that may hold a lower one has ended: one that drew
-   * its id before this read got its transaction id within ID_TO_XID_MS (the same INSERT), so it is older than the
-   * next transaction id a moment later; the export waits (SETTLE_MAX_MS at most, then goes on with a warning) until
-   * the oldest transaction still running is younger than that.
+   * Waits until every transaction running when the export began has ended, SETTLE_MAX_MS at most (then it goes on
+   * with a warning). One that drew an event id just before and had no transaction id yet gets it within
+   * ID_TO_XID_MS (the same INSERT): so the wait is for every transaction older than the next transaction id a
+   * moment later, that is until the oldest one still running is younger.
    */
-  private async settledBound(): Promise<bigint> {
-    const [{ bound }] = await this.prisma.$queryRaw<{ bound: bigint }[]>`
-      SELECT coalesce(max(id), 0)::bigint AS bound FROM audit_event`;
+  private async settle(): Promise<void> {
     await new Promise((r) => setTimeout(r, ID_TO_XID_MS));
     const [{ next }] = await this.prisma.$queryRaw<{ next: string }[]>`
       SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next`;
@@ -176,25 +175,25 @@ export class AuditExportService {
     for (;;) {
       const [{ settled }] = await this.prisma.$queryRaw<{ settled: boolean }[]>`
         SELECT pg_snapshot_xmin(pg_current_snapshot()) >= ${next}::xid8 AS settled`;
-      if (settled) return bound;
+      if (settled) return;
       if (Date.now() >= deadline) {
         this.logger.warn(
           `audit export: a transaction older than the export still runs after ${SETTLE_MAX_MS} ms; ` +
-            "an event it writes below the export's last id would not be in this export",
+            'an event it commits later may be missing from this export',
         );
-        return bound;
+        return;
       }
       await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
     }
   }
 
-  /** The events after id `after` and up to `bound`, at most `limit`, in id order. */
+  /** The events after id `after`, at most `limit`, in id order. */
   private async page(
     f: AuditExportFilter,
     actor: Actor,
-    { after, bound, limit }: { after: bigint; bound: bigint; limit: number },
+    { after, limit }: { after: bigint; limit: number },
   ): Promise<ExportRow[]> {
-    const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`, Prisma.sql`a.id <= ${bound}`];
+    const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`];
     if (f.actor) where.push(Prisma.sql`a.actor = ${f.actor}`);
     if (f.cluster) where.push(Prisma.sql`a.cluster = ${f.cluster}`);
     if (f.namespace) where.push(Prisma.sql`a.namespace = ${f.namespace}`);
