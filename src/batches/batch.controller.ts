@@ -12,7 +12,7 @@ import { BatchService, BatchView } from './batch.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { ApiOperation, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
-import { CancelSchema } from '../onboarding/api/shared-inputs.js';
+import { CancelSchema, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { BatchInputSchema } from './batch.service.js';
 
 export const presentBatch = (b: BatchView) => ({ ...b, requests: b.requests.map(presentRequest) });
@@ -28,8 +28,14 @@ const BatchEventsQuery = z.strictObject({
     .string()
     .regex(new RegExp(BATCH_CURSOR_PATTERN))
     .optional()
-    .describe('Resume after this batch cursor, `b1.…` (the `Last-Event-ID` header wins; an event id is accepted).'),
+    .describe(
+      'Resume after this batch cursor, `b2.…` (the `Last-Event-ID` header wins; an older `b1.…` cursor or an event ' +
+        'id is accepted).',
+    ),
 });
+
+/** `after` or Last-Event-ID as it arrives: one string (the format is parseBatchCursor's). */
+const CursorParam = z.string({ error: 'must be one batch cursor or event id, given once' }).optional();
 
 @Controller('v1/batches')
 export class BatchController {
@@ -50,11 +56,20 @@ export class BatchController {
       targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }],
       options: { restart: { mode: 'all' } },
     },
+    headers: ['Idempotency-Key'],
     responses: {
       202: {
         description: 'the batch with its requests',
         schema: R.BatchSchema,
         headers: { Location: 'the batch: `/v1/batches/{id}`' },
+      },
+      200: {
+        description: 'an Idempotency-Key matched an earlier identical batch of this caller: that batch',
+        schema: R.BatchSchema,
+        headers: {
+          Location: 'the batch: `/v1/batches/{id}`',
+          'Idempotent-Replayed': '`true`: the answer is the earlier batch, nothing new was created',
+        },
       },
     },
     errors: [
@@ -62,13 +77,21 @@ export class BatchController {
       'MESH_NOT_FOUND',
       'NAMESPACE_IS_CONTROL_PLANE',
       'REQUEST_CONFLICT',
+      'IDEMPOTENCY_KEY_REUSED',
       'MESH_WIDE_CHANGE_FORBIDDEN',
     ],
   })
   @Post()
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor, @Res({ passthrough: true }) res: PassthroughReply) {
-    const batch = await this.batches.create(body ?? {}, actor);
-    res.status(202);
+  async create(
+    @Body() body: unknown,
+    @Headers('idempotency-key') key: string | undefined,
+    @CurrentActor() actor: Actor,
+    @Res({ passthrough: true }) res: PassthroughReply,
+  ) {
+    const idempotencyKey = parseIdempotencyKey(key, 'Idempotency-Key');
+    const { batch, replayed } = await this.batches.create(body ?? {}, actor, idempotencyKey);
+    res.status(replayed ? 200 : 202);
+    if (replayed) res.header('Idempotent-Replayed', 'true');
     res.header('Location', `/v1/batches/${batch.id}`);
     return presentBatch(batch);
   }
@@ -152,12 +175,15 @@ export class BatchController {
   async events(
     @Param('id') id: string,
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Query('after') after: string | undefined,
+    @Query('after') after: unknown,
     @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
+    // The header wins, and a refusal names what was used; the cursor's format is checked by parseBatchCursor, for
+    // GraphQL's batchProgress(after:) too. A query parameter given twice arrives as an array: refused here.
     const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
-    const stream = await this.batches.events(id, actor, lastEventId ?? after, field);
+    const cursor = parseInput(CursorParam, lastEventId ?? after, { field });
+    const stream = await this.batches.events(id, actor, cursor, { after: field });
     await writeSse(res, stream, (e) => e.batchCursor ?? e.id);
   }
 }

@@ -8,7 +8,8 @@ import { DomainError } from '../common/domain-error.js';
 import { RequestKind } from '../generated/prisma/enums.js';
 import { OnboardingEventModel, OnboardingPlanModel, OnboardingRequestModel } from '../onboarding/api/graphql.models.js';
 import { presentBatch } from './batch.controller.js';
-import { BatchService } from './batch.service.js';
+import { BatchService, type BatchView } from './batch.service.js';
+import { parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 
 @InputType()
 export class BatchTargetInput {
@@ -33,7 +34,17 @@ export class BatchModel {
   status!: string;
   @Field(() => GraphQLJSON) counts!: Record<string, number>;
   @Field(() => [OnboardingRequestModel]) requests!: OnboardingRequestModel[];
+  @Field({
+    description:
+      'True when this is the answer to requestBatch whose idempotencyKey matched an earlier identical batch of the ' +
+      'same caller: that batch is returned and nothing new was created (REST: the Idempotent-Replayed header). ' +
+      'false otherwise.',
+  })
+  replayed!: boolean;
 }
+
+/** The batch as GraphQL shows it; only requestBatch's answer can be a replay. */
+const shown = (b: BatchView, replayed = false) => ({ ...presentBatch(b), replayed });
 
 @ObjectType()
 export class BatchMemberResult {
@@ -50,10 +61,11 @@ export class BatchOperationResult {
   @Field(() => [BatchMemberResult]) results!: BatchMemberResult[];
 }
 
+/** The input as REST's body: `options: null` stays null (refused as REST refuses it), left out is the default. */
 const plainInput = (i: BatchInput) => ({
   kind: i.kind,
   targets: i.targets.map((t) => ({ ...t })),
-  options: i.options ?? {},
+  ...(i.options === undefined ? {} : { options: i.options }),
 });
 
 @Resolver()
@@ -63,8 +75,20 @@ export class BatchResolver {
   @Mutation(() => BatchModel, {
     description: 'Onboard or offboard several namespaces together (all validated first, stored at once).',
   })
-  async requestBatch(@Args('input') input: BatchInput, @CurrentActor() actor: Actor) {
-    return presentBatch(await this.batches.create(plainInput(input), actor));
+  async requestBatch(
+    @Args('input') input: BatchInput,
+    @CurrentActor() actor: Actor,
+    @Args('idempotencyKey', {
+      nullable: true,
+      description:
+        'The same key with the same input returns the first batch (its `replayed`: true); with a different input ' +
+        '`IDEMPOTENCY_KEY_REUSED`. Keys are per caller.',
+    })
+    idempotencyKey?: string,
+  ) {
+    const key = parseIdempotencyKey(idempotencyKey, 'idempotencyKey');
+    const { batch, replayed } = await this.batches.create(plainInput(input), actor, key);
+    return shown(batch, replayed);
   }
 
   @Query(() => [OnboardingPlanModel], { description: 'Dry run of every target of a batch.' })
@@ -74,7 +98,7 @@ export class BatchResolver {
 
   @Query(() => BatchModel, { description: 'A batch: aggregate status, counts by status, its requests.' })
   async batch(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
-    return presentBatch(await this.batches.get(id, actor));
+    return shown(await this.batches.get(id, actor));
   }
 
   @Mutation(() => BatchOperationResult, {
@@ -93,10 +117,12 @@ export class BatchResolver {
     }
     // An approval's text is its comment (as approveOnboardingRequest's); this mutation's argument is `reason`,
     // so a refused one is named by that argument, not by the body's field.
-    const body = operation === 'approve' ? (reason ? { comment: reason } : {}) : reason ? { reason } : {};
+    // Left out (or null) is no text; anything sent, an empty string included, is checked as REST's body field is.
+    const given = reason !== undefined && reason !== null;
+    const body = operation === 'approve' ? (given ? { comment: reason } : {}) : given ? { reason } : {};
     try {
       const { batch, results } = await this.batches.each(id, actor, operation as 'approve', body);
-      return { batch: presentBatch(batch), results };
+      return { batch: shown(batch), results };
     } catch (err) {
       if (!(err instanceof DomainError) || operation !== 'approve' || !err.fields.some((f) => f.field === 'comment'))
         throw err;
@@ -117,6 +143,6 @@ export class BatchResolver {
     @CurrentActor() actor: Actor,
     @Args('after', { nullable: true }) after?: string,
   ) {
-    return this.batches.events(batchId, actor, after ?? undefined);
+    return this.batches.events(batchId, actor, after ?? undefined, { id: 'batchId' });
   }
 }

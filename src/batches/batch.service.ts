@@ -1,10 +1,12 @@
+// Owns batches: validating a batch's targets together (create and plan), reading a batch with its aggregate status,
+// applying an operation to every member, and opening its event stream. Storing is OnboardingService.createBatch's.
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
-import type { Actor } from '../auth/actor.js';
+import type { Actor, Role } from '../auth/actor.js';
 import { assertRole, inScope } from '../auth/scopes.js';
 import { DomainError, FieldIssue, isOurId, shownId } from '../common/domain-error.js';
-import { parseBatchCursor } from '../events/batch-cursor.js';
+import { batchFingerprint, parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService, ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { CancelSchema } from '../onboarding/api/shared-inputs.js';
@@ -13,6 +15,8 @@ import { parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
+import { mapBounded } from './map-bounded.js';
+import { overall, type BatchStatus } from './batch-status.js';
 
 export const BatchInputSchema = z
   .strictObject({
@@ -35,6 +39,12 @@ export const BatchInputSchema = z
       .describe('The namespaces (1 to 500); one request each.'),
     options: z
       .record(z.string(), z.unknown())
+      .superRefine((options, ctx) => {
+        // Each target has its own: in the shared options they would silently move or rename every target.
+        for (const key of ['cluster', 'namespace'])
+          if (key in options)
+            ctx.addIssue({ code: 'custom', path: [key], message: `is set per target (targets.<i>.${key})` });
+      })
       .default({})
       .describe(
         'The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace.',
@@ -52,7 +62,7 @@ export interface BatchView {
   kind: RequestKind;
   requestedBy: string;
   createdAt: string;
-  status: string;
+  status: BatchStatus;
   counts: Record<string, number>;
   requests: RequestWithSteps[];
 }
@@ -73,6 +83,15 @@ const OPERATION_BODY: Partial<Record<'approve' | 'reject' | 'cancel' | 'retry' |
   cancel: CancelSchema,
 };
 
+/** The role each operation needs, as for a single request: deciding is an approver's, the rest a requester's. */
+const OPERATION_ROLE: Record<'approve' | 'reject' | 'cancel' | 'retry' | 'apply', Role> = {
+  approve: 'approver',
+  reject: 'approver',
+  cancel: 'requester',
+  retry: 'requester',
+  apply: 'requester',
+};
+
 @Injectable()
 export class BatchService {
   constructor(
@@ -84,21 +103,29 @@ export class BatchService {
     private readonly progress: ProgressService,
   ) {}
 
-  async create(input: unknown, actor: Actor): Promise<BatchView> {
-    const { kind, targets } = await this.validate(input, actor);
-    const { batchId } = await this.onboarding.createBatch(kind, targets, actor);
-    return this.get(batchId, actor);
+  /** `replayed`: an Idempotency-Key matched an earlier identical batch of this caller, which is answered. */
+  async create(
+    input: unknown,
+    actor: Actor,
+    idempotencyKey?: string | null,
+  ): Promise<{ batch: BatchView; replayed: boolean }> {
+    const { kind, targets } = await this.validate(input, this.onboarding.authorizeCreate(actor));
+    const { batchId, replayed } = await this.onboarding.createBatch(kind, targets, actor, idempotencyKey);
+    return { batch: await this.get(batchId, actor), replayed };
   }
 
   async plan(input: unknown, actor: Actor): Promise<PlanWithApproval[]> {
-    const { targets } = await this.validate(input, actor);
-    return Promise.all(targets.map((t) => this.onboarding.planNormalized(t, actor)));
+    // A plan's authorization, as the single plan's: each target reports what submitting it would need.
+    const { targets } = await this.validate(input, this.onboarding.authorizePlan(actor));
+    // A few at a time: each plan's calls wait in the cluster's shared budget, behind whatever is already queued.
+    return mapBounded(targets, (t) => this.onboarding.planNormalized(t, actor));
   }
 
-  async get(id: string, actor: Actor): Promise<BatchView> {
+  /** `idField`: what the id came in as (REST's path parameter and GraphQL's `batch(id:)`: `id`), for a 404. */
+  async get(id: string, actor: Actor, idField = 'id'): Promise<BatchView> {
     assertRole(actor, 'viewer', 'requester', 'approver');
     const batch = isOurId(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
-    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: 'id' });
+    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: idField });
     const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
     if (requests.length === 0) throw new DomainError('FORBIDDEN', `${actor.id} may not see batch ${id}`);
     const counts: Record<string, number> = {};
@@ -116,7 +143,8 @@ export class BatchService {
 
   /**
    * Applies an operation to every member it applies to; one member's refusal doesn't stop the others. Its body (a
-   * comment, a reason) is checked once first, as a single request's is, whether or not any member is eligible.
+   * comment, a reason) and the caller's role are checked once first, as a single request's are, whether or not any
+   * member is eligible.
    */
   async each(
     id: string,
@@ -126,6 +154,9 @@ export class BatchService {
   ): Promise<{ batch: BatchView; results: MemberResult[] }> {
     const schema = OPERATION_BODY[op];
     if (schema) parseInput(schema, body ?? {});
+    // The single-request operation's role, up front: a caller without it is refused (403) before any member is
+    // read or touched, whether or not any member is eligible.
+    assertRole(actor, OPERATION_ROLE[op]);
     const { requests } = await this.get(id, actor);
     const eligible = requests.filter((r) =>
       op === 'approve' || op === 'reject'
@@ -156,28 +187,35 @@ export class BatchService {
 
   /**
    * The member requests' events the caller can see; `after` is a batch cursor (`batchCursor` of an event) or an
-   * older global event id, refused with a field error when it belongs to another batch or view.
+   * older one (`b1.…`, a global event id), refused with a field error when it belongs to another batch or view or
+   * points past a member's last event. `names`: what the cursor and the id came in as, for a refusal (`after` or
+   * `Last-Event-ID`; `id`, or GraphQL's `batchId`).
    */
-  async events(id: string, actor: Actor, after: string | undefined, field = 'after') {
-    const { requests } = await this.get(id, actor);
-    const members = requests.map((r) => r.id).sort();
-    return this.progress.openBatch(members, parseBatchCursor(after, members, field), actor.id);
+  async events(id: string, actor: Actor, after: string | undefined, names: { after?: string; id?: string } = {}) {
+    const field = names.after ?? 'after';
+    const { requests } = await this.get(id, actor, names.id ?? 'id');
+    const members = requests.map((r) => ({ id: r.id, lastSeq: r.eventSeq })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const ids = members.map((m) => m.id);
+    const position = parseBatchCursor(after, { batchId: id, members }, field);
+    return this.progress.openBatch(ids, position, actor.id, batchFingerprint(id, ids));
   }
 
-  /** Every target validated and authorized before anything is stored; errors name `targets.<i>.<field>`. */
-  private async validate(input: unknown, actor: Actor): Promise<{ kind: RequestKind; targets: NormalizedRequest[] }> {
+  /**
+   * Every target validated and authorized (`authorize`: creating's or planning's, as for a single request) before
+   * anything is stored; errors name `targets.<i>.<field>`.
+   */
+  private async validate(
+    input: unknown,
+    authorize: (req: NormalizedRequest) => void,
+  ): Promise<{ kind: RequestKind; targets: NormalizedRequest[] }> {
     const batch = parseInput(BatchInputSchema, input);
     const issues: FieldIssue[] = [];
     const seen = new Set<string>();
     const targets: NormalizedRequest[] = [];
     for (const [i, t] of batch.targets.entries()) {
       try {
-        // The single request's authorization: role, scope and the mesh-wide rule, before any cluster read.
-        const req = await this.validator.validate(
-          batch.kind,
-          { ...batch.options, ...t },
-          this.onboarding.authorizeCreate(actor),
-        );
+        // The single request's authorization (role, scope and, to create, the mesh-wide rule), before any read.
+        const req = await this.validator.validate(batch.kind, { ...batch.options, ...t }, authorize);
         const key = `${req.cluster}/${req.namespace}`;
         if (seen.has(key)) issues.push({ field: `targets.${i}.namespace`, message: `${key} appears twice` });
         seen.add(key);
@@ -208,14 +246,4 @@ export class BatchService {
     }
     return { kind: batch.kind, targets };
   }
-}
-
-function overall(counts: Record<string, number>): string {
-  const has = (s: string) => (counts[s] ?? 0) > 0;
-  if (has('RUNNING') || has('QUEUED')) return 'RUNNING';
-  if (has('PENDING_APPROVAL')) return 'PENDING_APPROVAL';
-  if (has('PLANNED')) return 'PLANNED';
-  if (has('FAILED')) return has('SUCCEEDED') ? 'PARTIALLY_FAILED' : 'FAILED';
-  if (has('SUCCEEDED')) return 'SUCCEEDED';
-  return Object.keys(counts)[0] ?? 'EMPTY';
 }

@@ -184,20 +184,23 @@ export class ProgressService {
   /**
    * A batch's events (all its requests, `requestIds` in cursor order). Live events only wake the reader; the
    * events are read from Postgres per request after its own seq, so one that commits late is still delivered.
-   * Each event carries `batchCursor`, the position to resume after it.
+   * Each event carries `batchCursor`, the position to resume after it, bound to the view by `fingerprint`
+   * (batch-cursor.ts; without one, in the older format bound to no batch).
    */
   async openBatch(
     requestIds: string[],
     position: BatchPosition,
     caller: string,
+    fingerprint?: string,
   ): Promise<AsyncGenerator<ProgressEvent>> {
-    return this.holding(caller, (release) => this.followBatchOf(requestIds, position, release));
+    return this.holding(caller, (release) => this.followBatchOf(requestIds, position, release, fingerprint));
   }
 
   private async followBatchOf(
     requestIds: string[],
     position: BatchPosition,
     release: () => void,
+    fingerprint: string | undefined,
   ): Promise<AsyncGenerator<ProgressEvent>> {
     const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
@@ -212,7 +215,7 @@ export class ProgressService {
       release();
     });
     const stream = this.followBatch(
-      { requestIds, seqs, unlisten: end },
+      { requestIds, seqs, unlisten: end, fingerprint },
       {
         isDirty: () => dirty,
         clearDirty: () => (dirty = false),
@@ -232,7 +235,7 @@ export class ProgressService {
   }
 
   private async *followBatch(
-    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void },
+    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void; fingerprint?: string },
     signal: {
       isDirty(): boolean;
       clearDirty(): void;
@@ -260,7 +263,7 @@ export class ProgressService {
           for (const row of rows) {
             const event = toProgressEvent(row);
             seqs.set(event.requestId, Math.max(seqs.get(event.requestId) ?? 0, event.cursor));
-            yield { ...event, batchCursor: encodeBatchCursor(requestIds, seqs) };
+            yield { ...event, batchCursor: encodeBatchCursor(requestIds, seqs, o.fingerprint) };
           }
         } while (rows.length === PAGE);
         if (finished) return;

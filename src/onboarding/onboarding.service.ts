@@ -4,13 +4,14 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed } from './approval-policy.js';
 import { meshWideChanges } from '../mesh/mesh-wide.js';
-import type {
-  AuditEvent,
-  OnboardingRequest,
+import pg from 'pg';
+import {
   Prisma,
-  RequestKind,
-  RequestStatus,
-  StepRun,
+  type AuditEvent,
+  type OnboardingRequest,
+  type RequestKind,
+  type RequestStatus,
+  type StepRun,
 } from '../generated/prisma/client.js';
 import { DomainError, isOurId, shownId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -36,6 +37,7 @@ import { plannedSteps } from './steps/step-registry.js';
 import { RequestLifecycle, type Submission } from './lifecycle/request-lifecycle.js';
 import type { RequestOptions } from './onboarding.input.js';
 import { createTarget } from './lifecycle/transitions.js';
+import { mapBounded } from '../batches/map-bounded.js';
 
 /** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
 const requester = (actor: Actor) => (req: { cluster: string; namespace: string }) => {
@@ -114,7 +116,7 @@ export class OnboardingService {
 
   /** Plan only: nothing is stored, nothing is written to the cluster. Says what submitting it would need. */
   async plan(kind: RequestKind, input: unknown, actor: Actor): Promise<PlanWithApproval> {
-    return this.planNormalized(await this.validator.validate(kind, input, requester(actor)), actor);
+    return this.planNormalized(await this.validator.validate(kind, input, this.authorizePlan(actor)), actor);
   }
 
   /** The plan of an already validated request (batches plan each target). */
@@ -157,6 +159,14 @@ export class OnboardingService {
       requester(actor)(req);
       this.approvalNeed(req, actor); // refuses before any cluster read or write
     };
+  }
+
+  /**
+   * Planning needs the requester role and the target in scope, not what submitting needs: a mesh-wide change the
+   * caller may not submit is planned with `approval.outcome: "forbidden"` (single and batch plans alike).
+   */
+  authorizePlan(actor: Actor) {
+    return requester(actor);
   }
 
   /** A request the caller may see (viewer and up, within its scopes). */
@@ -292,40 +302,81 @@ export class OnboardingService {
 
   /**
    * Several targets with shared options, all or nothing: every target is validated and
-   * authorized first, then all rows are stored in one transaction, then enqueued.
+   * authorized first, then all rows are stored in one transaction, then enqueued. The rows are inserted in one
+   * canonical order, (cluster, namespace), whatever the caller's: two batches that share targets then wait for each
+   * other's rows in the same order and never in a cycle (in the callers' orders, [a, b] and [b, a] deadlock on the
+   * active-target index). A deadlock or serialization failure with another writer all the same is tried again, and
+   * after that answered as the conflict it is (REQUEST_CONFLICT), never as an internal error.
    */
   async createBatch(
     kind: RequestKind,
     targets: NormalizedRequest[],
     actor: Actor,
-  ): Promise<{ batchId: string; requests: RequestWithSteps[] }> {
-    const drafts = await Promise.all(targets.map((t) => this.draft(t, actor)));
+    idempotencyKey?: string | null,
+  ): Promise<{ batchId: string; requests: RequestWithSteps[]; replayed: boolean }> {
+    // An Idempotency-Key as for a single request: the same caller's key with the same body (the validated targets,
+    // in order) answers that batch; with another body, IDEMPOTENCY_KEY_REUSED. Looked up first: a dry run's drafts
+    // are plans (cluster reads).
+    const bodyHash = createHash('sha256').update(JSON.stringify({ kind, targets })).digest('hex');
+    if (idempotencyKey) {
+      const earlier = await this.batchByKey(actor.id, idempotencyKey);
+      if (earlier) return this.replayBatch(earlier, bodyHash);
+    }
+    // A dry run's draft is a plan (cluster reads): a few targets at a time (map-bounded.ts).
+    const drafts = await mapBounded(targets, (t) => this.draft(t, actor));
+    const canonical = [...drafts].sort((a, b) => compareTarget(a.req, b.req));
     const batchId = randomUUID();
     let events;
-    try {
-      events = await this.prisma.$transaction(async (tx) => {
-        await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length } });
-        const rows = [];
-        // no key: always stored
-        for (const d of drafts) rows.push((await this.insert(tx, d, actor, { batchId }))!.event);
-        return rows;
-      });
-    } catch (err) {
-      if (!isUniqueViolation(err, ACTIVE_TARGET_INDEX)) throw err;
-      const busy = [];
-      for (const t of targets)
-        if (await this.requests.findActive(t.cluster, t.namespace)) busy.push(`${t.cluster}/${t.namespace}`);
-      throw new DomainError(
-        'REQUEST_CONFLICT',
-        `active requests already exist for ${busy.join(', ') || 'some targets'}`,
-        {
-          field: 'targets',
-          details: { busy },
-        },
-      );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        events = await this.prisma.$transaction(async (tx) => {
+          const key = idempotencyKey ? { idempotencyKey, bodyHash } : {};
+          await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length, ...key } });
+          const rows = [];
+          // no key: always stored
+          for (const d of canonical) rows.push((await this.insert(tx, d, actor, { batchId }))!.event);
+          return rows;
+        });
+        break;
+      } catch (err) {
+        if (idempotencyKey && isUniqueViolation(err)) {
+          // The same key raced (its batch row, inserted first, waited for the other's): that batch answers.
+          const earlier = await this.batchByKey(actor.id, idempotencyKey);
+          if (earlier) return this.replayBatch(earlier, bodyHash);
+        }
+        const contended = isTransactionConflict(err);
+        if (contended && attempt < BATCH_INSERT_ATTEMPTS) continue;
+        if (!contended && !isUniqueViolation(err, ACTIVE_TARGET_INDEX)) throw err;
+        const busy = [];
+        for (const t of targets)
+          if (await this.requests.findActive(t.cluster, t.namespace)) busy.push(`${t.cluster}/${t.namespace}`);
+        throw new DomainError(
+          'REQUEST_CONFLICT',
+          `active requests already exist for ${busy.join(', ') || 'some targets'}`,
+          {
+            field: 'targets',
+            details: { busy },
+          },
+        );
+      }
     }
     await this.accepted(drafts, events);
-    return { batchId, requests: await this.requests.findByBatch(batchId) };
+    return { batchId, requests: await this.requests.findByBatch(batchId), replayed: false };
+  }
+
+  private batchByKey(requestedBy: string, idempotencyKey: string) {
+    return this.prisma.batch.findUnique({ where: { requestedBy_idempotencyKey: { requestedBy, idempotencyKey } } });
+  }
+
+  private async replayBatch(earlier: { id: string; bodyHash: string | null }, bodyHash: string) {
+    if (earlier.bodyHash !== bodyHash) {
+      throw new DomainError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was already used with a different batch body',
+        { field: 'idempotencyKey', details: { batchId: earlier.id } },
+      );
+    }
+    return { batchId: earlier.id, requests: await this.requests.findByBatch(earlier.id), replayed: true };
   }
 
   /** Everything decided before the transaction: id, steps (or the dry-run plan), approval need. */
@@ -483,4 +534,28 @@ export class OnboardingService {
     }
     return { request: earlier, replayed: true };
   }
+}
+
+/** How many times a batch's transaction is tried when Postgres ends it for a deadlock or serialization failure. */
+const BATCH_INSERT_ATTEMPTS = 3;
+
+/** The canonical order of a batch's rows: by cluster, then namespace (code-unit order, the same in every process). */
+function compareTarget(a: { cluster: string; namespace: string }, b: { cluster: string; namespace: string }): number {
+  if (a.cluster !== b.cluster) return a.cluster < b.cluster ? -1 : 1;
+  return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0;
+}
+
+/**
+ * Postgres ended the transaction for a deadlock (40P01) or a serialization failure (40001): pg's own error, Prisma's
+ * P2034 (a write conflict or deadlock), or its raw-query error (P2010) whose driver cause says so.
+ */
+function isTransactionConflict(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return err.code === '40P01' || err.code === '40001';
+  if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (err.code === 'P2034') return true;
+  const cause = (err.meta?.driverAdapterError as { cause?: { kind?: unknown; originalCode?: unknown } } | undefined)
+    ?.cause;
+  return (
+    cause?.kind === 'TransactionWriteConflict' || cause?.originalCode === '40P01' || cause?.originalCode === '40001'
+  );
 }

@@ -121,7 +121,7 @@ describe('batch event stream: none skipped, resumable', () => {
     const stored = await first.waitFor(b.stored);
     first.close();
     const cursor = stored[0].id!;
-    expect(cursor).toMatch(/^b1\.\d+\.\d+$/);
+    expect(cursor).toMatch(/^b2\.[0-9a-f]{8}\.\d+\.\d+$/);
 
     // Cancel both members: their final events end the streams below.
     for (const id of b.members) {
@@ -168,6 +168,75 @@ describe('batch event stream: none skipped, resumable', () => {
     expect(wrong.status).toBe(422);
     expect(wrong.body.error.code).toBe('VALIDATION_FAILED');
     expect(JSON.stringify(wrong.body.error)).toContain('after');
+  });
+
+  it("refuses another batch's cursor and a position past a member's last event, over SSE and graphql-ws", async () => {
+    const b = await plannedBatch();
+    const other = await plannedBatch(); // as many members as b
+    const first = openStream(`${s.url}/v1/batches/${b.id}/events`);
+    const [event] = await first.waitFor(1);
+    first.close();
+    const foreign = event.id!;
+    const seqs = foreign.split('.').slice(2);
+    const refusals: [string, Record<string, string>, string][] = [
+      [`?after=${encodeURIComponent(foreign)}`, {}, 'after'],
+      ['', { 'last-event-id': foreign }, 'Last-Event-ID'],
+      // The older format (no batch in it) cannot name its batch, but its positions cannot pass what was stored.
+      ['?after=b1.999999.999999', {}, 'after'],
+      ['', { 'last-event-id': `b1.${b.stored}.999999` }, 'Last-Event-ID'],
+      // This batch's own fingerprint with made-up positions.
+      [`?after=${foreign.split('.').slice(0, 2).join('.')}.${seqs[0]}.999999`, {}, 'after'],
+    ];
+    /** The answer's status and, for a refusal, its error; a stream that opens is let go at once. */
+    const open = async (path: string, headers: Record<string, string> = {}) => {
+      const aborter = new AbortController();
+      const res = await fetch(`${s.url}${path}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+        signal: aborter.signal,
+      });
+      const error = res.status === 200 ? undefined : ((await res.json()) as { error: any }).error;
+      aborter.abort();
+      return { status: res.status, error };
+    };
+    for (const [batch, [path, headers, field]] of refusals.map((r, i) => [i < 2 ? other : b, r] as const)) {
+      const r = await open(`/v1/batches/${batch.id}/events${path}`, headers);
+      expect([r.status, r.error?.code], `${path} ${JSON.stringify(headers)}`).toEqual([422, 'VALIDATION_FAILED']);
+      expect(r.error.fields.map((f: { field: string }) => f.field)).toEqual([field]);
+    }
+    // The older format within what was stored still resumes: the stream opens.
+    expect((await open(`/v1/batches/${b.id}/events?after=b1.1.1`)).status).toBe(200);
+
+    const client = wsClient(s.url);
+    try {
+      const refused = await new Promise<unknown>((resolve) =>
+        client.subscribe(
+          {
+            query: 'subscription($b: ID!, $a: String) { batchProgress(batchId: $b, after: $a) { id } }',
+            variables: { b: other.id, a: foreign },
+          },
+          { next: (m) => resolve(m.errors), error: resolve, complete: () => resolve('completed') },
+        ),
+      );
+      expect(refused).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({
+            code: 'VALIDATION_FAILED',
+            fields: [expect.objectContaining({ field: 'after' })],
+          }),
+        }),
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses a repeated `after` query parameter with a field error, as a request stream does, not a 500', async () => {
+    const b = await plannedBatch();
+    for (const query of ['after=1&after=2', 'after=b1.0.0&after=b1.0.0']) {
+      const r = await http(s.url, 'GET', `/v1/batches/${b.id}/events?${query}`);
+      expect([r.status, r.body.error?.code], query).toEqual([422, 'VALIDATION_FAILED']);
+      expect(r.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['after']);
+    }
   });
 
   it('refuses an event-id cursor above bigint (2^63 - 1) with a field error, over SSE and graphql-ws', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { gql, http, readSse, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
+import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
 
 async function waitForBatch(s: Stack, id: string, statuses: string[], timeoutMs = 20_000) {
@@ -117,6 +117,289 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     ]);
     expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ok}`)).body.items).toEqual([]);
     expect(writesTo(s.emulator)).toBe(writes);
+  });
+
+  it('overlapping batches in opposite orders, sent at once, never deadlock: one is stored, one is a 409', async () => {
+    // Each batch inserts its rows in one transaction; in the callers' orders, [a, b] and [b, a] would each wait for
+    // the other's row on the active-target index (a Postgres deadlock, once a 500).
+    for (let round = 0; round < 15; round++) {
+      const [a, b] = seed(2);
+      const send = (names: string[]) =>
+        http(s.url, 'POST', '/v1/batches', {
+          kind: 'ONBOARD',
+          targets: names.map((namespace) => ({ namespace })),
+        });
+      const answers = await Promise.all([send([a, b]), send([b, a])]);
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses, `round ${round}: ${JSON.stringify(answers.map((r) => r.body.error ?? r.status))}`).toEqual([
+        202, 409,
+      ]);
+      const refused = answers.find((r) => r.status === 409)!;
+      expect(refused.body.error.code).toBe('REQUEST_CONFLICT');
+      expect(refused.body.error.fields.map((f: any) => f.field)).toEqual(['targets']);
+      const stored = answers.find((r) => r.status === 202)!;
+      expect(stored.body.requests.map((r: any) => r.namespace).sort()).toEqual([a, b].sort());
+    }
+  });
+
+  it('refuses a batch operation to a caller without its role up front (403), touching no member', async () => {
+    const mint = async (roles: string[]) =>
+      (await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('brole'), roles, scopes: ['*/*'] })).body.token;
+    const as = (token: string) => ({ authorization: `Bearer ${token}` });
+    const [viewer, approver] = [await mint(['viewer']), await mint(['approver'])];
+    const names = seed(2);
+    await s.emulator.idle();
+    const planned = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+      options: { dryRun: true },
+    });
+    expect(planned.status).toBe(202);
+    const id = planned.body.id;
+    const cases: [string, string, Record<string, unknown>][] = [
+      [approver, 'cancel', {}], // PLANNED members are cancellable: by a requester
+      [approver, 'apply', {}],
+      [approver, 'retry', {}], // no member is retryable: still refused for the role
+      [viewer, 'cancel', {}],
+      [viewer, 'approve', {}],
+      [viewer, 'reject', { reason: 'no' }],
+    ];
+    for (const [token, op, body] of cases) {
+      const r = await http(s.url, 'POST', `/v1/batches/${id}/${op}`, body, as(token));
+      expect([r.status, r.body.error?.code], `${op} as ${token === viewer ? 'viewer' : 'approver'}`).toEqual([
+        403,
+        'FORBIDDEN',
+      ]);
+      const g = await gql(
+        s.url,
+        'mutation($id: ID!, $op: String!, $r: String) { batchOperation(id: $id, operation: $op, reason: $r) { ' +
+          'results { ok } } }',
+        { id, op, r: (body.reason as string | undefined) ?? null },
+        as(token),
+      );
+      expect(g.errors?.[0]?.extensions?.code, `GraphQL ${op}`).toBe('FORBIDDEN');
+    }
+    const after = await http(s.url, 'GET', `/v1/batches/${id}`);
+    expect(after.body.counts).toEqual({ PLANNED: 2 });
+  });
+
+  it('plans a batch as a single plan: a mesh-wide change one may not submit is planned, "forbidden"', async () => {
+    const refusing = await startStack({ emulator: s.emulator, env: { MESH_WIDE_CHANGES: 'refuse' } });
+    try {
+      const prefix = uniqueName('bmw');
+      const names = [`${prefix}-a`, `${prefix}-b`];
+      for (const ns of names) seedAppNamespace(s.emulator.store, ns);
+      await s.emulator.idle();
+      const token = (
+        await http(refusing.url, 'POST', '/v1/tokens', {
+          name: uniqueName('bmw'),
+          roles: ['requester'],
+          scopes: [`emulator/${prefix}-*`],
+        })
+      ).body.token;
+      const as = { authorization: `Bearer ${token}` };
+      const options = { trafficPolicy: { mode: 'permissive' } };
+      const single = await http(refusing.url, 'POST', '/v1/onboardings/plan', { namespace: names[0], ...options }, as);
+      expect([single.status, single.body.approval?.outcome]).toEqual([200, 'forbidden']);
+      const input = { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })), options };
+      const plan = await http(refusing.url, 'POST', '/v1/batches/plan', input, as);
+      expect(plan.status).toBe(200);
+      expect(plan.body.plans.map((p: any) => [p.namespace, p.approval.outcome])).toEqual(
+        names.map((ns) => [ns, 'forbidden']),
+      );
+      expect(plan.body.plans[0].approval).toEqual(single.body.approval);
+      const g = await gql(
+        refusing.url,
+        'query($i: BatchInput!) { planBatch(input: $i) { namespace approval { outcome } } }',
+        { i: input },
+        as,
+      );
+      expect(g.errors).toBeUndefined();
+      expect(g.data.planBatch.map((p: any) => p.approval.outcome)).toEqual(['forbidden', 'forbidden']);
+      // Creating it is still refused, as a single request is.
+      expect(refusal(await http(refusing.url, 'POST', '/v1/batches', input, as))).toEqual([
+        403,
+        'MESH_WIDE_CHANGE_FORBIDDEN',
+      ]);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it("plans a big batch a few targets at a time, so another caller's plan is not queued behind all of it", async () => {
+    // A small Kubernetes call budget, so that calls wait in the cluster's limiter (a FIFO queue per process).
+    const slow = await startStack({ emulator: s.emulator, env: { K8S_QPS: '100', K8S_BURST: '1' } });
+    try {
+      const names = seed(24);
+      const [single] = seed(1);
+      await s.emulator.idle();
+      s.emulator.requests.clear();
+      let batchDone = false;
+      const batch = http(slow.url, 'POST', '/v1/batches/plan', {
+        kind: 'ONBOARD',
+        targets: names.map((namespace) => ({ namespace })),
+      }).finally(() => (batchDone = true));
+      // The targets are checked one by one (one `get` each); the plans then read each namespace again.
+      const reads = (ns: string) => s.emulator.requests.count({ verb: 'get', resource: 'namespaces', name: ns });
+      await expect.poll(() => reads(names[0]), { timeout: 20_000, interval: 5 }).toBeGreaterThanOrEqual(2);
+      expect(batchDone).toBe(false);
+      const plan = await http(slow.url, 'POST', '/v1/onboardings/plan', { namespace: single }, {});
+      expect(plan.status).toBe(200);
+      // The single plan was served while the batch's plans were still waiting for their calls.
+      expect(batchDone).toBe(false);
+      const planned = await batch;
+      expect(planned.status).toBe(200);
+      expect(planned.body.plans.map((p: any) => p.namespace)).toEqual(names);
+      // And no more than 4 of its targets had a call in flight at once.
+      const calls = s.emulator.requests
+        .all()
+        .filter((e) => names.includes(e.namespace ?? e.name ?? ''))
+        .map((e) => ({ ns: e.namespace ?? e.name!, from: e.at, to: e.at + e.durationMs }));
+      const widest = Math.max(
+        ...calls.map((c) => new Set(calls.filter((d) => d.from <= c.from && c.from < d.to).map((d) => d.ns)).size),
+      );
+      expect(widest).toBeLessThanOrEqual(4);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('says SUCCEEDED only when every member succeeded: one cancelled is PARTIALLY_SUCCEEDED', async () => {
+    const names = seed(2);
+    await s.emulator.idle();
+    const planned = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+      options: { dryRun: true },
+    });
+    const [first, second] = planned.body.requests.map((r: any) => r.id);
+    expect((await http(s.url, 'POST', `/v1/onboardings/${second}/cancel`, {})).status).toBe(200);
+    expect((await http(s.url, 'POST', `/v1/onboardings/${first}/apply`, {})).status).toBe(202);
+    const done = await waitForBatch(s, planned.body.id, ['SUCCEEDED', 'PARTIALLY_SUCCEEDED', 'FAILED']);
+    expect([done.status, done.counts]).toEqual(['PARTIALLY_SUCCEEDED', { SUCCEEDED: 1, CANCELLED: 1 }]);
+    const g = await gql(s.url, 'query($id: ID!) { batch(id: $id) { status } }', { id: planned.body.id });
+    expect(g.data.batch.status).toBe('PARTIALLY_SUCCEEDED');
+  });
+
+  it('refuses the same batch input on both transports, naming the same field', async () => {
+    const [ns] = seed(1);
+    await s.emulator.idle();
+    const fieldsOf = (errors: any) => errors?.[0]?.extensions?.fields?.map((f: any) => f.field);
+    const create = 'mutation($i: BatchInput!) { requestBatch(input: $i) { id } }';
+    // Shared options hold neither cluster nor namespace (each target has its own); null options are no options.
+    for (const [options, field] of [
+      [{ cluster: 'staging' }, 'options.cluster'],
+      [{ namespace: 'elsewhere' }, 'options.namespace'],
+      [null, 'options'],
+    ] as const) {
+      const input = { kind: 'ONBOARD', targets: [{ namespace: ns }], options };
+      const r = await http(s.url, 'POST', '/v1/batches', input);
+      expect([r.status, r.body.error?.code], JSON.stringify(options)).toEqual([422, 'VALIDATION_FAILED']);
+      expect(r.body.error.fields.map((f: any) => f.field)).toEqual([field]);
+      const g = await gql(s.url, create, { i: input });
+      expect(g.errors?.[0]?.extensions?.code, JSON.stringify(options)).toBe('VALIDATION_FAILED');
+      expect(fieldsOf(g.errors)).toEqual([field]);
+      expect(g.errors[0].message).toBe(r.body.error.message);
+    }
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
+
+    // An empty rejection reason: the same refusal as REST's.
+    const planned = await http(s.url, 'POST', '/v1/batches', {
+      kind: 'ONBOARD',
+      targets: [{ namespace: ns }],
+      options: { dryRun: true },
+    });
+    expect(planned.status).toBe(202);
+    const rest = await http(s.url, 'POST', `/v1/batches/${planned.body.id}/reject`, { reason: '' });
+    expect([rest.status, rest.body.error.fields]).toEqual([
+      422,
+      [{ field: 'reason', message: 'a rejection needs a reason' }],
+    ]);
+    const g = await gql(
+      s.url,
+      'mutation($id: ID!) { batchOperation(id: $id, operation: "reject", reason: "") { results { ok } } }',
+      {
+        id: planned.body.id,
+      },
+    );
+    expect(g.errors?.[0]?.extensions?.fields).toEqual(rest.body.error.fields);
+
+    // An unknown batch is named by the argument it came in: `id` for batch, `batchId` for batchProgress.
+    const missing = '00000000-0000-4000-8000-000000000000';
+    const read = await gql(s.url, 'query($id: ID!) { batch(id: $id) { id } }', { id: missing });
+    expect([read.errors?.[0]?.extensions?.code, fieldsOf(read.errors)]).toEqual(['BATCH_NOT_FOUND', ['id']]);
+    const client = wsClient(s.url);
+    try {
+      for (const batchId of [missing, 'nope']) {
+        const refused: any = await new Promise((resolve) =>
+          client.subscribe(
+            { query: 'subscription($b: ID!) { batchProgress(batchId: $b) { id } }', variables: { b: batchId } },
+            { next: (m) => resolve(m.errors), error: resolve, complete: () => resolve('completed') },
+          ),
+        );
+        expect([refused?.[0]?.extensions?.code, fieldsOf(refused)], batchId).toEqual(['BATCH_NOT_FOUND', ['batchId']]);
+      }
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('replays a batch sent again with its Idempotency-Key, as POST /v1/onboardings does', async () => {
+    const names = seed(2);
+    await s.emulator.idle();
+    const key = uniqueName('batch-key');
+    const input = { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })), options: { dryRun: true } };
+    const first = await http(s.url, 'POST', '/v1/batches', input, { 'idempotency-key': key });
+    expect([first.status, first.headers.get('idempotent-replayed')]).toEqual([202, null]);
+    const again = await http(s.url, 'POST', '/v1/batches', input, { 'idempotency-key': key });
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body.id]).toEqual([
+      200,
+      'true',
+      first.body.id,
+    ]);
+    expect(again.headers.get('location')).toBe(`/v1/batches/${first.body.id}`);
+    const g = await gql(
+      s.url,
+      'mutation($i: BatchInput!, $k: String) { requestBatch(input: $i, idempotencyKey: $k) { id replayed } }',
+      { i: input, k: key },
+    );
+    expect(g.errors).toBeUndefined();
+    expect(g.data.requestBatch).toEqual({ id: first.body.id, replayed: true });
+    // Another body with the key: refused, nothing stored.
+    const other = { ...input, targets: [{ namespace: names[0] }] };
+    const reused = await http(s.url, 'POST', '/v1/batches', other, { 'idempotency-key': key });
+    expect([reused.status, reused.body.error?.code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+    expect(reused.body.error.details).toEqual({ batchId: first.body.id });
+    const gReused = await gql(
+      s.url,
+      'mutation($i: BatchInput!, $k: String) { requestBatch(input: $i, idempotencyKey: $k) { id } }',
+      { i: other, k: key },
+    );
+    expect(gReused.errors?.[0]?.extensions?.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    for (const ns of names)
+      expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toHaveLength(1);
+    // The key's own rules, naming the header or the argument.
+    const long = 'k'.repeat(256);
+    const tooLong = await http(s.url, 'POST', '/v1/batches', input, { 'idempotency-key': long });
+    expect([tooLong.status, tooLong.body.error.fields]).toEqual([
+      422,
+      [{ field: 'Idempotency-Key', message: 'must be 1 to 255 characters' }],
+    ]);
+    const gLong = await gql(
+      s.url,
+      'mutation($i: BatchInput!, $k: String) { requestBatch(input: $i, idempotencyKey: $k) { id } }',
+      { i: input, k: long },
+    );
+    expect(gLong.errors?.[0]?.extensions?.fields).toEqual([
+      { field: 'idempotencyKey', message: 'must be 1 to 255 characters' },
+    ]);
+    // A new batch without a key is no replay.
+    const fresh = seed(1);
+    await s.emulator.idle();
+    const g2 = await gql(s.url, 'mutation($i: BatchInput!) { requestBatch(input: $i) { replayed } }', {
+      i: { kind: 'ONBOARD', targets: [{ namespace: fresh[0] }], options: { dryRun: true } },
+    });
+    expect(g2.data?.requestBatch).toEqual({ replayed: false });
   });
 
   it('plans, applies, and retries a batch as a whole', async () => {

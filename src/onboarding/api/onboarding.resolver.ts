@@ -139,8 +139,14 @@ export class OnboardingResolver {
   async auditEvents(
     @Args('requestId', { type: () => ID }) requestId: string,
     @CurrentActor() actor: Actor,
-    @Args('after', { type: () => Int, nullable: true }) after?: number | null,
-    @Args('first', { type: () => Int, nullable: true }) first?: number | null,
+    @Args('after', {
+      type: () => Int,
+      nullable: true,
+      description: 'The events after this cursor (0: from the start).',
+    })
+    after?: number | null,
+    @Args('first', { type: () => Int, nullable: true, description: 'How many events at most (1 to 10000; 1000).' })
+    first?: number | null,
   ) {
     // REST's `after` and `limit` rules; null is the argument left out.
     const page = await withArgNames({ limit: 'first' }, () =>

@@ -80,7 +80,7 @@ export interface paths {
          * List API tokens (never their secrets)
          * @description Needs role `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         get: operations["listTokens"];
         put?: never;
@@ -113,7 +113,7 @@ export interface paths {
          * Revoke an API token
          * @description Needs role `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NOT_FOUND`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `TOKEN_NOT_FOUND`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         delete: operations["revokeToken"];
         options?: never;
@@ -176,7 +176,7 @@ export interface paths {
          * The documentation page's scripts and styles
          * @description Public: no credentials needed.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `REQUEST_NOT_FOUND`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `ROUTE_NOT_FOUND`, `INTERNAL`.
          */
         get: operations["docsAsset"];
         put?: never;
@@ -210,7 +210,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["requestOnboarding"];
         delete?: never;
@@ -258,7 +258,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["planOnboarding"];
         delete?: never;
@@ -304,7 +304,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PLANNED`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PLANNED`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["applyPlanned"];
         delete?: never;
@@ -352,7 +352,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_RETRYABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `REQUEST_CONFLICT`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_RETRYABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["retryRequest"];
         delete?: never;
@@ -372,7 +372,7 @@ export interface paths {
          * A request with its steps (before/after images, writes, diagnostics)
          * @description Needs role `viewer` or `requester` or `approver` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         get: operations["getRequest"];
         put?: never;
@@ -418,7 +418,7 @@ export interface paths {
          * A request's audit trail
          * @description Needs role `viewer` or `requester` or `approver` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         get: operations["requestAudit"];
         put?: never;
@@ -490,7 +490,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `REQUEST_CONFLICT`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["createBatch"];
         delete?: never;
@@ -532,7 +532,7 @@ export interface paths {
          * A batch: aggregate status, counts by status, its requests
          * @description Needs role `viewer` or `requester` or `approver` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `BATCH_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         get: operations["getBatch"];
         put?: never;
@@ -632,7 +632,7 @@ export interface paths {
          * A webhook subscription (never its secret)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
          */
         get: operations["getWebhook"];
         put?: never;
@@ -641,7 +641,7 @@ export interface paths {
          * Delete a webhook subscription
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`, `WEBHOOK_NOT_FOUND`.
          */
         delete: operations["deleteWebhook"];
         options?: never;
@@ -680,7 +680,7 @@ export interface paths {
         };
         /**
          * Where each namespace of a cluster stands
-         * @description Read live from the cluster (paged with Kubernetes `limit`/`continue`) and joined with our last request per namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.
+         * @description Read live from the cluster (paged with Kubernetes `limit`/`continue`; `continue` is a token of ours, for the caller and cluster it was given to, 10 minutes) and joined with our last request per namespace: the mesh it is monitored by, the injection setting, pods with and without the sidecar. Non-admin callers see the namespaces within their scopes.
          *
          *     Needs role `viewer` or `requester` or `approver` or `admin`.
          *
@@ -710,7 +710,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
          */
         post: operations["reapplyOnboarding"];
         delete?: never;
@@ -1347,10 +1347,17 @@ export interface components {
              */
             at: string;
         };
-        /** @description A request's audit trail. */
+        /** @description A page of a request's audit trail. */
         AuditPage: {
             /** @description The audit events in cursor order. */
             items: components["schemas"]["AuditEvent"][];
+            /** @description Where this page ends. */
+            pageInfo: {
+                /** @description More events follow: ask again with `after` = `endCursor`. */
+                hasNextPage: boolean;
+                /** @description The cursor of the last event of this page (null: none). */
+                endCursor: number | null;
+            };
         };
         /** @description Several requests made together, one per target. */
         Batch: {
@@ -1371,8 +1378,11 @@ export interface components {
              * @description When the batch was made (RFC 3339, UTC).
              */
             createdAt: string;
-            /** @description The aggregate status of the members: RUNNING, PENDING_APPROVAL, PLANNED, SUCCEEDED, FAILED, PARTIALLY_FAILED, CANCELLED or REJECTED. */
-            status: string;
+            /**
+             * @description The aggregate status of the members. While one is active: RUNNING (one RUNNING or QUEUED), else PENDING_APPROVAL, else PLANNED. Once all ended: SUCCEEDED only when all succeeded; PARTIALLY_FAILED when some succeeded and some FAILED; PARTIALLY_SUCCEEDED when some succeeded and the others were CANCELLED or REJECTED; when none succeeded, FAILED, else REJECTED, else CANCELLED.
+             * @enum {string}
+             */
+            status: "RUNNING" | "PENDING_APPROVAL" | "PLANNED" | "SUCCEEDED" | "PARTIALLY_SUCCEEDED" | "PARTIALLY_FAILED" | "FAILED" | "REJECTED" | "CANCELLED";
             /** @description The members by status, e.g. {"SUCCEEDED": 3, "RUNNING": 1}. */
             counts: {
                 [key: string]: number;
@@ -1568,7 +1578,7 @@ export interface components {
          * @description A stable machine-readable error code; see the table in the API description.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "SUBSCRIPTION_OVER_HTTP" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "SUBSCRIPTION_OVER_HTTP" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_TERMINATING" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
         /** @description One field at fault. */
         FieldIssue: {
             /** @description The dotted path of the field, e.g. `restart.deployments` or `namespace`. */
@@ -1818,7 +1828,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1827,7 +1837,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,7 +1875,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1874,7 +1884,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1921,7 +1931,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1930,7 +1940,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1968,7 +1978,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenList"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1995,8 +2005,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2071,7 +2090,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2107,7 +2126,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2188,7 +2207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Token"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2224,8 +2243,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2284,7 +2312,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2293,7 +2321,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2331,7 +2359,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2340,7 +2368,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2383,7 +2411,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2392,7 +2420,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `REQUEST_NOT_FOUND`: unknown request id */
+            /** @description `ROUTE_NOT_FOUND`: no route has this method and path */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2401,8 +2429,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2456,7 +2493,7 @@ export interface operations {
                     "application/json": components["schemas"]["RequestPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2483,7 +2520,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2588,7 +2625,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2624,7 +2661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2642,7 +2679,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2735,7 +2772,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2771,7 +2808,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,7 +2898,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2888,7 +2925,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2906,7 +2943,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,7 +3012,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3039,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3087,7 +3124,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3132,8 +3169,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3204,7 +3250,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3249,7 +3295,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3380,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3379,8 +3425,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3442,7 +3497,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3478,8 +3533,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3552,7 +3616,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3588,7 +3652,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3641,7 +3705,12 @@ export interface operations {
     };
     requestAudit: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The events after this cursor: `pageInfo.endCursor` of the last page. */
+                after?: number;
+                /** @description How many events to return (1 to 10000). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 /** @description The id of the request (of the token, batch or webhook under /v1/tokens, /v1/batches, /v1/webhooks). */
@@ -3651,7 +3720,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the audit events in cursor order */
+            /** @description a page of the audit events, in cursor order */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3660,7 +3729,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3696,8 +3765,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3768,7 +3846,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3813,7 +3891,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3903,7 +3981,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3948,7 +4026,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4011,7 +4089,10 @@ export interface operations {
     createBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the same key with the same body returns the first request (200, `Idempotent-Replayed: true`); with a different body `IDEMPOTENCY_KEY_REUSED`. Keys are per caller. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4039,6 +4120,19 @@ export interface operations {
             };
         };
         responses: {
+            /** @description an Idempotency-Key matched an earlier identical batch of this caller: that batch */
+            200: {
+                headers: {
+                    /** @description the batch: `/v1/batches/{id}` */
+                    Location?: string;
+                    /** @description `true`: the answer is the earlier batch, nothing new was created */
+                    "Idempotent-Replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Batch"];
+                };
+            };
             /** @description the batch with its requests */
             202: {
                 headers: {
@@ -4050,7 +4144,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4086,7 +4180,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4198,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4181,7 +4275,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchPlans"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4208,7 +4302,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4289,7 +4383,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4325,8 +4419,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4399,7 +4502,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchOperation"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4435,7 +4538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4498,7 +4601,7 @@ export interface operations {
     streamBatchEvents: {
         parameters: {
             query?: {
-                /** @description Resume after this batch cursor, `b1.…` (the `Last-Event-ID` header wins; an event id is accepted). */
+                /** @description Resume after this batch cursor, `b2.…` (the `Last-Event-ID` header wins; an older `b1.…` cursor or an event id is accepted). */
                 after?: string;
             };
             header?: {
@@ -4527,7 +4630,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4563,7 +4666,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4632,7 +4735,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4659,7 +4762,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4733,7 +4836,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookCreated"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4760,7 +4863,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4841,7 +4944,7 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4877,8 +4980,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4940,7 +5052,7 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4976,8 +5088,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5046,7 +5167,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5082,7 +5203,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5138,7 +5259,7 @@ export interface operations {
             query?: {
                 /** @description How many namespaces to return (1 to 100). */
                 limit?: number;
-                /** @description The Kubernetes continue token of the previous page (`pageInfo.continue`). */
+                /** @description The previous page's `pageInfo.continue`: valid for the caller and cluster it was given to, for 10 minutes. */
                 continue?: string;
             };
             header?: never;
@@ -5159,7 +5280,7 @@ export interface operations {
                     "application/json": components["schemas"]["NamespaceStatusPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5186,7 +5307,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5291,7 +5412,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5327,7 +5448,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5345,7 +5466,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5415,7 +5536,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5442,7 +5563,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5525,7 +5646,7 @@ export interface operations {
                     "application/json": components["schemas"]["SlackInteractionAnswer"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5570,7 +5691,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
                 headers: {
                     [name: string]: unknown;
