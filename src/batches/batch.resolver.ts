@@ -24,6 +24,12 @@ export class BatchInput {
   @Field(() => GraphQLJSON, { nullable: true }) options?: Record<string, unknown>;
 }
 
+/** GraphQL's own Batch field (REST says it with the Idempotent-Replayed header); zod-types.ts pairs it. */
+export const BATCH_REPLAYED_DESCRIPTION =
+  'True when this is the answer to requestBatch whose idempotencyKey matched an earlier identical batch of the ' +
+  'same caller: that batch is returned and nothing new was created (REST: the Idempotent-Replayed header). ' +
+  'false otherwise.';
+
 @ObjectType('Batch')
 export class BatchModel {
   @Field(() => ID) id!: string;
@@ -34,12 +40,7 @@ export class BatchModel {
   status!: string;
   @Field(() => GraphQLJSON) counts!: Record<string, number>;
   @Field(() => [OnboardingRequestModel]) requests!: OnboardingRequestModel[];
-  @Field({
-    description:
-      'True when this is the answer to requestBatch whose idempotencyKey matched an earlier identical batch of the ' +
-      'same caller: that batch is returned and nothing new was created (REST: the Idempotent-Replayed header). ' +
-      'false otherwise.',
-  })
+  @Field({ description: BATCH_REPLAYED_DESCRIPTION })
   replayed!: boolean;
 }
 

@@ -5,6 +5,7 @@
 import type { GraphQLSchema } from 'graphql';
 import { z } from 'zod';
 import { CreateTokenSchema } from '../auth/token.service.js';
+import { BATCH_REPLAYED_DESCRIPTION } from '../batches/batch.resolver.js';
 import { BatchInputSchema } from '../batches/batch.service.js';
 import { ARG_DESCRIPTIONS, ENUM_DESCRIPTIONS, ROOT_DESCRIPTIONS } from '../docs/descriptions.js';
 import * as R from '../docs/response-schemas.js';
@@ -84,7 +85,10 @@ export const GRAPHQL_ZOD_TYPES: Record<string, z.ZodType> = {
   CreatedWebhook: R.WebhookCreatedSchema,
   WebhookDelivery: R.WebhookDeliverySchema,
   WebhookDeliveryAttempt: field(R.WebhookDeliverySchema, 'history'),
-  Batch: R.BatchSchema,
+  // GraphQL's own field, as OnboardingRequest's.
+  Batch: R.BatchSchema.extend({ replayed: z.boolean().describe(BATCH_REPLAYED_DESCRIPTION) }).describe(
+    R.BatchSchema.description ?? '',
+  ),
   BatchOperationResult: R.BatchOperationSchema,
   BatchMemberResult: field(R.BatchOperationSchema, 'results'),
   NamespaceStatus: nsItem,
