@@ -629,6 +629,60 @@ describe('cancel and retry', () => {
     expect(notRetryable.body.error.code).toBe('REQUEST_NOT_RETRYABLE');
   });
 
+  it("fails a restart at once when the Deployment's progress deadline passes, and succeeds retried", async () => {
+    const ns = uniqueName('stuck');
+    seedAppNamespace(s.emulator.store, ns, { deployments: 1 });
+    const app0 = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'app-0' };
+    s.emulator.store.patch(app0, 'merge', { spec: { progressDeadlineSeconds: 2 } });
+    await s.emulator.idle();
+    // The restarted pods run but never turn ready: the controller reports ProgressDeadlineExceeded after 1–2 s,
+    // long before the verify timeout (60 s) or the rollout bound (ROLLOUT_TIMEOUT_MS, 300 s by default).
+    const hold = s.emulator.pods.holdUnready({ namespace: ns });
+    let id: string;
+    try {
+      const started = Date.now();
+      const r = await http(s.url, 'POST', '/v1/onboardings', {
+        namespace: ns,
+        prerequisites: { enabled: false },
+        restart: { mode: 'all' },
+        verify: { timeoutSeconds: 60 },
+      });
+      expect(r.status).toBe(202);
+      id = r.body.id;
+      const failed = await waitForStatus(s.url, id, ['FAILED', 'SUCCEEDED'], 20_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(failed).toMatchObject({ status: 'FAILED', errorCode: 'ROLLOUT_TIMEOUT' });
+      expect(failed.errorMessage).toContain('deployment "app-0" exceeded its progress deadline');
+      expect(failed.steps.find((st: any) => st.name === 'restart')).toMatchObject({
+        status: 'FAILED',
+        errorCode: 'ROLLOUT_TIMEOUT',
+      });
+      expect(failed.steps.find((st: any) => st.name === 'verify').status).not.toBe('SUCCEEDED');
+      const stuck = s.emulator.store.get<any>(app0)!;
+      expect(stuck.status.conditions.find((c: any) => c.type === 'Progressing').reason).toBe(
+        'ProgressDeadlineExceeded',
+      );
+    } finally {
+      s.emulator.pods.release(hold);
+    }
+    // Released, the new pod turns ready and the rollout completes; the retry does not restart again.
+    const retry = await http(s.url, 'POST', `/v1/onboardings/${id}/retry`);
+    expect(retry.status).toBe(202);
+    const done = await waitForStatus(s.url, id, ['SUCCEEDED', 'FAILED'], 20_000);
+    expect(done, JSON.stringify(done.steps.map((st: any) => [st.name, st.status, st.errorMessage]))).toMatchObject({
+      status: 'SUCCEEDED',
+      attempt: 2,
+      errorCode: null,
+    });
+    const pods = s.emulator.store
+      .list<any>('v1', 'Pod', { namespace: ns })
+      .filter((p) => !p.metadata.deletionTimestamp);
+    expect(pods).toHaveLength(1);
+    expect(pods[0].spec.containers.map((c: any) => c.name)).toContain('sidecar');
+    const rolled = s.emulator.store.get<any>(app0)!;
+    expect(rolled.status.conditions.find((c: any) => c.type === 'Progressing').reason).toBe('NewReplicaSetAvailable');
+  });
+
   it('fails a step that outlives its deadline with STEP_TIMEOUT', async () => {
     const short = await startStack({ emulator: s.emulator, env: { STEP_TIMEOUT_MS: '1000' } });
     const ns = uniqueName('deadline');

@@ -2,10 +2,12 @@
 // accounts, garbage collection), the scheduler and a kubelet for one node. Everything reacts to store
 // events and runs as tracked background work, so `idle()` means "the cluster has settled".
 
+import { randomUUID } from 'node:crypto';
 import type { KubeApi } from './api.js';
 import { EventRecorder, isTerminating, nsKey, WorkQueue } from './controller-kit.js';
 import { isStatusError } from './errors.js';
 import { typeKey, type ResourceType } from './resources.js';
+import { parseLabelSelector, type LabelSelector } from './selectors.js';
 import type { StoreEvent } from './store.js';
 import { asArray, asRecord, clone, isObject, jsonEqual, nowTimestamp, type KubeObject } from './types.js';
 import type { WorkTracker } from './work.js';
@@ -29,6 +31,25 @@ const NAMESPACE_TEARDOWN_DELAY_MS = 100;
 
 const ROOT_CA = `-----BEGIN CERTIFICATE-----\nZW11bGF0b3Itcm9vdC1jYQ==\n-----END CERTIFICATE-----\n`;
 
+/** Which pods a readiness hold keeps unready: those of a namespace (all if unset) matching a label selector. */
+export interface PodHold {
+  namespace?: string;
+  /** A `?labelSelector=` string, e.g. `app=app-0`; unset matches every pod. */
+  labelSelector?: string;
+}
+
+/**
+ * The kubelet's readiness, as a test controls it: pods a hold matches start and run, but their readiness probe never
+ * passes (Running, Ready=False ContainersNotReady), until the hold is released.
+ */
+export interface PodReadiness {
+  /** Holds pods that start from now on unready; returns the hold's id. */
+  holdUnready(hold: PodHold): string;
+  /** Ends one hold (all without an id); held pods no other hold matches turn Ready. False for an unknown id. */
+  release(id?: string): boolean;
+  holds(): (PodHold & { id: string })[];
+}
+
 export class ControllerManager {
   private readonly recorder: EventRecorder;
   private readonly replicaSets: ReplicaSetController;
@@ -40,6 +61,8 @@ export class ControllerManager {
   private readonly gc: GarbageCollector;
   private unsubscribe?: () => void;
   private readonly finalizing = new Set<string>();
+  /** Readiness holds on the simulated kubelet. */
+  readonly pods: PodReadiness;
 
   constructor(
     private readonly api: KubeApi,
@@ -53,6 +76,7 @@ export class ControllerManager {
     this.statefulSets = new StatefulSetController(ctx);
     this.daemonSets = new DaemonSetController(ctx);
     this.kubelet = new Kubelet(api, work, options);
+    this.pods = this.kubelet;
     this.namespaces = new WorkQueue(work, (key) => this.finalizeNamespace(key.slice(1)));
     this.gc = new GarbageCollector(api, work);
   }
@@ -68,8 +92,10 @@ export class ControllerManager {
   private dispatch(event: StoreEvent): void {
     if (event.typeKey === 'events.k8s.io/events' || event.typeKey === '/events') return;
     this.gc.onEvent(event);
-    this.deployments.onEvent(event);
+    // The ReplicaSet controller looks first: a Deployment scaling one ReplicaSet down then sees its pods gone
+    // before it scales another one up (kube's controllers race there; the rollout bounds are what kube documents).
     this.replicaSets.onEvent(event);
+    this.deployments.onEvent(event);
     this.statefulSets.onEvent(event);
     this.daemonSets.onEvent(event);
     this.kubelet.onEvent(event);
@@ -239,16 +265,63 @@ export class ControllerManager {
 
 // ------------------------------------------------------------------ scheduler + kubelet
 
-class Kubelet {
+class Kubelet implements PodReadiness {
   private nextIp = 2;
   private readonly starting = new Set<string>();
   private readonly stopping = new Set<string>();
+  private readonly readinessHolds = new Map<string, { hold: PodHold; selector: LabelSelector }>();
+  /** Pods running unready because of a hold (key → uid). */
+  private readonly held = new Map<string, string>();
 
   constructor(
     private readonly api: KubeApi,
     private readonly work: WorkTracker,
     private readonly options: ControllerOptions,
   ) {}
+
+  holdUnready(hold: PodHold): string {
+    if (typeof hold !== 'object' || hold === null) throw new TypeError('a pod hold must be an object');
+    for (const key of ['namespace', 'labelSelector'] as const)
+      if (hold[key] !== undefined && typeof hold[key] !== 'string')
+        throw new TypeError(`pod hold field ${key} must be a string`);
+    let selector: LabelSelector;
+    try {
+      selector = parseLabelSelector(hold.labelSelector);
+    } catch (err) {
+      throw new TypeError(`pod hold labelSelector: ${(err as Error).message}`, { cause: err });
+    }
+    const id = randomUUID();
+    this.readinessHolds.set(id, { hold: { namespace: hold.namespace, labelSelector: hold.labelSelector }, selector });
+    return id;
+  }
+
+  release(id?: string): boolean {
+    const found = id === undefined ? this.readinessHolds.size > 0 : this.readinessHolds.delete(id);
+    if (id === undefined) this.readinessHolds.clear();
+    for (const [key, uid] of this.held) {
+      const [namespace, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      const pod = this.api.store.peek('/pods', namespace, name);
+      if (!pod || pod.metadata.uid !== uid || isTerminating(pod)) this.held.delete(key);
+      else if (!this.isHeld(pod)) {
+        this.held.delete(key);
+        // The readiness probe passes at its next period.
+        this.work.schedule(0, () => this.ready(pod));
+      }
+    }
+    return found;
+  }
+
+  holds(): (PodHold & { id: string })[] {
+    return [...this.readinessHolds].map(([id, { hold }]) => ({ id, ...hold }));
+  }
+
+  private isHeld(pod: KubeObject): boolean {
+    for (const { hold, selector } of this.readinessHolds.values()) {
+      if (hold.namespace !== undefined && hold.namespace !== pod.metadata.namespace) continue;
+      if (selector.matches(pod.metadata.labels ?? {})) return true;
+    }
+    return false;
+  }
 
   onEvent(event: StoreEvent): void {
     if (event.typeKey !== '/pods' || event.type === 'DELETED') return;
@@ -344,28 +417,49 @@ class Kubelet {
     this.api.store.update('/pods', next);
   }
 
+  /** The containers start; they turn Ready unless a hold keeps them unready (a readiness probe that fails). */
   private run(pod: KubeObject): void {
     this.starting.delete(nsKey(pod));
     const found = this.current(pod);
     if (!found) return;
+    const ready = !this.isHeld(found);
     const next = nextVersion(found);
     const spec = asRecord(found.spec);
     const now = nowTimestamp();
     const ip = spec.hostNetwork === true ? '172.18.0.2' : this.allocateIp();
     const status = asRecord(next.status);
-    const scheduledAt =
-      asArray(status.conditions)
-        .map(asRecord)
-        .find((c) => c.type === 'PodScheduled')?.lastTransitionTime ?? now;
+    const since = transitionTimes(status, now);
+    const unready = `containers with unready status: [${containerNames(spec).join(' ')}]`;
+    const readiness = (type: string) =>
+      ready
+        ? { type, status: 'True', lastProbeTime: null, lastTransitionTime: since(type, 'True') }
+        : {
+            type,
+            status: 'False',
+            lastProbeTime: null,
+            lastTransitionTime: since(type, 'False'),
+            reason: 'ContainersNotReady',
+            message: unready,
+          };
     next.status = {
       ...status,
       phase: 'Running',
       conditions: [
-        { type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'Ready', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'ContainersReady', status: 'True', lastProbeTime: null, lastTransitionTime: now },
-        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: scheduledAt },
+        {
+          type: 'PodReadyToStartContainers',
+          status: 'True',
+          lastProbeTime: null,
+          lastTransitionTime: since('PodReadyToStartContainers', 'True'),
+        },
+        { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: since('Initialized', 'True') },
+        readiness('Ready'),
+        readiness('ContainersReady'),
+        {
+          type: 'PodScheduled',
+          status: 'True',
+          lastProbeTime: null,
+          lastTransitionTime: since('PodScheduled', 'True'),
+        },
       ],
       podIP: ip,
       podIPs: [{ ip }],
@@ -397,7 +491,7 @@ class Kubelet {
           image: c.image,
           imageID: imageId(c.image),
           containerID: containerId(),
-          ready: true,
+          ready,
           restartCount: 0,
           started: true,
           state: { running: { startedAt: now } },
@@ -406,6 +500,30 @@ class Kubelet {
     };
     if (asArray(spec.initContainers).length === 0)
       delete (next.status as Record<string, unknown>).initContainerStatuses;
+    if (!ready) this.held.set(nsKey(found), found.metadata.uid ?? '');
+    this.api.store.update('/pods', next);
+  }
+
+  /** A held pod's readiness probe passes: Ready and ContainersReady turn True, every container ready. */
+  private ready(pod: KubeObject): void {
+    const found = this.current(pod);
+    if (!found || this.isHeld(found)) return;
+    const status = asRecord(found.status);
+    const now = nowTimestamp();
+    const next = nextVersion(found);
+    next.status = {
+      ...status,
+      conditions: asArray(status.conditions)
+        .map(asRecord)
+        .map((c) =>
+          c.type === 'Ready' || c.type === 'ContainersReady'
+            ? { type: c.type, status: 'True', lastProbeTime: null, lastTransitionTime: now }
+            : c,
+        ),
+      containerStatuses: asArray(status.containerStatuses)
+        .map(asRecord)
+        .map((c) => ({ ...c, ready: true })),
+    };
     this.api.store.update('/pods', next);
   }
 
@@ -413,6 +531,15 @@ class Kubelet {
     const n = this.nextIp++;
     return `10.244.${(n >> 8) & 255}.${n & 255}`;
   }
+}
+
+/** A condition keeps its lastTransitionTime while its status stays the same (the kubelet's status manager). */
+function transitionTimes(status: Record<string, unknown>, now: string): (type: string, state: string) => unknown {
+  const before = asArray(status.conditions).map(asRecord);
+  return (type, state) => {
+    const old = before.find((c) => c.type === type);
+    return old && old.status === state ? old.lastTransitionTime : now;
+  };
 }
 
 function containerNames(spec: Record<string, unknown>): string[] {

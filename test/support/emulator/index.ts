@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { namespaceLifecyclePlugin, podDefaultsPlugin, serviceAccountPlugin } from './admission.js';
 import { KubeApi } from './api.js';
-import { ControllerManager } from './controllers.js';
+import { ControllerManager, type PodReadiness } from './controllers.js';
 import { StoreFacade, type EmulatorStore } from './facade.js';
 import { Faults, RequestRecorder, type FaultController, type RequestLog } from './faults.js';
 import { renderKubeconfig } from './kubeconfig.js';
@@ -47,6 +47,12 @@ export interface Emulator {
   store: EmulatorStore;
   faults: FaultController;
   requests: RequestLog;
+  /**
+   * The kubelet's readiness: `pods.holdUnready({ namespace, labelSelector })` keeps pods that start from then on
+   * Running but unready (a failing readiness probe), e.g. to let a rollout pass its progress deadline;
+   * `pods.release(id)` lets them turn Ready.
+   */
+  pods: PodReadiness;
   /** Resolves when the simulated controllers have settled (same as store.idle()). */
   idle(): Promise<void>;
   /** TCP connections accepted since start (plain and TLS). */
@@ -95,7 +101,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const faults = new Faults();
   const requests = new RequestRecorder();
-  const server = new EmulatorServer({ api, faults, requests, work, token, http2: opts.http2 });
+  const server = new EmulatorServer({ api, faults, requests, work, token, http2: opts.http2, pods: controllers.pods });
   const port = await server.listen(opts.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
   const tlsUrl = `https://127.0.0.1:${port}`;
@@ -108,6 +114,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     store,
     faults,
     requests,
+    pods: controllers.pods,
     tlsUrl,
     kubeconfig: (k) => renderKubeconfig(tlsUrl, token, k),
     async writeKubeconfig(path, k) {
@@ -148,6 +155,7 @@ export {
 export { OSM, isInjected } from './osm.js';
 export type { EmulatorStore, ListFilter } from './facade.js';
 export type { FaultController, FaultRule, RequestLog, RequestLogEntry, RequestFilter } from './faults.js';
+export type { PodHold, PodReadiness } from './controllers.js';
 export type { KubeObject, ObjectRef, ObjectMeta } from './types.js';
 export type { PatchType, DeleteOptions } from './api.js';
 export { StatusError } from './errors.js';

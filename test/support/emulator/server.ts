@@ -34,6 +34,7 @@ import {
   type FieldError,
   type StatusBody,
 } from './errors.js';
+import type { PodHold, PodReadiness } from './controllers.js';
 import { Faults, RequestRecorder, validateRule, type RequestLogEntry } from './faults.js';
 import { apiVersionOf, groupResource, typeKey, type ResourceType } from './resources.js';
 import type { StoreEvent } from './store.js';
@@ -53,6 +54,8 @@ export interface ServerDeps {
   bookmarkIntervalMs?: number;
   /** Offer HTTP/2 over TLS (ALPN h2, then http/1.1), as kube-apiserver does; default true. */
   http2?: boolean;
+  /** The kubelet's readiness holds (`/_emulator/pod-holds`). */
+  pods?: PodReadiness;
 }
 
 interface ResourceRoute {
@@ -686,6 +689,16 @@ export class EmulatorServer {
         requests.clear();
         return send(200, { ok: true });
       }
+      const { pods } = this.deps;
+      if (pods && path === '/_emulator/pod-holds' && method === 'POST')
+        return send(201, { id: pods.holdUnready(json() as PodHold) });
+      if (pods && path === '/_emulator/pod-holds' && method === 'GET') return send(200, pods.holds());
+      if (pods && path === '/_emulator/pod-holds' && method === 'DELETE') {
+        pods.release();
+        return send(200, { ok: true });
+      }
+      const holdId = /^\/_emulator\/pod-holds\/([^/]+)$/.exec(path)?.[1];
+      if (pods && holdId && method === 'DELETE') return send(pods.release(holdId) ? 200 : 404, { ok: true });
       if (path === '/_emulator/idle' && method === 'GET') {
         await work.idle();
         return send(200, { ok: true });

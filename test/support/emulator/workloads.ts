@@ -1,7 +1,7 @@
 // Simulated kube-controller-manager workload controllers: Deployment → ReplicaSet → Pod,
 // StatefulSet → Pod and DaemonSet → Pod, with the labels, owner references, annotations and
-// status fields the real controllers maintain. Rollouts are simplified (surge everything, then
-// scale the old ReplicaSets down once the new pods are ready).
+// status fields the real controllers maintain. Deployments roll as kube-controller-manager 1.32 rolls them
+// (maxSurge/maxUnavailable bounds, Progressing/Available conditions, the progress deadline).
 
 import type { KubeApi } from './api.js';
 import {
@@ -69,22 +69,6 @@ function writeStatus(api: KubeApi, type: ResourceType, obj: KubeObject, status: 
 /** Condition times change on every write; a status that differs only in them is not written. */
 const CONDITION_TIMES: ReadonlySet<string> = new Set(['lastUpdateTime', 'lastTransitionTime']);
 
-function condition(previous: unknown, type: string, status: string, reason: string, message: string): Obj {
-  const now = nowTimestamp();
-  const old = asArray(previous)
-    .map(asRecord)
-    .find((c) => c.type === type);
-  const unchanged = old && old.status === status;
-  return {
-    type,
-    status,
-    lastUpdateTime: old && unchanged && old.reason === reason ? old.lastUpdateTime : now,
-    lastTransitionTime: unchanged ? old.lastTransitionTime : now,
-    reason,
-    message,
-  };
-}
-
 function podsOwnedBy(api: KubeApi, owner: KubeObject): KubeObject[] {
   return api.store.scan(PODS, owner.metadata.namespace).filter((pod) => isOwnedBy(pod, owner));
 }
@@ -114,7 +98,7 @@ function newPodFromTemplate(
   return pod;
 }
 
-/** Resolves "25%" or 1 against a replica count, as intstr.GetScaledValueFromIntOrPercent (rounding down). */
+/** Resolves "25%" or 1 against a replica count, as intstr.GetScaledValueFromIntOrPercent (rounding as asked). */
 function scaled(value: unknown, total: number, roundUp: boolean): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'string' && value.endsWith('%')) {
@@ -230,8 +214,90 @@ export class ReplicaSetController {
 
 // ------------------------------------------------------------------ Deployment
 
+/** math.MaxInt32: a progressDeadlineSeconds that means "no deadline" (deploymentutil.HasProgressDeadline). */
+const NO_PROGRESS_DEADLINE = 2147483647;
+const TIMED_OUT = 'ProgressDeadlineExceeded';
+const NEW_RS_AVAILABLE = 'NewReplicaSetAvailable';
+
+/** The seconds of spec.progressDeadlineSeconds, or undefined when the Deployment has no progress deadline. */
+function progressDeadline(deploy: KubeObject): number | undefined {
+  const seconds = specOf(deploy).progressDeadlineSeconds;
+  return typeof seconds === 'number' && seconds !== NO_PROGRESS_DEADLINE ? seconds : undefined;
+}
+
+/**
+ * deploymentutil.MaxSurge and MaxUnavailable: ResolveFenceposts (surge rounds up, unavailable down, both 0 makes
+ * unavailable 1), 0 for Recreate, unavailable at most the replicas and 0 for 0 replicas.
+ */
+function fenceposts(deploy: KubeObject): { surge: number; unavailable: number } {
+  const strategy = asRecord(specOf(deploy).strategy);
+  if (strategy.type === 'Recreate') return { surge: 0, unavailable: 0 };
+  const desired = replicasOf(deploy);
+  const rolling = asRecord(strategy.rollingUpdate);
+  const surge = scaled(rolling.maxSurge ?? 0, desired, true);
+  let unavailable = scaled(rolling.maxUnavailable ?? 0, desired, false);
+  if (surge === 0 && unavailable === 0) unavailable = 1;
+  return { surge, unavailable: desired === 0 ? 0 : Math.min(unavailable, desired) };
+}
+
+/** deploymentutil.NewRSNewReplicas (RollingUpdate): grow the new ReplicaSet while all stay ≤ replicas + maxSurge. */
+function newRsReplicas(deploy: KubeObject, allReplicas: number, newReplicas: number): number {
+  const desired = replicasOf(deploy);
+  const maxTotal = desired + fenceposts(deploy).surge;
+  if (allReplicas >= maxTotal) return newReplicas;
+  return newReplicas + Math.min(maxTotal - allReplicas, desired - newReplicas);
+}
+
+/** controller.ReplicaSetsByCreationTimestamp: oldest first, then by name. */
+function byCreation(a: KubeObject, b: KubeObject): number {
+  const at = String(a.metadata.creationTimestamp ?? '');
+  const bt = String(b.metadata.creationTimestamp ?? '');
+  return at.localeCompare(bt) || String(a.metadata.name).localeCompare(String(b.metadata.name));
+}
+
+function sumOf(sets: KubeObject[], read: (rs: KubeObject) => unknown): number {
+  return sets.reduce((total, rs) => total + Number(read(rs) ?? 0), 0);
+}
+
+function newCondition(type: string, status: string, reason: string, message: string): Obj {
+  const now = nowTimestamp();
+  return { type, status, lastUpdateTime: now, lastTransitionTime: now, reason, message };
+}
+
+function getCondition(conditions: Obj[], type: string): Obj | undefined {
+  return conditions.find((c) => c.type === type);
+}
+
+/**
+ * deploymentutil.SetDeploymentCondition: nothing changes when a condition of that type has the same status and
+ * reason; else it replaces it at the end of the list, keeping lastTransitionTime when the status is the same.
+ */
+function setCondition(conditions: Obj[], condition: Obj): Obj[] {
+  const current = getCondition(conditions, String(condition.type));
+  if (current && current.status === condition.status && current.reason === condition.reason) return conditions;
+  const next =
+    current && current.status === condition.status
+      ? { ...condition, lastTransitionTime: current.lastTransitionTime }
+      : condition;
+  return [...conditions.filter((c) => c.type !== condition.type), next];
+}
+
+function removeCondition(conditions: Obj[], type: string): Obj[] {
+  return conditions.filter((c) => c.type !== type);
+}
+
+/**
+ * Deployment controller (pkg/controller/deployment): creates the new ReplicaSet of a template, rolls from the old
+ * ones as rolling.go does (the new one grows while all ReplicaSets together stay within replicas + maxSurge, old ones
+ * shrink while replicas − maxUnavailable pods stay available; one step per sync, the next when a ReplicaSet changes),
+ * or as Recreate (old ones to 0 first), and writes the status with its Available and Progressing conditions as
+ * sync.go/progress.go do, ProgressDeadlineExceeded included: a rollout without progress for
+ * spec.progressDeadlineSeconds is looked at again when that deadline passes (requeueStuckDeployment).
+ */
 export class DeploymentController {
   readonly queue: WorkQueue;
+  /** When each Deployment's pending progress check (requeueStuckDeployment) is due, epoch ms. */
+  private readonly progressChecks = new Map<string, number>();
 
   constructor(private readonly ctx: Context) {
     this.queue = new WorkQueue(ctx.work, (key) => this.reconcile(key));
@@ -245,6 +311,10 @@ export class DeploymentController {
     }
   }
 
+  private owned(deploy: KubeObject): KubeObject[] {
+    return this.ctx.api.store.scan(REPLICASETS, deploy.metadata.namespace).filter((rs) => isOwnedBy(rs, deploy));
+  }
+
   reconcile(key: string): void {
     const { api, recorder } = this.ctx;
     const [namespace, name] = splitKey(key);
@@ -256,13 +326,15 @@ export class DeploymentController {
     const paused = spec.paused === true;
     const template = asRecord(spec.template);
     const hash = templateHash(template);
-    const owned = api.store.scan(REPLICASETS, namespace).filter((rs) => isOwnedBy(rs, deploy));
+    const owned = this.owned(deploy);
     const revisionOf = (rs: KubeObject): number =>
       Number(stringMap(rs.metadata.annotations)['deployment.kubernetes.io/revision'] ?? '0');
     let newRs = owned.find((rs) => stringMap(rs.metadata.labels)['pod-template-hash'] === hash);
-    const maxSurge = scaled(asRecord(asRecord(spec.strategy).rollingUpdate).maxSurge, desired, true);
     const recreate = asRecord(spec.strategy).type === 'Recreate';
-
+    const deadline = progressDeadline(deploy);
+    // Conditions the sync writes before it scales anything (checkPausedConditions, getNewReplicaSet), each with
+    // its own UpdateStatus as in kube; the rollout's progress is then measured against the status so written.
+    this.writeConditions(key, this.pausedConditions(deploy));
     if (!newRs && !paused) {
       const revision = Math.max(0, ...owned.map(revisionOf)) + 1;
       const oldPodsRunning = owned.some((rs) => replicasOf(rs) > 0 || Number(statusOf(rs).replicas ?? 0) > 0);
@@ -273,7 +345,9 @@ export class DeploymentController {
         ...asRecord(rsTemplate.metadata),
         labels: { ...stringMap(asRecord(template.metadata).labels), 'pod-template-hash': hash },
       };
-      const initial = recreate && oldPodsRunning ? 0 : desired;
+      let initial: number;
+      if (recreate) initial = oldPodsRunning ? 0 : desired;
+      else initial = newRsReplicas(deploy, sumOf(owned, replicasOf), 0);
       const body: KubeObject = {
         apiVersion: 'apps/v1',
         kind: 'ReplicaSet',
@@ -283,7 +357,7 @@ export class DeploymentController {
           labels: { ...stringMap(asRecord(template.metadata).labels), 'pod-template-hash': hash },
           annotations: {
             'deployment.kubernetes.io/desired-replicas': String(desired),
-            'deployment.kubernetes.io/max-replicas': String(desired + (recreate ? 0 : maxSurge)),
+            'deployment.kubernetes.io/max-replicas': String(desired + fenceposts(deploy).surge),
             'deployment.kubernetes.io/revision': String(revision),
           },
           ownerReferences: [controllerRef(deploy, 'apps/v1', 'Deployment')],
@@ -291,40 +365,125 @@ export class DeploymentController {
         spec: { replicas: initial, minReadySeconds: spec.minReadySeconds ?? 0, selector, template: rsTemplate },
       };
       newRs = api.create(rsType, 'v1', namespace, body);
-      recorder.record(
-        deploy,
-        'Normal',
-        'ScalingReplicaSet',
-        `Scaled up replica set ${newRs.metadata.name ?? ''} to ${initial}`,
-        'deployment-controller',
-      );
+      const created = newRs.metadata.name ?? '';
+      if (initial > 0)
+        recorder.record(
+          deploy,
+          'Normal',
+          'ScalingReplicaSet',
+          `Scaled up replica set ${created} to ${initial}`,
+          'deployment-controller',
+        );
       this.setRevision(deploy, String(revision));
+      if (deadline !== undefined) {
+        const message = `Created new replica set "${created}"`;
+        this.setProgressing(key, newCondition('Progressing', 'True', 'NewReplicaSetCreated', message));
+      }
+    } else if (newRs && deadline !== undefined && !getCondition(this.conditionsOf(key), 'Progressing')) {
+      const found = `Found new replica set "${newRs.metadata.name ?? ''}"`;
+      this.setProgressing(key, newCondition('Progressing', 'True', 'FoundNewReplicaSet', found));
     }
 
     // The ReplicaSet that should carry the desired replicas: the new one, or the newest when paused.
     const current = newRs ?? [...owned].sort((a, b) => revisionOf(b) - revisionOf(a))[0];
-    const olds = api.store
-      .scan(REPLICASETS, namespace)
-      .filter((rs) => isOwnedBy(rs, deploy) && rs.metadata.uid !== current?.metadata.uid);
-    if (current) {
+    const olds = this.owned(deploy).filter((rs) => rs.metadata.uid !== current?.metadata.uid);
+    if (current && (paused || recreate)) {
       const oldPods = olds.reduce((sum, rs) => sum + Number(statusOf(rs).replicas ?? 0) + replicasOf(rs), 0);
       const target = recreate && oldPods > 0 && !paused ? 0 : desired;
       if (recreate && !paused) for (const rs of olds) this.scale(rs, 0, deploy);
       this.scale(current, target, deploy);
-      const fresh = api.store.peek(REPLICASETS, namespace, current.metadata.name ?? '');
-      const readyNew = Number(statusOf(fresh ?? current).availableReplicas ?? 0);
-      if (!paused && !recreate && readyNew >= desired) for (const rs of olds) this.scale(rs, 0, deploy);
+    } else if (newRs) {
+      // rolloutRolling: scale the new ReplicaSet up if it may, else the old ones down if they may.
+      if (!this.reconcileNewReplicaSet(deploy, newRs)) this.reconcileOldReplicaSets(deploy, newRs);
     }
     // A paused Deployment whose template changed has no new ReplicaSet: kube-controller-manager's status then
     // counts 0 updated replicas (calculateStatus over a nil newRS), so `kubectl rollout status` keeps waiting.
-    this.updateStatus(namespace, name, newRs?.metadata.name);
+    this.updateStatus(key, newRs?.metadata.name, !paused);
   }
 
-  private scale(rs: KubeObject, replicas: number, deploy: KubeObject): void {
+  private conditionsOf(key: string): Obj[] {
+    const [namespace, name] = splitKey(key);
+    const deploy = this.ctx.api.store.peek(DEPLOYMENTS, namespace, name);
+    return asArray(deploy && statusOf(deploy).conditions).map(asRecord);
+  }
+
+  private setProgressing(key: string, condition: Obj): void {
+    this.writeConditions(key, setCondition(this.conditionsOf(key), condition));
+  }
+
+  /** UpdateStatus of the stored Deployment with other conditions and the rest of its status as it is. */
+  private writeConditions(key: string, conditions: Obj[]): void {
+    const [namespace, name] = splitKey(key);
+    const deploy = this.ctx.api.store.peek(DEPLOYMENTS, namespace, name);
+    if (!deploy || jsonEqual(asArray(statusOf(deploy).conditions), conditions)) return;
+    writeStatus(this.ctx.api, rt(this.ctx.api, 'apps', 'deployments'), deploy, { ...statusOf(deploy), conditions });
+  }
+
+  /** reconcileNewReplicaSet: whether the new ReplicaSet was scaled. */
+  private reconcileNewReplicaSet(deploy: KubeObject, newRs: KubeObject): boolean {
+    const desired = replicasOf(deploy);
+    const fresh = this.fresh(newRs);
+    if (!fresh) return false;
+    const replicas = replicasOf(fresh);
+    if (replicas === desired) return false;
+    if (replicas > desired) return this.scale(fresh, desired, deploy);
+    return this.scale(fresh, newRsReplicas(deploy, sumOf(this.owned(deploy), replicasOf), replicas), deploy);
+  }
+
+  /**
+   * reconcileOldReplicaSets: scale old ReplicaSets down by at most what keeps replicas − maxUnavailable pods
+   * available, counting the new ReplicaSet's unavailable pods as lost: first their unhealthy pods
+   * (cleanupUnhealthyReplicas), then available ones (scaleDownOldReplicaSetsForRollingUpdate), oldest first.
+   */
+  private reconcileOldReplicaSets(deploy: KubeObject, newRs: KubeObject): boolean {
+    const all = this.owned(deploy);
+    const fresh = all.find((rs) => rs.metadata.uid === newRs.metadata.uid) ?? newRs;
+    const olds = all.filter((rs) => rs.metadata.uid !== newRs.metadata.uid && replicasOf(rs) > 0).sort(byCreation);
+    if (sumOf(olds, replicasOf) === 0) return false;
+    const minAvailable = replicasOf(deploy) - fenceposts(deploy).unavailable;
+    const newUnavailable = replicasOf(fresh) - Number(statusOf(fresh).availableReplicas ?? 0);
+    const maxScaledDown = sumOf(all, replicasOf) - minAvailable - newUnavailable;
+    if (maxScaledDown <= 0) return false;
+    let cleaned = 0;
+    const sizes = new Map(olds.map((rs) => [rs.metadata.uid, replicasOf(rs)]));
+    for (const rs of olds) {
+      if (cleaned >= maxScaledDown) break;
+      const available = Number(statusOf(rs).availableReplicas ?? 0);
+      const size = replicasOf(rs);
+      // No unhealthy replicas (kube refuses a "scale down" that would grow one whose status is ahead of its spec).
+      if (size <= available) continue;
+      const down = Math.min(maxScaledDown - cleaned, size - available);
+      this.scale(rs, size - down, deploy);
+      sizes.set(rs.metadata.uid, size - down);
+      cleaned += down;
+    }
+    const available = sumOf(all, (rs) => statusOf(rs).availableReplicas);
+    let scaledDown = 0;
+    if (available > minAvailable) {
+      const wanted = available - minAvailable;
+      for (const rs of olds) {
+        if (scaledDown >= wanted) break;
+        const size = sizes.get(rs.metadata.uid) ?? 0;
+        if (size === 0) continue;
+        const down = Math.min(size, wanted - scaledDown);
+        this.scale(rs, size - down, deploy);
+        scaledDown += down;
+      }
+    }
+    return cleaned + scaledDown > 0;
+  }
+
+  private fresh(rs: KubeObject): KubeObject | undefined {
+    return this.ctx.api.store.peek(REPLICASETS, rs.metadata.namespace ?? '', rs.metadata.name ?? '');
+  }
+
+  /** Scales a ReplicaSet (with its desired/max-replicas annotations, as scaleReplicaSet); whether it changed. */
+  private scale(rs: KubeObject, replicas: number, deploy: KubeObject): boolean {
     const { api, recorder } = this.ctx;
-    const fresh = api.store.peek(REPLICASETS, rs.metadata.namespace ?? '', rs.metadata.name ?? '');
-    if (!fresh || replicasOf(fresh) === replicas) return;
+    const fresh = this.fresh(rs);
+    if (!fresh || replicasOf(fresh) === replicas) return false;
     const before = replicasOf(fresh);
+    const desired = replicasOf(deploy);
     // Shallow copies: the update decodes (copies) its body before it keeps anything, and `fresh` is not mutated.
     const next: KubeObject = {
       ...fresh,
@@ -333,7 +492,8 @@ export class DeploymentController {
         ...fresh.metadata,
         annotations: {
           ...stringMap(fresh.metadata.annotations),
-          'deployment.kubernetes.io/desired-replicas': String(replicasOf(deploy)),
+          'deployment.kubernetes.io/desired-replicas': String(desired),
+          'deployment.kubernetes.io/max-replicas': String(desired + fenceposts(deploy).surge),
         },
       },
     };
@@ -346,6 +506,7 @@ export class DeploymentController {
       `Scaled ${verb} replica set ${fresh.metadata.name ?? ''} to ${replicas} from ${before}`,
       'deployment-controller',
     );
+    return true;
   }
 
   private setRevision(deploy: KubeObject, revision: string): void {
@@ -365,66 +526,128 @@ export class DeploymentController {
     });
   }
 
-  private updateStatus(namespace: string, name: string, newRsName: string | undefined): void {
+  /**
+   * checkPausedConditions: Progressing Unknown DeploymentPaused while paused, DeploymentResumed once resumed (so the
+   * time spent paused does not count against the deadline); a ProgressDeadlineExceeded condition is kept.
+   */
+  private pausedConditions(deploy: KubeObject): Obj[] {
+    const conditions = asArray(statusOf(deploy).conditions).map(asRecord);
+    if (progressDeadline(deploy) === undefined) return conditions;
+    const cond = getCondition(conditions, 'Progressing');
+    if (cond?.reason === TIMED_OUT) return conditions;
+    const pausedCond = cond?.reason === 'DeploymentPaused';
+    if (specOf(deploy).paused === true && !pausedCond)
+      return setCondition(
+        conditions,
+        newCondition('Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused'),
+      );
+    if (specOf(deploy).paused !== true && pausedCond)
+      return setCondition(
+        conditions,
+        newCondition('Progressing', 'Unknown', 'DeploymentResumed', 'Deployment is resumed'),
+      );
+    return conditions;
+  }
+
+  /**
+   * calculateStatus, then (`rollout`: not paused) syncRolloutStatus's progress estimate against the last written
+   * status: complete → NewReplicaSetAvailable; any progress (more updated, ready or available replicas, fewer old
+   * ones) → ReplicaSetUpdated with a new lastUpdateTime; no progress for progressDeadlineSeconds since that
+   * lastUpdateTime → Progressing=False ProgressDeadlineExceeded.
+   */
+  private updateStatus(key: string, newRsName: string | undefined, rollout: boolean): void {
     const { api } = this.ctx;
+    const [namespace, name] = splitKey(key);
     const deploy = api.store.peek(DEPLOYMENTS, namespace, name);
     if (!deploy) return;
-    const all = api.store.scan(REPLICASETS, namespace).filter((rs) => isOwnedBy(rs, deploy));
+    const conditions = asArray(statusOf(deploy).conditions).map(asRecord);
+    const all = this.owned(deploy);
     const newRs = all.find((rs) => rs.metadata.name === newRsName);
-    const sum = (field: string): number => all.reduce((total, rs) => total + Number(statusOf(rs)[field] ?? 0), 0);
     const desired = replicasOf(deploy);
-    const replicas = sum('replicas');
-    const ready = sum('readyReplicas');
-    const available = sum('availableReplicas');
-    const updated = newRs ? Number(statusOf(newRs).replicas ?? 0) : 0;
-    const spec = specOf(deploy);
-    const maxUnavailable =
-      asRecord(spec.strategy).type === 'Recreate'
-        ? 0
-        : scaled(asRecord(asRecord(spec.strategy).rollingUpdate).maxUnavailable, desired, false);
-    const previous = statusOf(deploy).conditions;
-    const availableCond =
-      available >= desired - maxUnavailable
-        ? condition(previous, 'Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
-        : condition(
-            previous,
-            'Available',
-            'False',
-            'MinimumReplicasUnavailable',
-            'Deployment does not have minimum availability.',
-          );
-    let progressing: Obj;
-    if (spec.paused === true)
-      progressing = condition(previous, 'Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused');
-    else if (newRs && updated === desired && available === desired && replicas === desired)
-      progressing = condition(
-        previous,
-        'Progressing',
-        'True',
-        'NewReplicaSetAvailable',
-        `ReplicaSet "${newRs.metadata.name ?? ''}" has successfully progressed.`,
-      );
-    else
-      progressing = condition(
-        previous,
-        'Progressing',
-        'True',
-        'ReplicaSetUpdated',
-        `ReplicaSet "${newRsName ?? ''}" is progressing.`,
-      );
-    const status: Obj = {
+    const available = sumOf(all, (rs) => statusOf(rs).availableReplicas);
+    const status = {
       observedGeneration: deploy.metadata.generation,
-      replicas,
-      updatedReplicas: updated,
-      readyReplicas: ready,
+      replicas: sumOf(all, (rs) => statusOf(rs).replicas),
+      updatedReplicas: newRs ? Number(statusOf(newRs).replicas ?? 0) : 0,
+      readyReplicas: sumOf(all, (rs) => statusOf(rs).readyReplicas),
       availableReplicas: available,
-      conditions: [availableCond, progressing],
+      unavailableReplicas: Math.max(0, sumOf(all, replicasOf) - available),
     };
-    if (desired - available > 0 || replicas - available > 0)
-      status.unavailableReplicas = Math.max(replicas, desired) - available;
-    for (const key of ['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas'])
-      if (status[key] === 0) delete status[key];
-    writeStatus(api, rt(api, 'apps', 'deployments'), deploy, status);
+    let conds =
+      available >= desired - fenceposts(deploy).unavailable
+        ? setCondition(
+            conditions,
+            newCondition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.'),
+          )
+        : setCondition(
+            conditions,
+            newCondition(
+              'Available',
+              'False',
+              'MinimumReplicasUnavailable',
+              'Deployment does not have minimum availability.',
+            ),
+          );
+    const deadline = progressDeadline(deploy);
+    const complete =
+      status.updatedReplicas === desired && status.replicas === desired && status.availableReplicas === desired;
+    if (rollout) {
+      if (deadline === undefined) conds = removeCondition(conds, 'Progressing');
+      const currentCond = getCondition(conditions, 'Progressing');
+      const completed = status.replicas === status.updatedReplicas && currentCond?.reason === NEW_RS_AVAILABLE;
+      const rsName = newRs ? `ReplicaSet "${newRs.metadata.name ?? ''}"` : `Deployment "${name}"`;
+      if (deadline !== undefined && !completed) {
+        const before = statusOf(deploy);
+        const old = (field: string): number => Number(before[field] ?? 0);
+        const progressed =
+          status.updatedReplicas > old('updatedReplicas') ||
+          status.replicas - status.updatedReplicas < old('replicas') - old('updatedReplicas') ||
+          status.readyReplicas > old('readyReplicas') ||
+          status.availableReplicas > old('availableReplicas');
+        const progressing = getCondition(conds, 'Progressing');
+        if (complete) {
+          const done = `${rsName} has successfully progressed.`;
+          conds = setCondition(conds, newCondition('Progressing', 'True', NEW_RS_AVAILABLE, done));
+        } else if (progressed) {
+          const cond = newCondition('Progressing', 'True', 'ReplicaSetUpdated', `${rsName} is progressing.`);
+          if (currentCond?.status === 'True') cond.lastTransitionTime = currentCond.lastTransitionTime;
+          conds = setCondition(removeCondition(conds, 'Progressing'), cond);
+        } else if (progressing && progressing.reason !== NEW_RS_AVAILABLE && this.timedOut(progressing, deadline)) {
+          const timedOut = `${rsName} has timed out progressing.`;
+          conds = setCondition(conds, newCondition('Progressing', 'False', TIMED_OUT, timedOut));
+        }
+      }
+    }
+    const next: Obj = { ...status, conditions: conds };
+    for (const field of ['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas', 'unavailableReplicas'])
+      if (next[field] === 0) delete next[field];
+    writeStatus(api, rt(api, 'apps', 'deployments'), deploy, next);
+    if (rollout && deadline !== undefined && !complete)
+      this.requeueStuck(key, getCondition(conds, 'Progressing'), deadline);
+  }
+
+  /** deploymentutil.DeploymentTimedOut: lastUpdateTime + progressDeadlineSeconds is before now. */
+  private timedOut(cond: Obj, deadline: number): boolean {
+    if (cond.reason === TIMED_OUT) return true;
+    return Date.parse(String(cond.lastUpdateTime)) + deadline * 1000 < Date.now();
+  }
+
+  /**
+   * requeueStuckDeployment: a rollout that may get stuck is looked at again when its deadline passes (kube adds a
+   * second to that; the emulator looks a few milliseconds after). Untracked: idle() does not wait for deadlines.
+   */
+  private requeueStuck(key: string, cond: Obj | undefined, deadline: number): void {
+    if (!cond || cond.reason === TIMED_OUT || cond.reason === NEW_RS_AVAILABLE) return;
+    const now = Date.now();
+    const after = Date.parse(String(cond.lastUpdateTime)) + deadline * 1000 - now;
+    const due = now + (after >= 0 ? after + 5 : 1000);
+    const pending = this.progressChecks.get(key);
+    if (pending !== undefined && pending > now && pending <= due) return;
+    this.progressChecks.set(key, due);
+    this.ctx.work.scheduleUntracked(due - now, () => {
+      if (this.progressChecks.get(key) === due) this.progressChecks.delete(key);
+      this.queue.add(key);
+    });
   }
 }
 
