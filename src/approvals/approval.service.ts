@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
-import { assertRole, assertScope, hasMeshGrant } from '../auth/scopes.js';
+import { assertRequestInScope, assertRole, hasMeshGrant } from '../auth/scopes.js';
 import { DomainError } from '../common/domain-error.js';
 import { parseInput } from '../common/parse-input.js';
 import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
@@ -67,7 +67,7 @@ export class ApprovalService {
   private async pending(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'approver');
     const request = await this.onboarding.get(id);
-    assertScope(actor, request.cluster, request.namespace);
+    assertRequestInScope(actor, request);
     if (request.status !== 'PENDING_APPROVAL') throw notPending(id, request.status);
     if (request.meshWideChanges.length > 0 && !hasMeshGrant(actor, request.cluster, request.meshName)) {
       throw new DomainError(

@@ -47,6 +47,22 @@ export function assertRole(actor: Actor, ...roles: Role[]): void {
   }
 }
 
+/**
+ * Refuses a stored request outside the caller's scopes without naming its target: the caller knows the id only, and
+ * the cluster (a kubeconfig context name, shown to admins only) and namespace are not its to learn.
+ */
+export function assertRequestInScope(actor: Actor, request: { id: string; cluster: string; namespace: string }): void {
+  if (!inScope(actor, request.cluster, request.namespace)) {
+    throw new DomainError(
+      'FORBIDDEN',
+      `${actor.id} may not see onboarding request ${request.id} (outside its scopes)`,
+      {
+        field: 'id',
+      },
+    );
+  }
+}
+
 /** Refuses, before anything is stored or enqueued, a target outside the caller's scopes. */
 export function assertScope(actor: Actor, cluster: string, namespace: string): void {
   if (!inScope(actor, cluster, namespace)) {

@@ -21,7 +21,7 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { currentOrigin } from '../observability/log-context.js';
 import type { Actor } from '../auth/actor.js';
-import { assertRole, assertScope, hasMeshGrant, hasRole } from '../auth/scopes.js';
+import { assertRequestInScope, assertRole, assertScope, hasMeshGrant, hasRole } from '../auth/scopes.js';
 import {
   ACTIVE_TARGET_INDEX,
   decodeCursor,
@@ -173,7 +173,7 @@ export class OnboardingService {
   async read(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'viewer', 'requester', 'approver');
     const request = await this.get(id);
-    assertScope(actor, request.cluster, request.namespace);
+    assertRequestInScope(actor, request);
     return request;
   }
 
@@ -181,7 +181,7 @@ export class OnboardingService {
   private async own(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'requester');
     const request = await this.get(id);
-    assertScope(actor, request.cluster, request.namespace);
+    assertRequestInScope(actor, request);
     return request;
   }
 

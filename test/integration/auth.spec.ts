@@ -47,11 +47,14 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
 
   const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
 
+  /** The operations on a stored request named by its id (the others name their target themselves). */
+  const BY_ID = new Set(['get', 'audit', 'events', 'retry', 'cancel', 'approve', 'reject', 'graphql get']);
+
   // Every operation, in and out of scope; `allowed` lists the roles that may do it.
   const operations: {
     name: string;
     allowed: Role[];
-    call: (ns: string, id: string, role: Role) => Promise<{ status: number }>;
+    call: (ns: string, id: string, role: Role) => Promise<{ status: number; body?: unknown }>;
   }[] = [
     {
       name: 'plan',
@@ -130,7 +133,7 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
       allowed: ['viewer', 'requester', 'approver', 'admin'],
       call: async (_ns, id, role) => {
         const r = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { id } }`, { id }, as(role));
-        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : 500) : 200 };
+        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : 500) : 200, body: r };
       },
     },
     {
@@ -171,6 +174,8 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
             expect(r.status).toBeLessThan(500);
           } else {
             expect(r.status).toBe(403);
+            // A request named by its id alone: the refusal says nothing of its target (cluster, namespace).
+            if (BY_ID.has(op.name)) expect(JSON.stringify(r.body)).not.toContain(ns);
             // Refused before anything was stored, enqueued or written to the cluster.
             expect(writesTo(s.emulator)).toBe(writes);
             expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length).toBe(
