@@ -162,20 +162,23 @@ export class AuditExportService {
   }
 
   /**
-   * Waits until every transaction running when the export began has ended, SETTLE_MAX_MS at most (then it goes on
-   * with a warning). One that drew an event id just before and had no transaction id yet gets it within
-   * ID_TO_XID_MS (the same INSERT): so the wait is for every transaction older than the next transaction id a
-   * moment later, that is until the oldest one still running is younger.
+   * Waits until every transaction of this database running when the export began has ended, SETTLE_MAX_MS at most
+   * (then it goes on with a warning). One that drew an event id just before and had no transaction id yet gets it
+   * within ID_TO_XID_MS (the same INSERT): so the wait is for the transactions holding a transaction id a moment
+   * later. Only this database's (pg_stat_activity): transaction ids are the whole server's, and a long transaction
+   * in another database of a shared server writes no audit event of ours.
    */
   private async settle(): Promise<void> {
     await new Promise((r) => setTimeout(r, ID_TO_XID_MS));
-    const [{ next }] = await this.prisma.$queryRaw<{ next: string }[]>`
-      SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next`;
+    const [{ xids }] = await this.prisma.$queryRaw<{ xids: string[] }[]>`
+      SELECT coalesce(array_agg(backend_xid::text), '{}') AS xids FROM pg_stat_activity
+       WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()`;
     const deadline = Date.now() + SETTLE_MAX_MS;
-    for (;;) {
-      const [{ settled }] = await this.prisma.$queryRaw<{ settled: boolean }[]>`
-        SELECT pg_snapshot_xmin(pg_current_snapshot()) >= ${next}::xid8 AS settled`;
-      if (settled) return;
+    while (xids.length > 0) {
+      const [{ running }] = await this.prisma.$queryRaw<{ running: number }[]>`
+        SELECT count(*)::int AS running FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_xid::text = ANY(${xids}::text[])`;
+      if (running === 0) return;
       if (Date.now() >= deadline) {
         this.logger.warn(
           `audit export: a transaction older than the export still runs after ${SETTLE_MAX_MS} ms; ` +

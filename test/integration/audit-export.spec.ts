@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
 import pg from 'pg';
+import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { testDatabaseUrl } from '../support/database.js';
 import { ADMIN_TOKEN, http, startStack, Stack, waitForStatus } from '../support/harness.js';
@@ -347,6 +348,27 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
       expect(ids).toEqual([low, high]);
     } finally {
       await late.end();
+    }
+  });
+
+  it("waits for this database's transactions only: one in another database of the server holds nothing", async () => {
+    const url = new URL(testDatabaseUrl());
+    url.pathname = '/postgres';
+    const other = new pg.Client({ connectionString: url.toString() });
+    await other.connect();
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()'); // it holds a transaction id, as a writer would
+      await db.query('SELECT pg_current_xact_id()'); // and a younger one of ours has ended since
+      const exported = await stream(`${s.url}/v1/audit?action=none.${p}`);
+      expect(exported.status).toBe(200);
+      // Waiting for it, the export would have given up after its longest wait (5 s) with this warning.
+      expect(warn.mock.calls.filter(([m]) => String(m).startsWith('audit export'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
     }
   });
 });
