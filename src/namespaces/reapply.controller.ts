@@ -35,6 +35,8 @@ export class ReapplyController {
       'NOTHING_TO_REAPPLY',
       'REQUEST_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
+      // MESH_WIDE_CHANGES=refuse: the stored options change the mesh as a whole and the caller has no mesh grant.
+      'MESH_WIDE_CHANGE_FORBIDDEN',
     ],
   })
   @Post(':cluster/:namespace/reapply')

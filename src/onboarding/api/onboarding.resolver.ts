@@ -21,8 +21,8 @@ import {
 } from './graphql.models.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
-  AuditQuery,
   CancelSchema,
+  GraphqlAuditQuery,
   parseIdempotencyKey,
   ProgressCursor,
   RequestFilterSchema,
@@ -133,7 +133,7 @@ export class OnboardingResolver {
   @Query(() => [AuditEventModel], {
     description:
       "A page of a request's audit trail, in cursor order: the events after `after` (0: from the start), at most " +
-      '`first` (1000 unless given, at most 10000). Fewer than `first` events: the trail ends here; else ask again ' +
+      '`first` (100 unless given, at most 1000). Fewer than `first` events: the trail ends here; else ask again ' +
       "with `after` = the last event's `cursor`.",
   })
   async auditEvents(
@@ -145,12 +145,14 @@ export class OnboardingResolver {
       description: 'The events after this cursor (0: from the start).',
     })
     after?: number | null,
-    @Args('first', { type: () => Int, nullable: true, description: 'How many events at most (1 to 10000; 1000).' })
+    @Args('first', { type: () => Int, nullable: true, description: 'How many events at most (1 to 1000; 100).' })
     first?: number | null,
   ) {
     // REST's `after` and `limit` rules; null is the argument left out.
     const page = await withArgNames({ limit: 'first' }, () =>
-      Promise.resolve().then(() => parseInput(AuditQuery, { after: after ?? undefined, limit: first ?? undefined })),
+      Promise.resolve().then(() =>
+        parseInput(GraphqlAuditQuery, { after: after ?? undefined, limit: first ?? undefined }),
+      ),
     );
     return (await this.onboarding.auditEvents(requestId, actor, page)).items.map(presentAuditEvent);
   }

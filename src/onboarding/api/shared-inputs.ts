@@ -66,3 +66,13 @@ export const AuditQuery = z.strictObject({
     `How many events to return (1 to ${MAX_AUDIT_PAGE}).`,
   ),
 });
+
+/**
+ * GraphQL's page of an audit trail is smaller: its query cost limit counts `first` items of the selection (about
+ * 3.5 a bare event), so a larger page is refused by that limit first; an omitted `first` is not counted at all.
+ */
+export const GRAPHQL_AUDIT_PAGE = 100;
+export const GRAPHQL_MAX_AUDIT_PAGE = 1000;
+export const GraphqlAuditQuery = AuditQuery.extend({
+  limit: decimalInteger(boundedInteger(1, GRAPHQL_MAX_AUDIT_PAGE).default(GRAPHQL_AUDIT_PAGE)),
+});

@@ -710,7 +710,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
          */
         post: operations["reapplyOnboarding"];
         delete?: never;
@@ -5430,7 +5430,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
             403: {
                 headers: {
                     [name: string]: unknown;
