@@ -1,12 +1,11 @@
 // Built-in kinds decoded into their Go types as kube-apiserver 1.32 does (Kubernetes' OpenAPI v3 shapes): unknown
 // fields refused (Strict), reported (Warn) or dropped (Ignore) on create, update and every patch type; type errors
 // refused whatever fieldValidation says; server-side apply of an undeclared field. Over HTTP and with kubectl 1.32.
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeWith, findBinary } from '../../support/binaries.js';
+import { describeWith } from '../../support/binaries.js';
+import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
 import { startEmulator, type Emulator } from '../../support/emulator/index.js';
 
 let emu: Emulator;
@@ -277,31 +276,17 @@ describe('type errors in built-in kinds', () => {
   });
 });
 
-const KUBECTL = findBinary('kubectl') ?? 'kubectl';
-
 describeWith(['kubectl'])('kubectl 1.32 against built-in decoding', () => {
+  let kc: Kubectl;
   let dir: string;
-  let kubeconfig: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'emulator-builtin-'));
-    kubeconfig = join(dir, 'kubeconfig');
-    await emu.writeKubeconfig(kubeconfig);
+    kc = await kubectlFor(emu, 'emulator-builtin-');
+    dir = kc.dir;
   });
-  afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => kc?.close());
 
-  function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        KUBECTL,
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
-        { env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }, timeout: 20_000 },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const kubectl = (...args: string[]) => kc.run(...args);
 
   it('kubectl create/apply refuse a ConfigMap with an unknown field; --validate=warn warns and drops it', async () => {
     const file = join(dir, 'cm.yaml');

@@ -1,39 +1,17 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeWith, findBinary } from '../../support/binaries.js';
+import { describeWith } from '../../support/binaries.js';
+import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
 import { isInjected, startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
-
-const KUBECTL = findBinary('kubectl') ?? 'kubectl';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () => {
   let emu: Emulator;
+  let kc: Kubectl;
   let dir: string;
-  let kubeconfig: string;
 
-  // Always async: a synchronous child process would block the emulator's event loop.
-  function kubectl(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        KUBECTL,
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
-        { env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }, timeout: 20_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
-  }
+  const kubectl = (...args: string[]) => kc.run(...args);
 
   async function ok(...args: string[]): Promise<string> {
     const run = await kubectl(...args);
@@ -45,14 +23,13 @@ describeWith(['kubectl'])('emulator fidelity checked with the real kubectl', () 
 
   beforeAll(async () => {
     emu = await startEmulator();
-    dir = await mkdtemp(join(tmpdir(), 'emulator-kubectl-'));
-    kubeconfig = join(dir, 'kubeconfig');
-    await emu.writeKubeconfig(kubeconfig);
+    kc = await kubectlFor(emu, 'emulator-kubectl-');
+    dir = kc.dir;
   });
 
   afterAll(async () => {
     await emu?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await kc?.close();
   });
 
   it('kubectl get ns prints the server-side table, over HTTP/2 as with kube-apiserver', async () => {

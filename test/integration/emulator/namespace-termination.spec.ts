@@ -2,13 +2,12 @@
 // content is deleted with background propagation, what a finalizer holds keeps the namespace Terminating (with
 // the NamespaceContentRemaining / NamespaceFinalizersRemaining conditions), new content is refused with a
 // NamespaceTerminating cause, a second DELETE is a 409, and the namespace goes once its last finalizer is removed.
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeWith, findBinary } from '../../support/binaries.js';
+import { describeWith } from '../../support/binaries.js';
+import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
 import { startEmulator, type Emulator } from '../../support/emulator/index.js';
 import { expectApiError, waitFor } from '../../support/emulator/testing.js';
 
@@ -130,31 +129,17 @@ describe('namespace termination', () => {
   });
 });
 
-const KUBECTL = findBinary('kubectl') ?? 'kubectl';
-
 describeWith(['kubectl'])('kubectl 1.32 and a Terminating namespace', () => {
+  let kc: Kubectl;
   let dir: string;
-  let kubeconfig: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'emulator-ns-'));
-    kubeconfig = join(dir, 'kubeconfig');
-    await emu.writeKubeconfig(kubeconfig);
+    kc = await kubectlFor(emu, 'emulator-ns-');
+    dir = kc.dir;
   });
-  afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => kc?.close());
 
-  function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        KUBECTL,
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
-        { env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }, timeout: 20_000 },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const kubectl = (...args: string[]) => kc.run(...args);
 
   it('shows Terminating, refuses new content and a second delete like a real cluster', async () => {
     await heldNamespace('kc-held');

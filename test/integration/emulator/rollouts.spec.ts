@@ -1,13 +1,10 @@
 // Deployment rollouts as kube-controller-manager 1.32 runs them: the maxSurge/maxUnavailable bounds of a rolling
 // update (sampled on every change), the Progressing condition and its progress deadline (ProgressDeadlineExceeded,
 // as client-node and kubectl 1.32's `rollout status` see it), and the kubelet readiness holds that stall a rollout.
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AppsV1Api, KubeConfig, Watch, type V1Deployment, type V1DeploymentCondition } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeWith, findBinary } from '../../support/binaries.js';
+import { describeWith } from '../../support/binaries.js';
+import { kubectlFor, type Kubectl } from '../../support/kubectl.js';
 import { seedAppNamespace, startEmulator, type Emulator, type KubeObject } from '../../support/emulator/index.js';
 import { waitFor } from '../../support/emulator/testing.js';
 
@@ -315,34 +312,15 @@ describe('the progress deadline (progress.go, deploymentutil.DeploymentTimedOut)
   });
 });
 
-const KUBECTL = findBinary('kubectl') ?? 'kubectl';
-
 describeWith(['kubectl'])('kubectl 1.32 rollout status and the progress deadline', () => {
-  let dir: string;
-  let kubeconfig: string;
+  let kc: Kubectl;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'emulator-rollouts-'));
-    kubeconfig = join(dir, 'kubeconfig');
-    await emu.writeKubeconfig(kubeconfig);
+    kc = await kubectlFor(emu, 'emulator-rollouts-');
   });
-  afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => kc?.close());
 
-  function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        KUBECTL,
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args],
-        { env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig }, timeout: 20_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
-  }
+  const kubectl = (...args: string[]) => kc.run(...args);
 
   it('prints the real error and exits 1 when the deadline passes, and succeeds once the pods turn ready', async () => {
     const namespace = await fixture(2, { progressDeadlineSeconds: 2 });
