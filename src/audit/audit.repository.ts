@@ -56,6 +56,8 @@ export class AuditRepository {
    * order, so reading by seq never skips one that commits late (reading by global id would).
    */
   forRequestsAfter(after: ReadonlyMap<string, number>, limit = 1000): Promise<AuditEvent[]> {
+    // Prisma reads an empty OR as no condition at all: no request, no event.
+    if (after.size === 0) return Promise.resolve([]);
     return this.prisma.auditEvent.findMany({
       where: { OR: [...after].map(([requestId, seq]) => ({ requestId, seq: { gt: seq } })) },
       orderBy: { id: 'asc' },

@@ -204,12 +204,14 @@ export class ProgressService {
   ): Promise<AsyncGenerator<ProgressEvent>> {
     const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
-    let dirty = false;
+    // The members to look at again (all of them the first time): those a live event or the sweep named since.
+    const touched = new Set(requestIds);
     let closed = false;
-    const unlisten = await this.bus.listenTo(requestIds, () => {
-      dirty = true;
+    const touch = (requestId: string) => {
+      touched.add(requestId);
       wake?.();
-    });
+    };
+    const unlisten = await this.bus.listenTo(requestIds, (event) => touch(event.requestId));
     const end = once(() => {
       unlisten();
       release();
@@ -217,12 +219,13 @@ export class ProgressService {
     const stream = this.followBatch(
       { requestIds, seqs, unlisten: end, fingerprint },
       {
-        isDirty: () => dirty,
-        clearDirty: () => (dirty = false),
-        setDirty: () => {
-          dirty = true;
-          wake?.();
+        take: () => {
+          const members = [...touched];
+          touched.clear();
+          return members;
         },
+        isDirty: () => touched.size > 0,
+        touch,
         isClosed: () => closed,
         setWake: (w) => (wake = w),
       },
@@ -234,12 +237,18 @@ export class ProgressService {
     });
   }
 
+  /**
+   * Each pass reads only the members something happened to since the last (a live event named them, or the sweep
+   * found the store ahead of the stream; every member on the first pass): their statuses, then their events after
+   * the stream's position. Reading every member on every wake made a stream of an N-member batch cost N-wide
+   * queries per event of any member, for each stream open on it.
+   */
   private async *followBatch(
     o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void; fingerprint?: string },
     signal: {
+      take(): string[];
       isDirty(): boolean;
-      clearDirty(): void;
-      setDirty(): void;
+      touch(requestId: string): void;
       isClosed(): boolean;
       setWake(w: (() => void) | undefined): void;
     },
@@ -247,19 +256,29 @@ export class ProgressService {
     const { requestIds, seqs } = o;
     this.metrics.subscriptions.inc();
     const unsweep = requestIds.map((id) =>
-      this.sweep.add(id, { last: () => seqs.get(id) ?? 0, behind: () => signal.setDirty() }),
+      this.sweep.add(id, { last: () => seqs.get(id) ?? 0, behind: () => signal.touch(id) }),
     );
+    // Members not ended when last read (a retried one comes back: its new events name it again).
+    const unfinished = new Set(requestIds);
     try {
       for (;;) {
-        signal.clearDirty();
+        const members = signal.take();
+        // Statuses first: an ended member's last events committed with its status, so the read below has them.
         const statuses = await this.prisma.onboardingRequest.findMany({
-          where: { id: { in: requestIds } },
-          select: { status: true },
+          where: { id: { in: members } },
+          select: { id: true, status: true },
         });
-        const finished = statuses.every((r) => TERMINAL_STATUSES.has(r.status));
+        for (const r of statuses) {
+          if (TERMINAL_STATUSES.has(r.status)) unfinished.delete(r.id);
+          else unfinished.add(r.id);
+        }
+        // A member gone (retention removed it) has nothing more to come.
+        const found = new Set(statuses.map((r) => r.id));
+        for (const id of members) if (!found.has(id)) unfinished.delete(id);
+        const finished = unfinished.size === 0;
         let rows;
         do {
-          rows = await this.audit.forRequestsAfter(seqs, PAGE);
+          rows = await this.audit.forRequestsAfter(new Map(members.map((id) => [id, seqs.get(id) ?? 0])), PAGE);
           for (const row of rows) {
             const event = toProgressEvent(row);
             seqs.set(event.requestId, Math.max(seqs.get(event.requestId) ?? 0, event.cursor));

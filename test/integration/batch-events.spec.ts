@@ -3,7 +3,8 @@
 // cursor it cannot resume from (another batch's, an event id past bigint) is a field error.
 import type { EventSourceMessage } from 'eventsource-parser';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AuditRepository } from '../../src/audit/audit.repository.js';
 import { EventBus } from '../../src/events/event-bus.service.js';
 import { toProgressEvent } from '../../src/events/progress-event.js';
 import { ProgressService } from '../../src/events/progress.service.js';
@@ -96,6 +97,26 @@ describe('batch event stream: none skipped, resumable', () => {
       }
     } finally {
       stream.close();
+    }
+  });
+
+  it('reads again only the members an event named, not the whole batch on every event', async () => {
+    const b = await plannedBatch();
+    const audit = s.app.get(AuditRepository);
+    const reads = vi.spyOn(audit, 'forRequestsAfter');
+    const stream = openStream(`${s.url}/v1/batches/${b.id}/events`);
+    try {
+      await stream.waitFor(b.stored);
+      expect([...reads.mock.calls[0][0].keys()].sort()).toEqual([...b.members].sort()); // the first pass: all
+      reads.mockClear();
+      await appendEvent(early, b.members[1], 'test.one');
+      await wake(b.members[1], 'test.one');
+      expect((await stream.waitFor(b.stored + 1)).at(-1)!.event).toBe('test.one');
+      expect(reads.mock.calls.length).toBeGreaterThan(0);
+      for (const [after] of reads.mock.calls) expect([...after.keys()]).toEqual([b.members[1]]);
+    } finally {
+      stream.close();
+      reads.mockRestore();
     }
   });
 
