@@ -39,14 +39,13 @@ export function batchFingerprint(batchId: string, memberIds: readonly string[]):
     .slice(0, 8);
 }
 
-/** The cursor after `seqs`; without a fingerprint, in the older format (`b1.…`, bound to no batch). */
+/** The cursor after `seqs`, for the view whose fingerprint is `fingerprint`. */
 export function encodeBatchCursor(
   memberIds: readonly string[],
   seqs: ReadonlyMap<string, number>,
-  fingerprint?: string,
+  fingerprint: string,
 ): string {
-  const positions = memberIds.map((id) => seqs.get(id) ?? 0).join('.');
-  return fingerprint === undefined ? LEGACY_PREFIX + positions : `${PREFIX}${fingerprint}.${positions}`;
+  return `${PREFIX}${fingerprint}.${memberIds.map((id) => seqs.get(id) ?? 0).join('.')}`;
 }
 
 /**
@@ -54,11 +53,8 @@ export function encodeBatchCursor(
  * caller's view (another fingerprint; for the older format, another member count) and a position past a member's
  * last stored event.
  */
-export function parseBatchCursor(raw: string | undefined | null, view: BatchView | readonly string[], field: string) {
-  // Member ids alone (no batch, no last seqs): only the format and the member count can be checked.
-  const { batchId, members } = isView(view)
-    ? view
-    : { batchId: '', members: view.map((id) => ({ id, lastSeq: MAX_SEQ })) };
+export function parseBatchCursor(raw: string | undefined | null, view: BatchView, field: string) {
+  const { batchId, members } = view;
   if (raw === undefined || raw === null || raw === '') return { seqs: new Map(members.map((m) => [m.id, 0])) };
   const invalid = (why: string) => new DomainError('VALIDATION_FAILED', `${field}: ${why}`, { field });
   if (/^\d{1,19}$/.test(raw)) {
@@ -89,5 +85,3 @@ export function parseBatchCursor(raw: string | undefined | null, view: BatchView
   });
   return { seqs } satisfies BatchPosition;
 }
-
-const isView = (v: BatchView | readonly string[]): v is BatchView => !Array.isArray(v);

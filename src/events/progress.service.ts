@@ -185,13 +185,13 @@ export class ProgressService {
    * A batch's events (all its requests, `requestIds` in cursor order). Live events only wake the reader; the
    * events are read from Postgres per request after its own seq, so one that commits late is still delivered.
    * Each event carries `batchCursor`, the position to resume after it, bound to the view by `fingerprint`
-   * (batch-cursor.ts; without one, in the older format bound to no batch).
+   * (batch-cursor.ts).
    */
   async openBatch(
     requestIds: string[],
     position: BatchPosition,
     caller: string,
-    fingerprint?: string,
+    fingerprint: string,
   ): Promise<AsyncGenerator<ProgressEvent>> {
     return this.holding(caller, (release) => this.followBatchOf(requestIds, position, release, fingerprint));
   }
@@ -200,7 +200,7 @@ export class ProgressService {
     requestIds: string[],
     position: BatchPosition,
     release: () => void,
-    fingerprint: string | undefined,
+    fingerprint: string,
   ): Promise<AsyncGenerator<ProgressEvent>> {
     const seqs = 'seqs' in position ? new Map(position.seqs) : await this.audit.seqsAtId(requestIds, position.afterId);
     let wake: (() => void) | undefined;
@@ -244,7 +244,7 @@ export class ProgressService {
    * queries per event of any member, for each stream open on it.
    */
   private async *followBatch(
-    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void; fingerprint?: string },
+    o: { requestIds: string[]; seqs: Map<string, number>; unlisten: () => void; fingerprint: string },
     signal: {
       take(): string[];
       isDirty(): boolean;

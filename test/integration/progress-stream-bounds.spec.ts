@@ -194,7 +194,7 @@ describe(`progress streams per API process (PROGRESS_MAX_STREAMS=${IN_ALL}, per 
     // body, and its `finally`, never run.
     const progress = s.app.get(ProgressService);
     const stream = await progress.open(requests[0], 0, 'test:early-leaver');
-    const batch = await progress.openBatch([requests[1]], { afterId: 0n }, 'test:early-leaver');
+    const batch = await progress.openBatch([requests[1]], { afterId: 0n }, 'test:early-leaver', 'f1ngerpr');
     expect(slots().held('test:early-leaver')).toBe(2);
     await stream.return(undefined);
     await batch.return(undefined);
