@@ -225,14 +225,15 @@ export class OnboardingRepository {
    * Newest first, keyset-paged on (createdAt, id). `scopes` null = everything; otherwise only targets matching one of
    * the `<cluster>/<namespace>` globs, exactly as a direct read checks them (inScope): none at all = nothing. The
    * globs narrow the query (scopeWhere, a superset for a `*` in the middle) and each row is then checked; a page
-   * short of `first` after that check reads on from the last row it read.
+   * short of `first` after that check reads on from the last row it read (SCAN_CHUNK rows at a time); after MAX_SCANNED
+   * rows it ends short, `hasMore` and `resumeAt` (the last row read) saying where the next page starts.
    */
   async page(
     filter: RequestFilter,
     first: number,
     after?: PageCursor,
     scopes: string[] | null = null,
-  ): Promise<{ items: RequestWithSteps[]; hasMore: boolean }> {
+  ): Promise<{ items: RequestWithSteps[]; hasMore: boolean; resumeAt?: { createdAt: Date; id: string } }> {
     const targets = scopes?.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
     // Prisma reads `OR: []` as no condition at all: a caller without a namespace scope sees nothing.
     if (targets?.length === 0) return { items: [], hasMore: false };
@@ -252,18 +253,23 @@ export class OnboardingRepository {
         return globMatch(c, r.cluster) && globMatch(n, r.namespace);
       });
     const items: RequestWithSteps[] = [];
+    let scanned = 0;
     for (let from = after; ;) {
-      const take = first + 1 - items.length;
+      // The first read takes what the page needs; a page the check left short reads on in chunks of SCAN_CHUNK.
+      const take = scanned === 0 ? first + 1 : Math.max(first + 1 - items.length, SCAN_CHUNK);
       const rows = await this.prisma.onboardingRequest.findMany({
         where: from ? { ...base, ...olderThan(from) } : base,
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take,
         include: WITH_STEPS,
       });
+      scanned += rows.length;
       items.push(...rows.filter(matches));
       const last = rows.at(-1);
       if (items.length > first || rows.length < take || !last) break;
       from = { createdAt: last.createdAt.toISOString(), id: last.id };
+      // A page short of `first` after MAX_SCANNED rows ends there; the next one starts after the last row read.
+      if (scanned >= MAX_SCANNED) return { items, hasMore: true, resumeAt: { createdAt: last.createdAt, id: last.id } };
     }
     return { items: items.slice(0, first), hasMore: items.length > first };
 
@@ -274,6 +280,10 @@ export class OnboardingRepository {
     }
   }
 }
+
+/** Rows a scoped page reads at a time, and at most: a bound on one call's work whatever the scopes' shapes. */
+const SCAN_CHUNK = 100;
+const MAX_SCANNED = 2000;
 
 /** A LIKE operand that matches `text` literally (Prisma passes startsWith/endsWith/contains values unescaped). */
 const literal = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);

@@ -250,7 +250,7 @@ export class OnboardingService {
     if (after !== undefined && after !== null && !cursor)
       throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
     const page = await this.requests.page(filter, first, cursor, hasRole(actor, 'admin') ? null : actor.scopes);
-    const last = page.items.at(-1);
+    const last = page.resumeAt ?? page.items.at(-1);
     return { items: page.items, hasNextPage: page.hasMore, endCursor: last ? encodeCursor(last) : null };
   }
 
