@@ -1,9 +1,18 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedAppNamespace, startEmulator, type Emulator, type RequestLogEntry } from '../../support/emulator/index.js';
-import { http, startStack, waitForStatus, type Stack } from '../../support/harness.js';
+import {
+  seedAppNamespace,
+  startEmulator,
+  type Emulator,
+  type KubeObject,
+  type RequestLogEntry,
+} from '../../support/emulator/index.js';
+import { http, stackEnv, startApi, startWorker, waitForStatus } from '../../support/harness.js';
 import { report } from '../../support/report.js';
 
 // Least privilege, checked: the ClusterRoles in deploy/ must allow every Kubernetes call the service
@@ -11,6 +20,13 @@ import { report } from '../../support/report.js';
 // every SMI kind created and then updated, a dry run, the namespace status endpoint, readiness), and
 // must not grant anything those calls do not use, except the rules justified in deploy/rbac.yaml with
 // a `# unexercised: <verb> <group>/<resource>: <why>` comment.
+// Enforced, too: deploy/namespace.yaml and deploy/rbac.yaml are applied to the emulator, the API (ROLE=api) runs with
+// the osm-onboarding-api ServiceAccount's token and the worker (ROLE=worker) with osm-onboarding-worker's, and the
+// emulator authorizes every call as kube-apiserver's RBAC authorizer does (a call the roles deny is a 403).
+
+const NAMESPACE = 'osm-onboarding';
+const API_USER = `system:serviceaccount:${NAMESPACE}:osm-onboarding-api`;
+const WORKER_USER = `system:serviceaccount:${NAMESPACE}:osm-onboarding-worker`;
 
 const DEPLOY = resolve(import.meta.dirname, '../../../deploy');
 
@@ -26,6 +42,7 @@ interface Call {
   group: string;
   resource: string;
   name?: string;
+  user?: string;
 }
 
 const manifests = () =>
@@ -45,13 +62,14 @@ const callOf = (e: RequestLogEntry): Call => ({
   group: e.apiGroup ?? '',
   resource: e.subresource ? `${e.resource}/${e.subresource}` : e.resource!,
   name: e.name,
+  user: e.user,
 });
 
 const key = (c: { verb: string; group: string; resource: string }) => `${c.verb} ${c.group || 'core'}/${c.resource}`;
 
 /**
- * Calls only the API role makes (the stack runs ROLE=all): the namespace informer's watch
- * (src/onboarding/namespace-informer.ts). The worker's role need not allow them.
+ * Calls only the API role makes: the namespace informer's watch (src/onboarding/namespace-informer.ts). The worker's
+ * role need not allow them.
  */
 const API_ONLY = new Set(['watch core/namespaces']);
 
@@ -114,12 +132,29 @@ const SMI = (ns: string, v: number) => ({
 
 describe('least privilege: deploy/ ClusterRoles against the calls a full onboarding + offboarding makes', () => {
   let emulator: Emulator;
-  let s: Stack;
+  let api: { app: INestApplication; url: string } | undefined;
+  let worker: INestApplicationContext | undefined;
+  let s: { url: string };
+  let log: RequestLogEntry[] = [];
   let calls: Call[] = [];
 
   beforeAll(async () => {
     emulator = await startEmulator();
-    s = await startStack({ emulator });
+    for (const file of ['namespace.yaml', 'rbac.yaml'])
+      for (const obj of loadAllYaml(readFileSync(join(DEPLOY, file), 'utf8')).filter(Boolean))
+        emulator.store.create(obj as KubeObject);
+    // Each process with its own ServiceAccount's kubeconfig (the same contexts stackEnv writes).
+    const env = await stackEnv(emulator);
+    const dir = await mkdtemp(join(tmpdir(), 'osm-onboarding-rbac-'));
+    const kubeconfigFor = async (serviceAccount: string) => {
+      const path = join(dir, `${serviceAccount}.kubeconfig`);
+      const token = emulator.tokenFor({ namespace: NAMESPACE, serviceAccount });
+      await writeFile(path, emulator.kubeconfig({ contexts: ['emulator', 'staging'], token }), { mode: 0o600 });
+      return path;
+    };
+    api = await startApi({ ...env, ROLE: 'api', KUBECONFIG: await kubeconfigFor('osm-onboarding-api') });
+    worker = await startWorker({ ...env, KUBECONFIG: await kubeconfigFor('osm-onboarding-worker') });
+    s = api;
     for (const ns of ['rbac-ip', 'rbac-egress']) seedAppNamespace(emulator.store, ns, { deployments: 2 });
     await emulator.idle();
     emulator.requests.clear();
@@ -163,20 +198,32 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
         removeApiServerExclusion: true,
       });
     }
-    calls = emulator.requests
-      .all()
+    log = emulator.requests.all();
+    calls = log
       // discovery (/api, /apis, /version) is granted to every authenticated user by system:discovery
       .filter((e) => e.resource)
       .map(callOf);
   }, 240_000);
   afterAll(async () => {
-    await s?.close();
+    await worker?.close();
+    await api?.app.close();
     await emulator?.close();
+  });
+
+  it('enforced: every call of each process, made with its own ServiceAccount token, is allowed by RBAC', () => {
+    const users = new Set(log.map((e) => e.user));
+    expect(users).toEqual(new Set([API_USER, WORKER_USER]));
+    const refused = log
+      .filter((e) => e.status === 403 || e.status === 401)
+      .map((e) => `${e.status} ${e.user} ${e.verb} ${e.path}${e.query}`);
+    expect(refused).toEqual([]);
   });
 
   it('the worker ClusterRole allows every call, and every rule it grants is used (or justified)', () => {
     const rules = roleRules('osm-onboarding-worker');
+    // The worker's own calls, and the API's reads (which the worker's rules must also allow, as before the split).
     const workerCalls = calls.filter((c) => !API_ONLY.has(key(c)));
+    expect(workerCalls.filter((c) => c.user === WORKER_USER).length).toBeGreaterThan(0);
     const observed = new Map(workerCalls.map((c) => [key(c), c]));
     const list = [...observed.keys()].sort();
     const text = `observed Kubernetes calls (verb group/resource):\n  ${list.join('\n  ')}`;
@@ -197,7 +244,11 @@ describe('least privilege: deploy/ ClusterRoles against the calls a full onboard
     const api = roleRules('osm-onboarding-api');
     expect(grants(api).filter((g) => !/^(get|list|watch) /.test(g))).toEqual([]);
     // The informer ran: its watch was observed, so the grant is exercised.
-    for (const k of API_ONLY) expect(calls.map(key)).toContain(k);
+    for (const k of API_ONLY) expect(calls.filter((c) => c.user === API_USER).map(key)).toContain(k);
+    // The API process makes reads only.
+    expect([
+      ...new Set(calls.filter((c) => c.user === API_USER && !/^(get|list|watch)$/.test(c.verb)).map(key)),
+    ]).toEqual([]);
     const reads = calls.filter((c) => c.verb === 'get' || c.verb === 'list' || API_ONLY.has(key(c)));
     expect([...new Set(reads.filter((c) => !allows(api, c)).map(key))]).toEqual([]);
     // Beyond the worker's reads, the API is granted only the informer's calls.

@@ -41,7 +41,15 @@ function sortedTypes(registry: ResourceRegistry, group: string, version: string)
 }
 
 function subresourceVerbs(sub: string): string[] {
+  if (sub === 'token') return ['create'];
   return sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'];
+}
+
+/** The kind a subresource answers with, when it is not the resource's own. */
+function subresourceKind(sub: string): { group: string; version: string; kind: string } | undefined {
+  if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+  if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
+  return undefined;
 }
 
 export function apiVersions(serverAddress: string): Record<string, unknown> {
@@ -99,7 +107,7 @@ export function apiResourceList(
         name: `${rt.plural}/${sub}`,
         singularName: '',
         namespaced: rt.namespaced,
-        ...(sub === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : { kind: rt.kind }),
+        ...(subresourceKind(sub) ?? { kind: rt.kind }),
         verbs: subresourceVerbs(sub),
       });
     }
@@ -125,10 +133,7 @@ function discoveryResource(rt: ResourceType, version: string): Record<string, un
   if (rt.subresources.length) {
     entry.subresources = rt.subresources.map((sub) => ({
       subresource: sub,
-      responseKind:
-        sub === 'scale'
-          ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
-          : { group: rt.group, version, kind: rt.kind },
+      responseKind: subresourceKind(sub) ?? { group: rt.group, version, kind: rt.kind },
       verbs: subresourceVerbs(sub),
     }));
   }

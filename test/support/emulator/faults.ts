@@ -154,6 +154,8 @@ export interface RequestLogEntry {
   durationMs: number;
   /** Set when a fault rule or global latency shaped the answer. */
   fault?: 'error' | 'drop' | 'timeout';
+  /** The authenticated user (`kubernetes-admin` for the emulator's token, `system:serviceaccount:<ns>:<name>`). */
+  user?: string;
 }
 
 export type RequestFilter = Partial<
@@ -169,6 +171,7 @@ export type RequestFilter = Partial<
     | 'name'
     | 'status'
     | 'fault'
+    | 'user'
   >
 >;
 

@@ -9,8 +9,10 @@ import { KubeApi } from './api.js';
 import { ControllerManager, type PodReadiness } from './controllers.js';
 import { StoreFacade, type EmulatorStore } from './facade.js';
 import { Faults, RequestRecorder, type FaultController, type RequestLog } from './faults.js';
-import { renderKubeconfig } from './kubeconfig.js';
+import { Authenticator } from './identity.js';
+import { renderKubeconfig, type KubeconfigOptions } from './kubeconfig.js';
 import { InjectorNamespaceCache, OSM, osmInjectorBackend, osmValidatorBackend } from './osm.js';
+import { RbacAuthorizer } from './rbac.js';
 import { ResourceRegistry } from './resources.js';
 import { NODE_NAME, seedBaseCluster, seedBookstore, seedOsmControlPlane } from './seed.js';
 import { EmulatorServer } from './server.js';
@@ -41,9 +43,17 @@ export interface Emulator {
   /** https://127.0.0.1:<port>: what kubeconfig() uses, because kubectl sends bearer tokens only over TLS. */
   tlsUrl: string;
   port: number;
+  /** The admin token (user kubernetes-admin, group system:masters: RBAC allows it everything). */
   token: string;
-  kubeconfig(opts?: { contexts?: string[] }): string;
-  writeKubeconfig(path: string, opts?: { contexts?: string[] }): Promise<void>;
+  /** kubeconfig text; `token` (e.g. from tokenFor) authenticates as someone else than the admin. */
+  kubeconfig(opts?: KubeconfigOptions): string;
+  writeKubeconfig(path: string, opts?: KubeconfigOptions): Promise<void>;
+  /**
+   * A bound token of an existing ServiceAccount, as its TokenRequest subresource issues it: requests with it are
+   * user `system:serviceaccount:<namespace>:<serviceAccount>`, groups `system:serviceaccounts`,
+   * `system:serviceaccounts:<namespace>` and `system:authenticated`, authorized by RBAC.
+   */
+  tokenFor(sa: { namespace: string; serviceAccount: string; expirationSeconds?: number }): string;
   store: EmulatorStore;
   faults: FaultController;
   requests: RequestLog;
@@ -101,7 +111,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const faults = new Faults();
   const requests = new RequestRecorder();
-  const server = new EmulatorServer({ api, faults, requests, work, token, http2: opts.http2, pods: controllers.pods });
+  const authn = new Authenticator(objects, token);
+  const authz = new RbacAuthorizer(objects);
+  const server = new EmulatorServer({
+    api,
+    faults,
+    requests,
+    work,
+    authn,
+    authz,
+    http2: opts.http2,
+    pods: controllers.pods,
+  });
   const port = await server.listen(opts.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
   const tlsUrl = `https://127.0.0.1:${port}`;
@@ -121,6 +142,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, renderKubeconfig(tlsUrl, token, k), { mode: 0o600 });
     },
+    tokenFor: ({ namespace, serviceAccount, expirationSeconds }) =>
+      String(
+        (authn.request(namespace, serviceAccount, { spec: { expirationSeconds } }).status as { token: string }).token,
+      ),
     idle: () => work.idle(),
     connectionsAccepted: () => server.connectionsAccepted,
     openWatches: () => server.openWatches(),
@@ -159,3 +184,4 @@ export type { PodHold, PodReadiness } from './controllers.js';
 export type { KubeObject, ObjectRef, ObjectMeta } from './types.js';
 export type { PatchType, DeleteOptions } from './api.js';
 export { StatusError } from './errors.js';
+export type { KubeconfigOptions } from './kubeconfig.js';

@@ -151,6 +151,8 @@ export function builtinResourceTypes(): ResourceType[] {
       kind: 'ServiceAccount',
       plural: 'serviceaccounts',
       shortNames: ['sa'],
+      // TokenRequest (authentication.k8s.io/v1): POST only, answered by identity.ts.
+      subresources: ['token'],
       returnDeletedObject: true,
       smp: mk.serviceAccountSchema,
     }),
@@ -242,6 +244,25 @@ export function builtinResourceTypes(): ResourceType[] {
       namespaced: false,
       tracksGeneration: true,
     }),
+    // RBAC (rbac.authorization.k8s.io/v1): names are path segments (ValidateRBACName), e.g. `system:discovery`.
+    ...(
+      [
+        ['Role', 'roles', true],
+        ['RoleBinding', 'rolebindings', true],
+        ['ClusterRole', 'clusterroles', false],
+        ['ClusterRoleBinding', 'clusterrolebindings', false],
+      ] as const
+    ).map(([kind, plural, namespaced]) =>
+      builtin({
+        group: 'rbac.authorization.k8s.io',
+        version: 'v1',
+        kind,
+        plural,
+        namespaced,
+        nameRule: 'path-segment',
+        returnDeletedObject: false,
+      }),
+    ),
     builtin({
       group: 'authorization.k8s.io',
       version: 'v1',

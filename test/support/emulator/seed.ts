@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import type { EmulatorStore } from './facade.js';
 import { OSM } from './osm.js';
+import { bootstrapPolicy } from './rbac.js';
 import { isObject, type KubeObject } from './types.js';
 
 export const SEEDED_APP_NAMESPACES = ['bookstore', 'bookbuyer', 'bookthief', 'bookwarehouse', 'mysql'] as const;
@@ -64,6 +65,7 @@ function service(
 /** What every fresh cluster has: system namespaces, the node, the apiserver Service and CoreDNS. */
 export function seedBaseCluster(store: EmulatorStore): void {
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) store.create(namespace(name));
+  for (const obj of bootstrapPolicy()) store.create(obj); // kube-apiserver's RBAC bootstrap (rbac.ts)
   store.create({
     apiVersion: 'v1',
     kind: 'Node',

@@ -1,5 +1,6 @@
-// HTTP front end of the emulator (node:http, and node:http2 over TLS): authentication, routing of /api and /apis
-// paths, content negotiation, watch streaming, discovery, fault injection and the /_emulator admin API.
+// HTTP front end of the emulator (node:http, and node:http2 over TLS): authentication and authorization (identity.ts,
+// rbac.ts), routing of /api and /apis paths, content negotiation, watch streaming, discovery, fault injection and the
+// /_emulator admin API.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { constants as h2, createSecureServer, type Http2SecureServer } from 'node:http2';
@@ -36,9 +37,12 @@ import {
 } from './errors.js';
 import type { PodHold, PodReadiness } from './controllers.js';
 import { Faults, RequestRecorder, validateRule, type RequestLogEntry } from './faults.js';
+import { Authenticator } from './identity.js';
+import { forbiddenStatus, RbacAuthorizer, requestAttributes, type UserInfo } from './rbac.js';
 import { apiVersionOf, groupResource, typeKey, type ResourceType } from './resources.js';
 import type { StoreEvent } from './store.js';
 import { openApiV3Document, openApiV3Index } from './openapi.js';
+import { decodeAccessReview } from './protobuf.js';
 import { toTable, wantsTable, type IncludeObject } from './tables.js';
 import { EMULATOR_TLS_CERT, EMULATOR_TLS_KEY } from './tls.js';
 import { isObject, type KubeObject } from './types.js';
@@ -49,7 +53,10 @@ export interface ServerDeps {
   faults: Faults;
   requests: RequestRecorder;
   work: WorkTracker;
-  token: string;
+  /** Who a bearer token is: the emulator's admin token, or a ServiceAccount token from a TokenRequest. */
+  authn: Authenticator;
+  /** system:masters, then RBAC over the stored roles and bindings. */
+  authz: RbacAuthorizer;
   /** How often a watch that asked for bookmarks gets one; default kube-apiserver's minute (cacher.go). */
   bookmarkIntervalMs?: number;
   /** Offer HTTP/2 over TLS (ALPN h2, then http/1.1), as kube-apiserver does; default true. */
@@ -298,10 +305,20 @@ export class EmulatorServer {
       Object.assign(entry, { apiGroup: route.group, apiVersion: route.version });
     }
 
-    const authError = this.authenticate(req, url.pathname);
-    if (authError) {
-      this.finish(res, entry, statusReply(authError));
+    const user = this.authenticate(req, url.pathname);
+    if (user instanceof StatusError) {
+      this.finish(res, entry, statusReply(user));
       return;
+    }
+    if (user) {
+      entry.user = user.name;
+      // WithAuthorization: before the request reaches any handler (even for paths nothing serves).
+      const attrs = requestAttributes(req.method ?? 'GET', url.pathname, url.searchParams);
+      const decision = this.deps.authz.authorize(user, attrs);
+      if (!decision.allowed) {
+        this.finish(res, entry, statusReply(forbiddenStatus(user, attrs, decision.reason)));
+        return;
+      }
     }
 
     const decision = this.deps.faults.decide(entry);
@@ -342,18 +359,19 @@ export class EmulatorServer {
         this.startWatch(req, res, route, url.searchParams, entry);
         return;
       }
-      this.finish(res, entry, this.resourceRequest(req, route, url.searchParams, body));
+      this.finish(res, entry, this.resourceRequest(req, route, url.searchParams, body, user));
     } catch (err) {
       if (isStatusError(err)) this.finish(res, entry, statusReply(err));
       else this.finish(res, entry, statusReply(internalError((err as Error).message ?? String(err))));
     }
   }
 
-  private authenticate(req: IncomingMessage, path: string): StatusError | undefined {
+  /** The request's user; undefined for an anonymous request to a public path (not authorized further). */
+  private authenticate(req: IncomingMessage, path: string): UserInfo | StatusError | undefined {
     const header = req.headers.authorization;
     if (!header) return PUBLIC_PATHS.has(path) ? undefined : unauthorized();
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    return match && match[1].trim() === this.deps.token ? undefined : unauthorized();
+    return (match && this.deps.authn.authenticate(match[1].trim())) || unauthorized();
   }
 
   private log(entry: RequestLogEntry): void {
@@ -473,8 +491,14 @@ export class EmulatorServer {
 
   // ------------------------------------------------------------------ resource requests
 
-  private resourceRequest(req: IncomingMessage, route: ResourceRoute, params: URLSearchParams, raw: Buffer): Reply {
-    const { api } = this.deps;
+  private resourceRequest(
+    req: IncomingMessage,
+    route: ResourceRoute,
+    params: URLSearchParams,
+    raw: Buffer,
+    user: UserInfo | undefined,
+  ): Reply {
+    const { api, authn, authz } = this.deps;
     const { rt, version, namespace, name, subresource } = route;
     const method = req.method ?? 'GET';
     const dryRun = params.getAll('dryRun').includes('All');
@@ -488,6 +512,8 @@ export class EmulatorServer {
       warnings,
       // The reply is only serialized: it may share the stored object's fields (KubeApi.present).
       view: true,
+      // SelfSubjectAccessReview: the caller's own access, as the authorizer decides it.
+      review: user ? (spec: unknown) => accessReviewStatus(authz, user, spec) : undefined,
     };
     const withWarnings = (reply: Reply): Reply =>
       warnings.length ? { ...reply, headers: { ...reply.headers, Warning: warnings.map(warningHeader) } } : reply;
@@ -498,6 +524,11 @@ export class EmulatorServer {
       body: genericServerResponse(405).status,
     });
 
+    // TokenRequest: POST only (the registry has no get/update for it).
+    if (subresource === 'token') {
+      if (method !== 'POST') return methodNotAllowed();
+      return { status: 201, body: authn.request(namespace, name, decodeBody(req, raw, rt)) };
+    }
     switch (method) {
       case 'GET': {
         if (name) {
@@ -731,6 +762,26 @@ function rbacVerb(method: string, route: ResourceRoute, params: URLSearchParams)
   }
 }
 
+/** A SelfSubjectAccessReview's status for `user`: its resourceAttributes or nonResourceAttributes, authorized. */
+function accessReviewStatus(authz: RbacAuthorizer, user: UserInfo, spec: unknown): Record<string, unknown> {
+  const s = isObject(spec) ? spec : {};
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  const r = isObject(s.resourceAttributes) ? s.resourceAttributes : undefined;
+  const n = isObject(s.nonResourceAttributes) ? s.nonResourceAttributes : {};
+  const decision = authz.authorize(user, {
+    resourceRequest: !!r,
+    verb: str(r ? r.verb : n.verb),
+    path: str(n.path),
+    apiGroup: str(r?.group),
+    apiVersion: str(r?.version),
+    namespace: str(r?.namespace),
+    resource: str(r?.resource),
+    subresource: str(r?.subresource),
+    name: str(r?.name),
+  });
+  return { allowed: decision.allowed, ...(decision.reason ? { reason: decision.reason } : {}) };
+}
+
 function pageNotFound(): StatusError {
   return genericServerResponse(404);
 }
@@ -812,6 +863,10 @@ function decodeBody(req: IncomingMessage, raw: Buffer, rt: ResourceType): unknow
     } catch (err) {
       throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`);
     }
+  }
+  if (type === 'application/vnd.kubernetes.protobuf' && rt.plural === 'selfsubjectaccessreviews') {
+    const review = decodeAccessReview(raw); // kubectl auth can-i
+    if (review) return review;
   }
   if (type !== JSON_TYPE) throw unsupportedMediaType(acceptedBodyTypes(rt));
   try {
