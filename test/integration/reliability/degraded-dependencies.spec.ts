@@ -298,6 +298,13 @@ describeWith(['redis-server'])('a Redis process killed before the API enqueued a
         expect(cancel.status, cancel.text).toBe(200);
         const metrics = await call(rig.url, 'GET', '/metrics');
         expect(metrics.status).toBe(200);
+        // Namespace status: a page with a next one needs Redis for its continue token (a coded 503, not a 500); a
+        // page that holds them all does not.
+        const paged = await call(rig.url, 'GET', '/v1/clusters/emulator/namespaces?limit=1');
+        expect(paged.status, paged.text).toBe(503);
+        expect(paged.json.error.code).toBe('DEPENDENCY_UNAVAILABLE');
+        const whole = await call(rig.url, 'GET', '/v1/clusters/emulator/namespaces?limit=100');
+        expect(whole.status, whole.text).toBe(200);
         measured.push(
           `Redis killed: POST 202 in ${post.ms} ms, batch of 3 202 in ${batch.ms} ms, POST 202 in ${other.ms} ms, ` +
             `cancel 200 in ${cancel.ms} ms, /metrics in ${metrics.ms} ms`,
