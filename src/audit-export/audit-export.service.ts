@@ -15,7 +15,7 @@ export const EXPORT_PAGE_SIZE = 500;
  * How long a transaction may take between drawing an event id and getting its transaction id (the same INSERT, in
  * practice microseconds), and how long an export waits at most for the transactions in flight when it starts.
  */
-const ID_TO_XID_MS = 100;
+const ID_TO_XID_MS = 20;
 const SETTLE_MAX_MS = 5000;
 const SETTLE_POLL_MS = 20;
 
