@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { decimalInteger } from '../common/decimal-integer.js';
+import { mapBounded } from '../common/map-bounded.js';
 import { RedisService } from '../redis/redis.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -142,7 +143,7 @@ export class NamespaceStatusService {
         token = list.metadata?.continue || undefined;
         if (!token) break;
       }
-      const pods = await mapLimit(namespaces, POD_CONCURRENCY, (ns) => this.countPods(client, ns.metadata!.name!));
+      const pods = await mapBounded(namespaces, (ns) => this.countPods(client, ns.metadata!.name!), POD_CONCURRENCY);
       return { namespaces, pods, token };
     });
     const last = await this.lastRequests(
@@ -275,17 +276,4 @@ export class NamespaceStatusService {
       });
     }
   }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
 }

@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { Approval, OnboardingRequest, RequestKind, RequestStatus, StepRun } from '../generated/prisma/client.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { isOurId } from '../common/domain-error.js';
+import { readInstant } from '../common/instant.js';
 import { GroupInsert } from './group-insert.js';
 import { globMatch } from '../auth/scopes.js';
 
@@ -41,9 +42,10 @@ export const encodeCursor = (r: { createdAt: Date; id: string }) =>
 export function decodeCursor(cursor: string): PageCursor | undefined {
   try {
     const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as PageCursor;
-    const instant = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
     if (typeof c.id !== 'string' || !isOurId(c.id) || typeof c.createdAt !== 'string') return undefined;
-    if (instant.test(c.createdAt) && !Number.isNaN(Date.parse(c.createdAt))) return c;
+    // An instant common/instant.ts reads (years 0001-9999), written exactly as toISOString writes it.
+    const read = readInstant(c.createdAt);
+    if ('ms' in read && new Date(read.ms).toISOString() === c.createdAt) return c;
   } catch {
     /* fall through */
   }

@@ -37,7 +37,7 @@ import { plannedSteps } from './steps/step-registry.js';
 import { RequestLifecycle, type Submission } from './lifecycle/request-lifecycle.js';
 import type { RequestOptions } from './onboarding.input.js';
 import { createTarget } from './lifecycle/transitions.js';
-import { mapBounded } from '../batches/map-bounded.js';
+import { mapBounded } from '../common/map-bounded.js';
 
 /** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
 const requester = (actor: Actor) => (req: { cluster: string; namespace: string }) => {
@@ -61,6 +61,13 @@ export interface CreateResult {
   /** True when an Idempotency-Key matched an earlier identical request. */
   replayed: boolean;
 }
+
+/**
+ * How many targets of one batch read the cluster at once (its plans, a dry-run batch's drafts): a 500-target batch
+ * does not put all its calls at once in the cluster's call budget (rate-limiter.ts, a FIFO queue per process) ahead
+ * of every other caller's.
+ */
+export const BATCH_READ_CONCURRENCY = 4;
 
 /** A request's audit trail is read a page at a time: this many events unless the caller asks for fewer or more. */
 export const AUDIT_PAGE = 1000;
@@ -322,8 +329,8 @@ export class OnboardingService {
       const earlier = await this.batchByKey(actor.id, idempotencyKey);
       if (earlier) return this.replayBatch(earlier, bodyHash);
     }
-    // A dry run's draft is a plan (cluster reads): a few targets at a time (map-bounded.ts).
-    const drafts = await mapBounded(targets, (t) => this.draft(t, actor));
+    // A dry run's draft is a plan (cluster reads): a few targets at a time.
+    const drafts = await mapBounded(targets, (t) => this.draft(t, actor), BATCH_READ_CONCURRENCY);
     const canonical = [...drafts].sort((a, b) => compareTarget(a.req, b.req));
     const batchId = randomUUID();
     let events;

@@ -1,15 +1,11 @@
-// Owns how many of a batch's targets read the cluster at once: a batch's plans (and a dry-run batch's drafts) go
-// a few at a time, so that a 500-target batch does not put all its calls at once in the cluster's call budget
-// (rate-limiter.ts, a FIFO queue per process) ahead of every other caller's.
-
-/** How many targets of one batch read the cluster at once. */
-export const BATCH_READ_CONCURRENCY = 4;
+// Owns running async work over a list a few items at a time, the results in the list's order: a batch's plans and
+// drafts (BATCH_READ_CONCURRENCY, onboarding.service.ts), namespace status's pod lists.
 
 /** `fn` over `items`, at most `limit` at a time, the results in the items' order; the first failure rejects. */
 export async function mapBounded<T, R>(
   items: readonly T[],
   fn: (item: T, index: number) => Promise<R>,
-  limit = BATCH_READ_CONCURRENCY,
+  limit: number,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
