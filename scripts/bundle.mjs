@@ -21,7 +21,7 @@
 //   from node_modules by an external package), which would split its state (registries, instanceof).
 // Everything else, our code included, is bundled. Names are kept (Nest and GraphQL read class names);
 // identifiers are not minified, so stack traces stay readable.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 
@@ -73,8 +73,39 @@ function closure(names) {
   return seen;
 }
 
+/**
+ * Prisma's generated client loads its query compiler from a module that exports the WebAssembly as one base64
+ * string (2.3 MB): once loaded, V8 holds that module's source and the string for the life of the process (4.6 MB
+ * of old space in each process, docs/performance.md, twenty-first round). In the bundle the compiler is written as
+ * a .wasm file beside the chunks instead, and the generated client's loader reads it from there: the bytes are
+ * garbage once compiled. The generated file is matched exactly; if Prisma's output changes, the build fails here.
+ */
+const PRISMA_WASM_IMPORT =
+  /const \{ wasm \} = await import\("(@prisma\/client\/runtime\/query_compiler_[a-z]+_bg\.[a-z]+\.wasm-base64\.mjs)"\);\s*return await decodeBase64AsWasm\(wasm\);/;
+const PRISMA_WASM_FILE = 'prisma-query-compiler.wasm';
+
+const prismaWasmFromFile = {
+  name: 'prisma-wasm-from-file',
+  setup(build) {
+    build.onLoad({ filter: /generated[\\/]prisma[\\/]internal[\\/]class\.js$/ }, async ({ path }) => {
+      const source = readFileSync(path, 'utf8');
+      const found = PRISMA_WASM_IMPORT.exec(source);
+      if (!found) throw new Error(`${path}: Prisma's query compiler loader is not the one scripts/bundle.mjs reads`);
+      if (build.initialOptions.write !== false) {
+        const { wasm } = await import(found[1]);
+        mkdirSync(outdir, { recursive: true });
+        writeFileSync(join(outdir, PRISMA_WASM_FILE), Buffer.from(wasm, 'base64'));
+      }
+      const read = `const { readFile } = await import('node:fs/promises');
+    return new WebAssembly.Module(await readFile(new URL('./${PRISMA_WASM_FILE}', import.meta.url)));`;
+      return { contents: source.replace(found[0], read), loader: 'js' };
+    });
+  },
+};
+
 const options = (external) => ({
   entryPoints,
+  plugins: [prismaWasmFromFile],
   outdir,
   bundle: true,
   splitting: true,
