@@ -21,7 +21,16 @@ import { MetricsService } from '../observability/metrics.service.js';
 import { parseOrigin, withLogContext } from '../observability/log-context.js';
 import { inSpan, originContext, SpanKind, SpanStatusCode } from '../observability/tracing.js';
 import type { RequestOptions } from './onboarding.input.js';
-import { applyStep, Change, EarlierStep, StepContext, StepName, StepOutcome, StepPlan } from './steps/step.js';
+import {
+  applyStep,
+  Change,
+  EarlierStep,
+  runPreflights,
+  StepContext,
+  StepName,
+  StepOutcome,
+  StepPlan,
+} from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition, type StepStart, type WrittenEvent } from './lifecycle/run-store.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
@@ -69,6 +78,8 @@ interface StepAttempt {
   n: number;
   /** The step to start in the statement that records this one's success (unless shutting down by then). */
   next?: StepRun;
+  /** The open steps after this one, whose preflights run before the request's first write (runPreflights). */
+  later: StepRun[];
 }
 
 /**
@@ -208,7 +219,7 @@ export class RequestRunner {
         const ran =
           begun === CANCEL_REQUESTED
             ? begun
-            : await this.runStep(request, step, ctx, { begun, next: steps.slice(i + 1).find(isOpen) });
+            : await this.runStep(request, step, ctx, { begun, later: steps.slice(i + 1).filter(isOpen) });
         if (ran === CANCEL_REQUESTED) {
           // Cancellation takes effect between steps, never in the middle of a write.
           await this.cancel(request, step.name);
@@ -241,8 +252,9 @@ export class RequestRunner {
     request: OnboardingRequest,
     step: StepRun,
     ctx: StepContext,
-    { begun, next }: { begun?: Begun; next?: StepRun },
+    { begun, later }: { begun?: Begun; later: StepRun[] },
   ): Promise<StepFailure | Succeeded | typeof CANCEL_REQUESTED> {
+    const next = later[0];
     let attempts = begun?.attempts ?? step.attempts;
     const firstStarted = begun?.firstStarted ?? step.startedAt ?? new Date();
     for (let n = 1; ; n++) {
@@ -255,7 +267,7 @@ export class RequestRunner {
         if (!began) return CANCEL_REQUESTED;
       }
       const started = performance.now();
-      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n, next });
+      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n, next, later });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
         continue;
@@ -300,6 +312,7 @@ export class RequestRunner {
     firstStarted,
     n,
     next,
+    later,
   }: StepAttempt): Promise<StepFailure | Succeeded | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
@@ -317,7 +330,15 @@ export class RequestRunner {
                 planned: stored
                   ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan)
                   : undefined,
-                beforeWrite: (plan) => this.recordIntent(request, step.name, plan),
+                beforeWrite: async (plan) => {
+                  // The request's first write: what a later step would refuse is refused now, before it.
+                  if (!ctx.earlier.some((e) => e.result === 'CHANGED'))
+                    await runPreflights(
+                      later.map((s) => stepByName(s.name)),
+                      ctx,
+                    );
+                  await this.recordIntent(request, step.name, plan);
+                },
               }),
               this.config.steps.timeoutMs,
               step.name,

@@ -93,6 +93,12 @@ export class AppProtocolStep implements OnboardingStep {
   readonly name = 'app-protocol' as const;
   readonly title = 'Select application protocols';
 
+  /** A Service or port the request names that the namespace does not have (the namespace step writes first). */
+  async preflight({ request, kube }: StepContext): Promise<void> {
+    const services = (await kube.listServices(request.namespace)).items;
+    resolveAppProtocols(request.namespace, services, request.options.appProtocols ?? []);
+  }
+
   async plan({ request, kube }: StepContext): Promise<StepPlan> {
     const services = (await kube.listServices(request.namespace)).items;
     // Resolve every request to (service, port index) before planning anything.

@@ -1,3 +1,4 @@
+import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
 import { MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
 import { readNamespace } from './kit/namespaces.js';
@@ -13,16 +14,15 @@ export class NamespaceStep implements OnboardingStep {
   readonly name = 'namespace' as const;
   readonly title = 'Add the namespace to the mesh';
 
-  async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
-    assertNotReserved(request.namespace);
-    const ns = await readNamespace(kube, request.namespace);
+  /** The namespace gone, ignored, being deleted, another mesh's or not injectable (earlier steps may write). */
+  async preflight(ctx: StepContext): Promise<void> {
+    await this.onboardable(ctx);
+  }
+
+  async plan(ctx: StepContext): Promise<StepPlan> {
+    const { request } = ctx;
+    const ns = await this.onboardable(ctx);
     const annotations = ns.metadata?.annotations ?? {};
-    // Only a namespace labelled `name` needs the control plane's namespace (usually cached by the mesh step).
-    const controlPlane =
-      ns.metadata?.labels?.name === undefined
-        ? undefined
-        : (await mesh.discover(request.cluster, request.meshName)).controlPlaneNamespace;
-    assertOnboardable(ns, request, controlPlane);
     const owner = ns.metadata?.labels?.[MONITORED_BY_LABEL];
     const injection = request.options.sidecarInjection;
     const before = {
@@ -56,6 +56,19 @@ export class NamespaceStep implements OnboardingStep {
           ? `set sidecar injection of ${request.namespace} to ${injection}`
           : `add namespace ${request.namespace} to mesh ${request.meshName} (injection ${injection})`,
     };
+  }
+
+  /** The namespace, read now, or the refusal assertOnboardable makes of it. */
+  private async onboardable({ request, kube, mesh }: StepContext): Promise<V1Namespace> {
+    assertNotReserved(request.namespace);
+    const ns = await readNamespace(kube, request.namespace);
+    // Only a namespace labelled `name` needs the control plane's namespace (usually cached by the mesh step).
+    const controlPlane =
+      ns.metadata?.labels?.name === undefined
+        ? undefined
+        : (await mesh.discover(request.cluster, request.meshName)).controlPlaneNamespace;
+    assertOnboardable(ns, request, controlPlane);
+    return ns;
   }
 
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after: unknown }> {

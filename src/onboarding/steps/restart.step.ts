@@ -33,6 +33,13 @@ export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
   readonly title = 'Restart the workloads';
 
+  /** `selected`: a named Deployment that does not exist (the namespace step writes first). One list, only then. */
+  async preflight({ request, kube }: StepContext): Promise<void> {
+    const { mode, deployments: named } = request.options.restart;
+    if (mode !== 'selected') return;
+    assertDeploymentsExist(named, (await kube.listDeployments(request.namespace)).items, request.namespace);
+  }
+
   async plan({ request, kube, earlier, dryRun, seen }: StepContext): Promise<StepPlan> {
     const { mode, deployments: named } = request.options.restart;
     const token = restartedAt(request.createdAt);

@@ -1,6 +1,7 @@
 // The step contract: what a step gets (StepContext), what it returns (StepPlan, StepOutcome), and applyStep,
-// which ties plan and execute together so every apply re-observes and writes only the drift.
+// which ties plan and execute together so every apply re-observes and writes only the drift, and runPreflights.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { DomainError } from '../../common/domain-error.js';
 import type { ClusterClient } from '../../kubernetes/cluster-client.js';
 import type { MeshDiscoveryService } from '../../kubernetes/mesh-discovery.service.js';
 import type { Change, Diagnostic } from '../../mesh/change.js';
@@ -96,6 +97,30 @@ export interface OnboardingStep {
   readonly title: string;
   plan(ctx: StepContext): Promise<StepPlan>;
   execute(ctx: StepContext, plan: StepPlan): Promise<{ after?: unknown }>;
+  /**
+   * Read-only: throws what this step's plan would refuse whatever the steps before it write (an SMI object that is
+   * not ours, a namespace another mesh monitors, a Service or Deployment the request names that is missing). The
+   * runner calls it for the steps still to come before a request's first write (runPreflights), so that a refusal
+   * found late does not leave the cluster half changed: the MeshConfig's exclusion list written, the namespace not.
+   * Absent: the step refuses nothing that depends on the cluster, or only before its own first write.
+   */
+  preflight?(ctx: StepContext): Promise<void>;
+}
+
+/**
+ * Before a request's first write: each later step's preflight, in order. A refusal is thrown as the later step's
+ * own code, its message naming that step, so the step about to write fails instead and nothing is written.
+ */
+export async function runPreflights(later: OnboardingStep[], ctx: StepContext): Promise<void> {
+  for (const step of later) {
+    if (!step.preflight) continue;
+    try {
+      await step.preflight(ctx);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      throw new DomainError(err.code, `${step.title}, checked before the first write: ${err.message}`, err.options);
+    }
+  }
 }
 
 export interface ApplyHooks {

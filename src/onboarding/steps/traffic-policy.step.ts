@@ -22,6 +22,26 @@ export interface DesiredPolicyObject {
  * default to the onboarded namespace (osm-edge ignores a TrafficTarget whose destination namespace
  * differs from its own).
  */
+/** The request's SMI objects and what the cluster holds of each; SMI_OBJECT_NOT_OWNED for one that is not ours. */
+async function readSmiObjects(
+  { request, kube }: Pick<StepContext, 'request' | 'kube'>,
+  smi: SmiObjects,
+): Promise<{ desired: DesiredPolicyObject[]; existing: (KubeObject | null)[] }> {
+  const desired = desiredSmiObjects(smi, request.namespace);
+  const existing = await Promise.all(desired.map((d) => getOptional(kube, d.ref, request.namespace, d.name)));
+  const foreign = desired.filter((_, i) => existing[i] && !isOwned(existing[i]));
+  if (foreign.length) {
+    throw new DomainError(
+      'SMI_OBJECT_NOT_OWNED',
+      `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already ` +
+        `exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by ` +
+        `osm-onboarding; not overwritten`,
+      { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
+    );
+  }
+  return { desired, existing };
+}
+
 export function desiredSmiObjects(smi: SmiObjects, namespace: string): DesiredPolicyObject[] {
   const withNs = <T extends { namespace?: string }>(ref: T) => ({ ...ref, namespace: ref.namespace ?? namespace });
   const out: DesiredPolicyObject[] = [
@@ -64,6 +84,12 @@ export function desiredSmiObjects(smi: SmiObjects, namespace: string): DesiredPo
 export class TrafficPolicyStep implements OnboardingStep {
   readonly name = 'traffic-policy' as const;
   readonly title = 'Set the traffic policy mode';
+
+  /** SMI objects of the request that exist and are not ours (api-server-access writes before this step). */
+  async preflight(ctx: StepContext): Promise<void> {
+    const policy = ctx.request.options.trafficPolicy;
+    if (policy?.mode === 'smi' && policy.smi) await readSmiObjects(ctx, policy.smi);
+  }
 
   async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
     const policy = request.options.trafficPolicy;
@@ -115,18 +141,7 @@ export class TrafficPolicyStep implements OnboardingStep {
       };
     }
 
-    const desired = desiredSmiObjects(policy.smi, request.namespace);
-    const existing = await Promise.all(desired.map((d) => getOptional(kube, d.ref, request.namespace, d.name)));
-    const foreign = desired.filter((_, i) => existing[i] && !isOwned(existing[i]));
-    if (foreign.length) {
-      throw new DomainError(
-        'SMI_OBJECT_NOT_OWNED',
-        `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already ` +
-          `exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by ` +
-          `osm-onboarding; not overwritten`,
-        { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
-      );
-    }
+    const { desired, existing } = await readSmiObjects({ request, kube }, policy.smi);
     const changes = desired.flatMap(
       (d, i) =>
         desiredObjectChange({
