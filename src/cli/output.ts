@@ -12,9 +12,11 @@ export function oneOrItems<T>(items: T[]): T | { items: T[] } {
 
 export function formatError(err: CliError, st: Style): string {
   const lines = [`${st.red('error:')} ${err.status ? `${err.message} (HTTP ${err.status})` : err.message}`];
-  for (const f of (err.body?.fields ?? []).filter((x) => x.message !== err.body?.message)) {
+  for (const f of err.body?.fields ?? []) {
     const flag = flagFor(f.field);
-    lines.push(`  ${st.bold(f.field)}${flag && flag !== f.field ? st.dim(` (${flag})`) : ''}: ${f.message}`);
+    // A field whose message is the error's own is named with its option, without repeating the message.
+    const says = f.message === err.body?.message ? '' : `: ${f.message}`;
+    lines.push(`  ${st.bold(f.field)}${flag && flag !== f.field ? st.dim(` (${flag})`) : ''}${says}`);
   }
   if (err.body?.hint) lines.push(`  hint: ${err.body.hint}`);
   const active = err.body?.details?.activeRequestId;

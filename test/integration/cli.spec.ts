@@ -198,6 +198,8 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     const unknown = await cli(['onboard', 'bookbuyer', '--cluster', 'nowhere']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('CLUSTER_NOT_FOUND');
+    // The field at fault is named with its option (docs/api.md#cli), its message not repeated.
+    expect(unknown.stderr).toMatch(/^ {2}cluster \(--cluster\)$/m);
 
     // `| true` closes the pipe before the help is written: EPIPE, which must not print a stack trace.
     const script = '"$0" "$1" --help | true; echo "cli exit ${PIPESTATUS[0]}"';
