@@ -37,6 +37,7 @@ import { apolloPlugins } from './graphql/apollo-plugins.js';
 import { apolloCaches } from './graphql/apollo-caches.js';
 import { GraphQLWsServer } from './graphql/graphql-ws.server.js';
 import { edgeError } from './graphql/graphql-errors-edge.js';
+import { PARSE_OPTIONS, refuseHttpDocument, VALIDATION_OPTIONS } from './graphql/document-limits.js';
 import { describeSchema } from './graphql/zod-types.js';
 
 type AuthenticatedRequest = Parameters<HttpAuthentication['authenticate']>[0];
@@ -74,6 +75,9 @@ export function apiModules(): (DynamicModule | Type<unknown>)[] {
         // Bound what one query may ask for: nesting depth, field cost and aliases (the same rules
         // apply over graphql-ws, see GraphQLWsServer).
         validationRules: graphqlValidationRules(cfg.graphql, { introspection: false }),
+        // A document's tokens, and how many validation errors it gets back (document-limits.ts; graphql-ws too).
+        parseOptions: PARSE_OPTIONS,
+        validationOptions: VALIDATION_OPTIONS,
         introspection: cfg.graphql.introspection,
         autoSchemaFile: true,
         sortSchema: true,
@@ -96,6 +100,8 @@ export function apiModules(): (DynamicModule | Type<unknown>)[] {
           } catch (err) {
             throw edgeError(err, req.headers?.authorization);
           }
+          // A document nesting too deep or too long is refused before Apollo parses it (document-limits.ts).
+          refuseHttpDocument(req as { body?: unknown; url?: string });
           return { req };
         },
       }),

@@ -2,8 +2,9 @@
 // a 64 KB message limit (a larger frame is refused from its header, before it is read), a
 // connection_init deadline, an address over its failed-authentication budget refused at the HTTP
 // upgrade (429), and for every operation: the credential checked again (revoked or expired: the
-// operation is refused and the socket closed with 4401), the caller's rate limit, and the same
-// validation rules (depth, cost, aliases, introspection). A revocation closes open sockets at once.
+// operation is refused and the socket closed with 4401), the caller's rate limit, the same document
+// bounds (nesting, tokens, validation errors) and the same validation rules (depth, cost, aliases,
+// introspection). A revocation closes open sockets at once.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
@@ -25,6 +26,7 @@ import { runAsCaller } from '../auth/caller-context.js';
 import { AddressOf, clientAddressResolver } from '../auth/client-address.js';
 import { RateLimitService } from '../auth/rate-limit.service.js';
 import { SessionRegistry } from '../auth/sessions.js';
+import { parseDocument, VALIDATION_OPTIONS } from './document-limits.js';
 import { edgeError, withCode } from './graphql-errors-edge.js';
 import { graphqlJs } from './graphql-js.js';
 import { graphqlValidationRules } from './validation-rules.js';
@@ -187,13 +189,10 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
     } catch (err) {
       return [edgeError(err)];
     }
-    let document;
-    try {
-      document = graphqlJs.parse(payload.query);
-    } catch (err) {
-      return withCode([err as GraphQLError], 'GRAPHQL_PARSE_FAILED');
-    }
-    const errors = graphqlJs.validate(schema, document, rules);
+    // The bounds of GraphQL over HTTP (document-limits.ts): nesting and tokens before parsing, errors validating.
+    const document = parseDocument(payload.query);
+    if (Array.isArray(document)) return document;
+    const errors = graphqlJs.validate(schema, document, rules, VALIDATION_OPTIONS);
     if (errors.length > 0) return withCode(errors, 'GRAPHQL_VALIDATION_FAILED');
     return {
       schema,
