@@ -9,7 +9,7 @@ import { OnboardingService } from '../onboarding/onboarding.service.js';
 import { RequestLifecycle, type Check } from '../onboarding/lifecycle/request-lifecycle.js';
 
 export const ApproveSchema = z
-  .strictObject({ comment: z.string().max(1000).optional().describe('A comment recorded with the approval.') })
+  .strictObject({ comment: z.string().max(1000).nullish().describe('A comment recorded with the approval.') })
   .meta({ id: 'ApproveInput', description: 'An approval.' });
 export const RejectSchema = z
   .strictObject({

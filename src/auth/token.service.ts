@@ -54,11 +54,13 @@ export const CreateTokenSchema = z
       .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }))
       .min(1, 'needs at least one role')
       .describe('viewer (read), requester (create/cancel/retry), approver, admin.'),
+    // An optional field sent as null is one left out, as GraphQL's nullable input fields have it.
     scopes: z
       .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
+      .nullable()
       .default([])
       .describe('`<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.'),
-    expiresInDays: z.number().int().min(1).max(3650).optional().describe('Days until it expires; none = never.'),
+    expiresInDays: z.number().int().min(1).max(3650).nullish().describe('Days until it expires; none = never.'),
   })
   .meta({ id: 'CreateTokenInput', description: 'A new API token.' });
 
@@ -182,7 +184,7 @@ export class TokenService implements OnModuleInit {
             tokenHash: sha256(secret),
             prefix: secret.slice(0, 12),
             roles: [...new Set(i.roles)],
-            scopes: [...new Set(i.scopes)],
+            scopes: [...new Set(i.scopes ?? [])],
             createdBy: actor.id,
             expiresAt: i.expiresInDays ? new Date(Date.now() + i.expiresInDays * 86_400_000) : null,
           },

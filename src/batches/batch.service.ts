@@ -14,9 +14,20 @@ import { ProgressService } from '../events/progress.service.js';
 import { parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { BATCH_READ_CONCURRENCY, OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
-import { NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
+import { type Authorization, NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
 import { mapBounded } from '../common/map-bounded.js';
 import { overall, type BatchStatus } from './batch-status.js';
+
+/**
+ * A `__proto__` key of the options (JSON.parse makes it an own key) is refused as the unknown field it is: a record
+ * schema would drop it without a word (zod skips it, so that it cannot replace the parsed object's prototype), and
+ * the caller's options in it would be silently ignored, where `options.zz` or a nested `__proto__` is refused.
+ */
+function refuseProtoKey(options: unknown, ctx: z.core.$RefinementCtx): unknown {
+  if (options !== null && typeof options === 'object' && Object.hasOwn(options, '__proto__'))
+    ctx.addIssue({ code: 'unrecognized_keys', keys: ['__proto__'], input: options as Record<string, unknown> });
+  return options;
+}
 
 export const BatchInputSchema = z
   .strictObject({
@@ -38,14 +49,18 @@ export const BatchInputSchema = z
       .max(500, 'at most 500 targets per batch')
       .describe('The namespaces (1 to 500); one request each.'),
     options: z
-      .record(z.string(), z.unknown())
-      .superRefine((options, ctx) => {
-        // Each target has its own: in the shared options they would silently move or rename every target.
-        for (const key of ['cluster', 'namespace'])
-          if (key in options)
-            ctx.addIssue({ code: 'custom', path: [key], message: `is set per target (targets.<i>.${key})` });
-      })
-      .default({})
+      .preprocess(
+        refuseProtoKey,
+        z
+          .record(z.string(), z.unknown())
+          .superRefine((options, ctx) => {
+            // Each target has its own: in the shared options they would silently move or rename every target.
+            for (const key of ['cluster', 'namespace'])
+              if (key in options)
+                ctx.addIssue({ code: 'custom', path: [key], message: `is set per target (targets.<i>.${key})` });
+          })
+          .default({}),
+      )
       .describe(
         'The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace.',
       ),
@@ -206,9 +221,12 @@ export class BatchService {
    */
   private async validate(
     input: unknown,
-    authorize: (req: NormalizedRequest) => void,
+    authorize: Authorization,
   ): Promise<{ kind: RequestKind; targets: NormalizedRequest[] }> {
     const batch = parseInput(BatchInputSchema, input);
+    // The role before any target's cluster is looked up: a caller without it is refused (403), not told which
+    // clusters exist (a target's CLUSTER_NOT_FOUND).
+    authorize.role?.();
     const issues: FieldIssue[] = [];
     const seen = new Set<string>();
     const targets: NormalizedRequest[] = [];

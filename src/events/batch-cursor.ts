@@ -49,14 +49,17 @@ export function encodeBatchCursor(
 }
 
 /**
- * Parses `after` (or Last-Event-ID) for `view`. Refuses, with a field error, a cursor of another batch or another
- * caller's view (another fingerprint; for the older format, another member count) and a position past a member's
- * last stored event.
+ * Parses `after` (or Last-Event-ID) for `view`; left out (undefined, null) is the start. Refuses, with a field error,
+ * an empty (or blank) cursor, a cursor of another batch or another caller's view (another fingerprint; for the older
+ * format, another member count) and a position past a member's last stored event.
  */
 export function parseBatchCursor(raw: string | undefined | null, view: BatchView, field: string) {
   const { batchId, members } = view;
-  if (raw === undefined || raw === null || raw === '') return { seqs: new Map(members.map((m) => [m.id, 0])) };
+  if (raw === undefined || raw === null) return { seqs: new Map(members.map((m) => [m.id, 0])) };
   const invalid = (why: string) => new DomainError('VALIDATION_FAILED', `${field}: ${why}`, { field });
+  // Left out is "from the start"; given empty (`?after=`, a bare `?after`, an empty header) is no cursor of this
+  // stream, as on a request's stream.
+  if (raw.trim() === '') throw invalid('must not be empty');
   if (/^\d{1,19}$/.test(raw)) {
     const afterId = BigInt(raw);
     if (afterId > MAX_EVENT_ID) throw invalid(`an event id is at most ${MAX_EVENT_ID}`);

@@ -8,19 +8,25 @@ import { AuditRepository } from '../audit/audit.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { type RequestOptions } from '../onboarding/onboarding.input.js';
+import { type RequestOptions, RestartSchema, restartRules } from '../onboarding/onboarding.input.js';
 import { parseInput } from '../common/parse-input.js';
 import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
 
-/** What a caller may change when re-applying: how to restart, and whether to only plan it. */
+/**
+ * What a caller may change when re-applying: how to restart, and whether to only plan it. Checked as an onboarding's
+ * fields are, before anything is looked up; a field sent as null is one left out (as GraphQL's arguments are).
+ */
 export const ReapplySchema = z
   .strictObject({
-    restart: z.unknown().optional().describe('Replaces the stored restart options (as `restart` in OnboardingInput).'),
+    restart: RestartSchema.nullish().describe(
+      'Replaces the stored restart options (as `restart` in OnboardingInput); omitted (or null) keeps them.',
+    ),
     dryRun: z
       .boolean({ error: 'must be true or false' })
-      .optional()
+      .nullish()
       .describe('Store the request as PLANNED with its plan instead of queueing it.'),
   })
+  .superRefine((v, ctx) => restartRules(v.restart, ctx), { when: () => true })
   .meta({ id: 'ReapplyInput', description: 'What may change when re-applying an onboarding.' });
 
 export const REAPPLY_EVENT = 'request.reapply';
@@ -74,11 +80,13 @@ export class ReapplyService {
     idempotencyKey?: string | null,
   ): Promise<CreateResult> {
     const { cluster, namespace } = where;
-    // Authorization first (as for creating a request), so the answer says nothing about targets out of scope.
+    // The body first, as a new request's: a bad one is refused (422) whatever the namespace's history.
+    const overrides = parseInput(ReapplySchema, body ?? {});
+    // Then authorization (as for creating a request: the role before the cluster is looked up), so the answer says
+    // nothing about clusters to a caller without the role, nor about targets out of scope.
     assertRole(actor, 'requester');
     const target = this.gateway.resolve(cluster);
     assertScope(actor, target, namespace);
-    const overrides = parseInput(ReapplySchema, body ?? {});
     const last = await this.prisma.onboardingRequest.findFirst({
       where: { cluster: target, namespace, status: 'SUCCEEDED' },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -98,7 +106,7 @@ export class ReapplyService {
         { cluster: target, namespace, meshName: last.meshName },
         last.options as Partial<RequestOptions>,
       ),
-      ...(overrides.restart !== undefined ? { restart: overrides.restart } : {}),
+      ...(overrides.restart !== undefined && overrides.restart !== null ? { restart: overrides.restart } : {}),
       ...(overrides.dryRun ? { dryRun: true } : {}),
     };
     // The re-apply's own event is written before the request is enqueued: written after, it changed the request

@@ -196,7 +196,7 @@ export const SmiSchema = z
 // `needed`: only the Deployments whose pods must be re-created (see steps/restart.step.ts).
 export const RESTART_MODES = ['none', 'needed', 'all', 'selected'] as const;
 
-const RestartSchema = z
+export const RestartSchema = z
   .strictObject({
     mode: z
       .enum(RESTART_MODES, { error: 'must be none, needed, all or selected' })
@@ -383,7 +383,7 @@ export const OffboardingInputSchema = z
       'Remove a namespace from its osm-edge mesh (`osm namespace remove`), optionally restarting so sidecars go away.',
   });
 
-function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
+export function restartRules(restart: z.infer<typeof RestartSchema> | null | undefined, ctx: z.RefinementCtx) {
   if (restart?.mode === 'selected' && !(Array.isArray(restart.deployments) && restart.deployments.length)) {
     ctx.addIssue({
       code: 'custom',

@@ -32,18 +32,20 @@ import {
 } from './onboarding.repository.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
-import { NormalizedRequest, RequestValidator } from './request-validator.js';
+import { type Authorization, NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
 import { RequestLifecycle, type Submission } from './lifecycle/request-lifecycle.js';
 import type { RequestOptions } from './onboarding.input.js';
 import { createTarget } from './lifecycle/transitions.js';
 import { mapBounded } from '../common/map-bounded.js';
 
-/** Creating, planning, cancelling and retrying need the requester role and the target in scope. */
-const requester = (actor: Actor) => (req: { cluster: string; namespace: string }) => {
-  assertRole(actor, 'requester');
-  assertScope(actor, req.cluster, req.namespace);
-};
+/**
+ * Creating and planning need the requester role (checked before the cluster is looked up) and the target in scope.
+ */
+const requester = (actor: Actor): Authorization =>
+  Object.assign((req: NormalizedRequest) => assertScope(actor, req.cluster, req.namespace), {
+    role: () => assertRole(actor, 'requester'),
+  });
 
 /** What submitting a planned request would need (shown by plan and dry run). */
 export interface PlanApproval {
@@ -161,18 +163,22 @@ export class OnboardingService {
    * Creating needs the requester role, the target in scope and, for a mesh-wide change, a grant or an approval:
    * the validator's authorization of a new request (single and batch), before any cluster read.
    */
-  authorizeCreate(actor: Actor) {
-    return (req: NormalizedRequest) => {
-      requester(actor)(req);
-      this.approvalNeed(req, actor); // refuses before any cluster read or write
-    };
+  authorizeCreate(actor: Actor): Authorization {
+    const authorize = requester(actor);
+    return Object.assign(
+      (req: NormalizedRequest) => {
+        authorize(req);
+        this.approvalNeed(req, actor); // refuses before any cluster read or write
+      },
+      { role: authorize.role },
+    );
   }
 
   /**
    * Planning needs the requester role and the target in scope, not what submitting needs: a mesh-wide change the
    * caller may not submit is planned with `approval.outcome: "forbidden"` (single and batch plans alike).
    */
-  authorizePlan(actor: Actor) {
+  authorizePlan(actor: Actor): Authorization {
     return requester(actor);
   }
 

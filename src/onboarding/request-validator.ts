@@ -36,6 +36,15 @@ export interface NormalizedRequest {
 }
 
 /**
+ * Who may ask for a request: called with the normalized request (its scope, the mesh-wide rule) before any cluster
+ * read; its `role` (the caller's role alone) runs earlier, before the cluster is even looked up.
+ */
+export interface Authorization {
+  (req: NormalizedRequest): void;
+  role?: () => void;
+}
+
+/**
  * Turns raw input into a normalized request and refuses, before anything is stored or any cluster
  * write can happen: bad fields, unknown cluster or mesh, reserved and control-plane namespaces, and
  * (with a bounded read of the target, TargetPrecheck) a namespace that does not exist, is ignored,
@@ -53,25 +62,28 @@ export class RequestValidator {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Input checks, then the caller's authorization (no I/O yet), then cluster preconditions. */
-  async validate(
-    kind: RequestKind,
-    input: unknown,
-    authorize: (req: NormalizedRequest) => void,
-  ): Promise<NormalizedRequest> {
-    const req = this.normalize(kind, input);
+  /**
+   * Input checks, then the caller's role (before the cluster is looked up: a caller without the role learns nothing
+   * about clusters, CLUSTER_NOT_FOUND included), then the cluster, then the rest of the caller's authorization (no
+   * I/O yet), then cluster preconditions.
+   */
+  async validate(kind: RequestKind, input: unknown, authorize: Authorization): Promise<NormalizedRequest> {
+    const parsed = this.parse(kind, input);
+    authorize.role?.();
+    const { input: i, options } = parsed;
+    const req: NormalizedRequest = { kind, ...this.target(i), options, dryRun: i.dryRun ?? false };
     authorize(req);
     await this.checkPreconditions(req);
     return req;
   }
 
-  private normalize(kind: RequestKind, input: unknown): NormalizedRequest {
+  private parse(kind: RequestKind, input: unknown) {
     if (kind === 'ONBOARD') {
       const i = parseInput(OnboardingInputSchema, input);
-      return { kind, ...this.target(i), options: onboardingOptions(i), dryRun: i.dryRun ?? false };
+      return { input: i, options: onboardingOptions(i) };
     }
     const i = parseInput(OffboardingInputSchema, input);
-    return { kind, ...this.target(i), options: offboardingOptions(i), dryRun: i.dryRun ?? false };
+    return { input: i, options: offboardingOptions(i) };
   }
 
   private target(i: { cluster?: string | null; namespace: string; meshName?: string | null }) {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { decimalInteger } from '../common/decimal-integer.js';
 
+// An optional field sent as null is one left out, on REST as on GraphQL (whose nullable input fields take null).
+
 // `request.succeeded`, `step.failed`, `request.*` (every request event), or `*` (everything).
 export const EVENT_TYPE_PATTERN = /^(\*|[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*(\.\*)?)$/;
 
@@ -30,16 +32,17 @@ export const CreateWebhookSchema = z
       .string({ error: 'must be a string' })
       .min(16, 'must be at least 16 characters')
       .max(256, 'must be no more than 256 characters')
-      .optional()
+      .nullish()
       .describe('The signing secret (16+ characters); omitted = generated and returned once.'),
     description: z
       .string({ error: 'must be a string' })
       .max(200, 'must be no more than 200 characters')
-      .optional()
+      .nullish()
       .describe('A note for people.'),
     // `slack`: each delivery is a Slack incoming-webhook message (Block Kit) instead of our JSON event.
     format: z
       .enum(WEBHOOK_FORMATS, { error: `must be one of ${WEBHOOK_FORMATS.join(', ')}` })
+      .nullable()
       .default('json')
       .describe('What each delivery carries: `json` (default), our signed event document; `slack`, a Slack message.'),
   })

@@ -112,7 +112,7 @@ export class WebhookService {
           eventTypes: [...new Set(i.eventTypes)],
           secretCiphertext: this.box!.seal(secret),
           description: i.description ?? null,
-          format: i.format,
+          format: i.format ?? 'json',
         },
       });
       // The URL's path and query may themselves be credentials (chat incoming-webhook URLs): only the host is audited.

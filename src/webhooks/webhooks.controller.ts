@@ -5,7 +5,12 @@ import { CurrentActor } from '../auth/auth.guard.js';
 import { WebhookService } from './webhook.service.js';
 import { ApiOperation } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
+import { z } from 'zod';
+import { parseInput } from '../common/parse-input.js';
 import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
+
+/** The webhook list takes no query parameters (it is not paged): any is refused as unknown, as on the other lists. */
+const WebhookListQuery = z.strictObject({}).describe('No parameters: every webhook the caller may see is listed.');
 
 /** Webhook subscriptions (chatops). The signing secret is accepted on creation and never returned. */
 @Controller('v1/webhooks')
@@ -43,11 +48,13 @@ export class WebhooksController {
     tag: 'webhooks',
     summary: "The caller's webhook subscriptions (an admin's: all)",
     roles: ['requester'],
+    query: WebhookListQuery,
     responses: { 200: { description: 'the subscriptions', schema: R.WebhookListSchema } },
-    errors: [],
+    errors: ['VALIDATION_FAILED'],
   })
   @Get()
-  async list(@CurrentActor() actor: Actor) {
+  async list(@Query() query: unknown, @CurrentActor() actor: Actor) {
+    parseInput(WebhookListQuery, query ?? {});
     return { items: await this.webhooks.list(actor) };
   }
 

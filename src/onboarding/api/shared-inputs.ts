@@ -26,7 +26,7 @@ export function parseIdempotencyKey(key: string | null | undefined, field: 'Idem
 }
 
 export const CancelSchema = z
-  .strictObject({ reason: z.string().max(500).optional().describe('Why; recorded in the audit trail.') })
+  .strictObject({ reason: z.string().max(500).nullish().describe('Why; recorded in the audit trail.') })
   .meta({ id: 'CancelInput', description: 'A cancellation.' });
 
 /**

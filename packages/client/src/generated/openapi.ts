@@ -602,7 +602,7 @@ export interface paths {
          * The caller's webhook subscriptions (an admin's: all)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
          */
         get: operations["listWebhooks"];
         put?: never;
@@ -781,9 +781,9 @@ export interface components {
              * @description `<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.
              * @default []
              */
-            scopes: string[];
+            scopes: string[] | null;
             /** @description Days until it expires; none = never. */
-            expiresInDays?: number;
+            expiresInDays?: number | null;
         };
         /** @description Add a namespace to an osm-edge mesh (`osm namespace add`), with the other onboarding steps the options ask for. */
         OnboardingInput: {
@@ -959,12 +959,12 @@ export interface components {
         /** @description A cancellation. */
         CancelInput: {
             /** @description Why; recorded in the audit trail. */
-            reason?: string;
+            reason?: string | null;
         };
         /** @description An approval. */
         ApproveInput: {
             /** @description A comment recorded with the approval. */
-            comment?: string;
+            comment?: string | null;
         };
         /** @description A rejection, with its reason. */
         RejectInput: {
@@ -1002,22 +1002,31 @@ export interface components {
             /** @description Event types (request.succeeded), prefixes (request.*) or *. */
             eventTypes: string[];
             /** @description The signing secret (16+ characters); omitted = generated and returned once. */
-            secret?: string;
+            secret?: string | null;
             /** @description A note for people. */
-            description?: string;
+            description?: string | null;
             /**
              * @description What each delivery carries: `json` (default), our signed event document; `slack`, a Slack message.
              * @default json
-             * @enum {string}
              */
-            format: "json" | "slack";
+            format: ("json" | "slack") | null;
         };
         /** @description What may change when re-applying an onboarding. */
         ReapplyInput: {
-            /** @description Replaces the stored restart options (as `restart` in OnboardingInput). */
-            restart?: unknown;
+            /** @description Replaces the stored restart options (as `restart` in OnboardingInput); omitted (or null) keeps them. */
+            restart?: {
+                /**
+                 * @description `none`; `all` (every Deployment, as kubectl rollout restart); `selected` (the named ones); `needed` (only those whose pods lack or keep a sidecar, or must pick up a changed exclusion list).
+                 * @enum {string}
+                 */
+                mode: "none" | "needed" | "all" | "selected";
+                /** @description The Deployments to restart (mode `selected`). */
+                deployments?: string[];
+                /** @description Deployments rolled at once (default 5). */
+                maxConcurrent?: number;
+            } | null;
             /** @description Store the request as PLANNED with its plan instead of queueing it. */
-            dryRun?: boolean;
+            dryRun?: boolean | null;
         };
         /** @description Slack's interactivity form. */
         SlackInteractionForm: {
@@ -4764,6 +4773,15 @@ export interface operations {
             };
             /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
