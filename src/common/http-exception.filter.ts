@@ -1,9 +1,21 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { bearerChallenge } from './auth-challenge.js';
 import { headersSent, nodeResponse, send } from './http-reply.js';
-import { DomainError } from './domain-error.js';
+import { DomainError, type ErrorCode } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
-import { toDomainError } from './to-domain-error.js';
+import { isClientAbort, toDomainError } from './to-domain-error.js';
+
+/** What a body cut short is answered (when the socket can still take an answer). */
+const CLIENT_ABORT = new DomainError(
+  'MALFORMED_REQUEST',
+  'malformed request: the connection ended before the request was complete',
+);
+
+/**
+ * Coded 5xx refusals that say how this server is configured, the same on every call (anyone can call the Slack
+ * callback): logged at debug, so a caller cannot fill the log with them.
+ */
+const QUIET_CODES = new Set<ErrorCode>(['SLACK_NOT_CONFIGURED', 'WEBHOOKS_NOT_CONFIGURED']);
 
 /**
  * The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`, with the headers its
@@ -21,24 +33,38 @@ export class HttpExceptionFilter implements ExceptionFilter {
       nodeResponse(res).end();
       return;
     }
-    const error = exception instanceof HttpException ? fromHttpException(exception) : toDomainError(exception);
+    const request = host.switchToHttp().getRequest<{ raw?: object; headers?: Record<string, unknown> }>();
+    // The caller's connection ended while its body was read: the caller's doing, not the service's (Node's HTTP
+    // parser has already answered it, 'clientError' in src/http/platform.ts, when the socket could still take it).
+    const aborted = isClientAbort(exception, request?.raw ?? request);
+    const error = aborted
+      ? CLIENT_ABORT
+      : exception instanceof HttpException
+        ? fromHttpException(exception)
+        : toDomainError(exception);
     const status =
-      error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException
+      error.code === 'MALFORMED_REQUEST' && exception instanceof HttpException && !aborted
         ? exception.getStatus()
         : HTTP_STATUS[error.code];
     const retryAfter = error.options.details?.retryAfterSeconds;
     const headers: Record<string, string> = {};
     if (typeof retryAfter === 'number') headers['Retry-After'] = String(retryAfter);
-    const authorization = host.switchToHttp().getRequest<{ headers?: Record<string, unknown> }>()
-      ?.headers?.authorization;
-    const challenge = bearerChallenge(error.code, authorization);
+    const challenge = bearerChallenge(error.code, request?.headers?.authorization);
     if (challenge) headers['WWW-Authenticate'] = challenge;
-    // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
     if (error.code === 'DEPENDENCY_UNAVAILABLE') {
+      // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
       headers['Retry-After'] = '5';
       const firstLine = (exception as Error)?.message?.split('\n').find((l) => l.trim());
       this.logger.warn(`${error.code}: ${firstLine ?? JSON.stringify(exception)}`);
-    } else if (status >= 500) this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
+    } else if (aborted || QUIET_CODES.has(error.code)) {
+      this.logger.debug(`${error.code}: ${error.message}`);
+    } else if (error.code === 'INTERNAL' || (status >= 500 && !(exception instanceof DomainError))) {
+      // Only the unexpected is an error: what was thrown, not what the caller is told.
+      this.logger.error(`${error.code}: ${(exception as Error)?.message ?? exception}`);
+    } else if (status >= 500) {
+      // A coded refusal the service meant (a cluster unreachable, no stream slot left): a warning, not an error.
+      this.logger.warn(`${error.code}: ${error.message}`);
+    }
     const body = {
       error: {
         code: error.code,
@@ -78,6 +104,11 @@ function fromHttpException(e: HttpException): DomainError {
   // one message on both, which names no parser.
   if (cause?.type === 'entity.parse.failed' || /^FST_ERR_CTP_(INVALID|EMPTY)_JSON_BODY$/.test(String(cause?.code))) {
     return new DomainError('MALFORMED_REQUEST', 'malformed request: the body is not valid JSON');
+  }
+  // A media type no parser of the route reads (Fastify's FST_ERR_CTP_INVALID_MEDIA_TYPE, past the paths the edge
+  // checks itself, json-content-type.ts): the header is named, its value not repeated.
+  if (status === 415) {
+    return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'the body has a Content-Type this route does not read');
   }
   return new DomainError('MALFORMED_REQUEST', status === 400 ? `malformed request: ${e.message}` : e.message);
 }

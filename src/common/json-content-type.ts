@@ -1,10 +1,14 @@
 // The REST edge's media type: a /v1 request that carries a body must say it is JSON. Without this, express's JSON
 // parser skips the body and the caller gets a confusing "namespace: must be a string"; here it gets a 415 that
-// names the header. Bodiless calls (retry, apply, cancel without a reason) need no Content-Type. Slack's
-// interactivity callbacks are form-encoded by Slack itself (src/integrations/slack), so that path is exempt.
+// names the header. So must a GraphQL request's body (POST /graphql: Apollo reads JSON only; GET and the graphql-ws
+// upgrade carry none, and a body sent with GET is not read). Bodiless calls (retry, apply, cancel without a reason)
+// need no Content-Type. Slack's interactivity callbacks are form-encoded by Slack itself (src/integrations/slack),
+// so that path is exempt.
 // A JSON body on any path (GraphQL's too) is read as UTF-8, so one that declares another charset is a 415 as well
 // (no charset means UTF-8, RFC 8259 §8.1), instead of being decoded as UTF-8 regardless, or by body-parser only.
 const FORM_PATHS = new Set(['/v1/integrations/slack/interactions']);
+/** GraphQL's endpoint as both routers match it (case-insensitive; Express's Apollo mount takes sub-paths too). */
+const GRAPHQL_PATH = /^\/graphql(\/|$)/i;
 import type { IncomingHttpHeaders } from 'node:http';
 import typeIs from 'type-is';
 
@@ -12,8 +16,11 @@ import typeIs from 'type-is';
 const UTF8 = new Set(['utf-8', 'utf8']);
 const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
 
-/** The 415 answer for a call whose body is not JSON (/v1) or not UTF-8 JSON, or undefined when the call may go on. */
-export function nonJsonBody(req: { path: string; headers: IncomingHttpHeaders }): object | undefined {
+/**
+ * The 415 answer for a call whose body is not JSON (/v1, GraphQL) or not UTF-8 JSON, or undefined when the call may
+ * go on.
+ */
+export function nonJsonBody(req: { method: string; path: string; headers: IncomingHttpHeaders }): object | undefined {
   const length = Number(req.headers['content-length']);
   const hasBody = req.headers['transfer-encoding'] !== undefined || length > 0;
   const given = req.headers['content-type'];
@@ -24,7 +31,8 @@ export function nonJsonBody(req: { path: string; headers: IncomingHttpHeaders })
     if (charset === undefined || UTF8.has(charset)) return undefined;
     return refusal(`a JSON body must be UTF-8 (got charset "${charset}")`, 'send the body as UTF-8: charset=utf-8');
   }
-  if (!req.path.startsWith('/v1/') || FORM_PATHS.has(req.path)) return undefined;
+  const graphql = GRAPHQL_PATH.test(req.path) && req.method !== 'GET' && req.method !== 'HEAD';
+  if (!(graphql || req.path.startsWith('/v1/')) || FORM_PATHS.has(req.path)) return undefined;
   const got = given ? `"${given}"` : 'no Content-Type';
   return refusal(
     `the body must be JSON with Content-Type: application/json (got ${got})`,

@@ -111,6 +111,24 @@ export function isUnstorableTextError(err: unknown): boolean {
   return false;
 }
 
+/** What a request stream ending early is reported as: Node's `aborted`, a reset socket, a stream closed early. */
+const ABORT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * True when `err` is the caller's connection ending (a client abort, a half-close, a reset) while the body of
+ * `request` (the Node request, whose body never came in whole) was read: Node's `aborted` error as Fastify's reader
+ * passes it on, body-parser's `request.aborted` (wrapped in Nest's HttpException on Express). The caller's doing,
+ * not an internal error; the same codes from a dependency's socket, once the body is in, are not this.
+ */
+export function isClientAbort(err: unknown, request: unknown): boolean {
+  if ((request as { complete?: unknown } | undefined)?.complete !== false) return false;
+  for (const x of errorChain(err)) {
+    if ((x as { type?: unknown }).type === 'request.aborted') return true;
+    if (typeof x.code === 'string' && ABORT_CODES.has(x.code)) return true;
+  }
+  return false;
+}
+
 /** Anything thrown below the edge, as a coded DomainError; internals never leak into messages. */
 export function toDomainError(err: unknown): DomainError {
   if (err instanceof DomainError) return err;

@@ -8,8 +8,11 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names every one',
   MALFORMED_REQUEST:
     'the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a ' +
-    'segment over 100 characters (414)',
-  UNSUPPORTED_MEDIA_TYPE: 'a body sent without `Content-Type: application/json`',
+    'segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body ' +
+    'cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408)',
+  UNSUPPORTED_MEDIA_TYPE:
+    'a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with ' +
+    'an unsupported `Content-Encoding`',
   ROUTE_NOT_FOUND: 'no route has this method and path',
   SUBSCRIPTION_OVER_HTTP:
     'a GraphQL subscription sent over HTTP (`POST /graphql`): subscriptions are served over graphql-ws on `/graphql`',

@@ -7,16 +7,17 @@
 // the handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body parsing,
 // preHandler after it, so the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both
 // (its signature is over them). Errors of both (body too large, malformed JSON, unknown route) reach the same
-// exception filter.
-import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
+// exception filter. What Node's HTTP parser refuses before either (no valid HTTP/1.1 request) is answered coded by the
+// server's 'clientError' listener on both (answerClientError).
+import { Logger, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Request as ExpressRequest } from 'express';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Transform } from 'node:stream';
+import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
 import { nonJsonBody } from '../common/json-content-type.js';
@@ -75,11 +76,15 @@ export async function createHttpApp(
   // (Express's), Fastify after 72 s: a load balancer that keeps its idle connections to the service longer than the
   // service does (AWS ALB: 60 s) can send a request down one the service is closing, and answers its client 502.
   (app.getHttpServer() as Server).keepAliveTimeout = opts.config.httpKeepAliveMs;
+  // Node answers an HTTP/1.1 request without a Host header with a bare 400 before any hook: the edge answers it
+  // instead, coded (missingHost below).
+  (app.getHttpServer() as Server & { requireHostHeader?: boolean }).requireHostHeader = false;
   return app;
 }
 
 async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
+  app.getHttpServer().on('clientError', answerClientError);
   app.use((req: ExpressRequest, res: ServerResponse, next: () => void) => {
     drain.track(req, res);
     next();
@@ -108,8 +113,9 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
   type Replying = ServerResponse & { status(c: number): { json(b: object): void } };
   // Before routing: Express's router decodes a parameter itself (its 400 repeats it) and takes any length.
   app.use((req: ExpressRequest, res: Replying, next: () => void) => {
-    const refusal = pathRefusal(pathOf(req));
+    const refusal = missingHost(req) ?? pathRefusal(pathOf(req));
     if (!refusal) return next();
+    if (refusal === MISSING_HOST) res.setHeader('Connection', 'close');
     enterHttpCall(calls.get(req)!, undefined, () => res.status(refusal.status).json(refusal.body));
   });
   // Before the body parser: body-parser would decode a body in another charset (utf-16) itself.
@@ -145,6 +151,8 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     // access log) is ours too.
     genReqId: (req: IncomingMessage) => requestIdFor(req.headers),
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
+    // What Node's HTTP parser refuses is answered coded, as on Express (instead of Fastify's own body).
+    clientErrorHandler: answerClientError,
     // JSON as JSON.parse reads it (Express's parser): a `__proto__` key is an own property, which the input
     // schemas refuse as an unknown field (422 naming it) instead of a 400 that names nothing.
     onProtoPoisoning: 'ignore',
@@ -186,12 +194,13 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       );
       (request.raw as { id?: string }).id = call.id;
       request[CALL] = call;
-      const badPath = pathRefusal(path);
+      const badPath = missingHost(request.raw) ?? pathRefusal(path);
       if (badPath) {
+        if (badPath === MISSING_HOST) void reply.header('connection', 'close');
         enterHttpCall(call, undefined, () => void reply.code(badPath.status).send(badPath.body));
         return;
       }
-      const refusal = nonJsonBody({ path, headers: request.headers });
+      const refusal = nonJsonBody({ method: request.method, path, headers: request.headers });
       if (refusal) {
         enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).send(refusal));
         return;
@@ -252,6 +261,88 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
   });
   routesOf.set(app, routes);
   return app;
+}
+
+/** An HTTP/1.1 request without a Host header (RFC 9112 §3.2: a 400), which Node no longer refuses itself. */
+const MISSING_HOST = {
+  status: HTTP_STATUS.MALFORMED_REQUEST,
+  body: { error: { code: 'MALFORMED_REQUEST', message: 'malformed request: an HTTP/1.1 request needs a Host header' } },
+};
+const missingHost = (req: IncomingMessage) =>
+  req.httpVersion === '1.1' && req.headers.host === undefined ? MISSING_HOST : undefined;
+
+const clientErrorLogger = new Logger('HttpClientError');
+
+/** Node's limit on the request line and headers together (16 kB unless --max-http-header-size says otherwise). */
+const HEADER_LIMIT_KB = Math.round(maxHeaderSize / 1024);
+
+/** What Node's HTTP parser adds to the error of a request it refused. */
+type ParserError = Error & { code?: string; rawPacket?: unknown; bytesParsed?: number };
+
+/**
+ * What Node's HTTP parser refused (its 'clientError': a request no router sees, so the edge above never runs), as
+ * the status and message of a coded MALFORMED_REQUEST. Nothing of the request is repeated.
+ */
+function clientErrorAnswer(err: ParserError): { status: number; message: string } {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return requestLineOverflow(err)
+        ? { status: 414, message: 'malformed request: the URL is too long' }
+        : { status: 431, message: `malformed request: the request headers are over ${HEADER_LIMIT_KB} kB` };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { status: 413, message: 'malformed request: the chunk extensions of the body are too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, message: 'malformed request: the request did not arrive in time' };
+    case 'HPE_INVALID_EOF_STATE':
+      return { status: 400, message: 'malformed request: the connection ended before the request was complete' };
+    case 'HPE_INVALID_METHOD':
+      return { status: 400, message: 'malformed request: the method is not one HTTP defines' };
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+    case 'HPE_INVALID_CHUNK_SIZE':
+      return {
+        status: 400,
+        message: 'malformed request: the body is framed by Content-Length and Transfer-Encoding, or by an invalid one',
+      };
+    case 'HPE_INVALID_HEADER_TOKEN':
+      return { status: 400, message: 'malformed request: a header holds a character HTTP does not allow' };
+    default:
+      return { status: 400, message: 'malformed request: not a valid HTTP/1.1 request' };
+  }
+}
+
+/**
+ * Whether a header overflow happened on the request line (a URL over the limit: 414, not 431): the packet being
+ * parsed starts with a method and holds no line end before the point of the error. The limit is almost always
+ * crossed in the first packet read (64 kB); a request line sent in many small writes may be reported as a 431.
+ */
+function requestLineOverflow(err: ParserError): boolean {
+  const packet = err.rawPacket;
+  if (!Buffer.isBuffer(packet) || !/^[A-Z]+ /.test(packet.subarray(0, 24).toString('latin1'))) return false;
+  return !packet.subarray(0, err.bytesParsed ?? packet.length).includes(0x0a);
+}
+
+/**
+ * The server's 'clientError' listener on both platforms (Fastify's clientErrorHandler): a minimal coded answer, then
+ * the connection closed. Nothing is written to a socket that cannot take it (a reset) or under a response already
+ * started (the bytes would corrupt it).
+ */
+function answerClientError(err: ParserError, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const { status, message } = clientErrorAnswer(err);
+  clientErrorLogger.debug(`${status} ${err.code ?? 'client error'}`);
+  const body = JSON.stringify({ error: { code: 'MALFORMED_REQUEST', message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n` +
+      body,
+    () => socket.destroy(),
+  );
 }
 
 /** The marks of an `http-errors` error (body-parser's), which Nest's adapters turn into an HttpException. */

@@ -1837,7 +1837,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1846,7 +1846,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1884,7 +1884,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1893,7 +1893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1940,7 +1940,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1949,7 +1949,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1987,7 +1987,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenList"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2014,7 +2014,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2099,7 +2099,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2135,7 +2135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2144,7 +2144,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2216,7 +2216,7 @@ export interface operations {
                     "application/json": components["schemas"]["Token"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2252,7 +2252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2321,7 +2321,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2330,7 +2330,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2368,7 +2368,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2377,7 +2377,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2420,7 +2420,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2438,7 +2438,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2502,7 +2502,7 @@ export interface operations {
                     "application/json": components["schemas"]["RequestPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2529,7 +2529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2634,7 +2634,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2670,7 +2670,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2679,7 +2679,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2781,7 +2781,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2817,7 +2817,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2826,7 +2826,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2907,7 +2907,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2934,7 +2934,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2943,7 +2943,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3021,7 +3021,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3048,7 +3048,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3057,7 +3057,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3133,7 +3133,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3178,7 +3178,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3259,7 +3259,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3304,7 +3304,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3313,7 +3313,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3389,7 +3389,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3434,7 +3434,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3506,7 +3506,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3542,7 +3542,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3625,7 +3625,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3661,7 +3661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3738,7 +3738,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3774,7 +3774,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3855,7 +3855,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3900,7 +3900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3909,7 +3909,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3990,7 +3990,7 @@ export interface operations {
                     "application/json": components["schemas"]["Request"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4035,7 +4035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4044,7 +4044,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4153,7 +4153,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4189,7 +4189,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4198,7 +4198,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4284,7 +4284,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchPlans"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4311,7 +4311,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4320,7 +4320,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4392,7 +4392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Batch"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4428,7 +4428,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4511,7 +4511,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchOperation"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4547,7 +4547,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4556,7 +4556,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4639,7 +4639,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4675,7 +4675,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4744,7 +4744,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4771,7 +4771,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4854,7 +4854,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookCreated"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4881,7 +4881,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4890,7 +4890,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4962,7 +4962,7 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4998,7 +4998,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5070,7 +5070,7 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5106,7 +5106,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5185,7 +5185,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5221,7 +5221,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5298,7 +5298,7 @@ export interface operations {
                     "application/json": components["schemas"]["NamespaceStatusPage"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5325,7 +5325,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5430,7 +5430,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,7 +5466,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5475,7 +5475,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -5554,7 +5554,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5581,7 +5581,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5664,7 +5664,7 @@ export interface operations {
                     "application/json": components["schemas"]["SlackInteractionAnswer"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5709,7 +5709,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414) */
+            /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5718,7 +5718,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body sent without `Content-Type: application/json` */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body (REST, or GraphQL over POST) sent without `Content-Type: application/json`, or not in UTF-8, or with an unsupported `Content-Encoding` */
             415: {
                 headers: {
                     [name: string]: unknown;
