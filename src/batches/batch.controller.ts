@@ -10,9 +10,9 @@ import { BATCH_CURSOR_PATTERN } from '../events/batch-cursor.js';
 import { writeSse } from '../events/sse.js';
 import { BatchService, BatchView } from './batch.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
-import { ApiOperation, VALIDATE_ERRORS } from '../docs/api-operation.js';
+import { ApiOperation, ONBOARD_TARGET_ERRORS, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
-import { CancelSchema, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
+import { CancelSchema, namingKeyHeader, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { BatchInputSchema } from './batch.service.js';
 
 export const presentBatch = (b: BatchView) => ({ ...b, requests: b.requests.map(presentRequest) });
@@ -76,6 +76,8 @@ export class BatchController {
       ...VALIDATE_ERRORS,
       'MESH_NOT_FOUND',
       'NAMESPACE_IS_CONTROL_PLANE',
+      // Every refused target with the same one of these: the batch's code (else VALIDATION_FAILED).
+      ...ONBOARD_TARGET_ERRORS,
       'REQUEST_CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       'MESH_WIDE_CHANGE_FORBIDDEN',
@@ -89,7 +91,7 @@ export class BatchController {
     @Res({ passthrough: true }) res: PassthroughReply,
   ) {
     const idempotencyKey = parseIdempotencyKey(key, 'Idempotency-Key');
-    const { batch, replayed } = await this.batches.create(body ?? {}, actor, idempotencyKey);
+    const { batch, replayed } = await namingKeyHeader(this.batches.create(body ?? {}, actor, idempotencyKey));
     res.status(replayed ? 200 : 202);
     if (replayed) res.header('Idempotent-Replayed', 'true');
     res.header('Location', `/v1/batches/${batch.id}`);
@@ -105,7 +107,7 @@ export class BatchController {
     bodyRequired: true,
     example: { kind: 'ONBOARD', targets: [{ namespace: 'bookbuyer' }, { namespace: 'bookthief' }] },
     responses: { 200: { description: 'one plan per target', schema: R.BatchPlansSchema } },
-    errors: [...VALIDATE_ERRORS, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE'],
+    errors: [...VALIDATE_ERRORS, 'MESH_NOT_FOUND', 'NAMESPACE_IS_CONTROL_PLANE', ...ONBOARD_TARGET_ERRORS],
   })
   @Post('plan')
   @HttpCode(200)

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor, Role } from '../auth/actor.js';
 import { assertRole, inScope } from '../auth/scopes.js';
-import { DomainError, FieldIssue, isOurId, shownId } from '../common/domain-error.js';
+import { DomainError, type ErrorCode, FieldIssue, isOurId, shownId } from '../common/domain-error.js';
 import { batchFingerprint, parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService, ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
@@ -69,6 +69,11 @@ export const BatchInputSchema = z
     id: 'BatchInput',
     description: 'One request per target, all with the same options.',
   });
+
+/** A target's field as a batch names it: the target's own (`targets.<i>.namespace`), else the shared options'. */
+function batchField(i: number, field: string): string {
+  return field === 'cluster' || field === 'namespace' ? `targets.${i}.${field}` : `options.${field}`;
+}
 
 const ACTIVE = new Set(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING']);
 
@@ -217,7 +222,10 @@ export class BatchService {
 
   /**
    * Every target validated and authorized (`authorize`: creating's or planning's, as for a single request) before
-   * anything is stored; errors name `targets.<i>.<field>`.
+   * anything is stored; errors name `targets.<i>.<field>` (the target's own fields) or `options.<field>`. A refusal
+   * that stops the batch at once (FORBIDDEN, MESH_WIDE_CHANGE_FORBIDDEN, CLUSTER_UNAVAILABLE) keeps its code; the
+   * others are gathered: when every refused target failed with the same code the batch's error carries it (a single
+   * request's NAMESPACE_NOT_FOUND, say), else VALIDATION_FAILED.
    */
   private async validate(
     input: unknown,
@@ -228,6 +236,7 @@ export class BatchService {
     // clusters exist (a target's CLUSTER_NOT_FOUND).
     authorize.role?.();
     const issues: FieldIssue[] = [];
+    const refused: { code: ErrorCode; hint?: string }[] = []; // one per refusal
     const seen = new Set<string>();
     const targets: NormalizedRequest[] = [];
     for (const [i, t] of batch.targets.entries()) {
@@ -235,32 +244,36 @@ export class BatchService {
         // The single request's authorization (role, scope and, to create, the mesh-wide rule), before any read.
         const req = await this.validator.validate(batch.kind, { ...batch.options, ...t }, authorize);
         const key = `${req.cluster}/${req.namespace}`;
-        if (seen.has(key)) issues.push({ field: `targets.${i}.namespace`, message: `${key} appears twice` });
+        if (seen.has(key)) {
+          issues.push({ field: `targets.${i}.namespace`, message: `${key} appears twice` });
+          refused.push({ code: 'VALIDATION_FAILED' });
+        }
         seen.add(key);
         targets.push(req);
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
         if (err.code === 'FORBIDDEN' || err.code === 'MESH_WIDE_CHANGE_FORBIDDEN' || err.code === 'CLUSTER_UNAVAILABLE')
-          throw err;
-        const fields = err.fields.length ? err.fields : [{ field: 'namespace', message: err.message }];
-        for (const f of fields) {
-          const own = f.field === 'cluster' || f.field === 'namespace' || f.field === 'meshName';
-          issues.push({
-            field: own && f.field !== 'meshName' ? `targets.${i}.${f.field}` : `options.${f.field}`,
-            message: `${f.message} (${err.code})`,
+          throw new DomainError(err.code, err.message, {
+            ...err.options,
+            field: undefined,
+            fields: err.fields.map((f) => ({ ...f, field: batchField(i, f.field) })),
           });
-        }
+        const fields = err.fields.length ? err.fields : [{ field: 'namespace', message: err.message }];
+        for (const f of fields) issues.push({ field: batchField(i, f.field), message: `${f.message} (${err.code})` });
+        refused.push({ code: err.code, hint: err.options.hint });
       }
     }
     if (issues.length) {
       const unique = issues.filter(
         (f, i) => issues.findIndex((g) => g.field === f.field && g.message === f.message) === i,
       );
-      throw new DomainError(
-        'VALIDATION_FAILED',
-        `invalid batch: ${unique.map((f) => `${f.field}: ${f.message}`).join('; ')}`,
-        { fields: unique },
-      );
+      const code = refused.every((r) => r.code === refused[0].code) ? refused[0].code : 'VALIDATION_FAILED';
+      // One refusal's hint (`create it first ...`) as the single request gives it; several targets' would not agree.
+      const hint = refused.length === 1 ? refused[0].hint : undefined;
+      throw new DomainError(code, `invalid batch: ${unique.map((f) => `${f.field}: ${f.message}`).join('; ')}`, {
+        fields: unique,
+        ...(hint ? { hint } : {}),
+      });
     }
     return { kind: batch.kind, targets };
   }

@@ -6,6 +6,47 @@ import { decimalInteger } from '../common/decimal-integer.js';
 // `request.succeeded`, `step.failed`, `request.*` (every request event), or `*` (everything).
 export const EVENT_TYPE_PATTERN = /^(\*|[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*(\.\*)?)$/;
 
+/**
+ * Every event type a webhook can receive: the audit actions of a request's trail (the lifecycle's transitions in
+ * onboarding/lifecycle/transitions.ts, the runner's step events, a re-apply's and the drift scanner's). A subscription
+ * names one of these, a prefix of some (`request.*`) or `*`; anything else could never fire and is refused.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  'request.created',
+  'request.planned',
+  'request.queued',
+  'request.pending-approval',
+  'approval.recorded',
+  'request.approved',
+  'request.rejected',
+  'request.cancelled',
+  'request.cancel-requested',
+  'request.retried',
+  'request.reapply',
+  'request.started',
+  'request.resumed',
+  'request.released',
+  'request.succeeded',
+  'request.failed',
+  'step.started',
+  'step.applying',
+  'step.retrying',
+  'step.drifted',
+  'step.succeeded',
+  'step.failed',
+  'namespace.drifted',
+] as const;
+
+/** The message of an event type no event has; the refusal's hint lists WEBHOOK_EVENT_TYPES. */
+export const UNKNOWN_EVENT_TYPE = 'is not an event type this service sends, a prefix of them (request.*) or *';
+
+/** `*`, a known type, or `<prefix>.*` where some known type starts with `<prefix>.`. */
+export function isKnownEventType(pattern: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return WEBHOOK_EVENT_TYPES.some((t) => t.startsWith(pattern.slice(0, -1)));
+  return (WEBHOOK_EVENT_TYPES as readonly string[]).includes(pattern);
+}
+
 export const WEBHOOK_FORMATS = ['json', 'slack'] as const;
 
 export const CreateWebhookSchema = z
@@ -20,7 +61,8 @@ export const CreateWebhookSchema = z
         z
           .string({ error: 'must be a string' })
           .max(100)
-          .regex(EVENT_TYPE_PATTERN, 'must be an event type (request.succeeded), a prefix (request.*) or *'),
+          .regex(EVENT_TYPE_PATTERN, 'must be an event type (request.succeeded), a prefix (request.*) or *')
+          .refine(isKnownEventType, UNKNOWN_EVENT_TYPE),
         {
           error: 'must be a list of event types',
         },

@@ -15,7 +15,7 @@ import type {
   WebhookSubscription,
 } from '../generated/prisma/client.js';
 import { generateWebhookSecret, SecretBox } from './webhook-crypto.js';
-import { CreateWebhookSchema, DeliveryQuerySchema } from './webhook.input.js';
+import { CreateWebhookSchema, DeliveryQuerySchema, UNKNOWN_EVENT_TYPE, WEBHOOK_EVENT_TYPES } from './webhook.input.js';
 import { targetProblem } from './webhook-target.js';
 import { RedisService } from '../redis/redis.service.js';
 
@@ -93,7 +93,7 @@ export class WebhookService {
       },
       { when: () => true },
     );
-    const i = parseInput(schema, input);
+    const i = withEventTypesHint(() => parseInput(schema, input));
     if (!this.box) {
       throw new DomainError(
         'WEBHOOKS_NOT_CONFIGURED',
@@ -211,5 +211,16 @@ export function hostOf(url: string): string | null {
     return new URL(url).host;
   } catch {
     return null;
+  }
+}
+
+/** A refused unknown event type (`eventTypes.<i>`) comes with the types there are, in the refusal's hint. */
+function withEventTypesHint<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof DomainError) || !err.fields.some((f) => f.message === UNKNOWN_EVENT_TYPE)) throw err;
+    const hint = `event types: ${WEBHOOK_EVENT_TYPES.join(', ')}; a prefix of them (request.*, step.*) or *`;
+    throw new DomainError(err.code, err.message, { ...err.options, hint });
   }
 }

@@ -309,7 +309,7 @@ describe('OpenAPI document and /docs', () => {
 
     const hook = await http(s.url, 'POST', '/v1/webhooks', {
       url: 'https://chat.example.com/hook',
-      eventTypes: ['docs.never'],
+      eventTypes: ['namespace.drifted'],
     });
     expect(hook.status).toBe(201);
     R.WebhookCreatedSchema.parse(hook.body);

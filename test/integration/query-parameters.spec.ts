@@ -29,7 +29,10 @@ describe('list and stream parameters: one reading on REST and GraphQL', () => {
     await createNamespace(s.emulator, ns);
     requestId = (await http(s.url, 'POST', '/v1/offboardings', { namespace: ns })).body.id;
     await waitForStatus(s.url, requestId, ['SUCCEEDED']);
-    const hook = await http(s.url, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', eventTypes: ['none.*'] });
+    const hook = await http(s.url, 'POST', '/v1/webhooks', {
+      url: 'http://127.0.0.1:9/hook',
+      eventTypes: ['namespace.drifted'],
+    });
     expect(hook.status).toBe(201);
     webhookId = hook.body.webhook.id;
   });

@@ -98,7 +98,8 @@ describe('refusals the same for every caller and transport', () => {
       const r = await http(s.url, 'POST', '/v1/onboardings', target('nonexistent'), as(tokens.requester));
       expect(refusal(r)).toEqual([422, 'CLUSTER_NOT_FOUND']);
       const plan = await http(s.url, 'POST', '/v1/batches/plan', batch('nonexistent'), as(tokens.requester));
-      expect(refusal(plan)).toEqual([422, 'VALIDATION_FAILED']);
+      // Every refused target with the same code: the batch's error carries it (as the single request's).
+      expect(refusal(plan)).toEqual([422, 'CLUSTER_NOT_FOUND']);
       expect(plan.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['targets.0.cluster']);
       const g = await gql(s.url, graphql[0][1], { i: target('nonexistent') }, as(tokens.requester));
       expect(codeOf(g)).toBe('CLUSTER_NOT_FOUND');

@@ -362,7 +362,7 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
 
   it('creates webhooks with a format over REST and GraphQL (json by default) and refuses unknown formats', async () => {
     const hook = (body: Record<string, unknown>) =>
-      http(s.url, 'POST', '/v1/webhooks', { eventTypes: ['none.*'], ...body }, as(tokens.requester));
+      http(s.url, 'POST', '/v1/webhooks', { eventTypes: ['namespace.drifted'], ...body }, as(tokens.requester));
     const plain = await hook({ url: rx.url('/json') });
     expect(plain.body.webhook.format).toBe('json');
     const bad = await hook({ url: rx.url('/x'), format: 'teams' });
@@ -371,7 +371,7 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     const viaGql = await gql(
       s.url,
       `mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id format } } }`,
-      { i: { url: rx.url('/gql'), eventTypes: ['none.*'], format: 'slack' } },
+      { i: { url: rx.url('/gql'), eventTypes: ['namespace.drifted'], format: 'slack' } },
       as(tokens.requester),
     );
     expect(viaGql.errors).toBeUndefined();

@@ -4,7 +4,16 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SecretBox, signWebhook, generateWebhookSecret } from '../../src/webhooks/webhook-crypto.js';
 import { isInternalAddress, targetProblem } from '../../src/webhooks/webhook-target.js';
-import { eventTypeMatches, EVENT_TYPE_PATTERN } from '../../src/webhooks/webhook.input.js';
+import {
+  eventTypeMatches,
+  EVENT_TYPE_PATTERN,
+  isKnownEventType,
+  WEBHOOK_EVENT_TYPES,
+} from '../../src/webhooks/webhook.input.js';
+import { TRANSITIONS } from '../../src/onboarding/lifecycle/transitions.js';
+import { DRIFT_EVENT } from '../../src/namespaces/drift-scanner.service.js';
+import { REAPPLY_EVENT } from '../../src/namespaces/reapply.service.js';
+import { readFileSync } from 'node:fs';
 import { summarize } from '../../src/webhooks/webhook-summary.js';
 import { loadConfig } from '../../src/config/config.js';
 
@@ -82,6 +91,28 @@ describe('event type patterns', () => {
       expect(EVENT_TYPE_PATTERN.test(ok), ok).toBe(true);
     for (const bad of ['', 'Request', 'request.', '*.failed', 'request.**', 'a b'])
       expect(EVENT_TYPE_PATTERN.test(bad), bad).toBe(false);
+  });
+});
+
+describe('known event types', () => {
+  it("lists every action a request's trail records, and nothing else", () => {
+    const runner = readFileSync(new URL('../../src/onboarding/request-runner.service.ts', import.meta.url), 'utf8');
+    const steps = [...runner.matchAll(/action: '(step\.[a-z-]+)'/g)].map((m) => m[1]);
+    expect(steps.length).toBeGreaterThan(0);
+    const recorded = new Set([
+      ...Object.values(TRANSITIONS).flatMap((t) => t.audit),
+      ...steps,
+      DRIFT_EVENT,
+      REAPPLY_EVENT,
+    ]);
+    expect([...WEBHOOK_EVENT_TYPES].sort()).toEqual([...recorded].sort());
+  });
+
+  it('takes a known type, a prefix of known types or *, nothing else', () => {
+    for (const ok of ['*', 'request.*', 'step.*', 'namespace.*', 'approval.*', 'request.succeeded', 'step.failed'])
+      expect(isKnownEventType(ok), ok).toBe(true);
+    for (const bad of ['bogus', 'request.succeded', 'none.*', 'request.succeeded.*', 'token.created', 'webhook.*'])
+      expect(isKnownEventType(bad), bad).toBe(false);
   });
 });
 

@@ -6,6 +6,7 @@
 // `filter`, `first` and `after`).
 import { z } from 'zod';
 import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js';
+import { DomainError } from '../../common/domain-error.js';
 import { parseInput } from '../../common/parse-input.js';
 import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
 
@@ -23,6 +24,19 @@ const IdempotencyKey = z
 /** The key as the `Idempotency-Key` header or the `idempotencyKey` argument sent it; a refusal names that field. */
 export function parseIdempotencyKey(key: string | null | undefined, field: 'Idempotency-Key' | 'idempotencyKey') {
   return parseInput(IdempotencyKey, key ?? undefined, { field });
+}
+
+/**
+ * Runs a keyed create from REST: its IDEMPOTENCY_KEY_REUSED (which the services name `idempotencyKey`, GraphQL's
+ * argument) names the `Idempotency-Key` header, as the key's other refusals on REST do.
+ */
+export async function namingKeyHeader<T>(run: Promise<T>): Promise<T> {
+  try {
+    return await run;
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.code !== 'IDEMPOTENCY_KEY_REUSED') throw err;
+    throw new DomainError(err.code, err.message, { ...err.options, fields: undefined, field: 'Idempotency-Key' });
+  }
 }
 
 export const CancelSchema = z

@@ -490,7 +490,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["createBatch"];
         delete?: never;
@@ -512,7 +512,7 @@ export interface paths {
          * Plan a batch (dry run, nothing stored)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["planBatch"];
         delete?: never;
@@ -4207,7 +4207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4329,7 +4329,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
