@@ -23,6 +23,7 @@ import {
 } from '../mesh/namespace-rules.js';
 import { resolveAppProtocols } from './steps/app-protocol.step.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
+import { desiredSmiObjects, smiNotOwned } from './steps/traffic-policy.step.js';
 import { Observed, TargetPrecheck } from './target-precheck.js';
 import type { MeshInfo } from '../mesh/mesh-info.js';
 
@@ -110,6 +111,17 @@ export class RequestValidator {
         (list) =>
           list.kind === 'found' &&
           resolveAppProtocols(req.namespace, list.value, appProtocols, (i, key) => `appProtocols.${i}.${key}`),
+      );
+    }
+    // Only a request with SMI objects reads them (one GET each): one of that name that is not ours is refused.
+    const policy = req.kind === 'ONBOARD' ? req.options.trafficPolicy : null;
+    const smi = policy?.mode === 'smi' && policy.smi ? desiredSmiObjects(policy.smi, req.namespace) : [];
+    if (smi.length) {
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.foreignObjects(req.cluster, req.namespace, smi, fresh),
+        (foreign) => {
+          if (foreign.kind === 'found' && foreign.value.length) throw smiNotOwned(req.namespace, foreign.value);
+        },
       );
     }
     const { mode, deployments } = req.options.restart;

@@ -1,6 +1,7 @@
 // Request-time reads of the target namespace (and, for `restart.mode: selected`, its Deployments; for
-// `appProtocols`, its Services), so the API refuses with 422 what the worker would refuse anyway. Bounded: per
-// request one namespace read, plus one Deployment list or one Service list only for a request that needs it,
+// `appProtocols`, its Services; for SMI objects, each of them), so the API refuses with 422 (409) what the worker
+// would refuse anyway. Bounded: per request one namespace read, plus one Deployment list, one Service list or one
+// get per SMI object only for a request that needs it,
 // through the cluster's rate-limited client, shared by concurrent requests for the same target and cached briefly;
 // a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and the worker decides, with the same
 // checks and codes. In the API role, the cached namespace read is a lookup in the cluster's namespace informer once
@@ -12,7 +13,9 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
+import { isOwned, type CrdRef } from '../mesh/ownership.js';
 import { NamespaceInformer } from './namespace-informer.js';
+import { getOptional } from './steps/kit/custom-objects.js';
 
 /** What a read gave: the object, "it does not exist", or nothing in time. */
 export type Observed<T> = { kind: 'found'; value: T } | { kind: 'absent' } | { kind: 'unknown'; reason: string };
@@ -21,6 +24,9 @@ interface Entry<T> {
   expires: number;
   value: Promise<Observed<T>>;
 }
+
+/** A custom object by kind and name (in the request's namespace). */
+type CustomRef = { ref: CrdRef; name: string };
 
 /** Entries kept at most; the oldest go first (a Map iterates in insertion order). */
 const MAX_ENTRIES = 10_000;
@@ -31,6 +37,7 @@ export class TargetPrecheck {
   private readonly namespaces = new Map<string, Entry<V1Namespace>>();
   private readonly deployments = new Map<string, Entry<V1Deployment[]>>();
   private readonly services = new Map<string, Entry<V1Service[]>>();
+  private readonly customs = new Map<string, Entry<CustomRef[]>>();
   /** Reads per cluster still running past their deadline: while any is, the cluster is slow; don't queue more. */
   private readonly overdue = new Map<string, number>();
 
@@ -73,6 +80,24 @@ export class TargetPrecheck {
     return this.read(this.services, { cluster, name: namespace, fresh }, async () =>
       (await this.gateway.client(cluster).listServices(namespace)).items.map(portsOnly),
     );
+  }
+
+  /**
+   * Which of the named custom objects (the request's SMI objects) exist and were not created by osm-onboarding:
+   * one GET each, only for a request that names some.
+   */
+  foreignObjects(
+    cluster: string,
+    namespace: string,
+    objects: CustomRef[],
+    fresh = false,
+  ): Promise<Observed<CustomRef[]>> {
+    const key = `${namespace}\u0000${objects.map((o) => `${o.ref.kind}/${o.name}`).join('\u0000')}`;
+    return this.read(this.customs, { cluster, name: key, fresh }, async () => {
+      const kube = this.gateway.client(cluster);
+      const found = await Promise.all(objects.map((o) => getOptional(kube, o.ref, namespace, o.name)));
+      return objects.filter((_, i) => found[i] && !isOwned(found[i]));
+    });
   }
 
   /**

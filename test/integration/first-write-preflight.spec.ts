@@ -2,10 +2,10 @@
 // src/onboarding/steps/step.ts): a refusal found by a late step's plan must not leave the cluster half changed,
 // e.g. the MeshConfig's exclusion list written (api-server-access) and the namespace never added because a
 // TrafficTarget of that name is someone else's. Each case asserts the request fails with the late step's own code
-// and that nothing at all was written to the cluster.
+// and that nothing at all was written to the cluster. The API refuses the SMI case at request time too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
-import { http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
+import { gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { writesTo } from '../support/kube.js';
 
 const IP_EXCLUSION = { apiServerAccess: { method: 'ip-exclusion' } };
@@ -29,7 +29,7 @@ describe('what a later step would refuse is refused before the first write', () 
     return waitForStatus(stack.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
   };
 
-  it('an SMI object of the request that is not ours: FAILED, the MeshConfig untouched', async () => {
+  it('an SMI object that is not ours: 409 at request time; the worker refuses it before writing', async () => {
     const ns = uniqueName('pre-smi');
     seedAppNamespace(s.emulator.store, ns);
     s.emulator.store.create({
@@ -38,15 +38,27 @@ describe('what a later step would refuse is refused before the first write', () 
       metadata: { name: 'routes', namespace: ns, labels: { team: 'theirs' } },
       spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] },
     });
-    const writes = writesTo(s.emulator);
-    const done = await run(s, {
+    const body = {
       namespace: ns,
       ...IP_EXCLUSION,
       trafficPolicy: {
         mode: 'smi',
         smi: { httpRouteGroups: [{ name: 'routes', spec: { matches: [{ name: 'all', pathRegex: '.*' }] } }] },
       },
-    });
+    };
+    const writes = writesTo(s.emulator);
+    // The API reads the request's SMI objects (one GET each) and refuses as the step would, before storing.
+    for (const path of ['/v1/onboardings', '/v1/onboardings/plan']) {
+      const r = await http(s.url, 'POST', path, body);
+      expect(r.status, JSON.stringify(r.body)).toBe(409);
+      expect(r.body.error).toMatchObject({ code: 'SMI_OBJECT_NOT_OWNED', fields: [{ field: 'trafficPolicy.smi' }] });
+    }
+    const g = await gql(s.url, 'mutation($i: OnboardingInput!) { requestOnboarding(input: $i) { id } }', { i: body });
+    expect(g.errors[0].extensions).toMatchObject({ code: 'SMI_OBJECT_NOT_OWNED' });
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
+
+    // Accepted without the request-time reads: the worker refuses it before its first write (the MeshConfig's).
+    const done = await run(lazy, body);
     expect(done).toMatchObject({ status: 'FAILED', errorCode: 'SMI_OBJECT_NOT_OWNED' });
     expect(done.errorMessage).toMatch(/^Set the traffic policy mode, checked before the first write: HTTPRouteGroup/);
     expect(writesTo(s.emulator)).toBe(writes);

@@ -30,16 +30,19 @@ async function readSmiObjects(
   const desired = desiredSmiObjects(smi, request.namespace);
   const existing = await Promise.all(desired.map((d) => getOptional(kube, d.ref, request.namespace, d.name)));
   const foreign = desired.filter((_, i) => existing[i] && !isOwned(existing[i]));
-  if (foreign.length) {
-    throw new DomainError(
-      'SMI_OBJECT_NOT_OWNED',
-      `${foreign.map((d) => `${d.ref.kind} ${request.namespace}/${d.name}`).join(', ')} already ` +
-        `exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by ` +
-        `osm-onboarding; not overwritten`,
-      { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
-    );
-  }
+  if (foreign.length) throw smiNotOwned(request.namespace, foreign);
   return { desired, existing };
+}
+
+/** The refusal of SMI objects of the request that exist and are not ours (the step's, and the API's early one). */
+export function smiNotOwned(namespace: string, foreign: { ref: CrdRef; name: string }[]): DomainError {
+  return new DomainError(
+    'SMI_OBJECT_NOT_OWNED',
+    `${foreign.map((d) => `${d.ref.kind} ${namespace}/${d.name}`).join(', ')} already ` +
+      `exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'was' : 'were'} not created by ` +
+      `osm-onboarding; not overwritten`,
+    { field: 'trafficPolicy.smi', hint: 'rename the object in the request, or delete the existing one' },
+  );
 }
 
 export function desiredSmiObjects(smi: SmiObjects, namespace: string): DesiredPolicyObject[] {
