@@ -93,6 +93,26 @@ describe('what a later step would refuse is refused before the first write', () 
     expect(writesTo(lazy.emulator)).toBe(writes);
   });
 
+  it('offboarding with removeApiServerExclusion, the API Service gone: FAILED before the label goes', async () => {
+    const ns = uniqueName('pre-off');
+    seedAppNamespace(s.emulator.store, ns, { labels: { 'openservicemesh.io/monitored-by': 'osm' } });
+    const ref = { apiVersion: 'v1', kind: 'Service', namespace: 'default', name: 'kubernetes' };
+    const apiService = s.emulator.store.get(ref)!;
+    s.emulator.store.delete(ref);
+    try {
+      const writes = writesTo(s.emulator);
+      const accepted = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, removeApiServerExclusion: true });
+      expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+      const done = await waitForStatus(s.url, accepted.body.id, ['SUCCEEDED', 'FAILED']);
+      expect(done).toMatchObject({ status: 'FAILED', errorCode: 'API_SERVER_NOT_FOUND' });
+      expect(done.steps[0]).toMatchObject({ name: 'namespace-removal', status: 'FAILED' });
+      expect(writesTo(s.emulator)).toBe(writes);
+    } finally {
+      const { name, namespace } = apiService.metadata;
+      s.emulator.store.create({ ...apiService, metadata: { name, namespace } });
+    }
+  });
+
   it('costs no call when no later step can refuse (restart all, no SMI, no appProtocols)', async () => {
     const ns = uniqueName('pre-ok');
     seedAppNamespace(s.emulator.store, ns);

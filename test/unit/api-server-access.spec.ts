@@ -477,11 +477,8 @@ describe('api-server-access-removal plan', () => {
       mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }),
     );
     const plan = await step.plan(c);
+    // The list first, the mark last: a conflict on the MeshConfig re-plans with the mark still there.
     expect(plan.changes).toEqual([
-      expect.objectContaining({
-        target: expect.objectContaining({ kind: 'Namespace' }),
-        body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': null } } },
-      }),
       expect.objectContaining({
         patchType: 'json',
         body: [
@@ -490,8 +487,29 @@ describe('api-server-access-removal plan', () => {
           { op: 'remove', path: '/spec/traffic/outboundIPRangeExclusionList/1' },
         ],
       }),
+      expect.objectContaining({
+        target: expect.objectContaining({ kind: 'Namespace' }),
+        body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': null } } },
+      }),
     ]);
     expect(plan.facts).toMatchObject({ neededBy: [] });
+  });
+
+  it('leaves an entry no one needs when this namespace never claimed it (added by hand, guide step 3)', async () => {
+    const { ctx: c } = off([nsObj('team-a'), nsObj('team-b')], mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }));
+    const plan = await step.plan(c);
+    expect(plan.changes).toEqual([]);
+    expect(plan.facts).toMatchObject({ neededBy: [], claimed: false });
+    expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_NOT_CLAIMED' }));
+  });
+
+  it('puts back a missing entry another namespace needs, even when this one never claimed it', async () => {
+    const { ctx: c } = off(
+      [nsObj('team-a'), nsObj('team-b', { 'openservicemesh.io/monitored-by': 'osm' }, MARK)],
+      mc({ outboundIPRangeExclusionList: [] }),
+    );
+    const plan = await step.plan(c);
+    expect(plan.changes.map((x) => x.target.kind)).toEqual(['MeshConfig']);
   });
 
   it('keeps the entry while another namespace needs it', async () => {

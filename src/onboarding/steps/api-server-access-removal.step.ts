@@ -54,6 +54,8 @@ interface Facts {
   cidr: string;
   meshConfigNamespace: string | null;
   neededBy: string[];
+  /** This namespace carried the mark (API_SERVER_ACCESS_ANNOTATION): only then may its offboarding remove the entry. */
+  claimed: boolean;
   [key: string]: unknown;
 }
 
@@ -74,11 +76,19 @@ interface Facts {
  * our removal and re-adds the entry, or our re-check sees its annotation and restores it.
  *
  * The entry is not removed by anything else: other entries, and ranges that happen to cover the IP,
- * are left alone.
+ * are left alone; and only the offboarding of a namespace that carries the mark removes it (an entry put there by
+ * hand, as the guide's step 3 does, is not taken away by offboarding a namespace that never relied on it through
+ * us). The list change is written before the mark is cleared, so a conflict on the MeshConfig re-plans with the mark
+ * still there. A missing entry that another namespace needs is put back whoever offboards.
  */
 export class ApiServerAccessRemovalStep implements OnboardingStep {
   readonly name = 'api-server-access-removal' as const;
   readonly title = 'Remove the API server exclusion';
+
+  /** The API server's address must be known (API_SERVER_NOT_FOUND), else namespace-removal would write first. */
+  async preflight({ request, kube }: StepContext): Promise<void> {
+    if (request.options.removeApiServerExclusion) await discoverApiServer(kube);
+  }
 
   async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {
     if (!request.options.removeApiServerExclusion)
@@ -94,22 +104,25 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
       cidr: api.cidr,
       meshConfigNamespace: mc?.metadata?.namespace ?? null,
       neededBy,
+      claimed: own !== undefined,
     };
 
     const changes: Change[] = [];
-    if (own !== undefined) {
-      changes.push({
-        action: 'patch',
-        target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },
-        patchType: 'strategic',
-        body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: null } } },
-      });
-    }
-    let summary = own !== undefined ? `clear ${request.namespace}'s API server access mark` : '';
+    let summary = '';
     if (mc) {
       diagnostics.push(...exclusionListDiagnostics(mc));
       const present = exclusionList(mc)?.includes(api.cidr) ?? false;
-      if (neededBy.length === 0 && present) {
+      if (neededBy.length === 0 && present && own === undefined) {
+        summary = `keep ${api.cidr}: ${request.namespace} never relied on it through osm-onboarding`;
+        diagnostics.push({
+          code: 'API_SERVER_EXCLUSION_NOT_CLAIMED',
+          level: 'info',
+          object: `meshconfigs/${MESH_CONFIG_NAME}`,
+          message:
+            `${api.cidr} is in the exclusion list, but ${request.namespace} does not carry the mark of a namespace ` +
+            'that relies on it (it was onboarded without ip-exclusion, or the entry was added by hand): left as it is',
+        });
+      } else if (neededBy.length === 0 && present) {
         changes.push(planExclusionRemove(mc, api.cidr)!);
         summary = join(summary, `remove ${api.cidr} (API server) from the outboundIPRangeExclusionList`);
         diagnostics.push({
@@ -141,6 +154,16 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     } else {
       summary = join(summary, 'no MeshConfig to edit');
     }
+    // The mark goes last: a MeshConfig write that conflicts re-plans with it still there (see the class comment).
+    if (own !== undefined) {
+      changes.push({
+        action: 'patch',
+        target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },
+        patchType: 'strategic',
+        body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: null } } },
+      });
+      summary = join(`clear ${request.namespace}'s API server access mark`, summary);
+    }
     const before = {
       meshConfig: mc
         ? {
@@ -167,7 +190,8 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
     const mc = await readMeshConfig(kube, facts.meshConfigNamespace);
     const present = exclusionList(mc)?.includes(facts.cidr) ?? false;
-    if (present !== neededBy.length > 0) {
+    // An entry no one needs is only ours to remove when this namespace claimed it (plan).
+    if ((present && neededBy.length === 0 && facts.claimed) || (!present && neededBy.length > 0)) {
       throw new KubeError(
         'CONFLICT',
         present

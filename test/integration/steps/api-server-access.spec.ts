@@ -324,7 +324,7 @@ describe('api-server-access-removal against the emulator', () => {
     const ctx2 = await off('rm-2');
     const rv = meshConfig().metadata.resourceVersion;
     const gone = await applyLikeRunner(removal, ctx2);
-    expect(gone.changes[1]).toEqual({
+    expect(gone.changes[0]).toEqual({
       action: 'patch',
       target: {
         apiVersion: 'config.openservicemesh.io/v1alpha2',
