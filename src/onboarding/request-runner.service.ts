@@ -80,6 +80,8 @@ interface StepAttempt {
   next?: StepRun;
   /** The open steps after this one, whose preflights run before the request's first write (runPreflights). */
   later: StepRun[];
+  /** Set when an attempt of this step reaches its first write (its retries then run despite a cancellation). */
+  wrote: { value: boolean };
 }
 
 /**
@@ -257,17 +259,36 @@ export class RequestRunner {
     const next = later[0];
     let attempts = begun?.attempts ?? step.attempts;
     const firstStarted = begun?.firstStarted ?? step.startedAt ?? new Date();
+    const wrote = { value: false };
     for (let n = 1; ; n++) {
       if (n > 1 || !begun) {
         attempts += 1;
         const start = this.start(step, attempts, firstStarted);
-        // Every attempt is held back by a cancellation, a retry's too: once a cancel is accepted, nothing more is
-        // written to the cluster (the request ends CANCELLED before this step; a retry runs it again).
-        const began = await this.transition(request, { step: start.change, unlessCancelRequested: true }, start.event);
+        // An attempt is held back by a cancellation, a retry's too: once a cancel is accepted, nothing more is
+        // written to the cluster (the request ends CANCELLED before this step; a retry runs it again). Unless an
+        // earlier attempt of this step began writing: then the step is tried to its end (or fails), so a cancelled
+        // request never leaves a step half applied while its record says it never ran; the cancel takes effect
+        // before the next step.
+        const began = await this.transition(
+          request,
+          { step: start.change, unlessCancelRequested: !wrote.value },
+          start.event,
+        );
         if (!began) return CANCEL_REQUESTED;
       }
       const started = performance.now();
-      const attempt = await this.attempt({ request, step, ctx, attempts, started, firstStarted, n, next, later });
+      const attempt = await this.attempt({
+        request,
+        step,
+        ctx,
+        attempts,
+        started,
+        firstStarted,
+        n,
+        next,
+        later,
+        wrote,
+      });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
         continue;
@@ -313,6 +334,7 @@ export class RequestRunner {
     n,
     next,
     later,
+    wrote,
   }: StepAttempt): Promise<StepFailure | Succeeded | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
@@ -338,6 +360,7 @@ export class RequestRunner {
                       ctx,
                     );
                   await this.recordIntent(request, step.name, plan);
+                  wrote.value = true;
                 },
               }),
               this.config.steps.timeoutMs,
