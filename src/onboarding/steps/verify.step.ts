@@ -1,7 +1,17 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 import { desiredInjection, podsOf } from './kit/workloads.js';
+
+/** A running pod no Deployment of the namespace owns (StatefulSet, DaemonSet, Job, bare pod, …). */
+interface OtherPodReport {
+  pod: string;
+  /** Its controller as `Kind/name` (`none` for a bare pod). */
+  owner: string;
+  sidecar: boolean;
+  wantsSidecar: boolean;
+}
 
 interface DeploymentReport {
   deployment: string;
@@ -17,9 +27,12 @@ interface DeploymentReport {
  * label and a `sidecar` container). After a restart it waits, up to `verify.timeoutSeconds`,
  * for every Deployment's pods to match the request (sidecar in when onboarding, out when
  * offboarding) and fails with coded diagnostics at the deadline. Without a restart it only
- * reports how many running pods still lack (or keep) a sidecar. Read-only. Its first look takes the
- * Deployments the restart step of the same run has just listed and watched (StepContext.seen), so it lists
- * only the pods; later looks (and a resumed request) list both.
+ * reports how many running pods still lack (or keep) a sidecar. The namespace's other pods (StatefulSets,
+ * DaemonSets, Jobs, bare pods: the service restarts only Deployments) are taken from the same pod list and each
+ * one that lacks (or keeps) the sidecar is a warning (`OSM_POD_WITHOUT_SIDECAR` / `OSM_POD_WITH_SIDECAR`) that
+ * never fails or delays the step. Read-only. Its first look takes the Deployments the restart step of the same
+ * run has just listed and watched (StepContext.seen), so it lists only the pods; later looks (and a resumed
+ * request) list both.
  */
 export class VerifyStep implements OnboardingStep {
   readonly name = 'verify' as const;
@@ -30,15 +43,21 @@ export class VerifyStep implements OnboardingStep {
     const restarted = request.options.restart.mode !== 'none' && !ctx.dryRun;
     const deadline = Date.now() + request.options.verify.timeoutSeconds * 1000;
     for (;;) {
-      const { reports, diagnostics } = await this.observe(ctx);
+      const { reports, others, diagnostics } = await this.observe(ctx);
       const pending = reports.filter(
         (r) => r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0),
       );
-      const facts = { deployments: reports, waited: restarted };
+      const facts = { deployments: reports, otherPods: others, waited: restarted };
       if (!restarted || pending.length === 0) {
-        const summary = reports.length
-          ? reports.map((r) => `${r.deployment}: ${r.inMesh}/${r.pods} pods with a sidecar`).join('; ')
-          : 'no deployments';
+        const lacking = others.filter((o) => o.wantsSidecar && !o.sidecar).length;
+        const keeping = others.filter((o) => !o.wantsSidecar && o.sidecar).length;
+        const summary = [
+          reports.length
+            ? reports.map((r) => `${r.deployment}: ${r.inMesh}/${r.pods} pods with a sidecar`).join('; ')
+            : 'no deployments',
+          ...(lacking ? [`${lacking} other pod(s) without a sidecar`] : []),
+          ...(keeping ? [`${keeping} other pod(s) still with a sidecar`] : []),
+        ].join('; ');
         return { changes: [], diagnostics, facts, summary };
       }
       if (Date.now() > deadline) {
@@ -65,7 +84,7 @@ export class VerifyStep implements OnboardingStep {
     request,
     kube,
     seen,
-  }: StepContext): Promise<{ reports: DeploymentReport[]; diagnostics: Diagnostic[] }> {
+  }: StepContext): Promise<{ reports: DeploymentReport[]; others: OtherPodReport[]; diagnostics: Diagnostic[] }> {
     // The restart step of this run leaves the Deployments it listed and watched to their end; taken once.
     const known = seen?.deployments;
     if (seen) seen.deployments = undefined;
@@ -74,9 +93,15 @@ export class VerifyStep implements OnboardingStep {
       kube.listPods(request.namespace),
     ]);
     const diagnostics: Diagnostic[] = [];
+    // A pod another controller (StatefulSet, DaemonSet, Job, …) owns is never a Deployment's, even when its labels
+    // match a Deployment's selector; a ReplicaSet's (or a bare pod a ReplicaSet would adopt) may be.
+    const candidates = pods.items.filter((p) => (ownerOf(p)?.kind ?? 'ReplicaSet') === 'ReplicaSet');
+    const claimed = new Set<V1Pod>();
     const reports = deployments.map((d): DeploymentReport => {
       const name = d.metadata!.name!;
-      const own = podsOf(d, pods.items).filter((p) => p.status?.phase === 'Running' || p.status?.phase === 'Pending');
+      const matched = podsOf(d, candidates);
+      for (const p of matched) claimed.add(p);
+      const own = matched.filter((p) => p.status?.phase === 'Running' || p.status?.phase === 'Pending');
       const wantsSidecar = expectsSidecar(d.spec?.template ?? {}, desiredInjection(request));
       const inMesh = own.filter(isInjectedPod).length;
       for (const p of own) {
@@ -101,6 +126,52 @@ export class VerifyStep implements OnboardingStep {
         wantsSidecar,
       };
     });
-    return { reports, diagnostics };
+    const others = pods.items
+      .filter((p) => !claimed.has(p) && isLive(p))
+      .map((p): OtherPodReport => {
+        const o = ownerOf(p);
+        return {
+          pod: p.metadata?.name ?? '',
+          owner: o ? `${o.kind}/${o.name}` : 'none',
+          sidecar: isInjectedPod(p),
+          wantsSidecar: expectsSidecar(p, desiredInjection(request)),
+        };
+      });
+    for (const o of others.filter((r) => r.sidecar !== r.wantsSidecar)) {
+      diagnostics.push(otherPodDiagnostic(o, request.namespace));
+    }
+    return { reports, others, diagnostics };
   }
+}
+
+/** Not finished (Succeeded/Failed) and not being deleted. */
+function isLive(p: V1Pod): boolean {
+  return !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+}
+
+/** The pod's controller (the owner reference marked `controller`, else its first). */
+function ownerOf(p: V1Pod): { kind: string; name: string } | undefined {
+  const refs = p.metadata?.ownerReferences ?? [];
+  return refs.find((r) => r.controller) ?? refs[0];
+}
+
+/** A pod the service does not restart whose sidecar state is not the request's: a warning, never a failure. */
+function otherPodDiagnostic(o: OtherPodReport, namespace: string): Diagnostic {
+  const [kind, name] = o.owner.split('/');
+  const restartable = kind === 'StatefulSet' || kind === 'DaemonSet';
+  const owned = o.owner === 'none' ? 'a bare pod' : `owned by ${o.owner}`;
+  return {
+    code: o.wantsSidecar ? 'OSM_POD_WITHOUT_SIDECAR' : 'OSM_POD_WITH_SIDECAR',
+    level: 'warning',
+    object: `Pod/${o.pod}`,
+    message:
+      `Pod ${o.pod} (${owned}) in namespace ${namespace} ${o.wantsSidecar ? 'runs without' : 'still runs'} ` +
+      `a sidecar: only Deployments are restarted; it ${o.wantsSidecar ? 'gets' : 'loses'} the sidecar ` +
+      'when it is re-created',
+    hint: restartable
+      ? `kubectl rollout restart ${kind.toLowerCase()}/${name} -n ${namespace}`
+      : o.owner === 'none'
+        ? `kubectl get pod ${o.pod} -n ${namespace} -o yaml | kubectl replace --force -f -`
+        : `kubectl delete pod ${o.pod} -n ${namespace} (${o.owner} re-creates it)`,
+  };
 }
