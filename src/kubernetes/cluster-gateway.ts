@@ -15,10 +15,14 @@ export const IN_CLUSTER = 'in-cluster';
 /** pino's levels, most verbose first (LOG_LEVEL); `silent` logs nothing. */
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
-/** Counts the Kubernetes calls made inside one scope (e.g. one step run). */
+/** Counts the Kubernetes calls made inside one scope (e.g. one step run), and the writes the server took. */
 export interface CallTally {
   calls: number;
+  /** create, update, patch or delete answered 2xx: something in the cluster changed. */
+  writes: number;
 }
+
+const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete']);
 
 /**
  * The kubeconfig the service acts with: KUBECONFIG (one file, or a list that client-node merges), the default
@@ -153,7 +157,10 @@ export class ClusterGateway {
         fieldManager: this.config.kube.fieldManager,
         onCall: (record) => {
           const t = this.tally.getStore();
-          if (t) t.calls += 1;
+          if (t) {
+            t.calls += 1;
+            if (WRITE_VERBS.has(record.verb) && typeof record.status === 'number' && record.status < 300) t.writes += 1;
+          }
           this.log(record);
           for (const l of this.listeners) l(record);
         },
@@ -203,8 +210,11 @@ export class ClusterGateway {
     this.listeners.push(listener);
   }
 
-  async counting<T>(fn: () => Promise<T>): Promise<{ value: T; calls: number }> {
-    const t: CallTally = { calls: 0 };
+  /** Runs `fn` counting its calls into `t` (which the caller may read after `fn` threw, too). */
+  async counting<T>(
+    fn: () => Promise<T>,
+    t: CallTally = { calls: 0, writes: 0 },
+  ): Promise<{ value: T; calls: number }> {
     const value = await this.tally.run(t, fn);
     return { value, calls: t.calls };
   }

@@ -80,7 +80,7 @@ interface StepAttempt {
   next?: StepRun;
   /** The open steps after this one, whose preflights run before the request's first write (runPreflights). */
   later: StepRun[];
-  /** Set when an attempt of this step reaches its first write (its retries then run despite a cancellation). */
+  /** Set when the cluster took a write of a failed attempt of this step (its retries then run despite a cancel). */
   wrote: { value: boolean };
 }
 
@@ -265,10 +265,10 @@ export class RequestRunner {
         attempts += 1;
         const start = this.start(step, attempts, firstStarted);
         // An attempt is held back by a cancellation, a retry's too: once a cancel is accepted, nothing more is
-        // written to the cluster (the request ends CANCELLED before this step; a retry runs it again). Unless an
-        // earlier attempt of this step began writing: then the step is tried to its end (or fails), so a cancelled
-        // request never leaves a step half applied while its record says it never ran; the cancel takes effect
-        // before the next step.
+        // written to the cluster (the request ends CANCELLED before this step; a retry runs it again). Unless the
+        // cluster took a write of an earlier attempt of this step: then it is tried to its end (or fails), so a
+        // cancelled request never leaves a step half applied while its record says it never ran; the cancel takes
+        // effect before the next step.
         const began = await this.transition(
           request,
           { step: start.change, unlessCancelRequested: !wrote.value },
@@ -344,28 +344,30 @@ export class RequestRunner {
     return withLogContext({ step: step.name }, () =>
       inSpan(`onboarding.step ${step.name}`, { attributes }, async (span) => {
         const handler = stepByName(step.name);
+        const tally = { calls: 0, writes: 0 };
         try {
           const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
-          const { value: outcome, calls } = await this.gateway.counting(() =>
-            withDeadline(
-              applyStep(handler, ctx, {
-                planned: stored
-                  ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan)
-                  : undefined,
-                beforeWrite: async (plan) => {
-                  // The request's first write: what a later step would refuse is refused now, before it.
-                  if (!ctx.earlier.some((e) => e.result === 'CHANGED'))
-                    await runPreflights(
-                      later.map((s) => stepByName(s.name)),
-                      ctx,
-                    );
-                  await this.recordIntent(request, step.name, plan);
-                  wrote.value = true;
-                },
-              }),
-              this.config.steps.timeoutMs,
-              step.name,
-            ),
+          const { value: outcome, calls } = await this.gateway.counting(
+            () =>
+              withDeadline(
+                applyStep(handler, ctx, {
+                  planned: stored
+                    ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan)
+                    : undefined,
+                  beforeWrite: async (plan) => {
+                    // The request's first write: what a later step would refuse is refused now, before it.
+                    if (!ctx.earlier.some((e) => e.result === 'CHANGED'))
+                      await runPreflights(
+                        later.map((s) => stepByName(s.name)),
+                        ctx,
+                      );
+                    await this.recordIntent(request, step.name, plan);
+                  },
+                }),
+                this.config.steps.timeoutMs,
+                step.name,
+              ),
+            tally,
           );
           const { finishedAt, begun, finished } = await this.succeed(
             request,
@@ -385,6 +387,8 @@ export class RequestRunner {
           const earlier = { name: step.name as StepName, result: outcome.result, finishedAt, changes };
           return { earlier, next: begun, finished };
         } catch (err) {
+          // The cluster took a write of this attempt: its retries run despite a cancellation (runStep).
+          if (tally.writes > 0) wrote.value = true;
           // Postgres/Redis trouble is ours, not the step's: stop without failing the request; it resumes
           // at this step (job retry or sweeper). A worker that lost its claim stops too.
           if (err instanceof ClaimLostError || (!(err instanceof DomainError) && isDependencyUnavailable(err)))
