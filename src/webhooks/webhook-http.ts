@@ -9,8 +9,9 @@ export interface PostOutcome {
   /** HTTP status, when the receiver answered. */
   status?: number;
   /**
-   * What the webhook's owner may see: timeout, CONNECT_FAILED, a refused target, or a short excerpt of a
-   * non-2xx answer. Never a resolved address or a DNS error.
+   * What the webhook's owner may see: timeout, CONNECT_FAILED, a refused target, or `HTTP <status>` for a non-2xx
+   * answer. Never a resolved address, a DNS error or any part of the answer's body (the target may be a service
+   * the owner could not read otherwise).
    */
   error?: string;
   /** The target resolved to an address webhooks may not reach: another attempt cannot succeed. */
@@ -21,8 +22,8 @@ export interface PostOutcome {
 }
 
 /**
- * One POST, no redirects followed (a 3xx is a failure), bounded by `timeoutMs`; at most 512
- * bytes of the answer are kept (for the delivery's last error), the rest is discarded.
+ * One POST, no redirects followed (a 3xx is a failure), bounded by `timeoutMs`; only the answer's status is kept,
+ * its body is read and discarded.
  */
 export function postJson(
   url: string,
@@ -56,20 +57,10 @@ export function postJson(
       },
       (res) => {
         const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        res.on('data', (c: Buffer) => {
-          if (kept < 512) {
-            chunks.push(c);
-            kept += c.length;
-          }
-        });
-        res.on('end', () => {
-          const ok = status >= 200 && status < 300;
-          const excerpt = Buffer.concat(chunks).toString('utf8').slice(0, 512).replace(/\s+/g, ' ').trim();
-          done({ status, error: ok ? undefined : `HTTP ${status}${excerpt ? `: ${excerpt}` : ''}` });
-        });
-        res.on('error', (err) => done({ status, error: `HTTP ${status}: ${err.message}` }));
+        const outcome = { status, error: status >= 200 && status < 300 ? undefined : `HTTP ${status}` };
+        res.on('end', () => done(outcome));
+        res.on('error', () => done(outcome)); // the body was cut short: it is not kept anyway
+        res.resume();
       },
     );
     req.on('error', (err: NodeJS.ErrnoException & { detail?: string }) => {

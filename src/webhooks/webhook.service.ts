@@ -37,6 +37,14 @@ export function presentWebhook(s: WebhookSubscription) {
   };
 }
 
+/**
+ * An attempt's error as shown: `HTTP <status>` alone for a non-2xx answer. Rows written before deliveries stopped
+ * keeping the answer's body may still hold an excerpt of it after the status; that excerpt is never shown.
+ */
+export function shownDeliveryError(error: string | null): string | null {
+  return error?.replace(/^(HTTP \d+)\b[\s\S]*$/, '$1') ?? null;
+}
+
 export function presentDelivery(d: WebhookDelivery & { attemptLog: WebhookDeliveryAttempt[] }) {
   return {
     id: d.id,
@@ -47,7 +55,7 @@ export function presentDelivery(d: WebhookDelivery & { attemptLog: WebhookDelive
     status: d.status,
     attempts: d.attempts,
     lastResponseCode: d.lastResponseCode,
-    lastError: d.lastError,
+    lastError: shownDeliveryError(d.lastError),
     nextAttemptAt: d.nextAttemptAt?.toISOString() ?? null,
     deliveredAt: d.deliveredAt?.toISOString() ?? null,
     createdAt: d.createdAt.toISOString(),
@@ -55,7 +63,7 @@ export function presentDelivery(d: WebhookDelivery & { attemptLog: WebhookDelive
     history: d.attemptLog.map((a) => ({
       attempt: a.attempt,
       responseCode: a.responseCode,
-      error: a.error,
+      error: shownDeliveryError(a.error),
       durationMs: a.durationMs,
       at: a.createdAt.toISOString(),
     })),

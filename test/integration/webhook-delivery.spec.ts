@@ -1,7 +1,8 @@
 // One delivery attempt (WebhookDispatcher.deliver) against in-memory rows and a local receiver: the owner is
 // checked again before every attempt (a revoked token, the environment admin once OSM_ONBOARDING_ADMIN_TOKEN is
 // gone, or scopes that no longer hold the request end the delivery unsent), a target the address policy refuses
-// ends it at once, and what the owner sees of a network failure names no address and no DNS answer.
+// ends it at once, what the owner sees of a network failure names no address and no DNS answer, and of a non-2xx
+// answer only its status (never any of its body: the target may be an internal service the owner cannot read).
 import { createServer, type Server } from 'node:http';
 import type { LookupAddress } from 'node:dns';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -31,6 +32,7 @@ vi.mock('node:dns', async (importOriginal) => {
 });
 
 const KEY = 'k'.repeat(32);
+const INTERNAL_BODY = JSON.stringify({ error: 'db-password=hunter2', detail: 'x'.repeat(2000) });
 const ADMIN = 'unit-admin-token-0123456789';
 
 let server: Server;
@@ -39,6 +41,11 @@ let hits = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
     hits += 1;
+    // `/internal`: a service on this host that answers 500 with something it would show only to insiders.
+    if (req.url === '/internal') {
+      req.resume().on('end', () => res.writeHead(500, { 'content-type': 'application/json' }).end(INTERNAL_BODY));
+      return;
+    }
     req.resume().on('end', () => res.writeHead(200).end('ok'));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -52,6 +59,9 @@ interface Setup {
   env?: Record<string, string>;
   token?: { revokedAt?: Date | null; expiresAt?: Date | null; scopes?: string[] };
 }
+
+/** The attempt row the last `attempt()` recorded. */
+let lastAttempt: { responseCode?: number | null; error?: string | null } | undefined;
 
 /** A dispatcher whose Prisma holds one delivery of one subscription; returns what deliver() recorded. */
 async function attempt(o: Setup) {
@@ -101,6 +111,7 @@ async function attempt(o: Setup) {
   const before = hits;
   let thrown: unknown;
   await dispatcher.deliver({ data: { deliveryId: 'del-1' } } as Job<DeliverJob>).catch((err) => (thrown = err));
+  lastAttempt = recorded.attempt?.data;
   return {
     sent: hits - before,
     status: recorded.update?.data.status,
@@ -160,5 +171,15 @@ describe('webhook delivery: what a network failure shows', () => {
       expect(r).toMatchObject({ sent: 0, status: 'RETRYING', lastError: CONNECT_FAILED });
       expect(String(r.thrown)).toMatch(/attempt 1\/8 failed: could not connect to the target$/);
     }
+  });
+});
+
+describe('webhook delivery: what a non-2xx answer shows', () => {
+  it('records the status alone, none of the body, in the delivery and in its attempt', async () => {
+    const r = await attempt({ owner: 'token:team-a-bot', url: `http://127.0.0.1:${port}/internal` });
+    expect(r).toMatchObject({ sent: 1, status: 'RETRYING', lastError: 'HTTP 500' });
+    expect(String(r.thrown)).toMatch(/attempt 1\/8 failed: HTTP 500$/);
+    expect(lastAttempt).toMatchObject({ responseCode: 500, error: 'HTTP 500' });
+    expect(JSON.stringify([r.lastError, lastAttempt, String(r.thrown)])).not.toMatch(/hunter2|db-password|xxxx/);
   });
 });
