@@ -7,7 +7,7 @@ import { DomainError } from '../common/domain-error.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { ANONYMOUS, Actor } from './actor.js';
 import { AuthFailureLimiter } from './auth-failure-limiter.js';
-import { JwtVerifier, looksLikeJwt } from './jwt-verifier.js';
+import { JwtVerifier, KeySetUnavailableError, looksLikeJwt } from './jwt-verifier.js';
 import type { Credential } from './sessions.js';
 import { TOKEN_FORMAT, TokenService } from './token.service.js';
 
@@ -24,7 +24,9 @@ const MAX_SECRET_LENGTH = 8192;
  * GraphQL, SSE and the graphql-ws handshake and operations alike. Given the client's address, a
  * failure counts against that address (AUTH_FAILURES_PER_MINUTE) and an address over its budget
  * is refused (429) before any work is done for it. A credential nothing could judge (the JWKS or
- * Postgres away: DEPENDENCY_UNAVAILABLE) is not a failure and never counts.
+ * Postgres away: DEPENDENCY_UNAVAILABLE) is not a failure and does not count, except a JWT whose key the last key
+ * set fetched does not hold (an unknown `kid`: anyone can write one): that 503 counts, so it cannot be sent without
+ * limit.
  */
 @Injectable()
 export class Authenticator {
@@ -72,7 +74,11 @@ export class Authenticator {
       return await this.verify(header);
     } catch (err) {
       const code = (err as DomainError).code;
-      if (address !== undefined && (code === 'UNAUTHENTICATED' || code === 'INVALID_TOKEN_CLAIMS')) {
+      const counted =
+        code === 'UNAUTHENTICATED' ||
+        code === 'INVALID_TOKEN_CLAIMS' ||
+        (err instanceof KeySetUnavailableError && err.unknownKey);
+      if (address !== undefined && counted) {
         await this.limiter.failed(address).catch((limited: unknown) => {
           this.failures.inc({ reason: 'rate_limited' });
           throw limited;

@@ -1,5 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, JWTPayload, JWTVerifyGetKey } from 'jose';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type ExportedJWKSCache,
+  jwksCache,
+  jwtVerify,
+  JWTPayload,
+  JWTVerifyGetKey,
+} from 'jose';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -25,22 +35,94 @@ export function isKeySetUnavailable(err: unknown): boolean {
   return err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.code === errors.JOSEError.code;
 }
 
+/**
+ * After a fetch of the JWKS failed, no other is made for this long (the `Retry-After` the 503 names): meanwhile a
+ * token the cached key set can judge is judged, any other gets the 503 at once. Without it every token the cached set
+ * cannot judge (an unknown `kid`, which anyone can write) would fetch again: jose's cooldown (a `kid` it does not
+ * hold is refetched at most every 30 s) starts only at a fetch that succeeded.
+ */
+export const JWKS_FAILED_FETCH_COOLDOWN_MS = 5_000;
+
 /** Marks a key set failure on its way out of jwtVerify. */
 class KeySetUnavailable extends Error {
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    /** The cached key set (the last one fetched, of any age) holds no key for the token. */
+    readonly unknownKey: boolean,
+  ) {
     super('JWKS unavailable', { cause });
   }
 }
 
-/** The error a token gets when the JWKS cannot judge it: the identity provider is a dependency, and it is away. */
-function keySetUnavailable(): DomainError {
-  return new DomainError(
-    'DEPENDENCY_UNAVAILABLE',
-    "the identity provider's key set (JWKS) is unavailable; retry later",
-    {
+/**
+ * The error a token gets when the JWKS cannot judge it: the identity provider is a dependency, and it is away.
+ * `unknownKey`: the last key set fetched holds no key for the token (an unknown `kid`, which needs no credential to
+ * write): such a refusal counts against the caller's address like one the key set could judge (Authenticator).
+ */
+export class KeySetUnavailableError extends DomainError {
+  constructor(readonly unknownKey: boolean) {
+    super('DEPENDENCY_UNAVAILABLE', "the identity provider's key set (JWKS) is unavailable; retry later", {
       hint: 'the token was not judged; the service recovers by itself when the JWKS answers again',
-    },
-  );
+      loggedAtSource: true,
+    });
+  }
+}
+
+/**
+ * jose's remote key set (10-minute cache, a `kid` it does not hold refetched at most every 30 s after a successful
+ * fetch, 5 s timeout, one fetch shared by concurrent callers), with a cooldown after a failed fetch
+ * (JWKS_FAILED_FETCH_COOLDOWN_MS) and one warning per failed fetch. Throws KeySetUnavailable when the key set could
+ * not be had; what the key set refuses about the token, as jose throws it.
+ */
+export function remoteKeySet(url: URL, warn: (message: string) => void, now: () => number = Date.now): JWTVerifyGetKey {
+  const cache = {} as ExportedJWKSCache;
+  const remote = createRemoteJWKSet(url, { [jwksCache]: cache });
+  // The cached set, without a fetch ever: rebuilt only when jose stored a newer one (it keeps the imported keys).
+  let local: { uat: number; getKey: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const cached = () => {
+    if (cache.jwks === undefined) return undefined;
+    if (local?.uat !== cache.uat) local = { uat: cache.uat, getKey: createLocalJWKSet(cache.jwks) };
+    return local.getKey;
+  };
+  const unknownKey = async (...args: Parameters<JWTVerifyGetKey>) => {
+    const getKey = cached();
+    if (!getKey) return false;
+    try {
+      await getKey(...args);
+      return false;
+    } catch (err) {
+      return err instanceof errors.JWKSNoMatchingKey;
+    }
+  };
+  let failedAt = -Infinity;
+  return async (header, token) => {
+    if (now() < failedAt + JWKS_FAILED_FETCH_COOLDOWN_MS) {
+      // The last fetch failed a moment ago: what the fresh cached set holds verifies, anything else waits.
+      const getKey = remote.fresh ? cached() : undefined;
+      if (getKey) {
+        try {
+          return await getKey(header, token);
+        } catch (err) {
+          if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+        }
+      }
+      throw new KeySetUnavailable(undefined, await unknownKey(header, token));
+    }
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      // Only the key set's own failures are told apart here; signature and claims are checked after it.
+      if (!isKeySetUnavailable(err)) throw err;
+      // Callers that shared the failed fetch warn once.
+      if (now() >= failedAt + JWKS_FAILED_FETCH_COOLDOWN_MS) {
+        const reason = ((err as Error)?.message ?? String(err)).split('\n')[0];
+        const seconds = JWKS_FAILED_FETCH_COOLDOWN_MS / 1000;
+        warn(`JWKS fetch failed (${reason}); no other for ${seconds} s, JWTs it must judge get 503`);
+      }
+      failedAt = now();
+      throw new KeySetUnavailable(err, await unknownKey(header, token));
+    }
+  };
 }
 
 export interface JwtAuthentication {
@@ -59,21 +141,14 @@ export interface JwtAuthentication {
 @Injectable()
 export class JwtVerifier {
   private readonly jwks?: JWTVerifyGetKey;
+  private readonly logger = new Logger(JwtVerifier.name);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly identities: OidcIdentities,
   ) {
     if (config.auth.jwt) {
-      const remote = createRemoteJWKSet(new URL(config.auth.jwt.jwksUrl));
-      // Only the key set's own failures are told apart here; signature and claims are checked after it.
-      this.jwks = async (header, token) => {
-        try {
-          return await remote(header, token);
-        } catch (err) {
-          throw isKeySetUnavailable(err) ? new KeySetUnavailable(err) : err;
-        }
-      };
+      this.jwks = remoteKeySet(new URL(config.auth.jwt.jwksUrl), (message) => this.logger.warn(message));
     }
   }
 
@@ -96,7 +171,7 @@ export class JwtVerifier {
       const options = { issuer: jwt.issuer, audience: jwt.audience, requiredClaims: ['exp', 'sub'] };
       ({ payload } = await jwtVerify(token, this.jwks, options));
     } catch (err) {
-      if (err instanceof KeySetUnavailable) throw keySetUnavailable();
+      if (err instanceof KeySetUnavailable) throw new KeySetUnavailableError(err.unknownKey);
       return null;
     }
     if (!payload.sub || payload.exp === undefined) return null;

@@ -94,7 +94,14 @@ export class DomainError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly options: { field?: string; fields?: FieldIssue[]; hint?: string; details?: Record<string, unknown> } = {},
+    readonly options: {
+      field?: string;
+      fields?: FieldIssue[];
+      hint?: string;
+      details?: Record<string, unknown>;
+      /** Logged where it arose (once per cause, not once per caller): the edges log it at debug only. */
+      loggedAtSource?: true;
+    } = {},
   ) {
     super(message);
     this.name = 'DomainError';

@@ -55,7 +55,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       // Postgres or Redis away: a coded 503 the caller can retry, logged once per request without a stack.
       headers['Retry-After'] = '5';
       const firstLine = (exception as Error)?.message?.split('\n').find((l) => l.trim());
-      this.logger.warn(`${error.code}: ${firstLine ?? JSON.stringify(exception)}`);
+      // E.g. the identity provider's key set away: the verifier warns once per failed fetch, not once per caller.
+      if (error.options.loggedAtSource) this.logger.debug(`${error.code}: ${firstLine}`);
+      else this.logger.warn(`${error.code}: ${firstLine ?? JSON.stringify(exception)}`);
     } else if (aborted || QUIET_CODES.has(error.code)) {
       this.logger.debug(`${error.code}: ${error.message}`);
     } else if (error.code === 'INTERNAL' || (status >= 500 && !(exception instanceof DomainError))) {

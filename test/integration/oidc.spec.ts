@@ -3,6 +3,7 @@ import { createServer, Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JWKS_FAILED_FETCH_COOLDOWN_MS } from '../../src/auth/jwt-verifier.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, startStack, Stack, uniqueName, waitForStatus, wsHandshake } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
@@ -291,21 +292,27 @@ describe('OIDC with the JWKS unavailable', () => {
       expect((await sse.json()).error.code, what).toBe('DEPENDENCY_UNAVAILABLE');
       expect(await handshake(token), what).toBe(4500);
     };
+    // A failed fetch is not tried again for JWKS_FAILED_FETCH_COOLDOWN_MS: each answer is waited out.
+    const cooldown = () => new Promise((r) => setTimeout(r, JWKS_FAILED_FETCH_COOLDOWN_MS + 200));
     // Connection refused, then a JWKS that answers 500, something that is not JSON, JSON that is not a key set.
     await unavailable('connection refused');
     answer = (res) => res.writeHead(500).end('oops');
     await listen();
+    await cooldown();
     await unavailable('500');
     answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>');
+    await cooldown();
     await unavailable('not JSON');
     answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"none"}');
+    await cooldown();
     await unavailable('not a key set');
-    // Far more than AUTH_FAILURES_PER_MINUTE tries, and none counted: the admin token and, with the JWKS back,
-    // the JWT are accepted at once.
+    // Far more than AUTH_FAILURES_PER_MINUTE tries, and none counted (no key set was ever fetched, so no kid is
+    // unknown): the admin token and, with the JWKS back, the JWT are accepted once the cooldown is over.
     expect((await http(s.url, 'GET', '/v1/onboardings?limit=1')).status).toBe(200);
     answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    await cooldown();
     expect((await get(token)).status).toBe(200);
-  });
+  }, 60_000);
 
   it('still refuses, and counts, what the JWKS can judge: an unknown key, a bad signature', async () => {
     const unknownKid = await jwt('k2');
