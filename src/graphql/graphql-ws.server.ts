@@ -124,6 +124,11 @@ export class GraphQLWsServer implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** Before the WebSocket exists: the path, and an address over its failed-authentication budget. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node no longer refuses an HTTP/1.1 request without a Host header itself (http/platform.ts): neither may this.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      const message = 'malformed request: an HTTP/1.1 request needs a Host header';
+      return refuseUpgrade(socket, 400, { code: 'MALFORMED_REQUEST', message });
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (path !== WS_PATH || !this.wss) {
       // As the HTTP edge answers a GET of a path no route has (http-exception.filter.ts).
@@ -210,7 +215,7 @@ function actorOf(args: ExecutionArgs): Actor | undefined {
 
 function refuseUpgrade(socket: Duplex, status: number, error: Record<string, unknown>, retryAfter?: number): void {
   const body = JSON.stringify({ error });
-  const reason = status === 429 ? 'Too Many Requests' : 'Not Found';
+  const reason = { 400: 'Bad Request', 429: 'Too Many Requests' }[status] ?? 'Not Found';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       (retryAfter ? `Retry-After: ${retryAfter}\r\n` : '') +

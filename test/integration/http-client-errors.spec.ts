@@ -114,6 +114,17 @@ const PARSER_PROBES: { name: string; request: string; status: number; message: R
     message: /Host header/,
     secret: 'secret',
   },
+  {
+    // The WebSocket upgrade (graphql-ws) does not pass through the edge's hooks: refused where it is taken.
+    name: 'a WebSocket upgrade without a Host header',
+    request:
+      'GET /graphql?secret=1 HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+      'Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n',
+    status: 400,
+    message: /Host header/,
+    secret: 'secret',
+  },
 ];
 
 describe('HTTP client errors: coded answers and quiet logs on both platforms', () => {
