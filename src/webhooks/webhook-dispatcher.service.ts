@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { DelayedError, Job, Queue, Worker } from 'bullmq';
+import { Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -38,16 +38,6 @@ export const OWNER_GONE = 'not sent: the owner token is revoked or expired';
 export const OUT_OF_SCOPE = "not sent: the request is outside the owner's scopes";
 
 /** The job carries the delivery id only; Postgres holds payload, status and attempts. */
-/** Deliveries one dispatcher sends at once. */
-const CONCURRENCY = 8;
-/**
- * Deliveries of one owner's webhooks one dispatcher sends at once: the other slots stay for other owners, so one
- * requester's slow or unreachable targets (each attempt may take WEBHOOK_TIMEOUT_MS) cannot hold every owner's
- * notifications back. A delivery over its owner's slots goes back to the queue for OWNER_DEFER_MS (not an attempt).
- */
-export const OWNER_SLOTS = 4;
-const OWNER_DEFER_MS = 500;
-
 export interface DeliverJob {
   deliveryId: string;
 }
@@ -86,8 +76,6 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Deliveries in progress per owner (OWNER_SLOTS). */
-  private readonly ownerRunning = new Map<string, number>();
   private cache?: { rows: WebhookSubscription[]; at: number };
   /** Bumped by every change message: a load that began before it is not kept. */
   private generation = 0;
@@ -129,13 +117,13 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     this.worker = superviseWorker<DeliverJob>({
       stallMs: this.config.workerStallMs,
       queue: this.queue,
-      process: (job, token) => this.deliver(job, token),
+      process: (job) => this.deliver(job),
       create: (process) => {
         const connection = this.redis.create();
         const worker = new Worker<DeliverJob>(WEBHOOK_QUEUE, process, {
           connection,
           prefix: this.config.queuePrefix,
-          concurrency: CONCURRENCY,
+          concurrency: 8,
         });
         // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
         worker.on('error', () => undefined);
@@ -308,30 +296,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
    * One attempt. Throws (so BullMQ backs off and retries) while attempts remain. A delivery whose owner is
    * no longer valid, whose secret cannot be opened or whose target is refused ends FAILED at once.
    */
-  async deliver(job: Job<DeliverJob>, token?: string): Promise<void> {
+  async deliver(job: Job<DeliverJob>): Promise<void> {
     const d = await this.prisma.webhookDelivery.findUnique({
       where: { id: job.data.deliveryId },
       include: { subscription: true },
     });
     if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
-    // Taken from the queue (a token): at most OWNER_SLOTS of one owner at once; read and taken with no await between.
-    const owner = d.subscription.ownerId;
-    const running = this.ownerRunning.get(owner) ?? 0;
-    if (token && running >= OWNER_SLOTS) {
-      await job.moveToDelayed(Date.now() + OWNER_DEFER_MS, token);
-      throw new DelayedError();
-    }
-    this.ownerRunning.set(owner, running + 1);
-    try {
-      await this.attempt(d);
-    } finally {
-      const left = (this.ownerRunning.get(owner) ?? 1) - 1;
-      if (left > 0) this.ownerRunning.set(owner, left);
-      else this.ownerRunning.delete(owner);
-    }
-  }
-
-  private async attempt(d: Prisma.WebhookDeliveryGetPayload<{ include: { subscription: true } }>): Promise<void> {
     const attempt = d.attempts + 1;
     const max = this.config.webhooks.maxAttempts;
     let outcome: PostOutcome;
