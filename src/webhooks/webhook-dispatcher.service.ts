@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Job, Queue, Worker } from 'bullmq';
+import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -36,6 +36,45 @@ export const SUBSCRIPTIONS_TTL_MS = 10_000;
 export const OWNER_GONE = 'not sent: the owner token is revoked or expired';
 /** … or because the owner's scopes no longer hold the request (an OIDC subject's newer token). */
 export const OUT_OF_SCOPE = "not sent: the request is outside the owner's scopes";
+
+/** Deliveries one dispatcher starts at once (a slow one gives its slot back: DETACH_AFTER_MS). */
+const CONCURRENCY = 8;
+/**
+ * An attempt still waiting for its answer after this long gives its queue slot back and finishes in the background,
+ * so targets that answer slowly or never (each attempt may take WEBHOOK_TIMEOUT_MS) hold no slot other owners'
+ * deliveries need. Deliveries still start in the order they were queued; none is put back in the queue for this.
+ */
+export const DETACH_AFTER_MS = 1000;
+/**
+ * Attempts of one owner's webhooks one dispatcher has in progress at once, in a slot or in the background. A delivery
+ * of an owner at this bound waits OWNER_DEFER_MS in the queue, so one owner cannot take every socket. Slots are fewer
+ * (CONCURRENCY), so only an owner with attempts hanging in the background reaches it: its deliveries are the only
+ * ones that may start out of the order they were queued in.
+ */
+export const OWNER_ATTEMPTS_MAX = 16;
+const OWNER_DEFER_MS = 1000;
+/** Attempts of all owners finishing in the background at once; past it, a slow attempt keeps its slot. */
+const DETACHED_MAX = 256;
+
+/** A failed attempt with attempts left; BullMQ runs the job again after `retryInMs` (the row's nextAttemptAt). */
+class RetryLater extends Error {
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What an attempt decided: nothing more to do, or another attempt after `retryInMs`. */
+type AttemptResult = { retryInMs?: undefined } | { retryInMs: number; message: string };
+
+type DeliveryRow = Prisma.WebhookDeliveryGetPayload<{ include: { subscription: true } }>;
+
+/** Ends an attempt run in its slot: BullMQ retries after the attempt's delay. */
+function settle(r: AttemptResult): void {
+  if (r.retryInMs !== undefined) throw new RetryLater(r.message, r.retryInMs);
+}
 
 /** The job carries the delivery id only; Postgres holds payload, status and attempts. */
 export interface DeliverJob {
@@ -76,6 +115,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Attempts in progress (in a slot or in the background), per owner: OWNER_ATTEMPTS_MAX. */
+  private readonly ownerAttempts = new Map<string, number>();
+  /** Attempts finishing in the background (DETACH_AFTER_MS): DETACHED_MAX. */
+  private detachedTotal = 0;
   private cache?: { rows: WebhookSubscription[]; at: number };
   /** Bumped by every change message: a load that began before it is not kept. */
   private generation = 0;
@@ -110,20 +153,27 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         removeOnComplete: true,
         removeOnFail: true,
         attempts: this.config.webhooks.maxAttempts,
-        backoff: { type: 'exponential', delay: this.config.webhooks.backoffMs },
+        // The attempt's own delay (RetryLater, the row's nextAttemptAt); exponential for anything else thrown.
+        backoff: { type: 'delivery', delay: this.config.webhooks.backoffMs },
       },
     });
     // Replaced when its fetch loop stalls, as the onboarding queue's worker is (queue/supervised-worker.ts).
     this.worker = superviseWorker<DeliverJob>({
       stallMs: this.config.workerStallMs,
       queue: this.queue,
-      process: (job) => this.deliver(job),
+      process: (job, token) => this.deliver(job, token),
       create: (process) => {
         const connection = this.redis.create();
         const worker = new Worker<DeliverJob>(WEBHOOK_QUEUE, process, {
           connection,
           prefix: this.config.queuePrefix,
-          concurrency: 8,
+          concurrency: CONCURRENCY,
+          settings: {
+            backoffStrategy: (attemptsMade, _type, err) =>
+              err instanceof RetryLater
+                ? err.retryInMs
+                : Math.round(2 ** (attemptsMade - 1) * this.config.webhooks.backoffMs),
+          },
         });
         // Redis outages surface through readiness; without listeners BullMQ prints a stack per retry.
         worker.on('error', () => undefined);
@@ -293,15 +343,57 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /**
-   * One attempt. Throws (so BullMQ backs off and retries) while attempts remain. A delivery whose owner is
-   * no longer valid, whose secret cannot be opened or whose target is refused ends FAILED at once.
+   * One attempt of the job's delivery. Throws RetryLater (so BullMQ runs it again after the row's backoff) while
+   * attempts remain. Taken from the queue (a token), an attempt still unanswered after DETACH_AFTER_MS parks its job
+   * in the delayed set as a watchdog (WEBHOOK_TIMEOUT_MS + 30 s: it runs again if this process dies meanwhile), gives
+   * the slot back and finishes in the background; then the job's delay becomes the backoff, or the job is removed.
    */
-  async deliver(job: Job<DeliverJob>): Promise<void> {
+  async deliver(job: Job<DeliverJob>, token?: string): Promise<void> {
     const d = await this.prisma.webhookDelivery.findUnique({
       where: { id: job.data.deliveryId },
       include: { subscription: true },
     });
     if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
+    const owner = d.subscription.ownerId;
+    const running = this.ownerAttempts.get(owner) ?? 0;
+    if (token && running >= OWNER_ATTEMPTS_MAX) {
+      await job.moveToDelayed(Date.now() + OWNER_DEFER_MS, token);
+      throw new DelayedError();
+    }
+    this.ownerAttempts.set(owner, running + 1);
+    const attempt = this.attempt(d).finally(() => {
+      const left = (this.ownerAttempts.get(owner) ?? 1) - 1;
+      if (left > 0) this.ownerAttempts.set(owner, left);
+      else this.ownerAttempts.delete(owner);
+    });
+    if (!token || this.detachedTotal >= DETACHED_MAX) return settle(await attempt);
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), DETACH_AFTER_MS)));
+    const first = await Promise.race([attempt, slow]).finally(() => clearTimeout(timer));
+    if (first !== 'slow') return settle(first);
+    try {
+      await job.moveToDelayed(Date.now() + this.config.webhooks.timeoutMs + 30_000, token);
+    } catch {
+      return settle(await attempt); // Redis away: the attempt keeps its slot after all
+    }
+    this.detachedTotal += 1;
+    const background = attempt
+      .then((r) => (r.retryInMs === undefined ? job.remove() : job.changeDelay(r.retryInMs)))
+      // The attempt failed to record (Postgres away), or the job could not be updated: the watchdog runs it again.
+      .catch(() => undefined)
+      .finally(() => {
+        this.inflight.delete(background);
+        this.detachedTotal -= 1;
+      });
+    this.inflight.add(background);
+    throw new DelayedError();
+  }
+
+  /**
+   * One attempt, recorded. A delivery whose owner is no longer valid, whose secret cannot be opened or whose target
+   * is refused ends FAILED at once.
+   */
+  private async attempt(d: DeliveryRow): Promise<AttemptResult> {
     const attempt = d.attempts + 1;
     const max = this.config.webhooks.maxAttempts;
     let outcome: PostOutcome;
@@ -377,11 +469,14 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       ]);
     } catch (err) {
       // The delivery (or its subscription) was deleted meanwhile: nothing left to record.
-      if ((err as { code?: string }).code === 'P2025' || (err as { code?: string }).code === 'P2003') return;
+      if ((err as { code?: string }).code === 'P2025' || (err as { code?: string }).code === 'P2003') return {};
       throw err;
     }
-    if (!final)
-      throw new Error(`webhook delivery attempt ${attempt}/${max} failed: ${outcome.error ?? 'unknown error'}`);
+    if (final) return {};
+    return {
+      retryInMs: Math.max(0, nextAttemptAt!.getTime() - Date.now()),
+      message: `webhook delivery attempt ${attempt}/${max} failed: ${outcome.error ?? 'unknown error'}`,
+    };
   }
 
   /** Re-enqueues unfinished deliveries whose job is gone (Redis wiped, BullMQ gave up on an infrastructure error). */
@@ -413,8 +508,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   async onModuleDestroy(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.unlisten?.();
+    // Fan-outs and background attempts (at most WEBHOOK_TIMEOUT_MS), then the worker; then what its last jobs left.
     await Promise.allSettled([...this.inflight]);
     await this.worker?.close().catch(() => undefined);
+    await Promise.allSettled([...this.inflight]);
     await this.queue?.close().catch(() => undefined);
   }
 }
