@@ -6,7 +6,7 @@ import type { KubeObject } from '../common/kube-object.js';
 import type { Change, Diagnostic, JsonPatchOp } from './change.js';
 import { invalidEntries, parseCidr } from './cidr.js';
 import { CRD, MESH_CONFIG_NAME } from './osm.js';
-import { apiVersionOf } from './ownership.js';
+import { apiVersionOf, EXCLUSION_ADDED_ANNOTATION } from './ownership.js';
 
 export const EXCLUSION_LIST_PATH = '/spec/traffic/outboundIPRangeExclusionList';
 
@@ -50,8 +50,18 @@ export function exclusionListDiagnostics(mc: KubeObject): Diagnostic[] {
 // ever edited with a JSON patch whose first operation tests the resourceVersion that was read: a
 // concurrent edit makes the test fail (422) and the caller re-reads and re-plans.
 
-/** The JSON patch that adds `cidr` to the exclusion list, or null when it is already there. */
-export function planExclusionAdd(mc: KubeObject, cidr: string): Change | null {
+/** The exclusion entry osm-onboarding added to this MeshConfig (EXCLUSION_ADDED_ANNOTATION), if any. */
+export function exclusionAddedByUs(mc: KubeObject): string | undefined {
+  return mc.metadata?.annotations?.[EXCLUSION_ADDED_ANNOTATION];
+}
+
+const ADDED_PATH = `/metadata/annotations/${EXCLUSION_ADDED_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/**
+ * The JSON patch that adds `cidr` to the exclusion list, or null when it is already there. `recordAdded`: the same
+ * patch writes EXCLUSION_ADDED_ANNOTATION, so that offboarding knows the entry is ours to remove.
+ */
+export function planExclusionAdd(mc: KubeObject, cidr: string, { recordAdded = false } = {}): Change | null {
   const parsed = parseCidr(cidr);
   if (!parsed.ok) throw new DomainError('INVALID_CIDR', parsed.message, { details: { cidr } });
   const list = exclusionList(mc);
@@ -63,10 +73,18 @@ export function planExclusionAdd(mc: KubeObject, cidr: string): Change | null {
   else if (isRecord(mc.spec))
     ops.push({ op: 'add', path: '/spec/traffic', value: { outboundIPRangeExclusionList: [cidr] } });
   else ops.push({ op: 'add', path: '/spec', value: { traffic: { outboundIPRangeExclusionList: [cidr] } } });
+  if (recordAdded) {
+    // `add` needs the parent: the annotations map itself when the MeshConfig has none.
+    if (isRecord(mc.metadata?.annotations)) ops.push({ op: 'add', path: ADDED_PATH, value: cidr });
+    else ops.push({ op: 'add', path: '/metadata/annotations', value: { [EXCLUSION_ADDED_ANNOTATION]: cidr } });
+  }
   return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
 }
 
-/** The JSON patch that removes every exact `cidr` entry (each index value-tested), or null when absent. */
+/**
+ * The JSON patch that removes every exact `cidr` entry (each index value-tested), or null when absent; with it
+ * EXCLUSION_ADDED_ANNOTATION when it names `cidr` (value-tested too).
+ */
 export function planExclusionRemove(mc: KubeObject, cidr: string): Change | null {
   const list = exclusionList(mc) ?? [];
   const indexes = list.flatMap((v, i) => (v === cidr ? [i] : [])).reverse();
@@ -78,6 +96,8 @@ export function planExclusionRemove(mc: KubeObject, cidr: string): Change | null
       { op: 'remove', path: `${EXCLUSION_LIST_PATH}/${i}` },
     );
   }
+  if (exclusionAddedByUs(mc) === cidr)
+    ops.push({ op: 'test', path: ADDED_PATH, value: cidr }, { op: 'remove', path: ADDED_PATH });
   return { action: 'patch', target: meshConfigTarget(mc.metadata?.namespace ?? ''), patchType: 'json', body: ops };
 }
 

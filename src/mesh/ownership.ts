@@ -24,6 +24,13 @@ export const API_SERVER_ACCESS_ANNOTATION = 'osm-onboarding.flomesh.io/api-serve
 export const API_SERVER_ACCESS_IP_EXCLUSION = 'ip-exclusion';
 
 /**
+ * MeshConfig annotation written with the exclusion entry when api-server-access (or a removal that puts the entry
+ * back) adds it: the exact entry osm-onboarding added. Without it the entry was in the list before osm-onboarding
+ * relied on it (the guide's step 3 by hand), and offboarding never removes it.
+ */
+export const EXCLUSION_ADDED_ANNOTATION = 'osm-onboarding.flomesh.io/api-server-exclusion-added';
+
+/**
  * Pod-template annotation written next to kubectl's restartedAt: the id of the request that restarted
  * the Deployment. kubectl's value has whole seconds only, so two requests in one second write the same
  * restartedAt; this one tells them apart (a retry of the same request finds both and restarts nothing,

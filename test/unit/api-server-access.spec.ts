@@ -23,14 +23,25 @@ interface Fixture {
   serviceAccounts?: string[];
 }
 
+const ADDED = 'osm-onboarding.flomesh.io/api-server-exclusion-added';
+const ADDED_PATH = '/metadata/annotations/osm-onboarding.flomesh.io~1api-server-exclusion-added';
+/** The MeshConfig's record that osm-onboarding added the API server's entry. */
+const OURS = { [ADDED]: '10.96.0.1/32' };
+
 const mc = (
   traffic: Record<string, unknown> | undefined,
   featureFlags: Record<string, unknown> = { enableEgressPolicy: true },
   rv = '100',
+  annotations?: Record<string, string>,
 ): KubeObject => ({
   apiVersion: 'config.openservicemesh.io/v1alpha2',
   kind: 'MeshConfig',
-  metadata: { name: 'osm-mesh-config', namespace: 'osm-system', resourceVersion: rv },
+  metadata: {
+    name: 'osm-mesh-config',
+    namespace: 'osm-system',
+    resourceVersion: rv,
+    ...(annotations && { annotations }),
+  },
   spec: { ...(traffic ? { traffic } : {}), featureFlags },
 });
 
@@ -220,6 +231,8 @@ describe('api-server-access plan: ip-exclusion', () => {
         body: [
           { op: 'test', path: '/metadata/resourceVersion', value: '100' },
           { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.96.0.1/32' },
+          // What offboarding reads to know the entry is ours to remove.
+          { op: 'add', path: '/metadata/annotations', value: { [ADDED]: '10.96.0.1/32' } },
         ],
       }),
     ]);
@@ -471,10 +484,10 @@ describe('api-server-access-removal plan', () => {
     );
   });
 
-  it('clears the mark and removes the entry when nobody else needs it', async () => {
+  it('clears the mark and removes the entry (and our annotation) when nobody else needs it', async () => {
     const { ctx: c } = off(
       [nsObj('team-a', {}, MARK), nsObj('team-b')],
-      mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }),
+      mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }, undefined, '100', OURS),
     );
     const plan = await step.plan(c);
     // The list first, the mark last: a conflict on the MeshConfig re-plans with the mark still there.
@@ -485,6 +498,8 @@ describe('api-server-access-removal plan', () => {
           { op: 'test', path: '/metadata/resourceVersion', value: '100' },
           { op: 'test', path: '/spec/traffic/outboundIPRangeExclusionList/1', value: '10.96.0.1/32' },
           { op: 'remove', path: '/spec/traffic/outboundIPRangeExclusionList/1' },
+          { op: 'test', path: ADDED_PATH, value: '10.96.0.1/32' },
+          { op: 'remove', path: ADDED_PATH },
         ],
       }),
       expect.objectContaining({
@@ -492,7 +507,25 @@ describe('api-server-access-removal plan', () => {
         body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': null } } },
       }),
     ]);
-    expect(plan.facts).toMatchObject({ neededBy: [] });
+    expect(plan.facts).toMatchObject({ neededBy: [], addedByUs: true });
+  });
+
+  it('leaves an entry that was there before osm-onboarding relied on it, when the last claimant leaves', async () => {
+    // Marked (it relied on the entry through us) but the MeshConfig does not say we added it: the guide's step 3
+    // by hand, which namespaces meshed without osm-onboarding may need.
+    for (const annotations of [undefined, { [ADDED]: '10.96.0.2/32' }]) {
+      const { ctx: c } = off(
+        [nsObj('team-a', {}, MARK), nsObj('team-b')],
+        mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }, undefined, '100', annotations),
+      );
+      const plan = await step.plan(c);
+      expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace']);
+      expect(plan.facts).toMatchObject({ neededBy: [], claimed: true, addedByUs: false });
+      expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_NOT_OURS' }));
+      // Executed, it does not re-plan forever: the entry staying is what the plan meant.
+      (c.kube as unknown as Record<string, unknown>).patchNamespace = async () => nsObj('team-a');
+      expect(await codeOf(step.execute(c, plan))).toBe('no error');
+    }
   });
 
   it('leaves an entry no one needs when this namespace never claimed it (added by hand, guide step 3)', async () => {
@@ -538,7 +571,7 @@ describe('api-server-access-removal plan', () => {
     const namespaces = [nsObj('team-a', {}, MARK), nsObj('team-b')];
     const state = {
       namespaces,
-      meshConfig: mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }) as KubeObject | null,
+      meshConfig: mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }, undefined, '100', OURS) as KubeObject | null,
     };
     const { ctx: c } = ctx(
       state,

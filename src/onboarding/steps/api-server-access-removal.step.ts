@@ -4,13 +4,18 @@ import type { KubeObject } from '../../common/kube-object.js';
 import type { ClusterClient } from '../../kubernetes/cluster-client.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
 import {
+  exclusionAddedByUs,
   exclusionList,
   exclusionListDiagnostics,
   planExclusionAdd,
   planExclusionRemove,
 } from '../../mesh/mesh-config.js';
 import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
-import { API_SERVER_ACCESS_ANNOTATION, API_SERVER_ACCESS_IP_EXCLUSION } from '../../mesh/ownership.js';
+import {
+  API_SERVER_ACCESS_ANNOTATION,
+  API_SERVER_ACCESS_IP_EXCLUSION,
+  EXCLUSION_ADDED_ANNOTATION,
+} from '../../mesh/ownership.js';
 import { discoverApiServer } from './kit/api-server.js';
 import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';
@@ -56,6 +61,8 @@ interface Facts {
   neededBy: string[];
   /** This namespace carried the mark (API_SERVER_ACCESS_ANNOTATION): only then may its offboarding remove the entry. */
   claimed: boolean;
+  /** The MeshConfig says osm-onboarding added the entry (EXCLUSION_ADDED_ANNOTATION): only then may it be removed. */
+  addedByUs: boolean;
   [key: string]: unknown;
 }
 
@@ -76,10 +83,13 @@ interface Facts {
  * our removal and re-adds the entry, or our re-check sees its annotation and restores it.
  *
  * The entry is not removed by anything else: other entries, and ranges that happen to cover the IP,
- * are left alone; and only the offboarding of a namespace that carries the mark removes it (an entry put there by
+ * are left alone; only the offboarding of a namespace that carries the mark removes it (an entry put there by
  * hand, as the guide's step 3 does, is not taken away by offboarding a namespace that never relied on it through
- * us). The list change is written before the mark is cleared, so a conflict on the MeshConfig re-plans with the mark
- * still there. A missing entry that another namespace needs is put back whoever offboards.
+ * us); and only when osm-onboarding added it (EXCLUSION_ADDED_ANNOTATION on the MeshConfig, written with the entry):
+ * an entry that was there before a namespace relied on it through us stays when the last such namespace leaves,
+ * since namespaces meshed by hand may rely on it. The list change is written before the mark is cleared, so a
+ * conflict on the MeshConfig re-plans with the mark still there. A missing entry that another namespace needs is put
+ * back whoever offboards (and recorded as ours).
  */
 export class ApiServerAccessRemovalStep implements OnboardingStep {
   readonly name = 'api-server-access-removal' as const;
@@ -105,6 +115,7 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
       meshConfigNamespace: mc?.metadata?.namespace ?? null,
       neededBy,
       claimed: own !== undefined,
+      addedByUs: mc ? exclusionAddedByUs(mc) === api.cidr : false,
     };
 
     const changes: Change[] = [];
@@ -122,6 +133,18 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
             `${api.cidr} is in the exclusion list, but ${request.namespace} does not carry the mark of a namespace ` +
             'that relies on it (it was onboarded without ip-exclusion, or the entry was added by hand): left as it is',
         });
+      } else if (neededBy.length === 0 && present && !facts.addedByUs) {
+        summary = `keep ${api.cidr}: it was in the exclusion list before osm-onboarding relied on it`;
+        diagnostics.push({
+          code: 'API_SERVER_EXCLUSION_NOT_OURS',
+          level: 'info',
+          object: `meshconfigs/${MESH_CONFIG_NAME}`,
+          message:
+            `${api.cidr} was in the exclusion list before a namespace relied on it through osm-onboarding (the ` +
+            `MeshConfig has no ${EXCLUSION_ADDED_ANNOTATION}: ${api.cidr}); namespaces meshed by hand may need it: ` +
+            'left as it is',
+          hint: 'remove it by hand (kubectl edit meshconfig) if no namespace of the mesh needs it',
+        });
       } else if (neededBy.length === 0 && present) {
         changes.push(planExclusionRemove(mc, api.cidr)!);
         summary = join(summary, `remove ${api.cidr} (API server) from the outboundIPRangeExclusionList`);
@@ -131,7 +154,7 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
           message: 'pods keep the exclusion they were injected with until they are restarted',
         });
       } else if (neededBy.length > 0 && !present) {
-        changes.push(planExclusionAdd(mc, api.cidr)!);
+        changes.push(planExclusionAdd(mc, api.cidr, { recordAdded: true })!);
         summary = join(summary, `restore ${api.cidr}: still needed by ${neededBy.join(', ')}`);
         diagnostics.push({
           code: 'API_SERVER_EXCLUSION_RESTORED',
@@ -171,6 +194,7 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
             name: MESH_CONFIG_NAME,
             resourceVersion: mc.metadata?.resourceVersion,
             outboundIPRangeExclusionList: exclusionList(mc) ?? null,
+            [EXCLUSION_ADDED_ANNOTATION]: exclusionAddedByUs(mc) ?? null,
           }
         : null,
       namespaceAnnotations: { [API_SERVER_ACCESS_ANNOTATION]: own ?? null },
@@ -190,8 +214,9 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
     const mc = await readMeshConfig(kube, facts.meshConfigNamespace);
     const present = exclusionList(mc)?.includes(facts.cidr) ?? false;
-    // An entry no one needs is only ours to remove when this namespace claimed it (plan).
-    if ((present && neededBy.length === 0 && facts.claimed) || (!present && neededBy.length > 0)) {
+    // An entry no one needs is only ours to remove when this namespace claimed it and we added it (plan).
+    const removable = facts.claimed && exclusionAddedByUs(mc) === facts.cidr;
+    if ((present && neededBy.length === 0 && removable) || (!present && neededBy.length > 0)) {
       throw new KubeError(
         'CONFLICT',
         present

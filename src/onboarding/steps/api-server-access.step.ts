@@ -100,7 +100,7 @@ export class ApiServerAccessStep implements OnboardingStep {
         body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: API_SERVER_ACCESS_IP_EXCLUSION } } },
       });
     }
-    const add = planExclusionAdd(mc, api.cidr);
+    const add = planExclusionAdd(mc, api.cidr, { recordAdded: true });
     if (add) {
       changes.push(add);
       const covering = (list ?? []).find(

@@ -28,6 +28,8 @@ afterAll(() => emulator?.close());
 
 const meshConfig = () => emulator.store.get(MC_REF)!;
 const exclusions = () => (meshConfig().spec as any).traffic.outboundIPRangeExclusionList as string[];
+const ADDED = 'osm-onboarding.flomesh.io/api-server-exclusion-added';
+const ADDED_PATH = '/metadata/annotations/osm-onboarding.flomesh.io~1api-server-exclusion-added';
 const setMeshConfig = (patch: unknown) => emulator.store.patch(MC_REF, 'merge', patch);
 const createNs = (name: string, labels: Record<string, string> = {}) =>
   emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
@@ -82,9 +84,11 @@ describe('api-server-access (ip-exclusion) against the emulator', () => {
           body: [
             { op: 'test', path: '/metadata/resourceVersion', value: rv },
             { op: 'add', path: '/spec/traffic/outboundIPRangeExclusionList/-', value: '10.96.0.1/32' },
+            { op: 'add', path: '/metadata/annotations', value: { [ADDED]: '10.96.0.1/32' } },
           ],
         },
       ]);
+      expect(meshConfig().metadata.annotations?.[ADDED]).toBe('10.96.0.1/32');
       expect(first.facts).toMatchObject({ apiServerIp: '10.96.0.1', cidr: '10.96.0.1/32', method: 'ip-exclusion' });
       expect(first.before).toMatchObject({
         meshConfig: { resourceVersion: rv, outboundIPRangeExclusionList: PRE_EXISTING },
@@ -337,9 +341,12 @@ describe('api-server-access-removal against the emulator', () => {
         { op: 'test', path: '/metadata/resourceVersion', value: rv },
         { op: 'test', path: '/spec/traffic/outboundIPRangeExclusionList/2', value: '10.96.0.1/32' },
         { op: 'remove', path: '/spec/traffic/outboundIPRangeExclusionList/2' },
+        { op: 'test', path: ADDED_PATH, value: '10.96.0.1/32' },
+        { op: 'remove', path: ADDED_PATH },
       ],
     });
     expect(exclusions()).toEqual(PRE_EXISTING);
+    expect(meshConfig().metadata.annotations?.[ADDED]).toBeUndefined();
 
     for (const c of [ctx1, ctx2]) {
       const mcRv = meshConfig().metadata.resourceVersion;
@@ -349,6 +356,41 @@ describe('api-server-access-removal against the emulator', () => {
       expect(writes()).toEqual([]);
       expect(meshConfig().metadata.resourceVersion).toBe(mcRv);
     }
+  });
+
+  it('leaves an entry added by hand before a namespace relied on it, when that namespace is offboarded', async () => {
+    // The guide's step 3 done by hand (kubectl patch meshconfig): other namespaces meshed by hand may need it.
+    setMeshConfig({
+      metadata: { annotations: { [ADDED]: null } },
+      spec: { traffic: { outboundIPRangeExclusionList: [...PRE_EXISTING, '10.96.0.1/32'] } },
+    });
+    for (const ns of emulator.store.list('v1', 'Namespace')) {
+      if (ns.metadata.annotations?.[MARK])
+        emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata.name! }, 'merge', {
+          metadata: { annotations: { [MARK]: null } },
+        });
+    }
+    createNs('by-hand', { 'openservicemesh.io/monitored-by': 'osm' });
+    const on = await applyStep(
+      step,
+      await stepContext(emulator, { namespace: 'by-hand', options: { apiServerAccess: { method: 'ip-exclusion' } } }),
+    );
+    expect(on.changes.map((c) => c.target.kind)).toEqual(['Namespace']); // marked; the list already had the entry
+    expect(meshConfig().metadata.annotations?.[ADDED]).toBeUndefined();
+
+    const ctx = await stepContext(emulator, {
+      namespace: 'by-hand',
+      kind: 'OFFBOARD',
+      options: offboardingOptions({ namespace: 'by-hand', removeApiServerExclusion: true }),
+    });
+    const off = await applyLikeRunner(removal, ctx);
+    expect(off.changes.map((c) => c.target.kind)).toEqual(['Namespace']);
+    expect(off.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_NOT_OURS' }));
+    expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
+    expect((await namespaceMeta(emulator, 'by-hand')).annotations[MARK]).toBeUndefined();
+    emulator.requests.clear();
+    expect((await applyStep(removal, ctx)).result).toBe('UNCHANGED');
+    expect(writes()).toEqual([]);
   });
 
   it('an onboarding racing an offboarding never ends with a marked namespace and no entry', async () => {
