@@ -172,6 +172,7 @@ const EnvSchema = z.object({
   // unset = derived from OSM_ONBOARDING_ADMIN_TOKEN), retries and the target policy.
   WEBHOOK_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  WEBHOOKS_PER_OWNER: int(1, 1000).default(50),
   WEBHOOK_BACKOFF_MS: int(1, 3_600_000).default(2_000),
   WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
@@ -291,6 +292,8 @@ export interface AppConfig {
     /** Sensitive: never logged. Undefined when neither WEBHOOK_SECRET_KEY nor the admin token is set. */
     secretKey?: string;
     maxAttempts: number;
+    /** Webhooks one owner may have (WEBHOOKS_PER_OWNER). */
+    perOwner: number;
     backoffMs: number;
     timeoutMs: number;
     allowPrivateTargets: boolean;
@@ -424,6 +427,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.WEBHOOK_SECRET_KEY ??
         (e.OSM_ONBOARDING_ADMIN_TOKEN ? `admin-token:${e.OSM_ONBOARDING_ADMIN_TOKEN}` : undefined),
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      perOwner: e.WEBHOOKS_PER_OWNER,
       backoffMs: e.WEBHOOK_BACKOFF_MS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS,

@@ -70,6 +70,7 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   WEBHOOK_NOT_FOUND: 'unknown webhook subscription id',
   NOTHING_TO_REAPPLY: "the namespace's last successful request is not an onboarding (or there is none)",
   WEBHOOKS_NOT_CONFIGURED: 'webhooks are not configured on this server',
+  WEBHOOK_LIMIT_REACHED: 'the owner has WEBHOOKS_PER_OWNER webhooks: delete one first',
   SLACK_SIGNATURE_MISSING: 'a Slack interaction without `X-Slack-Signature` or `X-Slack-Request-Timestamp`',
   SLACK_SIGNATURE_INVALID: '`X-Slack-Signature` is not the HMAC of the timestamp and body with the signing secret',
   SLACK_REQUEST_STALE: '`X-Slack-Request-Timestamp` is more than 5 minutes from now',

@@ -111,6 +111,17 @@ export class WebhookService {
     const generated = i.secret ? null : generateWebhookSecret();
     const secret = i.secret ?? generated!;
     const row = await this.prisma.$transaction(async (tx) => {
+      // One owner's creations one at a time (a lock of the transaction), so concurrent ones cannot pass the count.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`webhooks:${actor.id}`}, 0))`;
+      const owned = await tx.webhookSubscription.count({ where: { ownerId: actor.id } });
+      if (owned >= this.config.webhooks.perOwner) {
+        throw new DomainError(
+          'WEBHOOK_LIMIT_REACHED',
+          `you have ${owned} webhooks, the most one owner may have ` +
+            `(WEBHOOKS_PER_OWNER=${this.config.webhooks.perOwner})`,
+          { hint: 'delete a webhook you no longer need (DELETE /v1/webhooks/<id>, or deleteWebhook)' },
+        );
+      }
       const created = await tx.webhookSubscription.create({
         data: {
           ownerId: actor.id,

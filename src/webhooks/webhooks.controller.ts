@@ -36,7 +36,7 @@ export class WebhooksController {
       description: 'team-a channel',
     },
     responses: { 201: { description: 'the subscription (and a generated secret)', schema: R.WebhookCreatedSchema } },
-    errors: ['VALIDATION_FAILED', 'WEBHOOKS_NOT_CONFIGURED'],
+    errors: ['VALIDATION_FAILED', 'WEBHOOKS_NOT_CONFIGURED', 'WEBHOOK_LIMIT_REACHED'],
   })
   @Post()
   create(@Body() body: unknown, @CurrentActor() actor: Actor) {

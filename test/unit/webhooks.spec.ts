@@ -44,6 +44,7 @@ describe('webhook secrets', () => {
     expect(loadConfig({}).webhooks).toEqual({
       secretKey: undefined,
       maxAttempts: 8,
+      perOwner: 50,
       backoffMs: 2000,
       timeoutMs: 10_000,
       allowPrivateTargets: false,
