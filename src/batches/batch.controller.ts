@@ -12,7 +12,7 @@ import { BatchService, BatchView } from './batch.service.js';
 import { ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { ApiOperation, ONBOARD_TARGET_ERRORS, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import * as R from '../docs/response-schemas.js';
-import { CancelSchema, namingKeyHeader, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
+import { CancelSchema, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { BatchInputSchema } from './batch.service.js';
 
 export const presentBatch = (b: BatchView) => ({ ...b, requests: b.requests.map(presentRequest) });
@@ -91,7 +91,7 @@ export class BatchController {
     @Res({ passthrough: true }) res: PassthroughReply,
   ) {
     const idempotencyKey = parseIdempotencyKey(key, 'Idempotency-Key');
-    const { batch, replayed } = await namingKeyHeader(this.batches.create(body ?? {}, actor, idempotencyKey));
+    const { batch, replayed } = await this.batches.create(body ?? {}, actor, idempotencyKey);
     res.status(replayed ? 200 : 202);
     if (replayed) res.header('Idempotent-Replayed', 'true');
     res.header('Location', `/v1/batches/${batch.id}`);

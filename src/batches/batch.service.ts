@@ -1,5 +1,6 @@
 // Owns batches: validating a batch's targets together (create and plan), reading a batch with its aggregate status,
 // applying an operation to every member, and opening its event stream. Storing is OnboardingService.createBatch's.
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { RequestKind } from '../generated/prisma/client.js';
@@ -124,13 +125,9 @@ export class BatchService {
   ) {}
 
   /** `replayed`: an Idempotency-Key matched an earlier identical batch of this caller, which is answered. */
-  async create(
-    input: unknown,
-    actor: Actor,
-    idempotencyKey?: string | null,
-  ): Promise<{ batch: BatchView; replayed: boolean }> {
+  async create(input: unknown, actor: Actor, key?: IdempotencyKey): Promise<{ batch: BatchView; replayed: boolean }> {
     const { kind, targets } = await this.validate(input, this.onboarding.authorizeCreate(actor));
-    const { batchId, replayed } = await this.onboarding.createBatch(kind, targets, actor, idempotencyKey);
+    const { batchId, replayed } = await this.onboarding.createBatch(kind, targets, actor, key);
     return { batch: await this.get(batchId, actor), replayed };
   }
 

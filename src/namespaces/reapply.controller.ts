@@ -4,7 +4,7 @@ import type { PassthroughReply } from '../common/http-reply.js';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
 import { accepted } from '../onboarding/api/onboarding.controller.js';
-import { namingKeyHeader, parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
+import { parseIdempotencyKey } from '../onboarding/api/shared-inputs.js';
 import { ReapplyService } from './reapply.service.js';
 import { acceptedResponses, ApiOperation, ONBOARD_TARGET_ERRORS, VALIDATE_ERRORS } from '../docs/api-operation.js';
 import { ReapplySchema } from './reapply.service.js';
@@ -48,9 +48,8 @@ export class ReapplyController {
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await namingKeyHeader(
-      this.reapplies.reapply({ cluster, namespace }, body ?? {}, actor, parseIdempotencyKey(key, 'Idempotency-Key')),
-    );
+    const keyed = parseIdempotencyKey(key, 'Idempotency-Key');
+    const result = await this.reapplies.reapply({ cluster, namespace }, body ?? {}, actor, keyed);
     return accepted(result, res);
   }
 }

@@ -1,5 +1,6 @@
 // Re-apply the last successful onboarding of a namespace as a new request (after it drifted, say): the
 // same options, validated, authorized, approved and run like any onboarding request.
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
@@ -77,7 +78,7 @@ export class ReapplyService {
     where: { cluster: string; namespace: string },
     body: unknown,
     actor: Actor,
-    idempotencyKey?: string | null,
+    key?: IdempotencyKey,
   ): Promise<CreateResult> {
     const { cluster, namespace } = where;
     // The body first, as a new request's: a bad one is refused (422) whatever the namespace's history.
@@ -133,7 +134,7 @@ export class ReapplyService {
       );
       return [event];
     };
-    const result = await this.onboarding.requestOnboarding(input, actor, idempotencyKey, recorded);
+    const result = await this.onboarding.requestOnboarding(input, actor, key, recorded);
     return result;
   }
 }

@@ -1,3 +1,4 @@
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -104,23 +105,19 @@ export class OnboardingService {
   async requestOnboarding(
     input: unknown,
     actor: Actor,
-    idempotencyKey?: string | null,
+    key?: IdempotencyKey,
     recorded?: (request: RequestWithSteps) => Promise<AuditEvent[]>,
   ): Promise<CreateResult> {
     return this.create(
       await this.validator.validate('ONBOARD', input, this.authorizeCreate(actor)),
       actor,
-      idempotencyKey,
+      key,
       recorded,
     );
   }
 
-  async requestOffboarding(input: unknown, actor: Actor, idempotencyKey?: string | null): Promise<CreateResult> {
-    return this.create(
-      await this.validator.validate('OFFBOARD', input, this.authorizeCreate(actor)),
-      actor,
-      idempotencyKey,
-    );
+  async requestOffboarding(input: unknown, actor: Actor, key?: IdempotencyKey): Promise<CreateResult> {
+    return this.create(await this.validator.validate('OFFBOARD', input, this.authorizeCreate(actor)), actor, key);
   }
 
   /** Plan only: nothing is stored, nothing is written to the cluster. Says what submitting it would need. */
@@ -277,16 +274,17 @@ export class OnboardingService {
   private async create(
     req: NormalizedRequest,
     actor: Actor,
-    idempotencyKey?: string | null,
+    key?: IdempotencyKey,
     recorded?: (request: RequestWithSteps) => Promise<AuditEvent[]>,
   ): Promise<CreateResult> {
+    const idempotencyKey = key?.value;
     const bodyHash = createHash('sha256').update(JSON.stringify(req)).digest('hex');
     // A dry run's draft is a plan (cluster reads): look for an earlier request with the key first.
     // Otherwise the insert itself finds it (ON CONFLICT on the key stores nothing) and the lookup
     // runs only for a retry, not for every keyed request.
     if (idempotencyKey && req.dryRun) {
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
-      if (earlier) return this.replay(earlier, bodyHash);
+      if (earlier) return this.replay(earlier, bodyHash, key);
     }
     const draft = await this.draft(req, actor);
     let inserted;
@@ -299,7 +297,7 @@ export class OnboardingService {
         // when both passed the key's check at once, on the active-target index: either way the key answers (a
         // replay, or IDEMPOTENCY_KEY_REUSED for another body), never a conflict with the caller's own request.
         const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey);
-        if (earlier) return this.replay(earlier, bodyHash);
+        if (earlier) return this.replay(earlier, bodyHash, key);
       }
       throw await this.conflictOr(err, req.cluster, req.namespace);
     }
@@ -307,7 +305,7 @@ export class OnboardingService {
       // The key was used before (by this caller): the insert stored nothing, whatever else it would have hit.
       const earlier = await this.requests.findByIdempotencyKey(actor.id, idempotencyKey!);
       if (!earlier) throw new Error(`request with Idempotency-Key ${idempotencyKey} vanished`);
-      return this.replay(earlier, bodyHash);
+      return this.replay(earlier, bodyHash, key!);
     }
     await this.accepted([draft], [inserted.event, ...((await recorded?.(inserted.request)) ?? [])]);
     return { request: inserted.request, replayed: false };
@@ -325,15 +323,16 @@ export class OnboardingService {
     kind: RequestKind,
     targets: NormalizedRequest[],
     actor: Actor,
-    idempotencyKey?: string | null,
+    key?: IdempotencyKey,
   ): Promise<{ batchId: string; requests: RequestWithSteps[]; replayed: boolean }> {
+    const idempotencyKey = key?.value;
     // An Idempotency-Key as for a single request: the same caller's key with the same body (the validated targets,
     // in order) answers that batch; with another body, IDEMPOTENCY_KEY_REUSED. Looked up first: a dry run's drafts
     // are plans (cluster reads).
     const bodyHash = createHash('sha256').update(JSON.stringify({ kind, targets })).digest('hex');
     if (idempotencyKey) {
       const earlier = await this.batchByKey(actor.id, idempotencyKey);
-      if (earlier) return this.replayBatch(earlier, bodyHash);
+      if (earlier) return this.replayBatch(earlier, bodyHash, key);
     }
     // A dry run's draft is a plan (cluster reads): a few targets at a time.
     const drafts = await mapBounded(targets, (t) => this.draft(t, actor), BATCH_READ_CONCURRENCY);
@@ -343,8 +342,8 @@ export class OnboardingService {
     for (let attempt = 1; ; attempt++) {
       try {
         events = await this.prisma.$transaction(async (tx) => {
-          const key = idempotencyKey ? { idempotencyKey, bodyHash } : {};
-          await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length, ...key } });
+          const keyed = idempotencyKey ? { idempotencyKey, bodyHash } : {};
+          await tx.batch.create({ data: { id: batchId, kind, requestedBy: actor.id, size: drafts.length, ...keyed } });
           const rows = [];
           // no key: always stored
           for (const d of canonical) rows.push((await this.insert(tx, d, actor, { batchId }))!.event);
@@ -355,7 +354,7 @@ export class OnboardingService {
         if (idempotencyKey && isUniqueViolation(err)) {
           // The same key raced (its batch row, inserted first, waited for the other's): that batch answers.
           const earlier = await this.batchByKey(actor.id, idempotencyKey);
-          if (earlier) return this.replayBatch(earlier, bodyHash);
+          if (earlier) return this.replayBatch(earlier, bodyHash, key);
         }
         const contended = isTransactionConflict(err);
         if (contended && attempt < BATCH_INSERT_ATTEMPTS) continue;
@@ -381,12 +380,12 @@ export class OnboardingService {
     return this.prisma.batch.findUnique({ where: { requestedBy_idempotencyKey: { requestedBy, idempotencyKey } } });
   }
 
-  private async replayBatch(earlier: { id: string; bodyHash: string | null }, bodyHash: string) {
+  private async replayBatch(earlier: { id: string; bodyHash: string | null }, bodyHash: string, key: IdempotencyKey) {
     if (earlier.bodyHash !== bodyHash) {
       throw new DomainError(
         'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was already used with a different batch body',
-        { field: 'idempotencyKey', details: { batchId: earlier.id } },
+        `this ${key.field} was already used with a different batch body`,
+        { field: key.field, details: { batchId: earlier.id } },
       );
     }
     return { batchId: earlier.id, requests: await this.requests.findByBatch(earlier.id), replayed: true };
@@ -534,15 +533,12 @@ export class OnboardingService {
     );
   }
 
-  private replay(earlier: RequestWithSteps, bodyHash: string): CreateResult {
+  private replay(earlier: RequestWithSteps, bodyHash: string, key: IdempotencyKey): CreateResult {
     if (earlier.bodyHash !== bodyHash) {
       throw new DomainError(
         'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was already used with a different request body',
-        {
-          field: 'idempotencyKey',
-          details: { requestId: earlier.id },
-        },
+        `this ${key.field} was already used with a different request body`,
+        { field: key.field, details: { requestId: earlier.id } },
       );
     }
     return { request: earlier, replayed: true };

@@ -15,7 +15,6 @@ import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
   AuditQuery,
   CancelSchema,
-  namingKeyHeader,
   parseIdempotencyKey,
   ProgressCursor,
   RequestFilterSchema,
@@ -82,8 +81,10 @@ export class OnboardingController {
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await namingKeyHeader(
-      this.onboarding.requestOnboarding(body ?? {}, actor, parseIdempotencyKey(key, 'Idempotency-Key')),
+    const result = await this.onboarding.requestOnboarding(
+      body ?? {},
+      actor,
+      parseIdempotencyKey(key, 'Idempotency-Key'),
     );
     return accepted(result, res);
   }
@@ -116,8 +117,10 @@ export class OnboardingController {
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
-    const result = await namingKeyHeader(
-      this.onboarding.requestOffboarding(body ?? {}, actor, parseIdempotencyKey(key, 'Idempotency-Key')),
+    const result = await this.onboarding.requestOffboarding(
+      body ?? {},
+      actor,
+      parseIdempotencyKey(key, 'Idempotency-Key'),
     );
     return accepted(result, res);
   }

@@ -6,7 +6,7 @@
 // `filter`, `first` and `after`).
 import { z } from 'zod';
 import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js';
-import { DomainError } from '../../common/domain-error.js';
+import type { IdempotencyKey } from '../../common/idempotency-key.js';
 import { parseInput } from '../../common/parse-input.js';
 import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
 
@@ -14,29 +14,23 @@ import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
  * 1 to 255 characters and no control character (C0, DEL and C1; NUL included): the key is stored in a unique index
  * (Postgres refuses an index row over about 2.7 kB) and Postgres text cannot hold a NUL.
  */
-const IdempotencyKey = z
+const IdempotencyKeyValue = z
   .string()
   .min(1, 'must be 1 to 255 characters')
   .max(255, 'must be 1 to 255 characters')
   .regex(/^\P{Cc}*$/u, 'must not contain control characters')
   .optional();
 
-/** The key as the `Idempotency-Key` header or the `idempotencyKey` argument sent it; a refusal names that field. */
-export function parseIdempotencyKey(key: string | null | undefined, field: 'Idempotency-Key' | 'idempotencyKey') {
-  return parseInput(IdempotencyKey, key ?? undefined, { field });
-}
-
 /**
- * Runs a keyed create from REST: its IDEMPOTENCY_KEY_REUSED (which the services name `idempotencyKey`, GraphQL's
- * argument) names the `Idempotency-Key` header, as the key's other refusals on REST do.
+ * The key as the `Idempotency-Key` header or the `idempotencyKey` argument sent it, or undefined when none was sent;
+ * a refusal, here or in the service (IDEMPOTENCY_KEY_REUSED), names that field.
  */
-export async function namingKeyHeader<T>(run: Promise<T>): Promise<T> {
-  try {
-    return await run;
-  } catch (err) {
-    if (!(err instanceof DomainError) || err.code !== 'IDEMPOTENCY_KEY_REUSED') throw err;
-    throw new DomainError(err.code, err.message, { ...err.options, fields: undefined, field: 'Idempotency-Key' });
-  }
+export function parseIdempotencyKey(
+  key: string | null | undefined,
+  field: IdempotencyKey['field'],
+): IdempotencyKey | undefined {
+  const value = parseInput(IdempotencyKeyValue, key ?? undefined, { field });
+  return value === undefined ? undefined : { value, field };
 }
 
 export const CancelSchema = z
