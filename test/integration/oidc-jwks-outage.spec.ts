@@ -2,41 +2,28 @@
 // new JWKS fetch, a 503 and a warning, and never counted against the caller's address. Now a failed fetch is not
 // tried again for JWKS_FAILED_FETCH_COOLDOWN_MS, and a 503 for a key the cached set does not hold counts
 // (AUTH_FAILURES_PER_MINUTE); a token whose key the cached set holds is still verified.
-import { createServer, Server } from 'node:http';
 import { Logger } from '@nestjs/common';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JWKS_FAILED_FETCH_COOLDOWN_MS } from '../../src/auth/jwt-verifier.js';
 import { http, startStack, Stack } from '../support/harness.js';
+import { startIssuer, TestIssuer } from '../support/oidc-issuer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 
 describe('OIDC while the JWKS fails: tokens with an unknown kid', () => {
   let s: Stack;
-  let jwks: Server;
-  let fetches = 0;
-  let mode: 'ok' | '500' | 'drop' = 'ok';
-  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-  const issuer = 'https://portal.example.test';
+  let idp: TestIssuer;
+  let serve: TestIssuer['answer'];
+  const fail500: TestIssuer['answer'] = (_req, res) => res.writeHead(500).end('oops');
+  const drop: TestIssuer['answer'] = (req) => req.socket.destroy();
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    jwks = createServer((req, res) => {
-      fetches++;
-      if (mode === '500') res.writeHead(500).end('oops');
-      else if (mode === 'drop') req.socket.destroy();
-      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
-    const port = (jwks.address() as { port: number }).port;
+    idp = await startIssuer();
+    serve = idp.answer;
     s = await startStack({
       env: {
-        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
-        AUTH_JWT_ISSUER: issuer,
-        AUTH_JWT_AUDIENCE: 'osm-onboarding',
+        ...idp.env,
         AUTH_FAILURES_PER_MINUTE: '3',
         // Each caller is the address named in X-Forwarded-For.
         TRUST_PROXY: 'loopback',
@@ -45,7 +32,7 @@ describe('OIDC while the JWKS fails: tokens with an unknown kid', () => {
   });
   afterAll(async () => {
     await s.close();
-    jwks.close();
+    idp.close();
   });
   afterEach(() => vi.restoreAllMocks());
 
@@ -58,24 +45,17 @@ describe('OIDC while the JWKS fails: tokens with an unknown kid', () => {
     });
 
   it('fetches once per cooldown, counts the 503s against the address, keeps known keys working', async () => {
-    const known = await new SignJWT({ osm_roles: ['viewer'], osm_scopes: ['*/*'] })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject('dave@example.test')
-      .setIssuer(issuer)
-      .setAudience('osm-onboarding')
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(privateKey);
+    const known = await idp.sign({ osm_roles: ['viewer'], osm_scopes: ['*/*'] }, { subject: 'dave@example.test' });
     const user = '198.51.100.7';
     expect((await get(known, user)).status).toBe(200);
-    expect(fetches).toBe(1);
+    expect(idp.fetches).toBe(1);
     const warnings = vi.spyOn(Logger.prototype, 'warn');
     const verifierWarnings = () =>
       warnings.mock.contexts.filter((l) => (l as { context?: string }).context === 'JwtVerifier');
 
     // One caller's burst: 3 (AUTH_FAILURES_PER_MINUTE) 503s, then 429s; one failed fetch for all of it.
     const burst = async (attacker: string) => {
-      const before = fetches;
+      const before = idp.fetches;
       for (let i = 0; i < 3; i++) {
         const r = await get(unknownKid, attacker);
         expect([r.status, r.body.error?.code], `try ${i + 1}`).toEqual([503, 'DEPENDENCY_UNAVAILABLE']);
@@ -87,26 +67,26 @@ describe('OIDC while the JWKS fails: tokens with an unknown kid', () => {
         const r = await get(unknownKid, attacker);
         expect([r.status, r.body.error?.code]).toEqual([429, 'RATE_LIMITED']);
       }
-      expect(fetches - before).toBe(1);
+      expect(idp.fetches - before).toBe(1);
       expect((await get(known, user)).status).toBe(200);
     };
 
     // jose refetches for an unknown kid at most every 30 s after a successful fetch: wait that out, as the audit did.
-    mode = '500';
+    idp.answer = fail500;
     await sleep(30_500);
     await burst('203.0.113.9');
     expect(verifierWarnings()).toHaveLength(1);
     // Once the cooldown is over, a dropped connection: the same again, from another address.
-    mode = 'drop';
+    idp.answer = drop;
     await sleep(JWKS_FAILED_FETCH_COOLDOWN_MS + 200);
     await burst('203.0.113.10');
     expect(verifierWarnings()).toHaveLength(2);
     // The JWKS is back: after the cooldown an unknown kid is judged again (a 401), from the key set fetched anew.
-    mode = 'ok';
+    idp.answer = serve;
     await sleep(JWKS_FAILED_FETCH_COOLDOWN_MS + 200);
     const r = await get(unknownKid, '203.0.113.11');
     expect([r.status, r.body.error?.code]).toEqual([401, 'UNAUTHENTICATED']);
-    expect(fetches).toBe(4);
+    expect(idp.fetches).toBe(4);
     expect((await get(known, user)).status).toBe(200);
   }, 90_000);
 });

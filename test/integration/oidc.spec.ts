@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, Server } from 'node:http';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JWKS_FAILED_FETCH_COOLDOWN_MS } from '../../src/auth/jwt-verifier.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, startStack, Stack, uniqueName, waitForStatus, wsHandshake } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
+import { JwtOptions, startIssuer, TestIssuer } from '../support/oidc-issuer.js';
 
 /** A local webhook receiver: the JSON bodies POSTed to each path. */
 async function startReceiver() {
@@ -27,24 +27,13 @@ async function startReceiver() {
 // A portal forwards its users' identity as OIDC JWTs; the service verifies them against a JWKS.
 describe('OIDC/JWT bearer tokens', () => {
   let s: Stack;
-  let jwks: Server;
-  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-  const issuer = 'https://portal.example.test';
+  let idp: TestIssuer;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    jwks = createServer((_req, res) =>
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
-    );
-    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
-    const port = (jwks.address() as { port: number }).port;
+    idp = await startIssuer();
     s = await startStack({
       env: {
-        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
-        AUTH_JWT_ISSUER: issuer,
-        AUTH_JWT_AUDIENCE: 'osm-onboarding',
+        ...idp.env,
         WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
         WEBHOOK_BACKOFF_MS: '50',
       },
@@ -52,21 +41,10 @@ describe('OIDC/JWT bearer tokens', () => {
   });
   afterAll(async () => {
     await s.close();
-    jwks.close();
+    idp.close();
   });
 
-  const jwt = (
-    claims: Record<string, unknown>,
-    opts: { issuer?: string; audience?: string; expires?: string; subject?: string } = {},
-  ) =>
-    new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject(opts.subject ?? 'alice@example.test')
-      .setIssuer(opts.issuer ?? issuer)
-      .setAudience(opts.audience ?? 'osm-onboarding')
-      .setIssuedAt()
-      .setExpirationTime(opts.expires ?? '5m')
-      .sign(privateKey);
+  const jwt = (claims: Record<string, unknown>, opts: JwtOptions = {}) => idp.sign(claims, opts);
 
   it('takes the identity, roles and scopes from the verified token', async () => {
     const ns = uniqueName('team-a');
@@ -225,52 +203,20 @@ describe('OIDC/JWT bearer tokens', () => {
 // invalid and nothing counts against the caller's failed-authentication budget (AUTH_FAILURES_PER_MINUTE).
 describe('OIDC with the JWKS unavailable', () => {
   let s: Stack;
-  let jwks: Server | undefined;
-  let port: number;
-  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-  let jwk: Record<string, unknown>;
-  /** What the JWKS answers once it listens. */
-  let answer: (res: import('node:http').ServerResponse) => void;
-  const issuer = 'https://portal.example.test';
-
-  const listen = () =>
-    new Promise<void>((r) => {
-      jwks = createServer((_req, res) => answer(res));
-      jwks.listen(port, '127.0.0.1', r);
-    });
+  let idp: TestIssuer;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey;
-    jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    // A port nothing listens on (yet): connections are refused.
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
-    s = await startStack({
-      env: {
-        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
-        AUTH_JWT_ISSUER: issuer,
-        AUTH_JWT_AUDIENCE: 'osm-onboarding',
-        AUTH_FAILURES_PER_MINUTE: '3',
-      },
-    });
+    // Nothing listens on the JWKS's port yet: connections are refused.
+    idp = await startIssuer({ listening: false });
+    s = await startStack({ env: { ...idp.env, AUTH_FAILURES_PER_MINUTE: '3' } });
   });
   afterAll(async () => {
     await s.close();
-    jwks?.close();
+    idp.close();
   });
 
   const jwt = (kid = 'k1') =>
-    new SignJWT({ osm_roles: ['viewer'], osm_scopes: ['*/*'] })
-      .setProtectedHeader({ alg: 'RS256', kid })
-      .setSubject('carol@example.test')
-      .setIssuer(issuer)
-      .setAudience('osm-onboarding')
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(privateKey);
+    idp.sign({ osm_roles: ['viewer'], osm_scopes: ['*/*'] }, { kid, subject: 'carol@example.test' });
   const get = (token: string) =>
     http(s.url, 'GET', '/v1/onboardings?limit=1', undefined, { authorization: `Bearer ${token}` });
   const handshake = (token: string) => wsHandshake(s.url, token);
@@ -296,20 +242,21 @@ describe('OIDC with the JWKS unavailable', () => {
     const cooldown = () => new Promise((r) => setTimeout(r, JWKS_FAILED_FETCH_COOLDOWN_MS + 200));
     // Connection refused, then a JWKS that answers 500, something that is not JSON, JSON that is not a key set.
     await unavailable('connection refused');
-    answer = (res) => res.writeHead(500).end('oops');
-    await listen();
+    idp.answer = (_req, res) => res.writeHead(500).end('oops');
+    await idp.listen();
     await cooldown();
     await unavailable('500');
-    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>');
+    idp.answer = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>');
     await cooldown();
     await unavailable('not JSON');
-    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"none"}');
+    idp.answer = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"none"}');
     await cooldown();
     await unavailable('not a key set');
     // Far more than AUTH_FAILURES_PER_MINUTE tries, and none counted (no key set was ever fetched, so no kid is
     // unknown): the admin token and, with the JWKS back, the JWT are accepted once the cooldown is over.
     expect((await http(s.url, 'GET', '/v1/onboardings?limit=1')).status).toBe(200);
-    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    idp.answer = (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [idp.jwk] }));
     await cooldown();
     expect((await get(token)).status).toBe(200);
   }, 60_000);
