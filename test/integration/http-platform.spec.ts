@@ -525,3 +525,46 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
     }
   });
 });
+
+describe('HTTP platforms: a Slack callback that is not a form', () => {
+  let emulator: Emulator;
+  const apis: Api[] = [];
+
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    const env = await stackEnv(emulator, { ROLE: 'api', SLACK_SIGNING_SECRET: SIGNING_SECRET });
+    apis.push(
+      await startApi({ ...env, HTTP_PLATFORM: 'express' }),
+      await startApi({ ...env, HTTP_PLATFORM: 'fastify' }),
+    );
+  });
+  afterAll(async () => {
+    for (const api of apis) await api.app.close();
+    await emulator?.close();
+  });
+
+  it('is 415 UNSUPPORTED_MEDIA_TYPE on both, whatever the type (Slack posts application/x-www-form-urlencoded)', async () => {
+    for (const type of ['application/json', 'text/plain', 'multipart/form-data; boundary=x', undefined]) {
+      const answers = [];
+      for (const api of apis) {
+        const ts = slackTs();
+        const body = type === 'application/json' ? '{"payload":"{}"}' : 'payload=%7B%7D';
+        const signature = 'v0=' + createHmac('sha256', SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex');
+        const res = await fetch(`${api.url}/v1/integrations/slack/interactions`, {
+          method: 'POST',
+          headers: {
+            ...(type && { 'content-type': type }),
+            'x-slack-request-timestamp': ts,
+            'x-slack-signature': signature,
+          },
+          body: type ? body : new Uint8Array(Buffer.from(body)),
+        });
+        answers.push([res.status, ((await res.json()) as { error: { code: string } }).error.code]);
+      }
+      expect(answers, String(type)).toEqual([
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ]);
+    }
+  });
+});

@@ -356,8 +356,8 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
       },
       body: json,
     });
-    expect(asJson.status).toBe(400);
-    expect((await asJson.json()).error.code).toBe('MALFORMED_REQUEST');
+    expect(asJson.status).toBe(415);
+    expect((await asJson.json()).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('creates webhooks with a format over REST and GraphQL (json by default) and refuses unknown formats', async () => {

@@ -14,7 +14,18 @@ import { SlackInteractionFormSchema } from './slack-interactions.service.js';
 // raw here (the app's global parser only handles JSON). Compressed bodies are refused: Slack signs plain ones.
 const readRaw = raw({ type: 'application/x-www-form-urlencoded', limit: '64kb', inflate: false });
 
+const header = (req: Request, name: string) => {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
 function rawBody(req: Request, res: Response): Promise<Buffer> {
+  // Any other type is refused alike on both platforms (Fastify would refuse a type it has no parser for by itself).
+  const type = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded')
+    return Promise.reject(
+      new DomainError('UNSUPPORTED_MEDIA_TYPE', 'expected an application/x-www-form-urlencoded body'),
+    );
   // On Fastify the platform's form parser has already read the bytes (src/http/platform.ts), as a Buffer.
   if (Buffer.isBuffer(req.body)) {
     const encoding = req.headers['content-encoding'] ?? 'identity';
@@ -39,11 +50,6 @@ function rawBody(req: Request, res: Response): Promise<Buffer> {
     });
   });
 }
-
-const header = (req: Request, name: string) => {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v : undefined;
-};
 
 @Controller('v1/integrations/slack')
 export class SlackInteractionsController {
@@ -86,6 +92,7 @@ export class SlackInteractionsController {
       'SLACK_REQUEST_REPLAYED',
       'SLACK_USER_NOT_MAPPED',
       'SLACK_NOT_CONFIGURED',
+      'UNSUPPORTED_MEDIA_TYPE',
       'VALIDATION_FAILED',
       'FORBIDDEN',
       ...DECISION_ERRORS,
