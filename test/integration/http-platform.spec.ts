@@ -543,7 +543,7 @@ describe('HTTP platforms: a Slack callback that is not a form', () => {
     await emulator?.close();
   });
 
-  it('is 415 UNSUPPORTED_MEDIA_TYPE on both, whatever the type (Slack posts application/x-www-form-urlencoded)', async () => {
+  it('is 415 UNSUPPORTED_MEDIA_TYPE on both, whatever the type (Slack posts form-urlencoded)', async () => {
     for (const type of ['application/json', 'text/plain', 'multipart/form-data; boundary=x', undefined]) {
       const answers = [];
       for (const api of apis) {
