@@ -32,10 +32,33 @@ export class ApprovalService {
     private readonly lifecycle: RequestLifecycle,
   ) {}
 
+  /**
+   * One approval, counted against what the policy in force asks of the request now: a policy tightened while it
+   * waited (more approvals, or MESH_WIDE_CHANGES=refuse) applies to it too (docs/governance.md).
+   */
   async approve(id: string, actor: Actor, input: unknown): Promise<RequestWithSteps> {
     const { comment } = parseInput(ApproveSchema, input ?? {});
-    await this.pending(id, actor);
-    return this.lifecycle.approve(id, actor, comment ?? null, this.notASubmitter(actor));
+    const request = await this.pending(id, actor);
+    return this.lifecycle.approve(id, actor, {
+      comment: comment ?? null,
+      check: this.notASubmitter(actor),
+      need: this.needNow(request),
+    });
+  }
+
+  private needNow(request: RequestWithSteps) {
+    try {
+      return this.onboarding.currentNeed(request);
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'MESH_WIDE_CHANGE_FORBIDDEN') throw err;
+      throw new DomainError(
+        'MESH_WIDE_CHANGE_FORBIDDEN',
+        `request ${request.id} changes mesh ${request.meshName} as a whole and was put forward without a mesh ` +
+          'grant; such changes are now refused (MESH_WIDE_CHANGES=refuse), so it cannot be approved: reject it, ' +
+          'or its requester cancels it',
+        { field: 'id', details: err.options.details },
+      );
+    }
   }
 
   async reject(id: string, actor: Actor, input: unknown): Promise<RequestWithSteps> {

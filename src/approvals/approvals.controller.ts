@@ -28,7 +28,7 @@ export class ApprovalsController {
         schema: R.RequestSchema,
       },
     },
-    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS],
+    errors: ['VALIDATION_FAILED', ...DECISION_ERRORS, 'MESH_WIDE_CHANGE_FORBIDDEN'],
   })
   @Post('onboardings/:id/approve')
   @HttpCode(200)

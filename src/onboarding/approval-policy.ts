@@ -14,6 +14,14 @@ import { MESH_WIDE_CHANGES, meshWideChanges, type MeshWideChange } from '../mesh
 /** The built-in rule's name, as stored in `approvalRule`. */
 export const MESH_WIDE_RULE = 'builtin:mesh-wide';
 
+/**
+ * Whether the stored `approvalRule` says a submitter lacked a mesh grant: the built-in rule is named in it whenever
+ * it applied (approvalNeed), and a need is never lowered, so it stays named.
+ */
+export function submittedWithoutGrant(approvalRule: string | null): boolean {
+  return (approvalRule ?? '').split(', ').includes(MESH_WIDE_RULE);
+}
+
 function holds(condition: ApprovalCondition, o: RequestOptions, changes: MeshWideChange[]): boolean {
   switch (condition) {
     case 'always':

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { approvalNeed } from './approval-policy.js';
+import { approvalNeed, submittedWithoutGrant } from './approval-policy.js';
 import { meshWideChanges } from '../mesh/mesh-wide.js';
 import pg from 'pg';
 import {
@@ -134,6 +134,21 @@ export class OnboardingService {
    * The approval a request needs, with the caller's mesh grant; refuses (403, nothing stored) a
    * mesh-wide change without one when MESH_WIDE_CHANGES=refuse.
    */
+  /**
+   * What the approval policy in force (APPROVAL_POLICY, MESH_WIDE_CHANGES) asks of a stored request now, for its
+   * submitter's mesh grant as recorded (approval-policy.ts, submittedWithoutGrant): an approval applies a policy
+   * tightened since the request was put forward. Refuses (MESH_WIDE_CHANGE_FORBIDDEN) what the policy now refuses.
+   */
+  currentNeed(request: RequestWithSteps): Pick<Submission, 'approvals' | 'rule'> {
+    const req = { ...request, options: request.options as unknown as RequestOptions };
+    return approvalNeed(
+      this.config.approvalPolicy,
+      this.config.meshWide,
+      req,
+      !submittedWithoutGrant(request.approvalRule),
+    );
+  }
+
   private approvalNeed(req: NormalizedRequest, actor: Actor, grant = hasMeshGrant(actor, req.cluster, req.meshName)) {
     return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, grant);
   }

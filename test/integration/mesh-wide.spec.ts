@@ -374,6 +374,49 @@ describe('mesh-wide changes need mesh-level authority', () => {
     expect(writesTo(emulator)).toBe(writes);
   });
 
+  it('applies a policy tightened while a request waits when it is next approved (an outside audit)', async () => {
+    // Put forward under `held` (MESH_WIDE_APPROVALS 1, MESH_WIDE_CHANGES approval); decided on instances whose
+    // configuration is stricter, as after a rolling change of it.
+    const submit = async () => {
+      const r = await http(
+        held.url,
+        'POST',
+        '/v1/onboardings',
+        { namespace: await namespace(), trafficPolicy: { mode: 'permissive' } },
+        as('requester'),
+      );
+      expect(r.body).toMatchObject({ status: 'PENDING_APPROVAL', request: { approvalsRequired: 1 } });
+      return r.body.id as string;
+    };
+    const writes = writesTo(emulator);
+
+    // Now two approvals: the first one leaves it waiting for a second.
+    const raised = await submit();
+    const one = await http(gated.url, 'POST', `/v1/onboardings/${raised}/approve`, {}, as('meshApprover'));
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsGiven: 1, approvalsRequired: 2 });
+    // The stricter need is stored: an instance still on the old configuration cannot lower it.
+    const read = await http(held.url, 'GET', `/v1/onboardings/${raised}`, undefined, as('requester'));
+    expect(read.body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsRequired: 2 });
+
+    // Now refused: not approvable, on REST and GraphQL; nothing recorded, nothing written.
+    const refused = await submit();
+    const rest = await http(refusing.url, 'POST', `/v1/onboardings/${refused}/approve`, {}, as('meshApprover'));
+    expect(rest.status).toBe(403);
+    expect(refusal(rest)).toEqual([403, 'MESH_WIDE_CHANGE_FORBIDDEN']);
+    expect(rest.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['id']);
+    const viaGraphql = await gql(
+      refusing.url,
+      'mutation($id: ID!) { approveOnboardingRequest(id: $id) { status } }',
+      { id: refused },
+      as('meshApprover'),
+    );
+    expect(viaGraphql.errors?.[0].extensions.code).toBe('MESH_WIDE_CHANGE_FORBIDDEN');
+    const still = await http(held.url, 'GET', `/v1/onboardings/${refused}`, undefined, as('requester'));
+    expect(still.body).toMatchObject({ status: 'PENDING_APPROVAL', approvalsGiven: 0, approvalsRequired: 1 });
+    expect(writesTo(emulator)).toBe(writes);
+  });
+
   it('cannot be configured away: the built-in rule needs at least one approval', () => {
     expect(() => loadConfig({ MESH_WIDE_APPROVALS: '0' })).toThrow(/MESH_WIDE_APPROVALS/);
     expect(() => loadConfig({ MESH_WIDE_CHANGES: 'allow' })).toThrow(/MESH_WIDE_CHANGES/);

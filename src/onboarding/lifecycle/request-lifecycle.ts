@@ -131,19 +131,29 @@ export class RequestLifecycle {
     );
   }
 
-  /** PENDING_APPROVAL → PENDING_APPROVAL (one more approval) | QUEUED (the N-th). */
-  approve(id: string, by: By, comment: string | null, check?: Check): Promise<RequestWithSteps> {
+  /**
+   * PENDING_APPROVAL → PENDING_APPROVAL (one more approval) | QUEUED (the N-th). `need`: what the policy in force
+   * asks of the request now; its approvals required are raised to it first (never lowered).
+   */
+  approve(
+    id: string,
+    by: By,
+    { comment, check, need }: { comment: string | null; check?: Check; need?: Pick<Submission, 'approvals' | 'rule'> },
+  ): Promise<RequestWithSteps> {
     return this.decide(
       id,
       'REQUEST_NOT_PENDING_APPROVAL',
-      (r) => {
+      (loaded) => {
+        const { r, raised } = need ? needing(loaded, need) : { r: loaded, raised: undefined };
         const to = approveTarget(r);
         const approvals = r.approvalsGiven + 1;
         const count = `${approvals}/${r.approvalsRequired}`;
         return {
           name: 'approve',
           to,
-          sets: sql`approvals_given = approvals_given + 1`,
+          sets: raised
+            ? sql`approvals_given = approvals_given + 1, ${raised}`
+            : sql`approvals_given = approvals_given + 1`,
           approval: { approver: by.id, decision: 'approve', reason: comment },
           action: to === 'QUEUED' ? 'request.approved' : 'approval.recorded',
           data: {
@@ -400,7 +410,10 @@ export class RequestLifecycle {
  * The request as a submission sees it: its approvals required raised to what the submitter's need is (never
  * lowered: the trigger refuses that too), and the SET clause that stores the raise (undefined: none).
  */
-function needing(r: RequestWithSteps, s: Submission): { r: RequestWithSteps; raised?: Prisma.Sql } {
+function needing(
+  r: RequestWithSteps,
+  s: Pick<Submission, 'approvals' | 'rule'>,
+): { r: RequestWithSteps; raised?: Prisma.Sql } {
   if (s.approvals <= r.approvalsRequired) return { r };
   const rule = s.rule ?? r.approvalRule;
   return {

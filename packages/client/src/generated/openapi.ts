@@ -444,7 +444,7 @@ export interface paths {
          *
          *     Needs role `approver` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `REQUEST_NOT_FOUND`, `DEPENDENCY_UNAVAILABLE`, `REQUEST_NOT_PENDING_APPROVAL`, `SELF_APPROVAL_FORBIDDEN`, `ALREADY_DECIDED`, `MESH_WIDE_CHANGE_FORBIDDEN`, `MESH_GRANT_REQUIRED`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["approveRequest"];
         delete?: never;
@@ -3873,7 +3873,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `SELF_APPROVAL_FORBIDDEN`: a requester cannot approve or reject their own request; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse); `MESH_GRANT_REQUIRED`: the request changes the mesh as a whole; only an approver with a mesh grant may decide on it */
             403: {
                 headers: {
                     [name: string]: unknown;
