@@ -5,8 +5,6 @@
 // mocked where a test needs them.
 import type { LookupAddress } from 'node:dns';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { guardedLookup, isInternalAddress, TARGET_REFUSED, targetProblem } from '../../src/webhooks/webhook-target.js';
-import { shownDeliveryError } from '../../src/webhooks/webhook.service.js';
 
 // The interface list: the real one unless a test sets `fakeInterfaces`.
 let fakeInterfaces: ReturnType<typeof import('node:os').networkInterfaces> | undefined;
@@ -36,6 +34,13 @@ vi.mock('node:dns', async (importOriginal) => {
   };
   return { ...dns, lookup };
 });
+
+// The unit tier shares modules between files (isolate: false): a file run earlier in this worker may have loaded
+// webhook-target.ts with the real node:os and node:dns. Loaded afresh here, it sees the mocks above.
+vi.resetModules();
+const { guardedLookup, isInternalAddress, TARGET_REFUSED, targetProblem } =
+  await import('../../src/webhooks/webhook-target.js');
+const { shownDeliveryError } = await import('../../src/webhooks/webhook.service.js');
 
 afterEach(() => {
   fakeInterfaces = undefined;
