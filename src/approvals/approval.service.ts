@@ -42,13 +42,13 @@ export class ApprovalService {
     return this.lifecycle.approve(id, actor, {
       comment: comment ?? null,
       check: this.notASubmitter(actor),
-      need: this.needNow(request),
+      need: await this.needNow(request),
     });
   }
 
-  private needNow(request: RequestWithSteps) {
+  private async needNow(request: RequestWithSteps) {
     try {
-      return this.onboarding.currentNeed(request);
+      return await this.onboarding.currentNeed(request);
     } catch (err) {
       if (!(err instanceof DomainError) || err.code !== 'MESH_WIDE_CHANGE_FORBIDDEN') throw err;
       throw new DomainError(

@@ -22,7 +22,21 @@ export function submittedWithoutGrant(approvalRule: string | null): boolean {
   return (approvalRule ?? '').split(', ').includes(MESH_WIDE_RULE);
 }
 
-function holds(condition: ApprovalCondition, o: RequestOptions, changes: MeshWideChange[]): boolean {
+/** What the cluster says that a rule depends on, read when the request is put forward (onboarding.service.ts). */
+export interface NeedFacts {
+  /**
+   * `restart.mode: selected` names every Deployment the namespace has (true too when that could not be read in
+   * time): `restart-all` holds it, as it holds `all`.
+   */
+  selectedCoversAll?: boolean;
+}
+
+/** Whether the need of `req` depends on NeedFacts.selectedCoversAll (only then is it read). */
+export function readsRestartCoverage(policy: ApprovalPolicy, options: RequestOptions): boolean {
+  return options.restart.mode === 'selected' && policy.rules.some((r) => r.when.includes('restart-all'));
+}
+
+function holds(condition: ApprovalCondition, o: RequestOptions, changes: MeshWideChange[], facts: NeedFacts): boolean {
   switch (condition) {
     case 'always':
       return true;
@@ -33,7 +47,13 @@ function holds(condition: ApprovalCondition, o: RequestOptions, changes: MeshWid
     case 'restart':
       return o.restart.mode !== 'none';
     case 'restart-all':
-      return o.restart.mode === 'all';
+      // Whatever restarts every Deployment: `all`; `needed` (every one whose pods lack the wanted sidecar state: all
+      // of them on a first onboarding); `selected` naming them all. An outside audit reached `all` through the others.
+      return (
+        o.restart.mode === 'all' ||
+        o.restart.mode === 'needed' ||
+        (o.restart.mode === 'selected' && facts.selectedCoversAll === true)
+      );
     case 'api-server-access':
       return o.apiServerAccess !== null;
     case 'api-server-egress':
@@ -64,7 +84,7 @@ export function approvalNeed(
   policy: ApprovalPolicy,
   meshWide: MeshWidePolicy,
   req: { kind: RequestKind; cluster: string; namespace: string; meshName: string; options: RequestOptions },
-  meshGrant: boolean,
+  { meshGrant, facts = {} }: { meshGrant: boolean; facts?: NeedFacts },
 ): ApprovalNeed {
   const changes = meshWideChanges(req.kind, req.options);
   let need: ApprovalNeed = { approvals: 0, rule: null, meshWideChanges: changes };
@@ -73,7 +93,7 @@ export function approvalNeed(
       rule.kinds.includes(req.kind) &&
       rule.clusters.some((g) => globMatch(g, req.cluster)) &&
       rule.namespaces.some((g) => globMatch(g, req.namespace)) &&
-      rule.when.some((c) => holds(c, req.options, changes));
+      rule.when.some((c) => holds(c, req.options, changes, facts));
     if (matches && rule.approvals > need.approvals) need = { ...need, approvals: rule.approvals, rule: rule.name };
   }
   if (changes.length === 0 || meshGrant) return need;

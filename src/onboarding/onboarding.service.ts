@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { approvalNeed, submittedWithoutGrant } from './approval-policy.js';
+import { approvalNeed, type NeedFacts, readsRestartCoverage, submittedWithoutGrant } from './approval-policy.js';
 import { meshWideChanges } from '../mesh/mesh-wide.js';
 import pg from 'pg';
 import {
@@ -127,36 +127,44 @@ export class OnboardingService {
 
   /** The plan of an already validated request (batches plan each target). */
   async planNormalized(req: NormalizedRequest, actor: Actor): Promise<PlanWithApproval> {
-    return { ...(await this.planner.plan(req)), approval: this.planApproval(req, actor) };
+    const [plan, facts] = await Promise.all([this.planner.plan(req), this.needFacts(req)]);
+    return { ...plan, approval: this.planApproval(req, actor, facts) };
   }
 
-  /**
-   * The approval a request needs, with the caller's mesh grant; refuses (403, nothing stored) a
-   * mesh-wide change without one when MESH_WIDE_CHANGES=refuse.
-   */
   /**
    * What the approval policy in force (APPROVAL_POLICY, MESH_WIDE_CHANGES) asks of a stored request now, for its
    * submitter's mesh grant as recorded (approval-policy.ts, submittedWithoutGrant): an approval applies a policy
    * tightened since the request was put forward. Refuses (MESH_WIDE_CHANGE_FORBIDDEN) what the policy now refuses.
    */
-  currentNeed(request: RequestWithSteps): Pick<Submission, 'approvals' | 'rule'> {
+  async currentNeed(request: RequestWithSteps): Promise<Pick<Submission, 'approvals' | 'rule'>> {
     const req = { ...request, options: request.options as unknown as RequestOptions };
-    return approvalNeed(
-      this.config.approvalPolicy,
-      this.config.meshWide,
-      req,
-      !submittedWithoutGrant(request.approvalRule),
-    );
+    const grant = !submittedWithoutGrant(request.approvalRule);
+    const facts = await this.needFacts(req);
+    return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, { meshGrant: grant, facts });
   }
 
-  private approvalNeed(req: NormalizedRequest, actor: Actor, grant = hasMeshGrant(actor, req.cluster, req.meshName)) {
-    return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, grant);
+  /**
+   * The approval a request needs, with the caller's mesh grant; refuses (403, nothing stored) a
+   * mesh-wide change without one when MESH_WIDE_CHANGES=refuse. `facts`: needFacts, for the rules that read them.
+   */
+  private approvalNeed(
+    req: NormalizedRequest,
+    actor: Actor,
+    { grant = hasMeshGrant(actor, req.cluster, req.meshName), facts = {} }: { grant?: boolean; facts?: NeedFacts } = {},
+  ) {
+    return approvalNeed(this.config.approvalPolicy, this.config.meshWide, req, { meshGrant: grant, facts });
   }
 
-  private planApproval(req: NormalizedRequest, actor: Actor): PlanApproval {
+  /** The cluster facts the policy's rules read for this request (approval-policy.ts, NeedFacts); none usually. */
+  private async needFacts(req: Pick<NormalizedRequest, 'cluster' | 'namespace' | 'options'>): Promise<NeedFacts> {
+    if (!readsRestartCoverage(this.config.approvalPolicy, req.options)) return {};
+    return { selectedCoversAll: await this.validator.selectedCoversAll(req) };
+  }
+
+  private planApproval(req: NormalizedRequest, actor: Actor, facts: NeedFacts): PlanApproval {
     const meshGrant = hasMeshGrant(actor, req.cluster, req.meshName);
     try {
-      const need = this.approvalNeed(req, actor, meshGrant);
+      const need = this.approvalNeed(req, actor, { grant: meshGrant, facts });
       return {
         meshWideChanges: need.meshWideChanges,
         meshGrant,
@@ -212,7 +220,7 @@ export class OnboardingService {
 
   /** Queues a request stored by a dry run (or holds it for its approvals); steps then report drift from the plan. */
   async applyPlanned(id: string, actor: Actor): Promise<RequestWithSteps> {
-    return this.lifecycle.apply(id, actor, this.submission(await this.own(id, actor), actor));
+    return this.lifecycle.apply(id, actor, await this.submission(await this.own(id, actor), actor));
   }
 
   /**
@@ -229,7 +237,7 @@ export class OnboardingService {
    * still lacks approvals waits for them again, a dry run never applied is a plan again.
    */
   async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
-    return this.lifecycle.retry(id, actor, this.submission(await this.own(id, actor), actor));
+    return this.lifecycle.retry(id, actor, await this.submission(await this.own(id, actor), actor));
   }
 
   /**
@@ -240,8 +248,9 @@ export class OnboardingService {
    * needs fewer approvals than it already does. And a caller who approved the request cannot also submit it: one
    * person would then both ask for and approve the change.
    */
-  private submission(request: RequestWithSteps, actor: Actor): Submission {
-    const need = this.approvalNeed({ ...request, options: request.options as unknown as RequestOptions }, actor);
+  private async submission(request: RequestWithSteps, actor: Actor): Promise<Submission> {
+    const req = { ...request, options: request.options as unknown as RequestOptions };
+    const need = this.approvalNeed(req, actor, { facts: await this.needFacts(req) });
     return {
       approvals: need.approvals,
       rule: need.rule,
@@ -410,7 +419,7 @@ export class OnboardingService {
   private async draft(req: NormalizedRequest, actor: Actor) {
     const id = randomUUID();
     const createdAt = new Date();
-    const need = this.approvalNeed(req, actor);
+    const need = this.approvalNeed(req, actor, { facts: await this.needFacts(req) });
     const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
     const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
     const status: RequestStatus = createTarget(req.dryRun, need.approvals);

@@ -95,6 +95,19 @@ export class RequestValidator {
     };
   }
 
+  /**
+   * Whether `restart.selected` names every Deployment the namespace has now (the request-time list, shared with the
+   * check below and cached briefly). True when the list cannot be read in time (or the check is off): an approval
+   * rule on full restarts then holds the request rather than let it through unjudged.
+   */
+  async selectedCoversAll(req: Pick<NormalizedRequest, 'cluster' | 'namespace' | 'options'>): Promise<boolean> {
+    if (!this.precheck.enabled) return true;
+    const list = await this.precheck.deploymentsOf(req.cluster, req.namespace);
+    if (list.kind === 'unknown') return true;
+    const named = req.options.restart.deployments;
+    return list.kind === 'found' && list.value.every((d) => named.includes(d.metadata?.name ?? ''));
+  }
+
   private async checkPreconditions(req: NormalizedRequest): Promise<void> {
     assertNotReserved(req.namespace);
     const info = req.kind === 'ONBOARD' ? await this.meshOf(req) : null;
