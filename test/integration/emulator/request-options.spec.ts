@@ -149,15 +149,38 @@ describe('generic Status bodies', () => {
     );
     expect(test.status).toBe(422);
     expect(test.body).toMatchObject({
+      reason: 'Invalid',
       message: 'the server rejected our request due to an error in our request',
-      details: {
-        causes: [{ reason: 'UnexpectedServerResponse', message: 'testing value /metadata/name failed: test failed' }],
-      },
+      details: {}, // the json-patch error is not sent (NewGenericServerResponse, isUnexpectedResponse false)
     });
   });
 });
 
 describe('metadata rules', () => {
+  it('never keeps an empty annotations, labels or finalizers (omitempty): a JSON patch into one fails', async () => {
+    const created = await call('POST', CONFIGMAPS, {
+      metadata: { name: 'empties', labels: {}, annotations: { a: 'x' }, finalizers: [] },
+    });
+    expect(created.status).toBe(201);
+    expect(Object.keys(created.body.metadata)).not.toContain('labels');
+    expect(Object.keys(created.body.metadata)).not.toContain('finalizers');
+    const rv = created.body.metadata.resourceVersion;
+    const removed = await call('PATCH', `${CONFIGMAPS}/empties`, { metadata: { annotations: { a: null } } }, MERGE);
+    expect(removed.status).toBe(200);
+    expect(Object.keys(removed.body.metadata)).not.toContain('annotations');
+    expect(removed.body.metadata.resourceVersion).not.toBe(rv);
+    // Removing what is not there changes nothing (no new resourceVersion).
+    const again = await call('PATCH', `${CONFIGMAPS}/empties`, { metadata: { annotations: { a: null } } }, MERGE);
+    expect(again.body.metadata.resourceVersion).toBe(removed.body.metadata.resourceVersion);
+    const add = await call(
+      'PATCH',
+      `${CONFIGMAPS}/empties`,
+      [{ op: 'add', path: '/metadata/annotations/b', value: 'y' }],
+      'application/json-patch+json',
+    );
+    expect([add.status, add.body.reason]).toEqual([422, 'Invalid']);
+  });
+
   it('refuses finalizers that are not qualified names, or unqualified non-standard ones (built-ins)', async () => {
     const res = await call('POST', CONFIGMAPS, { metadata: { name: 'fin', finalizers: ['custom', 'a b/c'] } });
     expect(res.status).toBe(422);

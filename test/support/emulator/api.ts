@@ -58,7 +58,16 @@ import {
   SelectorParseError,
 } from './selectors.js';
 import type { ObjectStore } from './store.js';
-import { asArray, asRecord, clone, isObject, nowTimestamp, randomSuffix, type KubeObject } from './types.js';
+import {
+  asArray,
+  asRecord,
+  clone,
+  isObject,
+  nowTimestamp,
+  omitEmptyMeta,
+  randomSuffix,
+  type KubeObject,
+} from './types.js';
 import { fieldsOf, supportedFields } from './fields.js';
 import {
   completeCrd,
@@ -716,6 +725,7 @@ export class KubeApi {
   private toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
     obj.apiVersion = apiVersionOf(rt, rt.storageVersion);
     obj.kind = rt.kind;
+    omitEmptyMeta(obj); // before an update is compared with the stored object: `{}` is no change from none
     return obj;
   }
 
@@ -1024,7 +1034,7 @@ function applyPatch(rt: ResourceType, patchType: PatchType, base: KubeObject, pa
         return applyJsonPatch(base, decodeJsonPatch(patchBody));
       } catch (err) {
         if (err instanceof JsonPatchFormatError) throw badRequest(err.message);
-        if (err instanceof JsonPatchApplyError) throw genericUnprocessable(err.message);
+        if (err instanceof JsonPatchApplyError) throw genericUnprocessable();
         throw err;
       }
     case 'strategic':

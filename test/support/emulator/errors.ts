@@ -187,10 +187,10 @@ export function resourceExpired(message: string, continueToken?: string): Status
 }
 
 /**
- * errors.NewGenericServerResponse: a fixed message per code, and Details that are always there (`"details":{}`),
- * holding the server's own message, if any, as an UnexpectedServerResponse cause.
+ * errors.NewGenericServerResponse as the apiserver calls it (isUnexpectedResponse false): a fixed message per code,
+ * and Details that are always there and empty (`"details":{}`): the server's own message is not sent.
  */
-export function genericServerResponse(code: 404 | 405 | 422, serverMessage = ''): StatusError {
+export function genericServerResponse(code: 404 | 405 | 422): StatusError {
   const known = {
     404: ['NotFound', 'the server could not find the requested resource'],
     405: ['MethodNotAllowed', 'the server does not allow this method on the requested resource'],
@@ -198,15 +198,17 @@ export function genericServerResponse(code: 404 | 405 | 422, serverMessage = '')
   } as const;
   const [reason, message] = known[code];
   const err = failure(code, reason, message);
-  err.status.details = serverMessage
-    ? { causes: [{ reason: 'UnexpectedServerResponse', message: serverMessage }] }
-    : {};
+  err.status.details = {};
   return err;
 }
 
-/** The JSON patch handler's answer to a patch that does not apply: the json-patch error is only a cause. */
-export function genericUnprocessable(serverMessage: string): StatusError {
-  return genericServerResponse(422, serverMessage);
+/**
+ * The JSON patch handler's answer to a patch that does not apply (a failed `test`, a missing path): patch.go's
+ * applyJSPatch answers NewGenericServerResponse(422, …, err.Error(), 0, false), so the json-patch error itself never
+ * reaches the client (kubectl prints "The request is invalid: the server rejected our request …").
+ */
+export function genericUnprocessable(): StatusError {
+  return genericServerResponse(422);
 }
 
 /** A rejection by an admission webhook (apiserver's webhookerrors.ToStatusErr): code 400, no reason. */

@@ -2,7 +2,7 @@
 // becomes every object's resourceVersion, an event history for watch resumption, and in-order
 // fan-out of change events to watchers.
 
-import { clone, type KubeObject } from './types.js';
+import { clone, omitEmptyMeta, type KubeObject } from './types.js';
 
 export type StoreEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -202,6 +202,7 @@ export class ObjectStore {
   }
 
   private stamp(obj: KubeObject): KubeObject {
+    omitEmptyMeta(obj);
     this.revision++;
     obj.metadata.resourceVersion = String(this.revision);
     if (this.freezeStored) deepFreeze(obj);

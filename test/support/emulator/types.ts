@@ -52,6 +52,21 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * ObjectMeta's maps and lists are `omitempty`: kube-apiserver never stores or answers an empty one, for a built-in
+ * kind (its Go type) or a custom resource (metadata rebuilt through ObjectMeta, schemaobjectmeta.SetObjectMeta). So
+ * removing the last annotation leaves no `annotations` at all, and a JSON patch `add /metadata/annotations/<key>`
+ * then fails (its parent is missing) as it does on a cluster.
+ */
+export function omitEmptyMeta(obj: KubeObject): void {
+  const meta = obj.metadata as Record<string, unknown> | undefined;
+  if (!meta) return;
+  for (const key of ['labels', 'annotations', 'finalizers', 'ownerReferences']) {
+    const v = meta[key];
+    if (v !== null && typeof v === 'object' && Object.keys(v).length === 0) delete meta[key];
+  }
+}
+
 /** Deep copy of a JSON tree (hand-rolled: several times faster than structuredClone for API objects). */
 export function clone<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value;

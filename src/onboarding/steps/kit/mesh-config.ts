@@ -22,11 +22,10 @@ export async function readMeshConfig(kube: ClusterClient, meshNamespace: string)
 }
 
 // kube-apiserver answers a JSON patch that cannot be applied (a failed `test`, a path that no longer
-// exists) with NewGenericServerResponse(422): reason Invalid, the generic message below, and the
-// json-patch error ("testing value ... failed") only in details.causes, which KubeError does not keep.
+// exists) with NewGenericServerResponse(422, …, false) (apiserver endpoints/handlers/patch.go, applyJSPatch):
+// reason Invalid, the generic message below and empty details; the json-patch error is not sent at all.
 // A schema rejection is also 422 Invalid but says `<Kind> "<name>" is invalid: ...`; it stays INVALID.
-const GUARD_FAILED =
-  /the server rejected our request due to an error in our request|test failed|testing value|missing path|invalid index/i;
+const GUARD_FAILED = /the server rejected our request due to an error in our request/i;
 
 /**
  * A failed guard (409, or the 422 of a JSON patch that no longer applies) becomes a CONFLICT the runner
