@@ -171,6 +171,13 @@ export function applyJsonPatch(doc: unknown, operations: readonly JsonPatchOpera
         try {
           actual = readPointer(result, operation.path, 'test');
         } catch {
+          // A missing member equals null (json-patch v4's test), but only inside a container that exists.
+          const parent = operation.path.slice(0, operation.path.lastIndexOf('/'));
+          try {
+            if (parent) readPointer(result, parent, 'test');
+          } catch {
+            throw new JsonPatchApplyError(`test operation does not apply: is missing path: ${operation.path}`);
+          }
           actual = undefined;
         }
         const expected = operation.value ?? null;

@@ -69,6 +69,11 @@ describe('JSON patch (RFC 6902)', () => {
     expect(() => applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: 'x' }])).toThrow(/test failed/);
   });
 
+  it('passes a test for null on a missing member, but not under a missing parent (json-patch v4)', () => {
+    expect(applyJsonPatch(doc, [{ op: 'test', path: '/metadata/missing', value: null }])).toEqual(doc);
+    expect(() => applyJsonPatch(doc, [{ op: 'test', path: '/nope/missing', value: null }])).toThrow(/is missing path/);
+  });
+
   it('rejects paths that do not exist and out-of-range indexes', () => {
     expect(() => applyJsonPatch(doc, [{ op: 'add', path: '/nope/deeper/x', value: 1 }])).toThrow(JsonPatchApplyError);
     expect(() => applyJsonPatch(doc, [{ op: 'remove', path: '/metadata/annotations' }])).toThrow(JsonPatchApplyError);
