@@ -62,6 +62,8 @@ interface RunResult {
   clusters: string[];
   /** Per cluster: seconds from the worker's start to its last request's end, and outcomes. */
   perCluster: Map<string, { wallS: number; succeeded: number; failed: number; emulatorCpuS: number }>;
+  /** Per cluster, from the worker's /metrics at the end: its Kubernetes calls, those answered 503, jobs put back. */
+  workerCounts: Map<string, { calls: number; unavailable: number; deferred: number }>;
   /** Per cluster the worker judged an outlier: seconds from the worker's start to its first verdict, and how many. */
   outliers: Map<string, { firstS: number; verdicts: number }>;
   healthyWallS: number;
@@ -107,6 +109,7 @@ async function runOnce(
     }
     const busy = machine.busyShare();
     const workerCpuS = cpuSeconds(worker.pid) ?? NaN;
+    const workerCounts = await countsFromMetrics(worker.url);
     const emulatorCpu = cpuEach().map((s, i) => s - emulatorCpu0[i]);
     const emulatorCpuS = emulatorCpu.reduce((a, b) => a + b, 0);
     const { rows } = await stack.db().query<{ cluster: string; last: Date; ok: number; failed: number }>(
@@ -130,6 +133,7 @@ async function runOnce(
       label,
       clusters,
       perCluster,
+      workerCounts,
       outliers: outlierVerdicts(worker.child.logFile, t0.getTime()),
       healthyWallS: Math.max(...healthy),
       load,
@@ -140,6 +144,32 @@ async function runOnce(
   } finally {
     await stack.destroy();
   }
+}
+
+/**
+ * What the worker's /metrics say per cluster: Kubernetes calls (osm_onboarding_kube_request_duration_seconds_count,
+ * every verb and code), those answered 503 (each one retried), and jobs taken and put back over the cluster's share
+ * (osm_onboarding_jobs_deferred_total). They tell the two costs of an outlier apart: retries and deferrals.
+ */
+async function countsFromMetrics(url: string): Promise<RunResult['workerCounts']> {
+  const counts: RunResult['workerCounts'] = new Map();
+  const of = (cluster: string) => {
+    let c = counts.get(cluster);
+    if (!c) counts.set(cluster, (c = { calls: 0, unavailable: 0, deferred: 0 }));
+    return c;
+  };
+  const text = await (await fetch(`${url}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    const calls = /^osm_onboarding_kube_request_duration_seconds_count\{([^}]*)\} (\d+)/.exec(line);
+    if (calls) {
+      const cluster = /cluster="([^"]*)"/.exec(calls[1])?.[1] ?? '?';
+      of(cluster).calls += Number(calls[2]);
+      if (/code="503"/.test(calls[1])) of(cluster).unavailable += Number(calls[2]);
+    }
+    const deferred = /^osm_onboarding_jobs_deferred_total\{cluster="([^"]*)"\} (\d+)/.exec(line);
+    if (deferred) of(deferred[1]).deferred += Number(deferred[2]);
+  }
+  return counts;
 }
 
 /** The worker's outlier verdicts (src/kubernetes/cluster-health.ts logs each one: "cluster c1 is an outlier (…)"). */
@@ -154,6 +184,11 @@ function outlierVerdicts(logFile: string, t0: number): Map<string, { firstS: num
   }
   return out;
 }
+
+const workerCounts = (run: RunResult, c: string): string => {
+  const w = run.workerCounts.get(c);
+  return w ? `${w.calls} / ${w.unavailable} / ${w.deferred}` : '—';
+};
 
 const servedLast = (run: RunResult, c: string): string => {
   const o = run.outliers.get(c);
@@ -257,6 +292,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
             'with: ok / failed',
             'with: emulator CPU s',
             'with: served last from s (verdicts)',
+            'with: worker calls / 503s / jobs put back',
             'without: wall s',
             'without: ok / failed',
             'without: emulator CPU s',
@@ -271,6 +307,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
               a ? `${a.succeeded} / ${a.failed}` : '—',
               a ? fmt(a.emulatorCpuS, 1) : '—',
               servedLast(withSlow, c),
+              workerCounts(withSlow, c),
               b ? fmt(b.wallS, 1) : '—',
               b ? `${b.succeeded} / ${b.failed}` : '—',
               b ? fmt(b.emulatorCpuS, 1) : '—',

@@ -54,6 +54,22 @@ export class MetricsService implements OnModuleInit {
     registers: [this.registry],
   });
 
+  /** Jobs put back because their cluster had used its share of this worker (QueueService.deferrals). */
+  private readonly deferralsExported = new Map<string, number>();
+  readonly jobsDeferred = new Counter({
+    name: 'osm_onboarding_jobs_deferred_total',
+    help: 'Requests a worker took and put back in the queue, by cluster, because the cluster had used its share of it',
+    labelNames: ['cluster'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [cluster, seen] of this.queue.deferrals) {
+        const exported = this.deferralsExported.get(cluster) ?? 0;
+        if (seen > exported) this.jobsDeferred.inc({ cluster }, seen - exported);
+        this.deferralsExported.set(cluster, seen);
+      }
+    },
+  });
+
   /** Outlier clusters (kubernetes/cluster-health.ts), as this worker judges them. */
   readonly clusterOutlier = new Gauge({
     name: 'osm_onboarding_cluster_outlier',

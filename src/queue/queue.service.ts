@@ -46,6 +46,9 @@ export class QueueService implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  /** Jobs this process took and put back because their cluster had used its share, per cluster (MetricsService). */
+  readonly deferrals = new Map<string, number>();
+
   private get onboarding(): Queue<RunRequestJob> {
     if (this.queue) return this.queue;
     // The producer side fails fast while Redis is away (the row is committed; the sweeper enqueues later).
@@ -150,6 +153,8 @@ export class QueueService implements OnModuleDestroy {
         const { leave, deferMs } = await this.share.enter(job.data.requestId, job.data.cluster);
         consumer.current.concurrency = this.share.slots();
         if (!leave) {
+          const cluster = job.data.cluster ?? 'unknown';
+          this.deferrals.set(cluster, (this.deferrals.get(cluster) ?? 0) + 1);
           // Not a failed attempt: BullMQ keeps attemptsMade, and the job stays in Redis (delayed), so the
           // sweeper, which looks for QUEUED requests without a job, leaves it alone.
           await job.moveToDelayed(Date.now() + deferMs, token);

@@ -11,6 +11,7 @@ import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterHealth } from '../../src/kubernetes/cluster-health.js';
+import { MetricsService } from '../../src/observability/metrics.service.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 import { http, stackEnv, startApi, startWorker, uniqueName, waitForStatus } from '../support/harness.js';
@@ -69,6 +70,10 @@ describe('worker slots shared fairly across clusters', () => {
     );
     expect(states.filter((s) => s.startedAt === null).length).toBeGreaterThanOrEqual(2);
     expect(states.filter((s) => s.status === 'SUCCEEDED').length).toBe(0);
+    // The jobs it took over the cluster's share and put back are counted, by cluster.
+    const deferred = (await worker.get(MetricsService).jobsDeferred.get()).values;
+    expect(deferred.find((v) => v.labels.cluster === 'staging')?.value).toBeGreaterThan(0);
+    expect(deferred.find((v) => v.labels.cluster === 'emulator')).toBeUndefined();
   });
 
   it("keeps a healthy cluster's budget while a slow cluster holds its own", async () => {
