@@ -22,6 +22,12 @@ export function submittedWithoutGrant(approvalRule: string | null): boolean {
   return (approvalRule ?? '').split(', ').includes(MESH_WIDE_RULE);
 }
 
+/** `rule` naming the built-in rule too (a submitter without a grant put the request forward). */
+export function withMeshWideRule(rule: string | null): string {
+  if (!rule) return MESH_WIDE_RULE;
+  return submittedWithoutGrant(rule) ? rule : `${rule}, ${MESH_WIDE_RULE}`;
+}
+
 /** What the cluster says that a rule depends on, read when the request is put forward (onboarding.service.ts). */
 export interface NeedFacts {
   /**

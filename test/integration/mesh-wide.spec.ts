@@ -417,6 +417,38 @@ describe('mesh-wide changes need mesh-level authority', () => {
     expect(writesTo(emulator)).toBe(writes);
   });
 
+  it('records that a caller without a grant put a request forward even when its need does not rise', async () => {
+    // A mesh owner's dry run that the `gate` rule holds (1 approval, rule "gate"); a caller without a grant applies
+    // it on `held`, where the built-in rule asks 1 approval too: no raise, but the built-in rule is recorded. An
+    // outside audit had the later refusal (MESH_WIDE_CHANGES=refuse) miss it.
+    const ns = uniqueName('mw-gate');
+    seedAppNamespace(emulator.store, ns);
+    await emulator.idle();
+    const planned = await http(
+      refusing.url,
+      'POST',
+      '/v1/onboardings',
+      { namespace: ns, trafficPolicy: { mode: 'permissive' }, dryRun: true },
+      as('meshRequester'),
+    );
+    expect(planned.body).toMatchObject({ status: 'PLANNED', request: { approvalsRequired: 1, approvalRule: 'gate' } });
+    const applied = await http(held.url, 'POST', `/v1/onboardings/${planned.body.id}/apply`, {}, as('requester'));
+    expect(applied.body).toMatchObject({
+      status: 'PENDING_APPROVAL',
+      request: { approvalsRequired: 1, approvalRule: 'gate, builtin:mesh-wide' },
+    });
+    const writes = writesTo(emulator);
+    const approve = await http(
+      refusing.url,
+      'POST',
+      `/v1/onboardings/${planned.body.id}/approve`,
+      {},
+      as('meshApprover'),
+    );
+    expect(refusal(approve)).toEqual([403, 'MESH_WIDE_CHANGE_FORBIDDEN']);
+    expect(writesTo(emulator)).toBe(writes);
+  });
+
   it('cannot be configured away: the built-in rule needs at least one approval', () => {
     expect(() => loadConfig({ MESH_WIDE_APPROVALS: '0' })).toThrow(/MESH_WIDE_APPROVALS/);
     expect(() => loadConfig({ MESH_WIDE_CHANGES: 'allow' })).toThrow(/MESH_WIDE_CHANGES/);

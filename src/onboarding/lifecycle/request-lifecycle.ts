@@ -22,6 +22,7 @@ import { QueueService } from '../../queue/queue.service.js';
 import { ACTIVE_TARGET_INDEX, OnboardingRepository } from '../onboarding.repository.js';
 import { isUniqueViolation } from '../../common/unique-violation.js';
 import type { RequestWithSteps } from '../onboarding.repository.js';
+import { submittedWithoutGrant, withMeshWideRule } from '../approval-policy.js';
 import {
   applyTarget,
   approveTarget,
@@ -408,17 +409,23 @@ export class RequestLifecycle {
 
 /**
  * The request as a submission sees it: its approvals required raised to what the submitter's need is (never
- * lowered: the trigger refuses that too), and the SET clause that stores the raise (undefined: none).
+ * lowered: the trigger refuses that too), and the SET clause that stores the change (undefined: none). Once a
+ * submitter without a mesh grant has put it forward, its rule names the built-in rule for good, raised or not: an
+ * approval under a tightened MESH_WIDE_CHANGES or MESH_WIDE_APPROVALS reads it (OnboardingService.currentNeed).
  */
 function needing(
   r: RequestWithSteps,
   s: Pick<Submission, 'approvals' | 'rule'>,
 ): { r: RequestWithSteps; raised?: Prisma.Sql } {
-  if (s.approvals <= r.approvalsRequired) return { r };
-  const rule = s.rule ?? r.approvalRule;
+  const raise = s.approvals > r.approvalsRequired;
+  const withoutGrant = submittedWithoutGrant(s.rule) || submittedWithoutGrant(r.approvalRule);
+  const base = raise ? (s.rule ?? r.approvalRule) : r.approvalRule;
+  const rule = withoutGrant ? withMeshWideRule(base) : base;
+  if (!raise && rule === r.approvalRule) return { r };
+  const approvals = Math.max(s.approvals, r.approvalsRequired);
   return {
-    r: { ...r, approvalsRequired: s.approvals, approvalRule: rule },
-    raised: sql`approvals_required = ${s.approvals}::int, approval_rule = ${rule}::text`,
+    r: { ...r, approvalsRequired: approvals, approvalRule: rule },
+    raised: sql`approvals_required = ${approvals}::int, approval_rule = ${rule}::text`,
   };
 }
 
