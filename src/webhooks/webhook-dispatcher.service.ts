@@ -47,12 +47,14 @@ const CONCURRENCY = 8;
 export const DETACH_AFTER_MS = 1000;
 /**
  * Attempts of one owner's webhooks one dispatcher has in progress at once, in a slot or in the background. A delivery
- * of an owner at this bound waits OWNER_DEFER_MS in the queue, so one owner cannot take every socket. Slots are fewer
+ * of an owner at this bound is set aside (setAside), so one owner cannot take every socket. Slots are fewer
  * (CONCURRENCY), so only an owner with attempts hanging in the background reaches it: its deliveries are the only
  * ones that may start out of the order they were queued in.
  */
 export const OWNER_ATTEMPTS_MAX = 16;
 const OWNER_DEFER_MS = 1000;
+/** The BullMQ priority of a delivery set aside (setAside): after every delivery without one. */
+const SET_ASIDE_PRIORITY = 1;
 /** Attempts of all owners finishing in the background at once; past it, a slow attempt keeps its slot. */
 const DETACHED_MAX = 256;
 
@@ -79,6 +81,8 @@ function settle(r: AttemptResult): void {
 /** The job carries the delivery id only; Postgres holds payload, status and attempts. */
 export interface DeliverJob {
   deliveryId: string;
+  /** The subscription's owner (jobs queued before it was carried have none): OWNER_ATTEMPTS_MAX without a read. */
+  ownerId?: string;
 }
 
 /** What the receiver gets (JSON body). */
@@ -115,6 +119,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private sweepTimer?: NodeJS.Timeout;
   private readonly box?: SecretBox;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The last fan-out of each request's events (the next one waits for it). */
+  private readonly fanOuts = new Map<string, Promise<unknown>>();
   /** Attempts in progress (in a slot or in the background), per owner: OWNER_ATTEMPTS_MAX. */
   private readonly ownerAttempts = new Map<string, number>();
   /** Attempts finishing in the background (DETACH_AFTER_MS): DETACHED_MAX. */
@@ -189,11 +195,19 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       this.cache = undefined;
     });
     this.unlisten = await this.bus.listenAll((event) => {
-      const p = this.fanOut(event)
+      // One request's events fan out one after another, in the order they came: their deliveries are queued, and
+      // so start, in event order (each fan-out reads before it writes; run side by side, a later one could win).
+      const key = event.requestId ?? '';
+      const p: Promise<unknown> = (this.fanOuts.get(key) ?? Promise.resolve())
+        .then(() => this.fanOut(event))
         .catch((err) =>
           this.logger.warn(`webhook fan-out of ${event.type} #${event.cursor} failed: ${(err as Error).message}`),
         )
-        .finally(() => this.inflight.delete(p));
+        .finally(() => {
+          this.inflight.delete(p);
+          if (this.fanOuts.get(key) === p) this.fanOuts.delete(key);
+        });
+      this.fanOuts.set(key, p);
       this.inflight.add(p);
     });
     if (this.config.sweepIntervalMs > 0) {
@@ -258,9 +272,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     const created = await this.prisma.webhookDelivery.createManyAndReturn({
       data: rows,
       skipDuplicates: true,
-      select: { id: true },
+      select: { id: true, subscriptionId: true },
     });
-    await Promise.all(created.map((d) => this.enqueue(d.id)));
+    const ownerOf = new Map(wanted.map((s) => [s.id, s.ownerId]));
+    await Promise.all(created.map((d) => this.enqueue(d.id, 0, ownerOf.get(d.subscriptionId))));
     return created.length;
   }
 
@@ -316,10 +331,10 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     return owner && owner.roles.length > 0 ? owner : null;
   }
 
-  private async enqueue(deliveryId: string, delay = 0): Promise<void> {
+  private async enqueue(deliveryId: string, delay = 0, ownerId?: string): Promise<void> {
     try {
       const queue = this.queue!;
-      await this.producer!.run(() => queue.add('deliver', { deliveryId }, { jobId: deliveryId, delay }));
+      await this.producer!.run(() => queue.add('deliver', { deliveryId, ownerId }, { jobId: deliveryId, delay }));
     } catch (err) {
       // The row is committed as PENDING; the sweeper enqueues it once Redis is back. An add that reaches Redis after
       // the deadline is harmless: its job id is the delivery's (the sweeper's add is then a no-op), and a job of a
@@ -349,6 +364,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
    * the slot back and finishes in the background; then the job's delay becomes the backoff, or the job is removed.
    */
   async deliver(job: Job<DeliverJob>, token?: string): Promise<void> {
+    // An owner at its bound is known from the job itself: its backlog costs no read per pass.
+    if (token && job.data.ownerId && (this.ownerAttempts.get(job.data.ownerId) ?? 0) >= OWNER_ATTEMPTS_MAX)
+      return this.setAside(job, token);
     const d = await this.prisma.webhookDelivery.findUnique({
       where: { id: job.data.deliveryId },
       include: { subscription: true },
@@ -356,10 +374,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     if (!d || d.status === 'SUCCEEDED' || d.status === 'FAILED') return; // deleted subscription, or already final
     const owner = d.subscription.ownerId;
     const running = this.ownerAttempts.get(owner) ?? 0;
-    if (token && running >= OWNER_ATTEMPTS_MAX) {
-      await job.moveToDelayed(Date.now() + OWNER_DEFER_MS, token);
-      throw new DelayedError();
-    }
+    if (token && running >= OWNER_ATTEMPTS_MAX) return this.setAside(job, token);
     this.ownerAttempts.set(owner, running + 1);
     const attempt = this.attempt(d).finally(() => {
       const left = (this.ownerAttempts.get(owner) ?? 1) - 1;
@@ -386,6 +401,17 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         this.detachedTotal -= 1;
       });
     this.inflight.add(background);
+    throw new DelayedError();
+  }
+
+  /**
+   * A delivery of an owner at OWNER_ATTEMPTS_MAX goes back to the queue for OWNER_DEFER_MS, behind every owner's
+   * fresh deliveries from then on (a BullMQ priority: jobs without one are taken first), so a large backlog of one
+   * owner is passed over once, not on every turn of the queue. Not an attempt.
+   */
+  private async setAside(job: Job<DeliverJob>, token: string): Promise<never> {
+    await job.moveToDelayed(Date.now() + OWNER_DEFER_MS, token);
+    if (!job.opts.priority) await job.changePriority({ priority: SET_ASIDE_PRIORITY }).catch(() => undefined);
     throw new DelayedError();
   }
 
@@ -490,14 +516,14 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
           { status: 'RETRYING', nextAttemptAt: { lt: grace } },
         ],
       },
-      select: { id: true },
+      select: { id: true, subscription: { select: { ownerId: true } } },
       take: 500,
     });
     let n = 0;
-    for (const { id } of rows) {
+    for (const { id, subscription } of rows) {
       const queue = this.queue;
       if (!(await this.producer!.run(() => queue.getJob(id)))) {
-        await this.enqueue(id);
+        await this.enqueue(id, 0, subscription.ownerId);
         n += 1;
       }
     }

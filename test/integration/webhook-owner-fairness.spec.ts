@@ -59,7 +59,43 @@ describe('webhook deliveries are shared fairly between owners', () => {
     await s?.close();
   });
 
+  it("queues one request's deliveries in the order of its events (an outside audit saw 1, 3, 2)", async () => {
+    const url = `http://127.0.0.1:${port}/fast`;
+    const w = await http(s.url, 'POST', '/v1/webhooks', { url, eventTypes: ['*'] }, as(tokens.fast));
+    expect(w.status).toBe(201);
+    for (const n of ['o1', 'o2']) {
+      const ns = `${p}-${n}`;
+      await createNamespace(s.emulator, ns);
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, restart: { mode: 'all' } });
+      expect((await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+      type Row = { cursor: number; createdAt: string; status: string; eventType: string };
+      let mine: Row[] = [];
+      for (let i = 0; i < 100; i++) {
+        const page = await http(
+          s.url,
+          'GET',
+          `/v1/webhooks/${w.body.webhook.id}/deliveries?limit=100`,
+          undefined,
+          as(tokens.fast),
+        );
+        mine = page.body.items.filter((d: { requestId: string }) => d.requestId === r.body.id);
+        // request.succeeded is the request's last event.
+        if (mine.some((d) => d.eventType === 'request.succeeded') && mine.every((d) => d.status === 'SUCCEEDED')) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(mine.length).toBeGreaterThan(5);
+      // Stored (and queued) in cursor order: creation times never go backwards as the cursor rises.
+      const byCursor = [...mine].sort((a, b) => a.cursor - b.cursor);
+      for (let i = 1; i < byCursor.length; i++)
+        expect(byCursor[i].createdAt >= byCursor[i - 1].createdAt, `cursor ${byCursor[i].cursor}`).toBe(true);
+    }
+    expect(
+      (await http(s.url, 'DELETE', `/v1/webhooks/${w.body.webhook.id}`, undefined, as(tokens.fast))).status,
+    ).toBeLessThan(300);
+  });
+
   it("another owner's delivery goes out while one owner's targets hang, and theirs are retried", async () => {
+    fastAt.length = 0; // the deliveries of the test above are all in
     const url = (path: string) => `http://127.0.0.1:${port}${path}`;
     // More hanging webhooks than the dispatcher starts at once (8), and than it lets one owner have in progress
     // (OWNER_ATTEMPTS_MAX).
