@@ -781,7 +781,7 @@ export interface components {
              * @description `<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.
              * @default []
              */
-            scopes: string[] | null;
+            scopes?: string[] | null;
             /** @description Days until it expires; none = never. */
             expiresInDays?: number | null;
         };
@@ -815,7 +815,7 @@ export interface components {
                      * @description TrafficTargets (access.smi-spec.io/v1alpha3).
                      * @default []
                      */
-                    trafficTargets: {
+                    trafficTargets?: {
                         /** @description The object name (an RFC 1123 subdomain). */
                         name: string;
                         /** @description The spec of the served SMI version. */
@@ -860,7 +860,7 @@ export interface components {
                      * @description TCPRoutes (specs.smi-spec.io/v1alpha4).
                      * @default []
                      */
-                    tcpRoutes: {
+                    tcpRoutes?: {
                         name: string;
                         spec: {
                             matches: {
@@ -872,7 +872,7 @@ export interface components {
                      * @description TrafficSplits (split.smi-spec.io/v1alpha4).
                      * @default []
                      */
-                    trafficSplits: {
+                    trafficSplits?: {
                         name: string;
                         spec: {
                             service: string;
@@ -989,7 +989,7 @@ export interface components {
              * @description The options every target shares: the fields of an onboarding/offboarding body except cluster and namespace.
              * @default {}
              */
-            options: {
+            options?: {
                 [key: string]: unknown;
             };
         };
@@ -1009,7 +1009,7 @@ export interface components {
              * @description What each delivery carries: `json` (default), our signed event document; `slack`, a Slack message.
              * @default json
              */
-            format: ("json" | "slack") | null;
+            format?: ("json" | "slack") | null;
         };
         /** @description What may change when re-applying an onboarding. */
         ReapplyInput: {
