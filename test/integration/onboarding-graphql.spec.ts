@@ -98,6 +98,33 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
     }
   });
 
+  it('names the requestId argument when the request is unknown (auditEvents, onboardingProgress)', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    const audit = await gql(s.url, 'query($id: ID!) { auditEvents(requestId: $id) { cursor } }', { id: missing });
+    expect(audit.errors?.[0].extensions).toMatchObject({
+      code: 'REQUEST_NOT_FOUND',
+      fields: [expect.objectContaining({ field: 'requestId' })],
+    });
+    const client = wsClient(s.url);
+    try {
+      const errors = await new Promise<any>((resolve, reject) => {
+        client.subscribe(
+          {
+            query: 'subscription($id: ID!) { onboardingProgress(requestId: $id) { cursor } }',
+            variables: { id: missing },
+          },
+          { next: (r) => resolve(r.errors), error: (e) => resolve(e), complete: () => reject(new Error('no error')) },
+        );
+      });
+      expect(errors[0].extensions).toMatchObject({
+        code: 'REQUEST_NOT_FOUND',
+        fields: [expect.objectContaining({ field: 'requestId' })],
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('subscribing to a finished request replays everything and completes', async () => {
     const ns = uniqueName('replay');
     await createNamespace(s.emulator, ns);

@@ -154,7 +154,9 @@ export class OnboardingResolver {
         parseInput(GraphqlAuditQuery, { after: after ?? undefined, limit: first ?? undefined }),
       ),
     );
-    return (await this.onboarding.auditEvents(requestId, actor, page)).items.map(presentAuditEvent);
+    // The services name the request `id` (REST's path parameter); here it is the `requestId` argument.
+    const events = await withArgNames({ id: 'requestId' }, () => this.onboarding.auditEvents(requestId, actor, page));
+    return events.items.map(presentAuditEvent);
   }
 
   /** Set by the mutations that take an `idempotencyKey`; every other answer is not a replay. */
@@ -174,7 +176,7 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
   ) {
     const cursor = parseInput(ProgressCursor, after ?? 0, { field: 'after' }); // null: left out, from the start
-    await this.onboarding.read(requestId, actor);
+    await withArgNames({ id: 'requestId' }, () => this.onboarding.read(requestId, actor));
     return this.progress.open(requestId, cursor, actor.id);
   }
 }
