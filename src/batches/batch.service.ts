@@ -1,8 +1,8 @@
 // Owns batches: validating a batch's targets together (create and plan), reading a batch with its aggregate status,
 // applying an operation to every member, and opening its event stream. Storing is OnboardingService.createBatch's.
-import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor, Role } from '../auth/actor.js';
 import { assertRole, inScope } from '../auth/scopes.js';

@@ -1,8 +1,8 @@
 // Re-apply the last successful onboarding of a namespace as a new request (after it drifted, say): the
 // same options, validated, authorized, approved and run like any onboarding request.
-import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import type { Actor } from '../auth/actor.js';
 import { assertRole, assertScope } from '../auth/scopes.js';
 import { AuditRepository } from '../audit/audit.repository.js';

@@ -1,6 +1,9 @@
-import type { IdempotencyKey } from '../common/idempotency-key.js';
+// Owns onboarding and offboarding requests as callers make them: validating and storing new ones (single and in
+// batches, idempotency keys, dry runs), plans, the approval need (with the approval policy), apply, retry, cancel,
+// reads and audit pages. The lifecycle's guarded transitions are RequestLifecycle's; running them is the worker's.
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import type { IdempotencyKey } from '../common/idempotency-key.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { approvalNeed, type NeedFacts, readsRestartCoverage, submittedWithoutGrant } from './approval-policy.js';

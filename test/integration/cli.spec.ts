@@ -169,6 +169,11 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     );
     expect((await cli(['status', '--limit', 'many'])).code).toBe(2);
     expect((await cli(['onboard', 'x', '--api-server-access', 'vpn'])).code).toBe(2);
+    // An unknown request: the error line names the argument as `status --help` does (an outside audit).
+    expect((await cli(['status', '--help'])).stdout).toContain('status [options] [id]');
+    const unknown = await cli(['status', '00000000-0000-4000-8000-000000000000']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('id (<id>)');
   });
 
   it('--restart takes only the API modes (a typo is exit 2 with the valid ones), names via --deployment', async () => {

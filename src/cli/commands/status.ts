@@ -50,7 +50,7 @@ async function status(ctx: Ctx, id: string | undefined, o: Opts): Promise<number
 export function registerStatusCommand(program: Command, run: Runner): void {
   program
     .command('status')
-    .argument('[request-id]', 'a request; without it, the list of requests')
+    .argument('[id]', 'a request id; without it, the list of requests')
     .description('show a request (its steps), or list requests')
     .option('--follow', 'follow the request until it ends (exit 1 unless it SUCCEEDED)')
     .option('--timeout <seconds>', 'with --follow: give up after this long', positiveInt('--timeout'))
