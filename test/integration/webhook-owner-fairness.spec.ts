@@ -17,7 +17,7 @@ describe('webhook deliveries are shared fairly between owners', () => {
   const hangHits: string[] = [];
   const fastAt: number[] = [];
   const p = `whf${randomBytes(3).toString('hex')}`;
-  const tokens: Record<'slow' | 'fast' | 'bulk', string> = {} as never;
+  const tokens: Record<'slow' | 'fast', string> = {} as never;
   const as = (t: string) => ({ authorization: `Bearer ${t}` });
 
   beforeAll(async () => {
@@ -43,7 +43,7 @@ describe('webhook deliveries are shared fairly between owners', () => {
         WEBHOOK_BACKOFF_MS: '200',
       },
     });
-    for (const key of ['slow', 'fast', 'bulk'] as const) {
+    for (const key of ['slow', 'fast'] as const) {
       const r = await http(s.url, 'POST', '/v1/tokens', {
         name: `${p}-${key}`,
         roles: ['requester'],
@@ -159,35 +159,4 @@ describe('webhook deliveries are shared fairly between owners', () => {
     for (const d of rows) expect(d).toMatchObject({ status: 'FAILED', attempts: 2 });
     expect(hangHits).toHaveLength(2 * n);
   }, 90_000);
-
-  it("delivers another owner's webhook within seconds behind one owner's backlog of a thousand", async () => {
-    // `bulk` wants every event at 18 targets that never answer: 5 onboardings queue about 1,200 of its deliveries,
-    // of which 16 can be in progress. Another owner's delivery of a sixth request still goes out within seconds
-    // (1.6-1.8 s with 10 onboardings, with and without setting the backlog aside: this bound is not that change's
-    // guard; the per-owner bound above is).
-    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
-    for (let i = 0; i < 18; i++) {
-      const r = await http(
-        s.url,
-        'POST',
-        '/v1/webhooks',
-        { url: url(`/bulk?${i}`), eventTypes: ['*'] },
-        as(tokens.bulk),
-      );
-      expect(r.status).toBe(201);
-    }
-    const onboard = async (n: string) => {
-      const ns = `${p}-${n}`;
-      await createNamespace(s.emulator, ns);
-      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
-      expect((await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
-    };
-    for (let i = 1; i <= 5; i++) await onboard(`b${i}`);
-    fastAt.length = 0;
-    await onboard('b6'); // the fast owner's request.succeeded webhook (the test above) wants it
-    const succeededAt = Date.now();
-    for (let i = 0; i < 200 && fastAt.length === 0; i++) await new Promise((res) => setTimeout(res, 50));
-    expect(fastAt.length).toBe(1);
-    expect(fastAt[0] - succeededAt).toBeLessThan(3000);
-  }, 120_000);
 });
