@@ -55,6 +55,26 @@ export const OWNER_ATTEMPTS_MAX = 16;
 const OWNER_DEFER_MS = 1000;
 /** The BullMQ priority of a delivery set aside (setAside): after every delivery without one. */
 const SET_ASIDE_PRIORITY = 1;
+/**
+ * Deliveries an owner may have open (PENDING or RETRYING) and still queue first come, first served. Past it, each new
+ * one is queued with a BullMQ priority that grows by one every OWNER_QUEUE_SHARE open deliveries (queuePriority), so
+ * an owner with a backlog of thousands queues its next ones behind every owner with fewer: another owner's delivery
+ * waits for at most this many of the large owner's, not for its whole backlog.
+ */
+export const OWNER_QUEUE_SHARE = 16;
+/** BullMQ's largest priority (2^21). */
+const PRIORITY_MAX = 2_097_152;
+/** Open deliveries counted per subscription (a bound on the count's cost; priorities stop growing there). */
+const BACKLOG_COUNT_MAX = 100_000;
+
+/**
+ * The BullMQ priority of a delivery its owner queues with `open` deliveries already open (undefined: none, first come
+ * first served). Jobs without a priority are taken first, then by priority, oldest first within one.
+ */
+export function queuePriority(open: number): number | undefined {
+  if (open < OWNER_QUEUE_SHARE) return undefined;
+  return Math.min(PRIORITY_MAX, SET_ASIDE_PRIORITY + Math.floor(open / OWNER_QUEUE_SHARE));
+}
 /** Attempts of all owners finishing in the background at once; past it, a slow attempt keeps its slot. */
 const DETACHED_MAX = 256;
 
@@ -275,8 +295,40 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       select: { id: true, subscriptionId: true },
     });
     const ownerOf = new Map(wanted.map((s) => [s.id, s.ownerId]));
-    await Promise.all(created.map((d) => this.enqueue(d.id, 0, ownerOf.get(d.subscriptionId))));
+    if (created.length === 0) return 0;
+    const newOf = new Map<string, number>();
+    for (const d of created) {
+      const owner = ownerOf.get(d.subscriptionId)!;
+      newOf.set(owner, (newOf.get(owner) ?? 0) + 1);
+    }
+    // Each owner's open deliveries, these new ones included: the owner's k-th new one had (open - new + k) before it.
+    const open = await this.openDeliveries([...newOf.keys()]);
+    const seen = new Map<string, number>();
+    await Promise.all(
+      created.map((d) => {
+        const owner = ownerOf.get(d.subscriptionId)!;
+        const k = seen.get(owner) ?? 0;
+        seen.set(owner, k + 1);
+        const before = Math.max(0, (open.get(owner) ?? 0) - newOf.get(owner)!) + k;
+        return this.enqueue(d.id, 0, owner, queuePriority(before));
+      }),
+    );
     return created.length;
+  }
+
+  /** How many deliveries each owner has open (PENDING or RETRYING), up to BACKLOG_COUNT_MAX per subscription. */
+  private async openDeliveries(owners: string[]): Promise<Map<string, number>> {
+    const rows = await this.prisma.$queryRaw<{ owner: string; n: number }[]>`
+      SELECT s.owner_id AS owner, count(*)::int AS n
+      FROM webhook_subscription s
+      CROSS JOIN LATERAL (
+        SELECT 1 FROM webhook_delivery d
+        WHERE d.subscription_id = s.id AND d.status IN ('PENDING', 'RETRYING')
+        LIMIT ${BACKLOG_COUNT_MAX}
+      ) d
+      WHERE s.owner_id = ANY(${owners})
+      GROUP BY s.owner_id`;
+    return new Map(rows.map((r) => [r.owner, r.n]));
   }
 
   /**
@@ -331,10 +383,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     return owner && owner.roles.length > 0 ? owner : null;
   }
 
-  private async enqueue(deliveryId: string, delay = 0, ownerId?: string): Promise<void> {
+  private async enqueue(deliveryId: string, delay = 0, ownerId?: string, priority?: number): Promise<void> {
     try {
       const queue = this.queue!;
-      await this.producer!.run(() => queue.add('deliver', { deliveryId, ownerId }, { jobId: deliveryId, delay }));
+      await this.producer!.run(() =>
+        queue.add('deliver', { deliveryId, ownerId }, { jobId: deliveryId, delay, ...(priority ? { priority } : {}) }),
+      );
     } catch (err) {
       // The row is committed as PENDING; the sweeper enqueues it once Redis is back. An add that reaches Redis after
       // the deadline is harmless: its job id is the delivery's (the sweeper's add is then a no-op), and a job of a

@@ -7,7 +7,14 @@ import { createServer, Server, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startStack, Stack, waitForStatus } from '../support/harness.js';
 import { createNamespace } from '../support/kube.js';
-import { DETACH_AFTER_MS, OWNER_ATTEMPTS_MAX } from '../../src/webhooks/webhook-dispatcher.service.js';
+import { Queue } from 'bullmq';
+import {
+  DETACH_AFTER_MS,
+  OWNER_ATTEMPTS_MAX,
+  OWNER_QUEUE_SHARE,
+  WEBHOOK_QUEUE,
+  WebhookDispatcher,
+} from '../../src/webhooks/webhook-dispatcher.service.js';
 
 describe('webhook deliveries are shared fairly between owners', () => {
   let s: Stack;
@@ -16,6 +23,8 @@ describe('webhook deliveries are shared fairly between owners', () => {
   const held: ServerResponse[] = [];
   const hangHits: string[] = [];
   const fastAt: number[] = [];
+  /** `/many` and `/one` deliveries in the order they arrived. */
+  const arrivals: string[] = [];
   const p = `whf${randomBytes(3).toString('hex')}`;
   const tokens: Record<'slow' | 'fast', string> = {} as never;
   const as = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -26,6 +35,9 @@ describe('webhook deliveries are shared fairly between owners', () => {
       req.resume().on('end', () => {
         if (req.url === '/fast') {
           fastAt.push(Date.now());
+          res.writeHead(204).end();
+        } else if (req.url?.startsWith('/many') || req.url === '/one') {
+          arrivals.push(req.url.startsWith('/many') ? 'many' : 'one');
           res.writeHead(204).end();
         } else {
           hangHits.push(req.url ?? '');
@@ -41,6 +53,8 @@ describe('webhook deliveries are shared fairly between owners', () => {
         WEBHOOK_TIMEOUT_MS: '8000',
         WEBHOOK_MAX_ATTEMPTS: '2',
         WEBHOOK_BACKOFF_MS: '200',
+        // The backlog case pauses the deliveries' worker: not a stalled fetch loop to replace.
+        WORKER_STALL_MS: '0',
       },
     });
     for (const key of ['slow', 'fast'] as const) {
@@ -93,6 +107,68 @@ describe('webhook deliveries are shared fairly between owners', () => {
       (await http(s.url, 'DELETE', `/v1/webhooks/${w.body.webhook.id}`, undefined, as(tokens.fast))).status,
     ).toBeLessThan(300);
   });
+
+  it("one owner's backlog of hundreds holds another owner's delivery back by its share, not by all", async () => {
+    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+    const many: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await http(
+        s.url,
+        'POST',
+        '/v1/webhooks',
+        { url: url(`/many?${i}`), eventTypes: ['*'] },
+        as(tokens.slow),
+      );
+      expect(r.status).toBe(201);
+      many.push(r.body.webhook.id);
+    }
+    const one = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: url('/one'), eventTypes: ['request.succeeded'] },
+      as(tokens.fast),
+    );
+    expect(one.status).toBe(201);
+    // The deliveries queue up while no worker takes them: the large owner's 20 per event, then the other owner's one
+    // (request.succeeded is the request's last event).
+    const consumer = s.app.get(WebhookDispatcher).consumer!.current;
+    await consumer.pause();
+    const queue = new Queue(WEBHOOK_QUEUE, { connection: { url: s.env.REDIS_URL }, prefix: s.config.queuePrefix });
+    try {
+      const ns = `${p}-backlog`;
+      await createNamespace(s.emulator, ns);
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, restart: { mode: 'all' } });
+      expect((await waitForStatus(s.url, r.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+      const deliveries = async (id: string, t: string) =>
+        (await http(s.url, 'GET', `/v1/webhooks/${id}/deliveries?limit=100`, undefined, as(t))).body.items.length;
+      // The other owner's one is fanned out with the large owner's last 20, after all their earlier ones.
+      for (let i = 0; i < 200 && (await deliveries(one.body.webhook.id, tokens.fast)) === 0; i++)
+        await new Promise((res) => setTimeout(res, 50));
+      const expected = 20 * (await deliveries(many[0], tokens.slow)) + 1;
+      expect(expected).toBeGreaterThan(200);
+      let queued = 0;
+      for (let i = 0; i < 200 && queued < expected; i++) {
+        const c = await queue.getJobCounts('wait', 'prioritized');
+        queued = c.wait + c.prioritized;
+        if (queued < expected) await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(queued).toBe(expected);
+      void consumer.resume();
+      for (let i = 0; i < 400 && arrivals.length < expected; i++) await new Promise((res) => setTimeout(res, 50));
+      expect(arrivals).toHaveLength(expected);
+      // Taken first come, first served it would be last but for the 8 started at once; with the owner's share it
+      // waits for the large owner's first OWNER_QUEUE_SHARE (and the 8 the worker starts at once).
+      expect(arrivals.indexOf('one')).toBeLessThan(OWNER_QUEUE_SHARE + 8 + 1);
+    } finally {
+      void consumer.resume();
+      await queue.close();
+    }
+    for (const id of [...many, one.body.webhook.id]) {
+      const owner = id === one.body.webhook.id ? tokens.fast : tokens.slow;
+      expect((await http(s.url, 'DELETE', `/v1/webhooks/${id}`, undefined, as(owner))).status).toBeLessThan(300);
+    }
+  }, 60_000);
 
   it("another owner's delivery goes out while one owner's targets hang, and theirs are retried", async () => {
     fastAt.length = 0; // the deliveries of the test above are all in
