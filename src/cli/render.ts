@@ -153,6 +153,11 @@ export function applyEvent(t: Track, e: ProgressEvent): void {
         if (s.state === 'failed' || s.state === 'cancelled' || s.state === 'running')
           Object.assign(s, { state: 'pending', note: '', warn: false });
       return;
+    case 'request.pending-approval':
+    case 'request.held':
+      t.status = 'PENDING_APPROVAL';
+      t.note = e.message;
+      return;
     case 'approval.recorded':
     case 'request.cancel-requested':
       t.note = e.message;

@@ -139,7 +139,7 @@ export class OnboardingService {
    * submitter's mesh grant as recorded (approval-policy.ts, submittedWithoutGrant): an approval applies a policy
    * tightened since the request was put forward. Refuses (MESH_WIDE_CHANGE_FORBIDDEN) what the policy now refuses.
    */
-  async currentNeed(request: RequestWithSteps): Promise<Pick<Submission, 'approvals' | 'rule'>> {
+  async currentNeed(request: OnboardingRequest): Promise<Pick<Submission, 'approvals' | 'rule'>> {
     const req = { ...request, options: request.options as unknown as RequestOptions };
     const grant = !submittedWithoutGrant(request.approvalRule);
     const facts = await this.needFacts(req);

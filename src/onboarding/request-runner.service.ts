@@ -33,6 +33,8 @@ import {
 } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition, type StepStart, type WrittenEvent } from './lifecycle/run-store.js';
+import { OnboardingService } from './onboarding.service.js';
+import { submittedWithoutGrant, withMeshWideRule } from './approval-policy.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
 /**
@@ -103,6 +105,7 @@ export class RequestRunner {
     private readonly mesh: MeshDiscoveryService,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly onboarding: OnboardingService,
   ) {
     this.store = new RunStore(prisma);
   }
@@ -169,6 +172,7 @@ export class RequestRunner {
       current.status === 'QUEUED' ||
       (current.status === 'RUNNING' && (!current.heartbeatAt || current.heartbeatAt < staleBefore));
     if (!claimable) return null;
+    if (current.status === 'QUEUED' && (await this.heldByPolicy(current))) return null;
     const resumed = current.status === 'RUNNING';
     const event = this.event(current, resumed ? 'request.resumed' : 'request.started', {
       message: resumed ? `resumed by ${this.workerId} after a stale heartbeat` : `started by ${this.workerId}`,
@@ -194,6 +198,55 @@ export class RequestRunner {
     this.bus.send(rows.map(toProgressEvent));
     if (!resumed) this.metrics.queueWait.observe((Date.now() - current.updatedAt.getTime()) / 1000);
     return { ...current, status: 'RUNNING', claimedBy: this.workerId, steps, begun };
+  }
+
+  /**
+   * A queued request that the approval policy in force here (this worker's APPROVAL_POLICY, MESH_WIDE_CHANGES,
+   * MESH_WIDE_APPROVALS) would not let run goes back to PENDING_APPROVAL instead of being claimed (the `hold`
+   * transition): a policy tightened after it was approved, during an incident say, reaches it before any cluster
+   * call. Its need is judged as an approval judges it (OnboardingService.currentNeed: the submitters' grants as
+   * recorded) and raised, never lowered; a mesh-wide change put forward without a grant under MESH_WIDE_CHANGES=refuse
+   * waits for an approval that cannot be given while that holds (reject it or cancel it). True when the request is
+   * not to be claimed (held here, or by another worker first).
+   */
+  private async heldByPolicy(current: OnboardingRequest): Promise<boolean> {
+    let need: { approvals: number; rule: string | null };
+    let refused: DomainError | undefined;
+    try {
+      need = await this.onboarding.currentNeed(current);
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'MESH_WIDE_CHANGE_FORBIDDEN') throw err;
+      refused = err;
+      need = { approvals: current.approvalsGiven + 1, rule: current.approvalRule };
+    }
+    if (!refused && need.approvals <= current.approvalsGiven) return false;
+    const approvals = Math.max(need.approvals, current.approvalsRequired);
+    const base =
+      need.approvals > current.approvalsRequired ? (need.rule ?? current.approvalRule) : current.approvalRule;
+    const rule = submittedWithoutGrant(current.approvalRule) ? withMeshWideRule(base) : base;
+    const message = refused
+      ? `held before it started: mesh-wide changes put forward without a mesh grant are now refused ` +
+        `(MESH_WIDE_CHANGES=refuse); it cannot be approved while that holds: reject it, or its requester cancels it`
+      : `held before it started: the approval policy in force asks ${approvals} approval(s) (rule ${rule}), ` +
+        `it has ${current.approvalsGiven}`;
+    const row = await this.store.hold(
+      current.id,
+      current,
+      { approvals, rule },
+      this.event(current, 'request.held', {
+        message,
+        code: refused ? 'MESH_WIDE_CHANGE_FORBIDDEN' : 'APPROVALS_REQUIRED',
+        approvalsRequired: approvals,
+        approvalsGiven: current.approvalsGiven,
+        rule,
+        ...(refused ? { changes: current.meshWideChanges } : {}),
+      }),
+    );
+    if (row) {
+      this.bus.send([toProgressEvent(row)]);
+      this.logger.warn(`${current.cluster}/${current.namespace}: ${message}`);
+    }
+    return true;
   }
 
   private async execute({ steps, begun: claimedWith, ...request }: Claimed): Promise<'released' | void> {

@@ -22,6 +22,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'request.cancelled',
   'request.cancel-requested',
   'request.retried',
+  'request.held',
   'request.reapply',
   'request.started',
   'request.resumed',

@@ -148,6 +148,32 @@ export class RunStore {
   }
 
   /**
+   * Instead of the claim, the request goes back to PENDING_APPROVAL: the policy in force asks `approvals` (its
+   * approvals required raised to them, never lowered) under `rule`. The same compare-and-swap as the claim's on what
+   * `expected` saw, with the request.held event. Returns it, or undefined when another worker or a caller got there
+   * first.
+   */
+  async hold(
+    requestId: string,
+    expected: ClaimExpectation,
+    need: { approvals: number; rule: string | null },
+    event: NewAuditEvent,
+  ): Promise<WrittenEvent | undefined> {
+    if (!permits('hold', expected.status, 'PENDING_APPROVAL')) return undefined;
+    const rows = await this.prisma.prepared<WrittenEvent>(
+      this.statement(
+        sql`status = 'PENDING_APPROVAL', approvals_required = GREATEST(approvals_required, ${need.approvals}::int),
+          approval_rule = ${need.rule}::text, updated_at = ${new Date()}::timestamptz, event_seq = event_seq + 1`,
+        sql`id = ${requestId}::uuid AND status = ${expected.status}::"RequestStatus"
+          AND event_seq = ${expected.eventSeq}::int AND claimed_by IS NULL`,
+        empty,
+        event,
+      ),
+    );
+    return rows[0];
+  }
+
+  /**
    * The claim and the first open step's start in ONE statement (one round trip instead of two), with the claim's
    * compare-and-swap and the same two audit events in the same order (cursors n and n+1). The start is held back
    * as `transition` holds it with `unlessCancelRequested`: when the request's cancellation flag is set the claim

@@ -7,7 +7,17 @@
 import type { RequestStatus } from '../../generated/prisma/client.js';
 
 export type TransitionName =
-  'create' | 'apply' | 'approve' | 'reject' | 'cancel' | 'request-cancel' | 'retry' | 'claim' | 'finish' | 'release';
+  | 'create'
+  | 'apply'
+  | 'approve'
+  | 'reject'
+  | 'cancel'
+  | 'request-cancel'
+  | 'retry'
+  | 'hold'
+  | 'claim'
+  | 'finish'
+  | 'release';
 
 export interface TransitionSpec {
   /** Who takes it: the role the caller needs, or the worker. */
@@ -77,6 +87,16 @@ export const TRANSITIONS: Record<TransitionName, TransitionSpec> = {
       'counted; the need is computed again for the caller who retries, never lower); not one who approved it; ' +
       'otherwise QUEUED, resuming at the first unfinished step',
     audit: ['request.retried'],
+  },
+  hold: {
+    by: 'worker',
+    from: ['QUEUED'],
+    to: ['PENDING_APPROVAL'],
+    guard:
+      'instead of the claim, when the policy in force asks more approvals than it has (its need raised, never ' +
+      'lower) or refuses it (MESH_WIDE_CHANGES=refuse for a mesh-wide change put forward without a grant); ' +
+      'compare-and-swap as the claim',
+    audit: ['request.held'],
   },
   claim: {
     by: 'worker',
