@@ -296,6 +296,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
             'without: wall s',
             'without: ok / failed',
             'without: emulator CPU s',
+            'without: worker calls / 503s / jobs put back',
           ],
           rows: all.map((c) => {
             const a = withSlow.perCluster.get(c);
@@ -311,6 +312,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
               b ? fmt(b.wallS, 1) : '—',
               b ? `${b.succeeded} / ${b.failed}` : '—',
               b ? fmt(b.emulatorCpuS, 1) : '—',
+              workerCounts(without, c),
             ];
           }),
         },
