@@ -238,9 +238,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   /** Creates and enqueues the deliveries one event asks for; returns how many. */
   async fanOut(event: ProgressEvent): Promise<number> {
     if (!event.requestId) return 0;
-    const wanted = (await this.subscriptions()).filter((s) =>
-      s.eventTypes.some((p) => eventTypeMatches(p, event.type)),
-    );
+    const wants = (s: WebhookSubscription) => s.eventTypes.some((p) => eventTypeMatches(p, event.type));
+    let wanted = (await this.subscriptions()).filter(wants);
     if (wanted.length === 0) return 0;
     const request = await this.prisma.onboardingRequest.findUnique({
       where: { id: event.requestId },
@@ -259,6 +258,55 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     });
     if (!request) return 0;
     const summary = summarize(event, request);
+    let created: { id: string; subscriptionId: string }[];
+    for (let attempt = 1; ; attempt++) {
+      const rows = await this.deliveryRows(event, request, summary, wanted);
+      if (rows.length === 0) return 0;
+      try {
+        created = await this.prisma.webhookDelivery.createManyAndReturn({
+          data: rows,
+          skipDuplicates: true,
+          select: { id: true, subscriptionId: true },
+        });
+        break;
+      } catch (err) {
+        // A subscription deleted since this dispatcher read them (its change message lost or not yet here): the
+        // insert refers to it and fails whole. Read them again and deliver to those that remain.
+        if ((err as { code?: string }).code !== 'P2003' || attempt >= 3) throw err;
+        this.generation += 1;
+        this.cache = undefined;
+        wanted = (await this.subscriptions()).filter(wants);
+      }
+    }
+    const ownerOf = new Map(wanted.map((s) => [s.id, s.ownerId]));
+    if (created.length === 0) return 0;
+    const newOf = new Map<string, number>();
+    for (const d of created) {
+      const owner = ownerOf.get(d.subscriptionId)!;
+      newOf.set(owner, (newOf.get(owner) ?? 0) + 1);
+    }
+    // Each owner's open deliveries, these new ones included: the owner's k-th new one had (open - new + k) before it.
+    const open = await this.openDeliveries([...newOf.keys()]);
+    const seen = new Map<string, number>();
+    await Promise.all(
+      created.map((d) => {
+        const owner = ownerOf.get(d.subscriptionId)!;
+        const k = seen.get(owner) ?? 0;
+        seen.set(owner, k + 1);
+        const before = Math.max(0, (open.get(owner) ?? 0) - newOf.get(owner)!) + k;
+        return this.enqueue(d.id, 0, owner, queuePriority(before));
+      }),
+    );
+    return created.length;
+  }
+
+  /** One delivery row per wanted subscription whose owner, as it stands now, may see the request. */
+  private async deliveryRows(
+    event: ProgressEvent,
+    request: Parameters<typeof slackMessage>[0] & { cluster: string; namespace: string },
+    summary: string,
+    wanted: WebhookSubscription[],
+  ): Promise<Prisma.WebhookDeliveryCreateManyInput[]> {
     const rows: Prisma.WebhookDeliveryCreateManyInput[] = [];
     for (const s of wanted) {
       const owner = await this.owner(s);
@@ -288,32 +336,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         payload: payload as unknown as Prisma.InputJsonValue,
       });
     }
-    if (rows.length === 0) return 0;
-    const created = await this.prisma.webhookDelivery.createManyAndReturn({
-      data: rows,
-      skipDuplicates: true,
-      select: { id: true, subscriptionId: true },
-    });
-    const ownerOf = new Map(wanted.map((s) => [s.id, s.ownerId]));
-    if (created.length === 0) return 0;
-    const newOf = new Map<string, number>();
-    for (const d of created) {
-      const owner = ownerOf.get(d.subscriptionId)!;
-      newOf.set(owner, (newOf.get(owner) ?? 0) + 1);
-    }
-    // Each owner's open deliveries, these new ones included: the owner's k-th new one had (open - new + k) before it.
-    const open = await this.openDeliveries([...newOf.keys()]);
-    const seen = new Map<string, number>();
-    await Promise.all(
-      created.map((d) => {
-        const owner = ownerOf.get(d.subscriptionId)!;
-        const k = seen.get(owner) ?? 0;
-        seen.set(owner, k + 1);
-        const before = Math.max(0, (open.get(owner) ?? 0) - newOf.get(owner)!) + k;
-        return this.enqueue(d.id, 0, owner, queuePriority(before));
-      }),
-    );
-    return created.length;
+    return rows;
   }
 
   /** How many deliveries each owner has open (PENDING or RETRYING), up to BACKLOG_COUNT_MAX per subscription. */

@@ -394,6 +394,39 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
     expect(w.status).toBe(201);
   });
 
+  it('a webhook deleted while a dispatcher still has it cached costs no other webhook its delivery', async () => {
+    const kept = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/kept'), eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
+    expect(kept.status).toBe(201);
+    const gone = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/gone'), eventTypes: ['request.succeeded'] },
+      as(tokens.requester),
+    );
+    expect(gone.status).toBe(201);
+    await onboard(`${p}-cached-1`); // the dispatcher reads the webhooks again (the creation dropped its cache)
+    await until(
+      () => rx.at('/gone'),
+      (r) => r.length === 1,
+    );
+    // Deleted behind the dispatcher's back, as when the change message is lost: its cache still lists it, and the
+    // next event's deliveries for it would refer to a subscription that is no more.
+    await db.query('DELETE FROM webhook_subscription WHERE id = $1', [gone.body.webhook.id]);
+    await onboard(`${p}-cached-2`);
+    await until(
+      () => rx.at('/kept').filter((r) => r.json.namespace === `${p}-cached-2`),
+      (r) => r.length === 1,
+    );
+    expect(rx.at('/gone')).toHaveLength(1);
+  });
+
   it('sends nothing more of a delivery queued before its owner token was revoked', async () => {
     const { tokenId, w } = await webhookOfNewToken('revokedlater', '/revoked-later');
     expect(w.status).toBe(201);
