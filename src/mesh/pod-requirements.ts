@@ -44,6 +44,43 @@ export interface PodSource {
 export interface Inventory {
   services: V1Service[];
   serviceAccounts: Set<string>;
+  /** The mesh's sidecar settings that decide some rules (MeshSidecarSettings). */
+  sidecar: MeshSidecarSettings;
+}
+
+/**
+ * What of the mesh's MeshConfig some requirements depend on: `spec.traffic.interceptionMode` (osm-init, with
+ * NET_ADMIN and runAsUser 0, is added only in `iptables` mode: semantics §7) and `spec.sidecar.localDNSProxy.enable`
+ * (the sidecar's DNS proxy on 127.0.0.153:5300/UDP only when on).
+ */
+export interface MeshSidecarSettings {
+  interceptionMode: string;
+  localDnsProxy: boolean;
+}
+
+/** When the MeshConfig could not be read: the stricter reading of each rule. */
+export const UNKNOWN_SIDECAR_SETTINGS: MeshSidecarSettings = { interceptionMode: 'iptables', localDnsProxy: true };
+
+/** The settings a MeshConfig gives (osm-edge's defaults where a field is absent: iptables, no DNS proxy). */
+export function sidecarSettingsOf(meshConfig: { spec?: unknown }): MeshSidecarSettings {
+  const spec = (meshConfig.spec ?? {}) as {
+    traffic?: { interceptionMode?: unknown };
+    sidecar?: { localDNSProxy?: { enable?: unknown } };
+  };
+  const mode = spec.traffic?.interceptionMode;
+  return {
+    interceptionMode: typeof mode === 'string' && mode ? mode : 'iptables',
+    localDnsProxy: spec.sidecar?.localDNSProxy?.enable === true,
+  };
+}
+
+/** Whether any container of these pod specs declares a port whose rule reads localDNSProxy. */
+export function declaresDnsProxyPort(specs: (V1PodSpec | undefined)[]): boolean {
+  return specs.some((spec) =>
+    [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].some((c) =>
+      (c.ports ?? []).some((p) => p.protocol === 'UDP' && SIDECAR_UDP_PORTS.has(p.containerPort)),
+    ),
+  );
 }
 
 export function serviceAccountOf(spec: V1PodSpec): string {
@@ -134,7 +171,7 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
       const use =
         proto === 'TCP'
           ? SIDECAR_TCP_PORTS.get(p.containerPort)
-          : proto === 'UDP'
+          : proto === 'UDP' && inv.sidecar.localDnsProxy
             ? SIDECAR_UDP_PORTS.get(p.containerPort)
             : undefined;
       if (!use) continue;

@@ -10,7 +10,15 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Diagnostic } from './change.js';
-import { podFindings, serviceAccountOf, type Inventory, type PodSource } from './pod-requirements.js';
+import {
+  declaresDnsProxyPort,
+  podFindings,
+  serviceAccountOf,
+  UNKNOWN_SIDECAR_SETTINGS,
+  type Inventory,
+  type MeshSidecarSettings,
+  type PodSource,
+} from './pod-requirements.js';
 import { PROTOCOL_CODES, serviceProtocolDiagnostics } from './protocol-diagnostics.js';
 import { isInjectedPod } from './osm.js';
 
@@ -112,15 +120,34 @@ export interface NamespaceInventory {
   pods: V1Pod[];
   services: V1Service[];
   serviceAccounts: V1ServiceAccount[];
+  /** The mesh's sidecar settings (UNKNOWN_SIDECAR_SETTINGS, the stricter reading, when not given). */
+  sidecar?: MeshSidecarSettings;
+}
+
+/**
+ * Whether the analysis of `inv` depends on the mesh's sidecar settings (so the MeshConfig is worth a read): a Pod
+ * Security level of `baseline` (a problem only with osm-init, in `iptables` interception) or `restricted` (why it is
+ * one), or a container port the local DNS proxy would take.
+ */
+export function readsSidecarSettings(inv: Omit<NamespaceInventory, 'sidecar'>): boolean {
+  const labels = inv.namespace.metadata?.labels ?? {};
+  if (['enforce', 'warn', 'audit'].some((mode) => RESTRICTIVE_LEVELS.has(labels[`${POD_SECURITY}/${mode}`] ?? '')))
+    return true;
+  return declaresDnsProxyPort([
+    ...[...inv.deployments, ...inv.statefulSets, ...inv.daemonSets].map((w) => w.spec?.template?.spec),
+    ...inv.pods.map((p) => p.spec),
+  ]);
 }
 
 /** Every diagnostic for the namespace, sorted errors → warnings → info, then by code and object. */
 export function analyze(inv: NamespaceInventory): Diagnostic[] {
+  const sidecar = inv.sidecar ?? UNKNOWN_SIDECAR_SETTINGS;
   const ctx: Inventory = {
     services: inv.services,
     serviceAccounts: new Set(inv.serviceAccounts.map((sa) => sa.metadata?.name ?? '')),
+    sidecar,
   };
-  const out: Diagnostic[] = [...namespaceDiagnostics(inv.namespace)];
+  const out: Diagnostic[] = [...namespaceDiagnostics(inv.namespace, sidecar)];
 
   // Workload templates: each problem once per workload.
   const workloads = new Map<string, { object: string; keys: Set<string>; serviceAccount: string }>();
@@ -221,40 +248,56 @@ function addTo(map: Map<string, Set<string>>, key: string, value: string) {
   map.set(key, set);
 }
 
-function namespaceDiagnostics(ns: V1Namespace): Diagnostic[] {
+function namespaceDiagnostics(ns: V1Namespace, sidecar: MeshSidecarSettings): Diagnostic[] {
   const labels = ns.metadata?.labels ?? {};
   const object = `Namespace/${ns.metadata?.name ?? ''}`;
   const out: Diagnostic[] = [];
-  const why = (level: string) =>
-    level === 'baseline'
-      ? 'the baseline level forbids the NET_ADMIN capability'
-      : 'the restricted level forbids the NET_ADMIN capability and running as root (runAsUser 0)';
+  // osm-init (NET_ADMIN, runAsUser 0) exists only in iptables interception (semantics §7); the sidecar container
+  // itself (runAsUser 1500, no privilege escalation, capabilities not dropped) passes baseline but not restricted.
+  const osmInit = sidecar.interceptionMode === 'iptables';
+  const why = (level: string): string | undefined => {
+    if (level === 'baseline') return osmInit ? 'the baseline level forbids the NET_ADMIN capability' : undefined;
+    return osmInit
+      ? 'the restricted level forbids the NET_ADMIN capability and running as root (runAsUser 0)'
+      : 'the restricted level requires every container to drop ALL capabilities, which the injected sidecar ' +
+          'container does not';
+  };
+  const injects = (level: string) =>
+    osmInit && level === 'restricted'
+      ? "osm-edge's init container osm-init needs NET_ADMIN and runAsUser 0"
+      : osmInit
+        ? "osm-edge's init container osm-init needs NET_ADMIN"
+        : "osm-edge's sidecar container drops no capabilities";
+  const fix = (mode: string, level: string) =>
+    osmInit && level === 'baseline'
+      ? `use traffic.interceptionMode ebpf in the MeshConfig (no osm-init), or relax ${POD_SECURITY}/${mode} to ` +
+        'privileged'
+      : `relax ${POD_SECURITY}/${mode} to ${osmInit ? 'privileged' : 'baseline'}`;
   const enforce = labels[`${POD_SECURITY}/enforce`];
-  if (enforce && RESTRICTIVE_LEVELS.has(enforce)) {
+  const enforced = enforce && RESTRICTIVE_LEVELS.has(enforce) ? why(enforce) : undefined;
+  if (enforce && enforced) {
     out.push({
       code: 'OSM_POD_SECURITY_ENFORCED',
       level: 'error',
       object,
       message:
-        `Pod Security admission enforces "${enforce}" in this namespace; osm-edge's init container osm-init ` +
-        `needs NET_ADMIN and runAsUser 0 and ${why(enforce)}, so injected pods would be rejected`,
-      hint:
-        `use traffic.interceptionMode ebpf in the MeshConfig (no osm-init), or relax ${POD_SECURITY}/enforce to ` +
-        `privileged`,
+        `Pod Security admission enforces "${enforce}" in this namespace (interception mode ` +
+        `${sidecar.interceptionMode}); ${injects(enforce)} and ${enforced}, so injected pods would be rejected`,
+      hint: fix('enforce', enforce),
     });
   }
   for (const mode of ['warn', 'audit']) {
     const level = labels[`${POD_SECURITY}/${mode}`];
-    if (level && RESTRICTIVE_LEVELS.has(level)) {
+    const reason = level && RESTRICTIVE_LEVELS.has(level) ? why(level) : undefined;
+    if (level && reason) {
       out.push({
         code: 'OSM_POD_SECURITY_WARN',
         level: 'warning',
         object,
         message:
           `Pod Security admission ${mode === 'warn' ? 'warns' : 'audits'} at level "${level}"; injected pods ` +
-          `(osm-init: NET_ADMIN, runAsUser 0) will ` +
-          `${mode === 'warn' ? 'produce warnings' : 'be logged as violations'}: ${why(level)}`,
-        hint: `use traffic.interceptionMode ebpf, or set ${POD_SECURITY}/${mode} to privileged`,
+          `(${injects(level)}) will ${mode === 'warn' ? 'produce warnings' : 'be logged as violations'}: ${reason}`,
+        hint: fix(mode, level),
       });
     }
   }

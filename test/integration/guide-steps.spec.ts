@@ -338,8 +338,8 @@ describe('the whole onboarding guide as steps', () => {
     const planned = plan.body.steps.find((st: any) => st.name === 'restart');
     expect(planned.changes.map((c: any) => c.target.name)).toEqual(['app-0', 'app-1']);
     expect(planned.facts.deployments.map((d: any) => d.reason)).toEqual([
-      expect.stringContaining('changed the API server access'),
-      expect.stringContaining('changed the API server access'),
+      expect.stringContaining('changed the API server exclusion list'),
+      expect.stringContaining('changed the API server exclusion list'),
     ]);
 
     const uids = () => s.emulator.store.list<any>('v1', 'Pod', { namespace: ns }).map((p) => p.metadata.uid);

@@ -26,6 +26,8 @@ interface Fixture {
   pods?: V1Pod[];
   services?: V1Service[];
   serviceAccounts?: V1ServiceAccount[];
+  /** The mesh's MeshConfig (read only when a rule depends on it); absent: it cannot be read. */
+  meshConfig?: { spec: Record<string, unknown> };
 }
 
 const NS = 'team-a';
@@ -51,10 +53,18 @@ function ctx(f: Fixture, prerequisites?: { enabled?: boolean; acceptErrors?: str
     listPods: list('pods', f.pods),
     listServices: list('services', f.services),
     listServiceAccounts: list('serviceaccounts', f.serviceAccounts ?? [sa('default'), sa('app')]),
+    getCustom: async (_crd: unknown, namespace: string, name: string) => {
+      calls.push('meshconfig');
+      if (!f.meshConfig) throw new KubeError('NOT_FOUND', `meshconfigs "${name}" not found`, 404);
+      expect([namespace, name]).toEqual(['osm-system', 'osm-mesh-config']);
+      return f.meshConfig;
+    },
   } as unknown as ClusterClient;
   const context: StepContext = {
     kube,
-    mesh: {} as MeshDiscoveryService,
+    mesh: {
+      discover: async () => ({ meshName: 'osm', controlPlaneNamespace: 'osm-system', controlPlaneNamespaces: [] }),
+    } as unknown as MeshDiscoveryService,
     earlier: [],
     tuning: { restartSettleMs: 0, pollMs: 1, rolloutTimeoutMs: 1000 },
     request: {
@@ -262,6 +272,23 @@ describe('prerequisites step: each diagnostic code', () => {
     expect(hits.some((d) => d.object === 'Deployment/fine')).toBe(false);
   });
 
+  it('OSM_RESERVED_PORT 5300/UDP only while the MeshConfig turns the local DNS proxy on (an audit)', async () => {
+    const dns = deployment(
+      'dns',
+      { containers: [container({ ports: [{ containerPort: 5300, protocol: 'UDP' }] })] },
+      undefined,
+      { app: 'web' },
+    );
+    const off = ctx({ deployments: [dns], services: [svc], meshConfig: { spec: { sidecar: {} } } });
+    const offPlan = await new PrerequisitesStep().plan(off.context);
+    expect(only(offPlan.diagnostics ?? [], 'OSM_RESERVED_PORT')).toEqual([]);
+    expect(off.calls).toContain('meshconfig');
+    const on = { spec: { sidecar: { localDNSProxy: { enable: true } } } };
+    expect(only(await diagnose({ deployments: [dns], services: [svc], meshConfig: on }), 'OSM_RESERVED_PORT')).toEqual([
+      expect.objectContaining({ object: 'Deployment/dns', message: expect.stringMatching(/5300\/UDP/) }),
+    ]);
+  });
+
   it('OSM_RESERVED_PROBE_PORT: httpGet/tcpSocket/grpc probes, numeric or named, not safe ports', async () => {
     const ds = await diagnose({
       deployments: [
@@ -403,6 +430,24 @@ describe('prerequisites step: each diagnostic code', () => {
       },
     });
     expect(relaxed.filter((d) => d.code.startsWith('OSM_POD_SECURITY'))).toEqual([]);
+  });
+
+  it('Pod Security baseline is a problem only with osm-init (iptables interception), restricted always', async () => {
+    const ebpf = { spec: { traffic: { interceptionMode: 'ebpf' } } };
+    const at = (level: string) => ({
+      metadata: { name: NS, labels: { 'pod-security.kubernetes.io/enforce': level } },
+    });
+    expect(only(await diagnose({ namespace: at('baseline'), meshConfig: ebpf }), 'OSM_POD_SECURITY_ENFORCED')).toEqual(
+      [],
+    );
+    expect(
+      only(await diagnose({ namespace: at('restricted'), meshConfig: ebpf }), 'OSM_POD_SECURITY_ENFORCED'),
+    ).toEqual([expect.objectContaining({ message: expect.stringMatching(/drop ALL capabilities/) })]);
+    // iptables (the default when the field is absent) adds osm-init: baseline refuses it.
+    const iptables = { spec: { traffic: {} } };
+    expect(
+      only(await diagnose({ namespace: at('baseline'), meshConfig: iptables }), 'OSM_POD_SECURITY_ENFORCED'),
+    ).toEqual([expect.objectContaining({ message: expect.stringMatching(/NET_ADMIN/) })]);
   });
 
   it('OSM_HOST_NETWORK (warning) only for hostNetwork pods', async () => {

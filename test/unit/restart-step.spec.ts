@@ -67,8 +67,11 @@ describe('restart step plan (kubectl rollout restart)', () => {
     expect(off.changes.map((c) => c.target.name)).toEqual(['a']);
   });
 
-  it('needed: includes injected Deployments when this request changed the exclusion list or egress', async () => {
-    const c = workloadContext([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], restart('needed'));
+  it('needed: includes injected Deployments when this request changed the exclusion list', async () => {
+    const c = workloadContext([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], {
+      ...restart('needed'),
+      apiServerAccess: { method: 'ip-exclusion' },
+    });
     const meshConfig = {
       apiVersion: 'config.openservicemesh.io/v1alpha2',
       kind: 'MeshConfig',
@@ -81,11 +84,28 @@ describe('restart step plan (kubectl rollout restart)', () => {
     c.earlier = wrote(meshConfig);
     const plan = await step.plan(c);
     expect(plan.changes.map((ch) => ch.target.name)).toEqual(['a', 'b']);
-    expect(byName(plan).a.reason).toContain('changed the API server access');
+    expect(byName(plan).a.reason).toContain('changed the API server exclusion list');
     expect(plan.facts).toMatchObject({ meshSettingsChanged: true });
     // Only the namespace marker annotation was written: nothing for the pods to pick up.
     c.earlier = wrote({ apiVersion: 'v1', kind: 'Namespace', name: 'ns' });
     expect((await step.plan(c)).changes.map((ch) => ch.target.name)).toEqual(['b']);
+    // The egress method's MeshConfig flag and Egress object are pushed to running sidecars by the controller:
+    // osm-init has no part in them, so the injected pods stay (an outside audit, semantics §5).
+    const egress = workloadContext([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], {
+      ...restart('needed'),
+      apiServerAccess: { method: 'egress', serviceAccounts: ['sa'] },
+    });
+    egress.earlier = [
+      {
+        name: 'api-server-access' as const,
+        result: 'CHANGED' as const,
+        finishedAt: new Date(),
+        changes: [meshConfig, { apiVersion: 'policy.openservicemesh.io/v1alpha1', kind: 'Egress', name: 'e' }],
+      },
+    ];
+    const viaEgress = await step.plan(egress);
+    expect(viaEgress.changes.map((ch) => ch.target.name)).toEqual(['b']);
+    expect(viaEgress.facts).toMatchObject({ meshSettingsChanged: false });
   });
 
   it('selected: the named Deployments whatever their pods look like, and refuses unknown ones', async () => {

@@ -1,6 +1,8 @@
 import { DomainError } from '../../common/domain-error.js';
 import type { Diagnostic } from '../../mesh/change.js';
-import { analyze, describeDiagnostics } from '../../mesh/prerequisites.js';
+import { analyze, describeDiagnostics, readsSidecarSettings } from '../../mesh/prerequisites.js';
+import { sidecarSettingsOf, UNKNOWN_SIDECAR_SETTINGS, type MeshSidecarSettings } from '../../mesh/pod-requirements.js';
+import { readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';
 import type { OnboardingStep, StepContext, StepPlan } from './step.js';
 
@@ -13,7 +15,8 @@ import type { OnboardingStep, StepContext, StepPlan } from './step.js';
  * With `prerequisites.enabled: false` the analysis is still reported but never blocks.
  *
  * API calls per run: 7 reads in parallel — get namespace; list deployments, statefulsets,
- * daemonsets, pods, services, serviceaccounts (one each).
+ * daemonsets, pods, services, serviceaccounts (one each) — and the MeshConfig when a rule depends on
+ * it (a Pod Security level of baseline, a container port 5300/UDP: mesh/prerequisites.ts readsSidecarSettings).
  */
 export { PREREQUISITE_CODES, type PrerequisiteCode } from '../../mesh/prerequisites.js';
 
@@ -23,7 +26,18 @@ export class PrerequisitesStep implements OnboardingStep {
   readonly name = 'prerequisites' as const;
   readonly title = 'Check application requirements';
 
-  async plan({ request, kube }: StepContext): Promise<StepPlan> {
+  /** The mesh's interception mode and DNS proxy setting, from its MeshConfig (unknown if it cannot be read). */
+  private async sidecarSettings({ request, kube, mesh }: StepContext): Promise<MeshSidecarSettings> {
+    try {
+      const info = await mesh.discover(request.cluster, request.meshName);
+      return sidecarSettingsOf(await readMeshConfig(kube, info.controlPlaneNamespace));
+    } catch {
+      return UNKNOWN_SIDECAR_SETTINGS;
+    }
+  }
+
+  async plan(ctx: StepContext): Promise<StepPlan> {
+    const { request, kube } = ctx;
     const ns = request.namespace;
     const [namespace, deployments, statefulSets, daemonSets, pods, services, serviceAccounts] = await Promise.all([
       readNamespace(kube, ns),
@@ -34,7 +48,7 @@ export class PrerequisitesStep implements OnboardingStep {
       kube.listServices(ns),
       kube.listServiceAccounts(ns),
     ]);
-    const diagnostics = analyze({
+    const inventory = {
       namespace,
       deployments: deployments.items,
       statefulSets: statefulSets.items,
@@ -42,7 +56,10 @@ export class PrerequisitesStep implements OnboardingStep {
       pods: pods.items,
       services: services.items,
       serviceAccounts: serviceAccounts.items,
-    });
+    };
+    // The MeshConfig only when a rule depends on it (one more read); unreadable: the stricter reading.
+    const sidecar = readsSidecarSettings(inventory) ? await this.sidecarSettings(ctx) : undefined;
+    const diagnostics = analyze({ ...inventory, sidecar });
 
     const accept = new Set(request.options.prerequisites?.acceptErrors ?? []);
     for (const d of diagnostics) if (d.level === 'error' && accept.has(d.code)) d.accepted = true;

@@ -17,17 +17,16 @@ export interface RestartDecision {
  * Guide step 5, `kubectl rollout restart deploy/<name>`: the same strategic merge patch of
  * `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]` (semantics §10).
  *
- * Modes: `all` is kubectl's `rollout restart deployment` (every Deployment of the namespace),
- * `selected` its `rollout restart deploy/<a> deploy/<b>` (the named ones), both unconditionally;
- * `needed` only restarts what has to be restarted: Deployments whose pods do not have the sidecar
- * state the request wants and, when this request changed the API server exclusion list or egress
- * setting, every Deployment whose pods carry a sidecar (osm-init programs iptables at pod start,
- * semantics §4). The annotation value is this request's creation time in kubectl's format (RFC 3339,
- * whole seconds), written with the request's id (RESTARTED_BY_ANNOTATION), so a retried or resumed
- * step never restarts a Deployment twice and two requests in one second still both restart. Paused
- * Deployments are skipped with a warning (kubectl refuses them). Deployments roll in batches of
- * `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status` rule, one watch per
- * batch: kit/rollout.ts) before the next.
+ * Modes: `all` is kubectl's `rollout restart deployment` (every Deployment of the namespace), `selected` its
+ * `rollout restart deploy/<a> deploy/<b>` (the named ones), both unconditionally; `needed` only restarts what has
+ * to be restarted: Deployments whose pods do not have the sidecar state the request wants and, when this request
+ * changed the API server exclusion list, every Deployment whose pods carry a sidecar (osm-init programs iptables
+ * at pod start, semantics §4; an Egress policy reaches running sidecars without one). The annotation value is this
+ * request's creation time in kubectl's format (RFC 3339, whole seconds), written with the request's id
+ * (RESTARTED_BY_ANNOTATION), so a retried or resumed step never restarts a Deployment twice and two requests in
+ * one second still both restart. Paused Deployments are skipped with a warning (kubectl refuses them). Deployments
+ * roll in batches of `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status` rule, one
+ * watch per batch: kit/rollout.ts) before the next.
  */
 export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
@@ -54,7 +53,7 @@ export class RestartStep implements OnboardingStep {
       assertDeploymentsExist(named, targets, request.namespace);
       targets = targets.filter((d) => named.includes(d.metadata!.name!));
     }
-    const reinject = meshSettingsChanged(earlier);
+    const reinject = meshSettingsChanged(earlier, request.options.apiServerAccess?.method);
     const stamp = { [RESTARTED_AT_ANNOTATION]: token, [RESTARTED_BY_ANNOTATION]: request.id };
     const diagnostics: Diagnostic[] = [];
     const changes: Change[] = [];
@@ -157,12 +156,15 @@ export function restartedAt(createdAt: Date): string {
 
 /**
  * Whether an earlier step of this request changed a mesh setting that pods only pick up when their
- * sidecar is injected again: the MeshConfig (exclusion list, egress policy flag) or the API server
- * Egress. The namespace marker annotation alone changes nothing in the pods.
+ * sidecar is injected again: the MeshConfig's outboundIPRangeExclusionList, which osm-init turns into
+ * iptables rules when a pod starts (semantics §4, §7), i.e. a MeshConfig change of the `ip-exclusion`
+ * method. Not the `egress` method's: its feature flag and Egress object are policy the controller
+ * pushes to running sidecars (semantics §5, pkg/catalog/egress.go), with no part in osm-init. The
+ * namespace marker annotation alone changes nothing in the pods.
  */
-export function meshSettingsChanged(earlier: EarlierStep[]): boolean {
-  const podVisible = (t: Change['target']) => t.kind === 'MeshConfig' || t.kind === 'Egress';
-  return earlier.some((s) => s.name === 'api-server-access' && (s.changes ?? []).some(podVisible));
+export function meshSettingsChanged(earlier: EarlierStep[], method: string | undefined): boolean {
+  if (method !== 'ip-exclusion') return false;
+  return earlier.some((s) => s.name === 'api-server-access' && (s.changes ?? []).some((t) => t.kind === 'MeshConfig'));
 }
 
 function decide(
@@ -185,8 +187,8 @@ function decide(
     return {
       restart: true,
       reason:
-        'this request changed the API server access (exclusion list or egress); ' +
-        'injected pods keep the old rules until re-created',
+        'this request changed the API server exclusion list; ' +
+        'injected pods keep the old iptables rules until re-created',
     };
   }
   if (own.length === 0) return { restart: false, reason: 'no running pods' };

@@ -155,7 +155,16 @@ async function failure(p: Promise<unknown>): Promise<DomainError> {
 }
 
 describe('prerequisites step against the emulator', () => {
+  const meshConfig = {
+    apiVersion: 'config.openservicemesh.io/v1alpha2',
+    kind: 'MeshConfig',
+    namespace: 'osm-system',
+    name: 'osm-mesh-config',
+  };
+
   it('finds every problem of a namespace that breaks every rule, once per workload', async () => {
+    // The sidecar's local DNS proxy on: port 5300/UDP is the sidecar's (it is the application's while it is off).
+    emulator.store.patch(meshConfig, 'merge', { spec: { sidecar: { localDNSProxy: { enable: true } } } });
     const ctx = await stepContext(emulator, {
       namespace: NS,
       options: { prerequisites: { enabled: true, acceptErrors: ERROR_CODES } },
@@ -194,6 +203,13 @@ describe('prerequisites step against the emulator', () => {
     expect(outcome.diagnostics!.find((d) => d.code === 'OSM_RESERVED_PORT' && /5300/.test(d.message))).toBeDefined();
     const counts = { errors: 7, warnings: 8, infos: 3, accepted: 7 };
     expect(outcome.facts).toMatchObject({ workloads: 6, pods: pods.items.length, services: 2, ...counts });
+
+    // Off (osm-edge's default): the same namespace has one reserved port less.
+    emulator.store.patch(meshConfig, 'merge', { spec: { sidecar: { localDNSProxy: { enable: false } } } });
+    const off = await applyStep(new PrerequisitesStep(), ctx);
+    expect(off.diagnostics!.filter((d) => d.code === 'OSM_RESERVED_PORT').map((d) => d.message)).toEqual([
+      expect.not.stringMatching(/5300/),
+    ]);
   });
 
   it('blocks with PREREQUISITES_FAILED while errors are not accepted, and reads with 7 calls, no writes', async () => {
