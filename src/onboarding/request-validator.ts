@@ -109,7 +109,9 @@ export class RequestValidator {
   }
 
   private async checkPreconditions(req: NormalizedRequest): Promise<void> {
-    assertNotReserved(req.namespace);
+    // Never onboarded; but `osm namespace add` can label kube-public, and `osm namespace remove` takes it out again,
+    // so offboarding one is the clean-up it is.
+    if (req.kind === 'ONBOARD') assertNotReserved(req.namespace);
     const info = req.kind === 'ONBOARD' ? await this.meshOf(req) : null;
     if (!this.precheck.enabled) return;
     await this.precheck.refuseIf(

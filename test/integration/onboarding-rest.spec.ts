@@ -93,6 +93,22 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect((await waitForStatus(s.url, again.body.id, ['SUCCEEDED'])).steps[0].result).toBe('UNCHANGED');
   });
 
+  it('offboards kube-public once osm namespace add labelled it, as osm namespace remove does', async () => {
+    s.emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: 'kube-public' }, 'merge', {
+      metadata: { labels: { [MONITORED]: 'osm' }, annotations: { [INJECTION]: 'enabled' } },
+    });
+    const off = await http(s.url, 'POST', '/v1/offboardings', { namespace: 'kube-public' });
+    expect(off.status).toBe(202);
+    const done = await waitForStatus(s.url, off.body.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.steps.map((st: any) => [st.name, st.result])).toEqual([['namespace-removal', 'CHANGED']]);
+    const after = await namespaceMeta(s.emulator, 'kube-public');
+    expect(after.labels[MONITORED]).toBeUndefined();
+    expect(after.annotations[INJECTION]).toBeUndefined();
+    // Onboarding it stays refused.
+    const on = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'kube-public' });
+    expect(on.body.error).toMatchObject({ code: 'NAMESPACE_RESERVED' });
+  });
+
   it('running a finished request\'s steps again changes nothing and says "unchanged"', async () => {
     const ns = uniqueName('twice');
     await createNamespace(s.emulator, ns);
