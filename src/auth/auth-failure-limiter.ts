@@ -19,6 +19,8 @@ const MAX_ADDRESS_LENGTH = 256;
 @Injectable()
 export class AuthFailureLimiter implements OnModuleInit {
   private readonly limiter?: RateLimiterRedis;
+  /** This process's own count: Redis's stand-in when a command fails, and at once while Redis is not connected. */
+  private insurance?: RateLimiterMemory;
   /** address → when its block ends (ms). Bounded: an address evicted early is caught again by Redis. */
   private readonly blocked: LRUCache<string, number>;
   /** Where blocks are announced: `{"address": "…", "ms": …}`, ms the block has left when sent. */
@@ -38,7 +40,7 @@ export class AuthFailureLimiter implements OnModuleInit {
         keyPrefix: `${config.queuePrefix}:authfail`,
         points,
         duration: 60,
-        insuranceLimiter: new RateLimiterMemory({ points, duration: 60 }),
+        insuranceLimiter: (this.insurance = new RateLimiterMemory({ points, duration: 60 })),
       });
     }
   }
@@ -69,7 +71,8 @@ export class AuthFailureLimiter implements OnModuleInit {
     // A subscription that failed at start (Redis away) is tried again.
     this.subscribe();
     try {
-      await this.limiter.consume(address);
+      // Not connected: no command waits for its timeout (RedisService.available); this process counts alone.
+      await (this.redis.available() ? this.limiter : this.insurance!).consume(address);
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       const ms = Math.max(1000, err.msBeforeNext);

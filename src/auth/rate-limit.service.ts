@@ -13,16 +13,22 @@ import type { Actor } from './actor.js';
 @Injectable()
 export class RateLimitService {
   private readonly limiter?: RateLimiterRedis;
+  /** This process's own count: Redis's stand-in when a command fails, and at once while Redis is not connected. */
+  private readonly insurance?: RateLimiterMemory;
 
-  constructor(redis: RedisService, @Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    private readonly redis: RedisService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
     const points = config.rateLimitPerMinute;
     if (points > 0) {
+      this.insurance = new RateLimiterMemory({ points, duration: 60 });
       this.limiter = new RateLimiterRedis({
         storeClient: redis.client,
         keyPrefix: `${config.queuePrefix}:ratelimit`,
         points,
         duration: 60,
-        insuranceLimiter: new RateLimiterMemory({ points, duration: 60 }),
+        insuranceLimiter: this.insurance,
       });
     }
   }
@@ -30,7 +36,8 @@ export class RateLimitService {
   async consume(actor: Actor): Promise<void> {
     if (!this.limiter) return;
     try {
-      await this.limiter.consume(actor.id);
+      // Not connected: no command waits for its timeout (RedisService.available).
+      await (this.redis.available() ? this.limiter : this.insurance!).consume(actor.id);
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));

@@ -29,6 +29,11 @@ export class EventBus {
 
   async publish(events: ProgressEvent[]): Promise<void> {
     if (events.length === 0) return;
+    if (!this.redis.available()) {
+      // Not connected: the command would only wait its timeout (1 s) in the offline queue; readers poll Postgres.
+      this.logger.warn(`could not publish ${events.length} event(s): Redis is not connected`);
+      return;
+    }
     try {
       // One connection sends commands in order, so the events go out in order; several in one round trip.
       await this.redis.publishAll(

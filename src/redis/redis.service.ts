@@ -88,6 +88,17 @@ export class RedisService implements OnModuleDestroy {
     this.client = this.create({ commandTimeout: 1000 });
   }
 
+  /**
+   * Whether the command connection is up now. While it is not, a request-path command would wait its whole timeout
+   * (1 s) in ioredis's offline queue, on every call: the rate limit and the progress publish ask this first and go
+   * without Redis at once (an outside audit measured every call 1 s slower, every POST 2 s, during an outage).
+   */
+  available(): boolean {
+    const status = this.client.status;
+    // A Cluster may report "connect" as its connected state (as BullMQ's own wait accepts).
+    return status === 'ready' || (status === 'connect' && this.sharded);
+  }
+
   /** Options BullMQ needs (blocking commands must never give up). */
   connectionOptions(): RedisOptions {
     return { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false };
