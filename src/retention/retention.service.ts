@@ -3,7 +3,8 @@
 // a month older than AUDIT_RETENTION_DAYS is exported whole to RETENTION_EXPORT_DIR, detached CONCURRENTLY
 // (inserts go on) and dropped, so no audit row is ever updated or deleted. Finished requests older than
 // REQUEST_RETENTION_DAYS whose audit events are gone are exported and deleted in small batches.
-// Also keeps the audit partitions of the months ahead, whether retention is on or not.
+// Each pass also makes the audit partitions of the months ahead, as every process does on its own
+// (database/partition-upkeep.ts).
 
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
@@ -17,11 +18,10 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { jsonLine, toExportRow, type AuditRow } from '../audit-export/audit-export.service.js';
 import { removeRetainedRequests } from '../onboarding/onboarding.repository.js';
+import { PARTITIONS_AHEAD_MONTHS } from '../database/partition-upkeep.js';
 
 /** Only one process runs a pass at a time (session-level advisory lock). */
 const RETENTION_LOCK = 72707370;
-/** Months of audit partitions kept ready ahead of now (an insert past the last partition would fail). */
-export const PARTITIONS_AHEAD_MONTHS = 3;
 const EXPORT_PAGE = 5000;
 const REQUEST_BATCH = 1000;
 const FINISHED = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'];
