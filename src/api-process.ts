@@ -1,7 +1,8 @@
 // The API process (ROLE=api, or ROLE=all to run the worker in the same process), loaded by main.ts: config,
 // the Nest app, the SIGTERM drain, listen.
 import type { Server } from 'node:http';
-import { describeRedis, loadConfigOrExit, orExit, redactUrl } from './config/config.js';
+import { describeRedis, loadConfigOrExit, orExit, orExitAsync, redactUrl } from './config/config.js';
+import { checkRedisDatabase } from './redis/redis-database-check.js';
 import { createApiApp, httpDrainOf } from './app.js';
 import { loadKubeconfig } from './kubernetes/cluster-gateway.js';
 import { HealthController } from './health/health.controller.js';
@@ -10,6 +11,7 @@ import { drainHttp, onShutdownSignal, readinessDelay } from './reliability/shutd
 
 const config = loadConfigOrExit();
 orExit(() => loadKubeconfig(config.kube)); // before Nest: a bad KUBECONFIG is one line, not a stack
+await orExitAsync(() => checkRedisDatabase(config)); // a database the Redis lacks: one line
 if (config.role === 'worker') {
   console.error('ROLE=worker: start dist/bundle/worker.mjs instead');
   process.exit(1);

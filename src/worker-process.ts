@@ -2,7 +2,8 @@
 // /healthz and /readyz on WORKER_METRICS_PORT (0 = off), for Prometheus and probes. /readyz is 503 only while the
 // worker drains; it reports Postgres and Redis in its body without requiring them (health/dependency-checks.ts).
 import { createServer, type Server } from 'node:http';
-import { loadConfigOrExit, orExit } from './config/config.js';
+import { loadConfigOrExit, orExit, orExitAsync } from './config/config.js';
+import { checkRedisDatabase } from './redis/redis-database-check.js';
 import { createWorkerContext } from './app.js';
 import { PrismaService } from './database/prisma.service.js';
 import { storeChecks } from './health/dependency-checks.js';
@@ -14,6 +15,7 @@ import { onShutdownSignal, readinessDelay } from './reliability/shutdown.js';
 
 const config = loadConfigOrExit();
 orExit(() => loadKubeconfig(config.kube)); // before Nest: a bad KUBECONFIG is one line, not a stack
+await orExitAsync(() => checkRedisDatabase(config)); // a database the Redis lacks: one line
 const log = (message: string) => console.log(`osm-onboarding worker: ${message}`);
 let draining = false;
 let server: Server | undefined;
@@ -49,11 +51,15 @@ if (config.workerMetricsPort > 0) {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } else if (req.url === '/readyz') {
       // The state is read when the checks are done: a SIGTERM meanwhile answers 503.
-      void storeChecks(prisma, redis).then((stores) =>
-        res
-          .writeHead(draining ? 503 : 200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ status: draining ? 'draining' : 'ready', checks: { ...stores, draining } })),
-      );
+      void storeChecks(prisma, redis).then((stores) => {
+        const behind = stores.schema === 'behind';
+        res.writeHead(draining || behind ? 503 : 200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            status: draining ? 'draining' : behind ? 'not-ready' : 'ready',
+            checks: { ...stores, draining },
+          }),
+        );
+      });
     } else {
       res.writeHead(404).end();
     }

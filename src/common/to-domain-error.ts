@@ -39,13 +39,24 @@ const UNAVAILABLE = new RegExp(
 );
 
 /** Prisma error codes that mean "the database is not there right now", not "your query is wrong". */
-const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
+const PRISMA_UNAVAILABLE = new Set([
+  'P1001',
+  'P1002',
+  'P1003', // the database does not exist (yet)
+  'P1008',
+  'P1017',
+  'P2021', // a table does not exist: the database is not migrated for this version (schema-version.ts)
+  'P2024',
+  'P2028',
+]);
 /** Driver adapter error kinds with the same meaning. */
 const ADAPTER_UNAVAILABLE = new Set([
   'DatabaseNotReachable',
   'ConnectionClosed',
   'SocketTimeout',
   'TooManyConnections',
+  'DatabaseDoesNotExist',
+  'TableDoesNotExist',
 ]);
 
 /** What the drivers' errors may carry (pg, Prisma and its driver adapter, ioredis). */
@@ -79,9 +90,10 @@ export function isDependencyUnavailable(err: unknown): boolean {
     if (e instanceof Prisma.PrismaClientKnownRequestError && PRISMA_UNAVAILABLE.has(e.code)) return true;
     if (typeof x.message === 'string' && UNAVAILABLE.test(x.message)) return true;
     if (typeof x.kind === 'string' && ADAPTER_UNAVAILABLE.has(x.kind)) return true;
-    // SQLSTATE class 08 (connection exception) and 57P0x (operator intervention: shutdown, crash, cannot connect now).
+    // SQLSTATE class 08 (connection exception) and 57P0x (operator intervention: shutdown, crash, cannot connect now);
+    // 3D000 (no such database), 42P01 and 42883 (no such table or function: not migrated for this version).
     const sqlState = typeof x.originalCode === 'string' ? x.originalCode : typeof x.code === 'string' ? x.code : '';
-    if (/^(08[0-9A-Z]{3}|57P0[1-4])$/.test(sqlState)) return true;
+    if (/^(08[0-9A-Z]{3}|57P0[1-4]|3D000|42P01|42883)$/.test(sqlState)) return true;
   }
   return false;
 }

@@ -6,7 +6,16 @@ import { SlackUserMapSchema, type SlackUserMap } from './slack-user-map.schema.j
 
 // The environment is parsed once, here. A bad value stops start-up with a message naming the key.
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A whole number written in decimal digits (a leading minus allowed, so a negative one is refused by `min` with
+ * its bounds): `0x10`, `1e3`, ` 8 ` and `8.0` are refused, as Number() would have read them.
+ */
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, { error: 'must be a whole number in decimal digits' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 /**
  * A URL whose scheme is one of `schemes`. The refusal names the schemes accepted (`what`, e.g. "a redis:// or
  * rediss:// URL") for a wrong scheme and for what is no URL at all alike, and never the value: it may hold a password.
@@ -354,6 +363,19 @@ export function orExit<T>(load: () => T): T {
   }
 }
 
+/** `orExit` for a check that has to wait (a connection): a ConfigError is one line on stderr and exit code 1. */
+export async function orExitAsync(check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
   // Empty strings mean "unset", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -596,7 +618,7 @@ function redisTopology(e: z.output<typeof EnvSchema>): RedisTopology {
       issues.push({ key: 'REDIS_URL', message: `selects database ${db}, but Redis Cluster only has database 0` });
     topology = { mode: 'cluster', nodes: e.REDIS_CLUSTER_NODES ?? [] };
   }
-  if (e.REDIS_MODE !== 'standalone' && !/^\d*$/.test(db))
+  if (!/^\d*$/.test(db))
     issues.push({ key: 'REDIS_URL', message: `the database (path) must be a number, not "${db}"` });
   if (issues.length > 0) throw new ConfigError(issues);
   return topology;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient, type Prisma } from '../generated/prisma/client.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
+import { REQUIRED_MIGRATION, SchemaVersion, type SchemaState } from './schema-version.js';
 
 /**
  * Raw SQL that starts with this comment runs as a named prepared statement: Postgres parses and
@@ -44,11 +45,13 @@ const PRISMA_LIKE_TYPES = { getTypeParser: textParser };
 // Prisma 7 with the pg driver adapter: no query engine binary is needed at run time. The adapter gets a pool of
 // ours (and ends it on $disconnect), so `prepared` can use the same connections.
 @Injectable()
-export class PrismaService extends PrismaClient implements OnModuleDestroy {
+export class PrismaService extends PrismaClient implements OnModuleInit, OnModuleDestroy {
   private static readonly logger = new Logger('Postgres');
   private readonly pool: pg.Pool;
   /** The pool's connections (DATABASE_POOL_SIZE). */
   readonly poolSize: number;
+  private readonly schema: SchemaVersion;
+  private schemaWarned = false;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     const pool = new pg.Pool({
@@ -75,6 +78,16 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
     });
     this.pool = pool;
     this.poolSize = config.databasePoolSize;
+    this.schema = new SchemaVersion(
+      async (migration) =>
+        (
+          await pool.query<{ one: number }>(
+            `SELECT 1 AS one FROM "_prisma_migrations" WHERE "migration_name" = $1 AND "finished_at" IS NOT NULL
+               AND "rolled_back_at" IS NULL`,
+            [migration],
+          )
+        ).rows,
+    );
     // An idle connection that Postgres ends (a restart, a failover, pg_terminate_backend) is an 'error' event on
     // the pool; pg drops that connection and opens a new one on demand. Without a listener the event would throw
     // and end the process: the adapter adds its own only once Prisma connects, and `prepared` may come first.
@@ -102,6 +115,27 @@ export class PrismaService extends PrismaClient implements OnModuleDestroy {
       types: PRISMA_LIKE_TYPES,
     });
     return result.rows;
+  }
+
+  /**
+   * Whether the database has been migrated as far as this build needs (schema-version.ts); the first `behind` is
+   * logged once, naming the migration and what to run.
+   */
+  async schemaState(): Promise<SchemaState> {
+    const state = await this.schema.state();
+    if (state === 'behind' && !this.schemaWarned) {
+      this.schemaWarned = true;
+      PrismaService.logger.error(
+        `the database schema is behind this version: migration ${REQUIRED_MIGRATION} is not applied; run ` +
+          '`npm run db:migrate` (or the migration Job) against it. /readyz answers 503 until it is',
+      );
+    }
+    return state;
+  }
+
+  /** Says at start-up, not only at the first readiness probe, when the database is behind this build. */
+  onModuleInit(): void {
+    void this.schemaState().catch(() => undefined);
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -368,7 +368,15 @@ export const ReadySchema = z
   .strictObject({
     status: z.enum(['ready', 'not-ready']).describe('Ready, or not-ready.'),
     checks: z
-      .strictObject({ postgres: check, redis: check, cluster: check, draining: z.boolean() })
+      .strictObject({
+        postgres: check,
+        redis: check,
+        schema: z
+          .enum(['ok', 'behind', 'unknown'])
+          .describe('Whether the database is migrated for this version (behind: /readyz is 503; unknown: not asked).'),
+        cluster: check,
+        draining: z.boolean(),
+      })
       .describe('Each dependency, and whether the process is shutting down.'),
   })
   .meta({ id: 'Ready', description: 'Whether the process can serve.' });

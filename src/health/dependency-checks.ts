@@ -3,9 +3,10 @@
 // required: Postgres, Redis and the Kubernetes API server are shared by every replica, so a readiness that
 // required them would take every replica out of its Service at once during an outage, and callers would get
 // connection errors instead of the API's coded `503 DEPENDENCY_UNAVAILABLE` with `Retry-After`
-// (docs/operations.md, "Health"). Readiness is only "not draining".
+// (docs/operations.md, "Health"). Readiness is "not draining, and the database migrated for this build".
 import type { PrismaService } from '../database/prisma.service.js';
 import type { RedisService } from '../redis/redis.service.js';
+import type { SchemaState } from '../database/schema-version.js';
 
 export type CheckResult = 'ok' | 'unavailable';
 
@@ -26,14 +27,21 @@ export async function check(fn: () => Promise<unknown>, ms = CHECK_TIMEOUT_MS): 
   }
 }
 
-/** Postgres (`SELECT 1`) and Redis (`PING`), checked at once. */
+/**
+ * Postgres (`SELECT 1`), Redis (`PING`) and the database's schema version (schema-version.ts), checked at once. A
+ * schema `behind` this build is the one dependency state that makes /readyz 503 (schemaBlocksReadiness): it is this
+ * rollout's own problem (run ahead of its migration), not a shared outage, and the replicas of the version before
+ * keep serving meanwhile.
+ */
 export async function storeChecks(
   prisma: PrismaService,
   redis: RedisService,
-): Promise<{ postgres: CheckResult; redis: CheckResult }> {
+): Promise<{ postgres: CheckResult; redis: CheckResult; schema: SchemaState }> {
+  let schema: SchemaState = 'unknown';
   const [postgres, redisState] = await Promise.all([
     check(() => prisma.$queryRaw`SELECT 1`),
     check(() => redis.client.ping()),
+    check(async () => (schema = await prisma.schemaState())),
   ]);
-  return { postgres, redis: redisState };
+  return { postgres, redis: redisState, schema };
 }

@@ -1,6 +1,6 @@
-// Owns /healthz and /readyz (public). /readyz is 503 only while the process drains: the dependencies it reports
-// (Postgres, Redis, the clusters) are shared by every replica, so they are reported, not required
-// (dependency-checks.ts says why).
+// Owns /healthz and /readyz (public). /readyz is 503 while the process drains, and while the database's schema is
+// behind this build; the dependencies it reports (Postgres, Redis, the clusters) are shared by every replica, so
+// they are reported, not required (dependency-checks.ts says why).
 import { Controller, Get, HttpCode, Res } from '@nestjs/common';
 import { send, type HttpReply } from '../common/http-reply.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -44,10 +44,13 @@ export class HealthController {
   @ApiOperation({
     operationId: 'readyz',
     tag: 'operations',
-    summary: 'Readiness: 503 only while draining; reports Postgres, Redis and the clusters',
+    summary: 'Readiness: 503 while draining or while the schema is behind; reports Postgres, Redis and the clusters',
     responses: {
       200: { description: 'ready (also while a shared dependency is down: see `checks`)', schema: R.ReadySchema },
-      503: { description: 'not ready: the process is draining (shutting down)', schema: R.ReadySchema },
+      503: {
+        description: 'not ready: the process is draining (shutting down), or the database is not migrated for it',
+        schema: R.ReadySchema,
+      },
     },
     errors: [],
   })
@@ -58,7 +61,7 @@ export class HealthController {
       storeChecks(this.prisma, this.redis),
       check(() => Promise.any(clusters.map((c) => this.gateway.client(c).listNamespaces({ limit: 1 })))),
     ]);
-    const ready = !this.draining;
+    const ready = !this.draining && stores.schema !== 'behind';
     send(res, {
       status: ready ? 200 : 503,
       body: { status: ready ? 'ready' : 'not-ready', checks: { ...stores, cluster, draining: this.draining } },

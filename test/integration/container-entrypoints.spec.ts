@@ -141,6 +141,30 @@ describe('a kubeconfig the service cannot act with', () => {
     }
   });
 
+  it('stops both processes at start with one line when REDIS_URL selects a database Redis lacks', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'kubeconfig-')), 'ok.yaml');
+    await writeFile(path, kubeconfig({}), { mode: 0o600 });
+    for (const [entry, role] of [
+      ['dist/bundle/main.mjs', 'api'],
+      ['dist/bundle/worker.mjs', 'worker'],
+    ]) {
+      // ioredis only emits Redis's refusal of SELECT and goes on in database 0 (an outside audit found the keys there).
+      const missing = await runNode(entry, {
+        ...base,
+        ROLE: role,
+        KUBECONFIG: path,
+        REDIS_URL: `${base.REDIS_URL}/99`,
+      });
+      expect(missing.code, `${entry}: ${missing.out}`).toBe(1);
+      expect(missing.out).toMatch(/^Invalid configuration: REDIS_URL: selects database 99, which this Redis does not/m);
+      expect(missing.out).not.toMatch(/^\s+at /m);
+      const word = await runNode(entry, { ...base, ROLE: role, KUBECONFIG: path, REDIS_URL: `${base.REDIS_URL}/abc` });
+      expect(word.code).toBe(1);
+      expect(word.out).toMatch(/^Invalid configuration: REDIS_URL: the database \(path\) must be a number/m);
+      expect(word.out).not.toMatch(/^\s+at /m);
+    }
+  });
+
   it('starts, as kubectl would, with a dangling current-context or cluster, and logs both', async () => {
     const path = join(await mkdtemp(join(tmpdir(), 'kubeconfig-')), 'dangling.yaml');
     await writeFile(path, kubeconfig({ current: 'nowhere', cluster: 'elsewhere' }), { mode: 0o600 });

@@ -35,6 +35,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ KUBE_IN_CLUSTER: 'maybe' })).toThrow(/KUBE_IN_CLUSTER/);
     expect(() => loadConfig({ GRAPHQL_DOCUMENT_CACHE_KB: '-1' })).toThrow(/GRAPHQL_DOCUMENT_CACHE_KB/);
     expect(() => loadConfig({ PROGRESS_MAX_STREAMS: '0' })).toThrow(/PROGRESS_MAX_STREAMS/);
+    // Whole numbers in decimal digits only: what Number() would also have read is refused (an outside audit).
+    for (const v of ['0x10', ' 8 ', '1e1', '8.0', '+8'])
+      expect(() => loadConfig({ WORKER_CONCURRENCY: v }), v).toThrow(
+        /WORKER_CONCURRENCY: must be a whole number in decimal digits/,
+      );
+    expect(loadConfig({ WORKER_CONCURRENCY: '16' }).workerConcurrency).toBe(16);
+    // REDIS_URL's database is a number for a single server too (it was checked only with Sentinel).
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/abc' })).toThrow(/REDIS_URL: the database/);
   });
 
   it('names the schemes a URL may have, for a wrong scheme and for no URL at all, never echoing the value', () => {

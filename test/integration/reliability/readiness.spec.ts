@@ -58,9 +58,9 @@ describe('readiness: shared dependencies are reported, not required', () => {
     const [a, w] = await readyUntil([api, worker], (r) => r.body.checks.postgres === 'ok');
     expect(a.body).toEqual({
       status: 'ready',
-      checks: { postgres: 'ok', redis: 'ok', cluster: 'ok', draining: false },
+      checks: { postgres: 'ok', redis: 'ok', schema: 'ok', cluster: 'ok', draining: false },
     });
-    expect(w.body).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', draining: false } });
+    expect(w.body).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', schema: 'ok', draining: false } });
   });
 
   it('stays 200 with Redis down, reporting it unavailable, and ok again when it is back', async () => {
@@ -108,7 +108,7 @@ describe('readiness: shared dependencies are reported, not required', () => {
     expect(r.status).toBe(503);
     expect(r.body).toEqual({
       status: 'not-ready',
-      checks: { postgres: 'ok', redis: 'ok', cluster: 'ok', draining: true },
+      checks: { postgres: 'ok', redis: 'ok', schema: 'ok', cluster: 'ok', draining: true },
     });
   });
 });

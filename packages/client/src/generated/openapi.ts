@@ -33,7 +33,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: 503 only while draining; reports Postgres, Redis and the clusters
+         * Readiness: 503 while draining or while the schema is behind; reports Postgres, Redis and the clusters
          * @description Public: no credentials needed.
          *
          *     Error codes: `MALFORMED_REQUEST`, `INTERNAL`.
@@ -1070,6 +1070,11 @@ export interface components {
                 postgres: "ok" | "unavailable";
                 /** @enum {string} */
                 redis: "ok" | "unavailable";
+                /**
+                 * @description Whether the database is migrated for this version (behind: /readyz is 503; unknown: not asked).
+                 * @enum {string}
+                 */
+                schema: "ok" | "behind" | "unknown";
                 /** @enum {string} */
                 cluster: "ok" | "unavailable";
                 draining: boolean;
@@ -1911,7 +1916,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description not ready: the process is draining (shutting down) */
+            /** @description not ready: the process is draining (shutting down), or the database is not migrated for it */
             503: {
                 headers: {
                     [name: string]: unknown;
