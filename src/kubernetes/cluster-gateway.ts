@@ -39,6 +39,7 @@ export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
   try {
     if (kube.inCluster) kc.loadFromCluster();
     else if (kube.kubeconfigPath && !kube.kubeconfigPath.includes(':')) kc.loadFromFile(kube.kubeconfigPath);
+    else if (kube.kubeconfigPath) loadKubeconfigList(kc, kube.kubeconfigPath.split(':').filter(Boolean));
     else kc.loadFromDefault();
   } catch (err) {
     throw new ConfigError([{ key, message: `${where}: ${unreadable(err)}` }]);
@@ -47,6 +48,32 @@ export function loadKubeconfig(kube: AppConfig['kube']): k8s.KubeConfig {
   if (kc.getContexts().length === 0)
     throw new ConfigError([{ key, message: `${where} has no contexts: each cluster the service acts on is one` }]);
   return kc;
+}
+
+/**
+ * A KUBECONFIG list merged as kubectl merges it (client-go's ClientConfigLoadingRules.Load), not as client-node does:
+ * a file that does not exist is skipped; the first file to define a cluster, user or context name wins (client-node
+ * throws "Duplicate cluster"); the first file to set current-context wins (client-node keeps the last). A file that
+ * exists and cannot be read or parsed is refused, as kubectl refuses it.
+ */
+export function loadKubeconfigList(kc: k8s.KubeConfig, files: string[]): void {
+  let current: string | undefined;
+  const clusters: k8s.Cluster[] = [];
+  const users: k8s.User[] = [];
+  const contexts: k8s.Context[] = [];
+  const firstOf = <T extends { name: string }>(into: T[], items: T[]) => {
+    for (const item of items) if (!into.some((x) => x.name === item.name)) into.push(item);
+  };
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    const one = new k8s.KubeConfig();
+    one.loadFromFile(file);
+    current ||= one.getCurrentContext() || undefined;
+    firstOf(clusters, one.getClusters());
+    firstOf(users, one.getUsers());
+    firstOf(contexts, one.getContexts());
+  }
+  kc.loadFromOptions({ clusters, users, contexts, currentContext: current ?? '' });
 }
 
 /**
