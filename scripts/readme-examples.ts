@@ -95,7 +95,9 @@ function startDemo(env: NodeJS.ProcessEnv, build: boolean): Demo {
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const ready = new Promise<void>((ok, fail) => {
     const timer = setInterval(() => {
-      if (output.includes('demo: ready on')) {
+      // The banner's admin token line is written after "ready on", and may come in a later chunk (a full test run
+      // on a busy machine read the output in between once): wait for both.
+      if (output.includes('demo: ready on') && /admin token:\s+export T='[^']+'/.test(output)) {
         clearInterval(timer);
         ok();
       }
