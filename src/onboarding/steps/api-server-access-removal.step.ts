@@ -58,7 +58,12 @@ interface Facts {
   apiServerIp: string;
   cidr: string;
   meshConfigNamespace: string | null;
-  neededBy: string[];
+  /**
+   * How many other namespaces rely on the entry. A count, never their names: a step's output reaches whoever may read
+   * this request (plans, the request, its audit trail, its events), and a caller scoped to this namespace must not
+   * learn the names of namespaces outside its scopes (docs/governance.md).
+   */
+  neededBy: number;
   /** This namespace carried the mark (API_SERVER_ACCESS_ANNOTATION): only then may its offboarding remove the entry. */
   claimed: boolean;
   /** The MeshConfig says osm-onboarding added the entry (EXCLUSION_ADDED_ANNOTATION): only then may it be removed. */
@@ -109,11 +114,12 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     const diagnostics: Diagnostic[] = [];
     const mc = await this.meshConfig({ kube, mesh, request }, diagnostics);
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
+    const others = otherNamespaces(neededBy.length);
     const facts: Facts = {
       apiServerIp: api.ip,
       cidr: api.cidr,
       meshConfigNamespace: mc?.metadata?.namespace ?? null,
-      neededBy,
+      neededBy: neededBy.length,
       claimed: own !== undefined,
       addedByUs: mc ? exclusionAddedByUs(mc) === api.cidr : false,
     };
@@ -155,21 +161,23 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
         });
       } else if (neededBy.length > 0 && !present) {
         changes.push(planExclusionAdd(mc, api.cidr, { recordAdded: true })!);
-        summary = join(summary, `restore ${api.cidr}: still needed by ${neededBy.join(', ')}`);
+        summary = join(summary, `restore ${api.cidr}: still needed by ${others}`);
         diagnostics.push({
           code: 'API_SERVER_EXCLUSION_RESTORED',
           level: 'warning',
           object: `meshconfigs/${MESH_CONFIG_NAME}`,
           message:
-            `${api.cidr} was missing from the exclusion list although ${neededBy.join(', ')} ` +
+            `${api.cidr} was missing from the exclusion list although ${others} ` +
             `rel${neededBy.length === 1 ? 'ies' : 'y'} on it; it is put back`,
         });
       } else if (present) {
-        summary = join(summary, `keep ${api.cidr}: still needed by ${neededBy.join(', ')}`);
+        summary = join(summary, `keep ${api.cidr}: still needed by ${others}`);
         diagnostics.push({
           code: 'API_SERVER_EXCLUSION_KEPT',
           level: 'info',
-          message: `${api.cidr} stays in the exclusion list: namespace(s) ${neededBy.join(', ')} still rely on it`,
+          message:
+            `${api.cidr} stays in the exclusion list: ${others} still ` +
+            `rel${neededBy.length === 1 ? 'ies' : 'y'} on it`,
         });
       } else {
         summary = join(summary, `${api.cidr} is not in the exclusion list`);
@@ -221,7 +229,8 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
         'CONFLICT',
         present
           ? `${facts.cidr} is no longer needed by any other namespace since the plan; re-planning`
-          : `${neededBy.join(', ')} started relying on ${facts.cidr} while it was being removed; re-planning`,
+          : `${otherNamespaces(neededBy.length)} started relying on ${facts.cidr} while it was being removed; ` +
+              're-planning',
         409,
       );
     }
@@ -231,7 +240,7 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
           resourceVersion: mc.metadata?.resourceVersion,
           outboundIPRangeExclusionList: exclusionList(mc) ?? null,
         },
-        neededBy,
+        neededBy: neededBy.length,
       },
     };
   }
@@ -255,3 +264,8 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
 }
 
 const join = (a: string, b: string) => (a ? `${a}; ${b}` : b);
+
+/** "1 other namespace", "3 other namespaces": how the outputs name the others (a count, not their names: Facts). */
+function otherNamespaces(n: number): string {
+  return `${n} other namespace${n === 1 ? '' : 's'}`;
+}

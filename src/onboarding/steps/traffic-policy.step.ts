@@ -190,7 +190,8 @@ export class TrafficPolicyStep implements OnboardingStep {
       } else {
         summary += `; mesh ${request.meshName} is already in SMI mode`;
       }
-      facts.withoutTrafficTargets = preflight.without;
+      // A count, not the names: a scoped caller reads this plan (api-server-access-removal.step.ts, Facts).
+      facts.withoutTrafficTargets = preflight.without.length;
     }
     return {
       changes,
@@ -266,11 +267,15 @@ async function namespacesLosingTraffic(
     diagnostics.push({
       code: 'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
       level: 'warning',
-      object: `namespaces/${without[0]}`,
+      object: `meshconfigs/${MESH_CONFIG_NAME}`,
+      // Their number, not their names: whoever may read this request may not see those namespaces.
       message:
-        `${without.length} namespace(s) of mesh ${meshName} have no TrafficTarget and would lose their ` +
-        `inbound traffic: ${without.join(', ')}`,
-      hint: 'create TrafficTargets for them first (or onboard them with trafficPolicy.mode smi and their objects)',
+        `${without.length} namespace(s) of mesh ${meshName}${without.includes(own) ? `, ${own} among them,` : ''} ` +
+        `have no TrafficTarget and would lose their inbound traffic`,
+      hint:
+        'create TrafficTargets for them first (or onboard them with trafficPolicy.mode smi and their objects); ' +
+        `a mesh owner finds them with kubectl get namespaces -l ${MONITORED_BY_LABEL}=${meshName} and ` +
+        'kubectl get traffictargets -A',
     });
   }
   return { without, diagnostics };

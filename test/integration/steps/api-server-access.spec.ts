@@ -321,7 +321,9 @@ describe('api-server-access-removal against the emulator', () => {
     const keep = await applyLikeRunner(removal, ctx1);
     expect(keep.result).toBe('CHANGED');
     expect(keep.changes.map((c) => c.target.kind)).toEqual(['Namespace']);
-    expect(keep.facts).toMatchObject({ neededBy: ['rm-2'] });
+    // How many others rely on it, never which (rm-1's caller may not see rm-2: an outside audit).
+    expect(keep.facts).toMatchObject({ neededBy: 1 });
+    expect(JSON.stringify(keep)).not.toContain('rm-2');
     expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
     expect((await namespaceMeta(emulator, 'rm-1')).annotations[MARK]).toBeUndefined();
 

@@ -324,10 +324,11 @@ describe('traffic-policy: switching the mesh to SMI mode', () => {
         options: { trafficPolicy: { mode: 'smi', smi: smi(), switchMeshToSmi: true } },
       });
       const plan = await step.plan(ctx);
-      const without = plan.facts?.withoutTrafficTargets as string[];
-      expect(without).toContain('smi-bare');
-      expect(without).not.toContain('smi-covered');
-      expect(without).not.toContain('smi-switch'); // its own TrafficTarget comes with the request
+      // Counted, never named: a caller scoped to smi-switch reads this plan (an outside audit saw the mesh's
+      // namespaces listed). smi-bare lacks a TrafficTarget; smi-covered has one; smi-switch brings its own.
+      expect(plan.facts?.withoutTrafficTargets).toBeGreaterThanOrEqual(1);
+      expect(JSON.stringify(plan)).not.toContain('smi-bare');
+      expect(JSON.stringify(plan)).not.toContain('smi-covered');
       expect(plan.diagnostics?.map((d) => d.code)).toEqual([
         'SMI_MODE_IS_MESH_WIDE',
         'SMI_MODE_NAMESPACES_WITHOUT_TRAFFIC_TARGET',
