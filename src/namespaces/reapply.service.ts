@@ -114,7 +114,10 @@ export class ReapplyService {
     // under the worker's claim, which then left it to the sweeper (about 10 s later).
     const recorded = async (request: { id: string }) => {
       const key = { cluster_namespace: { cluster: target, namespace } };
-      const drift = await this.prisma.namespaceDrift.findUnique({ where: key });
+      // Only a drift measured against the request re-applied now: one against an older request (already fixed by a
+      // re-apply, and forgotten only at the next scan) is not this namespace's state (an outside audit).
+      const found = await this.prisma.namespaceDrift.findUnique({ where: key });
+      const drift = found?.requestId === last.id ? found : null;
       const event = await this.prisma.$transaction((tx) =>
         this.audit.append(tx, {
           requestId: request.id,

@@ -183,6 +183,24 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     expect(await drifted(re.body.id)).toEqual([]);
   });
 
+  it('a re-apply right after one that fixed the drift does not claim that drift (no scan since)', async () => {
+    const ns = uniqueName('stale');
+    seedAppNamespace(emulator.store, ns);
+    await emulator.idle();
+    const done = await onboard({ namespace: ns });
+    patchNs(ns, [{ op: 'remove', path: `/metadata/labels/${esc(MONITORED)}` }]);
+    await scanner.scan(true);
+    expect(await drifted(done.id)).toHaveLength(1);
+    const first = await http(s.url, 'POST', reapplyPath(ns), {}, as());
+    expect((await waitForStatus(s.url, first.body.id, ['SUCCEEDED', 'FAILED'], 20_000)).status).toBe('SUCCEEDED');
+    const second = await http(s.url, 'POST', reapplyPath(ns), {}, as());
+    expect(second.status).toBe(202);
+    await waitForStatus(s.url, second.body.id, ['SUCCEEDED', 'FAILED'], 20_000);
+    const event = (await audit(second.body.id)).find((e) => e.action === 'request.reapply');
+    expect(event.data).toMatchObject({ reappliedFrom: first.body.id, drift: null });
+    expect(event.data.message).not.toContain('had drifted');
+  });
+
   it('compares the way osm-edge reads values, and sees a deleted namespace and the ignore label', async () => {
     const ns = uniqueName('same');
     seedAppNamespace(emulator.store, ns);
