@@ -9,7 +9,7 @@ import { AuditRepository } from '../audit/audit.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { type RequestOptions, RestartSchema, restartRules } from '../onboarding/onboarding.input.js';
+import { namespaceName, type RequestOptions, RestartSchema, restartRules } from '../onboarding/onboarding.input.js';
 import { parseInput } from '../common/parse-input.js';
 import { CreateResult, OnboardingService } from '../onboarding/onboarding.service.js';
 
@@ -83,6 +83,8 @@ export class ReapplyService {
     const { cluster, namespace } = where;
     // The body first, as a new request's: a bad one is refused (422) whatever the namespace's history.
     const overrides = parseInput(ReapplySchema, body ?? {});
+    // The path's namespace as a request's: `Team_A` or `a/b` is 422, not "nothing to re-apply" (an outside audit).
+    parseInput(z.strictObject({ namespace: namespaceName }), { namespace });
     // Then authorization (as for creating a request: the role before the cluster is looked up), so the answer says
     // nothing about clusters to a caller without the role, nor about targets out of scope.
     assertRole(actor, 'requester');

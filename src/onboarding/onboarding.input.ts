@@ -9,7 +9,8 @@ import { API_SERVER_SERVICE } from './steps/kit/api-server.js';
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const namespaceName = z
+/** A namespace's name as Kubernetes allows it (also the re-apply path's, namespaces/reapply.service.ts). */
+export const namespaceName = z
   .string({ error: 'must be a string' })
   .min(1, 'must not be empty')
   .max(63, 'must be no more than 63 characters')

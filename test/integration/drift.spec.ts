@@ -273,6 +273,12 @@ describe('drift scan of onboarded namespaces, and re-applying an onboarding', ()
     expect((await http(s.url, 'POST', reapplyPath(ns), {}, bearer(outOfScope))).status).toBe(403);
     const viewer = await newToken(['viewer'], ['*/*']);
     expect((await http(s.url, 'POST', reapplyPath(ns), {}, bearer(viewer))).status).toBe(403);
+    // The path's namespace is checked as a request's: 422, not "nothing to re-apply" (an outside audit).
+    for (const bad of ['Team_A', 'a%2Fb', '..%2F..']) {
+      const r = await http(s.url, 'POST', reapplyPath(bad), {}, as());
+      expect(r.status, bad).toBe(422);
+      expect(r.body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'namespace' }] });
+    }
     const reapply = (body: object) => http(s.url, 'POST', reapplyPath(ns), body, as());
     expect((await reapply({ x: 1 })).body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field: 'x' }] });
   });
