@@ -12,7 +12,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { ApprovalService, ApproveSchema, RejectSchema } from '../approvals/approval.service.js';
 import { CancelSchema } from '../onboarding/api/shared-inputs.js';
 import { ProgressService } from '../events/progress.service.js';
-import { parseInput } from '../common/parse-input.js';
+import { NoInputSchema, parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
 import { BATCH_READ_CONCURRENCY, OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { type Authorization, NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
@@ -102,6 +102,8 @@ const OPERATION_BODY: Partial<Record<'approve' | 'reject' | 'cancel' | 'retry' |
   approve: ApproveSchema,
   reject: RejectSchema,
   cancel: CancelSchema,
+  retry: NoInputSchema,
+  apply: NoInputSchema,
 };
 
 /** The role each operation needs, as for a single request: deciding is an approver's, the rest a requester's. */

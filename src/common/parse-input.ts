@@ -1,7 +1,7 @@
 // Input validation shared by every edge and service: a zod schema's failure becomes one DomainError
 // (VALIDATION_FAILED, or the single domain code the schema names) listing the first problem per field. Text Postgres
 // cannot store (a NUL, an unpaired surrogate: storable-text.ts) is refused first, for every schema, naming its field.
-import type { z } from 'zod';
+import { z } from 'zod';
 import { DomainError, type ErrorCode, type FieldIssue } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
 
@@ -45,3 +45,9 @@ function invalid(code: ErrorCode, fields: FieldIssue[]): DomainError {
     fields,
   });
 }
+
+/**
+ * The body of an operation that takes none (apply, retry): nothing, `{}`, or an error naming each field sent, as an
+ * operation with a body refuses an unknown field (an outside audit saw `{"x":1}` accepted silently).
+ */
+export const NoInputSchema = z.strictObject({}).meta({ id: 'NoInput', description: 'No fields.' });

@@ -230,7 +230,14 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     payload.on('error', (err) => decoded.destroy(err));
     done(null, payload.pipe(decoded));
   });
-  fastify.addContentTypeParser(JSON_SUBTYPE, { parseAs: 'string' }, fastify.getDefaultJsonParser('ignore', 'ignore'));
+  // An empty body sent as JSON is no body, as Express's parser reads it (Fastify's answers 400): many clients send the
+  // header on a POST without one (`apply`, `retry`; an outside audit).
+  const json = fastify.getDefaultJsonParser('ignore', 'ignore');
+  const jsonOrNone: typeof json = (request, body, done) =>
+    body === '' || (Buffer.isBuffer(body) && body.length === 0) ? done(null, undefined) : json(request, body, done);
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, jsonOrNone);
+  fastify.addContentTypeParser(JSON_SUBTYPE, { parseAs: 'string' }, jsonOrNone);
   // Slack signs the exact bytes of its form-encoded body: kept as a Buffer (the controller verifies, then parses).
   fastify.addContentTypeParser(
     'application/x-www-form-urlencoded',

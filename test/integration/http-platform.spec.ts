@@ -505,6 +505,31 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
     }
   });
 
+  it('reads an empty JSON body as none, and refuses a field an operation does not take, on both', async () => {
+    // A request that does not exist: the operation is reached (404) only when the body was read as none.
+    const missing = '/v1/onboardings/00000000-0000-4000-8000-000000000000';
+    for (const api of [express, fastify]) {
+      for (const op of ['apply', 'retry']) {
+        const empty = await fetch(`${api.url}${missing}/${op}`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+        });
+        expect([api.app.getHttpAdapter().getType(), op, empty.status]).toEqual([
+          api.app.getHttpAdapter().getType(),
+          op,
+          404,
+        ]);
+        const extra = await fetch(`${api.url}${missing}/${op}`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: '{"x":1}',
+        });
+        const error = ((await extra.json()) as { error: { code: string; fields: { field: string }[] } }).error;
+        expect([extra.status, error.code, error.fields[0].field]).toEqual([422, 'VALIDATION_FAILED', 'x']);
+      }
+    }
+  });
+
   it('verifies a Slack signature over the raw form bytes on both', async () => {
     for (const [i, api] of [express, fastify].entries()) {
       const ts = slackTs();

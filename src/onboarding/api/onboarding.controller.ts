@@ -8,7 +8,7 @@ import type { Actor } from '../../auth/actor.js';
 import { CurrentActor } from '../../auth/auth.guard.js';
 import { ProgressService } from '../../events/progress.service.js';
 import { writeSse } from '../../events/sse.js';
-import { parseInput } from '../../common/parse-input.js';
+import { NoInputSchema, parseInput } from '../../common/parse-input.js';
 import { OffboardingInputSchema, OnboardingInputSchema } from '../onboarding.input.js';
 import { OnboardingService, CreateResult } from '../onboarding.service.js';
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
@@ -185,9 +185,11 @@ export class OnboardingController {
   @Post('onboardings/:id/apply')
   async applyPlanned(
     @Param('id') id: string,
+    @Body() body: unknown,
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
+    parseInput(NoInputSchema, body ?? {});
     return accepted({ request: await this.onboarding.applyPlanned(id, actor), replayed: false }, res);
   }
 
@@ -238,9 +240,11 @@ export class OnboardingController {
   @Post('onboardings/:id/retry')
   async retry(
     @Param('id') id: string,
+    @Body() body: unknown,
     @Res({ passthrough: true }) res: PassthroughReply,
     @CurrentActor() actor: Actor,
   ) {
+    parseInput(NoInputSchema, body ?? {});
     return accepted({ request: await this.onboarding.retry(id, actor), replayed: false }, res);
   }
 
