@@ -179,6 +179,15 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
       );
       expect(g.errors?.[0]?.extensions?.code, `GraphQL ${op}`).toBe('FORBIDDEN');
     }
+    // A field retry or apply does not take is refused before any member is touched, as approve's (an outside audit).
+    for (const op of ['retry', 'apply']) {
+      const r = await http(s.url, 'POST', `/v1/batches/${id}/${op}`, { x: 1 });
+      expect([r.status, r.body.error?.code, r.body.error?.fields?.[0]?.field], op).toEqual([
+        422,
+        'VALIDATION_FAILED',
+        'x',
+      ]);
+    }
     const after = await http(s.url, 'GET', `/v1/batches/${id}`);
     expect(after.body.counts).toEqual({ PLANNED: 2 });
   });
