@@ -28,6 +28,7 @@ import {
 } from './lib/rss.js';
 import { openLoop, openLoopOf, type OpenLoopResult } from './lib/open-loop.js';
 import { checkpointCount, checkpointNow, deleteRedisKeys, Stack, type ServiceProcess } from './lib/stack.js';
+import { sleep } from './lib/proc.js';
 
 const EXCEEDED =
   ' (EXCEEDED: later requests named namespaces the emulator does not have; raise BENCH_INGEST_NAMESPACES)';
@@ -200,7 +201,17 @@ async function resetData(stack: Stack): Promise<void> {
   try {
     // The audit trail's trigger refuses TRUNCATE; a session in the replica role (a superuser's) fires no trigger.
     await client.query('SET session_replication_role = replica');
-    await client.query('TRUNCATE audit_event, step_run, onboarding_request CASCADE');
+    // An insert of the API still in flight takes the three tables in another order than TRUNCATE: Postgres may end
+    // one of them as a deadlock (SQLSTATE 40P01, seen once in a quick run); the insert is done by the next try.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query('TRUNCATE audit_event, step_run, onboarding_request CASCADE');
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+        await sleep(200);
+      }
+    }
   } finally {
     await client.query('RESET session_replication_role').catch(() => undefined);
     client.release();
