@@ -355,25 +355,22 @@ export function orExit<T>(load: () => T): T {
   try {
     return load();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
+    return exitOnConfigError(err);
   }
 }
 
 /** `orExit` for a check that has to wait (a connection): a ConfigError is one line on stderr and exit code 1. */
 export async function orExitAsync(check: () => Promise<void>): Promise<void> {
-  try {
-    await check();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
+  await check().catch(exitOnConfigError);
+}
+
+/** A ConfigError: its keys on stderr and exit code 1 (no stack trace); anything else is thrown again. */
+function exitOnConfigError(err: unknown): never {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
   }
+  throw err;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {

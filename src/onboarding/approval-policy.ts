@@ -28,6 +28,24 @@ export function withMeshWideRule(rule: string | null): string {
   return submittedWithoutGrant(rule) ? rule : `${rule}, ${MESH_WIDE_RULE}`;
 }
 
+/**
+ * A stored need raised to `need` (never lowered): the approvals required and the rule that asks them. Once a
+ * submitter without a mesh grant has put the request forward, its rule names the built-in rule for good, raised or
+ * not. Shared by the lifecycle's submissions and approvals (request-lifecycle.ts) and the worker's hold.
+ */
+export function raisedNeed(
+  stored: { approvalsRequired: number; approvalRule: string | null },
+  need: { approvals: number; rule: string | null },
+): { approvals: number; rule: string | null } {
+  const raise = need.approvals > stored.approvalsRequired;
+  const base = raise ? (need.rule ?? stored.approvalRule) : stored.approvalRule;
+  const withoutGrant = submittedWithoutGrant(need.rule) || submittedWithoutGrant(stored.approvalRule);
+  return {
+    approvals: Math.max(need.approvals, stored.approvalsRequired),
+    rule: withoutGrant ? withMeshWideRule(base) : base,
+  };
+}
+
 /** What the cluster says that a rule depends on, read when the request is put forward (onboarding.service.ts). */
 export interface NeedFacts {
   /**

@@ -34,7 +34,7 @@ import {
 import { stepByName } from './steps/step-registry.js';
 import { RunStore, Transition, type StepStart, type WrittenEvent } from './lifecycle/run-store.js';
 import { OnboardingService } from './onboarding.service.js';
-import { submittedWithoutGrant, withMeshWideRule } from './approval-policy.js';
+import { raisedNeed } from './approval-policy.js';
 import { backoff, classify, plannedChangesDiffer, type StepFailure, withDeadline } from './step-failure.js';
 
 /**
@@ -220,10 +220,7 @@ export class RequestRunner {
       need = { approvals: current.approvalsGiven + 1, rule: current.approvalRule };
     }
     if (!refused && need.approvals <= current.approvalsGiven) return false;
-    const approvals = Math.max(need.approvals, current.approvalsRequired);
-    const base =
-      need.approvals > current.approvalsRequired ? (need.rule ?? current.approvalRule) : current.approvalRule;
-    const rule = submittedWithoutGrant(current.approvalRule) ? withMeshWideRule(base) : base;
+    const { approvals, rule } = raisedNeed(current, need);
     const message = refused
       ? `held before it started: mesh-wide changes put forward without a mesh grant are now refused ` +
         `(MESH_WIDE_CHANGES=refuse); it cannot be approved while that holds: reject it, or its requester cancels it`

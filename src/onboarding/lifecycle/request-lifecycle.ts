@@ -22,7 +22,7 @@ import { QueueService } from '../../queue/queue.service.js';
 import { ACTIVE_TARGET_INDEX, OnboardingRepository } from '../onboarding.repository.js';
 import { isUniqueViolation } from '../../common/unique-violation.js';
 import type { RequestWithSteps } from '../onboarding.repository.js';
-import { submittedWithoutGrant, withMeshWideRule } from '../approval-policy.js';
+import { raisedNeed } from '../approval-policy.js';
 import {
   applyTarget,
   approveTarget,
@@ -417,12 +417,8 @@ function needing(
   r: RequestWithSteps,
   s: Pick<Submission, 'approvals' | 'rule'>,
 ): { r: RequestWithSteps; raised?: Prisma.Sql } {
-  const raise = s.approvals > r.approvalsRequired;
-  const withoutGrant = submittedWithoutGrant(s.rule) || submittedWithoutGrant(r.approvalRule);
-  const base = raise ? (s.rule ?? r.approvalRule) : r.approvalRule;
-  const rule = withoutGrant ? withMeshWideRule(base) : base;
-  if (!raise && rule === r.approvalRule) return { r };
-  const approvals = Math.max(s.approvals, r.approvalsRequired);
+  const { approvals, rule } = raisedNeed(r, s);
+  if (approvals === r.approvalsRequired && rule === r.approvalRule) return { r };
   return {
     r: { ...r, approvalsRequired: approvals, approvalRule: rule },
     raised: sql`approvals_required = ${approvals}::int, approval_rule = ${rule}::text`,
