@@ -14,9 +14,8 @@ import { CancelSchema } from '../onboarding/api/shared-inputs.js';
 import { ProgressService } from '../events/progress.service.js';
 import { NoInputSchema, parseInput } from '../common/parse-input.js';
 import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding.repository.js';
-import { BATCH_READ_CONCURRENCY, OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
+import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { type Authorization, NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
-import { mapBounded } from '../common/map-bounded.js';
 import { overall, type BatchStatus } from './batch-status.js';
 
 /**
@@ -136,8 +135,7 @@ export class BatchService {
   async plan(input: unknown, actor: Actor): Promise<PlanWithApproval[]> {
     // A plan's authorization, as the single plan's: each target reports what submitting it would need.
     const { targets } = await this.validate(input, this.onboarding.authorizePlan(actor));
-    // A few at a time: each plan's calls wait in the cluster's shared budget, behind whatever is already queued.
-    return mapBounded(targets, (t) => this.onboarding.planNormalized(t, actor), BATCH_READ_CONCURRENCY);
+    return this.onboarding.planMany(targets, actor);
   }
 
   /** `idField`: what the id came in as (REST's path parameter and GraphQL's `batch(id:)`: `id`), for a 404. */

@@ -8,6 +8,7 @@ import { Agent, getGlobalDispatcher, request } from 'undici';
 import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
+import { readKey, type NamespacedKind, type ReadShare } from './read-share.js';
 import type { Span } from '@opentelemetry/api';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
@@ -212,6 +213,16 @@ function flat(headers: Record<string, string | string[] | undefined>): Record<st
 
 const CORE = '/api/v1';
 const APPS = '/apis/apps/v1';
+/** The namespaced kinds a plan lists in its namespace, which a batch's plans can read cluster-wide (ReadShare). */
+export const PLAN_LISTED_KINDS: readonly NamespacedKind[] = [
+  { api: APPS, plural: 'deployments', resource: 'deployments.apps' },
+  { api: APPS, plural: 'statefulsets', resource: 'statefulsets.apps' },
+  { api: APPS, plural: 'daemonsets', resource: 'daemonsets.apps' },
+  { api: CORE, plural: 'pods', resource: 'pods' },
+  { api: CORE, plural: 'services', resource: 'services' },
+  { api: CORE, plural: 'serviceaccounts', resource: 'serviceaccounts' },
+];
+
 /** A custom resource's API group and version: `/apis/<group>/<version>`. */
 const customApi = (ref: CustomResourceRef) => `/apis/${ref.group}/${ref.version}`;
 
@@ -251,6 +262,8 @@ interface Authentication {
  */
 export class ClusterClient {
   private auth?: Authentication;
+  /** Where this view's GETs are answered first (sharingReads). */
+  private reads?: ReadShare;
 
   constructor(
     readonly name: string,
@@ -258,6 +271,17 @@ export class ClusterClient {
     private readonly options: ClusterClientOptions,
   ) {
     reuseDispatchers(kc, options.connectionIdleMs);
+  }
+
+  /**
+   * A view of this client whose GETs are answered by `reads` when it holds the same path and query (a copy), and
+   * kept there otherwise; every other call, and the connection, authentication and budget, as this client's. For
+   * read-only work only (a plan): see ReadShare.
+   */
+  sharingReads(reads: ReadShare): ClusterClient {
+    const view = Object.create(this) as ClusterClient;
+    view.reads = reads;
+    return view;
   }
 
   // --- namespaces
@@ -384,6 +408,18 @@ export class ClusterClient {
       {
         method: 'GET',
         path: resourcePath(CORE, 'pods', namespace),
+        query: { limit: params.limit, continue: params.continueToken },
+      },
+    );
+  }
+
+  /** One page of a namespaced kind across every namespace (`limit` + `continue`): a batch's prefetch (ReadShare). */
+  listAllNamespaces<T>(kind: NamespacedKind, params: { limit: number; continueToken?: string }): Promise<KubeList<T>> {
+    return this.call(
+      { verb: 'list', resource: kind.resource, what: `list ${kind.plural} in all namespaces` },
+      {
+        method: 'GET',
+        path: `${kind.api}/${kind.plural}`,
         query: { limit: params.limit, continue: params.continueToken },
       },
     );
@@ -595,7 +631,14 @@ export class ClusterClient {
    * (rest/with_retry.go, checkWait); any other failed write goes back to the runner, which retries the
    * step: it re-observes first and writes only what is still missing.
    */
-  private async call<T>(op: KubeOp, req: WireRequest): Promise<T> {
+  private call<T>(op: KubeOp, req: WireRequest): Promise<T> {
+    const { reads } = this;
+    if (reads && req.method === 'GET')
+      return reads.answer(readKey(this.name, req.path, req.query), () => this.unshared(op, req));
+    return this.unshared(op, req);
+  }
+
+  private async unshared<T>(op: KubeOp, req: WireRequest): Promise<T> {
     const { verb } = op;
     let reauthenticated = false;
     for (let retry = 0; ; retry++) {

@@ -36,6 +36,7 @@ import {
 } from './onboarding.repository.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
+import type { ReadShare } from '../kubernetes/read-share.js';
 import { type Authorization, NormalizedRequest, RequestValidator } from './request-validator.js';
 import { plannedSteps } from './steps/step-registry.js';
 import { RequestLifecycle, type Submission } from './lifecycle/request-lifecycle.js';
@@ -128,9 +129,19 @@ export class OnboardingService {
     return this.planNormalized(await this.validator.validate(kind, input, this.authorizePlan(actor)), actor);
   }
 
-  /** The plan of an already validated request (batches plan each target). */
-  async planNormalized(req: NormalizedRequest, actor: Actor): Promise<PlanWithApproval> {
-    const [plan, facts] = await Promise.all([this.planner.plan(req), this.needFacts(req)]);
+  /**
+   * The plans of a batch's validated targets, in their order. The kinds every plan lists are read cluster-wide once
+   * where that takes fewer calls (PlannerService.sharedReads); then a few plans at a time: each plan's calls wait in
+   * the cluster's shared budget, behind whatever is already queued.
+   */
+  async planMany(targets: NormalizedRequest[], actor: Actor): Promise<PlanWithApproval[]> {
+    const reads = await this.planner.sharedReads(targets);
+    return mapBounded(targets, (t) => this.planNormalized(t, actor, reads), BATCH_READ_CONCURRENCY);
+  }
+
+  /** The plan of an already validated request; `reads`: shared with other plans (planMany). */
+  async planNormalized(req: NormalizedRequest, actor: Actor, reads?: ReadShare): Promise<PlanWithApproval> {
+    const [plan, facts] = await Promise.all([this.planner.plan(req, { reads }), this.needFacts(req)]);
     return { ...plan, approval: this.planApproval(req, actor, facts) };
   }
 
@@ -361,8 +372,9 @@ export class OnboardingService {
       const earlier = await this.batchByKey(actor.id, idempotencyKey);
       if (earlier) return this.replayBatch(earlier, bodyHash, key);
     }
-    // A dry run's draft is a plan (cluster reads): a few targets at a time.
-    const drafts = await mapBounded(targets, (t) => this.draft(t, actor), BATCH_READ_CONCURRENCY);
+    // A dry run's draft is a plan (cluster reads): a few targets at a time, reading the cluster together.
+    const reads = targets.some((t) => t.dryRun) ? await this.planner.sharedReads(targets) : undefined;
+    const drafts = await mapBounded(targets, (t) => this.draft(t, actor, reads), BATCH_READ_CONCURRENCY);
     const canonical = [...drafts].sort((a, b) => compareTarget(a.req, b.req));
     const batchId = randomUUID();
     let events;
@@ -419,11 +431,11 @@ export class OnboardingService {
   }
 
   /** Everything decided before the transaction: id, steps (or the dry-run plan), approval need. */
-  private async draft(req: NormalizedRequest, actor: Actor) {
+  private async draft(req: NormalizedRequest, actor: Actor, reads?: ReadShare) {
     const id = randomUUID();
     const createdAt = new Date();
     const need = this.approvalNeed(req, actor, { facts: await this.needFacts(req) });
-    const plan = req.dryRun ? await this.planner.plan(req, id, createdAt) : undefined;
+    const plan = req.dryRun ? await this.planner.plan(req, { requestId: id, createdAt, reads }) : undefined;
     const steps = plan ? plan.steps.map((s) => s.name) : plannedSteps(req.kind, req.options);
     const status: RequestStatus = createTarget(req.dryRun, need.approvals);
     return { req, id, createdAt, plan, steps, need, status };

@@ -5,6 +5,8 @@ import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
+import { PLAN_LISTED_KINDS } from '../kubernetes/cluster-client.js';
+import { PREFETCH_MIN_TARGETS, ReadShare } from '../kubernetes/read-share.js';
 import type { NormalizedRequest } from './request-validator.js';
 import type { Change, Diagnostic, StepContext } from './steps/step.js';
 import { plannedSteps, stepByName } from './steps/step-registry.js';
@@ -39,6 +41,12 @@ export interface OnboardingPlan {
  * steps plan for the state the request wants (e.g. restart assumes the namespace is
  * labelled), so the plan lists every write the apply would make if nothing changes between.
  */
+export interface PlanOptions {
+  requestId?: string;
+  createdAt?: Date;
+  reads?: ReadShare;
+}
+
 @Injectable()
 export class PlannerService {
   constructor(
@@ -47,7 +55,14 @@ export class PlannerService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async plan(req: NormalizedRequest, requestId = 'plan', createdAt = new Date()): Promise<OnboardingPlan> {
+  /**
+   * `reads`: GET answers shared with other plans (a batch's, sharedReads); a plan's steps share theirs in any case
+   * (the namespace, its Deployments and pods are read by more than one step).
+   */
+  async plan(
+    req: NormalizedRequest,
+    { requestId = 'plan', createdAt = new Date(), reads = new ReadShare() }: PlanOptions = {},
+  ): Promise<OnboardingPlan> {
     const ctx: StepContext = {
       request: {
         id: requestId,
@@ -58,7 +73,7 @@ export class PlannerService {
         meshName: req.meshName,
         options: req.options,
       },
-      kube: this.gateway.client(req.cluster),
+      kube: this.gateway.client(req.cluster).sharingReads(reads),
       mesh: this.mesh,
       earlier: [],
       tuning: this.config.tuning,
@@ -109,5 +124,26 @@ export class PlannerService {
       diagnostics: steps.flatMap((s) => s.diagnostics),
       blocked: steps.some((s) => s.error !== null),
     };
+  }
+
+  /**
+   * Reads for a batch's plans: in a cluster with PREFETCH_MIN_TARGETS targets or more, the kinds a plan lists in its
+   * namespace, and the namespaces themselves, are listed cluster-wide a page at a time and cut per namespace
+   * (ReadShare.prefetch), when that takes fewer calls than a list per namespace. 500 targets take about 10 calls
+   * instead of 3,500, and plan against one moment of the cluster.
+   */
+  async sharedReads(targets: readonly Pick<NormalizedRequest, 'cluster' | 'namespace'>[]): Promise<ReadShare> {
+    const reads = new ReadShare();
+    const byCluster = new Map<string, string[]>();
+    for (const t of targets) byCluster.set(t.cluster, [...(byCluster.get(t.cluster) ?? []), t.namespace]);
+    const fetches = [];
+    for (const [cluster, namespaces] of byCluster) {
+      if (namespaces.length < PREFETCH_MIN_TARGETS) continue;
+      const client = this.gateway.client(cluster);
+      fetches.push(reads.prefetchNamespaces(client, namespaces));
+      for (const kind of PLAN_LISTED_KINDS) fetches.push(reads.prefetch(client, kind, namespaces));
+    }
+    await Promise.all(fetches);
+    return reads;
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
+import { PREFETCH_MIN_TARGETS, PREFETCH_PAGE } from '../../src/kubernetes/read-share.js';
 
 async function waitForBatch(s: Stack, id: string, statuses: string[], timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -238,9 +239,27 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
   it("plans a big batch a few targets at a time, so another caller's plan is not queued behind all of it", async () => {
     // A small Kubernetes call budget, so that calls wait in the cluster's limiter (a FIFO queue per process).
     const slow = await startStack({ emulator: s.emulator, env: { K8S_QPS: '100', K8S_BURST: '1' } });
+    let cleanup = () => {};
     try {
-      const names = seed(24);
       const [single] = seed(1);
+      await s.emulator.idle();
+      // The mesh found first (its osm-controller Deployment, listed cluster-wide, then cached).
+      expect((await http(slow.url, 'POST', '/v1/onboardings/plan', { namespace: single }, {})).status).toBe(200);
+      // A cluster whose RBAC grants the service namespaces one by one: a batch's cluster-wide lists are refused, and
+      // each plan reads its own namespace, as it does in a cluster with more objects than targets.
+      const refusals = [
+        'namespaces',
+        'deployments',
+        'statefulsets',
+        'daemonsets',
+        'pods',
+        'services',
+        'serviceaccounts',
+      ].map((resource) =>
+        s.emulator.faults.add({ verb: 'list', resource, namespace: '', status: 403, reason: 'Forbidden' }),
+      );
+      cleanup = () => refusals.forEach((id) => s.emulator.faults.remove(id));
+      const names = seed(24);
       await s.emulator.idle();
       s.emulator.requests.clear();
       let batchDone = false;
@@ -248,9 +267,9 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
         kind: 'ONBOARD',
         targets: names.map((namespace) => ({ namespace })),
       }).finally(() => (batchDone = true));
-      // The targets are checked one by one (one `get` each); the plans then read each namespace again.
+      // The first target's plan has begun: it read its namespace (the checks before it use the namespace informer).
       const reads = (ns: string) => s.emulator.requests.count({ verb: 'get', resource: 'namespaces', name: ns });
-      await expect.poll(() => reads(names[0]), { timeout: 20_000, interval: 5 }).toBeGreaterThanOrEqual(2);
+      await expect.poll(() => reads(names[0]), { timeout: 20_000, interval: 5 }).toBeGreaterThanOrEqual(1);
       expect(batchDone).toBe(false);
       const plan = await http(slow.url, 'POST', '/v1/onboardings/plan', { namespace: single }, {});
       expect(plan.status).toBe(200);
@@ -268,9 +287,75 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
         ...calls.map((c) => new Set(calls.filter((d) => d.from <= c.from && c.from < d.to).map((d) => d.ns)).size),
       );
       expect(widest).toBeLessThanOrEqual(4);
+      // Refused once for the whole batch, per kind: then the plans listed in their namespaces.
+      expect(s.emulator.requests.count({ verb: 'list', resource: 'pods', namespace: undefined, status: 403 })).toBe(1);
+      const own = (e: { verb: string; resource?: string; namespace?: string }) =>
+        e.verb === 'list' && e.resource === 'pods' && names.includes(e.namespace ?? '');
+      expect(s.emulator.requests.count(own)).toBe(names.length);
     } finally {
+      cleanup();
       await slow.close();
     }
+  });
+
+  it("plans a big batch from cluster-wide lists, each target's plan as it is planned alone", async () => {
+    const names = seed(30);
+    await s.emulator.idle();
+    const options = { restart: { mode: 'all' } };
+    const input = { kind: 'ONBOARD', targets: names.map((namespace) => ({ namespace })), options };
+    s.emulator.requests.clear();
+    const planned = await http(s.url, 'POST', '/v1/batches/plan', input);
+    expect(planned.status).toBe(200);
+    // No target's own list of the kinds every plan lists (6 per target before): they came from cluster-wide pages.
+    const ownLists = s.emulator.requests.count((e) => e.verb === 'list' && names.includes(e.namespace ?? ''));
+    expect(ownLists).toBe(0);
+    expect(s.emulator.requests.count((e) => e.verb === 'list' && e.namespace === undefined)).toBeGreaterThan(0);
+    // The restart's stamp is the time of the plan, to the second: the plans may straddle one.
+    const timeless = (plan: unknown) => JSON.parse(JSON.stringify(plan).replace(/"\d{4}-\d\d-\d\dT[\d:]+Z"/g, '"t"'));
+    for (const ns of [names[0], names[17], names[29]]) {
+      const single = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: ns, ...options });
+      expect(single.status).toBe(200);
+      expect(timeless(planned.body.plans.find((p: any) => p.namespace === ns))).toEqual(timeless(single.body));
+    }
+    // A dry-run batch's drafts are planned the same way.
+    s.emulator.requests.clear();
+    const drafts = await http(s.url, 'POST', '/v1/batches', { ...input, options: { ...options, dryRun: true } });
+    expect(drafts.status).toBe(202);
+    expect(drafts.body.requests.map((r: any) => r.status)).toEqual(names.map(() => 'PLANNED'));
+    expect(s.emulator.requests.count((e) => e.verb === 'list' && names.includes(e.namespace ?? ''))).toBe(0);
+    await http(s.url, 'POST', `/v1/batches/${drafts.body.id}/cancel`, {});
+  });
+
+  it('lists a kind per target instead when its cluster-wide pages would outnumber the targets', async () => {
+    const names = seed(PREFETCH_MIN_TARGETS);
+    // More ServiceAccounts elsewhere than half the targets' worth of pages: listing them all would cost more calls.
+    const crowded = uniqueName('crowd');
+    s.emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: crowded } });
+    for (let i = 0; i < (PREFETCH_MIN_TARGETS / 2) * PREFETCH_PAGE; i++)
+      s.emulator.store.create({
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: `sa-${i}`, namespace: crowded },
+      });
+    await s.emulator.idle();
+    s.emulator.requests.clear();
+    const planned = await http(s.url, 'POST', '/v1/batches/plan', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+    });
+    expect(planned.status).toBe(200);
+    const own = (resource: string) =>
+      s.emulator.requests.count(
+        (e) => e.verb === 'list' && e.resource === resource && names.includes(e.namespace ?? ''),
+      );
+    expect([own('serviceaccounts'), own('pods'), own('deployments')]).toEqual([names.length, 0, 0]);
+    // Only the first page of the ServiceAccounts was read: it said how many more there were.
+    const allPages = s.emulator.requests.count(
+      (e) => e.verb === 'list' && e.resource === 'serviceaccounts' && e.namespace === undefined,
+    );
+    expect(allPages).toBe(1);
+    const single = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: names[3] });
+    expect(planned.body.plans[3]).toEqual(single.body);
   });
 
   it('says SUCCEEDED only when every member succeeded: one cancelled is PARTIALLY_SUCCEEDED', async () => {

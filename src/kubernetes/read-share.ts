@@ -1,0 +1,144 @@
+// Owns the reads that one piece of read-only work shares: a plan's steps (which read the same Deployments, pods and
+// namespace more than once) and a batch's plans (which read the same kinds in many namespaces). A ReadShare answers
+// a GET that it has already answered, or that a cluster-wide list has answered for that namespace (prefetch), with
+// a copy of that answer instead of another call. Only read-only work uses one: a plan writes nothing, so what it
+// read stays what it planned against; a run's steps read the cluster afresh.
+import { KubeError } from './kube-error.js';
+import type { ClusterClient, KubeList } from './cluster-client.js';
+
+/**
+ * A namespaced kind that a plan lists in its namespace: `api` its path prefix, `plural` its resource, `resource` its
+ * name in the call metrics (`deployments.apps`).
+ */
+export interface NamespacedKind {
+  api: string;
+  plural: string;
+  resource: string;
+}
+
+/** A cluster-wide list's page size while prefetching (kube-apiserver serves limit+continue pages). */
+export const PREFETCH_PAGE = 500;
+
+/**
+ * The fewest target namespaces in one cluster for which a batch prefetches: below it, the per-namespace lists cost
+ * no more calls than a cluster-wide list's pages would.
+ */
+export const PREFETCH_MIN_TARGETS = 8;
+
+/** The key of one GET: the cluster, the path and the query's defined values in key order. */
+export function readKey(cluster: string, path: string, query?: Record<string, string | number | undefined>): string {
+  const params = Object.entries(query ?? {})
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
+  return params.length ? `${cluster} ${path}?${params.join('&')}` : `${cluster} ${path}`;
+}
+
+export class ReadShare {
+  private readonly answers = new Map<string, Promise<unknown>>();
+  /** GETs answered by the cluster, and by this share (counted for the tests and the bench). */
+  readonly counts = { sent: 0, shared: 0 };
+
+  /**
+   * The answer to `key`: the one given before (a copy: callers may change what they get), else `read()`'s, kept for
+   * the next caller. A failed read is not kept: the next caller reads again.
+   */
+  async answer<T>(key: string, read: () => Promise<T>): Promise<T> {
+    let answer = this.answers.get(key) as Promise<T> | undefined;
+    if (answer) this.counts.shared += 1;
+    else {
+      this.counts.sent += 1;
+      answer = read();
+      this.answers.set(key, answer);
+      answer.catch(() => {
+        if (this.answers.get(key) === answer) this.answers.delete(key);
+      });
+    }
+    return structuredClone(await answer);
+  }
+
+  /** Holds `value` as the answer to `key` (a namespace's list cut from a cluster-wide one). */
+  seed(key: string, value: unknown): void {
+    this.answers.set(key, Promise.resolve(value));
+  }
+
+  /**
+   * Lists `kind` across the cluster, a page at a time, and holds each of `namespaces`' part of it as the answer to
+   * that namespace's list (no selector): one call per page instead of one per namespace. True when held.
+   */
+  async prefetch(client: ClusterClient, kind: NamespacedKind, namespaces: readonly string[]): Promise<boolean> {
+    const wanted = new Set(namespaces);
+    const list = await pagesOf<{ metadata?: { namespace?: string } }>(wanted.size, (page) =>
+      client.listAllNamespaces(kind, page),
+    );
+    if (!list) return false;
+    const parts = new Map<string, unknown[]>([...wanted].map((ns) => [ns, []]));
+    for (const item of list.items) parts.get(item.metadata?.namespace ?? '')?.push(item);
+    for (const [ns, items] of parts) {
+      const path = `${kind.api}/namespaces/${encodeURIComponent(ns)}/${kind.plural}`;
+      this.seed(readKey(client.name, path), { ...list, items });
+    }
+    return true;
+  }
+
+  /**
+   * Lists the cluster's namespaces, a page at a time, and holds each of `names` found as the answer to its `get`
+   * (one missing is left to its own read, which answers its 404). True when held.
+   */
+  async prefetchNamespaces(client: ClusterClient, names: readonly string[]): Promise<boolean> {
+    const wanted = new Set(names);
+    const list = await pagesOf<{ metadata?: { name?: string } }>(wanted.size, (page) => client.listNamespaces(page));
+    if (!list) return false;
+    for (const item of list.items) {
+      const name = item.metadata?.name;
+      if (name !== undefined && wanted.has(name)) {
+        this.seed(readKey(client.name, `/api/v1/namespaces/${encodeURIComponent(name)}`), {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          ...item,
+        });
+      }
+    }
+    return true;
+  }
+}
+
+type Page<T> = KubeList<T> & { apiVersion?: string; kind?: string };
+
+/**
+ * A cluster-wide list read a page at a time (PREFETCH_PAGE), as one list with the first page's resourceVersion, or
+ * undefined: when its pages would outnumber half the `namespaces` it stands in for (the first page's
+ * `remainingItemCount` says so, or the pages read do), or when the cluster refuses it (RBAC that grants namespaces
+ * one by one, an expired continue token). Then those namespaces are read one by one, and the pages already read
+ * are the only cost.
+ */
+async function pagesOf<T>(
+  namespaces: number,
+  read: (page: { limit: number; continueToken?: string }) => Promise<Page<T>>,
+): Promise<Page<T> | undefined> {
+  const maxPages = Math.max(1, Math.floor(namespaces / 2));
+  const items: T[] = [];
+  let first: Page<T> | undefined;
+  let continueToken: string | undefined;
+  for (let pages = 1; ; pages++) {
+    let page: Page<T>;
+    try {
+      page = await read({ limit: PREFETCH_PAGE, continueToken });
+    } catch (err) {
+      if (err instanceof KubeError) return undefined;
+      throw err;
+    }
+    first ??= page;
+    items.push(...page.items);
+    continueToken = page.metadata?.continue || undefined;
+    if (!continueToken) break;
+    const remaining = page.metadata?.remainingItemCount;
+    if (pages + (remaining === undefined ? 1 : Math.ceil(remaining / PREFETCH_PAGE)) > maxPages) return undefined;
+  }
+  return {
+    apiVersion: first.apiVersion,
+    kind: first.kind,
+    metadata: { resourceVersion: first.metadata?.resourceVersion },
+    items,
+  };
+}
