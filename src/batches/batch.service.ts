@@ -96,6 +96,15 @@ export interface MemberResult {
 }
 
 /** Batches: one request per target under a batch id, handled as a whole. */
+/** A target's refusals that stop its batch at once, keeping their code: the caller's, or the cluster's as a whole. */
+const BATCH_STOPPERS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'FORBIDDEN',
+  'MESH_WIDE_CHANGE_FORBIDDEN',
+  'CLUSTER_UNAVAILABLE',
+  'KUBE_FORBIDDEN',
+  'KUBE_RESOURCE_NOT_SERVED',
+]);
+
 /** What an operation's body may hold (a single request's schema); retry and apply take none. */
 const OPERATION_BODY: Partial<Record<'approve' | 'reject' | 'cancel' | 'retry' | 'apply', z.ZodType>> = {
   approve: ApproveSchema,
@@ -220,7 +229,7 @@ export class BatchService {
   /**
    * Every target validated and authorized (`authorize`: creating's or planning's, as for a single request) before
    * anything is stored; errors name `targets.<i>.<field>` (the target's own fields) or `options.<field>`. A refusal
-   * that stops the batch at once (FORBIDDEN, MESH_WIDE_CHANGE_FORBIDDEN, CLUSTER_UNAVAILABLE) keeps its code; the
+   * that stops the batch at once (BATCH_STOPPERS: FORBIDDEN, CLUSTER_UNAVAILABLE, …) keeps its code; the
    * others are gathered: when every refused target failed with the same code the batch's error carries it (a single
    * request's NAMESPACE_NOT_FOUND, say), else VALIDATION_FAILED.
    */
@@ -249,7 +258,7 @@ export class BatchService {
         targets.push(req);
       } catch (err) {
         if (!(err instanceof DomainError)) throw err;
-        if (err.code === 'FORBIDDEN' || err.code === 'MESH_WIDE_CHANGE_FORBIDDEN' || err.code === 'CLUSTER_UNAVAILABLE')
+        if (BATCH_STOPPERS.has(err.code))
           throw new DomainError(err.code, err.message, {
             ...err.options,
             field: undefined,

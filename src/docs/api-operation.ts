@@ -86,6 +86,8 @@ export const VALIDATE_ERRORS: ErrorCode[] = [
   'CLUSTER_NOT_FOUND',
   'NAMESPACE_RESERVED',
   'CLUSTER_UNAVAILABLE',
+  'KUBE_FORBIDDEN',
+  'KUBE_RESOURCE_NOT_SERVED',
 ];
 /** What the request-time read of the target refuses (request-validator.ts, target-precheck.ts). */
 export const TARGET_ERRORS: ErrorCode[] = [

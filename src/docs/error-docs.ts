@@ -49,7 +49,10 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   KUBE_FORBIDDEN: 'the API server refused the write (RBAC) (worker)',
   KUBE_INVALID: 'the API server rejected the object as invalid (worker)',
   KUBE_CONFLICT: 'the API server reported a conflict after retries (worker)',
-  KUBE_UNAVAILABLE: 'the API server stayed unavailable after retries (worker)',
+  KUBE_UNAVAILABLE: 'the API server stayed unavailable after retries, or its TLS handshake was refused (worker)',
+  KUBE_RESOURCE_NOT_SERVED:
+    'the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used ' +
+    '(plans, request checks and the worker)',
   DEPLOYMENT_NOT_FOUND:
     'a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker)',
   ROLLOUT_TIMEOUT: 'a restarted Deployment did not become ready in time (worker)',

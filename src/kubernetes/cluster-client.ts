@@ -655,6 +655,8 @@ export class ClusterClient {
         if (
           !(err instanceof KubeError) ||
           !err.transient ||
+          // 410 Gone: an expired continue token or resourceVersion is refused again as it is; its caller starts over.
+          err.status === 410 ||
           (verb !== 'get' && verb !== 'list' && err.retryAfterMs === undefined) ||
           retry >= CALL_RETRIES
         )

@@ -1,8 +1,20 @@
 import { ApiException } from '@kubernetes/client-node';
 
 // Kubernetes failures as a closed set of reasons; callers branch on `reason`, never on HTTP codes.
+// NOT_FOUND: the object does not exist. NOT_SERVED: the API server serves no such resource at all (a CRD that is not
+// installed, or not in that version), which is not the object's absence. TLS: the connection's certificates were
+// refused (a wrong CA, an expired or mismatched certificate), a configuration error that trying again won't fix.
 export type KubeErrorReason =
-  'NOT_FOUND' | 'CONFLICT' | 'ALREADY_EXISTS' | 'FORBIDDEN' | 'UNAUTHORIZED' | 'INVALID' | 'BAD_REQUEST' | 'TRANSIENT';
+  | 'NOT_FOUND'
+  | 'NOT_SERVED'
+  | 'CONFLICT'
+  | 'ALREADY_EXISTS'
+  | 'FORBIDDEN'
+  | 'UNAUTHORIZED'
+  | 'INVALID'
+  | 'BAD_REQUEST'
+  | 'TLS'
+  | 'TRANSIENT';
 
 export class KubeError extends Error {
   constructor(
@@ -33,7 +45,15 @@ interface StatusBody {
   kind?: string;
   message?: string;
   reason?: string;
+  details?: { name?: string };
 }
+
+/**
+ * kube-apiserver's 404 for a path where it serves no resource (its NotFoundHandler: an API group, version or
+ * resource it does not know, such as a CRD not installed): a Status with this message and no object named in
+ * `details`. A missing object's 404 names the object (`details.name`) and says `<resource> "<name>" not found`.
+ */
+const NOT_SERVED_MESSAGE = 'the server could not find the requested resource';
 
 function parseStatus(body: unknown): StatusBody {
   if (typeof body === 'string') {
@@ -47,7 +67,7 @@ function parseStatus(body: unknown): StatusBody {
 }
 
 function reasonFor(code: number, status: StatusBody): KubeErrorReason {
-  if (code === 404) return 'NOT_FOUND';
+  if (code === 404) return status.message === NOT_SERVED_MESSAGE && !status.details?.name ? 'NOT_SERVED' : 'NOT_FOUND';
   if (code === 409) return status.reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
   if (code === 403) return 'FORBIDDEN';
   if (code === 401) return 'UNAUTHORIZED';
@@ -68,6 +88,13 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/**
+ * Node's codes for a TLS handshake that failed on a certificate: ours refused by the server (an `ERR_SSL_…` alert)
+ * or the server's not trusted by us (OpenSSL's verify errors, a host name the certificate does not name).
+ */
+const TLS_CODE =
+  /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$)/;
+
 /** Turns whatever @kubernetes/client-node threw into a KubeError. Messages carry no credentials. */
 export function toKubeError(err: unknown, what: string): KubeError {
   if (err instanceof KubeError) return err;
@@ -86,6 +113,9 @@ export function toKubeError(err: unknown, what: string): KubeError {
     return new KubeError('TRANSIENT', `${what}: request timed out`);
   }
   const code = e?.code ?? e?.cause?.code;
+  if (code && TLS_CODE.test(code)) {
+    return new KubeError('TLS', `${what}: TLS handshake refused (${code}); check the kubeconfig's CA and certificates`);
+  }
   if ((code && NETWORK_CODES.has(code)) || e?.type === 'system' || e?.name === 'FetchError') {
     return new KubeError('TRANSIENT', `${what}: connection failed (${code ?? 'network error'})`);
   }

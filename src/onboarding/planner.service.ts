@@ -10,6 +10,7 @@ import { PREFETCH_MIN_TARGETS, ReadShare } from '../kubernetes/read-share.js';
 import type { NormalizedRequest } from './request-validator.js';
 import type { Change, Diagnostic, StepContext } from './steps/step.js';
 import { plannedSteps, stepByName } from './steps/step-registry.js';
+import { classify } from './step-failure.js';
 
 export interface PlannedStep {
   name: string;
@@ -98,7 +99,9 @@ export class PlannerService {
         });
       } catch (err) {
         if (!(err instanceof DomainError) && !(err instanceof KubeError)) throw err;
-        const code = err instanceof DomainError ? err.code : `KUBE_${err.reason}`;
+        // A Kubernetes failure under the code (and hint) the worker's step would fail with.
+        const failure = classify(err);
+        const code = failure.code;
         const diagnostics = (err instanceof DomainError && (err.options.details?.diagnostics as Diagnostic[])) || [];
         steps.push({
           name,
@@ -108,7 +111,7 @@ export class PlannerService {
           before: null,
           diagnostics,
           facts: {},
-          error: { code, message: err.message, hint: err instanceof DomainError ? err.options.hint : undefined },
+          error: { code, message: err.message, hint: failure.hint },
         });
       }
       // Later steps plan as if this one had made its planned writes (a restart after a MeshConfig change).

@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
+import { kubeHint } from './step-failure.js';
 import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import {
   offboardingOptions,
@@ -155,6 +156,13 @@ export class RequestValidator {
       assertNotControlPlane(info, req.namespace);
       return info;
     } catch (err) {
+      // Refusals the cluster will repeat (its RBAC, a resource it does not serve) under the worker's codes.
+      if (err instanceof KubeError && (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')) {
+        throw new DomainError('KUBE_FORBIDDEN', err.message, { field: 'cluster', hint: kubeHint(err) });
+      }
+      if (err instanceof KubeError && err.reason === 'NOT_SERVED') {
+        throw new DomainError('KUBE_RESOURCE_NOT_SERVED', err.message, { field: 'cluster', hint: kubeHint(err) });
+      }
       if (err instanceof KubeError) {
         throw new DomainError(
           'CLUSTER_UNAVAILABLE',

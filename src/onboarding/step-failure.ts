@@ -45,10 +45,25 @@ const KUBE_CODES: Record<string, ErrorCode> = {
   INVALID: 'KUBE_INVALID',
   BAD_REQUEST: 'KUBE_INVALID',
   NOT_FOUND: 'KUBE_INVALID',
+  NOT_SERVED: 'KUBE_RESOURCE_NOT_SERVED',
+  TLS: 'KUBE_UNAVAILABLE',
   ALREADY_EXISTS: 'KUBE_CONFLICT',
   CONFLICT: 'KUBE_CONFLICT',
   TRANSIENT: 'KUBE_UNAVAILABLE',
 };
+
+/**
+ * What to do about a Kubernetes refusal: RBAC's 403 (its message says the user "cannot <verb> resource"; other
+ * 403s, a namespace being deleted or a quota exceeded, say their own reason), a resource the cluster does not serve.
+ */
+export function kubeHint(err: KubeError): string | undefined {
+  if (err.reason === 'FORBIDDEN' && /\bcannot \w+ resource\b/.test(err.message))
+    return "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml";
+  if (err.reason === 'NOT_SERVED')
+    return "install osm-edge v1.3.9's CRDs in the versions docs/osm-edge.md lists (kubectl api-resources shows them)";
+  if (err.reason === 'TLS') return "check the kubeconfig's certificate-authority data and client certificate";
+  return undefined;
+}
 
 /** Transient Kubernetes failures are retried; preconditions and permanent API errors are not. */
 export function classify(err: unknown): StepFailure {
@@ -67,10 +82,7 @@ export function classify(err: unknown): StepFailure {
       message: err.message,
       retryable: err.reason === 'TRANSIENT' || err.reason === 'CONFLICT',
       retryAfterMs: err.retryAfterMs,
-      hint:
-        err.reason === 'FORBIDDEN'
-          ? "grant the service's ServiceAccount the verbs listed in deploy/rbac.yaml"
-          : undefined,
+      hint: kubeHint(err),
     };
   }
   return { code: 'INTERNAL', message: `unexpected error: ${(err as Error)?.message ?? String(err)}`, retryable: false };

@@ -332,6 +332,34 @@ describe('early refusals: what can be known when the request is made', () => {
     }
   });
 
+  it("a cluster whose RBAC refuses the mesh check: 403 KUBE_FORBIDDEN with RBAC's hint, not an outage", async () => {
+    const ns = uniqueName('early');
+    await createNamespace(s.emulator, ns);
+    const mesh = uniqueName('mesh');
+    const message =
+      'deployments.apps is forbidden: User "system:serviceaccount:x:y" cannot list resource "deployments"';
+    const rule = s.emulator.faults.add({
+      verb: 'list',
+      resource: 'deployments',
+      status: 403,
+      reason: 'Forbidden',
+      message,
+    });
+    try {
+      const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, meshName: mesh });
+      expect([r.status, r.body.error?.code, r.body.error?.fields]).toEqual([
+        403,
+        'KUBE_FORBIDDEN',
+        [{ field: 'cluster', message: expect.stringContaining('cannot list resource') }],
+      ]);
+      expect(r.body.error.hint).toContain('deploy/rbac.yaml');
+      expect(r.headers.get('retry-after')).toBeNull();
+      expect(await stored(ns)).toEqual([]);
+    } finally {
+      s.emulator.faults.remove(rule);
+    }
+  });
+
   describe("appProtocols naming a Service or port the namespace does not have: the step's code, at once", () => {
     // The API lists the target's Services (only for a request with appProtocols) and runs the app-protocol step's
     // rules on them; without that read the worker labels the namespace before the step fails.

@@ -26,7 +26,7 @@ export class PolicyCleanupStep implements OnboardingStep {
           return (await kube.listCustom(ref, request.namespace, OWNED_SELECTOR)).items;
         } catch (err) {
           // The CRD is not served: nothing of that kind can exist.
-          if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
+          if (err instanceof KubeError && (err.reason === 'NOT_SERVED' || err.reason === 'NOT_FOUND')) {
             diagnostics.push({
               code: 'CRD_NOT_SERVED',
               level: 'info',

@@ -210,7 +210,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["requestOnboarding"];
         delete?: never;
@@ -234,7 +234,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["requestOffboarding"];
         delete?: never;
@@ -258,7 +258,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["planOnboarding"];
         delete?: never;
@@ -280,7 +280,7 @@ export interface paths {
          * Plan an offboarding (dry run, nothing stored)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["planOffboarding"];
         delete?: never;
@@ -490,7 +490,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["createBatch"];
         delete?: never;
@@ -512,7 +512,7 @@ export interface paths {
          * Plan a batch (dry run, nothing stored)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
          */
         post: operations["planBatch"];
         delete?: never;
@@ -710,7 +710,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
          */
         post: operations["reapplyOnboarding"];
         delete?: never;
@@ -1592,7 +1592,7 @@ export interface components {
          * @description A stable machine-readable error code; see the table in the API description.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "SUBSCRIPTION_OVER_HTTP" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_TERMINATING" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "WEBHOOK_LIMIT_REACHED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_REQUEST" | "UNSUPPORTED_MEDIA_TYPE" | "ROUTE_NOT_FOUND" | "SUBSCRIPTION_OVER_HTTP" | "UNAUTHENTICATED" | "FORBIDDEN" | "TOKEN_NOT_FOUND" | "TOKEN_NAME_TAKEN" | "TOKEN_NAME_RESERVED" | "INVALID_TOKEN_CLAIMS" | "REQUEST_NOT_FOUND" | "CLUSTER_NOT_FOUND" | "MESH_NOT_FOUND" | "NAMESPACE_RESERVED" | "NAMESPACE_IS_CONTROL_PLANE" | "NAMESPACE_NOT_FOUND" | "NAMESPACE_IGNORED" | "NAMESPACE_TERMINATING" | "NAMESPACE_OWNED_BY_OTHER_MESH" | "NAMESPACE_NOT_INJECTABLE" | "REQUEST_CONFLICT" | "IDEMPOTENCY_KEY_REUSED" | "CLUSTER_UNAVAILABLE" | "DEPENDENCY_UNAVAILABLE" | "KUBE_FORBIDDEN" | "KUBE_INVALID" | "KUBE_CONFLICT" | "KUBE_UNAVAILABLE" | "KUBE_RESOURCE_NOT_SERVED" | "DEPLOYMENT_NOT_FOUND" | "ROLLOUT_TIMEOUT" | "VERIFY_FAILED" | "REQUEST_NOT_PLANNED" | "REQUEST_NOT_CANCELLABLE" | "REQUEST_NOT_RETRYABLE" | "REQUEST_NOT_PENDING_APPROVAL" | "SELF_APPROVAL_FORBIDDEN" | "ALREADY_DECIDED" | "LIFECYCLE_VIOLATION" | "MESH_WIDE_CHANGE_FORBIDDEN" | "MESH_GRANT_REQUIRED" | "BATCH_NOT_FOUND" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "STEP_TIMEOUT" | "INTERNAL" | "API_SERVER_NOT_FOUND" | "EGRESS_API_SERVER_MONITORED" | "INVALID_CIDR" | "SMI_OBJECT_NOT_OWNED" | "SMI_HEADER_MATCH_INVALID" | "MESH_CONFIG_NOT_FOUND" | "PREREQUISITES_FAILED" | "SERVICE_PORT_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "NOTHING_TO_REAPPLY" | "WEBHOOKS_NOT_CONFIGURED" | "WEBHOOK_LIMIT_REACHED" | "SLACK_SIGNATURE_MISSING" | "SLACK_SIGNATURE_INVALID" | "SLACK_REQUEST_STALE" | "SLACK_REQUEST_REPLAYED" | "SLACK_USER_NOT_MAPPED" | "SLACK_NOT_CONFIGURED";
         /** @description One field at fault. */
         FieldIssue: {
             /** @description The dotted path of the field, e.g. `restart.deployments` or `namespace`. */
@@ -2657,7 +2657,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker); `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2693,7 +2693,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2804,7 +2804,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker); `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2840,7 +2840,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2930,7 +2930,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2957,7 +2957,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3044,7 +3044,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3071,7 +3071,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4176,7 +4176,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker); `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4212,7 +4212,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4307,7 +4307,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4334,7 +4334,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5462,7 +5462,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
+            /** @description `FORBIDDEN`: the caller's roles do not allow the operation, or the target is outside its scopes; `KUBE_FORBIDDEN`: the API server refused the write (RBAC) (worker); `MESH_WIDE_CHANGE_FORBIDDEN`: the request changes the mesh as a whole (`details.changes`) and the caller has no mesh grant (MESH_WIDE_CHANGES=refuse) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5498,7 +5498,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names every one; `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
