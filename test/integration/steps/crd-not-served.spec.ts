@@ -61,3 +61,31 @@ describe('a CRD the cluster does not serve', () => {
     expect(plan.diagnostics?.map((d) => d.code)).toContain('CRD_NOT_SERVED');
   });
 });
+
+describe('an absent object that a server words as an unserved resource', () => {
+  let served: Emulator;
+  beforeAll(async () => {
+    served = await startEmulator({ seed: 'osm' });
+    served.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-y' } });
+  });
+  afterAll(() => served?.close());
+
+  it('is read as absent once a list shows the kind is served: the Egress is created', async () => {
+    served.faults.add({
+      verb: 'get',
+      resource: 'egresses',
+      status: 404,
+      reason: 'NotFound',
+      message: 'the server could not find the requested resource',
+      bare: true,
+      times: 1,
+    });
+    const ctx = await stepContext(served, {
+      namespace: 'team-y',
+      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+    });
+    const applied = await applyStep(new ApiServerAccessStep(), ctx);
+    expect(applied.changes.map((c) => [c.action, c.target.kind])).toContainEqual(['create', 'Egress']);
+    expect(served.requests.count({ verb: 'list', resource: 'egresses', namespace: 'team-y' })).toBeGreaterThan(0);
+  });
+});

@@ -22,6 +22,8 @@ export interface FaultRule {
   drop?: boolean;
   /** Hold the request open and never answer. */
   timeout?: boolean;
+  /** The Status names no object in `details` (as kube-apiserver's answer for a path it serves nothing at). */
+  bare?: boolean;
 }
 
 export interface RequestAttributes {
@@ -122,6 +124,9 @@ export function validateRule(rule: unknown): asserts rule is FaultRule {
   for (const key of ['status', 'retryAfterSeconds', 'probability', 'times', 'latencyMs'])
     if (r[key] !== undefined && (typeof r[key] !== 'number' || !Number.isFinite(r[key])))
       throw new TypeError(`fault rule field ${key} must be a number`);
+  for (const key of ['drop', 'timeout', 'bare'])
+    if (r[key] !== undefined && typeof r[key] !== 'boolean')
+      throw new TypeError(`fault rule field ${key} must be a boolean`);
   if (r.status !== undefined && ((r.status as number) < 400 || (r.status as number) > 599))
     throw new RangeError('fault status must be 4xx or 5xx');
   if (r.probability !== undefined && ((r.probability as number) < 0 || (r.probability as number) > 1))

@@ -787,7 +787,7 @@ function pageNotFound(): StatusError {
 }
 
 function faultStatus(
-  rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number },
+  rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number; bare?: boolean },
   entry: RequestLogEntry,
 ): StatusError {
   const code = rule.status ?? 500;
@@ -828,7 +828,7 @@ function faultStatus(
   const err = statusForCode(code, message, retryAfter);
   const status: StatusBody = { ...err.status };
   if (rule.reason) status.reason = rule.reason as StatusBody['reason'];
-  if (entry.name || entry.resource) {
+  if (!rule.bare && (entry.name || entry.resource)) {
     status.details = {
       ...(status.details ?? {}),
       ...(entry.name ? { name: entry.name } : {}),

@@ -1,14 +1,14 @@
 // Reads and writes of custom objects (SMI policies, Egress) exactly as a plan describes them: shared by the
 // api-server-access, traffic-policy and policy-cleanup steps and the drift scan.
 import type { KubeObject } from '../../../common/kube-object.js';
-import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
+import type { ClusterClient, CustomResourceRef } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
 import type { Change } from '../../../mesh/change.js';
 import { refOfKind } from '../../../mesh/ownership.js';
 
 export async function getOptional(
   kube: ClusterClient,
-  ref: { group: string; version: string; plural: string },
+  ref: CustomResourceRef,
   namespace: string,
   name: string,
 ): Promise<KubeObject | null> {
@@ -16,6 +16,19 @@ export async function getOptional(
     return await kube.getCustom(ref, namespace, name);
   } catch (err) {
     if (err instanceof KubeError && err.reason === 'NOT_FOUND') return null;
+    // kube-apiserver's answer for a resource it does not serve: confirmed by listing the namespace's objects of that
+    // kind, which an API server that serves it answers (one that words an absent object that way is not misread).
+    if (err instanceof KubeError && err.reason === 'NOT_SERVED' && (await served(kube, ref, namespace))) return null;
+    throw err;
+  }
+}
+
+async function served(kube: ClusterClient, ref: CustomResourceRef, namespace: string): Promise<boolean> {
+  try {
+    await kube.listCustom(ref, namespace);
+    return true;
+  } catch (err) {
+    if (err instanceof KubeError && err.reason === 'NOT_SERVED') return false;
     throw err;
   }
 }
