@@ -251,7 +251,18 @@ export class OnboardingService {
    * still lacks approvals waits for them again, a dry run never applied is a plan again.
    */
   async retry(id: string, actor: Actor): Promise<RequestWithSteps> {
-    return this.lifecycle.retry(id, actor, await this.submission(await this.own(id, actor), actor));
+    const request = await this.own(id, actor);
+    // Four-eyes rests on the trail (who submitted it before may not approve it): a request whose trail retention
+    // removed would come back without it.
+    if (!(await this.lifecycle.trailWhole(id))) {
+      throw new DomainError(
+        'REQUEST_NOT_RETRYABLE',
+        `request ${id} finished before its audit trail's retention period (AUDIT_RETENTION_DAYS): it cannot be ` +
+          'put forward again without it',
+        { field: 'id', hint: 'submit a new request for the namespace', details: { status: request.status } },
+      );
+    }
+    return this.lifecycle.retry(id, actor, await this.submission(request, actor));
   }
 
   /**

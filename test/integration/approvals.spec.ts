@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/database.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import {
   collectProgress,
@@ -205,6 +208,42 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     });
     for (const id of [retried, planned, approved])
       await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, requesterA);
+  });
+
+  it('never puts forward again a request whose audit trail retention removed: who submitted it is unknown', async () => {
+    // A cancelled request whose first events (who created, applied or retried it) are gone, as after
+    // AUDIT_RETENTION_DAYS dropped their month while REQUEST_RETENTION_DAYS keeps the row: only a later event is left.
+    const db = new pg.Client({ connectionString: testDatabaseUrl() });
+    await db.connect();
+    const id = randomUUID();
+    const ns = uniqueName('appr');
+    try {
+      await db.query(
+        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                         event_seq, approvals_required, updated_at)
+         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', '{}', 'PENDING_APPROVAL', 'token:gone', 3, 2, now())`,
+        [id, ns],
+      );
+      await db.query(`UPDATE onboarding_request SET status = 'CANCELLED', finished_at = now() WHERE id = $1`, [id]);
+      await db.query(
+        `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace)
+         VALUES ($1, 3, 'token:gone', 'request.cancelled', 'emulator', $2)`,
+        [id, ns],
+      );
+    } finally {
+      await db.end();
+    }
+    const retry = await http(s.url, 'POST', `/v1/onboardings/${id}/retry`, {}, as('requester'));
+    expect(refusal(retry)).toEqual([409, 'REQUEST_NOT_RETRYABLE']);
+    expect(retry.body.error.message).toContain('AUDIT_RETENTION_DAYS');
+    const g = await gql(
+      s.url,
+      'mutation($id: ID!) { retryOnboardingRequest(id: $id) { status } }',
+      { id },
+      as('requester'),
+    );
+    expect(g.errors[0].extensions.code).toBe('REQUEST_NOT_RETRYABLE');
+    expect((await http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as('viewer'))).body.status).toBe('CANCELLED');
   });
 
   it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {

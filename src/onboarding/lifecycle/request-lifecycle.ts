@@ -277,8 +277,20 @@ export class RequestLifecycle {
   }
 
   /**
+   * Whether the request's audit trail still begins with its first event (seq 1). Retention drops whole months of
+   * events once their requests have finished (AUDIT_RETENTION_DAYS), and may keep the request row longer
+   * (REQUEST_RETENTION_DAYS): without its trail, who submitted it cannot be told (submittedBy).
+   */
+  async trailWhole(requestId: string): Promise<boolean> {
+    const rows = await this.prisma.$queryRaw<unknown[]>`
+      SELECT 1 FROM audit_event WHERE request_id = ${requestId}::uuid AND seq = 1 LIMIT 1`;
+    return rows.length > 0;
+  }
+
+  /**
    * Whether `actor` put the request forward: created it, applied its plan or retried it (its audit trail says who
-   * took those transitions). Such a caller never approves or rejects it.
+   * took those transitions). Such a caller never approves or rejects it. Only asked of a request whose trail is
+   * whole: a request whose trail retention removed is never put forward again (OnboardingService.retry).
    */
   async submittedBy(requestId: string, actor: string): Promise<boolean> {
     const rows = await this.prisma.$queryRaw<unknown[]>`
