@@ -210,7 +210,7 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
       await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, requesterA);
   });
 
-  it('never puts forward again a request whose audit trail retention removed: who submitted it is unknown', async () => {
+  it('never puts forward again a request whose trail retention removed: who submitted it is unknown', async () => {
     // A cancelled request whose first events (who created, applied or retried it) are gone, as after
     // AUDIT_RETENTION_DAYS dropped their month while REQUEST_RETENTION_DAYS keeps the row: only a later event is left.
     const db = new pg.Client({ connectionString: testDatabaseUrl() });
