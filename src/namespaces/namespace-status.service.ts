@@ -26,6 +26,12 @@ import { parseInput } from '../common/parse-input.js';
 export const MAX_PAGE = 100;
 /** Namespace list calls per page at most (a page filtered by scopes is topped up from the next ones). */
 const MAX_NAMESPACE_LISTS = 5;
+/**
+ * Namespaces per list call for a caller whose scopes show only some of the cluster's: the list's size then does not
+ * follow the page's, so neither the calls a page took nor an empty page tells how many namespaces were filtered out
+ * (at most 5 × 500 are read for a page), and a scoped caller gets full pages in fewer calls.
+ */
+const SCOPED_LIST = 500;
 /** Pods listed per call, and namespaces whose pods are listed at once. */
 const POD_PAGE = 500;
 const POD_CONCURRENCY = 5;
@@ -53,11 +59,19 @@ export const NamespaceStatusQuery = z.strictObject({
     ),
 });
 
-/** What a continue token this API gave stands for: whose page, of which cluster, and Kubernetes' own token. */
-interface Continuation {
+/**
+ * Where a page starts: after Kubernetes' own `token` (none: from the first namespace), past the first `skip` of the
+ * caller's namespaces from there (a page that ended inside a scoped list).
+ */
+interface Position {
+  token?: string;
+  skip: number;
+}
+
+/** What a continue token this API gave stands for: whose page, of which cluster, and where it starts. */
+interface Continuation extends Partial<Position> {
   actor: string;
   cluster: string;
-  token: string;
 }
 
 export interface LastRequest {
@@ -99,9 +113,9 @@ export interface NamespaceStatusPage {
 
 /**
  * Where each namespace of a cluster stands, read live (paged with Kubernetes `limit`/`continue`)
- * and joined with our last request for it. API calls per page: 1 namespace list (up to 5 when the
- * caller's scopes filter namespaces out), plus one pod list per namespace shown (more only for a
- * namespace with over 500 pods), 5 namespaces at a time; plus one Postgres query.
+ * and joined with our last request for it. API calls per page: 1 namespace list (of SCOPED_LIST for a
+ * caller whose scopes filter namespaces out; up to 5 lists to fill the page), plus one pod list per namespace shown
+ * (more only for a namespace with over 500 pods), 5 namespaces at a time; plus one Postgres query.
  *
  * Kubernetes' continue token is never shown: it holds the key the next list starts from (etcd's
  * `{"start":"<namespace>"}`), the name of a namespace the caller may not see, and a forged one would walk the
@@ -131,20 +145,29 @@ export class NamespaceStatusService {
     }
     const client = this.gateway.client(name);
     const resumed = q.continue === undefined ? undefined : await this.resume(q.continue, actor, name);
+    const scoped = !admin && !actor.scopes.some((sc) => globMatch(sc.split('/')[0], name) && sc.split('/')[1] === '*');
     const { value, calls } = await this.gateway.counting(async () => {
       const namespaces: k8s.V1Namespace[] = [];
-      let token = resumed;
-      for (let i = 0; i < MAX_NAMESPACE_LISTS && namespaces.length < q.limit; i++) {
+      // Where the next page starts: after a Kubernetes token (none: the first list), past the caller's namespaces
+      // from there that were shown already. Undefined once the cluster's list has ended.
+      let next: Position | undefined = resumed ?? { skip: 0 };
+      for (let i = 0; i < MAX_NAMESPACE_LISTS && next && namespaces.length < q.limit; i++) {
+        const room = q.limit - namespaces.length;
+        const from: Position = next;
         const list = await this.kube(
-          () => client.listNamespaces({ limit: q.limit - namespaces.length, continueToken: token }),
+          () => client.listNamespaces({ limit: scoped ? SCOPED_LIST : room, continueToken: from.token }),
           'continue',
         );
-        namespaces.push(...(list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? '')));
-        token = list.metadata?.continue || undefined;
-        if (!token) break;
+        const visible = (list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? ''));
+        const fresh = visible.slice(from.skip);
+        namespaces.push(...fresh.slice(0, room));
+        const token = list.metadata?.continue || undefined;
+        // A page full within this list: the next page reads the same list again, past what this one showed.
+        if (fresh.length > room) next = { token: from.token, skip: from.skip + room };
+        else next = token ? { token, skip: 0 } : undefined;
       }
       const pods = await mapBounded(namespaces, (ns) => this.countPods(client, ns.metadata!.name!), POD_CONCURRENCY);
-      return { namespaces, pods, token };
+      return { namespaces, pods, next };
     });
     const last = await this.lastRequests(
       name,
@@ -165,20 +188,20 @@ export class NamespaceStatusService {
         lastRequest: last.get(ns.metadata!.name!) ?? null,
       };
     });
-    const next = value.token === undefined ? null : await this.continuation(value.token, actor, name);
+    const next = value.next === undefined ? null : await this.continuation(value.next, actor, name);
     return { cluster: name, items, continue: next, apiCalls: calls };
   }
 
-  /** A token for the next page, standing for Kubernetes' `token`. */
-  private async continuation(token: string, actor: Actor, cluster: string): Promise<string> {
+  /** A token for the next page, standing for where it starts (Kubernetes' token, and namespaces to skip). */
+  private async continuation(at: Position, actor: Actor, cluster: string): Promise<string> {
     const id = randomBytes(16).toString('base64url');
-    const entry: Continuation = { actor: actor.id, cluster, token };
+    const entry: Continuation = { actor: actor.id, cluster, ...at };
     await this.redis.client.set(this.continuePrefix + id, JSON.stringify(entry), 'PX', CONTINUE_TTL_MS);
     return id;
   }
 
-  /** Kubernetes' token that `id` stands for, if this caller was given it for this cluster and it has not expired. */
-  private async resume(id: string, actor: Actor, cluster: string): Promise<string> {
+  /** Where `id` says the page starts, if this caller was given it for this cluster and it has not expired. */
+  private async resume(id: string, actor: Actor, cluster: string): Promise<Position> {
     const stored = CONTINUE_PATTERN.test(id) ? await this.redis.client.get(this.continuePrefix + id) : null;
     const entry = stored ? (JSON.parse(stored) as Continuation) : null;
     if (!entry || entry.actor !== actor.id || entry.cluster !== cluster) {
@@ -189,7 +212,7 @@ export class NamespaceStatusService {
         { field: 'continue' },
       );
     }
-    return entry.token;
+    return { token: entry.token, skip: entry.skip ?? 0 };
   }
 
   private async countPods(
