@@ -8,6 +8,7 @@ import { createWorkerContext } from './app.js';
 import { PrismaService } from './database/prisma.service.js';
 import { storeChecks } from './health/dependency-checks.js';
 import { loadKubeconfig } from './kubernetes/cluster-gateway.js';
+import { metricsAllowed } from './observability/metrics-access.js';
 import { MetricsService } from './observability/metrics.service.js';
 import { OnboardingWorker } from './onboarding/onboarding.worker.js';
 import { RedisService } from './redis/redis.service.js';
@@ -43,7 +44,11 @@ if (config.workerMetricsPort > 0) {
   const prisma = ctx.get(PrismaService, { strict: false });
   const redis = ctx.get(RedisService, { strict: false });
   server = createServer((req, res) => {
-    if (req.url === '/metrics') {
+    if (req.url === '/metrics' && !metricsAllowed(req.headers.authorization, config.metricsToken)) {
+      res
+        .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' })
+        .end(JSON.stringify({ error: { code: 'UNAUTHENTICATED', message: 'the metrics need the METRICS_TOKEN' } }));
+    } else if (req.url === '/metrics') {
       void metrics.registry
         .metrics()
         .then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));

@@ -129,6 +129,9 @@ const EnvSchema = z.object({
   PROGRESS_MAX_STREAMS_PER_CALLER: int(1, 1_000_000).default(500),
   DEFAULT_MESH_NAME: z.string().min(1).default('osm'),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  // A bearer token /metrics asks for (API and worker); unset: /metrics is open (observability/metrics-access.ts).
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_TOKEN_FILE: z.string().min(1).optional(),
   AUTH_MODE: z.enum(['token', 'none']).default('token'),
   OSM_ONBOARDING_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // A file holding the admin token (a Docker or Kubernetes secret file), read when the variable itself is unset.
@@ -276,6 +279,8 @@ export interface AppConfig {
   /** Undefined = tracing off. `url` is the full OTLP/HTTP traces endpoint. */
   tracing?: { exporter: 'otlp' | 'console'; url?: string; serviceName: string; sampleRatio: number };
   workerMetricsPort: number;
+  /** Sensitive: never logged. The bearer token /metrics asks for; undefined = /metrics is open. */
+  metricsToken?: string;
   shutdownGraceMs: number;
   /** src/http/platform.ts: the HTTP server Nest runs on. */
   httpPlatform: 'express' | 'fastify';
@@ -377,6 +382,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Empty strings mean "unset", as in most twelve-factor tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   readSecretFile(cleaned, 'OSM_ONBOARDING_ADMIN_TOKEN');
+  readSecretFile(cleaned, 'METRICS_TOKEN');
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? '(root)'), message: i.message })));
@@ -427,6 +433,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     progressStreams: { maxStreams: e.PROGRESS_MAX_STREAMS, maxStreamsPerCaller: e.PROGRESS_MAX_STREAMS_PER_CALLER },
     defaultMeshName: e.DEFAULT_MESH_NAME,
     workerMetricsPort: e.WORKER_METRICS_PORT,
+    metricsToken: e.METRICS_TOKEN,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     retention: retentionConfig(e),
     approvalPolicy: e.APPROVAL_POLICY ?? { rules: [] },

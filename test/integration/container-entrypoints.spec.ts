@@ -22,7 +22,9 @@ function runNode(script: string, env: Record<string, string>): Promise<{ code: n
   });
 }
 
-describe('the image health check', () => {
+const METRICS_TOKEN = 'metrics-token-for-the-scraper';
+
+describe('the image health check, and METRICS_TOKEN', () => {
   let emulator: Emulator;
   let api: { app: INestApplication; url: string };
   let worker: ChildProcess | undefined;
@@ -30,7 +32,7 @@ describe('the image health check', () => {
 
   beforeAll(async () => {
     emulator = await startEmulator();
-    const env = await stackEnv(emulator);
+    const env = { ...(await stackEnv(emulator)), METRICS_TOKEN };
     api = await startApi({ ...env, ROLE: 'api' });
     metricsPort = await freePort();
     const child = spawn(process.execPath, ['dist/bundle/worker.mjs'], {
@@ -60,6 +62,24 @@ describe('the image health check', () => {
     const dead = await runNode('dist/src/healthcheck.js', { PORT: String(await freePort()) });
     expect(dead.code).toBe(1);
     expect(dead.out).toMatch(/healthcheck: http:\/\/127\.0\.0\.1:\d+\/healthz: fetch failed/);
+  });
+  it('asks for METRICS_TOKEN on /metrics of the API and of the worker; /healthz stays open', async () => {
+    const workerUrl = `http://127.0.0.1:${metricsPort}`;
+    for (const base of [api.url, workerUrl]) {
+      const open = await fetch(`${base}/metrics`);
+      expect(open.status, base).toBe(401);
+      expect(await open.text()).not.toContain('osm_onboarding');
+      const wrong = await fetch(`${base}/metrics`, {
+        headers: { authorization: 'Bearer metrics-token-for-the-scrapes' },
+      });
+      expect(wrong.status).toBe(401);
+      const ok = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('osm_onboarding_');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    }
+    const refused = await fetch(`${api.url}/metrics`);
+    expect((await refused.json()).error.code).toBe('UNAUTHENTICATED');
   });
 });
 

@@ -58,7 +58,7 @@ export interface paths {
          * Prometheus metrics
          * @description Public: no credentials needed.
          *
-         *     Error codes: `MALFORMED_REQUEST`, `INTERNAL`.
+         *     Error codes: `MALFORMED_REQUEST`, `UNAUTHENTICATED`, `INTERNAL`.
          */
         get: operations["metrics"];
         put?: never;
@@ -1947,6 +1947,15 @@ export interface operations {
             };
             /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHENTICATED`: no bearer token, or an invalid, expired or revoked one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
