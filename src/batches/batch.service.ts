@@ -17,6 +17,7 @@ import { OnboardingRepository, RequestWithSteps } from '../onboarding/onboarding
 import { OnboardingService, type PlanWithApproval } from '../onboarding/onboarding.service.js';
 import { type Authorization, NormalizedRequest, RequestValidator } from '../onboarding/request-validator.js';
 import { overall, type BatchStatus } from './batch-status.js';
+import { mapBounded } from '../common/map-bounded.js';
 
 /**
  * A `__proto__` key of the options (JSON.parse makes it an own key) is refused as the unknown field it is: a record
@@ -96,6 +97,9 @@ export interface MemberResult {
 }
 
 /** Batches: one request per target under a batch id, handled as a whole. */
+/** Members a batch operation (approve, cancel, apply, …) works on at once. */
+const BATCH_MEMBER_CONCURRENCY = 8;
+
 /** A target's refusals that stop its batch at once, keeping their code: the caller's, or the cluster's as a whole. */
 const BATCH_STOPPERS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FORBIDDEN',
@@ -193,21 +197,25 @@ export class BatchService {
             ? r.status === 'PLANNED'
             : ACTIVE.has(r.status),
     );
-    const results: MemberResult[] = [];
-    for (const r of eligible) {
-      try {
-        if (op === 'approve') await this.approvals.approve(r.id, actor, body);
-        else if (op === 'reject') await this.approvals.reject(r.id, actor, body);
-        else if (op === 'cancel')
-          await this.onboarding.cancel(r.id, actor, (body as { reason?: string } | undefined)?.reason);
-        else if (op === 'apply') await this.onboarding.applyPlanned(r.id, actor);
-        else await this.onboarding.retry(r.id, actor);
-        results.push({ requestId: r.id, namespace: r.namespace, ok: true, code: null, message: null });
-      } catch (err) {
-        if (!(err instanceof DomainError)) throw err;
-        results.push({ requestId: r.id, namespace: r.namespace, ok: false, code: err.code, message: err.message });
-      }
-    }
+    // A few members at a time (each its own transaction), the results in the members' order.
+    const results = await mapBounded(
+      eligible,
+      async (r): Promise<MemberResult> => {
+        try {
+          if (op === 'approve') await this.approvals.approve(r.id, actor, body);
+          else if (op === 'reject') await this.approvals.reject(r.id, actor, body);
+          else if (op === 'cancel')
+            await this.onboarding.cancel(r.id, actor, (body as { reason?: string } | undefined)?.reason);
+          else if (op === 'apply') await this.onboarding.applyPlanned(r.id, actor);
+          else await this.onboarding.retry(r.id, actor);
+          return { requestId: r.id, namespace: r.namespace, ok: true, code: null, message: null };
+        } catch (err) {
+          if (!(err instanceof DomainError)) throw err;
+          return { requestId: r.id, namespace: r.namespace, ok: false, code: err.code, message: err.message };
+        }
+      },
+      BATCH_MEMBER_CONCURRENCY,
+    );
     return { batch: await this.get(id, actor), results };
   }
 
