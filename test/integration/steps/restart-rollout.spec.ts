@@ -210,6 +210,21 @@ describe('restart step: following the rollout with a watch', () => {
     expect(calls(refused.namespace).filter((c) => c === 'get deployments/app-0').length).toBeGreaterThan(0);
   });
 
+  it('a watch cut as soon as it opens (a proxy) is opened again after a growing pause, not in a busy loop', async () => {
+    emulator.configure({ podStartMs: 200 });
+    const { ctx, namespace } = await fixture(1);
+    const cut = emulator.faults.add({ verb: 'watch', resource: 'deployments', end: true });
+    const done = applyStep(restart, ctx);
+    await until(() => watches(namespace).length >= 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    const whileCut = watches(namespace).length;
+    emulator.faults.remove(cut);
+    expect((await done).result).toBe('CHANGED');
+    // Pauses of 50, 100, 200, 400, 800 ms: about 5 watches in 1.5 s (hundreds without them).
+    expect(whileCut).toBeGreaterThanOrEqual(3);
+    expect(whileCut).toBeLessThanOrEqual(8);
+  });
+
   it('a watch the server never answers is given up at the call deadline and opened again', async () => {
     const { ctx, namespace } = await fixture(1, {}, { K8S_REQUEST_TIMEOUT_MS: '1000' });
     emulator.faults.add({ verb: 'watch', resource: 'deployments', timeout: true, times: 1 });

@@ -24,6 +24,8 @@ export interface FaultRule {
   timeout?: boolean;
   /** The Status names no object in `details` (as kube-apiserver's answer for a path it serves nothing at). */
   bare?: boolean;
+  /** Answer 200 and end at once with no body: a watch that a proxy (or the server) closes as soon as it opens. */
+  end?: boolean;
 }
 
 export interface RequestAttributes {
@@ -108,7 +110,8 @@ export class Faults implements FaultController {
       rule.hits++;
       if (rule.times !== undefined && rule.hits >= rule.times) this.remove(rule.id);
       decision.latencyMs += rule.latencyMs ?? 0;
-      if (!decision.rule && (rule.status !== undefined || rule.drop || rule.timeout)) decision.rule = { ...rule };
+      if (!decision.rule && (rule.status !== undefined || rule.drop || rule.timeout || rule.end))
+        decision.rule = { ...rule };
     }
     return decision;
   }
@@ -124,7 +127,7 @@ export function validateRule(rule: unknown): asserts rule is FaultRule {
   for (const key of ['status', 'retryAfterSeconds', 'probability', 'times', 'latencyMs'])
     if (r[key] !== undefined && (typeof r[key] !== 'number' || !Number.isFinite(r[key])))
       throw new TypeError(`fault rule field ${key} must be a number`);
-  for (const key of ['drop', 'timeout', 'bare'])
+  for (const key of ['drop', 'timeout', 'bare', 'end'])
     if (r[key] !== undefined && typeof r[key] !== 'boolean')
       throw new TypeError(`fault rule field ${key} must be a boolean`);
   if (r.status !== undefined && ((r.status as number) < 400 || (r.status as number) > 599))
@@ -158,7 +161,7 @@ export interface RequestLogEntry {
   query: string;
   durationMs: number;
   /** Set when a fault rule or global latency shaped the answer. */
-  fault?: 'error' | 'drop' | 'timeout';
+  fault?: 'error' | 'drop' | 'timeout' | 'end';
   /** The authenticated user (`kubernetes-admin` for the emulator's token, `system:serviceaccount:<ns>:<name>`). */
   user?: string;
 }

@@ -333,6 +333,12 @@ export class EmulatorServer {
       else req.socket.destroy();
       return;
     }
+    if (rule?.end) {
+      this.log({ ...entry, status: 200, fault: 'end', durationMs: Date.now() - started });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end();
+      return;
+    }
     if (rule?.timeout) {
       this.log({ ...entry, fault: 'timeout', durationMs: Date.now() - started });
       return; // the socket stays open until the client gives up or the emulator closes

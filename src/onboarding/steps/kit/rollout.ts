@@ -49,6 +49,10 @@ export function rolloutStatus(d: V1Deployment): RolloutStatus {
 
 /** Watches that fail in a row (connection dropped, 5xx) before the step fails; the runner retries the step. */
 const WATCH_RETRIES = 3;
+/** A watch that ended cleanly sooner than this after it opened counts as cut short (a pause before the next). */
+const SHORT_WATCH_MS = 1000;
+/** The longest pause before a watch that follows ones cut short. */
+const SHORT_WATCH_MAX_BACKOFF_MS = 2000;
 
 export interface FollowOptions {
   /** Epoch ms: the batch's ROLLOUT_TIMEOUT_MS bound. */
@@ -87,6 +91,7 @@ export async function followRollouts(
   let deleted: string | undefined;
   let canWatch = true;
   let failures = 0;
+  let shortWatches = 0;
   const settled = () =>
     [...latest.values()].every((d) => {
       const status = rolloutStatus(d);
@@ -119,6 +124,7 @@ export async function followRollouts(
       continue;
     }
     try {
+      const opened = Date.now();
       const end = await kube.watchDeployments(namespace, {
         name: single,
         resourceVersion,
@@ -145,6 +151,12 @@ export async function followRollouts(
       // Expired: that resourceVersion is compacted; the next watch starts from the current state.
       resourceVersion = end.end === 'expired' ? undefined : (end.resourceVersion ?? resourceVersion);
       failures = 0;
+      // A watch closed as soon as it opened (a proxy that cuts streams) is opened again after a pause that doubles,
+      // up to SHORT_WATCH_MAX_BACKOFF_MS: else this loop would open watches as fast as the call budget allows.
+      if (end.end === 'closed' && Date.now() - opened < SHORT_WATCH_MS) {
+        const pause = Math.min(SHORT_WATCH_MAX_BACKOFF_MS, 50 * 2 ** shortWatches++);
+        await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, o.deadline - Date.now()))));
+      } else shortWatches = 0;
     } catch (err) {
       if (!(err instanceof KubeError)) throw err;
       // 405 MethodNotAllowed: this API server (or a proxy in front of it) does not serve watches.
