@@ -210,7 +210,7 @@ describe('restart step: following the rollout with a watch', () => {
     expect(calls(refused.namespace).filter((c) => c === 'get deployments/app-0').length).toBeGreaterThan(0);
   });
 
-  it('a watch cut as soon as it opens (a proxy) is opened again after a growing pause, not in a busy loop', async () => {
+  it('a watch cut as soon as it opens (a proxy) is opened again after a growing pause, not at once', async () => {
     emulator.configure({ podStartMs: 200 });
     const { ctx, namespace } = await fixture(1);
     const cut = emulator.faults.add({ verb: 'watch', resource: 'deployments', end: true });
