@@ -118,6 +118,8 @@ export interface WatchOptions<T> {
   signal?: AbortSignal;
   /** Sees every event; returning true ends the watch. */
   onEvent: (type: WatchEventType, object: T) => boolean;
+  /** Called once the server has accepted the watch (200), before its first event. */
+  onOpen?: () => void;
 }
 
 export type WatchDeploymentOptions = WatchOptions<k8s.V1Deployment>;
@@ -582,6 +584,7 @@ export class ClusterClient {
         if (res.statusCode === 401 && reusedAuth) this.dropAuth(auth);
         throw new k8s.ApiException(res.statusCode, `HTTP ${res.statusCode}`, await res.body.text(), flat(res.headers));
       }
+      options.onOpen?.();
       res.body.setEncoding('utf8');
       let pending = '';
       // Returning from the loop ends the response: its stream on HTTP/2; on HTTP/1.1 its connection, which cannot

@@ -103,6 +103,12 @@ class ClusterNamespaces {
   private unwarned = 0;
   /** Failures since the last warning while the view stayed out of sync (0: none); the next list reports them. */
   private failedSinceWarning = 0;
+  /**
+   * A watch broke (a dropped connection, a 5xx, a 429) after the view was complete: the view is kept, unused, and
+   * the next watch starts from its resourceVersion, as client-go's reflector does, instead of listing every
+   * namespace again (an API server's rolling restart would otherwise have every API process list the cluster).
+   */
+  private resuming = false;
 
   constructor(
     readonly cluster: string,
@@ -143,7 +149,7 @@ class ClusterNamespaces {
     while (!this.stopped) {
       let verb = 'list';
       try {
-        if (this.state !== 'synced') await this.list();
+        if (this.state !== 'synced' && !this.resuming) await this.list();
         if (this.stopped) break;
         verb = 'watch';
         const started = Date.now();
@@ -152,6 +158,12 @@ class ClusterNamespaces {
           deadline: Date.now() + WATCH_SECONDS * 1000,
           signal: this.abort.signal,
           onEvent: (type, ns) => this.apply(type, ns),
+          // Accepted: the failures before it no longer lengthen the pauses (one cut short still counts, below). And
+          // resumed, the server sends what changed since the kept view's resourceVersion (or 410: listed again).
+          onOpen: () => {
+            failures = 0;
+            if (this.resuming) this.inSync();
+          },
         });
         this.resourceVersion = end.resourceVersion ?? this.resourceVersion;
         if (end.end === 'expired') {
@@ -169,7 +181,9 @@ class ClusterNamespaces {
           continue;
         }
         failures++;
-        this.unsync('failing');
+        if (verb === 'watch' && err instanceof KubeError && err.transient && this.resourceVersion !== undefined) {
+          this.suspend();
+        } else this.unsync('failing');
         this.failed(verb, err);
       }
       if (failures > 0) await this.pause(backoff(failures));
@@ -209,16 +223,29 @@ class ClusterNamespaces {
     } while (continueToken);
     this.items = items;
     this.resourceVersion = resourceVersion;
+    this.inSync();
+  }
+
+  /** The view serves lookups again: after a complete list, or a watch resumed from the kept view. */
+  private inSync(): void {
     this.state = 'synced';
+    this.resuming = false;
     this.refusedVerb = undefined;
-    this.gauges(true, items.size);
+    this.gauges(true, this.items.size);
     if (this.failedSinceWarning > 0) {
       this.logger.log(
-        `namespace informer of cluster ${this.cluster}: in sync again (${items.size} namespaces) after ` +
+        `namespace informer of cluster ${this.cluster}: in sync again (${this.items.size} namespaces) after ` +
           `${this.failedSinceWarning} failed attempt(s)`,
       );
       this.failedSinceWarning = 0;
     }
+  }
+
+  /** Lookups fall back to per-request reads while a broken watch is opened again; the view is kept (resuming). */
+  private suspend(): void {
+    this.state = 'failing';
+    this.resuming = true;
+    this.gauges(false, this.items.size);
   }
 
   private apply(type: WatchEventType, ns: V1Namespace): boolean {
@@ -244,6 +271,7 @@ class ClusterNamespaces {
   /** Lookups fall back to per-request reads; the old view is dropped (a re-list builds a new one). */
   private unsync(why: Unsynced): void {
     this.state = why;
+    this.resuming = false;
     this.items = new Map();
     this.gauges(false, 0);
   }

@@ -143,6 +143,28 @@ describe('namespace informer of the request-time check', () => {
     expect(Number(new URLSearchParams(rewatch.at(-1)!.query).get('resourceVersion'))).toBeGreaterThan(0);
   });
 
+  it('a watch that breaks (5xx) is opened again from where it was: the view is kept, not listed again', async () => {
+    view(on, 'default'); // the view starts on its first lookup
+    await synced(on);
+    const lists = calls('list');
+    const watches = calls('watch');
+    // Two rules on one request both count it: one rule, for two re-opened watches in a row.
+    const fault = emu.faults.add({ verb: 'watch', resource: 'namespaces', status: 503, times: 2 });
+    try {
+      expect(emu.closeWatches()).toBeGreaterThanOrEqual(1);
+      await waitFor(() => calls('watch') >= watches + 3, 10_000); // 503, 503, then open
+      await synced(on);
+      const ns = uniqueName('after-break');
+      await createNamespace(emu, ns);
+      await waitFor(() => view(on, ns)?.kind === 'found', 5_000);
+      expect(calls('list')).toBe(lists);
+      const last = emu.requests.all().filter((e) => e.verb === 'watch' && e.resource === 'namespaces');
+      expect(Number(new URLSearchParams(last.at(-1)!.query).get('resourceVersion'))).toBeGreaterThan(0);
+    } finally {
+      emu.faults.remove(fault);
+    }
+  });
+
   it('lists again after 410 Gone (compacted history), then watches on', async () => {
     // Another kind's write moves the revision past the informer's last resourceVersion; compaction drops it.
     emu.store.create({
@@ -184,7 +206,7 @@ describe('namespace informer of the request-time check', () => {
         spy.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith(`namespace informer of cluster ${CLUSTER}`));
       expect(lines(warn)).toEqual([expect.stringMatching(/: watch failed \(.*\); retrying$/)]);
       expect(lines(log).filter((m) => m.includes('in sync again'))).toEqual([
-        expect.stringMatching(/in sync again \(\d+ namespaces\) after 1 failed attempt\(s\)$/),
+        expect.stringMatching(/in sync again \(\d+ namespaces\) after 3 failed attempt\(s\)$/),
       ]);
     } finally {
       emu.faults.remove(fault);
