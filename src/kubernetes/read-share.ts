@@ -1,8 +1,9 @@
 // Owns the reads that one piece of read-only work shares: a plan's steps (which read the same Deployments, pods and
 // namespace more than once) and a batch's plans (which read the same kinds in many namespaces). A ReadShare answers
 // a GET that it has already answered, or that a cluster-wide list has answered for that namespace (prefetch), with
-// a copy of that answer instead of another call. Only read-only work uses one: a plan writes nothing, so what it
-// read stays what it planned against; a run's steps read the cluster afresh.
+// that same answer, frozen, instead of another call: one copy of a namespace's 2,000 pods for every step, not one
+// each (a caller that changed what it was given would throw). Only read-only work uses one: a plan writes nothing,
+// so what it read stays what it planned against; a run's steps read the cluster afresh.
 import { KubeError } from './kube-error.js';
 import type { ClusterClient, KubeList } from './cluster-client.js';
 
@@ -40,26 +41,28 @@ export class ReadShare {
   readonly counts = { sent: 0, shared: 0 };
 
   /**
-   * The answer to `key`: the one given before (a copy: callers may change what they get), else `read()`'s, kept for
-   * the next caller. A failed read is not kept: the next caller reads again.
+   * The answer to `key`: the one given before, else `read()`'s, kept for the next caller; deeply frozen, since every
+   * caller gets the same object. A failed read is not kept (the next caller reads again), except an absence
+   * (NOT_FOUND), which stays the answer for this plan as a found object would.
    */
   async answer<T>(key: string, read: () => Promise<T>): Promise<T> {
     let answer = this.answers.get(key) as Promise<T> | undefined;
     if (answer) this.counts.shared += 1;
     else {
       this.counts.sent += 1;
-      answer = read();
+      answer = read().then(deepFreeze);
       this.answers.set(key, answer);
-      answer.catch(() => {
-        if (this.answers.get(key) === answer) this.answers.delete(key);
+      answer.catch((err: unknown) => {
+        const absent = err instanceof KubeError && err.reason === 'NOT_FOUND';
+        if (!absent && this.answers.get(key) === answer) this.answers.delete(key);
       });
     }
-    return structuredClone(await answer);
+    return answer;
   }
 
   /** Holds `value` as the answer to `key` (a namespace's list cut from a cluster-wide one). */
   seed(key: string, value: unknown): void {
-    this.answers.set(key, Promise.resolve(value));
+    this.answers.set(key, Promise.resolve(deepFreeze(value)));
   }
 
   /**
@@ -104,6 +107,14 @@ export class ReadShare {
 }
 
 type Page<T> = KubeList<T> & { apiVersion?: string; kind?: string };
+
+/** `value` and everything it holds, frozen (JSON: objects and arrays). */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+  return value;
+}
 
 /**
  * A cluster-wide list read a page at a time (PREFETCH_PAGE), as one list with the first page's resourceVersion, or

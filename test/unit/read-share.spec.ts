@@ -1,19 +1,37 @@
 // ReadShare: a plan's GETs answered once and handed out as copies; a failed read is not kept.
 import { describe, expect, it } from 'vitest';
+import { KubeError } from '../../src/kubernetes/kube-error.js';
 import { ReadShare, readKey } from '../../src/kubernetes/read-share.js';
 
 describe('ReadShare (the reads one plan, or one batch of plans, shares)', () => {
-  it('sends a read once and gives every caller its own copy', async () => {
+  it('sends a read once and gives every caller the same answer, frozen', async () => {
     const reads = new ReadShare();
     let sent = 0;
-    const read = async () => ({ items: [{ name: `read ${++sent}` }] });
+    const read = async () => ({ items: [{ name: `read ${++sent}`, labels: { a: 'b' } }] });
     const [a, b] = await Promise.all([reads.answer('k', read), reads.answer('k', read)]);
     const c = await reads.answer('k', read);
     expect(sent).toBe(1);
-    expect([a, b, c]).toEqual([{ items: [{ name: 'read 1' }] }, { items: [{ name: 'read 1' }] }, a]);
-    a.items.push({ name: 'changed by a caller' });
-    expect(await reads.answer('k', read)).toEqual({ items: [{ name: 'read 1' }] });
-    expect(reads.counts).toEqual({ sent: 1, shared: 3 });
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect(a).toEqual({ items: [{ name: 'read 1', labels: { a: 'b' } }] });
+    // One caller cannot change what the others read: ES modules are strict, so a write throws.
+    expect(() => a.items.push({ name: 'changed', labels: { a: 'c' } })).toThrow(TypeError);
+    expect(() => {
+      a.items[0].labels.a = 'changed';
+    }).toThrow(TypeError);
+    expect(reads.counts).toEqual({ sent: 1, shared: 2 });
+  });
+
+  it('keeps an absence (404) as the answer, as a found object is kept', async () => {
+    const reads = new ReadShare();
+    let calls = 0;
+    const read = async () => {
+      calls++;
+      throw new KubeError('NOT_FOUND', 'get egress a/b: not found', 404);
+    };
+    await expect(reads.answer('k', read)).rejects.toThrow('not found');
+    await expect(reads.answer('k', read)).rejects.toThrow('not found');
+    expect(calls).toBe(1);
   });
 
   it('does not keep a failed read: the next caller reads again', async () => {
