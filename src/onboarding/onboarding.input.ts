@@ -100,6 +100,9 @@ const HeaderMatches = z
   })
   .transform((headers) => (Array.isArray(headers) ? headers : Object.entries(headers).map(([k, v]) => ({ [k]: v }))));
 
+/** SMI objects of one kind a request may name: each is written (and first read) under the cluster's call budget. */
+export const SMI_OBJECTS_PER_KIND = 100;
+
 // SMI objects as the caller supplies them: a name and the spec of the served version (docs/osm-edge.md#smi).
 export const SmiSchema = z
   .strictObject({
@@ -126,6 +129,7 @@ export const SmiSchema = z
           })
           .describe('An SMI object: its name and the spec of the served version.'),
       )
+      .max(SMI_OBJECTS_PER_KIND, `at most ${SMI_OBJECTS_PER_KIND} per request`)
       .default([])
       .describe('TrafficTargets (access.smi-spec.io/v1alpha3).'),
     httpRouteGroups: z
@@ -146,6 +150,7 @@ export const SmiSchema = z
           }),
         }),
       )
+      .max(SMI_OBJECTS_PER_KIND, `at most ${SMI_OBJECTS_PER_KIND} per request`)
       .default([])
       .describe('HTTPRouteGroups (specs.smi-spec.io/v1alpha4).'),
     tcpRoutes: z
@@ -157,6 +162,7 @@ export const SmiSchema = z
           }),
         }),
       )
+      .max(SMI_OBJECTS_PER_KIND, `at most ${SMI_OBJECTS_PER_KIND} per request`)
       .default([])
       .describe('TCPRoutes (specs.smi-spec.io/v1alpha4).'),
     trafficSplits: z
@@ -170,6 +176,7 @@ export const SmiSchema = z
           }),
         }),
       )
+      .max(SMI_OBJECTS_PER_KIND, `at most ${SMI_OBJECTS_PER_KIND} per request`)
       .default([])
       .describe('TrafficSplits (split.smi-spec.io/v1alpha4).'),
   })

@@ -28,7 +28,23 @@ async function readSmiObjects(
   smi: SmiObjects,
 ): Promise<{ desired: DesiredPolicyObject[]; existing: (KubeObject | null)[] }> {
   const desired = desiredSmiObjects(smi, request.namespace);
-  const existing = await Promise.all(desired.map((d) => getOptional(kube, d.ref, request.namespace, d.name)));
+  // One object of a kind: its GET. Several: one list of that kind in the namespace, not a GET each (a request may
+  // name up to SMI_OBJECTS_PER_KIND of each kind, which would hold the cluster's call budget for seconds).
+  const listed = new Map<CrdRef, Promise<Map<string, KubeObject>>>();
+  const several = (ref: CrdRef) => desired.filter((d) => d.ref === ref).length > 1;
+  const existing = await Promise.all(
+    desired.map(async (d) => {
+      if (!several(d.ref)) return getOptional(kube, d.ref, request.namespace, d.name);
+      let byName = listed.get(d.ref);
+      if (!byName) {
+        byName = kube
+          .listCustom(d.ref, request.namespace)
+          .then((l) => new Map(l.items.map((o) => [o.metadata?.name ?? '', o])));
+        listed.set(d.ref, byName);
+      }
+      return (await byName).get(d.name) ?? null;
+    }),
+  );
   const foreign = desired.filter((_, i) => existing[i] && !isOwned(existing[i]));
   if (foreign.length) throw smiNotOwned(request.namespace, foreign);
   return { desired, existing };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../src/common/domain-error.js';
-import { SmiSchema } from '../../../src/onboarding/onboarding.input.js';
+import { SMI_OBJECTS_PER_KIND, SmiSchema } from '../../../src/onboarding/onboarding.input.js';
 import { applyStep } from '../../../src/onboarding/steps/step.js';
 import { desiredSmiObjects, TrafficPolicyStep } from '../../../src/onboarding/steps/traffic-policy.step.js';
 import { startEmulator, type Emulator } from '../../support/emulator/index.js';
@@ -185,6 +185,35 @@ describe('traffic-policy (smi) against the emulator', () => {
     expect(await codeOf(applyStep(step, ctx))).toBe('SMI_OBJECT_NOT_OWNED');
     expect(writes()).toEqual([]);
     expect(get('specs.smi-spec.io/v1alpha4', 'TCPRoute', 'ns-c', 'tcp')!.spec).toEqual({ matches: { ports: [1] } });
+  });
+
+  it('reads several objects of one kind with one list, not a GET each; a foreign one is still refused', async () => {
+    createNs('ns-many');
+    const routes = Array.from({ length: SMI_OBJECTS_PER_KIND }, (_, i) => ({
+      name: `routes-${i}`,
+      spec: { matches: [{ name: 'all', pathRegex: '.*', methods: ['*'] }] },
+    }));
+    const many = SmiSchema.parse({ httpRouteGroups: routes });
+    const ctx = await stepContext(emulator, {
+      namespace: 'ns-many',
+      options: { trafficPolicy: { mode: 'smi', smi: many } },
+    });
+    emulator.requests.clear();
+    const plan = await step.plan(ctx);
+    expect(plan.changes.filter((c) => c.action === 'create')).toHaveLength(SMI_OBJECTS_PER_KIND);
+    const reads = emulator.requests.all().filter((r) => r.resource === 'httproutegroups');
+    expect(reads.map((r) => `${r.verb} ${r.namespace}`)).toEqual(['list ns-many']);
+
+    emulator.store.create({
+      apiVersion: 'specs.smi-spec.io/v1alpha4',
+      kind: 'HTTPRouteGroup',
+      metadata: { name: 'routes-7', namespace: 'ns-many', labels: { team: 'other' } },
+      spec: { matches: [{ name: 'x', pathRegex: '/x' }] },
+    });
+    expect(await codeOf(applyStep(step, ctx))).toBe('SMI_OBJECT_NOT_OWNED');
+    expect(() => SmiSchema.parse({ httpRouteGroups: [...routes, { ...routes[0], name: 'one-more' }] })).toThrow(
+      `at most ${SMI_OBJECTS_PER_KIND} per request`,
+    );
   });
 
   it('a concurrent edit between plan and update gives 409 and the re-plan converges', async () => {
