@@ -108,6 +108,8 @@ const EnvSchema = z.object({
   MESH_CACHE_TTL_MS: int(0, 3_600_000).default(30_000),
   // Request-time reads of the target namespace: their deadline (0 = none are made) and how long an answer is reused.
   PRECHECK_TIMEOUT_MS: int(0, 60_000).default(1_500),
+  // Plans (dry runs) one process computes at once; the others wait their turn (onboarding/planner.service.ts).
+  PLAN_CONCURRENCY: int(1, 64).default(2),
   PRECHECK_CACHE_MS: int(0, 600_000).default(5_000),
   // The API keeps each cluster's namespaces in memory (one list, then a watch) for those reads.
   PRECHECK_INFORMER: bool.default(true),
@@ -264,6 +266,8 @@ export interface AppConfig {
   meshCacheTtlMs: number;
   /** Request-time reads of the target (src/onboarding/target-precheck.ts). */
   precheck: { timeoutMs: number; cacheMs: number; informer: boolean };
+  /** Plans computed at once per process (PLAN_CONCURRENCY). */
+  planConcurrency: number;
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
@@ -424,6 +428,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
     precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS, informer: e.PRECHECK_INFORMER },
+    planConcurrency: e.PLAN_CONCURRENCY,
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,

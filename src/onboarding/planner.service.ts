@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import pLimit from 'p-limit';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -50,19 +51,32 @@ export interface PlanOptions {
 
 @Injectable()
 export class PlannerService {
+  /**
+   * Plans computed at once (PLAN_CONCURRENCY); the others wait in order. A plan holds its namespace's lists while it
+   * runs (a namespace of 2,000 pods: tens of MB), so plans of large namespaces sent together would otherwise take
+   * the process past its heap limit.
+   */
+  private readonly turn: ReturnType<typeof pLimit>;
+
   constructor(
     private readonly gateway: ClusterGateway,
     private readonly mesh: MeshDiscoveryService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.turn = pLimit(config.planConcurrency);
+  }
 
   /**
    * `reads`: GET answers shared with other plans (a batch's, sharedReads); a plan's steps share theirs in any case
    * (the namespace, its Deployments and pods are read by more than one step).
    */
-  async plan(
+  plan(req: NormalizedRequest, options: PlanOptions = {}): Promise<OnboardingPlan> {
+    return this.turn(() => this.planNow(req, options));
+  }
+
+  private async planNow(
     req: NormalizedRequest,
-    { requestId = 'plan', createdAt = new Date(), reads = new ReadShare() }: PlanOptions = {},
+    { requestId = 'plan', createdAt = new Date(), reads = new ReadShare() }: PlanOptions,
   ): Promise<OnboardingPlan> {
     const ctx: StepContext = {
       request: {

@@ -208,8 +208,10 @@ export class EmulatorServer {
       deps.http2 === false
         ? createTlsServer(tls, handler)
         : // The compatibility API's request and response stand in for node:http's.
+          // maxSessionMemory (MB): Node's default of 10 refuses new streams (ENHANCE_YOUR_CALM) while large answers
+          // are in flight, a 2,000-pod list's 20 MB among them; Go's HTTP/2 server (kube-apiserver's) has no such cap.
           createSecureServer(
-            { ...tls, allowHTTP1: true },
+            { ...tls, allowHTTP1: true, maxSessionMemory: 1000 },
             handler as unknown as Parameters<typeof createSecureServer>[1],
           );
     this.tcp = createTcpServer((socket) => {
