@@ -45,6 +45,27 @@ describe('verify step (read-only)', () => {
     await expect(new VerifyStep().plan(c)).rejects.toMatchObject({ code: 'VERIFY_FAILED' });
   });
 
+  it('restart selected: waits for the named Deployments only, and warns about the others not restarted', async () => {
+    const c = workloadContext([deployment('a'), deployment('b')], [pod('a', true), pod('b', false)], {
+      restart: { mode: 'selected', deployments: ['a'], maxConcurrent: 5 },
+      verify: { timeoutSeconds: 1 },
+    });
+    c.dryRun = false;
+    const started = Date.now();
+    const plan = await new VerifyStep().plan(c);
+    expect(Date.now() - started).toBeLessThan(1000); // did not wait for b
+    expect(plan.diagnostics).toContainEqual(
+      expect.objectContaining({ code: 'OSM_DEPLOYMENT_NOT_RESTARTED', object: 'Deployment/b', level: 'warning' }),
+    );
+    // A named Deployment not as wanted still fails the step at the deadline.
+    const named = workloadContext([deployment('a'), deployment('b')], [pod('a', false), pod('b', true)], {
+      restart: { mode: 'selected', deployments: ['a'], maxConcurrent: 5 },
+      verify: { timeoutSeconds: 1 },
+    });
+    named.dryRun = false;
+    await expect(new VerifyStep().plan(named)).rejects.toMatchObject({ code: 'VERIFY_FAILED' });
+  });
+
   it('warns about the pods no Deployment owns, ignoring finished ones and those that want no sidecar', async () => {
     const plan = await new VerifyStep().plan(
       workloadContext(

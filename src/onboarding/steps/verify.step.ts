@@ -42,11 +42,26 @@ export class VerifyStep implements OnboardingStep {
     const { request, tuning } = ctx;
     const restarted = request.options.restart.mode !== 'none' && !ctx.dryRun;
     const deadline = Date.now() + request.options.verify.timeoutSeconds * 1000;
+    // `selected` restarts the Deployments it names only: the others keep their pods until their next rollout, so
+    // they are reported (OSM_DEPLOYMENT_NOT_RESTARTED) and not waited for.
+    const { mode, deployments: named } = request.options.restart;
+    const waitedFor = (r: DeploymentReport) => mode !== 'selected' || named.includes(r.deployment);
     for (;;) {
       const { reports, others, diagnostics } = await this.observe(ctx);
-      const pending = reports.filter(
-        (r) => r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0),
-      );
+      const unlike = (r: DeploymentReport) =>
+        r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0);
+      const pending = reports.filter((r) => waitedFor(r) && unlike(r));
+      for (const r of reports.filter((r) => !waitedFor(r) && unlike(r))) {
+        diagnostics.push({
+          code: 'OSM_DEPLOYMENT_NOT_RESTARTED',
+          level: 'warning',
+          object: `Deployment/${r.deployment}`,
+          message:
+            `${r.deployment}: ${r.inMesh}/${r.pods} pods with a sidecar; not in restart.deployments, so not ` +
+            `restarted: its pods ${r.wantsSidecar ? 'get' : 'lose'} the sidecar at its next rollout`,
+          hint: `kubectl rollout restart deployment/${r.deployment} -n ${request.namespace}`,
+        });
+      }
       const facts = { deployments: reports, otherPods: others, waited: restarted };
       if (!restarted || pending.length === 0) {
         const lacking = others.filter((o) => o.wantsSidecar && !o.sidecar).length;
