@@ -26,6 +26,12 @@ export const PREFETCH_PAGE = 500;
  */
 export const PREFETCH_MIN_TARGETS = 8;
 
+/**
+ * The most objects of one kind a batch holds from its cluster-wide lists: beyond it (large namespaces), those
+ * namespaces are listed one by one as their plans come, a few at a time, and not all held at once.
+ */
+export const PREFETCH_MAX_ITEMS = 2_000;
+
 /** The key of one GET: the cluster, the path and the query's defined values in key order. */
 export function readKey(cluster: string, path: string, query?: Record<string, string | number | undefined>): string {
   const params = Object.entries(query ?? {})
@@ -71,8 +77,10 @@ export class ReadShare {
    */
   async prefetch(client: ClusterClient, kind: NamespacedKind, namespaces: readonly string[]): Promise<boolean> {
     const wanted = new Set(namespaces);
-    const list = await pagesOf<{ metadata?: { namespace?: string } }>(wanted.size, (page) =>
-      client.listAllNamespaces(kind, page),
+    const list = await pagesOf<{ metadata?: { namespace?: string } }>(
+      wanted.size,
+      (page) => client.listAllNamespaces(kind, page),
+      (item) => wanted.has(item.metadata?.namespace ?? ''),
     );
     if (!list) return false;
     const parts = new Map<string, unknown[]>([...wanted].map((ns) => [ns, []]));
@@ -90,7 +98,11 @@ export class ReadShare {
    */
   async prefetchNamespaces(client: ClusterClient, names: readonly string[]): Promise<boolean> {
     const wanted = new Set(names);
-    const list = await pagesOf<{ metadata?: { name?: string } }>(wanted.size, (page) => client.listNamespaces(page));
+    const list = await pagesOf<{ metadata?: { name?: string } }>(
+      wanted.size,
+      (page) => client.listNamespaces(page),
+      (item) => wanted.has(item.metadata?.name ?? ''),
+    );
     if (!list) return false;
     for (const item of list.items) {
       const name = item.metadata?.name;
@@ -117,19 +129,21 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * A cluster-wide list read a page at a time (PREFETCH_PAGE), as one list with the first page's resourceVersion, or
- * undefined: when its pages would outnumber half the `namespaces` it stands in for (the first page's
- * `remainingItemCount` says so, or the pages read do), or when the cluster refuses it (RBAC that grants namespaces
- * one by one, an expired continue token). Then those namespaces are read one by one, and the pages already read
- * are the only cost.
+ * A cluster-wide list read a page at a time (PREFETCH_PAGE), as one list of the items `keep` wants (the targets'
+ * own: the rest of each page is dropped as it is read) with the first page's resourceVersion, or undefined: when its
+ * pages would outnumber half the `namespaces` it stands in for (the first page's `remainingItemCount` says so, or
+ * the pages read do), when it keeps more than PREFETCH_MAX_ITEMS, or when the cluster refuses it (RBAC that grants
+ * namespaces one by one, an expired continue token). Then those namespaces are read one by one, and the pages
+ * already read are the only cost.
  */
 async function pagesOf<T>(
   namespaces: number,
   read: (page: { limit: number; continueToken?: string }) => Promise<Page<T>>,
+  keep: (item: T) => boolean,
 ): Promise<Page<T> | undefined> {
   const maxPages = Math.max(1, Math.floor(namespaces / 2));
   const items: T[] = [];
-  let first: Page<T> | undefined;
+  let first: { apiVersion?: string; kind?: string; resourceVersion?: string } | undefined;
   let continueToken: string | undefined;
   for (let pages = 1; ; pages++) {
     let page: Page<T>;
@@ -139,17 +153,19 @@ async function pagesOf<T>(
       if (err instanceof KubeError) return undefined;
       throw err;
     }
-    first ??= page;
-    items.push(...page.items);
+    // The first page's header only: its items are not held beyond this page.
+    first ??= { apiVersion: page.apiVersion, kind: page.kind, resourceVersion: page.metadata?.resourceVersion };
+    for (const item of page.items) if (keep(item)) items.push(item);
+    if (items.length > PREFETCH_MAX_ITEMS) return undefined;
     continueToken = page.metadata?.continue || undefined;
     if (!continueToken) break;
     const remaining = page.metadata?.remainingItemCount;
     if (pages + (remaining === undefined ? 1 : Math.ceil(remaining / PREFETCH_PAGE)) > maxPages) return undefined;
   }
   return {
-    apiVersion: first.apiVersion,
-    kind: first.kind,
-    metadata: { resourceVersion: first.metadata?.resourceVersion },
+    apiVersion: first?.apiVersion,
+    kind: first?.kind,
+    metadata: { resourceVersion: first?.resourceVersion },
     items,
   };
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
-import { PREFETCH_MIN_TARGETS, PREFETCH_PAGE } from '../../src/kubernetes/read-share.js';
+import { PREFETCH_MAX_ITEMS, PREFETCH_MIN_TARGETS, PREFETCH_PAGE } from '../../src/kubernetes/read-share.js';
 
 async function waitForBatch(s: Stack, id: string, statuses: string[], timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -356,6 +356,28 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(allPages).toBe(1);
     const single = await http(s.url, 'POST', '/v1/onboardings/plan', { namespace: names[3] });
     expect(planned.body.plans[3]).toEqual(single.body);
+  });
+
+  it("lists a kind per target instead when the targets' own objects of it are more than a batch holds", async () => {
+    // Enough targets that the cluster's ServiceAccounts (this file's other cases made 2,000 more elsewhere) are
+    // pages few enough to list, and just over PREFETCH_MAX_ITEMS of them in the targets themselves.
+    const names = seed(30);
+    for (let i = 0; i <= PREFETCH_MAX_ITEMS; i++) {
+      const namespace = names[i % names.length];
+      s.emulator.store.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: `many-${i}`, namespace } });
+    }
+    await s.emulator.idle();
+    s.emulator.requests.clear();
+    const planned = await http(s.url, 'POST', '/v1/batches/plan', {
+      kind: 'ONBOARD',
+      targets: names.map((namespace) => ({ namespace })),
+    });
+    expect(planned.status).toBe(200);
+    const own = (resource: string) =>
+      s.emulator.requests.count(
+        (e) => e.verb === 'list' && e.resource === resource && names.includes(e.namespace ?? ''),
+      );
+    expect([own('serviceaccounts'), own('pods')]).toEqual([names.length, 0]);
   });
 
   it('says SUCCEEDED only when every member succeeded: one cancelled is PARTIALLY_SUCCEEDED', async () => {
