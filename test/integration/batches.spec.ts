@@ -326,17 +326,8 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     await http(s.url, 'POST', `/v1/batches/${drafts.body.id}/cancel`, {});
   });
 
-  it('lists a kind per target instead when its cluster-wide pages would outnumber the targets', async () => {
-    const names = seed(PREFETCH_MIN_TARGETS);
-    // More ServiceAccounts elsewhere than half the targets' worth of pages: listing them all would cost more calls.
-    const crowded = uniqueName('crowd');
-    s.emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: crowded } });
-    for (let i = 0; i < (PREFETCH_MIN_TARGETS / 2) * PREFETCH_PAGE; i++)
-      s.emulator.store.create({
-        apiVersion: 'v1',
-        kind: 'ServiceAccount',
-        metadata: { name: `sa-${i}`, namespace: crowded },
-      });
+  /** The batch plan of `names` (each a target) from a quiet cluster, and a count of each kind's lists in them. */
+  async function planCounting(names: string[]) {
     await s.emulator.idle();
     s.emulator.requests.clear();
     const planned = await http(s.url, 'POST', '/v1/batches/plan', {
@@ -348,6 +339,21 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
       s.emulator.requests.count(
         (e) => e.verb === 'list' && e.resource === resource && names.includes(e.namespace ?? ''),
       );
+    return { planned, own };
+  }
+
+  it('lists a kind per target instead when its cluster-wide pages would outnumber the targets', async () => {
+    const names = seed(PREFETCH_MIN_TARGETS);
+    // More ServiceAccounts elsewhere than half the targets' worth of pages: listing them all would cost more calls.
+    const crowded = uniqueName('crowd');
+    s.emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: crowded } });
+    for (let i = 0; i < (PREFETCH_MIN_TARGETS / 2) * PREFETCH_PAGE; i++)
+      s.emulator.store.create({
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: `sa-${i}`, namespace: crowded },
+      });
+    const { planned, own } = await planCounting(names);
     expect([own('serviceaccounts'), own('pods'), own('deployments')]).toEqual([names.length, 0, 0]);
     // Only the first page of the ServiceAccounts was read: it said how many more there were.
     const allPages = s.emulator.requests.count(
@@ -366,17 +372,7 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
       const namespace = names[i % names.length];
       s.emulator.store.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: `many-${i}`, namespace } });
     }
-    await s.emulator.idle();
-    s.emulator.requests.clear();
-    const planned = await http(s.url, 'POST', '/v1/batches/plan', {
-      kind: 'ONBOARD',
-      targets: names.map((namespace) => ({ namespace })),
-    });
-    expect(planned.status).toBe(200);
-    const own = (resource: string) =>
-      s.emulator.requests.count(
-        (e) => e.verb === 'list' && e.resource === resource && names.includes(e.namespace ?? ''),
-      );
+    const { own } = await planCounting(names);
     expect([own('serviceaccounts'), own('pods')]).toEqual([names.length, 0]);
   });
 
