@@ -9,6 +9,7 @@ import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
 import { readKey, type NamespacedKind, type ReadShare } from './read-share.js';
+import { APPS, CORE, resourcePath } from './resource-path.js';
 import type { Span } from '@opentelemetry/api';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
@@ -205,6 +206,11 @@ export const KUBE_BOOKMARK_INTERVAL_MS = 60_000;
  * before its first bookmark, and its resourceVersion never advanced).
  */
 export const WATCH_IDLE_MS = KUBE_BOOKMARK_INTERVAL_MS * 1.5;
+/**
+ * A watch that ended without an error sooner than this after it opened counts as cut short (a proxy that ends
+ * streams at once): its caller pauses before the next, or it would open watches as fast as the call budget allows.
+ */
+export const SHORT_WATCH_MS = 1_000;
 
 /** Response headers as one string each (what ApiException carries; toKubeError reads Retry-After). */
 function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -213,8 +219,6 @@ function flat(headers: Record<string, string | string[] | undefined>): Record<st
   return out;
 }
 
-const CORE = '/api/v1';
-const APPS = '/apis/apps/v1';
 /** The namespaced kinds a plan lists in its namespace, which a batch's plans can read cluster-wide (ReadShare). */
 export const PLAN_LISTED_KINDS: readonly NamespacedKind[] = [
   { api: APPS, plural: 'deployments', resource: 'deployments.apps' },
@@ -227,12 +231,6 @@ export const PLAN_LISTED_KINDS: readonly NamespacedKind[] = [
 
 /** A custom resource's API group and version: `/apis/<group>/<version>`. */
 const customApi = (ref: CustomResourceRef) => `/apis/${ref.group}/${ref.version}`;
-
-/** A resource's path: `<api>[/namespaces/<namespace>]/<plural>[/<name>]`, the names escaped. */
-function resourcePath(api: string, plural: string, namespace?: string, name?: string): string {
-  const ns = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `${api}${ns}/${plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
-}
 
 const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
 
@@ -421,7 +419,7 @@ export class ClusterClient {
       { verb: 'list', resource: kind.resource, what: `list ${kind.plural} in all namespaces` },
       {
         method: 'GET',
-        path: `${kind.api}/${kind.plural}`,
+        path: resourcePath(kind.api, kind.plural),
         query: { limit: params.limit, continue: params.continueToken },
       },
     );

@@ -6,6 +6,7 @@
 // so what it read stays what it planned against; a run's steps read the cluster afresh.
 import { KubeError } from './kube-error.js';
 import type { ClusterClient, KubeList } from './cluster-client.js';
+import { CORE, resourcePath } from './resource-path.js';
 
 /**
  * A namespaced kind that a plan lists in its namespace: `api` its path prefix, `plural` its resource, `resource` its
@@ -43,7 +44,7 @@ export function readKey(cluster: string, path: string, query?: Record<string, st
 
 export class ReadShare {
   private readonly answers = new Map<string, Promise<unknown>>();
-  /** GETs answered by the cluster, and by this share (counted for the tests and the bench). */
+  /** GETs sent to the cluster, and answered by this share instead (read by the unit tests). */
   readonly counts = { sent: 0, shared: 0 };
 
   /**
@@ -86,8 +87,7 @@ export class ReadShare {
     const parts = new Map<string, unknown[]>([...wanted].map((ns) => [ns, []]));
     for (const item of list.items) parts.get(item.metadata?.namespace ?? '')?.push(item);
     for (const [ns, items] of parts) {
-      const path = `${kind.api}/namespaces/${encodeURIComponent(ns)}/${kind.plural}`;
-      this.seed(readKey(client.name, path), { ...list, items });
+      this.seed(readKey(client.name, resourcePath(kind.api, kind.plural, ns)), { ...list, items });
     }
     return true;
   }
@@ -107,7 +107,7 @@ export class ReadShare {
     for (const item of list.items) {
       const name = item.metadata?.name;
       if (name !== undefined && wanted.has(name)) {
-        this.seed(readKey(client.name, `/api/v1/namespaces/${encodeURIComponent(name)}`), {
+        this.seed(readKey(client.name, resourcePath(CORE, 'namespaces', undefined, name)), {
           apiVersion: 'v1',
           kind: 'Namespace',
           ...item,

@@ -19,7 +19,7 @@ import type { V1Namespace } from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import type { ClusterClient, WatchEventType } from '../kubernetes/cluster-client.js';
+import { SHORT_WATCH_MS, type ClusterClient, type WatchEventType } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { CHECKED_NAMESPACE_LABELS, isTerminating } from '../mesh/namespace-rules.js';
 import { runDetached } from '../observability/log-context.js';
@@ -34,8 +34,6 @@ const WATCH_SECONDS = 300;
 const REFUSED_RETRY_MS = 60_000;
 /** Back-off after a failed list or watch (or a watch that ended at once), doubling per failure up to the max. */
 const BACKOFF_MS = { min: 500, max: 30_000 };
-/** A watch shorter than this that ended without an error counts as a failure for the back-off. */
-const SHORT_WATCH_MS = 1_000;
 /**
  * A failed list or watch is a warning at most once per this long per cluster (the others are debug lines, counted
  * in the next warning); the list that follows a warning logs that the view is in sync again. A cluster that stays

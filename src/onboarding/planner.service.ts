@@ -152,7 +152,11 @@ export class PlannerService {
   async sharedReads(targets: readonly Pick<NormalizedRequest, 'cluster' | 'namespace'>[]): Promise<ReadShare> {
     const reads = new ReadShare();
     const byCluster = new Map<string, string[]>();
-    for (const t of targets) byCluster.set(t.cluster, [...(byCluster.get(t.cluster) ?? []), t.namespace]);
+    for (const t of targets) {
+      const namespaces = byCluster.get(t.cluster) ?? [];
+      namespaces.push(t.namespace);
+      byCluster.set(t.cluster, namespaces);
+    }
     const fetches = [];
     for (const [cluster, namespaces] of byCluster) {
       if (namespaces.length < PREFETCH_MIN_TARGETS) continue;

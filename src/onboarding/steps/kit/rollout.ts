@@ -2,7 +2,7 @@
 // rule (kubectl's DeploymentStatusViewer) and one watch per batch of restarted Deployments instead of polling.
 import type { V1Deployment } from '@kubernetes/client-node';
 import { DomainError } from '../../../common/domain-error.js';
-import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
+import { SHORT_WATCH_MS, type ClusterClient } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
 
 export interface RolloutStatus {
@@ -49,8 +49,6 @@ export function rolloutStatus(d: V1Deployment): RolloutStatus {
 
 /** Watches that fail in a row (connection dropped, 5xx) before the step fails; the runner retries the step. */
 const WATCH_RETRIES = 3;
-/** A watch that ended cleanly sooner than this after it opened counts as cut short (a pause before the next). */
-const SHORT_WATCH_MS = 1000;
 /** The longest pause before a watch that follows ones cut short. */
 const SHORT_WATCH_MAX_BACKOFF_MS = 2000;
 
