@@ -244,8 +244,35 @@ const WRITES: ReadonlySet<KubeVerb> = new Set(['create', 'update', 'patch']);
  */
 const AUTH_REUSE_MS = 1000;
 
-/** 401s answered to credentials reused from an earlier call (ClusterClient.call tries once more with fresh ones). */
-const reusedAuthRefused = new WeakSet<KubeError>();
+/**
+ * 401s answered to credentials that may be stale: reused from an earlier call, or an exec plugin's credential that
+ * client-node kept (ClusterClient.call tries once more with fresh ones).
+ */
+const staleAuthRefused = new WeakSet<KubeError>();
+
+/**
+ * Makes client-node run the current user's exec credential plugin again at the next authentication; answers whether
+ * it held one. client-node's ExecAuth keeps a plugin's credential until its `expirationTimestamp`, and for good when
+ * the plugin gives none, and never drops it on a 401; client-go runs the plugin again when the API server answers
+ * 401 (client-go transport: exec plugin, maybeRefreshCreds), and so does this. The cache is ExecAuth's `tokenCache`
+ * (keyed by user name), which its type marks private: test/integration/kube-auth-reuse.spec.ts fails if a
+ * client-node release renames it.
+ */
+function forgetExecCredential(kc: k8s.KubeConfig): boolean {
+  const user = kc.getCurrentUser();
+  const provider = user?.authProvider as { config?: { exec?: unknown } } | undefined;
+  const config = provider?.config;
+  if (!user || (!user.exec && !config?.exec)) return false;
+  const authenticators = (kc as unknown as { authenticators?: unknown[] }).authenticators ?? [];
+  for (const authenticator of authenticators) {
+    const cache = (authenticator as { tokenCache?: Record<string, unknown> }).tokenCache;
+    if (cache && typeof cache === 'object' && cache[user.name]) {
+      cache[user.name] = null;
+      return true;
+    }
+  }
+  return false;
+}
 
 interface Authentication {
   headers: Record<string, string>;
@@ -578,8 +605,8 @@ export class ClusterClient {
         return { end: 'expired', resourceVersion };
       }
       if (res.statusCode !== 200) {
-        // The caller watches again; with fresh credentials if these were reused and refused.
-        if (res.statusCode === 401 && reusedAuth) this.dropAuth(auth);
+        // The caller watches again; with fresh credentials if these may have been stale.
+        if (res.statusCode === 401) this.refused(auth, reusedAuth);
         throw new k8s.ApiException(res.statusCode, `HTTP ${res.statusCode}`, await res.body.text(), flat(res.headers));
       }
       options.onOpen?.();
@@ -646,9 +673,10 @@ export class ClusterClient {
       try {
         return await this.callOnce<T>(op, req);
       } catch (err) {
-        // Refused with credentials reused from an earlier call (they may have just rotated): once more, with fresh
-        // ones, whatever the verb (the server refused it, so nothing was written); not a retry of the budget below.
-        if (!reauthenticated && err instanceof KubeError && reusedAuthRefused.has(err)) {
+        // Refused with credentials that may be stale (reused from an earlier call, or an exec plugin's kept one;
+        // they may have just rotated): once more, with fresh ones, whatever the verb (the server refused it, so
+        // nothing was written); not a retry of the budget below.
+        if (!reauthenticated && err instanceof KubeError && staleAuthRefused.has(err)) {
           reauthenticated = true;
           retry--;
           continue;
@@ -684,18 +712,18 @@ export class ClusterClient {
       async (span) => {
         const started = performance.now();
         let status: number | 'error' = 200;
-        let reused = false;
+        let stale = false;
         try {
           const res = await this.send(op, req, span.isRecording() ? span : undefined);
           status = res.status;
-          reused = res.reusedAuth;
+          stale = res.staleAuth;
           if (res.status >= 200 && res.status < 300) return (res.text ? JSON.parse(res.text) : undefined) as T;
           // The Status body (kind: Status, reason, message) as kube-apiserver sent it; toKubeError reads it.
           throw new k8s.ApiException(res.status, `HTTP ${res.status}`, res.text, res.headers);
         } catch (err) {
           const kerr: KubeError = toKubeError(err, what);
           status = kerr.status ?? 'error';
-          if (status === 401 && reused) reusedAuthRefused.add(kerr);
+          if (status === 401 && stale) staleAuthRefused.add(kerr);
           throw kerr;
         } finally {
           if (typeof status === 'number') span.setAttribute('http.response.status_code', status);
@@ -716,7 +744,7 @@ export class ClusterClient {
     { verb, patchType }: KubeOp,
     req: WireRequest,
     span: Span | undefined,
-  ): Promise<{ status: number; text: string; headers: Record<string, string>; reusedAuth: boolean }> {
+  ): Promise<{ status: number; text: string; headers: Record<string, string>; staleAuth: boolean }> {
     const { url, headers, dispatcher, auth, reusedAuth } = await this.prepare(verb, req.method, req.path, req.query);
     if (req.body !== undefined)
       headers['content-type'] = patchType ? PATCH_CONTENT_TYPE[patchType] : 'application/json';
@@ -734,8 +762,8 @@ export class ClusterClient {
       signal: AbortSignal.timeout(this.options.requestTimeoutMs),
     });
     const text = await res.body.text();
-    if (res.statusCode === 401 && reusedAuth) this.dropAuth(auth);
-    return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {}, reusedAuth };
+    const staleAuth = res.statusCode === 401 && this.refused(auth, reusedAuth);
+    return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {}, staleAuth };
   }
 
   /**
@@ -786,8 +814,15 @@ export class ClusterClient {
     };
   }
 
-  /** Forgets the reused authentication a refused call carried (not a newer one another call computed meanwhile). */
-  private dropAuth(refused: Authentication): void {
-    if (this.auth === refused) this.auth = undefined;
+  /**
+   * A 401 answered to `refused`. Answers whether fresh credentials may differ (the refused ones were reused, came
+   * from an exec plugin's cache, or another call has computed newer ones meanwhile) and, when they may, forgets the
+   * refused ones (with an exec plugin's kept credential) so that the next call computes them afresh.
+   */
+  private refused(refused: Authentication, reused: boolean): boolean {
+    if (this.auth && this.auth !== refused) return true;
+    const stale = forgetExecCredential(this.kc) || reused;
+    if (stale) this.auth = undefined;
+    return stale;
   }
 }

@@ -1,8 +1,13 @@
 // One cluster's authentication is computed once and reused by the calls of the next second
 // (src/kubernetes/cluster-client.ts, AUTH_REUSE_MS), and credentials that changed meanwhile still work: a 401 answered
 // to reused credentials is tried once more with fresh ones. Real KubeConfig, real emulator over TLS; the KubeConfig's
-// own method is only counted (it still runs).
+// own method is only counted (it still runs). An exec credential plugin's credential, which client-node keeps, is
+// asked for again when the API server refuses it (a real plugin: a shell script).
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { dump, load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClusterClient } from '../../src/kubernetes/cluster-client.js';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
@@ -106,5 +111,72 @@ describe('Kubernetes API authentication, reused', () => {
     expect((err as KubeError).reason).toBe('UNAUTHORIZED');
     expect(statuses(since)).toEqual([401, 401, 401]);
     expect(authentications()).toBe(2);
+  });
+
+  describe('an exec credential plugin', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'exec-credential-'));
+      for (const name of ['first', 'second'])
+        emulator.store.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: 'default' } });
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    /**
+     * A kubeconfig whose user runs a plugin that prints the token in `<dir>/token` as an ExecCredential without an
+     * expirationTimestamp (client-node then keeps it for good), and counts its runs in `<dir>/runs`.
+     */
+    function execClient(): ClusterClient {
+      const plugin = join(dir, 'plugin.sh');
+      writeFileSync(
+        plugin,
+        [
+          '#!/bin/sh',
+          `echo run >> '${dir}/runs'`,
+          `credential='{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'`,
+          `printf '%s"status":{"token":"%s"}}' "$credential" "$(cat '${dir}/token')"`,
+          '',
+        ].join('\n'),
+      );
+      chmodSync(plugin, 0o755);
+      const config = load(emulator.kubeconfig()) as { users: { user: Record<string, unknown> }[] };
+      config.users[0].user = {
+        exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' },
+      };
+      const kc = new k8s.KubeConfig();
+      kc.loadFromString(dump(config));
+      return new ClusterClient('emulator', kc, {
+        requestTimeoutMs: 5_000,
+        connectionIdleMs: 60_000,
+        limiter: { take: () => Promise.resolve() },
+        fieldManager: 'osm-onboarding-test',
+      });
+    }
+    const runs = () => readFileSync(join(dir, 'runs'), 'utf8').trim().split('\n').length;
+
+    it('a kept credential the API server refuses: the plugin runs again and the call goes through', async () => {
+      writeFileSync(join(dir, 'token'), emulator.tokenFor({ namespace: 'default', serviceAccount: 'first' }));
+      const c = execClient();
+      // RBAC grants these ServiceAccounts nothing: a 403 says the token was accepted, a 401 that it was refused.
+      const authenticated = () =>
+        c.getNamespace('default').then(
+          () => 'ok',
+          (e: unknown) => (e as KubeError).reason,
+        );
+      expect(await authenticated()).toBe('FORBIDDEN');
+      expect(runs()).toBe(1);
+      // Well past AUTH_REUSE_MS: client-node still answers from its kept credential, without running the plugin.
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect(await authenticated()).toBe('FORBIDDEN');
+      expect(runs()).toBe(1);
+      // The credential is revoked (its ServiceAccount deleted) and the plugin now gives another one.
+      writeFileSync(join(dir, 'token'), emulator.tokenFor({ namespace: 'default', serviceAccount: 'second' }));
+      emulator.store.delete({ apiVersion: 'v1', kind: 'ServiceAccount', namespace: 'default', name: 'first' });
+      const since = Date.now();
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect(await authenticated()).toBe('FORBIDDEN');
+      expect(statuses(since)).toEqual([401, 403]);
+      expect(runs()).toBe(2);
+    });
   });
 });
