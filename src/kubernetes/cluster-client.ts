@@ -281,6 +281,25 @@ interface Authentication {
   at: number;
 }
 
+/** Items per list call where a caller reads a whole list (kubectl's `--chunk-size` default). */
+export const LIST_PAGE = 500;
+
+/**
+ * Reads a whole list LIST_PAGE items at a time (`limit` + `continue`, as kubectl does), handing each item to
+ * `visit`: the caller keeps what it needs, not every page's objects at once.
+ */
+export async function forEachListed<T>(
+  read: (page: { limit: number; continueToken?: string }) => Promise<KubeList<T>>,
+  visit: (item: T) => void,
+): Promise<void> {
+  let continueToken: string | undefined;
+  do {
+    const page = await read({ limit: LIST_PAGE, continueToken });
+    for (const item of page.items) visit(item);
+    continueToken = page.metadata?.continue || undefined;
+  } while (continueToken);
+}
+
 /**
  * Typed access to one cluster (one kubeconfig context). Every call is rate limited, bounded by a deadline, counted,
  * and fails only with KubeError. client-node authenticates the calls (KubeConfig.applySecurityAuthentication, once
@@ -474,14 +493,21 @@ export class ClusterClient {
     );
   }
   /** One list across every namespace (`/apis/<group>/<version>/<plural>`), e.g. every TrafficTarget of a cluster. */
-  listCustomAllNamespaces<T extends KubeObject = KubeObject>(ref: CustomResourceRef): Promise<KubeList<T>> {
+  listCustomAllNamespaces<T extends KubeObject = KubeObject>(
+    ref: CustomResourceRef,
+    params: { limit?: number; continueToken?: string } = {},
+  ): Promise<KubeList<T>> {
     return this.call(
       {
         verb: 'list',
         resource: `${ref.plural}.${ref.group}`,
         what: `list ${ref.plural}.${ref.group} in all namespaces`,
       },
-      { method: 'GET', path: resourcePath(customApi(ref), ref.plural) },
+      {
+        method: 'GET',
+        path: resourcePath(customApi(ref), ref.plural),
+        query: { limit: params.limit, continue: params.continueToken },
+      },
     );
   }
   createCustom<T extends KubeObject = KubeObject>(

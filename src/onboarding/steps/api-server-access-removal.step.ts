@@ -1,7 +1,7 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import type { KubeObject } from '../../common/kube-object.js';
-import type { ClusterClient } from '../../kubernetes/cluster-client.js';
+import { forEachListed, type ClusterClient } from '../../kubernetes/cluster-client.js';
 import { KubeError } from '../../kubernetes/kube-error.js';
 import {
   exclusionAddedByUs,
@@ -45,12 +45,12 @@ export async function namespacesNeedingExclusion(
   meshName: string,
 ): Promise<string[]> {
   const names: string[] = [];
-  let continueToken: string | undefined;
-  do {
-    const page = await kube.listNamespaces({ limit: 500, continueToken });
-    for (const ns of page.items) if (needsExclusion(ns, self, meshName)) names.push(ns.metadata!.name!);
-    continueToken = page.metadata?.continue || undefined;
-  } while (continueToken);
+  await forEachListed(
+    (page) => kube.listNamespaces(page),
+    (ns) => {
+      if (needsExclusion(ns, self, meshName)) names.push(ns.metadata!.name!);
+    },
+  );
   return names.sort();
 }
 

@@ -2,6 +2,7 @@
 // (created or replaced in place when ours, refused when not), and the SMI objects a request writes, in order.
 import { DomainError } from '../../common/domain-error.js';
 import type { KubeObject } from '../../common/kube-object.js';
+import { forEachListed } from '../../kubernetes/cluster-client.js';
 import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
 import { meshConfigTarget } from '../../mesh/mesh-config.js';
 import { desiredObjectChange, isOwned, objectImage, type CrdRef } from '../../mesh/ownership.js';
@@ -252,9 +253,9 @@ export class TrafficPolicyStep implements OnboardingStep {
 /**
  * Pre-flight of a switch to SMI mode: the namespaces of the mesh (labelled monitored-by=<mesh>) that
  * have no TrafficTarget and so lose all inbound traffic once permissive mode is off (osm-edge then
- * allows only what a TrafficTarget names). Two list calls whatever the mesh's size: its namespaces,
- * and every TrafficTarget of the cluster. The request's own namespace counts as covered when the
- * request brings TrafficTargets.
+ * allows only what a TrafficTarget names). Two lists, read 500 items a call: the mesh's namespaces and
+ * every TrafficTarget of the cluster. The request's own namespace counts as covered when the request
+ * brings TrafficTargets.
  */
 async function namespacesLosingTraffic(
   kube: StepContext['kube'],
@@ -262,11 +263,18 @@ async function namespacesLosingTraffic(
   own: string,
   desired: DesiredPolicyObject[],
 ): Promise<{ without: string[]; diagnostics: Diagnostic[] }> {
-  const meshNamespaces = (await kube.listNamespaces({ labelSelector: `${MONITORED_BY_LABEL}=${meshName}` })).items
-    .map((n) => n.metadata?.name ?? '')
-    .filter(Boolean);
-  const targets = await kube.listCustomAllNamespaces(CRD.trafficTarget);
-  const covered = new Set(targets.items.map((t) => t.metadata?.namespace ?? ''));
+  const meshNamespaces: string[] = [];
+  await forEachListed(
+    (page) => kube.listNamespaces({ ...page, labelSelector: `${MONITORED_BY_LABEL}=${meshName}` }),
+    (n) => {
+      if (n.metadata?.name) meshNamespaces.push(n.metadata.name);
+    },
+  );
+  const covered = new Set<string>();
+  await forEachListed(
+    (page) => kube.listCustomAllNamespaces(CRD.trafficTarget, page),
+    (t) => covered.add(t.metadata?.namespace ?? ''),
+  );
   if (desired.some((d) => d.ref.kind === CRD.trafficTarget.kind)) covered.add(own);
   const without = [...new Set([...meshNamespaces, own])].filter((n) => !covered.has(n)).sort();
   const diagnostics: Diagnostic[] = [

@@ -383,3 +383,54 @@ describe('traffic-policy: switching the mesh to SMI mode', () => {
     },
   );
 });
+
+describe('traffic-policy: switching a large mesh to SMI mode', () => {
+  let big: Emulator;
+  beforeAll(async () => {
+    big = await startEmulator({ seed: 'osm' });
+  });
+  afterAll(() => big?.close());
+
+  it('reads the mesh namespaces and the TrafficTargets 500 at a time, and counts every page', async () => {
+    // 1,100 mesh namespaces (three pages); TrafficTargets in the even ones (550, two pages), whose last page holds
+    // namespaces the first does not: a count from one page would be wrong.
+    for (let i = 0; i < 1_100; i++) {
+      const name = `mesh-${String(i).padStart(4, '0')}`;
+      big.store.create({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+      });
+      if (i % 2 === 0)
+        big.store.create({
+          apiVersion: 'access.smi-spec.io/v1alpha3',
+          kind: 'TrafficTarget',
+          metadata: { name: 'in', namespace: name },
+          spec: {
+            destination: { kind: 'ServiceAccount', name: 'a', namespace: name },
+            sources: [{ kind: 'ServiceAccount', name: 'b', namespace: name }],
+            rules: [{ kind: 'TCPRoute', name: 'tcp' }],
+          },
+        });
+    }
+    big.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'big-switch' } });
+    const ctx = await stepContext(big, {
+      namespace: 'big-switch',
+      options: { trafficPolicy: { mode: 'smi', smi: smi(), switchMeshToSmi: true } },
+    });
+    big.requests.clear();
+    const plan = await step.plan(ctx);
+    // The odd 550; big-switch brings its own TrafficTarget.
+    expect(plan.facts?.withoutTrafficTargets).toBe(550);
+    const lists = big.requests
+      .all()
+      .filter((r) => r.verb === 'list' && (r.resource === 'namespaces' || r.resource === 'traffictargets'));
+    expect(lists.map((r) => [r.resource, new URLSearchParams(r.query).get('limit')])).toEqual([
+      ['namespaces', '500'],
+      ['namespaces', '500'],
+      ['namespaces', '500'],
+      ['traffictargets', '500'],
+      ['traffictargets', '500'],
+    ]);
+  });
+});
