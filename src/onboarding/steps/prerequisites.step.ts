@@ -1,6 +1,6 @@
 import { DomainError } from '../../common/domain-error.js';
 import type { Diagnostic } from '../../mesh/change.js';
-import { analyze, describeDiagnostics, readsSidecarSettings } from '../../mesh/prerequisites.js';
+import { analyze, boundDiagnostics, describeDiagnostics, readsSidecarSettings } from '../../mesh/prerequisites.js';
 import { sidecarSettingsOf, UNKNOWN_SIDECAR_SETTINGS, type MeshSidecarSettings } from '../../mesh/pod-requirements.js';
 import { readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';
@@ -85,7 +85,7 @@ export class PrerequisitesStep implements OnboardingStep {
         `namespace ${ns} does not meet osm-edge's application requirements: ${describeDiagnostics(blocking)}`,
         {
           hint: 'fix them, or pass prerequisites.acceptErrors: [codes] to proceed anyway (recorded)',
-          details: { diagnostics },
+          details: { diagnostics: boundDiagnostics(diagnostics) },
         },
       );
     }
@@ -95,7 +95,7 @@ export class PrerequisitesStep implements OnboardingStep {
       `${facts.infos} info in ` +
       `${workloads} workload(s), ${facts.pods} pod(s), ${facts.services} service(s)` +
       (blocking.length ? ` — not enforced (prerequisites.enabled is false): ${describeDiagnostics(blocking)}` : '');
-    return { changes: [], summary, diagnostics, facts };
+    return { changes: [], summary, diagnostics: boundDiagnostics(diagnostics), facts };
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- the Step contract is async; this step writes nothing

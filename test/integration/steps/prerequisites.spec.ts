@@ -288,3 +288,39 @@ describe('prerequisites step against the emulator', () => {
     expect((await failure(applyStep(new PrerequisitesStep(), ctx))).code).toBe('NAMESPACE_NOT_FOUND');
   });
 });
+
+describe('prerequisites step: a namespace of many pods with the same finding', () => {
+  it('lists 20 diagnostics of a code and says how many more, in the plan and in the refusal', async () => {
+    const ns = 'many-jobs';
+    emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    // 30 bare pods (as a Job leaves them) that run as the sidecar's UID: one OSM_RESERVED_UID error each.
+    for (let i = 0; i < 30; i++)
+      emulator.store.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `job-${String(i).padStart(2, '0')}`, namespace: ns },
+        spec: { containers: [app({ securityContext: { runAsUser: 1500 } })] },
+      });
+    const refused = await failure(applyStep(new PrerequisitesStep(), await stepContext(emulator, { namespace: ns })));
+    expect(refused.code).toBe('PREREQUISITES_FAILED');
+    const listed = (refused.options?.details as { diagnostics: Diagnostic[] }).diagnostics;
+    expect(listed.filter((d) => d.code === 'OSM_RESERVED_UID')).toHaveLength(20);
+    // Each pod also has no Service and the default ServiceAccount: 30 of those codes too, 10 of each left out.
+    const omitted = listed.filter((d) => d.code === 'DIAGNOSTICS_OMITTED');
+    expect(omitted.map((d) => [d.level, d.message.split(' ').slice(0, 3).join(' ')]).sort()).toEqual([
+      ['info', '10 more OSM_DEFAULT_SERVICE_ACCOUNT'],
+      ['info', '10 more OSM_NO_SERVICE'],
+      ['info', '10 more OSM_RESERVED_UID'],
+    ]);
+    expect(listed).toHaveLength(3 * 20 + 3);
+    // Accepted: the plan lists the same 20 and the summary; its facts count all 30.
+    const ctx = await stepContext(emulator, {
+      namespace: ns,
+      options: { prerequisites: { enabled: true, acceptErrors: ['OSM_RESERVED_UID'] } },
+    });
+    const outcome = await applyStep(new PrerequisitesStep(), ctx);
+    expect(outcome.facts).toMatchObject({ pods: 30, errors: 30, accepted: 30 });
+    expect(outcome.diagnostics!.filter((d) => d.code === 'OSM_RESERVED_UID')).toHaveLength(20);
+    expect(outcome.diagnostics!.filter((d) => d.code === 'DIAGNOSTICS_OMITTED')).toHaveLength(3);
+  });
+});
