@@ -20,6 +20,33 @@ export interface Diagnostic {
   accepted?: boolean;
 }
 
+/** How many diagnostics of one code a plan lists (boundDiagnostics); the step's facts count them all. */
+export const DIAGNOSTICS_PER_CODE = 20;
+
+/**
+ * The first DIAGNOSTICS_PER_CODE diagnostics of each code, in their order, and for a code with more, one
+ * `DIAGNOSTICS_OMITTED` info saying how many were left out: a namespace of thousands of bare pods (a Job's) with
+ * the same finding gives a plan, a request and an audit row of kilobytes, not megabytes. A step decides (levels,
+ * accepted errors, blocking, counts) on the whole list and bounds what it reports.
+ */
+export function boundDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Map<string, number>();
+  const shown: Diagnostic[] = [];
+  for (const d of diagnostics) {
+    const n = (seen.get(d.code) ?? 0) + 1;
+    seen.set(d.code, n);
+    if (n <= DIAGNOSTICS_PER_CODE) shown.push(d);
+  }
+  for (const [code, n] of seen)
+    if (n > DIAGNOSTICS_PER_CODE)
+      shown.push({
+        code: 'DIAGNOSTICS_OMITTED',
+        level: 'info',
+        message: `${n - DIAGNOSTICS_PER_CODE} more ${code} diagnostic(s) not listed (${DIAGNOSTICS_PER_CODE} shown)`,
+      });
+  return shown;
+}
+
 /** One RFC 6902 operation (the guarded edits of shared lists are JSON patches). */
 export interface JsonPatchOp {
   op: 'test' | 'add' | 'remove' | 'replace';

@@ -1,6 +1,6 @@
 import { DomainError } from '../../common/domain-error.js';
-import type { Diagnostic } from '../../mesh/change.js';
-import { analyze, boundDiagnostics, describeDiagnostics, readsSidecarSettings } from '../../mesh/prerequisites.js';
+import { boundDiagnostics, type Diagnostic } from '../../mesh/change.js';
+import { analyze, describeDiagnostics, readsSidecarSettings } from '../../mesh/prerequisites.js';
 import { sidecarSettingsOf, UNKNOWN_SIDECAR_SETTINGS, type MeshSidecarSettings } from '../../mesh/pod-requirements.js';
 import { readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';

@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
+import { boundDiagnostics, DIAGNOSTICS_PER_CODE } from '../../mesh/change.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
 import { desiredInjection, podsOf } from './kit/workloads.js';
 
@@ -62,7 +63,15 @@ export class VerifyStep implements OnboardingStep {
           hint: `kubectl rollout restart deployment/${r.deployment} -n ${request.namespace}`,
         });
       }
-      const facts = { deployments: reports, otherPods: others, waited: restarted };
+      // The other pods by name only up to DIAGNOSTICS_PER_CODE (those out of line first); their counts in full.
+      const outOfLine = (o: OtherPodReport) => o.sidecar !== o.wantsSidecar;
+      const listed = [...others.filter(outOfLine), ...others.filter((o) => !outOfLine(o))];
+      const facts = {
+        deployments: reports,
+        otherPods: listed.slice(0, DIAGNOSTICS_PER_CODE),
+        otherPodCount: others.length,
+        waited: restarted,
+      };
       if (!restarted || pending.length === 0) {
         const lacking = others.filter((o) => o.wantsSidecar && !o.sidecar).length;
         const keeping = others.filter((o) => !o.wantsSidecar && o.sidecar).length;
@@ -73,7 +82,7 @@ export class VerifyStep implements OnboardingStep {
           ...(lacking ? [`${lacking} other pod(s) without a sidecar`] : []),
           ...(keeping ? [`${keeping} other pod(s) still with a sidecar`] : []),
         ].join('; ');
-        return { changes: [], diagnostics, facts, summary };
+        return { changes: [], diagnostics: boundDiagnostics(diagnostics), facts, summary };
       }
       if (Date.now() > deadline) {
         throw new DomainError(
@@ -82,7 +91,7 @@ export class VerifyStep implements OnboardingStep {
             pending.map((r) => `${r.deployment} (${r.inMesh}/${r.pods} with sidecar, ${r.replicas} wanted)`).join('; '),
           {
             hint: "check the injector (osm-injector logs) and the pods' events; see diagnostics",
-            details: { diagnostics, deployments: reports },
+            details: { diagnostics: boundDiagnostics(diagnostics), deployments: reports },
           },
         );
       }

@@ -156,3 +156,43 @@ describe('verify step: pods the service does not restart', () => {
     expect(verified.summary).toBe('app-0: 0/1 pods with a sidecar; 2 other pod(s) still with a sidecar');
   });
 });
+
+describe('verify step: a namespace of many pods it does not restart', () => {
+  it('names 20 of them, out of line first, and counts them all', async () => {
+    const namespace = await fixture(false);
+    // 25 bare pods started before the namespace joins the mesh (no sidecar, out of line), and 5 that opt out of
+    // injection (no sidecar, in line).
+    const bare = (name: string, optOut: boolean) =>
+      emulator.store.create({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name,
+          namespace,
+          ...(optOut ? { annotations: { 'openservicemesh.io/sidecar-injection': 'disabled' } } : {}),
+        },
+        spec: { containers: [{ name: 'job', image: 'busybox:1.36' }] },
+      });
+    for (let i = 0; i < 5; i++) bare(`opted-out-${i}`, true);
+    for (let i = 0; i < 25; i++) bare(`job-${String(i).padStart(2, '0')}`, false);
+    emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: namespace }, 'merge', {
+      metadata: { labels: MESH_LABELS, annotations: MESH_ANNOTATIONS },
+    });
+    await emulator.idle();
+    const ctx = await stepContext(emulator, {
+      namespace,
+      options: { restart: { mode: 'none', deployments: [], maxConcurrent: 5 }, verify: { timeoutSeconds: 5 } },
+    });
+    const verified = await applyStep(new VerifyStep(), ctx);
+    const facts = verified.facts as { otherPods: { pod: string }[]; otherPodCount: number };
+    // db-0, the agent's pod (both without the sidecar) and the 30 bare pods.
+    expect(facts.otherPodCount).toBe(32);
+    expect(facts.otherPods).toHaveLength(20);
+    expect(facts.otherPods.some((o) => o.pod.startsWith('opted-out-'))).toBe(false);
+    expect(verified.diagnostics!.filter((d) => d.code === 'OSM_POD_WITHOUT_SIDECAR')).toHaveLength(20);
+    expect(verified.diagnostics!.filter((d) => d.code === 'DIAGNOSTICS_OMITTED').map((d) => d.message)).toEqual([
+      '7 more OSM_POD_WITHOUT_SIDECAR diagnostic(s) not listed (20 shown)',
+    ]);
+    expect(verified.summary).toContain('27 other pod(s) without a sidecar');
+  });
+});
