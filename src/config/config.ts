@@ -95,6 +95,9 @@ const EnvSchema = z.object({
   K8S_BURST: int(1, 100_000).default(100),
   // `cluster`: the K8S_QPS budget is shared by every replica through Redis; `process`: each process has its own.
   K8S_RATE_LIMIT_SCOPE: z.enum(['cluster', 'process']).default('cluster'),
+  // The share of K8S_QPS/K8S_BURST the namespace view's reads may take, so that dashboards paging a large cluster
+  // leave the rest to requests (src/kubernetes/cluster-gateway.ts, viewClient).
+  K8S_VIEW_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   // The `fieldManager` of every write: the name managedFields show for what this service set. The
   // apiserver refuses more than 128 bytes of UTF-8 (apimachinery's ValidateFieldManager: Go's len) or
   // non-printable characters.
@@ -260,6 +263,8 @@ export interface AppConfig {
     qps: number;
     burst: number;
     rateLimitScope: 'cluster' | 'process';
+    /** The share of qps and burst the namespace view may take (K8S_VIEW_SHARE). */
+    viewShare: number;
     /** Sent as `fieldManager` on every create, update and patch. */
     fieldManager: string;
   };
@@ -424,6 +429,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       qps: e.K8S_QPS,
       burst: e.K8S_BURST,
       rateLimitScope: e.K8S_RATE_LIMIT_SCOPE,
+      viewShare: e.K8S_VIEW_SHARE,
       fieldManager: e.K8S_FIELD_MANAGER,
     },
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,

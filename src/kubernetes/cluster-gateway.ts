@@ -8,7 +8,7 @@ import { CALLER_IS_ADMIN, type CallerIsAdmin } from '../common/caller-disclosure
 import { DomainError } from '../common/domain-error.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
 import { RedisService } from '../redis/redis.service.js';
-import { CallLimiter, LocalRateLimiter, SharedRateLimiter } from './rate-limiter.js';
+import { CallLimiter, EveryLimiter, LocalRateLimiter, SharedRateLimiter } from './rate-limiter.js';
 
 export const IN_CLUSTER = 'in-cluster';
 
@@ -126,6 +126,9 @@ export class ClusterGateway {
   private readonly logger = new Logger('Kubernetes');
   private readonly kubeconfig: k8s.KubeConfig;
   private readonly clients = new Map<string, ClusterClient>();
+  private readonly viewClients = new Map<string, ClusterClient>();
+  /** Each cluster's K8S_QPS/K8S_BURST budget, shared by its clients of this process. */
+  private readonly limiters = new Map<string, CallLimiter>();
   private readonly tally = new AsyncLocalStorage<CallTally>();
   private readonly listeners: ((r: KubeCallRecord) => void)[] = [];
   /** Whether LOG_LEVEL lets the per-call lines through: reads log at debug, writes at info. */
@@ -172,7 +175,29 @@ export class ClusterGateway {
 
   client(cluster: string): ClusterClient {
     const name = this.resolve(cluster);
-    let client = this.clients.get(name);
+    return this.cached(this.clients, name, () => this.limiter(name));
+  }
+
+  /**
+   * The client of the namespace view's reads: each call takes from a budget of K8S_VIEW_SHARE × K8S_QPS/K8S_BURST
+   * and then, as every call does, from the cluster's. Callers paging the namespaces of a large cluster (one pod list
+   * per namespace) then leave the rest of the budget to requests, whose steps would otherwise wait behind them.
+   */
+  viewClient(cluster: string): ClusterClient {
+    const name = this.resolve(cluster);
+    return this.cached(this.viewClients, name, () => {
+      const { qps, burst, viewShare } = this.config.kube;
+      const view = this.newLimiter(
+        `k8s-view-rate:${name}`,
+        qps * viewShare,
+        Math.max(1, Math.floor(burst * viewShare)),
+      );
+      return new EveryLimiter([view, this.limiter(name)]);
+    });
+  }
+
+  private cached(clients: Map<string, ClusterClient>, name: string, limiter: () => CallLimiter): ClusterClient {
+    let client = clients.get(name);
     if (!client) {
       const kc = new k8s.KubeConfig();
       kc.loadFromString(this.kubeconfig.exportConfig());
@@ -180,7 +205,7 @@ export class ClusterGateway {
       client = new ClusterClient(name, kc, {
         requestTimeoutMs: this.config.kube.requestTimeoutMs,
         connectionIdleMs: this.config.kube.connectionIdleMs,
-        limiter: this.limiter(name),
+        limiter: limiter(),
         fieldManager: this.config.kube.fieldManager,
         onCall: (record) => {
           const t = this.tally.getStore();
@@ -192,7 +217,7 @@ export class ClusterGateway {
           for (const l of this.listeners) l(record);
         },
       });
-      this.clients.set(name, client);
+      clients.set(name, client);
     }
     return client;
   }
@@ -221,12 +246,20 @@ export class ClusterGateway {
 
   /** K8S_QPS/K8S_BURST for one cluster: shared by every replica through Redis, or per process. */
   private limiter(cluster: string): CallLimiter {
-    const { qps, burst, rateLimitScope } = this.config.kube;
-    if (rateLimitScope === 'cluster' && this.redis) {
+    let limiter = this.limiters.get(cluster);
+    if (!limiter) {
+      limiter = this.newLimiter(`k8s-rate:${cluster}`, this.config.kube.qps, this.config.kube.burst);
+      this.limiters.set(cluster, limiter);
+    }
+    return limiter;
+  }
+
+  private newLimiter(key: string, qps: number, burst: number): CallLimiter {
+    if (this.config.kube.rateLimitScope === 'cluster' && this.redis) {
       const client = this.redis.client;
       return new SharedRateLimiter(
         { client, ready: () => client.status === 'ready' },
-        `${this.config.queuePrefix}:k8s-rate:${cluster}`,
+        `${this.config.queuePrefix}:${key}`,
         { qps, burst },
       );
     }

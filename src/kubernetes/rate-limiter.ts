@@ -117,6 +117,15 @@ export class LocalRateLimiter implements CallLimiter {
   }
 }
 
+/** Each call waits for every limiter in turn: e.g. a share of a budget (the first) taken from within it. */
+export class EveryLimiter implements CallLimiter {
+  constructor(private readonly limiters: readonly CallLimiter[]) {}
+
+  async take(): Promise<void> {
+    for (const limiter of this.limiters) await limiter.take();
+  }
+}
+
 /** At most this many calls are taken from the shared budget in one Redis command. */
 const MAX_LEASE = 10;
 /** A lease loop's spread over the start of the next window (one waiter per process; see consume). */

@@ -143,7 +143,7 @@ export class NamespaceStatusService {
     if (!admin && !actor.scopes.some((s) => globMatch(s.split('/')[0], name))) {
       throw new DomainError('FORBIDDEN', `${actor.id} has no scope in cluster ${name}`, { field: 'cluster' });
     }
-    const client = this.gateway.client(name);
+    const client = this.gateway.viewClient(name);
     const resumed = q.continue === undefined ? undefined : await this.resume(q.continue, actor, name);
     const scoped = !admin && !actor.scopes.some((sc) => globMatch(sc.split('/')[0], name) && sc.split('/')[1] === '*');
     const { value, calls } = await this.gateway.counting(async () => {

@@ -177,4 +177,28 @@ describe('the per-cluster Kubernetes call budget, shared by replicas through Red
       await proxy.close();
     }
   });
+
+  it('the namespace view takes at most K8S_VIEW_SHARE of the budget, and from within it', async () => {
+    // K8S_QPS=10 with a burst of 1; the view's share of a half: 5 calls a second, a burst of 1.
+    const { gateway } = replica({
+      QUEUE_PREFIX: `rl-${randomBytes(3).toString('hex')}`,
+      K8S_RATE_LIMIT_SCOPE: 'process',
+      K8S_QPS: '10',
+      K8S_BURST: '1',
+      K8S_VIEW_SHARE: '0.5',
+    });
+    const cluster = gateway.defaultCluster();
+    const t0 = performance.now();
+    const done = (calls: Promise<unknown>[]) => Promise.all(calls).then(() => (performance.now() - t0) / 1000);
+    // 30 view reads and 12 of a request's, all at once.
+    const [view, request] = await Promise.all([
+      done(Array.from({ length: 30 }, () => gateway.viewClient(cluster).getNamespace('default'))),
+      done(Array.from({ length: 12 }, () => gateway.client(cluster).getNamespace('default'))),
+    ]);
+    // The view: 6 in the first second, then 5 a second: its last call waits for the sixth window.
+    expect(view).toBeGreaterThanOrEqual(4.8);
+    // The request's calls get the other half at least (the first second's 11 less the view's 6, then 5 a second):
+    // done by the third window, where one budget for both would have served them among the view's 42 calls.
+    expect(request).toBeLessThan(view - 2);
+  });
 });
