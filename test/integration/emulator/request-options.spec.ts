@@ -102,6 +102,26 @@ describe('list and watch options', () => {
     );
   });
 
+  it('a watch with sendInitialEvents=false starts now: no ADDED for what exists, then the changes', async () => {
+    const controller = new AbortController();
+    const res = await fetch(
+      `${emu.url}${CONFIGMAPS}?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan`,
+      { headers: { authorization: `Bearer ${emu.token}` }, signal: controller.signal },
+    );
+    expect(res.status).toBe(200);
+    expect(emu.store.list('v1', 'ConfigMap', { namespace: 'bookstore' }).length).toBeGreaterThan(0);
+    emu.store.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'after-watch', namespace: 'bookstore' },
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const { value } = await reader.read();
+    controller.abort();
+    const first = JSON.parse(value!.split('\n')[0]) as { type: string; object: { metadata: { name: string } } };
+    expect([first.type, first.object.metadata.name]).toEqual(['ADDED', 'after-watch']);
+  });
+
   it('refuses metadata.namespace as a field selector on namespaces, but takes the legacy "name"', async () => {
     const res = await call('GET', '/api/v1/namespaces?fieldSelector=metadata.namespace%3Dx');
     expect(res.status).toBe(400);

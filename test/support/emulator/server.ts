@@ -607,7 +607,8 @@ export class EmulatorServer {
     const table = wantsTable(req.headers.accept);
     const include = (params.get('includeObject') as IncludeObject | null) ?? 'Metadata';
     const bookmarks = parseBool(params.get('allowWatchBookmarks')) === true;
-    const initialEvents = parseBool(params.get('sendInitialEvents')) === true;
+    const sendInitialEvents = parseBool(params.get('sendInitialEvents'));
+    const initialEvents = sendInitialEvents === true;
     const key = typeKey(rt);
     const fieldName = route.name ? `metadata.name=${route.name}` : '';
     const nameFilter = fieldName ? api.selectors(rt, { fieldSelector: fieldName }).fields : undefined;
@@ -656,7 +657,11 @@ export class EmulatorServer {
       });
 
     const rv = opts.resourceVersion;
-    if (initialEvents || !rv || rv === '0') {
+    // watchCache.getAllEventsSinceLocked: sendInitialEvents=false from "" or 0 starts at the current revision, with
+    // no ADDED event for what exists.
+    if (sendInitialEvents === false && (!rv || rv === '0')) {
+      // nothing to replay
+    } else if (initialEvents || !rv || rv === '0') {
       for (const obj of api.store.scan(key, namespace || undefined)) if (visible(obj)) write('ADDED', render(obj));
       if (initialEvents && bookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
     } else {
