@@ -81,7 +81,7 @@ function requestAction(kind: Kind, config: OsmOnboardingConfig) {
         ctx.logger.info('dry run: the plan only, nothing submitted');
         return;
       }
-      let submitted = await submit(client, kind, body, idempotencyKey(ctx, ctx.input.namespace));
+      let submitted = await submit(client, kind, body, idempotencyKey(ctx, ctx.input));
       const r = submitted.request;
       const how = submitted.replayed ? 'found again (a retried task)' : 'accepted';
       ctx.logger.info(`request ${r.id} ${how}: ${r.status} ${submitted.link}`);

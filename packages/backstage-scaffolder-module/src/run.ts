@@ -1,5 +1,6 @@
 // The flow the actions share: plan (diagnostics into the task log), submit with an idempotency key derived from the
 // task, follow every progress event into the task log, cancel the request when the task is cancelled.
+import { createHash } from 'node:crypto';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
   createOsmClient,
@@ -24,6 +25,8 @@ export interface TaskContext {
   signal?: AbortSignal;
   secrets?: { backstageToken?: string };
   isDryRun?: boolean;
+  /** The item of a looping step (`each:`), when the step loops. */
+  each?: unknown;
 }
 
 export function clientFor(config: OsmOnboardingConfig, ctx: TaskContext): OsmClient {
@@ -34,11 +37,21 @@ export function clientFor(config: OsmOnboardingConfig, ctx: TaskContext): OsmCli
 }
 
 /**
- * One key per task step: a retried task (same task id) sends the same key, and the service answers with the request
- * it created the first time instead of creating a second one.
+ * One key per task step and target: `backstage-<task id>-<step id>-<cluster>-<namespace>`. A retried task (same task
+ * id) sends the same key, and the service answers with the request it created the first time instead of creating a
+ * second one. A step that loops (`each:`) runs the action once per item with the same task and step ids: the
+ * target's cluster (empty: the service's default) and, for a looping step, a digest of the item (`-each-<digest>`)
+ * keep the iterations apart, e.g. one namespace onboarded in several clusters. A key over the service's 255
+ * characters keeps the task id and digests the rest.
  */
-export function idempotencyKey(ctx: TaskContext, namespace: string): string {
-  return `backstage-${ctx.task.id}-${ctx.step?.id ?? 'osm'}-${namespace}`;
+export function idempotencyKey(ctx: TaskContext, target: { cluster?: string; namespace: string }): string {
+  const digest = (value: unknown, length: number) =>
+    createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, length);
+  const each = ctx.each === undefined ? '' : `-each-${digest(ctx.each, 12)}`;
+  const step = ctx.step?.id ?? 'osm';
+  const key = `backstage-${ctx.task.id}-${step}-${target.cluster ?? ''}-${target.namespace}${each}`;
+  if (key.length <= 255) return key;
+  return `backstage-${ctx.task.id}-${digest([step, target.cluster ?? '', target.namespace, ctx.each ?? null], 32)}`;
 }
 
 export async function plan(client: OsmClient, kind: Kind, body: Body): Promise<Plan> {

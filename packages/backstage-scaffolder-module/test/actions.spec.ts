@@ -166,6 +166,32 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
     expect(after.items).toHaveLength(2);
   });
 
+  it('a step that loops over clusters (each:) makes one request per cluster, found again when retried', async () => {
+    const ns = uniqueName('bs-each');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const task = uniqueName('task');
+    // The scaffolder runs a looping step's action once per item, with the same task and step ids.
+    const iteration = (cluster: string, index: number) => {
+      const made = context({ namespace: ns, cluster }, task);
+      return { ...made, ctx: { ...made.ctx, each: { key: String(index), value: cluster } } };
+    };
+    const ids: string[] = [];
+    for (const [i, cluster] of ['emulator', 'staging'].entries()) {
+      const { ctx, out } = iteration(cluster, i);
+      await actions.get('osm:namespace:onboard')!.handler(ctx);
+      expect(out.status).toBe('SUCCEEDED');
+      ids.push(out.requestId);
+    }
+    expect(new Set(ids).size).toBe(2);
+    const { body: page } = await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`);
+    expect(page.items.map((r: { cluster: string }) => r.cluster).sort()).toEqual(['emulator', 'staging']);
+    // The task retried: each iteration finds its own request again.
+    const again = iteration('staging', 1);
+    await actions.get('osm:namespace:onboard')!.handler(again.ctx);
+    expect(again.out.requestId).toBe(ids[1]);
+  });
+
   it('cancelling the task cancels the request (held for approval here) and fails the task', async () => {
     const ns = uniqueName('bs-gated');
     seedAppNamespace(s.emulator.store, ns);
