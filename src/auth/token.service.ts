@@ -22,6 +22,8 @@ const TOKEN_PREFIX = 'osmo_';
 export const TOKEN_FORMAT = /^osmo_[A-Za-z0-9_-]{43}$/;
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
 const CACHE_TTL_MS = 10_000;
+/** Scopes one token may carry. */
+const TOKEN_SCOPES_MAX = 100;
 
 /**
  * Names whose actor id (`token:<name>`) would pass for a built-in actor: the environment admin
@@ -53,10 +55,12 @@ export const CreateTokenSchema = z
     roles: z
       .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }))
       .min(1, 'needs at least one role')
+      .max(ROLES.length, `at most ${ROLES.length} roles`)
       .describe('viewer (read), requester (create/cancel/retry), approver, admin.'),
     // An optional field sent as null is one left out, as GraphQL's nullable input fields have it.
     scopes: z
       .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
+      .max(TOKEN_SCOPES_MAX, `at most ${TOKEN_SCOPES_MAX} scopes`)
       .nullable()
       .default([])
       .describe('`<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.'),

@@ -1,6 +1,7 @@
 // Input validation shared by every edge and service: a zod schema's failure becomes one DomainError
-// (VALIDATION_FAILED, or the single domain code the schema names) listing the first problem per field. Text Postgres
-// cannot store (a NUL, an unpaired surrogate: storable-text.ts) is refused first, for every schema, naming its field.
+// (VALIDATION_FAILED, or the single domain code the schema names) listing the first problem per field, at most
+// MAX_FIELD_ISSUES fields. Text Postgres cannot store (a NUL, an unpaired surrogate: storable-text.ts) is refused
+// first, for every schema, naming its field.
 import { z } from 'zod';
 import { DomainError, type ErrorCode, type FieldIssue } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
@@ -22,15 +23,17 @@ export function parseInput<S extends z.ZodType>(
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues;
-  const fields: FieldIssue[] = issues
-    .flatMap((issue) => {
-      const path = [...root, ...issue.path.map(String)];
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'unknown field' }));
-      }
-      return [{ field: path.join('.') || '(body)', message: issue.message }];
-    })
-    .filter((f, i, all) => all.findIndex((g) => g.field === f.field) === i); // first problem per field
+  // The first problem per field, in order.
+  const byField = new Map<string, FieldIssue>();
+  for (const issue of issues) {
+    const path = [...root, ...issue.path.map(String)];
+    const found =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'unknown field' }))
+        : [{ field: path.join('.') || '(body)', message: issue.message }];
+    for (const f of found) if (!byField.has(f.field)) byField.set(f.field, f);
+  }
+  const fields = [...byField.values()];
   // A problem with its own code (e.g. SMI_HEADER_MATCH_INVALID) names the request's error when it is
   // the only kind of problem; mixed with others, everything is VALIDATION_FAILED.
   const codeOf = (i: z.core.$ZodIssue) =>
@@ -40,8 +43,16 @@ export function parseInput<S extends z.ZodType>(
   throw invalid(code, fields);
 }
 
-function invalid(code: ErrorCode, fields: FieldIssue[]): DomainError {
-  return new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, {
+/**
+ * Fields an error names at most: an input with thousands of bad items (within the body size limit) gets an error of a
+ * few kilobytes, the first MAX_FIELD_ISSUES, and says how many more there are.
+ */
+export const MAX_FIELD_ISSUES = 20;
+
+function invalid(code: ErrorCode, all: FieldIssue[]): DomainError {
+  const fields = all.slice(0, MAX_FIELD_ISSUES);
+  const more = all.length > fields.length ? `; and ${all.length - fields.length} more field(s)` : '';
+  return new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}${more}`, {
     fields,
   });
 }

@@ -5,7 +5,7 @@ import type { ErrorCode } from '../common/domain-error.js';
  * code in DOMAIN_ERROR_CODES (src/common/domain-error.ts) has no line here.
  */
 export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
-  VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names every one',
+  VALIDATION_FAILED: 'a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20)',
   MALFORMED_REQUEST:
     'the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a ' +
     'segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body ' +

@@ -43,7 +43,10 @@ export const ErrorBodySchema = z
     error: z.strictObject({
       code: ErrorCodeSchema,
       message: z.string().describe('What went wrong, for people.'),
-      fields: z.array(FieldIssueSchema).optional().describe('The fields at fault (VALIDATION_FAILED names every one).'),
+      fields: z
+        .array(FieldIssueSchema)
+        .optional()
+        .describe('The fields at fault (VALIDATION_FAILED names them, the first 20).'),
       hint: z.string().optional().describe('What to do about it.'),
       details: z.record(z.string(), z.unknown()).optional().describe('Machine-readable details, per code.'),
     }),

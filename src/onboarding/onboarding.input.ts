@@ -6,6 +6,17 @@ import { z } from 'zod';
 import type { ErrorCode } from '../common/domain-error.js';
 import { API_SERVER_SERVICE } from './steps/kit/api-server.js';
 
+/**
+ * The most items of a list in a request (SMI sources, rules, matches, ports, backends, header matches, accepted codes,
+ * ServiceAccounts): every input list is bounded, so that no body within the size limit makes validation (or its
+ * error) grow with thousands of items.
+ */
+const LIST_MAX = 100;
+const atMost = `at most ${LIST_MAX} items`;
+/** Deployments a `selected` restart may name, and Service ports a request may set the appProtocol of. */
+export const RESTART_DEPLOYMENTS_MAX = 500;
+export const APP_PROTOCOLS_MAX = 500;
+
 // One validation for both edges (REST and GraphQL); the field names are the same on both.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -68,7 +79,7 @@ const coded = (code: ErrorCode) => ({ domainCode: code });
  * given, or a plain map (`{"x-user": "admin"}`), written as the list of one-pair maps.
  */
 const HeaderMatches = z
-  .union([z.array(z.record(z.string(), z.string())), z.record(z.string(), z.string())], {
+  .union([z.array(z.record(z.string(), z.string())).max(LIST_MAX), z.record(z.string(), z.string())], {
     error: 'must be a list of one-header maps, e.g. [{"x-user": "admin"}] (or a map of header names to value regexes)',
   })
   .superRefine((headers, ctx) => {
@@ -114,16 +125,17 @@ export const SmiSchema = z
             spec: z
               .strictObject({
                 destination: ServiceAccountRef,
-                sources: z.array(ServiceAccountRef).min(1, 'needs at least one source'),
+                sources: z.array(ServiceAccountRef).min(1, 'needs at least one source').max(LIST_MAX, atMost),
                 rules: z
                   .array(
                     z.strictObject({
                       kind: z.enum(['HTTPRouteGroup', 'TCPRoute'], { error: 'must be HTTPRouteGroup or TCPRoute' }),
                       name: dnsSubdomain,
-                      matches: z.array(z.string().min(1)).optional(),
+                      matches: z.array(z.string().min(1)).max(LIST_MAX, atMost).optional(),
                     }),
                   )
-                  .min(1, 'needs at least one rule (osm-edge ignores a TrafficTarget without rules)'),
+                  .min(1, 'needs at least one rule (osm-edge ignores a TrafficTarget without rules)')
+                  .max(LIST_MAX, atMost),
               })
               .describe('The spec of the served SMI version.'),
           })
@@ -142,7 +154,7 @@ export const SmiSchema = z
                 z.strictObject({
                   name: z.string().min(1),
                   pathRegex: z.string().optional(),
-                  methods: z.array(z.enum(HTTP_METHODS)).optional(),
+                  methods: z.array(z.enum(HTTP_METHODS)).max(LIST_MAX, atMost).optional(),
                   headers: HeaderMatches.optional(),
                 }),
               )
@@ -158,7 +170,9 @@ export const SmiSchema = z
         z.strictObject({
           name: dnsSubdomain,
           spec: z.strictObject({
-            matches: z.strictObject({ ports: z.array(z.number().int().min(1).max(65535)).min(1) }),
+            matches: z.strictObject({
+              ports: z.array(z.number().int().min(1).max(65535)).min(1).max(LIST_MAX, atMost),
+            }),
           }),
         }),
       )
@@ -171,7 +185,10 @@ export const SmiSchema = z
           name: dnsSubdomain,
           spec: z.strictObject({
             service: dnsSubdomain,
-            backends: z.array(z.strictObject({ service: dnsSubdomain, weight: z.number().int().min(0) })).min(1),
+            backends: z
+              .array(z.strictObject({ service: dnsSubdomain, weight: z.number().int().min(0) }))
+              .min(1)
+              .max(LIST_MAX, atMost),
             matches: z.array(z.strictObject({ kind: z.literal('HTTPRouteGroup'), name: dnsSubdomain })).optional(),
           }),
         }),
@@ -212,7 +229,11 @@ export const RestartSchema = z
         '`none`; `all` (every Deployment, as kubectl rollout restart); `selected` (the named ones); `needed` (only ' +
           'those whose pods lack or keep a sidecar, or must pick up a changed exclusion list).',
       ),
-    deployments: z.array(dnsSubdomain).optional().describe('The Deployments to restart (mode `selected`).'),
+    deployments: z
+      .array(dnsSubdomain)
+      .max(RESTART_DEPLOYMENTS_MAX, `at most ${RESTART_DEPLOYMENTS_MAX} Deployments`)
+      .optional()
+      .describe('The Deployments to restart (mode `selected`).'),
     maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
   })
   .describe('`kubectl rollout restart` of Deployments after the namespace is labelled, so pods gain or lose sidecars.');
@@ -242,6 +263,7 @@ export const OnboardingInputSchema = z
         enabled: z.boolean().optional().describe('Run the application-requirements checks (default true).'),
         acceptErrors: z
           .array(z.string().regex(/^[A-Z0-9_]+$/, 'must be a diagnostic code'))
+          .max(LIST_MAX, atMost)
           .optional()
           .describe('Error diagnostic codes not to block on (recorded as accepted).'),
       })
@@ -270,6 +292,7 @@ export const OnboardingInputSchema = z
           .describe('`ip-exclusion` or `egress`.'),
         serviceAccounts: z
           .array(dnsSubdomain)
+          .max(LIST_MAX, atMost)
           .optional()
           .describe('The ServiceAccounts allowed to reach the API server (method `egress`).'),
       })
@@ -297,6 +320,7 @@ export const OnboardingInputSchema = z
           })
           .describe("A Service port's `appProtocol` to set."),
       )
+      .max(APP_PROTOCOLS_MAX, `at most ${APP_PROTOCOLS_MAX} Service ports`)
       .superRefine(samePortOnce, ALWAYS)
       .nullish()
       .describe("Set Service ports' `appProtocol`."),
