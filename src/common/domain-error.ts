@@ -78,6 +78,12 @@ export interface FieldIssue {
 }
 
 /**
+ * Fields an error names at most: an input with thousands of bad items (within the body size limit) gets an error of a
+ * few kilobytes, naming the first MAX_FIELD_ISSUES, and says how many more there are.
+ */
+export const MAX_FIELD_ISSUES = 20;
+
+/**
  * An id as a not-found message names it: itself when it has the shape of the ids this service makes (UUIDs), else
  * nothing of it — a path parameter is caller input, and a message never repeats text it cannot vouch for.
  */

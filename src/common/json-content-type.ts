@@ -31,8 +31,10 @@ export function nonJsonBody(req: { method: string; path: string; headers: Incomi
     if (charset === undefined || UTF8.has(charset)) return undefined;
     return refusal(`a JSON body must be UTF-8 (got charset "${charset}")`, 'send the body as UTF-8: charset=utf-8');
   }
-  const graphql = GRAPHQL_PATH.test(req.path) && req.method !== 'GET' && req.method !== 'HEAD';
-  if (!(graphql || req.path.startsWith('/v1/')) || FORM_PATHS.has(req.path)) return undefined;
+  // As the routers match it: whatever its case, a trailing slash ignored.
+  const path = req.path.toLowerCase().replace(/(.)\/+$/, '$1');
+  const graphql = GRAPHQL_PATH.test(path) && req.method !== 'GET' && req.method !== 'HEAD';
+  if (!(graphql || path.startsWith('/v1/')) || FORM_PATHS.has(path)) return undefined;
   const got = given ? `"${given}"` : 'no Content-Type';
   return refusal(
     `the body must be JSON with Content-Type: application/json (got ${got})`,

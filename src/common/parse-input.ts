@@ -3,7 +3,7 @@
 // MAX_FIELD_ISSUES fields. Text Postgres cannot store (a NUL, an unpaired surrogate: storable-text.ts) is refused
 // first, for every schema, naming its field.
 import { z } from 'zod';
-import { DomainError, type ErrorCode, type FieldIssue } from './domain-error.js';
+import { DomainError, MAX_FIELD_ISSUES, type ErrorCode, type FieldIssue } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
 
 export interface ParseInputOptions {
@@ -42,12 +42,6 @@ export function parseInput<S extends z.ZodType>(
   const code = codes.size === 1 ? ([...codes][0] ?? 'VALIDATION_FAILED') : 'VALIDATION_FAILED';
   throw invalid(code, fields);
 }
-
-/**
- * Fields an error names at most: an input with thousands of bad items (within the body size limit) gets an error of a
- * few kilobytes, the first MAX_FIELD_ISSUES, and says how many more there are.
- */
-export const MAX_FIELD_ISSUES = 20;
 
 function invalid(code: ErrorCode, all: FieldIssue[]): DomainError {
   const fields = all.slice(0, MAX_FIELD_ISSUES);

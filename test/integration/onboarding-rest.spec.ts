@@ -207,6 +207,15 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
       });
       expect(plain.status).toBe(415);
       expect((await plain.json()).error.message).toContain('(got "text/plain;charset=UTF-8")');
+      // The router matches paths whatever their case, and so does this rule (an outside audit's form body sent to
+      // /V1/… reached the input checks as bytes, and the Slack path in other cases is not exempt).
+      for (const path of ['/V1/onboardings/plan', '/v1/Onboardings/', '/V1/INTEGRATIONS/SLACK/INTERACTIONS/x']) {
+        const other = await http(s.url, 'POST', path, 'namespace=bookbuyer', {
+          'content-type': 'application/x-www-form-urlencoded',
+        });
+        expect(other.status, path).toBe(415);
+        expect(other.body.error.code, path).toBe('UNSUPPORTED_MEDIA_TYPE');
+      }
       expect(writesTo(s.emulator)).toBe(writesBefore);
 
       // JSON with a charset or a +json type passes; a call without a body needs no Content-Type.
