@@ -177,14 +177,16 @@ export class BatchController {
   async events(
     @Param('id') id: string,
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Query('after') after: unknown,
+    @Query() query: unknown,
     @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
-    // The header wins, and a refusal names what was used; the cursor's format is checked by parseBatchCursor, for
-    // GraphQL's batchProgress(after:) too. A query parameter given twice arrives as an array: refused here.
+    // Every parameter is checked (an unknown one is refused, as by the lists); the header wins, and a refusal names
+    // what was used; the cursor's format is checked by parseBatchCursor, for GraphQL's batchProgress(after:) too. A
+    // query parameter given twice arrives as an array: refused here.
+    const { after } = parseInput(z.strictObject({ after: CursorParam }), query ?? {});
     const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
-    const cursor = parseInput(CursorParam, lastEventId ?? after, { field });
+    const cursor = lastEventId !== undefined ? parseInput(CursorParam, lastEventId, { field }) : after;
     const stream = await this.batches.events(id, actor, cursor, { after: field });
     await writeSse(res, stream, (e) => e.batchCursor ?? e.id);
   }

@@ -258,6 +258,15 @@ describe('batch event stream: none skipped, resumable', () => {
       expect([r.status, r.body.error?.code], query).toEqual([422, 'VALIDATION_FAILED']);
       expect(r.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['after']);
     }
+    // An unknown parameter too, as the lists refuse one (a client sending `after[]` would replay from the start).
+    for (const [query, field] of [
+      ['zzz=1', 'zzz'],
+      ['after[]=b1.0.0', 'after[]'],
+    ]) {
+      const r = await http(s.url, 'GET', `/v1/batches/${b.id}/events?${query}`);
+      expect([r.status, r.body.error?.code], query).toEqual([422, 'VALIDATION_FAILED']);
+      expect(r.body.error.fields).toEqual([{ field, message: 'unknown field' }]);
+    }
   });
 
   it('refuses an event-id cursor above bigint (2^63 - 1) with a field error, over SSE and graphql-ws', async () => {

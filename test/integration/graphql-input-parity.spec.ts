@@ -298,6 +298,10 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
       // Past the largest seq Postgres stores (integer), as GraphQL's Int refuses it.
       ['?after=2147483648', {}, 'after'],
       ['', { 'last-event-id': '9223372036854775808' }, 'Last-Event-ID'],
+      // Every parameter is checked, as by the lists: an unknown one, or one the client thought was `after`.
+      ['?zzz=1', {}, 'zzz'],
+      ['?after[]=1', {}, 'after[]'],
+      ['?after=0&after=1', {}, 'after'],
     ])('SSE %s %j: 422 naming %s', async (query, headers, field) => {
       const id = await planned('sse-cursor');
       const r = await http(s.url, 'GET', `/v1/onboardings/${id}/events${query}`, undefined, headers);
@@ -305,10 +309,31 @@ describe('REST and GraphQL refuse the same inputs, naming the field; GraphQL nev
       expect(r.body.error).toMatchObject({ code: 'VALIDATION_FAILED', fields: [{ field }] });
     });
 
-    it('takes the largest, 2147483647, on SSE: the stream opens', async () => {
+    it("refuses a cursor past the request's last event on SSE and the subscription; its last one opens", async () => {
+      // A dry run has one event: cursor 1. A stream from 4 would have skipped 2 to 4 once they came (an outside
+      // audit), where a batch stream refuses a position past a member's last event.
       const id = await planned('sse-cursor');
+      for (const [query, headers, field] of [
+        ['?after=2', {}, 'after'],
+        ['?after=2147483647', {}, 'after'],
+        ['', { 'last-event-id': '2' }, 'Last-Event-ID'],
+      ] as const) {
+        const r = await http(s.url, 'GET', `/v1/onboardings/${id}/events${query}`, undefined, headers);
+        expect(r.status, query || field).toBe(422);
+        expect(r.body.error).toMatchObject({
+          code: 'VALIDATION_FAILED',
+          message: `${field}: is past the request's last event`,
+          fields: [{ field }],
+        });
+      }
+      const sub = await wsRun(ws, PROGRESS, { id, after: 2 });
+      expect(sub.data ?? null).toBeNull();
+      expect(sub.errors?.[0]).toMatchObject({
+        message: "after: is past the request's last event",
+        extensions: { code: 'VALIDATION_FAILED', fields: [{ field: 'after' }] },
+      });
       const opened = new AbortController();
-      const res = await fetch(`${s.url}/v1/onboardings/${id}/events?after=2147483647`, {
+      const res = await fetch(`${s.url}/v1/onboardings/${id}/events?after=1`, {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
         signal: opened.signal,
       });

@@ -15,6 +15,7 @@ import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
   AuditQuery,
   CancelSchema,
+  cursorOf,
   parseIdempotencyKey,
   ProgressCursor,
   RequestFilterSchema,
@@ -303,16 +304,17 @@ export class OnboardingController {
   async events(
     @Param('id') id: string,
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Query('after') after: string | undefined,
+    @Query() query: unknown,
     @Res() res: HttpReply,
     @CurrentActor() actor: Actor,
   ) {
-    // The header wins, and a refusal names what was used.
-    const cursor = parseInput(EventsQuery.shape.after.default(0), lastEventId ?? after, {
-      field: lastEventId !== undefined ? 'Last-Event-ID' : 'after',
-    });
-    await this.onboarding.read(id, actor);
-    await writeSse(res, await this.progress.open(id, cursor, actor.id), (e) => e.cursor);
+    // Every parameter is checked (an unknown one, or `after` given twice, is refused, as by the lists); the header
+    // wins, and a refusal names what was used.
+    const { after } = parseInput(EventsQuery, query ?? {});
+    const field = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
+    const cursor = lastEventId !== undefined ? parseInput(ProgressCursor, lastEventId, { field }) : (after ?? 0);
+    const request = await this.onboarding.read(id, actor);
+    await writeSse(res, await this.progress.open(id, cursorOf(request, cursor, field), actor.id), (e) => e.cursor);
   }
 
   @ApiOperation({

@@ -22,6 +22,7 @@ import {
 import { presentAuditEvent, presentRequest } from './onboarding.presenter.js';
 import {
   CancelSchema,
+  cursorOf,
   GraphqlAuditQuery,
   parseIdempotencyKey,
   ProgressCursor,
@@ -176,8 +177,8 @@ export class OnboardingResolver {
     @CurrentActor() actor: Actor,
   ) {
     const cursor = parseInput(ProgressCursor, after ?? 0, { field: 'after' }); // null: left out, from the start
-    await withArgNames({ id: 'requestId' }, () => this.onboarding.read(requestId, actor));
-    return this.progress.open(requestId, cursor, actor.id);
+    const request = await withArgNames({ id: 'requestId' }, () => this.onboarding.read(requestId, actor));
+    return this.progress.open(requestId, cursorOf(request, cursor, 'after'), actor.id);
   }
 }
 

@@ -6,6 +6,7 @@
 // `filter`, `first` and `after`).
 import { z } from 'zod';
 import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js';
+import { DomainError } from '../../common/domain-error.js';
 import type { IdempotencyKey } from '../../common/idempotency-key.js';
 import { parseInput } from '../../common/parse-input.js';
 import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
@@ -43,6 +44,16 @@ export const CancelSchema = z
  * `Last-Event-ID`) decimal digits only: an empty value is no cursor, nor is `0x10` or `1e2`.
  */
 export const ProgressCursor = decimalInteger(boundedInteger(0, 2 ** 31 - 1));
+
+/**
+ * The cursor, refused when it is past the request's last event: no event of the request has it, and a stream from it
+ * would skip the events up to it when they come (a batch stream refuses a position past a member's last event too).
+ */
+export function cursorOf(request: { eventSeq: number }, cursor: number, field: string): number {
+  if (cursor > request.eventSeq)
+    throw new DomainError('VALIDATION_FAILED', `${field}: is past the request's last event`, { field });
+  return cursor;
+}
 
 /** Which requests a list returns (REST: the query parameters; GraphQL: `onboardingRequests(filter:)`). */
 export const RequestFilterSchema = z.strictObject({
