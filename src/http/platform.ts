@@ -21,6 +21,7 @@ import type { Duplex, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
 import { nonJsonBody } from '../common/json-content-type.js';
+import { repeatedHeader } from '../common/single-headers.js';
 import { HTTP_STATUS } from '../common/http-status.js';
 import { BAD_PATH, LONG_PATH_SEGMENT, pathRefusal } from '../common/request-path.js';
 import { unstorableInput } from '../common/storable-text.js';
@@ -113,7 +114,7 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
   type Replying = ServerResponse & { status(c: number): { json(b: object): void } };
   // Before routing: Express's router decodes a parameter itself (its 400 repeats it) and takes any length.
   app.use((req: ExpressRequest, res: Replying, next: () => void) => {
-    const refusal = missingHost(req) ?? pathRefusal(pathOf(req));
+    const refusal = missingHost(req) ?? pathRefusal(pathOf(req)) ?? repeatedHeader(req.rawHeaders);
     if (!refusal) return next();
     if (refusal === MISSING_HOST) res.setHeader('Connection', 'close');
     enterHttpCall(calls.get(req)!, undefined, () => res.status(refusal.status).json(refusal.body));
@@ -194,7 +195,7 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       );
       (request.raw as { id?: string }).id = call.id;
       request[CALL] = call;
-      const badPath = missingHost(request.raw) ?? pathRefusal(path);
+      const badPath = missingHost(request.raw) ?? pathRefusal(path) ?? repeatedHeader(request.raw.rawHeaders);
       if (badPath) {
         if (badPath === MISSING_HOST) void reply.header('connection', 'close');
         enterHttpCall(call, undefined, () => void reply.code(badPath.status).send(badPath.body));

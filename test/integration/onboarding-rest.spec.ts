@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, gql, http, startStack, Stack, uniqueName, waitForStatus } from '../support/harness.js';
 import { createNamespace, namespaceMeta, writesTo } from '../support/kube.js';
@@ -311,6 +312,39 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
     expect(different.status).toBe(422);
     expect(different.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     await waitForStatus(s.url, first.body.id, ['SUCCEEDED']);
+  });
+
+  it('refuses an Idempotency-Key or Last-Event-ID sent twice (Node would join them into one value)', async () => {
+    const ns = uniqueName('idem-twice');
+    await createNamespace(s.emulator, ns);
+    const twice = (method: string, path: string, headers: Record<string, string[]>, body?: unknown) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = request(`${s.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    const keyed = await twice('POST', '/v1/onboardings', { 'Idempotency-Key': ['k1', 'k2'] }, { namespace: ns });
+    expect(keyed.status).toBe(422);
+    expect(keyed.body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      fields: [{ field: 'Idempotency-Key', message: 'must be sent once' }],
+    });
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
+    const id = '00000000-0000-4000-8000-000000000000';
+    const cursor = await twice('GET', `/v1/onboardings/${id}/events`, { 'Last-Event-ID': ['1', '2'] });
+    expect([cursor.status, cursor.body.error.fields]).toEqual([
+      422,
+      [{ field: 'Last-Event-ID', message: 'must be sent once' }],
+    ]);
   });
 
   it('lists requests newest first with filters and cursor paging', async () => {
