@@ -1,6 +1,6 @@
 // The CLI's exit codes and errors: what ends the CLI with a message, and how the client's errors (an API answer,
 // an unreachable API, a lost event stream) map onto exit codes.
-import { OsmApiError, OsmNetworkError, OsmStreamLostError, type ApiErrorBody } from '@osm-onboarding/client';
+import { OsmApiError, OsmNetworkError, OsmStreamLostError, type OsmApiErrorBody } from '@osm-onboarding/client';
 
 /** Process exit codes (documented in `--help`). */
 export const EXIT = {
@@ -15,7 +15,7 @@ export const EXIT = {
   UNREACHABLE: 4,
 } as const;
 
-export type { ApiErrorBody };
+export type ApiErrorBody = OsmApiErrorBody;
 
 /** Anything that ends the CLI with a message and an exit code. */
 export class CliError extends Error {

@@ -1,23 +1,36 @@
-// The client's errors: an API answer that is not 2xx (OsmApiError, with the service's error body), an API that
-// cannot be reached (OsmNetworkError), an event stream lost for good, and a wait that ran out of time.
+// The client's errors: an API answer that is not 2xx (OsmApiError, with the service's error body or a synthetic
+// one), an API that cannot be reached (OsmNetworkError), an event stream lost for good, and a wait that ran out of
+// time.
 import type { components } from './generated/openapi.js';
+
+/** The service's error codes (its OpenAPI document's `ErrorCode`). */
+export type ServiceErrorCode = components['schemas']['ErrorCode'];
+
+/** The code the client gives an answer that carries no service error body (a proxy's 502 page): `HTTP_<status>`. */
+export type SyntheticErrorCode = `HTTP_${number}`;
+
+/** The code of an OsmApiError: the service's, or the client's synthetic `HTTP_<status>`. */
+export type OsmErrorCode = ServiceErrorCode | SyntheticErrorCode;
 
 /** The `error` member of the service's error body (`{ error: { code, message, fields?, hint?, details? } }`). */
 export type ApiErrorBody = components['schemas']['Error']['error'];
+
+/** The body of an OsmApiError: the service's, or a synthetic one (`HTTP_<status>` and the answer's text). */
+export type OsmApiErrorBody = Omit<ApiErrorBody, 'code'> & { code: OsmErrorCode };
 
 export class OsmApiError extends Error {
   override readonly name = 'OsmApiError';
 
   constructor(
     readonly status: number,
-    readonly body: ApiErrorBody,
+    readonly body: OsmApiErrorBody,
     /** The answer's `Retry-After` in seconds, when it had one (429 and 503 answers do). */
     readonly retryAfterSeconds?: number,
   ) {
     super(`${body.code}: ${body.message}`);
   }
 
-  get code(): string {
+  get code(): OsmErrorCode {
     return this.body.code;
   }
 
@@ -31,7 +44,7 @@ export class OsmApiError extends Error {
     const error = (body as { error?: ApiErrorBody } | undefined)?.error;
     if (error && typeof error.code === 'string') return new OsmApiError(status, error, retryAfter);
     const text = typeof body === 'string' ? body.slice(0, 200) : '';
-    const code = `HTTP_${status}` as ApiErrorBody['code'];
+    const code: SyntheticErrorCode = `HTTP_${status}`;
     return new OsmApiError(status, { code, message: text || `the API answered ${status}` }, retryAfter);
   }
 }

@@ -1,7 +1,17 @@
 // @osm-onboarding/client: the typed client of the osm-onboarding REST API (generated types + openapi-fetch) and the
 // helpers a generator cannot give: follow a request's events with resume, wait for its end, verify a webhook.
 export { createOsmClient, unwrap, type OsmApi, type OsmClient, type OsmClientOptions } from './client.js';
-export { OsmApiError, OsmNetworkError, OsmStreamLostError, OsmTimeoutError, type ApiErrorBody } from './errors.js';
+export {
+  OsmApiError,
+  OsmNetworkError,
+  OsmStreamLostError,
+  OsmTimeoutError,
+  type ApiErrorBody,
+  type OsmApiErrorBody,
+  type OsmErrorCode,
+  type ServiceErrorCode,
+  type SyntheticErrorCode,
+} from './errors.js';
 export {
   followEvents,
   getRequest,
