@@ -384,6 +384,26 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
     );
   });
 
+  it('a bad baseUrl or token fails the action with OsmConfigError naming the setting, never its value', async () => {
+    const secret = 'osmo_SECRETSECRET';
+    const run = (config: Record<string, string>) =>
+      actionsFor(config)
+        .get('osm:namespace:onboard')!
+        .handler(context({ namespace: 'bs-config' }, uniqueName('task')).ctx)
+        .then(
+          () => undefined,
+          (err: unknown) => err as Error,
+        );
+    const url = await run({ baseUrl: `http://ci:${secret}@127.0.0.1:3710`, token: ADMIN_TOKEN });
+    expect(url).toMatchObject({ name: 'OsmConfigError', option: 'baseUrl' });
+    expect(url?.message).toBe('baseUrl must not carry credentials (user:password@); pass a token instead');
+    const token = await run({ baseUrl: s.url, token: `${secret}\n` });
+    expect(token).toMatchObject({ name: 'OsmConfigError', option: 'token' });
+    expect(token?.message).toMatch(/^token contains a line break \(at character 18\)/);
+    expect(token?.message).not.toContain(secret);
+    expect((await http(s.url, 'GET', '/v1/onboardings?namespace=bs-config')).body.items).toEqual([]);
+  });
+
   it('the backend module registers the three actions with the scaffolder, configured from app-config', async () => {
     const addActions = vi.fn();
     const backend = await startTestBackend({

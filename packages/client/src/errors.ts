@@ -1,6 +1,6 @@
 // The client's errors: an API answer that is not 2xx (OsmApiError, with the service's error body or a synthetic
-// one), an API that cannot be reached (OsmNetworkError), an event stream lost for good, and a wait that ran out of
-// time.
+// one), an API that cannot be reached (OsmNetworkError), a bad base URL or token (OsmConfigError), an event stream
+// lost for good, and a wait that ran out of time.
 import type { components } from './generated/openapi.js';
 
 /** The service's error codes (its OpenAPI document's `ErrorCode`). */
@@ -58,6 +58,26 @@ export class OsmNetworkError extends Error {
     cause: unknown,
   ) {
     super(`cannot reach the API at ${baseUrl}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** Which option of `createOsmClient` an OsmConfigError is about. */
+export type OsmConfigOption = 'baseUrl' | 'token';
+
+/**
+ * `createOsmClient` was given a base URL that is not an absolute http(s) URL or that carries credentials, or a token
+ * that cannot be sent in a header. The message names the option and the rule (`token contains a line break …`), never
+ * the token or the credentials.
+ */
+export class OsmConfigError extends Error {
+  override readonly name = 'OsmConfigError';
+
+  constructor(
+    readonly option: OsmConfigOption,
+    /** What is wrong with it, e.g. `must start with http:// or https://`. */
+    readonly rule: string,
+  ) {
+    super(`${option} ${rule}`);
   }
 }
 

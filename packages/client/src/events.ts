@@ -3,7 +3,7 @@
 // again" (429, 503: after their Retry-After), and knows when a request has ended.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { unwrap, type OsmClient } from './client.js';
-import { OsmApiError, OsmStreamLostError } from './errors.js';
+import { OsmApiError, OsmConfigError, OsmStreamLostError } from './errors.js';
 import type { components } from './generated/openapi.js';
 
 export type ProgressEvent = components['schemas']['ProgressEvent'];
@@ -125,8 +125,12 @@ export async function* followEvents(
   }
 }
 
-/** An API answer that says "try again" (429, 503), returned; any other one thrown; anything else: undefined. */
+/**
+ * An API answer that says "try again" (429, 503), returned; any other one thrown, and so is a bad token
+ * (OsmConfigError: no retry mends it); anything else: undefined.
+ */
 function retryable(err: unknown): OsmApiError | undefined {
+  if (err instanceof OsmConfigError) throw err;
   if (!(err instanceof OsmApiError)) return undefined;
   if (!RETRYABLE_STATUSES.has(err.status)) throw err;
   return err;

@@ -3,11 +3,13 @@
 export { createOsmClient, unwrap, type OsmApi, type OsmClient, type OsmClientOptions } from './client.js';
 export {
   OsmApiError,
+  OsmConfigError,
   OsmNetworkError,
   OsmStreamLostError,
   OsmTimeoutError,
   type ApiErrorBody,
   type OsmApiErrorBody,
+  type OsmConfigOption,
   type OsmErrorCode,
   type ServiceErrorCode,
   type SyntheticErrorCode,
