@@ -1,8 +1,9 @@
-// What every command gets: the typed API client, the global options, the I/O streams and the output styles; and
-// `call`, which runs one client call and turns its failure into a CLI error (an exit code).
+// What every command gets: the typed API client (a bad --url or --token refused before any call, exit 2), the global
+// options, the I/O streams and the output styles; and `call`, which runs one client call and turns its failure into
+// a CLI error (an exit code).
 import type { Command } from 'commander';
-import { createOsmClient, unwrap, type OsmClient, type OsmRequest } from '@osm-onboarding/client';
-import { toCliError } from './errors.js';
+import { createOsmClient, OsmConfigError, unwrap, type OsmClient, type OsmRequest } from '@osm-onboarding/client';
+import { configError, toCliError } from './errors.js';
 import { style, type Out, type Style } from './render.js';
 
 export interface Io {
@@ -78,12 +79,25 @@ export type Runner = <A extends unknown[]>(
   fn: (ctx: Ctx, ...args: A) => Promise<number>,
 ) => (...args: unknown[]) => Promise<void>;
 
+/**
+ * The client of --url and --token. A value the client refuses (not an http(s) URL, credentials in it, a line break
+ * in the token) is a usage error (exit 2) naming the option or the variable it came from, before any call.
+ */
+function clientOf(cmd: Command, g: Globals): OsmClient {
+  try {
+    return createOsmClient({ baseUrl: g.url, token: g.token, userAgent: 'osm-onboarding-cli' });
+  } catch (err) {
+    if (!(err instanceof OsmConfigError)) throw err;
+    throw configError(err, cmd.getOptionValueSourceWithGlobals(err.option === 'baseUrl' ? 'url' : 'token'));
+  }
+}
+
 export function contextOf(cmd: Command, io: Io): Ctx {
   const g = cmd.optsWithGlobals<Globals>();
   const tty = Boolean(io.stdout.isTTY) && !g.json;
   const color = g.color !== false && !io.env.NO_COLOR;
   return {
-    client: createOsmClient({ baseUrl: g.url, token: g.token, userAgent: 'osm-onboarding-cli' }),
+    client: clientOf(cmd, g),
     g,
     io,
     json: Boolean(g.json),

@@ -1,6 +1,14 @@
-// The CLI's exit codes and errors: what ends the CLI with a message, and how the client's errors (an API answer,
-// an unreachable API, a lost event stream) map onto exit codes.
-import { OsmApiError, OsmNetworkError, OsmStreamLostError, type OsmApiErrorBody } from '@osm-onboarding/client';
+// The CLI's exit codes and errors: what ends the CLI with a message, how the client's errors (an API answer, an
+// unreachable API, a lost event stream, a bad --url or --token) map onto exit codes, and what an unexpected error
+// may print (its message, without the token or the URL's credentials; never its stack).
+import {
+  OsmApiError,
+  OsmConfigError,
+  OsmNetworkError,
+  OsmStreamLostError,
+  type OsmApiErrorBody,
+  type OsmConfigOption,
+} from '@osm-onboarding/client';
 
 /** Process exit codes (documented in `--help`). */
 export const EXIT = {
@@ -48,9 +56,36 @@ export function exitCodeFor(status: number, code: string): number {
   return EXIT.FAILED;
 }
 
+/** The global option and environment variable behind each option of the client. */
+const CONFIG_OPTIONS: Record<OsmConfigOption, { flag: string; env: string }> = {
+  baseUrl: { flag: '--url', env: 'OSM_ONBOARDING_URL' },
+  token: { flag: '--token', env: 'OSM_ONBOARDING_TOKEN' },
+};
+
+/**
+ * A --url or --token the client refused, as a usage error naming where it came from (`source`: commander's value
+ * source, `cli` or `env`; otherwise both are named). The client's message never holds the token or credentials.
+ */
+export function configError(err: OsmConfigError, source?: string): CliError {
+  const { flag, env } = CONFIG_OPTIONS[err.option];
+  const name = source === 'cli' ? flag : source === 'env' ? env : `${flag} (${env})`;
+  return new CliError(`${name} ${err.rule}`, EXIT.USAGE);
+}
+
+/**
+ * An error the CLI does not expect (a bug, a broken answer), as a CliError: its message without `secrets` (the
+ * token, the URL's credentials), and no stack.
+ */
+export function unexpectedError(err: unknown, secrets: (string | undefined)[]): CliError {
+  let message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  for (const secret of secrets) if (secret) message = message.replaceAll(secret, '***');
+  return new CliError(message, EXIT.FAILED);
+}
+
 /** The client's errors as CLI errors; anything else unchanged. */
 export function toCliError(err: unknown): unknown {
   if (err instanceof OsmApiError) return new ApiError(err.status, err.body);
+  if (err instanceof OsmConfigError) return configError(err);
   if (err instanceof OsmNetworkError || err instanceof OsmStreamLostError)
     return new CliError(err.message, EXIT.UNREACHABLE);
   return err;

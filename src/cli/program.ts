@@ -1,6 +1,6 @@
 // osm-onboarding: the command line of the REST API, for scripts and chatops. This file holds the program (global
-// options, help, exit codes) and runCli; each command group lives in ./commands/, and every call goes through the
-// typed client @osm-onboarding/client.
+// options, help, exit codes) and runCli (every error a message and an exit code; never a stack, never the token);
+// each command group lives in ./commands/, and every call goes through the typed client @osm-onboarding/client.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -8,8 +8,8 @@ import { registerDecisionCommands } from './commands/decisions.js';
 import { registerRequestCommands } from './commands/requests.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
-import { contextOf, type Ctx, type Io, type Runner } from './context.js';
-import { ApiError, CliError, EXIT } from './errors.js';
+import { contextOf, type Ctx, type Globals, type Io, type Runner } from './context.js';
+import { ApiError, CliError, EXIT, unexpectedError } from './errors.js';
 import { formatError } from './output.js';
 import { style } from './render.js';
 
@@ -92,17 +92,27 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         return EXIT.OK;
       return EXIT.USAGE; // commander has printed the message
     }
-    if (err instanceof CliError) {
-      if (wantsJson)
-        io.stderr.write(
-          JSON.stringify({
-            error: err.body ?? { code: err instanceof ApiError ? 'API_ERROR' : 'CLI_ERROR', message: err.message },
-          }) + '\n',
-        );
-      else io.stderr.write(formatError(err, style(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR)));
-      return err.exitCode;
-    }
-    io.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
-    return EXIT.FAILED;
+    // A CliError as it is; anything else is unexpected: its message, without the token or the URL's credentials.
+    const failure = err instanceof CliError ? err : unexpectedError(err, secretsOf(program, io));
+    if (wantsJson)
+      io.stderr.write(
+        JSON.stringify({
+          error: failure.body ?? {
+            code: failure instanceof ApiError ? 'API_ERROR' : 'CLI_ERROR',
+            message: failure.message,
+          },
+        }) + '\n',
+      );
+    else io.stderr.write(formatError(failure, style(Boolean(io.stderr.isTTY) && !io.env.NO_COLOR)));
+    return failure.exitCode;
   }
+}
+
+/** What no message may show: the token, and the user and password of a URL (the client refuses them). */
+function secretsOf(program: Command, io: Io): (string | undefined)[] {
+  const { url, token } = program.opts<Globals>();
+  const secrets = [token, io.env.OSM_ONBOARDING_TOKEN];
+  for (const u of [url, io.env.OSM_ONBOARDING_URL])
+    if (u && URL.canParse(u)) secrets.push(new URL(u).username, new URL(u).password);
+  return secrets;
 }

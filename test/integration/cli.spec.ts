@@ -1,5 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
@@ -249,6 +251,63 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     const down = await cli(['status'], { OSM_ONBOARDING_URL: 'http://127.0.0.1:59999' });
     expect(down.code).toBe(4);
     expect(down.stderr).toContain('cannot reach the API at http://127.0.0.1:59999');
+  });
+
+  it('a bad --url or --token is refused before any call (exit 2), echoing no secret', async () => {
+    const secret = 'osmo_SECRETSECRET';
+    const runs: Run[] = [];
+    const run = async (args: string[], extraEnv?: Record<string, string>) => {
+      const r = await cli(args, extraEnv);
+      runs.push(r);
+      return r;
+    };
+    const lineBreak = 'contains a line break (at character 18); a token is visible ASCII characters only';
+    expect(await run(['status', '--token', `${secret}\nx`])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `error: --token ${lineBreak}\n`,
+    });
+    const fromEnv = await run(['status'], { OSM_ONBOARDING_TOKEN: `${secret}\nx` });
+    expect(fromEnv).toMatchObject({ code: 2, stderr: `error: OSM_ONBOARDING_TOKEN ${lineBreak}\n` });
+
+    const creds = await run(['onboard', 'bookstore', '--url', `http://user:${secret}@127.0.0.1:3710`, '--no-wait']);
+    expect(creds).toMatchObject({
+      code: 2,
+      stderr: 'error: --url must not carry credentials (user:password@); pass a token instead\n',
+    });
+    const notUrl = await run(['onboard', 'bookstore', '--url', 'notaurl', '--no-wait']);
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toMatch(/^error: --url must be an absolute http:\/\/ or https:\/\/ URL, e\.g\. /);
+    const json = await run(['status', '--json'], { OSM_ONBOARDING_URL: `ftp://${secret}@osm.example.com` });
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stderr)).toEqual({
+      error: { code: 'CLI_ERROR', message: 'OSM_ONBOARDING_URL must start with http:// or https://' },
+    });
+
+    for (const r of runs) expect(r.stderr).not.toContain(secret);
+    for (const r of runs) expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
+  });
+
+  it('an unexpected error prints its message on one line (exit 1), without a stack', async () => {
+    // A broken proxy in front of the API: 200 with a JSON content type and a truncated body.
+    const proxy = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items": ['),
+    );
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const r = await cli(['status'], { OSM_ONBOARDING_URL: url });
+      expect(r.code).toBe(1);
+      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^error: SyntaxError: \S.*JSON/)]);
+      const json = await cli(['status', '--json'], { OSM_ONBOARDING_URL: url });
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stderr).error).toEqual({
+        code: 'CLI_ERROR',
+        message: expect.stringMatching(/^SyntaxError/),
+      });
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('approve and reject requests held by the approval policy', async () => {
