@@ -57,6 +57,17 @@ export function positiveInt(name: string) {
   };
 }
 
+/**
+ * The Idempotency-Key: 1 to 255 characters without control characters (the API's rule), and none past U+00FF (a
+ * header carries bytes): a line break would otherwise fail the call itself.
+ */
+export function idempotencyKey(v: string): string {
+  if (v.length < 1 || v.length > 255) throw new InvalidArgumentError('must be 1 to 255 characters');
+  if (/\p{Cc}/u.test(v)) throw new InvalidArgumentError('must not contain control characters (a line break)');
+  if (/[\u0100-\uffff]/.test(v)) throw new InvalidArgumentError('must be Latin-1 characters (it is sent as a header)');
+  return v;
+}
+
 export const collect = (v: string, all: string[] = []) => [
   ...all,
   ...v
@@ -213,6 +224,7 @@ export function addCreateOptions(cmd: Command): Command {
     .option(
       '--idempotency-key <key>',
       'retry-safe creation: the same key returns the first request (with several namespaces, <key>-<namespace>)',
+      idempotencyKey,
     );
 }
 

@@ -253,7 +253,7 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     expect(down.stderr).toContain('cannot reach the API at http://127.0.0.1:59999');
   });
 
-  it('a bad --url or --token is refused before any call (exit 2), echoing no secret', async () => {
+  it('a bad --url, --token or --idempotency-key is refused before any call (exit 2), echoing no secret', async () => {
     const secret = 'osmo_SECRETSECRET';
     const runs: Run[] = [];
     const run = async (args: string[], extraEnv?: Record<string, string>) => {
@@ -284,7 +284,12 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
       error: { code: 'CLI_ERROR', message: 'OSM_ONBOARDING_URL must start with http:// or https://' },
     });
 
-    for (const r of runs) expect(r.stderr).not.toContain(secret);
+    // A header value the API would refuse (and fetch could not send): named, as any other bad option value.
+    const key = await run(['onboard', 'bookstore', '--idempotency-key', `${secret}\nx`, '--no-wait']);
+    expect(key.code).toBe(2);
+    expect(key.stderr).toContain("option '--idempotency-key <key>' argument");
+    expect(key.stderr).toContain('must not contain control characters');
+    for (const r of runs.slice(0, -1)) expect(r.stderr).not.toContain(secret);
     for (const r of runs) expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
   });
 
