@@ -227,7 +227,10 @@ export class ClusterGateway {
    * the request, the step): writes at info, reads at debug, failures at warn. No bodies, no credentials.
    */
   private log(r: KubeCallRecord): void {
-    const failed = r.status === 'error' || r.status >= 400;
+    // A GET answered 404 is how a step learns that an object is absent (an SMI object not created yet, say): a read
+    // like any other, not a failure to warn about.
+    const absent = r.verb === 'get' && r.status === 404;
+    const failed = !absent && (r.status === 'error' || r.status >= 400);
     const read = r.verb === 'get' || r.verb === 'list' || r.verb === 'watch';
     // Build the line only when its level is on (reads are debug: off at the default level and in the benches).
     if (!failed && !(read ? this.logReads : this.logWrites)) return;
