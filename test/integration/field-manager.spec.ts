@@ -1,13 +1,10 @@
 // Every cluster write of the product names its writer (`fieldManager`, K8S_FIELD_MANAGER), so the
 // objects' managedFields say what osm-onboarding set; reads carry no such parameter.
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
 import type { KubeObject as ClientObject } from '../../src/kubernetes/cluster-client.js';
-import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
+import type { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { CRD } from '../../src/mesh/osm.js';
+import { gatewayFor } from '../support/step-context.js';
 import { startEmulator, type Emulator, type KubeObject } from '../support/emulator/index.js';
 
 let emu: Emulator;
@@ -15,10 +12,7 @@ let gateway: ClusterGateway;
 
 beforeAll(async () => {
   emu = await startEmulator();
-  const dir = await mkdtemp(join(tmpdir(), 'field-manager-'));
-  await writeFile(join(dir, 'kubeconfig'), emu.kubeconfig());
-  const config = loadConfig({ KUBECONFIG: join(dir, 'kubeconfig'), K8S_FIELD_MANAGER: 'team-portal' });
-  gateway = new ClusterGateway(config);
+  ({ gateway } = await gatewayFor(emu, { K8S_FIELD_MANAGER: 'team-portal' }));
 });
 afterAll(() => emu?.close());
 

@@ -1,13 +1,10 @@
 // The Kubernetes call log lines (ClusterGateway): a failed call is a warning, a write at info, a read at debug; a GET
 // answered 404 (how a step learns an object is absent) is a read, not a warning (an outside audit counted 1,447 such
 // warnings in a run of plans with SMI objects).
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
-import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
+import type { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
+import { gatewayFor } from '../support/step-context.js';
 import { startEmulator, type Emulator } from '../support/emulator/index.js';
 
 let emu: Emulator;
@@ -15,9 +12,7 @@ let gateway: ClusterGateway;
 
 beforeAll(async () => {
   emu = await startEmulator();
-  const dir = await mkdtemp(join(tmpdir(), 'kube-logs-'));
-  await writeFile(join(dir, 'kubeconfig'), emu.kubeconfig());
-  gateway = new ClusterGateway(loadConfig({ KUBECONFIG: join(dir, 'kubeconfig'), LOG_LEVEL: 'debug' }));
+  ({ gateway } = await gatewayFor(emu, { LOG_LEVEL: 'debug' }));
 });
 afterAll(() => emu?.close());
 

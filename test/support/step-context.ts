@@ -8,6 +8,18 @@ import { onboardingOptions, type RequestOptions } from '../../src/onboarding/onb
 import type { StepContext, StepRequest } from '../../src/onboarding/steps/step.js';
 import type { Emulator } from './emulator/index.js';
 
+/** A real ClusterGateway for the emulator (its kubeconfig written to a temporary file), with `env`'s settings. */
+export async function gatewayFor(
+  emulator: Emulator,
+  env: Record<string, string> = {},
+): Promise<{ gateway: ClusterGateway; config: ReturnType<typeof loadConfig> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, emulator.kubeconfig());
+  const config = loadConfig({ KUBECONFIG: kubeconfig, ...env });
+  return { gateway: new ClusterGateway(config), config };
+}
+
 /**
  * A real StepContext (real ClusterGateway → client-node → HTTP → emulator) for testing one
  * step directly, without Postgres or the queue.
@@ -17,11 +29,7 @@ export async function stepContext(
   request: Partial<Omit<StepRequest, 'options'>> & { namespace: string; options?: Partial<RequestOptions> },
   env: Record<string, string> = {},
 ): Promise<StepContext & { gateway: ClusterGateway }> {
-  const dir = await mkdtemp(join(tmpdir(), 'step-ctx-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  await writeFile(kubeconfig, emulator.kubeconfig());
-  const config = loadConfig({ KUBECONFIG: kubeconfig, MESH_CACHE_TTL_MS: '0', ...env });
-  const gateway = new ClusterGateway(config);
+  const { gateway, config } = await gatewayFor(emulator, { MESH_CACHE_TTL_MS: '0', ...env });
   const cluster = request.cluster ?? gateway.defaultCluster();
   return {
     gateway,
