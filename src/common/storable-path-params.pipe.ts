@@ -1,7 +1,10 @@
-// Owns the REST path parameters' share of storable-text.ts's rule: a parameter holding text Postgres cannot store (a
-// NUL, `%00`) is refused as VALIDATION_FAILED naming the parameter (`cluster`), like such text in a query string or
-// body, instead of reaching a lookup or a message that would repeat it. A global pipe (src/app.ts), so it runs on
-// both HTTP platforms once the route (and so the parameter's name) is known; other arguments pass untouched.
+// Owns the share of storable-text.ts's rule that falls to named scalar arguments: a REST path parameter or a GraphQL
+// argument that is a string (or a list of them: `id`, `cluster`, `reason`) holding text Postgres cannot store (a NUL,
+// `%00`, an unpaired surrogate) is refused as VALIDATION_FAILED naming it (`cluster`, `id`), like such text in a query
+// string or body, instead of reaching a lookup or a message that would repeat it (`REQUEST_NOT_FOUND` for
+// `onboardingRequest(id: "x\u0000")` against REST's 422 for `/v1/onboardings/%00`). A global pipe (src/app.ts), so it
+// runs on both HTTP platforms and for every resolver once the parameter's name is known; a GraphQL input object is
+// left to parseInput, which names its fields by their paths; other arguments pass untouched.
 import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import { DomainError } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
@@ -9,10 +12,18 @@ import { unstorableTextFields } from './storable-text.js';
 @Injectable()
 export class StorablePathParams implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {
-    if (metadata.type !== 'param') return value;
+    if (!isNamedScalar(value, metadata)) return value;
     const fields = unstorableTextFields(value, metadata.data ? [metadata.data] : []);
     if (!fields.length) return value;
     const message = `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`;
     throw new DomainError('VALIDATION_FAILED', message, { fields });
   }
+}
+
+function isNamedScalar(value: unknown, metadata: ArgumentMetadata): boolean {
+  if (metadata.type === 'param') return true;
+  // An `@Args(name)` argument comes as `body` with its name (Nest maps GqlParamtype.ARGS, 3, to RouteParamtypes.BODY);
+  // REST takes its bodies whole (`@Body()`, no name), and the edge has checked them (http/platform.ts).
+  if (metadata.type !== 'body' || !metadata.data) return false;
+  return typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
 }

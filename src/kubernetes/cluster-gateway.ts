@@ -6,6 +6,8 @@ import { APP_CONFIG } from '../config/config.module.js';
 import { ConfigError, type AppConfig } from '../config/config.js';
 import { CALLER_IS_ADMIN, type CallerIsAdmin } from '../common/caller-disclosure.js';
 import { DomainError } from '../common/domain-error.js';
+import { parseInput } from '../common/parse-input.js';
+import { clusterName } from './cluster-name.js';
 import { ClusterClient, KubeCallRecord } from './cluster-client.js';
 import { RedisService } from '../redis/redis.service.js';
 import { CallLimiter, EveryLimiter, LocalRateLimiter, SharedRateLimiter } from './rate-limiter.js';
@@ -161,6 +163,9 @@ export class ClusterGateway {
   resolve(cluster: string | undefined | null): string {
     const name = cluster ?? this.defaultCluster();
     if (!name || !this.clusterNames().includes(name)) {
+      // A value that cannot be a cluster name (NUL, 20 kB, whitespace) is refused as input and never repeated, as the
+      // request schemas refuse it in a body (cluster-name.ts): only a well-formed unknown name is quoted below.
+      if (cluster !== undefined && cluster !== null) parseInput(clusterName, cluster, { field: 'cluster' });
       // The kubeconfig's context names say where the clusters are: only admins are told them.
       const hint = this.callerIsAdmin()
         ? `known clusters: ${this.clusterNames().join(', ') || '(none)'}`

@@ -4,6 +4,7 @@
 // or written; and the normalized options a stored request keeps for its steps.
 import { z } from 'zod';
 import type { ErrorCode } from '../common/domain-error.js';
+import { clusterName } from '../kubernetes/cluster-name.js';
 import { API_SERVER_SERVICE } from './steps/kit/api-server.js';
 
 /**
@@ -26,12 +27,6 @@ export const namespaceName = z
   .min(1, 'must not be empty')
   .max(63, 'must be no more than 63 characters')
   .regex(DNS1123_LABEL, 'must be a lowercase RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?');
-
-const clusterName = z
-  .string({ error: 'must be a string' })
-  .min(1, 'must not be empty')
-  .max(253, 'must be no more than 253 characters')
-  .regex(/^[^\s]+$/, 'must not contain whitespace');
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

@@ -227,6 +227,34 @@ describe('namespace status: live from the cluster, paged, joined with our last r
     }
   });
 
+  it('refuses a cluster that is no cluster name as input, never repeating it, on REST and GraphQL alike', async () => {
+    const query = 'query($c: String!) { namespaceStatuses(cluster: $c) { apiCalls } }';
+    const mutation = 'mutation($c: String!) { reapplyOnboarding(cluster: $c, namespace: "web") { id } }';
+    for (const [c, message] of [
+      ['x'.repeat(20_000), 'must be no more than 253 characters'],
+      ['a b', 'must not contain whitespace'],
+      ['', 'must not be empty'],
+    ]) {
+      for (const doc of [query, mutation]) {
+        const g = await gql(s.url, doc, { c });
+        const fields = [{ field: 'cluster', message }];
+        expect(g.errors?.[0].extensions, c.slice(0, 10)).toMatchObject({ code: 'VALIDATION_FAILED', fields });
+        if (c) expect(JSON.stringify(g)).not.toContain(c);
+      }
+    }
+    const rest = await http(s.url, 'GET', '/v1/clusters/a%20b/namespaces');
+    expect([rest.status, rest.body.error.fields]).toEqual([
+      422,
+      [{ field: 'cluster', message: 'must not contain whitespace' }],
+    ]);
+    // A well-formed name that is no context is named in the answer (it is what the caller must correct).
+    const unknown = await gql(s.url, query, { c: 'nope' });
+    expect(unknown.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('"nope"'),
+      extensions: { code: 'CLUSTER_NOT_FOUND' },
+    });
+  });
+
   it("never shows Kubernetes' continue token (it names the namespace the next list starts from)", async () => {
     const path = '/v1/clusters/emulator/namespaces';
     const first = await http(s.url, 'GET', `${path}?limit=1`, undefined, as(viewer));

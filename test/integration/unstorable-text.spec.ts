@@ -203,6 +203,28 @@ describe('text Postgres cannot store: a coded 422, never a 500', () => {
       echoesNothing(g);
     });
 
+    it.each([
+      ['onboardingRequest', 'query($v: ID!) { onboardingRequest(id: $v) { id } }', 'id'],
+      ['batch', 'query($v: ID!) { batch(id: $v) { id } }', 'id'],
+      ['webhook', 'query($v: ID!) { webhook(id: $v) { id } }', 'id'],
+      ['revokeApiToken', 'mutation($v: ID!) { revokeApiToken(id: $v) { id } }', 'id'],
+      ['namespaceStatuses', 'query($v: String!) { namespaceStatuses(cluster: $v) { apiCalls } }', 'cluster'],
+      [
+        'reapplyOnboarding',
+        'mutation($v: String!) { reapplyOnboarding(cluster: $v, namespace: "web") { id } }',
+        'cluster',
+      ],
+    ])(
+      '%s with a NUL or a lone surrogate in an argument: refused as REST refuses its path parameter',
+      async (_name, query, field) => {
+        for (const v of ['x\u0000', 'x\ud800']) {
+          const g = await gql(s.url, query, { v });
+          expect(g.errors?.[0].extensions, JSON.stringify(g)).toMatchObject(refusal(field));
+          echoesNothing(g);
+        }
+      },
+    );
+
     it('createWebhook with a NUL in its description', async () => {
       const mutation = `mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }`;
       const input = { url: 'https://hooks.example.com/x', eventTypes: ['request.succeeded'], description: 'a\u0000' };
