@@ -61,7 +61,7 @@ export const CreateWebhookSchema = z
       .array(
         z
           .string({ error: 'must be a string' })
-          .max(100)
+          .max(100, 'must be no more than 100 characters')
           .regex(EVENT_TYPE_PATTERN, 'must be an event type (request.succeeded), a prefix (request.*) or *')
           .refine(isKnownEventType, UNKNOWN_EVENT_TYPE),
         {

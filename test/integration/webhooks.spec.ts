@@ -571,6 +571,19 @@ describe('webhooks: signed deliveries to a local receiver, retried through BullM
       code: 'VALIDATION_FAILED',
       fields: [{ field: 'eventTypes.0', message: expect.any(String) }],
     });
+
+    // An event type over 100 characters is told so (it read `must be a string`), on both transports.
+    const long = { url: 'https://hooks.example.com/x', eventTypes: [`request.${'a'.repeat(100)}`] };
+    const tooLong = [{ field: 'eventTypes.0', message: 'must be no more than 100 characters' }];
+    const rest = await http(s.url, 'POST', '/v1/webhooks', long, as(tokens.requester));
+    expect([rest.status, rest.body.error.fields]).toEqual([422, tooLong]);
+    const overGql = await gql(
+      s.url,
+      'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }',
+      { i: long },
+      as(tokens.requester),
+    );
+    expect(overGql.errors[0].extensions).toMatchObject({ code: 'VALIDATION_FAILED', fields: tooLong });
   });
 
   it(
