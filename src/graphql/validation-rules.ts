@@ -1,5 +1,5 @@
 // Owns the limits every GraphQL operation is validated against, over HTTP (Apollo) and over
-// graphql-ws alike: nesting depth, field cost, aliases and, where it is off, introspection.
+// graphql-ws alike: nesting depth, field cost, aliases and, where it is off, introspection; and what a refusal says.
 import type { GraphQLError, ValidationContext, ValidationRule } from 'graphql';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
@@ -9,10 +9,19 @@ import { graphqlJs } from './graphql-js.js';
 
 export const MAX_ALIASES = 20;
 
-// Rejections are reported as validation errors (GRAPHQL_VALIDATION_FAILED), not thrown.
+/** graphql-armor's rules prefix every refusal with this, though nothing is wrong with the document's syntax. */
+const ARMOR_PREFIX = 'Syntax Error: ';
+
+// Rejections are reported as validation errors (GRAPHQL_VALIDATION_FAILED), not thrown, and say which limit
+// (`Query Cost limit of 5000 exceeded, found 8000.`), without graphql-armor's `Syntax Error: `.
 const REPORT = {
   propagateOnRejection: false,
-  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+  onReject: [
+    (ctx: ValidationContext | null, error: GraphQLError) => {
+      const message = error.message.startsWith(ARMOR_PREFIX) ? error.message.slice(ARMOR_PREFIX.length) : error.message;
+      ctx?.reportError(new graphqlJs.GraphQLError(message, { nodes: error.nodes, extensions: error.extensions }));
+    },
+  ],
 };
 
 /**
@@ -23,7 +32,9 @@ export function graphqlValidationRules(cfg: AppConfig['graphql'], opts: { intros
   return [
     maxDepthRule({ n: cfg.maxDepth, ...REPORT }),
     costLimitRule({ maxCost: cfg.maxCost, ...REPORT }),
-    maxAliasesRule({ n: MAX_ALIASES, ...REPORT }),
+    // Every alias counts, `__typename` ones too (graphql-armor exempts an alias of `__typename`, or one named so, by
+    // default): the limit is the documented 20.
+    maxAliasesRule({ n: MAX_ALIASES, allowList: [], ...REPORT }),
     ...(opts.introspection && !cfg.introspection ? [graphqlJs.NoSchemaIntrospectionCustomRule] : []),
   ];
 }

@@ -190,6 +190,22 @@ describe('bad input and abuse', () => {
     expect(JSON.stringify(fields.body).length).toBeLessThan(5_000);
   });
 
+  it('says which GraphQL limit a document passes, not "Syntax Error", and counts every alias', async () => {
+    // (2 + 1.5 × (2 + 1.5 × 1)) × 200 = 1450 a list, 4 lists (GRAPHQL_MAX_DEPTH is 3 here).
+    const lists = Array.from({ length: 4 }, (_, i) => `l${i}: onboardingRequests(first: 200) { edges { cursor } }`);
+    const aliased = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `t${i}: __typename`).join(' ')} }`;
+    const refused = [`{ ${lists.join(' ')} }`, aliased(21), '{ onboardingRequests { edges { node { id } } } }'];
+    const refusals = await Promise.all(
+      refused.map(async (q) => (await gql(s.url, q)).errors?.map((e: any) => [e.message, e.extensions.code])),
+    );
+    expect(refusals).toEqual([
+      [['Query Cost limit of 5000 exceeded, found 5800.', 'GRAPHQL_VALIDATION_FAILED']],
+      [['Aliases limit of 20 exceeded, found 21.', 'GRAPHQL_VALIDATION_FAILED']],
+      [['Query depth limit of 3 exceeded, found 4.', 'GRAPHQL_VALIDATION_FAILED']],
+    ]);
+    expect((await gql(s.url, aliased(20))).data).toMatchObject({ t0: 'Query', t19: 'Query' });
+  });
+
   it('limits the body size', async () => {
     const r = await http(s.url, 'POST', '/v1/onboardings', { namespace: 'a', padding: 'x'.repeat(200_000) });
     expect(r.status).toBe(413);
