@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { bearerChallenge } from './auth-challenge.js';
+import { errorBodyFor, pathOfUrl } from './error-body.js';
 import { headersSent, nodeResponse, send } from './http-reply.js';
 import { DomainError, type ErrorCode } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
@@ -18,8 +19,9 @@ const CLIENT_ABORT = new DomainError(
 const QUIET_CODES = new Set<ErrorCode>(['SLACK_NOT_CONFIGURED', 'WEBHOOKS_NOT_CONFIGURED']);
 
 /**
- * The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }`, with the headers its
- * code asks for (Retry-After; WWW-Authenticate on a 401 about the bearer credential).
+ * The REST edge: every error leaves as `{ error: { code, message, fields?, hint?, details? } }` (on /graphql, where
+ * it refuses a body before Apollo reads it, in GraphQL's shape: error-body.ts), with the headers its code asks for
+ * (Retry-After; WWW-Authenticate on a 401 about the bearer credential).
  */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
@@ -33,7 +35,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       nodeResponse(res).end();
       return;
     }
-    const request = host.switchToHttp().getRequest<{ raw?: object; headers?: Record<string, unknown> }>();
+    const request = host
+      .switchToHttp()
+      .getRequest<{ raw?: { url?: string }; url?: string; originalUrl?: string; headers?: Record<string, unknown> }>();
     // The caller's connection ended while its body was read: the caller's doing, not the service's (Node's HTTP
     // parser has already answered it, 'clientError' in src/http/platform.ts, when the socket could still take it).
     const aborted = isClientAbort(exception, request?.raw ?? request);
@@ -67,7 +71,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       // A coded refusal the service meant (a cluster unreachable, no stream slot left): a warning, not an error.
       this.logger.warn(`${error.code}: ${error.message}`);
     }
-    const body = {
+    const body = errorBodyFor(pathOfUrl(request?.originalUrl ?? (request?.raw ?? request)?.url), {
       error: {
         code: error.code,
         message: error.message,
@@ -75,7 +79,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
         ...(error.options.hint ? { hint: error.options.hint } : {}),
         ...(error.options.details ? { details: error.options.details } : {}),
       },
-    };
+    });
     send(res, { status, body, headers });
   }
 }

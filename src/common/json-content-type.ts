@@ -7,10 +7,9 @@
 // A JSON body on any path (GraphQL's too) is read as UTF-8, so one that declares another charset is a 415 as well
 // (no charset means UTF-8, RFC 8259 §8.1), instead of being decoded as UTF-8 regardless, or by body-parser only.
 const FORM_PATHS = new Set(['/v1/integrations/slack/interactions']);
-/** GraphQL's endpoint as both routers match it (case-insensitive; Express's Apollo mount takes sub-paths too). */
-const GRAPHQL_PATH = /^\/graphql(\/|$)/i;
 import type { IncomingHttpHeaders } from 'node:http';
 import typeIs from 'type-is';
+import { type ErrorBody, GRAPHQL_PATH } from './error-body.js';
 
 /** The labels of UTF-8 (the WHATWG Encoding Standard's, as sent by clients), lower case. */
 const UTF8 = new Set(['utf-8', 'utf8']);
@@ -20,7 +19,11 @@ const CHARSET = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
  * The 415 answer for a call whose body is not JSON (/v1, GraphQL) or not UTF-8 JSON, or undefined when the call may
  * go on.
  */
-export function nonJsonBody(req: { method: string; path: string; headers: IncomingHttpHeaders }): object | undefined {
+export function nonJsonBody(req: {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+}): ErrorBody | undefined {
   const length = Number(req.headers['content-length']);
   const hasBody = req.headers['transfer-encoding'] !== undefined || length > 0;
   const given = req.headers['content-type'];
@@ -42,6 +45,6 @@ export function nonJsonBody(req: { method: string; path: string; headers: Incomi
   );
 }
 
-function refusal(message: string, hint: string): object {
+function refusal(message: string, hint: string): ErrorBody {
   return { error: { code: 'UNSUPPORTED_MEDIA_TYPE', message, hint } };
 }

@@ -1,14 +1,15 @@
 // Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
 // order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 400/414 for a
 // path no router should read (request-path.ts: Fastify's router finds these first, and its frameworkErrors answer
-// through this same edge), the 415 for a /v1 body that is not JSON or a JSON body in a charset other than UTF-8, the
-// JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a /v1 query
-// string or body holding text Postgres cannot store (NUL, a lone surrogate), then the span, log and caller contexts
-// the handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body parsing,
-// preHandler after it, so the contexts reach the handler). Slack's form-encoded callback is read as raw bytes on both
-// (its signature is over them). Errors of both (body too large, malformed JSON, unknown route) reach the same
-// exception filter. What Node's HTTP parser refuses before either (no valid HTTP/1.1 request) is answered coded by the
-// server's 'clientError' listener on both (answerClientError).
+// through this same edge), the 415 for a /v1 or /graphql body that is not JSON or a JSON body in a charset other than
+// UTF-8, the JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a
+// /v1 query string or body holding text Postgres cannot store (NUL, a lone surrogate), then the span, log and caller
+// contexts the handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body
+// parsing, preHandler after it, so the contexts reach the handler). Slack's form-encoded callback is read as raw bytes
+// on both (its signature is over them). Errors of both (body too large, malformed JSON, unknown route) reach the same
+// exception filter. The edge's refusals and the filter's answer on /graphql in GraphQL's error shape
+// (common/error-body.ts). What Node's HTTP parser refuses before either (no valid HTTP/1.1 request) is answered coded
+// by the server's 'clientError' listener on both (answerClientError), in REST's shape (no path is read yet).
 import { Logger, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -20,6 +21,7 @@ import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type Se
 import type { Duplex, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { withCallerSlot } from '../auth/caller-context.js';
+import { errorBodyFor, pathOfUrl } from '../common/error-body.js';
 import { nonJsonBody } from '../common/json-content-type.js';
 import { repeatedHeader } from '../common/single-headers.js';
 import { HTTP_STATUS } from '../common/http-status.js';
@@ -117,13 +119,15 @@ async function expressApp(module: Type | DynamicModule, drain: HttpDrain): Promi
     const refusal = missingHost(req) ?? pathRefusal(pathOf(req)) ?? repeatedHeader(req.rawHeaders);
     if (!refusal) return next();
     if (refusal === MISSING_HOST) res.setHeader('Connection', 'close');
-    enterHttpCall(calls.get(req)!, undefined, () => res.status(refusal.status).json(refusal.body));
+    const body = errorBodyFor(pathOf(req), refusal.body);
+    enterHttpCall(calls.get(req)!, undefined, () => res.status(refusal.status).json(body));
   });
   // Before the body parser: body-parser would decode a body in another charset (utf-16) itself.
   app.use((req: ExpressRequest, res: Replying, next: () => void) => {
     const refusal = nonJsonBody(req);
     if (!refusal) return next();
-    enterHttpCall(calls.get(req)!, undefined, () => res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json(refusal));
+    const body = errorBodyFor(pathOf(req), refusal);
+    enterHttpCall(calls.get(req)!, undefined, () => res.status(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).json(body));
   });
   app.useBodyParser('json', { limit: BODY_LIMIT_BYTES, type: JSON_TYPES });
   app.use((req: ExpressRequest, res: Replying, next: () => void) => {
@@ -165,7 +169,7 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       edge(request, reply, false, () => {
         // Not reached when the edge read the path as the router did (it refuses it first).
         const refusal = error.statusCode === 414 ? LONG_PATH_SEGMENT : BAD_PATH;
-        void reply.code(refusal.status).send(refusal.body);
+        void reply.code(refusal.status).send(errorBodyFor(pathOf(request.raw), refusal.body));
       }),
   });
   const fastify = adapter.getInstance();
@@ -198,12 +202,14 @@ async function fastifyApp(module: Type | DynamicModule, drain: HttpDrain): Promi
       const badPath = missingHost(request.raw) ?? pathRefusal(path) ?? repeatedHeader(request.raw.rawHeaders);
       if (badPath) {
         if (badPath === MISSING_HOST) void reply.header('connection', 'close');
-        enterHttpCall(call, undefined, () => void reply.code(badPath.status).send(badPath.body));
+        const body = errorBodyFor(path, badPath.body);
+        enterHttpCall(call, undefined, () => void reply.code(badPath.status).send(body));
         return;
       }
       const refusal = nonJsonBody({ method: request.method, path, headers: request.headers });
       if (refusal) {
-        enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).send(refusal));
+        const body = errorBodyFor(path, refusal);
+        enterHttpCall(call, undefined, () => void reply.code(HTTP_STATUS.UNSUPPORTED_MEDIA_TYPE).send(body));
         return;
       }
       done();
@@ -356,8 +362,4 @@ function answerClientError(err: ParserError, socket: Duplex): void {
 /** The marks of an `http-errors` error (body-parser's), which Nest's adapters turn into an HttpException. */
 const httpError = (status: number) => ({ status, statusCode: status, expose: true });
 
-const pathOf = (req: IncomingMessage) => {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-};
+const pathOf = (req: IncomingMessage) => pathOfUrl(req.url);

@@ -240,9 +240,13 @@ describe('HTTP client errors: coded answers and quiet logs on both platforms', (
             headers: { 'content-type': type, ...(authorization ? { authorization } : {}) },
             body: '{ __typename }',
           });
-          const { error } = (await res.json()) as { error: { code: string; message: string } };
-          expect([res.status, error.code], `${api.name} ${type}`).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
-          expect(error.message).toMatch(/Content-Type: application\/json/);
+          // GraphQL's error shape, as on every refusal of /graphql.
+          const { errors } = (await res.json()) as { errors: { message: string; extensions: { code: string } }[] };
+          expect([res.status, errors[0].extensions.code], `${api.name} ${type}`).toEqual([
+            415,
+            'UNSUPPORTED_MEDIA_TYPE',
+          ]);
+          expect(errors[0].message).toMatch(/Content-Type: application\/json/);
         }
       }
     }

@@ -279,6 +279,19 @@ function upgrade(base: string, path: string): Promise<{ status: string; body: un
   });
 }
 
+/**
+ * A refusal's code, message and fields in either shape, checking that it is the one its path takes: GraphQL's
+ * (`errors[0]`, the rest in `extensions`) on /graphql, REST's (`error`) elsewhere.
+ */
+function refusalOf(body: any): { code: string; message: string; fields?: unknown; path: string } {
+  if (body.errors) {
+    expect(Object.keys(body)).toEqual(['errors']);
+    const [{ message, extensions }] = body.errors;
+    return { message, ...extensions, path: '/graphql' };
+  }
+  return { ...body.error, path: 'rest' };
+}
+
 /** Status, the compared headers and the body, with what differs per call by design (ids, times) masked. */
 async function answer(base: string, probe: Probe) {
   const res = await fetch(base + probe.path, { method: probe.method, headers: probe.headers, body: probe.body });
@@ -357,23 +370,84 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
         PROBES.filter((p) => /415|413|malformed|unknown route|unknown content|plain body/.test(p.name)).map(
           async (p) => {
             const res = await fetch(api.url + p.path, { method: p.method, headers: p.headers, body: p.body });
-            return [res.status, ((await res.json()) as { error: { code: string } }).error.code];
+            return [p.path.replace(/\?.*/, ''), res.status, refusalOf(await res.json()).code];
           },
         ),
       );
       expect(codes).toEqual([
-        [413, 'MALFORMED_REQUEST'],
-        [400, 'MALFORMED_REQUEST'],
-        [415, 'UNSUPPORTED_MEDIA_TYPE'],
-        [404, 'ROUTE_NOT_FOUND'],
-        [415, 'UNSUPPORTED_MEDIA_TYPE'],
-        [400, 'MALFORMED_REQUEST'],
-        [413, 'MALFORMED_REQUEST'],
-        [415, 'UNSUPPORTED_MEDIA_TYPE'],
-        [415, 'UNSUPPORTED_MEDIA_TYPE'],
-        [415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['/graphql', 413, 'MALFORMED_REQUEST'],
+        ['/graphql', 400, 'MALFORMED_REQUEST'],
+        ['/graphql', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['/v2/nothing-here', 404, 'ROUTE_NOT_FOUND'],
+        ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['/v1/onboardings', 400, 'MALFORMED_REQUEST'],
+        ['/v1/onboardings', 413, 'MALFORMED_REQUEST'],
+        ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['/graphql', 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ]);
     }
+  });
+
+  it("answers the edge's refusals of a /graphql body in GraphQL's error shape, the status kept, on both", async () => {
+    const refusals: [Probe, number, object][] = [
+      [
+        { name: 'not JSON', method: 'POST', path: '/graphql', headers: json, body: '{"query": ' },
+        400,
+        { code: 'MALFORMED_REQUEST', message: 'malformed request: the body is not valid JSON' },
+      ],
+      [
+        {
+          name: 'over 64 kB',
+          method: 'POST',
+          path: '/graphql',
+          headers: json,
+          body: `{"query":"${' '.repeat(70_000)}"}`,
+        },
+        413,
+        { code: 'MALFORMED_REQUEST', message: 'request body too large' },
+      ],
+      [
+        {
+          name: 'wrong type',
+          method: 'POST',
+          path: '/graphql',
+          headers: { ...auth, 'content-type': 'text/plain' },
+          body: typename,
+        },
+        415,
+        {
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: 'the body must be JSON with Content-Type: application/json (got "text/plain")',
+          hint: "curl: add -H 'content-type: application/json'",
+        },
+      ],
+      [
+        { ...encoded('gzip', 'not gzip at all'), path: '/GraphQL' },
+        400,
+        { code: 'MALFORMED_REQUEST', message: 'malformed request: the body could not be decoded (Content-Encoding)' },
+      ],
+    ];
+    for (const api of [express, fastify]) {
+      for (const [probe, status, { message, ...extensions }] of refusals as [Probe, number, any][]) {
+        const res = await fetch(api.url + probe.path, {
+          method: probe.method,
+          headers: probe.headers,
+          body: probe.body,
+        });
+        const body = await res.json();
+        expect([res.status, body], `${api.app.getHttpAdapter().getType()} ${probe.name}`).toEqual([
+          status,
+          { errors: [{ message, extensions }] },
+        ]);
+      }
+    }
+    // REST keeps its shape.
+    const rest = await fetch(express.url + '/v1/onboardings', { method: 'POST', headers: json, body: '{"x": ' });
+    expect([rest.status, await rest.json()]).toEqual([
+      400,
+      { error: { code: 'MALFORMED_REQUEST', message: 'malformed request: the body is not valid JSON' } },
+    ]);
   });
 
   it('reads a JSON body only as UTF-8: another declared charset is a 415 naming it, on both', async () => {
@@ -382,7 +456,7 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
       const answers = await Promise.all(
         charsets.map(async (p) => {
           const res = await fetch(api.url + p.path, { method: p.method, headers: p.headers, body: p.body });
-          const { error } = (await res.json()) as { error: { code: string; message: string; fields?: unknown } };
+          const error = refusalOf(await res.json());
           return [res.status, error.code, error.fields ? 'read' : error.message];
         }),
       );
