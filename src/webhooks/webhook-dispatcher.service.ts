@@ -20,7 +20,7 @@ import type { Prisma, WebhookSubscription } from '../generated/prisma/client.js'
 import { SecretBox, signWebhook } from './webhook-crypto.js';
 import { postJson, type PostOutcome } from './webhook-http.js';
 import { eventTypeMatches } from './webhook.input.js';
-import { summarize } from './webhook-summary.js';
+import { chatSafe, summaryText } from './webhook-summary.js';
 import { targetProblem } from './webhook-target.js';
 import { slackMessage, type SlackMessage } from '../integrations/slack/slack-message.js';
 
@@ -257,7 +257,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       },
     });
     if (!request) return 0;
-    const summary = summarize(event, request);
+    const text = summaryText(event, request);
+    const summary = { text, safe: chatSafe(text) };
     let created: { id: string; subscriptionId: string }[];
     for (let attempt = 1; ; attempt++) {
       const rows = await this.deliveryRows(event, request, summary, wanted);
@@ -304,7 +305,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   private async deliveryRows(
     event: ProgressEvent,
     request: Parameters<typeof slackMessage>[0] & { cluster: string; namespace: string },
-    summary: string,
+    summary: { text: string; safe: string },
     wanted: WebhookSubscription[],
   ): Promise<Prisma.WebhookDeliveryCreateManyInput[]> {
     const rows: Prisma.WebhookDeliveryCreateManyInput[] = [];
@@ -314,8 +315,9 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       const id = randomUUID();
       const payload: WebhookPayload | SlackMessage =
         s.format === 'slack'
-          ? // The request as it stands now: buttons only while it still waits for approval.
-            slackMessage(request, summary, this.config.publicBaseUrl)
+          ? // The request as it stands now: buttons only while it still waits for approval. The line as text:
+            // slackMessage escapes it as mrkdwn itself.
+            slackMessage(request, summary.text, this.config.publicBaseUrl)
           : {
               id,
               type: event.type,
@@ -325,7 +327,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
               cursor: event.cursor,
               at: event.at,
               data: event.data,
-              summary,
+              summary: summary.safe,
             };
       rows.push({
         id,

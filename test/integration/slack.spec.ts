@@ -338,6 +338,38 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     expect([late.status, late.body.error.code]).toEqual([409, 'REQUEST_NOT_PENDING_APPROVAL']);
   });
 
+  it("makes a JSON delivery's summary safe to post as is; the Slack format's line is escaped once", async () => {
+    const json = await http(
+      s.url,
+      'POST',
+      '/v1/webhooks',
+      { url: rx.url('/json'), eventTypes: ['request.rejected'] },
+      as(tokens.requester),
+    );
+    expect(json.status).toBe(201);
+    try {
+      const ns = `${p}-esc`;
+      const id = await held(ns);
+      const reason = '<!channel> see <https://evil.example|docs> & @here, @everyone@all (mail a@b.example)';
+      const rejected = await http(s.url, 'POST', `/v1/onboardings/${id}/reject`, { reason }, as(tokens.approver));
+      expect(rejected.status).toBe(200);
+      const [hit] = await until(
+        () => rx.at('/json').filter((m) => m.json.requestId === id),
+        (m) => m.length >= 1,
+      );
+      const what = `⛔ onboarding of emulator/${ns} into mesh osm rejected by token:${p}-approver: `;
+      const escaped = '&lt;!channel&gt; see &lt;https://evil.example|docs&gt; &amp; ';
+      expect(hit.json.summary).toBe(`${what}${escaped}@\u200dhere, @\u200deveryone@all (mail a@b.example)`);
+      const slack = await until(
+        () => messagesOf(id).filter((m) => m.json.text.startsWith('⛔')),
+        (m) => m.length >= 1,
+      );
+      expect(slack[0].json.text).toBe(`${what}${escaped}@here, @everyone@all (mail a@b.example)`);
+    } finally {
+      await http(s.url, 'DELETE', `/v1/webhooks/${json.body.webhook.id}`, undefined, as(tokens.requester));
+    }
+  });
+
   it('answers other interactions with 200 and acts on nothing; refuses a body that is not a signed form', async () => {
     const other = await interact(s.url, formBody({ type: 'shortcut', user: { id: U.approver }, callback_id: 'x' }));
     expect(other.status).toBe(200);

@@ -167,4 +167,16 @@ describe('webhook summaries', () => {
     expect(summarize(event('request.whatever'), request)).toBe('ℹ️ onboarding of prod/team-a into mesh osm: msg');
     expect(summarize({ ...event('step.failed'), message: 'x'.repeat(1000) }, request).length).toBeLessThanOrEqual(300);
   });
+
+  it('is at most 300 characters once escaped, and never ends in a cut escape or mention', () => {
+    for (let pad = 0; pad < 12; pad++) {
+      const line = summarize(
+        { ...event('step.failed'), message: `${'x'.repeat(pad)}${'<&@here '.repeat(60)}` },
+        request,
+      );
+      expect(line.length).toBeLessThanOrEqual(300);
+      expect(line).toMatch(/(&(amp|lt|gt);|[^&@])…$/);
+      expect(line).not.toMatch(/&(?!(amp|lt|gt);)/);
+    }
+  });
 });
