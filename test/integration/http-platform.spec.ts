@@ -198,6 +198,13 @@ const PROBES: Probe[] = [
     },
     body: '{}',
   },
+  {
+    name: 'Slack, JSON that does not parse, unsigned (415 before either)',
+    method: 'POST',
+    path: '/v1/integrations/slack/Interactions/',
+    headers: { 'content-type': 'application/json' },
+    body: '{"payload": ',
+  },
   ...['iso-8859-1', 'UTF-16'].map((charset): Probe => ({
     name: `JSON body in charset ${charset} (415)`,
     method: 'POST',
@@ -382,6 +389,7 @@ describe('HTTP platforms: Express and Fastify answer the edge the same way', () 
         ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
         ['/v1/onboardings', 400, 'MALFORMED_REQUEST'],
         ['/v1/onboardings', 413, 'MALFORMED_REQUEST'],
+        ['/v1/integrations/slack/Interactions/', 415, 'UNSUPPORTED_MEDIA_TYPE'],
         ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
         ['/v1/onboardings', 415, 'UNSUPPORTED_MEDIA_TYPE'],
         ['/graphql', 415, 'UNSUPPORTED_MEDIA_TYPE'],

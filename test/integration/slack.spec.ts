@@ -390,6 +390,28 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     });
     expect(asJson.status).toBe(415);
     expect((await asJson.json()).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+
+    // Any body that is not a form, before it is parsed or its signature checked: JSON that does not parse, JSON
+    // without a signature, other types, none.
+    for (const [type, body] of [
+      ['application/json', '{"payload": '],
+      ['application/json', '{}'],
+      ['application/merge-patch+json', '{}'],
+      ['text/plain', 'payload=x'],
+      [undefined, 'payload=x'],
+    ] as const) {
+      const res = await fetch(`${s.url}/v1/integrations/slack/interactions`, {
+        method: 'POST',
+        headers: type ? { 'content-type': type } : {},
+        body: type ? body : new Blob([body]), // a Blob without a type: no Content-Type
+      });
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, error.code, error.message], type).toEqual([
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `expected an application/x-www-form-urlencoded body (got ${type ? `"${type}"` : 'no Content-Type'})`,
+      ]);
+    }
   });
 
   it('creates webhooks with a format over REST and GraphQL (json by default) and refuses unknown formats', async () => {

@@ -20,7 +20,8 @@ const header = (req: Request, name: string) => {
 };
 
 function rawBody(req: Request, res: Response): Promise<Buffer> {
-  // Any other type is refused alike on both platforms (Fastify would refuse a type it has no parser for by itself).
+  // A body of any other type was refused at the edge (common/json-content-type.ts) before it was parsed or this
+  // handler ran; what is left here is a call without a body that names no form type.
   const type = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded')
     return Promise.reject(
