@@ -12,6 +12,7 @@ export class ApprovalsResolver {
   constructor(private readonly approvals: ApprovalService) {}
 
   @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
     description: 'Approve a PENDING_APPROVAL request (approver role; not your own request).',
   })
   async approveOnboardingRequest(
@@ -22,7 +23,10 @@ export class ApprovalsResolver {
     return presentRequest(await this.approvals.approve(id, actor, comment === undefined ? {} : { comment }));
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Reject a PENDING_APPROVAL request, with a reason.' })
+  @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
+    description: 'Reject a PENDING_APPROVAL request, with a reason.',
+  })
   async rejectOnboardingRequest(
     @Args('id', { type: () => ID }) id: string,
     @Args('reason') reason: string,

@@ -36,7 +36,10 @@ export class CreatedApiToken {
 export class TokensResolver {
   constructor(private readonly tokens: TokenService) {}
 
-  @Mutation(() => CreatedApiToken, { description: 'Admin: create an API token.' })
+  @Mutation(() => CreatedApiToken, {
+    nullable: true,
+    description: 'Admin: create an API token.',
+  })
   createApiToken(@Args('input') input: CreateApiTokenInput, @CurrentActor() actor: Actor) {
     return this.tokens.create(
       { ...input, scopes: input.scopes ?? undefined, expiresInDays: input.expiresInDays ?? undefined },
@@ -49,7 +52,10 @@ export class TokensResolver {
     return this.tokens.list(actor);
   }
 
-  @Mutation(() => ApiTokenModel, { description: 'Admin: revoke an API token.' })
+  @Mutation(() => ApiTokenModel, {
+    nullable: true,
+    description: 'Admin: revoke an API token.',
+  })
   revokeApiToken(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return this.tokens.revoke(id, actor);
   }

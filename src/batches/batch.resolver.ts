@@ -74,6 +74,7 @@ export class BatchResolver {
   constructor(private readonly batches: BatchService) {}
 
   @Mutation(() => BatchModel, {
+    nullable: true,
     description: 'Onboard or offboard several namespaces together (all validated first, stored at once).',
   })
   async requestBatch(
@@ -103,6 +104,7 @@ export class BatchResolver {
   }
 
   @Mutation(() => BatchOperationResult, {
+    nullable: true,
     description: 'Approve, reject, cancel, retry or apply every member of a batch it applies to.',
   })
   async batchOperation(

@@ -12,6 +12,7 @@ export class ReapplyResolver {
   constructor(private readonly reapplies: ReapplyService) {}
 
   @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
     description:
       'Queue the last successful onboarding of a namespace again, with the same options ' +
       '(e.g. after namespace.drifted); `restart` replaces its restart options.',

@@ -104,6 +104,7 @@ export class WebhooksResolver {
   constructor(private readonly service: WebhookService) {}
 
   @Mutation(() => CreatedWebhook, {
+    nullable: true,
     description: 'Requester/admin: register a webhook for events of requests in your scopes.',
   })
   createWebhook(@Args('input') input: CreateWebhookInput, @CurrentActor() actor: Actor) {
@@ -120,7 +121,10 @@ export class WebhooksResolver {
     return this.service.read(id, actor);
   }
 
-  @Mutation(() => WebhookModel, { description: 'Delete a webhook (and its delivery history).' })
+  @Mutation(() => WebhookModel, {
+    nullable: true,
+    description: 'Delete a webhook (and its delivery history).',
+  })
   deleteWebhook(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return this.service.delete(id, actor);
   }

@@ -205,6 +205,32 @@ describe('onboarding over GraphQL with a graphql-ws subscription', () => {
     }
   });
 
+  it('a document of several mutations: the one refused is null with its error, the others run and answer', async () => {
+    // graphql-js runs a document's mutations in order; were their types non-null, one refusal would null the whole
+    // answer (created requests unreported) and stop the ones after it (an outside audit).
+    const [a, b, c] = [uniqueName('gql-many'), uniqueName('gql-many'), uniqueName('gql-many')];
+    for (const ns of [a, b, c]) await createNamespace(s.emulator, ns);
+    const busy = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "${b}" }) { id } }`);
+    expect(busy.errors).toBeUndefined();
+    const many = await gql(
+      s.url,
+      `mutation {
+        a: requestOnboarding(input: { namespace: "${a}" }) { id namespace }
+        b: requestOnboarding(input: { namespace: "${b}" }) { id namespace }
+        c: requestOnboarding(input: { namespace: "${c}" }) { id namespace }
+      }`,
+    );
+    expect(many.status).toBe(200);
+    expect(many.data.a).toMatchObject({ namespace: a });
+    expect(many.data.b).toBeNull();
+    expect(many.data.c).toMatchObject({ namespace: c });
+    expect(many.errors).toEqual([
+      expect.objectContaining({ path: ['b'], extensions: expect.objectContaining({ code: 'REQUEST_CONFLICT' }) }),
+    ]);
+    for (const r of [busy.data.requestOnboarding, many.data.a, many.data.c])
+      await waitForStatus(s.url, r.id, ['SUCCEEDED']);
+  });
+
   it('answers bad input with extensions.code naming the field, and writes nothing', async () => {
     const before = writesTo(s.emulator);
     const invalidNs = await gql(s.url, `mutation { requestOnboarding(input: { namespace: "Bad_Name" }) { id } }`);

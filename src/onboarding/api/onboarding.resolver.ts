@@ -44,6 +44,7 @@ export class OnboardingResolver {
   ) {}
 
   @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
     description: 'Queue the onboarding of a namespace; returns the stored request.',
   })
   async requestOnboarding(
@@ -56,7 +57,10 @@ export class OnboardingResolver {
     return { ...presentRequest(request), replayed };
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Queue the removal of a namespace from its mesh.' })
+  @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
+    description: 'Queue the removal of a namespace from its mesh.',
+  })
   async requestOffboarding(
     @Args('input') input: OffboardingInput,
     @CurrentActor() actor: Actor,
@@ -79,12 +83,16 @@ export class OnboardingResolver {
     return this.onboarding.plan('OFFBOARD', plain(input), actor);
   }
 
-  @Mutation(() => OnboardingRequestModel, { description: 'Queue a request stored by a dry run (status PLANNED).' })
+  @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
+    description: 'Queue a request stored by a dry run (status PLANNED).',
+  })
   async applyPlannedRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
     return presentRequest(await this.onboarding.applyPlanned(id, actor));
   }
 
   @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
     description: 'Cancel: a waiting request ends now; a running one stops before its next step or attempt.',
   })
   async cancelOnboardingRequest(
@@ -97,6 +105,7 @@ export class OnboardingResolver {
   }
 
   @Mutation(() => OnboardingRequestModel, {
+    nullable: true,
     description: 'Retry a FAILED or CANCELLED request from its first unfinished step.',
   })
   async retryOnboardingRequest(@Args('id', { type: () => ID }) id: string, @CurrentActor() actor: Actor) {
