@@ -274,6 +274,26 @@ describe('type errors in built-in kinds', () => {
     expect('binaryData' in res.body).toBe(false);
     expect('immutable' in res.body).toBe(false);
   });
+
+  it("a null map value is its type's zero value, as Go decoding stores it (a label too)", async () => {
+    const res = await call(
+      'POST',
+      CONFIGMAPS,
+      configMap('cm-null-values', {
+        metadata: { name: 'cm-null-values', labels: { q: null } },
+        data: { k: null, j: '1' },
+      }),
+    );
+    expect(res.status).toBe(201);
+    expect([res.body.data, res.body.metadata.labels]).toEqual([{ k: '', j: '1' }, { q: '' }]);
+    const patched = await call(
+      'PATCH',
+      `${CONFIGMAPS}/cm-null-values`,
+      [{ op: 'replace', path: '/data/j', value: null }],
+      JSON_PATCH,
+    );
+    expect(patched.body.data).toEqual({ k: '', j: '' });
+  });
 });
 
 describeWith(['kubectl'])('kubectl 1.32 against built-in decoding', () => {

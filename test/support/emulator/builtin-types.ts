@@ -279,7 +279,16 @@ function decodeJsonValue(t: GoType, v: unknown, st: JsonState, path: string): vo
       return;
     case 'map':
       if (!isObject(v)) return saveTypeError(st, jsonKind(v), t);
-      for (const [key, item] of Object.entries(v)) decodeJsonValue(t.elem, item, st, strictKey(path, key));
+      for (const [key, item] of Object.entries(v)) {
+        // encoding/json stores a null element as its type's zero value: `{"k": null}` in a map[string]string is
+        // `{"k": ""}` (a pointer, slice or map element stays nil, which encodes as null).
+        if (item === null) {
+          const zero = zeroValue(t.elem);
+          if (zero !== undefined) v[key] = zero;
+          continue;
+        }
+        decodeJsonValue(t.elem, item, st, strictKey(path, key));
+      }
       return;
     case 'struct': {
       if (!isObject(v)) return saveTypeError(st, jsonKind(v), t);
@@ -306,6 +315,24 @@ function decodeJsonValue(t: GoType, v: unknown, st: JsonState, path: string): vo
       }
       return;
     }
+  }
+}
+
+/** The JSON of a Go type's zero value where it is not null (nil): "", false, 0, an empty struct. */
+function zeroValue(t: GoType): unknown {
+  switch (t.k) {
+    case 'string':
+      return '';
+    case 'bool':
+      return false;
+    case 'float64':
+    case 'int32':
+    case 'int64':
+      return 0;
+    case 'struct':
+      return {};
+    default:
+      return undefined;
   }
 }
 
