@@ -287,6 +287,13 @@ function mergeMap(
     }
   }
 
+  // The live lists the order directives refer to: their items that the order does not name keep their live order.
+  const live = new Map<string, unknown[]>();
+  for (const field of orders.keys()) {
+    const list = original[field];
+    if (Array.isArray(list)) live.set(field, [...list]);
+  }
+
   for (const [key, patchValue] of Object.entries(patch)) {
     if (patchValue === null) {
       delete original[key];
@@ -320,7 +327,8 @@ function mergeMap(
 
   for (const [field, order] of orders) {
     const list = original[field];
-    if (Array.isArray(list)) original[field] = applyElementOrder(list, order, schema.fields[field]?.mergeKey);
+    if (Array.isArray(list))
+      original[field] = applyElementOrder(list, order, live.get(field) ?? [], schema.fields[field]?.mergeKey);
   }
   return original;
 }
@@ -369,15 +377,46 @@ function mergeList(original: unknown[], patch: unknown[], field: SmpField, eleme
   return result;
 }
 
-function applyElementOrder(list: unknown[], order: unknown[], mergeKey: string | undefined): unknown[] {
+/**
+ * `$setElementOrder` as apimachinery's strategicpatch applies it (mergePatchIntoOriginal, normalizeElementOrder): the
+ * merged items the order names, sorted by it; the others (server-only), sorted by the live list; then the two merged
+ * (mergeSortedSlice): a server-only item goes before the next ordered one when the live list has it before that one.
+ */
+function applyElementOrder(
+  list: unknown[],
+  order: unknown[],
+  live: unknown[],
+  mergeKey: string | undefined,
+): unknown[] {
   const identity = (item: unknown): unknown => (mergeKey && isObject(item) ? item[mergeKey] : item);
-  const orderKeys = order.map((o) => (mergeKey && isObject(o) ? o[mergeKey] : o));
-  const positioned: { item: unknown; rank: number; index: number }[] = list.map((item, index) => {
-    const rank = orderKeys.findIndex((k) => jsonEqual(k, identity(item)));
-    return { item, rank: rank < 0 ? Number.MAX_SAFE_INTEGER : rank, index };
-  });
-  positioned.sort((a, b) => a.rank - b.rank || a.index - b.index);
-  return positioned.map((p) => p.item);
+  const indexIn = (items: unknown[], item: unknown): number =>
+    items.findIndex((x) => jsonEqual(identity(x), identity(item)));
+  const sortedBy = (items: unknown[], by: unknown[]): unknown[] =>
+    items
+      .map((item, index) => ({ item, index, rank: indexIn(by, item) }))
+      .sort((a, b) => (a.rank >= 0 && b.rank >= 0 ? a.rank - b.rank : 0) || a.index - b.index)
+      .map((p) => p.item);
+  const ordered = sortedBy(
+    list.filter((item) => indexIn(order, item) >= 0),
+    order,
+  );
+  const serverOnly = sortedBy(
+    list.filter((item) => indexIn(order, item) < 0),
+    live,
+  );
+  const merged: unknown[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < ordered.length) {
+    if (j >= ordered.length) merged.push(serverOnly[i++]);
+    else if (i >= serverOnly.length) merged.push(ordered[j++]);
+    else {
+      const left = indexIn(live, serverOnly[i]);
+      const right = indexIn(live, ordered[j]);
+      merged.push(left >= 0 && right >= 0 && left < right ? serverOnly[i++] : ordered[j++]);
+    }
+  }
+  return merged;
 }
 
 function goMap(value: Record<string, unknown>): string {

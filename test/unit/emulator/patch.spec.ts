@@ -211,6 +211,28 @@ describe('strategic merge patch', () => {
       spec: { containers: { name: string }[] };
     };
     expect(ordered.spec.containers.map((c) => c.name)).toEqual(['log', 'app']);
+
+    // Items the order does not name keep their place among the ordered ones by the live order (kubectl apply onto
+    // a hand-edited object): live [c, b, a], order [a, b] → [c, a, b], as kube-apiserver answers.
+    const live = { spec: { containers: ['c', 'b', 'a'].map((name) => ({ name, image: `${name}:1` })) } };
+    const interleaved = strategicMergePatch(
+      live,
+      {
+        spec: {
+          '$setElementOrder/containers': [{ name: 'a' }, { name: 'b' }],
+          containers: [{ name: 'b', image: 'bbb' }],
+        },
+      },
+      podSchema,
+    ) as { spec: { containers: { name: string; image: string }[] } };
+    expect(interleaved.spec.containers.map((c) => `${c.name}=${c.image}`)).toEqual(['c=c:1', 'a=a:1', 'b=bbb']);
+    // A server-only item after the ordered ones in the live list stays after them.
+    const after = strategicMergePatch(
+      { spec: { containers: ['a', 'b', 'z'].map((name) => ({ name })) } },
+      { spec: { '$setElementOrder/containers': [{ name: 'b' }, { name: 'a' }] } },
+      podSchema,
+    ) as { spec: { containers: { name: string }[] } };
+    expect(after.spec.containers.map((c) => c.name)).toEqual(['b', 'a', 'z']);
   });
 
   it('replaces lists without a merge strategy and merges primitive lists with one', () => {
