@@ -102,6 +102,27 @@ describe('list and watch options', () => {
     );
   });
 
+  it('a list or watch from a resourceVersion that is no uint64 is a 500, as kube-apiserver 1.32 answers', async () => {
+    for (const [query, why] of [
+      ['?resourceVersion=abc', 'invalid syntax'],
+      ['?watch=true&resourceVersion=-1', 'invalid syntax'],
+      ['?watch=true&resourceVersion=18446744073709551616', 'value out of range'],
+    ]) {
+      const rv = new URLSearchParams(query).get('resourceVersion');
+      const res = await call('GET', `${CONFIGMAPS}${query}`);
+      expect(res.status, query).toBe(500);
+      expect(res.body, query).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `resourceVersion: Invalid value: "${rv}": strconv.ParseUint: parsing "${rv}": ${why}`,
+        code: 500,
+      });
+    }
+    expect((await call('GET', `${CONFIGMAPS}?resourceVersion=0`)).status).toBe(200);
+  });
+
   it('a watch with sendInitialEvents=false starts now: no ADDED for what exists, then the changes', async () => {
     const controller = new AbortController();
     const res = await fetch(

@@ -22,6 +22,7 @@ import {
   badRequest,
   fieldErr,
   genericServerResponse,
+  goQuote,
   internalError,
   invalid,
   isStatusError,
@@ -31,6 +32,7 @@ import {
   statusForCode,
   StatusError,
   unauthorized,
+  unknownError,
   unsupportedMediaType,
   type FieldError,
   type StatusBody,
@@ -158,6 +160,19 @@ export function validateListOptions(params: URLSearchParams, watch: boolean): vo
     if (sendInitialEvents !== null) forbid('sendInitialEvents', 'sendInitialEvents is forbidden for list');
   }
   if (errs.length > 0) throw invalid('ListOptions', 'meta.k8s.io', '', errs);
+  // Then the storage parses resourceVersion (APIObjectVersioner.ParseResourceVersion, strconv.ParseUint): a value
+  // that is no uint64 is a 500 with an empty reason, as kube-apiserver 1.32 still answers it (kubernetes#139485).
+  const bad = rv ? parseUintError(rv) : undefined;
+  if (bad)
+    throw unknownError(
+      `resourceVersion: Invalid value: ${goQuote(rv)}: strconv.ParseUint: parsing ${goQuote(rv)}: ${bad}`,
+    );
+}
+
+/** Why Go's strconv.ParseUint(text, 10, 64) refuses `text`, or undefined when it parses. */
+function parseUintError(text: string): string | undefined {
+  if (!/^\d+$/.test(text)) return 'invalid syntax';
+  return BigInt(text) > 2n ** 64n - 1n ? 'value out of range' : undefined;
 }
 
 function baseContentType(header: string | undefined): string {
