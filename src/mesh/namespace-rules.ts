@@ -69,21 +69,24 @@ export function assertNotControlPlane(info: MeshInfo, namespace: string): void {
  * - a namespace being deleted (Terminating): the CLI labels it; we refuse, since no pod can start there again (a
  *   restart's new pods and any policy created in it are refused: 403 NamespaceTerminating).
  */
+/** NAMESPACE_TERMINATING: the namespace is being deleted, so nothing in it can join the mesh. */
+export function namespaceTerminating(namespace: string): DomainError {
+  return new DomainError(
+    'NAMESPACE_TERMINATING',
+    `namespace ${namespace} is being deleted (Terminating): nothing in it can join the mesh`,
+    {
+      field: 'namespace',
+      hint: 'wait until it is gone and create it again, or remove what holds its deletion (finalizers)',
+    },
+  );
+}
+
 export function assertOnboardable(
   ns: V1Namespace,
   request: { namespace: string; meshName: string },
   controlPlaneNamespace?: string,
 ): void {
-  if (isTerminating(ns)) {
-    throw new DomainError(
-      'NAMESPACE_TERMINATING',
-      `namespace ${request.namespace} is being deleted (Terminating): nothing in it can join the mesh`,
-      {
-        field: 'namespace',
-        hint: 'wait until it is gone and create it again, or remove what holds its deletion (finalizers)',
-      },
-    );
-  }
+  if (isTerminating(ns)) throw namespaceTerminating(request.namespace);
   const labels = ns.metadata?.labels ?? {};
   if (IGNORE_LABEL in labels) {
     const message = `Cannot add ignored namespace [${request.namespace}] (label ${IGNORE_LABEL})`;

@@ -5,6 +5,7 @@ import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
 import { desiredInjection, mismatchedPods, podsOf } from './kit/workloads.js';
 import { followRollouts } from './kit/rollout.js';
+import { assertNamespaceLive } from './kit/namespaces.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
@@ -47,6 +48,7 @@ export class RestartStep implements OnboardingStep {
       kube.listDeployments(request.namespace),
       mode === 'needed' ? kube.listPods(request.namespace) : undefined,
     ]);
+    if (mode !== 'none' && deployments.items.length === 0) await assertNamespaceLive(kube, request);
     if (seen && !dryRun) seen.deployments = deployments.items;
     let targets = deployments.items;
     if (mode === 'selected') {

@@ -3,6 +3,7 @@ import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
 import { boundDiagnostics, DIAGNOSTICS_PER_CODE } from '../../mesh/change.js';
 import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+import { assertNamespaceLive } from './kit/namespaces.js';
 import { desiredInjection, podsOf } from './kit/workloads.js';
 
 /** A running pod no Deployment of the namespace owns (StatefulSet, DaemonSet, Job, bare pod, …). */
@@ -16,6 +17,8 @@ interface OtherPodReport {
 
 interface DeploymentReport {
   deployment: string;
+  /** `spec.paused`: no restart touches it (RestartStep skips it with OSM_RESTART_PAUSED), so it is not waited for. */
+  paused?: true;
   replicas: number;
   pods: number;
   inMesh: number;
@@ -43,24 +46,26 @@ export class VerifyStep implements OnboardingStep {
     const { request, tuning } = ctx;
     const restarted = request.options.restart.mode !== 'none' && !ctx.dryRun;
     const deadline = Date.now() + request.options.verify.timeoutSeconds * 1000;
-    // `selected` restarts the Deployments it names only: the others keep their pods until their next rollout, so
-    // they are reported (OSM_DEPLOYMENT_NOT_RESTARTED) and not waited for.
+    // `selected` restarts the Deployments it names only, and no mode restarts a paused one (OSM_RESTART_PAUSED): the
+    // others keep their pods until their next rollout, so they are reported (OSM_DEPLOYMENT_NOT_RESTARTED) and not
+    // waited for.
     const { mode, deployments: named } = request.options.restart;
-    const waitedFor = (r: DeploymentReport) => mode !== 'selected' || named.includes(r.deployment);
+    const waitedFor = (r: DeploymentReport) => !r.paused && (mode !== 'selected' || named.includes(r.deployment));
     for (;;) {
       const { reports, others, diagnostics } = await this.observe(ctx);
       const unlike = (r: DeploymentReport) =>
         r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0);
       const pending = reports.filter((r) => waitedFor(r) && unlike(r));
       for (const r of reports.filter((r) => !waitedFor(r) && unlike(r))) {
+        const why = r.paused ? 'paused' : 'not in restart.deployments';
         diagnostics.push({
           code: 'OSM_DEPLOYMENT_NOT_RESTARTED',
           level: 'warning',
           object: `Deployment/${r.deployment}`,
           message:
-            `${r.deployment}: ${r.inMesh}/${r.pods} pods with a sidecar; not in restart.deployments, so not ` +
+            `${r.deployment}: ${r.inMesh}/${r.pods} pods with a sidecar; ${why}, so not ` +
             `restarted: its pods ${r.wantsSidecar ? 'get' : 'lose'} the sidecar at its next rollout`,
-          hint: `kubectl rollout restart deployment/${r.deployment} -n ${request.namespace}`,
+          hint: restartHint(r.deployment, request.namespace, r.paused === true),
         });
       }
       // The other pods by name only up to DIAGNOSTICS_PER_CODE (those out of line first); their counts in full.
@@ -116,6 +121,7 @@ export class VerifyStep implements OnboardingStep {
       known ?? kube.listDeployments(request.namespace).then((l) => l.items),
       kube.listPods(request.namespace),
     ]);
+    if (deployments.length === 0 && pods.items.length === 0) await assertNamespaceLive(kube, request);
     const diagnostics: Diagnostic[] = [];
     // A pod another controller (StatefulSet, DaemonSet, Job, …) owns is never a Deployment's, even when its labels
     // match a Deployment's selector; a ReplicaSet's (or a bare pod a ReplicaSet would adopt) may be.
@@ -137,12 +143,13 @@ export class VerifyStep implements OnboardingStep {
             message: wantsSidecar
               ? `Pod ${p.metadata?.name} in namespace ${request.namespace} is not a part of a mesh`
               : `Pod ${p.metadata?.name} still runs a sidecar`,
-            hint: `kubectl rollout restart deployment/${name} -n ${request.namespace}`,
+            hint: restartHint(name, request.namespace, d.spec?.paused === true),
           });
         }
       }
       return {
         deployment: name,
+        ...(d.spec?.paused ? { paused: true } : {}),
         replicas: d.spec?.replicas ?? 1,
         pods: own.length,
         inMesh,
@@ -166,6 +173,12 @@ export class VerifyStep implements OnboardingStep {
     }
     return { reports, others, diagnostics };
   }
+}
+
+/** The command that gives a Deployment's pods the sidecar (or takes it away); a paused one is resumed first. */
+function restartHint(deployment: string, namespace: string, paused: boolean): string {
+  const restart = `kubectl rollout restart deployment/${deployment} -n ${namespace}`;
+  return paused ? `kubectl rollout resume deployment/${deployment} -n ${namespace}, then ${restart}` : restart;
 }
 
 /** Not finished (Succeeded/Failed) and not being deleted. */

@@ -247,3 +247,81 @@ describe('restart step: following the rollout with a watch', () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 });
+
+describe('restart and verify: a paused Deployment, and a namespace gone meanwhile', () => {
+  it('a paused Deployment is skipped and not waited for: warnings, not VERIFY_FAILED', async () => {
+    // Pods started before the namespace joined the mesh (no sidecar); app-1 paused.
+    const namespace = `paused-${++n}`;
+    seedAppNamespace(emulator.store, namespace, { deployments: 2 });
+    await emulator.idle();
+    emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: namespace }, 'merge', {
+      metadata: {
+        labels: { 'openservicemesh.io/monitored-by': 'osm' },
+        annotations: { 'openservicemesh.io/sidecar-injection': 'enabled' },
+      },
+    });
+    const app1 = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: 'app-1' };
+    emulator.store.patch(app1, 'merge', { spec: { paused: true } });
+    await emulator.idle();
+    const base = await stepContext(emulator, {
+      namespace,
+      options: { restart: { mode: 'all', deployments: [], maxConcurrent: 5 }, verify: { timeoutSeconds: 2 } },
+    });
+    const ctx = { ...base, seen: {} };
+    const restarted = await applyStep(restart, ctx);
+    expect(restarted.diagnostics!.map((d) => [d.code, d.object])).toEqual([['OSM_RESTART_PAUSED', 'Deployment/app-1']]);
+    const verified = await applyStep(verify, ctx);
+    expect(verified.result).toBe('UNCHANGED');
+    const resume = `kubectl rollout resume deployment/app-1 -n ${namespace}, then kubectl rollout restart`;
+    expect(verified.diagnostics!.map((d) => [d.code, d.object?.split('-')[0], d.hint?.startsWith(resume)])).toEqual([
+      ['OSM_POD_NOT_INJECTED', 'Pod/app', true],
+      ['OSM_DEPLOYMENT_NOT_RESTARTED', 'Deployment/app', true],
+    ]);
+    expect(verified.diagnostics).toContainEqual(
+      expect.objectContaining({
+        code: 'OSM_DEPLOYMENT_NOT_RESTARTED',
+        object: 'Deployment/app-1',
+        message:
+          'app-1: 0/1 pods with a sidecar; paused, so not restarted: its pods get the sidecar at its next rollout',
+      }),
+    );
+  });
+
+  it('a namespace deleted, or being deleted, after the namespace step: restart and verify refuse it', async () => {
+    const gone = `gone-${++n}`;
+    emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: gone } });
+    const context = async (namespace: string, mode: 'all' | 'none') =>
+      stepContext(emulator, {
+        namespace,
+        options: { restart: { mode, deployments: [], maxConcurrent: 5 }, verify: { timeoutSeconds: 1 } },
+      });
+    // Present and empty: nothing to restart, nothing to verify (one more read each, as nothing was found).
+    expect((await applyStep(restart, await context(gone, 'all'))).summary).toBe('nothing to restart: no deployments');
+    emulator.store.delete({ apiVersion: 'v1', kind: 'Namespace', name: gone });
+    await emulator.idle();
+    // A list in a namespace that does not exist answers empty: the namespace is read to tell.
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'no error',
+        (e: DomainError) => e.code,
+      );
+    expect(await code(applyStep(restart, await context(gone, 'all')))).toBe('NAMESPACE_NOT_FOUND');
+    expect(await code(applyStep(verify, await context(gone, 'none')))).toBe('NAMESPACE_NOT_FOUND');
+
+    // Being deleted (a finalizer holds one of its objects): an onboarding cannot finish there.
+    const ending = `ending-${++n}`;
+    emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ending } });
+    emulator.store.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'held', namespace: ending, finalizers: ['example.com/hold'] },
+    });
+    emulator.store.delete({ apiVersion: 'v1', kind: 'Namespace', name: ending });
+    await emulator.idle();
+    expect(emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name: ending })?.status).toMatchObject({
+      phase: 'Terminating',
+    });
+    expect(await code(applyStep(restart, await context(ending, 'all')))).toBe('NAMESPACE_TERMINATING');
+    expect(await code(applyStep(verify, await context(ending, 'none')))).toBe('NAMESPACE_TERMINATING');
+  });
+});

@@ -1,8 +1,10 @@
-// Reading the namespace a request names; a missing namespace is the request's fault (NAMESPACE_NOT_FOUND).
+// Reading the namespace a request names; a missing namespace is the request's fault (NAMESPACE_NOT_FOUND), and one
+// being deleted cannot join the mesh (NAMESPACE_TERMINATING).
 import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../../common/domain-error.js';
 import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
+import { isTerminating, namespaceTerminating } from '../../../mesh/namespace-rules.js';
 
 export async function readNamespace(kube: ClusterClient, name: string): Promise<V1Namespace> {
   try {
@@ -13,4 +15,18 @@ export async function readNamespace(kube: ClusterClient, name: string): Promise<
     }
     throw err;
   }
+}
+
+/**
+ * For a step that found nothing in the namespace (a list in a namespace that does not exist answers empty, as
+ * kube-apiserver does): the namespace still exists and, for an onboarding, is not being deleted. A retried request
+ * whose namespace step is done runs only the steps after it, which would otherwise succeed on a namespace deleted
+ * meanwhile (an outside audit). One GET, only then.
+ */
+export async function assertNamespaceLive(
+  kube: ClusterClient,
+  request: { kind: 'ONBOARD' | 'OFFBOARD'; namespace: string },
+): Promise<void> {
+  const ns = await readNamespace(kube, request.namespace);
+  if (request.kind === 'ONBOARD' && isTerminating(ns)) throw namespaceTerminating(request.namespace);
 }
