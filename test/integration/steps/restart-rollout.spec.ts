@@ -135,6 +135,23 @@ describe('restart step: following the rollout with a watch', () => {
     expect((err as DomainError).message).toContain(`${namespace}/app-1`);
   });
 
+  it('Deployments deleted with their namespace during the rollout: NAMESPACE_TERMINATING, the cause', async () => {
+    emulator.configure({ podStartMs: 2000 });
+    const { ctx, namespace } = await fixture(2);
+    // A finalizer keeps the namespace Terminating once its Deployments are gone.
+    emulator.store.create({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'held', namespace, finalizers: ['example.com/hold'] },
+    });
+    const done = applyStep(restart, ctx).catch((e: unknown) => e);
+    await until(() => watches(namespace).length === 1);
+    emulator.store.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+    const err = await done;
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe('NAMESPACE_TERMINATING');
+  });
+
   it('watches from the patch response resourceVersion exactly', async () => {
     const { ctx, namespace } = await fixture(1);
     const kube = ctx.kube;

@@ -4,6 +4,8 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { DomainError } from '../../../common/domain-error.js';
 import { SHORT_WATCH_MS, type ClusterClient } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
+import { isTerminating, namespaceTerminating } from '../../../mesh/namespace-rules.js';
+import { readNamespace } from './namespaces.js';
 
 export interface RolloutStatus {
   done: boolean;
@@ -141,6 +143,8 @@ export async function followRollouts(
         },
       });
       if (deleted) {
+        // Deleted with its namespace (`kubectl delete namespace`): that is the cause to report.
+        if (isTerminating(await readNamespace(kube, namespace))) throw namespaceTerminating(namespace);
         throw new DomainError(
           'DEPLOYMENT_NOT_FOUND',
           `deployment ${namespace}/${deleted} was deleted during its rollout`,
