@@ -1,10 +1,11 @@
 // Owns the HTTP server under Nest (HTTP_PLATFORM=express|fastify) and the edge every call crosses on it, in this
 // order: the shutdown drain's count, helmet's headers, the request id + SERVER span (X-Request-Id), the 400/414 for a
 // path no router should read (request-path.ts: Fastify's router finds these first, and its frameworkErrors answer
-// through this same edge), the 415 for a /v1 or /graphql body that is not JSON or a JSON body in a charset other than
-// UTF-8, the JSON body (application/json or */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a
-// /v1 query string or body holding text Postgres cannot store (NUL, a lone surrogate), then the span, log and caller
-// contexts the handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body
+// through this same edge), the 422 for an Idempotency-Key or Last-Event-ID sent twice (single-headers.ts), the 415
+// for a /v1 or /graphql body that is not JSON or a JSON body in a charset other than UTF-8, the JSON body
+// (application/json or */*+json, plain, gzip, deflate or br; 64 kB once decoded), the 422 for a /v1 query string or
+// body holding text Postgres cannot store (NUL, a lone surrogate), then the span, log and caller contexts the
+// handlers run in. Express runs these as middleware; Fastify as hooks (onRequest before its body
 // parsing, preHandler after it, so the contexts reach the handler). Slack's form-encoded callback is read as raw bytes
 // on both (its signature is over them). Errors of both (body too large, malformed JSON, unknown route) reach the same
 // exception filter. The edge's refusals and the filter's answer on /graphql in GraphQL's error shape
