@@ -1,6 +1,7 @@
 // K8S_QPS/K8S_BURST per cluster, like client-go's QPS + burst, so a large batch cannot flood an API server:
 // rate-limiter-flexible's limiters, shared by every process through Redis (taken a few calls at a time, each lease
-// valid until its window ends) or kept per process.
+// valid until its window ends) or kept per process; EveryLimiter chains them (the namespace view's share of a
+// cluster's budget, taken from within it).
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** What a cluster client waits on before each call. */
