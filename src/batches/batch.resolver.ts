@@ -4,7 +4,7 @@ import { Args, Field, ID, InputType, Mutation, ObjectType, Query, Resolver, Subs
 import { GraphQLJSON } from 'graphql-scalars';
 import type { Actor } from '../auth/actor.js';
 import { CurrentActor } from '../auth/auth.guard.js';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, invalidInputMessage } from '../common/domain-error.js';
 import { RequestKind } from '../generated/prisma/enums.js';
 import { OnboardingEventModel, OnboardingPlanModel, OnboardingRequestModel } from '../onboarding/api/graphql.models.js';
 import { presentBatch } from './batch.controller.js';
@@ -130,8 +130,7 @@ export class BatchResolver {
       if (!(err instanceof DomainError) || operation !== 'approve' || !err.fields.some((f) => f.field === 'comment'))
         throw err;
       const fields = err.fields.map((f) => (f.field === 'comment' ? { ...f, field: 'reason' } : f));
-      const message = `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`;
-      throw new DomainError(err.code, message, { ...err.options, field: undefined, fields });
+      throw new DomainError(err.code, invalidInputMessage(fields), { ...err.options, field: undefined, fields });
     }
   }
 

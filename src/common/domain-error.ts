@@ -83,6 +83,10 @@ export interface FieldIssue {
  */
 export const MAX_FIELD_ISSUES = 20;
 
+/** VALIDATION_FAILED's message for the fields it names: `invalid input: <field>: <why>; …`. */
+export const invalidInputMessage = (fields: readonly FieldIssue[]): string =>
+  `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`;
+
 /**
  * An id as a not-found message names it: itself when it has the shape of the ids this service makes (UUIDs), else
  * nothing of it — a path parameter is caller input, and a message never repeats text it cannot vouch for.

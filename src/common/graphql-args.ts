@@ -1,6 +1,6 @@
 // Owns the helpers the GraphQL resolvers share to hand their arguments to the services as REST's edges do: the
 // argument names in validation errors (withArgNames) and optional fields sent as null (withoutNulls).
-import { DomainError } from './domain-error.js';
+import { DomainError, invalidInputMessage } from './domain-error.js';
 
 /** A GraphQL input object's fields without the ones sent as null (an absent optional field, as REST's body has it). */
 export function withoutNulls<T extends object>(input: T): Partial<T> {
@@ -18,10 +18,7 @@ export async function withArgNames<T>(names: Record<string, string>, fn: () => P
   } catch (err) {
     if (!(err instanceof DomainError) || err.fields.length === 0) throw err;
     const fields = err.fields.map((f) => ({ ...f, field: names[f.field] ?? f.field }));
-    const message =
-      err.code === 'VALIDATION_FAILED'
-        ? `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`
-        : err.message;
+    const message = err.code === 'VALIDATION_FAILED' ? invalidInputMessage(fields) : err.message;
     throw new DomainError(err.code, message, { ...err.options, field: undefined, fields });
   }
 }

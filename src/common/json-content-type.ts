@@ -10,6 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import typeIs from 'type-is';
 import { type ErrorBody, GRAPHQL_PATH } from './error-body.js';
+import { routerPath } from './request-path.js';
 
 /** Slack's callback, as both routers match it (case-insensitive, a trailing slash ignored). */
 const FORM_PATH = /^\/v1\/integrations\/slack\/interactions\/?$/i;
@@ -42,8 +43,7 @@ export function nonJsonBody(req: {
     if (charset === undefined || UTF8.has(charset)) return undefined;
     return refusal(`a JSON body must be UTF-8 (got charset "${charset}")`, 'send the body as UTF-8: charset=utf-8');
   }
-  // As the routers match it: whatever its case, a trailing slash ignored.
-  const path = req.path.toLowerCase().replace(/(.)\/+$/, '$1');
+  const path = routerPath(req.path);
   const graphql = GRAPHQL_PATH.test(path) && req.method !== 'GET' && req.method !== 'HEAD';
   if (!(graphql || path.startsWith('/v1/'))) return undefined;
   const got = given ? `"${given}"` : 'no Content-Type';

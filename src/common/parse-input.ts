@@ -3,7 +3,7 @@
 // MAX_FIELD_ISSUES fields. Text Postgres cannot store (a NUL, an unpaired surrogate: storable-text.ts) is refused
 // first, for every schema, naming its field.
 import { z } from 'zod';
-import { DomainError, MAX_FIELD_ISSUES, type ErrorCode, type FieldIssue } from './domain-error.js';
+import { DomainError, invalidInputMessage, MAX_FIELD_ISSUES, type ErrorCode, type FieldIssue } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
 
 export interface ParseInputOptions {
@@ -46,7 +46,7 @@ export function parseInput<S extends z.ZodType>(
 function invalid(code: ErrorCode, all: FieldIssue[]): DomainError {
   const fields = all.slice(0, MAX_FIELD_ISSUES);
   const more = all.length > fields.length ? `; and ${all.length - fields.length} more field(s)` : '';
-  return new DomainError(code, `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}${more}`, {
+  return new DomainError(code, `${invalidInputMessage(fields)}${more}`, {
     fields,
   });
 }

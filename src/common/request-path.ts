@@ -21,6 +21,9 @@ const refusal = (status: number, message: string): PathRefusal => ({
 export const BAD_PATH = refusal(HTTP_STATUS.MALFORMED_REQUEST, 'the path is not valid percent-encoded UTF-8');
 export const LONG_PATH_SEGMENT = refusal(414, `a path segment is longer than ${MAX_PATH_SEGMENT} characters`);
 
+/** A path as both routers match it: any case, a trailing slash ignored (`/V1/Onboardings/` → `/v1/onboardings`). */
+export const routerPath = (path: string): string => path.toLowerCase().replace(/(.)\/+$/, '$1');
+
 /** The answer to a call whose path (without the query string) no router should read, or undefined. */
 export function pathRefusal(path: string): PathRefusal | undefined {
   for (const segment of path.split('/')) {

@@ -1,6 +1,7 @@
 // The request headers a call may send once: the idempotency key and a stream's resume cursor. Node joins a repeated
 // header it does not know into one value ("k1, k2"), which would then be read as one key: a call that repeats one is
 // refused instead, 422 VALIDATION_FAILED naming it, on both HTTP platforms (src/http/platform.ts), before routing.
+import { invalidInputMessage } from './domain-error.js';
 import { HTTP_STATUS } from './http-status.js';
 
 const SINGLE = new Map([
@@ -21,16 +22,10 @@ export function repeatedHeader(rawHeaders: readonly string[]): HeaderRefusal | u
     const field = SINGLE.get(name);
     if (!field) continue;
     if (seen.has(name)) {
-      const message = 'must be sent once';
+      const fields = [{ field, message: 'must be sent once' }];
       return {
         status: HTTP_STATUS.VALIDATION_FAILED,
-        body: {
-          error: {
-            code: 'VALIDATION_FAILED',
-            message: `invalid input: ${field}: ${message}`,
-            fields: [{ field, message }],
-          },
-        },
+        body: { error: { code: 'VALIDATION_FAILED', message: invalidInputMessage(fields), fields } },
       };
     }
     seen.add(name);

@@ -6,7 +6,7 @@
 // runs on both HTTP platforms and for every resolver once the parameter's name is known; a GraphQL input object is
 // left to parseInput, which names its fields by their paths; other arguments pass untouched.
 import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
-import { DomainError } from './domain-error.js';
+import { DomainError, invalidInputMessage } from './domain-error.js';
 import { unstorableTextFields } from './storable-text.js';
 
 @Injectable()
@@ -15,8 +15,7 @@ export class StorablePathParams implements PipeTransform {
     if (!isNamedScalar(value, metadata)) return value;
     const fields = unstorableTextFields(value, metadata.data ? [metadata.data] : []);
     if (!fields.length) return value;
-    const message = `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`;
-    throw new DomainError('VALIDATION_FAILED', message, { fields });
+    throw new DomainError('VALIDATION_FAILED', invalidInputMessage(fields), { fields });
   }
 }
 

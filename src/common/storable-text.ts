@@ -3,7 +3,8 @@
 // that refuse them as VALIDATION_FAILED: the REST edge (src/http/platform.ts: body and query string) and parseInput
 // (every schema-checked input, GraphQL arguments included). Postgres's own refusal of one that got past them is
 // recognised in to-domain-error.ts. Never echoes the offending value.
-import { MAX_FIELD_ISSUES, type FieldIssue } from './domain-error.js';
+import { invalidInputMessage, MAX_FIELD_ISSUES, type FieldIssue } from './domain-error.js';
+import { routerPath } from './request-path.js';
 
 export const UNSTORABLE_TEXT_MESSAGE =
   'a text value holds a character that cannot be stored: NUL or an unpaired surrogate';
@@ -86,8 +87,7 @@ function mayHoldUnstorable(value: unknown): boolean {
  * may go on. A query parameter is named as the routes' own validation names it (`namespace`), a body field by its path.
  */
 export function unstorableInput(req: { path: string; query?: unknown; body?: unknown }): object | undefined {
-  // As the routers match paths: whatever their case.
-  if (!req.path.toLowerCase().startsWith('/v1/')) return undefined;
+  if (!routerPath(req.path).startsWith('/v1/')) return undefined;
   const fields = [...unstorableTextFields(req.query ?? {}), ...unstorableTextFields(req.body ?? {})].slice(
     0,
     MAX_FIELD_ISSUES,
@@ -96,7 +96,7 @@ export function unstorableInput(req: { path: string; query?: unknown; body?: unk
   return {
     error: {
       code: 'VALIDATION_FAILED',
-      message: `invalid input: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`,
+      message: invalidInputMessage(fields),
       fields,
     },
   };
