@@ -51,10 +51,11 @@ export class VerifyStep implements OnboardingStep {
     // waited for.
     const { mode, deployments: named } = request.options.restart;
     const waitedFor = (r: DeploymentReport) => !r.paused && (mode !== 'selected' || named.includes(r.deployment));
+    const unlike = (r: DeploymentReport) =>
+      r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0);
+    const outOfLine = (o: OtherPodReport) => o.sidecar !== o.wantsSidecar;
     for (;;) {
       const { reports, others, diagnostics } = await this.observe(ctx);
-      const unlike = (r: DeploymentReport) =>
-        r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0);
       const pending = reports.filter((r) => waitedFor(r) && unlike(r));
       for (const r of reports.filter((r) => !waitedFor(r) && unlike(r))) {
         const why = r.paused ? 'paused' : 'not in restart.deployments';
@@ -69,7 +70,6 @@ export class VerifyStep implements OnboardingStep {
         });
       }
       // The other pods by name only up to DIAGNOSTICS_PER_CODE (those out of line first); their counts in full.
-      const outOfLine = (o: OtherPodReport) => o.sidecar !== o.wantsSidecar;
       const listed = [...others.filter(outOfLine), ...others.filter((o) => !outOfLine(o))];
       const facts = {
         deployments: reports,
