@@ -6,6 +6,8 @@ import type { Actor, Role } from './actor.js';
 // (MeshConfig edits, src/mesh/mesh-wide.ts) in that mesh, and no namespace (a namespace has no `:`).
 export { SCOPE_PATTERN } from '../common/roles.js';
 
+const MESH_GRANT = 'mesh:';
+
 function globToRegExp(glob: string): RegExp {
   return new RegExp(
     `^${glob
@@ -18,6 +20,19 @@ function globToRegExp(glob: string): RegExp {
 /** `*` matches any run of characters; everything else literally. */
 export const globMatch = (glob: string, value: string) => globToRegExp(glob).test(value);
 
+/** `globMatch(glob, …)` with the pattern compiled once, for matching many values. */
+export function globMatcher(glob: string): (value: string) => boolean {
+  const re = globToRegExp(glob);
+  return (value) => re.test(value);
+}
+
+/** The namespace globs of the actor's scopes in `cluster` (mesh grants, `<cluster>/mesh:<mesh>`, left out). */
+export const namespaceGlobs = (actor: Actor, cluster: string): string[] =>
+  actor.scopes
+    .map((scope) => scope.split('/'))
+    .filter(([c, n]) => n !== undefined && !n.startsWith(MESH_GRANT) && globMatch(c, cluster))
+    .map(([, n]) => n);
+
 export function inScope(actor: Actor, cluster: string, namespace: string): boolean {
   if (actor.roles.includes('admin')) return true;
   return actor.scopes.some((scope) => {
@@ -25,8 +40,6 @@ export function inScope(actor: Actor, cluster: string, namespace: string): boole
     return globMatch(c, cluster) && globMatch(n, namespace);
   });
 }
-
-const MESH_GRANT = 'mesh:';
 
 /** Whether the actor may change mesh `mesh` of `cluster` as a whole: admins, and holders of `<cluster>/mesh:<mesh>`. */
 export function hasMeshGrant(actor: Actor, cluster: string, mesh: string): boolean {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -20,18 +20,24 @@ import {
   SIDECAR_INJECTION_ANNOTATION,
 } from '../mesh/osm.js';
 import type { Actor } from '../auth/actor.js';
-import { assertRole, globMatch, hasRole, inScope } from '../auth/scopes.js';
+import { assertRole, globMatch, globMatcher, hasRole, inScope, namespaceGlobs } from '../auth/scopes.js';
 import { parseInput } from '../common/parse-input.js';
+import { NamespaceInformer, type NamespaceView } from '../onboarding/namespace-informer.js';
 
 export const MAX_PAGE = 100;
 /** Namespace list calls per page at most (a page filtered by scopes is topped up from the next ones). */
 const MAX_NAMESPACE_LISTS = 5;
 /**
- * Namespaces per list call for a caller whose scopes show only some of the cluster's: the list's size then does not
- * follow the page's, so neither the calls a page took nor an empty page tells how many namespaces were filtered out
- * (at most 5 × 500 are read for a page), and a scoped caller gets full pages in fewer calls.
+ * Namespaces per list call for a caller whose scopes show only some of the cluster's, when the API has no namespace
+ * informer: full pages in fewer calls (at most 5 × 500 namespaces read for a page). The calls, and whether a page
+ * has a next one, then follow the cluster's size (docs/governance.md); with the informer they do not.
  */
 const SCOPED_LIST = 500;
+/**
+ * How long a scoped caller's page waits for the cluster's namespace informer to be in sync (its first list after
+ * the API starts: about 5 s for 120,000 namespaces at the default K8S_QPS) before answering CLUSTER_UNAVAILABLE.
+ */
+const VIEW_SYNC_WAIT_MS = 10_000;
 /** Pods listed per call, and namespaces whose pods are listed at once. */
 const POD_PAGE = 500;
 const POD_CONCURRENCY = 5;
@@ -61,11 +67,13 @@ export const NamespaceStatusQuery = z.strictObject({
 
 /**
  * Where a page starts: after Kubernetes' own `token` (none: from the first namespace), past the first `skip` of the
- * caller's namespaces from there (a page that ended inside a scoped list).
+ * caller's namespaces from there (a page that ended inside a scoped list); and in either case after the namespace
+ * named `after` (the last one shown or read), which is all a page from the namespace informer needs.
  */
 interface Position {
   token?: string;
   skip: number;
+  after?: string;
 }
 
 /** What a continue token this API gave stands for: whose page, of which cluster, and where it starts. */
@@ -112,10 +120,13 @@ export interface NamespaceStatusPage {
 }
 
 /**
- * Where each namespace of a cluster stands, read live (paged with Kubernetes `limit`/`continue`)
- * and joined with our last request for it. API calls per page: 1 namespace list (of SCOPED_LIST for a
- * caller whose scopes filter namespaces out; up to 5 lists to fill the page), plus one pod list per namespace shown
- * (more only for a namespace with over 500 pods), 5 namespaces at a time; plus one Postgres query.
+ * Where each namespace of a cluster stands, read live and joined with our last request for it. For an admin, or a
+ * caller scoped to all the cluster's namespaces: paged with Kubernetes `limit`/`continue`, one namespace list a
+ * page. For a caller whose scopes show only some: from the API's namespace informer (no list; it watches the
+ * cluster's namespaces), so nothing of a page follows the namespaces it may not see; without an informer
+ * (PRECHECK_INFORMER=false, or RBAC refusing it its list or watch), lists of SCOPED_LIST namespaces, up to 5 to
+ * fill the page. Plus one pod list per namespace shown (more only for a namespace with over 500 pods), 5
+ * namespaces at a time; plus one Postgres query.
  *
  * Kubernetes' continue token is never shown: it holds the key the next list starts from (etcd's
  * `{"start":"<namespace>"}`), the name of a namespace the caller may not see, and a forged one would walk the
@@ -131,6 +142,8 @@ export class NamespaceStatusService {
     private readonly prisma: PrismaService,
     private readonly redis: RedisService,
     @Inject(APP_CONFIG) config: AppConfig,
+    // API role only: the namespaces of a scoped caller's page come from it (pageFromView).
+    @Optional() private readonly informer?: NamespaceInformer,
   ) {
     this.continuePrefix = `${config.queuePrefix}:namespace-continue:`;
   }
@@ -146,26 +159,18 @@ export class NamespaceStatusService {
     const client = this.gateway.viewClient(name);
     const resumed = q.continue === undefined ? undefined : await this.resume(q.continue, actor, name);
     const scoped = !admin && !actor.scopes.some((sc) => globMatch(sc.split('/')[0], name) && sc.split('/')[1] === '*');
+    const view = scoped ? await this.informer?.view(name, VIEW_SYNC_WAIT_MS) : undefined;
+    if (view === 'loading') {
+      throw new DomainError(
+        'CLUSTER_UNAVAILABLE',
+        `the namespaces of cluster ${name} are still being read (or cannot be now); try again shortly`,
+        { details: { retryAfterSeconds: 5 } },
+      );
+    }
     const { value, calls } = await this.gateway.counting(async () => {
-      const namespaces: k8s.V1Namespace[] = [];
-      // Where the next page starts: after a Kubernetes token (none: the first list), past the caller's namespaces
-      // from there that were shown already. Undefined once the cluster's list has ended.
-      let next: Position | undefined = resumed ?? { skip: 0 };
-      for (let i = 0; i < MAX_NAMESPACE_LISTS && next && namespaces.length < q.limit; i++) {
-        const room = q.limit - namespaces.length;
-        const from: Position = next;
-        const list = await this.kube(
-          () => client.listNamespaces({ limit: scoped ? SCOPED_LIST : room, continueToken: from.token }),
-          'continue',
-        );
-        const visible = (list.items ?? []).filter((ns) => inScope(actor, name, ns.metadata?.name ?? ''));
-        const fresh = visible.slice(from.skip);
-        namespaces.push(...fresh.slice(0, room));
-        const token = list.metadata?.continue || undefined;
-        // A page full within this list: the next page reads the same list again, past what this one showed.
-        if (fresh.length > room) next = { token: from.token, skip: from.skip + room };
-        else next = token ? { token, skip: 0 } : undefined;
-      }
+      const { namespaces, next } = view
+        ? this.pageFromView(view, namespaceGlobs(actor, name), resumed?.after, q.limit)
+        : await this.pageFromLists(client, { actor, cluster: name, scoped }, resumed, q.limit);
       const pods = await mapBounded(namespaces, (ns) => this.countPods(client, ns.metadata!.name!), POD_CONCURRENCY);
       return { namespaces, pods, next };
     });
@@ -192,6 +197,72 @@ export class NamespaceStatusService {
     return { cluster: name, items, continue: next, apiCalls: calls };
   }
 
+  /**
+   * A page of the namespaces a scoped caller may see, from the cluster's namespace informer: no list call, so
+   * neither the page's `apiCalls` nor whether it has a next one follows the namespaces it may not see. Scopes that
+   * name their namespaces are looked up; a glob (`team-*`) is matched against every namespace in memory. In name
+   * order, as Kubernetes lists them.
+   */
+  private pageFromView(
+    view: NamespaceView,
+    globs: string[],
+    after: string | undefined,
+    limit: number,
+  ): { namespaces: k8s.V1Namespace[]; next: Position | undefined } {
+    let names: string[];
+    if (globs.every((g) => !g.includes('*'))) names = [...new Set(globs)].filter((n) => view.get(n) !== undefined);
+    else {
+      const matchers = globs.map(globMatcher);
+      names = [];
+      for (const n of view.names()) if (matchers.some((m) => m(n))) names.push(n);
+    }
+    names = names.filter((n) => after === undefined || n > after).sort();
+    const shown = names.slice(0, limit);
+    const namespaces = shown.map((n) => view.get(n)!);
+    return { namespaces, next: names.length > limit ? { skip: 0, after: shown[shown.length - 1] } : undefined };
+  }
+
+  /**
+   * A page read from namespace lists (an admin's, a caller scoped to all of the cluster's namespaces, or a scoped
+   * caller's when the API has no namespace informer): up to MAX_NAMESPACE_LISTS lists, filtered by the scopes.
+   */
+  private async pageFromLists(
+    client: ClusterClient,
+    caller: { actor: Actor; cluster: string; scoped: boolean },
+    resumed: Position | undefined,
+    limit: number,
+  ): Promise<{ namespaces: k8s.V1Namespace[]; next: Position | undefined }> {
+    const { actor, cluster, scoped } = caller;
+    const namespaces: k8s.V1Namespace[] = [];
+    // Where the next page starts: after a Kubernetes token (none: the first list), past the caller's namespaces
+    // from there that were shown already. Undefined once the cluster's list has ended. A position with `after`
+    // only (a page from the informer, which is out of sync now) reads from the first list, past that name.
+    // A first list's page (no token) records `after` too: resumed from the first list past that name, not skipped.
+    const after = resumed?.token === undefined ? resumed?.after : undefined;
+    let next: Position | undefined = resumed && after === undefined ? resumed : { skip: 0 };
+    for (let i = 0; i < MAX_NAMESPACE_LISTS && next && namespaces.length < limit; i++) {
+      const room = limit - namespaces.length;
+      const from: Position = next;
+      const list = await this.kube(
+        () => client.listNamespaces({ limit: scoped || after ? SCOPED_LIST : room, continueToken: from.token }),
+        'continue',
+      );
+      const items = list.items ?? [];
+      const visible = items.filter((ns) => {
+        const n = ns.metadata?.name ?? '';
+        return (after === undefined || n > after) && inScope(actor, cluster, n);
+      });
+      const fresh = visible.slice(from.skip);
+      const shown = fresh.slice(0, room);
+      namespaces.push(...shown);
+      const token = list.metadata?.continue || undefined;
+      // A page full within this list: the next page reads the same list again, past what this one showed.
+      if (fresh.length > room) next = { token: from.token, skip: from.skip + room, after: lastName(shown) };
+      else next = token ? { token, skip: 0, after: lastName(items) } : undefined;
+    }
+    return { namespaces, next };
+  }
+
   /** A token for the next page, standing for where it starts (Kubernetes' token, and namespaces to skip). */
   private async continuation(at: Position, actor: Actor, cluster: string): Promise<string> {
     const id = randomBytes(16).toString('base64url');
@@ -212,7 +283,7 @@ export class NamespaceStatusService {
         { field: 'continue' },
       );
     }
-    return { token: entry.token, skip: entry.skip ?? 0 };
+    return { token: entry.token, skip: entry.skip ?? 0, after: entry.after };
   }
 
   private async countPods(
@@ -300,3 +371,5 @@ export class NamespaceStatusService {
     }
   }
 }
+
+const lastName = (items: k8s.V1Namespace[]): string | undefined => items[items.length - 1]?.metadata?.name;

@@ -1,10 +1,12 @@
-// The API's in-memory view of each cluster's namespaces, for the request-time check (TargetPrecheck): per
-// cluster one paginated LIST (NAMESPACE_PAGE a page, `continue`), then one WATCH from the list's resourceVersion
-// (bookmarks on), as a Kubernetes controller's informer does, so a request's cached read of its namespace is a
-// lookup in memory rather than a rate-limited GET. Owns: starting per cluster on the first lookup (outside that
-// caller's log context and trace), the slim records, re-watching (a watch that ends), re-listing (410 Gone),
-// back-off, failure warnings (at most one per FAILURE_WARN_MS per cluster), the refused fallback (RBAC without
-// `list`/`watch`: logged once, retried every REFUSED_RETRY_MS), stopping on shutdown, and its gauges.
+// The API's in-memory view of each cluster's namespaces, for the request-time check (TargetPrecheck) and the
+// namespace status of a scoped caller (NamespaceStatusService): per cluster one paginated LIST (NAMESPACE_PAGE a
+// page, `continue`), then one WATCH from the list's resourceVersion (bookmarks on), as a Kubernetes controller's
+// informer does, so a request's cached read of its namespace is a lookup in memory rather than a rate-limited GET,
+// and a scoped caller's page of namespaces costs no namespace list whose size would follow the cluster's. Owns:
+// starting per cluster on the first lookup (outside that caller's log context and trace), the slim records,
+// re-watching (a watch that ends), re-listing (410 Gone), back-off, failure warnings (at most one per
+// FAILURE_WARN_MS per cluster), the refused fallback (RBAC without `list`/`watch`: logged once, retried every
+// REFUSED_RETRY_MS), stopping on shutdown, and its gauges.
 // Until a cluster's view has synced (and whenever it is not in sync) lookups answer nothing and the precheck reads
 // as before. A refusal never rests on this view: TargetPrecheck.refuseIf reads the namespace afresh first.
 //
@@ -22,6 +24,7 @@ import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { SHORT_WATCH_MS, type ClusterClient, type WatchEventType } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { CHECKED_NAMESPACE_LABELS, isTerminating } from '../mesh/namespace-rules.js';
+import { SIDECAR_INJECTION_ANNOTATION } from '../mesh/osm.js';
 import { runDetached } from '../observability/log-context.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import type { Observed } from './target-precheck.js';
@@ -47,7 +50,16 @@ const FAILURE_WARN_MS = 30_000;
  * number, which it gives back as the same string, and saves a string per namespace (~4 MB at 160,000).
  */
 type Rv = string | number;
-type Slim = Rv | { rv: Rv; labels?: Record<string, string>; terminating?: true };
+type Slim =
+  | Rv
+  | {
+      rv: Rv;
+      labels?: Record<string, string>;
+      terminating?: true;
+      /** Its phase when neither Active nor Terminating (null: none); absent, Active. */
+      phase?: string | null;
+      injection?: string;
+    };
 
 const PLAIN_INTEGER = /^(?:0|[1-9][0-9]{0,15})$/;
 
@@ -67,21 +79,45 @@ function slim(ns: V1Namespace): Slim {
     if (all[key] !== undefined) (labels ??= {})[key] = all[key];
   }
   const terminating = isTerminating(ns) ? (true as const) : undefined;
-  return labels || terminating ? { rv, ...(labels ? { labels } : {}), ...(terminating ? { terminating } : {}) } : rv;
+  const injection = ns.metadata?.annotations?.[SIDECAR_INJECTION_ANNOTATION];
+  const phase = terminating || ns.status?.phase === 'Active' ? undefined : (ns.status?.phase ?? null);
+  if (!labels && !terminating && injection === undefined && phase === undefined) return rv;
+  return {
+    rv,
+    ...(labels ? { labels } : {}),
+    ...(terminating ? { terminating } : {}),
+    ...(phase !== undefined ? { phase } : {}),
+    ...(injection !== undefined ? { injection } : {}),
+  };
 }
 
 /** The V1Namespace-shaped object the checks (assertOnboardable, assertOffboardable) read. */
 function expand(name: string, s: Slim): V1Namespace {
-  if (typeof s !== 'object') return { metadata: { name, resourceVersion: unpackRv(s) } };
+  if (typeof s !== 'object') return { metadata: { name, resourceVersion: unpackRv(s) }, status: { phase: 'Active' } };
+  const phase = s.terminating ? 'Terminating' : s.phase === undefined ? 'Active' : s.phase;
   return {
-    metadata: { name, resourceVersion: unpackRv(s.rv), labels: { ...s.labels } },
-    ...(s.terminating ? { status: { phase: 'Terminating' } } : {}),
+    metadata: {
+      name,
+      resourceVersion: unpackRv(s.rv),
+      labels: { ...s.labels },
+      ...(s.injection !== undefined ? { annotations: { [SIDECAR_INJECTION_ANNOTATION]: s.injection } } : {}),
+    },
+    status: phase === null ? {} : { phase },
   };
 }
 
-/** What a lookup gives for `ns`: its name, resourceVersion and checked labels (exported for the unit tests). */
+/**
+ * What a lookup gives for `ns`: its name, resourceVersion, checked labels, phase (Terminating when being deleted)
+ * and sidecar-injection annotation (the namespace status shows the last two) (exported for the unit tests).
+ */
 export function slimmed(ns: V1Namespace): V1Namespace {
   return expand(ns.metadata?.name ?? '', slim(ns));
+}
+
+/** A cluster's namespaces as its view holds them while in sync (ClusterNamespaces.names and get). */
+export interface NamespaceView {
+  names(): Iterable<string>;
+  get(name: string): V1Namespace | undefined;
 }
 
 /** Why a cluster's view is not usable now (undefined: synced). */
@@ -107,6 +143,8 @@ class ClusterNamespaces {
    * namespace again (an API server's rolling restart would otherwise have every API process list the cluster).
    */
   private resuming = false;
+  /** Callers of whenSynced waiting for the view to be in sync. */
+  private waiters = new Set<() => void>();
 
   constructor(
     readonly cluster: string,
@@ -130,6 +168,42 @@ class ClusterNamespaces {
     if (this.state !== 'synced') return undefined;
     const s = this.items.get(name);
     return s === undefined ? { kind: 'absent' } : { kind: 'found', value: expand(name, s) };
+  }
+
+  get refused(): boolean {
+    return this.state === 'refused';
+  }
+
+  /**
+   * Whether the whole view can be read: in sync, or kept while a broken watch is opened again (a moment behind).
+   * While it starts, waits up to `ms` for its first list (a large cluster's takes seconds); a list that failed, a
+   * refusal or a stop answer at once.
+   */
+  async whenSynced(ms: number): Promise<boolean> {
+    if (this.state !== 'starting') return this.readable;
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    this.waiters.add(wake);
+    const timer = setTimeout(wake, ms);
+    await woken;
+    clearTimeout(timer);
+    this.waiters.delete(wake);
+    return this.readable;
+  }
+
+  private get readable(): boolean {
+    return this.state === 'synced' || this.resuming;
+  }
+
+  /** The names of the namespaces in the view (none while it cannot be read), in no particular order. */
+  names(): Iterable<string> {
+    return this.readable ? this.items.keys() : [];
+  }
+
+  /** A namespace as the view has it (its name, checked labels, phase and injection annotation), if readable. */
+  get(name: string): V1Namespace | undefined {
+    const s = this.readable ? this.items.get(name) : undefined;
+    return s === undefined ? undefined : expand(name, s);
   }
 
   stop(): Promise<void> {
@@ -174,7 +248,7 @@ class ClusterNamespaces {
       } catch (err) {
         if (this.stopped) break;
         if (err instanceof KubeError && (err.status === 403 || err.status === 405)) {
-          this.refused(verb, err);
+          this.refusedBy(verb, err);
           await this.pause(REFUSED_RETRY_MS);
           continue;
         }
@@ -230,6 +304,7 @@ class ClusterNamespaces {
     this.resuming = false;
     this.refusedVerb = undefined;
     this.gauges(true, this.items.size);
+    for (const wake of this.waiters) wake();
     if (this.failedSinceWarning > 0) {
       this.logger.log(
         `namespace informer of cluster ${this.cluster}: in sync again (${this.items.size} namespaces) after ` +
@@ -255,7 +330,7 @@ class ClusterNamespaces {
     return false;
   }
 
-  private refused(verb: string, err: KubeError): void {
+  private refusedBy(verb: string, err: KubeError): void {
     this.unsync('refused');
     if (this.refusedVerb === verb) return;
     this.refusedVerb = verb;
@@ -272,6 +347,7 @@ class ClusterNamespaces {
     this.resuming = false;
     this.items = new Map();
     this.gauges(false, 0);
+    if (why !== 'starting') for (const wake of this.waiters) wake();
   }
 
   private async pause(ms: number): Promise<void> {
@@ -310,7 +386,23 @@ export class NamespaceInformer implements OnModuleDestroy {
    * it then. The first lookup for a cluster starts its view.
    */
   lookup(cluster: string, name: string): Observed<V1Namespace> | undefined {
+    return this.enabled ? this.start(cluster).lookup(name) : undefined;
+  }
+
+  /**
+   * The cluster's whole view, for the namespace status of a caller whose scopes show only part of it
+   * (namespaces/namespace-status.service.ts): in sync, waiting up to `waitMs` for it (and starting it) if need be;
+   * `'loading'` when it is not in sync by then; undefined when there is none to wait for (PRECHECK_INFORMER off, or
+   * RBAC refuses the list or the watch).
+   */
+  async view(cluster: string, waitMs: number): Promise<NamespaceView | 'loading' | undefined> {
     if (!this.enabled) return undefined;
+    const view = this.start(cluster);
+    if (await view.whenSynced(waitMs)) return view;
+    return view.refused ? undefined : 'loading';
+  }
+
+  private start(cluster: string): ClusterNamespaces {
     let view = this.clusters.get(cluster);
     if (!view) {
       const gauges = (synced: boolean, size: number) => {
@@ -322,7 +414,7 @@ export class NamespaceInformer implements OnModuleDestroy {
       view = runDetached(() => new ClusterNamespaces(cluster, client, this.logger, gauges));
       this.clusters.set(cluster, view);
     }
-    return view.lookup(name);
+    return view;
   }
 
   /** Per cluster started: whether its view is in sync and how many namespaces it holds. */

@@ -14,6 +14,7 @@ import { PlannerService } from './planner.service.js';
 import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 import { TargetPrecheck } from './target-precheck.js';
+import { NamespaceInformer } from './namespace-informer.js';
 
 @Module({})
 export class OnboardingModule {
@@ -50,6 +51,8 @@ export class OnboardingModule {
         OnboardingRepository,
         RequestLifecycle,
         RequestValidator,
+        // The API role's namespace views (an edge provider, onboardingEdges), read by the namespace status too.
+        ...(roles.api?.providers.includes(NamespaceInformer) ? [NamespaceInformer] : []),
       ],
     };
   }

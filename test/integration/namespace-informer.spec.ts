@@ -87,6 +87,7 @@ describe('namespace informer of the request-time check', () => {
       kind: 'found',
       value: {
         metadata: { name: ns, resourceVersion: expect.any(String), labels: { [MONITORED]: 'blue', name: 'x' } },
+        status: { phase: 'Active' },
       },
     });
   });

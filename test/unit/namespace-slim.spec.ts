@@ -73,9 +73,24 @@ describe('slim namespace records', () => {
     };
     expect(slimmed(ns)).toEqual({
       metadata: { name: 'app', resourceVersion: '7', labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+      status: { phase: 'Active' },
     });
-    expect(slimmed({ metadata: { name: 'b', resourceVersion: '8', labels: { team: 'a' } } })).toEqual({
+    expect(slimmed({ ...ns, metadata: { name: 'b', resourceVersion: '8', labels: { team: 'a' } } })).toEqual({
       metadata: { name: 'b', resourceVersion: '8' },
+      status: { phase: 'Active' },
+    });
+  });
+
+  it('keeps the phase and the sidecar-injection annotation the namespace status shows', () => {
+    const injection = { 'openservicemesh.io/sidecar-injection': 'disabled' };
+    expect(
+      slimmed({ metadata: { name: 'a', resourceVersion: '1', annotations: { ...injection, x: 'y' } }, status: {} }),
+    ).toEqual({ metadata: { name: 'a', resourceVersion: '1', labels: {}, annotations: injection }, status: {} });
+    expect(slimmed({ metadata: { name: 'a', resourceVersion: '1', deletionTimestamp: new Date() } }).status).toEqual({
+      phase: 'Terminating',
+    });
+    expect(slimmed({ metadata: { name: 'a', resourceVersion: '1' }, status: { phase: 'Odd' } }).status).toEqual({
+      phase: 'Odd',
     });
   });
 
