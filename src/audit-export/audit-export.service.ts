@@ -8,6 +8,7 @@ import type { Actor } from '../auth/actor.js';
 import { assertRole, hasRole } from '../auth/scopes.js';
 import { instantSchema } from '../common/instant.js';
 import { parseInput } from '../common/parse-input.js';
+import { eventId } from '../audit/event-id.js';
 
 export const EXPORT_PAGE_SIZE = 500;
 
@@ -110,7 +111,7 @@ export interface AuditRow {
 
 /** The exported shape of an event: the same in GET /v1/audit and in retention's exports (src/retention). */
 export const toExportRow = (r: AuditRow): ExportRow => ({
-  id: r.id.toString(),
+  id: eventId({ id: r.id, requestId: r.request_id, seq: r.seq }),
   requestId: r.request_id,
   cursor: r.seq,
   createdAt: r.created_at.toISOString(),
@@ -153,9 +154,9 @@ export class AuditExportService {
     await this.settle();
     let after = 0n;
     for (;;) {
-      const rows = await this.page(filter, actor, { after, limit: pageSize });
-      if (rows.length === 0) return;
-      after = BigInt(rows[rows.length - 1].id);
+      const { rows, lastId } = await this.page(filter, actor, { after, limit: pageSize });
+      if (lastId === undefined) return;
+      after = lastId;
       yield rows;
       if (rows.length < pageSize) return;
     }
@@ -190,12 +191,12 @@ export class AuditExportService {
     }
   }
 
-  /** The events after id `after`, at most `limit`, in id order. */
+  /** The events after id `after`, at most `limit`, in id order, and the last one's id (the next page's `after`). */
   private async page(
     f: AuditExportFilter,
     actor: Actor,
     { after, limit }: { after: bigint; limit: number },
-  ): Promise<ExportRow[]> {
+  ): Promise<{ rows: ExportRow[]; lastId: bigint | undefined }> {
     const where: Prisma.Sql[] = [Prisma.sql`a.id > ${after}`];
     if (f.actor) where.push(Prisma.sql`a.actor = ${f.actor}`);
     if (f.cluster) where.push(Prisma.sql`a.cluster = ${f.cluster}`);
@@ -227,6 +228,7 @@ export class AuditExportService {
        WHERE ${Prisma.join(where, ' AND ')}
        ORDER BY a.id
        LIMIT ${limit}`;
-    return rows.map(toExportRow);
+    const last = rows.at(-1);
+    return { rows: rows.map(toExportRow), lastId: last === undefined ? undefined : BigInt(last.id) };
   }
 }

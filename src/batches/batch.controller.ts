@@ -166,7 +166,7 @@ export class BatchController {
     summary: "Every member's progress as Server-Sent Events",
     description:
       'As `/v1/onboardings/{id}/events`, for all members, none skipped; each SSE `id` is the batch cursor to resume ' +
-      'after that event (`after` or `Last-Event-ID`; an older global event id is still accepted).',
+      'after that event (`after` or `Last-Event-ID`; an older global event id is still accepted from admins).',
     roles: ['viewer', 'requester', 'approver'],
     query: BatchEventsQuery,
     headers: ['Last-Event-ID:batch'],

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { IdempotencyKey } from '../common/idempotency-key.js';
 import type { RequestKind } from '../generated/prisma/client.js';
 import type { Actor, Role } from '../auth/actor.js';
-import { assertRole, inScope } from '../auth/scopes.js';
+import { assertRole, hasRole, inScope } from '../auth/scopes.js';
 import { DomainError, type ErrorCode, FieldIssue, isOurId, shownId } from '../common/domain-error.js';
 import { batchFingerprint, parseBatchCursor } from '../events/batch-cursor.js';
 import { PrismaService } from '../database/prisma.service.js';
@@ -221,9 +221,9 @@ export class BatchService {
 
   /**
    * The member requests' events the caller can see; `after` is a batch cursor (`batchCursor` of an event) or an
-   * older one (`b1.…`, a global event id), refused with a field error when it belongs to another batch or view or
-   * points past a member's last event. `names`: what the cursor and the id came in as, for a refusal (`after` or
-   * `Last-Event-ID`; `id`, or GraphQL's `batchId`).
+   * older one (`b1.…`, or for an admin a global event id), refused with a field error when it belongs to another
+   * batch or view or points past a member's last event. `names`: what the cursor and the id came in as, for a
+   * refusal (`after` or `Last-Event-ID`; `id`, or GraphQL's `batchId`).
    */
   async events(id: string, actor: Actor, after: string | undefined, names: { after?: string; id?: string } = {}) {
     const field = names.after ?? 'after';
@@ -231,6 +231,16 @@ export class BatchService {
     const members = requests.map((r) => ({ id: r.id, lastSeq: r.eventSeq })).sort((a, b) => (a.id < b.id ? -1 : 1));
     const ids = members.map((m) => m.id);
     const position = parseBatchCursor(after, { batchId: id, members }, field);
+    // Global ids are shown to admins only (audit/event-id.ts): translating one into positions would let any other
+    // caller find the global id of each of its own events by bisection, and so everyone else's event volume.
+    if ('afterId' in position && !hasRole(actor, 'admin')) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `${field}: an older cursor that is a global event id is accepted from admins only; resume after a ` +
+          'batchCursor, or from the start',
+        { field },
+      );
+    }
     return this.progress.openBatch(ids, position, actor.id, batchFingerprint(id, ids));
   }
 

@@ -118,7 +118,7 @@ export const ARG_DESCRIPTIONS: Record<string, string> = {
   'Query.webhookDeliveries.webhookId': 'The id of the webhook.',
   'Subscription.batchProgress.batchId': 'The id of the batch.',
   'Subscription.batchProgress.after':
-    'Resume after this event: its `batchCursor` (an older global event id is accepted).',
+    'Resume after this event: its `batchCursor` (an older global event id is accepted from admins).',
   'Subscription.onboardingProgress.requestId': 'The id of the request.',
   'Subscription.onboardingProgress.after': 'Resume after this cursor (0: from the first event).',
 };

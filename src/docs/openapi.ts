@@ -75,7 +75,7 @@ const HEADER_PARAMS: Record<ApiHeader, Record<string, unknown>> = {
     required: false,
     description:
       'resume after this batch cursor, the SSE `id` of the last event received (sent by EventSource clients on ' +
-      'reconnect); an older global event id is still accepted',
+      'reconnect); an older global event id is still accepted from admins',
     schema: { type: 'string', pattern: BATCH_CURSOR_PATTERN },
   },
   'X-Slack-Signature': {

@@ -203,7 +203,12 @@ export const RequestPageSchema = z
 
 export const AuditEventSchema = z
   .strictObject({
-    id: z.string().describe('The global event id: a 64-bit integer, as a string.'),
+    id: z
+      .string()
+      .describe(
+        "The event's id: `<requestId>:<cursor>` for a request's event; for an event of no request (token and " +
+          'webhook events, shown to admins only), the global event number, as a string.',
+      ),
     requestId: z.uuid().nullable().describe('The request it is about, if any.'),
     cursor: z.number().int().nullable().describe('The per-request event cursor (as the event stream).'),
     actor: z.string().describe('Who did it: an actor id, or `system` for the workers.'),
@@ -341,7 +346,7 @@ export const TokenListSchema = z
 
 export const ProgressEventSchema = z
   .strictObject({
-    id: z.string().describe('The global, increasing event id: its identity (ids are not taken in commit order).'),
+    id: z.string().describe("The event's identity: `<requestId>:<cursor>`."),
     batchCursor: z
       .string()
       .optional()

@@ -1,8 +1,9 @@
 import type { AuditEvent } from '../generated/prisma/client.js';
+import { eventId } from '../audit/event-id.js';
 
 /** A request's progress event: one audit row with a per-request cursor (`seq`). */
 export interface ProgressEvent {
-  /** Global, increasing audit id: the event's identity (not a resume position: ids are not taken in commit order). */
+  /** The event's identity, `<requestId>:<cursor>` (audit/event-id.ts); `cursor` is the resume position. */
   id: string;
   /** In a batch stream only: the position to resume after this event (see batch-cursor.ts). */
   batchCursor?: string;
@@ -26,7 +27,7 @@ export const TERMINAL_EVENT_TYPES = new Set([
 export function toProgressEvent(row: AuditEvent): ProgressEvent {
   const data = (row.data ?? {}) as Record<string, unknown>;
   return {
-    id: row.id.toString(),
+    id: eventId(row),
     requestId: row.requestId ?? '',
     cursor: row.seq ?? 0,
     type: row.action,

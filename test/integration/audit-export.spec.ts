@@ -114,14 +114,14 @@ describe('audit export: filtered, streamed as JSON lines or CSV', () => {
 
   it('streams 5,000 rows as JSON lines in keyset pages, never the whole result at once', async () => {
     const service = s.app.get(AuditExportService);
-    const paged = service as unknown as { page: (...args: unknown[]) => Promise<unknown[]> };
+    const paged = service as unknown as { page: (...args: unknown[]) => Promise<{ rows: unknown[] }> };
     const original = paged.page.bind(service);
     const pageSpy = vi.spyOn(paged, 'page');
     const calls: { at: number; rows: number }[] = [];
     pageSpy.mockImplementation(async (...args: unknown[]) => {
-      const rows = await original(...args);
-      calls.push({ at: performance.now(), rows: rows.length });
-      return rows;
+      const page = await original(...args);
+      calls.push({ at: performance.now(), rows: page.rows.length });
+      return page;
     });
     try {
       const r = await stream(`${s.url}/v1/audit?actor=${encodeURIComponent(bulkActor)}`);

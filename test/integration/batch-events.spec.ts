@@ -84,7 +84,7 @@ describe('batch event stream: none skipped, resumable', () => {
       await wake(b.members[0], 'test.late');
       const e2 = (await stream.waitFor(b.stored + 2)).at(-1)!;
       expect(e2.event).toBe('test.late');
-      expect(JSON.parse(e2.data).id).toBe(lateEvent.id);
+      expect(JSON.parse(e2.data).id).toBe(`${b.members[0]}:${lateEvent.seq}`);
 
       // Resuming after the early event (whose global id is higher) still brings the late one.
       const resumed = openStream(`${s.url}/v1/batches/${b.id}/events`, { 'last-event-id': e1.id! });

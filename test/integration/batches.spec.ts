@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
+import { PrismaService } from '../../src/database/prisma.service.js';
 import { PREFETCH_MAX_ITEMS, PREFETCH_MIN_TARGETS, PREFETCH_PAGE } from '../../src/kubernetes/read-share.js';
 
 async function waitForBatch(s: Stack, id: string, statuses: string[], timeoutMs = 20_000) {
@@ -46,7 +47,7 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(sse.status).toBe(200);
     // Each request's events in its own order, each once. Across requests the stream follows commits, not the global
     // ids (taken at insert: a lower id can commit after a higher one; see src/events/batch-cursor.ts).
-    const sorted = (ids: string[]) => [...ids].map(BigInt).sort((a, b) => (a < b ? -1 : 1));
+    const sorted = (ids: string[]) => [...ids].sort();
     for (const requestId of new Set(sse.events.map((e) => e.data.requestId))) {
       const cursors = sse.events.filter((e) => e.data.requestId === requestId).map((e) => e.data.cursor as number);
       expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
@@ -67,12 +68,30 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(sorted(resumed.events.map((e) => e.data.id))).toEqual(
       sorted(sse.events.slice(half + 1).map((e) => e.data.id)),
     );
-    // The older cursor, a global event id, is still accepted: the events after that id.
-    const after = BigInt(sse.events[half].data.id);
+    // The older cursor, a global event id (shown to no one now: an event's id is `<requestId>:<cursor>`), is still
+    // accepted from an admin: the events after that id. From another caller it is refused (an oracle of ids).
+    expect(sse.events.map((e) => e.data.id)).toEqual(sse.events.map((e) => `${e.data.requestId}:${e.data.cursor}`));
+    const stored = await s.app.get(PrismaService).auditEvent.findMany({
+      where: { requestId: { in: [...new Set(sse.events.map((e) => e.data.requestId as string))] } },
+      select: { id: true, requestId: true, seq: true },
+    });
+    const globalId = new Map(stored.map((r) => [`${r.requestId}:${r.seq}`, r.id]));
+    const after = globalId.get(sse.events[half].data.id)!;
     const byId = await readSse(s.url, `/v1/batches/${created.body.id}/events?after=${after}`);
     expect(sorted(byId.events.map((e) => e.data.id))).toEqual(
-      sorted(sse.events.map((e) => e.data.id)).filter((id) => id > after),
+      sorted(sse.events.map((e) => e.data.id).filter((id) => globalId.get(id)! > after)),
     );
+    const viewer = (
+      await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('bv'), roles: ['viewer'], scopes: ['*/*'] })
+    ).body.token;
+    const refused = await http(s.url, 'GET', `/v1/batches/${created.body.id}/events?after=${after}`, undefined, {
+      authorization: `Bearer ${viewer}`,
+    });
+    expect([refused.status, refused.body.error?.fields?.[0]?.field]).toEqual([422, 'after']);
+    const viewerStream = await readSse(s.url, `/v1/batches/${created.body.id}/events?after=${middle}`, {
+      authorization: `Bearer ${viewer}`,
+    });
+    expect(viewerStream.events.length).toBe(resumed.events.length);
 
     const client = wsClient(s.url);
     const gqlEvents: any[] = await new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
 import type { AuditEvent, StepRun } from '../../generated/prisma/client.js';
 import type { RequestWithSteps } from '../onboarding.repository.js';
 import type { RequestOptions } from '../onboarding.input.js';
+import { eventId } from '../../audit/event-id.js';
 
 // The one outward shape of our records; REST returns it as JSON, and GraphQL serves it through types checked
 // against the same zod schemas (src/docs/response-schemas.ts, src/graphql/zod-types.ts).
@@ -60,7 +61,7 @@ export function presentRequest(r: RequestWithSteps) {
 
 export function presentAuditEvent(e: AuditEvent) {
   return {
-    id: e.id.toString(),
+    id: eventId(e),
     requestId: e.requestId,
     cursor: e.seq,
     actor: e.actor,

@@ -576,7 +576,7 @@ export interface paths {
         };
         /**
          * Every member's progress as Server-Sent Events
-         * @description As `/v1/onboardings/{id}/events`, for all members, none skipped; each SSE `id` is the batch cursor to resume after that event (`after` or `Last-Event-ID`; an older global event id is still accepted).
+         * @description As `/v1/onboardings/{id}/events`, for all members, none skipped; each SSE `id` is the batch cursor to resume after that event (`after` or `Last-Event-ID`; an older global event id is still accepted from admins).
          *
          *     Needs role `viewer` or `requester` or `approver` or `admin`.
          *
@@ -1332,7 +1332,7 @@ export interface components {
         };
         /** @description A progress event of a request. */
         ProgressEvent: {
-            /** @description The global, increasing event id: its identity (ids are not taken in commit order). */
+            /** @description The event's identity: `<requestId>:<cursor>`. */
             id: string;
             /** @description In a batch stream only: pass it as `after` (or `Last-Event-ID`) to resume after this event. */
             batchCursor?: string;
@@ -1553,7 +1553,7 @@ export interface components {
         };
         /** @description One append-only audit record. */
         AuditEvent: {
-            /** @description The global event id: a 64-bit integer, as a string. */
+            /** @description The event's id: `<requestId>:<cursor>` for a request's event; for an event of no request (token and webhook events, shown to admins only), the global event number, as a string. */
             id: string;
             /** @description The request it is about, if any. */
             requestId: string | null;
@@ -4628,7 +4628,7 @@ export interface operations {
                 after?: string;
             };
             header?: {
-                /** @description resume after this batch cursor, the SSE `id` of the last event received (sent by EventSource clients on reconnect); an older global event id is still accepted */
+                /** @description resume after this batch cursor, the SSE `id` of the last event received (sent by EventSource clients on reconnect); an older global event id is still accepted from admins */
                 "Last-Event-ID"?: string;
             };
             path: {
