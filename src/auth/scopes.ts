@@ -1,4 +1,4 @@
-import { DomainError } from '../common/domain-error.js';
+import { DomainError, shownId } from '../common/domain-error.js';
 import type { Actor, Role } from './actor.js';
 
 // A scope is `<cluster-glob>/<namespace-glob>`, e.g. `prod/team-a-*`, `*/*`; `*` matches any run of characters.
@@ -61,20 +61,17 @@ export function assertRole(actor: Actor, ...roles: Role[]): void {
 }
 
 /**
- * Refuses a stored request outside the caller's scopes without naming its target: the caller knows the id only, and
- * the cluster (a kubeconfig context name, shown to admins only) and namespace are not its to learn.
+ * Refuses a stored request outside the caller's scopes as an unknown one (the same code, message and field), so an
+ * id learnt elsewhere does not confirm that the request exists, and names nothing of its target (the cluster, a
+ * kubeconfig context name, is shown to admins only; the namespace is not the caller's to learn).
  */
 export function assertRequestInScope(actor: Actor, request: { id: string; cluster: string; namespace: string }): void {
-  if (!inScope(actor, request.cluster, request.namespace)) {
-    throw new DomainError(
-      'FORBIDDEN',
-      `${actor.id} may not see onboarding request ${request.id} (outside its scopes)`,
-      {
-        field: 'id',
-      },
-    );
-  }
+  if (!inScope(actor, request.cluster, request.namespace)) throw requestNotFound(request.id);
 }
+
+/** An unknown request id, and one the caller may not see. */
+export const requestNotFound = (id: string) =>
+  new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(id)} not found`, { field: 'id' });
 
 /** Refuses, before anything is stored or enqueued, a target outside the caller's scopes. */
 export function assertScope(actor: Actor, cluster: string, namespace: string): void {

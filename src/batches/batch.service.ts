@@ -155,9 +155,11 @@ export class BatchService {
   async get(id: string, actor: Actor, idField = 'id'): Promise<BatchView> {
     assertRole(actor, 'viewer', 'requester', 'approver');
     const batch = isOurId(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
-    if (!batch) throw new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: idField });
+    const notFound = () => new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: idField });
+    if (!batch) throw notFound();
     const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
-    if (requests.length === 0) throw new DomainError('FORBIDDEN', `${actor.id} may not see batch ${id}`);
+    // None the caller may see: as unknown, so an id learnt elsewhere does not confirm that the batch exists.
+    if (requests.length === 0) throw notFound();
     const counts: Record<string, number> = {};
     for (const r of requests) counts[r.status] = (counts[r.status] ?? 0) + 1;
     return {

@@ -15,6 +15,7 @@ import { RequestValidator } from './request-validator.js';
 import { RequestLifecycle } from './lifecycle/request-lifecycle.js';
 import { TargetPrecheck } from './target-precheck.js';
 import { NamespaceInformer } from './namespace-informer.js';
+import { ListCursors } from './list-cursors.js';
 
 @Module({})
 export class OnboardingModule {
@@ -38,6 +39,7 @@ export class OnboardingModule {
         RequestLifecycle,
         RequestValidator,
         TargetPrecheck,
+        ListCursors,
         PlannerService,
         RequestRunner,
         ...(roles.api?.providers ?? []),

@@ -17,7 +17,7 @@ import {
   type RequestStatus,
   type StepRun,
 } from '../generated/prisma/client.js';
-import { DomainError, isOurId, shownId } from '../common/domain-error.js';
+import { DomainError, isOurId } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { EventBus } from '../events/event-bus.service.js';
@@ -25,16 +25,22 @@ import { toProgressEvent } from '../events/progress-event.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { currentOrigin } from '../observability/log-context.js';
 import type { Actor } from '../auth/actor.js';
-import { assertRequestInScope, assertRole, assertScope, hasMeshGrant, hasRole } from '../auth/scopes.js';
+import {
+  assertRequestInScope,
+  assertRole,
+  assertScope,
+  hasMeshGrant,
+  hasRole,
+  requestNotFound,
+} from '../auth/scopes.js';
 import {
   ACTIVE_TARGET_INDEX,
-  decodeCursor,
-  encodeCursor,
   OnboardingRepository,
   RequestFilter,
   RequestWithSteps,
 } from './onboarding.repository.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
+import { ListCursors } from './list-cursors.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
 import type { ReadShare } from '../kubernetes/read-share.js';
 import { type Authorization, NormalizedRequest, RequestValidator } from './request-validator.js';
@@ -98,6 +104,7 @@ export class OnboardingService {
     private readonly planner: PlannerService,
     private readonly metrics: MetricsService,
     private readonly lifecycle: RequestLifecycle,
+    private readonly cursors: ListCursors,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -294,8 +301,7 @@ export class OnboardingService {
 
   async get(id: string): Promise<RequestWithSteps> {
     const request = isOurId(id) ? await this.requests.findById(id) : null;
-    if (!request)
-      throw new DomainError('REQUEST_NOT_FOUND', `onboarding request ${shownId(id)} not found`, { field: 'id' });
+    if (!request) throw requestNotFound(id);
     return request;
   }
 
@@ -305,12 +311,12 @@ export class OnboardingService {
       throw new DomainError('VALIDATION_FAILED', 'first must be an integer between 1 and 200', { field: 'first' });
     }
     // An empty cursor is no cursor of this API either (not "from the start").
-    const cursor = after === undefined || after === null ? undefined : decodeCursor(after);
-    if (after !== undefined && after !== null && !cursor)
-      throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
+    const cursor = after === undefined || after === null ? undefined : await this.cursors.position(after, actor);
     const page = await this.requests.page(filter, first, cursor, hasRole(actor, 'admin') ? null : actor.scopes);
     const last = page.resumeAt ?? page.items.at(-1);
-    return { items: page.items, hasNextPage: page.hasMore, endCursor: last ? encodeCursor(last) : null };
+    // A page its scan ended short resumes after the last row read, perhaps one the caller may not see: held.
+    const endCursor = last ? await this.cursors.after(last, actor, page.resumeAt !== undefined) : null;
+    return { items: page.items, hasNextPage: page.hasMore, endCursor };
   }
 
   /** A page of a request's audit trail: the events after cursor `after`, at most `limit`, and whether more follow. */

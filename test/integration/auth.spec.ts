@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -134,7 +135,9 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
       allowed: ['viewer', 'requester', 'approver', 'admin'],
       call: async (_ns, id, role) => {
         const r = await gql(s.url, `query($id: ID!) { onboardingRequest(id: $id) { id } }`, { id }, as(role));
-        return { status: r.errors ? (r.errors[0].extensions.code === 'FORBIDDEN' ? 403 : 500) : 200, body: r };
+        const code = r.errors?.[0].extensions.code;
+        const status = !r.errors ? 200 : code === 'FORBIDDEN' ? 403 : code === 'REQUEST_NOT_FOUND' ? 404 : 500;
+        return { status, body: r.errors?.[0] && { code, message: r.errors[0].message } };
       },
     },
     {
@@ -164,7 +167,9 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     for (const role of ROLES) {
       for (const where of ['in', 'out'] as const) {
         const expected = op.allowed.includes(role) && (where === 'in' || role === 'admin');
-        it(`${op.name} as ${role}, ${where} of scope → ${expected ? 'allowed' : '403'}`, async () => {
+        // A request the caller may not see is refused as an unknown id: nothing confirms that it exists.
+        const hidden = !expected && op.allowed.includes(role) && BY_ID.has(op.name);
+        it(`${op.name} as ${role}, ${where} of scope → ${expected ? 'allowed' : hidden ? '404' : '403'}`, async () => {
           const ns = where === 'in' ? inNs : outNs;
           const writes = writesTo(s.emulator);
           const rows = (await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}&limit=200`)).body.items.length;
@@ -173,6 +178,13 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
             expect(r.status).not.toBe(401);
             expect(r.status).not.toBe(403);
             expect(r.status).toBeLessThan(500);
+          } else if (hidden) {
+            const unknown = randomUUID();
+            const other = await op.call(ns, unknown, role);
+            expect([r.status, other.status]).toEqual([404, 404]);
+            const shown = (x: unknown, id: string) => JSON.stringify(x).replaceAll(id, '<id>');
+            expect(shown(r.body, done[where])).toBe(shown(other.body, unknown));
+            expect(writesTo(s.emulator)).toBe(writes);
           } else {
             expect(r.status).toBe(403);
             // A request named by its id alone: the refusal says nothing of its target (cluster, namespace).
@@ -303,18 +315,25 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     const auth = { authorization: `Bearer ${r.body.token}` };
     let pages = 0;
     let after = '';
+    const held: string[] = [];
     for (;;) {
       const page = await http(s.url, 'GET', `/v1/onboardings?limit=1${after}`, undefined, auth);
       expect(page.status).toBe(200);
       expect(page.body.items).toEqual([]);
       pages++;
       if (!page.body.pageInfo.hasNextPage) break;
-      expect(page.body.pageInfo.endCursor).toEqual(expect.any(String));
-      after = `&after=${page.body.pageInfo.endCursor}`;
+      // The position after the last row read (a request it may not see) is held by the API, not shown: a token.
+      const cursor: string = page.body.pageInfo.endCursor;
+      expect(cursor).toMatch(/^r1\.[A-Za-z0-9_-]{22}$/);
+      held.push(cursor);
+      after = `&after=${cursor}`;
     }
     // At most 2,000 rows a call: the 2,100 (and the file's others) take two calls or three, never one.
     expect(pages).toBeGreaterThanOrEqual(2);
     expect(pages).toBeLessThanOrEqual(3);
+    // Good for the caller it was given to only.
+    const other = await http(s.url, 'GET', `/v1/onboardings?limit=1&after=${held[0]}`, undefined, as('viewer'));
+    expect([other.status, other.body.error?.fields?.[0]?.field]).toEqual([422, 'after']);
   });
 
   it('takes requestedBy and the audit actor from the token, never from the body', async () => {
@@ -342,7 +361,7 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     expect(denied.error).toBeDefined();
     const outOfScope = await collectProgress(wsClient(s.url, tokens.viewer), done.out);
     expect(outOfScope.events).toEqual([]);
-    expect(JSON.stringify(outOfScope.error)).toContain('FORBIDDEN');
+    expect(JSON.stringify(outOfScope.error)).toContain('REQUEST_NOT_FOUND');
     const ok = await collectProgress(wsClient(s.url, tokens.viewer), done.in);
     expect(ok.events.at(-1).type).toBe('request.succeeded');
   });

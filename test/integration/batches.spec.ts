@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
@@ -210,6 +211,25 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     }
     const after = await http(s.url, 'GET', `/v1/batches/${id}`);
     expect(after.body.counts).toEqual({ PLANNED: 2 });
+
+    // A batch none of whose members the caller may see is refused as an unknown one: nothing confirms it exists.
+    const elsewhere = (
+      await http(s.url, 'POST', '/v1/tokens', {
+        name: uniqueName('bscope'),
+        roles: ['viewer'],
+        scopes: ['emulator/no-such-*'],
+      })
+    ).body.token;
+    const unknown = randomUUID();
+    const shown = (body: unknown, batchId: string) => JSON.stringify(body).replaceAll(batchId, '<id>');
+    for (const path of ['', '/events']) {
+      const hidden = await http(s.url, 'GET', `/v1/batches/${id}${path}`, undefined, as(elsewhere));
+      const none = await http(s.url, 'GET', `/v1/batches/${unknown}${path}`, undefined, as(elsewhere));
+      expect([hidden.status, hidden.body.error?.code], path).toEqual([404, 'BATCH_NOT_FOUND']);
+      expect(shown(hidden.body, id)).toBe(shown(none.body, unknown));
+    }
+    const g = await gql(s.url, 'query($id: ID!) { batch(id: $id) { id } }', { id }, as(elsewhere));
+    expect(g.errors?.[0]?.extensions?.code).toBe('BATCH_NOT_FOUND');
   });
 
   it('plans a batch as a single plan: a mesh-wide change one may not submit is planned, "forbidden"', async () => {

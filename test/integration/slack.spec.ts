@@ -292,9 +292,9 @@ describe('Slack: Block Kit webhook messages and approvals from Slack with real s
     // Mapped to the requester's own token: the usual rule holds.
     const self = await interact(s.url, formBody(press(U.self, approve)));
     expect([self.status, code(self)]).toEqual([403, 'SELF_APPROVAL_FORBIDDEN']);
-    // A full identity out of scope (its scopes are its own, not the Slack user's).
+    // A full identity out of scope (its scopes are its own, not the Slack user's): as an unknown request.
     const carol = await interact(s.url, formBody(press(U.carol, approve)));
-    expect([carol.status, code(carol)]).toEqual([403, 'FORBIDDEN']);
+    expect([carol.status, code(carol)]).toEqual([404, 'REQUEST_NOT_FOUND']);
     // Slack's own button values are input too.
     const junk = await interact(s.url, formBody(press(U.approver, { ...approve, value: 'DROP TABLE' })));
     expect([junk.status, code(junk)]).toEqual([422, 'VALIDATION_FAILED']);
