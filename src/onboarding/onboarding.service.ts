@@ -33,12 +33,7 @@ import {
   hasRole,
   requestNotFound,
 } from '../auth/scopes.js';
-import {
-  ACTIVE_TARGET_INDEX,
-  OnboardingRepository,
-  RequestFilter,
-  RequestWithSteps,
-} from './onboarding.repository.js';
+import { ACTIVE_TARGET_INDEX, OnboardingRepository, RequestFilter, RequestWithSteps } from './onboarding.repository.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { ListCursors } from './list-cursors.js';
 import { OnboardingPlan, PlannerService } from './planner.service.js';
