@@ -42,6 +42,19 @@ export function parseInjectionValue(value: string | undefined): 'enabled' | 'dis
   return 'invalid';
 }
 
+/**
+ * How the injector reads a namespace's `openservicemesh.io/metrics` (osm-edge pkg/injector/metrics.go
+ * IsMetricsEnabled, semantics §11): case-insensitive; empty is off; any other value fails the creation of every
+ * injected pod in the namespace.
+ */
+export function parseMetricsValue(value: string | undefined): 'enabled' | 'disabled' | 'invalid' | 'unset' {
+  if (value === undefined) return 'unset';
+  const v = value.toLowerCase();
+  if (v === 'enabled' || v === 'yes' || v === 'true') return 'enabled';
+  if (v === '' || v === 'disabled' || v === 'no' || v === 'false') return 'disabled';
+  return 'invalid';
+}
+
 /** Same rule as `ProxyLabelExists` + the CLI's verifier: a UUID label and a `sidecar` container. */
 export function isInjectedPod(pod: {
   metadata?: { labels?: Record<string, string> };

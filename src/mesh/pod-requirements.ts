@@ -1,5 +1,6 @@
 // The prerequisites rules for one pod spec (a workload's template or a running pod): reserved UID and ports,
 // probes on sidecar ports, runAsNonRoot without a UID, the injection annotation, ServiceAccounts, Services.
+import { isIP } from 'node:net';
 import type { V1Container, V1ObjectMeta, V1PodSpec, V1Probe, V1Service } from '@kubernetes/client-node';
 import type { Diagnostic } from './change.js';
 import {
@@ -26,6 +27,52 @@ export const SIDECAR_TCP_PORTS: ReadonlyMap<number, string> = new Map([
 export const SIDECAR_UDP_PORTS: ReadonlyMap<number, string> = new Map([[5300, 'local DNS proxy']]);
 
 const HEALTHCHECK_CONTAINER = 'osm-healthcheck';
+
+/**
+ * The pod annotations osm-init's rules are built from (osm-edge pkg/injector/exclusions.go, semantics §4): each a
+ * comma-separated list, every entry trimmed; ports parsed with Go's strconv.Atoi and > 0, ranges with net.ParseCIDR.
+ * An entry that fails (an empty annotation is one empty entry) denies the pod's creation, in iptables mode.
+ */
+export const PORT_LIST_ANNOTATIONS = [
+  'openservicemesh.io/outbound-port-exclusion-list',
+  'openservicemesh.io/inbound-port-exclusion-list',
+] as const;
+export const IP_RANGE_LIST_ANNOTATIONS = [
+  'openservicemesh.io/outbound-ip-range-exclusion-list',
+  'openservicemesh.io/outbound-ip-range-inclusion-list',
+] as const;
+const EXCLUSION_ANNOTATIONS: readonly string[] = [...PORT_LIST_ANNOTATIONS, ...IP_RANGE_LIST_ANNOTATIONS];
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Go's strconv.Atoi (optional sign, decimal digits, in int64) and `> 0`. */
+function validPort(entry: string): boolean {
+  if (!/^[+-]?[0-9]+$/.test(entry)) return false;
+  const n = BigInt(entry);
+  return n > 0n && n <= INT64_MAX;
+}
+
+/** Go's net.ParseCIDR: an IPv4 or IPv6 address (no zone), `/`, decimal bits within its length. */
+function validCidr(entry: string): boolean {
+  const slash = entry.indexOf('/');
+  if (slash < 0) return false;
+  const addr = entry.slice(0, slash);
+  const bits = entry.slice(slash + 1);
+  const family = addr.includes('%') ? 0 : isIP(addr);
+  return family !== 0 && /^[0-9]+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** The first entry of an exclusion annotation that the injector refuses, if any. */
+export function invalidExclusionEntry(annotation: string, value: string): string | undefined {
+  const valid = (PORT_LIST_ANNOTATIONS as readonly string[]).includes(annotation) ? validPort : validCidr;
+  return value
+    .split(',')
+    .map((e) => e.trim())
+    .find((e) => !valid(e));
+}
+
+/** Whether a pod spec asks for osm-init's exclusion rules (whose check depends on the interception mode). */
+export const hasExclusionAnnotations = (meta: V1ObjectMeta | undefined): boolean =>
+  EXCLUSION_ANNOTATIONS.some((a) => meta?.annotations?.[a] !== undefined);
 
 /** A diagnostic with a key that says "the same problem", whatever object it was found on. */
 export interface Finding extends Diagnostic {
@@ -106,9 +153,10 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
   const all = [...initContainers, ...containers];
   const podSc = src.spec.securityContext ?? {};
 
-  // The webhook parses the pod annotation first; an invalid value denies pod creation.
+  // The webhook skips a hostNetwork pod before anything else (mustInject, semantics §8), then parses the pod
+  // annotation; an invalid value denies pod creation.
   const injection = src.meta.annotations?.[SIDECAR_INJECTION_ANNOTATION];
-  if (parseInjectionValue(injection) === 'invalid') {
+  if (!src.spec.hostNetwork && parseInjectionValue(injection) === 'invalid') {
     add(String(injection), {
       code: 'OSM_INVALID_INJECTION_ANNOTATION',
       level: 'error',
@@ -117,6 +165,27 @@ export function podFindings(src: PodSource, inv: Inventory): Finding[] {
         `webhook (failurePolicy Fail) denies creating these pods`,
       hint: 'use enabled, yes, true, disabled, no or false (case-insensitive), or remove the annotation',
     });
+  }
+
+  // osm-init's exclusion annotations, checked when the injector adds osm-init: iptables mode, a pod not for Windows.
+  const windows = src.spec.nodeSelector?.['kubernetes.io/os']?.toLowerCase() === 'windows';
+  if (!src.spec.hostNetwork && !windows && inv.sidecar.interceptionMode === 'iptables') {
+    for (const annotation of EXCLUSION_ANNOTATIONS) {
+      const value = src.meta.annotations?.[annotation];
+      const bad = value === undefined ? undefined : invalidExclusionEntry(annotation, value);
+      if (bad === undefined) continue;
+      const what = (PORT_LIST_ANNOTATIONS as readonly string[]).includes(annotation)
+        ? 'a port (an integer above 0)'
+        : 'an IP range in CIDR form (10.0.0.0/8)';
+      add(`${annotation}=${value}`, {
+        code: 'OSM_INVALID_EXCLUSION_ANNOTATION',
+        level: 'error',
+        message:
+          `annotation ${annotation}: "${bad}" is not ${what}; the injector webhook (failurePolicy Fail) denies ` +
+          'creating these pods',
+        hint: `make it a comma-separated list of ${what.replace(/^an? /, '')}s, or remove the annotation`,
+      });
+    }
   }
 
   if (src.spec.hostNetwork) {

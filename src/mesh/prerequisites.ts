@@ -12,6 +12,7 @@ import type {
 import type { Diagnostic } from './change.js';
 import {
   declaresDnsProxyPort,
+  hasExclusionAnnotations,
   podFindings,
   serviceAccountOf,
   UNKNOWN_SIDECAR_SETTINGS,
@@ -20,7 +21,7 @@ import {
   type PodSource,
 } from './pod-requirements.js';
 import { PROTOCOL_CODES, serviceProtocolDiagnostics } from './protocol-diagnostics.js';
-import { isInjectedPod } from './osm.js';
+import { isInjectedPod, METRICS_ANNOTATION, parseMetricsValue } from './osm.js';
 
 /*
  * Guide step 1, "application requirements" (docs/osm-edge.md#app-requirements, #injector, #app-protocol):
@@ -36,6 +37,12 @@ import { isInjectedPod } from './osm.js';
  *   or on every container (the docs' rule)
  * - OSM_INVALID_INJECTION_ANNOTATION (error; workload / Pod): pod annotation openservicemesh.io/sidecar-injection is
  *   not enabled, yes, true, disabled, no or false: the webhook denies pod creation
+ * - OSM_INVALID_EXCLUSION_ANNOTATION (error; workload / Pod): a pod annotation of osm-init's exclusion or inclusion
+ *   lists (outbound/inbound port exclusion, outbound IP range exclusion/inclusion) holds an entry that is no port or
+ *   CIDR: the webhook denies pod creation (iptables interception only; not for hostNetwork or Windows pods)
+ * - OSM_INVALID_METRICS_ANNOTATION (error; Namespace): the namespace's openservicemesh.io/metrics is not enabled,
+ *   yes, true, disabled, no, false or empty: the webhook denies creating every injected pod (not raised when the
+ *   request enables metrics: its metrics step writes `enabled`)
  * - OSM_POD_SECURITY_ENFORCED (error; Namespace): pod-security.kubernetes.io/enforce is baseline or restricted:
  *   osm-init (NET_ADMIN, runAsUser 0) is rejected, so injected pods are not created
  * - OSM_POD_SECURITY_WARN (warning; Namespace): the same levels in pod-security.kubernetes.io/warn or /audit
@@ -74,6 +81,8 @@ export const PREREQUISITE_CODES = {
   OSM_RESERVED_PROBE_PORT: 'error',
   OSM_RUN_AS_NON_ROOT_WITHOUT_UID: 'error',
   OSM_INVALID_INJECTION_ANNOTATION: 'error',
+  OSM_INVALID_EXCLUSION_ANNOTATION: 'error',
+  OSM_INVALID_METRICS_ANNOTATION: 'error',
   OSM_POD_SECURITY_ENFORCED: 'error',
   OSM_POD_SECURITY_WARN: 'warning',
   OSM_HOST_NETWORK: 'warning',
@@ -122,17 +131,24 @@ export interface NamespaceInventory {
   serviceAccounts: V1ServiceAccount[];
   /** The mesh's sidecar settings (UNKNOWN_SIDECAR_SETTINGS, the stricter reading, when not given). */
   sidecar?: MeshSidecarSettings;
+  /** The request enables metrics (its metrics step writes the namespace's annotation). */
+  metrics?: boolean;
 }
 
 /**
  * Whether the analysis of `inv` depends on the mesh's sidecar settings (so the MeshConfig is worth a read): a Pod
  * Security level of `baseline` (a problem only with osm-init, in `iptables` interception) or `restricted` (why it is
- * one), or a container port the local DNS proxy would take.
+ * one), an exclusion annotation (checked only when osm-init is added), or a container port the local DNS proxy
+ * would take.
  */
 export function readsSidecarSettings(inv: Omit<NamespaceInventory, 'sidecar'>): boolean {
   const labels = inv.namespace.metadata?.labels ?? {};
   if (['enforce', 'warn', 'audit'].some((mode) => RESTRICTIVE_LEVELS.has(labels[`${POD_SECURITY}/${mode}`] ?? '')))
     return true;
+  const templates = [...inv.deployments, ...inv.statefulSets, ...inv.daemonSets].map((w) => w.spec?.template);
+  if ([...templates.map((t) => t?.metadata), ...inv.pods.map((p) => p.metadata)].some(hasExclusionAnnotations)) {
+    return true;
+  }
   return declaresDnsProxyPort([
     ...[...inv.deployments, ...inv.statefulSets, ...inv.daemonSets].map((w) => w.spec?.template?.spec),
     ...inv.pods.map((p) => p.spec),
@@ -147,7 +163,7 @@ export function analyze(inv: NamespaceInventory): Diagnostic[] {
     serviceAccounts: new Set(inv.serviceAccounts.map((sa) => sa.metadata?.name ?? '')),
     sidecar,
   };
-  const out: Diagnostic[] = [...namespaceDiagnostics(inv.namespace, sidecar)];
+  const out: Diagnostic[] = [...namespaceDiagnostics(inv.namespace, sidecar, inv.metrics === true)];
 
   // Workload templates: each problem once per workload.
   const workloads = new Map<string, { object: string; keys: Set<string>; serviceAccount: string }>();
@@ -248,10 +264,23 @@ function addTo(map: Map<string, Set<string>>, key: string, value: string) {
   map.set(key, set);
 }
 
-function namespaceDiagnostics(ns: V1Namespace, sidecar: MeshSidecarSettings): Diagnostic[] {
+function namespaceDiagnostics(ns: V1Namespace, sidecar: MeshSidecarSettings, metrics: boolean): Diagnostic[] {
   const labels = ns.metadata?.labels ?? {};
   const object = `Namespace/${ns.metadata?.name ?? ''}`;
   const out: Diagnostic[] = [];
+  // The injector reads the namespace's metrics annotation for every pod it injects (semantics §11).
+  const metricsValue = ns.metadata?.annotations?.[METRICS_ANNOTATION];
+  if (!metrics && parseMetricsValue(metricsValue) === 'invalid') {
+    out.push({
+      code: 'OSM_INVALID_METRICS_ANNOTATION',
+      level: 'error',
+      object,
+      message:
+        `annotation ${METRICS_ANNOTATION}: "${metricsValue}" is not a valid value; the injector webhook ` +
+        '(failurePolicy Fail) denies creating every injected pod in this namespace',
+      hint: 'use enabled, yes, true, disabled, no or false (case-insensitive), or ask for metrics: true',
+    });
+  }
   // osm-init (NET_ADMIN, runAsUser 0) exists only in iptables interception (semantics §7); the sidecar container
   // itself (runAsUser 1500, no privilege escalation, capabilities not dropped) passes baseline but not restricted.
   const osmInit = sidecar.interceptionMode === 'iptables';

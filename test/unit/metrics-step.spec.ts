@@ -32,4 +32,20 @@ describe('metrics step plan (osm metrics enable)', () => {
     const ns = { metadata: { name: 'ns', annotations: { 'openservicemesh.io/metrics': 'enabled' } } };
     expect((await step.plan(workloadContext([], [scraped], { metrics: true }, { ns }))).changes).toEqual([]);
   });
+
+  it('leaves a value the injector reads as on (yes, True), and corrects one it reads as off or refuses', async () => {
+    const at = (value: string) => ({
+      ns: { metadata: { name: 'ns', annotations: { 'openservicemesh.io/metrics': value } } },
+    });
+    for (const value of ['yes', 'True']) {
+      expect((await step.plan(workloadContext([], [], { metrics: true }, at(value)))).changes, value).toEqual([]);
+    }
+    for (const value of ['no', '', 'on']) {
+      const plan = await step.plan(workloadContext([], [], { metrics: true }, at(value)));
+      expect(
+        plan.changes.map((c) => c.target.kind),
+        value,
+      ).toEqual(['Namespace']);
+    }
+  });
 });

@@ -97,6 +97,20 @@ describe('namespace step plan (osm namespace add)', () => {
     );
     expect(plan.changes).toHaveLength(1);
     expect(plan.summary).toMatch(/set sidecar injection/);
+    // An invalid value is corrected too (the injector would refuse every pod).
+    const invalid = await step.plan(
+      ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': 'on' })),
+    );
+    expect(invalid.changes).toHaveLength(1);
+  });
+
+  it('leaves a value the injector reads the same way (true, Yes) as it is', async () => {
+    for (const value of ['true', 'Yes', 'ENABLED']) {
+      const plan = await step.plan(
+        ctx(ns({ 'openservicemesh.io/monitored-by': 'osm' }, { 'openservicemesh.io/sidecar-injection': value })),
+      );
+      expect(plan.changes, value).toEqual([]);
+    }
   });
 
   it("refuses another mesh's namespace, ignored namespaces (any value) and missing ones", async () => {

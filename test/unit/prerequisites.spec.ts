@@ -28,6 +28,8 @@ interface Fixture {
   serviceAccounts?: V1ServiceAccount[];
   /** The mesh's MeshConfig (read only when a rule depends on it); absent: it cannot be read. */
   meshConfig?: { spec: Record<string, unknown> };
+  /** The request enables metrics. */
+  metrics?: boolean;
 }
 
 const NS = 'team-a';
@@ -74,7 +76,7 @@ function ctx(f: Fixture, prerequisites?: { enabled?: boolean; acceptErrors?: str
       namespace: NS,
       meshName: 'osm',
       createdAt: new Date(),
-      options: onboardingOptions({ namespace: NS, prerequisites }),
+      options: onboardingOptions({ namespace: NS, prerequisites, ...(f.metrics ? { metrics: true } : {}) }),
     },
   };
   return { context, calls };
@@ -396,6 +398,86 @@ describe('prerequisites step: each diagnostic code', () => {
     expect(hits).toEqual([
       expect.objectContaining({ object: 'Deployment/bad', level: 'error', message: expect.stringMatching(/"on"/) }),
     ]);
+  });
+
+  it('OSM_INVALID_INJECTION_ANNOTATION: not for a hostNetwork pod (the webhook skips it before parsing)', async () => {
+    const key = 'openservicemesh.io/sidecar-injection';
+    const ds = await diagnose({
+      deployments: [deployment('host', { hostNetwork: true }, { [key]: 'maybe' }, { app: 'web' })],
+      services: [svc],
+    });
+    expect(ds.filter((d) => d.level === 'error')).toEqual([]);
+    expect(only(ds, 'OSM_HOST_NETWORK')).toHaveLength(1);
+  });
+
+  it('OSM_INVALID_EXCLUSION_ANNOTATION: entries the injector cannot parse (ports, CIDRs), iptables only', async () => {
+    const ports = 'openservicemesh.io/outbound-port-exclusion-list';
+    const inbound = 'openservicemesh.io/inbound-port-exclusion-list';
+    const ranges = 'openservicemesh.io/outbound-ip-range-exclusion-list';
+    const inclusion = 'openservicemesh.io/outbound-ip-range-inclusion-list';
+    const cases: [string, string, boolean][] = [
+      [ports, '80, 443', true],
+      [ports, '+8080', true],
+      [inbound, '9000', true],
+      [ports, 'abc', false],
+      [ports, '0', false],
+      [ports, '', false],
+      [ports, '80,', false],
+      [inbound, '99999999999999999999', false],
+      [ranges, '10.0.0.0/8, 192.168.1.1/32', true],
+      [inclusion, '::1/128,fd00::/8', true],
+      [ranges, '10.0.0.1', false],
+      [ranges, '10.0.0.0/33', false],
+      [ranges, '01.2.3.4/8', false],
+      [inclusion, 'fe80::1%eth0/64', false],
+      [inclusion, '', false],
+    ];
+    for (const [annotation, value, ok] of cases) {
+      const f: Fixture = {
+        deployments: [deployment('app', {}, { [annotation]: value }, { app: 'web' })],
+        services: [svc],
+        meshConfig: { spec: { traffic: { interceptionMode: 'iptables' } } },
+      };
+      const hits = only(await diagnose(f), 'OSM_INVALID_EXCLUSION_ANNOTATION');
+      expect(hits.length, `${annotation}=${value}`).toBe(ok ? 0 : 1);
+      if (!ok) expect(hits[0]).toMatchObject({ object: 'Deployment/app', level: 'error' });
+    }
+    // The first bad entry is named; the MeshConfig is read for the interception mode.
+    const f: Fixture = {
+      deployments: [deployment('app', {}, { [ports]: '80, abc, x' }, { app: 'web' })],
+      services: [svc],
+      meshConfig: { spec: { traffic: {} } },
+    };
+    const { context, calls } = ctx(f, { acceptErrors: ['OSM_INVALID_EXCLUSION_ANNOTATION'] });
+    const p = await new PrerequisitesStep().plan(context);
+    expect(only(p.diagnostics!, 'OSM_INVALID_EXCLUSION_ANNOTATION')[0].message).toMatch(/"abc" is not a port/);
+    expect(calls).toContain('meshconfig');
+    // No osm-init (ebpf interception), a hostNetwork pod or a Windows pod: the annotation is never parsed.
+    for (const [spec, meshConfig] of [
+      [{}, { spec: { traffic: { interceptionMode: 'ebpf' } } }],
+      [{ hostNetwork: true }, { spec: { traffic: {} } }],
+      [{ nodeSelector: { 'kubernetes.io/os': 'Windows' } }, { spec: { traffic: {} } }],
+    ] as const) {
+      const ds = await diagnose({
+        deployments: [deployment('app', spec, { [ports]: 'abc' }, { app: 'web' })],
+        services: [svc],
+        meshConfig,
+      });
+      expect(only(ds, 'OSM_INVALID_EXCLUSION_ANNOTATION'), JSON.stringify(spec)).toEqual([]);
+    }
+  });
+
+  it("OSM_INVALID_METRICS_ANNOTATION: the namespace's metrics value, unless the request enables metrics", async () => {
+    const at = (value: string) => ({ metadata: { name: NS, annotations: { 'openservicemesh.io/metrics': value } } });
+    const hits = only(await diagnose({ namespace: at('on') }), 'OSM_INVALID_METRICS_ANNOTATION');
+    expect(hits).toEqual([
+      expect.objectContaining({ object: `Namespace/${NS}`, level: 'error', message: expect.stringMatching(/"on"/) }),
+    ]);
+    for (const fine of ['Yes', 'DISABLED', 'false', '']) {
+      expect(only(await diagnose({ namespace: at(fine) }), 'OSM_INVALID_METRICS_ANNOTATION'), fine).toEqual([]);
+    }
+    // The metrics step writes `enabled` (the request's own fix).
+    expect(only(await diagnose({ namespace: at('on'), metrics: true }), 'OSM_INVALID_METRICS_ANNOTATION')).toEqual([]);
   });
 
   it('OSM_POD_SECURITY_ENFORCED / OSM_POD_SECURITY_WARN from the namespace labels', async () => {

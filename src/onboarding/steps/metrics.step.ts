@@ -1,4 +1,4 @@
-import { METRICS_ANNOTATION, PROMETHEUS_ANNOTATIONS, PROXY_UUID_LABEL } from '../../mesh/osm.js';
+import { METRICS_ANNOTATION, parseMetricsValue, PROMETHEUS_ANNOTATIONS, PROXY_UUID_LABEL } from '../../mesh/osm.js';
 import { readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
@@ -6,7 +6,8 @@ import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
  * `osm metrics enable --namespace <ns>` (docs/osm-edge.md#metrics): the namespace's `openservicemesh.io/metrics`
  * annotation, then the Prometheus scrape annotations on every already-injected pod (pods
  * injected later get them from the injector). Runs after the namespace step, so the
- * CLI's "does not belong to a mesh" check is already satisfied.
+ * CLI's "does not belong to a mesh" check is already satisfied. Unlike the CLI, an annotation the injector already
+ * reads as on (`yes`, `true`, any case) is left as it is.
  */
 export class MetricsStep implements OnboardingStep {
   readonly name = 'metrics' as const;
@@ -19,7 +20,8 @@ export class MetricsStep implements OnboardingStep {
     ]);
     const changes: Change[] = [];
     const current = ns.metadata?.annotations?.[METRICS_ANNOTATION] ?? null;
-    if (current !== 'enabled') {
+    // A value the injector reads as on (`yes`, `True`) is kept: nothing to change.
+    if (parseMetricsValue(current ?? undefined) !== 'enabled') {
       changes.push({
         action: 'patch',
         target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },

@@ -1,14 +1,14 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
-import { MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
+import { MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
 import { readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
  * Guide step 4, `osm namespace add <ns> --mesh-name <mesh> [--disable-sidecar-injection]`:
  * the same strategic merge patch as the CLI. Unlike the CLI, a namespace monitored by
- * another mesh is refused instead of silently taken over, and a differing injection
- * annotation is corrected instead of skipped.
+ * another mesh is refused instead of silently taken over, and an injection annotation that the injector reads
+ * differently (or not at all: an invalid value) is corrected instead of skipped.
  */
 export class NamespaceStep implements OnboardingStep {
   readonly name = 'namespace' as const;
@@ -30,7 +30,8 @@ export class NamespaceStep implements OnboardingStep {
       annotations: { [SIDECAR_INJECTION_ANNOTATION]: annotations[SIDECAR_INJECTION_ANNOTATION] ?? null },
       resourceVersion: ns.metadata?.resourceVersion,
     };
-    if (owner === request.meshName && annotations[SIDECAR_INJECTION_ANNOTATION] === injection) {
+    // Compared as the injector reads it: `true` or `Yes` is `enabled`, and is left as it is.
+    if (owner === request.meshName && parseInjectionValue(annotations[SIDECAR_INJECTION_ANNOTATION]) === injection) {
       return {
         changes: [],
         before,

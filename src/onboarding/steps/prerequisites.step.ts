@@ -59,7 +59,7 @@ export class PrerequisitesStep implements OnboardingStep {
     };
     // The MeshConfig only when a rule depends on it (one more read); unreadable: the stricter reading.
     const sidecar = readsSidecarSettings(inventory) ? await this.sidecarSettings(ctx) : undefined;
-    const diagnostics = analyze({ ...inventory, sidecar });
+    const diagnostics = analyze({ ...inventory, sidecar, metrics: request.options.metrics });
 
     const accept = new Set(request.options.prerequisites?.acceptErrors ?? []);
     for (const d of diagnostics) if (d.level === 'error' && accept.has(d.code)) d.accepted = true;

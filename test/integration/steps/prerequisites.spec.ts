@@ -25,6 +25,8 @@ async function seedBrokenNamespace(e: Emulator) {
     body: {
       metadata: {
         name: NS,
+        // The injector would refuse every injected pod here (a request without metrics: true is blocked).
+        annotations: { 'openservicemesh.io/metrics': 'on' },
         labels: {
           'pod-security.kubernetes.io/enforce': 'restricted',
           'pod-security.kubernetes.io/warn': 'baseline',
@@ -66,7 +68,11 @@ async function seedBrokenNamespace(e: Emulator) {
     ],
   });
   await deployment('nonroot', { serviceAccountName: 'nonroot', securityContext: { runAsNonRoot: true } });
-  await deployment('badanno', { serviceAccountName: 'ghost' }, { 'openservicemesh.io/sidecar-injection': 'maybe' });
+  await deployment(
+    'badanno',
+    { serviceAccountName: 'ghost' },
+    { 'openservicemesh.io/sidecar-injection': 'maybe', 'openservicemesh.io/outbound-port-exclusion-list': '80,abc' },
+  );
   await apps.createNamespacedDaemonSet({
     namespace: NS,
     body: {
@@ -172,7 +178,9 @@ describe('prerequisites step against the emulator', () => {
     const outcome = await applyStep(new PrerequisitesStep(), ctx);
     const pairs = outcome.diagnostics!.map((d) => [d.code, d.object, d.level]);
     expect(pairs).toEqual([
+      ['OSM_INVALID_EXCLUSION_ANNOTATION', 'Deployment/badanno', 'error'],
       ['OSM_INVALID_INJECTION_ANNOTATION', 'Deployment/badanno', 'error'],
+      ['OSM_INVALID_METRICS_ANNOTATION', 'Namespace/broken', 'error'],
       ['OSM_POD_SECURITY_ENFORCED', 'Namespace/broken', 'error'],
       ['OSM_RESERVED_PORT', 'Deployment/ports', 'error'],
       ['OSM_RESERVED_PORT', 'Deployment/ports', 'error'],
@@ -201,7 +209,7 @@ describe('prerequisites step against the emulator', () => {
     ]);
     expect(outcome.diagnostics!.find((d) => d.code === 'OSM_PROTOCOL_GUESS')!.hint).toMatch(/tcp-server-first/);
     expect(outcome.diagnostics!.find((d) => d.code === 'OSM_RESERVED_PORT' && /5300/.test(d.message))).toBeDefined();
-    const counts = { errors: 7, warnings: 8, infos: 3, accepted: 7 };
+    const counts = { errors: 9, warnings: 8, infos: 3, accepted: 9 };
     expect(outcome.facts).toMatchObject({ workloads: 6, pods: pods.items.length, services: 2, ...counts });
 
     // Off (osm-edge's default): the same namespace has one reserved port less.
