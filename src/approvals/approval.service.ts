@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import type { Actor } from '../auth/actor.js';
-import { assertRequestInScope, assertRole, hasMeshGrant } from '../auth/scopes.js';
+import { assertRole, hasMeshGrant } from '../auth/scopes.js';
 import { DomainError } from '../common/domain-error.js';
 import { parseInput } from '../common/parse-input.js';
 import type { RequestWithSteps } from '../onboarding/onboarding.repository.js';
@@ -89,8 +89,7 @@ export class ApprovalService {
   /** Who may decide: an approver in scope, with a mesh grant for a mesh-wide change (not a submitter: above). */
   private async pending(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'approver');
-    const request = await this.onboarding.get(id);
-    assertRequestInScope(actor, request);
+    const request = await this.onboarding.visible(id, actor);
     if (request.status !== 'PENDING_APPROVAL') throw notPending(id, request.status);
     if (request.meshWideChanges.length > 0 && !hasMeshGrant(actor, request.cluster, request.meshName)) {
       throw new DomainError(

@@ -157,7 +157,10 @@ export class BatchService {
     const batch = isOurId(id) ? await this.prisma.batch.findUnique({ where: { id } }) : null;
     const notFound = () => new DomainError('BATCH_NOT_FOUND', `batch ${shownId(id)} not found`, { field: idField });
     if (!batch) throw notFound();
-    const requests = (await this.requests.findByBatch(id)).filter((r) => inScope(actor, r.cluster, r.namespace));
+    const scopes = hasRole(actor, 'admin') ? null : actor.scopes;
+    const requests = (await this.requests.findByBatch(id, scopes)).filter((r) =>
+      inScope(actor, r.cluster, r.namespace),
+    );
     // None the caller may see: as unknown, so an id learnt elsewhere does not confirm that the batch exists.
     if (requests.length === 0) throw notFound();
     const counts: Record<string, number> = {};

@@ -3,6 +3,9 @@
 // read, onboarding.repository.ts) resumes after the last row it read, which may be a request outside the caller's
 // scopes: that position is held in Redis (RESUME_TTL_MS) and the caller gets a random token standing for it, valid
 // for that caller only, so the cursor shows neither the id nor the creation time of a request it may not see.
+// A plain cursor from a caller who is not an admin must name a request it may see, at its own creation time: a
+// forged one (any time, any id) would let it bisect, by whether the page ends short, to the position of a row it
+// may not see.
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -10,7 +13,8 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { Actor } from '../auth/actor.js';
-import { decodeCursor, encodeCursor } from './onboarding.repository.js';
+import { hasRole, inScope } from '../auth/scopes.js';
+import { decodeCursor, encodeCursor, OnboardingRepository } from './onboarding.repository.js';
 
 /** How long a held position stays valid. */
 export const RESUME_TTL_MS = 60 * 60_000;
@@ -24,6 +28,7 @@ export class ListCursors {
 
   constructor(
     private readonly redis: RedisService,
+    private readonly requests: OnboardingRepository,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.prefix = `${config.queuePrefix}:request-list-resume:`;
@@ -43,7 +48,7 @@ export class ListCursors {
     const token = HELD.exec(raw)?.[1];
     if (token === undefined) {
       const own = decodeCursor(raw);
-      if (own) return own;
+      if (own && (hasRole(actor, 'admin') || (await this.namesVisibleRow(own, actor)))) return own;
       throw new DomainError('VALIDATION_FAILED', 'after is not a cursor returned by this API', { field: 'after' });
     }
     const stored = await this.redis.client.get(this.prefix + token);
@@ -56,5 +61,11 @@ export class ListCursors {
       );
     }
     return { createdAt: entry.createdAt, id: entry.id };
+  }
+
+  /** Whether `at` is the position of a request the caller may see (one indexed read). */
+  private async namesVisibleRow(at: Position, actor: Actor): Promise<boolean> {
+    const row = await this.requests.findTarget(at.id);
+    return row !== null && row.createdAt.toISOString() === at.createdAt && inScope(actor, row.cluster, row.namespace);
   }
 }

@@ -204,6 +204,14 @@ export class OnboardingRepository {
     return this.prisma.onboardingRequest.findUnique({ where: { id }, include: WITH_STEPS });
   }
 
+  /** A request's target and creation time only (one indexed read): what a scope check and a cursor check need. */
+  findTarget(id: string): Promise<{ cluster: string; namespace: string; createdAt: Date } | null> {
+    return this.prisma.onboardingRequest.findUnique({
+      where: { id },
+      select: { cluster: true, namespace: true, createdAt: true },
+    });
+  }
+
   findByIdempotencyKey(requestedBy: string, idempotencyKey: string): Promise<RequestWithSteps | null> {
     return this.prisma.onboardingRequest.findUnique({
       where: { requestedBy_idempotencyKey: { requestedBy, idempotencyKey } },
@@ -211,9 +219,16 @@ export class OnboardingRepository {
     });
   }
 
-  findByBatch(batchId: string): Promise<RequestWithSteps[]> {
+  /**
+   * A batch's members with their steps; with `scopes` (a caller who is not an admin), only those the scopes' query
+   * lets through (scopeWhere: a superset for a `*` in the middle, which the caller narrows with inScope), so the
+   * members it may not see are never loaded: neither the answer nor its time follows how many there are.
+   */
+  async findByBatch(batchId: string, scopes: readonly string[] | null = null): Promise<RequestWithSteps[]> {
+    const scoped = scopesWhere(scopes);
+    if (scoped === 'none') return [];
     return this.prisma.onboardingRequest.findMany({
-      where: { batchId },
+      where: { batchId, ...scoped },
       include: WITH_STEPS,
       orderBy: [{ createdAt: 'asc' }, { namespace: 'asc' }],
     });
@@ -236,11 +251,11 @@ export class OnboardingRepository {
     after?: PageCursor,
     scopes: string[] | null = null,
   ): Promise<{ items: RequestWithSteps[]; hasMore: boolean; resumeAt?: { createdAt: Date; id: string } }> {
+    const scoped = scopesWhere(scopes);
+    if (scoped === 'none') return { items: [], hasMore: false };
     const targets = scopes?.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
-    // Prisma reads `OR: []` as no condition at all: a caller without a namespace scope sees nothing.
-    if (targets?.length === 0) return { items: [], hasMore: false };
     const base: Prisma.OnboardingRequestWhereInput = {
-      AND: targets === undefined ? [] : [{ OR: targets.map(scopeWhere) }],
+      ...scoped,
       cluster: filter.cluster ?? undefined,
       namespace: filter.namespace ?? undefined,
       meshName: filter.meshName ?? undefined,
@@ -305,6 +320,17 @@ function globWhere(column: 'cluster' | 'namespace', glob: string): Prisma.Onboar
   if (tail) conditions.push({ [column]: { endsWith: literal(tail) } });
   for (const middle of parts.slice(1, -1).filter(Boolean)) conditions.push({ [column]: { contains: literal(middle) } });
   return conditions;
+}
+
+/**
+ * The query part of a scope check: `{}` for everything (`scopes` null: an admin), 'none' when no scope names
+ * namespaces (mesh grants only: Prisma reads `OR: []` as no condition at all), else one OR of scopeWhere inside an
+ * AND (Prisma answers nothing for a top-level OR whose member is an empty AND, the form `*` /`*` takes).
+ */
+function scopesWhere(scopes: readonly string[] | null): Prisma.OnboardingRequestWhereInput | 'none' {
+  if (scopes === null) return {};
+  const targets = scopes.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
+  return targets.length === 0 ? 'none' : { AND: [{ OR: targets.map(scopeWhere) }] };
 }
 
 function scopeWhere(scope: string): Prisma.OnboardingRequestWhereInput {

@@ -221,17 +221,27 @@ export class OnboardingService {
   /** A request the caller may see (viewer and up, within its scopes). */
   async read(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'viewer', 'requester', 'approver');
-    const request = await this.get(id);
-    assertRequestInScope(actor, request);
-    return request;
+    return this.visible(id, actor);
   }
 
   /** A request the caller may act on (requester, within its scopes). */
   private async own(id: string, actor: Actor): Promise<RequestWithSteps> {
     assertRole(actor, 'requester');
-    const request = await this.get(id);
-    assertRequestInScope(actor, request);
-    return request;
+    return this.visible(id, actor);
+  }
+
+  /**
+   * The request, if it is in the caller's scopes (REQUEST_NOT_FOUND otherwise, as for an unknown id). Its target is
+   * read and checked before the rest (steps, approvals) is loaded, so a request the caller may not see is refused
+   * after the same one read as an unknown id: the time does not tell them apart either.
+   */
+  async visible(id: string, actor: Actor): Promise<RequestWithSteps> {
+    if (!hasRole(actor, 'admin')) {
+      const target = isOurId(id) ? await this.requests.findTarget(id) : null;
+      if (!target) throw requestNotFound(id);
+      assertRequestInScope(actor, { id, ...target });
+    }
+    return this.get(id);
   }
 
   /** Queues a request stored by a dry run (or holds it for its approvals); steps then report drift from the plan. */

@@ -334,6 +334,31 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     // Good for the caller it was given to only.
     const other = await http(s.url, 'GET', `/v1/onboardings?limit=1&after=${held[0]}`, undefined, as('viewer'));
     expect([other.status, other.body.error?.fields?.[0]?.field]).toEqual([422, 'after']);
+
+    // A plain cursor must name a request the caller may see, at its creation time: a forged one (any time, any id)
+    // would let it bisect to the position of a row it may not see, by whether the page ends short.
+    const cursor = (at: { createdAt: string; id: string }) => Buffer.from(JSON.stringify(at)).toString('base64url');
+    const outside = (await http(s.url, 'GET', `/v1/onboardings/${done.out}`)).body;
+    const inside = (await http(s.url, 'GET', `/v1/onboardings/${done.in}`)).body;
+    const forged = [
+      cursor({ createdAt: outside.createdAt, id: outside.id }),
+      cursor({ createdAt: '2030-01-01T00:00:00.000Z', id: randomUUID() }),
+      cursor({ createdAt: '2030-01-01T00:00:00.000Z', id: inside.id }),
+    ];
+    for (const after of forged) {
+      for (const token of [r.body.token, tokens.viewer]) {
+        const page = await http(s.url, 'GET', `/v1/onboardings?limit=1&after=${after}`, undefined, {
+          authorization: `Bearer ${token}`,
+        });
+        expect([page.status, page.body.error?.fields?.[0]?.field]).toEqual([422, 'after']);
+      }
+    }
+    // One of its own requests, as a page gave it: accepted; an admin's cursor is not checked (it sees every row).
+    const own = cursor({ createdAt: inside.createdAt, id: inside.id });
+    expect((await http(s.url, 'GET', `/v1/onboardings?limit=1&after=${own}`, undefined, as('viewer'))).status).toBe(
+      200,
+    );
+    expect((await http(s.url, 'GET', `/v1/onboardings?limit=1&after=${forged[0]}`)).status).toBe(200);
   });
 
   it('takes requestedBy and the audit actor from the token, never from the body', async () => {

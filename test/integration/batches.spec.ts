@@ -4,6 +4,7 @@ import { seedAppNamespace } from '../support/emulator/seed.js';
 import { gql, http, readSse, refusal, startStack, Stack, uniqueName, wsClient } from '../support/harness.js';
 import { namespaceMeta, writesTo } from '../support/kube.js';
 import { PrismaService } from '../../src/database/prisma.service.js';
+import { OnboardingRepository } from '../../src/onboarding/onboarding.repository.js';
 import { PREFETCH_MAX_ITEMS, PREFETCH_MIN_TARGETS, PREFETCH_PAGE } from '../../src/kubernetes/read-share.js';
 
 async function waitForBatch(s: Stack, id: string, statuses: string[], timeoutMs = 20_000) {
@@ -230,6 +231,23 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     }
     const g = await gql(s.url, 'query($id: ID!) { batch(id: $id) { id } }', { id }, as(elsewhere));
     expect(g.errors?.[0]?.extensions?.code).toBe('BATCH_NOT_FOUND');
+
+    // Members outside the caller's scopes are never loaded (the scope is in the query), so neither the answer nor
+    // its time follows how many there are; a `*` in the middle is narrowed by each row's own check.
+    const repo = s.app.get(OnboardingRepository);
+    expect((await repo.findByBatch(id)).map((r) => r.namespace).sort()).toEqual([...names].sort());
+    expect(await repo.findByBatch(id, ['emulator/no-such-*'])).toEqual([]);
+    expect((await repo.findByBatch(id, [`emulator/${names[1]}`])).map((r) => r.namespace)).toEqual([names[1]]);
+    expect(await repo.findByBatch(id, [])).toEqual([]);
+    expect(await repo.findByBatch(id, ['emulator/mesh:osm'])).toEqual([]); // a mesh grant names no namespace
+    expect(await repo.findByBatch(id, ['*/*'])).toHaveLength(names.length);
+    const one = await http(s.url, 'POST', '/v1/tokens', {
+      name: uniqueName('bone'),
+      roles: ['viewer'],
+      scopes: [`emulator/${names[1]}`],
+    });
+    const view = await http(s.url, 'GET', `/v1/batches/${id}`, undefined, as(one.body.token));
+    expect(view.body.requests.map((r: { namespace: string }) => r.namespace)).toEqual([names[1]]);
   });
 
   it('plans a batch as a single plan: a mesh-wide change one may not submit is planned, "forbidden"', async () => {
