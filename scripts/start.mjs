@@ -3,7 +3,9 @@
 // `npm run demo`: the same against the project's Kubernetes API emulator seeded with a sample osm-edge install —
 // a SIMULATED cluster, for trying the API without one — on 127.0.0.1, with a demo approval policy and a local
 // webhook receiver that prints every signed delivery. The demo's database and Redis keys are reset at each
-// start, like the emulator's in-memory cluster, so the request history always matches the cluster.
+// start, like the emulator's in-memory cluster, so the request history always matches the cluster; a demo holds
+// its database and Redis prefix while it runs (Postgres advisory locks), so a second demo on the same ones is
+// refused instead of resetting the first one's state under it.
 // On a terminal the service's JSON logs are printed through pino-pretty; piped, they stay JSON.
 // `--no-build` skips the build (the tests run it against the build `npm test` just made).
 import './check-node.mjs';
@@ -37,6 +39,7 @@ if (demo) {
   env.QUEUE_PREFIX ??= 'osm-onboarding-demo';
   env.DATABASE_URL = demoDatabaseUrl(env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/osm_onboarding');
 }
+const baseDatabaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/osm_onboarding';
 const host = env.HOST ?? '0.0.0.0';
 const apiPort = Number(env.PORT ?? 3000);
 const emulatorPort = Number(env.EMULATOR_PORT ?? 6443);
@@ -78,24 +81,78 @@ function run(cmd, args) {
 
 const START_HINT = 'start it (e.g. docker compose up -d postgres redis)';
 
-/** Drops the demo database and the demo's Redis keys: the emulator's cluster starts fresh too. */
-async function resetDemoState() {
+const demoDatabaseName = () => decodeURIComponent(new URL(env.DATABASE_URL).pathname.slice(1));
+const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Claims the demo's database and Redis prefix for as long as this script runs: a session-level advisory lock on
+ * each (taken on a connection to the server's `postgres` database, kept open, and so released however this process
+ * ends). Refused, in one line naming what to change, when another demo holds either, or when the demo database
+ * still has connections (a service left running on it: a demo whose script was killed, or `npm start` pointed at
+ * it). A demo that crashed leaves neither, and the next one starts fresh. Returns the connection (kept open).
+ */
+async function claimDemoState() {
   const { default: pg } = await import('pg');
-  const { Redis } = await import('ioredis');
   const target = new URL(env.DATABASE_URL);
-  const name = decodeURIComponent(target.pathname.slice(1));
+  const name = demoDatabaseName();
   const admin = new URL(target);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({
+    connectionString: admin.toString(),
+    connectionTimeoutMillis: 5_000,
+    application_name: 'osm-onboarding demo (scripts/start.mjs)',
+  });
+  client.on('error', (err) => say(`the connection holding the demo's locks failed: ${err.message}`));
+  let holder;
   try {
     await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+    const redis = new URL(redisUrl);
+    const keys = [
+      `osm-onboarding demo database ${name}`,
+      `osm-onboarding demo redis ${redis.host}${redis.pathname} ${env.QUEUE_PREFIX}`,
+    ];
+    const locked = [];
+    for (const key of keys) {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+      locked.push(rows[0].ok);
+    }
+    if (locked.includes(false)) {
+      holder = `another demo is running on the database ${name} or the Redis prefix ${env.QUEUE_PREFIX}`;
+    }
+    // A backend that just exited may be listed for a moment: look again for up to 3 s before refusing.
+    for (let tries = 0; !holder; tries++) {
+      const { rows } = await client.query(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name],
+      );
+      if (rows[0].n === 0) break;
+      if (tries < 12) await new Promise((r) => setTimeout(r, 250));
+      else holder = `the database ${name} has ${rows[0].n} open connection(s) (a service or client still on it)`;
+    }
   } catch (err) {
     fail(`cannot reach Postgres at ${target.host} (${err.message}); ${START_HINT} or set DATABASE_URL`);
-  } finally {
-    await client.end().catch(() => {});
   }
-  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (holder) {
+    const other = new URL(baseDatabaseUrl);
+    if (other.password) other.password = '***';
+    const base = decodeURIComponent(other.pathname.slice(1)).replace(/_demo$/, '') || 'osm_onboarding';
+    other.pathname = `/${base}2`;
+    fail(
+      `${holder}; resetting it would break that demo: stop it, or give this one its own database and prefix, ` +
+        `e.g. DATABASE_URL=${other} QUEUE_PREFIX=${env.QUEUE_PREFIX}2 npm run demo`,
+    );
+  }
+  return client;
+}
+
+/** Drops the demo database (on the connection holding the demo's locks) and the demo's Redis keys. */
+async function resetDemoState(client) {
+  const { Redis } = await import('ioredis');
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${demoDatabaseName().replace(/"/g, '""')}" WITH (FORCE)`);
+  } catch (err) {
+    fail(`cannot reset the demo database on ${new URL(env.DATABASE_URL).host} (${err.message})`);
+  }
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   try {
     await redis.connect();
@@ -115,8 +172,9 @@ async function resetDemoState() {
 }
 
 if (!existsSync(resolve(root, 'src/generated/prisma/client.ts'))) run('npm', ['run', '--silent', 'db:generate']);
+const demoLocks = demo ? await claimDemoState() : undefined;
 if (build) run('npm', ['run', '--silent', 'build']);
-if (demo) await resetDemoState();
+if (demo) await resetDemoState(demoLocks);
 run(process.execPath, ['dist/src/migrate.js']);
 
 // The children run in process groups of their own (`detached`): a terminal's Ctrl-C reaches only this script, which

@@ -1,10 +1,12 @@
 // `npm run demo` (scripts/start.mjs --demo) as a user runs it, from the build: a busy port is one clear line;
 // the demo binds 127.0.0.1, runs the README's basic example at once, holds a permissive-mode request for
 // approval, prints each signed webhook delivery after checking its signature (and refuses a forged one), logs
-// JSON when not on a terminal, and starts from a fresh database and cluster every time.
+// JSON when not on a terminal, and starts from a fresh database and cluster every time; a second demo on the same
+// database and queue prefix is refused in one line and leaves the running one alone, and a demo killed outright
+// (no clean stop) does not keep the next one from starting fresh.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -139,6 +141,26 @@ describe('npm run demo', () => {
       );
       expect(first.output()).toMatch(/webhook: signature ok · request\.created .*bookthief/);
 
+      // A second demo on the same database and prefix (its own free ports, as the busy-port advice leads to) is
+      // refused in one line, and the running demo keeps its history.
+      const ports = { PORT: '', EMULATOR_PORT: '', DEMO_WEBHOOK_PORT: '' };
+      for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = String(await freePort());
+      const rival = runDemo({ ...env, ...ports });
+      const ended = await Promise.race([rival.exited, new Promise((r) => setTimeout(() => r('running'), 30_000))]);
+      if (ended === 'running') process.kill(-rival.child.pid!, 'SIGINT'); // it ran: stop it as a user would
+      expect(ended).toBe(1);
+      const refusal = rival.output().trim().split('\n');
+      expect(refusal).toHaveLength(1);
+      expect(refusal[0]).toMatch(
+        new RegExp(
+          `^demo: another demo is running on the database ${demoDb} or the Redis prefix ${env.QUEUE_PREFIX}; .*` +
+            `stop it, or give this one its own database and prefix, e\\.g\\. DATABASE_URL=\\S+ ` +
+            `QUEUE_PREFIX=${env.QUEUE_PREFIX}2 npm run demo$`,
+        ),
+      );
+      expect(await call('GET', `/v1/onboardings/${basic.body.id}`)).toMatchObject({ body: { status: 'SUCCEEDED' } });
+      expect((await call('GET', '/v1/onboardings')).body.items).toHaveLength(2);
+
       // A forged delivery is refused and reported.
       const forged = await fetch(`http://127.0.0.1:${env.DEMO_WEBHOOK_PORT}/webhook`, {
         method: 'POST',
@@ -176,4 +198,31 @@ describe('npm run demo', () => {
       expect(await second.exited).toBe(0);
     }
   }, 300_000);
+
+  it('starts fresh after a demo that was killed outright (its locks and connections gone with it)', async () => {
+    const api = `http://127.0.0.1:${env.PORT}`;
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const crashed = runDemo(env);
+    await until('the demo to be ready', () => (crashed.output().includes('demo: ready on') ? true : undefined));
+    const body = JSON.stringify({ namespace: 'bookbuyer' });
+    expect((await fetch(`${api}/v1/onboardings`, { method: 'POST', headers, body })).status).toBe(202);
+    // SIGKILL to the script and to each child's process group (the service, the emulator under tsx): no clean stop.
+    const pid = crashed.child.pid!;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    for (const group of [pid, ...children]) process.kill(-group, 'SIGKILL');
+    await crashed.exited;
+    await until('the killed processes to be gone', () =>
+      children.every((c) => !existsSync(`/proc/${c}`)) ? true : undefined,
+    );
+
+    const next = runDemo(env);
+    try {
+      await until('the next demo', () => (next.output().includes('demo: ready on') ? true : undefined));
+      const list = await fetch(`${api}/v1/onboardings`, { headers });
+      expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+    } finally {
+      next.child.kill('SIGINT');
+      expect(await next.exited).toBe(0);
+    }
+  }, 120_000);
 });
