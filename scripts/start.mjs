@@ -173,7 +173,10 @@ async function resetDemoState(client) {
 
 if (!existsSync(resolve(root, 'src/generated/prisma/client.ts'))) run('npm', ['run', '--silent', 'db:generate']);
 const demoLocks = demo ? await claimDemoState() : undefined;
-if (build) run('npm', ['run', '--silent', 'build']);
+if (build) {
+  say(`building the service (npm ${demo ? 'run demo' : 'start'} -- --no-build skips this when dist/ is current)…`);
+  run('npm', ['run', '--silent', 'build']);
+}
 if (demo) await resetDemoState(demoLocks);
 run(process.execPath, ['dist/src/migrate.js']);
 
