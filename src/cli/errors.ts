@@ -32,6 +32,8 @@ export class CliError extends Error {
     readonly exitCode: number,
     readonly body?: ApiErrorBody,
     readonly status?: number,
+    /** The next step, printed under the message (`  hint: …`) when the error is not the API's own. */
+    readonly hint?: string,
   ) {
     super(message);
     this.name = 'CliError';
@@ -82,11 +84,17 @@ export function unexpectedError(err: unknown, secrets: (string | undefined)[]): 
   return new CliError(message, EXIT.FAILED);
 }
 
+/** What to do when nothing answers at the API's URL. */
+export const UNREACHABLE_HINT =
+  'start the service (at the repository root: npm run demo, or npm start), ' +
+  'or point the CLI at a running one with --url or OSM_ONBOARDING_URL';
+
 /** The client's errors as CLI errors; anything else unchanged. */
 export function toCliError(err: unknown): unknown {
   if (err instanceof OsmApiError) return new ApiError(err.status, err.body);
   if (err instanceof OsmConfigError) return configError(err);
-  if (err instanceof OsmNetworkError || err instanceof OsmStreamLostError)
-    return new CliError(err.message, EXIT.UNREACHABLE);
+  if (err instanceof OsmNetworkError)
+    return new CliError(err.message, EXIT.UNREACHABLE, undefined, undefined, UNREACHABLE_HINT);
+  if (err instanceof OsmStreamLostError) return new CliError(err.message, EXIT.UNREACHABLE);
   return err;
 }

@@ -19,6 +19,7 @@ export function formatError(err: CliError, st: Style): string {
     lines.push(`  ${st.bold(f.field)}${flag && flag !== f.field ? st.dim(` (${flag})`) : ''}${says}`);
   }
   if (err.body?.hint) lines.push(`  hint: ${err.body.hint}`);
+  else if (err.hint) lines.push(`  hint: ${err.hint}`);
   const active = err.body?.details?.activeRequestId;
   if (typeof active === 'string') lines.push(`  active request: ${active} (osm-onboarding status ${active})`);
   if (err.exitCode === EXIT.AUTH && err.body?.code === 'UNAUTHENTICATED')

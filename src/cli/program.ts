@@ -100,6 +100,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
           error: failure.body ?? {
             code: failure instanceof ApiError ? 'API_ERROR' : 'CLI_ERROR',
             message: failure.message,
+            ...(failure.hint ? { hint: failure.hint } : {}),
           },
         }) + '\n',
       );

@@ -251,6 +251,14 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     const down = await cli(['status'], { OSM_ONBOARDING_URL: 'http://127.0.0.1:59999' });
     expect(down.code).toBe(4);
     expect(down.stderr).toContain('cannot reach the API at http://127.0.0.1:59999');
+    // The next step: start the service, or point the CLI at a running one.
+    expect(down.stderr).toMatch(/\n {2}hint: start the service \(.*npm run demo.*\).*--url or OSM_ONBOARDING_URL\n$/);
+    const downJson = await cli(['status', '--json'], { OSM_ONBOARDING_URL: 'http://127.0.0.1:59999' });
+    expect(downJson.code).toBe(4);
+    expect(JSON.parse(downJson.stderr).error).toMatchObject({
+      code: 'CLI_ERROR',
+      hint: expect.stringContaining('npm run demo'),
+    });
   });
 
   it('a bad --url, --token or --idempotency-key is refused before any call (exit 2), echoing no secret', async () => {
