@@ -1,4 +1,4 @@
-// `npm test` (after the build): both tiers in one vitest run, with one summary line at the end.
+// `npm test` (after the build): the four projects below in one vitest run, with one summary line at the end.
 //   unit         test/unit: no I/O — test/support/no-io.ts fails a test that connects, listens or spawns — and
 //                modules shared between files (isolate: false), so it runs in seconds (`npm run test:unit` alone).
 //   integration  test/integration: a fresh Postgres database per run (global setup), copied for each test file
