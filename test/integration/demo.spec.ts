@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { testDatabaseUrl } from '../support/database.js';
@@ -79,6 +80,12 @@ describe('npm run demo', () => {
     await client.connect();
     await client.query(`DROP DATABASE IF EXISTS ${demoDb} WITH (FORCE)`);
     await client.end();
+    // The demo's Redis keys too (a demo resets them at start, not at stop).
+    const redis = new Redis(env.REDIS_URL, { lazyConnect: true });
+    await redis.connect();
+    const keys = await redis.keys(`${env.QUEUE_PREFIX}:*`);
+    if (keys.length) await redis.unlink(...keys);
+    redis.disconnect();
   });
 
   it('answers a busy port with one line naming the setting to change', async () => {
