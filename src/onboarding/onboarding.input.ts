@@ -217,20 +217,27 @@ export const SmiSchema = z
 export const RESTART_MODES = ['none', 'needed', 'all', 'selected'] as const;
 
 export const RestartSchema = z
-  .strictObject({
-    mode: z
-      .enum(RESTART_MODES, { error: 'must be none, needed, all or selected' })
-      .describe(
-        '`none`; `all` (every Deployment, as kubectl rollout restart); `selected` (the named ones); `needed` (only ' +
-          'those whose pods lack or keep a sidecar, or must pick up a changed exclusion list).',
-      ),
-    deployments: z
-      .array(dnsSubdomain)
-      .max(RESTART_DEPLOYMENTS_MAX, `at most ${RESTART_DEPLOYMENTS_MAX} Deployments`)
-      .optional()
-      .describe('The Deployments to restart (mode `selected`).'),
-    maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
-  })
+  .strictObject(
+    {
+      mode: z
+        .enum(RESTART_MODES, { error: 'must be none, needed, all or selected' })
+        .describe(
+          '`none`; `all` (every Deployment, as kubectl rollout restart); `selected` (the named ones); `needed` (only ' +
+            'those whose pods lack or keep a sidecar, or must pick up a changed exclusion list).',
+        ),
+      deployments: z
+        .array(dnsSubdomain)
+        .max(RESTART_DEPLOYMENTS_MAX, `at most ${RESTART_DEPLOYMENTS_MAX} Deployments`)
+        .optional()
+        .describe('The Deployments to restart (mode `selected`).'),
+      maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
+    },
+    {
+      // `"restart": "all"` (the CLI's and the Backstage action's shape) names the object it must be.
+      error: (iss) =>
+        iss.code === 'invalid_type' ? 'must be an object, e.g. {"mode": "all"} (not a bare mode string)' : undefined,
+    },
+  )
   .describe('`kubectl rollout restart` of Deployments after the namespace is labelled, so pods gain or lose sidecars.');
 
 const common = {

@@ -30,6 +30,18 @@ describe('request input validation', () => {
     },
   );
 
+  it("says what `restart` must be when it is given as a bare mode (the CLI's shape), on both request kinds", () => {
+    for (const schema of [OnboardingInputSchema, OffboardingInputSchema]) {
+      const fields = fieldsOf(() => parseInput(schema, { namespace: 'ok', restart: 'all' }));
+      expect(fields).toEqual([
+        { field: 'restart', message: 'must be an object, e.g. {"mode": "all"} (not a bare mode string)' },
+      ]);
+    }
+    // Its own fields keep their own messages.
+    const inner = fieldsOf(() => parseInput(OnboardingInputSchema, { namespace: 'ok', restart: { mode: 'x', y: 1 } }));
+    expect(inner.map((f) => f.field).sort()).toEqual(['restart.mode', 'restart.y']);
+  });
+
   it('names unknown fields and wrong types', () => {
     const fields = fieldsOf(() =>
       parseInput(OnboardingInputSchema, { namespace: 'ok', sidecarInjection: 'sometimes', extra: 1, cluster: 5 }),
