@@ -220,18 +220,25 @@ export class OnboardingRepository {
   }
 
   /**
-   * A batch's members with their steps; with `scopes` (a caller who is not an admin), only those the scopes' query
-   * lets through (scopeWhere: a superset for a `*` in the middle, which the caller narrows with inScope), so the
-   * members it may not see are never loaded: neither the answer nor its time follows how many there are.
+   * A batch's members with their steps; with `scopes` (a caller who is not an admin), only those in its scopes. The
+   * scopes' query (scopeWhere) reads the targets of the members it lets through (a superset for a scope with more
+   * than one `*`), each is checked exactly (inScopes), and only then are the visible ones loaded with their steps:
+   * for an exact or one-`*` scope nothing of a member it may not see is read, and for a wider one only its target.
    */
   async findByBatch(batchId: string, scopes: readonly string[] | null = null): Promise<RequestWithSteps[]> {
+    const order = [{ createdAt: 'asc' as const }, { namespace: 'asc' as const }];
+    if (scopes === null) {
+      return this.prisma.onboardingRequest.findMany({ where: { batchId }, include: WITH_STEPS, orderBy: order });
+    }
     const scoped = scopesWhere(scopes);
     if (scoped === 'none') return [];
-    return this.prisma.onboardingRequest.findMany({
+    const targets = await this.prisma.onboardingRequest.findMany({
       where: { batchId, ...scoped },
-      include: WITH_STEPS,
-      orderBy: [{ createdAt: 'asc' }, { namespace: 'asc' }],
+      select: { id: true, cluster: true, namespace: true },
     });
+    const ids = targets.filter((t) => inScopes(scopes, t.cluster, t.namespace)).map((t) => t.id);
+    if (ids.length === 0) return [];
+    return this.prisma.onboardingRequest.findMany({ where: { id: { in: ids } }, include: WITH_STEPS, orderBy: order });
   }
 
   findActive(cluster: string, namespace: string): Promise<OnboardingRequest | null> {
@@ -253,6 +260,11 @@ export class OnboardingRepository {
   ): Promise<{ items: RequestWithSteps[]; hasMore: boolean; resumeAt?: { createdAt: Date; id: string } }> {
     const scoped = scopesWhere(scopes);
     if (scoped === 'none') return { items: [], hasMore: false };
+    // A namespace filter no scope can match answers at once: a scan of that namespace's rows, all hidden, would
+    // tell by its end (a short page, an `r1.` cursor) or its time how many requests it holds.
+    if (scopes !== null && filter.namespace && !scopesAllow(scopes, filter.cluster ?? null, filter.namespace)) {
+      return { items: [], hasMore: false };
+    }
     const targets = scopes?.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
     const base: Prisma.OnboardingRequestWhereInput = {
       ...scoped,
@@ -263,12 +275,7 @@ export class OnboardingRepository {
       status: filter.status ?? undefined,
       requestedBy: filter.requestedBy ?? undefined,
     };
-    const matches = (r: OnboardingRequest) =>
-      targets === undefined ||
-      targets.some((s) => {
-        const [c, n] = s.split('/');
-        return globMatch(c, r.cluster) && globMatch(n, r.namespace);
-      });
+    const matches = (r: OnboardingRequest) => targets === undefined || inScopes(targets, r.cluster, r.namespace);
     const items: RequestWithSteps[] = [];
     let scanned = 0;
     for (let from = after; ;) {
@@ -320,6 +327,22 @@ function globWhere(column: 'cluster' | 'namespace', glob: string): Prisma.Onboar
   if (tail) conditions.push({ [column]: { endsWith: literal(tail) } });
   for (const middle of parts.slice(1, -1).filter(Boolean)) conditions.push({ [column]: { contains: literal(middle) } });
   return conditions;
+}
+
+/** Whether `<cluster>/<namespace>` is in one of `scopes` (auth/scopes.ts inScope, for a scope list). */
+function inScopes(scopes: readonly string[], cluster: string, namespace: string): boolean {
+  return scopes.some((s) => {
+    const [c, n] = s.split('/');
+    return globMatch(c, cluster) && globMatch(n ?? '', namespace);
+  });
+}
+
+/** Whether some scope can match `namespace`, in `cluster` when one is given (a list filter's pair). */
+function scopesAllow(scopes: readonly string[], cluster: string | null, namespace: string): boolean {
+  return scopes.some((s) => {
+    const [c, n] = s.split('/');
+    return (cluster === null || globMatch(c, cluster)) && globMatch(n ?? '', namespace);
+  });
 }
 
 /**

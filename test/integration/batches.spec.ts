@@ -241,6 +241,10 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(await repo.findByBatch(id, [])).toEqual([]);
     expect(await repo.findByBatch(id, ['emulator/mesh:osm'])).toEqual([]); // a mesh grant names no namespace
     expect(await repo.findByBatch(id, ['*/*'])).toHaveLength(names.length);
+    // Two `*`: the query reads a superset (it contains both parts, in any order); the exact check drops the rest.
+    const [head, tail] = [names[1].slice(0, 3), names[1].slice(-2)];
+    expect(await repo.findByBatch(id, [`emulator/*${tail}*${head}*`])).toEqual([]);
+    expect((await repo.findByBatch(id, [`emulator/*${head}*${tail}`])).map((r) => r.namespace)).toContain(names[1]);
     const one = await http(s.url, 'POST', '/v1/tokens', {
       name: uniqueName('bone'),
       roles: ['viewer'],
