@@ -34,10 +34,14 @@ export const namespaceGlobs = (actor: Actor, cluster: string): string[] =>
     .map(([, n]) => n);
 
 export function inScope(actor: Actor, cluster: string, namespace: string): boolean {
-  if (actor.roles.includes('admin')) return true;
-  return actor.scopes.some((scope) => {
+  return actor.roles.includes('admin') || scopesInclude(actor.scopes, cluster, namespace);
+}
+
+/** Whether `<cluster>/<namespace>` is in one of `scopes` (inScope for a scope list; a mesh grant names none). */
+export function scopesInclude(scopes: readonly string[], cluster: string, namespace: string): boolean {
+  return scopes.some((scope) => {
     const [c, n] = scope.split('/');
-    return globMatch(c, cluster) && globMatch(n, namespace);
+    return globMatch(c, cluster) && globMatch(n ?? '', namespace);
   });
 }
 

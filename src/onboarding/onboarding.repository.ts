@@ -5,7 +5,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { isOurId } from '../common/domain-error.js';
 import { readInstant } from '../common/instant.js';
 import { GroupInsert } from './group-insert.js';
-import { globMatch } from '../auth/scopes.js';
+import { globMatch, scopesInclude } from '../auth/scopes.js';
 
 export type RequestWithSteps = OnboardingRequest & { steps: StepRun[]; approvals: Approval[] };
 
@@ -222,7 +222,7 @@ export class OnboardingRepository {
   /**
    * A batch's members with their steps; with `scopes` (a caller who is not an admin), only those in its scopes. The
    * scopes' query (scopeWhere) reads the targets of the members it lets through (a superset for a scope with more
-   * than one `*`), each is checked exactly (inScopes), and only then are the visible ones loaded with their steps:
+   * than one `*`), each is checked exactly (scopesInclude), and only then are the visible ones loaded with their steps:
    * for an exact or one-`*` scope nothing of a member it may not see is read, and for a wider one only its target.
    */
   async findByBatch(batchId: string, scopes: readonly string[] | null = null): Promise<RequestWithSteps[]> {
@@ -236,7 +236,7 @@ export class OnboardingRepository {
       where: { batchId, ...scoped },
       select: { id: true, cluster: true, namespace: true },
     });
-    const ids = targets.filter((t) => inScopes(scopes, t.cluster, t.namespace)).map((t) => t.id);
+    const ids = targets.filter((t) => scopesInclude(scopes, t.cluster, t.namespace)).map((t) => t.id);
     if (ids.length === 0) return [];
     return this.prisma.onboardingRequest.findMany({ where: { id: { in: ids } }, include: WITH_STEPS, orderBy: order });
   }
@@ -265,7 +265,6 @@ export class OnboardingRepository {
     if (scopes !== null && filter.namespace && !scopesAllow(scopes, filter.cluster ?? null, filter.namespace)) {
       return { items: [], hasMore: false };
     }
-    const targets = scopes?.filter((s) => !s.split('/')[1]?.startsWith('mesh:'));
     const base: Prisma.OnboardingRequestWhereInput = {
       ...scoped,
       cluster: filter.cluster ?? undefined,
@@ -275,7 +274,7 @@ export class OnboardingRepository {
       status: filter.status ?? undefined,
       requestedBy: filter.requestedBy ?? undefined,
     };
-    const matches = (r: OnboardingRequest) => targets === undefined || inScopes(targets, r.cluster, r.namespace);
+    const matches = (r: OnboardingRequest) => scopes === null || scopesInclude(scopes, r.cluster, r.namespace);
     const items: RequestWithSteps[] = [];
     let scanned = 0;
     for (let from = after; ;) {
@@ -327,14 +326,6 @@ function globWhere(column: 'cluster' | 'namespace', glob: string): Prisma.Onboar
   if (tail) conditions.push({ [column]: { endsWith: literal(tail) } });
   for (const middle of parts.slice(1, -1).filter(Boolean)) conditions.push({ [column]: { contains: literal(middle) } });
   return conditions;
-}
-
-/** Whether `<cluster>/<namespace>` is in one of `scopes` (auth/scopes.ts inScope, for a scope list). */
-function inScopes(scopes: readonly string[], cluster: string, namespace: string): boolean {
-  return scopes.some((s) => {
-    const [c, n] = s.split('/');
-    return globMatch(c, cluster) && globMatch(n ?? '', namespace);
-  });
 }
 
 /** Whether some scope can match `namespace`, in `cluster` when one is given (a list filter's pair). */
