@@ -8,8 +8,7 @@ import { Agent, getGlobalDispatcher, request } from 'undici';
 import type { KubeObject, PatchType } from '../common/kube-object.js';
 import { KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
-import { readKey, type NamespacedKind, type ReadShare } from './read-share.js';
-import { APPS, CORE, resourcePath } from './resource-path.js';
+import { APPS, CORE, readKey, resourcePath, type NamespacedKind } from './resource-path.js';
 import type { Span } from '@opentelemetry/api';
 import { inSpan, SpanKind, traceHeaders } from '../observability/tracing.js';
 
@@ -212,6 +211,14 @@ export const WATCH_IDLE_MS = KUBE_BOOKMARK_INTERVAL_MS * 1.5;
  */
 export const SHORT_WATCH_MS = 1_000;
 
+/**
+ * What answers a read-only view's GETs from answers it already holds (read-share.ts's ReadShare): `answer` gives
+ * the one kept under `key` (resource-path.ts's readKey), else calls `read` and keeps what it gives.
+ */
+export interface SharedReads {
+  answer<T>(key: string, read: () => Promise<T>): Promise<T>;
+}
+
 /** Response headers as one string each (what ApiException carries; toKubeError reads Retry-After). */
 function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -309,7 +316,7 @@ export async function forEachListed<T>(
 export class ClusterClient {
   private auth?: Authentication;
   /** Where this view's GETs are answered first (sharingReads). */
-  private reads?: ReadShare;
+  private reads?: SharedReads;
 
   constructor(
     readonly name: string,
@@ -324,7 +331,7 @@ export class ClusterClient {
    * kept there otherwise; every other call, and the connection, authentication and budget, as this client's. For
    * read-only work only (a plan): see ReadShare.
    */
-  sharingReads(reads: ReadShare): ClusterClient {
+  sharingReads(reads: SharedReads): ClusterClient {
     const view = Object.create(this) as ClusterClient;
     view.reads = reads;
     return view;

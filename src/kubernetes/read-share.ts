@@ -5,18 +5,8 @@
 // each (a caller that changed what it was given would throw). Only read-only work uses one: a plan writes nothing,
 // so what it read stays what it planned against; a run's steps read the cluster afresh.
 import { KubeError } from './kube-error.js';
-import type { ClusterClient, KubeList } from './cluster-client.js';
-import { CORE, resourcePath } from './resource-path.js';
-
-/**
- * A namespaced kind that a plan lists in its namespace: `api` its path prefix, `plural` its resource, `resource` its
- * name in the call metrics (`deployments.apps`).
- */
-export interface NamespacedKind {
-  api: string;
-  plural: string;
-  resource: string;
-}
+import type { ClusterClient, KubeList, SharedReads } from './cluster-client.js';
+import { CORE, readKey, resourcePath, type NamespacedKind } from './resource-path.js';
 
 /** A cluster-wide list's page size while prefetching (kube-apiserver serves limit+continue pages). */
 export const PREFETCH_PAGE = 500;
@@ -33,16 +23,7 @@ export const PREFETCH_MIN_TARGETS = 8;
  */
 export const PREFETCH_MAX_ITEMS = 2_000;
 
-/** The key of one GET: the cluster, the path and the query's defined values in key order. */
-export function readKey(cluster: string, path: string, query?: Record<string, string | number | undefined>): string {
-  const params = Object.entries(query ?? {})
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
-  return params.length ? `${cluster} ${path}?${params.join('&')}` : `${cluster} ${path}`;
-}
-
-export class ReadShare {
+export class ReadShare implements SharedReads {
   private readonly answers = new Map<string, Promise<unknown>>();
   /** GETs sent to the cluster, and answered by this share instead (read by the unit tests). */
   readonly counts = { sent: 0, shared: 0 };

@@ -27,7 +27,7 @@ import { CHECKED_NAMESPACE_LABELS, isTerminating } from '../mesh/namespace-rules
 import { SIDECAR_INJECTION_ANNOTATION } from '../mesh/osm.js';
 import { runDetached } from '../observability/log-context.js';
 import { MetricsService } from '../observability/metrics.service.js';
-import type { Observed } from './target-precheck.js';
+import type { Observed } from './observed.js';
 
 /** Namespaces per LIST page. */
 export const NAMESPACE_PAGE = 500;

@@ -25,7 +25,8 @@ import {
 import { resolveAppProtocols } from './steps/app-protocol.step.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { desiredSmiObjects, smiNotOwned } from './steps/traffic-policy.step.js';
-import { Observed, TargetPrecheck } from './target-precheck.js';
+import type { Observed } from './observed.js';
+import { TargetPrecheck } from './target-precheck.js';
 import type { MeshInfo } from '../mesh/mesh-info.js';
 
 export interface NormalizedRequest {

@@ -15,10 +15,8 @@ import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import { isOwned, type CrdRef } from '../mesh/ownership.js';
 import { NamespaceInformer } from './namespace-informer.js';
+import type { Observed } from './observed.js';
 import { getOptional } from './steps/kit/custom-objects.js';
-
-/** What a read gave: the object, "it does not exist", or nothing in time. */
-export type Observed<T> = { kind: 'found'; value: T } | { kind: 'absent' } | { kind: 'unknown'; reason: string };
 
 interface Entry<T> {
   expires: number;

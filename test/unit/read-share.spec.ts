@@ -1,7 +1,8 @@
 // ReadShare: a plan's GETs answered once and handed out as copies; a failed read is not kept.
 import { describe, expect, it } from 'vitest';
 import { KubeError } from '../../src/kubernetes/kube-error.js';
-import { ReadShare, readKey } from '../../src/kubernetes/read-share.js';
+import { ReadShare } from '../../src/kubernetes/read-share.js';
+import { readKey } from '../../src/kubernetes/resource-path.js';
 
 describe('ReadShare (the reads one plan, or one batch of plans, shares)', () => {
   it('sends a read once and gives every caller the same answer, frozen', async () => {
