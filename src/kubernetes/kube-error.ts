@@ -49,25 +49,36 @@ interface StatusBody {
 }
 
 /**
- * kube-apiserver's 404 for a path where it serves no resource (its NotFoundHandler: an API group, version or
- * resource it does not know, such as a CRD not installed): a Status with this message and no object named in
- * `details`. A missing object's 404 names the object (`details.name`) and says `<resource> "<name>" not found`.
+ * kube-apiserver's 404 for a path where it serves no resource at all (an API group, version or resource it does
+ * not know, such as a CRD not installed or not served in that version) is one of two bodies:
+ * - under a group no one serves, or a custom resource's group (apiextensions' crdHandler hands such paths to the
+ *   notfoundhandler, k8s.io/apiserver/pkg/util/notfoundhandler): `404 page not found` as text/plain, no Status;
+ * - a resource unknown inside a built-in group/version (go-restful): a Status with this message and no object
+ *   named in `details`.
+ * A missing object's 404 is always a Status that names the object (`details.name`: `<resource> "<name>" not
+ * found`). So a 404 that is not a Status, or is this Status naming nothing, is NOT_SERVED. (client-go does the
+ * same: a 404 without a Status body becomes NewGenericServerResponse's "could not find the requested resource".)
  */
 const NOT_SERVED_MESSAGE = 'the server could not find the requested resource';
 
 function parseStatus(body: unknown): StatusBody {
   if (typeof body === 'string') {
     try {
-      return JSON.parse(body) as StatusBody;
+      const parsed = JSON.parse(body) as unknown;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as StatusBody;
     } catch {
-      return { message: body.slice(0, 300) };
+      // not JSON (a proxy's page, or kube-apiserver's plain-text 404): kept as the message, no kind
     }
+    return { message: body.slice(0, 300).trim() || undefined };
   }
-  return body ?? {};
+  return (body ?? {}) as StatusBody;
 }
 
 function reasonFor(code: number, status: StatusBody): KubeErrorReason {
-  if (code === 404) return status.message === NOT_SERVED_MESSAGE && !status.details?.name ? 'NOT_SERVED' : 'NOT_FOUND';
+  if (code === 404) {
+    const servesNothing = status.kind !== 'Status' || (status.message === NOT_SERVED_MESSAGE && !status.details?.name);
+    return servesNothing ? 'NOT_SERVED' : 'NOT_FOUND';
+  }
   if (code === 409) return status.reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
   if (code === 403) return 'FORBIDDEN';
   if (code === 401) return 'UNAUTHORIZED';

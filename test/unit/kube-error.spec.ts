@@ -26,6 +26,15 @@ describe('toKubeError', () => {
     expect(classify(err).hint).toContain('CRDs');
     // A 404 with some other message and no details is still an absence (as an older or another server says it).
     expect(toKubeError(status(404, { message: 'not found' }), 'get x').reason).toBe('NOT_FOUND');
+    // kube-apiserver 1.32's answer for a CRD not installed or not served in that version, or a group nobody serves
+    // (apiextensions' crdHandler → notfoundhandler → http.NotFound): plain text, no Status.
+    const plain = new ApiException(404, 'HTTP 404', '404 page not found\n', { 'content-type': 'text/plain' });
+    const unservedCrd = toKubeError(plain, 'get meshconfigs.config.openservicemesh.io osm/osm-mesh-config');
+    expect([unservedCrd.reason, unservedCrd.message]).toEqual([
+      'NOT_SERVED',
+      'get meshconfigs.config.openservicemesh.io osm/osm-mesh-config: 404 page not found',
+    ]);
+    expect(toKubeError(new ApiException(404, 'HTTP 404', '', {}), 'get x').reason).toBe('NOT_SERVED');
   });
 
   it('reads a refused TLS handshake as a configuration error, not an outage to retry', () => {

@@ -83,6 +83,23 @@ describe('list pagination', () => {
       'invalid continue token: continue key is not valid: incorrect encoded start resourceVersion ' +
         '(version meta.k8s.io/v1)',
     );
+    // Base64 of something that is not JSON: encoding/json's words, not JavaScript's.
+    const notJson = await call('GET', `${base}?continue=abc`);
+    expect(notJson.body.message).toBe(
+      "invalid continue token: continue key is not valid: invalid character 'i' looking for beginning of value",
+    );
+  });
+
+  it('serves a list at resourceVersion "0" whole (from the watch cache): the limit ignored, no continue', async () => {
+    const base = '/api/v1/namespaces/snap/configmaps';
+    const all = (await call('GET', base)).body.items.length;
+    expect(all).toBeGreaterThan(2);
+    const cached = (await call('GET', `${base}?limit=2&resourceVersion=0`)).body;
+    expect(cached.items).toHaveLength(all);
+    expect(cached.metadata.continue).toBeUndefined();
+    expect(cached.metadata.remainingItemCount).toBeUndefined();
+    const paged = (await call('GET', `${base}?limit=2`)).body;
+    expect([paged.items.length, typeof paged.metadata.continue]).toEqual([2, 'string']);
   });
 
   it('answers a token older than the compaction with 410 Expired and a token continuing at the latest', async () => {

@@ -179,6 +179,15 @@ describe('generic Status bodies', () => {
       details: {},
       code: 404,
     });
+    // Outside go-restful's paths (a group or version no built-in serves, a non-API path): Go's http.NotFound.
+    for (const path of ['/apis/nothing.example.com/v1/things', '/apis/apps/v9/deployments', '/nothing-here']) {
+      const res = await fetch(`${emu.url}${path}`, { headers: { authorization: `Bearer ${emu.token}` } });
+      expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([
+        404,
+        'text/plain; charset=utf-8',
+        '404 page not found\n',
+      ]);
+    }
     const method = await call('POST', `${CONFIGMAPS}/dry`, { metadata: { name: 'dry' } });
     expect(method.status).toBe(405);
     expect(method.body.details).toEqual({});
@@ -194,6 +203,21 @@ describe('generic Status bodies', () => {
       message: 'the server rejected our request due to an error in our request',
       details: {}, // the json-patch error is not sent (NewGenericServerResponse, isUnexpectedResponse false)
     });
+    // A patch or body that is not JSON is described as encoding/json describes it.
+    for (const [text, said] of [
+      ['{"data":', 'unexpected end of JSON input'],
+      ['{data:1}', "invalid character 'd' looking for beginning of object key string"],
+      ['{"data" 1}', "invalid character '1' after object key"],
+      ['{} x', "invalid character 'x' after top-level value"],
+    ]) {
+      const patch = await call('PATCH', `${CONFIGMAPS}/dry`, text, MERGE);
+      expect([patch.status, patch.body.message]).toEqual([400, `error decoding patch: ${said}`]);
+    }
+    const body = await call('POST', CONFIGMAPS, '{"kind":', 'application/json');
+    expect([body.status, body.body.message]).toEqual([
+      400,
+      "couldn't get version/kind; json parse error: unexpected end of JSON input",
+    ]);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   fieldErr,
   generateNameConflict,
   genericUnprocessable,
+  goJsonError,
   invalid,
   isStatusError,
   methodNotSupported,
@@ -251,7 +252,10 @@ export class KubeApi {
       if (keyOf(all[mid]) < start) from = mid + 1;
       else hi = mid;
     }
-    const limit = opts.limit && opts.limit > 0 ? opts.limit : undefined;
+    // kube-apiserver 1.32 serves a list at resourceVersion "0" from its watch cache, whole: the limit is ignored
+    // (cacher.go shouldDelegateList: `hasLimit := pred.Limit > 0 && resourceVersion != "0"`).
+    const fromCache = opts.resourceVersion === '0' && !opts.continue;
+    const limit = opts.limit && opts.limit > 0 && !fromCache ? opts.limit : undefined;
     let items: KubeObject[] = [];
     for (let i = from; i < all.length && (limit === undefined || items.length <= limit); i++) {
       if (this.matches(rt, all[i], labels, fields)) items.push(all[i]);
@@ -1007,10 +1011,11 @@ function decodeContinue(token: string): { start: string; rv: number } {
   const bad = /[^A-Za-z0-9_-]/.exec(token)?.index ?? (token.length % 4 === 1 ? token.length - 1 : -1);
   if (bad >= 0) throw invalid(`: illegal base64 data at input byte ${bad}`);
   let parsed: unknown;
+  const json = Buffer.from(token, 'base64url').toString('utf8');
   try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    parsed = JSON.parse(json);
   } catch (err) {
-    throw invalid(`: ${(err as Error).message}`);
+    throw invalid(`: ${goJsonError(err, json)}`);
   }
   const c = isObject(parsed) ? parsed : {};
   if (c.v !== 'meta.k8s.io/v1') {

@@ -406,3 +406,36 @@ export function statusForCode(code: number, message: string, retryAfterSeconds?:
   const reason = reasons[code] ?? (code >= 500 ? 'InternalError' : '');
   return failure(code, reason, message, retryAfterSeconds ? { retryAfterSeconds } : undefined);
 }
+
+/** encoding/json's quoteChar: a character as its syntax errors show it. */
+function quoteChar(c: string): string {
+  if (c === "'") return `'\\''`;
+  if (c === '"') return `'"'`;
+  return `'${JSON.stringify(c).slice(1, -1)}'`;
+}
+
+/**
+ * What Go's encoding/json says of the text V8's JSON.parse refused (`err` its SyntaxError), so a body or token that
+ * is not JSON is described in kube-apiserver's words, not JavaScript's ("unexpected end of JSON input", "invalid
+ * character 'x' looking for beginning of value", …). Go's message for a bad literal (`tru}`) names the literal;
+ * that one is given as the generic "looking for beginning of value".
+ */
+export function goJsonError(err: unknown, text: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const at = /at position (\d+)/.exec(message);
+  const pos = at ? Number(at[1]) : -1;
+  if (/end of JSON input/i.test(message) || (at && pos >= text.length)) return 'unexpected end of JSON input';
+  const token = /^Unexpected token '(.)'/su.exec(message);
+  const c = token ? token[1] : pos >= 0 ? text[pos] : undefined;
+  if (c === undefined) return 'invalid character looking for beginning of value';
+  const where: [RegExp, string][] = [
+    [/Expected property name/, 'looking for beginning of object key string'],
+    [/Expected ':' after property name/, 'after object key'],
+    [/after property value/, 'after object key:value pair'],
+    [/after array element/, 'after array element'],
+    [/non-whitespace character after JSON/, 'after top-level value'],
+    [/control character in string literal/, 'in string literal'],
+  ];
+  const context = where.find(([re]) => re.test(message))?.[1] ?? 'looking for beginning of value';
+  return `invalid character ${quoteChar(c)} ${context}`;
+}

@@ -22,6 +22,7 @@ import {
   badRequest,
   fieldErr,
   genericServerResponse,
+  goJsonError,
   goQuote,
   internalError,
   invalid,
@@ -366,7 +367,9 @@ export class EmulatorServer {
     }
 
     if (!route) {
-      this.finish(res, entry, statusReply(pageNotFound()));
+      // go-restful's 404 (a JSON Status) under a built-in group's own paths; elsewhere (a custom resource's group,
+      // a CRD not installed or not served in that version, any other path) the notfoundhandler's plain text.
+      this.finish(res, entry, this.servedByGoRestful(url.pathname) ? statusReply(pageNotFound()) : plainNotFound());
       return;
     }
     if (!acceptsJson(req.headers.accept)) {
@@ -410,6 +413,21 @@ export class EmulatorServer {
   }
 
   // ------------------------------------------------------------------ routing
+
+  /**
+   * Whether kube-apiserver's director hands `pathname` to go-restful (genericapiserver's APIServerHandler): under
+   * the root path of a web service it registered, which the built-in groups have (`/api/v1`, `/apis/<group>` and
+   * `/apis/<group>/<version>`); CRDs are served outside go-restful (apiextensions' crdHandler), and what neither
+   * serves reaches the notfoundhandler (k8s.io/apiserver/pkg/util/notfoundhandler).
+   */
+  private servedByGoRestful(pathname: string): boolean {
+    const parts = pathname.split('/').filter((p) => p !== '');
+    if (parts[0] === 'api') return parts.length === 1 || parts[1] === 'v1';
+    if (parts[0] !== 'apis') return false;
+    if (parts.length === 1) return true;
+    const builtin = this.deps.api.registry.all().filter((rt) => !rt.custom && rt.group === parts[1]);
+    return parts.length === 2 ? builtin.length > 0 : builtin.some((rt) => rt.versions.includes(parts[2]));
+  }
 
   private route(pathname: string): Route | undefined {
     const { api } = this.deps;
@@ -588,7 +606,9 @@ export class EmulatorServer {
         try {
           patchBody = patchType === 'apply' ? load(text, { schema: CORE_SCHEMA }) : JSON.parse(text);
         } catch (err) {
-          throw badRequest(`error decoding patch: ${(err as Error).message}`);
+          throw badRequest(
+            `error decoding patch: ${patchType === 'apply' ? (err as Error).message : goJsonError(err, text)}`,
+          );
         }
         const force = parseBool(params.get('force'));
         const result = api.patch(rt, version, namespace, name, patchType, patchBody, { ...write, force, subresource });
@@ -814,6 +834,16 @@ function pageNotFound(): StatusError {
   return genericServerResponse(404);
 }
 
+/** Go's http.NotFound, as kube-apiserver 1.32's notfoundhandler answers (no Status body). */
+function plainNotFound(): Reply {
+  return {
+    status: 404,
+    body: '404 page not found\n',
+    contentType: 'text/plain; charset=utf-8',
+    headers: { 'X-Content-Type-Options': 'nosniff' },
+  };
+}
+
 function faultStatus(
   rule: { status?: number; reason?: string; message?: string; retryAfterSeconds?: number; bare?: boolean },
   entry: RequestLogEntry,
@@ -900,7 +930,7 @@ function decodeBody(req: IncomingMessage, raw: Buffer, rt: ResourceType): unknow
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
+    throw badRequest(`couldn't get version/kind; json parse error: ${goJsonError(err, text)}`);
   }
 }
 
