@@ -1,11 +1,12 @@
 import { IGNORE_LABEL, METRICS_ANNOTATION, MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
 import { assertOffboardable, namespaceImage } from '../../mesh/namespace-rules.js';
-import { readNamespace } from './kit/namespaces.js';
+import { readNamespace, resourceVersionOf } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
  * `osm namespace remove <ns> --mesh-name <mesh>`: removes the same two labels and two
- * annotations as the CLI. Existing sidecars stay until the pods are recreated.
+ * annotations as the CLI, with the namespace's resourceVersion as the patch's precondition (the CLI has none).
+ * Existing sidecars stay until the pods are recreated.
  */
 export class NamespaceRemovalStep implements OnboardingStep {
   readonly name = 'namespace-removal' as const;
@@ -36,6 +37,8 @@ export class NamespaceRemovalStep implements OnboardingStep {
         metadata: {
           labels: { [MONITORED_BY_LABEL]: null, [IGNORE_LABEL]: null },
           annotations: { [SIDECAR_INJECTION_ANNOTATION]: null, [METRICS_ANNOTATION]: null },
+          // A precondition: a namespace another mesh took since this read (409, re-planned) keeps its labels.
+          ...resourceVersionOf(ns),
         },
       },
     };

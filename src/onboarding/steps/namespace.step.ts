@@ -1,13 +1,14 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
 import { MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
-import { readNamespace } from './kit/namespaces.js';
+import { readNamespace, resourceVersionOf } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
  * Guide step 4, `osm namespace add <ns> --mesh-name <mesh> [--disable-sidecar-injection]`:
- * the same strategic merge patch as the CLI. Unlike the CLI, a namespace monitored by
- * another mesh is refused instead of silently taken over, and an injection annotation that the injector reads
+ * the same strategic merge patch as the CLI, with the namespace's resourceVersion as its precondition. Unlike the
+ * CLI, a namespace monitored by another mesh is refused instead of silently taken over (also when its label is set
+ * between our read and our write), and an injection annotation that the injector reads
  * differently (or not at all: an invalid value) is corrected instead of skipped.
  */
 export class NamespaceStep implements OnboardingStep {
@@ -46,6 +47,9 @@ export class NamespaceStep implements OnboardingStep {
         metadata: {
           labels: { [MONITORED_BY_LABEL]: request.meshName },
           annotations: { [SIDECAR_INJECTION_ANNOTATION]: injection },
+          // A precondition (kube-apiserver answers 409 if the namespace changed since this read): another mesh's
+          // label set meanwhile is re-planned, and refused, not overwritten.
+          ...resourceVersionOf(ns),
         },
       },
     };

@@ -1,5 +1,5 @@
 // Reading the namespace a request names; a missing namespace is the request's fault (NAMESPACE_NOT_FOUND), and one
-// being deleted cannot join the mesh (NAMESPACE_TERMINATING).
+// being deleted cannot join the mesh (NAMESPACE_TERMINATING); and the precondition a patch of what was read carries.
 import type { V1Namespace } from '@kubernetes/client-node';
 import { DomainError } from '../../../common/domain-error.js';
 import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
@@ -15,6 +15,16 @@ export async function readNamespace(kube: ClusterClient, name: string): Promise<
     }
     throw err;
   }
+}
+
+/**
+ * `metadata.resourceVersion` of what was read, for a merge or strategic merge patch's `metadata`: kube-apiserver
+ * applies the patch, then refuses the result with 409 Conflict if the object's resourceVersion is no longer that one
+ * (the runner re-plans on it). Nothing when the read had none.
+ */
+export function resourceVersionOf(obj: { metadata?: { resourceVersion?: string } }): { resourceVersion?: string } {
+  const rv = obj.metadata?.resourceVersion;
+  return rv ? { resourceVersion: rv } : {};
 }
 
 /**
