@@ -65,13 +65,13 @@ function parseStatus(body: unknown): StatusBody {
   if (typeof body === 'string') {
     try {
       const parsed = JSON.parse(body) as unknown;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as StatusBody;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed;
     } catch {
       // not JSON (a proxy's page, or kube-apiserver's plain-text 404): kept as the message, no kind
     }
     return { message: body.slice(0, 300).trim() || undefined };
   }
-  return (body ?? {}) as StatusBody;
+  return body ?? {};
 }
 
 function reasonFor(code: number, status: StatusBody): KubeErrorReason {

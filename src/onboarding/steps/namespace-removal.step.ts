@@ -1,6 +1,6 @@
 import { IGNORE_LABEL, METRICS_ANNOTATION, MONITORED_BY_LABEL, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
 import { assertOffboardable, namespaceImage } from '../../mesh/namespace-rules.js';
-import { readNamespace, resourceVersionOf } from './kit/namespaces.js';
+import { preconditioned, readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
@@ -37,8 +37,6 @@ export class NamespaceRemovalStep implements OnboardingStep {
         metadata: {
           labels: { [MONITORED_BY_LABEL]: null, [IGNORE_LABEL]: null },
           annotations: { [SIDECAR_INJECTION_ANNOTATION]: null, [METRICS_ANNOTATION]: null },
-          // A precondition: a namespace another mesh took since this read (409, re-planned) keeps its labels.
-          ...resourceVersionOf(ns),
         },
       },
     };
@@ -50,7 +48,9 @@ export class NamespaceRemovalStep implements OnboardingStep {
   }
 
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after: unknown }> {
-    const ns = await kube.patchNamespace(request.namespace, plan.changes[0].body as object, 'strategic');
+    // The resourceVersion the plan read is the patch's precondition (preconditioned, kit/namespaces.ts).
+    const body = preconditioned(plan.changes[0].body as { metadata?: object }, plan.before);
+    const ns = await kube.patchNamespace(request.namespace, body, 'strategic');
     return { after: namespaceImage(ns) };
   }
 }

@@ -1,7 +1,7 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
 import { MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
-import { readNamespace, resourceVersionOf } from './kit/namespaces.js';
+import { preconditioned, readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
 /**
@@ -47,9 +47,6 @@ export class NamespaceStep implements OnboardingStep {
         metadata: {
           labels: { [MONITORED_BY_LABEL]: request.meshName },
           annotations: { [SIDECAR_INJECTION_ANNOTATION]: injection },
-          // A precondition (kube-apiserver answers 409 if the namespace changed since this read): another mesh's
-          // label set meanwhile is re-planned, and refused, not overwritten.
-          ...resourceVersionOf(ns),
         },
       },
     };
@@ -77,7 +74,9 @@ export class NamespaceStep implements OnboardingStep {
   }
 
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after: unknown }> {
-    const ns = await kube.patchNamespace(request.namespace, plan.changes[0].body as object, 'strategic');
+    // The resourceVersion the plan read is the patch's precondition (preconditioned, kit/namespaces.ts).
+    const body = preconditioned(plan.changes[0].body as { metadata?: object }, plan.before);
+    const ns = await kube.patchNamespace(request.namespace, body, 'strategic');
     return { after: namespaceImage(ns) };
   }
 }

@@ -41,7 +41,8 @@ describe('emulator fault injection and request log', () => {
         name: 'osm-mesh-config',
       }),
     );
-    expect(missing.code).toBe(404);
+    // No CRD: kube-apiserver's notfoundhandler answers, in plain text (no Status).
+    expect([missing.code, missing.status.message]).toEqual([404, '404 page not found\n']);
     expect((await apps.listDeploymentForAllNamespaces({ labelSelector: 'meshName=osm' })).items).toEqual([]);
     seedOsmControlPlane(emu.store, 'osm-system');
     await emu.idle();

@@ -23,12 +23,26 @@ export async function waitFor<T>(
   }
 }
 
-/** The HTTP code and parsed Status of a @kubernetes/client-node ApiException (body is a JSON string). */
+/**
+ * The HTTP code and parsed Status of a @kubernetes/client-node ApiException (body is a JSON string). A body that is
+ * no JSON (the plain-text `404 page not found` of a path nothing serves) is given as `{ message }`.
+ */
 export function apiStatus(err: unknown): { code: number; status: StatusBody; headers: Record<string, string> } {
   if (typeof err !== 'object' || err === null || !('code' in err)) throw err;
   const e = err as { code: number; body?: unknown; headers?: Record<string, string> };
-  const body = typeof e.body === 'string' ? (JSON.parse(e.body) as StatusBody) : (e.body as StatusBody);
-  return { code: e.code, status: body, headers: e.headers ?? {} };
+  return {
+    code: e.code,
+    status: typeof e.body === 'string' ? parsed(e.body) : (e.body as StatusBody),
+    headers: e.headers ?? {},
+  };
+}
+
+function parsed(text: string): StatusBody {
+  try {
+    return JSON.parse(text) as StatusBody;
+  } catch {
+    return { message: text } as StatusBody;
+  }
 }
 
 /** Runs `fn`, expects it to reject with an ApiException, and returns its code and Status. */

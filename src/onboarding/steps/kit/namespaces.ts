@@ -18,13 +18,14 @@ export async function readNamespace(kube: ClusterClient, name: string): Promise<
 }
 
 /**
- * `metadata.resourceVersion` of what was read, for a merge or strategic merge patch's `metadata`: kube-apiserver
- * applies the patch, then refuses the result with 409 Conflict if the object's resourceVersion is no longer that one
- * (the runner re-plans on it). Nothing when the read had none.
+ * A planned merge or strategic merge patch of the namespace, with the resourceVersion the plan read (`before`) in its
+ * `metadata`: kube-apiserver applies the patch, then refuses the result with 409 Conflict if the namespace's
+ * resourceVersion is no longer that one, and the runner re-plans on it. Added when the step runs, not in the plan, so
+ * a stored plan's changes stay what they change (the drift check compares them) and show no resourceVersion.
  */
-export function resourceVersionOf(obj: { metadata?: { resourceVersion?: string } }): { resourceVersion?: string } {
-  const rv = obj.metadata?.resourceVersion;
-  return rv ? { resourceVersion: rv } : {};
+export function preconditioned<T extends { metadata?: object }>(body: T, before: unknown): T {
+  const rv = (before as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+  return typeof rv === 'string' && rv !== '' ? { ...body, metadata: { ...body.metadata, resourceVersion: rv } } : body;
 }
 
 /**
