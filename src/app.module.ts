@@ -19,6 +19,7 @@ import { logMixin } from './observability/log-context.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { NamespacesModule } from './namespaces/namespaces.module.js';
 import { RetentionModule } from './retention/retention.module.js';
+import { loggedUrl } from './observability/logged-url.js';
 
 @Module({})
 export class AppModule {
@@ -38,12 +39,13 @@ export class AppModule {
             // Every line carries the log context (HTTP request id, onboarding request, step) and trace ids.
             mixin: logMixin,
             // The access log names the call, not its headers: no credentials, and no per-request
-            // serialisation of every header (with redaction) on the hot path.
+            // serialisation of every header (with redaction) on the hot path; of the query, only the values of
+            // the API's own parameters (observability/logged-url.ts).
             serializers: {
               req: (req: { id?: string; method?: string; url?: string; headers?: Record<string, unknown> }) => ({
                 id: req.id,
                 method: req.method,
-                url: req.url,
+                url: loggedUrl(req.url),
                 userAgent: req.headers?.['user-agent'],
               }),
               res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),

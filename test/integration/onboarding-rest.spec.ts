@@ -345,6 +345,18 @@ describe('onboarding over REST (Postgres + Redis + emulator over HTTP)', () => {
       422,
       [{ field: 'Last-Event-ID', message: 'must be sent once' }],
     ]);
+    // Node keeps the first Authorization or Content-Type, a proxy in front may read the last: neither is taken.
+    const asAdmin = [`Bearer ${ADMIN_TOKEN}`, 'Bearer not-a-token'];
+    const repeats: [Record<string, string[]>, string][] = [
+      [{ authorization: asAdmin }, 'Authorization'],
+      [{ authorization: [...asAdmin].reverse() }, 'Authorization'],
+      [{ 'content-type': ['application/json', 'text/plain'] }, 'Content-Type'],
+    ];
+    for (const [headers, field] of repeats) {
+      const refused = await twice('POST', '/v1/onboardings', headers, { namespace: ns });
+      expect([refused.status, refused.body.error.fields]).toEqual([422, [{ field, message: 'must be sent once' }]]);
+    }
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
   });
 
   it('lists requests newest first with filters and cursor paging', async () => {

@@ -271,6 +271,32 @@ describe('tracing (OpenTelemetry) and the request id in logs, API and worker as 
     },
   );
 
+  it("the access log writes only the values of the API's own query parameters: no credential from a URL", async () => {
+    const secret = 'osmo_query-secret-0123456789';
+    const refused = await fetch(`${url}/v1/onboardings?limit=5&access_token=${secret}&status=QUEUED`);
+    expect(refused.status).toBe(401); // a token is taken from the Authorization header only
+    const graphqlGet = await fetch(
+      `${url}/graphql?query=${encodeURIComponent(`{ webhooks { id } }`)}&variables=${encodeURIComponent(
+        JSON.stringify({ secret }),
+      )}`,
+      { headers: { 'apollo-require-preflight': '1' } },
+    );
+    expect(graphqlGet.status).toBe(401);
+    const logged = await until('both access log lines', () => {
+      const urls = api.lines
+        .map((l) => (l.req as { url?: string } | undefined)?.url)
+        .filter((u): u is string => !!u && (u.startsWith('/v1/onboardings?') || u.startsWith('/graphql?')));
+      return urls.length >= 2 ? urls : undefined;
+    });
+    expect(logged).toEqual(
+      expect.arrayContaining([
+        '/v1/onboardings?limit=5&access_token=[REDACTED]&status=QUEUED',
+        '/graphql?query=[REDACTED]&variables=[REDACTED]',
+      ]),
+    );
+    expect(api.raw()).not.toContain(secret);
+  });
+
   it("the API's namespace informer, started by the first request, belongs to no caller", async () => {
     // The first test's POST started the API's namespace watch. Make it log: another kind's write moves the
     // revision on, compaction drops the informer's resourceVersion, and the closed watch gets 410 and lists again.
