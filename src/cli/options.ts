@@ -50,6 +50,15 @@ export function flagFor(field: string): string | undefined {
 // --------------------------------------------------------------------------------------------
 // Option parsers (a bad value is a usage error, exit 2).
 
+/**
+ * --cluster and --mesh: an empty value (`--cluster "$CLUSTER"` with the variable unset) is a usage error, as the API
+ * refuses it, never the default context or mesh.
+ */
+export function nonEmpty(v: string): string {
+  if (v.trim() === '') throw new InvalidArgumentError('must not be empty (leave the option out for the default)');
+  return v;
+}
+
 export function positiveInt(name: string) {
   return (v: string) => {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
@@ -63,7 +72,7 @@ export function positiveInt(name: string) {
  */
 export function idempotencyKey(v: string): string {
   if (v.length < 1 || v.length > 255) throw new InvalidArgumentError('must be 1 to 255 characters');
-  if (/\p{Cc}/u.test(v)) throw new InvalidArgumentError('must not contain control characters (a line break)');
+  if (/\p{Cc}/u.test(v)) throw new InvalidArgumentError('must not contain control characters (a tab, a line break)');
   if (/[\u0100-\uffff]/.test(v)) throw new InvalidArgumentError('must be Latin-1 characters (it is sent as a header)');
   return v;
 }
@@ -105,8 +114,8 @@ function targetBody(namespace: string, o: Opts, g: Globals) {
   return {
     ...base,
     namespace,
-    ...(g.cluster ? { cluster: g.cluster } : {}),
-    ...(g.mesh ? { meshName: g.mesh } : {}),
+    ...(g.cluster !== undefined ? { cluster: g.cluster } : {}),
+    ...(g.mesh !== undefined ? { meshName: g.mesh } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
   } as Body;
 }

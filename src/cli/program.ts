@@ -12,6 +12,7 @@ import { contextOf, type Ctx, type Globals, type Io, type Runner } from './conte
 import { ApiError, CliError, EXIT, unexpectedError } from './errors.js';
 import { formatError } from './output.js';
 import { style } from './render.js';
+import { nonEmpty } from './options.js';
 
 export type { Io } from './context.js';
 
@@ -61,8 +62,8 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     .version(version())
     .addOption(new Option('--url <url>', 'API base URL').env('OSM_ONBOARDING_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'bearer token').env('OSM_ONBOARDING_TOKEN'))
-    .option('--cluster <name>', 'cluster (kubeconfig context) of the request; a filter for status')
-    .option('--mesh <name>', 'mesh name (default osm); a filter for status')
+    .option('--cluster <name>', 'cluster (kubeconfig context) of the request; a filter for status', nonEmpty)
+    .option('--mesh <name>', 'mesh name (default osm); a filter for status', nonEmpty)
     .option('--json', 'print the result as JSON (no progress display)')
     .option('--no-color', 'no colours')
     .configureHelp({ showGlobalOptions: true })

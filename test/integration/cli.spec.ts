@@ -171,6 +171,16 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     );
     expect((await cli(['status', '--limit', 'many'])).code).toBe(2);
     expect((await cli(['onboard', 'x', '--api-server-access', 'vpn'])).code).toBe(2);
+    // An empty --cluster or --mesh (a script's unset variable) is refused, never the default context or mesh.
+    for (const args of [
+      ['--cluster', '', 'onboard', 'team', '--dry-run'],
+      ['--mesh', ' ', 'onboard', 'team', '--dry-run'],
+      ['--cluster', '', 'status'],
+    ]) {
+      const empty = await cli(args);
+      expect([empty.code, empty.stdout]).toEqual([2, '']);
+      expect(empty.stderr).toContain('must not be empty');
+    }
     // An unknown request: the error line names the argument as `status --help` does (an outside audit).
     expect((await cli(['status', '--help'])).stdout).toContain('status [options] [id]');
     const unknown = await cli(['status', '00000000-0000-4000-8000-000000000000']);
