@@ -13,7 +13,12 @@ export const ApproveSchema = z
   .meta({ id: 'ApproveInput', description: 'An approval.' });
 export const RejectSchema = z
   .strictObject({
-    reason: z.string().min(1, 'a rejection needs a reason').max(1000).describe('Why the request is rejected.'),
+    reason: z
+      .string()
+      .min(1, 'a rejection needs a reason')
+      .max(1000)
+      .refine((reason) => reason.trim() !== '', 'a rejection needs a reason (not only spaces)')
+      .describe('Why the request is rejected.'),
   })
   .meta({ id: 'RejectInput', description: 'A rejection, with its reason.' });
 

@@ -4,7 +4,7 @@ import type { Actor, Role } from './actor.js';
 // A scope is `<cluster-glob>/<namespace-glob>`, e.g. `prod/team-a-*`, `*/*`; `*` matches any run of characters.
 // `<cluster-glob>/mesh:<mesh-glob>` is a mesh-level grant: it allows the mesh-wide changes of requests
 // (MeshConfig edits, src/mesh/mesh-wide.ts) in that mesh, and no namespace (a namespace has no `:`).
-export { SCOPE_PATTERN } from '../common/roles.js';
+export { SCOPE_MESSAGE, SCOPE_PATTERN } from '../common/roles.js';
 
 const MESH_GRANT = 'mesh:';
 

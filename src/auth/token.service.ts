@@ -3,6 +3,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
+import { boundedInteger } from '../common/decimal-integer.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError, isOurId, shownId } from '../common/domain-error.js';
@@ -14,7 +15,7 @@ import { parseInput } from '../common/parse-input.js';
 import type { ApiToken } from '../generated/prisma/client.js';
 import { MetricsService } from '../observability/metrics.service.js';
 import { Actor, Role, ROLES } from './actor.js';
-import { assertRole, SCOPE_PATTERN } from './scopes.js';
+import { assertRole, SCOPE_MESSAGE, SCOPE_PATTERN } from './scopes.js';
 import { SessionRegistry } from './sessions.js';
 
 const TOKEN_PREFIX = 'osmo_';
@@ -59,12 +60,12 @@ export const CreateTokenSchema = z
       .describe('viewer (read), requester (create/cancel/retry), approver, admin.'),
     // An optional field sent as null is one left out, as GraphQL's nullable input fields have it.
     scopes: z
-      .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> with optional * wildcards'))
+      .array(z.string().regex(SCOPE_PATTERN, SCOPE_MESSAGE))
       .max(TOKEN_SCOPES_MAX, `at most ${TOKEN_SCOPES_MAX} scopes`)
       .nullable()
       .default([])
       .describe('`<cluster>/<namespace>` glob patterns, e.g. `prod/team-a-*`.'),
-    expiresInDays: z.number().int().min(1).max(3650).nullish().describe('Days until it expires; none = never.'),
+    expiresInDays: boundedInteger(1, 3650).nullish().describe('Days until it expires; none = never.'),
   })
   .meta({ id: 'CreateTokenInput', description: 'A new API token.' });
 

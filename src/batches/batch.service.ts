@@ -248,6 +248,14 @@ export class BatchService {
         { field },
       );
     }
+    if ('afterId' in position && position.afterId !== undefined) {
+      // As for the other formats, a position past every member's last event is no position this stream gave.
+      const last = await this.prisma.auditEvent.aggregate({ where: { requestId: { in: ids } }, _max: { id: true } });
+      if (position.afterId > BigInt(last._max.id ?? 0))
+        throw new DomainError('VALIDATION_FAILED', `${field}: is past the last event of the batch's members`, {
+          field,
+        });
+    }
     return this.progress.openBatch(ids, position, actor.id, batchFingerprint(id, ids));
   }
 

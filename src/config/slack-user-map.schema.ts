@@ -8,7 +8,7 @@
 //                                         an identity given in full (e.g. the OIDC subject bob requests as)
 // The id is what self-approval compares with `requestedBy`: map people to the identity they request with.
 import { z } from 'zod';
-import { ROLES, SCOPE_PATTERN, type Role } from '../common/roles.js';
+import { ROLES, SCOPE_MESSAGE, SCOPE_PATTERN, type Role } from '../common/roles.js';
 
 /** Slack user ids: `U…`, or `W…` on Enterprise Grid. */
 export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,31}$/;
@@ -20,9 +20,7 @@ const IdentitySchema = z.strictObject({
     .max(200)
     .regex(/^(token|oidc):\S+$/, 'must be token:<name> or oidc:<subject> (the identity the person requests with)'),
   roles: z.array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` })).min(1, 'needs at least one role'),
-  scopes: z
-    .array(z.string().regex(SCOPE_PATTERN, 'must be <cluster>/<namespace> or <cluster>/mesh:<mesh>'))
-    .default([]),
+  scopes: z.array(z.string().regex(SCOPE_PATTERN, SCOPE_MESSAGE)).default([]),
 });
 
 export const SlackUserMapSchema = z.record(

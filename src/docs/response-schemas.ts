@@ -236,7 +236,7 @@ export const AuditPageSchema = z
 
 const DiagnosticSchema = z
   .strictObject({
-    code: z.string().describe('A stable diagnostic code, e.g. `UID_1500`.'),
+    code: z.string().describe('A stable diagnostic code, e.g. `OSM_RESERVED_UID`.'),
     level: z.enum(['error', 'warning', 'info']).describe('How serious: error, warning or info.'),
     message: z.string().describe('What was found, for people.'),
     object: z.string().optional().describe('The object it is about, e.g. `Deployment/bookbuyer`.'),

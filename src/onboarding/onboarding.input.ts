@@ -3,8 +3,10 @@
 // Service port's appProtocol once, Service port names, egress not for `default`), refused before anything is stored
 // or written; and the normalized options a stored request keeps for its steps.
 import { z } from 'zod';
+import { boundedInteger } from '../common/decimal-integer.js';
 import type { ErrorCode } from '../common/domain-error.js';
 import { clusterName } from '../kubernetes/cluster-name.js';
+import { PREREQUISITE_CODES } from '../mesh/prerequisites.js';
 import { API_SERVER_SERVICE } from './steps/kit/api-server.js';
 
 /**
@@ -166,7 +168,7 @@ export const SmiSchema = z
           name: dnsSubdomain,
           spec: z.strictObject({
             matches: z.strictObject({
-              ports: z.array(z.number().int().min(1).max(65535)).min(1).max(LIST_MAX, atMost),
+              ports: z.array(boundedInteger(1, 65535)).min(1).max(LIST_MAX, atMost),
             }),
           }),
         }),
@@ -230,7 +232,7 @@ export const RestartSchema = z
         .max(RESTART_DEPLOYMENTS_MAX, `at most ${RESTART_DEPLOYMENTS_MAX} Deployments`)
         .optional()
         .describe('The Deployments to restart (mode `selected`).'),
-      maxConcurrent: z.number().int().min(1).max(50).optional().describe('Deployments rolled at once (default 5).'),
+      maxConcurrent: boundedInteger(1, 50).optional().describe('Deployments rolled at once (default 5).'),
     },
     {
       // `"restart": "all"` (the CLI's and the Backstage action's shape) names the object it must be.
@@ -264,7 +266,11 @@ export const OnboardingInputSchema = z
       .strictObject({
         enabled: z.boolean().optional().describe('Run the application-requirements checks (default true).'),
         acceptErrors: z
-          .array(z.string().regex(/^[A-Z0-9_]+$/, 'must be a diagnostic code'))
+          .array(
+            z.string().refine((code) => Object.hasOwn(PREREQUISITE_CODES, code), {
+              error: 'must be a prerequisite diagnostic code, e.g. OSM_RESERVED_UID (docs/steps.md lists them)',
+            }),
+          )
           .max(LIST_MAX, atMost)
           .optional()
           .describe('Error diagnostic codes not to block on (recorded as accepted).'),
@@ -310,7 +316,7 @@ export const OnboardingInputSchema = z
             service: dnsSubdomain.describe('The Service.'),
             // A Service port by name, or by number (`spec.ports[].port`): a single unnamed port has no name.
             port: z
-              .union([z.number().int().min(1).max(65535), servicePortName], {
+              .union([boundedInteger(1, 65535), servicePortName], {
                 error: 'must be the Service port name, or its port number (1-65535)',
               })
               .describe('The Service port: its name (`"http"`) or its number (`8080`).'),
@@ -329,7 +335,7 @@ export const OnboardingInputSchema = z
     restart: RestartSchema.nullish(),
     verify: z
       .strictObject({
-        timeoutSeconds: z.number().int().min(1).max(1800).describe('How long to wait, in seconds.'),
+        timeoutSeconds: boundedInteger(1, 1800).describe('How long to wait, in seconds.'),
       })
       .describe('How long to wait for pods to have their sidecars.')
       .nullish(),

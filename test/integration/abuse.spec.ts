@@ -90,7 +90,7 @@ describe('bad input and abuse', () => {
       cluster: 'emulator',
       meshName: 'osm',
       dryRun: true,
-      prerequisites: { acceptErrors: ['UID_1500'] },
+      prerequisites: { acceptErrors: ['OSM_RESERVED_UID'] },
       appProtocols: [{ service: 'web', port: 'http', appProtocol: 'http' }],
       trafficPolicy: {
         mode: 'smi',

@@ -278,8 +278,13 @@ describe('authentication and authorisation (REST, GraphQL, subscription handshak
     };
     // Prisma reads an empty OR as no condition: a token without scopes saw every request.
     expect(await listed(await viewer([]))).toEqual([]);
-    // `_` and `%` are LIKE wildcards; in a scope they are literal characters.
-    expect(await listed(await viewer(['emulator/auth_in-*', 'emulator/auth%', '*/%']))).toEqual([]);
+    // `_` and `%` are LIKE wildcards; in a scope they are literal characters. A namespace glob cannot hold them (no
+    // namespace can), a cluster glob can (a kubeconfig context may).
+    for (const scopes of [['emulator/auth_in-*'], ['*/%']]) {
+      const r = await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('lister'), roles: ['viewer'], scopes });
+      expect([r.status, r.body.error.fields[0].field]).toEqual([422, 'scopes.0']);
+    }
+    expect(await listed(await viewer(['emul_tor/*', 'emulato%/*', '%/*']))).toEqual([]);
     // A `*` in the middle: the direct read allows it, so the list shows it (page by page too), and nothing else.
     const middle = await viewer(['emulator/auth*in-*']);
     expect((await http(s.url, 'GET', `/v1/onboardings/${done.in}`, undefined, middle)).status).toBe(200);

@@ -83,6 +83,12 @@ describe('batches (several namespaces at once, like osm namespace add a b c)', (
     expect(sorted(byId.events.map((e) => e.data.id))).toEqual(
       sorted(sse.events.map((e) => e.data.id).filter((id) => globalId.get(id)! > after)),
     );
+    // An id past every member's last event is no position of this stream (as for the b2 cursors).
+    const lastId = stored.reduce((max, r) => (r.id > max ? r.id : max), stored[0].id);
+    for (const past of [BigInt(lastId) + 1n, 9223372036854775807n]) {
+      const tooFar = await http(s.url, 'GET', `/v1/batches/${created.body.id}/events?after=${past}`);
+      expect([tooFar.status, tooFar.body.error?.fields?.[0]?.field]).toEqual([422, 'after']);
+    }
     const viewer = (
       await http(s.url, 'POST', '/v1/tokens', { name: uniqueName('bv'), roles: ['viewer'], scopes: ['*/*'] })
     ).body.token;

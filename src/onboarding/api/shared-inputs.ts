@@ -9,6 +9,8 @@ import { boundedInteger, decimalInteger } from '../../common/decimal-integer.js'
 import { DomainError } from '../../common/domain-error.js';
 import type { IdempotencyKey } from '../../common/idempotency-key.js';
 import { parseInput } from '../../common/parse-input.js';
+import { clusterName } from '../../kubernetes/cluster-name.js';
+import { namespaceName } from '../onboarding.input.js';
 import { AUDIT_PAGE, MAX_AUDIT_PAGE } from '../onboarding.service.js';
 
 /**
@@ -57,15 +59,20 @@ export function cursorOf(request: { eventSeq: number }, cursor: number, field: s
 
 /** Which requests a list returns (REST: the query parameters; GraphQL: `onboardingRequests(filter:)`). */
 export const RequestFilterSchema = z.strictObject({
-  cluster: z.string().min(1).optional().describe('Only requests for this cluster.'),
-  namespace: z.string().min(1).optional().describe('Only requests for this namespace.'),
-  meshName: z.string().min(1).optional().describe('Only requests for this mesh.'),
+  // The names as a request takes them (an empty or malformed one is refused, not answered with an empty page).
+  cluster: clusterName.optional().describe('Only requests for this cluster.'),
+  namespace: namespaceName.optional().describe('Only requests for this namespace.'),
+  meshName: namespaceName.optional().describe('Only requests for this mesh.'),
   kind: z.enum(['ONBOARD', 'OFFBOARD']).optional().describe('Only onboardings (ONBOARD) or offboardings (OFFBOARD).'),
   status: z
     .enum(['PLANNED', 'PENDING_APPROVAL', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'])
     .optional()
     .describe('Only requests in this status.'),
-  requestedBy: z.string().min(1).optional().describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
+  requestedBy: z
+    .string()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe('Only requests made by this actor, e.g. `token:ci-bot`.'),
 });
 
 /** Which page of a request list (REST: `limit`, `after`; GraphQL: `first`, `after`, errors named so). */

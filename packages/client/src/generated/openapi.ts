@@ -1175,7 +1175,7 @@ export interface components {
                 before: unknown;
                 /** @description What its checks found. */
                 diagnostics: {
-                    /** @description A stable diagnostic code, e.g. `UID_1500`. */
+                    /** @description A stable diagnostic code, e.g. `OSM_RESERVED_UID`. */
                     code: string;
                     /**
                      * @description How serious: error, warning or info.
@@ -1207,7 +1207,7 @@ export interface components {
             }[];
             /** @description Every step’s diagnostics together. */
             diagnostics: {
-                /** @description A stable diagnostic code, e.g. `UID_1500`. */
+                /** @description A stable diagnostic code, e.g. `OSM_RESERVED_UID`. */
                 code: string;
                 /**
                  * @description How serious: error, warning or info.
