@@ -282,14 +282,22 @@ describe('batch event stream: none skipped, resumable', () => {
       expect([r.status, r.body.error.code], `${path} ${JSON.stringify(headers)}`).toEqual([422, 'VALIDATION_FAILED']);
       expect(r.body.error.fields).toEqual([{ field, message: `${field}: ${message}` }]);
     }
-    // The largest id is a cursor: the stream opens.
+    // The largest id is an event id, but past every member's last event: no position of this stream.
+    const top = await http(s.url, 'GET', `/v1/batches/${b.id}/events`, undefined, {
+      'last-event-id': '9223372036854775807',
+    });
+    expect([top.status, top.body.error.fields]).toEqual([
+      422,
+      [{ field: 'Last-Event-ID', message: "Last-Event-ID: is past the last event of the batch's members" }],
+    ]);
+    // An id at or before them is a cursor: the stream opens.
     const opened = new AbortController();
-    const top = await fetch(`${s.url}/v1/batches/${b.id}/events`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'last-event-id': '9223372036854775807' },
+    const zero = await fetch(`${s.url}/v1/batches/${b.id}/events`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'last-event-id': '0' },
       signal: opened.signal,
     });
     opened.abort();
-    expect([top.status, top.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
+    expect([zero.status, zero.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8']);
 
     const client = wsClient(s.url);
     try {
