@@ -100,9 +100,15 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
   readonly name = 'api-server-access-removal' as const;
   readonly title = 'Remove the API server exclusion';
 
-  /** The API server's address must be known (API_SERVER_NOT_FOUND), else namespace-removal would write first. */
-  async preflight({ request, kube }: StepContext): Promise<void> {
-    if (request.options.removeApiServerExclusion) await discoverApiServer(kube);
+  /**
+   * What this step's plan would refuse, before namespace-removal and policy-cleanup write: the API server's address
+   * unknown (API_SERVER_NOT_FOUND), or a MeshConfig the cluster does not serve (KUBE_RESOURCE_NOT_SERVED: its CRD
+   * missing); a mesh or MeshConfig that is gone is no refusal (the plan warns and clears the mark).
+   */
+  async preflight({ request, kube, mesh }: StepContext): Promise<void> {
+    if (!request.options.removeApiServerExclusion) return;
+    await discoverApiServer(kube);
+    await this.meshConfig({ kube, mesh, request }, []);
   }
 
   async plan({ request, kube, mesh }: StepContext): Promise<StepPlan> {

@@ -2,9 +2,10 @@
 // step fails with KUBE_RESOURCE_NOT_SERVED before any write, never reading the 404 as "the object does not exist".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeError } from '../../../src/kubernetes/kube-error.js';
+import { ApiServerAccessRemovalStep } from '../../../src/onboarding/steps/api-server-access-removal.step.js';
 import { ApiServerAccessStep } from '../../../src/onboarding/steps/api-server-access.step.js';
 import { PolicyCleanupStep } from '../../../src/onboarding/steps/policy-cleanup.step.js';
-import { applyStep } from '../../../src/onboarding/steps/step.js';
+import { applyStep, runPreflights } from '../../../src/onboarding/steps/step.js';
 import { classify } from '../../../src/onboarding/step-failure.js';
 import { startEmulator, type Emulator } from '../../support/emulator/index.js';
 import { stepContext } from '../../support/step-context.js';
@@ -87,5 +88,38 @@ describe('an absent object that a server words as an unserved resource', () => {
     const applied = await applyStep(new ApiServerAccessStep(), ctx);
     expect(applied.changes.map((c) => [c.action, c.target.kind])).toContainEqual(['create', 'Egress']);
     expect(served.requests.count({ verb: 'list', resource: 'egresses', namespace: 'team-y' })).toBeGreaterThan(0);
+  });
+});
+
+describe('an offboarding that removes its API server exclusion, on a cluster that no longer serves MeshConfig', () => {
+  let noMeshConfig: Emulator;
+  beforeAll(async () => {
+    noMeshConfig = await startEmulator({ seed: 'osm' });
+    noMeshConfig.store.create({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'team-z', labels: { 'openservicemesh.io/monitored-by': 'osm' } },
+    });
+    const crd = { ...EGRESS_CRD, name: 'meshconfigs.config.openservicemesh.io' };
+    expect(noMeshConfig.store.delete(crd)).toBeDefined();
+  });
+  afterAll(() => noMeshConfig?.close());
+
+  it("is refused by the removal step's preflight, before namespace-removal or policy-cleanup writes", async () => {
+    const ctx = await stepContext(noMeshConfig, {
+      kind: 'OFFBOARD',
+      namespace: 'team-z',
+      options: { removeApiServerExclusion: true, deleteOwnedPolicies: true },
+    });
+    noMeshConfig.requests.clear();
+    const failed = await runPreflights([new ApiServerAccessRemovalStep()], ctx).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(classify(failed)).toMatchObject({ code: 'KUBE_RESOURCE_NOT_SERVED', retryable: false });
+    expect(noMeshConfig.requests.all().filter((r) => !['get', 'list', 'watch'].includes(r.verb))).toEqual([]);
+    // Without the exclusion's removal nothing of MeshConfig is needed: no refusal.
+    const plain = await stepContext(noMeshConfig, { kind: 'OFFBOARD', namespace: 'team-z' });
+    await expect(runPreflights([new ApiServerAccessRemovalStep()], plain)).resolves.toBeUndefined();
   });
 });
