@@ -558,14 +558,21 @@ export class ClusterClient {
       { method: 'PATCH', path: resourcePath(customApi(ref), ref.plural, namespace, name), body },
     );
   }
-  deleteCustom(ref: CustomResourceRef, namespace: string, name: string): Promise<unknown> {
+  /**
+   * Deletes a custom object; with `resourceVersion`, only that version of it (DeleteOptions.preconditions:
+   * kube-apiserver answers 409 Conflict when the object changed, or is another one of that name, since it was read).
+   */
+  deleteCustom(ref: CustomResourceRef, namespace: string, name: string, resourceVersion?: string): Promise<unknown> {
+    const body = resourceVersion
+      ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion } }
+      : undefined;
     return this.call(
       {
         verb: 'delete',
         resource: `${ref.plural}.${ref.group}`,
         what: `delete ${ref.plural}.${ref.group} ${namespace}/${name}`,
       },
-      { method: 'DELETE', path: resourcePath(customApi(ref), ref.plural, namespace, name) },
+      { method: 'DELETE', path: resourcePath(customApi(ref), ref.plural, namespace, name), body },
     );
   }
 

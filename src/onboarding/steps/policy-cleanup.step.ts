@@ -11,7 +11,8 @@ const DELETION_ORDER = [...OWNED_POLICY_KINDS].reverse();
  * Offboarding (`deleteOwnedPolicies`): deletes every Egress and SMI object in the namespace that
  * carries `app.kubernetes.io/managed-by=osm-onboarding`, i.e. that this service created (the
  * api-server-access Egress and the traffic-policy SMI objects, whichever request made them).
- * Objects created by anyone else are never touched. One list per kind, one delete per object.
+ * Objects created by anyone else are never touched, also when one replaces ours between the plan and the delete
+ * (each delete is preconditioned on the resourceVersion the plan read). One list per kind, one delete per object.
  */
 export class PolicyCleanupStep implements OnboardingStep {
   readonly name = 'policy-cleanup' as const;
@@ -60,7 +61,12 @@ export class PolicyCleanupStep implements OnboardingStep {
   }
 
   async execute({ kube }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
-    for (const change of plan.changes) await writeCustomChange(kube, change); // a 404 means already gone
+    // `before` holds each deleted object's image, in the order of the changes: its resourceVersion is the delete's
+    // precondition, so an object someone re-created under that name (not ours) since the plan is not deleted.
+    const read = (plan.before ?? []) as { metadata?: { resourceVersion?: string } }[];
+    for (const [i, change] of plan.changes.entries()) {
+      await writeCustomChange(kube, change, read[i]?.metadata); // a 404 means already gone
+    }
     return { after: [] };
   }
 }

@@ -129,4 +129,33 @@ describe('policy-cleanup against the emulator', () => {
     expect(second.result).toBe('UNCHANGED');
     expect(writes()).toEqual([]);
   });
+  it('deletes only the version it planned: one re-created by someone meanwhile stays (409, re-planned)', async () => {
+    emulator.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-r' } });
+    const route = (labels: Record<string, string>) => ({
+      apiVersion: 'specs.smi-spec.io/v1alpha4',
+      kind: 'TCPRoute',
+      metadata: { name: 'db', namespace: 'team-r', labels },
+      spec: { matches: { ports: [5432] } },
+    });
+    const ref = { apiVersion: 'specs.smi-spec.io/v1alpha4', kind: 'TCPRoute', namespace: 'team-r', name: 'db' };
+    emulator.store.create(route({ 'app.kubernetes.io/managed-by': 'osm-onboarding' }));
+    const ctx = await stepContext(emulator, {
+      namespace: 'team-r',
+      kind: 'OFFBOARD',
+      options: offboardingOptions({ namespace: 'team-r', deleteOwnedPolicies: true }),
+    });
+    const plan = await cleanup.plan(ctx);
+    expect(plan.changes.map((c) => `${c.action} ${c.target.kind}/${c.target.name}`)).toEqual(['delete TCPRoute/db']);
+    // Someone deletes ours and creates their own under the same name before the delete is sent.
+    emulator.store.delete(ref);
+    emulator.store.create(route({ team: 'someone-else' }));
+
+    const failed = await cleanup.execute(ctx, plan).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toMatchObject({ reason: 'CONFLICT' });
+    expect(emulator.store.get(ref)?.metadata?.labels).toEqual({ team: 'someone-else' });
+    expect((await cleanup.plan(ctx)).changes).toEqual([]);
+  });
 });

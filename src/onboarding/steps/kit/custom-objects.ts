@@ -33,8 +33,16 @@ async function served(kube: ClusterClient, ref: CustomResourceRef, namespace: st
   }
 }
 
-/** Writes one create/update/delete/patch of a custom object exactly as planned. */
-export async function writeCustomChange(kube: ClusterClient, change: Change): Promise<KubeObject | undefined> {
+/**
+ * Writes one create/update/delete/patch of a custom object exactly as planned. A delete given the resourceVersion its
+ * plan read (`read`) deletes only that version: an object changed or re-created by someone since is a 409 CONFLICT,
+ * which the runner re-plans on (re-checking ownership), never someone else's object deleted.
+ */
+export async function writeCustomChange(
+  kube: ClusterClient,
+  change: Change,
+  read?: { resourceVersion?: string },
+): Promise<KubeObject | undefined> {
   const ref = refOfKind(change.target.kind);
   const { namespace = '', name } = change.target;
   switch (change.action) {
@@ -57,7 +65,7 @@ export async function writeCustomChange(kube: ClusterClient, change: Change): Pr
       return kube.replaceCustom(ref, namespace, name, change.body as KubeObject);
     case 'delete':
       try {
-        await kube.deleteCustom(ref, namespace, name);
+        await kube.deleteCustom(ref, namespace, name, read?.resourceVersion);
       } catch (err) {
         if (!(err instanceof KubeError && err.reason === 'NOT_FOUND')) throw err; // already gone
       }
