@@ -44,9 +44,13 @@ export class ApprovalService {
   async approve(id: string, actor: Actor, input: unknown): Promise<RequestWithSteps> {
     const { comment } = parseInput(ApproveSchema, input ?? {});
     const request = await this.pending(id, actor);
+    const notASubmitter = this.notASubmitter(actor);
     return this.lifecycle.approve(id, actor, {
       comment: comment ?? null,
-      check: this.notASubmitter(actor),
+      check: async (row) => {
+        await this.trailKnown(row.id);
+        await notASubmitter(row);
+      },
       need: await this.needNow(request),
     });
   }
@@ -89,6 +93,21 @@ export class ApprovalService {
         );
       }
     };
+  }
+
+  /**
+   * Four eyes rests on the trail: who created, applied or retried the request is read from its audit events. A
+   * request whose trail's start retention has removed (a month exported and dropped while it waited, or while a retry
+   * put it forward again) cannot tell its submitters, so it is not approved; rejecting it (or cancelling) stays open.
+   */
+  private async trailKnown(id: string): Promise<void> {
+    if (await this.lifecycle.trailWhole(id)) return;
+    throw new DomainError(
+      'FORBIDDEN',
+      `request ${id}'s audit trail no longer begins with its creation (AUDIT_RETENTION_DAYS removed it): who put it ` +
+        'forward cannot be told, so it cannot be approved',
+      { field: 'id', hint: 'reject it, or its requester cancels it and submits a new request' },
+    );
   }
 
   /** Who may decide: an approver in scope, with a mesh grant for a mesh-wide change (not a submitter: above). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onboardingOptions } from '../../src/onboarding/onboarding.input.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
 import {
@@ -244,6 +245,51 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
     );
     expect(g.errors[0].extensions.code).toBe('REQUEST_NOT_RETRYABLE');
     expect((await http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as('viewer'))).body.status).toBe('CANCELLED');
+  });
+
+  it('never approves a waiting request whose trail retention removed: its submitters are unknown', async () => {
+    // Retention dropped the month holding its creation and a retry by someone (who may be the approver now) while it
+    // waited again: only a later event is left.
+    const db = new pg.Client({ connectionString: testDatabaseUrl() });
+    await db.connect();
+    const id = randomUUID();
+    const ns = uniqueName('appr');
+    try {
+      await db.query(
+        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                         event_seq, approvals_required, updated_at)
+         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', $3, 'PENDING_APPROVAL', 'token:gone', 5, 1, now())`,
+        [id, ns, JSON.stringify(onboardingOptions({ namespace: ns }))],
+      );
+      await db.query(
+        `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace)
+         VALUES ($1, 5, 'token:someone', 'request.retried', 'emulator', $2)`,
+        [id, ns],
+      );
+    } finally {
+      await db.end();
+    }
+    const approve = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver1'));
+    expect(refusal(approve)).toEqual([403, 'FORBIDDEN']);
+    expect(approve.body.error.message).toContain('AUDIT_RETENTION_DAYS');
+    const g = await gql(
+      s.url,
+      'mutation($id: ID!) { approveOnboardingRequest(id: $id) { status } }',
+      { id },
+      as('approver1'),
+    );
+    expect(g.errors[0].extensions.code).toBe('FORBIDDEN');
+    const waiting = await http(s.url, 'GET', `/v1/onboardings/${id}`, undefined, as('viewer'));
+    expect([waiting.body.status, waiting.body.approvalsGiven]).toEqual(['PENDING_APPROVAL', 0]);
+    // Rejecting it stays open.
+    const rejected = await http(
+      s.url,
+      'POST',
+      `/v1/onboardings/${id}/reject`,
+      { reason: 'trail gone' },
+      as('approver1'),
+    );
+    expect(rejected.body.status).toBe('REJECTED');
   });
 
   it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {
