@@ -290,6 +290,37 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
       as('approver1'),
     );
     expect(rejected.body.status).toBe('REJECTED');
+
+    // The decision stays as it was written: the approval table takes no UPDATE, DELETE or TRUNCATE of a request
+    // whose trail is left (retention removes a finished request's approvals with it, once its trail is gone).
+    const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+    await admin.connect();
+    try {
+      for (const sql of [
+        `UPDATE approval SET approver = 'token:someone-else' WHERE request_id = '${id}'`,
+        `DELETE FROM approval WHERE request_id = '${id}'`,
+        'TRUNCATE approval',
+      ])
+        await expect(admin.query(sql)).rejects.toThrow(/approval is append-only/);
+      const gone = randomUUID();
+      await admin.query(
+        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                         event_seq, approvals_required, updated_at)
+         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', '{}', 'QUEUED', 'token:gone', 4, 0, now())`,
+        [gone, uniqueName('appr')],
+      );
+      await admin.query(`UPDATE onboarding_request SET status = 'RUNNING' WHERE id = $1`, [gone]);
+      await admin.query(`UPDATE onboarding_request SET status = 'SUCCEEDED', finished_at = now() WHERE id = $1`, [
+        gone,
+      ]);
+      await admin.query(
+        `INSERT INTO approval (id, request_id, approver, decision) VALUES ($1, $2, 'token:a', 'approve')`,
+        [randomUUID(), gone],
+      );
+      expect((await admin.query('DELETE FROM approval WHERE request_id = $1', [gone])).rowCount).toBe(1);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {
