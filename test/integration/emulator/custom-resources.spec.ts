@@ -163,6 +163,9 @@ describe('decoding custom resources: pruning and fieldValidation', () => {
         '404 page not found\n',
       ]);
     }
+    // An unknown subresource of a served custom resource: crdHandler's NotFound, a Status naming the object.
+    const sub = await call('GET', '/apis/split.smi-spec.io/v1alpha4/namespaces/bookstore/trafficsplits/zz/foo');
+    expect([sub.status, sub.body.reason, sub.body.details?.name]).toEqual([404, 'NotFound', 'zz']);
     const split = await call('GET', '/apis/split.smi-spec.io/v1alpha2/namespaces/bookstore/trafficsplits');
     expect(split.status).toBe(200); // v1alpha2 is served (not storage) by the real CRD
   });

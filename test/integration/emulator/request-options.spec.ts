@@ -180,7 +180,7 @@ describe('generic Status bodies', () => {
       code: 404,
     });
     // Outside go-restful's paths (a group or version no built-in serves, a non-API path): Go's http.NotFound.
-    for (const path of ['/apis/nothing.example.com/v1/things', '/apis/apps/v9/deployments', '/nothing-here']) {
+    for (const path of ['/apis/nothing.example.com/v1/things', '/apis/nothing.example.com', '/nothing-here']) {
       const res = await fetch(`${emu.url}${path}`, { headers: { authorization: `Bearer ${emu.token}` } });
       expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([
         404,
@@ -188,6 +188,9 @@ describe('generic Status bodies', () => {
         '404 page not found\n',
       ]);
     }
+    // Under a built-in group's web service (`/api`, `/apis/apps`), any version or resource: go-restful's JSON 404.
+    for (const path of ['/api/v2/pods', '/apis/apps/v9/deployments', '/apis/apps/v9'])
+      expect(await call('GET', path)).toEqual(missing);
     const method = await call('POST', `${CONFIGMAPS}/dry`, { metadata: { name: 'dry' } });
     expect(method.status).toBe(405);
     expect(method.body.details).toEqual({});
@@ -209,6 +212,8 @@ describe('generic Status bodies', () => {
       ['{data:1}', "invalid character 'd' looking for beginning of object key string"],
       ['{"data" 1}', "invalid character '1' after object key"],
       ['{} x', "invalid character 'x' after top-level value"],
+      ['{"data":1,}', "invalid character '}' looking for beginning of object key string"],
+      ['{"data":"\u0001', "invalid character '\\x01' in string literal"],
     ]) {
       const patch = await call('PATCH', `${CONFIGMAPS}/dry`, text, MERGE);
       expect([patch.status, patch.body.message]).toEqual([400, `error decoding patch: ${said}`]);

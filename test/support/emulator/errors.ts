@@ -411,7 +411,11 @@ export function statusForCode(code: number, message: string, retryAfterSeconds?:
 function quoteChar(c: string): string {
   if (c === "'") return `'\\''`;
   if (c === '"') return `'"'`;
-  return `'${JSON.stringify(c).slice(1, -1)}'`;
+  const code = c.charCodeAt(0);
+  // strconv.Quote's escapes: \a \b \f \n \r \t \v, else \xNN for the other control characters.
+  const named: Record<number, string> = { 7: 'a', 8: 'b', 12: 'f', 10: 'n', 13: 'r', 9: 't', 11: 'v' };
+  if (code < 0x20 || code === 0x7f) return `'\\${named[code] ?? `x${code.toString(16).padStart(2, '0')}`}'`;
+  return `'${c}'`;
 }
 
 /**
@@ -429,7 +433,7 @@ export function goJsonError(err: unknown, text: string): string {
   const c = token ? token[1] : pos >= 0 ? text[pos] : undefined;
   if (c === undefined) return 'invalid character looking for beginning of value';
   const where: [RegExp, string][] = [
-    [/Expected property name/, 'looking for beginning of object key string'],
+    [/Expected (double-quoted )?property name/, 'looking for beginning of object key string'],
     [/Expected ':' after property name/, 'after object key'],
     [/after property value/, 'after object key:value pair'],
     [/after array element/, 'after array element'],

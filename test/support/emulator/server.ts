@@ -304,10 +304,13 @@ export class EmulatorServer {
     };
 
     let route: Route | undefined;
+    /** A custom resource's own 404 (an unknown subresource: crdHandler's NewNotFound naming the object). */
+    let routeError: StatusError | undefined;
     try {
       route = this.route(url.pathname);
     } catch (err) {
       if (!isStatusError(err)) throw err;
+      routeError = err;
     }
     if (route?.kind === 'resource') {
       Object.assign(entry, {
@@ -369,7 +372,12 @@ export class EmulatorServer {
     if (!route) {
       // go-restful's 404 (a JSON Status) under a built-in group's own paths; elsewhere (a custom resource's group,
       // a CRD not installed or not served in that version, any other path) the notfoundhandler's plain text.
-      this.finish(res, entry, this.servedByGoRestful(url.pathname) ? statusReply(pageNotFound()) : plainNotFound());
+      const reply = this.servedByGoRestful(url.pathname)
+        ? statusReply(pageNotFound())
+        : routeError
+          ? statusReply(routeError)
+          : plainNotFound();
+      this.finish(res, entry, reply);
       return;
     }
     if (!acceptsJson(req.headers.accept)) {
@@ -422,11 +430,12 @@ export class EmulatorServer {
    */
   private servedByGoRestful(pathname: string): boolean {
     const parts = pathname.split('/').filter((p) => p !== '');
-    if (parts[0] === 'api') return parts.length === 1 || parts[1] === 'v1';
+    // Web service roots: `/api` (InstallLegacyAPIGroup), `/version`, and `/apis/<group>` for each built-in group
+    // (APIGroupHandler.WebService), whatever follows them (`/api/v2/…`, `/apis/apps/v9/…`: go-restful's 404).
+    if (parts[0] === 'api' || parts[0] === 'version') return true;
     if (parts[0] !== 'apis') return false;
     if (parts.length === 1) return true;
-    const builtin = this.deps.api.registry.all().filter((rt) => !rt.custom && rt.group === parts[1]);
-    return parts.length === 2 ? builtin.length > 0 : builtin.some((rt) => rt.versions.includes(parts[2]));
+    return this.deps.api.registry.all().some((rt) => !rt.custom && rt.group === parts[1]);
   }
 
   private route(pathname: string): Route | undefined {
