@@ -70,7 +70,13 @@ export function buildProgram(io: Io, result: { code: number }): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // commander repeats a refused argument as typed: its control characters (an escape sequence) are shown, not
+      // sent to the terminal.
+      outputError: (s, write) => write(visibleControls(s)),
+    });
 
   registerRequestCommands(program, run);
   registerStatusCommand(program, run);
@@ -117,4 +123,9 @@ function secretsOf(program: Command, io: Io): (string | undefined)[] {
   for (const u of [url, io.env.OSM_ONBOARDING_URL])
     if (u && URL.canParse(u)) secrets.push(new URL(u).username, new URL(u).password);
   return secrets;
+}
+
+/** Control characters other than the line ends shown as `\xNN` (what the terminal would otherwise act on). */
+export function visibleControls(text: string): string {
+  return text.replace(/(?!\n)\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

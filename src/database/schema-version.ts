@@ -3,7 +3,7 @@
 // "has the database been migrated that far?" that /readyz asks (health/dependency-checks.ts).
 
 /** The newest migration this build's statements rely on. */
-export const REQUIRED_MIGRATION = '20261207130000_request_hold';
+export const REQUIRED_MIGRATION = '20261207140000_approval_append_only';
 
 /**
  * `ok`: the database has REQUIRED_MIGRATION (or a later one); `behind`: it has not (a rollout ahead of its migration

@@ -309,6 +309,11 @@ describe('the osm-onboarding CLI against a running service', { timeout: 60_000 }
     expect(key.stderr).toContain('must not contain control characters');
     for (const r of runs.slice(0, -1)) expect(r.stderr).not.toContain(secret);
     for (const r of runs) expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
+    // The refused argument is repeated with its control characters shown, never sent to the terminal.
+    const escape = await run(['onboard', 'bookstore', '--idempotency-key', 'a\u001b[2Jb\tc', '--no-wait']);
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).toContain("argument 'a\\x1b[2Jb\\x09c' is invalid");
+    expect([...escape.stderr].filter((c) => c !== '\n' && /\p{Cc}/u.test(c))).toEqual([]);
   });
 
   it('an unexpected error prints its message on one line (exit 1), without a stack', async () => {
