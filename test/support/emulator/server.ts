@@ -424,9 +424,8 @@ export class EmulatorServer {
 
   /**
    * Whether kube-apiserver's director hands `pathname` to go-restful (genericapiserver's APIServerHandler): under
-   * the root path of a web service it registered, which the built-in groups have (`/api/v1`, `/apis/<group>` and
-   * `/apis/<group>/<version>`); CRDs are served outside go-restful (apiextensions' crdHandler), and what neither
-   * serves reaches the notfoundhandler (k8s.io/apiserver/pkg/util/notfoundhandler).
+   * the root path of a web service it registered (below). CRDs are served outside go-restful (apiextensions'
+   * crdHandler), and what neither serves reaches the notfoundhandler (k8s.io/apiserver/pkg/util/notfoundhandler).
    */
   private servedByGoRestful(pathname: string): boolean {
     const parts = pathname.split('/').filter((p) => p !== '');
