@@ -211,29 +211,52 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
       await http(s.url, 'POST', `/v1/onboardings/${id}/cancel`, {}, requesterA);
   });
 
-  it('never puts forward again a request whose trail retention removed: who submitted it is unknown', async () => {
-    // A cancelled request whose first events (who created, applied or retried it) are gone, as after
-    // AUDIT_RETENTION_DAYS dropped their month while REQUEST_RETENTION_DAYS keeps the row: only a later event is left.
+  /** Runs `fn` on a connection of its own to the test database (raw SQL, as another role or retention would). */
+  async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
     const db = new pg.Client({ connectionString: testDatabaseUrl() });
     await db.connect();
-    const id = randomUUID();
-    const ns = uniqueName('appr');
     try {
-      await db.query(
-        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
-                                         event_seq, approvals_required, updated_at)
-         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', '{}', 'PENDING_APPROVAL', 'token:gone', 3, 2, now())`,
-        [id, ns],
-      );
-      await db.query(`UPDATE onboarding_request SET status = 'CANCELLED', finished_at = now() WHERE id = $1`, [id]);
-      await db.query(
-        `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace)
-         VALUES ($1, 3, 'token:gone', 'request.cancelled', 'emulator', $2)`,
-        [id, ns],
-      );
+      return await fn(db);
     } finally {
       await db.end();
     }
+  }
+
+  /**
+   * A request held in PENDING_APPROVAL (needing `approvals`), then cancelled if `cancelled`, whose trail retention
+   * removed up to `last`: only that event is left, as after AUDIT_RETENTION_DAYS dropped the month of its first ones.
+   */
+  function requestWithoutTrailStart(
+    last: { seq: number; actor: string; action: string },
+    { approvals, cancelled = false }: { approvals: number; cancelled?: boolean },
+  ): Promise<string> {
+    return withDb(async (db) => {
+      const id = randomUUID();
+      const ns = uniqueName('appr');
+      await db.query(
+        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
+                                         event_seq, approvals_required, updated_at)
+         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', $3, 'PENDING_APPROVAL', 'token:gone', $4, $5, now())`,
+        [id, ns, JSON.stringify(onboardingOptions({ namespace: ns })), last.seq, approvals],
+      );
+      if (cancelled)
+        await db.query(`UPDATE onboarding_request SET status = 'CANCELLED', finished_at = now() WHERE id = $1`, [id]);
+      await db.query(
+        `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace)
+         VALUES ($1, $2, $3, $4, 'emulator', $5)`,
+        [id, last.seq, last.actor, last.action, ns],
+      );
+      return id;
+    });
+  }
+
+  it('never puts forward again a request whose trail retention removed: who submitted it is unknown', async () => {
+    // A cancelled request whose first events (who created, applied or retried it) are gone, as after
+    // AUDIT_RETENTION_DAYS dropped their month while REQUEST_RETENTION_DAYS keeps the row: only a later event is left.
+    const id = await requestWithoutTrailStart(
+      { seq: 3, actor: 'token:gone', action: 'request.cancelled' },
+      { approvals: 2, cancelled: true },
+    );
     const retry = await http(s.url, 'POST', `/v1/onboardings/${id}/retry`, {}, as('requester'));
     expect(refusal(retry)).toEqual([409, 'REQUEST_NOT_RETRYABLE']);
     expect(retry.body.error.message).toContain('AUDIT_RETENTION_DAYS');
@@ -250,25 +273,10 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
   it('never approves a waiting request whose trail retention removed: its submitters are unknown', async () => {
     // Retention dropped the month holding its creation and a retry by someone (who may be the approver now) while it
     // waited again: only a later event is left.
-    const db = new pg.Client({ connectionString: testDatabaseUrl() });
-    await db.connect();
-    const id = randomUUID();
-    const ns = uniqueName('appr');
-    try {
-      await db.query(
-        `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
-                                         event_seq, approvals_required, updated_at)
-         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', $3, 'PENDING_APPROVAL', 'token:gone', 5, 1, now())`,
-        [id, ns, JSON.stringify(onboardingOptions({ namespace: ns }))],
-      );
-      await db.query(
-        `INSERT INTO audit_event (request_id, seq, actor, action, cluster, namespace)
-         VALUES ($1, 5, 'token:someone', 'request.retried', 'emulator', $2)`,
-        [id, ns],
-      );
-    } finally {
-      await db.end();
-    }
+    const id = await requestWithoutTrailStart(
+      { seq: 5, actor: 'token:someone', action: 'request.retried' },
+      { approvals: 1 },
+    );
     const approve = await http(s.url, 'POST', `/v1/onboardings/${id}/approve`, {}, as('approver1'));
     expect(refusal(approve)).toEqual([403, 'FORBIDDEN']);
     expect(approve.body.error.message).toContain('AUDIT_RETENTION_DAYS');
@@ -293,9 +301,7 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
 
     // The decision stays as it was written: the approval table takes no UPDATE, DELETE or TRUNCATE of a request
     // whose trail is left (retention removes a finished request's approvals with it, once its trail is gone).
-    const admin = new pg.Client({ connectionString: testDatabaseUrl() });
-    await admin.connect();
-    try {
+    await withDb(async (admin) => {
       for (const sql of [
         `UPDATE approval SET approver = 'token:someone-else' WHERE request_id = '${id}'`,
         `DELETE FROM approval WHERE request_id = '${id}'`,
@@ -305,8 +311,8 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
       const gone = randomUUID();
       await admin.query(
         `INSERT INTO onboarding_request (id, kind, cluster, namespace, mesh_name, options, status, requested_by,
-                                         event_seq, approvals_required, updated_at)
-         VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', '{}', 'QUEUED', 'token:gone', 4, 0, now())`,
+                                       event_seq, approvals_required, updated_at)
+       VALUES ($1, 'ONBOARD', 'emulator', $2, 'osm', '{}', 'QUEUED', 'token:gone', 4, 0, now())`,
         [gone, uniqueName('appr')],
       );
       await admin.query(`UPDATE onboarding_request SET status = 'RUNNING' WHERE id = $1`, [gone]);
@@ -318,9 +324,7 @@ describe('approvals (a workflow engine over GraphQL, approvers over REST)', () =
         [randomUUID(), gone],
       );
       expect((await admin.query('DELETE FROM approval WHERE request_id = $1', [gone])).rowCount).toBe(1);
-    } finally {
-      await admin.end();
-    }
+    });
   });
 
   it('applies rules by step (permissive mode needs one approval) and leaves other requests alone', async () => {
