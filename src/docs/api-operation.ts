@@ -100,6 +100,9 @@ export const ONBOARD_TARGET_ERRORS: ErrorCode[] = [
   'NAMESPACE_IGNORED',
   'NAMESPACE_NOT_INJECTABLE',
   'NAMESPACE_TERMINATING',
+  'SERVICE_PORT_NOT_FOUND',
+  'SMI_OBJECT_NOT_OWNED',
+  'MESH_CONFIG_NOT_FOUND',
 ];
 /** What an approver's decision (approve, reject) refuses. */
 export const DECISION_ERRORS: ErrorCode[] = [

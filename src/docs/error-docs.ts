@@ -96,10 +96,11 @@ export const ERROR_DESCRIPTIONS: Partial<Record<ErrorCode, string>> = {
   EGRESS_API_SERVER_MONITORED:
     'an Egress policy cannot reach the API server, whose namespace is in the mesh; use ip-exclusion (worker)',
   INVALID_CIDR: 'the API server address is not a valid IPv4 CIDR for the exclusion list (worker)',
-  SMI_OBJECT_NOT_OWNED: 'an SMI or Egress object of that name exists and was not created by osm-onboarding (worker)',
+  SMI_OBJECT_NOT_OWNED:
+    'an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker)',
   SMI_HEADER_MATCH_INVALID:
     'an HTTPRouteGroup `headers` item holds more or fewer than one header, or repeats one (osm-edge reads one each)',
-  MESH_CONFIG_NOT_FOUND: "the mesh's MeshConfig was not found (worker)",
+  MESH_CONFIG_NOT_FOUND: "the mesh's MeshConfig was not found (request checks and worker)",
   PREREQUISITES_FAILED:
     'the application checks found errors (UID 1500, reserved ports, …) not accepted by `prerequisites.acceptErrors` ' +
     '(worker)',

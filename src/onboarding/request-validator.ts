@@ -25,6 +25,10 @@ import {
 import { resolveAppProtocols } from './steps/app-protocol.step.js';
 import { assertDeploymentsExist } from './steps/restart.step.js';
 import { desiredSmiObjects, smiNotOwned } from './steps/traffic-policy.step.js';
+import { egressNotOwned } from './steps/api-server-access.step.js';
+import { meshConfigNotFound } from './steps/kit/mesh-config.js';
+import { CRD } from '../mesh/osm.js';
+import { API_SERVER_EGRESS_NAME } from '../mesh/ownership.js';
 import type { Observed } from './observed.js';
 import { TargetPrecheck } from './target-precheck.js';
 import type { MeshInfo } from '../mesh/mesh-info.js';
@@ -52,8 +56,10 @@ export interface Authorization {
  * write can happen: bad fields, unknown cluster or mesh, reserved and control-plane namespaces, and
  * (with a bounded read of the target, TargetPrecheck) a namespace that does not exist, is ignored,
  * belongs to another mesh or is skipped by the injector, `appProtocols` naming a Service or port the
- * namespace does not have, and unknown `restart.deployments`. The same rules (the steps' own functions) run
- * again in the worker; when the read gets no answer in time the request is accepted and the worker decides.
+ * namespace does not have, unknown `restart.deployments`, a MeshConfig, Egress or SMI kind the cluster does not
+ * serve, a missing MeshConfig, and an Egress or SMI object of the request's name that is not ours. The same rules
+ * (the steps' own functions) run again in the worker; when the read gets no answer in time the request is accepted
+ * and the worker decides.
  * Plans and batches go through here too.
  */
 @Injectable()
@@ -130,8 +136,44 @@ export class RequestValidator {
           resolveAppProtocols(req.namespace, list.value, appProtocols, (i, key) => `appProtocols.${i}.${key}`),
       );
     }
-    // Only a request with SMI objects reads them (one GET each): one of that name that is not ours is refused.
-    const policy = req.kind === 'ONBOARD' ? req.options.trafficPolicy : null;
+    if (req.kind === 'ONBOARD' && info) await this.checkOsmResources(req, info);
+    const { mode, deployments } = req.options.restart;
+    if (mode === 'selected' && deployments.length) {
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.deploymentsOf(req.cluster, req.namespace, fresh),
+        // An absent namespace was refused above (or its read had no answer): nothing more to say here.
+        (list) => list.kind === 'found' && assertDeploymentsExist(deployments, list.value, req.namespace),
+      );
+    }
+  }
+
+  /**
+   * The osm-edge resources the request's steps read or write: the MeshConfig (a traffic policy or API server access
+   * changes it; one GET per mesh while cached), the Egress method's Egress and the SMI objects (one GET each). One
+   * that is not served, a MeshConfig that does not exist, or an object of that name that is not ours is refused.
+   */
+  private async checkOsmResources(req: NormalizedRequest, info: MeshInfo): Promise<void> {
+    const { trafficPolicy: policy, apiServerAccess: access } = req.options;
+    if (policy || access) {
+      const field = policy ? 'trafficPolicy' : 'apiServerAccess';
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.meshConfig(req.cluster, info.controlPlaneNamespace, fresh),
+        (mc) => {
+          if (mc.kind === 'absent') throw meshConfigNotFound(info.controlPlaneNamespace, field);
+        },
+        field,
+      );
+    }
+    if (access?.method === 'egress') {
+      const egress = [{ ref: CRD.egress, name: API_SERVER_EGRESS_NAME }];
+      await this.precheck.refuseIf(
+        (fresh) => this.precheck.foreignObjects(req.cluster, req.namespace, egress, fresh),
+        (foreign) => {
+          if (foreign.kind === 'found' && foreign.value.length) throw egressNotOwned(req.namespace);
+        },
+        'apiServerAccess.method',
+      );
+    }
     const smi = policy?.mode === 'smi' && policy.smi ? desiredSmiObjects(policy.smi, req.namespace) : [];
     if (smi.length) {
       await this.precheck.refuseIf(
@@ -139,14 +181,7 @@ export class RequestValidator {
         (foreign) => {
           if (foreign.kind === 'found' && foreign.value.length) throw smiNotOwned(req.namespace, foreign.value);
         },
-      );
-    }
-    const { mode, deployments } = req.options.restart;
-    if (mode === 'selected' && deployments.length) {
-      await this.precheck.refuseIf(
-        (fresh) => this.precheck.deploymentsOf(req.cluster, req.namespace, fresh),
-        // An absent namespace was refused above (or its read had no answer): nothing more to say here.
-        (list) => list.kind === 'found' && assertDeploymentsExist(deployments, list.value, req.namespace),
+        'trafficPolicy.smi',
       );
     }
   }

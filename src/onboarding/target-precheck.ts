@@ -1,7 +1,9 @@
 // Request-time reads of the target namespace (and, for `restart.mode: selected`, its Deployments; for
-// `appProtocols`, its Services; for SMI objects, each of them), so the API refuses with 422 (409) what the worker
-// would refuse anyway. Bounded: per request one namespace read, plus one Deployment list, one Service list or one
-// get per SMI object only for a request that needs it,
+// `appProtocols`, its Services; for SMI objects, each of them; for a request that writes the MeshConfig, the
+// MeshConfig; for the Egress method, its Egress), so the API refuses with 422 (409) what the worker would refuse
+// anyway, a resource the cluster does not serve included. Bounded: per request one namespace read, plus one
+// Deployment list, one Service list, one MeshConfig get or one get per SMI object or Egress only for a request that
+// needs it,
 // through the cluster's rate-limited client, shared by concurrent requests for the same target and cached briefly;
 // a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and the worker decides, with the same
 // checks and codes. In the API role, the cached namespace read is a lookup in the cluster's namespace informer once
@@ -13,9 +15,11 @@ import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
 import { KubeError } from '../kubernetes/kube-error.js';
+import { CRD, MESH_CONFIG_NAME } from '../mesh/osm.js';
 import { isOwned, type CrdRef } from '../mesh/ownership.js';
 import { NamespaceInformer } from './namespace-informer.js';
 import type { Observed } from './observed.js';
+import { kubeHint } from './step-failure.js';
 import { getOptional } from './steps/kit/custom-objects.js';
 
 interface Entry<T> {
@@ -36,6 +40,7 @@ export class TargetPrecheck {
   private readonly deployments = new Map<string, Entry<V1Deployment[]>>();
   private readonly services = new Map<string, Entry<V1Service[]>>();
   private readonly customs = new Map<string, Entry<CustomRef[]>>();
+  private readonly meshConfigs = new Map<string, Entry<true>>();
   /** Reads per cluster still running past their deadline: while any is, the cluster is slow; don't queue more. */
   private readonly overdue = new Map<string, number>();
 
@@ -99,19 +104,42 @@ export class TargetPrecheck {
   }
 
   /**
-   * Runs `check` on a cached read; if it refuses, runs it again on a fresh read and refuses only if that
-   * one does too. An unknown read (timeout, cluster away) accepts.
+   * Whether the mesh's MeshConfig exists (`osm-mesh-config` in its control plane namespace): one GET, only for a
+   * request whose steps read it, shared by every request for that mesh while cached.
    */
-  async refuseIf<T>(observe: (fresh: boolean) => Promise<Observed<T>>, check: (o: Observed<T>) => void): Promise<void> {
+  meshConfig(cluster: string, namespace: string, fresh = false): Promise<Observed<true>> {
+    return this.read(this.meshConfigs, { cluster, name: namespace, fresh }, async (): Promise<true> => {
+      const mc = await getOptional(this.gateway.client(cluster), CRD.meshConfig, namespace, MESH_CONFIG_NAME);
+      if (!mc) throw new KubeError('NOT_FOUND', `MeshConfig ${namespace}/${MESH_CONFIG_NAME} does not exist`, 404);
+      return true;
+    });
+  }
+
+  /**
+   * Runs `check` on a cached read; if it refuses, runs it again on a fresh read and refuses only if that
+   * one does too. An unknown read (timeout, cluster away) accepts. A resource the cluster does not serve is
+   * refused as the worker's step would (KUBE_RESOURCE_NOT_SERVED, on `field`).
+   */
+  async refuseIf<T>(
+    observe: (fresh: boolean) => Promise<Observed<T>>,
+    check: (o: Observed<T>) => void,
+    field = 'cluster',
+  ): Promise<void> {
+    const judge = (o: Observed<T>) => {
+      if (o.kind === 'unserved') {
+        throw new DomainError('KUBE_RESOURCE_NOT_SERVED', o.reason, { field, hint: o.hint });
+      }
+      check(o);
+    };
     const cached = await observe(false);
     if (cached.kind === 'unknown') return this.skipped(cached.reason);
     try {
-      check(cached);
+      judge(cached);
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
       const fresh = await observe(true);
       if (fresh.kind === 'unknown') return this.skipped(fresh.reason);
-      check(fresh);
+      judge(fresh);
     }
   }
 
@@ -155,6 +183,9 @@ export class TargetPrecheck {
         (value): Observed<T> => ({ kind: 'found', value }),
         (err: unknown): Observed<T> => {
           if (err instanceof KubeError && err.reason === 'NOT_FOUND') return { kind: 'absent' };
+          if (err instanceof KubeError && err.reason === 'NOT_SERVED') {
+            return { kind: 'unserved', reason: err.message, hint: kubeHint(err) };
+          }
           if (err instanceof KubeError || err instanceof DomainError) return { kind: 'unknown', reason: err.message };
           throw err;
         },

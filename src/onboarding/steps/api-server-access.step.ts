@@ -193,17 +193,7 @@ export class ApiServerAccessStep implements OnboardingStep {
     }
 
     const existing = await getOptional(kube, CRD.egress, request.namespace, API_SERVER_EGRESS_NAME);
-    if (existing && !isOwned(existing)) {
-      throw new DomainError(
-        'SMI_OBJECT_NOT_OWNED',
-        `Egress ${request.namespace}/${API_SERVER_EGRESS_NAME} exists and was not created by osm-onboarding; it is ` +
-          `left as it is`,
-        {
-          field: 'apiServerAccess',
-          hint: 'delete or rename that Egress, or label it app.kubernetes.io/managed-by=osm-onboarding to hand it over',
-        },
-      );
-    }
+    if (existing && !isOwned(existing)) throw egressNotOwned(request.namespace);
     const spec = {
       sources: serviceAccounts.map((name) => ({ kind: 'ServiceAccount', name, namespace: request.namespace })),
       ipAddresses: [api.cidr],
@@ -311,4 +301,16 @@ export class ApiServerAccessStep implements OnboardingStep {
       },
     };
   }
+}
+
+/** The Egress method's refusal of an Egress of our name that is someone else's (the step's and the API's). */
+export function egressNotOwned(namespace: string): DomainError {
+  return new DomainError(
+    'SMI_OBJECT_NOT_OWNED',
+    `Egress ${namespace}/${API_SERVER_EGRESS_NAME} exists and was not created by osm-onboarding; it is left as it is`,
+    {
+      field: 'apiServerAccess',
+      hint: 'delete or rename that Egress, or label it app.kubernetes.io/managed-by=osm-onboarding to hand it over',
+    },
+  );
 }

@@ -210,7 +210,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `SMI_OBJECT_NOT_OWNED`, `MESH_CONFIG_NOT_FOUND`, `SERVICE_PORT_NOT_FOUND`.
          */
         post: operations["requestOnboarding"];
         delete?: never;
@@ -258,7 +258,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `SMI_OBJECT_NOT_OWNED`, `MESH_CONFIG_NOT_FOUND`, `SERVICE_PORT_NOT_FOUND`.
          */
         post: operations["planOnboarding"];
         delete?: never;
@@ -490,7 +490,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `SMI_OBJECT_NOT_OWNED`, `MESH_CONFIG_NOT_FOUND`, `SERVICE_PORT_NOT_FOUND`.
          */
         post: operations["createBatch"];
         delete?: never;
@@ -512,7 +512,7 @@ export interface paths {
          * Plan a batch (dry run, nothing stored)
          * @description Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `RATE_LIMITED`, `INTERNAL`, `SMI_OBJECT_NOT_OWNED`, `MESH_CONFIG_NOT_FOUND`, `SERVICE_PORT_NOT_FOUND`.
          */
         post: operations["planBatch"];
         delete?: never;
@@ -710,7 +710,7 @@ export interface paths {
          *
          *     Needs role `requester` or `admin`.
          *
-         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `NOTHING_TO_REAPPLY`.
+         *     Error codes: `VALIDATION_FAILED`, `MALFORMED_REQUEST`, `UNSUPPORTED_MEDIA_TYPE`, `UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_TOKEN_CLAIMS`, `CLUSTER_NOT_FOUND`, `MESH_NOT_FOUND`, `NAMESPACE_RESERVED`, `NAMESPACE_IS_CONTROL_PLANE`, `NAMESPACE_NOT_FOUND`, `NAMESPACE_IGNORED`, `NAMESPACE_TERMINATING`, `NAMESPACE_OWNED_BY_OTHER_MESH`, `NAMESPACE_NOT_INJECTABLE`, `REQUEST_CONFLICT`, `IDEMPOTENCY_KEY_REUSED`, `CLUSTER_UNAVAILABLE`, `DEPENDENCY_UNAVAILABLE`, `KUBE_FORBIDDEN`, `KUBE_RESOURCE_NOT_SERVED`, `DEPLOYMENT_NOT_FOUND`, `MESH_WIDE_CHANGE_FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`, `SMI_OBJECT_NOT_OWNED`, `MESH_CONFIG_NOT_FOUND`, `SERVICE_PORT_NOT_FOUND`, `NOTHING_TO_REAPPLY`.
          */
         post: operations["reapplyOnboarding"];
         delete?: never;
@@ -2675,7 +2675,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `SMI_OBJECT_NOT_OWNED`: an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2702,7 +2702,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker); `MESH_CONFIG_NOT_FOUND`: the mesh's MeshConfig was not found (request checks and worker); `SERVICE_PORT_NOT_FOUND`: a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2948,6 +2948,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `SMI_OBJECT_NOT_OWNED`: an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
@@ -2966,7 +2975,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker); `MESH_CONFIG_NOT_FOUND`: the mesh's MeshConfig was not found (request checks and worker); `SERVICE_PORT_NOT_FOUND`: a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4194,7 +4203,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`) */
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `SMI_OBJECT_NOT_OWNED`: an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4221,7 +4230,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker); `MESH_CONFIG_NOT_FOUND`: the mesh's MeshConfig was not found (request checks and worker); `SERVICE_PORT_NOT_FOUND`: a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4325,6 +4334,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `SMI_OBJECT_NOT_OWNED`: an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `MALFORMED_REQUEST`: the body is not JSON (400) or is larger than 64 kB (413); the path is not percent-encoded UTF-8 (400) or has a segment over 100 characters (414); not a valid HTTP/1.1 request (an unknown method, no Host header, a body cut short: 400; a URL or headers over 16 kB: 414 / 431; not received in time: 408) */
             413: {
                 headers: {
@@ -4343,7 +4361,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker); `MESH_CONFIG_NOT_FOUND`: the mesh's MeshConfig was not found (request checks and worker); `SERVICE_PORT_NOT_FOUND`: a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5480,7 +5498,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
+            /** @description `REQUEST_CONFLICT`: the namespace already has an active request (`details.activeRequestId`); `SMI_OBJECT_NOT_OWNED`: an SMI or Egress object of that name exists and was not created by osm-onboarding (request checks and worker); `NOTHING_TO_REAPPLY`: the namespace's last successful request is not an onboarding (or there is none) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5507,7 +5525,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker) */
+            /** @description `VALIDATION_FAILED`: a field is missing, unknown, of the wrong type or invalid; `fields` names them (the first 20); `CLUSTER_NOT_FOUND`: `cluster` is not a kubeconfig context; `MESH_NOT_FOUND`: no Deployment is labelled `meshName=<meshName>`; `NAMESPACE_RESERVED`: `kube-system` or `kube-public`; `NAMESPACE_IS_CONTROL_PLANE`: the namespace runs an osm-controller, or is the mesh's control plane namespace; `NAMESPACE_NOT_FOUND`: the namespace does not exist (checked when the request is made, and by the worker); `NAMESPACE_IGNORED`: the namespace carries the `openservicemesh.io/ignore` label (checked when the request is made, and by the worker); `NAMESPACE_TERMINATING`: an onboarding names a namespace being deleted (Terminating): no pod can start there again (checked when the request is made, and by the worker); `NAMESPACE_OWNED_BY_OTHER_MESH`: the namespace is monitored by another mesh (checked when the request is made, and by the worker); `NAMESPACE_NOT_INJECTABLE`: osm-edge's injector skips the namespace (a `control-plane` label, or `name=<osm namespace>`): its pods would never get a sidecar (checked when the request is made, and by the worker); `IDEMPOTENCY_KEY_REUSED`: the Idempotency-Key was used with a different body (`details.requestId`); `KUBE_RESOURCE_NOT_SERVED`: the cluster serves no such resource: a CRD osm-edge v1.3.9 installs is missing, or not in the version used (plans, request checks and the worker); `DEPLOYMENT_NOT_FOUND`: a Deployment named in `restart.deployments` does not exist (checked when the request is made, and by the worker); `MESH_CONFIG_NOT_FOUND`: the mesh's MeshConfig was not found (request checks and worker); `SERVICE_PORT_NOT_FOUND`: a Service or Service port named or numbered in `appProtocols` does not exist (checked when the request is made, and by the worker) */
             422: {
                 headers: {
                     [name: string]: unknown;

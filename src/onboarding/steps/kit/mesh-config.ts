@@ -12,13 +12,17 @@ export async function readMeshConfig(kube: ClusterClient, meshNamespace: string)
   try {
     return await kube.getCustom(CRD.meshConfig, meshNamespace, MESH_CONFIG_NAME);
   } catch (err) {
-    if (err instanceof KubeError && err.reason === 'NOT_FOUND') {
-      throw new DomainError('MESH_CONFIG_NOT_FOUND', `MeshConfig ${meshNamespace}/${MESH_CONFIG_NAME} does not exist`, {
-        hint: 'osm-bootstrap recreates it from ConfigMap preset-mesh-config; check that the control plane is healthy',
-      });
-    }
+    if (err instanceof KubeError && err.reason === 'NOT_FOUND') throw meshConfigNotFound(meshNamespace);
     throw err;
   }
+}
+
+/** The refusal of a step that needs the mesh's MeshConfig, and of the request-time check (with its `field`). */
+export function meshConfigNotFound(meshNamespace: string, field?: string): DomainError {
+  return new DomainError('MESH_CONFIG_NOT_FOUND', `MeshConfig ${meshNamespace}/${MESH_CONFIG_NAME} does not exist`, {
+    field,
+    hint: 'osm-bootstrap recreates it from ConfigMap preset-mesh-config; check that the control plane is healthy',
+  });
 }
 
 // kube-apiserver answers a JSON patch that cannot be applied (a failed `test`, a path that no longer
