@@ -1,6 +1,7 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
 import { MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
+import { API_SERVER_SERVICE, assertNoApiServerEgress } from './kit/api-server.js';
 import { preconditioned, readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
@@ -9,7 +10,8 @@ import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
  * the same strategic merge patch as the CLI, with the namespace's resourceVersion as its precondition. Unlike the
  * CLI, a namespace monitored by another mesh is refused instead of silently taken over (also when its label is set
  * between our read and our write), and an injection annotation that the injector reads
- * differently (or not at all: an invalid value) is corrected instead of skipped.
+ * differently (or not at all: an invalid value) is corrected instead of skipped. Namespace default (the API
+ * Service's) is refused while namespaces of the mesh reach the API server through an Egress (kit/api-server.ts).
  */
 export class NamespaceStep implements OnboardingStep {
   readonly name = 'namespace' as const;
@@ -70,6 +72,13 @@ export class NamespaceStep implements OnboardingStep {
         ? undefined
         : (await mesh.discover(request.cluster, request.meshName)).controlPlaneNamespace;
     assertOnboardable(ns, request, controlPlane);
+    // Namespace default joining the mesh: the namespaces that reach the API server through an Egress would lose it.
+    if (
+      request.namespace === API_SERVER_SERVICE.namespace &&
+      ns.metadata?.labels?.[MONITORED_BY_LABEL] !== request.meshName
+    ) {
+      await assertNoApiServerEgress(kube, request.meshName);
+    }
     return ns;
   }
 

@@ -1,9 +1,11 @@
 // Where the Kubernetes API server is, read from Service default/kubernetes (api-server-access, its removal,
-// and the drift scan).
+// and the drift scan), and which of a mesh's namespaces reach it through an Egress policy (the namespace step).
 import { DomainError } from '../../../common/domain-error.js';
-import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
+import type { KubeObject } from '../../../common/kube-object.js';
+import { forEachListed, type ClusterClient } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
-import { hostCidr, isIpv4 } from '../../../mesh/cidr.js';
+import { cidrContains, hostCidr, isIpv4 } from '../../../mesh/cidr.js';
+import { CRD, MONITORED_BY_LABEL } from '../../../mesh/osm.js';
 
 /** Where the Kubernetes API Service lives (and the namespace the Egress method must not be meshed). */
 export const API_SERVER_SERVICE = { namespace: 'default', name: 'kubernetes' } as const;
@@ -50,4 +52,66 @@ export async function discoverApiServer(kube: ClusterClient): Promise<ApiServerA
   const ports = svc.spec?.ports ?? [];
   const port = ports.find((p) => p.name === 'https')?.port ?? ports[0]?.port ?? 443;
   return { ip, cidr: hostCidr(ip), port };
+}
+
+/** How many Egress names a refusal lists (the count says how many there are). */
+const NAMED_AT_MOST = 5;
+
+/**
+ * The other side of the Egress method's rule (osm-edge's guide: with an Egress policy, the Kubernetes API Service
+ * must not be in a namespace the mesh manages): adding namespace default to a mesh while namespaces of that mesh
+ * reach the API server through an Egress (an `ipAddresses` range that holds its cluster IP, ours or anyone's)
+ * would cut them off from it. Refused with EGRESS_API_SERVER_MONITORED, naming them. Reads: the Egress objects
+ * (a kind the cluster does not serve holds none), then, only if one reaches the API server's IP, the API Service
+ * and the mesh's namespaces.
+ */
+export async function assertNoApiServerEgress(kube: ClusterClient, meshName: string): Promise<void> {
+  const egresses: KubeObject[] = [];
+  try {
+    await forEachListed(
+      (page) => kube.listCustomAllNamespaces(CRD.egress, page),
+      (e) => egresses.push(e),
+    );
+  } catch (err) {
+    if (err instanceof KubeError && err.reason === 'NOT_SERVED') return;
+    throw err;
+  }
+  if (!egresses.length) return;
+  let api: ApiServerAddress;
+  try {
+    api = await discoverApiServer(kube);
+  } catch (err) {
+    // No API Service (or no IPv4 one): no Egress can be reaching it through its cluster IP.
+    if (err instanceof DomainError) return;
+    throw err;
+  }
+  const reaching = egresses.filter((e) => {
+    const ranges = (e.spec as { ipAddresses?: unknown } | undefined)?.ipAddresses;
+    return Array.isArray(ranges) && ranges.some((r) => typeof r === 'string' && cidrContains(r, api.ip));
+  });
+  if (!reaching.length) return;
+  const meshNamespaces = new Set<string>();
+  await forEachListed(
+    (page) => kube.listNamespaces({ ...page, labelSelector: `${MONITORED_BY_LABEL}=${meshName}` }),
+    (n) => meshNamespaces.add(n.metadata?.name ?? ''),
+  );
+  const cut = reaching
+    .filter((e) => meshNamespaces.has(e.metadata?.namespace ?? ''))
+    .map((e) => `${e.metadata?.namespace}/${e.metadata?.name}`)
+    .sort();
+  if (!cut.length) return;
+  const named = cut.slice(0, NAMED_AT_MOST).join(', ') + (cut.length > NAMED_AT_MOST ? ', …' : '');
+  throw new DomainError(
+    'EGRESS_API_SERVER_MONITORED',
+    `namespace ${API_SERVER_SERVICE.namespace} holds the Kubernetes API Service, and ${cut.length} Egress ` +
+      `polic${cut.length === 1 ? 'y' : 'ies'} in namespaces of mesh ${meshName} reach the API server (${named}): ` +
+      `an Egress policy cannot reach the API server from a managed namespace, so adding it would cut them off`,
+    {
+      field: 'namespace',
+      hint:
+        'switch those namespaces to apiServerAccess method ip-exclusion (an onboarding request with it) before ' +
+        `adding namespace ${API_SERVER_SERVICE.namespace}, or keep it out of the mesh`,
+      details: { egresses: cut.length },
+    },
+  );
 }
