@@ -122,13 +122,24 @@ function targetBody(namespace: string, o: Opts, g: Globals) {
 
 type Body = Record<string, unknown>;
 
+const isObject = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 // --restart <mode> and --deployment <name>: the API checks the combination (selected needs deployments, and
-// only selected takes them) and its answer names --deployment; --deployment alone means selected.
+// only selected takes them) and its answer names --deployment; --deployment alone means selected. --max-concurrent
+// tunes a restart and never asks for one: without a mode (from the flags or the --file body) it is a usage error,
+// not a restart of every Deployment.
 function restartBody(o: Opts, body: Body) {
   if (!o.restart && !o.deployment && !o.maxConcurrent) return;
   const mode = o.restart ?? (o.deployment ? 'selected' : undefined);
+  const given = isObject(body.restart) ? body.restart : undefined;
+  if (!mode && given?.mode === undefined) {
+    throw new CliError(
+      '--max-concurrent tunes a restart: give --restart <mode> (or --deployment) with it; restart is none by default',
+      EXIT.USAGE,
+    );
+  }
   body.restart = {
-    ...(body.restart ?? { mode: 'all' }),
+    ...given,
     ...(mode ? { mode } : {}),
     ...(o.deployment ? { deployments: o.deployment } : {}),
     ...(o.maxConcurrent ? { maxConcurrent: o.maxConcurrent } : {}),
@@ -217,7 +228,11 @@ export function addRestartOptions(cmd: Command, what: string): Command {
       ).choices(RESTART_MODES),
     )
     .option('--deployment <name>', 'with --restart selected: a deployment to restart (repeatable, or a,b)', collect)
-    .option('--max-concurrent <n>', 'deployments restarted at once (default 5)', positiveInt('--max-concurrent'));
+    .option(
+      '--max-concurrent <n>',
+      'deployments restarted at once, with --restart (default 5)',
+      positiveInt('--max-concurrent'),
+    );
 }
 
 export function addOffboardOptions(cmd: Command): Command {

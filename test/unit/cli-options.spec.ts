@@ -1,7 +1,8 @@
 // The CLI's request bodies and option names, from its parsed options (no I/O; the follower's tests that need a
 // server are in test/integration/cli-events.spec.ts).
 import { describe, expect, it } from 'vitest';
-import { flagFor, onboardBody } from '../../src/cli/options.js';
+import { CliError } from '../../src/cli/errors.js';
+import { flagFor, offboardBody, onboardBody } from '../../src/cli/options.js';
 
 describe('CLI request bodies and field names', () => {
   it('maps the onboard options onto the REST body', () => {
@@ -35,6 +36,29 @@ describe('CLI request bodies and field names', () => {
       verify: { timeoutSeconds: 60 },
       prerequisites: { acceptErrors: ['UID_1500'] },
     });
+  });
+
+  it('refuses --max-concurrent without a restart mode (exit 2) instead of restarting every Deployment', () => {
+    const g = { url: 'x' };
+    for (const body of [onboardBody, offboardBody]) {
+      let refused: unknown;
+      try {
+        body('team-a', { maxConcurrent: 2 }, g);
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).toBeInstanceOf(CliError);
+      expect(refused).toMatchObject({ exitCode: 2, message: expect.stringContaining('--restart') });
+      expect(body('team-a', { maxConcurrent: 2, restart: 'needed' }, g).restart).toEqual({
+        mode: 'needed',
+        maxConcurrent: 2,
+      });
+      expect(body('team-a', { maxConcurrent: 2, deployment: ['web'] }, g).restart).toEqual({
+        mode: 'selected',
+        deployments: ['web'],
+        maxConcurrent: 2,
+      });
+    }
   });
 
   it('names the option behind an API field', () => {
