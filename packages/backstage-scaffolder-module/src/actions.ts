@@ -50,8 +50,10 @@ export function bodyOf(input: TargetInput): Record<string, unknown> {
   return {
     ...(input.options ?? {}),
     namespace: input.namespace,
-    ...(input.cluster ? { cluster: input.cluster } : {}),
-    ...(input.meshName ? { meshName: input.meshName } : {}),
+    // Given means sent, even empty: the service refuses an empty name (422) rather than read it as its default, so
+    // a template whose parameter came out empty never onboards into the service's own cluster or mesh.
+    ...(input.cluster !== undefined ? { cluster: input.cluster } : {}),
+    ...(input.meshName !== undefined ? { meshName: input.meshName } : {}),
     ...restart,
   };
 }

@@ -83,6 +83,16 @@ export interface Submitted {
   replayed: boolean;
 }
 
+/**
+ * The service's root-relative link (`/v1/onboardings/<id>`) under the configured base URL, its path included: a
+ * service published under a prefix (`https://portal.example/osm`) is reached at `…/osm/v1/…`. An absolute link is
+ * kept as it is.
+ */
+export function linkUnder(baseUrl: string, link: string): string {
+  if (URL.canParse(link)) return link;
+  return `${baseUrl}${link.startsWith('/') ? '' : '/'}${link}`;
+}
+
 export async function submit(client: OsmClient, kind: Kind, body: Body, key: string): Promise<Submitted> {
   const params = { header: { 'Idempotency-Key': key } };
   const { data, error, response } =
@@ -92,7 +102,7 @@ export async function submit(client: OsmClient, kind: Kind, body: Body, key: str
   if (!data) throw OsmApiError.from(response.status, error);
   return {
     request: data.request,
-    link: new URL(data.links.self, `${client.baseUrl}/`).toString(),
+    link: linkUnder(client.baseUrl, data.links.self),
     replayed: response.headers.get('idempotent-replayed') === 'true',
   };
 }

@@ -4,7 +4,7 @@
 // cancels its request; a blocked plan submits nothing; an offboarding end to end; a dry run submits nothing; a retried
 // task that finds its request FAILED retries that request (REJECTED: it does not); a forwarded user token is the
 // identity the service records; the module registers the three actions.
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -402,6 +402,53 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
     expect(token?.message).toMatch(/^token contains a line break \(at character 18\)/);
     expect(token?.message).not.toContain(secret);
     expect((await http(s.url, 'GET', '/v1/onboardings?namespace=bs-config')).body.items).toEqual([]);
+  });
+
+  it('an empty cluster or meshName is refused by the service, never read as its default', async () => {
+    const ns = uniqueName('bs-empty');
+    seedAppNamespace(s.emulator.store, ns);
+    for (const input of [{ cluster: '' }, { meshName: '' }]) {
+      const field = Object.keys(input)[0];
+      const { ctx } = context({ namespace: ns, ...input }, uniqueName('task'));
+      await expect(actions.get('osm:namespace:onboard')!.handler(ctx)).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        message: expect.stringContaining(field),
+      });
+    }
+    expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
+    expect((await namespaceMeta(s.emulator, ns)).labels?.[MONITORED]).toBeUndefined();
+  });
+
+  it('links the request under a base URL with a path (a service published under a prefix)', async () => {
+    // A reverse proxy that serves the service under /osm, as a portal's gateway might.
+    const target = new URL(s.url);
+    const proxy = createServer((req, res) => {
+      if (!req.url?.startsWith('/osm/')) return void res.writeHead(404).end();
+      const upstream = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url.slice(4), headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(proxy.address() as { port: number }).port}/osm`;
+      const ns = uniqueName('bs-prefix');
+      seedAppNamespace(s.emulator.store, ns);
+      const { ctx, out } = context({ namespace: ns }, uniqueName('task'));
+      await actionsFor({ baseUrl: base, token: ADMIN_TOKEN }).get('osm:namespace:onboard')!.handler(ctx);
+      expect(out.status).toBe('SUCCEEDED');
+      expect(out.link).toBe(`${base}/v1/onboardings/${out.requestId}`);
+      const followed = await fetch(out.link, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(followed.status).toBe(200);
+      expect((await followed.json()).id).toBe(out.requestId);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 
   it('the backend module registers the three actions with the scaffolder, configured from app-config', async () => {
