@@ -65,10 +65,13 @@ export function extractExamples(markdown: string): Example[] {
   return blocks;
 }
 
-/** `# → text`: the text, with `…` matching anything, somewhere in one line of the output. */
+/**
+ * `# → text`: the text, with `…` matching anything, somewhere in one line of the output, letter case included (a
+ * newcomer compares what they see with what the README shows).
+ */
 export function expectationPattern(text: string): RegExp {
   const parts = text.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(parts.join('.*'), 'i');
+  return new RegExp(parts.join('.*'));
 }
 
 async function freePort(): Promise<number> {

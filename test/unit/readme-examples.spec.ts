@@ -41,6 +41,7 @@ describe('readme-examples', () => {
     expect(p.test('{"id":"3d9e","status":"QUEUED"}')).toBe(true);
     expect(p.test('{"id":"3d9e","status":"RUNNING"}')).toBe(false);
     expect(expectationPattern('a.b (c)').test('axb (c)')).toBe(false);
+    expect(expectationPattern('idempotent-replayed: true').test('Idempotent-Replayed: true')).toBe(false);
   });
 
   it('fails on a non-zero exit, an API error body, a bare null, a missing expected line or a timeout', () => {
