@@ -407,7 +407,8 @@ describe('the osm:namespace:* scaffolder actions against a running service', () 
   it('an empty cluster or meshName is refused by the service, never read as its default', async () => {
     const ns = uniqueName('bs-empty');
     seedAppNamespace(s.emulator.store, ns);
-    for (const input of [{ cluster: '' }, { meshName: '' }]) {
+    const empties: Record<string, string>[] = [{ cluster: '' }, { meshName: '' }];
+    for (const input of empties) {
       const field = Object.keys(input)[0];
       const { ctx } = context({ namespace: ns, ...input }, uniqueName('task'));
       await expect(actions.get('osm:namespace:onboard')!.handler(ctx)).rejects.toMatchObject({
