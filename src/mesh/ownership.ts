@@ -22,6 +22,12 @@ export const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
  */
 export const API_SERVER_ACCESS_ANNOTATION = 'osm-onboarding.flomesh.io/api-server-access';
 export const API_SERVER_ACCESS_IP_EXCLUSION = 'ip-exclusion';
+/**
+ * The mark's value while api-server-access-removal takes it away: it no longer needs the entry (other namespaces'
+ * removals do not count it), but its own step still knows, when it re-plans after a conflict, that the namespace
+ * relied on the entry. The step clears it once its re-check passes.
+ */
+export const API_SERVER_ACCESS_LEAVING = 'leaving';
 
 /**
  * MeshConfig annotation written with the exclusion entry when api-server-access (or a removal that puts the entry

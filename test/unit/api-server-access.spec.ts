@@ -485,7 +485,7 @@ describe('api-server-access-removal plan', () => {
       mc({ outboundIPRangeExclusionList: ['10.0.0.0/8', '10.96.0.1/32'] }, undefined, '100', OURS),
     );
     const plan = await step.plan(c);
-    // The list first, the mark last: a conflict on the MeshConfig re-plans with the mark still there.
+    // The list first, the mark last (`leaving`, then gone): a conflict re-plans with the mark still there.
     expect(plan.changes).toEqual([
       expect.objectContaining({
         patchType: 'json',
@@ -496,6 +496,10 @@ describe('api-server-access-removal plan', () => {
           { op: 'test', path: ADDED_PATH, value: '10.96.0.1/32' },
           { op: 'remove', path: ADDED_PATH },
         ],
+      }),
+      expect.objectContaining({
+        target: expect.objectContaining({ kind: 'Namespace' }),
+        body: { metadata: { annotations: { 'osm-onboarding.flomesh.io/api-server-access': 'leaving' } } },
       }),
       expect.objectContaining({
         target: expect.objectContaining({ kind: 'Namespace' }),
@@ -514,7 +518,7 @@ describe('api-server-access-removal plan', () => {
         mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }, undefined, '100', annotations),
       );
       const plan = await step.plan(c);
-      expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace']);
+      expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace', 'Namespace']);
       expect(plan.facts).toMatchObject({ neededBy: 0, claimed: true, addedByUs: false });
       expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_NOT_OURS' }));
       // Executed, it does not re-plan forever: the entry staying is what the plan meant.
@@ -546,7 +550,7 @@ describe('api-server-access-removal plan', () => {
       mc({ outboundIPRangeExclusionList: ['10.96.0.1/32'] }),
     );
     const plan = await step.plan(c);
-    expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace']);
+    expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace', 'Namespace']);
     expect(plan.facts).toMatchObject({ neededBy: 1 });
     expect(JSON.stringify(plan)).not.toContain('team-b');
     expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_KEPT' }));
@@ -596,7 +600,7 @@ describe('api-server-access-removal plan', () => {
   it('only clears the mark when the mesh is gone', async () => {
     const { ctx: c } = off([nsObj('team-a', {}, MARK)], null);
     const plan = await step.plan(c);
-    expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace']);
+    expect(plan.changes.map((ch) => ch.target.kind)).toEqual(['Namespace', 'Namespace']);
     expect(plan.diagnostics).toContainEqual(expect.objectContaining({ code: 'MESH_CONFIG_NOT_FOUND' }));
   });
 });

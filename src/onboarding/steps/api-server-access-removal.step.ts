@@ -14,6 +14,7 @@ import { MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
 import {
   API_SERVER_ACCESS_ANNOTATION,
   API_SERVER_ACCESS_IP_EXCLUSION,
+  API_SERVER_ACCESS_LEAVING,
   EXCLUSION_ADDED_ANNOTATION,
 } from '../../mesh/ownership.js';
 import { discoverApiServer } from './kit/api-server.js';
@@ -93,8 +94,10 @@ interface Facts {
  * us); and only when osm-onboarding added it (EXCLUSION_ADDED_ANNOTATION on the MeshConfig, written with the entry):
  * an entry that was there before a namespace relied on it through us stays when the last such namespace leaves,
  * since namespaces meshed by hand may rely on it. The list change is written before the mark is cleared, so a
- * conflict on the MeshConfig re-plans with the mark still there. A missing entry that another namespace needs is put
- * back whoever offboards (and recorded as ours).
+ * conflict on the MeshConfig re-plans with the mark still there. The mark is cleared in two writes: `leaving` before
+ * the re-check (the other namespaces' re-checks no longer count it), gone after it; so a re-check that raises CONFLICT
+ * (two last claimants offboarded at once, each seeing the other leave) re-plans with the claim still known, and the
+ * entry goes. A missing entry that another namespace needs is put back whoever offboards (and recorded as ours).
  */
 export class ApiServerAccessRemovalStep implements OnboardingStep {
   readonly name = 'api-server-access-removal' as const;
@@ -191,14 +194,12 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
     } else {
       summary = join(summary, 'no MeshConfig to edit');
     }
-    // The mark goes last: a MeshConfig write that conflicts re-plans with it still there (see the class comment).
+    // The mark goes last, in two writes: `leaving` (no longer a need to the others' re-checks), then, once this
+    // step's re-check passed, gone. A conflict on the MeshConfig or in the re-check re-plans with the mark still
+    // there, so the re-plan knows this namespace relied on the entry (see the class comment).
     if (own !== undefined) {
-      changes.push({
-        action: 'patch',
-        target: { apiVersion: 'v1', kind: 'Namespace', name: request.namespace },
-        patchType: 'strategic',
-        body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: null } } },
-      });
+      if (own !== API_SERVER_ACCESS_LEAVING) changes.push(markChange(request.namespace, API_SERVER_ACCESS_LEAVING));
+      changes.push(markChange(request.namespace, null));
       summary = join(`clear ${request.namespace}'s API server access mark`, summary);
     }
     const before = {
@@ -218,15 +219,34 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
 
   async execute({ kube, request }: StepContext, plan: StepPlan): Promise<{ after?: unknown }> {
     const facts = plan.facts as Facts;
+    const mcNamespace = facts.meshConfigNamespace;
+    let after: unknown = { meshConfig: null };
+    const recheck = async () => {
+      if (mcNamespace) after = await this.recheck({ kube, request }, facts, mcNamespace);
+    };
     for (const change of plan.changes) {
+      // The mark's last write (gone) waits for the re-check: a conflict leaves it `leaving` for the re-plan.
+      if (isMarkCleared(change)) await recheck();
       if (change.target.kind === 'Namespace')
         await kube.patchNamespace(change.target.name, change.body as object, 'strategic');
       else await patchMeshConfigGuarded(kube, change.target.namespace ?? '', change.body);
     }
-    if (!facts.meshConfigNamespace) return { after: { meshConfig: null } };
-    // Re-check after the writes (see the class comment).
+    // Without a mark to clear, the re-check still follows the MeshConfig write (an entry put back or taken out).
+    if (!plan.changes.some(isMarkCleared)) await recheck();
+    return { after };
+  }
+
+  /**
+   * After the writes, before the mark is gone: whether "needed" and "present" still agree (see the class comment);
+   * CONFLICT (the runner re-plans) when they do not.
+   */
+  private async recheck(
+    { kube, request }: Pick<StepContext, 'kube' | 'request'>,
+    facts: Facts,
+    meshConfigNamespace: string,
+  ): Promise<unknown> {
     const neededBy = await namespacesNeedingExclusion(kube, request.namespace, request.meshName);
-    const mc = await readMeshConfig(kube, facts.meshConfigNamespace);
+    const mc = await readMeshConfig(kube, meshConfigNamespace);
     const present = exclusionList(mc)?.includes(facts.cidr) ?? false;
     // An entry no one needs is only ours to remove when this namespace claimed it and we added it (plan).
     const removable = facts.claimed && exclusionAddedByUs(mc) === facts.cidr;
@@ -241,13 +261,11 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
       );
     }
     return {
-      after: {
-        meshConfig: {
-          resourceVersion: mc.metadata?.resourceVersion,
-          outboundIPRangeExclusionList: exclusionList(mc) ?? null,
-        },
-        neededBy: neededBy.length,
+      meshConfig: {
+        resourceVersion: mc.metadata?.resourceVersion,
+        outboundIPRangeExclusionList: exclusionList(mc) ?? null,
       },
+      neededBy: neededBy.length,
     };
   }
 
@@ -270,6 +288,22 @@ export class ApiServerAccessRemovalStep implements OnboardingStep {
 }
 
 const join = (a: string, b: string) => (a ? `${a}; ${b}` : b);
+
+/** The namespace's API server access mark set to `value` (`null`: removed). */
+function markChange(namespace: string, value: string | null): Change {
+  return {
+    action: 'patch',
+    target: { apiVersion: 'v1', kind: 'Namespace', name: namespace },
+    patchType: 'strategic',
+    body: { metadata: { annotations: { [API_SERVER_ACCESS_ANNOTATION]: value } } },
+  };
+}
+
+/** The change that removes the mark (the last write of the step). */
+function isMarkCleared(change: Change): boolean {
+  const body = change.body as { metadata?: { annotations?: Record<string, unknown> } } | undefined;
+  return change.target.kind === 'Namespace' && body?.metadata?.annotations?.[API_SERVER_ACCESS_ANNOTATION] === null;
+}
 
 /** "1 other namespace", "3 other namespaces": how the outputs name the others (a count, not their names: Facts). */
 function otherNamespaces(n: number): string {

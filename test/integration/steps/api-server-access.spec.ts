@@ -320,7 +320,11 @@ describe('api-server-access-removal against the emulator', () => {
     const ctx1 = await off('rm-1');
     const keep = await applyLikeRunner(removal, ctx1);
     expect(keep.result).toBe('CHANGED');
-    expect(keep.changes.map((c) => c.target.kind)).toEqual(['Namespace']);
+    // The mark goes in two writes: `leaving` before the re-check, then gone.
+    expect(keep.changes.map((c) => [c.target.kind, (c.body as any).metadata.annotations[MARK]])).toEqual([
+      ['Namespace', 'leaving'],
+      ['Namespace', null],
+    ]);
     // How many others rely on it, never which (rm-1's caller may not see rm-2: an outside audit).
     expect(keep.facts).toMatchObject({ neededBy: 1 });
     expect(JSON.stringify(keep)).not.toContain('rm-2');
@@ -386,13 +390,71 @@ describe('api-server-access-removal against the emulator', () => {
       options: offboardingOptions({ namespace: 'by-hand', removeApiServerExclusion: true }),
     });
     const off = await applyLikeRunner(removal, ctx);
-    expect(off.changes.map((c) => c.target.kind)).toEqual(['Namespace']);
+    expect(off.changes.map((c) => c.target.kind)).toEqual(['Namespace', 'Namespace']);
     expect(off.diagnostics).toContainEqual(expect.objectContaining({ code: 'API_SERVER_EXCLUSION_NOT_OURS' }));
     expect(exclusions()).toEqual([...PRE_EXISTING, '10.96.0.1/32']);
     expect((await namespaceMeta(emulator, 'by-hand')).annotations[MARK]).toBeUndefined();
     emulator.requests.clear();
     expect((await applyStep(removal, ctx)).result).toBe('UNCHANGED');
     expect(writes()).toEqual([]);
+  });
+
+  it('removes the entry when its last two claimants are offboarded at the same time', async () => {
+    // An outside audit: both removals re-checked after clearing their marks, both found the entry unneeded and
+    // re-planned, and the re-plans no longer saw a mark: "never relied on it", and the entry stayed for good.
+    const claim = (name: string) => {
+      createNs(name, { 'openservicemesh.io/monitored-by': 'osm' });
+      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name }, 'merge', {
+        metadata: { annotations: { [MARK]: 'ip-exclusion' } },
+      });
+    };
+    const off = (namespace: string) =>
+      stepContext(emulator, {
+        namespace,
+        kind: 'OFFBOARD',
+        options: offboardingOptions({ namespace, removeApiServerExclusion: true }),
+      });
+    const unmarkOthers = () => {
+      for (const ns of emulator.store.list('v1', 'Namespace')) {
+        if (ns.metadata.annotations?.[MARK] && !ns.metadata.name!.startsWith('pair-'))
+          emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata.name! }, 'merge', {
+            metadata: { annotations: { [MARK]: null } },
+          });
+      }
+    };
+    const withEntry = () =>
+      setMeshConfig({
+        metadata: { annotations: { [ADDED]: '10.96.0.1/32' } },
+        spec: { traffic: { outboundIPRangeExclusionList: [...PRE_EXISTING, '10.96.0.1/32'] } },
+      });
+
+    // Both plans first (each sees the other's claim), then both writes: the interleaving the audit found.
+    unmarkOthers();
+    withEntry();
+    claim('pair-a');
+    claim('pair-b');
+    const [a, b] = [await off('pair-a'), await off('pair-b')];
+    const [planA, planB] = [await removal.plan(a), await removal.plan(b)];
+    expect([planA.facts, planB.facts]).toMatchObject([{ neededBy: 1 }, { neededBy: 1 }]);
+    await removal.execute(a, planA);
+    expect(await codeOf(removal.execute(b, planB))).toMatch(/no longer needed by any other namespace/);
+    // pair-b still carries its mark, `leaving`: its re-plan knows it relied on the entry, and removes it.
+    expect((await namespaceMeta(emulator, 'pair-b')).annotations[MARK]).toBe('leaving');
+    const replanned = await applyLikeRunner(removal, b);
+    expect(replanned.summary).toContain('remove 10.96.0.1/32');
+    expect(exclusions()).toEqual(PRE_EXISTING);
+    expect((await namespaceMeta(emulator, 'pair-b')).annotations[MARK]).toBeUndefined();
+
+    // And sent together, as a batch's members run, many times.
+    for (let round = 0; round < 10; round++) {
+      withEntry();
+      const names = [`pair-${round}-x`, `pair-${round}-y`, `pair-${round}-z`];
+      names.forEach(claim);
+      const contexts = await Promise.all(names.map(off));
+      await Promise.all(contexts.map((c) => applyLikeRunner(removal, c)));
+      expect(exclusions(), `round ${round}`).toEqual(PRE_EXISTING);
+      for (const n of names) expect((await namespaceMeta(emulator, n)).annotations[MARK]).toBeUndefined();
+    }
   });
 
   it('an onboarding racing an offboarding never ends with a marked namespace and no entry', async () => {
