@@ -4,7 +4,7 @@ import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../me
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
 import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
 import { desiredInjection, mismatchedPods, podsOf } from './kit/workloads.js';
-import { followRollouts } from './kit/rollout.js';
+import { followRollouts, rolloutStatus } from './kit/rollout.js';
 import { assertNamespaceLive } from './kit/namespaces.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
@@ -27,7 +27,9 @@ export interface RestartDecision {
  * (RESTARTED_BY_ANNOTATION), so a retried or resumed step never restarts a Deployment twice and two requests in
  * one second still both restart. Paused Deployments are skipped with a warning (kubectl refuses them). Deployments
  * roll in batches of `restart.maxConcurrent`, each batch followed to the end (kubectl's `rollout status` rule, one
- * watch per batch: kit/rollout.ts) before the next.
+ * watch per batch: kit/rollout.ts) before the next. A retried step also follows, to their end, the rollouts an
+ * earlier attempt started that have not finished (a watch that failed, a progress deadline that passed: that one
+ * fails again with ROLLOUT_TIMEOUT, as `kubectl rollout status` would).
  */
 export class RestartStep implements OnboardingStep {
   readonly name = 'restart' as const;
@@ -61,6 +63,8 @@ export class RestartStep implements OnboardingStep {
     const changes: Change[] = [];
     const before: Record<string, string | null> = {};
     const decisions: RestartDecision[] = [];
+    /** Restarted by an earlier attempt of this request, their rollouts not finished: followed again (execute). */
+    const following: string[] = [];
     for (const d of mode === 'none' ? [] : targets) {
       const name = d.metadata!.name!;
       const annotations = d.spec?.template?.metadata?.annotations ?? {};
@@ -77,6 +81,7 @@ export class RestartStep implements OnboardingStep {
         decisions.push({ deployment: name, restart: false, reason: 'paused (kubectl refuses to restart it)' });
         continue;
       }
+      if (ours && !rolloutStatus(d).done) following.push(name);
       const decision = ours
         ? { restart: false, reason: `already restarted by this request (restartedAt ${token})` }
         : decide(mode, d, pods?.items ?? [], { request, reinject });
@@ -93,6 +98,7 @@ export class RestartStep implements OnboardingStep {
     const restart = changes.map((c) => c.target.name);
     const skipped = decisions.filter((d) => !d.restart);
     const skips = skipped.map((d) => `${d.deployment} (${d.reason})`).join(', ');
+    const follow = following.length ? `; follow the rollout of ${following.join(', ')} to its end` : '';
     return {
       changes,
       before,
@@ -104,13 +110,17 @@ export class RestartStep implements OnboardingStep {
         restart,
         alreadyAsWanted: skipped.map((d) => d.deployment),
         deployments: decisions,
+        following,
       },
       summary:
-        mode === 'none'
+        (mode === 'none'
           ? 'no restart requested'
           : changes.length
             ? `restart ${restart.join(', ')}${skips ? `; skip ${skips}` : ''}`
-            : `nothing to restart: ${skips || 'no deployments'}`,
+            : `nothing to restart: ${skips || 'no deployments'}`) + follow,
+      // A retried step (a watch that failed, a progress deadline passed) follows what it started to its end, as
+      // `kubectl rollout status` would, rather than call a rollout that never became available done.
+      ...(following.length && !dryRun ? { pending: `the rollout of ${following.join(', ')}` } : {}),
     };
   }
 
@@ -130,6 +140,16 @@ export class RestartStep implements OnboardingStep {
       // Like `kubectl rollout status` for each, with one watch for the batch (kit/rollout.ts).
       const deadline = Date.now() + timeoutMs;
       const done = await followRollouts(ctx.kube, patched, { deadline, timeoutMs, pollMs });
+      for (const d of done) rolled.set(d.metadata!.name!, d);
+    }
+    // Rollouts an earlier attempt of this request started and that have not finished: followed to their end too.
+    const following = (plan.facts?.following as string[] | undefined) ?? [];
+    for (let i = 0; i < following.length; i += maxConcurrent) {
+      const batch = await Promise.all(
+        following.slice(i, i + maxConcurrent).map((name) => ctx.kube.getDeployment(ctx.request.namespace, name)),
+      );
+      const deadline = Date.now() + timeoutMs;
+      const done = await followRollouts(ctx.kube, batch, { deadline, timeoutMs, pollMs });
       for (const d of done) rolled.set(d.metadata!.name!, d);
     }
     // What verify may use instead of listing the Deployments again: the plan's list, rolled-out ones as last watched.

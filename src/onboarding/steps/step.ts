@@ -31,6 +31,11 @@ export interface StepPlan {
   before?: unknown;
   diagnostics?: Diagnostic[];
   facts?: Record<string, unknown>;
+  /**
+   * What `execute` still has to wait for although the plan writes nothing (e.g. the rollouts an earlier attempt of a
+   * retried restart step started): applyStep runs `execute` for it, and the result stays UNCHANGED.
+   */
+  pending?: string;
 }
 
 export interface StepOutcome extends StepPlan {
@@ -137,7 +142,11 @@ export interface ApplyHooks {
 export async function applyStep(step: OnboardingStep, ctx: StepContext, hooks: ApplyHooks = {}): Promise<StepOutcome> {
   const plan = await step.plan(ctx);
   await hooks.planned?.(plan);
-  if (plan.changes.length === 0) return { ...plan, result: 'UNCHANGED' };
+  if (plan.changes.length === 0) {
+    if (!plan.pending) return { ...plan, result: 'UNCHANGED' };
+    const { after } = await step.execute(ctx, plan);
+    return { ...plan, result: 'UNCHANGED', after };
+  }
   await hooks.beforeWrite?.(plan);
   const { after } = await step.execute(ctx, plan);
   return { ...plan, result: 'CHANGED', after };

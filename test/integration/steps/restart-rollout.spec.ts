@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DomainError } from '../../../src/common/domain-error.js';
 import { RestartStep } from '../../../src/onboarding/steps/restart.step.js';
+import { rolloutStatus } from '../../../src/onboarding/steps/kit/rollout.js';
 import { applyStep } from '../../../src/onboarding/steps/step.js';
 import { VerifyStep } from '../../../src/onboarding/steps/verify.step.js';
 import { seedAppNamespace, startEmulator, type Emulator } from '../../support/emulator/index.js';
@@ -262,6 +263,35 @@ describe('restart step: following the rollout with a watch', () => {
     expect((err as DomainError).code).toBe('ROLLOUT_TIMEOUT');
     expect((err as DomainError).message).toMatch(/app-0 did not finish within 1000 ms: Waiting for deployment "app-0"/);
     expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
+
+describe('restart step retried after its rollout was not followed to the end', () => {
+  it('follows the rollout its earlier attempt started, instead of calling it done (an outside audit)', async () => {
+    emulator.configure({ podStartMs: 1500 });
+    const { ctx, namespace } = await fixture(1, { rolloutTimeoutMs: 200 });
+    const first = await applyStep(restart, ctx).catch((e: unknown) => e);
+    expect((first as DomainError).code).toBe('ROLLOUT_TIMEOUT');
+    const rolling = await ctx.kube.getDeployment(namespace, 'app-0');
+    expect(rolloutStatus(rolling).done).toBe(false);
+
+    // The runner's retry: the Deployment carries this request's restart already, so nothing is patched again, and
+    // the step waits for the rollout as the first attempt would have.
+    ctx.tuning = { ...ctx.tuning, rolloutTimeoutMs: 10_000 };
+    emulator.requests.clear();
+    const retried = await applyStep(restart, ctx);
+    expect(retried.result).toBe('UNCHANGED');
+    expect(retried.changes).toEqual([]);
+    expect(retried.summary).toMatch(/already restarted by this request.*; follow the rollout of app-0 to its end$/);
+    expect(calls(namespace)).not.toContain('patch deployments/app-0');
+    expect(watches(namespace).length).toBeGreaterThan(0);
+    expect(rolloutStatus(await ctx.kube.getDeployment(namespace, 'app-0')).done).toBe(true);
+
+    // Rolled out: a third run has nothing to wait for.
+    emulator.requests.clear();
+    const again = await applyStep(restart, ctx);
+    expect(again.summary).not.toContain('follow');
+    expect(watches(namespace)).toEqual([]);
   });
 });
 
