@@ -20,8 +20,17 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 /** Counts the Kubernetes calls made inside one scope (e.g. one step run), and the writes the server took. */
 export interface CallTally {
   calls: number;
-  /** create, update, patch or delete answered 2xx: something in the cluster changed. */
+  /**
+   * create, update, patch or delete that the cluster took or may have taken: answered 2xx, or not answered (the
+   * connection lost, a timeout) or answered 5xx, which a server may send after the write was committed. Not a 4xx or
+   * a 429: those are refusals before anything is stored.
+   */
   writes: number;
+}
+
+/** Whether a write with this answer may have changed the cluster (see CallTally.writes). */
+function mayHaveWritten(status: number | 'error'): boolean {
+  return status === 'error' || status < 300 || status >= 500;
 }
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete']);
@@ -216,7 +225,7 @@ export class ClusterGateway {
           const t = this.tally.getStore();
           if (t) {
             t.calls += 1;
-            if (WRITE_VERBS.has(record.verb) && typeof record.status === 'number' && record.status < 300) t.writes += 1;
+            if (WRITE_VERBS.has(record.verb) && mayHaveWritten(record.status)) t.writes += 1;
           }
           this.log(record);
           for (const l of this.listeners) l(record);

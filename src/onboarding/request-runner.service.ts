@@ -397,7 +397,7 @@ export class RequestRunner {
         const tally = { calls: 0, writes: 0 };
         try {
           const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
-          const { value: outcome, calls } = await this.gateway.counting(
+          const { value: applied, calls } = await this.gateway.counting(
             () =>
               withDeadline(
                 applyStep(handler, ctx, {
@@ -419,6 +419,12 @@ export class RequestRunner {
               ),
             tally,
           );
+          // An earlier attempt of this step wrote (its answer was lost, or it re-planned after a conflict), so this
+          // attempt found nothing left to do: the step still changed the cluster, and a restart after it must settle.
+          const outcome: StepOutcome =
+            wrote.value && applied.result === 'UNCHANGED'
+              ? { ...applied, result: 'CHANGED', summary: `${applied.summary} (written by an earlier attempt)` }
+              : applied;
           const { finishedAt, begun, finished } = await this.succeed(
             request,
             step,

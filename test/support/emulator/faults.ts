@@ -26,6 +26,11 @@ export interface FaultRule {
   bare?: boolean;
   /** Answer 200 and end at once with no body: a watch that a proxy (or the server) closes as soon as it opens. */
   end?: boolean;
+  /**
+   * Carry the request out first, then answer with the fault (or drop it): a write the API server applied whose
+   * answer was lost (a reset connection, a proxy's timeout, an etcd timeout after the commit).
+   */
+  applied?: boolean;
 }
 
 export interface RequestAttributes {
@@ -127,7 +132,7 @@ export function validateRule(rule: unknown): asserts rule is FaultRule {
   for (const key of ['status', 'retryAfterSeconds', 'probability', 'times', 'latencyMs'])
     if (r[key] !== undefined && (typeof r[key] !== 'number' || !Number.isFinite(r[key])))
       throw new TypeError(`fault rule field ${key} must be a number`);
-  for (const key of ['drop', 'timeout', 'bare', 'end'])
+  for (const key of ['drop', 'timeout', 'bare', 'end', 'applied'])
     if (r[key] !== undefined && typeof r[key] !== 'boolean')
       throw new TypeError(`fault rule field ${key} must be a boolean`);
   if (r.status !== undefined && ((r.status as number) < 400 || (r.status as number) > 599))

@@ -345,6 +345,13 @@ export class EmulatorServer {
     const decision = this.deps.faults.decide(entry);
     if (decision.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, decision.latencyMs));
     const rule = decision.rule;
+    if (rule?.applied && route && route.kind !== 'other' && entry.verb !== 'watch') {
+      try {
+        this.resourceRequest(req, route, url.searchParams, body, user);
+      } catch {
+        // Refused: nothing was applied, and the fault below is the answer either way.
+      }
+    }
     if (rule?.drop) {
       this.log({ ...entry, fault: 'drop', durationMs: Date.now() - started });
       // The request's transport ends without an answer: its connection on HTTP/1.1, its stream on HTTP/2 (the
