@@ -217,11 +217,17 @@ function decide(
   return { restart: false, reason: 'pods already as wanted' };
 }
 
-/** §11: the injector learns about a freshly labelled namespace from an informer; give it a moment. */
+/**
+ * §11: the injector learns about a freshly labelled or annotated namespace from an informer; give it a moment. The
+ * namespace steps change its label and injection annotation, the metrics step its `openservicemesh.io/metrics`
+ * annotation (which decides the Prometheus annotations of the pods injected next).
+ */
+const CHANGES_WHAT_THE_INJECTOR_READS = new Set(['namespace', 'namespace-removal', 'metrics']);
+
 async function settle({ earlier, tuning }: StepContext): Promise<void> {
-  const labelled = earlier.find(
-    (s) => (s.name === 'namespace' || s.name === 'namespace-removal') && s.result === 'CHANGED',
-  );
+  const labelled = earlier
+    .filter((s) => CHANGES_WHAT_THE_INJECTOR_READS.has(s.name) && s.result === 'CHANGED')
+    .sort((a, b) => (b.finishedAt?.getTime() ?? 0) - (a.finishedAt?.getTime() ?? 0))[0];
   const since = labelled?.finishedAt ? Date.now() - labelled.finishedAt.getTime() : Infinity;
   if (since < tuning.restartSettleMs) await new Promise((r) => setTimeout(r, tuning.restartSettleMs - since));
 }

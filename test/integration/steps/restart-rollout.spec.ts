@@ -266,6 +266,22 @@ describe('restart step: following the rollout with a watch', () => {
   });
 });
 
+describe('restart step: the injector settle', () => {
+  it('waits after a metrics change as after a fresh label (the pods injected next get the Prometheus annotations)', async () => {
+    for (const name of ['metrics', 'namespace'] as const) {
+      const { ctx, namespace } = await fixture(1);
+      ctx.tuning = { ...ctx.tuning, restartSettleMs: 600 };
+      const finishedAt = new Date();
+      ctx.earlier = [{ name, result: 'CHANGED', finishedAt, changes: [] }];
+      await applyStep(restart, ctx);
+      const patched = emulator.requests
+        .all()
+        .find((r) => r.verb === 'patch' && r.resource === 'deployments' && r.namespace === namespace)!;
+      expect(patched.at - finishedAt.getTime(), name).toBeGreaterThanOrEqual(590);
+    }
+  });
+});
+
 describe('restart step retried after its rollout was not followed to the end', () => {
   it('follows the rollout its earlier attempt started, instead of calling it done (an outside audit)', async () => {
     emulator.configure({ podStartMs: 1500 });
