@@ -82,8 +82,13 @@ interface StepAttempt {
   next?: StepRun;
   /** The open steps after this one, whose preflights run before the request's first write (runPreflights). */
   later: StepRun[];
-  /** Set when the cluster took a write of a failed attempt of this step (its retries then run despite a cancel). */
+  /**
+   * Set when the cluster took, or may have taken, a write of an earlier attempt of this step (one that failed, or one
+   * of a run that stopped mid-step): its retries then run despite a cancel, and the step counts as CHANGED.
+   */
   wrote: { value: boolean };
+  /** The targets an interrupted earlier run of this step set out to write (its `step.applying` events). */
+  intended: Change['target'][];
 }
 
 /**
@@ -310,6 +315,10 @@ export class RequestRunner {
     let attempts = begun?.attempts ?? step.attempts;
     const firstStarted = begun?.firstStarted ?? step.startedAt ?? new Date();
     const wrote = { value: false };
+    // A step resumed (its worker died mid-step, or the request was retried): what its earlier attempts set out to
+    // write may have reached the cluster though this attempt finds nothing left to do (docs/steps.md).
+    const intended = step.attempts > 0 ? await this.store.intents(request.id, step.name) : [];
+    if (intended.length) wrote.value = true;
     for (let n = 1; ; n++) {
       if (n > 1 || !begun) {
         attempts += 1;
@@ -338,6 +347,7 @@ export class RequestRunner {
         next,
         later,
         wrote,
+        intended,
       });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
@@ -385,6 +395,7 @@ export class RequestRunner {
     next,
     later,
     wrote,
+    intended,
   }: StepAttempt): Promise<StepFailure | Succeeded | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
@@ -439,7 +450,9 @@ export class RequestRunner {
             `step ${step.name}: ${outcome.result === 'CHANGED' ? 'changed' : 'unchanged'} — ${outcome.summary} ` +
               `(${calls} API call(s), ${Math.round(performance.now() - started)} ms)`,
           );
-          const changes = outcome.changes.map((c) => c.target);
+          // What later steps learn this one changed (a restart re-injects after a MeshConfig change): its writes,
+          // and those an interrupted earlier run of it set out to make.
+          const changes = [...outcome.changes.map((c) => c.target), ...intended];
           const earlier = { name: step.name as StepName, result: outcome.result, finishedAt, changes };
           return { earlier, next: begun, finished };
         } catch (err) {

@@ -3,6 +3,7 @@ import type { AuditEvent, OnboardingRequest, RequestStatus, StepRun } from '../.
 import type { PrismaService } from '../../database/prisma.service.js';
 import type { NewAuditEvent } from '../../audit/audit.repository.js';
 import { permits } from './transitions.js';
+import type { Change } from '../../mesh/change.js';
 
 const { sql, join, empty } = Prisma;
 
@@ -309,6 +310,20 @@ export class RunStore {
         .filter((row) => row['s.id'] !== null)
         .map((row) => pick(row, 's.', STEP_FIELDS) as unknown as StepRun),
     };
+  }
+
+  /**
+   * What the step's earlier attempts of this request set out to write (their `step.applying` events, each the targets
+   * of its plan): read when a step is resumed (a worker that died, a retried request), to know that the cluster may
+   * have taken those writes although the resumed attempt finds nothing left to do.
+   */
+  async intents(requestId: string, step: string): Promise<Change['target'][]> {
+    const rows = await this.prisma.$queryRaw<{ changes: unknown }[]>`
+      SELECT data->'changes' AS changes FROM audit_event
+       WHERE request_id = ${requestId}::uuid AND action = 'step.applying' AND step = ${step}`;
+    return rows.flatMap(({ changes }) =>
+      Array.isArray(changes) ? changes.flatMap((c: Partial<Change> | null) => (c?.target ? [c.target] : [])) : [],
+    );
   }
 
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
