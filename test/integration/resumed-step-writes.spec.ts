@@ -15,7 +15,7 @@ describe('a step resumed after a run that wrote', () => {
   });
   afterAll(() => s?.close());
 
-  it("counts the earlier run's write: CHANGED, and restart `needed` re-injects after the MeshConfig change", async () => {
+  it("counts the earlier run's write: CHANGED; restart `needed` re-injects after the MeshConfig change", async () => {
     const ns = uniqueName('resumed');
     seedAppNamespace(s.emulator.store, ns, {
       labels: { 'openservicemesh.io/monitored-by': 'osm' },

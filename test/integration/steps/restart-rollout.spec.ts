@@ -267,7 +267,7 @@ describe('restart step: following the rollout with a watch', () => {
 });
 
 describe('restart step: the injector settle', () => {
-  it('waits after a metrics change as after a fresh label (the pods injected next get the Prometheus annotations)', async () => {
+  it('waits after a metrics change as after a fresh label (new pods get the Prometheus annotations)', async () => {
     for (const name of ['metrics', 'namespace'] as const) {
       const { ctx, namespace } = await fixture(1);
       ctx.tuning = { ...ctx.tuning, restartSettleMs: 600 };
