@@ -32,6 +32,7 @@ import {
   StepPlan,
 } from './steps/step.js';
 import { stepByName } from './steps/step-registry.js';
+import { fencedClient, type Fence } from '../kubernetes/fenced-client.js';
 import { RunStore, Transition, type StepStart, type WrittenEvent } from './lifecycle/run-store.js';
 import { OnboardingService } from './onboarding.service.js';
 import { raisedNeed } from './approval-policy.js';
@@ -125,11 +126,26 @@ export class RequestRunner {
   async run(requestId: string): Promise<'ran' | 'not-claimed' | 'released' | 'claim-lost'> {
     const request = await this.claim(requestId);
     if (!request) return 'not-claimed';
-    const heartbeat = setInterval(() => {
-      this.prisma.onboardingRequest
-        .updateMany({ where: { id: requestId, claimedBy: this.workerId }, data: { heartbeatAt: new Date() } })
-        .catch(() => undefined);
-    }, this.config.heartbeatMs);
+    // The run's fence (fenced-client.ts): shut when a heartbeat finds the claim gone (another worker took the request
+    // over after this one stalled), so the step's work writes nothing more; a write after a stall (no heartbeat for
+    // two periods) first checks the claim itself, since the stalled timer may not have fired yet.
+    const fence = new AbortController();
+    let lastBeat = Date.now();
+    const beat = async () => {
+      const { count } = await this.prisma.onboardingRequest.updateMany({
+        where: { id: requestId, claimedBy: this.workerId },
+        data: { heartbeatAt: new Date() },
+      });
+      if (count > 0) lastBeat = Date.now();
+      else fence.abort(new ClaimLostError(requestId, this.workerId));
+    };
+    const heartbeat = setInterval(() => void beat().catch(() => undefined), this.config.heartbeatMs);
+    const runFence: Fence = {
+      signal: fence.signal,
+      beforeWrite: async () => {
+        if (Date.now() - lastBeat > 2 * this.config.heartbeatMs) await beat();
+      },
+    };
     // The job continues the HTTP call that created the request: its logs carry that call's
     // X-Request-Id, its span is a child of that call's span (both from the stored origin).
     const origin = parseOrigin(request.origin);
@@ -152,7 +168,7 @@ export class RequestRunner {
                 `${request.status === 'RUNNING' && request.startedAt ? 'running' : 'started'} on ${this.workerId}`,
             );
             try {
-              const outcome = (await this.execute(request)) ?? 'ran';
+              const outcome = (await this.execute(request, runFence)) ?? 'ran';
               span.setAttribute('osm_onboarding.run.outcome', outcome);
               return outcome;
             } catch (err) {
@@ -251,7 +267,7 @@ export class RequestRunner {
     return true;
   }
 
-  private async execute({ steps, begun: claimedWith, ...request }: Claimed): Promise<'released' | void> {
+  private async execute({ steps, begun: claimedWith, ...request }: Claimed, fence: Fence): Promise<'released' | void> {
     const ctx: StepContext = {
       earlier: [],
       seen: {},
@@ -265,7 +281,7 @@ export class RequestRunner {
         meshName: request.meshName,
         options: request.options as unknown as RequestOptions,
       },
-      kube: this.gateway.client(request.cluster),
+      kube: fencedClient(this.gateway.client(request.cluster), fence),
       mesh: this.mesh,
     };
     // The step the claim or the previous step's success already started (or found cancellation requested for).
@@ -406,12 +422,15 @@ export class RequestRunner {
       inSpan(`onboarding.step ${step.name}`, { attributes }, async (span) => {
         const handler = stepByName(step.name);
         const tally = { calls: 0, writes: 0 };
+        // Given up at the deadline: this attempt's work, still running, may call the cluster no more.
+        const giveUp = new AbortController();
+        const attemptCtx: StepContext = { ...ctx, kube: fencedClient(ctx.kube, { signal: giveUp.signal }) };
         try {
           const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
           const { value: applied, calls } = await this.gateway.counting(
             () =>
               withDeadline(
-                applyStep(handler, ctx, {
+                applyStep(handler, attemptCtx, {
                   planned: stored
                     ? (plan) => this.reportDrift(request, step.name, stored.changes ?? [], plan)
                     : undefined,
@@ -420,13 +439,14 @@ export class RequestRunner {
                     if (!ctx.earlier.some((e) => e.result === 'CHANGED'))
                       await runPreflights(
                         later.map((s) => stepByName(s.name)),
-                        ctx,
+                        attemptCtx,
                       );
                     await this.recordIntent(request, step.name, plan);
                   },
                 }),
                 this.config.steps.timeoutMs,
                 step.name,
+                giveUp,
               ),
             tally,
           );

@@ -18,18 +18,17 @@ export interface StepFailure {
  * Every step has a deadline on top of each Kubernetes call's own. A step past it fails
  * (STEP_TIMEOUT); its calls still end by their own deadlines, and a retry re-plans.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, step: string): Promise<T> {
+export function withDeadline<T>(work: Promise<T>, ms: number, step: string, giveUp?: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, {
-            hint: "retry the request; see the step's events for where it stalled",
-          }),
-        ),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const err = new DomainError('STEP_TIMEOUT', `step ${step} did not finish within ${ms} ms`, {
+        hint: "retry the request; see the step's events for where it stalled",
+      });
+      // The work goes on (a promise cannot be cancelled); its later Kubernetes calls are refused (fenced-client.ts).
+      giveUp?.abort(err);
+      reject(err);
+    }, ms);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
