@@ -22,6 +22,11 @@ export class KubeError extends Error {
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /**
+     * A list's 410 Expired (etcd compacted past its continue token) carries a fresh token in its Status's
+     * `metadata.continue`: the rest of the list from the same key, at the latest revision (no longer consistent).
+     */
+    readonly continueToken?: string,
   ) {
     super(message);
     this.name = 'KubeError';
@@ -46,6 +51,7 @@ interface StatusBody {
   message?: string;
   reason?: string;
   details?: { name?: string };
+  metadata?: { continue?: string };
 }
 
 /**
@@ -117,6 +123,7 @@ export function toKubeError(err: unknown, what: string): KubeError {
       `${what}: ${status.message ?? `HTTP ${err.code}`}`,
       err.code,
       Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+      (err.code === 410 && status.metadata?.continue) || undefined,
     );
   }
   const e = err as { name?: string; code?: string; type?: string; message?: string; cause?: { code?: string } };

@@ -10,7 +10,7 @@ import { RedisService } from '../redis/redis.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import type { ClusterClient } from '../kubernetes/cluster-client.js';
+import type { ClusterClient, KubeList } from '../kubernetes/cluster-client.js';
 import { KubeError } from '../kubernetes/kube-error.js';
 import {
   IGNORE_LABEL,
@@ -238,29 +238,57 @@ export class NamespaceStatusService {
     // from there that were shown already. Undefined once the cluster's list has ended. A position with `after`
     // only (a page from the informer, which is out of sync now) reads from the first list, past that name.
     // A first list's page (no token) records `after` too: resumed from the first list past that name, not skipped.
-    const after = resumed?.token === undefined ? resumed?.after : undefined;
+    let after = resumed?.token === undefined ? resumed?.after : undefined;
     let next: Position | undefined = resumed && after === undefined ? resumed : { skip: 0 };
     for (let i = 0; i < MAX_NAMESPACE_LISTS && next && namespaces.length < limit; i++) {
       const room = limit - namespaces.length;
-      const from: Position = next;
-      const list = await this.kube(
-        () => client.listNamespaces({ limit: scoped || after ? SCOPED_LIST : room, continueToken: from.token }),
-        'continue',
-      );
+      const read = await this.listFrom(client, next, scoped || after ? SCOPED_LIST : room);
+      const { list, from } = read;
+      after = read.after ?? after;
+      const floor = after;
       const items = list.items ?? [];
-      const visible = items.filter((ns) => {
-        const n = ns.metadata?.name ?? '';
-        return (after === undefined || n > after) && inScope(actor, cluster, n);
-      });
-      const fresh = visible.slice(from.skip);
-      const shown = fresh.slice(0, room);
+      // The caller's namespaces in this list (in name order, as Kubernetes lists them); those up to `after` were
+      // shown or passed already, and count as skipped: a next page reading this list again counts them too.
+      const visible = items.filter((ns) => inScope(actor, cluster, ns.metadata?.name ?? ''));
+      const passed = floor === undefined ? 0 : visible.filter((ns) => (ns.metadata?.name ?? '') <= floor).length;
+      const skip = Math.max(from.skip, passed);
+      const shown = visible.slice(skip, skip + room);
       namespaces.push(...shown);
       const token = list.metadata?.continue || undefined;
       // A page full within this list: the next page reads the same list again, past what this one showed.
-      if (fresh.length > room) next = { token: from.token, skip: from.skip + room, after: lastName(shown) };
+      if (visible.length - skip > room) next = { token: from.token, skip: skip + room, after: lastName(shown) };
       else next = token ? { token, skip: 0, after: lastName(items) } : undefined;
     }
     return { namespaces, next };
+  }
+
+  /**
+   * One namespace list from `from`. A continue token etcd has compacted past (every 5 minutes by default; ours last
+   * 10) is answered 410 Expired with a fresh token in its Status: the rest of the list from the same name, at the
+   * latest revision. The list goes on from it, no longer a consistent snapshot (as kubectl's `--chunk-size` does),
+   * past the names shown already (`after`, when `from` is inside a list: its `skip` counted an older revision). A
+   * 410 without one: the list starts over from the first namespace, past `after`. Never a 422: the token was
+   * Kubernetes' own, not the caller's.
+   */
+  private async listFrom(
+    client: ClusterClient,
+    from: Position,
+    limit: number,
+  ): Promise<{ list: KubeList<k8s.V1Namespace>; from: Position; after?: string }> {
+    try {
+      return { list: await client.listNamespaces({ limit, continueToken: from.token }), from };
+    } catch (err) {
+      if (!(err instanceof KubeError && err.status === 410 && from.token)) throw refusal(err, 'continue');
+      const fresh: Position = { token: err.continueToken, skip: 0 };
+      const after = from.skip > 0 || !fresh.token ? from.after : undefined;
+      // Starting over: a list of SCOPED_LIST, so that the names up to `after` do not use up the page's lists.
+      const size = fresh.token ? limit : SCOPED_LIST;
+      const list = await this.kube(
+        () => client.listNamespaces({ limit: size, continueToken: fresh.token }),
+        'continue',
+      );
+      return { list, from: fresh, after };
+    }
   }
 
   /** A token for the next page, standing for where it starts (Kubernetes' token, and namespaces to skip). */
@@ -355,21 +383,29 @@ export class NamespaceStatusService {
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof KubeError)) throw err;
-      if (err.status === 410 || err.reason === 'BAD_REQUEST') {
-        throw new DomainError(
-          'VALIDATION_FAILED',
-          `${field} is not a valid (or no longer a current) Kubernetes continue token; start again without it`,
-          { field },
-        );
-      }
-      if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')
-        throw new DomainError('KUBE_FORBIDDEN', err.message);
-      throw new DomainError('CLUSTER_UNAVAILABLE', err.message, {
-        ...(err.retryAfterSeconds ? { details: { retryAfterSeconds: err.retryAfterSeconds } } : {}),
-      });
+      throw refusal(err, field);
     }
   }
+}
+
+/**
+ * A failed Kubernetes call as our error. A 410 here is a continue token the cluster gave refused at once (listFrom
+ * goes on from an expired one): the cluster's trouble, not the caller's.
+ */
+function refusal(err: unknown, field: string): unknown {
+  if (!(err instanceof KubeError)) return err;
+  if (err.reason === 'BAD_REQUEST') {
+    return new DomainError(
+      'VALIDATION_FAILED',
+      `${field} is not a valid Kubernetes continue token; start again without it`,
+      { field },
+    );
+  }
+  if (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')
+    return new DomainError('KUBE_FORBIDDEN', err.message);
+  return new DomainError('CLUSTER_UNAVAILABLE', err.message, {
+    ...(err.retryAfterSeconds ? { details: { retryAfterSeconds: err.retryAfterSeconds } } : {}),
+  });
 }
 
 const lastName = (items: k8s.V1Namespace[]): string | undefined => items[items.length - 1]?.metadata?.name;
