@@ -358,6 +358,78 @@ describe('the whole onboarding guide as steps', () => {
     expect((await run('/v1/offboardings', { namespace: ns, removeApiServerExclusion: true })).status).toBe('SUCCEEDED');
   });
 
+  it('warns about StatefulSet/DaemonSet pods keeping the old exclusion list (only Deployments restart)', async () => {
+    const ns = seed('exclude-others', 1);
+    await s.emulator.idle();
+    const base = { namespace: ns, prerequisites: { enabled: false }, restart: { mode: 'needed' } };
+    expect((await run('/v1/onboardings', base)).status).toBe('SUCCEEDED');
+    // A StatefulSet and a DaemonSet started in the mesh: their pods are injected, with the exclusion list of now.
+    for (const [kind, name] of [
+      ['StatefulSet', 'db'],
+      ['DaemonSet', 'agent'],
+    ]) {
+      const labels = { app: name };
+      s.emulator.store.create({
+        apiVersion: 'apps/v1',
+        kind,
+        metadata: { name, namespace: ns, labels },
+        spec: {
+          ...(kind === 'StatefulSet' ? { replicas: 1, serviceName: name } : {}),
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [{ name, image: 'busybox:1.36' }] } },
+        },
+      });
+    }
+    await s.emulator.idle();
+    const pods = () =>
+      s.emulator.store.list<any>('v1', 'Pod', { namespace: ns }).filter((p) => !p.metadata.deletionTimestamp);
+    const podOf = (owner: string) => pods().find((p) => p.metadata.ownerReferences?.[0]?.name === owner)!.metadata.name;
+    const [db, agent] = [podOf('db'), podOf('agent')];
+    expect(snapshot(ns)).toMatchObject({ podsWithSidecar: 3, pods: 3 });
+    expect(snapshot(ns).exclusions).not.toContain('10.96.0.1/32');
+    const body = { ...base, apiServerAccess: { method: 'ip-exclusion' } };
+    const stale = (diagnostics: any[]) =>
+      diagnostics
+        .filter((d) => d.code === 'OSM_POD_NOT_REINJECTED')
+        .map((d) => [d.level, d.object, d.hint])
+        .sort();
+    const expected = [
+      ['warning', `Pod/${agent}`, `kubectl rollout restart daemonset/agent -n ${ns}`],
+      ['warning', `Pod/${db}`, `kubectl rollout restart statefulset/db -n ${ns}`],
+    ].sort();
+
+    // The plan says so already: the change is to come, every pod predates it.
+    const plan = await http(s.url, 'POST', '/v1/onboardings/plan', body);
+    expect(stale(plan.body.steps.find((st: any) => st.name === 'verify').diagnostics)).toEqual(expected);
+
+    const done = await run('/v1/onboardings', body);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.steps.find((st: any) => st.name === 'api-server-access').result).toBe('CHANGED');
+    expect(done.steps.find((st: any) => st.name === 'restart').output.changes.map((c: any) => c.target.name)).toEqual([
+      'app-0',
+    ]);
+    const verify = done.steps.find((st: any) => st.name === 'verify').output;
+    expect(stale(verify.diagnostics)).toEqual(expected);
+    const dbWarning = verify.diagnostics.find((d: any) => d.object === `Pod/${db}`);
+    expect(dbWarning.message).toContain('StatefulSet/db');
+    expect(verify.summary).toContain('2 other pod(s) to re-create for the new exclusion list');
+    // From the pod list verify reads anyway (the Deployments come from the restart step): one call.
+    expect(verify.apiCalls).toBe(1);
+
+    // Re-created as the hints say: their injection has the new list; the request again changes nothing, warns nothing.
+    for (const kind of ['StatefulSet', 'DaemonSet']) {
+      const key = { apiVersion: 'apps/v1', kind, namespace: ns, name: kind === 'StatefulSet' ? 'db' : 'agent' };
+      s.emulator.store.patch(key, 'merge', {
+        spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } } } },
+      });
+    }
+    await s.emulator.idle();
+    const again = await run('/v1/onboardings', body);
+    expect(again.steps.find((st: any) => st.name === 'api-server-access').result).toBe('UNCHANGED');
+    expect(stale(again.steps.find((st: any) => st.name === 'verify').output.diagnostics)).toEqual([]);
+    expect((await run('/v1/offboardings', { namespace: ns, removeApiServerExclusion: true })).status).toBe('SUCCEEDED');
+  });
+
   it('enables metrics on the namespace and already-injected pods, then finds nothing to do', async () => {
     const ns = seed('metrics', 1);
     await s.emulator.idle();

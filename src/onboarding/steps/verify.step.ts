@@ -2,9 +2,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod } from '../../mesh/osm.js';
 import { boundDiagnostics, DIAGNOSTICS_PER_CODE } from '../../mesh/change.js';
-import type { Diagnostic, OnboardingStep, StepContext, StepPlan } from './step.js';
+import type { Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan } from './step.js';
 import { assertNamespaceLive } from './kit/namespaces.js';
 import { desiredInjection, podsOf } from './kit/workloads.js';
+import { meshSettingsChanged } from './restart.step.js';
 
 /** A running pod no Deployment of the namespace owns (StatefulSet, DaemonSet, Job, bare pod, …). */
 interface OtherPodReport {
@@ -34,9 +35,11 @@ interface DeploymentReport {
  * reports how many running pods still lack (or keep) a sidecar. The namespace's other pods (StatefulSets,
  * DaemonSets, Jobs, bare pods: the service restarts only Deployments) are taken from the same pod list and each
  * one that lacks (or keeps) the sidecar is a warning (`OSM_POD_WITHOUT_SIDECAR` / `OSM_POD_WITH_SIDECAR`) that
- * never fails or delays the step. Read-only. Its first look takes the Deployments the restart step of the same
- * run has just listed and watched (StepContext.seen), so it lists only the pods; later looks (and a resumed
- * request) list both.
+ * never fails or delays the step. When this request changed the MeshConfig's exclusion list (the `ip-exclusion`
+ * method), each of those pods injected before the change keeps osm-init's old iptables rules until it is re-created
+ * (semantics §4): a warning too (`OSM_POD_NOT_REINJECTED`), from the same list. Read-only. Its first look takes
+ * the Deployments the restart step of the same run has just listed and watched (StepContext.seen), so it lists only
+ * the pods; later looks (and a resumed request) list both.
  */
 export class VerifyStep implements OnboardingStep {
   readonly name = 'verify' as const;
@@ -55,7 +58,7 @@ export class VerifyStep implements OnboardingStep {
       r.pods !== r.replicas || (r.wantsSidecar ? r.withoutSidecar > 0 : r.inMesh > 0);
     const outOfLine = (o: OtherPodReport) => o.sidecar !== o.wantsSidecar;
     for (;;) {
-      const { reports, others, diagnostics } = await this.observe(ctx);
+      const { reports, others, stale, diagnostics } = await this.observe(ctx);
       const pending = reports.filter((r) => waitedFor(r) && unlike(r));
       for (const r of reports.filter((r) => !waitedFor(r) && unlike(r))) {
         const why = r.paused ? 'paused' : 'not in restart.deployments';
@@ -86,6 +89,7 @@ export class VerifyStep implements OnboardingStep {
             : 'no deployments',
           ...(lacking ? [`${lacking} other pod(s) without a sidecar`] : []),
           ...(keeping ? [`${keeping} other pod(s) still with a sidecar`] : []),
+          ...(stale ? [`${stale} other pod(s) to re-create for the new exclusion list`] : []),
         ].join('; ');
         return { changes: [], diagnostics: boundDiagnostics(diagnostics), facts, summary };
       }
@@ -109,11 +113,13 @@ export class VerifyStep implements OnboardingStep {
     return {}; // read-only
   }
 
-  private async observe({
-    request,
-    kube,
-    seen,
-  }: StepContext): Promise<{ reports: DeploymentReport[]; others: OtherPodReport[]; diagnostics: Diagnostic[] }> {
+  private async observe({ request, kube, seen, earlier }: StepContext): Promise<{
+    reports: DeploymentReport[];
+    others: OtherPodReport[];
+    /** How many of `others` keep the exclusion list from before this request changed it. */
+    stale: number;
+    diagnostics: Diagnostic[];
+  }> {
     // The restart step of this run leaves the Deployments it listed and watched to their end; taken once.
     const known = seen?.deployments;
     if (seen) seen.deployments = undefined;
@@ -157,21 +163,27 @@ export class VerifyStep implements OnboardingStep {
         wantsSidecar,
       };
     });
-    const others = pods.items
-      .filter((p) => !claimed.has(p) && isLive(p))
-      .map((p): OtherPodReport => {
-        const o = ownerOf(p);
-        return {
-          pod: p.metadata?.name ?? '',
-          owner: o ? `${o.kind}/${o.name}` : 'none',
-          sidecar: isInjectedPod(p),
-          wantsSidecar: expectsSidecar(p, desiredInjection(request)),
-        };
-      });
+    const otherPods = pods.items.filter((p) => !claimed.has(p) && isLive(p));
+    const others = otherPods.map((p): OtherPodReport => {
+      const o = ownerOf(p);
+      return {
+        pod: p.metadata?.name ?? '',
+        owner: o ? `${o.kind}/${o.name}` : 'none',
+        sidecar: isInjectedPod(p),
+        wantsSidecar: expectsSidecar(p, desiredInjection(request)),
+      };
+    });
     for (const o of others.filter((r) => r.sidecar !== r.wantsSidecar)) {
       diagnostics.push(otherPodDiagnostic(o, request.namespace));
     }
-    return { reports, others, diagnostics };
+    // The restart step re-creates the Deployments' pods after an exclusion list change; nothing does these.
+    const changedAt = exclusionListChangedAt(earlier, request.options.apiServerAccess?.method);
+    const stale =
+      changedAt === undefined
+        ? []
+        : others.filter((o, i) => o.sidecar && o.wantsSidecar && injectedBefore(otherPods[i], changedAt));
+    for (const o of stale) diagnostics.push(reinjectDiagnostic(o, request.namespace));
+    return { reports, others, stale: stale.length, diagnostics };
   }
 }
 
@@ -192,10 +204,28 @@ function ownerOf(p: V1Pod): { kind: string; name: string } | undefined {
   return refs.find((r) => r.controller) ?? refs[0];
 }
 
+/**
+ * When this request changed the MeshConfig's outboundIPRangeExclusionList (restart.step's meshSettingsChanged): the
+ * end of the step that wrote it, or null in a plan (not written yet: every pod predates it). Undefined: unchanged.
+ */
+function exclusionListChangedAt(earlier: EarlierStep[], method: string | undefined): Date | null | undefined {
+  if (!meshSettingsChanged(earlier, method)) return undefined;
+  return earlier.find((s) => s.name === 'api-server-access')?.finishedAt ?? null;
+}
+
+/**
+ * Created before the change (`null`: a plan, before it): its osm-init ran with the old list. creationTimestamp has
+ * whole seconds, so a pod of the change's own second counts as before it: a warning too many rather than one
+ * missing (the injector's MeshConfig informer may lag the change by as much).
+ */
+function injectedBefore(p: V1Pod, changedAt: Date | null): boolean {
+  if (changedAt === null) return true;
+  const created = p.metadata?.creationTimestamp;
+  return created === undefined || new Date(created).getTime() <= changedAt.getTime();
+}
+
 /** A pod the service does not restart whose sidecar state is not the request's: a warning, never a failure. */
 function otherPodDiagnostic(o: OtherPodReport, namespace: string): Diagnostic {
-  const [kind, name] = o.owner.split('/');
-  const restartable = kind === 'StatefulSet' || kind === 'DaemonSet';
   const owned = o.owner === 'none' ? 'a bare pod' : `owned by ${o.owner}`;
   return {
     code: o.wantsSidecar ? 'OSM_POD_WITHOUT_SIDECAR' : 'OSM_POD_WITH_SIDECAR',
@@ -205,10 +235,35 @@ function otherPodDiagnostic(o: OtherPodReport, namespace: string): Diagnostic {
       `Pod ${o.pod} (${owned}) in namespace ${namespace} ${o.wantsSidecar ? 'runs without' : 'still runs'} ` +
       `a sidecar: only Deployments are restarted; it ${o.wantsSidecar ? 'gets' : 'loses'} the sidecar ` +
       'when it is re-created',
-    hint: restartable
-      ? `kubectl rollout restart ${kind.toLowerCase()}/${name} -n ${namespace}`
-      : o.owner === 'none'
-        ? `kubectl get pod ${o.pod} -n ${namespace} -o yaml | kubectl replace --force -f -`
-        : `kubectl delete pod ${o.pod} -n ${namespace} (${o.owner} re-creates it)`,
+    hint: recreateHint(o, namespace),
   };
+}
+
+/**
+ * An injected pod the service does not restart, started before this request changed the exclusion list: osm-init
+ * programmed its iptables from the list at injection (semantics §4), so its traffic to the API server still goes
+ * through the sidecar until it is re-created. A warning, never a failure.
+ */
+function reinjectDiagnostic(o: OtherPodReport, namespace: string): Diagnostic {
+  const owned = o.owner === 'none' ? 'a bare pod' : `owned by ${o.owner}`;
+  return {
+    code: 'OSM_POD_NOT_REINJECTED',
+    level: 'warning',
+    object: `Pod/${o.pod}`,
+    message:
+      `Pod ${o.pod} (${owned}) in namespace ${namespace} keeps the iptables rules of the MeshConfig exclusion ` +
+      'list from before this request changed it: only Deployments are restarted; it gets the new list when it ' +
+      'is re-created',
+    hint: recreateHint(o, namespace),
+  };
+}
+
+/** The command that re-creates a pod the service does not restart: its controller's rollout, or the pod itself. */
+function recreateHint(o: OtherPodReport, namespace: string): string {
+  const [kind, name] = o.owner.split('/');
+  if (kind === 'StatefulSet' || kind === 'DaemonSet')
+    return `kubectl rollout restart ${kind.toLowerCase()}/${name} -n ${namespace}`;
+  return o.owner === 'none'
+    ? `kubectl get pod ${o.pod} -n ${namespace} -o yaml | kubectl replace --force -f -`
+    : `kubectl delete pod ${o.pod} -n ${namespace} (${o.owner} re-creates it)`;
 }
