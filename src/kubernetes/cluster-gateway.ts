@@ -22,15 +22,16 @@ export interface CallTally {
   calls: number;
   /**
    * create, update, patch or delete that the cluster took or may have taken: answered 2xx, or not answered (the
-   * connection lost, a timeout) or answered 5xx, which a server may send after the write was committed. Not a 4xx or
-   * a 429: those are refusals before anything is stored.
+   * connection lost, a timeout), or answered a 5xx a server may send after the write was committed (500, 502, 504:
+   * kube's Timeout says it "may still be processing the request"). Not a 4xx, a 429 or a 503 (ServiceUnavailable:
+   * the server, shutting down or overloaded, took nothing): those are refusals before anything is stored.
    */
   writes: number;
 }
 
 /** Whether a write with this answer may have changed the cluster (see CallTally.writes). */
 function mayHaveWritten(status: number | 'error'): boolean {
-  return status === 'error' || status < 300 || status >= 500;
+  return status === 'error' || status < 300 || (status >= 500 && status !== 503);
 }
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete']);
