@@ -241,6 +241,16 @@ export class OnboardingRepository {
     return this.prisma.onboardingRequest.findMany({ where: { id: { in: ids } }, include: WITH_STEPS, orderBy: order });
   }
 
+  /** The newest other request for the same target made after `request` that has run (started), if any. */
+  ranSince(request: Pick<OnboardingRequest, 'id' | 'cluster' | 'namespace' | 'createdAt'>) {
+    const { id, cluster, namespace, createdAt } = request;
+    return this.prisma.onboardingRequest.findFirst({
+      where: { cluster, namespace, createdAt: { gt: createdAt }, startedAt: { not: null }, id: { not: id } },
+      select: { id: true, kind: true },
+      orderBy: { createdAt: 'desc' },
+    });
+  }
+
   findActive(cluster: string, namespace: string): Promise<OnboardingRequest | null> {
     return this.prisma.onboardingRequest.findFirst({ where: { cluster, namespace, status: { in: ACTIVE_STATUSES } } });
   }

@@ -274,6 +274,21 @@ export class OnboardingService {
         { field: 'id', hint: 'submit a new request for the namespace', details: { status: request.status } },
       );
     }
+    // A retry resumes at the first unfinished step, trusting the finished ones to hold. Once another request for the
+    // namespace has run since this one was made (an offboarding that took the label away, say), they may not.
+    const since = await this.requests.ranSince(request);
+    if (since) {
+      throw new DomainError(
+        'REQUEST_NOT_RETRYABLE',
+        `request ${since.id} (${since.kind.toLowerCase()}) ran for ${request.cluster}/${request.namespace} after ` +
+          "this one was made: this request's finished steps may no longer hold, so it is not resumed",
+        {
+          field: 'id',
+          hint: 'submit a new request for the namespace',
+          details: { status: request.status, supersededBy: since.id },
+        },
+      );
+    }
     return this.lifecycle.retry(id, actor, await this.submission(request, actor));
   }
 
