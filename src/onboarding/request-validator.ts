@@ -186,11 +186,20 @@ export class RequestValidator {
     }
   }
 
-  private async meshOf(req: NormalizedRequest): Promise<MeshInfo> {
+  /**
+   * The mesh, or null when the cluster did not say within PRECHECK_TIMEOUT_MS: the request is then accepted without
+   * the checks that need it (the control plane's namespace, its MeshConfig), and the worker's `mesh` step, before
+   * any write, refuses MESH_NOT_FOUND and NAMESPACE_IS_CONTROL_PLANE itself. With the checks off (0), it waits.
+   */
+  private async meshOf(req: NormalizedRequest): Promise<MeshInfo | null> {
+    const lookup = () => this.mesh.discover(req.cluster, req.meshName);
     try {
-      const info = await this.mesh.discover(req.cluster, req.meshName);
-      assertNotControlPlane(info, req.namespace);
-      return info;
+      const answer = this.precheck.enabled
+        ? await this.precheck.inTime(req.cluster, lookup)
+        : { value: await lookup() };
+      if (!answer) return null;
+      assertNotControlPlane(answer.value, req.namespace);
+      return answer.value;
     } catch (err) {
       // Refusals the cluster will repeat (its RBAC, a resource it does not serve) under the worker's codes.
       if (err instanceof KubeError && (err.reason === 'FORBIDDEN' || err.reason === 'UNAUTHORIZED')) {

@@ -8,6 +8,7 @@
 // a read that misses PRECHECK_TIMEOUT_MS (or fails) lets the request through and the worker decides, with the same
 // checks and codes. In the API role, the cached namespace read is a lookup in the cluster's namespace informer once
 // it has synced (namespace-informer.ts): no Kubernetes call at all; a refusal still rests on a fresh read (refuseIf).
+// The request's mesh lookup (MeshDiscoveryService, its own cache) gets the same deadline (inTime).
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -175,6 +176,20 @@ export class TargetPrecheck {
     return value;
   }
 
+  /**
+   * `lookup`'s answer (the mesh's, which MeshDiscoveryService caches), or undefined when the cluster has not given
+   * it within PRECHECK_TIMEOUT_MS, or at once while a read of that cluster is past its deadline (a cached answer
+   * still comes: it settles before any timer). Its failures (MESH_NOT_FOUND, a 403) come as they are. A late
+   * answer is not lost: the lookup goes on and fills the cache for the next request and the worker.
+   */
+  inTime<T>(cluster: string, lookup: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const answer = Promise.resolve()
+      .then(lookup)
+      .then((value) => ({ value }));
+    const slow = (this.overdue.get(cluster) ?? 0) > 0;
+    return this.deadline(cluster, answer, () => undefined, slow ? 0 : this.config.precheck.timeoutMs);
+  }
+
   /** The read with the request-time deadline; a late answer still settles (and frees the cluster's slot). */
   private bounded<T>(cluster: string, fetch: () => Promise<T>): Promise<Observed<T>> {
     const read = Promise.resolve()
@@ -190,22 +205,35 @@ export class TargetPrecheck {
           throw err;
         },
       );
+    const ms = this.config.precheck.timeoutMs;
+    return this.deadline(
+      cluster,
+      read,
+      (): Observed<T> => ({ kind: 'unknown', reason: `no answer from cluster ${cluster} within ${ms} ms` }),
+      ms,
+    );
+  }
+
+  /**
+   * `work` or, past `ms`, `late()`; work past its deadline counts as overdue for its cluster until it settles, so
+   * that the next requests for that cluster do not wait for it too.
+   */
+  private deadline<T, L>(cluster: string, work: Promise<T>, late: () => L, ms: number): Promise<T | L> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<Observed<T>>((resolve) => {
+    const expired = new Promise<L>((resolve) => {
       timer = setTimeout(() => {
         this.overdue.set(cluster, (this.overdue.get(cluster) ?? 0) + 1);
-        void read
+        void work
           .catch(() => undefined)
           .finally(() => {
             const n = (this.overdue.get(cluster) ?? 1) - 1;
             if (n > 0) this.overdue.set(cluster, n);
             else this.overdue.delete(cluster);
           });
-        const ms = this.config.precheck.timeoutMs;
-        resolve({ kind: 'unknown', reason: `no answer from cluster ${cluster} within ${ms} ms` });
-      }, this.config.precheck.timeoutMs);
+        resolve(late());
+      }, ms);
     });
-    return Promise.race([read, late]).finally(() => clearTimeout(timer));
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 }
 
