@@ -113,6 +113,9 @@ const EnvSchema = z.object({
   PRECHECK_TIMEOUT_MS: int(0, 60_000).default(1_500),
   // Plans (dry runs) one process computes at once; the others wait their turn (onboarding/planner.service.ts).
   PLAN_CONCURRENCY: int(1, 64).default(2),
+  // A plan's deadline, for its wait for a turn and again for its work: past either, 503 CLUSTER_UNAVAILABLE. Below a
+  // load balancer's usual 60 s idle timeout even both together.
+  PLAN_TIMEOUT_MS: int(100, 600_000).default(20_000),
   PRECHECK_CACHE_MS: int(0, 600_000).default(5_000),
   // The API keeps each cluster's namespaces in memory (one list, then a watch) for those reads.
   PRECHECK_INFORMER: bool.default(true),
@@ -273,6 +276,8 @@ export interface AppConfig {
   precheck: { timeoutMs: number; cacheMs: number; informer: boolean };
   /** Plans computed at once per process (PLAN_CONCURRENCY). */
   planConcurrency: number;
+  /** A plan's deadline for its turn, and for its work (PLAN_TIMEOUT_MS). */
+  planTimeoutMs: number;
   steps: { maxAttempts: number; backoffMs: number; timeoutMs: number };
   heartbeatMs: number;
   sweepIntervalMs: number;
@@ -435,6 +440,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     meshCacheTtlMs: e.MESH_CACHE_TTL_MS,
     precheck: { timeoutMs: e.PRECHECK_TIMEOUT_MS, cacheMs: e.PRECHECK_CACHE_MS, informer: e.PRECHECK_INFORMER },
     planConcurrency: e.PLAN_CONCURRENCY,
+    planTimeoutMs: e.PLAN_TIMEOUT_MS,
     steps: { maxAttempts: e.STEP_MAX_ATTEMPTS, backoffMs: e.STEP_BACKOFF_MS, timeoutMs: e.STEP_TIMEOUT_MS },
     heartbeatMs: e.HEARTBEAT_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,

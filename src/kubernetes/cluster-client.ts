@@ -2,11 +2,12 @@
 // connection reuse, rate limit, deadline, retries, tracing and counting; the HTTP goes through undici's `request`.
 import { createHash } from 'node:crypto';
 import type https from 'node:https';
+import { setTimeout as pause } from 'node:timers/promises';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { Agent, getGlobalDispatcher, request } from 'undici';
 import type { KubeObject, PatchType } from '../common/kube-object.js';
-import { KubeError, toKubeError } from './kube-error.js';
+import { CallAbandoned, KubeError, toKubeError } from './kube-error.js';
 import type { CallLimiter } from './rate-limiter.js';
 import { APPS, CORE, readKey, resourcePath, type NamespacedKind } from './resource-path.js';
 import type { Span } from '@opentelemetry/api';
@@ -317,6 +318,8 @@ export class ClusterClient {
   private auth?: Authentication;
   /** Where this view's GETs are answered first (sharingReads). */
   private reads?: SharedReads;
+  /** Aborted when this view's caller has given up on its calls (until). */
+  private signal?: AbortSignal;
 
   constructor(
     readonly name: string,
@@ -334,6 +337,17 @@ export class ClusterClient {
   sharingReads(reads: SharedReads): ClusterClient {
     const view = Object.create(this) as ClusterClient;
     view.reads = reads;
+    return view;
+  }
+
+  /**
+   * A view of this client whose calls stop when `signal` aborts: the one in flight is cut, and none is retried or
+   * sent after it; each fails with CallAbandoned. For work its caller has given up on (a plan past its deadline),
+   * so that it neither holds a connection nor spends the cluster's call budget on answers no one reads.
+   */
+  until(signal: AbortSignal): ClusterClient {
+    const view = Object.create(this) as ClusterClient;
+    view.signal = signal;
     return view;
   }
 
@@ -713,6 +727,7 @@ export class ClusterClient {
       try {
         return await this.callOnce<T>(op, req);
       } catch (err) {
+        if (this.signal?.aborted) throw new CallAbandoned(op.what);
         // Refused with credentials that may be stale (reused from an earlier call, or an exec plugin's kept one;
         // they may have just rotated): once more, with fresh ones, whatever the verb (the server refused it, so
         // nothing was written); not a retry of the budget below.
@@ -731,16 +746,19 @@ export class ClusterClient {
         )
           throw err;
         const backoff = 50 * 2 ** retry;
-        await new Promise((r) =>
-          setTimeout(r, Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2))),
-        );
+        const ms = Math.max(err.retryAfterMs ?? 0, backoff / 2 + Math.random() * (backoff / 2));
+        await pause(ms, undefined, { signal: this.signal }).catch(() => {
+          throw new CallAbandoned(op.what);
+        });
       }
     }
   }
 
   private async callOnce<T>(op: KubeOp, req: WireRequest): Promise<T> {
     const { verb, resource, what } = op;
+    if (this.signal?.aborted) throw new CallAbandoned(what);
     await this.options.limiter.take();
+    if (this.signal?.aborted) throw new CallAbandoned(what);
     // One CLIENT span per attempt; its trace context goes to the API server (kube-apiserver joins
     // the trace when its APIServerTracing is on).
     return inSpan(
@@ -799,11 +817,17 @@ export class ClusterClient {
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
       dispatcher,
-      signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+      signal: this.deadline(),
     });
     const text = await res.body.text();
     const staleAuth = res.statusCode === 401 && this.refused(auth, reusedAuth);
     return { status: res.statusCode, text, headers: res.statusCode >= 300 ? flat(res.headers) : {}, staleAuth };
+  }
+
+  /** A call's deadline (K8S_REQUEST_TIMEOUT_MS), cut short when this view's caller gives up (until). */
+  private deadline(): AbortSignal {
+    const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
+    return this.signal ? AbortSignal.any([timeout, this.signal]) : timeout;
   }
 
   /**

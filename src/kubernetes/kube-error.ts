@@ -46,6 +46,17 @@ export class KubeError extends Error {
   }
 }
 
+/**
+ * A call its caller gave up on (ClusterClient.until: a plan past its deadline), cut in flight or never sent: no
+ * answer of the cluster's, and neither a KubeError nor a DomainError, so no step reports it as the cluster's failure.
+ */
+export class CallAbandoned extends Error {
+  constructor(what: string) {
+    super(`${what}: abandoned by its caller`);
+    this.name = 'CallAbandoned';
+  }
+}
+
 interface StatusBody {
   kind?: string;
   message?: string;

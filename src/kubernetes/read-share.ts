@@ -2,9 +2,10 @@
 // namespace more than once) and a batch's plans (which read the same kinds in many namespaces). A ReadShare answers
 // a GET that it has already answered, or that a cluster-wide list has answered for that namespace (prefetch), with
 // that same answer, frozen, instead of another call: one copy of a namespace's 2,000 pods for every step, not one
-// each (a caller that changed what it was given would throw). Only read-only work uses one: a plan writes nothing,
+// each (a caller that changed what it was given would throw). A read abandoned by the plan that sent it (past its
+// deadline) is sent again for a plan still waiting on it. Only read-only work uses one: a plan writes nothing,
 // so what it read stays what it planned against; a run's steps read the cluster afresh.
-import { KubeError } from './kube-error.js';
+import { CallAbandoned, KubeError } from './kube-error.js';
 import type { ClusterClient, KubeList, SharedReads } from './cluster-client.js';
 import { CORE, readKey, resourcePath, type NamespacedKind } from './resource-path.js';
 
@@ -34,17 +35,28 @@ export class ReadShare implements SharedReads {
    * (NOT_FOUND), which stays the answer for this plan as a found object would.
    */
   async answer<T>(key: string, read: () => Promise<T>): Promise<T> {
-    let answer = this.answers.get(key) as Promise<T> | undefined;
-    if (answer) this.counts.shared += 1;
-    else {
-      this.counts.sent += 1;
-      answer = read().then(deepFreeze);
-      this.answers.set(key, answer);
-      answer.catch((err: unknown) => {
-        const absent = err instanceof KubeError && err.reason === 'NOT_FOUND';
-        if (!absent && this.answers.get(key) === answer) this.answers.delete(key);
-      });
+    for (;;) {
+      const held = this.answers.get(key) as Promise<T> | undefined;
+      if (!held) return this.send(key, read);
+      this.counts.shared += 1;
+      try {
+        return await held;
+      } catch (err) {
+        // The plan that sent it gave up on it (its deadline, ClusterClient.until), not this one: read it again.
+        if (!(err instanceof CallAbandoned)) throw err;
+        if (this.answers.get(key) === held) this.answers.delete(key);
+      }
     }
+  }
+
+  private send<T>(key: string, read: () => Promise<T>): Promise<T> {
+    this.counts.sent += 1;
+    const answer = read().then(deepFreeze);
+    this.answers.set(key, answer);
+    answer.catch((err: unknown) => {
+      const absent = err instanceof KubeError && err.reason === 'NOT_FOUND';
+      if (!absent && this.answers.get(key) === answer) this.answers.delete(key);
+    });
     return answer;
   }
 

@@ -1,10 +1,11 @@
+// Owns plans (`/plan`, dry runs, a batch's plans): every step's `plan` against the live cluster, writing nothing, each
+// in its turn (plan-turns.ts) and within its deadline (PLAN_TIMEOUT_MS); and the reads a batch's plans share.
 import { Inject, Injectable } from '@nestjs/common';
-import pLimit from 'p-limit';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { ClusterGateway } from '../kubernetes/cluster-gateway.js';
-import { KubeError } from '../kubernetes/kube-error.js';
+import { CallAbandoned, KubeError } from '../kubernetes/kube-error.js';
 import { MeshDiscoveryService } from '../kubernetes/mesh-discovery.service.js';
 import { PLAN_LISTED_KINDS } from '../kubernetes/cluster-client.js';
 import { PREFETCH_MIN_TARGETS, ReadShare } from '../kubernetes/read-share.js';
@@ -12,6 +13,7 @@ import type { NormalizedRequest } from './request-validator.js';
 import type { Change, Diagnostic, StepContext } from './steps/step.js';
 import { plannedSteps, stepByName } from './steps/step-registry.js';
 import { classify } from './step-failure.js';
+import { PlanTurns } from './plan-turns.js';
 
 export interface PlannedStep {
   name: string;
@@ -52,31 +54,56 @@ export interface PlanOptions {
 @Injectable()
 export class PlannerService {
   /**
-   * Plans computed at once (PLAN_CONCURRENCY); the others wait in order. A plan holds its namespace's lists while it
-   * runs (a namespace of 2,000 pods: tens of MB), so plans of large namespaces sent together would otherwise take
-   * the process past its heap limit.
+   * Plans computed at once (PLAN_CONCURRENCY); the others wait, fairly across clusters (plan-turns.ts). A plan holds
+   * its namespace's lists while it runs (a namespace of 2,000 pods: tens of MB), so plans of large namespaces sent
+   * together would otherwise take the process past its heap limit.
    */
-  private readonly turn: ReturnType<typeof pLimit>;
+  private readonly turns: PlanTurns;
 
   constructor(
     private readonly gateway: ClusterGateway,
     private readonly mesh: MeshDiscoveryService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.turn = pLimit(config.planConcurrency);
+    this.turns = new PlanTurns(config.planConcurrency);
   }
 
   /**
    * `reads`: GET answers shared with other plans (a batch's, sharedReads); a plan's steps share theirs in any case
-   * (the namespace, its Deployments and pods are read by more than one step).
+   * (the namespace, its Deployments and pods are read by more than one step). A plan waits at most PLAN_TIMEOUT_MS
+   * for its turn, then has PLAN_TIMEOUT_MS to finish; past either it is refused with CLUSTER_UNAVAILABLE (503,
+   * Retry-After), its turn is freed at once and its calls are cut (ClusterClient.until): whatever they would still
+   * have answered is not waited for.
    */
-  plan(req: NormalizedRequest, options: PlanOptions = {}): Promise<OnboardingPlan> {
-    return this.turn(() => this.planNow(req, options));
+  async plan(req: NormalizedRequest, options: PlanOptions = {}): Promise<OnboardingPlan> {
+    const ms = this.config.planTimeoutMs;
+    const release = await this.turns.take(req.cluster, ms);
+    if (!release) {
+      throw planUnavailable(req.cluster, `no plan turn came free within ${ms} ms (other plans are slow)`);
+    }
+    const stop = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        stop.abort();
+        reject(planUnavailable(req.cluster, `the cluster did not answer the plan's reads within ${ms} ms`));
+      }, ms);
+    });
+    const work = this.planNow(req, options, stop.signal);
+    // Past the deadline the plan's own failure (its calls cut: CallAbandoned) is no one's to hear.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+      release();
+    }
   }
 
   private async planNow(
     req: NormalizedRequest,
     { requestId = 'plan', createdAt = new Date(), reads = new ReadShare() }: PlanOptions,
+    signal: AbortSignal,
   ): Promise<OnboardingPlan> {
     const ctx: StepContext = {
       request: {
@@ -88,7 +115,7 @@ export class PlannerService {
         meshName: req.meshName,
         options: req.options,
       },
-      kube: this.gateway.client(req.cluster).sharingReads(reads),
+      kube: this.gateway.client(req.cluster).sharingReads(reads).until(signal),
       mesh: this.mesh,
       earlier: [],
       tuning: this.config.tuning,
@@ -96,6 +123,7 @@ export class PlannerService {
     };
     const steps: PlannedStep[] = [];
     for (const name of plannedSteps(req.kind, req.options)) {
+      if (signal.aborted) throw new CallAbandoned(`plan of ${req.cluster}/${req.namespace}`);
       const step = stepByName(name);
       let changes: Change['target'][] = [];
       try {
@@ -157,14 +185,33 @@ export class PlannerService {
       namespaces.push(t.namespace);
       byCluster.set(t.cluster, namespaces);
     }
-    const fetches = [];
+    const fetches: Promise<boolean>[] = [];
+    // Bounded as a plan is: a kind whose list is not read by then is read per namespace, by each plan in its turn.
+    const stop = AbortSignal.timeout(this.config.planTimeoutMs);
+    const unlessAbandoned = (fetch: Promise<boolean>) =>
+      fetch.catch((err: unknown) => {
+        if (err instanceof CallAbandoned) return false;
+        throw err;
+      });
     for (const [cluster, namespaces] of byCluster) {
       if (namespaces.length < PREFETCH_MIN_TARGETS) continue;
-      const client = this.gateway.client(cluster);
-      fetches.push(reads.prefetchNamespaces(client, namespaces));
-      for (const kind of PLAN_LISTED_KINDS) fetches.push(reads.prefetch(client, kind, namespaces));
+      const client = this.gateway.client(cluster).until(stop);
+      fetches.push(unlessAbandoned(reads.prefetchNamespaces(client, namespaces)));
+      for (const kind of PLAN_LISTED_KINDS) fetches.push(unlessAbandoned(reads.prefetch(client, kind, namespaces)));
     }
     await Promise.all(fetches);
     return reads;
   }
+}
+
+/** When a refused plan may be tried again: a cluster slow enough to miss a plan's deadline is not back in a second. */
+const PLAN_RETRY_AFTER_S = 5;
+
+/** A plan refused for time (its turn, or the cluster's answers): 503 with Retry-After, as an unreachable cluster. */
+function planUnavailable(cluster: string, why: string): DomainError {
+  return new DomainError('CLUSTER_UNAVAILABLE', `cluster ${cluster}: plan not made: ${why}`, {
+    field: 'cluster',
+    hint: 'try again later; PLAN_TIMEOUT_MS bounds a plan',
+    details: { reason: 'TIMEOUT', retryAfterSeconds: PLAN_RETRY_AFTER_S },
+  });
 }

@@ -1,6 +1,8 @@
 // Deadlines of the work done while a caller waits, against a cluster that answers late (the emulator's latency faults,
 // with short settings): the mesh lookup of a new request is bounded by PRECHECK_TIMEOUT_MS (no answer in time: the
-// request is accepted, and the worker's `mesh` step refuses what the lookup would have).
+// request is accepted, and the worker's `mesh` step refuses what the lookup would have), and a plan or dry run by
+// PLAN_TIMEOUT_MS (503 CLUSTER_UNAVAILABLE with Retry-After, its calls cut, its turn freed; a freed turn goes to
+// another cluster's plan before a slow cluster's next ones).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MeshDiscoveryService } from '../../src/kubernetes/mesh-discovery.service.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
@@ -9,6 +11,7 @@ import { writesTo } from '../support/kube.js';
 
 const PRECHECK_MS = 1_000;
 const CALL_MS = 2_000;
+const PLAN_MS = 1_500;
 /** Longer than a call's deadline: every attempt it delays times out. */
 const NEVER = 5_000;
 
@@ -26,6 +29,8 @@ describe('deadlines of what a caller waits for', () => {
       env: {
         PRECHECK_TIMEOUT_MS: String(PRECHECK_MS),
         K8S_REQUEST_TIMEOUT_MS: String(CALL_MS),
+        PLAN_TIMEOUT_MS: String(PLAN_MS),
+        PLAN_CONCURRENCY: '2',
         MESH_CACHE_TTL_MS: '60000',
       },
     });
@@ -115,6 +120,76 @@ describe('deadlines of what a caller waits for', () => {
       expect(done).toMatchObject({ status: 'FAILED', errorCode: code });
       expect(writesTo(s.emulator, ns)).toBe(writes);
       await settled();
+    });
+  });
+
+  describe('planning: PLAN_TIMEOUT_MS', () => {
+    /**
+     * A namespace whose pods (the prerequisites step's first reads) are never listed in time; the checks made before
+     * the plan do not read them, so its plan starts at once.
+     */
+    const slowNamespace = async (prefix: string) => {
+      const ns = await app(prefix);
+      s.emulator.faults.add({ verb: 'list', resource: 'pods', namespace: ns, latencyMs: NEVER });
+      return ns;
+    };
+    const plan = (body: Record<string, unknown>) => timed(http(s.url, 'POST', '/v1/onboardings/plan', body));
+    const unavailable = (res: { status: number; body: any; headers: Headers }) => {
+      expect(res.status, JSON.stringify(res.body)).toBe(503);
+      expect(res.body.error.code).toBe('CLUSTER_UNAVAILABLE');
+      expect(res.headers.get('retry-after')).toBe('5');
+    };
+
+    it('answers 503 CLUSTER_UNAVAILABLE at the deadline, and its calls stop', async () => {
+      const ns = await slowNamespace('planslow');
+      const { res, ms, at } = await plan({ namespace: ns });
+      unavailable(res);
+      expect(ms).toBeGreaterThanOrEqual(PLAN_MS - 50);
+      expect(ms).toBeLessThan(PLAN_MS + 1_500);
+      // Its reads are cut and not tried again: nothing more is sent for it.
+      await new Promise((r) => setTimeout(r, CALL_MS + 500));
+      const later = s.emulator.requests.all().filter((e) => e.namespace === ns && e.at > at + 100);
+      expect(later).toEqual([]);
+    });
+
+    it('bounds a dry run the same, storing nothing', async () => {
+      const ns = await slowNamespace('dryslow');
+      const { res, ms } = await onboard({ namespace: ns, dryRun: true });
+      unavailable(res);
+      expect(ms).toBeLessThan(PLAN_MS + 1_500);
+      expect((await http(s.url, 'GET', `/v1/onboardings?namespace=${ns}`)).body.items).toEqual([]);
+    });
+
+    it("gives a freed turn to another cluster's plan before a slow cluster's next plans", async () => {
+      const healthy = await app('healthy');
+      // Warm: the staging cluster's namespace view and mesh, so the timed plan is a plan only.
+      expect((await plan({ cluster: 'staging', namespace: healthy })).res.status).toBe(200);
+      const slow = await Promise.all([1, 2, 3, 4].map(() => slowNamespace('turnslow')));
+      // Both turns taken by slow plans, two more waiting; then the healthy cluster's plan.
+      const slowPlans = slow.map((namespace) => plan({ namespace }));
+      await new Promise((r) => setTimeout(r, 400));
+      const { res, ms } = await plan({ cluster: 'staging', namespace: healthy });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.blocked).toBe(false);
+      // It waited for the first two slow plans' deadline only, not for the two queued before it.
+      expect(ms).toBeLessThan(PLAN_MS + 1_000);
+      for (const p of await Promise.all(slowPlans)) unavailable(p.res);
+    });
+
+    it("a batch's plans: a slow target answers 503 at its deadline; healthy batches still plan", async () => {
+      const [a, b] = [await app('batchok'), await app('batchok')];
+      const ok = await http(s.url, 'POST', '/v1/batches/plan', {
+        kind: 'ONBOARD',
+        targets: [{ namespace: a }, { namespace: b }],
+      });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      expect(ok.body.plans.map((p: any) => p.namespace)).toEqual([a, b]);
+      const slow = await slowNamespace('batchslow');
+      const { res, ms } = await timed(
+        http(s.url, 'POST', '/v1/batches/plan', { kind: 'ONBOARD', targets: [{ namespace: a }, { namespace: slow }] }),
+      );
+      unavailable(res);
+      expect(ms).toBeLessThan(PLAN_MS + 1_500);
     });
   });
 });

@@ -1,6 +1,6 @@
 // ReadShare: a plan's GETs answered once and handed out as copies; a failed read is not kept.
 import { describe, expect, it } from 'vitest';
-import { KubeError } from '../../src/kubernetes/kube-error.js';
+import { CallAbandoned, KubeError } from '../../src/kubernetes/kube-error.js';
 import { ReadShare } from '../../src/kubernetes/read-share.js';
 import { readKey } from '../../src/kubernetes/resource-path.js';
 
@@ -44,6 +44,19 @@ describe('ReadShare (the reads one plan, or one batch of plans, shares)', () => 
     };
     await expect(reads.answer('k', read)).rejects.toThrow('refused');
     expect(await reads.answer('k', read)).toEqual({ ok: 2 });
+  });
+
+  it('sends a read again for a plan that shared it when the plan that sent it gave up on it', async () => {
+    const reads = new ReadShare();
+    let giveUp!: () => void;
+    const abandoned = () =>
+      new Promise<never>((_, reject) => (giveUp = () => reject(new CallAbandoned('get namespace a'))));
+    const first = reads.answer('k', abandoned);
+    const second = reads.answer('k', async () => ({ read: 'by the second plan' }));
+    giveUp();
+    await expect(first).rejects.toBeInstanceOf(CallAbandoned);
+    expect(await second).toEqual({ read: 'by the second plan' });
+    expect(reads.counts).toEqual({ sent: 2, shared: 1 });
   });
 
   it('keys a read by cluster, path and the defined query values in key order', () => {
