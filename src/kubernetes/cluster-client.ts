@@ -347,7 +347,8 @@ export class ClusterClient {
    */
   until(signal: AbortSignal): ClusterClient {
     const view = Object.create(this) as ClusterClient;
-    view.signal = signal;
+    // A view of a view stops at either caller's signal.
+    view.signal = this.signal ? AbortSignal.any([this.signal, signal]) : signal;
     return view;
   }
 

@@ -90,6 +90,8 @@ interface StepAttempt {
   wrote: { value: boolean };
   /** The targets an interrupted earlier run of this step set out to write (its `step.applying` events). */
   intended: Change['target'][];
+  /** The run's fence (its claim); the attempt adds its own deadline to it. */
+  fence: Fence;
 }
 
 /**
@@ -292,7 +294,7 @@ export class RequestRunner {
         const ran =
           begun === CANCEL_REQUESTED
             ? begun
-            : await this.runStep(request, step, ctx, { begun, later: steps.slice(i + 1).filter(isOpen) });
+            : await this.runStep(request, step, ctx, { begun, later: steps.slice(i + 1).filter(isOpen), fence });
         if (ran === CANCEL_REQUESTED) {
           // Cancellation takes effect between steps, never in the middle of a write.
           await this.cancel(request, step.name);
@@ -325,7 +327,7 @@ export class RequestRunner {
     request: OnboardingRequest,
     step: StepRun,
     ctx: StepContext,
-    { begun, later }: { begun?: Begun; later: StepRun[] },
+    { begun, later, fence }: { begun?: Begun; later: StepRun[]; fence: Fence },
   ): Promise<StepFailure | Succeeded | typeof CANCEL_REQUESTED> {
     const next = later[0];
     let attempts = begun?.attempts ?? step.attempts;
@@ -364,6 +366,7 @@ export class RequestRunner {
         later,
         wrote,
         intended,
+        fence,
       });
       if ('retryIn' in attempt) {
         await new Promise((r) => setTimeout(r, attempt.retryIn));
@@ -412,6 +415,7 @@ export class RequestRunner {
     later,
     wrote,
     intended,
+    fence,
   }: StepAttempt): Promise<StepFailure | Succeeded | { retryIn: number }> {
     const attributes = {
       'osm_onboarding.step': step.name,
@@ -424,7 +428,11 @@ export class RequestRunner {
         const tally = { calls: 0, writes: 0 };
         // Given up at the deadline: this attempt's work, still running, may call the cluster no more.
         const giveUp = new AbortController();
-        const attemptCtx: StepContext = { ...ctx, kube: fencedClient(ctx.kube, { signal: giveUp.signal }) };
+        const kube = fencedClient(this.gateway.client(request.cluster), {
+          signal: AbortSignal.any([fence.signal, giveUp.signal]),
+          beforeWrite: fence.beforeWrite,
+        });
+        const attemptCtx: StepContext = { ...ctx, kube };
         try {
           const stored = (step.output as { planned?: { changes?: unknown } } | null)?.planned;
           const { value: applied, calls } = await this.gateway.counting(
