@@ -134,11 +134,7 @@ export class RequestRunner {
     const fence = new AbortController();
     let lastBeat = Date.now();
     const beat = async () => {
-      const { count } = await this.prisma.onboardingRequest.updateMany({
-        where: { id: requestId, claimedBy: this.workerId },
-        data: { heartbeatAt: new Date() },
-      });
-      if (count > 0) lastBeat = Date.now();
+      if (await this.store.heartbeat(requestId, this.workerId)) lastBeat = Date.now();
       else fence.abort(new ClaimLostError(requestId, this.workerId));
     };
     const heartbeat = setInterval(() => void beat().catch(() => undefined), this.config.heartbeatMs);

@@ -326,6 +326,15 @@ export class RunStore {
     );
   }
 
+  /** The claim's heartbeat: false when this worker no longer holds the claim (another took the request over). */
+  async heartbeat(requestId: string, workerId: string): Promise<boolean> {
+    const { count } = await this.prisma.onboardingRequest.updateMany({
+      where: { id: requestId, claimedBy: workerId },
+      data: { heartbeatAt: new Date() },
+    });
+    return count > 0;
+  }
+
   /** Why a transition wrote nothing: who holds the claim now, and whether cancellation was asked for. */
   async state(requestId: string): Promise<{ claimedBy: string | null; cancelRequested: boolean } | undefined> {
     const rows = await this.prisma.$queryRaw<{ claimedBy: string | null; cancelRequested: boolean }[]>`

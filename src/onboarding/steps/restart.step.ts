@@ -2,10 +2,11 @@ import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { DomainError } from '../../common/domain-error.js';
 import { expectsSidecar, isInjectedPod, RESTARTED_AT_ANNOTATION } from '../../mesh/osm.js';
 import { RESTARTED_BY_ANNOTATION } from '../../mesh/ownership.js';
-import type { Change, Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
+import type { Change, Diagnostic, OnboardingStep, StepContext, StepPlan, StepRequest } from './step.js';
 import { desiredInjection, mismatchedPods, podsOf } from './kit/workloads.js';
 import { followRollouts, rolloutStatus } from './kit/rollout.js';
 import { assertNamespaceLive } from './kit/namespaces.js';
+import { meshSettingsChanged } from './kit/mesh-config.js';
 
 /** Why the plan restarts or skips one Deployment (facts.deployments; the plan shows it). */
 export interface RestartDecision {
@@ -174,19 +175,6 @@ export function assertDeploymentsExist(named: string[], deployments: V1Deploymen
  */
 export function restartedAt(createdAt: Date): string {
   return createdAt.toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
-/**
- * Whether an earlier step of this request changed a mesh setting that pods only pick up when their
- * sidecar is injected again: the MeshConfig's outboundIPRangeExclusionList, which osm-init turns into
- * iptables rules when a pod starts (semantics §4, §7), i.e. a MeshConfig change of the `ip-exclusion`
- * method. Not the `egress` method's: its feature flag and Egress object are policy the controller
- * pushes to running sidecars (semantics §5, pkg/catalog/egress.go), with no part in osm-init. The
- * namespace marker annotation alone changes nothing in the pods.
- */
-export function meshSettingsChanged(earlier: EarlierStep[], method: string | undefined): boolean {
-  if (method !== 'ip-exclusion') return false;
-  return earlier.some((s) => s.name === 'api-server-access' && (s.changes ?? []).some((t) => t.kind === 'MeshConfig'));
 }
 
 function decide(

@@ -5,7 +5,7 @@ import { boundDiagnostics, DIAGNOSTICS_PER_CODE } from '../../mesh/change.js';
 import type { Diagnostic, EarlierStep, OnboardingStep, StepContext, StepPlan } from './step.js';
 import { assertNamespaceLive } from './kit/namespaces.js';
 import { desiredInjection, podsOf } from './kit/workloads.js';
-import { meshSettingsChanged } from './restart.step.js';
+import { meshSettingsChanged } from './kit/mesh-config.js';
 
 /** A running pod no Deployment of the namespace owns (StatefulSet, DaemonSet, Job, bare pod, …). */
 interface OtherPodReport {

@@ -1,12 +1,14 @@
 // Cluster side of the MeshConfig: read it, write a guarded JSON patch, retry on conflict. Shared by the
 // api-server-access, api-server-access-removal and traffic-policy steps and the drift scan; the rules that
-// plan the edits are pure and live in mesh/mesh-config.ts.
+// plan the edits are pure and live in mesh/mesh-config.ts. Also whether a request's earlier step changed what pods
+// only pick up when injected again (restart and verify ask).
 import { DomainError } from '../../../common/domain-error.js';
 import type { KubeObject } from '../../../common/kube-object.js';
 import type { ClusterClient } from '../../../kubernetes/cluster-client.js';
 import { KubeError } from '../../../kubernetes/kube-error.js';
 import { planExclusionAdd } from '../../../mesh/mesh-config.js';
 import { CRD, MESH_CONFIG_NAME } from '../../../mesh/osm.js';
+import type { EarlierStep } from '../step.js';
 
 export async function readMeshConfig(kube: ClusterClient, meshNamespace: string): Promise<KubeObject> {
   try {
@@ -96,4 +98,17 @@ export async function ensureExclusion(
     await patchMeshConfigGuarded(kube, meshNamespace, change.body);
     return 'added';
   }, retry);
+}
+
+/**
+ * Whether an earlier step of this request changed a mesh setting that pods only pick up when their
+ * sidecar is injected again: the MeshConfig's outboundIPRangeExclusionList, which osm-init turns into
+ * iptables rules when a pod starts (semantics §4, §7), i.e. a MeshConfig change of the `ip-exclusion`
+ * method. Not the `egress` method's: its feature flag and Egress object are policy the controller
+ * pushes to running sidecars (semantics §5, pkg/catalog/egress.go), with no part in osm-init. The
+ * namespace marker annotation alone changes nothing in the pods.
+ */
+export function meshSettingsChanged(earlier: EarlierStep[], method: string | undefined): boolean {
+  if (method !== 'ip-exclusion') return false;
+  return earlier.some((s) => s.name === 'api-server-access' && (s.changes ?? []).some((t) => t.kind === 'MeshConfig'));
 }
