@@ -241,13 +241,16 @@ export class OnboardingRepository {
     return this.prisma.onboardingRequest.findMany({ where: { id: { in: ids } }, include: WITH_STEPS, orderBy: order });
   }
 
-  /** The newest other request for the same target made after `request` that has run (started), if any. */
+  /**
+   * The other request for the same target that last began running after `request` was made, if any (a dry run made
+   * earlier and applied later counts: it ran since).
+   */
   ranSince(request: Pick<OnboardingRequest, 'id' | 'cluster' | 'namespace' | 'createdAt'>) {
     const { id, cluster, namespace, createdAt } = request;
     return this.prisma.onboardingRequest.findFirst({
-      where: { cluster, namespace, createdAt: { gt: createdAt }, startedAt: { not: null }, id: { not: id } },
+      where: { cluster, namespace, startedAt: { gt: createdAt }, id: { not: id } },
       select: { id: true, kind: true },
-      orderBy: { createdAt: 'desc' },
+      orderBy: { startedAt: 'desc' },
     });
   }
 

@@ -275,8 +275,9 @@ export class OnboardingService {
       );
     }
     // A retry resumes at the first unfinished step, trusting the finished ones to hold. Once another request for the
-    // namespace has run since this one was made (an offboarding that took the label away, say), they may not.
-    const since = await this.requests.ranSince(request);
+    // namespace has run since this one was made (an offboarding that took the label away, say), they may not. A
+    // request that never ran has no finished step to trust: it goes back to its start, as always.
+    const since = request.startedAt ? await this.requests.ranSince(request) : null;
     if (since) {
       throw new DomainError(
         'REQUEST_NOT_RETRYABLE',

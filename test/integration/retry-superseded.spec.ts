@@ -14,9 +14,11 @@ describe('retrying a request after another request for its namespace ran', () =>
   afterAll(() => s?.close());
 
   /** An onboarding that labels the namespace, then fails (its restart refused once). */
-  async function failedOnboarding(ns: string) {
-    seedAppNamespace(s.emulator.store, ns);
-    await s.emulator.idle();
+  async function failedOnboarding(ns: string, seed = true) {
+    if (seed) {
+      seedAppNamespace(s.emulator.store, ns);
+      await s.emulator.idle();
+    }
     s.emulator.faults.add({ verb: 'patch', resource: 'deployments', namespace: ns, status: 403, times: 1 });
     const accepted = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, restart: { mode: 'all' } });
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
@@ -44,6 +46,34 @@ describe('retrying a request after another request for its namespace ran', () =>
     expect(g.errors?.[0]?.extensions, JSON.stringify(g)).toMatchObject({ code: 'REQUEST_NOT_RETRYABLE' });
     expect((await http(s.url, 'GET', `/v1/onboardings/${id}`)).body.status).toBe('FAILED');
     expect((await namespaceMeta(s.emulator, ns)).labels?.['openservicemesh.io/monitored-by']).toBeUndefined();
+  });
+
+  it('is refused after a dry run made earlier ran since (applied after this request failed)', async () => {
+    const ns = uniqueName('dry-later');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const dry = await http(s.url, 'POST', '/v1/offboardings', { namespace: ns, dryRun: true });
+    expect(dry.body.status).toBe('PLANNED');
+    const id = await failedOnboarding(ns, false);
+    const applied = await http(s.url, 'POST', `/v1/onboardings/${dry.body.id}/apply`, {});
+    expect(applied.status, JSON.stringify(applied.body)).toBe(202);
+    expect((await waitForStatus(s.url, dry.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+    const r = await http(s.url, 'POST', `/v1/onboardings/${id}/retry`, {});
+    expect(r.status, JSON.stringify(r.body)).toBe(409);
+    expect(r.body.error.details).toMatchObject({ supersededBy: dry.body.id });
+  });
+
+  it('lets a request that never ran go back to its start, whatever ran since', async () => {
+    const ns = uniqueName('never-ran');
+    seedAppNamespace(s.emulator.store, ns);
+    await s.emulator.idle();
+    const dry = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns, dryRun: true });
+    await http(s.url, 'POST', `/v1/onboardings/${dry.body.id}/cancel`, {});
+    const other = await http(s.url, 'POST', '/v1/onboardings', { namespace: ns });
+    expect((await waitForStatus(s.url, other.body.id, ['SUCCEEDED', 'FAILED'])).status).toBe('SUCCEEDED');
+    const r = await http(s.url, 'POST', `/v1/onboardings/${dry.body.id}/retry`, {});
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    expect(r.body.status).toBe('PLANNED');
   });
 
   it('still resumes when nothing ran for the namespace since', async () => {

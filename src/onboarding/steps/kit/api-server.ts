@@ -54,14 +54,11 @@ export async function discoverApiServer(kube: ClusterClient): Promise<ApiServerA
   return { ip, cidr: hostCidr(ip), port };
 }
 
-/** How many Egress names a refusal lists (the count says how many there are). */
-const NAMED_AT_MOST = 5;
-
 /**
  * The other side of the Egress method's rule (osm-edge's guide: with an Egress policy, the Kubernetes API Service
  * must not be in a namespace the mesh manages): adding namespace default to a mesh while namespaces of that mesh
  * reach the API server through an Egress (an `ipAddresses` range that holds its cluster IP, ours or anyone's)
- * would cut them off from it. Refused with EGRESS_API_SERVER_MONITORED, naming them. Reads: the Egress objects
+ * would cut them off from it. Refused with EGRESS_API_SERVER_MONITORED, counting them. Reads: the Egress objects
  * (a kind the cluster does not serve holds none), then, only if one reaches the API server's IP, the API Service
  * and the mesh's namespaces.
  */
@@ -95,23 +92,21 @@ export async function assertNoApiServerEgress(kube: ClusterClient, meshName: str
     (page) => kube.listNamespaces({ ...page, labelSelector: `${MONITORED_BY_LABEL}=${meshName}` }),
     (n) => meshNamespaces.add(n.metadata?.name ?? ''),
   );
-  const cut = reaching
-    .filter((e) => meshNamespaces.has(e.metadata?.namespace ?? ''))
-    .map((e) => `${e.metadata?.namespace}/${e.metadata?.name}`)
-    .sort();
-  if (!cut.length) return;
-  const named = cut.slice(0, NAMED_AT_MOST).join(', ') + (cut.length > NAMED_AT_MOST ? ', …' : '');
+  // A count, never their names: the caller may not see those namespaces (docs/governance.md), and the message
+  // reaches the request's trail, events and webhooks.
+  const cut = reaching.filter((e) => meshNamespaces.has(e.metadata?.namespace ?? '')).length;
+  if (!cut) return;
   throw new DomainError(
     'EGRESS_API_SERVER_MONITORED',
-    `namespace ${API_SERVER_SERVICE.namespace} holds the Kubernetes API Service, and ${cut.length} Egress ` +
-      `polic${cut.length === 1 ? 'y' : 'ies'} in namespaces of mesh ${meshName} reach the API server (${named}): ` +
-      `an Egress policy cannot reach the API server from a managed namespace, so adding it would cut them off`,
+    `namespace ${API_SERVER_SERVICE.namespace} holds the Kubernetes API Service, and ${cut} Egress ` +
+      `polic${cut === 1 ? 'y' : 'ies'} in namespaces of mesh ${meshName} reach the API server: an Egress policy ` +
+      `cannot reach the API server from a managed namespace, so adding it would cut them off`,
     {
       field: 'namespace',
       hint:
         'switch those namespaces to apiServerAccess method ip-exclusion (an onboarding request with it) before ' +
         `adding namespace ${API_SERVER_SERVICE.namespace}, or keep it out of the mesh`,
-      details: { egresses: cut.length },
+      details: { egresses: cut },
     },
   );
 }
