@@ -10,7 +10,7 @@ import {
   meshConfigTraffic,
   planExclusionAdd,
 } from '../../mesh/mesh-config.js';
-import { CRD, MESH_CONFIG_NAME, MONITORED_BY_LABEL } from '../../mesh/osm.js';
+import { CRD, MESH_CONFIG_NAME } from '../../mesh/osm.js';
 import {
   API_SERVER_ACCESS_ANNOTATION,
   API_SERVER_ACCESS_IP_EXCLUSION,
@@ -19,7 +19,13 @@ import {
   isOwned,
   objectImage,
 } from '../../mesh/ownership.js';
-import { API_SERVER_SERVICE, discoverApiServer, type ApiServerAddress } from './kit/api-server.js';
+import {
+  API_SERVER_SERVICE,
+  apiNamespaceMonitored,
+  assertApiNamespaceOutside,
+  discoverApiServer,
+  type ApiServerAddress,
+} from './kit/api-server.js';
 import { getOptional, writeCustomChange } from './kit/custom-objects.js';
 import { patchMeshConfigGuarded, readMeshConfig } from './kit/mesh-config.js';
 import { readNamespace } from './kit/namespaces.js';
@@ -149,26 +155,10 @@ export class ApiServerAccessStep implements OnboardingStep {
     { mc, api, facts }: Observed,
     serviceAccounts: string[],
   ): Promise<StepPlan> {
-    const apiNs = API_SERVER_SERVICE.namespace;
-    let apiNsMesh: string | undefined;
-    if (request.namespace === apiNs)
-      apiNsMesh = request.meshName; // onboarding `default` itself makes it monitored
-    else {
-      try {
-        apiNsMesh = (await kube.getNamespace(apiNs)).metadata?.labels?.[MONITORED_BY_LABEL];
-      } catch (err) {
-        if (!(err instanceof KubeError && err.reason === 'NOT_FOUND')) throw err;
-      }
-    }
-    if (apiNsMesh === request.meshName) {
-      throw new DomainError(
-        'EGRESS_API_SERVER_MONITORED',
-        `namespace ${apiNs}, which holds the Kubernetes API Service, is ` +
-          `${request.namespace === apiNs ? 'being added to' : 'monitored by'} mesh ${request.meshName}: an Egress ` +
-          `policy cannot reach the API server from a managed namespace`,
-        { field: 'apiServerAccess.method', hint: 'use method ip-exclusion, or remove namespace default from the mesh' },
-      );
-    }
+    // Onboarding `default` itself makes it monitored.
+    if (request.namespace === API_SERVER_SERVICE.namespace)
+      throw apiNamespaceMonitored(request.meshName, 'being added to');
+    await assertApiNamespaceOutside(kube, request.meshName);
     const diagnostics: Diagnostic[] = [];
     const changes: Change[] = [];
     const flags = isRecord(mc.spec?.featureFlags) ? mc.spec.featureFlags : {};

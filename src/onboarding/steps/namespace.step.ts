@@ -1,7 +1,8 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { assertNotReserved, assertOnboardable, namespaceImage } from '../../mesh/namespace-rules.js';
 import { MONITORED_BY_LABEL, parseInjectionValue, SIDECAR_INJECTION_ANNOTATION } from '../../mesh/osm.js';
-import { API_SERVER_SERVICE, assertNoApiServerEgress } from './kit/api-server.js';
+import { DomainError } from '../../common/domain-error.js';
+import { API_SERVER_SERVICE, assertApiNamespaceOutside, assertNoApiServerEgress } from './kit/api-server.js';
 import { preconditioned, readNamespace } from './kit/namespaces.js';
 import type { Change, OnboardingStep, StepContext, StepPlan } from './step.js';
 
@@ -86,6 +87,31 @@ export class NamespaceStep implements OnboardingStep {
     // The resourceVersion the plan read is the patch's precondition (preconditioned, kit/namespaces.ts).
     const body = preconditioned(plan.changes[0].body as { metadata?: object }, plan.before);
     const ns = await kube.patchNamespace(request.namespace, body, 'strategic');
+    await this.recheckEgressRule({ kube, request }, plan);
     return { after: namespaceImage(ns) };
+  }
+
+  /**
+   * The Egress rule (kit/api-server.ts) checked again after the write, as each side of a race checks only before its
+   * own: namespace default labelled while an Egress onboarding of the mesh labels its namespace could otherwise both
+   * pass. Whichever writes second sees the other's label here, takes its own label back (the plan's before) and is
+   * refused with EGRESS_API_SERVER_MONITORED.
+   */
+  private async recheckEgressRule({ kube, request }: Pick<StepContext, 'kube' | 'request'>, plan: StepPlan) {
+    const apiNamespace = request.namespace === API_SERVER_SERVICE.namespace;
+    if (!apiNamespace && request.options.apiServerAccess?.method !== 'egress') return;
+    try {
+      if (apiNamespace) await assertNoApiServerEgress(kube, request.meshName);
+      else await assertApiNamespaceOutside(kube, request.meshName);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      const before = plan.before as { labels: object; annotations: object };
+      await kube.patchNamespace(
+        request.namespace,
+        { metadata: { ...before, resourceVersion: undefined } },
+        'strategic',
+      );
+      throw err;
+    }
   }
 }

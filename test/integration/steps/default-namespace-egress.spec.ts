@@ -79,3 +79,39 @@ describe('namespace default joining a mesh whose namespaces use an Egress to the
     expect((blue as Error).message).toContain('1 Egress policy in namespaces of mesh blue');
   });
 });
+
+describe('namespace default and an Egress onboarding racing (each checked before the other wrote)', () => {
+  const labelOf = (name: string) =>
+    emulator.store.get({ apiVersion: 'v1', kind: 'Namespace', name })?.metadata?.labels?.[MONITORED_BY];
+  const egressRequest = (namespace: string, meshName: string) =>
+    stepContext(emulator, {
+      namespace,
+      meshName,
+      options: { apiServerAccess: { method: 'egress', serviceAccounts: ['app'] } },
+    });
+
+  for (const second of ['default', 'the Egress onboarding'] as const) {
+    it(`refuses ${second}, the one that writes second, and takes its label back`, async () => {
+      // A mesh of its own, so the Egress policies of the cases above do not count.
+      const mesh = second === 'default' ? 'race1' : 'race2';
+      const team = `${mesh}-team`;
+      // The Egress onboarding's api-server-access step has run: its Egress exists, its namespace is not labelled yet.
+      egress(team, 'osm-onboarding-api-server', [`${apiServerIp()}/32`]);
+      const step = new NamespaceStep();
+      const apiCtx = await stepContext(emulator, { namespace: 'default', meshName: mesh });
+      const teamCtx = await egressRequest(team, mesh);
+      // Both plans pass: neither has written yet.
+      const [apiPlan, teamPlan] = [await step.plan(apiCtx), await step.plan(teamCtx)];
+      const [first, firstPlan, last, lastPlan] =
+        second === 'default' ? [teamCtx, teamPlan, apiCtx, apiPlan] : [apiCtx, apiPlan, teamCtx, teamPlan];
+      await step.execute(first, firstPlan);
+      expect(await failure(step.execute(last, lastPlan))).toMatchObject({ code: 'EGRESS_API_SERVER_MONITORED' });
+      // The first keeps its label; the second's is taken back.
+      expect([labelOf('default'), labelOf(team)]).toEqual(second === 'default' ? [undefined, mesh] : [mesh, undefined]);
+      // Tidy up: default out of the mesh again.
+      emulator.store.patch({ apiVersion: 'v1', kind: 'Namespace', name: 'default' }, 'merge', {
+        metadata: { labels: { [MONITORED_BY]: null } },
+      });
+    });
+  }
+});

@@ -110,3 +110,27 @@ export async function assertNoApiServerEgress(kube: ClusterClient, meshName: str
     },
   );
 }
+
+/**
+ * The Egress method's side of the rule: refused (EGRESS_API_SERVER_MONITORED) while namespace default is monitored by
+ * the request's mesh. One read of that namespace (absent: nothing to refuse).
+ */
+export async function assertApiNamespaceOutside(kube: ClusterClient, meshName: string): Promise<void> {
+  const apiNs = API_SERVER_SERVICE.namespace;
+  let mesh: string | undefined;
+  try {
+    mesh = (await kube.getNamespace(apiNs)).metadata?.labels?.[MONITORED_BY_LABEL];
+  } catch (err) {
+    if (!(err instanceof KubeError && err.reason === 'NOT_FOUND')) throw err;
+  }
+  if (mesh === meshName) throw apiNamespaceMonitored(meshName, 'monitored by');
+}
+
+export function apiNamespaceMonitored(meshName: string, how: 'monitored by' | 'being added to'): DomainError {
+  return new DomainError(
+    'EGRESS_API_SERVER_MONITORED',
+    `namespace ${API_SERVER_SERVICE.namespace}, which holds the Kubernetes API Service, is ${how} mesh ${meshName}: ` +
+      'an Egress policy cannot reach the API server from a managed namespace',
+    { field: 'apiServerAccess.method', hint: 'use method ip-exclusion, or remove namespace default from the mesh' },
+  );
+}
