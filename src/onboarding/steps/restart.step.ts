@@ -131,6 +131,17 @@ export class RestartStep implements OnboardingStep {
     const { rolloutTimeoutMs: timeoutMs, pollMs } = ctx.tuning;
     const after: Record<string, string> = {};
     const rolled = new Map<string, V1Deployment>();
+    // Rollouts an earlier attempt of this request started and that have not finished are the batches in flight:
+    // followed to their end before any new batch starts, as the first attempt would have (restart.maxConcurrent).
+    const following = (plan.facts?.following as string[] | undefined) ?? [];
+    for (let i = 0; i < following.length; i += maxConcurrent) {
+      const batch = await Promise.all(
+        following.slice(i, i + maxConcurrent).map((name) => ctx.kube.getDeployment(ctx.request.namespace, name)),
+      );
+      const deadline = Date.now() + timeoutMs;
+      const done = await followRollouts(ctx.kube, batch, { deadline, timeoutMs, pollMs });
+      for (const d of done) rolled.set(d.metadata!.name!, d);
+    }
     for (let i = 0; i < plan.changes.length; i += maxConcurrent) {
       const batch = plan.changes.slice(i, i + maxConcurrent);
       const patched = await Promise.all(
@@ -141,16 +152,6 @@ export class RestartStep implements OnboardingStep {
       // Like `kubectl rollout status` for each, with one watch for the batch (kit/rollout.ts).
       const deadline = Date.now() + timeoutMs;
       const done = await followRollouts(ctx.kube, patched, { deadline, timeoutMs, pollMs });
-      for (const d of done) rolled.set(d.metadata!.name!, d);
-    }
-    // Rollouts an earlier attempt of this request started and that have not finished: followed to their end too.
-    const following = (plan.facts?.following as string[] | undefined) ?? [];
-    for (let i = 0; i < following.length; i += maxConcurrent) {
-      const batch = await Promise.all(
-        following.slice(i, i + maxConcurrent).map((name) => ctx.kube.getDeployment(ctx.request.namespace, name)),
-      );
-      const deadline = Date.now() + timeoutMs;
-      const done = await followRollouts(ctx.kube, batch, { deadline, timeoutMs, pollMs });
       for (const d of done) rolled.set(d.metadata!.name!, d);
     }
     // What verify may use instead of listing the Deployments again: the plan's list, rolled-out ones as last watched.

@@ -311,6 +311,27 @@ describe('restart step retried after its rollout was not followed to the end', (
   });
 });
 
+describe('restart step retried with batches left (restart.maxConcurrent)', () => {
+  it('follows the rollout its earlier attempt started to its end before it starts the next batch', async () => {
+    emulator.configure({ podStartMs: 1500 });
+    const { ctx, namespace } = await fixture(2, { rolloutTimeoutMs: 200 });
+    ctx.request.options.restart = { ...ctx.request.options.restart, maxConcurrent: 1 };
+    const first = await applyStep(restart, ctx).catch((e: unknown) => e);
+    expect((first as DomainError).code).toBe('ROLLOUT_TIMEOUT');
+    expect(calls(namespace)).not.toContain('patch deployments/app-1');
+
+    ctx.tuning = { ...ctx.tuning, rolloutTimeoutMs: 10_000 };
+    emulator.requests.clear();
+    const retried = await applyStep(restart, ctx);
+    expect(retried.summary).toMatch(/^restart app-1; .*follow the rollout of app-0 to its end$/);
+    const order = calls(namespace);
+    // app-0's rollout is watched to its end first, then app-1 rolls.
+    expect(order.indexOf('watch deployments')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('watch deployments')).toBeLessThan(order.indexOf('patch deployments/app-1'));
+    expect(rolloutStatus(await ctx.kube.getDeployment(namespace, 'app-0')).done).toBe(true);
+  });
+});
+
 describe('restart and verify: a paused Deployment, and a namespace gone meanwhile', () => {
   it('a paused Deployment is skipped and not waited for: warnings, not VERIFY_FAILED', async () => {
     // Pods started before the namespace joined the mesh (no sidecar); app-1 paused.
