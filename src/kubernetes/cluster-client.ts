@@ -632,8 +632,11 @@ export class ClusterClient {
     };
     const timer = setTimeout(() => stop('deadline'), remainingMs);
     const cancel = () => stop('cancelled');
-    if (options.signal?.aborted) cancel();
-    else options.signal?.addEventListener('abort', cancel, { once: true });
+    // The caller's signal, and this view's (until): a watch of work given up is cut too.
+    const signal =
+      options.signal && this.signal ? AbortSignal.any([options.signal, this.signal]) : (options.signal ?? this.signal);
+    if (signal?.aborted) cancel();
+    else signal?.addEventListener('abort', cancel, { once: true });
     // No answer, not even the response headers, within the call deadline (K8S_REQUEST_TIMEOUT_MS): this watch fails
     // as a timed-out read does, and the caller watches again; past the watch's own deadline it ends as it would have.
     const connecting = setTimeout(() => stop('no answer'), Math.min(this.options.requestTimeoutMs, remainingMs));
@@ -701,7 +704,7 @@ export class ClusterClient {
     } finally {
       clearTimeout(timer);
       clearTimeout(connecting);
-      options.signal?.removeEventListener('abort', cancel);
+      signal?.removeEventListener('abort', cancel);
       const ms = performance.now() - started;
       this.options.onCall?.({ cluster: this.name, verb: 'watch', resource, what, status, ms });
     }

@@ -5,6 +5,7 @@
 // saw both: a FAILED request's restart patching the next Deployment after the namespace was offboarded.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { ClusterGateway } from '../../src/kubernetes/cluster-gateway.js';
 import { RequestRunner } from '../../src/onboarding/request-runner.service.js';
 import { testDatabaseUrl } from '../support/database.js';
 import { seedAppNamespace } from '../support/emulator/seed.js';
@@ -74,6 +75,25 @@ describe('a step the runner gave up on', () => {
       expect([patchesOf('app-0'), patchesOf('app-1')]).toEqual([1, 0]);
     } finally {
       await db.end();
+      await s.close();
+    }
+  });
+});
+
+describe('a watch of work given up', () => {
+  it('is cut when the view it was opened through is (ClusterClient.until), not left open to its deadline', async () => {
+    const s = await startStack({ env: { ROLE: 'api' } });
+    try {
+      const { ns } = await heldNamespace(s, 'fence-watch');
+      const stop = new AbortController();
+      const kube = s.app.get(ClusterGateway).client(s.app.get(ClusterGateway).defaultCluster()).until(stop.signal);
+      const started = Date.now();
+      // A watch that nothing ends before its 30 s deadline but the view's signal.
+      const watching = kube.watchDeployments(ns, { deadline: Date.now() + 30_000, onEvent: () => false });
+      setTimeout(() => stop.abort(new Error('given up')), 300);
+      expect(await watching).toMatchObject({ end: 'closed' });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
       await s.close();
     }
   });
