@@ -279,7 +279,8 @@ export class RequestRunner {
         meshName: request.meshName,
         options: request.options as unknown as RequestOptions,
       },
-      kube: fencedClient(this.gateway.client(request.cluster), fence),
+      // Each step attempt calls it through the run's fence and its own deadline (attempt).
+      kube: this.gateway.client(request.cluster),
       mesh: this.mesh,
     };
     // The step the claim or the previous step's success already started (or found cancellation requested for).
@@ -424,7 +425,7 @@ export class RequestRunner {
         const tally = { calls: 0, writes: 0 };
         // Given up at the deadline: this attempt's work, still running, may call the cluster no more.
         const giveUp = new AbortController();
-        const kube = fencedClient(this.gateway.client(request.cluster), {
+        const kube = fencedClient(ctx.kube, {
           signal: AbortSignal.any([fence.signal, giveUp.signal]),
           beforeWrite: fence.beforeWrite,
         });

@@ -131,33 +131,35 @@ export class RestartStep implements OnboardingStep {
     const { rolloutTimeoutMs: timeoutMs, pollMs } = ctx.tuning;
     const after: Record<string, string> = {};
     const rolled = new Map<string, V1Deployment>();
+    const { namespace } = ctx.request;
+    /** Like `kubectl rollout status` for each, with one watch for the batch (kit/rollout.ts). */
+    const follow = async (batch: V1Deployment[]) => {
+      const done = await followRollouts(ctx.kube, batch, { deadline: Date.now() + timeoutMs, timeoutMs, pollMs });
+      for (const d of done) rolled.set(d.metadata!.name!, d);
+    };
     // Rollouts an earlier attempt of this request started and that have not finished are the batches in flight:
     // followed to their end before any new batch starts, as the first attempt would have (restart.maxConcurrent).
-    const following = (plan.facts?.following as string[] | undefined) ?? [];
-    for (let i = 0; i < following.length; i += maxConcurrent) {
-      const batch = await Promise.all(
-        following.slice(i, i + maxConcurrent).map((name) => ctx.kube.getDeployment(ctx.request.namespace, name)),
-      );
-      const deadline = Date.now() + timeoutMs;
-      const done = await followRollouts(ctx.kube, batch, { deadline, timeoutMs, pollMs });
-      for (const d of done) rolled.set(d.metadata!.name!, d);
-    }
-    for (let i = 0; i < plan.changes.length; i += maxConcurrent) {
-      const batch = plan.changes.slice(i, i + maxConcurrent);
+    for (const names of inBatches((plan.facts?.following as string[] | undefined) ?? [], maxConcurrent))
+      await follow(await Promise.all(names.map((name) => ctx.kube.getDeployment(namespace, name))));
+    for (const batch of inBatches(plan.changes, maxConcurrent)) {
       const patched = await Promise.all(
-        batch.map((c) => ctx.kube.patchDeployment(ctx.request.namespace, c.target.name, c.body as object, 'strategic')),
+        batch.map((c) => ctx.kube.patchDeployment(namespace, c.target.name, c.body as object, 'strategic')),
       );
       for (const d of patched)
         after[d.metadata!.name!] = d.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '';
-      // Like `kubectl rollout status` for each, with one watch for the batch (kit/rollout.ts).
-      const deadline = Date.now() + timeoutMs;
-      const done = await followRollouts(ctx.kube, patched, { deadline, timeoutMs, pollMs });
-      for (const d of done) rolled.set(d.metadata!.name!, d);
+      await follow(patched);
     }
     // What verify may use instead of listing the Deployments again: the plan's list, rolled-out ones as last watched.
     if (ctx.seen) ctx.seen.deployments = ctx.seen.deployments?.map((d) => rolled.get(d.metadata!.name!) ?? d);
     return { after };
   }
+}
+
+/** `items` in consecutive batches of `size` (the last one shorter). */
+function inBatches<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /** Every name in `restart.deployments` must exist (also checked by the API when the request is made). */
